@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's whole test suite: build, lint, then every test file under dist/test.
+# Installs what the tests need (npm packages; Debian packages where a suite needs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run build --silent
+npx biome check src test bench
+files=$(find dist/test -name '*.test.js' | sort)
+# Suites start real servers on ephemeral ports; run files one at a time on the 2-core CI machine.
+node --test --test-concurrency=1 ${files}

@@ -1,0 +1,121 @@
+/**
+ * The API: the only door. Authentication, request ids, body limits, RFC 9457 errors,
+ * the OpenAPI 3.1 document generated from the validating schemas, docs, health and metrics.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import type { Registry } from 'prom-client';
+import { ZodError } from 'zod';
+import { ApiProblem } from '../server/problem.js';
+import type { ApiEnv, Services } from './context.js';
+import { problemResponse, zodProblem } from './problems.js';
+import { fleetRoutes } from './routes/fleet.js';
+import { jobRoutes } from './routes/jobs.js';
+import { tenancyRoutes } from './routes/tenancy.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface AppOptions extends Services {
+  registry: Registry;
+  isReady: () => boolean;
+  version: string;
+}
+
+export function createApp(opts: AppOptions) {
+  const app = new OpenAPIHono<ApiEnv>();
+  app.use('*', requestId({ headerName: 'X-Request-Id' }));
+
+  app.onError((err, c) => {
+    if (err instanceof ApiProblem) return problemResponse(c, err);
+    if (err instanceof ZodError) return problemResponse(c, zodProblem(err, 'request'));
+    if (err instanceof HTTPException) {
+      if (err.status === 413)
+        return problemResponse(c, new ApiProblem(413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`));
+      if (/json/i.test(err.message))
+        return problemResponse(c, new ApiProblem(400, 'malformed_json', `request body is not valid JSON: ${err.message}`));
+      return problemResponse(c, new ApiProblem(err.status, 'http_error', err.message));
+    }
+    console.error(`request ${c.get('requestId')} failed:`, err);
+    return problemResponse(c, new ApiProblem(500, 'internal_error', `internal error (request id ${c.get('requestId')})`));
+  });
+  app.notFound((c) => problemResponse(c, new ApiProblem(404, 'route_not_found', `no route ${c.req.method} ${c.req.path}`)));
+
+  app.get('/healthz', (c) => (opts.isReady() ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
+  app.get('/metrics', async (c) => c.text(await opts.registry.metrics(), 200, { 'content-type': opts.registry.contentType }));
+
+  app.doc31('/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'gigafab API',
+      version: opts.version,
+      description:
+        'Control plane of a sovereign industrial AI cloud. Authenticate with `Authorization: Bearer <token>`. Errors are RFC 9457 problem details with a stable `code`.',
+    },
+    security: [{ bearer: [] }],
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  mountDocs(app);
+
+  // Everything else under /v1 needs a valid token.
+  app.use('/v1/*', async (c, next) => {
+    if (c.req.path === '/v1/openapi.json' || c.req.path.startsWith('/v1/docs')) return next();
+    const header = c.req.header('authorization') ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) throw new ApiProblem(401, 'unauthenticated', 'missing bearer token: send Authorization: Bearer <token>');
+    const principal = await opts.tenancy.authenticate(m[1]!);
+    if (!principal) throw new ApiProblem(401, 'unauthenticated', 'the token is not valid');
+    c.set('principal', principal);
+    await next();
+  });
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiProblem(413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  app.use('/v1/*', async (c, next) => {
+    const m = c.req.method;
+    if ((m === 'POST' || m === 'PUT' || m === 'PATCH') && c.req.header('content-length') !== '0') {
+      const type = c.req.header('content-type') ?? '';
+      const hasBody = c.req.header('content-length') !== undefined || c.req.header('transfer-encoding') !== undefined;
+      if (hasBody && !/^application\/json\b/i.test(type)) {
+        throw new ApiProblem(415, 'unsupported_media_type', 'send request bodies as application/json');
+      }
+    }
+    await next();
+  });
+
+  app.route('/', tenancyRoutes(opts));
+  app.route('/', jobRoutes(opts));
+  app.route('/', fleetRoutes(opts));
+  return app;
+}
+
+/** A browsable API reference, served from the swagger-ui-dist package (no CDN: works air-gapped). */
+function mountDocs(app: OpenAPIHono<ApiEnv>) {
+  const dir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  const asset = (name: string, type: string) => {
+    const body = readFileSync(join(dir, name));
+    app.get(`/v1/docs/${name}`, (c) => c.body(body, 200, { 'content-type': type, 'cache-control': 'max-age=3600' }));
+  };
+  asset('swagger-ui.css', 'text/css');
+  asset('swagger-ui-bundle.js', 'text/javascript');
+  app.get('/v1/docs/init.js', (c) =>
+    c.body(`window.ui = SwaggerUIBundle({ url: '/v1/openapi.json', dom_id: '#api', deepLinking: true });`, 200, {
+      'content-type': 'text/javascript',
+    }),
+  );
+  app.get('/v1/docs', (c) =>
+    c.html(
+      '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>gigafab API</title><link rel="stylesheet" href="/v1/docs/swagger-ui.css"></head><body><div id="api"></div><script src="/v1/docs/swagger-ui-bundle.js"></script><script src="/v1/docs/init.js"></script></body></html>',
+    ),
+  );
+}

@@ -1,0 +1,27 @@
+/** Typed Hono environment shared by all routes. */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { ControlPlane } from '../server/control-plane.js';
+import type { Principal } from '../server/principal.js';
+import type { Tenancy } from '../server/tenancy.js';
+import { zodProblem } from './problems.js';
+
+export interface ApiEnv {
+  Variables: { principal: Principal; requestId: string };
+}
+
+export interface Services {
+  cp: ControlPlane;
+  tenancy: Tenancy;
+}
+
+/** newRouter creates a sub-app whose validation failures become RFC 9457 problems. */
+export function newRouter() {
+  return new OpenAPIHono<ApiEnv>({
+    defaultHook: (result, _c) => {
+      if (!result.success) {
+        const where = result.target === 'json' ? 'request body' : result.target === 'query' ? 'query' : result.target;
+        throw zodProblem(result.error, where);
+      }
+    },
+  });
+}

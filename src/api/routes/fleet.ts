@@ -1,0 +1,149 @@
+/** Fleet summary, nodes, drain/undrain, audit log. */
+import { createRoute, z } from '@hono/zod-openapi';
+import type { NodeState } from '../../model/fleet.js';
+import { isOperator } from '../../server/principal.js';
+import { forbidden } from '../../server/problem.js';
+import { newRouter, type Services } from '../context.js';
+import { commonProblems } from '../problems.js';
+import { AuditRecordSchema, FleetSummarySchema, NodeSchema, NodeStateChangeSchema, page } from '../schemas.js';
+
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const NodeParam = z.object({
+  id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'muc1-b200-0001' }),
+});
+const cursorOf = (n: number) => Buffer.from(String(n)).toString('base64url');
+const fromCursor = (c: string | undefined) => (c ? Number(Buffer.from(c, 'base64url').toString()) || 0 : 0);
+
+export function fleetRoutes({ cp, tenancy }: Services) {
+  const r = newRouter();
+  const fleet = cp.fleet;
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/fleet',
+      tags: ['fleet'],
+      summary: 'Fleet summary: GPUs per site and type',
+      responses: { 200: json(FleetSummarySchema, 'Summary'), ...commonProblems },
+    }),
+    async (c) => {
+      const totals = cp.cluster.siteTotals();
+      return c.json(
+        {
+          name: fleet.spec.name,
+          totalGpus: fleet.totalGpus,
+          allocatedGpus: totals.reduce((a, t) => a + t.allocated, 0),
+          nodes: fleet.nodes.length,
+          gpuTypes: fleet.gpuTypes,
+          sites: fleet.sites.map((s) => ({
+            ...s,
+            gpus: totals
+              .filter((t) => t.site === s.id)
+              .map(({ gpuType, total, allocated, free }) => ({ gpuType, total, allocated, free })),
+          })),
+        },
+        200,
+      );
+    },
+  );
+
+  const nodeView = (i: number) => {
+    const n = fleet.nodes[i]!;
+    const v = cp.cluster.nodeView(n.id);
+    return {
+      id: n.id,
+      site: n.site,
+      unit: n.unit,
+      nodeType: n.nodeType,
+      gpuType: n.gpuType,
+      gpus: n.gpus,
+      state: v.state,
+      freeGpus: v.freeGpus,
+      jobs: v.jobs,
+    };
+  };
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/nodes',
+      tags: ['fleet'],
+      summary: 'List nodes (operator)',
+      request: {
+        query: z.object({
+          site: z.string().optional(),
+          state: z.enum(['up', 'draining', 'down']).optional(),
+          gpuType: z.string().optional(),
+          limit: z.coerce.number().int().min(1).max(5000).default(500),
+          cursor: z.string().optional(),
+        }),
+      },
+      responses: { 200: json(page(NodeSchema, 'NodePage'), 'Nodes'), ...commonProblems },
+    }),
+    async (c) => {
+      if (!isOperator(c.get('principal'))) throw forbidden('only platform operators can list nodes');
+      const q = c.req.valid('query');
+      const items = [];
+      let i = fromCursor(q.cursor);
+      for (; i < fleet.nodes.length && items.length < q.limit; i++) {
+        const n = fleet.nodes[i]!;
+        if (q.site && n.site !== q.site) continue;
+        if (q.gpuType && n.gpuType !== q.gpuType) continue;
+        if (q.state && cp.cluster.nodeState(n.id) !== q.state) continue;
+        items.push(nodeView(i));
+      }
+      return c.json({ items, nextCursor: i < fleet.nodes.length ? cursorOf(i) : null }, 200);
+    },
+  );
+
+  const stateRoute = (action: 'drain' | 'undrain', state: NodeState) =>
+    r.openapi(
+      createRoute({
+        method: 'post',
+        path: `/v1/nodes/{id}/${action}`,
+        tags: ['fleet'],
+        summary:
+          action === 'drain'
+            ? 'Drain a node: no new work, running jobs finish (operator)'
+            : 'Return a node to service (operator)',
+        request: {
+          params: NodeParam,
+          body: { content: { 'application/json': { schema: NodeStateChangeSchema } }, required: false },
+        },
+        responses: { 200: json(NodeSchema, 'The node'), ...commonProblems },
+      }),
+      async (c) => {
+        const { id } = c.req.valid('param');
+        const body = (c.req.valid('json') as { reason?: string } | undefined) ?? {};
+        await cp.setNodeState(c.get('principal'), id, state, body.reason, c.get('requestId'));
+        return c.json(nodeView(fleet.nodeIndex.get(id)!), 200);
+      },
+    );
+  stateRoute('drain', 'draining');
+  stateRoute('undrain', 'up');
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/audit',
+      tags: ['audit'],
+      summary: 'Audit log (operator: all; org admin: own organisation)',
+      request: {
+        query: z.object({
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          cursor: z.string().optional(),
+        }),
+      },
+      responses: { 200: json(page(AuditRecordSchema, 'AuditPage'), 'Newest first'), ...commonProblems },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      return c.json(await tenancy.listAudit(c.get('principal'), q.limit, q.cursor), 200);
+    },
+  );
+
+  return r;
+}

@@ -1,0 +1,173 @@
+/** /v1/jobs: submit, list, show, cancel, events (history and live SSE). */
+import { createRoute, z } from '@hono/zod-openapi';
+import { streamSSE } from 'hono/streaming';
+import { TERMINAL_STATES } from '../../model/job.js';
+import { newRouter, type Services } from '../context.js';
+import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
+import { JobEventSchema, JobListQuerySchema, JobSchema, JobSpecSchema, page } from '../schemas.js';
+
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '812' }) });
+
+export function jobRoutes({ cp }: Services) {
+  const r = newRouter();
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/jobs',
+      tags: ['jobs'],
+      summary: 'Submit a job',
+      description:
+        'Queues a job. With an Idempotency-Key header a retried request returns the first job (200) instead of creating another.',
+      request: {
+        headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
+        body: { content: { 'application/json': { schema: JobSpecSchema } }, required: true },
+      },
+      responses: {
+        201: json(JobSchema, 'Job accepted (durably stored)'),
+        200: json(JobSchema, 'Replay of an earlier submission with the same Idempotency-Key'),
+        ...commonProblems,
+        ...conflictProblem,
+        ...unprocessableProblem,
+      },
+    }),
+    async (c) => {
+      const { job, created } = await cp.submitJob(
+        c.get('principal'),
+        c.req.valid('json'),
+        c.req.valid('header')['idempotency-key'],
+        c.get('requestId'),
+      );
+      return c.json(job, created ? 201 : 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/jobs',
+      tags: ['jobs'],
+      summary: 'List jobs (newest first)',
+      request: { query: JobListQuerySchema },
+      responses: { 200: json(page(JobSchema, 'JobPage'), 'A page of jobs'), ...commonProblems },
+    }),
+    async (c) => c.json(await cp.listJobs(c.get('principal'), c.req.valid('query')), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/jobs/{id}',
+      tags: ['jobs'],
+      summary: 'Show a job, with placement or the reason it waits',
+      request: { params: IdParam },
+      responses: { 200: json(JobSchema, 'The job'), ...commonProblems },
+    }),
+    async (c) => c.json(await cp.getJob(c.get('principal'), c.req.valid('param').id), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/jobs/{id}/cancel',
+      tags: ['jobs'],
+      summary: 'Cancel a job',
+      description: 'A queued job is cancelled at once; a running one is signalled and stopped after its grace period.',
+      request: { params: IdParam },
+      responses: { 202: json(JobSchema, 'Cancellation accepted'), ...commonProblems, ...conflictProblem },
+    }),
+    async (c) => c.json(await cp.cancelJob(c.get('principal'), c.req.valid('param').id, c.get('requestId')), 202),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/jobs/{id}/events',
+      tags: ['jobs'],
+      summary: "A job's event history",
+      request: { params: IdParam },
+      responses: {
+        200: json(z.object({ items: z.array(JobEventSchema) }), 'Events, oldest first'),
+        ...commonProblems,
+      },
+    }),
+    async (c) => {
+      const { events } = await cp.jobEvents(c.get('principal'), c.req.valid('param').id);
+      return c.json({ items: events }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/jobs/{id}/events/stream',
+      tags: ['jobs'],
+      summary: "Follow a job's events live (Server-Sent Events)",
+      description:
+        'Sends the history, then live events as `event: job-event` (data: JobEvent). Ends with `event: end` (data: {"state"}) once the job is terminal. Honours Last-Event-ID.',
+      request: { params: IdParam },
+      responses: {
+        200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } },
+        ...commonProblems,
+      },
+    }),
+    async (c) => {
+      const id = c.req.valid('param').id;
+      const principal = c.get('principal');
+      const after = Number(c.req.header('last-event-id') ?? 0) || 0;
+      // Subscribe before reading history so nothing falls between the two.
+      const buffered: { id: number; data: string; terminal?: string }[] = [];
+      let push: ((e: { id: number; data: string; terminal?: string }) => void) | null = null;
+      const unsubscribe = cp.subscribeJob(id, (e) => {
+        const item = { id: e.event.id, data: JSON.stringify(e.event), terminal: e.terminalState };
+        if (push) push(item);
+        else buffered.push(item);
+      });
+      let history: Awaited<ReturnType<typeof cp.jobEvents>>;
+      try {
+        history = await cp.jobEvents(principal, id, after);
+      } catch (err) {
+        unsubscribe();
+        throw err;
+      }
+      return streamSSE(c, async (stream) => {
+        let lastId = after;
+        let terminal: string | null = TERMINAL_STATES.has(history.job.state as never) ? history.job.state : null;
+        for (const e of history.events) {
+          await stream.writeSSE({ event: 'job-event', id: String(e.id), data: JSON.stringify(e) });
+          lastId = e.id;
+        }
+        if (!terminal) {
+          await new Promise<void>((resolve) => {
+            const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), 15_000);
+            const finish = () => {
+              clearInterval(keepAlive);
+              resolve();
+            };
+            const send = (item: { id: number; data: string; terminal?: string }) => {
+              if (item.id <= lastId) return;
+              lastId = item.id;
+              void stream.writeSSE({ event: 'job-event', id: String(item.id), data: item.data });
+              if (item.terminal) {
+                terminal = item.terminal;
+                finish();
+              }
+            };
+            for (const b of buffered) send(b);
+            if (terminal) return;
+            push = send;
+            stream.onAbort(finish);
+          });
+        }
+        unsubscribe();
+        if (terminal) await stream.writeSSE({ event: 'end', data: JSON.stringify({ state: terminal }) });
+      });
+    },
+  );
+
+  return r;
+}

@@ -1,0 +1,181 @@
+/** Organisations, projects, quotas, users, tokens, whoami. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { newRouter, type Services } from '../context.js';
+import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
+import {
+  OrgCreateSchema,
+  OrgSchema,
+  ProjectCreateSchema,
+  ProjectSchema,
+  page,
+  QuotaSchema,
+  QuotaSetSchema,
+  TokenSchema,
+  UserCreateSchema,
+  UserSchema,
+  WhoAmISchema,
+} from '../schemas.js';
+
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const param = (name: string, example: string) => z.string().openapi({ param: { name, in: 'path' }, example });
+
+export function tenancyRoutes({ tenancy }: Services) {
+  const r = newRouter();
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/whoami',
+      tags: ['tenancy'],
+      summary: 'The calling user',
+      responses: { 200: json(WhoAmISchema, 'You'), ...commonProblems },
+    }),
+    async (c) => c.json(await tenancy.whoami(c.get('principal')), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/orgs',
+      tags: ['tenancy'],
+      summary: 'Create an organisation (operator)',
+      request: { body: { content: { 'application/json': { schema: OrgCreateSchema } }, required: true } },
+      responses: { 201: json(OrgSchema, 'Created'), ...commonProblems, ...conflictProblem },
+    }),
+    async (c) => c.json(await tenancy.createOrg(c.get('principal'), c.req.valid('json'), c.get('requestId')), 201),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs',
+      tags: ['tenancy'],
+      summary: 'List visible organisations',
+      responses: { 200: json(page(OrgSchema, 'OrgPage'), 'Organisations'), ...commonProblems },
+    }),
+    async (c) => c.json({ items: await tenancy.listOrgs(c.get('principal')), nextCursor: null }, 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org}',
+      tags: ['tenancy'],
+      summary: 'Show an organisation',
+      request: { params: z.object({ org: param('org', 'robotics-gmbh') }) },
+      responses: { 200: json(OrgSchema, 'The organisation'), ...commonProblems },
+    }),
+    async (c) => c.json(await tenancy.getOrg(c.get('principal'), c.req.valid('param').org), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/orgs/{org}/projects',
+      tags: ['tenancy'],
+      summary: 'Create a project (operator or org admin)',
+      request: {
+        params: z.object({ org: param('org', 'robotics-gmbh') }),
+        body: { content: { 'application/json': { schema: ProjectCreateSchema } }, required: true },
+      },
+      responses: { 201: json(ProjectSchema, 'Created'), ...commonProblems, ...conflictProblem },
+    }),
+    async (c) =>
+      c.json(
+        await tenancy.createProject(c.get('principal'), c.req.valid('param').org, c.req.valid('json'), c.get('requestId')),
+        201,
+      ),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/projects',
+      tags: ['tenancy'],
+      summary: 'List visible projects with quotas',
+      responses: { 200: json(page(ProjectSchema, 'ProjectPage'), 'Projects'), ...commonProblems },
+    }),
+    async (c) => c.json({ items: await tenancy.listProjects(c.get('principal')), nextCursor: null }, 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/projects/{project}',
+      tags: ['tenancy'],
+      summary: 'Show a project with quotas and use',
+      request: { params: z.object({ project: param('project', 'robotics') }) },
+      responses: { 200: json(ProjectSchema, 'The project'), ...commonProblems },
+    }),
+    async (c) => c.json(await tenancy.getProject(c.get('principal'), c.req.valid('param').project), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/projects/{project}/quotas/{gpuType}',
+      tags: ['tenancy'],
+      summary: "Set a project's GPU quota for one GPU type (operator)",
+      request: {
+        params: z.object({ project: param('project', 'robotics'), gpuType: param('gpuType', 'B200') }),
+        body: { content: { 'application/json': { schema: QuotaSetSchema } }, required: true },
+      },
+      responses: { 200: json(QuotaSchema, 'The quota'), ...commonProblems, ...unprocessableProblem },
+    }),
+    async (c) => {
+      const { project, gpuType } = c.req.valid('param');
+      return c.json(
+        await tenancy.setQuota(c.get('principal'), project, gpuType, c.req.valid('json').gpus, c.get('requestId')),
+        200,
+      );
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/orgs/{org}/users',
+      tags: ['tenancy'],
+      summary: 'Create a user with an API token (operator or org admin); the token is shown once',
+      request: {
+        params: z.object({ org: param('org', 'robotics-gmbh') }),
+        body: { content: { 'application/json': { schema: UserCreateSchema } }, required: true },
+      },
+      responses: { 201: json(TokenSchema, 'Created'), ...commonProblems },
+    }),
+    async (c) =>
+      c.json(
+        await tenancy.createUser(c.get('principal'), c.req.valid('param').org, c.req.valid('json'), c.get('requestId')),
+        201,
+      ),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org}/users',
+      tags: ['tenancy'],
+      summary: "List an organisation's users",
+      request: { params: z.object({ org: param('org', 'robotics-gmbh') }) },
+      responses: { 200: json(page(UserSchema, 'UserPage'), 'Users'), ...commonProblems },
+    }),
+    async (c) => c.json({ items: await tenancy.listUsers(c.get('principal'), c.req.valid('param').org), nextCursor: null }, 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/users/{user}/tokens',
+      tags: ['tenancy'],
+      summary: 'Issue another API token for a user; shown once',
+      request: { params: z.object({ user: param('user', 'u_3f9a2b1c4d5e') }) },
+      responses: { 201: json(TokenSchema, 'Created'), ...commonProblems },
+    }),
+    async (c) => c.json(await tenancy.createToken(c.get('principal'), c.req.valid('param').user, c.get('requestId')), 201),
+  );
+
+  return r;
+}

@@ -1,0 +1,244 @@
+/**
+ * The public API's schemas. One source: they validate requests, type the handlers,
+ * generate the OpenAPI 3.1 document, and type the CLI's client.
+ */
+import { z } from '@hono/zod-openapi';
+import { JOB_STATES, PRIORITY_CLASSES } from '../model/job.js';
+
+const slug = z
+  .string()
+  .min(2)
+  .max(63)
+  .regex(/^[a-z][a-z0-9-]*[a-z0-9]$/, 'lower-case letters, digits and dashes; starts with a letter');
+
+export const ORG_KINDS = ['enterprise', 'start-up', 'research', 'public-sector'] as const;
+export const ORG_ROLES = ['admin', 'member', 'viewer'] as const;
+export const ROLES = ['operator', ...ORG_ROLES] as const;
+
+// ---------- problems (RFC 9457) ----------
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ example: 'https://gigafab.dev/problems/validation_failed' }),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.string().openapi({ description: 'Stable machine-readable error code' }),
+    detail: z.string().openapi({ description: 'Human sentence' }),
+    instance: z.string().optional(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem');
+
+// ---------- tenancy ----------
+export const OrgCreateSchema = z
+  .strictObject({
+    id: slug.openapi({ example: 'robotics-gmbh' }),
+    name: z.string().min(1).max(200).openapi({ example: 'Robotics GmbH' }),
+    kind: z.enum(ORG_KINDS),
+  })
+  .openapi('OrgCreate');
+export const OrgSchema = z
+  .object({ id: z.string(), name: z.string(), kind: z.enum(ORG_KINDS), createdAt: z.string() })
+  .openapi('Org');
+
+export const ProjectCreateSchema = z
+  .strictObject({
+    id: slug.openapi({ example: 'robotics', description: 'Globally unique project id' }),
+    name: z.string().min(1).max(200).optional(),
+  })
+  .openapi('ProjectCreate');
+export const QuotaSchema = z.object({ gpuType: z.string(), gpus: z.number().int(), used: z.number().int() }).openapi('Quota');
+export const ProjectSchema = z
+  .object({
+    id: z.string(),
+    org: z.string(),
+    name: z.string(),
+    createdAt: z.string(),
+    quotas: z.array(QuotaSchema),
+  })
+  .openapi('Project');
+export const QuotaSetSchema = z.strictObject({ gpus: z.number().int().min(0).max(1_000_000) }).openapi('QuotaSet');
+
+export const UserCreateSchema = z
+  .strictObject({
+    name: z.string().min(1).max(200),
+    email: z.email().optional(),
+    role: z.enum(ORG_ROLES),
+  })
+  .openapi('UserCreate');
+export const UserSchema = z
+  .object({
+    id: z.string(),
+    org: z.string().nullable(),
+    name: z.string(),
+    email: z.string().nullable(),
+    role: z.enum(ROLES),
+    createdAt: z.string(),
+  })
+  .openapi('User');
+export const TokenSchema = z
+  .object({
+    token: z.string().openapi({ description: 'Shown once; only its hash is stored' }),
+    user: UserSchema,
+  })
+  .openapi('IssuedToken');
+export const WhoAmISchema = UserSchema.openapi('WhoAmI');
+
+// ---------- jobs ----------
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable name');
+const labelKey = z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,62}[a-z0-9])?$/, 'label key');
+
+export const JobSpecSchema = z
+  .strictObject({
+    name: z.string().min(1).max(200).openapi({ example: 'llama-pretrain' }),
+    project: slug,
+    gpuType: z
+      .string()
+      .min(1)
+      .max(64)
+      .default('any')
+      .openapi({ description: 'GPU model, e.g. B200 or RTX-PRO-6000; `any` lets the scheduler choose' }),
+    gpusPerNode: z.number().int().min(1).max(16).default(1),
+    nodes: z.number().int().min(1).max(4096).default(1).openapi({ description: 'More than 1 makes a gang' }),
+    command: z.array(z.string().max(4096)).max(256).optional(),
+    image: z.string().max(512).optional(),
+    env: z.record(envName, z.string().max(32_768)).optional(),
+    maxRuntimeSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86400)
+      .default(86400)
+      .openapi({ description: 'Wall-clock limit; the job is stopped as timed-out after it' }),
+    priorityClass: z.enum(Object.keys(PRIORITY_CLASSES) as [keyof typeof PRIORITY_CLASSES]).default('normal'),
+    labels: z.record(labelKey, z.string().max(63)).default({}),
+    simulation: z
+      .strictObject({
+        durationSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(365 * 86400)
+          .default(600),
+        exitCode: z.number().int().min(0).max(255).default(0),
+      })
+      .optional()
+      .openapi({ description: 'For the simulated fleet: how long the job runs and how it exits' }),
+  })
+  .openapi('JobSpec');
+
+export const PendingReasonSchema = z
+  .object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() })
+  .openapi('PendingReason');
+export const PlacementSchema = z
+  .object({
+    site: z.string(),
+    gpuType: z.string(),
+    nodes: z.array(z.object({ node: z.string(), gpus: z.array(z.number().int()) })),
+  })
+  .openapi('Placement');
+
+export const JobSchema = z
+  .object({
+    id: z.string(),
+    org: z.string(),
+    project: z.string(),
+    name: z.string(),
+    state: z.enum(JOB_STATES),
+    spec: JobSpecSchema,
+    placement: PlacementSchema.nullable(),
+    pendingReason: PendingReasonSchema.nullable(),
+    exitCode: z.number().int().nullable(),
+    submittedBy: z.string(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi('Job');
+
+export const JobEventSchema = z
+  .object({
+    id: z.number().int(),
+    jobId: z.string(),
+    at: z.string(),
+    type: z.string(),
+    message: z.string(),
+    data: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .openapi('JobEvent');
+
+export const JobListQuerySchema = z.object({
+  state: z.enum(JOB_STATES).optional(),
+  project: z.string().optional(),
+  label: z.string().optional().openapi({ description: 'key=value' }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().optional().openapi({ description: 'Opaque cursor from a previous page (nextCursor)' }),
+});
+
+export const page = <T extends z.ZodTypeAny>(item: T, name: string) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
+
+// ---------- fleet ----------
+export const SiteSummarySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    city: z.string(),
+    country: z.string(),
+    certifications: z.array(z.string()),
+    gpus: z.array(z.object({ gpuType: z.string(), total: z.number(), allocated: z.number(), free: z.number() })),
+  })
+  .openapi('SiteSummary');
+export const FleetSummarySchema = z
+  .object({
+    name: z.string(),
+    totalGpus: z.number(),
+    allocatedGpus: z.number(),
+    nodes: z.number(),
+    gpuTypes: z.array(z.string()),
+    sites: z.array(SiteSummarySchema),
+  })
+  .openapi('FleetSummary');
+export const NodeSchema = z
+  .object({
+    id: z.string(),
+    site: z.string(),
+    unit: z.string(),
+    nodeType: z.string(),
+    gpuType: z.string(),
+    gpus: z.number(),
+    state: z.enum(['up', 'draining', 'down']),
+    freeGpus: z.array(z.number()),
+    jobs: z.array(z.string()),
+  })
+  .openapi('Node');
+export const NodeStateChangeSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() }).openapi('NodeStateChange');
+
+// ---------- audit ----------
+export const AuditRecordSchema = z
+  .object({
+    id: z.number().int(),
+    at: z.string(),
+    actor: z.string(),
+    org: z.string().nullable(),
+    action: z.string(),
+    objectType: z.string(),
+    objectId: z.string(),
+    before: z.unknown().nullable(),
+    after: z.unknown().nullable(),
+    requestId: z.string().nullable(),
+  })
+  .openapi('AuditRecord');
+
+export type JobSpec = z.infer<typeof JobSpecSchema>;
+export type JobSpecInput = z.input<typeof JobSpecSchema>;
+export type Job = z.infer<typeof JobSchema>;
+export type JobEvent = z.infer<typeof JobEventSchema>;
+export type Org = z.infer<typeof OrgSchema>;
+export type Project = z.infer<typeof ProjectSchema>;
+export type User = z.infer<typeof UserSchema>;
+export type Problem = z.infer<typeof ProblemSchema>;
+export type FleetSummary = z.infer<typeof FleetSummarySchema>;
+export type NodeInfo = z.infer<typeof NodeSchema>;
+export type AuditRecord = z.infer<typeof AuditRecordSchema>;
+export type Role = (typeof ROLES)[number];
+export type OrgKind = (typeof ORG_KINDS)[number];

@@ -1,0 +1,104 @@
+/**
+ * SimDriver: runs jobs on the simulated fleet. A job "runs" for its simulated duration divided by
+ * the time scale (60 = one simulated minute per real second), then exits with its simulated exit
+ * code — or is stopped as timed-out when its duration exceeds its wall-clock limit.
+ * Completion is derived from the persisted start time, so a restarted control plane neither
+ * forgets nor restarts a running job.
+ */
+import type { DriverJob, ExecutionDriver, Observation } from './driver.js';
+
+export interface Clock {
+  now(): number;
+}
+
+export class SimDriver implements ExecutionDriver {
+  readonly name = 'sim';
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private listeners: ((o: Observation) => void)[] = [];
+
+  constructor(
+    private readonly timeScale: number,
+    private readonly clock: Clock = { now: () => Date.now() },
+  ) {}
+
+  onObservation(listener: (o: Observation) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async start(job: DriverJob): Promise<void> {
+    const nodes = job.placement.nodes.map((n) => n.node);
+    this.emit({
+      type: 'started',
+      jobId: job.id,
+      at: this.clock.now(),
+      message: `started on ${nodes.length} node(s) in ${job.placement.site}: ${summariseNodes(nodes)}`,
+    });
+    this.arm(job);
+  }
+
+  async reattach(jobs: DriverJob[]): Promise<void> {
+    for (const job of jobs) this.arm(job);
+  }
+
+  async stop(jobId: string, _graceSeconds: number): Promise<void> {
+    const t = this.timers.get(jobId);
+    if (!t) return;
+    clearTimeout(t);
+    this.timers.delete(jobId);
+    // A simulated job checkpoints instantly: it honours the stop signal at once.
+    this.emit({
+      type: 'exited',
+      jobId,
+      at: this.clock.now(),
+      outcome: 'cancelled',
+      exitCode: 143,
+      message: 'stopped (SIGTERM)',
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private arm(job: DriverJob): void {
+    const sim = job.spec.simulation ?? { durationSeconds: 600, exitCode: 0 };
+    const limit = job.spec.maxRuntimeSeconds;
+    const timedOut = sim.durationSeconds > limit;
+    const runSeconds = timedOut ? limit : sim.durationSeconds;
+    const endAt = job.startedAt + (runSeconds * 1000) / this.timeScale;
+    const delay = Math.max(0, endAt - this.clock.now());
+    const timer = setTimeout(() => {
+      this.timers.delete(job.id);
+      this.emit(
+        timedOut
+          ? {
+              type: 'exited',
+              jobId: job.id,
+              at: this.clock.now(),
+              outcome: 'timed-out',
+              exitCode: null,
+              message: `wall-clock limit of ${limit}s reached`,
+            }
+          : {
+              type: 'exited',
+              jobId: job.id,
+              at: this.clock.now(),
+              outcome: 'completed',
+              exitCode: sim.exitCode,
+              message: `exited with code ${sim.exitCode}`,
+            },
+      );
+    }, delay);
+    timer.unref();
+    this.timers.set(job.id, timer);
+  }
+
+  private emit(o: Observation): void {
+    for (const l of this.listeners) l(o);
+  }
+}
+
+function summariseNodes(nodes: string[]): string {
+  return nodes.length <= 4 ? nodes.join(', ') : `${nodes.slice(0, 3).join(', ')}, … (+${nodes.length - 3})`;
+}

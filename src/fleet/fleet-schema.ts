@@ -1,0 +1,52 @@
+/** Zod schema of the fleet YAML; the loader validates every file against it. */
+import { z } from 'zod';
+
+const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
+
+export const FleetSpecSchema = z
+  .object({
+    name: z.string().min(1),
+    sites: z
+      .array(
+        z
+          .object({
+            id,
+            name: z.string().min(1),
+            city: z.string().min(1),
+            country: z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 country code'),
+            certifications: z.array(z.string()).default([]),
+          })
+          .strict(),
+      )
+      .min(1),
+    nodeTypes: z
+      .array(
+        z
+          .object({
+            id,
+            gpuType: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]*$/),
+            gpusPerNode: z.number().int().min(1).max(16),
+            gpuMemoryGiB: z.number().positive(),
+            interconnect: z.enum(['nvlink', 'pcie']),
+            cpus: z.number().int().positive(),
+            memoryGiB: z.number().positive(),
+          })
+          .strict(),
+      )
+      .min(1),
+    pools: z
+      .array(
+        z
+          .object({
+            site: id,
+            nodeType: id,
+            count: z.number().int().min(1).max(200_000),
+            unitSize: z.number().int().min(1).max(1024).default(32),
+            namePrefix: id,
+            labels: z.record(z.string(), z.string()).optional(),
+          })
+          .strict(),
+      )
+      .min(1),
+  })
+  .strict();

@@ -1,0 +1,213 @@
+/**
+ * Placement: where does one job shape go, on one GPU type? Three stages, in this order:
+ *
+ *   1. capacity filter  - keep the (site, GPU type) groups with enough eligible up nodes
+ *                         (O(GPUs per node) per group, from the free-count buckets);
+ *   2. rankers          - score a plan per surviving group without touching nodes:
+ *                           wholeNodeRanker  (gpusPerNode == node size): fewest scalable units,
+ *                                            then the tightest unit (fully-free counts per unit);
+ *                           bestFitRanker    (partial nodes): least GPUs left over on chosen nodes;
+ *   3. select + bind    - take the best score (ties: fleet order of groups) and enumerate the
+ *                         actual nodes and the lowest free GPU indexes on each.
+ *
+ * If no group survives stage 1 the result is a CapacityShortfall, flagged as topology when the
+ * eligible nodes exist but only across sites. Reads the ClusterModel, never changes it.
+ */
+import type { GpuType } from '../model/fleet.js';
+import type { NodeAllocation, Placement } from '../model/job.js';
+import type { ClusterModel, GroupInfo } from './cluster-model.js';
+import type { CapacityShortfall } from './reasons.js';
+
+/** PlacementRequest is a job shape on one concrete GPU type. */
+export interface PlacementRequest {
+  gpuType: GpuType;
+  gpusPerNode: number;
+  nodes: number;
+}
+
+/** PlacementOutcome: a placement, or the shortfall that explains why there is none. */
+export type PlacementOutcome =
+  | { ok: true; placement: Placement }
+  | { ok: false; shortfall: CapacityShortfall; topology: boolean };
+
+/** RankedPlan is one group's candidate plan; lower score wins, compared element by element. */
+interface RankedPlan {
+  group: GroupInfo;
+  score: readonly [number, number, number];
+  bind(): number[];
+}
+
+/** isWholeNode: the request takes whole nodes of a group whose nodes all have the same size. */
+function isWholeNode(group: GroupInfo, req: PlacementRequest): boolean {
+  return group.uniformGpus !== 0 && req.gpusPerNode === group.uniformGpus;
+}
+
+/** eligibleNodes counts the group's up nodes with at least `gpus` free GPUs. */
+function eligibleNodes(cluster: ClusterModel, group: GroupInfo, gpus: number): number {
+  let n = 0;
+  for (let f = gpus; f <= group.maxGpus; f++) n += cluster.nodesWithFree(group.id, f);
+  return n;
+}
+
+/** unitsByFullyFree lists the group's units that have fully free nodes, fewest first (ties: unit order). */
+function unitsByFullyFree(cluster: ClusterModel, group: GroupInfo): { unit: number; free: number }[] {
+  const out: { unit: number; free: number }[] = [];
+  for (const unit of group.units) {
+    const free = cluster.unitFullyFreeNodes(unit);
+    if (free > 0) out.push({ unit, free });
+  }
+  return out.sort((a, b) => a.free - b.free || a.unit - b.unit);
+}
+
+/**
+ * wholeNodeRanker plans a whole-node job over scalable units: a single unit if one has enough
+ * fully free nodes (the tightest such unit), else the fewest units (largest first) with the last
+ * one again the tightest that covers the remainder. Score: [units used, nodes left free in the
+ * last unit, 0].
+ */
+function wholeNodeRanker(cluster: ClusterModel, group: GroupInfo, req: PlacementRequest): RankedPlan {
+  const ascending = unitsByFullyFree(cluster, group);
+  const descending = [...ascending].sort((a, b) => b.free - a.free || a.unit - b.unit);
+  const takes: { unit: number; count: number }[] = [];
+  let remaining = req.nodes;
+  const used = new Set<number>();
+  // Fill with the largest units while the remainder exceeds every unit.
+  for (const u of descending) {
+    if (u.free >= remaining) break;
+    takes.push({ unit: u.unit, count: u.free });
+    used.add(u.unit);
+    remaining -= u.free;
+  }
+  // The last unit: the tightest one (not used yet) that covers the remainder.
+  let last = ascending.find((u) => u.free >= remaining && !used.has(u.unit));
+  if (!last) last = descending.find((u) => !used.has(u.unit));
+  if (!last) throw new Error('wholeNodeRanker called without capacity');
+  takes.push({ unit: last.unit, count: remaining });
+  return {
+    group,
+    score: [0, takes.length, last.free - remaining],
+    bind: () => {
+      const out: number[] = [];
+      for (const t of takes) {
+        let node = -1;
+        for (let k = 0; k < t.count; k++) {
+          node = cluster.nextFullyFreeNode(t.unit, node);
+          out.push(node);
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * bestFitRanker plans a partial-node job: nodes with the fewest free GPUs that still fit. Among
+ * fully free nodes of a uniform group it prefers units that are already partly used, so whole
+ * units stay free for gangs. Score: [1, GPUs left free on the chosen nodes, 0].
+ */
+function bestFitRanker(cluster: ClusterModel, group: GroupInfo, req: PlacementRequest): RankedPlan {
+  let remaining = req.nodes;
+  let waste = 0;
+  for (let f = req.gpusPerNode; f <= group.maxGpus && remaining > 0; f++) {
+    const take = Math.min(remaining, cluster.nodesWithFree(group.id, f));
+    waste += take * (f - req.gpusPerNode);
+    remaining -= take;
+  }
+  return {
+    group,
+    score: [1, waste, 0],
+    bind: () => {
+      const out: number[] = [];
+      for (let f = req.gpusPerNode; f <= group.maxGpus && out.length < req.nodes; f++) {
+        if (f === group.uniformGpus) {
+          for (const u of unitsByFullyFree(cluster, group)) {
+            let node = -1;
+            while (out.length < req.nodes) {
+              node = cluster.nextFullyFreeNode(u.unit, node);
+              if (node < 0) break;
+              out.push(node);
+            }
+          }
+        } else {
+          let node = -1;
+          while (out.length < req.nodes) {
+            node = cluster.nextNodeWithFree(group.id, f, node);
+            if (node < 0) break;
+            out.push(node);
+          }
+        }
+      }
+      return out;
+    },
+  };
+}
+
+function better(a: RankedPlan, b: RankedPlan): boolean {
+  for (let k = 0; k < 3; k++) if (a.score[k] !== b.score[k]) return a.score[k] < b.score[k];
+  return false;
+}
+
+/** shortfall summarises why no group could take the request. */
+function shortfall(cluster: ClusterModel, groups: readonly GroupInfo[], req: PlacementRequest): PlacementOutcome {
+  let freeFleetWide = 0;
+  let bestSite = '';
+  let bestSiteNodes = 0;
+  let eligible = 0;
+  let largestFreeOnNode = 0;
+  let wholeNodes = groups.length > 0;
+  for (const g of groups) {
+    freeFleetWide += cluster.groupFreeGpus(g.id);
+    const n = eligibleNodes(cluster, g, req.gpusPerNode);
+    eligible += n;
+    if (n > bestSiteNodes) {
+      bestSiteNodes = n;
+      bestSite = g.site;
+    }
+    for (let f = g.maxGpus; f > largestFreeOnNode; f--) {
+      if (cluster.nodesWithFree(g.id, f) > 0) {
+        largestFreeOnNode = f;
+        break;
+      }
+    }
+    if (!isWholeNode(g, req)) wholeNodes = false;
+  }
+  return {
+    ok: false,
+    topology: req.nodes > 1 && eligible >= req.nodes,
+    shortfall: {
+      gpuType: req.gpuType,
+      gpusPerNode: req.gpusPerNode,
+      nodes: req.nodes,
+      wholeNodes,
+      freeFleetWide,
+      bestSite,
+      bestSiteNodes,
+      eligibleNodes: eligible,
+      largestFreeOnNode,
+    },
+  };
+}
+
+/**
+ * placeJob finds the best placement for `req` in the current cluster state (see module comment).
+ * Does not allocate; the caller binds the result with cluster.allocate.
+ */
+export function placeJob(cluster: ClusterModel, req: PlacementRequest): PlacementOutcome {
+  const groups = cluster.groupsOfType(req.gpuType);
+  let best: RankedPlan | undefined;
+  for (const group of groups) {
+    // Stage 1: capacity filter.
+    if (req.gpusPerNode > group.maxGpus) continue;
+    if (eligibleNodes(cluster, group, req.gpusPerNode) < req.nodes) continue;
+    // Stage 2: rank.
+    const plan = isWholeNode(group, req) ? wholeNodeRanker(cluster, group, req) : bestFitRanker(cluster, group, req);
+    if (!best || better(plan, best)) best = plan;
+  }
+  if (!best) return shortfall(cluster, groups, req);
+  // Stage 3: bind nodes and GPU indexes.
+  const nodes: NodeAllocation[] = best.bind().map((i) => ({
+    node: cluster.nodeAt(i).id,
+    gpus: cluster.lowestFreeGpus(i, req.gpusPerNode),
+  }));
+  return { ok: true, placement: { site: best.group.site, gpuType: req.gpuType, nodes } };
+}

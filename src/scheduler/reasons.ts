@@ -1,0 +1,114 @@
+/**
+ * Pending reasons: every job a cycle does not start gets exactly one, built here so the codes,
+ * sentences and detail keys stay consistent. The API and CLI show them as "why is my job pending".
+ */
+import type { GpuType } from '../model/fleet.js';
+import type { PendingReason } from '../model/job.js';
+
+/** formatCount writes an integer with thousands separators (1234 -> "1,234"), locale-independent. */
+export function formatCount(n: number): string {
+  const sign = n < 0 ? '-' : '';
+  return sign + String(Math.abs(Math.trunc(n))).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** CapacityShortfall is what the capacity step saw when a shape found no room. */
+export interface CapacityShortfall {
+  gpuType: GpuType;
+  gpusPerNode: number;
+  nodes: number;
+  /** true when the job needs whole nodes (gpusPerNode equals the node size). */
+  wholeNodes: boolean;
+  /** Free GPUs of the type on up nodes, fleet-wide. */
+  freeFleetWide: number;
+  /** Site with most eligible nodes (nodes with at least gpusPerNode free GPUs), '' if none. */
+  bestSite: string;
+  bestSiteNodes: number;
+  /** Eligible nodes summed over all sites. */
+  eligibleNodes: number;
+  /** Most free GPUs on any single up node of the type. */
+  largestFreeOnNode: number;
+}
+
+function plural(n: number, one: string, many: string): string {
+  return n === 1 ? one : many;
+}
+
+/** REASON holds one builder per pending reason code. */
+export const REASON = {
+  /** quotaExhausted: the project's quota for the type has no room for the job (now). */
+  quotaExhausted(project: string, gpuType: GpuType, inUse: number, quota: number, needs: number): PendingReason {
+    const message =
+      needs > quota
+        ? `waiting: job needs ${formatCount(needs)} ${gpuType} but project ${project} quota is ${formatCount(quota)} ` +
+          `(${formatCount(inUse)} in use); ask for a larger quota`
+        : `waiting: quota of project ${project} exhausted (${formatCount(inUse)}/${formatCount(quota)} ${gpuType} ` +
+          `in use, job needs ${formatCount(needs)})`;
+    return { code: 'quota_exhausted', message, details: { project, gpuType, inUse, quota, needs } };
+  },
+
+  /** noQuota: the project has no quota at all for the type. */
+  noQuota(project: string, gpuType: GpuType, needs: number): PendingReason {
+    return {
+      code: 'no_quota',
+      message: `waiting: project ${project} has no ${gpuType} quota (job needs ${formatCount(needs)})`,
+      details: { project, gpuType, needs },
+    };
+  },
+
+  /** insufficientCapacity: quota allows the job but no site has room for its shape right now. */
+  insufficientCapacity(s: CapacityShortfall): PendingReason {
+    const free = `${formatCount(s.freeFleetWide)} ${s.gpuType} free fleet-wide`;
+    let message: string;
+    if (s.nodes === 1) {
+      message =
+        `waiting: no node with ${s.gpusPerNode} free ${s.gpuType} ${plural(s.gpusPerNode, 'GPU', 'GPUs')} ` +
+        `(${free}, at most ${s.largestFreeOnNode} free on one node)`;
+    } else {
+      const what = s.wholeNodes ? 'fully free nodes' : `nodes with ${s.gpusPerNode}+ free GPUs`;
+      message =
+        `waiting: no ${formatCount(s.nodes)} nodes with ${s.gpusPerNode} free ${s.gpuType} GPUs each in one site ` +
+        `(${free}, largest site has ${formatCount(s.bestSiteNodes)} ${what})`;
+    }
+    return { code: 'insufficient_capacity', message, details: shortfallDetails(s) };
+  },
+
+  /** topology: enough eligible nodes exist, but not in one site (a gang never spans sites). */
+  topology(s: CapacityShortfall): PendingReason {
+    return {
+      code: 'topology',
+      message:
+        `waiting: ${formatCount(s.eligibleNodes)} nodes with ${s.gpusPerNode} free ${s.gpuType} GPUs are free ` +
+        `across sites, but a gang must run in one site (largest: ${s.bestSite} with ${formatCount(s.bestSiteNodes)}, ` +
+        `job needs ${formatCount(s.nodes)})`,
+      details: shortfallDetails(s),
+    };
+  },
+
+  /** unsatisfiable: the job can never run on this fleet (see validateJobFitsFleet). */
+  unsatisfiable(why: string, details: Record<string, string | number | boolean>): PendingReason {
+    return { code: 'unsatisfiable', message: `cannot run: ${why}`, details };
+  },
+
+  /** alreadyPlaced: the job holds an allocation (start decided, not yet persisted). */
+  alreadyPlaced(jobId: string): PendingReason {
+    return {
+      code: 'not_yet_scheduled',
+      message: `waiting: job ${jobId} already has a placement that is being started`,
+      details: { alreadyPlaced: true },
+    };
+  },
+} as const;
+
+function shortfallDetails(s: CapacityShortfall): Record<string, string | number | boolean> {
+  return {
+    gpuType: s.gpuType,
+    gpusPerNode: s.gpusPerNode,
+    nodes: s.nodes,
+    wholeNodes: s.wholeNodes,
+    freeFleetWide: s.freeFleetWide,
+    bestSite: s.bestSite,
+    bestSiteNodes: s.bestSiteNodes,
+    eligibleNodes: s.eligibleNodes,
+    largestFreeOnNode: s.largestFreeOnNode,
+  };
+}

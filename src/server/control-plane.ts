@@ -1,0 +1,585 @@
+/**
+ * ControlPlane: owns the live scheduling state (incremental cluster model, queue, quotas),
+ * runs the scheduler's cycle, persists its decisions, drives the execution driver and turns its
+ * observations into job state. Every state change is one store transaction with its audit record;
+ * in-memory state changes only after the commit.
+ */
+import type { Job, JobEvent, JobSpec } from '../api/schemas.js';
+import type { ExecutionDriver, Observation } from '../drivers/driver.js';
+import type { Fleet, NodeState } from '../model/fleet.js';
+import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
+import { ClusterModel, type SchedJob, scheduleCycle, validateJobFitsFleet } from '../scheduler/index.js';
+import { appendAudit } from '../store/audit.js';
+import type { Store } from '../store/open-store.js';
+import type { BusEvent, EventBus } from './event-bus.js';
+import { type JobRow, toJob, toJobEvent } from './job-rows.js';
+import type { Metrics } from './metrics.js';
+import { isOperator, type Principal } from './principal.js';
+import { ApiProblem, conflict, forbidden, invalid, notFound } from './problem.js';
+
+export interface ControlPlaneOptions {
+  /** Milliseconds between scheduling cycles when nothing changes. */
+  cycleIntervalMs?: number;
+  /** Grace period given to a stopped job before it is killed. */
+  stopGraceSeconds?: number;
+  now?: () => number;
+}
+
+interface RunningJob {
+  org: string;
+  project: string;
+  spec: JobSpec;
+  startedAt: number;
+}
+
+export interface JobListQuery {
+  state?: string;
+  project?: string;
+  label?: string;
+  limit: number;
+  cursor?: string;
+}
+
+const OUTCOME_STATE = {
+  completed: null,
+  'timed-out': 'timed-out',
+  cancelled: 'cancelled',
+  lost: 'failed',
+} as const;
+
+export class ControlPlane {
+  readonly cluster: ClusterModel;
+  private readonly queue = new Map<string, SchedJob>();
+  /** Specs of queued jobs, kept so a start needs no extra read. */
+  private readonly queuedSpecs = new Map<string, JobSpec>();
+  private readonly running = new Map<string, RunningJob>();
+  private readonly quotas = new Map<string, Map<string, number>>();
+  private readonly pending = new Map<string, PendingReason>();
+  /** Jobs whose start is committed but not yet handed to the driver. */
+  private readonly handingOver = new Set<string>();
+  /** Stop requests that arrived while a job was being handed over. */
+  private readonly stopAfterStart = new Set<string>();
+  private dirty = true;
+  private timer: NodeJS.Timeout | null = null;
+  private cycling = false;
+  private stopped = false;
+  private readonly cycleIntervalMs: number;
+  private readonly grace: number;
+  private readonly now: () => number;
+  lastCycleMs = 0;
+
+  constructor(
+    private readonly store: Store,
+    readonly fleet: Fleet,
+    private readonly driver: ExecutionDriver,
+    private readonly bus: EventBus,
+    private readonly metrics: Metrics | null,
+    opts: ControlPlaneOptions = {},
+  ) {
+    this.cluster = new ClusterModel(fleet);
+    this.cycleIntervalMs = opts.cycleIntervalMs ?? 250;
+    this.grace = opts.stopGraceSeconds ?? 30;
+    this.now = opts.now ?? (() => Date.now());
+    driver.onObservation((o) => void this.observe(o));
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** recover rebuilds in-memory state from the store after a start or crash, and reattaches running jobs. */
+  async recover(): Promise<{ queued: number; running: number }> {
+    const db = this.store.db;
+    for (const n of await db.selectFrom('node_states').selectAll().execute()) {
+      if (this.fleet.nodeIndex.has(n.node_id)) this.cluster.setNodeState(n.node_id, n.state as NodeState);
+    }
+    for (const q of await db.selectFrom('quotas').selectAll().execute()) this.setQuotaInMemory(q.project_id, q.gpu_type, q.gpus);
+    const live = await db.selectFrom('jobs').selectAll().where('state', 'in', ['queued', 'running']).orderBy('id').execute();
+    const reattach = [];
+    for (const row of live) {
+      const spec = JSON.parse(row.spec) as JobSpec;
+      const id = String(row.id);
+      if (row.state === 'queued') {
+        this.queue.set(id, toSchedJob(row, spec));
+        this.queuedSpecs.set(id, spec);
+      } else {
+        const placement = JSON.parse(row.placement ?? 'null') as Placement;
+        const startedAt = Date.parse(row.started_at ?? row.created_at);
+        this.cluster.allocate(id, row.project_id, placement);
+        this.running.set(id, { org: row.org_id, project: row.project_id, spec, startedAt });
+        reattach.push({ id, spec, placement, startedAt });
+      }
+    }
+    await this.driver.reattach(reattach);
+    this.dirty = true;
+    return { queued: this.queue.size, running: this.running.size };
+  }
+
+  startLoop(): void {
+    const tick = async () => {
+      if (this.stopped) return;
+      try {
+        if (this.dirty) await this.runCycle();
+      } catch (err) {
+        console.error('scheduling cycle failed:', err);
+      }
+      if (!this.stopped) this.timer = setTimeout(tick, this.dirty ? 20 : this.cycleIntervalMs);
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    while (this.cycling) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** poke asks for a cycle soon (something changed). */
+  private poke(): void {
+    this.dirty = true;
+  }
+
+  // ---------------------------------------------------------------- scheduling
+
+  /** runCycle: one scheduler pass, its starts committed in one transaction, then handed to the driver. */
+  async runCycle(): Promise<void> {
+    if (this.cycling) return;
+    this.cycling = true;
+    this.dirty = false;
+    try {
+      const now = this.now();
+      const t0 = performance.now();
+      const result = scheduleCycle(this.cluster, {
+        queue: [...this.queue.values()],
+        quotas: this.quotas,
+        now,
+      });
+      this.lastCycleMs = performance.now() - t0;
+      this.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
+      this.pending.clear();
+      for (const [id, r] of result.pending) this.pending.set(id, r);
+      if (result.starts.length === 0) return;
+
+      const at = new Date(now).toISOString();
+      let committed: { id: string; event: JobEvent; org: string }[] = [];
+      try {
+        committed = await this.store.write(async (trx) => {
+          const out: { id: string; event: JobEvent; org: string }[] = [];
+          for (const s of result.starts) {
+            const placementJson = JSON.stringify(s.placement);
+            const res = await trx
+              .updateTable('jobs')
+              .set({ state: 'running', placement: placementJson, started_at: at })
+              .where('id', '=', Number(s.jobId))
+              .where('state', '=', 'queued')
+              .returning(['org_id'])
+              .executeTakeFirst();
+            if (!res) continue; // cancelled meanwhile
+            const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
+            const message = `scheduled on ${s.placement.nodes.length} node(s) in ${s.placement.site} (${gpus} ${s.placement.gpuType})`;
+            const event = await insertEvent(trx, s.jobId, at, 'running', message, { placement: s.placement });
+            await appendAudit(trx, {
+              at,
+              actor: 'system:scheduler',
+              org: res.org_id,
+              action: 'job.start',
+              objectType: 'job',
+              objectId: s.jobId,
+              before: { state: 'queued' },
+              after: { state: 'running', placement: s.placement },
+            });
+            out.push({ id: s.jobId, event, org: res.org_id });
+          }
+          return out;
+        });
+      } catch (err) {
+        for (const s of result.starts) this.cluster.release(s.jobId);
+        throw err;
+      }
+      const committedIds = new Set(committed.map((c) => c.id));
+      for (const s of result.starts) if (!committedIds.has(s.jobId)) this.cluster.release(s.jobId);
+      for (const c of committed) {
+        const sj = this.queue.get(c.id);
+        const spec = this.queuedSpecs.get(c.id) ?? (await this.specOf(c.id));
+        this.queue.delete(c.id);
+        this.queuedSpecs.delete(c.id);
+        this.pending.delete(c.id);
+        this.bus.publish({ org: c.org, event: c.event });
+        const placement = this.cluster.allocationOf(c.id)!;
+        this.running.set(c.id, { org: c.org, project: sj?.project ?? '', spec, startedAt: now });
+        this.handingOver.add(c.id);
+        this.driver
+          .start({ id: c.id, spec, placement, startedAt: now })
+          .catch((err) =>
+            this.observe({
+              type: 'exited',
+              jobId: c.id,
+              at: this.now(),
+              outcome: 'lost',
+              exitCode: null,
+              message: `driver failed to start the job: ${String(err)}`,
+            }),
+          )
+          .finally(() => {
+            this.handingOver.delete(c.id);
+            if (this.stopAfterStart.delete(c.id)) void this.driver.stop(c.id, this.grace);
+          });
+      }
+      this.metrics?.jobsStarted.inc(committed.length);
+    } finally {
+      this.cycling = false;
+    }
+  }
+
+  private async specOf(id: string): Promise<JobSpec> {
+    const row = await this.store.db.selectFrom('jobs').select('spec').where('id', '=', Number(id)).executeTakeFirstOrThrow();
+    return JSON.parse(row.spec) as JobSpec;
+  }
+
+  /** observe turns a driver observation into committed job state. */
+  private async observe(o: Observation): Promise<void> {
+    const at = new Date(o.at).toISOString();
+    if (o.type === 'started') {
+      const r = this.running.get(o.jobId);
+      const event = await this.store.write((trx) => insertEvent(trx, o.jobId, at, 'started', o.message, null));
+      if (r) this.bus.publish({ org: r.org, event });
+      return;
+    }
+    const state = OUTCOME_STATE[o.outcome] ?? (o.exitCode === 0 ? 'succeeded' : 'failed');
+    const done = await this.store.write(async (trx) => {
+      const res = await trx
+        .updateTable('jobs')
+        .set({ state, exit_code: o.exitCode, finished_at: at })
+        .where('id', '=', Number(o.jobId))
+        .where('state', '=', 'running')
+        .returning(['org_id'])
+        .executeTakeFirst();
+      if (!res) return null;
+      const event = await insertEvent(trx, o.jobId, at, state, o.message, { exitCode: o.exitCode });
+      await appendAudit(trx, {
+        at,
+        actor: `system:driver:${this.driver.name}`,
+        org: res.org_id,
+        action: 'job.finish',
+        objectType: 'job',
+        objectId: o.jobId,
+        before: { state: 'running' },
+        after: { state, exitCode: o.exitCode },
+      });
+      return { event, org: res.org_id };
+    });
+    this.cluster.release(o.jobId);
+    this.running.delete(o.jobId);
+    this.poke();
+    if (done) {
+      this.bus.publish({ org: done.org, event: done.event, terminalState: state });
+      this.metrics?.jobsFinished.inc({ state });
+    }
+  }
+
+  // ---------------------------------------------------------------- quotas and nodes
+
+  setQuotaInMemory(project: string, gpuType: string, gpus: number): void {
+    const m = this.quotas.get(project) ?? new Map<string, number>();
+    m.set(gpuType, gpus);
+    this.quotas.set(project, m);
+    this.poke();
+  }
+
+  quotaUsage(project: string, gpuType: string): number {
+    return this.cluster.usage(project, gpuType);
+  }
+
+  async setNodeState(p: Principal, nodeId: string, state: NodeState, reason: string | undefined, requestId: string) {
+    if (!isOperator(p)) throw forbidden('only platform operators can drain or undrain nodes');
+    if (!this.fleet.nodeIndex.has(nodeId)) throw notFound('node', nodeId);
+    const before = this.cluster.nodeState(nodeId);
+    const at = new Date(this.now()).toISOString();
+    await this.store.write(async (trx) => {
+      await trx
+        .insertInto('node_states')
+        .values({ node_id: nodeId, state, reason: reason ?? null, updated_at: at })
+        .onConflict((oc) => oc.column('node_id').doUpdateSet({ state, reason: reason ?? null, updated_at: at }))
+        .execute();
+      await appendAudit(trx, {
+        at,
+        actor: p.userId,
+        org: null,
+        action: state === 'up' ? 'node.undrain' : `node.${state === 'draining' ? 'drain' : 'down'}`,
+        objectType: 'node',
+        objectId: nodeId,
+        before: { state: before },
+        after: { state, reason: reason ?? null },
+        requestId,
+      });
+    });
+    this.cluster.setNodeState(nodeId, state);
+    this.poke();
+  }
+
+  // ---------------------------------------------------------------- jobs
+
+  async submitJob(
+    p: Principal,
+    spec: JobSpec,
+    idempotencyKey: string | undefined,
+    requestId: string,
+  ): Promise<{ job: Job; created: boolean }> {
+    if (isOperator(p)) throw forbidden('platform operators do not run tenant work; submit as a member of the organisation');
+    if (p.role === 'viewer') throw forbidden('viewers cannot submit jobs');
+    const project = await this.store.db
+      .selectFrom('projects')
+      .select(['id', 'org_id'])
+      .where('id', '=', spec.project)
+      .executeTakeFirst();
+    if (!project || project.org_id !== p.org) throw notFound('project', spec.project);
+    if (idempotencyKey) {
+      const prior = await this.findIdempotent(p.userId, idempotencyKey);
+      if (prior) return this.replay(prior, spec);
+    }
+    const gpuType = spec.gpuType === 'any' ? null : spec.gpuType;
+    const never = validateJobFitsFleet(this.fleet, {
+      gpuType,
+      gpusPerNode: spec.gpusPerNode,
+      nodes: spec.nodes,
+    });
+    if (never) throw invalid(`job_unplaceable`, never.message.replace(/^waiting: /, ''), [{ path: '', message: never.code }]);
+
+    const at = new Date(this.now()).toISOString();
+    const priority = PRIORITY_CLASSES[spec.priorityClass];
+    let row: JobRow;
+    try {
+      row = await this.store.write(async (trx) => {
+        const inserted = await trx
+          .insertInto('jobs')
+          .values({
+            org_id: project.org_id,
+            project_id: project.id,
+            name: spec.name,
+            state: 'queued',
+            spec: JSON.stringify(spec),
+            priority,
+            placement: null,
+            exit_code: null,
+            submitted_by: p.userId,
+            idempotency_key: idempotencyKey ?? null,
+            labels: JSON.stringify(spec.labels),
+            created_at: at,
+            started_at: null,
+            finished_at: null,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        const gpus = spec.nodes * spec.gpusPerNode;
+        await insertEvent(
+          trx,
+          String(inserted.id),
+          at,
+          'queued',
+          `submitted: ${spec.nodes}×${spec.gpusPerNode} ${spec.gpuType} (${gpus} GPUs)`,
+          null,
+        );
+        await appendAudit(trx, {
+          at,
+          actor: p.userId,
+          org: project.org_id,
+          action: 'job.submit',
+          objectType: 'job',
+          objectId: String(inserted.id),
+          after: { state: 'queued', project: project.id, gpus, gpuType: spec.gpuType },
+          requestId,
+        });
+        return inserted;
+      });
+    } catch (err) {
+      // Two concurrent retries with one key: the unique index lets exactly one in.
+      if (idempotencyKey && /UNIQUE|duplicate/i.test(String(err))) {
+        const prior = await this.findIdempotent(p.userId, idempotencyKey);
+        if (prior) return this.replay(prior, spec);
+      }
+      throw err;
+    }
+    this.queue.set(String(row.id), toSchedJob(row, spec));
+    this.queuedSpecs.set(String(row.id), spec);
+    this.metrics?.jobsSubmitted.inc();
+    this.poke();
+    return { job: toJob(row, null), created: true };
+  }
+
+  private findIdempotent(userId: string, key: string) {
+    return this.store.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('submitted_by', '=', userId)
+      .where('idempotency_key', '=', key)
+      .executeTakeFirst();
+  }
+
+  private replay(prior: JobRow, spec: JobSpec): { job: Job; created: boolean } {
+    if (prior.spec !== JSON.stringify(spec)) {
+      throw conflict('idempotency_key_reused', 'this Idempotency-Key was already used for a different job spec');
+    }
+    return { job: toJob(prior, this.pending.get(String(prior.id)) ?? null), created: false };
+  }
+
+  async getJob(p: Principal, id: string): Promise<Job> {
+    return toJob(await this.visibleJobRow(p, id), this.pending.get(id) ?? null);
+  }
+
+  private async visibleJobRow(p: Principal, id: string): Promise<JobRow> {
+    const n = Number(id);
+    const row =
+      Number.isSafeInteger(n) && n > 0
+        ? await this.store.db.selectFrom('jobs').selectAll().where('id', '=', n).executeTakeFirst()
+        : undefined;
+    if (!row || (!isOperator(p) && row.org_id !== p.org)) throw notFound('job', id);
+    return row;
+  }
+
+  async listJobs(p: Principal, q: JobListQuery): Promise<{ items: Job[]; nextCursor: string | null }> {
+    let query = this.store.db
+      .selectFrom('jobs')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(q.limit + 1);
+    if (!isOperator(p)) query = query.where('org_id', '=', p.org ?? '');
+    if (q.state) query = query.where('state', '=', q.state);
+    if (q.project) query = query.where('project_id', '=', q.project);
+    if (q.cursor) {
+      const c = Number(Buffer.from(q.cursor, 'base64url').toString());
+      if (!Number.isSafeInteger(c)) throw invalid('invalid_cursor', 'cursor is not one this server issued');
+      query = query.where('id', '<', c);
+    }
+    let rows = await query.execute();
+    if (q.label) {
+      const [k, v] = q.label.split('=', 2);
+      if (!k || v === undefined) throw invalid('invalid_label_filter', 'label filter must look like key=value');
+      // Labels are few per job; filtering the page keeps the index simple (a label index comes with PostgreSQL).
+      rows = rows.filter((r) => (JSON.parse(r.labels) as Record<string, string>)[k] === v);
+    }
+    const more = rows.length > q.limit;
+    const items = rows.slice(0, q.limit).map((r) => toJob(r, this.pending.get(String(r.id)) ?? null));
+    const last = items.at(-1);
+    return { items, nextCursor: more && last ? Buffer.from(last.id).toString('base64url') : null };
+  }
+
+  async jobEvents(p: Principal, id: string, afterId = 0): Promise<{ events: JobEvent[]; job: JobRow }> {
+    const job = await this.visibleJobRow(p, id);
+    const rows = await this.store.db
+      .selectFrom('job_events')
+      .selectAll()
+      .where('job_id', '=', Number(id))
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .execute();
+    return { events: rows.map(toJobEvent), job };
+  }
+
+  subscribeJob(id: string, fn: (e: BusEvent) => void): () => void {
+    return this.bus.subscribeJob(id, fn);
+  }
+
+  async cancelJob(p: Principal, id: string, requestId: string): Promise<Job> {
+    const row = await this.visibleJobRow(p, id);
+    if (p.role === 'viewer') throw forbidden('viewers cannot cancel jobs');
+    if (TERMINAL_STATES.has(row.state as Job['state'])) {
+      throw conflict('job_finished', `job ${id} already ended (${row.state})`);
+    }
+    const at = new Date(this.now()).toISOString();
+    const outcome = await this.store.write(async (trx) => {
+      const cur = await trx.selectFrom('jobs').select(['state', 'org_id']).where('id', '=', Number(id)).executeTakeFirstOrThrow();
+      if (cur.state === 'queued') {
+        await trx.updateTable('jobs').set({ state: 'cancelled', finished_at: at }).where('id', '=', Number(id)).execute();
+        const event = await insertEvent(trx, id, at, 'cancelled', `cancelled by ${p.userId} while queued`, null);
+        await appendAudit(trx, {
+          at,
+          actor: p.userId,
+          org: cur.org_id,
+          action: 'job.cancel',
+          objectType: 'job',
+          objectId: id,
+          before: { state: 'queued' },
+          after: { state: 'cancelled' },
+          requestId,
+        });
+        return { kind: 'cancelled' as const, event, org: cur.org_id };
+      }
+      if (cur.state === 'running') {
+        const event = await insertEvent(
+          trx,
+          id,
+          at,
+          'cancel-requested',
+          `cancel requested by ${p.userId}; stopping with a ${this.grace}s grace period`,
+          null,
+        );
+        await appendAudit(trx, {
+          at,
+          actor: p.userId,
+          org: cur.org_id,
+          action: 'job.cancel',
+          objectType: 'job',
+          objectId: id,
+          before: { state: 'running' },
+          after: { state: 'stopping' },
+          requestId,
+        });
+        return { kind: 'stopping' as const, event, org: cur.org_id };
+      }
+      return { kind: 'ended' as const, event: null, org: cur.org_id };
+    });
+    if (outcome.kind === 'ended') throw conflict('job_finished', `job ${id} already ended`);
+    if (outcome.kind === 'cancelled') {
+      this.queue.delete(id);
+      this.queuedSpecs.delete(id);
+      this.pending.delete(id);
+      this.poke();
+      this.bus.publish({ org: outcome.org, event: outcome.event, terminalState: 'cancelled' });
+    } else {
+      this.bus.publish({ org: outcome.org, event: outcome.event });
+      if (this.handingOver.has(id)) this.stopAfterStart.add(id);
+      else await this.driver.stop(id, this.grace);
+    }
+    return this.getJob(p, id);
+  }
+
+  // ---------------------------------------------------------------- views
+
+  queueLength(): number {
+    return this.queue.size;
+  }
+  runningCount(): number {
+    return this.running.size;
+  }
+}
+
+async function insertEvent(
+  trx: Parameters<Parameters<Store['write']>[0]>[0],
+  jobId: string,
+  at: string,
+  type: string,
+  message: string,
+  data: Record<string, unknown> | null,
+): Promise<JobEvent> {
+  const row = await trx
+    .insertInto('job_events')
+    .values({ job_id: Number(jobId), at, type, message, data: data ? JSON.stringify(data) : null })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toJobEvent(row);
+}
+
+function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
+  return {
+    id: String(row.id),
+    seq: row.id,
+    org: row.org_id,
+    project: row.project_id,
+    gpuType: spec.gpuType === 'any' ? null : spec.gpuType,
+    gpusPerNode: spec.gpusPerNode,
+    nodes: spec.nodes,
+    priority: row.priority,
+    submittedAt: Date.parse(row.created_at),
+    maxRuntimeSeconds: spec.maxRuntimeSeconds,
+  };
+}
+
+export { ApiProblem };

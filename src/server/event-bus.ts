@@ -1,0 +1,29 @@
+/** EventBus: in-process fan-out of committed job events to live streams (SSE). */
+import { EventEmitter } from 'node:events';
+import type { JobEvent } from '../api/schemas.js';
+
+export interface BusEvent {
+  org: string;
+  event: JobEvent;
+  /** Set on the event that moves the job into a terminal state. */
+  terminalState?: string;
+}
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+  publish(e: BusEvent): void {
+    this.emitter.emit(`job:${e.event.jobId}`, e);
+    this.emitter.emit('all', e);
+  }
+  subscribeJob(jobId: string, fn: (e: BusEvent) => void): () => void {
+    this.emitter.on(`job:${jobId}`, fn);
+    return () => this.emitter.off(`job:${jobId}`, fn);
+  }
+  subscribeAll(fn: (e: BusEvent) => void): () => void {
+    this.emitter.on('all', fn);
+    return () => this.emitter.off('all', fn);
+  }
+}

@@ -1,0 +1,41 @@
+/** Mapping between job rows in the store and the public Job shape. */
+import type { Selectable } from 'kysely';
+import type { Job, JobEvent, JobSpec } from '../api/schemas.js';
+import type { JobState, PendingReason, Placement } from '../model/job.js';
+import type { JobEventsTable, JobsTable } from '../store/schema.js';
+
+export type JobRow = Selectable<JobsTable>;
+
+export function toJob(row: JobRow, pending: PendingReason | null): Job {
+  return {
+    id: String(row.id),
+    org: row.org_id,
+    project: row.project_id,
+    name: row.name,
+    state: row.state as JobState,
+    spec: JSON.parse(row.spec) as JobSpec,
+    placement: row.placement ? (JSON.parse(row.placement) as Placement) : null,
+    pendingReason: row.state === 'queued' ? (pending ?? notYetScheduled) : null,
+    exitCode: row.exit_code,
+    submittedBy: row.submitted_by,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+const notYetScheduled: PendingReason = {
+  code: 'not_yet_scheduled',
+  message: 'waiting: not yet considered by the scheduler',
+};
+
+export function toJobEvent(row: Selectable<JobEventsTable>): JobEvent {
+  return {
+    id: row.id,
+    jobId: String(row.job_id),
+    at: row.at,
+    type: row.type,
+    message: row.message,
+    data: row.data ? (JSON.parse(row.data) as Record<string, unknown>) : null,
+  };
+}

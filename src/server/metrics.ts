@@ -1,0 +1,78 @@
+/** Prometheus metrics served at /metrics. Gauges are computed at scrape time from live state. */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  cycleSeconds: Histogram;
+  jobsSubmitted: Counter;
+  jobsStarted: Counter;
+  jobsFinished: Counter<'state'>;
+}
+
+export interface LiveView {
+  queueLength(): number;
+  runningCount(): number;
+  gpuTotals(): { site: string; gpuType: string; total: number; allocated: number; free: number }[];
+}
+
+export function createMetrics(view: () => LiveView | null): Metrics {
+  const registry = new Registry();
+  const m: Metrics = {
+    registry,
+    cycleSeconds: new Histogram({
+      name: 'gigafab_scheduler_cycle_seconds',
+      help: 'Duration of one scheduling cycle',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    jobsSubmitted: new Counter({
+      name: 'gigafab_jobs_submitted_total',
+      help: 'Jobs accepted',
+      registers: [registry],
+    }),
+    jobsStarted: new Counter({
+      name: 'gigafab_jobs_started_total',
+      help: 'Jobs started',
+      registers: [registry],
+    }),
+    jobsFinished: new Counter({
+      name: 'gigafab_jobs_finished_total',
+      help: 'Jobs that reached a terminal state',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+  };
+  new Gauge({
+    name: 'gigafab_queue_length',
+    help: 'Jobs waiting to be scheduled',
+    registers: [registry],
+    collect() {
+      this.set(view()?.queueLength() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'gigafab_jobs_running',
+    help: 'Jobs running',
+    registers: [registry],
+    collect() {
+      this.set(view()?.runningCount() ?? 0);
+    },
+  });
+  const labelNames = ['site', 'gpu_type'] as const;
+  for (const [name, key] of [
+    ['gigafab_gpus_total', 'total'],
+    ['gigafab_gpus_allocated', 'allocated'],
+    ['gigafab_gpus_free', 'free'],
+  ] as const) {
+    new Gauge({
+      name,
+      help: `GPUs ${key} per site and GPU type`,
+      labelNames,
+      registers: [registry],
+      collect() {
+        for (const t of view()?.gpuTotals() ?? []) this.set({ site: t.site, gpu_type: t.gpuType }, t[key]);
+      },
+    });
+  }
+  return m;
+}

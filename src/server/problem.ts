@@ -1,0 +1,25 @@
+/**
+ * ApiProblem: the one error type the service layer throws for anything a caller did wrong.
+ * The API turns it into RFC 9457 problem details; the CLI prints its detail.
+ */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ApiProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly errors?: FieldError[],
+  ) {
+    super(detail);
+  }
+}
+
+export const notFound = (kind: string, id: string) =>
+  new ApiProblem(404, `${kind}_not_found`, `${kind.replace('_', ' ')} ${id} does not exist or is not visible to you`);
+export const forbidden = (detail: string) => new ApiProblem(403, 'forbidden', detail);
+export const conflict = (code: string, detail: string) => new ApiProblem(409, code, detail);
+export const invalid = (code: string, detail: string, errors?: FieldError[]) => new ApiProblem(422, code, detail, errors);

@@ -1,0 +1,117 @@
+/**
+ * Composition root of `gigafab server`: store, fleet, driver, control plane, API. Kept short on purpose.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { serve } from '@hono/node-server';
+import { createApp } from '../api/app.js';
+import { SimDriver } from '../drivers/sim-driver.js';
+import { loadFleetFile } from '../fleet/load-fleet.js';
+import { openSqliteStore } from '../store/open-store.js';
+import { ControlPlane } from './control-plane.js';
+import { startDemoLoad } from './demo-load.js';
+import { EventBus } from './event-bus.js';
+import { createMetrics } from './metrics.js';
+import { Tenancy } from './tenancy.js';
+
+export interface ServerOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  fleetPath?: string;
+  timeScale: number;
+  demoLoad: boolean;
+  /** Print the banner (URL, token) to stdout. */
+  quiet?: boolean;
+}
+
+export const VERSION = '0.1.0';
+
+export async function startServer(opts: ServerOptions): Promise<{ url: string; close(): Promise<void> }> {
+  const dataDir = resolve(opts.dataDir);
+  const fleet = loadFleetFile(opts.fleetPath);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const lock = takeLock(dataDir);
+  const store = await openSqliteStore(dataDir);
+  let cp: ControlPlane | null = null;
+  const metrics = createMetrics(() =>
+    cp
+      ? {
+          queueLength: () => cp!.queueLength(),
+          runningCount: () => cp!.runningCount(),
+          gpuTotals: () => cp!.cluster.siteTotals(),
+        }
+      : null,
+  );
+  const driver = new SimDriver(opts.timeScale);
+  cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics);
+  const tenancy = new Tenancy(store, cp);
+  const recovered = await cp.recover();
+  const operator = await tenancy.bootstrapOperator(dataDir);
+  let ready = false;
+  const app = createApp({ cp, tenancy, registry: metrics.registry, isReady: () => ready, version: VERSION });
+
+  const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host });
+  await new Promise<void>((res, rej) => {
+    server.once('listening', () => res());
+    server.once('error', rej);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  cp.startLoop();
+  const stopDemo = opts.demoLoad ? await startDemoLoad(cp, tenancy, fleet) : null;
+  ready = true;
+
+  if (!opts.quiet) {
+    const lines = [
+      `gigafab ${VERSION} listening on ${url}`,
+      `  fleet: ${fleet.spec.name} (${fleet.totalGpus.toLocaleString('en')} GPUs, ${fleet.nodes.length} nodes, ${fleet.sites.length} sites)`,
+      `  data:  ${store.location}`,
+      `  recovered: ${recovered.queued} queued, ${recovered.running} running jobs`,
+      `  API docs: ${url}/v1/docs`,
+      operator.token
+        ? `  operator token (shown once, also saved to ${operator.path}):\n  ${operator.token}`
+        : `  operator token: see ${operator.path}`,
+      `  try: GIGAFAB_URL=${url} GIGAFAB_TOKEN=$(cat ${operator.path}) npx gigafab fleet show`,
+    ];
+    console.log(lines.join('\n'));
+  }
+
+  let closed = false;
+  return {
+    url,
+    async close() {
+      if (closed) return;
+      closed = true;
+      stopDemo?.();
+      await cp!.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+      await driver.close();
+      await store.close();
+      lock.release();
+    },
+  };
+}
+
+/** One server per data directory; a stale lock from a killed process is taken over. */
+function takeLock(dataDir: string) {
+  const path = join(dataDir, 'server.pid');
+  if (existsSync(path)) {
+    const pid = Number(readFileSync(path, 'utf8'));
+    if (pid && pid !== process.pid && isAlive(pid)) {
+      throw new Error(`another gigafab server (pid ${pid}) is using ${dataDir}`);
+    }
+  }
+  writeFileSync(path, String(process.pid));
+  return { release: () => rmSync(path, { force: true }) };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Versioned schema migrations, applied in order by Kysely's Migrator on start.
+ * Never edit a released migration; add a new one.
+ */
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+
+type Db = Kysely<unknown>;
+
+/** Auto-increment primary key that works on SQLite and PostgreSQL. */
+function serialId(db: Db) {
+  return (isPostgres(db) ? 'bigserial' : 'integer') as 'integer';
+}
+function isPostgres(db: Db): boolean {
+  return db.getExecutor().adapter.constructor.name.startsWith('Postgres');
+}
+
+const m001: Migration = {
+  async up(db: Db) {
+    await db.schema
+      .createTable('orgs')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('projects')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull().references('orgs.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('users')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.references('orgs.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('email', 'text')
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('tokens')
+      .addColumn('hash', 'text', (c) => c.primaryKey())
+      .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('quotas')
+      .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+      .addColumn('gpu_type', 'text', (c) => c.notNull())
+      .addColumn('gpus', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('quotas_pk', ['project_id', 'gpu_type'])
+      .execute();
+    await db.schema
+      .createTable('jobs')
+      .addColumn('id', serialId(db), (c) => (isPostgres(db) ? c.primaryKey() : c.primaryKey().autoIncrement()))
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('spec', 'text', (c) => c.notNull())
+      .addColumn('priority', 'integer', (c) => c.notNull())
+      .addColumn('placement', 'text')
+      .addColumn('exit_code', 'integer')
+      .addColumn('submitted_by', 'text', (c) => c.notNull())
+      .addColumn('idempotency_key', 'text')
+      .addColumn('labels', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'text')
+      .addColumn('finished_at', 'text')
+      .execute();
+    await db.schema.createIndex('jobs_state').on('jobs').columns(['state', 'id']).execute();
+    await db.schema.createIndex('jobs_project').on('jobs').columns(['project_id', 'id']).execute();
+    await db.schema.createIndex('jobs_org').on('jobs').columns(['org_id', 'id']).execute();
+    await db.schema.createIndex('jobs_idempotency').on('jobs').columns(['submitted_by', 'idempotency_key']).unique().execute();
+    await db.schema
+      .createTable('job_events')
+      .addColumn('id', serialId(db), (c) => (isPostgres(db) ? c.primaryKey() : c.primaryKey().autoIncrement()))
+      .addColumn('job_id', 'integer', (c) => c.notNull())
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('data', 'text')
+      .execute();
+    await db.schema.createIndex('job_events_job').on('job_events').columns(['job_id', 'id']).execute();
+    await db.schema
+      .createTable('audit')
+      .addColumn('id', serialId(db), (c) => (isPostgres(db) ? c.primaryKey() : c.primaryKey().autoIncrement()))
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('actor', 'text', (c) => c.notNull())
+      .addColumn('org_id', 'text')
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('object_type', 'text', (c) => c.notNull())
+      .addColumn('object_id', 'text', (c) => c.notNull())
+      .addColumn('before', 'text')
+      .addColumn('after', 'text')
+      .addColumn('request_id', 'text')
+      .execute();
+    await db.schema.createIndex('audit_org').on('audit').columns(['org_id', 'id']).execute();
+    await db.schema
+      .createTable('node_states')
+      .addColumn('node_id', 'text', (c) => c.primaryKey())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text')
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('settings')
+      .addColumn('key', 'text', (c) => c.primaryKey())
+      .addColumn('value', 'text', (c) => c.notNull())
+      .execute();
+    // Append-only: the audit trail can be read and appended, never rewritten through the app.
+    if (!isPostgres(db)) {
+      await sql`CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END`.execute(
+        db,
+      );
+      await sql`CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END`.execute(
+        db,
+      );
+    }
+  },
+};
+
+export const migrations: Record<string, Migration> = {
+  '001-initial': m001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

@@ -1,0 +1,58 @@
+/**
+ * Store: the single source of truth. Embedded SQLite (WAL, synchronous=FULL) by default;
+ * the same Kysely code speaks PostgreSQL for multi-replica production.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { migrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
+import { type TxBody, WriteBatcher } from './write-batcher.js';
+
+export type Db = Kysely<Database>;
+
+export class Store {
+  private readonly batcher: WriteBatcher<Database>;
+  constructor(
+    readonly db: Db,
+    readonly location: string,
+  ) {
+    this.batcher = new WriteBatcher(db);
+  }
+
+  /** write runs `body` in a group-committed transaction; resolves only once durable. */
+  write<T>(body: TxBody<Database, T>): Promise<T> {
+    return this.batcher.run(body);
+  }
+
+  async close(): Promise<void> {
+    await this.batcher.drain();
+    this.batcher.close();
+    await this.db.destroy();
+  }
+}
+
+/** openSqliteStore opens (creating on first start) `<dataDir>/gigafab.db` and migrates it. */
+export async function openSqliteStore(dataDir: string): Promise<Store> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const path = join(dataDir, 'gigafab.db');
+  const sqlite = new SQLite(path);
+  sqlite.pragma('journal_mode = WAL');
+  // FULL: an acknowledged write survives a process crash and a power loss.
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await migrate(db);
+  return new Store(db, path);
+}
+
+export async function migrate(db: Db): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+  }
+}

@@ -1,0 +1,94 @@
+/** Table types for Kysely. Timestamps are ISO-8601 UTC strings (sortable, portable to PostgreSQL). */
+import type { Generated } from 'kysely';
+
+export interface OrgsTable {
+  id: string;
+  name: string;
+  kind: string;
+  created_at: string;
+}
+export interface ProjectsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  created_at: string;
+}
+export interface UsersTable {
+  id: string;
+  org_id: string | null;
+  name: string;
+  email: string | null;
+  role: string;
+  created_at: string;
+}
+export interface TokensTable {
+  /** sha256 of the token; the token itself is never stored. */
+  hash: string;
+  user_id: string;
+  created_at: string;
+}
+export interface QuotasTable {
+  project_id: string;
+  gpu_type: string;
+  gpus: number;
+}
+export interface JobsTable {
+  id: Generated<number>;
+  org_id: string;
+  project_id: string;
+  name: string;
+  state: string;
+  spec: string;
+  priority: number;
+  placement: string | null;
+  exit_code: number | null;
+  submitted_by: string;
+  idempotency_key: string | null;
+  labels: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+export interface JobEventsTable {
+  id: Generated<number>;
+  job_id: number;
+  at: string;
+  type: string;
+  message: string;
+  data: string | null;
+}
+export interface AuditTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  org_id: string | null;
+  action: string;
+  object_type: string;
+  object_id: string;
+  before: string | null;
+  after: string | null;
+  request_id: string | null;
+}
+export interface NodeStatesTable {
+  node_id: string;
+  state: string;
+  reason: string | null;
+  updated_at: string;
+}
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  orgs: OrgsTable;
+  projects: ProjectsTable;
+  users: UsersTable;
+  tokens: TokensTable;
+  quotas: QuotasTable;
+  jobs: JobsTable;
+  job_events: JobEventsTable;
+  audit: AuditTable;
+  node_states: NodeStatesTable;
+  settings: SettingsTable;
+}

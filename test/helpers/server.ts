@@ -1,0 +1,118 @@
+/**
+ * startTestServer spawns the real `gigafab server` process on an ephemeral port with a fresh
+ * data directory, and waits until /healthz answers. restart() kills and starts it again on the
+ * same data directory; stop('SIGKILL') simulates a crash.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
+export const BIN = join(REPO, 'bin/gigafab.js');
+
+export interface TestServer {
+  url: string;
+  operatorToken: string;
+  dataDir: string;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export async function startTestServer(
+  opts: { timeScale?: number; fleetPath?: string; extraArgs?: string[]; dataDir?: string } = {},
+): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gigafab-test-'));
+  let proc: ChildProcess;
+  let out = '';
+  let url = '';
+  const launch = async () => {
+    const args = [BIN, 'server', '--port', '0', '--data-dir', dataDir, '--time-scale', String(opts.timeScale ?? 600)];
+    if (opts.fleetPath) args.push('--fleet', opts.fleetPath);
+    args.push(...(opts.extraArgs ?? []));
+    proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout!.on('data', (d) => {
+      out += d;
+    });
+    proc.stderr!.on('data', (d) => {
+      out += d;
+    });
+    url = await new Promise<string>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`server did not start:\n${out}`)), 30_000);
+      const check = () => {
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          res(m[1]!);
+        }
+      };
+      proc.stdout!.on('data', check);
+      proc.once('exit', (code) => {
+        clearTimeout(t);
+        rej(new Error(`server exited with ${code}:\n${out}`));
+      });
+    });
+    for (let i = 0; i < 100; i++) {
+      const r = await fetch(`${url}/healthz`).catch(() => null);
+      if (r?.ok) return;
+      await new Promise((r2) => setTimeout(r2, 50));
+    }
+    throw new Error('server never became healthy');
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill(signal);
+    await exited;
+  };
+  await launch();
+  const server: TestServer = {
+    get url() {
+      return url;
+    },
+    operatorToken: readFileSync(join(dataDir, 'operator-token'), 'utf8').trim(),
+    dataDir,
+    output: () => out,
+    stop,
+    async restart() {
+      await stop();
+      await launch();
+    },
+  };
+  return server;
+}
+
+/** api is a tiny typed fetch wrapper for tests. */
+export function api(url: string, token?: string) {
+  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const r = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await r.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = text;
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: test convenience for reading response fields
+    return { status: r.status, headers: r.headers, body: json as any };
+  };
+}
+
+export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

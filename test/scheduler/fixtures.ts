@@ -1,0 +1,88 @@
+/**
+ * Test fixtures: tiny hand-made fleets, jobs and quota tables for the scheduler tests.
+ */
+import { expandFleet } from '../../src/fleet/load-fleet.js';
+import type { Fleet, FleetSpec, NodeTypeSpec, PoolSpec } from '../../src/model/fleet.js';
+import type { QuotaTable, SchedJob } from '../../src/scheduler/index.js';
+
+/** PoolDef is one pool of identical nodes for makeFleet. */
+export interface PoolDef {
+  site: string;
+  gpuType: string;
+  count: number;
+  /** GPUs per node; default 8. */
+  gpus?: number;
+  /** Nodes per scalable unit; default 4. */
+  unitSize?: number;
+  /** Node name prefix; default `${site}-${gpuType lower-case}-${gpus}`. */
+  prefix?: string;
+}
+
+function slug(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+}
+
+/** makeFleet builds and expands a fleet from pool definitions (sites and node types derived). */
+export function makeFleet(pools: PoolDef[]): Fleet {
+  const sites = [...new Set(pools.map((p) => p.site))];
+  const nodeTypes = new Map<string, NodeTypeSpec>();
+  const poolSpecs: PoolSpec[] = [];
+  for (const p of pools) {
+    const gpus = p.gpus ?? 8;
+    const typeId = `${slug(p.gpuType)}-${gpus}`;
+    if (!nodeTypes.has(typeId)) {
+      nodeTypes.set(typeId, {
+        id: typeId,
+        gpuType: p.gpuType,
+        gpusPerNode: gpus,
+        gpuMemoryGiB: 80,
+        interconnect: 'nvlink',
+        cpus: 64,
+        memoryGiB: 1024,
+      });
+    }
+    poolSpecs.push({
+      site: p.site,
+      nodeType: typeId,
+      count: p.count,
+      unitSize: p.unitSize ?? 4,
+      namePrefix: p.prefix ?? `${p.site}-${typeId}`,
+    });
+  }
+  const spec: FleetSpec = {
+    name: 'test',
+    sites: sites.map((id) => ({ id, name: id, city: id, country: 'DE', certifications: [] })),
+    nodeTypes: [...nodeTypes.values()],
+    pools: poolSpecs,
+  };
+  return expandFleet(spec);
+}
+
+let nextSeq = 1;
+
+/** job builds a SchedJob with defaults (1 x 1 B200 in project p1, normal priority). */
+export function job(id: string, over: Partial<SchedJob> = {}): SchedJob {
+  return {
+    id,
+    seq: nextSeq++,
+    org: 'org1',
+    project: 'p1',
+    gpuType: 'B200',
+    gpusPerNode: 1,
+    nodes: 1,
+    priority: 100,
+    submittedAt: 0,
+    maxRuntimeSeconds: 3600,
+    ...over,
+  };
+}
+
+/** quotas builds a QuotaTable from a plain object: { project: { gpuType: gpus } }. */
+export function quotas(table: Record<string, Record<string, number>>): QuotaTable {
+  return new Map(Object.entries(table).map(([p, byType]) => [p, new Map(Object.entries(byType))]));
+}
+
+/** BIG_QUOTA gives projects p1..p4 a quota no test fleet can exhaust, for B200 and RTX. */
+export const BIG_QUOTA = quotas(
+  Object.fromEntries(['p1', 'p2', 'p3', 'p4'].map((p) => [p, { B200: 1_000_000, RTX: 1_000_000 }])),
+);
