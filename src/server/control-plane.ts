@@ -121,7 +121,8 @@ export class ControlPlane {
       } catch (err) {
         console.error('scheduling cycle failed:', err);
       }
-      if (!this.stopped) this.timer = setTimeout(tick, this.dirty ? 20 : this.cycleIntervalMs);
+      // Under a stream of changes, pace cycles so scheduling takes at most ~20% of a core.
+      if (!this.stopped) this.timer = setTimeout(tick, this.dirty ? Math.max(25, 4 * this.lastCycleMs) : this.cycleIntervalMs);
     };
     this.timer = setTimeout(tick, 0);
   }
@@ -325,11 +326,7 @@ export class ControlPlane {
   ): Promise<{ job: Job; created: boolean }> {
     if (isOperator(p)) throw forbidden('platform operators do not run tenant work; submit as a member of the organisation');
     if (p.role === 'viewer') throw forbidden('viewers cannot submit jobs');
-    const project = await this.store.db
-      .selectFrom('projects')
-      .select(['id', 'org_id'])
-      .where('id', '=', spec.project)
-      .executeTakeFirst();
+    const project = await this.projectOwner(spec.project);
     if (!project || project.org_id !== p.org) throw notFound('project', spec.project);
     if (idempotencyKey) {
       const prior = await this.findIdempotent(p.userId, idempotencyKey);
@@ -348,26 +345,24 @@ export class ControlPlane {
     let row: JobRow;
     try {
       row = await this.store.write(async (trx) => {
-        const inserted = await trx
-          .insertInto('jobs')
-          .values({
-            org_id: project.org_id,
-            project_id: project.id,
-            name: spec.name,
-            state: 'queued',
-            spec: JSON.stringify(spec),
-            priority,
-            placement: null,
-            exit_code: null,
-            submitted_by: p.userId,
-            idempotency_key: idempotencyKey ?? null,
-            labels: JSON.stringify(spec.labels),
-            created_at: at,
-            started_at: null,
-            finished_at: null,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const values = {
+          org_id: project.org_id,
+          project_id: project.id,
+          name: spec.name,
+          state: 'queued',
+          spec: JSON.stringify(spec),
+          priority,
+          placement: null,
+          exit_code: null,
+          submitted_by: p.userId,
+          idempotency_key: idempotencyKey ?? null,
+          labels: JSON.stringify(spec.labels),
+          created_at: at,
+          started_at: null,
+          finished_at: null,
+        };
+        const { id } = await trx.insertInto('jobs').values(values).returning('id').executeTakeFirstOrThrow();
+        const inserted: JobRow = { ...values, id };
         const gpus = spec.nodes * spec.gpusPerNode;
         await insertEvent(
           trx,
@@ -402,6 +397,16 @@ export class ControlPlane {
     this.metrics?.jobsSubmitted.inc();
     this.poke();
     return { job: toJob(row, null), created: true };
+  }
+
+  /** Projects never change owner, so their owner is cached after the first read. */
+  private readonly projectOrgs = new Map<string, { id: string; org_id: string }>();
+  private async projectOwner(id: string) {
+    const hit = this.projectOrgs.get(id);
+    if (hit) return hit;
+    const row = await this.store.db.selectFrom('projects').select(['id', 'org_id']).where('id', '=', id).executeTakeFirst();
+    if (row) this.projectOrgs.set(id, row);
+    return row;
   }
 
   private findIdempotent(userId: string, key: string) {
@@ -549,6 +554,37 @@ export class ControlPlane {
   runningCount(): number {
     return this.running.size;
   }
+
+  // ---------------------------------------------------------------- console views (read-only)
+
+  /** orgOfRunningJob: the organisation of a job that holds GPUs, or null (unknown, or not committed yet). */
+  orgOfRunningJob(id: string): string | null {
+    return this.running.get(id)?.org ?? null;
+  }
+
+  /**
+   * pendingJobs lists queued jobs in submission order with the reason from the last cycle
+   * (null for jobs submitted since), for the operator's queue view.
+   */
+  pendingJobs(): {
+    id: string;
+    org: string;
+    project: string;
+    gpuType: string | null;
+    gpus: number;
+    reason: PendingReason | null;
+  }[] {
+    return [...this.queue.values()]
+      .sort((a, b) => a.seq - b.seq)
+      .map((j) => ({
+        id: j.id,
+        org: j.org,
+        project: j.project,
+        gpuType: j.gpuType,
+        gpus: j.gpusPerNode * j.nodes,
+        reason: this.pending.get(j.id) ?? null,
+      }));
+  }
 }
 
 async function insertEvent(
@@ -559,12 +595,9 @@ async function insertEvent(
   message: string,
   data: Record<string, unknown> | null,
 ): Promise<JobEvent> {
-  const row = await trx
-    .insertInto('job_events')
-    .values({ job_id: Number(jobId), at, type, message, data: data ? JSON.stringify(data) : null })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  return toJobEvent(row);
+  const values = { job_id: Number(jobId), at, type, message, data: data ? JSON.stringify(data) : null };
+  const { id } = await trx.insertInto('job_events').values(values).returning('id').executeTakeFirstOrThrow();
+  return toJobEvent({ ...values, id });
 }
 
 function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {

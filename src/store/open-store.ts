@@ -43,7 +43,7 @@ export async function openSqliteStore(dataDir: string): Promise<Store> {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   await migrate(db);
   return new Store(db, path);
 }
@@ -55,4 +55,24 @@ export async function migrate(db: Db): Promise<void> {
   if (error || failed) {
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
   }
+}
+
+/**
+ * Kysely prepares every query anew; with better-sqlite3, preparing costs more than running.
+ * Cache prepared statements by SQL text (bounded: the app issues a small, fixed set of shapes).
+ */
+function withStatementCache(sqlite: SQLite.Database) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (!stmt) {
+        if (cache.size >= 500) cache.delete(cache.keys().next().value as string);
+        stmt = sqlite.prepare(text);
+        cache.set(text, stmt);
+      }
+      return stmt;
+    },
+  };
 }

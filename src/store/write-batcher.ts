@@ -1,11 +1,11 @@
 /**
  * WriteBatcher: group commit. Concurrent writers enqueue transaction bodies; one database
- * transaction runs a whole batch, each body inside its own savepoint, and every caller is
- * answered only after the COMMIT (durable: WAL + synchronous=FULL). One fsync serves many
- * requests, which is what makes thousands of acknowledged submissions per second possible.
- * A body that throws rolls back to its savepoint and rejects only its own caller.
+ * transaction runs a whole batch, and every caller is answered only after the COMMIT
+ * (durable: WAL + synchronous=FULL). One fsync serves many requests, which is what makes
+ * thousands of acknowledged submissions per second possible. A body that throws rejects only
+ * its own caller: the batch is retried body by body.
  */
-import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 
 export type TxBody<DB, T> = (trx: Transaction<DB>) => Promise<T>;
 
@@ -49,43 +49,28 @@ export class WriteBatcher<DB> {
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
-      const results: { ok: boolean; value: unknown }[] = [];
+      // Optimistic: the whole batch in one transaction. Bodies rarely fail (a lost idempotency race,
+      // a constraint); when one does, the batch is rolled back and each body reruns on its own.
+      const values: unknown[] = [];
       try {
         await this.db.transaction().execute(async (trx) => {
-          for (const item of batch) {
-            if (batch.length === 1) {
-              try {
-                results.push({ ok: true, value: await item.body(trx) });
-              } catch (err) {
-                results.push({ ok: false, value: err });
-                throw err;
-              }
-              continue;
-            }
-            await sql`SAVEPOINT gf_item`.execute(trx);
-            try {
-              results.push({ ok: true, value: await item.body(trx) });
-              await sql`RELEASE SAVEPOINT gf_item`.execute(trx);
-            } catch (err) {
-              await sql`ROLLBACK TO SAVEPOINT gf_item`.execute(trx);
-              await sql`RELEASE SAVEPOINT gf_item`.execute(trx);
-              results.push({ ok: false, value: err });
-            }
-          }
+          for (const item of batch) values.push(await item.body(trx));
         });
       } catch (err) {
-        // Single-item batch that failed, or the COMMIT itself failed: nobody's work is durable.
-        batch.forEach((item, i) => {
-          const r = results[i];
-          item.reject(r && !r.ok ? r.value : err);
-        });
+        if (batch.length === 1) {
+          batch[0]!.reject(err);
+          continue;
+        }
+        for (const item of batch) {
+          try {
+            item.resolve(await this.db.transaction().execute((trx) => item.body(trx)));
+          } catch (e) {
+            item.reject(e);
+          }
+        }
         continue;
       }
-      batch.forEach((item, i) => {
-        const r = results[i]!;
-        if (r.ok) item.resolve(r.value);
-        else item.reject(r.value);
-      });
+      for (const [i, item] of batch.entries()) item.resolve(values[i]);
     }
     this.flushing = false;
   }

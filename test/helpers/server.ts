@@ -32,6 +32,7 @@ export async function startTestServer(
     if (opts.fleetPath) args.push('--fleet', opts.fleetPath);
     args.push(...(opts.extraArgs ?? []));
     proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const from = out.length;
     proc.stdout!.on('data', (d) => {
       out += d;
     });
@@ -41,7 +42,7 @@ export async function startTestServer(
     url = await new Promise<string>((res, rej) => {
       const t = setTimeout(() => rej(new Error(`server did not start:\n${out}`)), 30_000);
       const check = () => {
-        const m = /listening on (http:\/\/\S+)/.exec(out);
+        const m = /listening on (http:\/\/\S+)/.exec(out.slice(from));
         if (m) {
           clearTimeout(t);
           res(m[1]!);

@@ -1,0 +1,39 @@
+/**
+ * `npm run bench`: runs the benchmarks, writes bench/results/latest.json (machine-readable)
+ * and prints a short table. Figures are recorded in BENCHMARKS.md with the machine they ran on.
+ * Select some with `npm run bench -- submissions scheduler`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchSchedulerCycle } from './scheduler-cycle.js';
+import { benchSubmissions, machine } from './submissions.js';
+
+const REPO = join(import.meta.dirname ?? '', '../..');
+const wanted = new Set(process.argv.slice(2));
+const want = (name: string) => wanted.size === 0 || wanted.has(name);
+
+const results: Record<string, unknown> = { at: new Date().toISOString(), machine: machine() };
+if (want('submissions')) {
+  console.log('submissions over HTTP …');
+  const s = await benchSubmissions();
+  results.submissions = s;
+  console.table(
+    s.map((r) => ({
+      clients: r.connections,
+      'acked/s': r.submissionsPerSecond,
+      'p50 ms': r.latencyP50Ms,
+      'p99 ms': r.latencyP99Ms,
+      errors: r.errors,
+    })),
+  );
+}
+if (want('scheduler')) {
+  console.log('scheduler cycle, demo fleet, 10,000 pending …');
+  const s = await benchSchedulerCycle();
+  results.schedulerCycle = s;
+  console.table([s]);
+}
+mkdirSync(join(REPO, 'bench/results'), { recursive: true });
+const out = join(REPO, 'bench/results/latest.json');
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`results written to ${out}`);

@@ -1,0 +1,307 @@
+/**
+ * gigafab job submit|list|show|events|cancel
+ */
+import { type Command, Option } from 'commander';
+import type { Job, JobEvent } from '../../api/schemas.js';
+import { JOB_STATES, PRIORITY_CLASSES, TERMINAL_STATES } from '../../model/job.js';
+import type { GigafabClient, JobListQuery } from '../client.js';
+import {
+  CliError,
+  collect,
+  ExitCode,
+  examples,
+  fetchList,
+  makeCtx,
+  parseDurationArg,
+  parseIntArg,
+  type Runtime,
+} from '../context.js';
+import { buildJobSpec, type JobFlags } from '../jobspec.js';
+import { age, compressRanges, formatDuration, renderKeyValues, renderTable, timestamp } from '../output.js';
+
+/** Exit code of `job submit --wait` when the job ends in any state but succeeded. */
+export const JOB_NOT_SUCCEEDED_EXIT = 3;
+
+export function gpuSummary(job: Job): string {
+  const type = job.placement?.gpuType ?? job.spec.gpuType;
+  return `${job.spec.nodes}×${job.spec.gpusPerNode} ${type}`;
+}
+
+function runtimeOf(job: Job): string | null {
+  if (!job.startedAt || !job.finishedAt) return null;
+  return formatDuration((Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000);
+}
+
+/** placementSummary: `muc1: muc1-b200-0001, muc1-b200-0002 +2 more`. */
+export function placementSummary(job: Job, maxNodes = 2): string {
+  if (!job.placement) return '-';
+  const nodes = job.placement.nodes.map((n) => n.node);
+  const shown = nodes.slice(0, maxNodes).join(', ');
+  const more = nodes.length > maxNodes ? ` +${nodes.length - maxNodes} more` : '';
+  return `${job.placement.site}: ${shown}${more}`;
+}
+
+/** waitingText: why a queued job waits, without the server's leading `waiting:`. */
+export function waitingText(job: Job): string {
+  const msg = job.pendingReason?.message ?? 'waiting to be scheduled';
+  return msg.replace(/^waiting:\s*/i, '');
+}
+
+/** detailSummary: the REASON/PLACEMENT column of `job list`. */
+export function detailSummary(job: Job): string {
+  if (job.state === 'queued') return `waiting: ${waitingText(job)}`;
+  if (job.state === 'running') return placementSummary(job);
+  const parts: string[] = [];
+  if (job.exitCode !== null) parts.push(`exit ${job.exitCode}`);
+  const rt = runtimeOf(job);
+  if (rt) parts.push(`after ${rt}`);
+  return parts.join(' ') || job.state;
+}
+
+export function renderJobTable(jobs: Job[], now: number): string {
+  return renderTable(
+    ['ID', 'NAME', 'PROJECT', 'STATE', 'GPUS', 'AGE', 'REASON/PLACEMENT'],
+    jobs.map((j) => [j.id, j.name, j.project, j.state, gpuSummary(j), age(j.createdAt, now), detailSummary(j)]),
+    { maxCellWidth: 80 },
+  );
+}
+
+export function renderJobDetails(job: Job, now: number): string {
+  const s = job.spec;
+  const lines = renderKeyValues([
+    ['ID', job.id],
+    ['Name', job.name],
+    ['Project', `${job.project} (org ${job.org})`],
+    ['State', job.state],
+    ['Waiting', job.state === 'queued' ? waitingText(job) : null],
+    ['Reason code', job.state === 'queued' ? (job.pendingReason?.code ?? null) : null],
+    ['GPUs', `${gpuSummary(job)} (${s.nodes * s.gpusPerNode} total)`],
+    ['Priority', s.priorityClass],
+    ['Image', s.image ?? null],
+    ['Command', s.command && s.command.length > 0 ? s.command.map(quoteArg).join(' ') : null],
+    ['Max runtime', formatDuration(s.maxRuntimeSeconds)],
+    [
+      'Labels',
+      Object.keys(s.labels ?? {}).length > 0
+        ? Object.entries(s.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')
+        : null,
+    ],
+    ['Submitted by', job.submittedBy],
+    ['Created', timestamp(job.createdAt, now)],
+    ['Started', timestamp(job.startedAt, now)],
+    ['Finished', timestamp(job.finishedAt, now)],
+    ['Runtime', runtimeOf(job)],
+    ['Exit code', job.exitCode],
+    ['Placement', job.placement ? `${job.placement.site} (${job.placement.gpuType})` : null],
+  ]);
+  if (!job.placement) return lines;
+  const nodes = renderTable(
+    ['NODE', 'GPUS'],
+    job.placement.nodes.map((n) => [n.node, compressRanges(n.gpus)]),
+  )
+    .split('\n')
+    .map((l) => (l ? `  ${l}` : l))
+    .join('\n');
+  return lines + nodes;
+}
+
+function quoteArg(a: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/** One line per event: `2025-01-01T10:00:00.000Z  scheduled    placed on muc1 (4 nodes)`. */
+export function formatEventLine(ev: JobEvent): string {
+  return `${ev.at}  ${ev.type.padEnd(12)}  ${ev.message}`.trimEnd();
+}
+
+/** followEvents streams events (printing them) until `end`; returns the terminal state. */
+async function followEvents(client: GigafabClient, id: string, print: (ev: JobEvent) => void): Promise<string> {
+  for await (const item of client.streamJobEvents(id)) {
+    if (item.kind === 'end') return item.state;
+    print(item.event);
+  }
+  // The stream only finishes through `end`; be defensive.
+  return (await client.getJob(id)).state;
+}
+
+interface SubmitOptions extends Omit<JobFlags, 'args'> {
+  file?: string;
+  idempotencyKey?: string;
+  wait?: boolean;
+}
+
+interface ListOptions {
+  state?: string;
+  project?: string;
+  label?: string;
+  limit?: number;
+  all?: boolean;
+}
+
+export function registerJob(program: Command, rt: Runtime): void {
+  const job = program
+    .command('job')
+    .description('submit, inspect and cancel jobs')
+    .addHelpText(
+      'after',
+      examples(
+        'gigafab job submit --project robotics --name pretrain --gpu-type B200 --nodes 4 --gpus-per-node 8 -- python train.py',
+        'gigafab job list --state queued',
+        'gigafab job show j-4k2x9',
+      ),
+    );
+
+  job
+    .command('submit')
+    .description('submit a job from a YAML/JSON JobSpec file and/or flags (flags override file fields)')
+    .argument('[command...]', 'the command to run, after --')
+    .option('-f, --file <path>', 'job file (YAML or JSON JobSpec; - reads stdin)')
+    .option('--name <name>', 'job name')
+    .option('--project <project>', 'project to run in')
+    .option('--gpu-type <type>', 'GPU model, e.g. B200 or RTX-PRO-6000 (default: any)')
+    .option('--gpus-per-node <n>', 'GPUs on each node (1-16)', parseIntArg(0))
+    .option('--nodes <n>', 'number of nodes; more than 1 makes a gang', parseIntArg(0))
+    .option('--image <image>', 'container image')
+    .option('--command <cmd>', 'command line, split like a shell would (or pass args after --)')
+    .option('--env <KEY=VALUE>', 'environment variable (repeatable)', collect)
+    .option('--max-runtime <duration>', 'wall-clock limit: 3600, 90m, 2h, 1h30m, 2d', parseDurationArg)
+    .addOption(new Option('--priority <class>', 'priority class').choices(Object.keys(PRIORITY_CLASSES) as string[]))
+    .option('--label <key=value>', 'label (repeatable)', collect)
+    .option('--sim-duration <duration>', 'simulated fleet: how long the job runs (e.g. 10m)', parseDurationArg)
+    .option('--sim-exit-code <n>', 'simulated fleet: exit code the job ends with', parseIntArg(0, 255))
+    .option('--idempotency-key <key>', 'retry-safe submit: the same key returns the same job')
+    .option('--wait', `follow the job's events until it ends; exit ${JOB_NOT_SUCCEEDED_EXIT} unless it succeeded`)
+    .addHelpText(
+      'after',
+      examples(
+        'gigafab job submit -f job.yaml',
+        'gigafab job submit -f job.yaml --nodes 8 --label team=vision',
+        'gigafab job submit --project robotics --name smoke --gpu-type B200 --gpus-per-node 8 --command "python smoke.py --fast"',
+        'gigafab job submit --project robotics --name train --nodes 4 --gpus-per-node 8 --env NCCL_DEBUG=INFO -- torchrun train.py',
+        'gigafab job submit -f job.yaml --sim-duration 10m --wait',
+      ) +
+        [
+          '',
+          'A job file (YAML or JSON, JobSpec fields):',
+          '  name: pretrain',
+          '  project: robotics',
+          '  gpuType: B200',
+          '  nodes: 4',
+          '  gpusPerNode: 8',
+          '  command: [torchrun, train.py]',
+          '  env: { NCCL_DEBUG: INFO }',
+          '  maxRuntimeSeconds: 7200',
+          '  priorityClass: normal',
+          '  labels: { team: vision }',
+          '  simulation: { durationSeconds: 600, exitCode: 0 }',
+          '',
+        ].join('\n'),
+    )
+    .action(async (args: string[], opts: SubmitOptions, cmd: Command) => {
+      const spec = await buildJobSpec(opts.file, { ...opts, args });
+      const ctx = await makeCtx(cmd, rt);
+      const { job: submitted, replayed } = await ctx.client.submitJob(spec, opts.idempotencyKey);
+      if (!opts.wait) {
+        if (ctx.json) ctx.printJson(submitted);
+        else ctx.out(`job ${submitted.id} ${replayed ? 'already submitted' : 'submitted'}: ${submitted.state}`);
+        return;
+      }
+      if (!ctx.json) ctx.out(`job ${submitted.id} ${replayed ? 'already submitted' : 'submitted'}: ${submitted.state}`);
+      const print = ctx.json ? (ev: JobEvent) => ctx.note(formatEventLine(ev)) : (ev: JobEvent) => ctx.out(formatEventLine(ev));
+      await followEvents(ctx.client, submitted.id, print);
+      const final = await ctx.client.getJob(submitted.id);
+      if (ctx.json) ctx.printJson(final);
+      else {
+        const extra = final.exitCode !== null ? ` (exit code ${final.exitCode})` : '';
+        ctx.out(`job ${final.id} ${final.state}${extra}`);
+      }
+      if (final.state !== 'succeeded') throw new ExitCode(JOB_NOT_SUCCEEDED_EXIT);
+    });
+
+  job
+    .command('list')
+    .alias('ls')
+    .description('list jobs you can see, newest first')
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices([...JOB_STATES]))
+    .option('--project <project>', 'only jobs of this project')
+    .option('--label <key=value>', 'only jobs with this label')
+    .option('--limit <n>', 'page size (1-1000)', parseIntArg(1, 1000))
+    .option('--all', 'follow pages until the end')
+    .addHelpText(
+      'after',
+      examples(
+        'gigafab job list',
+        'gigafab job list --state running --project robotics',
+        'gigafab job list --label team=vision --all -o json',
+      ),
+    )
+    .action(async (opts: ListOptions, cmd: Command) => {
+      if (opts.label !== undefined && !/^[^=]+=/.test(opts.label)) {
+        throw new CliError(`invalid --label "${opts.label}": expected key=value`);
+      }
+      const ctx = await makeCtx(cmd, rt);
+      const query: JobListQuery = { state: opts.state, project: opts.project, label: opts.label, limit: opts.limit };
+      const { items: jobs, more } = await fetchList(ctx.client, opts.all, (cursor) => ctx.client.listJobs({ ...query, cursor }));
+      if (ctx.json) ctx.printJson(jobs);
+      else if (jobs.length === 0) ctx.note('no jobs found');
+      else ctx.out(renderJobTable(jobs, ctx.now()));
+      if (more) ctx.note(`(more jobs exist; use --all or a larger --limit)`);
+    });
+
+  job
+    .command('show')
+    .alias('get')
+    .description('show a job: state, why it waits, placement, timestamps')
+    .argument('<id>', 'job id')
+    .addHelpText('after', examples('gigafab job show j-4k2x9', 'gigafab job show j-4k2x9 -o json'))
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = await makeCtx(cmd, rt);
+      const j = await ctx.client.getJob(id);
+      if (ctx.json) ctx.printJson(j);
+      else ctx.out(renderJobDetails(j, ctx.now()));
+    });
+
+  job
+    .command('events')
+    .description("print a job's events; --follow streams them until the job ends")
+    .argument('<id>', 'job id')
+    .option('-F, --follow', 'keep streaming new events until the job reaches a terminal state')
+    .addHelpText('after', examples('gigafab job events j-4k2x9', 'gigafab job events j-4k2x9 --follow'))
+    .action(async (id: string, opts: { follow?: boolean }, cmd: Command) => {
+      const ctx = await makeCtx(cmd, rt);
+      if (!opts.follow) {
+        const events = await ctx.client.jobEvents(id);
+        if (ctx.json) ctx.printJson(events);
+        else if (events.length === 0) ctx.note('no events');
+        else
+          ctx.out(
+            renderTable(
+              ['TIME', 'TYPE', 'MESSAGE'],
+              events.map((e) => [e.at, e.type, e.message]),
+              { maxCellWidth: 200 },
+            ),
+          );
+        return;
+      }
+      // JSON with --follow: one event per line (NDJSON), then a final {"end": state} line.
+      const print = ctx.json ? (ev: JobEvent) => ctx.out(JSON.stringify(ev)) : (ev: JobEvent) => ctx.out(formatEventLine(ev));
+      const state = await followEvents(ctx.client, id, print);
+      if (ctx.json) ctx.out(JSON.stringify({ end: state }));
+      else ctx.note(`job ${id} ${state}`);
+    });
+
+  job
+    .command('cancel')
+    .description('cancel a queued or running job')
+    .argument('<id>', 'job id')
+    .addHelpText('after', examples('gigafab job cancel j-4k2x9'))
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = await makeCtx(cmd, rt);
+      const j = await ctx.client.cancelJob(id);
+      if (ctx.json) ctx.printJson(j);
+      else if (TERMINAL_STATES.has(j.state)) ctx.out(`job ${j.id} ${j.state}`);
+      else ctx.out(`job ${j.id} cancellation requested (state: ${j.state})`);
+    });
+}

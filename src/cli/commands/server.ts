@@ -1,0 +1,73 @@
+/**
+ * gigafab server: runs the control plane (REST API, scheduler, simulated fleet) in this process.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import { examples, type Runtime } from '../context.js';
+
+interface ServerOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  fleet?: string;
+  timeScale: number;
+  demoLoad?: boolean;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('Not a port number.');
+  return n;
+}
+
+function parseTimeScale(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('Must be a number > 0.');
+  return n;
+}
+
+export function registerServer(program: Command, rt: Runtime): void {
+  program
+    .command('server')
+    .description('run the gigafab control plane (API + scheduler + simulated fleet)')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', parsePort, 8080)
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--data-dir <dir>', 'where the database lives', './.gigafab')
+    .option('--fleet <file>', 'fleet YAML file (default: the built-in demo fleet)')
+    .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, 60)
+    .option('--demo-load', 'submit a stream of demo jobs')
+    .addHelpText(
+      'after',
+      examples(
+        'gigafab server',
+        'gigafab server --port 9000 --data-dir /var/lib/gigafab --fleet fleets/demo.yaml',
+        'gigafab server --time-scale 600 --demo-load',
+      ),
+    )
+    .action(async (opts: ServerOptions) => {
+      // Loaded only here, so every other command works without the server's dependencies.
+      const { startServer } = await import('../../server/start.js');
+      const server = await startServer({
+        port: opts.port,
+        host: opts.host,
+        dataDir: opts.dataDir,
+        fleetPath: opts.fleet,
+        timeScale: opts.timeScale,
+        demoLoad: Boolean(opts.demoLoad),
+      });
+      let closing = false;
+      const shutdown = (signal: NodeJS.Signals) => {
+        if (closing) return;
+        closing = true;
+        rt.io.err(`${signal}: shutting down\n`);
+        server.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            rt.io.err(`error: shutdown failed: ${(err as Error).message}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGINT', shutdown);
+      process.once('SIGTERM', shutdown);
+    });
+}

@@ -1,0 +1,106 @@
+/**
+ * The gigafab command tree and the top-level error handling (exit codes).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ApiError, ConnectionError } from './client.js';
+import { registerAudit } from './commands/audit.js';
+import { registerAuth } from './commands/auth.js';
+import { registerFleet } from './commands/fleet.js';
+import { registerJob } from './commands/job.js';
+import { registerNode } from './commands/node.js';
+import { registerOrg } from './commands/org.js';
+import { registerProject } from './commands/project.js';
+import { registerQuota } from './commands/quota.js';
+import { registerServer } from './commands/server.js';
+import { registerToken } from './commands/token.js';
+import { registerUser } from './commands/user.js';
+import { ConfigError } from './config.js';
+import { CliError, ExitCode, examples, type Runtime } from './context.js';
+import { OUTPUT_FORMATS } from './output.js';
+
+export const VERSION = '0.1.0';
+
+/** Exit codes: 0 ok, 1 API/usage error, 2 server unreachable, 3 `job submit --wait`: job did not succeed. */
+export const EXIT = { ok: 0, error: 1, unreachable: 2 } as const;
+
+export function buildProgram(rt: Runtime): Command {
+  const program = new Command('gigafab');
+  program
+    .description('gigafab: control plane for a multi-tenant GPU cloud')
+    .version(VERSION, '-V, --version')
+    .option('--url <url>', 'server URL (env GIGAFAB_URL; default http://127.0.0.1:8080)')
+    .option('--token <token>', 'API token (env GIGAFAB_TOKEN)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => rt.io.out(s), writeErr: (s) => rt.io.err(s) })
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .addHelpText(
+      'after',
+      `${examples(
+        'gigafab login --url http://127.0.0.1:8080 --token gf_...',
+        'gigafab job submit -f job.yaml --wait',
+        'gigafab job list --state queued',
+        'gigafab fleet show',
+      )}
+Configuration: --url/--token, else GIGAFAB_URL/GIGAFAB_TOKEN, else the file written by
+\`gigafab login\` ($GIGAFAB_CONFIG or ~/.config/gigafab/config.json).
+Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succeed (submit --wait).
+`,
+    );
+
+  registerServer(program, rt);
+  registerAuth(program, rt);
+  registerOrg(program, rt);
+  registerProject(program, rt);
+  registerQuota(program, rt);
+  registerUser(program, rt);
+  registerToken(program, rt);
+  registerJob(program, rt);
+  registerFleet(program, rt);
+  registerNode(program, rt);
+  registerAudit(program, rt);
+  return program;
+}
+
+/** reportError prints an error the way the CLI shows it and returns the exit code. */
+export function reportError(err: unknown, rt: Runtime): number {
+  const say = (line: string) => rt.io.err(`${line}\n`);
+  if (err instanceof CommanderError) return err.exitCode; // commander already printed it (or help/version)
+  if (err instanceof ExitCode) return err.exitCode;
+  if (err instanceof ApiError) {
+    say(`error: ${err.detail} (${err.code})`);
+    for (const e of err.errors) say(`  ${e.path || '(body)'}: ${e.message}`);
+    if (err.status === 401) say('hint: check --token / GIGAFAB_TOKEN, or run `gigafab login`');
+    return EXIT.error;
+  }
+  if (err instanceof ConnectionError) {
+    say(`error: ${err.message}`);
+    say('hint: is the server running? Start one with `gigafab server`, or pass --url / GIGAFAB_URL');
+    return EXIT.unreachable;
+  }
+  if (err instanceof CliError) {
+    say(`error: ${err.message}`);
+    for (const d of err.details) say(`  ${d}`);
+    return err.exitCode;
+  }
+  if (err instanceof ConfigError) {
+    say(`error: ${err.message}`);
+    return EXIT.error;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  say(`error: ${e.message}`);
+  if (rt.env.GIGAFAB_DEBUG && e.stack) say(e.stack);
+  return EXIT.error;
+}
+
+/** run parses argv (without node and script) and returns the exit code. */
+export async function run(argv: readonly string[], rt: Runtime): Promise<number> {
+  const program = buildProgram(rt);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    return reportError(err, rt);
+  }
+}
