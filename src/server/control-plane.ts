@@ -10,6 +10,7 @@ import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
 import { ClusterModel, type SchedJob, scheduleCycle, validateJobFitsFleet } from '../scheduler/index.js';
 import { appendAudit } from '../store/audit.js';
+import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { type JobRow, toJob, toJobEvent } from './job-rows.js';
@@ -361,7 +362,7 @@ export class ControlPlane {
           started_at: null,
           finished_at: null,
         };
-        const { id } = await trx.insertInto('jobs').values(values).returning('id').executeTakeFirstOrThrow();
+        const id = await insertReturningId(trx, 'jobs', values);
         const inserted: JobRow = { ...values, id };
         const gpus = spec.nodes * spec.gpusPerNode;
         await insertEvent(
@@ -596,7 +597,7 @@ async function insertEvent(
   data: Record<string, unknown> | null,
 ): Promise<JobEvent> {
   const values = { job_id: Number(jobId), at, type, message, data: data ? JSON.stringify(data) : null };
-  const { id } = await trx.insertInto('job_events').values(values).returning('id').executeTakeFirstOrThrow();
+  const id = await insertReturningId(trx, 'job_events', values);
   return toJobEvent({ ...values, id });
 }
 

@@ -1,5 +1,6 @@
 /** Audit records are appended inside the same transaction as the change they describe. */
 import type { Transaction } from 'kysely';
+import { insertReturningId } from './fast-insert.js';
 import type { Database } from './schema.js';
 
 export interface AuditEntry {
@@ -15,18 +16,15 @@ export interface AuditEntry {
 }
 
 export async function appendAudit(trx: Transaction<Database>, e: AuditEntry): Promise<void> {
-  await trx
-    .insertInto('audit')
-    .values({
-      at: e.at,
-      actor: e.actor,
-      org_id: e.org,
-      action: e.action,
-      object_type: e.objectType,
-      object_id: e.objectId,
-      before: e.before === undefined ? null : JSON.stringify(e.before),
-      after: e.after === undefined ? null : JSON.stringify(e.after),
-      request_id: e.requestId ?? null,
-    })
-    .execute();
+  await insertReturningId(trx, 'audit', {
+    at: e.at,
+    actor: e.actor,
+    org_id: e.org,
+    action: e.action,
+    object_type: e.objectType,
+    object_id: e.objectId,
+    before: e.before === undefined ? null : JSON.stringify(e.before),
+    after: e.after === undefined ? null : JSON.stringify(e.after),
+    request_id: e.requestId ?? null,
+  });
 }
