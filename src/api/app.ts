@@ -14,6 +14,7 @@ import { ZodError } from 'zod';
 import { ApiProblem } from '../server/problem.js';
 import type { ApiEnv, Services } from './context.js';
 import { problemResponse, zodProblem } from './problems.js';
+import { auditRoutes } from './routes/audit.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { tenancyRoutes } from './routes/tenancy.js';
@@ -96,6 +97,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', tenancyRoutes(opts));
   app.route('/', jobRoutes(opts));
   app.route('/', fleetRoutes(opts));
+  app.route('/', auditRoutes(opts));
   return app;
 }
 

@@ -1,5 +1,6 @@
 /** Typed Hono environment shared by all routes. */
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { AuditLog } from '../server/audit-log.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import type { Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy.js';
@@ -12,6 +13,7 @@ export interface ApiEnv {
 export interface Services {
   cp: ControlPlane;
   tenancy: Tenancy;
+  audit: AuditLog;
 }
 
 /** newRouter creates a sub-app whose validation failures become RFC 9457 problems. */

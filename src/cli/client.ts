@@ -22,6 +22,17 @@ export interface FieldError {
 }
 
 /** ApiError carries an RFC 9457 problem. */
+/** AuditVerifyReport mirrors the API's verification report (GET /v1/audit/verify). */
+export interface AuditVerifyReport {
+  ok: boolean;
+  scope: string;
+  checked: number;
+  head: { id: number; hash: string } | null;
+  problem: { recordId: number; reason: string } | null;
+  checkpoint: { id: number; uptoId: number; at: string; keyId: string } | null;
+  keyId: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -362,6 +373,12 @@ export class GigafabClient {
   // ---------- audit ----------
   listAudit(query: { limit?: number; cursor?: string } = {}): Promise<Page<AuditRecord>> {
     return this.get('/v1/audit', query);
+  }
+  verifyAudit(): Promise<AuditVerifyReport> {
+    return this.get('/v1/audit/verify');
+  }
+  async exportAudit(format: 'jsonl' | 'csv'): Promise<string> {
+    return (await this.send('GET', '/v1/audit/export', { query: { format } })).text();
   }
 }
 

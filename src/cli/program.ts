@@ -3,7 +3,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ApiError, ConnectionError } from './client.js';
-import { registerAudit } from './commands/audit.js';
+import { registerAudit, registerAuditProofs } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerFleet } from './commands/fleet.js';
 import { registerJob } from './commands/job.js';
@@ -60,6 +60,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerFleet(program, rt);
   registerNode(program, rt);
   registerAudit(program, rt);
+  registerAuditProofs(program, rt);
   return program;
 }
 

@@ -8,6 +8,7 @@ import { createApp } from '../api/app.js';
 import { SimDriver } from '../drivers/sim-driver.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
 import { openSqliteStore } from '../store/open-store.js';
+import { AuditLog } from './audit-log.js';
 import { ControlPlane } from './control-plane.js';
 import { startDemoLoad } from './demo-load.js';
 import { EventBus } from './event-bus.js';
@@ -46,10 +47,11 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const driver = new SimDriver(opts.timeScale);
   cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics);
   const tenancy = new Tenancy(store, cp);
+  const audit = new AuditLog(store, dataDir);
   const recovered = await cp.recover();
   const operator = await tenancy.bootstrapOperator(dataDir);
   let ready = false;
-  const app = createApp({ cp, tenancy, registry: metrics.registry, isReady: () => ready, version: VERSION });
+  const app = createApp({ cp, tenancy, audit, registry: metrics.registry, isReady: () => ready, version: VERSION });
 
   const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host });
   await new Promise<void>((res, rej) => {
@@ -60,6 +62,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   cp.startLoop();
+  audit.startCheckpoints();
   const stopDemo = opts.demoLoad ? await startDemoLoad(cp, tenancy, fleet) : null;
   ready = true;
 
@@ -86,6 +89,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       closed = true;
       stopDemo?.();
       await cp!.stop();
+      await audit.stop();
       await new Promise<void>((r) => server.close(() => r()));
       await driver.close();
       await store.close();

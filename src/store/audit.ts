@@ -1,9 +1,14 @@
-/** Audit records are appended inside the same transaction as the change they describe. */
+/**
+ * Audit records are appended inside the same transaction as the change they describe, each chained
+ * to the previous record of the whole log and of its organisation (see audit-chain.ts).
+ */
 import type { Transaction } from 'kysely';
+import { recordHash } from './audit-chain.js';
 import { insertReturningId } from './fast-insert.js';
 import type { Database } from './schema.js';
 
 export interface AuditEntry {
+  /** Pseudonymous id (user id, `system:…`), never a name: erasing a person never breaks the chain. */
   actor: string;
   org: string | null;
   action: string;
@@ -15,16 +20,75 @@ export interface AuditEntry {
   at: string;
 }
 
+interface Heads {
+  id: number;
+  hash: string;
+  org: Map<string, string>;
+}
+/** Chain heads read once per transaction; a rolled-back transaction takes its cache with it. */
+const headsByTx = new WeakMap<object, Heads>();
+
+async function headsOf(trx: Transaction<Database>): Promise<Heads> {
+  let heads = headsByTx.get(trx);
+  if (!heads) {
+    const last = await trx.selectFrom('audit').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
+    heads = { id: last?.id ?? 0, hash: last?.hash ?? '', org: new Map() };
+    headsByTx.set(trx, heads);
+  }
+  return heads;
+}
+
+async function orgHeadOf(trx: Transaction<Database>, heads: Heads, org: string): Promise<string> {
+  const cached = heads.org.get(org);
+  if (cached !== undefined) return cached;
+  const last = await trx
+    .selectFrom('audit')
+    .select('org_hash')
+    .where('org_id', '=', org)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return last?.org_hash ?? '';
+}
+
 export async function appendAudit(trx: Transaction<Database>, e: AuditEntry): Promise<void> {
-  await insertReturningId(trx, 'audit', {
+  const heads = await headsOf(trx);
+  const record = {
+    id: heads.id + 1,
     at: e.at,
     actor: e.actor,
-    org_id: e.org,
+    org: e.org,
     action: e.action,
-    object_type: e.objectType,
-    object_id: e.objectId,
+    objectType: e.objectType,
+    objectId: e.objectId,
     before: e.before === undefined ? null : JSON.stringify(e.before),
     after: e.after === undefined ? null : JSON.stringify(e.after),
-    request_id: e.requestId ?? null,
+    requestId: e.requestId ?? null,
+  };
+  const hash = recordHash(record, heads.hash);
+  let orgHash: string | null = null;
+  let orgPrev: string | null = null;
+  if (e.org) {
+    orgPrev = await orgHeadOf(trx, heads, e.org);
+    orgHash = recordHash(record, orgPrev);
+  }
+  await insertReturningId(trx, 'audit', {
+    id: record.id,
+    at: record.at,
+    actor: record.actor,
+    org_id: record.org,
+    action: record.action,
+    object_type: record.objectType,
+    object_id: record.objectId,
+    before: record.before,
+    after: record.after,
+    request_id: record.requestId,
+    prev_hash: heads.hash,
+    hash,
+    org_prev_hash: orgPrev,
+    org_hash: orgHash,
   });
+  heads.id = record.id;
+  heads.hash = hash;
+  if (e.org && orgHash) heads.org.set(e.org, orgHash);
 }

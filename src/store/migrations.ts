@@ -122,8 +122,28 @@ const m001: Migration = {
   },
 };
 
+/** 002: tamper-evident audit — hash chains and signed checkpoints. */
+const m002: Migration = {
+  async up(db: Db) {
+    for (const col of ['prev_hash', 'hash', 'org_prev_hash', 'org_hash']) {
+      await db.schema.alterTable('audit').addColumn(col, 'text').execute();
+    }
+    await db.schema
+      .createTable('audit_checkpoints')
+      .addColumn('id', serialId(db), (c) => (isPostgres(db) ? c.primaryKey() : c.primaryKey().autoIncrement()))
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('upto_id', 'integer', (c) => c.notNull())
+      .addColumn('head_hash', 'text', (c) => c.notNull())
+      .addColumn('org_heads', 'text', (c) => c.notNull())
+      .addColumn('signature', 'text', (c) => c.notNull())
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '001-initial': m001,
+  '002-audit-chain': m002,
 };
 
 export const migrationProvider: MigrationProvider = {

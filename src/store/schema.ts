@@ -68,6 +68,22 @@ export interface AuditTable {
   before: string | null;
   after: string | null;
   request_id: string | null;
+  /** Hash chain over the whole log and over the organisation's slice (audit-chain.ts). */
+  prev_hash: string;
+  hash: string;
+  org_prev_hash: string | null;
+  org_hash: string | null;
+}
+export interface AuditCheckpointsTable {
+  id: Generated<number>;
+  at: string;
+  upto_id: number;
+  head_hash: string;
+  /** JSON {org: [id, hash]} of every organisation's chain head at upto_id. */
+  org_heads: string;
+  /** Ed25519 signature (base64) over the canonical checkpoint text. */
+  signature: string;
+  key_id: string;
 }
 export interface NodeStatesTable {
   node_id: string;
@@ -89,6 +105,7 @@ export interface Database {
   jobs: JobsTable;
   job_events: JobEventsTable;
   audit: AuditTable;
+  audit_checkpoints: AuditCheckpointsTable;
   node_states: NodeStatesTable;
   settings: SettingsTable;
 }

@@ -5,7 +5,7 @@ import { isOperator } from '../../server/principal.js';
 import { forbidden } from '../../server/problem.js';
 import { newRouter, type Services } from '../context.js';
 import { commonProblems } from '../problems.js';
-import { AuditRecordSchema, FleetSummarySchema, NodeSchema, NodeStateChangeSchema, page } from '../schemas.js';
+import { FleetSummarySchema, NodeSchema, NodeStateChangeSchema, page } from '../schemas.js';
 
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
   description,
@@ -17,7 +17,7 @@ const NodeParam = z.object({
 const cursorOf = (n: number) => Buffer.from(String(n)).toString('base64url');
 const fromCursor = (c: string | undefined) => (c ? Number(Buffer.from(c, 'base64url').toString()) || 0 : 0);
 
-export function fleetRoutes({ cp, tenancy }: Services) {
+export function fleetRoutes({ cp }: Services) {
   const r = newRouter();
   const fleet = cp.fleet;
 
@@ -124,26 +124,6 @@ export function fleetRoutes({ cp, tenancy }: Services) {
     );
   stateRoute('drain', 'draining');
   stateRoute('undrain', 'up');
-
-  r.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/audit',
-      tags: ['audit'],
-      summary: 'Audit log (operator: all; org admin: own organisation)',
-      request: {
-        query: z.object({
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
-          cursor: z.string().optional(),
-        }),
-      },
-      responses: { 200: json(page(AuditRecordSchema, 'AuditPage'), 'Newest first'), ...commonProblems },
-    }),
-    async (c) => {
-      const q = c.req.valid('query');
-      return c.json(await tenancy.listAudit(c.get('principal'), q.limit, q.cursor), 200);
-    },
-  );
 
   return r;
 }

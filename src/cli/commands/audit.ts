@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import type { AuditRecord } from '../../api/schemas.js';
-import { examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
+import { CliError, ExitCode, examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { renderTable } from '../output.js';
 
 export function registerAudit(program: Command, rt: Runtime): void {
@@ -30,5 +30,49 @@ export function registerAudit(program: Command, rt: Runtime): void {
           ),
         );
       if (more) ctx.note('(more records exist; use --all or a larger --limit)');
+    });
+}
+
+/** `gigafab audit verify|export`: tamper evidence, online (server checks) or offline (your export). */
+export function registerAuditProofs(program: Command, rt: Runtime): void {
+  const audit = program.commands.find((c) => c.name() === 'audit')!;
+  audit
+    .command('verify')
+    .description('verify the audit hash chain and signed checkpoints; names the first bad record')
+    .option('--file <export.jsonl>', 'verify an export offline instead of asking the server')
+    .option('--key-id <id>', 'with --file: the signing key id you expect (published by the operator)')
+    .addHelpText(
+      'after',
+      examples('gigafab audit verify', 'gigafab audit export > audit.jsonl && gigafab audit verify --file audit.jsonl'),
+    )
+    .action(async (opts: { file?: string; keyId?: string }, cmd: Command) => {
+      if (opts.file) {
+        const { verifyExport } = await import('../audit-offline.js');
+        const report = await verifyExport(opts.file, opts.keyId);
+        rt.io.out(`${report.ok ? 'OK' : 'FAILED'}: ${report.message}\n`);
+        if (!report.ok) throw new ExitCode(4);
+        return;
+      }
+      const ctx = await makeCtx(cmd, rt);
+      const r = await ctx.client.verifyAudit();
+      if (ctx.json) ctx.printJson(r);
+      else if (r.ok) {
+        const cp = r.checkpoint
+          ? `; signed checkpoint ${r.checkpoint.id} covers record ${r.checkpoint.uptoId} (key ${r.keyId})`
+          : '';
+        ctx.out(`OK: ${r.checked} records of the ${r.scope} verify${cp}`);
+      } else ctx.out(`FAILED: ${r.problem?.reason ?? 'unknown problem'} — first bad record: ${r.problem?.recordId}`);
+      if (!r.ok) throw new ExitCode(4);
+    });
+  audit
+    .command('export')
+    .description('export the audit log (your organisation slice for admins) with its proofs')
+    .option('--format <jsonl|csv>', 'jsonl (with the signed checkpoint) or csv', 'jsonl')
+    .addHelpText('after', examples('gigafab audit export > audit.jsonl', 'gigafab audit export --format csv > audit.csv'))
+    .action(async (opts: { format: string }, cmd: Command) => {
+      if (opts.format !== 'jsonl' && opts.format !== 'csv')
+        throw new CliError(`--format must be jsonl or csv, not ${opts.format}`);
+      const ctx = await makeCtx(cmd, rt);
+      rt.io.out(await ctx.client.exportAudit(opts.format));
     });
 }
