@@ -78,6 +78,29 @@ describe('jobs', () => {
     );
   });
 
+  test('a job over the remaining quota waits with the quota reason and starts when capacity frees up', async () => {
+    await op('PUT', '/v1/projects/globex-sim/quotas/RTX-PRO-6000', { gpus: 16 });
+    const spec = {
+      name: 'hog',
+      project: 'globex-sim',
+      gpuType: 'RTX-PRO-6000',
+      gpusPerNode: 8,
+      nodes: 2,
+      simulation: { durationSeconds: 86000 },
+    };
+    const hog = await bob('POST', '/v1/jobs', spec);
+    await waitFor(async () => (await bob('GET', `/v1/jobs/${hog.body.id}`)).body.state === 'running', 'hog running');
+    const next = await bob('POST', '/v1/jobs', { ...spec, name: 'next', nodes: 1, simulation: { durationSeconds: 60 } });
+    const waiting = await waitFor(async () => {
+      const j = (await bob('GET', `/v1/jobs/${next.body.id}`)).body;
+      return j.pendingReason?.code === 'quota_exhausted' ? j : null;
+    }, 'quota reason');
+    assert.match(waiting.pendingReason.message, /globex-sim/);
+    assert.match(waiting.pendingReason.message, /16\/16/);
+    await bob('POST', `/v1/jobs/${hog.body.id}/cancel`);
+    await waitFor(async () => (await bob('GET', `/v1/jobs/${next.body.id}`)).body.state === 'succeeded', 'next to run');
+  });
+
   test('a failing job ends failed with its exit code; a job over its wall-clock limit ends timed-out', async () => {
     const f = await alice('POST', '/v1/jobs', {
       ...gang,
