@@ -29,7 +29,8 @@ before(async () => {
   const admin = await op('POST', '/v1/orgs/hospital/users', { name: 'Admin', role: 'admin' });
   adminToken = admin.body.token;
   const h = api(server.url, adminToken);
-  for (let i = 0; i < 5; i++) await h('POST', '/v1/jobs', { name: `j${i}`, project: 'hospital-ai', gpuType: 'B200', simulation: { durationSeconds: 10 } });
+  for (let i = 0; i < 5; i++)
+    await h('POST', '/v1/jobs', { name: `j${i}`, project: 'hospital-ai', gpuType: 'B200', simulation: { durationSeconds: 10 } });
   await waitFor(async () => (await h('GET', '/v1/jobs?state=succeeded')).body.items.length === 5, 'jobs to finish');
   await server.stop(); // a graceful stop signs a checkpoint over everything so far
   pristine = mkdtempSync(join(tmpdir(), 'gigafab-audit-'));
@@ -43,7 +44,9 @@ after(async () => {
 
 async function verifyCli(url: string, token: string, extra: string[] = []) {
   try {
-    const r = await run(process.execPath, [BIN, 'audit', 'verify', ...extra], { env: { ...process.env, GIGAFAB_URL: url, GIGAFAB_TOKEN: token, GIGAFAB_CONFIG: '/nonexistent' } });
+    const r = await run(process.execPath, [BIN, 'audit', 'verify', ...extra], {
+      env: { ...process.env, GIGAFAB_URL: url, GIGAFAB_TOKEN: token, GIGAFAB_CONFIG: '/nonexistent' },
+    });
     return { code: 0, out: r.stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string };
@@ -63,20 +66,28 @@ test('an untouched log verifies, with a signed checkpoint', async () => {
 });
 
 const tampers: [string, (db: SQLite.Database, last: number) => number][] = [
-  ['an edited record', (db) => (db.prepare("UPDATE audit SET after = '{\"gpus\":9999}' WHERE id = 5").run(), 5)],
+  ['an edited record', (db) => (db.prepare('UPDATE audit SET after = \'{"gpus":9999}\' WHERE id = 5').run(), 5)],
   ['a deleted record', (db) => (db.prepare('DELETE FROM audit WHERE id = 7').run(), 7)],
   [
     'two swapped records',
     (db) => {
       const a = db.prepare('SELECT * FROM audit WHERE id = 8').get() as Record<string, unknown>;
       const b = db.prepare('SELECT * FROM audit WHERE id = 9').get() as Record<string, unknown>;
-      const set = db.prepare('UPDATE audit SET at=@at, actor=@actor, org_id=@org_id, action=@action, object_type=@object_type, object_id=@object_id, before=@before, after=@after, request_id=@request_id, prev_hash=@prev_hash, hash=@hash, org_prev_hash=@org_prev_hash, org_hash=@org_hash WHERE id=@target');
+      const set = db.prepare(
+        'UPDATE audit SET at=@at, actor=@actor, org_id=@org_id, action=@action, object_type=@object_type, object_id=@object_id, before=@before, after=@after, request_id=@request_id, prev_hash=@prev_hash, hash=@hash, org_prev_hash=@org_prev_hash, org_hash=@org_hash WHERE id=@target',
+      );
       set.run({ ...b, target: 8 });
       set.run({ ...a, target: 9 });
       return 8;
     },
   ],
-  ['a truncated tail', (db, last) => (db.prepare('DELETE FROM audit WHERE id > ?').run(last - 3), last - 2)],
+  [
+    'a truncated tail',
+    (db, last) => {
+      db.prepare('DELETE FROM audit WHERE id > ?').run(last - 3);
+      return last - 2;
+    },
+  ],
 ];
 
 for (const [name, tamper] of tampers) {
@@ -107,7 +118,10 @@ test("a tenant exports its slice and verifies it offline; a doctored export fail
   const exp = await fetch(`${server.url}/v1/audit/export`, { headers: { authorization: `Bearer ${adminToken}` } });
   assert.equal(exp.status, 200);
   const text = await exp.text();
-  const lines = text.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(lines[0].type, 'checkpoint');
   assert.ok(lines.slice(1).every((l: { org: string }) => l.org === 'hospital'));
   const file = join(mkdtempSync(join(tmpdir(), 'gigafab-export-')), 'audit.jsonl');
