@@ -66,8 +66,20 @@ test('an untouched log verifies, with a signed checkpoint', async () => {
 });
 
 const tampers: [string, (db: SQLite.Database, last: number) => number][] = [
-  ['an edited record', (db) => (db.prepare('UPDATE audit SET after = \'{"gpus":9999}\' WHERE id = 5').run(), 5)],
-  ['a deleted record', (db) => (db.prepare('DELETE FROM audit WHERE id = 7').run(), 7)],
+  [
+    'an edited record',
+    (db) => {
+      db.prepare('UPDATE audit SET after = \'{"gpus":9999}\' WHERE id = 5').run();
+      return 5;
+    },
+  ],
+  [
+    'a deleted record',
+    (db) => {
+      db.prepare('DELETE FROM audit WHERE id = 7').run();
+      return 7;
+    },
+  ],
   [
     'two swapped records',
     (db) => {
