@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchConsole } from './console.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSubmissions, machine } from './submissions.js';
 
@@ -32,6 +33,12 @@ if (want('scheduler')) {
   const s = await benchSchedulerCycle();
   results.schedulerCycle = s;
   console.table([s]);
+}
+if (want('console')) {
+  console.log('web console: bundle size, first load, fleet-map redraw …');
+  const s = await benchConsole();
+  results.console = s;
+  console.log(s);
 }
 mkdirSync(join(REPO, 'bench/results'), { recursive: true });
 const out = join(REPO, 'bench/results/latest.json');

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build --silent
-npx biome check src test bench
+npx biome check src test bench console
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+bash scripts/ensure-chromium.sh
 files=$(find dist/test -name '*.test.js' | sort)
 # Suites start real servers on ephemeral ports; run files one at a time on the 2-core CI machine.
 node --test --test-concurrency=1 ${files}

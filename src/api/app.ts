@@ -12,9 +12,11 @@ import { requestId } from 'hono/request-id';
 import type { Registry } from 'prom-client';
 import { ZodError } from 'zod';
 import { ApiProblem } from '../server/problem.js';
+import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
 import { problemResponse, zodProblem } from './problems.js';
 import { auditRoutes } from './routes/audit.js';
+import { consoleDataRoutes } from './routes/console-data.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { tenancyRoutes } from './routes/tenancy.js';
@@ -61,6 +63,7 @@ export function createApp(opts: AppOptions) {
   });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   mountDocs(app);
+  mountConsole(app);
 
   // Everything else under /v1 needs a valid token.
   app.use('/v1/*', async (c, next) => {
@@ -98,6 +101,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', jobRoutes(opts));
   app.route('/', fleetRoutes(opts));
   app.route('/', auditRoutes(opts));
+  app.route('/', consoleDataRoutes(opts));
   return app;
 }
 

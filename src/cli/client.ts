@@ -374,6 +374,18 @@ export class GigafabClient {
   listAudit(query: { limit?: number; cursor?: string } = {}): Promise<Page<AuditRecord>> {
     return this.get('/v1/audit', query);
   }
+  /** jobLogs yields a job's output as text, streaming until the job ends when `follow` is set. */
+  async *jobLogs(id: string, follow: boolean): AsyncGenerator<string> {
+    const res = await this.send('GET', `/v1/jobs/${enc(id)}/logs`, { query: { follow: String(follow) } });
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      const text = decoder.decode(chunk, { stream: true });
+      if (text) yield text;
+    }
+    const rest = decoder.decode();
+    if (rest) yield rest;
+  }
   verifyAudit(): Promise<AuditVerifyReport> {
     return this.get('/v1/audit/verify');
   }

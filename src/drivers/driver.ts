@@ -4,6 +4,7 @@
  * the driver never chooses placement.
  */
 import type { JobSpec } from '../api/schemas.js';
+import type { NodeState } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
 
 export interface DriverJob {
@@ -12,6 +13,11 @@ export interface DriverJob {
   placement: Placement;
   /** Epoch ms when the control plane committed the start. */
   startedAt: number;
+  /**
+   * Secret environment variables for the job (tokens, keys), kept apart from spec.env so that no
+   * driver ever writes them to a log, a state file or an observation message. Only start() reads it.
+   */
+  secrets?: Record<string, string>;
 }
 
 export type ExitOutcome = 'completed' | 'timed-out' | 'cancelled' | 'lost';
@@ -27,6 +33,36 @@ export type Observation =
       message: string;
     };
 
+/**
+ * A node's state as the execution engine sees it (Slurm: down, drained, not responding). Drivers that
+ * know about node health report these through onNodeState; the control plane decides how they combine
+ * with operator-set states. Kept out of the Observation union so that code which handles only
+ * `started`/`exited` keeps compiling; see DriverObservation.
+ */
+export interface NodeStateObservation {
+  type: 'node-state';
+  /** gigafab node id (already mapped back from the engine's own node name). */
+  node: string;
+  state: NodeState;
+  reason: string;
+  at: number;
+}
+
+/** Every kind of observation a driver can report. */
+export type DriverObservation = Observation | NodeStateObservation;
+
+/** A piece of a job's output log (stdout and stderr together), read from a byte offset. */
+export interface LogChunk {
+  /** Bytes from `offset` on; may end inside a multi-byte character, so decode with a streaming decoder. */
+  data: Uint8Array;
+  /** Byte offset of the chunk's first byte. */
+  offset: number;
+  /** Offset to ask for next. */
+  nextOffset: number;
+  /** The job has ended and nothing follows nextOffset: a follower can stop. */
+  eof: boolean;
+}
+
 export interface ExecutionDriver {
   readonly name: string;
   /** start launches a job on exactly the placement given. */
@@ -36,5 +72,12 @@ export interface ExecutionDriver {
   /** reattach finds jobs that were running before a control-plane restart; reports lost ones. */
   reattach(jobs: DriverJob[]): Promise<void>;
   onObservation(listener: (o: Observation) => void): void;
+  /** Optional: node states as the execution engine sees them (e.g. Slurm's down/drain). */
+  onNodeState?(listener: (o: NodeStateObservation) => void): void;
+  /**
+   * Optional: a job's output from byte `offset` on (at most maxBytes), for `gigafab job logs --follow`:
+   * call again with nextOffset until eof. null: the driver has no log for this job.
+   */
+  logs?(jobId: string, offset: number, maxBytes?: number): Promise<LogChunk | null>;
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@
  * in-memory state changes only after the commit.
  */
 import type { Job, JobEvent, JobSpec } from '../api/schemas.js';
-import type { ExecutionDriver, Observation } from '../drivers/driver.js';
+import type { ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
 import { ClusterModel, type SchedJob, scheduleCycle, validateJobFitsFleet } from '../scheduler/index.js';
@@ -82,6 +82,7 @@ export class ControlPlane {
     this.grace = opts.stopGraceSeconds ?? 30;
     this.now = opts.now ?? (() => Date.now());
     driver.onObservation((o) => void this.observe(o));
+    driver.onNodeState?.((o) => void this.observeNodeState(o).catch((err) => console.error('node state update failed:', err)));
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -548,6 +549,50 @@ export class ControlPlane {
   }
 
   // ---------------------------------------------------------------- views
+
+  /**
+   * observeNodeState applies a node state the execution engine reports (Slurm down/drain). An
+   * operator's drain stays in force: an engine saying "up" does not undo it.
+   */
+  private async observeNodeState(o: NodeStateObservation): Promise<void> {
+    if (!this.fleet.nodeIndex.has(o.node)) return;
+    const before = this.cluster.nodeState(o.node);
+    if (before === o.state) return;
+    const operatorDrain = await this.store.db
+      .selectFrom('node_states')
+      .select(['state', 'reason'])
+      .where('node_id', '=', o.node)
+      .executeTakeFirst();
+    if (o.state === 'up' && operatorDrain?.state === 'draining' && !operatorDrain.reason?.startsWith('engine:')) return;
+    const at = new Date(o.at).toISOString();
+    const reason = `engine: ${o.reason}`;
+    await this.store.write(async (trx) => {
+      await trx
+        .insertInto('node_states')
+        .values({ node_id: o.node, state: o.state, reason, updated_at: at })
+        .onConflict((oc) => oc.column('node_id').doUpdateSet({ state: o.state, reason, updated_at: at }))
+        .execute();
+      await appendAudit(trx, {
+        at,
+        actor: `system:driver:${this.driver.name}`,
+        org: null,
+        action: `node.${o.state}`,
+        objectType: 'node',
+        objectId: o.node,
+        before: { state: before },
+        after: { state: o.state, reason },
+      });
+    });
+    this.cluster.setNodeState(o.node, o.state);
+    this.poke();
+  }
+
+  /** jobLogs reads a job's output from the driver that runs it (null: no log for this job). */
+  async jobLogs(p: Principal, id: string, offset: number, maxBytes?: number): Promise<{ chunk: LogChunk | null; state: string }> {
+    const row = await this.visibleJobRow(p, id);
+    if (!this.driver.logs) return { chunk: null, state: row.state };
+    return { chunk: await this.driver.logs(id, offset, maxBytes), state: row.state };
+  }
 
   queueLength(): number {
     return this.queue.size;

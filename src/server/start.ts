@@ -12,6 +12,7 @@ import { AuditLog } from './audit-log.js';
 import { ControlPlane } from './control-plane.js';
 import { startDemoLoad } from './demo-load.js';
 import { EventBus } from './event-bus.js';
+import { startFleetHistory } from './fleet-history.js';
 import { createMetrics } from './metrics.js';
 import { Tenancy } from './tenancy.js';
 
@@ -63,6 +64,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   cp.startLoop();
   audit.startCheckpoints();
+  startFleetHistory(cp);
   const stopDemo = opts.demoLoad ? await startDemoLoad(cp, tenancy, fleet) : null;
   ready = true;
 

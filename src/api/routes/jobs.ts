@@ -1,7 +1,8 @@
 /** /v1/jobs: submit, list, show, cancel, events (history and live SSE). */
 import { createRoute, z } from '@hono/zod-openapi';
-import { streamSSE } from 'hono/streaming';
+import { stream, streamSSE } from 'hono/streaming';
 import { TERMINAL_STATES } from '../../model/job.js';
+import { ApiProblem } from '../../server/problem.js';
 import { newRouter, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 import { JobEventSchema, JobListQuerySchema, JobSchema, JobSpecSchema, page } from '../schemas.js';
@@ -165,6 +166,72 @@ export function jobRoutes({ cp }: Services) {
         }
         unsubscribe();
         if (terminal) await stream.writeSSE({ event: 'end', data: JSON.stringify({ state: terminal }) });
+      });
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/jobs/{id}/logs',
+      tags: ['jobs'],
+      summary: "A job's output (stdout and stderr), from a byte offset; `follow=true` streams until the job ends",
+      description:
+        'Plain text. Without follow: one chunk, with `X-Next-Offset` and `X-Log-Eof` headers to page on. With follow: a chunked stream that ends when the job has ended and all output was sent.',
+      request: {
+        params: IdParam,
+        query: z.object({
+          offset: z.coerce.number().int().min(0).default(0),
+          follow: z.enum(['true', 'false']).default('false'),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'Output',
+          content: {
+            'application/octet-stream': { schema: z.string().openapi({ description: 'UTF-8 text (served as text/plain)' }) },
+          },
+        },
+        ...commonProblems,
+      },
+    }),
+    async (c) => {
+      const id = c.req.valid('param').id;
+      const { offset, follow } = c.req.valid('query');
+      const principal = c.get('principal');
+      const first = await cp.jobLogs(principal, id, offset);
+      const ended = (state: string) => TERMINAL_STATES.has(state as never);
+      if (!first.chunk && first.state !== 'queued' && !(follow === 'true' && !ended(first.state))) {
+        throw new ApiProblem(
+          404,
+          'logs_not_available',
+          `job ${id} has no output log: its execution driver keeps none (the simulated fleet produces no output)`,
+        );
+      }
+      if (follow !== 'true') {
+        const chunk = first.chunk;
+        return new Response(chunk ? Buffer.from(chunk.data).toString('utf8') : '', {
+          status: 200,
+          headers: {
+            'content-type': 'text/plain; charset=utf-8',
+            'x-next-offset': String(chunk?.nextOffset ?? offset),
+            'x-log-eof': String(chunk ? chunk.eof : ended(first.state)),
+          },
+        });
+      }
+      return stream(c, async (s) => {
+        c.header('content-type', 'text/plain; charset=utf-8');
+        let next = offset;
+        let res = first;
+        for (;;) {
+          if (res.chunk && res.chunk.data.byteLength > 0) {
+            await s.write(res.chunk.data);
+            next = res.chunk.nextOffset;
+          }
+          if ((res.chunk?.eof ?? false) || (!res.chunk && ended(res.state)) || s.aborted) return;
+          if (!res.chunk || res.chunk.data.byteLength === 0) await s.sleep(300);
+          res = await cp.jobLogs(principal, id, next);
+        }
       });
     },
   );

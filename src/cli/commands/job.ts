@@ -304,4 +304,15 @@ export function registerJob(program: Command, rt: Runtime): void {
       else if (TERMINAL_STATES.has(j.state)) ctx.out(`job ${j.id} ${j.state}`);
       else ctx.out(`job ${j.id} cancellation requested (state: ${j.state})`);
     });
+
+  job
+    .command('logs')
+    .description("print a job's output (stdout and stderr); --follow streams it until the job ends")
+    .argument('<id>', 'job id')
+    .option('-f, --follow', 'keep streaming new output until the job ends')
+    .addHelpText('after', examples('gigafab job logs 812', 'gigafab job logs 812 --follow'))
+    .action(async (id: string, opts: { follow?: boolean }, cmd: Command) => {
+      const ctx = await makeCtx(cmd, rt);
+      for await (const text of ctx.client.jobLogs(id, opts.follow ?? false)) rt.io.out(text);
+    });
 }

@@ -1,0 +1,32 @@
+/** The console's view of the API's types: imported from the server's schemas, never copied. */
+export type {
+  FieldError,
+  FleetGpus,
+  FleetHistory,
+  FleetHistorySample,
+  JobState,
+  PriorityClass,
+  QueuedJobBrief,
+  QueueSummary,
+  Quota,
+  SiteSummary,
+} from '../../../src/api/console-types.js';
+export type {
+  AuditRecord,
+  FleetSummary,
+  Job,
+  JobEvent,
+  JobSpecInput,
+  NodeInfo,
+  Org,
+  Problem,
+  Project,
+  Role,
+  User,
+} from '../../../src/api/schemas.js';
+
+/** A page of items as every list route returns it. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}

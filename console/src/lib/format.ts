@@ -1,0 +1,15 @@
+/** Number and time formatting shared by the views (one locale: en, 24-hour UTC-free local time). */
+const nf = new Intl.NumberFormat('en');
+export const fmtInt = (n: number): string => nf.format(n);
+export const fmtPct = (part: number, whole: number): string => (whole > 0 ? `${Math.round((100 * part) / whole)}%` : '–');
+
+const tf = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'medium' });
+export const fmtTime = (iso: string | null): string => (iso ? tf.format(new Date(iso)) : '–');
+
+export function fmtDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '–';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.floor(seconds % 60);
+  return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
+}

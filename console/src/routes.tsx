@@ -1,0 +1,44 @@
+/** Which views each role sees, and the path → view table. */
+import type { JSX } from 'preact';
+import type { Role } from './api/types.js';
+import { FleetView } from './fleet/fleet-view.js';
+import { AuditView } from './views/audit.js';
+import { JobDetailView } from './views/job-detail.js';
+import { JobsView } from './views/jobs.js';
+import { QueueView } from './views/queue.js';
+import { SubmitView } from './views/submit.js';
+import { TenantsView } from './views/tenants.js';
+import { UsageView } from './views/usage.js';
+import { UtilisationView } from './views/utilisation.js';
+
+interface NavItem {
+  path: string;
+  label: string;
+  roles: readonly Role[];
+  view: () => JSX.Element;
+}
+
+const OPERATOR: readonly Role[] = ['operator'];
+const ALL: readonly Role[] = ['operator', 'admin', 'member', 'viewer'];
+
+const NAV: readonly NavItem[] = [
+  { path: '/fleet', label: 'Fleet map', roles: OPERATOR, view: FleetView },
+  { path: '/utilisation', label: 'Utilisation', roles: OPERATOR, view: UtilisationView },
+  { path: '/queue', label: 'Queue', roles: OPERATOR, view: QueueView },
+  { path: '/tenants', label: 'Tenants', roles: OPERATOR, view: TenantsView },
+  { path: '/jobs', label: 'Jobs', roles: ALL, view: JobsView },
+  { path: '/submit', label: 'Submit', roles: ['admin', 'member'], view: SubmitView },
+  { path: '/usage', label: 'Usage and quota', roles: ['admin', 'member', 'viewer'], view: UsageView },
+  { path: '/audit', label: 'Audit log', roles: ['operator', 'admin'], view: AuditView },
+];
+
+export const navFor = (role: Role) => NAV.filter((n) => n.roles.includes(role));
+export const homeFor = (role: Role) => (role === 'operator' ? '/fleet' : '/jobs');
+
+/** viewFor picks the view for a path, or null when this role has none there. */
+export function viewFor(role: Role, path: string): JSX.Element | null {
+  const job = /^\/jobs\/([^/]+)$/.exec(path);
+  if (job) return <JobDetailView id={decodeURIComponent(job[1])} />;
+  const item = navFor(role).find((n) => n.path === path);
+  return item ? <item.view /> : null;
+}

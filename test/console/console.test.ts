@@ -1,0 +1,406 @@
+/**
+ * The web console end to end, in real Chromium against the real server process: login, fleet
+ * map, submitting and following a job, pending reasons, field validation errors, tenant isolation,
+ * node drain with confirmation — with no errors in the browser console. Saves screenshots of the
+ * main views to test-results/screenshots/ (GIGAFAB_UPDATE_SCREENSHOTS=1 also copies them to
+ * docs/screenshots/ for the README).
+ *
+ * Needs `npm run build` (the server serves dist/console) and scripts/ensure-chromium.sh.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { collectErrors, httpStatusLogged, launchChromium, type PageErrors } from '../helpers/browser.js';
+import { api, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+
+const SHOTS = join(REPO, 'test-results', 'screenshots');
+const DOC_SHOTS = join(REPO, 'docs', 'screenshots');
+
+let server: TestServer;
+let browser: Browser;
+let op: ReturnType<typeof api>;
+let aliceToken: string; // admin of acme
+let bobToken: string; // member of globex
+let bob: ReturnType<typeof api>;
+
+before(async () => {
+  assert.ok(existsSync(join(REPO, 'dist/console/index.html')), 'dist/console is missing: run `npm run build` first');
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startTestServer({ timeScale: 600 });
+  op = api(server.url, server.operatorToken);
+  for (const [org, project, quota] of [
+    ['acme', 'acme-ml', 16],
+    ['globex', 'globex-sim', 64],
+  ] as const) {
+    assert.equal((await op('POST', '/v1/orgs', { id: org, name: org.toUpperCase(), kind: 'start-up' })).status, 201);
+    assert.equal((await op('POST', `/v1/orgs/${org}/projects`, { id: project })).status, 201);
+    assert.equal((await op('PUT', `/v1/projects/${project}/quotas/B200`, { gpus: quota })).status, 200);
+  }
+  aliceToken = (await op('POST', '/v1/orgs/acme/users', { name: 'Alice', role: 'admin' })).body.token;
+  bobToken = (await op('POST', '/v1/orgs/globex/users', { name: 'Bob', role: 'member' })).body.token;
+  bob = api(server.url, bobToken);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (process.env.GIGAFAB_UPDATE_SCREENSHOTS === '1' && existsSync(SHOTS)) {
+    mkdirSync(DOC_SHOTS, { recursive: true });
+    for (const f of readdirSync(SHOTS)) if (f.endsWith('.png')) copyFileSync(join(SHOTS, f), join(DOC_SHOTS, f));
+  }
+});
+
+interface Session {
+  context: BrowserContext;
+  page: Page;
+  errors: PageErrors;
+}
+
+/** open starts a fresh browser context (its own sessionStorage) at 1280×800, optionally signed in. */
+async function open(token?: string, path = '/', viewport = { width: 1280, height: 800 }): Promise<Session> {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  if (token) {
+    await context.addInitScript((t) => {
+      if (!sessionStorage.getItem('gigafab.token')) sessionStorage.setItem('gigafab.token', t);
+    }, token);
+  }
+  await page.goto(`${server.url}${path}`);
+  return { context, page, errors };
+}
+
+async function close(s: Session, allowed: RegExp[] = []): Promise<void> {
+  await s.context.close();
+  assert.deepEqual(s.errors.unexpected(allowed), [], 'errors in the browser console');
+}
+
+/** text reads what an element says (textContent: independent of layout). */
+const text = async (l: Locator) => (await l.textContent()) ?? '';
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+
+describe('login', () => {
+  test('a wrong token shows a plain error; the right one opens the console', async () => {
+    const s = await open();
+    const { page } = s;
+    await page.getByLabel('API token').fill('gf_not-a-real-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const error = page.getByTestId('login-error');
+    await error.waitFor();
+    assert.match(await text(error), /not accepted/);
+    await shot(page, 'login');
+
+    await page.getByLabel('API token').fill(server.operatorToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Fleet map' }).waitFor();
+    assert.match(await text(page.getByTestId('whoami')), /operator/);
+    assert.equal(new URL(page.url()).pathname, '/fleet');
+    await close(s, [httpStatusLogged(401)]);
+  });
+
+  test('an expired or revoked token in the session leads back to the login with a message', async () => {
+    const s = await open('gf_revoked-token', '/jobs');
+    const notice = s.page.getByTestId('login-notice');
+    await notice.waitFor();
+    assert.match(await text(notice), /session ended/i);
+    await s.page.getByLabel('API token').waitFor();
+    await close(s, [httpStatusLogged(401)]);
+  });
+});
+
+describe('operator views', () => {
+  test('the fleet map draws all 10,240 GPUs of the demo fleet in well under a frame', async () => {
+    const s = await open(server.operatorToken, '/fleet');
+    const { page } = s;
+    const map = page.getByTestId('fleet-map');
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('[data-testid=fleet-map]')?.dataset.gpuCount === '10240',
+    );
+    assert.match(await text(page.getByTestId('fleet-total')), /10,240 GPUs/);
+    assert.ok(Number(await map.getAttribute('data-last-draw-ms')) >= 0);
+    // Warm redraws of a full update (every GPU changes colour), as bench/console.ts measures them.
+    const times = await map.evaluate(async (canvas: HTMLElement) => {
+      const out: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        canvas.dispatchEvent(new CustomEvent('fleetmap:redraw', { detail: { rotate: true, flush: true } }));
+        out.push(Number(canvas.dataset.lastDrawMs));
+        await new Promise((r) => requestAnimationFrame(r));
+      }
+      return out.sort((a, b) => a - b);
+    });
+    assert.ok(times[7]! < 16, `median full redraw ${times[7]} ms`);
+    // The legend names every state with its count.
+    for (const label of ['free', 'allocated', 'draining', 'down']) {
+      assert.equal(await page.locator(`[data-legend="${label}"]`).count(), 1, label);
+    }
+    await shot(page, 'fleet-map');
+
+    // Hover: scan down the first column until the pointer is over a node.
+    const box = (await map.boundingBox())!;
+    for (let y = 1; y < 120; y += 3) {
+      await page.mouse.move(box.x + 4, box.y + y);
+      if (await page.locator('.map-tooltip').isVisible()) break;
+    }
+    assert.match(await text(page.locator('.map-tooltip')), /muc1-b200-0001/);
+
+    // Filters re-lay the map out with only the matching GPUs.
+    await page.getByLabel('Site').selectOption('vie1');
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('[data-testid=fleet-map]')?.dataset.gpuCount === '768');
+    await page.getByLabel('Site').selectOption('');
+    await page.getByLabel('GPU type').selectOption('RTX-PRO-6000');
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('[data-testid=fleet-map]')?.dataset.gpuCount === '2048');
+    await page.getByLabel('GPU type').selectOption('');
+    await page.getByLabel('Colour by').selectOption('tenant');
+    await page.locator('[data-legend="free"]').waitFor();
+    await shot(page, 'fleet-map-tenants');
+    await close(s);
+  });
+
+  test('keyboard: select a node on the map, drain it after confirming, and return it to service', async () => {
+    const s = await open(server.operatorToken, '/fleet');
+    const { page } = s;
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('[data-testid=fleet-map]')?.dataset.gpuCount === '10240',
+    );
+    await page.getByRole('application').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Enter');
+    const panel = page.getByRole('region', { name: 'muc1-b200-0001' });
+    await panel.waitFor();
+    assert.equal(await text(panel.getByTestId('node-state')), 'up');
+
+    await panel.getByRole('button', { name: 'Drain node…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel(/Reason/).fill('fan replacement');
+    await shot(page, 'drain-dialog');
+    await dialog.getByRole('button', { name: 'Drain', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=node-state]')?.textContent === 'draining');
+    assert.match(await text(page.getByTestId('out-of-service')), /muc1-b200-0001 draining/);
+    const nodes = await op('GET', '/v1/nodes?state=draining');
+    assert.deepEqual(
+      nodes.body.items.map((n: { id: string }) => n.id),
+      ['muc1-b200-0001'],
+    );
+
+    await panel.getByRole('button', { name: 'Return to service…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Return to service', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=node-state]')?.textContent === 'up');
+
+    // Both changes are in the audit log, with the reason.
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    const audit = page.getByTestId('audit-table');
+    await audit.waitFor();
+    const logged = await text(audit);
+    assert.match(logged, /node\.drain/);
+    assert.match(logged, /node\.undrain/);
+    assert.match(logged, /fan replacement/);
+    await close(s);
+  });
+
+  test('utilisation, queue and tenants views render', async () => {
+    const s = await open(server.operatorToken, '/utilisation');
+    const { page } = s;
+    await page.getByRole('heading', { name: /muc1 · B200/ }).waitFor();
+    assert.ok((await page.locator('.uplot').count()) >= 4, 'one chart per site/GPU type plus the queue');
+    await shot(page, 'utilisation');
+    await page.getByRole('link', { name: 'Queue' }).click();
+    await page.getByTestId('queue-total').waitFor();
+    await shot(page, 'queue');
+    await page.getByRole('link', { name: 'Tenants' }).click();
+    await page.getByRole('heading', { name: /ACME/ }).waitFor();
+    assert.ok((await page.getByRole('meter').count()) >= 2);
+    await shot(page, 'tenants');
+    await close(s);
+  });
+});
+
+describe('tenant views', () => {
+  test('submit through the form, then watch the job run and succeed in the jobs view', async () => {
+    const s = await open(aliceToken, '/submit');
+    const { page } = s;
+    await page.getByRole('heading', { name: 'Submit a job' }).waitFor();
+    await page.getByLabel('Name').fill('ui-train');
+    await page.getByLabel('GPU type').selectOption('B200');
+    await page.getByLabel('Nodes').fill('1');
+    await page.getByLabel('GPUs per node').fill('2');
+    // 3,600 simulated seconds at time scale 600: about 6 s of running.
+    await page.getByLabel('Runs for (seconds)').fill('3600');
+    await page.getByLabel('Labels').fill('team=vision');
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await page.waitForURL(/\/jobs\/\d+$/);
+    const id = new URL(page.url()).pathname.split('/').pop()!;
+    await page.locator('[data-testid=job-state][data-state=running]').waitFor({ timeout: 20_000 });
+    assert.match(await text(page.getByTestId('placement')), /muc1/);
+    await shot(page, 'job-detail');
+
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    const row = page.locator(`tr[data-job-id="${id}"]`);
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-state'), 'running');
+    await shot(page, 'jobs');
+    await page.locator(`tr[data-job-id="${id}"][data-state=succeeded]`).waitFor({ timeout: 30_000 });
+
+    // The detail's timeline, read from the SSE stream, shows the whole life of the job.
+    await row.getByRole('link', { name: id }).click();
+    await page.locator('[data-testid=timeline] li[data-type=succeeded]').waitFor({ timeout: 20_000 });
+    const types = await page
+      .locator('[data-testid=timeline] li')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-type')));
+    assert.deepEqual(types, ['queued', 'running', 'started', 'succeeded']);
+
+    // The state filter keeps only matching jobs.
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.getByTestId('state-filter').selectOption('succeeded');
+    await page.waitForURL(/state=succeeded/);
+    await page.locator(`tr[data-job-id="${id}"]`).waitFor();
+    const states = await page.locator('tr[data-job-id]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
+    assert.ok(states.every((st) => st === 'succeeded'));
+    await close(s);
+  });
+
+  test('a job over quota shows why it waits, and can be cancelled after confirming', async () => {
+    const over = await api(server.url, aliceToken)('POST', '/v1/jobs', {
+      name: 'too-big',
+      project: 'acme-ml',
+      gpuType: 'B200',
+      gpusPerNode: 8,
+      nodes: 4,
+    });
+    assert.equal(over.status, 201);
+    const s = await open(aliceToken, `/jobs/${over.body.id}`);
+    const { page } = s;
+    const why = page.getByTestId('pending-reason');
+    await page.waitForFunction(() =>
+      /quota_exhausted/.test(document.querySelector('[data-testid=pending-reason]')?.textContent ?? ''),
+    );
+    assert.match(await text(why), /quota/i);
+    assert.match(await text(why), /acme-ml/);
+    await shot(page, 'job-waiting');
+
+    await page.getByRole('button', { name: 'Cancel job…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel job', exact: true }).click();
+    await page.locator('[data-testid=job-state][data-state=cancelled]').waitFor();
+    await close(s);
+  });
+
+  test('API validation errors appear next to their fields', async () => {
+    const s = await open(aliceToken, '/submit');
+    const { page } = s;
+    await page.getByLabel('Name').fill('');
+    await page.getByLabel('GPUs per node').fill('64');
+    await page.getByLabel('Labels').fill('Not A Key=1');
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    const gpusError = page.getByTestId('error-gpusPerNode');
+    await gpusError.waitFor();
+    assert.match(await text(gpusError), /16/);
+    await page.getByTestId('error-name').waitFor();
+    await page.getByTestId('error-labels').waitFor();
+    assert.equal(await page.getByLabel('GPUs per node').getAttribute('aria-invalid'), 'true');
+    // The error is inside the field's own box and named by its aria-describedby.
+    assert.equal(await page.locator('[data-field=gpusPerNode] [data-testid=error-gpusPerNode]').count(), 1);
+    assert.match((await page.getByLabel('GPUs per node').getAttribute('aria-describedby')) ?? '', /e-gpusPerNode/);
+    assert.equal(new URL(page.url()).pathname, '/submit');
+    await shot(page, 'submit-errors');
+    await close(s, [httpStatusLogged(400)]);
+  });
+
+  test("a tenant sees only its own organisation's jobs, and no operator views", async () => {
+    const theirs = await bob('POST', '/v1/jobs', { name: 'globex-secret', project: 'globex-sim', gpuType: 'B200', nodes: 1 });
+    assert.equal(theirs.status, 201);
+    const s = await open(aliceToken, '/jobs');
+    const { page } = s;
+    await page.getByTestId('jobs-table').waitFor();
+    const listed = await text(page.getByTestId('jobs-table'));
+    assert.doesNotMatch(listed, /globex/);
+    assert.equal(await page.locator(`tr[data-job-id="${theirs.body.id}"]`).count(), 0);
+
+    // Not even by URL: the API answers 404 and the view says so.
+    await page.goto(`${server.url}/jobs/${theirs.body.id}`);
+    await page.getByText(/does not exist or is not visible/).waitFor();
+
+    // Operator-only views are not offered, and their paths lead home.
+    assert.equal(await page.getByRole('link', { name: 'Fleet map' }).count(), 0);
+    await page.goto(`${server.url}/fleet`);
+    await page.waitForURL(/\/jobs$/);
+    const denied = await api(server.url, aliceToken)('GET', '/v1/fleet/gpus');
+    assert.equal(denied.status, 403);
+
+    // Bob, in turn, sees his job and none of acme's.
+    const b = await open(bobToken, '/jobs');
+    await b.page.locator(`tr[data-job-id="${theirs.body.id}"]`).waitFor();
+    assert.doesNotMatch(await text(b.page.getByTestId('jobs-table')), /acme/);
+    await close(b);
+    await close(s, [httpStatusLogged(404)]);
+  });
+
+  test('usage and quota, and the audit log of the organisation', async () => {
+    const s = await open(aliceToken, '/usage');
+    const { page } = s;
+    const acme = page.locator('[data-project=acme-ml]');
+    await acme.waitFor();
+    assert.match(await text(acme), /B200/);
+    await acme.getByRole('meter').waitFor();
+    await shot(page, 'usage');
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    const audit = page.getByTestId('audit-table');
+    await audit.waitFor();
+    const logged = await text(audit);
+    assert.match(logged, /job\.submit/);
+    assert.doesNotMatch(logged, /globex/);
+    await shot(page, 'audit');
+    await close(s);
+  });
+
+  test('works at 4K', async () => {
+    const s = await open(server.operatorToken, '/fleet', { width: 3840, height: 2160 });
+    await s.page.waitForFunction(
+      () => document.querySelector<HTMLElement>('[data-testid=fleet-map]')?.dataset.gpuCount === '10240',
+    );
+    const box = (await s.page.getByTestId('fleet-map').boundingBox())!;
+    assert.ok(box.width > 2000, `the map uses the screen (${box.width} px wide)`);
+    await close(s);
+  });
+});
+
+test('screenshots of a busy fleet (server with --demo-load)', async () => {
+  const busy = await startTestServer({ timeScale: 60, extraArgs: ['--demo-load'] });
+  try {
+    const busyOp = api(busy.url, busy.operatorToken);
+    await waitFor(async () => (await busyOp('GET', '/v1/fleet')).body.allocatedGpus > 2500, 'a busy fleet', 40_000);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.addInitScript((t) => sessionStorage.setItem('gigafab.token', t), busy.operatorToken);
+    const page = await context.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${busy.url}/fleet`);
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('[data-testid=fleet-map]')?.dataset.gpuCount === '10240',
+    );
+    await shot(page, 'busy-fleet-map');
+    await page.getByLabel('Colour by').selectOption('tenant');
+    await page.locator('[data-legend="bund-ki"]').waitFor();
+    await shot(page, 'busy-fleet-map-tenants');
+    for (const [link, name] of [
+      ['Utilisation', 'busy-utilisation'],
+      ['Queue', 'busy-queue'],
+      ['Jobs', 'busy-jobs'],
+    ] as const) {
+      await page.getByRole('link', { name: link, exact: true }).click();
+      await page.getByRole('heading', { name: link, exact: true }).waitFor();
+      await page.waitForTimeout(1000); // let the view's first poll land
+      await shot(page, name);
+    }
+    await context.close();
+    assert.deepEqual(errors.unexpected(), [], 'errors in the browser console');
+  } finally {
+    await busy.stop();
+  }
+});
+
+test('test server is still healthy', async () => {
+  const r = await waitFor(async () => (await fetch(`${server.url}/healthz`)).ok, 'healthz');
+  assert.ok(r);
+});
