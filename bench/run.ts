@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchConsole } from './console.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
+import { benchSlurmDriver } from './slurm-driver.js';
 import { benchSubmissions, machine } from './submissions.js';
 
 const REPO = join(import.meta.dirname ?? '', '../..');
@@ -38,6 +39,12 @@ if (want('console')) {
   console.log('web console: bundle size, first load, fleet-map redraw …');
   const s = await benchConsole();
   results.console = s;
+  console.log(s);
+}
+if (want('slurm')) {
+  console.log('slurm driver vs plain sbatch on the localhost cluster …');
+  const s = await benchSlurmDriver();
+  results.slurmDriver = s;
   console.log(s);
 }
 mkdirSync(join(REPO, 'bench/results'), { recursive: true });

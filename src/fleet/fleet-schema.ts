@@ -1,5 +1,6 @@
 /** Zod schema of the fleet YAML; the loader validates every file against it. */
 import { z } from 'zod';
+import { DriverConfigSchema } from '../drivers/config.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
 
@@ -15,6 +16,8 @@ export const FleetSpecSchema = z
             city: z.string().min(1),
             country: z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 country code'),
             certifications: z.array(z.string()).default([]),
+            /** Which execution engine runs this site's jobs; absent: the simulated driver. */
+            driver: DriverConfigSchema.optional(),
           })
           .strict(),
       )

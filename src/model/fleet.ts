@@ -13,6 +13,8 @@ export interface SiteSpec {
   city: string;
   country: string;
   certifications: string[];
+  /** Execution driver config (validated by the fleet schema; see src/drivers/config.ts). */
+  driver?: unknown;
 }
 
 /** NodeTypeSpec describes one server model and its GPUs. */

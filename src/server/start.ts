@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp } from '../api/app.js';
-import { SimDriver } from '../drivers/sim-driver.js';
+import { createSiteDrivers, type DriverConfigInput } from '../drivers/config.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
 import { openSqliteStore } from '../store/open-store.js';
 import { AuditLog } from './audit-log.js';
@@ -45,7 +45,14 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
         }
       : null,
   );
-  const driver = new SimDriver(opts.timeScale);
+  const driver = createSiteDrivers(
+    fleet.sites.map((s) => ({
+      site: s.id,
+      nodes: fleet.nodes.filter((n) => n.site === s.id).map((n) => n.id),
+      driver: s.driver as DriverConfigInput | undefined,
+    })),
+    { timeScale: opts.timeScale },
+  );
   cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics);
   const tenancy = new Tenancy(store, cp);
   const audit = new AuditLog(store, dataDir);

@@ -21,7 +21,7 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  opts: { timeScale?: number; fleetPath?: string; extraArgs?: string[]; dataDir?: string } = {},
+  opts: { timeScale?: number; fleetPath?: string; extraArgs?: string[]; dataDir?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gigafab-test-'));
   let proc: ChildProcess;
@@ -31,7 +31,7 @@ export async function startTestServer(
     const args = [BIN, 'server', '--port', '0', '--data-dir', dataDir, '--time-scale', String(opts.timeScale ?? 600)];
     if (opts.fleetPath) args.push('--fleet', opts.fleetPath);
     args.push(...(opts.extraArgs ?? []));
-    proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const from = out.length;
     proc.stdout!.on('data', (d) => {
       out += d;

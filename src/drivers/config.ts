@@ -1,0 +1,163 @@
+/**
+ * Driver configuration, one per site, as it appears in the fleet YAML under `sites[].driver`:
+ *
+ *   sites:
+ *     - id: muc1
+ *       ...
+ *       driver:
+ *         kind: slurm
+ *         jobDir: /shared/gigafab/jobs          # visible to the control plane and the compute nodes
+ *         slurmConf: /etc/slurm/slurm.conf
+ *         partition: gpu
+ *         nodeNames: { pattern: '^muc1-b200-0*(\d+)$', replace: 'dgx$1' }   # and/or nodeMap: {...}
+ *     - id: lab1
+ *       driver: { kind: local, baseDir: /var/lib/gigafab/jobs }
+ *
+ * A site without `driver` keeps the simulated driver. createSiteDrivers builds the drivers and one
+ * SiteRouterDriver in front of them for the control plane.
+ */
+import { z } from 'zod';
+import type { ExecutionDriver } from './driver.js';
+import { LocalDriver } from './local-driver.js';
+import { SimDriver } from './sim-driver.js';
+import { SiteRouterDriver } from './site-router.js';
+import { SlurmDriver } from './slurm-driver.js';
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
+
+export const SimDriverConfigSchema = z.object({ kind: z.literal('sim') }).strict();
+
+export const LocalDriverConfigSchema = z
+  .object({
+    kind: z.literal('local'),
+    /** Per-job working directories. */
+    baseDir: z.string().min(1),
+    /** gigafab node id of this machine; default: the site's only node. */
+    node: z.string().optional(),
+    cudaDevices: z.enum(['index', 'uuid']).default('index'),
+    passEnv: z.array(envName).optional(),
+    timeoutGraceSeconds: z.number().min(0).max(3600).default(30),
+    orphans: z.enum(['stop', 'report']).default('stop'),
+  })
+  .strict();
+
+export const SlurmDriverConfigSchema = z
+  .object({
+    kind: z.literal('slurm'),
+    jobDir: z.string().min(1),
+    /** Explicit gigafab node id → Slurm node name. */
+    nodeMap: z.record(z.string(), z.string()).default({}),
+    /** Rule for the nodes not in nodeMap: JavaScript regex over the gigafab id, and its replacement. */
+    nodeNames: z
+      .object({ pattern: z.string().min(1), replace: z.string() })
+      .strict()
+      .optional(),
+    partition: z.string().optional(),
+    account: z.string().optional(),
+    qos: z.string().optional(),
+    slurmConf: z.string().optional(),
+    binDir: z.string().optional(),
+    passEnv: z.array(envName).optional(),
+    instance: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/)
+      .optional(),
+    pollIntervalMs: z.number().int().min(50).max(600_000).default(1000),
+    nodePollIntervalMs: z.number().int().min(0).max(3_600_000).default(10_000),
+    timeoutGraceSeconds: z.number().min(0).max(3600).default(30),
+    orphans: z.enum(['cancel', 'report']).default('cancel'),
+    submitConcurrency: z.number().int().min(1).max(64).default(4),
+    extraSbatchArgs: z.array(z.string()).default([]),
+  })
+  .strict();
+
+export const DriverConfigSchema = z.discriminatedUnion('kind', [
+  SimDriverConfigSchema,
+  LocalDriverConfigSchema,
+  SlurmDriverConfigSchema,
+]);
+
+export type DriverConfig = z.infer<typeof DriverConfigSchema>;
+export type DriverConfigInput = z.input<typeof DriverConfigSchema>;
+
+export interface SiteDriverInput {
+  site: string;
+  /** The site's gigafab node ids (to expand nodeNames and check nodeMap). */
+  nodes: string[];
+  driver?: DriverConfigInput;
+}
+
+/** slurmNodeMap: nodeMap plus the nodeNames rule applied to the site's other nodes. */
+export function slurmNodeMap(
+  cfg: z.infer<typeof SlurmDriverConfigSchema>,
+  site: string,
+  nodes: string[],
+): Record<string, string> {
+  const map: Record<string, string> = {};
+  const known = new Set(nodes);
+  for (const [k, v] of Object.entries(cfg.nodeMap)) {
+    if (!known.has(k)) throw new Error(`site ${site}: nodeMap names ${k}, which is not a node of this site`);
+    map[k] = v;
+  }
+  if (cfg.nodeNames) {
+    const re = new RegExp(cfg.nodeNames.pattern);
+    for (const n of nodes) {
+      if (map[n] !== undefined || !re.test(n)) continue;
+      map[n] = n.replace(re, cfg.nodeNames.replace);
+    }
+  }
+  return map;
+}
+
+/** createSiteDriver builds the driver one site's config asks for. */
+export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: number }): ExecutionDriver {
+  const cfg = DriverConfigSchema.parse(input.driver ?? { kind: 'sim' });
+  switch (cfg.kind) {
+    case 'sim':
+      return new SimDriver(opts.timeScale);
+    case 'local': {
+      const node = cfg.node ?? (input.nodes.length === 1 ? input.nodes[0] : undefined);
+      if (!node)
+        throw new Error(`site ${input.site}: a local driver runs one node; set driver.node (the site has ${input.nodes.length})`);
+      return new LocalDriver({
+        baseDir: cfg.baseDir,
+        node,
+        cudaDevices: cfg.cudaDevices,
+        passEnv: cfg.passEnv,
+        timeoutGraceSeconds: cfg.timeoutGraceSeconds,
+        orphans: cfg.orphans,
+      });
+    }
+    case 'slurm':
+      return new SlurmDriver({
+        nodeMap: slurmNodeMap(cfg, input.site, input.nodes),
+        jobDir: cfg.jobDir,
+        partition: cfg.partition,
+        account: cfg.account,
+        qos: cfg.qos,
+        slurmConf: cfg.slurmConf,
+        binDir: cfg.binDir,
+        passEnv: cfg.passEnv,
+        instance: cfg.instance,
+        pollIntervalMs: cfg.pollIntervalMs,
+        nodePollIntervalMs: cfg.nodePollIntervalMs,
+        timeoutGraceSeconds: cfg.timeoutGraceSeconds,
+        orphans: cfg.orphans,
+        submitConcurrency: cfg.submitConcurrency,
+        extraSbatchArgs: cfg.extraSbatchArgs,
+      });
+  }
+}
+
+/**
+ * createSiteDrivers: one driver per site that configures one, a shared simulated driver for the
+ * rest, and a router in front. With no site configured, it is just the simulated driver.
+ */
+export function createSiteDrivers(sites: SiteDriverInput[], opts: { timeScale: number }): ExecutionDriver {
+  const configured = sites.filter((s) => s.driver && s.driver.kind !== 'sim');
+  const sim = new SimDriver(opts.timeScale);
+  if (configured.length === 0) return sim;
+  const map = new Map<string, ExecutionDriver>();
+  for (const s of configured) map.set(s.site, createSiteDriver(s, opts));
+  return new SiteRouterDriver(map, sites.length > configured.length ? sim : null);
+}

@@ -1,0 +1,488 @@
+/**
+ * LocalDriver: runs jobs as processes on this one machine (a single GPU box, or a CPU node).
+ *
+ * Each job gets a working directory `<baseDir>/<jobId>/` holding:
+ *   output.log   stdout and stderr together (the job writes it directly: it outlives the control plane)
+ *   state.json   pid, process group, process start time, boot id, wall-clock deadline, stop intent
+ *   exit_code    written by a tiny `sh` wrapper when the command ends (its status; 128+N for signal N)
+ *   result.json  the outcome this driver reported, so a later reattach reports the same
+ * The job runs in its own session and process group (detached), with CUDA_VISIBLE_DEVICES set to
+ * exactly its GPUs, and an environment built from scratch: a few variables of the control plane
+ * (PATH, LANG, ...), the job's env, its secrets, and GIGAFAB_*; nothing else of the parent.
+ *
+ * Stopping (stop() → cancelled, wall-clock limit → timed-out): SIGTERM to the whole group, a grace
+ * period, then SIGKILL to the group. A control-plane restart does not touch the jobs: close() leaves
+ * them running, and reattach() finds them again by pid + start time (+ boot id), keeps watching them,
+ * reports the recorded exit code of those that ended meanwhile, and `lost` where nothing is found.
+ * Running jobs in baseDir that the control plane does not know (orphans) are stopped, or only
+ * reported (option `orphans`); see reconcile().
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  baseEnv,
+  bootId,
+  checkJobId,
+  DEFAULT_LOG_CHUNK,
+  DEFAULT_PASS_ENV,
+  isSameProcess,
+  Listeners,
+  procStat,
+  raceTimeout,
+  readExitCode,
+  readJson,
+  readLogChunk,
+  signalGroup,
+  writeJsonAtomic,
+} from './common.js';
+import type { DriverJob, ExecutionDriver, ExitOutcome, LogChunk, Observation } from './driver.js';
+import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
+
+export { discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
+
+export interface LocalDriverOptions {
+  /** Directory for the per-job working directories. Created if missing. */
+  baseDir: string;
+  /** gigafab node id of this machine: placements on other nodes are refused. */
+  node?: string;
+  /** The GPU inventory to use instead of asking nvidia-smi (fixed inventories, tests). */
+  gpus?: GpuInfo[];
+  /** Environment nvidia-smi is looked up and run in (its PATH). Default: this process's. */
+  discoveryEnv?: NodeJS.ProcessEnv;
+  /** CUDA_VISIBLE_DEVICES as nvidia-smi indices (default; CUDA_DEVICE_ORDER=PCI_BUS_ID is set) or GPU UUIDs. */
+  cudaDevices?: 'index' | 'uuid';
+  /** Variables of the control plane's environment that jobs inherit. Default PATH, LANG, LC_ALL, TZ. */
+  passEnv?: string[];
+  /** Grace between SIGTERM and SIGKILL when a job reaches its wall-clock limit. Default 30 s. */
+  timeoutGraceSeconds?: number;
+  /** How often jobs found again after a restart (not our children) are checked. Default 500 ms. */
+  pollIntervalMs?: number;
+  /** Running jobs in baseDir that reattach() was not told about: 'stop' them (default) or only 'report'. */
+  orphans?: 'stop' | 'report';
+  /** Clock for observation times (epoch ms). */
+  now?: () => number;
+}
+
+/** What state.json holds. Never the environment: secrets must not reach the disk through us. */
+interface LocalJobState {
+  version: 1;
+  jobId: string;
+  pid: number;
+  pgid: number;
+  startTicks: number | null;
+  bootId: string | null;
+  /** Epoch ms the process was started. */
+  startedAt: number;
+  /** Epoch ms of the wall-clock limit. */
+  deadline: number;
+  gpus: number[];
+  cudaVisibleDevices: string;
+  stopping?: { outcome: 'cancelled' | 'timed-out'; at: number; graceSeconds: number };
+}
+
+interface LocalJobResult {
+  outcome: ExitOutcome;
+  exitCode: number | null;
+  at: number;
+  message: string;
+}
+
+interface Tracked {
+  id: string;
+  dir: string;
+  state: LocalJobState;
+  /** null for a job found again by reattach(): it is not our child, so it is polled. */
+  child: ChildProcess | null;
+  /** Orphans are stopped without observations: the control plane does not know them. */
+  silent: boolean;
+  finished: boolean;
+  timers: NodeJS.Timeout[];
+  killTimer: NodeJS.Timeout | null;
+  done: Promise<void>;
+  resolveDone: () => void;
+}
+
+export interface ReconcileResult {
+  /** Running jobs here that the control plane does not know, and what was done with them. */
+  orphans: { jobId: string; pid: number; action: 'stopped' | 'reported' }[];
+  /** Known jobs of which nothing was found. */
+  lost: string[];
+}
+
+/**
+ * The job wrapper: runs the command as a child (so the shell survives to record its status), defers
+ * SIGTERM/SIGINT/SIGHUP until the command ends (trapped signals are reset to default in the command),
+ * writes the status atomically, and exits with it.
+ */
+const WRAPPER = [
+  'exit_file=$1; shift',
+  "trap ':' TERM INT HUP",
+  '"$@"',
+  'code=$?',
+  `printf '%s\\n' "$code" > "$exit_file.tmp" && mv -f "$exit_file.tmp" "$exit_file"`,
+  'exit "$code"',
+].join('\n');
+
+export class LocalDriver implements ExecutionDriver {
+  readonly name = 'local';
+  readonly baseDir: string;
+  private readonly listeners = new Listeners();
+  private readonly jobs = new Map<string, Tracked>();
+  private inventoryPromise: Promise<GpuDiscovery> | null = null;
+  private closed = false;
+  private readonly now: () => number;
+  lastReconcile: ReconcileResult | null = null;
+
+  constructor(private readonly opts: LocalDriverOptions) {
+    this.baseDir = resolve(opts.baseDir);
+    this.now = opts.now ?? (() => Date.now());
+    mkdirSync(this.baseDir, { recursive: true, mode: 0o700 });
+  }
+
+  onObservation(listener: (o: Observation) => void): void {
+    this.listeners.onObservation(listener);
+  }
+
+  /** The GPUs jobs are given (nvidia-smi, asked once; a failed discovery is retried next time). */
+  async gpuInventory(): Promise<GpuDiscovery> {
+    if (this.opts.gpus) {
+      return this.opts.gpus.length
+        ? { kind: 'gpus', gpus: this.opts.gpus }
+        : { kind: 'cpu-only', reason: 'no NVIDIA GPUs found: CPU-only node (empty inventory configured)' };
+    }
+    if (!this.inventoryPromise) {
+      const discover: DiscoverOptions = { env: this.opts.discoveryEnv };
+      this.inventoryPromise = discoverGpus(discover);
+    }
+    const inv = await this.inventoryPromise;
+    if (inv.kind === 'error') this.inventoryPromise = null;
+    return inv;
+  }
+
+  workDir(jobId: string): string {
+    checkJobId(jobId);
+    return join(this.baseDir, jobId);
+  }
+
+  logPath(jobId: string): string {
+    return join(this.workDir(jobId), 'output.log');
+  }
+
+  async logs(jobId: string, offset: number, maxBytes = DEFAULT_LOG_CHUNK): Promise<LogChunk | null> {
+    return readLogChunk(this.logPath(jobId), offset, maxBytes, !this.jobs.has(jobId));
+  }
+
+  isRunning(jobId: string): boolean {
+    return this.jobs.has(jobId);
+  }
+
+  async start(job: DriverJob): Promise<void> {
+    if (this.closed) throw new Error('local driver is closed');
+    checkJobId(job.id);
+    if (this.jobs.has(job.id)) throw new Error(`job ${job.id} is already running here`);
+    const command = job.spec.command;
+    if (!command || command.length === 0) {
+      throw new Error(
+        job.spec.image
+          ? `the local driver runs spec.command and has no container runtime; job ${job.id} has only an image (${job.spec.image})`
+          : `job ${job.id} has no command`,
+      );
+    }
+    if (job.placement.nodes.length !== 1) {
+      throw new Error(`the local driver runs single-node jobs; job ${job.id} is placed on ${job.placement.nodes.length} nodes`);
+    }
+    const alloc = job.placement.nodes[0];
+    if (this.opts.node && alloc.node !== this.opts.node) {
+      throw new Error(`job ${job.id} is placed on node ${alloc.node}, but this local driver runs node ${this.opts.node}`);
+    }
+    const cvd = await this.cudaVisibleDevices(alloc.gpus);
+    const dir = this.workDir(job.id);
+    if (existsSync(join(dir, 'state.json'))) {
+      throw new Error(`job ${job.id} was already started here (${dir}): a restarted control plane must reattach it`);
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const env: Record<string, string> = {
+      ...baseEnv(this.opts.passEnv ?? DEFAULT_PASS_ENV),
+      HOME: dir,
+      ...job.spec.env,
+      ...job.secrets,
+      // Set last: a job cannot widen its own GPUs.
+      GIGAFAB_JOB_ID: job.id,
+      GIGAFAB_WORKDIR: dir,
+      CUDA_VISIBLE_DEVICES: cvd,
+      CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+    };
+    const out = openSync(join(dir, 'output.log'), 'a', 0o600);
+    let child: ChildProcess;
+    try {
+      child = spawn('/bin/sh', ['-c', WRAPPER, `gigafab-job-${job.id}`, join(dir, 'exit_code'), ...command], {
+        cwd: dir,
+        env,
+        detached: true,
+        stdio: ['ignore', out, out],
+      });
+    } finally {
+      closeSync(out);
+    }
+    const pid = child.pid;
+    if (pid === undefined) {
+      const err = await new Promise<Error>((r) => child.once('error', r));
+      throw new Error(`could not start job ${job.id}: ${err.message}`);
+    }
+    child.on('error', () => {}); // errors after a successful spawn (kill failures) are handled elsewhere
+    const startedAt = this.now();
+    const state: LocalJobState = {
+      version: 1,
+      jobId: job.id,
+      pid,
+      pgid: pid, // detached: the child leads its own session and process group
+      startTicks: procStat(pid)?.startTicks ?? null,
+      bootId: bootId(),
+      startedAt,
+      deadline: startedAt + job.spec.maxRuntimeSeconds * 1000,
+      gpus: [...alloc.gpus],
+      cudaVisibleDevices: cvd,
+    };
+    writeJsonAtomic(join(dir, 'state.json'), state);
+    const t = this.track(job.id, dir, state, child, false);
+    child.once('exit', (code, signal) => this.onChildExit(t, code, signal));
+    // The child keeps the event loop alive while the driver is open; close() lets go of it.
+    this.listeners.emit({
+      type: 'started',
+      jobId: job.id,
+      at: startedAt,
+      message: `started on ${alloc.node} as pid ${pid}${alloc.gpus.length ? ` with CUDA_VISIBLE_DEVICES=${cvd}` : ' without GPUs'}`,
+    });
+    this.armDeadline(t);
+  }
+
+  async stop(jobId: string, graceSeconds: number): Promise<void> {
+    const t = this.jobs.get(jobId);
+    if (!t) return; // not running here (already ended, or never started): nothing to stop
+    await this.terminate(t, 'cancelled', graceSeconds);
+  }
+
+  async reattach(jobs: DriverJob[]): Promise<void> {
+    for (const job of jobs) {
+      checkJobId(job.id);
+      if (this.jobs.has(job.id)) continue;
+      const dir = this.workDir(job.id);
+      const result = readJson<LocalJobResult>(join(dir, 'result.json'));
+      if (result) {
+        // Ended and reported before the restart, but the report was not committed: report it again.
+        this.listeners.emit({
+          type: 'exited',
+          jobId: job.id,
+          at: result.at,
+          outcome: result.outcome,
+          exitCode: result.exitCode,
+          message: result.message,
+        });
+        continue;
+      }
+      const state = readJson<LocalJobState>(join(dir, 'state.json'));
+      if (!state) {
+        this.listeners.emit({
+          type: 'exited',
+          jobId: job.id,
+          at: this.now(),
+          outcome: 'lost',
+          exitCode: null,
+          message: `no trace of the job on this node (${dir} has no state): it never started here or its directory was removed`,
+        });
+        continue;
+      }
+      if (isSameProcess(state.pid, state.startTicks, state.bootId)) {
+        const t = this.track(job.id, dir, state, null, false);
+        this.watchByPolling(t);
+        this.armDeadline(t);
+        if (state.stopping) this.resumeStop(t, state.stopping);
+      } else {
+        // It ended while the control plane was down.
+        const t = this.track(job.id, dir, state, null, false);
+        this.settle(t, null);
+      }
+    }
+    this.lastReconcile = await this.reconcile(jobs.map((j) => j.id));
+  }
+
+  /**
+   * reconcile compares the jobs running in baseDir with the ones the control plane knows.
+   * Rule: an orphan (running here, unknown to the control plane) is stopped — SIGTERM, the timeout
+   * grace, SIGKILL — unless the option `orphans` is 'report'; a known job with no trace is `lost`.
+   * reattach() runs it; it emits no observations itself.
+   */
+  async reconcile(known: string[]): Promise<ReconcileResult> {
+    const knownSet = new Set(known);
+    const res: ReconcileResult = { orphans: [], lost: [] };
+    for (const id of known) if (!existsSync(join(this.workDir(id), 'state.json'))) res.lost.push(id);
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(this.baseDir);
+    } catch {
+      entries = [];
+    }
+    for (const id of entries) {
+      if (knownSet.has(id) || this.jobs.has(id)) continue;
+      const dir = join(this.baseDir, id);
+      if (existsSync(join(dir, 'result.json'))) continue;
+      const state = readJson<LocalJobState>(join(dir, 'state.json'));
+      if (!state || !isSameProcess(state.pid, state.startTicks, state.bootId)) continue;
+      if (this.opts.orphans === 'report') {
+        res.orphans.push({ jobId: id, pid: state.pid, action: 'reported' });
+        continue;
+      }
+      const t = this.track(id, dir, state, null, true);
+      this.watchByPolling(t);
+      void this.terminate(t, 'cancelled', this.opts.timeoutGraceSeconds ?? 30);
+      res.orphans.push({ jobId: id, pid: state.pid, action: 'stopped' });
+    }
+    return res;
+  }
+
+  /** close stops watching. Jobs keep running: a new driver finds them with reattach(). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.jobs.values()) {
+      this.clearTimers(t);
+      t.child?.unref();
+    }
+    this.jobs.clear();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async cudaVisibleDevices(gpus: number[]): Promise<string> {
+    if (gpus.length === 0) return '';
+    const inv = await this.gpuInventory();
+    if (inv.kind !== 'gpus') throw new Error(`cannot run a job on GPUs [${gpus.join(',')}]: ${inv.reason}`);
+    const ids: string[] = [];
+    for (const i of gpus) {
+      const g = inv.gpus.find((x) => x.index === i);
+      if (!g) throw new Error(`GPU ${i} does not exist here (nvidia-smi lists ${inv.gpus.map((x) => x.index).join(',')})`);
+      ids.push(this.opts.cudaDevices === 'uuid' ? g.uuid : String(g.index));
+    }
+    return ids.join(',');
+  }
+
+  private track(id: string, dir: string, state: LocalJobState, child: ChildProcess | null, silent: boolean): Tracked {
+    let resolveDone = () => {};
+    const done = new Promise<void>((r) => {
+      resolveDone = r;
+    });
+    const t: Tracked = { id, dir, state, child, silent, finished: false, timers: [], killTimer: null, done, resolveDone };
+    this.jobs.set(id, t);
+    return t;
+  }
+
+  private armDeadline(t: Tracked): void {
+    const delay = Math.max(0, t.state.deadline - this.now());
+    // setTimeout holds 32-bit delays; 30 days fits (2^31 ms is 24.8 days), longer is re-armed.
+    const step = Math.min(delay, 2 ** 31 - 1);
+    const timer = setTimeout(() => {
+      if (t.finished) return;
+      if (this.now() < t.state.deadline) this.armDeadline(t);
+      else void this.terminate(t, 'timed-out', this.opts.timeoutGraceSeconds ?? 30);
+    }, step);
+    timer.unref();
+    t.timers.push(timer);
+  }
+
+  private watchByPolling(t: Tracked): void {
+    const timer = setInterval(() => {
+      if (t.finished) return;
+      if (!isSameProcess(t.state.pid, t.state.startTicks, t.state.bootId)) this.settle(t, null);
+    }, this.opts.pollIntervalMs ?? 500);
+    timer.unref();
+    t.timers.push(timer);
+  }
+
+  /** terminate: SIGTERM to the group now, SIGKILL after the grace; resolves when the job has ended. */
+  private terminate(t: Tracked, outcome: 'cancelled' | 'timed-out', graceSeconds: number): Promise<void> {
+    if (t.finished) return t.done;
+    const at = this.now();
+    const grace = Math.max(0, graceSeconds);
+    if (!t.state.stopping) {
+      t.state.stopping = { outcome, at, graceSeconds: grace };
+      writeJsonAtomic(join(t.dir, 'state.json'), t.state);
+      signalGroup(t.state.pgid, 'SIGTERM');
+      this.armKill(t, grace * 1000);
+    } else {
+      // Already stopping: a shorter grace brings the SIGKILL forward.
+      const killAt = t.state.stopping.at + t.state.stopping.graceSeconds * 1000;
+      if (at + grace * 1000 < killAt) this.armKill(t, grace * 1000);
+    }
+    // The kill comes at the end of the grace; allow some more for the exit to be seen.
+    return raceTimeout(t.done, grace * 1000 + 10_000);
+  }
+
+  private resumeStop(t: Tracked, stopping: NonNullable<LocalJobState['stopping']>): void {
+    const left = stopping.at + stopping.graceSeconds * 1000 - this.now();
+    signalGroup(t.state.pgid, 'SIGTERM');
+    this.armKill(t, Math.max(0, left));
+  }
+
+  private armKill(t: Tracked, ms: number): void {
+    if (t.killTimer) clearTimeout(t.killTimer);
+    t.killTimer = setTimeout(() => {
+      if (!t.finished) signalGroup(t.state.pgid, 'SIGKILL');
+    }, ms);
+  }
+
+  private onChildExit(t: Tracked, code: number | null, signal: NodeJS.Signals | null): void {
+    // The wrapper's own status: its command's status, or 128+N if the wrapper itself was killed by N.
+    const status = signal ? 128 + (osConstants.signals[signal] ?? 0) : code;
+    this.settle(t, status);
+  }
+
+  /**
+   * settle: the job's main process has ended. The exit_code file (written by the wrapper) is the
+   * command's status; without it the wrapper was killed (wrapperStatus, when it was our child).
+   */
+  private settle(t: Tracked, wrapperStatus: number | null): void {
+    if (t.finished) return;
+    t.finished = true;
+    this.clearTimers(t);
+    this.jobs.delete(t.id);
+    signalGroup(t.state.pgid, 'SIGKILL'); // whatever the job left behind in its group
+    const recorded = readExitCode(join(t.dir, 'exit_code'));
+    const exitCode = recorded ?? wrapperStatus;
+    const stopping = t.state.stopping;
+    let outcome: ExitOutcome;
+    let message: string;
+    if (stopping) {
+      outcome = stopping.outcome;
+      const how =
+        exitCode === null ? 'ended' : exitCode === 137 && recorded === null ? 'killed (SIGKILL)' : `exited with code ${exitCode}`;
+      message =
+        stopping.outcome === 'timed-out'
+          ? `wall-clock limit of ${Math.round((t.state.deadline - t.state.startedAt) / 1000)}s reached; ${how}`
+          : `stopped (SIGTERM, grace ${stopping.graceSeconds}s); ${how}`;
+    } else if (exitCode !== null) {
+      outcome = 'completed';
+      message = recorded === null ? `ended by a signal (status ${exitCode})` : `exited with code ${exitCode}`;
+    } else {
+      outcome = 'lost';
+      message = `process ${t.state.pid} ended without recording an exit code (killed from outside?)`;
+    }
+    const result: LocalJobResult = { outcome, exitCode, at: this.now(), message };
+    try {
+      writeJsonAtomic(join(t.dir, 'result.json'), result);
+    } catch {
+      // the directory was removed under us: the observation below still goes out
+    }
+    if (!t.silent && !this.closed) {
+      this.listeners.emit({ type: 'exited', jobId: t.id, at: result.at, outcome, exitCode, message });
+    }
+    t.resolveDone();
+  }
+
+  private clearTimers(t: Tracked): void {
+    for (const x of t.timers) clearTimeout(x);
+    t.timers = [];
+    if (t.killTimer) clearTimeout(t.killTimer);
+    t.killTimer = null;
+  }
+}
