@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchConsole } from './console.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
+import { benchSimulate } from './simulate.js';
 import { benchSlurmDriver } from './slurm-driver.js';
 import { benchSubmissions, machine } from './submissions.js';
 
@@ -34,6 +35,12 @@ if (want('scheduler')) {
   const s = await benchSchedulerCycle();
   results.schedulerCycle = s;
   console.table([s]);
+}
+if (want('simulate')) {
+  console.log('trace simulator: 1,000,000 synthetic jobs on the demo fleet and a 100,000-GPU fleet …');
+  const s = await benchSimulate();
+  results.simulate = s;
+  console.log(s);
 }
 if (want('console')) {
   console.log('web console: bundle size, first load, fleet-map redraw …');

@@ -12,6 +12,7 @@ import { registerOrg } from './commands/org.js';
 import { registerProject } from './commands/project.js';
 import { registerQuota } from './commands/quota.js';
 import { registerServer } from './commands/server.js';
+import { registerSimulate } from './commands/simulate.js';
 import { registerToken } from './commands/token.js';
 import { registerUser } from './commands/user.js';
 import { ConfigError } from './config.js';
@@ -61,6 +62,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerNode(program, rt);
   registerAudit(program, rt);
   registerAuditProofs(program, rt);
+  registerSimulate(program, rt);
   return program;
 }
 

@@ -44,4 +44,7 @@ export type PendingReasonCode =
   | 'topology'
   | 'priority'
   | 'not_yet_scheduled'
-  | 'unsatisfiable';
+  | 'unsatisfiable'
+  | 'preempting'
+  | 'reserved'
+  | 'constraints';

@@ -337,6 +337,16 @@ export class ClusterModel {
     return this.allocations.get(jobId)?.placement;
   }
 
+  /** projectOf returns the project `jobId` was allocated for, if it holds GPUs. */
+  projectOf(jobId: string): string | undefined {
+    return this.allocations.get(jobId)?.project;
+  }
+
+  /** isGpuFree tells whether GPU `gpu` of node `nodeId` is free (whatever the node's state). */
+  isGpuFree(nodeId: string, gpu: number): boolean {
+    return (this.freeMask[this.nodeIndexOrThrow(nodeId)] & (1 << gpu)) !== 0;
+  }
+
   /** hasAllocation tells whether `jobId` holds GPUs. */
   hasAllocation(jobId: string): boolean {
     return this.allocations.has(jobId);
@@ -350,6 +360,16 @@ export class ClusterModel {
   /** usage returns the GPUs of `gpuType` held by `project`'s jobs. */
   usage(project: string, gpuType: GpuType): number {
     return this.usageByProject.get(project)?.get(gpuType) ?? 0;
+  }
+
+  /** projectUsage lists (project, GPUs held) for every project holding GPUs of `gpuType`. */
+  projectUsage(gpuType: GpuType): [string, number][] {
+    const out: [string, number][] = [];
+    for (const [project, byType] of this.usageByProject) {
+      const n = byType.get(gpuType);
+      if (n !== undefined && n > 0) out.push([project, n]);
+    }
+    return out;
   }
 
   /** freeGpus counts free GPUs on up nodes (schedulable capacity), optionally per site/GPU type. */
@@ -444,6 +464,16 @@ export class ClusterModel {
   /** nodeAt returns the fleet node with dense index `i`. */
   nodeAt(i: number): FleetNode {
     return this.nodes[i];
+  }
+
+  /** freeCountOf returns the free GPU count of node `i` (whatever its state). */
+  freeCountOf(i: number): number {
+    return this.freeCount[i];
+  }
+
+  /** isUp tells whether node `i` is up. */
+  isUp(i: number): boolean {
+    return this.stateCode[i] === UP;
   }
 
   /** lowestFreeGpus returns the `count` lowest free GPU indexes of node `i`. */

@@ -3,6 +3,9 @@
  * The gigafab scheduler: a pure, deterministic library. It imports only ../model and its own
  * folder; no I/O, no clock, no unseeded randomness. See README.md.
  */
+
+export { Backfill, RESERVED_PROJECT } from './backfill.js';
+export { CohortLedger, type QuotaVerdict } from './borrowing.js';
 export {
   type CapacityFilter,
   ClusterModel,
@@ -15,6 +18,36 @@ export {
 export { type JobShape, validateJobFitsFleet } from './fleet-fit.js';
 export { IndexSet } from './index-set.js';
 export { type PlacementOutcome, type PlacementRequest, placeJob } from './placement.js';
-export { type CapacityShortfall, formatCount, REASON } from './reasons.js';
+export { type PreemptionPlan, Preemptor } from './preemption.js';
+export {
+  chargeUsage,
+  DEFAULT_HALF_LIFE_SECONDS,
+  DEFAULT_MAX_AGE_SECONDS,
+  decayUsage,
+  jobPriority,
+  type PriorityContext,
+  priorityContext,
+  type UsageCharge,
+} from './priority.js';
+export { type CapacityShortfall, formatCount, preemptingReason, REASON, reservedReason } from './reasons.js';
 export { compareJobs, SchedulerError, scheduleCycle } from './schedule-cycle.js';
-export type { CycleInput, CycleResult, QuotaTable, SchedJob, StartDecision } from './types.js';
+export type {
+  BackfillInput,
+  BorrowingInput,
+  CapacityWindow,
+  CycleInput,
+  CycleResult,
+  FairShareInput,
+  JobExplain,
+  JobPriority,
+  LimitTable,
+  PreemptionDecision,
+  PreemptionInput,
+  PriorityFactors,
+  PriorityWeights,
+  QuotaTable,
+  Reservation,
+  RunningJobInfo,
+  SchedJob,
+  StartDecision,
+} from './types.js';

@@ -16,13 +16,16 @@
 import type { GpuType } from '../model/fleet.js';
 import type { NodeAllocation, Placement } from '../model/job.js';
 import type { ClusterModel, GroupInfo } from './cluster-model.js';
+import type { PlacementConstraints } from './constraints.js';
 import type { CapacityShortfall } from './reasons.js';
 
-/** PlacementRequest is a job shape on one concrete GPU type. */
+/** PlacementRequest is a job shape on one concrete GPU type, with optional constraints. */
 export interface PlacementRequest {
   gpuType: GpuType;
   gpusPerNode: number;
   nodes: number;
+  /** Only groups it allows; singleUnit: the whole job in one scalable unit. */
+  constraints?: PlacementConstraints;
 }
 
 /** PlacementOutcome: a placement, or the shortfall that explains why there is none. */
@@ -142,6 +145,30 @@ function bestFitRanker(cluster: ClusterModel, group: GroupInfo, req: PlacementRe
   };
 }
 
+/**
+ * singleUnitRanker plans a job that must stay in one scalable unit: the unit with the fewest
+ * eligible nodes that still has enough (tightest), best fit per node inside it. Scans the nodes of
+ * the group's units, O(nodes of the group): only jobs that require a single unit pay for it.
+ * Score: [0, GPUs left free on the chosen nodes, unit slack].
+ */
+function singleUnitRanker(cluster: ClusterModel, group: GroupInfo, req: PlacementRequest): RankedPlan | undefined {
+  let bestUnit: { nodes: number[]; slack: number } | undefined;
+  for (const u of group.units) {
+    const eligible: number[] = [];
+    for (const i of cluster.unit(u).nodes) {
+      if (cluster.isUp(i) && cluster.freeCountOf(i) >= req.gpusPerNode) eligible.push(i);
+    }
+    if (eligible.length < req.nodes) continue;
+    const slack = eligible.length - req.nodes;
+    if (!bestUnit || slack < bestUnit.slack) bestUnit = { nodes: eligible, slack };
+  }
+  if (!bestUnit) return undefined;
+  const chosen = [...bestUnit.nodes].sort((a, b) => cluster.freeCountOf(a) - cluster.freeCountOf(b) || a - b).slice(0, req.nodes);
+  let waste = 0;
+  for (const i of chosen) waste += cluster.freeCountOf(i) - req.gpusPerNode;
+  return { group, score: [0, waste, bestUnit.slack], bind: () => chosen };
+}
+
 function better(a: RankedPlan, b: RankedPlan): boolean {
   for (let k = 0; k < 3; k++) if (a.score[k] !== b.score[k]) return a.score[k] < b.score[k];
   return false;
@@ -193,14 +220,19 @@ function shortfall(cluster: ClusterModel, groups: readonly GroupInfo[], req: Pla
  * Does not allocate; the caller binds the result with cluster.allocate.
  */
 export function placeJob(cluster: ClusterModel, req: PlacementRequest): PlacementOutcome {
-  const groups = cluster.groupsOfType(req.gpuType);
+  const c = req.constraints;
+  const all = cluster.groupsOfType(req.gpuType);
+  const groups = c ? all.filter((g) => c.allows(g)) : all;
   let best: RankedPlan | undefined;
   for (const group of groups) {
     // Stage 1: capacity filter.
     if (req.gpusPerNode > group.maxGpus) continue;
     if (eligibleNodes(cluster, group, req.gpusPerNode) < req.nodes) continue;
     // Stage 2: rank.
-    const plan = isWholeNode(group, req) ? wholeNodeRanker(cluster, group, req) : bestFitRanker(cluster, group, req);
+    let plan: RankedPlan | undefined;
+    if (c?.singleUnit) plan = singleUnitRanker(cluster, group, req);
+    else plan = isWholeNode(group, req) ? wholeNodeRanker(cluster, group, req) : bestFitRanker(cluster, group, req);
+    if (!plan) continue;
     if (!best || better(plan, best)) best = plan;
   }
   if (!best) return shortfall(cluster, groups, req);

@@ -112,3 +112,26 @@ function shortfallDetails(s: CapacityShortfall): Record<string, string | number 
     largestFreeOnNode: s.largestFreeOnNode,
   };
 }
+
+/** preemptingReason: the job waits for victims to drain (they were told to, this or an earlier cycle). */
+export function preemptingReason(victims: readonly string[], victimGpus: number, newVictims: number): PendingReason {
+  const shown = victims.slice(0, 10).join(', ') + (victims.length > 10 ? `, +${victims.length - 10} more` : '');
+  return {
+    code: 'preempting',
+    message:
+      `waiting: preempting ${victims.length} ${plural(victims.length, 'job', 'jobs')} ` +
+      `(${formatCount(victimGpus)} GPUs, ${newVictims} newly evicted) to make room: ${shown}`,
+    details: { victims: victims.join(','), victimGpus, newVictims },
+  };
+}
+
+/** reservedReason: the job would fit now, but only on GPUs reserved for higher jobs it would outlast. */
+export function reservedReason(owners: readonly string[], start: number): PendingReason {
+  return {
+    code: 'reserved',
+    message:
+      `waiting: the free capacity is reserved for ${owners.join(', ')} (expected to start at epoch ms ${start}); ` +
+      'a job that ends before then may backfill',
+    details: { reservedFor: owners.join(','), reservationStart: start },
+  };
+}

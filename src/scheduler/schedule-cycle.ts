@@ -1,6 +1,7 @@
 /**
- * scheduleCycle: one scheduling pass over the queue (v1: priority order, gangs, quotas, packing,
- * no head-of-line blocking). See README.md for the pipeline diagram and the glossary.
+ * scheduleCycle: one scheduling pass over the queue (priority / fair-share order, gangs, quotas with
+ * borrowing, preemption, backfill reservations, constraints, packing). See README.md for the
+ * pipeline diagram, each policy's semantics and the glossary.
  *
  * The cycle applies every start it decides to the ClusterModel (an "assume" cache, like the
  * Kubernetes scheduler's): later jobs of the same cycle see the GPUs as taken. The caller persists
@@ -8,11 +9,16 @@
  */
 import type { GpuType } from '../model/fleet.js';
 import type { PendingReason } from '../model/job.js';
+import { Backfill } from './backfill.js';
+import { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
+import { constraintsFor, constraintsReason } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
 import { placeJob } from './placement.js';
-import { REASON } from './reasons.js';
-import type { CycleInput, CycleResult, SchedJob, StartDecision } from './types.js';
+import { type PreemptionPlan, Preemptor } from './preemption.js';
+import { jobPriority, priorityContext } from './priority.js';
+import { preemptingReason, REASON, reservedReason } from './reasons.js';
+import type { CycleInput, CycleResult, JobExplain, JobPriority, PreemptionDecision, SchedJob, StartDecision } from './types.js';
 
 export { validateJobFitsFleet } from './fleet-fit.js';
 
@@ -40,54 +46,36 @@ interface CycleContext {
   readonly failedShapes: ShapeCache;
   /** Capacity failures per (gpuType, gpusPerNode, nodes), shared by all projects. */
   readonly failedCapacity: ShapeCache;
+  /** Quota accounting, with cohort borrowing when enabled. */
+  readonly ledger: CohortLedger;
+  /** Victim planning; undefined when preemption is off. */
+  readonly preemptor: Preemptor | undefined;
+  /** Reservations; undefined when backfill is off. */
+  readonly backfill: Backfill | undefined;
   equivalenceHits: number;
 }
 
-/** JobOutcome: a start, or the failures of every GPU type tried (at least one). */
-type JobOutcome = { ok: true; start: StartDecision } | { ok: false; reason: PendingReason };
-
 /**
- * TypeStep is one feasibility step for a job on one concrete GPU type. It returns a reason to
- * reject, or null to pass the job on. Steps run in TYPE_STEPS order; placement runs after them.
+ * JobOutcome: a start (borrowed or not), a preemption plan (the job waits for its victims), or the
+ * failure that came closest over every GPU type tried.
  */
-type TypeStep = (ctx: CycleContext, job: SchedJob, gpuType: GpuType) => PendingReason | null;
-
-/** quotaStep: usage(project, type) + job GPUs must stay within quota(project, type). */
-const quotaStep: TypeStep = (ctx, job, gpuType) => {
-  const needs = job.gpusPerNode * job.nodes;
-  const quota = ctx.input.quotas.get(job.project)?.get(gpuType) ?? 0;
-  if (quota <= 0) return REASON.noQuota(job.project, gpuType, needs);
-  const inUse = ctx.cluster.usage(job.project, gpuType);
-  if (inUse + needs > quota) return REASON.quotaExhausted(job.project, gpuType, inUse, quota, needs);
-  return null;
-};
-
-/** capacityClassStep: fail fast if this exact shape already found no capacity this cycle. */
-const capacityClassStep: TypeStep = (ctx, job, gpuType) => {
-  const cached = ctx.failedCapacity.get(gpuType, ANY, job);
-  if (cached) ctx.equivalenceHits++;
-  return cached ?? null;
-};
-
-/**
- * TYPE_STEPS is the feasibility chain, cheapest and most selective first. Later versions slot in
- * here: fair share (before quota), reservations and backfill windows (before placement).
- */
-const TYPE_STEPS: readonly TypeStep[] = [quotaStep, capacityClassStep];
+type JobOutcome =
+  | { ok: true; start: StartDecision; borrowed: boolean }
+  | { ok: false; reason: PendingReason; plan?: PreemptionPlan; blockedTypes?: GpuType[] };
 
 /**
  * ShapeCache maps (a, b, shape number) to a reason with nested maps: no key strings are built per
  * job, which matters at 10,000 jobs per cycle. Shapes outside the numeric range are not cached.
  */
-class ShapeCache {
-  private readonly outer = new Map<string, Map<string, Map<number, PendingReason>>>();
+class ShapeMemo<T> {
+  private readonly outer = new Map<string, Map<string, Map<number, T>>>();
 
-  get(a: string, b: string, job: SchedJob): PendingReason | undefined {
+  get(a: string, b: string, job: SchedJob): T | undefined {
     const shape = shapeNumber(job);
     return shape < 0 ? undefined : this.outer.get(a)?.get(b)?.get(shape);
   }
 
-  set(a: string, b: string, job: SchedJob, reason: PendingReason): void {
+  set(a: string, b: string, job: SchedJob, value: T): void {
     const shape = shapeNumber(job);
     if (shape < 0) return;
     let byB = this.outer.get(a);
@@ -100,9 +88,12 @@ class ShapeCache {
       byShape = new Map();
       byB.set(b, byShape);
     }
-    byShape.set(shape, reason);
+    byShape.set(shape, value);
   }
 }
+
+/** ShapeCache: failure reasons per (a, b, shape). */
+class ShapeCache extends ShapeMemo<PendingReason> {}
 
 /** shapeNumber packs (gpusPerNode, nodes) into one integer, or -1 if out of range. */
 function shapeNumber(job: SchedJob): number {
@@ -112,6 +103,28 @@ function shapeNumber(job: SchedJob): number {
 }
 
 const ANY = '*';
+
+/**
+ * KeyMemo interns composite keys (string, number) so the hot loop builds no new strings per job:
+ * a fresh concatenation would have to be flattened and hashed on every Map lookup.
+ */
+class KeyMemo {
+  private readonly memo = new Map<string, Map<number, string>>();
+
+  of(a: string, n: number): string {
+    let byN = this.memo.get(a);
+    if (!byN) {
+      byN = new Map();
+      this.memo.set(a, byN);
+    }
+    let key = byN.get(n);
+    if (key === undefined) {
+      key = `${a}\u0000${n}`;
+      byN.set(n, key);
+    }
+    return key;
+  }
+}
 
 /**
  * candidateTypes lists the GPU types to try: the requested one, or for "any" every type that can
@@ -129,9 +142,11 @@ function candidateTypes(cluster: ClusterModel, job: SchedJob): GpuType[] {
 /** Failure ranks for "any"-type jobs: report the type that came closest to starting. */
 const CLOSENESS: Record<string, number> = {
   insufficient_capacity: 0,
+  reserved: 0,
   topology: 1,
   quota_exhausted: 2,
   no_quota: 3,
+  constraints: 4,
 };
 
 function closest(reasons: PendingReason[]): PendingReason {
@@ -140,57 +155,150 @@ function closest(reasons: PendingReason[]): PendingReason {
   return best;
 }
 
-/** tryJob runs the pipeline for one job: static fit, then per GPU type the steps and placement. */
-function tryJob(ctx: CycleContext, job: SchedJob): JobOutcome {
+/**
+ * tryJob runs the pipeline for one job: static fit, then per candidate GPU type
+ *   quota (nominal, else borrowing from the cohort) -> capacity class cache -> placement;
+ * and if no type can start now, preemption on the types where only capacity was missing.
+ */
+function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutcome {
   const never = validateJobFitsFleet(ctx.cluster.fleet, job);
   if (never) return { ok: false, reason: never };
+  const needs = job.gpusPerNode * job.nodes;
   const failures: PendingReason[] = [];
+  const capacityBlocked: { gpuType: GpuType; borrowed: boolean }[] = [];
+  const constraints = constraintsFor(ctx.cluster, job);
   for (const gpuType of candidateTypes(ctx.cluster, job)) {
-    let rejected: PendingReason | null = null;
-    for (const step of TYPE_STEPS) {
-      rejected = step(ctx, job, gpuType);
-      if (rejected) break;
-    }
-    if (rejected) {
-      failures.push(rejected);
+    if (constraints && !ctx.cluster.groupsOfType(gpuType).some((g) => constraints.allows(g))) {
+      failures.push(constraintsReason(job));
       continue;
     }
-    const outcome = placeJob(ctx.cluster, { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes });
-    if (outcome.ok) return { ok: true, start: { jobId: job.id, placement: outcome.placement } };
-    const reason = outcome.topology ? REASON.topology(outcome.shortfall) : REASON.insufficientCapacity(outcome.shortfall);
-    ctx.failedCapacity.set(gpuType, ANY, job, reason);
+    const verdict = ctx.ledger.check(job.project, gpuType, needs);
+    if (!verdict.ok) {
+      failures.push(verdict.reason);
+      continue;
+    }
+    const cached = ctx.failedCapacity.get(gpuType, capacityKey, job);
+    if (cached) {
+      ctx.equivalenceHits++;
+      failures.push(cached);
+      capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
+      continue;
+    }
+    const outcome = placeJob(ctx.cluster, { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints });
+    if (outcome.ok) {
+      const start: StartDecision = { jobId: job.id, placement: outcome.placement };
+      if (verdict.borrowed) start.borrowed = true;
+      return { ok: true, start, borrowed: verdict.borrowed };
+    }
+    let reason = outcome.topology ? REASON.topology(outcome.shortfall) : REASON.insufficientCapacity(outcome.shortfall);
+    const bf = ctx.backfill;
+    if (bf?.holding && bf.fitsWithoutReservations({ ...outcome.shortfall, constraints })) {
+      const { owners, start } = bf.blockers();
+      reason = reservedReason(owners, start);
+    }
+    // A constrained failure says nothing about the unconstrained shape: never cache it.
+    if (!constraints) ctx.failedCapacity.set(gpuType, capacityKey, job, reason);
     failures.push(reason);
+    capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
   }
-  return { ok: false, reason: closest(failures) };
+  if (ctx.preemptor) {
+    for (const { gpuType, borrowed } of capacityBlocked) {
+      const plan = ctx.preemptor.plan(job, gpuType, borrowed);
+      if (plan) return { ok: false, reason: preemptingReason(plan.waitingOn, plan.victimGpus, plan.decisions.length), plan };
+    }
+  }
+  return { ok: false, reason: closest(failures), blockedTypes: capacityBlocked.map((b) => b.gpuType) };
+}
+
+/**
+ * orderQueue sorts the queue: by multifactor priority when fair share is on (total descending,
+ * then seq, then id), else by compareJobs. Returns the priorities it computed, if any.
+ */
+function orderQueue(cluster: ClusterModel, input: CycleInput): { ordered: SchedJob[]; priorities?: Map<string, JobPriority> } {
+  if (!input.fairShare) return { ordered: [...input.queue].sort(compareJobs) };
+  const pctx = priorityContext(input.fairShare, {
+    now: input.now,
+    fleetGpus: cluster.fleet.totalGpus,
+    queue: input.queue,
+    running: input.running,
+  });
+  // Sort indexes over flat arrays: far cheaper than a comparator reading job objects.
+  const n = input.queue.length;
+  const scores = new Array<JobPriority>(n);
+  const totals = new Float64Array(n);
+  const seqs = new Float64Array(n);
+  const idx = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const job = input.queue[i];
+    scores[i] = jobPriority(job, pctx);
+    totals[i] = scores[i].total;
+    seqs[i] = job.seq;
+    idx[i] = i;
+  }
+  const ids = input.queue.map((j) => j.id);
+  idx.sort((a, b) => totals[b] - totals[a] || seqs[a] - seqs[b] || (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
+  const ordered = new Array<SchedJob>(n);
+  const priorities = new Map<string, JobPriority>();
+  for (let k = 0; k < n; k++) {
+    ordered[k] = input.queue[idx[k]];
+    priorities.set(ids[idx[k]], scores[idx[k]]);
+  }
+  return { ordered, priorities };
 }
 
 /**
  * scheduleCycle decides which queued jobs start now and where, applies those starts to `cluster`,
  * and returns them with exactly one pending reason for every other queued job.
  *
- * 1. order the queue (compareJobs);
- * 2. per job: skip if already placed; fail fast if its equivalence class already failed;
- * 3. otherwise run tryJob (static fit -> per GPU type: quota, capacity class, placement);
- * 4. bind a start into the cluster at once so later jobs see it; record a failure's class.
+ * 1. order the queue: multifactor priority with fair share when `fairShare` is given, else
+ *    compareJobs (class, then seq);
+ * 2. per job: skip if already placed; fail fast if its equivalence class already failed (the class
+ *    includes the priority class under preemption and the ignorable reservations under backfill);
+ * 3. otherwise run tryJob (static fit -> per GPU type: constraints, quota/borrowing, capacity
+ *    class, placement; then preemption where only capacity was missing);
+ * 4. bind a start into the cluster at once so later jobs see it; a preemptor holds its quota and
+ *    its victims; a capacity-blocked job near the head may take a reservation (backfill);
+ * 5. optionally explain every job (position, expected start, blockers, counterfactuals).
  *
- * A job that does not fit never blocks lower ones (v1 has no reservations).
+ * Every new input is optional; without them the cycle is exactly v1 (no head-of-line blocking).
  * Throws SchedulerError (after undoing this cycle's starts) if a job id appears twice in the queue.
  */
 export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleResult {
-  const ordered = [...input.queue].sort(compareJobs);
+  const { ordered, priorities } = orderQueue(cluster, input);
+  const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running);
+  const preempting = input.preemption?.enabled === true;
   const ctx: CycleContext = {
     cluster,
     input,
     failedShapes: new ShapeCache(),
     failedCapacity: new ShapeCache(),
+    ledger,
+    preemptor: preempting
+      ? new Preemptor(cluster, ledger, input.running ?? [], input.preemption ?? { enabled: true }, input.now)
+      : undefined,
+    backfill:
+      input.backfill?.enabled || (input.capacityWindows?.length ?? 0) > 0
+        ? new Backfill(
+            cluster,
+            input.backfill?.enabled ? input.backfill : { enabled: true, reservations: 0 },
+            input.running ?? [],
+            input.now,
+          )
+        : undefined,
     equivalenceHits: 0,
   };
+  const backfill = ctx.backfill;
+  if (backfill && input.capacityWindows) backfill.holdWindows(input.capacityWindows);
+  const keys = new KeyMemo();
+  const waitingOn = new Map<string, string[]>();
+  const preemptions: PreemptionDecision[] = [];
   const starts: StartDecision[] = [];
   const pending = new Map<string, PendingReason>();
   const startedNow = new Set<string>();
   for (const job of ordered) {
     // Duplicate ids: a second copy finds the first in `pending` or among this cycle's starts.
     if (pending.has(job.id) || startedNow.has(job.id)) {
+      backfill?.releaseAll();
       for (const s of starts) cluster.release(s.jobId); // leave the cluster as we found it
       throw new SchedulerError(`job ${job.id} is queued twice`);
     }
@@ -198,26 +306,170 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
       pending.set(job.id, REASON.alreadyPlaced(job.id));
       continue;
     }
-    const typeKey = job.gpuType ?? ANY;
-    const known = ctx.failedShapes.get(job.project, typeKey, job);
+    // Backfill: the reservations this job ends before (and may use) are part of its class.
+    const mask = backfill ? backfill.mask(job) : 0;
+    const capacityKey = mask === 0 ? ANY : keys.of(ANY, mask);
+    const typeKey = mask === 0 ? (job.gpuType ?? ANY) : keys.of(job.gpuType ?? ANY, mask);
+    // With preemption the class decides which victims are allowed, so it is part of the class key.
+    const classKey = preempting ? keys.of(job.project, job.priority) : job.project;
+    const known = ctx.failedShapes.get(classKey, typeKey, job);
     if (known) {
       ctx.equivalenceHits++;
       pending.set(job.id, known);
       continue;
     }
-    const outcome = tryJob(ctx, job);
+    if (mask !== 0) backfill?.suspend(mask);
+    const outcome = tryJob(ctx, job, capacityKey);
     if (outcome.ok) {
+      const needs = job.gpusPerNode * job.nodes;
+      ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
       cluster.allocate(job.id, job.project, outcome.start.placement);
+      backfill?.noteStart(job, outcome.start.placement);
       starts.push(outcome.start);
       startedNow.add(job.id);
-    } else {
-      ctx.failedShapes.set(job.project, typeKey, job, outcome.reason);
+    }
+    if (mask !== 0) backfill?.resume();
+    if (outcome.ok) continue;
+    if (outcome.plan) {
+      ledger.reserve(job.project, outcome.plan.gpuType, job.gpusPerNode * job.nodes, outcome.plan.borrowed);
+      for (const d of outcome.plan.decisions) preemptions.push(d);
+      waitingOn.set(job.id, outcome.plan.waitingOn);
       pending.set(job.id, outcome.reason);
+      continue;
+    }
+    if (constraintsFor(cluster, job) === undefined) ctx.failedShapes.set(classKey, typeKey, job, outcome.reason);
+    pending.set(job.id, outcome.reason);
+    const code = outcome.reason.code;
+    if (
+      backfill &&
+      outcome.blockedTypes &&
+      outcome.blockedTypes.length > 0 &&
+      (code === 'insufficient_capacity' || code === 'topology' || code === 'reserved') &&
+      backfill.wants(job)
+    ) {
+      backfill.reserve(job, outcome.blockedTypes);
     }
   }
-  return {
+  const result: CycleResult = {
     starts,
     pending,
     stats: { considered: ordered.length, started: starts.length, equivalenceHits: ctx.equivalenceHits },
   };
+  if (preempting) result.preemptions = preemptions;
+  if (priorities) result.priorities = priorities;
+  if (input.explain) result.explain = explainAll(ctx, ordered, result, waitingOn);
+  if (backfill) {
+    if (input.backfill?.enabled) result.reservations = backfill.reservations;
+    if (input.capacityWindows) result.windows = backfill.windows;
+    backfill.releaseAll();
+  }
+  return result;
+}
+
+/** COUNTERFACTUAL_CODES: pending reasons for which "what would start it now" is worth computing. */
+const COUNTERFACTUAL_CODES = new Set(['insufficient_capacity', 'topology', 'reserved', 'quota_exhausted', 'no_quota']);
+
+/** CapacityFacts: what fits now for one shape, whoever asks (quota is applied per project after). */
+interface CapacityFacts {
+  /** Most nodes (fewer than asked) that fit now, per candidate type with any. */
+  fewerNodes: { gpuType: GpuType; nodes: number }[];
+  /** Other GPU types the full shape fits on now. */
+  otherTypes: GpuType[];
+}
+
+/**
+ * capacityFacts probes the end-of-cycle state for one shape: the most nodes that fit per type (binary
+ * search; fitting is monotone in the node count) and the other GPU types the shape fits on.
+ * Reservations stay held, so the answers never steal reserved GPUs.
+ */
+function capacityFacts(ctx: CycleContext, job: SchedJob): CapacityFacts {
+  const facts: CapacityFacts = { fewerNodes: [], otherTypes: [] };
+  const constraints = constraintsFor(ctx.cluster, job);
+  if (job.nodes > 1) {
+    for (const gpuType of candidateTypes(ctx.cluster, job)) {
+      let lo = 0;
+      let hi = job.nodes - 1;
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if (placeJob(ctx.cluster, { gpuType, gpusPerNode: job.gpusPerNode, nodes: mid, constraints }).ok) lo = mid;
+        else hi = mid - 1;
+      }
+      if (lo > 0) facts.fewerNodes.push({ gpuType, nodes: lo });
+    }
+  }
+  if (job.gpuType !== null) {
+    for (const gpuType of ctx.cluster.fleet.gpuTypes) {
+      if (gpuType === job.gpuType) continue;
+      const shape = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes };
+      if (validateJobFitsFleet(ctx.cluster.fleet, shape) !== null) continue;
+      if (placeJob(ctx.cluster, { ...shape, constraints }).ok) facts.otherTypes.push(gpuType);
+    }
+  }
+  return facts;
+}
+
+/** counterfactuals turns a shape's capacity facts into sentences, keeping what the project's quota allows. */
+function counterfactuals(ctx: CycleContext, job: SchedJob, facts: CapacityFacts): string[] {
+  const out: string[] = [];
+  let best: { gpuType: GpuType; nodes: number } | undefined;
+  for (const f of facts.fewerNodes) {
+    if ((!best || f.nodes > best.nodes) && ctx.ledger.check(job.project, f.gpuType, f.nodes * job.gpusPerNode).ok) {
+      best = f;
+    }
+  }
+  if (best) {
+    const on = job.gpuType === null ? ` on ${best.gpuType}` : '';
+    out.push(`would start now with ${best.nodes} ${best.nodes === 1 ? 'node' : 'nodes'} instead of ${job.nodes}${on}`);
+  }
+  for (const gpuType of facts.otherTypes) {
+    if (ctx.ledger.check(job.project, gpuType, job.gpusPerNode * job.nodes).ok) out.push(`would start now on ${gpuType}`);
+  }
+  return out;
+}
+
+/** explainAll builds CycleResult.explain: position, expected start, blockers, counterfactuals. */
+function explainAll(
+  ctx: CycleContext,
+  ordered: readonly SchedJob[],
+  result: CycleResult,
+  waitingOn: ReadonlyMap<string, string[]>,
+): Map<string, JobExplain> {
+  const started = new Set(result.starts.map((s) => s.jobId));
+  const reservations = new Map((ctx.backfill?.reservations ?? []).map((r) => [r.jobId, r]));
+  const cache = new ShapeMemo<string[]>();
+  const factsCache = new ShapeMemo<CapacityFacts>();
+  const explain = new Map<string, JobExplain>();
+  for (let i = 0; i < ordered.length; i++) {
+    const job = ordered[i];
+    const e: JobExplain = { position: i + 1 };
+    explain.set(job.id, e);
+    if (started.has(job.id)) {
+      e.expectedStart = ctx.input.now;
+      continue;
+    }
+    const res = reservations.get(job.id);
+    if (res) {
+      e.expectedStart = res.start;
+      e.blockedBy = res.blockedBy;
+    }
+    const victims = waitingOn.get(job.id);
+    if (victims) e.blockedBy = victims;
+    const reason = result.pending.get(job.id);
+    if (!reason || !COUNTERFACTUAL_CODES.has(reason.code)) continue;
+    if (reason.code === 'reserved') e.blockedBy = String(reason.details?.reservedFor ?? '').split(',');
+    const typeKey = job.gpuType ?? ANY;
+    let cf = cache.get(job.project, typeKey, job);
+    if (!cf) {
+      const constrained = constraintsFor(ctx.cluster, job) !== undefined;
+      let facts = constrained ? undefined : factsCache.get(ANY, typeKey, job);
+      if (!facts) {
+        facts = capacityFacts(ctx, job);
+        if (!constrained) factsCache.set(ANY, typeKey, job, facts);
+      }
+      cf = counterfactuals(ctx, job, facts);
+      if (!constrained) cache.set(job.project, typeKey, job, cf);
+    }
+    if (cf.length > 0) e.counterfactual = cf;
+  }
+  return explain;
 }

@@ -24,10 +24,147 @@ export interface SchedJob {
   submittedAt: number;
   /** Wall-clock limit in seconds (used for backfill planning). */
   maxRuntimeSeconds: number;
+  /** Placement constraints (all optional): only these sites. */
+  requiredSites?: readonly string[];
+  /** Never these sites. */
+  forbiddenSites?: readonly string[];
+  /** Only sites holding every one of these certifications (SiteSpec.certifications). */
+  requiredCertifications?: readonly string[];
+  /** Only nodes with these labels (evaluated per site x GPU type group: every node must match). */
+  nodeLabels?: Readonly<Record<string, string>>;
+  /** A gang must fit in one scalable unit (leaf switch), or wait. */
+  requireSingleUnit?: boolean;
+  /** Prefer one scalable unit (the default for whole-node gangs; kept for explicitness). */
+  preferSingleUnit?: boolean;
 }
 
 /** Quotas: project -> GPU type -> guaranteed GPUs. A missing entry means no quota (0). */
 export type QuotaTable = ReadonlyMap<string, ReadonlyMap<GpuType, number>>;
+
+/** Per project, per GPU type GPU counts (borrowing and lending limits). */
+export type LimitTable = ReadonlyMap<string, ReadonlyMap<GpuType, number>>;
+
+/** PriorityWeights: Slurm-style multifactor weights; each factor is in [0, 1]. */
+export interface PriorityWeights {
+  fairShare: number;
+  age: number;
+  priorityClass: number;
+  size: number;
+}
+
+/**
+ * FairShareInput turns on multifactor priority with hierarchical fair share (Slurm semantics).
+ * Shares are relative weights: an org's share is normalised over all orgs, a project's share over
+ * the projects of its org. `usage` is decayed, GPU-type-weighted GPU-seconds per project (see
+ * decayUsage / accrueUsage); the caller keeps it between cycles.
+ */
+export interface FairShareInput {
+  orgShares: ReadonlyMap<string, number>;
+  projectShares: ReadonlyMap<string, number>;
+  usage: ReadonlyMap<string, number>;
+  weights: PriorityWeights;
+  /** Billing weight per GPU type (default 1): used by accrueUsage and by the size factor. */
+  gpuTypeWeights?: ReadonlyMap<GpuType, number>;
+  /** project -> org. Missing projects take the org of their jobs (queue, then running). */
+  projectOrgs?: ReadonlyMap<string, string>;
+  /** Age at which the age factor reaches 1. Default 7 days (Slurm PriorityMaxAge). */
+  maxAgeSeconds?: number;
+}
+
+/**
+ * BorrowingInput turns on Kueue-style cohort borrowing: every project in the quota table lends its
+ * idle guaranteed quota (capped by its lending limit) to one cohort, and a project may exceed its
+ * own quota from that pool (capped by its borrowing limit). Missing limits mean unlimited.
+ */
+export interface BorrowingInput {
+  enabled: boolean;
+  borrowingLimit?: LimitTable;
+  lendingLimit?: LimitTable;
+}
+
+/** RunningJobInfo describes a running job to the preemption step. Its GPUs come from the cluster. */
+export interface RunningJobInfo {
+  id: string;
+  project: string;
+  org: string;
+  /** Numeric priority class of the job. */
+  priority: number;
+  /** GPUs held (informational; the cluster's allocation is authoritative). */
+  gpus: number;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  /** Epoch milliseconds of the last checkpoint; work since then is lost on eviction. */
+  lastCheckpointAt?: number;
+  /** Started on borrowed quota (StartDecision.borrowed). */
+  borrowed: boolean;
+  /** false: never evict this job. */
+  preemptible: boolean;
+  /** Already told to drain by an earlier cycle's preemption: its GPUs count as coming free. */
+  evicting?: boolean;
+  /** Wall-clock limit; the job is expected to end by startedAt + maxRuntimeSeconds (backfill). */
+  maxRuntimeSeconds?: number;
+}
+
+/**
+ * BackfillInput turns on EASY backfill with reservations: the first `reservations` capacity-blocked
+ * jobs in queue order (gangs only unless `gangsOnly` is false) reserve the GPUs they will get when
+ * running jobs reach their expected ends; lower jobs start now only if they end before the
+ * reservation or do not touch the reserved GPUs.
+ */
+export interface BackfillInput {
+  enabled: boolean;
+  /** How many blocked jobs get a reservation per cycle. Default 1. */
+  reservations?: number;
+  /** Only gangs (nodes > 1) get reservations. Default true. */
+  gangsOnly?: boolean;
+}
+
+/**
+ * CapacityWindow: an advance reservation of `nodes` x `gpusPerNode` GPUs of `gpuType` for `org`
+ * from `start` to `end` (epoch ms). Before the window, its GPUs are held like a backfill
+ * reservation (other jobs use them only if they end by `start`); during it, only the org's jobs
+ * use them. The org's own jobs may always use its windows.
+ */
+export interface CapacityWindow {
+  id: string;
+  org: string;
+  gpuType: GpuType;
+  gpusPerNode: number;
+  nodes: number;
+  start: number;
+  end: number;
+}
+
+/** Reservation: GPUs held back for a blocked job that is expected to start at `start`. */
+export interface Reservation {
+  jobId: string;
+  /** Expected start, epoch milliseconds. */
+  start: number;
+  placement: Placement;
+  /** Running jobs whose ends free the reserved GPUs (at most 20). */
+  blockedBy: string[];
+}
+
+/** JobExplain: where a queued job stands (returned when CycleInput.explain is true). */
+export interface JobExplain {
+  /** 1-based position in this cycle's order. */
+  position: number;
+  /** Epoch ms: now for starts, the reservation time for reserved jobs. */
+  expectedStart?: number;
+  /** Jobs it waits for: running jobs (reserved job, preemptor) or reservation holders. */
+  blockedBy?: string[];
+  /** What would let it start now, e.g. "would start now with 2 nodes instead of 4". */
+  counterfactual?: string[];
+}
+
+/** PreemptionInput turns on preemption with a bounded blast radius. */
+export interface PreemptionInput {
+  enabled: boolean;
+  /** Victim GPUs per GPU the preemptor needs, at most. Default 2. */
+  maxEvictedGpusPerRequestedGpu?: number;
+  /** Jobs younger than this are never evicted. Default 600. */
+  minRuntimeSeconds?: number;
+}
 
 /** CycleInput is everything a cycle reads besides the cluster model. */
 export interface CycleInput {
@@ -36,12 +173,50 @@ export interface CycleInput {
   quotas: QuotaTable;
   /** Logical time of the cycle, epoch milliseconds, supplied by the caller. */
   now: number;
+  /** Multifactor priority with fair share; absent: order by priority class, then seq. */
+  fairShare?: FairShareInput;
+  /** Cohort borrowing; absent or disabled: quotas are hard limits. */
+  borrowing?: BorrowingInput;
+  /** Running jobs (needed by preemption). */
+  running?: readonly RunningJobInfo[];
+  /** Preemption; absent or disabled: nothing is evicted. */
+  preemption?: PreemptionInput;
+  /** EASY backfill with reservations; absent or disabled: no head-of-line reservations (v1). */
+  backfill?: BackfillInput;
+  /** Return CycleResult.explain (position, expected start, blockers, counterfactuals). */
+  explain?: boolean;
+  /** Advance reservations (capacity windows) for orgs; ended windows are ignored. */
+  capacityWindows?: readonly CapacityWindow[];
 }
 
 /** StartDecision: start this job with this placement. */
 export interface StartDecision {
   jobId: string;
   placement: Placement;
+  /** true: the job runs on quota borrowed from the cohort and may be reclaimed (preempted). */
+  borrowed?: boolean;
+}
+
+/** PreemptionDecision: evict `victimId` so that `forJobId` can start once its GPUs are free. */
+export interface PreemptionDecision {
+  victimId: string;
+  forJobId: string;
+  /** reclaim: the victim borrowed quota the preemptor is guaranteed; priority: lower class. */
+  reason: 'reclaim' | 'priority';
+}
+
+/** PriorityFactors: each multifactor component in [0, 1], before weighting. */
+export interface PriorityFactors {
+  fairShare: number;
+  age: number;
+  priorityClass: number;
+  size: number;
+}
+
+/** JobPriority is a job's multifactor priority: the weighted sum and its factors. */
+export interface JobPriority {
+  total: number;
+  factors: PriorityFactors;
 }
 
 /** CycleResult is the cycle's output: jobs to start and a reason for every job left queued. */
@@ -49,4 +224,14 @@ export interface CycleResult {
   starts: StartDecision[];
   pending: Map<string, PendingReason>;
   stats: { considered: number; started: number; equivalenceHits: number };
+  /** Evictions decided this cycle (only when preemption is enabled). */
+  preemptions?: PreemptionDecision[];
+  /** Multifactor priority of every queued job (only when fairShare is given). */
+  priorities?: Map<string, JobPriority>;
+  /** Reservations made this cycle (only when backfill is enabled). */
+  reservations?: Reservation[];
+  /** Capacity windows held this cycle (jobId is the window id); a window that cannot be placed is absent. */
+  windows?: Reservation[];
+  /** Per queued job: position, expected start, blockers, counterfactuals (only when explain). */
+  explain?: Map<string, JobExplain>;
 }

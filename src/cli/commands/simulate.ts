@@ -1,0 +1,145 @@
+/**
+ * gigafab simulate: offline trace-driven simulation through the real scheduler (src/sim).
+ * No server needed. Progress bar on stderr; summary table on stdout; results.json + report.html.
+ */
+import { resolve } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { CycleMode } from '../../sim/engine.js';
+import { readLines } from '../../sim/importers/common.js';
+import { guessFormat, TRACE_FORMATS, type TraceFormat } from '../../sim/importers/index.js';
+import { policyNames } from '../../sim/policies.js';
+import { renderSummaryTable, writeReport } from '../../sim/report.js';
+import { parseVariants, runSimulations } from '../../sim/run.js';
+import { CliError, collect, examples, parseIntArg, type Runtime } from '../context.js';
+
+interface SimulateOptions {
+  fleet?: string;
+  trace?: string;
+  format?: TraceFormat;
+  jobs: number;
+  seed: number;
+  tenants: number;
+  load: number;
+  policy: string;
+  compare?: string;
+  scaleLoad: number;
+  scaleFleet: number;
+  cycleInterval?: number;
+  fractional: 'round-up' | 'skip';
+  entitlement?: string[];
+  out: string;
+  progress: boolean;
+}
+
+function positiveFloat(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('Must be a positive number.');
+  return n;
+}
+
+async function countDataLines(path: string): Promise<number> {
+  let n = -1;
+  for await (const _ of readLines(path)) n++;
+  return Math.max(0, n);
+}
+
+export function registerSimulate(program: Command, rt: Runtime): void {
+  program
+    .command('simulate')
+    .description('replay a job trace through the real scheduler on a fleet file (offline) and write a report')
+    .option('--fleet <file>', 'fleet YAML (default: the built-in demo fleet)')
+    .option('--trace <file>', 'trace file (openb_pod_list_*.csv, philly.csv, clusterNN.csv)')
+    .addOption(
+      new Option('--format <format>', 'trace format (default: from the file name, else synthetic)').choices([...TRACE_FORMATS]),
+    )
+    .option('--jobs <n>', 'synthetic: number of jobs', parseIntArg(1), 10000)
+    .option('--seed <n>', 'synthetic: PRNG seed', parseIntArg(0), 1)
+    .option('--tenants <n>', 'synthetic: number of tenants', parseIntArg(1), 20)
+    .option('--load <x>', 'synthetic: offered load as a fraction of the (unscaled) fleet', positiveFloat, 0.8)
+    .option('--policy <name>', `scheduler policy (${policyNames().join(', ')})`, 'default')
+    .option('--compare <list>', 'comma-separated variants, each `policy` or `policy@fleetScale`, e.g. default,default@1.5')
+    .option('--scale-load <x>', 'multiply the arrival rate by x (submit times compressed by 1/x)', positiveFloat, 1)
+    .option('--scale-fleet <x>', 'multiply every pool of the fleet by x', positiveFloat, 1)
+    .option(
+      '--cycle-interval <seconds>',
+      'run cycles on a fixed virtual interval instead of after every event instant',
+      positiveFloat,
+    )
+    .addOption(
+      new Option('--fractional <mode>', 'alibaba: GPU-sharing pods take a whole GPU, or are skipped')
+        .choices(['round-up', 'skip'])
+        .default('round-up'),
+    )
+    .option('--entitlement <tenant=weight>', 'entitlement weight of a tenant (org/project); repeatable; default 1 each', collect)
+    .option('--out <dir>', 'output directory for results.json and report.html', 'report')
+    .option('--no-progress', 'no progress bar')
+    .addHelpText(
+      'after',
+      examples(
+        'gigafab simulate --jobs 100000 --seed 7 --out report/',
+        'gigafab simulate --trace philly.csv --compare default,entitlement-quota',
+        'gigafab simulate --fleet fleets/demo.yaml --trace cluster04.csv --compare default,default@0.5 --scale-load 2',
+      ),
+    )
+    .action(async (opts: SimulateOptions) => {
+      const format: TraceFormat = opts.format ?? (opts.trace ? guessFormat(opts.trace) : 'synthetic') ?? 'synthetic';
+      if (format !== 'synthetic' && !opts.trace) throw new CliError(`--trace is required for --format ${format}`);
+      if (opts.trace && format === 'synthetic')
+        throw new CliError('cannot tell the trace format from the file name: pass --format');
+      let variants: ReturnType<typeof parseVariants>;
+      try {
+        variants = parseVariants(opts.compare ?? opts.policy, opts.scaleFleet);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+      if (variants.length === 0) throw new CliError('no policy given');
+      const entitlements = new Map<string, number>();
+      for (const pair of opts.entitlement ?? []) {
+        const eq = pair.lastIndexOf('=');
+        const w = Number(pair.slice(eq + 1));
+        if (eq <= 0 || !(w >= 0)) throw new CliError(`invalid --entitlement "${pair}": expected org/project=weight`);
+        entitlements.set(pair.slice(0, eq), w);
+      }
+      const cycle: CycleMode = opts.cycleInterval ? { mode: 'interval', seconds: opts.cycleInterval } : { mode: 'event' };
+      const perRun = format === 'synthetic' ? opts.jobs : await countDataLines(opts.trace!);
+      const bar = opts.progress
+        ? new SingleBar({
+            stream: process.stderr,
+            format: 'simulate [{bar}] {percentage}% | {value}/{total} arrivals | {variant}',
+            hideCursor: true,
+          })
+        : null;
+      bar?.start(perRun * variants.length, 0, { variant: variants[0].label });
+      const started = performance.now();
+      let out: Awaited<ReturnType<typeof runSimulations>>;
+      try {
+        out = await runSimulations({
+          fleetPath: opts.fleet,
+          format,
+          trace: opts.trace,
+          jobs: opts.jobs,
+          seed: opts.seed,
+          tenants: opts.tenants,
+          targetLoad: opts.load,
+          scaleLoad: opts.scaleLoad,
+          variants,
+          cycle,
+          fractional: opts.fractional,
+          entitlements,
+          onProgress: (v, n) => bar?.update(Math.min(perRun, n) + v * perRun, { variant: variants[v].label }),
+        });
+      } finally {
+        bar?.stop();
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const files = writeReport(out, resolve(opts.out));
+      rt.io.out(`${renderSummaryTable(out)}\n`);
+      const arrivals = out.runs.reduce((a, r) => a + r.summary.jobs.submitted, 0);
+      rt.io.err(
+        `simulated ${arrivals.toLocaleString('en-US')} arrivals in ${seconds.toFixed(1)} s wall (${Math.round(arrivals / seconds).toLocaleString('en-US')} jobs/s)\n`,
+      );
+      for (const r of out.runs) if (r.import) rt.io.err(`import (${r.label}): ${JSON.stringify(r.import)}\n`);
+      rt.io.err(`wrote ${files.json}\nwrote ${files.html}\n`);
+    });
+}

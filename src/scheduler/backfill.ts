@@ -1,0 +1,285 @@
+/**
+ * EASY backfill with reservations.
+ *
+ * When a job near the head of the queue is blocked by capacity, it gets a reservation: the running
+ * jobs of its GPU type are released in order of expected end (startedAt + maxRuntimeSeconds; jobs
+ * started this cycle end at now + their limit; draining victims now) until the job fits; that
+ * placement is reserved and the last end released is its expected start. Reserved GPUs that are
+ * free now are held by a phantom allocation in the ClusterModel, so ordinary placement avoids them.
+ * A lower job that ends by the reservation's start may use them: its reservation is suspended
+ * (phantom released) while it is placed, and resumed on whatever reserved GPUs are still free.
+ * Reserved GPUs held by running jobs are freed by those jobs' ends, so no start of this cycle can
+ * delay a reservation. Phantoms are released when the cycle ends; reservations are recomputed
+ * every cycle (as Slurm's backfill does), so they follow the fleet as it changes.
+ *
+ * Running jobs without maxRuntimeSeconds never end as far as the plan knows; their GPUs are never
+ * reserved.
+ */
+import type { GpuType } from '../model/fleet.js';
+import type { Placement } from '../model/job.js';
+import type { ClusterModel } from './cluster-model.js';
+import { constraintsFor } from './constraints.js';
+import { type PlacementRequest, placeJob } from './placement.js';
+import type { BackfillInput, CapacityWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
+
+/** RESERVED_PROJECT owns phantom allocations; it starts with NUL so it can never clash with a project. */
+export const RESERVED_PROJECT = '\u0000reserved';
+
+interface Held {
+  readonly res: Reservation;
+  /** Set for capacity windows: the org whose jobs may always use the GPUs. */
+  readonly org?: string;
+  readonly phantomId: string;
+  /** The phantom currently holds GPUs in the cluster. */
+  allocated: boolean;
+}
+
+interface Ending {
+  id: string;
+  org: string;
+  project: string;
+  placement: Placement;
+  end: number;
+}
+
+/** Backfill tracks the reservations of one cycle and their phantom allocations. */
+export class Backfill {
+  readonly reservations: Reservation[] = [];
+  readonly windows: Reservation[] = [];
+  private readonly held: Held[] = [];
+  private readonly slots: number;
+  private readonly gangsOnly: boolean;
+  private readonly runningById = new Map<string, RunningJobInfo>();
+  private readonly startedNow: Ending[] = [];
+  private suspended: Held[] = [];
+  /** GPUs (node/gpu) of every reservation made so far: later reservations never share them. */
+  private readonly reservedGpus = new Set<string>();
+
+  constructor(
+    private readonly cluster: ClusterModel,
+    config: BackfillInput,
+    running: readonly RunningJobInfo[],
+    private readonly now: number,
+  ) {
+    this.slots = Math.max(0, Math.min(30, config.reservations ?? 1));
+    this.gangsOnly = config.gangsOnly ?? true;
+    for (const r of running) this.runningById.set(r.id, r);
+  }
+
+  /** wants tells whether a capacity-blocked job gets a reservation (slots left, gang rule). */
+  wants(job: SchedJob): boolean {
+    return this.reservations.length < this.slots && (!this.gangsOnly || job.nodes > 1);
+  }
+
+  /** mask: bit i set when `job` ends by reservation i's start and may therefore use its GPUs. */
+  mask(job: SchedJob): number {
+    const end = this.now + job.maxRuntimeSeconds * 1000;
+    let m = 0;
+    for (let i = 0; i < this.held.length; i++) {
+      const h = this.held[i];
+      if (h.res.start >= end || (h.org !== undefined && h.org === job.org)) m |= 1 << i;
+    }
+    return m;
+  }
+
+  /** suspend releases the phantoms of the reservations in `mask` until resume. */
+  suspend(mask: number): void {
+    for (let i = 0; i < this.held.length; i++) {
+      const h = this.held[i];
+      if ((mask & (1 << i)) === 0 || !h.allocated) continue;
+      this.cluster.release(h.phantomId);
+      h.allocated = false;
+      this.suspended.push(h);
+    }
+  }
+
+  /** resume re-holds the still-free GPUs of every suspended reservation. */
+  resume(): void {
+    for (const h of this.suspended) this.hold(h);
+    this.suspended = [];
+  }
+
+  /** noteStart records a start of this cycle: it ends at now + its limit. */
+  noteStart(job: SchedJob, placement: Placement): void {
+    this.startedNow.push({
+      id: job.id,
+      org: job.org,
+      project: job.project,
+      placement,
+      end: this.now + job.maxRuntimeSeconds * 1000,
+    });
+  }
+
+  /** holding tells whether any reservation or capacity window holds GPUs this cycle. */
+  get holding(): boolean {
+    return this.held.length > 0;
+  }
+
+  /** owners lists the jobs holding reservations that cover GPUs `job` could otherwise use. */
+  blockers(): { owners: string[]; start: number } {
+    let start = Number.POSITIVE_INFINITY;
+    for (const h of this.held) start = Math.min(start, h.res.start);
+    return { owners: this.held.map((h) => h.res.jobId), start };
+  }
+
+  /** fitsWithoutReservations tells whether the request would fit if no GPU were reserved. */
+  fitsWithoutReservations(req: PlacementRequest): boolean {
+    const outer = this.suspended;
+    this.suspended = [];
+    this.suspend((1 << this.held.length) - 1);
+    const ok = placeJob(this.cluster, req).ok;
+    this.resume();
+    this.suspended = outer;
+    return ok;
+  }
+
+  /**
+   * reserve finds the earliest start of `job` over `types` and holds its GPUs; null when no plan
+   * frees enough (jobs without limits never end).
+   */
+  reserve(job: SchedJob, types: readonly GpuType[]): Reservation | null {
+    let best: { start: number; placement: Placement; blockedBy: string[] } | null = null;
+    for (const gpuType of types) {
+      const plan = this.earliest(job, gpuType);
+      if (plan && (!best || plan.start < best.start)) best = plan;
+    }
+    if (!best) return null;
+    const res: Reservation = { jobId: job.id, ...best };
+    this.add({ res, phantomId: `\u0000reservation:${job.id}`, allocated: false });
+    this.reservations.push(res);
+    return res;
+  }
+
+  private add(h: Held): void {
+    this.held.push(h);
+    for (const a of h.res.placement.nodes) for (const g of a.gpus) this.reservedGpus.add(`${a.node}/${g}`);
+    this.hold(h);
+  }
+
+  /**
+   * holdWindows places every capacity window not yet over (in order of start, then id) and holds
+   * its free GPUs: running jobs that end by the window's start (now, for an active window) and the
+   * org's own jobs count as gone. Call once, before the queue. Windows that cannot be placed are
+   * skipped (the caller sees them missing from `windows`).
+   */
+  holdWindows(windows: readonly CapacityWindow[]): void {
+    const live = windows
+      .filter((w) => w.end > this.now)
+      .sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const w of live) {
+      if (this.held.length >= 30) break;
+      const start = Math.max(this.now, w.start);
+      const plan = this.planAt(
+        { gpuType: w.gpuType, gpusPerNode: w.gpusPerNode, nodes: w.nodes },
+        (e) => e.end <= start || e.org === w.org,
+      );
+      if (!plan) continue;
+      const res: Reservation = { jobId: w.id, start, placement: plan.placement, blockedBy: plan.blockedBy };
+      this.add({ res, org: w.org, phantomId: `\u0000window:${w.id}`, allocated: false });
+      this.windows.push(res);
+    }
+  }
+
+  /** releaseAll drops every phantom: call once at the end of the cycle. */
+  releaseAll(): void {
+    for (const h of this.held) {
+      if (h.allocated) this.cluster.release(h.phantomId);
+      h.allocated = false;
+    }
+  }
+
+  private hold(h: Held): void {
+    const nodes = [];
+    for (const a of h.res.placement.nodes) {
+      const gpus = a.gpus.filter((g) => this.cluster.isGpuFree(a.node, g));
+      if (gpus.length > 0) nodes.push({ node: a.node, gpus });
+    }
+    if (nodes.length === 0) return;
+    this.cluster.allocate(h.phantomId, RESERVED_PROJECT, { ...h.res.placement, nodes });
+    h.allocated = true;
+  }
+
+  private endings(gpuType: GpuType): Ending[] {
+    const out: Ending[] = [];
+    for (const r of this.runningById.values()) {
+      if (r.maxRuntimeSeconds === undefined && !r.evicting) continue;
+      const placement = this.cluster.allocationOf(r.id);
+      const project = this.cluster.projectOf(r.id);
+      if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
+      const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
+      out.push({ id: r.id, org: r.org, project, placement, end: Math.max(this.now, end) });
+    }
+    for (const s of this.startedNow) if (s.placement.gpuType === gpuType) out.push(s);
+    return out.sort((a, b) => a.end - b.end || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /**
+   * planAt places `req` as if every running job `gone` accepts had ended (all at once); null if it
+   * does not fit. Earlier reservations' GPUs stay unavailable. Leaves the cluster as it found it.
+   */
+  private planAt(req: PlacementRequest, gone: (e: Ending) => boolean): { placement: Placement; blockedBy: string[] } | null {
+    const released: Ending[] = [];
+    const shadows: string[] = [];
+    for (const e of this.endings(req.gpuType)) {
+      if (!gone(e)) continue;
+      this.cluster.release(e.id);
+      released.push(e);
+      this.shadow(e, shadows);
+    }
+    const out = placeJob(this.cluster, req);
+    for (const id of shadows) this.cluster.release(id);
+    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement);
+    if (!out.ok) return null;
+    return { placement: out.placement, blockedBy: blockers(out.placement, released) };
+  }
+
+  /** shadow re-holds the GPUs of a released job that earlier reservations will take. */
+  private shadow(e: Ending, shadows: string[]): void {
+    if (this.reservedGpus.size === 0) return;
+    const nodes = [];
+    for (const a of e.placement.nodes) {
+      const gpus = a.gpus.filter((g) => this.reservedGpus.has(`${a.node}/${g}`));
+      if (gpus.length > 0) nodes.push({ node: a.node, gpus });
+    }
+    if (nodes.length === 0) return;
+    const id = `\u0000shadow:${e.id}`;
+    this.cluster.allocate(id, RESERVED_PROJECT, { ...e.placement, nodes });
+    shadows.push(id);
+  }
+
+  private earliest(job: SchedJob, gpuType: GpuType): { start: number; placement: Placement; blockedBy: string[] } | null {
+    const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints: constraintsFor(this.cluster, job) };
+    const needs = job.gpusPerNode * job.nodes;
+    const released: Ending[] = [];
+    const shadows: string[] = [];
+    let found: { start: number; placement: Placement } | null = null;
+    for (const e of this.endings(gpuType)) {
+      this.cluster.release(e.id);
+      released.push(e);
+      // GPUs an earlier reservation will take when this job ends stay unavailable (shadow hold).
+      this.shadow(e, shadows);
+      if (this.cluster.freeGpus({ gpuType }) < needs) continue;
+      const out = placeJob(this.cluster, req);
+      if (out.ok) {
+        found = { start: e.end, placement: out.placement };
+        break;
+      }
+    }
+    for (const id of shadows) this.cluster.release(id);
+    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement);
+    if (!found) return null;
+    return { ...found, blockedBy: blockers(found.placement, released) };
+  }
+}
+
+/** blockers: the released jobs (at most 20, sorted) holding GPUs of `placement`. */
+function blockers(placement: Placement, released: readonly Ending[]): string[] {
+  const reserved = new Set<string>();
+  for (const a of placement.nodes) for (const g of a.gpus) reserved.add(`${a.node}/${g}`);
+  const out: string[] = [];
+  for (const e of released) {
+    if (out.length >= 20) break;
+    if (e.placement.nodes.some((a) => a.gpus.some((g) => reserved.has(`${a.node}/${g}`)))) out.push(e.id);
+  }
+  return out.sort();
+}

@@ -1,0 +1,188 @@
+/**
+ * Quotas with cohort borrowing (Kueue ClusterQueue / cohort semantics, one cohort per GPU type).
+ *
+ * Every project's quota is its nominal (guaranteed) quota. A project lends `lendingLimit` of it
+ * (default: all of it) to the cohort pool and keeps the rest to itself. A project may go beyond its
+ * nominal quota by borrowing from the pool, up to `borrowingLimit` beyond nominal (default
+ * unlimited), while the pool's usage stays within the pool's capacity:
+ *
+ *   local(p)  = nominal(p) - lend(p)             lend(p) = min(lendingLimit(p) ?? nominal(p), nominal(p))
+ *   capacity  = sum over projects of lend(p)
+ *   poolUsed  = sum over projects of max(0, usage(p) - local(p))
+ *
+ * A start is within quota when the project's *guaranteed* usage (its running jobs not flagged
+ * borrowed, per RunningJobInfo, plus this cycle's non-borrowed starts) plus the job stays within
+ * nominal; it is always allowed quota-wise (capacity may then be reclaimed from borrowers by
+ * preemption). Otherwise it is `borrowed` and preemptible. Counting guaranteed usage, not total
+ * usage, keeps the flag stable: a job started within quota stays a guaranteed job whatever the
+ * project borrows later, and an evicted borrower that comes back is a borrower again, which is
+ * what makes preemption free of oscillation (see preemption.ts).
+ */
+import type { GpuType } from '../model/fleet.js';
+import type { PendingReason } from '../model/job.js';
+import type { ClusterModel } from './cluster-model.js';
+import { formatCount, REASON } from './reasons.js';
+import type { BorrowingInput, QuotaTable, RunningJobInfo } from './types.js';
+
+/** QuotaVerdict: allowed (within nominal quota, or borrowed), or the reason why not. */
+export type QuotaVerdict = { ok: true; borrowed: boolean } | { ok: false; reason: PendingReason };
+
+interface Pool {
+  capacity: number;
+  used: number;
+}
+
+/** CohortLedger tracks each GPU type's cohort pool during one cycle; see the module comment. */
+export class CohortLedger {
+  private readonly pools = new Map<GpuType, Pool>();
+  /** GPUs promised this cycle to preemptors waiting for victims: project -> type -> GPUs. */
+  private readonly reserved = new Map<string, Map<GpuType, number>>();
+  /** Guaranteed (non-borrowed) GPUs held or promised: project -> type -> GPUs. */
+  private readonly guaranteed = new Map<string, Map<GpuType, number>>();
+
+  constructor(
+    private readonly cluster: ClusterModel,
+    private readonly quotas: QuotaTable,
+    private readonly borrowing: BorrowingInput | undefined,
+    running: readonly RunningJobInfo[] = [],
+  ) {
+    // Guaranteed usage = usage minus the GPUs of running jobs flagged borrowed.
+    for (const gpuType of cluster.fleet.gpuTypes) {
+      for (const [project, n] of cluster.projectUsage(gpuType)) add(this.guaranteed, project, gpuType, n);
+    }
+    for (const r of running) {
+      if (!r.borrowed) continue;
+      const placement = cluster.allocationOf(r.id);
+      const project = cluster.projectOf(r.id);
+      if (!placement || project === undefined) continue;
+      let gpus = 0;
+      for (const a of placement.nodes) gpus += a.gpus.length;
+      add(this.guaranteed, project, placement.gpuType, -gpus);
+    }
+  }
+
+  /** guaranteedUsage: the project's non-borrowed GPUs of a type (held, started or promised). */
+  guaranteedUsage(project: string, gpuType: GpuType): number {
+    return this.guaranteed.get(project)?.get(gpuType) ?? 0;
+  }
+
+  /** enabled tells whether borrowing is on. */
+  get enabled(): boolean {
+    return this.borrowing?.enabled === true;
+  }
+
+  /** nominal returns the guaranteed quota of a project for a GPU type. */
+  nominal(project: string, gpuType: GpuType): number {
+    return Math.max(0, this.quotas.get(project)?.get(gpuType) ?? 0);
+  }
+
+  private local(project: string, gpuType: GpuType): number {
+    const nominal = this.nominal(project, gpuType);
+    const limit = this.borrowing?.lendingLimit?.get(project)?.get(gpuType);
+    const lend = limit === undefined ? nominal : Math.min(Math.max(0, limit), nominal);
+    return nominal - lend;
+  }
+
+  private pool(gpuType: GpuType): Pool {
+    let pool = this.pools.get(gpuType);
+    if (pool) return pool;
+    let capacity = 0;
+    for (const project of this.quotas.keys()) capacity += this.nominal(project, gpuType) - this.local(project, gpuType);
+    let used = 0;
+    for (const [project, n] of this.cluster.projectUsage(gpuType)) {
+      // Internal holders (backfill phantoms) start with NUL and are not projects.
+      if (!project.startsWith('\u0000')) used += Math.max(0, n - this.local(project, gpuType));
+    }
+    pool = { capacity, used };
+    this.pools.set(gpuType, pool);
+    return pool;
+  }
+
+  private poolDelta(project: string, gpuType: GpuType, inUse: number, needs: number): number {
+    const local = this.local(project, gpuType);
+    return Math.max(0, inUse + needs - local) - Math.max(0, inUse - local);
+  }
+
+  /** inUse: GPUs the project holds plus those reserved for its preemptors this cycle. */
+  private inUse(project: string, gpuType: GpuType): number {
+    return this.cluster.usage(project, gpuType) + (this.reserved.get(project)?.get(gpuType) ?? 0);
+  }
+
+  /** check decides whether `project` may take `needs` more GPUs of `gpuType` now. */
+  check(project: string, gpuType: GpuType, needs: number): QuotaVerdict {
+    const nominal = this.nominal(project, gpuType);
+    const inUse = this.inUse(project, gpuType);
+    if (!this.enabled) {
+      // v1: the quota is a hard limit on everything the project holds.
+      if (inUse + needs <= nominal) return { ok: true, borrowed: false };
+      if (nominal <= 0) return { ok: false, reason: REASON.noQuota(project, gpuType, needs) };
+      return { ok: false, reason: REASON.quotaExhausted(project, gpuType, inUse, nominal, needs) };
+    }
+    // The borrowing limit caps everything the project holds, guaranteed or not.
+    const limit = this.borrowing?.borrowingLimit?.get(project)?.get(gpuType);
+    if (limit !== undefined && inUse + needs > nominal + Math.max(0, limit)) {
+      if (nominal <= 0 && limit <= 0) return { ok: false, reason: REASON.noQuota(project, gpuType, needs) };
+      const reason = REASON.quotaExhausted(project, gpuType, inUse, nominal, needs);
+      return {
+        ok: false,
+        reason: {
+          ...reason,
+          message: `${reason.message}; borrowing limit is ${formatCount(limit)}`,
+          details: { ...reason.details, borrowingLimit: limit },
+        },
+      };
+    }
+    if (this.guaranteedUsage(project, gpuType) + needs <= nominal) return { ok: true, borrowed: false };
+    const pool = this.pool(gpuType);
+    const delta = this.poolDelta(project, gpuType, inUse, needs);
+    if (pool.used + delta > pool.capacity) {
+      const idle = Math.max(0, pool.capacity - pool.used);
+      const reason = REASON.quotaExhausted(project, gpuType, inUse, nominal, needs);
+      return {
+        ok: false,
+        reason: {
+          ...reason,
+          message: `${reason.message}; the cohort has ${formatCount(idle)} ${gpuType} of idle quota to lend`,
+          details: { ...reason.details, cohortIdle: idle },
+        },
+      };
+    }
+    return { ok: true, borrowed: true };
+  }
+
+  /** commit records a start of `needs` GPUs; call before cluster.allocate (reads current usage). */
+  commit(project: string, gpuType: GpuType, needs: number, borrowed: boolean): void {
+    if (!borrowed) add(this.guaranteed, project, gpuType, needs);
+    if (!this.enabled) return;
+    const pool = this.pool(gpuType);
+    pool.used += this.poolDelta(project, gpuType, this.inUse(project, gpuType), needs);
+  }
+
+  /**
+   * reserve counts `needs` GPUs against the project's quota for the rest of the cycle without an
+   * allocation: a preemptor waiting for its victims holds its quota, so the next job of the same
+   * project cannot also claim to be within quota on the same guarantee.
+   */
+  reserve(project: string, gpuType: GpuType, needs: number, borrowed: boolean): void {
+    this.commit(project, gpuType, needs, borrowed);
+    add(this.reserved, project, gpuType, needs);
+  }
+
+  /**
+   * wouldBorrow tells whether a job of `gpus` GPUs of `project`, queued again, would start on
+   * borrowed quota (its project's guaranteed usage leaves it no room). Only such borrowers are
+   * reclaimable: an evicted job must come back as a borrower, never as a guaranteed job.
+   */
+  wouldBorrow(project: string, gpuType: GpuType, gpus: number): boolean {
+    return this.guaranteedUsage(project, gpuType) + gpus > this.nominal(project, gpuType);
+  }
+}
+
+function add(m: Map<string, Map<GpuType, number>>, project: string, gpuType: GpuType, n: number): void {
+  let byType = m.get(project);
+  if (!byType) {
+    byType = new Map();
+    m.set(project, byType);
+  }
+  byType.set(gpuType, (byType.get(gpuType) ?? 0) + n);
+}

@@ -1,0 +1,172 @@
+/**
+ * Preemption with a bounded blast radius (Kueue's classical preemption, adapted).
+ *
+ * A job whose quota allows it but which finds no capacity may evict running jobs of the same GPU
+ * type. A running job is a candidate if it is preemptible, has run at least minRuntimeSeconds, and
+ *
+ *   reclaim   the preemptor is within its guaranteed quota, the candidate started on borrowed quota
+ *             (RunningJobInfo.borrowed), belongs to another project, and would borrow again if it
+ *             were queued now (its project's guaranteed usage leaves it no room); or
+ *   priority  the candidate's class is strictly lower than the preemptor's; when the preemptor
+ *             itself would borrow, only candidates of its own project or such borrowers.
+ *
+ * Never within the same class and quota. Jobs already told to drain (`evicting`) are free
+ * candidates: their GPUs are coming back anyway, so counting them first avoids evicting more.
+ *
+ * Victims, deterministically and minimally: candidates ordered (evicting, reclaim before priority,
+ * lower class, least work lost since last checkpoint, fewest GPUs, id) are removed from the cluster
+ * until the preemptor fits (skipping any that would break the cap of maxEvictedGpusPerRequestedGpu x
+ * GPUs needed), then added back in reverse order whenever it still fits without them. The cluster
+ * is restored exactly before returning. The preemptor does not start this cycle: it is pending
+ * with reason `preempting` until its victims have drained.
+ *
+ * No oscillation: if A evicts B then B cannot evict A with unchanged inputs. Guaranteed usage only
+ * counts non-borrowed jobs (borrowing.ts), so A, if it evicted as a guaranteed job, starts as one
+ * (its quota is held while it waits) and is never reclaimable; B, if it was evicted as a borrower,
+ * comes back as one. B can then evict A only by class: impossible if A evicted B by class (B is
+ * lower); if A reclaimed B, B borrows and may only hit its own project or reclaimable borrowers,
+ * and A is neither. If A evicted B by class while borrowing, B was of A's project (B can never
+ * reclaim its own project) or a borrower that comes back borrowing (class only, and B is lower).
+ */
+import type { GpuType } from '../model/fleet.js';
+import type { Placement } from '../model/job.js';
+import type { CohortLedger } from './borrowing.js';
+import type { ClusterModel } from './cluster-model.js';
+import { constraintsFor, hasConstraints } from './constraints.js';
+import { placeJob } from './placement.js';
+import type { PreemptionDecision, PreemptionInput, RunningJobInfo, SchedJob } from './types.js';
+
+/** Candidate is a running job of one GPU type that may be evicted. */
+interface Candidate {
+  info: RunningJobInfo;
+  project: string;
+  placement: Placement;
+  gpus: number;
+  lostMs: number;
+}
+
+/** PreemptionPlan: the victims chosen for one preemptor (new ones and ones already draining). */
+export interface PreemptionPlan {
+  gpuType: GpuType;
+  /** The preemptor would start on borrowed quota. */
+  borrowed: boolean;
+  decisions: PreemptionDecision[];
+  /** All victims the preemptor waits for, new and already evicting, sorted. */
+  waitingOn: string[];
+  victimGpus: number;
+}
+
+/** Preemptor plans evictions during one cycle; it remembers victims already taken this cycle. */
+export class Preemptor {
+  private readonly byType = new Map<GpuType, Candidate[]>();
+  private readonly taken = new Set<string>();
+  private readonly failed = new Set<string>();
+  private readonly cap: number;
+  private readonly minRuntimeMs: number;
+
+  constructor(
+    private readonly cluster: ClusterModel,
+    private readonly ledger: CohortLedger,
+    private readonly running: readonly RunningJobInfo[],
+    config: PreemptionInput,
+    private readonly now: number,
+  ) {
+    this.cap = config.maxEvictedGpusPerRequestedGpu ?? 2;
+    this.minRuntimeMs = (config.minRuntimeSeconds ?? 600) * 1000;
+  }
+
+  private candidates(gpuType: GpuType): Candidate[] {
+    let list = this.byType.get(gpuType);
+    if (list) return list;
+    list = [];
+    for (const info of this.running) {
+      const placement = this.cluster.allocationOf(info.id);
+      const project = this.cluster.projectOf(info.id);
+      if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
+      if (!info.evicting && (!info.preemptible || this.now - info.startedAt < this.minRuntimeMs)) continue;
+      let gpus = 0;
+      for (const a of placement.nodes) gpus += a.gpus.length;
+      const lostMs = Math.max(0, this.now - (info.lastCheckpointAt ?? info.startedAt));
+      list.push({ info, project, placement, gpus, lostMs });
+    }
+    list.sort(
+      (a, b) =>
+        Number(b.info.evicting === true) - Number(a.info.evicting === true) ||
+        Number(b.info.borrowed) - Number(a.info.borrowed) ||
+        a.info.priority - b.info.priority ||
+        a.lostMs - b.lostMs ||
+        a.gpus - b.gpus ||
+        (a.info.id < b.info.id ? -1 : a.info.id > b.info.id ? 1 : 0),
+    );
+    this.byType.set(gpuType, list);
+    return list;
+  }
+
+  /**
+   * why returns the reason `c` may be evicted for `job`, or null. A borrowed victim counts only if
+   * it would come back as a borrower (wouldBorrow): that is what rules out oscillation.
+   */
+  private why(c: Candidate, job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionDecision['reason'] | null {
+    if (c.info.evicting) return c.info.priority < job.priority ? 'priority' : 'reclaim';
+    const borrower = c.info.borrowed && this.ledger.wouldBorrow(c.project, gpuType, c.gpus);
+    if (!borrowing && borrower && c.project !== job.project) return 'reclaim';
+    if (c.info.priority < job.priority && (!borrowing || c.project === job.project || borrower)) return 'priority';
+    return null;
+  }
+
+  /**
+   * plan finds a minimal victim set that lets `job` fit on `gpuType`, or null. `borrowing` says
+   * whether the job would start on borrowed quota. Leaves the cluster as it found it.
+   */
+  plan(job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionPlan | null {
+    const key = `${job.project}\u0000${job.priority}\u0000${gpuType}\u0000${job.gpusPerNode}x${job.nodes}\u0000${borrowing}`;
+    if (this.failed.has(key) && !hasConstraints(job)) return null;
+    const constraints = constraintsFor(this.cluster, job);
+    const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
+    const limit = this.cap * job.gpusPerNode * job.nodes;
+    const removed: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
+    let newGpus = 0;
+    let fits = false;
+    for (const c of this.candidates(gpuType)) {
+      if (this.taken.has(c.info.id)) continue;
+      if (!c.info.evicting && newGpus + c.gpus > limit) continue;
+      const reason = this.why(c, job, gpuType, borrowing);
+      if (!reason) continue;
+      this.cluster.release(c.info.id);
+      removed.push({ c, reason });
+      if (!c.info.evicting) newGpus += c.gpus;
+      if (placeJob(this.cluster, req).ok) {
+        fits = true;
+        break;
+      }
+    }
+    const kept: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
+    if (fits) {
+      // Add back in reverse order every victim the job fits without (the last one is needed).
+      kept.push(removed[removed.length - 1]);
+      for (let k = removed.length - 2; k >= 0; k--) {
+        const r = removed[k];
+        this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement);
+        if (placeJob(this.cluster, req).ok) continue;
+        this.cluster.release(r.c.info.id);
+        kept.push(r);
+      }
+    }
+    // Restore the cluster: re-allocate whatever is still released.
+    for (const r of removed)
+      if (!this.cluster.hasAllocation(r.c.info.id)) this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement);
+    if (!fits) {
+      if (!constraints) this.failed.add(key);
+      return null;
+    }
+    kept.sort((a, b) => (a.c.info.id < b.c.info.id ? -1 : a.c.info.id > b.c.info.id ? 1 : 0));
+    const decisions: PreemptionDecision[] = [];
+    let victimGpus = 0;
+    for (const r of kept) {
+      this.taken.add(r.c.info.id);
+      victimGpus += r.c.gpus;
+      if (!r.c.info.evicting) decisions.push({ victimId: r.c.info.id, forJobId: job.id, reason: r.reason });
+    }
+    return { gpuType, borrowed: borrowing, decisions, waitingOn: kept.map((r) => r.c.info.id), victimGpus };
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * runSimulations: the offline pipeline behind `gigafab simulate` and bench/simulate.ts:
+ * fleet (+ scale) x policy variants, each streaming the trace afresh through `simulate`.
+ */
+import { basename } from 'node:path';
+import { expandFleet, loadFleetFile } from '../fleet/load-fleet.js';
+import type { Fleet } from '../model/fleet.js';
+import { type CycleMode, type SimResult, simulate } from './engine.js';
+import type { FractionalMode } from './importers/alibaba.js';
+import { importTrace, type TraceFormat } from './importers/index.js';
+import { getPolicy } from './policies.js';
+import { syntheticJobs } from './synthetic.js';
+import type { ImportStats, JobSource } from './types.js';
+
+/** Variant: one column of a comparison: a policy on the fleet scaled by `scaleFleet`. */
+export interface Variant {
+  label: string;
+  policy: string;
+  scaleFleet: number;
+}
+
+/**
+ * parseVariants reads `--compare` items: `policy` or `policy@<fleet scale>` (e.g. `default@1.5`).
+ * Labels are the items as written.
+ */
+export function parseVariants(list: string, defaultScale: number): Variant[] {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((item) => {
+      const [policy, scale] = item.split('@');
+      const scaleFleet = scale === undefined ? defaultScale : Number(scale);
+      if (!(scaleFleet > 0)) throw new Error(`bad fleet scale in ${item}`);
+      getPolicy(policy);
+      return { label: item, policy, scaleFleet };
+    });
+}
+
+export interface RunConfig {
+  fleetPath?: string;
+  format: TraceFormat;
+  trace?: string;
+  /** synthetic */
+  jobs?: number;
+  seed?: number;
+  tenants?: number;
+  targetLoad?: number;
+  scaleLoad: number;
+  variants: Variant[];
+  cycle: CycleMode;
+  fractional?: FractionalMode;
+  incremental?: boolean;
+  seriesPoints?: number;
+  /** Tenant key (`org/project`) -> entitlement weight (missing: 1). */
+  entitlements?: ReadonlyMap<string, number>;
+  onProgress?: (variant: number, arrivals: number) => void;
+}
+
+export interface RunRecord extends SimResult {
+  label: string;
+  scaleFleet: number;
+  fleet: { name: string; nodes: number; gpus: number };
+  import: ImportStats | null;
+}
+
+export interface RunOutput {
+  version: 1;
+  config: {
+    fleet: string;
+    format: TraceFormat;
+    trace: string | null;
+    jobs: number | null;
+    seed: number | null;
+    scaleLoad: number;
+    cycle: CycleMode;
+  };
+  runs: RunRecord[];
+}
+
+export function nodeSizeOf(fleet: Fleet): number {
+  return fleet.nodes.reduce((m, n) => Math.max(m, n.gpus), 1);
+}
+
+export async function runSimulations(cfg: RunConfig): Promise<RunOutput> {
+  const base = loadFleetFile(cfg.fleetPath);
+  const runs: RunRecord[] = [];
+  for (let v = 0; v < cfg.variants.length; v++) {
+    const variant = cfg.variants[v];
+    const fleet = variant.scaleFleet === 1 ? base : expandFleet(base.spec, variant.scaleFleet);
+    const nodeSize = nodeSizeOf(fleet);
+    let source: JobSource;
+    let stats: ImportStats | null = null;
+    if (cfg.format === 'synthetic') {
+      source = syntheticJobs({
+        jobs: cfg.jobs ?? 10000,
+        seed: cfg.seed ?? 1,
+        tenants: cfg.tenants,
+        targetLoad: cfg.targetLoad,
+        fleetGpus: base.totalGpus,
+        nodeSize,
+      });
+    } else {
+      if (!cfg.trace) throw new Error(`--trace is required for format ${cfg.format}`);
+      const imported = importTrace(cfg.format, cfg.trace, { nodeSize, fractional: cfg.fractional });
+      source = imported.jobs;
+      stats = imported.stats;
+    }
+    const result = await simulate(source, {
+      fleet,
+      policy: variant.policy,
+      cycle: cfg.cycle,
+      scaleLoad: cfg.scaleLoad,
+      incremental: cfg.incremental,
+      seriesPoints: cfg.seriesPoints,
+      entitlements: cfg.entitlements,
+      expectedTenants: cfg.tenants,
+      onProgress: cfg.onProgress ? (n) => cfg.onProgress?.(v, n) : undefined,
+    });
+    runs.push({
+      label: variant.label,
+      scaleFleet: variant.scaleFleet,
+      fleet: { name: fleet.spec.name, nodes: fleet.nodes.length, gpus: fleet.totalGpus },
+      import: stats,
+      ...result,
+    });
+  }
+  return {
+    version: 1,
+    config: {
+      fleet: base.spec.name,
+      format: cfg.format,
+      trace: cfg.trace ? basename(cfg.trace) : null,
+      jobs: cfg.format === 'synthetic' ? (cfg.jobs ?? 10000) : null,
+      seed: cfg.format === 'synthetic' ? (cfg.seed ?? 1) : null,
+      scaleLoad: cfg.scaleLoad,
+      cycle: cfg.cycle,
+    },
+    runs,
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * `gigafab simulate` end to end (registered on a bare commander program, as program.ts does):
+ * same seed -> byte-identical results.json; --compare puts variants side by side; the HTML report
+ * opens in Chromium without console errors and carries its plots.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import { registerSimulate } from '../../src/cli/commands/simulate.js';
+
+async function cli(args: string[]): Promise<{ out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const program = new Command('gigafab').exitOverride();
+  registerSimulate(program, { io: { out: (s) => (out += s), err: (s) => (err += s) }, env: {} });
+  await program.parseAsync(args, { from: 'user' });
+  return { out, err };
+}
+
+const base = mkdtempSync(join(tmpdir(), 'gigafab-simcli-'));
+
+test('same seed -> byte-identical results.json; another seed differs', async () => {
+  const run = async (dir: string, seed: number) => {
+    await cli(['simulate', '--jobs', '3000', '--seed', String(seed), '--load', '1.1', '--out', join(base, dir), '--no-progress']);
+    return readFileSync(join(base, dir, 'results.json'), 'utf8');
+  };
+  const a = await run('a', 42);
+  const b = await run('b', 42);
+  const c = await run('c', 43);
+  assert.equal(a, b);
+  assert.notEqual(a, c);
+  const parsed = JSON.parse(a) as { runs: { summary: { jobs: { submitted: number } } }[] };
+  assert.equal(parsed.runs[0].summary.jobs.submitted, 3000);
+});
+
+test('--compare runs every variant into one table and one report', async () => {
+  const dir = join(base, 'cmp');
+  const { out } = await cli([
+    'simulate',
+    '--jobs',
+    '2000',
+    '--tenants',
+    '4',
+    '--compare',
+    'default,entitlement-quota,default@0.5',
+    '--out',
+    dir,
+    '--no-progress',
+  ]);
+  assert.match(out, /default@0\.5/);
+  assert.match(out, /entitlement-quota/);
+  const res = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as {
+    runs: { label: string; fleet: { gpus: number } }[];
+  };
+  assert.deepEqual(
+    res.runs.map((r) => r.label),
+    ['default', 'entitlement-quota', 'default@0.5'],
+  );
+  assert.ok(res.runs[2].fleet.gpus < res.runs[0].fleet.gpus);
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+
+test('report.html opens in Chromium without console errors', {
+  skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium',
+}, async () => {
+  const dir = join(base, 'html');
+  await cli(['simulate', '--jobs', '2000', '--load', '1.2', '--compare', 'default,default@1.5', '--out', dir, '--no-progress']);
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+      '--disable-quic',
+    ],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await page.goto(pathToFileURL(join(dir, 'report.html')).href);
+    assert.deepEqual(errors, []);
+    assert.equal(requests.filter((u) => !u.startsWith('file:')).length, 0, 'the report must be self-contained');
+    const svgs = await page.locator('svg').count();
+    assert.ok(svgs >= 7, `expected >= 7 plots, got ${svgs}`);
+    assert.ok((await page.locator('polyline').count()) > 10);
+    assert.match((await page.locator('table').first().textContent()) ?? '', /queue delay p50/);
+  } finally {
+    await browser.close();
+  }
+});
