@@ -155,6 +155,23 @@ export const JobSchema = z
   })
   .openapi('Job');
 
+export const JobExplanationSchema = z
+  .object({
+    jobId: z.string(),
+    state: z.enum(JOB_STATES),
+    pendingReason: PendingReasonSchema.nullable(),
+    position: z.number().int().nullable().openapi({ description: 'Place in the scheduling order (1 = next)' }),
+    expectedStart: z.string().nullable().openapi({ description: 'From the backfill plan: running jobs’ wall-clock limits' }),
+    blockedBy: z.array(z.string()).openapi({ description: 'Jobs whose reservation or run this job waits behind' }),
+    counterfactual: z.array(z.string()).openapi({ description: 'What would make it start now' }),
+    priority: z
+      .object({ total: z.number(), factors: z.record(z.string(), z.number()) })
+      .nullable()
+      .openapi({ description: 'Multifactor priority and its factors (fair share, age, class, size)' }),
+    computedAt: z.string().nullable(),
+  })
+  .openapi('JobExplanation');
+
 export const JobEventSchema = z
   .object({
     id: z.number().int(),
@@ -233,6 +250,7 @@ export type JobSpec = z.infer<typeof JobSpecSchema>;
 export type JobSpecInput = z.input<typeof JobSpecSchema>;
 export type Job = z.infer<typeof JobSchema>;
 export type JobEvent = z.infer<typeof JobEventSchema>;
+export type JobExplanation = z.infer<typeof JobExplanationSchema>;
 export type Org = z.infer<typeof OrgSchema>;
 export type Project = z.infer<typeof ProjectSchema>;
 export type User = z.infer<typeof UserSchema>;

@@ -7,6 +7,7 @@ import type {
   FleetSummary,
   Job,
   JobEvent,
+  JobExplanation,
   JobSpecInput,
   NodeInfo,
   Org,
@@ -293,6 +294,9 @@ export class GigafabClient {
   }
   getJob(id: string): Promise<Job> {
     return this.get(`/v1/jobs/${enc(id)}`);
+  }
+  explainJob(id: string): Promise<JobExplanation> {
+    return this.get(`/v1/jobs/${enc(id)}/explain`);
   }
   cancelJob(id: string): Promise<Job> {
     return this.post(`/v1/jobs/${enc(id)}/cancel`);

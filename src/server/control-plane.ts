@@ -4,17 +4,30 @@
  * observations into job state. Every state change is one store transaction with its audit record;
  * in-memory state changes only after the commit.
  */
-import type { Job, JobEvent, JobSpec } from '../api/schemas.js';
+import type { Job, JobEvent, JobExplanation, JobSpec } from '../api/schemas.js';
 import type { ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
-import { ClusterModel, type SchedJob, scheduleCycle, validateJobFitsFleet } from '../scheduler/index.js';
+import {
+  ClusterModel,
+  type CycleInput,
+  chargeUsage,
+  decayUsage,
+  type JobExplain,
+  type JobPriority,
+  type PreemptionDecision,
+  type RunningJobInfo,
+  type SchedJob,
+  scheduleCycle,
+  validateJobFitsFleet,
+} from '../scheduler/index.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { type JobRow, toJob, toJobEvent } from './job-rows.js';
 import type { Metrics } from './metrics.js';
+import { DEFAULT_POLICY, type Policy, toLimitTable } from './policy.js';
 import { isOperator, type Principal } from './principal.js';
 import { ApiProblem, conflict, forbidden, invalid, notFound } from './problem.js';
 
@@ -24,6 +37,7 @@ export interface ControlPlaneOptions {
   /** Grace period given to a stopped job before it is killed. */
   stopGraceSeconds?: number;
   now?: () => number;
+  policy?: Policy;
 }
 
 interface RunningJob {
@@ -31,6 +45,13 @@ interface RunningJob {
   project: string;
   spec: JobSpec;
   startedAt: number;
+  gpus: number;
+  gpuType: string;
+  priority: number;
+  /** Started on capacity borrowed from other projects' idle quota: preemptible by its owners. */
+  borrowed: boolean;
+  /** Told to stop to make room (preemption); requeued when it has stopped. */
+  evicting: { forJobId: string; reason: string } | null;
 }
 
 export interface JobListQuery {
@@ -56,6 +77,18 @@ export class ControlPlane {
   private readonly running = new Map<string, RunningJob>();
   private readonly quotas = new Map<string, Map<string, number>>();
   private readonly pending = new Map<string, PendingReason>();
+  private explanations = new Map<string, JobExplain>();
+  private priorities = new Map<string, JobPriority>();
+  private explainedAt = 0;
+  /** Fair-share usage: decayed, type-weighted GPU-seconds per project, charged every cycle. */
+  private usage = new Map<string, number>();
+  /**
+   * Preempted jobs held back until the job they made room for has started (or left the queue):
+   * otherwise the victim, requeued first, could take the freed capacity again (a livelock).
+   */
+  private readonly heldFor = new Map<string, string>();
+  private usageAt = 0;
+  readonly policy: Policy;
   /** Jobs whose start is committed but not yet handed to the driver. */
   private readonly handingOver = new Set<string>();
   /** Stop requests that arrived while a job was being handed over. */
@@ -79,7 +112,8 @@ export class ControlPlane {
   ) {
     this.cluster = new ClusterModel(fleet);
     this.cycleIntervalMs = opts.cycleIntervalMs ?? 250;
-    this.grace = opts.stopGraceSeconds ?? 30;
+    this.policy = opts.policy ?? DEFAULT_POLICY;
+    this.grace = opts.stopGraceSeconds ?? this.policy.stopGraceSeconds;
     this.now = opts.now ?? (() => Date.now());
     driver.onObservation((o) => void this.observe(o));
     driver.onNodeState?.((o) => void this.observeNodeState(o).catch((err) => console.error('node state update failed:', err)));
@@ -106,13 +140,125 @@ export class ControlPlane {
         const placement = JSON.parse(row.placement ?? 'null') as Placement;
         const startedAt = Date.parse(row.started_at ?? row.created_at);
         this.cluster.allocate(id, row.project_id, placement);
-        this.running.set(id, { org: row.org_id, project: row.project_id, spec, startedAt });
+        this.running.set(id, runningJob(row, spec, placement, startedAt, row.borrowed === 1));
         reattach.push({ id, spec, placement, startedAt });
       }
     }
+    await this.recoverUsage();
     await this.driver.reattach(reattach);
     this.dirty = true;
     return { queued: this.queue.size, running: this.running.size };
+  }
+
+  /** recoverUsage rebuilds fair-share usage from the job history (4 half-lives back). */
+  private async recoverUsage(): Promise<void> {
+    const now = this.now();
+    const halfLife = this.policy.fairShare.halfLifeDays * 86400;
+    const since = new Date(now - 4 * halfLife * 1000).toISOString();
+    const rows = await this.store.db
+      .selectFrom('jobs')
+      .select(['project_id', 'spec', 'placement', 'started_at', 'finished_at'])
+      .where('started_at', 'is not', null)
+      .where((eb) => eb.or([eb('finished_at', 'is', null), eb('finished_at', '>=', since)]))
+      .execute();
+    const weights = this.gpuTypeWeights();
+    const usage = new Map<string, number>();
+    for (const r of rows) {
+      const placement = JSON.parse(r.placement ?? 'null') as Placement | null;
+      if (!placement || !r.started_at) continue;
+      const end = r.finished_at ? Date.parse(r.finished_at) : now;
+      const seconds = Math.max(0, (end - Date.parse(r.started_at)) / 1000);
+      const gpus = placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
+      const decay = 2 ** (-Math.max(0, now - end) / 1000 / halfLife);
+      const w = weights.get(placement.gpuType) ?? 1;
+      usage.set(r.project_id, (usage.get(r.project_id) ?? 0) + gpus * seconds * w * decay);
+    }
+    this.usage = usage;
+    this.usageAt = now;
+  }
+
+  private gpuTypeWeights(): Map<string, number> {
+    return new Map(Object.entries(this.policy.fairShare.gpuTypeWeights));
+  }
+
+  /** chargeUsage decays usage to `now` and charges what running jobs used since the last charge. */
+  private chargeUsage(now: number): void {
+    const elapsed = Math.max(0, (now - this.usageAt) / 1000);
+    if (elapsed === 0) return;
+    const charges = [...this.running.entries()].map(([, r]) => ({
+      project: r.project,
+      gpuType: r.gpuType,
+      gpus: r.gpus,
+      seconds: elapsed,
+    }));
+    this.usage = chargeUsage(
+      decayUsage(this.usage, elapsed, this.policy.fairShare.halfLifeDays * 86400),
+      charges,
+      this.gpuTypeWeights(),
+    );
+    this.usageAt = now;
+  }
+
+  /** cycleInput assembles the scheduler's input from live state and the policy. */
+  private cycleInput(now: number, explain: boolean): CycleInput {
+    const p = this.policy;
+    // Unconfigured organisations and projects get share 1: equal shares among siblings by default.
+    const orgShares = new Map<string, number>();
+    const projectShares = new Map<string, number>();
+    const share = (project: string, org: string) => {
+      if (!projectShares.has(project)) projectShares.set(project, p.fairShare.projectShares[project] ?? 1);
+      if (!orgShares.has(org)) orgShares.set(org, p.fairShare.orgShares[org] ?? 1);
+    };
+    const queue: SchedJob[] = [];
+    for (const [id, j] of this.queue) {
+      share(j.project, j.org);
+      const heldBy = this.heldFor.get(id);
+      if (heldBy && this.queue.has(heldBy)) continue;
+      if (heldBy) this.heldFor.delete(id);
+      queue.push(j);
+    }
+    const running: RunningJobInfo[] = [];
+    for (const [id, r] of this.running) {
+      share(r.project, r.org);
+      running.push({
+        id,
+        project: r.project,
+        org: r.org,
+        priority: r.priority,
+        gpus: r.gpus,
+        startedAt: r.startedAt,
+        borrowed: r.borrowed,
+        preemptible: r.spec.priorityClass === 'preemptible' || r.borrowed,
+        evicting: r.evicting !== null,
+        maxRuntimeSeconds: r.spec.maxRuntimeSeconds,
+      });
+    }
+    return {
+      queue,
+      quotas: this.quotas,
+      now,
+      running,
+      fairShare: p.fairShare.enabled
+        ? {
+            orgShares,
+            projectShares,
+            usage: this.usage,
+            weights: p.fairShare.weights,
+            gpuTypeWeights: this.gpuTypeWeights(),
+            maxAgeSeconds: p.fairShare.maxAgeDays * 86400,
+          }
+        : undefined,
+      borrowing: p.borrowing.enabled
+        ? {
+            enabled: true,
+            borrowingLimit: toLimitTable(p.borrowing.borrowingLimit),
+            lendingLimit: toLimitTable(p.borrowing.lendingLimit),
+          }
+        : undefined,
+      preemption: p.preemption.enabled ? { ...p.preemption, enabled: true } : undefined,
+      backfill: p.backfill.enabled ? { enabled: true, reservations: p.backfill.reservations } : undefined,
+      explain,
+    };
   }
 
   startLoop(): void {
@@ -150,16 +296,27 @@ export class ControlPlane {
     try {
       const now = this.now();
       const t0 = performance.now();
-      const result = scheduleCycle(this.cluster, {
-        queue: [...this.queue.values()],
-        quotas: this.quotas,
-        now,
-      });
+      this.chargeUsage(now);
+      const explain = now - this.explainedAt >= this.policy.explainIntervalSeconds * 1000;
+      const result = scheduleCycle(this.cluster, this.cycleInput(now, explain));
       this.lastCycleMs = performance.now() - t0;
       this.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
       this.pending.clear();
       for (const [id, r] of result.pending) this.pending.set(id, r);
+      for (const [id, forJob] of this.heldFor) {
+        this.pending.set(id, {
+          code: 'preempting',
+          message: `waiting: preempted for job ${forJob}; requeued, and considered again once job ${forJob} has started`,
+        });
+      }
+      if (explain) {
+        this.explainedAt = now;
+        this.explanations = result.explain ?? new Map();
+        this.priorities = result.priorities ?? new Map();
+      }
+      if (result.preemptions?.length) await this.preempt(result.preemptions, now);
       if (result.starts.length === 0) return;
+      const borrowed = new Set(result.starts.filter((s) => s.borrowed).map((s) => s.jobId));
 
       const at = new Date(now).toISOString();
       let committed: { id: string; event: JobEvent; org: string }[] = [];
@@ -170,14 +327,14 @@ export class ControlPlane {
             const placementJson = JSON.stringify(s.placement);
             const res = await trx
               .updateTable('jobs')
-              .set({ state: 'running', placement: placementJson, started_at: at })
+              .set({ state: 'running', placement: placementJson, started_at: at, borrowed: borrowed.has(s.jobId) ? 1 : 0 })
               .where('id', '=', Number(s.jobId))
               .where('state', '=', 'queued')
               .returning(['org_id'])
               .executeTakeFirst();
             if (!res) continue; // cancelled meanwhile
             const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
-            const message = `scheduled on ${s.placement.nodes.length} node(s) in ${s.placement.site} (${gpus} ${s.placement.gpuType})`;
+            const message = `scheduled on ${s.placement.nodes.length} node(s) in ${s.placement.site} (${gpus} ${s.placement.gpuType})${borrowed.has(s.jobId) ? ' on borrowed capacity (preemptible)' : ''}`;
             const event = await insertEvent(trx, s.jobId, at, 'running', message, { placement: s.placement });
             await appendAudit(trx, {
               at,
@@ -200,14 +357,14 @@ export class ControlPlane {
       const committedIds = new Set(committed.map((c) => c.id));
       for (const s of result.starts) if (!committedIds.has(s.jobId)) this.cluster.release(s.jobId);
       for (const c of committed) {
-        const sj = this.queue.get(c.id);
         const spec = this.queuedSpecs.get(c.id) ?? (await this.specOf(c.id));
         this.queue.delete(c.id);
         this.queuedSpecs.delete(c.id);
         this.pending.delete(c.id);
         this.bus.publish({ org: c.org, event: c.event });
         const placement = this.cluster.allocationOf(c.id)!;
-        this.running.set(c.id, { org: c.org, project: sj?.project ?? '', spec, startedAt: now });
+        const row = { org_id: c.org, project_id: spec.project, priority: PRIORITY_CLASSES[spec.priorityClass] };
+        this.running.set(c.id, runningJob(row, spec, placement, now, borrowed.has(c.id)));
         this.handingOver.add(c.id);
         this.driver
           .start({ id: c.id, spec, placement, startedAt: now })
@@ -246,6 +403,8 @@ export class ControlPlane {
       if (r) this.bus.publish({ org: r.org, event });
       return;
     }
+    const evicted = this.running.get(o.jobId)?.evicting;
+    if (evicted && (o.outcome === 'cancelled' || o.outcome === 'completed')) return this.requeue(o, evicted);
     const state = OUTCOME_STATE[o.outcome] ?? (o.exitCode === 0 ? 'succeeded' : 'failed');
     const done = await this.store.write(async (trx) => {
       const res = await trx
@@ -276,6 +435,109 @@ export class ControlPlane {
       this.bus.publish({ org: done.org, event: done.event, terminalState: state });
       this.metrics?.jobsFinished.inc({ state });
     }
+  }
+
+  /** preempt tells each victim to stop (grace period, then kill); it is requeued once it has stopped. */
+  private async preempt(decisions: readonly PreemptionDecision[], now: number): Promise<void> {
+    const at = new Date(now).toISOString();
+    const fresh = decisions.filter((d) => {
+      const r = this.running.get(d.victimId);
+      return r && !r.evicting;
+    });
+    if (fresh.length === 0) return;
+    const events = await this.store.write(async (trx) => {
+      const out: { id: string; org: string; event: JobEvent }[] = [];
+      for (const d of fresh) {
+        const r = this.running.get(d.victimId)!;
+        const why =
+          d.reason === 'reclaim' ? 'its owner reclaims borrowed capacity' : 'a higher priority class needs the capacity';
+        const message = `preempted for job ${d.forJobId} (${why}); stopping with a ${this.grace}s grace period, then requeued`;
+        const event = await insertEvent(trx, d.victimId, at, 'preempting', message, { forJobId: d.forJobId, reason: d.reason });
+        await appendAudit(trx, {
+          at,
+          actor: 'system:scheduler',
+          org: r.org,
+          action: 'job.preempt',
+          objectType: 'job',
+          objectId: d.victimId,
+          before: { state: 'running' },
+          after: { state: 'preempting', forJobId: d.forJobId, reason: d.reason },
+        });
+        out.push({ id: d.victimId, org: r.org, event });
+      }
+      return out;
+    });
+    for (const d of fresh) this.running.get(d.victimId)!.evicting = { forJobId: d.forJobId, reason: d.reason };
+    for (const e of events) {
+      this.bus.publish({ org: e.org, event: e.event });
+      if (this.handingOver.has(e.id)) this.stopAfterStart.add(e.id);
+      else void this.driver.stop(e.id, this.grace);
+    }
+    this.metrics?.preemptions.inc(events.length);
+  }
+
+  /** requeue puts a preempted job back in the queue with its history and original submission order. */
+  private async requeue(o: Observation & { type: 'exited' }, evicted: { forJobId: string; reason: string }): Promise<void> {
+    const at = new Date(o.at).toISOString();
+    const done = await this.store.write(async (trx) => {
+      const row = await trx
+        .updateTable('jobs')
+        .set({ state: 'queued', placement: null, started_at: null, borrowed: 0 })
+        .where('id', '=', Number(o.jobId))
+        .where('state', '=', 'running')
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return null;
+      const event = await insertEvent(
+        trx,
+        o.jobId,
+        at,
+        'queued',
+        `requeued after preemption for job ${evicted.forJobId} (${o.message})`,
+        {
+          preemptedFor: evicted.forJobId,
+        },
+      );
+      await appendAudit(trx, {
+        at,
+        actor: `system:driver:${this.driver.name}`,
+        org: row.org_id,
+        action: 'job.requeue',
+        objectType: 'job',
+        objectId: o.jobId,
+        before: { state: 'running' },
+        after: { state: 'queued' },
+      });
+      return { row, event };
+    });
+    this.cluster.release(o.jobId);
+    this.running.delete(o.jobId);
+    if (done) {
+      const spec = JSON.parse(done.row.spec) as JobSpec;
+      this.queue.set(o.jobId, toSchedJob(done.row, spec));
+      this.queuedSpecs.set(o.jobId, spec);
+      this.heldFor.set(o.jobId, evicted.forJobId);
+      this.bus.publish({ org: done.row.org_id, event: done.event });
+    }
+    this.poke();
+  }
+
+  /** explainJob: the scheduler's latest explanation of a job (refreshed every few seconds). */
+  async explainJob(p: Principal, id: string): Promise<JobExplanation> {
+    const row = await this.visibleJobRow(p, id);
+    const e = this.explanations.get(id);
+    const prio = this.priorities.get(id);
+    return {
+      jobId: id,
+      state: row.state as Job['state'],
+      pendingReason: row.state === 'queued' ? (this.pending.get(id) ?? null) : null,
+      position: row.state === 'queued' ? (e?.position ?? null) : null,
+      expectedStart: e?.expectedStart !== undefined && row.state === 'queued' ? new Date(e.expectedStart).toISOString() : null,
+      blockedBy: row.state === 'queued' ? (e?.blockedBy ?? []) : [],
+      counterfactual: row.state === 'queued' ? (e?.counterfactual ?? []) : [],
+      priority: prio ? { total: prio.total, factors: { ...prio.factors } } : null,
+      computedAt: this.explainedAt ? new Date(this.explainedAt).toISOString() : null,
+    };
   }
 
   // ---------------------------------------------------------------- quotas and nodes
@@ -362,6 +624,7 @@ export class ControlPlane {
           created_at: at,
           started_at: null,
           finished_at: null,
+          borrowed: 0,
         };
         const id = await insertReturningId(trx, 'jobs', values);
         const inserted: JobRow = { ...values, id };
@@ -644,6 +907,27 @@ async function insertEvent(
   const values = { job_id: Number(jobId), at, type, message, data: data ? JSON.stringify(data) : null };
   const id = await insertReturningId(trx, 'job_events', values);
   return toJobEvent({ ...values, id });
+}
+
+function runningJob(
+  row: { org_id: string; project_id: string; priority: number },
+  spec: JobSpec,
+  placement: Placement,
+  startedAt: number,
+  borrowed: boolean,
+): RunningJob {
+  const gpus = placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
+  return {
+    org: row.org_id,
+    project: row.project_id,
+    spec,
+    startedAt,
+    gpus,
+    gpuType: placement.gpuType,
+    priority: row.priority,
+    borrowed,
+    evicting: null,
+  };
 }
 
 function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {

@@ -7,6 +7,7 @@ export interface Metrics {
   jobsSubmitted: Counter;
   jobsStarted: Counter;
   jobsFinished: Counter<'state'>;
+  preemptions: Counter;
 }
 
 export interface LiveView {
@@ -39,6 +40,11 @@ export function createMetrics(view: () => LiveView | null): Metrics {
       name: 'gigafab_jobs_finished_total',
       help: 'Jobs that reached a terminal state',
       labelNames: ['state'],
+      registers: [registry],
+    }),
+    preemptions: new Counter({
+      name: 'gigafab_preemptions_total',
+      help: 'Running jobs told to stop to make room',
       registers: [registry],
     }),
   };

@@ -14,6 +14,7 @@ import { startDemoLoad } from './demo-load.js';
 import { EventBus } from './event-bus.js';
 import { startFleetHistory } from './fleet-history.js';
 import { createMetrics } from './metrics.js';
+import { loadPolicyFile } from './policy.js';
 import { Tenancy } from './tenancy.js';
 
 export interface ServerOptions {
@@ -21,6 +22,8 @@ export interface ServerOptions {
   host: string;
   dataDir: string;
   fleetPath?: string;
+  /** Scheduling policy YAML (see policy.ts); default: the built-in policy. */
+  policyPath?: string;
   timeScale: number;
   demoLoad: boolean;
   /** Print the banner (URL, token) to stdout. */
@@ -32,6 +35,7 @@ export const VERSION = '0.1.0';
 export async function startServer(opts: ServerOptions): Promise<{ url: string; close(): Promise<void> }> {
   const dataDir = resolve(opts.dataDir);
   const fleet = loadFleetFile(opts.fleetPath);
+  const policy = loadPolicyFile(opts.policyPath);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const lock = takeLock(dataDir);
   const store = await openSqliteStore(dataDir);
@@ -53,7 +57,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     })),
     { timeScale: opts.timeScale },
   );
-  cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics);
+  cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, { policy });
   const tenancy = new Tenancy(store, cp);
   const audit = new AuditLog(store, dataDir);
   const recovered = await cp.recover();

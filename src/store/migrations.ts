@@ -141,9 +141,20 @@ const m002: Migration = {
   },
 };
 
+/** 003: running on borrowed quota is part of a job's state (preemption must survive restarts). */
+const m003: Migration = {
+  async up(db: Db) {
+    await db.schema
+      .alterTable('jobs')
+      .addColumn('borrowed', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '001-initial': m001,
   '002-audit-chain': m002,
+  '003-borrowed': m003,
 };
 
 export const migrationProvider: MigrationProvider = {

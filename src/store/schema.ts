@@ -48,6 +48,8 @@ export interface JobsTable {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** 1 when the job runs on borrowed capacity (preemptible by the lender). */
+  borrowed: number;
 }
 export interface JobEventsTable {
   id: Generated<number>;

@@ -5,7 +5,7 @@ import { TERMINAL_STATES } from '../../model/job.js';
 import { ApiProblem } from '../../server/problem.js';
 import { newRouter, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
-import { JobEventSchema, JobListQuerySchema, JobSchema, JobSpecSchema, page } from '../schemas.js';
+import { JobEventSchema, JobExplanationSchema, JobListQuerySchema, JobSchema, JobSpecSchema, page } from '../schemas.js';
 
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
   description,
@@ -69,6 +69,21 @@ export function jobRoutes({ cp }: Services) {
       responses: { 200: json(JobSchema, 'The job'), ...commonProblems },
     }),
     async (c) => c.json(await cp.getJob(c.get('principal'), c.req.valid('param').id), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/jobs/{id}/explain',
+      tags: ['jobs'],
+      summary: 'Why a job waits: reason, queue position, expected start, what would make it run now, and its priority factors',
+      request: { params: IdParam },
+      responses: {
+        200: json(JobExplanationSchema, 'The explanation (refreshed by the scheduler every few seconds)'),
+        ...commonProblems,
+      },
+    }),
+    async (c) => c.json(await cp.explainJob(c.get('principal'), c.req.valid('param').id), 200),
   );
 
   r.openapi(

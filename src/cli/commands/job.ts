@@ -306,6 +306,42 @@ export function registerJob(program: Command, rt: Runtime): void {
     });
 
   job
+    .command('explain')
+    .description('why a job waits: reason, queue position, expected start, what would make it run now, priority factors')
+    .argument('<id>', 'job id')
+    .addHelpText('after', examples('gigafab job explain 812', 'gigafab job explain 812 -o json'))
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = await makeCtx(cmd, rt);
+      const e = await ctx.client.explainJob(id);
+      if (ctx.json) return ctx.printJson(e);
+      const f = e.priority?.factors;
+      const factors = f
+        ? Object.entries(f)
+            .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+            .join(', ')
+        : null;
+      ctx.out(
+        renderKeyValues([
+          ['Job', `${e.jobId} (${e.state})`],
+          ['Waiting', e.pendingReason ? e.pendingReason.message.replace(/^waiting: /, '') : null],
+          ['Reason code', e.pendingReason?.code ?? null],
+          ['Queue position', e.position],
+          [
+            'Expected start',
+            e.expectedStart
+              ? `${e.expectedStart} (in ${formatDuration(Math.max(0, (Date.parse(e.expectedStart) - ctx.now()) / 1000))})`
+              : e.state === 'queued'
+                ? 'unknown (no backfill plan covers it yet)'
+                : null,
+          ],
+          ['Blocked by', e.blockedBy.length ? e.blockedBy.map((b) => `job ${b}`).join(', ') : null],
+          ['Would run now with', e.counterfactual.length ? e.counterfactual.join('; ') : null],
+          ['Priority', e.priority ? `${e.priority.total.toFixed(1)} (${factors})` : null],
+        ]),
+      );
+    });
+
+  job
     .command('logs')
     .description("print a job's output (stdout and stderr); --follow streams it until the job ends")
     .argument('<id>', 'job id')

@@ -9,6 +9,7 @@ interface ServerOptions {
   host: string;
   dataDir: string;
   fleet?: string;
+  policy?: string;
   timeScale: number;
   demoLoad?: boolean;
 }
@@ -33,6 +34,7 @@ export function registerServer(program: Command, rt: Runtime): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--data-dir <dir>', 'where the database lives', './.gigafab')
     .option('--fleet <file>', 'fleet YAML file (default: the built-in demo fleet)')
+    .option('--policy <file>', 'scheduling policy YAML (fair share, borrowing, preemption, backfill); default: built-in')
     .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, 60)
     .option('--demo-load', 'submit a stream of demo jobs')
     .addHelpText(
@@ -51,6 +53,7 @@ export function registerServer(program: Command, rt: Runtime): void {
         host: opts.host,
         dataDir: opts.dataDir,
         fleetPath: opts.fleet,
+        policyPath: opts.policy,
         timeScale: opts.timeScale,
         demoLoad: Boolean(opts.demoLoad),
       });
