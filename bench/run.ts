@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchConsole } from './console.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
+import { benchSchedulerScale } from './scheduler-scale.js';
 import { benchSimulate } from './simulate.js';
 import { benchSlurmDriver } from './slurm-driver.js';
 import { benchSubmissions, machine } from './submissions.js';
@@ -35,6 +36,12 @@ if (want('scheduler')) {
   const s = await benchSchedulerCycle();
   results.schedulerCycle = s;
   console.table([s]);
+}
+if (want('scheduler-scale')) {
+  console.log('scheduler at scale: 10,240 and 102,400 GPUs × 1,000 / 10,000 / 50,000 pending, all policies on …');
+  const s = await benchSchedulerScale();
+  results.schedulerScale = s;
+  console.table(s);
 }
 if (want('simulate')) {
   console.log('trace simulator: 1,000,000 synthetic jobs on the demo fleet and a 100,000-GPU fleet …');
