@@ -9,19 +9,8 @@ import { pathToFileURL } from 'node:url';
 import { loadFleetFile } from '../src/fleet/load-fleet.js';
 import type { GpuType } from '../src/model/fleet.js';
 import { PRIORITY_CLASSES } from '../src/model/job.js';
+import { mulberry32 } from '../src/model/prng.js';
 import { ClusterModel, type QuotaTable, type SchedJob, scheduleCycle } from '../src/scheduler/index.js';
-
-/** mulberry32: small seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PROJECTS = ['robotics', 'vision', 'llm-pretrain', 'speech', 'drug-discovery', 'climate', 'finance', 'edu'];
 /** B200 quota per project (sums to ~1.4x the 8,192 B200 GPUs: quotas are oversubscribed). */

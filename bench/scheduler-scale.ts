@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { expandFleet, loadFleetFile } from '../src/fleet/load-fleet.js';
 import type { Fleet, GpuType } from '../src/model/fleet.js';
 import { PRIORITY_CLASSES } from '../src/model/job.js';
+import { mulberry32 } from '../src/model/prng.js';
 import {
   ClusterModel,
   type CycleInput,
@@ -27,18 +28,6 @@ import {
   scheduleCycle,
   type UsageCharge,
 } from '../src/scheduler/index.js';
-
-/** mulberry32: small seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ORGS: Record<string, string[]> = {
   acme: ['robotics', 'vision', 'llm-pretrain'],

@@ -24,6 +24,7 @@ import type { DriverJob, Observation } from '../src/drivers/driver.js';
 import { type LocalhostSlurm, localhostSlurmUnavailable, startLocalhostSlurm } from '../src/drivers/slurm/localhost.js';
 import { parseSqueueJson } from '../src/drivers/slurm/slurm-22.05.js';
 import { SlurmDriver } from '../src/drivers/slurm-driver.js';
+import { mulberry32 } from '../src/model/prng.js';
 
 const LATENCY_PAIRS = Number(process.env.BENCH_SLURM_LATENCY_JOBS ?? 12);
 const THROUGHPUT_JOBS = Number(process.env.BENCH_SLURM_THROUGHPUT_JOBS ?? 200);
@@ -34,17 +35,6 @@ function repoRoot(): string {
   // dist/bench/slurm-driver.js or bench/slurm-driver.ts → the repository root
   const here = dirname(fileURLToPath(import.meta.url));
   return here.includes(`${join('dist', 'bench')}`) ? resolve(here, '..', '..') : resolve(here, '..');
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function run(cluster: LocalhostSlurm, cmd: string, args: string[]): Promise<string> {

@@ -1,5 +1,5 @@
 /** Typed Hono environment shared by all routes. */
-import { OpenAPIHono } from '@hono/zod-openapi';
+import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { AuditLog } from '../server/audit-log.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import type { Principal } from '../server/principal.js';
@@ -27,3 +27,9 @@ export function newRouter() {
     },
   });
 }
+
+/** json: an OpenAPI response entry for a JSON body described by `schema`. */
+export const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});

@@ -4,6 +4,7 @@
  */
 import type { JobSpec } from '../api/schemas.js';
 import type { Fleet } from '../model/fleet.js';
+import { mulberry32 as prng } from '../model/prng.js';
 import type { ControlPlane } from './control-plane.js';
 import type { Principal } from './principal.js';
 import type { Tenancy } from './tenancy.js';
@@ -24,18 +25,6 @@ const TENANTS: DemoTenant[] = [
   { org: 'klinikum', name: 'Klinikverbund Süd', kind: 'enterprise', project: 'radiology-ai', share: 0.1 },
   { org: 'tu-muenchen', name: 'Technische Universität', kind: 'research', project: 'nlp-lab', share: 0.2 },
 ];
-
-/** mulberry32: a tiny seeded PRNG, so the demo is the same every time. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export async function startDemoLoad(cp: ControlPlane, tenancy: Tenancy, fleet: Fleet): Promise<() => void> {
   const operator: Principal = { userId: 'operator', role: 'operator', org: null };

@@ -4,20 +4,12 @@
  * Same options + seed -> the same jobs (its own PRNG; no Math.random).
  */
 import type { GpuType } from '../model/fleet.js';
+import { mulberry32 } from '../model/prng.js';
 import { shapeFor } from './importers/common.js';
 import type { SimJob } from './types.js';
 
-/** mulberry32: small, fast, seeded 32-bit PRNG; returns floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** rng: the seeded PRNG synthetic traces use (mulberry32). */
+export const rng = mulberry32;
 
 export interface SyntheticOptions {
   jobs: number;

@@ -2,14 +2,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { isOperator, type Principal } from '../../server/principal.js';
 import { forbidden } from '../../server/problem.js';
-import { newRouter, type Services } from '../context.js';
+import { json, newRouter, type Services } from '../context.js';
 import { commonProblems } from '../problems.js';
 import { AuditRecordSchema, page } from '../schemas.js';
-
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
 
 const HeadSchema = z.object({ id: z.number(), hash: z.string() });
 const CheckpointSchema = z

@@ -16,13 +16,8 @@ import {
   type QueueSummary,
   QueueSummarySchema,
 } from '../console-types.js';
-import { newRouter, type Services } from '../context.js';
+import { json, newRouter, type Services } from '../context.js';
 import { commonProblems } from '../problems.js';
-
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
 
 const requireOperator = (p: Principal, what: string) => {
   if (!isOperator(p)) throw forbidden(`only platform operators can read ${what}`);

@@ -3,14 +3,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { NodeState } from '../../model/fleet.js';
 import { isOperator } from '../../server/principal.js';
 import { forbidden } from '../../server/problem.js';
-import { newRouter, type Services } from '../context.js';
+import { json, newRouter, type Services } from '../context.js';
 import { commonProblems } from '../problems.js';
 import { FleetSummarySchema, NodeSchema, NodeStateChangeSchema, page } from '../schemas.js';
 
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
 const NodeParam = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'muc1-b200-0001' }),
 });

@@ -3,14 +3,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { stream, streamSSE } from 'hono/streaming';
 import { TERMINAL_STATES } from '../../model/job.js';
 import { ApiProblem } from '../../server/problem.js';
-import { newRouter, type Services } from '../context.js';
+import { json, newRouter, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 import { JobEventSchema, JobExplanationSchema, JobListQuerySchema, JobSchema, JobSpecSchema, page } from '../schemas.js';
 
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '812' }) });
 
 export function jobRoutes({ cp }: Services) {

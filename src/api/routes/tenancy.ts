@@ -1,6 +1,6 @@
 /** Organisations, projects, quotas, users, tokens, whoami. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { newRouter, type Services } from '../context.js';
+import { json, newRouter, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 import {
   OrgCreateSchema,
@@ -16,10 +16,6 @@ import {
   WhoAmISchema,
 } from '../schemas.js';
 
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
 const param = (name: string, example: string) => z.string().openapi({ param: { name, in: 'path' }, example });
 
 export function tenancyRoutes({ tenancy }: Services) {
