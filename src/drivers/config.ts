@@ -18,6 +18,7 @@
  */
 import { z } from 'zod';
 import type { ExecutionDriver } from './driver.js';
+import { KubernetesDriver } from './kubernetes-driver.js';
 import { LocalDriver } from './local-driver.js';
 import { SimDriver } from './sim-driver.js';
 import { SiteRouterDriver } from './site-router.js';
@@ -71,10 +72,45 @@ export const SlurmDriverConfigSchema = z
   })
   .strict();
 
+export const KubernetesDriverConfigSchema = z
+  .object({
+    kind: z.literal('kubernetes'),
+    /** API server URL, e.g. https://10.0.0.1:6443. */
+    apiServer: z.url(),
+    /** Bearer token file; default: the in-cluster service-account token, if present. */
+    tokenFile: z.string().min(1).optional(),
+    /** CA bundle for the API server; default: the in-cluster service-account CA, if present. */
+    caFile: z.string().min(1).optional(),
+    /** Pods of project P go to namespace <namespacePrefix>P (created when missing). */
+    namespacePrefix: z
+      .string()
+      .regex(/^[a-z0-9-]*$/)
+      .default('gigafab-'),
+    /** Explicit gigafab node id → Kubernetes node name. */
+    nodeMap: z.record(z.string(), z.string()).default({}),
+    /** Rule for the nodes not in nodeMap, as for Slurm. */
+    nodeNames: z
+      .object({ pattern: z.string().min(1), replace: z.string() })
+      .strict()
+      .optional(),
+    /** Image for jobs that give only a command. */
+    defaultImage: z.string().min(1).optional(),
+    instance: z
+      .string()
+      .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/)
+      .optional(),
+    pollIntervalMs: z.number().int().min(50).max(600_000).default(1000),
+    nodePollIntervalMs: z.number().int().min(0).max(3_600_000).default(10_000),
+    timeoutGraceSeconds: z.number().min(0).max(3600).default(30),
+    orphans: z.enum(['delete', 'report']).default('delete'),
+  })
+  .strict();
+
 export const DriverConfigSchema = z.discriminatedUnion('kind', [
   SimDriverConfigSchema,
   LocalDriverConfigSchema,
   SlurmDriverConfigSchema,
+  KubernetesDriverConfigSchema,
 ]);
 
 export type DriverConfig = z.infer<typeof DriverConfigSchema>;
@@ -89,7 +125,7 @@ export interface SiteDriverInput {
 
 /** slurmNodeMap: nodeMap plus the nodeNames rule applied to the site's other nodes. */
 export function slurmNodeMap(
-  cfg: z.infer<typeof SlurmDriverConfigSchema>,
+  cfg: Pick<z.infer<typeof SlurmDriverConfigSchema>, 'nodeMap' | 'nodeNames'>,
   site: string,
   nodes: string[],
 ): Record<string, string> {
@@ -145,6 +181,20 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         orphans: cfg.orphans,
         submitConcurrency: cfg.submitConcurrency,
         extraSbatchArgs: cfg.extraSbatchArgs,
+      });
+    case 'kubernetes':
+      return new KubernetesDriver({
+        apiServer: cfg.apiServer,
+        tokenFile: cfg.tokenFile,
+        caFile: cfg.caFile,
+        namespacePrefix: cfg.namespacePrefix,
+        nodeMap: slurmNodeMap(cfg, input.site, input.nodes),
+        defaultImage: cfg.defaultImage,
+        instance: cfg.instance,
+        pollIntervalMs: cfg.pollIntervalMs,
+        nodePollIntervalMs: cfg.nodePollIntervalMs,
+        timeoutGraceSeconds: cfg.timeoutGraceSeconds,
+        orphans: cfg.orphans,
       });
   }
 }

@@ -1,0 +1,649 @@
+/**
+ * KubernetesDriver: a site backed by a Kubernetes cluster, through its REST API (./kubernetes/api.ts).
+ * gigafab stays the scheduler of record: a job becomes one Pod per placed node, each bound with
+ * `spec.nodeName` to the mapped Kubernetes node (kube-scheduler is not involved), with
+ * `nvidia.com/gpu` limits = the GPUs placed on that node, `restartPolicy: Never`,
+ * `activeDeadlineSeconds` = maxRuntimeSeconds and `terminationGracePeriodSeconds`. Pods live in one
+ * namespace per project (`<namespacePrefix><project>`, created when missing); secrets go into a
+ * Kubernetes Secret referenced by the container's env, never into the Pod spec or a message.
+ *
+ * Following: the pods of each followed job are listed by label every pollIntervalMs. All Running →
+ * `started`; all Succeeded → exited completed 0; a Failed pod → exited completed with its container's
+ * exit code (the rest of the gang is deleted); DeadlineExceeded → timed-out; after stop() → cancelled
+ * once the pods are gone or ended; pods that vanish otherwise → lost. Node states by listing nodes.
+ *
+ * Restart rule (reattach): pods carrying this driver's instance label are listed cluster-wide; pods of
+ * known jobs are followed again, live pods of unknown jobs are deleted (or only reported with
+ * `orphans: 'report'`), known jobs without pods are lost.
+ *
+ * Tested only against recorded API exchanges (test/drivers/recordings/), not against a live cluster.
+ */
+import { createHash } from 'node:crypto';
+import type { NodeState } from '../model/fleet.js';
+import { checkJobId, DEFAULT_LOG_CHUNK, Listeners } from './common.js';
+import type { DriverJob, ExecutionDriver, ExitOutcome, LogChunk, NodeStateObservation, Observation } from './driver.js';
+import { asList, KubeApiError, KubeClient, type KubeClientOptions, type KubeNode, type Pod } from './kubernetes/api.js';
+
+export const LABEL = {
+  jobId: 'gigafab.dev/job-id',
+  project: 'gigafab.dev/project',
+  org: 'gigafab.dev/org',
+  nodeIndex: 'gigafab.dev/node-index',
+  instance: 'gigafab.dev/instance',
+  managedBy: 'app.kubernetes.io/managed-by',
+} as const;
+
+/** Annotations hold what a label value cannot (job ids longer than 63 characters, node ids). */
+export const ANNOTATION = { jobId: 'gigafab.dev/job-id', node: 'gigafab.dev/node' } as const;
+
+export interface KubernetesDriverOptions extends KubeClientOptions {
+  /** gigafab node id → Kubernetes node name. Jobs placed on nodes missing here are refused. */
+  nodeMap: Record<string, string>;
+  /** Namespace of a project's pods: prefix + project. Default 'gigafab-'. */
+  namespacePrefix?: string;
+  /** Value of the gigafab.dev/instance label: orphans are only taken from our own pods. Default 'default'. */
+  instance?: string;
+  /** Pod list poll interval while jobs are followed. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Node list poll interval; 0 turns it off. Default 10000 ms. */
+  nodePollIntervalMs?: number;
+  /** Grace for the pods deleted when a gang member fails. Default 30 s. */
+  timeoutGraceSeconds?: number;
+  /** Image for jobs that give only a command (spec.image absent). Without it such jobs are refused. */
+  defaultImage?: string;
+  /** Orphans (see above): 'delete' (default) or 'report'. */
+  orphans?: 'delete' | 'report';
+  /** The tenant org of a project, for the gigafab.dev/org label (DriverJob carries no org). */
+  orgOf?: (project: string) => string | undefined;
+  now?: () => number;
+}
+
+interface PodRef {
+  name: string;
+  node: string;
+  kubeNode: string;
+}
+
+interface Tracked {
+  id: string;
+  namespace: string;
+  selector: string;
+  pods: PodRef[];
+  secretName: string | null;
+  startedReported: boolean;
+  seenPods: boolean;
+  missingPolls: number;
+  stopping: { outcome: 'cancelled'; at: number } | null;
+}
+
+interface JobLog {
+  namespace: string;
+  pods: PodRef[];
+  /** Bytes of each pod's log already appended to `combined`. */
+  consumed: number[];
+  combined: Buffer;
+  ended: boolean;
+  /** Read whole after the job ended: no more requests. */
+  complete: boolean;
+}
+
+export interface KubernetesOrphan {
+  jobId: string;
+  namespace: string;
+  pods: string[];
+  action: 'deleted' | 'reported';
+}
+
+export interface KubernetesReconcileResult {
+  orphans: KubernetesOrphan[];
+  lost: string[];
+}
+
+const RESERVED_ENV = /^(GIGAFAB_|KUBERNETES_)/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const MISSING_POLLS_LOST = 3;
+const MAX_ENDED_LOGS = 1000;
+
+/** jobLabel: the job id as a label value, or a hash of it when the id cannot be one. */
+export function jobLabel(id: string): string {
+  return id.length <= 63 && LABEL_VALUE.test(id) ? id : `h-${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
+}
+
+/** podName: `gf-<id>-<index>` when the id is a DNS label already, else a hashed form. */
+export function podName(id: string, index: number): string {
+  const base = `gf-${id}`;
+  const plain = base.length <= 50 && DNS_LABEL.test(base);
+  const stem = plain
+    ? base
+    : `gf-${id
+        .toLowerCase()
+        .replace(/[^a-z0-9-]/g, '-')
+        .slice(0, 30)
+        .replace(/-+$/, '')}-${createHash('sha256').update(id).digest('hex').slice(0, 10)}`;
+  return `${stem}-${index}`;
+}
+
+export class KubernetesDriver implements ExecutionDriver {
+  readonly name = 'kubernetes';
+  readonly client: KubeClient;
+  private readonly listeners = new Listeners();
+  private readonly jobs = new Map<string, Tracked>();
+  private readonly logsByJob = new Map<string, JobLog>();
+  private readonly reverseNodes = new Map<string, string>();
+  private readonly nodeStates = new Map<string, NodeState>();
+  private readonly namespaces = new Set<string>();
+  private readonly now: () => number;
+  private readonly instance: string;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private nodeTimer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private closed = false;
+  lastPollError = '';
+  lastReconcile: KubernetesReconcileResult | null = null;
+
+  constructor(private readonly opts: KubernetesDriverOptions) {
+    this.client = new KubeClient(opts);
+    this.now = opts.now ?? (() => Date.now());
+    this.instance = opts.instance ?? 'default';
+    if (!LABEL_VALUE.test(this.instance)) throw new Error(`instance is not a label value: ${this.instance}`);
+    for (const [node, kubeNode] of Object.entries(opts.nodeMap)) {
+      const other = this.reverseNodes.get(kubeNode);
+      if (other) throw new Error(`Kubernetes node ${kubeNode} is mapped from both ${other} and ${node}`);
+      this.reverseNodes.set(kubeNode, node);
+    }
+    if ((opts.nodePollIntervalMs ?? 10_000) > 0) this.scheduleNodePoll(0);
+  }
+
+  onObservation(listener: (o: Observation) => void): void {
+    this.listeners.onObservation(listener);
+  }
+
+  onNodeState(listener: (o: NodeStateObservation) => void): void {
+    this.listeners.onNodeState(listener);
+  }
+
+  namespaceOf(project: string): string {
+    const ns = `${this.opts.namespacePrefix ?? 'gigafab-'}${project}`;
+    if (ns.length > 63 || !DNS_LABEL.test(ns)) throw new Error(`namespace ${JSON.stringify(ns)} is not a valid DNS label`);
+    return ns;
+  }
+
+  async start(job: DriverJob): Promise<void> {
+    if (this.closed) throw new Error('Kubernetes driver is closed');
+    checkJobId(job.id);
+    if (this.jobs.has(job.id)) throw new Error(`job ${job.id} is already started`);
+    const image = job.spec.image ?? this.opts.defaultImage;
+    if (!image)
+      throw new Error(
+        `the Kubernetes driver runs container images; job ${job.id} has no spec.image and the site no defaultImage`,
+      );
+    const pods: PodRef[] = job.placement.nodes.map((a, i) => {
+      const kubeNode = this.opts.nodeMap[a.node];
+      if (!kubeNode) throw new Error(`node ${a.node} has no Kubernetes node name in this site's nodeMap`);
+      return { name: podName(job.id, i), node: a.node, kubeNode };
+    });
+    if (pods.length === 0) throw new Error(`job ${job.id} has an empty placement`);
+    const secrets = job.secrets ?? {};
+    const reserved = [...Object.keys(job.spec.env ?? {}), ...Object.keys(secrets)].filter((k) => RESERVED_ENV.test(k));
+    if (reserved.length)
+      throw new Error(`environment variables reserved by gigafab cannot be set by a job: ${reserved.join(', ')}`);
+
+    const namespace = this.namespaceOf(job.spec.project);
+    await this.ensureNamespace(namespace);
+    const labels: Record<string, string> = {
+      [LABEL.managedBy]: 'gigafab',
+      [LABEL.instance]: this.instance,
+      [LABEL.jobId]: jobLabel(job.id),
+      [LABEL.project]: job.spec.project,
+    };
+    const org = this.opts.orgOf?.(job.spec.project);
+    if (org && LABEL_VALUE.test(org) && org.length <= 63) labels[LABEL.org] = org;
+
+    let secretName: string | null = null;
+    if (Object.keys(secrets).length > 0) {
+      secretName = `${podName(job.id, 0).replace(/-0$/, '')}-env`;
+      await this.client.call(
+        'POST',
+        `/api/v1/namespaces/${namespace}/secrets`,
+        {},
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: secretName, namespace, labels, annotations: { [ANNOTATION.jobId]: job.id } },
+          type: 'Opaque',
+          stringData: secrets,
+        },
+        [409], // already there: a start retried after a crash
+      );
+    }
+    const created: string[] = [];
+    try {
+      for (const [i, p] of pods.entries()) {
+        const alloc = job.placement.nodes[i];
+        const env = [
+          ...Object.entries(job.spec.env ?? {}).map(([name, value]) => ({ name, value })),
+          ...Object.keys(secrets).map((name) => ({ name, valueFrom: { secretKeyRef: { name: secretName, key: name } } })),
+          { name: 'GIGAFAB_JOB_ID', value: job.id },
+          { name: 'GIGAFAB_NODE_INDEX', value: String(i) },
+          { name: 'GIGAFAB_NODE_COUNT', value: String(pods.length) },
+        ];
+        const pod = {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: {
+            name: p.name,
+            namespace,
+            labels: { ...labels, [LABEL.nodeIndex]: String(i) },
+            annotations: { [ANNOTATION.jobId]: job.id, [ANNOTATION.node]: p.node },
+          },
+          spec: {
+            nodeName: p.kubeNode,
+            restartPolicy: 'Never',
+            activeDeadlineSeconds: job.spec.maxRuntimeSeconds,
+            terminationGracePeriodSeconds: this.opts.timeoutGraceSeconds ?? 30,
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            containers: [
+              {
+                name: 'main',
+                image,
+                ...(job.spec.command?.length ? { command: job.spec.command } : {}),
+                env,
+                resources: { limits: { 'nvidia.com/gpu': String(alloc.gpus.length) } },
+              },
+            ],
+          },
+        };
+        await this.client.call('POST', `/api/v1/namespaces/${namespace}/pods`, {}, pod, [409]);
+        created.push(p.name);
+      }
+    } catch (err) {
+      // A gang starts whole or not at all: remove what was created.
+      for (const name of created) await this.deletePod(namespace, name, 0).catch(() => {});
+      if (secretName) await this.deleteSecret(namespace, secretName).catch(() => {});
+      throw err;
+    }
+    this.track(job.id, namespace, pods, secretName);
+    this.schedulePoll(this.pollInterval());
+  }
+
+  async stop(jobId: string, graceSeconds: number): Promise<void> {
+    const t = this.jobs.get(jobId);
+    if (!t) return;
+    if (!t.stopping) t.stopping = { outcome: 'cancelled', at: this.now() };
+    const grace = Math.max(0, Math.round(graceSeconds));
+    for (const p of t.pods) await this.deletePod(t.namespace, p.name, grace);
+    this.schedulePoll(0);
+  }
+
+  async reattach(jobs: DriverJob[]): Promise<void> {
+    this.lastReconcile = await this.reconcile(jobs);
+  }
+
+  /** reconcile applies the restart rule (see the top of this file). Throws if the API server does not answer. */
+  async reconcile(known: DriverJob[]): Promise<KubernetesReconcileResult> {
+    const res = await this.client.call('GET', '/api/v1/pods', { labelSelector: `${LABEL.instance}=${this.instance}` });
+    const byJob = new Map<string, Pod[]>();
+    for (const pod of asList<Pod>(res.json, 'Pod').items) {
+      const id = pod.metadata.annotations?.[ANNOTATION.jobId];
+      if (!id) continue;
+      const list = byJob.get(id) ?? [];
+      list.push(pod);
+      byJob.set(id, list);
+    }
+    const out: KubernetesReconcileResult = { orphans: [], lost: [] };
+    const knownIds = new Set(known.map((j) => j.id));
+    for (const job of known) {
+      if (this.jobs.has(job.id)) continue;
+      const pods = byJob.get(job.id);
+      if (!pods || pods.length === 0) {
+        out.lost.push(job.id);
+        this.emitExit(job.id, 'lost', null, `no pods of job ${job.id} in the cluster`);
+        continue;
+      }
+      const namespace = pods[0].metadata.namespace ?? this.namespaceOf(job.spec.project);
+      const refs: PodRef[] = job.placement.nodes.map((a, i) => ({
+        name: podName(job.id, i),
+        node: a.node,
+        kubeNode: this.opts.nodeMap[a.node] ?? '',
+      }));
+      const hasSecret = job.secrets && Object.keys(job.secrets).length > 0;
+      const t = this.track(job.id, namespace, refs, hasSecret ? `${podName(job.id, 0).replace(/-0$/, '')}-env` : null);
+      t.seenPods = true;
+      t.startedReported = job.startedAt > 0 && pods.every((p) => p.status?.phase !== 'Pending');
+    }
+    for (const [id, pods] of byJob) {
+      if (knownIds.has(id) || this.jobs.has(id)) continue;
+      const live = pods.filter((p) => !isEnded(p) && !p.metadata.deletionTimestamp);
+      if (live.length === 0) continue;
+      const namespace = live[0].metadata.namespace ?? '';
+      if (this.opts.orphans === 'report') {
+        out.orphans.push({ jobId: id, namespace, pods: live.map((p) => p.metadata.name), action: 'reported' });
+        continue;
+      }
+      for (const p of live) await this.deletePod(p.metadata.namespace ?? namespace, p.metadata.name, 0);
+      out.orphans.push({ jobId: id, namespace, pods: live.map((p) => p.metadata.name), action: 'deleted' });
+    }
+    if (this.jobs.size > 0) this.schedulePoll(0);
+    return out;
+  }
+
+  /**
+   * logs: every pod's log, each line prefixed with `[<gigafab node>] `, appended to one buffer per job
+   * as it is read (so offsets stay stable while a gang runs). eof once the job has ended.
+   */
+  async logs(jobId: string, offset: number, maxBytes = DEFAULT_LOG_CHUNK): Promise<LogChunk | null> {
+    const log = this.logsByJob.get(jobId);
+    if (!log) return null;
+    const ended = log.ended;
+    let all = true;
+    for (const [i, p] of log.pods.entries()) {
+      if (log.complete) break;
+      const res = await this.client.request('GET', `/api/v1/namespaces/${log.namespace}/pods/${p.name}/log`, {
+        container: 'main',
+      });
+      if (res.status !== 200) {
+        all = false; // not started yet, or gone
+        continue;
+      }
+      const bytes = Buffer.from(res.text, 'utf8');
+      let upTo = bytes.length;
+      if (!ended) {
+        // Only whole lines while the pod may still write.
+        const nl = bytes.lastIndexOf(0x0a);
+        upTo = nl + 1;
+      }
+      if (upTo <= log.consumed[i]) continue;
+      const fresh = bytes.subarray(log.consumed[i], upTo).toString('utf8');
+      log.consumed[i] = upTo;
+      const lines = fresh.split('\n');
+      if (lines[lines.length - 1] === '') lines.pop();
+      const prefixed = lines.map((l) => `[${p.node}] ${l}\n`).join('');
+      log.combined = Buffer.concat([log.combined, Buffer.from(prefixed, 'utf8')]);
+    }
+    // An ended job's logs were read whole: later calls are served from the buffer.
+    if (ended && all) log.complete = true;
+    const size = log.combined.length;
+    const start = Math.max(0, Math.min(Math.floor(offset), size));
+    const end = Math.min(size, start + Math.max(0, maxBytes));
+    return {
+      data: new Uint8Array(log.combined.subarray(start, end)),
+      offset: start,
+      nextOffset: end,
+      eof: ended && end >= size,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    if (this.nodeTimer) clearTimeout(this.nodeTimer);
+    this.pollTimer = null;
+    this.nodeTimer = null;
+    this.jobs.clear();
+    if (this.polling) await this.polling.catch(() => {});
+  }
+
+  /** pollNow runs one poll of the followed jobs at once (tests). */
+  async pollNow(): Promise<void> {
+    if (this.polling) await this.polling.catch(() => {});
+    await this.pollOnce();
+  }
+
+  /** pollNodesNow lists the nodes once and reports changed states. */
+  async pollNodesNow(): Promise<void> {
+    const res = await this.client.call('GET', '/api/v1/nodes');
+    const seen = new Set<string>();
+    for (const n of asList<KubeNode>(res.json, 'Node').items) {
+      const id = this.reverseNodes.get(n.metadata.name);
+      if (!id) continue;
+      seen.add(id);
+      const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
+      if (ready?.status !== 'True') {
+        this.setNodeState(
+          id,
+          'down',
+          `Kubernetes node ${n.metadata.name} not Ready${ready?.message ? `: ${ready.message}` : ''}`,
+        );
+      } else if (n.spec?.unschedulable) {
+        this.setNodeState(id, 'draining', `Kubernetes node ${n.metadata.name} is cordoned (unschedulable)`);
+      } else this.setNodeState(id, 'up', `Kubernetes node ${n.metadata.name} Ready`);
+    }
+    for (const [kubeNode, id] of this.reverseNodes) {
+      if (!seen.has(id)) this.setNodeState(id, 'down', `Kubernetes node ${kubeNode} is not in the cluster`);
+    }
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private track(id: string, namespace: string, pods: PodRef[], secretName: string | null): Tracked {
+    const t: Tracked = {
+      id,
+      namespace,
+      selector: `${LABEL.jobId}=${jobLabel(id)}`,
+      pods,
+      secretName,
+      startedReported: false,
+      seenPods: false,
+      missingPolls: 0,
+      stopping: null,
+    };
+    this.jobs.set(id, t);
+    this.logsByJob.set(id, {
+      namespace,
+      pods,
+      consumed: pods.map(() => 0),
+      combined: Buffer.alloc(0),
+      ended: false,
+      complete: false,
+    });
+    return t;
+  }
+
+  private pollInterval(): number {
+    return this.opts.pollIntervalMs ?? 1000;
+  }
+
+  private schedulePoll(ms: number): void {
+    if (this.closed) return;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = null;
+      if (this.polling) {
+        this.schedulePoll(this.pollInterval());
+        return;
+      }
+      this.polling = this.pollOnce()
+        .catch((err: unknown) => {
+          this.lastPollError = err instanceof Error ? err.message : String(err);
+        })
+        .finally(() => {
+          this.polling = null;
+          if (this.jobs.size > 0) this.schedulePoll(this.pollInterval());
+        });
+    }, ms);
+  }
+
+  private scheduleNodePoll(ms: number): void {
+    if (this.closed) return;
+    this.nodeTimer = setTimeout(() => {
+      this.pollNodesNow()
+        .catch((err: unknown) => {
+          this.lastPollError = err instanceof Error ? err.message : String(err);
+        })
+        .finally(() => this.scheduleNodePoll(this.opts.nodePollIntervalMs ?? 10_000));
+    }, ms);
+  }
+
+  private async pollOnce(): Promise<void> {
+    let firstError: unknown = null;
+    for (const t of [...this.jobs.values()]) {
+      if (this.closed) return;
+      try {
+        const res = await this.client.call('GET', `/api/v1/namespaces/${t.namespace}/pods`, { labelSelector: t.selector });
+        await this.apply(t, asList<Pod>(res.json, 'Pod').items);
+      } catch (err) {
+        firstError ??= err; // one job's failure does not hold up the others; retried next poll
+      }
+    }
+    if (firstError) throw firstError;
+  }
+
+  private async apply(t: Tracked, pods: Pod[]): Promise<void> {
+    if (this.jobs.get(t.id) !== t) return;
+    const mine = pods.filter((p) => p.metadata.annotations?.[ANNOTATION.jobId] === t.id);
+    if (t.stopping) {
+      if (mine.every(isEnded)) {
+        this.finish(t, 'cancelled', exitCodeOf(mine), `stopped; ${mine.length ? 'pods ended' : 'pods deleted'}`);
+      }
+      return;
+    }
+    if (mine.length === 0) {
+      t.missingPolls++;
+      if (t.seenPods || t.missingPolls >= MISSING_POLLS_LOST)
+        this.finish(t, 'lost', null, `the pods of job ${t.id} are gone from namespace ${t.namespace}`);
+      return;
+    }
+    t.seenPods = true;
+    t.missingPolls = 0;
+    const deadline = mine.find((p) => p.status?.reason === 'DeadlineExceeded');
+    if (deadline) {
+      await this.deleteRest(t, mine);
+      this.finish(t, 'timed-out', null, `pod ${deadline.metadata.name} passed activeDeadlineSeconds`);
+      return;
+    }
+    const failed = mine.find((p) => p.status?.phase === 'Failed');
+    if (failed) {
+      await this.deleteRest(t, mine);
+      const term = terminated(failed);
+      const node = failed.metadata.annotations?.[ANNOTATION.node] ?? failed.spec?.nodeName ?? '?';
+      if (term) {
+        this.finish(
+          t,
+          'completed',
+          term.exitCode,
+          `pod ${failed.metadata.name} on ${node} exited ${term.exitCode}${term.reason ? ` (${term.reason})` : ''}`,
+        );
+      } else {
+        const why = failed.status?.reason ?? 'Failed';
+        this.finish(
+          t,
+          'lost',
+          null,
+          `pod ${failed.metadata.name} on ${node} failed before its container ran: ${why} ${failed.status?.message ?? ''}`.trim(),
+        );
+      }
+      return;
+    }
+    const gang = t.pods.length;
+    if (mine.length >= gang && mine.every((p) => p.status?.phase === 'Succeeded')) {
+      this.reportStarted(t);
+      this.finish(t, 'completed', 0, `all ${gang} pod(s) succeeded`);
+      return;
+    }
+    if (
+      !t.startedReported &&
+      mine.length >= gang &&
+      mine.every((p) => p.status?.phase === 'Running' || p.status?.phase === 'Succeeded')
+    )
+      this.reportStarted(t);
+  }
+
+  private reportStarted(t: Tracked): void {
+    if (t.startedReported) return;
+    t.startedReported = true;
+    this.listeners.emit({
+      type: 'started',
+      jobId: t.id,
+      at: this.now(),
+      message: `running as ${t.pods.length} pod(s) in ${t.namespace} on ${t.pods.map((p) => p.kubeNode).join(', ')}`,
+    });
+  }
+
+  private finish(t: Tracked, outcome: ExitOutcome, exitCode: number | null, message: string): void {
+    if (this.jobs.get(t.id) !== t) return;
+    this.jobs.delete(t.id);
+    const log = this.logsByJob.get(t.id);
+    if (log) log.ended = true;
+    // Logs of ended jobs are kept for the last MAX_ENDED_LOGS jobs (then read from the pods no more).
+    if (this.logsByJob.size > MAX_ENDED_LOGS + this.jobs.size) {
+      for (const [id, l] of this.logsByJob) {
+        if (!l.ended || id === t.id) continue;
+        this.logsByJob.delete(id);
+        break;
+      }
+    }
+    if (outcome === 'completed') this.reportStarted(t);
+    this.emitExit(t.id, outcome, exitCode, message);
+    if (t.secretName) void this.deleteSecret(t.namespace, t.secretName).catch(() => {});
+  }
+
+  private emitExit(jobId: string, outcome: ExitOutcome, exitCode: number | null, message: string): void {
+    this.listeners.emit({ type: 'exited', jobId, at: this.now(), outcome, exitCode, message });
+  }
+
+  private async deleteRest(t: Tracked, pods: Pod[]): Promise<void> {
+    const grace = this.opts.timeoutGraceSeconds ?? 30;
+    for (const p of pods) {
+      if (isEnded(p) || p.metadata.deletionTimestamp) continue;
+      await this.deletePod(t.namespace, p.metadata.name, grace).catch(() => {});
+    }
+  }
+
+  private async deletePod(namespace: string, name: string, graceSeconds: number): Promise<void> {
+    await this.client.call(
+      'DELETE',
+      `/api/v1/namespaces/${namespace}/pods/${name}`,
+      {},
+      { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: graceSeconds, propagationPolicy: 'Background' },
+      [404],
+    );
+  }
+
+  private async deleteSecret(namespace: string, name: string): Promise<void> {
+    await this.client.call('DELETE', `/api/v1/namespaces/${namespace}/secrets/${name}`, {}, undefined, [404]);
+  }
+
+  private async ensureNamespace(ns: string): Promise<void> {
+    if (this.namespaces.has(ns)) return;
+    const got = await this.client.call('GET', `/api/v1/namespaces/${ns}`, {}, undefined, [404]);
+    if (got.status === 404) {
+      await this.client.call(
+        'POST',
+        '/api/v1/namespaces',
+        {},
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [LABEL.managedBy]: 'gigafab' } } },
+        [409],
+      );
+    }
+    this.namespaces.add(ns);
+  }
+
+  private setNodeState(node: string, state: NodeState, reason: string): void {
+    if (this.nodeStates.get(node) === state) return;
+    this.nodeStates.set(node, state);
+    this.listeners.emitNodeState({ type: 'node-state', node, state, reason, at: this.now() });
+  }
+}
+
+function terminated(p: Pod) {
+  return (
+    p.status?.containerStatuses?.find((c) => c.name === 'main')?.state?.terminated ??
+    p.status?.containerStatuses?.[0]?.state?.terminated
+  );
+}
+
+function isEnded(p: Pod): boolean {
+  return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+}
+
+function exitCodeOf(pods: Pod[]): number | null {
+  for (const p of pods) {
+    const code = terminated(p)?.exitCode;
+    if (code !== undefined && code !== 0) return code;
+  }
+  return null;
+}
+
+export { KubeApiError };

@@ -1,0 +1,235 @@
+/**
+ * KubernetesDriver against RECORDED Kubernetes API exchanges (test/drivers/recordings/kubernetes/),
+ * served by a replay server on 127.0.0.1 (kubernetes-replay.ts): no API server can run here, so this
+ * checks the requests the driver sends and how it reads realistic v1 answers, not a live cluster.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { createSiteDriver, DriverConfigSchema } from '../../src/drivers/config.js';
+import { jobLabel, KubernetesDriver, type KubernetesDriverOptions, podName } from '../../src/drivers/kubernetes-driver.js';
+import { runDriverConformance } from './driver.case.js';
+import { driverJob, eventually, Recorder, readAllLogs } from './fixtures.js';
+import { loadRecording, ReplayServer } from './kubernetes-replay.js';
+
+const servers: ReplayServer[] = [];
+const drivers: KubernetesDriver[] = [];
+
+async function replay(name: string): Promise<ReplayServer> {
+  const s = new ReplayServer(loadRecording(name));
+  await s.listen();
+  servers.push(s);
+  return s;
+}
+
+function newDriver(
+  server: ReplayServer,
+  over: Partial<KubernetesDriverOptions> = {},
+): { driver: KubernetesDriver; rec: Recorder } {
+  const driver = new KubernetesDriver({
+    apiServer: server.url,
+    tokenFile: tokenFile(),
+    nodeMap: { 'muc-a': 'dgx01', 'muc-b': 'dgx02', 'muc-c': 'dgx03', 'muc-d': 'dgx04' },
+    instance: 'muc1',
+    pollIntervalMs: 30,
+    nodePollIntervalMs: 0,
+    ...over,
+  });
+  drivers.push(driver);
+  return { driver, rec: new Recorder(driver) };
+}
+
+let tokenPath = '';
+function tokenFile(): string {
+  if (!tokenPath) {
+    tokenPath = join(mkdtempSync(join(tmpdir(), 'gigafab-k8s-')), 'token');
+    writeFileSync(tokenPath, 'test-token\n', { mode: 0o600 });
+  }
+  return tokenPath;
+}
+
+after(async () => {
+  for (const d of drivers) await d.close();
+  for (const s of servers) await s.close();
+});
+
+let confServer: ReplayServer | null = null;
+runDriverConformance({
+  name: 'kubernetes (recorded API)',
+  makeDriver: async () => {
+    confServer = await replay('conformance');
+    return newDriver(confServer, {
+      nodeMap: { 'muc-a': 'gpu-node-01' },
+      instance: 'conf',
+      defaultImage: 'docker.io/library/busybox:1.36',
+      timeoutGraceSeconds: 1,
+    }).driver;
+  },
+  placement: () => [{ node: 'muc-a', gpus: [0] }],
+  waitMs: 5000,
+});
+
+describe('kubernetes driver against recorded API exchanges', () => {
+  test('the conformance run sent exactly the recorded requests', async () => {
+    assert.ok(confServer, 'conformance suite ran first');
+    confServer.assertDone();
+    for (const t of ['ok', 'bad', 'stop', 'limit']) assert.equal(confServer.templateCopies(t), 1, `one ${t} job`);
+    assert.ok(confServer.seen.length > 10); // each with the bearer token from tokenFile (else `unexpected`)
+  });
+
+  test('a 2-node gang: Secret + one bound Pod per node; a failing member ends the job with its exit code', async () => {
+    const server = await replay('gang-failure');
+    const { driver, rec } = newDriver(server, { orgOf: (p) => (p === 'robotics' ? 'acme' : undefined) });
+    const job = driverJob(
+      'train-7',
+      ['torchrun', 'train.py'],
+      [
+        { node: 'muc-a', gpus: [0, 1, 2, 3] },
+        { node: 'muc-b', gpus: [4, 5, 6, 7] },
+      ],
+      { project: 'robotics', image: 'nvcr.io/nvidia/pytorch:25.01-py3', env: { FOO: 'bar' }, maxRuntimeSeconds: 7200 },
+      { HF_TOKEN: 'hf_s3cr3t_value' },
+    );
+    await driver.start(job);
+    const s = await rec.started('train-7', 5000);
+    assert.match(s.message, /2 pod\(s\) in gigafab-robotics on dgx01, dgx02/);
+    const e = await rec.exited('train-7', 5000);
+    assert.equal(e.outcome, 'completed');
+    assert.equal(e.exitCode, 3);
+    assert.match(e.message, /gf-train-7-1 on muc-b exited 3/);
+    await eventually(() => server.writes().length === 5, 2000, 'the secret deleted');
+    assert.deepEqual(server.writes(), [
+      'POST /api/v1/namespaces/gigafab-robotics/secrets',
+      'POST /api/v1/namespaces/gigafab-robotics/pods',
+      'POST /api/v1/namespaces/gigafab-robotics/pods',
+      'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-train-7-0',
+      'DELETE /api/v1/namespaces/gigafab-robotics/secrets/gf-train-7-env',
+    ]);
+    const posts = server.seen.filter((r) => r.method === 'POST' && r.path.endsWith('/pods'));
+    for (const [i, p] of posts.entries()) {
+      const text = JSON.stringify(p.body);
+      assert.ok(!text.includes('hf_s3cr3t_value'), 'the secret value is not in the Pod spec');
+      assert.match(text, new RegExp(`"nodeName":"dgx0${i + 1}"`));
+      assert.match(text, /"nvidia.com\/gpu":"4"/);
+    }
+    assert.ok(!JSON.stringify(rec.all).includes('hf_s3cr3t_value'), 'nor in an observation');
+    const log = await readAllLogs(driver, 'train-7');
+    assert.equal(log, '[muc-a] rank 0 up\n[muc-a] step 1 loss 2.31\n[muc-b] rank 1 up\n[muc-b] CUDA error: out of memory\n');
+    server.assertDone();
+  });
+
+  test('a gang starts whole or not at all: a refused pod removes the ones created; a namespace race (409) is fine', async () => {
+    const server = await replay('start-failure');
+    const { driver, rec } = newDriver(server);
+    const job = driverJob(
+      'ft-1',
+      ['true'],
+      [
+        { node: 'muc-a', gpus: [0, 1] },
+        { node: 'muc-b', gpus: [0, 1] },
+      ],
+      { project: 'vision', image: 'busybox' },
+    );
+    await assert.rejects(driver.start(job), /HTTP 403 .*exceeded quota/);
+    assert.deepEqual(server.writes(), [
+      'POST /api/v1/namespaces',
+      'POST /api/v1/namespaces/gigafab-vision/pods',
+      'POST /api/v1/namespaces/gigafab-vision/pods',
+      'DELETE /api/v1/namespaces/gigafab-vision/pods/gf-ft-1-0',
+    ]);
+    await driver.stop('ft-1', 5); // not followed: nothing sent
+    assert.equal(rec.all.length, 0);
+    server.assertDone();
+  });
+
+  test('reattach: known pods followed again, orphan pods deleted, finished orphans left, known jobs without pods lost', async () => {
+    const server = await replay('reattach');
+    const { driver, rec } = newDriver(server);
+    const keep = driverJob('keep-1', ['sleep', '60'], [{ node: 'muc-a', gpus: [0] }], { project: 'robotics', image: 'busybox' });
+    const gone = driverJob('gone-2', ['sleep', '60'], [{ node: 'muc-b', gpus: [0] }], { project: 'robotics', image: 'busybox' });
+    await driver.reattach([keep, gone]);
+    assert.deepEqual(driver.lastReconcile, {
+      lost: ['gone-2'],
+      orphans: [{ jobId: 'orphan-9', namespace: 'gigafab-robotics', pods: ['gf-orphan-9-0'], action: 'deleted' }],
+    });
+    const lost = await rec.exited('gone-2', 1000);
+    assert.equal(lost.outcome, 'lost');
+    const e = await rec.exited('keep-1', 5000);
+    assert.equal(e.outcome, 'completed');
+    assert.equal(e.exitCode, 0);
+    assert.deepEqual(
+      rec.of('keep-1').map((o) => o.type),
+      ['exited'],
+      'already started before the restart: no second started',
+    );
+    assert.deepEqual(server.writes(), ['DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-orphan-9-0']);
+    server.assertDone();
+  });
+
+  test('node states: NotReady → down, cordoned → draining, absent → down, then back up', async () => {
+    const server = await replay('nodes');
+    const { driver, rec } = newDriver(server);
+    await driver.pollNodesNow();
+    const states = Object.fromEntries(rec.nodes.map((n) => [n.node, n.state]));
+    assert.deepEqual(states, { 'muc-a': 'up', 'muc-b': 'down', 'muc-c': 'draining', 'muc-d': 'down' });
+    assert.match(rec.nodes.find((n) => n.node === 'muc-b')?.reason ?? '', /Kubelet stopped posting node status/);
+    rec.nodes.length = 0;
+    await driver.pollNodesNow();
+    assert.deepEqual(
+      rec.nodes.map((n) => `${n.node}=${n.state}`),
+      ['muc-b=up', 'muc-c=up'],
+      'only changes are reported',
+    );
+    server.assertDone();
+  });
+
+  test('refusals: no image, unmapped node, reserved env — nothing is sent', async () => {
+    const server = await replay('nodes');
+    const { driver } = newDriver(server);
+    await assert.rejects(driver.start(driverJob('j1', ['true'], [{ node: 'muc-a', gpus: [0] }])), /no spec.image/);
+    await assert.rejects(
+      driver.start(driverJob('j2', ['true'], [{ node: 'elsewhere', gpus: [0] }], { image: 'busybox' })),
+      /no Kubernetes node name/,
+    );
+    await assert.rejects(
+      driver.start(driverJob('j3', ['true'], [{ node: 'muc-a', gpus: [0] }], { image: 'busybox', env: { GIGAFAB_JOB_ID: 'x' } })),
+      /reserved/,
+    );
+    assert.equal(server.seen.length, 0);
+  });
+
+  test('names: pod names and label values stay valid for any job id', () => {
+    assert.equal(podName('train-7', 1), 'gf-train-7-1');
+    const odd = podName('Big_Job.v2', 0);
+    assert.match(odd, /^gf-big-job-v2-[0-9a-f]{10}-0$/);
+    assert.ok(podName('x'.repeat(128), 3).length <= 63);
+    assert.equal(jobLabel('train-7'), 'train-7');
+    assert.match(jobLabel('y'.repeat(100)), /^h-[0-9a-f]{40}$/);
+  });
+
+  test('config: kind kubernetes parses with defaults and builds the driver with mapped nodes', async () => {
+    const cfg = DriverConfigSchema.parse({
+      kind: 'kubernetes',
+      apiServer: 'https://10.0.0.1:6443',
+      nodeNames: { pattern: '^muc-(\\w)$', replace: 'dgx-$1' },
+    });
+    assert.equal(cfg.kind, 'kubernetes');
+    if (cfg.kind !== 'kubernetes') return;
+    assert.equal(cfg.namespacePrefix, 'gigafab-');
+    assert.equal(cfg.pollIntervalMs, 1000);
+    assert.equal(cfg.orphans, 'delete');
+    assert.throws(() => DriverConfigSchema.parse({ kind: 'kubernetes', apiServer: 'not a url' }));
+    const d = createSiteDriver(
+      {
+        site: 'muc1',
+        nodes: ['muc-a'],
+        driver: { kind: 'kubernetes', apiServer: 'http://127.0.0.1:1', tokenFile: tokenFile(), nodePollIntervalMs: 0 },
+      },
+      { timeScale: 1 },
+    );
+    assert.equal(d.name, 'kubernetes');
+    await d.close();
+  });
+});
