@@ -8,10 +8,12 @@
  * Needs `npm run build` (the server serves dist/console) and scripts/ensure-chromium.sh.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
 import { collectErrors, httpStatusLogged, launchChromium, type PageErrors } from '../helpers/browser.js';
 import { api, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
@@ -59,8 +61,8 @@ interface Session {
   errors: PageErrors;
 }
 
-/** open starts a fresh browser context (its own sessionStorage) at 1280×800, optionally signed in. */
-async function open(token?: string, path = '/', viewport = { width: 1280, height: 800 }): Promise<Session> {
+/** open starts a fresh browser context (its own sessionStorage) at 1280×800, optionally signed in (on `base`). */
+async function open(token?: string, path = '/', viewport = { width: 1280, height: 800 }, base = server.url): Promise<Session> {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const errors = collectErrors(page);
@@ -69,7 +71,7 @@ async function open(token?: string, path = '/', viewport = { width: 1280, height
       if (!sessionStorage.getItem('gigafab.token')) sessionStorage.setItem('gigafab.token', t);
     }, token);
   }
-  await page.goto(`${server.url}${path}`);
+  await page.goto(`${base}${path}`);
   return { context, page, errors };
 }
 
@@ -251,6 +253,10 @@ describe('tenant views', () => {
       .locator('[data-testid=timeline] li')
       .evaluateAll((els) => els.map((e) => e.getAttribute('data-type')));
     assert.deepEqual(types, ['queued', 'running', 'started', 'succeeded']);
+    // The simulated fleet keeps no output: the logs panel says so in a plain sentence.
+    const note = page.locator('[data-testid=logs-note][data-status=unavailable]');
+    await note.waitFor();
+    assert.equal(await text(note), 'This job ran on the simulated fleet, which produces no output.');
 
     // The state filter keeps only matching jobs.
     await page.getByRole('link', { name: 'Jobs', exact: true }).click();
@@ -259,7 +265,8 @@ describe('tenant views', () => {
     await page.locator(`tr[data-job-id="${id}"]`).waitFor();
     const states = await page.locator('tr[data-job-id]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
     assert.ok(states.every((st) => st === 'succeeded'));
-    await close(s);
+    // The one expected 404: logs_not_available for the simulated job.
+    await close(s, [httpStatusLogged(404)]);
   });
 
   test('a job over quota shows why it waits, and can be cancelled after confirming', async () => {
@@ -280,6 +287,11 @@ describe('tenant views', () => {
     assert.match(await text(why), /quota/i);
     assert.match(await text(why), /acme-ml/);
     await shot(page, 'job-waiting');
+
+    // Over quota, the scheduler does not rank the job: the explanation says so plainly.
+    await page.getByTestId('job-explain').waitFor();
+    assert.match(await text(page.getByTestId('expected-start')), /^(unknown|in \d|any moment now)/);
+    assert.match(await text(page.getByTestId('logs-note')), /once the job starts/);
 
     await page.getByRole('button', { name: 'Cancel job…' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Cancel job', exact: true }).click();
@@ -364,6 +376,154 @@ describe('tenant views', () => {
     assert.ok(box.width > 2000, `the map uses the screen (${box.width} px wide)`);
     await close(s);
   });
+});
+
+test('a gang job behind a long-running one: position, expected start, blocker, suggestion and priority', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gigafab-console-explain-'));
+  const fleet = join(dir, 'fleet.yaml');
+  writeFileSync(
+    fleet,
+    `name: small
+sites:
+  - { id: s1, name: S1, city: Munich, country: DE, certifications: [] }
+nodeTypes:
+  - { id: dgx, gpuType: B200, gpusPerNode: 8, gpuMemoryGiB: 180, interconnect: nvlink, cpus: 112, memoryGiB: 2048 }
+  - { id: hgx, gpuType: H200, gpusPerNode: 8, gpuMemoryGiB: 141, interconnect: nvlink, cpus: 112, memoryGiB: 2048 }
+pools:
+  - { site: s1, nodeType: dgx, count: 4, unitSize: 4, namePrefix: s1-dgx }
+  - { site: s1, nodeType: hgx, count: 4, unitSize: 4, namePrefix: s1-hgx }
+`,
+  );
+  // Explanations on every cycle, so the one after the submission explains the new job.
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(policy, 'explainIntervalSeconds: 0\n');
+  const small = await startTestServer({ fleetPath: fleet, extraArgs: ['--policy', policy] });
+  try {
+    const sop = api(small.url, small.operatorToken);
+    const tokens: Record<string, string> = {};
+    for (const org of ['acme', 'globex']) {
+      await sop('POST', '/v1/orgs', { id: org, name: org.toUpperCase(), kind: 'start-up' });
+      await sop('POST', `/v1/orgs/${org}/projects`, { id: `${org}-ml` });
+      for (const t of ['B200', 'H200']) await sop('PUT', `/v1/projects/${org}-ml/quotas/${t}`, { gpus: 32 });
+      tokens[org] = (await sop('POST', `/v1/orgs/${org}/users`, { name: org, role: 'member' })).body.token;
+    }
+    const b200 = (project: string, name: string, nodes: number, seconds: number) => ({
+      name,
+      project,
+      gpuType: 'B200',
+      gpusPerNode: 8,
+      nodes,
+      simulation: { durationSeconds: seconds },
+    });
+    const hog = await api(small.url, tokens.globex)('POST', '/v1/jobs', b200('globex-ml', 'hog', 2, 600_000));
+    await waitFor(async () => (await sop('GET', `/v1/jobs/${hog.body.id}`)).body.state === 'running', 'hog running');
+    const gang = await api(small.url, tokens.acme)('POST', '/v1/jobs', b200('acme-ml', 'gang-4x8', 4, 3600));
+    assert.equal(gang.status, 201);
+
+    const s = await open(tokens.acme, `/jobs/${gang.body.id}`, undefined, small.url);
+    const { page } = s;
+    const suggestion = page.getByTestId('counterfactual');
+    await suggestion.waitFor({ timeout: 20_000 });
+    assert.match(await text(suggestion), /would start now on H200/);
+    assert.equal(await text(page.getByTestId('queue-position')), '#1');
+    assert.match(await text(page.getByTestId('expected-start')), /^in \d+(d|h)/);
+    const blocked = page.getByTestId('blocked-by');
+    assert.equal(await text(blocked), `job ${hog.body.id}`);
+    assert.equal(await blocked.getByRole('link').getAttribute('href'), `/jobs/${hog.body.id}`);
+    const factors = page.getByTestId('priority-factors');
+    assert.match(await text(factors), /^Priority \d+\.\d/);
+    for (const [f, label] of [
+      ['fairShare', 'Fair share'],
+      ['age', 'Age'],
+      ['priorityClass', 'Priority class'],
+      ['size', 'Size'],
+    ] as const) {
+      assert.match(await text(factors.locator(`tr[data-factor=${f}]`)), new RegExp(`^${label}\\d\\.\\d{3}$`), f);
+    }
+    await page.getByTestId('job-explain').scrollIntoViewIfNeeded();
+    await shot(page, 'job-explain');
+    await close(s);
+
+    // The queue view (operator) shows the place and expected start of the waiting job.
+    const q = await open(small.operatorToken, '/queue', undefined, small.url);
+    const row = q.page.locator('tr[data-reason=insufficient_capacity]');
+    await row.waitFor();
+    await row.locator('summary').click();
+    const eta = row.locator(`li[data-job-id="${gang.body.id}"] [data-testid=queue-eta]`);
+    await eta.waitFor({ timeout: 15_000 });
+    assert.match(await text(eta), /^#1 · starts in \d+(d|h)/);
+    assert.match(await text(row.locator('td').nth(2)), new RegExp(`job ${gang.body.id} #1 · starts in`));
+    await shot(q.page, 'queue-explain');
+    await close(q);
+  } finally {
+    await small.stop();
+  }
+});
+
+test("a job on a local-driver site: the detail follows the real command's output live", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gigafab-console-local-'));
+  const fleet = join(dir, 'fleet.yaml');
+  writeFileSync(
+    fleet,
+    `name: workstation
+sites:
+  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${join(dir, 'jobs')}, timeoutGraceSeconds: 1 } }
+nodeTypes:
+  - { id: ws, gpuType: L4, gpusPerNode: 4, gpuMemoryGiB: 24, interconnect: pcie, cpus: 16, memoryGiB: 64 }
+pools:
+  - { site: lab1, nodeType: ws, count: 1, unitSize: 1, namePrefix: lab1-ws }
+`,
+  );
+  // A stand-in nvidia-smi first on PATH: four fake L4 GPUs (CI has no GPU).
+  const bin = join(dir, 'bin');
+  writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
+  const local = await startTestServer({ fleetPath: fleet, env: { PATH: `${bin}:${process.env.PATH}` } });
+  try {
+    const lop = api(local.url, local.operatorToken);
+    await lop('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
+    await lop('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
+    await lop('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
+    const token = (await lop('POST', '/v1/orgs/lab/users', { name: 'R', role: 'member' })).body.token;
+    const j = await api(local.url, token)('POST', '/v1/jobs', {
+      name: 'train-steps',
+      project: 'lab-ml',
+      gpuType: 'L4',
+      gpusPerNode: 2,
+      command: [
+        'sh',
+        '-c',
+        'for i in 1 2 3 4; do echo "step $i/4 loss=0.$((9 - i)) gpus=$CUDA_VISIBLE_DEVICES"; sleep 1; done; echo done',
+      ],
+    });
+    assert.equal(j.status, 201);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.addInitScript((t) => sessionStorage.setItem('gigafab.token', t), token);
+    const page = await context.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${local.url}/jobs/${j.body.id}`);
+    const logs = page.getByTestId('job-logs');
+    // The first lines arrive over the follow stream while the command still runs.
+    await page.waitForFunction(
+      () => /step 1\/4/.test(document.querySelector('[data-testid=job-logs]')?.textContent ?? ''),
+      null,
+      {
+        timeout: 20_000,
+      },
+    );
+    assert.equal(await logs.getAttribute('data-status'), 'following');
+    await page.locator('[data-testid=job-state][data-state=succeeded]').waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid=job-logs][data-status=complete]').waitFor({ timeout: 10_000 });
+    const out = await text(logs);
+    assert.match(out, /step 1\/4 loss=0\.8 gpus=\d,\d\nstep 2\/4/);
+    assert.match(out, /step 4\/4 loss=0\.5 gpus=\d,\d\ndone\n$/);
+    assert.equal(out.match(/step 1\//g)?.length, 1, 'no line twice');
+    await logs.scrollIntoViewIfNeeded();
+    await shot(page, 'job-logs');
+    await context.close();
+    assert.deepEqual(errors.unexpected(), [], 'errors in the browser console');
+  } finally {
+    await local.stop();
+  }
 });
 
 test('screenshots of a busy fleet (server with --demo-load)', async () => {

@@ -45,6 +45,31 @@ async function toError(res: Response): Promise<ApiError> {
   return new ApiError(res.status, problem, problem?.detail ?? `${res.status} ${res.statusText}`);
 }
 
+/**
+ * fetchRaw sends one authenticated GET for a non-JSON resource (a job's log) and returns the
+ * response when it is 2xx; otherwise it throws ApiError like request (a 401 ends the session).
+ */
+export async function fetchRaw(path: string, signal?: AbortSignal, accept = 'text/plain'): Promise<Response> {
+  const token = getToken();
+  const headers: Record<string, string> = { accept };
+  if (token) headers.authorization = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(path, { headers, signal });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw new ApiError(0, null, 'cannot reach the gigafab server; check your connection');
+  }
+  if (!res.ok) {
+    const err = await toError(res);
+    if (res.status === 401 && token === getToken()) {
+      endSession('Your session ended: the server no longer accepts your token (expired or revoked). Sign in again.');
+    }
+    throw err;
+  }
+  return res;
+}
+
 /** request sends one API call with the session's token (or `token` when signing in). */
 export async function request<T>(method: string, path: string, body?: unknown, token = getToken()): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };

@@ -16,6 +16,7 @@ export type {
   FleetSummary,
   Job,
   JobEvent,
+  JobExplanation,
   JobSpecInput,
   NodeInfo,
   Org,

@@ -13,3 +13,14 @@ export function fmtDuration(seconds: number): string {
   const s = Math.floor(seconds % 60);
   return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
 }
+
+/** fmtUntil says when an ISO time comes, relative to now: "in 2h 10m", "in 3d 4h", "any moment now". */
+export function fmtUntil(iso: string | null, now = Date.now()): string {
+  if (!iso) return 'unknown';
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return 'unknown';
+  const s = (t - now) / 1000;
+  if (s < 60) return 'any moment now';
+  const d = Math.floor(s / 86_400);
+  return d > 0 ? `in ${d}d ${Math.floor((s % 86_400) / 3600)}h` : `in ${fmtDuration(s)}`;
+}

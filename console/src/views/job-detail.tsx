@@ -1,7 +1,9 @@
 /**
  * One job: state, why it waits, placement, and its timeline followed live over the job's SSE
  * stream (/v1/jobs/{id}/events/stream). The job itself is re-read on every event, and every 3 s
- * while queued because its pending reason changes without events.
+ * while queued because its pending reason changes without events. A queued job also shows the
+ * scheduler's explanation (position, expected start, blockers, what would start it now, priority);
+ * every job shows its output (followed live while it runs).
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get, post } from '../api/client.js';
@@ -15,6 +17,8 @@ import { fmtDuration, fmtTime } from '../lib/format.js';
 import { isTerminal } from '../lib/job-states.js';
 import { Link } from '../lib/router.js';
 import { usePoll } from '../lib/use-poll.js';
+import { JobExplanationView } from './job-explain.js';
+import { JobLogsPanel, type LogPhase } from './job-logs-panel.js';
 
 export function JobDetailView({ id }: { id: string }) {
   const me = useMe();
@@ -49,6 +53,8 @@ export function JobDetailView({ id }: { id: string }) {
   const terminal = isTerminal(job.state);
   const canCancel = !terminal && me.role !== 'viewer';
   const gpus = job.spec.nodes * job.spec.gpusPerNode;
+  const logPhase: LogPhase =
+    job.state === 'queued' ? 'waiting' : !terminal ? 'live' : job.startedAt || job.placement ? 'done' : 'never';
   const ran = job.startedAt && job.finishedAt ? (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000 : Number.NaN;
 
   return (
@@ -99,6 +105,7 @@ export function JobDetailView({ id }: { id: string }) {
                   reason code <code>{job.pendingReason.code}</code>
                 </p>
               )}
+              <JobExplanationView id={job.id} />
             </div>
           )}
           {canCancel && <CancelButton job={job} onDone={reload} />}
@@ -123,6 +130,7 @@ export function JobDetailView({ id }: { id: string }) {
           )}
         </section>
       </div>
+      <JobLogsPanel id={job.id} phase={logPhase} />
       <section class="panel" aria-labelledby="job-timeline">
         <h2 id="job-timeline">Timeline</h2>
         <ErrorLine message={streamError} />
