@@ -304,6 +304,10 @@ export class ControlPlane {
       this.pending.clear();
       for (const [id, r] of result.pending) this.pending.set(id, r);
       for (const [id, forJob] of this.heldFor) {
+        if (!this.queue.has(id)) {
+          this.heldFor.delete(id); // cancelled while held
+          continue;
+        }
         this.pending.set(id, {
           code: 'preempting',
           message: `waiting: preempted for job ${forJob}; requeued, and considered again once job ${forJob} has started`,
