@@ -3,7 +3,7 @@
 # Installs what the tests need (npm packages; Debian packages where a suite needs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || npm install --no-audit --no-fund
 npm run build --silent
 npx biome check src test bench console
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
