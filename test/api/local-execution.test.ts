@@ -5,13 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
-import { api, BIN, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { startLocalSiteServer } from '../helpers/local-site.js';
+import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
 
 const run = promisify(execFile);
 let server: TestServer;
@@ -19,23 +16,7 @@ let user: ReturnType<typeof api>;
 let token: string;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gigafab-local-'));
-  const fleet = join(dir, 'fleet.yaml');
-  writeFileSync(
-    fleet,
-    `name: workstation
-sites:
-  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${join(dir, 'jobs')}, timeoutGraceSeconds: 1 } }
-nodeTypes:
-  - { id: ws, gpuType: L4, gpusPerNode: 4, gpuMemoryGiB: 24, interconnect: pcie, cpus: 16, memoryGiB: 64 }
-pools:
-  - { site: lab1, nodeType: ws, count: 1, unitSize: 1, namePrefix: lab1-ws }
-`,
-  );
-  // A stand-in nvidia-smi first on PATH: four fake L4 GPUs for GPU discovery (CI has no GPU).
-  const bin = join(dir, 'bin');
-  writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
-  server = await startTestServer({ fleetPath: fleet, env: { PATH: `${bin}:${process.env.PATH}` } });
+  server = await startLocalSiteServer('gigafab-local-');
   const op = api(server.url, server.operatorToken);
   await op('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
   await op('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
 import { collectErrors, httpStatusLogged, launchChromium, type PageErrors } from '../helpers/browser.js';
+import { startLocalSiteServer } from '../helpers/local-site.js';
 import { api, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
 const SHOTS = join(REPO, 'test-results', 'screenshots');
@@ -461,23 +461,7 @@ pools:
 });
 
 test("a job on a local-driver site: the detail follows the real command's output live", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gigafab-console-local-'));
-  const fleet = join(dir, 'fleet.yaml');
-  writeFileSync(
-    fleet,
-    `name: workstation
-sites:
-  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${join(dir, 'jobs')}, timeoutGraceSeconds: 1 } }
-nodeTypes:
-  - { id: ws, gpuType: L4, gpusPerNode: 4, gpuMemoryGiB: 24, interconnect: pcie, cpus: 16, memoryGiB: 64 }
-pools:
-  - { site: lab1, nodeType: ws, count: 1, unitSize: 1, namePrefix: lab1-ws }
-`,
-  );
-  // A stand-in nvidia-smi first on PATH: four fake L4 GPUs (CI has no GPU).
-  const bin = join(dir, 'bin');
-  writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
-  const local = await startTestServer({ fleetPath: fleet, env: { PATH: `${bin}:${process.env.PATH}` } });
+  const local = await startLocalSiteServer('gigafab-console-local-');
   try {
     const lop = api(local.url, local.operatorToken);
     await lop('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });

@@ -1,0 +1,28 @@
+/**
+ * startLocalSiteServer: the real server with a one-workstation fleet (4 fake L4 GPUs) whose site is
+ * served by the `local` driver, and a stand-in nvidia-smi first on PATH (CI has no GPU).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
+import { startTestServer, type TestServer } from './server.js';
+
+export async function startLocalSiteServer(prefix: string): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const fleet = join(dir, 'fleet.yaml');
+  writeFileSync(
+    fleet,
+    `name: workstation
+sites:
+  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${join(dir, 'jobs')}, timeoutGraceSeconds: 1 } }
+nodeTypes:
+  - { id: ws, gpuType: L4, gpusPerNode: 4, gpuMemoryGiB: 24, interconnect: pcie, cpus: 16, memoryGiB: 64 }
+pools:
+  - { site: lab1, nodeType: ws, count: 1, unitSize: 1, namePrefix: lab1-ws }
+`,
+  );
+  const bin = join(dir, 'bin');
+  writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
+  return startTestServer({ fleetPath: fleet, env: { PATH: `${bin}:${process.env.PATH}` } });
+}
