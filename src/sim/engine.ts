@@ -19,7 +19,18 @@
  */
 import type { Fleet } from '../model/fleet.js';
 import type { PendingReason } from '../model/job.js';
-import { ClusterModel, compareJobs, type SchedJob, scheduleCycle, validateJobFitsFleet } from '../scheduler/index.js';
+import {
+  ClusterModel,
+  chargeUsage,
+  compareJobs,
+  decayUsage,
+  type FairShareInput,
+  type PreemptionInput,
+  type RunningJobInfo,
+  type SchedJob,
+  scheduleCycle,
+  validateJobFitsFleet,
+} from '../scheduler/index.js';
 import { MetricsCollector, type SimDistributions, type SimSeries, type SimSummary, tenantKey } from './metrics.js';
 import { getPolicy, type Policy, QuotaBook } from './policies.js';
 import type { JobSource, SimJob } from './types.js';
@@ -59,6 +70,13 @@ interface JobRecord {
   job: SimJob;
   sched: SchedJob;
   start: number;
+  /** Bumped when a planned completion is superseded (eviction): stale heap entries are skipped. */
+  gen: number;
+  /** Told to stop by preemption; its heap entry is the end of the grace period. */
+  evicting: boolean;
+  /** Started before and preempted (its queueing delay was counted at the first start). */
+  restarted: boolean;
+  info: RunningJobInfo | null;
 }
 
 /** CompletionHeap: binary min-heap on (time, seq), parallel arrays, sift with a hole (no swaps). */
@@ -66,6 +84,9 @@ class CompletionHeap {
   private times: number[] = [];
   private seqs: number[] = [];
   private recs: JobRecord[] = [];
+  private gens: number[] = [];
+  /** Generation of the record when the entry last popped was pushed. */
+  poppedGen = 0;
 
   get size(): number {
     return this.times.length;
@@ -76,30 +97,36 @@ class CompletionHeap {
   }
 
   push(t: number, seq: number, rec: JobRecord): void {
-    const { times, seqs, recs } = this;
+    const { times, seqs, recs, gens } = this;
+    const gen = rec.gen;
     let i = times.length;
     times.push(t);
     seqs.push(seq);
     recs.push(rec);
+    gens.push(gen);
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (times[p] < t || (times[p] === t && seqs[p] < seq)) break;
       times[i] = times[p];
       seqs[i] = seqs[p];
       recs[i] = recs[p];
+      gens[i] = gens[p];
       i = p;
     }
     times[i] = t;
     seqs[i] = seq;
     recs[i] = rec;
+    gens[i] = gen;
   }
 
   pop(): JobRecord {
-    const { times, seqs, recs } = this;
+    const { times, seqs, recs, gens } = this;
     const top = recs[0];
+    this.poppedGen = gens[0];
     const t = times.pop()!;
     const seq = seqs.pop()!;
     const rec = recs.pop()!;
+    const gen = gens.pop()!;
     const n = times.length;
     if (n > 0) {
       let i = 0;
@@ -112,11 +139,13 @@ class CompletionHeap {
         times[i] = times[m];
         seqs[i] = seqs[m];
         recs[i] = recs[m];
+        gens[i] = gens[m];
         i = m;
       }
       times[i] = t;
       seqs[i] = seq;
       recs[i] = rec;
+      gens[i] = gen;
     }
     return top;
   }
@@ -201,7 +230,9 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   const scaleLoad = opts.scaleLoad ?? 1;
   if (!(scaleLoad > 0)) throw new Error('scaleLoad must be > 0');
   // The shortcut's argument holds for v1 semantics only: policies with extra inputs always get the full queue.
-  const incremental = (opts.incremental ?? true) && Object.keys(policy.cycleExtras).length === 0;
+  const incremental =
+    (opts.incremental ?? true) && Object.keys(policy.cycleExtras).length === 0 && !policy.fairShare && !policy.preemption;
+  const dynamic = new DynamicInputs(policy, opts.entitlements ?? new Map());
   const entitlements = opts.entitlements ?? new Map<string, number>();
   const cluster = new ClusterModel(fleet);
   const metrics = new MetricsCollector(fleet, cluster, entitlements, 1, opts.seriesPoints ?? 512);
@@ -274,7 +305,8 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
       submittedAt: Math.round(job.submitTime * 1000),
       maxRuntimeSeconds: job.wallLimit,
     };
-    records.set(id, { job, sched, start: -1 });
+    records.set(id, { job, sched, start: -1, gen: 0, evicting: false, restarted: false, info: null });
+    dynamic.noteQueued(sched);
     queued++;
     if (incremental) classOf(sched, true)!.insert(sched);
     else queue.push(sched);
@@ -311,6 +343,7 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   const runCycle = (t: number): void => {
     const input = {
       ...policy.cycleExtras,
+      ...dynamic.inputs(t),
       queue: !incremental ? queue : dirty ? capacityFiltered() : fresh,
       quotas: quotas.quotas,
       now: Math.round(t * 1000),
@@ -319,6 +352,14 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
     lastCycleAt = t;
     fresh = [];
     dirty = false;
+    for (const p of res.preemptions ?? []) {
+      const rec = records.get(p.victimId)!;
+      if (rec.evicting) continue;
+      rec.evicting = true;
+      rec.gen++;
+      if (rec.info) rec.info.evicting = true;
+      heap.push(t + (policy.preemption?.graceSeconds ?? 0), startSeq++, rec);
+    }
     if (res.starts.length === 0) return;
     for (const s of res.starts) {
       const rec = records.get(s.jobId)!;
@@ -331,7 +372,21 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
       }
       const run = Math.min(rec.job.duration, rec.job.wallLimit);
       heap.push(t + run, startSeq++, rec);
-      metrics.onStart(rec.job, rec.sched.project, t);
+      metrics.onStart(rec.job, rec.sched.project, t, rec.restarted);
+      if (dynamic.tracksRunning) {
+        rec.info = {
+          id: rec.sched.id,
+          project: rec.sched.project,
+          org: rec.sched.org,
+          priority: rec.sched.priority,
+          gpus: rec.sched.gpusPerNode * rec.sched.nodes,
+          startedAt: Math.round(t * 1000),
+          borrowed: s.borrowed === true,
+          preemptible: true,
+          maxRuntimeSeconds: rec.sched.maxRuntimeSeconds,
+        };
+        dynamic.started(rec.info);
+      }
       opts.onStart?.(rec.job, t, t + run);
     }
     if (!incremental) queue = queue.filter((j) => records.get(j.id)!.start < 0);
@@ -351,10 +406,24 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
     now = t;
     while (heap.peekTime() === t) {
       const rec = heap.pop();
+      if (heap.poppedGen !== rec.gen) continue; // superseded by an eviction
       cluster.release(rec.sched.id);
+      if (rec.info) dynamic.ended(rec.info);
+      rec.info = null;
+      dirty = true;
+      if (rec.evicting) {
+        // Preempted: back to the queue with its history (submit time, id), to run again from scratch.
+        metrics.onPreempted(rec.job, rec.sched.project, rec.start, t);
+        rec.evicting = false;
+        rec.restarted = true;
+        rec.start = -1;
+        rec.gen++;
+        queued++;
+        queue.push(rec.sched);
+        continue;
+      }
       records.delete(rec.sched.id);
       metrics.onEnd(rec.job, rec.sched.project, rec.start, t, rec.job.duration > rec.job.wallLimit);
-      dirty = true;
     }
     let arrived = false;
     while (next && next.submitTime === t) {
@@ -378,4 +447,90 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   opts.onProgress?.(arrivals);
   const out = metrics.finish(now);
   return { policy: policy.name, ...out };
+}
+
+/**
+ * DynamicInputs: the cycle inputs that change with the run: the running jobs (preemption, backfill)
+ * and the decayed fair-share usage, charged for the GPUs each tenant held since the previous cycle.
+ */
+class DynamicInputs {
+  readonly tracksRunning: boolean;
+  private readonly running: RunningJobInfo[] = [];
+  private readonly runningIndex = new Map<string, number>();
+  /** tenant -> GPUs held now (charged per second of virtual time). */
+  private readonly held = new Map<string, number>();
+  private usage = new Map<string, number>();
+  private usageAt = Number.NaN;
+  private readonly orgShares = new Map<string, number>();
+  private readonly projectShares = new Map<string, number>();
+
+  constructor(
+    private readonly policy: Policy,
+    private readonly entitlements: ReadonlyMap<string, number>,
+  ) {
+    this.tracksRunning =
+      policy.fairShare !== undefined || policy.preemption !== undefined || policy.cycleExtras.backfill !== undefined;
+  }
+
+  /** share registers a tenant's weights the first time it is seen (undeclared tenants weigh 1). */
+  private share(project: string, org: string): void {
+    if (this.projectShares.has(project)) return;
+    const w = this.entitlements.get(project) ?? 1;
+    this.projectShares.set(project, w);
+    this.orgShares.set(org, (this.orgShares.get(org) ?? 0) + w);
+  }
+
+  started(info: RunningJobInfo): void {
+    this.runningIndex.set(info.id, this.running.length);
+    this.running.push(info);
+    this.held.set(info.project, (this.held.get(info.project) ?? 0) + info.gpus);
+  }
+
+  ended(info: RunningJobInfo): void {
+    const i = this.runningIndex.get(info.id);
+    if (i === undefined) return;
+    const last = this.running.pop()!;
+    if (last !== info) {
+      this.running[i] = last;
+      this.runningIndex.set(last.id, i);
+    }
+    this.runningIndex.delete(info.id);
+    this.held.set(info.project, (this.held.get(info.project) ?? 0) - info.gpus);
+  }
+
+  inputs(t: number): { running?: readonly RunningJobInfo[]; fairShare?: FairShareInput; preemption?: PreemptionInput } {
+    const out: { running?: readonly RunningJobInfo[]; fairShare?: FairShareInput; preemption?: PreemptionInput } = {};
+    if (this.tracksRunning) out.running = this.running;
+    const fs = this.policy.fairShare;
+    if (fs) {
+      const elapsed = Number.isNaN(this.usageAt) ? 0 : t - this.usageAt;
+      this.usageAt = t;
+      if (elapsed > 0) {
+        const charges = [];
+        for (const [project, gpus] of this.held) if (gpus > 0) charges.push({ project, gpuType: '*', gpus, seconds: elapsed });
+        this.usage = chargeUsage(decayUsage(this.usage, elapsed, fs.halfLifeSeconds), charges);
+      }
+      for (const r of this.running) this.share(r.project, r.org);
+      out.fairShare = {
+        orgShares: this.orgShares,
+        projectShares: this.projectShares,
+        usage: this.usage,
+        weights: fs.weights,
+        maxAgeSeconds: fs.maxAgeSeconds,
+      };
+    }
+    const p = this.policy.preemption;
+    if (p)
+      out.preemption = {
+        enabled: p.enabled,
+        maxEvictedGpusPerRequestedGpu: p.maxEvictedGpusPerRequestedGpu,
+        minRuntimeSeconds: p.minRuntimeSeconds,
+      };
+    return out;
+  }
+
+  /** note registers a queued job's tenant for fair share. */
+  noteQueued(job: SchedJob): void {
+    if (this.policy.fairShare) this.share(job.project, job.org);
+  }
 }

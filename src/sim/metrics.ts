@@ -253,6 +253,8 @@ export interface SimSummary {
    */
   jainFairnessSteady: number | null;
   cycles: number;
+  /** Evictions by preemption and the GPU-hours of work they threw away (no checkpoints in traces). */
+  preemptions: { count: number; lostGpuHours: number };
   tenants: TenantSummary[];
 }
 
@@ -267,6 +269,8 @@ export interface SimSeries {
   fragmentedGpus: number[];
   freeGpus: number[];
   queuedJobs: number[];
+  /** Cumulative evictions by preemption. */
+  preemptions: number[];
 }
 
 export interface SimDistributions {
@@ -321,9 +325,12 @@ export class MetricsCollector {
   completed = 0;
   timedOut = 0;
   cycles = 0;
+  preempted = 0;
+  lostGpuSeconds = 0;
   private readonly nGroups: number;
-  // signal layout: groups..., tenant series (MAX+1)..., fragmented, free, queued
+  // signal layout: groups..., tenant series (MAX+1)..., fragmented, free, queued, allocated, preempted
   private readonly sFrag: number;
+  private readonly sPreempt: number;
   private readonly sFree: number;
   private readonly sQueue: number;
   private readonly sAlloc: number;
@@ -349,7 +356,8 @@ export class MetricsCollector {
     this.sFree = this.sFrag + 1;
     this.sQueue = this.sFree + 1;
     this.sAlloc = this.sQueue + 1;
-    this.current = new Float64Array(this.sAlloc + 1);
+    this.sPreempt = this.sAlloc + 1;
+    this.current = new Float64Array(this.sPreempt + 1);
   }
 
   private tenant(key: string): TenantState {
@@ -398,15 +406,29 @@ export class MetricsCollector {
     this.rejected++;
   }
 
-  onStart(job: SimJob, key: string, t: number): void {
+  /** onStart: `restart` for a preempted job started again (its queueing delay counts once, at first start). */
+  onStart(job: SimJob, key: string, t: number, restart = false): void {
     this.queued[this.slot(job)][Math.min(33, job.gpusPerNode)]--;
     this.queuedJobs--;
-    this.started++;
     const ten = this.tenant(key);
+    ten.allocated += job.gpusPerNode * job.nodes;
+    if (restart) return;
+    this.started++;
     ten.started++;
     ten.queueDelaySum += t - job.submitTime;
-    ten.allocated += job.gpusPerNode * job.nodes;
     this.queueDelay.add(t - job.submitTime);
+  }
+
+  /** onPreempted: a running job was evicted at t (started at `start`) and went back to the queue. */
+  onPreempted(job: SimJob, key: string, start: number, t: number): void {
+    const gpus = job.gpusPerNode * job.nodes;
+    const ten = this.tenant(key);
+    ten.allocated -= gpus;
+    ten.gpuSeconds += gpus * (t - start);
+    this.preempted++;
+    this.lostGpuSeconds += gpus * (t - start);
+    this.current[this.sPreempt] = this.preempted;
+    this.onQueued(job);
   }
 
   onEnd(job: SimJob, key: string, start: number, end: number, timedOut: boolean): void {
@@ -442,6 +464,7 @@ export class MetricsCollector {
     cur[this.sFree] = cluster.freeGpus();
     cur[this.sQueue] = this.queuedJobs;
     cur[this.sAlloc] = alloc;
+    cur[this.sPreempt] = this.preempted;
   }
 
   /** fragmented: free GPUs on nodes whose free count is below every queued job's per-node need for that type. */
@@ -536,6 +559,7 @@ export class MetricsCollector {
       jainFairness: round(jain),
       jainFairnessSteady: this.steadyJain(series, steadyFrom, steadyTo, weights),
       cycles: this.cycles,
+      preemptions: { count: this.preempted, lostGpuHours: round(this.lostGpuSeconds / 3600, 2) },
       tenants,
     };
     const pts = series.points();
@@ -563,6 +587,7 @@ export class MetricsCollector {
         fragmentedGpus: pts.values[this.sFrag],
         freeGpus: pts.values[this.sFree],
         queuedJobs: pts.values[this.sQueue],
+        preemptions: pts.values[this.sPreempt],
       },
       distributions: {
         queueDelayCdf: this.queueDelay.cdf(),

@@ -8,7 +8,7 @@
  * Every policy runs the real `scheduleCycle` on the real `ClusterModel`.
  */
 import type { Fleet, GpuType } from '../model/fleet.js';
-import type { CycleInput, QuotaTable } from '../scheduler/index.js';
+import type { CycleInput, PreemptionInput, PriorityWeights, QuotaTable } from '../scheduler/index.js';
 
 /** QuotaMode: `unlimited` gives every project the whole fleet; `entitlement` a hard cap of its share. */
 export type QuotaMode = 'unlimited' | 'entitlement';
@@ -17,8 +17,19 @@ export interface Policy {
   name: string;
   description: string;
   quotaMode: QuotaMode;
-  /** Optional CycleInput fields this policy sets (none exist in v1). */
-  cycleExtras: Partial<Omit<CycleInput, 'queue' | 'quotas' | 'now'>>;
+  /** Static CycleInput fields this policy sets (borrowing, backfill, ...). */
+  cycleExtras: Partial<Omit<CycleInput, 'queue' | 'quotas' | 'now' | 'fairShare' | 'preemption' | 'running'>>;
+  /**
+   * Multifactor priority with fair share. The engine keeps the decayed usage per tenant (charged
+   * every cycle for the GPUs held since the last one, as the live server does) and derives shares
+   * from the tenants' entitlements (org share = sum of its projects' weights).
+   */
+  fairShare?: { halfLifeSeconds: number; weights: PriorityWeights; maxAgeSeconds?: number };
+  /**
+   * Preemption: the engine passes the running jobs, gives each victim `graceSeconds` to stop, then
+   * requeues it from scratch (traces carry no checkpoints: all its work so far is counted as lost).
+   */
+  preemption?: PreemptionInput & { graceSeconds: number };
 }
 
 const POLICIES = new Map<string, Policy>();
@@ -46,6 +57,28 @@ registerPolicy({
   description: 'entitlement quotas plus cohort borrowing: idle quota of other projects may be borrowed',
   quotaMode: 'entitlement',
   cycleExtras: { borrowing: { enabled: true } },
+});
+
+/** The live server's defaults (src/server/policy.ts): the class dominates, then fair share, age, size. */
+const SERVER_WEIGHTS: PriorityWeights = { fairShare: 1000, age: 500, priorityClass: 10000, size: 100 };
+const WEEK = 7 * 24 * 3600;
+
+registerPolicy({
+  name: 'fair-share',
+  description:
+    'the live server default plus borrowing: entitlement quotas, cohort borrowing, multifactor priority with hierarchical fair share (7-day half-life), EASY backfill',
+  quotaMode: 'entitlement',
+  cycleExtras: { borrowing: { enabled: true }, backfill: { enabled: true, reservations: 1 } },
+  fairShare: { halfLifeSeconds: WEEK, weights: SERVER_WEIGHTS, maxAgeSeconds: WEEK },
+});
+registerPolicy({
+  name: 'fair-share-preemption',
+  description:
+    'fair-share plus preemption: tenants within their entitlement reclaim borrowed capacity (at most 2 victim GPUs per requested GPU, victims run 10 min at least, 30 s grace)',
+  quotaMode: 'entitlement',
+  cycleExtras: { borrowing: { enabled: true }, backfill: { enabled: true, reservations: 1 } },
+  fairShare: { halfLifeSeconds: WEEK, weights: SERVER_WEIGHTS, maxAgeSeconds: WEEK },
+  preemption: { enabled: true, maxEvictedGpusPerRequestedGpu: 2, minRuntimeSeconds: 600, graceSeconds: 30 },
 });
 
 export function policyNames(): string[] {
@@ -77,6 +110,9 @@ export class QuotaBook {
     private readonly expectedTenants: number,
   ) {
     for (const n of fleet.nodes) this.perType.set(n.gpuType, (this.perType.get(n.gpuType) ?? 0) + n.gpus);
+    // Declared tenants hold their quota from the start: with borrowing, their idle quota is lendable
+    // before their first job arrives.
+    for (const project of [...entitlements.keys()].sort()) this.ensure(project);
   }
 
   get quotas(): QuotaTable {

@@ -47,6 +47,7 @@ export function summaryRows(out: RunOutput): { head: string[]; rows: Row[] } {
     ],
     ['makespan (h)', ...col((r) => fmt(r.summary.makespan / 3600, 1))],
     ['scheduling cycles', ...col((r) => fmt(r.summary.cycles, 0))],
+    ['preemptions / lost GPU-hours', ...col((r) => `${fmt(r.summary.preemptions.count, 0)} / ${fmt(r.summary.preemptions.lostGpuHours, 1)}`)],
   ];
   return { head: ['metric', ...runs.map((r) => r.label)], rows };
 }
@@ -315,6 +316,13 @@ export function renderHtml(out: RunOutput): string {
     lineChart(
       out.runs.map((r, vi) => ({ name: r.label, xs: hours(r), ys: r.series.queuedJobs, color: PALETTE[vi % PALETTE.length] })),
       { title: 'Queued jobs', xLabel: 'hours since first submission', yLabel: 'jobs' },
+    ),
+  );
+  // 8. preemptions.
+  charts.push(
+    lineChart(
+      out.runs.map((r, vi) => ({ name: r.label, xs: hours(r), ys: r.series.preemptions, color: PALETTE[vi % PALETTE.length] })),
+      { title: 'Preemptions (cumulative)', xLabel: 'hours since first submission', yLabel: 'evictions' },
     ),
   );
   const table = `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
