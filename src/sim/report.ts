@@ -47,7 +47,10 @@ export function summaryRows(out: RunOutput): { head: string[]; rows: Row[] } {
     ],
     ['makespan (h)', ...col((r) => fmt(r.summary.makespan / 3600, 1))],
     ['scheduling cycles', ...col((r) => fmt(r.summary.cycles, 0))],
-    ['preemptions / lost GPU-hours', ...col((r) => `${fmt(r.summary.preemptions.count, 0)} / ${fmt(r.summary.preemptions.lostGpuHours, 1)}`)],
+    [
+      'preemptions / lost GPU-hours',
+      ...col((r) => `${fmt(r.summary.preemptions.count, 0)} / ${fmt(r.summary.preemptions.lostGpuHours, 1)}`),
+    ],
   ];
   return { head: ['metric', ...runs.map((r) => r.label)], rows };
 }
