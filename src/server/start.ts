@@ -13,6 +13,7 @@ import { ControlPlane } from './control-plane.js';
 import { startDemoLoad } from './demo-load.js';
 import { EventBus } from './event-bus.js';
 import { startFleetHistory } from './fleet-history.js';
+import { Lockbox } from './lockbox.js';
 import { createMetrics } from './metrics.js';
 import { loadPolicyFile } from './policy.js';
 import { Tenancy } from './tenancy.js';
@@ -63,7 +64,8 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const recovered = await cp.recover();
   const operator = await tenancy.bootstrapOperator(dataDir);
   let ready = false;
-  const app = createApp({ cp, tenancy, audit, registry: metrics.registry, isReady: () => ready, version: VERSION });
+  const lockbox = new Lockbox(store);
+  const app = createApp({ cp, tenancy, audit, lockbox, registry: metrics.registry, isReady: () => ready, version: VERSION });
 
   const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host });
   await new Promise<void>((res, rej) => {
