@@ -15,6 +15,7 @@ import { EventBus } from './event-bus.js';
 import { startFleetHistory } from './fleet-history.js';
 import { Lockbox } from './lockbox.js';
 import { createMetrics } from './metrics.js';
+import { loadOidcFile, OidcAuthenticator } from './oidc.js';
 import { loadPolicyFile } from './policy.js';
 import { Tenancy } from './tenancy.js';
 
@@ -25,6 +26,8 @@ export interface ServerOptions {
   fleetPath?: string;
   /** Scheduling policy YAML (see policy.ts); default: the built-in policy. */
   policyPath?: string;
+  /** OIDC login config YAML (see oidc.ts); default: API tokens only. */
+  oidcPath?: string;
   timeScale: number;
   demoLoad: boolean;
   /** Print the banner (URL, token) to stdout. */
@@ -60,6 +63,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   );
   cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, { policy });
   const tenancy = new Tenancy(store, cp);
+  if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
   const recovered = await cp.recover();
   const operator = await tenancy.bootstrapOperator(dataDir);
