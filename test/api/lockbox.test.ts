@@ -102,6 +102,34 @@ describe('by default an operator sees operational metadata only', () => {
   });
 });
 
+test('bypass hunt: no job route shows an operator the spec, env or labels', async () => {
+  const long = await member('POST', '/v1/jobs', {
+    name: 'long',
+    project: 'lab-ml',
+    gpuType: 'L4',
+    command: ['sh', '-c', 'sleep 30'],
+    env: { API_KEY: SECRET },
+    labels: { customer: 'bigpharma' },
+  });
+  const id = long.body.id as string;
+  await waitFor(async () => (await member('GET', `/v1/jobs/${id}`)).body.state === 'running', 'long job to run');
+  const bodies = [
+    await op('GET', '/v1/jobs'),
+    await op('GET', `/v1/jobs?project=lab-ml&state=running`),
+    await op('GET', `/v1/jobs/${id}`),
+    await op('GET', `/v1/jobs/${id}/explain`),
+    await op('GET', `/v1/jobs/${id}/events`),
+    await op('POST', `/v1/jobs/${id}/cancel`),
+    await op('GET', '/v1/audit?limit=200'),
+  ];
+  for (const r of bodies) {
+    assert.ok(r.status < 300, JSON.stringify(r.body));
+    const text = JSON.stringify(r.body);
+    assert.ok(!text.includes(SECRET) && !text.includes('bigpharma') && !text.includes('sleep 30'), text.slice(0, 300));
+  }
+  assert.equal((await logs(server.operatorToken, id)).status, 403);
+});
+
 describe('request → approve → use → expiry', () => {
   test('only operators file requests; inputs are checked', async () => {
     assert.equal((await admin('POST', '/v1/access-requests', request())).status, 403);

@@ -110,7 +110,12 @@ export function jobRoutes({ cp, lockbox }: Services) {
       request: { params: IdParam },
       responses: { 202: json(JobSchema, 'Cancellation accepted'), ...commonProblems, ...conflictProblem },
     }),
-    async (c) => c.json(await cp.cancelJob(c.get('principal'), c.req.valid('param').id, c.get('requestId')), 202),
+    async (c) => {
+      const p = c.get('principal');
+      const job = await cp.cancelJob(p, c.req.valid('param').id, c.get('requestId'));
+      // Cancelling is operations, not a read: the answer withholds tenant data from operators.
+      return c.json(isOperator(p) ? redactJob(job) : job, 202);
+    },
   );
 
   r.openapi(
