@@ -205,6 +205,27 @@ describe('request → approve → use → expiry', () => {
     assert.equal(denied.body.state, 'denied');
     assert.equal(denied.body.decisionComment, 'not without a ticket');
     assert.equal((await logs(server.operatorToken, jobId)).status, 403);
+    // A decision needs no body at all.
+    const other = await op('POST', '/v1/access-requests', request());
+    const bare = await admin('POST', `/v1/access-requests/${other.body.id}/deny`);
+    assert.equal(bare.status, 200, JSON.stringify(bare.body));
+    assert.equal(bare.body.decisionComment, null);
+  });
+
+  test('the routes are in the OpenAPI document', async () => {
+    const doc = await api(server.url)('GET', '/v1/openapi.json');
+    for (const path of [
+      '/v1/access-requests',
+      '/v1/access-requests/break-glass',
+      '/v1/access-requests/{id}',
+      '/v1/access-requests/{id}/approve',
+      '/v1/access-requests/{id}/deny',
+      '/v1/access-uses',
+      '/v1/access-notifications',
+    ]) {
+      assert.ok(doc.body.paths[path], `${path} documented`);
+    }
+    assert.ok(doc.body.components.schemas.AccessRequestCreate.properties.requesterCountry);
   });
 
   test('after the deadline a request is expired and can no longer be approved', async () => {
