@@ -149,6 +149,26 @@ test('valid tokens whose groups map to no role, or to an unknown org, are refuse
   assert.equal(g.body.code, 'oidc_org_unknown');
 });
 
+test('a group change in the identity provider changes the role at the next token, audited', async () => {
+  const dev = clients.find((c) => c.id === 'max')!;
+  const before = await api(server.url, await idp.token('max'))('GET', '/v1/whoami');
+  assert.equal(before.body.role, 'member');
+  dev.groups = ['acme-admins'];
+  try {
+    const now = await api(server.url, await idp.token('max'))('GET', '/v1/whoami');
+    assert.equal(now.body.id, before.body.id);
+    assert.equal(now.body.role, 'admin');
+  } finally {
+    dev.groups = ['acme-devs'];
+  }
+  const audit = await api(server.url, server.operatorToken)('GET', '/v1/audit?limit=20');
+  const update = audit.body.items.find(
+    (a: { action: string; objectId: string }) => a.action === 'user.update' && a.objectId === before.body.id,
+  );
+  assert.deepEqual(update.before, { role: 'member', org: 'acme' });
+  assert.equal(update.after.role, 'admin');
+});
+
 test('gigafab login stores an OIDC token; later commands use it', async () => {
   const cfg = join(mkdtempSync(join(tmpdir(), 'gigafab-oidc-cli-')), 'config.json');
   const env = { ...process.env, GIGAFAB_CONFIG: cfg, GIGAFAB_URL: '', GIGAFAB_TOKEN: '' };
