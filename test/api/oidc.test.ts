@@ -1,5 +1,6 @@
 /**
- * OIDC login against a real issuer (oidc-provider on an ephemeral port, see helpers/oidc-issuer.ts):
+ * OIDC login against a real issuer (oidc-provider on an ephemeral port, see helpers/oidc-issuer.ts;
+ * tokens from its authorization-code flow and from client_credentials with JWT access tokens):
  * the server discovers the issuer, fetches its JWKS, checks signature, issuer, audience and expiry,
  * and maps groups to roles; users appear just in time under pseudonymous ids. `gf_` tokens keep working.
  */
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { JWK } from 'jose';
-import { API_RESOURCE, signingKey, startIssuer, type TestIssuer } from '../helpers/oidc-issuer.js';
+import { API_RESOURCE, CLI_CLIENT, signingKey, startIssuer, type TestIssuer } from '../helpers/oidc-issuer.js';
 import { api, BIN, startTestServer, type TestServer } from '../helpers/server.js';
 
 const run = promisify(execFile);
@@ -31,7 +32,9 @@ const clients = [
 
 before(async () => {
   key = await signingKey();
-  idp = await startIssuer(clients, key);
+  idp = await startIssuer(clients, key, {
+    alice: { groups: ['acme-devs'], claims: { email: 'alice@acme.example', preferred_username: 'alice' } },
+  });
   // A second issuer with the very same signing key: only the issuer check can tell its tokens apart.
   rogue = await startIssuer(clients, key);
   const dir = mkdtempSync(join(tmpdir(), 'gigafab-oidc-'));
@@ -39,7 +42,7 @@ before(async () => {
   writeFileSync(
     config,
     `issuer: ${idp.issuer}
-audience: ${API_RESOURCE}
+audience: [${API_RESOURCE}, ${CLI_CLIENT}]
 groupsClaim: groups
 clockToleranceSeconds: 0
 mappings:
@@ -87,11 +90,23 @@ test('tokens from the issuer log in with the role their groups map to', async ()
   assert.equal(users.body.items.length, 2);
 });
 
+test('a person logs in through the browser flow (authorization code + PKCE); the ID token works', async () => {
+  const idToken = await idp.login('alice');
+  const claims = JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString());
+  assert.equal(claims.aud, CLI_CLIENT);
+  assert.equal(claims.sub, 'alice');
+  const who = await api(server.url, idToken)('GET', '/v1/whoami');
+  assert.equal(who.status, 200, JSON.stringify(who.body));
+  assert.equal(who.body.role, 'member');
+  assert.equal(who.body.org, 'acme');
+  assert.equal(who.body.name, 'alice');
+});
+
 test('audit records name OIDC users by pseudonymous id only', async () => {
   const audit = await api(server.url, server.operatorToken)('GET', '/v1/audit?limit=100');
   const text = JSON.stringify(audit.body);
   assert.ok(text.includes('user.create'));
-  assert.ok(!text.includes('ada@acme.example'), 'no email in audit');
+  assert.ok(!text.includes('ada@acme.example') && !text.includes('alice@acme.example'), 'no email in audit');
   assert.ok(!text.includes('Lovelace'), 'no name in audit');
   const created = audit.body.items.filter((a: { actor: string }) => a.actor === 'system:oidc');
   assert.ok(created.length >= 3);
