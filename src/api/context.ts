@@ -2,6 +2,7 @@
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { AuditLog } from '../server/audit-log.js';
 import type { ControlPlane } from '../server/control-plane.js';
+import type { Lockbox } from '../server/lockbox.js';
 import type { Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy.js';
 import { zodProblem } from './problems.js';
@@ -14,6 +15,8 @@ export interface Services {
   cp: ControlPlane;
   tenancy: Tenancy;
   audit: AuditLog;
+  /** Operator access to tenant data only with the tenant's consent (lockbox.ts). */
+  lockbox: Lockbox;
 }
 
 /** newRouter creates a sub-app whose validation failures become RFC 9457 problems. */

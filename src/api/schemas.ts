@@ -152,6 +152,10 @@ export const JobSchema = z
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    redacted: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Fields withheld from a platform operator without approved lockbox access (spec.command, …)' }),
   })
   .openapi('Job');
 

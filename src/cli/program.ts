@@ -3,6 +3,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ApiError, ConnectionError } from './client.js';
+import { registerAccess } from './commands/access.js';
 import { registerAudit, registerAuditProofs } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerFleet } from './commands/fleet.js';
@@ -63,6 +64,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerAudit(program, rt);
   registerAuditProofs(program, rt);
   registerSimulate(program, rt);
+  registerAccess(program, rt);
   return program;
 }
 

@@ -13,7 +13,9 @@ import { ControlPlane } from './control-plane.js';
 import { startDemoLoad } from './demo-load.js';
 import { EventBus } from './event-bus.js';
 import { startFleetHistory } from './fleet-history.js';
+import { Lockbox } from './lockbox.js';
 import { createMetrics } from './metrics.js';
+import { loadOidcFile, OidcAuthenticator } from './oidc.js';
 import { loadPolicyFile } from './policy.js';
 import { Tenancy } from './tenancy.js';
 
@@ -24,6 +26,8 @@ export interface ServerOptions {
   fleetPath?: string;
   /** Scheduling policy YAML (see policy.ts); default: the built-in policy. */
   policyPath?: string;
+  /** OIDC login config YAML (see oidc.ts); default: API tokens only. */
+  oidcPath?: string;
   timeScale: number;
   demoLoad: boolean;
   /** Print the banner (URL, token) to stdout. */
@@ -59,11 +63,13 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   );
   cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, { policy });
   const tenancy = new Tenancy(store, cp);
+  if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
   const recovered = await cp.recover();
   const operator = await tenancy.bootstrapOperator(dataDir);
   let ready = false;
-  const app = createApp({ cp, tenancy, audit, registry: metrics.registry, isReady: () => ready, version: VERSION });
+  const lockbox = new Lockbox(store);
+  const app = createApp({ cp, tenancy, audit, lockbox, registry: metrics.registry, isReady: () => ready, version: VERSION });
 
   const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host });
   await new Promise<void>((res, rej) => {

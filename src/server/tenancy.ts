@@ -10,6 +10,7 @@ import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { ProjectsTable, UsersTable } from '../store/schema.js';
 import type { ControlPlane } from './control-plane.js';
+import { isJwtShaped } from './oidc.js';
 import { hashToken, isOperator, newId, newToken, type Principal } from './principal.js';
 import { conflict, forbidden, invalid, notFound } from './problem.js';
 
@@ -28,8 +29,12 @@ export class Tenancy {
     return new Date(this.now()).toISOString();
   }
 
-  /** authenticate maps a bearer token to its principal, or null. */
+  /** OIDC login (oidc.ts), when the server is configured for it: JWT-shaped bearer tokens go there. */
+  oidc: { authenticate(token: string): Promise<Principal> } | null = null;
+
+  /** authenticate maps a bearer token to its principal, or null (an OIDC token may also throw a problem saying why). */
   async authenticate(token: string): Promise<Principal | null> {
+    if (this.oidc && isJwtShaped(token)) return this.oidc.authenticate(token);
     const hash = hashToken(token);
     const cached = this.tokenCache.get(hash);
     if (cached) return cached;

@@ -2,6 +2,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { stream, streamSSE } from 'hono/streaming';
 import { TERMINAL_STATES } from '../../model/job.js';
+import { redactJob } from '../../server/lockbox.js';
+import { isOperator } from '../../server/principal.js';
 import { ApiProblem } from '../../server/problem.js';
 import { json, newRouter, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
@@ -9,7 +11,7 @@ import { JobEventSchema, JobExplanationSchema, JobListQuerySchema, JobSchema, Jo
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '812' }) });
 
-export function jobRoutes({ cp }: Services) {
+export function jobRoutes({ cp, lockbox }: Services) {
   const r = newRouter();
 
   r.openapi(
@@ -52,7 +54,20 @@ export function jobRoutes({ cp }: Services) {
       request: { query: JobListQuerySchema },
       responses: { 200: json(page(JobSchema, 'JobPage'), 'A page of jobs'), ...commonProblems },
     }),
-    async (c) => c.json(await cp.listJobs(c.get('principal'), c.req.valid('query')), 200),
+    async (c) => {
+      const p = c.get('principal');
+      const q = c.req.valid('query');
+      // Labels are tenant data: an operator may not probe them through the filter either.
+      if (isOperator(p) && q.label) {
+        throw new ApiProblem(
+          403,
+          'lockbox_approval_required',
+          "job labels are tenant data: operators cannot filter by them; read a job's spec under an approved access request (`gigafab access request --help`)",
+        );
+      }
+      const page = await cp.listJobs(p, q);
+      return c.json(isOperator(p) ? { ...page, items: page.items.map(redactJob) } : page, 200);
+    },
   );
 
   r.openapi(
@@ -64,7 +79,10 @@ export function jobRoutes({ cp }: Services) {
       request: { params: IdParam },
       responses: { 200: json(JobSchema, 'The job'), ...commonProblems },
     }),
-    async (c) => c.json(await cp.getJob(c.get('principal'), c.req.valid('param').id), 200),
+    async (c) => {
+      const job = await cp.getJob(c.get('principal'), c.req.valid('param').id);
+      return c.json(await lockbox.jobView(c.get('principal'), job, c.get('requestId')), 200);
+    },
   );
 
   r.openapi(
@@ -92,7 +110,12 @@ export function jobRoutes({ cp }: Services) {
       request: { params: IdParam },
       responses: { 202: json(JobSchema, 'Cancellation accepted'), ...commonProblems, ...conflictProblem },
     }),
-    async (c) => c.json(await cp.cancelJob(c.get('principal'), c.req.valid('param').id, c.get('requestId')), 202),
+    async (c) => {
+      const p = c.get('principal');
+      const job = await cp.cancelJob(p, c.req.valid('param').id, c.get('requestId'));
+      // Cancelling is operations, not a read: the answer withholds tenant data from operators.
+      return c.json(isOperator(p) ? redactJob(job) : job, 202);
+    },
   );
 
   r.openapi(
@@ -188,7 +211,7 @@ export function jobRoutes({ cp }: Services) {
       tags: ['jobs'],
       summary: "A job's output (stdout and stderr), from a byte offset; `follow=true` streams until the job ends",
       description:
-        'Plain text. Without follow: one chunk, with `X-Next-Offset` and `X-Log-Eof` headers to page on. With follow: a chunked stream that ends when the job has ended and all output was sent.',
+        'Plain text. Without follow: one chunk, with `X-Next-Offset` and `X-Log-Eof` headers to page on. With follow: a chunked stream that ends when the job has ended and all output was sent. Platform operators need an active lockbox access (read-logs) approved by the tenant, else 403 `lockbox_approval_required`.',
       request: {
         params: IdParam,
         query: z.object({
@@ -210,6 +233,8 @@ export function jobRoutes({ cp }: Services) {
       const id = c.req.valid('param').id;
       const { offset, follow } = c.req.valid('query');
       const principal = c.get('principal');
+      const { org } = await cp.getJob(principal, id);
+      await lockbox.requireTenantDataAccess(principal, org, `job:${id}`, 'read-logs', c.get('requestId'));
       const first = await cp.jobLogs(principal, id, offset);
       const ended = (state: string) => TERMINAL_STATES.has(state as never);
       if (!first.chunk && first.state !== 'queued' && !(follow === 'true' && !ended(first.state))) {

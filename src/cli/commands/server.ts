@@ -10,6 +10,7 @@ interface ServerOptions {
   dataDir: string;
   fleet?: string;
   policy?: string;
+  oidc?: string;
   timeScale: number;
   demoLoad?: boolean;
 }
@@ -35,6 +36,7 @@ export function registerServer(program: Command, rt: Runtime): void {
     .option('--data-dir <dir>', 'where the database lives', './.gigafab')
     .option('--fleet <file>', 'fleet YAML file (default: the built-in demo fleet)')
     .option('--policy <file>', 'scheduling policy YAML (fair share, borrowing, preemption, backfill); default: built-in')
+    .option('--oidc <file>', 'OIDC login config YAML (issuer, audience, group → role mappings); default: API tokens only')
     .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, 60)
     .option('--demo-load', 'submit a stream of demo jobs')
     .addHelpText(
@@ -54,6 +56,7 @@ export function registerServer(program: Command, rt: Runtime): void {
         dataDir: opts.dataDir,
         fleetPath: opts.fleet,
         policyPath: opts.policy,
+        oidcPath: opts.oidc,
         timeScale: opts.timeScale,
         demoLoad: Boolean(opts.demoLoad),
       });
