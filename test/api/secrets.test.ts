@@ -61,7 +61,7 @@ const hashJob = (name: string, secretEnv: Record<string, string>) => ({
   project: 'lab-ml',
   gpuType: 'L4',
   gpusPerNode: 1,
-  command: ['sh', '-c', 'printf "%s" "$TOKEN" | sha256sum | cut -c1-64; echo "len=${#TOKEN}"'],
+  command: ['sh', '-c', 'printf "%s" "$TOKEN" | sha256sum | cut -c1-64; echo "len=$(printf "%s" "$TOKEN" | wc -c | tr -d " ")"'],
   secretEnv,
 });
 
