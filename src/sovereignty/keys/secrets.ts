@@ -260,7 +260,11 @@ export class Secrets {
       const r = await this.row(job.org, name);
       if (!r) throw new Error(`secret ${name} (for ${envName}) no longer exists`);
       const objRef = ref(job.org, r.id);
-      const key = await this.keys.unwrapDataKey(r.data_key_id, objRef);
+      const key = await this.keys.unwrapDataKey(r.data_key_id, objRef).catch((err: unknown) => {
+        // The reason names the secret and the key state, never material.
+        const why = err instanceof Error ? err.message.replace(/^secret \S+ /, '') : String(err);
+        throw new Error(`secret ${name} (for ${envName}) could not be delivered: ${why}`);
+      });
       try {
         out[envName] = this.keys.openWith(key, r.data_key_id, objRef, Buffer.from(r.ciphertext, 'base64')).toString('utf8');
       } finally {
