@@ -101,6 +101,16 @@ test('validation: names, unknown fields, roles; operators cannot touch tenant se
   assert.equal((await admin('GET', '/v1/orgs/other/secrets')).status, 404);
   assert.equal((await admin('GET', '/v1/orgs/lab/secrets/nope')).status, 404);
   assert.equal((await admin('DELETE', '/v1/orgs/lab/secrets/nope')).status, 404);
+  const doc = await (await fetch(`${server.url}/v1/openapi.json`)).json();
+  for (const path of [
+    '/v1/orgs/{org}/secrets',
+    '/v1/orgs/{org}/secrets/{name}',
+    '/v1/orgs/{org}/keys/rotate',
+    '/v1/orgs/{org}/erasure',
+  ]) {
+    assert.ok(doc.paths[path], `${path} is documented`);
+  }
+  assert.ok(doc.components.schemas.JobSpec.properties.secretEnv);
 });
 
 test('a secret is stored encrypted, shown as metadata only, and delivered to the job that references it', async () => {
