@@ -63,6 +63,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const audit = new AuditLog(store, dataDir);
   const keys = await setupKeys(store, cp, tenancy, dataDir);
   const recovered = await cp.recover();
+  await keys.restrictions.holdRecovered();
   const operator = await tenancy.bootstrapOperator(dataDir);
   let ready = false;
   const app = createApp({ cp, tenancy, audit, keys, registry: metrics.registry, isReady: () => ready, version: VERSION });

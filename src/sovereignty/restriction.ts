@@ -48,6 +48,11 @@ export class Restrictions {
     }
   }
 
+  /** holdRecovered stops jobs of restricted organisations that were reattached after a restart. */
+  async holdRecovered(): Promise<void> {
+    for (const [org, h] of this.byOrg) await this.cp.holdRunning(org, 'system:restriction', h.reason);
+  }
+
   /** The hook the scheduling cycle consults: why this organisation's jobs must not start. */
   holdReason(org: string): PendingReason | null {
     const h = this.byOrg.get(org);

@@ -15,7 +15,7 @@ import { ApiProblem } from '../../server/problem.js';
 import { appendAudit } from '../../store/audit.js';
 import type { Store } from '../../store/open-store.js';
 import { aad, DecryptError, newKey, open, seal } from './envelope.js';
-import { KeyNotFoundError, type KeyProvider } from './provider.js';
+import { KeyNotFoundError, type KeyProvider, KeyProviderError } from './provider.js';
 import { type KeysDb, type KeysTrx, keysDb, keysTrx, type OrgKeksTable } from './tables.js';
 
 export interface ObjectRef {
@@ -82,10 +82,11 @@ export class KeyService {
     return new Date(this.now()).toISOString();
   }
 
+  /** provider returns the named provider; its failures reach API callers as 502 key_provider_error. */
   private provider(name: string): KeyProvider {
     const p = this.providers.get(name);
     if (!p) throw new ApiProblem(503, 'key_provider_unavailable', `key provider ${name} is not configured on this server`);
-    return p;
+    return guarded(p);
   }
 
   // ------------------------------------------------------------------ KEKs
@@ -512,4 +513,25 @@ export class KeyService {
   async providerHolds(provider: string, keyId: string): Promise<boolean> {
     return this.provider(provider).hasKey(keyId);
   }
+}
+
+/** guarded turns a provider's transport failures into a problem with a readable reason (no material). */
+function guarded(p: KeyProvider): KeyProvider {
+  const map = async <T>(f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (err) {
+      if (err instanceof KeyProviderError) throw new ApiProblem(502, 'key_provider_error', err.message);
+      throw err;
+    }
+  };
+  return {
+    name: p.name,
+    kind: p.kind,
+    createKey: (label) => map(() => p.createKey(label)),
+    wrap: (keyId, plaintext, aad) => map(() => p.wrap(keyId, plaintext, aad)),
+    unwrap: (keyId, wrapped, aad) => map(() => p.unwrap(keyId, wrapped, aad)),
+    destroy: (keyId) => map(() => p.destroy(keyId)),
+    hasKey: (keyId) => map(() => p.hasKey(keyId)),
+  };
 }
