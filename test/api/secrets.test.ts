@@ -17,6 +17,7 @@ import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
 const run = promisify(execFile);
 const SECRET = `gf-s3cr3t-${randomBytes(12).toString('hex')}`;
 const SECRET2 = `cli-s3cr3t-${randomBytes(12).toString('hex')}`;
+const SECRET3 = `stdin-s3cr3t-${randomBytes(12).toString('hex')}`;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 let server: TestServer;
@@ -181,6 +182,19 @@ test('rotation (API and CLI) and value replacement: later jobs still get the rig
   await finished(j2.body.id);
   assert.equal((await logsOf(j2.body.id)).trim(), `${sha(`${SECRET2}-v2`)}\nlen=${SECRET2.length + 3}`);
 
+  // The usual way to pass a value: on stdin, so it is in no argument list and no shell history.
+  const piped = await run('sh', ['-c', `printf '%s\\n' "$V" | "${process.execPath}" "${BIN}" secret set piped`], {
+    env: { ...process.env, V: SECRET3, GIGAFAB_URL: server.url, GIGAFAB_TOKEN: adminToken, GIGAFAB_CONFIG: '/nonexistent' },
+  });
+  assert.match(piped.stdout, /secret piped created/);
+  const j3 = await member('POST', '/v1/jobs', hashJob('piped', { TOKEN: 'piped' }));
+  await finished(j3.body.id);
+  assert.equal(
+    (await logsOf(j3.body.id)).trim(),
+    `${sha(SECRET3)}\nlen=${SECRET3.length}`,
+    'the trailing newline is not part of the value',
+  );
+
   const del = await cli(['secret', 'delete', 'registry']);
   assert.match(del.stdout, /deleted; its data key was shredded/);
   const gone = await member('POST', '/v1/jobs', hashJob('deleted', { TOKEN: 'registry' }));
@@ -206,7 +220,7 @@ test('the secret values appear nowhere: responses, errors, server output, audit 
   const files = (dir: string): string[] =>
     readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
   for (const f of files(server.dataDir)) haystacks.push([f, readFileSync(f).toString('latin1')]);
-  for (const s of [SECRET, SECRET2]) {
+  for (const s of [SECRET, SECRET2, SECRET3]) {
     for (const [where, text] of haystacks) {
       assert.ok(!text.includes(s), `a secret value leaked into ${where}`);
       assert.ok(!text.includes(Buffer.from(s).toString('base64')), `a secret value (base64) leaked into ${where}`);

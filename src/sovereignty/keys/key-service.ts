@@ -384,7 +384,6 @@ export class KeyService {
     try {
       const old = await this.ensureKek(org, actor);
       const target = providerName ?? old.provider;
-      this.provider(target);
       const version = old.version + 1;
       const provider = this.provider(target);
       const keyId = await provider.createKey(`gigafab org ${org} v${version}`);
