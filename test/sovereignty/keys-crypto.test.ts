@@ -15,6 +15,7 @@ import { HttpKmsProvider } from '../../src/sovereignty/keys/http-kms-provider.js
 import { KeyService, type ObjectRef } from '../../src/sovereignty/keys/key-service.js';
 import { LocalFileKeyProvider } from '../../src/sovereignty/keys/local-provider.js';
 import { KeyNotFoundError, type KeyProvider, KeyProviderError } from '../../src/sovereignty/keys/provider.js';
+import { parseKmsProviders } from '../../src/sovereignty/keys/setup.js';
 import { keysDb } from '../../src/sovereignty/keys/tables.js';
 import { openSqliteStore, type Store } from '../../src/store/open-store.js';
 import { REPO } from '../helpers/server.js';
@@ -195,4 +196,15 @@ test('customer-managed key: an external KMS over HTTP; moving the KEK there by r
   const gone = new HttpKmsProvider('gone', 'http://127.0.0.1:9', undefined, 2000);
   await assert.rejects(gone.createKey('x'), (e: Error) => e instanceof KeyProviderError && /unreachable/.test(e.message));
   await store.close();
+});
+
+test('GIGAFAB_KMS_PROVIDERS: name=url pairs; malformed entries and the reserved name are refused', () => {
+  assert.deepEqual(parseKmsProviders(undefined), []);
+  assert.deepEqual(parseKmsProviders('customer-kms=https://kms.example/v, hsm=http://10.0.0.5:8200'), [
+    ['customer-kms', 'https://kms.example/v'],
+    ['hsm', 'http://10.0.0.5:8200'],
+  ]);
+  assert.throws(() => parseKmsProviders('customer-kms'), /not name=http/);
+  assert.throws(() => parseKmsProviders('x=ftp://a'), /not name=http/);
+  assert.throws(() => parseKmsProviders('local=http://a'), /reserved/);
 });
