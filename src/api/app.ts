@@ -12,6 +12,7 @@ import { requestId } from 'hono/request-id';
 import type { Registry } from 'prom-client';
 import { ZodError } from 'zod';
 import { ApiProblem } from '../server/problem.js';
+import type { KeysServices } from '../sovereignty/keys/setup.js';
 import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
 import { problemResponse, zodProblem } from './problems.js';
@@ -19,6 +20,7 @@ import { auditRoutes } from './routes/audit.js';
 import { consoleDataRoutes } from './routes/console-data.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
+import { keysRoutes } from './routes/keys.js';
 import { lockboxRoutes } from './routes/lockbox.js';
 import { tenancyRoutes } from './routes/tenancy.js';
 
@@ -28,6 +30,8 @@ export interface AppOptions extends Services {
   registry: Registry;
   isReady: () => boolean;
   version: string;
+  /** Keys, secrets, restriction and erasure (absent: those routes are not mounted). */
+  keys?: KeysServices;
 }
 
 export function createApp(opts: AppOptions) {
@@ -107,6 +111,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', auditRoutes(opts));
   app.route('/', consoleDataRoutes(opts));
   app.route('/', lockboxRoutes(opts));
+  if (opts.keys) app.route('/', keysRoutes(opts.keys));
   return app;
 }
 

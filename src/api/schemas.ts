@@ -102,6 +102,13 @@ export const JobSpecSchema = z
     command: z.array(z.string().max(4096)).max(256).optional(),
     image: z.string().max(512).optional(),
     env: z.record(envName, z.string().max(32_768)).optional(),
+    secretEnv: z
+      .record(envName, z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'secret name'))
+      .optional()
+      .openapi({
+        description:
+          'Environment variables filled from organisation secrets ({ENV_NAME: secret-name}); decrypted only when the job is handed to its driver',
+      }),
     maxRuntimeSeconds: z
       .number()
       .int()

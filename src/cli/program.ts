@@ -12,6 +12,7 @@ import { registerNode } from './commands/node.js';
 import { registerOrg } from './commands/org.js';
 import { registerProject } from './commands/project.js';
 import { registerQuota } from './commands/quota.js';
+import { registerSecret } from './commands/secret.js';
 import { registerServer } from './commands/server.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerToken } from './commands/token.js';
@@ -65,6 +66,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerAuditProofs(program, rt);
   registerSimulate(program, rt);
   registerAccess(program, rt);
+  registerSecret(program, rt);
   return program;
 }
 

@@ -44,6 +44,7 @@ export type PendingReasonCode =
   | 'topology'
   | 'priority'
   | 'not_yet_scheduled'
+  | 'processing_restricted'
   | 'unsatisfiable'
   | 'preempting'
   | 'reserved'

@@ -21,6 +21,7 @@ import {
   scheduleCycle,
   validateJobFitsFleet,
 } from '../scheduler/index.js';
+import type { ControlPlaneHooks } from '../sovereignty/hooks.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
@@ -51,7 +52,7 @@ interface RunningJob {
   /** Started on capacity borrowed from other projects' idle quota: preemptible by its owners. */
   borrowed: boolean;
   /** Told to stop to make room (preemption); requeued when it has stopped. */
-  evicting: { forJobId: string; reason: string } | null;
+  evicting: { forJobId: string; reason: string; requeueMessage?: string } | null;
 }
 
 export interface JobListQuery {
@@ -101,6 +102,8 @@ export class ControlPlane {
   private readonly grace: number;
   private readonly now: () => number;
   lastCycleMs = 0;
+  /** Sovereignty hooks (restriction, secret delivery), set by the composition root. */
+  hooks: ControlPlaneHooks = {};
 
   constructor(
     private readonly store: Store,
@@ -215,6 +218,7 @@ export class ControlPlane {
       const heldBy = this.heldFor.get(id);
       if (heldBy && this.queue.has(heldBy)) continue;
       if (heldBy) this.heldFor.delete(id);
+      if (this.hooks.holdReason?.(j.org)) continue;
       queue.push(j);
     }
     const running: RunningJobInfo[] = [];
@@ -313,6 +317,12 @@ export class ControlPlane {
           message: `waiting: preempted for job ${forJob}; requeued, and considered again once job ${forJob} has started`,
         });
       }
+      if (this.hooks.holdReason) {
+        for (const [id, j] of this.queue) {
+          const held = this.hooks.holdReason(j.org);
+          if (held) this.pending.set(id, held);
+        }
+      }
       if (explain) {
         this.explainedAt = now;
         this.explanations = result.explain ?? new Map();
@@ -370,8 +380,8 @@ export class ControlPlane {
         const row = { org_id: c.org, project_id: spec.project, priority: PRIORITY_CLASSES[spec.priorityClass] };
         this.running.set(c.id, runningJob(row, spec, placement, now, borrowed.has(c.id)));
         this.handingOver.add(c.id);
-        this.driver
-          .start({ id: c.id, spec, placement, startedAt: now })
+        Promise.resolve(this.hooks.secretsFor?.({ id: c.id, org: c.org, spec }))
+          .then((secrets) => this.driver.start({ id: c.id, spec, placement, startedAt: now, secrets }))
           .catch((err) =>
             this.observe({
               type: 'exited',
@@ -481,7 +491,7 @@ export class ControlPlane {
   }
 
   /** requeue puts a preempted job back in the queue with its history and original submission order. */
-  private async requeue(o: Observation & { type: 'exited' }, evicted: { forJobId: string; reason: string }): Promise<void> {
+  private async requeue(o: Observation & { type: 'exited' }, evicted: NonNullable<RunningJob['evicting']>): Promise<void> {
     const at = new Date(o.at).toISOString();
     const done = await this.store.write(async (trx) => {
       const row = await trx
@@ -497,7 +507,7 @@ export class ControlPlane {
         o.jobId,
         at,
         'queued',
-        `requeued after preemption for job ${evicted.forJobId} (${o.message})`,
+        evicted.requeueMessage ?? `requeued after preemption for job ${evicted.forJobId} (${o.message})`,
         {
           preemptedFor: evicted.forJobId,
         },
@@ -520,7 +530,7 @@ export class ControlPlane {
       const spec = JSON.parse(done.row.spec) as JobSpec;
       this.queue.set(o.jobId, toSchedJob(done.row, spec));
       this.queuedSpecs.set(o.jobId, spec);
-      this.heldFor.set(o.jobId, evicted.forJobId);
+      if (evicted.forJobId) this.heldFor.set(o.jobId, evicted.forJobId);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     }
     this.poke();
@@ -542,6 +552,55 @@ export class ControlPlane {
       priority: prio ? { total: prio.total, factors: { ...prio.factors } } : null,
       computedAt: this.explainedAt ? new Date(this.explainedAt).toISOString() : null,
     };
+  }
+
+  /** wake asks for a scheduling cycle soon (a hook's answer changed, e.g. a restriction was lifted). */
+  wake(): void {
+    this.poke();
+  }
+
+  /**
+   * holdRunning stops an organisation's running jobs (grace period, then kill) and requeues them,
+   * where the holdReason hook keeps them until it is lifted (GDPR restriction). Returns their ids.
+   */
+  async holdRunning(org: string, actor: string, reason: string, requestId?: string): Promise<string[]> {
+    const ids = [...this.running].filter(([, r]) => r.org === org && !r.evicting).map(([id]) => id);
+    if (ids.length === 0) return [];
+    const at = new Date(this.now()).toISOString();
+    const message = `processing restricted (${reason}); stopping with a ${this.grace}s grace period, then requeued and held`;
+    const events = await this.store.write(async (trx) => {
+      const out: JobEvent[] = [];
+      for (const id of ids) {
+        out.push(await insertEvent(trx, id, at, 'holding', message, null));
+        await appendAudit(trx, {
+          at,
+          actor,
+          org,
+          action: 'job.hold',
+          objectType: 'job',
+          objectId: id,
+          before: { state: 'running' },
+          after: { state: 'stopping', requeue: true, reason },
+          requestId,
+        });
+      }
+      return out;
+    });
+    for (const id of ids) {
+      const r = this.running.get(id);
+      if (r)
+        r.evicting = {
+          forJobId: '',
+          reason: 'restricted',
+          requeueMessage: `requeued and held: processing restricted (${reason})`,
+        };
+    }
+    for (const [i, id] of ids.entries()) {
+      this.bus.publish({ org, event: events[i]! });
+      if (this.handingOver.has(id)) this.stopAfterStart.add(id);
+      else void this.driver.stop(id, this.grace);
+    }
+    return ids;
   }
 
   // ---------------------------------------------------------------- quotas and nodes
@@ -600,6 +659,7 @@ export class ControlPlane {
       const prior = await this.findIdempotent(p.userId, idempotencyKey);
       if (prior) return this.replay(prior, spec);
     }
+    await this.hooks.admit?.(project.org_id, spec);
     const gpuType = spec.gpuType === 'any' ? null : spec.gpuType;
     const never = validateJobFitsFleet(this.fleet, {
       gpuType,

@@ -7,6 +7,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from '../api/app.js';
 import { createSiteDrivers, type DriverConfigInput } from '../drivers/config.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
+import { setupKeys } from '../sovereignty/keys/setup.js';
 import { openSqliteStore } from '../store/open-store.js';
 import { AuditLog } from './audit-log.js';
 import { ControlPlane } from './control-plane.js';
@@ -65,11 +66,22 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const tenancy = new Tenancy(store, cp);
   if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
+  const keys = await setupKeys(store, cp, tenancy, dataDir);
   const recovered = await cp.recover();
+  await keys.restrictions.holdRecovered();
   const operator = await tenancy.bootstrapOperator(dataDir);
   let ready = false;
   const lockbox = new Lockbox(store);
-  const app = createApp({ cp, tenancy, audit, lockbox, registry: metrics.registry, isReady: () => ready, version: VERSION });
+  const app = createApp({
+    cp,
+    tenancy,
+    audit,
+    lockbox,
+    keys,
+    registry: metrics.registry,
+    isReady: () => ready,
+    version: VERSION,
+  });
 
   const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host });
   await new Promise<void>((res, rej) => {

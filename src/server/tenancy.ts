@@ -50,6 +50,11 @@ export class Tenancy {
     return p;
   }
 
+  /** forgetTokens empties the token cache (tokens were revoked, e.g. by an erasure). */
+  forgetTokens(): void {
+    this.tokenCache.clear();
+  }
+
   /** bootstrapOperator creates the platform operator on first start and returns its one-time token. */
   async bootstrapOperator(dataDir: string): Promise<{ token: string | null; path: string }> {
     const path = join(dataDir, 'operator-token');

@@ -3,6 +3,7 @@
  * Never edit a released migration; add a new one.
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { migration005Keys } from '../sovereignty/keys/tables.js';
 import { m006Lockbox } from './migration-006-lockbox.js';
 
 type Db = Kysely<unknown>;
@@ -156,6 +157,7 @@ export const migrations: Record<string, Migration> = {
   '001-initial': m001,
   '002-audit-chain': m002,
   '003-borrowed': m003,
+  '005_keys': migration005Keys,
   '006_lockbox': m006Lockbox,
 };
 

@@ -1,0 +1,177 @@
+/**
+ * Erasure of an organisation (GDPR Art. 17) by crypto-shredding: its KEKs are destroyed at their
+ * provider, so every data key and every ciphertext of the organisation (secrets, dataset
+ * manifests, and any copy in a backup) becomes unreadable; its jobs are stopped; personal data
+ * (user names and e-mail addresses) is removed from the live tables and tokens are revoked.
+ * An erasure certificate (what, when, which key ids) is appended to the audit chain. The chain
+ * itself is never touched: its records name actors by pseudonymous ids only, so it still verifies.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ControlPlane } from '../server/control-plane.js';
+import { isOperator, type Principal } from '../server/principal.js';
+import { ApiProblem, conflict, forbidden, invalid, notFound } from '../server/problem.js';
+import type { Tenancy } from '../server/tenancy.js';
+import { appendAudit } from '../store/audit.js';
+import type { Store } from '../store/open-store.js';
+import type { KeyService } from './keys/key-service.js';
+import { type KeysDb, keysDb, keysTrx } from './keys/tables.js';
+import type { Restrictions } from './restriction.js';
+
+export interface ErasureCertificate {
+  type: 'gigafab-erasure-certificate-v1';
+  id: string;
+  org: string;
+  requestedBy: string;
+  reason: string;
+  erasedAt: string;
+  method: string;
+  keysDestroyed: { version: number; provider: string; keyId: string; stillHeldByProvider: boolean }[];
+  dataKeysUnreadable: number;
+  secretsUnreadable: number;
+  usersPseudonymised: number;
+  tokensRevoked: number;
+  jobsStopped: string[];
+  auditChain: string;
+}
+
+const ERASED_NAME = '[erased]';
+
+export class Erasure {
+  private readonly db: KeysDb;
+
+  constructor(
+    private readonly store: Store,
+    private readonly cp: ControlPlane,
+    private readonly tenancy: Tenancy,
+    private readonly keys: KeyService,
+    private readonly restrictions: Restrictions,
+    private readonly now: () => number = () => Date.now(),
+  ) {
+    this.db = keysDb(store.db);
+  }
+
+  async certificate(p: Principal, org: string): Promise<ErasureCertificate> {
+    await this.tenancy.getOrg(p, org);
+    const row = await this.db.selectFrom('org_erasures').selectAll().where('org_id', '=', org).executeTakeFirst();
+    if (!row) throw notFound('erasure', org);
+    return JSON.parse(row.certificate) as ErasureCertificate;
+  }
+
+  async erase(
+    p: Principal,
+    org: string,
+    input: { confirm: string; reason: string },
+    requestId: string,
+  ): Promise<ErasureCertificate> {
+    await this.tenancy.getOrg(p, org);
+    if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can erase an organisation');
+    if (input.confirm !== org) {
+      throw invalid('confirmation_mismatch', `to erase organisation ${org}, send confirm: "${org}" (erasure cannot be undone)`, [
+        { path: 'confirm', message: `must be ${org}` },
+      ]);
+    }
+    if (await this.db.selectFrom('org_erasures').select('org_id').where('org_id', '=', org).executeTakeFirst()) {
+      throw conflict('org_erased', `organisation ${org} was already erased; GET its erasure certificate`);
+    }
+    // Freeze first: nothing new is admitted or started while the erasure runs.
+    this.restrictions.holdInMemory(org, 'erasure in progress', p.userId);
+
+    const live = await this.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('org_id', '=', org)
+      .where('state', 'in', ['queued', 'running'])
+      .execute();
+    const jobsStopped: string[] = [];
+    for (const j of live) {
+      try {
+        await this.cp.cancelJob(p, String(j.id), requestId);
+        jobsStopped.push(String(j.id));
+      } catch (err) {
+        if (!(err instanceof ApiProblem && err.code === 'job_finished')) throw err;
+      }
+    }
+
+    const destroyed = await this.keys.destroyOrgKeys(org);
+    const keysDestroyed: ErasureCertificate['keysDestroyed'] = [];
+    for (const k of destroyed) {
+      keysDestroyed.push({ ...k, stillHeldByProvider: await this.keys.providerHolds(k.provider, k.keyId) });
+    }
+    if (keysDestroyed.some((k) => k.stillHeldByProvider)) {
+      throw new ApiProblem(502, 'key_not_destroyed', `the key provider still holds a key of ${org}; erasure stopped, retry it`);
+    }
+
+    const at = new Date(this.now()).toISOString();
+    const cert = await this.store.write(async (trx) => {
+      const t = keysTrx(trx);
+      await t
+        .updateTable('org_keks')
+        .set({ state: 'destroyed', destroyed_at: at })
+        .where('org_id', '=', org)
+        .where('state', '!=', 'destroyed')
+        .execute();
+      const dataKeys = await t
+        .updateTable('data_keys')
+        .set({ wrapped: null, state: 'shredded', shredded_at: at })
+        .where('org_id', '=', org)
+        .where('state', '=', 'active')
+        .executeTakeFirst();
+      const secrets = await t
+        .selectFrom('secrets')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('org_id', '=', org)
+        .executeTakeFirstOrThrow();
+      const users = await t.selectFrom('users').select('id').where('org_id', '=', org).execute();
+      const userIds = users.map((u) => u.id);
+      let tokensRevoked = 0;
+      if (userIds.length > 0) {
+        const del = await t.deleteFrom('tokens').where('user_id', 'in', userIds).executeTakeFirst();
+        tokensRevoked = Number(del.numDeletedRows);
+        await t.updateTable('users').set({ name: ERASED_NAME, email: null }).where('org_id', '=', org).execute();
+      }
+      await t.updateTable('orgs').set({ name: ERASED_NAME }).where('id', '=', org).execute();
+      const certificate: ErasureCertificate = {
+        type: 'gigafab-erasure-certificate-v1',
+        id: `ec_${randomBytes(8).toString('hex')}`,
+        org,
+        requestedBy: p.userId,
+        reason: input.reason,
+        erasedAt: at,
+        method:
+          'crypto-shredding: the organisation key-encryption keys were destroyed at their key provider; every data key (AES-256-GCM envelope) and every ciphertext wrapped under them is unreadable, including copies in backups',
+        keysDestroyed,
+        dataKeysUnreadable: Number(dataKeys.numUpdatedRows),
+        secretsUnreadable: Number(secrets.n),
+        usersPseudonymised: userIds.length,
+        tokensRevoked,
+        jobsStopped,
+        auditChain: 'kept unchanged: audit records name actors by pseudonymous ids only',
+      };
+      await t
+        .insertInto('org_erasures')
+        .values({ org_id: org, erased_at: at, certificate: JSON.stringify(certificate) })
+        .execute();
+      await t
+        .insertInto('org_restrictions')
+        .values({ org_id: org, reason: 'organisation erased', restricted_by: p.userId, since: at })
+        .onConflict((oc) =>
+          oc.column('org_id').doUpdateSet({ reason: 'organisation erased', restricted_by: p.userId, since: at }),
+        )
+        .execute();
+      await appendAudit(trx, {
+        at,
+        actor: p.userId,
+        org,
+        action: 'org.erasure-certificate',
+        objectType: 'org',
+        objectId: org,
+        after: certificate,
+        requestId,
+      });
+      return certificate;
+    });
+    this.restrictions.holdInMemory(org, 'organisation erased', p.userId);
+    this.tenancy.forgetTokens();
+    return cert;
+  }
+}
