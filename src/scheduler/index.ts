@@ -41,6 +41,7 @@ export type {
   JobExplain,
   JobPriority,
   LimitTable,
+  MaintenanceWindow,
   PreemptionDecision,
   PreemptionInput,
   PriorityFactors,
