@@ -4,6 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { JOB_STATES, PRIORITY_CLASSES } from '../model/job.js';
+import { JobConstraintsSchema, OnNodeFailureSchema } from './schemas-scheduling.js';
 
 const slug = z
   .string()
@@ -123,6 +124,8 @@ export const JobSpecSchema = z
       })
       .optional()
       .openapi({ description: 'For the simulated fleet: how long the job runs and how it exits' }),
+    constraints: JobConstraintsSchema.optional(),
+    onNodeFailure: OnNodeFailureSchema.optional(),
   })
   .openapi('JobSpec');
 
