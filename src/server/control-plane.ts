@@ -164,6 +164,11 @@ export class ControlPlane {
     for (const [id, at] of await lastCheckpoints(this.store, [...this.running.keys()]))
       this.running.get(id)!.lastCheckpointAt = at;
     await this.driver.reattach(reattach);
+    // A node that went down before a crash may still hold jobs whose stop was never settled.
+    const down = await db.selectFrom('node_states').select('node_id').where('state', '=', 'down').execute();
+    for (const n of down) {
+      if (this.fleet.nodeIndex.has(n.node_id)) await this.failJobsOnNode(n.node_id, 'found down at restart', 'system:recovery');
+    }
     this.dirty = true;
     return { queued: this.queue.size, running: this.running.size };
   }
