@@ -282,3 +282,25 @@ test('reservations: operator creates, tenants see their own; only the org uses i
   assert.equal(del.status, 200);
   assert.equal((await op('GET', `/v1/reservations/${res.body.id}`)).status, 404);
 });
+
+test('the OpenAPI document describes the scheduling routes and the JobSpec fields', async () => {
+  const doc = (await api(server.url)('GET', '/v1/openapi.json')).body;
+  for (const path of [
+    '/v1/reservations',
+    '/v1/reservations/{id}',
+    '/v1/maintenance-windows',
+    '/v1/nodes/{id}/state',
+    '/v1/jobs/{id}/checkpoints',
+  ]) {
+    assert.ok(doc.paths[path], `${path} documented`);
+  }
+  const props = doc.components.schemas.JobSpec.properties;
+  assert.ok(props.constraints && props.onNodeFailure);
+  assert.deepEqual(Object.keys(doc.components.schemas.JobConstraints.properties).sort(), [
+    'forbiddenSites',
+    'nodeLabels',
+    'requireSingleUnit',
+    'requiredCertifications',
+    'requiredSites',
+  ]);
+});
