@@ -1,6 +1,6 @@
 /**
  * The real CLI (child process) against the real server: reservation create|list|show|delete,
- * maintenance create|list|delete, node down|up, and time parsing.
+ * maintenance create|list|delete, node down|up, job submit constraint flags, and time parsing.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseTime } from '../../src/cli/commands/scheduling.js';
+import { mergeConstraintFlags } from '../../src/cli/constraint-flags.js';
 import { CliError } from '../../src/cli/context.js';
 import { api, BIN, REPO, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -56,6 +57,8 @@ pools:
   op = { GIGAFAB_URL: srv.url, GIGAFAB_TOKEN: srv.operatorToken };
   const call = api(srv.url, srv.operatorToken);
   for (const org of ['gov', 'other']) await call('POST', '/v1/orgs', { id: org, name: org, kind: 'public-sector' });
+  await call('POST', '/v1/orgs/gov/projects', { id: 'gov-p' });
+  await call('PUT', '/v1/projects/gov-p/quotas/B200', { gpus: 16 });
   govUser = {
     GIGAFAB_URL: srv.url,
     GIGAFAB_TOKEN: (await call('POST', '/v1/orgs/gov/users', { name: 'g', role: 'member' })).body.token,
@@ -154,4 +157,73 @@ test('maintenance create/list/delete and node down/up', async () => {
   assert.equal(down.code, 0, down.err);
   assert.match(down.out, /node s1-dgx-0002 down/);
   assert.match((await gigafab(['node', 'up', 's1-dgx-0002'], op)).out, /node s1-dgx-0002 up/);
+});
+
+test("constraint flags merge into the file's constraints", () => {
+  const spec: Record<string, unknown> = {};
+  mergeConstraintFlags(
+    spec,
+    { constraints: { requiredSites: ['a'], nodeLabels: { x: '1' } } },
+    {
+      site: ['b', 'a'],
+      cert: ['BSI-C5'],
+      nodeLabel: ['fabric=ndr'],
+      singleUnit: true,
+      onNodeFailure: 'fail',
+    },
+  );
+  assert.deepEqual(spec, {
+    onNodeFailure: 'fail',
+    constraints: {
+      requiredSites: ['a', 'b'],
+      nodeLabels: { x: '1', fabric: 'ndr' },
+      requiredCertifications: ['BSI-C5'],
+      requireSingleUnit: true,
+    },
+  });
+  const untouched: Record<string, unknown> = {};
+  mergeConstraintFlags(untouched, {}, {});
+  assert.deepEqual(untouched, {});
+});
+
+test('job submit with constraint flags; an impossible constraint exits 1 with the reason; job checkpoint', async () => {
+  const bad = await gigafab(
+    ['job', 'submit', '--project', 'gov-p', '--name', 'x', '--gpu-type', 'B200', '--site', 'mars'],
+    govUser,
+  );
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /unknown site mars .*\(job_constraints_unsatisfiable\)/);
+  const ok = await gigafab(
+    [
+      'job',
+      'submit',
+      '--project',
+      'gov-p',
+      '--name',
+      'y',
+      '--gpu-type',
+      'B200',
+      '--site',
+      's1',
+      '--single-unit',
+      '--on-node-failure',
+      'fail',
+      '--sim-duration',
+      '10h',
+      '-o',
+      'json',
+    ],
+    govUser,
+  );
+  assert.equal(ok.code, 0, ok.err);
+  const job = JSON.parse(ok.out);
+  assert.deepEqual(job.spec.constraints, { requiredSites: ['s1'], requireSingleUnit: true });
+  assert.equal(job.spec.onNodeFailure, 'fail');
+  const call = api(srv.url, govUser.GIGAFAB_TOKEN);
+  for (let i = 0; i < 200 && (await call('GET', `/v1/jobs/${job.id}`)).body.state !== 'running'; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const ck = await gigafab(['job', 'checkpoint', job.id, '--step', '7'], govUser);
+  assert.equal(ck.code, 0, ck.err);
+  assert.match(ck.out, new RegExp(`^job ${job.id}: checkpoint at step 7`));
 });

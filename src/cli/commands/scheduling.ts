@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import type { JobEvent, NodeInfo } from '../../api/schemas.js';
 import type { MaintenanceWindowView, Reservation } from '../../api/schemas-scheduling.js';
+import { addConstraintOptions } from '../constraint-flags.js';
 import { CliError, collect, examples, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { parseDuration, renderKeyValues, renderTable } from '../output.js';
 
@@ -220,10 +221,12 @@ export function registerNodeState(program: Command, rt: Runtime): void {
   }
 }
 
-/** registerCheckpoint adds `job checkpoint` to the existing `job` command. */
+/** registerCheckpoint adds `job checkpoint`, and the constraint flags of `job submit`, to the `job` command. */
 export function registerCheckpoint(program: Command, rt: Runtime): void {
   const job = program.commands.find((c) => c.name() === 'job');
   if (!job) return;
+  const submit = job.commands.find((c) => c.name() === 'submit');
+  if (submit) addConstraintOptions(submit);
   job
     .command('checkpoint')
     .description('report a checkpoint of a running job (preemption then loses only later work)')
