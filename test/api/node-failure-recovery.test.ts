@@ -1,6 +1,7 @@
 /**
  * A node goes down, then the control plane dies before the job's stop is settled: on restart the
  * job still "running" on the down node is stopped and requeued (never left running on it).
+ * Reservations, maintenance windows and checkpoints survive the restart too.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -23,6 +24,11 @@ test('restart with a job still on a down node: the job is requeued and runs else
       return j.state === 'running' ? j : null;
     }, 'job running');
     const node = job.placement.nodes[0].node as string;
+    const hour = 3600_000;
+    const window = { start: new Date(Date.now() + hour).toISOString(), end: new Date(Date.now() + 2 * hour).toISOString() };
+    const rsv = (await op('POST', '/v1/reservations', { org: 'acme', gpuType: 'B200', gpus: 8, ...window })).body.id;
+    const mw = (await op('POST', '/v1/maintenance-windows', { nodes: [node], reason: 'later', ...window })).body.id;
+    assert.equal((await user('POST', `/v1/jobs/${id}/checkpoints`, { step: 3 })).status, 201);
 
     // The node-state commit made it to disk, the job's stop did not (crash in between).
     await server.stop('SIGKILL');
@@ -35,16 +41,20 @@ test('restart with a job still on a down node: the job is requeued and runs else
     );
     db.close();
     await server.restart();
-
-    const user2 = api(
-      server.url,
-      (await api(server.url, server.operatorToken)('POST', '/v1/orgs/acme/users', { name: 'B', role: 'member' })).body.token,
+    const op2 = api(server.url, server.operatorToken);
+    assert.equal((await op2('GET', `/v1/reservations/${rsv}`)).body.gpus, 8);
+    assert.deepEqual(
+      (await op2('GET', '/v1/maintenance-windows')).body.items.map((m: { id: string }) => m.id),
+      [mw],
     );
+
+    const user2 = api(server.url, (await op2('POST', '/v1/orgs/acme/users', { name: 'B', role: 'member' })).body.token);
     const again = await waitFor(async () => {
       const ev = (await user2('GET', `/v1/jobs/${id}/events`)).body.items as { type: string; message: string }[];
       return ev.some((e) => e.type === 'queued' && e.message === `node ${node} went down: requeued (attempt 2)`) ? ev : null;
     }, 'requeued after restart');
     assert.ok(again.some((e) => e.type === 'node-failure' && /found down at restart/.test(e.message)));
+    assert.ok(again.some((e) => e.type === 'checkpoint'));
     const rerun = await waitFor(async () => {
       const j = (await user2('GET', `/v1/jobs/${id}`)).body;
       return j.state === 'running' ? j : null;
