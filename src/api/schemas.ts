@@ -121,6 +121,7 @@ export const JobSpecSchema = z
           .max(365 * 86400)
           .default(600),
         exitCode: z.number().int().min(0).max(255).default(0),
+        checkpointEverySeconds: z.number().int().min(1).max(86400).optional(),
       })
       .optional()
       .openapi({ description: 'For the simulated fleet: how long the job runs and how it exits' }),

@@ -5,7 +5,7 @@
  * in-memory state changes only after the commit.
  */
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../api/schemas.js';
-import type { ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
+import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
 import {
@@ -132,6 +132,7 @@ export class ControlPlane {
     );
     driver.onObservation((o) => void this.observe(o));
     driver.onNodeState?.((o) => void this.observeNodeState(o).catch((err) => console.error('node state update failed:', err)));
+    driver.onCheckpoint?.((o) => void this.observeCheckpoint(o).catch((err) => console.error('checkpoint update failed:', err)));
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -657,6 +658,17 @@ export class ControlPlane {
       this.metrics?.jobsFinished.inc({ state: 'failed' });
     }
     this.poke();
+  }
+
+  /** observeCheckpoint records a checkpoint the job reported through its execution engine. */
+  private async observeCheckpoint(o: CheckpointObservation): Promise<void> {
+    const r = this.running.get(o.jobId);
+    if (!r) return;
+    const body = { ...(o.step !== undefined ? { step: o.step } : {}), ...(o.label ? { label: o.label } : {}) };
+    const at = new Date(o.at).toISOString();
+    const event = await recordCheckpoint(this.store, { id: o.jobId, org: r.org }, body, `system:driver:${this.driver.name}`, at);
+    r.lastCheckpointAt = o.at;
+    this.bus.publish({ org: r.org, event });
   }
 
   /** checkpointJob records a checkpoint of a running job (its owner's org reports it). */

@@ -124,7 +124,7 @@ export async function recordCheckpoint(
   body: { step?: number; label?: string },
   actor: string,
   at: string,
-  requestId: string,
+  requestId?: string,
 ): Promise<JobEvent> {
   return store.write(async (trx) => {
     await trx

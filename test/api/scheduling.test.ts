@@ -170,6 +170,20 @@ test('checkpoints: recorded as events; preemption evicts the job that loses leas
   assert.equal(notRunning.body.code, 'job_not_running');
 });
 
+test('a job reports its own checkpoints through the driver (simulated: every checkpointEverySeconds)', async () => {
+  const body = { ...spec('acme', 'self'), simulation: { durationSeconds: 3000, checkpointEverySeconds: 30 } };
+  const id = await submit(acme, body);
+  await running(id);
+  const ev = await waitFor(async () => {
+    const e = (await events(id)).filter((x) => x.type === 'checkpoint');
+    return e.length >= 2 ? e : null;
+  }, 'two checkpoints from the job');
+  assert.match(ev[0]!.message, /^checkpoint at step 1:/);
+  assert.match(ev[1]!.message, /^checkpoint at step 2:/);
+  const audit = (await op('GET', '/v1/audit?limit=1000')).body.items as { action: string; actor: string; objectId: string }[];
+  assert.ok(audit.some((a) => a.action === 'job.checkpoint' && a.objectId === id && a.actor.startsWith('system:driver:')));
+});
+
 test('node down: a gang on it is stopped and requeued as a whole (attempt 2); onNodeFailure fail fails the job', async () => {
   const gang = await submit(acme, spec('acme', 'gang', { nodes: 2, constraints: { requiredSites: ['s1'] } }));
   const first = nodesOf(await running(gang));
