@@ -22,6 +22,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keysRoutes } from './routes/keys.js';
 import { lockboxRoutes } from './routes/lockbox.js';
+import { schedulingRoutes } from './routes/scheduling.js';
 import { tenancyRoutes } from './routes/tenancy.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -112,6 +113,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', consoleDataRoutes(opts));
   app.route('/', lockboxRoutes(opts));
   if (opts.keys) app.route('/', keysRoutes(opts.keys));
+  app.route('/', schedulingRoutes(opts));
   return app;
 }
 

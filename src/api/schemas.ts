@@ -4,6 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { JOB_STATES, PRIORITY_CLASSES } from '../model/job.js';
+import { JobConstraintsSchema, OnNodeFailureSchema } from './schemas-scheduling.js';
 
 const slug = z
   .string()
@@ -127,9 +128,12 @@ export const JobSpecSchema = z
           .max(365 * 86400)
           .default(600),
         exitCode: z.number().int().min(0).max(255).default(0),
+        checkpointEverySeconds: z.number().int().min(1).max(86400).optional(),
       })
       .optional()
       .openapi({ description: 'For the simulated fleet: how long the job runs and how it exits' }),
+    constraints: JobConstraintsSchema.optional(),
+    onNodeFailure: OnNodeFailureSchema.optional(),
   })
   .openapi('JobSpec');
 

@@ -5,10 +5,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { JobSpecInput } from '../api/schemas.js';
+import { type ConstraintFlags, mergeConstraintFlags } from './constraint-flags.js';
 import { CliError, parseKeyValues } from './context.js';
 
 /** Flags of `job submit` that map onto JobSpec fields (already parsed by commander). */
-export interface JobFlags {
+export interface JobFlags extends ConstraintFlags {
   name?: string;
   project?: string;
   gpuType?: string;
@@ -152,6 +153,7 @@ export function mergeJobSpec(file: Obj, flags: JobFlags): Obj {
     if (flags.simExitCode !== undefined) sim.exitCode = flags.simExitCode;
     spec.simulation = sim;
   }
+  mergeConstraintFlags(spec, file, flags);
   return spec;
 }
 

@@ -3,12 +3,13 @@
  * files, log chunks, job-id checks, the environment a job starts from, and Linux process identity.
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import type { LogChunk, NodeStateObservation, Observation } from './driver.js';
+import type { CheckpointObservation, LogChunk, NodeStateObservation, Observation } from './driver.js';
 
 /** Listeners of one driver. A throwing listener does not stop the others. */
 export class Listeners {
   private readonly observation: ((o: Observation) => void)[] = [];
   private readonly nodeState: ((o: NodeStateObservation) => void)[] = [];
+  private readonly checkpoint: ((o: CheckpointObservation) => void)[] = [];
 
   onObservation(l: (o: Observation) => void): void {
     this.observation.push(l);
@@ -24,6 +25,14 @@ export class Listeners {
 
   emitNodeState(o: NodeStateObservation): void {
     for (const l of this.nodeState) callSafely(l, o);
+  }
+
+  onCheckpoint(l: (o: CheckpointObservation) => void): void {
+    this.checkpoint.push(l);
+  }
+
+  emitCheckpoint(o: CheckpointObservation): void {
+    for (const l of this.checkpoint) callSafely(l, o);
   }
 }
 

@@ -48,6 +48,18 @@ export interface NodeStateObservation {
   at: number;
 }
 
+/**
+ * A checkpoint the job itself reported to its execution engine (the simulated fleet: every
+ * `simulation.checkpointEverySeconds`). Kept out of the Observation union like node states.
+ */
+export interface CheckpointObservation {
+  type: 'checkpoint';
+  jobId: string;
+  at: number;
+  step?: number;
+  label?: string;
+}
+
 /** Every kind of observation a driver can report. */
 export type DriverObservation = Observation | NodeStateObservation;
 
@@ -74,6 +86,8 @@ export interface ExecutionDriver {
   onObservation(listener: (o: Observation) => void): void;
   /** Optional: node states as the execution engine sees them (e.g. Slurm's down/drain). */
   onNodeState?(listener: (o: NodeStateObservation) => void): void;
+  /** Optional: checkpoints jobs report through the engine; preemption then loses less work. */
+  onCheckpoint?(listener: (o: CheckpointObservation) => void): void;
   /**
    * Optional: a job's output from byte `offset` on (at most maxBytes), for `gigafab job logs --follow`:
    * call again with nextOffset until eof. null: the driver has no log for this job.

@@ -3,9 +3,10 @@
  * the time scale (60 = one simulated minute per real second), then exits with its simulated exit
  * code — or is stopped as timed-out when its duration exceeds its wall-clock limit.
  * Completion is derived from the persisted start time, so a restarted control plane neither
- * forgets nor restarts a running job.
+ * forgets nor restarts a running job. With `simulation.checkpointEverySeconds` the job reports a
+ * checkpoint (step 1, 2, ... counted from its start) at that simulated interval.
  */
-import type { DriverJob, ExecutionDriver, Observation } from './driver.js';
+import type { CheckpointObservation, DriverJob, ExecutionDriver, Observation } from './driver.js';
 
 export interface Clock {
   now(): number;
@@ -15,6 +16,8 @@ export class SimDriver implements ExecutionDriver {
   readonly name = 'sim';
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private listeners: ((o: Observation) => void)[] = [];
+  private readonly checkpointTimers = new Map<string, NodeJS.Timeout>();
+  private checkpointListeners: ((o: CheckpointObservation) => void)[] = [];
 
   constructor(
     private readonly timeScale: number,
@@ -23,6 +26,10 @@ export class SimDriver implements ExecutionDriver {
 
   onObservation(listener: (o: Observation) => void): void {
     this.listeners.push(listener);
+  }
+
+  onCheckpoint(listener: (o: CheckpointObservation) => void): void {
+    this.checkpointListeners.push(listener);
   }
 
   async start(job: DriverJob): Promise<void> {
@@ -45,6 +52,7 @@ export class SimDriver implements ExecutionDriver {
     if (!t) return;
     clearTimeout(t);
     this.timers.delete(jobId);
+    this.stopCheckpoints(jobId);
     // A simulated job checkpoints instantly: it honours the stop signal at once.
     this.emit({
       type: 'exited',
@@ -59,6 +67,7 @@ export class SimDriver implements ExecutionDriver {
   async close(): Promise<void> {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    for (const id of [...this.checkpointTimers.keys()]) this.stopCheckpoints(id);
   }
 
   private arm(job: DriverJob): void {
@@ -70,6 +79,7 @@ export class SimDriver implements ExecutionDriver {
     const delay = Math.max(0, endAt - this.clock.now());
     const timer = setTimeout(() => {
       this.timers.delete(job.id);
+      this.stopCheckpoints(job.id);
       this.emit(
         timedOut
           ? {
@@ -92,6 +102,39 @@ export class SimDriver implements ExecutionDriver {
     }, delay);
     timer.unref();
     this.timers.set(job.id, timer);
+    this.armCheckpoints(job, endAt);
+  }
+
+  /** armCheckpoints reports a checkpoint every `checkpointEverySeconds` (simulated) until the job ends. */
+  private armCheckpoints(job: DriverJob, endAt: number): void {
+    const every = job.spec.simulation?.checkpointEverySeconds;
+    if (!every) return;
+    const periodMs = (every * 1000) / this.timeScale;
+    const tick = () => {
+      const step = Math.floor((this.clock.now() - job.startedAt) / periodMs);
+      const next = job.startedAt + (step + 1) * periodMs;
+      if (next >= endAt) {
+        this.checkpointTimers.delete(job.id);
+        return;
+      }
+      const t = setTimeout(
+        () => {
+          for (const l of this.checkpointListeners)
+            l({ type: 'checkpoint', jobId: job.id, at: this.clock.now(), step: step + 1 });
+          tick();
+        },
+        Math.max(0, next - this.clock.now()),
+      );
+      t.unref();
+      this.checkpointTimers.set(job.id, t);
+    };
+    tick();
+  }
+
+  private stopCheckpoints(jobId: string): void {
+    const t = this.checkpointTimers.get(jobId);
+    if (t) clearTimeout(t);
+    this.checkpointTimers.delete(jobId);
   }
 
   private emit(o: Observation): void {

@@ -3,7 +3,7 @@
  * control plane keeps talking to a single driver; jobs go to the driver of their placement's site.
  */
 import { Listeners } from './common.js';
-import type { DriverJob, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from './driver.js';
+import type { CheckpointObservation, DriverJob, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from './driver.js';
 
 export class SiteRouterDriver implements ExecutionDriver {
   readonly name: string;
@@ -24,6 +24,7 @@ export class SiteRouterDriver implements ExecutionDriver {
         this.listeners.emit(o);
       });
       d.onNodeState?.((o) => this.listeners.emitNodeState(o));
+      d.onCheckpoint?.((o) => this.listeners.emitCheckpoint(o));
     }
   }
 
@@ -33,6 +34,10 @@ export class SiteRouterDriver implements ExecutionDriver {
 
   onNodeState(listener: (o: NodeStateObservation) => void): void {
     this.listeners.onNodeState(listener);
+  }
+
+  onCheckpoint(listener: (o: CheckpointObservation) => void): void {
+    this.listeners.onCheckpoint(listener);
   }
 
   /** The driver for a site (for site-specific calls such as SlurmDriver.reconcile). */

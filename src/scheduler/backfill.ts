@@ -20,7 +20,7 @@ import type { Placement } from '../model/job.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
 import { type PlacementRequest, placeJob } from './placement.js';
-import type { BackfillInput, CapacityWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
+import type { BackfillInput, CapacityWindow, MaintenanceWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
 
 /** RESERVED_PROJECT owns phantom allocations; it starts with NUL so it can never clash with a project. */
 export const RESERVED_PROJECT = '\u0000reserved';
@@ -29,6 +29,8 @@ interface Held {
   readonly res: Reservation;
   /** Set for capacity windows: the org whose jobs may always use the GPUs. */
   readonly org?: string;
+  /** Capacity window lending its idle GPUs to preemptible jobs. */
+  readonly lend?: boolean;
   readonly phantomId: string;
   /** The phantom currently holds GPUs in the cluster. */
   allocated: boolean;
@@ -40,6 +42,7 @@ interface Ending {
   project: string;
   placement: Placement;
   end: number;
+  preemptible: boolean;
 }
 
 /** Backfill tracks the reservations of one cycle and their phantom allocations. */
@@ -47,6 +50,8 @@ export class Backfill {
   readonly reservations: Reservation[] = [];
   readonly windows: Reservation[] = [];
   private readonly held: Held[] = [];
+  /** Maintenance holds beyond the 30 suspendable slots: held for the whole cycle. */
+  private readonly fixed: Held[] = [];
   private readonly slots: number;
   private readonly gangsOnly: boolean;
   private readonly runningById = new Map<string, RunningJobInfo>();
@@ -77,7 +82,9 @@ export class Backfill {
     let m = 0;
     for (let i = 0; i < this.held.length; i++) {
       const h = this.held[i];
-      if (h.res.start >= end || (h.org !== undefined && h.org === job.org)) m |= 1 << i;
+      if (h.res.start >= end || (h.org !== undefined && h.org === job.org) || (h.lend === true && job.preemptible === true)) {
+        m |= 1 << i;
+      }
     }
     return m;
   }
@@ -107,6 +114,7 @@ export class Backfill {
       project: job.project,
       placement,
       end: this.now + job.maxRuntimeSeconds * 1000,
+      preemptible: job.preemptible === true,
     });
   }
 
@@ -169,19 +177,64 @@ export class Backfill {
     for (const w of live) {
       if (this.held.length >= 30) break;
       const start = Math.max(this.now, w.start);
+      const lend = w.lendToPreemptible === true;
       const plan = this.planAt(
-        { gpuType: w.gpuType, gpusPerNode: w.gpusPerNode, nodes: w.nodes },
-        (e) => e.end <= start || e.org === w.org,
+        { gpuType: w.gpuType, gpusPerNode: w.gpusPerNode, nodes: w.nodes, constraints: windowConstraints(this.cluster, w) },
+        // Lent GPUs count as the org's: their preemptible users are evicted when it needs them.
+        (e) => e.end <= start || e.org === w.org || (lend && e.preemptible),
       );
       if (!plan) continue;
       const res: Reservation = { jobId: w.id, start, placement: plan.placement, blockedBy: plan.blockedBy };
-      this.add({ res, org: w.org, phantomId: `\u0000window:${w.id}`, allocated: false });
+      this.add({ res, org: w.org, lend, phantomId: `\u0000window:${w.id}`, allocated: false });
       this.windows.push(res);
+    }
+  }
+
+  /**
+   * holdMaintenance holds every GPU of the nodes of each maintenance window not yet over, one hold
+   * per (site, GPU type) starting at max(now, start): only jobs ending by the start may use them, so
+   * no job's wall-clock limit reaches into a window. Call once, before capacity windows and the
+   * queue, so windows and reservations plan around maintenance. Unknown nodes are ignored.
+   */
+  holdMaintenance(windows: readonly MaintenanceWindow[]): void {
+    const live = windows
+      .filter((w) => w.end > this.now)
+      .sort((a, b) => a.start - b.start || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const fleet = this.cluster.fleet;
+    for (const w of live) {
+      const groups = new Map<string, Placement>();
+      for (const id of [...w.nodes].sort()) {
+        const i = fleet.nodeIndex.get(id);
+        if (i === undefined) continue;
+        const n = fleet.nodes[i];
+        const key = `${n.site}\u0000${n.gpuType}`;
+        let p = groups.get(key);
+        if (!p) {
+          p = { site: n.site, gpuType: n.gpuType, nodes: [] };
+          groups.set(key, p);
+        }
+        p.nodes.push({ node: n.id, gpus: Array.from({ length: n.gpus }, (_, g) => g) });
+      }
+      let k = 0;
+      for (const placement of groups.values()) {
+        const res: Reservation = { jobId: `maintenance:${w.id}`, start: Math.max(this.now, w.start), placement, blockedBy: [] };
+        const h: Held = { res, phantomId: `\u0000maintenance:${w.id}:${k++}`, allocated: false };
+        if (this.held.length < 30) this.add(h);
+        else {
+          this.fixed.push(h);
+          for (const a of placement.nodes) for (const g of a.gpus) this.reservedGpus.add(`${a.node}/${g}`);
+          this.hold(h);
+        }
+      }
     }
   }
 
   /** releaseAll drops every phantom: call once at the end of the cycle. */
   releaseAll(): void {
+    for (const h of this.fixed) {
+      if (h.allocated) this.cluster.release(h.phantomId);
+      h.allocated = false;
+    }
     for (const h of this.held) {
       if (h.allocated) this.cluster.release(h.phantomId);
       h.allocated = false;
@@ -207,7 +260,7 @@ export class Backfill {
       const project = this.cluster.projectOf(r.id);
       if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
       const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
-      out.push({ id: r.id, org: r.org, project, placement, end: Math.max(this.now, end) });
+      out.push({ id: r.id, org: r.org, project, placement, end: Math.max(this.now, end), preemptible: r.preemptible });
     }
     for (const s of this.startedNow) if (s.placement.gpuType === gpuType) out.push(s);
     return out.sort((a, b) => a.end - b.end || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -270,6 +323,31 @@ export class Backfill {
     if (!found) return null;
     return { ...found, blockedBy: blockers(found.placement, released) };
   }
+}
+
+const windowJobs = new WeakMap<CapacityWindow, SchedJob>();
+
+/** windowConstraints: a window's site as a placement constraint (undefined: any site). */
+function windowConstraints(cluster: ClusterModel, w: CapacityWindow) {
+  if (!w.site) return undefined;
+  let job = windowJobs.get(w);
+  if (!job) {
+    job = {
+      id: w.id,
+      seq: 0,
+      org: w.org,
+      project: '',
+      gpuType: w.gpuType,
+      gpusPerNode: w.gpusPerNode,
+      nodes: w.nodes,
+      priority: 0,
+      submittedAt: 0,
+      maxRuntimeSeconds: 0,
+      requiredSites: [w.site],
+    };
+    windowJobs.set(w, job);
+  }
+  return constraintsFor(cluster, job);
 }
 
 /** blockers: the released jobs (at most 20, sorted) holding GPUs of `placement`. */

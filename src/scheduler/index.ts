@@ -15,6 +15,7 @@ export {
   type SiteTotals,
   type UnitInfo,
 } from './cluster-model.js';
+export { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 export { type JobShape, validateJobFitsFleet } from './fleet-fit.js';
 export { IndexSet } from './index-set.js';
 export { type PlacementOutcome, type PlacementRequest, placeJob } from './placement.js';
@@ -41,6 +42,7 @@ export type {
   JobExplain,
   JobPriority,
   LimitTable,
+  MaintenanceWindow,
   PreemptionDecision,
   PreemptionInput,
   PriorityFactors,

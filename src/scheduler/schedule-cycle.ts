@@ -277,7 +277,7 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
       ? new Preemptor(cluster, ledger, input.running ?? [], input.preemption ?? { enabled: true }, input.now)
       : undefined,
     backfill:
-      input.backfill?.enabled || (input.capacityWindows?.length ?? 0) > 0
+      input.backfill?.enabled || (input.capacityWindows?.length ?? 0) > 0 || (input.maintenance?.length ?? 0) > 0
         ? new Backfill(
             cluster,
             input.backfill?.enabled ? input.backfill : { enabled: true, reservations: 0 },
@@ -288,6 +288,7 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
     equivalenceHits: 0,
   };
   const backfill = ctx.backfill;
+  if (backfill && input.maintenance) backfill.holdMaintenance(input.maintenance);
   if (backfill && input.capacityWindows) backfill.holdWindows(input.capacityWindows);
   const keys = new KeyMemo();
   const waitingOn = new Map<string, string[]>();

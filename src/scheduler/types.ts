@@ -36,6 +36,8 @@ export interface SchedJob {
   requireSingleUnit?: boolean;
   /** Prefer one scalable unit (the default for whole-node gangs; kept for explicitness). */
   preferSingleUnit?: boolean;
+  /** May run on a capacity window's idle GPUs where the window lends them (evicted when the owner needs them). */
+  preemptible?: boolean;
 }
 
 /** Quotas: project -> GPU type -> guaranteed GPUs. A missing entry means no quota (0). */
@@ -133,6 +135,25 @@ export interface CapacityWindow {
   nodes: number;
   start: number;
   end: number;
+  /** Only in this site (default: any site; a multi-node window is a gang, so it lives in one site). */
+  site?: string;
+  /**
+   * Lend the idle GPUs to preemptible jobs (SchedJob.preemptible) until the org needs them: the
+   * org's jobs then evict them through preemption (lower class), which the caller must enable.
+   */
+  lendToPreemptible?: boolean;
+}
+
+/**
+ * MaintenanceWindow: `nodes` are out of service from `start` to `end` (epoch ms). Backfill keeps
+ * every job whose wall-clock limit would reach into the window off them (a job ending by `start`
+ * may still use them); during the window nothing starts on them. Running jobs are not touched.
+ */
+export interface MaintenanceWindow {
+  id: string;
+  nodes: readonly string[];
+  start: number;
+  end: number;
 }
 
 /** Reservation: GPUs held back for a blocked job that is expected to start at `start`. */
@@ -187,6 +208,8 @@ export interface CycleInput {
   explain?: boolean;
   /** Advance reservations (capacity windows) for orgs; ended windows are ignored. */
   capacityWindows?: readonly CapacityWindow[];
+  /** Maintenance windows (ended ones are ignored); held by backfill like reservations. */
+  maintenance?: readonly MaintenanceWindow[];
 }
 
 /** StartDecision: start this job with this placement. */

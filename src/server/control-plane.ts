@@ -5,7 +5,7 @@
  * in-memory state changes only after the commit.
  */
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../api/schemas.js';
-import type { ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
+import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
 import {
@@ -26,11 +26,14 @@ import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
 import type { BusEvent, EventBus } from './event-bus.js';
+import { schedFields, unsatisfiableConstraints } from './job-constraints.js';
 import { type JobRow, toJob, toJobEvent } from './job-rows.js';
 import type { Metrics } from './metrics.js';
+import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
 import { DEFAULT_POLICY, type Policy, toLimitTable } from './policy.js';
 import { isOperator, type Principal } from './principal.js';
 import { ApiProblem, conflict, forbidden, invalid, notFound } from './problem.js';
+import { SchedulingOps } from './scheduling-ops.js';
 
 export interface ControlPlaneOptions {
   /** Milliseconds between scheduling cycles when nothing changes. */
@@ -53,6 +56,10 @@ interface RunningJob {
   borrowed: boolean;
   /** Told to stop to make room (preemption); requeued when it has stopped. */
   evicting: { forJobId: string; reason: string; requeueMessage?: string } | null;
+  /** Epoch ms of the last checkpoint the job reported. */
+  lastCheckpointAt?: number;
+  /** Stopping because a node of it went down; requeued or failed once stopped. */
+  nodeFailure?: NodeFailure;
 }
 
 export interface JobListQuery {
@@ -104,6 +111,8 @@ export class ControlPlane {
   lastCycleMs = 0;
   /** Sovereignty hooks (restriction, secret delivery), set by the composition root. */
   hooks: ControlPlaneHooks = {};
+  /** Advance reservations and maintenance windows (scheduling-ops.ts). */
+  readonly ops: SchedulingOps;
 
   constructor(
     private readonly store: Store,
@@ -118,8 +127,15 @@ export class ControlPlane {
     this.policy = opts.policy ?? DEFAULT_POLICY;
     this.grace = opts.stopGraceSeconds ?? this.policy.stopGraceSeconds;
     this.now = opts.now ?? (() => Date.now());
+    this.ops = new SchedulingOps(
+      store,
+      fleet,
+      () => this.now(),
+      () => this.poke(),
+    );
     driver.onObservation((o) => void this.observe(o));
     driver.onNodeState?.((o) => void this.observeNodeState(o).catch((err) => console.error('node state update failed:', err)));
+    driver.onCheckpoint?.((o) => void this.observeCheckpoint(o).catch((err) => console.error('checkpoint update failed:', err)));
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -148,7 +164,15 @@ export class ControlPlane {
       }
     }
     await this.recoverUsage();
+    await this.ops.recover();
+    for (const [id, at] of await lastCheckpoints(this.store, [...this.running.keys()]))
+      this.running.get(id)!.lastCheckpointAt = at;
     await this.driver.reattach(reattach);
+    // A node that went down before a crash may still hold jobs whose stop was never settled.
+    const down = await db.selectFrom('node_states').select('node_id').where('state', '=', 'down').execute();
+    for (const n of down) {
+      if (this.fleet.nodeIndex.has(n.node_id)) await this.failJobsOnNode(n.node_id, 'found down at restart', 'system:recovery');
+    }
     this.dirty = true;
     return { queued: this.queue.size, running: this.running.size };
   }
@@ -233,8 +257,9 @@ export class ControlPlane {
         startedAt: r.startedAt,
         borrowed: r.borrowed,
         preemptible: r.spec.priorityClass === 'preemptible' || r.borrowed,
-        evicting: r.evicting !== null,
+        evicting: r.evicting !== null || r.nodeFailure !== undefined,
         maxRuntimeSeconds: r.spec.maxRuntimeSeconds,
+        lastCheckpointAt: r.lastCheckpointAt !== undefined ? Math.max(r.lastCheckpointAt, r.startedAt) : undefined,
       });
     }
     return {
@@ -262,6 +287,9 @@ export class ControlPlane {
       preemption: p.preemption.enabled ? { ...p.preemption, enabled: true } : undefined,
       backfill: p.backfill.enabled ? { enabled: true, reservations: p.backfill.reservations } : undefined,
       explain,
+      // Idle reserved GPUs are lent to preemptible work only where preemption can take them back.
+      capacityWindows: this.ops.capacityWindows(p.preemption.enabled),
+      maintenance: this.ops.maintenanceWindows(),
     };
   }
 
@@ -305,6 +333,7 @@ export class ControlPlane {
       const result = scheduleCycle(this.cluster, this.cycleInput(now, explain));
       this.lastCycleMs = performance.now() - t0;
       this.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
+      this.ops.noteHeld(result.windows);
       this.pending.clear();
       for (const [id, r] of result.pending) this.pending.set(id, r);
       for (const [id, forJob] of this.heldFor) {
@@ -417,6 +446,8 @@ export class ControlPlane {
       if (r) this.bus.publish({ org: r.org, event });
       return;
     }
+    const nodeFailure = this.running.get(o.jobId)?.nodeFailure;
+    if (nodeFailure && !(o.outcome === 'completed' && o.exitCode === 0)) return this.afterNodeFailure(o, nodeFailure);
     const evicted = this.running.get(o.jobId)?.evicting;
     if (evicted && (o.outcome === 'cancelled' || o.outcome === 'completed')) return this.requeue(o, evicted);
     const state = OUTCOME_STATE[o.outcome] ?? (o.exitCode === 0 ? 'succeeded' : 'failed');
@@ -641,6 +672,83 @@ export class ControlPlane {
     });
     this.cluster.setNodeState(nodeId, state);
     this.poke();
+    if (state === 'down') await this.failJobsOnNode(nodeId, reason ?? `marked down by ${p.userId}`, p.userId);
+  }
+
+  /**
+   * failJobsOnNode stops every running job on a node that went down; once stopped, each is
+   * requeued or failed per its spec's onNodeFailure (see afterNodeFailure).
+   */
+  private async failJobsOnNode(nodeId: string, why: string, actor: string): Promise<void> {
+    const jobs = [];
+    for (const id of this.cluster.nodeView(nodeId).jobs) {
+      const r = this.running.get(id);
+      if (r && !r.nodeFailure) jobs.push({ id, org: r.org, spec: r.spec });
+    }
+    const marked = await markNodeFailures(this.store, jobs, nodeId, why, actor, new Date(this.now()).toISOString());
+    for (const m of marked) {
+      const r = this.running.get(m.id);
+      if (r) r.nodeFailure = m.failure;
+      this.bus.publish({ org: m.org, event: m.event });
+      if (this.handingOver.has(m.id)) this.stopAfterStart.add(m.id);
+      else void this.driver.stop(m.id, 0);
+    }
+  }
+
+  /** afterNodeFailure settles a job stopped because its node went down: requeued or failed. */
+  private async afterNodeFailure(o: Observation & { type: 'exited' }, f: NodeFailure): Promise<void> {
+    const done = await settleNodeFailure(
+      this.store,
+      o.jobId,
+      f,
+      o.exitCode,
+      new Date(o.at).toISOString(),
+      `system:driver:${this.driver.name}`,
+    );
+    this.cluster.release(o.jobId);
+    this.running.delete(o.jobId);
+    if (done?.state === 'queued') {
+      const spec = JSON.parse(done.row.spec) as JobSpec;
+      this.queue.set(o.jobId, toSchedJob(done.row, spec));
+      this.queuedSpecs.set(o.jobId, spec);
+      this.bus.publish({ org: done.row.org_id, event: done.event });
+    } else if (done) {
+      this.bus.publish({ org: done.row.org_id, event: done.event, terminalState: 'failed' });
+      this.metrics?.jobsFinished.inc({ state: 'failed' });
+    }
+    this.poke();
+  }
+
+  /** observeCheckpoint records a checkpoint the job reported through its execution engine. */
+  private async observeCheckpoint(o: CheckpointObservation): Promise<void> {
+    const r = this.running.get(o.jobId);
+    if (!r) return;
+    const body = { ...(o.step !== undefined ? { step: o.step } : {}), ...(o.label ? { label: o.label } : {}) };
+    const at = new Date(o.at).toISOString();
+    const event = await recordCheckpoint(this.store, { id: o.jobId, org: r.org }, body, `system:driver:${this.driver.name}`, at);
+    r.lastCheckpointAt = o.at;
+    this.bus.publish({ org: r.org, event });
+  }
+
+  /** checkpointJob records a checkpoint of a running job (its owner's org reports it). */
+  async checkpointJob(p: Principal, id: string, body: { step?: number; label?: string }, requestId: string): Promise<JobEvent> {
+    const row = await this.visibleJobRow(p, id);
+    if (isOperator(p) || p.role === 'viewer') throw forbidden("only members of the job's organisation report its checkpoints");
+    const r = this.running.get(id);
+    if (row.state !== 'running' || !r)
+      throw conflict('job_not_running', `job ${id} is ${row.state}; only a running job checkpoints`);
+    const now = this.now();
+    const event = await recordCheckpoint(
+      this.store,
+      { id, org: row.org_id },
+      body,
+      p.userId,
+      new Date(now).toISOString(),
+      requestId,
+    );
+    r.lastCheckpointAt = now;
+    this.bus.publish({ org: row.org_id, event });
+    return event;
   }
 
   // ---------------------------------------------------------------- jobs
@@ -667,6 +775,8 @@ export class ControlPlane {
       nodes: spec.nodes,
     });
     if (never) throw invalid(`job_unplaceable`, never.message.replace(/^waiting: /, ''), [{ path: '', message: never.code }]);
+    const unfit = unsatisfiableConstraints(this.fleet, spec);
+    if (unfit) throw invalid('job_constraints_unsatisfiable', unfit.message, unfit.errors);
 
     const at = new Date(this.now()).toISOString();
     const priority = PRIORITY_CLASSES[spec.priorityClass];
@@ -912,6 +1022,7 @@ export class ControlPlane {
     });
     this.cluster.setNodeState(o.node, o.state);
     this.poke();
+    if (o.state === 'down') await this.failJobsOnNode(o.node, reason, `system:driver:${this.driver.name}`);
   }
 
   /** jobLogs reads a job's output from the driver that runs it (null: no log for this job). */
@@ -1006,6 +1117,7 @@ function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
     priority: row.priority,
     submittedAt: Date.parse(row.created_at),
     maxRuntimeSeconds: spec.maxRuntimeSeconds,
+    ...schedFields(spec),
   };
 }
 

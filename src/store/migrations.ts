@@ -5,6 +5,7 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import { migration005Keys } from '../sovereignty/keys/tables.js';
 import { m006Lockbox } from './migration-006-lockbox.js';
+import { m007Scheduling } from './migration-007-scheduling.js';
 
 type Db = Kysely<unknown>;
 
@@ -159,6 +160,7 @@ export const migrations: Record<string, Migration> = {
   '003-borrowed': m003,
   '005_keys': migration005Keys,
   '006_lockbox': m006Lockbox,
+  '007_scheduling': m007Scheduling,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,6 +1,7 @@
 /** Table types for Kysely. Timestamps are ISO-8601 UTC strings (sortable, portable to PostgreSQL). */
 import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
+import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 
 export interface OrgsTable {
   id: string;
@@ -114,4 +115,7 @@ export interface Database {
   access_requests: AccessRequestsTable;
   access_uses: AccessUsesTable;
   access_notifications: AccessNotificationsTable;
+  reservations: ReservationsTable;
+  maintenance_windows: MaintenanceWindowsTable;
+  job_checkpoints: JobCheckpointsTable;
 }

@@ -1,0 +1,95 @@
+/**
+ * Job placement constraints from the JobSpec to the scheduler, and the submission check that
+ * rejects a job no node of the fleet could ever host (on an empty fleet) with the reason.
+ */
+import type { JobSpec } from '../api/schemas.js';
+import type { Fleet } from '../model/fleet.js';
+import { ClusterModel, constraintsFor, placeJob, type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
+import type { FieldError } from './problem.js';
+
+type ConstraintFields = Pick<
+  SchedJob,
+  'requiredSites' | 'forbiddenSites' | 'requiredCertifications' | 'nodeLabels' | 'requireSingleUnit' | 'preemptible'
+>;
+
+/** schedFields: the SchedJob fields a spec's constraints and class map to (absent when unset). */
+export function schedFields(spec: JobSpec): ConstraintFields {
+  const c = spec.constraints;
+  const out: ConstraintFields = {};
+  if (c?.requiredSites?.length) out.requiredSites = c.requiredSites;
+  if (c?.forbiddenSites?.length) out.forbiddenSites = c.forbiddenSites;
+  if (c?.requiredCertifications?.length) out.requiredCertifications = c.requiredCertifications;
+  if (c?.nodeLabels && Object.keys(c.nodeLabels).length > 0) out.nodeLabels = c.nodeLabels;
+  if (c?.requireSingleUnit) out.requireSingleUnit = true;
+  if (spec.priorityClass === 'preemptible') out.preemptible = true;
+  return out;
+}
+
+/** An all-idle model per fleet: "could this ever be placed" is a placement on it. */
+const emptyModels = new WeakMap<Fleet, ClusterModel>();
+function emptyModel(fleet: Fleet): ClusterModel {
+  let m = emptyModels.get(fleet);
+  if (!m) {
+    m = new ClusterModel(fleet);
+    emptyModels.set(fleet, m);
+  }
+  return m;
+}
+
+/**
+ * unsatisfiableConstraints returns why no node of the fleet can ever satisfy the job's
+ * constraints (unknown sites, no site with the certifications, no such labels, a gang larger than
+ * any scalable unit), or null when some GPU type and site can host it.
+ */
+export function unsatisfiableConstraints(fleet: Fleet, spec: JobSpec): { message: string; errors: FieldError[] } | null {
+  const c = spec.constraints;
+  if (!c) return null;
+  const siteIds = new Set(fleet.sites.map((s) => s.id));
+  const unknown = [...(c.requiredSites ?? []), ...(c.forbiddenSites ?? [])].filter((s) => !siteIds.has(s));
+  if (unknown.length > 0) {
+    return {
+      message: `unknown site ${unknown.join(', ')} (the fleet has ${[...siteIds].join(', ')})`,
+      errors: [{ path: 'constraints', message: 'unknown_site' }],
+    };
+  }
+  const job: SchedJob = {
+    id: 'submission',
+    seq: 0,
+    org: '',
+    project: spec.project,
+    gpuType: spec.gpuType === 'any' ? null : spec.gpuType,
+    gpusPerNode: spec.gpusPerNode,
+    nodes: spec.nodes,
+    priority: 0,
+    submittedAt: 0,
+    maxRuntimeSeconds: spec.maxRuntimeSeconds,
+    ...schedFields(spec),
+  };
+  const model = emptyModel(fleet);
+  const constraints = constraintsFor(model, job);
+  if (!constraints) return null;
+  const types = job.gpuType ? [job.gpuType] : fleet.gpuTypes.filter((t) => !validateJobFitsFleet(fleet, { ...job, gpuType: t }));
+  for (const gpuType of types) {
+    if (placeJob(model, { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints }).ok) return null;
+  }
+  const sites = fleet.sites.filter(
+    (s) =>
+      (!c.requiredSites?.length || c.requiredSites.includes(s.id)) &&
+      !(c.forbiddenSites ?? []).includes(s.id) &&
+      (c.requiredCertifications ?? []).every((cert) => s.certifications.includes(cert)),
+  );
+  const what = `${job.nodes} x ${job.gpusPerNode} ${spec.gpuType === 'any' ? 'GPUs' : spec.gpuType}`;
+  let why: string;
+  if (sites.length === 0) why = 'no site satisfies the site and certification constraints';
+  else if (c.nodeLabels && Object.keys(c.nodeLabels).length > 0 && !c.requireSingleUnit)
+    why = `no nodes in ${sites.map((s) => s.id).join(', ')} carry the labels ${Object.entries(c.nodeLabels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')} in that number`;
+  else if (c.requireSingleUnit)
+    why = `no scalable unit in ${sites.map((s) => s.id).join(', ')} (with the labels asked) is that large`;
+  else why = `the allowed sites (${sites.map((s) => s.id).join(', ')}) do not have that many nodes of the type`;
+  return {
+    message: `no node of the fleet can ever run ${what} under the job's constraints: ${why}`,
+    errors: [{ path: 'constraints', message: 'unsatisfiable' }],
+  };
+}
