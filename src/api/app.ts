@@ -19,6 +19,7 @@ import { auditRoutes } from './routes/audit.js';
 import { consoleDataRoutes } from './routes/console-data.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
+import { residencyRoutes } from './routes/residency.js';
 import { tenancyRoutes } from './routes/tenancy.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -105,6 +106,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', fleetRoutes(opts));
   app.route('/', auditRoutes(opts));
   app.route('/', consoleDataRoutes(opts));
+  app.route('/', residencyRoutes(opts));
   return app;
 }
 

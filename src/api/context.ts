@@ -4,6 +4,7 @@ import type { AuditLog } from '../server/audit-log.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import type { Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy.js';
+import type { ResidencyService } from '../sovereignty/service.js';
 import { zodProblem } from './problems.js';
 
 export interface ApiEnv {
@@ -14,6 +15,7 @@ export interface Services {
   cp: ControlPlane;
   tenancy: Tenancy;
   audit: AuditLog;
+  residency: ResidencyService;
 }
 
 /** newRouter creates a sub-app whose validation failures become RFC 9457 problems. */

@@ -11,6 +11,7 @@ import { registerNode } from './commands/node.js';
 import { registerOrg } from './commands/org.js';
 import { registerProject } from './commands/project.js';
 import { registerQuota } from './commands/quota.js';
+import { registerDataset, registerResidency } from './commands/residency.js';
 import { registerServer } from './commands/server.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerToken } from './commands/token.js';
@@ -63,6 +64,8 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerAudit(program, rt);
   registerAuditProofs(program, rt);
   registerSimulate(program, rt);
+  registerResidency(program, rt);
+  registerDataset(program, rt);
   return program;
 }
 

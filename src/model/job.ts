@@ -47,4 +47,5 @@ export type PendingReasonCode =
   | 'unsatisfiable'
   | 'preempting'
   | 'reserved'
-  | 'constraints';
+  | 'constraints'
+  | 'residency';

@@ -36,6 +36,12 @@ export interface SchedJob {
   requireSingleUnit?: boolean;
   /** Prefer one scalable unit (the default for whole-node gangs; kept for explicitness). */
   preferSingleUnit?: boolean;
+  /**
+   * Data residency (computed by src/sovereignty from policies and data classes): only these sites,
+   * possibly none for now. `reason` is the pending sentence when it leaves no site of the job's
+   * GPU type; `rule` the id of the narrowing rule.
+   */
+  residency?: { readonly allowedSites: readonly string[]; readonly reason: string; readonly rule: string | null };
 }
 
 /** Quotas: project -> GPU type -> guaranteed GPUs. A missing entry means no quota (0). */

@@ -21,6 +21,7 @@ import {
   scheduleCycle,
   validateJobFitsFleet,
 } from '../scheduler/index.js';
+import type { ResidencyGate, RunningForResidency } from '../sovereignty/service.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
@@ -101,6 +102,8 @@ export class ControlPlane {
   private readonly grace: number;
   private readonly now: () => number;
   lastCycleMs = 0;
+  /** Data residency (src/sovereignty): consulted by every path that queues or starts a job. */
+  private residency: ResidencyGate | null = null;
 
   constructor(
     private readonly store: Store,
@@ -134,8 +137,7 @@ export class ControlPlane {
       const spec = JSON.parse(row.spec) as JobSpec;
       const id = String(row.id);
       if (row.state === 'queued') {
-        this.queue.set(id, toSchedJob(row, spec));
-        this.queuedSpecs.set(id, spec);
+        this.enqueue(id, row, spec);
       } else {
         const placement = JSON.parse(row.placement ?? 'null') as Placement;
         const startedAt = Date.parse(row.started_at ?? row.created_at);
@@ -265,7 +267,8 @@ export class ControlPlane {
     const tick = async () => {
       if (this.stopped) return;
       try {
-        if (this.dirty) await this.runCycle();
+        // An attestation starting or ending changes where jobs may run even when nothing else changed.
+        if (this.dirty || this.residency?.due(this.now())) await this.runCycle();
       } catch (err) {
         console.error('scheduling cycle failed:', err);
       }
@@ -295,6 +298,7 @@ export class ControlPlane {
     this.dirty = false;
     try {
       const now = this.now();
+      if (this.residency?.due(now)) await this.residency.refresh(now);
       const t0 = performance.now();
       this.chargeUsage(now);
       const explain = now - this.explainedAt >= this.policy.explainIntervalSeconds * 1000;
@@ -323,6 +327,7 @@ export class ControlPlane {
       const borrowed = new Set(result.starts.filter((s) => s.borrowed).map((s) => s.jobId));
 
       const at = new Date(now).toISOString();
+      const refused: string[] = [];
       let committed: { id: string; event: JobEvent; org: string }[] = [];
       try {
         committed = await this.store.write(async (trx) => {
@@ -337,6 +342,29 @@ export class ControlPlane {
               .returning(['org_id'])
               .executeTakeFirst();
             if (!res) continue; // cancelled meanwhile
+            const spec = this.queuedSpecs.get(s.jobId);
+            const evidence =
+              !this.residency || !spec
+                ? true
+                : await this.residency.recordStart(trx, {
+                    jobId: s.jobId,
+                    org: res.org_id,
+                    project: spec.project,
+                    spec,
+                    placement: s.placement,
+                    at,
+                    now,
+                  });
+            if (!evidence) {
+              // A policy changed since the cycle ran: the job stays queued under the new rules.
+              await trx
+                .updateTable('jobs')
+                .set({ state: 'queued', placement: null, started_at: null, borrowed: 0 })
+                .where('id', '=', Number(s.jobId))
+                .execute();
+              refused.push(s.jobId);
+              continue;
+            }
             const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
             const message = `scheduled on ${s.placement.nodes.length} node(s) in ${s.placement.site} (${gpus} ${s.placement.gpuType})${borrowed.has(s.jobId) ? ' on borrowed capacity (preemptible)' : ''}`;
             const event = await insertEvent(trx, s.jobId, at, 'running', message, { placement: s.placement });
@@ -360,6 +388,7 @@ export class ControlPlane {
       }
       const committedIds = new Set(committed.map((c) => c.id));
       for (const s of result.starts) if (!committedIds.has(s.jobId)) this.cluster.release(s.jobId);
+      if (refused.length > 0) this.reconstrainQueued();
       for (const c of committed) {
         const spec = this.queuedSpecs.get(c.id) ?? (await this.specOf(c.id));
         this.queue.delete(c.id);
@@ -518,8 +547,7 @@ export class ControlPlane {
     this.running.delete(o.jobId);
     if (done) {
       const spec = JSON.parse(done.row.spec) as JobSpec;
-      this.queue.set(o.jobId, toSchedJob(done.row, spec));
-      this.queuedSpecs.set(o.jobId, spec);
+      this.enqueue(o.jobId, done.row, spec);
       this.heldFor.set(o.jobId, evicted.forJobId);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     }
@@ -542,6 +570,42 @@ export class ControlPlane {
       priority: prio ? { total: prio.total, factors: { ...prio.factors } } : null,
       computedAt: this.explainedAt ? new Date(this.explainedAt).toISOString() : null,
     };
+  }
+
+  // ---------------------------------------------------------------- residency
+
+  /** attachResidency installs the residency gate; call before recover() so recovered jobs pass through it. */
+  attachResidency(gate: ResidencyGate): void {
+    this.residency = gate;
+    this.reconstrainQueued();
+  }
+
+  /** enqueue: the one way a job enters the queue (submission, recovery, requeue), through the residency gate. */
+  private enqueue(id: string, row: JobRow, spec: JobSpec): void {
+    const job = toSchedJob(row, spec);
+    this.queue.set(id, this.residency ? this.residency.constrain(job, spec, this.now()) : job);
+    this.queuedSpecs.set(id, spec);
+  }
+
+  /** reconstrainQueued re-evaluates every queued job's residency (a policy changed, an attestation expired). */
+  reconstrainQueued(): void {
+    if (!this.residency) return;
+    const now = this.now();
+    for (const [id, j] of this.queue) {
+      const spec = this.queuedSpecs.get(id);
+      if (spec) this.queue.set(id, this.residency.constrain(j, spec, now));
+    }
+    this.poke();
+  }
+
+  /** runningJobsForResidency: running jobs with their site, for re-checking after a change. */
+  runningJobsForResidency(): RunningForResidency[] {
+    const out: RunningForResidency[] = [];
+    for (const [id, r] of this.running) {
+      const site = this.cluster.allocationOf(id)?.site;
+      if (site) out.push({ id, org: r.org, project: r.project, spec: r.spec, site });
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- quotas and nodes
@@ -607,6 +671,7 @@ export class ControlPlane {
       nodes: spec.nodes,
     });
     if (never) throw invalid(`job_unplaceable`, never.message.replace(/^waiting: /, ''), [{ path: '', message: never.code }]);
+    this.residency?.admit(project.org_id, project.id, spec, this.now());
 
     const at = new Date(this.now()).toISOString();
     const priority = PRIORITY_CLASSES[spec.priorityClass];
@@ -661,8 +726,7 @@ export class ControlPlane {
       }
       throw err;
     }
-    this.queue.set(String(row.id), toSchedJob(row, spec));
-    this.queuedSpecs.set(String(row.id), spec);
+    this.enqueue(String(row.id), row, spec);
     this.metrics?.jobsSubmitted.inc();
     this.poke();
     return { job: toJob(row, null), created: true };

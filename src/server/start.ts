@@ -7,6 +7,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from '../api/app.js';
 import { createSiteDrivers, type DriverConfigInput } from '../drivers/config.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
+import { ResidencyService } from '../sovereignty/service.js';
 import { openSqliteStore } from '../store/open-store.js';
 import { AuditLog } from './audit-log.js';
 import { ControlPlane } from './control-plane.js';
@@ -60,10 +61,13 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, { policy });
   const tenancy = new Tenancy(store, cp);
   const audit = new AuditLog(store, dataDir);
+  const residency = new ResidencyService(store, fleet);
+  await residency.load(cp);
+  cp.attachResidency(residency);
   const recovered = await cp.recover();
   const operator = await tenancy.bootstrapOperator(dataDir);
   let ready = false;
-  const app = createApp({ cp, tenancy, audit, registry: metrics.registry, isReady: () => ready, version: VERSION });
+  const app = createApp({ cp, tenancy, audit, residency, registry: metrics.registry, isReady: () => ready, version: VERSION });
 
   const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host });
   await new Promise<void>((res, rej) => {

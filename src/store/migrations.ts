@@ -3,6 +3,7 @@
  * Never edit a released migration; add a new one.
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { m004Residency } from './migration-004-residency.js';
 
 type Db = Kysely<unknown>;
 
@@ -155,6 +156,7 @@ export const migrations: Record<string, Migration> = {
   '001-initial': m001,
   '002-audit-chain': m002,
   '003-borrowed': m003,
+  '004_residency': m004Residency,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,5 +1,6 @@
 /** Table types for Kysely. Timestamps are ISO-8601 UTC strings (sortable, portable to PostgreSQL). */
 import type { Generated } from 'kysely';
+import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
 
 export interface OrgsTable {
   id: string;
@@ -110,4 +111,7 @@ export interface Database {
   audit_checkpoints: AuditCheckpointsTable;
   node_states: NodeStatesTable;
   settings: SettingsTable;
+  residency_policies: ResidencyPoliciesTable;
+  datasets: DatasetsTable;
+  placement_evidence: PlacementEvidenceTable;
 }
