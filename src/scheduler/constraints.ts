@@ -99,6 +99,21 @@ export function constraintsReason(job: SchedJob): PendingReason {
       details: { rule: job.residency.rule ?? '', allowedSites: '' },
     };
   }
+  const onlyResidency =
+    job.residency &&
+    !job.requiredSites?.length &&
+    !job.forbiddenSites?.length &&
+    !job.requiredCertifications?.length &&
+    Object.keys(job.nodeLabels ?? {}).length === 0 &&
+    job.requireSingleUnit !== true;
+  if (job.residency && onlyResidency) {
+    const allowed = job.residency.allowedSites.join(', ');
+    return {
+      code: 'residency',
+      message: `waiting: no ${job.gpuType ?? 'GPU'} capacity at the sites the residency rules allow (${allowed})${job.residency.excluded ? `; excluded: ${job.residency.excluded}` : ''}`,
+      details: { rule: job.residency.rule ?? '', allowedSites: allowed },
+    };
+  }
   const parts: string[] = [];
   if (job.residency) parts.push(`residency allows sites ${job.residency.allowedSites.join(', ')}`);
   if (job.requiredSites?.length) parts.push(`sites ${job.requiredSites.join(', ')}`);

@@ -41,7 +41,13 @@ export interface SchedJob {
    * possibly none for now. `reason` is the pending sentence when it leaves no site of the job's
    * GPU type; `rule` the id of the narrowing rule.
    */
-  residency?: { readonly allowedSites: readonly string[]; readonly reason: string; readonly rule: string | null };
+  residency?: {
+    readonly allowedSites: readonly string[];
+    readonly reason: string;
+    readonly rule: string | null;
+    /** Why the other sites are excluded (named when the allowed sites lack the job's GPU type). */
+    readonly excluded?: string;
+  };
 }
 
 /** Quotas: project -> GPU type -> guaranteed GPUs. A missing entry means no quota (0). */

@@ -266,6 +266,8 @@ export interface ResidencyEvaluation {
   waitingReason: string | null;
   /** The rule the waiting reason names (null when none). */
   narrowingRule: string | null;
+  /** Why the other sites are excluded, one clause per site with its rule (null when none is). */
+  narrowing: string | null;
 }
 
 /** rulesFor: every rule in force for a job: organisation, project, then each data class. */
@@ -329,6 +331,7 @@ export function evaluateResidency(input: ResidencyInput): ResidencyEvaluation {
     dataClasses: classesOf(input.datasets),
     waitingReason,
     narrowingRule,
+    narrowing: excluded.length ? excluded.map((e) => `${e.reason} [${e.rule}]`).join('; ') : null,
   };
 }
 

@@ -236,7 +236,15 @@ export class ResidencyService implements ResidencyGate {
     const ev = this.evaluate(job.org, job.project, spec, now);
     const { residency: _old, ...rest } = job;
     if (ev.rules.length === 0) return rest;
-    return { ...rest, residency: { allowedSites: ev.allowedSites, reason: ev.waitingReason ?? '', rule: ev.narrowingRule } };
+    return {
+      ...rest,
+      residency: {
+        allowedSites: ev.allowedSites,
+        reason: ev.waitingReason ?? '',
+        rule: ev.narrowingRule ?? ev.excluded[0]?.rule ?? null,
+        ...(ev.narrowing ? { excluded: ev.narrowing } : {}),
+      },
+    };
   }
 
   async recordStart(

@@ -10,7 +10,8 @@ import { api, startTestServer, type TestServer, waitFor } from '../helpers/serve
 
 let server: TestServer;
 let admin: ReturnType<typeof api>;
-const expiresAt = new Date(Date.now() + 8_000);
+// Whole seconds, so the fleet file's date-time is exactly the instant the test compares with.
+const expiresAt = new Date(Math.ceil((Date.now() + 8_000) / 1000) * 1000);
 
 before(async () => {
   server = await startTestServer({ fleetPath: residencyFleet(expiresAt.toISOString().replace(/\.\d+Z$/, 'Z')), timeScale: 1 });

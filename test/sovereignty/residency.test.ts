@@ -248,3 +248,37 @@ test('looserThan names the rule a project would relax', () => {
   const narrowOrg = { ...org, dataClasses: ['public'] as DataClass[] };
   assert.match(looserThan(p({ regions: ['EU'], attestations: ['BSI C5 Type 2'] }, ['health']), narrowOrg) ?? '', /^dataClasses/);
 });
+
+test('a wait names the residency rule even when the allowed sites lack the GPU type', () => {
+  const ev = evaluateResidency({
+    sites: SITES,
+    org: null,
+    project: null,
+    projectId: 'imaging',
+    datasets: [{ id: 'd', name: 'scans', classification: 'health' }],
+    now: NOW,
+  });
+  // Only muc1 (B200) qualifies; an RTX job could run on fra1 once its C5 is renewed: it waits.
+  assert.deepEqual([ev.allowedSites, ev.everAllowedSites], [['muc1'], ['muc1', 'fra1']]);
+  const residency = {
+    allowedSites: ev.allowedSites,
+    reason: ev.waitingReason ?? '',
+    rule: ev.narrowingRule,
+    excluded: ev.narrowing ?? '',
+  };
+  const r = scheduleCycle(new ClusterModel(demo), {
+    queue: [sched(residency, 'rtx', { gpuType: 'RTX-PRO-6000' }), sched(residency, 'b200', { gpuType: 'B200' })],
+    quotas: quotas({ p1: { B200: 1000, 'RTX-PRO-6000': 1000 } }),
+    now: NOW,
+  });
+  assert.deepEqual(
+    r.starts.map((s) => [s.jobId, s.placement.site]),
+    [['b200', 'muc1']],
+  );
+  const why = r.pending.get('rtx');
+  assert.equal(why?.code, 'residency');
+  assert.match(
+    why?.message ?? '',
+    /^waiting: no RTX-PRO-6000 capacity at the sites the residency rules allow \(muc1\); excluded: fra1's BSI C5 Type 2 expired 2026-10-01 \[class:health:attestation\]; vie1's operator is established in AT, not in DE \[class:health:operator\]$/,
+  );
+});
