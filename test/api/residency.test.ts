@@ -317,3 +317,41 @@ test('bypass hunt: a policy tightened while jobs are queued holds for starts and
     assert.deepEqual(ev.policyVersions.project, { name: 'at-only', version: 1 });
   }
 });
+
+test('the residency routes are in the OpenAPI document; sites show jurisdiction from the ISO table', async () => {
+  const doc = (await api(server.url)('GET', '/v1/openapi.json')).body;
+  for (const path of [
+    '/v1/residency/sites',
+    '/v1/orgs/{id}/residency-policy',
+    '/v1/projects/{id}/residency-policy/versions',
+    '/v1/projects/{project}/datasets',
+    '/v1/datasets/{id}',
+    '/v1/jobs/{id}/residency',
+    '/v1/orgs/{org}/residency-report',
+    '/v1/orgs/{org}/processing-record',
+  ])
+    assert.ok(doc.paths[path], path);
+  assert.ok(doc.components.schemas.JobSpec.properties.datasets);
+  const sites = (await member('GET', '/v1/residency/sites')).body.items;
+  assert.deepEqual(
+    sites.map((s: { id: string; eu: boolean; eea: boolean; operator: { establishment: string } }) => [
+      s.id,
+      s.eu,
+      s.eea,
+      s.operator.establishment,
+    ]),
+    [
+      ['de1', true, true, 'DE'],
+      ['de2', true, true, 'DE'],
+      ['at1', true, true, 'AT'],
+    ],
+  );
+  const de2 = sites.find((s: { id: string }) => s.id === 'de2');
+  assert.deepEqual(
+    de2.attestations.map((a: { name: string; current: boolean }) => [a.name, a.current]),
+    [
+      ['BSI C5 Type 2', false],
+      ['ISO/IEC 27001', true],
+    ],
+  );
+});
