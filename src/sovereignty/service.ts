@@ -191,10 +191,30 @@ export class ResidencyService implements ResidencyGate {
     });
   }
 
+  /** unrestricted: no policy and no dataset, so no rule can apply (the submission hot path skips evaluating). */
+  private unrestricted(org: string, project: string, spec: JobSpec): boolean {
+    return (
+      !this.orgPolicies.has(org) &&
+      !this.projectPolicies.has(project) &&
+      !spec.datasets?.reads.length &&
+      !spec.datasets?.writes.length
+    );
+  }
+
   admit(org: string, project: string, spec: JobSpec, now: number): void {
+    if (this.unrestricted(org, project, spec)) return;
     for (const id of [...(spec.datasets?.reads ?? []), ...(spec.datasets?.writes ?? [])]) {
       const d = this.datasets.get(id);
       if (!d || d.org !== org || d.deletedAt) throw notFound('dataset', id);
+      for (const pol of [this.orgPolicies.get(org), this.projectPolicies.get(project)]) {
+        if (pol && !pol.dataClasses.includes(d.classification)) {
+          throw invalid(
+            'data_class_not_declared',
+            `dataset ${id} (${d.name}) holds ${d.classification} data, which ${pol.scope === 'org' ? 'organisation' : 'project'} ${pol.scopeId} policy ${pol.name} v${pol.version} does not declare`,
+            [{ path: 'datasets', message: id }],
+          );
+        }
+      }
     }
     const ev = this.evaluate(org, project, spec, now);
     const never = neverReason(ev);
@@ -233,6 +253,7 @@ export class ResidencyService implements ResidencyGate {
   }
 
   constrain(job: SchedJob, spec: JobSpec, now: number): SchedJob {
+    if (job.residency === undefined && this.unrestricted(job.org, job.project, spec)) return job;
     const ev = this.evaluate(job.org, job.project, spec, now);
     const { residency: _old, ...rest } = job;
     if (ev.rules.length === 0) return rest;

@@ -219,6 +219,19 @@ test('submission: a never-placeable job is rejected with the rule; a placed one 
   assert.match(never.body.detail, /no site of the fleet can ever satisfy the residency rules/);
   assert.match(never.body.detail, /project:analytics\/at-only@1:location/);
 
+  // A project may read another project's dataset only if it declares the dataset's class.
+  const crm = await member('POST', '/v1/projects/analytics/datasets', {
+    name: 'crm',
+    classification: 'personal',
+    homeSite: 'at1',
+    sizeBytes: 1,
+    checksum: CHECKSUM,
+  });
+  assert.equal(crm.status, 201, JSON.stringify(crm.body));
+  const undeclared = await member('POST', '/v1/jobs', rtxJob('imaging', 'crm-read', [crm.body.id]));
+  assert.equal(undeclared.body.code, 'data_class_not_declared');
+  assert.match(undeclared.body.detail, /holds personal data, which project imaging policy de-only v2 does not declare/);
+
   const j = await member('POST', '/v1/jobs', rtxJob('imaging', 'mri-train', [healthDs]));
   assert.equal(j.status, 201, JSON.stringify(j.body));
   const running = await waitFor(async () => {
@@ -266,8 +279,11 @@ test('submission: a never-placeable job is rejected with the rule; a placed one 
   const ropa = await member('GET', '/v1/orgs/acme/processing-record');
   assert.equal(ropa.status, 200);
   assert.deepEqual(
-    ropa.body.sitesUsed.map((s: { id: string; placements: number }) => [s.id, s.placements]),
-    [['de1', 1]],
+    ropa.body.sitesUsed.map((s: { id: string; placements: number; datasets: number }) => [s.id, s.placements, s.datasets]),
+    [
+      ['de1', 1, 1],
+      ['at1', 0, 1],
+    ],
   );
   assert.deepEqual(ropa.body.transfersOutsideEea, []);
   assert.ok(ropa.body.dataClasses.includes('health'));
