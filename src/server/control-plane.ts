@@ -598,6 +598,11 @@ export class ControlPlane {
     this.poke();
   }
 
+  /** announce publishes a committed job event written outside the control plane (residency flags). */
+  announce(org: string, event: JobEvent): void {
+    this.bus.publish({ org, event });
+  }
+
   /** runningJobsForResidency: running jobs with their site, for re-checking after a change. */
   runningJobsForResidency(): RunningForResidency[] {
     const out: RunningForResidency[] = [];

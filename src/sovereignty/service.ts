@@ -6,12 +6,13 @@
  * attestation starts or ends, and flags running jobs whose site no longer qualifies.
  */
 import type { Transaction } from 'kysely';
-import type { JobSpec } from '../api/schemas.js';
+import type { JobEvent, JobSpec } from '../api/schemas.js';
 import { expandFleet } from '../fleet/load-fleet.js';
 import type { Fleet } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
 import { type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
 import type { ControlPlane } from '../server/control-plane.js';
+import { toJobEvent } from '../server/job-rows.js';
 import { isOperator, newId, type Principal } from '../server/principal.js';
 import { conflict, forbidden, invalid, notFound } from '../server/problem.js';
 import { appendAudit } from '../store/audit.js';
@@ -332,17 +333,20 @@ export class ResidencyService implements ResidencyGate {
       if (!ev.allowedSites.includes(r.site)) toFlag.push({ r, ev });
     }
     if (toFlag.length === 0) return;
-    await this.store.write(async (trx) => {
+    const events = await this.store.write(async (trx) => {
+      const out: { org: string; event: JobEvent }[] = [];
       for (const { r, ev } of toFlag) {
         const why = ev.excluded.find((e) => e.site === r.site);
         const message = `residency: site ${r.site} no longer satisfies the rules in force (${why?.reason ?? 'excluded'}; rule ${why?.rule ?? '?'}); the job keeps running, review it`;
-        await insertReturningId(trx, 'job_events', {
+        const values = {
           job_id: Number(r.id),
           at,
           type: 'residency-flagged',
           message,
           data: JSON.stringify({ site: r.site, rule: why?.rule ?? null, reason: why?.reason ?? null }),
-        });
+        };
+        const id = await insertReturningId(trx, 'job_events', values);
+        out.push({ org: r.org, event: toJobEvent({ ...values, id }) });
         await appendAudit(trx, {
           at,
           actor: 'system:residency',
@@ -353,8 +357,10 @@ export class ResidencyService implements ResidencyGate {
           after: { site: r.site, rule: why?.rule ?? null, reason: why?.reason ?? null },
         });
       }
+      return out;
     });
     for (const { r } of toFlag) this.flagged.add(r.id);
+    for (const e of events) this.cp.announce(e.org, e.event);
   }
 
   /** flags: the residency flags of one job (from its events). */
