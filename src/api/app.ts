@@ -22,6 +22,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keysRoutes } from './routes/keys.js';
 import { lockboxRoutes } from './routes/lockbox.js';
+import { residencyRoutes } from './routes/residency.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { tenancyRoutes } from './routes/tenancy.js';
 
@@ -114,6 +115,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', lockboxRoutes(opts));
   if (opts.keys) app.route('/', keysRoutes(opts.keys));
   app.route('/', schedulingRoutes(opts));
+  app.route('/', residencyRoutes(opts));
   return app;
 }
 

@@ -5,6 +5,7 @@ import type { ControlPlane } from '../server/control-plane.js';
 import type { Lockbox } from '../server/lockbox.js';
 import type { Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy.js';
+import type { ResidencyService } from '../sovereignty/service.js';
 import { zodProblem } from './problems.js';
 
 export interface ApiEnv {
@@ -17,6 +18,7 @@ export interface Services {
   audit: AuditLog;
   /** Operator access to tenant data only with the tenant's consent (lockbox.ts). */
   lockbox: Lockbox;
+  residency: ResidencyService;
 }
 
 /** newRouter creates a sub-app whose validation failures become RFC 9457 problems. */

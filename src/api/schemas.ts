@@ -119,6 +119,13 @@ export const JobSpecSchema = z
       .openapi({ description: 'Wall-clock limit; the job is stopped as timed-out after it' }),
     priorityClass: z.enum(Object.keys(PRIORITY_CLASSES) as [keyof typeof PRIORITY_CLASSES]).default('normal'),
     labels: z.record(labelKey, z.string().max(63)).default({}),
+    datasets: z
+      .strictObject({
+        reads: z.array(z.string().min(1).max(64)).max(64).default([]),
+        writes: z.array(z.string().min(1).max(64)).max(64).default([]),
+      })
+      .optional()
+      .openapi({ description: 'Registered datasets (ids) the job reads and writes; their classes decide where it may run' }),
     simulation: z
       .strictObject({
         durationSeconds: z

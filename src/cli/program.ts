@@ -12,6 +12,7 @@ import { registerNode } from './commands/node.js';
 import { registerOrg } from './commands/org.js';
 import { registerProject } from './commands/project.js';
 import { registerQuota } from './commands/quota.js';
+import { registerDataset, registerResidency } from './commands/residency.js';
 import { registerCheckpoint, registerMaintenance, registerNodeState, registerReservation } from './commands/scheduling.js';
 import { registerSecret } from './commands/secret.js';
 import { registerServer } from './commands/server.js';
@@ -72,6 +73,8 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerMaintenance(program, rt);
   registerNodeState(program, rt);
   registerCheckpoint(program, rt);
+  registerResidency(program, rt);
+  registerDataset(program, rt);
   return program;
 }
 

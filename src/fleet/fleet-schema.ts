@@ -2,6 +2,12 @@
 import { z } from 'zod';
 import { DriverConfigSchema } from '../drivers/config.js';
 
+/** A date (YYYY-MM-DD) or a date-time with zone; YAML dates are read as strings by the loader. */
+const isoDate = z.preprocess(
+  (v) => (v instanceof Date ? v.toISOString().slice(0, 10) : v),
+  z.string().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/, 'ISO 8601 date or date-time'),
+);
+
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
 
 export const FleetSpecSchema = z
@@ -16,6 +22,28 @@ export const FleetSpecSchema = z
             city: z.string().min(1),
             country: z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 country code'),
             certifications: z.array(z.string()).default([]),
+            /** The legal entity operating the site and its country of establishment (residency rules). */
+            operator: z
+              .object({
+                name: z.string().min(1),
+                establishment: z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 country code'),
+              })
+              .strict()
+              .optional(),
+            /** Dated attestations (BSI C5 Type 2, ISO/IEC 27001, ...); only current ones satisfy residency rules. */
+            attestations: z
+              .array(
+                z
+                  .object({
+                    name: z.string().min(1),
+                    validFrom: isoDate,
+                    validUntil: isoDate,
+                    issuer: z.string().min(1).optional(),
+                  })
+                  .strict()
+                  .refine((a) => Date.parse(a.validFrom) < Date.parse(a.validUntil), 'validFrom must be before validUntil'),
+              )
+              .optional(),
             /** Which execution engine runs this site's jobs; absent: the simulated driver. */
             driver: DriverConfigSchema.optional(),
           })

@@ -6,6 +6,22 @@
 /** GpuType names a GPU model as users request it, e.g. `B200` or `RTX-PRO-6000`. */
 export type GpuType = string;
 
+/** Attestation: an audit report or certificate with its validity, e.g. BSI C5 Type 2, ISO/IEC 27001. */
+export interface Attestation {
+  name: string;
+  /** ISO date or date-time; a date alone means the start of that day (UTC). */
+  validFrom: string;
+  /** ISO date or date-time; a date alone means valid through the end of that day (UTC). */
+  validUntil: string;
+  issuer?: string;
+}
+
+/** SiteOperator: the legal entity that runs the site, and the country it is established in. */
+export interface SiteOperator {
+  name: string;
+  establishment: string;
+}
+
 /** SiteSpec is one data centre. Certifications are free-form ids such as `bsi-c5`, `iso27001`. */
 export interface SiteSpec {
   id: string;
@@ -13,6 +29,9 @@ export interface SiteSpec {
   city: string;
   country: string;
   certifications: string[];
+  /** Residency facts (optional; see src/sovereignty): the operating entity and dated attestations. */
+  operator?: SiteOperator;
+  attestations?: Attestation[];
   /** Execution driver config (validated by the fleet schema; see src/drivers/config.ts). */
   driver?: unknown;
 }

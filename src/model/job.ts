@@ -48,4 +48,5 @@ export type PendingReasonCode =
   | 'unsatisfiable'
   | 'preempting'
   | 'reserved'
-  | 'constraints';
+  | 'constraints'
+  | 'residency';

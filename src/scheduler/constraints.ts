@@ -1,6 +1,6 @@
 /**
- * Placement constraints as data: required / forbidden sites, required site certifications, node
- * labels, and single scalable unit for gangs. They narrow the (site, GPU type) groups placement may
+ * Placement constraints as data: required / forbidden sites, required site certifications, data
+ * residency (allowed sites with the rule that narrows them), node labels, and single scalable unit for gangs. They narrow the (site, GPU type) groups placement may
  * use; `constraintsFor` turns a job's fields into a group filter (cached per fleet for labels).
  *
  * Labels are evaluated per group: a group matches when every one of its nodes carries the labels
@@ -23,6 +23,7 @@ export function hasConstraints(job: SchedJob): boolean {
     (job.requiredSites?.length ?? 0) > 0 ||
     (job.forbiddenSites?.length ?? 0) > 0 ||
     (job.requiredCertifications?.length ?? 0) > 0 ||
+    job.residency !== undefined ||
     Object.keys(job.nodeLabels ?? {}).length > 0 ||
     job.requireSingleUnit === true
   );
@@ -64,11 +65,15 @@ function buildConstraints(cluster: ClusterModel, job: SchedJob): PlacementConstr
   const required = job.requiredSites?.length ? new Set(job.requiredSites) : undefined;
   const forbidden = new Set(job.forbiddenSites ?? []);
   const certs = job.requiredCertifications ?? [];
+  const resident = job.residency ? new Set(job.residency.allowedSites) : undefined;
   const labels = Object.entries(job.nodeLabels ?? {});
   const siteOk = new Map<string, boolean>();
   for (const site of cluster.fleet.sites) {
     const ok =
-      (!required || required.has(site.id)) && !forbidden.has(site.id) && certs.every((c) => site.certifications.includes(c));
+      (!required || required.has(site.id)) &&
+      !forbidden.has(site.id) &&
+      (!resident || resident.has(site.id)) &&
+      certs.every((c) => site.certifications.includes(c));
     siteOk.set(site.id, ok);
   }
   return {
@@ -82,9 +87,35 @@ function buildConstraints(cluster: ClusterModel, job: SchedJob): PlacementConstr
   };
 }
 
-/** constraintsReason: no group of any candidate type is allowed by the job's constraints. */
+/**
+ * constraintsReason: no group of any candidate type is allowed by the job's constraints. When data
+ * residency leaves no site at all, the reason names the residency rule instead.
+ */
 export function constraintsReason(job: SchedJob): PendingReason {
+  if (job.residency && job.residency.allowedSites.length === 0) {
+    return {
+      code: 'residency',
+      message: job.residency.reason,
+      details: { rule: job.residency.rule ?? '', allowedSites: '' },
+    };
+  }
+  const onlyResidency =
+    job.residency &&
+    !job.requiredSites?.length &&
+    !job.forbiddenSites?.length &&
+    !job.requiredCertifications?.length &&
+    Object.keys(job.nodeLabels ?? {}).length === 0 &&
+    job.requireSingleUnit !== true;
+  if (job.residency && onlyResidency) {
+    const allowed = job.residency.allowedSites.join(', ');
+    return {
+      code: 'residency',
+      message: `waiting: no ${job.gpuType ?? 'GPU'} capacity at the sites the residency rules allow (${allowed})${job.residency.excluded ? `; excluded: ${job.residency.excluded}` : ''}`,
+      details: { rule: job.residency.rule ?? '', allowedSites: allowed },
+    };
+  }
   const parts: string[] = [];
+  if (job.residency) parts.push(`residency allows sites ${job.residency.allowedSites.join(', ')}`);
   if (job.requiredSites?.length) parts.push(`sites ${job.requiredSites.join(', ')}`);
   if (job.forbiddenSites?.length) parts.push(`not sites ${job.forbiddenSites.join(', ')}`);
   if (job.requiredCertifications?.length) parts.push(`certifications ${job.requiredCertifications.join(', ')}`);
@@ -98,6 +129,7 @@ export function constraintsReason(job: SchedJob): PendingReason {
       requiredSites: (job.requiredSites ?? []).join(','),
       forbiddenSites: (job.forbiddenSites ?? []).join(','),
       requiredCertifications: (job.requiredCertifications ?? []).join(','),
+      ...(job.residency ? { residencyAllowedSites: job.residency.allowedSites.join(',') } : {}),
       requireSingleUnit: job.requireSingleUnit === true,
     },
   };

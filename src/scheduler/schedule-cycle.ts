@@ -147,6 +147,7 @@ const CLOSENESS: Record<string, number> = {
   quota_exhausted: 2,
   no_quota: 3,
   constraints: 4,
+  residency: 4,
 };
 
 function closest(reasons: PendingReason[]): PendingReason {

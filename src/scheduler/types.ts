@@ -38,6 +38,18 @@ export interface SchedJob {
   preferSingleUnit?: boolean;
   /** May run on a capacity window's idle GPUs where the window lends them (evicted when the owner needs them). */
   preemptible?: boolean;
+  /**
+   * Data residency (computed by src/sovereignty from policies and data classes): only these sites,
+   * possibly none for now. `reason` is the pending sentence when it leaves no site of the job's
+   * GPU type; `rule` the id of the narrowing rule.
+   */
+  residency?: {
+    readonly allowedSites: readonly string[];
+    readonly reason: string;
+    readonly rule: string | null;
+    /** Why the other sites are excluded (named when the allowed sites lack the job's GPU type). */
+    readonly excluded?: string;
+  };
 }
 
 /** Quotas: project -> GPU type -> guaranteed GPUs. A missing entry means no quota (0). */

@@ -22,6 +22,7 @@ import {
   validateJobFitsFleet,
 } from '../scheduler/index.js';
 import type { ControlPlaneHooks } from '../sovereignty/hooks.js';
+import type { ResidencyGate, RunningForResidency } from '../sovereignty/service.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
@@ -113,6 +114,8 @@ export class ControlPlane {
   hooks: ControlPlaneHooks = {};
   /** Advance reservations and maintenance windows (scheduling-ops.ts). */
   readonly ops: SchedulingOps;
+  /** Data residency (src/sovereignty): consulted by every path that queues or starts a job. */
+  private residency: ResidencyGate | null = null;
 
   constructor(
     private readonly store: Store,
@@ -153,8 +156,7 @@ export class ControlPlane {
       const spec = JSON.parse(row.spec) as JobSpec;
       const id = String(row.id);
       if (row.state === 'queued') {
-        this.queue.set(id, toSchedJob(row, spec));
-        this.queuedSpecs.set(id, spec);
+        this.enqueue(id, row, spec);
       } else {
         const placement = JSON.parse(row.placement ?? 'null') as Placement;
         const startedAt = Date.parse(row.started_at ?? row.created_at);
@@ -297,7 +299,8 @@ export class ControlPlane {
     const tick = async () => {
       if (this.stopped) return;
       try {
-        if (this.dirty) await this.runCycle();
+        // An attestation starting or ending changes where jobs may run even when nothing else changed.
+        if (this.dirty || this.residency?.due(this.now())) await this.runCycle();
       } catch (err) {
         console.error('scheduling cycle failed:', err);
       }
@@ -327,6 +330,7 @@ export class ControlPlane {
     this.dirty = false;
     try {
       const now = this.now();
+      if (this.residency?.due(now)) await this.residency.refresh(now);
       const t0 = performance.now();
       this.chargeUsage(now);
       const explain = now - this.explainedAt >= this.policy.explainIntervalSeconds * 1000;
@@ -362,6 +366,7 @@ export class ControlPlane {
       const borrowed = new Set(result.starts.filter((s) => s.borrowed).map((s) => s.jobId));
 
       const at = new Date(now).toISOString();
+      const refused: string[] = [];
       let committed: { id: string; event: JobEvent; org: string }[] = [];
       try {
         committed = await this.store.write(async (trx) => {
@@ -376,6 +381,29 @@ export class ControlPlane {
               .returning(['org_id'])
               .executeTakeFirst();
             if (!res) continue; // cancelled meanwhile
+            const spec = this.queuedSpecs.get(s.jobId);
+            const evidence =
+              !this.residency || !spec
+                ? true
+                : await this.residency.recordStart(trx, {
+                    jobId: s.jobId,
+                    org: res.org_id,
+                    project: spec.project,
+                    spec,
+                    placement: s.placement,
+                    at,
+                    now,
+                  });
+            if (!evidence) {
+              // A policy changed since the cycle ran: the job stays queued under the new rules.
+              await trx
+                .updateTable('jobs')
+                .set({ state: 'queued', placement: null, started_at: null, borrowed: 0 })
+                .where('id', '=', Number(s.jobId))
+                .execute();
+              refused.push(s.jobId);
+              continue;
+            }
             const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
             const message = `scheduled on ${s.placement.nodes.length} node(s) in ${s.placement.site} (${gpus} ${s.placement.gpuType})${borrowed.has(s.jobId) ? ' on borrowed capacity (preemptible)' : ''}`;
             const event = await insertEvent(trx, s.jobId, at, 'running', message, { placement: s.placement });
@@ -399,6 +427,7 @@ export class ControlPlane {
       }
       const committedIds = new Set(committed.map((c) => c.id));
       for (const s of result.starts) if (!committedIds.has(s.jobId)) this.cluster.release(s.jobId);
+      if (refused.length > 0) this.reconstrainQueued();
       for (const c of committed) {
         const spec = this.queuedSpecs.get(c.id) ?? (await this.specOf(c.id));
         this.queue.delete(c.id);
@@ -559,8 +588,7 @@ export class ControlPlane {
     this.running.delete(o.jobId);
     if (done) {
       const spec = JSON.parse(done.row.spec) as JobSpec;
-      this.queue.set(o.jobId, toSchedJob(done.row, spec));
-      this.queuedSpecs.set(o.jobId, spec);
+      this.enqueue(o.jobId, done.row, spec);
       if (evicted.forJobId) this.heldFor.set(o.jobId, evicted.forJobId);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     }
@@ -632,6 +660,47 @@ export class ControlPlane {
       else void this.driver.stop(id, this.grace);
     }
     return ids;
+  }
+
+  // ---------------------------------------------------------------- residency
+
+  /** attachResidency installs the residency gate; call before recover() so recovered jobs pass through it. */
+  attachResidency(gate: ResidencyGate): void {
+    this.residency = gate;
+    this.reconstrainQueued();
+  }
+
+  /** enqueue: the one way a job enters the queue (submission, recovery, requeue), through the residency gate. */
+  private enqueue(id: string, row: JobRow, spec: JobSpec): void {
+    const job = toSchedJob(row, spec);
+    this.queue.set(id, this.residency ? this.residency.constrain(job, spec, this.now()) : job);
+    this.queuedSpecs.set(id, spec);
+  }
+
+  /** reconstrainQueued re-evaluates every queued job's residency (a policy changed, an attestation expired). */
+  reconstrainQueued(): void {
+    if (!this.residency) return;
+    const now = this.now();
+    for (const [id, j] of this.queue) {
+      const spec = this.queuedSpecs.get(id);
+      if (spec) this.queue.set(id, this.residency.constrain(j, spec, now));
+    }
+    this.poke();
+  }
+
+  /** announce publishes a committed job event written outside the control plane (residency flags). */
+  announce(org: string, event: JobEvent): void {
+    this.bus.publish({ org, event });
+  }
+
+  /** runningJobsForResidency: running jobs with their site, for re-checking after a change. */
+  runningJobsForResidency(): RunningForResidency[] {
+    const out: RunningForResidency[] = [];
+    for (const [id, r] of this.running) {
+      const site = this.cluster.allocationOf(id)?.site;
+      if (site) out.push({ id, org: r.org, project: r.project, spec: r.spec, site });
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- quotas and nodes
@@ -709,8 +778,7 @@ export class ControlPlane {
     this.running.delete(o.jobId);
     if (done?.state === 'queued') {
       const spec = JSON.parse(done.row.spec) as JobSpec;
-      this.queue.set(o.jobId, toSchedJob(done.row, spec));
-      this.queuedSpecs.set(o.jobId, spec);
+      this.enqueue(o.jobId, done.row, spec);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     } else if (done) {
       this.bus.publish({ org: done.row.org_id, event: done.event, terminalState: 'failed' });
@@ -777,6 +845,7 @@ export class ControlPlane {
     if (never) throw invalid(`job_unplaceable`, never.message.replace(/^waiting: /, ''), [{ path: '', message: never.code }]);
     const unfit = unsatisfiableConstraints(this.fleet, spec);
     if (unfit) throw invalid('job_constraints_unsatisfiable', unfit.message, unfit.errors);
+    this.residency?.admit(project.org_id, project.id, spec, this.now());
 
     const at = new Date(this.now()).toISOString();
     const priority = PRIORITY_CLASSES[spec.priorityClass];
@@ -831,8 +900,7 @@ export class ControlPlane {
       }
       throw err;
     }
-    this.queue.set(String(row.id), toSchedJob(row, spec));
-    this.queuedSpecs.set(String(row.id), spec);
+    this.enqueue(String(row.id), row, spec);
     this.metrics?.jobsSubmitted.inc();
     this.poke();
     return { job: toJob(row, null), created: true };

@@ -8,6 +8,7 @@ import { createApp } from '../api/app.js';
 import { createSiteDrivers, type DriverConfigInput } from '../drivers/config.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
 import { setupKeys } from '../sovereignty/keys/setup.js';
+import { ResidencyService } from '../sovereignty/service.js';
 import { openSqliteStore } from '../store/open-store.js';
 import { AuditLog } from './audit-log.js';
 import { ControlPlane } from './control-plane.js';
@@ -67,6 +68,9 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
   const keys = await setupKeys(store, cp, tenancy, dataDir);
+  const residency = new ResidencyService(store, fleet);
+  await residency.load(cp);
+  cp.attachResidency(residency);
   const recovered = await cp.recover();
   await keys.restrictions.holdRecovered();
   const operator = await tenancy.bootstrapOperator(dataDir);
@@ -78,6 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     audit,
     lockbox,
     keys,
+    residency,
     registry: metrics.registry,
     isReady: () => ready,
     version: VERSION,

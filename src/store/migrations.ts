@@ -4,6 +4,7 @@
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import { migration005Keys } from '../sovereignty/keys/tables.js';
+import { m004Residency } from './migration-004-residency.js';
 import { m006Lockbox } from './migration-006-lockbox.js';
 import { m007Scheduling } from './migration-007-scheduling.js';
 
@@ -158,6 +159,7 @@ export const migrations: Record<string, Migration> = {
   '001-initial': m001,
   '002-audit-chain': m002,
   '003-borrowed': m003,
+  '004_residency': m004Residency,
   '005_keys': migration005Keys,
   '006_lockbox': m006Lockbox,
   '007_scheduling': m007Scheduling,

@@ -1,6 +1,7 @@
 /** Table types for Kysely. Timestamps are ISO-8601 UTC strings (sortable, portable to PostgreSQL). */
 import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
+import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 
 export interface OrgsTable {
@@ -118,4 +119,7 @@ export interface Database {
   reservations: ReservationsTable;
   maintenance_windows: MaintenanceWindowsTable;
   job_checkpoints: JobCheckpointsTable;
+  residency_policies: ResidencyPoliciesTable;
+  datasets: DatasetsTable;
+  placement_evidence: PlacementEvidenceTable;
 }

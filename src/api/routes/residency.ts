@@ -1,0 +1,419 @@
+/**
+ * Data residency: site jurisdictions and attestations, versioned residency policies of organisations
+ * and projects, datasets, a job's residency evaluation and evidence, the residency report and the
+ * record of processing (GDPR Art. 30(2)).
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { processingRecord, reportCsv, residencyReport } from '../../sovereignty/reports.js';
+import { DATA_CLASSES, REGIONS } from '../../sovereignty/residency.js';
+import { json, newRouter, type Services } from '../context.js';
+import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
+import { page } from '../schemas.js';
+
+const param = (name: string, example: string) => z.string().openapi({ param: { name, in: 'path' }, example });
+const country = z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 country code');
+
+const AttestationSchema = z
+  .object({
+    name: z.string(),
+    validFrom: z.string(),
+    validUntil: z.string(),
+    issuer: z.string().optional(),
+    current: z.boolean(),
+  })
+  .openapi('SiteAttestation');
+const SiteResidencySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    city: z.string(),
+    country: z.string(),
+    countryName: z.string(),
+    eu: z.boolean(),
+    eea: z.boolean(),
+    adequacy: z.boolean(),
+    operator: z.object({ name: z.string(), establishment: z.string() }).nullable(),
+    attestations: z.array(AttestationSchema),
+  })
+  .openapi('SiteResidency');
+
+const RulesSchema = z
+  .strictObject({
+    countries: z.array(country).max(60).optional().openapi({ description: 'Allowed countries' }),
+    regions: z.array(z.enum(REGIONS)).max(3).optional().openapi({ description: 'Allowed regions: EU, EEA, ADEQUATE' }),
+    attestations: z
+      .array(z.string().min(1).max(100))
+      .max(10)
+      .optional()
+      .openapi({ description: 'Attestations a site must hold, current at placement', example: ['BSI C5 Type 2'] }),
+    operatorEstablishment: z
+      .array(country)
+      .max(30)
+      .optional()
+      .openapi({ description: "Countries of the operator's establishment" }),
+  })
+  .openapi('ResidencyRules');
+const PolicyInputSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes')
+      .openapi({ example: 'eu-de-only' }),
+    rules: RulesSchema,
+    dataClasses: z.array(z.enum(DATA_CLASSES)).max(5).openapi({ description: 'Data classes this scope may process' }),
+  })
+  .openapi('ResidencyPolicyInput');
+const PolicySchema = z
+  .object({
+    scope: z.enum(['org', 'project']),
+    scopeId: z.string(),
+    name: z.string(),
+    version: z.number().int().openapi({ description: '0: no policy set yet' }),
+    rules: RulesSchema,
+    dataClasses: z.array(z.enum(DATA_CLASSES)),
+    createdAt: z.string().nullable(),
+    createdBy: z.string().nullable(),
+    sitesBefore: z.array(z.string()).openapi({ description: 'Sites the scope allowed before this version' }),
+    sitesAfter: z.array(z.string()).openapi({ description: 'Sites the scope allows with this version' }),
+    sitesChanged: z.boolean().openapi({ description: 'This version moved where data may be processed' }),
+  })
+  .openapi('ResidencyPolicy');
+
+const DatasetCreateSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'lower-case letters, digits, dots, dashes, underscores')
+      .openapi({ example: 'patient-scans-2026' }),
+    classification: z.enum(DATA_CLASSES),
+    homeSite: z.string().min(1).max(63).openapi({ example: 'muc1' }),
+    sizeBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    checksum: z
+      .string()
+      .regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>')
+      .openapi({ example: `sha256:${'0'.repeat(64)}` }),
+  })
+  .openapi('DatasetCreate');
+const DatasetPatchSchema = z
+  .strictObject({
+    sizeBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    checksum: z
+      .string()
+      .regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>')
+      .optional(),
+  })
+  .openapi('DatasetPatch');
+const DatasetSchema = z
+  .object({
+    id: z.string(),
+    org: z.string(),
+    project: z.string(),
+    name: z.string(),
+    classification: z.enum(DATA_CLASSES),
+    homeSite: z.string(),
+    sizeBytes: z.number().int(),
+    checksum: z.string(),
+    createdAt: z.string(),
+    createdBy: z.string(),
+  })
+  .openapi('Dataset');
+
+const ExclusionSchema = z.object({ site: z.string(), rule: z.string(), reason: z.string() });
+const RuleSchema = z.object({ id: z.string(), source: z.string(), requirement: z.string() });
+const JobResidencySchema = z
+  .object({
+    jobId: z.string(),
+    state: z.string(),
+    evaluation: z.object({
+      allowedSites: z.array(z.string()),
+      excluded: z.array(ExclusionSchema),
+      everAllowedSites: z.array(z.string()),
+      rules: z.array(RuleSchema),
+      policyVersions: z.record(z.string(), z.unknown()),
+      dataClasses: z.array(z.string()),
+      waitingReason: z.string().nullable(),
+      narrowingRule: z.string().nullable(),
+      evaluatedAt: z.string(),
+    }),
+    placements: z.array(z.record(z.string(), z.unknown())).openapi({ description: 'Evidence recorded with each start' }),
+    flags: z.array(z.object({ at: z.string(), message: z.string() })),
+  })
+  .openapi('JobResidency');
+
+const ReportRowSchema = z
+  .object({
+    jobId: z.string(),
+    jobName: z.string(),
+    project: z.string(),
+    startedAt: z.string(),
+    finishedAt: z.string().nullable(),
+    state: z.string(),
+    site: z.string(),
+    city: z.string(),
+    country: z.string(),
+    eu: z.boolean(),
+    eea: z.boolean(),
+    operator: z.string().nullable(),
+    attestations: z.array(z.string()),
+    dataClasses: z.array(z.string()),
+    orgPolicy: z.string().nullable(),
+    projectPolicy: z.string().nullable(),
+    rulesEvaluated: z.number().int(),
+    summary: z.string(),
+  })
+  .openapi('ResidencyReportRow');
+const ReportSchema = z
+  .object({ org: z.string(), from: z.string(), to: z.string(), generatedAt: z.string(), items: z.array(ReportRowSchema) })
+  .openapi('ResidencyReport');
+const RecordOfProcessingSchema = z.record(z.string(), z.unknown()).openapi('RecordOfProcessing', {
+  description:
+    'controller, processors, categoriesOfProcessing, dataClasses, residencyPolicies, sitesUsed, transfersOutsideEea, retention, technicalAndOrganisationalMeasures',
+});
+
+function toDatasetView(d: {
+  id: string;
+  org: string;
+  project: string;
+  name: string;
+  classification: (typeof DATA_CLASSES)[number];
+  homeSite: string;
+  sizeBytes: number;
+  checksum: string;
+  createdAt: string;
+  createdBy: string;
+}) {
+  return {
+    id: d.id,
+    org: d.org,
+    project: d.project,
+    name: d.name,
+    classification: d.classification,
+    homeSite: d.homeSite,
+    sizeBytes: d.sizeBytes,
+    checksum: d.checksum,
+    createdAt: d.createdAt,
+    createdBy: d.createdBy,
+  };
+}
+
+export function residencyRoutes({ residency }: Services) {
+  const r = newRouter();
+  const store = residency.store;
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/residency/sites',
+      tags: ['residency'],
+      summary: "Every site's jurisdiction (from the ISO country table), operator and attestations with their status now",
+      responses: { 200: json(z.object({ items: z.array(SiteResidencySchema) }), 'Sites'), ...commonProblems },
+    }),
+    (c) => c.json({ items: residency.siteViews() }, 200),
+  );
+
+  for (const scope of ['org', 'project'] as const) {
+    const base = scope === 'org' ? '/v1/orgs/{id}/residency-policy' : '/v1/projects/{id}/residency-policy';
+    const example = scope === 'org' ? 'robotics-gmbh' : 'robotics';
+    r.openapi(
+      createRoute({
+        method: 'get',
+        path: base,
+        tags: ['residency'],
+        summary: `The ${scope === 'org' ? "organisation's" : "project's"} residency policy in force (version 0: none)`,
+        request: { params: z.object({ id: param('id', example) }) },
+        responses: { 200: json(PolicySchema, 'The policy'), ...commonProblems },
+      }),
+      async (c) => c.json(await residency.getPolicy(c.get('principal'), scope, c.req.valid('param').id), 200),
+    );
+    r.openapi(
+      createRoute({
+        method: 'put',
+        path: base,
+        tags: ['residency'],
+        summary: `Set the ${scope === 'org' ? "organisation's" : "project's"} residency policy: a new version (org admin)`,
+        description:
+          scope === 'project'
+            ? "A project's policy may only be stricter than its organisation's: 422 policy_looser_than_org names the rule."
+            : 'Every version is kept; a version that changes the allowed sites is recorded in the audit log.',
+        request: {
+          params: z.object({ id: param('id', example) }),
+          body: { content: { 'application/json': { schema: PolicyInputSchema } }, required: true },
+        },
+        responses: { 200: json(PolicySchema, 'The new version'), ...commonProblems, ...conflictProblem, ...unprocessableProblem },
+      }),
+      async (c) =>
+        c.json(
+          await residency.setPolicy(c.get('principal'), scope, c.req.valid('param').id, c.req.valid('json'), c.get('requestId')),
+          200,
+        ),
+    );
+    r.openapi(
+      createRoute({
+        method: 'get',
+        path: `${base}/versions`,
+        tags: ['residency'],
+        summary: 'Every version of the policy, newest first, with the sites allowed before and after each',
+        request: { params: z.object({ id: param('id', example) }) },
+        responses: {
+          200: json(page(PolicySchema, `${scope === 'org' ? 'Org' : 'Project'}ResidencyPolicyPage`), 'Versions'),
+          ...commonProblems,
+        },
+      }),
+      async (c) =>
+        c.json(
+          { items: await residency.listPolicyVersions(c.get('principal'), scope, c.req.valid('param').id), nextCursor: null },
+          200,
+        ),
+    );
+  }
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/projects/{project}/datasets',
+      tags: ['residency'],
+      summary: 'Register a dataset (its class must be declared by the policies; its home site must be allowed)',
+      request: {
+        params: z.object({ project: param('project', 'robotics') }),
+        body: { content: { 'application/json': { schema: DatasetCreateSchema } }, required: true },
+      },
+      responses: { 201: json(DatasetSchema, 'Registered'), ...commonProblems, ...conflictProblem, ...unprocessableProblem },
+    }),
+    async (c) =>
+      c.json(
+        toDatasetView(
+          await residency.createDataset(
+            c.get('principal'),
+            c.req.valid('param').project,
+            c.req.valid('json'),
+            c.get('requestId'),
+          ),
+        ),
+        201,
+      ),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/datasets',
+      tags: ['residency'],
+      summary: 'List visible datasets',
+      request: { query: z.object({ project: z.string().optional() }) },
+      responses: { 200: json(page(DatasetSchema, 'DatasetPage'), 'Datasets'), ...commonProblems },
+    }),
+    async (c) =>
+      c.json(
+        {
+          items: (await residency.listDatasets(c.get('principal'), c.req.valid('query').project)).map(toDatasetView),
+          nextCursor: null,
+        },
+        200,
+      ),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/datasets/{id}',
+      tags: ['residency'],
+      summary: 'Show a dataset',
+      request: { params: z.object({ id: param('id', 'ds_3f9a2b1c4d5e') }) },
+      responses: { 200: json(DatasetSchema, 'The dataset'), ...commonProblems },
+    }),
+    (c) => c.json(toDatasetView(residency.getDataset(c.get('principal'), c.req.valid('param').id)), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/v1/datasets/{id}',
+      tags: ['residency'],
+      summary: "Update a dataset's size or checksum (its class and home site are fixed: register a new dataset)",
+      request: {
+        params: z.object({ id: param('id', 'ds_3f9a2b1c4d5e') }),
+        body: { content: { 'application/json': { schema: DatasetPatchSchema } }, required: true },
+      },
+      responses: { 200: json(DatasetSchema, 'The dataset'), ...commonProblems },
+    }),
+    async (c) =>
+      c.json(
+        toDatasetView(
+          await residency.updateDataset(c.get('principal'), c.req.valid('param').id, c.req.valid('json'), c.get('requestId')),
+        ),
+        200,
+      ),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/datasets/{id}',
+      tags: ['residency'],
+      summary: 'Delete a dataset from the registry (org admin)',
+      request: { params: z.object({ id: param('id', 'ds_3f9a2b1c4d5e') }) },
+      responses: { 204: { description: 'Deleted' }, ...commonProblems },
+    }),
+    async (c) => {
+      await residency.deleteDataset(c.get('principal'), c.req.valid('param').id, c.get('requestId'));
+      return c.body(null, 204);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/jobs/{id}/residency',
+      tags: ['residency'],
+      summary: "A job's residency: allowed sites now, the rule excluding each other site, placement evidence, flags",
+      request: { params: z.object({ id: param('id', '812') }) },
+      responses: { 200: json(JobResidencySchema, 'Residency of the job'), ...commonProblems },
+    }),
+    async (c) => c.json(await residency.jobResidency(c.get('principal'), c.req.valid('param').id), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org}/residency-report',
+      tags: ['residency'],
+      summary: 'Residency report: where each job that started in [from, to) ran, under which policies and attestations',
+      request: {
+        params: z.object({ org: param('org', 'robotics-gmbh') }),
+        query: z.object({
+          from: z.string().openapi({ example: '2026-11-01' }),
+          to: z.string().openapi({ example: '2026-12-01' }),
+          format: z.enum(['json', 'csv']).default('json'),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'The report',
+          content: { 'application/json': { schema: ReportSchema }, 'text/csv': { schema: z.string() } },
+        },
+        ...commonProblems,
+        ...unprocessableProblem,
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const report = await residencyReport(store, c.get('principal'), c.req.valid('param').org, q.from, q.to);
+      if (q.format === 'csv') return c.body(reportCsv(report.items), 200, { 'content-type': 'text/csv; charset=utf-8' });
+      return c.json(report, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org}/processing-record',
+      tags: ['residency'],
+      summary: 'Record of processing (GDPR Art. 30(2) style), generated from live state',
+      request: { params: z.object({ org: param('org', 'robotics-gmbh') }) },
+      responses: { 200: json(RecordOfProcessingSchema, 'The record'), ...commonProblems },
+    }),
+    async (c) => c.json(await processingRecord(store, residency, c.get('principal'), c.req.valid('param').org), 200),
+  );
+
+  return r;
+}
