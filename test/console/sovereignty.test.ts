@@ -215,15 +215,6 @@ describe('keys and secrets', () => {
     assert.equal(meta.body.version, 1);
     assert.ok(!JSON.stringify(meta.body).includes(VALUE));
 
-    // A bad name: the API's sentence.
-    await page.getByLabel('Name').fill('bad name!');
-    await page.getByLabel('Value (write-only)').fill('x');
-    await page.getByRole('button', { name: 'Store secret' }).click();
-    await page
-      .getByRole('alert')
-      .filter({ hasText: /invalid|letters, digits/ })
-      .waitFor();
-
     await page.getByRole('button', { name: 'Rotate key…' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Rotate', exact: true }).click();
     await page.getByTestId('rotated').waitFor();
@@ -233,6 +224,16 @@ describe('keys and secrets', () => {
     );
     await waitFor(async () => /v2.*active/s.test(await text(page.getByTestId('keks'))), 'version 2 active in the table');
     await shot(page, 'keys-secrets', true);
+
+    // A bad name: the API's sentence, next to the form.
+    await page.getByLabel('Name').fill('bad name!');
+    await page.getByLabel('Value (write-only)').fill('x');
+    await page.getByRole('button', { name: 'Store secret' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /invalid request body: name: letters, digits/ })
+      .waitFor();
+    assert.equal((await admin('GET', '/v1/orgs/acme/secrets')).body.items.length, 1);
 
     // Restriction: an empty reason is refused by the API and its sentence shows in the dialog.
     await page.getByRole('button', { name: 'Restrict processing…' }).click();
@@ -302,6 +303,35 @@ describe('reservations and maintenance', () => {
     await page.getByText('No reservations.').waitFor();
     assert.equal((await op('GET', '/v1/reservations')).body.items.length, 0);
     await close(s, [httpStatusLogged(422)]);
+  });
+});
+
+describe('node state', () => {
+  test('an operator marks a node down from the fleet map: its job is requeued; then returns it to service', async () => {
+    const s = await open(server.url, server.operatorToken, '/fleet');
+    const { page } = s;
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('[data-testid=fleet-map]')?.dataset.gpuCount === '48');
+    await page.getByRole('application').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Enter');
+    const panel = page.getByRole('region', { name: 'de1-rtx-0001' });
+    await panel.waitFor();
+    assert.match(await text(panel), new RegExp(`job ${jobId}`), 'the residency job runs on the first node');
+    await panel.getByRole('button', { name: 'Mark down…' }).click();
+    const dialog = page.getByRole('dialog');
+    assert.match(await text(dialog), /stopped at once, then requeued or failed/);
+    await dialog.getByLabel(/Reason/).fill('PSU failure');
+    await dialog.getByRole('button', { name: 'Mark down', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=node-state]')?.textContent === 'down');
+    assert.equal((await op('GET', '/v1/nodes?state=down')).body.items[0].id, 'de1-rtx-0001');
+    await waitFor(async () => {
+      const ev = await admin('GET', `/v1/jobs/${jobId}/events`);
+      return ev.body.items.some((e: { type: string; message: string }) => /de1-rtx-0001 went down: requeued/.test(e.message));
+    }, 'the job to be requeued');
+    await panel.getByRole('button', { name: 'Return to service…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Return to service', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=node-state]')?.textContent === 'up');
+    await close(s);
   });
 });
 
