@@ -22,7 +22,14 @@ import { api, REPO, startTestServer, type TestServer, waitFor } from '../helpers
 
 const SHOTS = join(REPO, 'test-results', 'screenshots');
 const DOC_SHOTS = join(REPO, 'docs', 'screenshots');
-const NEW_SHOTS = ['residency.png', 'job-residency.png', 'access-approve.png', 'keys-secrets.png', 'reservations.png'];
+const NEW_SHOTS = [
+  'residency.png',
+  'job-residency.png',
+  'access-approve.png',
+  'keys-secrets.png',
+  'reservations.png',
+  'job-withheld.png',
+];
 const CHECKSUM = `sha256:${'ab'.repeat(32)}`;
 
 let server: TestServer;
@@ -306,6 +313,40 @@ describe('reservations and maintenance', () => {
   });
 });
 
+describe('roles', () => {
+  test('a member sees pending requests, secrets metadata and residency, but no approve, set, rotate or operator controls', async () => {
+    const memberToken = (await op('POST', '/v1/orgs/acme/users', { name: 'Mo', role: 'member' })).body.token;
+    const filed = await op('POST', '/v1/access-requests', {
+      org: 'acme',
+      cause: 'ticket 9: job spec looks wrong, need to read it',
+      scope: { objects: [`job:${jobId}`], verbs: ['read-spec'] },
+      durationSeconds: 600,
+      requesterCountry: 'AT',
+      derivedDataRetentionDays: 0,
+      approvalDeadline: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    assert.equal(filed.status, 201, JSON.stringify(filed.body));
+    const s = await open(server.url, memberToken, '/access');
+    const { page } = s;
+    const pending = page.locator(`article[data-request="${filed.body.id}"]`);
+    await pending.waitFor();
+    assert.match(await text(pending), /Accessed from\s*AT/);
+    assert.equal(await pending.getByRole('button').count(), 0, 'members cannot decide');
+    const nav = await text(page.getByRole('navigation'));
+    assert.match(nav, /Data & residency/);
+    assert.doesNotMatch(nav, /Reservations|Fleet map/);
+
+    await page.getByRole('link', { name: 'Keys & secrets' }).click();
+    await page.getByText('Only organisation admins set and delete secrets.').waitFor();
+    assert.equal(await page.getByLabel('Value (write-only)').count(), 0);
+    assert.equal(await page.getByRole('heading', { name: 'Key-encryption keys' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Restrict processing…' }).count(), 0);
+    await close(s);
+    // Leave nothing pending for the other tests.
+    assert.equal((await admin('POST', `/v1/access-requests/${filed.body.id}/deny`, { comment: 'no' })).status, 200);
+  });
+});
+
 describe('node state', () => {
   test('an operator marks a node down from the fleet map: its job is requeued; then returns it to service', async () => {
     const s = await open(server.url, server.operatorToken, '/fleet');
@@ -365,6 +406,7 @@ test('lockbox: an operator asks from the job page, the tenant admin approves in 
     assert.equal(await o.page.getByTestId('job-logs').count(), 0);
     await o.page.getByRole('button', { name: 'Request access from lab…' }).click();
     await o.page.getByLabel('Cause').fill('ticket 4711: NCCL timeouts on ring 3, need the logs');
+    await shot(o.page, 'job-withheld', true);
     await o.page.getByRole('button', { name: 'File request' }).click();
     await o.page.getByTestId('access-filed').waitFor();
     assert.match(await text(o.page.getByTestId('access-filed')), /pending, waiting for an admin of lab/);

@@ -69,7 +69,7 @@ export function AccessRequestForm({ org, jobId, verbs }: { org: string; jobId: s
   return (
     <form class="form access-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="acr-form-title">
       <h3 id="acr-form-title">Request access to job {jobId}</h3>
-      <div class="field">
+      <div class="field wide">
         <label for="acr-cause">Cause (shown to the tenant's admins)</label>
         <textarea id="acr-cause" rows={2} value={cause} onInput={(e) => setCause(e.currentTarget.value)} />
       </div>

@@ -138,7 +138,9 @@ export function JobDetailView({ id }: { id: string }) {
           <p>
             Without the consent of {job.org}, operators see this job's operational metadata only. Withheld:{' '}
             {job.redacted.map((f) => (
-              <code key={f}>{f} </code>
+              <span key={f}>
+                <code>{f}</code>,{' '}
+              </span>
             ))}
             and the logs.
           </p>
