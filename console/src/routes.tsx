@@ -2,10 +2,14 @@
 import type { JSX } from 'preact';
 import type { Role } from './api/types.js';
 import { FleetView } from './fleet/fleet-view.js';
+import { AccessView } from './views/access.js';
 import { AuditView } from './views/audit.js';
 import { JobDetailView } from './views/job-detail.js';
 import { JobsView } from './views/jobs.js';
+import { KeysView } from './views/keys.js';
 import { QueueView } from './views/queue.js';
+import { ReservationsView } from './views/reservations.js';
+import { ResidencyView } from './views/residency.js';
 import { SubmitView } from './views/submit.js';
 import { TenantsView } from './views/tenants.js';
 import { UsageView } from './views/usage.js';
@@ -20,15 +24,20 @@ interface NavItem {
 
 const OPERATOR: readonly Role[] = ['operator'];
 const ALL: readonly Role[] = ['operator', 'admin', 'member', 'viewer'];
+const TENANT: readonly Role[] = ['admin', 'member', 'viewer'];
 
 const NAV: readonly NavItem[] = [
   { path: '/fleet', label: 'Fleet map', roles: OPERATOR, view: FleetView },
   { path: '/utilisation', label: 'Utilisation', roles: OPERATOR, view: UtilisationView },
   { path: '/queue', label: 'Queue', roles: OPERATOR, view: QueueView },
   { path: '/tenants', label: 'Tenants', roles: OPERATOR, view: TenantsView },
+  { path: '/reservations', label: 'Reservations & maintenance', roles: OPERATOR, view: ReservationsView },
   { path: '/jobs', label: 'Jobs', roles: ALL, view: JobsView },
   { path: '/submit', label: 'Submit', roles: ['admin', 'member'], view: SubmitView },
-  { path: '/usage', label: 'Usage and quota', roles: ['admin', 'member', 'viewer'], view: UsageView },
+  { path: '/usage', label: 'Usage and quota', roles: TENANT, view: UsageView },
+  { path: '/residency', label: 'Data & residency', roles: TENANT, view: ResidencyView },
+  { path: '/access', label: 'Access', roles: ALL, view: AccessView },
+  { path: '/keys', label: 'Keys & secrets', roles: TENANT, view: KeysView },
   { path: '/audit', label: 'Audit log', roles: ['operator', 'admin'], view: AuditView },
 ];
 

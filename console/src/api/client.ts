@@ -88,11 +88,31 @@ export async function request<T>(method: string, path: string, body?: unknown, t
     }
     throw err;
   }
+  // 204 No Content (a deletion): nothing to parse.
+  if (res.status === 204) return undefined as T;
   return (await res.json()) as T;
 }
 
 export const get = <T>(path: string) => request<T>('GET', path);
 export const post = <T>(path: string, body?: unknown) => request<T>('POST', path, body);
+export const put = <T>(path: string, body?: unknown) => request<T>('PUT', path, body);
+export const del = <T>(path: string) => request<T>('DELETE', path);
+
+/**
+ * download saves an authenticated resource (a report as CSV or JSON) as a file: the bearer token
+ * cannot ride on a plain link, so the body is fetched and handed to the browser as a blob.
+ */
+export async function download(path: string, filename: string, accept: string): Promise<void> {
+  const res = await fetchRaw(path, undefined, accept);
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
 
 /** qs builds a query string from the defined values. */
 export function qs(params: Record<string, string | number | undefined | null>): string {

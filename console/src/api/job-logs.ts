@@ -19,6 +19,10 @@ const path = (id: string, offset: number, follow: boolean) =>
 export const isLogsNotAvailable = (err: unknown): boolean =>
   err instanceof ApiError && err.status === 404 && err.problem?.code === 'logs_not_available';
 
+/** isLockboxRequired: an operator without the tenant's approval (403 lockbox_approval_required). */
+export const isLockboxRequired = (err: unknown): boolean =>
+  err instanceof ApiError && err.status === 403 && err.problem?.code === 'lockbox_approval_required';
+
 /** fetchLogPage reads one page of output from a byte offset. */
 export async function fetchLogPage(id: string, offset: number, signal?: AbortSignal): Promise<LogPage> {
   const res = await fetchRaw(path(id, offset, false), signal);

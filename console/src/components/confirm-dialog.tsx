@@ -3,7 +3,7 @@
  * with consequences, such as draining a node. Optionally asks for a reason recorded in the audit log.
  */
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
 
 interface Props {
   open: boolean;
@@ -13,6 +13,8 @@ interface Props {
   cancelLabel?: string;
   /** Show a free-text "reason" field. */
   askReason?: boolean;
+  /** The reason field's label (default: "Reason (recorded in the audit log)"). */
+  reasonLabel?: string;
   busy?: boolean;
   error?: string | null;
   onConfirm: (reason: string) => void;
@@ -21,8 +23,11 @@ interface Props {
 
 export function ConfirmDialog(props: Props) {
   const { open, title, children, confirmLabel, cancelLabel = 'Cancel', askReason, busy, error, onConfirm, onCancel } = props;
+  const reasonLabel = props.reasonLabel ?? 'Reason (recorded in the audit log)';
   const ref = useRef<HTMLDialogElement>(null);
   const [reason, setReason] = useState('');
+  // Unique ids: a view may hold several dialogs (one per pending request, say).
+  const uid = useId();
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
@@ -34,7 +39,7 @@ export function ConfirmDialog(props: Props) {
   return (
     <dialog
       ref={ref}
-      aria-labelledby="confirm-title"
+      aria-labelledby={`${uid}-title`}
       onCancel={(e) => {
         e.preventDefault();
         onCancel();
@@ -47,12 +52,12 @@ export function ConfirmDialog(props: Props) {
           onConfirm(reason.trim());
         }}
       >
-        <h2 id="confirm-title">{title}</h2>
+        <h2 id={`${uid}-title`}>{title}</h2>
         <div>{children}</div>
         {askReason && (
           <p>
-            <label for="confirm-reason">Reason (recorded in the audit log)</label>
-            <input id="confirm-reason" value={reason} maxLength={500} onInput={(e) => setReason(e.currentTarget.value)} />
+            <label for={`${uid}-reason`}>{reasonLabel}</label>
+            <input id={`${uid}-reason`} value={reason} maxLength={500} onInput={(e) => setReason(e.currentTarget.value)} />
           </p>
         )}
         {error && (

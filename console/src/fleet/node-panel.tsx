@@ -1,10 +1,16 @@
-/** NodePanel: the selected node's details, its jobs, and drain / return-to-service behind a confirmation. */
+/**
+ * NodePanel: the selected node's details, its jobs, and its state (drain, mark down, return to
+ * service) behind a confirmation, through PUT /v1/nodes/{id}/state.
+ */
 import { useState } from 'preact/hooks';
-import { ApiError, post } from '../api/client.js';
+import { put } from '../api/client.js';
 import type { FleetGpus, NodeInfo } from '../api/types.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { problemText } from '../lib/problem.js';
 import { Link } from '../lib/router.js';
 import { nodeDetails } from './snapshot.js';
+
+type Target = 'up' | 'draining' | 'down';
 
 interface Props {
   snap: FleetGpus;
@@ -16,20 +22,22 @@ interface Props {
 
 export function NodePanel({ snap, offsets, node, onChanged, onClose }: Props) {
   const d = nodeDetails(snap, offsets, node);
-  const [asking, setAsking] = useState(false);
+  const [target, setTarget] = useState<Target | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const action = d.state === 'up' ? 'drain' : 'undrain';
+  const n = d.jobs.length;
+  const running = `${n} running job${n === 1 ? '' : 's'}`;
 
   const confirm = async (reason: string) => {
+    if (!target) return;
     setBusy(true);
     setError(null);
     try {
-      await post<NodeInfo>(`/v1/nodes/${encodeURIComponent(d.id)}/${action}`, reason ? { reason } : {});
-      setAsking(false);
+      await put<NodeInfo>(`/v1/nodes/${encodeURIComponent(d.id)}/state`, reason ? { state: target, reason } : { state: target });
+      setTarget(null);
       onChanged();
     } catch (err) {
-      setError(err instanceof ApiError || err instanceof Error ? err.message : String(err));
+      setError(problemText(err));
     } finally {
       setBusy(false);
     }
@@ -72,30 +80,49 @@ export function NodePanel({ snap, offsets, node, onChanged, onClose }: Props) {
           ))}
         </ul>
       )}
-      <button type="button" onClick={() => setAsking(true)}>
-        {action === 'drain' ? 'Drain node…' : 'Return to service…'}
-      </button>
+      <div class="actions-row">
+        {d.state === 'up' && (
+          <button type="button" onClick={() => setTarget('draining')}>
+            Drain node…
+          </button>
+        )}
+        {d.state !== 'up' && (
+          <button type="button" onClick={() => setTarget('up')}>
+            Return to service…
+          </button>
+        )}
+        {d.state !== 'down' && (
+          <button type="button" class="danger" onClick={() => setTarget('down')}>
+            Mark down…
+          </button>
+        )}
+      </div>
       <ConfirmDialog
-        open={asking}
-        title={action === 'drain' ? `Drain ${d.id}?` : `Return ${d.id} to service?`}
-        confirmLabel={action === 'drain' ? 'Drain' : 'Return to service'}
+        open={target !== null}
+        title={target === 'draining' ? `Drain ${d.id}?` : target === 'down' ? `Mark ${d.id} down?` : `Return ${d.id} to service?`}
+        confirmLabel={target === 'draining' ? 'Drain' : target === 'down' ? 'Mark down' : 'Return to service'}
         askReason
         busy={busy}
         error={error}
         onConfirm={(r) => void confirm(r)}
         onCancel={() => {
-          setAsking(false);
+          setTarget(null);
           setError(null);
         }}
       >
-        {action === 'drain' ? (
+        {target === 'draining' && (
           <p>
-            The scheduler stops placing new work on this node. The {d.jobs.length} running job{d.jobs.length === 1 ? '' : 's'}{' '}
-            finish normally. The change is recorded in the audit log.
+            The scheduler stops placing new work on this node. The {running} finish normally. The change is recorded in the audit
+            log.
           </p>
-        ) : (
-          <p>The node becomes schedulable again. The change is recorded in the audit log.</p>
         )}
+        {target === 'down' && (
+          <p>
+            The {running} on this node are stopped at once, then requeued or failed as each job's onNodeFailure asks (a gang as a
+            whole). Nothing new is placed on it. The change is recorded in the audit log.
+          </p>
+        )}
+        {target === 'up' && <p>The node becomes schedulable again. The change is recorded in the audit log.</p>}
       </ConfirmDialog>
     </section>
   );

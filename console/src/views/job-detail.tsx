@@ -17,8 +17,10 @@ import { fmtDuration, fmtTime } from '../lib/format.js';
 import { isTerminal } from '../lib/job-states.js';
 import { Link } from '../lib/router.js';
 import { usePoll } from '../lib/use-poll.js';
+import { AccessRequestForm } from './access-request-form.js';
 import { JobExplanationView } from './job-explain.js';
 import { JobLogsPanel, type LogPhase } from './job-logs-panel.js';
+import { JobResidencyPanel } from './job-residency.js';
 
 export function JobDetailView({ id }: { id: string }) {
   const me = useMe();
@@ -130,7 +132,23 @@ export function JobDetailView({ id }: { id: string }) {
           )}
         </section>
       </div>
+      {job.redacted && job.redacted.length > 0 && (
+        <section class="panel withheld" aria-labelledby="job-withheld" data-testid="job-withheld">
+          <h2 id="job-withheld">Tenant data withheld</h2>
+          <p>
+            Without the consent of {job.org}, operators see this job's operational metadata only. Withheld:{' '}
+            {job.redacted.map((f) => (
+              <span key={f}>
+                <code>{f}</code>,{' '}
+              </span>
+            ))}
+            and the logs.
+          </p>
+          {me.role === 'operator' && <AccessRequestForm org={job.org} jobId={job.id} verbs={['read-spec', 'read-logs']} />}
+        </section>
+      )}
       <JobLogsPanel id={job.id} phase={logPhase} />
+      <JobResidencyPanel id={job.id} version={job.state} />
       <section class="panel" aria-labelledby="job-timeline">
         <h2 id="job-timeline">Timeline</h2>
         <ErrorLine message={streamError} />

@@ -6,7 +6,7 @@
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api/client.js';
-import { fetchLogPage, followLogs, isLogsNotAvailable } from '../api/job-logs.js';
+import { fetchLogPage, followLogs, isLockboxRequired, isLogsNotAvailable } from '../api/job-logs.js';
 
 const MAX_CHARS = 1 << 20;
 const MAX_PAGES = 64;
@@ -14,13 +14,15 @@ const MAX_PAGES = 64;
 /** waiting: queued; live: placed and not ended; done: ended after running; never: ended without starting. */
 export type LogPhase = 'waiting' | 'live' | 'done' | 'never';
 
-type Status = 'idle' | 'loading' | 'following' | 'complete' | 'unavailable' | 'error';
+/** locked: an operator without the tenant's consent (the API's sentence says how to ask). */
+type Status = 'idle' | 'loading' | 'following' | 'complete' | 'unavailable' | 'locked' | 'error';
 
 export function JobLogsPanel({ id, phase }: { id: string; phase: LogPhase }) {
   const [text, setText] = useState('');
   const [dropped, setDropped] = useState(false);
   const [status, setStatus] = useState<Status>('idle');
   const [error, setError] = useState<string | null>(null);
+  const [lockedWhy, setLockedWhy] = useState<string | null>(null);
   const offset = useRef(0);
   const streamEnded = useRef(false);
   const pre = useRef<HTMLPreElement>(null);
@@ -46,6 +48,7 @@ export function JobLogsPanel({ id, phase }: { id: string; phase: LogPhase }) {
     setDropped(false);
     setStatus('idle');
     setError(null);
+    setLockedWhy(null);
   }, [id]);
 
   useEffect(() => {
@@ -64,7 +67,10 @@ export function JobLogsPanel({ id, phase }: { id: string; phase: LogPhase }) {
         },
         onError: (err) => {
           if (isLogsNotAvailable(err)) setStatus('unavailable');
-          else setError(`live output interrupted (${err instanceof Error ? err.message : String(err)}); retrying`);
+          else if (isLockboxRequired(err)) {
+            setStatus('locked');
+            setLockedWhy(err instanceof Error ? err.message : String(err));
+          } else setError(`live output interrupted (${err instanceof Error ? err.message : String(err)}); retrying`);
         },
       });
     }
@@ -89,7 +95,10 @@ export function JobLogsPanel({ id, phase }: { id: string; phase: LogPhase }) {
       } catch (err) {
         if (abort.signal.aborted) return;
         if (isLogsNotAvailable(err)) setStatus(offset.current === 0 ? 'unavailable' : 'complete');
-        else {
+        else if (isLockboxRequired(err)) {
+          setStatus('locked');
+          setLockedWhy(err instanceof Error ? err.message : String(err));
+        } else {
           setStatus('error');
           setError(err instanceof ApiError || err instanceof Error ? err.message : String(err));
         }
@@ -111,6 +120,7 @@ export function JobLogsPanel({ id, phase }: { id: string; phase: LogPhase }) {
   let note: string | null = null;
   if (phase === 'waiting') note = 'Output appears here once the job starts.';
   else if (phase === 'never') note = 'The job never started, so it produced no output.';
+  else if (status === 'locked') note = `Withheld: ${lockedWhy ?? ''}`;
   else if (status === 'unavailable') note = 'This job ran on the simulated fleet, which produces no output.';
   else if (status === 'complete' && text === '') note = 'The job wrote no output.';
   else if ((status === 'loading' || status === 'following') && text === '')

@@ -1,0 +1,132 @@
+/**
+ * Operator: ask a tenant's consent to read one job's withheld data (its spec, its logs). Shown on a
+ * job's page when the API withheld something; the request goes to the organisation's admins, who
+ * decide in their "Access" view. The API validates everything; its problem sentence is shown.
+ */
+import { useState } from 'preact/hooks';
+import { post } from '../api/client.js';
+import type { AccessRequest, AccessRequestCreate } from '../api/sovereignty-types.js';
+import { ErrorLine } from '../components/error-line.js';
+import { fmtTime } from '../lib/format.js';
+import { problemText } from '../lib/problem.js';
+import { Link } from '../lib/router.js';
+
+const REASONS: AccessRequestCreate['reasonCode'][] = ['customer-support', 'incident', 'maintenance', 'legal-request'];
+type Verb = AccessRequestCreate['scope']['verbs'][number];
+
+export function AccessRequestForm({ org, jobId, verbs }: { org: string; jobId: string; verbs: Verb[] }) {
+  const [open, setOpen] = useState(false);
+  const [cause, setCause] = useState('');
+  const [reasonCode, setReasonCode] = useState<AccessRequestCreate['reasonCode']>('customer-support');
+  const [want, setWant] = useState<Verb[]>(verbs);
+  const [hours, setHours] = useState('2');
+  const [country, setCountry] = useState('DE');
+  const [retention, setRetention] = useState('30');
+  const [deadlineHours, setDeadlineHours] = useState('8');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [filed, setFiled] = useState<AccessRequest | null>(null);
+
+  if (filed) {
+    return (
+      <p class="notice" role="status" data-testid="access-filed">
+        Request <code>{filed.id}</code> filed: {filed.state}, waiting for an admin of {filed.org} to decide by{' '}
+        {fmtTime(filed.approvalDeadline)}. Follow it under <Link href="/access">Access</Link>; reload this page once it is
+        approved.
+      </p>
+    );
+  }
+  if (!open) {
+    return (
+      <button type="button" onClick={() => setOpen(true)}>
+        Request access from {org}…
+      </button>
+    );
+  }
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body: AccessRequestCreate = {
+        org,
+        cause,
+        reasonCode,
+        scope: { objects: [`job:${jobId}`], verbs: want },
+        durationSeconds: Math.round(Number(hours) * 3600),
+        requesterCountry: country.trim().toUpperCase(),
+        derivedDataRetentionDays: Number(retention),
+        approvalDeadline: new Date(Date.now() + Number(deadlineHours) * 3_600_000).toISOString(),
+      };
+      setFiled(await post<AccessRequest>('/v1/access-requests', body));
+    } catch (err) {
+      setError(problemText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const toggle = (v: Verb) => setWant(want.includes(v) ? want.filter((x) => x !== v) : [...want, v]);
+  return (
+    <form class="form access-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="acr-form-title">
+      <h3 id="acr-form-title">Request access to job {jobId}</h3>
+      <div class="field wide">
+        <label for="acr-cause">Cause (shown to the tenant's admins)</label>
+        <textarea id="acr-cause" rows={2} value={cause} onInput={(e) => setCause(e.currentTarget.value)} />
+      </div>
+      <div class="field">
+        <label for="acr-reason">Reason code</label>
+        <select
+          id="acr-reason"
+          value={reasonCode}
+          onChange={(e) => setReasonCode(e.currentTarget.value as AccessRequestCreate['reasonCode'])}
+        >
+          {REASONS.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </div>
+      <fieldset>
+        <legend>Access to</legend>
+        {(['read-spec', 'read-logs'] as const).map((v) => (
+          <label key={v} class="inline">
+            <input type="checkbox" checked={want.includes(v)} onChange={() => toggle(v)} />{' '}
+            {v === 'read-spec' ? 'the job spec (read-spec)' : 'the logs (read-logs)'}
+          </label>
+        ))}
+      </fieldset>
+      <div class="field">
+        <label for="acr-hours">Duration once approved (hours)</label>
+        <input id="acr-hours" type="number" min="0.1" step="0.5" value={hours} onInput={(e) => setHours(e.currentTarget.value)} />
+      </div>
+      <div class="field">
+        <label for="acr-country">Country you access from (ISO code)</label>
+        <input id="acr-country" value={country} maxLength={2} onInput={(e) => setCountry(e.currentTarget.value)} />
+      </div>
+      <div class="field">
+        <label for="acr-retention">Days derived copies are kept</label>
+        <input id="acr-retention" type="number" min="0" value={retention} onInput={(e) => setRetention(e.currentTarget.value)} />
+      </div>
+      <div class="field">
+        <label for="acr-deadline">Tenant must answer within (hours)</label>
+        <input
+          id="acr-deadline"
+          type="number"
+          min="1"
+          value={deadlineHours}
+          onInput={(e) => setDeadlineHours(e.currentTarget.value)}
+        />
+      </div>
+      <ErrorLine message={error} />
+      <div class="actions">
+        <button type="button" onClick={() => setOpen(false)}>
+          Cancel
+        </button>
+        <button type="submit" class="primary" disabled={busy}>
+          File request
+        </button>
+      </div>
+    </form>
+  );
+}
