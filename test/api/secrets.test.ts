@@ -84,6 +84,10 @@ test('validation: names, unknown fields, roles; operators cannot touch tenant se
   const bad = await admin('POST', '/v1/orgs/lab/secrets', { name: 'bad name!', value: SECRET });
   assert.equal(bad.status, 400);
   assert.equal(bad.body.code, 'validation_failed');
+  // PUT creates too: the name in the path obeys the same rule.
+  const badPut = await admin('PUT', '/v1/orgs/lab/secrets/bad%20name!', { value: SECRET });
+  assert.equal(badPut.status, 400);
+  assert.equal(badPut.body.code, 'validation_failed');
   const extra = await admin('POST', '/v1/orgs/lab/secrets', { name: 'x1', value: SECRET, plaintext: true });
   assert.equal(extra.status, 400);
   const empty = await admin('POST', '/v1/orgs/lab/secrets', { name: 'x1', value: '' });

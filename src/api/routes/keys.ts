@@ -15,6 +15,7 @@ import {
   RestrictSchema,
   RotateResultSchema,
   RotateSchema,
+  SECRET_NAME,
   SecretCreateSchema,
   SecretMetaSchema,
   SecretPutSchema,
@@ -23,7 +24,11 @@ import { commonProblems, conflictProblem, unprocessableProblem } from '../proble
 import { page } from '../schemas.js';
 
 const orgParam = z.string().openapi({ param: { name: 'org', in: 'path' }, example: 'robotics-gmbh' });
-const nameParam = z.string().openapi({ param: { name: 'name', in: 'path' }, example: 'registry-token' });
+// The path name obeys the same rule as a created secret's name: PUT may create one.
+const nameParam = z
+  .string()
+  .regex(SECRET_NAME, 'letters, digits, dot, dash, underscore; up to 128 characters')
+  .openapi({ param: { name: 'name', in: 'path' }, example: 'registry-token' });
 const OrgParams = z.object({ org: orgParam });
 const SecretParams = z.object({ org: orgParam, name: nameParam });
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
