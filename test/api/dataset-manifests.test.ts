@@ -9,16 +9,18 @@
  * are audited for the tenant.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import SQLite from 'better-sqlite3';
 import { aad } from '../../src/sovereignty/keys/envelope.js';
 import { LocalFileKeyProvider } from '../../src/sovereignty/keys/local-provider.js';
 import { startLocalSiteServer } from '../helpers/local-site.js';
-import { api, type TestServer, waitFor } from '../helpers/server.js';
+import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
 
 const MARK = randomBytes(10).toString('hex');
 const MANIFEST = { uri: `s3://scans-${MARK}/2026/`, accessKeyId: `AKIA${MARK}`, secretAccessKey: `sk-${MARK}-v1` };
@@ -223,6 +225,39 @@ test('a job writing to GIGAFAB_CHECKPOINT_FILE reports checkpoints: job event an
     (a: { action: string; objectId: string }) => a.action === 'job.checkpoint' && a.objectId === j.body.id,
   );
   assert.equal(rec.actor, 'system:driver:local');
+});
+
+test('the CLI takes a manifest from a file and never prints it', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'gigafab-manifest-')), 'm.json');
+  writeFileSync(file, JSON.stringify({ uri: `s3://cli-${MARK}` }));
+  const cli = (...args: string[]) =>
+    promisify(execFile)(process.execPath, [BIN, ...args], {
+      env: { ...process.env, GIGAFAB_URL: server.url, GIGAFAB_TOKEN: memberToken, GIGAFAB_CONFIG: '/nonexistent' },
+    });
+  const created = await cli(
+    'dataset',
+    'create',
+    'lab-ml',
+    'cli-set',
+    '--class',
+    'public',
+    '--home-site',
+    'lab1',
+    '--size',
+    '1',
+    '--checksum',
+    CHECKSUM,
+    '--manifest-file',
+    file,
+    '-o',
+    'json',
+  );
+  const id = JSON.parse(created.stdout).id as string;
+  const shown = await cli('dataset', 'show', id);
+  assert.match(shown.stdout, /Manifest:\s+stored encrypted \(never shown\)/);
+  const replaced = await cli('dataset', 'manifest', id, '--from-file', file);
+  assert.match(replaced.stdout, /manifest replaced/);
+  for (const out of [created, shown, replaced]) assert.ok(!`${out.stdout}${out.stderr}`.includes(MARK));
 });
 
 test('report exports are audited in the tenant slice: who exported what', async () => {
