@@ -113,7 +113,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', auditRoutes(opts));
   app.route('/', consoleDataRoutes(opts));
   app.route('/', lockboxRoutes(opts));
-  if (opts.keys) app.route('/', keysRoutes(opts.keys));
+  if (opts.keys) app.route('/', keysRoutes({ ...opts.keys, lockbox: opts.lockbox }));
   app.route('/', schedulingRoutes(opts));
   app.route('/', residencyRoutes(opts));
   return app;

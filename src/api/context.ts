@@ -5,6 +5,7 @@ import type { ControlPlane } from '../server/control-plane.js';
 import type { Lockbox } from '../server/lockbox.js';
 import type { Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy.js';
+import type { DatasetManifests } from '../sovereignty/dataset-manifests.js';
 import type { ResidencyService } from '../sovereignty/service.js';
 import { zodProblem } from './problems.js';
 
@@ -19,6 +20,8 @@ export interface Services {
   /** Operator access to tenant data only with the tenant's consent (lockbox.ts). */
   lockbox: Lockbox;
   residency: ResidencyService;
+  /** Encrypted dataset manifests (dataset-manifests.ts); absent: datasets have none. */
+  datasetManifests?: DatasetManifests;
 }
 
 /** newRouter creates a sub-app whose validation failures become RFC 9457 problems. */

@@ -6,10 +6,10 @@
 import { z } from '@hono/zod-openapi';
 
 /** What an operator may do with tenant data once allowed. Other modules add their verbs here. */
-export const ACCESS_VERBS = ['read-spec', 'read-logs', 'read-secret', 'read-dataset'] as const;
+export const ACCESS_VERBS = ['read-spec', 'read-logs', 'read-secret', 'read-dataset', 'read-report'] as const;
 export type AccessVerb = (typeof ACCESS_VERBS)[number];
 /** Kinds of tenant data objects an access request can name. */
-export const ACCESS_OBJECT_KINDS = ['job', 'secret', 'dataset'] as const;
+export const ACCESS_OBJECT_KINDS = ['job', 'secret', 'dataset', 'report'] as const;
 export type AccessObjectKind = (typeof ACCESS_OBJECT_KINDS)[number];
 
 /** Why the operator needs access (after Google Access Transparency's reason codes). */
@@ -18,8 +18,11 @@ export const ACCESS_REASONS = ['customer-support', 'incident', 'maintenance', 'l
 export const ACCESS_STATES = ['pending', 'expired', 'denied', 'active', 'ended'] as const;
 export type AccessState = (typeof ACCESS_STATES)[number];
 
-/** `job:812`, `job:*` (every job of the organisation); plural kinds (`jobs:*`) are accepted too. */
-export const OBJECT_REF = /^(job|secret|dataset)s?:(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$/;
+/**
+ * `job:812`, `job:*` (every job of the organisation); plural kinds (`jobs:*`) are accepted too.
+ * Reports: `report:residency`, `report:processing-record`.
+ */
+export const OBJECT_REF = /^(job|secret|dataset|report)s?:(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$/;
 
 const org = z
   .string()

@@ -6,6 +6,8 @@
  *   state.json   pid, process group, process start time, boot id, wall-clock deadline, stop intent
  *   exit_code    written by a tiny `sh` wrapper when the command ends (its status; 128+N for signal N)
  *   result.json  the outcome this driver reported, so a later reattach reports the same
+ *   checkpoints  GIGAFAB_CHECKPOINT_FILE: the job appends `step=N label=TEXT` lines; each is reported
+ *                as a checkpoint observation (checkpoint.offset: how far it was read, for reattach)
  * The job runs in its own session and process group (detached), with CUDA_VISIBLE_DEVICES set to
  * exactly its GPUs, and an environment built from scratch: a few variables of the control plane
  * (PATH, LANG, ...), the job's env, its secrets, and GIGAFAB_*; nothing else of the parent.
@@ -21,6 +23,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
+import { readCheckpointLines } from './checkpoint-file.js';
 import {
   baseEnv,
   bootId,
@@ -37,7 +40,7 @@ import {
   signalGroup,
   writeJsonAtomic,
 } from './common.js';
-import type { DriverJob, ExecutionDriver, ExitOutcome, LogChunk, Observation } from './driver.js';
+import type { CheckpointObservation, DriverJob, ExecutionDriver, ExitOutcome, LogChunk, Observation } from './driver.js';
 import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
 
 export { discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
@@ -59,6 +62,8 @@ export interface LocalDriverOptions {
   timeoutGraceSeconds?: number;
   /** How often jobs found again after a restart (not our children) are checked. Default 500 ms. */
   pollIntervalMs?: number;
+  /** How often each job's checkpoint file is read. Default 500 ms. */
+  checkpointPollMs?: number;
   /** Running jobs in baseDir that reattach() was not told about: 'stop' them (default) or only 'report'. */
   orphans?: 'stop' | 'report';
   /** Clock for observation times (epoch ms). */
@@ -102,6 +107,8 @@ interface Tracked {
   killTimer: NodeJS.Timeout | null;
   done: Promise<void>;
   resolveDone: () => void;
+  /** Bytes of the checkpoint file already reported. */
+  checkpointOffset: number;
 }
 
 export interface ReconcileResult {
@@ -143,6 +150,10 @@ export class LocalDriver implements ExecutionDriver {
 
   onObservation(listener: (o: Observation) => void): void {
     this.listeners.onObservation(listener);
+  }
+
+  onCheckpoint(listener: (o: CheckpointObservation) => void): void {
+    this.listeners.onCheckpoint(listener);
   }
 
   /** The GPUs jobs are given (nvidia-smi, asked once; a failed discovery is retried next time). */
@@ -211,9 +222,11 @@ export class LocalDriver implements ExecutionDriver {
       // Set last: a job cannot widen its own GPUs.
       GIGAFAB_JOB_ID: job.id,
       GIGAFAB_WORKDIR: dir,
+      GIGAFAB_CHECKPOINT_FILE: join(dir, 'checkpoints'),
       CUDA_VISIBLE_DEVICES: cvd,
       CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
     };
+    closeSync(openSync(join(dir, 'checkpoints'), 'a', 0o600));
     const out = openSync(join(dir, 'output.log'), 'a', 0o600);
     let child: ChildProcess;
     try {
@@ -256,6 +269,7 @@ export class LocalDriver implements ExecutionDriver {
       message: `started on ${alloc.node} as pid ${pid}${alloc.gpus.length ? ` with CUDA_VISIBLE_DEVICES=${cvd}` : ' without GPUs'}`,
     });
     this.armDeadline(t);
+    this.watchCheckpoints(t);
   }
 
   async stop(jobId: string, graceSeconds: number): Promise<void> {
@@ -298,6 +312,7 @@ export class LocalDriver implements ExecutionDriver {
         const t = this.track(job.id, dir, state, null, false);
         this.watchByPolling(t);
         this.armDeadline(t);
+        this.watchCheckpoints(t);
         if (state.stopping) this.resumeStop(t, state.stopping);
       } else {
         // It ended while the control plane was down.
@@ -372,7 +387,20 @@ export class LocalDriver implements ExecutionDriver {
     const done = new Promise<void>((r) => {
       resolveDone = r;
     });
-    const t: Tracked = { id, dir, state, child, silent, finished: false, timers: [], killTimer: null, done, resolveDone };
+    const checkpointOffset = readJson<{ offset: number }>(join(dir, 'checkpoint.offset'))?.offset ?? 0;
+    const t: Tracked = {
+      id,
+      dir,
+      state,
+      child,
+      silent,
+      finished: false,
+      timers: [],
+      killTimer: null,
+      done,
+      resolveDone,
+      checkpointOffset,
+    };
     this.jobs.set(id, t);
     return t;
   }
@@ -397,6 +425,29 @@ export class LocalDriver implements ExecutionDriver {
     }, this.opts.pollIntervalMs ?? 500);
     timer.unref();
     t.timers.push(timer);
+  }
+
+  private watchCheckpoints(t: Tracked): void {
+    const timer = setInterval(() => {
+      if (!t.finished) this.readCheckpoints(t);
+    }, this.opts.checkpointPollMs ?? 500);
+    timer.unref();
+    t.timers.push(timer);
+  }
+
+  /** readCheckpoints reports the checkpoint lines the job wrote since the last read. */
+  private readCheckpoints(t: Tracked): void {
+    if (t.silent || this.closed) return;
+    const { checkpoints, nextOffset } = readCheckpointLines(join(t.dir, 'checkpoints'), t.checkpointOffset);
+    if (nextOffset === t.checkpointOffset) return;
+    const at = this.now();
+    for (const c of checkpoints) this.listeners.emitCheckpoint({ type: 'checkpoint', jobId: t.id, at, ...c });
+    t.checkpointOffset = nextOffset;
+    try {
+      writeJsonAtomic(join(t.dir, 'checkpoint.offset'), { offset: nextOffset });
+    } catch {
+      // the directory was removed under us; a reattach would report these lines again
+    }
   }
 
   /** terminate: SIGTERM to the group now, SIGKILL after the grace; resolves when the job has ended. */
@@ -443,6 +494,8 @@ export class LocalDriver implements ExecutionDriver {
    */
   private settle(t: Tracked, wrapperStatus: number | null): void {
     if (t.finished) return;
+    // Checkpoints written just before the end are reported while the job still counts as running.
+    this.readCheckpoints(t);
     t.finished = true;
     this.clearTimers(t);
     this.jobs.delete(t.id);

@@ -7,6 +7,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from '../api/app.js';
 import { createSiteDrivers, type DriverConfigInput } from '../drivers/config.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
+import { wireDatasetManifests } from '../sovereignty/dataset-manifests.js';
 import { setupKeys } from '../sovereignty/keys/setup.js';
 import { ResidencyService } from '../sovereignty/service.js';
 import { openSqliteStore } from '../store/open-store.js';
@@ -71,6 +72,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const residency = new ResidencyService(store, fleet);
   await residency.load(cp);
   cp.attachResidency(residency);
+  const datasetManifests = await wireDatasetManifests(store, cp, keys.keys, residency);
   const recovered = await cp.recover();
   await keys.restrictions.holdRecovered();
   const operator = await tenancy.bootstrapOperator(dataDir);
@@ -83,6 +85,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     lockbox,
     keys,
     residency,
+    datasetManifests,
     registry: metrics.registry,
     isReady: () => ready,
     version: VERSION,

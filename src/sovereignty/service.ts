@@ -82,6 +82,9 @@ export interface DatasetInput {
   checksum: string;
 }
 
+/** Extra writes in a dataset change's own transaction. */
+export type DatasetTrxHook = (trx: Trx, rec: DatasetRecord) => Promise<void>;
+
 export interface RunningForResidency {
   id: string;
   org: string;
@@ -567,7 +570,14 @@ export class ResidencyService implements ResidencyGate {
     return d;
   }
 
-  async createDataset(p: Principal, project: string, input: DatasetInput, requestId: string): Promise<DatasetRecord> {
+  /** `inTrx` adds writes to the same transaction (the encrypted manifest, dataset-manifests.ts). */
+  async createDataset(
+    p: Principal,
+    project: string,
+    input: DatasetInput,
+    requestId: string,
+    inTrx?: DatasetTrxHook,
+  ): Promise<DatasetRecord> {
     const org = await this.scopeOrg(p, 'project', project);
     if (isOperator(p))
       throw forbidden('platform operators do not register tenant data; register it as a member of the organisation');
@@ -634,6 +644,7 @@ export class ResidencyService implements ResidencyGate {
           after: { project, name: rec.name, classification: rec.classification, homeSite: rec.homeSite },
           requestId,
         });
+        await inTrx?.(trx, rec);
       });
     } catch (err) {
       if (/UNIQUE|duplicate key/i.test(String(err)))
@@ -660,6 +671,7 @@ export class ResidencyService implements ResidencyGate {
     id: string,
     patch: { sizeBytes?: number; checksum?: string },
     requestId: string,
+    inTrx?: DatasetTrxHook,
   ): Promise<DatasetRecord> {
     const d = this.visibleDataset(p, id);
     if (isOperator(p) || p.role === 'viewer') throw forbidden('only members of the organisation can update datasets');
@@ -683,13 +695,14 @@ export class ResidencyService implements ResidencyGate {
         after: { sizeBytes: next.sizeBytes, checksum: next.checksum },
         requestId,
       });
+      await inTrx?.(trx, next);
     });
     this.datasets.set(id, next);
     return next;
   }
 
   /** deleteDataset: the registry entry goes (its class stays known to queued jobs and evidence). */
-  async deleteDataset(p: Principal, id: string, requestId: string): Promise<void> {
+  async deleteDataset(p: Principal, id: string, requestId: string, inTrx?: DatasetTrxHook): Promise<void> {
     const d = this.visibleDataset(p, id);
     if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins can delete datasets');
     const at = new Date(this.now()).toISOString();
@@ -705,6 +718,7 @@ export class ResidencyService implements ResidencyGate {
         before: { name: d.name, classification: d.classification },
         requestId,
       });
+      await inTrx?.(trx, d);
     });
     this.datasets.set(id, { ...d, deletedAt: at });
   }

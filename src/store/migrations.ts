@@ -7,6 +7,7 @@ import { migration005Keys } from '../sovereignty/keys/tables.js';
 import { m004Residency } from './migration-004-residency.js';
 import { m006Lockbox } from './migration-006-lockbox.js';
 import { m007Scheduling } from './migration-007-scheduling.js';
+import { migration008Sovwire } from './migration-008-sovwire.js';
 
 type Db = Kysely<unknown>;
 
@@ -163,6 +164,7 @@ export const migrations: Record<string, Migration> = {
   '005_keys': migration005Keys,
   '006_lockbox': m006Lockbox,
   '007_scheduling': m007Scheduling,
+  '008_sovwire': migration008Sovwire,
 };
 
 export const migrationProvider: MigrationProvider = {

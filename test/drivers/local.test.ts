@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { procStat } from '../../src/drivers/common.js';
-import type { DriverJob } from '../../src/drivers/driver.js';
+import type { CheckpointObservation, DriverJob } from '../../src/drivers/driver.js';
 import { discoverGpus, LocalDriver, type LocalDriverOptions } from '../../src/drivers/local-driver.js';
 import { runDriverConformance } from './driver.case.js';
 import { driverJob, eventually, fakeGpus, Recorder, readAllLogs, uniqueId, writeFakeNvidiaSmi } from './fixtures.js';
@@ -388,5 +388,64 @@ describe('local driver: control-plane restart', () => {
     await b.reattach([job]);
     const e = await rec.exited(id, 5000);
     assert.equal(e.exitCode, 9);
+  });
+});
+
+describe('local driver: checkpoint file', () => {
+  const record = (driver: LocalDriver) => {
+    const seen: CheckpointObservation[] = [];
+    const order: string[] = [];
+    driver.onCheckpoint((o) => {
+      seen.push(o);
+      order.push(`checkpoint ${o.step ?? ''}`);
+    });
+    driver.onObservation((o) => order.push(o.type));
+    return { seen, order };
+  };
+
+  test('each complete line the job writes is one checkpoint, reported before the job ends', async () => {
+    const { driver, rec } = newDriver({ checkpointPollMs: 50 });
+    const { seen, order } = record(driver);
+    const id = uniqueId('ckpt');
+    const script = [
+      'echo "step=1200 label=epoch-3" >> "$GIGAFAB_CHECKPOINT_FILE"',
+      'echo "no checkpoint here" >> "$GIGAFAB_CHECKPOINT_FILE"',
+      'printf "step=13" >> "$GIGAFAB_CHECKPOINT_FILE"; sleep 0.3; printf "00\\n" >> "$GIGAFAB_CHECKPOINT_FILE"',
+      'echo "label=s3://ckpt/final" >> "$GIGAFAB_CHECKPOINT_FILE"',
+    ].join('; ');
+    await driver.start(driverJob(id, ['sh', '-c', script], box([])));
+    await rec.exited(id);
+    assert.deepEqual(
+      seen.map((c) => [c.jobId, c.step, c.label]),
+      [
+        [id, 1200, 'epoch-3'],
+        [id, 1300, undefined],
+        [id, undefined, 's3://ckpt/final'],
+      ],
+    );
+    assert.equal(order.at(-1), 'exited', 'the last checkpoint is reported while the job still runs');
+  });
+
+  test('after a control-plane restart only new lines are reported', async () => {
+    const base = join(root, 'ckpt-restart');
+    const first = newDriver({ baseDir: base, checkpointPollMs: 50 });
+    const a = record(first.driver);
+    const id = uniqueId('ckpt-re');
+    const job = driverJob(
+      id,
+      ['sh', '-c', 'echo "step=1" >> "$GIGAFAB_CHECKPOINT_FILE"; sleep 1.5; echo "step=2" >> "$GIGAFAB_CHECKPOINT_FILE"'],
+      box([]),
+    );
+    await first.driver.start(job);
+    await eventually(() => a.seen.length === 1, 5000, 'first checkpoint');
+    await first.driver.close();
+    const second = newDriver({ baseDir: base, checkpointPollMs: 50 });
+    const b = record(second.driver);
+    await second.driver.reattach([job]);
+    await second.rec.exited(id, 10_000);
+    assert.deepEqual(
+      b.seen.map((c) => c.step),
+      [2],
+    );
   });
 });

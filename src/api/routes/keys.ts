@@ -3,7 +3,8 @@
  * /v1/orgs/{org}/secrets, /keys, /restriction, /erasure.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { isOperator } from '../../server/principal.js';
+import type { Lockbox } from '../../server/lockbox.js';
+import { isOperator, type Principal } from '../../server/principal.js';
 import { forbidden } from '../../server/problem.js';
 import type { KeysServices } from '../../sovereignty/keys/setup.js';
 import { json, newRouter } from '../context.js';
@@ -33,8 +34,14 @@ const OrgParams = z.object({ org: orgParam });
 const SecretParams = z.object({ org: orgParam, name: nameParam });
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 
-export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy }: KeysServices) {
+export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lockbox }: KeysServices & { lockbox?: Lockbox }) {
   const r = newRouter();
+  /** Secret metadata is tenant data: an operator needs an approved read-secret access (lockbox). */
+  const lockboxChecked = async (p: Principal, org: string, object: string, requestId: string) => {
+    if (!isOperator(p) || !lockbox) return false;
+    await lockbox.requireTenantDataAccess(p, org, object, 'read-secret', requestId);
+    return true;
+  };
 
   r.openapi(
     createRoute({
@@ -45,7 +52,12 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy }: Ke
       request: { params: OrgParams },
       responses: { 200: json(page(SecretMetaSchema, 'SecretPage'), 'Secrets'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await secrets.list(c.get('principal'), c.req.valid('param').org), nextCursor: null }, 200),
+    async (c) => {
+      const p = c.get('principal');
+      const org = c.req.valid('param').org;
+      const checked = await lockboxChecked(p, org, 'secret:*', c.get('requestId'));
+      return c.json({ items: await secrets.list(p, org, checked), nextCursor: null }, 200);
+    },
   );
 
   r.openapi(
@@ -96,7 +108,8 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy }: Ke
     }),
     async (c) => {
       const { org, name } = c.req.valid('param');
-      return c.json(await secrets.get(c.get('principal'), org, name), 200);
+      const checked = await lockboxChecked(c.get('principal'), org, `secret:${name}`, c.get('requestId'));
+      return c.json(await secrets.get(c.get('principal'), org, name, checked), 200);
     },
   );
 

@@ -4,8 +4,10 @@
  * record of processing (GDPR Art. 30(2)).
  */
 import { createRoute, z } from '@hono/zod-openapi';
+import { MAX_MANIFEST_BYTES } from '../../sovereignty/dataset-manifests.js';
 import { processingRecord, reportCsv, residencyReport } from '../../sovereignty/reports.js';
 import { DATA_CLASSES, REGIONS } from '../../sovereignty/residency.js';
+import { TenantData } from '../../sovereignty/tenant-data.js';
 import { json, newRouter, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 import { page } from '../schemas.js';
@@ -79,6 +81,14 @@ const PolicySchema = z
   })
   .openapi('ResidencyPolicy');
 
+const ManifestSchema = z
+  .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'a field name: letters, digits, underscores'), z.string().max(8192))
+  .refine((m) => Object.keys(m).length <= 32, 'at most 32 fields')
+  .openapi('DatasetManifest', {
+    description: `How jobs reach the dataset (tenant data, at most ${MAX_MANIFEST_BYTES} bytes as JSON). Write-only: stored encrypted under the dataset's data key, never returned; delivered to jobs that declare the dataset as the environment variable GIGAFAB_DATASET_<NAME> (JSON).`,
+    example: { uri: 's3://bucket/scans/', accessKeyId: 'AKIA...', secretAccessKey: '...' },
+  });
+
 const DatasetCreateSchema = z
   .strictObject({
     name: z
@@ -92,6 +102,7 @@ const DatasetCreateSchema = z
       .string()
       .regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>')
       .openapi({ example: `sha256:${'0'.repeat(64)}` }),
+    manifest: ManifestSchema.optional(),
   })
   .openapi('DatasetCreate');
 const DatasetPatchSchema = z
@@ -101,6 +112,9 @@ const DatasetPatchSchema = z
       .string()
       .regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>')
       .optional(),
+    manifest: ManifestSchema.optional().openapi({
+      description: 'Replaces the manifest (a new data key; the old one is shredded)',
+    }),
   })
   .openapi('DatasetPatch');
 const DatasetSchema = z
@@ -108,13 +122,15 @@ const DatasetSchema = z
     id: z.string(),
     org: z.string(),
     project: z.string(),
-    name: z.string(),
+    name: z.string().optional().openapi({ description: 'Withheld from operators without read-dataset access' }),
     classification: z.enum(DATA_CLASSES),
     homeSite: z.string(),
     sizeBytes: z.number().int(),
-    checksum: z.string(),
+    checksum: z.string().optional().openapi({ description: 'Withheld from operators without read-dataset access' }),
     createdAt: z.string(),
     createdBy: z.string(),
+    hasManifest: z.boolean().openapi({ description: 'An encrypted manifest is stored (its content is never returned)' }),
+    redacted: z.array(z.string()).optional().openapi({ description: 'Fields withheld from an operator (lockbox)' }),
   })
   .openapi('Dataset');
 
@@ -170,35 +186,10 @@ const RecordOfProcessingSchema = z.record(z.string(), z.unknown()).openapi('Reco
     'controller, processors, categoriesOfProcessing, dataClasses, residencyPolicies, sitesUsed, transfersOutsideEea, retention, technicalAndOrganisationalMeasures',
 });
 
-function toDatasetView(d: {
-  id: string;
-  org: string;
-  project: string;
-  name: string;
-  classification: (typeof DATA_CLASSES)[number];
-  homeSite: string;
-  sizeBytes: number;
-  checksum: string;
-  createdAt: string;
-  createdBy: string;
-}) {
-  return {
-    id: d.id,
-    org: d.org,
-    project: d.project,
-    name: d.name,
-    classification: d.classification,
-    homeSite: d.homeSite,
-    sizeBytes: d.sizeBytes,
-    checksum: d.checksum,
-    createdAt: d.createdAt,
-    createdBy: d.createdBy,
-  };
-}
-
-export function residencyRoutes({ residency }: Services) {
+export function residencyRoutes({ residency, lockbox, datasetManifests }: Services) {
   const r = newRouter();
   const store = residency.store;
+  const tenantData = new TenantData(store, lockbox, datasetManifests);
 
   r.openapi(
     createRoute({
@@ -279,18 +270,15 @@ export function residencyRoutes({ residency }: Services) {
       },
       responses: { 201: json(DatasetSchema, 'Registered'), ...commonProblems, ...conflictProblem, ...unprocessableProblem },
     }),
-    async (c) =>
-      c.json(
-        toDatasetView(
-          await residency.createDataset(
-            c.get('principal'),
-            c.req.valid('param').project,
-            c.req.valid('json'),
-            c.get('requestId'),
-          ),
-        ),
-        201,
-      ),
+    async (c) => {
+      const { manifest, ...input } = c.req.valid('json');
+      const p = c.get('principal');
+      const project = c.req.valid('param').project;
+      const rec = datasetManifests
+        ? await datasetManifests.create(p, project, input, manifest, c.get('requestId'))
+        : await residency.createDataset(p, project, input, c.get('requestId'));
+      return c.json(tenantData.ownView(rec), 201);
+    },
   );
 
   r.openapi(
@@ -305,7 +293,9 @@ export function residencyRoutes({ residency }: Services) {
     async (c) =>
       c.json(
         {
-          items: (await residency.listDatasets(c.get('principal'), c.req.valid('query').project)).map(toDatasetView),
+          items: (await residency.listDatasets(c.get('principal'), c.req.valid('query').project)).map((d) =>
+            tenantData.listView(c.get('principal'), d),
+          ),
           nextCursor: null,
         },
         200,
@@ -318,10 +308,15 @@ export function residencyRoutes({ residency }: Services) {
       path: '/v1/datasets/{id}',
       tags: ['residency'],
       summary: 'Show a dataset',
+      description:
+        'Operators see name and checksum only with an active lockbox access (read-dataset on dataset:{id}); the manifest is never returned.',
       request: { params: z.object({ id: param('id', 'ds_3f9a2b1c4d5e') }) },
       responses: { 200: json(DatasetSchema, 'The dataset'), ...commonProblems },
     }),
-    (c) => c.json(toDatasetView(residency.getDataset(c.get('principal'), c.req.valid('param').id)), 200),
+    async (c) => {
+      const p = c.get('principal');
+      return c.json(await tenantData.datasetView(p, residency.getDataset(p, c.req.valid('param').id), c.get('requestId')), 200);
+    },
   );
 
   r.openapi(
@@ -336,13 +331,15 @@ export function residencyRoutes({ residency }: Services) {
       },
       responses: { 200: json(DatasetSchema, 'The dataset'), ...commonProblems },
     }),
-    async (c) =>
-      c.json(
-        toDatasetView(
-          await residency.updateDataset(c.get('principal'), c.req.valid('param').id, c.req.valid('json'), c.get('requestId')),
-        ),
-        200,
-      ),
+    async (c) => {
+      const { manifest, ...patch } = c.req.valid('json');
+      const p = c.get('principal');
+      const id = c.req.valid('param').id;
+      const rec = datasetManifests
+        ? await datasetManifests.update(p, id, patch, manifest, c.get('requestId'))
+        : await residency.updateDataset(p, id, patch, c.get('requestId'));
+      return c.json(tenantData.ownView(rec), 200);
+    },
   );
 
   r.openapi(
@@ -350,12 +347,13 @@ export function residencyRoutes({ residency }: Services) {
       method: 'delete',
       path: '/v1/datasets/{id}',
       tags: ['residency'],
-      summary: 'Delete a dataset from the registry (org admin)',
+      summary: 'Delete (erase) a dataset: its manifest key is crypto-shredded, an erasure certificate goes to the audit log',
       request: { params: z.object({ id: param('id', 'ds_3f9a2b1c4d5e') }) },
       responses: { 204: { description: 'Deleted' }, ...commonProblems },
     }),
     async (c) => {
-      await residency.deleteDataset(c.get('principal'), c.req.valid('param').id, c.get('requestId'));
+      if (datasetManifests) await datasetManifests.erase(c.get('principal'), c.req.valid('param').id, c.get('requestId'));
+      else await residency.deleteDataset(c.get('principal'), c.req.valid('param').id, c.get('requestId'));
       return c.body(null, 204);
     },
   );
@@ -369,7 +367,10 @@ export function residencyRoutes({ residency }: Services) {
       request: { params: z.object({ id: param('id', '812') }) },
       responses: { 200: json(JobResidencySchema, 'Residency of the job'), ...commonProblems },
     }),
-    async (c) => c.json(await residency.jobResidency(c.get('principal'), c.req.valid('param').id), 200),
+    async (c) => {
+      await tenantData.requireJob(c.get('principal'), c.req.valid('param').id, c.get('requestId'));
+      return c.json(await residency.jobResidency(c.get('principal'), c.req.valid('param').id), 200);
+    },
   );
 
   r.openapi(
@@ -397,7 +398,17 @@ export function residencyRoutes({ residency }: Services) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const report = await residencyReport(store, c.get('principal'), c.req.valid('param').org, q.from, q.to);
+      const p = c.get('principal');
+      const org = c.req.valid('param').org;
+      await tenantData.requireReport(p, org, 'residency', c.get('requestId'));
+      const report = await residencyReport(store, p, org, q.from, q.to);
+      await tenantData.auditExport(
+        p,
+        org,
+        'residency-report',
+        { from: report.from, to: report.to, format: q.format, rows: report.items.length },
+        c.get('requestId'),
+      );
       if (q.format === 'csv') return c.body(reportCsv(report.items), 200, { 'content-type': 'text/csv; charset=utf-8' });
       return c.json(report, 200);
     },
@@ -412,7 +423,14 @@ export function residencyRoutes({ residency }: Services) {
       request: { params: z.object({ org: param('org', 'robotics-gmbh') }) },
       responses: { 200: json(RecordOfProcessingSchema, 'The record'), ...commonProblems },
     }),
-    async (c) => c.json(await processingRecord(store, residency, c.get('principal'), c.req.valid('param').org), 200),
+    async (c) => {
+      const p = c.get('principal');
+      const org = c.req.valid('param').org;
+      await tenantData.requireReport(p, org, 'processing-record', c.get('requestId'));
+      const record = await processingRecord(store, residency, p, org);
+      await tenantData.auditExport(p, org, 'processing-record', { generatedAt: record.generatedAt }, c.get('requestId'));
+      return c.json(record, 200);
+    },
   );
 
   return r;

@@ -54,8 +54,12 @@ function showRequest(ctx: Ctx, r: AccessRequest & { uses?: AccessUse[] }): void 
 function scopeOptions(cmd: Command, durationHelp: string): Command {
   return cmd
     .requiredOption('--org <org>', 'the organisation whose data you need')
-    .requiredOption('--object <ref>', 'object: job:812, job:*, secret:NAME, dataset:NAME (repeatable)', collect)
-    .requiredOption('--verb <verb>', 'read-spec, read-logs, read-secret, read-dataset (repeatable)', collect)
+    .requiredOption(
+      '--object <ref>',
+      'object: job:812, job:*, secret:NAME, dataset:ds_ID, report:residency, report:processing-record (repeatable)',
+      collect,
+    )
+    .requiredOption('--verb <verb>', 'read-spec, read-logs, read-secret, read-dataset, read-report (repeatable)', collect)
     .requiredOption('--country <CC>', 'ISO country code you access from, e.g. DE')
     .requiredOption('--duration <d>', durationHelp, parseDurationArg)
     .option('--retention-days <n>', 'days derived copies (notes, excerpts) are kept', parseIntArg(0, 3650), 30);

@@ -1,6 +1,7 @@
 /**
  * gigafab residency sites|policy|job|report|ropa and gigafab dataset create|list|show|delete
  */
+import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { type ResidencyReportRow, reportCsv } from '../../sovereignty/report-csv.js';
 import { CliError, examples, makeCtx, type Runtime } from '../context.js';
@@ -31,13 +32,38 @@ interface PolicyView {
 interface Dataset {
   id: string;
   project: string;
-  name: string;
+  /** Absent for operators without lockbox access (see `redacted`). */
+  name?: string;
   classification: string;
   homeSite: string;
   sizeBytes: number;
-  checksum: string;
+  checksum?: string;
   createdAt: string;
+  hasManifest?: boolean;
+  redacted?: string[];
 }
+
+/** readManifest reads a manifest (a JSON object of strings) from a file, never from an argument. */
+function readManifest(file: string): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    // The message names the file, never its content.
+    throw new CliError(`${file} is not readable JSON (${err instanceof SyntaxError ? 'syntax error' : 'cannot read'})`);
+  }
+  if (
+    !parsed ||
+    typeof parsed !== 'object' ||
+    Array.isArray(parsed) ||
+    Object.values(parsed).some((v) => typeof v !== 'string')
+  ) {
+    throw new CliError(`${file} must hold a JSON object of strings, e.g. {"uri": "s3://…", "accessKeyId": "…"}`);
+  }
+  return parsed as Record<string, string>;
+}
+
+const withheld = (d: Dataset, v: string | undefined) => v ?? (d.redacted ? '(withheld: needs lockbox access)' : '-');
 
 const list = (v: string) =>
   v
@@ -282,20 +308,34 @@ export function registerDataset(program: Command, rt: Runtime): void {
     .requiredOption('--home-site <site>', 'site where the data is kept')
     .requiredOption('--size <bytes>', 'size in bytes', (v) => Number(v))
     .requiredOption('--checksum <sha256:hex>', 'content checksum')
+    .option(
+      '--manifest-file <file>',
+      'JSON object of strings (storage URI, access keys): stored encrypted, given to jobs as GIGAFAB_DATASET_<NAME>',
+    )
     .addHelpText(
       'after',
-      examples('gigafab dataset create imaging scans-2026 --class health --home-site muc1 --size 1e12 --checksum sha256:...'),
+      examples(
+        'gigafab dataset create imaging scans-2026 --class health --home-site muc1 --size 1e12 --checksum sha256:... --manifest-file scans.json',
+      ),
     )
     .action(
       async (
         project: string,
         name: string,
-        opts: { class: string; homeSite: string; size: number; checksum: string },
+        opts: { class: string; homeSite: string; size: number; checksum: string; manifestFile?: string },
         cmd: Command,
       ) => {
         const ctx = await makeCtx(cmd, rt);
+        const manifest = opts.manifestFile ? readManifest(opts.manifestFile) : undefined;
         const { data } = await ctx.client.request<Dataset>('POST', `/v1/projects/${encodeURIComponent(project)}/datasets`, {
-          body: { name, classification: opts.class, homeSite: opts.homeSite, sizeBytes: opts.size, checksum: opts.checksum },
+          body: {
+            name,
+            classification: opts.class,
+            homeSite: opts.homeSite,
+            sizeBytes: opts.size,
+            checksum: opts.checksum,
+            ...(manifest ? { manifest } : {}),
+          },
         });
         if (ctx.json) return ctx.printJson(data);
         ctx.out(`dataset ${data.id} (${data.name}, ${data.classification}) registered at ${data.homeSite}`);
@@ -314,7 +354,7 @@ export function registerDataset(program: Command, rt: Runtime): void {
       ctx.out(
         renderTable(
           ['ID', 'PROJECT', 'NAME', 'CLASS', 'HOME', 'BYTES'],
-          data.items.map((d) => [d.id, d.project, d.name, d.classification, d.homeSite, d.sizeBytes]),
+          data.items.map((d) => [d.id, d.project, withheld(d, d.name), d.classification, d.homeSite, d.sizeBytes]),
         ),
       );
     });
@@ -328,19 +368,33 @@ export function registerDataset(program: Command, rt: Runtime): void {
         renderKeyValues([
           ['ID', data.id],
           ['Project', data.project],
-          ['Name', data.name],
+          ['Name', withheld(data, data.name)],
           ['Class', data.classification],
           ['Home site', data.homeSite],
           ['Size', data.sizeBytes],
-          ['Checksum', data.checksum],
+          ['Checksum', withheld(data, data.checksum)],
+          ['Manifest', data.hasManifest ? 'stored encrypted (never shown)' : 'none'],
         ]),
       );
+    });
+  ds.command('manifest')
+    .description("replace a dataset's manifest (a new data key; the old one is shredded)")
+    .argument('<id>', 'dataset id')
+    .requiredOption('--from-file <file>', 'JSON object of strings')
+    .action(async (id: string, opts: { fromFile: string }, cmd: Command) => {
+      const ctx = await makeCtx(cmd, rt);
+      const manifest = readManifest(opts.fromFile);
+      const { data } = await ctx.client.request<Dataset>('PATCH', `/v1/datasets/${encodeURIComponent(id)}`, {
+        body: { manifest },
+      });
+      if (ctx.json) return ctx.printJson(data);
+      ctx.out(`dataset ${data.id}: manifest replaced (stored encrypted)`);
     });
   ds.command('delete')
     .argument('<id>', 'dataset id')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = await makeCtx(cmd, rt);
       await ctx.client.request('DELETE', `/v1/datasets/${encodeURIComponent(id)}`);
-      ctx.out(`dataset ${id} deleted`);
+      ctx.out(`dataset ${id} deleted; its manifest key was crypto-shredded (erasure certificate in the audit log)`);
     });
 }

@@ -55,10 +55,13 @@ export class Secrets {
     this.db = keysDb(store.db);
   }
 
-  /** Members and viewers of the organisation may see metadata (to reference secrets); operators may not. */
-  private async requireMember(p: Principal, org: string): Promise<void> {
+  /**
+   * Members and viewers of the organisation may see metadata (to reference secrets); operators only
+   * when the route let them through the lockbox (`lockboxChecked`), and never manage them.
+   */
+  private async requireMember(p: Principal, org: string, lockboxChecked = false): Promise<void> {
     await this.tenancy.getOrg(p, org);
-    if (isOperator(p)) throw forbidden("operators cannot see or manage a tenant's secrets");
+    if (isOperator(p) && !lockboxChecked) throw forbidden("operators cannot see or manage a tenant's secrets");
   }
 
   private async requireAdmin(p: Principal, org: string): Promise<void> {
@@ -70,14 +73,14 @@ export class Secrets {
     return this.db.selectFrom('secrets').selectAll().where('org_id', '=', org).where('name', '=', name).executeTakeFirst();
   }
 
-  async list(p: Principal, org: string): Promise<SecretMeta[]> {
-    await this.requireMember(p, org);
+  async list(p: Principal, org: string, lockboxChecked = false): Promise<SecretMeta[]> {
+    await this.requireMember(p, org, lockboxChecked);
     const rows = await this.db.selectFrom('secrets').selectAll().where('org_id', '=', org).orderBy('name').execute();
     return rows.map(meta);
   }
 
-  async get(p: Principal, org: string, name: string): Promise<SecretMeta> {
-    await this.requireMember(p, org);
+  async get(p: Principal, org: string, name: string, lockboxChecked = false): Promise<SecretMeta> {
+    await this.requireMember(p, org, lockboxChecked);
     const r = await this.row(org, name);
     if (!r) throw notFound('secret', name);
     return meta(r);
