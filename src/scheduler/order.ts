@@ -90,9 +90,12 @@ export function orderIndexes(scores: Float64Array, seqs: Float64Array, ids: read
   const counts = new Uint32Array(2048);
   let tmp = new Uint32Array(n);
   // LSD: least significant key first (seq ascending), then score descending (sort -score ascending).
+  // A queue usually arrives in submission order: then it is already sorted by seq.
+  let bySeq = true;
+  for (let i = 1; i < n && bySeq; i++) bySeq = seqs[i - 1] <= seqs[i];
   const negated = new Float64Array(n);
   for (let i = 0; i < n; i++) negated[i] = -scores[i];
-  for (const key of [seqs, negated]) {
+  for (const key of bySeq ? [negated] : [seqs, negated]) {
     sortableBits(key, hi, lo);
     for (const digit of DIGITS) {
       if (radixPass(idx, tmp, hi, lo, digit, counts)) [idx, tmp] = [tmp, idx];

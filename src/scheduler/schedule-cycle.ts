@@ -54,7 +54,10 @@ interface CycleContext {
   readonly preemptor: Preemptor | undefined;
   /** Reservations; undefined when backfill is off. */
   readonly backfill: Backfill | undefined;
+  readonly opts: Required<CycleOptions>;
   equivalenceHits: number;
+  /** Starts made so far this cycle (see stillValid). */
+  startCount: number;
 }
 
 /**
@@ -94,8 +97,23 @@ class ShapeMemo<T> {
   }
 }
 
+/** CachedFailure: a class's failure and the number of starts the cycle had made when it was seen. */
+interface CachedFailure {
+  readonly reason: PendingReason;
+  readonly startsSeen: number;
+}
+
 /** ShapeCache: failure reasons per (a, b, shape). */
-class ShapeCache extends ShapeMemo<PendingReason> {}
+class ShapeCache extends ShapeMemo<CachedFailure> {}
+
+/**
+ * stillValid: a cached failure stays a failure for the whole cycle (capacity only shrinks), but a
+ * `reserved` reason says the job would fit without the reservations, which a later start can make
+ * untrue; such reasons are recomputed after any start.
+ */
+function stillValid(ctx: CycleContext, f: CachedFailure): boolean {
+  return f.reason.code !== 'reserved' || f.startsSeen === ctx.startCount;
+}
 
 /** Shape: the two numbers of a job's shape (gpusPerNode x nodes). */
 type Shape = Pick<SchedJob, 'gpusPerNode' | 'nodes'>;
@@ -182,10 +200,10 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
       failures.push(verdict.reason);
       continue;
     }
-    const cached = ctx.failedCapacity.get(gpuType, capacityKey, job);
-    if (cached) {
+    const cached = ctx.opts.equivalence && !constraints ? ctx.failedCapacity.get(gpuType, capacityKey, job) : undefined;
+    if (cached && stillValid(ctx, cached)) {
       ctx.equivalenceHits++;
-      failures.push(cached);
+      failures.push(cached.reason);
       capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
       continue;
     }
@@ -202,7 +220,7 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
       reason = reservedReason(owners, start);
     }
     // A constrained failure says nothing about the unconstrained shape: never cache it.
-    if (!constraints) ctx.failedCapacity.set(gpuType, capacityKey, job, reason);
+    if (!constraints) ctx.failedCapacity.set(gpuType, capacityKey, job, { reason, startsSeen: ctx.startCount });
     failures.push(reason);
     capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
   }
@@ -223,6 +241,17 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
 const EAGER_HEAD = 1000;
 
 /**
+ * CycleOptions: internal knobs that change cost, never decisions; the tests run both ways and
+ * compare. Not part of the public API.
+ */
+export interface CycleOptions {
+  /** Entries of priorities/explain built during the cycle (default EAGER_HEAD); the rest on first read. */
+  eagerHead?: number;
+  /** Reuse equivalence-class failures (default true); false: every job runs the full pipeline. */
+  equivalence?: boolean;
+}
+
+/**
  * orderQueue sorts the queue: by multifactor priority when fair share is on (total descending,
  * then seq, then id), else by compareJobs. Returns the ordered jobs, their ids in that order and the
  * priorities, if any (the head built now, the tail on first read).
@@ -230,7 +259,15 @@ const EAGER_HEAD = 1000;
 function orderQueue(
   cluster: ClusterModel,
   input: CycleInput,
-): { ordered: SchedJob[]; ids: string[]; priorities?: Map<string, JobPriority> } {
+  eagerHead: number,
+): {
+  ordered: SchedJob[];
+  ids: string[];
+  placed: Uint8Array;
+  /** Queue index -> position in `ordered`. */
+  positionOf: Uint32Array;
+  priorities?: Map<string, JobPriority>;
+} {
   const queue = input.queue;
   const n = queue.length;
   // Flat arrays and a radix sort (order.ts): the same order as a comparator sort, in linear time.
@@ -241,6 +278,10 @@ function orderQueue(
     seqs[i] = queue[i].seq;
     ids[i] = queue[i].id;
   }
+  // Jobs already holding an allocation, looked up in queue order (memory order, cheap) rather than
+  // in priority order. Only a start of the same id (a duplicate) can add one during the cycle.
+  const placedAt = new Uint8Array(n);
+  for (let i = 0; i < n; i++) placedAt[i] = cluster.hasAllocation(ids[i]) ? 1 : 0;
   const pctx = input.fairShare
     ? priorityContext(input.fairShare, { now: input.now, fleetGpus: cluster.fleet.totalGpus, queue, running: input.running })
     : undefined;
@@ -249,15 +290,20 @@ function orderQueue(
   const idx = orderIndexes(totals, seqs, ids);
   const ordered = new Array<SchedJob>(n);
   const orderedIds = new Array<string>(n);
+  const placed = new Uint8Array(n);
+  const positionOf = new Uint32Array(n);
   for (let k = 0; k < n; k++) {
     ordered[k] = queue[idx[k]];
     orderedIds[k] = ids[idx[k]];
+    placed[k] = placedAt[idx[k]];
+    positionOf[idx[k]] = k;
   }
-  if (!pctx) return { ordered, ids: orderedIds };
+  if (!pctx) return { ordered, ids: orderedIds, placed, positionOf };
   const priorities = new TailMap<JobPriority>();
-  for (let k = 0; k < Math.min(n, EAGER_HEAD); k++) priorities.set(orderedIds[k], jobPriority(ordered[k], pctx));
-  priorities.fillLater(orderedIds, EAGER_HEAD, (k) => jobPriority(ordered[k], pctx));
-  return { ordered, ids: orderedIds, priorities };
+  const head = Math.min(n, eagerHead);
+  for (let k = 0; k < head; k++) priorities.set(orderedIds[k], jobPriority(ordered[k], pctx));
+  priorities.fillLater(orderedIds, head, (k) => jobPriority(ordered[k], pctx));
+  return { ordered, ids: orderedIds, placed, positionOf, priorities };
 }
 
 /**
@@ -278,7 +324,13 @@ function orderQueue(
  * Throws SchedulerError (after undoing this cycle's starts) if a job id appears twice in the queue.
  */
 export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleResult {
-  const { ordered, ids, priorities } = orderQueue(cluster, input);
+  return scheduleCycleWith(cluster, input, {});
+}
+
+/** scheduleCycleWith is scheduleCycle with internal cost knobs (see CycleOptions). */
+export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, options: CycleOptions): CycleResult {
+  const opts: Required<CycleOptions> = { eagerHead: EAGER_HEAD, equivalence: true, ...options };
+  const { ordered, ids, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead);
   const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running);
   const preempting = input.preemption?.enabled === true;
   const ctx: CycleContext = {
@@ -299,7 +351,9 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
             input.now,
           )
         : undefined,
+    opts,
     equivalenceHits: 0,
+    startCount: 0,
   };
   const backfill = ctx.backfill;
   if (backfill && input.capacityWindows) backfill.holdWindows(input.capacityWindows);
@@ -307,14 +361,15 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
   const waitingOn = new Map<string, string[]>();
   const preemptions: PreemptionDecision[] = [];
   const starts: StartDecision[] = [];
-  const pending = new Map<string, PendingReason>();
+  // Per position: the reason a job stays pending (undefined: started).
+  const reasonAt = new Array<PendingReason | undefined>(ordered.length);
   // Per position: the job's class record when it stays pending (what explain needs, captured now).
   const classAt = new Array<ExplainClass | undefined>(ordered.length);
   const classes: ExplainClass[] = [];
   for (let k = 0; k < ordered.length; k++) {
     const job = ordered[k];
-    if (cluster.hasAllocation(job.id)) {
-      pending.set(job.id, REASON.alreadyPlaced(job.id));
+    if (placed[k] === 1) {
+      reasonAt[k] = REASON.alreadyPlaced(job.id);
       continue;
     }
     // Backfill: the reservations this job ends before (and may use) are part of its class.
@@ -322,50 +377,68 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
     const typeKey = mask === 0 ? (job.gpuType ?? ANY) : keys.of(job.gpuType ?? ANY, mask);
     // With preemption the class decides which victims are allowed, so it is part of the class key.
     const classKey = preempting ? keys.of(job.project, job.priority) : job.project;
-    const known = ctx.failedShapes.get(classKey, typeKey, job);
-    if (known) {
+    // Constrained jobs never share a class: their reason and counterfactuals depend on the constraints.
+    const constrained = mayHaveConstraints(job) && constraintsFor(cluster, job) !== undefined;
+    const known = ctx.opts.equivalence && !constrained ? ctx.failedShapes.get(classKey, typeKey, job) : undefined;
+    // A member that would take a reservation slot runs the full pipeline, as it would without classes.
+    if (
+      known &&
+      stillValid(ctx, known) &&
+      !(backfill && known.mayReserve && RESERVABLE.has(known.reason.code) && backfill.wants(job))
+    ) {
       ctx.equivalenceHits++;
-      pending.set(job.id, known.reason);
-      // A constrained member shares the class's reason (constraints only narrow) but not its counterfactuals.
-      classAt[k] =
-        mayHaveConstraints(job) && constraintsFor(cluster, job) ? explainClass(cluster, job, known.reason, classes) : known;
+      reasonAt[k] = known.reason;
+      classAt[k] = known;
       continue;
     }
     const capacityKey = mask === 0 ? ANY : keys.of(ANY, mask);
     if (mask !== 0) backfill?.suspend(mask);
     const outcome = tryJob(ctx, job, capacityKey);
+    if (outcome.ok && cluster.hasAllocation(job.id)) {
+      // A second copy of a job started earlier in this cycle (reported as a duplicate below).
+      if (mask !== 0) backfill?.resume();
+      reasonAt[k] = REASON.alreadyPlaced(job.id);
+      continue;
+    }
     if (outcome.ok) {
       const needs = job.gpusPerNode * job.nodes;
       ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
       cluster.allocate(job.id, job.project, outcome.start.placement);
       backfill?.noteStart(job, outcome.start.placement);
       starts.push(outcome.start);
+      ctx.startCount++;
     }
     if (mask !== 0) backfill?.resume();
     if (outcome.ok) continue;
-    pending.set(job.id, outcome.reason);
+    reasonAt[k] = outcome.reason;
     if (outcome.plan) {
       ledger.reserve(job.project, outcome.plan.gpuType, job.gpusPerNode * job.nodes, outcome.plan.borrowed);
       for (const d of outcome.plan.decisions) preemptions.push(d);
       waitingOn.set(job.id, outcome.plan.waitingOn);
       continue;
     }
-    const cls = explainClass(cluster, job, outcome.reason, classes);
+    const cls = explainClass(cluster, job, outcome.reason, classes, ctx.startCount);
     classAt[k] = cls;
     if (!cls.constrained) ctx.failedShapes.set(classKey, typeKey, job, cls);
-    const code = outcome.reason.code;
     if (
       backfill &&
       outcome.blockedTypes &&
       outcome.blockedTypes.length > 0 &&
-      (code === 'insufficient_capacity' || code === 'topology' || code === 'reserved') &&
+      RESERVABLE.has(outcome.reason.code) &&
       backfill.wants(job)
     ) {
-      backfill.reserve(job, outcome.blockedTypes);
+      // No plan frees enough for this shape: none will for the rest of its class this cycle.
+      if (!backfill.reserve(job, outcome.blockedTypes)) cls.mayReserve = false;
     }
   }
   // Every job got one outcome, so a repeated id shows as fewer outcomes than jobs (or a start that
   // is also pending). Checked once here rather than per job: it is rare and the cluster can be undone.
+  // The pending map is filled in queue order: its keys are then read in memory order, not at random.
+  const pending = new Map<string, PendingReason>();
+  for (let i = 0; i < input.queue.length; i++) {
+    const reason = reasonAt[positionOf[i]];
+    if (reason) pending.set(input.queue[i].id, reason);
+  }
   if (pending.size + starts.length !== ordered.length || starts.some((s) => pending.has(s.jobId))) {
     backfill?.releaseAll();
     for (const s of starts) cluster.release(s.jobId); // leave the cluster as we found it
@@ -386,6 +459,9 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
   }
   return result;
 }
+
+/** RESERVABLE: pending codes of jobs that may take a backfill reservation. */
+const RESERVABLE = new Set(['insufficient_capacity', 'topology', 'reserved']);
 
 /** firstDuplicate: the first id (in order) that appears twice. */
 function firstDuplicate(ids: readonly string[]): string {
@@ -421,12 +497,22 @@ interface ExplainClass {
   readonly nodes: number;
   /** The job itself when it has placement constraints. */
   readonly constrained: SchedJob | undefined;
+  /** false once a member was refused a reservation (no plan frees enough for the shape). */
+  mayReserve: boolean;
+  /** Starts the cycle had made when the class failed (see stillValid). */
+  readonly startsSeen: number;
   /** Filled by explainAll. */
   counterfactual?: string[];
   blockedBy?: string[];
 }
 
-function explainClass(cluster: ClusterModel, job: SchedJob, reason: PendingReason, classes: ExplainClass[]): ExplainClass {
+function explainClass(
+  cluster: ClusterModel,
+  job: SchedJob,
+  reason: PendingReason,
+  classes: ExplainClass[],
+  startCount: number,
+): ExplainClass {
   const cls: ExplainClass = {
     reason,
     project: job.project,
@@ -434,6 +520,8 @@ function explainClass(cluster: ClusterModel, job: SchedJob, reason: PendingReaso
     gpusPerNode: job.gpusPerNode,
     nodes: job.nodes,
     constrained: mayHaveConstraints(job) && constraintsFor(cluster, job) ? job : undefined,
+    mayReserve: true,
+    startsSeen: startCount,
   };
   classes.push(cls);
   return cls;
@@ -563,7 +651,7 @@ function explainAll(
     return e;
   };
   const explain = new TailMap<JobExplain>();
-  const head = Math.min(ordered.length, EAGER_HEAD);
+  const head = Math.min(ordered.length, ctx.opts.eagerHead);
   for (let k = 0; k < head; k++) explain.set(ids[k], entry(k));
   explain.fillLater(ids, head, entry);
   return explain;
