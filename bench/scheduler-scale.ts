@@ -377,10 +377,10 @@ export async function benchSchedulerScale(
  * one mode, with the 100 ms target: a dependency-free SVG line chart.
  */
 export function plotSvg(rows: readonly Record<string, unknown>[], mode: ScaleMode = 'interval'): string {
-  const W = 640;
+  const W = 760;
   const H = 360;
   const L = 60;
-  const R = 170;
+  const R = 200;
   const T = 30;
   const B = 50;
   const pts = rows.filter((r) => r.mode === mode);
@@ -393,35 +393,38 @@ export function plotSvg(rows: readonly Record<string, unknown>[], mode: ScaleMod
   };
   const ly = (ms: number) => T + (1 - ms / maxMs) * (H - T - B);
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>Scheduler cycle time p50 and p99 vs pending jobs, ${mode} mode</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${L}" y="18" font-size="14">Scheduler cycle time vs pending jobs (all policies on, ${mode} mode)</text>`,
+    `<text x="${L}" y="18" font-size="14">Scheduler cycle time vs pending jobs (all policies on, ${mode} mode; wall clock unless marked)</text>`,
     `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`,
     `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
   ];
   for (let ms = 0; ms <= maxMs; ms += maxMs > 300 ? 100 : 25) {
-    out.push(`<line x1="${L - 4}" y1="${ly(ms)}" x2="${W - R}" y2="${ly(ms)}" stroke="#eee"/>`);
-    out.push(`<text x="${L - 8}" y="${ly(ms) + 4}" text-anchor="end">${ms}</text>`);
+    const y = ly(ms).toFixed(1);
+    out.push(`<line x1="${L - 4}" y1="${y}" x2="${W - R}" y2="${y}" stroke="#eee"/>`);
+    out.push(`<text x="${L - 8}" y="${(ly(ms) + 4).toFixed(1)}" text-anchor="end">${ms}</text>`);
   }
   for (const p of pendings) {
-    out.push(`<text x="${lx(p)}" y="${H - B + 18}" text-anchor="middle">${p.toLocaleString('en-US')}</text>`);
+    out.push(`<text x="${lx(p).toFixed(1)}" y="${H - B + 18}" text-anchor="middle">${p.toLocaleString('en-US')}</text>`);
   }
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">pending jobs (log scale)</text>`);
   out.push(
     `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">ms per cycle</text>`,
   );
   out.push(
-    `<line x1="${L}" y1="${ly(100)}" x2="${W - R}" y2="${ly(100)}" stroke="#c00" stroke-dasharray="6 4"/>`,
-    `<text x="${W - R + 6}" y="${ly(100) + 4}" fill="#c00">target p99 100 ms</text>`,
+    `<line x1="${L}" y1="${ly(100).toFixed(1)}" x2="${W - R}" y2="${ly(100).toFixed(1)}" stroke="#c00" stroke-dasharray="6 4"/>`,
+    `<text x="${W - R + 6}" y="${(ly(100) + 4).toFixed(1)}" fill="#c00">target p99 100 ms</text>`,
   );
   const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd'];
   const fleets = [...new Set(pts.map((r) => Number(r.fleetGpus)))].sort((a, b) => a - b);
   let legendY = T + 30;
   fleets.forEach((gpus, i) => {
     const series = pts.filter((r) => Number(r.fleetGpus) === gpus).sort((a, b) => Number(a.pending) - Number(b.pending));
-    for (const [key, dash] of [
-      ['p99Ms', ''],
-      ['p50Ms', '3 3'],
+    for (const [key, dash, label] of [
+      ['p99Ms', '', 'p99'],
+      ['cpuP99Ms', '8 3', 'p99 CPU time'],
+      ['p50Ms', '2 3', 'p50'],
     ] as const) {
       const d = series.map(
         (r, k) => `${k === 0 ? 'M' : 'L'}${lx(Number(r.pending)).toFixed(1)},${ly(Number(r[key])).toFixed(1)}`,
@@ -436,7 +439,7 @@ export function plotSvg(rows: readonly Record<string, unknown>[], mode: ScaleMod
       }
       out.push(
         `<line x1="${W - R + 6}" y1="${legendY}" x2="${W - R + 30}" y2="${legendY}" stroke="${colors[i % colors.length]}" stroke-width="2" stroke-dasharray="${dash}"/>`,
-        `<text x="${W - R + 36}" y="${legendY + 4}">${gpus.toLocaleString('en-US')} GPUs ${key === 'p99Ms' ? 'p99' : 'p50'}</text>`,
+        `<text x="${W - R + 36}" y="${legendY + 4}">${gpus.toLocaleString('en-US')} GPUs ${label}</text>`,
       );
       legendY += 18;
     }
