@@ -274,19 +274,20 @@ function orderQueue(
   const totals = new Float64Array(n);
   const seqs = new Float64Array(n);
   const ids = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    seqs[i] = queue[i].seq;
-    ids[i] = queue[i].id;
-  }
-  // Jobs already holding an allocation, looked up in queue order (memory order, cheap) rather than
-  // in priority order. Only a start of the same id (a duplicate) can add one during the cycle.
+  // Jobs already holding an allocation are looked up here, in queue order (memory order, cheap),
+  // rather than in priority order. Only a start of the same id (a duplicate) can add one later.
   const placedAt = new Uint8Array(n);
-  for (let i = 0; i < n; i++) placedAt[i] = cluster.hasAllocation(ids[i]) ? 1 : 0;
   const pctx = input.fairShare
     ? priorityContext(input.fairShare, { now: input.now, fleetGpus: cluster.fleet.totalGpus, queue, running: input.running })
     : undefined;
-  if (pctx) for (let i = 0; i < n; i++) totals[i] = priorityTotal(queue[i], pctx);
-  else for (let i = 0; i < n; i++) totals[i] = queue[i].priority;
+  // One pass reads every field the order needs: each job object is fetched from memory once.
+  for (let i = 0; i < n; i++) {
+    const job = queue[i];
+    seqs[i] = job.seq;
+    ids[i] = job.id;
+    placedAt[i] = cluster.hasAllocation(job.id) ? 1 : 0;
+    totals[i] = pctx ? priorityTotal(job, pctx) : job.priority;
+  }
   const idx = orderIndexes(totals, seqs, ids);
   const ordered = new Array<SchedJob>(n);
   const orderedIds = new Array<string>(n);
