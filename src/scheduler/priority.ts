@@ -133,11 +133,20 @@ export function jobPriority(job: SchedJob, ctx: PriorityContext): JobPriority {
 }
 
 /**
- * priorityTotal is jobPriority(job, ctx).total without building the factors: the cycle sorts by it
- * and builds the factors only for the priorities someone reads. Same arithmetic, same bits.
+ * priorityInto is jobPriority without building objects: it writes the four factors to
+ * out[at..at+3] (fair share, age, class, size) and returns the total. The cycle sorts by the total
+ * and builds JobPriority objects only for the priorities someone reads. Same arithmetic, same bits.
  */
-export function priorityTotal(job: SchedJob, ctx: PriorityContext): number {
-  return weighted(ctx.weights, fairShareFactor(job, ctx), ageFactor(job, ctx), classFactor(job), sizeFactor(job, ctx));
+export function priorityInto(job: SchedJob, ctx: PriorityContext, out: Float64Array, at: number): number {
+  const fairShare = fairShareFactor(job, ctx);
+  const age = ageFactor(job, ctx);
+  const priorityClass = classFactor(job);
+  const size = sizeFactor(job, ctx);
+  out[at] = fairShare;
+  out[at + 1] = age;
+  out[at + 2] = priorityClass;
+  out[at + 3] = size;
+  return weighted(ctx.weights, fairShare, age, priorityClass, size);
 }
 
 function weighted(w: PriorityWeights, fairShare: number, age: number, priorityClass: number, size: number): number {

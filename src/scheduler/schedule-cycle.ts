@@ -17,7 +17,7 @@ import { validateJobFitsFleet } from './fleet-fit.js';
 import { orderIndexes } from './order.js';
 import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
-import { jobPriority, priorityContext, priorityTotal } from './priority.js';
+import { priorityContext, priorityInto } from './priority.js';
 import { preemptingReason, REASON, reservedReason } from './reasons.js';
 import { TailMap } from './tail-map.js';
 import type { CycleInput, CycleResult, JobExplain, JobPriority, PreemptionDecision, SchedJob, StartDecision } from './types.js';
@@ -280,13 +280,15 @@ function orderQueue(
   const pctx = input.fairShare
     ? priorityContext(input.fairShare, { now: input.now, fleetGpus: cluster.fleet.totalGpus, queue, running: input.running })
     : undefined;
+  // Factors per job, captured now: priorities read later never depend on the (mutable) inputs.
+  const factors = new Float64Array(pctx ? 4 * n : 0);
   // One pass reads every field the order needs: each job object is fetched from memory once.
   for (let i = 0; i < n; i++) {
     const job = queue[i];
     seqs[i] = job.seq;
     ids[i] = job.id;
     placedAt[i] = cluster.hasAllocation(job.id) ? 1 : 0;
-    totals[i] = pctx ? priorityTotal(job, pctx) : job.priority;
+    totals[i] = pctx ? priorityInto(job, pctx, factors, 4 * i) : job.priority;
   }
   const idx = orderIndexes(totals, seqs, ids);
   const ordered = new Array<SchedJob>(n);
@@ -300,10 +302,18 @@ function orderQueue(
     positionOf[idx[k]] = k;
   }
   if (!pctx) return { ordered, ids: orderedIds, placed, positionOf };
+  const priorityAt = (k: number): JobPriority => {
+    const i = idx[k];
+    const at = 4 * i;
+    return {
+      total: totals[i],
+      factors: { fairShare: factors[at], age: factors[at + 1], priorityClass: factors[at + 2], size: factors[at + 3] },
+    };
+  };
   const priorities = new TailMap<JobPriority>();
   const head = Math.min(n, eagerHead);
-  for (let k = 0; k < head; k++) priorities.set(orderedIds[k], jobPriority(ordered[k], pctx));
-  priorities.fillLater(orderedIds, head, (k) => jobPriority(ordered[k], pctx));
+  for (let k = 0; k < head; k++) priorities.set(orderedIds[k], priorityAt(k));
+  priorities.fillLater(orderedIds, head, priorityAt);
   return { ordered, ids: orderedIds, placed, positionOf, priorities };
 }
 

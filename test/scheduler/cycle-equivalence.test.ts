@@ -5,13 +5,21 @@
  * - equivalence classes: with every policy on, a cycle that reuses class failures makes the same
  *   starts, preemptions and reservations, and gives every job the same pending code, as a cycle
  *   that runs the full pipeline for every job;
- * - lazy tails: priorities and explanations built on first read equal those built in the cycle.
+ * - lazy tails: priorities and explanations built on first read equal those built in the cycle,
+ *   and the priorities equal the public jobPriority's.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Fleet } from '../../src/model/fleet.js';
-import { ClusterModel, type CycleInput, type RunningJobInfo, type SchedJob } from '../../src/scheduler/index.js';
+import {
+  ClusterModel,
+  type CycleInput,
+  jobPriority,
+  priorityContext,
+  type RunningJobInfo,
+  type SchedJob,
+} from '../../src/scheduler/index.js';
 import { orderIndexes } from '../../src/scheduler/order.js';
 import { scheduleCycleWith } from '../../src/scheduler/schedule-cycle.js';
 import { TailMap } from '../../src/scheduler/tail-map.js';
@@ -197,6 +205,11 @@ test('equivalence classes and lazy tails never change a decision (all policies o
           assert.deepEqual(r.windows, naive.windows);
           for (const j of queue) assert.equal(r.pending.get(j.id)?.code, naive.pending.get(j.id)?.code, j.id);
           assert.deepEqual([...(r.priorities ?? [])], [...(naive.priorities ?? [])]);
+          // The cycle's priorities are exactly the public jobPriority's.
+          const fairShare = input.fairShare;
+          assert.ok(fairShare);
+          const pctx = priorityContext(fairShare, { now, fleetGpus: fleet.totalGpus, queue, running: input.running });
+          for (const j of queue) assert.deepEqual(r.priorities?.get(j.id), jobPriority(j, pctx));
 
           // Lazy tails: read after the cluster has moved on, equal to what the eager cycle built.
           assert.deepEqual(lazy.starts, r.starts);
