@@ -442,14 +442,14 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
       if (!backfill.reserve(job, outcome.blockedTypes)) cls.mayReserve = false;
     }
   }
-  // Every job got one outcome, so a repeated id shows as fewer outcomes than jobs (or a start that
-  // is also pending). Checked once here rather than per job: it is rare and the cluster can be undone.
   // The pending map is filled in queue order: its keys are then read in memory order, not at random.
   const pending = new Map<string, PendingReason>();
   for (let i = 0; i < input.queue.length; i++) {
     const reason = reasonAt[positionOf[i]];
     if (reason) pending.set(input.queue[i].id, reason);
   }
+  // Every job got one outcome, so a repeated id shows as fewer outcomes than jobs (or a start that
+  // is also pending). Checked once here rather than per job: it is rare and the cluster can be undone.
   if (pending.size + starts.length !== ordered.length || starts.some((s) => pending.has(s.jobId))) {
     backfill?.releaseAll();
     for (const s of starts) cluster.release(s.jobId); // leave the cluster as we found it
