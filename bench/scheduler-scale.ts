@@ -15,8 +15,9 @@
  *   ended (simulated time jumps to that end), so every cycle finds capacity to refill; admissions
  *   per second = starts / seconds of scheduleCycle wall time, in that steady state.
  *
- * Run: `npx tsc -p . && node dist/bench/scheduler-scale.js` (prints a table and JSON, and writes
- * the plot bench/results/scheduler-scale.svg).
+ * Run: `npm run bench -- scheduler-scale` (bench/run.ts writes the rows and the plot
+ * bench/results/scheduler-scale.svg), or `npx tsc -p . && node dist/bench/scheduler-scale.js`
+ * (prints a table and JSON). SCALE_TRACE=1 prints every timed cycle's wall and CPU time.
  */
 import { pathToFileURL } from 'node:url';
 import { expandFleet, loadFleetFile } from '../src/fleet/load-fleet.js';
