@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchConsole } from './console.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
-import { benchSchedulerScale } from './scheduler-scale.js';
+import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
 import { benchSimulate } from './simulate.js';
 import { benchSlurmDriver } from './slurm-driver.js';
 import { benchSubmissions, machine } from './submissions.js';
@@ -42,6 +42,10 @@ if (want('scheduler-scale')) {
   const s = await benchSchedulerScale();
   results.schedulerScale = s;
   console.table(s);
+  mkdirSync(join(REPO, 'bench/results'), { recursive: true });
+  const svg = join(REPO, 'bench/results/scheduler-scale.svg');
+  writeFileSync(svg, plotSvg(s, 'interval'));
+  console.log(`plot written to ${svg}`);
 }
 if (want('simulate')) {
   console.log('trace simulator: 1,000,000 synthetic jobs on the demo fleet and a 100,000-GPU fleet …');

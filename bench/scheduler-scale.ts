@@ -4,12 +4,20 @@
  * (10,240 GPUs) and the demo fleet x10 (102,400 GPUs). Queues: 1,000 / 10,000 / 50,000 pending.
  *
  * Each configuration prefills the fleet to ~75% with a realistic running mix (partial nodes, whole
- * nodes, gangs up to 32 nodes; limits 30 min to 24 h; some borrowed), then runs timed cycles 30
- * simulated seconds apart: jobs reaching their end or finishing early are released, preemption
- * victims drain by the next cycle and are requeued, arrivals top the queue back up, fair-share
- * usage decays and accrues. Only scheduleCycle is timed.
+ * nodes, gangs up to 32 nodes; limits 30 min to 24 h; some borrowed), then runs timed cycles:
+ * jobs reaching their end or finishing early are released, preemption victims drain by the next
+ * cycle and are requeued, arrivals top the queue back up, fair-share usage decays and accrues.
+ * Only scheduleCycle is timed. Two modes:
+ * - `interval`: cycles 30 simulated seconds apart (the live server's cadence on a busy fleet). The
+ *   fleet is full, so starts per cycle are bounded by the few jobs that end in 30 s: this measures
+ *   cycle latency, not admission throughput.
+ * - `turnover`: sustained admissions. Each cycle runs when the next TURNOVER running jobs have
+ *   ended (simulated time jumps to that end), so every cycle finds capacity to refill; admissions
+ *   per second = starts / seconds of scheduleCycle wall time, in that steady state.
  *
- * Run: `npx tsc -p . && node dist/bench/scheduler-scale.js` (prints a table and JSON).
+ * Run: `npm run bench -- scheduler-scale` (bench/run.ts writes the rows and the plot
+ * bench/results/scheduler-scale.svg), or `npx tsc -p . && node dist/bench/scheduler-scale.js`
+ * (prints a table and JSON). SCALE_TRACE=1 prints every timed cycle's wall and CPU time.
  */
 import { pathToFileURL } from 'node:url';
 import { expandFleet, loadFleetFile } from '../src/fleet/load-fleet.js';
@@ -118,6 +126,12 @@ interface Live {
   endsAt: number;
 }
 
+/** TURNOVER: running jobs that end between two cycles in `turnover` mode. */
+const TURNOVER = 100;
+
+/** Mode: see the module comment. */
+export type ScaleMode = 'interval' | 'turnover';
+
 /** runScale runs one configuration and returns its row. */
 function runScale(
   fleet: Fleet,
@@ -126,6 +140,7 @@ function runScale(
   cycles: number,
   seed: number,
   explain: boolean,
+  mode: ScaleMode,
 ): Record<string, unknown> {
   const rand = mulberry32(seed);
   const cluster = new ClusterModel(fleet);
@@ -176,41 +191,60 @@ function runScale(
   const prefillPct = (100 * cluster.allocatedGpus()) / fleet.totalGpus;
 
   let queue: SchedJob[] = [];
-  while (queue.length < targetPending) queue.push(gen(now));
+  // Queued jobs by id, kept up to date (rebuilding a 50,000-entry map per cycle would add garbage
+  // the collector then reclaims inside the timed cycles).
+  const queued = new Map<string, SchedJob>();
+  const enqueue = (job: SchedJob) => {
+    queue.push(job);
+    queued.set(job.id, job);
+  };
+  while (queue.length < targetPending) enqueue(gen(now));
 
   const times: number[] = [];
+  // CPU time of the process during each cycle (all threads, GC included): on a shared machine the
+  // wall clock also counts time the cycle waited for a core.
+  const cpuTimes: number[] = [];
+  let totalCpuMs = 0;
+  let tailMs = 0;
   let starts = 0;
   let preemptions = 0;
   let reservations = 0;
   let windowsHeld = 0;
   let totalMs = 0;
   let draining: string[] = [];
-  const warmup = 2;
+  const warmup = 5;
   const stepMs = 30_000;
   const heapBefore = process.memoryUsage().heapUsed;
   let heapPeak = heapBefore;
   for (let c = 0; c < warmup + cycles; c++) {
-    now += stepMs;
+    const prevNow = now;
+    if (mode === 'interval') now += stepMs;
+    else {
+      // Jump to the end of the TURNOVER-th next running job (at least 1 ms on).
+      const ends = [...live.values()].map((l) => l.endsAt).sort((a, b) => a - b);
+      now = Math.max(now + 1, ends[Math.min(ends.length - 1, TURNOVER - 1)] ?? now + stepMs);
+    }
+    const elapsedMs = now - prevNow;
     // Victims of the last cycle have drained: release and requeue them.
     for (const id of draining) {
       const l = live.get(id);
       cluster.release(id);
       live.delete(id);
-      if (l) queue.push(l.job);
+      if (l) enqueue(l.job);
     }
     draining = [];
     // Finished jobs: those past their simulated end.
     const charges: UsageCharge[] = [];
     for (const [id, l] of live) {
       const p = cluster.allocationOf(id);
-      if (p) charges.push({ project: l.job.project, gpuType: p.gpuType, gpus: l.info.gpus, seconds: stepMs / 1000 });
+      if (p) charges.push({ project: l.job.project, gpuType: p.gpuType, gpus: l.info.gpus, seconds: elapsedMs / 1000 });
       if (l.endsAt <= now) {
         cluster.release(id);
         live.delete(id);
       }
     }
-    usage = chargeUsage(decayUsage(usage, stepMs / 1000), charges, gpuTypeWeights);
-    while (queue.length < targetPending) queue.push(gen(now));
+    usage = chargeUsage(decayUsage(usage, elapsedMs / 1000), charges, gpuTypeWeights);
+    while (queue.length < targetPending) enqueue(gen(now));
 
     const fairShare: FairShareInput = {
       orgShares: new Map([
@@ -246,16 +280,18 @@ function runScale(
       ],
       explain,
     };
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const r = scheduleCycle(cluster, input);
     const ms = performance.now() - t0;
+    const used = process.cpuUsage(c0);
     heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
 
     const started = new Set<string>();
-    const byId = new Map(queue.map((j) => [j.id, j]));
     for (const s of r.starts) {
       started.add(s.jobId);
-      const job = byId.get(s.jobId);
+      const job = queued.get(s.jobId);
+      queued.delete(s.jobId);
       if (job) track(job, s.borrowed === true, now);
     }
     for (const p of r.preemptions ?? []) {
@@ -263,17 +299,34 @@ function runScale(
       if (l) l.info.evicting = true;
       draining.push(p.victimId);
     }
-    queue = queue.filter((j) => !started.has(j.id));
+    if (started.size > 0) queue = queue.filter((j) => !started.has(j.id));
     if (c < warmup) continue;
+    if (c === warmup + cycles - 1) {
+      // Reading a job beyond the eagerly built head computes the whole tail of explain and of
+      // priorities (once per cycle result): what the first `job explain` after a cycle pays.
+      const lastId = queue[queue.length - 1]?.id ?? '';
+      const t1 = performance.now();
+      r.explain?.get(lastId);
+      r.priorities?.get(lastId);
+      tailMs = performance.now() - t1;
+    }
     times.push(ms);
+    if (process.env.SCALE_TRACE)
+      console.log(
+        `cycle ${c} wall ${ms.toFixed(1)} cpu ${((used.user + used.system) / 1000).toFixed(1)} starts ${r.starts.length}`,
+      );
+    cpuTimes.push((used.user + used.system) / 1000);
     totalMs += ms;
+    totalCpuMs += (used.user + used.system) / 1000;
     starts += r.starts.length;
     preemptions += r.preemptions?.length ?? 0;
     reservations += r.reservations?.length ?? 0;
     windowsHeld = r.windows?.length ?? 0;
   }
   const sorted = [...times].sort((a, b) => a - b);
+  const cpuSorted = [...cpuTimes].sort((a, b) => a - b);
   return {
+    mode,
     fleetGpus: fleet.totalGpus,
     pending: targetPending,
     cycles,
@@ -283,35 +336,117 @@ function runScale(
     p50Ms: round(percentile(sorted, 50)),
     p99Ms: round(percentile(sorted, 99)),
     maxMs: round(sorted[sorted.length - 1] ?? 0),
+    cpuP50Ms: round(percentile(cpuSorted, 50)),
+    cpuP99Ms: round(percentile(cpuSorted, 99)),
     startsPerCycle: round(starts / Math.max(1, cycles)),
     admissionsPerSec: Math.round(starts / Math.max(1e-9, totalMs / 1000)),
+    admissionsPerCpuSec: Math.round(starts / Math.max(1e-9, totalCpuMs / 1000)),
     preemptionsPerCycle: round(preemptions / Math.max(1, cycles)),
     reservationsPerCycle: round(reservations / Math.max(1, cycles)),
     windowsHeld: windowsHeld,
+    explainTailMs: round(tailMs),
     heapUsedMB: round(process.memoryUsage().heapUsed / 2 ** 20),
     heapPeakMB: round(heapPeak / 2 ** 20),
   };
 }
 
 /**
- * benchSchedulerScale runs the grid {demo fleet, demo x10} x {1,000, 10,000, 50,000 pending} and
- * returns one row per configuration (milliseconds per cycle, admissions per second of cycle time,
- * heap in MiB).
+ * benchSchedulerScale runs the grid {demo fleet, demo x10} x {1,000, 10,000, 50,000 pending} in both
+ * modes and returns one row per configuration (milliseconds per cycle, admissions per second of
+ * cycle time, heap in MiB).
  */
 export async function benchSchedulerScale(
-  opts: { cycles?: number; pendings?: number[]; scales?: number[]; explain?: boolean } = {},
+  opts: { cycles?: number; pendings?: number[]; scales?: number[]; explain?: boolean; modes?: ScaleMode[] } = {},
 ): Promise<Record<string, unknown>[]> {
   const demo = loadFleetFile();
   const rows: Record<string, unknown>[] = [];
-  for (const scale of opts.scales ?? [1, 10]) {
-    const fleet = scale === 1 ? demo : expandFleet(demo.spec, scale);
-    for (const pending of opts.pendings ?? [1000, 10_000, 50_000]) {
-      const cycles = opts.cycles ?? (pending >= 50_000 ? 10 : 20);
-      rows.push({ scale, ...runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true) });
-      await new Promise((resolve) => setImmediate(resolve));
+  for (const mode of opts.modes ?? (['interval', 'turnover'] as const)) {
+    for (const scale of opts.scales ?? [1, 10]) {
+      const fleet = scale === 1 ? demo : expandFleet(demo.spec, scale);
+      for (const pending of opts.pendings ?? [1000, 10_000, 50_000]) {
+        const cycles = opts.cycles ?? 100;
+        rows.push({ scale, ...runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true, mode) });
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   }
   return rows;
+}
+
+/**
+ * plotSvg draws p50 and p99 cycle time against queue length (log scale) per fleet, for the rows of
+ * one mode, with the 100 ms target: a dependency-free SVG line chart.
+ */
+export function plotSvg(rows: readonly Record<string, unknown>[], mode: ScaleMode = 'interval'): string {
+  const W = 760;
+  const H = 360;
+  const L = 60;
+  const R = 200;
+  const T = 30;
+  const B = 50;
+  const pts = rows.filter((r) => r.mode === mode);
+  const pendings = [...new Set(pts.map((r) => Number(r.pending)))].sort((a, b) => a - b);
+  const maxMs = Math.max(120, ...pts.map((r) => Number(r.p99Ms))) * 1.1;
+  const lx = (p: number) => {
+    const lo = Math.log10(pendings[0] ?? 1);
+    const hi = Math.log10(pendings[pendings.length - 1] ?? 10);
+    return L + ((Math.log10(p) - lo) / Math.max(1e-9, hi - lo)) * (W - L - R);
+  };
+  const ly = (ms: number) => T + (1 - ms / maxMs) * (H - T - B);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>Scheduler cycle time p50 and p99 vs pending jobs, ${mode} mode</title>`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${L}" y="18" font-size="14">Scheduler cycle time vs pending jobs (all policies on, ${mode} mode; wall clock unless marked)</text>`,
+    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`,
+    `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
+  ];
+  for (let ms = 0; ms <= maxMs; ms += maxMs > 300 ? 100 : 25) {
+    const y = ly(ms).toFixed(1);
+    out.push(`<line x1="${L - 4}" y1="${y}" x2="${W - R}" y2="${y}" stroke="#eee"/>`);
+    out.push(`<text x="${L - 8}" y="${(ly(ms) + 4).toFixed(1)}" text-anchor="end">${ms}</text>`);
+  }
+  for (const p of pendings) {
+    out.push(`<text x="${lx(p).toFixed(1)}" y="${H - B + 18}" text-anchor="middle">${p.toLocaleString('en-US')}</text>`);
+  }
+  out.push(`<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">pending jobs (log scale)</text>`);
+  out.push(
+    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">ms per cycle</text>`,
+  );
+  out.push(
+    `<line x1="${L}" y1="${ly(100).toFixed(1)}" x2="${W - R}" y2="${ly(100).toFixed(1)}" stroke="#c00" stroke-dasharray="6 4"/>`,
+    `<text x="${W - R + 6}" y="${(ly(100) + 4).toFixed(1)}" fill="#c00">target p99 100 ms</text>`,
+  );
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd'];
+  const fleets = [...new Set(pts.map((r) => Number(r.fleetGpus)))].sort((a, b) => a - b);
+  let legendY = T + 30;
+  fleets.forEach((gpus, i) => {
+    const series = pts.filter((r) => Number(r.fleetGpus) === gpus).sort((a, b) => Number(a.pending) - Number(b.pending));
+    for (const [key, dash, label] of [
+      ['p99Ms', '', 'p99'],
+      ['cpuP99Ms', '8 3', 'p99 CPU time'],
+      ['p50Ms', '2 3', 'p50'],
+    ] as const) {
+      const d = series.map(
+        (r, k) => `${k === 0 ? 'M' : 'L'}${lx(Number(r.pending)).toFixed(1)},${ly(Number(r[key])).toFixed(1)}`,
+      );
+      out.push(
+        `<path d="${d.join(' ')}" fill="none" stroke="${colors[i % colors.length]}" stroke-width="2" stroke-dasharray="${dash}"/>`,
+      );
+      for (const r of series) {
+        out.push(
+          `<circle cx="${lx(Number(r.pending)).toFixed(1)}" cy="${ly(Number(r[key])).toFixed(1)}" r="3" fill="${colors[i % colors.length]}"/>`,
+        );
+      }
+      out.push(
+        `<line x1="${W - R + 6}" y1="${legendY}" x2="${W - R + 30}" y2="${legendY}" stroke="${colors[i % colors.length]}" stroke-width="2" stroke-dasharray="${dash}"/>`,
+        `<text x="${W - R + 36}" y="${legendY + 4}">${gpus.toLocaleString('en-US')} GPUs ${label}</text>`,
+      );
+      legendY += 18;
+    }
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

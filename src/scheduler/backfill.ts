@@ -56,6 +56,8 @@ export class Backfill {
   private readonly gangsOnly: boolean;
   private readonly runningById = new Map<string, RunningJobInfo>();
   private readonly startedNow: Ending[] = [];
+  /** Running jobs with an expected end, per GPU type, in order of end (see endings). */
+  private readonly runningEndings = new Map<GpuType, Ending[]>();
   private suspended: Held[] = [];
   /** GPUs (node/gpu) of every reservation made so far: later reservations never share them. */
   private readonly reservedGpus = new Set<string>();
@@ -253,17 +255,23 @@ export class Backfill {
   }
 
   private endings(gpuType: GpuType): Ending[] {
-    const out: Ending[] = [];
-    for (const r of this.runningById.values()) {
-      if (r.maxRuntimeSeconds === undefined && !r.evicting) continue;
-      const placement = this.cluster.allocationOf(r.id);
-      const project = this.cluster.projectOf(r.id);
-      if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
-      const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
-      out.push({ id: r.id, org: r.org, project, placement, end: Math.max(this.now, end), preemptible: r.preemptible });
+    // Running jobs' allocations do not change during a cycle: list and sort them once per type.
+    let running = this.runningEndings.get(gpuType);
+    if (!running) {
+      running = [];
+      for (const r of this.runningById.values()) {
+        if (r.maxRuntimeSeconds === undefined && !r.evicting) continue;
+        const placement = this.cluster.allocationOf(r.id);
+        const project = this.cluster.projectOf(r.id);
+        if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
+        const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
+        running.push({ id: r.id, org: r.org, project, placement, end: Math.max(this.now, end), preemptible: r.preemptible });
+      }
+      running.sort(byEnd);
+      this.runningEndings.set(gpuType, running);
     }
-    for (const s of this.startedNow) if (s.placement.gpuType === gpuType) out.push(s);
-    return out.sort((a, b) => a.end - b.end || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const started = this.startedNow.filter((s) => s.placement.gpuType === gpuType);
+    return started.length === 0 ? running : [...running, ...started].sort(byEnd);
   }
 
   /**
@@ -348,6 +356,11 @@ function windowConstraints(cluster: ClusterModel, w: CapacityWindow) {
     windowJobs.set(w, job);
   }
   return constraintsFor(cluster, job);
+}
+
+/** byEnd orders endings by expected end, then id. */
+function byEnd(a: Ending, b: Ending): number {
+  return a.end - b.end || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** blockers: the released jobs (at most 20, sorted) holding GPUs of `placement`. */

@@ -12,12 +12,14 @@ import type { PendingReason } from '../model/job.js';
 import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
-import { constraintsFor, constraintsReason } from './constraints.js';
+import { constraintsFor, constraintsReason, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
+import { orderIndexes } from './order.js';
 import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
-import { jobPriority, priorityContext } from './priority.js';
+import { priorityContext, priorityInto } from './priority.js';
 import { preemptingReason, REASON, reservedReason } from './reasons.js';
+import { TailMap } from './tail-map.js';
 import type { CycleInput, CycleResult, JobExplain, JobPriority, PreemptionDecision, SchedJob, StartDecision } from './types.js';
 
 export { validateJobFitsFleet } from './fleet-fit.js';
@@ -42,8 +44,8 @@ export function compareJobs(a: SchedJob, b: SchedJob): number {
 interface CycleContext {
   readonly cluster: ClusterModel;
   readonly input: CycleInput;
-  /** Equivalence classes: (project, gpuType) -> shape number (gpusPerNode, nodes) -> reason it failed. */
-  readonly failedShapes: ShapeCache;
+  /** Equivalence classes: (project, gpuType) -> shape number (gpusPerNode, nodes) -> the failed class. */
+  readonly failedShapes: ClassCache;
   /** Capacity failures per (gpuType, gpusPerNode, nodes), shared by all projects. */
   readonly failedCapacity: ShapeCache;
   /** Quota accounting, with cohort borrowing when enabled. */
@@ -52,7 +54,10 @@ interface CycleContext {
   readonly preemptor: Preemptor | undefined;
   /** Reservations; undefined when backfill is off. */
   readonly backfill: Backfill | undefined;
+  readonly opts: Required<CycleOptions>;
   equivalenceHits: number;
+  /** Starts made so far this cycle (see stillValid). */
+  startCount: number;
 }
 
 /**
@@ -70,12 +75,12 @@ type JobOutcome =
 class ShapeMemo<T> {
   private readonly outer = new Map<string, Map<string, Map<number, T>>>();
 
-  get(a: string, b: string, job: SchedJob): T | undefined {
+  get(a: string, b: string, job: Shape): T | undefined {
     const shape = shapeNumber(job);
     return shape < 0 ? undefined : this.outer.get(a)?.get(b)?.get(shape);
   }
 
-  set(a: string, b: string, job: SchedJob, value: T): void {
+  set(a: string, b: string, job: Shape, value: T): void {
     const shape = shapeNumber(job);
     if (shape < 0) return;
     let byB = this.outer.get(a);
@@ -92,11 +97,29 @@ class ShapeMemo<T> {
   }
 }
 
+/** CachedFailure: a class's failure and the number of starts the cycle had made when it was seen. */
+interface CachedFailure {
+  readonly reason: PendingReason;
+  readonly startsSeen: number;
+}
+
 /** ShapeCache: failure reasons per (a, b, shape). */
-class ShapeCache extends ShapeMemo<PendingReason> {}
+class ShapeCache extends ShapeMemo<CachedFailure> {}
+
+/**
+ * stillValid: a cached failure stays a failure for the whole cycle (capacity only shrinks), but a
+ * `reserved` reason says the job would fit without the reservations, which a later start can make
+ * untrue; such reasons are recomputed after any start.
+ */
+function stillValid(ctx: CycleContext, f: CachedFailure): boolean {
+  return f.reason.code !== 'reserved' || f.startsSeen === ctx.startCount;
+}
+
+/** Shape: the two numbers of a job's shape (gpusPerNode x nodes). */
+type Shape = Pick<SchedJob, 'gpusPerNode' | 'nodes'>;
 
 /** shapeNumber packs (gpusPerNode, nodes) into one integer, or -1 if out of range. */
-function shapeNumber(job: SchedJob): number {
+function shapeNumber(job: Shape): number {
   const { gpusPerNode: g, nodes: n } = job;
   if (!Number.isInteger(g) || !Number.isInteger(n) || g < 0 || g >= 1024 || n < 0 || n >= 1 << 20) return -1;
   return g * (1 << 20) + n;
@@ -130,7 +153,7 @@ class KeyMemo {
  * candidateTypes lists the GPU types to try: the requested one, or for "any" every type that can
  * fit the shape at all, most free GPUs first (ties by name).
  */
-function candidateTypes(cluster: ClusterModel, job: SchedJob): GpuType[] {
+function candidateTypes(cluster: ClusterModel, job: Pick<SchedJob, 'gpuType' | 'gpusPerNode' | 'nodes'>): GpuType[] {
   if (job.gpuType !== null) return [job.gpuType];
   const fits = cluster.fleet.gpuTypes.filter(
     (t) => validateJobFitsFleet(cluster.fleet, { gpuType: t, gpusPerNode: job.gpusPerNode, nodes: job.nodes }) === null,
@@ -178,10 +201,10 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
       failures.push(verdict.reason);
       continue;
     }
-    const cached = ctx.failedCapacity.get(gpuType, capacityKey, job);
-    if (cached) {
+    const cached = ctx.opts.equivalence && !constraints ? ctx.failedCapacity.get(gpuType, capacityKey, job) : undefined;
+    if (cached && stillValid(ctx, cached)) {
       ctx.equivalenceHits++;
-      failures.push(cached);
+      failures.push(cached.reason);
       capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
       continue;
     }
@@ -198,7 +221,7 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
       reason = reservedReason(owners, start);
     }
     // A constrained failure says nothing about the unconstrained shape: never cache it.
-    if (!constraints) ctx.failedCapacity.set(gpuType, capacityKey, job, reason);
+    if (!constraints) ctx.failedCapacity.set(gpuType, capacityKey, job, { reason, startsSeen: ctx.startCount });
     failures.push(reason);
     capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
   }
@@ -212,39 +235,87 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
 }
 
 /**
- * orderQueue sorts the queue: by multifactor priority when fair share is on (total descending,
- * then seq, then id), else by compareJobs. Returns the priorities it computed, if any.
+ * EAGER_HEAD: per-job maps (priorities, explanations) hold this many entries, in queue order, when
+ * the cycle returns; the rest are computed from the cycle's captured state when first read (see
+ * TailMap). Large enough for every decision-relevant job of a cycle; small enough to be cheap.
  */
-function orderQueue(cluster: ClusterModel, input: CycleInput): { ordered: SchedJob[]; priorities?: Map<string, JobPriority> } {
-  if (!input.fairShare) return { ordered: [...input.queue].sort(compareJobs) };
-  const pctx = priorityContext(input.fairShare, {
-    now: input.now,
-    fleetGpus: cluster.fleet.totalGpus,
-    queue: input.queue,
-    running: input.running,
-  });
-  // Sort indexes over flat arrays: far cheaper than a comparator reading job objects.
-  const n = input.queue.length;
-  const scores = new Array<JobPriority>(n);
+const EAGER_HEAD = 1000;
+
+/**
+ * CycleOptions: internal knobs that change cost, never decisions; the tests run both ways and
+ * compare. Not part of the public API.
+ */
+export interface CycleOptions {
+  /** Entries of priorities/explain built during the cycle (default EAGER_HEAD); the rest on first read. */
+  eagerHead?: number;
+  /** Reuse equivalence-class failures (default true); false: every job runs the full pipeline. */
+  equivalence?: boolean;
+}
+
+/**
+ * orderQueue sorts the queue: by multifactor priority when fair share is on (total descending,
+ * then seq, then id), else by compareJobs. Returns the ordered jobs, their ids in that order and the
+ * priorities, if any (the head built now, the tail on first read).
+ */
+function orderQueue(
+  cluster: ClusterModel,
+  input: CycleInput,
+  eagerHead: number,
+): {
+  ordered: SchedJob[];
+  ids: string[];
+  placed: Uint8Array;
+  /** Queue index -> position in `ordered`. */
+  positionOf: Uint32Array;
+  priorities?: Map<string, JobPriority>;
+} {
+  const queue = input.queue;
+  const n = queue.length;
+  // Flat arrays and a radix sort (order.ts): the same order as a comparator sort, in linear time.
   const totals = new Float64Array(n);
   const seqs = new Float64Array(n);
-  const idx = new Array<number>(n);
+  const ids = new Array<string>(n);
+  // Jobs already holding an allocation are looked up here, in queue order (memory order, cheap),
+  // rather than in priority order. Only a start of the same id (a duplicate) can add one later.
+  const placedAt = new Uint8Array(n);
+  const pctx = input.fairShare
+    ? priorityContext(input.fairShare, { now: input.now, fleetGpus: cluster.fleet.totalGpus, queue, running: input.running })
+    : undefined;
+  // Factors per job, captured now: priorities read later never depend on the (mutable) inputs.
+  const factors = new Float64Array(pctx ? 4 * n : 0);
+  // One pass reads every field the order needs: each job object is fetched from memory once.
   for (let i = 0; i < n; i++) {
-    const job = input.queue[i];
-    scores[i] = jobPriority(job, pctx);
-    totals[i] = scores[i].total;
+    const job = queue[i];
     seqs[i] = job.seq;
-    idx[i] = i;
+    ids[i] = job.id;
+    placedAt[i] = cluster.hasAllocation(job.id) ? 1 : 0;
+    totals[i] = pctx ? priorityInto(job, pctx, factors, 4 * i) : job.priority;
   }
-  const ids = input.queue.map((j) => j.id);
-  idx.sort((a, b) => totals[b] - totals[a] || seqs[a] - seqs[b] || (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
+  const idx = orderIndexes(totals, seqs, ids);
   const ordered = new Array<SchedJob>(n);
-  const priorities = new Map<string, JobPriority>();
+  const orderedIds = new Array<string>(n);
+  const placed = new Uint8Array(n);
+  const positionOf = new Uint32Array(n);
   for (let k = 0; k < n; k++) {
-    ordered[k] = input.queue[idx[k]];
-    priorities.set(ids[idx[k]], scores[idx[k]]);
+    ordered[k] = queue[idx[k]];
+    orderedIds[k] = ids[idx[k]];
+    placed[k] = placedAt[idx[k]];
+    positionOf[idx[k]] = k;
   }
-  return { ordered, priorities };
+  if (!pctx) return { ordered, ids: orderedIds, placed, positionOf };
+  const priorityAt = (k: number): JobPriority => {
+    const i = idx[k];
+    const at = 4 * i;
+    return {
+      total: totals[i],
+      factors: { fairShare: factors[at], age: factors[at + 1], priorityClass: factors[at + 2], size: factors[at + 3] },
+    };
+  };
+  const priorities = new TailMap<JobPriority>();
+  const head = Math.min(n, eagerHead);
+  for (let k = 0; k < head; k++) priorities.set(orderedIds[k], priorityAt(k));
+  priorities.fillLater(orderedIds, head, priorityAt);
+  return { ordered, ids: orderedIds, placed, positionOf, priorities };
 }
 
 /**
@@ -265,13 +336,19 @@ function orderQueue(cluster: ClusterModel, input: CycleInput): { ordered: SchedJ
  * Throws SchedulerError (after undoing this cycle's starts) if a job id appears twice in the queue.
  */
 export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleResult {
-  const { ordered, priorities } = orderQueue(cluster, input);
+  return scheduleCycleWith(cluster, input, {});
+}
+
+/** scheduleCycleWith is scheduleCycle with internal cost knobs (see CycleOptions). */
+export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, options: CycleOptions): CycleResult {
+  const opts: Required<CycleOptions> = { eagerHead: EAGER_HEAD, equivalence: true, ...options };
+  const { ordered, ids, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead);
   const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running);
   const preempting = input.preemption?.enabled === true;
   const ctx: CycleContext = {
     cluster,
     input,
-    failedShapes: new ShapeCache(),
+    failedShapes: new ClassCache(),
     failedCapacity: new ShapeCache(),
     ledger,
     preemptor: preempting
@@ -286,7 +363,9 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
             input.now,
           )
         : undefined,
+    opts,
     equivalenceHits: 0,
+    startCount: 0,
   };
   const backfill = ctx.backfill;
   if (backfill && input.maintenance) backfill.holdMaintenance(input.maintenance);
@@ -295,62 +374,88 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
   const waitingOn = new Map<string, string[]>();
   const preemptions: PreemptionDecision[] = [];
   const starts: StartDecision[] = [];
-  const pending = new Map<string, PendingReason>();
-  const startedNow = new Set<string>();
-  for (const job of ordered) {
-    // Duplicate ids: a second copy finds the first in `pending` or among this cycle's starts.
-    if (pending.has(job.id) || startedNow.has(job.id)) {
-      backfill?.releaseAll();
-      for (const s of starts) cluster.release(s.jobId); // leave the cluster as we found it
-      throw new SchedulerError(`job ${job.id} is queued twice`);
-    }
-    if (cluster.hasAllocation(job.id)) {
-      pending.set(job.id, REASON.alreadyPlaced(job.id));
+  // Per position: the reason a job stays pending (undefined: started).
+  const reasonAt = new Array<PendingReason | undefined>(ordered.length);
+  // Per position: the job's class record when it stays pending (what explain needs, captured now).
+  const classAt = new Array<ExplainClass | undefined>(ordered.length);
+  const classes: ExplainClass[] = [];
+  for (let k = 0; k < ordered.length; k++) {
+    const job = ordered[k];
+    if (placed[k] === 1) {
+      reasonAt[k] = REASON.alreadyPlaced(job.id);
       continue;
     }
     // Backfill: the reservations this job ends before (and may use) are part of its class.
     const mask = backfill ? backfill.mask(job) : 0;
-    const capacityKey = mask === 0 ? ANY : keys.of(ANY, mask);
     const typeKey = mask === 0 ? (job.gpuType ?? ANY) : keys.of(job.gpuType ?? ANY, mask);
     // With preemption the class decides which victims are allowed, so it is part of the class key.
     const classKey = preempting ? keys.of(job.project, job.priority) : job.project;
-    const known = ctx.failedShapes.get(classKey, typeKey, job);
-    if (known) {
+    // Constrained jobs never share a class: their reason and counterfactuals depend on the constraints.
+    const constrained = mayHaveConstraints(job) && constraintsFor(cluster, job) !== undefined;
+    const known = ctx.opts.equivalence && !constrained ? ctx.failedShapes.get(classKey, typeKey, job) : undefined;
+    // A member that would take a reservation slot runs the full pipeline, as it would without classes.
+    if (
+      known &&
+      stillValid(ctx, known) &&
+      !(backfill && known.mayReserve && RESERVABLE.has(known.reason.code) && backfill.wants(job))
+    ) {
       ctx.equivalenceHits++;
-      pending.set(job.id, known);
+      reasonAt[k] = known.reason;
+      classAt[k] = known;
       continue;
     }
+    const capacityKey = mask === 0 ? ANY : keys.of(ANY, mask);
     if (mask !== 0) backfill?.suspend(mask);
     const outcome = tryJob(ctx, job, capacityKey);
+    if (outcome.ok && cluster.hasAllocation(job.id)) {
+      // A second copy of a job started earlier in this cycle (reported as a duplicate below).
+      if (mask !== 0) backfill?.resume();
+      reasonAt[k] = REASON.alreadyPlaced(job.id);
+      continue;
+    }
     if (outcome.ok) {
       const needs = job.gpusPerNode * job.nodes;
       ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
       cluster.allocate(job.id, job.project, outcome.start.placement);
       backfill?.noteStart(job, outcome.start.placement);
       starts.push(outcome.start);
-      startedNow.add(job.id);
+      ctx.startCount++;
     }
     if (mask !== 0) backfill?.resume();
     if (outcome.ok) continue;
+    reasonAt[k] = outcome.reason;
     if (outcome.plan) {
       ledger.reserve(job.project, outcome.plan.gpuType, job.gpusPerNode * job.nodes, outcome.plan.borrowed);
       for (const d of outcome.plan.decisions) preemptions.push(d);
       waitingOn.set(job.id, outcome.plan.waitingOn);
-      pending.set(job.id, outcome.reason);
       continue;
     }
-    if (constraintsFor(cluster, job) === undefined) ctx.failedShapes.set(classKey, typeKey, job, outcome.reason);
-    pending.set(job.id, outcome.reason);
-    const code = outcome.reason.code;
+    const cls = explainClass(cluster, job, outcome.reason, classes, ctx.startCount);
+    classAt[k] = cls;
+    if (!cls.constrained) ctx.failedShapes.set(classKey, typeKey, job, cls);
     if (
       backfill &&
       outcome.blockedTypes &&
       outcome.blockedTypes.length > 0 &&
-      (code === 'insufficient_capacity' || code === 'topology' || code === 'reserved') &&
+      RESERVABLE.has(outcome.reason.code) &&
       backfill.wants(job)
     ) {
-      backfill.reserve(job, outcome.blockedTypes);
+      // No plan frees enough for this shape: none will for the rest of its class this cycle.
+      if (!backfill.reserve(job, outcome.blockedTypes)) cls.mayReserve = false;
     }
+  }
+  // The pending map is filled in queue order: its keys are then read in memory order, not at random.
+  const pending = new Map<string, PendingReason>();
+  for (let i = 0; i < input.queue.length; i++) {
+    const reason = reasonAt[positionOf[i]];
+    if (reason) pending.set(input.queue[i].id, reason);
+  }
+  // Every job got one outcome, so a repeated id shows as fewer outcomes than jobs (or a start that
+  // is also pending). Checked once here rather than per job: it is rare and the cluster can be undone.
+  if (pending.size + starts.length !== ordered.length || starts.some((s) => pending.has(s.jobId))) {
+    backfill?.releaseAll();
+    for (const s of starts) cluster.release(s.jobId); // leave the cluster as we found it
+    throw new SchedulerError(`job ${firstDuplicate(ids)} is queued twice`);
   }
   const result: CycleResult = {
     starts,
@@ -359,7 +464,7 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
   };
   if (preempting) result.preemptions = preemptions;
   if (priorities) result.priorities = priorities;
-  if (input.explain) result.explain = explainAll(ctx, ordered, result, waitingOn);
+  if (input.explain) result.explain = explainAll(ctx, ordered, ids, result, waitingOn, classAt, classes);
   if (backfill) {
     if (input.backfill?.enabled) result.reservations = backfill.reservations;
     if (input.capacityWindows) result.windows = backfill.windows;
@@ -367,6 +472,76 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
   }
   return result;
 }
+
+/** RESERVABLE: pending codes of jobs that may take a backfill reservation. */
+const RESERVABLE = new Set(['insufficient_capacity', 'topology', 'reserved']);
+
+/** firstDuplicate: the first id (in order) that appears twice. */
+function firstDuplicate(ids: readonly string[]): string {
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) return id;
+    seen.add(id);
+  }
+  return '';
+}
+
+/** mayHaveConstraints: a cheap pre-check before constraintsFor (which builds a key list). */
+function mayHaveConstraints(job: SchedJob): boolean {
+  return (
+    job.requiredSites !== undefined ||
+    job.forbiddenSites !== undefined ||
+    job.requiredCertifications !== undefined ||
+    job.nodeLabels !== undefined ||
+    job.requireSingleUnit === true
+  );
+}
+
+/**
+ * ExplainClass: what explain needs of a pending job beyond its position, shared by every member of
+ * an equivalence class: its reason and the shape its counterfactuals are computed for. A constrained
+ * job gets its own (its counterfactuals depend on its constraints).
+ */
+interface ExplainClass {
+  readonly reason: PendingReason;
+  readonly project: string;
+  readonly gpuType: GpuType | null;
+  readonly gpusPerNode: number;
+  readonly nodes: number;
+  /** The job itself when it has placement constraints. */
+  readonly constrained: SchedJob | undefined;
+  /** false once a member was refused a reservation (no plan frees enough for the shape). */
+  mayReserve: boolean;
+  /** Starts the cycle had made when the class failed (see stillValid). */
+  readonly startsSeen: number;
+  /** Filled by explainAll. */
+  counterfactual?: string[];
+  blockedBy?: string[];
+}
+
+function explainClass(
+  cluster: ClusterModel,
+  job: SchedJob,
+  reason: PendingReason,
+  classes: ExplainClass[],
+  startCount: number,
+): ExplainClass {
+  const cls: ExplainClass = {
+    reason,
+    project: job.project,
+    gpuType: job.gpuType,
+    gpusPerNode: job.gpusPerNode,
+    nodes: job.nodes,
+    constrained: mayHaveConstraints(job) && constraintsFor(cluster, job) ? job : undefined,
+    mayReserve: true,
+    startsSeen: startCount,
+  };
+  classes.push(cls);
+  return cls;
+}
+
+/** ClassCache: failed equivalence classes, (class key, type key, shape) -> the class's record. */
+class ClassCache extends ShapeMemo<ExplainClass> {}
 
 /** COUNTERFACTUAL_CODES: pending reasons for which "what would start it now" is worth computing. */
 const COUNTERFACTUAL_CODES = new Set(['insufficient_capacity', 'topology', 'reserved', 'quota_exhausted', 'no_quota']);
@@ -379,14 +554,16 @@ interface CapacityFacts {
   otherTypes: GpuType[];
 }
 
+/** ClassShape: the fields of a job its counterfactuals depend on (with its constraints, if any). */
+type ClassShape = Pick<SchedJob, 'project' | 'gpuType' | 'gpusPerNode' | 'nodes'>;
+
 /**
  * capacityFacts probes the end-of-cycle state for one shape: the most nodes that fit per type (binary
  * search; fitting is monotone in the node count) and the other GPU types the shape fits on.
  * Reservations stay held, so the answers never steal reserved GPUs.
  */
-function capacityFacts(ctx: CycleContext, job: SchedJob): CapacityFacts {
+function capacityFacts(ctx: CycleContext, job: ClassShape, constraints: PlacementConstraints | undefined): CapacityFacts {
   const facts: CapacityFacts = { fewerNodes: [], otherTypes: [] };
-  const constraints = constraintsFor(ctx.cluster, job);
   if (job.nodes > 1) {
     for (const gpuType of candidateTypes(ctx.cluster, job)) {
       let lo = 0;
@@ -411,7 +588,7 @@ function capacityFacts(ctx: CycleContext, job: SchedJob): CapacityFacts {
 }
 
 /** counterfactuals turns a shape's capacity facts into sentences, keeping what the project's quota allows. */
-function counterfactuals(ctx: CycleContext, job: SchedJob, facts: CapacityFacts): string[] {
+function counterfactuals(ctx: CycleContext, job: ClassShape, facts: CapacityFacts): string[] {
   const out: string[] = [];
   let best: { gpuType: GpuType; nodes: number } | undefined;
   for (const f of facts.fewerNodes) {
@@ -429,49 +606,66 @@ function counterfactuals(ctx: CycleContext, job: SchedJob, facts: CapacityFacts)
   return out;
 }
 
-/** explainAll builds CycleResult.explain: position, expected start, blockers, counterfactuals. */
+/**
+ * explainAll builds CycleResult.explain: position, expected start, blockers, counterfactuals.
+ * Counterfactuals probe the end-of-cycle cluster, so they are computed now, once per class (shared
+ * by its members); per-job entries need only captured values, so beyond EAGER_HEAD they are built
+ * when first read (TailMap), exactly as they would have been now.
+ */
 function explainAll(
   ctx: CycleContext,
   ordered: readonly SchedJob[],
+  ids: readonly string[],
   result: CycleResult,
   waitingOn: ReadonlyMap<string, string[]>,
+  classAt: readonly (ExplainClass | undefined)[],
+  classes: readonly ExplainClass[],
 ): Map<string, JobExplain> {
+  const now = ctx.input.now;
   const started = new Set(result.starts.map((s) => s.jobId));
   const reservations = new Map((ctx.backfill?.reservations ?? []).map((r) => [r.jobId, r]));
   const cache = new ShapeMemo<string[]>();
   const factsCache = new ShapeMemo<CapacityFacts>();
-  const explain = new Map<string, JobExplain>();
-  for (let i = 0; i < ordered.length; i++) {
-    const job = ordered[i];
-    const e: JobExplain = { position: i + 1 };
-    explain.set(job.id, e);
-    if (started.has(job.id)) {
-      e.expectedStart = ctx.input.now;
-      continue;
+  for (const cls of classes) {
+    if (!COUNTERFACTUAL_CODES.has(cls.reason.code)) continue;
+    if (cls.reason.code === 'reserved') cls.blockedBy = String(cls.reason.details?.reservedFor ?? '').split(',');
+    const typeKey = cls.gpuType ?? ANY;
+    const constraints = cls.constrained ? constraintsFor(ctx.cluster, cls.constrained) : undefined;
+    let cf = constraints ? undefined : cache.get(cls.project, typeKey, cls);
+    if (!cf) {
+      let facts = constraints ? undefined : factsCache.get(ANY, typeKey, cls);
+      if (!facts) {
+        facts = capacityFacts(ctx, cls, constraints);
+        if (!constraints) factsCache.set(ANY, typeKey, cls, facts);
+      }
+      cf = counterfactuals(ctx, cls, facts);
+      if (!constraints) cache.set(cls.project, typeKey, cls, cf);
     }
-    const res = reservations.get(job.id);
+    if (cf.length > 0) cls.counterfactual = cf;
+  }
+  const entry = (k: number): JobExplain => {
+    const id = ids[k];
+    const e: JobExplain = { position: k + 1 };
+    if (started.has(id)) {
+      e.expectedStart = now;
+      return e;
+    }
+    const res = reservations.get(id);
     if (res) {
       e.expectedStart = res.start;
       e.blockedBy = res.blockedBy;
     }
-    const victims = waitingOn.get(job.id);
+    const victims = waitingOn.get(id);
     if (victims) e.blockedBy = victims;
-    const reason = result.pending.get(job.id);
-    if (!reason || !COUNTERFACTUAL_CODES.has(reason.code)) continue;
-    if (reason.code === 'reserved') e.blockedBy = String(reason.details?.reservedFor ?? '').split(',');
-    const typeKey = job.gpuType ?? ANY;
-    let cf = cache.get(job.project, typeKey, job);
-    if (!cf) {
-      const constrained = constraintsFor(ctx.cluster, job) !== undefined;
-      let facts = constrained ? undefined : factsCache.get(ANY, typeKey, job);
-      if (!facts) {
-        facts = capacityFacts(ctx, job);
-        if (!constrained) factsCache.set(ANY, typeKey, job, facts);
-      }
-      cf = counterfactuals(ctx, job, facts);
-      if (!constrained) cache.set(job.project, typeKey, job, cf);
-    }
-    if (cf.length > 0) e.counterfactual = cf;
-  }
+    const cls = classAt[k];
+    if (!cls || !COUNTERFACTUAL_CODES.has(cls.reason.code)) return e;
+    if (cls.blockedBy) e.blockedBy = [...cls.blockedBy];
+    if (cls.counterfactual) e.counterfactual = cls.counterfactual;
+    return e;
+  };
+  const explain = new TailMap<JobExplain>();
+  const head = Math.min(ordered.length, ctx.opts.eagerHead);
+  for (let k = 0; k < head; k++) explain.set(ids[k], entry(k));
+  explain.fillLater(ids, head, entry);
   return explain;
 }
