@@ -45,7 +45,11 @@ export class CohortLedger {
     private readonly quotas: QuotaTable,
     private readonly borrowing: BorrowingInput | undefined,
     running: readonly RunningJobInfo[] = [],
+    preempting = true,
   ) {
+    // Guaranteed usage is read only with borrowing (check) or preemption (wouldBorrow); without
+    // either, skip building it: a cycle with hard quotas then costs nothing per project.
+    if (!preempting && borrowing?.enabled !== true) return;
     // Guaranteed usage = usage minus the GPUs of running jobs flagged borrowed.
     for (const gpuType of cluster.fleet.gpuTypes) {
       for (const [project, n] of cluster.projectUsage(gpuType)) add(this.guaranteed, project, gpuType, n);

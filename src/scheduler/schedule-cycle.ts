@@ -343,8 +343,8 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
 export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, options: CycleOptions): CycleResult {
   const opts: Required<CycleOptions> = { eagerHead: EAGER_HEAD, equivalence: true, ...options };
   const { ordered, ids, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead);
-  const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running);
   const preempting = input.preemption?.enabled === true;
+  const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running, preempting);
   const ctx: CycleContext = {
     cluster,
     input,
