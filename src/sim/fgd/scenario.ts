@@ -8,7 +8,8 @@
  *    for more, uniformly random pods are removed until the total is within it);
  * 4. tasks arrive one by one, never leave; a task that fits nowhere fails (still "arrived");
  * 5. after each task, allocated milli-GPU is recorded against arrived milli-GPU (both as % of
- *    capacity); samples are bucketed by arrived % rounded to an integer and averaged per bucket.
+ *    capacity); samples are bucketed by arrived % rounded to an integer and averaged per bucket
+ *    (an empty bucket, possible only with few large tasks, repeats the bucket before it).
  * Unallocated GPU % = 100 - allocation %. Same seed -> identical results (mulberry32 PRNG; the
  * authors used Go's, so curves match in statistics, not sample by sample).
  */
@@ -139,8 +140,15 @@ export function runPlacement(
       cnt[k]++;
     }
   }
+  // A bucket no task landed in (only with few, large tasks) holds the state after the last task
+  // before it: allocation is a step function of arrived load.
+  const last = Math.min(FGD_MAX_ARRIVED, Math.round((arrived * 100) / cap));
   const unallocated: (number | null)[] = [];
-  for (let k = 0; k <= FGD_MAX_ARRIVED; k++) unallocated.push(cnt[k] > 0 ? round4(100 - sum[k] / cnt[k]) : null);
+  let prev: number | null = null;
+  for (let k = 0; k <= FGD_MAX_ARRIVED; k++) {
+    if (cnt[k] > 0) prev = round4(100 - sum[k] / cnt[k]);
+    unallocated.push(k <= last ? prev : null);
+  }
   return { policy: policyName, tasks: order.length, failedTasks, failedGpuMilli, unallocated };
 }
 
