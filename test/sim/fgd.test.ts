@@ -4,11 +4,11 @@
  * the protocol's shuffle + inflation, determinism, and `gigafab simulate --scenario fgd` end to end.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { registerSimulate } from '../../src/cli/commands/simulate.js';
 import type { ShareTask } from '../../src/scheduler/sharing/cluster.js';
@@ -196,4 +196,49 @@ test('gigafab simulate --scenario fgd: usage errors exit non-zero with a reason'
     cli(['simulate', '--scenario', 'fgd', '--trace-dir', OPENB, '--workloads', 'tiny', '--seeds', 'x', '--no-progress']),
     /invalid --seeds/,
   );
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+
+test('fgd-report.html opens in Chromium without errors, self-contained, with its plot', {
+  skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium',
+}, async () => {
+  const dir = join(tmp, 'html');
+  await cli([
+    'simulate',
+    '--scenario',
+    'fgd',
+    '--trace-dir',
+    OPENB,
+    '--workloads',
+    'tiny',
+    '--seeds',
+    '1-2',
+    '--out',
+    dir,
+    '--no-progress',
+  ]);
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await page.goto(pathToFileURL(join(dir, 'fgd-report.html')).href);
+    assert.deepEqual(errors, []);
+    assert.equal(requests.filter((u) => !u.startsWith('file:')).length, 0, 'the report must be self-contained');
+    assert.equal(await page.locator('svg').count(), 1);
+    assert.ok((await page.locator('polyline').count()) >= 7);
+    assert.match((await page.locator('table').first().textContent()) ?? '', /gigafab/);
+  } finally {
+    await browser.close();
+  }
 });
