@@ -1,5 +1,5 @@
 /**
- * GPU fragmentation as defined by FGD (Weng et al., USENIX ATC '23, §3 "Quantifying GPU
+ * GPU fragmentation as defined by FGD (Weng et al., USENIX ATC '23, section "Quantifying GPU
  * fragmentation"): a node's free GPU capacity is fragmented *for a task* when that task cannot use
  * it; the node's fragmentation is the expectation over the target workload's task distribution,
  * F_n(M) = sum_m p_m F_n(m).
@@ -13,7 +13,8 @@
  *
  * The target distribution M is the set of "typical" task shapes (CPU, GPU count, milli-GPU, model
  * constraint) that together cover 95 % of the workload's tasks by count, CPU-only tasks included,
- * with popularity renormalised to 1 (§4.1 and the authors' simulator configuration).
+ * with popularity renormalised to 1 (the paper's FGD section; the
+ * 95 % threshold is the authors' simulator configuration, `podPopularityThreshold: 95`).
  * Memory is not a dimension of FGD's fragmentation measure (the authors' simulator omits it).
  */
 import { MILLI, type ShareTask, type SharingCluster } from './cluster.js';

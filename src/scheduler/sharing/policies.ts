@@ -3,12 +3,12 @@
  * node (and says which GPUs of it the task would use); `placeTask` filters the nodes (CPU, memory,
  * GPU model, GPU capacity, tenancy), scores them, and takes the best.
  *
- * The baselines follow the FGD paper (Weng et al., ATC '23, §5.1 "Baselines") as its authors'
+ * The baselines follow the FGD paper (Weng et al., ATC '23, evaluation section, "baselines") as its authors'
  * simulator implements them (kubernetes-scheduler-simulator, the score plug-ins named in
  * docs/fgd-reproduction.md), including Kubernetes' integer scores 0..100 and its uniformly random
  * choice among the nodes that share the best score, so the comparison is like for like:
  * - Random: a uniformly random feasible node, a random fitting GPU.
- * - DotProd (Tetris-style alignment, §5.1): score = 1 - <free, request> / 2 on the vectors (CPU,
+ * - DotProd (Tetris-style alignment): score = 1 - <free, request> / 2 on the vectors (CPU,
  *   GPU) normalised by the largest node spec (128 cores, 8 GPUs), i.e. the node whose free vector
  *   is least aligned with the request wins; best-fit GPU.
  * - Clustering (GPU clustering, Gandiva-like): nodes whose GPU tasks are all of the task's kind >
@@ -17,7 +17,7 @@
  *   a free node.
  * - BestFit: minimise 0.5 free CPU / 128 cores + 0.5 free GPU / 8 GPUs after placement, scores
  *   min-max normalised over the feasible nodes.
- * - FGD (§4.2): minimise the increase of the node's fragmentation against the typical workload,
+ * - FGD (the paper's "Fragmentation Gradient Descent" section): minimise the increase of the node's fragmentation against the typical workload,
  *   score = sigmoid(-delta / 1000) x 100, the GPU of a fractional task chosen the same way.
  * Ours (`gigafab`, see docs/fgd-reproduction.md) adds a copies-based fragmentation term to FGD's.
  */

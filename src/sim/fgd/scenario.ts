@@ -1,5 +1,5 @@
 /**
- * The FGD experiment (Weng et al., USENIX ATC '23, §5) as a built-in scenario, following the
+ * The FGD experiment (Weng et al., USENIX ATC '23, evaluation) as a built-in scenario, following the
  * protocol of ../shared/traces/fgd-atc23-results/README.md:
  * 1. cluster = the GPU nodes of `openb_node_list_gpu_node.csv` (1,213 nodes, 6,212 GPUs);
  * 2. tasks = the workload's pod list sorted by name, shuffled with the seed;
