@@ -38,3 +38,18 @@ test('scheduler sources import only ../model and their own folder, and use no cl
     for (const [re, what] of FORBIDDEN) assert.equal(re.test(code), false, `${file} uses ${what}`);
   }
 });
+
+test('scheduler/sharing sources are pure too (own folder, ../*.js of the scheduler, ../../model)', () => {
+  const dir = join(SRC, 'sharing');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+  assert.ok(files.includes('policies.ts') && files.includes('cluster.ts'));
+  for (const file of files) {
+    const code = stripComments(readFileSync(join(dir, file), 'utf8'));
+    for (const m of code.matchAll(/\b(?:import|export)\b[^'";]*?from\s+['"]([^'"]+)['"]/g)) {
+      const spec = m[1];
+      assert.ok(/^\.\.?\/[\w-]+\.js$/.test(spec) || /^\.\.\/\.\.\/model\/[\w-]+\.js$/.test(spec), `${file} imports ${spec}`);
+    }
+    assert.equal(/\bimport\s*\(/.test(code), false, `${file} uses dynamic import`);
+    for (const [re, what] of FORBIDDEN) assert.equal(re.test(code), false, `${file} uses ${what}`);
+  }
+});

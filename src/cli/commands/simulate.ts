@@ -12,6 +12,7 @@ import { policyNames } from '../../sim/policies.js';
 import { renderSummaryTable, writeReport } from '../../sim/report.js';
 import { parseVariants, runSimulations } from '../../sim/run.js';
 import { CliError, collect, examples, parseIntArg, type Runtime } from '../context.js';
+import { runFgdCommand, SCENARIOS } from './simulate-fgd.js';
 
 interface SimulateOptions {
   fleet?: string;
@@ -30,6 +31,14 @@ interface SimulateOptions {
   entitlement?: string[];
   out: string;
   progress: boolean;
+  scenario?: (typeof SCENARIOS)[number];
+  traceDir?: string;
+  workloads?: string;
+  seeds?: string;
+  policies?: string;
+  paperDir?: string;
+  ties: 'first' | 'random';
+  arrived: number;
 }
 
 function positiveFloat(value: string): number {
@@ -74,15 +83,33 @@ export function registerSimulate(program: Command, rt: Runtime): void {
     .option('--entitlement <tenant=weight>', 'entitlement weight of a tenant (org/project); repeatable; default 1 each', collect)
     .option('--out <dir>', 'output directory for results.json and report.html', 'report')
     .option('--no-progress', 'no progress bar')
+    .addOption(
+      new Option('--scenario <name>', 'built-in experiment instead of a trace replay (fgd: docs/fgd-reproduction.md)').choices([
+        ...SCENARIOS,
+      ]),
+    )
+    .option('--trace-dir <dir>', 'fgd: folder with openb_node_list_gpu_node.csv and openb_pod_list_<workload>.csv')
+    .option('--workloads <list>', 'fgd: comma-separated workloads, e.g. default,gpushare40 (default: default)')
+    .option('--seeds <list>', "fgd: seeds, e.g. 42-51 or 42,43 (default: 42-51, the paper's)")
+    .option('--policies <list>', 'fgd: random,dotprod,clustering,packing,bestfit,fgd,gigafab (default: all)')
+    .option('--paper-dir <dir>', 'fgd: folder with summary_unallocated_gpu_pct.csv (default: <trace-dir>/../fgd-atc23-results)')
+    .addOption(
+      new Option('--ties <mode>', 'fgd: equal best scores go to the first node or a random one')
+        .choices(['first', 'random'])
+        .default('first'),
+    )
+    .option('--arrived <pct>', 'fgd: arrived load (% of GPUs) for the terminal table', parseIntArg(1), 100)
     .addHelpText(
       'after',
       examples(
         'gigafab simulate --jobs 100000 --seed 7 --out report/',
         'gigafab simulate --trace philly.csv --compare default,entitlement-quota',
         'gigafab simulate --fleet fleets/demo.yaml --trace cluster04.csv --compare default,default@0.5 --scale-load 2',
+        'gigafab simulate --scenario fgd --trace-dir ../shared/traces/alibaba-gpu-v2023-openb --workloads default,gpushare40',
       ),
     )
     .action(async (opts: SimulateOptions) => {
+      if (opts.scenario === 'fgd') return runFgdCommand(opts, rt);
       const format: TraceFormat = opts.format ?? (opts.trace ? guessFormat(opts.trace) : 'synthetic') ?? 'synthetic';
       if (format !== 'synthetic' && !opts.trace) throw new CliError(`--trace is required for --format ${format}`);
       if (opts.trace && format === 'synthetic')

@@ -3,8 +3,18 @@
  * num_gpu, gpu_milli, gpu_spec, qos, pod_phase, creation_time, deletion_time, scheduled_time`.
  * Files are in creation order and are streamed line by line. Mapping: see src/sim/README.md.
  */
-import { bump, newImportStats, type SimJob } from '../types.js';
-import { headerIndex, type ImportedTrace, type ImporterOptions, num, readLines, shapeFor, splitCsv } from './common.js';
+import { type ShareNodeSpec, type ShareTask, validateTask } from '../../scheduler/sharing/cluster.js';
+import { bump, type ImportStats, newImportStats, type SimJob } from '../types.js';
+import {
+  headerIndex,
+  type ImportedTrace,
+  type ImporterOptions,
+  num,
+  readLines,
+  shapeFor,
+  splitCsv,
+  TraceFormatError,
+} from './common.js';
 
 export const ALIBABA_COLUMNS = [
   'name',
@@ -90,4 +100,88 @@ export function importAlibaba(path: string, opts: AlibabaOptions): ImportedTrace
     }
   }
   return { jobs: jobs(), stats };
+}
+
+// ------------------------------------------------------------------ openb as a GPU-sharing cluster
+
+/**
+ * The FGD experiment (src/sim/fgd) needs what the time-driven import above drops: every pod with
+ * its CPU, memory, GPU count, milli-GPU share and GPU-model constraint (no times, CPU-only pods
+ * kept, fractions kept), and the node list as the fleet. Both files are small (< 10,000 rows) and
+ * are read whole. The multigpu* variants have no `gpu_spec` column: it is optional.
+ */
+export const OPENB_TASK_COLUMNS = ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli'] as const;
+export const OPENB_NODE_COLUMNS = ['sn', 'cpu_milli', 'memory_mib', 'gpu', 'model'] as const;
+
+async function readRows(path: string): Promise<{ header: string; rows: { line: number; f: string[] }[] }> {
+  let header: string | null = null;
+  const rows: { line: number; f: string[] }[] = [];
+  let line = 0;
+  for await (const l of readLines(path)) {
+    line++;
+    if (header === null) {
+      header = l.text;
+      continue;
+    }
+    if (l.text.trim() === '') continue;
+    rows.push({ line, f: splitCsv(l.text) });
+  }
+  if (header === null) throw new TraceFormatError(`${path}: empty file (no header)`);
+  return { header, rows };
+}
+
+function intField(path: string, line: number, name: string, s: string | undefined, min: number): number {
+  const v = num(s);
+  if (!Number.isInteger(v) || v < min) {
+    throw new TraceFormatError(`${path}:${line}: ${name} must be a whole number >= ${min}, got "${s ?? ''}"`);
+  }
+  return v;
+}
+
+/** readOpenbTasks reads an `openb_pod_list_*.csv` as ShareTasks, in file order. */
+export async function readOpenbTasks(path: string): Promise<{ tasks: ShareTask[]; stats: ImportStats }> {
+  const stats = newImportStats();
+  const { header, rows } = await readRows(path);
+  const col = headerIndex(path, header, OPENB_TASK_COLUMNS);
+  const spec = splitCsv(header.replace(/^\uFEFF/, '')).indexOf('gpu_spec');
+  const tasks: ShareTask[] = [];
+  for (const { line, f } of rows) {
+    stats.rows++;
+    const gpus = intField(path, line, 'num_gpu', f[col.num_gpu], 0);
+    let milli = intField(path, line, 'gpu_milli', f[col.gpu_milli], 0);
+    if (gpus === 0 && milli !== 0) {
+      bump(stats.adjusted, 'cpu_pod_gpu_milli_set_to_0');
+      milli = 0;
+    }
+    const models = spec >= 0 && (f[spec] ?? '') !== '' ? f[spec].split('|').filter((m) => m !== '') : null;
+    if (models) bump(stats.adjusted, 'gpu_model_constraint');
+    const task: ShareTask = {
+      id: f[col.name] || `openb-${stats.rows}`,
+      cpuMilli: intField(path, line, 'cpu_milli', f[col.cpu_milli], 0),
+      memoryMiB: intField(path, line, 'memory_mib', f[col.memory_mib], 0),
+      gpus,
+      gpuMilli: milli,
+      models,
+    };
+    const bad = validateTask(task);
+    if (bad) throw new TraceFormatError(`${path}:${line}: ${bad}`);
+    if (gpus === 0) bump(stats.adjusted, 'cpu_only_pod');
+    else if (milli < 1000) bump(stats.adjusted, 'fractional_gpu_pod');
+    stats.jobs++;
+    tasks.push(task);
+  }
+  return { tasks, stats };
+}
+
+/** readOpenbNodes reads an `openb_node_list_*.csv` as ShareNodeSpecs, in file order. */
+export async function readOpenbNodes(path: string): Promise<ShareNodeSpec[]> {
+  const { header, rows } = await readRows(path);
+  const col = headerIndex(path, header, OPENB_NODE_COLUMNS);
+  return rows.map(({ line, f }) => ({
+    name: f[col.sn] || `node-${line}`,
+    cpuMilli: intField(path, line, 'cpu_milli', f[col.cpu_milli], 0),
+    memoryMiB: intField(path, line, 'memory_mib', f[col.memory_mib], 0),
+    gpus: intField(path, line, 'gpu', f[col.gpu], 0),
+    model: f[col.model] ?? '',
+  }));
 }

@@ -1,0 +1,234 @@
+/**
+ * The FGD experiment (Weng et al., USENIX ATC '23, evaluation) as a built-in scenario, following the
+ * protocol of ../shared/traces/fgd-atc23-results/README.md:
+ * 1. cluster = the GPU nodes of `openb_node_list_gpu_node.csv` (1,213 nodes, 6,212 GPUs);
+ * 2. tasks = the workload's pod list sorted by name, shuffled with the seed;
+ * 3. inflated to `tune` (1.3) x cluster GPU capacity of request: uniformly random copies of the
+ *    original pods are appended until the next draw would exceed the target (or, for lists that ask
+ *    for more, uniformly random pods are removed until the total is within it);
+ * 4. tasks arrive one by one, never leave; a task that fits nowhere fails (still "arrived");
+ * 5. after each task, allocated milli-GPU is recorded against arrived milli-GPU (both as % of
+ *    capacity); samples are bucketed by arrived % rounded to an integer and averaged per bucket
+ *    (an empty bucket, possible only with few large tasks, repeats the bucket before it).
+ * Unallocated GPU % = 100 - allocation %. Same seed -> identical results (mulberry32 PRNG; the
+ * authors used Go's, so curves match in statistics, not sample by sample).
+ */
+import { join } from 'node:path';
+import { mulberry32 } from '../../model/prng.js';
+import { type ShareNodeSpec, type ShareTask, SharingCluster, taskGpuMilli } from '../../scheduler/sharing/cluster.js';
+import { FragmentationModel, typicalTasks } from '../../scheduler/sharing/fragmentation.js';
+import { makePolicy, type PolicyName, placeTask } from '../../scheduler/sharing/policies.js';
+import { readOpenbNodes, readOpenbTasks } from '../importers/alibaba.js';
+import type { ImportStats } from '../types.js';
+
+export const FGD_SEEDS = [42, 43, 44, 45, 46, 47, 48, 49, 50, 51] as const;
+export const FGD_MAX_ARRIVED = 130;
+export const NODE_FILE = 'openb_node_list_gpu_node.csv';
+
+export function workloadFile(workload: string): string {
+  return `openb_pod_list_${workload}.csv`;
+}
+
+export interface FgdRun {
+  workload: string;
+  policy: PolicyName;
+  seed: number;
+  /** Tasks that arrived (after inflation). */
+  tasks: number;
+  failedTasks: number;
+  failedGpuMilli: number;
+  /** Unallocated GPU % per arrived % 0..130 (index = arrived %), null where no task landed. */
+  unallocated: (number | null)[];
+}
+
+export interface FgdWorkloadInfo {
+  workload: string;
+  file: string;
+  import: ImportStats;
+  /** Tasks per seed after inflation (same for every policy). */
+  inflatedTasks: number[];
+  typicalShapes: number;
+  typicalCoverage: number;
+}
+
+export interface FgdScenarioOptions {
+  traceDir: string;
+  workloads: readonly string[];
+  seeds: readonly number[];
+  policies: readonly PolicyName[];
+  /** Inflation target as a multiple of cluster GPU capacity (paper: 1.3). */
+  tune?: number;
+  nodeFile?: string;
+  /** Equal best scores: 'first' node in list order (default, as the authors' simulator) or 'random'. */
+  ties?: 'first' | 'random';
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+export interface FgdScenarioResult {
+  cluster: { nodes: number; gpus: number; cpuMilli: number; file: string };
+  tune: number;
+  ties: 'first' | 'random';
+  seeds: number[];
+  policies: PolicyName[];
+  workloads: FgdWorkloadInfo[];
+  runs: FgdRun[];
+}
+
+/** shuffle: Fisher-Yates with the given PRNG (in place). */
+function shuffle<T>(a: T[], rng: () => number): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const x = a[i];
+    a[i] = a[j];
+    a[j] = x;
+  }
+  return a;
+}
+
+/** arrivalOrder: protocol steps 2 and 3 for one seed. */
+export function arrivalOrder(tasks: readonly ShareTask[], seed: number, targetMilli: number): ShareTask[] {
+  const rng = mulberry32(seed);
+  const sorted = [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const out = shuffle(sorted, rng);
+  let total = out.reduce((s, t) => s + taskGpuMilli(t), 0);
+  if (total <= targetMilli) {
+    const original = out.slice();
+    if (original.length === 0) return out;
+    for (;;) {
+      const t = original[Math.floor(rng() * original.length)];
+      if (total + taskGpuMilli(t) > targetMilli) break;
+      out.push(t);
+      total += taskGpuMilli(t);
+    }
+  } else {
+    while (total > targetMilli && out.length > 0) {
+      const [t] = out.splice(Math.floor(rng() * out.length), 1);
+      total -= taskGpuMilli(t);
+    }
+  }
+  return out;
+}
+
+/** runPlacement: protocol steps 4 and 5 for one policy on one arrival order. */
+export function runPlacement(
+  nodes: readonly ShareNodeSpec[],
+  order: readonly ShareTask[],
+  policyName: PolicyName,
+  model: FragmentationModel,
+  seed: number,
+  ties: 'first' | 'random' = 'first',
+): Omit<FgdRun, 'workload' | 'seed'> {
+  const cluster = new SharingCluster(nodes);
+  const policy = makePolicy(policyName, cluster, model);
+  // Ties and the Random policy get their own stream so the arrival order is the same for all.
+  const ctx = { cluster, policy, rng: mulberry32((seed ^ 0x5f3759df) >>> 0), ties };
+  const cap = cluster.totalGpuMilli;
+  const sum = new Float64Array(FGD_MAX_ARRIVED + 1);
+  const cnt = new Int32Array(FGD_MAX_ARRIVED + 1);
+  let arrived = 0;
+  let failedTasks = 0;
+  let failedGpuMilli = 0;
+  for (const t of order) {
+    arrived += taskGpuMilli(t);
+    if (!placeTask(ctx, t)) {
+      failedTasks++;
+      failedGpuMilli += taskGpuMilli(t);
+    }
+    const k = Math.round((arrived * 100) / cap);
+    if (k <= FGD_MAX_ARRIVED) {
+      sum[k] += (cluster.usedGpuMilli * 100) / cap;
+      cnt[k]++;
+    }
+  }
+  // A bucket no task landed in (only with few, large tasks) holds the state after the last task
+  // before it: allocation is a step function of arrived load.
+  const last = Math.min(FGD_MAX_ARRIVED, Math.round((arrived * 100) / cap));
+  const unallocated: (number | null)[] = [];
+  let prev: number | null = null;
+  for (let k = 0; k <= FGD_MAX_ARRIVED; k++) {
+    if (cnt[k] > 0) prev = round4(100 - sum[k] / cnt[k]);
+    unallocated.push(k <= last ? prev : null);
+  }
+  return { policy: policyName, tasks: order.length, failedTasks, failedGpuMilli, unallocated };
+}
+
+function round4(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
+/** runFgdScenario: every workload x seed x policy; the arrival order is built once per seed. */
+export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenarioResult> {
+  const tune = o.tune ?? 1.3;
+  const nodeFile = o.nodeFile ?? NODE_FILE;
+  const nodes = (await readOpenbNodes(join(o.traceDir, nodeFile))).filter((n) => n.gpus > 0);
+  const gpus = nodes.reduce((s, n) => s + n.gpus, 0);
+  const target = tune * gpus * 1000;
+  const result: FgdScenarioResult = {
+    cluster: { nodes: nodes.length, gpus, cpuMilli: nodes.reduce((s, n) => s + n.cpuMilli, 0), file: nodeFile },
+    tune,
+    ties: o.ties ?? 'first',
+    seeds: [...o.seeds],
+    policies: [...o.policies],
+    workloads: [],
+    runs: [],
+  };
+  const total = o.workloads.length * o.seeds.length * o.policies.length;
+  let done = 0;
+  for (const workload of o.workloads) {
+    const file = workloadFile(workload);
+    const { tasks, stats } = await readOpenbTasks(join(o.traceDir, file));
+    const typical = typicalTasks(tasks);
+    const model = new FragmentationModel(typical);
+    const info: FgdWorkloadInfo = {
+      workload,
+      file,
+      import: stats,
+      inflatedTasks: [],
+      typicalShapes: typical.length,
+      typicalCoverage: 0.95,
+    };
+    result.workloads.push(info);
+    for (const seed of o.seeds) {
+      const order = arrivalOrder(tasks, seed, target);
+      info.inflatedTasks.push(order.length);
+      for (const policy of o.policies) {
+        o.onProgress?.(done, total, `${workload} seed ${seed} ${policy}`);
+        result.runs.push({ workload, seed, ...runPlacement(nodes, order, policy, model, seed, result.ties) });
+        done++;
+      }
+    }
+  }
+  o.onProgress?.(done, total, 'done');
+  return result;
+}
+
+export interface Stats {
+  n: number;
+  median: number;
+  mean: number;
+  sd: number;
+  min: number;
+  max: number;
+}
+
+/** stats over seeds (sample sd, as the authors' summary). */
+export function stats(xs: readonly number[]): Stats | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  const median = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  const mean = s.reduce((a, b) => a + b, 0) / n;
+  const sd = n > 1 ? Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return { n, median, mean, sd, min: s[0], max: s[n - 1] };
+}
+
+/** summarize: unallocated % stats per workload x policy at an arrived %. */
+export function summarize(r: FgdScenarioResult, workload: string, policy: PolicyName, arrived: number): Stats | null {
+  const xs: number[] = [];
+  for (const run of r.runs) {
+    if (run.workload !== workload || run.policy !== policy) continue;
+    const v = run.unallocated[arrived];
+    if (v !== null && v !== undefined) xs.push(v);
+  }
+  return stats(xs);
+}
