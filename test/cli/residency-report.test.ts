@@ -3,37 +3,16 @@
  * dataset create, and the residency report as table, JSON and CSV.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { cliRunner } from '../helpers/cli.js';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
-import { api, BIN, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
-const home = mkdtempSync(join(tmpdir(), 'gigafab-cli-residency-'));
+const cli = cliRunner('gigafab-cli-residency-');
 let server: TestServer;
 let env: Record<string, string>;
 
-function gigafab(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH ?? '', HOME: home, GIGAFAB_CONFIG: join(home, 'none.json'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const gigafab = (args: string[]) => cli.gigafab(args, env);
 
 before(async () => {
   server = await startTestServer({ fleetPath: residencyFleet(), timeScale: 1 });
