@@ -13,6 +13,7 @@ let server: TestServer;
 let env: Record<string, string>;
 
 const gigafab = (args: string[]) => cli.gigafab(args, env);
+const policySet = (...args: string[]) => gigafab(['residency', 'policy', 'set', ...args]);
 
 before(async () => {
   server = await startTestServer({ fleetPath: residencyFleet(), timeScale: 1 });
@@ -29,49 +30,13 @@ after(async () => {
 });
 
 test('gigafab residency: policies, a dataset, a placed job, and its report as table, JSON and CSV', async () => {
-  const org = await gigafab([
-    'residency',
-    'policy',
-    'set',
-    '--org',
-    'acme',
-    '--name',
-    'eu-only',
-    '--regions',
-    'EU',
-    '--data-classes',
-    'internal,health',
-  ]);
+  const org = await policySet('--org', 'acme', '--name', 'eu-only', '--regions', 'EU', '--data-classes', 'internal,health');
   assert.equal(org.code, 0, org.err);
   assert.match(org.out, /policy eu-only v1 in force for org acme/);
-  const looser = await gigafab([
-    'residency',
-    'policy',
-    'set',
-    '--project',
-    'imaging',
-    '--name',
-    'swiss',
-    '--countries',
-    'CH',
-    '--data-classes',
-    'health',
-  ]);
+  const looser = await policySet('--project', 'imaging', '--name', 'swiss', '--countries', 'CH', '--data-classes', 'health');
   assert.equal(looser.code, 1);
   assert.match(looser.err, /policy_looser_than_org/);
-  const proj = await gigafab([
-    'residency',
-    'policy',
-    'set',
-    '--project',
-    'imaging',
-    '--name',
-    'eu-de-only',
-    '--countries',
-    'DE',
-    '--data-classes',
-    'health',
-  ]);
+  const proj = await policySet('--project', 'imaging', '--name', 'eu-de-only', '--countries', 'DE', '--data-classes', 'health');
   assert.equal(proj.code, 0, proj.err);
   assert.match(proj.out, /allowed sites changed: de1, de2, at1 -> de1, de2/);
   const versions = await gigafab(['residency', 'policy', 'versions', '--project', 'imaging']);

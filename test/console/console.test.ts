@@ -15,7 +15,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { collectErrors, httpStatusLogged, launchChromium } from '../helpers/browser.js';
 import { assertConsoleBuilt, closeConsole, openConsole, shot, text, updateDocScreenshots } from '../helpers/console.js';
-import { startLocalSiteServer } from '../helpers/local-site.js';
+import { writeSmallFleet } from '../helpers/fleets.js';
+import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
 let server: TestServer;
@@ -349,20 +350,7 @@ describe('tenant views', () => {
 
 test('a gang job behind a long-running one: position, expected start, blocker, suggestion and priority', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gigafab-console-explain-'));
-  const fleet = join(dir, 'fleet.yaml');
-  writeFileSync(
-    fleet,
-    `name: small
-sites:
-  - { id: s1, name: S1, city: Munich, country: DE, certifications: [] }
-nodeTypes:
-  - { id: dgx, gpuType: B200, gpusPerNode: 8, gpuMemoryGiB: 180, interconnect: nvlink, cpus: 112, memoryGiB: 2048 }
-  - { id: hgx, gpuType: H200, gpusPerNode: 8, gpuMemoryGiB: 141, interconnect: nvlink, cpus: 112, memoryGiB: 2048 }
-pools:
-  - { site: s1, nodeType: dgx, count: 4, unitSize: 4, namePrefix: s1-dgx }
-  - { site: s1, nodeType: hgx, count: 4, unitSize: 4, namePrefix: s1-hgx }
-`,
-  );
+  const fleet = writeSmallFleet(dir, { h200: true });
   // Explanations on every cycle, so the one after the submission explains the new job.
   const policy = join(dir, 'policy.yaml');
   writeFileSync(policy, 'explainIntervalSeconds: 0\n');
@@ -433,10 +421,7 @@ test("a job on a local-driver site: the detail follows the real command's output
   const local = await startLocalSiteServer('gigafab-console-local-');
   try {
     const lop = api(local.url, local.operatorToken);
-    await lop('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
-    await lop('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
-    await lop('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
-    const token = (await lop('POST', '/v1/orgs/lab/users', { name: 'R', role: 'member' })).body.token;
+    const token = await addLabTenant(lop, { name: 'R', role: 'member' });
     const j = await api(local.url, token)('POST', '/v1/jobs', {
       name: 'train-steps',
       project: 'lab-ml',

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { httpStatusLogged, launchChromium } from '../helpers/browser.js';
 import { assertConsoleBuilt, closeConsole, openConsole, shot, text, updateDocScreenshots } from '../helpers/console.js';
-import { startLocalSiteServer } from '../helpers/local-site.js';
+import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
@@ -353,10 +353,7 @@ test('lockbox: an operator asks from the job page, the tenant admin approves in 
   const local = await startLocalSiteServer('gigafab-console-lockbox-');
   try {
     const lop = api(local.url, local.operatorToken);
-    await lop('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
-    await lop('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
-    await lop('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
-    const ownerToken = (await lop('POST', '/v1/orgs/lab/users', { name: 'Ada', role: 'admin' })).body.token;
+    const ownerToken = await addLabTenant(lop, { name: 'Ada', role: 'admin' });
     const owner = api(local.url, ownerToken);
     const j = await owner('POST', '/v1/jobs', {
       name: 'nccl-debug',
