@@ -1,8 +1,9 @@
 /**
- * Labelled form controls for the console's forms: a text-like input or a select of plain string
- * options, each in the `field` grid cell with its label bound by id (what tests and screen readers use).
+ * The console's forms: a titled form that submits without reloading the page, labelled controls (a
+ * text-like input or a select of plain string options, each in the `field` grid cell with its label
+ * bound by id: what tests and screen readers use), and the closing row with the submit button.
  */
-import type { JSX } from 'preact';
+import type { ComponentChildren, JSX } from 'preact';
 
 type InputAttrs = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, 'id' | 'value' | 'onInput'>;
 
@@ -61,5 +62,36 @@ export function SubmitRow({ label, busy, children }: { label: string; busy: bool
         {label}
       </button>
     </div>
+  );
+}
+
+/** A form titled by its h3 (id), validated by the API rather than the browser; submit never reloads the page. */
+export function Form({
+  id,
+  title,
+  kind,
+  onSubmit,
+  children,
+}: {
+  id: string;
+  title: string;
+  /** The extra class that lays it out (inline-form, secret-form, ...). */
+  kind: string;
+  onSubmit: () => Promise<void>;
+  children: ComponentChildren;
+}) {
+  return (
+    <form
+      class={`form ${kind}`}
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        void onSubmit();
+      }}
+      aria-labelledby={id}
+    >
+      <h3 id={id}>{title}</h3>
+      {children}
+    </form>
   );
 }

@@ -7,7 +7,7 @@ import { useState } from 'preact/hooks';
 import { post } from '../api/client.js';
 import type { AccessRequest, AccessRequestCreate } from '../api/sovereignty-types.js';
 import { ErrorLine } from '../components/error-line.js';
-import { SelectField, SubmitRow, TextField } from '../components/field.js';
+import { Form, SelectField, SubmitRow, TextField } from '../components/field.js';
 import { fmtTime } from '../lib/format.js';
 import { Link } from '../lib/router.js';
 import { useAction } from '../lib/use-action.js';
@@ -43,8 +43,7 @@ export function AccessRequestForm({ org, jobId, verbs }: { org: string; jobId: s
       </button>
     );
   }
-  const submit = async (e: Event) => {
-    e.preventDefault();
+  const submit = async () => {
     await run(async () => {
       const body: AccessRequestCreate = {
         org,
@@ -61,8 +60,7 @@ export function AccessRequestForm({ org, jobId, verbs }: { org: string; jobId: s
   };
   const toggle = (v: Verb) => setWant(want.includes(v) ? want.filter((x) => x !== v) : [...want, v]);
   return (
-    <form class="form access-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="acr-form-title">
-      <h3 id="acr-form-title">Request access to job {jobId}</h3>
+    <Form id="acr-form-title" title={`Request access to job ${jobId}`} kind="access-form" onSubmit={submit}>
       <div class="field wide">
         <label for="acr-cause">Cause (shown to the tenant's admins)</label>
         <textarea id="acr-cause" rows={2} value={cause} onInput={(e) => setCause(e.currentTarget.value)} />
@@ -115,6 +113,6 @@ export function AccessRequestForm({ org, jobId, verbs }: { org: string; jobId: s
           Cancel
         </button>
       </SubmitRow>
-    </form>
+    </Form>
   );
 }

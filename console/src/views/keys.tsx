@@ -14,7 +14,7 @@ import { useMe } from '../auth/me.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { DataTable } from '../components/data-table.js';
 import { ErrorLine } from '../components/error-line.js';
-import { SubmitRow, TextField } from '../components/field.js';
+import { Form, SubmitRow, TextField } from '../components/field.js';
 import { fmtTime } from '../lib/format.js';
 import { useAction, useConfirm } from '../lib/use-action.js';
 import { usePoll } from '../lib/use-poll.js';
@@ -100,8 +100,7 @@ function SetSecretForm({ org, existing, onDone }: { org: string; existing: strin
   const value = useRef<HTMLInputElement>(null);
   const { busy, error, run } = useAction();
   const [done, setDone] = useState<string | null>(null);
-  const submit = async (e: Event) => {
-    e.preventDefault();
+  const submit = async () => {
     setDone(null);
     await run(async () => {
       const n = name.trim();
@@ -118,8 +117,7 @@ function SetSecretForm({ org, existing, onDone }: { org: string; existing: strin
     });
   };
   return (
-    <form class="form secret-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="sec-set">
-      <h3 id="sec-set">Set a secret</h3>
+    <Form id="sec-set" title="Set a secret" kind="secret-form" onSubmit={submit}>
       <p class="muted small">Setting an existing name replaces its value (a new version).</p>
       <TextField id="sec-name" label="Name" value={name} autoComplete="off" onValue={setName} />
       <div class="field">
@@ -134,7 +132,7 @@ function SetSecretForm({ org, existing, onDone }: { org: string; existing: strin
         </p>
       )}
       <SubmitRow label="Store secret" busy={busy} />
-    </form>
+    </Form>
   );
 }
 

@@ -10,7 +10,7 @@ import type { FleetSummary, Org, Page } from '../api/types.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { DataTable } from '../components/data-table.js';
 import { ErrorLine } from '../components/error-line.js';
-import { SelectField, SubmitRow, TextField } from '../components/field.js';
+import { Form, SelectField, SubmitRow, TextField } from '../components/field.js';
 import { fmtTime } from '../lib/format.js';
 import { useAction, useConfirm } from '../lib/use-action.js';
 import { usePoll } from '../lib/use-poll.js';
@@ -195,8 +195,7 @@ function ReservationForm({
   const [note, setNote] = useState('');
   const { busy, error, run } = useAction();
   const [done, setDone] = useState<string | null>(null);
-  const submit = async (e: Event) => {
-    e.preventDefault();
+  const submit = async () => {
     setDone(null);
     await run(async () => {
       const body: ReservationCreate = {
@@ -214,8 +213,7 @@ function ReservationForm({
     });
   };
   return (
-    <form class="form inline-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="rsv-new">
-      <h3 id="rsv-new">New reservation</h3>
+    <Form id="rsv-new" title="New reservation" kind="inline-form" onSubmit={submit}>
       <SelectField
         id="rsv-org"
         label="Organisation"
@@ -235,7 +233,7 @@ function ReservationForm({
         </p>
       )}
       <SubmitRow label="Reserve" busy={busy} />
-    </form>
+    </Form>
   );
 }
 
@@ -246,8 +244,7 @@ function MaintenanceForm({ sites, onDone }: { sites: string[]; onDone: () => voi
   const [end, setEnd] = useState(() => localIn(2 * 86_400_000 + 6 * 3_600_000));
   const [reason, setReason] = useState('');
   const { busy, error, run } = useAction();
-  const submit = async (e: Event) => {
-    e.preventDefault();
+  const submit = async () => {
     await run(async () => {
       const list = nodes
         .split(/[\s,]+/)
@@ -267,14 +264,13 @@ function MaintenanceForm({ sites, onDone }: { sites: string[]; onDone: () => voi
     });
   };
   return (
-    <form class="form inline-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="mw-new">
-      <h3 id="mw-new">New maintenance window</h3>
+    <Form id="mw-new" title="New maintenance window" kind="inline-form" onSubmit={submit}>
       <SelectField id="mw-site" label="Site" value={site} options={sites} onValue={setSite} blank="(the nodes below)" />
       <TextField id="mw-nodes" label="Nodes" value={nodes} placeholder="muc1-b200-0001, muc1-b200-0002" onValue={setNodes} />
       <Period prefix="mw" start={start} end={end} onStart={setStart} onEnd={setEnd} />
       <TextField id="mw-reason" label="Reason" value={reason} onValue={setReason} />
       <ErrorLine message={error} />
       <SubmitRow label="Schedule maintenance" busy={busy} />
-    </form>
+    </Form>
   );
 }
