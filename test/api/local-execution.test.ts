@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startLocalSiteServer } from '../helpers/local-site.js';
+import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
 import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
 
 const run = promisify(execFile);
@@ -18,10 +18,7 @@ let token: string;
 before(async () => {
   server = await startLocalSiteServer('gigafab-local-');
   const op = api(server.url, server.operatorToken);
-  await op('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
-  await op('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
-  await op('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
-  token = (await op('POST', '/v1/orgs/lab/users', { name: 'R', role: 'member' })).body.token;
+  token = await addLabTenant(op, { name: 'R', role: 'member' });
   user = api(server.url, token);
 });
 

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { writeSmallFleet } from '../helpers/fleets.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
 let server: TestServer;
@@ -16,18 +17,7 @@ let borrower: ReturnType<typeof api>;
 const dir = mkdtempSync(join(tmpdir(), 'gigafab-policy-'));
 
 before(async () => {
-  const fleet = join(dir, 'fleet.yaml');
-  writeFileSync(
-    fleet,
-    `name: small
-sites:
-  - { id: s1, name: S1, city: Munich, country: DE, certifications: [] }
-nodeTypes:
-  - { id: dgx, gpuType: B200, gpusPerNode: 8, gpuMemoryGiB: 180, interconnect: nvlink, cpus: 112, memoryGiB: 2048 }
-pools:
-  - { site: s1, nodeType: dgx, count: 4, unitSize: 4, namePrefix: s1-dgx }
-`,
-  );
+  const fleet = writeSmallFleet(dir);
   const policy = join(dir, 'policy.yaml');
   writeFileSync(
     policy,

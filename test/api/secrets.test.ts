@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startLocalSiteServer } from '../helpers/local-site.js';
+import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
 import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
 
 const run = promisify(execFile);
@@ -39,10 +39,7 @@ function recorded(call: ReturnType<typeof api>): ReturnType<typeof api> {
 before(async () => {
   server = await startLocalSiteServer('gigafab-secrets-');
   op = recorded(api(server.url, server.operatorToken));
-  await op('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
-  await op('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
-  await op('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
-  adminToken = (await op('POST', '/v1/orgs/lab/users', { name: 'Ada Admin', role: 'admin' })).body.token;
+  adminToken = await addLabTenant(op, { name: 'Ada Admin', role: 'admin' });
   const memberToken = (await op('POST', '/v1/orgs/lab/users', { name: 'Max Member', role: 'member' })).body.token;
   admin = recorded(api(server.url, adminToken));
   member = recorded(api(server.url, memberToken));

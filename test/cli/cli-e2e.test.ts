@@ -3,49 +3,14 @@
  * process (`node bin/gigafab.js ...`), through the whole operator + user story.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Job } from '../../src/api/schemas.js';
-import { BIN, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { cliRunner, type CliRun as Run } from '../helpers/cli.js';
+import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-const home = mkdtempSync(join(tmpdir(), 'gigafab-cli-e2e-'));
-
-/** gigafab runs the CLI with a clean environment: only what is passed (plus PATH/HOME) is set. */
-function gigafab(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH ?? '', HOME: home, GIGAFAB_CONFIG: join(home, 'none.json'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`gigafab ${args.join(' ')} timed out\nstdout: ${out}\nstderr: ${err}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+const { home, gigafab } = cliRunner('gigafab-cli-e2e-');
 
 function ok(r: Run, what: string): Run {
   assert.equal(r.code, 0, `${what} failed (exit ${r.code}):\n${r.err}${r.out}`);

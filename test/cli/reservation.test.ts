@@ -3,37 +3,15 @@
  * maintenance create|list|delete, node down|up, job submit constraint flags, and time parsing.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseTime } from '../../src/cli/commands/scheduling.js';
 import { mergeConstraintFlags } from '../../src/cli/constraint-flags.js';
 import { CliError } from '../../src/cli/context.js';
-import { api, BIN, REPO, startTestServer, type TestServer } from '../helpers/server.js';
+import { cliRunner } from '../helpers/cli.js';
+import { writeSmallFleet } from '../helpers/fleets.js';
+import { api, startTestServer, type TestServer } from '../helpers/server.js';
 
-const home = mkdtempSync(join(tmpdir(), 'gigafab-cli-res-'));
-
-function gigafab(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH ?? '', HOME: home, GIGAFAB_CONFIG: join(home, 'none.json'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const { home, gigafab } = cliRunner('gigafab-cli-res-');
 
 let srv: TestServer;
 let op: Record<string, string>;
@@ -41,19 +19,7 @@ let govUser: Record<string, string>;
 let otherUser: Record<string, string>;
 
 before(async () => {
-  const fleet = join(home, 'fleet.yaml');
-  writeFileSync(
-    fleet,
-    `name: small
-sites:
-  - { id: s1, name: S1, city: Munich, country: DE, certifications: [] }
-nodeTypes:
-  - { id: dgx, gpuType: B200, gpusPerNode: 8, gpuMemoryGiB: 180, interconnect: nvlink, cpus: 112, memoryGiB: 2048 }
-pools:
-  - { site: s1, nodeType: dgx, count: 4, unitSize: 4, namePrefix: s1-dgx }
-`,
-  );
-  srv = await startTestServer({ fleetPath: fleet });
+  srv = await startTestServer({ fleetPath: writeSmallFleet(home) });
   op = { GIGAFAB_URL: srv.url, GIGAFAB_TOKEN: srv.operatorToken };
   const call = api(srv.url, srv.operatorToken);
   for (const org of ['gov', 'other']) await call('POST', '/v1/orgs', { id: org, name: org, kind: 'public-sector' });

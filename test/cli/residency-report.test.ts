@@ -3,37 +3,17 @@
  * dataset create, and the residency report as table, JSON and CSV.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { cliRunner } from '../helpers/cli.js';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
-import { api, BIN, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
-const home = mkdtempSync(join(tmpdir(), 'gigafab-cli-residency-'));
+const cli = cliRunner('gigafab-cli-residency-');
 let server: TestServer;
 let env: Record<string, string>;
 
-function gigafab(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH ?? '', HOME: home, GIGAFAB_CONFIG: join(home, 'none.json'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const gigafab = (args: string[]) => cli.gigafab(args, env);
+const policySet = (...args: string[]) => gigafab(['residency', 'policy', 'set', ...args]);
 
 before(async () => {
   server = await startTestServer({ fleetPath: residencyFleet(), timeScale: 1 });
@@ -50,49 +30,13 @@ after(async () => {
 });
 
 test('gigafab residency: policies, a dataset, a placed job, and its report as table, JSON and CSV', async () => {
-  const org = await gigafab([
-    'residency',
-    'policy',
-    'set',
-    '--org',
-    'acme',
-    '--name',
-    'eu-only',
-    '--regions',
-    'EU',
-    '--data-classes',
-    'internal,health',
-  ]);
+  const org = await policySet('--org', 'acme', '--name', 'eu-only', '--regions', 'EU', '--data-classes', 'internal,health');
   assert.equal(org.code, 0, org.err);
   assert.match(org.out, /policy eu-only v1 in force for org acme/);
-  const looser = await gigafab([
-    'residency',
-    'policy',
-    'set',
-    '--project',
-    'imaging',
-    '--name',
-    'swiss',
-    '--countries',
-    'CH',
-    '--data-classes',
-    'health',
-  ]);
+  const looser = await policySet('--project', 'imaging', '--name', 'swiss', '--countries', 'CH', '--data-classes', 'health');
   assert.equal(looser.code, 1);
   assert.match(looser.err, /policy_looser_than_org/);
-  const proj = await gigafab([
-    'residency',
-    'policy',
-    'set',
-    '--project',
-    'imaging',
-    '--name',
-    'eu-de-only',
-    '--countries',
-    'DE',
-    '--data-classes',
-    'health',
-  ]);
+  const proj = await policySet('--project', 'imaging', '--name', 'eu-de-only', '--countries', 'DE', '--data-classes', 'health');
   assert.equal(proj.code, 0, proj.err);
   assert.match(proj.out, /allowed sites changed: de1, de2, at1 -> de1, de2/);
   const versions = await gigafab(['residency', 'policy', 'versions', '--project', 'imaging']);

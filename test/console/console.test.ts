@@ -8,17 +8,16 @@
  * Needs `npm run build` (the server serves dist/console) and scripts/ensure-chromium.sh.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { collectErrors, httpStatusLogged, launchChromium, type PageErrors } from '../helpers/browser.js';
-import { startLocalSiteServer } from '../helpers/local-site.js';
-import { api, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
-
-const SHOTS = join(REPO, 'test-results', 'screenshots');
-const DOC_SHOTS = join(REPO, 'docs', 'screenshots');
+import type { Browser } from 'playwright-core';
+import { collectErrors, httpStatusLogged, launchChromium } from '../helpers/browser.js';
+import { assertConsoleBuilt, closeConsole, openConsole, shot, text, updateDocScreenshots } from '../helpers/console.js';
+import { writeSmallFleet } from '../helpers/fleets.js';
+import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
+import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
 let server: TestServer;
 let browser: Browser;
@@ -28,8 +27,7 @@ let bobToken: string; // member of globex
 let bob: ReturnType<typeof api>;
 
 before(async () => {
-  assert.ok(existsSync(join(REPO, 'dist/console/index.html')), 'dist/console is missing: run `npm run build` first');
-  mkdirSync(SHOTS, { recursive: true });
+  assertConsoleBuilt();
   server = await startTestServer({ timeScale: 600 });
   op = api(server.url, server.operatorToken);
   for (const [org, project, quota] of [
@@ -49,41 +47,13 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
-  if (process.env.GIGAFAB_UPDATE_SCREENSHOTS === '1' && existsSync(SHOTS)) {
-    mkdirSync(DOC_SHOTS, { recursive: true });
-    for (const f of readdirSync(SHOTS)) if (f.endsWith('.png')) copyFileSync(join(SHOTS, f), join(DOC_SHOTS, f));
-  }
+  updateDocScreenshots((f) => f.endsWith('.png'));
 });
 
-interface Session {
-  context: BrowserContext;
-  page: Page;
-  errors: PageErrors;
-}
-
-/** open starts a fresh browser context (its own sessionStorage) at 1280×800, optionally signed in (on `base`). */
-async function open(token?: string, path = '/', viewport = { width: 1280, height: 800 }, base = server.url): Promise<Session> {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  const errors = collectErrors(page);
-  if (token) {
-    await context.addInitScript((t) => {
-      if (!sessionStorage.getItem('gigafab.token')) sessionStorage.setItem('gigafab.token', t);
-    }, token);
-  }
-  await page.goto(`${base}${path}`);
-  return { context, page, errors };
-}
-
-async function close(s: Session, allowed: RegExp[] = []): Promise<void> {
-  await s.context.close();
-  assert.deepEqual(s.errors.unexpected(allowed), [], 'errors in the browser console');
-}
-
-/** text reads what an element says (textContent: independent of layout). */
-const text = async (l: Locator) => (await l.textContent()) ?? '';
-
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+/** open starts a fresh browser context at 1280×800, optionally signed in (on `base`). */
+const open = (token?: string, path = '/', viewport = { width: 1280, height: 800 }, base = server.url) =>
+  openConsole(browser, base, token, path, viewport);
+const close = closeConsole;
 
 describe('login', () => {
   test('a wrong token shows a plain error; the right one opens the console', async () => {
@@ -380,20 +350,7 @@ describe('tenant views', () => {
 
 test('a gang job behind a long-running one: position, expected start, blocker, suggestion and priority', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gigafab-console-explain-'));
-  const fleet = join(dir, 'fleet.yaml');
-  writeFileSync(
-    fleet,
-    `name: small
-sites:
-  - { id: s1, name: S1, city: Munich, country: DE, certifications: [] }
-nodeTypes:
-  - { id: dgx, gpuType: B200, gpusPerNode: 8, gpuMemoryGiB: 180, interconnect: nvlink, cpus: 112, memoryGiB: 2048 }
-  - { id: hgx, gpuType: H200, gpusPerNode: 8, gpuMemoryGiB: 141, interconnect: nvlink, cpus: 112, memoryGiB: 2048 }
-pools:
-  - { site: s1, nodeType: dgx, count: 4, unitSize: 4, namePrefix: s1-dgx }
-  - { site: s1, nodeType: hgx, count: 4, unitSize: 4, namePrefix: s1-hgx }
-`,
-  );
+  const fleet = writeSmallFleet(dir, { h200: true });
   // Explanations on every cycle, so the one after the submission explains the new job.
   const policy = join(dir, 'policy.yaml');
   writeFileSync(policy, 'explainIntervalSeconds: 0\n');
@@ -464,10 +421,7 @@ test("a job on a local-driver site: the detail follows the real command's output
   const local = await startLocalSiteServer('gigafab-console-local-');
   try {
     const lop = api(local.url, local.operatorToken);
-    await lop('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
-    await lop('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
-    await lop('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
-    const token = (await lop('POST', '/v1/orgs/lab/users', { name: 'R', role: 'member' })).body.token;
+    const token = await addLabTenant(lop, { name: 'R', role: 'member' });
     const j = await api(local.url, token)('POST', '/v1/jobs', {
       name: 'train-steps',
       project: 'lab-ml',

@@ -11,17 +11,15 @@
  * Needs `npm run build` (the server serves dist/console) and scripts/ensure-chromium.sh.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { collectErrors, httpStatusLogged, launchChromium, type PageErrors } from '../helpers/browser.js';
-import { startLocalSiteServer } from '../helpers/local-site.js';
+import type { Browser } from 'playwright-core';
+import { httpStatusLogged, launchChromium } from '../helpers/browser.js';
+import { assertConsoleBuilt, closeConsole, openConsole, shot, text, updateDocScreenshots } from '../helpers/console.js';
+import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
-import { api, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 
-const SHOTS = join(REPO, 'test-results', 'screenshots');
-const DOC_SHOTS = join(REPO, 'docs', 'screenshots');
 const NEW_SHOTS = [
   'residency.png',
   'job-residency.png',
@@ -40,8 +38,7 @@ let adminToken: string;
 let jobId: string;
 
 before(async () => {
-  assert.ok(existsSync(join(REPO, 'dist/console/index.html')), 'dist/console is missing: run `npm run build` first');
-  mkdirSync(SHOTS, { recursive: true });
+  assertConsoleBuilt();
   server = await startTestServer({ fleetPath: residencyFleet(), timeScale: 1 });
   op = api(server.url, server.operatorToken);
   assert.equal((await op('POST', '/v1/orgs', { id: 'acme', name: 'ACME Health', kind: 'enterprise' })).status, 201);
@@ -80,36 +77,12 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
-  if (process.env.GIGAFAB_UPDATE_SCREENSHOTS === '1') {
-    mkdirSync(DOC_SHOTS, { recursive: true });
-    for (const f of readdirSync(SHOTS)) if (NEW_SHOTS.includes(f)) copyFileSync(join(SHOTS, f), join(DOC_SHOTS, f));
-  }
+  updateDocScreenshots((f) => NEW_SHOTS.includes(f));
 });
 
-interface Session {
-  context: BrowserContext;
-  page: Page;
-  errors: PageErrors;
-}
-
-async function open(base: string, token: string, path: string, height = 800): Promise<Session> {
-  const context = await browser.newContext({ viewport: { width: 1280, height } });
-  const page = await context.newPage();
-  const errors = collectErrors(page);
-  await context.addInitScript((t) => {
-    if (!sessionStorage.getItem('gigafab.token')) sessionStorage.setItem('gigafab.token', t);
-  }, token);
-  await page.goto(`${base}${path}`);
-  return { context, page, errors };
-}
-
-async function close(s: Session, allowed: RegExp[] = []): Promise<void> {
-  await s.context.close();
-  assert.deepEqual(s.errors.unexpected(allowed), [], 'errors in the browser console');
-}
-
-const text = async (l: Locator) => (await l.textContent()) ?? '';
-const shot = (page: Page, name: string, fullPage = false) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+const open = (base: string, token: string, path: string, height = 800) =>
+  openConsole(browser, base, token, path, { width: 1280, height });
+const close = closeConsole;
 
 describe('data residency', () => {
   test("a placed job's page shows its residency evidence: site, jurisdiction, attestations, policy, classes", async () => {
@@ -380,10 +353,7 @@ test('lockbox: an operator asks from the job page, the tenant admin approves in 
   const local = await startLocalSiteServer('gigafab-console-lockbox-');
   try {
     const lop = api(local.url, local.operatorToken);
-    await lop('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
-    await lop('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
-    await lop('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
-    const ownerToken = (await lop('POST', '/v1/orgs/lab/users', { name: 'Ada', role: 'admin' })).body.token;
+    const ownerToken = await addLabTenant(lop, { name: 'Ada', role: 'admin' });
     const owner = api(local.url, ownerToken);
     const j = await owner('POST', '/v1/jobs', {
       name: 'nccl-debug',

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
-import { startTestServer, type TestServer } from './server.js';
+import { type api, startTestServer, type TestServer } from './server.js';
 
 export async function startLocalSiteServer(prefix: string): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -25,4 +25,18 @@ pools:
   const bin = join(dir, 'bin');
   writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
   return startTestServer({ fleetPath: fleet, env: { PATH: `${bin}:${process.env.PATH}` } });
+}
+
+/**
+ * The tenant the local-site tests use: org lab with project lab-ml and 4 L4 GPUs of quota, and one
+ * user of it. op is the operator's call; returns the user's token.
+ */
+export async function addLabTenant(
+  op: ReturnType<typeof api>,
+  user: { name: string; role: 'admin' | 'member' },
+): Promise<string> {
+  await op('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
+  await op('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
+  await op('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
+  return (await op('POST', '/v1/orgs/lab/users', user)).body.token;
 }

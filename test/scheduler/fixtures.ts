@@ -3,7 +3,7 @@
  */
 import { expandFleet } from '../../src/fleet/load-fleet.js';
 import type { Fleet, FleetSpec, NodeTypeSpec, PoolSpec } from '../../src/model/fleet.js';
-import type { QuotaTable, SchedJob } from '../../src/scheduler/index.js';
+import type { ClusterModel, QuotaTable, SchedJob } from '../../src/scheduler/index.js';
 
 /** PoolDef is one pool of identical nodes for makeFleet. */
 export interface PoolDef {
@@ -86,3 +86,12 @@ export function quotas(table: Record<string, Record<string, number>>): QuotaTabl
 export const BIG_QUOTA = quotas(
   Object.fromEntries(['p1', 'p2', 'p3', 'p4'].map((p) => [p, { B200: 1_000_000, RTX: 1_000_000 }])),
 );
+
+/** The property tests' release step: frees the running job `pick` chooses (nothing when none runs). */
+export function releasePicked(cluster: ClusterModel, running: Map<string, unknown>, pick: number): void {
+  const ids = [...running.keys()];
+  if (ids.length === 0) return;
+  const id = ids[pick % ids.length];
+  cluster.release(id);
+  running.delete(id);
+}

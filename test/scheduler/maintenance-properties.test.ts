@@ -16,7 +16,7 @@ import {
   type SchedJob,
   scheduleCycle,
 } from '../../src/scheduler/index.js';
-import { BIG_QUOTA, makeFleet } from './fixtures.js';
+import { BIG_QUOTA, makeFleet, releasePicked } from './fixtures.js';
 
 const MIN = 60_000;
 
@@ -68,11 +68,7 @@ test('no job runs across a maintenance window', () => {
         for (const op of ops) {
           now += 13 * MIN;
           if (op.kind === 'release') {
-            const live = [...running.keys()];
-            if (live.length === 0) continue;
-            const id = live[op.pick % live.length];
-            cluster.release(id);
-            running.delete(id);
+            releasePicked(cluster, running, op.pick);
             continue;
           }
           for (const j of op.jobs) {

@@ -39,6 +39,19 @@ function cycle(cluster: ClusterModel, input: Partial<CycleInput> & { queue: Sche
 const nodesOf = (r: ReturnType<typeof cycle>, id: string) =>
   r.starts.find((s) => s.jobId === id)?.placement.nodes.map((n) => n.node);
 
+/** Org gov's window of two whole B200 nodes at site, from NOW for minutes. */
+const govWindow = (site: string, minutes: number, over: Partial<CapacityWindow> = {}): CapacityWindow => ({
+  id: 'w1',
+  org: 'gov',
+  gpuType: 'B200',
+  gpusPerNode: 8,
+  nodes: 2,
+  start: NOW,
+  end: NOW + minutes * MIN,
+  site,
+  ...over,
+});
+
 /** Site a is in maintenance from NOW + 60 min to NOW + 120 min. */
 const MAINT: MaintenanceWindow = { id: 'mw1', nodes: [node('a', 1), node('a', 2)], start: NOW + 60 * MIN, end: NOW + 120 * MIN };
 
@@ -86,16 +99,7 @@ test('maintenance with explain: the blocked job is told which window it waits fo
 });
 
 test('capacity window pinned to a site is placed there', () => {
-  const w: CapacityWindow = {
-    id: 'w1',
-    org: 'gov',
-    gpuType: 'B200',
-    gpusPerNode: 8,
-    nodes: 2,
-    start: NOW,
-    end: NOW + 60 * MIN,
-    site: 'b',
-  };
+  const w = govWindow('b', 60);
   const r = cycle(new ClusterModel(fleet()), { queue: [whole('other', 30, { org: 'x' })], capacityWindows: [w] });
   assert.deepEqual(
     r.windows?.[0]?.placement.nodes.map((n) => n.node),
@@ -105,17 +109,7 @@ test('capacity window pinned to a site is placed there', () => {
 });
 
 test('a lending window: its idle GPUs run preemptible work, which the owner evicts when it needs them', () => {
-  const w: CapacityWindow = {
-    id: 'w1',
-    org: 'gov',
-    gpuType: 'B200',
-    gpusPerNode: 8,
-    nodes: 2,
-    start: NOW,
-    end: NOW + 600 * MIN,
-    site: 'a',
-    lendToPreemptible: true,
-  };
+  const w = govWindow('a', 600, { lendToPreemptible: true });
   // Site b is busy with long work; only the window's GPUs are free.
   const cluster = new ClusterModel(fleet());
   const running: RunningJobInfo[] = [];

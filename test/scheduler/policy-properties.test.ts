@@ -33,7 +33,7 @@ import {
   type SchedJob,
   scheduleCycle,
 } from '../../src/scheduler/index.js';
-import { makeFleet, type PoolDef, quotas } from './fixtures.js';
+import { makeFleet, type PoolDef, quotas, releasePicked } from './fixtures.js';
 
 const TYPES = ['B200', 'RTX'] as const;
 const PROJECTS = ['p1', 'p2', 'p3'] as const;
@@ -187,11 +187,7 @@ test('policy invariants: fair share + borrowing + preemption over random worlds'
         for (const op of ops) {
           now += 7 * MIN;
           if (op.kind === 'release') {
-            const ids = [...running.keys()];
-            if (ids.length === 0) continue;
-            const id = ids[op.pick % ids.length];
-            cluster.release(id);
-            running.delete(id);
+            releasePicked(cluster, running, op.pick);
             continue;
           }
           for (const j of op.jobs) {

@@ -5,8 +5,16 @@
  * evaluator's types plus the few fields the route adds (see /v1/openapi.json, tag residency).
  */
 import type { AccessRequest, AccessUse } from '../../../src/api/lockbox-schemas.js';
+import type { Attestation } from '../../../src/model/fleet.js';
 import type { ResidencyReportRow } from '../../../src/sovereignty/report-csv.js';
-import type { DataClass, Exclusion, ResidencyEvaluation, ResidencyRules } from '../../../src/sovereignty/residency.js';
+import type {
+  DataClass,
+  Exclusion,
+  PolicyVersion,
+  ResidencyEvaluation,
+  ResidencyRules,
+  SiteFacts,
+} from '../../../src/sovereignty/residency.js';
 
 export type { KeysStatus, Restriction, RotateResult, SecretMeta } from '../../../src/api/keys-schemas.js';
 export type {
@@ -28,13 +36,7 @@ export type { DataClass, Exclusion, ResidencyRules };
 export type AccessRequestDetail = AccessRequest & { uses: AccessUse[] };
 
 /** ResidencyPolicy: one version of an organisation's or project's policy (version 0: none set). */
-export interface ResidencyPolicy {
-  scope: 'org' | 'project';
-  scopeId: string;
-  name: string;
-  version: number;
-  rules: ResidencyRules;
-  dataClasses: DataClass[];
+export interface ResidencyPolicy extends PolicyVersion {
   createdAt: string | null;
   createdBy: string | null;
   sitesBefore: string[];
@@ -55,28 +57,13 @@ export interface Dataset {
   createdBy: string;
 }
 
-export interface SiteAttestation {
-  name: string;
-  validFrom: string;
-  validUntil: string;
-  issuer?: string;
-}
+export type SiteAttestation = Attestation;
 
 /** PlacementEvidence: what was recorded in the transaction that started the job. */
 export interface PlacementEvidence {
   jobId: string;
   at: string;
-  site: {
-    id: string;
-    name: string;
-    city: string;
-    country: string;
-    countryName: string;
-    eu: boolean;
-    eea: boolean;
-    operator: { name: string; establishment: string } | null;
-    currentAttestations: SiteAttestation[];
-  };
+  site: Omit<SiteFacts, 'adequacy' | 'attestations'> & { currentAttestations: SiteAttestation[] };
   policyVersions: ResidencyEvaluation['policyVersions'];
   dataClasses: string[];
   datasets?: { id: string; name: string; classification: string }[];

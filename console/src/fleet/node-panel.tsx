@@ -2,12 +2,11 @@
  * NodePanel: the selected node's details, its jobs, and its state (drain, mark down, return to
  * service) behind a confirmation, through PUT /v1/nodes/{id}/state.
  */
-import { useState } from 'preact/hooks';
 import { put } from '../api/client.js';
 import type { FleetGpus, NodeInfo } from '../api/types.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
-import { problemText } from '../lib/problem.js';
 import { Link } from '../lib/router.js';
+import { useConfirm } from '../lib/use-action.js';
 import { nodeDetails } from './snapshot.js';
 
 type Target = 'up' | 'draining' | 'down';
@@ -22,26 +21,16 @@ interface Props {
 
 export function NodePanel({ snap, offsets, node, onChanged, onClose }: Props) {
   const d = nodeDetails(snap, offsets, node);
-  const [target, setTarget] = useState<Target | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const asking = useConfirm<Target>();
+  const target = asking.subject;
   const n = d.jobs.length;
   const running = `${n} running job${n === 1 ? '' : 's'}`;
 
-  const confirm = async (reason: string) => {
-    if (!target) return;
-    setBusy(true);
-    setError(null);
-    try {
-      await put<NodeInfo>(`/v1/nodes/${encodeURIComponent(d.id)}/state`, reason ? { state: target, reason } : { state: target });
-      setTarget(null);
-      onChanged();
-    } catch (err) {
-      setError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const confirm = (reason: string) =>
+    asking.confirm(
+      (state) => put<NodeInfo>(`/v1/nodes/${encodeURIComponent(d.id)}/state`, reason ? { state, reason } : { state }),
+      onChanged,
+    );
 
   return (
     <section class="panel node-panel" aria-labelledby="node-title">
@@ -82,33 +71,27 @@ export function NodePanel({ snap, offsets, node, onChanged, onClose }: Props) {
       )}
       <div class="actions-row">
         {d.state === 'up' && (
-          <button type="button" onClick={() => setTarget('draining')}>
+          <button type="button" onClick={() => asking.ask('draining')}>
             Drain node…
           </button>
         )}
         {d.state !== 'up' && (
-          <button type="button" onClick={() => setTarget('up')}>
+          <button type="button" onClick={() => asking.ask('up')}>
             Return to service…
           </button>
         )}
         {d.state !== 'down' && (
-          <button type="button" class="danger" onClick={() => setTarget('down')}>
+          <button type="button" class="danger" onClick={() => asking.ask('down')}>
             Mark down…
           </button>
         )}
       </div>
       <ConfirmDialog
-        open={target !== null}
+        {...asking.dialog}
         title={target === 'draining' ? `Drain ${d.id}?` : target === 'down' ? `Mark ${d.id} down?` : `Return ${d.id} to service?`}
         confirmLabel={target === 'draining' ? 'Drain' : target === 'down' ? 'Mark down' : 'Return to service'}
         askReason
-        busy={busy}
-        error={error}
         onConfirm={(r) => void confirm(r)}
-        onCancel={() => {
-          setTarget(null);
-          setError(null);
-        }}
       >
         {target === 'draining' && (
           <p>

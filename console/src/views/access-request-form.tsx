@@ -7,9 +7,10 @@ import { useState } from 'preact/hooks';
 import { post } from '../api/client.js';
 import type { AccessRequest, AccessRequestCreate } from '../api/sovereignty-types.js';
 import { ErrorLine } from '../components/error-line.js';
+import { Form, SelectField, SubmitRow, TextField } from '../components/field.js';
 import { fmtTime } from '../lib/format.js';
-import { problemText } from '../lib/problem.js';
 import { Link } from '../lib/router.js';
+import { useAction } from '../lib/use-action.js';
 
 const REASONS: AccessRequestCreate['reasonCode'][] = ['customer-support', 'incident', 'maintenance', 'legal-request'];
 type Verb = AccessRequestCreate['scope']['verbs'][number];
@@ -23,8 +24,7 @@ export function AccessRequestForm({ org, jobId, verbs }: { org: string; jobId: s
   const [country, setCountry] = useState('DE');
   const [retention, setRetention] = useState('30');
   const [deadlineHours, setDeadlineHours] = useState('8');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const [filed, setFiled] = useState<AccessRequest | null>(null);
 
   if (filed) {
@@ -43,11 +43,8 @@ export function AccessRequestForm({ org, jobId, verbs }: { org: string; jobId: s
       </button>
     );
   }
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+  const submit = async () => {
+    await run(async () => {
       const body: AccessRequestCreate = {
         org,
         cause,
@@ -59,34 +56,22 @@ export function AccessRequestForm({ org, jobId, verbs }: { org: string; jobId: s
         approvalDeadline: new Date(Date.now() + Number(deadlineHours) * 3_600_000).toISOString(),
       };
       setFiled(await post<AccessRequest>('/v1/access-requests', body));
-    } catch (err) {
-      setError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   const toggle = (v: Verb) => setWant(want.includes(v) ? want.filter((x) => x !== v) : [...want, v]);
   return (
-    <form class="form access-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="acr-form-title">
-      <h3 id="acr-form-title">Request access to job {jobId}</h3>
+    <Form id="acr-form-title" title={`Request access to job ${jobId}`} kind="access-form" onSubmit={submit}>
       <div class="field wide">
         <label for="acr-cause">Cause (shown to the tenant's admins)</label>
         <textarea id="acr-cause" rows={2} value={cause} onInput={(e) => setCause(e.currentTarget.value)} />
       </div>
-      <div class="field">
-        <label for="acr-reason">Reason code</label>
-        <select
-          id="acr-reason"
-          value={reasonCode}
-          onChange={(e) => setReasonCode(e.currentTarget.value as AccessRequestCreate['reasonCode'])}
-        >
-          {REASONS.map((r) => (
-            <option key={r} value={r}>
-              {r}
-            </option>
-          ))}
-        </select>
-      </div>
+      <SelectField
+        id="acr-reason"
+        label="Reason code"
+        value={reasonCode}
+        options={REASONS}
+        onValue={(v) => setReasonCode(v as AccessRequestCreate['reasonCode'])}
+      />
       <fieldset>
         <legend>Access to</legend>
         {(['read-spec', 'read-logs'] as const).map((v) => (
@@ -96,37 +81,38 @@ export function AccessRequestForm({ org, jobId, verbs }: { org: string; jobId: s
           </label>
         ))}
       </fieldset>
-      <div class="field">
-        <label for="acr-hours">Duration once approved (hours)</label>
-        <input id="acr-hours" type="number" min="0.1" step="0.5" value={hours} onInput={(e) => setHours(e.currentTarget.value)} />
-      </div>
-      <div class="field">
-        <label for="acr-country">Country you access from (ISO code)</label>
-        <input id="acr-country" value={country} maxLength={2} onInput={(e) => setCountry(e.currentTarget.value)} />
-      </div>
-      <div class="field">
-        <label for="acr-retention">Days derived copies are kept</label>
-        <input id="acr-retention" type="number" min="0" value={retention} onInput={(e) => setRetention(e.currentTarget.value)} />
-      </div>
-      <div class="field">
-        <label for="acr-deadline">Tenant must answer within (hours)</label>
-        <input
-          id="acr-deadline"
-          type="number"
-          min="1"
-          value={deadlineHours}
-          onInput={(e) => setDeadlineHours(e.currentTarget.value)}
-        />
-      </div>
+      <TextField
+        id="acr-hours"
+        label="Duration once approved (hours)"
+        type="number"
+        min="0.1"
+        step="0.5"
+        value={hours}
+        onValue={setHours}
+      />
+      <TextField id="acr-country" label="Country you access from (ISO code)" value={country} maxLength={2} onValue={setCountry} />
+      <TextField
+        id="acr-retention"
+        label="Days derived copies are kept"
+        type="number"
+        min="0"
+        value={retention}
+        onValue={setRetention}
+      />
+      <TextField
+        id="acr-deadline"
+        label="Tenant must answer within (hours)"
+        type="number"
+        min="1"
+        value={deadlineHours}
+        onValue={setDeadlineHours}
+      />
       <ErrorLine message={error} />
-      <div class="actions">
+      <SubmitRow label="File request" busy={busy}>
         <button type="button" onClick={() => setOpen(false)}>
           Cancel
         </button>
-        <button type="submit" class="primary" disabled={busy}>
-          File request
-        </button>
-      </div>
-    </form>
+      </SubmitRow>
+    </Form>
   );
 }

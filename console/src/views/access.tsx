@@ -5,14 +5,14 @@
  * confirmation — then every past request with the uses made of it. Operators see their requests
  * across organisations (and file new ones from a job's page).
  */
-import { useState } from 'preact/hooks';
 import { get, post, qs } from '../api/client.js';
 import type { AccessNotification, AccessRequest, AccessUse } from '../api/sovereignty-types.js';
 import { useMe } from '../auth/me.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { DataTable } from '../components/data-table.js';
 import { ErrorLine } from '../components/error-line.js';
 import { fmtDuration, fmtTime, fmtUntil } from '../lib/format.js';
-import { problemText } from '../lib/problem.js';
+import { useConfirm } from '../lib/use-action.js';
 import { usePoll } from '../lib/use-poll.js';
 
 interface Items<T> {
@@ -66,62 +66,54 @@ export function AccessView() {
         <h2 id="acc-past">Decided and past requests</h2>
         {data && past.length === 0 && <p>None yet.</p>}
         {past.length > 0 && (
-          <table class="data" data-testid="access-past">
-            <thead>
-              <tr>
-                <th scope="col">Request</th>
-                <th scope="col">State</th>
-                <th scope="col">Cause and scope</th>
-                <th scope="col">Decision</th>
-                <th scope="col">Uses</th>
-              </tr>
-            </thead>
-            <tbody>
-              {past.map((r) => {
-                const uses = data?.uses.filter((u) => u.accessRequest === r.id) ?? [];
-                return (
-                  <tr key={r.id} data-request={r.id} class={r.kind === 'break-glass' ? 'break-glass' : undefined}>
-                    <th scope="row">
-                      <code>{r.id}</code>
-                      <div class="muted small">
-                        {operator && `${r.org} · `}
-                        {r.kind === 'break-glass' ? <strong>break-glass</strong> : 'request'} by {r.requester}
-                      </div>
-                    </th>
-                    <td>
-                      <span class={`badge access-${r.state}`} data-testid="access-state">
-                        {r.state}
-                      </span>
-                      {r.state === 'active' && <div class="small">ends {fmtUntil(r.accessEndsAt)}</div>}
-                    </td>
-                    <td>
-                      {r.cause}
-                      <div class="muted small">
-                        {r.scope.verbs.join(', ')} on {r.scope.objects.join(', ')} · from {r.requesterCountry}
-                      </div>
-                    </td>
-                    <td class="small">
-                      {r.decidedBy ? `${fmtTime(r.decidedAt)} by ${r.decidedBy}` : '–'}
-                      {r.decisionComment && <div class="muted">“{r.decisionComment}”</div>}
-                    </td>
-                    <td class="small" data-testid="access-uses">
-                      {uses.length === 0 ? (
-                        'none'
-                      ) : (
-                        <ul class="plain">
-                          {uses.map((u) => (
-                            <li key={u.id}>
-                              {fmtTime(u.at)}: {u.verb} {u.object} <span class="muted">by {u.actor}</span>
-                            </li>
-                          ))}
-                        </ul>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <DataTable
+            testid="access-past"
+            cols={['Request', 'State', 'Cause and scope', 'Decision', 'Uses']}
+            rows={past}
+            row={(r) => {
+              const uses = data?.uses.filter((u) => u.accessRequest === r.id) ?? [];
+              return (
+                <tr key={r.id} data-request={r.id} class={r.kind === 'break-glass' ? 'break-glass' : undefined}>
+                  <th scope="row">
+                    <code>{r.id}</code>
+                    <div class="muted small">
+                      {operator && `${r.org} · `}
+                      {r.kind === 'break-glass' ? <strong>break-glass</strong> : 'request'} by {r.requester}
+                    </div>
+                  </th>
+                  <td>
+                    <span class={`badge access-${r.state}`} data-testid="access-state">
+                      {r.state}
+                    </span>
+                    {r.state === 'active' && <div class="small">ends {fmtUntil(r.accessEndsAt)}</div>}
+                  </td>
+                  <td>
+                    {r.cause}
+                    <div class="muted small">
+                      {r.scope.verbs.join(', ')} on {r.scope.objects.join(', ')} · from {r.requesterCountry}
+                    </div>
+                  </td>
+                  <td class="small">
+                    {r.decidedBy ? `${fmtTime(r.decidedAt)} by ${r.decidedBy}` : '–'}
+                    {r.decisionComment && <div class="muted">“{r.decisionComment}”</div>}
+                  </td>
+                  <td class="small" data-testid="access-uses">
+                    {uses.length === 0 ? (
+                      'none'
+                    ) : (
+                      <ul class="plain">
+                        {uses.map((u) => (
+                          <li key={u.id}>
+                            {fmtTime(u.at)}: {u.verb} {u.object} <span class="muted">by {u.actor}</span>
+                          </li>
+                        ))}
+                      </ul>
+                    )}
+                  </td>
+                </tr>
+              );
+            }}
+          />
         )}
       </section>
     </>
@@ -139,23 +131,13 @@ function PendingRequest({
   showOrg: boolean;
   onDone: () => void;
 }) {
-  const [asking, setAsking] = useState<'approve' | 'deny' | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const decide = async (comment: string) => {
-    if (!asking) return;
-    setBusy(true);
-    setError(null);
-    try {
-      await post<AccessRequest>(`/v1/access-requests/${encodeURIComponent(r.id)}/${asking}`, comment ? { comment } : {});
-      setAsking(null);
-      onDone();
-    } catch (err) {
-      setError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const deciding = useConfirm<'approve' | 'deny'>();
+  const asking = deciding.subject;
+  const decide = (comment: string) =>
+    deciding.confirm(
+      (verdict) => post<AccessRequest>(`/v1/access-requests/${encodeURIComponent(r.id)}/${verdict}`, comment ? { comment } : {}),
+      onDone,
+    );
   return (
     <article class="request" data-request={r.id} aria-labelledby={`acr-${r.id}`}>
       <h3 id={`acr-${r.id}`}>
@@ -188,27 +170,21 @@ function PendingRequest({
       </dl>
       {canDecide && (
         <div class="actions-row">
-          <button type="button" class="primary" onClick={() => setAsking('approve')}>
+          <button type="button" class="primary" onClick={() => deciding.ask('approve')}>
             Approve…
           </button>
-          <button type="button" class="danger" onClick={() => setAsking('deny')}>
+          <button type="button" class="danger" onClick={() => deciding.ask('deny')}>
             Deny…
           </button>
         </div>
       )}
       <ConfirmDialog
-        open={asking !== null}
+        {...deciding.dialog}
         title={asking === 'approve' ? `Approve access for ${r.requester}?` : `Deny access for ${r.requester}?`}
         confirmLabel={asking === 'approve' ? 'Approve' : 'Deny'}
         askReason
         reasonLabel="Comment for the operator (recorded in the audit log)"
-        busy={busy}
-        error={error}
         onConfirm={(c) => void decide(c)}
-        onCancel={() => {
-          setAsking(null);
-          setError(null);
-        }}
       >
         {asking === 'approve' ? (
           <p>

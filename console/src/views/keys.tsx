@@ -12,9 +12,11 @@ import type { KeysStatus, Restriction, RotateResult, SecretMeta } from '../api/s
 import type { Page } from '../api/types.js';
 import { useMe } from '../auth/me.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { DataTable } from '../components/data-table.js';
 import { ErrorLine } from '../components/error-line.js';
+import { Form, SubmitRow, TextField } from '../components/field.js';
 import { fmtTime } from '../lib/format.js';
-import { problemText } from '../lib/problem.js';
+import { useAction, useConfirm } from '../lib/use-action.js';
 import { usePoll } from '../lib/use-poll.js';
 
 export function KeysView() {
@@ -38,62 +40,37 @@ const orgPath = (org: string, rest: string) => `/v1/orgs/${encodeURIComponent(or
 
 function SecretsSection({ org, admin }: { org: string; admin: boolean }) {
   const { data, error, reload } = usePoll(() => get<Page<SecretMeta>>(orgPath(org, 'secrets')), 15_000);
-  const [deleting, setDeleting] = useState<string | null>(null);
-  const [delError, setDelError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const remove = async () => {
-    if (!deleting) return;
-    setBusy(true);
-    try {
-      await del(orgPath(org, `secrets/${encodeURIComponent(deleting)}`));
-      setDeleting(null);
-      reload();
-    } catch (err) {
-      setDelError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const deleting = useConfirm<string>();
   return (
     <section class="panel" aria-labelledby="sec-title">
       <h2 id="sec-title">Secrets</h2>
       <ErrorLine message={error} />
       {data && data.items.length === 0 && <p>No secrets yet.</p>}
       {data && data.items.length > 0 && (
-        <table class="data" data-testid="secrets">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Description</th>
-              <th scope="col" class="num">
-                Version
+        <DataTable
+          testid="secrets"
+          cols={['Name', 'Description', { label: 'Version', num: true }, 'Last set', admin && 'Actions']}
+          rows={data.items}
+          row={(s) => (
+            <tr key={s.name} data-secret={s.name}>
+              <th scope="row">
+                <code>{s.name}</code>
               </th>
-              <th scope="col">Last set</th>
-              {admin && <th scope="col">Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {data.items.map((s) => (
-              <tr key={s.name} data-secret={s.name}>
-                <th scope="row">
-                  <code>{s.name}</code>
-                </th>
-                <td>{s.description ?? '–'}</td>
-                <td class="num">{s.version}</td>
-                <td class="nowrap">
-                  {fmtTime(s.updatedAt)} <span class="muted small">by {s.updatedBy}</span>
+              <td>{s.description ?? '–'}</td>
+              <td class="num">{s.version}</td>
+              <td class="nowrap">
+                {fmtTime(s.updatedAt)} <span class="muted small">by {s.updatedBy}</span>
+              </td>
+              {admin && (
+                <td>
+                  <button type="button" class="danger" onClick={() => deleting.ask(s.name)}>
+                    Delete…
+                  </button>
                 </td>
-                {admin && (
-                  <td>
-                    <button type="button" class="danger" onClick={() => setDeleting(s.name)}>
-                      Delete…
-                    </button>
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
+              )}
+            </tr>
+          )}
+        />
       )}
       <p class="muted small">
         Jobs use a secret by name: <code>secretEnv: {'{ HF_TOKEN: hf-token }'}</code> in the job spec.
@@ -104,16 +81,10 @@ function SecretsSection({ org, admin }: { org: string; admin: boolean }) {
         <p>Only organisation admins set and delete secrets.</p>
       )}
       <ConfirmDialog
-        open={deleting !== null}
-        title={`Delete secret ${deleting}?`}
+        {...deleting.dialog}
+        title={`Delete secret ${deleting.subject}?`}
         confirmLabel="Delete secret"
-        busy={busy}
-        error={delError}
-        onConfirm={() => void remove()}
-        onCancel={() => {
-          setDeleting(null);
-          setDelError(null);
-        }}
+        onConfirm={() => void deleting.confirm((name) => del(orgPath(org, `secrets/${encodeURIComponent(name)}`)), reload)}
       >
         <p>
           Its data key is shredded: no copy of its value can be decrypted again. Jobs that name it can no longer be submitted.
@@ -127,15 +98,11 @@ function SetSecretForm({ org, existing, onDone }: { org: string; existing: strin
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
   const value = useRef<HTMLInputElement>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useAction();
   const [done, setDone] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const submit = async () => {
     setDone(null);
-    try {
+    await run(async () => {
       const n = name.trim();
       const body = { value: value.current?.value ?? '', ...(description.trim() ? { description: description.trim() } : {}) };
       // A new name is created with POST, whose schema checks the name; an existing one is replaced with PUT.
@@ -147,63 +114,34 @@ function SetSecretForm({ org, existing, onDone }: { org: string; existing: strin
       setName('');
       setDescription('');
       onDone();
-    } catch (err) {
-      setError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
-    <form class="form secret-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="sec-set">
-      <h3 id="sec-set">Set a secret</h3>
+    <Form id="sec-set" title="Set a secret" kind="secret-form" onSubmit={submit}>
       <p class="muted small">Setting an existing name replaces its value (a new version).</p>
-      <div class="field">
-        <label for="sec-name">Name</label>
-        <input id="sec-name" value={name} autoComplete="off" onInput={(e) => setName(e.currentTarget.value)} />
-      </div>
+      <TextField id="sec-name" label="Name" value={name} autoComplete="off" onValue={setName} />
       <div class="field">
         <label for="sec-value">Value (write-only)</label>
         <input id="sec-value" ref={value} type="password" autoComplete="new-password" spellcheck={false} />
       </div>
-      <div class="field">
-        <label for="sec-desc">Description (optional)</label>
-        <input id="sec-desc" value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
-      </div>
+      <TextField id="sec-desc" label="Description (optional)" value={description} onValue={setDescription} />
       <ErrorLine message={error} />
       {done && (
         <p class="notice" role="status" data-testid="secret-stored">
           {done}
         </p>
       )}
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
-          Store secret
-        </button>
-      </div>
-    </form>
+      <SubmitRow label="Store secret" busy={busy} />
+    </Form>
   );
 }
 
 function KeysSection({ org }: { org: string }) {
   const { data, error, reload } = usePoll(() => get<KeysStatus>(orgPath(org, 'keys')), 30_000);
-  const [asking, setAsking] = useState(false);
+  const asking = useConfirm<true>();
   const [provider, setProvider] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [rotError, setRotError] = useState<string | null>(null);
   const [result, setResult] = useState<RotateResult | null>(null);
-  const rotate = async () => {
-    setBusy(true);
-    setRotError(null);
-    try {
-      setResult(await post<RotateResult>(orgPath(org, 'keys/rotate'), provider ? { provider } : {}));
-      setAsking(false);
-      reload();
-    } catch (err) {
-      setRotError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const rotate = async () => setResult(await post<RotateResult>(orgPath(org, 'keys/rotate'), provider ? { provider } : {}));
   const active = data?.keks.find((k) => k.state === 'active');
   return (
     <section class="panel" aria-labelledby="keys-title">
@@ -211,36 +149,27 @@ function KeysSection({ org }: { org: string }) {
       <ErrorLine message={error} />
       {data && data.keks.length === 0 && <p>No key yet: the first secret creates version 1.</p>}
       {data && data.keks.length > 0 && (
-        <table class="data" data-testid="keks">
-          <thead>
-            <tr>
-              <th scope="col">Version</th>
-              <th scope="col">Provider</th>
-              <th scope="col">Key id</th>
-              <th scope="col">State</th>
-              <th scope="col">Created</th>
-              <th scope="col">Destroyed</th>
+        <DataTable
+          testid="keks"
+          cols={['Version', 'Provider', 'Key id', 'State', 'Created', 'Destroyed']}
+          rows={data.keks}
+          row={(k) => (
+            <tr key={k.version}>
+              <th scope="row">v{k.version}</th>
+              <td>
+                {k.provider} <span class="muted small">({k.providerKind})</span>
+              </td>
+              <td>
+                <code class="small">{k.keyId}</code>
+              </td>
+              <td>
+                <span class={`badge kek-${k.state}`}>{k.state}</span>
+              </td>
+              <td class="nowrap">{fmtTime(k.createdAt)}</td>
+              <td class="nowrap">{fmtTime(k.destroyedAt)}</td>
             </tr>
-          </thead>
-          <tbody>
-            {data.keks.map((k) => (
-              <tr key={k.version}>
-                <th scope="row">v{k.version}</th>
-                <td>
-                  {k.provider} <span class="muted small">({k.providerKind})</span>
-                </td>
-                <td>
-                  <code class="small">{k.keyId}</code>
-                </td>
-                <td>
-                  <span class={`badge kek-${k.state}`}>{k.state}</span>
-                </td>
-                <td class="nowrap">{fmtTime(k.createdAt)}</td>
-                <td class="nowrap">{fmtTime(k.destroyedAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          )}
+        />
       )}
       {result && (
         <p class="notice" role="status" data-testid="rotated">
@@ -249,20 +178,14 @@ function KeysSection({ org }: { org: string }) {
           {result.destroyedVersions.length > 0 && `; version ${result.destroyedVersions.join(', ')} destroyed`}.
         </p>
       )}
-      <button type="button" onClick={() => setAsking(true)}>
+      <button type="button" onClick={() => asking.ask(true)}>
         Rotate key…
       </button>
       <ConfirmDialog
-        open={asking}
+        {...asking.dialog}
         title="Rotate the key-encryption key?"
         confirmLabel="Rotate"
-        busy={busy}
-        error={rotError}
-        onConfirm={() => void rotate()}
-        onCancel={() => {
-          setAsking(false);
-          setRotError(null);
-        }}
+        onConfirm={() => void asking.confirm(rotate, reload)}
       >
         <p>
           A new version is created{active ? ` (after v${active.version})` : ''}, every data key is re-wrapped under it, and the
@@ -288,23 +211,9 @@ function KeysSection({ org }: { org: string }) {
 
 function RestrictionSection({ org, admin }: { org: string; admin: boolean }) {
   const { data, error, reload } = usePoll(() => get<Restriction>(orgPath(org, 'restriction')), 10_000);
-  const [asking, setAsking] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [actError, setActError] = useState<string | null>(null);
-  const change = async (reason: string) => {
-    setBusy(true);
-    setActError(null);
-    try {
-      if (data?.restricted) await del<Restriction>(orgPath(org, 'restriction'));
-      else await post<Restriction>(orgPath(org, 'restriction'), { reason });
-      setAsking(false);
-      reload();
-    } catch (err) {
-      setActError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const asking = useConfirm<true>();
+  const change = (reason: string) =>
+    data?.restricted ? del<Restriction>(orgPath(org, 'restriction')) : post<Restriction>(orgPath(org, 'restriction'), { reason });
   if (!data) return <ErrorLine message={error} />;
   return (
     <section
@@ -325,22 +234,16 @@ function RestrictionSection({ org, admin }: { org: string; admin: boolean }) {
         <p>Not restricted: jobs are scheduled normally.</p>
       )}
       {admin && (
-        <button type="button" class={data.restricted ? undefined : 'danger'} onClick={() => setAsking(true)}>
+        <button type="button" class={data.restricted ? undefined : 'danger'} onClick={() => asking.ask(true)}>
           {data.restricted ? 'Lift restriction…' : 'Restrict processing…'}
         </button>
       )}
       <ConfirmDialog
-        open={asking}
+        {...asking.dialog}
         title={data.restricted ? 'Lift the restriction?' : `Restrict processing for ${org}?`}
         confirmLabel={data.restricted ? 'Lift restriction' : 'Restrict'}
         askReason={!data.restricted}
-        busy={busy}
-        error={actError}
-        onConfirm={(r) => void change(r)}
-        onCancel={() => {
-          setAsking(false);
-          setActError(null);
-        }}
+        onConfirm={(r) => void asking.confirm(() => change(r), reload)}
       >
         {data.restricted ? (
           <p>Held jobs are scheduled again.</p>

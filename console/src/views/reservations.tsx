@@ -8,9 +8,11 @@ import { del, get, post } from '../api/client.js';
 import type { MaintenanceCreate, MaintenanceWindowView, Reservation, ReservationCreate } from '../api/sovereignty-types.js';
 import type { FleetSummary, Org, Page } from '../api/types.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
+import { DataTable } from '../components/data-table.js';
 import { ErrorLine } from '../components/error-line.js';
+import { Form, SelectField, SubmitRow, TextField } from '../components/field.js';
 import { fmtTime } from '../lib/format.js';
-import { problemText } from '../lib/problem.js';
+import { useAction, useConfirm } from '../lib/use-action.js';
 import { usePoll } from '../lib/use-poll.js';
 
 interface Items<T> {
@@ -31,6 +33,16 @@ const localIn = (ms: number): string => {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 };
 
+/** A window's start and end, in local time, as the fields `${prefix}-start` and `${prefix}-end`. */
+function Period(p: { prefix: string; start: string; end: string; onStart: (v: string) => void; onEnd: (v: string) => void }) {
+  return (
+    <>
+      <TextField id={`${p.prefix}-start`} label="Start" type="datetime-local" value={p.start} onValue={p.onStart} />
+      <TextField id={`${p.prefix}-end`} label="End" type="datetime-local" value={p.end} onValue={p.onEnd} />
+    </>
+  );
+}
+
 export function ReservationsView() {
   const { data, error, reload } = usePoll(async () => {
     const [reservations, windows] = await Promise.all([
@@ -43,26 +55,12 @@ export function ReservationsView() {
     const [orgs, fleet] = await Promise.all([get<Page<Org>>('/v1/orgs'), get<FleetSummary>('/v1/fleet')]);
     return { orgs: orgs.items, gpuTypes: fleet.gpuTypes, sites: fleet.sites.map((s) => s.id) };
   }, 0);
-  const [deleting, setDeleting] = useState<{ kind: 'reservation' | 'maintenance'; id: string } | null>(null);
-  const [delError, setDelError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const remove = async () => {
-    if (!deleting) return;
-    setBusy(true);
-    try {
-      await del(
-        deleting.kind === 'reservation'
-          ? `/v1/reservations/${encodeURIComponent(deleting.id)}`
-          : `/v1/maintenance-windows/${encodeURIComponent(deleting.id)}`,
-      );
-      setDeleting(null);
-      reload();
-    } catch (err) {
-      setDelError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const deleting = useConfirm<{ kind: 'reservation' | 'maintenance'; id: string }>();
+  const subject = deleting.subject;
+  const remove = ({ kind, id }: { kind: 'reservation' | 'maintenance'; id: string }) =>
+    del(
+      kind === 'reservation' ? `/v1/reservations/${encodeURIComponent(id)}` : `/v1/maintenance-windows/${encodeURIComponent(id)}`,
+    );
 
   return (
     <>
@@ -76,50 +74,41 @@ export function ReservationsView() {
         </p>
         {data && data.reservations.length === 0 && <p>No reservations.</p>}
         {data && data.reservations.length > 0 && (
-          <table class="data" data-testid="reservations">
-            <thead>
-              <tr>
-                <th scope="col">Reservation</th>
-                <th scope="col">For</th>
-                <th scope="col">GPUs</th>
-                <th scope="col">Window</th>
-                <th scope="col">Held now</th>
-                <th scope="col">Actions</th>
+          <DataTable
+            testid="reservations"
+            cols={['Reservation', 'For', 'GPUs', 'Window', 'Held now', 'Actions']}
+            rows={data.reservations}
+            row={(r) => (
+              <tr key={r.id} data-reservation={r.id}>
+                <th scope="row">
+                  <code>{r.id}</code>
+                  {r.note && <div class="muted small">{r.note}</div>}
+                </th>
+                <td>{r.org}</td>
+                <td>
+                  {r.gpus} × {r.gpuType}
+                  {r.site ? ` in ${r.site}` : ''}
+                  <div class="muted small">
+                    {r.nodes} node{r.nodes === 1 ? '' : 's'} × {r.gpusPerNode}
+                  </div>
+                </td>
+                <td class="nowrap">
+                  {fmtTime(r.start)} – {fmtTime(r.end)}
+                  <div>
+                    <span class={`badge rsv-${r.status}`}>{r.status}</span>
+                  </div>
+                </td>
+                <td class="small">
+                  {r.held ? `${r.held.site}: ${r.held.nodes.join(', ')}` : r.status === 'ended' ? '–' : 'not placeable now'}
+                </td>
+                <td>
+                  <button type="button" class="danger" onClick={() => deleting.ask({ kind: 'reservation', id: r.id })}>
+                    Delete…
+                  </button>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {data.reservations.map((r) => (
-                <tr key={r.id} data-reservation={r.id}>
-                  <th scope="row">
-                    <code>{r.id}</code>
-                    {r.note && <div class="muted small">{r.note}</div>}
-                  </th>
-                  <td>{r.org}</td>
-                  <td>
-                    {r.gpus} × {r.gpuType}
-                    {r.site ? ` in ${r.site}` : ''}
-                    <div class="muted small">
-                      {r.nodes} node{r.nodes === 1 ? '' : 's'} × {r.gpusPerNode}
-                    </div>
-                  </td>
-                  <td class="nowrap">
-                    {fmtTime(r.start)} – {fmtTime(r.end)}
-                    <div>
-                      <span class={`badge rsv-${r.status}`}>{r.status}</span>
-                    </div>
-                  </td>
-                  <td class="small">
-                    {r.held ? `${r.held.site}: ${r.held.nodes.join(', ')}` : r.status === 'ended' ? '–' : 'not placeable now'}
-                  </td>
-                  <td>
-                    <button type="button" class="danger" onClick={() => setDeleting({ kind: 'reservation', id: r.id })}>
-                      Delete…
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            )}
+          />
         )}
         <ReservationForm
           orgs={choices?.orgs ?? []}
@@ -136,62 +125,48 @@ export function ReservationsView() {
         </p>
         {data && data.windows.length === 0 && <p>No maintenance windows.</p>}
         {data && data.windows.length > 0 && (
-          <table class="data" data-testid="maintenance-windows">
-            <thead>
-              <tr>
-                <th scope="col">Window</th>
-                <th scope="col">Where</th>
-                <th scope="col">When</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Actions</th>
+          <DataTable
+            testid="maintenance-windows"
+            cols={['Window', 'Where', 'When', 'Reason', 'Actions']}
+            rows={data.windows}
+            row={(w) => (
+              <tr key={w.id} data-window={w.id}>
+                <th scope="row">
+                  <code>{w.id}</code>
+                </th>
+                <td>
+                  {w.site ? `site ${w.site}` : ''}
+                  <div class="small">
+                    {w.nodes.length} node{w.nodes.length === 1 ? '' : 's'}
+                    {w.nodes.length <= 4 ? `: ${w.nodes.join(', ')}` : ''}
+                  </div>
+                </td>
+                <td class="nowrap">
+                  {fmtTime(w.start)} – {fmtTime(w.end)}
+                </td>
+                <td>
+                  {w.reason} <span class="muted small">by {w.createdBy}</span>
+                </td>
+                <td>
+                  <button type="button" class="danger" onClick={() => deleting.ask({ kind: 'maintenance', id: w.id })}>
+                    Cancel…
+                  </button>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {data.windows.map((w) => (
-                <tr key={w.id} data-window={w.id}>
-                  <th scope="row">
-                    <code>{w.id}</code>
-                  </th>
-                  <td>
-                    {w.site ? `site ${w.site}` : ''}
-                    <div class="small">
-                      {w.nodes.length} node{w.nodes.length === 1 ? '' : 's'}
-                      {w.nodes.length <= 4 ? `: ${w.nodes.join(', ')}` : ''}
-                    </div>
-                  </td>
-                  <td class="nowrap">
-                    {fmtTime(w.start)} – {fmtTime(w.end)}
-                  </td>
-                  <td>
-                    {w.reason} <span class="muted small">by {w.createdBy}</span>
-                  </td>
-                  <td>
-                    <button type="button" class="danger" onClick={() => setDeleting({ kind: 'maintenance', id: w.id })}>
-                      Cancel…
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            )}
+          />
         )}
         <MaintenanceForm sites={choices?.sites ?? []} onDone={reload} />
       </section>
       <ConfirmDialog
-        open={deleting !== null}
-        title={deleting?.kind === 'reservation' ? `Delete reservation ${deleting.id}?` : `Cancel maintenance ${deleting?.id}?`}
-        confirmLabel={deleting?.kind === 'reservation' ? 'Delete reservation' : 'Cancel maintenance'}
+        {...deleting.dialog}
+        title={subject?.kind === 'reservation' ? `Delete reservation ${subject.id}?` : `Cancel maintenance ${subject?.id}?`}
+        confirmLabel={subject?.kind === 'reservation' ? 'Delete reservation' : 'Cancel maintenance'}
         cancelLabel="Keep it"
-        busy={busy}
-        error={delError}
-        onConfirm={() => void remove()}
-        onCancel={() => {
-          setDeleting(null);
-          setDelError(null);
-        }}
+        onConfirm={() => void deleting.confirm(remove, reload)}
       >
         <p>
-          {deleting?.kind === 'reservation'
+          {subject?.kind === 'reservation'
             ? 'The GPUs go back to everyone at the next scheduling cycle.'
             : 'The nodes take work again at the next scheduling cycle.'}
         </p>
@@ -218,15 +193,11 @@ function ReservationForm({
   const [start, setStart] = useState(() => localIn(3_600_000));
   const [end, setEnd] = useState(() => localIn(25 * 3_600_000));
   const [note, setNote] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useAction();
   const [done, setDone] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const submit = async () => {
     setDone(null);
-    try {
+    await run(async () => {
       const body: ReservationCreate = {
         org: org || orgs[0]?.id || '',
         gpuType: gpuType || gpuTypes[0] || '',
@@ -239,74 +210,30 @@ function ReservationForm({
       const r = await post<Reservation>('/v1/reservations', body);
       setDone(`Reservation ${r.id} created: ${r.gpus} × ${r.gpuType} for ${r.org}.`);
       onDone();
-    } catch (err) {
-      setError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
-    <form class="form inline-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="rsv-new">
-      <h3 id="rsv-new">New reservation</h3>
-      <div class="field">
-        <label for="rsv-org">Organisation</label>
-        <select id="rsv-org" value={org || orgs[0]?.id} onChange={(e) => setOrg(e.currentTarget.value)}>
-          {orgs.map((o) => (
-            <option key={o.id} value={o.id}>
-              {o.id}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div class="field">
-        <label for="rsv-type">GPU type</label>
-        <select id="rsv-type" value={gpuType || gpuTypes[0]} onChange={(e) => setGpuType(e.currentTarget.value)}>
-          {gpuTypes.map((t) => (
-            <option key={t} value={t}>
-              {t}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div class="field">
-        <label for="rsv-gpus">GPUs</label>
-        <input id="rsv-gpus" type="number" min="1" value={gpus} onInput={(e) => setGpus(e.currentTarget.value)} />
-      </div>
-      <div class="field">
-        <label for="rsv-site">Site</label>
-        <select id="rsv-site" value={site} onChange={(e) => setSite(e.currentTarget.value)}>
-          <option value="">any one site</option>
-          {sites.map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div class="field">
-        <label for="rsv-start">Start</label>
-        <input id="rsv-start" type="datetime-local" value={start} onInput={(e) => setStart(e.currentTarget.value)} />
-      </div>
-      <div class="field">
-        <label for="rsv-end">End</label>
-        <input id="rsv-end" type="datetime-local" value={end} onInput={(e) => setEnd(e.currentTarget.value)} />
-      </div>
-      <div class="field">
-        <label for="rsv-note">Note</label>
-        <input id="rsv-note" value={note} onInput={(e) => setNote(e.currentTarget.value)} />
-      </div>
+    <Form id="rsv-new" title="New reservation" kind="inline-form" onSubmit={submit}>
+      <SelectField
+        id="rsv-org"
+        label="Organisation"
+        value={org || orgs[0]?.id}
+        options={orgs.map((o) => o.id)}
+        onValue={setOrg}
+      />
+      <SelectField id="rsv-type" label="GPU type" value={gpuType || gpuTypes[0]} options={gpuTypes} onValue={setGpuType} />
+      <TextField id="rsv-gpus" label="GPUs" type="number" min="1" value={gpus} onValue={setGpus} />
+      <SelectField id="rsv-site" label="Site" value={site} options={sites} onValue={setSite} blank="any one site" />
+      <Period prefix="rsv" start={start} end={end} onStart={setStart} onEnd={setEnd} />
+      <TextField id="rsv-note" label="Note" value={note} onValue={setNote} />
       <ErrorLine message={error} />
       {done && (
         <p class="notice" role="status">
           {done}
         </p>
       )}
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
-          Reserve
-        </button>
-      </div>
-    </form>
+      <SubmitRow label="Reserve" busy={busy} />
+    </Form>
   );
 }
 
@@ -316,13 +243,9 @@ function MaintenanceForm({ sites, onDone }: { sites: string[]; onDone: () => voi
   const [start, setStart] = useState(() => localIn(2 * 86_400_000));
   const [end, setEnd] = useState(() => localIn(2 * 86_400_000 + 6 * 3_600_000));
   const [reason, setReason] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, run } = useAction();
+  const submit = async () => {
+    await run(async () => {
       const list = nodes
         .split(/[\s,]+/)
         .map((n) => n.trim())
@@ -338,53 +261,16 @@ function MaintenanceForm({ sites, onDone }: { sites: string[]; onDone: () => voi
       setReason('');
       setNodes('');
       onDone();
-    } catch (err) {
-      setError(problemText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
-    <form class="form inline-form" noValidate onSubmit={(e) => void submit(e)} aria-labelledby="mw-new">
-      <h3 id="mw-new">New maintenance window</h3>
-      <div class="field">
-        <label for="mw-site">Site</label>
-        <select id="mw-site" value={site} onChange={(e) => setSite(e.currentTarget.value)}>
-          <option value="">(the nodes below)</option>
-          {sites.map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div class="field">
-        <label for="mw-nodes">Nodes</label>
-        <input
-          id="mw-nodes"
-          value={nodes}
-          placeholder="muc1-b200-0001, muc1-b200-0002"
-          onInput={(e) => setNodes(e.currentTarget.value)}
-        />
-      </div>
-      <div class="field">
-        <label for="mw-start">Start</label>
-        <input id="mw-start" type="datetime-local" value={start} onInput={(e) => setStart(e.currentTarget.value)} />
-      </div>
-      <div class="field">
-        <label for="mw-end">End</label>
-        <input id="mw-end" type="datetime-local" value={end} onInput={(e) => setEnd(e.currentTarget.value)} />
-      </div>
-      <div class="field">
-        <label for="mw-reason">Reason</label>
-        <input id="mw-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
-      </div>
+    <Form id="mw-new" title="New maintenance window" kind="inline-form" onSubmit={submit}>
+      <SelectField id="mw-site" label="Site" value={site} options={sites} onValue={setSite} blank="(the nodes below)" />
+      <TextField id="mw-nodes" label="Nodes" value={nodes} placeholder="muc1-b200-0001, muc1-b200-0002" onValue={setNodes} />
+      <Period prefix="mw" start={start} end={end} onStart={setStart} onEnd={setEnd} />
+      <TextField id="mw-reason" label="Reason" value={reason} onValue={setReason} />
       <ErrorLine message={error} />
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
-          Schedule maintenance
-        </button>
-      </div>
-    </form>
+      <SubmitRow label="Schedule maintenance" busy={busy} />
+    </Form>
   );
 }

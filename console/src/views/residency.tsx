@@ -9,6 +9,7 @@ import { download, get, qs } from '../api/client.js';
 import type { Dataset, ProcessingRecord, ResidencyPolicy, ResidencyReport } from '../api/sovereignty-types.js';
 import type { Page, Project } from '../api/types.js';
 import { useMe } from '../auth/me.js';
+import { DataTable } from '../components/data-table.js';
 import { ErrorLine } from '../components/error-line.js';
 import { fmtInt, fmtTime } from '../lib/format.js';
 import { attempt } from '../lib/problem.js';
@@ -79,37 +80,30 @@ function PolicySection({ org }: { org: string }) {
       {data && data.versions.length > 0 && (
         <>
           <h3>Version history</h3>
-          <table class="data" data-testid="policy-versions">
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">Set</th>
-                <th scope="col">Rules</th>
-                <th scope="col">Allowed sites before → after</th>
+          <DataTable
+            testid="policy-versions"
+            cols={['Version', 'Set', 'Rules', 'Allowed sites before → after']}
+            rows={data.versions}
+            row={(v) => (
+              <tr key={v.version} class={v.sitesChanged ? 'moved' : undefined}>
+                <th scope="row">
+                  {v.name} v{v.version}
+                </th>
+                <td class="nowrap">
+                  {fmtTime(v.createdAt)}
+                  <div class="muted small">by {v.createdBy ?? '–'}</div>
+                </td>
+                <td>
+                  {ruleLines(v.rules).join('; ')}
+                  <div class="muted small">data classes: {v.dataClasses.join(', ') || 'none'}</div>
+                </td>
+                <td>
+                  {siteList(v.sitesBefore)} → <strong>{siteList(v.sitesAfter)}</strong>
+                  {v.sitesChanged && <div class="badge moved-badge">processing location changed</div>}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {data.versions.map((v) => (
-                <tr key={v.version} class={v.sitesChanged ? 'moved' : undefined}>
-                  <th scope="row">
-                    {v.name} v{v.version}
-                  </th>
-                  <td class="nowrap">
-                    {fmtTime(v.createdAt)}
-                    <div class="muted small">by {v.createdBy ?? '–'}</div>
-                  </td>
-                  <td>
-                    {ruleLines(v.rules).join('; ')}
-                    <div class="muted small">data classes: {v.dataClasses.join(', ') || 'none'}</div>
-                  </td>
-                  <td>
-                    {siteList(v.sitesBefore)} → <strong>{siteList(v.sitesAfter)}</strong>
-                    {v.sitesChanged && <div class="badge moved-badge">processing location changed</div>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            )}
+          />
         </>
       )}
     </section>
@@ -156,38 +150,27 @@ function DatasetsSection() {
         </p>
       )}
       {data && data.items.length > 0 && (
-        <table class="data" data-testid="datasets">
-          <thead>
-            <tr>
-              <th scope="col">Dataset</th>
-              <th scope="col">Project</th>
-              <th scope="col">Class</th>
-              <th scope="col">Home site</th>
-              <th scope="col" class="num">
-                Size
+        <DataTable
+          testid="datasets"
+          cols={['Dataset', 'Project', 'Class', 'Home site', { label: 'Size', num: true }, 'Registered']}
+          rows={data.items}
+          row={(d) => (
+            <tr key={d.id}>
+              <th scope="row">
+                {d.name} <span class="muted small">{d.id}</span>
               </th>
-              <th scope="col">Registered</th>
+              <td>{d.project}</td>
+              <td>
+                <span class={`badge class-${d.classification}`}>{d.classification}</span>
+              </td>
+              <td>{d.homeSite}</td>
+              <td class="num">{fmtBytes(d.sizeBytes)}</td>
+              <td class="nowrap">
+                {fmtTime(d.createdAt)} <span class="muted small">by {d.createdBy}</span>
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {data.items.map((d) => (
-              <tr key={d.id}>
-                <th scope="row">
-                  {d.name} <span class="muted small">{d.id}</span>
-                </th>
-                <td>{d.project}</td>
-                <td>
-                  <span class={`badge class-${d.classification}`}>{d.classification}</span>
-                </td>
-                <td>{d.homeSite}</td>
-                <td class="num">{fmtBytes(d.sizeBytes)}</td>
-                <td class="nowrap">
-                  {fmtTime(d.createdAt)} <span class="muted small">by {d.createdBy}</span>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          )}
+        />
       )}
     </section>
   );
@@ -241,38 +224,29 @@ function ReportSection({ org }: { org: string }) {
         </p>
       )}
       {report && report.items.length > 0 && (
-        <table class="data" data-testid="residency-report">
-          <caption class="sr-only">Job starts in the period</caption>
-          <thead>
-            <tr>
-              <th scope="col">Job</th>
-              <th scope="col">Started</th>
-              <th scope="col">Site</th>
-              <th scope="col">Attestations</th>
-              <th scope="col">Policies</th>
-              <th scope="col">Data classes</th>
+        <DataTable
+          testid="residency-report"
+          caption="Job starts in the period"
+          cols={['Job', 'Started', 'Site', 'Attestations', 'Policies', 'Data classes']}
+          rows={report.items}
+          row={(r) => (
+            <tr key={`${r.jobId}-${r.startedAt}`} title={r.summary}>
+              <th scope="row">
+                <Link href={`/jobs/${encodeURIComponent(r.jobId)}`}>{r.jobId}</Link> {r.jobName}
+                <div class="muted small">{r.project}</div>
+              </th>
+              <td class="nowrap">{fmtTime(r.startedAt)}</td>
+              <td>
+                {r.site}: {r.city}, {r.country}{' '}
+                {r.eea ? <span class="muted small">(EU/EEA)</span> : <strong>(outside the EU/EEA)</strong>}
+                <div class="muted small">{r.operator ?? 'operator not recorded'}</div>
+              </td>
+              <td>{r.attestations.join(', ') || 'none current'}</td>
+              <td>{[r.orgPolicy, r.projectPolicy].filter(Boolean).join(', ') || 'none'}</td>
+              <td>{r.dataClasses.join(', ') || '–'}</td>
             </tr>
-          </thead>
-          <tbody>
-            {report.items.map((r) => (
-              <tr key={`${r.jobId}-${r.startedAt}`} title={r.summary}>
-                <th scope="row">
-                  <Link href={`/jobs/${encodeURIComponent(r.jobId)}`}>{r.jobId}</Link> {r.jobName}
-                  <div class="muted small">{r.project}</div>
-                </th>
-                <td class="nowrap">{fmtTime(r.startedAt)}</td>
-                <td>
-                  {r.site}: {r.city}, {r.country}{' '}
-                  {r.eea ? <span class="muted small">(EU/EEA)</span> : <strong>(outside the EU/EEA)</strong>}
-                  <div class="muted small">{r.operator ?? 'operator not recorded'}</div>
-                </td>
-                <td>{r.attestations.join(', ') || 'none current'}</td>
-                <td>{[r.orgPolicy, r.projectPolicy].filter(Boolean).join(', ') || 'none'}</td>
-                <td>{r.dataClasses.join(', ') || '–'}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          )}
+        />
       )}
     </section>
   );
@@ -330,40 +304,33 @@ function ProcessingRecordSection({ org }: { org: string }) {
           {rec.sitesUsed.length === 0 ? (
             <p>No job has been placed and no dataset is stored yet.</p>
           ) : (
-            <table class="data">
-              <thead>
-                <tr>
-                  <th scope="col">Site</th>
-                  <th scope="col">Jurisdiction</th>
-                  <th scope="col">Operator</th>
-                  <th scope="col" class="num">
-                    Placements
+            <DataTable
+              cols={[
+                'Site',
+                'Jurisdiction',
+                'Operator',
+                { label: 'Placements', num: true },
+                { label: 'Datasets', num: true },
+                'First / last placement',
+              ]}
+              rows={rec.sitesUsed}
+              row={(s) => (
+                <tr key={s.id}>
+                  <th scope="row">
+                    {s.id} <span class="muted small">{s.name}</span>
                   </th>
-                  <th scope="col" class="num">
-                    Datasets
-                  </th>
-                  <th scope="col">First / last placement</th>
+                  <td>
+                    {s.city}, {s.country} {s.eu ? '(EU)' : s.eea ? '(EEA)' : '(outside the EU/EEA)'}
+                  </td>
+                  <td>{s.operator ? `${s.operator.name} (${s.operator.establishment})` : '–'}</td>
+                  <td class="num">{fmtInt(s.placements)}</td>
+                  <td class="num">{fmtInt(s.datasets)}</td>
+                  <td class="nowrap small">
+                    {fmtTime(s.firstPlacement)} / {fmtTime(s.lastPlacement)}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {rec.sitesUsed.map((s) => (
-                  <tr key={s.id}>
-                    <th scope="row">
-                      {s.id} <span class="muted small">{s.name}</span>
-                    </th>
-                    <td>
-                      {s.city}, {s.country} {s.eu ? '(EU)' : s.eea ? '(EEA)' : '(outside the EU/EEA)'}
-                    </td>
-                    <td>{s.operator ? `${s.operator.name} (${s.operator.establishment})` : '–'}</td>
-                    <td class="num">{fmtInt(s.placements)}</td>
-                    <td class="num">{fmtInt(s.datasets)}</td>
-                    <td class="nowrap small">
-                      {fmtTime(s.firstPlacement)} / {fmtTime(s.lastPlacement)}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              )}
+            />
           )}
           <h3>Retention</h3>
           <ul class="plain">
