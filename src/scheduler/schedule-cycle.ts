@@ -12,7 +12,7 @@ import type { PendingReason } from '../model/job.js';
 import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
-import { constraintsFor, constraintsReason, type PlacementConstraints } from './constraints.js';
+import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
 import { orderIndexes } from './order.js';
 import { placeJob } from './placement.js';
@@ -488,13 +488,9 @@ function firstDuplicate(ids: readonly string[]): string {
 
 /** mayHaveConstraints: a cheap pre-check before constraintsFor (which builds a key list). */
 function mayHaveConstraints(job: SchedJob): boolean {
-  return (
-    job.requiredSites !== undefined ||
-    job.forbiddenSites !== undefined ||
-    job.requiredCertifications !== undefined ||
-    job.nodeLabels !== undefined ||
-    job.requireSingleUnit === true
-  );
+  // Every constraint field counts (residency included): a constrained job's failure must never be
+  // reused for an unconstrained job of the same shape.
+  return hasConstraints(job);
 }
 
 /**

@@ -129,3 +129,16 @@ test('requireSingleUnit: a gang waits rather than span scalable units; partial g
   assert.equal(units.size, 1);
   c.verifyIndexes();
 });
+
+test('a residency-constrained job that cannot start does not make an unconstrained job of the same shape wait', () => {
+  // Both jobs ask for the same shape in the same project; the first may only use a site that has
+  // no RTX GPUs left to it (none allowed), so its failure must not be reused for the second.
+  const r = onDemo([
+    rtx('health', {
+      residency: { allowedSites: [], reason: 'waiting: health data needs a current C5 Type 2', rule: 'health' },
+    }),
+    rtx('plain', {}),
+  ]);
+  assert.equal(r.pending.get('health')?.code, 'residency');
+  assert.ok(siteOf(r, 'plain'), 'the unconstrained job starts');
+});
