@@ -92,26 +92,13 @@ export class DatasetManifests {
     requestId: string,
   ): Promise<DatasetRecord> {
     if (!manifest) return this.residency.createDataset(p, project, input, requestId);
-    const plaintext = encodeManifest(manifest);
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const dk = await this.prepareFor(p, await this.projectOrg(project));
-        try {
-          const rec = await this.residency.createDataset(p, project, input, requestId, (trx, rec) =>
-            this.writeManifest(trx, dk, plaintext, rec, p.userId, requestId),
-          );
-          this.live.add(rec.id);
-          return rec;
-        } catch (err) {
-          if (err instanceof KekChangedError && attempt < 3) continue;
-          throw err;
-        } finally {
-          dk?.key.fill(0);
-        }
-      }
-    } finally {
-      plaintext.fill(0);
-    }
+    return this.withManifest(
+      p,
+      manifest,
+      () => this.projectOrg(project),
+      (onWrite) => this.residency.createDataset(p, project, input, requestId, onWrite),
+      requestId,
+    );
   }
 
   /** update changes size/checksum and, when given, replaces the manifest (a fresh data key; the old one is shredded). */
@@ -123,27 +110,13 @@ export class DatasetManifests {
     requestId: string,
   ): Promise<DatasetRecord> {
     if (!manifest) return this.residency.updateDataset(p, id, patch, requestId);
-    const plaintext = encodeManifest(manifest);
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const d = this.residency.getDataset(p, id);
-        const dk = await this.prepareFor(p, d.org);
-        try {
-          const rec = await this.residency.updateDataset(p, id, patch, requestId, (trx, rec) =>
-            this.writeManifest(trx, dk, plaintext, rec, p.userId, requestId),
-          );
-          this.live.add(rec.id);
-          return rec;
-        } catch (err) {
-          if (err instanceof KekChangedError && attempt < 3) continue;
-          throw err;
-        } finally {
-          dk?.key.fill(0);
-        }
-      }
-    } finally {
-      plaintext.fill(0);
-    }
+    return this.withManifest(
+      p,
+      manifest,
+      async () => this.residency.getDataset(p, id).org,
+      (onWrite) => this.residency.updateDataset(p, id, patch, requestId, onWrite),
+      requestId,
+    );
   }
 
   /**
@@ -246,6 +219,38 @@ export class DatasetManifests {
 
   // ---------------------------------------------------------------- internals
 
+  /**
+   * withManifest runs a dataset write that also stores its manifest under a fresh data key, made
+   * before the write; a KEK rotated in between (KekChangedError) makes it start over, up to 3 times.
+   * Key and plaintext are wiped whatever happens.
+   */
+  private async withManifest(
+    p: Principal,
+    manifest: Manifest,
+    orgOf: () => Promise<string | null>,
+    write: (onWrite: (trx: Trx, rec: DatasetRecord) => Promise<void>) => Promise<DatasetRecord>,
+    requestId: string,
+  ): Promise<DatasetRecord> {
+    const plaintext = encodeManifest(manifest);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const dk = await this.prepareFor(p, await orgOf());
+        try {
+          const rec = await write((trx, rec) => this.writeManifest(trx, dk, plaintext, rec, p.userId, requestId));
+          this.live.add(rec.id);
+          return rec;
+        } catch (err) {
+          if (err instanceof KekChangedError && attempt < 3) continue;
+          throw err;
+        } finally {
+          dk?.key.fill(0);
+        }
+      }
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
   private async projectOrg(project: string): Promise<string | null> {
     const row = await this.store.db.selectFrom('projects').select('org_id').where('id', '=', project).executeTakeFirst();
     return row?.org_id ?? null;
@@ -323,32 +328,7 @@ export class DatasetManifests {
   ): Promise<{ dataKeys: string[]; manifests: number }> {
     const t = keysTrx(trx).withTables<{ dataset_manifests: DatasetManifestsTable }>();
     const at = new Date(this.now()).toISOString();
-    const keys = await t
-      .selectFrom('data_keys')
-      .select('id')
-      .where('org_id', '=', rec.org)
-      .where('object_type', '=', 'dataset')
-      .where('object_id', '=', rec.id)
-      .where('state', '=', 'active')
-      .execute();
-    const ids = keys.map((k) => k.id);
-    if (ids.length > 0) {
-      await t
-        .updateTable('data_keys')
-        .set({ wrapped: null, state: 'shredded', shredded_at: at })
-        .where('id', 'in', ids)
-        .execute();
-      await appendAudit(trx, {
-        at,
-        actor,
-        org: rec.org,
-        action: 'key.shred',
-        objectType: 'dataset',
-        objectId: rec.id,
-        after: { dataKeys: ids, reason: `dataset ${rec.id} deleted` },
-        requestId,
-      });
-    }
+    const ids = await this.keys.shredInTrx(trx, ref(rec.org, rec.id), at, actor, `dataset ${rec.id} deleted`, requestId);
     const res = await t
       .updateTable('dataset_manifests')
       .set({ ciphertext: null, erased_at: at })

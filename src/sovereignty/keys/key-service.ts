@@ -11,9 +11,11 @@
  * Each unwrap for use is an audited `key.use` (who, which key, why; never the value).
  */
 import { randomBytes } from 'node:crypto';
+import type { Transaction } from 'kysely';
 import { ApiProblem } from '../../server/problem.js';
 import { appendAudit } from '../../store/audit.js';
 import type { Store } from '../../store/open-store.js';
+import type { Database } from '../../store/schema.js';
 import { aad, DecryptError, newKey, open, seal } from './envelope.js';
 import { KeyNotFoundError, type KeyProvider, KeyProviderError } from './provider.js';
 import { type KeysDb, type KeysTrx, keysDb, keysTrx, type OrgKeksTable } from './tables.js';
@@ -138,29 +140,53 @@ export class KeyService {
     const provider = this.provider(providerName);
     const keyId = await provider.createKey(`gigafab org ${org} v${version}`);
     const at = this.at();
-    await this.store.write(async (trx) => {
-      await keysTrx(trx)
-        .insertInto('org_keks')
-        .values({
-          org_id: org,
-          version,
-          provider: providerName,
-          key_id: keyId,
-          state: 'active',
-          created_at: at,
-          destroyed_at: null,
-        })
-        .execute();
-      await appendAudit(trx, {
-        at,
-        actor,
-        org,
-        action: 'kek.create',
-        objectType: 'kek',
-        objectId: `${org}/v${version}`,
-        after: { version, provider: providerName, providerKind: provider.kind, keyId },
-        requestId,
-      });
+    await this.store.write((trx) => this.insertKek(trx, { org, version, providerName, provider, keyId, at, actor, requestId }));
+  }
+
+  /** insertKek records a new active KEK version (already made at its provider) and audits its creation. */
+  private async insertKek(
+    trx: Transaction<Database>,
+    k: {
+      org: string;
+      version: number;
+      providerName: string;
+      provider: KeyProvider;
+      keyId: string;
+      at: string;
+      actor: string;
+      requestId?: string;
+      rotatesFrom?: number;
+    },
+  ): Promise<void> {
+    const { org, version, providerName, keyId, at } = k;
+    await keysTrx(trx)
+      .insertInto('org_keks')
+      .values({
+        org_id: org,
+        version,
+        provider: providerName,
+        key_id: keyId,
+        state: 'active',
+        created_at: at,
+        destroyed_at: null,
+      })
+      .execute();
+    await appendAudit(trx, {
+      at,
+      actor: k.actor,
+      org,
+      action: 'kek.create',
+      objectType: 'kek',
+      objectId: `${org}/v${version}`,
+      // rotatesFrom only on rotations, after the other fields: the record reads as it always has.
+      after: {
+        version,
+        provider: providerName,
+        providerKind: k.provider.kind,
+        keyId,
+        ...(k.rotatesFrom === undefined ? {} : { rotatesFrom: k.rotatesFrom }),
+      },
+      requestId: k.requestId,
     });
   }
 
@@ -340,35 +366,41 @@ export class KeyService {
   /** shred destroys an object's data keys: its ciphertexts, wherever copies live, stay unreadable. */
   async shred(ref: ObjectRef, actor: string, reason: string, requestId?: string): Promise<string[]> {
     const at = this.at();
-    return this.store.write(async (trx) => {
-      const t = keysTrx(trx);
-      const keys = await t
-        .selectFrom('data_keys')
-        .select('id')
-        .where('org_id', '=', ref.org)
-        .where('object_type', '=', ref.objectType)
-        .where('object_id', '=', ref.objectId)
-        .where('state', '=', 'active')
-        .execute();
-      if (keys.length === 0) return [];
-      const ids = keys.map((k) => k.id);
-      await t
-        .updateTable('data_keys')
-        .set({ wrapped: null, state: 'shredded', shredded_at: at })
-        .where('id', 'in', ids)
-        .execute();
-      await appendAudit(trx, {
-        at,
-        actor,
-        org: ref.org,
-        action: 'key.shred',
-        objectType: ref.objectType,
-        objectId: ref.objectId,
-        after: { dataKeys: ids, reason },
-        requestId,
-      });
-      return ids;
+    return this.store.write((trx) => this.shredInTrx(trx, ref, at, actor, reason, requestId));
+  }
+
+  /** shredInTrx is shred inside the caller's transaction (which then also removes what the keys protected). */
+  async shredInTrx(
+    trx: Transaction<Database>,
+    ref: ObjectRef,
+    at: string,
+    actor: string,
+    reason: string,
+    requestId?: string,
+  ): Promise<string[]> {
+    const t = keysTrx(trx);
+    const keys = await t
+      .selectFrom('data_keys')
+      .select('id')
+      .where('org_id', '=', ref.org)
+      .where('object_type', '=', ref.objectType)
+      .where('object_id', '=', ref.objectId)
+      .where('state', '=', 'active')
+      .execute();
+    if (keys.length === 0) return [];
+    const ids = keys.map((k) => k.id);
+    await t.updateTable('data_keys').set({ wrapped: null, state: 'shredded', shredded_at: at }).where('id', 'in', ids).execute();
+    await appendAudit(trx, {
+      at,
+      actor,
+      org: ref.org,
+      action: 'key.shred',
+      objectType: ref.objectType,
+      objectId: ref.objectId,
+      after: { dataKeys: ids, reason },
+      requestId,
     });
+    return ids;
   }
 
   // ------------------------------------------------------------------ rotation and destruction
@@ -389,26 +421,22 @@ export class KeyService {
       const keyId = await provider.createKey(`gigafab org ${org} v${version}`);
       const at = this.at();
       await this.store.write(async (trx) => {
-        const t = keysTrx(trx);
-        await t
+        await keysTrx(trx)
           .updateTable('org_keks')
           .set({ state: 'retiring' })
           .where('org_id', '=', org)
           .where('state', '=', 'active')
           .execute();
-        await t
-          .insertInto('org_keks')
-          .values({ org_id: org, version, provider: target, key_id: keyId, state: 'active', created_at: at, destroyed_at: null })
-          .execute();
-        await appendAudit(trx, {
+        await this.insertKek(trx, {
+          org,
+          version,
+          providerName: target,
+          provider,
+          keyId,
           at,
           actor,
-          org,
-          action: 'kek.create',
-          objectType: 'kek',
-          objectId: `${org}/v${version}`,
-          after: { version, provider: target, providerKind: provider.kind, keyId, rotatesFrom: old.version },
           requestId,
+          rotatesFrom: old.version,
         });
       });
       let rewrapped = 0;
