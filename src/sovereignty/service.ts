@@ -18,6 +18,7 @@ import { conflict, forbidden, invalid, notFound } from '../server/problem.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
+import type { DatasetsTable, ResidencyPoliciesTable } from '../store/residency-schema.js';
 import type { Database } from '../store/schema.js';
 import { knownCountry } from './countries.js';
 import {
@@ -110,18 +111,8 @@ export interface ResidencyGate {
   refresh(now: number): Promise<void>;
 }
 
-interface PolicyRowLike {
-  scope_type: string;
-  scope_id: string;
-  version: number;
-  name: string;
-  rules: string;
-  data_classes: string;
-  sites_before: string;
-  sites_after: string;
-  created_at: string;
-  created_by: string;
-}
+/** A policy row as read back (callers may leave out the organisation). */
+type PolicyRowLike = Omit<ResidencyPoliciesTable, 'org_id'>;
 
 const ALL_CLASSES: DataClass[] = [...DATA_CLASSES];
 
@@ -510,30 +501,24 @@ export class ResidencyService implements ResidencyGate {
             created_by: p.userId,
           })
           .execute();
-        await appendAudit(trx, {
-          at,
-          actor: p.userId,
-          org,
-          action: 'residency_policy.set',
-          objectType: `${scope}_residency_policy`,
-          objectId: `${id}@${version}`,
-          before: prev ? { name: prev.name, version: prev.version, rules: prev.rules, dataClasses: prev.dataClasses } : null,
-          after: { name: input.name, version, rules: input.rules, dataClasses: input.dataClasses },
-          requestId,
-        });
-        if (changed) {
-          await appendAudit(trx, {
+        const audit = (action: string, was: unknown, becomes: unknown) =>
+          appendAudit(trx, {
             at,
             actor: p.userId,
             org,
-            action: 'residency.processing_location_change',
+            action,
             objectType: `${scope}_residency_policy`,
             objectId: `${id}@${version}`,
-            before: { sites: before },
-            after: { sites: after },
+            before: was,
+            after: becomes,
             requestId,
           });
-        }
+        await audit(
+          'residency_policy.set',
+          prev ? { name: prev.name, version: prev.version, rules: prev.rules, dataClasses: prev.dataClasses } : null,
+          { name: input.name, version, rules: input.rules, dataClasses: input.dataClasses },
+        );
+        if (changed) await audit('residency.processing_location_change', { sites: before }, { sites: after });
         // In memory within the transaction: a start committed in the same batch already sees it.
         this.cachePolicy(next);
         if (scope === 'project') this.policyOrg.set(id, org);
@@ -804,19 +789,7 @@ function toView(r: PolicyRowLike): PolicyView {
   };
 }
 
-function toDataset(d: {
-  id: string;
-  org_id: string;
-  project_id: string;
-  name: string;
-  classification: string;
-  home_site: string;
-  size_bytes: number;
-  checksum: string;
-  created_at: string;
-  created_by: string;
-  deleted_at: string | null;
-}): DatasetRecord {
+function toDataset(d: DatasetsTable): DatasetRecord {
   return {
     id: d.id,
     org: d.org_id,
