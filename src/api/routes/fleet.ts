@@ -13,6 +13,23 @@ const NodeParam = z.object({
 const cursorOf = (n: number) => Buffer.from(String(n)).toString('base64url');
 const fromCursor = (c: string | undefined) => (c ? Number(Buffer.from(c, 'base64url').toString()) || 0 : 0);
 
+/** nodeBody: the i-th fleet node as the API shows it (NodeSchema): its facts and its live state. */
+export function nodeBody(cp: Services['cp'], i: number) {
+  const n = cp.fleet.nodes[i]!;
+  const v = cp.cluster.nodeView(n.id);
+  return {
+    id: n.id,
+    site: n.site,
+    unit: n.unit,
+    nodeType: n.nodeType,
+    gpuType: n.gpuType,
+    gpus: n.gpus,
+    state: v.state,
+    freeGpus: v.freeGpus,
+    jobs: v.jobs,
+  };
+}
+
 export function fleetRoutes({ cp }: Services) {
   const r = newRouter();
   const fleet = cp.fleet;
@@ -46,21 +63,7 @@ export function fleetRoutes({ cp }: Services) {
     },
   );
 
-  const nodeView = (i: number) => {
-    const n = fleet.nodes[i]!;
-    const v = cp.cluster.nodeView(n.id);
-    return {
-      id: n.id,
-      site: n.site,
-      unit: n.unit,
-      nodeType: n.nodeType,
-      gpuType: n.gpuType,
-      gpus: n.gpus,
-      state: v.state,
-      freeGpus: v.freeGpus,
-      jobs: v.jobs,
-    };
-  };
+  const nodeView = (i: number) => nodeBody(cp, i);
 
   r.openapi(
     createRoute({

@@ -14,6 +14,7 @@ import {
   ReservationCreateSchema,
   ReservationSchema,
 } from '../schemas-scheduling.js';
+import { nodeBody } from './fleet.js';
 
 const IdParam = (example: string) => z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example }) });
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
@@ -131,22 +132,7 @@ export function schedulingRoutes({ cp }: Services) {
       const { id } = c.req.valid('param');
       const { state, reason } = c.req.valid('json');
       await cp.setNodeState(c.get('principal'), id, state, reason, c.get('requestId'));
-      const n = cp.fleet.nodes[cp.fleet.nodeIndex.get(id)!]!;
-      const v = cp.cluster.nodeView(id);
-      return c.json(
-        {
-          id: n.id,
-          site: n.site,
-          unit: n.unit,
-          nodeType: n.nodeType,
-          gpuType: n.gpuType,
-          gpus: n.gpus,
-          state: v.state,
-          freeGpus: v.freeGpus,
-          jobs: v.jobs,
-        },
-        200,
-      );
+      return c.json(nodeBody(cp, cp.fleet.nodeIndex.get(id)!), 200);
     },
   );
 
