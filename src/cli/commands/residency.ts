@@ -120,30 +120,24 @@ export function registerResidency(program: Command, rt: Runtime): void {
     });
 
   const policy = res.command('policy').description('versioned residency policies of organisations and projects');
-  policy
-    .command('show')
-    .description('the policy in force')
-    .option('--org <org>', 'organisation')
-    .option('--project <project>', 'project')
-    .action(async (opts: { org?: string; project?: string }, cmd: Command) => {
-      const ctx = await makeCtx(cmd, rt);
-      const { data: p } = await ctx.client.request<PolicyView>('GET', scopePath(opts));
-      if (ctx.json) return ctx.printJson(p);
-      ctx.out(
-        renderKeyValues([
-          ['Policy', `${p.name} v${p.version}`],
-          ['Scope', `${p.scope} ${p.scopeId}`],
-          ['Rules', rulesText(p.rules)],
-          ['Data classes', p.dataClasses.join(', ')],
-          ['Allowed sites', p.sitesAfter.join(', ') || 'none'],
-        ]),
-      );
-    });
-  policy
-    .command('set')
-    .description('set a new version of the policy (org admin); a project may only be stricter than its organisation')
-    .option('--org <org>', 'organisation')
-    .option('--project <project>', 'project')
+  /** scoped: a policy subcommand; its scope is --org or --project (scopePath says which). */
+  const scoped = (name: string, description: string) =>
+    policy.command(name).description(description).option('--org <org>', 'organisation').option('--project <project>', 'project');
+  scoped('show', 'the policy in force').action(async (opts: { org?: string; project?: string }, cmd: Command) => {
+    const ctx = await makeCtx(cmd, rt);
+    const { data: p } = await ctx.client.request<PolicyView>('GET', scopePath(opts));
+    if (ctx.json) return ctx.printJson(p);
+    ctx.out(
+      renderKeyValues([
+        ['Policy', `${p.name} v${p.version}`],
+        ['Scope', `${p.scope} ${p.scopeId}`],
+        ['Rules', rulesText(p.rules)],
+        ['Data classes', p.dataClasses.join(', ')],
+        ['Allowed sites', p.sitesAfter.join(', ') || 'none'],
+      ]),
+    );
+  });
+  scoped('set', 'set a new version of the policy (org admin); a project may only be stricter than its organisation')
     .requiredOption('--name <name>', 'policy name, e.g. eu-de-only')
     .option('--countries <list>', 'allowed countries, e.g. DE,AT', list)
     .addOption(new Option('--regions <list>', 'allowed regions: EU, EEA, ADEQUATE').argParser(list))
@@ -187,12 +181,8 @@ export function registerResidency(program: Command, rt: Runtime): void {
           ctx.out(`allowed sites changed: ${p.sitesBefore.join(', ') || 'none'} -> ${p.sitesAfter.join(', ') || 'none'}`);
       },
     );
-  policy
-    .command('versions')
-    .description('every version, newest first, with the allowed sites before and after')
-    .option('--org <org>', 'organisation')
-    .option('--project <project>', 'project')
-    .action(async (opts: { org?: string; project?: string }, cmd: Command) => {
+  scoped('versions', 'every version, newest first, with the allowed sites before and after').action(
+    async (opts: { org?: string; project?: string }, cmd: Command) => {
       const ctx = await makeCtx(cmd, rt);
       const { data } = await ctx.client.request<{ items: PolicyView[] }>('GET', `${scopePath(opts)}/versions`);
       if (ctx.json) return ctx.printJson(data.items);
@@ -210,7 +200,8 @@ export function registerResidency(program: Command, rt: Runtime): void {
           ]),
         ),
       );
-    });
+    },
+  );
 
   res
     .command('job')
