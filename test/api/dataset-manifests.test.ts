@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import SQLite from 'better-sqlite3';
 import { aad } from '../../src/sovereignty/keys/envelope.js';
 import { LocalFileKeyProvider } from '../../src/sovereignty/keys/local-provider.js';
-import { startLocalSiteServer } from '../helpers/local-site.js';
+import { recorder, startLocalSiteServer } from '../helpers/local-site.js';
 import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
 
 const MARK = randomBytes(10).toString('hex');
@@ -37,13 +37,7 @@ let adminToken: string;
 let datasetId: string;
 const seen: string[] = [];
 
-function recorded(call: ReturnType<typeof api>): ReturnType<typeof api> {
-  return async (...args) => {
-    const r = await call(...args);
-    seen.push(typeof r.body === 'string' ? r.body : JSON.stringify(r.body));
-    return r;
-  };
-}
+const recorded = recorder(seen);
 
 before(async () => {
   server = await startLocalSiteServer('gigafab-manifests-');

@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
+import { addLabTenant, recorder, startLocalSiteServer } from '../helpers/local-site.js';
 import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
 
 const run = promisify(execFile);
@@ -28,13 +28,7 @@ let adminToken: string;
 /** Every response body this test saw, to search for the secret at the end. */
 const seen: string[] = [];
 
-function recorded(call: ReturnType<typeof api>): ReturnType<typeof api> {
-  return async (...args) => {
-    const r = await call(...args);
-    seen.push(typeof r.body === 'string' ? r.body : JSON.stringify(r.body));
-    return r;
-  };
-}
+const recorded = recorder(seen);
 
 before(async () => {
   server = await startLocalSiteServer('gigafab-secrets-');

@@ -40,3 +40,16 @@ export async function addLabTenant(
   await op('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
   return (await op('POST', '/v1/orgs/lab/users', user)).body.token;
 }
+
+/**
+ * recorder: wraps API calls so that every response body lands in `seen`, for tests that search
+ * everything they were shown for a secret at the end.
+ */
+export function recorder(seen: string[]) {
+  return (call: ReturnType<typeof api>): ReturnType<typeof api> =>
+    async (...args) => {
+      const r = await call(...args);
+      seen.push(typeof r.body === 'string' ? r.body : JSON.stringify(r.body));
+      return r;
+    };
+}
