@@ -55,13 +55,7 @@ export interface DatasetRecord {
   deletedAt: string | null;
 }
 
-export interface PolicyView {
-  scope: 'org' | 'project';
-  scopeId: string;
-  name: string;
-  version: number;
-  rules: ResidencyRules;
-  dataClasses: DataClass[];
+export interface PolicyView extends PolicyVersion {
   createdAt: string | null;
   createdBy: string | null;
   sitesBefore: string[];

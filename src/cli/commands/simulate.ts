@@ -12,9 +12,10 @@ import { policyNames } from '../../sim/policies.js';
 import { renderSummaryTable, writeReport } from '../../sim/report.js';
 import { parseVariants, runSimulations } from '../../sim/run.js';
 import { CliError, collect, examples, parseIntArg, type Runtime } from '../context.js';
-import { runFgdCommand, SCENARIOS } from './simulate-fgd.js';
+import { type FgdCliOptions, runFgdCommand, SCENARIOS } from './simulate-fgd.js';
 
-interface SimulateOptions {
+/** The scenario options (and out, progress) are those of `--scenario fgd`. */
+interface SimulateOptions extends FgdCliOptions {
   fleet?: string;
   trace?: string;
   format?: TraceFormat;
@@ -29,16 +30,7 @@ interface SimulateOptions {
   cycleInterval?: number;
   fractional: 'round-up' | 'skip';
   entitlement?: string[];
-  out: string;
-  progress: boolean;
   scenario?: (typeof SCENARIOS)[number];
-  traceDir?: string;
-  workloads?: string;
-  seeds?: string;
-  policies?: string;
-  paperDir?: string;
-  ties: 'first' | 'random';
-  arrived: number;
 }
 
 function positiveFloat(value: string): number {
