@@ -8,18 +8,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { Command } from 'commander';
-import { registerSimulate } from '../../src/cli/commands/simulate.js';
-
-async function cli(args: string[]): Promise<{ out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = new Command('gigafab').exitOverride();
-  registerSimulate(program, { io: { out: (s) => (out += s), err: (s) => (err += s) }, env: {} });
-  await program.parseAsync(args, { from: 'user' });
-  return { out, err };
-}
+import { simulateCli as cli, openReport } from '../helpers/sim-cli.js';
 
 const base = mkdtempSync(join(tmpdir(), 'gigafab-simcli-'));
 
@@ -84,17 +73,7 @@ test('report.html opens in Chromium without console errors', {
     ],
   });
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-    const requests: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    await page.goto(pathToFileURL(join(dir, 'report.html')).href);
-    assert.deepEqual(errors, []);
-    assert.equal(requests.filter((u) => !u.startsWith('file:')).length, 0, 'the report must be self-contained');
+    const page = await openReport(browser, join(dir, 'report.html'));
     const svgs = await page.locator('svg').count();
     assert.ok(svgs >= 7, `expected >= 7 plots, got ${svgs}`);
     assert.ok((await page.locator('polyline').count()) > 10);

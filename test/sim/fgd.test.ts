@@ -8,14 +8,13 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Command } from 'commander';
-import { registerSimulate } from '../../src/cli/commands/simulate.js';
+import { fileURLToPath } from 'node:url';
 import type { ShareTask } from '../../src/scheduler/sharing/cluster.js';
 import { FragmentationModel, typicalTasks } from '../../src/scheduler/sharing/fragmentation.js';
 import { readPaperSummary } from '../../src/sim/fgd/paper.js';
 import { arrivalOrder, runFgdScenario, runPlacement, summarize } from '../../src/sim/fgd/scenario.js';
 import { readOpenbNodes, readOpenbTasks } from '../../src/sim/importers/alibaba.js';
+import { simulateCli as cli, openReport } from '../helpers/sim-cli.js';
 
 // dist/test/sim -> repository root -> the fixtures next to this file's source.
 const FIX = fileURLToPath(new URL('../../../test/sim/fixtures/fgd/', import.meta.url));
@@ -127,15 +126,6 @@ test('paper summary: per workload x policy x arrived %', () => {
   assert.equal(p.get('tiny|bestfit|100'), undefined);
 });
 
-async function cli(args: string[]): Promise<{ out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = new Command('gigafab').exitOverride();
-  registerSimulate(program, { io: { out: (s) => (out += s), err: (s) => (err += s) }, env: {} });
-  await program.parseAsync(args, { from: 'user' });
-  return { out, err };
-}
-
 test('gigafab simulate --scenario fgd: table beside the paper, byte-identical JSON, HTML plot', async () => {
   const run = (dir: string) =>
     cli([
@@ -224,17 +214,7 @@ test('fgd-report.html opens in Chromium without errors, self-contained, with its
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   });
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-    const requests: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    await page.goto(pathToFileURL(join(dir, 'fgd-report.html')).href);
-    assert.deepEqual(errors, []);
-    assert.equal(requests.filter((u) => !u.startsWith('file:')).length, 0, 'the report must be self-contained');
+    const page = await openReport(browser, join(dir, 'fgd-report.html'));
     assert.equal(await page.locator('svg').count(), 1);
     assert.ok((await page.locator('polyline').count()) >= 7);
     assert.match((await page.locator('table').first().textContent()) ?? '', /gigafab/);
