@@ -126,22 +126,12 @@ test('paper summary: per workload x policy x arrived %', () => {
   assert.equal(p.get('tiny|bestfit|100'), undefined);
 });
 
+/** The FGD scenario on the tiny fixture workload, without a progress bar. */
+const fgdTiny = (...args: string[]) =>
+  cli(['simulate', '--scenario', 'fgd', '--trace-dir', OPENB, '--workloads', 'tiny', ...args, '--no-progress']);
+
 test('gigafab simulate --scenario fgd: table beside the paper, byte-identical JSON, HTML plot', async () => {
-  const run = (dir: string) =>
-    cli([
-      'simulate',
-      '--scenario',
-      'fgd',
-      '--trace-dir',
-      OPENB,
-      '--workloads',
-      'tiny',
-      '--seeds',
-      '1-3',
-      '--out',
-      join(tmp, dir),
-      '--no-progress',
-    ]);
+  const run = (dir: string) => fgdTiny('--seeds', '1-3', '--out', join(tmp, dir));
   const { out, err } = await run('a');
   await run('b');
   for (const p of ['random', 'dotprod', 'clustering', 'packing', 'bestfit', 'fgd', 'gigafab'])
@@ -167,25 +157,8 @@ test('gigafab simulate --scenario fgd: usage errors exit non-zero with a reason'
     cli(['simulate', '--scenario', 'fgd', '--trace-dir', OPENB, '--workloads', 'nope', '--no-progress']),
     /not found in .*openb_pod_list_nope\.csv/,
   );
-  await assert.rejects(
-    cli([
-      'simulate',
-      '--scenario',
-      'fgd',
-      '--trace-dir',
-      OPENB,
-      '--workloads',
-      'tiny',
-      '--policies',
-      'fgd,magic',
-      '--no-progress',
-    ]),
-    /unknown policy "magic"/,
-  );
-  await assert.rejects(
-    cli(['simulate', '--scenario', 'fgd', '--trace-dir', OPENB, '--workloads', 'tiny', '--seeds', 'x', '--no-progress']),
-    /invalid --seeds/,
-  );
+  await assert.rejects(fgdTiny('--policies', 'fgd,magic'), /unknown policy "magic"/);
+  await assert.rejects(fgdTiny('--seeds', 'x'), /invalid --seeds/);
 });
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -194,20 +167,7 @@ test('fgd-report.html opens in Chromium without errors, self-contained, with its
   skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium',
 }, async () => {
   const dir = join(tmp, 'html');
-  await cli([
-    'simulate',
-    '--scenario',
-    'fgd',
-    '--trace-dir',
-    OPENB,
-    '--workloads',
-    'tiny',
-    '--seeds',
-    '1-2',
-    '--out',
-    dir,
-    '--no-progress',
-  ]);
+  await fgdTiny('--seeds', '1-2', '--out', dir);
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
