@@ -527,12 +527,7 @@ export class ResidencyService implements ResidencyGate {
     this.cp?.reconstrainQueued();
     await this.flagRunning(now);
     return {
-      scope,
-      scopeId: id,
-      name: input.name,
-      version,
-      rules: input.rules,
-      dataClasses: input.dataClasses,
+      ...next,
       createdAt: at,
       createdBy: p.userId,
       sitesBefore: before,
