@@ -138,7 +138,7 @@ export class DatasetManifests {
     let caveat: string | null = null;
     if (shredded.length > 0) {
       try {
-        keysDestroyed = await this.rotateAway(d.org, p.userId, requestId);
+        keysDestroyed = await this.keys.rotateAway(d.org, p.userId, requestId);
       } catch (err) {
         // The data key is gone from the live database either way; only older backups are at stake.
         caveat = `the organisation key could not be rotated (${err instanceof Error ? err.message : String(err)}); a backup taken before the erasure can still be read until the next rotation (gigafab keys rotate)`;
@@ -336,34 +336,6 @@ export class DatasetManifests {
       .where('erased_at', 'is', null)
       .executeTakeFirst();
     return { dataKeys: ids, manifests: Number(res.numUpdatedRows) };
-  }
-
-  /** rotateAway rotates the organisation's KEK (waiting out a rotation already running) and reports the destroyed versions. */
-  private async rotateAway(org: string, actor: string, requestId: string) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const res = await this.keys.rotate(org, actor, undefined, requestId);
-        const keks = await this.keys.keks(org);
-        const out = [];
-        for (const v of res.destroyedVersions) {
-          const k = keks.find((x) => x.version === v);
-          if (!k) continue;
-          out.push({
-            version: v,
-            provider: k.provider,
-            keyId: k.keyId,
-            stillHeldByProvider: await this.keys.providerHolds(k.provider, k.keyId),
-          });
-        }
-        return out;
-      } catch (err) {
-        if (err instanceof ApiProblem && err.code === 'rotation_in_progress' && attempt < 20) {
-          await new Promise((r) => setTimeout(r, 250));
-          continue;
-        }
-        throw err;
-      }
-    }
   }
 }
 

@@ -382,3 +382,31 @@ test('the manifests appear nowhere: responses, errors, server output, audit expo
     );
   }
 });
+
+test('deleting a secret shreds its data key and rotates the organisation key away: a backup cannot unwrap it', async () => {
+  const value = `tok-${MARK}-secret`;
+  assert.equal((await admin('POST', '/v1/orgs/lab/secrets', { name: 'to-delete', value })).status, 201);
+  const backup = backupDb();
+  assert.equal((await admin('DELETE', '/v1/orgs/lab/secrets/to-delete')).status, 204);
+  const db = new SQLite(join(backup, 'gigafab.db'), { readonly: true });
+  const row = db
+    .prepare(
+      `SELECT s.data_key_id, d.wrapped, d.kek_version, k.key_id FROM secrets s
+       JOIN data_keys d ON d.id = s.data_key_id JOIN org_keks k ON k.org_id = d.org_id AND k.version = d.kek_version
+       WHERE s.org_id = 'lab' AND s.name = 'to-delete'`,
+    )
+    .get() as { data_key_id: string; wrapped: string; kek_version: number; key_id: string };
+  db.close();
+  assert.ok(row.wrapped, 'the backup holds the wrapped data key');
+  const provider = new LocalFileKeyProvider(join(server.dataDir, 'keys'));
+  const keks = JSON.parse(readFileSync(join(server.dataDir, 'keys', 'keks.json'), 'utf8')) as Record<string, unknown>;
+  assert.ok(!Object.keys(keks).includes(row.key_id), 'the KEK that wrapped it is destroyed');
+  for (const keyId of [row.key_id, ...Object.keys(keks)]) {
+    await assert.rejects(
+      provider.unwrap(keyId, Buffer.from(row.wrapped, 'base64'), aad('dek', 'lab', row.data_key_id, row.kek_version)),
+    );
+  }
+  const audit = (await admin('GET', '/v1/audit?limit=20')).body.items.map((a: { action: string }) => a.action);
+  assert.ok(audit.includes('secret.delete') && audit.includes('kek.rotate'), audit.join(','));
+  assert.ok(!JSON.stringify(audit).includes(value));
+});

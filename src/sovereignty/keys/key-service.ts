@@ -536,6 +536,38 @@ export class KeyService {
     return out;
   }
 
+  /**
+   * rotateAway rotates the organisation's KEK after a shred (waiting out a rotation already running)
+   * and reports the destroyed versions: the old KEK is the only key that could unwrap the shredded
+   * data key from a backup, so destroying it makes backups unreadable too.
+   */
+  async rotateAway(org: string, actor: string, requestId: string) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await this.rotate(org, actor, undefined, requestId);
+        const keks = await this.keks(org);
+        const out = [];
+        for (const v of res.destroyedVersions) {
+          const k = keks.find((x) => x.version === v);
+          if (!k) continue;
+          out.push({
+            version: v,
+            provider: k.provider,
+            keyId: k.keyId,
+            stillHeldByProvider: await this.providerHolds(k.provider, k.keyId),
+          });
+        }
+        return out;
+      } catch (err) {
+        if (err instanceof ApiProblem && err.code === 'rotation_in_progress' && attempt < 20) {
+          await new Promise((r) => setTimeout(r, 250));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
   /** Whether the provider still holds the KEK (for reports and the shredding test). */
   async providerHolds(provider: string, keyId: string): Promise<boolean> {
     return this.provider(provider).hasKey(keyId);

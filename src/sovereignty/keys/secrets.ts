@@ -202,7 +202,11 @@ export class Secrets {
     return meta(next);
   }
 
-  /** remove deletes the secret and shreds its data key (copies in backups stay unreadable). */
+  /**
+   * remove deletes the secret and shreds its data key, then rotates the organisation's KEK away so
+   * that copies of the wrapped data key in backups cannot be unwrapped either. A failed rotation
+   * (e.g. an external KMS down) leaves an audit record saying so; the deletion itself stands.
+   */
   async remove(p: Principal, org: string, name: string, requestId: string): Promise<void> {
     await this.requireAdmin(p, org);
     const r = await this.row(org, name);
@@ -222,6 +226,26 @@ export class Secrets {
         requestId,
       });
     });
+    try {
+      await this.keys.rotateAway(org, p.userId, requestId);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      await this.store.write((trx) =>
+        appendAudit(trx, {
+          at: new Date(this.now()).toISOString(),
+          actor: p.userId,
+          org,
+          action: 'secret.delete.backup_caveat',
+          objectType: 'secret',
+          objectId: name,
+          before: null,
+          after: {
+            reason: `the organisation key could not be rotated (${reason}); a backup taken before the deletion can still be read until the next rotation (gigafab keys rotate)`,
+          },
+          requestId,
+        }),
+      );
+    }
   }
 
   /** validateRefs checks a job's secretEnv at submission: every secret exists, no clash with env. */
