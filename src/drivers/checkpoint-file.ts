@@ -4,7 +4,7 @@
  * bare number is a step). The driver reads the lines it has not read yet and reports each as a
  * checkpoint observation. Only complete lines count, so a line written in two pieces is read once.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 /** Same limits as the API's checkpoint body. */
 const MAX_LABEL = 200;
@@ -46,19 +46,22 @@ export function parseCheckpointLine(line: string): CheckpointLine | null {
  * lines are skipped) and the offset to read from next time.
  */
 export function readCheckpointLines(path: string, offset: number): { checkpoints: CheckpointLine[]; nextOffset: number } {
-  let size: number;
+  // open, then fstat: on NFS (the Slurm driver's shared jobDir) open revalidates the cached
+  // attributes (close-to-open consistency), where a stat of the path may report a stale size.
+  let fd: number;
   try {
-    size = statSync(path).size;
+    fd = openSync(path, 'r');
   } catch {
     return { checkpoints: [], nextOffset: offset };
   }
-  if (size < offset) offset = 0; // truncated by the job: start over
-  if (size === offset) return { checkpoints: [], nextOffset: offset };
-  const len = Math.min(size - offset, MAX_READ);
-  const buf = Buffer.alloc(len);
-  const fd = openSync(path, 'r');
   let got = 0;
+  let buf: Buffer;
   try {
+    const size = fstatSync(fd).size;
+    if (size < offset) offset = 0; // truncated by the job: start over
+    if (size === offset) return { checkpoints: [], nextOffset: offset };
+    const len = Math.min(size - offset, MAX_READ);
+    buf = Buffer.alloc(len);
     while (got < len) {
       const n = readSync(fd, buf, got, len - got, offset + got);
       if (n === 0) break;

@@ -11,6 +11,9 @@
  *   job.sh        the batch script          output.log   stdout+stderr of every node's task
  *   slurm.json    Slurm job id, stop intent exit_code    srun's status, written by the batch script
  *   result.json   the outcome reported
+ *   checkpoints   GIGAFAB_CHECKPOINT_FILE: the job appends `step=N label=TEXT` lines; each squeue poll
+ *                 reports the new ones as checkpoint observations, and the end reads it once more
+ *                 (checkpoint.offset: how far it was read, so a restart reports no line twice)
  *
  * Outcomes: COMPLETED/FAILED → completed with the exit code; a stop() → cancelled; the wall-clock
  * limit (enforced here to the second, with Slurm's --time, rounded up to minutes, as a backstop) →
@@ -23,9 +26,10 @@
  * missing from Slurm are settled from their exit_code file, else from sacct, else reported lost.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeState } from '../model/fleet.js';
+import { readCheckpointLines } from './checkpoint-file.js';
 import {
   baseEnv,
   checkJobId,
@@ -38,7 +42,15 @@ import {
   readLogChunk,
   writeJsonAtomic,
 } from './common.js';
-import type { DriverJob, ExecutionDriver, ExitOutcome, LogChunk, NodeStateObservation, Observation } from './driver.js';
+import type {
+  CheckpointObservation,
+  DriverJob,
+  ExecutionDriver,
+  ExitOutcome,
+  LogChunk,
+  NodeStateObservation,
+  Observation,
+} from './driver.js';
 import * as slurm from './slurm/slurm-22.05.js';
 
 export interface SlurmDriverOptions {
@@ -113,6 +125,8 @@ interface Tracked {
   killTimer: NodeJS.Timeout | null;
   done: Promise<void>;
   resolveDone: () => void;
+  /** Bytes of the checkpoint file already reported. */
+  checkpointOffset: number;
 }
 
 export interface SlurmOrphan {
@@ -178,6 +192,10 @@ export class SlurmDriver implements ExecutionDriver {
 
   onNodeState(listener: (o: NodeStateObservation) => void): void {
     this.listeners.onNodeState(listener);
+  }
+
+  onCheckpoint(listener: (o: CheckpointObservation) => void): void {
+    this.listeners.onCheckpoint(listener);
   }
 
   workDir(jobId: string): string {
@@ -264,7 +282,10 @@ export class SlurmDriver implements ExecutionDriver {
       ...userEnv,
       GIGAFAB_JOB_ID: job.id,
       GIGAFAB_WORKDIR: dir,
+      GIGAFAB_CHECKPOINT_FILE: join(dir, 'checkpoints'),
     };
+    // Created here, so that it exists (empty) on the shared filesystem before any task appends to it.
+    closeSync(openSync(join(dir, 'checkpoints'), 'a', 0o600));
     const submittedAt = this.now();
     const res = await this.limited(() => this.run('sbatch', args, env));
     this.stats.sbatchCalls++;
@@ -453,6 +474,7 @@ export class SlurmDriver implements ExecutionDriver {
       const rec = byId.get(t.file.slurmJobId);
       if (rec) {
         t.missingPolls = 0;
+        this.readCheckpoints(t);
         work.push(this.apply(t, rec));
       } else if (t.trackedAt <= pollStartedAt && ++t.missingPolls >= 2) {
         work.push(this.settleMissing(t));
@@ -534,6 +556,8 @@ export class SlurmDriver implements ExecutionDriver {
 
   private finish(t: Tracked, slurmOutcome: ExitOutcome, exitCode: number | null, message: string): void {
     if (t.finished) return;
+    // Checkpoints written just before the end are reported while the job still counts as running.
+    this.readCheckpoints(t);
     t.finished = true;
     this.clearTimers(t);
     this.jobs.delete(t.id);
@@ -556,6 +580,24 @@ export class SlurmDriver implements ExecutionDriver {
     }
     if (!t.silent && !this.closed) this.listeners.emit({ type: 'exited', jobId: t.id, ...result });
     t.resolveDone();
+  }
+
+  /**
+   * readCheckpoints reports the checkpoint lines the job wrote since the last read. Only once its
+   * start was reported: the control plane takes checkpoints of running jobs only.
+   */
+  private readCheckpoints(t: Tracked): void {
+    if (t.silent || this.closed || t.finished || !t.file.startedReportedAt) return;
+    const { checkpoints, nextOffset } = readCheckpointLines(join(t.dir, 'checkpoints'), t.checkpointOffset);
+    if (nextOffset === t.checkpointOffset) return;
+    const at = this.now();
+    for (const c of checkpoints) this.listeners.emitCheckpoint({ type: 'checkpoint', jobId: t.id, at, ...c });
+    t.checkpointOffset = nextOffset;
+    try {
+      writeJsonAtomic(join(t.dir, 'checkpoint.offset'), { offset: nextOffset });
+    } catch {
+      // the directory was removed under us; a reattach would report these lines again
+    }
   }
 
   private armDeadline(t: Tracked): void {
@@ -645,6 +687,7 @@ export class SlurmDriver implements ExecutionDriver {
       killTimer: null,
       done,
       resolveDone,
+      checkpointOffset: readJson<{ offset: number }>(join(dir, 'checkpoint.offset'))?.offset ?? 0,
     };
     this.jobs.set(id, t);
     return t;

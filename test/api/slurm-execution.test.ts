@@ -1,8 +1,8 @@
 /**
  * A site backed by a real (localhost) Slurm 22.05 cluster, through the whole product: the server
  * places a 2-node × 4-GPU gang, the Slurm driver runs it on exactly those nodes, output reaches
- * `GET /v1/jobs/{id}/logs`, a failing command ends failed with its exit code, cancel works, and a
- * node set down in Slurm shows down in gigafab.
+ * `GET /v1/jobs/{id}/logs`, a failing command ends failed with its exit code, cancel works, checkpoint-
+ * file lines become checkpoints, and a node set down in Slurm shows down in gigafab.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -125,6 +125,33 @@ pools:
     );
     assert.equal((await user('POST', `/v1/jobs/${s.body.id}/cancel`)).status, 202);
     await waitFor(async () => (await user('GET', `/v1/jobs/${s.body.id}`)).body.state === 'cancelled', 'cancelled', 60_000);
+  });
+
+  test('checkpoints a gang writes to GIGAFAB_CHECKPOINT_FILE (rank 0) become job events and audit records of the Slurm driver', async () => {
+    const script =
+      'if [ "$SLURM_PROCID" = 0 ]; then echo "step=1200 label=epoch-3" >> "$GIGAFAB_CHECKPOINT_FILE"; sleep 1; echo "step=1300" >> "$GIGAFAB_CHECKPOINT_FILE"; fi';
+    const j = await user('POST', '/v1/jobs', spec('checkpointer', ['sh', '-c', script], 2, 1));
+    assert.equal(j.status, 201);
+    const done = await waitFor(
+      async () => {
+        const r = (await user('GET', `/v1/jobs/${j.body.id}`)).body;
+        return ['succeeded', 'failed'].includes(r.state) ? r : null;
+      },
+      'checkpointer to finish',
+      60_000,
+    );
+    assert.equal(done.state, 'succeeded');
+    const events = (await user('GET', `/v1/jobs/${j.body.id}/events`)).body.items as { type: string; data: unknown }[];
+    // The last line, written just before the exit, is recorded too: the driver reads once more at the end.
+    assert.deepEqual(
+      events.filter((e) => e.type === 'checkpoint').map((e) => e.data),
+      [{ step: 1200, label: 'epoch-3' }, { step: 1300 }],
+    );
+    const audit = await op('GET', '/v1/audit?limit=200');
+    const actors = audit.body.items
+      .filter((a: { action: string; objectId: string }) => a.action === 'job.checkpoint' && a.objectId === j.body.id)
+      .map((a: { actor: string }) => a.actor);
+    assert.deepEqual(actors, ['system:driver:slurm', 'system:driver:slurm']);
   });
 
   test('a node set down in Slurm shows down in gigafab, with the reason, in the audit log', async () => {

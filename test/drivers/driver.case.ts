@@ -1,11 +1,12 @@
 /**
  * Conformance suite every real ExecutionDriver passes (run by local.test.ts and slurm.test.ts; not a
  * test file itself): start → started → exited with the exit code, output in logs(), stop →
- * cancelled, wall-clock limit → timed-out, stop of an unknown job is harmless.
+ * cancelled, wall-clock limit → timed-out, checkpoint-file lines → checkpoint observations (drivers
+ * with onCheckpoint), stop of an unknown job is harmless.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { ExecutionDriver } from '../../src/drivers/driver.js';
+import type { CheckpointObservation, ExecutionDriver } from '../../src/drivers/driver.js';
 import type { NodeAllocation } from '../../src/model/job.js';
 import { driverJob, Recorder, readAllLogs, uniqueId } from './fixtures.js';
 
@@ -80,6 +81,40 @@ export function runDriverConformance(h: ConformanceHarness): void {
       const e = await rec.exited(id, h.waitMs + 5000);
       assert.equal(e.outcome, 'timed-out');
       assert.ok(e.at - s.at >= 1500, `ran about its limit (${e.at - s.at} ms)`);
+    });
+
+    test('checkpoint file: each complete line the job appends is one checkpoint, the last before exited', async (t) => {
+      if (skipped) return t.skip(skipped);
+      if (!driver.onCheckpoint) return t.skip(`${h.name} has no checkpoint file`);
+      const id = uniqueId('conf-ckpt');
+      const seen: CheckpointObservation[] = [];
+      const order: string[] = [];
+      driver.onCheckpoint((o) => {
+        if (o.jobId !== id) return;
+        seen.push(o);
+        order.push('checkpoint');
+      });
+      driver.onObservation((o) => {
+        if (o.jobId === id) order.push(o.type);
+      });
+      const script = [
+        'echo "step=1200 label=epoch-3" >> "$GIGAFAB_CHECKPOINT_FILE"',
+        'echo "no checkpoint here" >> "$GIGAFAB_CHECKPOINT_FILE"',
+        'printf "step=13" >> "$GIGAFAB_CHECKPOINT_FILE"; sleep 0.5; printf "00\\n" >> "$GIGAFAB_CHECKPOINT_FILE"',
+        // Written right before the exit: the read at the end must still report it.
+        'echo "label=s3://ckpt/final" >> "$GIGAFAB_CHECKPOINT_FILE"',
+      ].join('; ');
+      await driver.start(driverJob(id, ['sh', '-c', script], h.placement()));
+      await rec.exited(id, h.waitMs);
+      assert.deepEqual(
+        seen.map((c) => [c.step, c.label]),
+        [
+          [1200, 'epoch-3'],
+          [1300, undefined],
+          [undefined, 's3://ckpt/final'],
+        ],
+      );
+      assert.deepEqual(order, ['started', 'checkpoint', 'checkpoint', 'checkpoint', 'exited']);
     });
 
     test('stop of a job the driver does not run is harmless', async (t) => {

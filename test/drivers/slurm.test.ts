@@ -4,10 +4,11 @@
  * run: not Linux, not root, or no Slurm and no apt-get. A failing setup.sh fails the tests.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { CheckpointObservation } from '../../src/drivers/driver.js';
 import {
   type LocalhostSlurm,
   localhostSlurmUnavailable,
@@ -250,6 +251,55 @@ describe('slurm driver on a localhost cluster', { skip: unavailable || false }, 
       'orphan cancelled in Slurm',
     );
     assert.equal(b.rec.of(orphan.id).length, 0, 'no observations for a job the control plane does not know');
+  });
+
+  test('checkpoint file across a restart: lines written while the control plane was down are reported once, at reattach', async () => {
+    const seenBy = (driver: SlurmDriver) => {
+      const seen: CheckpointObservation[] = [];
+      driver.onCheckpoint((o) => seen.push(o));
+      return seen;
+    };
+    const a = newDriver();
+    const aSeen = seenBy(a.driver);
+    // Both nodes run the command; only rank 0 writes, so each checkpoint is one line. The job
+    // writes its second line and ends when the test creates `go` (while no driver follows it).
+    const script = [
+      'if [ "$SLURM_PROCID" = 0 ]; then echo "step=1 label=$SLURMD_NODENAME" >> "$GIGAFAB_CHECKPOINT_FILE"; fi',
+      'while [ ! -e "$GIGAFAB_WORKDIR/go" ]; do sleep 0.1; done',
+      'if [ "$SLURM_PROCID" = 0 ]; then echo "step=2" >> "$GIGAFAB_CHECKPOINT_FILE"; fi',
+    ].join('; ');
+    const job = driverJob(
+      uniqueId('ckpt-re'),
+      ['sh', '-c', script],
+      [
+        { node: 'muc-a', gpus: [2] },
+        { node: 'muc-b', gpus: [2] },
+      ],
+    );
+    await a.driver.start(job);
+    await eventually(() => aSeen.length === 1, 20_000, 'the first checkpoint, reported while the job runs');
+    assert.deepEqual([aSeen[0].jobId, aSeen[0].step, aSeen[0].label], [job.id, 1, 'gpu01']);
+    await a.driver.close(); // the control plane goes down; the job goes on
+    const dir = a.driver.workDir(job.id);
+    writeFileSync(join(dir, 'go'), '');
+    await eventually(() => existsSync(join(dir, 'exit_code')), 20_000, 'the job to end while "down"');
+    assert.equal(readFileSync(join(dir, 'checkpoints'), 'utf8'), 'step=1 label=gpu01\nstep=2\n');
+
+    const b = newDriver();
+    const bSeen = seenBy(b.driver);
+    const order: string[] = [];
+    b.driver.onCheckpoint((o) => order.push(`checkpoint ${o.step}`));
+    b.driver.onObservation((o) => order.push(o.type));
+    await b.driver.reattach([job]);
+    const e = await b.rec.exited(job.id, 20_000);
+    assert.deepEqual([e.outcome, e.exitCode], ['completed', 0]);
+    assert.deepEqual(
+      bSeen.map((c) => [c.jobId, c.step, c.label]),
+      [[job.id, 2, undefined]],
+      'step=1 was reported before the restart, not again',
+    );
+    assert.deepEqual(order, ['checkpoint 2', 'exited'], 'the last checkpoint comes before the end');
+    assert.equal(aSeen.length, 1, 'the closed driver reports nothing more');
   });
 });
 
