@@ -60,6 +60,8 @@ export function jobRoutes({ cp, lockbox }: Services) {
       path: '/v1/jobs',
       tags: ['jobs'],
       summary: 'List jobs (newest first)',
+      description:
+        "Platform operators see each job's spec redacted, except for organisations that approved a lockbox access (read-spec on job:*).",
       request: { query: JobListQuerySchema },
       responses: { 200: json(page(JobSchema, 'JobPage'), 'A page of jobs'), ...commonProblems },
     }),
@@ -133,6 +135,8 @@ export function jobRoutes({ cp, lockbox }: Services) {
       path: '/v1/jobs/{id}/events',
       tags: ['jobs'],
       summary: "A job's event history",
+      description:
+        "Platform operators see events that carry tenant data (a driver's exit message, a checkpoint's step and label, a residency flag) with a system sentence instead of the message and no data (`redacted`), unless the tenant approved a lockbox access (read-spec on the job).",
       request: { params: IdParam },
       responses: {
         200: json(z.object({ items: z.array(JobEventSchema) }), 'Events, oldest first'),
@@ -154,7 +158,7 @@ export function jobRoutes({ cp, lockbox }: Services) {
       tags: ['jobs'],
       summary: "Follow a job's events live (Server-Sent Events)",
       description:
-        'Sends the history, then live events as `event: job-event` (data: JobEvent). Ends with `event: end` (data: {"state"}) once the job is terminal. Honours Last-Event-ID.',
+        'Sends the history, then live events as `event: job-event` (data: JobEvent). Ends with `event: end` (data: {"state"}) once the job is terminal. Honours Last-Event-ID. Platform operators see tenant-data events withheld as in GET /v1/jobs/{id}/events.',
       request: { params: IdParam },
       responses: {
         200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } },
