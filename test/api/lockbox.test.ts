@@ -350,10 +350,10 @@ describe('job events that carry tenant data', () => {
   const sse = async (token: string, id: string) => {
     const r = await fetch(`${server.url}/v1/jobs/${id}/events/stream`, {
       headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(5000),
+      signal: AbortSignal.timeout(15_000),
     });
     assert.equal(r.status, 200);
-    const text = await r.text(); // the jobs have ended: history, then `end`
+    const text = await r.text(); // the stream ends with `end` once the job has ended
     assert.match(text, /event: end/);
     return text;
   };
@@ -422,6 +422,25 @@ describe('job events that carry tenant data', () => {
     assert.match(ckpt?.message ?? '', /checkpoint reported; its step and label are withheld/);
     assert.ok(!JSON.stringify((await op('GET', '/v1/jobs?limit=100')).body).includes(EV), 'the list withholds the image');
     assert.equal((await evAdmin('GET', '/v1/access-uses')).body.items.length, 0, 'nothing was used');
+  });
+
+  test('live: a checkpoint arriving while the stream is open is withheld from the operator, shown to the tenant', async () => {
+    const r = await evAdmin('POST', '/v1/jobs', {
+      name: 'live',
+      project: 'evt-ml',
+      gpuType: 'L4',
+      command: ['sh', '-c', `sleep 1.5; echo "label=live-${EV}" >> "$GIGAFAB_CHECKPOINT_FILE"; sleep 1`],
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const id = r.body.id as string;
+    await waitFor(async () => (await evAdmin('GET', `/v1/jobs/${id}`)).body.state === 'running', 'live job to run');
+    const [seenByOp, seenByTenant] = await Promise.all([sse(server.operatorToken, id), sse(evToken, id)]);
+    assert.ok(seenByTenant.includes(`live-${EV}`), seenByTenant);
+    assert.ok(!seenByOp.includes(EV), seenByOp);
+    assert.match(seenByOp, /"type":"checkpoint","message":"checkpoint reported; its step and label are withheld/);
+    // Order is kept: the checkpoint before the job's end, `end` last.
+    assert.ok(seenByOp.indexOf('"type":"checkpoint"') < seenByOp.indexOf('"type":"succeeded"'));
+    assert.match(seenByOp, /event: end\ndata: \{"state":"succeeded"\}\n\n$/);
   });
 
   test('with approved read-spec access: events in full, the list for job:* only, each request one audited use', async () => {
