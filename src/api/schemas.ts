@@ -202,6 +202,10 @@ export const JobEventSchema = z
     type: z.string(),
     message: z.string(),
     data: z.record(z.string(), z.unknown()).nullable(),
+    redacted: z.array(z.string()).optional().openapi({
+      description:
+        "Withheld from a platform operator without the tenant's consent (lockbox read-spec): message (replaced by a system sentence) and data",
+    }),
   })
   .openapi('JobEvent');
 

@@ -122,15 +122,37 @@ export class Lockbox {
     });
   }
 
-  /** jobView: the job as `p` may see it: full for its tenant and for operators with read-spec access, else redacted. */
-  async jobView(p: Principal, job: Job, requestId: string | null): Promise<Job & { redacted?: string[] }> {
+  /**
+   * grants: requireTenantDataAccess as a yes/no for views that withhold instead of refusing: true
+   * (the use recorded and audited as above) or false where the answer would be 403 lockbox_approval_required.
+   */
+  async grants(p: Principal, org: string, object: string, verb: AccessVerb, requestId: string | null): Promise<boolean> {
     try {
-      await this.requireTenantDataAccess(p, job.org, `job:${job.id}`, 'read-spec', requestId);
-      return job;
+      await this.requireTenantDataAccess(p, org, object, verb, requestId);
+      return true;
     } catch (err) {
-      if (err instanceof ApiProblem && err.code === 'lockbox_approval_required') return redactJob(job);
+      if (err instanceof ApiProblem && err.code === 'lockbox_approval_required') return false;
       throw err;
     }
+  }
+
+  /** jobView: the job as `p` may see it: full for its tenant and for operators with read-spec access, else redacted. */
+  async jobView(p: Principal, job: Job, requestId: string | null): Promise<Job & { redacted?: string[] }> {
+    return (await this.grants(p, job.org, `job:${job.id}`, 'read-spec', requestId)) ? job : redactJob(job);
+  }
+
+  /**
+   * jobListView: a page of jobs as `p` may see it. An operator sees an organisation's jobs in full
+   * only under an approved read-spec access to `job:*` of that organisation (one audited use per
+   * organisation and request, not per job); a grant for single jobs does not open the list.
+   */
+  async jobListView(p: Principal, jobs: readonly Job[], requestId: string | null): Promise<(Job & { redacted?: string[] })[]> {
+    if (!isOperator(p)) return [...jobs];
+    const open = new Set<string>();
+    for (const org of new Set(jobs.map((j) => j.org))) {
+      if (await this.grants(p, org, 'job:*', 'read-spec', requestId)) open.add(org);
+    }
+    return jobs.map((j) => (open.has(j.org) ? j : redactJob(j)));
   }
 
   private async activeGrant(p: Principal, org: string, object: string, verb: AccessVerb): Promise<RequestRow | null> {

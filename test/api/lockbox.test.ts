@@ -336,6 +336,152 @@ test('the CLI: access request, list, approve, deny, break-glass', async () => {
 });
 
 /**
+ * Job events: a driver's failure message (here the local driver's refusal of an image-only job,
+ * which names the image, as a Kubernetes image-pull error would) and a checkpoint label the job
+ * wrote are tenant data. Operators see such events withheld until the tenant consents; operational
+ * events stay as they are; the tenant always sees everything.
+ */
+describe('job events that carry tenant data', () => {
+  const EV = `evmark${Date.now().toString(36)}`;
+  let evAdmin: ReturnType<typeof api>;
+  let evToken: string;
+  let imageJob: string;
+  let ckptJob: string;
+  const sse = async (token: string, id: string) => {
+    const r = await fetch(`${server.url}/v1/jobs/${id}/events/stream`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(15_000),
+    });
+    assert.equal(r.status, 200);
+    const text = await r.text(); // the stream ends with `end` once the job has ended
+    assert.match(text, /event: end/);
+    return text;
+  };
+  const events = async (call: ReturnType<typeof api>, id: string) => {
+    const r = await call('GET', `/v1/jobs/${id}/events`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body.items as { type: string; message: string; data: Record<string, unknown> | null; redacted?: string[] }[];
+  };
+  const usesOf = async (requestId: string) =>
+    ((await evAdmin('GET', `/v1/access-requests/${requestId}`)).body.uses as { verb: string; object: string }[]).map(
+      (u) => `${u.verb} ${u.object}`,
+    );
+  const approve = async (objects: string[]) => {
+    const filed = await op('POST', '/v1/access-requests', request({ org: 'evt', scope: { objects, verbs: ['read-spec'] } }));
+    assert.equal(filed.status, 201, JSON.stringify(filed.body));
+    assert.equal((await evAdmin('POST', `/v1/access-requests/${filed.body.id}/approve`, {})).status, 200);
+    return filed.body.id as string;
+  };
+
+  before(async () => {
+    await op('POST', '/v1/orgs', { id: 'evt', name: 'evt', kind: 'research' });
+    await op('POST', '/v1/orgs/evt/projects', { id: 'evt-ml' });
+    await op('PUT', '/v1/projects/evt-ml/quotas/L4', { gpus: 4 });
+    evToken = (await op('POST', '/v1/orgs/evt/users', { name: 'E', role: 'admin' })).body.token;
+    evAdmin = api(server.url, evToken);
+    const submit = async (spec: Record<string, unknown>) => {
+      const r = await evAdmin('POST', '/v1/jobs', { project: 'evt-ml', gpuType: 'L4', ...spec });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return r.body.id as string;
+    };
+    // The local driver has no container runtime: its refusal names the image.
+    imageJob = await submit({ name: 'image-only', image: `registry.example/${EV}/trainer:v1` });
+    ckptJob = await submit({
+      name: 'checkpointer',
+      command: ['sh', '-c', `echo "step=7 label=ckpt-${EV}" >> "$GIGAFAB_CHECKPOINT_FILE"; sleep 1`],
+    });
+    await waitFor(async () => (await evAdmin('GET', `/v1/jobs/${imageJob}`)).body.state === 'failed', 'image-only job to fail');
+    await waitFor(async () => (await evAdmin('GET', `/v1/jobs/${ckptJob}`)).body.state === 'succeeded', 'checkpointer');
+  });
+
+  test('the tenant sees the driver message and the checkpoint label (JSON and SSE)', async () => {
+    const failed = (await events(evAdmin, imageJob)).find((e) => e.type === 'failed');
+    assert.match(failed?.message ?? '', new RegExp(`registry\\.example/${EV}/trainer`));
+    const ckpt = (await events(evAdmin, ckptJob)).find((e) => e.type === 'checkpoint');
+    assert.deepEqual(ckpt?.data, { step: 7, label: `ckpt-${EV}` });
+    assert.ok((await sse(evToken, imageJob)).includes(EV));
+    assert.ok((await sse(evToken, ckptJob)).includes(`ckpt-${EV}`));
+  });
+
+  test('an operator without access: type and time kept, message and data withheld; operational events unchanged', async () => {
+    for (const id of [imageJob, ckptJob]) {
+      const items = await events(op, id);
+      assert.ok(!JSON.stringify(items).includes(EV), JSON.stringify(items));
+      assert.ok(!(await sse(server.operatorToken, id)).includes(EV));
+      const running = items.find((e) => e.type === 'running');
+      assert.ok(running?.data?.placement, 'the placement event is operational');
+      assert.equal(running?.redacted, undefined);
+      assert.match(items.find((e) => e.type === 'queued')?.message ?? '', /^submitted: /);
+    }
+    const failed = (await events(op, imageJob)).find((e) => e.type === 'failed');
+    assert.deepEqual(failed?.redacted, ['message', 'data']);
+    assert.equal(failed?.data, null);
+    assert.match(failed?.message ?? '', /job failed; the execution driver's message is withheld .*read-spec/);
+    const ckpt = (await events(op, ckptJob)).find((e) => e.type === 'checkpoint');
+    assert.deepEqual(ckpt?.redacted, ['message', 'data']);
+    assert.match(ckpt?.message ?? '', /checkpoint reported; its step and label are withheld/);
+    assert.ok(!JSON.stringify((await op('GET', '/v1/jobs?limit=100')).body).includes(EV), 'the list withholds the image');
+    assert.equal((await evAdmin('GET', '/v1/access-uses')).body.items.length, 0, 'nothing was used');
+  });
+
+  test('live: a checkpoint arriving while the stream is open is withheld from the operator, shown to the tenant', async () => {
+    const r = await evAdmin('POST', '/v1/jobs', {
+      name: 'live',
+      project: 'evt-ml',
+      gpuType: 'L4',
+      command: ['sh', '-c', `sleep 1.5; echo "label=live-${EV}" >> "$GIGAFAB_CHECKPOINT_FILE"; sleep 1`],
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const id = r.body.id as string;
+    await waitFor(async () => (await evAdmin('GET', `/v1/jobs/${id}`)).body.state === 'running', 'live job to run');
+    const [seenByOp, seenByTenant] = await Promise.all([sse(server.operatorToken, id), sse(evToken, id)]);
+    assert.ok(seenByTenant.includes(`live-${EV}`), seenByTenant);
+    assert.ok(!seenByOp.includes(EV), seenByOp);
+    assert.match(seenByOp, /"type":"checkpoint","message":"checkpoint reported; its step and label are withheld/);
+    // Order is kept: the checkpoint before the job's end, `end` last.
+    assert.ok(seenByOp.indexOf('"type":"checkpoint"') < seenByOp.indexOf('"type":"succeeded"'));
+    assert.match(seenByOp, /event: end\ndata: \{"state":"succeeded"\}\n\n$/);
+  });
+
+  test('with approved read-spec access: events in full, the list for job:* only, each request one audited use', async () => {
+    const single = await approve([`job:${imageJob}`]);
+    const failed = (await events(op, imageJob)).find((e) => e.type === 'failed');
+    assert.ok(failed?.message.includes(EV));
+    assert.equal(failed?.redacted, undefined);
+    assert.ok((await sse(server.operatorToken, imageJob)).includes(EV));
+    assert.ok(!JSON.stringify(await events(op, ckptJob)).includes(EV), 'another job is out of scope');
+    assert.ok(!JSON.stringify((await op('GET', '/v1/jobs?limit=100')).body).includes(EV), 'a single-job grant opens no list');
+    // One use per request (JSON, SSE), not per event.
+    assert.deepEqual(await usesOf(single), [`read-spec job:${imageJob}`, `read-spec job:${imageJob}`]);
+
+    const all = await approve(['job:*']);
+    type Listed = { id: string; org: string; spec: { image?: string }; redacted?: string[] };
+    const list = (await op('GET', '/v1/jobs?limit=100')).body.items as Listed[];
+    const image = list.find((j) => j.id === imageJob);
+    assert.equal(image?.spec.image, `registry.example/${EV}/trainer:v1`);
+    assert.equal(image?.redacted, undefined);
+    assert.ok(
+      list.filter((j) => j.org !== 'evt').every((j) => j.redacted),
+      "other organisations' jobs stay redacted",
+    );
+    const ckpt = (await events(op, ckptJob)).find((e) => e.type === 'checkpoint');
+    assert.deepEqual(ckpt?.data, { step: 7, label: `ckpt-${EV}` });
+    assert.ok((await sse(server.operatorToken, ckptJob)).includes(`ckpt-${EV}`));
+    const used = await usesOf(all);
+    assert.equal(used.filter((u) => u === 'read-spec job:*').length, 1, 'the list is one use, not one per job');
+    assert.equal(used.filter((u) => u === `read-spec job:${ckptJob}`).length, 2);
+    const audit = (await evAdmin('GET', '/v1/audit?limit=100')).body.items as {
+      action: string;
+      objectId: string;
+      actor: string;
+    }[];
+    const access = audit.filter((a) => a.action === 'lockbox.access');
+    assert.ok(access.some((a) => a.objectId === '*' && a.actor === 'operator'));
+    assert.ok(access.some((a) => a.objectId === ckptJob));
+  });
+});
+
+/**
  * The bypass hunt over the whole API: every GET route of the OpenAPI document is called as an
  * operator without any access, with real ids of a tenant that planted a marker in each kind of
  * tenant data (dataset name, checksum and manifest, secret name and value, job command, env and
@@ -353,8 +499,15 @@ describe('bypass hunt over every GET route of the OpenAPI document', () => {
     '/v1/orgs/{org}/residency-report',
     '/v1/orgs/{org}/processing-record',
   ];
-  /** 200 with tenant-data fields withheld (`redacted`); lists always, single objects until access. */
-  const REDACTED = ['/v1/jobs', '/v1/jobs/{id}', '/v1/datasets', '/v1/datasets/{id}'];
+  /** 200 with tenant-data fields withheld (`redacted`) until access (lists: access to all of the org's objects). */
+  const REDACTED = [
+    '/v1/jobs',
+    '/v1/jobs/{id}',
+    '/v1/jobs/{id}/events',
+    '/v1/jobs/{id}/events/stream',
+    '/v1/datasets',
+    '/v1/datasets/{id}',
+  ];
   /** Operational metadata: no guard. The audit log names objects (secret and dataset names), never values. */
   const AUDIT = ['/v1/audit', '/v1/audit/export'];
   const OPERATIONAL = [
@@ -370,8 +523,6 @@ describe('bypass hunt over every GET route of the OpenAPI document', () => {
     '/v1/fleet/history',
     '/v1/queue/summary',
     '/v1/jobs/{id}/explain',
-    '/v1/jobs/{id}/events',
-    '/v1/jobs/{id}/events/stream',
     '/v1/orgs/{org}/keys',
     '/v1/orgs/{org}/restriction',
     '/v1/orgs/{org}/erasure',
@@ -453,7 +604,7 @@ describe('bypass hunt over every GET route of the OpenAPI document', () => {
       name: 'hunted',
       project: 'hunt-ml',
       gpuType: 'L4',
-      command: ['sh', '-c', `echo "${MARK}-cmd $MARKER"`],
+      command: ['sh', '-c', `echo "label=ckpt-${MARK}" >> "$GIGAFAB_CHECKPOINT_FILE"; echo "${MARK}-cmd $MARKER"`],
       env: { MARKER: `env-${MARK}` },
       labels: { customer: MARK },
       secretEnv: { VAULT: secretName },
@@ -518,6 +669,10 @@ describe('bypass hunt over every GET route of the OpenAPI document', () => {
       const r = await get(url(p, doc.paths[p]!.get!));
       assert.equal(r.status, 200, `${p}: ${r.text.slice(0, 200)}`);
     }
+    for (const p of ['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/events', '/v1/jobs/{id}/events/stream']) {
+      const r = await get(url(p, doc.paths[p]!.get!));
+      assert.ok(r.text.includes(MARK), `${p} shows the operator the tenant data under access`);
+    }
     const ds = await op('GET', `/v1/datasets/${huntDataset}`);
     assert.equal(ds.body.name, `scans-${MARK}`);
     assert.equal(ds.body.redacted, undefined);
@@ -534,6 +689,7 @@ describe('bypass hunt over every GET route of the OpenAPI document', () => {
     for (const want of [
       `read-logs job:${huntJob}`,
       `read-spec job:${huntJob}`,
+      'read-spec job:*',
       'read-secret secret:*',
       `read-secret secret:${secretName}`,
       `read-dataset dataset:${huntDataset}`,

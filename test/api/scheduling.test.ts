@@ -175,7 +175,10 @@ test('a job reports its own checkpoints through the driver (simulated: every che
   const id = await submit(acme, body);
   await running(id);
   const ev = await waitFor(async () => {
-    const e = (await events(id)).filter((x) => x.type === 'checkpoint');
+    // As the tenant: a checkpoint's step and label are withheld from operators (lockbox.test.ts).
+    const e = ((await acme('GET', `/v1/jobs/${id}/events`)).body.items as { type: string; message: string }[]).filter(
+      (x) => x.type === 'checkpoint',
+    );
     return e.length >= 2 ? e : null;
   }, 'two checkpoints from the job');
   assert.match(ev[0]!.message, /^checkpoint at step 1:/);

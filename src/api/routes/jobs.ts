@@ -1,13 +1,22 @@
 /** /v1/jobs: submit, list, show, cancel, events (history and live SSE). */
 import { createRoute, z } from '@hono/zod-openapi';
-import { stream, streamSSE } from 'hono/streaming';
+import { type SSEStreamingApi, stream, streamSSE } from 'hono/streaming';
 import { TERMINAL_STATES } from '../../model/job.js';
+import { EventView } from '../../server/event-privacy.js';
 import { redactJob } from '../../server/lockbox.js';
 import { isOperator } from '../../server/principal.js';
 import { ApiProblem } from '../../server/problem.js';
 import { json, newRouter, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
-import { JobEventSchema, JobExplanationSchema, JobListQuerySchema, JobSchema, JobSpecSchema, page } from '../schemas.js';
+import {
+  type JobEvent,
+  JobEventSchema,
+  JobExplanationSchema,
+  JobListQuerySchema,
+  JobSchema,
+  JobSpecSchema,
+  page,
+} from '../schemas.js';
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '812' }) });
 
@@ -51,6 +60,8 @@ export function jobRoutes({ cp, lockbox }: Services) {
       path: '/v1/jobs',
       tags: ['jobs'],
       summary: 'List jobs (newest first)',
+      description:
+        "Platform operators see each job's spec redacted, except for organisations that approved a lockbox access (read-spec on job:*).",
       request: { query: JobListQuerySchema },
       responses: { 200: json(page(JobSchema, 'JobPage'), 'A page of jobs'), ...commonProblems },
     }),
@@ -66,7 +77,7 @@ export function jobRoutes({ cp, lockbox }: Services) {
         );
       }
       const page = await cp.listJobs(p, q);
-      return c.json(isOperator(p) ? { ...page, items: page.items.map(redactJob) } : page, 200);
+      return c.json({ ...page, items: await lockbox.jobListView(p, page.items, c.get('requestId')) }, 200);
     },
   );
 
@@ -124,6 +135,8 @@ export function jobRoutes({ cp, lockbox }: Services) {
       path: '/v1/jobs/{id}/events',
       tags: ['jobs'],
       summary: "A job's event history",
+      description:
+        "Platform operators see events that carry tenant data (a driver's exit message, a checkpoint's step and label, a residency flag) with a system sentence instead of the message and no data (`redacted`), unless the tenant approved a lockbox access (read-spec on the job).",
       request: { params: IdParam },
       responses: {
         200: json(z.object({ items: z.array(JobEventSchema) }), 'Events, oldest first'),
@@ -131,8 +144,10 @@ export function jobRoutes({ cp, lockbox }: Services) {
       },
     }),
     async (c) => {
-      const { events } = await cp.jobEvents(c.get('principal'), c.req.valid('param').id);
-      return c.json({ items: events }, 200);
+      const id = c.req.valid('param').id;
+      const { events, job } = await cp.jobEvents(c.get('principal'), id);
+      const view = new EventView(lockbox, c.get('principal'), { id, org: job.org_id }, c.get('requestId'));
+      return c.json({ items: await view.all(events) }, 200);
     },
   );
 
@@ -143,7 +158,7 @@ export function jobRoutes({ cp, lockbox }: Services) {
       tags: ['jobs'],
       summary: "Follow a job's events live (Server-Sent Events)",
       description:
-        'Sends the history, then live events as `event: job-event` (data: JobEvent). Ends with `event: end` (data: {"state"}) once the job is terminal. Honours Last-Event-ID.',
+        'Sends the history, then live events as `event: job-event` (data: JobEvent). Ends with `event: end` (data: {"state"}) once the job is terminal. Honours Last-Event-ID. Platform operators see tenant-data events withheld as in GET /v1/jobs/{id}/events.',
       request: { params: IdParam },
       responses: {
         200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } },
@@ -155,10 +170,11 @@ export function jobRoutes({ cp, lockbox }: Services) {
       const principal = c.get('principal');
       const after = Number(c.req.header('last-event-id') ?? 0) || 0;
       // Subscribe before reading history so nothing falls between the two.
-      const buffered: { id: number; data: string; terminal?: string }[] = [];
-      let push: ((e: { id: number; data: string; terminal?: string }) => void) | null = null;
+      type Item = { event: JobEvent; terminal?: string };
+      const buffered: Item[] = [];
+      let push: ((e: Item) => void) | null = null;
       const unsubscribe = cp.subscribeJob(id, (e) => {
-        const item = { id: e.event.id, data: JSON.stringify(e.event), terminal: e.terminalState };
+        const item = { event: e.event, terminal: e.terminalState };
         if (push) push(item);
         else buffered.push(item);
       });
@@ -169,11 +185,15 @@ export function jobRoutes({ cp, lockbox }: Services) {
         unsubscribe();
         throw err;
       }
+      // Operators see tenant-data events withheld unless the tenant consented (event-privacy.ts).
+      const view = new EventView(lockbox, principal, { id, org: history.job.org_id }, c.get('requestId'));
+      const write = async (s: SSEStreamingApi, e: JobEvent) =>
+        s.writeSSE({ event: 'job-event', id: String(e.id), data: JSON.stringify(await view.show(e)) });
       return streamSSE(c, async (stream) => {
         let lastId = after;
         let terminal: string | null = TERMINAL_STATES.has(history.job.state as never) ? history.job.state : null;
         for (const e of history.events) {
-          await stream.writeSSE({ event: 'job-event', id: String(e.id), data: JSON.stringify(e) });
+          await write(stream, e);
           lastId = e.id;
         }
         if (!terminal) {
@@ -183,13 +203,15 @@ export function jobRoutes({ cp, lockbox }: Services) {
               clearInterval(keepAlive);
               resolve();
             };
-            const send = (item: { id: number; data: string; terminal?: string }) => {
-              if (item.id <= lastId) return;
-              lastId = item.id;
-              void stream.writeSSE({ event: 'job-event', id: String(item.id), data: item.data });
+            // Writes are chained: a view may wait for the lockbox, and events must keep their order.
+            let writing = Promise.resolve();
+            const send = (item: Item) => {
+              if (item.event.id <= lastId) return;
+              lastId = item.event.id;
+              writing = writing.then(() => write(stream, item.event)).catch(finish);
               if (item.terminal) {
                 terminal = item.terminal;
-                finish();
+                void writing.then(finish);
               }
             };
             for (const b of buffered) send(b);
