@@ -5,6 +5,9 @@
  * checkpoint observation. Only complete lines count, so a line written in two pieces is read once.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeJsonAtomic } from './common.js';
+import type { CheckpointObservation } from './driver.js';
 
 /** Same limits as the API's checkpoint body. */
 const MAX_LABEL = 200;
@@ -78,4 +81,27 @@ export function readCheckpointLines(path: string, offset: number): { checkpoints
   const lines = buf.subarray(0, lastNewline).toString('utf8').split('\n');
   const checkpoints = lines.map(parseCheckpointLine).filter((c): c is CheckpointLine => c !== null);
   return { checkpoints, nextOffset: offset + lastNewline + 1 };
+}
+
+/**
+ * followCheckpoints reads the job directory's `checkpoints` file from `offset`, reports each new
+ * line through `emit`, persists the next offset in `checkpoint.offset` (so a reattach after a
+ * restart does not report them again) and returns it. Shared by the local and Slurm drivers.
+ */
+export function followCheckpoints(
+  dir: string,
+  jobId: string,
+  offset: number,
+  at: number,
+  emit: (o: CheckpointObservation) => void,
+): number {
+  const { checkpoints, nextOffset } = readCheckpointLines(join(dir, 'checkpoints'), offset);
+  if (nextOffset === offset) return offset;
+  for (const c of checkpoints) emit({ type: 'checkpoint', jobId, at, ...c });
+  try {
+    writeJsonAtomic(join(dir, 'checkpoint.offset'), { offset: nextOffset });
+  } catch {
+    // the directory was removed under us; a reattach would report these lines again
+  }
+  return nextOffset;
 }

@@ -23,7 +23,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
-import { readCheckpointLines } from './checkpoint-file.js';
+import { followCheckpoints } from './checkpoint-file.js';
 import {
   baseEnv,
   bootId,
@@ -438,16 +438,7 @@ export class LocalDriver implements ExecutionDriver {
   /** readCheckpoints reports the checkpoint lines the job wrote since the last read. */
   private readCheckpoints(t: Tracked): void {
     if (t.silent || this.closed) return;
-    const { checkpoints, nextOffset } = readCheckpointLines(join(t.dir, 'checkpoints'), t.checkpointOffset);
-    if (nextOffset === t.checkpointOffset) return;
-    const at = this.now();
-    for (const c of checkpoints) this.listeners.emitCheckpoint({ type: 'checkpoint', jobId: t.id, at, ...c });
-    t.checkpointOffset = nextOffset;
-    try {
-      writeJsonAtomic(join(t.dir, 'checkpoint.offset'), { offset: nextOffset });
-    } catch {
-      // the directory was removed under us; a reattach would report these lines again
-    }
+    t.checkpointOffset = followCheckpoints(t.dir, t.id, t.checkpointOffset, this.now(), (o) => this.listeners.emitCheckpoint(o));
   }
 
   /** terminate: SIGTERM to the group now, SIGKILL after the grace; resolves when the job has ended. */

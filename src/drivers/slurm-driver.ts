@@ -29,7 +29,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeState } from '../model/fleet.js';
-import { readCheckpointLines } from './checkpoint-file.js';
+import { followCheckpoints } from './checkpoint-file.js';
 import {
   baseEnv,
   checkJobId,
@@ -588,16 +588,7 @@ export class SlurmDriver implements ExecutionDriver {
    */
   private readCheckpoints(t: Tracked): void {
     if (t.silent || this.closed || t.finished || !t.file.startedReportedAt) return;
-    const { checkpoints, nextOffset } = readCheckpointLines(join(t.dir, 'checkpoints'), t.checkpointOffset);
-    if (nextOffset === t.checkpointOffset) return;
-    const at = this.now();
-    for (const c of checkpoints) this.listeners.emitCheckpoint({ type: 'checkpoint', jobId: t.id, at, ...c });
-    t.checkpointOffset = nextOffset;
-    try {
-      writeJsonAtomic(join(t.dir, 'checkpoint.offset'), { offset: nextOffset });
-    } catch {
-      // the directory was removed under us; a reattach would report these lines again
-    }
+    t.checkpointOffset = followCheckpoints(t.dir, t.id, t.checkpointOffset, this.now(), (o) => this.listeners.emitCheckpoint(o));
   }
 
   private armDeadline(t: Tracked): void {
