@@ -510,7 +510,6 @@ class DynamicInputs {
         for (const [project, gpus] of this.held) if (gpus > 0) charges.push({ project, gpuType: '*', gpus, seconds: elapsed });
         this.usage = chargeUsage(decayUsage(this.usage, elapsed, fs.halfLifeSeconds), charges);
       }
-      for (const r of this.running) this.share(r.project, r.org);
       out.fairShare = {
         orgShares: this.orgShares,
         projectShares: this.projectShares,

@@ -23,7 +23,7 @@ import {
 import { orderIndexes } from '../../src/scheduler/order.js';
 import { scheduleCycleWith } from '../../src/scheduler/schedule-cycle.js';
 import { TailMap } from '../../src/scheduler/tail-map.js';
-import { makeFleet, type PoolDef, quotas } from './fixtures.js';
+import { applyCycle, makeFleet, type PoolDef, quotas } from './fixtures.js';
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -218,28 +218,7 @@ test('equivalence classes and lazy tails never change a decision (all policies o
           assert.deepEqual([...(lazy.explain ?? [])], [...(r.explain ?? [])]);
           assert.deepEqual(lazy.pending, r.pending);
 
-          for (const s of r.starts) {
-            const j = jobs.get(s.jobId);
-            assert.ok(j);
-            running.set(j.id, {
-              id: j.id,
-              project: j.project,
-              org: j.org,
-              priority: j.priority,
-              gpus: j.gpusPerNode * j.nodes,
-              startedAt: now,
-              borrowed: s.borrowed === true,
-              preemptible: j.priority < 500,
-              maxRuntimeSeconds: j.maxRuntimeSeconds,
-            });
-          }
-          for (const p of r.preemptions ?? []) {
-            cluster.release(p.victimId);
-            running.delete(p.victimId);
-            const victim = jobs.get(p.victimId);
-            if (victim) queue.push(victim);
-          }
-          queue = queue.filter((j) => !running.has(j.id));
+          queue = applyCycle(cluster, r, jobs, running, queue, now);
         }
       },
     ),

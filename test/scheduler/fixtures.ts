@@ -3,7 +3,7 @@
  */
 import { expandFleet } from '../../src/fleet/load-fleet.js';
 import type { Fleet, FleetSpec, NodeTypeSpec, PoolSpec } from '../../src/model/fleet.js';
-import type { ClusterModel, QuotaTable, SchedJob } from '../../src/scheduler/index.js';
+import type { ClusterModel, CycleResult, QuotaTable, RunningJobInfo, SchedJob } from '../../src/scheduler/index.js';
 
 /** PoolDef is one pool of identical nodes for makeFleet. */
 export interface PoolDef {
@@ -94,4 +94,43 @@ export function releasePicked(cluster: ClusterModel, running: Map<string, unknow
   const id = ids[pick % ids.length];
   cluster.release(id);
   running.delete(id);
+}
+
+/**
+ * applyCycle carries a cycle's decisions into a property test's world: starts become running jobs
+ * (checkpointed at start; priority < 500 is preemptible), victims drain at once and are queued again
+ * (same job, same seq). Returns the new queue.
+ */
+export function applyCycle(
+  cluster: ClusterModel,
+  r: CycleResult,
+  jobs: ReadonlyMap<string, SchedJob>,
+  running: Map<string, RunningJobInfo>,
+  queue: SchedJob[],
+  now: number,
+): SchedJob[] {
+  for (const s of r.starts) {
+    const j = jobs.get(s.jobId);
+    if (!j) throw new Error(`started unknown job ${s.jobId}`);
+    running.set(j.id, {
+      id: j.id,
+      project: j.project,
+      org: j.org,
+      priority: j.priority,
+      gpus: j.gpusPerNode * j.nodes,
+      startedAt: now,
+      lastCheckpointAt: now,
+      borrowed: s.borrowed === true,
+      preemptible: j.priority < 500,
+      maxRuntimeSeconds: j.maxRuntimeSeconds,
+    });
+  }
+  for (const p of r.preemptions ?? []) {
+    cluster.release(p.victimId);
+    running.delete(p.victimId);
+    const victim = jobs.get(p.victimId);
+    if (!victim) throw new Error(`preempted unknown job ${p.victimId}`);
+    queue.push(victim);
+  }
+  return queue.filter((j) => !running.has(j.id));
 }

@@ -33,7 +33,7 @@ import {
   type SchedJob,
   scheduleCycle,
 } from '../../src/scheduler/index.js';
-import { makeFleet, type PoolDef, quotas, releasePicked } from './fixtures.js';
+import { applyCycle, makeFleet, type PoolDef, quotas, releasePicked } from './fixtures.js';
 
 const TYPES = ['B200', 'RTX'] as const;
 const PROJECTS = ['p1', 'p2', 'p3'] as const;
@@ -215,31 +215,7 @@ test('policy invariants: fair share + borrowing + preemption over random worlds'
           checkCycle(cluster, input, r, pol, running);
           checkNoOscillation(fleet, cluster, input, r, jobs, running);
 
-          for (const s of r.starts) {
-            const j = jobs.get(s.jobId);
-            assert.ok(j);
-            running.set(s.jobId, {
-              id: j.id,
-              project: j.project,
-              org: j.org,
-              priority: j.priority,
-              gpus: gpusOf(j),
-              startedAt: now,
-              lastCheckpointAt: now,
-              borrowed: s.borrowed === true,
-              preemptible: j.priority < 500,
-              maxRuntimeSeconds: j.maxRuntimeSeconds,
-            });
-          }
-          // Victims drain right away; they are queued again (same job, same seq).
-          for (const p of r.preemptions ?? []) {
-            cluster.release(p.victimId);
-            running.delete(p.victimId);
-            const victim = jobs.get(p.victimId);
-            assert.ok(victim);
-            queue.push(victim);
-          }
-          queue = queue.filter((j) => !running.has(j.id));
+          queue = applyCycle(cluster, r, jobs, running, queue, now);
         }
       },
     ),
