@@ -39,6 +39,8 @@ import {
   readExitCode,
   readJson,
   readLogChunk,
+  runDir,
+  runsIn,
   signalGroup,
   writeJsonAtomic,
 } from './common.js';
@@ -181,13 +183,13 @@ export class LocalDriver implements ExecutionDriver {
   workDir(jobId: string, attempt?: number): string {
     checkJobId(jobId);
     const k = attempt ?? this.attempts(jobId).at(-1) ?? 1;
-    return runDir(join(this.baseDir, jobId), k);
+    return runDir(join(this.baseDir, jobId), k, 'state.json');
   }
 
   /** The attempts of a job that have a directory here, in order. */
   attempts(jobId: string): number[] {
     checkJobId(jobId);
-    return runsIn(join(this.baseDir, jobId)).map((r) => r.attempt);
+    return runsIn(join(this.baseDir, jobId), 'state.json').map((r) => r.attempt);
   }
 
   logPath(jobId: string, attempt?: number): string {
@@ -361,7 +363,7 @@ export class LocalDriver implements ExecutionDriver {
       entries = [];
     }
     for (const id of entries) {
-      for (const { attempt, dir } of runsIn(join(this.baseDir, id))) {
+      for (const { attempt, dir } of runsIn(join(this.baseDir, id), 'state.json')) {
         const tracked = this.jobs.get(id);
         if (current.get(id) === attempt || (tracked && tracked.attempt === attempt)) continue;
         const key = `${id}/attempt-${attempt}`;
@@ -563,30 +565,4 @@ export class LocalDriver implements ExecutionDriver {
     if (t.killTimer) clearTimeout(t.killTimer);
     t.killTimer = null;
   }
-}
-
-/**
- * runDir: the directory of attempt K of a job. Before attempts had directories, a job's only run
- * lived in the job directory itself: that layout is read as attempt 1.
- */
-function runDir(jobDir: string, attempt: number): string {
-  const dir = join(jobDir, `attempt-${attempt}`);
-  if (attempt === 1 && !existsSync(dir) && existsSync(join(jobDir, 'state.json'))) return jobDir;
-  return dir;
-}
-
-/** runsIn: the runs a job directory holds, by attempt. */
-function runsIn(jobDir: string): { attempt: number; dir: string }[] {
-  let names: string[];
-  try {
-    names = readdirSync(jobDir);
-  } catch {
-    return [];
-  }
-  const runs = names
-    .map((n) => /^attempt-([1-9]\d{0,8})$/.exec(n))
-    .filter((m) => m !== null)
-    .map((m) => ({ attempt: Number(m[1]), dir: join(jobDir, m[0]) }));
-  if (!runs.some((r) => r.attempt === 1) && names.includes('state.json')) runs.push({ attempt: 1, dir: jobDir });
-  return runs.sort((a, b) => a.attempt - b.attempt);
 }
