@@ -6,7 +6,7 @@
  */
 
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
-import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
+import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../model/schemas.js';
@@ -1120,8 +1120,8 @@ export class ControlPlane {
     const row = await this.visibleJobRow(p, id);
     const current = row.attempt;
     if (attempt !== undefined && (attempt < 1 || attempt > current)) {
-      throw new ApiProblem(
-        404,
+      throw new DomainError(
+        'not_found',
         'attempt_not_found',
         `job ${id} has no attempt ${attempt}: it was started ${current} time${current === 1 ? '' : 's'}`,
       );
