@@ -104,7 +104,7 @@ export function releaseHolds(state: LifecycleState): string[] {
   const out: string[] = [];
   for (const id of state.held) {
     const j = state.jobs.get(id);
-    if (!j || j.state.phase !== 'held') {
+    if (j?.state.phase !== 'held') {
       state.held.delete(id);
       continue;
     }
@@ -144,7 +144,7 @@ export function applyCycle(state: LifecycleState, decisions: CycleDecisions, now
   }
   for (const s of decisions.starts) {
     const j = state.jobs.get(s.jobId);
-    if (!j || j.state.phase !== 'queued') continue;
+    if (j?.state.phase !== 'queued') continue;
     const run: Run = { placement: s.placement, startedAt: now, borrowed: s.borrowed === true };
     j.state = { phase: 'starting', run, stop: null };
     effects.push({ type: 'persist-start', jobId: j.id, placement: s.placement, borrowed: run.borrowed, at: now });
@@ -163,7 +163,7 @@ export function notStarted(state: LifecycleState, id: string): StepResult {
 /** handedOver: the driver took the job; a stop asked for meanwhile is sent now. */
 export function handedOver(state: LifecycleState, id: string, graceSeconds: number): StepResult {
   const j = state.jobs.get(id);
-  if (!j || j.state.phase !== 'starting') return { state, effects: [] };
+  if (j?.state.phase !== 'starting') return { state, effects: [] };
   const { run, stop } = j.state;
   if (!stop) {
     j.state = { phase: 'running', run };
