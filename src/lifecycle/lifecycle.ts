@@ -270,7 +270,8 @@ export interface RunningView {
   lastCheckpointAt?: number;
   borrowed: boolean;
   preemptible: boolean;
-  evicting: boolean;
+  /** Present (true) only while it is being stopped: its GPUs count as coming free. */
+  evicting?: true;
   maxRuntimeSeconds: number;
 }
 
@@ -292,7 +293,7 @@ export function runningView(j: LifecycleJob, runtimeScale = 1): RunningView | nu
     ...(run.lastCheckpointAt !== undefined ? { lastCheckpointAt: Math.max(run.lastCheckpointAt, run.startedAt) } : {}),
     borrowed: run.borrowed,
     preemptible: isPreemptible(j.priority, run.borrowed),
-    evicting: stopCauseOf(j.state) !== null,
+    ...(stopCauseOf(j.state) !== null ? { evicting: true as const } : {}),
     maxRuntimeSeconds: j.maxRuntimeSeconds / runtimeScale,
   };
 }

@@ -60,7 +60,7 @@ test('a start is persisted, then handed to the driver; handed over, the job runs
   const v = runningView(s.get('1')!);
   assert.deepEqual(
     { gpus: v?.gpus, startedAt: v?.startedAt, preemptible: v?.preemptible, evicting: v?.evicting },
-    { gpus: 8, startedAt: 1000, preemptible: false, evicting: false },
+    { gpus: 8, startedAt: 1000, preemptible: false, evicting: undefined },
   );
 });
 
