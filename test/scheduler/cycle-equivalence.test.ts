@@ -12,14 +12,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Fleet } from '../../src/model/fleet.js';
-import {
-  ClusterModel,
-  type CycleInput,
-  jobPriority,
-  priorityContext,
-  type RunningJobInfo,
-  type SchedJob,
-} from '../../src/scheduler/index.js';
+import { ClusterModel, type CycleInput, jobPriority, priorityContext, type SchedJob } from '../../src/scheduler/index.js';
 import { orderIndexes } from '../../src/scheduler/order.js';
 import { scheduleCycleWith } from '../../src/scheduler/schedule-cycle.js';
 import { TailMap } from '../../src/scheduler/tail-map.js';
@@ -154,7 +147,7 @@ test('equivalence classes and lazy tails never change a decision (all policies o
         const fleet = makeFleet(pools.map((p, i): PoolDef => ({ ...p, prefix: `x${i}` })));
         const cluster = new ClusterModel(fleet);
         const world = new PropertyWorld(cluster);
-        const { running, jobs } = world;
+        const { running } = world;
         let queue: SchedJob[] = [];
         let seq = 0;
         let now = 0;

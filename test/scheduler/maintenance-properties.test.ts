@@ -12,7 +12,6 @@ import {
   ClusterModel,
   type CycleInput,
   type MaintenanceWindow,
-  type RunningJobInfo,
   type SchedJob,
   scheduleCycle,
 } from '../../src/scheduler/index.js';
