@@ -1,7 +1,9 @@
 /** The audit log: list, verify (hash chain + signed checkpoints), export with proofs, public key. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { toCsv } from '../../model/csv.js';
 import { isOperator, type Principal } from '../../server/principal.js';
 import { forbidden } from '../../server/problem.js';
+import type { ChainRecord } from '../../store/audit-chain.js';
 import { json, newRouter, type Services } from '../context.js';
 import { commonProblems } from '../problems.js';
 import { AuditRecordSchema, page } from '../schemas.js';
@@ -53,11 +55,6 @@ const CSV_COLUMNS = [
   'orgPrevHash',
   'orgHash',
 ] as const;
-const csvCell = (v: unknown) => {
-  const s = v === null || v === undefined ? '' : String(v);
-  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-};
-
 export function auditRoutes({ tenancy, audit }: Services) {
   const r = newRouter();
 
@@ -125,9 +122,9 @@ export function auditRoutes({ tenancy, audit }: Services) {
       const { format } = c.req.valid('query');
       const lines: string[] = [];
       if (format === 'csv') {
-        lines.push(CSV_COLUMNS.join(','));
-        for await (const rec of audit.records(org)) lines.push(CSV_COLUMNS.map((k) => csvCell(rec[k])).join(','));
-        return c.body(`${lines.join('\n')}\n`, 200, { 'content-type': 'text/csv; charset=utf-8' });
+        const rows: ChainRecord[] = [];
+        for await (const rec of audit.records(org)) rows.push(rec);
+        return c.body(toCsv(CSV_COLUMNS, rows), 200, { 'content-type': 'text/csv; charset=utf-8' });
       }
       const cp = await audit.latestCheckpoint();
       lines.push(
