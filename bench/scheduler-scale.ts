@@ -449,8 +449,10 @@ export async function benchSchedulerScale(
         const fleet = scale === 1 ? demo : expandFleet(demo.spec, scale);
         for (const pending of opts.pendings ?? [1000, 10_000, 50_000]) {
           const cycles = opts.cycles ?? 100;
+          const calibrationMs = calibrate();
           const row = {
             scale,
+            calibrationMs,
             ...runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true, mode),
           };
           // Let the observer deliver this configuration's GC entries (on a timer turn), then attribute them.
@@ -555,6 +557,8 @@ export async function measureMemory(scale: number, pending: number): Promise<Rec
   let batch: SchedJob[] | undefined = [];
   for (let i = 0; i < pending; i++) batch.push(gen(now));
   const h1 = await heap();
+  // A read after the measurement keeps the batch alive until then (an unread variable may be collected).
+  if (batch.length !== pending) throw new Error('batch size');
   batch = undefined;
   const h2 = await heap();
   let r: ReturnType<typeof scheduleCycle> | undefined = scheduleCycle(model(), input(true));
