@@ -85,7 +85,7 @@ export class ControlPlane {
   private readonly queuedSpecs = new Map<string, JobSpec>();
   private readonly running = new Map<string, RunningJob>();
   private readonly quotas = new Map<string, Map<string, number>>();
-  private readonly pending = new Map<string, PendingReason>();
+  private pending = new Map<string, PendingReason>();
   private explanations = new Map<string, JobExplain>();
   private priorities = new Map<string, JobPriority>();
   private explainedAt = 0;
@@ -350,8 +350,8 @@ export class ControlPlane {
       this.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
       this.ops.noteHeld(result.windows);
       this.reasonsStaleSince = result.starts.length > 0 ? now : null;
-      this.pending.clear();
-      for (const [id, r] of result.pending) this.pending.set(id, r);
+      // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
+      this.pending = result.pending;
       for (const [id, forJob] of this.heldFor) {
         if (!this.queue.has(id)) {
           this.heldFor.delete(id); // cancelled while held
