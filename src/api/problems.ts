@@ -13,6 +13,7 @@ const TITLES: Record<number, string> = {
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
 };
 
@@ -26,11 +27,12 @@ export function problemResponse(c: Context, p: ApiProblem): Response {
     instance: c.req.path,
     ...(p.errors?.length ? { errors: p.errors } : {}),
   };
-  return new Response(JSON.stringify(body), {
-    status: p.status,
-    // After an over-long body the connection's remaining bytes are unread: close it rather than reuse it.
-    headers: { 'content-type': 'application/problem+json', ...(p.status === 413 ? { connection: 'close' } : {}) },
-  });
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  // A raw Response skips the headers middleware set on the context: the request id must still go back.
+  const requestId = c.get('requestId') as string | undefined;
+  if (requestId) headers['x-request-id'] = requestId;
+  if (p.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(p.retryAfterSeconds)));
+  return new Response(JSON.stringify(body), { status: p.status, headers });
 }
 
 export function zodProblem(err: ZodError, where: string): ApiProblem {
@@ -55,6 +57,10 @@ export const commonProblems = {
   401: { description: 'Missing or wrong token (unauthenticated)', content: problemContent },
   403: { description: 'Not allowed for your role (forbidden)', content: problemContent },
   404: { description: 'Object does not exist or belongs to another tenant', content: problemContent },
+  429: {
+    description: 'Rate limit or concurrent-stream cap reached (rate_limited, too_many_streams); see Retry-After',
+    content: problemContent,
+  },
 } as const;
 export const conflictProblem = {
   409: { description: 'Conflict with current state', content: problemContent },

@@ -13,6 +13,8 @@ export class ApiProblem extends Error {
     readonly code: string,
     readonly detail: string,
     readonly errors?: FieldError[],
+    /** For 429 and 503: when to try again (sent as Retry-After). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(detail);
   }
@@ -23,3 +25,5 @@ export const notFound = (kind: string, id: string) =>
 export const forbidden = (detail: string) => new ApiProblem(403, 'forbidden', detail);
 export const conflict = (code: string, detail: string) => new ApiProblem(409, code, detail);
 export const invalid = (code: string, detail: string, errors?: FieldError[]) => new ApiProblem(422, code, detail, errors);
+export const tooMany = (code: string, detail: string, retryAfterSeconds?: number) =>
+  new ApiProblem(429, code, detail, undefined, retryAfterSeconds);
