@@ -225,7 +225,7 @@ describe('rate limits and stream caps', () => {
 describe('stream cap per organisation', () => {
   let w: Awaited<ReturnType<typeof world>>;
   before(async () => {
-    w = await world('streams: { perToken: 5, perOrg: 2 }\n');
+    w = await world('streams: { perToken: 5, perOrg: 2 }\nrateLimits: { perIp: { requests: 30, perSeconds: 60 } }\n');
   });
   after(() => w?.server.stop());
 
@@ -241,6 +241,21 @@ describe('stream cap per organisation', () => {
     assertProblem(s3, 429, 'too_many_streams');
     assert.match(s3.body.detail, /organisation/);
     ctl.abort();
+  });
+
+  test('requests from one address are limited whatever tokens they carry', async () => {
+    let n = 0;
+    let limited: Awaited<ReturnType<Call>> | null = null;
+    for (; n < 40 && !limited; n++) {
+      const r = await (n % 2 ? w.admin : w.member)('GET', '/v1/whoami');
+      if (r.status === 429) limited = r;
+    }
+    assert.ok(limited, 'never limited');
+    assertProblem(limited, 429, 'rate_limited');
+    assert.match(limited.body.detail, /your address/);
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    assert.equal((await w.admin('GET', '/v1/whoami')).status, 429);
+    assert.equal((await w.member('GET', '/v1/whoami')).status, 429);
   });
 });
 
