@@ -21,6 +21,7 @@ import { createMetrics } from './metrics.js';
 import { loadOidcFile, OidcAuthenticator } from './oidc.js';
 import { loadPolicyFile } from './policy.js';
 import { Tenancy } from './tenancy.js';
+import type { TokenPolicy } from './tokens.js';
 
 export interface ServerOptions {
   port: number;
@@ -33,6 +34,8 @@ export interface ServerOptions {
   oidcPath?: string;
   timeScale: number;
   demoLoad: boolean;
+  /** Lifetime of new API tokens (default and maximum, days); default 90 and 365. */
+  tokenPolicy?: TokenPolicy;
   /** Print the banner (URL, token) to stdout. */
   quiet?: boolean;
 }
@@ -66,6 +69,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   );
   cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, { policy });
   const tenancy = new Tenancy(store, cp);
+  if (opts.tokenPolicy) tenancy.tokenPolicy = opts.tokenPolicy;
   if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
   const keys = await setupKeys(store, cp, tenancy, dataDir);

@@ -86,7 +86,7 @@ export async function startTestServer(
 
 /** api is a tiny typed fetch wrapper for tests. */
 export function api(url: string, token?: string) {
-  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const r = await fetch(`${url}${path}`, {
       method,
       headers: {
@@ -106,6 +106,7 @@ export function api(url: string, token?: string) {
     // biome-ignore lint/suspicious/noExplicitAny: test convenience for reading response fields
     return { status: r.status, headers: r.headers, body: json as any };
   };
+  return Object.assign(call, { url, token });
 }
 
 export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
