@@ -123,6 +123,14 @@ export const TokenCreateSchema = z
       .max(3650)
       .optional()
       .openapi({ description: "Lifetime in days; default and maximum are the server's token policy" }),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: 'Or an exact expiry (in the future, within the maximum lifetime); not with expiresInDays' }),
+  })
+  .refine((b) => b.expiresInDays === undefined || b.expiresAt === undefined, {
+    message: 'give expiresInDays or expiresAt, not both',
+    path: ['expiresAt'],
   })
   .openapi('TokenCreate');
 export const UserDisableSchema = z
@@ -317,6 +325,10 @@ export const AuditRecordSchema = z
     before: z.unknown().nullable(),
     after: z.unknown().nullable(),
     requestId: z.string().nullable(),
+    redacted: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Fields withheld from operators because the tenant wrote them (see docs/sovereignty-access.md)' }),
   })
   .openapi('AuditRecord');
 

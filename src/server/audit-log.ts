@@ -20,6 +20,8 @@ export interface Checkpoint {
   orgHeads: Record<string, [number, string]>;
   signature: string;
   keyId: string;
+  /** Set on an organisation's view: only its head, signed for it (orgCheckpointText). */
+  org?: string;
 }
 
 export interface VerifyReport {
@@ -40,8 +42,17 @@ export function checkpointText(c: Pick<Checkpoint, 'uptoId' | 'headHash' | 'orgH
   return JSON.stringify(['gigafab-audit-checkpoint-v1', c.uptoId, c.headHash, orgs, c.at]);
 }
 
+/**
+ * orgCheckpointText is what an organisation's view of checkpoint `id` signs: that organisation's
+ * head only, so that a tenant can verify it without learning other organisations' ids or heads.
+ */
+export function orgCheckpointText(c: Pick<Checkpoint, 'id' | 'at' | 'uptoId' | 'headHash'> & { org: string }): string {
+  return JSON.stringify(['gigafab-audit-org-checkpoint-v1', c.id, c.at, c.org, c.uptoId, c.headHash]);
+}
+
 export function verifyCheckpointSignature(c: Checkpoint, publicKeyPem: string): boolean {
-  return verify(null, Buffer.from(checkpointText(c)), createPublicKey(publicKeyPem), Buffer.from(c.signature, 'base64'));
+  const text = c.org ? orgCheckpointText({ ...c, org: c.org }) : checkpointText(c);
+  return verify(null, Buffer.from(text), createPublicKey(publicKeyPem), Buffer.from(c.signature, 'base64'));
 }
 
 export function toChainRecord(r: Selectable<AuditTable>): ChainRecord {
@@ -148,6 +159,19 @@ export class AuditLog {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.checkpoint().catch(() => null);
+  }
+
+  /**
+   * forOrg: checkpoint `c` as organisation `org` may see it: its own head (uptoId/headHash/orgHeads
+   * name only that), signed for it; null if `c` pins none of its records or does not verify (a
+   * forged checkpoint row is never re-signed).
+   */
+  forOrg(c: Checkpoint, org: string): Checkpoint | null {
+    const head = c.orgHeads[org];
+    if (!head || !verifyCheckpointSignature(c, this.publicKeyPem)) return null;
+    const view = { id: c.id, at: c.at, org, uptoId: head[0], headHash: head[1] };
+    const signature = sign(null, Buffer.from(orgCheckpointText(view)), this.privateKey).toString('base64');
+    return { ...view, orgHeads: { [org]: head }, signature, keyId: c.keyId };
   }
 
   async latestCheckpoint(): Promise<Checkpoint | null> {

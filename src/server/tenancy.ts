@@ -9,6 +9,7 @@ import type { AuditRecord, Org, OrgKind, Project, Role, TokenInfo, User } from '
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { ProjectsTable, UsersTable } from '../store/schema.js';
+import { forOperator } from './audit-privacy.js';
 import type { ControlPlane } from './control-plane.js';
 import { isJwtShaped } from './oidc.js';
 import { hashToken, isOperator, newId, newToken, type Principal } from './principal.js';
@@ -326,7 +327,7 @@ export class Tenancy {
     const token = newToken();
     const now = this.now();
     const at = new Date(now).toISOString();
-    const expiresAt = expiryOf(this.tokenPolicy, now, undefined);
+    const expiresAt = expiryOf(this.tokenPolicy, now);
     const user: UserRow = {
       id,
       org_id: org,
@@ -383,7 +384,7 @@ export class Tenancy {
     }
     const now = this.now();
     const at = new Date(now).toISOString();
-    const expiresAt = expiryOf(this.tokenPolicy, now, undefined);
+    const expiresAt = expiryOf(this.tokenPolicy, now);
     const id = newId('u');
     const user: UserRow = {
       id,
@@ -447,7 +448,12 @@ export class Tenancy {
     return u;
   }
 
-  async createToken(p: Principal, userId: string, input: { name?: string; expiresInDays?: number }, requestId: string) {
+  async createToken(
+    p: Principal,
+    userId: string,
+    input: { name?: string; expiresInDays?: number; expiresAt?: string },
+    requestId: string,
+  ) {
     const u = await this.visibleUser(p, userId);
     if (isOperator(p) && u.role !== 'operator') {
       throw new ApiProblem(
@@ -462,7 +468,7 @@ export class Tenancy {
     const token = newToken();
     const now = this.now();
     const at = new Date(now).toISOString();
-    const expiresAt = expiryOf(this.tokenPolicy, now, input.expiresInDays);
+    const expiresAt = expiryOf(this.tokenPolicy, now, { days: input.expiresInDays, at: input.expiresAt });
     const row = await this.store.write(async (trx) => {
       const t = await insertToken(trx, {
         hash: hashToken(token),
@@ -642,10 +648,17 @@ export class Tenancy {
       requestId: r.request_id,
     }));
     const last = items.at(-1);
+    const operators = isOperator(p) ? await this.operatorIds() : null;
     return {
-      items,
+      items: operators ? items.map((r) => forOperator(r, operators)) : items,
       nextCursor: rows.length > limit && last ? Buffer.from(String(last.id)).toString('base64url') : null,
     };
+  }
+
+  /** operatorIds: the users who are platform operators (their audit records are operator-written). */
+  async operatorIds(): Promise<Set<string>> {
+    const rows = await this.store.db.selectFrom('users').select('id').where('role', '=', 'operator').execute();
+    return new Set(rows.map((r) => r.id));
   }
 
   private async uniqueOr(fn: () => Promise<void>, problem: Error): Promise<void> {

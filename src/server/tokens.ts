@@ -16,14 +16,28 @@ export interface TokenPolicy {
 }
 export const DEFAULT_TOKEN_POLICY: TokenPolicy = { defaultDays: 90, maxDays: 365 };
 
-/** expiryOf: when a token issued at `now` for `askedDays` (or the default) expires; refuses more than the maximum. */
-export function expiryOf(policy: TokenPolicy, now: number, askedDays: number | undefined): string {
-  const days = askedDays ?? Math.min(policy.defaultDays, policy.maxDays);
-  if (days > policy.maxDays) {
-    throw invalid('token_lifetime_too_long', `tokens live at most ${policy.maxDays} days on this server (asked: ${days})`, [
-      { path: 'expiresInDays', message: `at most ${policy.maxDays}` },
+/**
+ * expiryOf: when a token issued at `now` expires: after `asked.days`, at `asked.at`, or after the
+ * policy's default; more than the maximum lifetime, or a time not in the future, is refused.
+ */
+export function expiryOf(policy: TokenPolicy, now: number, asked: { days?: number; at?: string } = {}): string {
+  const max = now + policy.maxDays * 86400_000;
+  const tooLong = () =>
+    invalid('token_lifetime_too_long', `tokens live at most ${policy.maxDays} days on this server`, [
+      { path: asked.at ? 'expiresAt' : 'expiresInDays', message: `at most ${policy.maxDays} days ahead` },
     ]);
+  if (asked.at !== undefined) {
+    const at = Date.parse(asked.at);
+    if (!(at > now)) {
+      throw invalid('token_expiry_in_past', `expiresAt ${asked.at} is not in the future`, [
+        { path: 'expiresAt', message: 'must lie in the future' },
+      ]);
+    }
+    if (at > max) throw tooLong();
+    return new Date(at).toISOString();
   }
+  const days = asked.days ?? Math.min(policy.defaultDays, policy.maxDays);
+  if (days > policy.maxDays) throw tooLong();
   return new Date(now + days * 86400_000).toISOString();
 }
 

@@ -1,5 +1,7 @@
 /** The audit log: list, verify (hash chain + signed checkpoints), export with proofs, public key. */
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Checkpoint } from '../../server/audit-log.js';
+import { forOperator } from '../../server/audit-privacy.js';
 import { isOperator, type Principal } from '../../server/principal.js';
 import { forbidden } from '../../server/problem.js';
 import { json, newRouter, type Services } from '../context.js';
@@ -16,6 +18,10 @@ const CheckpointSchema = z
     orgHeads: z.record(z.string(), z.tuple([z.number(), z.string()])),
     signature: z.string(),
     keyId: z.string(),
+    org: z.string().optional().openapi({
+      description:
+        "An organisation admin's view: only the organisation's own head (uptoId/headHash are that head), signed for it; other organisations' ids and heads are not shown",
+    }),
   })
   .openapi('AuditCheckpoint');
 export const VerifyReportSchema = z
@@ -60,6 +66,8 @@ const csvCell = (v: unknown) => {
 
 export function auditRoutes({ tenancy, audit }: Services) {
   const r = newRouter();
+  /** An organisation admin sees only its own organisation's head of a checkpoint, never the others'. */
+  const shapeCheckpoint = (cp: Checkpoint, org: string | null) => (org === null ? cp : audit.forOrg(cp, org));
 
   r.openapi(
     createRoute({
@@ -89,7 +97,11 @@ export function auditRoutes({ tenancy, audit }: Services) {
         ...commonProblems,
       },
     }),
-    async (c) => c.json(await audit.verify(scopeOf(c.get('principal'))), 200),
+    async (c) => {
+      const org = scopeOf(c.get('principal'));
+      const report = await audit.verify(org);
+      return c.json({ ...report, checkpoint: report.checkpoint && shapeCheckpoint(report.checkpoint, org) }, 200);
+    },
   );
 
   r.openapi(
@@ -123,13 +135,19 @@ export function auditRoutes({ tenancy, audit }: Services) {
     async (c) => {
       const org = scopeOf(c.get('principal'));
       const { format } = c.req.valid('query');
+      // Operators get tenant records without tenant-written content (audit-privacy.ts).
+      const operators = org === null ? await tenancy.operatorIds() : null;
+      const records = async function* () {
+        for await (const rec of audit.records(org)) yield operators ? forOperator(rec, operators) : rec;
+      };
       const lines: string[] = [];
       if (format === 'csv') {
         lines.push(CSV_COLUMNS.join(','));
-        for await (const rec of audit.records(org)) lines.push(CSV_COLUMNS.map((k) => csvCell(rec[k])).join(','));
+        for await (const rec of records()) lines.push(CSV_COLUMNS.map((k) => csvCell(rec[k])).join(','));
         return c.body(`${lines.join('\n')}\n`, 200, { 'content-type': 'text/csv; charset=utf-8' });
       }
-      const cp = await audit.latestCheckpoint();
+      const latest = await audit.latestCheckpoint();
+      const cp = latest && shapeCheckpoint(latest, org);
       lines.push(
         JSON.stringify({
           type: 'checkpoint',
@@ -139,7 +157,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
           publicKeyPem: audit.publicKeyPem,
         }),
       );
-      for await (const rec of audit.records(org)) lines.push(JSON.stringify({ type: 'record', ...rec }));
+      for await (const rec of records()) lines.push(JSON.stringify({ type: 'record', ...rec }));
       return c.body(`${lines.join('\n')}\n`, 200, { 'content-type': 'application/x-ndjson' });
     },
   );
