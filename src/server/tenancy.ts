@@ -470,6 +470,11 @@ export class Tenancy {
     const at = new Date(now).toISOString();
     const expiresAt = expiryOf(this.tokenPolicy, now, { days: input.expiresInDays, at: input.expiresAt });
     const row = await this.store.write(async (trx) => {
+      // Whoever issues a token knows it: a token from a user an operator may impersonate taints its owner.
+      if (p.userId !== userId && !u.operator_known) {
+        const issuer = await trx.selectFrom('users').select('operator_known').where('id', '=', p.userId).executeTakeFirst();
+        if (issuer?.operator_known) await trx.updateTable('users').set({ operator_known: 1 }).where('id', '=', userId).execute();
+      }
       const t = await insertToken(trx, {
         hash: hashToken(token),
         userId,

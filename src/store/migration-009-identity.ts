@@ -34,6 +34,16 @@ export const migration009Identity: Migration = {
         SELECT object_id FROM audit
         WHERE action IN ('user.create', 'token.create') AND object_type = 'user'
           AND actor IN (SELECT id FROM users WHERE role = 'operator'))`.execute(db);
+    // Whatever such a user created or issued a token for, an operator could have, too: follow the
+    // audit log until no new user is marked (bounded by the number of users).
+    for (;;) {
+      const r = await sql`UPDATE users SET operator_known = 1
+        WHERE operator_known = 0 AND role <> 'operator' AND id IN (
+          SELECT object_id FROM audit
+          WHERE action IN ('user.create', 'token.create') AND object_type = 'user'
+            AND actor IN (SELECT id FROM users WHERE operator_known = 1))`.execute(db);
+      if (!r.numAffectedRows) break;
+    }
 
     // Notices without an access request (onboarding, identity actions): the column becomes nullable.
     await db.schema
