@@ -22,6 +22,7 @@ const SYSTEM_VOCABULARY = new Set([
   'quota.set',
   'user.create',
   'user.enable',
+  'user.update',
   'token.create',
   'token.revoke',
   'key.create',
