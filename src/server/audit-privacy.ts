@@ -31,6 +31,9 @@ const SYSTEM_VOCABULARY = new Set([
   'reservation.create',
   'reservation.delete',
   'lockbox.access',
+  // Erasure certificates are the proof both sides keep; operators read them on the erasure routes too.
+  'org.erasure-certificate',
+  'dataset.erasure-certificate',
 ]);
 
 /** Object types whose id is a name the tenant chose. */
