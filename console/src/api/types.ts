@@ -23,6 +23,7 @@ export type {
   Problem,
   Project,
   Role,
+  TokenInfo,
   User,
 } from '../../../src/api/schemas.js';
 
