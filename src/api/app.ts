@@ -16,6 +16,7 @@ import type { KeysServices } from '../sovereignty/keys/setup.js';
 import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
 import { problemResponse, zodProblem } from './problems.js';
+import { requireClassified } from './route-classes.js';
 import { auditRoutes } from './routes/audit.js';
 import { consoleDataRoutes } from './routes/console-data.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -116,6 +117,8 @@ export function createApp(opts: AppOptions) {
   if (opts.keys) app.route('/', keysRoutes({ ...opts.keys, lockbox: opts.lockbox }));
   app.route('/', schedulingRoutes(opts));
   app.route('/', residencyRoutes(opts));
+  // Every route is classified for tenancy and the lockbox before the server may serve it.
+  requireClassified(app);
   return app;
 }
 

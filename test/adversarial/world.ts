@@ -1,0 +1,179 @@
+/**
+ * The world the adversarial suite attacks: tenants with an admin, a member and a viewer, the
+ * OpenAPI document's operations, URLs filled with real or non-existent ids, and a digest of what
+ * a tenant's admin can see of its organisation (to prove an attack changed nothing).
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { api } from '../helpers/server.js';
+
+export type Call = ReturnType<typeof api>;
+export const ROLES = ['admin', 'member', 'viewer'] as const;
+export type TenantRole = (typeof ROLES)[number];
+
+export interface Tenant {
+  org: string;
+  project: string;
+  tokens: Record<TenantRole, string>;
+  userIds: Record<TenantRole, string>;
+  as: Record<TenantRole, Call>;
+}
+
+/** caller: API calls with `token` to the server's current URL (a restart moves it to another port). */
+export const caller =
+  (server: { readonly url: string }, token: string): Call =>
+  (...args) =>
+    api(server.url, token)(...args);
+
+/** addTenant: an organisation with one project (quota on gpuType) and an admin, a member and a viewer. */
+export async function addTenant(server: { readonly url: string }, op: Call, org: string, gpuType: string): Promise<Tenant> {
+  const project = `${org}-ml`;
+  assert.equal((await op('POST', '/v1/orgs', { id: org, name: org, kind: 'research' })).status, 201);
+  assert.equal((await op('POST', `/v1/orgs/${org}/projects`, { id: project })).status, 201);
+  assert.equal((await op('PUT', `/v1/projects/${project}/quotas/${gpuType}`, { gpus: 8 })).status, 200);
+  const first = await op('POST', `/v1/orgs/${org}/users`, { name: `${org} admin`, role: 'admin' });
+  assert.equal(first.status, 201, JSON.stringify(first.body));
+  const admin = caller(server, first.body.token);
+  const tokens = { admin: first.body.token } as Record<TenantRole, string>;
+  const userIds = { admin: first.body.user.id } as Record<TenantRole, string>;
+  for (const role of ['member', 'viewer'] as const) {
+    const r = await admin('POST', `/v1/orgs/${org}/users`, { name: `${org} ${role}`, role });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    tokens[role] = r.body.token;
+    userIds[role] = r.body.user.id;
+  }
+  return {
+    org,
+    project,
+    tokens,
+    userIds,
+    as: { admin, member: caller(server, tokens.member), viewer: caller(server, tokens.viewer) },
+  };
+}
+
+export interface Operation {
+  method: string;
+  path: string;
+  /** Path parameter names in order. */
+  params: string[];
+  bodyRequired: boolean;
+  /** Required query parameters with their documented examples. */
+  query: Record<string, string>;
+}
+
+type OpenApiDoc = {
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        parameters?: { in: string; name: string; required?: boolean; schema?: { example?: unknown } }[];
+        requestBody?: { required?: boolean };
+      }
+    >
+  >;
+};
+
+/** operations: every operation of the server's OpenAPI document. */
+export async function operations(url: string): Promise<Operation[]> {
+  const doc = (await api(url)('GET', '/v1/openapi.json')).body as OpenApiDoc;
+  const ops: Operation[] = [];
+  for (const [path, byMethod] of Object.entries(doc.paths)) {
+    for (const [method, o] of Object.entries(byMethod)) {
+      const query: Record<string, string> = {};
+      for (const p of o.parameters ?? []) {
+        if (p.in === 'query' && p.required) query[p.name] = String(p.schema?.example ?? '');
+      }
+      ops.push({
+        method: method.toUpperCase(),
+        path,
+        params: [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!),
+        bodyRequired: o.requestBody?.required === true,
+        query,
+      });
+    }
+  }
+  return ops;
+}
+
+export const key = (o: Pick<Operation, 'method' | 'path'>) => `${o.method} ${o.path}`;
+
+/** fill: the operation's URL path with the given parameter values and its required query. */
+export function fill(o: Operation, values: Record<string, string>): string {
+  const path = o.path.replace(/\{(\w+)\}/g, (_, k: string) => {
+    const v = values[k];
+    assert.ok(v !== undefined, `no value for {${k}} in ${key(o)}`);
+    return encodeURIComponent(v);
+  });
+  const q = new URLSearchParams(o.query).toString();
+  return q ? `${path}?${q}` : path;
+}
+
+/** An answer, read whole (an event stream: what arrived before the timeout). */
+export interface Answer {
+  status: number;
+  type: string;
+  text: string;
+}
+
+export async function send(url: string, token: string, method: string, path: string, body?: unknown, timeoutMs = 3000) {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  try {
+    const r = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: ctrl.signal,
+    });
+    let text = '';
+    try {
+      text = await r.text();
+    } catch {
+      // a stream that stays open: what arrived is what was shown
+    }
+    return { status: r.status, type: r.headers.get('content-type') ?? '', text } satisfies Answer;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * digest: a hash of everything an organisation's admin can read about it (organisation, users,
+ * projects, jobs and their events, secrets, keys, restriction, erasure, datasets, reservations,
+ * access requests, residency policies, its audit slice), with the readings themselves for a diff.
+ */
+export async function digest(t: Tenant, ids: { jobs: string[]; datasets: string[]; secrets: string[]; reservations: string[] }) {
+  const a = t.as.admin;
+  const reads = [
+    `/v1/orgs/${t.org}`,
+    `/v1/orgs/${t.org}/users`,
+    '/v1/projects',
+    `/v1/projects/${t.project}`,
+    '/v1/jobs?limit=100',
+    ...ids.jobs.flatMap((j) => [`/v1/jobs/${j}`, `/v1/jobs/${j}/events`]),
+    `/v1/orgs/${t.org}/secrets`,
+    ...ids.secrets.map((s) => `/v1/orgs/${t.org}/secrets/${s}`),
+    `/v1/orgs/${t.org}/keys`,
+    `/v1/orgs/${t.org}/restriction`,
+    `/v1/orgs/${t.org}/erasure`,
+    '/v1/datasets',
+    ...ids.datasets.map((d) => `/v1/datasets/${d}`),
+    '/v1/reservations',
+    ...ids.reservations.map((r) => `/v1/reservations/${r}`),
+    '/v1/access-requests',
+    `/v1/orgs/${t.org}/residency-policy/versions`,
+    `/v1/projects/${t.project}/residency-policy/versions`,
+    '/v1/audit?limit=500',
+  ];
+  const seen: Record<string, unknown> = {};
+  for (const path of reads) {
+    const r = await a('GET', path);
+    seen[path] = { status: r.status, body: r.body };
+  }
+  const text = JSON.stringify(seen);
+  return { hash: createHash('sha256').update(text).digest('hex'), seen };
+}
