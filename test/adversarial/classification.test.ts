@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { appRoutes, ROUTE_CLASSES, requireClassified, routeClass, unclassifiedRoutes } from '../../src/api/route-classes.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { addTenant, caller, fill, key, type Operation, operations, ROLES, send, type Tenant } from './world.js';
+import { addTenant, bodyFor, caller, fill, key, type Operation, operations, ROLES, send, type Tenant } from './world.js';
 
 describe('a test app', () => {
   const build = () => {
@@ -107,47 +107,18 @@ describe('the real server', () => {
   });
 
   test('operator-only routes refuse every role of an organisation with 403, valid body or none', async () => {
-    const bodies: Record<string, unknown> = {
-      'POST /v1/orgs': { id: 'planted', name: 'planted', kind: 'research' },
-      'POST /v1/reservations': {
-        org: 'classy',
-        gpuType: 'B200',
-        gpus: 8,
-        start: new Date(Date.now() + 3600_000).toISOString(),
-        end: new Date(Date.now() + 7200_000).toISOString(),
-      },
-      'POST /v1/maintenance-windows': {
-        site: 'muc1',
-        start: new Date(Date.now() + 3600_000).toISOString(),
-        end: new Date(Date.now() + 7200_000).toISOString(),
-        reason: 'planted',
-      },
-      'POST /v1/access-requests': {
-        org: 'classy',
-        cause: 'ticket 1: planted by the suite',
-        scope: { objects: ['job:*'], verbs: ['read-logs'] },
-        durationSeconds: 600,
-        requesterCountry: 'DE',
-        derivedDataRetentionDays: 0,
-        approvalDeadline: new Date(Date.now() + 3600_000).toISOString(),
-      },
-      'POST /v1/access-requests/break-glass': {
-        org: 'classy',
-        justification: 'incident 1: planted by the suite',
-        scope: { objects: ['job:*'], verbs: ['read-logs'] },
-        durationSeconds: 600,
-        requesterCountry: 'DE',
-        derivedDataRetentionDays: 0,
-      },
-      'PUT /v1/nodes/{id}/state': { state: 'down', reason: 'planted' },
-      'POST /v1/nodes/{id}/drain': { reason: 'planted' },
-    };
     const operatorOnly = ops.filter((o) => routeClass(key(o))?.tenancy === 'operator');
     assert.ok(operatorOnly.length >= 10, `${operatorOnly.length} operator-only operations`);
     const node = 'muc1-b200-0001';
     for (const o of operatorOnly) {
       for (const role of ROLES) {
-        const r = await send(server.url, tenant.tokens[role], o.method, fill(o, { ...values, id: node }), bodies[key(o)]);
+        const r = await send(
+          server.url,
+          tenant.tokens[role],
+          o.method,
+          fill(o, { ...values, id: node }),
+          bodyFor(o, { ...values, site: 'muc1' }),
+        );
         assert.equal(r.status, 403, `${key(o)} as the ${role}: ${r.text.slice(0, 200)}`);
       }
     }

@@ -129,11 +129,18 @@ export async function send(url: string, token: string, method: string, path: str
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: ctrl.signal,
     });
+    // Read chunk by chunk: from a stream that stays open, what arrived before the timeout is what was shown.
     let text = '';
+    const decoder = new TextDecoder();
+    const reader = r.body?.getReader();
     try {
-      text = await r.text();
+      for (;;) {
+        const chunk = await reader?.read();
+        if (!chunk || chunk.done) break;
+        text += decoder.decode(chunk.value, { stream: true });
+      }
     } catch {
-      // a stream that stays open: what arrived is what was shown
+      // aborted at the timeout
     }
     return { status: r.status, type: r.headers.get('content-type') ?? '', text } satisfies Answer;
   } finally {
@@ -176,4 +183,72 @@ export async function digest(t: Tenant, ids: { jobs: string[]; datasets: string[
   }
   const text = JSON.stringify(seen);
   return { hash: createHash('sha256').update(text).digest('hex'), seen };
+}
+
+const inHours = (h: number) => new Date(Date.now() + h * 3600_000).toISOString();
+
+/**
+ * validBody: a body that passes validation for each operation that takes one, so that what answers
+ * is the authorisation, not the schema. `v` holds the path values and the site and GPU type to use.
+ * Harmless where it can be: break-glass names no real object, a node goes to draining, not down.
+ */
+export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
+  'POST /v1/orgs': () => ({ id: 'planted-org', name: 'planted', kind: 'research' }),
+  'POST /v1/orgs/{org}/projects': () => ({ id: 'planted-project' }),
+  'PUT /v1/projects/{project}/quotas/{gpuType}': () => ({ gpus: 64 }),
+  'POST /v1/orgs/{org}/users': () => ({ name: 'planted admin', role: 'admin' }),
+  'POST /v1/users/{user}/tokens': () => undefined,
+  'POST /v1/jobs': (v) => ({ name: 'planted', project: v.project, gpuType: v.gpuType, command: ['true'] }),
+  'POST /v1/jobs/{id}/cancel': () => undefined,
+  'POST /v1/jobs/{id}/checkpoints': () => ({ step: 3, label: 'planted' }),
+  'POST /v1/nodes/{id}/drain': () => ({ reason: 'planted' }),
+  'POST /v1/nodes/{id}/undrain': () => ({}),
+  'PUT /v1/nodes/{id}/state': () => ({ state: 'draining', reason: 'planted' }),
+  'POST /v1/reservations': (v) => ({ org: v.org, gpuType: v.gpuType, gpus: 1, start: inHours(200), end: inHours(201) }),
+  'POST /v1/maintenance-windows': (v) => ({ site: v.site, start: inHours(300), end: inHours(301), reason: 'planted' }),
+  'POST /v1/access-requests': (v) => ({
+    org: v.org,
+    cause: 'ticket 1: planted by the adversarial suite',
+    scope: { objects: ['job:999999'], verbs: ['read-logs'] },
+    durationSeconds: 600,
+    requesterCountry: 'DE',
+    derivedDataRetentionDays: 0,
+    approvalDeadline: inHours(1),
+  }),
+  'POST /v1/access-requests/break-glass': (v) => ({
+    org: v.org,
+    justification: 'incident 1: planted by the adversarial suite',
+    scope: { objects: ['job:999999'], verbs: ['read-logs'] },
+    durationSeconds: 60,
+    requesterCountry: 'DE',
+    derivedDataRetentionDays: 0,
+  }),
+  'POST /v1/access-requests/{id}/approve': () => ({ comment: 'planted' }),
+  'POST /v1/access-requests/{id}/deny': () => ({ comment: 'planted' }),
+  'POST /v1/orgs/{org}/secrets': () => ({ name: 'planted-secret', value: 'planted' }),
+  'PUT /v1/orgs/{org}/secrets/{name}': () => ({ value: 'overwritten', description: 'planted' }),
+  'POST /v1/orgs/{org}/keys/rotate': () => ({}),
+  'POST /v1/orgs/{org}/restriction': () => ({ reason: 'planted' }),
+  'POST /v1/orgs/{org}/erasure': (v) => ({ confirm: v.org, reason: 'planted' }),
+  'PUT /v1/orgs/{id}/residency-policy': () => ({ name: 'planted', rules: { countries: ['AT'] }, dataClasses: ['internal'] }),
+  'PUT /v1/projects/{id}/residency-policy': () => ({ name: 'planted', rules: { countries: ['AT'] }, dataClasses: ['internal'] }),
+  'POST /v1/projects/{project}/datasets': (v) => ({
+    name: 'planted',
+    classification: 'internal',
+    homeSite: v.site,
+    sizeBytes: 1,
+    checksum: `sha256:${'0'.repeat(64)}`,
+  }),
+  'PATCH /v1/datasets/{id}': () => ({ sizeBytes: 2 }),
+};
+
+/** bodyFor: the valid body of a write operation (undefined: it takes none), or throws naming the missing one. */
+export function bodyFor(o: Pick<Operation, 'method' | 'path'>, v: Record<string, string>): unknown {
+  if (!['POST', 'PUT', 'PATCH'].includes(o.method)) return undefined;
+  const make = BODIES[key(o)];
+  assert.ok(
+    make,
+    `${key(o)}: no valid body in test/adversarial/world.ts BODIES (add one so the suite reaches its authorisation)`,
+  );
+  return make(v);
 }
