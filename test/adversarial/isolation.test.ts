@@ -6,11 +6,13 @@
  * aside): 404 for organisations' and users' objects, 403 for operator-only objects. Afterwards
  * everything the victim's admin can read of its organisation is unchanged (a state digest).
  * A new route with a path parameter joins the matrix by itself; one with a required body fails
- * until it has a valid body below.
+ * until it has a valid body in world.ts. The same server checks that every route is classified and
+ * that the tenancy classes hold: public routes need no token, all others refuse a caller without
+ * one, operator-only routes refuse every tenant role.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { routeClass } from '../../src/api/route-classes.js';
+import { after, before, describe, test } from 'node:test';
+import { ROUTE_CLASSES, routeClass } from '../../src/api/route-classes.js';
 import { type api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import {
   type Answer,
@@ -224,3 +226,43 @@ for (const [route, defect] of Object.entries(KNOWN_LIST_LEAKS)) {
     );
   });
 }
+
+describe('the route classes hold on the real server', () => {
+  const values = { id: 'x1', org: 'attacker', project: 'attacker-ml', name: 'n', user: 'u_1', gpuType: GPU, site: 'muc1' };
+
+  test('every operation of the OpenAPI document is classified, every classification names a served route', async () => {
+    assert.deepEqual(
+      ops.map(key).filter((k) => !routeClass(k)),
+      [],
+    );
+    const documented = new Set(ops.map(key));
+    for (const route of Object.keys(ROUTE_CLASSES).filter((k) => !documented.has(k))) {
+      const [method, path] = route.split(' ') as [string, string];
+      const r = await send(server.url, '', method, path);
+      assert.ok(!r.text.includes('route_not_found'), `${route} is classified but not served: ${r.status}`);
+    }
+  });
+
+  test('public routes answer without a token; every other route answers 401 without one', async () => {
+    for (const [route, cls] of Object.entries(ROUTE_CLASSES)) {
+      const [method, path] = route.split(' ') as [string, string];
+      const filled = path.replace(/\{(\w+)\}/g, (_, k: string) => values[k as keyof typeof values] ?? 'x');
+      const r = await fetch(`${server.url}${filled}`, { method });
+      await r.arrayBuffer();
+      if (cls.tenancy === 'public') assert.equal(r.status, 200, route);
+      else assert.equal(r.status, 401, `${route} without a token: ${r.status}`);
+    }
+  });
+
+  test("operator-only routes refuse every role of an organisation with 403, its own organisation's ids and valid bodies", async () => {
+    const operatorOnly = ops.filter((o) => routeClass(key(o))?.tenancy === 'operator');
+    assert.ok(operatorOnly.length >= 10, `${operatorOnly.length} operator-only operations`);
+    const node = (await op('GET', '/v1/nodes?limit=1')).body.items[0].id as string;
+    for (const o of operatorOnly) {
+      for (const role of ROLES) {
+        const r = await send(server.url, attacker.tokens[role], o.method, fill(o, { ...values, id: node }), bodyFor(o, values));
+        assert.equal(r.status, 403, `${key(o)} as the ${role}: ${r.text.slice(0, 200)}`);
+      }
+    }
+  });
+});

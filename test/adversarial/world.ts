@@ -116,7 +116,23 @@ export interface Answer {
   text: string;
 }
 
-export async function send(url: string, token: string, method: string, path: string, body?: unknown, timeoutMs = 3000) {
+export async function send(
+  url: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  timeoutMs = 3000,
+): Promise<Answer> {
+  // A rate limit says nothing about the object asked for: wait as told and ask again.
+  for (let attempt = 0; ; attempt++) {
+    const a = await sendOnce(url, token, method, path, body, timeoutMs);
+    if (a.status !== 429 || attempt >= 5) return { status: a.status, type: a.type, text: a.text };
+    await new Promise((r) => setTimeout(r, Math.min(5, Number(a.retryAfter) || 1) * 1000));
+  }
+}
+
+async function sendOnce(url: string, token: string, method: string, path: string, body: unknown, timeoutMs: number) {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   try {
@@ -142,7 +158,7 @@ export async function send(url: string, token: string, method: string, path: str
     } catch {
       // aborted at the timeout
     }
-    return { status: r.status, type: r.headers.get('content-type') ?? '', text } satisfies Answer;
+    return { status: r.status, type: r.headers.get('content-type') ?? '', text, retryAfter: r.headers.get('retry-after') };
   } finally {
     clearTimeout(timer);
   }
