@@ -11,9 +11,13 @@
  * one, operator-only routes refuse every tenant role.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROUTE_CLASSES, routeClass } from '../../src/api/route-classes.js';
-import { type api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { writeSmallFleet } from '../helpers/fleets.js';
+import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import {
   type Answer,
   addTenant,
@@ -40,6 +44,16 @@ let ids: { jobs: string[]; datasets: string[]; secrets: string[]; reservations: 
 const GPU = 'B200';
 const inHours = (h: number) => new Date(Date.now() + h * 3600_000).toISOString();
 
+const VICTIM_SPEC = {
+  name: 'victim-job',
+  project: 'victim-ml',
+  gpuType: GPU,
+  command: ['train'],
+  env: { TOKEN: 'victim-env' },
+  labels: { team: 'victim' },
+  simulation: { durationSeconds: 10_000_000 },
+};
+
 /** A value of the same shape that names nothing: job 812 → 100812, ds_3f9a… → ds_0000…, a name → no-such-name. */
 const fake = (v: string) =>
   /^\d+$/.test(v)
@@ -49,28 +63,21 @@ const fake = (v: string) =>
       : `no-such-${v}`;
 
 before(async () => {
-  server = await startTestServer();
+  // A small simulated fleet: the demo fleet's 10,000 GPUs would cost every request time for nothing here.
+  server = await startTestServer({ fleetPath: writeSmallFleet(mkdtempSync(join(tmpdir(), 'gigafab-isolation-'))) });
   op = caller(server, server.operatorToken);
   victim = await addTenant(server, op, 'victim', GPU);
   attacker = await addTenant(server, op, 'attacker', GPU);
   const v = victim.as.admin;
   // The victim's objects: a running job, a secret, a dataset, a reservation, an access request.
-  const job = await victim.as.member('POST', '/v1/jobs', {
-    name: 'victim-job',
-    project: victim.project,
-    gpuType: GPU,
-    command: ['train'],
-    env: { TOKEN: 'victim-env' },
-    labels: { team: 'victim' },
-    simulation: { durationSeconds: 10_000_000 },
-  });
+  const job = await victim.as.member('POST', '/v1/jobs', VICTIM_SPEC, { 'idempotency-key': 'shared-key' });
   assert.equal(job.status, 201, JSON.stringify(job.body));
   await waitFor(async () => (await v('GET', `/v1/jobs/${job.body.id}`)).body.state === 'running', 'victim job to run');
   assert.equal((await v('PUT', '/v1/orgs/victim/secrets/victim-secret', { value: 'v', description: 'victim' })).status, 201);
   const ds = await v('POST', `/v1/projects/${victim.project}/datasets`, {
     name: 'victim-data',
     classification: 'internal',
-    homeSite: 'muc1',
+    homeSite: 's1',
     sizeBytes: 1,
     checksum: `sha256:${'a'.repeat(64)}`,
   });
@@ -116,7 +123,7 @@ before(async () => {
       name: 'victim-secret',
       user: victim.userIds.member,
       gpuType: GPU,
-      site: 'muc1',
+      site: 's1',
     };
   };
   // A clean restart signs an audit checkpoint, so the verify and export routes have chain heads to show.
@@ -137,41 +144,102 @@ const asIfReal = (a: Answer, fakes: Record<string, string>, reals: Record<string
   return { ...a, text };
 };
 
+/** The non-existent twin of each path value (the GPU type and site are no objects: kept). */
+const fakesOf = (values: Record<string, string>) =>
+  Object.fromEntries(Object.entries(values).map(([k, v]) => [k, k === 'gpuType' || k === 'site' ? v : fake(v)]));
+
+/** inBatches: run the calls a few at a time (one server; batching overlaps their latency). */
+async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>) {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
+
 test('every operation with a path parameter: another organisation gets what a non-existent id gets, and the victim is unchanged', async () => {
   const before = await digest(victim, ids);
   const targets = ops.filter((o) => o.params.length > 0);
   assert.ok(targets.length >= 40, `the matrix covers the API (${targets.length} operations)`);
   const failures: string[] = [];
-  for (const o of targets) {
+  const cases = targets.flatMap((o) => ROLES.map((role) => ({ o, role })));
+  await inBatches(cases, 6, async ({ o, role }) => {
     const cls = routeClass(key(o));
     assert.ok(cls, `${key(o)} is classified`);
     const realValues = real(o);
-    const fakeValues = Object.fromEntries(Object.entries(realValues).map(([k, v]) => [k, k === 'gpuType' ? v : fake(v)]));
-    await Promise.all(
-      ROLES.map(async (role) => {
-        const token = attacker.tokens[role];
-        const [r, f] = await Promise.all([
-          send(server.url, token, o.method, fill(o, realValues), bodyFor(o, realValues)),
-          send(server.url, token, o.method, fill(o, fakeValues), bodyFor(o, fakeValues)),
-        ]);
-        const want = cls.tenancy === 'operator' ? 403 : 404;
-        const where = `${key(o)} as another org's ${role}`;
-        if (r.status !== want)
-          failures.push(`${where}: ${r.status} for the victim's object (want ${want}): ${r.text.slice(0, 200)}`);
-        try {
-          assert.deepEqual(r, asIfReal(f, fakeValues, realValues));
-        } catch {
-          failures.push(
-            `${where}: the victim's object answers ${r.text.slice(0, 200)}, a non-existent one ${f.text.slice(0, 200)}`,
-          );
-        }
-      }),
-    );
-  }
+    const fakeValues = fakesOf(realValues);
+    const token = attacker.tokens[role];
+    const [r, f] = await Promise.all([
+      send(server.url, token, o.method, fill(o, realValues), bodyFor(o, realValues)),
+      send(server.url, token, o.method, fill(o, fakeValues), bodyFor(o, fakeValues)),
+    ]);
+    const want = cls.tenancy === 'operator' ? 403 : 404;
+    const where = `${key(o)} as another org's ${role}`;
+    if (r.status !== want) failures.push(`${where}: ${r.status} for the victim's object (want ${want}): ${r.text.slice(0, 200)}`);
+    try {
+      assert.deepEqual(r, asIfReal(f, fakeValues, realValues));
+    } catch {
+      failures.push(`${where}: the victim's object answers ${r.text.slice(0, 200)}, a non-existent one ${f.text.slice(0, 200)}`);
+    }
+  });
+  // Methods a path does not document answer alike too, whether the object exists or not.
+  const undocumented = [...new Set(targets.map((o) => o.path))].flatMap((path) => {
+    const documented = new Set(targets.filter((o) => o.path === path).map((o) => o.method));
+    const template = targets.find((t) => t.path === path)!;
+    return ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => !documented.has(m)).map((method) => ({ ...template, method }));
+  });
+  await inBatches(undocumented, 6, async (o) => {
+    const realValues = real(o);
+    const fakeValues = fakesOf(realValues);
+    const body = ['POST', 'PUT', 'PATCH'].includes(o.method) ? {} : undefined;
+    const [r, f] = await Promise.all([
+      send(server.url, attacker.tokens.admin, o.method, fill(o, realValues), body),
+      send(server.url, attacker.tokens.admin, o.method, fill(o, fakeValues), body),
+    ]);
+    try {
+      assert.deepEqual(r, asIfReal(f, fakeValues, realValues));
+    } catch {
+      failures.push(`${key(o)} (undocumented): ${r.text.slice(0, 200)} vs ${f.text.slice(0, 200)}`);
+    }
+  });
   assert.deepEqual(failures, []);
   const afterwards = await digest(victim, ids);
   assert.deepEqual(afterwards.seen, before.seen, 'the victim organisation is unchanged');
   assert.equal(afterwards.hash, before.hash);
+});
+
+test("ids in request bodies: another organisation's project, dataset or Idempotency-Key work like ones that do not exist", async () => {
+  const before = await digest(victim, ids);
+  const member = attacker.tokens.member;
+  const spec = { name: 'attack', project: attacker.project, gpuType: GPU, command: ['x'], simulation: { durationSeconds: 5 } };
+  const submit = (over: Record<string, unknown>, headers?: string) =>
+    fetch(`${server.url}/v1/jobs`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${member}`,
+        'content-type': 'application/json',
+        ...(headers ? { 'idempotency-key': headers } : {}),
+      },
+      body: JSON.stringify({ ...spec, ...over }),
+    }).then(async (r) => ({ status: r.status, type: r.headers.get('content-type') ?? '', text: await r.text() }));
+  const pairs: [string, Record<string, unknown>, Record<string, unknown>, Record<string, string>, Record<string, string>][] = [
+    ['project', { project: victim.project }, { project: 'no-such-victim-ml' }, { v: 'no-such-victim-ml' }, { v: victim.project }],
+    [
+      'dataset',
+      { project: attacker.project, datasets: { reads: [ids.datasets[0]!], writes: [] } },
+      { project: attacker.project, datasets: { reads: [fake(ids.datasets[0]!)], writes: [] } },
+      { v: fake(ids.datasets[0]!) },
+      { v: ids.datasets[0]! },
+    ],
+  ];
+  for (const [what, realOver, fakeOver, fakes, reals] of pairs) {
+    const [r, f] = await Promise.all([submit(realOver), submit(fakeOver)]);
+    assert.ok(r.status >= 400 && r.status < 500, `a job on the victim's ${what}: ${r.status} ${r.text.slice(0, 200)}`);
+    assert.deepEqual(r, asIfReal(f, fakes, reals), `the victim's ${what} answers as a non-existent one`);
+  }
+  // The victim's Idempotency-Key is the attacker's own key: it creates the attacker's job, never replays the victim's.
+  const replay = await submit({ project: attacker.project }, 'shared-key');
+  assert.equal(replay.status, 201, replay.text.slice(0, 200));
+  assert.equal(JSON.parse(replay.text).org, 'attacker');
+  assert.ok(!replay.text.includes('victim'), replay.text.slice(0, 200));
+  await api(server.url, attacker.tokens.admin)('POST', `/v1/jobs/${JSON.parse(replay.text).id}/cancel`);
+  assert.deepEqual((await digest(victim, ids)).seen, before.seen, 'the victim organisation is unchanged');
 });
 
 /** Leaks that a fix on another branch removes: the route, and the defect (the todo mark goes once it is merged). */
@@ -228,7 +296,7 @@ for (const [route, defect] of Object.entries(KNOWN_LIST_LEAKS)) {
 }
 
 describe('the route classes hold on the real server', () => {
-  const values = { id: 'x1', org: 'attacker', project: 'attacker-ml', name: 'n', user: 'u_1', gpuType: GPU, site: 'muc1' };
+  const values = { id: 'x1', org: 'attacker', project: 'attacker-ml', name: 'n', user: 'u_1', gpuType: GPU, site: 's1' };
 
   test('every operation of the OpenAPI document is classified, every classification names a served route', async () => {
     assert.deepEqual(
