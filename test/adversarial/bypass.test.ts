@@ -12,8 +12,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { ACCESS_VERBS } from '../../src/api/lockbox-schemas.js';
 import { ROUTE_CLASSES, routeClass } from '../../src/api/route-classes.js';
+import { ACCESS_VERBS } from '../../src/model/lockbox-schemas.js';
 import { startLocalSiteServer } from '../helpers/local-site.js';
 import { type TestServer, waitFor } from '../helpers/server.js';
 import {
