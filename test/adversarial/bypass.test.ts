@@ -147,8 +147,18 @@ before(async () => {
       ['/v1/orgs/', 'hunt'],
       ['/v1/projects/', tenant.project],
     ];
-    const id = byPrefix.find(([p]) => o.path.startsWith(p))?.[1] ?? 'none';
-    return { id, org: 'hunt', project: tenant.project, name: secret, user: tenant.userIds.member, gpuType: 'L4', site: 'lab1' };
+    const id = byPrefix.find(([p]) => o.path.startsWith(p))?.[1];
+    // A new kind of object in a path needs a real one here, or the attack would only ever miss.
+    assert.ok(id || !o.path.includes('{id}'), `${o.path}: add a real object of the tenant for {id} here`);
+    return {
+      id: id ?? 'none',
+      org: 'hunt',
+      project: tenant.project,
+      name: secret,
+      user: tenant.userIds.member,
+      gpuType: 'L4',
+      site: 'lab1',
+    };
   };
   ops = await operations(server.url);
   // The tenant's own reads through the guarded and redacted routes show its markers: the hunt is not blind.

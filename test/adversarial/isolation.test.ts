@@ -115,9 +115,11 @@ before(async () => {
       ['/v1/orgs/', 'victim'],
       ['/v1/projects/', victim.project],
     ];
-    const id = byPrefix.find(([p]) => o.path.startsWith(p))?.[1] ?? 'none';
+    const id = byPrefix.find(([p]) => o.path.startsWith(p))?.[1];
+    // A new kind of object in a path needs a real one here, or the attack would only ever miss.
+    assert.ok(id || !o.path.includes('{id}'), `${o.path}: add a real object of the tenant for {id} here`);
     return {
-      id,
+      id: id ?? 'none',
       org: 'victim',
       project: victim.project,
       name: 'victim-secret',
