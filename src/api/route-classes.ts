@@ -93,6 +93,7 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   // Audit (routes/audit.ts).
   'GET /v1/audit': c('caller', 'oversight'),
   'GET /v1/audit/verify': c('caller', 'oversight'),
+  'GET /v1/audit/head': c('caller', 'oversight'),
   'GET /v1/audit/public-key': c('caller', 'none'),
   'GET /v1/audit/export': c('caller', 'oversight'),
 
@@ -141,13 +142,14 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
 const openapiPath = (honoPath: string) => honoPath.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}');
 
 /**
- * appRoutes: every route of a Hono app as `METHOD /path/{param}`. Middleware (`use`, method ALL on
- * a wildcard path) is no route; the console's static files are served by such a middleware and are public.
+ * appRoutes: every route of a Hono app as `METHOD /path/{param}`. Middleware is no route: `use`
+ * registers method ALL with a handler that takes `next` (an `all` route's handler does not). The
+ * console's static files are served by such a middleware and are public.
  */
 export function appRoutes(app: Pick<Hono, 'routes'>): string[] {
   const seen = new Set<string>();
   for (const r of app.routes) {
-    if (r.method === 'ALL' && r.path.endsWith('*')) continue;
+    if (r.method === 'ALL' && (r.path.endsWith('*') || r.handler.length >= 2)) continue;
     seen.add(`${r.method} ${openapiPath(r.path)}`);
   }
   return [...seen];

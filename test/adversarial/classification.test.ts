@@ -11,7 +11,9 @@ import { appRoutes, ROUTE_CLASSES, requireClassified, routeClass, unclassifiedRo
 describe('a test app', () => {
   const build = () => {
     const app = new OpenAPIHono();
-    app.use('*', async (_c, next) => next()); // middleware is no route
+    // Middleware is no route, on a wildcard or on one path.
+    app.use('*', async (_c, next) => next());
+    app.use('/v1/jobs/:id', async (_c, next) => next());
     app.get('/healthz', (c) => c.text('ok'));
     app.openapi(
       createRoute({
@@ -44,7 +46,12 @@ describe('a test app', () => {
       (c) => c.text('everything'),
     );
     app.delete('/v1/orgs/:org/everything', (c) => c.text('gone'));
-    assert.deepEqual(unclassifiedRoutes(app).sort(), ['DELETE /v1/orgs/{org}/everything', 'POST /v1/jobs/{id}/exfiltrate']);
+    app.all('/v1/anything', (c) => c.text('any method'));
+    assert.deepEqual(unclassifiedRoutes(app).sort(), [
+      'ALL /v1/anything',
+      'DELETE /v1/orgs/{org}/everything',
+      'POST /v1/jobs/{id}/exfiltrate',
+    ]);
     assert.throws(
       () => requireClassified(app),
       /routes without a tenancy and lockbox classification: .*POST \/v1\/jobs\/\{id\}\/exfiltrate.*src\/api\/route-classes\.ts/,
@@ -53,6 +60,7 @@ describe('a test app', () => {
       ...ROUTE_CLASSES,
       'POST /v1/jobs/{id}/exfiltrate': { tenancy: 'org', lockbox: 'guarded' },
       'DELETE /v1/orgs/{org}/everything': { tenancy: 'org', lockbox: 'tenant-only' },
+      'ALL /v1/anything': { tenancy: 'public', lockbox: 'none' },
     } as const;
     assert.doesNotThrow(() => requireClassified(app, classified));
   });

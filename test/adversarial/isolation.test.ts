@@ -11,7 +11,7 @@
  * one, operator-only routes refuse every tenant role.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -64,7 +64,11 @@ const fake = (v: string) =>
 
 before(async () => {
   // A small simulated fleet: the demo fleet's 10,000 GPUs would cost every request time for nothing here.
-  server = await startTestServer({ fleetPath: writeSmallFleet(mkdtempSync(join(tmpdir(), 'gigafab-isolation-'))) });
+  const dir = mkdtempSync(join(tmpdir(), 'gigafab-isolation-'));
+  // Calling each route once without a token is a check here, not brute force: the failed-auth limit is raised.
+  const limits = join(dir, 'limits.yaml');
+  writeFileSync(limits, 'rateLimits: { failedAuthPerIp: { requests: 100000, perSeconds: 60 } }\n');
+  server = await startTestServer({ fleetPath: writeSmallFleet(dir), extraArgs: ['--limits', limits] });
   op = caller(server, server.operatorToken);
   victim = await addTenant(server, op, 'victim', GPU);
   attacker = await addTenant(server, op, 'attacker', GPU);
