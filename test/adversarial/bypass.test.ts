@@ -28,6 +28,7 @@ import {
   operations,
   send,
   type Tenant,
+  tokenIdOf,
 } from './world.js';
 
 const M = `mk${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -134,6 +135,7 @@ before(async () => {
   );
   assert.equal(mw.status, 201, JSON.stringify(mw.body));
   const node = (await op('GET', '/v1/nodes')).body.items[0].id as string;
+  const token = await tokenIdOf(tenant);
   values = (o) => {
     const byPrefix: [string, string][] = [
       ['/v1/jobs/{id}/cancel', jobs.running],
@@ -144,6 +146,7 @@ before(async () => {
       ['/v1/access-requests/', req.body.id],
       ['/v1/maintenance-windows/', mw.body.id],
       ['/v1/nodes/', node],
+      ['/v1/tokens/', token ?? ''],
       ['/v1/orgs/', 'hunt'],
       ['/v1/projects/', tenant.project],
     ];

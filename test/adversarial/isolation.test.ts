@@ -31,6 +31,7 @@ import {
   ROLES,
   send,
   type Tenant,
+  tokenIdOf,
 } from './world.js';
 
 let server: TestServer;
@@ -108,6 +109,7 @@ before(async () => {
   const mw = await op('POST', '/v1/maintenance-windows', { nodes: [node], start: inHours(72), end: inHours(73), reason: 'x' });
   assert.equal(mw.status, 201, JSON.stringify(mw.body));
   ids = { jobs: [job.body.id], datasets: [ds.body.id], secrets: ['victim-secret'], reservations: [res.body.id] };
+  const token = await tokenIdOf(victim);
   real = (o) => {
     const byPrefix: [string, string][] = [
       ['/v1/jobs/', job.body.id],
@@ -116,6 +118,7 @@ before(async () => {
       ['/v1/access-requests/', req.body.id],
       ['/v1/maintenance-windows/', mw.body.id],
       ['/v1/nodes/', node],
+      ['/v1/tokens/', token ?? ''],
       ['/v1/orgs/', 'victim'],
       ['/v1/projects/', victim.project],
     ];

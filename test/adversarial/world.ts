@@ -25,6 +25,12 @@ export const caller =
   (...args) =>
     api(server.url, token)(...args);
 
+/** tokenIdOf: the id of one of the tenant's API tokens, where the server lists tokens (else undefined). */
+export async function tokenIdOf(t: Tenant): Promise<string | undefined> {
+  const r = await t.as.member('GET', '/v1/tokens');
+  return r.status === 200 ? (r.body.items?.[0]?.id as string | undefined) : undefined;
+}
+
 /** addTenant: an organisation with one project (quota on gpuType) and an admin, a member and a viewer. */
 export async function addTenant(server: { readonly url: string }, op: Call, org: string, gpuType: string): Promise<Tenant> {
   const project = `${org}-ml`;
@@ -214,6 +220,9 @@ export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
   'PUT /v1/projects/{project}/quotas/{gpuType}': () => ({ gpus: 64 }),
   'POST /v1/orgs/{org}/users': () => ({ name: 'planted admin', role: 'admin' }),
   'POST /v1/users/{user}/tokens': () => undefined,
+  'POST /v1/users/{user}/disable': () => ({ reason: 'planted by the adversarial suite' }),
+  'POST /v1/users/{user}/enable': () => undefined,
+  'POST /v1/tokens/{id}/revoke': () => undefined,
   'POST /v1/jobs': (v) => ({ name: 'planted', project: v.project, gpuType: v.gpuType, command: ['true'] }),
   'POST /v1/jobs/{id}/cancel': () => undefined,
   'POST /v1/jobs/{id}/checkpoints': () => ({ step: 3, label: 'planted' }),
