@@ -1,12 +1,13 @@
 /** The audit log: list, verify (hash chain + signed checkpoints), export with proofs, public key. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { toCsv } from '../../model/csv.js';
+import { forbidden, invalid } from '../../model/errors.js';
+import { AuditRecordSchema } from '../../model/schemas.js';
 import { isOperator, type Principal } from '../../server/principal.js';
-import { forbidden, invalid } from '../../server/problem.js';
 import type { ChainRecord } from '../../store/audit-chain.js';
 import { json, newRouter, type Services } from '../context.js';
+import { page } from '../http-schemas.js';
 import { commonProblems } from '../problems.js';
-import { AuditRecordSchema, page } from '../schemas.js';
 
 const HeadSchema = z
   .object({ id: z.number().openapi({ description: 'record id' }), hash: z.string().openapi({ description: 'its chain hash' }) })
