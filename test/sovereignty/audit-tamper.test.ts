@@ -180,6 +180,11 @@ test('the crashed log verifies untouched, and against the heads kept before the 
     writeFileSync(file, JSON.stringify({ scope: 'hospital', ...tenantHead, keyId: '', savedAt: '' }));
     const offline = await verifyCli(s.url, tenantToken, ['--file', expFile, '--since-head', file]);
     assert.equal(offline.code, 0, offline.out);
+    // Nothing a tenant gets from the audit proofs names another organisation or its chain head.
+    const head = await api(s.url, tenantToken)('GET', '/v1/audit/head');
+    assert.equal(head.body.head.id, t.body.head.id);
+    assert.equal(head.body.checkpoint.orgHeads.hospital[0], t.body.head.id);
+    for (const text of [JSON.stringify(t.body), JSON.stringify(head.body), exp]) assert.doesNotMatch(text, /carmaker/);
     // Half a head is refused, not ignored.
     const half = await api(s.url, tenantToken)('GET', `/v1/audit/verify?sinceId=${tenantHead.id}`);
     assert.equal(half.status, 422);
