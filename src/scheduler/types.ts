@@ -149,6 +149,8 @@ export interface CapacityWindow {
   end: number;
   /** Only in this site (default: any site; a multi-node window is a gang, so it lives in one site). */
   site?: string;
+  /** Only in these sites (the owning organisation's residency policy, now); empty: nowhere for now. */
+  allowedSites?: readonly string[];
   /**
    * Lend the idle GPUs to preemptible jobs (SchedJob.preemptible) until the org needs them: the
    * org's jobs then evict them through preemption (lower class), which the caller must enable.

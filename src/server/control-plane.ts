@@ -679,6 +679,7 @@ export class ControlPlane {
   /** attachResidency installs the residency gate; call before recover() so recovered jobs pass through it. */
   attachResidency(gate: ResidencyGate): void {
     this.residency = gate;
+    this.ops.residency = gate;
     this.reconstrainQueued();
   }
 

@@ -16,6 +16,7 @@ import {
   placeJob,
   type SchedJob,
 } from '../scheduler/index.js';
+import type { ResidencyGate } from '../sovereignty/service.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { MaintenanceWindowsTable, ReservationsTable } from '../store/schema-scheduling.js';
@@ -49,6 +50,8 @@ export class SchedulingOps {
   /** Where the last cycle held each capacity window. */
   private held = new Map<string, Placement>();
   private emptyModel: ClusterModel | null = null;
+  /** The owning organisation's residency policy: windows are held, and created, only where it allows. */
+  residency: Pick<ResidencyGate, 'orgPlacement'> | null = null;
 
   constructor(
     private readonly store: Store,
@@ -83,6 +86,8 @@ export class SchedulingOps {
         end,
       };
       if (r.site) w.site = r.site;
+      const policy = this.residency?.orgPlacement(r.org_id, now);
+      if (policy) w.allowedSites = policy.allowedSites;
       if (lendToPreemptible) w.lendToPreemptible = true;
       out.push(w);
     }
@@ -112,8 +117,9 @@ export class SchedulingOps {
     const org = await this.store.db.selectFrom('orgs').select('id').where('id', '=', body.org).executeTakeFirst();
     if (!org) throw notFound('org', body.org);
     const span = checkSpan(body.start, body.end, this.now());
-    const shape = this.reservationShape(body);
-    this.checkOverlap(body, span, shape.gpusPerNode * shape.nodes);
+    const allowed = this.residencySites(body, Math.max(span.start, this.now()));
+    const shape = this.reservationShape(body, allowed);
+    this.checkOverlap(body, span, shape.gpusPerNode * shape.nodes, allowed);
     const at = iso(this.now());
     const row: ReservationRow = {
       id: newId('rsv'),
@@ -147,8 +153,35 @@ export class SchedulingOps {
     return this.view(row);
   }
 
+  /**
+   * residencySites: the sites the owning organisation's residency policy allows when the window
+   * starts (null: no policy). A site asked for outside them is refused, naming the rule: the held
+   * capacity would be the organisation's, where its own jobs may not run.
+   */
+  private residencySites(body: ReservationCreate, at: number): readonly string[] | null {
+    const ev = this.residency?.orgPlacement(body.org, at);
+    if (!ev) return null;
+    const policy = ev.policyVersions.org ? `${ev.policyVersions.org.name} v${ev.policyVersions.org.version}` : '';
+    const allows = ev.allowedSites.length ? `it allows ${ev.allowedSites.join(', ')}` : 'it allows no site at that time';
+    const out = ev.excluded.find((e) => e.site === body.site);
+    if (out) {
+      throw invalid(
+        'residency_forbidden',
+        `organisation ${body.org}'s residency policy ${policy} excludes site ${body.site}: ${out.reason} [${out.rule}]; ${allows}`,
+        [{ path: 'site', message: out.rule }],
+      );
+    }
+    if (ev.allowedSites.length === 0) {
+      const why = ev.excluded.map((e) => `${e.reason} [${e.rule}]`).join('; ');
+      throw invalid('residency_forbidden', `organisation ${body.org}'s residency policy ${policy} allows no site then: ${why}`, [
+        { path: 'org', message: ev.excluded[0]?.rule ?? 'residency' },
+      ]);
+    }
+    return ev.allowedSites;
+  }
+
   /** reservationShape: whole nodes above one node (the window is a gang), else a partial node. */
-  private reservationShape(body: ReservationCreate): { gpusPerNode: number; nodes: number } {
+  private reservationShape(body: ReservationCreate, allowed: readonly string[] | null): { gpusPerNode: number; nodes: number } {
     if (!this.fleet.gpuTypes.includes(body.gpuType)) {
       throw invalid('unknown_gpu_type', `the fleet has no ${body.gpuType} (it has ${this.fleet.gpuTypes.join(', ')})`, [
         { path: 'gpuType', message: 'unknown' },
@@ -157,11 +190,19 @@ export class SchedulingOps {
     if (body.site && !this.fleet.sites.some((s) => s.id === body.site)) {
       throw invalid('unknown_site', `unknown site ${body.site}`, [{ path: 'site', message: 'unknown' }]);
     }
+    const inScope = (site: string) => (!body.site || site === body.site) && (!allowed || allowed.includes(site));
     let size = 0;
     for (const n of this.fleet.nodes) {
-      if (n.gpuType === body.gpuType && (!body.site || n.site === body.site)) size = Math.max(size, n.gpus);
+      if (n.gpuType === body.gpuType && inScope(n.site)) size = Math.max(size, n.gpus);
     }
-    if (size === 0) throw invalid('reservation_unplaceable', `site ${body.site} has no ${body.gpuType} nodes`);
+    if (size === 0) {
+      throw invalid(
+        allowed && !body.site ? 'residency_forbidden' : 'reservation_unplaceable',
+        body.site
+          ? `site ${body.site} has no ${body.gpuType} nodes`
+          : `no site organisation ${body.org}'s residency policy allows (${allowed?.join(', ')}) has ${body.gpuType} nodes`,
+      );
+    }
     if (body.gpus > size && body.gpus % size !== 0) {
       throw invalid(
         'reservation_shape',
@@ -182,21 +223,25 @@ export class SchedulingOps {
       submittedAt: 0,
       maxRuntimeSeconds: 0,
       ...(body.site ? { requiredSites: [body.site] } : {}),
+      ...(allowed ? { residency: { allowedSites: allowed, reason: '', rule: null } } : {}),
     };
     const req = { gpuType: body.gpuType, ...shape, constraints: constraintsFor(this.emptyModel, probe) };
     if (!placeJob(this.emptyModel, req).ok) {
       throw invalid(
         'reservation_unplaceable',
-        `${shape.nodes} x ${shape.gpusPerNode} ${body.gpuType} never fit in one site${body.site ? ` (${body.site})` : ''}: a reservation lives in one site`,
+        `${shape.nodes} x ${shape.gpusPerNode} ${body.gpuType} never fit in one site${body.site ? ` (${body.site})` : allowed ? ` the organisation's residency policy allows (${allowed.join(', ')})` : ''}: a reservation lives in one site`,
       );
     }
     return shape;
   }
 
   /** checkOverlap refuses a reservation that, with those overlapping it, exceeds the GPUs of its type (and site). */
-  private checkOverlap(body: ReservationCreate, span: WindowSpan, gpus: number): void {
+  private checkOverlap(body: ReservationCreate, span: WindowSpan, gpus: number, allowed: readonly string[] | null): void {
     let total = 0;
-    for (const n of this.fleet.nodes) if (n.gpuType === body.gpuType && (!body.site || n.site === body.site)) total += n.gpus;
+    for (const n of this.fleet.nodes) {
+      if (n.gpuType === body.gpuType && (!body.site || n.site === body.site) && (!allowed || allowed.includes(n.site)))
+        total += n.gpus;
+    }
     let taken = 0;
     for (const r of this.reservations.values()) {
       if (r.gpu_type !== body.gpuType || (body.site && r.site && r.site !== body.site)) continue;
@@ -205,7 +250,7 @@ export class SchedulingOps {
     if (taken + gpus > total) {
       throw conflict(
         'reservation_capacity',
-        `only ${total - taken} of ${total} ${body.gpuType} GPUs${body.site ? ` in ${body.site}` : ''} are not reserved at that time; asked for ${gpus}`,
+        `only ${total - taken} of ${total} ${body.gpuType} GPUs${body.site ? ` in ${body.site}` : allowed ? ` in the sites the organisation's residency policy allows (${allowed.join(', ')})` : ''} are not reserved at that time; asked for ${gpus}`,
       );
     }
   }

@@ -104,6 +104,8 @@ export interface ResidencyGate {
   due(now: number): boolean;
   /** Re-evaluates after `due`: flags running jobs whose site no longer qualifies. */
   refresh(now: number): Promise<void>;
+  /** The organisation's own policy alone at `now` (reservations hold capacity for it); null: none. */
+  orgPlacement(org: string, now: number): ResidencyEvaluation | null;
 }
 
 /** A policy row as read back (callers may leave out the organisation). */
@@ -291,6 +293,12 @@ export class ResidencyService implements ResidencyGate {
         ...(ev.narrowing ? { excluded: ev.narrowing } : {}),
       },
     };
+  }
+
+  orgPlacement(org: string, now: number): ResidencyEvaluation | null {
+    const policy = this.orgPolicies.get(org);
+    if (!policy) return null;
+    return evaluateResidency({ sites: this.sites, org: policy, project: null, projectId: '', datasets: [], now });
   }
 
   async recordStart(
