@@ -14,7 +14,7 @@ import type {
   OrgKind,
   Project,
   User,
-} from '../api/schemas.js';
+} from '../model/schemas.js';
 import { parseSseStream, SseParser } from './sse.js';
 
 export interface FieldError {

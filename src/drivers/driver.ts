@@ -3,9 +3,10 @@
  * processes, Slurm, Kubernetes) and reports what it observes. gigafab stays the scheduler of record:
  * the driver never chooses placement.
  */
-import type { JobSpec } from '../api/schemas.js';
+
 import type { NodeState } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import type { JobSpec } from '../model/schemas.js';
 
 export interface DriverJob {
   id: string;

@@ -4,10 +4,12 @@
  * observations into job state. Every state change is one store transaction with its audit record;
  * in-memory state changes only after the commit.
  */
-import type { Job, JobEvent, JobExplanation, JobSpec } from '../api/schemas.js';
+
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
+import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
+import type { Job, JobEvent, JobExplanation, JobSpec } from '../model/schemas.js';
 import {
   ClusterModel,
   type CycleInput,
@@ -21,8 +23,6 @@ import {
   scheduleCycle,
   validateJobFitsFleet,
 } from '../scheduler/index.js';
-import type { ControlPlaneHooks } from '../sovereignty/hooks.js';
-import type { ResidencyGate, RunningForResidency } from '../sovereignty/service.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
@@ -32,8 +32,8 @@ import { type JobRow, toJob, toJobEvent } from './job-rows.js';
 import type { Metrics } from './metrics.js';
 import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
 import { DEFAULT_POLICY, type Policy, toLimitTable } from './policy.js';
+import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { isOperator, type Principal } from './principal.js';
-import { ApiProblem, conflict, forbidden, invalid, notFound } from './problem.js';
 import { SchedulingOps } from './scheduling-ops.js';
 
 export interface ControlPlaneOptions {
@@ -1121,8 +1121,8 @@ export class ControlPlane {
     const row = await this.visibleJobRow(p, id);
     const current = row.attempt;
     if (attempt !== undefined && (attempt < 1 || attempt > current)) {
-      throw new ApiProblem(
-        404,
+      throw new DomainError(
+        'not_found',
         'attempt_not_found',
         `job ${id} has no attempt ${attempt}: it was started ${current} time${current === 1 ? '' : 's'}`,
       );
@@ -1220,5 +1220,3 @@ function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
     ...schedFields(spec),
   };
 }
-
-export { ApiProblem };

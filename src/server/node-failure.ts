@@ -4,8 +4,8 @@
  * always as a whole, since one allocation holds all its nodes. Checkpoints a job reports are kept
  * so that preemption picks the victims that lose least work.
  */
-import type { JobEvent, JobSpec } from '../api/schemas.js';
-import type { OnNodeFailure } from '../api/schemas-scheduling.js';
+import type { JobEvent, JobSpec } from '../model/schemas.js';
+import type { OnNodeFailure } from '../model/schemas-scheduling.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';

@@ -3,8 +3,9 @@
  * of a period ran, under which policy versions and attestations, from the placement evidence) and
  * the record of processing (GDPR Art. 30(2) style) per organisation.
  */
+
+import { invalid, notFound } from '../model/errors.js';
 import { isOperator, type Principal } from '../server/principal.js';
-import { invalid, notFound } from '../server/problem.js';
 import type { Store } from '../store/open-store.js';
 import { countryInfo } from './countries.js';
 import type { ResidencyReportRow } from './report-csv.js';

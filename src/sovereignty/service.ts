@@ -6,16 +6,17 @@
  * attestation starts or ends, and flags running jobs whose site no longer qualifies.
  */
 import type { Transaction } from 'kysely';
-import type { JobEvent, JobSpec } from '../api/schemas.js';
 import { expandFleet } from '../fleet/load-fleet.js';
+import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import type { JobEvent, JobSpec } from '../model/schemas.js';
 import { type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import { unsatisfiableConstraints } from '../server/job-constraints.js';
 import { toJobEvent } from '../server/job-rows.js';
+import type { ResidencyGate, RunningForResidency } from '../server/ports.js';
 import { isOperator, newId, type Principal } from '../server/principal.js';
-import { conflict, forbidden, invalid, notFound } from '../server/problem.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
@@ -80,33 +81,6 @@ export interface DatasetInput {
 
 /** Extra writes in a dataset change's own transaction. */
 export type DatasetTrxHook = (trx: Trx, rec: DatasetRecord) => Promise<void>;
-
-export interface RunningForResidency {
-  id: string;
-  org: string;
-  project: string;
-  spec: JobSpec;
-  site: string;
-}
-
-/** The hooks the control plane calls; every path that queues or starts work goes through them. */
-export interface ResidencyGate {
-  /** Rejects (422 residency_forbidden) a job no site could ever host; 404 for unknown datasets. */
-  admit(org: string, project: string, spec: JobSpec, now: number): void;
-  /** The job with its residency constraint for the scheduler (a new object whenever it is evaluated). */
-  constrain(job: SchedJob, spec: JobSpec, now: number): SchedJob;
-  /** Inside the start transaction: re-checks the placement and writes the evidence; false refuses the start. */
-  recordStart(
-    trx: Trx,
-    s: { jobId: string; org: string; project: string; spec: JobSpec; placement: Placement; at: string; now: number },
-  ): Promise<boolean>;
-  /** Whether an attestation became valid or expired since the last evaluation. */
-  due(now: number): boolean;
-  /** Re-evaluates after `due`: flags running jobs whose site no longer qualifies. */
-  refresh(now: number): Promise<void>;
-  /** The organisation's own policy alone at `now` (reservations hold capacity for it); null: none. */
-  orgPlacement(org: string, now: number): ResidencyEvaluation | null;
-}
 
 /** A policy row as read back (callers may leave out the organisation). */
 type PolicyRowLike = Omit<ResidencyPoliciesTable, 'org_id'>;

@@ -3,7 +3,7 @@
  * Never edit a released migration; add a new one.
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
-import { migration005Keys } from '../sovereignty/keys/tables.js';
+import { migration005Keys } from './keys-tables.js';
 import { m004Residency } from './migration-004-residency.js';
 import { m006Lockbox } from './migration-006-lockbox.js';
 import { m007Scheduling } from './migration-007-scheduling.js';

@@ -1,10 +1,11 @@
 /** The audit log: list, verify (hash chain + signed checkpoints), export with proofs, public key. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { forbidden } from '../../model/errors.js';
+import { AuditRecordSchema } from '../../model/schemas.js';
 import { isOperator, type Principal } from '../../server/principal.js';
-import { forbidden } from '../../server/problem.js';
 import { json, newRouter, type Services } from '../context.js';
+import { page } from '../http-schemas.js';
 import { commonProblems } from '../problems.js';
-import { AuditRecordSchema, page } from '../schemas.js';
 
 const HeadSchema = z.object({ id: z.number(), hash: z.string() });
 const CheckpointSchema = z

@@ -2,21 +2,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { type SSEStreamingApi, stream, streamSSE } from 'hono/streaming';
 import { TERMINAL_STATES } from '../../model/job.js';
+import { type JobEvent, JobEventSchema, JobExplanationSchema, JobSchema, JobSpecSchema } from '../../model/schemas.js';
 import { EventView } from '../../server/event-privacy.js';
 import { redactJob } from '../../server/lockbox.js';
 import { isOperator } from '../../server/principal.js';
-import { ApiProblem } from '../../server/problem.js';
 import { json, newRouter, type Services } from '../context.js';
-import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
-import {
-  type JobEvent,
-  JobEventSchema,
-  JobExplanationSchema,
-  JobListQuerySchema,
-  JobSchema,
-  JobSpecSchema,
-  page,
-} from '../schemas.js';
+import { JobListQuerySchema, page } from '../http-schemas.js';
+import { ApiProblem, commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '812' }) });
 

@@ -2,7 +2,7 @@
  * gigafab audit list
  */
 import type { Command } from 'commander';
-import type { AuditRecord } from '../../api/schemas.js';
+import type { AuditRecord } from '../../model/schemas.js';
 import { CliError, ExitCode, examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { renderTable } from '../output.js';
 

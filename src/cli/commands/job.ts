@@ -2,8 +2,8 @@
  * gigafab job submit|list|show|events|cancel
  */
 import { type Command, Option } from 'commander';
-import type { Job, JobEvent } from '../../api/schemas.js';
 import { JOB_STATES, PRIORITY_CLASSES, TERMINAL_STATES } from '../../model/job.js';
+import type { Job, JobEvent } from '../../model/schemas.js';
 import type { GigafabClient, JobListQuery } from '../client.js';
 import {
   CliError,
