@@ -68,6 +68,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const tenancy = new Tenancy(store, cp);
   if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
+  await audit.sealBacklog(); // from here on every write transaction seals its own records
   const keys = await setupKeys(store, cp, tenancy, dataDir);
   const residency = new ResidencyService(store, fleet);
   await residency.load(cp);
@@ -100,7 +101,6 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   cp.startLoop();
-  audit.startCheckpoints();
   startFleetHistory(cp);
   const stopDemo = opts.demoLoad ? await startDemoLoad(cp, tenancy, fleet) : null;
   ready = true;

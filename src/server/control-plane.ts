@@ -85,7 +85,7 @@ export class ControlPlane {
   private readonly queuedSpecs = new Map<string, JobSpec>();
   private readonly running = new Map<string, RunningJob>();
   private readonly quotas = new Map<string, Map<string, number>>();
-  private readonly pending = new Map<string, PendingReason>();
+  private pending = new Map<string, PendingReason>();
   private explanations = new Map<string, JobExplain>();
   private priorities = new Map<string, JobPriority>();
   private explainedAt = 0;
@@ -103,6 +103,12 @@ export class ControlPlane {
   /** Stop requests that arrived while a job was being handed over. */
   private readonly stopAfterStart = new Set<string>();
   private dirty = true;
+  /**
+   * When the last cycle started jobs (sim ms), else null: reasons built before a later start of the
+   * same cycle describe the fleet before it ("6 B200 free fleet-wide"), so one more cycle must
+   * rebuild them against the state that cycle left, within the explain interval.
+   */
+  private reasonsStaleSince: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private cycling = false;
   private stopped = false;
@@ -300,7 +306,7 @@ export class ControlPlane {
       if (this.stopped) return;
       try {
         // An attestation starting or ending changes where jobs may run even when nothing else changed.
-        if (this.dirty || this.residency?.due(this.now())) await this.runCycle();
+        if (this.dirty || this.residency?.due(this.now()) || this.reasonsDue(this.now())) await this.runCycle();
       } catch (err) {
         console.error('scheduling cycle failed:', err);
       }
@@ -314,6 +320,11 @@ export class ControlPlane {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     while (this.cycling) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** reasonsDue: the last cycle's pending reasons may predate its own starts and the explain interval has passed. */
+  private reasonsDue(now: number): boolean {
+    return this.reasonsStaleSince !== null && now - this.reasonsStaleSince >= this.policy.explainIntervalSeconds * 1000;
   }
 
   /** poke asks for a cycle soon (something changed). */
@@ -338,8 +349,9 @@ export class ControlPlane {
       this.lastCycleMs = performance.now() - t0;
       this.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
       this.ops.noteHeld(result.windows);
-      this.pending.clear();
-      for (const [id, r] of result.pending) this.pending.set(id, r);
+      this.reasonsStaleSince = result.starts.length > 0 ? now : null;
+      // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
+      this.pending = result.pending;
       for (const [id, forJob] of this.heldFor) {
         if (!this.queue.has(id)) {
           this.heldFor.delete(id); // cancelled while held
