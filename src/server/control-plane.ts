@@ -695,6 +695,7 @@ export class ControlPlane {
   /** attachResidency installs the residency gate; call before recover() so recovered jobs pass through it. */
   attachResidency(gate: ResidencyGate): void {
     this.residency = gate;
+    this.ops.residency = gate;
     this.reconstrainQueued();
   }
 

@@ -263,10 +263,28 @@ export class ResidencyService implements ResidencyGate {
       residency: {
         allowedSites: ev.allowedSites,
         reason: ev.waitingReason ?? '',
-        rule: ev.narrowingRule ?? ev.excluded[0]?.rule ?? null,
+        // The rule that matters is one keeping out a site that could otherwise host the job.
+        rule:
+          ev.narrowingRule ?? ev.excluded.find((e) => ev.everAllowedSites.includes(e.site))?.rule ?? ev.excluded[0]?.rule ?? null,
         ...(ev.narrowing ? { excluded: ev.narrowing } : {}),
+        ...(ev.excluded.length
+          ? {
+              excludedSites: ev.excluded.map((e) => ({
+                site: e.site,
+                rule: e.rule,
+                reason: e.reason,
+                renewable: ev.everAllowedSites.includes(e.site),
+              })),
+            }
+          : {}),
       },
     };
+  }
+
+  orgPlacement(org: string, now: number): ResidencyEvaluation | null {
+    const policy = this.orgPolicies.get(org);
+    if (!policy) return null;
+    return evaluateResidency({ sites: this.sites, org: policy, project: null, projectId: '', datasets: [], now });
   }
 
   async recordStart(
