@@ -193,14 +193,13 @@ const everyRoute = (): Operation[] => {
   return [...ops, ...extra];
 };
 
-/** GETs beyond the plain URL: filters and the other export format. */
+/** GETs beyond the plain URL: filters (a label probe too), the other export format. */
 const VARIANTS: Record<string, string[]> = {
-  'GET /v1/jobs': ['?limit=1000', `?project=hunt-ml`],
-  'GET /v1/datasets': [`?project=hunt-ml`],
+  'GET /v1/jobs': ['?limit=1000', '?project=hunt-ml', `?label=customer=${mark('label')}`],
+  'GET /v1/datasets': ['?project=hunt-ml'],
   'GET /v1/audit': ['?limit=1000'],
   'GET /v1/audit/export': ['?format=csv'],
   'GET /v1/access-requests': ['?org=hunt'],
-  'GET /v1/jobs/{id}/events': [],
 };
 
 const call = async (o: Operation, id?: string) => {

@@ -22,6 +22,7 @@ import {
   type Answer,
   addTenant,
   bodyFor,
+  type Call,
   caller,
   digest,
   fill,
@@ -35,7 +36,7 @@ import {
 } from './world.js';
 
 let server: TestServer;
-let op: ReturnType<typeof api>;
+let op: Call;
 let victim: Tenant;
 let attacker: Tenant;
 let ops: Operation[];

@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { api } from '../helpers/server.js';
 
-export type Call = ReturnType<typeof api>;
+/** An API call with one token (the helpers' `api`, bound to a server whose URL may change). */
+export type Call = (
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+) => ReturnType<ReturnType<typeof api>>;
 export const ROLES = ['admin', 'member', 'viewer'] as const;
 export type TenantRole = (typeof ROLES)[number];
 
