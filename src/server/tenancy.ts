@@ -5,14 +5,15 @@
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Selectable } from 'kysely';
-import type { AuditRecord, Org, OrgKind, Project, Role, User } from '../api/schemas.js';
+import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
+import type { AuditRecord, Org, OrgKind, Project, Role, User } from '../model/schemas.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { ProjectsTable, UsersTable } from '../store/schema.js';
 import type { ControlPlane } from './control-plane.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { isJwtShaped } from './oidc.js';
 import { hashToken, isOperator, newId, newToken, type Principal } from './principal.js';
-import { conflict, forbidden, invalid, notFound } from './problem.js';
 
 type UserRow = Selectable<UsersTable>;
 
@@ -343,11 +344,7 @@ export class Tenancy {
       .orderBy('id', 'desc')
       .limit(limit + 1);
     if (!isOperator(p)) q = q.where('org_id', '=', p.org ?? '');
-    if (cursor) {
-      const c = Number(Buffer.from(cursor, 'base64url').toString());
-      if (!Number.isSafeInteger(c)) throw invalid('invalid_cursor', 'cursor is not one this server issued');
-      q = q.where('id', '<', c);
-    }
+    if (cursor !== undefined) q = q.where('id', '<', decodeCursor(cursor));
     const rows = await q.execute();
     const items = rows.slice(0, limit).map((r) => ({
       id: r.id,
@@ -364,7 +361,7 @@ export class Tenancy {
     const last = items.at(-1);
     return {
       items,
-      nextCursor: rows.length > limit && last ? Buffer.from(String(last.id)).toString('base64url') : null,
+      nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
     };
   }
 

@@ -12,18 +12,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Fleet } from '../../src/model/fleet.js';
-import {
-  ClusterModel,
-  type CycleInput,
-  jobPriority,
-  priorityContext,
-  type RunningJobInfo,
-  type SchedJob,
-} from '../../src/scheduler/index.js';
+import { ClusterModel, type CycleInput, jobPriority, priorityContext, type SchedJob } from '../../src/scheduler/index.js';
 import { orderIndexes } from '../../src/scheduler/order.js';
 import { scheduleCycleWith } from '../../src/scheduler/schedule-cycle.js';
 import { TailMap } from '../../src/scheduler/tail-map.js';
-import { applyCycle, makeFleet, type PoolDef, quotas } from './fixtures.js';
+import { makeFleet, type PoolDef, PropertyWorld, quotas } from './fixtures.js';
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -171,8 +164,8 @@ test('equivalence classes and lazy tails never change a decision (all policies o
       (pools, batches, quota) => {
         const fleet = makeFleet(pools.map((p, i): PoolDef => ({ ...p, prefix: `x${i}` })));
         const cluster = new ClusterModel(fleet);
-        const running = new Map<string, RunningJobInfo>();
-        const jobs = new Map<string, SchedJob>();
+        const world = new PropertyWorld(cluster);
+        const { running } = world;
         let queue: SchedJob[] = [];
         let seq = 0;
         let now = 0;
@@ -182,11 +175,11 @@ test('equivalence classes and lazy tails never change a decision (all policies o
             for (let c = 0; c < copies; c++) {
               seq++;
               const sj: SchedJob = { ...j, id: `j${seq}`, seq, org: j.project === 'p3' ? 'o2' : 'o1', submittedAt: now };
-              jobs.set(sj.id, sj);
-              queue.push(sj);
+              world.submit(sj);
             }
           }
           const table = { B200: quota, RTX: quota };
+          queue = world.queue();
           const input: CycleInput = {
             queue,
             now,
@@ -236,7 +229,7 @@ test('equivalence classes and lazy tails never change a decision (all policies o
           assert.deepEqual([...(lazy.explain ?? [])], [...(r.explain ?? [])]);
           assert.deepEqual(lazy.pending, r.pending);
 
-          queue = applyCycle(cluster, r, jobs, running, queue, now);
+          world.apply(r, now);
         }
       },
     ),
