@@ -24,7 +24,13 @@ export interface Policy {
    * every cycle for the GPUs held since the last one, as the live server does) and derives shares
    * from the tenants' entitlements (org share = sum of its projects' weights).
    */
-  fairShare?: { halfLifeSeconds: number; weights: PriorityWeights; maxAgeSeconds?: number };
+  fairShare?: {
+    halfLifeSeconds: number;
+    weights: PriorityWeights;
+    maxAgeSeconds?: number;
+    /** Usage weight per GPU type (default 1), as the server's `fairShare.gpuTypeWeights`. */
+    gpuTypeWeights?: ReadonlyMap<GpuType, number>;
+  };
   /**
    * Preemption: the engine passes the running jobs, gives each victim `graceSeconds` to stop, then
    * requeues it from scratch (traces carry no checkpoints: all its work so far is counted as lost).
