@@ -379,8 +379,10 @@ export class GigafabClient {
     return this.get('/v1/audit', query);
   }
   /** jobLogs yields a job's output as text, streaming until the job ends when `follow` is set. */
-  async *jobLogs(id: string, follow: boolean): AsyncGenerator<string> {
-    const res = await this.send('GET', `/v1/jobs/${enc(id)}/logs`, { query: { follow: String(follow) } });
+  async *jobLogs(id: string, follow: boolean, attempt?: number): AsyncGenerator<string> {
+    const query: Record<string, string> = { follow: String(follow) };
+    if (attempt !== undefined) query.attempt = String(attempt);
+    const res = await this.send('GET', `/v1/jobs/${enc(id)}/logs`, { query });
     if (!res.body) return;
     const decoder = new TextDecoder();
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {

@@ -158,6 +158,10 @@ export const JobSchema = z
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    attempt: z.number().int().openapi({
+      description:
+        'How many times the job was started (0: never). A requeued job runs again as the next attempt; `GET /v1/jobs/{id}/logs?attempt=K` reads an earlier run',
+    }),
     redacted: z
       .array(z.string())
       .optional()

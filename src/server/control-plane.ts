@@ -6,7 +6,7 @@
  */
 
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
-import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
+import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../model/schemas.js';
@@ -162,7 +162,7 @@ export class ControlPlane {
         const startedAt = Date.parse(row.started_at ?? row.created_at);
         this.cluster.allocate(id, row.project_id, placement);
         this.running.set(id, runningJob(row, spec, placement, startedAt, row.borrowed === 1));
-        reattach.push({ id, spec, placement, startedAt });
+        reattach.push({ id, spec, placement, startedAt, attempt: row.attempt });
       }
     }
     await this.recoverUsage();
@@ -367,18 +367,24 @@ export class ControlPlane {
 
       const at = new Date(now).toISOString();
       const refused: string[] = [];
-      let committed: { id: string; event: JobEvent; org: string }[] = [];
+      let committed: { id: string; event: JobEvent; org: string; attempt: number }[] = [];
       try {
         committed = await this.store.write(async (trx) => {
-          const out: { id: string; event: JobEvent; org: string }[] = [];
+          const out: { id: string; event: JobEvent; org: string; attempt: number }[] = [];
           for (const s of result.starts) {
             const placementJson = JSON.stringify(s.placement);
             const res = await trx
               .updateTable('jobs')
-              .set({ state: 'running', placement: placementJson, started_at: at, borrowed: borrowed.has(s.jobId) ? 1 : 0 })
+              .set((eb) => ({
+                state: 'running',
+                placement: placementJson,
+                started_at: at,
+                borrowed: borrowed.has(s.jobId) ? 1 : 0,
+                attempt: eb('attempt', '+', 1),
+              }))
               .where('id', '=', Number(s.jobId))
               .where('state', '=', 'queued')
-              .returning(['org_id'])
+              .returning(['org_id', 'attempt'])
               .executeTakeFirst();
             if (!res) continue; // cancelled meanwhile
             const spec = this.queuedSpecs.get(s.jobId);
@@ -398,7 +404,13 @@ export class ControlPlane {
               // A policy changed since the cycle ran: the job stays queued under the new rules.
               await trx
                 .updateTable('jobs')
-                .set({ state: 'queued', placement: null, started_at: null, borrowed: 0 })
+                .set((eb) => ({
+                  state: 'queued',
+                  placement: null,
+                  started_at: null,
+                  borrowed: 0,
+                  attempt: eb('attempt', '-', 1),
+                }))
                 .where('id', '=', Number(s.jobId))
                 .execute();
               refused.push(s.jobId);
@@ -417,7 +429,7 @@ export class ControlPlane {
               before: { state: 'queued' },
               after: { state: 'running', placement: s.placement },
             });
-            out.push({ id: s.jobId, event, org: res.org_id });
+            out.push({ id: s.jobId, event, org: res.org_id, attempt: res.attempt });
           }
           return out;
         });
@@ -439,7 +451,7 @@ export class ControlPlane {
         this.running.set(c.id, runningJob(row, spec, placement, now, borrowed.has(c.id)));
         this.handingOver.add(c.id);
         Promise.resolve(this.hooks.secretsFor?.({ id: c.id, org: c.org, spec }))
-          .then((secrets) => this.driver.start({ id: c.id, spec, placement, startedAt: now, secrets }))
+          .then((secrets) => this.driver.start({ id: c.id, spec, placement, startedAt: now, attempt: c.attempt, secrets }))
           .catch((err) =>
             this.observe({
               type: 'exited',
@@ -868,6 +880,7 @@ export class ControlPlane {
           started_at: null,
           finished_at: null,
           borrowed: 0,
+          attempt: 0,
         };
         const id = await insertReturningId(trx, 'jobs', values);
         const inserted: JobRow = { ...values, id };
@@ -1093,11 +1106,29 @@ export class ControlPlane {
     if (o.state === 'down') await this.failJobsOnNode(o.node, reason, `system:driver:${this.driver.name}`);
   }
 
-  /** jobLogs reads a job's output from the driver that runs it (null: no log for this job). */
-  async jobLogs(p: Principal, id: string, offset: number, maxBytes?: number): Promise<{ chunk: LogChunk | null; state: string }> {
+  /**
+   * jobLogs reads a job's output from the driver that runs it (null: no log for this job): of its
+   * current attempt, or of an earlier one. An attempt the job never made is 404.
+   */
+  async jobLogs(
+    p: Principal,
+    id: string,
+    offset: number,
+    maxBytes?: number,
+    attempt?: number,
+  ): Promise<{ chunk: LogChunk | null; state: string; attempt: number }> {
     const row = await this.visibleJobRow(p, id);
-    if (!this.driver.logs) return { chunk: null, state: row.state };
-    return { chunk: await this.driver.logs(id, offset, maxBytes), state: row.state };
+    const current = row.attempt;
+    if (attempt !== undefined && (attempt < 1 || attempt > current)) {
+      throw new DomainError(
+        'not_found',
+        'attempt_not_found',
+        `job ${id} has no attempt ${attempt}: it was started ${current} time${current === 1 ? '' : 's'}`,
+      );
+    }
+    const k = attempt ?? current;
+    if (!this.driver.logs || k === 0) return { chunk: null, state: row.state, attempt: k };
+    return { chunk: await this.driver.logs(id, offset, maxBytes, k), state: row.state, attempt: k };
   }
 
   queueLength(): number {

@@ -21,6 +21,7 @@ export function toJob(row: JobRow, pending: PendingReason | null): Job {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    attempt: row.attempt,
   };
 }
 

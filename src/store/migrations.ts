@@ -8,6 +8,7 @@ import { m004Residency } from './migration-004-residency.js';
 import { m006Lockbox } from './migration-006-lockbox.js';
 import { m007Scheduling } from './migration-007-scheduling.js';
 import { migration008Sovwire } from './migration-008-sovwire.js';
+import { migration009Attempts } from './migration-009-attempts.js';
 
 type Db = Kysely<unknown>;
 
@@ -165,6 +166,7 @@ export const migrations: Record<string, Migration> = {
   '006_lockbox': m006Lockbox,
   '007_scheduling': m007Scheduling,
   '008_sovwire': migration008Sovwire,
+  '009_attempts': migration009Attempts,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -53,6 +53,8 @@ export interface JobsTable {
   finished_at: string | null;
   /** 1 when the job runs on borrowed capacity (preemptible by the lender). */
   borrowed: number;
+  /** How many times the job was started (0: never); each start is one attempt (migration 009). */
+  attempt: Generated<number>;
 }
 export interface JobEventsTable {
   id: Generated<number>;
