@@ -36,7 +36,9 @@ import {
   compareJobs,
   decayUsage,
   type FairShareInput,
+  type PolicySettings,
   type PreemptionInput,
+  policySettings,
   type RunningJobInfo,
   type SchedJob,
   scheduleCycle,
@@ -239,9 +241,10 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   const scaleLoad = opts.scaleLoad ?? 1;
   if (!(scaleLoad > 0)) throw new Error('scaleLoad must be > 0');
   // The shortcut's argument holds for v1 semantics only: policies with extra inputs always get the full queue.
+  const settings = policySettings(policy.scheduling);
   const incremental =
-    (opts.incremental ?? true) && Object.keys(policy.cycleExtras).length === 0 && !policy.fairShare && !policy.preemption;
-  const dynamic = new DynamicInputs(policy, opts.entitlements ?? new Map());
+    (opts.incremental ?? true) && !settings.fairShare && !settings.preemption && !settings.borrowing && !settings.backfill;
+  const dynamic = new DynamicInputs(settings, opts.entitlements ?? new Map());
   const entitlements = opts.entitlements ?? new Map<string, number>();
   const cluster = new ClusterModel(fleet);
   const metrics = new MetricsCollector(fleet, cluster, entitlements, 1, opts.seriesPoints ?? 512);
@@ -251,7 +254,7 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   const heap = new CompletionHeap();
   /** The job lifecycle the server runs (src/lifecycle): starts, evictions, requeues and holds. */
   const lifecycle = new LifecycleState();
-  const graceSeconds = policy.preemption?.graceSeconds ?? 0;
+  const graceSeconds = settings.graceSeconds;
   const progressEvery = opts.progressEvery ?? 4096;
 
   /** Full queue in arrival order; kept only with the shortcut off. */
@@ -363,7 +366,8 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   const runCycle = (t: number): void => {
     if (!incremental) releaseHolds(lifecycle);
     const input = {
-      ...policy.cycleExtras,
+      ...(settings.borrowing ? { borrowing: settings.borrowing } : {}),
+      ...(settings.backfill ? { backfill: settings.backfill } : {}),
       ...dynamic.inputs(t),
       queue: !incremental ? queue.filter((j) => schedulable(lifecycle, j.id)) : dirty ? capacityFiltered() : fresh,
       quotas: quotas.quotas,
@@ -509,19 +513,23 @@ class DynamicInputs {
   private readonly projectShares = new Map<string, number>();
 
   constructor(
-    private readonly policy: Policy,
+    private readonly settings: PolicySettings,
     private readonly entitlements: ReadonlyMap<string, number>,
   ) {
-    this.tracksRunning =
-      policy.fairShare !== undefined || policy.preemption !== undefined || policy.cycleExtras.backfill !== undefined;
+    this.tracksRunning = settings.fairShare !== undefined || settings.preemption !== undefined || settings.backfill !== undefined;
   }
 
-  /** share registers a tenant's weights the first time it is seen (undeclared tenants weigh 1). */
+  /**
+   * share registers a tenant's weights the first time it is seen: the policy file's shares where it
+   * names the tenant, else its entitlement (undeclared tenants weigh 1; an org weighs its projects' sum).
+   */
   private share(project: string, org: string): void {
     if (this.projectShares.has(project)) return;
-    const w = this.entitlements.get(project) ?? 1;
+    const fs = this.settings.fairShare;
+    const w = fs?.projectShares[project] ?? this.entitlements.get(project) ?? 1;
     this.projectShares.set(project, w);
-    this.orgShares.set(org, (this.orgShares.get(org) ?? 0) + w);
+    const orgShare = fs?.orgShares[org];
+    this.orgShares.set(org, orgShare ?? (this.orgShares.get(org) ?? 0) + w);
   }
 
   started(info: RunningJobInfo, gpuType: string): void {
@@ -551,7 +559,7 @@ class DynamicInputs {
   inputs(t: number): { running?: readonly RunningJobInfo[]; fairShare?: FairShareInput; preemption?: PreemptionInput } {
     const out: { running?: readonly RunningJobInfo[]; fairShare?: FairShareInput; preemption?: PreemptionInput } = {};
     if (this.tracksRunning) out.running = this.running;
-    const fs = this.policy.fairShare;
+    const fs = this.settings.fairShare;
     if (fs) {
       const elapsed = Number.isNaN(this.usageAt) ? 0 : t - this.usageAt;
       this.usageAt = t;
@@ -565,22 +573,16 @@ class DynamicInputs {
         projectShares: this.projectShares,
         usage: this.usage,
         weights: fs.weights,
-        ...(fs.gpuTypeWeights ? { gpuTypeWeights: fs.gpuTypeWeights } : {}),
+        gpuTypeWeights: fs.gpuTypeWeights,
         maxAgeSeconds: fs.maxAgeSeconds,
       };
     }
-    const p = this.policy.preemption;
-    if (p)
-      out.preemption = {
-        enabled: p.enabled,
-        maxEvictedGpusPerRequestedGpu: p.maxEvictedGpusPerRequestedGpu,
-        minRuntimeSeconds: p.minRuntimeSeconds,
-      };
+    if (this.settings.preemption) out.preemption = this.settings.preemption;
     return out;
   }
 
   /** note registers a queued job's tenant for fair share. */
   noteQueued(job: SchedJob): void {
-    if (this.policy.fairShare) this.share(job.project, job.org);
+    if (this.settings.fairShare) this.share(job.project, job.org);
   }
 }
