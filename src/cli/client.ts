@@ -30,7 +30,7 @@ export interface AuditVerifyReport {
   checked: number;
   head: { id: number; hash: string } | null;
   problem: { recordId: number; reason: string } | null;
-  checkpoint: { id: number; uptoId: number; at: string; keyId: string } | null;
+  checkpoint: { id: number; seq: number | null; uptoId: number; at: string; keyId: string } | null;
   keyId: string;
 }
 
@@ -392,8 +392,9 @@ export class GigafabClient {
     const rest = decoder.decode();
     if (rest) yield rest;
   }
-  verifyAudit(): Promise<AuditVerifyReport> {
-    return this.get('/v1/audit/verify');
+  /** verifyAudit; `since`: a head kept from an earlier verify, which the log must still contain. */
+  verifyAudit(since?: { id: number; hash: string }): Promise<AuditVerifyReport> {
+    return this.get('/v1/audit/verify', since ? { sinceId: since.id, sinceHash: since.hash } : undefined);
   }
   async exportAudit(format: 'jsonl' | 'csv'): Promise<string> {
     return (await this.send('GET', '/v1/audit/export', { query: { format } })).text();

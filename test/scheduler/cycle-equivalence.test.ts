@@ -77,9 +77,13 @@ test('TailMap reads like an eagerly filled Map', () => {
   assert.equal(m.get('a'), 0);
   assert.equal(computed, 0, 'a head read computes nothing');
   assert.equal(m.get('d'), 30);
-  assert.equal(computed, 3, 'the tail is computed once, whole');
+  assert.equal(computed, 1, 'a tail read computes that entry alone');
+  assert.equal(m.get('d'), 30);
   assert.equal(m.get('e'), 40);
-  assert.equal(computed, 3);
+  assert.equal(computed, 2, 'each tail entry is computed once');
+  assert.equal(m.get('z'), undefined);
+  assert.deepEqual([...m], [...new Map(keys.map((k, i) => [k, i < 2 ? i : i * 10]))]);
+  assert.equal(computed, 3, 'iterating computes only the entries not read yet');
   assert.deepEqual([...make()], [...new Map(keys.map((k, i) => [k, i < 2 ? i : i * 10]))]);
   assert.equal(make().size, 5);
   assert.equal(make().has('c'), true);
@@ -98,6 +102,20 @@ test('TailMap reads like an eagerly filled Map', () => {
     seen.push(k);
   });
   assert.deepEqual(seen, keys);
+  // An entry read on demand is the same object once the tail is inserted; two maps over the same
+  // keys (a cycle's explain and priorities) read their own values.
+  const ids = ['x', 'y', 'z'];
+  const objs = new TailMap<{ i: number }>();
+  const nums = new TailMap<number>();
+  objs.fillLater(ids, 0, (i) => ({ i }));
+  nums.fillLater(ids, 1, (i) => -i);
+  const y = objs.get('y');
+  assert.deepEqual(y, { i: 1 });
+  assert.equal(nums.get('x'), undefined, 'x is before this map tail and was never set');
+  assert.equal(nums.has('x'), false);
+  assert.equal(nums.get('z'), -2);
+  assert.equal([...objs.values()][1], y);
+  assert.equal(objs.size, 3);
 });
 
 const TYPES = ['B200', 'RTX'] as const;
