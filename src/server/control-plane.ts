@@ -6,6 +6,7 @@
  */
 
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
+import { isPreemptible } from '../lifecycle/index.js';
 import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
@@ -151,6 +152,20 @@ export class ControlPlane {
     driver.onCheckpoint?.((o) => void this.observeCheckpoint(o).catch((err) => console.error('checkpoint update failed:', err)));
   }
 
+  /** runtimeScale: job-run seconds per second of this clock on a site (1 for real engines). */
+  private runtimeScale(site: string | undefined): number {
+    return site === undefined ? 1 : (this.driver.runtimeScale?.(site) ?? 1);
+  }
+
+  /**
+   * The scale a queued job's limit is read with: its site is not chosen yet, so the sites' common
+   * scale when they share one (a simulated fleet), else 1 (the limit as written).
+   */
+  private get queuedScale(): number {
+    const scales = new Set(this.fleet.sites.map((s) => this.runtimeScale(s.id)));
+    return scales.size === 1 ? [...scales][0]! : 1;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   /** recover rebuilds in-memory state from the store after a start or crash, and reattaches running jobs. */
@@ -268,9 +283,10 @@ export class ControlPlane {
         gpus: r.gpus,
         startedAt: r.startedAt,
         borrowed: r.borrowed,
-        preemptible: r.spec.priorityClass === 'preemptible' || r.borrowed,
+        preemptible: isPreemptible(r.priority, r.borrowed),
         evicting: r.evicting !== null || r.nodeFailure !== undefined,
-        maxRuntimeSeconds: r.spec.maxRuntimeSeconds,
+        // In the clock's time: a simulated site at --time-scale 60 ends a job 60 times sooner.
+        maxRuntimeSeconds: r.spec.maxRuntimeSeconds / this.runtimeScale(this.cluster.allocationOf(id)?.site),
         lastCheckpointAt: r.lastCheckpointAt !== undefined ? Math.max(r.lastCheckpointAt, r.startedAt) : undefined,
       });
     }
@@ -701,7 +717,7 @@ export class ControlPlane {
 
   /** enqueue: the one way a job enters the queue (submission, recovery, requeue), through the residency gate. */
   private enqueue(id: string, row: JobRow, spec: JobSpec): void {
-    const job = toSchedJob(row, spec);
+    const job = toSchedJob(row, spec, this.queuedScale);
     this.queue.set(id, this.residency ? this.residency.constrain(job, spec, this.now()) : job);
     this.queuedSpecs.set(id, spec);
   }
@@ -1244,7 +1260,8 @@ function runningJob(
   };
 }
 
-function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
+/** toSchedJob: a queued job for the scheduler; its limit in the clock's time (`scale`, see runtimeScale). */
+function toSchedJob(row: JobRow, spec: JobSpec, scale: number): SchedJob {
   return {
     id: String(row.id),
     seq: row.id,
@@ -1255,7 +1272,7 @@ function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
     nodes: spec.nodes,
     priority: row.priority,
     submittedAt: Date.parse(row.created_at),
-    maxRuntimeSeconds: spec.maxRuntimeSeconds,
+    maxRuntimeSeconds: spec.maxRuntimeSeconds / scale,
     ...schedFields(spec),
   };
 }
