@@ -26,6 +26,7 @@ import type { ResidencyGate, RunningForResidency } from '../sovereignty/service.
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
+import { openEventRow, openJobRow, openSpec, sealJobColumns } from '../store/sealed-fields.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { schedFields, unsatisfiableConstraints } from './job-constraints.js';
 import { type JobRow, toJob, toJobEvent } from './job-rows.js';
@@ -153,7 +154,7 @@ export class ControlPlane {
     const live = await db.selectFrom('jobs').selectAll().where('state', 'in', ['queued', 'running']).orderBy('id').execute();
     const reattach = [];
     for (const row of live) {
-      const spec = JSON.parse(row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, row.org_id, row.spec);
       const id = String(row.id);
       if (row.state === 'queued') {
         this.enqueue(id, row, spec);
@@ -462,8 +463,12 @@ export class ControlPlane {
   }
 
   private async specOf(id: string): Promise<JobSpec> {
-    const row = await this.store.db.selectFrom('jobs').select('spec').where('id', '=', Number(id)).executeTakeFirstOrThrow();
-    return JSON.parse(row.spec) as JobSpec;
+    const row = await this.store.db
+      .selectFrom('jobs')
+      .select(['spec', 'org_id'])
+      .where('id', '=', Number(id))
+      .executeTakeFirstOrThrow();
+    return openSpec(this.store.fields, row.org_id, row.spec);
   }
 
   /** observe turns a driver observation into committed job state. */
@@ -587,7 +592,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     if (done) {
-      const spec = JSON.parse(done.row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, done.row.org_id, done.row.spec);
       this.enqueue(o.jobId, done.row, spec);
       if (evicted.forJobId) this.heldFor.set(o.jobId, evicted.forJobId);
       this.bus.publish({ org: done.row.org_id, event: done.event });
@@ -777,7 +782,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     if (done?.state === 'queued') {
-      const spec = JSON.parse(done.row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, done.row.org_id, done.row.spec);
       this.enqueue(o.jobId, done.row, spec);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     } else if (done) {
@@ -849,28 +854,35 @@ export class ControlPlane {
 
     const at = new Date(this.now()).toISOString();
     const priority = PRIORITY_CLASSES[spec.priorityClass];
+    await this.store.fields.ready(project.org_id);
     let row: JobRow;
     try {
       row = await this.store.write(async (trx) => {
         const values = {
           org_id: project.org_id,
           project_id: project.id,
-          name: spec.name,
           state: 'queued',
-          spec: JSON.stringify(spec),
           priority,
           placement: null,
           exit_code: null,
           submitted_by: p.userId,
           idempotency_key: idempotencyKey ?? null,
-          labels: JSON.stringify(spec.labels),
           created_at: at,
           started_at: null,
           finished_at: null,
           borrowed: 0,
         };
-        const id = await insertReturningId(trx, 'jobs', values);
-        const inserted: JobRow = { ...values, id };
+        const id = await insertReturningId(trx, 'jobs', {
+          ...values,
+          ...sealJobColumns(this.store.fields, project.org_id, spec),
+        });
+        const inserted: JobRow = {
+          ...values,
+          name: spec.name,
+          spec: JSON.stringify(spec),
+          labels: JSON.stringify(spec.labels),
+          id,
+        };
         const gpus = spec.nodes * spec.gpusPerNode;
         await insertEvent(
           trx,
@@ -916,13 +928,14 @@ export class ControlPlane {
     return row;
   }
 
-  private findIdempotent(userId: string, key: string) {
-    return this.store.db
+  private async findIdempotent(userId: string, key: string) {
+    const row = await this.store.db
       .selectFrom('jobs')
       .selectAll()
       .where('submitted_by', '=', userId)
       .where('idempotency_key', '=', key)
       .executeTakeFirst();
+    return row && openJobRow(this.store.fields, row);
   }
 
   private replay(prior: JobRow, spec: JobSpec): { job: Job; created: boolean } {
@@ -943,7 +956,7 @@ export class ControlPlane {
         ? await this.store.db.selectFrom('jobs').selectAll().where('id', '=', n).executeTakeFirst()
         : undefined;
     if (!row || (!isOperator(p) && row.org_id !== p.org)) throw notFound('job', id);
-    return row;
+    return openJobRow(this.store.fields, row);
   }
 
   async listJobs(p: Principal, q: JobListQuery): Promise<{ items: Job[]; nextCursor: string | null }> {
@@ -960,7 +973,7 @@ export class ControlPlane {
       if (!Number.isSafeInteger(c)) throw invalid('invalid_cursor', 'cursor is not one this server issued');
       query = query.where('id', '<', c);
     }
-    let rows = await query.execute();
+    let rows = (await query.execute()).map((r) => openJobRow(this.store.fields, r));
     if (q.label) {
       const [k, v] = q.label.split('=', 2);
       if (!k || v === undefined) throw invalid('invalid_label_filter', 'label filter must look like key=value');
@@ -982,7 +995,7 @@ export class ControlPlane {
       .where('id', '>', afterId)
       .orderBy('id')
       .execute();
-    return { events: rows.map(toJobEvent), job };
+    return { events: rows.map((r) => toJobEvent(openEventRow(this.store.fields, job.org_id, r))), job };
   }
 
   subscribeJob(id: string, fn: (e: BusEvent) => void): () => void {

@@ -3,9 +3,11 @@
  * of a period ran, under which policy versions and attestations, from the placement evidence) and
  * the record of processing (GDPR Art. 30(2) style) per organisation.
  */
+
 import { isOperator, type Principal } from '../server/principal.js';
 import { invalid, notFound } from '../server/problem.js';
 import type { Store } from '../store/open-store.js';
+import { ERASED } from '../store/sealed-fields.js';
 import { countryInfo } from './countries.js';
 import type { ResidencyReportRow } from './report-csv.js';
 import { DATA_CLASSES, type DataClass, type SiteFacts } from './residency.js';
@@ -81,7 +83,7 @@ export async function residencyReport(
       (country.eea ? '' : ' (outside the EU/EEA)');
     return {
       jobId: String(r.job_id),
-      jobName: r.name,
+      jobName: store.fields.open(org, 'job.name', r.name) ?? ERASED,
       project: r.project_id,
       startedAt: r.at,
       finishedAt: r.finished_at,
