@@ -93,5 +93,10 @@ export interface ExecutionDriver {
    * call again with nextOffset until eof. null: the driver has no log for this job.
    */
   logs?(jobId: string, offset: number, maxBytes?: number): Promise<LogChunk | null>;
+  /**
+   * Optional: delete what the driver keeps of an ended job on its own disks (output, state), for
+   * an organisation's erasure. A job still running is left alone (the caller asks again once it ended).
+   */
+  forget?(jobId: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -20,7 +20,7 @@
  * reported (option `orphans`); see reconcile().
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { followCheckpoints } from './checkpoint-file.js';
@@ -183,6 +183,12 @@ export class LocalDriver implements ExecutionDriver {
 
   async logs(jobId: string, offset: number, maxBytes = DEFAULT_LOG_CHUNK): Promise<LogChunk | null> {
     return readLogChunk(this.logPath(jobId), offset, maxBytes, !this.jobs.has(jobId));
+  }
+
+  /** forget removes an ended job's directory (its output is tenant data the job wrote in clear). */
+  async forget(jobId: string): Promise<void> {
+    if (this.jobs.has(jobId)) return;
+    rmSync(this.workDir(jobId), { recursive: true, force: true });
   }
 
   isRunning(jobId: string): boolean {

@@ -101,6 +101,8 @@ export class ControlPlane {
   readonly policy: Policy;
   /** Jobs whose start is committed but not yet handed to the driver. */
   private readonly handingOver = new Set<string>();
+  /** Jobs whose driver-side data (output) is deleted once they have ended (an erasure). */
+  private readonly forgetOnExit = new Set<string>();
   /** Stop requests that arrived while a job was being handed over. */
   private readonly stopAfterStart = new Set<string>();
   private dirty = true;
@@ -510,6 +512,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     this.poke();
+    if (this.forgetOnExit.delete(o.jobId)) await this.driver.forget?.(o.jobId);
     if (done) {
       this.bus.publish({ org: done.org, event: done.event, terminalState: state });
       this.metrics?.jobsFinished.inc({ state });
@@ -1104,6 +1107,14 @@ export class ControlPlane {
     this.cluster.setNodeState(o.node, o.state);
     this.poke();
     if (o.state === 'down') await this.failJobsOnNode(o.node, reason, `system:driver:${this.driver.name}`);
+  }
+
+  /** forgetJobOutput deletes what the drivers keep of these jobs (their output), now or once each has ended. */
+  async forgetJobOutput(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      if (this.running.has(id) || this.handingOver.has(id)) this.forgetOnExit.add(id);
+      else await this.driver.forget?.(id);
+    }
   }
 
   /** jobLogs reads a job's output from the driver that runs it (null: no log for this job). */

@@ -37,6 +37,8 @@ export interface ErasureCertificate {
   tenantData: { fields: string[]; jobs: number; checkpointLabels: number; how: string };
   /** What stays readable after the erasure, and why. */
   remains: string[];
+  /** Job output the local driver kept on its disks: deleted (not sealed: the jobs write it themselves). */
+  jobOutput: string;
 }
 
 /** What the org-data key sealed (src/store/sealed-fields.ts), in words for the certificate. */
@@ -53,7 +55,9 @@ const REMAINS = [
   'job events written by the system (state changes, placements), which carry no tenant-written text',
   'the audit chain, unchanged: it names actors by pseudonymous ids and records no tenant-written text of jobs or checkpoints',
   'organisation, project and user ids (names and e-mail addresses are removed)',
-  'placement evidence records (sites, rules, policy versions, dataset ids)',
+  'placement evidence records (sites, rules, policy versions, dataset ids; dataset names in them are sealed)',
+  'secret names and dataset ids (secret values, secret descriptions and dataset names are sealed)',
+  'job output kept by a Slurm or Kubernetes site on its own storage: deleted only by that site',
 ];
 
 const ERASED_NAME = '[erased]';
@@ -187,6 +191,8 @@ export class Erasure {
           how: `sealed with AES-256-GCM under the organisation's data key (${ORG_DATA}/${org}), which was wrapped only by the destroyed key-encryption keys and is shredded; the ciphertext left in the database and in backups cannot be opened`,
         },
         remains: REMAINS,
+        jobOutput:
+          "deleted from the local driver's job directories (at once for ended jobs, when they end for stopping ones); it was stored in clear, so the file system may keep its blocks until they are overwritten",
       };
       await t
         .insertInto('org_erasures')
@@ -215,6 +221,9 @@ export class Erasure {
     this.tenancy.forgetTokens();
     // The unwrapped data key leaves memory too; the WAL's page images of the erasure go into the file.
     this.store.fields.erase(org);
+    // Job output the drivers hold on their disks was written by the jobs in clear: it is deleted.
+    const all = await this.db.selectFrom('jobs').select('id').where('org_id', '=', org).execute();
+    await this.cp.forgetJobOutput(all.map((j) => String(j.id)));
     await truncateWal(this.store);
     return cert;
   }

@@ -180,6 +180,8 @@ test('every tenant-written field is sealed at rest; the tenant reads it back', a
     return typeof text === 'string' && text.includes(M.log) ? text : null;
   }, 'job output');
   assert.ok(logs.includes(M.log));
+  // Known limit: the job writes its own output, in clear, on the site's disk (erasure deletes it, see below).
+  assert.ok(cleartext(filesUnder(join(siteDir, 'jobs')), { log: M.log }, false).length > 0);
 
   // None of it is in clear in the database, its WAL, the server's output or a backup.
   const files = [...dbFiles(), ...(await backup())];
@@ -225,6 +227,13 @@ test('after erasure the markers are unrecoverable: answered as erased, in no fil
   assert.match(sealedName, /^gf1:/, 'the ciphertext stays, unreadable');
   const provider = new LocalFileKeyProvider(join(server.dataDir, 'keys'));
   for (const k of keks) assert.equal(await provider.hasKey(k.key_id), false);
+
+  // The job's output on the site's disk is deleted once the job has stopped.
+  assert.match(cert.jobOutput, /deleted/);
+  await waitFor(
+    async () => cleartext(filesUnder(join(siteDir, 'jobs')), { log: M.log }, false).length === 0,
+    'job output deleted',
+  );
 
   // A restart does not bring anything back.
   await server.restart();
