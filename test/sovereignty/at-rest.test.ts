@@ -240,3 +240,70 @@ test('after erasure the markers are unrecoverable: answered as erased, in no fil
   op = api(server.url, server.operatorToken);
   assert.equal((await op('GET', `/v1/jobs/${jobId}`)).body.name, '[erased]');
 });
+
+test('rows written in clear by an older version are sealed at the next start; the tenant still reads them', async () => {
+  const OLD = {
+    jobName: `oldname-${TAG}`,
+    env: `oldenv-${TAG}`,
+    checkpoint: `oldckpt-${TAG}`,
+    dataset: `olddataset-${TAG}`,
+    secretDescription: `oldsecret-${TAG}`,
+  };
+  await op('POST', '/v1/orgs', { id: 'legacy', name: 'Legacy KG', kind: 'enterprise' });
+  await op('POST', '/v1/orgs/legacy/projects', { id: 'legacy-p' });
+  await op('PUT', '/v1/projects/legacy-p/quotas/L4', { gpus: 1 });
+  const token = (await op('POST', '/v1/orgs/legacy/users', { name: 'Lea Legacy', role: 'admin' })).body.token as string;
+  const lea = api(server.url, token);
+  const job = (
+    await lea('POST', '/v1/jobs', { name: 'placeholder', project: 'legacy-p', gpuType: 'L4', command: ['true'], env: { X: 'y' } })
+  ).body;
+  await waitFor(async () => (await lea('GET', `/v1/jobs/${job.id}`)).body.state === 'succeeded', 'job ran');
+  const ds = (
+    await lea('POST', '/v1/projects/legacy-p/datasets', {
+      name: 'placeholder',
+      classification: 'internal',
+      homeSite: 'lab1',
+      sizeBytes: 1,
+      checksum: CHECKSUM,
+    })
+  ).body;
+  assert.equal((await lea('POST', '/v1/orgs/legacy/secrets', { name: 's', value: 'v', description: 'x' })).status, 201);
+  await server.stop();
+
+  // What an older version wrote: everything in clear.
+  const spec = { ...job.spec, name: OLD.jobName, env: { X: OLD.env } };
+  const db = new SQLite(join(server.dataDir, 'gigafab.db'));
+  db.prepare('UPDATE jobs SET name = ?, spec = ?, labels = ? WHERE id = ?').run(
+    OLD.jobName,
+    JSON.stringify(spec),
+    '{}',
+    Number(job.id),
+  );
+  db.prepare('INSERT INTO job_checkpoints (job_id, at, step, label) VALUES (?, ?, 3, ?)').run(
+    Number(job.id),
+    job.createdAt,
+    OLD.checkpoint,
+  );
+  db.prepare(`INSERT INTO job_events (job_id, at, type, message, data) VALUES (?, ?, 'checkpoint', ?, ?)`).run(
+    Number(job.id),
+    job.createdAt,
+    `checkpoint at step 3 (${OLD.checkpoint})`,
+    JSON.stringify({ step: 3, label: OLD.checkpoint }),
+  );
+  db.prepare('UPDATE datasets SET name = ? WHERE id = ?').run(OLD.dataset, ds.id);
+  db.prepare(`UPDATE secrets SET description = ? WHERE org_id = 'legacy'`).run(OLD.secretDescription);
+  db.close();
+  assert.ok(cleartext(dbFiles(), OLD, false).length > 0, 'the planted rows are in clear before the upgrade');
+
+  await server.restart();
+  const lea2 = api(server.url, token);
+  assert.deepEqual(cleartext(dbFiles(), OLD, false), []);
+  const read = (await lea2('GET', `/v1/jobs/${job.id}`)).body;
+  assert.equal(read.name, OLD.jobName);
+  assert.equal(read.spec.env.X, OLD.env);
+  const events = (await lea2('GET', `/v1/jobs/${job.id}/events`)).body.items as { type: string; message: string }[];
+  assert.match(events.find((e) => e.type === 'checkpoint')?.message ?? '', new RegExp(OLD.checkpoint));
+  assert.equal((await lea2('GET', `/v1/datasets/${ds.id}`)).body.name, OLD.dataset);
+  assert.equal((await lea2('GET', '/v1/orgs/legacy/secrets/s')).body.description, OLD.secretDescription);
+  op = api(server.url, server.operatorToken);
+});
