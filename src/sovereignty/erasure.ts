@@ -56,7 +56,7 @@ const REMAINS = [
   'the audit chain, unchanged: it names actors by pseudonymous ids and records no tenant-written text of jobs or checkpoints',
   'organisation, project and user ids (names and e-mail addresses are removed)',
   'placement evidence records (sites, rules, policy versions, dataset ids; dataset names in them are sealed)',
-  'secret names and dataset ids (secret values, secret descriptions and dataset names are sealed)',
+  'secret names, residency policy names and idempotency keys, which are identifiers (secret values, secret descriptions and dataset names are sealed)',
   'job output kept by a Slurm or Kubernetes site on its own storage: deleted only by that site',
 ];
 
