@@ -11,11 +11,10 @@ import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import type { Registry } from 'prom-client';
 import { ZodError } from 'zod';
-import { ApiProblem } from '../server/problem.js';
 import type { KeysServices } from '../sovereignty/keys/setup.js';
 import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
-import { problemResponse, zodProblem } from './problems.js';
+import { ApiProblem, problemResponse, toProblem, zodProblem } from './problems.js';
 import { auditRoutes } from './routes/audit.js';
 import { consoleDataRoutes } from './routes/console-data.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -41,7 +40,8 @@ export function createApp(opts: AppOptions) {
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
 
   app.onError((err, c) => {
-    if (err instanceof ApiProblem) return problemResponse(c, err);
+    const problem = toProblem(err);
+    if (problem) return problemResponse(c, problem);
     if (err instanceof ZodError) return problemResponse(c, zodProblem(err, 'request'));
     if (err instanceof HTTPException) {
       if (err.status === 413)

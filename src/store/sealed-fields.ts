@@ -11,7 +11,7 @@
  * sealed by the startup migration (tenant-keys.ts).
  */
 import type { Selectable } from 'kysely';
-import type { JobSpec } from '../api/schemas.js';
+import type { JobSpec } from '../model/schemas.js';
 import type { JobEventsTable, JobsTable } from './schema.js';
 import type { JobCheckpointsTable } from './schema-scheduling.js';
 

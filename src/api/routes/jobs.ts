@@ -2,21 +2,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { type SSEStreamingApi, stream, streamSSE } from 'hono/streaming';
 import { TERMINAL_STATES } from '../../model/job.js';
+import { type JobEvent, JobEventSchema, JobExplanationSchema, JobSchema, JobSpecSchema } from '../../model/schemas.js';
 import { EventView } from '../../server/event-privacy.js';
 import { redactJob } from '../../server/lockbox.js';
 import { isOperator } from '../../server/principal.js';
-import { ApiProblem } from '../../server/problem.js';
 import { json, newRouter, type Services } from '../context.js';
-import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
-import {
-  type JobEvent,
-  JobEventSchema,
-  JobExplanationSchema,
-  JobListQuerySchema,
-  JobSchema,
-  JobSpecSchema,
-  page,
-} from '../schemas.js';
+import { JobListQuerySchema, page } from '../http-schemas.js';
+import { ApiProblem, commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '812' }) });
 
@@ -239,6 +231,10 @@ export function jobRoutes({ cp, lockbox }: Services) {
         query: z.object({
           offset: z.coerce.number().int().min(0).default(0),
           follow: z.enum(['true', 'false']).default('false'),
+          attempt: z.coerce.number().int().min(1).optional().openapi({
+            description:
+              'Which run of the job (1 = the first start; a requeued job is started again as the next attempt). Default: the current one. The `X-Attempt` header names the attempt served.',
+          }),
         }),
       },
       responses: {
@@ -253,11 +249,13 @@ export function jobRoutes({ cp, lockbox }: Services) {
     }),
     async (c) => {
       const id = c.req.valid('param').id;
-      const { offset, follow } = c.req.valid('query');
+      const { offset, follow, attempt } = c.req.valid('query');
       const principal = c.get('principal');
       const { org } = await cp.getJob(principal, id);
       await lockbox.requireTenantDataAccess(principal, org, `job:${id}`, 'read-logs', c.get('requestId'));
-      const first = await cp.jobLogs(principal, id, offset);
+      const first = await cp.jobLogs(principal, id, offset, undefined, attempt);
+      // A follow stays on the attempt it began with (a requeue starts a new log, read with ?attempt=).
+      const served = first.attempt;
       const ended = (state: string) => TERMINAL_STATES.has(state as never);
       if (!first.chunk && first.state !== 'queued' && !(follow === 'true' && !ended(first.state))) {
         throw new ApiProblem(
@@ -274,11 +272,13 @@ export function jobRoutes({ cp, lockbox }: Services) {
             'content-type': 'text/plain; charset=utf-8',
             'x-next-offset': String(chunk?.nextOffset ?? offset),
             'x-log-eof': String(chunk ? chunk.eof : ended(first.state)),
+            'x-attempt': String(served),
           },
         });
       }
       return stream(c, async (s) => {
         c.header('content-type', 'text/plain; charset=utf-8');
+        c.header('x-attempt', String(served));
         let next = offset;
         let res = first;
         for (;;) {
@@ -288,7 +288,7 @@ export function jobRoutes({ cp, lockbox }: Services) {
           }
           if ((res.chunk?.eof ?? false) || (!res.chunk && ended(res.state)) || s.aborted) return;
           if (!res.chunk || res.chunk.data.byteLength === 0) await s.sleep(300);
-          res = await cp.jobLogs(principal, id, next);
+          res = await cp.jobLogs(principal, id, next, undefined, served || undefined);
         }
       });
     },

@@ -9,11 +9,11 @@
  * value copied into another org's row or another column fails to open.
  */
 import { sql } from 'kysely';
+import { keysDb, keysTrx } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
 import { type FieldSealer, isSealed, SEALED_PREFIX, sealEventText, sealJobColumns } from '../../store/sealed-fields.js';
 import { aad, DecryptError, open, seal } from './envelope.js';
 import type { KeyService, ObjectRef } from './key-service.js';
-import { keysDb, keysTrx } from './tables.js';
 
 export const ORG_DATA = 'org-data';
 const ref = (org: string): ObjectRef => ({ org, objectType: ORG_DATA, objectId: org });
