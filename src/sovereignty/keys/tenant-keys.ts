@@ -43,7 +43,14 @@ export class TenantFieldKeys implements FieldSealer {
       .execute();
     for (const r of rows) {
       if (this.erased.has(r.org_id)) continue;
-      this.keys.set(r.id, await this.service.unwrapDataKey(r.id, ref(r.org_id)));
+      try {
+        this.keys.set(r.id, await this.service.unwrapDataKey(r.id, ref(r.org_id)));
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Error(
+          `cannot unwrap the data key of organisation ${r.org_id}'s jobs and datasets at its key provider (${why}); the server needs it to read them — check the provider (GIGAFAB_KMS_PROVIDERS) and start again`,
+        );
+      }
       this.current.set(r.org_id, r.id);
     }
   }
@@ -75,8 +82,11 @@ export class TenantFieldKeys implements FieldSealer {
     const colon = stored.indexOf(':', SEALED_PREFIX.length);
     const id = stored.slice(SEALED_PREFIX.length, colon);
     const key = this.keys.get(id);
-    // No key: the org was erased (or the value comes from another store, e.g. a restored backup without its keys).
-    if (!key) return null;
+    if (!key) {
+      if (this.erased.has(org)) return null;
+      // Never shown as erased when it is not: a missing key of a live organisation is an error.
+      throw new Error(`tenant data key ${id} of organisation ${org} is not loaded`);
+    }
     try {
       return open(key, Buffer.from(stored.slice(colon + 1), 'base64'), aad('field', org, purpose, id)).toString();
     } catch (err) {
