@@ -73,7 +73,12 @@ export const TokenSchema = z
 export const WhoAmISchema = UserSchema.openapi('WhoAmI');
 
 // ---------- jobs ----------
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable name');
+const envName = z
+  .string()
+  .max(128)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable name');
+/** maxEntries bounds a record (env, labels): a count keeps one job from carrying thousands of them. */
+const maxEntries = (n: number) => (o: Record<string, unknown>) => Object.keys(o).length <= n;
 const labelKey = z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,62}[a-z0-9])?$/, 'label key');
 
 export const JobSpecSchema = z
@@ -90,9 +95,14 @@ export const JobSpecSchema = z
     nodes: z.number().int().min(1).max(4096).default(1).openapi({ description: 'More than 1 makes a gang' }),
     command: z.array(z.string().max(4096)).max(256).optional(),
     image: z.string().max(512).optional(),
-    env: z.record(envName, z.string().max(32_768)).optional(),
+    env: z
+      .record(envName, z.string().max(32_768))
+      .refine(maxEntries(256), 'at most 256 environment variables')
+      .optional()
+      .openapi({ description: 'At most 256 variables of up to 32 KiB each; the whole spec is bounded too (64 KiB by default)' }),
     secretEnv: z
       .record(envName, z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'secret name'))
+      .refine(maxEntries(256), 'at most 256 secret environment variables')
       .optional()
       .openapi({
         description:
@@ -106,7 +116,11 @@ export const JobSpecSchema = z
       .default(86400)
       .openapi({ description: 'Wall-clock limit; the job is stopped as timed-out after it' }),
     priorityClass: z.enum(Object.keys(PRIORITY_CLASSES) as [keyof typeof PRIORITY_CLASSES]).default('normal'),
-    labels: z.record(labelKey, z.string().max(63)).default({}),
+    labels: z
+      .record(labelKey, z.string().max(63))
+      .refine(maxEntries(64), 'at most 64 labels')
+      .default({})
+      .openapi({ description: 'At most 64 labels; keys up to 64 and values up to 63 characters' }),
     datasets: z
       .strictObject({
         reads: z.array(z.string().min(1).max(64)).max(64).default([]),

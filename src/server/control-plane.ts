@@ -27,11 +27,13 @@ import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
 import { openEventRow, openJobRow, openSpec, sealJobColumns } from '../store/sealed-fields.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { schedFields, unsatisfiableConstraints } from './job-constraints.js';
 import { type JobRow, toJob, toJobEvent } from './job-rows.js';
 import type { Metrics } from './metrics.js';
 import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
+import { OrgCountedMap } from './org-count-map.js';
 import { DEFAULT_POLICY, type Policy, toLimitTable } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { isOperator, type Principal } from './principal.js';
@@ -70,6 +72,8 @@ export interface JobListQuery {
   label?: string;
   limit: number;
   cursor?: string;
+  /** The page stops before this many bytes of items (at least one item); default: no byte bound. */
+  maxPageBytes?: number;
 }
 
 const OUTCOME_STATE = {
@@ -81,7 +85,7 @@ const OUTCOME_STATE = {
 
 export class ControlPlane {
   readonly cluster: ClusterModel;
-  private readonly queue = new Map<string, SchedJob>();
+  private readonly queue = new OrgCountedMap<SchedJob>();
   /** Specs of queued jobs, kept so a start needs no extra read. */
   private readonly queuedSpecs = new Map<string, JobSpec>();
   private readonly running = new Map<string, RunningJob>();
@@ -978,7 +982,8 @@ export class ControlPlane {
   }
 
   private async visibleJobRow(p: Principal, id: string): Promise<JobRow> {
-    const n = Number(id);
+    // Canonical decimals only: Number() would read `0x10` or `1e1` as another job's id.
+    const n = /^[1-9][0-9]{0,15}$/.test(id) ? Number(id) : 0;
     const row =
       Number.isSafeInteger(n) && n > 0
         ? await this.store.db.selectFrom('jobs').selectAll().where('id', '=', n).executeTakeFirst()
@@ -988,30 +993,48 @@ export class ControlPlane {
   }
 
   async listJobs(p: Principal, q: JobListQuery): Promise<{ items: Job[]; nextCursor: string | null }> {
-    let query = this.store.db
-      .selectFrom('jobs')
-      .selectAll()
-      .orderBy('id', 'desc')
-      .limit(q.limit + 1);
-    if (!isOperator(p)) query = query.where('org_id', '=', p.org ?? '');
-    if (q.state) query = query.where('state', '=', q.state);
-    if (q.project) query = query.where('project_id', '=', q.project);
-    if (q.cursor) {
-      const c = Number(Buffer.from(q.cursor, 'base64url').toString());
-      if (!Number.isSafeInteger(c)) throw invalid('invalid_cursor', 'cursor is not one this server issued');
-      query = query.where('id', '<', c);
-    }
-    let rows = (await query.execute()).map((r) => openJobRow(this.store.fields, r));
+    let before = q.cursor !== undefined ? decodeCursor(q.cursor) : null;
+    let label: [string, string] | null = null;
     if (q.label) {
       const [k, v] = q.label.split('=', 2);
       if (!k || v === undefined) throw invalid('invalid_label_filter', 'label filter must look like key=value');
-      // Labels are few per job; filtering the page keeps the index simple (a label index comes with PostgreSQL).
-      rows = rows.filter((r) => (JSON.parse(r.labels) as Record<string, string>)[k] === v);
+      label = [k, v];
     }
-    const more = rows.length > q.limit;
-    const items = rows.slice(0, q.limit).map((r) => toJob(r, this.pending.get(String(r.id)) ?? null));
+    // Rows are read in batches and the page closes at its byte bound, so a page of large specs never
+    // holds more than about maxPageBytes in memory nor becomes one giant string.
+    const maxBytes = q.maxPageBytes ?? Number.POSITIVE_INFINITY;
+    const items: Job[] = [];
+    let bytes = 0;
+    let more = false;
+    for (;;) {
+      const want = Math.min(q.limit - items.length + 1, 200);
+      let query = this.store.db.selectFrom('jobs').selectAll().orderBy('id', 'desc').limit(want);
+      if (!isOperator(p)) query = query.where('org_id', '=', p.org ?? '');
+      if (q.state) query = query.where('state', '=', q.state);
+      if (q.project) query = query.where('project_id', '=', q.project);
+      if (before !== null) query = query.where('id', '<', before);
+      const rows = (await query.execute()).map((r) => openJobRow(this.store.fields, r));
+      for (const r of rows) {
+        if (items.length === q.limit) {
+          more = true;
+          break;
+        }
+        before = r.id;
+        // Labels are few per job and filtered here (a label index comes with PostgreSQL).
+        if (label && (JSON.parse(r.labels) as Record<string, string>)[label[0]] !== label[1]) continue;
+        const job = toJob(r, this.pending.get(String(r.id)) ?? null);
+        const size = Number.isFinite(maxBytes) ? Buffer.byteLength(JSON.stringify(job)) + 1 : 0;
+        if (items.length > 0 && bytes + size > maxBytes) {
+          more = true;
+          break;
+        }
+        items.push(job);
+        bytes += size;
+      }
+      if (more || rows.length < want) break;
+    }
     const last = items.at(-1);
-    return { items, nextCursor: more && last ? Buffer.from(last.id).toString('base64url') : null };
+    return { items, nextCursor: more && last ? encodeCursor(last.id) : null };
   }
 
   async jobEvents(p: Principal, id: string, afterId = 0): Promise<{ events: JobEvent[]; job: JobRow }> {
@@ -1169,6 +1192,10 @@ export class ControlPlane {
 
   queueLength(): number {
     return this.queue.size;
+  }
+  /** queuedCount: an organisation's queued jobs (its per-org limit). */
+  queuedCount(org: string): number {
+    return this.queue.countOf(org);
   }
   runningCount(): number {
     return this.running.size;

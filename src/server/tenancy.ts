@@ -11,6 +11,7 @@ import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { ProjectsTable, UsersTable } from '../store/schema.js';
 import type { ControlPlane } from './control-plane.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { isJwtShaped } from './oidc.js';
 import { hashToken, isOperator, newId, newToken, type Principal } from './principal.js';
 
@@ -343,11 +344,7 @@ export class Tenancy {
       .orderBy('id', 'desc')
       .limit(limit + 1);
     if (!isOperator(p)) q = q.where('org_id', '=', p.org ?? '');
-    if (cursor) {
-      const c = Number(Buffer.from(cursor, 'base64url').toString());
-      if (!Number.isSafeInteger(c)) throw invalid('invalid_cursor', 'cursor is not one this server issued');
-      q = q.where('id', '<', c);
-    }
+    if (cursor !== undefined) q = q.where('id', '<', decodeCursor(cursor));
     const rows = await q.execute();
     const items = rows.slice(0, limit).map((r) => ({
       id: r.id,
@@ -364,7 +361,7 @@ export class Tenancy {
     const last = items.at(-1);
     return {
       items,
-      nextCursor: rows.length > limit && last ? Buffer.from(String(last.id)).toString('base64url') : null,
+      nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
     };
   }
 

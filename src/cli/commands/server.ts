@@ -11,6 +11,7 @@ interface ServerOptions {
   fleet?: string;
   policy?: string;
   oidc?: string;
+  limits?: string;
   timeScale: number;
   demoLoad?: boolean;
 }
@@ -37,6 +38,10 @@ export function registerServer(program: Command, rt: Runtime): void {
     .option('--fleet <file>', 'fleet YAML file (default: the built-in demo fleet)')
     .option('--policy <file>', 'scheduling policy YAML (fair share, borrowing, preemption, backfill); default: built-in')
     .option('--oidc <file>', 'OIDC login config YAML (issuer, audience, group → role mappings); default: API tokens only')
+    .option(
+      '--limits <file>',
+      'resource limits YAML (body sizes, queued jobs per org, rate limits, streams, timeouts); default: built-in',
+    )
     .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, 60)
     .option('--demo-load', 'submit a stream of demo jobs')
     .addHelpText(
@@ -57,6 +62,7 @@ export function registerServer(program: Command, rt: Runtime): void {
         fleetPath: opts.fleet,
         policyPath: opts.policy,
         oidcPath: opts.oidc,
+        limitsPath: opts.limits,
         timeScale: opts.timeScale,
         demoLoad: Boolean(opts.demoLoad),
       });
