@@ -5,9 +5,10 @@
  * audit record.
  */
 import type { Selectable } from 'kysely';
-import type { MaintenanceCreate, MaintenanceWindowView, Reservation, ReservationCreate } from '../api/schemas-scheduling.js';
+import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import type { MaintenanceCreate, MaintenanceWindowView, Reservation, ReservationCreate } from '../model/schemas-scheduling.js';
 import {
   type CapacityWindow,
   ClusterModel,
@@ -19,8 +20,8 @@ import {
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { MaintenanceWindowsTable, ReservationsTable } from '../store/schema-scheduling.js';
+import { MAX_WINDOW_DAYS, MAX_WINDOW_LEAD_DAYS } from './limits.js';
 import { isOperator, newId, type Principal } from './principal.js';
-import { conflict, forbidden, invalid, notFound } from './problem.js';
 
 type ReservationRow = Selectable<ReservationsTable>;
 type MaintenanceRow = Selectable<MaintenanceWindowsTable>;
@@ -38,10 +39,19 @@ function checkSpan(start: string, end: string, now: number): WindowSpan {
     throw invalid('invalid_window', `end (${end}) must be after start (${start})`, [{ path: 'end', message: 'before start' }]);
   if (e <= now)
     throw invalid('invalid_window', `the window ends in the past (${end})`, [{ path: 'end', message: 'in the past' }]);
+  if (e - s > MAX_WINDOW_DAYS * DAY_MS)
+    throw invalid('invalid_window', `a window may last at most ${MAX_WINDOW_DAYS} days (${start} to ${end} is longer)`, [
+      { path: 'end', message: `more than ${MAX_WINDOW_DAYS} days after start` },
+    ]);
+  if (s - now > MAX_WINDOW_LEAD_DAYS * DAY_MS)
+    throw invalid('invalid_window', `a window may start at most ${MAX_WINDOW_LEAD_DAYS} days ahead (${start} is later)`, [
+      { path: 'start', message: `more than ${MAX_WINDOW_LEAD_DAYS} days ahead` },
+    ]);
   return { start: s, end: e };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const DAY_MS = 86_400_000;
 
 export class SchedulingOps {
   private readonly reservations = new Map<string, ReservationRow>();

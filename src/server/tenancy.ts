@@ -5,15 +5,16 @@
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Selectable } from 'kysely';
-import type { AuditRecord, Org, OrgKind, Project, Role, TokenInfo, User } from '../api/schemas.js';
+import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
+import type { AuditRecord, Org, OrgKind, Project, Role, TokenInfo, User } from '../model/schemas.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { ProjectsTable, UsersTable } from '../store/schema.js';
 import { forOperator } from './audit-privacy.js';
 import type { ControlPlane } from './control-plane.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { isJwtShaped } from './oidc.js';
 import { hashToken, isOperator, newId, newToken, type Principal } from './principal.js';
-import { ApiProblem, conflict, forbidden, invalid, notFound } from './problem.js';
 import { noticeToTenant } from './tenant-notices.js';
 import { DEFAULT_TOKEN_POLICY, expiryOf, insertToken, type TokenPolicy, toTokenInfo } from './tokens.js';
 
@@ -23,7 +24,7 @@ type UserRow = Selectable<UsersTable>;
 const LAST_USE_RESOLUTION_MS = 60_000;
 
 const userDisabled = (id: string) =>
-  new ApiProblem(401, 'user_disabled', `user ${id} is disabled; an admin of its organisation can enable it again`);
+  new DomainError('unauthenticated', 'user_disabled', `user ${id} is disabled; an admin of its organisation can enable it again`);
 
 export class Tenancy {
   private readonly tokenCache = new Map<string, { principal: Principal; expiresAt: number | null; lastUsed: number }>();
@@ -80,8 +81,8 @@ export class Tenancy {
       this.tokenCache.set(hash, hit);
     }
     if (hit.expiresAt !== null && hit.expiresAt <= now) {
-      throw new ApiProblem(
-        401,
+      throw new DomainError(
+        'unauthenticated',
         'token_expired',
         `this API token expired at ${new Date(hit.expiresAt).toISOString()}; ask an admin of your organisation for a new one`,
       );
@@ -368,8 +369,8 @@ export class Tenancy {
     requestId: string,
   ): Promise<{ tokenInfo: TokenInfo; user: User }> {
     if (input.role !== 'admin') {
-      throw new ApiProblem(
-        403,
+      throw new DomainError(
+        'forbidden',
         'operator_cannot_create_tenant_users',
         `operators only onboard the first admin of an organisation; members and viewers of ${org} are created by its admins`,
       );
@@ -401,8 +402,8 @@ export class Tenancy {
       // Checked inside the transaction: two racing onboardings cannot both succeed.
       const any = await trx.selectFrom('users').select('id').where('org_id', '=', org).limit(1).executeTakeFirst();
       if (any) {
-        throw new ApiProblem(
-          403,
+        throw new DomainError(
+          'forbidden',
           'operator_cannot_create_tenant_users',
           `organisation ${org} was onboarded already: operators create only an organisation's first admin; further users come from its admins or its identity provider`,
         );
@@ -458,8 +459,8 @@ export class Tenancy {
   ) {
     const u = await this.visibleUser(p, userId);
     if (isOperator(p) && u.role !== 'operator') {
-      throw new ApiProblem(
-        403,
+      throw new DomainError(
+        'forbidden',
         'operator_cannot_act_as_tenant',
         `operators cannot obtain a credential of a tenant user; tokens of ${u.org_id} users are issued by its admins (to look inside, file an access request)`,
       );
@@ -637,11 +638,7 @@ export class Tenancy {
       .orderBy('id', 'desc')
       .limit(limit + 1);
     if (!isOperator(p)) q = q.where('org_id', '=', p.org ?? '');
-    if (cursor) {
-      const c = Number(Buffer.from(cursor, 'base64url').toString());
-      if (!Number.isSafeInteger(c)) throw invalid('invalid_cursor', 'cursor is not one this server issued');
-      q = q.where('id', '<', c);
-    }
+    if (cursor !== undefined) q = q.where('id', '<', decodeCursor(cursor));
     const rows = await q.execute();
     const items = rows.slice(0, limit).map((r) => ({
       id: r.id,
@@ -659,7 +656,7 @@ export class Tenancy {
     const operators = isOperator(p) ? await this.operatorIds() : null;
     return {
       items: operators ? items.map((r) => forOperator(r, operators)) : items,
-      nextCursor: rows.length > limit && last ? Buffer.from(String(last.id)).toString('base64url') : null,
+      nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
     };
   }
 

@@ -84,9 +84,27 @@ export async function startTestServer(
   return server;
 }
 
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: test convenience for reading response fields
+  body: any;
+}
+
+/** A call to the API as one caller; `url` and `token` say which server and whom (tenants.ts uses them). */
+export type Api = ((method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<ApiResponse>) & {
+  url: string;
+  token: string | undefined;
+};
+
 /** api is a tiny typed fetch wrapper for tests. */
-export function api(url: string, token?: string) {
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+export function api(url: string, token?: string): Api {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse> => {
     const r = await fetch(`${url}${path}`, {
       method,
       headers: {
@@ -103,8 +121,7 @@ export function api(url: string, token?: string) {
     } catch {
       json = text;
     }
-    // biome-ignore lint/suspicious/noExplicitAny: test convenience for reading response fields
-    return { status: r.status, headers: r.headers, body: json as any };
+    return { status: r.status, headers: r.headers, body: json };
   };
   return Object.assign(call, { url, token });
 }

@@ -1,17 +1,18 @@
 /** Fleet summary, nodes, drain/undrain, audit log. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { forbidden } from '../../model/errors.js';
 import type { NodeState } from '../../model/fleet.js';
+import { FleetSummarySchema, NodeSchema } from '../../model/schemas.js';
+import { decodeCursor, encodeCursor } from '../../server/cursor.js';
 import { isOperator } from '../../server/principal.js';
-import { forbidden } from '../../server/problem.js';
 import { json, newRouter, type Services } from '../context.js';
+import { NodeStateChangeSchema, page } from '../http-schemas.js';
 import { commonProblems } from '../problems.js';
-import { FleetSummarySchema, NodeSchema, NodeStateChangeSchema, page } from '../schemas.js';
 
 const NodeParam = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'muc1-b200-0001' }),
 });
-const cursorOf = (n: number) => Buffer.from(String(n)).toString('base64url');
-const fromCursor = (c: string | undefined) => (c ? Number(Buffer.from(c, 'base64url').toString()) || 0 : 0);
+const fromCursor = (c: string | undefined) => (c === undefined ? 0 : decodeCursor(c));
 
 /** nodeBody: the i-th fleet node as the API shows it (NodeSchema): its facts and its live state. */
 export function nodeBody(cp: Services['cp'], i: number) {
@@ -94,7 +95,7 @@ export function fleetRoutes({ cp }: Services) {
         if (q.state && cp.cluster.nodeState(n.id) !== q.state) continue;
         items.push(nodeView(i));
       }
-      return c.json({ items, nextCursor: i < fleet.nodes.length ? cursorOf(i) : null }, 200);
+      return c.json({ items, nextCursor: i < fleet.nodes.length ? encodeCursor(i) : null }, 200);
     },
   );
 

@@ -11,6 +11,7 @@ interface ServerOptions {
   fleet?: string;
   policy?: string;
   oidc?: string;
+  limits?: string;
   timeScale: number;
   demoLoad?: boolean;
   tokenDays: number;
@@ -39,6 +40,10 @@ export function registerServer(program: Command, rt: Runtime): void {
     .option('--fleet <file>', 'fleet YAML file (default: the built-in demo fleet)')
     .option('--policy <file>', 'scheduling policy YAML (fair share, borrowing, preemption, backfill); default: built-in')
     .option('--oidc <file>', 'OIDC login config YAML (issuer, audience, group → role mappings); default: API tokens only')
+    .option(
+      '--limits <file>',
+      'resource limits YAML (body sizes, queued jobs per org, rate limits, streams, timeouts); default: built-in',
+    )
     .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, 60)
     .option('--demo-load', 'submit a stream of demo jobs')
     .option('--token-days <n>', 'lifetime of new API tokens when none is asked for, in days', parseIntArg(1, 3650), 90)
@@ -53,7 +58,7 @@ export function registerServer(program: Command, rt: Runtime): void {
     )
     .action(async (opts: ServerOptions) => {
       // Loaded only here, so every other command works without the server's dependencies.
-      const { startServer } = await import('../../server/start.js');
+      const { startServer } = await import('../../compose/start.js');
       const server = await startServer({
         port: opts.port,
         host: opts.host,
@@ -61,6 +66,7 @@ export function registerServer(program: Command, rt: Runtime): void {
         fleetPath: opts.fleet,
         policyPath: opts.policy,
         oidcPath: opts.oidc,
+        limitsPath: opts.limits,
         timeScale: opts.timeScale,
         demoLoad: Boolean(opts.demoLoad),
         tokenPolicy: { defaultDays: opts.tokenDays, maxDays: opts.tokenMaxDays },

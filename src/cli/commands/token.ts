@@ -3,7 +3,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import type { TokenInfo } from '../../api/schemas.js';
+import type { TokenInfo } from '../../model/schemas.js';
 import { examples, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { age, renderTable } from '../output.js';
 import { printIssuedToken } from './user.js';

@@ -1,9 +1,10 @@
 /**
- * The public API's schemas. One source: they validate requests, type the handlers,
- * generate the OpenAPI 3.1 document, and type the CLI's client.
+ * The domain's schemas: tenancy, jobs (spec, job, event, explanation), fleet views and audit
+ * records. One source: they validate input, type the services, and the API layer (src/api) builds
+ * its OpenAPI 3.1 document and the CLI's client from them. Nothing HTTP-specific lives here.
  */
 import { z } from '@hono/zod-openapi';
-import { JOB_STATES, PRIORITY_CLASSES } from '../model/job.js';
+import { JOB_STATES, PRIORITY_CLASSES } from './job.js';
 import { JobConstraintsSchema, OnNodeFailureSchema } from './schemas-scheduling.js';
 
 const slug = z
@@ -15,19 +16,6 @@ const slug = z
 export const ORG_KINDS = ['enterprise', 'start-up', 'research', 'public-sector'] as const;
 export const ORG_ROLES = ['admin', 'member', 'viewer'] as const;
 export const ROLES = ['operator', ...ORG_ROLES] as const;
-
-// ---------- problems (RFC 9457) ----------
-export const ProblemSchema = z
-  .object({
-    type: z.string().openapi({ example: 'https://gigafab.dev/problems/validation_failed' }),
-    title: z.string(),
-    status: z.number().int(),
-    code: z.string().openapi({ description: 'Stable machine-readable error code' }),
-    detail: z.string().openapi({ description: 'Human sentence' }),
-    instance: z.string().optional(),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  })
-  .openapi('Problem');
 
 // ---------- tenancy ----------
 export const OrgCreateSchema = z
@@ -145,7 +133,12 @@ export const UserDisableSchema = z
 export const WhoAmISchema = UserSchema.openapi('WhoAmI');
 
 // ---------- jobs ----------
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable name');
+const envName = z
+  .string()
+  .max(128)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable name');
+/** maxEntries bounds a record (env, labels): a count keeps one job from carrying thousands of them. */
+const maxEntries = (n: number) => (o: Record<string, unknown>) => Object.keys(o).length <= n;
 const labelKey = z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,62}[a-z0-9])?$/, 'label key');
 
 export const JobSpecSchema = z
@@ -162,9 +155,14 @@ export const JobSpecSchema = z
     nodes: z.number().int().min(1).max(4096).default(1).openapi({ description: 'More than 1 makes a gang' }),
     command: z.array(z.string().max(4096)).max(256).optional(),
     image: z.string().max(512).optional(),
-    env: z.record(envName, z.string().max(32_768)).optional(),
+    env: z
+      .record(envName, z.string().max(32_768))
+      .refine(maxEntries(256), 'at most 256 environment variables')
+      .optional()
+      .openapi({ description: 'At most 256 variables of up to 32 KiB each; the whole spec is bounded too (64 KiB by default)' }),
     secretEnv: z
       .record(envName, z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'secret name'))
+      .refine(maxEntries(256), 'at most 256 secret environment variables')
       .optional()
       .openapi({
         description:
@@ -178,7 +176,11 @@ export const JobSpecSchema = z
       .default(86400)
       .openapi({ description: 'Wall-clock limit; the job is stopped as timed-out after it' }),
     priorityClass: z.enum(Object.keys(PRIORITY_CLASSES) as [keyof typeof PRIORITY_CLASSES]).default('normal'),
-    labels: z.record(labelKey, z.string().max(63)).default({}),
+    labels: z
+      .record(labelKey, z.string().max(63))
+      .refine(maxEntries(64), 'at most 64 labels')
+      .default({})
+      .openapi({ description: 'At most 64 labels; keys up to 64 and values up to 63 characters' }),
     datasets: z
       .strictObject({
         reads: z.array(z.string().min(1).max(64)).max(64).default([]),
@@ -230,6 +232,10 @@ export const JobSchema = z
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    attempt: z.number().int().openapi({
+      description:
+        'How many times the job was started (0: never). A requeued job runs again as the next attempt; `GET /v1/jobs/{id}/logs?attempt=K` reads an earlier run',
+    }),
     redacted: z
       .array(z.string())
       .optional()
@@ -269,17 +275,6 @@ export const JobEventSchema = z
   })
   .openapi('JobEvent');
 
-export const JobListQuerySchema = z.object({
-  state: z.enum(JOB_STATES).optional(),
-  project: z.string().optional(),
-  label: z.string().optional().openapi({ description: 'key=value' }),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().optional().openapi({ description: 'Opaque cursor from a previous page (nextCursor)' }),
-});
-
-export const page = <T extends z.ZodTypeAny>(item: T, name: string) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
-
 // ---------- fleet ----------
 export const SiteSummarySchema = z
   .object({
@@ -314,7 +309,6 @@ export const NodeSchema = z
     jobs: z.array(z.string()),
   })
   .openapi('Node');
-export const NodeStateChangeSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() }).openapi('NodeStateChange');
 
 // ---------- audit ----------
 export const AuditRecordSchema = z
@@ -345,7 +339,6 @@ export type Org = z.infer<typeof OrgSchema>;
 export type Project = z.infer<typeof ProjectSchema>;
 export type User = z.infer<typeof UserSchema>;
 export type TokenInfo = z.infer<typeof TokenInfoSchema>;
-export type Problem = z.infer<typeof ProblemSchema>;
 export type FleetSummary = z.infer<typeof FleetSummarySchema>;
 export type NodeInfo = z.infer<typeof NodeSchema>;
 export type AuditRecord = z.infer<typeof AuditRecordSchema>;
