@@ -543,6 +543,7 @@ describe('bypass hunt over every GET route of the OpenAPI document', () => {
     '/v1/projects/{id}/residency-policy',
     '/v1/projects/{id}/residency-policy/versions',
     '/v1/audit/verify',
+    '/v1/audit/head',
     '/v1/audit/public-key',
   ];
   let huntAdmin: ReturnType<typeof api>;
