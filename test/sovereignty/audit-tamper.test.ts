@@ -326,6 +326,21 @@ test('the tail forged after the crash, hashes recomputed: named at the first for
   }
 });
 
+test('the newest checkpoints removed and the records they covered forged: named at the first unsealed record', async () => {
+  const forged = opMid.id + 1;
+  let ownForged = 0;
+  const s = await tampered((db) => {
+    ownForged = all(db, "org_id = 'hospital' AND id >= ?", forged)[0]!.id;
+    db.prepare('DELETE FROM audit_checkpoints WHERE upto_id >= ?').run(forged);
+    forge(db, forged);
+  });
+  try {
+    await expectBad(s, forged, ownForged);
+  } finally {
+    await s.stop();
+  }
+});
+
 test('the last record forged after the crash: named at the start of the signed batch that holds it', async () => {
   let batchStart = 0;
   let ownBatchStart = 0;
