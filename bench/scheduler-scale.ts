@@ -19,7 +19,10 @@
  * bench/results/scheduler-scale.svg), or `npx tsc -p . && node dist/bench/scheduler-scale.js`
  * (prints a table and JSON). SCALE_TRACE=1 prints every timed cycle's wall and CPU time.
  */
+import { loadavg } from 'node:os';
+import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { expandFleet, loadFleetFile } from '../src/fleet/load-fleet.js';
 import type { Fleet, GpuType } from '../src/model/fleet.js';
 import { PRIORITY_CLASSES } from '../src/model/job.js';
@@ -36,6 +39,7 @@ import {
   scheduleCycle,
   type UsageCharge,
 } from '../src/scheduler/index.js';
+import { orderIndexes } from '../src/scheduler/order.js';
 
 const ORGS: Record<string, string[]> = {
   acme: ['robotics', 'vision', 'llm-pretrain'],
@@ -201,6 +205,8 @@ function runScale(
   while (queue.length < targetPending) enqueue(gen(now));
 
   const times: number[] = [];
+  // performance.now() window of each timed cycle, to attribute garbage collections afterwards.
+  const windows: [number, number][] = [];
   // CPU time of the process during each cycle (all threads, GC included): on a shared machine the
   // wall clock also counts time the cycle waited for a core.
   const cpuTimes: number[] = [];
@@ -283,7 +289,8 @@ function runScale(
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     const r = scheduleCycle(cluster, input);
-    const ms = performance.now() - t0;
+    const t1 = performance.now();
+    const ms = t1 - t0;
     const used = process.cpuUsage(c0);
     heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
 
@@ -311,6 +318,7 @@ function runScale(
       tailMs = performance.now() - t1;
     }
     times.push(ms);
+    windows.push([t0, t1]);
     if (process.env.SCALE_TRACE)
       console.log(
         `cycle ${c} wall ${ms.toFixed(1)} cpu ${((used.user + used.system) / 1000).toFixed(1)} starts ${r.starts.length}`,
@@ -347,7 +355,81 @@ function runScale(
     explainTailMs: round(tailMs),
     heapUsedMB: round(process.memoryUsage().heapUsed / 2 ** 20),
     heapPeakMB: round(heapPeak / 2 ** 20),
+    loadAvg1m: round(loadavg()[0]),
+    windows,
+    cycleTimes: times,
   };
+}
+
+/**
+ * GcRecorder collects V8's garbage-collection entries. They are delivered when the event loop turns
+ * (after a configuration), with their start and duration, so each is attributed afterwards to the
+ * timed cycle it fell in: the answer to "is the slow tail GC?".
+ */
+class GcRecorder {
+  private readonly entries: { start: number; end: number; major: boolean }[] = [];
+  private readonly observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) this.entries.push(gcEntry(e));
+  });
+
+  constructor() {
+    this.observer.observe({ entryTypes: ['gc'] });
+  }
+
+  /** attribute replaces a row's cycle windows by GC figures per cycle and the p99 without major GCs. */
+  attribute(row: Record<string, unknown>): void {
+    const windows = row.windows as [number, number][];
+    const times = row.cycleTimes as number[];
+    delete row.windows;
+    delete row.cycleTimes;
+    const gcMs: number[] = [];
+    const withoutMajor: number[] = [];
+    let majorCycles = 0;
+    windows.forEach(([t0, t1], i) => {
+      let ms = 0;
+      let major = false;
+      for (const e of this.entries) {
+        if (e.end <= t0 || e.start >= t1) continue;
+        ms += Math.min(e.end, t1) - Math.max(e.start, t0);
+        major ||= e.major;
+      }
+      gcMs.push(ms);
+      if (major) majorCycles++;
+      else withoutMajor.push(times[i]);
+    });
+    const gcSorted = [...gcMs].sort((a, b) => a - b);
+    row.gcP50Ms = round(percentile(gcSorted, 50));
+    row.gcP99Ms = round(percentile(gcSorted, 99));
+    row.gcShare = round(
+      gcMs.reduce((a, b) => a + b, 0) /
+        Math.max(
+          1e-9,
+          times.reduce((a, b) => a + b, 0),
+        ),
+    );
+    row.majorGcCycles = majorCycles;
+    row.p99NoMajorGcMs = round(
+      percentile(
+        withoutMajor.sort((a, b) => a - b),
+        99,
+      ),
+    );
+  }
+
+  clear(): void {
+    this.entries.length = 0;
+  }
+
+  stop(): void {
+    this.observer.disconnect();
+  }
+}
+
+/** gcEntry: a gc PerformanceEntry's window and whether it was a full (mark-compact) collection. */
+function gcEntry(e: PerformanceEntry): { start: number; end: number; major: boolean } {
+  const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+  // NODE_PERFORMANCE_GC_MAJOR = 4 (perf_hooks.constants).
+  return { start: e.startTime, end: e.startTime + e.duration, major: kind === 4 };
 }
 
 /**
@@ -360,17 +442,150 @@ export async function benchSchedulerScale(
 ): Promise<Record<string, unknown>[]> {
   const demo = loadFleetFile();
   const rows: Record<string, unknown>[] = [];
-  for (const mode of opts.modes ?? (['interval', 'turnover'] as const)) {
-    for (const scale of opts.scales ?? [1, 10]) {
-      const fleet = scale === 1 ? demo : expandFleet(demo.spec, scale);
-      for (const pending of opts.pendings ?? [1000, 10_000, 50_000]) {
-        const cycles = opts.cycles ?? 100;
-        rows.push({ scale, ...runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true, mode) });
-        await new Promise((resolve) => setImmediate(resolve));
+  const gc = new GcRecorder();
+  try {
+    for (const mode of opts.modes ?? (['interval', 'turnover'] as const)) {
+      for (const scale of opts.scales ?? [1, 10]) {
+        const fleet = scale === 1 ? demo : expandFleet(demo.spec, scale);
+        for (const pending of opts.pendings ?? [1000, 10_000, 50_000]) {
+          const cycles = opts.cycles ?? 100;
+          const calibrationMs = calibrate();
+          const row = {
+            scale,
+            calibrationMs,
+            ...runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true, mode),
+          };
+          // Let the observer deliver this configuration's GC entries (on a timer turn), then attribute them.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          gc.attribute(row);
+          gc.clear();
+          rows.push(row);
+        }
       }
     }
+  } finally {
+    gc.stop();
   }
   return rows;
+}
+
+/**
+ * calibrate times a fixed piece of the scheduler's own work (ordering 100,000 random scores, the
+ * radix sort of every cycle) 15 times and returns the median in ms. Recorded beside each run, it
+ * tells a slower machine or a contended core apart from slower code: the ratio cycle / calibration
+ * is comparable between runs, the raw milliseconds are not.
+ */
+export function calibrate(): number {
+  const rand = mulberry32(42);
+  const n = 100_000;
+  const scores = new Float64Array(n);
+  const seqs = new Float64Array(n);
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    scores[i] = Math.floor(rand() * 1000) / 7;
+    seqs[i] = i;
+    ids.push(`job-${i}`);
+  }
+  const ms: number[] = [];
+  for (let r = 0; r < 15; r++) {
+    const t0 = performance.now();
+    orderIndexes(scores, seqs, ids);
+    ms.push(performance.now() - t0);
+  }
+  return round(
+    percentile(
+      ms.sort((a, b) => a - b),
+      50,
+    ),
+  );
+}
+
+/**
+ * measureMemory reports retained memory, V8 heap plus array buffers (after full collections; needs `node --expose-gc`, else
+ * undefined) per node of the ClusterModel, per queued SchedJob (the caller's objects), and per
+ * pending job for a cycle result with every policy and explain on, before and after its lazy tail
+ * is read. Two cycles: the first fills the empty fleet, the second (measured) sees a full one.
+ */
+export async function measureMemory(scale: number, pending: number): Promise<Record<string, unknown> | undefined> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return undefined;
+  // Some memory (array buffers, weak references) is only freed after the event loop turns.
+  const heap = async () => {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    gc();
+    // Typed arrays' backing stores live outside the V8 heap: count them too.
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const demo = loadFleetFile();
+  const fleet = scale === 1 ? demo : expandFleet(demo.spec, scale);
+  const rand = mulberry32(11 + scale);
+  const gen = jobGenerator(rand, scale);
+  const now = 1_800_000_000_000;
+  const quotas = quotasFor(fleet);
+  // Held through an object only, so dropping it (below) leaves no other reference.
+  const holder: { cluster?: ClusterModel } = { cluster: new ClusterModel(fleet) };
+  const model = () => holder.cluster as ClusterModel;
+  let queue: SchedJob[] = [];
+  const input = (explain: boolean): CycleInput => ({
+    queue,
+    quotas,
+    now,
+    fairShare: {
+      orgShares: new Map([
+        ['acme', 5],
+        ['helix', 3],
+        ['gaia', 2],
+      ]),
+      projectShares: new Map(PROJECTS.map((p, i) => [p, 1 + (i % 3)])),
+      projectOrgs: ORG_OF,
+      usage: new Map(PROJECTS.map((p, i) => [p, (i + 1) * 1e7 * scale])),
+      weights: { fairShare: 10_000, age: 1000, priorityClass: 5000, size: 500 },
+    },
+    borrowing: { enabled: true },
+    running: [],
+    preemption: { enabled: true },
+    backfill: { enabled: true, reservations: 2 },
+    explain,
+  });
+  for (let i = 0; i < pending; i++) queue.push(gen(now));
+  const started = new Set(scheduleCycle(model(), input(false)).starts.map((st) => st.jobId));
+  queue = queue.filter((j) => !started.has(j.id));
+  while (queue.length < pending) queue.push(gen(now));
+  // The caller's job objects: measured on a second, throw-away batch of the same size.
+  let batch: SchedJob[] | undefined = [];
+  for (let i = 0; i < pending; i++) batch.push(gen(now));
+  const h1 = await heap();
+  // A read after the measurement keeps the batch alive until then (an unread variable may be collected).
+  if (batch.length !== pending) throw new Error('batch size');
+  batch = undefined;
+  const h2 = await heap();
+  let r: ReturnType<typeof scheduleCycle> | undefined = scheduleCycle(model(), input(true));
+  const h3 = await heap();
+  r.explain?.get(queue[queue.length - 1].id);
+  r.priorities?.get(queue[queue.length - 1].id);
+  const h4 = await heap();
+  const startedNow = r.starts.length;
+  const allocatedPct = round((100 * model().allocatedGpus()) / fleet.totalGpus);
+  r = undefined;
+  queue = [];
+  const h5 = await heap();
+  holder.cluster = undefined;
+  const h6 = await heap();
+  const per = (bytes: number, n: number) => Math.round(bytes / Math.max(1, n));
+  return {
+    fleetGpus: fleet.totalGpus,
+    nodes: fleet.nodes.length,
+    pending,
+    allocatedPct,
+    clusterBytesPerNode: per(h5 - h6, fleet.nodes.length),
+    jobBytesPerPending: per(h1 - h2, pending),
+    resultBytesPerPending: per(h3 - h2, pending),
+    resultWithTailBytesPerPending: per(h4 - h2, pending),
+    heapMB: round(h4 / 2 ** 20),
+    started: startedNow,
+  };
 }
 
 /**
@@ -450,8 +665,37 @@ export function plotSvg(rows: readonly Record<string, unknown>[], mode: ScaleMod
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const list = (v: string | undefined) => v?.split(',').map(Number);
+  // Optional: --pendings 50000,100000 --scales 1,10 --modes interval --cycles 30 --no-explain
+  const { values } = parseArgs({
+    options: {
+      pendings: { type: 'string' },
+      scales: { type: 'string' },
+      modes: { type: 'string' },
+      cycles: { type: 'string' },
+      'no-explain': { type: 'boolean' },
+      memory: { type: 'boolean' },
+    },
+  });
+  if (values.memory) {
+    // node --expose-gc dist/bench/scheduler-scale.js --memory --scales 10 --pendings 100000
+    const rows: Record<string, unknown>[] = [];
+    for (const scale of list(values.scales) ?? [1, 10]) {
+      for (const p of list(values.pendings) ?? [100_000]) {
+        rows.push((await measureMemory(scale, p)) ?? { error: 'run node with --expose-gc' });
+      }
+    }
+    console.log(JSON.stringify(rows, null, 2));
+    process.exit(0);
+  }
   const t0 = performance.now();
-  benchSchedulerScale().then(
+  benchSchedulerScale({
+    pendings: list(values.pendings),
+    scales: list(values.scales),
+    modes: values.modes?.split(',') as ScaleMode[] | undefined,
+    cycles: values.cycles ? Number(values.cycles) : undefined,
+    explain: values['no-explain'] ? false : undefined,
+  }).then(
     (rows) => {
       console.table(rows);
       console.log(JSON.stringify({ wallSeconds: round((performance.now() - t0) / 1000), rows }, null, 2));

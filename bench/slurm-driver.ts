@@ -19,12 +19,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { JobSpec } from '../src/api/schemas.js';
 import type { DriverJob, Observation } from '../src/drivers/driver.js';
 import { type LocalhostSlurm, localhostSlurmUnavailable, startLocalhostSlurm } from '../src/drivers/slurm/localhost.js';
 import { parseSqueueJson } from '../src/drivers/slurm/slurm-22.05.js';
 import { SlurmDriver } from '../src/drivers/slurm-driver.js';
 import { mulberry32 } from '../src/model/prng.js';
+import type { JobSpec } from '../src/model/schemas.js';
 
 const LATENCY_PAIRS = Number(process.env.BENCH_SLURM_LATENCY_JOBS ?? 12);
 const THROUGHPUT_JOBS = Number(process.env.BENCH_SLURM_THROUGHPUT_JOBS ?? 200);

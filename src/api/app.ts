@@ -12,13 +12,13 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Registry } from 'prom-client';
 import { ZodError } from 'zod';
+import { notFound } from '../model/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../server/limits.js';
-import { ApiProblem, notFound } from '../server/problem.js';
 import type { KeysServices } from '../sovereignty/keys/setup.js';
 import { bodyLimit } from './body-limit.js';
 import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
-import { problemResponse, zodProblem } from './problems.js';
+import { ApiProblem, problemResponse, toProblem, zodProblem } from './problems.js';
 import { clientAddress, RateLimits, tokenKey } from './rate-limit.js';
 import { auditRoutes } from './routes/audit.js';
 import { consoleDataRoutes } from './routes/console-data.js';
@@ -52,7 +52,8 @@ export function createApp(opts: AppOptions) {
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
 
   app.onError((err, c) => {
-    if (err instanceof ApiProblem) return problemResponse(c, err);
+    const problem = toProblem(err);
+    if (problem) return problemResponse(c, problem);
     if (err instanceof ZodError) return problemResponse(c, zodProblem(err, 'request'));
     if (err instanceof HTTPException) {
       if (err.status === 413)

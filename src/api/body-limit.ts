@@ -5,9 +5,8 @@
  * past that the connection is closed (a reset is then the client's own doing).
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import { ApiProblem } from '../server/problem.js';
 import type { ApiEnv } from './context.js';
-import { problemResponse } from './problems.js';
+import { ApiProblem, problemResponse } from './problems.js';
 
 /** drain reads a body to its end, at most `max` bytes; true when it ended within them. */
 async function drain(body: ReadableStream<Uint8Array> | null, max: number): Promise<boolean> {

@@ -4,7 +4,9 @@
  * schemas.ts so the core API's schema file stays the CLI's contract.
  */
 import { z } from '@hono/zod-openapi';
-import type { JobSchema, JobSpecSchema, ProblemSchema, QuotaSchema, SiteSummarySchema } from './schemas.js';
+import type { FleetHistorySample as ServerHistorySample } from '../model/fleet.js';
+import type { JobSchema, JobSpecSchema, QuotaSchema, SiteSummarySchema } from '../model/schemas.js';
+import type { ProblemSchema } from './http-schemas.js';
 
 /** Node states in the order of their numeric codes in FleetGpus.nodes.state. */
 export const NODE_STATES = ['up', 'draining', 'down'] as const;
@@ -91,6 +93,10 @@ export const QueueSummarySchema = z
 export type FleetGpus = z.infer<typeof FleetGpusSchema>;
 export type FleetHistory = z.infer<typeof FleetHistorySchema>;
 export type FleetHistorySample = z.infer<typeof FleetHistorySampleSchema>;
+// The schema describes the server's sample type exactly (a compile error if either drifts).
+type SameAs<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const historySampleMatches: SameAs<FleetHistorySample, ServerHistorySample> = true;
+void historySampleMatches;
 export type QueueSummary = z.infer<typeof QueueSummarySchema>;
 export type QueuedJobBrief = z.infer<typeof QueuedJobBriefSchema>;
 export type NodeStateName = (typeof NODE_STATES)[number];

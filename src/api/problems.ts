@@ -1,8 +1,43 @@
 /** RFC 9457 problem details: building responses and the OpenAPI entries that describe them. */
 import type { Context } from 'hono';
 import type { ZodError } from 'zod';
-import { ApiProblem, type FieldError } from '../server/problem.js';
-import { ProblemSchema } from './schemas.js';
+import { DomainError, type DomainErrorKind, type FieldError } from '../model/errors.js';
+import { ProblemSchema } from './http-schemas.js';
+
+/** ApiProblem: an error with its HTTP status, made only here at the API edge. */
+export class ApiProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly errors?: FieldError[],
+    /** For 429 and 503: when to try again (sent as Retry-After). */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(detail);
+  }
+}
+
+/** The one mapping from a domain error's kind to an HTTP status. */
+const STATUS: Record<DomainErrorKind, number> = {
+  invalid_request: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  unprocessable: 422,
+  dependency_failed: 502,
+  unavailable: 503,
+  rate_limited: 429,
+};
+
+/** toProblem maps a domain error to its problem; anything else is not the caller's fault (null). */
+export function toProblem(err: unknown): ApiProblem | null {
+  if (err instanceof ApiProblem) return err;
+  if (err instanceof DomainError)
+    return new ApiProblem(STATUS[err.kind], err.code, err.detail, err.errors, err.retryAfterSeconds);
+  return null;
+}
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -15,6 +50,8 @@ const TITLES: Record<number, string> = {
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
 };
 
 export function problemResponse(c: Context, p: ApiProblem): Response {

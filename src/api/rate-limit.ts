@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { tooMany } from '../model/errors.js';
 import type { Limits } from '../server/limits.js';
-import { tooMany } from '../server/problem.js';
 
 /** clientAddress: the peer of the TCP connection (no proxy headers are trusted). */
 export function clientAddress(c: Context): string {

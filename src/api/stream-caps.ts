@@ -2,9 +2,10 @@
  * Caps on concurrent live streams (SSE job events, followed logs) per token and per organisation:
  * each open stream holds a socket, a subscription and timers for as long as the client wants.
  */
+
+import { tooMany } from '../model/errors.js';
 import type { Limits } from '../server/limits.js';
 import type { Principal } from '../server/principal.js';
-import { tooMany } from '../server/problem.js';
 
 export class StreamCaps {
   private readonly byToken = new Map<string, number>();

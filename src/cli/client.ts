@@ -14,7 +14,7 @@ import type {
   OrgKind,
   Project,
   User,
-} from '../api/schemas.js';
+} from '../model/schemas.js';
 import { parseSseStream, SseParser } from './sse.js';
 
 export interface FieldError {
@@ -30,7 +30,7 @@ export interface AuditVerifyReport {
   checked: number;
   head: { id: number; hash: string } | null;
   problem: { recordId: number; reason: string } | null;
-  checkpoint: { id: number; uptoId: number; at: string; keyId: string } | null;
+  checkpoint: { id: number; seq: number | null; uptoId: number; at: string; keyId: string } | null;
   keyId: string;
 }
 
@@ -379,8 +379,10 @@ export class GigafabClient {
     return this.get('/v1/audit', query);
   }
   /** jobLogs yields a job's output as text, streaming until the job ends when `follow` is set. */
-  async *jobLogs(id: string, follow: boolean): AsyncGenerator<string> {
-    const res = await this.send('GET', `/v1/jobs/${enc(id)}/logs`, { query: { follow: String(follow) } });
+  async *jobLogs(id: string, follow: boolean, attempt?: number): AsyncGenerator<string> {
+    const query: Record<string, string> = { follow: String(follow) };
+    if (attempt !== undefined) query.attempt = String(attempt);
+    const res = await this.send('GET', `/v1/jobs/${enc(id)}/logs`, { query });
     if (!res.body) return;
     const decoder = new TextDecoder();
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -390,8 +392,9 @@ export class GigafabClient {
     const rest = decoder.decode();
     if (rest) yield rest;
   }
-  verifyAudit(): Promise<AuditVerifyReport> {
-    return this.get('/v1/audit/verify');
+  /** verifyAudit; `since`: a head kept from an earlier verify, which the log must still contain. */
+  verifyAudit(since?: { id: number; hash: string }): Promise<AuditVerifyReport> {
+    return this.get('/v1/audit/verify', since ? { sinceId: since.id, sinceHash: since.hash } : undefined);
   }
   async exportAudit(format: 'jsonl' | 'csv'): Promise<string> {
     return (await this.send('GET', '/v1/audit/export', { query: { format } })).text();

@@ -1,9 +1,9 @@
 /**
- * Choice lists for commander options. They restate ORG_KINDS / ORG_ROLES of src/api/schemas.ts so
+ * Choice lists for commander options. They restate ORG_KINDS / ORG_ROLES of src/model/schemas.ts so
  * that CLI start-up does not load zod (~150 ms per command); the type checks below stop the build
  * if the two ever drift apart in either direction.
  */
-import type { OrgKind, Role } from '../api/schemas.js';
+import type { OrgKind, Role } from '../model/schemas.js';
 
 type OrgRole = Exclude<Role, 'operator'>;
 type Covers<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : false;

@@ -4,7 +4,7 @@
  * lazily: they cost ~250 ms of start-up that every other command would otherwise pay.
  */
 import { readFile } from 'node:fs/promises';
-import type { JobSpecInput } from '../api/schemas.js';
+import type { JobSpecInput } from '../model/schemas.js';
 import { type ConstraintFlags, mergeConstraintFlags } from './constraint-flags.js';
 import { CliError, parseKeyValues } from './context.js';
 
@@ -159,7 +159,7 @@ export function mergeJobSpec(file: Obj, flags: JobFlags): Obj {
 
 /** validateJobSpec checks the merged spec with the API's schema; throws CliError listing every problem. */
 export async function validateJobSpec(spec: Obj): Promise<JobSpecInput> {
-  const { JobSpecSchema } = await import('../api/schemas.js');
+  const { JobSpecSchema } = await import('../model/schemas.js');
   const parsed = JobSpecSchema.safeParse(spec);
   if (!parsed.success) {
     // Same shape as the API's validation_failed problem.

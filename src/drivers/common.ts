@@ -2,7 +2,18 @@
  * Small helpers shared by the real drivers (local processes, Slurm): listener lists, atomic state
  * files, log chunks, job-id checks, the environment a job starts from, and Linux process identity.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
 import type { CheckpointObservation, LogChunk, NodeStateObservation, Observation } from './driver.js';
 
 /** Listeners of one driver. A throwing listener does not stop the others. */
@@ -224,4 +235,34 @@ export function signalGroup(pgid: number, sig: NodeJS.Signals): boolean {
   } catch {
     return false;
   }
+}
+
+// ---------------------------------------------------------------- one directory per attempt
+
+/**
+ * runDir: the directory of attempt K of a job (`<jobDir>/attempt-<K>`), so a job started again after
+ * a requeue never meets the files of its earlier run. Before attempts had directories, a job's only
+ * run lived in the job directory itself (it holds `marker`, e.g. state.json): that is attempt 1.
+ */
+export function runDir(jobDir: string, attempt: number, marker: string): string {
+  const dir = join(jobDir, `attempt-${attempt}`);
+  if (attempt === 1 && !existsSync(dir) && existsSync(join(jobDir, marker))) return jobDir;
+  return dir;
+}
+
+/** runsIn: the runs a job directory holds, in attempt order (the old layout as attempt 1). */
+export function runsIn(jobDir: string, marker: string): { attempt: number; dir: string }[] {
+  let names: string[];
+  try {
+    names = readdirSync(jobDir);
+  } catch {
+    return [];
+  }
+  const runs: { attempt: number; dir: string }[] = [];
+  for (const n of names) {
+    const m = /^attempt-([1-9]\d{0,8})$/.exec(n);
+    if (m) runs.push({ attempt: Number(m[1]), dir: join(jobDir, n) });
+  }
+  if (!runs.some((r) => r.attempt === 1) && names.includes(marker)) runs.push({ attempt: 1, dir: jobDir });
+  return runs.sort((a, b) => a.attempt - b.attempt);
 }

@@ -3,9 +3,10 @@
  * processes, Slurm, Kubernetes) and reports what it observes. gigafab stays the scheduler of record:
  * the driver never chooses placement.
  */
-import type { JobSpec } from '../api/schemas.js';
+
 import type { NodeState } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import type { JobSpec } from '../model/schemas.js';
 
 export interface DriverJob {
   id: string;
@@ -13,6 +14,12 @@ export interface DriverJob {
   placement: Placement;
   /** Epoch ms when the control plane committed the start. */
   startedAt: number;
+  /**
+   * Which start of the job this is (1 for the first; a requeued job is started again with the next
+   * number). The control plane persists it, so a reattach names the run that is current; drivers
+   * that keep files per job keep them per attempt. Absent: 1.
+   */
+  attempt?: number;
   /**
    * Secret environment variables for the job (tokens, keys), kept apart from spec.env so that no
    * driver ever writes them to a log, a state file or an observation message. Only start() reads it.
@@ -90,8 +97,9 @@ export interface ExecutionDriver {
   onCheckpoint?(listener: (o: CheckpointObservation) => void): void;
   /**
    * Optional: a job's output from byte `offset` on (at most maxBytes), for `gigafab job logs --follow`:
-   * call again with nextOffset until eof. null: the driver has no log for this job.
+   * call again with nextOffset until eof. null: the driver has no log for this job (attempt).
+   * attempt: which run's output (default: the latest this driver has).
    */
-  logs?(jobId: string, offset: number, maxBytes?: number): Promise<LogChunk | null>;
+  logs?(jobId: string, offset: number, maxBytes?: number, attempt?: number): Promise<LogChunk | null>;
   close(): Promise<void>;
 }

@@ -1,7 +1,9 @@
 /**
  * LocalDriver: runs jobs as processes on this one machine (a single GPU box, or a CPU node).
  *
- * Each job gets a working directory `<baseDir>/<jobId>/` holding:
+ * Each run of a job (attempt K: the control plane's count of its starts, so a requeued job runs again
+ * in a fresh directory and earlier runs' output stays readable) gets a working directory
+ * `<baseDir>/<jobId>/attempt-<K>/` holding:
  *   output.log   stdout and stderr together (the job writes it directly: it outlives the control plane)
  *   state.json   pid, process group, process start time, boot id, wall-clock deadline, stop intent
  *   exit_code    written by a tiny `sh` wrapper when the command ends (its status; 128+N for signal N)
@@ -37,6 +39,8 @@ import {
   readExitCode,
   readJson,
   readLogChunk,
+  runDir,
+  runsIn,
   signalGroup,
   writeJsonAtomic,
 } from './common.js';
@@ -95,7 +99,10 @@ interface LocalJobResult {
 }
 
 interface Tracked {
+  /** Key in the driver's job map: the job id, or `<id>/attempt-<K>` for an orphaned run. */
+  key: string;
   id: string;
+  attempt: number;
   dir: string;
   state: LocalJobState;
   /** null for a job found again by reattach(): it is not our child, so it is polled. */
@@ -112,8 +119,8 @@ interface Tracked {
 }
 
 export interface ReconcileResult {
-  /** Running jobs here that the control plane does not know, and what was done with them. */
-  orphans: { jobId: string; pid: number; action: 'stopped' | 'reported' }[];
+  /** Running jobs here that the control plane does not know (or earlier runs of known ones), and what was done. */
+  orphans: { jobId: string; attempt: number; pid: number; action: 'stopped' | 'reported' }[];
   /** Known jobs of which nothing was found. */
   lost: string[];
 }
@@ -172,17 +179,27 @@ export class LocalDriver implements ExecutionDriver {
     return inv;
   }
 
-  workDir(jobId: string): string {
+  /** The working directory of one run of a job (default: its latest run here, else attempt 1). */
+  workDir(jobId: string, attempt?: number): string {
     checkJobId(jobId);
-    return join(this.baseDir, jobId);
+    const k = attempt ?? this.attempts(jobId).at(-1) ?? 1;
+    return runDir(join(this.baseDir, jobId), k, 'state.json');
   }
 
-  logPath(jobId: string): string {
-    return join(this.workDir(jobId), 'output.log');
+  /** The attempts of a job that have a directory here, in order. */
+  attempts(jobId: string): number[] {
+    checkJobId(jobId);
+    return runsIn(join(this.baseDir, jobId), 'state.json').map((r) => r.attempt);
   }
 
-  async logs(jobId: string, offset: number, maxBytes = DEFAULT_LOG_CHUNK): Promise<LogChunk | null> {
-    return readLogChunk(this.logPath(jobId), offset, maxBytes, !this.jobs.has(jobId));
+  logPath(jobId: string, attempt?: number): string {
+    return join(this.workDir(jobId, attempt), 'output.log');
+  }
+
+  async logs(jobId: string, offset: number, maxBytes = DEFAULT_LOG_CHUNK, attempt?: number): Promise<LogChunk | null> {
+    const k = attempt ?? this.attempts(jobId).at(-1) ?? 1;
+    const t = this.jobs.get(jobId);
+    return readLogChunk(this.logPath(jobId, k), offset, maxBytes, !t || t.attempt !== k);
   }
 
   isRunning(jobId: string): boolean {
@@ -209,9 +226,12 @@ export class LocalDriver implements ExecutionDriver {
       throw new Error(`job ${job.id} is placed on node ${alloc.node}, but this local driver runs node ${this.opts.node}`);
     }
     const cvd = await this.cudaVisibleDevices(alloc.gpus);
-    const dir = this.workDir(job.id);
+    const attempt = job.attempt ?? 1;
+    const dir = this.workDir(job.id, attempt);
     if (existsSync(join(dir, 'state.json'))) {
-      throw new Error(`job ${job.id} was already started here (${dir}): a restarted control plane must reattach it`);
+      throw new Error(
+        `attempt ${attempt} of job ${job.id} was already started here (${dir}): a restarted control plane must reattach it`,
+      );
     }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const env: Record<string, string> = {
@@ -259,7 +279,7 @@ export class LocalDriver implements ExecutionDriver {
       cudaVisibleDevices: cvd,
     };
     writeJsonAtomic(join(dir, 'state.json'), state);
-    const t = this.track(job.id, dir, state, child, false);
+    const t = this.track(job.id, attempt, dir, state, child, false);
     child.once('exit', (code, signal) => this.onChildExit(t, code, signal));
     // The child keeps the event loop alive while the driver is open; close() lets go of it.
     this.listeners.emit({
@@ -282,7 +302,8 @@ export class LocalDriver implements ExecutionDriver {
     for (const job of jobs) {
       checkJobId(job.id);
       if (this.jobs.has(job.id)) continue;
-      const dir = this.workDir(job.id);
+      const attempt = job.attempt ?? 1;
+      const dir = this.workDir(job.id, attempt);
       const result = readJson<LocalJobResult>(join(dir, 'result.json'));
       if (result) {
         // Ended and reported before the restart, but the report was not committed: report it again.
@@ -304,35 +325,37 @@ export class LocalDriver implements ExecutionDriver {
           at: this.now(),
           outcome: 'lost',
           exitCode: null,
-          message: `no trace of the job on this node (${dir} has no state): it never started here or its directory was removed`,
+          message: `no trace of attempt ${attempt} of the job on this node (${dir} has no state): it never started here or its directory was removed`,
         });
         continue;
       }
       if (isSameProcess(state.pid, state.startTicks, state.bootId)) {
-        const t = this.track(job.id, dir, state, null, false);
+        const t = this.track(job.id, attempt, dir, state, null, false);
         this.watchByPolling(t);
         this.armDeadline(t);
         this.watchCheckpoints(t);
         if (state.stopping) this.resumeStop(t, state.stopping);
       } else {
         // It ended while the control plane was down.
-        const t = this.track(job.id, dir, state, null, false);
+        const t = this.track(job.id, attempt, dir, state, null, false);
         this.settle(t, null);
       }
     }
-    this.lastReconcile = await this.reconcile(jobs.map((j) => j.id));
+    this.lastReconcile = await this.reconcile(jobs.map((j) => ({ id: j.id, attempt: j.attempt ?? 1 })));
   }
 
   /**
-   * reconcile compares the jobs running in baseDir with the ones the control plane knows.
-   * Rule: an orphan (running here, unknown to the control plane) is stopped — SIGTERM, the timeout
-   * grace, SIGKILL — unless the option `orphans` is 'report'; a known job with no trace is `lost`.
+   * reconcile compares the runs in baseDir with the ones the control plane knows (job id and its
+   * current attempt; a bare id means attempt 1).
+   * Rule: an orphan (a run going on here that the control plane does not know: an unknown job, or an
+   * earlier attempt of a known one) is stopped — SIGTERM, the timeout grace, SIGKILL — unless the
+   * option `orphans` is 'report'; a known run with no trace is `lost`.
    * reattach() runs it; it emits no observations itself.
    */
-  async reconcile(known: string[]): Promise<ReconcileResult> {
-    const knownSet = new Set(known);
+  async reconcile(known: readonly (string | { id: string; attempt: number })[]): Promise<ReconcileResult> {
+    const current = new Map(known.map((k) => (typeof k === 'string' ? [k, 1] : [k.id, k.attempt])));
     const res: ReconcileResult = { orphans: [], lost: [] };
-    for (const id of known) if (!existsSync(join(this.workDir(id), 'state.json'))) res.lost.push(id);
+    for (const [id, attempt] of current) if (!existsSync(join(this.workDir(id, attempt), 'state.json'))) res.lost.push(id);
     let entries: string[] = [];
     try {
       entries = readdirSync(this.baseDir);
@@ -340,19 +363,22 @@ export class LocalDriver implements ExecutionDriver {
       entries = [];
     }
     for (const id of entries) {
-      if (knownSet.has(id) || this.jobs.has(id)) continue;
-      const dir = join(this.baseDir, id);
-      if (existsSync(join(dir, 'result.json'))) continue;
-      const state = readJson<LocalJobState>(join(dir, 'state.json'));
-      if (!state || !isSameProcess(state.pid, state.startTicks, state.bootId)) continue;
-      if (this.opts.orphans === 'report') {
-        res.orphans.push({ jobId: id, pid: state.pid, action: 'reported' });
-        continue;
+      for (const { attempt, dir } of runsIn(join(this.baseDir, id), 'state.json')) {
+        const tracked = this.jobs.get(id);
+        if (current.get(id) === attempt || (tracked && tracked.attempt === attempt)) continue;
+        const key = `${id}/attempt-${attempt}`;
+        if (this.jobs.has(key) || existsSync(join(dir, 'result.json'))) continue;
+        const state = readJson<LocalJobState>(join(dir, 'state.json'));
+        if (!state || !isSameProcess(state.pid, state.startTicks, state.bootId)) continue;
+        if (this.opts.orphans === 'report') {
+          res.orphans.push({ jobId: id, attempt, pid: state.pid, action: 'reported' });
+          continue;
+        }
+        const t = this.track(id, attempt, dir, state, null, true, key);
+        this.watchByPolling(t);
+        void this.terminate(t, 'cancelled', this.opts.timeoutGraceSeconds ?? 30);
+        res.orphans.push({ jobId: id, attempt, pid: state.pid, action: 'stopped' });
       }
-      const t = this.track(id, dir, state, null, true);
-      this.watchByPolling(t);
-      void this.terminate(t, 'cancelled', this.opts.timeoutGraceSeconds ?? 30);
-      res.orphans.push({ jobId: id, pid: state.pid, action: 'stopped' });
     }
     return res;
   }
@@ -382,14 +408,24 @@ export class LocalDriver implements ExecutionDriver {
     return ids.join(',');
   }
 
-  private track(id: string, dir: string, state: LocalJobState, child: ChildProcess | null, silent: boolean): Tracked {
+  private track(
+    id: string,
+    attempt: number,
+    dir: string,
+    state: LocalJobState,
+    child: ChildProcess | null,
+    silent: boolean,
+    key = id,
+  ): Tracked {
     let resolveDone = () => {};
     const done = new Promise<void>((r) => {
       resolveDone = r;
     });
     const checkpointOffset = readJson<{ offset: number }>(join(dir, 'checkpoint.offset'))?.offset ?? 0;
     const t: Tracked = {
+      key,
       id,
+      attempt,
       dir,
       state,
       child,
@@ -401,7 +437,7 @@ export class LocalDriver implements ExecutionDriver {
       resolveDone,
       checkpointOffset,
     };
-    this.jobs.set(id, t);
+    this.jobs.set(key, t);
     return t;
   }
 
@@ -489,7 +525,7 @@ export class LocalDriver implements ExecutionDriver {
     this.readCheckpoints(t);
     t.finished = true;
     this.clearTimers(t);
-    this.jobs.delete(t.id);
+    this.jobs.delete(t.key);
     signalGroup(t.state.pgid, 'SIGKILL'); // whatever the job left behind in its group
     const recorded = readExitCode(join(t.dir, 'exit_code'));
     const exitCode = recorded ?? wrapperStatus;

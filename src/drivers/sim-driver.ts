@@ -7,6 +7,7 @@
  * checkpoint (step 1, 2, ... counted from its start) at that simulated interval.
  */
 import type { CheckpointObservation, DriverJob, ExecutionDriver, Observation } from './driver.js';
+import { LongTimer } from './long-timer.js';
 
 export interface Clock {
   now(): number;
@@ -14,9 +15,9 @@ export interface Clock {
 
 export class SimDriver implements ExecutionDriver {
   readonly name = 'sim';
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, LongTimer>();
   private listeners: ((o: Observation) => void)[] = [];
-  private readonly checkpointTimers = new Map<string, NodeJS.Timeout>();
+  private readonly checkpointTimers = new Map<string, LongTimer>();
   private checkpointListeners: ((o: CheckpointObservation) => void)[] = [];
 
   constructor(
@@ -50,7 +51,7 @@ export class SimDriver implements ExecutionDriver {
   async stop(jobId: string, _graceSeconds: number): Promise<void> {
     const t = this.timers.get(jobId);
     if (!t) return;
-    clearTimeout(t);
+    t.clear();
     this.timers.delete(jobId);
     this.stopCheckpoints(jobId);
     // A simulated job checkpoints instantly: it honours the stop signal at once.
@@ -65,7 +66,7 @@ export class SimDriver implements ExecutionDriver {
   }
 
   async close(): Promise<void> {
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) t.clear();
     this.timers.clear();
     for (const id of [...this.checkpointTimers.keys()]) this.stopCheckpoints(id);
   }
@@ -77,7 +78,7 @@ export class SimDriver implements ExecutionDriver {
     const runSeconds = timedOut ? limit : sim.durationSeconds;
     const endAt = job.startedAt + (runSeconds * 1000) / this.timeScale;
     const delay = Math.max(0, endAt - this.clock.now());
-    const timer = setTimeout(() => {
+    const timer = new LongTimer(() => {
       this.timers.delete(job.id);
       this.stopCheckpoints(job.id);
       this.emit(
@@ -100,7 +101,6 @@ export class SimDriver implements ExecutionDriver {
             },
       );
     }, delay);
-    timer.unref();
     this.timers.set(job.id, timer);
     this.armCheckpoints(job, endAt);
   }
@@ -117,7 +117,7 @@ export class SimDriver implements ExecutionDriver {
         this.checkpointTimers.delete(job.id);
         return;
       }
-      const t = setTimeout(
+      const t = new LongTimer(
         () => {
           for (const l of this.checkpointListeners)
             l({ type: 'checkpoint', jobId: job.id, at: this.clock.now(), step: step + 1 });
@@ -125,7 +125,6 @@ export class SimDriver implements ExecutionDriver {
         },
         Math.max(0, next - this.clock.now()),
       );
-      t.unref();
       this.checkpointTimers.set(job.id, t);
     };
     tick();
@@ -133,7 +132,7 @@ export class SimDriver implements ExecutionDriver {
 
   private stopCheckpoints(jobId: string): void {
     const t = this.checkpointTimers.get(jobId);
-    if (t) clearTimeout(t);
+    t?.clear();
     this.checkpointTimers.delete(jobId);
   }
 

@@ -5,7 +5,9 @@
  * command once per node with srun. State is followed by polling `squeue --json`; node health by
  * polling `sinfo --json`. Version-specific details live in ./slurm/slurm-22.05.ts.
  *
- * Files, per job, under `<jobDir>/<id>/` (jobDir must be visible at the same path to the control plane
+ * Files, per run of a job, under `<jobDir>/<id>/attempt-<K>/` (K: the control plane's count of the job's
+ * starts, so a requeued job is submitted again in a fresh directory, named `gigafab-<id>@<K>` from
+ * attempt 2 on, and earlier runs' output stays readable; jobDir must be visible at the same path to the control plane
  * and to the compute nodes — a shared filesystem — for logs and exit codes; the driver still follows
  * jobs through Slurm without it):
  *   job.sh        the batch script          output.log   stdout+stderr of every node's task
@@ -40,6 +42,8 @@ import {
   readExitCode,
   readJson,
   readLogChunk,
+  runDir,
+  runsIn,
   writeJsonAtomic,
 } from './common.js';
 import type {
@@ -108,6 +112,7 @@ interface JobResultFile {
 
 interface Tracked {
   id: string;
+  attempt: number;
   dir: string;
   file: SlurmJobFile;
   phase: slurm.JobPhase | 'unknown';
@@ -131,6 +136,7 @@ interface Tracked {
 
 export interface SlurmOrphan {
   jobId: string;
+  attempt: number;
   slurmJobId: string;
   state: string;
   action: 'cancelled' | 'reported';
@@ -198,20 +204,30 @@ export class SlurmDriver implements ExecutionDriver {
     this.listeners.onCheckpoint(listener);
   }
 
-  workDir(jobId: string): string {
+  /** The directory of one run of a job (default: its latest run here, else attempt 1). */
+  workDir(jobId: string, attempt?: number): string {
     checkJobId(jobId);
-    return join(this.jobDir, jobId);
+    const k = attempt ?? this.attempts(jobId).at(-1) ?? 1;
+    return runDir(join(this.jobDir, jobId), k, 'slurm.json');
   }
 
-  logPath(jobId: string): string {
-    return join(this.workDir(jobId), 'output.log');
+  /** The attempts of a job that have a directory here, in order. */
+  attempts(jobId: string): number[] {
+    checkJobId(jobId);
+    return runsIn(join(this.jobDir, jobId), 'slurm.json').map((r) => r.attempt);
   }
 
-  async logs(jobId: string, offset: number, maxBytes = DEFAULT_LOG_CHUNK): Promise<LogChunk | null> {
-    return readLogChunk(this.logPath(jobId), offset, maxBytes, !this.jobs.has(jobId));
+  logPath(jobId: string, attempt?: number): string {
+    return join(this.workDir(jobId, attempt), 'output.log');
   }
 
-  /** The Slurm job id of a followed job (diagnostics, tests). */
+  async logs(jobId: string, offset: number, maxBytes = DEFAULT_LOG_CHUNK, attempt?: number): Promise<LogChunk | null> {
+    const k = attempt ?? this.attempts(jobId).at(-1) ?? 1;
+    const t = this.jobs.get(jobId);
+    return readLogChunk(this.logPath(jobId, k), offset, maxBytes, !t || t.attempt !== k);
+  }
+
+  /** The Slurm job id of a followed job, or of its latest run here (diagnostics, tests). */
   slurmJobId(jobId: string): string | null {
     return (
       this.jobs.get(jobId)?.file.slurmJobId ?? readJson<SlurmJobFile>(join(this.workDir(jobId), 'slurm.json'))?.slurmJobId ?? null
@@ -247,11 +263,12 @@ export class SlurmDriver implements ExecutionDriver {
     if (reserved.length)
       throw new Error(`environment variables reserved by Slurm cannot be set by a job: ${reserved.join(', ')}`);
 
-    const dir = this.workDir(job.id);
+    const attempt = job.attempt ?? 1;
+    const dir = this.workDir(job.id, attempt);
     const existing = readJson<SlurmJobFile>(join(dir, 'slurm.json'));
     if (existing) {
-      // Submitted before (a start retried after a crash): follow that Slurm job, do not submit twice.
-      this.track(job.id, dir, existing, false);
+      // This attempt was submitted before (a start retried after a crash): follow it, do not submit twice.
+      this.track(job.id, attempt, dir, existing, false);
       this.schedulePoll(0);
       return;
     }
@@ -260,7 +277,7 @@ export class SlurmDriver implements ExecutionDriver {
     const scriptPath = join(dir, 'job.sh');
     writeFileSync(scriptPath, slurm.batchScript(job.id, exitFile), { mode: 0o700 });
     const args = slurm.sbatchArgs({
-      jobName: `gigafab-${job.id}`,
+      jobName: slurmJobName(job.id, attempt),
       comment: this.comment,
       nodes: nodes.map((n) => n.slurmNode),
       gpusPerNode,
@@ -300,7 +317,7 @@ export class SlurmDriver implements ExecutionDriver {
       nodes,
     };
     writeJsonAtomic(join(dir, 'slurm.json'), file);
-    this.track(job.id, dir, file, false);
+    this.track(job.id, attempt, dir, file, false);
     this.schedulePoll(this.pollInterval());
   }
 
@@ -311,14 +328,17 @@ export class SlurmDriver implements ExecutionDriver {
   }
 
   async reattach(jobs: DriverJob[]): Promise<void> {
-    this.lastReconcile = await this.reconcile(jobs.map((j) => j.id));
+    this.lastReconcile = await this.reconcile(jobs.map((j) => ({ id: j.id, attempt: j.attempt ?? 1 })));
   }
 
   /**
    * reconcile follows the known jobs again and applies the restart rule to the others (see the top of
-   * this file). Known jobs that ended meanwhile are reported as exited, missing ones as lost.
+   * this file). Known jobs that ended meanwhile are reported as exited, missing ones as lost. Known:
+   * job ids with their current attempt (a bare id: attempt 1); an earlier attempt still in Slurm is
+   * an orphan.
    */
-  async reconcile(known: string[]): Promise<SlurmReconcileResult> {
+  async reconcile(known: readonly (string | { id: string; attempt: number })[]): Promise<SlurmReconcileResult> {
+    const current = new Map(known.map((k) => (typeof k === 'string' ? [k, 1] : [k.id, k.attempt])));
     const records = await this.squeue(); // throws if Slurm does not answer: nothing is declared lost then
     const byId = new Map(records.map((r) => [r.slurmJobId, r]));
     const byName = new Map<string, slurm.SlurmJobRecord>();
@@ -330,11 +350,11 @@ export class SlurmDriver implements ExecutionDriver {
         byName.set(r.name, r);
     }
     const res: SlurmReconcileResult = { orphans: [], lost: [] };
-    const knownSet = new Set(known);
-    for (const id of known) {
+    for (const [id, attempt] of current) {
       checkJobId(id);
       if (this.jobs.has(id)) continue;
-      const dir = this.workDir(id);
+      const dir = this.workDir(id, attempt);
+      const name = slurmJobName(id, attempt);
       const result = readJson<JobResultFile>(join(dir, 'result.json'));
       if (result) {
         this.listeners.emit({
@@ -348,7 +368,7 @@ export class SlurmDriver implements ExecutionDriver {
         continue;
       }
       let file = readJson<SlurmJobFile>(join(dir, 'slurm.json'));
-      const rec = (file && byId.get(file.slurmJobId)) ?? byName.get(`gigafab-${id}`);
+      const rec = (file && byId.get(file.slurmJobId)) ?? byName.get(name);
       if (!file && rec) {
         // Submitted, but the control plane died before slurm.json was written.
         file = {
@@ -370,11 +390,11 @@ export class SlurmDriver implements ExecutionDriver {
           at: this.now(),
           outcome: 'lost',
           exitCode: null,
-          message: `Slurm has no job named gigafab-${id} and ${dir} has no record of a submission`,
+          message: `Slurm has no job named ${name} and ${dir} has no record of a submission`,
         });
         continue;
       }
-      const t = this.track(id, dir, file, false);
+      const t = this.track(id, attempt, dir, file, false);
       if (rec) await this.apply(t, rec);
       else {
         await this.settleMissing(t);
@@ -382,14 +402,16 @@ export class SlurmDriver implements ExecutionDriver {
       }
     }
     for (const r of byName.values()) {
-      const id = r.name.slice('gigafab-'.length);
-      if (knownSet.has(id) || this.jobs.has(id) || r.comment !== this.comment || slurm.phaseOf(r.state) === 'ended') continue;
+      const { id, attempt } = parseSlurmJobName(r.name);
+      const tracked = this.jobs.get(id);
+      if (current.get(id) === attempt || tracked?.attempt === attempt) continue;
+      if (r.comment !== this.comment || slurm.phaseOf(r.state) === 'ended') continue;
       if (this.opts.orphans === 'report') {
-        res.orphans.push({ jobId: id, slurmJobId: r.slurmJobId, state: r.state, action: 'reported' });
+        res.orphans.push({ jobId: id, attempt, slurmJobId: r.slurmJobId, state: r.state, action: 'reported' });
         continue;
       }
       await this.scancel(slurm.SCANCEL.cancel(r.slurmJobId));
-      res.orphans.push({ jobId: id, slurmJobId: r.slurmJobId, state: r.state, action: 'cancelled' });
+      res.orphans.push({ jobId: id, attempt, slurmJobId: r.slurmJobId, state: r.state, action: 'cancelled' });
     }
     if (this.jobs.size > 0) this.schedulePoll(this.pollInterval());
     return res;
@@ -657,13 +679,14 @@ export class SlurmDriver implements ExecutionDriver {
     t.killTimer.unref();
   }
 
-  private track(id: string, dir: string, file: SlurmJobFile, silent: boolean): Tracked {
+  private track(id: string, attempt: number, dir: string, file: SlurmJobFile, silent: boolean): Tracked {
     let resolveDone = () => {};
     const done = new Promise<void>((r) => {
       resolveDone = r;
     });
     const t: Tracked = {
       id,
+      attempt,
       dir,
       file,
       phase: 'unknown',
@@ -853,4 +876,18 @@ function firstLine(s: string): string {
       .find((l) => l.trim())
       ?.trim() ?? ''
   );
+}
+
+/**
+ * slurmJobName: `gigafab-<id>` for a job's first attempt (as before attempts existed), then
+ * `gigafab-<id>@<K>`; '@' never occurs in a job id, so the name reads back unambiguously.
+ */
+export function slurmJobName(jobId: string, attempt: number): string {
+  return attempt === 1 ? `gigafab-${jobId}` : `gigafab-${jobId}@${attempt}`;
+}
+
+export function parseSlurmJobName(name: string): { id: string; attempt: number } {
+  const rest = name.slice('gigafab-'.length);
+  const m = /^(.*)@([1-9]\d{0,8})$/.exec(rest);
+  return m ? { id: m[1]!, attempt: Number(m[2]) } : { id: rest, attempt: 1 };
 }

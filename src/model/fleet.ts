@@ -94,3 +94,13 @@ export interface Fleet {
   gpuTypes: GpuType[];
   totalGpus: number;
 }
+
+/** One utilisation sample of the fleet, for the console's charts (the API's schema is checked against this type). */
+export interface FleetHistorySample {
+  /** Epoch milliseconds. */
+  at: number;
+  /** Allocated GPUs per series, in the order of `series`. */
+  allocated: number[];
+  queued: number;
+  running: number;
+}

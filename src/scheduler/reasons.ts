@@ -4,6 +4,7 @@
  */
 import type { GpuType } from '../model/fleet.js';
 import type { PendingReason } from '../model/job.js';
+import { isoInstant } from '../model/time.js';
 
 /** formatCount writes an integer with thousands separators (1234 -> "1,234"), locale-independent. */
 export function formatCount(n: number): string {
@@ -125,13 +126,23 @@ export function preemptingReason(victims: readonly string[], victimGpus: number,
   };
 }
 
+/** The jobs (or windows) a `reserved` reason waits behind, kept beside the reason rather than parsed out of it. */
+const reservationOwners = new WeakMap<PendingReason, readonly string[]>();
+
 /** reservedReason: the job would fit now, but only on GPUs reserved for higher jobs it would outlast. */
 export function reservedReason(owners: readonly string[], start: number): PendingReason {
-  return {
+  const reason: PendingReason = {
     code: 'reserved',
     message:
-      `waiting: the free capacity is reserved for ${owners.join(', ')} (expected to start at epoch ms ${start}); ` +
+      `waiting: the free capacity is reserved for ${owners.join(', ')} (expected to start at ${isoInstant(start)}); ` +
       'a job that ends before then may backfill',
-    details: { reservedFor: owners.join(','), reservationStart: start },
+    details: { reservedFor: owners.join(', '), reservationStart: start },
   };
+  reservationOwners.set(reason, [...owners]);
+  return reason;
+}
+
+/** reservedOwners: who a `reserved` reason waits behind (undefined for other reasons). */
+export function reservedOwners(reason: PendingReason): readonly string[] | undefined {
+  return reservationOwners.get(reason);
 }

@@ -18,7 +18,7 @@ import { orderIndexes } from './order.js';
 import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
 import { priorityContext, priorityInto } from './priority.js';
-import { preemptingReason, REASON, reservedReason } from './reasons.js';
+import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
 import { TailMap } from './tail-map.js';
 import type { CycleInput, CycleResult, JobExplain, JobPriority, PreemptionDecision, SchedJob, StartDecision } from './types.js';
 
@@ -624,7 +624,7 @@ function explainAll(
   const factsCache = new ShapeMemo<CapacityFacts>();
   for (const cls of classes) {
     if (!COUNTERFACTUAL_CODES.has(cls.reason.code)) continue;
-    if (cls.reason.code === 'reserved') cls.blockedBy = String(cls.reason.details?.reservedFor ?? '').split(',');
+    if (cls.reason.code === 'reserved') cls.blockedBy = [...(reservedOwners(cls.reason) ?? [])];
     const typeKey = cls.gpuType ?? ANY;
     const constraints = cls.constrained ? constraintsFor(ctx.cluster, cls.constrained) : undefined;
     let cf = constraints ? undefined : cache.get(cls.project, typeKey, cls);

@@ -1,13 +1,17 @@
 /**
  * TailMap: a Map whose first entries are stored when the cycle builds it and whose tail is computed
- * the first time anyone reads past the head. A cycle over 50,000 queued jobs then pays only for the
- * head of per-job maps (explanations, priority factors), while every job still has its entry when
- * asked. The tail is computed from values captured at the end of the cycle (compute must depend on
- * nothing that changes later), so the map reads exactly as if it had been filled eagerly, in the
- * same insertion order.
+ * on demand. A cycle over 50,000 queued jobs then pays only for the head of per-job maps
+ * (explanations, priority factors), while every job still has its entry when asked. A read of one
+ * tail key (`job explain`, one console page) computes that entry alone, through a key -> index
+ * lookup built once and shared by the maps over the same keys; iterating or counting inserts the
+ * whole tail. Entries are computed from values captured at the end of the cycle (compute must depend
+ * on nothing that changes later), so the map reads exactly as if it had been filled eagerly, in the
+ * same insertion order, and an entry read before it is inserted is the same object afterwards.
  */
 export class TailMap<V> extends Map<string, V> {
   private tail: { keys: readonly string[]; from: number; compute: (i: number) => V } | undefined;
+  /** Tail entries computed by single reads, reused when the tail is inserted. */
+  private early: Map<string, V> | undefined;
 
   /**
    * fillLater registers keys[from..] to be inserted, in order, with compute(i) as key i's value,
@@ -22,20 +26,35 @@ export class TailMap<V> extends Map<string, V> {
     const t = this.tail;
     if (!t) return;
     this.tail = undefined;
-    for (let i = t.from; i < t.keys.length; i++) super.set(t.keys[i], t.compute(i));
+    const early = this.early;
+    this.early = undefined;
+    for (let i = t.from; i < t.keys.length; i++) {
+      const key = t.keys[i];
+      super.set(key, early?.get(key) ?? t.compute(i));
+    }
   }
 
   override get(key: string): V | undefined {
     const v = super.get(key);
     if (v !== undefined || !this.tail) return v;
-    this.materialise();
-    return super.get(key);
+    if (super.has(key)) return v; // a head entry whose value is undefined
+    const t = this.tail;
+    const i = tailIndex(t.keys, t.from).get(key);
+    if (i === undefined || i < t.from) return undefined;
+    this.early ??= new Map();
+    let e = this.early.get(key);
+    if (e === undefined) {
+      e = t.compute(i);
+      this.early.set(key, e);
+    }
+    return e;
   }
 
   override has(key: string): boolean {
     if (super.has(key)) return true;
-    this.materialise();
-    return super.has(key);
+    const t = this.tail;
+    const i = t === undefined ? undefined : tailIndex(t.keys, t.from).get(key);
+    return t !== undefined && i !== undefined && i >= t.from;
   }
 
   override get size(): number {
@@ -82,4 +101,17 @@ export class TailMap<V> extends Map<string, V> {
     this.materialise();
     return super[Symbol.iterator]();
   }
+}
+
+/** Key -> last index of keys[from..], per keys array (one cycle's explain and priorities share it). */
+const indexes = new WeakMap<readonly string[], { from: number; index: Map<string, number> }>();
+
+function tailIndex(keys: readonly string[], from: number): Map<string, number> {
+  const known = indexes.get(keys);
+  if (known && known.from <= from) return known.index;
+  const index = new Map<string, number>();
+  // A key repeated in the tail keeps its last index: eager insertion would keep its last value.
+  for (let i = from; i < keys.length; i++) index.set(keys[i], i);
+  indexes.set(keys, { from, index });
+  return index;
 }

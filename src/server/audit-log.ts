@@ -1,23 +1,38 @@
 /**
- * AuditLog: signed checkpoints over the hash-chained audit table, verification of the whole log or
- * of one organisation's slice, and exports (JSON Lines, CSV) that carry what a tenant needs to verify
- * its slice without trusting the operator: the records with their chain hashes and the latest
- * signed checkpoint with the public key id.
+ * AuditLog: signed, chained checkpoints over the hash-chained audit table, verification of the whole
+ * log or of one organisation's slice (optionally against a head the verifier kept from earlier), and
+ * exports (JSON Lines, CSV) that carry what a tenant needs to verify its slice without trusting the
+ * operator: the records with their chain hashes and the latest signed checkpoint pinning the slice.
+ *
+ * Every write transaction that appends audit records also commits a checkpoint over them (see
+ * `seal`): nothing committed is ever unpinned, even after a kill -9. Checkpoints form a chain of their
+ * own (sequence number + hash of the previous checkpoint), so deleting one is a visible gap. What a
+ * database alone cannot show is a clean cut of the newest records *and* their checkpoints; a head kept
+ * outside the database (`since`) catches that too.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Selectable } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
+import { appendedIn } from '../store/audit.js';
 import { type ChainRecord, ChainVerifier, type Head, type VerifyProblem } from '../store/audit-chain.js';
 import type { Store } from '../store/open-store.js';
-import type { AuditCheckpointsTable, AuditTable } from '../store/schema.js';
+import type { AuditCheckpointsTable, AuditTable, Database } from '../store/schema.js';
 
 export interface Checkpoint {
   id: number;
+  /** 1: signed before chained checkpoints (no seq/prevHash/fromId); 2: chained. */
+  version: 1 | 2;
+  seq: number | null;
+  prevHash: string | null;
+  fromId: number | null;
   at: string;
   uptoId: number;
   headHash: string;
+  /** The organisations' chain heads this checkpoint pins (for a tenant: only its own). */
   orgHeads: Record<string, [number, string]>;
+  /** v2: sha256(JSON [org, id, hash]) of every pinned organisation head, sorted: signed in place of the heads. */
+  orgCommitments: string[];
   signature: string;
   keyId: string;
 }
@@ -26,22 +41,60 @@ export interface VerifyReport {
   ok: boolean;
   scope: string;
   checked: number;
+  /** The head of the verified chain: keep it, and a later verify `since` it proves the log still extends it. */
   head: Head | null;
   problem: VerifyProblem | null;
+  /** The latest signed checkpoint pinning this scope (a tenant sees only its own organisation's head). */
   checkpoint: Checkpoint | null;
   keyId: string;
 }
 
+export const orgCommitment = (org: string, id: number, hash: string): string =>
+  createHash('sha256')
+    .update(JSON.stringify([org, id, hash]))
+    .digest('hex');
+
 /** checkpointText is the exact text a checkpoint signs (documented for independent verifiers). */
-export function checkpointText(c: Pick<Checkpoint, 'uptoId' | 'headHash' | 'orgHeads' | 'at'>): string {
-  const orgs = Object.keys(c.orgHeads)
-    .sort()
-    .map((o) => [o, ...c.orgHeads[o]!]);
-  return JSON.stringify(['gigafab-audit-checkpoint-v1', c.uptoId, c.headHash, orgs, c.at]);
+export function checkpointText(
+  c: Pick<Checkpoint, 'version' | 'seq' | 'prevHash' | 'fromId' | 'uptoId' | 'headHash' | 'orgHeads' | 'orgCommitments' | 'at'>,
+): string {
+  if (c.version === 1) {
+    const orgs = Object.keys(c.orgHeads)
+      .sort()
+      .map((o) => [o, ...c.orgHeads[o]!]);
+    return JSON.stringify(['gigafab-audit-checkpoint-v1', c.uptoId, c.headHash, orgs, c.at]);
+  }
+  return JSON.stringify([
+    'gigafab-audit-checkpoint-v2',
+    c.seq,
+    c.prevHash,
+    c.fromId,
+    c.uptoId,
+    c.headHash,
+    [...c.orgCommitments].sort(),
+    c.at,
+  ]);
 }
 
+/** checkpointHash links a chained checkpoint to the next one. */
+export const checkpointHash = (c: Parameters<typeof checkpointText>[0]): string =>
+  createHash('sha256').update(checkpointText(c)).digest('hex');
+
+/** verifyCheckpointSignature: the signature holds, and every organisation head shown is one the checkpoint signed. */
 export function verifyCheckpointSignature(c: Checkpoint, publicKeyPem: string): boolean {
+  if (c.version === 2) {
+    const signed = new Set(c.orgCommitments);
+    for (const [org, [id, hash]] of Object.entries(c.orgHeads)) if (!signed.has(orgCommitment(org, id, hash))) return false;
+  }
   return verify(null, Buffer.from(checkpointText(c)), createPublicKey(publicKeyPem), Buffer.from(c.signature, 'base64'));
+}
+
+/** The organisation's head a checkpoint pins, if any. */
+export function pinnedHead(c: Checkpoint | null, org: string | null): Head | null {
+  if (!c) return null;
+  if (!org) return { id: c.uptoId, hash: c.headHash };
+  const h = c.orgHeads[org];
+  return h ? { id: h[0], hash: h[1] } : null;
 }
 
 export function toChainRecord(r: Selectable<AuditTable>): ChainRecord {
@@ -64,22 +117,35 @@ export function toChainRecord(r: Selectable<AuditTable>): ChainRecord {
 }
 
 function toCheckpoint(r: Selectable<AuditCheckpointsTable>): Checkpoint {
+  const orgHeads = JSON.parse(r.org_heads) as Record<string, [number, string]>;
+  const version = r.seq === null ? 1 : 2;
   return {
     id: r.id,
+    version,
+    seq: r.seq,
+    prevHash: r.prev_hash,
+    fromId: r.from_id,
     at: r.at,
     uptoId: r.upto_id,
     headHash: r.head_hash,
-    orgHeads: JSON.parse(r.org_heads) as Record<string, [number, string]>,
+    orgHeads,
+    orgCommitments: version === 2 ? Object.entries(orgHeads).map(([o, [id, h]]) => orgCommitment(o, id, h)) : [],
     signature: r.signature,
     keyId: r.key_id,
   };
+}
+
+/** What a tenant may see of a checkpoint: its own head; the other organisations only as opaque commitments. */
+export function checkpointFor(c: Checkpoint, org: string | null): Checkpoint {
+  if (!org) return c;
+  const own = c.orgHeads[org];
+  return { ...c, orgHeads: own ? { [org]: own } : {} };
 }
 
 export class AuditLog {
   readonly keyId: string;
   readonly publicKeyPem: string;
   private readonly privateKey: KeyObject;
-  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: Store,
@@ -95,15 +161,71 @@ export class AuditLog {
     this.privateKey = createPrivateKey(readFileSync(path));
     this.publicKeyPem = createPublicKey(this.privateKey).export({ type: 'spki', format: 'pem' }).toString();
     this.keyId = createHash('sha256').update(this.publicKeyPem).digest('hex').slice(0, 16);
+    // Seal every write transaction that appended records, inside it: the checkpoint commits with them.
+    store.addPreCommit((trx) => this.seal(trx));
   }
 
-  /** checkpoint signs the current heads if the log grew since the last checkpoint. */
-  async checkpoint(): Promise<Checkpoint | null> {
+  /** seal signs a chained checkpoint over what `trx` appended (nothing if it appended nothing). */
+  private async seal(trx: Transaction<Database>): Promise<void> {
+    const appended = appendedIn(trx);
+    if (!appended) return;
+    await this.signNext(trx, appended.uptoId, appended.headHash, Object.fromEntries(appended.orgHeads));
+  }
+
+  private async signNext(
+    trx: Transaction<Database>,
+    uptoId: number,
+    headHash: string,
+    orgHeads: Record<string, [number, string]>,
+  ): Promise<Checkpoint> {
+    const lastRow = await trx.selectFrom('audit_checkpoints').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const last = lastRow ? toCheckpoint(lastRow) : null;
+    const prevChained = last?.version === 2 ? last : null;
+    const body = {
+      version: 2 as const,
+      seq: (prevChained?.seq ?? 0) + 1,
+      prevHash: prevChained ? checkpointHash(prevChained) : '',
+      fromId: (last?.uptoId ?? 0) + 1,
+      uptoId,
+      headHash,
+      orgHeads,
+      orgCommitments: Object.entries(orgHeads).map(([o, [id, h]]) => orgCommitment(o, id, h)),
+      at: new Date(this.now()).toISOString(),
+    };
+    const signature = sign(null, Buffer.from(checkpointText(body)), this.privateKey).toString('base64');
+    const row = await trx
+      .insertInto('audit_checkpoints')
+      .values({
+        at: body.at,
+        upto_id: uptoId,
+        head_hash: headHash,
+        org_heads: JSON.stringify(orgHeads),
+        signature,
+        key_id: this.keyId,
+        seq: body.seq,
+        prev_hash: body.prevHash,
+        from_id: body.fromId,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: Number(row.id), ...body, signature, keyId: this.keyId };
+  }
+
+  /**
+   * sealBacklog signs what no checkpoint covers yet: records written before chained checkpoints
+   * existed (the first chained checkpoint then pins every organisation's head). Run at start-up.
+   */
+  async sealBacklog(): Promise<Checkpoint | null> {
     return this.store.write(async (trx) => {
       const head = await trx.selectFrom('audit').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
       if (!head) return null;
-      const last = await trx.selectFrom('audit_checkpoints').select('upto_id').orderBy('id', 'desc').limit(1).executeTakeFirst();
-      if (last && last.upto_id >= head.id) return null;
+      const last = await trx
+        .selectFrom('audit_checkpoints')
+        .select(['upto_id', 'seq'])
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (last && last.seq !== null && last.upto_id >= head.id) return null;
       const orgRows = await trx
         .selectFrom('audit')
         .select(['org_id', 'id', 'org_hash'])
@@ -117,42 +239,43 @@ export class AuditLog {
         .execute();
       const orgHeads: Record<string, [number, string]> = {};
       for (const r of orgRows) if (r.org_id && r.org_hash) orgHeads[r.org_id] = [r.id, r.org_hash];
-      const at = new Date(this.now()).toISOString();
-      const body = { uptoId: head.id, headHash: head.hash, orgHeads, at };
-      const signature = sign(null, Buffer.from(checkpointText(body)), this.privateKey).toString('base64');
-      const row = await trx
-        .insertInto('audit_checkpoints')
-        .values({
-          at,
-          upto_id: head.id,
-          head_hash: head.hash,
-          org_heads: JSON.stringify(orgHeads),
-          signature,
-          key_id: this.keyId,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      return { id: Number(row.id), ...body, signature, keyId: this.keyId };
+      return this.signNext(trx, head.id, head.hash, orgHeads);
     });
   }
 
-  /** startCheckpoints signs a checkpoint every `intervalMs` while the log grows. */
-  startCheckpoints(intervalMs = 60_000): void {
-    this.timer = setInterval(
-      () => void this.checkpoint().catch((err) => console.error('audit checkpoint failed:', err)),
-      intervalMs,
-    );
-    this.timer.unref();
-  }
-
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.checkpoint().catch(() => null);
+    await this.sealBacklog().catch(() => null);
   }
 
-  async latestCheckpoint(): Promise<Checkpoint | null> {
-    const r = await this.store.db.selectFrom('audit_checkpoints').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirst();
-    return r ? toCheckpoint(r) : null;
+  private async checkpoints(): Promise<Checkpoint[]> {
+    return (await this.store.db.selectFrom('audit_checkpoints').selectAll().orderBy('id').execute()).map(toCheckpoint);
+  }
+
+  /** latestCheckpoint: the newest checkpoint pinning the scope (the whole log, or the organisation's head). */
+  async latestCheckpoint(org: string | null = null): Promise<Checkpoint | null> {
+    if (!org) {
+      const r = await this.store.db.selectFrom('audit_checkpoints').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirst();
+      return r ? toCheckpoint(r) : null;
+    }
+    // An organisation's head is pinned by the last checkpoint that names it (org_heads is JSON text:
+    // LIKE narrows the search, the parsed heads decide).
+    let before = Number.MAX_SAFE_INTEGER;
+    for (;;) {
+      const rows = await this.store.db
+        .selectFrom('audit_checkpoints')
+        .selectAll()
+        .where('id', '<', before)
+        .where('org_heads', 'like', `%${JSON.stringify(org)}:%`)
+        .orderBy('id', 'desc')
+        .limit(50)
+        .execute();
+      for (const r of rows) {
+        const c = toCheckpoint(r);
+        if (c.orgHeads[org]) return checkpointFor(c, org);
+      }
+      if (rows.length < 50) return null;
+      before = rows.at(-1)!.id;
+    }
   }
 
   /** records streams the log (or one organisation's slice) in id order, in pages. */
@@ -168,42 +291,84 @@ export class AuditLog {
     }
   }
 
-  /** verify checks the whole log (org null) or one organisation's slice, and every checkpoint's signature. */
-  async verify(org: string | null): Promise<VerifyReport> {
-    const checkpoints = (await this.store.db.selectFrom('audit_checkpoints').selectAll().orderBy('id').execute()).map(
-      toCheckpoint,
-    );
+  /** head: the current head of the scope's chain (unverified; `verify` proves it). */
+  async head(org: string | null): Promise<Head | null> {
+    let q = this.store.db.selectFrom('audit').select(['id', 'hash', 'org_hash']).orderBy('id', 'desc').limit(1);
+    if (org) q = q.where('org_id', '=', org);
+    const r = await q.executeTakeFirst();
+    return r ? { id: r.id, hash: (org ? r.org_hash : r.hash) ?? '' } : null;
+  }
+
+  /**
+   * verify checks the whole log (org null) or one organisation's slice: every checkpoint's signature
+   * and their chain, every record's hash and links, the pins, and — given `since`, a head kept from an
+   * earlier verify or export — that the log still contains that head and extends it.
+   */
+  async verify(org: string | null, since: Head | null = null): Promise<VerifyReport> {
+    const checkpoints = await this.checkpoints();
     const scope = org ? `organisation ${org}` : 'whole log';
-    for (const c of checkpoints) {
-      if (!verifyCheckpointSignature(c, this.publicKeyPem)) {
-        return {
-          ok: false,
-          scope,
-          checked: 0,
-          head: null,
-          problem: { recordId: c.uptoId, reason: `checkpoint ${c.id} has an invalid signature` },
-          checkpoint: c,
-          keyId: this.keyId,
-        };
-      }
-    }
+    const chainProblem = checkCheckpointChain(checkpoints, this.publicKeyPem);
     // Hashes that signed checkpoints pinned, by record id, for the chain being verified.
     const pins = new Map<number, string>();
+    let latest: Checkpoint | null = null;
     for (const c of checkpoints) {
-      if (!org) pins.set(c.uptoId, c.headHash);
-      else if (c.orgHeads[org]) pins.set(c.orgHeads[org][0], c.orgHeads[org][1]);
+      const pin = pinnedHead(c, org);
+      if (!pin || (chainProblem?.badCheckpoint !== undefined && c.id >= chainProblem.badCheckpoint)) continue;
+      pins.set(pin.id, pin.hash);
+      latest = c;
     }
-    const verifier = new ChainVerifier(org, pins);
-    for await (const r of this.records(org)) if (!verifier.add(r)) break;
-    const latest = checkpoints.at(-1) ?? null;
-    const pinnedHead = latest
-      ? org
-        ? latest.orgHeads[org]
-          ? { id: latest.orgHeads[org][0], hash: latest.orgHeads[org][1] }
-          : null
-        : { id: latest.uptoId, hash: latest.headHash }
-      : null;
-    const result = verifier.finish(pinnedHead);
-    return { ...result, scope, checkpoint: latest, keyId: this.keyId };
+    const verifier = new ChainVerifier(org, pins, since);
+    for await (const r of this.records(org)) {
+      if (chainProblem && r.id >= chainProblem.recordId) break;
+      if (!verifier.add(r)) break;
+    }
+    const result = verifier.finish(pinnedHead(latest, org));
+    const problem =
+      chainProblem && (!result.problem || chainProblem.recordId <= result.problem.recordId)
+        ? { recordId: chainProblem.recordId, reason: chainProblem.reason }
+        : result.problem;
+    return {
+      ...result,
+      ok: !problem,
+      problem,
+      scope,
+      checkpoint: latest ? checkpointFor(latest, org) : null,
+      keyId: this.keyId,
+    };
   }
+}
+
+/**
+ * checkCheckpointChain: signatures, and for chained checkpoints consecutive sequence numbers, links
+ * to the previous checkpoint and contiguous coverage. Returns the first break, with the first record
+ * it leaves unproven and the id of the first checkpoint no longer trusted.
+ */
+export function checkCheckpointChain(
+  checkpoints: readonly Checkpoint[],
+  publicKeyPem: string,
+): (VerifyProblem & { badCheckpoint: number }) | null {
+  let prev: Checkpoint | null = null;
+  let prevChained: Checkpoint | null = null;
+  for (const c of checkpoints) {
+    const firstUnproven = (prev?.uptoId ?? 0) + 1;
+    const fail = (reason: string) => ({ recordId: firstUnproven, reason, badCheckpoint: c.id });
+    if (!verifyCheckpointSignature(c, publicKeyPem)) return fail(`checkpoint ${c.seq ?? c.id} has an invalid signature`);
+    if (c.version === 1) {
+      if (prevChained) return fail(`an unchained checkpoint follows chained checkpoint ${prevChained.seq}`);
+      if (prev && c.uptoId < prev.uptoId) return fail(`checkpoint ${c.id} goes back to record ${c.uptoId}`);
+    } else {
+      const seq = (prevChained?.seq ?? 0) + 1;
+      if (c.seq !== seq)
+        return fail(
+          `signed checkpoint ${seq} is missing (the next is ${c.seq}): checkpoints were removed, records from ${firstUnproven} are unproven`,
+        );
+      if (c.prevHash !== (prevChained ? checkpointHash(prevChained) : ''))
+        return fail(`checkpoint ${c.seq} does not link to checkpoint ${seq - 1} (checkpoints replaced)`);
+      if (c.fromId !== firstUnproven || c.uptoId < c.fromId - 1)
+        return fail(`checkpoint ${c.seq} covers records ${c.fromId}–${c.uptoId}, expected from ${firstUnproven}`);
+      prevChained = c;
+    }
+    prev = c;
+  }
+  return null;
 }

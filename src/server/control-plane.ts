@@ -4,10 +4,12 @@
  * observations into job state. Every state change is one store transaction with its audit record;
  * in-memory state changes only after the commit.
  */
-import type { Job, JobEvent, JobExplanation, JobSpec } from '../api/schemas.js';
+
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
+import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
+import type { Job, JobEvent, JobExplanation, JobSpec } from '../model/schemas.js';
 import {
   ClusterModel,
   type CycleInput,
@@ -21,8 +23,6 @@ import {
   scheduleCycle,
   validateJobFitsFleet,
 } from '../scheduler/index.js';
-import type { ControlPlaneHooks } from '../sovereignty/hooks.js';
-import type { ResidencyGate, RunningForResidency } from '../sovereignty/service.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
@@ -34,8 +34,8 @@ import type { Metrics } from './metrics.js';
 import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
 import { OrgCountedMap } from './org-count-map.js';
 import { DEFAULT_POLICY, type Policy, toLimitTable } from './policy.js';
+import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { isOperator, type Principal } from './principal.js';
-import { ApiProblem, conflict, forbidden, invalid, notFound } from './problem.js';
 import { SchedulingOps } from './scheduling-ops.js';
 
 export interface ControlPlaneOptions {
@@ -89,7 +89,7 @@ export class ControlPlane {
   private readonly queuedSpecs = new Map<string, JobSpec>();
   private readonly running = new Map<string, RunningJob>();
   private readonly quotas = new Map<string, Map<string, number>>();
-  private readonly pending = new Map<string, PendingReason>();
+  private pending = new Map<string, PendingReason>();
   private explanations = new Map<string, JobExplain>();
   private priorities = new Map<string, JobPriority>();
   private explainedAt = 0;
@@ -107,6 +107,12 @@ export class ControlPlane {
   /** Stop requests that arrived while a job was being handed over. */
   private readonly stopAfterStart = new Set<string>();
   private dirty = true;
+  /**
+   * When the last cycle started jobs (sim ms), else null: reasons built before a later start of the
+   * same cycle describe the fleet before it ("6 B200 free fleet-wide"), so one more cycle must
+   * rebuild them against the state that cycle left, within the explain interval.
+   */
+  private reasonsStaleSince: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private cycling = false;
   private stopped = false;
@@ -166,7 +172,7 @@ export class ControlPlane {
         const startedAt = Date.parse(row.started_at ?? row.created_at);
         this.cluster.allocate(id, row.project_id, placement);
         this.running.set(id, runningJob(row, spec, placement, startedAt, row.borrowed === 1));
-        reattach.push({ id, spec, placement, startedAt });
+        reattach.push({ id, spec, placement, startedAt, attempt: row.attempt });
       }
     }
     await this.recoverUsage();
@@ -304,7 +310,7 @@ export class ControlPlane {
       if (this.stopped) return;
       try {
         // An attestation starting or ending changes where jobs may run even when nothing else changed.
-        if (this.dirty || this.residency?.due(this.now())) await this.runCycle();
+        if (this.dirty || this.residency?.due(this.now()) || this.reasonsDue(this.now())) await this.runCycle();
       } catch (err) {
         console.error('scheduling cycle failed:', err);
       }
@@ -318,6 +324,11 @@ export class ControlPlane {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     while (this.cycling) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** reasonsDue: the last cycle's pending reasons may predate its own starts and the explain interval has passed. */
+  private reasonsDue(now: number): boolean {
+    return this.reasonsStaleSince !== null && now - this.reasonsStaleSince >= this.policy.explainIntervalSeconds * 1000;
   }
 
   /** poke asks for a cycle soon (something changed). */
@@ -342,8 +353,9 @@ export class ControlPlane {
       this.lastCycleMs = performance.now() - t0;
       this.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
       this.ops.noteHeld(result.windows);
-      this.pending.clear();
-      for (const [id, r] of result.pending) this.pending.set(id, r);
+      this.reasonsStaleSince = result.starts.length > 0 ? now : null;
+      // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
+      this.pending = result.pending;
       for (const [id, forJob] of this.heldFor) {
         if (!this.queue.has(id)) {
           this.heldFor.delete(id); // cancelled while held
@@ -371,18 +383,24 @@ export class ControlPlane {
 
       const at = new Date(now).toISOString();
       const refused: string[] = [];
-      let committed: { id: string; event: JobEvent; org: string }[] = [];
+      let committed: { id: string; event: JobEvent; org: string; attempt: number }[] = [];
       try {
         committed = await this.store.write(async (trx) => {
-          const out: { id: string; event: JobEvent; org: string }[] = [];
+          const out: { id: string; event: JobEvent; org: string; attempt: number }[] = [];
           for (const s of result.starts) {
             const placementJson = JSON.stringify(s.placement);
             const res = await trx
               .updateTable('jobs')
-              .set({ state: 'running', placement: placementJson, started_at: at, borrowed: borrowed.has(s.jobId) ? 1 : 0 })
+              .set((eb) => ({
+                state: 'running',
+                placement: placementJson,
+                started_at: at,
+                borrowed: borrowed.has(s.jobId) ? 1 : 0,
+                attempt: eb('attempt', '+', 1),
+              }))
               .where('id', '=', Number(s.jobId))
               .where('state', '=', 'queued')
-              .returning(['org_id'])
+              .returning(['org_id', 'attempt'])
               .executeTakeFirst();
             if (!res) continue; // cancelled meanwhile
             const spec = this.queuedSpecs.get(s.jobId);
@@ -402,7 +420,13 @@ export class ControlPlane {
               // A policy changed since the cycle ran: the job stays queued under the new rules.
               await trx
                 .updateTable('jobs')
-                .set({ state: 'queued', placement: null, started_at: null, borrowed: 0 })
+                .set((eb) => ({
+                  state: 'queued',
+                  placement: null,
+                  started_at: null,
+                  borrowed: 0,
+                  attempt: eb('attempt', '-', 1),
+                }))
                 .where('id', '=', Number(s.jobId))
                 .execute();
               refused.push(s.jobId);
@@ -421,7 +445,7 @@ export class ControlPlane {
               before: { state: 'queued' },
               after: { state: 'running', placement: s.placement },
             });
-            out.push({ id: s.jobId, event, org: res.org_id });
+            out.push({ id: s.jobId, event, org: res.org_id, attempt: res.attempt });
           }
           return out;
         });
@@ -443,7 +467,7 @@ export class ControlPlane {
         this.running.set(c.id, runningJob(row, spec, placement, now, borrowed.has(c.id)));
         this.handingOver.add(c.id);
         Promise.resolve(this.hooks.secretsFor?.({ id: c.id, org: c.org, spec }))
-          .then((secrets) => this.driver.start({ id: c.id, spec, placement, startedAt: now, secrets }))
+          .then((secrets) => this.driver.start({ id: c.id, spec, placement, startedAt: now, attempt: c.attempt, secrets }))
           .catch((err) =>
             this.observe({
               type: 'exited',
@@ -872,6 +896,7 @@ export class ControlPlane {
           started_at: null,
           finished_at: null,
           borrowed: 0,
+          attempt: 0,
         };
         const id = await insertReturningId(trx, 'jobs', values);
         const inserted: JobRow = { ...values, id };
@@ -1116,11 +1141,29 @@ export class ControlPlane {
     if (o.state === 'down') await this.failJobsOnNode(o.node, reason, `system:driver:${this.driver.name}`);
   }
 
-  /** jobLogs reads a job's output from the driver that runs it (null: no log for this job). */
-  async jobLogs(p: Principal, id: string, offset: number, maxBytes?: number): Promise<{ chunk: LogChunk | null; state: string }> {
+  /**
+   * jobLogs reads a job's output from the driver that runs it (null: no log for this job): of its
+   * current attempt, or of an earlier one. An attempt the job never made is 404.
+   */
+  async jobLogs(
+    p: Principal,
+    id: string,
+    offset: number,
+    maxBytes?: number,
+    attempt?: number,
+  ): Promise<{ chunk: LogChunk | null; state: string; attempt: number }> {
     const row = await this.visibleJobRow(p, id);
-    if (!this.driver.logs) return { chunk: null, state: row.state };
-    return { chunk: await this.driver.logs(id, offset, maxBytes), state: row.state };
+    const current = row.attempt;
+    if (attempt !== undefined && (attempt < 1 || attempt > current)) {
+      throw new DomainError(
+        'not_found',
+        'attempt_not_found',
+        `job ${id} has no attempt ${attempt}: it was started ${current} time${current === 1 ? '' : 's'}`,
+      );
+    }
+    const k = attempt ?? current;
+    if (!this.driver.logs || k === 0) return { chunk: null, state: row.state, attempt: k };
+    return { chunk: await this.driver.logs(id, offset, maxBytes, k), state: row.state, attempt: k };
   }
 
   queueLength(): number {
@@ -1215,5 +1258,3 @@ function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
     ...schedFields(spec),
   };
 }
-
-export { ApiProblem };

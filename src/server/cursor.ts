@@ -2,7 +2,7 @@
  * Page cursors: opaque to clients, base64url of a positive canonical decimal (an id or an index). Anything
  * else, including the empty string that a lenient base64 decoder makes of garbage, is refused.
  */
-import { invalid } from './problem.js';
+import { invalid } from '../model/errors.js';
 
 export const encodeCursor = (n: number | string): string => Buffer.from(String(n)).toString('base64url');
 

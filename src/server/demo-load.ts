@@ -2,9 +2,10 @@
  * Demo load: a realistic, seeded stream of tenant jobs so a demo fleet visibly lives.
  * It creates demo tenants (once) and submits through the same ControlPlane path as the API.
  */
-import type { JobSpec } from '../api/schemas.js';
+
 import type { Fleet } from '../model/fleet.js';
 import { mulberry32 as prng } from '../model/prng.js';
+import type { JobSpec } from '../model/schemas.js';
 import type { ControlPlane } from './control-plane.js';
 import type { Principal } from './principal.js';
 import type { Tenancy } from './tenancy.js';

@@ -1,6 +1,6 @@
 /** EventBus: in-process fan-out of committed job events to live streams (SSE). */
 import { EventEmitter } from 'node:events';
-import type { JobEvent } from '../api/schemas.js';
+import type { JobEvent } from '../model/schemas.js';
 
 export interface BusEvent {
   org: string;

@@ -11,8 +11,9 @@
  * Unknown event types count as tenant data: a new kind of event is withheld until someone
  * classifies it here (fail closed).
  */
-import type { JobEvent } from '../api/schemas.js';
+
 import { TERMINAL_STATES } from '../model/job.js';
+import type { JobEvent } from '../model/schemas.js';
 import type { Lockbox } from './lockbox.js';
 import { isOperator, type Principal } from './principal.js';
 

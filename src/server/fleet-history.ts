@@ -4,7 +4,7 @@
  * purpose: long-term history belongs to Prometheus (/metrics); this covers "what happened lately"
  * without a time-series database. 8,640 samples = 24 h at 10 s, ~1 MiB for the demo fleet.
  */
-import type { FleetHistorySample } from '../api/console-types.js';
+import type { FleetHistorySample } from '../model/fleet.js';
 import type { ControlPlane } from './control-plane.js';
 
 export interface FleetHistoryOptions {

@@ -2,10 +2,11 @@
  * Job placement constraints from the JobSpec to the scheduler, and the submission check that
  * rejects a job no node of the fleet could ever host (on an empty fleet) with the reason.
  */
-import type { JobSpec } from '../api/schemas.js';
+
+import type { FieldError } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
+import type { JobSpec } from '../model/schemas.js';
 import { ClusterModel, constraintsFor, placeJob, type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
-import type { FieldError } from './problem.js';
 
 type ConstraintFields = Pick<
   SchedJob,

@@ -1,7 +1,7 @@
 /** Mapping between job rows in the store and the public Job shape. */
 import type { Selectable } from 'kysely';
-import type { Job, JobEvent, JobSpec } from '../api/schemas.js';
 import type { JobState, PendingReason, Placement } from '../model/job.js';
+import type { Job, JobEvent, JobSpec } from '../model/schemas.js';
 import type { JobEventsTable, JobsTable } from '../store/schema.js';
 
 export type JobRow = Selectable<JobsTable>;
@@ -21,6 +21,7 @@ export function toJob(row: JobRow, pending: PendingReason | null): Job {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    attempt: row.attempt,
   };
 }
 

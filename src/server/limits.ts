@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { type ApiProblem, tooMany } from './problem.js';
+import { type DomainError, tooMany } from '../model/errors.js';
 
 const rate = (requests: number, perSeconds: number) =>
   z
@@ -99,7 +99,7 @@ export function loadLimitsFile(path: string | undefined): Limits {
 }
 
 /** queueFull: the refusal of a submission by an organisation that has as many queued jobs as allowed. */
-export const queueFull = (org: string, queued: number): ApiProblem =>
+export const queueFull = (org: string, queued: number): DomainError =>
   tooMany(
     'org_queue_full',
     `organisation ${org} already has ${queued} queued jobs, the most allowed (queue.maxQueuedJobsPerOrg); wait until some start or cancel some`,

@@ -8,6 +8,7 @@
  * clock, so nothing can "forget" to expire an access.
  */
 import type { Selectable } from 'kysely';
+import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import {
   type AccessNotification,
   type AccessObjectKind,
@@ -19,13 +20,12 @@ import {
   type AccessVerb,
   type BreakGlassCreate,
   OBJECT_REF,
-} from '../api/lockbox-schemas.js';
-import type { Job } from '../api/schemas.js';
+} from '../model/lockbox-schemas.js';
+import type { Job } from '../model/schemas.js';
 import { appendAudit } from '../store/audit.js';
 import type { AccessRequestsTable, AccessUsesTable } from '../store/lockbox-schema.js';
 import type { Store } from '../store/open-store.js';
 import { isOperator, newId, type Principal } from './principal.js';
-import { ApiProblem, conflict, forbidden, invalid, notFound } from './problem.js';
 
 type RequestRow = Selectable<AccessRequestsTable>;
 
@@ -52,9 +52,9 @@ export function scopeCovers(scope: AccessScope, object: string, verb: AccessVerb
   });
 }
 
-export function lockboxRequired(org: string, object: string, verb: AccessVerb): ApiProblem {
-  return new ApiProblem(
-    403,
+export function lockboxRequired(org: string, object: string, verb: AccessVerb): DomainError {
+  return new DomainError(
+    'forbidden',
     'lockbox_approval_required',
     `operators cannot ${verb} ${object} of organisation ${org} without the tenant's consent: file a request with ` +
       `\`gigafab access request --org ${org} --object ${object} --verb ${verb} --cause "..." --country DE\` ` +
@@ -131,7 +131,7 @@ export class Lockbox {
       await this.requireTenantDataAccess(p, org, object, verb, requestId);
       return true;
     } catch (err) {
-      if (err instanceof ApiProblem && err.code === 'lockbox_approval_required') return false;
+      if (err instanceof DomainError && err.code === 'lockbox_approval_required') return false;
       throw err;
     }
   }

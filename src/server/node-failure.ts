@@ -4,8 +4,8 @@
  * always as a whole, since one allocation holds all its nodes. Checkpoints a job reports are kept
  * so that preemption picks the victims that lose least work.
  */
-import type { JobEvent, JobSpec } from '../api/schemas.js';
-import type { OnNodeFailure } from '../api/schemas-scheduling.js';
+import type { JobEvent, JobSpec } from '../model/schemas.js';
+import type { OnNodeFailure } from '../model/schemas-scheduling.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
@@ -18,7 +18,7 @@ export interface NodeFailure {
   node: string;
   why: string;
   policy: OnNodeFailure;
-  /** The run number the job gets when requeued (runs so far + 1). */
+  /** The attempt the job's next start will be (jobs.attempt + 1). */
   attempt: number;
 }
 
@@ -47,13 +47,8 @@ export async function markNodeFailures(
   return store.write(async (trx) => {
     const out: { id: string; org: string; failure: NodeFailure; event: JobEvent }[] = [];
     for (const j of jobs) {
-      const runs = await trx
-        .selectFrom('job_events')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('job_id', '=', Number(j.id))
-        .where('type', '=', 'running')
-        .executeTakeFirst();
-      const failure: NodeFailure = { node, why, policy: j.spec.onNodeFailure ?? 'requeue', attempt: Number(runs?.n ?? 1) + 1 };
+      const runs = await trx.selectFrom('jobs').select('attempt').where('id', '=', Number(j.id)).executeTakeFirst();
+      const failure: NodeFailure = { node, why, policy: j.spec.onNodeFailure ?? 'requeue', attempt: (runs?.attempt ?? 1) + 1 };
       const message = `node ${node} went down (${why}): stopping the job; it will be ${outcomeText(failure)}`;
       const ev = await event(trx, j.id, at, 'node-failure', message, { node, policy: failure.policy });
       await appendAudit(trx, {

@@ -12,11 +12,11 @@ import { readFileSync } from 'node:fs';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { ROLES, type Role } from '../api/schemas.js';
+import { DomainError } from '../model/errors.js';
+import { ROLES, type Role } from '../model/schemas.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { Principal } from './principal.js';
-import { ApiProblem } from './problem.js';
 
 const MappingSchema = z
   .strictObject({
@@ -59,7 +59,7 @@ const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
 const ROLE_RANK: Record<Role, number> = { operator: 3, admin: 2, member: 1, viewer: 0 };
 const CACHE_MAX = 10_000;
 
-const rejected = (why: string) => new ApiProblem(401, 'invalid_token', `the OIDC token was rejected: ${why}`);
+const rejected = (why: string) => new DomainError('unauthenticated', 'invalid_token', `the OIDC token was rejected: ${why}`);
 
 /** pseudonymousId: a stable user id that reveals nothing about the person. */
 export function pseudonymousId(issuer: string, subject: string): string {
@@ -112,7 +112,11 @@ export class OidcAuthenticator {
   private jwks(): Promise<ReturnType<typeof createRemoteJWKSet>> {
     this.keys ??= discover(this.config.issuer).catch((err: Error) => {
       this.keys = null;
-      throw new ApiProblem(503, 'oidc_issuer_unavailable', `cannot reach the OIDC issuer ${this.config.issuer}: ${err.message}`);
+      throw new DomainError(
+        'unavailable',
+        'oidc_issuer_unavailable',
+        `cannot reach the OIDC issuer ${this.config.issuer}: ${err.message}`,
+      );
     });
     return this.keys;
   }
@@ -127,15 +131,15 @@ export class OidcAuthenticator {
     if (matched.some((m) => m.role === 'operator')) return { userId, role: 'operator', org: null };
     const orgs = [...new Set(matched.map((m) => m.org))];
     if (orgs.length === 0) {
-      throw new ApiProblem(
-        403,
+      throw new DomainError(
+        'forbidden',
         'oidc_no_role',
         `the OIDC token is valid, but none of its groups (${groups.join(', ') || 'none'}) maps to a gigafab role; ask an operator to add a mapping to the server's OIDC config`,
       );
     }
     if (orgs.length > 1) {
-      throw new ApiProblem(
-        403,
+      throw new DomainError(
+        'forbidden',
         'oidc_ambiguous_org',
         `the OIDC token's groups map to several organisations (${orgs.join(', ')}); a user belongs to one organisation`,
       );
@@ -151,8 +155,8 @@ export class OidcAuthenticator {
     if (p.org) {
       const org = await this.store.db.selectFrom('orgs').select('id').where('id', '=', p.org).executeTakeFirst();
       if (!org) {
-        throw new ApiProblem(
-          403,
+        throw new DomainError(
+          'forbidden',
           'oidc_org_unknown',
           `the OIDC groups map to organisation ${p.org}, which does not exist here; an operator must create it first`,
         );
@@ -201,7 +205,7 @@ function claimString(payload: JWTPayload, name: string): string | null {
 }
 
 /** explain turns jose's verification errors into a sentence a user can act on. */
-function explain(err: unknown, config: OidcConfig): ApiProblem {
+function explain(err: unknown, config: OidcConfig): DomainError {
   const e = err as { code?: string; claim?: string; message?: string };
   switch (e.code) {
     case 'ERR_JWT_EXPIRED':

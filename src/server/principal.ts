@@ -1,15 +1,8 @@
-/** Principal: who is calling. Tokens are random, shown once, and stored only as SHA-256 hashes. */
+/** Tokens and ids. Tokens are random, shown once, and stored only as SHA-256 hashes. */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Role } from '../api/schemas.js';
 
-export interface Principal {
-  userId: string;
-  role: Role;
-  /** null for platform operators. */
-  org: string | null;
-}
-
-export const isOperator = (p: Principal) => p.role === 'operator';
+// The Principal lives in the model; re-exported for the services that import it from here.
+export { isOperator, type Principal } from '../model/principal.js';
 
 export function newToken(): string {
   return `gf_${randomBytes(24).toString('base64url')}`;

@@ -5,9 +5,10 @@
  * audit record.
  */
 import type { Selectable } from 'kysely';
-import type { MaintenanceCreate, MaintenanceWindowView, Reservation, ReservationCreate } from '../api/schemas-scheduling.js';
+import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import type { MaintenanceCreate, MaintenanceWindowView, Reservation, ReservationCreate } from '../model/schemas-scheduling.js';
 import {
   type CapacityWindow,
   ClusterModel,
@@ -21,7 +22,6 @@ import type { Store } from '../store/open-store.js';
 import type { MaintenanceWindowsTable, ReservationsTable } from '../store/schema-scheduling.js';
 import { MAX_WINDOW_DAYS, MAX_WINDOW_LEAD_DAYS } from './limits.js';
 import { isOperator, newId, type Principal } from './principal.js';
-import { conflict, forbidden, invalid, notFound } from './problem.js';
 
 type ReservationRow = Selectable<ReservationsTable>;
 type MaintenanceRow = Selectable<MaintenanceWindowsTable>;

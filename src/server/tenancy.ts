@@ -5,7 +5,8 @@
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Selectable } from 'kysely';
-import type { AuditRecord, Org, OrgKind, Project, Role, User } from '../api/schemas.js';
+import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
+import type { AuditRecord, Org, OrgKind, Project, Role, User } from '../model/schemas.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { ProjectsTable, UsersTable } from '../store/schema.js';
@@ -13,7 +14,6 @@ import type { ControlPlane } from './control-plane.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { isJwtShaped } from './oidc.js';
 import { hashToken, isOperator, newId, newToken, type Principal } from './principal.js';
-import { conflict, forbidden, invalid, notFound } from './problem.js';
 
 type UserRow = Selectable<UsersTable>;
 

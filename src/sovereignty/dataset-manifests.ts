@@ -13,16 +13,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import type { JobSpec } from '../api/schemas.js';
+import { DomainError, invalid } from '../model/errors.js';
+import type { JobSpec } from '../model/schemas.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import { isOperator, type Principal } from '../server/principal.js';
-import { ApiProblem, invalid } from '../server/problem.js';
 import { appendAudit } from '../store/audit.js';
+import { type KeyTables, keysTrx } from '../store/keys-tables.js';
 import type { DatasetManifestsTable } from '../store/migration-008-sovwire.js';
 import type { Store } from '../store/open-store.js';
 import type { Database } from '../store/schema.js';
 import { KekChangedError, type KeyService, type ObjectRef, type PreparedDataKey } from './keys/key-service.js';
-import { type KeyTables, keysTrx } from './keys/tables.js';
 import type { DatasetInput, DatasetRecord, ResidencyService } from './service.js';
 
 type ManifestTables = KeyTables & { dataset_manifests: DatasetManifestsTable };
@@ -273,7 +273,7 @@ export class DatasetManifests {
     actor: string,
     requestId: string,
   ): Promise<void> {
-    if (!dk) throw new ApiProblem(403, 'forbidden', 'only members of the organisation can set a dataset manifest');
+    if (!dk) throw new DomainError('forbidden', 'forbidden', 'only members of the organisation can set a dataset manifest');
     const r = ref(rec.org, rec.id);
     const at = new Date(this.now()).toISOString();
     const ciphertext = this.keys.sealWith(dk.key, dk.id, r, plaintext).toString('base64');

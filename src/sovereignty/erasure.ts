@@ -7,14 +7,14 @@
  * itself is never touched: its records name actors by pseudonymous ids only, so it still verifies.
  */
 import { randomBytes } from 'node:crypto';
+import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import { isOperator, type Principal } from '../server/principal.js';
-import { ApiProblem, conflict, forbidden, invalid, notFound } from '../server/problem.js';
 import type { Tenancy } from '../server/tenancy.js';
 import { appendAudit } from '../store/audit.js';
+import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
 import type { Store } from '../store/open-store.js';
 import type { KeyService } from './keys/key-service.js';
-import { type KeysDb, keysDb, keysTrx } from './keys/tables.js';
 import type { Restrictions } from './restriction.js';
 
 export interface ErasureCertificate {
@@ -88,7 +88,7 @@ export class Erasure {
         await this.cp.cancelJob(p, String(j.id), requestId);
         jobsStopped.push(String(j.id));
       } catch (err) {
-        if (!(err instanceof ApiProblem && err.code === 'job_finished')) throw err;
+        if (!(err instanceof DomainError && err.code === 'job_finished')) throw err;
       }
     }
 
@@ -98,7 +98,11 @@ export class Erasure {
       keysDestroyed.push({ ...k, stillHeldByProvider: await this.keys.providerHolds(k.provider, k.keyId) });
     }
     if (keysDestroyed.some((k) => k.stillHeldByProvider)) {
-      throw new ApiProblem(502, 'key_not_destroyed', `the key provider still holds a key of ${org}; erasure stopped, retry it`);
+      throw new DomainError(
+        'dependency_failed',
+        'key_not_destroyed',
+        `the key provider still holds a key of ${org}; erasure stopped, retry it`,
+      );
     }
 
     const at = new Date(this.now()).toISOString();

@@ -1,4 +1,6 @@
 /** The residency report's row shape and its CSV rendering (shared by the API and the CLI). */
+import { toCsv } from '../model/csv.js';
+
 export interface ResidencyReportRow {
   jobId: string;
   jobName: string;
@@ -41,14 +43,7 @@ const CSV_COLUMNS: (keyof ResidencyReportRow)[] = [
   'summary',
 ];
 
-function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(';') : String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-}
-
-/** reportCsv: RFC 4180 CSV, one header line, list cells joined with `;`. */
+/** reportCsv: RFC 4180 CSV, one header line, list cells joined with `;`, formulas neutralised. */
 export function reportCsv(items: readonly ResidencyReportRow[]): string {
-  const lines = [CSV_COLUMNS.join(',')];
-  for (const it of items) lines.push(CSV_COLUMNS.map((c) => csvCell(it[c])).join(','));
-  return `${lines.join('\r\n')}\r\n`;
+  return toCsv(CSV_COLUMNS, items);
 }

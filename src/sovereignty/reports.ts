@@ -3,8 +3,9 @@
  * of a period ran, under which policy versions and attestations, from the placement evidence) and
  * the record of processing (GDPR Art. 30(2) style) per organisation.
  */
+
+import { invalid, notFound } from '../model/errors.js';
 import { isOperator, type Principal } from '../server/principal.js';
-import { invalid, notFound } from '../server/problem.js';
 import type { Store } from '../store/open-store.js';
 import { countryInfo } from './countries.js';
 import type { ResidencyReportRow } from './report-csv.js';
@@ -33,7 +34,14 @@ async function requireOrgReader(store: Store, p: Principal, org: string): Promis
   if (!row || (!isOperator(p) && p.org !== org)) throw notFound('org', org);
 }
 
-/** residencyReport: one row per placement of a job of `org` that started in [from, to). */
+/** Job events that end a run: a requeue (back to the queue) or the job's end. */
+const RUN_ENDS = ['queued', 'succeeded', 'failed', 'cancelled', 'timed-out'];
+
+/**
+ * residencyReport: one row per placement of a job of `org` that ran during [from, to): started
+ * before `to` and still running at `from` or later ("where was my data processed in this period"
+ * includes jobs that started earlier). finishedAt is when that placement ended (null: running).
+ */
 export async function residencyReport(
   store: Store,
   p: Principal,
@@ -50,7 +58,8 @@ export async function residencyReport(
   const fromIso = new Date(Date.parse(from)).toISOString();
   const toIso = new Date(Date.parse(to)).toISOString();
   if (fromIso >= toIso) throw invalid('invalid_period', `from (${fromIso}) must be before to (${toIso})`);
-  const rows = await store.db
+  // Candidates: started before the end, of jobs that had not ended before the start of the period.
+  const candidates = await store.db
     .selectFrom('placement_evidence')
     .innerJoin('jobs', 'jobs.id', 'placement_evidence.job_id')
     .select([
@@ -60,13 +69,19 @@ export async function residencyReport(
       'placement_evidence.project_id',
       'jobs.name',
       'jobs.state',
-      'jobs.finished_at',
     ])
     .where('placement_evidence.org_id', '=', org)
-    .where('placement_evidence.at', '>=', fromIso)
     .where('placement_evidence.at', '<', toIso)
+    .where((eb) => eb.or([eb('jobs.finished_at', 'is', null), eb('jobs.finished_at', '>=', fromIso)]))
     .orderBy('placement_evidence.id')
     .execute();
+  const ends = await runEnds(
+    store,
+    candidates.map((r) => r.job_id),
+  );
+  const rows = candidates
+    .map((r) => ({ ...r, finished_at: ends.get(`${r.job_id}\u0000${r.at}`) ?? null }))
+    .filter((r) => r.at >= fromIso || r.finished_at === null || r.finished_at > fromIso);
   const items = rows.map((r) => {
     const e = JSON.parse(r.evidence) as Evidence;
     const attestations = e.site.currentAttestations.map((a) => a.name);
@@ -101,6 +116,39 @@ export async function residencyReport(
     };
   });
   return { org, from: fromIso, to: toIso, generatedAt: new Date().toISOString(), items };
+}
+
+/**
+ * runEnds: when each run (keyed `job\0start`, the start being its `running` event's time, the same
+ * as its evidence) ended: the first requeue or end event after it. Runs still going are absent.
+ */
+async function runEnds(store: Store, jobIds: readonly number[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const ids = [...new Set(jobIds)];
+  for (let i = 0; i < ids.length; i += 500) {
+    const events = await store.db
+      .selectFrom('job_events')
+      .select(['job_id', 'at', 'type'])
+      .where('job_id', 'in', ids.slice(i, i + 500))
+      .where('type', 'in', ['running', ...RUN_ENDS])
+      .orderBy('job_id')
+      .orderBy('id')
+      .execute();
+    let open: string | null = null;
+    let job = -1;
+    for (const e of events) {
+      if (e.job_id !== job) {
+        job = e.job_id;
+        open = null;
+      }
+      if (e.type === 'running') open = `${e.job_id}\u0000${e.at}`;
+      else if (open) {
+        out.set(open, e.at);
+        open = null;
+      }
+    }
+  }
+  return out;
 }
 
 function siteEntry(s: SiteFacts, now: number) {

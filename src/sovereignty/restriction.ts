@@ -4,14 +4,15 @@
  * the reason, running jobs are stopped and requeued (held). Lifting it lets the queue run again.
  * The control plane consults holdReason() each cycle; the state lives in org_restrictions.
  */
+
+import { conflict, DomainError, forbidden, notFound } from '../model/errors.js';
 import type { PendingReason } from '../model/job.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import { isOperator, type Principal } from '../server/principal.js';
-import { ApiProblem, conflict, forbidden, notFound } from '../server/problem.js';
 import type { Tenancy } from '../server/tenancy.js';
 import { appendAudit } from '../store/audit.js';
+import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
 import type { Store } from '../store/open-store.js';
-import { type KeysDb, keysDb, keysTrx } from './keys/tables.js';
 
 export interface RestrictionState {
   org: string;
@@ -124,7 +125,7 @@ export class Restrictions {
   async lift(p: Principal, org: string, requestId: string): Promise<RestrictionState> {
     await this.authorize(p, org);
     if (await this.erased(org))
-      throw new ApiProblem(409, 'org_erased', `organisation ${org} was erased; processing stays stopped`);
+      throw new DomainError('conflict', 'org_erased', `organisation ${org} was erased; processing stays stopped`);
     const h = this.byOrg.get(org);
     if (!h) throw notFound('restriction', org);
     const at = new Date(this.now()).toISOString();

@@ -6,15 +6,17 @@
  * attestation starts or ends, and flags running jobs whose site no longer qualifies.
  */
 import type { Transaction } from 'kysely';
-import type { JobEvent, JobSpec } from '../api/schemas.js';
 import { expandFleet } from '../fleet/load-fleet.js';
+import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import type { JobEvent, JobSpec } from '../model/schemas.js';
 import { type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
 import type { ControlPlane } from '../server/control-plane.js';
+import { unsatisfiableConstraints } from '../server/job-constraints.js';
 import { toJobEvent } from '../server/job-rows.js';
+import type { ResidencyGate, RunningForResidency } from '../server/ports.js';
 import { isOperator, newId, type Principal } from '../server/principal.js';
-import { conflict, forbidden, invalid, notFound } from '../server/problem.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
@@ -79,31 +81,6 @@ export interface DatasetInput {
 
 /** Extra writes in a dataset change's own transaction. */
 export type DatasetTrxHook = (trx: Trx, rec: DatasetRecord) => Promise<void>;
-
-export interface RunningForResidency {
-  id: string;
-  org: string;
-  project: string;
-  spec: JobSpec;
-  site: string;
-}
-
-/** The hooks the control plane calls; every path that queues or starts work goes through them. */
-export interface ResidencyGate {
-  /** Rejects (422 residency_forbidden) a job no site could ever host; 404 for unknown datasets. */
-  admit(org: string, project: string, spec: JobSpec, now: number): void;
-  /** The job with its residency constraint for the scheduler (a new object whenever it is evaluated). */
-  constrain(job: SchedJob, spec: JobSpec, now: number): SchedJob;
-  /** Inside the start transaction: re-checks the placement and writes the evidence; false refuses the start. */
-  recordStart(
-    trx: Trx,
-    s: { jobId: string; org: string; project: string; spec: JobSpec; placement: Placement; at: string; now: number },
-  ): Promise<boolean>;
-  /** Whether an attestation became valid or expired since the last evaluation. */
-  due(now: number): boolean;
-  /** Re-evaluates after `due`: flags running jobs whose site no longer qualifies. */
-  refresh(now: number): Promise<void>;
-}
 
 /** A policy row as read back (callers may leave out the organisation). */
 type PolicyRowLike = Omit<ResidencyPoliciesTable, 'org_id'>;
@@ -209,17 +186,52 @@ export class ResidencyService implements ResidencyGate {
     const never = neverReason(ev);
     if (never) throw invalid('residency_forbidden', never.message, [{ path: 'datasets', message: never.rule }]);
     if (ev.rules.length === 0) return;
-    // The sites the rules could ever allow must also have the job's GPUs.
-    const sub = this.subFleet(ev.everAllowedSites);
+    // The job's own site constraints narrow further: some site must pass both, ever.
+    const c = spec.constraints;
+    const constrained = !!(c?.requiredSites?.length || c?.forbiddenSites?.length || c?.requiredCertifications?.length);
+    const byConstraints = this.fleet.sites
+      .filter(
+        (s) =>
+          (!c?.requiredSites?.length || c.requiredSites.includes(s.id)) &&
+          !(c?.forbiddenSites ?? []).includes(s.id) &&
+          (c?.requiredCertifications ?? []).every((cert) => s.certifications.includes(cert)),
+      )
+      .map((s) => s.id);
+    const candidates = ev.everAllowedSites.filter((s) => byConstraints.includes(s));
+    if (constrained && candidates.length === 0) {
+      const why = byConstraints.map((s) => {
+        const e = ev.excluded.find((x) => x.site === s);
+        return e ? `${e.reason} [${e.rule}]` : `${s} is excluded`;
+      });
+      throw invalid(
+        'residency_forbidden',
+        byConstraints.length === 0
+          ? `the job's site constraints leave no site, and the residency rules allow only ${ev.everAllowedSites.join(', ')}`
+          : `the sites the job's constraints allow (${byConstraints.join(', ')}) are all excluded by the residency rules, now and with every attestation renewed: ${why.join('; ')}; the rules allow ${ev.everAllowedSites.join(', ')}`,
+        [
+          {
+            path: 'constraints',
+            message: [...new Set(byConstraints.map((s) => ev.excluded.find((x) => x.site === s)?.rule ?? 'constraints'))].join(
+              ', ',
+            ),
+          },
+        ],
+      );
+    }
+    // The sites left must also have the job's GPUs, in that number (and its node labels, if any).
+    const sub = this.subFleet(candidates);
     const misfit = validateJobFitsFleet(sub, {
       gpuType: spec.gpuType === 'any' ? null : spec.gpuType,
       gpusPerNode: spec.gpusPerNode,
       nodes: spec.nodes,
     });
-    if (misfit) {
+    const unfit =
+      misfit?.message.replace(/^waiting: /, '') ??
+      (sub.nodes.length > 0 && c ? unsatisfiableConstraints(sub, withoutSiteConstraints(spec))?.message : undefined);
+    if (unfit) {
       throw invalid(
         'residency_forbidden',
-        `the only sites the residency rules allow (${ev.everAllowedSites.join(', ')}) cannot run this job: ${misfit.message.replace(/^waiting: /, '')}`,
+        `the only sites the residency rules${constrained ? " and the job's constraints" : ''} allow (${candidates.join(', ')}) cannot run this job: ${unfit}`,
         [{ path: 'gpuType', message: ev.rules.map((r) => r.id).join(', ') }],
       );
     }
@@ -751,6 +763,13 @@ export class ResidencyService implements ResidencyGate {
   rulesOfPolicy(v: PolicyVersion) {
     return rulesOf(v).map((r) => ({ id: r.id, source: r.source, requirement: r.requirement }));
   }
+}
+
+/** withoutSiteConstraints: the spec with its site constraints already applied (for a sub-fleet check). */
+function withoutSiteConstraints(spec: JobSpec): JobSpec {
+  if (!spec.constraints) return spec;
+  const { requiredSites: _r, forbiddenSites: _f, requiredCertifications: _c, ...rest } = spec.constraints;
+  return { ...spec, constraints: rest };
 }
 
 function toPolicyVersion(r: PolicyRowLike): PolicyVersion {

@@ -4,9 +4,10 @@
  * manifest for anyone), and the audit record of each report export, so a tenant sees who exported
  * what. Used by the residency routes; the decisions are tabled in docs/sovereignty-access.md.
  */
+
+import { DomainError } from '../model/errors.js';
 import type { Lockbox } from '../server/lockbox.js';
 import { isOperator, type Principal } from '../server/principal.js';
-import { ApiProblem } from '../server/problem.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { DatasetManifests } from './dataset-manifests.js';
@@ -66,7 +67,7 @@ export class TenantData {
       await this.lockbox.requireTenantDataAccess(p, d.org, `dataset:${d.id}`, 'read-dataset', requestId);
       return fullView(d, this.manifests);
     } catch (err) {
-      if (err instanceof ApiProblem && err.code === 'lockbox_approval_required') return redactedView(d, this.manifests);
+      if (err instanceof DomainError && err.code === 'lockbox_approval_required') return redactedView(d, this.manifests);
       throw err;
     }
   }

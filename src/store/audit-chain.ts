@@ -2,7 +2,8 @@
  * The audit log is tamper-evident: every record commits to the one before it (a SHA-256 hash chain
  * over the whole log) and to the previous record of its own organisation (a per-tenant chain, so a
  * tenant can verify its own export without seeing anyone else's records). Signed checkpoints pin the
- * heads, so truncation is caught too.
+ * heads (one checkpoint per committed write transaction), so truncation is caught too; a head kept
+ * outside the database catches the removal of the newest records together with their checkpoints.
  *
  * Canonical form (documented so anyone can re-verify): the hash of a record is
  *   sha256( JSON.stringify([id, at, actor, org, action, objectType, objectId, before, after, requestId, prev]) )
@@ -63,15 +64,20 @@ export interface Head {
 export class ChainVerifier {
   private prev: Head | null = null;
   private checked = 0;
+  /** First record after the last pin that matched: a rewrite detected at the next pin starts here or later. */
+  private segmentStart: number | null = null;
+  private heldSeen = false;
   problem: VerifyProblem | null = null;
 
   /**
    * @param org verify one organisation's slice (its own chain) instead of the whole log
    * @param pins hashes that signed checkpoints pinned, by record id: a mismatch means rewritten history
+   * @param held a head the verifier kept from an earlier verify or export: the log must still contain it
    */
   constructor(
     private readonly org: string | null = null,
     private readonly pins: ReadonlyMap<number, string> = new Map(),
+    private readonly held: Head | null = null,
   ) {}
 
   add(r: ChainRecord): boolean {
@@ -103,21 +109,52 @@ export class ChainVerifier {
       this.problem = { recordId: r.id, reason: `record ${r.id} was altered: its content does not match its hash` };
       return false;
     }
-    const pinned = this.pins.get(r.id);
-    if (pinned !== undefined && pinned !== claimed) {
+    if (this.held && !this.heldSeen && r.id > this.held.id) {
       this.problem = {
-        recordId: r.id,
-        reason: `record ${r.id} differs from what a signed checkpoint pinned (history rewritten)`,
+        recordId: this.held.id,
+        reason: `record ${this.held.id}, the head you hold, is no longer in the log (removed, history rewritten)`,
       };
       return false;
+    }
+    this.segmentStart ??= r.id;
+    const pinned = this.pins.get(r.id);
+    if (pinned !== undefined && pinned !== claimed) {
+      // Hashes recomputed after the fact are consistent among themselves; only the signed pin shows
+      // the rewrite, somewhere between the previous pin and this one.
+      this.problem = {
+        recordId: this.segmentStart,
+        reason:
+          this.segmentStart === r.id
+            ? `record ${r.id} differs from what a signed checkpoint pinned (rewritten after it was committed)`
+            : `records ${this.segmentStart}–${r.id} were rewritten after they were committed: record ${r.id} differs from what a signed checkpoint pinned`,
+      };
+      return false;
+    }
+    if (pinned !== undefined) this.segmentStart = null;
+    if (this.held && r.id === this.held.id) {
+      if (claimed !== this.held.hash) {
+        this.problem = {
+          recordId: r.id,
+          reason: `record ${r.id} differs from the head you hold (history rewritten at or before it)`,
+        };
+        return false;
+      }
+      this.heldSeen = true;
     }
     this.prev = { id: r.id, hash: claimed ?? '' };
     this.checked++;
     return true;
   }
 
-  /** finish checks that the chain reaches a pinned head (from a signed checkpoint): catches truncation. */
+  /** finish checks that the chain reaches a pinned head (from a signed checkpoint) and the held head: catches truncation. */
   finish(pinned: Head | null): { ok: boolean; checked: number; head: Head | null; problem: VerifyProblem | null } {
+    if (!this.problem && this.held && !this.heldSeen) {
+      const end = this.prev?.id ?? 0;
+      this.problem = {
+        recordId: this.org ? this.held.id : end + 1,
+        reason: `the log ends at record ${end} but the head you hold is record ${this.held.id} (truncated)`,
+      };
+    }
     if (!this.problem && pinned) {
       if (!this.prev || this.prev.id < pinned.id) {
         this.problem = {

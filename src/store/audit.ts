@@ -24,6 +24,24 @@ interface Heads {
   id: number;
   hash: string;
   org: Map<string, string>;
+  /** What this transaction appended: its first record and the heads of the organisations it touched. */
+  firstId: number | null;
+  touched: Map<string, [number, string]>;
+}
+
+/** What one transaction appended to the log: sealed by a signed checkpoint before it commits. */
+export interface Appended {
+  fromId: number;
+  uptoId: number;
+  headHash: string;
+  orgHeads: ReadonlyMap<string, [number, string]>;
+}
+
+/** appendedIn says what `trx` appended to the audit log (null: nothing). */
+export function appendedIn(trx: Transaction<Database>): Appended | null {
+  const h = headsByTx.get(trx);
+  if (!h || h.firstId === null) return null;
+  return { fromId: h.firstId, uptoId: h.id, headHash: h.hash, orgHeads: h.touched };
 }
 /** Chain heads read once per transaction; a rolled-back transaction takes its cache with it. */
 const headsByTx = new WeakMap<object, Heads>();
@@ -32,7 +50,7 @@ async function headsOf(trx: Transaction<Database>): Promise<Heads> {
   let heads = headsByTx.get(trx);
   if (!heads) {
     const last = await trx.selectFrom('audit').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
-    heads = { id: last?.id ?? 0, hash: last?.hash ?? '', org: new Map() };
+    heads = { id: last?.id ?? 0, hash: last?.hash ?? '', org: new Map(), firstId: null, touched: new Map() };
     headsByTx.set(trx, heads);
   }
   return heads;
@@ -90,5 +108,9 @@ export async function appendAudit(trx: Transaction<Database>, e: AuditEntry): Pr
   });
   heads.id = record.id;
   heads.hash = hash;
-  if (e.org && orgHash) heads.org.set(e.org, orgHash);
+  heads.firstId ??= record.id;
+  if (e.org && orgHash) {
+    heads.org.set(e.org, orgHash);
+    heads.touched.set(e.org, [record.id, orgHash]);
+  }
 }

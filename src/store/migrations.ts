@@ -2,12 +2,15 @@
  * Versioned schema migrations, applied in order by Kysely's Migrator on start.
  * Never edit a released migration; add a new one.
  */
+
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
-import { migration005Keys } from '../sovereignty/keys/tables.js';
+import { migration005Keys } from './keys-tables.js';
 import { m004Residency } from './migration-004-residency.js';
 import { m006Lockbox } from './migration-006-lockbox.js';
 import { m007Scheduling } from './migration-007-scheduling.js';
 import { migration008Sovwire } from './migration-008-sovwire.js';
+import { migration009Attempts } from './migration-009-attempts.js';
+import { migration013AuditSeal } from './migration-013-audit-seal.js';
 
 type Db = Kysely<unknown>;
 
@@ -165,6 +168,8 @@ export const migrations: Record<string, Migration> = {
   '006_lockbox': m006Lockbox,
   '007_scheduling': m007Scheduling,
   '008_sovwire': migration008Sovwire,
+  '009_attempts': migration009Attempts,
+  '013_audit_seal': migration013AuditSeal,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -26,6 +26,11 @@ export class Store {
     return this.batcher.run(body);
   }
 
+  /** addPreCommit runs `hook` inside every write transaction, after its bodies, before COMMIT. */
+  addPreCommit(hook: TxBody<Database, void>): void {
+    this.batcher.addPreCommit(hook);
+  }
+
   async close(): Promise<void> {
     await this.batcher.drain();
     this.batcher.close();

@@ -53,6 +53,8 @@ export interface JobsTable {
   finished_at: string | null;
   /** 1 when the job runs on borrowed capacity (preemptible by the lender). */
   borrowed: number;
+  /** How many times the job was started (0: never); each start is one attempt (migration 009). */
+  attempt: Generated<number>;
 }
 export interface JobEventsTable {
   id: Generated<number>;
@@ -89,6 +91,12 @@ export interface AuditCheckpointsTable {
   /** Ed25519 signature (base64) over the canonical checkpoint text. */
   signature: string;
   key_id: string;
+  /** Chained checkpoints (migration 013): 1, 2, 3… ; null for checkpoints signed before it. */
+  seq: number | null;
+  /** sha256 of the previous chained checkpoint's signed text ("" for the first). */
+  prev_hash: string | null;
+  /** First record this checkpoint covers: the previous checkpoint's upto_id + 1. */
+  from_id: number | null;
 }
 export interface NodeStatesTable {
   node_id: string;

@@ -17,6 +17,8 @@ interface Pending<DB> {
 
 export class WriteBatcher<DB> {
   private queue: Pending<DB>[] = [];
+  /** Run inside every transaction after its bodies, before COMMIT (e.g. sealing the audit log). */
+  private readonly preCommit: TxBody<DB, void>[] = [];
   private flushing = false;
   private closed = false;
 
@@ -37,6 +39,19 @@ export class WriteBatcher<DB> {
     });
   }
 
+  /** addPreCommit runs `hook` at the end of every transaction, so what it writes commits with the batch. */
+  addPreCommit(hook: TxBody<DB, void>): void {
+    this.preCommit.push(hook);
+  }
+
+  private async inTransaction<T>(body: TxBody<DB, T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      const value = await body(trx);
+      for (const hook of this.preCommit) await hook(trx);
+      return value;
+    });
+  }
+
   /** drain waits until everything queued so far is committed. */
   async drain(): Promise<void> {
     while (this.queue.length > 0 || this.flushing) await new Promise((r) => setTimeout(r, 2));
@@ -53,7 +68,7 @@ export class WriteBatcher<DB> {
       // a constraint); when one does, the batch is rolled back and each body reruns on its own.
       const values: unknown[] = [];
       try {
-        await this.db.transaction().execute(async (trx) => {
+        await this.inTransaction(async (trx) => {
           for (const item of batch) values.push(await item.body(trx));
         });
       } catch (err) {
@@ -63,7 +78,7 @@ export class WriteBatcher<DB> {
         }
         for (const item of batch) {
           try {
-            item.resolve(await this.db.transaction().execute((trx) => item.body(trx)));
+            item.resolve(await this.inTransaction(item.body));
           } catch (e) {
             item.reject(e);
           }

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { ACCESS_VERBS } from '../../src/api/lockbox-schemas.js';
+import { ACCESS_VERBS } from '../../src/model/lockbox-schemas.js';
 import { startLocalSiteServer } from '../helpers/local-site.js';
 import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
 

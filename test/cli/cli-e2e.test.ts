@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Job } from '../../src/api/schemas.js';
+import type { Job } from '../../src/model/schemas.js';
 import { cliRunner, type CliRun as Run } from '../helpers/cli.js';
 import { startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 

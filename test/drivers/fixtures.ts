@@ -2,9 +2,9 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { JobSpec } from '../../src/api/schemas.js';
 import type { DriverJob, ExecutionDriver, NodeStateObservation, Observation } from '../../src/drivers/driver.js';
 import type { NodeAllocation } from '../../src/model/job.js';
+import type { JobSpec } from '../../src/model/schemas.js';
 
 /** The repository root, from either test/drivers (tsx) or dist/test/drivers (compiled). */
 export function repoRoot(): string {

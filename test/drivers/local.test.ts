@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -356,13 +356,13 @@ describe('local driver: control-plane restart', () => {
     const id = uniqueId('re-orphan');
     const job = driverJob(id, ['sleep', '60'], box([]));
     await startInDoomedControlPlane(base, job);
-    const state = JSON.parse(readFileSync(join(base, id, 'state.json'), 'utf8')) as { pid: number };
+    const state = JSON.parse(readFileSync(join(base, id, 'attempt-1', 'state.json'), 'utf8')) as { pid: number };
 
     const reporter = newDriver({ baseDir: base, orphans: 'report' }).driver;
     await reporter.reattach([]);
     assert.deepEqual(
       reporter.lastReconcile?.orphans.filter((o) => o.jobId === id),
-      [{ jobId: id, pid: state.pid, action: 'reported' }],
+      [{ jobId: id, attempt: 1, pid: state.pid, action: 'reported' }],
     );
     assert.ok(procStat(state.pid) && procStat(state.pid)?.state !== 'Z', 'report-only leaves it running');
 
@@ -370,11 +370,11 @@ describe('local driver: control-plane restart', () => {
     await driver.reattach([]);
     assert.deepEqual(
       driver.lastReconcile?.orphans.filter((o) => o.jobId === id),
-      [{ jobId: id, pid: state.pid, action: 'stopped' }],
+      [{ jobId: id, attempt: 1, pid: state.pid, action: 'stopped' }],
     );
-    await eventually(() => existsSync(join(base, id, 'result.json')), 5000, 'orphan stopped');
+    await eventually(() => existsSync(join(base, id, 'attempt-1', 'result.json')), 5000, 'orphan stopped');
     assert.equal(rec.of(id).length, 0, 'no observation for a job the control plane does not know');
-    const result = JSON.parse(readFileSync(join(base, id, 'result.json'), 'utf8')) as { outcome: string };
+    const result = JSON.parse(readFileSync(join(base, id, 'attempt-1', 'result.json'), 'utf8')) as { outcome: string };
     assert.equal(result.outcome, 'cancelled');
   });
 
@@ -388,6 +388,67 @@ describe('local driver: control-plane restart', () => {
     await b.reattach([job]);
     const e = await rec.exited(id, 5000);
     assert.equal(e.exitCode, 9);
+  });
+});
+
+describe('local driver: attempts (a requeued job is started again)', () => {
+  const base = join(root, 'attempts');
+
+  test('attempt 2 starts in a directory of its own; each attempt keeps its log; the same attempt twice is refused', async () => {
+    const { driver, rec } = newDriver({ baseDir: base });
+    const id = uniqueId('again');
+    await driver.start({ ...driverJob(id, ['sh', '-c', 'echo "first in $GIGAFAB_WORKDIR"'], box([])), attempt: 1 });
+    assert.equal((await rec.exited(id)).exitCode, 0);
+    const second = { ...driverJob(id, ['sh', '-c', 'echo "second in $GIGAFAB_WORKDIR"; exit 2'], box([])), attempt: 2 };
+    await driver.start(second);
+    await eventually(() => rec.of(id).filter((o) => o.type === 'exited').length === 2, 10_000, 'second exit');
+    const ends = rec.of(id).filter((o) => o.type === 'exited');
+    assert.deepEqual(
+      ends.map((o) => (o.type === 'exited' ? o.exitCode : null)),
+      [0, 2],
+    );
+    assert.deepEqual(driver.attempts(id), [1, 2]);
+    assert.equal(driver.workDir(id), join(base, id, 'attempt-2'));
+    assert.equal(await readAllLogs(driver, id), `second in ${join(base, id, 'attempt-2')}\n`);
+    const first = await driver.logs(id, 0, 4096, 1);
+    assert.equal(Buffer.from(first?.data ?? []).toString(), `first in ${join(base, id, 'attempt-1')}\n`);
+    assert.equal(first?.eof, true);
+    assert.equal(await driver.logs(id, 0, 4096, 3), null, 'no such attempt: no log');
+    await assert.rejects(driver.start(second), /attempt 2 of job .* was already started here/);
+  });
+
+  test('restart: the current attempt is reattached; an earlier attempt still running is an orphan and stopped', async () => {
+    const id = uniqueId('re-attempt');
+    const one = { ...driverJob(id, ['sleep', '60'], box([])), attempt: 1 };
+    const two = { ...driverJob(id, ['sleep', '60'], box([])), attempt: 2 };
+    await startInDoomedControlPlane(base, one);
+    await startInDoomedControlPlane(base, two);
+    const pid1 = (JSON.parse(readFileSync(join(base, id, 'attempt-1', 'state.json'), 'utf8')) as { pid: number }).pid;
+    const { driver, rec } = newDriver({ baseDir: base, timeoutGraceSeconds: 1 });
+    await driver.reattach([two]);
+    assert.ok(driver.isRunning(id), 'attempt 2 followed again');
+    assert.deepEqual(driver.lastReconcile, { lost: [], orphans: [{ jobId: id, attempt: 1, pid: pid1, action: 'stopped' }] });
+    await eventually(() => existsSync(join(base, id, 'attempt-1', 'result.json')), 5000, 'attempt 1 stopped');
+    assert.ok(driver.isRunning(id), 'stopping attempt 1 leaves attempt 2 running');
+    assert.equal(rec.of(id).length, 0, 'the orphaned attempt reports nothing');
+    await driver.stop(id, 1);
+    const e = await rec.exited(id, 5000);
+    assert.equal(e.outcome, 'cancelled');
+  });
+
+  test('a run kept in the job directory itself (before attempts had directories) is read as attempt 1', async () => {
+    const { driver, rec } = newDriver({ baseDir: base });
+    const id = uniqueId('legacy');
+    const dir = join(base, id);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'output.log'), 'old layout\n');
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({ version: 1, jobId: id, pid: 1, pgid: 1 }));
+    writeFileSync(join(dir, 'result.json'), JSON.stringify({ outcome: 'completed', exitCode: 0, at: 1, message: 'done' }));
+    assert.deepEqual(driver.attempts(id), [1]);
+    assert.equal(await readAllLogs(driver, id), 'old layout\n');
+    await driver.reattach([driverJob(id, ['true'], box([]))]);
+    const e = await rec.exited(id, 1000);
+    assert.equal(e.message, 'done');
   });
 });
 

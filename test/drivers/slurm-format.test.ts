@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { SlurmDriverConfigSchema, slurmNodeMap } from '../../src/drivers/config.js';
 import * as s from '../../src/drivers/slurm/slurm-22.05.js';
-import { SlurmDriver } from '../../src/drivers/slurm-driver.js';
+import { parseSlurmJobName, SlurmDriver } from '../../src/drivers/slurm-driver.js';
 import { driverJob } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gigafab-slurm-format-'));
@@ -325,4 +325,39 @@ test('text squeue (the driver’s poll) and scontrol GPU details', () => {
       ['gpu03', [4, 6]],
     ],
   );
+});
+
+test('a job started again (attempt 2) is submitted anew, in its own directory and under its own name', async () => {
+  // A stand-in sbatch that records its arguments; the driver follows nothing here (no poll is due).
+  const bin = join(dir, 'attempt-bin');
+  execFileSync('mkdir', ['-p', bin]);
+  const calls = join(dir, 'sbatch.calls');
+  writeFileSync(join(bin, 'sbatch'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${calls}\nwc -l < ${calls}\n`);
+  chmodSync(join(bin, 'sbatch'), 0o755);
+  const jobDir = join(dir, 'attempt-jobs');
+  const opts = { nodeMap: { a: 'gpu01' }, jobDir, nodePollIntervalMs: 0, pollIntervalMs: 3_600_000, binDir: bin };
+  const job = driverJob('77', ['true'], [{ node: 'a', gpus: [0] }]);
+  const first = new SlurmDriver(opts);
+  await first.start({ ...job, attempt: 1 });
+  await first.close();
+  const second = new SlurmDriver(opts);
+  try {
+    await second.start({ ...job, attempt: 2 });
+    const lines = readFileSync(calls, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2, 'attempt 2 was submitted, not taken for attempt 1 retried');
+    assert.match(lines[0], /--job-name=gigafab-77 .*--chdir=\S+\/77\/attempt-1 /);
+    assert.match(lines[1], /--job-name=gigafab-77@2 .*--chdir=\S+\/77\/attempt-2 /);
+    assert.deepEqual(second.attempts('77'), [1, 2]);
+    assert.equal(second.slurmJobId('77'), '2');
+    assert.equal(JSON.parse(readFileSync(join(jobDir, '77', 'attempt-1', 'slurm.json'), 'utf8')).slurmJobId, '1');
+    // The same attempt again (a start retried after a crash) follows what was submitted: no third sbatch.
+    const third = new SlurmDriver(opts);
+    await third.start({ ...job, attempt: 2 });
+    await third.close();
+    assert.equal(readFileSync(calls, 'utf8').trim().split('\n').length, 2);
+  } finally {
+    await second.close();
+  }
+  assert.deepEqual(parseSlurmJobName('gigafab-a.b@12'), { id: 'a.b', attempt: 12 });
+  assert.deepEqual(parseSlurmJobName('gigafab-a.b'), { id: 'a.b', attempt: 1 });
 });

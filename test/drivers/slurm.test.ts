@@ -232,7 +232,7 @@ describe('slurm driver on a localhost cluster', { skip: unavailable || false }, 
     await b.driver.reattach([running, ended, never]);
     const orphanSid = a.driver.slurmJobId(orphan.id);
     assert.deepEqual(b.driver.lastReconcile?.orphans, [
-      { jobId: orphan.id, slurmJobId: orphanSid, state: 'RUNNING', action: 'cancelled' },
+      { jobId: orphan.id, attempt: 1, slurmJobId: orphanSid, state: 'RUNNING', action: 'cancelled' },
     ]);
     assert.deepEqual(b.driver.lastReconcile?.lost, [never.id]);
     assert.equal((await b.rec.exited(never.id, 1000)).outcome, 'lost');

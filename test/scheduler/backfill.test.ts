@@ -73,6 +73,9 @@ test('a blocked gang reserves the GPUs freed by the earliest ends; only jobs tha
   const why = r.pending.get('L');
   assert.equal(why?.code, 'reserved');
   assert.match(why?.message ?? '', /reserved for G/);
+  // The expected start reads as a date, not as epoch milliseconds.
+  assert.ok(why?.message.includes(`expected to start at ${new Date(NOW + 60 * MIN).toISOString().replace('.000Z', 'Z')}`));
+  assert.doesNotMatch(why?.message ?? '', /epoch/);
   assert.deepEqual(r.explain?.get('G'), { position: 1, expectedStart: NOW + 60 * MIN, blockedBy: ['A'] });
   assert.deepEqual(r.explain?.get('S'), { position: 2, expectedStart: NOW });
   assert.equal(r.explain?.get('L')?.position, 3);

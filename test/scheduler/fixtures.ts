@@ -2,6 +2,18 @@
  * Test fixtures: tiny hand-made fleets, jobs and quota tables for the scheduler tests.
  */
 import { expandFleet } from '../../src/fleet/load-fleet.js';
+import {
+  admit,
+  applyCycle,
+  type Effect,
+  handedOver,
+  LifecycleState,
+  observeCheckpoint,
+  observeExit,
+  releaseHolds,
+  runningView,
+  schedulable,
+} from '../../src/lifecycle/index.js';
 import type { Fleet, FleetSpec, NodeTypeSpec, PoolSpec } from '../../src/model/fleet.js';
 import type { ClusterModel, CycleResult, QuotaTable, RunningJobInfo, SchedJob } from '../../src/scheduler/index.js';
 
@@ -87,50 +99,69 @@ export const BIG_QUOTA = quotas(
   Object.fromEntries(['p1', 'p2', 'p3', 'p4'].map((p) => [p, { B200: 1_000_000, RTX: 1_000_000 }])),
 );
 
-/** The property tests' release step: frees the running job `pick` chooses (nothing when none runs). */
-export function releasePicked(cluster: ClusterModel, running: Map<string, unknown>, pick: number): void {
-  const ids = [...running.keys()];
-  if (ids.length === 0) return;
-  const id = ids[pick % ids.length];
-  cluster.release(id);
-  running.delete(id);
-}
-
 /**
- * applyCycle carries a cycle's decisions into a property test's world: starts become running jobs
- * (checkpointed at start; priority < 500 is preemptible), victims drain at once and are queued again
- * (same job, same seq). Returns the new queue.
+ * PropertyWorld: a property test's world driven by the job lifecycle the server and the simulator
+ * use (src/lifecycle): starts become running jobs (checkpointed at start), victims stop at once,
+ * are requeued and held behind their preemptor, finished jobs free their GPUs. `running` is the
+ * scheduler's view of the started jobs after each step.
  */
-export function applyCycle(
-  cluster: ClusterModel,
-  r: CycleResult,
-  jobs: ReadonlyMap<string, SchedJob>,
-  running: Map<string, RunningJobInfo>,
-  queue: SchedJob[],
-  now: number,
-): SchedJob[] {
-  for (const s of r.starts) {
-    const j = jobs.get(s.jobId);
-    if (!j) throw new Error(`started unknown job ${s.jobId}`);
-    running.set(j.id, {
+export class PropertyWorld {
+  readonly jobs = new Map<string, SchedJob>();
+  readonly running = new Map<string, RunningJobInfo>();
+  private readonly lc = new LifecycleState();
+
+  constructor(readonly cluster: ClusterModel) {}
+
+  submit(j: SchedJob): void {
+    this.jobs.set(j.id, j);
+    admit(this.lc, {
       id: j.id,
-      project: j.project,
       org: j.org,
+      project: j.project,
       priority: j.priority,
-      gpus: j.gpusPerNode * j.nodes,
-      startedAt: now,
-      lastCheckpointAt: now,
-      borrowed: s.borrowed === true,
-      preemptible: j.priority < 500,
       maxRuntimeSeconds: j.maxRuntimeSeconds,
+      onNodeFailure: 'requeue',
     });
   }
-  for (const p of r.preemptions ?? []) {
-    cluster.release(p.victimId);
-    running.delete(p.victimId);
-    const victim = jobs.get(p.victimId);
-    if (!victim) throw new Error(`preempted unknown job ${p.victimId}`);
-    queue.push(victim);
+
+  /** The jobs the next cycle considers: queued, and held ones whose preemptor has started. */
+  queue(): SchedJob[] {
+    releaseHolds(this.lc);
+    return [...this.jobs.values()].filter((j) => schedulable(this.lc, j.id));
   }
-  return queue.filter((j) => !running.has(j.id));
+
+  /** apply carries a cycle's decisions out through the lifecycle and executes its effects at once. */
+  apply(r: CycleResult, now: number): void {
+    this.execute(applyCycle(this.lc, r, now, 0).effects, now);
+    this.refresh();
+  }
+
+  /** finishPicked ends the started job `pick` chooses (nothing when none runs). */
+  finishPicked(pick: number, now: number): void {
+    const ids = [...this.running.keys()];
+    if (ids.length === 0) return;
+    this.execute(observeExit(this.lc, ids[pick % ids.length] as string, { outcome: 'completed', exitCode: 0 }, now).effects, now);
+    this.refresh();
+  }
+
+  private execute(effects: readonly Effect[], now: number): void {
+    for (const e of effects) {
+      if (e.type === 'start-on-driver') {
+        this.execute(handedOver(this.lc, e.jobId, 0).effects, now);
+        observeCheckpoint(this.lc, e.jobId, now);
+      } else if (e.type === 'stop-on-driver') {
+        this.execute(observeExit(this.lc, e.jobId, { outcome: 'cancelled', exitCode: 143 }, now).effects, now);
+      } else if (e.type === 'release') {
+        this.cluster.release(e.jobId);
+      }
+    }
+  }
+
+  private refresh(): void {
+    this.running.clear();
+    for (const j of this.lc.jobs.values()) {
+      const v = runningView(j);
+      if (v) this.running.set(j.id, v);
+    }
+  }
 }

@@ -12,11 +12,10 @@ import {
   ClusterModel,
   type CycleInput,
   type MaintenanceWindow,
-  type RunningJobInfo,
   type SchedJob,
   scheduleCycle,
 } from '../../src/scheduler/index.js';
-import { BIG_QUOTA, makeFleet, releasePicked } from './fixtures.js';
+import { BIG_QUOTA, makeFleet, PropertyWorld } from './fixtures.js';
 
 const MIN = 60_000;
 
@@ -61,20 +60,22 @@ test('no job runs across a maintenance window', () => {
           end: (w.startMin + w.lengthMin) * MIN,
         }));
         const cluster = new ClusterModel(fleet);
-        const running = new Map<string, RunningJobInfo>();
+        const world = new PropertyWorld(cluster);
+        const { running } = world;
         let queue: SchedJob[] = [];
         let seq = 0;
         let now = 0;
         for (const op of ops) {
           now += 13 * MIN;
           if (op.kind === 'release') {
-            releasePicked(cluster, running, op.pick);
+            world.finishPicked(op.pick, now);
             continue;
           }
           for (const j of op.jobs) {
             seq++;
-            queue.push({ id: `j${seq}`, seq, org: 'o', project: 'p1', gpuType: 'B200', submittedAt: now, ...j });
+            world.submit({ id: `j${seq}`, seq, org: 'o', project: 'p1', gpuType: 'B200', submittedAt: now, ...j });
           }
+          queue = world.queue();
           const input: CycleInput = {
             queue,
             quotas: BIG_QUOTA,
@@ -102,26 +103,8 @@ test('no job runs across a maintenance window', () => {
               checkedStarts++;
               assert.ok(end <= w.start || now >= w.end, `job ${job.id} [${now}, ${end}) overlaps ${w.id} [${w.start}, ${w.end})`);
             }
-            running.set(s.jobId, {
-              id: s.jobId,
-              project: 'p1',
-              org: 'o',
-              priority: job.priority,
-              gpus: job.gpusPerNode * job.nodes,
-              startedAt: now,
-              borrowed: false,
-              preemptible: true,
-              maxRuntimeSeconds: job.maxRuntimeSeconds,
-            });
           }
-          // Victims leave at once (their drain is not what this property is about).
-          for (const p of r.preemptions ?? []) {
-            if (!running.has(p.victimId)) continue;
-            cluster.release(p.victimId);
-            running.delete(p.victimId);
-          }
-          const started = new Set(r.starts.map((s) => s.jobId));
-          queue = queue.filter((j) => !started.has(j.id));
+          world.apply(r, now);
         }
       },
     ),

@@ -33,7 +33,7 @@ import {
   type SchedJob,
   scheduleCycle,
 } from '../../src/scheduler/index.js';
-import { applyCycle, makeFleet, type PoolDef, quotas, releasePicked } from './fixtures.js';
+import { makeFleet, type PoolDef, PropertyWorld, quotas } from './fixtures.js';
 
 const TYPES = ['B200', 'RTX'] as const;
 const PROJECTS = ['p1', 'p2', 'p3'] as const;
@@ -179,15 +179,15 @@ test('policy invariants: fair share + borrowing + preemption over random worlds'
         const fleet = makeFleet(pools.map((p, i): PoolDef => ({ ...p, prefix: `x${i}` })));
         const pol = policies(policyValue);
         const cluster = new ClusterModel(fleet);
-        const jobs = new Map<string, SchedJob>();
-        const running = new Map<string, RunningJobInfo>();
+        const world = new PropertyWorld(cluster);
+        const { running, jobs } = world;
         let queue: SchedJob[] = [];
         let seq = 0;
         let now = 0;
         for (const op of ops) {
           now += 7 * MIN;
           if (op.kind === 'release') {
-            releasePicked(cluster, running, op.pick);
+            world.finishPicked(op.pick, now);
             continue;
           }
           for (const j of op.jobs) {
@@ -200,9 +200,9 @@ test('policy invariants: fair share + borrowing + preemption over random worlds'
               submittedAt: now - seq * 1000,
               maxRuntimeSeconds: 3600,
             };
-            jobs.set(sj.id, sj);
-            queue.push(sj);
+            world.submit(sj);
           }
+          queue = world.queue();
           const input: CycleInput = { queue, now, running: [...running.values()], ...pol };
           const mirror = replay(fleet, cluster);
           const r = scheduleCycle(cluster, input);
@@ -215,7 +215,7 @@ test('policy invariants: fair share + borrowing + preemption over random worlds'
           checkCycle(cluster, input, r, pol, running);
           checkNoOscillation(fleet, cluster, input, r, jobs, running);
 
-          queue = applyCycle(cluster, r, jobs, running, queue, now);
+          world.apply(r, now);
         }
       },
     ),

@@ -1,6 +1,7 @@
 /**
- * The scheduler is pure: it imports only ../model and its own folder, and never touches the
- * clock, randomness, timers or the process. This test scans the sources to back the rule up.
+ * The scheduler and the job lifecycle are pure: they import only ../model and their own folder,
+ * and never touch the clock, randomness, timers or the process. This test scans the sources to
+ * back the rule up.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -48,6 +49,21 @@ test('scheduler/sharing sources are pure too (own folder, ../*.js of the schedul
     for (const m of code.matchAll(/\b(?:import|export)\b[^'";]*?from\s+['"]([^'"]+)['"]/g)) {
       const spec = m[1];
       assert.ok(/^\.\.?\/[\w-]+\.js$/.test(spec) || /^\.\.\/\.\.\/model\/[\w-]+\.js$/.test(spec), `${file} imports ${spec}`);
+    }
+    assert.equal(/\bimport\s*\(/.test(code), false, `${file} uses dynamic import`);
+    for (const [re, what] of FORBIDDEN) assert.equal(re.test(code), false, `${file} uses ${what}`);
+  }
+});
+
+test('lifecycle sources are pure too (own folder and ../model only, no clock or I/O)', () => {
+  const dir = join(SRC, '../lifecycle');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+  assert.ok(files.includes('lifecycle.ts') && files.includes('run-state.ts'));
+  for (const file of files) {
+    const code = stripComments(readFileSync(join(dir, file), 'utf8'));
+    for (const m of code.matchAll(/\b(?:import|export)\b[^'";]*?from\s+['"]([^'"]+)['"]/g)) {
+      const spec = m[1];
+      assert.ok(/^\.\/[\w-]+\.js$/.test(spec) || /^\.\.\/model\/[\w-]+\.js$/.test(spec), `${file} imports ${spec}`);
     }
     assert.equal(/\bimport\s*\(/.test(code), false, `${file} uses dynamic import`);
     for (const [re, what] of FORBIDDEN) assert.equal(re.test(code), false, `${file} uses ${what}`);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { JobEvent } from '../../src/api/schemas.js';
+import type { JobEvent } from '../../src/model/schemas.js';
 import { tenantDataIn, withholdEvent } from '../../src/server/event-privacy.js';
 
 const ev = (type: string, message: string, data: Record<string, unknown> | null = null): JobEvent => ({

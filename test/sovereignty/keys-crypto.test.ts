@@ -16,7 +16,7 @@ import { KeyService, type ObjectRef } from '../../src/sovereignty/keys/key-servi
 import { LocalFileKeyProvider } from '../../src/sovereignty/keys/local-provider.js';
 import { KeyNotFoundError, type KeyProvider, KeyProviderError } from '../../src/sovereignty/keys/provider.js';
 import { parseKmsProviders } from '../../src/sovereignty/keys/setup.js';
-import { keysDb } from '../../src/sovereignty/keys/tables.js';
+import { keysDb } from '../../src/store/keys-tables.js';
 import { openSqliteStore, type Store } from '../../src/store/open-store.js';
 import { REPO } from '../helpers/server.js';
 

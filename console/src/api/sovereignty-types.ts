@@ -4,8 +4,9 @@
  * schemas private to src/api/routes/residency.ts, so their answers are typed here from the pure
  * evaluator's types plus the few fields the route adds (see /v1/openapi.json, tag residency).
  */
-import type { AccessRequest, AccessUse } from '../../../src/api/lockbox-schemas.js';
+
 import type { Attestation } from '../../../src/model/fleet.js';
+import type { AccessRequest, AccessUse } from '../../../src/model/lockbox-schemas.js';
 import type { ResidencyReportRow } from '../../../src/sovereignty/report-csv.js';
 import type {
   DataClass,
@@ -22,13 +23,13 @@ export type {
   AccessRequest,
   AccessRequestCreate,
   AccessUse,
-} from '../../../src/api/lockbox-schemas.js';
+} from '../../../src/model/lockbox-schemas.js';
 export type {
   MaintenanceCreate,
   MaintenanceWindowView,
   Reservation,
   ReservationCreate,
-} from '../../../src/api/schemas-scheduling.js';
+} from '../../../src/model/schemas-scheduling.js';
 export type { ResidencyReportRow } from '../../../src/sovereignty/report-csv.js';
 export type { DataClass, Exclusion, ResidencyRules };
 

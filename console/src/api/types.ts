@@ -11,6 +11,7 @@ export type {
   Quota,
   SiteSummary,
 } from '../../../src/api/console-types.js';
+export type { Problem } from '../../../src/api/http-schemas.js';
 export type {
   AuditRecord,
   FleetSummary,
@@ -20,11 +21,10 @@ export type {
   JobSpecInput,
   NodeInfo,
   Org,
-  Problem,
   Project,
   Role,
   User,
-} from '../../../src/api/schemas.js';
+} from '../../../src/model/schemas.js';
 
 /** A page of items as every list route returns it. */
 export interface Page<T> {

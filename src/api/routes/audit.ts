@@ -1,19 +1,33 @@
 /** The audit log: list, verify (hash chain + signed checkpoints), export with proofs, public key. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { toCsv } from '../../model/csv.js';
+import { forbidden, invalid } from '../../model/errors.js';
+import { AuditRecordSchema } from '../../model/schemas.js';
 import { isOperator, type Principal } from '../../server/principal.js';
-import { forbidden } from '../../server/problem.js';
+import type { ChainRecord } from '../../store/audit-chain.js';
 import { json, newRouter, type Services } from '../context.js';
+import { page } from '../http-schemas.js';
 import { commonProblems } from '../problems.js';
-import { AuditRecordSchema, page } from '../schemas.js';
 
-const HeadSchema = z.object({ id: z.number(), hash: z.string() });
+const HeadSchema = z
+  .object({ id: z.number().openapi({ description: 'record id' }), hash: z.string().openapi({ description: 'its chain hash' }) })
+  .openapi('AuditHead');
 const CheckpointSchema = z
   .object({
     id: z.number(),
+    version: z.union([z.literal(1), z.literal(2)]).openapi({ description: '2: chained (seq, prevHash, fromId)' }),
+    seq: z.number().nullable(),
+    prevHash: z.string().nullable().openapi({ description: "sha256 of the previous checkpoint's signed text" }),
+    fromId: z.number().nullable().openapi({ description: 'first record covered' }),
     at: z.string(),
     uptoId: z.number(),
     headHash: z.string(),
-    orgHeads: z.record(z.string(), z.tuple([z.number(), z.string()])),
+    orgHeads: z
+      .record(z.string(), z.tuple([z.number(), z.string()]))
+      .openapi({ description: 'pinned organisation heads (a tenant sees only its own)' }),
+    orgCommitments: z
+      .array(z.string())
+      .openapi({ description: 'sha256 of JSON [org, id, hash] for every pinned organisation head: what was signed' }),
     signature: z.string(),
     keyId: z.string(),
   })
@@ -29,6 +43,23 @@ export const VerifyReportSchema = z
     keyId: z.string(),
   })
   .openapi('AuditVerifyReport');
+
+const SinceQuery = z.object({
+  sinceId: z.coerce.number().int().min(1).optional().openapi({ description: 'id of the head you kept' }),
+  sinceHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional()
+    .openapi({ description: 'its hash (the organisation chain hash for an organisation scope)' }),
+});
+
+/** The held head from the query, both parts or neither. */
+function heldHead(q: { sinceId?: number; sinceHash?: string }): { id: number; hash: string } | null {
+  if (q.sinceId === undefined && q.sinceHash === undefined) return null;
+  if (q.sinceId === undefined || q.sinceHash === undefined)
+    throw invalid('invalid_head', 'a held head needs both sinceId and sinceHash');
+  return { id: q.sinceId, hash: q.sinceHash };
+}
 
 /** Operators see the whole log; an organisation admin sees the organisation's slice. */
 function scopeOf(p: Principal): string | null {
@@ -53,11 +84,6 @@ const CSV_COLUMNS = [
   'orgPrevHash',
   'orgHash',
 ] as const;
-const csvCell = (v: unknown) => {
-  const s = v === null || v === undefined ? '' : String(v);
-  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-};
-
 export function auditRoutes({ tenancy, audit }: Services) {
   const r = newRouter();
 
@@ -84,12 +110,44 @@ export function auditRoutes({ tenancy, audit }: Services) {
       path: '/v1/audit/verify',
       tags: ['audit'],
       summary: 'Verify the hash chain and signed checkpoints; names the first record that does not verify',
+      description:
+        'Checks every record, every checkpoint signature and the checkpoint chain. Keep the returned `head`: given back as `sinceId`/`sinceHash`, a later verify also proves the log still contains it and extends it — which catches the removal of the newest records together with their checkpoints.',
+      request: { query: SinceQuery },
       responses: {
         200: json(VerifyReportSchema, 'Verification report (ok: false names the first bad record)'),
         ...commonProblems,
       },
     }),
-    async (c) => c.json(await audit.verify(scopeOf(c.get('principal'))), 200),
+    async (c) => {
+      const since = heldHead(c.req.valid('query'));
+      return c.json(await audit.verify(scopeOf(c.get('principal')), since), 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/audit/head',
+      tags: ['audit'],
+      summary: 'The current head of your chain (operator: whole log; org admin: the organisation) and the checkpoint pinning it',
+      responses: {
+        200: json(
+          z.object({
+            scope: z.string(),
+            head: HeadSchema.nullable(),
+            checkpoint: CheckpointSchema.nullable(),
+            keyId: z.string(),
+          }),
+          'Head (unverified: keep it and pass it to a later verify)',
+        ),
+        ...commonProblems,
+      },
+    }),
+    async (c) => {
+      const org = scopeOf(c.get('principal'));
+      const [head, checkpoint] = await Promise.all([audit.head(org), audit.latestCheckpoint(org)]);
+      return c.json({ scope: org ?? 'all', head, checkpoint, keyId: audit.keyId }, 200);
+    },
   );
 
   r.openapi(
@@ -110,7 +168,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
       tags: ['audit'],
       summary: 'Export the audit log (or your organisation slice) with the proofs to verify it independently',
       description:
-        'JSON Lines: first line `{"type":"checkpoint", …, "publicKeyPem"}` (the latest signed checkpoint), then one `{"type":"record", …}` per record with its chain hashes. CSV: the records only (columns as in JSON).',
+        'JSON Lines: first line `{"type":"checkpoint", …, "publicKeyPem"}` (the latest signed checkpoint pinning your scope; other organisations appear only as opaque commitments), then one `{"type":"record", …}` per record with its chain hashes. CSV: the records only (columns as in JSON).',
       request: { query: z.object({ format: z.enum(['jsonl', 'csv']).default('jsonl') }) },
       responses: {
         200: {
@@ -125,11 +183,11 @@ export function auditRoutes({ tenancy, audit }: Services) {
       const { format } = c.req.valid('query');
       const lines: string[] = [];
       if (format === 'csv') {
-        lines.push(CSV_COLUMNS.join(','));
-        for await (const rec of audit.records(org)) lines.push(CSV_COLUMNS.map((k) => csvCell(rec[k])).join(','));
-        return c.body(`${lines.join('\n')}\n`, 200, { 'content-type': 'text/csv; charset=utf-8' });
+        const rows: ChainRecord[] = [];
+        for await (const rec of audit.records(org)) rows.push(rec);
+        return c.body(toCsv(CSV_COLUMNS, rows), 200, { 'content-type': 'text/csv; charset=utf-8' });
       }
-      const cp = await audit.latestCheckpoint();
+      const cp = await audit.latestCheckpoint(org);
       lines.push(
         JSON.stringify({
           type: 'checkpoint',

@@ -4,9 +4,9 @@
  * by pending reason. Tenants get 403: these views span all organisations.
  */
 import { createRoute, z } from '@hono/zod-openapi';
+import { forbidden } from '../../model/errors.js';
 import { fleetHistoryOf } from '../../server/fleet-history.js';
 import { isOperator, type Principal } from '../../server/principal.js';
-import { forbidden } from '../../server/problem.js';
 import {
   FleetGpusSchema,
   FleetHistoryQuerySchema,

@@ -1,12 +1,13 @@
 /** Fleet summary, nodes, drain/undrain, audit log. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { forbidden } from '../../model/errors.js';
 import type { NodeState } from '../../model/fleet.js';
+import { FleetSummarySchema, NodeSchema } from '../../model/schemas.js';
 import { decodeCursor, encodeCursor } from '../../server/cursor.js';
 import { isOperator } from '../../server/principal.js';
-import { forbidden } from '../../server/problem.js';
 import { json, newRouter, type Services } from '../context.js';
+import { NodeStateChangeSchema, page } from '../http-schemas.js';
 import { commonProblems } from '../problems.js';
-import { FleetSummarySchema, NodeSchema, NodeStateChangeSchema, page } from '../schemas.js';
 
 const NodeParam = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'muc1-b200-0001' }),

@@ -3,23 +3,16 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { type SSEStreamingApi, stream, streamSSE } from 'hono/streaming';
 import type { StreamingApi } from 'hono/utils/stream';
+import { invalid } from '../../model/errors.js';
 import { TERMINAL_STATES } from '../../model/job.js';
+import { type JobEvent, JobEventSchema, JobExplanationSchema, JobSchema, JobSpecSchema } from '../../model/schemas.js';
 import { EventView } from '../../server/event-privacy.js';
 import { DEFAULT_LIMITS } from '../../server/limits.js';
 import { redactJob } from '../../server/lockbox.js';
 import { isOperator } from '../../server/principal.js';
-import { ApiProblem, invalid } from '../../server/problem.js';
 import { type ApiEnv, json, newRouter, type Services } from '../context.js';
-import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
-import {
-  type JobEvent,
-  JobEventSchema,
-  JobExplanationSchema,
-  JobListQuerySchema,
-  JobSchema,
-  JobSpecSchema,
-  page,
-} from '../schemas.js';
+import { JobListQuerySchema, page } from '../http-schemas.js';
+import { ApiProblem, commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '812' }) });
 
@@ -262,6 +255,10 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
         query: z.object({
           offset: z.coerce.number().int().min(0).default(0),
           follow: z.enum(['true', 'false']).default('false'),
+          attempt: z.coerce.number().int().min(1).optional().openapi({
+            description:
+              'Which run of the job (1 = the first start; a requeued job is started again as the next attempt). Default: the current one. The `X-Attempt` header names the attempt served.',
+          }),
         }),
       },
       responses: {
@@ -276,11 +273,13 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     }),
     async (c) => {
       const id = c.req.valid('param').id;
-      const { offset, follow } = c.req.valid('query');
+      const { offset, follow, attempt } = c.req.valid('query');
       const principal = c.get('principal');
       const { org } = await cp.getJob(principal, id);
       await lockbox.requireTenantDataAccess(principal, org, `job:${id}`, 'read-logs', c.get('requestId'));
-      const first = await cp.jobLogs(principal, id, offset);
+      const first = await cp.jobLogs(principal, id, offset, undefined, attempt);
+      // A follow stays on the attempt it began with (a requeue starts a new log, read with ?attempt=).
+      const served = first.attempt;
       const ended = (state: string) => TERMINAL_STATES.has(state as never);
       if (!first.chunk && first.state !== 'queued' && !(follow === 'true' && !ended(first.state))) {
         throw new ApiProblem(
@@ -297,6 +296,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
             'content-type': 'text/plain; charset=utf-8',
             'x-next-offset': String(chunk?.nextOffset ?? offset),
             'x-log-eof': String(chunk ? chunk.eof : ended(first.state)),
+            'x-attempt': String(served),
           },
         });
       }
@@ -311,6 +311,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
       });
       async function followLogs(s: StreamingApi) {
         c.header('content-type', 'text/plain; charset=utf-8');
+        c.header('x-attempt', String(served));
         let next = offset;
         let res = first;
         for (;;) {
@@ -320,7 +321,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
           }
           if ((res.chunk?.eof ?? false) || (!res.chunk && ended(res.state)) || s.aborted) return;
           if (!res.chunk || res.chunk.data.byteLength === 0) await s.sleep(300);
-          res = await cp.jobLogs(principal, id, next);
+          res = await cp.jobLogs(principal, id, next, undefined, served || undefined);
         }
       }
     },

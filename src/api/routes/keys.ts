@@ -3,11 +3,12 @@
  * /v1/orgs/{org}/secrets, /keys, /restriction, /erasure.
  */
 import { createRoute, z } from '@hono/zod-openapi';
+import { forbidden } from '../../model/errors.js';
 import type { Lockbox } from '../../server/lockbox.js';
 import { isOperator, type Principal } from '../../server/principal.js';
-import { forbidden } from '../../server/problem.js';
 import type { KeysServices } from '../../sovereignty/keys/setup.js';
 import { json, newRouter } from '../context.js';
+import { page } from '../http-schemas.js';
 import {
   ErasureCertificateSchema,
   ErasureRequestSchema,
@@ -22,7 +23,6 @@ import {
   SecretPutSchema,
 } from '../keys-schemas.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
-import { page } from '../schemas.js';
 
 const orgParam = z.string().openapi({ param: { name: 'org', in: 'path' }, example: 'robotics-gmbh' });
 // The path name obeys the same rule as a created secret's name: PUT may create one.

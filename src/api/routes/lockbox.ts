@@ -1,6 +1,5 @@
 /** /v1/access-requests, /v1/access-uses, /v1/access-notifications: operator access with tenant consent. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { json, newRouter, type Services } from '../context.js';
 import {
   AccessDecisionSchema,
   AccessListQuerySchema,
@@ -11,7 +10,8 @@ import {
   AccessUseListQuerySchema,
   AccessUseSchema,
   BreakGlassCreateSchema,
-} from '../lockbox-schemas.js';
+} from '../../model/lockbox-schemas.js';
+import { json, newRouter, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'acr_1a2b3c4d5e6f' }) });

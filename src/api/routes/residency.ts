@@ -9,8 +9,8 @@ import { processingRecord, reportCsv, residencyReport } from '../../sovereignty/
 import { DATA_CLASSES, REGIONS } from '../../sovereignty/residency.js';
 import { TenantData } from '../../sovereignty/tenant-data.js';
 import { json, newRouter, type Services } from '../context.js';
+import { page } from '../http-schemas.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
-import { page } from '../schemas.js';
 
 const param = (name: string, example: string) => z.string().openapi({ param: { name, in: 'path' }, example });
 const country = z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 country code');

@@ -3,9 +3,7 @@
  * down) and job checkpoints.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { json, newRouter, type Services } from '../context.js';
-import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
-import { JobEventSchema, NodeSchema } from '../schemas.js';
+import { JobEventSchema, NodeSchema } from '../../model/schemas.js';
 import {
   CheckpointCreateSchema,
   MaintenanceCreateSchema,
@@ -13,7 +11,9 @@ import {
   NodeStateSetSchema,
   ReservationCreateSchema,
   ReservationSchema,
-} from '../schemas-scheduling.js';
+} from '../../model/schemas-scheduling.js';
+import { json, newRouter, type Services } from '../context.js';
+import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 import { nodeBody } from './fleet.js';
 
 const IdParam = (example: string) => z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example }) });

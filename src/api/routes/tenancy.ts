@@ -1,20 +1,20 @@
 /** Organisations, projects, quotas, users, tokens, whoami. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { json, newRouter, type Services } from '../context.js';
-import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 import {
   OrgCreateSchema,
   OrgSchema,
   ProjectCreateSchema,
   ProjectSchema,
-  page,
   QuotaSchema,
   QuotaSetSchema,
   TokenSchema,
   UserCreateSchema,
   UserSchema,
   WhoAmISchema,
-} from '../schemas.js';
+} from '../../model/schemas.js';
+import { json, newRouter, type Services } from '../context.js';
+import { page } from '../http-schemas.js';
+import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
 const param = (name: string, example: string) => z.string().openapi({ param: { name, in: 'path' }, example });
 

@@ -3,7 +3,7 @@
  * Operator access to tenant data with the tenant's consent (the lockbox).
  */
 import type { Command } from 'commander';
-import type { AccessNotification, AccessRequest, AccessUse } from '../../api/lockbox-schemas.js';
+import type { AccessNotification, AccessRequest, AccessUse } from '../../model/lockbox-schemas.js';
 import { type Ctx, collect, examples, makeCtx, parseDurationArg, parseIntArg, type Runtime } from '../context.js';
 import { renderKeyValues, renderTable } from '../output.js';
 

@@ -2,7 +2,7 @@
  * gigafab login | whoami
  */
 import type { Command } from 'commander';
-import type { User } from '../../api/schemas.js';
+import type { User } from '../../model/schemas.js';
 import { writeConfigFile } from '../config.js';
 import { CliError, examples, makeCtx, type Runtime } from '../context.js';
 import { renderKeyValues } from '../output.js';

@@ -2,7 +2,7 @@
  * gigafab fleet show
  */
 import type { Command } from 'commander';
-import type { FleetSummary } from '../../api/schemas.js';
+import type { FleetSummary } from '../../model/schemas.js';
 import { examples, makeCtx, type Runtime } from '../context.js';
 import { type Cell, renderTable } from '../output.js';
 

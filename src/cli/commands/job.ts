@@ -2,8 +2,8 @@
  * gigafab job submit|list|show|events|cancel
  */
 import { type Command, Option } from 'commander';
-import type { Job, JobEvent } from '../../api/schemas.js';
 import { JOB_STATES, PRIORITY_CLASSES, TERMINAL_STATES } from '../../model/job.js';
+import type { Job, JobEvent } from '../../model/schemas.js';
 import type { GigafabClient, JobListQuery } from '../client.js';
 import {
   CliError,
@@ -346,9 +346,10 @@ export function registerJob(program: Command, rt: Runtime): void {
     .description("print a job's output (stdout and stderr); --follow streams it until the job ends")
     .argument('<id>', 'job id')
     .option('-f, --follow', 'keep streaming new output until the job ends')
-    .addHelpText('after', examples('gigafab job logs 812', 'gigafab job logs 812 --follow'))
-    .action(async (id: string, opts: { follow?: boolean }, cmd: Command) => {
+    .option('--attempt <n>', 'output of an earlier run (1 = the first start; default: the current run)', parseIntArg(1))
+    .addHelpText('after', examples('gigafab job logs 812', 'gigafab job logs 812 --follow', 'gigafab job logs 812 --attempt 1'))
+    .action(async (id: string, opts: { follow?: boolean; attempt?: number }, cmd: Command) => {
       const ctx = await makeCtx(cmd, rt);
-      for await (const text of ctx.client.jobLogs(id, opts.follow ?? false)) rt.io.out(text);
+      for await (const text of ctx.client.jobLogs(id, opts.follow ?? false, opts.attempt)) rt.io.out(text);
     });
 }

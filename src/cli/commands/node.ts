@@ -2,7 +2,7 @@
  * gigafab node list|drain|undrain
  */
 import { type Command, Option } from 'commander';
-import type { NodeInfo } from '../../api/schemas.js';
+import type { NodeInfo } from '../../model/schemas.js';
 import { examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { renderTable } from '../output.js';
 

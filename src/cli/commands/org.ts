@@ -2,7 +2,7 @@
  * gigafab org create|list|show
  */
 import { type Command, Option } from 'commander';
-import type { Org, OrgKind } from '../../api/schemas.js';
+import type { Org, OrgKind } from '../../model/schemas.js';
 import { examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { ORG_KIND_CHOICES } from '../enums.js';
 import { renderKeyValues, renderTable } from '../output.js';

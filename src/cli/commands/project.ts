@@ -2,7 +2,7 @@
  * gigafab project create|list|show
  */
 import type { Command } from 'commander';
-import type { Project } from '../../api/schemas.js';
+import type { Project } from '../../model/schemas.js';
 import type { Quota } from '../client.js';
 import { examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { renderKeyValues, renderTable } from '../output.js';

@@ -3,8 +3,8 @@
  * gigafab node down|up, gigafab job checkpoint.
  */
 import type { Command } from 'commander';
-import type { JobEvent, NodeInfo } from '../../api/schemas.js';
-import type { MaintenanceWindowView, Reservation } from '../../api/schemas-scheduling.js';
+import type { JobEvent, NodeInfo } from '../../model/schemas.js';
+import type { MaintenanceWindowView, Reservation } from '../../model/schemas-scheduling.js';
 import { addConstraintOptions } from '../constraint-flags.js';
 import { CliError, collect, examples, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { parseDuration, renderKeyValues, renderTable } from '../output.js';

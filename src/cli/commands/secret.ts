@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { ErasureCertificateBody, KeysStatus, Restriction, RotateResult, SecretMeta } from '../../api/keys-schemas.js';
-import type { User } from '../../api/schemas.js';
+import type { User } from '../../model/schemas.js';
 import type { Page } from '../client.js';
 import { CliError, type Ctx, examples, makeCtx, type Runtime } from '../context.js';
 import { renderKeyValues, renderTable } from '../output.js';

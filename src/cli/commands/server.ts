@@ -54,7 +54,7 @@ export function registerServer(program: Command, rt: Runtime): void {
     )
     .action(async (opts: ServerOptions) => {
       // Loaded only here, so every other command works without the server's dependencies.
-      const { startServer } = await import('../../server/start.js');
+      const { startServer } = await import('../../compose/start.js');
       const server = await startServer({
         port: opts.port,
         host: opts.host,

@@ -2,7 +2,7 @@
  * gigafab user create|list
  */
 import { type Command, Option } from 'commander';
-import type { User } from '../../api/schemas.js';
+import type { User } from '../../model/schemas.js';
 import type { IssuedToken } from '../client.js';
 import { type Ctx, examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { ORG_ROLE_CHOICES } from '../enums.js';

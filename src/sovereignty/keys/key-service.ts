@@ -12,13 +12,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import { ApiProblem } from '../../server/problem.js';
+import { DomainError, invalid } from '../../model/errors.js';
 import { appendAudit } from '../../store/audit.js';
+import { type KeysDb, type KeysTrx, keysDb, keysTrx, type OrgKeksTable } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
 import type { Database } from '../../store/schema.js';
 import { aad, DecryptError, newKey, open, seal } from './envelope.js';
 import { KeyNotFoundError, type KeyProvider, KeyProviderError } from './provider.js';
-import { type KeysDb, type KeysTrx, keysDb, keysTrx, type OrgKeksTable } from './tables.js';
 
 export interface ObjectRef {
   org: string;
@@ -61,7 +61,7 @@ export interface KekInfo {
 }
 
 const unreadable = (what: string) =>
-  new ApiProblem(409, 'key_destroyed', `${what} cannot be decrypted: its key was destroyed (crypto-shredded)`);
+  new DomainError('conflict', 'key_destroyed', `${what} cannot be decrypted: its key was destroyed (crypto-shredded)`);
 
 export class KeyService {
   private readonly db: KeysDb;
@@ -87,7 +87,8 @@ export class KeyService {
   /** provider returns the named provider; its failures reach API callers as 502 key_provider_error. */
   private provider(name: string): KeyProvider {
     const p = this.providers.get(name);
-    if (!p) throw new ApiProblem(503, 'key_provider_unavailable', `key provider ${name} is not configured on this server`);
+    if (!p)
+      throw new DomainError('unavailable', 'key_provider_unavailable', `key provider ${name} is not configured on this server`);
     return guarded(p);
   }
 
@@ -124,7 +125,8 @@ export class KeyService {
   async ensureKek(org: string, actor: string): Promise<OrgKeksTable> {
     const active = await this.activeKek(org);
     if (active) return active;
-    if (await this.isErased(org)) throw new ApiProblem(409, 'org_erased', `organisation ${org} was erased; it has no keys`);
+    if (await this.isErased(org))
+      throw new DomainError('conflict', 'org_erased', `organisation ${org} was erased; it has no keys`);
     let pending = this.creating.get(org);
     if (!pending) {
       pending = this.createKek(org, this.defaultProvider, actor, 1).finally(() => this.creating.delete(org));
@@ -413,14 +415,14 @@ export class KeyService {
   async rotate(org: string, actor: string, providerName?: string, requestId?: string) {
     // A provider the caller names but this server lacks is the caller's mistake (422), not an outage (503).
     if (providerName !== undefined && !this.providers.has(providerName)) {
-      throw new ApiProblem(
-        422,
+      throw invalid(
         'unknown_key_provider',
         `key provider ${providerName} is not configured on this server (configured: ${[...this.providers.keys()].join(', ')})`,
         [{ path: 'provider', message: 'not configured' }],
       );
     }
-    if (this.rotating.has(org)) throw new ApiProblem(409, 'rotation_in_progress', `a key rotation for ${org} is already running`);
+    if (this.rotating.has(org))
+      throw new DomainError('conflict', 'rotation_in_progress', `a key rotation for ${org} is already running`);
     this.rotating.add(org);
     try {
       const old = await this.ensureKek(org, actor);
@@ -568,7 +570,7 @@ export class KeyService {
         }
         return out;
       } catch (err) {
-        if (err instanceof ApiProblem && err.code === 'rotation_in_progress' && attempt < 20) {
+        if (err instanceof DomainError && err.code === 'rotation_in_progress' && attempt < 20) {
           await new Promise((r) => setTimeout(r, 250));
           continue;
         }
@@ -589,7 +591,7 @@ function guarded(p: KeyProvider): KeyProvider {
     try {
       return await f();
     } catch (err) {
-      if (err instanceof KeyProviderError) throw new ApiProblem(502, 'key_provider_error', err.message);
+      if (err instanceof KeyProviderError) throw new DomainError('dependency_failed', 'key_provider_error', err.message);
       throw err;
     }
   };

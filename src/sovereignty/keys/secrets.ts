@@ -6,14 +6,14 @@
  * job to its driver, and each such decryption is an audited key use.
  */
 import { randomBytes } from 'node:crypto';
-import type { JobSpec } from '../../api/schemas.js';
+import { conflict, forbidden, invalid, notFound } from '../../model/errors.js';
+import type { JobSpec } from '../../model/schemas.js';
 import { isOperator, type Principal } from '../../server/principal.js';
-import { conflict, forbidden, invalid, notFound } from '../../server/problem.js';
 import type { Tenancy } from '../../server/tenancy.js';
 import { appendAudit } from '../../store/audit.js';
+import { type KeysDb, keysDb, keysTrx, type SecretsTable } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
 import { KekChangedError, type KeyService, type ObjectRef } from './key-service.js';
-import { type KeysDb, keysDb, keysTrx, type SecretsTable } from './tables.js';
 
 export interface SecretMeta {
   name: string;

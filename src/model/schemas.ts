@@ -1,9 +1,10 @@
 /**
- * The public API's schemas. One source: they validate requests, type the handlers,
- * generate the OpenAPI 3.1 document, and type the CLI's client.
+ * The domain's schemas: tenancy, jobs (spec, job, event, explanation), fleet views and audit
+ * records. One source: they validate input, type the services, and the API layer (src/api) builds
+ * its OpenAPI 3.1 document and the CLI's client from them. Nothing HTTP-specific lives here.
  */
 import { z } from '@hono/zod-openapi';
-import { JOB_STATES, PRIORITY_CLASSES } from '../model/job.js';
+import { JOB_STATES, PRIORITY_CLASSES } from './job.js';
 import { JobConstraintsSchema, OnNodeFailureSchema } from './schemas-scheduling.js';
 
 const slug = z
@@ -15,19 +16,6 @@ const slug = z
 export const ORG_KINDS = ['enterprise', 'start-up', 'research', 'public-sector'] as const;
 export const ORG_ROLES = ['admin', 'member', 'viewer'] as const;
 export const ROLES = ['operator', ...ORG_ROLES] as const;
-
-// ---------- problems (RFC 9457) ----------
-export const ProblemSchema = z
-  .object({
-    type: z.string().openapi({ example: 'https://gigafab.dev/problems/validation_failed' }),
-    title: z.string(),
-    status: z.number().int(),
-    code: z.string().openapi({ description: 'Stable machine-readable error code' }),
-    detail: z.string().openapi({ description: 'Human sentence' }),
-    instance: z.string().optional(),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  })
-  .openapi('Problem');
 
 // ---------- tenancy ----------
 export const OrgCreateSchema = z
@@ -184,6 +172,10 @@ export const JobSchema = z
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    attempt: z.number().int().openapi({
+      description:
+        'How many times the job was started (0: never). A requeued job runs again as the next attempt; `GET /v1/jobs/{id}/logs?attempt=K` reads an earlier run',
+    }),
     redacted: z
       .array(z.string())
       .optional()
@@ -223,17 +215,6 @@ export const JobEventSchema = z
   })
   .openapi('JobEvent');
 
-export const JobListQuerySchema = z.object({
-  state: z.enum(JOB_STATES).optional(),
-  project: z.string().optional(),
-  label: z.string().optional().openapi({ description: 'key=value' }),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().optional().openapi({ description: 'Opaque cursor from a previous page (nextCursor)' }),
-});
-
-export const page = <T extends z.ZodTypeAny>(item: T, name: string) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
-
 // ---------- fleet ----------
 export const SiteSummarySchema = z
   .object({
@@ -268,7 +249,6 @@ export const NodeSchema = z
     jobs: z.array(z.string()),
   })
   .openapi('Node');
-export const NodeStateChangeSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() }).openapi('NodeStateChange');
 
 // ---------- audit ----------
 export const AuditRecordSchema = z
@@ -294,7 +274,6 @@ export type JobExplanation = z.infer<typeof JobExplanationSchema>;
 export type Org = z.infer<typeof OrgSchema>;
 export type Project = z.infer<typeof ProjectSchema>;
 export type User = z.infer<typeof UserSchema>;
-export type Problem = z.infer<typeof ProblemSchema>;
 export type FleetSummary = z.infer<typeof FleetSummarySchema>;
 export type NodeInfo = z.infer<typeof NodeSchema>;
 export type AuditRecord = z.infer<typeof AuditRecordSchema>;

@@ -7,21 +7,21 @@ import { serve } from '@hono/node-server';
 import { createApp } from '../api/app.js';
 import { createSiteDrivers, type DriverConfigInput } from '../drivers/config.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
+import { AuditLog } from '../server/audit-log.js';
+import { ControlPlane } from '../server/control-plane.js';
+import { startDemoLoad } from '../server/demo-load.js';
+import { EventBus } from '../server/event-bus.js';
+import { startFleetHistory } from '../server/fleet-history.js';
+import { loadLimitsFile, queueFull } from '../server/limits.js';
+import { Lockbox } from '../server/lockbox.js';
+import { createMetrics } from '../server/metrics.js';
+import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
+import { loadPolicyFile } from '../server/policy.js';
+import { Tenancy } from '../server/tenancy.js';
 import { wireDatasetManifests } from '../sovereignty/dataset-manifests.js';
 import { setupKeys } from '../sovereignty/keys/setup.js';
 import { ResidencyService } from '../sovereignty/service.js';
 import { openSqliteStore } from '../store/open-store.js';
-import { AuditLog } from './audit-log.js';
-import { ControlPlane } from './control-plane.js';
-import { startDemoLoad } from './demo-load.js';
-import { EventBus } from './event-bus.js';
-import { startFleetHistory } from './fleet-history.js';
-import { loadLimitsFile, queueFull } from './limits.js';
-import { Lockbox } from './lockbox.js';
-import { createMetrics } from './metrics.js';
-import { loadOidcFile, OidcAuthenticator } from './oidc.js';
-import { loadPolicyFile } from './policy.js';
-import { Tenancy } from './tenancy.js';
 
 export interface ServerOptions {
   port: number;
@@ -72,6 +72,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const tenancy = new Tenancy(store, cp);
   if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
+  await audit.sealBacklog(); // from here on every write transaction seals its own records
   const keys = await setupKeys(store, cp, tenancy, dataDir);
   // One organisation cannot fill the queue (and the scheduler's memory) for everyone.
   const admitKeys = cp.hooks.admit;
@@ -123,7 +124,6 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   cp.startLoop();
-  audit.startCheckpoints();
   startFleetHistory(cp);
   const stopDemo = opts.demoLoad ? await startDemoLoad(cp, tenancy, fleet) : null;
   ready = true;

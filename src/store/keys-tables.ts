@@ -3,7 +3,7 @@
  * the shared store schema: modules reach them with `db.withTables<KeyTables>()`.
  */
 import type { Kysely, Migration, Transaction } from 'kysely';
-import type { Database } from '../../store/schema.js';
+import type { Database } from './schema.js';
 
 export interface OrgKeksTable {
   org_id: string;

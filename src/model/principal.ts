@@ -1,0 +1,11 @@
+/** Principal: who is calling, as every service sees it (the API resolves it from a token). */
+import type { Role } from './schemas.js';
+
+export interface Principal {
+  userId: string;
+  role: Role;
+  /** null for platform operators. */
+  org: string | null;
+}
+
+export const isOperator = (p: Principal) => p.role === 'operator';

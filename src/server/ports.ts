@@ -1,0 +1,47 @@
+/**
+ * Ports: what the control plane asks the sovereignty modules. Defined here, next to their caller,
+ * so src/sovereignty depends on src/server and never the other way round; the composition root
+ * (src/compose) plugs the implementations in.
+ */
+
+import type { Transaction } from 'kysely';
+import type { PendingReason, Placement } from '../model/job.js';
+import type { JobSpec } from '../model/schemas.js';
+import type { SchedJob } from '../scheduler/index.js';
+import type { Database } from '../store/schema.js';
+
+type Trx = Transaction<Database>;
+
+export interface ControlPlaneHooks {
+  /** admit vets a submission for an organisation; throws a DomainError to refuse it. */
+  admit?(org: string, spec: JobSpec): Promise<void>;
+  /** holdReason: why the organisation's queued jobs must not start now (restriction), or null. */
+  holdReason?(org: string): PendingReason | null;
+  /** secretsFor decrypts the secrets a job references, at the moment it is handed to its driver. */
+  secretsFor?(job: { id: string; org: string; spec: JobSpec }): Promise<Record<string, string> | undefined>;
+}
+
+export interface RunningForResidency {
+  id: string;
+  org: string;
+  project: string;
+  spec: JobSpec;
+  site: string;
+}
+
+/** Data residency: every path that queues or starts work goes through them. */
+export interface ResidencyGate {
+  /** Rejects (422 residency_forbidden) a job no site could ever host; 404 for unknown datasets. */
+  admit(org: string, project: string, spec: JobSpec, now: number): void;
+  /** The job with its residency constraint for the scheduler (a new object whenever it is evaluated). */
+  constrain(job: SchedJob, spec: JobSpec, now: number): SchedJob;
+  /** Inside the start transaction: re-checks the placement and writes the evidence; false refuses the start. */
+  recordStart(
+    trx: Trx,
+    s: { jobId: string; org: string; project: string; spec: JobSpec; placement: Placement; at: string; now: number },
+  ): Promise<boolean>;
+  /** Whether an attestation became valid or expired since the last evaluation. */
+  due(now: number): boolean;
+  /** Re-evaluates after `due`: flags running jobs whose site no longer qualifies. */
+  refresh(now: number): Promise<void>;
+}
