@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { api, startTestServer } from '../helpers/server.js';
+import { type ApiResponse, api, startTestServer } from '../helpers/server.js';
 
 type Call = ReturnType<typeof api>;
 
@@ -50,7 +50,7 @@ async function jobCount(call: Call): Promise<number> {
   let n = 0;
   let cursor: string | null = null;
   do {
-    const r = await call('GET', `/v1/jobs?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    const r: ApiResponse = await call('GET', `/v1/jobs?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
     assert.equal(r.status, 200);
     n += r.body.items.length;
     cursor = r.body.nextCursor;
@@ -125,7 +125,7 @@ describe('sizes, queue and pages', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const r = await w.member('GET', `/v1/jobs?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+      const r: ApiResponse = await w.member('GET', `/v1/jobs?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
       seen.push(...r.body.items.map((j: { id: string }) => j.id));
       cursor = r.body.nextCursor;
     } while (cursor);

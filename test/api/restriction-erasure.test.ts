@@ -19,6 +19,7 @@ import { LocalFileKeyProvider } from '../../src/sovereignty/keys/local-provider.
 import { KeyNotFoundError } from '../../src/sovereignty/keys/provider.js';
 import { startLocalSiteServer } from '../helpers/local-site.js';
 import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const run = promisify(execFile);
 let server: TestServer;
@@ -37,9 +38,8 @@ async function tenant(org: string, adminName: string, email: string) {
   await op('POST', '/v1/orgs', { id: org, name: `${org} GmbH`, kind: 'enterprise' });
   await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-p` });
   await op('PUT', `/v1/projects/${org}-p/quotas/L4`, { gpus: 2 });
-  const adminToken = (await op('POST', `/v1/orgs/${org}/users`, { name: adminName, email, role: 'admin' })).body.token as string;
-  const memberToken = (await op('POST', `/v1/orgs/${org}/users`, { name: `${adminName} Jr`, role: 'member' })).body
-    .token as string;
+  const adminToken = (await tenantToken(op, org, { name: adminName, email, role: 'admin' })) as string;
+  const memberToken = await tenantToken(op, org, { name: `${adminName} Jr`, role: 'member' });
   return { admin: api(server.url, adminToken), member: api(server.url, memberToken), adminToken, memberToken };
 }
 

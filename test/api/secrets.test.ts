@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { addLabTenant, recorder, startLocalSiteServer } from '../helpers/local-site.js';
 import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const run = promisify(execFile);
 const SECRET = `gf-s3cr3t-${randomBytes(12).toString('hex')}`;
@@ -34,7 +35,7 @@ before(async () => {
   server = await startLocalSiteServer('gigafab-secrets-');
   op = recorded(api(server.url, server.operatorToken));
   adminToken = await addLabTenant(op, { name: 'Ada Admin', role: 'admin' });
-  const memberToken = (await op('POST', '/v1/orgs/lab/users', { name: 'Max Member', role: 'member' })).body.token;
+  const memberToken = await tenantToken(op, 'lab', { name: 'Max Member', role: 'member' });
   admin = recorded(api(server.url, adminToken));
   member = recorded(api(server.url, memberToken));
 });
