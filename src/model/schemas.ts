@@ -75,6 +75,10 @@ export const UserSchema = z
       .nullable()
       .openapi({ description: 'An org admin, system:oidc, or the operator who onboarded the first admin' }),
     disabledAt: z.string().nullable(),
+    redacted: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Operators: name and e-mail of users the tenant created are withheld' }),
   })
   .openapi('User');
 export const TokenInfoSchema = z

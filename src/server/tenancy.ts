@@ -439,7 +439,9 @@ export class Tenancy {
   async listUsers(p: Principal, org: string): Promise<User[]> {
     await this.getOrg(p, org);
     const rows = await this.store.db.selectFrom('users').selectAll().where('org_id', '=', org).orderBy('created_at').execute();
-    return rows.map(toUser);
+    if (!isOperator(p)) return rows.map(toUser);
+    const operators = await this.operatorIds();
+    return rows.map((r) => userForOperator(r, operators));
   }
 
   /** visibleUser: operators see every user, tenants their organisation's (others: 404). */
@@ -594,7 +596,8 @@ export class Tenancy {
       });
       this.forgetTokens();
     }
-    return toUser({ ...u, disabled_at: u.disabled_at ?? at });
+    const disabled = { ...u, disabled_at: u.disabled_at ?? at };
+    return isOperator(p) ? userForOperator(disabled, await this.operatorIds()) : toUser(disabled);
   }
 
   /** enableUser: an organisation's admins only; the user's old tokens stay revoked. */
@@ -671,6 +674,16 @@ export class Tenancy {
       throw err;
     }
   }
+}
+
+/**
+ * userForOperator: a user as an operator sees it. Names and e-mails of tenant users are written by
+ * the tenant's admins or come from its identity provider, so operators get the id, role and state;
+ * only the onboarding admin's, which an operator typed in, stay visible.
+ */
+function userForOperator(u: UserRow, operators: ReadonlySet<string>): User & { redacted?: string[] } {
+  if (u.org_id === null || (u.created_by !== null && operators.has(u.created_by))) return toUser(u);
+  return { ...toUser(u), name: 'withheld', email: null, redacted: ['name', 'email'] };
 }
 
 function toUser(u: UserRow): User {
