@@ -6,7 +6,7 @@
  */
 
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
-import { isPreemptible } from '../lifecycle/index.js';
+import { afterStop, type HoldCause, isPreemptible, type StopCause } from '../lifecycle/index.js';
 import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
@@ -59,7 +59,7 @@ interface RunningJob {
   /** Started on capacity borrowed from other projects' idle quota: preemptible by its owners. */
   borrowed: boolean;
   /** Told to stop to make room (preemption); requeued when it has stopped. */
-  evicting: { forJobId: string; reason: string; requeueMessage?: string } | null;
+  stopping: StopCause | null;
   /** Epoch ms of the last checkpoint the job reported. */
   lastCheckpointAt?: number;
   /** Stopping because a node of it went down; requeued or failed once stopped. */
@@ -100,13 +100,13 @@ export class ControlPlane {
    * Preempted jobs held back until the job they made room for has started (or left the queue):
    * otherwise the victim, requeued first, could take the freed capacity again (a livelock).
    */
-  private readonly heldFor = new Map<string, string>();
+  private readonly holds = new Map<string, HoldCause>();
   private usageAt = 0;
   readonly policy: Policy;
   /** Jobs whose start is committed but not yet handed to the driver. */
   private readonly handingOver = new Set<string>();
-  /** Stop requests that arrived while a job was being handed over. */
-  private readonly stopAfterStart = new Set<string>();
+  /** Stop requests (with their grace) that arrived while a job was being handed over. */
+  private readonly stopAfterStart = new Map<string, number>();
   private dirty = true;
   /**
    * When the last cycle started jobs (sim ms), else null: reasons built before a later start of the
@@ -266,9 +266,9 @@ export class ControlPlane {
     const queue: SchedJob[] = [];
     for (const [id, j] of this.queue) {
       share(j.project, j.org);
-      const heldBy = this.heldFor.get(id);
-      if (heldBy && this.queue.has(heldBy)) continue;
-      if (heldBy) this.heldFor.delete(id);
+      const hold = this.holds.get(id);
+      if (hold && this.queue.has(hold.forJobId)) continue;
+      if (hold) this.holds.delete(id);
       if (this.hooks.holdReason?.(j.org)) continue;
       queue.push(j);
     }
@@ -284,7 +284,7 @@ export class ControlPlane {
         startedAt: r.startedAt,
         borrowed: r.borrowed,
         preemptible: isPreemptible(r.priority, r.borrowed),
-        evicting: r.evicting !== null || r.nodeFailure !== undefined,
+        evicting: r.stopping !== null || r.nodeFailure !== undefined,
         // In the clock's time: a simulated site at --time-scale 60 ends a job 60 times sooner.
         maxRuntimeSeconds: r.spec.maxRuntimeSeconds / this.runtimeScale(this.cluster.allocationOf(id)?.site),
         lastCheckpointAt: r.lastCheckpointAt !== undefined ? Math.max(r.lastCheckpointAt, r.startedAt) : undefined,
@@ -347,6 +347,15 @@ export class ControlPlane {
     return this.reasonsStaleSince !== null && now - this.reasonsStaleSince >= this.policy.explainIntervalSeconds * 1000;
   }
 
+  /**
+   * stopOnDriver: the one way a running job is told to stop. A job still being handed to its
+   * driver is stopped right after the hand-over, with the grace asked for now.
+   */
+  private async stopOnDriver(id: string, graceSeconds: number): Promise<void> {
+    if (this.handingOver.has(id)) this.stopAfterStart.set(id, graceSeconds);
+    else await this.driver.stop(id, graceSeconds);
+  }
+
   /** poke asks for a cycle soon (something changed). */
   private poke(): void {
     this.dirty = true;
@@ -372,9 +381,9 @@ export class ControlPlane {
       this.reasonsStaleSince = result.starts.length > 0 ? now : null;
       // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
       this.pending = result.pending;
-      for (const [id, forJob] of this.heldFor) {
+      for (const [id, { forJobId: forJob }] of this.holds) {
         if (!this.queue.has(id)) {
-          this.heldFor.delete(id); // cancelled while held
+          this.holds.delete(id); // cancelled while held
           continue;
         }
         this.pending.set(id, {
@@ -496,7 +505,11 @@ export class ControlPlane {
           )
           .finally(() => {
             this.handingOver.delete(c.id);
-            if (this.stopAfterStart.delete(c.id)) void this.driver.stop(c.id, this.grace);
+            const grace = this.stopAfterStart.get(c.id);
+            if (grace !== undefined) {
+              this.stopAfterStart.delete(c.id);
+              void this.driver.stop(c.id, grace);
+            }
           });
       }
       this.metrics?.jobsStarted.inc(committed.length);
@@ -521,8 +534,10 @@ export class ControlPlane {
     }
     const nodeFailure = this.running.get(o.jobId)?.nodeFailure;
     if (nodeFailure && !(o.outcome === 'completed' && o.exitCode === 0)) return this.afterNodeFailure(o, nodeFailure);
-    const evicted = this.running.get(o.jobId)?.evicting;
-    if (evicted && (o.outcome === 'cancelled' || o.outcome === 'completed')) return this.requeue(o, evicted);
+    const cause = this.running.get(o.jobId)?.stopping;
+    const then = cause ? afterStop(cause) : null;
+    if (cause && then?.next === 'requeue' && (o.outcome === 'cancelled' || o.outcome === 'completed'))
+      return this.requeue(o, cause, then.hold);
     const state = OUTCOME_STATE[o.outcome] ?? (o.exitCode === 0 ? 'succeeded' : 'failed');
     const done = await this.store.write(async (trx) => {
       const res = await trx
@@ -560,7 +575,7 @@ export class ControlPlane {
     const at = new Date(now).toISOString();
     const fresh = decisions.filter((d) => {
       const r = this.running.get(d.victimId);
-      return r && !r.evicting;
+      return r && !r.stopping;
     });
     if (fresh.length === 0) return;
     const events = await this.store.write(async (trx) => {
@@ -585,17 +600,16 @@ export class ControlPlane {
       }
       return out;
     });
-    for (const d of fresh) this.running.get(d.victimId)!.evicting = { forJobId: d.forJobId, reason: d.reason };
+    for (const d of fresh) this.running.get(d.victimId)!.stopping = { kind: 'preempt', forJobId: d.forJobId, reason: d.reason };
     for (const e of events) {
       this.bus.publish({ org: e.org, event: e.event });
-      if (this.handingOver.has(e.id)) this.stopAfterStart.add(e.id);
-      else void this.driver.stop(e.id, this.grace);
+      void this.stopOnDriver(e.id, this.grace);
     }
     this.metrics?.preemptions.inc(events.length);
   }
 
   /** requeue puts a preempted job back in the queue with its history and original submission order. */
-  private async requeue(o: Observation & { type: 'exited' }, evicted: NonNullable<RunningJob['evicting']>): Promise<void> {
+  private async requeue(o: Observation & { type: 'exited' }, cause: StopCause, hold: HoldCause | null): Promise<void> {
     const at = new Date(o.at).toISOString();
     const done = await this.store.write(async (trx) => {
       const row = await trx
@@ -611,10 +625,10 @@ export class ControlPlane {
         o.jobId,
         at,
         'queued',
-        evicted.requeueMessage ?? `requeued after preemption for job ${evicted.forJobId} (${o.message})`,
-        {
-          preemptedFor: evicted.forJobId,
-        },
+        cause.kind === 'preempt'
+          ? `requeued after preemption for job ${cause.forJobId} (${o.message})`
+          : `requeued and held: processing restricted (${cause.kind === 'restrict' ? cause.reason : cause.kind})`,
+        cause.kind === 'preempt' ? { preemptedFor: cause.forJobId } : { restricted: true },
       );
       await appendAudit(trx, {
         at,
@@ -633,7 +647,7 @@ export class ControlPlane {
     if (done) {
       const spec = JSON.parse(done.row.spec) as JobSpec;
       this.enqueue(o.jobId, done.row, spec);
-      if (evicted.forJobId) this.heldFor.set(o.jobId, evicted.forJobId);
+      if (hold) this.holds.set(o.jobId, hold);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     }
     this.poke();
@@ -667,7 +681,7 @@ export class ControlPlane {
    * where the holdReason hook keeps them until it is lifted (GDPR restriction). Returns their ids.
    */
   async holdRunning(org: string, actor: string, reason: string, requestId?: string): Promise<string[]> {
-    const ids = [...this.running].filter(([, r]) => r.org === org && !r.evicting).map(([id]) => id);
+    const ids = [...this.running].filter(([, r]) => r.org === org && !r.stopping).map(([id]) => id);
     if (ids.length === 0) return [];
     const at = new Date(this.now()).toISOString();
     const message = `processing restricted (${reason}); stopping with a ${this.grace}s grace period, then requeued and held`;
@@ -691,17 +705,11 @@ export class ControlPlane {
     });
     for (const id of ids) {
       const r = this.running.get(id);
-      if (r)
-        r.evicting = {
-          forJobId: '',
-          reason: 'restricted',
-          requeueMessage: `requeued and held: processing restricted (${reason})`,
-        };
+      if (r) r.stopping = { kind: 'restrict', reason };
     }
     for (const [i, id] of ids.entries()) {
       this.bus.publish({ org, event: events[i]! });
-      if (this.handingOver.has(id)) this.stopAfterStart.add(id);
-      else void this.driver.stop(id, this.grace);
+      void this.stopOnDriver(id, this.grace);
     }
     return ids;
   }
@@ -803,8 +811,7 @@ export class ControlPlane {
       const r = this.running.get(m.id);
       if (r) r.nodeFailure = m.failure;
       this.bus.publish({ org: m.org, event: m.event });
-      if (this.handingOver.has(m.id)) this.stopAfterStart.add(m.id);
-      else void this.driver.stop(m.id, 0);
+      void this.stopOnDriver(m.id, 0);
     }
   }
 
@@ -1111,8 +1118,7 @@ export class ControlPlane {
       this.bus.publish({ org: outcome.org, event: outcome.event, terminalState: 'cancelled' });
     } else {
       this.bus.publish({ org: outcome.org, event: outcome.event });
-      if (this.handingOver.has(id)) this.stopAfterStart.add(id);
-      else await this.driver.stop(id, this.grace);
+      await this.stopOnDriver(id, this.grace);
     }
     return this.getJob(p, id);
   }
@@ -1255,7 +1261,7 @@ function runningJob(
     gpuType: placement.gpuType,
     priority: row.priority,
     borrowed,
-    evicting: null,
+    stopping: null,
   };
 }
 
