@@ -18,7 +18,9 @@ import {
   decayUsage,
   type JobExplain,
   type JobPriority,
+  type PolicySettings,
   type PreemptionDecision,
+  policySettings,
   type RunningJobInfo,
   type SchedJob,
   scheduleCycle,
@@ -34,7 +36,7 @@ import { type JobRow, toJob, toJobEvent } from './job-rows.js';
 import type { Metrics } from './metrics.js';
 import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
 import { OrgCountedMap } from './org-count-map.js';
-import { DEFAULT_POLICY, type Policy, toLimitTable } from './policy.js';
+import { DEFAULT_POLICY, type Policy } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { isOperator, type Principal } from './principal.js';
 import { SchedulingOps } from './scheduling-ops.js';
@@ -103,6 +105,8 @@ export class ControlPlane {
   private readonly holds = new Map<string, HoldCause>();
   private usageAt = 0;
   readonly policy: Policy;
+  /** The policy as the cycle's static inputs (the same conversion the simulator uses). */
+  private readonly settings: PolicySettings;
   /** Jobs whose start is committed but not yet handed to the driver. */
   private readonly handingOver = new Set<string>();
   /** Stop requests (with their grace) that arrived while a job was being handed over. */
@@ -139,6 +143,7 @@ export class ControlPlane {
     this.cluster = new ClusterModel(fleet);
     this.cycleIntervalMs = opts.cycleIntervalMs ?? 250;
     this.policy = opts.policy ?? DEFAULT_POLICY;
+    this.settings = policySettings(this.policy);
     this.grace = opts.stopGraceSeconds ?? this.policy.stopGraceSeconds;
     this.now = opts.now ?? (() => Date.now());
     this.ops = new SchedulingOps(
@@ -256,6 +261,7 @@ export class ControlPlane {
   /** cycleInput assembles the scheduler's input from live state and the policy. */
   private cycleInput(now: number, explain: boolean): CycleInput {
     const p = this.policy;
+    const settings = this.settings;
     // Unconfigured organisations and projects get share 1: equal shares among siblings by default.
     const orgShares = new Map<string, number>();
     const projectShares = new Map<string, number>();
@@ -295,25 +301,19 @@ export class ControlPlane {
       quotas: this.quotas,
       now,
       running,
-      fairShare: p.fairShare.enabled
+      fairShare: settings.fairShare
         ? {
             orgShares,
             projectShares,
             usage: this.usage,
-            weights: p.fairShare.weights,
-            gpuTypeWeights: this.gpuTypeWeights(),
-            maxAgeSeconds: p.fairShare.maxAgeDays * 86400,
+            weights: settings.fairShare.weights,
+            gpuTypeWeights: settings.fairShare.gpuTypeWeights,
+            maxAgeSeconds: settings.fairShare.maxAgeSeconds,
           }
         : undefined,
-      borrowing: p.borrowing.enabled
-        ? {
-            enabled: true,
-            borrowingLimit: toLimitTable(p.borrowing.borrowingLimit),
-            lendingLimit: toLimitTable(p.borrowing.lendingLimit),
-          }
-        : undefined,
-      preemption: p.preemption.enabled ? { ...p.preemption, enabled: true } : undefined,
-      backfill: p.backfill.enabled ? { enabled: true, reservations: p.backfill.reservations } : undefined,
+      borrowing: settings.borrowing,
+      preemption: settings.preemption,
+      backfill: settings.backfill,
       explain,
       // Idle reserved GPUs are lent to preemptible work only where preemption can take them back.
       capacityWindows: this.ops.capacityWindows(p.preemption.enabled),
