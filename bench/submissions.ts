@@ -7,6 +7,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { api, startTestServer } from '../test/helpers/server.js';
+import { tenantToken } from '../test/helpers/tenants.js';
 
 export interface SubmissionResult {
   connections: number;
@@ -33,7 +34,7 @@ export async function benchSubmissions(connectionCounts = [1, 16, 64], durationS
       await op('POST', '/v1/orgs', { id: 'bench', name: 'Bench', kind: 'research' });
       await op('POST', '/v1/orgs/bench/projects', { id: 'bench-load' });
       await op('PUT', '/v1/projects/bench-load/quotas/B200', { gpus: 4096 });
-      const user = await op('POST', '/v1/orgs/bench/users', { name: 'Load', role: 'member' });
+      const userToken = await tenantToken(op, 'bench', { name: 'Load', role: 'member' });
       const body = JSON.stringify({
         name: 'bench',
         project: 'bench-load',
@@ -47,12 +48,12 @@ export async function benchSubmissions(connectionCounts = [1, 16, 64], durationS
         method: 'POST',
         connections,
         duration: durationSeconds,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.body.token}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${userToken}` },
         body,
       });
       const acknowledged = r.statusCodeStats?.['201']?.count ?? 0;
       // Cross-check against the store: every 201 is a durable row.
-      const stored = (await api(server.url, user.body.token)('GET', '/v1/jobs?limit=1')).body.items[0]?.id ?? '0';
+      const stored = (await api(server.url, userToken)('GET', '/v1/jobs?limit=1')).body.items[0]?.id ?? '0';
       if (Number(stored) < acknowledged) throw new Error(`store has ${stored} jobs but ${acknowledged} were acknowledged`);
       results.push({
         connections,

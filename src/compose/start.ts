@@ -18,6 +18,7 @@ import { createMetrics } from '../server/metrics.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';
 import { Tenancy } from '../server/tenancy.js';
+import type { TokenPolicy } from '../server/tokens.js';
 import { wireDatasetManifests } from '../sovereignty/dataset-manifests.js';
 import { setupKeys } from '../sovereignty/keys/setup.js';
 import { ResidencyService } from '../sovereignty/service.js';
@@ -36,6 +37,8 @@ export interface ServerOptions {
   limitsPath?: string;
   timeScale: number;
   demoLoad: boolean;
+  /** Lifetime of new API tokens (default and maximum, days); default 90 and 365. */
+  tokenPolicy?: TokenPolicy;
   /** Print the banner (URL, token) to stdout. */
   quiet?: boolean;
 }
@@ -70,6 +73,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   );
   cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, { policy });
   const tenancy = new Tenancy(store, cp);
+  if (opts.tokenPolicy) tenancy.tokenPolicy = opts.tokenPolicy;
   if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records

@@ -107,5 +107,10 @@ export interface ExecutionDriver {
    * attempt: which run's output (default: the latest this driver has).
    */
   logs?(jobId: string, offset: number, maxBytes?: number, attempt?: number): Promise<LogChunk | null>;
+  /**
+   * Optional: delete what the driver keeps of an ended job on its own disks (output, state, every
+   * attempt), for an organisation's erasure. A job still running is left alone (the caller asks again once it ended).
+   */
+  forget?(jobId: string): Promise<void>;
   close(): Promise<void>;
 }

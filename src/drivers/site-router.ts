@@ -91,6 +91,10 @@ export class SiteRouterDriver implements ExecutionDriver {
     return null;
   }
 
+  async forget(jobId: string): Promise<void> {
+    await Promise.all(this.all().map((d) => d.forget?.(jobId)));
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.all().map((d) => d.close()));
   }

@@ -52,6 +52,14 @@ export const UserCreateSchema = z
     name: z.string().min(1).max(200),
     email: z.email().optional(),
     role: z.enum(ORG_ROLES),
+    tokenSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'lower-case hex SHA-256')
+      .optional()
+      .openapi({
+        description:
+          'Onboarding only (an operator creating the first admin of an organisation): the SHA-256 of a token the future admin generated (`gigafab token generate`). The operator never receives a tenant credential.',
+      }),
   })
   .openapi('UserCreate');
 export const UserSchema = z
@@ -62,14 +70,66 @@ export const UserSchema = z
     email: z.string().nullable(),
     role: z.enum(ROLES),
     createdAt: z.string(),
+    createdBy: z
+      .string()
+      .nullable()
+      .openapi({ description: 'An org admin, system:oidc, or the operator who onboarded the first admin' }),
+    disabledAt: z.string().nullable(),
+    redacted: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Operators: name and e-mail of users the tenant created are withheld' }),
   })
   .openapi('User');
+export const TokenInfoSchema = z
+  .object({
+    id: z.string().openapi({ example: 'tok_3f9a2b1c4d5e6f70' }),
+    name: z.string().nullable(),
+    owner: z.string().openapi({ description: 'The user the token acts as' }),
+    org: z.string().nullable(),
+    createdAt: z.string(),
+    createdBy: z.string().nullable(),
+    expiresAt: z.string().nullable().openapi({ description: 'null only for the bootstrap operator token' }),
+    lastUsedAt: z.string().nullable().openapi({ description: 'Updated at most once a minute' }),
+    revokedAt: z.string().nullable(),
+    state: z.enum(['active', 'expired', 'revoked']),
+  })
+  .openapi('TokenInfo');
 export const TokenSchema = z
   .object({
-    token: z.string().openapi({ description: 'Shown once; only its hash is stored' }),
+    token: z.string().optional().openapi({
+      description:
+        'Shown once; only its hash is stored. Absent on onboarding: the future admin generated it and the operator never sees it',
+    }),
+    tokenInfo: TokenInfoSchema,
     user: UserSchema,
   })
   .openapi('IssuedToken');
+export const TokenCreateSchema = z
+  .strictObject({
+    name: z.string().min(1).max(100).optional().openapi({ example: 'ci-pipeline' }),
+    expiresInDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .optional()
+      .openapi({ description: "Lifetime in days; default and maximum are the server's token policy" }),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: 'Or an exact expiry (in the future, within the maximum lifetime); not with expiresInDays' }),
+  })
+  .refine((b) => b.expiresInDays === undefined || b.expiresAt === undefined, {
+    message: 'give expiresInDays or expiresAt, not both',
+    path: ['expiresAt'],
+  })
+  .openapi('TokenCreate');
+export const UserDisableSchema = z
+  .strictObject({
+    reason: z.string().min(3).max(500).openapi({ example: 'credential leaked in a public repository (ticket 4711)' }),
+  })
+  .openapi('UserDisable');
 export const WhoAmISchema = UserSchema.openapi('WhoAmI');
 
 // ---------- jobs ----------
@@ -263,6 +323,10 @@ export const AuditRecordSchema = z
     before: z.unknown().nullable(),
     after: z.unknown().nullable(),
     requestId: z.string().nullable(),
+    redacted: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Fields withheld from operators because the tenant wrote them (see docs/sovereignty-access.md)' }),
   })
   .openapi('AuditRecord');
 
@@ -274,6 +338,7 @@ export type JobExplanation = z.infer<typeof JobExplanationSchema>;
 export type Org = z.infer<typeof OrgSchema>;
 export type Project = z.infer<typeof ProjectSchema>;
 export type User = z.infer<typeof UserSchema>;
+export type TokenInfo = z.infer<typeof TokenInfoSchema>;
 export type FleetSummary = z.infer<typeof FleetSummarySchema>;
 export type NodeInfo = z.infer<typeof NodeSchema>;
 export type AuditRecord = z.infer<typeof AuditRecordSchema>;

@@ -29,6 +29,7 @@ import {
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
+import { openEventRow, openJobRow, openSpec, sealJobColumns } from '../store/sealed-fields.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { schedFields, unsatisfiableConstraints } from './job-constraints.js';
@@ -109,6 +110,8 @@ export class ControlPlane {
   private readonly settings: PolicySettings;
   /** Jobs whose start is committed but not yet handed to the driver. */
   private readonly handingOver = new Set<string>();
+  /** Jobs whose driver-side data (output) is deleted once they have ended (an erasure). */
+  private readonly forgetOnExit = new Set<string>();
   /** Stop requests (with their grace) that arrived while a job was being handed over. */
   private readonly stopAfterStart = new Map<string, number>();
   private dirty = true;
@@ -183,7 +186,7 @@ export class ControlPlane {
     const live = await db.selectFrom('jobs').selectAll().where('state', 'in', ['queued', 'running']).orderBy('id').execute();
     const reattach = [];
     for (const row of live) {
-      const spec = JSON.parse(row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, row.org_id, row.spec);
       const id = String(row.id);
       if (row.state === 'queued') {
         this.enqueue(id, row, spec);
@@ -519,8 +522,12 @@ export class ControlPlane {
   }
 
   private async specOf(id: string): Promise<JobSpec> {
-    const row = await this.store.db.selectFrom('jobs').select('spec').where('id', '=', Number(id)).executeTakeFirstOrThrow();
-    return JSON.parse(row.spec) as JobSpec;
+    const row = await this.store.db
+      .selectFrom('jobs')
+      .select(['spec', 'org_id'])
+      .where('id', '=', Number(id))
+      .executeTakeFirstOrThrow();
+    return openSpec(this.store.fields, row.org_id, row.spec);
   }
 
   /** observe turns a driver observation into committed job state. */
@@ -564,6 +571,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     this.poke();
+    if (this.forgetOnExit.delete(o.jobId)) await this.driver.forget?.(o.jobId);
     if (done) {
       this.bus.publish({ org: done.org, event: done.event, terminalState: state });
       this.metrics?.jobsFinished.inc({ state });
@@ -645,7 +653,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     if (done) {
-      const spec = JSON.parse(done.row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, done.row.org_id, done.row.spec);
       this.enqueue(o.jobId, done.row, spec);
       if (hold) this.holds.set(o.jobId, hold);
       this.bus.publish({ org: done.row.org_id, event: done.event });
@@ -719,6 +727,7 @@ export class ControlPlane {
   /** attachResidency installs the residency gate; call before recover() so recovered jobs pass through it. */
   attachResidency(gate: ResidencyGate): void {
     this.residency = gate;
+    this.ops.residency = gate;
     this.reconstrainQueued();
   }
 
@@ -828,7 +837,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     if (done?.state === 'queued') {
-      const spec = JSON.parse(done.row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, done.row.org_id, done.row.spec);
       this.enqueue(o.jobId, done.row, spec);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     } else if (done) {
@@ -900,29 +909,36 @@ export class ControlPlane {
 
     const at = new Date(this.now()).toISOString();
     const priority = PRIORITY_CLASSES[spec.priorityClass];
+    await this.store.fields.ready(project.org_id);
     let row: JobRow;
     try {
       row = await this.store.write(async (trx) => {
         const values = {
           org_id: project.org_id,
           project_id: project.id,
-          name: spec.name,
           state: 'queued',
-          spec: JSON.stringify(spec),
           priority,
           placement: null,
           exit_code: null,
           submitted_by: p.userId,
           idempotency_key: idempotencyKey ?? null,
-          labels: JSON.stringify(spec.labels),
           created_at: at,
           started_at: null,
           finished_at: null,
           borrowed: 0,
           attempt: 0,
         };
-        const id = await insertReturningId(trx, 'jobs', values);
-        const inserted: JobRow = { ...values, id };
+        const id = await insertReturningId(trx, 'jobs', {
+          ...values,
+          ...sealJobColumns(this.store.fields, project.org_id, spec),
+        });
+        const inserted: JobRow = {
+          ...values,
+          name: spec.name,
+          spec: JSON.stringify(spec),
+          labels: JSON.stringify(spec.labels),
+          id,
+        };
         const gpus = spec.nodes * spec.gpusPerNode;
         await insertEvent(
           trx,
@@ -968,13 +984,14 @@ export class ControlPlane {
     return row;
   }
 
-  private findIdempotent(userId: string, key: string) {
-    return this.store.db
+  private async findIdempotent(userId: string, key: string) {
+    const row = await this.store.db
       .selectFrom('jobs')
       .selectAll()
       .where('submitted_by', '=', userId)
       .where('idempotency_key', '=', key)
       .executeTakeFirst();
+    return row && openJobRow(this.store.fields, row);
   }
 
   private replay(prior: JobRow, spec: JobSpec): { job: Job; created: boolean } {
@@ -996,7 +1013,7 @@ export class ControlPlane {
         ? await this.store.db.selectFrom('jobs').selectAll().where('id', '=', n).executeTakeFirst()
         : undefined;
     if (!row || (!isOperator(p) && row.org_id !== p.org)) throw notFound('job', id);
-    return row;
+    return openJobRow(this.store.fields, row);
   }
 
   async listJobs(p: Principal, q: JobListQuery): Promise<{ items: Job[]; nextCursor: string | null }> {
@@ -1020,7 +1037,7 @@ export class ControlPlane {
       if (q.state) query = query.where('state', '=', q.state);
       if (q.project) query = query.where('project_id', '=', q.project);
       if (before !== null) query = query.where('id', '<', before);
-      const rows = await query.execute();
+      const rows = (await query.execute()).map((r) => openJobRow(this.store.fields, r));
       for (const r of rows) {
         if (items.length === q.limit) {
           more = true;
@@ -1053,7 +1070,7 @@ export class ControlPlane {
       .where('id', '>', afterId)
       .orderBy('id')
       .execute();
-    return { events: rows.map(toJobEvent), job };
+    return { events: rows.map((r) => toJobEvent(openEventRow(this.store.fields, job.org_id, r))), job };
   }
 
   subscribeJob(id: string, fn: (e: BusEvent) => void): () => void {
@@ -1161,6 +1178,14 @@ export class ControlPlane {
     this.cluster.setNodeState(o.node, o.state);
     this.poke();
     if (o.state === 'down') await this.failJobsOnNode(o.node, reason, `system:driver:${this.driver.name}`);
+  }
+
+  /** forgetJobOutput deletes what the drivers keep of these jobs (their output), now or once each has ended. */
+  async forgetJobOutput(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      if (this.running.has(id) || this.handingOver.has(id)) this.forgetOnExit.add(id);
+      else await this.driver.forget?.(id);
+    }
   }
 
   /**

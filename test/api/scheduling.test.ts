@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let op: ReturnType<typeof api>;
@@ -50,8 +51,8 @@ stopGraceSeconds: 0
     await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-p` });
     await op('PUT', `/v1/projects/${org}-p/quotas/B200`, { gpus: 64 });
   }
-  gov = api(server.url, (await op('POST', '/v1/orgs/gov/users', { name: 'G', role: 'member' })).body.token);
-  acme = api(server.url, (await op('POST', '/v1/orgs/acme/users', { name: 'A', role: 'member' })).body.token);
+  gov = api(server.url, await tenantToken(op, 'gov', { name: 'G', role: 'member' }));
+  acme = api(server.url, await tenantToken(op, 'acme', { name: 'A', role: 'member' }));
 });
 
 after(async () => {

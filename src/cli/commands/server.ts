@@ -2,7 +2,7 @@
  * gigafab server: runs the control plane (REST API, scheduler, simulated fleet) in this process.
  */
 import { type Command, InvalidArgumentError } from 'commander';
-import { examples, type Runtime } from '../context.js';
+import { examples, parseIntArg, type Runtime } from '../context.js';
 
 interface ServerOptions {
   port: number;
@@ -14,6 +14,8 @@ interface ServerOptions {
   limits?: string;
   timeScale: number;
   demoLoad?: boolean;
+  tokenDays: number;
+  tokenMaxDays: number;
 }
 
 function parsePort(value: string): number {
@@ -44,6 +46,8 @@ export function registerServer(program: Command, rt: Runtime): void {
     )
     .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, 60)
     .option('--demo-load', 'submit a stream of demo jobs')
+    .option('--token-days <n>', 'lifetime of new API tokens when none is asked for, in days', parseIntArg(1, 3650), 90)
+    .option('--token-max-days <n>', 'longest lifetime an API token may be given, in days', parseIntArg(1, 3650), 365)
     .addHelpText(
       'after',
       examples(
@@ -65,6 +69,7 @@ export function registerServer(program: Command, rt: Runtime): void {
         limitsPath: opts.limits,
         timeScale: opts.timeScale,
         demoLoad: Boolean(opts.demoLoad),
+        tokenPolicy: { defaultDays: opts.tokenDays, maxDays: opts.tokenMaxDays },
       });
       let closing = false;
       const shutdown = (signal: NodeJS.Signals) => {
