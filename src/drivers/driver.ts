@@ -25,6 +25,12 @@ export interface DriverJob {
    * driver ever writes them to a log, a state file or an observation message. Only start() reads it.
    */
   secrets?: Record<string, string>;
+  /**
+   * Key (256 bits) to seal this attempt's output at rest (AES-256-CTR), derived by the control plane
+   * from the org's data key, so erasing the org makes the output unreadable. Drivers that write the
+   * output to disk themselves (local) use it; never written anywhere, never given to the job.
+   */
+  logKey?: Buffer;
 }
 
 export type ExitOutcome = 'completed' | 'timed-out' | 'cancelled' | 'lost';
@@ -104,9 +110,10 @@ export interface ExecutionDriver {
   /**
    * Optional: a job's output from byte `offset` on (at most maxBytes), for `gigafab job logs --follow`:
    * call again with nextOffset until eof. null: the driver has no log for this job (attempt).
-   * attempt: which run's output (default: the latest this driver has).
+   * attempt: which run's output (default: the latest this driver has). logKey: the key that run's
+   * output was sealed with (DriverJob.logKey); a sealed log is not readable without it.
    */
-  logs?(jobId: string, offset: number, maxBytes?: number, attempt?: number): Promise<LogChunk | null>;
+  logs?(jobId: string, offset: number, maxBytes?: number, attempt?: number, logKey?: Buffer): Promise<LogChunk | null>;
   /**
    * Optional: delete what the driver keeps of an ended job on its own disks (output, state, every
    * attempt), for an organisation's erasure. A job still running is left alone (the caller asks again once it ended).

@@ -4,7 +4,10 @@
  * Each run of a job (attempt K: the control plane's count of its starts, so a requeued job runs again
  * in a fresh directory and earlier runs' output stays readable) gets a working directory
  * `<baseDir>/<jobId>/attempt-<K>/` holding:
- *   output.log   stdout and stderr together (the job writes it directly: it outlives the control plane)
+ *   output.log   stdout and stderr together (the job writes it directly: it outlives the control plane),
+ *                when the control plane gave no log key (a store without sealing); with a key instead:
+ *   output.log.sealed  the same, encrypted (AES-256-CTR) by a log-sealer process the job writes into
+ *                (see log-sealer.ts); output.log.iv its IV, output.log.sealed.done once it has all
  *   state.json   pid, process group, process start time, boot id, wall-clock deadline, stop intent
  *   exit_code    written by a tiny `sh` wrapper when the command ends (its status; 128+N for signal N)
  *   result.json  the outcome this driver reported, so a later reattach reports the same
@@ -22,9 +25,12 @@
  * reported (option `orphans`); see reconcile().
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { followCheckpoints } from './checkpoint-file.js';
 import {
   baseEnv,
@@ -46,6 +52,10 @@ import {
 } from './common.js';
 import type { CheckpointObservation, DriverJob, ExecutionDriver, ExitOutcome, LogChunk, Observation } from './driver.js';
 import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
+import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
+
+const SEALER = fileURLToPath(new URL('./log-sealer.js', import.meta.url));
+const SEALED = 'output.log.sealed';
 
 export { discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
 
@@ -196,10 +206,66 @@ export class LocalDriver implements ExecutionDriver {
     return join(this.workDir(jobId, attempt), 'output.log');
   }
 
-  async logs(jobId: string, offset: number, maxBytes = DEFAULT_LOG_CHUNK, attempt?: number): Promise<LogChunk | null> {
+  async logs(
+    jobId: string,
+    offset: number,
+    maxBytes = DEFAULT_LOG_CHUNK,
+    attempt?: number,
+    logKey?: Buffer,
+  ): Promise<LogChunk | null> {
     const k = attempt ?? this.attempts(jobId).at(-1) ?? 1;
     const t = this.jobs.get(jobId);
-    return readLogChunk(this.logPath(jobId, k), offset, maxBytes, !t || t.attempt !== k);
+    const ended = !t || t.attempt !== k;
+    const dir = this.workDir(jobId, k);
+    if (!existsSync(join(dir, `${SEALED}`))) return readLogChunk(this.logPath(jobId, k), offset, maxBytes, ended);
+    // Sealed: readable only with the run's key; done once the job ended and the sealer wrote everything.
+    if (!logKey) return null;
+    const iv = readFileSync(join(dir, 'output.log.iv'));
+    const sealerDone = existsSync(join(dir, `${SEALED}.done`)) || !this.sealerAlive(dir);
+    const chunk = readLogChunk(join(dir, SEALED), offset, maxBytes, ended && sealerDone);
+    if (!chunk) return null;
+    return { ...chunk, data: openLogRange(logKey, iv, chunk.offset, chunk.data) };
+  }
+
+  /** Whether a run's sealer process still runs (it may be draining the pipe after the job ended). */
+  private sealerAlive(dir: string): boolean {
+    const s = readJson<{ pid: number; startTicks: number | null; bootId: string | null }>(join(dir, 'sealer.json'));
+    return !!s && isSameProcess(s.pid, s.startTicks, s.bootId);
+  }
+
+  /**
+   * startSealer: the log-sealer for one run, in its own session; returns the pipe end the job writes
+   * into. The key and IV go through fd 3 (closed at once), never on a command line or in an environment.
+   */
+  private startSealer(dir: string, key: Buffer): { input: Writable; release: () => void } {
+    if (key.length !== LOG_KEY_BYTES) throw new Error(`a log key has ${LOG_KEY_BYTES} bytes`);
+    const iv = randomBytes(LOG_IV_BYTES);
+    writeFileSync(join(dir, 'output.log.iv'), iv, { mode: 0o600 });
+    closeSync(openSync(join(dir, SEALED), 'a', 0o600));
+    const sealer = spawn(process.execPath, [SEALER, join(dir, SEALED)], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore', 'pipe'],
+    });
+    if (sealer.pid === undefined || !sealer.stdin) throw new Error('could not start the log sealer');
+    sealer.on('error', () => {});
+    const keyPipe = sealer.stdio[3] as Writable;
+    keyPipe.end(Buffer.concat([key, iv]));
+    writeJsonAtomic(join(dir, 'sealer.json'), {
+      pid: sealer.pid,
+      startTicks: procStat(sealer.pid)?.startTicks ?? null,
+      bootId: bootId(),
+    });
+    const input = sealer.stdin;
+    return {
+      input,
+      // Once the job holds its copy, the control plane lets go: the sealer ends when the job's side closes.
+      release: () => {
+        input.destroy();
+        sealer.unref();
+      },
+    };
   }
 
   /** forget removes an ended job's directory with every attempt (its output is tenant data the job wrote in clear). */
@@ -254,7 +320,8 @@ export class LocalDriver implements ExecutionDriver {
       CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
     };
     closeSync(openSync(join(dir, 'checkpoints'), 'a', 0o600));
-    const out = openSync(join(dir, 'output.log'), 'a', 0o600);
+    const sealer = job.logKey ? this.startSealer(dir, job.logKey) : null;
+    const out = sealer ? sealer.input : openSync(join(dir, 'output.log'), 'a', 0o600);
     let child: ChildProcess;
     try {
       child = spawn('/bin/sh', ['-c', WRAPPER, `gigafab-job-${job.id}`, join(dir, 'exit_code'), ...command], {
@@ -264,7 +331,8 @@ export class LocalDriver implements ExecutionDriver {
         stdio: ['ignore', out, out],
       });
     } finally {
-      closeSync(out);
+      if (typeof out === 'number') closeSync(out);
+      sealer?.release();
     }
     const pid = child.pid;
     if (pid === undefined) {
@@ -555,15 +623,29 @@ export class LocalDriver implements ExecutionDriver {
       message = `process ${t.state.pid} ended without recording an exit code (killed from outside?)`;
     }
     const result: LocalJobResult = { outcome, exitCode, at: this.now(), message };
-    try {
-      writeJsonAtomic(join(t.dir, 'result.json'), result);
-    } catch {
-      // the directory was removed under us: the observation below still goes out
+    const report = () => {
+      try {
+        writeJsonAtomic(join(t.dir, 'result.json'), result);
+      } catch {
+        // the directory was removed under us: the observation below still goes out
+      }
+      if (!t.silent && !this.closed) {
+        this.listeners.emit({ type: 'exited', jobId: t.id, at: result.at, outcome, exitCode, message });
+      }
+      t.resolveDone();
+    };
+    // A sealed log is complete only once the sealer has drained the pipe: the end is reported after that,
+    // so whoever reads the output of an ended job reads all of it.
+    if (existsSync(join(t.dir, 'sealer.json'))) void this.sealerDrained(t.dir, 10_000).then(report);
+    else report();
+  }
+
+  /** sealerDrained resolves when a run's sealer has written everything (or is gone), or after ms. */
+  private async sealerDrained(dir: string, ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (!existsSync(join(dir, `${SEALED}.done`)) && this.sealerAlive(dir) && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 20));
     }
-    if (!t.silent && !this.closed) {
-      this.listeners.emit({ type: 'exited', jobId: t.id, at: result.at, outcome, exitCode, message });
-    }
-    t.resolveDone();
   }
 
   private clearTimers(t: Tracked): void {

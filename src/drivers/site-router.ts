@@ -81,11 +81,11 @@ export class SiteRouterDriver implements ExecutionDriver {
     await Promise.all([...per].map(([d, js]) => d.reattach(js)));
   }
 
-  async logs(jobId: string, offset: number, maxBytes?: number, attempt?: number): Promise<LogChunk | null> {
+  async logs(jobId: string, offset: number, maxBytes?: number, attempt?: number, logKey?: Buffer): Promise<LogChunk | null> {
     const site = this.jobSite.get(jobId);
     const order = site !== undefined ? [this.driverFor(site)] : this.all();
     for (const d of order) {
-      const chunk = d.logs ? await d.logs(jobId, offset, maxBytes, attempt).catch(() => null) : null;
+      const chunk = d.logs ? await d.logs(jobId, offset, maxBytes, attempt, logKey).catch(() => null) : null;
       if (chunk) return chunk;
     }
     return null;

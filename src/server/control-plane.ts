@@ -495,7 +495,10 @@ export class ControlPlane {
         this.running.set(c.id, runningJob(row, spec, placement, now, borrowed.has(c.id)));
         this.handingOver.add(c.id);
         Promise.resolve(this.hooks.secretsFor?.({ id: c.id, org: c.org, spec }))
-          .then((secrets) => this.driver.start({ id: c.id, spec, placement, startedAt: now, attempt: c.attempt, secrets }))
+          .then(async (secrets) => {
+            const logKey = await this.logKey(c.org, c.id, c.attempt, true);
+            return this.driver.start({ id: c.id, spec, placement, startedAt: now, attempt: c.attempt, secrets, logKey });
+          })
           .catch((err) =>
             this.observe({
               type: 'exited',
@@ -1210,7 +1213,29 @@ export class ControlPlane {
     }
     const k = attempt ?? current;
     if (!this.driver.logs || k === 0) return { chunk: null, state: row.state, attempt: k };
-    return { chunk: await this.driver.logs(id, offset, maxBytes, k), state: row.state, attempt: k };
+    const logKey = await this.logKey(row.org_id, id, k, false);
+    if (this.store.fields.sealing && !logKey) return { chunk: null, state: row.state, attempt: k }; // erased
+    return { chunk: await this.driver.logs(id, offset, maxBytes, k, logKey), state: row.state, attempt: k };
+  }
+
+  /**
+   * logKey: the key one attempt's output is sealed with on the site's disk, derived from the org's
+   * data key (nothing stored: erasing the org's keys makes the output unreadable). undefined without
+   * sealing; for a start (`starting`) of an erased org it refuses rather than write output in clear.
+   */
+  private async logKey(org: string, id: string, attempt: number, starting: boolean): Promise<Buffer | undefined> {
+    const f = this.store.fields;
+    if (!f.sealing) return undefined;
+    const derive = () => f.deriveKey(org, 'job.output', `job ${id} attempt ${attempt}`);
+    let key: Buffer | null;
+    try {
+      key = derive(); // null once erased (ready would make the erased org a new key)
+    } catch {
+      await f.ready(org); // not loaded yet (an org whose rows predate sealing)
+      key = derive();
+    }
+    if (!key && starting) throw new Error(`organisation ${org} was erased: its job output cannot be sealed`);
+    return key ?? undefined;
   }
 
   queueLength(): number {

@@ -31,6 +31,13 @@ export interface FieldSealer {
   open(org: string, purpose: string, stored: string): string | null;
   /** erase forgets the organisation's key (after its KEKs were destroyed): its values read as erased from now on. */
   erase(org: string): void;
+  /**
+   * deriveKey: a 256-bit key for `purpose`/`context` derived from the org's data key (HKDF-SHA256),
+   * for data sealed outside the database (a job's output on a site's disk). Nothing needs storing:
+   * the same inputs give the same key while the data key exists, and none once it is erased.
+   * null: no sealing (plainFields) or the org was erased. The org must be ready.
+   */
+  deriveKey(org: string, purpose: string, context: string): Buffer | null;
 }
 
 /** plainFields: no sealing (a store used without the sovereignty modules). */
@@ -40,6 +47,7 @@ export const plainFields: FieldSealer = {
   seal: (_org, _purpose, text) => text,
   open: (_org, _purpose, stored) => stored,
   erase: () => undefined,
+  deriveKey: () => null,
 };
 
 export const isSealed = (v: string | null | undefined): boolean => !!v && v.startsWith(SEALED_PREFIX);

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -508,5 +509,50 @@ describe('local driver: checkpoint file', () => {
       b.seen.map((c) => c.step),
       [2],
     );
+  });
+});
+
+describe('local driver: sealed output (a log key given)', () => {
+  test('output is written only encrypted; any range reads back with the key; the exit code is the job’s', async () => {
+    const { driver, rec } = newDriver();
+    const id = uniqueId('sealed');
+    const key = randomBytes(32);
+    const marker = `sealed-marker-${randomBytes(6).toString('hex')}`;
+    // ~6 KB over stdout and stderr, the marker assembled by the shell (not on the command line); then the job's env.
+    const script = `i=0; while [ $i -lt 200 ]; do echo "line $i sealed-""marker-${marker.slice(14)}"; i=$((i+1)); done; echo err >&2; env; exit 7`;
+    const job = { ...driverJob(id, ['sh', '-c', script], box([])), logKey: key };
+    await driver.start(job);
+    const e = await rec.exited(id, 10_000);
+    assert.equal(e.outcome, 'completed');
+    assert.equal(e.exitCode, 7, 'the sealer does not mask the exit status');
+    const dir = driver.workDir(id);
+    assert.equal(existsSync(join(dir, 'output.log')), false, 'no clear output file');
+    for (const f of readdirSync(dir)) assert.ok(!readFileSync(join(dir, f)).includes(marker), `marker in clear in ${f}`);
+
+    // Without the key nothing is readable; with it, reads in odd-sized pieces (not block-aligned) give the whole output.
+    assert.equal(await driver.logs(id, 0, 4096), null);
+    let text = '';
+    let offset = 0;
+    let eof = false;
+    const decoder = new TextDecoder();
+    await eventually(() => existsSync(join(dir, 'output.log.sealed.done')), 5000, 'the sealer to finish');
+    while (!eof) {
+      const c = await driver.logs(id, offset, 37, undefined, key);
+      assert.ok(c);
+      assert.equal(c.offset, offset);
+      text += decoder.decode(c.data, { stream: true });
+      offset = c.nextOffset;
+      eof = c.eof;
+    }
+    const lines = text.split('\n');
+    assert.equal(lines.filter((l) => l.includes(marker)).length, 200);
+    assert.ok(lines.includes('err'));
+    assert.ok(!text.includes(key.toString('hex')) && !text.includes(key.toString('base64')), 'the key is not in the job env');
+    // A read from the middle of a block decrypts exactly that range.
+    const mid = await driver.logs(id, 1001, 50, undefined, key);
+    assert.equal(Buffer.from(mid?.data ?? []).toString(), Buffer.from(text).subarray(1001, 1051).toString());
+    // Another key does not open it.
+    const wrong = await driver.logs(id, 0, 4096, undefined, randomBytes(32));
+    assert.ok(!Buffer.from(wrong?.data ?? []).includes(marker));
   });
 });

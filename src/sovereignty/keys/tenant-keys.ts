@@ -8,6 +8,7 @@
  * Format: `gf1:<data key id>:<base64(envelope.seal)>`, AAD = (org, purpose, data key id), so a
  * value copied into another org's row or another column fails to open.
  */
+import { hkdfSync } from 'node:crypto';
 import { sql } from 'kysely';
 import { keysDb, keysTrx } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
@@ -93,6 +94,15 @@ export class TenantFieldKeys implements FieldSealer {
       if (err instanceof DecryptError) return null;
       throw err;
     }
+  }
+
+  deriveKey(org: string, purpose: string, context: string): Buffer | null {
+    if (this.erased.has(org)) return null;
+    const id = this.current.get(org);
+    const key = id ? this.keys.get(id) : undefined;
+    if (!id || !key) throw new Error(`tenant data key of ${org} is not loaded (call ready first)`);
+    // The info binds org, purpose and context, so no two uses share a key.
+    return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `gigafab ${purpose} ${org} ${id} ${context}`, 32));
   }
 
   erase(org: string): void {
