@@ -268,7 +268,7 @@ export class LocalDriver implements ExecutionDriver {
     };
   }
 
-  /** forget removes an ended job's directory with every attempt (its output is tenant data the job wrote in clear). */
+  /** forget removes an ended job's directory with every attempt (its output, sealed or not, is tenant data). */
   async forget(jobId: string): Promise<void> {
     checkJobId(jobId);
     if (this.jobs.has(jobId)) return;

@@ -37,7 +37,7 @@ export interface ErasureCertificate {
   tenantData: { fields: string[]; jobs: number; checkpointLabels: number; how: string };
   /** What stays readable after the erasure, and why. */
   remains: string[];
-  /** Job output the local driver kept on its disks: deleted (not sealed: the jobs write it themselves). */
+  /** Job output the local driver kept on its disks: sealed under a key derived from the org-data key, and deleted. */
   jobOutput: string;
 }
 
@@ -196,7 +196,7 @@ export class Erasure {
         },
         remains: REMAINS,
         jobOutput:
-          "deleted from the local driver's job directories (at once for ended jobs, when they end for stopping ones); it was stored in clear, so the file system may keep its blocks until they are overwritten",
+          "sealed on the local driver's disks (AES-256-CTR, one key per job attempt derived from the org-data key, which is shredded: unreadable now) and deleted from its job directories (at once for ended jobs, when they end for stopping ones)",
       };
       await t
         .insertInto('org_erasures')

@@ -235,7 +235,7 @@ test('after erasure the markers are unrecoverable: answered as erased, in no fil
   for (const k of keks) assert.equal(await provider.hasKey(k.key_id), false);
 
   // The job's output on the site's disk is deleted once the job has stopped.
-  assert.match(cert.jobOutput, /deleted/);
+  assert.match(cert.jobOutput, /sealed.*AES-256-CTR.*deleted/);
   await waitFor(
     async () => cleartext(filesUnder(join(siteDir, 'jobs')), { log: M.log }, false).length === 0,
     'job output deleted',
