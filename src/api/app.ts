@@ -20,6 +20,7 @@ import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
 import { ApiProblem, problemResponse, toProblem, zodProblem } from './problems.js';
 import { clientAddress, RateLimits, tokenKey } from './rate-limit.js';
+import { requireClassified } from './route-classes.js';
 import { auditRoutes } from './routes/audit.js';
 import { consoleDataRoutes } from './routes/console-data.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -142,6 +143,8 @@ export function createApp(opts: AppOptions) {
   if (opts.keys) app.route('/', keysRoutes({ ...opts.keys, lockbox: opts.lockbox }));
   app.route('/', schedulingRoutes(services));
   app.route('/', residencyRoutes(services));
+  // Every route is classified for tenancy and the lockbox before the server may serve it.
+  requireClassified(app);
   return app;
 }
 

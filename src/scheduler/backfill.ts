@@ -335,9 +335,9 @@ export class Backfill {
 
 const windowJobs = new WeakMap<CapacityWindow, SchedJob>();
 
-/** windowConstraints: a window's site as a placement constraint (undefined: any site). */
+/** windowConstraints: a window's site and allowed sites as a placement constraint (undefined: any site). */
 function windowConstraints(cluster: ClusterModel, w: CapacityWindow) {
-  if (!w.site) return undefined;
+  if (!w.site && !w.allowedSites) return undefined;
   let job = windowJobs.get(w);
   if (!job) {
     job = {
@@ -351,7 +351,8 @@ function windowConstraints(cluster: ClusterModel, w: CapacityWindow) {
       priority: 0,
       submittedAt: 0,
       maxRuntimeSeconds: 0,
-      requiredSites: [w.site],
+      ...(w.site ? { requiredSites: [w.site] } : {}),
+      ...(w.allowedSites ? { residency: { allowedSites: w.allowedSites, reason: '', rule: null } } : {}),
     };
     windowJobs.set(w, job);
   }

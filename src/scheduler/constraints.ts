@@ -9,6 +9,7 @@
 import type { Fleet } from '../model/fleet.js';
 import type { PendingReason } from '../model/job.js';
 import type { ClusterModel, GroupInfo } from './cluster-model.js';
+import { byRelevance, type ExcludedCapacity, formatCount } from './reasons.js';
 import type { SchedJob } from './types.js';
 
 /** PlacementConstraints is what placement needs: a group filter and the single-unit rule. */
@@ -89,9 +90,11 @@ function buildConstraints(cluster: ClusterModel, job: SchedJob): PlacementConstr
 
 /**
  * constraintsReason: no group of any candidate type is allowed by the job's constraints. When data
- * residency leaves no site at all, the reason names the residency rule instead.
+ * residency leaves no site at all, the reason names the residency rule instead. `excluded`: the
+ * residency-excluded sites that have the GPU type, with what they have free now (they are named,
+ * with their rules; the rule of the most relevant one (byRelevance) is the reason's rule).
  */
-export function constraintsReason(job: SchedJob): PendingReason {
+export function constraintsReason(job: SchedJob, excluded: readonly ExcludedCapacity[] = []): PendingReason {
   if (job.residency && job.residency.allowedSites.length === 0) {
     return {
       code: 'residency',
@@ -108,10 +111,22 @@ export function constraintsReason(job: SchedJob): PendingReason {
     job.requireSingleUnit !== true;
   if (job.residency && onlyResidency) {
     const allowed = job.residency.allowedSites.join(', ');
+    const type = job.gpuType ?? 'GPU';
+    const shown = [...excluded].sort(byRelevance);
+    const outside = shown.length
+      ? `; ${shown.map((e) => `${formatCount(e.free)} ${type} free in ${e.site}, excluded: ${e.reason} [${e.rule}]`).join('; ')}`
+      : job.residency.excluded
+        ? `; excluded: ${job.residency.excluded}`
+        : '';
     return {
       code: 'residency',
-      message: `waiting: no ${job.gpuType ?? 'GPU'} capacity at the sites the residency rules allow (${allowed})${job.residency.excluded ? `; excluded: ${job.residency.excluded}` : ''}`,
-      details: { rule: job.residency.rule ?? '', allowedSites: allowed },
+      message: `waiting: the sites your residency rules allow (${allowed}) have no ${type} nodes${outside}`,
+      details: {
+        rule: shown[0]?.rule ?? job.residency.rule ?? '',
+        allowedSites: allowed,
+        residencyExcluded: shown.map((e) => `${e.site}:${e.rule}`).join(','),
+        freeInExcluded: shown.reduce((a, e) => a + e.free, 0),
+      },
     };
   }
   const parts: string[] = [];

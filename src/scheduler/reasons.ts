@@ -114,6 +114,93 @@ function shortfallDetails(s: CapacityShortfall): Record<string, string | number 
   };
 }
 
+/** ExcludedCapacity: what a site excluded by residency has of the job's GPU type right now. */
+export interface ExcludedCapacity {
+  site: string;
+  rule: string;
+  reason: string;
+  /** Free GPUs of the type on up nodes of the site. */
+  free: number;
+  /** The site is large enough for the job's shape (when idle). */
+  fits: boolean;
+  /** Only dated rules exclude it: a renewed attestation would let the job in. */
+  renewable: boolean;
+}
+
+/** byRelevance: excluded sites that could host the job first, renewable ones first, then most free. */
+export function byRelevance(a: ExcludedCapacity, b: ExcludedCapacity): number {
+  return (
+    Number(b.fits) - Number(a.fits) ||
+    Number(b.renewable) - Number(a.renewable) ||
+    b.free - a.free ||
+    (a.site < b.site ? -1 : a.site > b.site ? 1 : 0)
+  );
+}
+
+/**
+ * scopedShortfall: a capacity or topology reason whose counts cover only the sites the job may use
+ * (its residency rules, or its own site constraints), said so, with each residency-excluded site
+ * that has the GPU type, its free GPUs and the rule that excludes it. When none of the sites the
+ * job may use is large enough for its shape but an excluded one is, residency is what keeps it
+ * waiting (not capacity, not topology): the code is `residency`, naming that site's rule.
+ */
+export function scopedShortfall(
+  s: CapacityShortfall,
+  topology: boolean,
+  scope: { sites: readonly string[]; by: 'residency' | 'constraints'; fits: boolean },
+  excluded: readonly ExcludedCapacity[],
+): PendingReason {
+  const n = scope.sites.length;
+  const where =
+    scope.by === 'residency'
+      ? `the ${n} ${plural(n, 'site', 'sites')} your residency rules allow (${scope.sites.join(', ') || 'none'})`
+      : `the ${n} ${plural(n, 'site', 'sites')} the job's constraints allow (${scope.sites.join(', ') || 'none'})`;
+  const free = `${formatCount(s.freeFleetWide)} ${s.gpuType} free there`;
+  let base: string;
+  if (topology) {
+    base =
+      `${formatCount(s.eligibleNodes)} nodes with ${s.gpusPerNode} free ${s.gpuType} GPUs are free across ${where}, ` +
+      `but a gang must run in one site (largest: ${s.bestSite} with ${formatCount(s.bestSiteNodes)}, job needs ${formatCount(s.nodes)})`;
+  } else if (s.nodes === 1) {
+    base =
+      `no node with ${s.gpusPerNode} free ${s.gpuType} ${plural(s.gpusPerNode, 'GPU', 'GPUs')} in ${where} ` +
+      `(${free}, at most ${s.largestFreeOnNode} free on one node)`;
+  } else {
+    const what = s.wholeNodes ? 'fully free nodes' : `nodes with ${s.gpusPerNode}+ free GPUs`;
+    base =
+      `no ${formatCount(s.nodes)} nodes with ${s.gpusPerNode} free ${s.gpuType} GPUs each in one site of ${where} ` +
+      `(${free}, largest site has ${formatCount(s.bestSiteNodes)} ${what})`;
+  }
+  const shown = [...excluded].sort(byRelevance);
+  const outside = shown
+    .map((e) => `${formatCount(e.free)} ${s.gpuType} free in ${e.site}, excluded: ${e.reason} [${e.rule}]`)
+    .join('; ');
+  const details: Record<string, string | number | boolean> = {
+    ...shortfallDetails(s),
+    scope: scope.by,
+    scopeSites: scope.sites.join(','),
+    residencyExcluded: shown.map((e) => `${e.site}:${e.rule}`).join(','),
+    freeInExcluded: shown.reduce((a, e) => a + e.free, 0),
+  };
+  const blocker = scope.fits ? undefined : shown.find((e) => e.fits);
+  if (blocker) {
+    return {
+      code: 'residency',
+      message:
+        `waiting: no site your residency rules allow (${scope.sites.join(', ') || 'none'}) is large enough for ` +
+        `${formatCount(s.nodes)} x ${s.gpusPerNode} ${s.gpuType} (largest: ${s.bestSite || 'none'}); ` +
+        `${blocker.site} is, but is excluded: ${blocker.reason} [${blocker.rule}]` +
+        (shown.length > 1 ? `; ${outside}` : ''),
+      details: { ...details, rule: blocker.rule },
+    };
+  }
+  return {
+    code: topology ? 'topology' : 'insufficient_capacity',
+    message: `waiting: ${base}${outside ? `; ${outside}` : ''}`,
+    details,
+  };
+}
+
 /** preemptingReason: the job waits for victims to drain (they were told to, this or an earlier cycle). */
 export function preemptingReason(victims: readonly string[], victimGpus: number, newVictims: number): PendingReason {
   const shown = victims.slice(0, 10).join(', ') + (victims.length > 10 ? `, +${victims.length - 10} more` : '');

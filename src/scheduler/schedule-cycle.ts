@@ -19,6 +19,7 @@ import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
 import { priorityContext, priorityInto } from './priority.js';
 import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
+import { excludedCapacity, shortfallReason } from './shortfall-scope.js';
 import { TailMap } from './tail-map.js';
 import type { CycleInput, CycleResult, JobExplain, JobPriority, PreemptionDecision, SchedJob, StartDecision } from './types.js';
 
@@ -193,7 +194,7 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
   const constraints = constraintsFor(ctx.cluster, job);
   for (const gpuType of candidateTypes(ctx.cluster, job)) {
     if (constraints && !ctx.cluster.groupsOfType(gpuType).some((g) => constraints.allows(g))) {
-      failures.push(constraintsReason(job));
+      failures.push(constraintsReason(job, job.residency ? excludedCapacity(ctx.cluster, job, gpuType) : []));
       continue;
     }
     const verdict = ctx.ledger.check(job.project, gpuType, needs);
@@ -214,7 +215,7 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
       if (verdict.borrowed) start.borrowed = true;
       return { ok: true, start, borrowed: verdict.borrowed };
     }
-    let reason = outcome.topology ? REASON.topology(outcome.shortfall) : REASON.insufficientCapacity(outcome.shortfall);
+    let reason = shortfallReason(ctx.cluster, job, constraints, outcome.shortfall, outcome.topology);
     const bf = ctx.backfill;
     if (bf?.holding && bf.fitsWithoutReservations({ ...outcome.shortfall, constraints })) {
       const { owners, start } = bf.blockers();

@@ -49,7 +49,18 @@ export interface SchedJob {
     readonly rule: string | null;
     /** Why the other sites are excluded (named when the allowed sites lack the job's GPU type). */
     readonly excluded?: string;
+    /** The excluded sites, each with the rule that keeps the job out (waiting reasons count their capacity). */
+    readonly excludedSites?: readonly ResidencyExclusion[];
   };
+}
+
+/** ResidencyExclusion: a site a job may not use, the rule that excludes it, and why (a sentence). */
+export interface ResidencyExclusion {
+  readonly site: string;
+  readonly rule: string;
+  readonly reason: string;
+  /** Only dated rules exclude it (an attestation lapsed or not yet valid): a renewal lets the job in. */
+  readonly renewable?: boolean;
 }
 
 /** Quotas: project -> GPU type -> guaranteed GPUs. A missing entry means no quota (0). */
@@ -149,6 +160,8 @@ export interface CapacityWindow {
   end: number;
   /** Only in this site (default: any site; a multi-node window is a gang, so it lives in one site). */
   site?: string;
+  /** Only in these sites (the owning organisation's residency policy, now); empty: nowhere for now. */
+  allowedSites?: readonly string[];
   /**
    * Lend the idle GPUs to preemptible jobs (SchedJob.preemptible) until the org needs them: the
    * org's jobs then evict them through preemption (lower class), which the caller must enable.

@@ -6,6 +6,7 @@
  */
 
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
+import { afterStop, type HoldCause, isPreemptible, type StopCause } from '../lifecycle/index.js';
 import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
@@ -17,7 +18,9 @@ import {
   decayUsage,
   type JobExplain,
   type JobPriority,
+  type PolicySettings,
   type PreemptionDecision,
+  policySettings,
   type RunningJobInfo,
   type SchedJob,
   scheduleCycle,
@@ -26,6 +29,7 @@ import {
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
+import { openEventRow, openJobRow, openSpec, sealJobColumns } from '../store/sealed-fields.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { schedFields, unsatisfiableConstraints } from './job-constraints.js';
@@ -33,7 +37,7 @@ import { type JobRow, toJob, toJobEvent } from './job-rows.js';
 import type { Metrics } from './metrics.js';
 import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
 import { OrgCountedMap } from './org-count-map.js';
-import { DEFAULT_POLICY, type Policy, toLimitTable } from './policy.js';
+import { DEFAULT_POLICY, type Policy } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { isOperator, type Principal } from './principal.js';
 import { SchedulingOps } from './scheduling-ops.js';
@@ -58,7 +62,7 @@ interface RunningJob {
   /** Started on capacity borrowed from other projects' idle quota: preemptible by its owners. */
   borrowed: boolean;
   /** Told to stop to make room (preemption); requeued when it has stopped. */
-  evicting: { forJobId: string; reason: string; requeueMessage?: string } | null;
+  stopping: StopCause | null;
   /** Epoch ms of the last checkpoint the job reported. */
   lastCheckpointAt?: number;
   /** Stopping because a node of it went down; requeued or failed once stopped. */
@@ -99,13 +103,17 @@ export class ControlPlane {
    * Preempted jobs held back until the job they made room for has started (or left the queue):
    * otherwise the victim, requeued first, could take the freed capacity again (a livelock).
    */
-  private readonly heldFor = new Map<string, string>();
+  private readonly holds = new Map<string, HoldCause>();
   private usageAt = 0;
   readonly policy: Policy;
+  /** The policy as the cycle's static inputs (the same conversion the simulator uses). */
+  private readonly settings: PolicySettings;
   /** Jobs whose start is committed but not yet handed to the driver. */
   private readonly handingOver = new Set<string>();
-  /** Stop requests that arrived while a job was being handed over. */
-  private readonly stopAfterStart = new Set<string>();
+  /** Jobs whose driver-side data (output) is deleted once they have ended (an erasure). */
+  private readonly forgetOnExit = new Set<string>();
+  /** Stop requests (with their grace) that arrived while a job was being handed over. */
+  private readonly stopAfterStart = new Map<string, number>();
   private dirty = true;
   /**
    * When the last cycle started jobs (sim ms), else null: reasons built before a later start of the
@@ -138,6 +146,7 @@ export class ControlPlane {
     this.cluster = new ClusterModel(fleet);
     this.cycleIntervalMs = opts.cycleIntervalMs ?? 250;
     this.policy = opts.policy ?? DEFAULT_POLICY;
+    this.settings = policySettings(this.policy);
     this.grace = opts.stopGraceSeconds ?? this.policy.stopGraceSeconds;
     this.now = opts.now ?? (() => Date.now());
     this.ops = new SchedulingOps(
@@ -149,6 +158,20 @@ export class ControlPlane {
     driver.onObservation((o) => void this.observe(o));
     driver.onNodeState?.((o) => void this.observeNodeState(o).catch((err) => console.error('node state update failed:', err)));
     driver.onCheckpoint?.((o) => void this.observeCheckpoint(o).catch((err) => console.error('checkpoint update failed:', err)));
+  }
+
+  /** runtimeScale: job-run seconds per second of this clock on a site (1 for real engines). */
+  private runtimeScale(site: string | undefined): number {
+    return site === undefined ? 1 : (this.driver.runtimeScale?.(site) ?? 1);
+  }
+
+  /**
+   * The scale a queued job's limit is read with: its site is not chosen yet, so the sites' common
+   * scale when they share one (a simulated fleet), else 1 (the limit as written).
+   */
+  private get queuedScale(): number {
+    const scales = new Set(this.fleet.sites.map((s) => this.runtimeScale(s.id)));
+    return scales.size === 1 ? [...scales][0]! : 1;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -163,7 +186,7 @@ export class ControlPlane {
     const live = await db.selectFrom('jobs').selectAll().where('state', 'in', ['queued', 'running']).orderBy('id').execute();
     const reattach = [];
     for (const row of live) {
-      const spec = JSON.parse(row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, row.org_id, row.spec);
       const id = String(row.id);
       if (row.state === 'queued') {
         this.enqueue(id, row, spec);
@@ -241,6 +264,7 @@ export class ControlPlane {
   /** cycleInput assembles the scheduler's input from live state and the policy. */
   private cycleInput(now: number, explain: boolean): CycleInput {
     const p = this.policy;
+    const settings = this.settings;
     // Unconfigured organisations and projects get share 1: equal shares among siblings by default.
     const orgShares = new Map<string, number>();
     const projectShares = new Map<string, number>();
@@ -251,9 +275,9 @@ export class ControlPlane {
     const queue: SchedJob[] = [];
     for (const [id, j] of this.queue) {
       share(j.project, j.org);
-      const heldBy = this.heldFor.get(id);
-      if (heldBy && this.queue.has(heldBy)) continue;
-      if (heldBy) this.heldFor.delete(id);
+      const hold = this.holds.get(id);
+      if (hold && this.queue.has(hold.forJobId)) continue;
+      if (hold) this.holds.delete(id);
       if (this.hooks.holdReason?.(j.org)) continue;
       queue.push(j);
     }
@@ -268,9 +292,10 @@ export class ControlPlane {
         gpus: r.gpus,
         startedAt: r.startedAt,
         borrowed: r.borrowed,
-        preemptible: r.spec.priorityClass === 'preemptible' || r.borrowed,
-        evicting: r.evicting !== null || r.nodeFailure !== undefined,
-        maxRuntimeSeconds: r.spec.maxRuntimeSeconds,
+        preemptible: isPreemptible(r.priority, r.borrowed),
+        evicting: r.stopping !== null || r.nodeFailure !== undefined,
+        // In the clock's time: a simulated site at --time-scale 60 ends a job 60 times sooner.
+        maxRuntimeSeconds: r.spec.maxRuntimeSeconds / this.runtimeScale(this.cluster.allocationOf(id)?.site),
         lastCheckpointAt: r.lastCheckpointAt !== undefined ? Math.max(r.lastCheckpointAt, r.startedAt) : undefined,
       });
     }
@@ -279,25 +304,19 @@ export class ControlPlane {
       quotas: this.quotas,
       now,
       running,
-      fairShare: p.fairShare.enabled
+      fairShare: settings.fairShare
         ? {
             orgShares,
             projectShares,
             usage: this.usage,
-            weights: p.fairShare.weights,
-            gpuTypeWeights: this.gpuTypeWeights(),
-            maxAgeSeconds: p.fairShare.maxAgeDays * 86400,
+            weights: settings.fairShare.weights,
+            gpuTypeWeights: settings.fairShare.gpuTypeWeights,
+            maxAgeSeconds: settings.fairShare.maxAgeSeconds,
           }
         : undefined,
-      borrowing: p.borrowing.enabled
-        ? {
-            enabled: true,
-            borrowingLimit: toLimitTable(p.borrowing.borrowingLimit),
-            lendingLimit: toLimitTable(p.borrowing.lendingLimit),
-          }
-        : undefined,
-      preemption: p.preemption.enabled ? { ...p.preemption, enabled: true } : undefined,
-      backfill: p.backfill.enabled ? { enabled: true, reservations: p.backfill.reservations } : undefined,
+      borrowing: settings.borrowing,
+      preemption: settings.preemption,
+      backfill: settings.backfill,
       explain,
       // Idle reserved GPUs are lent to preemptible work only where preemption can take them back.
       capacityWindows: this.ops.capacityWindows(p.preemption.enabled),
@@ -331,6 +350,15 @@ export class ControlPlane {
     return this.reasonsStaleSince !== null && now - this.reasonsStaleSince >= this.policy.explainIntervalSeconds * 1000;
   }
 
+  /**
+   * stopOnDriver: the one way a running job is told to stop. A job still being handed to its
+   * driver is stopped right after the hand-over, with the grace asked for now.
+   */
+  private async stopOnDriver(id: string, graceSeconds: number): Promise<void> {
+    if (this.handingOver.has(id)) this.stopAfterStart.set(id, graceSeconds);
+    else await this.driver.stop(id, graceSeconds);
+  }
+
   /** poke asks for a cycle soon (something changed). */
   private poke(): void {
     this.dirty = true;
@@ -356,9 +384,9 @@ export class ControlPlane {
       this.reasonsStaleSince = result.starts.length > 0 ? now : null;
       // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
       this.pending = result.pending;
-      for (const [id, forJob] of this.heldFor) {
+      for (const [id, { forJobId: forJob }] of this.holds) {
         if (!this.queue.has(id)) {
-          this.heldFor.delete(id); // cancelled while held
+          this.holds.delete(id); // cancelled while held
           continue;
         }
         this.pending.set(id, {
@@ -480,7 +508,11 @@ export class ControlPlane {
           )
           .finally(() => {
             this.handingOver.delete(c.id);
-            if (this.stopAfterStart.delete(c.id)) void this.driver.stop(c.id, this.grace);
+            const grace = this.stopAfterStart.get(c.id);
+            if (grace !== undefined) {
+              this.stopAfterStart.delete(c.id);
+              void this.driver.stop(c.id, grace);
+            }
           });
       }
       this.metrics?.jobsStarted.inc(committed.length);
@@ -490,8 +522,12 @@ export class ControlPlane {
   }
 
   private async specOf(id: string): Promise<JobSpec> {
-    const row = await this.store.db.selectFrom('jobs').select('spec').where('id', '=', Number(id)).executeTakeFirstOrThrow();
-    return JSON.parse(row.spec) as JobSpec;
+    const row = await this.store.db
+      .selectFrom('jobs')
+      .select(['spec', 'org_id'])
+      .where('id', '=', Number(id))
+      .executeTakeFirstOrThrow();
+    return openSpec(this.store.fields, row.org_id, row.spec);
   }
 
   /** observe turns a driver observation into committed job state. */
@@ -505,8 +541,10 @@ export class ControlPlane {
     }
     const nodeFailure = this.running.get(o.jobId)?.nodeFailure;
     if (nodeFailure && !(o.outcome === 'completed' && o.exitCode === 0)) return this.afterNodeFailure(o, nodeFailure);
-    const evicted = this.running.get(o.jobId)?.evicting;
-    if (evicted && (o.outcome === 'cancelled' || o.outcome === 'completed')) return this.requeue(o, evicted);
+    const cause = this.running.get(o.jobId)?.stopping;
+    const then = cause ? afterStop(cause) : null;
+    if (cause && then?.next === 'requeue' && (o.outcome === 'cancelled' || o.outcome === 'completed'))
+      return this.requeue(o, cause, then.hold);
     const state = OUTCOME_STATE[o.outcome] ?? (o.exitCode === 0 ? 'succeeded' : 'failed');
     const done = await this.store.write(async (trx) => {
       const res = await trx
@@ -533,6 +571,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     this.poke();
+    if (this.forgetOnExit.delete(o.jobId)) await this.driver.forget?.(o.jobId);
     if (done) {
       this.bus.publish({ org: done.org, event: done.event, terminalState: state });
       this.metrics?.jobsFinished.inc({ state });
@@ -544,7 +583,7 @@ export class ControlPlane {
     const at = new Date(now).toISOString();
     const fresh = decisions.filter((d) => {
       const r = this.running.get(d.victimId);
-      return r && !r.evicting;
+      return r && !r.stopping;
     });
     if (fresh.length === 0) return;
     const events = await this.store.write(async (trx) => {
@@ -569,17 +608,16 @@ export class ControlPlane {
       }
       return out;
     });
-    for (const d of fresh) this.running.get(d.victimId)!.evicting = { forJobId: d.forJobId, reason: d.reason };
+    for (const d of fresh) this.running.get(d.victimId)!.stopping = { kind: 'preempt', forJobId: d.forJobId, reason: d.reason };
     for (const e of events) {
       this.bus.publish({ org: e.org, event: e.event });
-      if (this.handingOver.has(e.id)) this.stopAfterStart.add(e.id);
-      else void this.driver.stop(e.id, this.grace);
+      void this.stopOnDriver(e.id, this.grace);
     }
     this.metrics?.preemptions.inc(events.length);
   }
 
   /** requeue puts a preempted job back in the queue with its history and original submission order. */
-  private async requeue(o: Observation & { type: 'exited' }, evicted: NonNullable<RunningJob['evicting']>): Promise<void> {
+  private async requeue(o: Observation & { type: 'exited' }, cause: StopCause, hold: HoldCause | null): Promise<void> {
     const at = new Date(o.at).toISOString();
     const done = await this.store.write(async (trx) => {
       const row = await trx
@@ -595,10 +633,10 @@ export class ControlPlane {
         o.jobId,
         at,
         'queued',
-        evicted.requeueMessage ?? `requeued after preemption for job ${evicted.forJobId} (${o.message})`,
-        {
-          preemptedFor: evicted.forJobId,
-        },
+        cause.kind === 'preempt'
+          ? `requeued after preemption for job ${cause.forJobId} (${o.message})`
+          : `requeued and held: processing restricted (${cause.kind === 'restrict' ? cause.reason : cause.kind})`,
+        cause.kind === 'preempt' ? { preemptedFor: cause.forJobId } : { restricted: true },
       );
       await appendAudit(trx, {
         at,
@@ -615,9 +653,9 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     if (done) {
-      const spec = JSON.parse(done.row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, done.row.org_id, done.row.spec);
       this.enqueue(o.jobId, done.row, spec);
-      if (evicted.forJobId) this.heldFor.set(o.jobId, evicted.forJobId);
+      if (hold) this.holds.set(o.jobId, hold);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     }
     this.poke();
@@ -651,7 +689,7 @@ export class ControlPlane {
    * where the holdReason hook keeps them until it is lifted (GDPR restriction). Returns their ids.
    */
   async holdRunning(org: string, actor: string, reason: string, requestId?: string): Promise<string[]> {
-    const ids = [...this.running].filter(([, r]) => r.org === org && !r.evicting).map(([id]) => id);
+    const ids = [...this.running].filter(([, r]) => r.org === org && !r.stopping).map(([id]) => id);
     if (ids.length === 0) return [];
     const at = new Date(this.now()).toISOString();
     const message = `processing restricted (${reason}); stopping with a ${this.grace}s grace period, then requeued and held`;
@@ -675,17 +713,11 @@ export class ControlPlane {
     });
     for (const id of ids) {
       const r = this.running.get(id);
-      if (r)
-        r.evicting = {
-          forJobId: '',
-          reason: 'restricted',
-          requeueMessage: `requeued and held: processing restricted (${reason})`,
-        };
+      if (r) r.stopping = { kind: 'restrict', reason };
     }
     for (const [i, id] of ids.entries()) {
       this.bus.publish({ org, event: events[i]! });
-      if (this.handingOver.has(id)) this.stopAfterStart.add(id);
-      else void this.driver.stop(id, this.grace);
+      void this.stopOnDriver(id, this.grace);
     }
     return ids;
   }
@@ -695,12 +727,13 @@ export class ControlPlane {
   /** attachResidency installs the residency gate; call before recover() so recovered jobs pass through it. */
   attachResidency(gate: ResidencyGate): void {
     this.residency = gate;
+    this.ops.residency = gate;
     this.reconstrainQueued();
   }
 
   /** enqueue: the one way a job enters the queue (submission, recovery, requeue), through the residency gate. */
   private enqueue(id: string, row: JobRow, spec: JobSpec): void {
-    const job = toSchedJob(row, spec);
+    const job = toSchedJob(row, spec, this.queuedScale);
     this.queue.set(id, this.residency ? this.residency.constrain(job, spec, this.now()) : job);
     this.queuedSpecs.set(id, spec);
   }
@@ -787,8 +820,7 @@ export class ControlPlane {
       const r = this.running.get(m.id);
       if (r) r.nodeFailure = m.failure;
       this.bus.publish({ org: m.org, event: m.event });
-      if (this.handingOver.has(m.id)) this.stopAfterStart.add(m.id);
-      else void this.driver.stop(m.id, 0);
+      void this.stopOnDriver(m.id, 0);
     }
   }
 
@@ -805,7 +837,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     if (done?.state === 'queued') {
-      const spec = JSON.parse(done.row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, done.row.org_id, done.row.spec);
       this.enqueue(o.jobId, done.row, spec);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     } else if (done) {
@@ -877,29 +909,36 @@ export class ControlPlane {
 
     const at = new Date(this.now()).toISOString();
     const priority = PRIORITY_CLASSES[spec.priorityClass];
+    await this.store.fields.ready(project.org_id);
     let row: JobRow;
     try {
       row = await this.store.write(async (trx) => {
         const values = {
           org_id: project.org_id,
           project_id: project.id,
-          name: spec.name,
           state: 'queued',
-          spec: JSON.stringify(spec),
           priority,
           placement: null,
           exit_code: null,
           submitted_by: p.userId,
           idempotency_key: idempotencyKey ?? null,
-          labels: JSON.stringify(spec.labels),
           created_at: at,
           started_at: null,
           finished_at: null,
           borrowed: 0,
           attempt: 0,
         };
-        const id = await insertReturningId(trx, 'jobs', values);
-        const inserted: JobRow = { ...values, id };
+        const id = await insertReturningId(trx, 'jobs', {
+          ...values,
+          ...sealJobColumns(this.store.fields, project.org_id, spec),
+        });
+        const inserted: JobRow = {
+          ...values,
+          name: spec.name,
+          spec: JSON.stringify(spec),
+          labels: JSON.stringify(spec.labels),
+          id,
+        };
         const gpus = spec.nodes * spec.gpusPerNode;
         await insertEvent(
           trx,
@@ -945,13 +984,14 @@ export class ControlPlane {
     return row;
   }
 
-  private findIdempotent(userId: string, key: string) {
-    return this.store.db
+  private async findIdempotent(userId: string, key: string) {
+    const row = await this.store.db
       .selectFrom('jobs')
       .selectAll()
       .where('submitted_by', '=', userId)
       .where('idempotency_key', '=', key)
       .executeTakeFirst();
+    return row && openJobRow(this.store.fields, row);
   }
 
   private replay(prior: JobRow, spec: JobSpec): { job: Job; created: boolean } {
@@ -973,7 +1013,7 @@ export class ControlPlane {
         ? await this.store.db.selectFrom('jobs').selectAll().where('id', '=', n).executeTakeFirst()
         : undefined;
     if (!row || (!isOperator(p) && row.org_id !== p.org)) throw notFound('job', id);
-    return row;
+    return openJobRow(this.store.fields, row);
   }
 
   async listJobs(p: Principal, q: JobListQuery): Promise<{ items: Job[]; nextCursor: string | null }> {
@@ -997,7 +1037,7 @@ export class ControlPlane {
       if (q.state) query = query.where('state', '=', q.state);
       if (q.project) query = query.where('project_id', '=', q.project);
       if (before !== null) query = query.where('id', '<', before);
-      const rows = await query.execute();
+      const rows = (await query.execute()).map((r) => openJobRow(this.store.fields, r));
       for (const r of rows) {
         if (items.length === q.limit) {
           more = true;
@@ -1030,7 +1070,7 @@ export class ControlPlane {
       .where('id', '>', afterId)
       .orderBy('id')
       .execute();
-    return { events: rows.map(toJobEvent), job };
+    return { events: rows.map((r) => toJobEvent(openEventRow(this.store.fields, job.org_id, r))), job };
   }
 
   subscribeJob(id: string, fn: (e: BusEvent) => void): () => void {
@@ -1095,8 +1135,7 @@ export class ControlPlane {
       this.bus.publish({ org: outcome.org, event: outcome.event, terminalState: 'cancelled' });
     } else {
       this.bus.publish({ org: outcome.org, event: outcome.event });
-      if (this.handingOver.has(id)) this.stopAfterStart.add(id);
-      else await this.driver.stop(id, this.grace);
+      await this.stopOnDriver(id, this.grace);
     }
     return this.getJob(p, id);
   }
@@ -1139,6 +1178,14 @@ export class ControlPlane {
     this.cluster.setNodeState(o.node, o.state);
     this.poke();
     if (o.state === 'down') await this.failJobsOnNode(o.node, reason, `system:driver:${this.driver.name}`);
+  }
+
+  /** forgetJobOutput deletes what the drivers keep of these jobs (their output), now or once each has ended. */
+  async forgetJobOutput(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      if (this.running.has(id) || this.handingOver.has(id)) this.forgetOnExit.add(id);
+      else await this.driver.forget?.(id);
+    }
   }
 
   /**
@@ -1239,11 +1286,12 @@ function runningJob(
     gpuType: placement.gpuType,
     priority: row.priority,
     borrowed,
-    evicting: null,
+    stopping: null,
   };
 }
 
-function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
+/** toSchedJob: a queued job for the scheduler; its limit in the clock's time (`scale`, see runtimeScale). */
+function toSchedJob(row: JobRow, spec: JobSpec, scale: number): SchedJob {
   return {
     id: String(row.id),
     seq: row.id,
@@ -1254,7 +1302,7 @@ function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
     nodes: spec.nodes,
     priority: row.priority,
     submittedAt: Date.parse(row.created_at),
-    maxRuntimeSeconds: spec.maxRuntimeSeconds,
+    maxRuntimeSeconds: spec.maxRuntimeSeconds / scale,
     ...schedFields(spec),
   };
 }

@@ -44,4 +44,13 @@ export interface ResidencyGate {
   due(now: number): boolean;
   /** Re-evaluates after `due`: flags running jobs whose site no longer qualifies. */
   refresh(now: number): Promise<void>;
+  /** The organisation's own policy alone at `now` (reservations hold capacity for it); null: none. */
+  orgPlacement(org: string, now: number): OrgResidency | null;
+}
+
+/** Where an organisation's own residency policy allows processing, and why the other sites not. */
+export interface OrgResidency {
+  allowedSites: string[];
+  excluded: { site: string; rule: string; reason: string }[];
+  policyVersions: { org: { name: string; version: number } | null };
 }

@@ -21,6 +21,7 @@ import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { MaintenanceWindowsTable, ReservationsTable } from '../store/schema-scheduling.js';
 import { MAX_WINDOW_DAYS, MAX_WINDOW_LEAD_DAYS } from './limits.js';
+import type { ResidencyGate } from './ports.js';
 import { isOperator, newId, type Principal } from './principal.js';
 
 type ReservationRow = Selectable<ReservationsTable>;
@@ -59,6 +60,8 @@ export class SchedulingOps {
   /** Where the last cycle held each capacity window. */
   private held = new Map<string, Placement>();
   private emptyModel: ClusterModel | null = null;
+  /** The owning organisation's residency policy: windows are held, and created, only where it allows. */
+  residency: Pick<ResidencyGate, 'orgPlacement'> | null = null;
 
   constructor(
     private readonly store: Store,
@@ -93,6 +96,8 @@ export class SchedulingOps {
         end,
       };
       if (r.site) w.site = r.site;
+      const policy = this.residency?.orgPlacement(r.org_id, now);
+      if (policy) w.allowedSites = policy.allowedSites;
       if (lendToPreemptible) w.lendToPreemptible = true;
       out.push(w);
     }
@@ -122,8 +127,9 @@ export class SchedulingOps {
     const org = await this.store.db.selectFrom('orgs').select('id').where('id', '=', body.org).executeTakeFirst();
     if (!org) throw notFound('org', body.org);
     const span = checkSpan(body.start, body.end, this.now());
-    const shape = this.reservationShape(body);
-    this.checkOverlap(body, span, shape.gpusPerNode * shape.nodes);
+    const allowed = this.residencySites(body, Math.max(span.start, this.now()));
+    const shape = this.reservationShape(body, allowed);
+    this.checkOverlap(body, span, shape.gpusPerNode * shape.nodes, allowed);
     const at = iso(this.now());
     const row: ReservationRow = {
       id: newId('rsv'),
@@ -157,8 +163,35 @@ export class SchedulingOps {
     return this.view(row);
   }
 
+  /**
+   * residencySites: the sites the owning organisation's residency policy allows when the window
+   * starts (null: no policy). A site asked for outside them is refused, naming the rule: the held
+   * capacity would be the organisation's, where its own jobs may not run.
+   */
+  private residencySites(body: ReservationCreate, at: number): readonly string[] | null {
+    const ev = this.residency?.orgPlacement(body.org, at);
+    if (!ev) return null;
+    const policy = ev.policyVersions.org ? `${ev.policyVersions.org.name} v${ev.policyVersions.org.version}` : '';
+    const allows = ev.allowedSites.length ? `it allows ${ev.allowedSites.join(', ')}` : 'it allows no site at that time';
+    const out = ev.excluded.find((e) => e.site === body.site);
+    if (out) {
+      throw invalid(
+        'residency_forbidden',
+        `organisation ${body.org}'s residency policy ${policy} excludes site ${body.site}: ${out.reason} [${out.rule}]; ${allows}`,
+        [{ path: 'site', message: out.rule }],
+      );
+    }
+    if (ev.allowedSites.length === 0) {
+      const why = ev.excluded.map((e) => `${e.reason} [${e.rule}]`).join('; ');
+      throw invalid('residency_forbidden', `organisation ${body.org}'s residency policy ${policy} allows no site then: ${why}`, [
+        { path: 'org', message: ev.excluded[0]?.rule ?? 'residency' },
+      ]);
+    }
+    return ev.allowedSites;
+  }
+
   /** reservationShape: whole nodes above one node (the window is a gang), else a partial node. */
-  private reservationShape(body: ReservationCreate): { gpusPerNode: number; nodes: number } {
+  private reservationShape(body: ReservationCreate, allowed: readonly string[] | null): { gpusPerNode: number; nodes: number } {
     if (!this.fleet.gpuTypes.includes(body.gpuType)) {
       throw invalid('unknown_gpu_type', `the fleet has no ${body.gpuType} (it has ${this.fleet.gpuTypes.join(', ')})`, [
         { path: 'gpuType', message: 'unknown' },
@@ -167,11 +200,19 @@ export class SchedulingOps {
     if (body.site && !this.fleet.sites.some((s) => s.id === body.site)) {
       throw invalid('unknown_site', `unknown site ${body.site}`, [{ path: 'site', message: 'unknown' }]);
     }
+    const inScope = (site: string) => (!body.site || site === body.site) && (!allowed || allowed.includes(site));
     let size = 0;
     for (const n of this.fleet.nodes) {
-      if (n.gpuType === body.gpuType && (!body.site || n.site === body.site)) size = Math.max(size, n.gpus);
+      if (n.gpuType === body.gpuType && inScope(n.site)) size = Math.max(size, n.gpus);
     }
-    if (size === 0) throw invalid('reservation_unplaceable', `site ${body.site} has no ${body.gpuType} nodes`);
+    if (size === 0) {
+      throw invalid(
+        allowed && !body.site ? 'residency_forbidden' : 'reservation_unplaceable',
+        body.site
+          ? `site ${body.site} has no ${body.gpuType} nodes`
+          : `no site organisation ${body.org}'s residency policy allows (${allowed?.join(', ')}) has ${body.gpuType} nodes`,
+      );
+    }
     if (body.gpus > size && body.gpus % size !== 0) {
       throw invalid(
         'reservation_shape',
@@ -192,21 +233,25 @@ export class SchedulingOps {
       submittedAt: 0,
       maxRuntimeSeconds: 0,
       ...(body.site ? { requiredSites: [body.site] } : {}),
+      ...(allowed ? { residency: { allowedSites: allowed, reason: '', rule: null } } : {}),
     };
     const req = { gpuType: body.gpuType, ...shape, constraints: constraintsFor(this.emptyModel, probe) };
     if (!placeJob(this.emptyModel, req).ok) {
       throw invalid(
         'reservation_unplaceable',
-        `${shape.nodes} x ${shape.gpusPerNode} ${body.gpuType} never fit in one site${body.site ? ` (${body.site})` : ''}: a reservation lives in one site`,
+        `${shape.nodes} x ${shape.gpusPerNode} ${body.gpuType} never fit in one site${body.site ? ` (${body.site})` : allowed ? ` the organisation's residency policy allows (${allowed.join(', ')})` : ''}: a reservation lives in one site`,
       );
     }
     return shape;
   }
 
   /** checkOverlap refuses a reservation that, with those overlapping it, exceeds the GPUs of its type (and site). */
-  private checkOverlap(body: ReservationCreate, span: WindowSpan, gpus: number): void {
+  private checkOverlap(body: ReservationCreate, span: WindowSpan, gpus: number, allowed: readonly string[] | null): void {
     let total = 0;
-    for (const n of this.fleet.nodes) if (n.gpuType === body.gpuType && (!body.site || n.site === body.site)) total += n.gpus;
+    for (const n of this.fleet.nodes) {
+      if (n.gpuType === body.gpuType && (!body.site || n.site === body.site) && (!allowed || allowed.includes(n.site)))
+        total += n.gpus;
+    }
     let taken = 0;
     for (const r of this.reservations.values()) {
       if (r.gpu_type !== body.gpuType || (body.site && r.site && r.site !== body.site)) continue;
@@ -215,7 +260,7 @@ export class SchedulingOps {
     if (taken + gpus > total) {
       throw conflict(
         'reservation_capacity',
-        `only ${total - taken} of ${total} ${body.gpuType} GPUs${body.site ? ` in ${body.site}` : ''} are not reserved at that time; asked for ${gpus}`,
+        `only ${total - taken} of ${total} ${body.gpuType} GPUs${body.site ? ` in ${body.site}` : allowed ? ` in the sites the organisation's residency policy allows (${allowed.join(', ')})` : ''} are not reserved at that time; asked for ${gpus}`,
       );
     }
   }

@@ -290,17 +290,23 @@ export function evaluateResidency(input: ResidencyInput): ResidencyEvaluation {
   const everAllowedSites: string[] = [];
   const excluded: Exclusion[] = [];
   for (const site of input.sites) {
+    // The rule named for a site is the one that really keeps it out: one it fails even with every
+    // attestation renewed, if any (an expiry is not the reason a site abroad is excluded), else
+    // the first it fails now.
     let failed: Exclusion | null = null;
+    let permanent: Exclusion | null = null;
     for (const rule of rules) {
       const why = rule.check(site, input.now, false);
-      if (why) {
-        failed = { site: site.id, rule: rule.id, reason: why };
+      if (!why) continue;
+      failed ??= { site: site.id, rule: rule.id, reason: why };
+      if (!rule.timed || rule.check(site, input.now, true)) {
+        permanent = { site: site.id, rule: rule.id, reason: why };
         break;
       }
     }
-    if (failed) excluded.push(failed);
+    if (failed) excluded.push(permanent ?? failed);
     else allowedSites.push(site.id);
-    if (rules.every((r) => r.check(site, input.now, true) === null)) everAllowedSites.push(site.id);
+    if (!permanent) everAllowedSites.push(site.id);
   }
   let waitingReason: string | null = null;
   let narrowingRule: string | null = null;
@@ -316,7 +322,11 @@ export function evaluateResidency(input: ResidencyInput): ResidencyEvaluation {
       const rule = rules.find((r) => r.id === pick.rule)!;
       narrowingRule = rule.id;
       const sameRule = byRule.get(rule.id) ?? [pick];
-      waitingReason = `waiting: ${rule.requirement} (${rule.source}); ${sameRule.map((e) => e.reason).join('; ')}`;
+      // Every other site too, each with its own rule: none may look merely forgotten.
+      const others = excluded.filter((e) => e.rule !== rule.id);
+      waitingReason =
+        `waiting: ${rule.requirement} (${rule.source}); ${sameRule.map((e) => e.reason).join('; ')}` +
+        (others.length ? `; other sites: ${others.map((e) => `${e.reason} [${e.rule}]`).join('; ')}` : '');
     } else waitingReason = 'waiting: the fleet has no sites';
   }
   return {

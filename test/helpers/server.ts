@@ -84,21 +84,12 @@ export async function startTestServer(
   return server;
 }
 
-export interface ApiResponse {
-  status: number;
-  headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: test convenience for reading response fields
-  body: any;
-}
-
-/** A call to the API as one caller; `url` and `token` say which server and whom (tenants.ts uses them). */
-export type Api = ((method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<ApiResponse>) & {
-  url: string;
-  token: string | undefined;
-};
+/** What api() answers: status, headers and the parsed body. */
+// biome-ignore lint/suspicious/noExplicitAny: test convenience for reading response fields
+export type ApiResponse = { status: number; headers: Headers; body: any };
 
 /** api is a tiny typed fetch wrapper for tests. */
-export function api(url: string, token?: string): Api {
+export function api(url: string, token?: string) {
   const call = async (
     method: string,
     path: string,

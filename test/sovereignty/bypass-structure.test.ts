@@ -38,8 +38,10 @@ test('queue insertions happen only in enqueue (through the gate) and reconstrain
     assert.match(methodBody(m), /this\.enqueue\(/, `${m} enqueues`);
   // Every start writes the residency evidence in the start transaction or is refused.
   assert.match(methodBody('runCycle'), /await this\.residency\.recordStart\(trx,/);
-  assert.match(methodBody('runCycle'), /\.set\(\{ state: 'running'/);
-  assert.equal((src.match(/\.set\(\{ state: 'running'/g) ?? []).length, 1, 'one place sets jobs running');
+  // (the start also counts the attempt: `.set((eb) => ({ state: 'running', ..., attempt: attempt + 1 }))`)
+  const setsRunning = /\.set\((\(eb\) => \()?\{\s*state: 'running'/g;
+  assert.match(methodBody('runCycle'), setsRunning);
+  assert.equal((src.match(setsRunning) ?? []).length, 1, 'one place sets jobs running');
   // Submission admits through the gate before anything is written.
   const submit = methodBody('submitJob');
   assert.ok(submit.indexOf('this.residency?.admit(') < submit.indexOf('this.store.write('));

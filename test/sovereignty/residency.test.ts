@@ -265,6 +265,7 @@ test('a wait names the residency rule even when the allowed sites lack the GPU t
     reason: ev.waitingReason ?? '',
     rule: ev.narrowingRule,
     excluded: ev.narrowing ?? '',
+    excludedSites: ev.excluded.map((e) => ({ ...e, renewable: ev.everAllowedSites.includes(e.site) })),
   };
   const r = scheduleCycle(new ClusterModel(demo), {
     queue: [sched(residency, 'rtx', { gpuType: 'RTX-PRO-6000' }), sched(residency, 'b200', { gpuType: 'B200' })],
@@ -277,8 +278,14 @@ test('a wait names the residency rule even when the allowed sites lack the GPU t
   );
   const why = r.pending.get('rtx');
   assert.equal(why?.code, 'residency');
-  assert.match(
-    why?.message ?? '',
-    /^waiting: no RTX-PRO-6000 capacity at the sites the residency rules allow \(muc1\); excluded: fra1's BSI C5 Type 2 expired 2026-10-01 \[class:health:attestation\]; vie1's operator is established in AT, not in DE \[class:health:operator\]$/,
+  // Counted honestly: what the excluded sites have free, each with the rule that excludes it; the
+  // reason's rule is the one keeping out the larger site that could host the job (fra1, renewable).
+  assert.equal(
+    why?.message,
+    'waiting: the sites your residency rules allow (muc1) have no RTX-PRO-6000 nodes; ' +
+      "1,280 RTX-PRO-6000 free in fra1, excluded: fra1's BSI C5 Type 2 expired 2026-10-01 [class:health:attestation]; " +
+      "768 RTX-PRO-6000 free in vie1, excluded: vie1's operator is established in AT, not in DE [class:health:operator]",
   );
+  assert.equal(why?.details?.rule, 'class:health:attestation');
+  assert.equal(why?.details?.freeInExcluded, 2048);
 });

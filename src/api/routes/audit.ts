@@ -169,7 +169,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
       tags: ['audit'],
       summary: 'Export the audit log (or your organisation slice) with the proofs to verify it independently',
       description:
-        'JSON Lines: first line `{"type":"checkpoint", …, "publicKeyPem"}` (the latest signed checkpoint pinning your scope; other organisations appear only as opaque commitments), then one `{"type":"record", …}` per record with its chain hashes. CSV: the records only (columns as in JSON).',
+        'JSON Lines: first line `{"type":"checkpoint", …, "head", "publicKeyPem"}` (the latest signed checkpoint pinning your scope; other organisations appear only as opaque commitments), then one `{"type":"record", …}` per record with its chain hashes. CSV: the records only (columns as in JSON).',
       request: { query: z.object({ format: z.enum(['jsonl', 'csv']).default('jsonl') }) },
       responses: {
         200: {
@@ -194,16 +194,22 @@ export function auditRoutes({ tenancy, audit }: Services) {
         return c.body(toCsv(CSV_COLUMNS, rows), 200, { 'content-type': 'text/csv; charset=utf-8' });
       }
       const cp = await audit.latestCheckpoint(org);
-      lines.push(
+      let head: { id: number; hash: string } | null = null;
+      for await (const rec of records()) {
+        lines.push(JSON.stringify({ type: 'record', ...rec }));
+        head = { id: rec.id, hash: (org ? rec.orgHash : rec.hash) ?? '' };
+      }
+      // The head of the exported chain (unverified until `audit verify --file` checks it): keep it.
+      lines.unshift(
         JSON.stringify({
           type: 'checkpoint',
           scope: org ?? 'all',
           checkpoint: cp,
+          head,
           keyId: audit.keyId,
           publicKeyPem: audit.publicKeyPem,
         }),
       );
-      for await (const rec of records()) lines.push(JSON.stringify({ type: 'record', ...rec }));
       return c.body(`${lines.join('\n')}\n`, 200, { 'content-type': 'application/x-ndjson' });
     },
   );
