@@ -18,6 +18,7 @@ import { gzipSync } from 'node:zlib';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../test/helpers/browser.js';
 import { api, REPO, startTestServer, type TestServer } from '../test/helpers/server.js';
+import { tenantToken } from '../test/helpers/tenants.js';
 
 const BUNDLE_BUDGET_KIB = 250;
 const LOADS = 7;
@@ -58,8 +59,7 @@ async function loadFleet(server: TestServer): Promise<void> {
     await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-p` });
     await op('PUT', `/v1/projects/${org}-p/quotas/B200`, { gpus: 2048 });
     await op('PUT', `/v1/projects/${org}-p/quotas/RTX-PRO-6000`, { gpus: 512 });
-    const user = await op('POST', `/v1/orgs/${org}/users`, { name: org, role: 'member' });
-    const member = api(server.url, user.body.token);
+    const member = api(server.url, await tenantToken(op, org, { name: org, role: 'member' }));
     for (let i = 0; i < 60; i++) {
       await member('POST', '/v1/jobs', {
         name: `b${i}`,

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchAuditSeal } from './audit-seal.js';
 import { benchConsole } from './console.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
@@ -30,6 +31,12 @@ if (want('submissions')) {
       errors: r.errors,
     })),
   );
+}
+if (want('audit-seal')) {
+  console.log('audit: a signed checkpoint per committed write transaction, without and with …');
+  const s = await benchAuditSeal();
+  results.auditSeal = s;
+  console.log(s);
 }
 if (want('scheduler')) {
   console.log('scheduler cycle, demo fleet, 10,000 pending …');

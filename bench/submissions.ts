@@ -2,9 +2,12 @@
  * Job submissions per second over HTTP into the embedded store (real server process, durable
  * SQLite with group commit), with N concurrent clients driven by autocannon.
  */
-import { cpus } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { api, startTestServer } from '../test/helpers/server.js';
+import { tenantToken } from '../test/helpers/tenants.js';
 
 export interface SubmissionResult {
   connections: number;
@@ -21,13 +24,17 @@ export async function benchSubmissions(connectionCounts = [1, 16, 64], durationS
   const results: SubmissionResult[] = [];
   for (const connections of connectionCounts) {
     // A fresh server and database per run, so runs do not inherit each other's queue.
-    const server = await startTestServer({ timeScale: 1 });
+    // One token submitting thousands of jobs a second is the load being measured, not an abuser:
+    // rate limits and the per-org queue cap are lifted for this run.
+    const limits = join(tmpdir(), `gigafab-bench-limits-${process.pid}.yaml`);
+    writeFileSync(limits, 'rateLimits: { enabled: false }\nqueue: { maxQueuedJobsPerOrg: 10000000 }\n');
+    const server = await startTestServer({ timeScale: 1, extraArgs: ['--limits', limits] });
     try {
       const op = api(server.url, server.operatorToken);
       await op('POST', '/v1/orgs', { id: 'bench', name: 'Bench', kind: 'research' });
       await op('POST', '/v1/orgs/bench/projects', { id: 'bench-load' });
       await op('PUT', '/v1/projects/bench-load/quotas/B200', { gpus: 4096 });
-      const user = await op('POST', '/v1/orgs/bench/users', { name: 'Load', role: 'member' });
+      const userToken = await tenantToken(op, 'bench', { name: 'Load', role: 'member' });
       const body = JSON.stringify({
         name: 'bench',
         project: 'bench-load',
@@ -41,12 +48,12 @@ export async function benchSubmissions(connectionCounts = [1, 16, 64], durationS
         method: 'POST',
         connections,
         duration: durationSeconds,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.body.token}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${userToken}` },
         body,
       });
       const acknowledged = r.statusCodeStats?.['201']?.count ?? 0;
       // Cross-check against the store: every 201 is a durable row.
-      const stored = (await api(server.url, user.body.token)('GET', '/v1/jobs?limit=1')).body.items[0]?.id ?? '0';
+      const stored = (await api(server.url, userToken)('GET', '/v1/jobs?limit=1')).body.items[0]?.id ?? '0';
       if (Number(stored) < acknowledged) throw new Error(`store has ${stored} jobs but ${acknowledged} were acknowledged`);
       results.push({
         connections,

@@ -12,6 +12,7 @@ import { ReservationsView } from './views/reservations.js';
 import { ResidencyView } from './views/residency.js';
 import { SubmitView } from './views/submit.js';
 import { TenantsView } from './views/tenants.js';
+import { TokensView } from './views/tokens.js';
 import { UsageView } from './views/usage.js';
 import { UtilisationView } from './views/utilisation.js';
 
@@ -39,6 +40,7 @@ const NAV: readonly NavItem[] = [
   { path: '/access', label: 'Access', roles: ALL, view: AccessView },
   { path: '/keys', label: 'Keys & secrets', roles: TENANT, view: KeysView },
   { path: '/audit', label: 'Audit log', roles: ['operator', 'admin'], view: AuditView },
+  { path: '/tokens', label: 'API tokens', roles: ALL, view: TokensView },
 ];
 
 export const navFor = (role: Role) => NAV.filter((n) => n.roles.includes(role));

@@ -6,15 +6,21 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
+import type { Context, Next } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
 import type { Registry } from 'prom-client';
 import { ZodError } from 'zod';
+import { notFound } from '../model/errors.js';
+import { DEFAULT_LIMITS, type Limits } from '../server/limits.js';
 import type { KeysServices } from '../sovereignty/keys/setup.js';
+import { bodyLimit } from './body-limit.js';
 import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
 import { ApiProblem, problemResponse, toProblem, zodProblem } from './problems.js';
+import { clientAddress, RateLimits, tokenKey } from './rate-limit.js';
+import { requireClassified } from './route-classes.js';
 import { auditRoutes } from './routes/audit.js';
 import { consoleDataRoutes } from './routes/console-data.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -24,10 +30,13 @@ import { lockboxRoutes } from './routes/lockbox.js';
 import { residencyRoutes } from './routes/residency.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { tenancyRoutes } from './routes/tenancy.js';
+import { StreamCaps } from './stream-caps.js';
 
-export const MAX_BODY_BYTES = 1024 * 1024;
+/** Job ids in paths are canonical decimals: `0x10`, `016` or `16.0` name no job (never job 16). */
+const CANONICAL_ID = /^[1-9][0-9]{0,15}$/;
 
 export interface AppOptions extends Services {
+  limits?: Limits;
   registry: Registry;
   isReady: () => boolean;
   version: string;
@@ -36,6 +45,10 @@ export interface AppOptions extends Services {
 }
 
 export function createApp(opts: AppOptions) {
+  const limits: Limits = opts.limits ?? DEFAULT_LIMITS;
+  const maxBody = limits.body.maxRequestBytes;
+  const rates = new RateLimits(limits.rateLimits);
+  const services = { ...opts, limits, streams: new StreamCaps(limits.streams) };
   const app = new OpenAPIHono<ApiEnv>();
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
 
@@ -45,7 +58,7 @@ export function createApp(opts: AppOptions) {
     if (err instanceof ZodError) return problemResponse(c, zodProblem(err, 'request'));
     if (err instanceof HTTPException) {
       if (err.status === 413)
-        return problemResponse(c, new ApiProblem(413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`));
+        return problemResponse(c, new ApiProblem(413, 'payload_too_large', `request body exceeds ${maxBody} bytes`));
       if (/json/i.test(err.message))
         return problemResponse(c, new ApiProblem(400, 'malformed_json', `request body is not valid JSON: ${err.message}`));
       return problemResponse(c, new ApiProblem(err.status, 'http_error', err.message));
@@ -72,29 +85,43 @@ export function createApp(opts: AppOptions) {
   mountDocs(app);
   mountConsole(app);
 
-  // Everything else under /v1 needs a valid token.
+  // Everything else under /v1 needs a valid token; every caller is rate limited by address and token.
   app.use('/v1/*', async (c, next) => {
+    const ip = clientAddress(c);
+    await rates.address(ip);
     if (c.req.path === '/v1/openapi.json' || c.req.path.startsWith('/v1/docs')) return next();
+    await rates.checkAuthAllowed(ip);
     const header = c.req.header('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) throw new ApiProblem(401, 'unauthenticated', 'missing bearer token: send Authorization: Bearer <token>');
-    const principal = await opts.tenancy.authenticate(m[1]!);
-    if (!principal) throw new ApiProblem(401, 'unauthenticated', 'the token is not valid');
+    if (!m) {
+      await rates.authFailed(ip);
+      throw new ApiProblem(401, 'unauthenticated', 'missing bearer token: send Authorization: Bearer <token>');
+    }
+    let principal: Awaited<ReturnType<typeof opts.tenancy.authenticate>>;
+    try {
+      principal = await opts.tenancy.authenticate(m[1]!);
+    } catch (err) {
+      await rates.authFailed(ip);
+      throw err;
+    }
+    if (!principal) {
+      await rates.authFailed(ip);
+      throw new ApiProblem(401, 'unauthenticated', 'the token is not valid');
+    }
+    const key = tokenKey(m[1]!);
+    await rates.token(key);
     c.set('principal', principal);
+    c.set('tokenKey', key);
     await next();
   });
-  const tooLarge = () => {
-    throw new ApiProblem(413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+  app.use('/v1/*', bodyLimit(maxBody));
+  const canonicalJobId = async (c: Context<ApiEnv>, next: Next) => {
+    const id = c.req.param('id') ?? '';
+    if (!CANONICAL_ID.test(id)) throw notFound('job', id);
+    await next();
   };
-  const streamingLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
-  app.use('/v1/*', async (c, next) => {
-    // With a Content-Length (Node's parser enforces it) the header is enough; wrapping the body in a
-    // counting stream, as the generic middleware does, costs more than the rest of a submission.
-    const length = c.req.header('content-length');
-    if (length === undefined) return streamingLimit(c, next);
-    if (Number(length) > MAX_BODY_BYTES) tooLarge();
-    await next();
-  });
+  app.use('/v1/jobs/:id', canonicalJobId);
+  app.use('/v1/jobs/:id/*', canonicalJobId);
   app.use('/v1/*', async (c, next) => {
     const m = c.req.method;
     if ((m === 'POST' || m === 'PUT' || m === 'PATCH') && c.req.header('content-length') !== '0') {
@@ -107,20 +134,39 @@ export function createApp(opts: AppOptions) {
     await next();
   });
 
-  app.route('/', tenancyRoutes(opts));
-  app.route('/', jobRoutes(opts));
-  app.route('/', fleetRoutes(opts));
-  app.route('/', auditRoutes(opts));
-  app.route('/', consoleDataRoutes(opts));
-  app.route('/', lockboxRoutes(opts));
+  app.route('/', tenancyRoutes(services));
+  app.route('/', jobRoutes(services));
+  app.route('/', fleetRoutes(services));
+  app.route('/', auditRoutes(services));
+  app.route('/', consoleDataRoutes(services));
+  app.route('/', lockboxRoutes(services));
   if (opts.keys) app.route('/', keysRoutes({ ...opts.keys, lockbox: opts.lockbox }));
-  app.route('/', schedulingRoutes(opts));
-  app.route('/', residencyRoutes(opts));
+  app.route('/', schedulingRoutes(services));
+  app.route('/', residencyRoutes(services));
+  // Every route is classified for tenancy and the lockbox before the server may serve it.
+  requireClassified(app);
   return app;
 }
 
 /** A browsable API reference, served from the swagger-ui-dist package (no CDN: works air-gapped). */
 function mountDocs(app: OpenAPIHono<ApiEnv>) {
+  // The docs page runs only its own scripts and may not be framed (clickjacking).
+  const docsHeaders = secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"],
+      objectSrc: ["'none'"],
+      baseUri: ["'none'"],
+      formAction: ["'none'"],
+      frameAncestors: ["'none'"],
+    },
+    xFrameOptions: 'DENY',
+  });
+  app.use('/v1/docs', docsHeaders);
+  app.use('/v1/docs/*', docsHeaders);
   const dir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
   const asset = (name: string, type: string) => {
     const body = readFileSync(join(dir, name));

@@ -2,15 +2,18 @@
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { AuditLog } from '../server/audit-log.js';
 import type { ControlPlane } from '../server/control-plane.js';
+import type { Limits } from '../server/limits.js';
 import type { Lockbox } from '../server/lockbox.js';
 import type { Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy.js';
 import type { DatasetManifests } from '../sovereignty/dataset-manifests.js';
 import type { ResidencyService } from '../sovereignty/service.js';
 import { zodProblem } from './problems.js';
+import type { StreamCaps } from './stream-caps.js';
 
 export interface ApiEnv {
-  Variables: { principal: Principal; requestId: string };
+  /** tokenKey: a digest of the caller's bearer token (rate limits and stream caps count per token). */
+  Variables: { principal: Principal; requestId: string; tokenKey: string };
 }
 
 export interface Services {
@@ -22,6 +25,10 @@ export interface Services {
   residency: ResidencyService;
   /** Encrypted dataset manifests (dataset-manifests.ts); absent: datasets have none. */
   datasetManifests?: DatasetManifests;
+  /** Resource limits (limits.ts); absent: the defaults. */
+  limits?: Limits;
+  /** Concurrent live-stream caps (stream-caps.ts); set by createApp. */
+  streams?: StreamCaps;
 }
 
 /** newRouter creates a sub-app whose validation failures become RFC 9457 problems. */

@@ -101,6 +101,12 @@ export const ErasureCertificateSchema = z
     tokensRevoked: z.number().int(),
     jobsStopped: z.array(z.string()),
     auditChain: z.string(),
+    tenantData: z
+      .object({ fields: z.array(z.string()), jobs: z.number().int(), checkpointLabels: z.number().int(), how: z.string() })
+      .optional()
+      .openapi({ description: 'Tenant-written text that was sealed under the organisation data key and is now unreadable' }),
+    remains: z.array(z.string()).optional().openapi({ description: 'What stays readable after the erasure, and why' }),
+    jobOutput: z.string().optional().openapi({ description: "What happened to job output on the drivers' disks" }),
   })
   .openapi('ErasureCertificate');
 

@@ -11,6 +11,8 @@ export class ApiProblem extends Error {
     readonly code: string,
     readonly detail: string,
     readonly errors?: FieldError[],
+    /** For 429 and 503: when to try again (sent as Retry-After). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(detail);
   }
@@ -26,12 +28,14 @@ const STATUS: Record<DomainErrorKind, number> = {
   unprocessable: 422,
   dependency_failed: 502,
   unavailable: 503,
+  rate_limited: 429,
 };
 
 /** toProblem maps a domain error to its problem; anything else is not the caller's fault (null). */
 export function toProblem(err: unknown): ApiProblem | null {
   if (err instanceof ApiProblem) return err;
-  if (err instanceof DomainError) return new ApiProblem(STATUS[err.kind], err.code, err.detail, err.errors);
+  if (err instanceof DomainError)
+    return new ApiProblem(STATUS[err.kind], err.code, err.detail, err.errors, err.retryAfterSeconds);
   return null;
 }
 
@@ -44,6 +48,7 @@ const TITLES: Record<number, string> = {
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -59,11 +64,12 @@ export function problemResponse(c: Context, p: ApiProblem): Response {
     instance: c.req.path,
     ...(p.errors?.length ? { errors: p.errors } : {}),
   };
-  return new Response(JSON.stringify(body), {
-    status: p.status,
-    // After an over-long body the connection's remaining bytes are unread: close it rather than reuse it.
-    headers: { 'content-type': 'application/problem+json', ...(p.status === 413 ? { connection: 'close' } : {}) },
-  });
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  // A raw Response skips the headers middleware set on the context: the request id must still go back.
+  const requestId = c.get('requestId') as string | undefined;
+  if (requestId) headers['x-request-id'] = requestId;
+  if (p.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(p.retryAfterSeconds)));
+  return new Response(JSON.stringify(body), { status: p.status, headers });
 }
 
 export function zodProblem(err: ZodError, where: string): ApiProblem {
@@ -88,6 +94,10 @@ export const commonProblems = {
   401: { description: 'Missing or wrong token (unauthenticated)', content: problemContent },
   403: { description: 'Not allowed for your role (forbidden)', content: problemContent },
   404: { description: 'Object does not exist or belongs to another tenant', content: problemContent },
+  429: {
+    description: 'Rate limit or concurrent-stream cap reached (rate_limited, too_many_streams); see Retry-After',
+    content: problemContent,
+  },
 } as const;
 export const conflictProblem = {
   409: { description: 'Conflict with current state', content: problemContent },

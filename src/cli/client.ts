@@ -13,6 +13,7 @@ import type {
   Org,
   OrgKind,
   Project,
+  TokenInfo,
   User,
 } from '../model/schemas.js';
 import { parseSseStream, SseParser } from './sse.js';
@@ -71,7 +72,9 @@ export interface Quota {
 }
 
 export interface IssuedToken {
-  token: string;
+  /** Absent on onboarding: the admin generated it, the operator never sees it. */
+  token?: string;
+  tokenInfo: TokenInfo;
   user: User;
 }
 
@@ -272,14 +275,26 @@ export class GigafabClient {
   async setQuota(project: string, gpuType: string, gpus: number): Promise<Quota> {
     return (await this.request<Quota>('PUT', `/v1/projects/${enc(project)}/quotas/${enc(gpuType)}`, { body: { gpus } })).data;
   }
-  createUser(org: string, body: { name: string; email?: string; role: string }): Promise<IssuedToken> {
+  createUser(org: string, body: { name: string; email?: string; role: string; tokenSha256?: string }): Promise<IssuedToken> {
     return this.post(`/v1/orgs/${enc(org)}/users`, body);
+  }
+  disableUser(user: string, reason: string): Promise<User> {
+    return this.post(`/v1/users/${enc(user)}/disable`, { reason });
+  }
+  enableUser(user: string): Promise<User> {
+    return this.post(`/v1/users/${enc(user)}/enable`);
   }
   listUsers(org: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<User>> {
     return this.get(`/v1/orgs/${enc(org)}/users`, query);
   }
-  createToken(user: string): Promise<IssuedToken> {
-    return this.post(`/v1/users/${enc(user)}/tokens`);
+  createToken(user: string, body: { name?: string; expiresInDays?: number; expiresAt?: string } = {}): Promise<IssuedToken> {
+    return this.post(`/v1/users/${enc(user)}/tokens`, body);
+  }
+  listTokens(query: { user?: string } = {}): Promise<{ items: TokenInfo[] }> {
+    return this.get('/v1/tokens', query);
+  }
+  revokeToken(id: string): Promise<TokenInfo> {
+    return this.post(`/v1/tokens/${enc(id)}/revoke`);
   }
 
   // ---------- jobs ----------

@@ -12,11 +12,13 @@ import { ControlPlane } from '../server/control-plane.js';
 import { startDemoLoad } from '../server/demo-load.js';
 import { EventBus } from '../server/event-bus.js';
 import { startFleetHistory } from '../server/fleet-history.js';
+import { loadLimitsFile, queueFull } from '../server/limits.js';
 import { Lockbox } from '../server/lockbox.js';
 import { createMetrics } from '../server/metrics.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';
 import { Tenancy } from '../server/tenancy.js';
+import type { TokenPolicy } from '../server/tokens.js';
 import { wireDatasetManifests } from '../sovereignty/dataset-manifests.js';
 import { setupKeys } from '../sovereignty/keys/setup.js';
 import { ResidencyService } from '../sovereignty/service.js';
@@ -31,8 +33,12 @@ export interface ServerOptions {
   policyPath?: string;
   /** OIDC login config YAML (see oidc.ts); default: API tokens only. */
   oidcPath?: string;
+  /** Resource limits YAML (see limits.ts); default: the built-in limits. */
+  limitsPath?: string;
   timeScale: number;
   demoLoad: boolean;
+  /** Lifetime of new API tokens (default and maximum, days); default 90 and 365. */
+  tokenPolicy?: TokenPolicy;
   /** Print the banner (URL, token) to stdout. */
   quiet?: boolean;
 }
@@ -43,6 +49,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const dataDir = resolve(opts.dataDir);
   const fleet = loadFleetFile(opts.fleetPath);
   const policy = loadPolicyFile(opts.policyPath);
+  const limits = loadLimitsFile(opts.limitsPath);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const lock = takeLock(dataDir);
   const store = await openSqliteStore(dataDir);
@@ -66,10 +73,18 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   );
   cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, { policy });
   const tenancy = new Tenancy(store, cp);
+  if (opts.tokenPolicy) tenancy.tokenPolicy = opts.tokenPolicy;
   if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
   const keys = await setupKeys(store, cp, tenancy, dataDir);
+  // One organisation cannot fill the queue (and the scheduler's memory) for everyone.
+  const admitKeys = cp.hooks.admit;
+  cp.hooks.admit = async (org, spec) => {
+    const queued = cp!.queuedCount(org);
+    if (queued >= limits.queue.maxQueuedJobsPerOrg) throw queueFull(org, queued);
+    await admitKeys?.(org, spec);
+  };
   const residency = new ResidencyService(store, fleet);
   await residency.load(cp);
   cp.attachResidency(residency);
@@ -87,12 +102,24 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     keys,
     residency,
     datasetManifests,
+    limits,
     registry: metrics.registry,
     isReady: () => ready,
     version: VERSION,
   });
 
-  const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host });
+  const server = serve({
+    fetch: app.fetch,
+    port: opts.port,
+    hostname: opts.host,
+    // Slow clients (slowloris): headers and the whole request must arrive in time; responses may stream longer.
+    serverOptions: {
+      headersTimeout: limits.http.headersTimeoutSeconds * 1000,
+      requestTimeout: limits.http.requestTimeoutSeconds * 1000,
+      keepAliveTimeout: limits.http.keepAliveTimeoutSeconds * 1000,
+      connectionsCheckingInterval: Math.min(1000, limits.http.headersTimeoutSeconds * 500),
+    },
+  });
   await new Promise<void>((res, rej) => {
     server.once('listening', () => res());
     server.once('error', rej);

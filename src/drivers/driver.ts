@@ -84,6 +84,12 @@ export interface LogChunk {
 
 export interface ExecutionDriver {
   readonly name: string;
+  /**
+   * runtimeScale: how many seconds of a job's run pass per second of the control plane's clock on
+   * a site (the simulated driver's `--time-scale`; real engines: 1, the default when absent).
+   * Backfill plans expected ends with it, so wall-clock limits are read in the clock's time.
+   */
+  runtimeScale?(site: string): number;
   /** start launches a job on exactly the placement given. */
   start(job: DriverJob): Promise<void>;
   /** stop signals the job (SIGTERM-like), waits up to graceSeconds, then kills it. Reports `exited`. */
@@ -101,5 +107,10 @@ export interface ExecutionDriver {
    * attempt: which run's output (default: the latest this driver has).
    */
   logs?(jobId: string, offset: number, maxBytes?: number, attempt?: number): Promise<LogChunk | null>;
+  /**
+   * Optional: delete what the driver keeps of an ended job on its own disks (output, state, every
+   * attempt), for an organisation's erasure. A job still running is left alone (the caller asks again once it ended).
+   */
+  forget?(jobId: string): Promise<void>;
   close(): Promise<void>;
 }

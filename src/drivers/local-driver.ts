@@ -22,7 +22,7 @@
  * reported (option `orphans`); see reconcile().
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { followCheckpoints } from './checkpoint-file.js';
@@ -200,6 +200,13 @@ export class LocalDriver implements ExecutionDriver {
     const k = attempt ?? this.attempts(jobId).at(-1) ?? 1;
     const t = this.jobs.get(jobId);
     return readLogChunk(this.logPath(jobId, k), offset, maxBytes, !t || t.attempt !== k);
+  }
+
+  /** forget removes an ended job's directory with every attempt (its output is tenant data the job wrote in clear). */
+  async forget(jobId: string): Promise<void> {
+    checkJobId(jobId);
+    if (this.jobs.has(jobId)) return;
+    rmSync(join(this.baseDir, jobId), { recursive: true, force: true });
   }
 
   isRunning(jobId: string): boolean {

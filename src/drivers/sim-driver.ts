@@ -25,6 +25,10 @@ export class SimDriver implements ExecutionDriver {
     private readonly clock: Clock = { now: () => Date.now() },
   ) {}
 
+  runtimeScale(_site: string): number {
+    return this.timeScale;
+  }
+
   onObservation(listener: (o: Observation) => void): void {
     this.listeners.push(listener);
   }

@@ -40,6 +40,11 @@ export class SiteRouterDriver implements ExecutionDriver {
     this.listeners.onCheckpoint(listener);
   }
 
+  runtimeScale(site: string): number {
+    const d = this.sites.get(site) ?? this.fallback;
+    return d?.runtimeScale?.(site) ?? 1;
+  }
+
   /** The driver for a site (for site-specific calls such as SlurmDriver.reconcile). */
   driverFor(site: string): ExecutionDriver {
     const d = this.sites.get(site) ?? this.fallback;
@@ -84,6 +89,10 @@ export class SiteRouterDriver implements ExecutionDriver {
       if (chunk) return chunk;
     }
     return null;
+  }
+
+  async forget(jobId: string): Promise<void> {
+    await Promise.all(this.all().map((d) => d.forget?.(jobId)));
   }
 
   async close(): Promise<void> {

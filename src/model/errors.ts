@@ -25,7 +25,9 @@ export type DomainErrorKind =
   /** A dependency (key provider, identity provider) answered with an error. */
   | 'dependency_failed'
   /** A dependency is not reachable or not configured. */
-  | 'unavailable';
+  | 'unavailable'
+  /** The caller sent too much too fast, or holds too much at once (rate limits, caps). */
+  | 'rate_limited';
 
 export class DomainError extends Error {
   constructor(
@@ -33,6 +35,8 @@ export class DomainError extends Error {
     readonly code: string,
     readonly detail: string,
     readonly errors?: FieldError[],
+    /** For rate_limited and unavailable: when to try again (sent as Retry-After). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(detail);
   }
@@ -44,3 +48,5 @@ export const forbidden = (detail: string) => new DomainError('forbidden', 'forbi
 export const conflict = (code: string, detail: string) => new DomainError('conflict', code, detail);
 export const invalid = (code: string, detail: string, errors?: FieldError[]) =>
   new DomainError('unprocessable', code, detail, errors);
+export const tooMany = (code: string, detail: string, retryAfterSeconds?: number) =>
+  new DomainError('rate_limited', code, detail, undefined, retryAfterSeconds);

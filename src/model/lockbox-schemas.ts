@@ -141,8 +141,13 @@ export const AccessNotificationSchema = z
   .object({
     id: z.string(),
     org: z.string(),
-    accessRequest: z.string(),
-    kind: z.string(),
+    accessRequest: z
+      .string()
+      .nullable()
+      .openapi({ description: 'null for identity notices (onboarding, a user disabled by an operator)' }),
+    kind: z
+      .string()
+      .openapi({ description: 'break-glass, onboarding (the first admin was created), identity (an operator acted on a user)' }),
     message: z.string(),
     createdAt: z.string(),
   })

@@ -6,6 +6,8 @@ export interface Principal {
   role: Role;
   /** null for platform operators. */
   org: string | null;
+  /** The API token this request authenticated with (absent: OIDC or in-process callers). */
+  tokenId?: string;
 }
 
 export const isOperator = (p: Principal) => p.role === 'operator';

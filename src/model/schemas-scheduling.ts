@@ -18,6 +18,7 @@ export const JobConstraintsSchema = z
       .openapi({ description: 'Only sites holding every one of these certifications (e.g. BSI-C5)' }),
     nodeLabels: z
       .record(name, labelValue)
+      .refine((o) => Object.keys(o).length <= 64, 'at most 64 node labels')
       .optional()
       .openapi({ description: 'Only nodes carrying these labels (every node of a site and GPU type must match)' }),
     requireSingleUnit: z
@@ -36,10 +37,10 @@ const instant = z.iso.datetime({ offset: true }).openapi({ example: '2026-12-01T
 
 export const ReservationCreateSchema = z
   .strictObject({
-    org: z.string().min(1).openapi({ example: 'bund-ki' }),
-    gpuType: z.string().min(1).openapi({ example: 'B200' }),
+    org: z.string().min(1).max(63).openapi({ example: 'bund-ki' }),
+    gpuType: z.string().min(1).max(64).openapi({ example: 'B200' }),
     gpus: z.number().int().min(1).max(1_000_000).openapi({ description: 'GPUs; above one node, a multiple of the node size' }),
-    site: z.string().min(1).optional().openapi({ description: 'Only in this site (default: any one site)' }),
+    site: z.string().min(1).max(63).optional().openapi({ description: 'Only in this site (default: any one site)' }),
     start: instant,
     end: instant,
     note: z.string().max(500).optional(),
@@ -72,8 +73,8 @@ export const ReservationSchema = z
 
 export const MaintenanceCreateSchema = z
   .strictObject({
-    nodes: z.array(z.string().min(1)).min(1).max(100_000).optional().openapi({ description: 'Node ids' }),
-    site: z.string().min(1).optional().openapi({ description: 'Every node of this site' }),
+    nodes: z.array(z.string().min(1).max(128)).min(1).max(100_000).optional().openapi({ description: 'Node ids' }),
+    site: z.string().min(1).max(63).optional().openapi({ description: 'Every node of this site' }),
     start: instant,
     end: instant,
     reason: z.string().min(1).max(500),

@@ -52,6 +52,14 @@ export const UserCreateSchema = z
     name: z.string().min(1).max(200),
     email: z.email().optional(),
     role: z.enum(ORG_ROLES),
+    tokenSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'lower-case hex SHA-256')
+      .optional()
+      .openapi({
+        description:
+          'Onboarding only (an operator creating the first admin of an organisation): the SHA-256 of a token the future admin generated (`gigafab token generate`). The operator never receives a tenant credential.',
+      }),
   })
   .openapi('UserCreate');
 export const UserSchema = z
@@ -62,18 +70,75 @@ export const UserSchema = z
     email: z.string().nullable(),
     role: z.enum(ROLES),
     createdAt: z.string(),
+    createdBy: z
+      .string()
+      .nullable()
+      .openapi({ description: 'An org admin, system:oidc, or the operator who onboarded the first admin' }),
+    disabledAt: z.string().nullable(),
+    redacted: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Operators: name and e-mail of users the tenant created are withheld' }),
   })
   .openapi('User');
+export const TokenInfoSchema = z
+  .object({
+    id: z.string().openapi({ example: 'tok_3f9a2b1c4d5e6f70' }),
+    name: z.string().nullable(),
+    owner: z.string().openapi({ description: 'The user the token acts as' }),
+    org: z.string().nullable(),
+    createdAt: z.string(),
+    createdBy: z.string().nullable(),
+    expiresAt: z.string().nullable().openapi({ description: 'null only for the bootstrap operator token' }),
+    lastUsedAt: z.string().nullable().openapi({ description: 'Updated at most once a minute' }),
+    revokedAt: z.string().nullable(),
+    state: z.enum(['active', 'expired', 'revoked']),
+  })
+  .openapi('TokenInfo');
 export const TokenSchema = z
   .object({
-    token: z.string().openapi({ description: 'Shown once; only its hash is stored' }),
+    token: z.string().optional().openapi({
+      description:
+        'Shown once; only its hash is stored. Absent on onboarding: the future admin generated it and the operator never sees it',
+    }),
+    tokenInfo: TokenInfoSchema,
     user: UserSchema,
   })
   .openapi('IssuedToken');
+export const TokenCreateSchema = z
+  .strictObject({
+    name: z.string().min(1).max(100).optional().openapi({ example: 'ci-pipeline' }),
+    expiresInDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .optional()
+      .openapi({ description: "Lifetime in days; default and maximum are the server's token policy" }),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: 'Or an exact expiry (in the future, within the maximum lifetime); not with expiresInDays' }),
+  })
+  .refine((b) => b.expiresInDays === undefined || b.expiresAt === undefined, {
+    message: 'give expiresInDays or expiresAt, not both',
+    path: ['expiresAt'],
+  })
+  .openapi('TokenCreate');
+export const UserDisableSchema = z
+  .strictObject({
+    reason: z.string().min(3).max(500).openapi({ example: 'credential leaked in a public repository (ticket 4711)' }),
+  })
+  .openapi('UserDisable');
 export const WhoAmISchema = UserSchema.openapi('WhoAmI');
 
 // ---------- jobs ----------
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable name');
+const envName = z
+  .string()
+  .max(128)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable name');
+/** maxEntries bounds a record (env, labels): a count keeps one job from carrying thousands of them. */
+const maxEntries = (n: number) => (o: Record<string, unknown>) => Object.keys(o).length <= n;
 const labelKey = z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,62}[a-z0-9])?$/, 'label key');
 
 export const JobSpecSchema = z
@@ -90,9 +155,14 @@ export const JobSpecSchema = z
     nodes: z.number().int().min(1).max(4096).default(1).openapi({ description: 'More than 1 makes a gang' }),
     command: z.array(z.string().max(4096)).max(256).optional(),
     image: z.string().max(512).optional(),
-    env: z.record(envName, z.string().max(32_768)).optional(),
+    env: z
+      .record(envName, z.string().max(32_768))
+      .refine(maxEntries(256), 'at most 256 environment variables')
+      .optional()
+      .openapi({ description: 'At most 256 variables of up to 32 KiB each; the whole spec is bounded too (64 KiB by default)' }),
     secretEnv: z
       .record(envName, z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'secret name'))
+      .refine(maxEntries(256), 'at most 256 secret environment variables')
       .optional()
       .openapi({
         description:
@@ -106,7 +176,11 @@ export const JobSpecSchema = z
       .default(86400)
       .openapi({ description: 'Wall-clock limit; the job is stopped as timed-out after it' }),
     priorityClass: z.enum(Object.keys(PRIORITY_CLASSES) as [keyof typeof PRIORITY_CLASSES]).default('normal'),
-    labels: z.record(labelKey, z.string().max(63)).default({}),
+    labels: z
+      .record(labelKey, z.string().max(63))
+      .refine(maxEntries(64), 'at most 64 labels')
+      .default({})
+      .openapi({ description: 'At most 64 labels; keys up to 64 and values up to 63 characters' }),
     datasets: z
       .strictObject({
         reads: z.array(z.string().min(1).max(64)).max(64).default([]),
@@ -249,6 +323,10 @@ export const AuditRecordSchema = z
     before: z.unknown().nullable(),
     after: z.unknown().nullable(),
     requestId: z.string().nullable(),
+    redacted: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Fields withheld from operators because the tenant wrote them (see docs/sovereignty-access.md)' }),
   })
   .openapi('AuditRecord');
 
@@ -260,6 +338,7 @@ export type JobExplanation = z.infer<typeof JobExplanationSchema>;
 export type Org = z.infer<typeof OrgSchema>;
 export type Project = z.infer<typeof ProjectSchema>;
 export type User = z.infer<typeof UserSchema>;
+export type TokenInfo = z.infer<typeof TokenInfoSchema>;
 export type FleetSummary = z.infer<typeof FleetSummarySchema>;
 export type NodeInfo = z.infer<typeof NodeSchema>;
 export type AuditRecord = z.infer<typeof AuditRecordSchema>;

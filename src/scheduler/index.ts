@@ -19,6 +19,7 @@ export { constraintsFor, constraintsReason, hasConstraints, type PlacementConstr
 export { type JobShape, validateJobFitsFleet } from './fleet-fit.js';
 export { IndexSet } from './index-set.js';
 export { type PlacementOutcome, type PlacementRequest, placeJob } from './placement.js';
+export { type PolicySettings, policySettings } from './policy-input.js';
 export { type PreemptionPlan, Preemptor } from './preemption.js';
 export {
   chargeUsage,

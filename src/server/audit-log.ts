@@ -247,8 +247,21 @@ export class AuditLog {
     await this.sealBacklog().catch(() => null);
   }
 
-  private async checkpoints(): Promise<Checkpoint[]> {
-    return (await this.store.db.selectFrom('audit_checkpoints').selectAll().orderBy('id').execute()).map(toCheckpoint);
+  /** checkpointsInOrder streams every checkpoint in the order it was written, in pages. */
+  private async *checkpointsInOrder(): AsyncGenerator<Checkpoint> {
+    let after = 0;
+    for (;;) {
+      const rows = await this.store.db
+        .selectFrom('audit_checkpoints')
+        .selectAll()
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(5000)
+        .execute();
+      for (const r of rows) yield toCheckpoint(r);
+      if (rows.length < 5000) return;
+      after = rows.at(-1)!.id;
+    }
   }
 
   /** latestCheckpoint: the newest checkpoint pinning the scope (the whole log, or the organisation's head). */
@@ -305,24 +318,44 @@ export class AuditLog {
    * earlier verify or export — that the log still contains that head and extends it.
    */
   async verify(org: string | null, since: Head | null = null): Promise<VerifyReport> {
-    const checkpoints = await this.checkpoints();
     const scope = org ? `organisation ${org}` : 'whole log';
-    const chainProblem = checkCheckpointChain(checkpoints, this.publicKeyPem);
-    // Hashes that signed checkpoints pinned, by record id, for the chain being verified.
+    // Records and checkpoints are both streamed, side by side (one checkpoint per committed batch:
+    // there can be as many as records); pins are kept only until their record has been checked.
+    const chain = new CheckpointChain(this.publicKeyPem);
     const pins = new Map<number, string>();
-    let latest: Checkpoint | null = null;
-    for (const c of checkpoints) {
-      const pin = pinnedHead(c, org);
-      if (!pin || (chainProblem?.badCheckpoint !== undefined && c.id >= chainProblem.badCheckpoint)) continue;
-      pins.set(pin.id, pin.hash);
-      latest = c;
-    }
+    const state = { latest: null as Checkpoint | null, coveredUpto: 0, exhausted: false };
+    const checkpoints = this.checkpointsInOrder();
+    const loadUntil = async (recordId: number) => {
+      while (!state.exhausted && !chain.problem && state.coveredUpto < recordId) {
+        const next = await checkpoints.next();
+        if (next.done) {
+          state.exhausted = true;
+          return;
+        }
+        const c = next.value;
+        if (!chain.add(c)) return;
+        state.coveredUpto = c.uptoId;
+        const pin = pinnedHead(c, org);
+        if (pin) {
+          pins.set(pin.id, pin.hash);
+          state.latest = c;
+        }
+      }
+    };
     const verifier = new ChainVerifier(org, pins, since);
     for await (const r of this.records(org)) {
-      if (chainProblem && r.id >= chainProblem.recordId) break;
+      await loadUntil(r.id);
+      if (chain.problem && r.id >= chain.problem.recordId) break;
       if (!verifier.add(r)) break;
+      for (const id of pins.keys()) {
+        if (id > r.id) break;
+        pins.delete(id); // ascending: checkpoints pin ever later records
+      }
     }
+    await loadUntil(Number.POSITIVE_INFINITY);
+    const latest = state.latest;
     const result = verifier.finish(pinnedHead(latest, org));
+    const chainProblem = chain.problem;
     const problem =
       chainProblem && (!result.problem || chainProblem.recordId <= result.problem.recordId)
         ? { recordId: chainProblem.recordId, reason: chainProblem.reason }
@@ -339,36 +372,46 @@ export class AuditLog {
 }
 
 /**
- * checkCheckpointChain: signatures, and for chained checkpoints consecutive sequence numbers, links
- * to the previous checkpoint and contiguous coverage. Returns the first break, with the first record
- * it leaves unproven and the id of the first checkpoint no longer trusted.
+ * CheckpointChain checks checkpoints in the order they were written: signatures, and for chained
+ * checkpoints consecutive sequence numbers, links to the previous checkpoint and contiguous coverage.
+ * `problem`: the first break, with the first record it leaves unproven and the id of the first
+ * checkpoint no longer trusted.
  */
-export function checkCheckpointChain(
-  checkpoints: readonly Checkpoint[],
-  publicKeyPem: string,
-): (VerifyProblem & { badCheckpoint: number }) | null {
-  let prev: Checkpoint | null = null;
-  let prevChained: Checkpoint | null = null;
-  for (const c of checkpoints) {
+export class CheckpointChain {
+  private prev: Checkpoint | null = null;
+  private prevChained: Checkpoint | null = null;
+  problem: (VerifyProblem & { badCheckpoint: number }) | null = null;
+
+  constructor(private readonly publicKeyPem: string) {}
+
+  add(c: Checkpoint): boolean {
+    if (this.problem) return false;
+    this.problem = this.check(c);
+    if (this.problem) return false;
+    if (c.version === 2) this.prevChained = c;
+    this.prev = c;
+    return true;
+  }
+
+  private check(c: Checkpoint): (VerifyProblem & { badCheckpoint: number }) | null {
+    const { prev, prevChained } = this;
     const firstUnproven = (prev?.uptoId ?? 0) + 1;
     const fail = (reason: string) => ({ recordId: firstUnproven, reason, badCheckpoint: c.id });
-    if (!verifyCheckpointSignature(c, publicKeyPem)) return fail(`checkpoint ${c.seq ?? c.id} has an invalid signature`);
+    if (!verifyCheckpointSignature(c, this.publicKeyPem)) return fail(`checkpoint ${c.seq ?? c.id} has an invalid signature`);
     if (c.version === 1) {
       if (prevChained) return fail(`an unchained checkpoint follows chained checkpoint ${prevChained.seq}`);
       if (prev && c.uptoId < prev.uptoId) return fail(`checkpoint ${c.id} goes back to record ${c.uptoId}`);
-    } else {
-      const seq = (prevChained?.seq ?? 0) + 1;
-      if (c.seq !== seq)
-        return fail(
-          `signed checkpoint ${seq} is missing (the next is ${c.seq}): checkpoints were removed, records from ${firstUnproven} are unproven`,
-        );
-      if (c.prevHash !== (prevChained ? checkpointHash(prevChained) : ''))
-        return fail(`checkpoint ${c.seq} does not link to checkpoint ${seq - 1} (checkpoints replaced)`);
-      if (c.fromId !== firstUnproven || c.uptoId < c.fromId - 1)
-        return fail(`checkpoint ${c.seq} covers records ${c.fromId}–${c.uptoId}, expected from ${firstUnproven}`);
-      prevChained = c;
+      return null;
     }
-    prev = c;
+    const seq = (prevChained?.seq ?? 0) + 1;
+    if (c.seq !== seq)
+      return fail(
+        `signed checkpoint ${seq} is missing (the next is ${c.seq}): checkpoints were removed, records from ${firstUnproven} are unproven`,
+      );
+    if (c.prevHash !== (prevChained ? checkpointHash(prevChained) : ''))
+      return fail(`checkpoint ${c.seq} does not link to checkpoint ${seq - 1} (checkpoints replaced)`);
+    if (c.fromId !== firstUnproven || c.uptoId < c.fromId - 1)
+      return fail(`checkpoint ${c.seq} covers records ${c.fromId}–${c.uptoId}, expected from ${firstUnproven}`);
+    return null;
   }
-  return null;
 }

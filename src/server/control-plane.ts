@@ -6,6 +6,7 @@
  */
 
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
+import { isPreemptible } from '../lifecycle/index.js';
 import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
@@ -26,11 +27,14 @@ import {
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
+import { openEventRow, openJobRow, openSpec, sealJobColumns } from '../store/sealed-fields.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { schedFields, unsatisfiableConstraints } from './job-constraints.js';
 import { type JobRow, toJob, toJobEvent } from './job-rows.js';
 import type { Metrics } from './metrics.js';
 import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
+import { OrgCountedMap } from './org-count-map.js';
 import { DEFAULT_POLICY, type Policy, toLimitTable } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { isOperator, type Principal } from './principal.js';
@@ -69,6 +73,8 @@ export interface JobListQuery {
   label?: string;
   limit: number;
   cursor?: string;
+  /** The page stops before this many bytes of items (at least one item); default: no byte bound. */
+  maxPageBytes?: number;
 }
 
 const OUTCOME_STATE = {
@@ -80,7 +86,7 @@ const OUTCOME_STATE = {
 
 export class ControlPlane {
   readonly cluster: ClusterModel;
-  private readonly queue = new Map<string, SchedJob>();
+  private readonly queue = new OrgCountedMap<SchedJob>();
   /** Specs of queued jobs, kept so a start needs no extra read. */
   private readonly queuedSpecs = new Map<string, JobSpec>();
   private readonly running = new Map<string, RunningJob>();
@@ -100,6 +106,8 @@ export class ControlPlane {
   readonly policy: Policy;
   /** Jobs whose start is committed but not yet handed to the driver. */
   private readonly handingOver = new Set<string>();
+  /** Jobs whose driver-side data (output) is deleted once they have ended (an erasure). */
+  private readonly forgetOnExit = new Set<string>();
   /** Stop requests that arrived while a job was being handed over. */
   private readonly stopAfterStart = new Set<string>();
   private dirty = true;
@@ -147,6 +155,20 @@ export class ControlPlane {
     driver.onCheckpoint?.((o) => void this.observeCheckpoint(o).catch((err) => console.error('checkpoint update failed:', err)));
   }
 
+  /** runtimeScale: job-run seconds per second of this clock on a site (1 for real engines). */
+  private runtimeScale(site: string | undefined): number {
+    return site === undefined ? 1 : (this.driver.runtimeScale?.(site) ?? 1);
+  }
+
+  /**
+   * The scale a queued job's limit is read with: its site is not chosen yet, so the sites' common
+   * scale when they share one (a simulated fleet), else 1 (the limit as written).
+   */
+  private get queuedScale(): number {
+    const scales = new Set(this.fleet.sites.map((s) => this.runtimeScale(s.id)));
+    return scales.size === 1 ? [...scales][0]! : 1;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   /** recover rebuilds in-memory state from the store after a start or crash, and reattaches running jobs. */
@@ -159,7 +181,7 @@ export class ControlPlane {
     const live = await db.selectFrom('jobs').selectAll().where('state', 'in', ['queued', 'running']).orderBy('id').execute();
     const reattach = [];
     for (const row of live) {
-      const spec = JSON.parse(row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, row.org_id, row.spec);
       const id = String(row.id);
       if (row.state === 'queued') {
         this.enqueue(id, row, spec);
@@ -264,9 +286,10 @@ export class ControlPlane {
         gpus: r.gpus,
         startedAt: r.startedAt,
         borrowed: r.borrowed,
-        preemptible: r.spec.priorityClass === 'preemptible' || r.borrowed,
+        preemptible: isPreemptible(r.priority, r.borrowed),
         evicting: r.evicting !== null || r.nodeFailure !== undefined,
-        maxRuntimeSeconds: r.spec.maxRuntimeSeconds,
+        // In the clock's time: a simulated site at --time-scale 60 ends a job 60 times sooner.
+        maxRuntimeSeconds: r.spec.maxRuntimeSeconds / this.runtimeScale(this.cluster.allocationOf(id)?.site),
         lastCheckpointAt: r.lastCheckpointAt !== undefined ? Math.max(r.lastCheckpointAt, r.startedAt) : undefined,
       });
     }
@@ -486,8 +509,12 @@ export class ControlPlane {
   }
 
   private async specOf(id: string): Promise<JobSpec> {
-    const row = await this.store.db.selectFrom('jobs').select('spec').where('id', '=', Number(id)).executeTakeFirstOrThrow();
-    return JSON.parse(row.spec) as JobSpec;
+    const row = await this.store.db
+      .selectFrom('jobs')
+      .select(['spec', 'org_id'])
+      .where('id', '=', Number(id))
+      .executeTakeFirstOrThrow();
+    return openSpec(this.store.fields, row.org_id, row.spec);
   }
 
   /** observe turns a driver observation into committed job state. */
@@ -529,6 +556,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     this.poke();
+    if (this.forgetOnExit.delete(o.jobId)) await this.driver.forget?.(o.jobId);
     if (done) {
       this.bus.publish({ org: done.org, event: done.event, terminalState: state });
       this.metrics?.jobsFinished.inc({ state });
@@ -611,7 +639,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     if (done) {
-      const spec = JSON.parse(done.row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, done.row.org_id, done.row.spec);
       this.enqueue(o.jobId, done.row, spec);
       if (evicted.forJobId) this.heldFor.set(o.jobId, evicted.forJobId);
       this.bus.publish({ org: done.row.org_id, event: done.event });
@@ -697,7 +725,7 @@ export class ControlPlane {
 
   /** enqueue: the one way a job enters the queue (submission, recovery, requeue), through the residency gate. */
   private enqueue(id: string, row: JobRow, spec: JobSpec): void {
-    const job = toSchedJob(row, spec);
+    const job = toSchedJob(row, spec, this.queuedScale);
     this.queue.set(id, this.residency ? this.residency.constrain(job, spec, this.now()) : job);
     this.queuedSpecs.set(id, spec);
   }
@@ -802,7 +830,7 @@ export class ControlPlane {
     this.cluster.release(o.jobId);
     this.running.delete(o.jobId);
     if (done?.state === 'queued') {
-      const spec = JSON.parse(done.row.spec) as JobSpec;
+      const spec = openSpec(this.store.fields, done.row.org_id, done.row.spec);
       this.enqueue(o.jobId, done.row, spec);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     } else if (done) {
@@ -874,29 +902,36 @@ export class ControlPlane {
 
     const at = new Date(this.now()).toISOString();
     const priority = PRIORITY_CLASSES[spec.priorityClass];
+    await this.store.fields.ready(project.org_id);
     let row: JobRow;
     try {
       row = await this.store.write(async (trx) => {
         const values = {
           org_id: project.org_id,
           project_id: project.id,
-          name: spec.name,
           state: 'queued',
-          spec: JSON.stringify(spec),
           priority,
           placement: null,
           exit_code: null,
           submitted_by: p.userId,
           idempotency_key: idempotencyKey ?? null,
-          labels: JSON.stringify(spec.labels),
           created_at: at,
           started_at: null,
           finished_at: null,
           borrowed: 0,
           attempt: 0,
         };
-        const id = await insertReturningId(trx, 'jobs', values);
-        const inserted: JobRow = { ...values, id };
+        const id = await insertReturningId(trx, 'jobs', {
+          ...values,
+          ...sealJobColumns(this.store.fields, project.org_id, spec),
+        });
+        const inserted: JobRow = {
+          ...values,
+          name: spec.name,
+          spec: JSON.stringify(spec),
+          labels: JSON.stringify(spec.labels),
+          id,
+        };
         const gpus = spec.nodes * spec.gpusPerNode;
         await insertEvent(
           trx,
@@ -942,13 +977,14 @@ export class ControlPlane {
     return row;
   }
 
-  private findIdempotent(userId: string, key: string) {
-    return this.store.db
+  private async findIdempotent(userId: string, key: string) {
+    const row = await this.store.db
       .selectFrom('jobs')
       .selectAll()
       .where('submitted_by', '=', userId)
       .where('idempotency_key', '=', key)
       .executeTakeFirst();
+    return row && openJobRow(this.store.fields, row);
   }
 
   private replay(prior: JobRow, spec: JobSpec): { job: Job; created: boolean } {
@@ -963,40 +999,59 @@ export class ControlPlane {
   }
 
   private async visibleJobRow(p: Principal, id: string): Promise<JobRow> {
-    const n = Number(id);
+    // Canonical decimals only: Number() would read `0x10` or `1e1` as another job's id.
+    const n = /^[1-9][0-9]{0,15}$/.test(id) ? Number(id) : 0;
     const row =
       Number.isSafeInteger(n) && n > 0
         ? await this.store.db.selectFrom('jobs').selectAll().where('id', '=', n).executeTakeFirst()
         : undefined;
     if (!row || (!isOperator(p) && row.org_id !== p.org)) throw notFound('job', id);
-    return row;
+    return openJobRow(this.store.fields, row);
   }
 
   async listJobs(p: Principal, q: JobListQuery): Promise<{ items: Job[]; nextCursor: string | null }> {
-    let query = this.store.db
-      .selectFrom('jobs')
-      .selectAll()
-      .orderBy('id', 'desc')
-      .limit(q.limit + 1);
-    if (!isOperator(p)) query = query.where('org_id', '=', p.org ?? '');
-    if (q.state) query = query.where('state', '=', q.state);
-    if (q.project) query = query.where('project_id', '=', q.project);
-    if (q.cursor) {
-      const c = Number(Buffer.from(q.cursor, 'base64url').toString());
-      if (!Number.isSafeInteger(c)) throw invalid('invalid_cursor', 'cursor is not one this server issued');
-      query = query.where('id', '<', c);
-    }
-    let rows = await query.execute();
+    let before = q.cursor !== undefined ? decodeCursor(q.cursor) : null;
+    let label: [string, string] | null = null;
     if (q.label) {
       const [k, v] = q.label.split('=', 2);
       if (!k || v === undefined) throw invalid('invalid_label_filter', 'label filter must look like key=value');
-      // Labels are few per job; filtering the page keeps the index simple (a label index comes with PostgreSQL).
-      rows = rows.filter((r) => (JSON.parse(r.labels) as Record<string, string>)[k] === v);
+      label = [k, v];
     }
-    const more = rows.length > q.limit;
-    const items = rows.slice(0, q.limit).map((r) => toJob(r, this.pending.get(String(r.id)) ?? null));
+    // Rows are read in batches and the page closes at its byte bound, so a page of large specs never
+    // holds more than about maxPageBytes in memory nor becomes one giant string.
+    const maxBytes = q.maxPageBytes ?? Number.POSITIVE_INFINITY;
+    const items: Job[] = [];
+    let bytes = 0;
+    let more = false;
+    for (;;) {
+      const want = Math.min(q.limit - items.length + 1, 200);
+      let query = this.store.db.selectFrom('jobs').selectAll().orderBy('id', 'desc').limit(want);
+      if (!isOperator(p)) query = query.where('org_id', '=', p.org ?? '');
+      if (q.state) query = query.where('state', '=', q.state);
+      if (q.project) query = query.where('project_id', '=', q.project);
+      if (before !== null) query = query.where('id', '<', before);
+      const rows = (await query.execute()).map((r) => openJobRow(this.store.fields, r));
+      for (const r of rows) {
+        if (items.length === q.limit) {
+          more = true;
+          break;
+        }
+        before = r.id;
+        // Labels are few per job and filtered here (a label index comes with PostgreSQL).
+        if (label && (JSON.parse(r.labels) as Record<string, string>)[label[0]] !== label[1]) continue;
+        const job = toJob(r, this.pending.get(String(r.id)) ?? null);
+        const size = Number.isFinite(maxBytes) ? Buffer.byteLength(JSON.stringify(job)) + 1 : 0;
+        if (items.length > 0 && bytes + size > maxBytes) {
+          more = true;
+          break;
+        }
+        items.push(job);
+        bytes += size;
+      }
+      if (more || rows.length < want) break;
+    }
     const last = items.at(-1);
-    return { items, nextCursor: more && last ? Buffer.from(last.id).toString('base64url') : null };
+    return { items, nextCursor: more && last ? encodeCursor(last.id) : null };
   }
 
   async jobEvents(p: Principal, id: string, afterId = 0): Promise<{ events: JobEvent[]; job: JobRow }> {
@@ -1008,7 +1063,7 @@ export class ControlPlane {
       .where('id', '>', afterId)
       .orderBy('id')
       .execute();
-    return { events: rows.map(toJobEvent), job };
+    return { events: rows.map((r) => toJobEvent(openEventRow(this.store.fields, job.org_id, r))), job };
   }
 
   subscribeJob(id: string, fn: (e: BusEvent) => void): () => void {
@@ -1119,6 +1174,14 @@ export class ControlPlane {
     if (o.state === 'down') await this.failJobsOnNode(o.node, reason, `system:driver:${this.driver.name}`);
   }
 
+  /** forgetJobOutput deletes what the drivers keep of these jobs (their output), now or once each has ended. */
+  async forgetJobOutput(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      if (this.running.has(id) || this.handingOver.has(id)) this.forgetOnExit.add(id);
+      else await this.driver.forget?.(id);
+    }
+  }
+
   /**
    * jobLogs reads a job's output from the driver that runs it (null: no log for this job): of its
    * current attempt, or of an earlier one. An attempt the job never made is 404.
@@ -1146,6 +1209,10 @@ export class ControlPlane {
 
   queueLength(): number {
     return this.queue.size;
+  }
+  /** queuedCount: an organisation's queued jobs (its per-org limit). */
+  queuedCount(org: string): number {
+    return this.queue.countOf(org);
   }
   runningCount(): number {
     return this.running.size;
@@ -1217,7 +1284,8 @@ function runningJob(
   };
 }
 
-function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
+/** toSchedJob: a queued job for the scheduler; its limit in the clock's time (`scale`, see runtimeScale). */
+function toSchedJob(row: JobRow, spec: JobSpec, scale: number): SchedJob {
   return {
     id: String(row.id),
     seq: row.id,
@@ -1228,7 +1296,7 @@ function toSchedJob(row: JobRow, spec: JobSpec): SchedJob {
     nodes: spec.nodes,
     priority: row.priority,
     submittedAt: Date.parse(row.created_at),
-    maxRuntimeSeconds: spec.maxRuntimeSeconds,
+    maxRuntimeSeconds: spec.maxRuntimeSeconds / scale,
     ...schedFields(spec),
   };
 }

@@ -39,7 +39,10 @@ export async function startDemoLoad(cp: ControlPlane, tenancy: Tenancy, fleet: F
         const total = fleet.nodes.filter((n) => n.gpuType === gpuType).reduce((a, n) => a + n.gpus, 0);
         await tenancy.setQuota(operator, t.project, gpuType, Math.floor(total * t.share), 'demo-load');
       }
-      await tenancy.createUser(operator, t.org, { name: `${t.name} demo`, role: 'member' }, 'demo-load');
+      // Demo tenants are synthetic: their member is made by an in-process stand-in for the tenant's
+      // admin (operators cannot create tenant users).
+      const demoAdmin: Principal = { userId: 'system:demo-load', role: 'admin', org: t.org };
+      await tenancy.createUser(demoAdmin, t.org, { name: `${t.name} demo`, role: 'member' }, 'demo-load');
     }
     const users = await tenancy.listUsers(operator, t.org);
     const member = users.find((u) => u.role === 'member');

@@ -272,6 +272,7 @@ export class Lockbox {
     if (isOperator(p))
       throw forbidden(`operators cannot ${verb} access requests: an admin of organisation ${row.org_id} decides`);
     if (p.role !== 'admin') throw forbidden(`only admins of organisation ${row.org_id} can ${verb} access requests`);
+    if (decision === 'approved') await this.requireIndependentApprover(p, row);
     const now = this.now();
     const state = stateOf(row, now);
     if (state === 'expired') {
@@ -317,6 +318,26 @@ export class Lockbox {
     return toAccessRequest(updated, now);
   }
 
+  /**
+   * An approval counts only from an admin whose credential only the tenant ever held: never the
+   * requester, never a user an operator created or minted a token for (possible before this version;
+   * such users carry `operator_known`), nor one made by such a user. The onboarding admin counts: the
+   * operator passed only the SHA-256 of a token the tenant generated (tenancy.ts).
+   */
+  private async requireIndependentApprover(p: Principal, row: RequestRow): Promise<void> {
+    const notIndependent = (why: string) =>
+      new DomainError(
+        'forbidden',
+        'approver_not_independent',
+        `${p.userId} cannot approve access request ${row.id}: ${why}; an admin of ${row.org_id} created by another admin of ${row.org_id} or logging in through its identity provider must decide`,
+      );
+    if (p.userId === row.requester) throw notIndependent('the requester cannot approve its own request');
+    const u = await this.store.db.selectFrom('users').select('operator_known').where('id', '=', p.userId).executeTakeFirst();
+    if (!u) throw notIndependent('the approver is not a registered user');
+    if (u.operator_known)
+      throw notIndependent('an operator created this user or issued one of its tokens, so an operator may hold its credential');
+  }
+
   // ------------------------------------------------------------ reading (operators: all; tenants: their org)
 
   async list(p: Principal, q: { org?: string; state?: AccessState; limit: number }): Promise<AccessRequest[]> {
@@ -354,7 +375,7 @@ export class Lockbox {
     return (await query.execute()).map((r) => ({
       id: r.id,
       org: r.org_id,
-      accessRequest: r.access_request_id,
+      accessRequest: r.access_request_id ?? null,
       kind: r.kind,
       message: r.message,
       createdAt: r.created_at,

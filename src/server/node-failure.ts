@@ -9,6 +9,7 @@ import type { OnNodeFailure } from '../model/schemas-scheduling.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
+import { sealEventText } from '../store/sealed-fields.js';
 import { type JobRow, toJobEvent } from './job-rows.js';
 
 type Trx = Parameters<Parameters<Store['write']>[0]>[0];
@@ -121,16 +122,21 @@ export async function recordCheckpoint(
   at: string,
   requestId?: string,
 ): Promise<JobEvent> {
+  const f = store.fields;
+  await f.ready(job.org);
   return store.write(async (trx) => {
+    const label = body.label ? f.seal(job.org, 'checkpoint.label', body.label) : null;
     await trx
       .insertInto('job_checkpoints')
-      .values({ job_id: Number(job.id), at, step: body.step ?? null, label: body.label ?? null })
+      .values({ job_id: Number(job.id), at, step: body.step ?? null, label })
       .execute();
     const what = `${body.step !== undefined ? ` at step ${body.step}` : ''}${body.label ? ` (${body.label})` : ''}`;
-    const ev = await event(trx, job.id, at, 'checkpoint', `checkpoint${what}: a preemption now loses only work after it`, {
-      ...(body.step !== undefined ? { step: body.step } : {}),
-      ...(body.label ? { label: body.label } : {}),
-    });
+    const message = `checkpoint${what}: a preemption now loses only work after it`;
+    const data = { ...(body.step !== undefined ? { step: body.step } : {}), ...(body.label ? { label: body.label } : {}) };
+    // The label is tenant-written: the stored event is sealed; the one returned and published is clear.
+    const sealed = sealEventText(f, job.org, message, JSON.stringify(data));
+    const id = await insertReturningId(trx, 'job_events', { job_id: Number(job.id), at, type: 'checkpoint', ...sealed });
+    const ev = toJobEvent({ id, job_id: Number(job.id), at, type: 'checkpoint', message, data: JSON.stringify(data) });
     await appendAudit(trx, {
       at,
       actor,
@@ -138,7 +144,8 @@ export async function recordCheckpoint(
       action: 'job.checkpoint',
       objectType: 'job',
       objectId: job.id,
-      after: { at, step: body.step ?? null, label: body.label ?? null },
+      // The audit chain is never encrypted: it records that a label was given, not the label.
+      after: { at, step: body.step ?? null, labelled: body.label !== undefined },
       requestId,
     });
     return ev;

@@ -17,6 +17,7 @@ import { ROLES, type Role } from '../model/schemas.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { Principal } from './principal.js';
+import { noticeToTenant } from './tenant-notices.js';
 
 const MappingSchema = z
   .strictObject({
@@ -171,8 +172,26 @@ export class OidcAuthenticator {
       } else {
         await trx
           .insertInto('users')
-          .values({ id: p.userId, org_id: p.org, name, email: claimString(payload, 'email'), role: p.role, created_at: at })
+          .values({
+            id: p.userId,
+            org_id: p.org,
+            name,
+            email: claimString(payload, 'email'),
+            role: p.role,
+            created_at: at,
+            created_by: 'system:oidc',
+          })
           .execute();
+      }
+      // An admin appearing through the server's group mappings is shown to the tenant: the mappings
+      // are the operator's configuration, so the tenant must be able to see whom they admitted.
+      if (p.org && p.role === 'admin' && existing?.role !== 'admin') {
+        await noticeToTenant(trx, {
+          org: p.org,
+          kind: 'identity',
+          at,
+          message: `${p.userId} became an admin of ${p.org} through OIDC login (issuer ${this.config.issuer}, group mapping in the server's OIDC config)`,
+        });
       }
       await appendAudit(trx, {
         at,

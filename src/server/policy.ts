@@ -1,58 +1,9 @@
-/**
- * Scheduling policy of a live server: which scheduler policies are on and their parameters.
- * `gigafab server --policy FILE` reads it from YAML; without a file these defaults apply.
- * Borrowing and preemption are opt-in: with them off a project never exceeds its quota and no job is
- * ever evicted, which is what most tenants expect from a quota until they ask for more.
- */
+/** Reading the scheduling policy file (YAML); the schema lives in src/model/policy.ts. */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { z } from 'zod';
+import { DEFAULT_POLICY, type Policy, PolicySchema } from '../model/policy.js';
 
-const limits = z.record(z.string(), z.record(z.string(), z.number().int().min(0)));
-
-export const PolicySchema = z.strictObject({
-  fairShare: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      halfLifeDays: z.number().positive().max(365).default(7),
-      /** Multifactor weights (Slurm PriorityWeight*): the class dominates so that classes stay ordered. */
-      weights: z
-        .strictObject({
-          fairShare: z.number().min(0).default(1000),
-          age: z.number().min(0).default(500),
-          priorityClass: z.number().min(0).default(10000),
-          size: z.number().min(0).default(100),
-        })
-        .default({ fairShare: 1000, age: 500, priorityClass: 10000, size: 100 }),
-      /** Age at which the age factor reaches 1 (bounded wait: aging overtakes fair share). */
-      maxAgeDays: z.number().positive().default(7),
-      orgShares: z.record(z.string(), z.number().positive()).default({}),
-      projectShares: z.record(z.string(), z.number().positive()).default({}),
-      gpuTypeWeights: z.record(z.string(), z.number().positive()).default({}),
-    })
-    .prefault({}),
-  borrowing: z
-    .strictObject({ enabled: z.boolean().default(false), borrowingLimit: limits.optional(), lendingLimit: limits.optional() })
-    .prefault({}),
-  preemption: z
-    .strictObject({
-      enabled: z.boolean().default(false),
-      maxEvictedGpusPerRequestedGpu: z.number().positive().default(2),
-      minRuntimeSeconds: z.number().int().min(0).default(600),
-    })
-    .prefault({}),
-  backfill: z
-    .strictObject({ enabled: z.boolean().default(true), reservations: z.number().int().min(0).max(64).default(1) })
-    .prefault({}),
-  /** How often (at most) a cycle also computes explanations, ETAs and counterfactuals. */
-  explainIntervalSeconds: z.number().min(0).default(2),
-  /** Grace period between the stop signal and the kill, for cancel and preemption. */
-  stopGraceSeconds: z.number().int().min(0).max(3600).default(30),
-});
-
-export type Policy = z.infer<typeof PolicySchema>;
-
-export const DEFAULT_POLICY: Policy = PolicySchema.parse({});
+export { DEFAULT_POLICY, type Policy, PolicySchema, toLimitTable } from '../model/policy.js';
 
 export function loadPolicyFile(path: string | undefined): Policy {
   if (!path) return DEFAULT_POLICY;
@@ -63,6 +14,3 @@ export function loadPolicyFile(path: string | undefined): Policy {
   }
   return parsed.data;
 }
-
-export const toLimitTable = (l: Record<string, Record<string, number>> | undefined) =>
-  l ? new Map(Object.entries(l).map(([p, m]) => [p, new Map(Object.entries(m))])) : undefined;

@@ -20,6 +20,7 @@ import {
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { MaintenanceWindowsTable, ReservationsTable } from '../store/schema-scheduling.js';
+import { MAX_WINDOW_DAYS, MAX_WINDOW_LEAD_DAYS } from './limits.js';
 import type { ResidencyGate } from './ports.js';
 import { isOperator, newId, type Principal } from './principal.js';
 
@@ -39,10 +40,19 @@ function checkSpan(start: string, end: string, now: number): WindowSpan {
     throw invalid('invalid_window', `end (${end}) must be after start (${start})`, [{ path: 'end', message: 'before start' }]);
   if (e <= now)
     throw invalid('invalid_window', `the window ends in the past (${end})`, [{ path: 'end', message: 'in the past' }]);
+  if (e - s > MAX_WINDOW_DAYS * DAY_MS)
+    throw invalid('invalid_window', `a window may last at most ${MAX_WINDOW_DAYS} days (${start} to ${end} is longer)`, [
+      { path: 'end', message: `more than ${MAX_WINDOW_DAYS} days after start` },
+    ]);
+  if (s - now > MAX_WINDOW_LEAD_DAYS * DAY_MS)
+    throw invalid('invalid_window', `a window may start at most ${MAX_WINDOW_LEAD_DAYS} days ahead (${start} is later)`, [
+      { path: 'start', message: `more than ${MAX_WINDOW_LEAD_DAYS} days ahead` },
+    ]);
   return { start: s, end: e };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const DAY_MS = 86_400_000;
 
 export class SchedulingOps {
   private readonly reservations = new Map<string, ReservationRow>();

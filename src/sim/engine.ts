@@ -17,6 +17,17 @@
  * and leaving out a job that fails changes no other job's outcome.
  * test/sim/engine.test.ts checks that the results are identical with the shortcut off.
  */
+import {
+  admit as admitJob,
+  applyCycle,
+  type Effect,
+  handedOver,
+  LifecycleState,
+  observeExit,
+  releaseHolds,
+  runningView,
+  schedulable,
+} from '../lifecycle/index.js';
 import type { Fleet } from '../model/fleet.js';
 import type { PendingReason } from '../model/job.js';
 import {
@@ -25,7 +36,9 @@ import {
   compareJobs,
   decayUsage,
   type FairShareInput,
+  type PolicySettings,
   type PreemptionInput,
+  policySettings,
   type RunningJobInfo,
   type SchedJob,
   scheduleCycle,
@@ -72,8 +85,6 @@ interface JobRecord {
   start: number;
   /** Bumped when a planned completion is superseded (eviction): stale heap entries are skipped. */
   gen: number;
-  /** Told to stop by preemption; its heap entry is the end of the grace period. */
-  evicting: boolean;
   /** Started before and preempted (its queueing delay was counted at the first start). */
   restarted: boolean;
   info: RunningJobInfo | null;
@@ -230,9 +241,10 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   const scaleLoad = opts.scaleLoad ?? 1;
   if (!(scaleLoad > 0)) throw new Error('scaleLoad must be > 0');
   // The shortcut's argument holds for v1 semantics only: policies with extra inputs always get the full queue.
+  const settings = policySettings(policy.scheduling);
   const incremental =
-    (opts.incremental ?? true) && Object.keys(policy.cycleExtras).length === 0 && !policy.fairShare && !policy.preemption;
-  const dynamic = new DynamicInputs(policy, opts.entitlements ?? new Map());
+    (opts.incremental ?? true) && !settings.fairShare && !settings.preemption && !settings.borrowing && !settings.backfill;
+  const dynamic = new DynamicInputs(settings, opts.entitlements ?? new Map());
   const entitlements = opts.entitlements ?? new Map<string, number>();
   const cluster = new ClusterModel(fleet);
   const metrics = new MetricsCollector(fleet, cluster, entitlements, 1, opts.seriesPoints ?? 512);
@@ -240,6 +252,9 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   const fitCache = new Map<string | number, PendingReason | null>();
   const records = new Map<string, JobRecord>();
   const heap = new CompletionHeap();
+  /** The job lifecycle the server runs (src/lifecycle): starts, evictions, requeues and holds. */
+  const lifecycle = new LifecycleState();
+  const graceSeconds = settings.graceSeconds;
   const progressEvery = opts.progressEvery ?? 4096;
 
   /** Full queue in arrival order; kept only with the shortcut off. */
@@ -305,7 +320,15 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
       submittedAt: Math.round(job.submitTime * 1000),
       maxRuntimeSeconds: job.wallLimit,
     };
-    records.set(id, { job, sched, start: -1, gen: 0, evicting: false, restarted: false, info: null });
+    records.set(id, { job, sched, start: -1, gen: 0, restarted: false, info: null });
+    admitJob(lifecycle, {
+      id,
+      org: sched.org,
+      project,
+      priority: sched.priority,
+      maxRuntimeSeconds: sched.maxRuntimeSeconds,
+      onNodeFailure: 'requeue',
+    });
     dynamic.noteQueued(sched);
     queued++;
     if (incremental) classOf(sched, true)!.insert(sched);
@@ -341,10 +364,12 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   };
 
   const runCycle = (t: number): void => {
+    if (!incremental) releaseHolds(lifecycle);
     const input = {
-      ...policy.cycleExtras,
+      ...(settings.borrowing ? { borrowing: settings.borrowing } : {}),
+      ...(settings.backfill ? { backfill: settings.backfill } : {}),
       ...dynamic.inputs(t),
-      queue: !incremental ? queue : dirty ? capacityFiltered() : fresh,
+      queue: !incremental ? queue.filter((j) => schedulable(lifecycle, j.id)) : dirty ? capacityFiltered() : fresh,
       quotas: quotas.quotas,
       now: Math.round(t * 1000),
     };
@@ -352,44 +377,76 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
     lastCycleAt = t;
     fresh = [];
     dirty = false;
-    for (const p of res.preemptions ?? []) {
-      const rec = records.get(p.victimId)!;
-      if (rec.evicting) continue;
-      rec.evicting = true;
-      rec.gen++;
-      if (rec.info) rec.info.evicting = true;
-      heap.push(t + (policy.preemption?.graceSeconds ?? 0), startSeq++, rec);
-    }
-    if (res.starts.length === 0) return;
-    for (const s of res.starts) {
-      const rec = records.get(s.jobId)!;
-      rec.start = t;
-      queued--;
-      if (incremental) {
-        const c = classOf(rec.sched, false)!;
-        c.remove(rec.sched);
-        if (c.size === 0) classes.delete(c.key);
+    execute(applyCycle(lifecycle, res, Math.round(t * 1000), graceSeconds).effects, t);
+    if (!incremental) queue = queue.filter((j) => waiting(j.id));
+  };
+
+  /** waiting: queued, or held back behind the job it was preempted for. */
+  const waiting = (id: string): boolean => {
+    const phase = lifecycle.get(id)?.state.phase;
+    return phase === 'queued' || phase === 'held';
+  };
+
+  /** execute carries out the lifecycle's effects on the virtual clock (persisting is the metrics' business). */
+  const execute = (effects: readonly Effect[], t: number): void => {
+    for (const e of effects) {
+      if (e.type === 'charge-usage') continue;
+      const rec = records.get(e.jobId);
+      if (!rec) continue;
+      switch (e.type) {
+        case 'start-on-driver': {
+          rec.start = t;
+          queued--;
+          if (incremental) {
+            const c = classOf(rec.sched, false)!;
+            c.remove(rec.sched);
+            if (c.size === 0) classes.delete(c.key);
+          }
+          const run = Math.min(rec.job.duration, rec.job.wallLimit);
+          heap.push(t + run, startSeq++, rec);
+          metrics.onStart(rec.job, rec.sched.project, t, rec.restarted);
+          handedOver(lifecycle, rec.sched.id, graceSeconds);
+          track(rec);
+          opts.onStart?.(rec.job, t, t + run);
+          break;
+        }
+        case 'stop-on-driver':
+          // The victim stops once its grace period is over; its planned completion is superseded.
+          rec.gen++;
+          heap.push(t + e.graceSeconds, startSeq++, rec);
+          track(rec);
+          break;
+        case 'release':
+          cluster.release(rec.sched.id);
+          if (rec.info) dynamic.ended(rec.info);
+          rec.info = null;
+          dirty = true;
+          break;
+        case 'persist-requeue':
+          // Back to the queue with its history (submit time, id), to run again from scratch.
+          metrics.onPreempted(rec.job, rec.sched.project, rec.start, t);
+          rec.restarted = true;
+          rec.start = -1;
+          rec.gen++;
+          queued++;
+          queue.push(rec.sched);
+          break;
+        case 'persist-finish':
+          records.delete(rec.sched.id);
+          metrics.onEnd(rec.job, rec.sched.project, rec.start, t, rec.job.duration > rec.job.wallLimit);
+          break;
       }
-      const run = Math.min(rec.job.duration, rec.job.wallLimit);
-      heap.push(t + run, startSeq++, rec);
-      metrics.onStart(rec.job, rec.sched.project, t, rec.restarted);
-      if (dynamic.tracksRunning) {
-        rec.info = {
-          id: rec.sched.id,
-          project: rec.sched.project,
-          org: rec.sched.org,
-          priority: rec.sched.priority,
-          gpus: rec.sched.gpusPerNode * rec.sched.nodes,
-          startedAt: Math.round(t * 1000),
-          borrowed: s.borrowed === true,
-          preemptible: true,
-          maxRuntimeSeconds: rec.sched.maxRuntimeSeconds,
-        };
-        dynamic.started(rec.info);
-      }
-      opts.onStart?.(rec.job, t, t + run);
     }
-    if (!incremental) queue = queue.filter((j) => records.get(j.id)!.start < 0);
+  };
+
+  /** track refreshes a started job's view for the scheduler (preemption, backfill, fair share). */
+  const track = (rec: JobRecord): void => {
+    if (!dynamic.tracksRunning) return;
+    const j = lifecycle.get(rec.sched.id);
+    const view = j ? runningView(j) : null;
+    if (rec.info) dynamic.ended(rec.info);
+    rec.info = view;
+    if (view) dynamic.started(view, cluster.allocationOf(rec.sched.id)?.gpuType ?? '*');
   };
 
   let next = await pull();
@@ -407,23 +464,13 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
     while (heap.peekTime() === t) {
       const rec = heap.pop();
       if (heap.poppedGen !== rec.gen) continue; // superseded by an eviction
-      cluster.release(rec.sched.id);
-      if (rec.info) dynamic.ended(rec.info);
-      rec.info = null;
-      dirty = true;
-      if (rec.evicting) {
-        // Preempted: back to the queue with its history (submit time, id), to run again from scratch.
-        metrics.onPreempted(rec.job, rec.sched.project, rec.start, t);
-        rec.evicting = false;
-        rec.restarted = true;
-        rec.start = -1;
-        rec.gen++;
-        queued++;
-        queue.push(rec.sched);
-        continue;
-      }
-      records.delete(rec.sched.id);
-      metrics.onEnd(rec.job, rec.sched.project, rec.start, t, rec.job.duration > rec.job.wallLimit);
+      const stopping = lifecycle.get(rec.sched.id)?.state.phase === 'stopping';
+      const exit = stopping
+        ? ({ outcome: 'cancelled', exitCode: 143 } as const)
+        : rec.job.duration > rec.job.wallLimit
+          ? ({ outcome: 'timed-out', exitCode: null } as const)
+          : ({ outcome: 'completed', exitCode: 0 } as const);
+      execute(observeExit(lifecycle, rec.sched.id, exit, Math.round(t * 1000)).effects, t);
     }
     let arrived = false;
     while (next && next.submitTime === t) {
@@ -457,33 +504,42 @@ class DynamicInputs {
   readonly tracksRunning: boolean;
   private readonly running: RunningJobInfo[] = [];
   private readonly runningIndex = new Map<string, number>();
-  /** tenant -> GPUs held now (charged per second of virtual time). */
-  private readonly held = new Map<string, number>();
+  /** tenant and GPU type -> GPUs held now (charged per second of virtual time, weighted per type). */
+  private readonly held = new Map<string, { project: string; gpuType: string; gpus: number }>();
+  private readonly heldKey = new Map<string, string>();
   private usage = new Map<string, number>();
   private usageAt = Number.NaN;
   private readonly orgShares = new Map<string, number>();
   private readonly projectShares = new Map<string, number>();
 
   constructor(
-    private readonly policy: Policy,
+    private readonly settings: PolicySettings,
     private readonly entitlements: ReadonlyMap<string, number>,
   ) {
-    this.tracksRunning =
-      policy.fairShare !== undefined || policy.preemption !== undefined || policy.cycleExtras.backfill !== undefined;
+    this.tracksRunning = settings.fairShare !== undefined || settings.preemption !== undefined || settings.backfill !== undefined;
   }
 
-  /** share registers a tenant's weights the first time it is seen (undeclared tenants weigh 1). */
+  /**
+   * share registers a tenant's weights the first time it is seen: the policy file's shares where it
+   * names the tenant, else its entitlement (undeclared tenants weigh 1; an org weighs its projects' sum).
+   */
   private share(project: string, org: string): void {
     if (this.projectShares.has(project)) return;
-    const w = this.entitlements.get(project) ?? 1;
+    const fs = this.settings.fairShare;
+    const w = fs?.projectShares[project] ?? this.entitlements.get(project) ?? 1;
     this.projectShares.set(project, w);
-    this.orgShares.set(org, (this.orgShares.get(org) ?? 0) + w);
+    const orgShare = fs?.orgShares[org];
+    this.orgShares.set(org, orgShare ?? (this.orgShares.get(org) ?? 0) + w);
   }
 
-  started(info: RunningJobInfo): void {
+  started(info: RunningJobInfo, gpuType: string): void {
     this.runningIndex.set(info.id, this.running.length);
     this.running.push(info);
-    this.held.set(info.project, (this.held.get(info.project) ?? 0) + info.gpus);
+    const key = `${info.project}\u0000${gpuType}`;
+    this.heldKey.set(info.id, key);
+    const h = this.held.get(key) ?? { project: info.project, gpuType, gpus: 0 };
+    h.gpus += info.gpus;
+    this.held.set(key, h);
   }
 
   ended(info: RunningJobInfo): void {
@@ -495,41 +551,38 @@ class DynamicInputs {
       this.runningIndex.set(last.id, i);
     }
     this.runningIndex.delete(info.id);
-    this.held.set(info.project, (this.held.get(info.project) ?? 0) - info.gpus);
+    const h = this.held.get(this.heldKey.get(info.id) ?? '');
+    if (h) h.gpus -= info.gpus;
+    this.heldKey.delete(info.id);
   }
 
   inputs(t: number): { running?: readonly RunningJobInfo[]; fairShare?: FairShareInput; preemption?: PreemptionInput } {
     const out: { running?: readonly RunningJobInfo[]; fairShare?: FairShareInput; preemption?: PreemptionInput } = {};
     if (this.tracksRunning) out.running = this.running;
-    const fs = this.policy.fairShare;
+    const fs = this.settings.fairShare;
     if (fs) {
       const elapsed = Number.isNaN(this.usageAt) ? 0 : t - this.usageAt;
       this.usageAt = t;
       if (elapsed > 0) {
         const charges = [];
-        for (const [project, gpus] of this.held) if (gpus > 0) charges.push({ project, gpuType: '*', gpus, seconds: elapsed });
-        this.usage = chargeUsage(decayUsage(this.usage, elapsed, fs.halfLifeSeconds), charges);
+        for (const h of this.held.values()) if (h.gpus > 0) charges.push({ ...h, seconds: elapsed });
+        this.usage = chargeUsage(decayUsage(this.usage, elapsed, fs.halfLifeSeconds), charges, fs.gpuTypeWeights);
       }
       out.fairShare = {
         orgShares: this.orgShares,
         projectShares: this.projectShares,
         usage: this.usage,
         weights: fs.weights,
+        gpuTypeWeights: fs.gpuTypeWeights,
         maxAgeSeconds: fs.maxAgeSeconds,
       };
     }
-    const p = this.policy.preemption;
-    if (p)
-      out.preemption = {
-        enabled: p.enabled,
-        maxEvictedGpusPerRequestedGpu: p.maxEvictedGpusPerRequestedGpu,
-        minRuntimeSeconds: p.minRuntimeSeconds,
-      };
+    if (this.settings.preemption) out.preemption = this.settings.preemption;
     return out;
   }
 
   /** note registers a queued job's tenant for fair share. */
   noteQueued(job: SchedJob): void {
-    if (this.policy.fairShare) this.share(job.project, job.org);
+    if (this.settings.fairShare) this.share(job.project, job.org);
   }
 }

@@ -1,35 +1,25 @@
 /**
- * Policy registry: a `--policy` name -> the scheduler configuration the simulator runs with.
- *
- * The v1 scheduler has one ordering/placement policy. A policy here therefore bundles
- * (a) extra CycleInput fields (fair share, backfill, preemption are being added to CycleInput as
- *     optional fields: a new policy is one registry entry that sets them), and
- * (b) how quotas are derived from tenant entitlements.
- * Every policy runs the real `scheduleCycle` on the real `ClusterModel`.
+ * Policy registry: a `--policy` name -> the scheduling policy the simulator runs with. Each named
+ * policy is a preset of the server's policy schema (no weights copied by hand), plus how quotas are
+ * derived from tenant entitlements; `--policy FILE` runs a server policy file as it is.
  */
 import type { Fleet, GpuType } from '../model/fleet.js';
-import type { CycleInput, PreemptionInput, PriorityWeights, QuotaTable } from '../scheduler/index.js';
+import { type PolicyInput, PolicySchema, type Policy as SchedulingPolicy } from '../model/policy.js';
+import type { QuotaTable } from '../scheduler/index.js';
 
 /** QuotaMode: `unlimited` gives every project the whole fleet; `entitlement` a hard cap of its share. */
 export type QuotaMode = 'unlimited' | 'entitlement';
 
+/**
+ * Policy: a scheduling policy in the server's schema (src/model/policy.ts: the same file
+ * `gigafab server --policy` reads) plus how the simulator derives quotas, which a live server gets
+ * from its operators. Every policy runs the real `scheduleCycle` on the real `ClusterModel`.
+ */
 export interface Policy {
   name: string;
   description: string;
   quotaMode: QuotaMode;
-  /** Static CycleInput fields this policy sets (borrowing, backfill, ...). */
-  cycleExtras: Partial<Omit<CycleInput, 'queue' | 'quotas' | 'now' | 'fairShare' | 'preemption' | 'running'>>;
-  /**
-   * Multifactor priority with fair share. The engine keeps the decayed usage per tenant (charged
-   * every cycle for the GPUs held since the last one, as the live server does) and derives shares
-   * from the tenants' entitlements (org share = sum of its projects' weights).
-   */
-  fairShare?: { halfLifeSeconds: number; weights: PriorityWeights; maxAgeSeconds?: number };
-  /**
-   * Preemption: the engine passes the running jobs, gives each victim `graceSeconds` to stop, then
-   * requeues it from scratch (traces carry no checkpoints: all its work so far is counted as lost).
-   */
-  preemption?: PreemptionInput & { graceSeconds: number };
+  scheduling: SchedulingPolicy;
 }
 
 const POLICIES = new Map<string, Policy>();
@@ -39,47 +29,57 @@ export function registerPolicy(p: Policy): void {
   POLICIES.set(p.name, p);
 }
 
-registerPolicy({
-  name: 'default',
-  description: 'v1 scheduler (priority, FIFO within priority, no head-of-line blocking, packing); no quota limits',
-  quotaMode: 'unlimited',
-  cycleExtras: {},
-});
-registerPolicy({
-  name: 'entitlement-quota',
-  description: 'v1 scheduler with hard quotas: each project may hold its entitlement share of each GPU type',
-  quotaMode: 'entitlement',
-  cycleExtras: {},
+/** preset: a named policy as a (partial) policy file; unset fields take the server's defaults. */
+const preset = (name: string, description: string, quotaMode: QuotaMode, file: PolicyInput): Policy => ({
+  name,
+  description,
+  quotaMode,
+  scheduling: PolicySchema.parse(file),
 });
 
-registerPolicy({
-  name: 'entitlement-borrowing',
-  description: 'entitlement quotas plus cohort borrowing: idle quota of other projects may be borrowed',
-  quotaMode: 'entitlement',
-  cycleExtras: { borrowing: { enabled: true } },
-});
+// The v1 scheduler: no fair share, no backfill.
+const V1: PolicyInput = { fairShare: { enabled: false }, backfill: { enabled: false } };
 
-/** The live server's defaults (src/server/policy.ts): the class dominates, then fair share, age, size. */
-const SERVER_WEIGHTS: PriorityWeights = { fairShare: 1000, age: 500, priorityClass: 10000, size: 100 };
-const WEEK = 7 * 24 * 3600;
-
-registerPolicy({
-  name: 'fair-share',
-  description:
-    'the live server default plus borrowing: entitlement quotas, cohort borrowing, multifactor priority with hierarchical fair share (7-day half-life), EASY backfill',
-  quotaMode: 'entitlement',
-  cycleExtras: { borrowing: { enabled: true }, backfill: { enabled: true, reservations: 1 } },
-  fairShare: { halfLifeSeconds: WEEK, weights: SERVER_WEIGHTS, maxAgeSeconds: WEEK },
-});
-registerPolicy({
-  name: 'fair-share-preemption',
-  description:
+registerPolicy(
+  preset(
+    'default',
+    'v1 scheduler (priority, FIFO within priority, no head-of-line blocking, packing); no quota limits',
+    'unlimited',
+    V1,
+  ),
+);
+registerPolicy(
+  preset(
+    'entitlement-quota',
+    'v1 scheduler with hard quotas: each project may hold its entitlement share of each GPU type',
+    'entitlement',
+    V1,
+  ),
+);
+registerPolicy(
+  preset(
+    'entitlement-borrowing',
+    'entitlement quotas plus cohort borrowing: idle quota of other projects may be borrowed',
+    'entitlement',
+    { ...V1, borrowing: { enabled: true } },
+  ),
+);
+registerPolicy(
+  preset(
+    'fair-share',
+    "the live server's default policy file plus borrowing: entitlement quotas, cohort borrowing, multifactor priority with hierarchical fair share (7-day half-life), EASY backfill",
+    'entitlement',
+    { borrowing: { enabled: true } },
+  ),
+);
+registerPolicy(
+  preset(
+    'fair-share-preemption',
     'fair-share plus preemption: tenants within their entitlement reclaim borrowed capacity (at most 2 victim GPUs per requested GPU, victims run 10 min at least, 30 s grace)',
-  quotaMode: 'entitlement',
-  cycleExtras: { borrowing: { enabled: true }, backfill: { enabled: true, reservations: 1 } },
-  fairShare: { halfLifeSeconds: WEEK, weights: SERVER_WEIGHTS, maxAgeSeconds: WEEK },
-  preemption: { enabled: true, maxEvictedGpusPerRequestedGpu: 2, minRuntimeSeconds: 600, graceSeconds: 30 },
-});
+    'entitlement',
+    { borrowing: { enabled: true }, preemption: { enabled: true } },
+  ),
+);
 
 export function policyNames(): string[] {
   return [...POLICIES.keys()].sort();
@@ -91,6 +91,19 @@ export function getPolicy(name: string): Policy {
   const p = POLICIES.get(name);
   if (!p) throw new UnknownPolicyError(`unknown policy ${name} (known: ${policyNames().join(', ')})`);
   return p;
+}
+
+/**
+ * policyFromFile: a server policy file's content as a simulator policy (quotas from entitlements
+ * when tenants declare them, else unlimited). Throws on an invalid file, naming the field.
+ */
+export function policyFromFile(name: string, content: unknown, quotaMode: QuotaMode): Policy {
+  const parsed = PolicySchema.safeParse(content ?? {});
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new UnknownPolicyError(`invalid policy file ${name}: ${first?.path.join('.')}: ${first?.message}`);
+  }
+  return { name, description: `policy file ${name}`, quotaMode, scheduling: parsed.data };
 }
 
 /**

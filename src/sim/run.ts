@@ -2,28 +2,42 @@
  * runSimulations: the offline pipeline behind `gigafab simulate` and bench/simulate.ts:
  * fleet (+ scale) x policy variants, each streaming the trace afresh through `simulate`.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { expandFleet, loadFleetFile } from '../fleet/load-fleet.js';
 import type { Fleet } from '../model/fleet.js';
 import { type CycleMode, type SimResult, simulate } from './engine.js';
 import type { FractionalMode } from './importers/alibaba.js';
 import { importTrace, type TraceFormat } from './importers/index.js';
-import { getPolicy } from './policies.js';
+import { getPolicy, type Policy, policyFromFile, type QuotaMode } from './policies.js';
 import { syntheticJobs } from './synthetic.js';
 import type { ImportStats, JobSource } from './types.js';
 
 /** Variant: one column of a comparison: a policy on the fleet scaled by `scaleFleet`. */
 export interface Variant {
   label: string;
-  policy: string;
+  policy: Policy;
   scaleFleet: number;
 }
 
 /**
- * parseVariants reads `--compare` items: `policy` or `policy@<fleet scale>` (e.g. `default@1.5`).
- * Labels are the items as written.
+ * resolvePolicy: a named preset, or a policy file in the server's schema (a path ending in .yaml,
+ * .yml or .json, or naming an existing file); a file's quotas come from `fileQuotaMode`.
  */
-export function parseVariants(list: string, defaultScale: number): Variant[] {
+export function resolvePolicy(nameOrFile: string, fileQuotaMode: QuotaMode): Policy {
+  if (/\.(ya?ml|json)$/i.test(nameOrFile) || (nameOrFile.includes('/') && existsSync(nameOrFile))) {
+    if (!existsSync(nameOrFile)) throw new Error(`policy file ${nameOrFile} does not exist`);
+    return policyFromFile(basename(nameOrFile), parseYaml(readFileSync(nameOrFile, 'utf8')), fileQuotaMode);
+  }
+  return getPolicy(nameOrFile);
+}
+
+/**
+ * parseVariants reads `--compare` items: `policy` or `policy@<fleet scale>` (e.g. `default@1.5`),
+ * where a policy is a preset name or a server policy file. Labels are the items as written.
+ */
+export function parseVariants(list: string, defaultScale: number, fileQuotaMode: QuotaMode = 'unlimited'): Variant[] {
   return list
     .split(',')
     .map((s) => s.trim())
@@ -32,8 +46,7 @@ export function parseVariants(list: string, defaultScale: number): Variant[] {
       const [policy, scale] = item.split('@');
       const scaleFleet = scale === undefined ? defaultScale : Number(scale);
       if (!(scaleFleet > 0)) throw new Error(`bad fleet scale in ${item}`);
-      getPolicy(policy);
-      return { label: item, policy, scaleFleet };
+      return { label: item, policy: resolvePolicy(policy, fileQuotaMode), scaleFleet };
     });
 }
 
@@ -114,7 +127,8 @@ export async function runSimulations(cfg: RunConfig): Promise<RunOutput> {
       incremental: cfg.incremental,
       seriesPoints: cfg.seriesPoints,
       entitlements: cfg.entitlements,
-      expectedTenants: cfg.tenants,
+      // --tenants describes the synthetic workload only; an imported trace brings its own tenants.
+      expectedTenants: cfg.format === 'synthetic' ? cfg.tenants : undefined,
       onProgress: cfg.onProgress ? (n) => cfg.onProgress?.(v, n) : undefined,
     });
     runs.push({

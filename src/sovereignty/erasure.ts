@@ -15,6 +15,7 @@ import { appendAudit } from '../store/audit.js';
 import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
 import type { Store } from '../store/open-store.js';
 import type { KeyService } from './keys/key-service.js';
+import { ORG_DATA, truncateWal } from './keys/tenant-keys.js';
 import type { Restrictions } from './restriction.js';
 
 export interface ErasureCertificate {
@@ -32,7 +33,32 @@ export interface ErasureCertificate {
   tokensRevoked: number;
   jobsStopped: string[];
   auditChain: string;
+  /** Tenant-written text stored sealed under the org's data key, now unreadable (counts of rows). */
+  tenantData: { fields: string[]; jobs: number; checkpointLabels: number; how: string };
+  /** What stays readable after the erasure, and why. */
+  remains: string[];
+  /** Job output the local driver kept on its disks: deleted (not sealed: the jobs write it themselves). */
+  jobOutput: string;
 }
+
+/** What the org-data key sealed (src/store/sealed-fields.ts), in words for the certificate. */
+const SEALED_FIELDS = [
+  'job names',
+  'job commands and arguments',
+  'job images',
+  'job environment values and secret references',
+  'job labels',
+  'checkpoint labels and the checkpoint events that carry them',
+];
+const REMAINS = [
+  "each job's scheduling shape in clear: id, project, GPU type and count, nodes, runtime limit, priority class, placement constraints, dataset ids, state, times and placement",
+  'job events written by the system (state changes, placements), which carry no tenant-written text',
+  'the audit chain, unchanged: it names actors by pseudonymous ids and records no tenant-written text of jobs or checkpoints',
+  'organisation, project and user ids (names and e-mail addresses are removed)',
+  'placement evidence records (sites, rules, policy versions, dataset ids; dataset names in them are sealed)',
+  'secret names, residency policy names and idempotency keys, which are identifiers (secret values, secret descriptions and dataset names are sealed)',
+  'job output kept by a Slurm or Kubernetes site on its own storage: deleted only by that site',
+];
 
 const ERASED_NAME = '[erased]';
 
@@ -125,6 +151,18 @@ export class Erasure {
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('org_id', '=', org)
         .executeTakeFirstOrThrow();
+      const jobs = await t
+        .selectFrom('jobs')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('org_id', '=', org)
+        .executeTakeFirstOrThrow();
+      const labels = await t
+        .selectFrom('job_checkpoints')
+        .innerJoin('jobs', 'jobs.id', 'job_checkpoints.job_id')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('jobs.org_id', '=', org)
+        .where('job_checkpoints.label', 'is not', null)
+        .executeTakeFirstOrThrow();
       const users = await t.selectFrom('users').select('id').where('org_id', '=', org).execute();
       const userIds = users.map((u) => u.id);
       let tokensRevoked = 0;
@@ -150,6 +188,15 @@ export class Erasure {
         tokensRevoked,
         jobsStopped,
         auditChain: 'kept unchanged: audit records name actors by pseudonymous ids only',
+        tenantData: {
+          fields: SEALED_FIELDS,
+          jobs: Number(jobs.n),
+          checkpointLabels: Number(labels.n),
+          how: `sealed with AES-256-GCM under the organisation's data key (${ORG_DATA}/${org}), which was wrapped only by the destroyed key-encryption keys and is shredded; the ciphertext left in the database and in backups cannot be opened`,
+        },
+        remains: REMAINS,
+        jobOutput:
+          "deleted from the local driver's job directories (at once for ended jobs, when they end for stopping ones); it was stored in clear, so the file system may keep its blocks until they are overwritten",
       };
       await t
         .insertInto('org_erasures')
@@ -176,6 +223,12 @@ export class Erasure {
     });
     this.restrictions.holdInMemory(org, 'organisation erased', p.userId);
     this.tenancy.forgetTokens();
+    // The unwrapped data key leaves memory too; the WAL's page images of the erasure go into the file.
+    this.store.fields.erase(org);
+    // Job output the drivers hold on their disks was written by the jobs in clear: it is deleted.
+    const all = await this.db.selectFrom('jobs').select('id').where('org_id', '=', org).execute();
+    await this.cp.forgetJobOutput(all.map((j) => String(j.id)));
+    await truncateWal(this.store);
     return cert;
   }
 }

@@ -7,6 +7,7 @@
 import { invalid, notFound } from '../model/errors.js';
 import { isOperator, type Principal } from '../server/principal.js';
 import type { Store } from '../store/open-store.js';
+import { ERASED } from '../store/sealed-fields.js';
 import { countryInfo } from './countries.js';
 import type { ResidencyReportRow } from './report-csv.js';
 import { DATA_CLASSES, type DataClass, type SiteFacts } from './residency.js';
@@ -96,7 +97,7 @@ export async function residencyReport(
       (country.eea ? '' : ' (outside the EU/EEA)');
     return {
       jobId: String(r.job_id),
-      jobName: r.name,
+      jobName: store.fields.open(org, 'job.name', r.name) ?? ERASED,
       project: r.project_id,
       startedAt: r.at,
       finishedAt: r.finished_at,

@@ -22,6 +22,7 @@ import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
 import type { DatasetsTable, ResidencyPoliciesTable } from '../store/residency-schema.js';
 import type { Database } from '../store/schema.js';
+import { ERASED, type FieldSealer, openSpec } from '../store/sealed-fields.js';
 import { knownCountry } from './countries.js';
 import {
   allowedSitesOf,
@@ -93,6 +94,8 @@ export class ResidencyService implements ResidencyGate {
   private readonly projectPolicies = new Map<string, PolicyVersion>();
   /** Every dataset ever registered (deleted ones too: queued jobs and evidence keep their class). */
   private readonly datasets = new Map<string, DatasetRecord>();
+  /** Dataset names being registered (project NUL name), so two concurrent registrations cannot both pass. */
+  private readonly naming = new Set<string>();
   private readonly flagged = new Set<string>();
   private checkedAt: number | null = null;
   private nextChange: number | null = null;
@@ -120,7 +123,8 @@ export class ResidencyService implements ResidencyGate {
       this.cachePolicy(toPolicyVersion(r));
       if (r.scope_type === 'project') this.policyOrg.set(r.scope_id, r.org_id);
     }
-    for (const d of await this.store.db.selectFrom('datasets').selectAll().execute()) this.datasets.set(d.id, toDataset(d));
+    for (const d of await this.store.db.selectFrom('datasets').selectAll().execute())
+      this.datasets.set(d.id, toDataset(this.store.fields, d));
     const flags = await this.store.db
       .selectFrom('job_events')
       .innerJoin('jobs', 'jobs.id', 'job_events.job_id')
@@ -310,7 +314,8 @@ export class ResidencyService implements ResidencyGate {
       },
       policyVersions: ev.policyVersions,
       dataClasses: ev.dataClasses,
-      datasets: this.datasetRefs(s.spec),
+      // Dataset names are tenant-written: sealed in the stored evidence (opened for readers in jobResidency).
+      datasets: this.datasetRefs(s.spec).map((d) => ({ ...d, name: this.store.fields.seal(s.org, 'dataset.name', d.name) })),
       rules: ev.rules,
       allowedSites: ev.allowedSites,
       excluded: ev.excluded,
@@ -620,6 +625,16 @@ export class ResidencyService implements ResidencyGate {
     }
     const at = new Date(this.now()).toISOString();
     const rec: DatasetRecord = { id: newId('ds'), org, project, ...input, createdAt: at, createdBy: p.userId, deletedAt: null };
+    // Names are stored sealed (random nonces), so the unique index cannot see duplicates: checked here.
+    const nameKey = `${project}\u0000${input.name}`;
+    const taken = [...this.datasets.values()].some((d) => d.project === project && !d.deletedAt && d.name === input.name);
+    if (taken || this.naming.has(nameKey))
+      throw conflict('dataset_exists', `project ${project} already has a dataset named ${input.name}`);
+    this.naming.add(nameKey);
+    await this.store.fields.ready(org).catch((err) => {
+      this.naming.delete(nameKey);
+      throw err;
+    });
     try {
       await this.store.write(async (trx) => {
         await trx
@@ -628,7 +643,7 @@ export class ResidencyService implements ResidencyGate {
             id: rec.id,
             org_id: org,
             project_id: project,
-            name: rec.name,
+            name: this.store.fields.seal(org, 'dataset.name', rec.name),
             classification: rec.classification,
             home_site: rec.homeSite,
             size_bytes: rec.sizeBytes,
@@ -645,7 +660,7 @@ export class ResidencyService implements ResidencyGate {
           action: 'dataset.create',
           objectType: 'dataset',
           objectId: rec.id,
-          after: { project, name: rec.name, classification: rec.classification, homeSite: rec.homeSite },
+          after: { project, classification: rec.classification, homeSite: rec.homeSite },
           requestId,
         });
         await inTrx?.(trx, rec);
@@ -654,8 +669,10 @@ export class ResidencyService implements ResidencyGate {
       if (/UNIQUE|duplicate key/i.test(String(err)))
         throw conflict('dataset_exists', `project ${project} already has a dataset named ${input.name}`);
       throw err;
+    } finally {
+      this.naming.delete(nameKey);
     }
-    this.datasets.set(rec.id, rec);
+    this.datasets.set(rec.id, sealedName(this.store.fields, rec, this.store.fields.seal(org, 'dataset.name', rec.name)));
     return rec;
   }
 
@@ -680,7 +697,7 @@ export class ResidencyService implements ResidencyGate {
     const d = this.visibleDataset(p, id);
     if (isOperator(p) || p.role === 'viewer') throw forbidden('only members of the organisation can update datasets');
     const at = new Date(this.now()).toISOString();
-    const next = { ...d, ...patch };
+    const next = patched(d, patch);
     await this.store.write(async (trx) => {
       await trx
         .updateTable('datasets')
@@ -719,12 +736,12 @@ export class ResidencyService implements ResidencyGate {
         action: 'dataset.delete',
         objectType: 'dataset',
         objectId: id,
-        before: { name: d.name, classification: d.classification },
+        before: { classification: d.classification },
         requestId,
       });
       await inTrx?.(trx, d);
     });
-    this.datasets.set(id, { ...d, deletedAt: at });
+    this.datasets.set(id, patched(d, { deletedAt: at }));
   }
 
   /** datasetsOfOrg: live and deleted datasets of an organisation (for the record of processing). */
@@ -748,7 +765,7 @@ export class ResidencyService implements ResidencyGate {
       ? await this.store.db.selectFrom('jobs').selectAll().where('id', '=', n).executeTakeFirst()
       : undefined;
     if (!row || (!isOperator(p) && row.org_id !== p.org)) throw notFound('job', jobId);
-    const spec = JSON.parse(row.spec) as JobSpec;
+    const spec = openSpec(this.store.fields, row.org_id, row.spec);
     const ev = this.evaluate(row.org_id, row.project_id, spec, this.now());
     const evidence = await this.store.db
       .selectFrom('placement_evidence')
@@ -760,7 +777,7 @@ export class ResidencyService implements ResidencyGate {
       jobId,
       state: row.state,
       evaluation: { ...ev, evaluatedAt: new Date(this.now()).toISOString() },
-      placements: evidence.map((e) => JSON.parse(e.evidence) as Record<string, unknown>),
+      placements: evidence.map((e) => openEvidence(this.store.fields, row.org_id, e.evidence)),
       flags: await this.flagsOf(jobId),
     };
   }
@@ -815,7 +832,41 @@ function toView(r: PolicyRowLike): PolicyView {
   };
 }
 
-function toDataset(d: DatasetsTable): DatasetRecord {
+/**
+ * sealedName: a dataset record whose name is opened from the sealed value on every read, so that once
+ * the organisation is erased the name reads as erased without the registry being reloaded.
+ */
+function sealedName(f: FieldSealer, rec: DatasetRecord, sealed: string): DatasetRecord {
+  const { name: _n, ...rest } = rec;
+  return {
+    ...rest,
+    get name() {
+      return f.open(rec.org, 'dataset.name', sealed) ?? ERASED;
+    },
+  };
+}
+
+/** patched: a dataset record with some fields changed, keeping its sealed name (a getter; a spread would copy the text). */
+function patched(d: DatasetRecord, patch: Partial<Omit<DatasetRecord, 'name'>>): DatasetRecord {
+  return Object.defineProperties(
+    {},
+    { ...Object.getOwnPropertyDescriptors(d), ...Object.getOwnPropertyDescriptors(patch) },
+  ) as DatasetRecord;
+}
+
+/** openEvidence: stored placement evidence with its dataset names opened. */
+function openEvidence(f: FieldSealer, org: string, json: string): Record<string, unknown> {
+  const e = JSON.parse(json) as Record<string, unknown> & { datasets?: { name: string }[] };
+  if (Array.isArray(e.datasets))
+    e.datasets = e.datasets.map((d) => ({ ...d, name: f.open(org, 'dataset.name', d.name) ?? ERASED }));
+  return e;
+}
+
+function toDataset(f: FieldSealer, d: DatasetsTable): DatasetRecord {
+  return sealedName(f, toDatasetRecord(d), d.name);
+}
+
+function toDatasetRecord(d: DatasetsTable): DatasetRecord {
   return {
     id: d.id,
     org: d.org_id,

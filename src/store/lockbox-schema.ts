@@ -42,7 +42,8 @@ export interface AccessUsesTable {
 export interface AccessNotificationsTable {
   id: string;
   org_id: string;
-  access_request_id: string;
+  /** null for notices of identity actions (onboarding, an operator disabling a user). */
+  access_request_id: string | null;
   kind: string;
   message: string;
   created_at: string;

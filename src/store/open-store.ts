@@ -8,12 +8,15 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
+import { type FieldSealer, plainFields } from './sealed-fields.js';
 import { type TxBody, WriteBatcher } from './write-batcher.js';
 
 export type Db = Kysely<Database>;
 
 export class Store {
   private readonly batcher: WriteBatcher<Database>;
+  /** How tenant-written text is sealed before it is written (set by the key hierarchy, src/sovereignty/keys). */
+  fields: FieldSealer = plainFields;
   constructor(
     readonly db: Db,
     readonly location: string,

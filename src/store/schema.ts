@@ -23,12 +23,27 @@ export interface UsersTable {
   email: string | null;
   role: string;
   created_at: string;
+  /** Set while the user is disabled; its tokens were revoked then. */
+  disabled_at: string | null;
+  /** Who created the user: an org admin, `system:oidc`, or an operator (onboarding only). */
+  created_by: string | null;
+  /** 1: an operator may have held this user's credential (legacy); its lockbox approvals never count. */
+  operator_known: Generated<number>;
 }
 export interface TokensTable {
   /** sha256 of the token; the token itself is never stored. */
   hash: string;
+  /** Public id (`tok_…`) for listing and revoking; not a credential. */
+  id: string;
   user_id: string;
+  name: string | null;
   created_at: string;
+  /** null: never expires (only the bootstrap operator token). */
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+  revoked_by: string | null;
+  created_by: string | null;
 }
 export interface QuotasTable {
   project_id: string;

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import SQLite from 'better-sqlite3';
 import { api, BIN, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const run = promisify(execFile);
 let server: TestServer;
@@ -26,8 +27,7 @@ before(async () => {
     await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-ai` });
     await op('PUT', `/v1/projects/${org}-ai/quotas/B200`, { gpus: 16 });
   }
-  const admin = await op('POST', '/v1/orgs/hospital/users', { name: 'Admin', role: 'admin' });
-  adminToken = admin.body.token;
+  adminToken = await tenantToken(op, 'hospital', { name: 'Admin', role: 'admin' });
   const h = api(server.url, adminToken);
   for (let i = 0; i < 5; i++)
     await h('POST', '/v1/jobs', { name: `j${i}`, project: 'hospital-ai', gpuType: 'B200', simulation: { durationSeconds: 10 } });
@@ -147,7 +147,7 @@ test("a tenant exports its slice and verifies it offline; a doctored export fail
   assert.match(bad.out, /altered/);
   const csv = await fetch(`${server.url}/v1/audit/export?format=csv`, { headers: { authorization: `Bearer ${adminToken}` } });
   assert.match((await csv.text()).split('\n')[0]!, /^id,at,actor,org,action/);
-  const member = await api(server.url, server.operatorToken)('POST', '/v1/orgs/hospital/users', { name: 'M', role: 'member' });
+  const member = await h('POST', '/v1/orgs/hospital/users', { name: 'M', role: 'member' });
   assert.equal((await api(server.url, member.body.token)('GET', '/v1/audit/verify')).status, 403);
   assert.equal((await h('GET', '/v1/audit/verify')).body.ok, true);
 });

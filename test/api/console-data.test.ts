@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let op: ReturnType<typeof api>;
@@ -14,7 +15,7 @@ before(async () => {
   await op('POST', '/v1/orgs', { id: 'initech', name: 'Initech', kind: 'enterprise' });
   await op('POST', '/v1/orgs/initech/projects', { id: 'tps' });
   await op('PUT', '/v1/projects/tps/quotas/B200', { gpus: 8 });
-  member = api(server.url, (await op('POST', '/v1/orgs/initech/users', { name: 'Peter', role: 'member' })).body.token);
+  member = api(server.url, await tenantToken(op, 'initech', { name: 'Peter', role: 'member' }));
 });
 
 after(async () => {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { api, startTestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 test('nothing acknowledged is lost across kill -9, and running jobs are not double-started', async () => {
   // Time scale 30: a 120 s simulated job runs 4 s of real time, long enough to crash mid-run.
@@ -15,8 +16,8 @@ test('nothing acknowledged is lost across kill -9, and running jobs are not doub
     await op('POST', '/v1/orgs', { id: 'durable', name: 'Durable AG', kind: 'enterprise' });
     await op('POST', '/v1/orgs/durable/projects', { id: 'durable-ml' });
     await op('PUT', '/v1/projects/durable-ml/quotas/B200', { gpus: 64 });
-    const user = await op('POST', '/v1/orgs/durable/users', { name: 'Dana', role: 'member' });
-    const dana = api(server.url, user.body.token);
+    const danaToken = await tenantToken(op, 'durable', { name: 'Dana', role: 'member' });
+    const dana = api(server.url, danaToken);
 
     // Fire a burst of concurrent submissions; every one that got a 201 must survive.
     const spec = (i: number) => ({
@@ -42,7 +43,7 @@ test('nothing acknowledged is lost across kill -9, and running jobs are not doub
     await server.stop('SIGKILL');
     await server.restart();
     const op2 = api(server.url, server.operatorToken);
-    const dana2 = api(server.url, user.body.token);
+    const dana2 = api(server.url, danaToken);
 
     assert.equal((await op2('GET', '/v1/orgs/durable')).status, 200);
     const project = await op2('GET', '/v1/projects/durable-ml');

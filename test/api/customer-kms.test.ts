@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { api, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const VALUE = 'customer-held-s3cret-value';
 let kms: ChildProcess;
@@ -44,7 +45,7 @@ test('KEK moved to the customer KMS; jobs get secrets through it; revoking the k
   await op('POST', '/v1/orgs', { id: 'bank', name: 'Bank', kind: 'enterprise' });
   await op('POST', '/v1/orgs/bank/projects', { id: 'bank-ml' });
   await op('PUT', '/v1/projects/bank-ml/quotas/B200', { gpus: 8 });
-  const admin = api(server.url, (await op('POST', '/v1/orgs/bank/users', { name: 'A', role: 'admin' })).body.token);
+  const admin = api(server.url, await tenantToken(op, 'bank', { name: 'A', role: 'admin' }));
   assert.equal((await admin('POST', '/v1/orgs/bank/secrets', { name: 'api-key', value: VALUE })).status, 201);
 
   const keys = await admin('GET', '/v1/orgs/bank/keys');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { api, startTestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 test('restart with a job still on a down node: the job is requeued and runs elsewhere', async () => {
   const server = await startTestServer({ timeScale: 30 });
@@ -16,7 +17,7 @@ test('restart with a job still on a down node: the job is requeued and runs else
     await op('POST', '/v1/orgs', { id: 'acme', name: 'Acme', kind: 'enterprise' });
     await op('POST', '/v1/orgs/acme/projects', { id: 'acme-ml' });
     await op('PUT', '/v1/projects/acme-ml/quotas/B200', { gpus: 64 });
-    const user = api(server.url, (await op('POST', '/v1/orgs/acme/users', { name: 'A', role: 'member' })).body.token);
+    const user = api(server.url, await tenantToken(op, 'acme', { name: 'A', role: 'member' }));
     const spec = { name: 'long', project: 'acme-ml', gpuType: 'B200', gpusPerNode: 8, simulation: { durationSeconds: 100_000 } };
     const id = (await user('POST', '/v1/jobs', spec)).body.id as string;
     const job = await waitFor(async () => {
@@ -48,7 +49,7 @@ test('restart with a job still on a down node: the job is requeued and runs else
       [mw],
     );
 
-    const user2 = api(server.url, (await op2('POST', '/v1/orgs/acme/users', { name: 'B', role: 'member' })).body.token);
+    const user2 = api(server.url, await tenantToken(op2, 'acme', { name: 'B', role: 'member' }));
     const again = await waitFor(async () => {
       const ev = (await user2('GET', `/v1/jobs/${id}/events`)).body.items as { type: string; message: string }[];
       return ev.some((e) => e.type === 'queued' && e.message === `node ${node} went down: requeued (attempt 2)`) ? ev : null;

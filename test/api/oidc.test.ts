@@ -88,6 +88,13 @@ test('tokens from the issuer log in with the role their groups map to', async ()
   assert.equal(again.body.id, me.body.id);
   const users = await ada('GET', '/v1/orgs/acme/users');
   assert.equal(users.body.items.length, 2);
+  assert.ok(users.body.items.every((u: { createdBy: string }) => u.createdBy === 'system:oidc'));
+  // An admin admitted by the server's group mappings (the operator's configuration) is noticed to the tenant, once.
+  const notices = (await ada('GET', '/v1/access-notifications')).body.items.filter(
+    (n: { kind: string; message: string }) => n.kind === 'identity' && n.message.includes(me.body.id),
+  );
+  assert.equal(notices.length, 1);
+  assert.match(notices[0].message, /became an admin of acme through OIDC login/);
 });
 
 test('a person logs in through the browser flow (authorization code + PKCE); the ID token works', async () => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeSmallFleet } from '../helpers/fleets.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let op: ReturnType<typeof api>;
@@ -34,8 +35,8 @@ stopGraceSeconds: 1
     await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-p` });
     await op('PUT', `/v1/projects/${org}-p/quotas/B200`, { gpus: 16 });
   }
-  lender = api(server.url, (await op('POST', '/v1/orgs/lender/users', { name: 'L', role: 'member' })).body.token);
-  borrower = api(server.url, (await op('POST', '/v1/orgs/borrower/users', { name: 'B', role: 'member' })).body.token);
+  lender = api(server.url, await tenantToken(op, 'lender', { name: 'L', role: 'member' }));
+  borrower = api(server.url, await tenantToken(op, 'borrower', { name: 'B', role: 'member' }));
 });
 
 after(async () => {

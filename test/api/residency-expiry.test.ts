@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let admin: ReturnType<typeof api>;
@@ -19,7 +20,7 @@ before(async () => {
   await op('POST', '/v1/orgs', { id: 'clinic', name: 'Clinic', kind: 'public-sector' });
   await op('POST', '/v1/orgs/clinic/projects', { id: 'radiology' });
   await op('PUT', '/v1/projects/radiology/quotas/RTX', { gpus: 64 });
-  admin = api(server.url, (await op('POST', '/v1/orgs/clinic/users', { name: 'A', role: 'admin' })).body.token);
+  admin = api(server.url, await tenantToken(op, 'clinic', { name: 'A', role: 'admin' }));
 });
 
 after(async () => {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { residencyFleet } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let op: ReturnType<typeof api>;
@@ -45,7 +46,7 @@ test('org policy x project policy x data class: rejected, placed only where allo
   let rejected = 0;
   for (const org of ORGS) {
     await op('POST', '/v1/orgs', { id: org.id, name: org.id, kind: 'enterprise' });
-    const admin = api(server.url, (await op('POST', `/v1/orgs/${org.id}/users`, { name: 'A', role: 'admin' })).body.token);
+    const admin = api(server.url, await tenantToken(op, org.id, { name: 'A', role: 'admin' }));
     if (org.rules)
       assert.equal(
         (await admin('PUT', `/v1/orgs/${org.id}/residency-policy`, { name: 'o', rules: org.rules, dataClasses: ALL })).status,

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let low: ReturnType<typeof api>;
@@ -31,7 +32,7 @@ stopGraceSeconds: 1
     await op('POST', '/v1/orgs/acme/projects', { id: p });
     await op('PUT', `/v1/projects/${p}/quotas/RTX`, { gpus: 48 });
   }
-  admin = api(server.url, (await op('POST', '/v1/orgs/acme/users', { name: 'A', role: 'admin' })).body.token);
+  admin = api(server.url, await tenantToken(op, 'acme', { name: 'A', role: 'admin' }));
   low = admin;
   high = admin;
 });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 type Client = ReturnType<typeof api>;
 let server: TestServer;
@@ -31,9 +32,9 @@ before(async () => {
       if (p !== 'batch') await op('PUT', `/v1/projects/${p}/quotas/RTX`, { gpus: 64 });
     }
   }
-  tokens.admin = (await op('POST', '/v1/orgs/acme/users', { name: 'A', role: 'admin' })).body.token;
-  tokens.member = (await op('POST', '/v1/orgs/acme/users', { name: 'M', role: 'member' })).body.token;
-  tokens.rival = (await op('POST', '/v1/orgs/other/users', { name: 'R', role: 'admin' })).body.token;
+  tokens.admin = await tenantToken(op, 'acme', { name: 'A', role: 'admin' });
+  tokens.member = await tenantToken(op, 'acme', { name: 'M', role: 'member' });
+  tokens.rival = await tenantToken(op, 'other', { name: 'R', role: 'admin' });
   connect();
 });
 

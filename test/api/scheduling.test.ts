@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let op: ReturnType<typeof api>;
@@ -50,8 +51,8 @@ stopGraceSeconds: 0
     await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-p` });
     await op('PUT', `/v1/projects/${org}-p/quotas/B200`, { gpus: 64 });
   }
-  gov = api(server.url, (await op('POST', '/v1/orgs/gov/users', { name: 'G', role: 'member' })).body.token);
-  acme = api(server.url, (await op('POST', '/v1/orgs/acme/users', { name: 'A', role: 'member' })).body.token);
+  gov = api(server.url, await tenantToken(op, 'gov', { name: 'G', role: 'member' }));
+  acme = api(server.url, await tenantToken(op, 'acme', { name: 'A', role: 'member' }));
 });
 
 after(async () => {
@@ -239,7 +240,8 @@ test('maintenance: a job whose limit reaches into the window waits (explained); 
   assert.equal((await acme('GET', '/v1/maintenance-windows')).body.items.length, 1);
 
   const s2 = { requiredSites: ['s2'] };
-  const long = await submit(acme, spec('acme', 'long', { hours: 4, constraints: s2 }));
+  // At --time-scale 60 a limit passes 60 times faster than the window's clock: 100 h reach 100 min on.
+  const long = await submit(acme, spec('acme', 'long', { hours: 100, constraints: s2 }));
   const short = await submit(acme, spec('acme', 'short', { minutes: 30, constraints: s2 }));
   await running(short);
   const e = await waitFor(async () => {
@@ -320,4 +322,20 @@ test('the OpenAPI document describes the scheduling routes and the JobSpec field
     'requiredCertifications',
     'requiredSites',
   ]);
+});
+
+test('backfill reads wall-clock limits in the clock of the site: at --time-scale 60 a 1 h limit ends in a minute', async () => {
+  // Two 1-node jobs (limit 1 h) hold half of s1; a 3-node gang fits only s1, so it waits for them.
+  const a = await submit(acme, spec('acme', 'a', { hours: 1, constraints: { requiredSites: ['s1'] } }));
+  const b = await submit(acme, spec('acme', 'b', { hours: 1, constraints: { requiredSites: ['s1'] } }));
+  const started = Date.parse((await running(a)).startedAt);
+  await running(b);
+  const gang = await submit(gov, spec('gov', 'gang', { nodes: 3, hours: 1 }));
+  const x = await waitFor(async () => {
+    const e = (await gov('GET', `/v1/jobs/${gang}/explain`)).body;
+    return e.expectedStart ? e : null;
+  }, 'the gang has an expected start');
+  const eta = Date.parse(x.expectedStart) - started;
+  // 3,600 simulated seconds at 60 per second: about 60 s after the start, not an hour.
+  assert.ok(eta > 30_000 && eta < 120_000, `expected start ${x.expectedStart} is ${eta} ms after the start`);
 });

@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { addLabTenant, recorder, startLocalSiteServer } from '../helpers/local-site.js';
 import { api, BIN, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const run = promisify(execFile);
 const SECRET = `gf-s3cr3t-${randomBytes(12).toString('hex')}`;
@@ -34,7 +35,7 @@ before(async () => {
   server = await startLocalSiteServer('gigafab-secrets-');
   op = recorded(api(server.url, server.operatorToken));
   adminToken = await addLabTenant(op, { name: 'Ada Admin', role: 'admin' });
-  const memberToken = (await op('POST', '/v1/orgs/lab/users', { name: 'Max Member', role: 'member' })).body.token;
+  const memberToken = await tenantToken(op, 'lab', { name: 'Max Member', role: 'member' });
   admin = recorded(api(server.url, adminToken));
   member = recorded(api(server.url, memberToken));
 });
@@ -148,7 +149,8 @@ test('rotation (API and CLI) and value replacement: later jobs still get the rig
   const rot = await admin('POST', '/v1/orgs/lab/keys/rotate', {});
   assert.equal(rot.status, 200);
   assert.equal(rot.body.version, 2);
-  assert.equal(rot.body.rewrappedDataKeys, 1);
+  // The secret's data key and the organisation's key for its sealed job fields (tenant-keys.ts).
+  assert.equal(rot.body.rewrappedDataKeys, 2);
   assert.deepEqual(rot.body.destroyedVersions, [1]);
   assert.equal((await admin('POST', '/v1/orgs/lab/keys/rotate', { provider: 'nowhere' })).status, 503);
   assert.equal((await member('POST', '/v1/orgs/lab/keys/rotate', {})).status, 403);
@@ -158,7 +160,8 @@ test('rotation (API and CLI) and value replacement: later jobs still get the rig
   });
   assert.match(set.stdout, /secret registry created \(version 1\) in lab/);
   const r = await cli(['keys', 'rotate']);
-  assert.match(r.stdout, /rotated to version 3 .* 2 data keys re-wrapped; destroyed version\(s\) 2/);
+  // Two secrets' data keys and the organisation's tenant-data key.
+  assert.match(r.stdout, /rotated to version 3 .* 3 data keys re-wrapped; destroyed version\(s\) 2/);
   const shown = await cli(['keys', 'show']);
   assert.match(shown.stdout, /3\s+local \(local-file\)\s+lk_\w+\s+active/);
   const listed = await cli(['secret', 'list']);

@@ -16,6 +16,7 @@ import {
   startLocalhostSlurm,
 } from '../../src/drivers/slurm/localhost.js';
 import { api, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const unavailable = localhostSlurmUnavailable();
 if (unavailable) console.log(`# skipping the Slurm end-to-end test: ${unavailable}`);
@@ -59,7 +60,7 @@ pools:
     await op('POST', '/v1/orgs', { id: 'carmaker', name: 'Carmaker', kind: 'enterprise' });
     await op('POST', '/v1/orgs/carmaker/projects', { id: 'twin' });
     await op('PUT', '/v1/projects/twin/quotas/B200', { gpus: 64 });
-    token = (await op('POST', '/v1/orgs/carmaker/users', { name: 'C', role: 'member' })).body.token;
+    token = await tenantToken(op, 'carmaker', { name: 'C', role: 'member' });
     user = api(server.url, token);
   });
 

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let op: ReturnType<typeof api>;
@@ -19,14 +20,13 @@ before(async () => {
     assert.equal((await op('POST', '/v1/orgs', { id: org, name: org.toUpperCase(), kind: 'start-up' })).status, 201);
     assert.equal((await op('POST', `/v1/orgs/${org}/projects`, { id: project })).status, 201);
   }
-  const a = await op('POST', '/v1/orgs/acme/users', { name: 'Alice', role: 'member' });
-  const b = await op('POST', '/v1/orgs/globex/users', { name: 'Bob', role: 'member' });
-  const v = await op('POST', '/v1/orgs/acme/users', { name: 'Vera', role: 'viewer' });
-  assert.equal(a.status, 201);
-  assert.match(a.body.token, /^gf_/);
-  alice = api(server.url, a.body.token);
-  bob = api(server.url, b.body.token);
-  viewer = api(server.url, v.body.token);
+  const a = await tenantToken(op, 'acme', { name: 'Alice', role: 'member' });
+  const b = await tenantToken(op, 'globex', { name: 'Bob', role: 'member' });
+  const v = await tenantToken(op, 'acme', { name: 'Vera', role: 'viewer' });
+  assert.match(a, /^gf_/);
+  alice = api(server.url, a);
+  bob = api(server.url, b);
+  viewer = api(server.url, v);
   assert.equal((await op('PUT', '/v1/projects/acme-ml/quotas/B200', { gpus: 16 })).status, 200);
   assert.equal((await op('PUT', '/v1/projects/globex-sim/quotas/B200', { gpus: 64 })).status, 200);
 });
@@ -286,6 +286,5 @@ describe('operations', () => {
 
 async function tokenHeader(_: ReturnType<typeof api>): Promise<string | null> {
   // The api() helper hides the token; re-read it from a fresh user instead.
-  const u = await op('POST', '/v1/orgs/acme/users', { name: 'Streamer', role: 'member' });
-  return `Bearer ${u.body.token}`;
+  return `Bearer ${await tenantToken(op, 'acme', { name: 'Streamer', role: 'member' })}`;
 }

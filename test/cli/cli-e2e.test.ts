@@ -48,8 +48,20 @@ test('operator: whoami, fleet, org, project, user (token from --output json), qu
   assert.match(orgs.out, /^acme +Acme Robotics +enterprise/m);
   ok(await gigafab(['project', 'create', 'robo', '--org', 'acme', '--name', 'Robo'], op), 'project create');
 
+  // Onboarding: the future admin generates a token and gives the operator only its sha256.
+  const generated = JSON.parse(ok(await gigafab(['token', 'generate', '-o', 'json'], {}), 'token generate').out);
+  assert.match(generated.token, /^gf_/);
+  const onboarded = ok(
+    await gigafab(
+      ['user', 'create', '--org', 'acme', '--name', 'ada', '--role', 'admin', '--token-sha256', generated.sha256, '-o', 'json'],
+      op,
+    ),
+    'onboard the first admin',
+  );
+  assert.equal(JSON.parse(onboarded.out).token, undefined, 'the operator never sees the token');
+  const admin = { GIGAFAB_URL: srv.url, GIGAFAB_TOKEN: generated.token };
   const created = ok(
-    await gigafab(['user', 'create', '--org', 'acme', '--name', 'alice', '--role', 'member', '-o', 'json'], op),
+    await gigafab(['user', 'create', '--org', 'acme', '--name', 'alice', '--role', 'member', '-o', 'json'], admin),
     'user create',
   );
   const issued = JSON.parse(created.out) as { token: string; user: { id: string; role: string } };

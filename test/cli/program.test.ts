@@ -370,7 +370,8 @@ test('job list: table columns, --all follows cursors, hint when more pages exist
 
 test('user create prints the token once with a note; json has {token, user}', async () => {
   const api = await fake({
-    'POST /v1/orgs/acme/users': (req, res) => json(res, 201, { token: 'gf_secret', user: { ...alice, ...(req.body as object) } }),
+    'POST /v1/orgs/acme/users': (req, res) =>
+      json(res, 201, { token: 'gf_secret', tokenInfo: { id: 'tok_1' }, user: { ...alice, ...(req.body as object) } }),
   });
   const r = await cli(['user', 'create', '--org', 'acme', '--name', 'alice', '--role', 'member'], { GIGAFAB_URL: api.url });
   assert.equal(r.code, 0, r.err);

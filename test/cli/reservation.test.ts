@@ -10,6 +10,7 @@ import { CliError } from '../../src/cli/context.js';
 import { cliRunner } from '../helpers/cli.js';
 import { writeSmallFleet } from '../helpers/fleets.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const { home, gigafab } = cliRunner('gigafab-cli-res-');
 
@@ -27,11 +28,11 @@ before(async () => {
   await call('PUT', '/v1/projects/gov-p/quotas/B200', { gpus: 16 });
   govUser = {
     GIGAFAB_URL: srv.url,
-    GIGAFAB_TOKEN: (await call('POST', '/v1/orgs/gov/users', { name: 'g', role: 'member' })).body.token,
+    GIGAFAB_TOKEN: await tenantToken(call, 'gov', { name: 'g', role: 'member' }),
   };
   otherUser = {
     GIGAFAB_URL: srv.url,
-    GIGAFAB_TOKEN: (await call('POST', '/v1/orgs/other/users', { name: 'o', role: 'member' })).body.token,
+    GIGAFAB_TOKEN: await tenantToken(call, 'other', { name: 'o', role: 'member' }),
   };
 });
 

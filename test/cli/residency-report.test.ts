@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { cliRunner } from '../helpers/cli.js';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const cli = cliRunner('gigafab-cli-residency-');
 let server: TestServer;
@@ -21,7 +22,7 @@ before(async () => {
   await op('POST', '/v1/orgs', { id: 'acme', name: 'Acme', kind: 'enterprise' });
   await op('POST', '/v1/orgs/acme/projects', { id: 'imaging' });
   await op('PUT', '/v1/projects/imaging/quotas/RTX', { gpus: 64 });
-  const token = (await op('POST', '/v1/orgs/acme/users', { name: 'A', role: 'admin' })).body.token;
+  const token = await tenantToken(op, 'acme', { name: 'A', role: 'admin' });
   env = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: token };
 });
 

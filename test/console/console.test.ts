@@ -18,6 +18,7 @@ import { assertConsoleBuilt, closeConsole, openConsole, shot, text, updateDocScr
 import { writeSmallFleet } from '../helpers/fleets.js';
 import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let browser: Browser;
@@ -38,8 +39,8 @@ before(async () => {
     assert.equal((await op('POST', `/v1/orgs/${org}/projects`, { id: project })).status, 201);
     assert.equal((await op('PUT', `/v1/projects/${project}/quotas/B200`, { gpus: quota })).status, 200);
   }
-  aliceToken = (await op('POST', '/v1/orgs/acme/users', { name: 'Alice', role: 'admin' })).body.token;
-  bobToken = (await op('POST', '/v1/orgs/globex/users', { name: 'Bob', role: 'member' })).body.token;
+  aliceToken = await tenantToken(op, 'acme', { name: 'Alice', role: 'admin' });
+  bobToken = await tenantToken(op, 'globex', { name: 'Bob', role: 'member' });
   bob = api(server.url, bobToken);
   browser = await launchChromium();
 });
@@ -362,7 +363,7 @@ test('a gang job behind a long-running one: position, expected start, blocker, s
       await sop('POST', '/v1/orgs', { id: org, name: org.toUpperCase(), kind: 'start-up' });
       await sop('POST', `/v1/orgs/${org}/projects`, { id: `${org}-ml` });
       for (const t of ['B200', 'H200']) await sop('PUT', `/v1/projects/${org}-ml/quotas/${t}`, { gpus: 32 });
-      tokens[org] = (await sop('POST', `/v1/orgs/${org}/users`, { name: org, role: 'member' })).body.token;
+      tokens[org] = await tenantToken(sop, org, { name: org, role: 'member' });
     }
     const b200 = (project: string, name: string, nodes: number, seconds: number) => ({
       name,

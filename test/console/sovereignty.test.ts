@@ -19,6 +19,7 @@ import { assertConsoleBuilt, closeConsole, openConsole, shot, text, updateDocScr
 import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const NEW_SHOTS = [
   'residency.png',
@@ -44,7 +45,7 @@ before(async () => {
   assert.equal((await op('POST', '/v1/orgs', { id: 'acme', name: 'ACME Health', kind: 'enterprise' })).status, 201);
   assert.equal((await op('POST', '/v1/orgs/acme/projects', { id: 'imaging' })).status, 201);
   assert.equal((await op('PUT', '/v1/projects/imaging/quotas/RTX', { gpus: 32 })).status, 200);
-  adminToken = (await op('POST', '/v1/orgs/acme/users', { name: 'Alice', role: 'admin' })).body.token;
+  adminToken = await tenantToken(op, 'acme', { name: 'Alice', role: 'admin' });
   admin = api(server.url, adminToken);
   const classes = ['public', 'internal', 'personal', 'health'];
   const v1 = await admin('PUT', '/v1/orgs/acme/residency-policy', {
@@ -288,7 +289,7 @@ describe('reservations and maintenance', () => {
 
 describe('roles', () => {
   test('a member sees pending requests, secrets metadata and residency, but no approve, set, rotate or operator controls', async () => {
-    const memberToken = (await op('POST', '/v1/orgs/acme/users', { name: 'Mo', role: 'member' })).body.token;
+    const memberToken = await tenantToken(op, 'acme', { name: 'Mo', role: 'member' });
     const filed = await op('POST', '/v1/access-requests', {
       org: 'acme',
       cause: 'ticket 9: job spec looks wrong, need to read it',

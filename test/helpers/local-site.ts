@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
 import { type api, startTestServer, type TestServer } from './server.js';
+import { tenantToken } from './tenants.js';
 
 export async function startLocalSiteServer(prefix: string): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -38,7 +39,7 @@ export async function addLabTenant(
   await op('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
   await op('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
   await op('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
-  return (await op('POST', '/v1/orgs/lab/users', user)).body.token;
+  return tenantToken(op, 'lab', user);
 }
 
 /**
@@ -47,9 +48,12 @@ export async function addLabTenant(
  */
 export function recorder(seen: string[]) {
   return (call: ReturnType<typeof api>): ReturnType<typeof api> =>
-    async (...args) => {
-      const r = await call(...args);
-      seen.push(typeof r.body === 'string' ? r.body : JSON.stringify(r.body));
-      return r;
-    };
+    Object.assign(
+      async (...args: Parameters<typeof call>) => {
+        const r = await call(...args);
+        seen.push(typeof r.body === 'string' ? r.body : JSON.stringify(r.body));
+        return r;
+      },
+      { url: call.url, token: call.token },
+    );
 }

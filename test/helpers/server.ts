@@ -84,9 +84,18 @@ export async function startTestServer(
   return server;
 }
 
+/** What api() answers: status, headers and the parsed body. */
+// biome-ignore lint/suspicious/noExplicitAny: test convenience for reading response fields
+export type ApiResponse = { status: number; headers: Headers; body: any };
+
 /** api is a tiny typed fetch wrapper for tests. */
 export function api(url: string, token?: string) {
-  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse> => {
     const r = await fetch(`${url}${path}`, {
       method,
       headers: {
@@ -106,6 +115,7 @@ export function api(url: string, token?: string) {
     // biome-ignore lint/suspicious/noExplicitAny: test convenience for reading response fields
     return { status: r.status, headers: r.headers, body: json as any };
   };
+  return Object.assign(call, { url, token });
 }
 
 export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {

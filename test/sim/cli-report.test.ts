@@ -4,7 +4,7 @@
  * opens in Chromium without console errors and carries its plots.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -81,4 +81,13 @@ test('report.html opens in Chromium without console errors', {
   } finally {
     await browser.close();
   }
+});
+
+test('--tenants applies only to synthetic workloads: with a trace it is refused, not silently used', async () => {
+  const trace = join(base, 'cluster07.csv');
+  writeFileSync(trace, 'job_id,user,vc,gpu_num,submit_time,duration\n');
+  await assert.rejects(
+    cli(['simulate', '--trace', trace, '--format', 'itp', '--tenants', '6', '--out', join(base, 'tn'), '--no-progress']),
+    /--tenants applies only to synthetic workloads/,
+  );
 });

@@ -4,9 +4,14 @@
  * Outcomes computed by hand.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { PolicySchema } from '../../src/model/policy.js';
 import { simulate } from '../../src/sim/engine.js';
-import { policyNames } from '../../src/sim/policies.js';
+import { getPolicy, type Policy, policyNames } from '../../src/sim/policies.js';
+import { parseVariants } from '../../src/sim/run.js';
 import { syntheticJobs } from '../../src/sim/synthetic.js';
 import type { SimJob } from '../../src/sim/types.js';
 import { job, tinyFleet } from './fixtures.js';
@@ -92,4 +97,44 @@ test('fair-share policies are deterministic on an overloaded synthetic trace', a
     assert.deepEqual(a, b);
     assert.equal(a.summary.jobs.completed + a.summary.jobs.neverStarted + a.summary.jobs.rejectedUnsatisfiable, 1500);
   }
+});
+
+test('the named policies are presets of the server policy schema (no weights copied by hand)', () => {
+  const server = PolicySchema.parse({});
+  const fair = getPolicy('fair-share').scheduling;
+  assert.deepEqual(fair.fairShare, server.fairShare);
+  assert.deepEqual(fair.backfill, server.backfill);
+  assert.equal(fair.borrowing.enabled, true);
+  const preempt = getPolicy('fair-share-preemption').scheduling;
+  assert.deepEqual({ ...preempt.preemption, enabled: false }, server.preemption);
+  assert.equal(preempt.stopGraceSeconds, server.stopGraceSeconds);
+  assert.equal(getPolicy('default').scheduling.fairShare.enabled, false);
+});
+
+test('--policy FILE runs a server policy file; a FIFO file schedules as the FIFO preset', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gf-simpol-'));
+  const fifoFile = join(dir, 'fifo.yaml');
+  writeFileSync(fifoFile, 'fairShare: { enabled: false }\nbackfill: { enabled: false }\n');
+  const serverFile = join(dir, 'server-default.yaml');
+  writeFileSync(serverFile, '{}\n');
+  const jobs = [
+    job('a1', 0, 8, 1, 100, { project: 'p1' }),
+    job('a2', 0, 8, 1, 100, { project: 'p1' }),
+    job('a3', 0, 8, 1, 100, { project: 'p1' }),
+    job('b1', 1, 8, 1, 100, { project: 'p2' }),
+  ];
+  const starts = async (policy: Policy) => {
+    const seen: string[] = [];
+    await simulate(jobs, { fleet: tinyFleet(1), policy, onStart: (j, s) => seen.push(`${j.id}@${s}`) });
+    return seen;
+  };
+  const [fifo] = parseVariants(fifoFile, 1);
+  assert.equal(fifo?.policy.quotaMode, 'unlimited');
+  assert.deepEqual(await starts(fifo!.policy), await starts(getPolicy('default')));
+  // The server's default file has fair share on: p2's job overtakes p1's queued ones.
+  const [server] = parseVariants(serverFile, 1);
+  assert.deepEqual(await starts(server!.policy), ['a1@0', 'b1@100', 'a2@200', 'a3@300']);
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'fairShare: { halfLifeDays: -1 }\n');
+  assert.throws(() => parseVariants(bad, 1), /invalid policy file bad.yaml: fairShare.halfLifeDays/);
 });

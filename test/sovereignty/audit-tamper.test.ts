@@ -172,6 +172,23 @@ test('the crashed log verifies untouched, and against the heads kept before the 
     const again = await verifyCli(s.url, tenantToken, ['--since-head', file]);
     assert.equal(again.code, 0, again.out);
     assert.match(again.out, /contains and extends your head/);
+    // The export carries the head too, and verifies offline against the head kept before the crash.
+    const exp = await (await fetch(`${s.url}/v1/audit/export`, { headers: { authorization: `Bearer ${tenantToken}` } })).text();
+    assert.deepEqual(JSON.parse(exp.split('\n')[0]!).head, t.body.head);
+    const expFile = join(dir, 'audit.jsonl');
+    writeFileSync(expFile, exp);
+    writeFileSync(file, JSON.stringify({ scope: 'hospital', ...tenantHead, keyId: '', savedAt: '' }));
+    const offline = await verifyCli(s.url, tenantToken, ['--file', expFile, '--since-head', file]);
+    assert.equal(offline.code, 0, offline.out);
+    // Nothing a tenant gets from the audit proofs names another organisation or its chain head.
+    const head = await api(s.url, tenantToken)('GET', '/v1/audit/head');
+    assert.equal(head.body.head.id, t.body.head.id);
+    assert.equal(head.body.checkpoint.orgHeads.hospital[0], t.body.head.id);
+    for (const text of [JSON.stringify(t.body), JSON.stringify(head.body), exp]) assert.doesNotMatch(text, /carmaker/);
+    // Half a head is refused, not ignored.
+    const half = await api(s.url, tenantToken)('GET', `/v1/audit/verify?sinceId=${tenantHead.id}`);
+    assert.equal(half.status, 422);
+    assert.equal(half.body.code, 'invalid_head');
   } finally {
     await s.stop();
   }
@@ -261,6 +278,13 @@ test('the newest records cut together with their checkpoints: caught against a h
     const cli = await verifyCli(s.url, tenantToken, ['--since-head', file]);
     assert.equal(cli.code, 4, cli.out);
     assert.match(cli.out, new RegExp(`first bad record: ${tenantHead.id}\\b`));
+    // Offline, from the tenant's export of the cut log: the same verdict without trusting the server.
+    const exp = await (await fetch(`${s.url}/v1/audit/export`, { headers: { authorization: `Bearer ${tenantToken}` } })).text();
+    const expFile = join(mkdtempSync(join(tmpdir(), 'gigafab-export-')), 'audit.jsonl');
+    writeFileSync(expFile, exp);
+    const offline = await verifyCli(s.url, tenantToken, ['--file', expFile, '--since-head', file]);
+    assert.equal(offline.code, 4, offline.out);
+    assert.match(offline.out, new RegExp(`first bad record: ${tenantHead.id}\\b`));
   } finally {
     await s.stop();
   }

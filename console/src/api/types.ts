@@ -23,6 +23,7 @@ export type {
   Org,
   Project,
   Role,
+  TokenInfo,
   User,
 } from '../../../src/model/schemas.js';
 

@@ -3,6 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { toCsv } from '../../model/csv.js';
 import { forbidden, invalid } from '../../model/errors.js';
 import { AuditRecordSchema } from '../../model/schemas.js';
+import { forOperator } from '../../server/audit-privacy.js';
 import { isOperator, type Principal } from '../../server/principal.js';
 import type { ChainRecord } from '../../store/audit-chain.js';
 import { json, newRouter, type Services } from '../context.js';
@@ -30,6 +31,10 @@ const CheckpointSchema = z
       .openapi({ description: 'sha256 of JSON [org, id, hash] for every pinned organisation head: what was signed' }),
     signature: z.string(),
     keyId: z.string(),
+    org: z.string().optional().openapi({
+      description:
+        "An organisation admin's view: only the organisation's own head (uptoId/headHash are that head), signed for it; other organisations' ids and heads are not shown",
+    }),
   })
   .openapi('AuditCheckpoint');
 export const VerifyReportSchema = z
@@ -168,7 +173,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
       tags: ['audit'],
       summary: 'Export the audit log (or your organisation slice) with the proofs to verify it independently',
       description:
-        'JSON Lines: first line `{"type":"checkpoint", …, "publicKeyPem"}` (the latest signed checkpoint pinning your scope; other organisations appear only as opaque commitments), then one `{"type":"record", …}` per record with its chain hashes. CSV: the records only (columns as in JSON).',
+        'JSON Lines: first line `{"type":"checkpoint", …, "head", "publicKeyPem"}` (the latest signed checkpoint pinning your scope; other organisations appear only as opaque commitments), then one `{"type":"record", …}` per record with its chain hashes. CSV: the records only (columns as in JSON).',
       request: { query: z.object({ format: z.enum(['jsonl', 'csv']).default('jsonl') }) },
       responses: {
         200: {
@@ -181,23 +186,34 @@ export function auditRoutes({ tenancy, audit }: Services) {
     async (c) => {
       const org = scopeOf(c.get('principal'));
       const { format } = c.req.valid('query');
+      // Operators get tenant records without tenant-written content (audit-privacy.ts).
+      const operators = org === null ? await tenancy.operatorIds() : null;
+      const records = async function* () {
+        for await (const rec of audit.records(org)) yield operators ? forOperator(rec, operators) : rec;
+      };
       const lines: string[] = [];
       if (format === 'csv') {
         const rows: ChainRecord[] = [];
-        for await (const rec of audit.records(org)) rows.push(rec);
+        for await (const rec of records()) rows.push(rec);
         return c.body(toCsv(CSV_COLUMNS, rows), 200, { 'content-type': 'text/csv; charset=utf-8' });
       }
       const cp = await audit.latestCheckpoint(org);
-      lines.push(
+      let head: { id: number; hash: string } | null = null;
+      for await (const rec of records()) {
+        lines.push(JSON.stringify({ type: 'record', ...rec }));
+        head = { id: rec.id, hash: (org ? rec.orgHash : rec.hash) ?? '' };
+      }
+      // The head of the exported chain (unverified until `audit verify --file` checks it): keep it.
+      lines.unshift(
         JSON.stringify({
           type: 'checkpoint',
           scope: org ?? 'all',
           checkpoint: cp,
+          head,
           keyId: audit.keyId,
           publicKeyPem: audit.publicKeyPem,
         }),
       );
-      for await (const rec of audit.records(org)) lines.push(JSON.stringify({ type: 'record', ...rec }));
       return c.body(`${lines.join('\n')}\n`, 200, { 'content-type': 'application/x-ndjson' });
     },
   );

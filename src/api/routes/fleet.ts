@@ -3,6 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { forbidden } from '../../model/errors.js';
 import type { NodeState } from '../../model/fleet.js';
 import { FleetSummarySchema, NodeSchema } from '../../model/schemas.js';
+import { decodeCursor, encodeCursor } from '../../server/cursor.js';
 import { isOperator } from '../../server/principal.js';
 import { json, newRouter, type Services } from '../context.js';
 import { NodeStateChangeSchema, page } from '../http-schemas.js';
@@ -11,8 +12,7 @@ import { commonProblems } from '../problems.js';
 const NodeParam = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'muc1-b200-0001' }),
 });
-const cursorOf = (n: number) => Buffer.from(String(n)).toString('base64url');
-const fromCursor = (c: string | undefined) => (c ? Number(Buffer.from(c, 'base64url').toString()) || 0 : 0);
+const fromCursor = (c: string | undefined) => (c === undefined ? 0 : decodeCursor(c));
 
 /** nodeBody: the i-th fleet node as the API shows it (NodeSchema): its facts and its live state. */
 export function nodeBody(cp: Services['cp'], i: number) {
@@ -95,7 +95,7 @@ export function fleetRoutes({ cp }: Services) {
         if (q.state && cp.cluster.nodeState(n.id) !== q.state) continue;
         items.push(nodeView(i));
       }
-      return c.json({ items, nextCursor: i < fleet.nodes.length ? cursorOf(i) : null }, 200);
+      return c.json({ items, nextCursor: i < fleet.nodes.length ? encodeCursor(i) : null }, 200);
     },
   );
 

@@ -1,19 +1,25 @@
 /** /v1/jobs: submit, list, show, cancel, events (history and live SSE). */
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { type SSEStreamingApi, stream, streamSSE } from 'hono/streaming';
+import type { StreamingApi } from 'hono/utils/stream';
+import { invalid } from '../../model/errors.js';
 import { TERMINAL_STATES } from '../../model/job.js';
 import { type JobEvent, JobEventSchema, JobExplanationSchema, JobSchema, JobSpecSchema } from '../../model/schemas.js';
 import { EventView } from '../../server/event-privacy.js';
+import { DEFAULT_LIMITS } from '../../server/limits.js';
 import { redactJob } from '../../server/lockbox.js';
 import { isOperator } from '../../server/principal.js';
-import { json, newRouter, type Services } from '../context.js';
+import { type ApiEnv, json, newRouter, type Services } from '../context.js';
 import { JobListQuerySchema, page } from '../http-schemas.js';
 import { ApiProblem, commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '812' }) });
 
-export function jobRoutes({ cp, lockbox }: Services) {
+export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Services) {
   const r = newRouter();
+  /** openStream takes a place under the stream caps (429 when full); the result releases it. */
+  const openStream = (c: Context<ApiEnv>) => (streams ? streams.acquire(c.get('tokenKey'), c.get('principal')) : () => {});
 
   r.openapi(
     createRoute({
@@ -36,9 +42,17 @@ export function jobRoutes({ cp, lockbox }: Services) {
       },
     }),
     async (c) => {
+      const spec = c.req.valid('json');
+      const bytes = Buffer.byteLength(JSON.stringify(spec));
+      if (bytes > limits.body.maxJobSpecBytes) {
+        throw invalid(
+          'job_spec_too_large',
+          `the job spec is ${bytes} bytes, more than the ${limits.body.maxJobSpecBytes} bytes allowed (command, env, labels and the rest together); keep large data in datasets or secrets`,
+        );
+      }
       const { job, created } = await cp.submitJob(
         c.get('principal'),
-        c.req.valid('json'),
+        spec,
         c.req.valid('header')['idempotency-key'],
         c.get('requestId'),
       );
@@ -68,7 +82,7 @@ export function jobRoutes({ cp, lockbox }: Services) {
           "job labels are tenant data: operators cannot filter by them; read a job's spec under an approved access request (`gigafab access request --help`)",
         );
       }
-      const page = await cp.listJobs(p, q);
+      const page = await cp.listJobs(p, { ...q, maxPageBytes: limits.lists.maxPageBytes });
       return c.json({ ...page, items: await lockbox.jobListView(p, page.items, c.get('requestId')) }, 200);
     },
   );
@@ -161,6 +175,7 @@ export function jobRoutes({ cp, lockbox }: Services) {
       const id = c.req.valid('param').id;
       const principal = c.get('principal');
       const after = Number(c.req.header('last-event-id') ?? 0) || 0;
+      const release = openStream(c);
       // Subscribe before reading history so nothing falls between the two.
       type Item = { event: JobEvent; terminal?: string };
       const buffered: Item[] = [];
@@ -175,6 +190,7 @@ export function jobRoutes({ cp, lockbox }: Services) {
         history = await cp.jobEvents(principal, id, after);
       } catch (err) {
         unsubscribe();
+        release();
         throw err;
       }
       // Operators see tenant-data events withheld unless the tenant consented (event-privacy.ts).
@@ -182,6 +198,14 @@ export function jobRoutes({ cp, lockbox }: Services) {
       const write = async (s: SSEStreamingApi, e: JobEvent) =>
         s.writeSSE({ event: 'job-event', id: String(e.id), data: JSON.stringify(await view.show(e)) });
       return streamSSE(c, async (stream) => {
+        stream.onAbort(release);
+        try {
+          await follow(stream);
+        } finally {
+          release();
+        }
+      });
+      async function follow(stream: SSEStreamingApi) {
         let lastId = after;
         let terminal: string | null = TERMINAL_STATES.has(history.job.state as never) ? history.job.state : null;
         for (const e of history.events) {
@@ -214,7 +238,7 @@ export function jobRoutes({ cp, lockbox }: Services) {
         }
         unsubscribe();
         if (terminal) await stream.writeSSE({ event: 'end', data: JSON.stringify({ state: terminal }) });
-      });
+      }
     },
   );
 
@@ -276,7 +300,16 @@ export function jobRoutes({ cp, lockbox }: Services) {
           },
         });
       }
+      const release = openStream(c);
       return stream(c, async (s) => {
+        s.onAbort(release);
+        try {
+          await followLogs(s);
+        } finally {
+          release();
+        }
+      });
+      async function followLogs(s: StreamingApi) {
         c.header('content-type', 'text/plain; charset=utf-8');
         c.header('x-attempt', String(served));
         let next = offset;
@@ -290,7 +323,7 @@ export function jobRoutes({ cp, lockbox }: Services) {
           if (!res.chunk || res.chunk.data.byteLength === 0) await s.sleep(300);
           res = await cp.jobLogs(principal, id, next, undefined, served || undefined);
         }
-      });
+      }
     },
   );
 

@@ -7,8 +7,11 @@ import {
   ProjectSchema,
   QuotaSchema,
   QuotaSetSchema,
+  TokenCreateSchema,
+  TokenInfoSchema,
   TokenSchema,
   UserCreateSchema,
+  UserDisableSchema,
   UserSchema,
   WhoAmISchema,
 } from '../../model/schemas.js';
@@ -135,12 +138,13 @@ export function tenancyRoutes({ tenancy }: Services) {
       method: 'post',
       path: '/v1/orgs/{org}/users',
       tags: ['tenancy'],
-      summary: 'Create a user with an API token (operator or org admin); the token is shown once',
+      summary:
+        "Create a user (org admin: with a fresh token, shown once). Operators only onboard an organisation's first admin, with the SHA-256 of a token the admin generated (no token in the answer)",
       request: {
         params: z.object({ org: param('org', 'robotics-gmbh') }),
         body: { content: { 'application/json': { schema: UserCreateSchema } }, required: true },
       },
-      responses: { 201: json(TokenSchema, 'Created'), ...commonProblems },
+      responses: { 201: json(TokenSchema, 'Created'), ...commonProblems, ...conflictProblem, ...unprocessableProblem },
     }),
     async (c) =>
       c.json(
@@ -161,16 +165,83 @@ export function tenancyRoutes({ tenancy }: Services) {
     async (c) => c.json({ items: await tenancy.listUsers(c.get('principal'), c.req.valid('param').org), nextCursor: null }, 200),
   );
 
+  const userParam = z.object({ user: param('user', 'u_3f9a2b1c4d5e') });
+
   r.openapi(
     createRoute({
       method: 'post',
       path: '/v1/users/{user}/tokens',
       tags: ['tenancy'],
-      summary: 'Issue another API token for a user; shown once',
-      request: { params: z.object({ user: param('user', 'u_3f9a2b1c4d5e') }) },
-      responses: { 201: json(TokenSchema, 'Created'), ...commonProblems },
+      summary: "Issue another API token for a user (the user or an org admin; operators: operators' tokens only); shown once",
+      request: {
+        params: userParam,
+        body: { content: { 'application/json': { schema: TokenCreateSchema } }, required: false },
+      },
+      responses: { 201: json(TokenSchema, 'Created'), ...commonProblems, ...conflictProblem, ...unprocessableProblem },
     }),
-    async (c) => c.json(await tenancy.createToken(c.get('principal'), c.req.valid('param').user, c.get('requestId')), 201),
+    async (c) =>
+      c.json(
+        await tenancy.createToken(
+          c.get('principal'),
+          c.req.valid('param').user,
+          (c.req.valid('json') as z.infer<typeof TokenCreateSchema> | undefined) ?? {},
+          c.get('requestId'),
+        ),
+        201,
+      ),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/tokens',
+      tags: ['tenancy'],
+      summary: "API tokens, metadata only (members: their own; admins: their organisation's; operators: operators')",
+      request: { query: z.object({ user: z.string().optional().openapi({ example: 'u_3f9a2b1c4d5e' }) }) },
+      responses: { 200: json(z.object({ items: z.array(TokenInfoSchema) }), 'Tokens, newest first'), ...commonProblems },
+    }),
+    async (c) => c.json({ items: await tenancy.listTokens(c.get('principal'), c.req.valid('query')) }, 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/tokens/{id}/revoke',
+      tags: ['tenancy'],
+      summary: "Revoke an API token (its owner or an admin of the owner's organisation); it stops working at once",
+      request: { params: z.object({ id: param('id', 'tok_3f9a2b1c4d5e6f70') }) },
+      responses: { 200: json(TokenInfoSchema, 'Revoked'), ...commonProblems },
+    }),
+    async (c) => c.json(await tenancy.revokeToken(c.get('principal'), c.req.valid('param').id, c.get('requestId')), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/users/{user}/disable',
+      tags: ['tenancy'],
+      summary:
+        'Disable a user and revoke all its tokens (org admin; an operator too, for a compromised account: audited in the tenant chain and noticed to the tenant)',
+      request: { params: userParam, body: { content: { 'application/json': { schema: UserDisableSchema } }, required: true } },
+      responses: { 200: json(UserSchema, 'Disabled'), ...commonProblems, ...conflictProblem },
+    }),
+    async (c) =>
+      c.json(
+        await tenancy.disableUser(c.get('principal'), c.req.valid('param').user, c.req.valid('json').reason, c.get('requestId')),
+        200,
+      ),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/users/{user}/enable',
+      tags: ['tenancy'],
+      summary: 'Enable a disabled user again (org admin); its old tokens stay revoked',
+      request: { params: userParam },
+      responses: { 200: json(UserSchema, 'Enabled'), ...commonProblems },
+    }),
+    async (c) => c.json(await tenancy.enableUser(c.get('principal'), c.req.valid('param').user, c.get('requestId')), 200),
   );
 
   return r;

@@ -2,7 +2,7 @@
  * gigafab server: runs the control plane (REST API, scheduler, simulated fleet) in this process.
  */
 import { type Command, InvalidArgumentError } from 'commander';
-import { examples, type Runtime } from '../context.js';
+import { examples, parseIntArg, type Runtime } from '../context.js';
 
 interface ServerOptions {
   port: number;
@@ -11,8 +11,11 @@ interface ServerOptions {
   fleet?: string;
   policy?: string;
   oidc?: string;
+  limits?: string;
   timeScale: number;
   demoLoad?: boolean;
+  tokenDays: number;
+  tokenMaxDays: number;
 }
 
 function parsePort(value: string): number {
@@ -37,8 +40,14 @@ export function registerServer(program: Command, rt: Runtime): void {
     .option('--fleet <file>', 'fleet YAML file (default: the built-in demo fleet)')
     .option('--policy <file>', 'scheduling policy YAML (fair share, borrowing, preemption, backfill); default: built-in')
     .option('--oidc <file>', 'OIDC login config YAML (issuer, audience, group → role mappings); default: API tokens only')
+    .option(
+      '--limits <file>',
+      'resource limits YAML (body sizes, queued jobs per org, rate limits, streams, timeouts); default: built-in',
+    )
     .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, 60)
     .option('--demo-load', 'submit a stream of demo jobs')
+    .option('--token-days <n>', 'lifetime of new API tokens when none is asked for, in days', parseIntArg(1, 3650), 90)
+    .option('--token-max-days <n>', 'longest lifetime an API token may be given, in days', parseIntArg(1, 3650), 365)
     .addHelpText(
       'after',
       examples(
@@ -57,8 +66,10 @@ export function registerServer(program: Command, rt: Runtime): void {
         fleetPath: opts.fleet,
         policyPath: opts.policy,
         oidcPath: opts.oidc,
+        limitsPath: opts.limits,
         timeScale: opts.timeScale,
         demoLoad: Boolean(opts.demoLoad),
+        tokenPolicy: { defaultDays: opts.tokenDays, maxDays: opts.tokenMaxDays },
       });
       let closing = false;
       const shutdown = (signal: NodeJS.Signals) => {

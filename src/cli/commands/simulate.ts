@@ -21,7 +21,7 @@ interface SimulateOptions extends FgdCliOptions {
   format?: TraceFormat;
   jobs: number;
   seed: number;
-  tenants: number;
+  tenants?: number;
   load: number;
   policy: string;
   compare?: string;
@@ -56,9 +56,13 @@ export function registerSimulate(program: Command, rt: Runtime): void {
     )
     .option('--jobs <n>', 'synthetic: number of jobs', parseIntArg(1), 10000)
     .option('--seed <n>', 'synthetic: PRNG seed', parseIntArg(0), 1)
-    .option('--tenants <n>', 'synthetic: number of tenants', parseIntArg(1), 20)
+    .option('--tenants <n>', 'synthetic: number of tenants (default 20; an imported trace brings its own)', parseIntArg(1))
     .option('--load <x>', 'synthetic: offered load as a fraction of the (unscaled) fleet', positiveFloat, 0.8)
-    .option('--policy <name>', `scheduler policy (${policyNames().join(', ')})`, 'default')
+    .option(
+      '--policy <name|file>',
+      `scheduling policy: a preset (${policyNames().join(', ')}) or a server policy file (YAML, as gigafab server --policy)`,
+      'default',
+    )
     .option('--compare <list>', 'comma-separated variants, each `policy` or `policy@fleetScale`, e.g. default,default@1.5')
     .option('--scale-load <x>', 'multiply the arrival rate by x (submit times compressed by 1/x)', positiveFloat, 1)
     .option('--scale-fleet <x>', 'multiply every pool of the fleet by x', positiveFloat, 1)
@@ -106,9 +110,15 @@ export function registerSimulate(program: Command, rt: Runtime): void {
       if (format !== 'synthetic' && !opts.trace) throw new CliError(`--trace is required for --format ${format}`);
       if (opts.trace && format === 'synthetic')
         throw new CliError('cannot tell the trace format from the file name: pass --format');
+      if (format !== 'synthetic' && opts.tenants !== undefined)
+        throw new CliError('--tenants applies only to synthetic workloads: an imported trace brings its own tenants');
       let variants: ReturnType<typeof parseVariants>;
       try {
-        variants = parseVariants(opts.compare ?? opts.policy, opts.scaleFleet);
+        variants = parseVariants(
+          opts.compare ?? opts.policy,
+          opts.scaleFleet,
+          opts.entitlement?.length ? 'entitlement' : 'unlimited',
+        );
       } catch (err) {
         throw new CliError((err as Error).message);
       }
@@ -139,7 +149,7 @@ export function registerSimulate(program: Command, rt: Runtime): void {
           trace: opts.trace,
           jobs: opts.jobs,
           seed: opts.seed,
-          tenants: opts.tenants,
+          tenants: format === 'synthetic' ? (opts.tenants ?? 20) : undefined,
           targetLoad: opts.load,
           scaleLoad: opts.scaleLoad,
           variants,

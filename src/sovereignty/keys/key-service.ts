@@ -413,6 +413,15 @@ export class KeyService {
    * throughout: a data key names the KEK version that wraps it, and each row switches atomically.
    */
   async rotate(org: string, actor: string, providerName?: string, requestId?: string) {
+    // A provider the caller names but this server lacks is the caller's mistake (422), not an outage (503).
+    if (providerName !== undefined && !this.providers.has(providerName)) {
+      throw new DomainError(
+        'unprocessable',
+        'unknown_key_provider',
+        `key provider ${providerName} is not configured on this server (configured: ${[...this.providers.keys()].join(', ')})`,
+        [{ path: 'provider', message: 'not configured' }],
+      );
+    }
     if (this.rotating.has(org))
       throw new DomainError('conflict', 'rotation_in_progress', `a key rotation for ${org} is already running`);
     this.rotating.add(org);

@@ -13,6 +13,7 @@ import type { Tenancy } from '../../server/tenancy.js';
 import { appendAudit } from '../../store/audit.js';
 import { type KeysDb, keysDb, keysTrx, type SecretsTable } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
+import { ERASED, type FieldSealer } from '../../store/sealed-fields.js';
 import { KekChangedError, type KeyService, type ObjectRef } from './key-service.js';
 
 export interface SecretMeta {
@@ -29,11 +30,12 @@ export interface SecretMeta {
 
 const ref = (org: string, id: string): ObjectRef => ({ org, objectType: 'secret', objectId: id });
 
-function meta(r: SecretsTable): SecretMeta {
+/** meta: a secret's metadata; its description is tenant-written text, stored sealed (sealed-fields.ts). */
+function meta(f: FieldSealer, r: SecretsTable): SecretMeta {
   return {
     name: r.name,
     org: r.org_id,
-    description: r.description,
+    description: r.description === null ? null : (f.open(r.org_id, 'secret.description', r.description) ?? ERASED),
     version: r.version,
     dataKeyId: r.data_key_id,
     createdBy: r.created_by,
@@ -76,14 +78,14 @@ export class Secrets {
   async list(p: Principal, org: string, lockboxChecked = false): Promise<SecretMeta[]> {
     await this.requireMember(p, org, lockboxChecked);
     const rows = await this.db.selectFrom('secrets').selectAll().where('org_id', '=', org).orderBy('name').execute();
-    return rows.map(meta);
+    return rows.map((r) => meta(this.store.fields, r));
   }
 
   async get(p: Principal, org: string, name: string, lockboxChecked = false): Promise<SecretMeta> {
     await this.requireMember(p, org, lockboxChecked);
     const r = await this.row(org, name);
     if (!r) throw notFound('secret', name);
-    return meta(r);
+    return meta(this.store.fields, r);
   }
 
   /**
@@ -119,6 +121,7 @@ export class Secrets {
     requestId: string,
   ): Promise<SecretMeta> {
     const id = `sec_${randomBytes(8).toString('hex')}`;
+    await this.store.fields.ready(org);
     for (let attempt = 0; ; attempt++) {
       const dk = await this.keys.prepareDataKey(org, p.userId);
       const at = new Date(this.now()).toISOString();
@@ -126,7 +129,7 @@ export class Secrets {
         id,
         org_id: org,
         name,
-        description: description ?? null,
+        description: description === undefined ? null : this.store.fields.seal(org, 'secret.description', description),
         ciphertext: this.keys.sealWith(dk.key, dk.id, ref(org, id), plaintext).toString('base64'),
         data_key_id: dk.id,
         version: 1,
@@ -148,11 +151,12 @@ export class Secrets {
             action: 'secret.create',
             objectType: 'secret',
             objectId: name,
-            after: { id, version: 1, dataKey: dk.id, kekVersion: dk.kekVersion, description: description ?? null },
+            // Whether it has a description, never the text (the audit chain is not encrypted).
+            after: { id, version: 1, dataKey: dk.id, kekVersion: dk.kekVersion, described: description !== undefined },
             requestId,
           });
         });
-        return meta(row);
+        return meta(this.store.fields, row);
       } catch (err) {
         if (err instanceof KekChangedError && attempt < 3) continue;
         if (/UNIQUE/i.test(String(err))) throw conflict('secret_exists', `secret ${name} already exists`);
@@ -173,10 +177,14 @@ export class Secrets {
     const ciphertext = this.keys.sealWith(key, existing.data_key_id, r, plaintext).toString('base64');
     key.fill(0);
     const at = new Date(this.now()).toISOString();
+    if (description !== undefined) await this.store.fields.ready(existing.org_id);
     const next: SecretsTable = {
       ...existing,
       ciphertext,
-      description: description ?? existing.description,
+      description:
+        description === undefined
+          ? existing.description
+          : this.store.fields.seal(existing.org_id, 'secret.description', description),
       version: existing.version + 1,
       updated_by: p.userId,
       updated_at: at,
@@ -195,11 +203,11 @@ export class Secrets {
         objectType: 'secret',
         objectId: existing.name,
         before: { version: existing.version },
-        after: { version: next.version, dataKey: existing.data_key_id, description: next.description },
+        after: { version: next.version, dataKey: existing.data_key_id, described: next.description !== null },
         requestId,
       });
     });
-    return meta(next);
+    return meta(this.store.fields, next);
   }
 
   /**

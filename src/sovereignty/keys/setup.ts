@@ -18,6 +18,7 @@ import { KeyService } from './key-service.js';
 import { LocalFileKeyProvider } from './local-provider.js';
 import type { KeyProvider } from './provider.js';
 import { Secrets } from './secrets.js';
+import { TenantFieldKeys } from './tenant-keys.js';
 
 export interface KeysServices {
   keys: KeyService;
@@ -52,6 +53,11 @@ export async function setupKeys(
   // Freed database pages are zeroed, so a shredded data key leaves no remnant in the file's free space.
   await sql`PRAGMA secure_delete = ON`.execute(store.db).catch(() => undefined);
   const keys = new KeyService(store, providers);
+  // Tenant-written text is sealed under each org's data key from here on; rows from before are sealed now.
+  const fields = new TenantFieldKeys(store, keys);
+  await fields.load();
+  store.fields = fields;
+  await fields.sealExisting();
   const secrets = new Secrets(store, keys, tenancy);
   const restrictions = new Restrictions(store, cp, tenancy);
   await restrictions.load();
