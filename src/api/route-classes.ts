@@ -22,7 +22,7 @@ export const LOCKBOX_CLASSES = {
   metadata: 'operational metadata of tenants (ids, shapes, states, policies, key versions): shown to operators',
   redacted: 'tenant-written fields are withheld and listed in `redacted` until the tenant approves an access',
   guarded: '403 lockbox_approval_required until the tenant approves an access (each use audited)',
-  oversight: 'the audit log: records of who did what to which object, never tenant-written text',
+  oversight: 'the audit log: records of who did what to which object; tenant-written content withheld and listed in `redacted`',
   'tenant-only': "the tenant's own writes of tenant data: operators get 403",
   credential:
     'issues a credential: never one for a tenant principal to an operator, except an organisation’s first admin at onboarding',
@@ -60,6 +60,10 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/orgs/{org}/users': c('org', 'credential'),
   'GET /v1/orgs/{org}/users': c('org', 'metadata'),
   'POST /v1/users/{user}/tokens': c('user', 'credential'),
+  'GET /v1/tokens': c('caller', 'metadata'),
+  'POST /v1/tokens/{id}/revoke': c('org', 'metadata'),
+  'POST /v1/users/{user}/disable': c('user', 'metadata'),
+  'POST /v1/users/{user}/enable': c('user', 'metadata'),
 
   // Jobs (routes/jobs.ts, scheduling.ts, residency.ts).
   'POST /v1/jobs': c('caller', 'tenant-only'),
@@ -92,8 +96,8 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
 
   // Audit (routes/audit.ts).
   'GET /v1/audit': c('caller', 'oversight'),
-  'GET /v1/audit/verify': c('caller', 'oversight'),
-  'GET /v1/audit/head': c('caller', 'oversight'),
+  'GET /v1/audit/verify': c('caller', 'metadata'),
+  'GET /v1/audit/head': c('caller', 'metadata'),
   'GET /v1/audit/public-key': c('caller', 'none'),
   'GET /v1/audit/export': c('caller', 'oversight'),
 
