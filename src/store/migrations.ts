@@ -10,8 +10,8 @@ import { m006Lockbox } from './migration-006-lockbox.js';
 import { m007Scheduling } from './migration-007-scheduling.js';
 import { migration008Sovwire } from './migration-008-sovwire.js';
 import { migration009Attempts } from './migration-009-attempts.js';
-import { migration014Identity } from './migration-014-identity.js';
 import { migration013AuditSeal } from './migration-013-audit-seal.js';
+import { migration014Identity } from './migration-014-identity.js';
 
 type Db = Kysely<unknown>;
 
