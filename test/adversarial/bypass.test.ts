@@ -233,17 +233,7 @@ const LATE = [
 const ERASURE = 'POST /v1/orgs/{org}/erasure';
 
 /** Known leaks that a fix on another branch removes: the defect, and which (route, field) it covers. */
-const KNOWN: { defect: string; covers: (s: Seen, f: Field | 'credential') => boolean }[] = [
-  {
-    defect:
-      "issue 11 defect 7: an operator's own audit records show the tenant-written state before its action (dataset.delete: the dataset's name); src/server/audit-privacy.ts trusts operator-made records; reported by advsuite",
-    covers: (s, f) => f !== 'credential' && ['GET /v1/audit', 'GET /v1/audit/export'].includes(s.route),
-  },
-  {
-    defect: 'issue 11 (bypass hunt): job names are shown to operators; reported by advsuite, not yet assigned',
-    covers: (_s, f) => f === 'jobname',
-  },
-];
+const KNOWN: { defect: string; covers: (s: Seen, f: Field | 'credential') => boolean }[] = [];
 
 /** around: the text near the first `needle`, to show where a leak is. */
 const around = (text: string, needle: string) => {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type ApiResponse, api, startTestServer } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 type Call = ReturnType<typeof api>;
 
