@@ -180,6 +180,38 @@ test('login verifies the token, writes a 0600 config; later commands use it; fla
   assert.equal(urlFlag.code, 2);
 });
 
+test('login warns on stderr when GIGAFAB_TOKEN / GIGAFAB_URL in the environment override what it saved', async () => {
+  const api = await fake({
+    'GET /v1/whoami': (req, res) =>
+      req.headers.authorization === 'Bearer good'
+        ? json(res, 200, alice)
+        : problem(res, 401, 'unauthenticated', 'the token is not valid'),
+  });
+  const cfg = join(await tmp(), 'config.json');
+  const quiet = await cli(['login', '--url', api.url, '--token', 'good'], { GIGAFAB_CONFIG: cfg });
+  assert.equal(quiet.code, 0, quiet.err);
+  assert.doesNotMatch(quiet.err, /warning/);
+
+  const token = await cli(['login', '--url', api.url, '--token', 'good'], { GIGAFAB_CONFIG: cfg, GIGAFAB_TOKEN: 'operator' });
+  assert.equal(token.code, 0, token.err);
+  assert.match(token.err, /warning: GIGAFAB_TOKEN is set in the environment .*`unset GIGAFAB_TOKEN`/);
+  assert.doesNotMatch(token.err, /GIGAFAB_URL/);
+  assert.equal(token.out.includes('warning'), false, 'the warning stays off stdout');
+
+  const both = await cli(['login', '--url', api.url, '--token', 'good'], {
+    GIGAFAB_CONFIG: cfg,
+    GIGAFAB_TOKEN: 'operator',
+    GIGAFAB_URL: 'http://other.example:9',
+  });
+  assert.equal(both.code, 0, both.err);
+  assert.match(both.err, /warning: GIGAFAB_URL and GIGAFAB_TOKEN are set .*`unset GIGAFAB_URL GIGAFAB_TOKEN`/);
+
+  // The env token that login itself used and saved does not shadow anything.
+  const same = await cli(['login', '--url', api.url], { GIGAFAB_CONFIG: cfg, GIGAFAB_TOKEN: 'good' });
+  assert.equal(same.code, 0, same.err);
+  assert.doesNotMatch(same.err, /warning/);
+});
+
 test('job submit: file + flags merged into the request; json prints the whole job', async () => {
   const api = await fake({ 'POST /v1/jobs': (req, res) => json(res, 201, jobFixture({ spec: req.body })) });
   const dir = await tmp();
