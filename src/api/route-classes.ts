@@ -60,6 +60,10 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/orgs/{org}/users': c('org', 'credential'),
   'GET /v1/orgs/{org}/users': c('org', 'metadata'),
   'POST /v1/users/{user}/tokens': c('user', 'credential'),
+  'GET /v1/tokens': c('caller', 'metadata'),
+  'POST /v1/tokens/{id}/revoke': c('org', 'metadata'),
+  'POST /v1/users/{user}/disable': c('user', 'metadata'),
+  'POST /v1/users/{user}/enable': c('user', 'metadata'),
 
   // Jobs (routes/jobs.ts, scheduling.ts, residency.ts).
   'POST /v1/jobs': c('caller', 'tenant-only'),
