@@ -85,7 +85,8 @@ export function reportError(err: unknown, rt: Runtime): number {
   if (err instanceof ExitCode) return err.exitCode;
   if (err instanceof ApiError) {
     say(`error: ${err.detail} (${err.code})`);
-    for (const e of err.errors) say(`  ${e.path || '(body)'}: ${e.message}`);
+    // A field error without a path only repeats the detail; the server names the field where there is one.
+    for (const e of err.errors) if (e.path) say(`  ${e.path}: ${e.message}`);
     if (err.status === 401) say('hint: check --token / GIGAFAB_TOKEN, or run `gigafab login`');
     return EXIT.error;
   }
