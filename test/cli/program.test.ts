@@ -128,6 +128,23 @@ test('usage errors exit 1: unknown option, missing required option, bad choice, 
   assert.notEqual(noSub.code, 0);
 });
 
+test('unknown options get a "did you mean", also for a truncated flag, in every subcommand', async () => {
+  const cases: [string[], RegExp][] = [
+    [['job', 'submit', '--gpu', 'B200'], /unknown option '--gpu'\n\(Did you mean --gpu-type\?\)/],
+    [['job', 'submit', '--gpu=B200'], /unknown option '--gpu=B200'\n\(Did you mean --gpu-type\?\)/],
+    [['job', 'submit', '--gpus', '8'], /\(Did you mean --gpus-per-node\?\)/],
+    [['job', 'list', '--stat', 'queued'], /\(Did you mean --state\?\)/],
+    [['quota', 'set', 'p', 'B200', '8', '--outpt', 'json'], /\(Did you mean --output\?\)/],
+  ];
+  for (const [args, want] of cases) {
+    const r = await cli(args, {});
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.err, want, args.join(' '));
+  }
+  const none = await cli(['job', 'list', '--bogus'], {});
+  assert.doesNotMatch(none.err, /Did you mean/);
+});
+
 test('API errors print `error: <detail> (<code>)` plus field errors and exit 1', async () => {
   const api = await fake({
     'GET /v1/whoami': (_req, res) => problem(res, 401, 'unauthenticated', 'the token is not valid'),
