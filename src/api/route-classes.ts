@@ -22,7 +22,7 @@ export const LOCKBOX_CLASSES = {
   metadata: 'operational metadata of tenants (ids, shapes, states, policies, key versions): shown to operators',
   redacted: 'tenant-written fields are withheld and listed in `redacted` until the tenant approves an access',
   guarded: '403 lockbox_approval_required until the tenant approves an access (each use audited)',
-  oversight: 'the audit log: records of who did what to which object, never tenant-written text',
+  oversight: 'the audit log: records of who did what to which object; tenant-written content withheld and listed in `redacted`',
   'tenant-only': "the tenant's own writes of tenant data: operators get 403",
   credential:
     'issues a credential: never one for a tenant principal to an operator, except an organisation’s first admin at onboarding',
@@ -96,8 +96,8 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
 
   // Audit (routes/audit.ts).
   'GET /v1/audit': c('caller', 'oversight'),
-  'GET /v1/audit/verify': c('caller', 'oversight'),
-  'GET /v1/audit/head': c('caller', 'oversight'),
+  'GET /v1/audit/verify': c('caller', 'metadata'),
+  'GET /v1/audit/head': c('caller', 'metadata'),
   'GET /v1/audit/public-key': c('caller', 'none'),
   'GET /v1/audit/export': c('caller', 'oversight'),
 

@@ -169,11 +169,14 @@ export class AuditLog {
   private async seal(trx: Transaction<Database>): Promise<void> {
     const appended = appendedIn(trx);
     if (!appended) return;
-    await this.signNext(trx, appended.uptoId, appended.headHash, Object.fromEntries(appended.orgHeads));
+    // fromId is the transaction's own first record: if records before it are covered by no checkpoint
+    // (removed checkpoints), this checkpoint does not cover them either, and verify shows the gap.
+    await this.signNext(trx, appended.fromId, appended.uptoId, appended.headHash, Object.fromEntries(appended.orgHeads));
   }
 
   private async signNext(
     trx: Transaction<Database>,
+    fromId: number | null,
     uptoId: number,
     headHash: string,
     orgHeads: Record<string, [number, string]>,
@@ -185,7 +188,7 @@ export class AuditLog {
       version: 2 as const,
       seq: (prevChained?.seq ?? 0) + 1,
       prevHash: prevChained ? checkpointHash(prevChained) : '',
-      fromId: (last?.uptoId ?? 0) + 1,
+      fromId: fromId ?? (last?.uptoId ?? 0) + 1,
       uptoId,
       headHash,
       orgHeads,
@@ -212,20 +215,29 @@ export class AuditLog {
   }
 
   /**
-   * sealBacklog signs what no checkpoint covers yet: records written before chained checkpoints
-   * existed (the first chained checkpoint then pins every organisation's head). Run at start-up.
+   * sealBacklog signs what no checkpoint covers in a log from before chained checkpoints: the first
+   * chained checkpoint pins every organisation's head. Run at start-up. Once the chain has begun,
+   * every committed record was sealed with it, so uncovered records mean removed checkpoints: they
+   * are reported, never signed (signing them would launder a forged tail).
    */
   async sealBacklog(): Promise<Checkpoint | null> {
     return this.store.write(async (trx) => {
       const head = await trx.selectFrom('audit').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
       if (!head) return null;
-      const last = await trx
+      const chained = await trx
         .selectFrom('audit_checkpoints')
-        .select(['upto_id', 'seq'])
+        .select(['upto_id'])
+        .where('seq', 'is not', null)
         .orderBy('id', 'desc')
         .limit(1)
         .executeTakeFirst();
-      if (last && last.seq !== null && last.upto_id >= head.id) return null;
+      if (chained) {
+        if (chained.upto_id < head.id)
+          console.error(
+            `audit: records ${chained.upto_id + 1}–${head.id} are covered by no signed checkpoint: the log was tampered with (run gigafab audit verify)`,
+          );
+        return null;
+      }
       const orgRows = await trx
         .selectFrom('audit')
         .select(['org_id', 'id', 'org_hash'])
@@ -239,29 +251,12 @@ export class AuditLog {
         .execute();
       const orgHeads: Record<string, [number, string]> = {};
       for (const r of orgRows) if (r.org_id && r.org_hash) orgHeads[r.org_id] = [r.id, r.org_hash];
-      return this.signNext(trx, head.id, head.hash, orgHeads);
+      return this.signNext(trx, null, head.id, head.hash, orgHeads);
     });
   }
 
   async stop(): Promise<void> {
     await this.sealBacklog().catch(() => null);
-  }
-
-  /** checkpointsInOrder streams every checkpoint in the order it was written, in pages. */
-  private async *checkpointsInOrder(): AsyncGenerator<Checkpoint> {
-    let after = 0;
-    for (;;) {
-      const rows = await this.store.db
-        .selectFrom('audit_checkpoints')
-        .selectAll()
-        .where('id', '>', after)
-        .orderBy('id')
-        .limit(5000)
-        .execute();
-      for (const r of rows) yield toCheckpoint(r);
-      if (rows.length < 5000) return;
-      after = rows.at(-1)!.id;
-    }
   }
 
   /** latestCheckpoint: the newest checkpoint pinning the scope (the whole log, or the organisation's head). */
@@ -323,18 +318,37 @@ export class AuditLog {
     // there can be as many as records); pins are kept only until their record has been checked.
     const chain = new CheckpointChain(this.publicKeyPem);
     const pins = new Map<number, string>();
-    const state = { latest: null as Checkpoint | null, coveredUpto: 0, exhausted: false };
-    const checkpoints = this.checkpointsInOrder();
+    const state = {
+      latest: null as Checkpoint | null,
+      coveredUpto: 0,
+      chained: false,
+      after: 0,
+      page: [] as Checkpoint[],
+      at: 0,
+    };
+    // A fresh query whenever the page runs out: a record read later than the last query is matched
+    // against checkpoints committed with it (same transaction), never reported as uncovered by a race.
+    const nextCheckpoint = async (): Promise<Checkpoint | null> => {
+      if (state.at >= state.page.length) {
+        const rows = await this.store.db
+          .selectFrom('audit_checkpoints')
+          .selectAll()
+          .where('id', '>', state.after)
+          .orderBy('id')
+          .limit(5000)
+          .execute();
+        state.page = rows.map(toCheckpoint);
+        state.at = 0;
+        if (rows.length > 0) state.after = rows.at(-1)!.id;
+      }
+      return state.page[state.at++] ?? null;
+    };
     const loadUntil = async (recordId: number) => {
-      while (!state.exhausted && !chain.problem && state.coveredUpto < recordId) {
-        const next = await checkpoints.next();
-        if (next.done) {
-          state.exhausted = true;
-          return;
-        }
-        const c = next.value;
-        if (!chain.add(c)) return;
+      while (!chain.problem && state.coveredUpto < recordId) {
+        const c = await nextCheckpoint();
+        if (!c || !chain.add(c)) return;
         state.coveredUpto = c.uptoId;
+        if (c.version === 2) state.chained = true;
         const pin = pinnedHead(c, org);
         if (pin) {
           pins.set(pin.id, pin.hash);
@@ -343,9 +357,13 @@ export class AuditLog {
       }
     };
     const verifier = new ChainVerifier(org, pins, since);
+    // Every committed record is sealed in its own transaction: once the chain of checkpoints has
+    // begun, a record that no checkpoint covers means the newest checkpoints were removed.
+    let uncovered: number | null = null;
     for await (const r of this.records(org)) {
       await loadUntil(r.id);
       if (chain.problem && r.id >= chain.problem.recordId) break;
+      if (!chain.problem && state.chained && state.coveredUpto < r.id) uncovered ??= r.id;
       if (!verifier.add(r)) break;
       for (const id of pins.keys()) {
         if (id > r.id) break;
@@ -355,11 +373,16 @@ export class AuditLog {
     await loadUntil(Number.POSITIVE_INFINITY);
     const latest = state.latest;
     const result = verifier.finish(pinnedHead(latest, org));
-    const chainProblem = chain.problem;
-    const problem =
-      chainProblem && (!result.problem || chainProblem.recordId <= result.problem.recordId)
-        ? { recordId: chainProblem.recordId, reason: chainProblem.reason }
-        : result.problem;
+    const candidates = [result.problem, chain.problem && { recordId: chain.problem.recordId, reason: chain.problem.reason }];
+    if (uncovered !== null)
+      candidates.push({
+        recordId: uncovered,
+        reason: `record ${uncovered} and the records after it are covered by no signed checkpoint (the newest checkpoints were removed)`,
+      });
+    const problem = candidates.reduce<VerifyProblem | null>(
+      (first, p) => (p && (!first || p.recordId < first.recordId) ? p : first),
+      null,
+    );
     return {
       ...result,
       ok: !problem,
@@ -410,6 +433,10 @@ export class CheckpointChain {
       );
     if (c.prevHash !== (prevChained ? checkpointHash(prevChained) : ''))
       return fail(`checkpoint ${c.seq} does not link to checkpoint ${seq - 1} (checkpoints replaced)`);
+    if (c.fromId !== null && c.fromId > firstUnproven)
+      return fail(
+        `records ${firstUnproven}–${c.fromId - 1} are covered by no signed checkpoint (checkpoint ${c.seq} starts at ${c.fromId}): checkpoints were removed`,
+      );
     if (c.fromId !== firstUnproven || c.uptoId < c.fromId - 1)
       return fail(`checkpoint ${c.seq} covers records ${c.fromId}–${c.uptoId}, expected from ${firstUnproven}`);
     return null;

@@ -2,7 +2,8 @@
  * What an operator sees of a tenant's audit records. The payload (`before`/`after`) of a record in
  * an organisation's slice can hold text the tenant wrote (a secret's description, a dataset's name,
  * a checkpoint label, an admin's reason); operators get it only where nobody but the platform wrote
- * it: records an operator made, and actions whose payload is a fixed system vocabulary (states,
+ * it: what an operator wrote into its own records (`after`; `before` may copy the tenant's object),
+ * and actions whose payload is a fixed system vocabulary (states,
  * counts, ids, times). Everything else is withheld (`redacted`), and so is the name of a secret,
  * which is the object id of its records. Tenants see their own slice in full. A new action is
  * withheld from operators until it is listed here.
@@ -70,6 +71,11 @@ export function forOperator<T extends Shape & { before: unknown; after: unknown 
 ): T & { redacted?: string[] } {
   const objectId = objectIdForOperator(r);
   const named = objectId !== r.objectId;
+  // An operator's own record may still copy the tenant's object as it was before the action
+  // (dataset.delete: its name): the operator wrote only `after`.
+  if (r.org !== null && operators.has(r.actor) && !SYSTEM_VOCABULARY.has(r.action)) {
+    return { ...r, objectId, before: null, redacted: ['before', ...(named ? ['objectId'] : [])] };
+  }
   if (operatorMaySee(r, operators)) return named ? { ...r, objectId, redacted: ['objectId'] } : r;
   return { ...r, objectId, before: null, after: null, redacted: [...WITHHELD_FIELDS, ...(named ? ['objectId'] : [])] };
 }

@@ -6,7 +6,7 @@
  */
 
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
-import { isPreemptible } from '../lifecycle/index.js';
+import { afterStop, type HoldCause, isPreemptible, type StopCause } from '../lifecycle/index.js';
 import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
 import { type PendingReason, type Placement, PRIORITY_CLASSES, TERMINAL_STATES } from '../model/job.js';
@@ -18,7 +18,9 @@ import {
   decayUsage,
   type JobExplain,
   type JobPriority,
+  type PolicySettings,
   type PreemptionDecision,
+  policySettings,
   type RunningJobInfo,
   type SchedJob,
   scheduleCycle,
@@ -35,7 +37,7 @@ import { type JobRow, toJob, toJobEvent } from './job-rows.js';
 import type { Metrics } from './metrics.js';
 import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
 import { OrgCountedMap } from './org-count-map.js';
-import { DEFAULT_POLICY, type Policy, toLimitTable } from './policy.js';
+import { DEFAULT_POLICY, type Policy } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { isOperator, type Principal } from './principal.js';
 import { SchedulingOps } from './scheduling-ops.js';
@@ -60,7 +62,7 @@ interface RunningJob {
   /** Started on capacity borrowed from other projects' idle quota: preemptible by its owners. */
   borrowed: boolean;
   /** Told to stop to make room (preemption); requeued when it has stopped. */
-  evicting: { forJobId: string; reason: string; requeueMessage?: string } | null;
+  stopping: StopCause | null;
   /** Epoch ms of the last checkpoint the job reported. */
   lastCheckpointAt?: number;
   /** Stopping because a node of it went down; requeued or failed once stopped. */
@@ -101,15 +103,17 @@ export class ControlPlane {
    * Preempted jobs held back until the job they made room for has started (or left the queue):
    * otherwise the victim, requeued first, could take the freed capacity again (a livelock).
    */
-  private readonly heldFor = new Map<string, string>();
+  private readonly holds = new Map<string, HoldCause>();
   private usageAt = 0;
   readonly policy: Policy;
+  /** The policy as the cycle's static inputs (the same conversion the simulator uses). */
+  private readonly settings: PolicySettings;
   /** Jobs whose start is committed but not yet handed to the driver. */
   private readonly handingOver = new Set<string>();
   /** Jobs whose driver-side data (output) is deleted once they have ended (an erasure). */
   private readonly forgetOnExit = new Set<string>();
-  /** Stop requests that arrived while a job was being handed over. */
-  private readonly stopAfterStart = new Set<string>();
+  /** Stop requests (with their grace) that arrived while a job was being handed over. */
+  private readonly stopAfterStart = new Map<string, number>();
   private dirty = true;
   /**
    * When the last cycle started jobs (sim ms), else null: reasons built before a later start of the
@@ -142,6 +146,7 @@ export class ControlPlane {
     this.cluster = new ClusterModel(fleet);
     this.cycleIntervalMs = opts.cycleIntervalMs ?? 250;
     this.policy = opts.policy ?? DEFAULT_POLICY;
+    this.settings = policySettings(this.policy);
     this.grace = opts.stopGraceSeconds ?? this.policy.stopGraceSeconds;
     this.now = opts.now ?? (() => Date.now());
     this.ops = new SchedulingOps(
@@ -259,6 +264,7 @@ export class ControlPlane {
   /** cycleInput assembles the scheduler's input from live state and the policy. */
   private cycleInput(now: number, explain: boolean): CycleInput {
     const p = this.policy;
+    const settings = this.settings;
     // Unconfigured organisations and projects get share 1: equal shares among siblings by default.
     const orgShares = new Map<string, number>();
     const projectShares = new Map<string, number>();
@@ -269,9 +275,9 @@ export class ControlPlane {
     const queue: SchedJob[] = [];
     for (const [id, j] of this.queue) {
       share(j.project, j.org);
-      const heldBy = this.heldFor.get(id);
-      if (heldBy && this.queue.has(heldBy)) continue;
-      if (heldBy) this.heldFor.delete(id);
+      const hold = this.holds.get(id);
+      if (hold && this.queue.has(hold.forJobId)) continue;
+      if (hold) this.holds.delete(id);
       if (this.hooks.holdReason?.(j.org)) continue;
       queue.push(j);
     }
@@ -287,7 +293,7 @@ export class ControlPlane {
         startedAt: r.startedAt,
         borrowed: r.borrowed,
         preemptible: isPreemptible(r.priority, r.borrowed),
-        evicting: r.evicting !== null || r.nodeFailure !== undefined,
+        evicting: r.stopping !== null || r.nodeFailure !== undefined,
         // In the clock's time: a simulated site at --time-scale 60 ends a job 60 times sooner.
         maxRuntimeSeconds: r.spec.maxRuntimeSeconds / this.runtimeScale(this.cluster.allocationOf(id)?.site),
         lastCheckpointAt: r.lastCheckpointAt !== undefined ? Math.max(r.lastCheckpointAt, r.startedAt) : undefined,
@@ -298,25 +304,19 @@ export class ControlPlane {
       quotas: this.quotas,
       now,
       running,
-      fairShare: p.fairShare.enabled
+      fairShare: settings.fairShare
         ? {
             orgShares,
             projectShares,
             usage: this.usage,
-            weights: p.fairShare.weights,
-            gpuTypeWeights: this.gpuTypeWeights(),
-            maxAgeSeconds: p.fairShare.maxAgeDays * 86400,
+            weights: settings.fairShare.weights,
+            gpuTypeWeights: settings.fairShare.gpuTypeWeights,
+            maxAgeSeconds: settings.fairShare.maxAgeSeconds,
           }
         : undefined,
-      borrowing: p.borrowing.enabled
-        ? {
-            enabled: true,
-            borrowingLimit: toLimitTable(p.borrowing.borrowingLimit),
-            lendingLimit: toLimitTable(p.borrowing.lendingLimit),
-          }
-        : undefined,
-      preemption: p.preemption.enabled ? { ...p.preemption, enabled: true } : undefined,
-      backfill: p.backfill.enabled ? { enabled: true, reservations: p.backfill.reservations } : undefined,
+      borrowing: settings.borrowing,
+      preemption: settings.preemption,
+      backfill: settings.backfill,
       explain,
       // Idle reserved GPUs are lent to preemptible work only where preemption can take them back.
       capacityWindows: this.ops.capacityWindows(p.preemption.enabled),
@@ -350,6 +350,15 @@ export class ControlPlane {
     return this.reasonsStaleSince !== null && now - this.reasonsStaleSince >= this.policy.explainIntervalSeconds * 1000;
   }
 
+  /**
+   * stopOnDriver: the one way a running job is told to stop. A job still being handed to its
+   * driver is stopped right after the hand-over, with the grace asked for now.
+   */
+  private async stopOnDriver(id: string, graceSeconds: number): Promise<void> {
+    if (this.handingOver.has(id)) this.stopAfterStart.set(id, graceSeconds);
+    else await this.driver.stop(id, graceSeconds);
+  }
+
   /** poke asks for a cycle soon (something changed). */
   private poke(): void {
     this.dirty = true;
@@ -375,9 +384,9 @@ export class ControlPlane {
       this.reasonsStaleSince = result.starts.length > 0 ? now : null;
       // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
       this.pending = result.pending;
-      for (const [id, forJob] of this.heldFor) {
+      for (const [id, { forJobId: forJob }] of this.holds) {
         if (!this.queue.has(id)) {
-          this.heldFor.delete(id); // cancelled while held
+          this.holds.delete(id); // cancelled while held
           continue;
         }
         this.pending.set(id, {
@@ -499,7 +508,11 @@ export class ControlPlane {
           )
           .finally(() => {
             this.handingOver.delete(c.id);
-            if (this.stopAfterStart.delete(c.id)) void this.driver.stop(c.id, this.grace);
+            const grace = this.stopAfterStart.get(c.id);
+            if (grace !== undefined) {
+              this.stopAfterStart.delete(c.id);
+              void this.driver.stop(c.id, grace);
+            }
           });
       }
       this.metrics?.jobsStarted.inc(committed.length);
@@ -528,8 +541,10 @@ export class ControlPlane {
     }
     const nodeFailure = this.running.get(o.jobId)?.nodeFailure;
     if (nodeFailure && !(o.outcome === 'completed' && o.exitCode === 0)) return this.afterNodeFailure(o, nodeFailure);
-    const evicted = this.running.get(o.jobId)?.evicting;
-    if (evicted && (o.outcome === 'cancelled' || o.outcome === 'completed')) return this.requeue(o, evicted);
+    const cause = this.running.get(o.jobId)?.stopping;
+    const then = cause ? afterStop(cause) : null;
+    if (cause && then?.next === 'requeue' && (o.outcome === 'cancelled' || o.outcome === 'completed'))
+      return this.requeue(o, cause, then.hold);
     const state = OUTCOME_STATE[o.outcome] ?? (o.exitCode === 0 ? 'succeeded' : 'failed');
     const done = await this.store.write(async (trx) => {
       const res = await trx
@@ -568,7 +583,7 @@ export class ControlPlane {
     const at = new Date(now).toISOString();
     const fresh = decisions.filter((d) => {
       const r = this.running.get(d.victimId);
-      return r && !r.evicting;
+      return r && !r.stopping;
     });
     if (fresh.length === 0) return;
     const events = await this.store.write(async (trx) => {
@@ -593,17 +608,16 @@ export class ControlPlane {
       }
       return out;
     });
-    for (const d of fresh) this.running.get(d.victimId)!.evicting = { forJobId: d.forJobId, reason: d.reason };
+    for (const d of fresh) this.running.get(d.victimId)!.stopping = { kind: 'preempt', forJobId: d.forJobId, reason: d.reason };
     for (const e of events) {
       this.bus.publish({ org: e.org, event: e.event });
-      if (this.handingOver.has(e.id)) this.stopAfterStart.add(e.id);
-      else void this.driver.stop(e.id, this.grace);
+      void this.stopOnDriver(e.id, this.grace);
     }
     this.metrics?.preemptions.inc(events.length);
   }
 
   /** requeue puts a preempted job back in the queue with its history and original submission order. */
-  private async requeue(o: Observation & { type: 'exited' }, evicted: NonNullable<RunningJob['evicting']>): Promise<void> {
+  private async requeue(o: Observation & { type: 'exited' }, cause: StopCause, hold: HoldCause | null): Promise<void> {
     const at = new Date(o.at).toISOString();
     const done = await this.store.write(async (trx) => {
       const row = await trx
@@ -619,10 +633,10 @@ export class ControlPlane {
         o.jobId,
         at,
         'queued',
-        evicted.requeueMessage ?? `requeued after preemption for job ${evicted.forJobId} (${o.message})`,
-        {
-          preemptedFor: evicted.forJobId,
-        },
+        cause.kind === 'preempt'
+          ? `requeued after preemption for job ${cause.forJobId} (${o.message})`
+          : `requeued and held: processing restricted (${cause.kind === 'restrict' ? cause.reason : cause.kind})`,
+        cause.kind === 'preempt' ? { preemptedFor: cause.forJobId } : { restricted: true },
       );
       await appendAudit(trx, {
         at,
@@ -641,7 +655,7 @@ export class ControlPlane {
     if (done) {
       const spec = openSpec(this.store.fields, done.row.org_id, done.row.spec);
       this.enqueue(o.jobId, done.row, spec);
-      if (evicted.forJobId) this.heldFor.set(o.jobId, evicted.forJobId);
+      if (hold) this.holds.set(o.jobId, hold);
       this.bus.publish({ org: done.row.org_id, event: done.event });
     }
     this.poke();
@@ -675,7 +689,7 @@ export class ControlPlane {
    * where the holdReason hook keeps them until it is lifted (GDPR restriction). Returns their ids.
    */
   async holdRunning(org: string, actor: string, reason: string, requestId?: string): Promise<string[]> {
-    const ids = [...this.running].filter(([, r]) => r.org === org && !r.evicting).map(([id]) => id);
+    const ids = [...this.running].filter(([, r]) => r.org === org && !r.stopping).map(([id]) => id);
     if (ids.length === 0) return [];
     const at = new Date(this.now()).toISOString();
     const message = `processing restricted (${reason}); stopping with a ${this.grace}s grace period, then requeued and held`;
@@ -699,17 +713,11 @@ export class ControlPlane {
     });
     for (const id of ids) {
       const r = this.running.get(id);
-      if (r)
-        r.evicting = {
-          forJobId: '',
-          reason: 'restricted',
-          requeueMessage: `requeued and held: processing restricted (${reason})`,
-        };
+      if (r) r.stopping = { kind: 'restrict', reason };
     }
     for (const [i, id] of ids.entries()) {
       this.bus.publish({ org, event: events[i]! });
-      if (this.handingOver.has(id)) this.stopAfterStart.add(id);
-      else void this.driver.stop(id, this.grace);
+      void this.stopOnDriver(id, this.grace);
     }
     return ids;
   }
@@ -812,8 +820,7 @@ export class ControlPlane {
       const r = this.running.get(m.id);
       if (r) r.nodeFailure = m.failure;
       this.bus.publish({ org: m.org, event: m.event });
-      if (this.handingOver.has(m.id)) this.stopAfterStart.add(m.id);
-      else void this.driver.stop(m.id, 0);
+      void this.stopOnDriver(m.id, 0);
     }
   }
 
@@ -1128,8 +1135,7 @@ export class ControlPlane {
       this.bus.publish({ org: outcome.org, event: outcome.event, terminalState: 'cancelled' });
     } else {
       this.bus.publish({ org: outcome.org, event: outcome.event });
-      if (this.handingOver.has(id)) this.stopAfterStart.add(id);
-      else await this.driver.stop(id, this.grace);
+      await this.stopOnDriver(id, this.grace);
     }
     return this.getJob(p, id);
   }
@@ -1280,7 +1286,7 @@ function runningJob(
     gpuType: placement.gpuType,
     priority: row.priority,
     borrowed,
-    evicting: null,
+    stopping: null,
   };
 }
 

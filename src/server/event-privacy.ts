@@ -39,8 +39,9 @@ export function tenantDataIn(e: JobEvent): string | null {
   if (OPERATIONAL_TYPES.has(e.type)) return null;
   const d = e.data;
   if (e.type === 'queued') {
-    // Submission (no data), node-failure requeue (data.node), restriction hold (preemptedFor '').
-    if (d === null || 'node' in d || d.preemptedFor === '') return null;
+    // Submission (no data), node-failure requeue (data.node), restriction hold (data.restricted;
+    // events written before it say preemptedFor '').
+    if (d === null || 'node' in d || 'restricted' in d || d.preemptedFor === '') return null;
     return `requeued after preemption for job ${String(d.preemptedFor)}; the execution driver's message is ${SUFFIX}`;
   }
   if (TERMINAL_STATES.has(e.type as never)) {

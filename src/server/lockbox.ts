@@ -33,7 +33,7 @@ type RequestRow = Selectable<AccessRequestsTable>;
 const MAX_DEADLINE_MS = 30 * 86400_000;
 
 /** Fields of a job spec that are tenant data; the rest (resources, project, name) is operational metadata. */
-export const REDACTED_JOB_FIELDS = ['spec.command', 'spec.image', 'spec.env', 'spec.secretEnv', 'spec.labels'] as const;
+export const REDACTED_JOB_FIELDS = ['name', 'spec.command', 'spec.image', 'spec.env', 'spec.secretEnv', 'spec.labels'] as const;
 
 /** parseObjectRef splits `job:812` / `jobs:*` into a normalised kind and id. */
 export function parseObjectRef(ref: string): { kind: AccessObjectKind; id: string } {
@@ -484,5 +484,6 @@ function toUse(r: Selectable<AccessUsesTable>): AccessUse {
 /** redactJob withholds the tenant-data fields of a job spec, keeping what operations need. */
 export function redactJob(job: Job): Job & { redacted: string[] } {
   const { command: _c, image: _i, env: _e, secretEnv: _s, ...rest } = job.spec;
-  return { ...job, spec: { ...rest, labels: {} }, redacted: [...REDACTED_JOB_FIELDS] };
+  // The name is tenant-written too; operators see a neutral stand-in.
+  return { ...job, name: `job ${job.id}`, spec: { ...rest, labels: {} }, redacted: [...REDACTED_JOB_FIELDS] };
 }

@@ -10,8 +10,8 @@ import { m006Lockbox } from './migration-006-lockbox.js';
 import { m007Scheduling } from './migration-007-scheduling.js';
 import { migration008Sovwire } from './migration-008-sovwire.js';
 import { migration009Attempts } from './migration-009-attempts.js';
-import { migration009Identity } from './migration-009-identity.js';
 import { migration013AuditSeal } from './migration-013-audit-seal.js';
+import { migration014Identity } from './migration-014-identity.js';
 
 type Db = Kysely<unknown>;
 
@@ -170,8 +170,8 @@ export const migrations: Record<string, Migration> = {
   '007_scheduling': m007Scheduling,
   '008_sovwire': migration008Sovwire,
   '009_attempts': migration009Attempts,
-  '010_identity': migration009Identity,
   '013_audit_seal': migration013AuditSeal,
+  '014_identity': migration014Identity,
 };
 
 export const migrationProvider: MigrationProvider = {

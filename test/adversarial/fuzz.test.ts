@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 interface SchemaNode {
@@ -65,9 +66,7 @@ before(async () => {
   const op = api(server.url, server.operatorToken);
   assert.equal((await op('POST', '/v1/orgs', { id: 'acme', name: 'Acme', kind: 'start-up' })).status, 201);
   assert.equal((await op('POST', '/v1/orgs/acme/projects', { id: 'acme-ml' })).status, 201);
-  const admin = await op('POST', '/v1/orgs/acme/users', { name: 'Ada', role: 'admin' });
-  assert.equal(admin.status, 201);
-  tokens = { operator: server.operatorToken, admin: admin.body.token };
+  tokens = { operator: server.operatorToken, admin: await tenantToken(op, 'acme', { name: 'Ada', role: 'admin' }) };
   const ada = api(server.url, tokens.admin);
   // No quota: the job waits, so nothing changes with time alone.
   const job = await ada('POST', '/v1/jobs', { name: 'waits', project: 'acme-ml', gpuType: 'B200' });

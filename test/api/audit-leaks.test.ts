@@ -108,8 +108,9 @@ describe("an organisation's admin sees no other organisation's chain", () => {
       env: { ...process.env, GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken },
     });
     assert.match(ok.stdout, /records verify/);
-    // A checkpoint view edited to claim another head fails its signature.
-    const forged = { ...head, checkpoint: { ...head.checkpoint, headHash: '0'.repeat(64) } };
+    // A checkpoint edited to claim another head for acme fails: the checkpoint signed a commitment to the real one.
+    const [id] = head.checkpoint.orgHeads.acme;
+    const forged = { ...head, checkpoint: { ...head.checkpoint, orgHeads: { acme: [id, '0'.repeat(64)] } } };
     writeFileSync(file, [JSON.stringify(forged), ...exported.split('\n').slice(1)].join('\n'));
     const bad = await run(process.execPath, [BIN, 'audit', 'verify', '--file', file], {
       env: { ...process.env, GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken },

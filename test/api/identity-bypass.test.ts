@@ -236,7 +236,7 @@ describe('which approvals count', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gigafab-migrate-'));
     const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new SQLite(join(dir, 'old.db')) }) });
     const migrator = new Migrator({ db, provider: migrationProvider });
-    assert.equal((await migrator.migrateTo('008_sovwire')).error, undefined);
+    assert.equal((await migrator.migrateTo('013_audit_seal')).error, undefined);
     const raw = db as unknown as Kysely<Record<string, Record<string, unknown>>>;
     const at = new Date().toISOString();
     await raw.insertInto('orgs').values({ id: 'old', name: 'Old', kind: 'research', created_at: at }).execute();

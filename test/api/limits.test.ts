@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type ApiResponse, api, startTestServer } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 type Call = ReturnType<typeof api>;
 
@@ -23,16 +24,15 @@ async function world(limits: string) {
   const op = api(server.url, server.operatorToken);
   assert.equal((await op('POST', '/v1/orgs', { id: 'acme', name: 'Acme', kind: 'start-up' })).status, 201);
   assert.equal((await op('POST', '/v1/orgs/acme/projects', { id: 'acme-ml' })).status, 201);
-  const admin = await op('POST', '/v1/orgs/acme/users', { name: 'Ada', role: 'admin' });
-  assert.equal(admin.status, 201);
-  const adminCall = api(server.url, admin.body.token);
+  const adminToken = await tenantToken(op, 'acme', { name: 'Ada', role: 'admin' });
+  const adminCall = api(server.url, adminToken);
   const member = await adminCall('POST', '/v1/orgs/acme/users', { name: 'Max', role: 'member' });
   assert.equal(member.status, 201);
   return {
     server,
     op,
     admin: adminCall,
-    adminToken: admin.body.token as string,
+    adminToken,
     member: api(server.url, member.body.token),
     memberToken: member.body.token as string,
   };

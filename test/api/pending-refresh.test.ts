@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let op: ReturnType<typeof api>;
@@ -44,7 +45,7 @@ explainIntervalSeconds: ${EXPLAIN_SECONDS}
   await op('POST', '/v1/orgs', { id: 'acme', name: 'acme', kind: 'start-up' });
   await op('POST', '/v1/orgs/acme/projects', { id: 'acme-p' });
   await op('PUT', '/v1/projects/acme-p/quotas/B200', { gpus: 64 });
-  acme = api(server.url, (await op('POST', '/v1/orgs/acme/users', { name: 'A', role: 'member' })).body.token);
+  acme = api(server.url, await tenantToken(op, 'acme', { name: 'A', role: 'member' }));
 });
 
 after(async () => {

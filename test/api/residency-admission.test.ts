@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let op: ReturnType<typeof api>;
@@ -88,7 +89,7 @@ test('organisation policy x data class x constraints: refused (422 naming the ru
     await op('POST', '/v1/orgs', { id: org.id, name: org.id, kind: 'enterprise' });
     await op('POST', `/v1/orgs/${org.id}/projects`, { id: `${org.id}-p` });
     await op('PUT', `/v1/projects/${org.id}-p/quotas/RTX`, { gpus: 48 });
-    const admin = api(server.url, (await op('POST', `/v1/orgs/${org.id}/users`, { name: 'A', role: 'admin' })).body.token);
+    const admin = api(server.url, await tenantToken(op, org.id, { name: 'A', role: 'admin' }));
     if (org.rules) {
       const set = await admin('PUT', `/v1/orgs/${org.id}/residency-policy`, { name: 'p', rules: org.rules, dataClasses: ALL });
       assert.equal(set.status, 200);
@@ -142,7 +143,7 @@ test('organisation policy x data class x constraints: refused (422 naming the ru
 });
 
 test('the case from the field: health data, requiredSites [at1] in a DE-only organisation', async () => {
-  const admin = api(server.url, (await op('POST', '/v1/orgs/de/users', { name: 'B', role: 'admin' })).body.token);
+  const admin = api(server.url, await tenantToken(op, 'de', { name: 'B', role: 'admin' }));
   const ds = (await admin('GET', '/v1/datasets?project=de-p')).body.items[0].id as string;
   const res = await admin('POST', '/v1/jobs', {
     name: 'impossible',

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 
@@ -31,7 +32,7 @@ test('a period after the starts: long-running placements are in the report, ende
   await op('POST', '/v1/orgs', { id: 'acme', name: 'Acme', kind: 'enterprise' });
   await op('POST', '/v1/orgs/acme/projects', { id: 'acme-p' });
   await op('PUT', '/v1/projects/acme-p/quotas/RTX', { gpus: 48 });
-  const admin = api(server.url, (await op('POST', '/v1/orgs/acme/users', { name: 'A', role: 'admin' })).body.token);
+  const admin = api(server.url, await tenantToken(op, 'acme', { name: 'A', role: 'admin' }));
   const policy = { name: 'de-only', rules: { countries: ['DE'] }, dataClasses: ['public', 'internal'] };
   assert.equal((await admin('PUT', '/v1/orgs/acme/residency-policy', policy)).status, 200);
   const job = async (name: string, seconds: number) =>
@@ -77,7 +78,7 @@ test('a period after the starts: long-running placements are in the report, ende
   assert.equal((await admin('GET', '/v1/orgs/acme/residency-report?from=2020-01-01&to=2020-02-01')).body.items.length, 0);
   // The CSV has the same rows.
   const csv = await fetch(`${server.url}/v1/orgs/acme/residency-report?from=${from}&to=${to}&format=csv`, {
-    headers: { authorization: `Bearer ${(await op('POST', '/v1/orgs/acme/users', { name: 'B', role: 'member' })).body.token}` },
+    headers: { authorization: `Bearer ${await tenantToken(op, 'acme', { name: 'B', role: 'member' })}` },
   });
   assert.equal((await csv.text()).trim().split('\r\n').length, 3);
 });

@@ -61,13 +61,18 @@ after(async () => {
 
 /** Every test leaves an idle fleet: jobs cancelled, nodes up, windows removed. */
 afterEach(async () => {
-  for (const q of ['state=queued', 'state=running']) {
-    for (const j of (await op('GET', `/v1/jobs?${q}&limit=1000`)).body.items) {
-      const who = j.org === 'gov' ? gov : acme;
-      await who('POST', `/v1/jobs/${j.id}/cancel`);
+  // Rounds until nothing is left: a victim stopping at cleanup time is requeued after the first round.
+  await waitFor(async () => {
+    let left = 0;
+    for (const q of ['state=queued', 'state=running']) {
+      for (const j of (await op('GET', `/v1/jobs?${q}&limit=1000`)).body.items) {
+        left++;
+        const who = j.org === 'gov' ? gov : acme;
+        await who('POST', `/v1/jobs/${j.id}/cancel`);
+      }
     }
-  }
-  await waitFor(async () => (await op('GET', '/v1/jobs?state=running')).body.items.length === 0, 'no running jobs');
+    return left === 0;
+  }, 'no queued or running jobs');
   for (const n of (await op('GET', '/v1/nodes')).body.items) {
     if (n.state !== 'up') await op('PUT', `/v1/nodes/${n.id}/state`, { state: 'up' });
   }

@@ -112,8 +112,7 @@ export function api(url: string, token?: string) {
     } catch {
       json = text;
     }
-    // biome-ignore lint/suspicious/noExplicitAny: test convenience for reading response fields
-    return { status: r.status, headers: r.headers, body: json as any };
+    return { status: r.status, headers: r.headers, body: json };
   };
   return Object.assign(call, { url, token });
 }

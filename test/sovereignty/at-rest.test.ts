@@ -17,6 +17,7 @@ import SQLite from 'better-sqlite3';
 import { LocalFileKeyProvider } from '../../src/sovereignty/keys/local-provider.js';
 import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantUser } from '../helpers/tenants.js';
 
 const TAG = randomBytes(8).toString('hex');
 /** One marker per tenant-written field; every one must stay out of the files in clear. */
@@ -102,12 +103,9 @@ before(async () => {
   await op('POST', '/v1/orgs', { id: 'vault', name: 'Vault AG', kind: 'enterprise' });
   await op('POST', '/v1/orgs/vault/projects', { id: 'vault-p' });
   await op('PUT', '/v1/projects/vault-p/quotas/L4', { gpus: 4 });
-  const adminToken = (await op('POST', '/v1/orgs/vault/users', { name: 'Vera Admin', role: 'admin' })).body.token as string;
-  admin = api(server.url, adminToken);
-  // The member is created by the org's admin (onboarding gives the operator the first admin only).
-  let created = await admin('POST', '/v1/orgs/vault/users', { name: 'Max Member', role: 'member' });
-  if (created.status !== 201) created = await op('POST', '/v1/orgs/vault/users', { name: 'Max Member', role: 'member' });
-  member = api(server.url, created.body.token as string);
+  // The operator onboards the first admin; that admin creates the member (test/helpers/tenants.ts).
+  admin = api(server.url, (await tenantUser(op, 'vault', { name: 'Vera Admin', role: 'admin' })).token);
+  member = api(server.url, (await tenantUser(op, 'vault', { name: 'Max Member', role: 'member' })).token);
 });
 
 after(async () => {
@@ -252,7 +250,7 @@ test('rows written in clear by an older version are sealed at the next start; th
   await op('POST', '/v1/orgs', { id: 'legacy', name: 'Legacy KG', kind: 'enterprise' });
   await op('POST', '/v1/orgs/legacy/projects', { id: 'legacy-p' });
   await op('PUT', '/v1/projects/legacy-p/quotas/L4', { gpus: 1 });
-  const token = (await op('POST', '/v1/orgs/legacy/users', { name: 'Lea Legacy', role: 'admin' })).body.token as string;
+  const { token } = await tenantUser(op, 'legacy', { name: 'Lea Legacy', role: 'admin' });
   const lea = api(server.url, token);
   const job = (
     await lea('POST', '/v1/jobs', { name: 'placeholder', project: 'legacy-p', gpuType: 'L4', command: ['true'], env: { X: 'y' } })

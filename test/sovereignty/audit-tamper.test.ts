@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import SQLite from 'better-sqlite3';
 import { recordHash } from '../../src/store/audit-chain.js';
 import { api, BIN, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken as onboardedToken } from '../helpers/tenants.js';
 
 const run = promisify(execFile);
 let pristine: string; // the data directory as the SIGKILLed server left it
@@ -50,7 +51,7 @@ before(async () => {
     await op('POST', '/v1/orgs', { id: org, name: org, kind: 'enterprise' });
     await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-ai` });
     await op('PUT', `/v1/projects/${org}-ai/quotas/B200`, { gpus: 16 });
-    tokens[org] = (await op('POST', `/v1/orgs/${org}/users`, { name: 'Admin', role: 'admin' })).body.token;
+    tokens[org] = await onboardedToken(op, org, { name: 'Admin', role: 'admin' });
   }
   tenantToken = tokens.hospital!;
   await activity(server, tokens.hospital!, 'hospital', 3, 0);
@@ -320,6 +321,21 @@ test('the tail forged after the crash, hashes recomputed: named at the first for
     const cli = await verifyCli(s.url, s.operatorToken);
     assert.equal(cli.code, 4);
     assert.match(cli.out, new RegExp(`first bad record: ${forged}\\b`));
+  } finally {
+    await s.stop();
+  }
+});
+
+test('the newest checkpoints removed and the records they covered forged: named at the first unsealed record', async () => {
+  const forged = opMid.id + 1;
+  let ownForged = 0;
+  const s = await tampered((db) => {
+    ownForged = all(db, "org_id = 'hospital' AND id >= ?", forged)[0]!.id;
+    db.prepare('DELETE FROM audit_checkpoints WHERE upto_id >= ?').run(forged);
+    forge(db, forged);
+  });
+  try {
+    await expectBad(s, forged, ownForged);
   } finally {
     await s.stop();
   }

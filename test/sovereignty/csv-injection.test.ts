@@ -10,6 +10,7 @@ import { toCsv } from '../../src/model/csv.js';
 import { cliRunner } from '../helpers/cli.js';
 import { residencyFleet, rtxJob } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 const FORMULAS = [
   '=1+2',
@@ -33,7 +34,7 @@ before(async () => {
   await op('POST', '/v1/orgs', { id: 'acme', name: 'Acme', kind: 'enterprise' });
   await op('POST', '/v1/orgs/acme/projects', { id: 'imaging' });
   await op('PUT', '/v1/projects/imaging/quotas/RTX', { gpus: 64 });
-  token = (await op('POST', '/v1/orgs/acme/users', { name: 'A', role: 'admin' })).body.token;
+  token = await tenantToken(op, 'acme', { name: 'A', role: 'admin' });
   const admin = api(server.url, token);
   for (const name of FORMULAS) {
     const r = await admin('POST', '/v1/jobs', { ...rtxJob('imaging', name), gpusPerNode: 1 });

@@ -22,6 +22,7 @@ test('operational events: sentences the control plane wrote from placement, stat
     ev('queued', 'submitted: 1×8 H100 (8 GPUs)'),
     ev('queued', 'node n1 went down: requeued (attempt 2)', { node: 'n1', attempt: 2 }),
     ev('queued', 'requeued and held: processing restricted (art. 18)', { preemptedFor: '' }),
+    ev('queued', 'requeued and held: processing restricted (art. 18)', { restricted: true }),
     ev('running', 'scheduled on 1 node(s) in s1 (8 H100)', { placement: { site: 's1' } }),
     ev('started', 'started on n1 as pid 42 with CUDA_VISIBLE_DEVICES=0'),
     ev('preempting', 'preempted for job 9 (…)', { forJobId: '9', reason: 'priority' }),

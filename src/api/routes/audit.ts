@@ -31,10 +31,6 @@ const CheckpointSchema = z
       .openapi({ description: 'sha256 of JSON [org, id, hash] for every pinned organisation head: what was signed' }),
     signature: z.string(),
     keyId: z.string(),
-    org: z.string().optional().openapi({
-      description:
-        "An organisation admin's view: only the organisation's own head (uptoId/headHash are that head), signed for it; other organisations' ids and heads are not shown",
-    }),
   })
   .openapi('AuditCheckpoint');
 export const VerifyReportSchema = z

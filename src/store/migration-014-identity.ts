@@ -1,5 +1,5 @@
 /**
- * 009_identity: tokens with ids, names, expiry, last use and revocation; users that can be disabled
+ * 014_identity: tokens with ids, names, expiry, last use and revocation; users that can be disabled
  * and that remember who created them; notices to tenants that are not tied to an access request
  * (onboarding of the first admin, an operator disabling a tenant user).
  *
@@ -9,7 +9,7 @@
  */
 import { type Kysely, type Migration, sql } from 'kysely';
 
-export const migration009Identity: Migration = {
+export const migration014Identity: Migration = {
   async up(db: Kysely<unknown>) {
     await db.schema.alterTable('tokens').addColumn('id', 'text').execute();
     await db.schema.alterTable('tokens').addColumn('name', 'text').execute();
