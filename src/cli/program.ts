@@ -1,7 +1,7 @@
 /**
  * The gigafab command tree and the top-level error handling (exit codes).
  */
-import { Command, CommanderError, Option } from 'commander';
+import { type Command, CommanderError, Option } from 'commander';
 import { ApiError, ConnectionError } from './client.js';
 import { registerAccess } from './commands/access.js';
 import { registerAudit, registerAuditProofs } from './commands/audit.js';
@@ -22,6 +22,7 @@ import { registerUser } from './commands/user.js';
 import { ConfigError } from './config.js';
 import { CliError, ExitCode, examples, type Runtime } from './context.js';
 import { OUTPUT_FORMATS } from './output.js';
+import { GigafabCommand } from './suggest.js';
 
 export const VERSION = '0.1.0';
 
@@ -29,7 +30,7 @@ export const VERSION = '0.1.0';
 export const EXIT = { ok: 0, error: 1, unreachable: 2 } as const;
 
 export function buildProgram(rt: Runtime): Command {
-  const program = new Command('gigafab');
+  const program = new GigafabCommand('gigafab');
   program
     .description('gigafab: control plane for a multi-tenant GPU cloud')
     .version(VERSION, '-V, --version')
@@ -85,7 +86,8 @@ export function reportError(err: unknown, rt: Runtime): number {
   if (err instanceof ExitCode) return err.exitCode;
   if (err instanceof ApiError) {
     say(`error: ${err.detail} (${err.code})`);
-    for (const e of err.errors) say(`  ${e.path || '(body)'}: ${e.message}`);
+    // A field error without a path only repeats the detail; the server names the field where there is one.
+    for (const e of err.errors) if (e.path) say(`  ${e.path}: ${e.message}`);
     if (err.status === 401) say('hint: check --token / GIGAFAB_TOKEN, or run `gigafab login`');
     return EXIT.error;
   }

@@ -73,7 +73,7 @@ export function forOperator<T extends Shape & { before: unknown; after: unknown 
   const named = objectId !== r.objectId;
   // An operator's own record may still copy the tenant's object as it was before the action
   // (dataset.delete: its name): the operator wrote only `after`.
-  if (r.org !== null && operators.has(r.actor) && !SYSTEM_VOCABULARY.has(r.action)) {
+  if (r.org !== null && r.before !== null && operators.has(r.actor) && !SYSTEM_VOCABULARY.has(r.action)) {
     return { ...r, objectId, before: null, redacted: ['before', ...(named ? ['objectId'] : [])] };
   }
   if (operatorMaySee(r, operators)) return named ? { ...r, objectId, redacted: ['objectId'] } : r;

@@ -32,7 +32,7 @@ import type { Store } from '../store/open-store.js';
 import { openEventRow, openJobRow, openSpec, sealJobColumns } from '../store/sealed-fields.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { BusEvent, EventBus } from './event-bus.js';
-import { schedFields, unsatisfiableConstraints } from './job-constraints.js';
+import { schedFields, unplaceable, unsatisfiableConstraints } from './job-constraints.js';
 import { type JobRow, toJob, toJobEvent } from './job-rows.js';
 import type { Metrics } from './metrics.js';
 import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
@@ -905,7 +905,7 @@ export class ControlPlane {
       gpusPerNode: spec.gpusPerNode,
       nodes: spec.nodes,
     });
-    if (never) throw invalid(`job_unplaceable`, never.message.replace(/^waiting: /, ''), [{ path: '', message: never.code }]);
+    if (never) throw unplaceable(never);
     const unfit = unsatisfiableConstraints(this.fleet, spec);
     if (unfit) throw invalid('job_constraints_unsatisfiable', unfit.message, unfit.errors);
     this.residency?.admit(project.org_id, project.id, spec, this.now());

@@ -3,8 +3,9 @@
  * rejects a job no node of the fleet could ever host (on an empty fleet) with the reason.
  */
 
-import type { FieldError } from '../model/errors.js';
+import { type DomainError, type FieldError, invalid } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
+import type { PendingReason } from '../model/job.js';
 import type { JobSpec } from '../model/schemas.js';
 import { ClusterModel, constraintsFor, placeJob, type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
 
@@ -24,6 +25,27 @@ export function schedFields(spec: JobSpec): ConstraintFields {
   if (c?.requireSingleUnit) out.requireSingleUnit = true;
   if (spec.priorityClass === 'preemptible') out.preemptible = true;
   return out;
+}
+
+/** The spec field each fleet-fit rule is about, in a few words: the CLI and console show it beside that field. */
+const RULE_FIELD: Record<string, [path: string, message: string]> = {
+  unknown_gpu_type: ['gpuType', 'not in this fleet'],
+  empty_fleet: ['gpuType', 'the fleet has no GPUs'],
+  gpus_per_node: ['gpusPerNode', 'more than any node of the type has'],
+  nodes_per_site: ['nodes', 'more than the largest site has'],
+  no_gpu_type_fits: ['nodes', 'no GPU type has that many in one site'],
+};
+
+/**
+ * unplaceable turns validateJobFitsFleet's reason into the 422 a submission gets: `unknown_gpu_type` for a
+ * type the fleet lacks (as documented), else `job_unplaceable`; the field error names the field at fault.
+ */
+export function unplaceable(reason: PendingReason): DomainError {
+  const rule = String(reason.details?.rule ?? '');
+  const detail = reason.message.replace(/^cannot run: /, 'the job can never run: ');
+  const field = RULE_FIELD[rule];
+  const errors: FieldError[] = field ? [{ path: field[0], message: field[1] }] : [];
+  return invalid(rule === 'unknown_gpu_type' ? 'unknown_gpu_type' : 'job_unplaceable', detail, errors);
 }
 
 /** An all-idle model per fleet: "could this ever be placed" is a placement on it. */

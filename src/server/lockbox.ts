@@ -33,7 +33,15 @@ type RequestRow = Selectable<AccessRequestsTable>;
 const MAX_DEADLINE_MS = 30 * 86400_000;
 
 /** Fields of a job spec that are tenant data; the rest (resources, project, name) is operational metadata. */
-export const REDACTED_JOB_FIELDS = ['name', 'spec.command', 'spec.image', 'spec.env', 'spec.secretEnv', 'spec.labels'] as const;
+export const REDACTED_JOB_FIELDS = [
+  'name',
+  'spec.name',
+  'spec.command',
+  'spec.image',
+  'spec.env',
+  'spec.secretEnv',
+  'spec.labels',
+] as const;
 
 /** parseObjectRef splits `job:812` / `jobs:*` into a normalised kind and id. */
 export function parseObjectRef(ref: string): { kind: AccessObjectKind; id: string } {
@@ -485,5 +493,6 @@ function toUse(r: Selectable<AccessUsesTable>): AccessUse {
 export function redactJob(job: Job): Job & { redacted: string[] } {
   const { command: _c, image: _i, env: _e, secretEnv: _s, ...rest } = job.spec;
   // The name is tenant-written too; operators see a neutral stand-in.
-  return { ...job, name: `job ${job.id}`, spec: { ...rest, labels: {} }, redacted: [...REDACTED_JOB_FIELDS] };
+  const name = `job ${job.id}`;
+  return { ...job, name, spec: { ...rest, name, labels: {} }, redacted: [...REDACTED_JOB_FIELDS] };
 }

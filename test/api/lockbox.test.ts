@@ -78,7 +78,16 @@ describe('by default an operator sees operational metadata only', () => {
     assert.equal(seen.body.state, 'succeeded');
     assert.equal(seen.body.spec.gpuType, 'L4');
     assert.ok(seen.body.placement.site);
-    assert.deepEqual(seen.body.redacted, ['spec.command', 'spec.image', 'spec.env', 'spec.secretEnv', 'spec.labels']);
+    assert.deepEqual(seen.body.redacted, [
+      'name',
+      'spec.name',
+      'spec.command',
+      'spec.image',
+      'spec.env',
+      'spec.secretEnv',
+      'spec.labels',
+    ]);
+    assert.equal(seen.body.name, `job ${jobId}`);
     assert.equal(seen.body.spec.command, undefined);
     assert.equal(seen.body.spec.env, undefined);
     assert.deepEqual(seen.body.spec.labels, {});

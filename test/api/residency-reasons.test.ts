@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 let op: ReturnType<typeof api>;
@@ -48,7 +49,7 @@ async function tenant(org: string) {
   await op('POST', '/v1/orgs', { id: org, name: org, kind: 'enterprise' });
   await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-p` });
   await op('PUT', `/v1/projects/${org}-p/quotas/B200`, { gpus: 512 });
-  return api(server.url, (await op('POST', `/v1/orgs/${org}/users`, { name: 'A', role: 'admin' })).body.token);
+  return api(server.url, await tenantToken(op, org, { name: 'A', role: 'admin' }));
 }
 
 const b200 = (project: string, name: string, extra: Record<string, unknown> = {}) => ({

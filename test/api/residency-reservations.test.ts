@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { residencyFleet } from '../helpers/residency.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
 
@@ -26,8 +27,8 @@ test('a DE + current C5 organisation: reservations outside de1 are refused or ne
     await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-p` });
     await op('PUT', `/v1/projects/${org}-p/quotas/RTX`, { gpus: 48 });
   }
-  const sov = api(server.url, (await op('POST', '/v1/orgs/sov/users', { name: 'A', role: 'admin' })).body.token);
-  const filler = api(server.url, (await op('POST', '/v1/orgs/filler/users', { name: 'F', role: 'member' })).body.token);
+  const sov = api(server.url, await tenantToken(op, 'sov', { name: 'A', role: 'admin' }));
+  const filler = api(server.url, await tenantToken(op, 'filler', { name: 'F', role: 'member' }));
   const policy = { name: 'de-c5', rules: { countries: ['DE'], attestations: ['BSI C5 Type 2'] }, dataClasses: ['internal'] };
   assert.equal((await sov('PUT', '/v1/orgs/sov/residency-policy', policy)).status, 200);
 

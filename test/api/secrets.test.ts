@@ -152,7 +152,7 @@ test('rotation (API and CLI) and value replacement: later jobs still get the rig
   // The secret's data key and the organisation's key for its sealed job fields (tenant-keys.ts).
   assert.equal(rot.body.rewrappedDataKeys, 2);
   assert.deepEqual(rot.body.destroyedVersions, [1]);
-  assert.equal((await admin('POST', '/v1/orgs/lab/keys/rotate', { provider: 'nowhere' })).status, 503);
+  assert.equal((await admin('POST', '/v1/orgs/lab/keys/rotate', { provider: 'nowhere' })).body.code, 'unknown_key_provider');
   assert.equal((await member('POST', '/v1/orgs/lab/keys/rotate', {})).status, 403);
 
   const set = await cli(['secret', 'set', 'registry', '--from-env', 'MY_SECRET', '--description', 'registry pull'], {

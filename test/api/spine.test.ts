@@ -218,7 +218,7 @@ describe('bad input gets a specific 4xx and changes nothing', () => {
     ['negative GPU count', { ...gang, gpusPerNode: -1 }, 400, 'validation_failed'],
     ['absurd GPU count', { ...gang, gpusPerNode: 1000 }, 400, 'validation_failed'],
     ['zero nodes', { ...gang, nodes: 0 }, 400, 'validation_failed'],
-    ['GPU type the fleet lacks', { ...gang, gpuType: 'H100' }, 422, 'job_unplaceable'],
+    ['GPU type the fleet lacks', { ...gang, gpuType: 'H100' }, 422, 'unknown_gpu_type'],
     ['larger than any site', { ...gang, nodes: 2000 }, 422, 'job_unplaceable'],
     ['more GPUs per node than any node has', { ...gang, gpusPerNode: 16 }, 422, 'job_unplaceable'],
     ['unknown project', { ...gang, project: 'nope-nope' }, 404, 'project_not_found'],
@@ -239,6 +239,22 @@ describe('bad input gets a specific 4xx and changes nothing', () => {
   test('field errors name the field', async () => {
     const r = await alice('POST', '/v1/jobs', { ...gang, gpusPerNode: 0 });
     assert.equal(r.body.errors[0].path, 'gpusPerNode');
+    // A job the fleet can never hold names the field at fault too, never an empty path.
+    const fits: [unknown, string][] = [
+      [{ ...gang, gpuType: 'H100' }, 'gpuType'],
+      [{ ...gang, gpusPerNode: 16 }, 'gpusPerNode'],
+      [{ ...gang, nodes: 2000 }, 'nodes'],
+    ];
+    for (const [body, path] of fits) {
+      const u = await alice('POST', '/v1/jobs', body);
+      assert.equal(u.status, 422);
+      assert.deepEqual(
+        u.body.errors.map((e: { path: string }) => e.path),
+        [path],
+        JSON.stringify(u.body),
+      );
+      assert.match(u.body.detail, /^the job can never run: /);
+    }
   });
   test('wrong or missing token: 401', async () => {
     const r = await api(server.url, 'gf_wrong')('GET', '/v1/jobs');

@@ -85,6 +85,15 @@ test('user: login writes a 0600 config that later commands use', async () => {
   assert.equal(JSON.parse(who.out).name, 'alice');
 });
 
+test('user: an unknown GPU type is refused as unknown_gpu_type, naming the field, with no stray lines', async () => {
+  const r = await gigafab(['job', 'submit', '--project', 'robo', '--name', 'x', '--gpu-type', 'H100', '--', 'true'], user);
+  assert.equal(r.code, 1, r.err);
+  assert.equal(r.out, '');
+  const lines = r.err.trimEnd().split('\n');
+  assert.match(lines[0], /^error: the job can never run: unknown GPU type H100 \(fleet has .*B200.*\) \(unknown_gpu_type\)$/);
+  assert.deepEqual(lines.slice(1), ['  gpuType: not in this fleet']);
+});
+
 test('user: a 4×8 B200 job over quota waits with the quota reason', async () => {
   const sub = ok(
     await gigafab(

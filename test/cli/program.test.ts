@@ -128,6 +128,23 @@ test('usage errors exit 1: unknown option, missing required option, bad choice, 
   assert.notEqual(noSub.code, 0);
 });
 
+test('unknown options get a "did you mean", also for a truncated flag, in every subcommand', async () => {
+  const cases: [string[], RegExp][] = [
+    [['job', 'submit', '--gpu', 'B200'], /unknown option '--gpu'\n\(Did you mean --gpu-type\?\)/],
+    [['job', 'submit', '--gpu=B200'], /unknown option '--gpu=B200'\n\(Did you mean --gpu-type\?\)/],
+    [['job', 'submit', '--gpus', '8'], /\(Did you mean --gpus-per-node\?\)/],
+    [['job', 'list', '--stat', 'queued'], /\(Did you mean --state\?\)/],
+    [['quota', 'set', 'p', 'B200', '8', '--outpt', 'json'], /\(Did you mean --output\?\)/],
+  ];
+  for (const [args, want] of cases) {
+    const r = await cli(args, {});
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.err, want, args.join(' '));
+  }
+  const none = await cli(['job', 'list', '--bogus'], {});
+  assert.doesNotMatch(none.err, /Did you mean/);
+});
+
 test('API errors print `error: <detail> (<code>)` plus field errors and exit 1', async () => {
   const api = await fake({
     'GET /v1/whoami': (_req, res) => problem(res, 401, 'unauthenticated', 'the token is not valid'),
@@ -178,6 +195,38 @@ test('login verifies the token, writes a 0600 config; later commands use it; fla
   assert.equal(flagWins.code, 0);
   const urlFlag = await cli(['whoami', '--url', await deadUrl()], { GIGAFAB_CONFIG: cfg });
   assert.equal(urlFlag.code, 2);
+});
+
+test('login warns on stderr when GIGAFAB_TOKEN / GIGAFAB_URL in the environment override what it saved', async () => {
+  const api = await fake({
+    'GET /v1/whoami': (req, res) =>
+      req.headers.authorization === 'Bearer good'
+        ? json(res, 200, alice)
+        : problem(res, 401, 'unauthenticated', 'the token is not valid'),
+  });
+  const cfg = join(await tmp(), 'config.json');
+  const quiet = await cli(['login', '--url', api.url, '--token', 'good'], { GIGAFAB_CONFIG: cfg });
+  assert.equal(quiet.code, 0, quiet.err);
+  assert.doesNotMatch(quiet.err, /warning/);
+
+  const token = await cli(['login', '--url', api.url, '--token', 'good'], { GIGAFAB_CONFIG: cfg, GIGAFAB_TOKEN: 'operator' });
+  assert.equal(token.code, 0, token.err);
+  assert.match(token.err, /warning: GIGAFAB_TOKEN is set in the environment .*`unset GIGAFAB_TOKEN`/);
+  assert.doesNotMatch(token.err, /GIGAFAB_URL/);
+  assert.equal(token.out.includes('warning'), false, 'the warning stays off stdout');
+
+  const both = await cli(['login', '--url', api.url, '--token', 'good'], {
+    GIGAFAB_CONFIG: cfg,
+    GIGAFAB_TOKEN: 'operator',
+    GIGAFAB_URL: 'http://other.example:9',
+  });
+  assert.equal(both.code, 0, both.err);
+  assert.match(both.err, /warning: GIGAFAB_URL and GIGAFAB_TOKEN are set .*`unset GIGAFAB_URL GIGAFAB_TOKEN`/);
+
+  // The env token that login itself used and saved does not shadow anything.
+  const same = await cli(['login', '--url', api.url], { GIGAFAB_CONFIG: cfg, GIGAFAB_TOKEN: 'good' });
+  assert.equal(same.code, 0, same.err);
+  assert.doesNotMatch(same.err, /warning/);
 });
 
 test('job submit: file + flags merged into the request; json prints the whole job', async () => {

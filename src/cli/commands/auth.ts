@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import type { User } from '../../model/schemas.js';
-import { writeConfigFile } from '../config.js';
+import { type Env, writeConfigFile } from '../config.js';
 import { CliError, examples, makeCtx, type Runtime } from '../context.js';
 import { renderKeyValues } from '../output.js';
 
@@ -16,6 +16,18 @@ export function renderUser(u: User, url: string): string {
     ['Email', u.email],
     ['Server', url],
   ]);
+}
+
+/**
+ * envOverrides names the env variables that would shadow the config `login` just saved: env beats the file on
+ * every later command, so a stale exported token silently turns the next command into someone else's.
+ */
+export function envOverrides(env: Env, savedUrl: string, savedToken: string): string[] {
+  const out: string[] = [];
+  const envUrl = env.GIGAFAB_URL;
+  if (envUrl && envUrl.replace(/\/+$/, '') !== savedUrl) out.push('GIGAFAB_URL');
+  if (env.GIGAFAB_TOKEN && env.GIGAFAB_TOKEN !== savedToken) out.push('GIGAFAB_TOKEN');
+  return out;
 }
 
 export function registerAuth(program: Command, rt: Runtime): void {
@@ -41,6 +53,13 @@ Flags (--url/--token) and env (GIGAFAB_URL/GIGAFAB_TOKEN) override it on every c
       else {
         ctx.out(`logged in to ${ctx.config.url} as ${user.id} (${user.role}${user.org ? ` in ${user.org}` : ''})`);
         ctx.note(`saved to ${ctx.config.configPath}`);
+      }
+      const shadowed = envOverrides(rt.env, ctx.config.url, ctx.config.token);
+      if (shadowed.length > 0) {
+        const names = shadowed.join(' and ');
+        ctx.note(
+          `warning: ${names} ${shadowed.length > 1 ? 'are' : 'is'} set in the environment and ${shadowed.length > 1 ? 'override' : 'overrides'} this login on every command; run \`unset ${shadowed.join(' ')}\` to use the saved config`,
+        );
       }
     });
 

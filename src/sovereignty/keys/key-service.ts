@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import { DomainError, invalid } from '../../model/errors.js';
+import { DomainError } from '../../model/errors.js';
 import { appendAudit } from '../../store/audit.js';
 import { type KeysDb, type KeysTrx, keysDb, keysTrx, type OrgKeksTable } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
