@@ -1,7 +1,9 @@
 /**
  * Composition root of `gigafab server`: store, fleet, driver, control plane, API. Kept short on purpose.
  */
+
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp } from '../api/app.js';
@@ -156,7 +158,15 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       stopDemo?.();
       await cp!.stop();
       await audit.stop();
-      await new Promise<void>((r) => server.close(() => r()));
+      // Live streams (SSE events, followed logs) would hold close() open for ever: after a short
+      // grace every connection is ended (clients reconnect to the next server).
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        // serve() makes a plain node:http server here (no TLS, no HTTP/2).
+        const http = server as HttpServer;
+        http.closeIdleConnections();
+        setTimeout(() => http.closeAllConnections(), 2000).unref();
+      });
       await driver.close();
       await store.close();
       lock.release();

@@ -384,7 +384,8 @@ test('a gang job behind a long-running one: position, expected start, blocker, s
     await suggestion.waitFor({ timeout: 20_000 });
     assert.match(await text(suggestion), /would start now on H200/);
     assert.equal(await text(page.getByTestId('queue-position')), '#1');
-    assert.match(await text(page.getByTestId('expected-start')), /^in \d+(d|h)/);
+    // Expected starts are wall-clock time: at --time-scale 600 the hog's 600,000 s limit ends in minutes.
+    assert.match(await text(page.getByTestId('expected-start')), /^in \d+(d|h|m)/);
     const blocked = page.getByTestId('blocked-by');
     assert.equal(await text(blocked), `job ${hog.body.id}`);
     assert.equal(await blocked.getByRole('link').getAttribute('href'), `/jobs/${hog.body.id}`);
@@ -409,7 +410,7 @@ test('a gang job behind a long-running one: position, expected start, blocker, s
     await row.locator('summary').click();
     const eta = row.locator(`li[data-job-id="${gang.body.id}"] [data-testid=queue-eta]`);
     await eta.waitFor({ timeout: 15_000 });
-    assert.match(await text(eta), /^#1 · starts in \d+(d|h)/);
+    assert.match(await text(eta), /^#1 · starts in \d+(d|h|m)/);
     assert.match(await text(row.locator('td').nth(2)), new RegExp(`job ${gang.body.id} #1 · starts in`));
     await shot(q.page, 'queue-explain');
     await close(q);
