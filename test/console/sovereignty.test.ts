@@ -201,7 +201,8 @@ describe('keys and secrets', () => {
     await page.getByTestId('rotated').waitFor();
     assert.match(
       await text(page.getByTestId('rotated')),
-      /Rotated: version 2 at local; 1 data key re-wrapped; version 1 destroyed/,
+      // The secret's data key and the organisation's key for its sealed tenant fields (tenant-keys.ts).
+      /Rotated: version 2 at local; 2 data keys re-wrapped; version 1 destroyed/,
     );
     await waitFor(async () => /v2.*active/s.test(await text(page.getByTestId('keks'))), 'version 2 active in the table');
     await shot(page, 'keys-secrets', true);
