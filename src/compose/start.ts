@@ -14,7 +14,7 @@ import { ControlPlane } from '../server/control-plane.js';
 import { startDemoLoad } from '../server/demo-load.js';
 import { EventBus } from '../server/event-bus.js';
 import { startFleetHistory } from '../server/fleet-history.js';
-import { loadLimitsFile, queueFull } from '../server/limits.js';
+import { loadLimitsFile } from '../server/limits.js';
 import { Lockbox } from '../server/lockbox.js';
 import { createMetrics } from '../server/metrics.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
@@ -73,20 +73,16 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     })),
     { timeScale: opts.timeScale },
   );
-  cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, { policy });
+  cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, {
+    policy,
+    maxQueuedJobsPerOrg: limits.queue.maxQueuedJobsPerOrg,
+  });
   const tenancy = new Tenancy(store, cp);
   if (opts.tokenPolicy) tenancy.tokenPolicy = opts.tokenPolicy;
   if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
   const keys = await setupKeys(store, cp, tenancy, dataDir);
-  // One organisation cannot fill the queue (and the scheduler's memory) for everyone.
-  const admitKeys = cp.hooks.admit;
-  cp.hooks.admit = async (org, spec) => {
-    const queued = cp!.queuedCount(org);
-    if (queued >= limits.queue.maxQueuedJobsPerOrg) throw queueFull(org, queued);
-    await admitKeys?.(org, spec);
-  };
   const residency = new ResidencyService(store, fleet);
   await residency.load(cp);
   cp.attachResidency(residency);

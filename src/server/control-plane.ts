@@ -34,6 +34,7 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { schedFields, unplaceable, unsatisfiableConstraints } from './job-constraints.js';
 import { type JobRow, toJob, toJobEvent } from './job-rows.js';
+import { queueFull } from './limits.js';
 import type { Metrics } from './metrics.js';
 import { lastCheckpoints, markNodeFailures, type NodeFailure, recordCheckpoint, settleNodeFailure } from './node-failure.js';
 import { OrgCountedMap } from './org-count-map.js';
@@ -49,6 +50,8 @@ export interface ControlPlaneOptions {
   stopGraceSeconds?: number;
   now?: () => number;
   policy?: Policy;
+  /** Queued jobs one organisation may have at once (limits.ts); more are refused. */
+  maxQueuedJobsPerOrg?: number;
 }
 
 interface RunningJob {
@@ -127,6 +130,7 @@ export class ControlPlane {
   private readonly cycleIntervalMs: number;
   private readonly grace: number;
   private readonly now: () => number;
+  private readonly maxQueuedJobsPerOrg: number;
   lastCycleMs = 0;
   /** Sovereignty hooks (restriction, secret delivery), set by the composition root. */
   hooks: ControlPlaneHooks = {};
@@ -149,6 +153,7 @@ export class ControlPlane {
     this.settings = policySettings(this.policy);
     this.grace = opts.stopGraceSeconds ?? this.policy.stopGraceSeconds;
     this.now = opts.now ?? (() => Date.now());
+    this.maxQueuedJobsPerOrg = opts.maxQueuedJobsPerOrg ?? Number.POSITIVE_INFINITY;
     this.ops = new SchedulingOps(
       store,
       fleet,
@@ -898,6 +903,9 @@ export class ControlPlane {
       const prior = await this.findIdempotent(p.userId, idempotencyKey);
       if (prior) return this.replay(prior, spec);
     }
+    // One organisation cannot fill the queue (and the scheduler's memory) for everyone.
+    const queued = this.queue.countOf(project.org_id);
+    if (queued >= this.maxQueuedJobsPerOrg) throw queueFull(project.org_id, queued);
     await this.hooks.admit?.(project.org_id, spec);
     const gpuType = spec.gpuType === 'any' ? null : spec.gpuType;
     const never = validateJobFitsFleet(this.fleet, {
@@ -1240,10 +1248,6 @@ export class ControlPlane {
 
   queueLength(): number {
     return this.queue.size;
-  }
-  /** queuedCount: an organisation's queued jobs (its per-org limit). */
-  queuedCount(org: string): number {
-    return this.queue.countOf(org);
   }
   runningCount(): number {
     return this.running.size;
