@@ -17,6 +17,14 @@ export {
 } from './cluster-model.js';
 export { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 export { type JobShape, validateJobFitsFleet } from './fleet-fit.js';
+export {
+  type IncrementalCycleResult,
+  type IncrementalInput,
+  type IncrementalOptions,
+  IncrementalScheduler,
+  type JobExplanation,
+  type OrderingPath,
+} from './incremental.js';
 export { IndexSet } from './index-set.js';
 export { type PlacementOutcome, type PlacementRequest, placeJob } from './placement.js';
 export { type PolicySettings, policySettings } from './policy-input.js';

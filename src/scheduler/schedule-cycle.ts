@@ -251,7 +251,16 @@ export interface CycleOptions {
   eagerHead?: number;
   /** Reuse equivalence-class failures (default true); false: every job runs the full pipeline. */
   equivalence?: boolean;
+  /**
+   * The queue order as indexes into the queue, given each job's score, seq and id (queue order).
+   * Default orderIndexes (a radix sort); the incremental scheduler passes one that reuses the last
+   * cycle's order. It must return exactly the order orderIndexes returns.
+   */
+  order?: QueueOrdering;
 }
+
+/** QueueOrdering: (scores, seqs, ids) in queue order -> queue indexes, score desc, seq asc, id asc. */
+export type QueueOrdering = (scores: Float64Array, seqs: Float64Array, ids: readonly string[]) => Uint32Array;
 
 /**
  * orderQueue sorts the queue: by multifactor priority when fair share is on (total descending,
@@ -262,6 +271,7 @@ function orderQueue(
   cluster: ClusterModel,
   input: CycleInput,
   eagerHead: number,
+  ordering: QueueOrdering,
 ): {
   ordered: SchedJob[];
   ids: string[];
@@ -292,7 +302,7 @@ function orderQueue(
     placedAt[i] = cluster.hasAllocation(job.id) ? 1 : 0;
     totals[i] = pctx ? priorityInto(job, pctx, factors, 4 * i) : job.priority;
   }
-  const idx = orderIndexes(totals, seqs, ids);
+  const idx = ordering(totals, seqs, ids);
   const ordered = new Array<SchedJob>(n);
   const orderedIds = new Array<string>(n);
   const placed = new Uint8Array(n);
@@ -342,8 +352,8 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
 
 /** scheduleCycleWith is scheduleCycle with internal cost knobs (see CycleOptions). */
 export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, options: CycleOptions): CycleResult {
-  const opts: Required<CycleOptions> = { eagerHead: EAGER_HEAD, equivalence: true, ...options };
-  const { ordered, ids, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead);
+  const opts: Required<CycleOptions> = { eagerHead: EAGER_HEAD, equivalence: true, order: orderIndexes, ...options };
+  const { ordered, ids, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead, opts.order);
   const preempting = input.preemption?.enabled === true;
   const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running, preempting);
   const ctx: CycleContext = {

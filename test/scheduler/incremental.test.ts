@@ -1,0 +1,190 @@
+/**
+ * The incremental scheduler makes the from-scratch cycle's decisions: on random histories
+ * (arrivals, ends, node down/up, quota changes, priority changes, fair-share usage moving), every
+ * policy on, each of its cycles is compared with scheduleCycle on a copy of the same cluster and
+ * the same queue: starts, preemptions, reservations, windows, every pending reason, priorities and
+ * every explanation. Modelled on cycle-equivalence.test.ts; seeded (src/model/prng.ts), so a
+ * failure repeats.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Fleet, GpuType } from '../../src/model/fleet.js';
+import { mulberry32 } from '../../src/model/prng.js';
+import { ClusterModel, type CycleInput, IncrementalScheduler, type SchedJob, scheduleCycle } from '../../src/scheduler/index.js';
+import { job, makeFleet, type PoolDef, PropertyWorld, quotas } from './fixtures.js';
+
+const MIN = 60_000;
+const PROJECTS = ['p1', 'p2', 'p3'] as const;
+
+/** copyOf builds a fresh cluster with the same node states and allocations as `from`. */
+function copyOf(fleet: Fleet, from: ClusterModel): ClusterModel {
+  const c = new ClusterModel(fleet);
+  for (const n of fleet.nodes) c.setNodeState(n.id, from.nodeState(n.id));
+  for (const id of [...from.allocatedJobs()].sort()) {
+    const placement = from.allocationOf(id);
+    const project = from.projectOf(id);
+    if (placement && project !== undefined) c.allocate(id, project, placement);
+  }
+  return c;
+}
+
+/** sync makes the scheduler's queue the world's: submits arrivals, removes the rest, updates changes. */
+function sync(s: IncrementalScheduler, want: readonly SchedJob[]): void {
+  const ids = new Set(want.map((j) => j.id));
+  for (const j of [...s.queue]) if (!ids.has(j.id)) s.remove(j.id);
+  const have = new Map(s.queue.map((j) => [j.id, j]));
+  for (const j of want) {
+    const old = have.get(j.id);
+    if (!old) s.submit(j);
+    else if (old !== j) s.update(j);
+  }
+}
+
+function history(seed: number, usageTolerance: number): { cycles: number; starts: number; paths: Set<string> } {
+  const rnd = mulberry32(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+  const pools: PoolDef[] = [
+    { prefix: 'x0', site: 'a', gpuType: 'B200', count: 1 + Math.floor(rnd() * 3), gpus: 8, unitSize: 2 },
+    { prefix: 'x1', site: 'b', gpuType: 'B200', count: 1 + Math.floor(rnd() * 2), gpus: 8, unitSize: 1 },
+    { prefix: 'x2', site: pick(['a', 'b']), gpuType: 'RTX', count: 1 + Math.floor(rnd() * 2), gpus: 4, unitSize: 2 },
+  ];
+  const fleet = makeFleet(pools);
+  const cluster = new ClusterModel(fleet);
+  const world = new PropertyWorld(cluster);
+  const sched = new IncrementalScheduler({ explainHead: pick([0, 3, 200]), usageTolerance });
+  const quotaOf = new Map<string, number>(PROJECTS.map((p) => [p, 8 + Math.floor(rnd() * 24)]));
+  let usage = new Map<string, number>(PROJECTS.map((p, i) => [p, (i + 1) * 1000]));
+  let seq = 0;
+  let now = 0;
+  let starts = 0;
+  const paths = new Set<string>();
+  const cycles = 8;
+  for (let c = 0; c < cycles; c++) {
+    now += (1 + Math.floor(rnd() * 20)) * MIN;
+    // Arrivals: a few shapes, often in identical copies (array jobs).
+    for (let b = Math.floor(rnd() * 4); b > 0; b--) {
+      const project = pick(PROJECTS);
+      const proto = {
+        project,
+        org: project === 'p3' ? 'o2' : 'o1',
+        gpuType: pick<GpuType | null>(['B200', 'B200', 'RTX', null]),
+        gpusPerNode: pick([2, 4, 8, 8]),
+        nodes: pick([1, 1, 2]),
+        priority: pick([0, 0, 100, 500]),
+        maxRuntimeSeconds: pick([1800, 3600, 7200]),
+        requiredSites: rnd() < 0.15 ? [pick(['a', 'b'])] : undefined,
+      };
+      for (let copies = 1 + Math.floor(rnd() * 5); copies > 0; copies--) {
+        seq++;
+        world.submit(job(`j${seq}`, { ...proto, seq, submittedAt: now }));
+      }
+    }
+    // Ends, node down/up, quota changes, priority changes, usage accruing.
+    for (let e = Math.floor(rnd() * 3); e > 0; e--) world.finishPicked(Math.floor(rnd() * 1000), now);
+    if (rnd() < 0.3) {
+      const node = pick(fleet.nodes);
+      cluster.setNodeState(node.id, cluster.nodeState(node.id) === 'up' ? pick(['down', 'draining'] as const) : 'up');
+    }
+    if (rnd() < 0.3) quotaOf.set(pick(PROJECTS), Math.floor(rnd() * 32));
+    if (rnd() < 0.3) {
+      const queued = world.queue();
+      const j = queued.length > 0 ? pick(queued) : undefined;
+      if (j) world.jobs.set(j.id, { ...j, priority: j.priority === 500 ? 0 : 500 });
+    }
+    usage = new Map([...usage].map(([p, u]) => [p, u * (1 + rnd() * 0.2)]));
+
+    const queue = world.queue();
+    sync(sched, queue);
+    const table = (p: string) => ({ B200: quotaOf.get(p) ?? 0, RTX: quotaOf.get(p) ?? 0 });
+    const input: Omit<CycleInput, 'queue'> = {
+      now,
+      quotas: quotas({ p1: table('p1'), p2: table('p2'), p3: table('p3') }),
+      running: [...world.running.values()],
+      fairShare: {
+        orgShares: new Map([
+          ['o1', 2],
+          ['o2', 1],
+        ]),
+        projectShares: new Map(PROJECTS.map((p, i) => [p, i + 1])),
+        usage,
+        weights: { fairShare: 1000, age: 100, priorityClass: 2000, size: 10 },
+      },
+      borrowing: { enabled: true },
+      preemption: { enabled: true, minRuntimeSeconds: 0 },
+      backfill: { enabled: true, reservations: 2, gangsOnly: false },
+      capacityWindows: [
+        { id: 'w', org: 'o2', gpuType: 'B200', gpusPerNode: 4, nodes: 1, start: now + 30 * MIN, end: now + 90 * MIN },
+      ],
+      explain: true,
+    };
+    const scratchCluster = copyOf(fleet, cluster);
+    const r = sched.cycle(cluster, input);
+    const seen = sched.lastInput;
+    assert.ok(seen);
+    // The scheduler may only differ from the caller's input in the (bucketed) usage.
+    assert.deepEqual({ ...seen, fairShare: undefined, queue: undefined }, { ...input, fairShare: undefined, queue: undefined });
+    if (usageTolerance === 0) assert.equal(seen.fairShare, input.fairShare);
+    const scratch = scheduleCycle(scratchCluster, { ...seen, queue });
+    const what = `seed ${seed} cycle ${c + 1}`;
+    assert.equal(r.cycle, c + 1);
+    paths.add(r.ordering);
+    assert.deepEqual(r.starts, scratch.starts, `${what}: starts`);
+    assert.deepEqual(r.preemptions, scratch.preemptions, `${what}: preemptions`);
+    assert.deepEqual(r.reservations, scratch.reservations, `${what}: reservations`);
+    assert.deepEqual(r.windows, scratch.windows, `${what}: windows`);
+    assert.equal(r.pending.size, scratch.pending.size, `${what}: pending count`);
+    for (const j of queue) assert.deepEqual(r.pending.get(j.id), scratch.pending.get(j.id), `${what}: reason of ${j.id}`);
+    assert.deepEqual([...(r.priorities ?? [])], [...(scratch.priorities ?? [])], `${what}: priorities`);
+    // Explanations on request (any job, head or not) equal the from-scratch cycle's, tagged with the cycle.
+    for (const j of [...queue].reverse()) {
+      const e = sched.explain(j.id);
+      assert.ok(e, `${what}: explanation of ${j.id}`);
+      const { jobId, cycle, reason, ...content } = e;
+      assert.deepEqual(content, scratch.explain?.get(j.id), `${what}: explanation of ${j.id}`);
+      assert.equal(jobId, j.id);
+      assert.equal(cycle, c + 1);
+      assert.deepEqual(reason, scratch.pending.get(j.id));
+    }
+    assert.deepEqual([...(r.explain ?? [])], [...(scratch.explain ?? [])], `${what}: explain map`);
+    // Started jobs left the scheduler's queue; the world's queue loses them when applied.
+    for (const s of r.starts) assert.equal(sched.has(s.jobId), false);
+    starts += r.starts.length;
+    world.apply(r, now);
+    cluster.verifyIndexes();
+  }
+  assert.equal(sched.explain('nope'), undefined);
+  return { cycles, starts, paths };
+}
+
+test('incremental cycles decide exactly as scheduleCycle from scratch (random histories, all policies on)', () => {
+  let starts = 0;
+  const paths = new Set<string>();
+  for (let seed = 1; seed <= 40; seed++) {
+    const h = history(seed, 0);
+    starts += h.starts;
+    for (const p of h.paths) paths.add(p);
+  }
+  assert.ok(starts > 100, `histories start jobs: ${starts}`);
+  // Usage moves every cycle here, so the order is re-sorted; the kept/merged paths are covered below.
+  assert.ok(paths.has('sorted'), [...paths].join());
+});
+
+test('with bucketed usage the order is reused and decisions equal scheduleCycle on the snapshot', () => {
+  const paths = new Set<string>();
+  for (let seed = 101; seed <= 130; seed++) for (const p of history(seed, 10).paths) paths.add(p);
+  assert.ok(paths.has('merged') && paths.has('kept'), `orders reused: ${[...paths].join()}`);
+});
+
+test('queue maintenance: submit twice throws, update and remove report unknown ids', () => {
+  const s = new IncrementalScheduler();
+  s.submit(job('a'));
+  assert.throws(() => s.submit(job('a')), /queued twice/);
+  assert.equal(s.update(job('zz')), false);
+  assert.equal(s.remove('zz'), false);
+  s.submit(job('b'));
+  s.submit(job('c'));
+  assert.equal(s.remove('a'), true);
+  assert.deepEqual(s.queue.map((j) => j.id).sort(), ['b', 'c']);
+  assert.equal(s.has('a'), false);
+  assert.equal(s.size, 2);
+});
