@@ -19,6 +19,7 @@
  * bench/results/scheduler-scale.svg), or `npx tsc -p . && node dist/bench/scheduler-scale.js`
  * (prints a table and JSON). SCALE_TRACE=1 prints every timed cycle's wall and CPU time.
  */
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -33,6 +34,7 @@ import {
   chargeUsage,
   decayUsage,
   type FairShareInput,
+  IncrementalScheduler,
   type QuotaTable,
   type RunningJobInfo,
   type SchedJob,
@@ -136,6 +138,16 @@ const TURNOVER = 100;
 /** Mode: see the module comment. */
 export type ScaleMode = 'interval' | 'turnover';
 
+/**
+ * SchedulerKind: `scratch` runs scheduleCycle over the whole queue every cycle; `incremental` runs
+ * an IncrementalScheduler (queue and order kept between cycles, explanations for a 200-job head
+ * and on request, fair-share usage bucketed at 5%: see src/scheduler/incremental.ts).
+ */
+export type SchedulerKind = 'scratch' | 'incremental';
+
+/** INCREMENTAL_OPTIONS: the incremental scheduler's settings in this bench. */
+const INCREMENTAL_OPTIONS = { explainHead: 200, usageTolerance: 0.05 };
+
 /** runScale runs one configuration and returns its row. */
 function runScale(
   fleet: Fleet,
@@ -145,8 +157,11 @@ function runScale(
   seed: number,
   explain: boolean,
   mode: ScaleMode,
+  scheduler: SchedulerKind = 'scratch',
 ): Record<string, unknown> {
   const rand = mulberry32(seed);
+  const incremental = scheduler === 'incremental' ? new IncrementalScheduler(INCREMENTAL_OPTIONS) : undefined;
+  const orderings = { kept: 0, merged: 0, sorted: 0 };
   const cluster = new ClusterModel(fleet);
   const quotas = quotasFor(fleet);
   const gen = jobGenerator(rand, scale);
@@ -201,6 +216,7 @@ function runScale(
   const enqueue = (job: SchedJob) => {
     queue.push(job);
     queued.set(job.id, job);
+    incremental?.submit(job);
   };
   while (queue.length < targetPending) enqueue(gen(now));
 
@@ -288,8 +304,10 @@ function runScale(
     };
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const r = scheduleCycle(cluster, input);
+    const ri = incremental?.cycle(cluster, input);
+    const r = ri ?? scheduleCycle(cluster, input);
     const t1 = performance.now();
+    if (ri && c >= warmup) orderings[ri.ordering]++;
     const ms = t1 - t0;
     const used = process.cpuUsage(c0);
     heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
@@ -334,6 +352,7 @@ function runScale(
   const sorted = [...times].sort((a, b) => a - b);
   const cpuSorted = [...cpuTimes].sort((a, b) => a - b);
   return {
+    scheduler,
     mode,
     fleetGpus: fleet.totalGpus,
     pending: targetPending,
@@ -356,6 +375,7 @@ function runScale(
     heapUsedMB: round(process.memoryUsage().heapUsed / 2 ** 20),
     heapPeakMB: round(heapPeak / 2 ** 20),
     loadAvg1m: round(loadavg()[0]),
+    ...(incremental ? { orderKept: orderings.kept, orderMerged: orderings.merged, orderSorted: orderings.sorted } : {}),
     windows,
     cycleTimes: times,
   };
@@ -438,7 +458,14 @@ function gcEntry(e: PerformanceEntry): { start: number; end: number; major: bool
  * cycle time, heap in MiB).
  */
 export async function benchSchedulerScale(
-  opts: { cycles?: number; pendings?: number[]; scales?: number[]; explain?: boolean; modes?: ScaleMode[] } = {},
+  opts: {
+    cycles?: number;
+    pendings?: number[];
+    scales?: number[];
+    explain?: boolean;
+    modes?: ScaleMode[];
+    schedulers?: SchedulerKind[];
+  } = {},
 ): Promise<Record<string, unknown>[]> {
   const demo = loadFleetFile();
   const rows: Record<string, unknown>[] = [];
@@ -448,18 +475,21 @@ export async function benchSchedulerScale(
       for (const scale of opts.scales ?? [1, 10]) {
         const fleet = scale === 1 ? demo : expandFleet(demo.spec, scale);
         for (const pending of opts.pendings ?? [1000, 10_000, 50_000]) {
-          const cycles = opts.cycles ?? 100;
-          const calibrationMs = calibrate();
-          const row = {
-            scale,
-            calibrationMs,
-            ...runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true, mode),
-          };
-          // Let the observer deliver this configuration's GC entries (on a timer turn), then attribute them.
-          await new Promise((resolve) => setTimeout(resolve, 20));
-          gc.attribute(row);
-          gc.clear();
-          rows.push(row);
+          // Side by side: the same seed, so both schedulers see the same fleet, jobs and history.
+          for (const scheduler of opts.schedulers ?? ['scratch']) {
+            const cycles = opts.cycles ?? 100;
+            const calibrationMs = calibrate();
+            const row = {
+              scale,
+              calibrationMs,
+              ...runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true, mode, scheduler),
+            };
+            // Let the observer deliver this configuration's GC entries (on a timer turn), then attribute them.
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            gc.attribute(row);
+            gc.clear();
+            rows.push(row);
+          }
         }
       }
     }
@@ -506,7 +536,11 @@ export function calibrate(): number {
  * pending job for a cycle result with every policy and explain on, before and after its lazy tail
  * is read. Two cycles: the first fills the empty fleet, the second (measured) sees a full one.
  */
-export async function measureMemory(scale: number, pending: number): Promise<Record<string, unknown> | undefined> {
+export async function measureMemory(
+  scale: number,
+  pending: number,
+  scheduler: SchedulerKind = 'scratch',
+): Promise<Record<string, unknown> | undefined> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) return undefined;
   // Some memory (array buffers, weak references) is only freed after the event loop turns.
@@ -561,7 +595,15 @@ export async function measureMemory(scale: number, pending: number): Promise<Rec
   if (batch.length !== pending) throw new Error('batch size');
   batch = undefined;
   const h2 = await heap();
-  let r: ReturnType<typeof scheduleCycle> | undefined = scheduleCycle(model(), input(true));
+  // Incremental: the scheduler's own state (queue, id index, last order, last result) counts too.
+  let incremental: IncrementalScheduler | undefined;
+  if (scheduler === 'incremental') {
+    incremental = new IncrementalScheduler(INCREMENTAL_OPTIONS);
+    for (const j of queue) incremental.submit(j);
+  }
+  let r: ReturnType<typeof scheduleCycle> | undefined = incremental
+    ? incremental.cycle(model(), input(true))
+    : scheduleCycle(model(), input(true));
   const h3 = await heap();
   r.explain?.get(queue[queue.length - 1].id);
   r.priorities?.get(queue[queue.length - 1].id);
@@ -569,12 +611,14 @@ export async function measureMemory(scale: number, pending: number): Promise<Rec
   const startedNow = r.starts.length;
   const allocatedPct = round((100 * model().allocatedGpus()) / fleet.totalGpus);
   r = undefined;
+  incremental = undefined;
   queue = [];
   const h5 = await heap();
   holder.cluster = undefined;
   const h6 = await heap();
   const per = (bytes: number, n: number) => Math.round(bytes / Math.max(1, n));
   return {
+    scheduler,
     fleetGpus: fleet.totalGpus,
     nodes: fleet.nodes.length,
     pending,
@@ -596,6 +640,7 @@ export function plotSvg(
   rows: readonly Record<string, unknown>[],
   mode: ScaleMode = 'interval',
   series: 'all' | 'cpu' = 'all',
+  bySchedulerToo = false,
 ): string {
   const W = 760;
   const H = 360;
@@ -646,10 +691,13 @@ export function plotSvg(
     `<text x="${W - R + 6}" y="${(ly(100) + 4).toFixed(1)}" fill="#c00">target p99 100 ms</text>`,
   );
   const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd'];
-  const fleets = [...new Set(pts.map((r) => Number(r.fleetGpus)))].sort((a, b) => a - b);
+  // One line per fleet, or per (fleet, scheduler) when comparing schedulers.
+  const seriesKey = (r: Record<string, unknown>) =>
+    `${Number(r.fleetGpus).toLocaleString('en-US')} GPUs${bySchedulerToo ? ` ${String(r.scheduler)}` : ''}`;
+  const fleets = [...new Set(pts.map(seriesKey))];
   let legendY = T + 30;
   fleets.forEach((gpus, i) => {
-    const series = pts.filter((r) => Number(r.fleetGpus) === gpus).sort((a, b) => Number(a.pending) - Number(b.pending));
+    const series = pts.filter((r) => seriesKey(r) === gpus).sort((a, b) => Number(a.pending) - Number(b.pending));
     for (const [key, dash, label] of lines) {
       const d = series.map(
         (r, k) => `${k === 0 ? 'M' : 'L'}${lx(Number(r.pending)).toFixed(1)},${ly(Number(r[key])).toFixed(1)}`,
@@ -664,7 +712,7 @@ export function plotSvg(
       }
       out.push(
         `<line x1="${W - R + 6}" y1="${legendY}" x2="${W - R + 30}" y2="${legendY}" stroke="${colors[i % colors.length]}" stroke-width="2" stroke-dasharray="${dash}"/>`,
-        `<text x="${W - R + 36}" y="${legendY + 4}">${gpus.toLocaleString('en-US')} GPUs ${label}</text>`,
+        `<text x="${W - R + 36}" y="${legendY + 4}">${gpus} ${label}</text>`,
       );
       legendY += 18;
     }
@@ -684,14 +732,23 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       cycles: { type: 'string' },
       'no-explain': { type: 'boolean' },
       memory: { type: 'boolean' },
+      schedulers: { type: 'string' },
+      svg: { type: 'string' },
     },
+  });
+  // --schedulers scratch,incremental: both, side by side, per configuration.
+  const schedulers = values.schedulers?.split(',').map((k): SchedulerKind => {
+    if (k !== 'scratch' && k !== 'incremental') throw new Error(`--schedulers: unknown scheduler ${k}`);
+    return k;
   });
   if (values.memory) {
     // node --expose-gc dist/bench/scheduler-scale.js --memory --scales 10 --pendings 100000
     const rows: Record<string, unknown>[] = [];
     for (const scale of list(values.scales) ?? [1, 10]) {
       for (const p of list(values.pendings) ?? [100_000]) {
-        rows.push((await measureMemory(scale, p)) ?? { error: 'run node with --expose-gc' });
+        for (const kind of schedulers ?? ['scratch' as const]) {
+          rows.push((await measureMemory(scale, p, kind)) ?? { error: 'run node with --expose-gc' });
+        }
       }
     }
     console.log(JSON.stringify(rows, null, 2));
@@ -704,8 +761,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     modes: values.modes?.split(',') as ScaleMode[] | undefined,
     cycles: values.cycles ? Number(values.cycles) : undefined,
     explain: values['no-explain'] ? false : undefined,
+    schedulers,
   }).then(
     (rows) => {
+      // --svg path: cycle time vs pending, one line per (fleet, scheduler), first mode run.
+      const mode = rows[0]?.mode === 'turnover' ? 'turnover' : 'interval';
+      if (values.svg) writeFileSync(values.svg, plotSvg(rows, mode, 'all', schedulers !== undefined));
       console.table(rows);
       console.log(JSON.stringify({ wallSeconds: round((performance.now() - t0) / 1000), rows }, null, 2));
     },

@@ -67,8 +67,8 @@ export class IncrementalScheduler {
   private usageSnapshot: ReadonlyMap<string, number> | undefined;
   private last: IncrementalCycleResult | undefined;
   private cycles = 0;
-  /** The input of the last cycle as scheduleCycle saw it (the usage snapshot in place of usage). */
-  lastInput: CycleInput | undefined;
+  /** The last cycle's input as scheduleCycle saw it (the usage snapshot in place of usage), less the queue. */
+  lastInput: IncrementalInput | undefined;
   private readonly explainHead: number;
   private readonly usageTolerance: number;
 
@@ -139,7 +139,8 @@ export class IncrementalScheduler {
       },
     });
     this.cycles++;
-    this.lastInput = { ...full, queue: [...this.jobs] };
+    const { queue: _, ...seen } = full;
+    this.lastInput = seen;
     this.fresh.clear();
     for (const s of r.starts) this.remove(s.jobId);
     const result: IncrementalCycleResult = { ...r, cycle: this.cycles, ordering: path };
