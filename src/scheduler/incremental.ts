@@ -6,6 +6,7 @@
  * What it keeps between cycles, and why each is exact:
  * - the queue, maintained on arrival (submit), removal (remove, and its own starts) and change
  *   (update, e.g. a new priority class): O(1) each, no per-cycle rebuild by the caller;
+ * - pending reasons like explanations: the head now, any other job's on first read (lazyPending);
  * - the last cycle's order. A cycle checks it against this cycle's scores in one pass over flat
  *   arrays and merges the arrivals (and changed jobs) in; the full radix sort runs only if some
  *   adjacent pair of kept jobs is out of order. Without fair share the score is the priority class,
@@ -57,13 +58,19 @@ export interface JobExplanation extends JobExplain {
 /** A cycle's input without the queue, which the scheduler keeps. */
 export type IncrementalInput = Omit<CycleInput, 'queue'>;
 
+/** Entry: a queued job; `alive` false once removed, `fresh` while it waits to be merged into the order. */
+interface Entry {
+  job: SchedJob;
+  alive: boolean;
+  fresh: boolean;
+}
+
 export class IncrementalScheduler {
-  private readonly jobs: SchedJob[] = [];
-  private readonly indexOf = new Map<string, number>();
-  /** Jobs that arrived or changed since the last cycle's order. */
-  private readonly fresh = new Set<string>();
-  /** The last cycle's order (job ids). */
-  private lastOrder: string[] = [];
+  private readonly entries = new Map<string, Entry>();
+  /** The last cycle's order; entries removed since are skipped (alive false), changed ones merged anew. */
+  private lastOrder: Entry[] = [];
+  /** Entries that arrived or changed since the last cycle. */
+  private freshList: Entry[] = [];
   private usageSnapshot: ReadonlyMap<string, number> | undefined;
   private last: IncrementalCycleResult | undefined;
   private cycles = 0;
@@ -77,47 +84,45 @@ export class IncrementalScheduler {
     this.usageTolerance = options.usageTolerance ?? 0;
   }
 
-  /** Queued jobs (not a copy: read-only to callers). */
-  get queue(): readonly SchedJob[] {
-    return this.jobs;
+  /** The queued jobs, in no particular order (a new array). */
+  get queue(): SchedJob[] {
+    return [...this.entries.values()].map((e) => e.job);
   }
 
   get size(): number {
-    return this.jobs.length;
+    return this.entries.size;
   }
 
   has(jobId: string): boolean {
-    return this.indexOf.has(jobId);
+    return this.entries.has(jobId);
   }
 
   /** submit queues a new job. Throws SchedulerError if its id is queued already. */
   submit(job: SchedJob): void {
-    if (this.indexOf.has(job.id)) throw new SchedulerError(`job ${job.id} is queued twice`);
-    this.indexOf.set(job.id, this.jobs.length);
-    this.jobs.push(job);
-    this.fresh.add(job.id);
+    if (this.entries.has(job.id)) throw new SchedulerError(`job ${job.id} is queued twice`);
+    const e: Entry = { job, alive: true, fresh: true };
+    this.entries.set(job.id, e);
+    this.freshList.push(e);
   }
 
   /** update replaces a queued job (a new priority class, a changed shape); false if not queued. */
   update(job: SchedJob): boolean {
-    const i = this.indexOf.get(job.id);
-    if (i === undefined) return false;
-    this.jobs[i] = job;
-    this.fresh.add(job.id);
+    const e = this.entries.get(job.id);
+    if (!e) return false;
+    e.job = job;
+    if (!e.fresh) {
+      e.fresh = true;
+      this.freshList.push(e);
+    }
     return true;
   }
 
   /** remove takes a job off the queue (cancelled, held, started elsewhere); false if not queued. */
   remove(jobId: string): boolean {
-    const i = this.indexOf.get(jobId);
-    if (i === undefined) return false;
-    // Swap with the last job: O(1). The queue's array order is not the scheduling order.
-    const lastJob = this.jobs[this.jobs.length - 1];
-    this.jobs[i] = lastJob;
-    this.indexOf.set(lastJob.id, i);
-    this.jobs.pop();
-    this.indexOf.delete(jobId);
-    this.fresh.delete(jobId);
+    const e = this.entries.get(jobId);
+    if (!e) return false;
+    e.alive = false;
+    this.entries.delete(jobId);
     return true;
   }
 
@@ -127,21 +132,32 @@ export class IncrementalScheduler {
    * the cluster and submits the job again.
    */
   cycle(cluster: ClusterModel, input: IncrementalInput): IncrementalCycleResult {
-    const full: CycleInput = { ...input, queue: this.jobs };
+    // The queue goes in in the last order (kept jobs first, then fresh ones): checking that order
+    // and merging the fresh jobs in then needs no lookup per job.
+    const inQueue: Entry[] = [];
+    for (const e of this.lastOrder) if (e.alive && !e.fresh) inQueue.push(e);
+    const kept = inQueue.length;
+    for (const e of this.freshList) if (e.alive) inQueue.push(e);
+    const full: CycleInput = { ...input, queue: inQueue.map((e) => e.job) };
     if (input.fairShare) full.fairShare = this.bucketed(input.fairShare);
     let path: OrderingPath = 'kept';
     const r = scheduleCycleWith(cluster, full, {
       eagerHead: this.explainHead,
+      lazyPending: true,
       order: (scores, seqs, ids) => {
-        const o = this.order(scores, seqs, ids);
+        const o = orderFrom(kept, scores, seqs, ids);
         path = o.path;
+        const order = new Array<Entry>(o.idx.length);
+        for (let i = 0; i < o.idx.length; i++) order[i] = inQueue[o.idx[i]];
+        this.lastOrder = order;
         return o.idx;
       },
     });
     this.cycles++;
     const { queue: _, ...seen } = full;
     this.lastInput = seen;
-    this.fresh.clear();
+    for (const e of this.freshList) e.fresh = false;
+    this.freshList = [];
     for (const s of r.starts) this.remove(s.jobId);
     const result: IncrementalCycleResult = { ...r, cycle: this.cycles, ordering: path };
     this.last = result;
@@ -168,51 +184,36 @@ export class IncrementalScheduler {
     if (!snap || drifted(snap, fs.usage, this.usageTolerance)) this.usageSnapshot = new Map(fs.usage);
     return { ...fs, usage: this.usageSnapshot ?? fs.usage };
   }
+}
 
-  /**
-   * order returns orderIndexes' order (score desc, seq asc, id asc) reusing the last one: the kept
-   * jobs in their last order if still sorted, with the fresh jobs sorted apart and merged in.
-   */
-  private order(scores: Float64Array, seqs: Float64Array, ids: readonly string[]): { idx: Uint32Array; path: OrderingPath } {
-    const n = ids.length;
-    const before = (a: number, b: number): boolean =>
-      scores[a] > scores[b] || (scores[a] === scores[b] && (seqs[a] < seqs[b] || (seqs[a] === seqs[b] && ids[a] < ids[b])));
-    const kept = new Uint32Array(n);
-    let k = 0;
-    for (const id of this.lastOrder) {
-      const i = this.indexOf.get(id);
-      if (i === undefined || this.fresh.has(id)) continue;
-      if (k > 0 && !before(kept[k - 1], i)) return this.sorted(scores, seqs, ids);
-      kept[k++] = i;
-    }
-    const arrivals: number[] = [];
-    for (const id of this.fresh) {
-      const i = this.indexOf.get(id);
-      if (i !== undefined) arrivals.push(i);
-    }
-    if (k + arrivals.length !== n) return this.sorted(scores, seqs, ids);
-    if (arrivals.length === 0) return this.keep(kept, ids, 'kept');
-    const fresh = sortSubset(arrivals, scores, seqs, ids);
-    const idx = new Uint32Array(n);
-    let a = 0;
-    let b = 0;
-    for (let out = 0; out < n; out++) {
-      if (b >= fresh.length || (a < k && before(kept[a], fresh[b]))) idx[out] = kept[a++];
-      else idx[out] = fresh[b++];
-    }
-    return this.keep(idx, ids, 'merged');
+/**
+ * orderFrom returns orderIndexes' order (score desc, seq asc, id asc) for a queue whose first `kept`
+ * jobs are in the last cycle's order: if they still are sorted, the rest (fresh) are sorted apart
+ * and merged in, O(n + f log f); else the whole queue is sorted.
+ */
+function orderFrom(
+  kept: number,
+  scores: Float64Array,
+  seqs: Float64Array,
+  ids: readonly string[],
+): { idx: Uint32Array; path: OrderingPath } {
+  const n = ids.length;
+  const before = (a: number, b: number): boolean =>
+    scores[a] > scores[b] || (scores[a] === scores[b] && (seqs[a] < seqs[b] || (seqs[a] === seqs[b] && ids[a] < ids[b])));
+  for (let i = 1; i < kept; i++) if (!before(i - 1, i)) return { idx: orderIndexes(scores, seqs, ids), path: 'sorted' };
+  const idx = new Uint32Array(n);
+  if (kept === n) {
+    for (let i = 0; i < n; i++) idx[i] = i;
+    return { idx, path: 'kept' };
   }
-
-  private sorted(scores: Float64Array, seqs: Float64Array, ids: readonly string[]): { idx: Uint32Array; path: OrderingPath } {
-    return this.keep(orderIndexes(scores, seqs, ids), ids, 'sorted');
+  const fresh = sortRange(kept, n, scores, seqs, ids);
+  let a = 0;
+  let b = 0;
+  for (let out = 0; out < n; out++) {
+    if (b >= fresh.length || (a < kept && before(a, fresh[b]))) idx[out] = a++;
+    else idx[out] = fresh[b++];
   }
-
-  private keep(idx: Uint32Array, ids: readonly string[], path: OrderingPath): { idx: Uint32Array; path: OrderingPath } {
-    const order = new Array<string>(idx.length);
-    for (let i = 0; i < idx.length; i++) order[i] = ids[idx[i]];
-    this.lastOrder = order;
-    return { idx, path };
-  }
+  return { idx, path: 'merged' };
 }
 
 /** drifted: some project's usage moved by more than `tolerance` (relative), or appeared or vanished. */
@@ -225,19 +226,10 @@ function drifted(snap: ReadonlyMap<string, number>, usage: ReadonlyMap<string, n
   return false;
 }
 
-/** sortSubset orders some queue indexes like orderIndexes would, via orderIndexes on their keys. */
-function sortSubset(subset: readonly number[], scores: Float64Array, seqs: Float64Array, ids: readonly string[]): Uint32Array {
-  const m = subset.length;
-  const s = new Float64Array(m);
-  const q = new Float64Array(m);
-  const d = new Array<string>(m);
-  for (let j = 0; j < m; j++) {
-    s[j] = scores[subset[j]];
-    q[j] = seqs[subset[j]];
-    d[j] = ids[subset[j]];
-  }
-  const local = orderIndexes(s, q, d);
-  const out = new Uint32Array(m);
-  for (let j = 0; j < m; j++) out[j] = subset[local[j]];
+/** sortRange orders queue indexes from..to-1 like orderIndexes would, via orderIndexes on their keys. */
+function sortRange(from: number, to: number, scores: Float64Array, seqs: Float64Array, ids: readonly string[]): Uint32Array {
+  const local = orderIndexes(scores.subarray(from, to), seqs.subarray(from, to), ids.slice(from, to));
+  const out = new Uint32Array(local.length);
+  for (let j = 0; j < local.length; j++) out[j] = from + local[j];
   return out;
 }

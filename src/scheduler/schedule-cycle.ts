@@ -257,6 +257,12 @@ export interface CycleOptions {
    * cycle's order. It must return exactly the order orderIndexes returns.
    */
   order?: QueueOrdering;
+  /**
+   * Build `pending` like the explain map: the first eagerHead pending jobs in queue order now, the
+   * rest on first read (TailMap), and skip the duplicate-id check, which would read it all. Only
+   * for callers whose queue cannot hold an id twice (the incremental scheduler). Default false.
+   */
+  lazyPending?: boolean;
 }
 
 /** QueueOrdering: (scores, seqs, ids) in queue order -> queue indexes, score desc, seq asc, id asc. */
@@ -352,7 +358,13 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
 
 /** scheduleCycleWith is scheduleCycle with internal cost knobs (see CycleOptions). */
 export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, options: CycleOptions): CycleResult {
-  const opts: Required<CycleOptions> = { eagerHead: EAGER_HEAD, equivalence: true, order: orderIndexes, ...options };
+  const opts: Required<CycleOptions> = {
+    eagerHead: EAGER_HEAD,
+    equivalence: true,
+    order: orderIndexes,
+    lazyPending: false,
+    ...options,
+  };
   const { ordered, ids, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead, opts.order);
   const preempting = input.preemption?.enabled === true;
   const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running, preempting);
@@ -455,15 +467,10 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
       if (!backfill.reserve(job, outcome.blockedTypes)) cls.mayReserve = false;
     }
   }
-  // The pending map is filled in queue order: its keys are then read in memory order, not at random.
-  const pending = new Map<string, PendingReason>();
-  for (let i = 0; i < input.queue.length; i++) {
-    const reason = reasonAt[positionOf[i]];
-    if (reason) pending.set(input.queue[i].id, reason);
-  }
+  const pending = opts.lazyPending ? lazyPending(ids, reasonAt, opts.eagerHead) : eagerPending(input, reasonAt, positionOf);
   // Every job got one outcome, so a repeated id shows as fewer outcomes than jobs (or a start that
   // is also pending). Checked once here rather than per job: it is rare and the cluster can be undone.
-  if (pending.size + starts.length !== ordered.length || starts.some((s) => pending.has(s.jobId))) {
+  if (!opts.lazyPending && (pending.size + starts.length !== ordered.length || starts.some((s) => pending.has(s.jobId)))) {
     backfill?.releaseAll();
     for (const s of starts) cluster.release(s.jobId); // leave the cluster as we found it
     throw new SchedulerError(`job ${firstDuplicate(ids)} is queued twice`);
@@ -482,6 +489,42 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     backfill.releaseAll();
   }
   return result;
+}
+
+/** eagerPending fills the pending map in queue order: its keys are then read in memory order, not at random. */
+function eagerPending(
+  input: CycleInput,
+  reasonAt: readonly (PendingReason | undefined)[],
+  positionOf: Uint32Array,
+): Map<string, PendingReason> {
+  const pending = new Map<string, PendingReason>();
+  for (let i = 0; i < input.queue.length; i++) {
+    const reason = reasonAt[positionOf[i]];
+    if (reason) pending.set(input.queue[i].id, reason);
+  }
+  return pending;
+}
+
+/** lazyPending: the pending jobs in queue order, the first `head` inserted now, the rest on first read. */
+function lazyPending(
+  ids: readonly string[],
+  reasonAt: readonly (PendingReason | undefined)[],
+  head: number,
+): Map<string, PendingReason> {
+  const keys: string[] = [];
+  const reasons: PendingReason[] = [];
+  for (let k = 0; k < ids.length; k++) {
+    const reason = reasonAt[k];
+    if (reason) {
+      keys.push(ids[k]);
+      reasons.push(reason);
+    }
+  }
+  const pending = new TailMap<PendingReason>();
+  const eager = Math.min(keys.length, head);
+  for (let i = 0; i < eager; i++) pending.set(keys[i], reasons[i]);
+  pending.fillLater(keys, eager, (i) => reasons[i]);
+  return pending;
 }
 
 /** RESERVABLE: pending codes of jobs that may take a backfill reservation. */
