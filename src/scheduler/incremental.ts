@@ -63,10 +63,14 @@ interface Entry {
   job: SchedJob;
   alive: boolean;
   fresh: boolean;
+  /** Its index in the queue of the cycle being run. */
+  slot: number;
 }
 
 export class IncrementalScheduler {
   private readonly entries = new Map<string, Entry>();
+  /** Every entry in submission order (removed ones until the next cycle drops them). */
+  private all: Entry[] = [];
   /** The last cycle's order; entries removed since are skipped (alive false), changed ones merged anew. */
   private lastOrder: Entry[] = [];
   /** Entries that arrived or changed since the last cycle. */
@@ -100,8 +104,9 @@ export class IncrementalScheduler {
   /** submit queues a new job. Throws SchedulerError if its id is queued already. */
   submit(job: SchedJob): void {
     if (this.entries.has(job.id)) throw new SchedulerError(`job ${job.id} is queued twice`);
-    const e: Entry = { job, alive: true, fresh: true };
+    const e: Entry = { job, alive: true, fresh: true, slot: 0 };
     this.entries.set(job.id, e);
+    this.all.push(e);
     this.freshList.push(e);
   }
 
@@ -132,23 +137,31 @@ export class IncrementalScheduler {
    * the cluster and submits the job again.
    */
   cycle(cluster: ClusterModel, input: IncrementalInput): IncrementalCycleResult {
-    // The queue goes in in the last order (kept jobs first, then fresh ones): checking that order
-    // and merging the fresh jobs in then needs no lookup per job.
-    const inQueue: Entry[] = [];
-    for (const e of this.lastOrder) if (e.alive && !e.fresh) inQueue.push(e);
-    const kept = inQueue.length;
-    for (const e of this.freshList) if (e.alive) inQueue.push(e);
-    const full: CycleInput = { ...input, queue: inQueue.map((e) => e.job) };
+    // The queue goes in in submission order (the cycle's per-job passes then read the jobs in
+    // memory order, as for a caller's queue); each entry learns its slot, so checking the last
+    // order and merging the fresh jobs in needs no lookup by id.
+    const all = this.all;
+    const queue: SchedJob[] = [];
+    let w = 0;
+    for (let i = 0; i < all.length; i++) {
+      const e = all[i];
+      if (!e.alive) continue;
+      e.slot = w;
+      all[w++] = e;
+      queue.push(e.job);
+    }
+    all.length = w;
+    const full: CycleInput = { ...input, queue };
     if (input.fairShare) full.fairShare = this.bucketed(input.fairShare);
     let path: OrderingPath = 'kept';
     const r = scheduleCycleWith(cluster, full, {
       eagerHead: this.explainHead,
       lazyPending: true,
       order: (scores, seqs, ids) => {
-        const o = orderFrom(kept, scores, seqs, ids);
+        const o = this.orderFrom(scores, seqs, ids);
         path = o.path;
         const order = new Array<Entry>(o.idx.length);
-        for (let i = 0; i < o.idx.length; i++) order[i] = inQueue[o.idx[i]];
+        for (let i = 0; i < o.idx.length; i++) order[i] = all[o.idx[i]];
         this.lastOrder = order;
         return o.idx;
       },
@@ -177,6 +190,37 @@ export class IncrementalScheduler {
     return reason ? { ...e, jobId, cycle: r.cycle, reason } : { ...e, jobId, cycle: r.cycle };
   }
 
+  /**
+   * orderFrom returns orderIndexes' order (score desc, seq asc, id asc), reusing the last one: if
+   * the kept jobs are still sorted in it, the fresh ones are sorted apart and merged in,
+   * O(n + f log f); else the whole queue is sorted.
+   */
+  private orderFrom(scores: Float64Array, seqs: Float64Array, ids: readonly string[]): { idx: Uint32Array; path: OrderingPath } {
+    const n = ids.length;
+    const before = (a: number, b: number): boolean =>
+      scores[a] > scores[b] || (scores[a] === scores[b] && (seqs[a] < seqs[b] || (seqs[a] === seqs[b] && ids[a] < ids[b])));
+    const kept = new Uint32Array(n);
+    let k = 0;
+    for (const e of this.lastOrder) {
+      if (!e.alive || e.fresh) continue;
+      if (k > 0 && !before(kept[k - 1], e.slot)) return { idx: orderIndexes(scores, seqs, ids), path: 'sorted' };
+      kept[k++] = e.slot;
+    }
+    const freshSlots: number[] = [];
+    for (const e of this.freshList) if (e.alive) freshSlots.push(e.slot);
+    if (k + freshSlots.length !== n) return { idx: orderIndexes(scores, seqs, ids), path: 'sorted' };
+    if (freshSlots.length === 0) return { idx: kept, path: 'kept' };
+    const fresh = sortSubset(freshSlots, scores, seqs, ids);
+    const idx = new Uint32Array(n);
+    let a = 0;
+    let b = 0;
+    for (let out = 0; out < n; out++) {
+      if (b >= fresh.length || (a < k && before(kept[a], fresh[b]))) idx[out] = kept[a++];
+      else idx[out] = fresh[b++];
+    }
+    return { idx, path: 'merged' };
+  }
+
   /** bucketed: fair share with the usage snapshot, refreshed once any usage moved beyond the tolerance. */
   private bucketed(fs: FairShareInput): FairShareInput {
     if (this.usageTolerance <= 0) return fs;
@@ -184,36 +228,6 @@ export class IncrementalScheduler {
     if (!snap || drifted(snap, fs.usage, this.usageTolerance)) this.usageSnapshot = new Map(fs.usage);
     return { ...fs, usage: this.usageSnapshot ?? fs.usage };
   }
-}
-
-/**
- * orderFrom returns orderIndexes' order (score desc, seq asc, id asc) for a queue whose first `kept`
- * jobs are in the last cycle's order: if they still are sorted, the rest (fresh) are sorted apart
- * and merged in, O(n + f log f); else the whole queue is sorted.
- */
-function orderFrom(
-  kept: number,
-  scores: Float64Array,
-  seqs: Float64Array,
-  ids: readonly string[],
-): { idx: Uint32Array; path: OrderingPath } {
-  const n = ids.length;
-  const before = (a: number, b: number): boolean =>
-    scores[a] > scores[b] || (scores[a] === scores[b] && (seqs[a] < seqs[b] || (seqs[a] === seqs[b] && ids[a] < ids[b])));
-  for (let i = 1; i < kept; i++) if (!before(i - 1, i)) return { idx: orderIndexes(scores, seqs, ids), path: 'sorted' };
-  const idx = new Uint32Array(n);
-  if (kept === n) {
-    for (let i = 0; i < n; i++) idx[i] = i;
-    return { idx, path: 'kept' };
-  }
-  const fresh = sortRange(kept, n, scores, seqs, ids);
-  let a = 0;
-  let b = 0;
-  for (let out = 0; out < n; out++) {
-    if (b >= fresh.length || (a < kept && before(a, fresh[b]))) idx[out] = a++;
-    else idx[out] = fresh[b++];
-  }
-  return { idx, path: 'merged' };
 }
 
 /** drifted: some project's usage moved by more than `tolerance` (relative), or appeared or vanished. */
@@ -226,10 +240,19 @@ function drifted(snap: ReadonlyMap<string, number>, usage: ReadonlyMap<string, n
   return false;
 }
 
-/** sortRange orders queue indexes from..to-1 like orderIndexes would, via orderIndexes on their keys. */
-function sortRange(from: number, to: number, scores: Float64Array, seqs: Float64Array, ids: readonly string[]): Uint32Array {
-  const local = orderIndexes(scores.subarray(from, to), seqs.subarray(from, to), ids.slice(from, to));
-  const out = new Uint32Array(local.length);
-  for (let j = 0; j < local.length; j++) out[j] = from + local[j];
+/** sortSubset orders some queue indexes like orderIndexes would, via orderIndexes on their keys. */
+function sortSubset(subset: readonly number[], scores: Float64Array, seqs: Float64Array, ids: readonly string[]): Uint32Array {
+  const m = subset.length;
+  const s = new Float64Array(m);
+  const q = new Float64Array(m);
+  const d = new Array<string>(m);
+  for (let j = 0; j < m; j++) {
+    s[j] = scores[subset[j]];
+    q[j] = seqs[subset[j]];
+    d[j] = ids[subset[j]];
+  }
+  const local = orderIndexes(s, q, d);
+  const out = new Uint32Array(m);
+  for (let j = 0; j < m; j++) out[j] = subset[local[j]];
   return out;
 }
