@@ -7,6 +7,7 @@
 import type { NodeState } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
 import type { JobSpec } from '../model/schemas.js';
+import type { SiteRunPolicy } from './runnable.js';
 
 export interface DriverJob {
   id: string;
@@ -96,6 +97,11 @@ export interface ExecutionDriver {
    * Backfill plans expected ends with it, so wall-clock limits are read in the clock's time.
    */
   runtimeScale?(site: string): number;
+  /**
+   * Optional: what the driver of `site` can run (images, host processes, registries), for the
+   * submission check (whyNotRunnable). Absent: anything (the simulated driver).
+   */
+  runPolicy?(site: string): SiteRunPolicy;
   /** start launches a job on exactly the placement given. */
   start(job: DriverJob): Promise<void>;
   /** stop signals the job (SIGTERM-like), waits up to graceSeconds, then kills it. Reports `exited`. */

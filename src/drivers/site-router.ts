@@ -3,6 +3,7 @@
  * control plane keeps talking to a single driver; jobs go to the driver of their placement's site.
  */
 import { Listeners } from './common.js';
+import type { SiteRunPolicy } from './runnable.js';
 import type { CheckpointObservation, DriverJob, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from './driver.js';
 
 export class SiteRouterDriver implements ExecutionDriver {
@@ -43,6 +44,11 @@ export class SiteRouterDriver implements ExecutionDriver {
   runtimeScale(site: string): number {
     const d = this.sites.get(site) ?? this.fallback;
     return d?.runtimeScale?.(site) ?? 1;
+  }
+
+  runPolicy(site: string): SiteRunPolicy {
+    const d = this.sites.get(site) ?? this.fallback;
+    return d?.runPolicy?.(site) ?? { site, images: true, hostJobs: true };
   }
 
   /** The driver for a site (for site-specific calls such as SlurmDriver.reconcile). */

@@ -5,6 +5,7 @@
  * in-memory state changes only after the commit.
  */
 
+import { type SiteRunPolicy, withoutUnrunnableSites, whyNotRunnableAnywhere } from '../drivers/runnable.js';
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
 import { afterStop, type HoldCause, isPreemptible, type StopCause } from '../lifecycle/index.js';
 import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
@@ -52,6 +53,8 @@ export interface ControlPlaneOptions {
   policy?: Policy;
   /** Queued jobs one organisation may have at once (limits.ts); more are refused. */
   maxQueuedJobsPerOrg?: number;
+  /** An organisation's registry allow-list (images from elsewhere are refused at submission); absent: any. */
+  orgRegistries?: (org: string) => readonly string[] | undefined;
 }
 
 interface RunningJob {
@@ -131,6 +134,7 @@ export class ControlPlane {
   private readonly grace: number;
   private readonly now: () => number;
   private readonly maxQueuedJobsPerOrg: number;
+  private readonly orgRegistries: ControlPlaneOptions['orgRegistries'];
   lastCycleMs = 0;
   /** Sovereignty hooks (restriction, secret delivery), set by the composition root. */
   hooks: ControlPlaneHooks = {};
@@ -154,6 +158,7 @@ export class ControlPlane {
     this.grace = opts.stopGraceSeconds ?? this.policy.stopGraceSeconds;
     this.now = opts.now ?? (() => Date.now());
     this.maxQueuedJobsPerOrg = opts.maxQueuedJobsPerOrg ?? Number.POSITIVE_INFINITY;
+    this.orgRegistries = opts.orgRegistries;
     this.ops = new SchedulingOps(
       store,
       fleet,
@@ -740,8 +745,19 @@ export class ControlPlane {
   }
 
   /** enqueue: the one way a job enters the queue (submission, recovery, requeue), through the residency gate. */
+  /** runPolicies: what each site's driver can run (images, host jobs, registries). */
+  private runPolicies(): SiteRunPolicy[] {
+    const d = this.driver;
+    return d.runPolicy ? this.fleet.sites.map((s) => d.runPolicy!(s.id)) : [];
+  }
+
   private enqueue(id: string, row: JobRow, spec: JobSpec): void {
-    const job = toSchedJob(row, spec, this.queuedScale);
+    const job = withoutUnrunnableSites(
+      toSchedJob(row, spec, this.queuedScale),
+      spec,
+      this.runPolicies(),
+      this.orgRegistries?.(row.org_id),
+    );
     this.queue.set(id, this.residency ? this.residency.constrain(job, spec, this.now()) : job);
     this.queuedSpecs.set(id, spec);
   }
@@ -917,6 +933,8 @@ export class ControlPlane {
     const unfit = unsatisfiableConstraints(this.fleet, spec);
     if (unfit) throw invalid('job_constraints_unsatisfiable', unfit.message, unfit.errors);
     this.residency?.admit(project.org_id, project.id, spec, this.now());
+    const notRunnable = whyNotRunnableAnywhere(spec, this.runPolicies(), this.orgRegistries?.(project.org_id));
+    if (notRunnable) throw invalid(notRunnable.code, notRunnable.message);
 
     const at = new Date(this.now()).toISOString();
     const priority = PRIORITY_CLASSES[spec.priorityClass];

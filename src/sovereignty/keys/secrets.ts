@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { conflict, forbidden, invalid, notFound } from '../../model/errors.js';
+import { REGISTRY_AUTH_SECRET } from '../../model/job.js';
 import type { JobSpec } from '../../model/schemas.js';
 import { isOperator, type Principal } from '../../server/principal.js';
 import type { Tenancy } from '../../server/tenancy.js';
@@ -258,7 +259,7 @@ export class Secrets {
 
   /** validateRefs checks a job's secretEnv at submission: every secret exists, no clash with env. */
   async validateRefs(org: string, spec: JobSpec): Promise<void> {
-    const refs = spec.secretEnv ?? {};
+    const refs = secretRefs(spec);
     const names = [...new Set(Object.values(refs))];
     if (names.length === 0) return;
     const clash = Object.keys(refs).filter((k) => spec.env && k in spec.env);
@@ -288,8 +289,8 @@ export class Secrets {
 
   /** resolveForJob decrypts a job's secrets for its driver; each decryption is an audited key use. */
   async resolveForJob(job: { id: string; org: string; spec: JobSpec }): Promise<Record<string, string> | undefined> {
-    const refs = job.spec.secretEnv;
-    if (!refs || Object.keys(refs).length === 0) return undefined;
+    const refs = secretRefs(job.spec);
+    if (Object.keys(refs).length === 0) return undefined;
     const out: Record<string, string> = {};
     for (const [envName, name] of Object.entries(refs)) {
       const r = await this.row(job.org, name);
@@ -313,4 +314,11 @@ export class Secrets {
     }
     return out;
   }
+}
+
+/** The secrets a job references: its secretEnv, and its registry credentials (delivered to the pulling driver only). */
+function secretRefs(spec: JobSpec): Record<string, string> {
+  const refs: Record<string, string> = { ...spec.secretEnv };
+  if (spec.registryCredentials) refs[REGISTRY_AUTH_SECRET] = spec.registryCredentials;
+  return refs;
 }
