@@ -38,6 +38,11 @@ export type ExitOutcome = 'completed' | 'timed-out' | 'cancelled' | 'lost';
 
 export type Observation =
   | { type: 'started'; jobId: string; at: number; message: string }
+  /**
+   * A step before the job's own process runs (`image-pull`: pulling its image), recorded as a job event
+   * of that type; data: e.g. { image, bytes } once known.
+   */
+  | { type: 'phase'; jobId: string; at: number; phase: 'image-pull'; message: string; data?: Record<string, string | number> }
   | {
       type: 'exited';
       jobId: string;

@@ -50,16 +50,21 @@ export function whyNotRunnable(spec: JobSpec, site: SiteRunPolicy, orgRegistries
   const refuse = (code: NotRunnableCode, message: string): NotRunnable => ({ code, site: site.site, message });
   if (!spec.image) {
     if (!spec.command?.length) return refuse('no_command', 'the job has neither an image nor a command');
-    if (!site.hostJobs)
-      return refuse('host_jobs_denied', `site ${site.site} runs only container images; give the job an image`);
+    if (!site.hostJobs) return refuse('host_jobs_denied', `site ${site.site} runs only container images; give the job an image`);
     return null;
   }
   if (!site.images) return refuse('image_unsupported', `the driver of site ${site.site} cannot run container images`);
   const host = imageRegistry(spec.image);
   if (!registryAllowed(host, site.registries))
-    return refuse('registry_not_allowed', `site ${site.site} does not pull from ${host} (allowed: ${site.registries?.join(', ')})`);
+    return refuse(
+      'registry_not_allowed',
+      `site ${site.site} does not pull from ${host} (allowed: ${site.registries?.join(', ')})`,
+    );
   if (!registryAllowed(host, orgRegistries))
-    return refuse('registry_not_allowed', `your organisation does not allow pulls from ${host} (allowed: ${orgRegistries?.join(', ')})`);
+    return refuse(
+      'registry_not_allowed',
+      `your organisation does not allow pulls from ${host} (allowed: ${orgRegistries?.join(', ')})`,
+    );
   return null;
 }
 

@@ -3,8 +3,8 @@
  * control plane keeps talking to a single driver; jobs go to the driver of their placement's site.
  */
 import { Listeners } from './common.js';
-import type { SiteRunPolicy } from './runnable.js';
 import type { CheckpointObservation, DriverJob, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from './driver.js';
+import type { SiteRunPolicy } from './runnable.js';
 
 export class SiteRouterDriver implements ExecutionDriver {
   readonly name: string;

@@ -5,8 +5,8 @@
  * in-memory state changes only after the commit.
  */
 
-import { type SiteRunPolicy, withoutUnrunnableSites, whyNotRunnableAnywhere } from '../drivers/runnable.js';
 import type { CheckpointObservation, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from '../drivers/driver.js';
+import { type SiteRunPolicy, whyNotRunnableAnywhere, withoutUnrunnableSites } from '../drivers/runnable.js';
 import { afterStop, type HoldCause, isPreemptible, type StopCause } from '../lifecycle/index.js';
 import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet, NodeState } from '../model/fleet.js';
@@ -546,9 +546,10 @@ export class ControlPlane {
   /** observe turns a driver observation into committed job state. */
   private async observe(o: Observation): Promise<void> {
     const at = new Date(o.at).toISOString();
-    if (o.type === 'started') {
+    if (o.type === 'started' || o.type === 'phase') {
       const r = this.running.get(o.jobId);
-      const event = await this.store.write((trx) => insertEvent(trx, o.jobId, at, 'started', o.message, null));
+      const [type, data] = o.type === 'phase' ? [o.phase, o.data ?? null] : ['started', null];
+      const event = await this.store.write((trx) => insertEvent(trx, o.jobId, at, type, o.message, data));
       if (r) this.bus.publish({ org: r.org, event });
       return;
     }
