@@ -47,6 +47,8 @@ export const LocalDriverConfigSchema = z
     timeoutGraceSeconds: z.number().min(0).max(3600).default(30),
     orphans: z.enum(['stop', 'report']).default('stop'),
     ...containerSettings,
+    /** How GPUs reach containers: cdi, device nodes, none (stand-in GPUs), auto (cdi where a spec exists). */
+    gpuPassthrough: z.enum(['auto', 'cdi', 'devices', 'none']).default('auto'),
   })
   .strict();
 
@@ -173,6 +175,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         hostJobs: cfg.hostJobs,
         images: cfg.images,
         registries: cfg.registries,
+        gpuPassthrough: cfg.gpuPassthrough,
       });
     }
     case 'slurm':

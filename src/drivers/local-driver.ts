@@ -60,11 +60,12 @@ import {
   containerEnv,
   containerName,
   findPodman,
+  type GpuPassthrough,
   needsPull,
-  nvidiaCdiPresent,
   run as podmanRun,
   podmanRunArgs,
   pullImage,
+  resolvePassthrough,
   stopContainer,
 } from './podman.js';
 import { rendezvousEnv } from './rendezvous.js';
@@ -104,6 +105,8 @@ export interface LocalDriverOptions {
   images?: boolean;
   /** Registries images may come from (see runnable.ts); absent: any. */
   registries?: string[];
+  /** How GPUs reach a container (podman.ts GpuPassthrough); default auto. */
+  gpuPassthrough?: GpuPassthrough;
 }
 
 /** What state.json holds. Never the environment: secrets must not reach the disk through us. */
@@ -385,7 +388,7 @@ export class LocalDriver implements ExecutionDriver {
               env: cenv,
               gpus: alloc.gpus,
               checkpointFile: join(dir, 'checkpoints'),
-              cdi: nvidiaCdiPresent(),
+              gpuPassthrough: resolvePassthrough(this.opts.gpuPassthrough ?? 'auto'),
             }),
           ]
         : ['-c', WRAPPER, `gigafab-job-${job.id}`, join(dir, 'exit_code'), ...(command ?? [])];

@@ -41,8 +41,8 @@ export interface RunOptions {
    * sees nothing else of the run's directory (it holds the exit status and state the driver trusts).
    */
   checkpointFile: string;
-  /** CDI spec of NVIDIA GPUs present (nvidia-ctk / generated from nvidia-smi): `--device nvidia.com/gpu=N`. */
-  cdi?: boolean;
+  /** How GPUs reach the container (see GpuPassthrough). */
+  gpuPassthrough: Exclude<GpuPassthrough, 'auto'>;
 }
 
 /** podmanRunArgs: the arguments after `podman` that run the job's image in the foreground. */
@@ -59,7 +59,7 @@ export function podmanRunArgs(o: RunOptions): string[] {
   if (r?.cpus) args.push('--cpus', String(r.cpus));
   if (spec.workingDir) args.push('--workdir', spec.workingDir);
   args.push('--volume', `${o.checkpointFile}:${CONTAINER_CHECKPOINT_FILE}:rw`);
-  args.push(...gpuArgs(o.gpus, o.cdi ?? false));
+  args.push(...gpuArgs(o.gpus, o.gpuPassthrough));
   if (spec.command?.length) args.push('--entrypoint', JSON.stringify(spec.command));
   args.push(spec.image, ...(spec.args ?? []));
   return args;
@@ -93,11 +93,25 @@ export function findPodman(path: string): string | null {
   return null;
 }
 
-/** GPU passthrough: CDI names where a spec exists, else the device nodes of exactly the job's GPUs. */
-function gpuArgs(gpus: readonly number[], cdi: boolean): string[] {
-  if (gpus.length === 0) return [];
-  if (cdi) return gpus.flatMap((g) => ['--device', `nvidia.com/gpu=${g}`]);
+/**
+ * How a job's GPUs reach its container: `cdi` (a CDI spec from nvidia-ctk: `--device nvidia.com/gpu=N`),
+ * `devices` (the device nodes of exactly the job's GPUs plus the control nodes), `none` (only the
+ * CUDA/NVIDIA_VISIBLE_DEVICES variables: rigs whose GPUs are stand-ins), `auto`: cdi where a spec
+ * exists, else devices.
+ */
+export type GpuPassthrough = 'auto' | 'cdi' | 'devices' | 'none';
+
+export function resolvePassthrough(mode: GpuPassthrough): Exclude<GpuPassthrough, 'auto'> {
+  if (mode !== 'auto') return mode;
+  return nvidiaCdiPresent() ? 'cdi' : 'devices';
+}
+
+function gpuArgs(gpus: readonly number[], mode: Exclude<GpuPassthrough, 'auto'>): string[] {
+  if (gpus.length === 0 || mode === 'none') return [];
+  if (mode === 'cdi') return gpus.flatMap((g) => ['--device', `nvidia.com/gpu=${g}`]);
   const nodes = gpus.map((g) => `/dev/nvidia${g}`);
+  const missing = nodes.find((n) => !existsSync(n));
+  if (missing) throw new Error(`GPU device ${missing} does not exist on this node: cannot pass the job's GPUs to its container`);
   for (const n of ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools']) if (existsSync(n)) nodes.push(n);
   return nodes.flatMap((n) => ['--device', n]);
 }
@@ -159,7 +173,8 @@ export async function pullImage(
   const auths = auth ? { [imageRegistry(image)]: { auth: Buffer.from(auth).toString('base64') } } : {};
   writeFileSync(authFile, JSON.stringify({ auths }), { mode: 0o600 });
   args.push('--authfile', authFile);
-  if (/^localhost:/.test(imageRegistry(image))) args.push('--tls-verify=false');
+  // A registry on this machine's loopback (the tests' own) speaks plain HTTP; every other one TLS.
+  if (/^(localhost|127\.0\.0\.1):/.test(imageRegistry(image))) args.push('--tls-verify=false');
   args.push(image);
   try {
     const { code, stderr } = await run(args, env);
