@@ -79,6 +79,8 @@ export const SlurmDriverConfigSchema = z
     orphans: z.enum(['cancel', 'report']).default('cancel'),
     submitConcurrency: z.number().int().min(1).max(64).default(4),
     extraSbatchArgs: z.array(z.string()).default([]),
+    ...containerSettings,
+    gpuPassthrough: z.enum(['devices', 'none']).default('devices'),
   })
   .strict();
 
@@ -195,6 +197,10 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         orphans: cfg.orphans,
         submitConcurrency: cfg.submitConcurrency,
         extraSbatchArgs: cfg.extraSbatchArgs,
+        hostJobs: cfg.hostJobs,
+        images: cfg.images,
+        registries: cfg.registries,
+        gpuPassthrough: cfg.gpuPassthrough,
       });
     case 'kubernetes':
       return new KubernetesDriver({

@@ -30,7 +30,8 @@ export function containerName(jobId: string, attempt: number): string {
 }
 
 export interface RunOptions {
-  name: string;
+  /** Container name; absent: the caller adds one (the Slurm node script names it per node). */
+  name?: string;
   spec: JobSpec;
   /** The job's environment, split by containerEnv. */
   env: ContainerEnv;
@@ -49,7 +50,16 @@ export interface RunOptions {
 export function podmanRunArgs(o: RunOptions): string[] {
   const { spec } = o;
   if (!spec.image) throw new Error('podmanRunArgs needs spec.image');
-  const args = ['run', '--name', o.name, '--log-driver', 'passthrough', '--network', 'host', '--pull', 'never'];
+  const args = [
+    'run',
+    ...(o.name ? ['--name', o.name] : []),
+    '--log-driver',
+    'passthrough',
+    '--network',
+    'host',
+    '--pull',
+    'never',
+  ];
   args.push('--label', 'gigafab.job=1', '--stop-signal', 'SIGTERM');
   for (const n of Object.keys(o.env.byName)) args.push('--env', n);
   for (const [n, v] of Object.entries(o.env.inline)) args.push('--env', `${n}=${v}`);

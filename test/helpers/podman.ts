@@ -9,10 +9,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** The test image (bump the tag when its contents change): busybox applets, and /etc/gigafab-image holding IMAGE_MARKER. */
-export const TEST_IMAGE = 'localhost/gigafab-test:busybox-v1';
+export const TEST_IMAGE = 'localhost/gigafab-test:busybox-v2';
 export const IMAGE_MARKER = 'this file exists only in the gigafab test image';
 
-const APPLETS = ['sh', 'echo', 'cat', 'sleep', 'env', 'ls', 'dd', 'true', 'false', 'nc', 'printf', 'trap', 'pwd', 'id', 'grep'];
+const APPLETS = [
+  'sh',
+  'echo',
+  'cat',
+  'sleep',
+  'env',
+  'ls',
+  'dd',
+  'true',
+  'false',
+  'nc',
+  'printf',
+  'trap',
+  'pwd',
+  'id',
+  'grep',
+  'sed',
+  'tr',
+  'head',
+];
 
 /** podmanAvailable: whether podman and the static busybox are installed (ensure-podman.sh's job). */
 export function podmanAvailable(): boolean {
