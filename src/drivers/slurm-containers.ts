@@ -28,10 +28,11 @@ import { imageRegistry } from './runnable.js';
  */
 export const NODE_SCRIPT = [
   'dir=$1; base=$2; pull=$3; pullflags=$4; gpumode=$5; shift 5',
-  'i=${SLURM_NODEID:-0}',
+  'i=$SLURM_NODEID; [ -n "$i" ] || i=0',
   'first=$(scontrol show hostnames "$SLURM_JOB_NODELIST" 2>/dev/null | head -n 1)',
   `addr=$(scontrol show node "$first" 2>/dev/null | sed -n 's/.*NodeAddr=\\([^ ]*\\).*/\\1/p' | head -n 1)`,
-  'export MASTER_ADDR="${addr:-${first:-127.0.0.1}}" NODE_RANK=$i RANK=$i GIGAFAB_NODE_INDEX=$i',
+  'm=$addr; [ -n "$m" ] || m=$first; [ -n "$m" ] || m=127.0.0.1',
+  'export MASTER_ADDR="$m" NODE_RANK=$i RANK=$i GIGAFAB_NODE_INDEX=$i',
   '[ -n "$base" ] || exec "$@"',
   'auth="$dir/registry-auth.$i.json"',
   'if [ -n "$pull" ]; then',
@@ -47,7 +48,7 @@ export const NODE_SCRIPT = [
   '  for d in /dev/nvidiactl /dev/nvidia-uvm /dev/nvidia-uvm-tools; do [ -e "$d" ] && set -- --device "$d" "$@"; done',
   'fi',
   // Slurm decides each node's GPUs (gres): the container gets them as the step has them.
-  'if [ -n "${CUDA_VISIBLE_DEVICES+x}" ]; then',
+  'if [ -n "$CUDA_VISIBLE_DEVICES" ]; then',
   '  export NVIDIA_VISIBLE_DEVICES="$CUDA_VISIBLE_DEVICES"; set -- --env CUDA_VISIBLE_DEVICES --env NVIDIA_VISIBLE_DEVICES "$@"',
   'fi',
   'name="$base-n$i"',
