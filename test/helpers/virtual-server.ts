@@ -15,6 +15,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { SimDriver } from '../../src/drivers/sim-driver.js';
 import { VirtualClock } from '../../src/drivers/timers.js';
 import { loadFleetFile } from '../../src/fleet/load-fleet.js';
@@ -37,6 +38,9 @@ export interface VirtualServerOptions {
   /** Tenant key (`org/project`) -> GPU type -> GPUs: the quotas the simulator ran with. */
   quotas: QuotaTable;
 }
+
+/** The part of a `running` event's placement the comparison reads. */
+const PlacementNodes = z.object({ nodes: z.array(z.object({ node: z.string() })) });
 
 const OPERATOR: Principal = { userId: 'operator', role: 'operator', org: null };
 
@@ -78,8 +82,7 @@ export async function runVirtualServer(jobs: readonly SimJob[], opts: VirtualSer
       const at = Date.parse(e.at) / 1000;
       const data = e.data ?? {};
       if (e.type === 'running') {
-        const placement = data.placement as { nodes: { node: string }[] } | undefined;
-        const nodes = (placement?.nodes ?? []).map((n) => n.node);
+        const nodes = PlacementNodes.parse(data.placement).nodes.map((n) => n.node);
         out.push({ kind: 'start', jobId, at, nodes, borrowed: e.message.includes('on borrowed capacity') });
       } else if (e.type === 'preempting') {
         out.push({ kind: 'preempt', jobId, at, forJobId: traceIdOf.get(String(data.forJobId)) ?? String(data.forJobId) });
