@@ -55,6 +55,13 @@ import type {
   NodeStateObservation,
   Observation,
 } from './driver.js';
+import {
+  CheckpointOffsetSchema,
+  type JobResultFile,
+  JobResultFileSchema,
+  type SlurmJobFile,
+  SlurmJobFileSchema,
+} from './driver-files.js';
 import * as slurm from './slurm/slurm-22.05.js';
 
 export interface SlurmDriverOptions {
@@ -91,24 +98,6 @@ export interface SlurmDriverOptions {
 }
 
 /** slurm.json: what the driver needs after a restart. No environment (secrets) in it. */
-interface SlurmJobFile {
-  version: 1;
-  jobId: string;
-  slurmJobId: string;
-  submittedAt: number;
-  maxRuntimeSeconds: number;
-  /** gigafab node → Slurm node, and the GPU indices gigafab placed. */
-  nodes: { node: string; slurmNode: string; gpus: number[] }[];
-  startedReportedAt?: number;
-  stopping?: { outcome: 'cancelled' | 'timed-out'; at: number; graceSeconds: number };
-}
-
-interface JobResultFile {
-  outcome: ExitOutcome;
-  exitCode: number | null;
-  at: number;
-  message: string;
-}
 
 interface Tracked {
   id: string;
@@ -230,7 +219,9 @@ export class SlurmDriver implements ExecutionDriver {
   /** The Slurm job id of a followed job, or of its latest run here (diagnostics, tests). */
   slurmJobId(jobId: string): string | null {
     return (
-      this.jobs.get(jobId)?.file.slurmJobId ?? readJson<SlurmJobFile>(join(this.workDir(jobId), 'slurm.json'))?.slurmJobId ?? null
+      this.jobs.get(jobId)?.file.slurmJobId ??
+      readJson(join(this.workDir(jobId), 'slurm.json'), SlurmJobFileSchema)?.slurmJobId ??
+      null
     );
   }
 
@@ -265,7 +256,7 @@ export class SlurmDriver implements ExecutionDriver {
 
     const attempt = job.attempt ?? 1;
     const dir = this.workDir(job.id, attempt);
-    const existing = readJson<SlurmJobFile>(join(dir, 'slurm.json'));
+    const existing = readJson(join(dir, 'slurm.json'), SlurmJobFileSchema);
     if (existing) {
       // This attempt was submitted before (a start retried after a crash): follow it, do not submit twice.
       this.track(job.id, attempt, dir, existing, false);
@@ -355,7 +346,7 @@ export class SlurmDriver implements ExecutionDriver {
       if (this.jobs.has(id)) continue;
       const dir = this.workDir(id, attempt);
       const name = slurmJobName(id, attempt);
-      const result = readJson<JobResultFile>(join(dir, 'result.json'));
+      const result = readJson(join(dir, 'result.json'), JobResultFileSchema);
       if (result) {
         this.listeners.emit({
           type: 'exited',
@@ -367,7 +358,7 @@ export class SlurmDriver implements ExecutionDriver {
         });
         continue;
       }
-      let file = readJson<SlurmJobFile>(join(dir, 'slurm.json'));
+      let file = readJson(join(dir, 'slurm.json'), SlurmJobFileSchema);
       const rec = (file && byId.get(file.slurmJobId)) ?? byName.get(name);
       if (!file && rec) {
         // Submitted, but the control plane died before slurm.json was written.
@@ -701,7 +692,7 @@ export class SlurmDriver implements ExecutionDriver {
       killTimer: null,
       done,
       resolveDone,
-      checkpointOffset: readJson<{ offset: number }>(join(dir, 'checkpoint.offset'))?.offset ?? 0,
+      checkpointOffset: readJson(join(dir, 'checkpoint.offset'), CheckpointOffsetSchema)?.offset ?? 0,
     };
     this.jobs.set(id, t);
     return t;
