@@ -7,7 +7,9 @@
  * itself is never touched: its records name actors by pseudonymous ids only, so it still verifies.
  */
 import { randomBytes } from 'node:crypto';
+import type { z } from 'zod';
 import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
+import { parseJson } from '../model/json.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import { isOperator, type Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy.js';
@@ -17,29 +19,10 @@ import type { Store } from '../store/open-store.js';
 import type { KeyService } from './keys/key-service.js';
 import { ORG_DATA, truncateWal } from './keys/tenant-keys.js';
 import type { Restrictions } from './restriction.js';
+import { ErasureCertificateSchema } from './stored-json.js';
 
-export interface ErasureCertificate {
-  type: 'gigafab-erasure-certificate-v1';
-  id: string;
-  org: string;
-  requestedBy: string;
-  reason: string;
-  erasedAt: string;
-  method: string;
-  keysDestroyed: { version: number; provider: string; keyId: string; stillHeldByProvider: boolean }[];
-  dataKeysUnreadable: number;
-  secretsUnreadable: number;
-  usersPseudonymised: number;
-  tokensRevoked: number;
-  jobsStopped: string[];
-  auditChain: string;
-  /** Tenant-written text stored sealed under the org's data key, now unreadable (counts of rows). */
-  tenantData: { fields: string[]; jobs: number; checkpointLabels: number; how: string };
-  /** What stays readable after the erasure, and why. */
-  remains: string[];
-  /** Job output the local driver kept on its disks: sealed under a key derived from the org-data key, and deleted. */
-  jobOutput: string;
-}
+/** The certificate an erasure issues (its schema: stored-json.ts). */
+export type ErasureCertificate = z.infer<typeof ErasureCertificateSchema>;
 
 /** What the org-data key sealed (src/store/sealed-fields.ts), in words for the certificate. */
 const SEALED_FIELDS = [
@@ -80,7 +63,7 @@ export class Erasure {
     await this.tenancy.getOrg(p, org);
     const row = await this.db.selectFrom('org_erasures').selectAll().where('org_id', '=', org).executeTakeFirst();
     if (!row) throw notFound('erasure', org);
-    return JSON.parse(row.certificate) as ErasureCertificate;
+    return parseJson(row.certificate, ErasureCertificateSchema, 'erasure certificate');
   }
 
   async erase(

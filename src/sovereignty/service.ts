@@ -10,6 +10,7 @@ import { expandFleet } from '../fleet/load-fleet.js';
 import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import { parseJson } from '../model/json.js';
 import type { JobEvent, JobSpec } from '../model/schemas.js';
 import { type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
 import type { ControlPlane } from '../server/control-plane.js';
@@ -41,6 +42,7 @@ import {
   type SiteFacts,
   siteFacts,
 } from './residency.js';
+import { DataClassesSchema, EvidenceDatasetsSchema, ResidencyRulesSchema, SiteIdsSchema } from './stored-json.js';
 
 type Trx = Transaction<Database>;
 
@@ -813,15 +815,15 @@ function toPolicyVersion(r: PolicyRowLike): PolicyVersion {
     scopeId: r.scope_id,
     name: r.name,
     version: r.version,
-    rules: JSON.parse(r.rules) as ResidencyRules,
-    dataClasses: JSON.parse(r.data_classes) as DataClass[],
+    rules: parseJson(r.rules, ResidencyRulesSchema, 'residency policy rules'),
+    dataClasses: parseJson(r.data_classes, DataClassesSchema, 'residency policy data classes'),
   };
 }
 
 function toView(r: PolicyRowLike): PolicyView {
   const v = toPolicyVersion(r);
-  const before = JSON.parse(r.sites_before) as string[];
-  const after = JSON.parse(r.sites_after) as string[];
+  const before = parseJson(r.sites_before, SiteIdsSchema, 'residency policy sites');
+  const after = parseJson(r.sites_after, SiteIdsSchema, 'residency policy sites');
   return {
     ...v,
     createdAt: r.created_at,
@@ -856,7 +858,7 @@ function patched(d: DatasetRecord, patch: Partial<Omit<DatasetRecord, 'name'>>):
 
 /** openEvidence: stored placement evidence with its dataset names opened. */
 function openEvidence(f: FieldSealer, org: string, json: string): Record<string, unknown> {
-  const e = JSON.parse(json) as Record<string, unknown> & { datasets?: { name: string }[] };
+  const e = parseJson(json, EvidenceDatasetsSchema, 'placement evidence');
   if (Array.isArray(e.datasets))
     e.datasets = e.datasets.map((d) => ({ ...d, name: f.open(org, 'dataset.name', d.name) ?? ERASED }));
   return e;
