@@ -43,6 +43,11 @@ const FIFO = policyFile('fifo-backfill', 'fairShare: { enabled: false }\nbackfil
 const RECLAIM = 'borrowing: { enabled: true }\npreemption: { enabled: true }\n';
 const DEFAULT_RECLAIM = policyFile('default-reclaim', RECLAIM);
 const FIFO_RECLAIM = policyFile('fifo-reclaim', `fairShare: { enabled: false }\n${RECLAIM}`);
+/** The simulator's `entitlement-borrowing` preset as a file: priority and FIFO, borrowing, nothing else. */
+const BORROW_ONLY = policyFile(
+  'borrow-only',
+  'fairShare: { enabled: false }\nbackfill: { enabled: false }\nborrowing: { enabled: true }\n',
+);
 
 async function throughSimulate(file: string): Promise<SimTransition[]> {
   const out: SimTransition[] = [];
@@ -130,6 +135,14 @@ test('FIFO+backfill with borrowing and preemption: identical starts, preemptions
   assert.ok(ts.some((t) => t.kind === 'start' && t.borrowed));
   assert.ok(count(ts, 'preempt') >= 1);
   assert.equal(count(ts, 'requeue'), count(ts, 'preempt'));
+});
+
+test('borrowing alone (no fair share, backfill or preemption): identical starts; borrowed GPUs are not counted as guaranteed', async () => {
+  // The simulator used to pass the scheduler no running jobs under this policy, so a borrowed job's
+  // GPUs counted against its project's own quota and the owner of the lent quota could not use it.
+  const ts = await assertSame(BORROW_ONLY);
+  assert.ok(ts.some((t) => t.kind === 'start' && t.borrowed));
+  assert.equal(count(ts, 'preempt'), 0);
 });
 
 test('a victim stops at once on both sides: requeued at the instant it was preempted, its preemptor started then too', async () => {
