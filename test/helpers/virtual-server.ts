@@ -1,7 +1,9 @@
 /**
- * The server's ControlPlane on a virtual clock: the same construction as `gigafab server`
- * (src/compose/start.ts: SQLite store, fleet file, SimDriver, event bus, policy) without HTTP, with
- * the SimDriver's timers on a VirtualClock. A trace's jobs are submitted at their submit times and
+ * The server's ControlPlane on a virtual clock: constructed as `gigafab server` does
+ * (src/compose/start.ts: SQLite store in a temporary directory, fleet file, SimDriver, event bus,
+ * policy, Tenancy for orgs, projects and quotas), with the SimDriver's timers on a VirtualClock and
+ * the control plane's clock reading it. Left out, as they decide nothing for a trace: HTTP, the key
+ * hierarchy (fields stay in clear), residency and dataset manifests, audit sealing, metrics. A trace's jobs are submitted at their submit times and
  * every start, preemption and requeue the server commits is recorded, in the simulator's terms
  * (trace job ids, virtual seconds) so the two can be compared.
  *
