@@ -8,7 +8,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog } from '../src/server/audit-log.js';
+import { AuditLog } from '../src/server/audit/index.js';
 import { appendAudit } from '../src/store/audit.js';
 import { openSqliteStore, type Store } from '../src/store/open-store.js';
 

@@ -97,9 +97,9 @@ export function createApp(opts: AppOptions) {
       await rates.authFailed(ip);
       throw new ApiProblem(401, 'unauthenticated', 'missing bearer token: send Authorization: Bearer <token>');
     }
-    let principal: Awaited<ReturnType<typeof opts.tenancy.authenticate>>;
+    let principal: Awaited<ReturnType<typeof opts.tenancy.auth.authenticate>>;
     try {
-      principal = await opts.tenancy.authenticate(m[1]!);
+      principal = await opts.tenancy.auth.authenticate(m[1]!);
     } catch (err) {
       await rates.authFailed(ip);
       throw err;

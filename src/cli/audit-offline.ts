@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { type Checkpoint, pinnedHead, verifyCheckpointSignature } from '../server/audit-log.js';
+import { type Checkpoint, pinnedHead, verifyCheckpointSignature } from '../server/audit/index.js';
 import { type ChainRecord, ChainVerifier, type Head } from '../store/audit-chain.js';
 
 export interface OfflineReport {

@@ -9,7 +9,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from '../api/app.js';
 import { createSiteDrivers, type DriverConfigInput } from '../drivers/config.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
-import { AuditLog } from '../server/audit-log.js';
+import { AuditLog } from '../server/audit/index.js';
 import { ControlPlane } from '../server/control-plane.js';
 import { startDemoLoad } from '../server/demo-load.js';
 import { EventBus } from '../server/event-bus.js';
@@ -19,8 +19,7 @@ import { Lockbox } from '../server/lockbox.js';
 import { createMetrics } from '../server/metrics.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';
-import { Tenancy } from '../server/tenancy.js';
-import type { TokenPolicy } from '../server/tokens.js';
+import { bootstrapOperator, Tenancy, type TokenPolicy } from '../server/tenancy/index.js';
 import { wireDatasetManifests } from '../sovereignty/dataset-manifests.js';
 import { setupKeys } from '../sovereignty/keys/setup.js';
 import { ResidencyService } from '../sovereignty/service.js';
@@ -77,9 +76,12 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     policy,
     maxQueuedJobsPerOrg: limits.queue.maxQueuedJobsPerOrg,
   });
-  const tenancy = new Tenancy(store, cp);
-  if (opts.tokenPolicy) tenancy.tokenPolicy = opts.tokenPolicy;
-  if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
+  const tenancy = new Tenancy({
+    store,
+    quotas: cp,
+    tokenPolicy: opts.tokenPolicy,
+    oidc: opts.oidcPath ? new OidcAuthenticator(loadOidcFile(opts.oidcPath), store) : null,
+  });
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
   const keys = await setupKeys(store, cp, tenancy, dataDir);
@@ -89,7 +91,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const datasetManifests = await wireDatasetManifests(store, cp, keys.keys, residency);
   const recovered = await cp.recover();
   await keys.restrictions.holdRecovered();
-  const operator = await tenancy.bootstrapOperator(dataDir);
+  const operator = await bootstrapOperator(store, dataDir);
   let ready = false;
   const lockbox = new Lockbox(store);
   const app = createApp({

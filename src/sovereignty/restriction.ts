@@ -9,7 +9,7 @@ import { conflict, DomainError, forbidden, notFound } from '../model/errors.js';
 import type { PendingReason } from '../model/job.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import { isOperator, type Principal } from '../server/principal.js';
-import type { Tenancy } from '../server/tenancy.js';
+import type { Tenancy } from '../server/tenancy/index.js';
 import { appendAudit } from '../store/audit.js';
 import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
 import type { Store } from '../store/open-store.js';
@@ -81,7 +81,7 @@ export class Restrictions {
   }
 
   private async authorize(p: Principal, org: string): Promise<void> {
-    await this.tenancy.getOrg(p, org);
+    await this.tenancy.orgs.get(p, org);
     if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can restrict processing');
   }
 
@@ -90,7 +90,7 @@ export class Restrictions {
   }
 
   async get(p: Principal, org: string): Promise<RestrictionState> {
-    await this.tenancy.getOrg(p, org);
+    await this.tenancy.orgs.get(p, org);
     const h = this.byOrg.get(org);
     return { org, restricted: !!h, reason: h?.reason ?? null, since: h?.since ?? null, restrictedBy: h?.by ?? null };
   }

@@ -1,10 +1,11 @@
 /** The audit log: list, verify (hash chain + signed checkpoints), export with proofs, public key. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { canReadAudit, enforce } from '../../model/authz.js';
 import { toCsv } from '../../model/csv.js';
-import { forbidden, invalid } from '../../model/errors.js';
+import { invalid } from '../../model/errors.js';
+import type { Principal } from '../../model/principal.js';
 import { AuditRecordSchema } from '../../model/schemas.js';
-import { forOperator } from '../../server/audit-privacy.js';
-import { isOperator, type Principal } from '../../server/principal.js';
+import { forOperator } from '../../server/audit/index.js';
 import type { ChainRecord } from '../../store/audit-chain.js';
 import { json, newRouter, type Services } from '../context.js';
 import { page } from '../http-schemas.js';
@@ -64,9 +65,9 @@ function heldHead(q: { sinceId?: number; sinceHash?: string }): { id: number; ha
 
 /** Operators see the whole log; an organisation admin sees the organisation's slice. */
 function scopeOf(p: Principal): string | null {
-  if (isOperator(p)) return null;
-  if (p.role !== 'admin') throw forbidden('only operators and organisation admins can read the audit log');
-  return p.org;
+  const d = canReadAudit(p);
+  enforce(d, 'only operators and organisation admins can read the audit log');
+  return d.allowed && d.reason === 'operator' ? null : p.org;
 }
 
 const CSV_COLUMNS = [
@@ -85,7 +86,7 @@ const CSV_COLUMNS = [
   'orgPrevHash',
   'orgHash',
 ] as const;
-export function auditRoutes({ tenancy, audit }: Services) {
+export function auditRoutes({ audit }: Services) {
   const r = newRouter();
 
   r.openapi(
@@ -101,7 +102,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(await tenancy.listAudit(c.get('principal'), q.limit, q.cursor), 200);
+      return c.json(await audit.list(c.get('principal'), q.limit, q.cursor), 200);
     },
   );
 
@@ -182,8 +183,8 @@ export function auditRoutes({ tenancy, audit }: Services) {
     async (c) => {
       const org = scopeOf(c.get('principal'));
       const { format } = c.req.valid('query');
-      // Operators get tenant records without tenant-written content (audit-privacy.ts).
-      const operators = org === null ? await tenancy.operatorIds() : null;
+      // Operators get tenant records without tenant-written content (server/audit/privacy.ts).
+      const operators = org === null ? await audit.operatorIds() : null;
       const records = async function* () {
         for await (const rec of audit.records(org)) yield operators ? forOperator(rec, operators) : rec;
       };

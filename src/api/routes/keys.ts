@@ -141,7 +141,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     async (c) => {
       const p = c.get('principal');
       const { org } = c.req.valid('param');
-      await tenancy.getOrg(p, org);
+      await tenancy.orgs.get(p, org);
       if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can see key state');
       const keks = await keys.keks(org);
       return c.json({ org, providers: [...keys.providers.keys()], keks: keks as z.infer<typeof KeysStatusSchema>['keks'] }, 200);
@@ -160,7 +160,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     async (c) => {
       const p = c.get('principal');
       const { org } = c.req.valid('param');
-      await tenancy.getOrg(p, org);
+      await tenancy.orgs.get(p, org);
       if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can rotate keys');
       const input = (c.req.header('content-length') ?? '0') === '0' ? {} : c.req.valid('json');
       return c.json(await keys.rotate(org, p.userId, input.provider, c.get('requestId')), 200);

@@ -15,7 +15,7 @@ import {
   UserSchema,
   WhoAmISchema,
 } from '../../model/schemas.js';
-import { json, newRouter, type Services } from '../context.js';
+import { json, newRouter, requestContext, type Services } from '../context.js';
 import { page } from '../http-schemas.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
@@ -32,7 +32,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       summary: 'The calling user',
       responses: { 200: json(WhoAmISchema, 'You'), ...commonProblems },
     }),
-    async (c) => c.json(await tenancy.whoami(c.get('principal')), 200),
+    async (c) => c.json(await tenancy.users.whoami(c.get('principal')), 200),
   );
 
   r.openapi(
@@ -44,7 +44,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       request: { body: { content: { 'application/json': { schema: OrgCreateSchema } }, required: true } },
       responses: { 201: json(OrgSchema, 'Created'), ...commonProblems, ...conflictProblem },
     }),
-    async (c) => c.json(await tenancy.createOrg(c.get('principal'), c.req.valid('json'), c.get('requestId')), 201),
+    async (c) => c.json(await tenancy.orgs.create(requestContext(c), c.req.valid('json')), 201),
   );
 
   r.openapi(
@@ -55,7 +55,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       summary: 'List visible organisations',
       responses: { 200: json(page(OrgSchema, 'OrgPage'), 'Organisations'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await tenancy.listOrgs(c.get('principal')), nextCursor: null }, 200),
+    async (c) => c.json({ items: await tenancy.orgs.list(c.get('principal')), nextCursor: null }, 200),
   );
 
   r.openapi(
@@ -67,7 +67,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       request: { params: z.object({ org: param('org', 'robotics-gmbh') }) },
       responses: { 200: json(OrgSchema, 'The organisation'), ...commonProblems },
     }),
-    async (c) => c.json(await tenancy.getOrg(c.get('principal'), c.req.valid('param').org), 200),
+    async (c) => c.json(await tenancy.orgs.get(c.get('principal'), c.req.valid('param').org), 200),
   );
 
   r.openapi(
@@ -82,11 +82,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       },
       responses: { 201: json(ProjectSchema, 'Created'), ...commonProblems, ...conflictProblem },
     }),
-    async (c) =>
-      c.json(
-        await tenancy.createProject(c.get('principal'), c.req.valid('param').org, c.req.valid('json'), c.get('requestId')),
-        201,
-      ),
+    async (c) => c.json(await tenancy.projects.create(requestContext(c), c.req.valid('param').org, c.req.valid('json')), 201),
   );
 
   r.openapi(
@@ -97,7 +93,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       summary: 'List visible projects with quotas',
       responses: { 200: json(page(ProjectSchema, 'ProjectPage'), 'Projects'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await tenancy.listProjects(c.get('principal')), nextCursor: null }, 200),
+    async (c) => c.json({ items: await tenancy.projects.list(c.get('principal')), nextCursor: null }, 200),
   );
 
   r.openapi(
@@ -109,7 +105,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       request: { params: z.object({ project: param('project', 'robotics') }) },
       responses: { 200: json(ProjectSchema, 'The project'), ...commonProblems },
     }),
-    async (c) => c.json(await tenancy.getProject(c.get('principal'), c.req.valid('param').project), 200),
+    async (c) => c.json(await tenancy.projects.get(c.get('principal'), c.req.valid('param').project), 200),
   );
 
   r.openapi(
@@ -126,10 +122,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     }),
     async (c) => {
       const { project, gpuType } = c.req.valid('param');
-      return c.json(
-        await tenancy.setQuota(c.get('principal'), project, gpuType, c.req.valid('json').gpus, c.get('requestId')),
-        200,
-      );
+      return c.json(await tenancy.projects.setQuota(requestContext(c), project, gpuType, c.req.valid('json').gpus), 200);
     },
   );
 
@@ -146,11 +139,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       },
       responses: { 201: json(TokenSchema, 'Created'), ...commonProblems, ...conflictProblem, ...unprocessableProblem },
     }),
-    async (c) =>
-      c.json(
-        await tenancy.createUser(c.get('principal'), c.req.valid('param').org, c.req.valid('json'), c.get('requestId')),
-        201,
-      ),
+    async (c) => c.json(await tenancy.users.create(requestContext(c), c.req.valid('param').org, c.req.valid('json')), 201),
   );
 
   r.openapi(
@@ -162,7 +151,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       request: { params: z.object({ org: param('org', 'robotics-gmbh') }) },
       responses: { 200: json(page(UserSchema, 'UserPage'), 'Users'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await tenancy.listUsers(c.get('principal'), c.req.valid('param').org), nextCursor: null }, 200),
+    async (c) => c.json({ items: await tenancy.users.list(c.get('principal'), c.req.valid('param').org), nextCursor: null }, 200),
   );
 
   const userParam = z.object({ user: param('user', 'u_3f9a2b1c4d5e') });
@@ -181,11 +170,10 @@ export function tenancyRoutes({ tenancy }: Services) {
     }),
     async (c) =>
       c.json(
-        await tenancy.createToken(
-          c.get('principal'),
+        await tenancy.tokens.create(
+          requestContext(c),
           c.req.valid('param').user,
           (c.req.valid('json') as z.infer<typeof TokenCreateSchema> | undefined) ?? {},
-          c.get('requestId'),
         ),
         201,
       ),
@@ -200,7 +188,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       request: { query: z.object({ user: z.string().optional().openapi({ example: 'u_3f9a2b1c4d5e' }) }) },
       responses: { 200: json(z.object({ items: z.array(TokenInfoSchema) }), 'Tokens, newest first'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await tenancy.listTokens(c.get('principal'), c.req.valid('query')) }, 200),
+    async (c) => c.json({ items: await tenancy.tokens.list(c.get('principal'), c.req.valid('query')) }, 200),
   );
 
   r.openapi(
@@ -212,7 +200,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       request: { params: z.object({ id: param('id', 'tok_3f9a2b1c4d5e6f70') }) },
       responses: { 200: json(TokenInfoSchema, 'Revoked'), ...commonProblems },
     }),
-    async (c) => c.json(await tenancy.revokeToken(c.get('principal'), c.req.valid('param').id, c.get('requestId')), 200),
+    async (c) => c.json(await tenancy.tokens.revoke(requestContext(c), c.req.valid('param').id), 200),
   );
 
   r.openapi(
@@ -226,10 +214,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       responses: { 200: json(UserSchema, 'Disabled'), ...commonProblems, ...conflictProblem },
     }),
     async (c) =>
-      c.json(
-        await tenancy.disableUser(c.get('principal'), c.req.valid('param').user, c.req.valid('json').reason, c.get('requestId')),
-        200,
-      ),
+      c.json(await tenancy.users.disable(requestContext(c), c.req.valid('param').user, c.req.valid('json').reason), 200),
   );
 
   r.openapi(
@@ -241,7 +226,7 @@ export function tenancyRoutes({ tenancy }: Services) {
       request: { params: userParam },
       responses: { 200: json(UserSchema, 'Enabled'), ...commonProblems },
     }),
-    async (c) => c.json(await tenancy.enableUser(c.get('principal'), c.req.valid('param').user, c.get('requestId')), 200),
+    async (c) => c.json(await tenancy.users.enable(requestContext(c), c.req.valid('param').user), 200),
   );
 
   return r;

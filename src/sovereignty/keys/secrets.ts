@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { conflict, forbidden, invalid, notFound } from '../../model/errors.js';
 import type { JobSpec } from '../../model/schemas.js';
 import { isOperator, type Principal } from '../../server/principal.js';
-import type { Tenancy } from '../../server/tenancy.js';
+import type { Tenancy } from '../../server/tenancy/index.js';
 import { appendAudit } from '../../store/audit.js';
 import { type KeysDb, keysDb, keysTrx, type SecretsTable } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
@@ -62,7 +62,7 @@ export class Secrets {
    * when the route let them through the lockbox (`lockboxChecked`), and never manage them.
    */
   private async requireMember(p: Principal, org: string, lockboxChecked = false): Promise<void> {
-    await this.tenancy.getOrg(p, org);
+    await this.tenancy.orgs.get(p, org);
     if (isOperator(p) && !lockboxChecked) throw forbidden("operators cannot see or manage a tenant's secrets");
   }
 

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { ControlPlane } from '../../server/control-plane.js';
-import type { Tenancy } from '../../server/tenancy.js';
+import type { Tenancy } from '../../server/tenancy/index.js';
 import type { Store } from '../../store/open-store.js';
 import { Erasure } from '../erasure.js';
 import { Restrictions } from '../restriction.js';
