@@ -5,7 +5,7 @@ import type { RequestContext } from '../model/principal.js';
 import type { AuditLog } from '../server/audit/index.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import type { Limits } from '../server/limits.js';
-import type { Lockbox } from '../server/lockbox.js';
+import type { Lockbox } from '../server/lockbox/index.js';
 import type { Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy/index.js';
 import type { DatasetManifests } from '../sovereignty/dataset-manifests.js';
@@ -22,7 +22,7 @@ export interface Services {
   cp: ControlPlane;
   tenancy: Tenancy;
   audit: AuditLog;
-  /** Operator access to tenant data only with the tenant's consent (lockbox.ts). */
+  /** Operator access to tenant data only with the tenant's consent (server/lockbox). */
   lockbox: Lockbox;
   residency: ResidencyService;
   /** Encrypted dataset manifests (dataset-manifests.ts); absent: datasets have none. */

@@ -15,7 +15,7 @@ import { startDemoLoad } from '../server/demo-load.js';
 import { EventBus } from '../server/event-bus.js';
 import { startFleetHistory } from '../server/fleet-history.js';
 import { loadLimitsFile } from '../server/limits.js';
-import { Lockbox } from '../server/lockbox.js';
+import { Lockbox } from '../server/lockbox/index.js';
 import { createMetrics } from '../server/metrics.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';

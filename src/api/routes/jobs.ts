@@ -8,9 +8,9 @@ import { TERMINAL_STATES } from '../../model/job.js';
 import { type JobEvent, JobEventSchema, JobExplanationSchema, JobSchema, JobSpecSchema } from '../../model/schemas.js';
 import { EventView } from '../../server/event-privacy.js';
 import { DEFAULT_LIMITS } from '../../server/limits.js';
-import { redactJob } from '../../server/lockbox.js';
+import { redactJob } from '../../server/lockbox/index.js';
 import { isOperator } from '../../server/principal.js';
-import { type ApiEnv, json, newRouter, type Services } from '../context.js';
+import { type ApiEnv, json, newRouter, requestContext, type Services } from '../context.js';
 import { JobListQuerySchema, page } from '../http-schemas.js';
 import { ApiProblem, commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
@@ -83,7 +83,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
         );
       }
       const page = await cp.listJobs(p, { ...q, maxPageBytes: limits.lists.maxPageBytes });
-      return c.json({ ...page, items: await lockbox.jobListView(p, page.items, c.get('requestId')) }, 200);
+      return c.json({ ...page, items: await lockbox.views.jobList(requestContext(c), page.items) }, 200);
     },
   );
 
@@ -98,7 +98,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     }),
     async (c) => {
       const job = await cp.getJob(c.get('principal'), c.req.valid('param').id);
-      return c.json(await lockbox.jobView(c.get('principal'), job, c.get('requestId')), 200);
+      return c.json(await lockbox.views.job(requestContext(c), job), 200);
     },
   );
 
@@ -276,7 +276,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
       const { offset, follow, attempt } = c.req.valid('query');
       const principal = c.get('principal');
       const { org } = await cp.getJob(principal, id);
-      await lockbox.requireTenantDataAccess(principal, org, `job:${id}`, 'read-logs', c.get('requestId'));
+      await lockbox.guard.check(requestContext(c), org, `job:${id}`, 'read-logs');
       const first = await cp.jobLogs(principal, id, offset, undefined, attempt);
       // A follow stays on the attempt it began with (a requeue starts a new log, read with ?attempt=).
       const served = first.attempt;

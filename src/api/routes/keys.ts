@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { forbidden } from '../../model/errors.js';
-import type { Lockbox } from '../../server/lockbox.js';
+import type { Lockbox } from '../../server/lockbox/index.js';
 import { isOperator, type Principal } from '../../server/principal.js';
 import type { KeysServices } from '../../sovereignty/keys/setup.js';
 import { json, newRouter } from '../context.js';
@@ -39,7 +39,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
   /** Secret metadata is tenant data: an operator needs an approved read-secret access (lockbox). */
   const lockboxChecked = async (p: Principal, org: string, object: string, requestId: string) => {
     if (!isOperator(p) || !lockbox) return false;
-    await lockbox.requireTenantDataAccess(p, org, object, 'read-secret', requestId);
+    await lockbox.guard.check({ principal: p, requestId }, org, object, 'read-secret');
     return true;
   };
 
