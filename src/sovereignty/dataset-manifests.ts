@@ -13,10 +13,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
+import { canSubmit } from '../model/authz.js';
 import { DomainError, invalid } from '../model/errors.js';
+import type { Principal } from '../model/principal.js';
 import type { JobSpec } from '../model/schemas.js';
 import type { ControlPlane } from '../server/control-plane.js';
-import { isOperator, type Principal } from '../server/principal.js';
 import { appendAudit } from '../store/audit.js';
 import { type KeyTables, keysTrx } from '../store/keys-tables.js';
 import type { DatasetManifestsTable } from '../store/migration-008-sovwire.js';
@@ -261,7 +262,7 @@ export class DatasetManifests {
    * caller who may write the organisation's datasets: anyone else gets the service's own refusal.
    */
   private async prepareFor(p: Principal, org: string | null): Promise<PreparedDataKey | null> {
-    if (!org || isOperator(p) || p.org !== org || p.role === 'viewer') return null;
+    if (!org || !canSubmit(p, org).allowed) return null;
     return this.keys.prepareDataKey(org, p.userId);
   }
 

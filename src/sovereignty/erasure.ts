@@ -7,9 +7,10 @@
  * itself is never touched: its records name actors by pseudonymous ids only, so it still verifies.
  */
 import { randomBytes } from 'node:crypto';
-import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
+import { canAdminOrg, enforce } from '../model/authz.js';
+import { conflict, DomainError, invalid, notFound } from '../model/errors.js';
+import type { Principal } from '../model/principal.js';
 import type { ControlPlane } from '../server/control-plane.js';
-import { isOperator, type Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy/index.js';
 import { appendAudit } from '../store/audit.js';
 import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
@@ -90,7 +91,7 @@ export class Erasure {
     requestId: string,
   ): Promise<ErasureCertificate> {
     await this.tenancy.orgs.get(p, org);
-    if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can erase an organisation');
+    enforce(canAdminOrg(p, org), 'only organisation admins and operators can erase an organisation');
     if (input.confirm !== org) {
       throw invalid('confirmation_mismatch', `to erase organisation ${org}, send confirm: "${org}" (erasure cannot be undone)`, [
         { path: 'confirm', message: `must be ${org}` },

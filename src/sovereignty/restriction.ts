@@ -5,10 +5,11 @@
  * The control plane consults holdReason() each cycle; the state lives in org_restrictions.
  */
 
-import { conflict, DomainError, forbidden, notFound } from '../model/errors.js';
+import { canAdminOrg, enforce } from '../model/authz.js';
+import { conflict, DomainError, notFound } from '../model/errors.js';
 import type { PendingReason } from '../model/job.js';
+import type { Principal } from '../model/principal.js';
 import type { ControlPlane } from '../server/control-plane.js';
-import { isOperator, type Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy/index.js';
 import { appendAudit } from '../store/audit.js';
 import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
@@ -82,7 +83,7 @@ export class Restrictions {
 
   private async authorize(p: Principal, org: string): Promise<void> {
     await this.tenancy.orgs.get(p, org);
-    if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can restrict processing');
+    enforce(canAdminOrg(p, org), 'only organisation admins and operators can restrict processing');
   }
 
   private async erased(org: string): Promise<boolean> {

@@ -5,9 +5,10 @@
  * what. Used by the residency routes; the decisions are tabled in docs/sovereignty-access.md.
  */
 
+import { isOperator } from '../model/authz.js';
 import { DomainError } from '../model/errors.js';
+import type { Principal } from '../model/principal.js';
 import type { Lockbox } from '../server/lockbox/index.js';
-import { isOperator, type Principal } from '../server/principal.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { DatasetManifests } from './dataset-manifests.js';

@@ -4,9 +4,9 @@
  * by pending reason. Tenants get 403: these views span all organisations.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { forbidden } from '../../model/errors.js';
+import { enforce, operatorOnly } from '../../model/authz.js';
+import type { Principal } from '../../model/principal.js';
 import { fleetHistoryOf } from '../../server/fleet-history.js';
-import { isOperator, type Principal } from '../../server/principal.js';
 import {
   FleetGpusSchema,
   FleetHistoryQuerySchema,
@@ -19,9 +19,7 @@ import {
 import { json, newRouter, type Services } from '../context.js';
 import { commonProblems } from '../problems.js';
 
-const requireOperator = (p: Principal, what: string) => {
-  if (!isOperator(p)) throw forbidden(`only platform operators can read ${what}`);
-};
+const requireOperator = (p: Principal, what: string) => enforce(operatorOnly(p), `only platform operators can read ${what}`);
 
 export function consoleDataRoutes({ cp }: Services) {
   const r = newRouter();

@@ -1,10 +1,9 @@
 /** Fleet summary, nodes, drain/undrain, audit log. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { forbidden } from '../../model/errors.js';
+import { enforce, operatorOnly } from '../../model/authz.js';
 import type { NodeState } from '../../model/fleet.js';
 import { FleetSummarySchema, NodeSchema } from '../../model/schemas.js';
 import { decodeCursor, encodeCursor } from '../../server/cursor.js';
-import { isOperator } from '../../server/principal.js';
 import { json, newRouter, type Services } from '../context.js';
 import { NodeStateChangeSchema, page } from '../http-schemas.js';
 import { commonProblems } from '../problems.js';
@@ -84,7 +83,7 @@ export function fleetRoutes({ cp }: Services) {
       responses: { 200: json(page(NodeSchema, 'NodePage'), 'Nodes'), ...commonProblems },
     }),
     async (c) => {
-      if (!isOperator(c.get('principal'))) throw forbidden('only platform operators can list nodes');
+      enforce(operatorOnly(c.get('principal')), 'only platform operators can list nodes');
       const q = c.req.valid('query');
       const items = [];
       let i = fromCursor(q.cursor);

@@ -3,9 +3,9 @@
  * /v1/orgs/{org}/secrets, /keys, /restriction, /erasure.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { forbidden } from '../../model/errors.js';
+import { canAdminOrg, enforce, isOperator } from '../../model/authz.js';
+import type { Principal } from '../../model/principal.js';
 import type { Lockbox } from '../../server/lockbox/index.js';
-import { isOperator, type Principal } from '../../server/principal.js';
 import type { KeysServices } from '../../sovereignty/keys/setup.js';
 import { json, newRouter } from '../context.js';
 import { page } from '../http-schemas.js';
@@ -142,7 +142,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
       const p = c.get('principal');
       const { org } = c.req.valid('param');
       await tenancy.orgs.get(p, org);
-      if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can see key state');
+      enforce(canAdminOrg(p, org), 'only organisation admins and operators can see key state');
       const keks = await keys.keks(org);
       return c.json({ org, providers: [...keys.providers.keys()], keks: keks as z.infer<typeof KeysStatusSchema>['keks'] }, 200);
     },
@@ -161,7 +161,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
       const p = c.get('principal');
       const { org } = c.req.valid('param');
       await tenancy.orgs.get(p, org);
-      if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can rotate keys');
+      enforce(canAdminOrg(p, org), 'only organisation admins and operators can rotate keys');
       const input = (c.req.header('content-length') ?? '0') === '0' ? {} : c.req.valid('json');
       return c.json(await keys.rotate(org, p.userId, input.provider, c.get('requestId')), 200);
     },

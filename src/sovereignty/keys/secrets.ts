@@ -6,9 +6,10 @@
  * job to its driver, and each such decryption is an audited key use.
  */
 import { randomBytes } from 'node:crypto';
+import { canAdminAsTenant, enforce, isOperator } from '../../model/authz.js';
 import { conflict, forbidden, invalid, notFound } from '../../model/errors.js';
+import type { Principal } from '../../model/principal.js';
 import type { JobSpec } from '../../model/schemas.js';
-import { isOperator, type Principal } from '../../server/principal.js';
 import type { Tenancy } from '../../server/tenancy/index.js';
 import { appendAudit } from '../../store/audit.js';
 import { type KeysDb, keysDb, keysTrx, type SecretsTable } from '../../store/keys-tables.js';
@@ -68,7 +69,7 @@ export class Secrets {
 
   private async requireAdmin(p: Principal, org: string): Promise<void> {
     await this.requireMember(p, org);
-    if (p.role !== 'admin') throw forbidden('only organisation admins can manage secrets');
+    enforce(canAdminAsTenant(p, org), 'only organisation admins can manage secrets');
   }
 
   private row(org: string, name: string) {
