@@ -12,10 +12,11 @@
  * classifies it here (fail closed).
  */
 
+import { isOperator } from '../model/authz.js';
 import { TERMINAL_STATES } from '../model/job.js';
+import type { Principal } from '../model/principal.js';
 import type { JobEvent } from '../model/schemas.js';
 import type { Lockbox } from './lockbox/index.js';
-import { isOperator, type Principal } from './principal.js';
 
 /** Event types whose message and data the control plane composes from operational facts only. */
 const OPERATIONAL_TYPES: ReadonlySet<string> = new Set([
