@@ -52,6 +52,7 @@ export function consoleDataRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/fleet/gpus',
+      operationId: 'listFleetGpus',
       tags: ['console'],
       summary: 'Every GPU of the fleet: node state and the job and organisation holding it (operator)',
       description: 'A compact column-oriented snapshot for the fleet map: one call covers all nodes and GPUs.',
@@ -106,6 +107,7 @@ export function consoleDataRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/fleet/history',
+      operationId: 'getFleetHistory',
       tags: ['console'],
       summary: 'Utilisation and queue length over time, sampled every 10 s and kept in memory (operator)',
       request: { query: FleetHistoryQuerySchema },
@@ -130,6 +132,7 @@ export function consoleDataRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/queue/summary',
+      operationId: 'getQueueSummary',
       tags: ['console'],
       summary: 'Queued jobs grouped by pending reason code, largest group first (operator)',
       request: {

@@ -39,6 +39,7 @@ export function fleetRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/fleet',
+      operationId: 'getFleet',
       tags: ['fleet'],
       summary: 'Fleet summary: GPUs per site and type',
       responses: { 200: json(FleetSummarySchema, 'Summary'), ...commonProblems },
@@ -70,6 +71,7 @@ export function fleetRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/nodes',
+      operationId: 'listNodes',
       tags: ['fleet'],
       summary: 'List nodes (operator)',
       request: {
@@ -104,6 +106,7 @@ export function fleetRoutes({ cp }: Services) {
       createRoute({
         method: 'post',
         path: `/v1/nodes/{id}/${action}`,
+        operationId: `${action}Node`,
         tags: ['fleet'],
         summary:
           action === 'drain'
