@@ -7,7 +7,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const target = join(root, 'clients/python/gigafab/_generated.py');
+// `--target FILE` (tests) compares or writes another file than the committed one.
+const at = process.argv.indexOf('--target');
+const target = at > 0 ? process.argv[at + 1] : join(root, 'clients/python/gigafab/_generated.py');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const { openApiDocument } = await import(join(root, 'dist/src/api/openapi-document.js'));
 const { OpenApiShape } = await import(join(root, 'dist/src/codegen/openapi-shape.js'));

@@ -75,7 +75,10 @@ export function operations(doc: OpenApi): { method: string; path: string; op: Op
       .filter(([method]) => HTTP_METHODS.has(method))
       .map(([method, raw]) => {
         const r = OperationShape.safeParse(raw);
-        if (!r.success) throw new Error(`${method.toUpperCase()} ${path}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+        if (!r.success)
+          throw new Error(
+            `${method.toUpperCase()} ${path}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+          );
         return { method, path, op: r.data };
       }),
   );

@@ -174,5 +174,8 @@ export function generatePython(doc: OpenApi): string {
     '',
     ...ops.map(({ method: m, path, op }) => method(m, path, op)),
   ];
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n\n')
+    .trimEnd()}\n`;
 }

@@ -12,7 +12,14 @@ import { OpenApiShape } from '../../src/codegen/openapi-shape.js';
 const OperationLoose = z.looseObject({
   operationId: z.string().optional(),
   parameters: z
-    .array(z.looseObject({ name: z.string(), in: z.string(), example: z.unknown().optional(), schema: z.looseObject({ example: z.unknown().optional() }).optional() }))
+    .array(
+      z.looseObject({
+        name: z.string(),
+        in: z.string(),
+        example: z.unknown().optional(),
+        schema: z.looseObject({ example: z.unknown().optional() }).optional(),
+      }),
+    )
     .optional(),
 });
 
@@ -86,7 +93,8 @@ test('every JSON request body has a whole example that its own schema accepts', 
     const schema = media.schema;
     if (!schema || !('safeParse' in schema)) continue;
     const r = schema.safeParse(media.example);
-    if (!r.success) problems.push(`${id}: ${r.error.issues.map((i: z.core.$ZodIssue) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!r.success)
+      problems.push(`${id}: ${r.error.issues.map((i: z.core.$ZodIssue) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   assert.ok(bodies > 20, `expected the API's request bodies, got ${bodies}`);
   assert.deepEqual(problems, []);

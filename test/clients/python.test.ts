@@ -59,7 +59,8 @@ test('the Python SDK submits, waits, reads and follows logs and events, cancels,
 });
 
 test('a problem reaches Python as GigafabError even without a token (401 unauthenticated)', async () => {
-  const script = 'from gigafab import Client, GigafabError\ntry:\n    Client(token="").get(1)\nexcept GigafabError as e:\n    print(e.status, e.code)';
+  const script =
+    'from gigafab import Client, GigafabError\ntry:\n    Client(token="").get(1)\nexcept GigafabError as e:\n    print(e.status, e.code)';
   const { stdout } = await run(PYTHON, ['-c', script], {
     env: { PATH: process.env.PATH, PYTHONPATH: join(REPO, 'clients/python'), GIGAFAB_URL: server.url },
   });
