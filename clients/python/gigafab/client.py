@@ -19,8 +19,24 @@ def _camel(name: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
+def _saved_login() -> Dict[str, str]:
+    """What `gigafab login` saved ($GIGAFAB_CONFIG, else $XDG_CONFIG_HOME or ~/.config, gigafab/config.json)."""
+    path = os.environ.get("GIGAFAB_CONFIG") or os.path.join(
+        os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config"), "gigafab", "config.json"
+    )
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(saved, dict):
+        return {}
+    return {k: v for k, v in saved.items() if k in ("url", "token") and isinstance(v, str)}
+
+
 class Client(Transport, GeneratedApi):
-    """A gigafab API client. `url` and `token` default to $GIGAFAB_URL and $GIGAFAB_TOKEN.
+    """A gigafab API client. `url` and `token` default to $GIGAFAB_URL and $GIGAFAB_TOKEN, then to
+    what `gigafab login` saved (the CLI's precedence).
 
     Every operation of the API is a method (generated, named after its operationId in snake_case:
     `client.get_fleet()`, `client.set_quota("robotics", "B200", {"gpus": 64})`); the methods below
@@ -28,8 +44,11 @@ class Client(Transport, GeneratedApi):
     """
 
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None, timeout: float = 30.0) -> None:
-        url = url or os.environ.get("GIGAFAB_URL") or "http://127.0.0.1:8080"
-        super().__init__(url, token if token is not None else os.environ.get("GIGAFAB_TOKEN"), timeout)
+        saved = _saved_login()
+        url = url or os.environ.get("GIGAFAB_URL") or saved.get("url") or "http://127.0.0.1:8080"
+        if token is None:
+            token = os.environ.get("GIGAFAB_TOKEN") or saved.get("token")
+        super().__init__(url, token, timeout)
 
     def submit(self, spec: Optional[JobSpec] = None, *, idempotency_key: Optional[str] = None, **fields: Any) -> Job:
         """Submits a job: a JobSpec dict, and/or its fields as keywords (`gpu_type="B200"` is `gpuType`)."""
