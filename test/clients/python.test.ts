@@ -39,7 +39,13 @@ after(() => server?.stop());
 
 test('the Python SDK submits, waits, reads and follows logs and events, cancels, lists, and raises problems', async () => {
   const { stdout } = await run(PYTHON, [join(REPO, 'test/clients/sdk_walkthrough.py')], {
-    env: { PATH: process.env.PATH, PYTHONPATH: join(REPO, 'clients/python'), GIGAFAB_URL: server.url, GIGAFAB_TOKEN: token },
+    env: {
+      PATH: process.env.PATH,
+      PYTHONPATH: join(REPO, 'clients/python'),
+      PYTHONDONTWRITEBYTECODE: '1',
+      GIGAFAB_URL: server.url,
+      GIGAFAB_TOKEN: token,
+    },
     timeout: 120_000,
   });
   const seen = parseJson(stdout, Seen, 'the SDK script output');
@@ -62,7 +68,12 @@ test('a problem reaches Python as GigafabError even without a token (401 unauthe
   const script =
     'from gigafab import Client, GigafabError\ntry:\n    Client(token="").get(1)\nexcept GigafabError as e:\n    print(e.status, e.code)';
   const { stdout } = await run(PYTHON, ['-c', script], {
-    env: { PATH: process.env.PATH, PYTHONPATH: join(REPO, 'clients/python'), GIGAFAB_URL: server.url },
+    env: {
+      PATH: process.env.PATH,
+      PYTHONPATH: join(REPO, 'clients/python'),
+      PYTHONDONTWRITEBYTECODE: '1',
+      GIGAFAB_URL: server.url,
+    },
   });
   assert.equal(stdout.trim(), '401 unauthenticated');
 });

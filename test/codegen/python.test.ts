@@ -49,7 +49,7 @@ test('the generated module is valid Python with one method per operation', async
   const script =
     'import inspect, json\nfrom gigafab._generated import GeneratedApi\nprint(json.dumps(sorted(n for n, _ in inspect.getmembers(GeneratedApi, inspect.isfunction) if not n.startswith("_"))))';
   const { stdout } = await run('/usr/bin/python3', ['-c', script], {
-    env: { PATH: process.env.PATH, PYTHONPATH: join(REPO, 'clients/python') },
+    env: { PATH: process.env.PATH, PYTHONPATH: join(REPO, 'clients/python'), PYTHONDONTWRITEBYTECODE: '1' },
   });
   assert.deepEqual(parseJson(stdout, z.array(z.string()), 'the methods of GeneratedApi'), expected);
 });

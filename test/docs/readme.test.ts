@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -48,9 +48,18 @@ before(async () => {
   server = await startTestServer();
   dir = mkdtempSync(join(tmpdir(), 'gigafab-readme-'));
   symlinkSync(server.dataDir, join(dir, '.gigafab'));
-  env = { PATH: process.env.PATH, HOME: dir, LANG: 'C.UTF-8', PYTHONPATH: join(REPO, 'clients/python') };
+  env = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    LANG: 'C.UTF-8',
+    PYTHONPATH: join(REPO, 'clients/python'),
+    PYTHONDONTWRITEBYTECODE: '1',
+  };
 });
-after(() => server?.stop());
+after(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const forServer = (code: string) => code.replaceAll(README_URL, server.url);
 
