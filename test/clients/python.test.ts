@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { z } from 'zod';
+import { openApiDocument } from '../../src/api/openapi-document.js';
+import { VERSION } from '../../src/compose/start.js';
 import { parseJson } from '../../src/model/json.js';
 import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
 import { api, REPO, type TestServer } from '../helpers/server.js';
@@ -62,6 +64,11 @@ test('the Python SDK submits, waits, reads and follows logs and events, cancels,
   assert.equal(seen.error?.code, 'unknown_gpu_type');
   assert.match(seen.error?.detail ?? '', /H999/);
   assert.deepEqual(seen.missing, { status: 404, code: 'job_not_found' });
+});
+
+test('the SDK is generated from the document the server serves (openApiDocument equals GET /v1/openapi.json)', async () => {
+  const served = await (await fetch(`${server.url}/v1/openapi.json`)).json();
+  assert.deepEqual(await openApiDocument(VERSION), served);
 });
 
 test('a problem reaches Python as GigafabError even without a token (401 unauthenticated)', async () => {
