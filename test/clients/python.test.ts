@@ -71,9 +71,15 @@ test('the SDK is generated from the document the server serves (openApiDocument 
   assert.deepEqual(await openApiDocument(VERSION), served);
 });
 
-test('a problem reaches Python as GigafabError even without a token (401 unauthenticated)', async () => {
-  const script =
-    'from gigafab import Client, GigafabError\ntry:\n    Client(token="").get(1)\nexcept GigafabError as e:\n    print(e.status, e.code)';
+test('without a token (401) and without a server, Python gets GigafabError too', async () => {
+  const script = [
+    'from gigafab import Client, GigafabError',
+    'for client in (Client(token=""), Client(url="http://127.0.0.1:9", token="x")):',
+    '    try:',
+    '        client.get(1)',
+    '    except GigafabError as e:',
+    '        print(e.status, e.code)',
+  ].join('\n');
   const { stdout } = await run(PYTHON, ['-c', script], {
     env: {
       PATH: process.env.PATH,
@@ -82,5 +88,5 @@ test('a problem reaches Python as GigafabError even without a token (401 unauthe
       GIGAFAB_URL: server.url,
     },
   });
-  assert.equal(stdout.trim(), '401 unauthenticated');
+  assert.equal(stdout.trim(), '401 unauthenticated\n0 unreachable');
 });
