@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs Debian's python3 for the Python SDK's tests (clients/python is standard library only, so
-# the distribution's interpreter is all it needs). Idempotent: does nothing when /usr/bin/python3 exists.
+# the distribution's interpreter is all it needs), and jq, which the README's executed walk-through
+# uses to capture ids. Idempotent: does nothing when both exist.
 set -euo pipefail
-if [ -x /usr/bin/python3 ]; then
+if [ -x /usr/bin/python3 ] && command -v jq >/dev/null; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -11,5 +12,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends python3 >/dev/null
+apt-get install -y -qq --no-install-recommends python3 jq >/dev/null
 /usr/bin/python3 --version
