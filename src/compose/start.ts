@@ -73,8 +73,16 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     })),
     { timeScale: opts.timeScale },
   );
-  cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, {
+  // Residency first: the control plane consults it from construction on (recovery enqueues through it).
+  const residency = new ResidencyService(store, fleet);
+  cp = new ControlPlane({
+    store,
+    fleet,
+    driver,
+    bus: new EventBus(),
+    metrics,
     policy,
+    residency,
     maxQueuedJobsPerOrg: limits.queue.maxQueuedJobsPerOrg,
   });
   const tenancy = new Tenancy(store, cp);
@@ -83,9 +91,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
   const keys = await setupKeys(store, cp, tenancy, dataDir);
-  const residency = new ResidencyService(store, fleet);
   await residency.load(cp);
-  cp.attachResidency(residency);
   const datasetManifests = await wireDatasetManifests(store, cp, keys.keys, residency);
   const recovered = await cp.recover();
   await keys.restrictions.holdRecovered();
