@@ -20,7 +20,7 @@ import { jobCycle } from './cycle/job-cycle.js';
 import { NodeStates } from './cycle/node-states.js';
 import { Observations } from './cycle/observations.js';
 import { recover } from './cycle/recover.js';
-import { SchedulingState } from './cycle/scheduling-state.js';
+import type { SchedulingState } from './cycle/scheduling-state.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import type { JobRow } from './job-rows.js';
 import { jobLogs } from './jobs/job-logs.js';
@@ -34,24 +34,28 @@ import { SchedulingOps } from './scheduling-ops.js';
 export type { JobListQuery } from './jobs/job-queries.js';
 
 export interface ControlPlaneDeps {
+  /** The live scheduling state, built first (sovereignty services hold ports over it). */
+  state: SchedulingState;
   store: Store;
-  fleet: Fleet;
   driver: ExecutionDriver;
   bus: EventBus;
   metrics: Metrics | null;
   policy?: Policy;
-  /** Data residency (src/sovereignty): consulted by every path that queues or starts a job. */
+  /** Data residency (src/sovereignty): the same gate the state enqueues through. */
   residency?: ResidencyGate | null;
-  /** Sovereignty hooks (restriction, secret delivery). */
+  /** Sovereignty hooks (restriction, secret delivery), composed by the composition root. */
   hooks?: ControlPlaneHooks;
   /** Milliseconds between scheduling cycles when nothing changes. */
   cycleIntervalMs?: number;
   /** Grace period given to a stopped job before it is killed; default: the policy's. */
   stopGraceSeconds?: number;
-  now?: () => number;
   /** Queued jobs one organisation may have at once (limits.ts); more are refused. */
   maxQueuedJobsPerOrg?: number;
 }
+
+/** stopGrace: the grace period a stopped job gets (the deps' override, else the policy's). */
+export const stopGrace = (d: Pick<ControlPlaneDeps, 'policy' | 'stopGraceSeconds'>) =>
+  d.stopGraceSeconds ?? (d.policy ?? DEFAULT_POLICY).stopGraceSeconds;
 
 /** An in-process caller's context (no API request id: demo load, erasure). */
 const ctxOf = (principal: Principal, requestId = 'internal'): RequestContext => ({ principal, requestId });
@@ -64,27 +68,23 @@ export class ControlPlane {
   /** Advance reservations and maintenance windows (scheduling-ops.ts). */
   readonly ops: SchedulingOps;
   readonly jobs: JobService;
-  /** Sovereignty hooks (restriction, secret delivery), set by the composition root. */
-  hooks: ControlPlaneHooks;
+  /** Sovereignty hooks (restriction, secret delivery), given at construction. */
+  readonly hooks: ControlPlaneHooks;
   private readonly ctx: CycleContext;
   private readonly runner: CycleRunner;
   private readonly observations: Observations;
   private readonly nodes: NodeStates;
 
   constructor(d: ControlPlaneDeps) {
-    this.fleet = d.fleet;
+    this.state = d.state;
+    this.fleet = d.state.fleet;
+    this.cluster = d.state.cluster;
     this.policy = d.policy ?? DEFAULT_POLICY;
-    const now = d.now ?? (() => Date.now());
-    const residency = d.residency ?? null;
-    this.state = new SchedulingState(d.fleet, d.driver, residency, now);
-    this.cluster = this.state.cluster;
     this.hooks = d.hooks ?? {};
-    const grace = d.stopGraceSeconds ?? this.policy.stopGraceSeconds;
-    const hooks: ControlPlaneHooks = {
-      admit: (org, spec) => this.hooks.admit?.(org, spec) ?? Promise.resolve(),
-      holdReason: (org) => this.hooks.holdReason?.(org) ?? null,
-      secretsFor: (job) => this.hooks.secretsFor?.(job) ?? Promise.resolve(undefined),
-    };
+    const now = d.state.now;
+    const residency = d.residency ?? null;
+    const grace = stopGrace(d);
+    const hooks = this.hooks;
     this.ctx = {
       state: this.state,
       store: d.store,
@@ -96,7 +96,7 @@ export class ControlPlane {
       residency,
       hooks,
     };
-    this.ops = new SchedulingOps(d.store, d.fleet, now, () => this.state.poke());
+    this.ops = new SchedulingOps(d.store, this.fleet, now, () => this.state.poke());
     this.ops.residency = residency;
     this.observations = new Observations(this.ctx);
     this.nodes = new NodeStates(this.ctx);
@@ -105,7 +105,7 @@ export class ControlPlane {
     });
     this.jobs = new JobService({
       store: d.store,
-      fleet: d.fleet,
+      fleet: this.fleet,
       cycle: jobCycle(this.ctx),
       bus: d.bus,
       metrics: d.metrics,
@@ -151,7 +151,7 @@ export class ControlPlane {
     return this.nodes.setByOperator(ctxOf(p, requestId), nodeId, state, reason);
   }
   setQuotaInMemory(project: string, gpuType: string, gpus: number): void {
-    this.state.setQuota(project, gpuType, gpus);
+    this.state.setQuotaInMemory(project, gpuType, gpus);
   }
   quotaUsage(project: string, gpuType: string): number {
     return this.cluster.usage(project, gpuType);
@@ -207,12 +207,7 @@ export class ControlPlane {
   }
   /** runningJobsForResidency: running jobs with their site, for re-checking after a change. */
   runningJobsForResidency(): RunningForResidency[] {
-    const out: RunningForResidency[] = [];
-    for (const [id, r] of this.state.running) {
-      const site = this.cluster.allocationOf(id)?.site;
-      if (site) out.push({ id, org: r.org, project: r.project, spec: r.spec, site });
-    }
-    return out;
+    return this.state.runningJobsForResidency();
   }
 
   // ---------------------------------------------------------------- views (read-only)

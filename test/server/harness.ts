@@ -12,6 +12,7 @@ import { DEFAULT_POLICY, type Policy } from '../../src/model/policy.js';
 import type { Principal, RequestContext } from '../../src/model/principal.js';
 import { type JobSpec, JobSpecSchema } from '../../src/model/schemas.js';
 import { ControlPlane } from '../../src/server/control-plane.js';
+import { SchedulingState } from '../../src/server/cycle/scheduling-state.js';
 import { EventBus } from '../../src/server/event-bus.js';
 import type { ControlPlaneHooks, ResidencyGate } from '../../src/server/ports.js';
 import { openSqliteStore, type Store } from '../../src/store/open-store.js';
@@ -48,16 +49,16 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   await store.db.insertInto('quotas').values({ project_id: 'vision', gpu_type: 'B200', gpus: 64 }).execute();
   // timeScale 1 and jobs of an hour: nothing ends on its own while a test runs.
   const driver = new SimDriver(1, { now });
+  const residency = opts.residency ?? null;
   const cp = new ControlPlane({
+    state: new SchedulingState(fleet, driver, residency, now),
     store,
-    fleet,
     driver,
     bus: new EventBus(),
     metrics: null,
     policy: opts.policy ?? DEFAULT_POLICY,
-    residency: opts.residency ?? null,
+    residency,
     hooks: opts.hooks ?? {},
-    now,
   });
   await cp.recover();
   return {

@@ -9,7 +9,7 @@ import type { CycleContext } from './context.js';
 import { stopOnDriver } from './stop.js';
 
 export async function holdRunning(
-  ctx: CycleContext,
+  ctx: Pick<CycleContext, 'state' | 'store' | 'driver' | 'bus' | 'grace'>,
   org: string,
   actor: string,
   reason: string,

@@ -22,7 +22,7 @@ export async function recover(
   for (const n of await db.selectFrom('node_states').selectAll().execute()) {
     if (state.fleet.nodeIndex.has(n.node_id)) state.cluster.setNodeState(n.node_id, n.state as NodeState);
   }
-  for (const q of await db.selectFrom('quotas').selectAll().execute()) state.setQuota(q.project_id, q.gpu_type, q.gpus);
+  for (const q of await db.selectFrom('quotas').selectAll().execute()) state.setQuotaInMemory(q.project_id, q.gpu_type, q.gpus);
   const live = await db.selectFrom('jobs').selectAll().where('state', 'in', ['queued', 'running']).orderBy('id').execute();
   const reattach = [];
   for (const row of live) {

@@ -14,7 +14,7 @@ import { schedFields } from '../job-constraints.js';
 import type { JobRow } from '../job-rows.js';
 import type { NodeFailure } from '../node-failure.js';
 import { OrgCountedMap } from '../org-count-map.js';
-import type { ResidencyGate } from '../ports.js';
+import type { QuotaBook, ResidencyGate, RunningForResidency } from '../ports.js';
 
 export interface RunningJob {
   org: string;
@@ -34,7 +34,7 @@ export interface RunningJob {
   nodeFailure?: NodeFailure;
 }
 
-export class SchedulingState {
+export class SchedulingState implements QuotaBook {
   readonly cluster: ClusterModel;
   readonly queue = new OrgCountedMap<SchedJob>();
   /** Specs of queued jobs, kept so a start needs no extra read. */
@@ -121,7 +121,11 @@ export class SchedulingState {
     this.poke();
   }
 
-  setQuota(project: string, gpuType: string, gpus: number): void {
+  quotaUsage(project: string, gpuType: string): number {
+    return this.cluster.usage(project, gpuType);
+  }
+
+  setQuotaInMemory(project: string, gpuType: string, gpus: number): void {
     const m = this.quotas.get(project) ?? new Map<string, number>();
     m.set(gpuType, gpus);
     this.quotas.set(project, m);
@@ -141,6 +145,16 @@ export class SchedulingState {
       borrowed,
       stopping: null,
     });
+  }
+
+  /** runningJobsForResidency: running jobs with their site, for re-checking after a change. */
+  runningJobsForResidency(): RunningForResidency[] {
+    const out: RunningForResidency[] = [];
+    for (const [id, r] of this.running) {
+      const site = this.cluster.allocationOf(id)?.site;
+      if (site) out.push({ id, org: r.org, project: r.project, spec: r.spec, site });
+    }
+    return out;
   }
 
   /** removeRunning: a started job has stopped; its GPUs are free again. */
