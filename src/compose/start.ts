@@ -77,6 +77,8 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const lockbox = new Lockbox(store);
   const app = createApp({
     cp,
+    cluster: cp.cluster,
+    ops: cp.ops,
     tenancy,
     audit,
     lockbox,

@@ -4,7 +4,8 @@
  * reservations, checkpoints; then jobs on nodes found down are stopped (their stop was never settled).
  */
 import type { NodeState } from '../../model/fleet.js';
-import type { Placement } from '../../model/job.js';
+import { parseJson } from '../../model/json.js';
+import { PlacementSchema } from '../../model/schemas.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import { lastCheckpoints } from '../node-failure.js';
 import type { SchedulingOps } from '../scheduling-ops.js';
@@ -31,7 +32,7 @@ export async function recover(
     if (row.state === 'queued') {
       state.enqueue(id, row, spec);
     } else {
-      const placement = JSON.parse(row.placement ?? 'null') as Placement;
+      const placement = parseJson(row.placement ?? 'null', PlacementSchema, `placement of running job ${id}`);
       const startedAt = Date.parse(row.started_at ?? row.created_at);
       state.cluster.allocate(id, row.project_id, placement);
       state.addRunning(id, row, spec, placement, startedAt, row.borrowed === 1);

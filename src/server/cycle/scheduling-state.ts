@@ -16,6 +16,9 @@ import type { NodeFailure } from '../node-failure.js';
 import { OrgCountedMap } from '../org-count-map.js';
 import type { QuotaBook, ResidencyGate, RunningForResidency } from '../ports.js';
 
+/** ClusterView: what readers outside the cycle (API routes, fleet history) may see of the cluster. */
+export type ClusterView = Pick<ClusterModel, 'nodeView' | 'nodeState' | 'siteTotals' | 'allocatedJobs' | 'allocationOf'>;
+
 export interface RunningJob {
   org: string;
   project: string;

@@ -1,5 +1,6 @@
 /** Fair-share usage: rebuilt from the job history at recovery, charged for running jobs every cycle. */
-import type { Placement } from '../../model/job.js';
+import { parseJson } from '../../model/json.js';
+import { PlacementSchema } from '../../model/schemas.js';
 import { chargeUsage, decayUsage } from '../../scheduler/index.js';
 import type { Store } from '../../store/open-store.js';
 import type { Policy } from '../policy.js';
@@ -21,7 +22,7 @@ export async function recoverUsage(state: SchedulingState, store: Store, policy:
   const weights = weightsOf(policy);
   const usage = new Map<string, number>();
   for (const r of rows) {
-    const placement = JSON.parse(r.placement ?? 'null') as Placement | null;
+    const placement = parseJson(r.placement ?? 'null', PlacementSchema.nullable(), 'placement of a started job');
     if (!placement || !r.started_at) continue;
     const end = r.finished_at ? Date.parse(r.finished_at) : now;
     const seconds = Math.max(0, (end - Date.parse(r.started_at)) / 1000);

@@ -1,5 +1,8 @@
 /** Reading jobs as a caller may see them: one job (its org's, or any for operators) and pages of them. */
+
+import { z } from 'zod';
 import { invalid, notFound } from '../../model/errors.js';
+import { parseJson } from '../../model/json.js';
 import type { Principal } from '../../model/principal.js';
 import { isOperator } from '../../model/principal.js';
 import type { Job } from '../../model/schemas.js';
@@ -8,6 +11,8 @@ import { openJobRow } from '../../store/sealed-fields.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { type JobRow, toJob } from '../job-rows.js';
 import type { JobCycle } from './ports.js';
+
+const Labels = z.record(z.string(), z.string());
 
 export interface JobListQuery {
   state?: string;
@@ -60,7 +65,7 @@ export async function listJobs(
       }
       before = r.id;
       // Labels are few per job and filtered here (a label index comes with PostgreSQL).
-      if (label && (JSON.parse(r.labels) as Record<string, string>)[label[0]] !== label[1]) continue;
+      if (label && parseJson(r.labels, Labels, `labels of job ${r.id}`)[label[0]] !== label[1]) continue;
       const job = toJob(r, cycle.pendingReason(String(r.id)));
       const size = Number.isFinite(maxBytes) ? Buffer.byteLength(JSON.stringify(job)) + 1 : 0;
       if (items.length > 0 && bytes + size > maxBytes) {
