@@ -101,12 +101,12 @@ export class NodeStates {
     const jobs = [];
     for (const id of ctx.state.cluster.nodeView(nodeId).jobs) {
       const r = ctx.state.running.get(id);
-      if (r && !r.nodeFailure) jobs.push({ id, org: r.org, spec: r.spec });
+      if (r && r.stopping?.kind !== 'node-failure') jobs.push({ id, org: r.org, spec: r.spec });
     }
     const marked = await markNodeFailures(ctx.store, jobs, nodeId, why, actor, new Date(ctx.state.now()).toISOString());
     for (const m of marked) {
       const r = ctx.state.running.get(m.id);
-      if (r) r.nodeFailure = m.failure;
+      if (r) r.stopping = { kind: 'node-failure', node: nodeId, why, onNodeFailure: m.failure.policy };
       ctx.bus.publish({ org: m.org, event: m.event });
       void stopOnDriver(ctx, m.id, 0);
     }

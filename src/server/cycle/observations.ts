@@ -5,11 +5,11 @@
  * its spec asks, anything else ends with the driver's outcome.
  */
 import type { CheckpointObservation, Observation } from '../../drivers/driver.js';
-import { afterStop, type HoldCause, type StopCause } from '../../lifecycle/index.js';
+import { exitDecision, type HoldCause, type StopCause } from '../../lifecycle/index.js';
 import { appendAudit } from '../../store/audit.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import { insertEvent } from '../job-events.js';
-import { type NodeFailure, recordCheckpoint, settleNodeFailure } from '../node-failure.js';
+import { type NodeFailureCause, recordCheckpoint, settleNodeFailure } from '../node-failure.js';
 import { type CycleContext, driverActor } from './context.js';
 
 type Exited = Observation & { type: 'exited' };
@@ -23,12 +23,11 @@ export class Observations {
   async observe(o: Observation): Promise<void> {
     const { state } = this.ctx;
     if (o.type === 'started') return this.started(o);
-    const r = state.running.get(o.jobId);
-    if (r?.nodeFailure && !(o.outcome === 'completed' && o.exitCode === 0)) return this.afterNodeFailure(o, r.nodeFailure);
-    const cause = r?.stopping ?? null;
-    const then = cause ? afterStop(cause) : null;
-    if (cause && then?.next === 'requeue' && (o.outcome === 'cancelled' || o.outcome === 'completed'))
-      return this.requeue(o, cause, then.hold);
+    const cause = state.running.get(o.jobId)?.stopping ?? null;
+    const next = exitDecision(cause, o);
+    if (cause?.kind === 'node-failure' && !(next.next === 'finish' && next.state === 'succeeded'))
+      return this.afterNodeFailure(o, cause);
+    if (cause && next.next === 'requeue') return this.requeue(o, cause, next.hold);
     return this.finish(o);
   }
 
@@ -121,7 +120,7 @@ export class Observations {
   }
 
   /** afterNodeFailure settles a job stopped because its node went down: requeued or failed. */
-  private async afterNodeFailure(o: Exited, f: NodeFailure): Promise<void> {
+  private async afterNodeFailure(o: Exited, f: NodeFailureCause): Promise<void> {
     const { ctx } = this;
     const done = await settleNodeFailure(ctx.store, o.jobId, f, o.exitCode, new Date(o.at).toISOString(), driverActor(ctx));
     ctx.state.removeRunning(o.jobId);

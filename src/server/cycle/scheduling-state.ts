@@ -12,7 +12,6 @@ import type { JobSpec } from '../../model/schemas.js';
 import { ClusterModel, type JobExplain, type JobPriority, type SchedJob } from '../../scheduler/index.js';
 import { schedFields } from '../job-constraints.js';
 import type { JobRow } from '../job-rows.js';
-import type { NodeFailure } from '../node-failure.js';
 import { OrgCountedMap } from '../org-count-map.js';
 import type { QuotaBook, ResidencyGate, RunningForResidency } from '../ports.js';
 
@@ -29,12 +28,14 @@ export interface RunningJob {
   priority: number;
   /** Started on capacity borrowed from other projects' idle quota: preemptible by its owners. */
   borrowed: boolean;
-  /** Told to stop (preemption, restriction); what follows once it has stopped is afterStop(cause). */
+  /**
+   * Why it is being stopped (cancel is not recorded here: it ends with the driver's outcome); what
+   * follows once it has stopped is the lifecycle's exitDecision(cause, exit). A node failure
+   * replaces any other cause (the node is gone either way).
+   */
   stopping: StopCause | null;
   /** Epoch ms of the last checkpoint the job reported. */
   lastCheckpointAt?: number;
-  /** Stopping because a node of it went down; requeued or failed once stopped. */
-  nodeFailure?: NodeFailure;
 }
 
 export class SchedulingState implements QuotaBook {

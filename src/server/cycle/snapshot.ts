@@ -46,7 +46,7 @@ export function snapshot(d: SnapshotDeps, now: number, explain: boolean): CycleI
       startedAt: r.startedAt,
       borrowed: r.borrowed,
       preemptible: isPreemptible(r.priority, r.borrowed),
-      evicting: r.stopping !== null || r.nodeFailure !== undefined,
+      evicting: r.stopping !== null,
       // In the clock's time: a simulated site at --time-scale 60 ends a job 60 times sooner.
       maxRuntimeSeconds: r.spec.maxRuntimeSeconds / state.runtimeScale(state.cluster.allocationOf(id)?.site),
       lastCheckpointAt: r.lastCheckpointAt !== undefined ? Math.max(r.lastCheckpointAt, r.startedAt) : undefined,
