@@ -35,6 +35,8 @@ export interface HarnessOptions {
   policy?: Policy;
   hooks?: ControlPlaneHooks;
   residency?: ResidencyGate;
+  /** The driver, given the test's clock (default: the simulated driver at time scale 1). */
+  driver?: (clock: { now(): number }) => SimDriver;
 }
 
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -48,7 +50,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   await store.db.insertInto('projects').values({ id: 'vision', org_id: 'acme', name: 'vision', created_at: at }).execute();
   await store.db.insertInto('quotas').values({ project_id: 'vision', gpu_type: 'B200', gpus: 64 }).execute();
   // timeScale 1 and jobs of an hour: nothing ends on its own while a test runs.
-  const driver = new SimDriver(1, { now });
+  const driver = opts.driver ? opts.driver({ now }) : new SimDriver(1, { now });
   const residency = opts.residency ?? null;
   const cp = new ControlPlane({
     state: new SchedulingState(fleet, driver, residency, now),
