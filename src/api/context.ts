@@ -2,9 +2,11 @@
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { AuditLog } from '../server/audit-log.js';
 import type { ControlPlane } from '../server/control-plane.js';
+import type { ClusterView } from '../server/cycle/scheduling-state.js';
 import type { Limits } from '../server/limits.js';
 import type { Lockbox } from '../server/lockbox.js';
 import type { Principal } from '../server/principal.js';
+import type { SchedulingOps } from '../server/scheduling-ops.js';
 import type { Tenancy } from '../server/tenancy.js';
 import type { DatasetManifests } from '../sovereignty/dataset-manifests.js';
 import type { ResidencyService } from '../sovereignty/service.js';
@@ -18,6 +20,10 @@ export interface ApiEnv {
 
 export interface Services {
   cp: ControlPlane;
+  /** The live fleet state, read-only (nodes, allocations, totals). */
+  cluster: ClusterView;
+  /** Advance reservations and maintenance windows. */
+  ops: SchedulingOps;
   tenancy: Tenancy;
   audit: AuditLog;
   /** Operator access to tenant data only with the tenant's consent (lockbox.ts). */

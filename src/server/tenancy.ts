@@ -11,9 +11,9 @@ import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { ProjectsTable, UsersTable } from '../store/schema.js';
 import { forOperator } from './audit-privacy.js';
-import type { ControlPlane } from './control-plane.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { isJwtShaped } from './oidc.js';
+import type { QuotaBook } from './ports.js';
 import { hashToken, isOperator, newId, newToken, type Principal } from './principal.js';
 import { noticeToTenant } from './tenant-notices.js';
 import { DEFAULT_TOKEN_POLICY, expiryOf, insertToken, type TokenPolicy, toTokenInfo } from './tokens.js';
@@ -26,23 +26,33 @@ const LAST_USE_RESOLUTION_MS = 60_000;
 const userDisabled = (id: string) =>
   new DomainError('unauthenticated', 'user_disabled', `user ${id} is disabled; an admin of its organisation can enable it again`);
 
+export interface TenancyOptions {
+  tokenPolicy?: TokenPolicy;
+  oidc?: { authenticate(token: string): Promise<Principal> } | null;
+  now?: () => number;
+}
+
 export class Tenancy {
   private readonly tokenCache = new Map<string, { principal: Principal; expiresAt: number | null; lastUsed: number }>();
   /** Lifetime of new tokens (`gigafab server --token-days/--token-max-days`). */
-  tokenPolicy: TokenPolicy = DEFAULT_TOKEN_POLICY;
+  readonly tokenPolicy: TokenPolicy;
+  /** OIDC login (oidc.ts), when the server is configured for it: JWT-shaped bearer tokens go there. */
+  readonly oidc: { authenticate(token: string): Promise<Principal> } | null;
+  private readonly now: () => number;
 
   constructor(
     private readonly store: Store,
-    private readonly cp: ControlPlane,
-    private readonly now: () => number = () => Date.now(),
-  ) {}
+    private readonly cp: QuotaBook,
+    opts: TenancyOptions = {},
+  ) {
+    this.tokenPolicy = opts.tokenPolicy ?? DEFAULT_TOKEN_POLICY;
+    this.oidc = opts.oidc ?? null;
+    this.now = opts.now ?? (() => Date.now());
+  }
 
   private at(): string {
     return new Date(this.now()).toISOString();
   }
-
-  /** OIDC login (oidc.ts), when the server is configured for it: JWT-shaped bearer tokens go there. */
-  oidc: { authenticate(token: string): Promise<Principal> } | null = null;
 
   /** authenticate maps a bearer token to its principal, or null (an OIDC token may also throw a problem saying why). */
   async authenticate(token: string): Promise<Principal | null> {

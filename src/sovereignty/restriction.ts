@@ -7,7 +7,7 @@
 
 import { conflict, DomainError, forbidden, notFound } from '../model/errors.js';
 import type { PendingReason } from '../model/job.js';
-import type { ControlPlane } from '../server/control-plane.js';
+import type { RestrictionCycle } from '../server/ports.js';
 import { isOperator, type Principal } from '../server/principal.js';
 import type { Tenancy } from '../server/tenancy.js';
 import { appendAudit } from '../store/audit.js';
@@ -36,7 +36,7 @@ export class Restrictions {
 
   constructor(
     private readonly store: Store,
-    private readonly cp: ControlPlane,
+    private readonly cp: RestrictionCycle,
     private readonly tenancy: Tenancy,
     private readonly now: () => number = () => Date.now(),
   ) {

@@ -23,7 +23,7 @@ const requireOperator = (p: Principal, what: string) => {
   if (!isOperator(p)) throw forbidden(`only platform operators can read ${what}`);
 };
 
-export function consoleDataRoutes({ cp }: Services) {
+export function consoleDataRoutes({ cp, cluster }: Services) {
   const r = newRouter();
   const fleet = cp.fleet;
 
@@ -65,8 +65,8 @@ export function consoleDataRoutes({ cp }: Services) {
       const jobIds: string[] = [];
       const jobOrg: number[] = [];
       const gpuJob = new Array<number>(totalGpus).fill(-1);
-      for (const id of cp.cluster.allocatedJobs()) {
-        const placement = cp.cluster.allocationOf(id);
+      for (const id of cluster.allocatedJobs()) {
+        const placement = cluster.allocationOf(id);
         if (!placement) continue;
         const org = cp.orgOfRunningJob(id);
         let o = -1;
@@ -84,7 +84,7 @@ export function consoleDataRoutes({ cp }: Services) {
           for (const g of a.gpus) gpuJob[base + g] = j;
         }
       }
-      const state = fleet.nodes.map((n) => NODE_STATES.indexOf(cp.cluster.nodeState(n.id)));
+      const state = fleet.nodes.map((n) => NODE_STATES.indexOf(cluster.nodeState(n.id)));
       return c.json(
         {
           at: new Date().toISOString(),

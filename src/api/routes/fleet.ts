@@ -15,9 +15,9 @@ const NodeParam = z.object({
 const fromCursor = (c: string | undefined) => (c === undefined ? 0 : decodeCursor(c));
 
 /** nodeBody: the i-th fleet node as the API shows it (NodeSchema): its facts and its live state. */
-export function nodeBody(cp: Services['cp'], i: number) {
-  const n = cp.fleet.nodes[i]!;
-  const v = cp.cluster.nodeView(n.id);
+export function nodeBody(fleet: Services['cp']['fleet'], cluster: Services['cluster'], i: number) {
+  const n = fleet.nodes[i]!;
+  const v = cluster.nodeView(n.id);
   return {
     id: n.id,
     site: n.site,
@@ -31,7 +31,7 @@ export function nodeBody(cp: Services['cp'], i: number) {
   };
 }
 
-export function fleetRoutes({ cp }: Services) {
+export function fleetRoutes({ cp, cluster }: Services) {
   const r = newRouter();
   const fleet = cp.fleet;
 
@@ -45,7 +45,7 @@ export function fleetRoutes({ cp }: Services) {
       responses: { 200: json(FleetSummarySchema, 'Summary'), ...commonProblems },
     }),
     async (c) => {
-      const totals = cp.cluster.siteTotals();
+      const totals = cluster.siteTotals();
       return c.json(
         {
           name: fleet.spec.name,
@@ -65,7 +65,7 @@ export function fleetRoutes({ cp }: Services) {
     },
   );
 
-  const nodeView = (i: number) => nodeBody(cp, i);
+  const nodeView = (i: number) => nodeBody(fleet, cluster, i);
 
   r.openapi(
     createRoute({
@@ -94,7 +94,7 @@ export function fleetRoutes({ cp }: Services) {
         const n = fleet.nodes[i]!;
         if (q.site && n.site !== q.site) continue;
         if (q.gpuType && n.gpuType !== q.gpuType) continue;
-        if (q.state && cp.cluster.nodeState(n.id) !== q.state) continue;
+        if (q.state && cluster.nodeState(n.id) !== q.state) continue;
         items.push(nodeView(i));
       }
       return c.json({ items, nextCursor: i < fleet.nodes.length ? encodeCursor(i) : null }, 200);

@@ -20,9 +20,8 @@ const IdParam = (example: string) => z.object({ id: z.string().openapi({ param: 
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const list = <T extends z.ZodTypeAny>(item: T, name: string) => z.object({ items: z.array(item) }).openapi(name);
 
-export function schedulingRoutes({ cp }: Services) {
+export function schedulingRoutes({ cp, cluster, ops }: Services) {
   const r = newRouter();
-  const ops = cp.ops;
 
   r.openapi(
     createRoute({
@@ -140,7 +139,7 @@ export function schedulingRoutes({ cp }: Services) {
       const { id } = c.req.valid('param');
       const { state, reason } = c.req.valid('json');
       await cp.setNodeState(c.get('principal'), id, state, reason, c.get('requestId'));
-      return c.json(nodeBody(cp, cp.fleet.nodeIndex.get(id)!), 200);
+      return c.json(nodeBody(cp.fleet, cluster, cp.fleet.nodeIndex.get(id)!), 200);
     },
   );
 
