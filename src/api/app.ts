@@ -18,6 +18,7 @@ import type { KeysServices } from '../sovereignty/keys/setup.js';
 import { bodyLimit } from './body-limit.js';
 import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
+import { attachRequestExamples } from './openapi-examples.js';
 import { ApiProblem, problemResponse, toProblem, zodProblem } from './problems.js';
 import { clientAddress, RateLimits, tokenKey } from './rate-limit.js';
 import { requireClassified } from './route-classes.js';
@@ -145,6 +146,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', residencyRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.
   requireClassified(app);
+  attachRequestExamples(app.openAPIRegistry);
   return app;
 }
 

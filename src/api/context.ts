@@ -4,9 +4,11 @@ import type { Context } from 'hono';
 import type { RequestContext } from '../model/principal.js';
 import type { AuditLog } from '../server/audit/index.js';
 import type { ControlPlane } from '../server/control-plane.js';
+import type { ClusterView } from '../server/cycle/scheduling-state.js';
 import type { Limits } from '../server/limits.js';
 import type { Lockbox } from '../server/lockbox/index.js';
 import type { Principal } from '../server/principal.js';
+import type { SchedulingOps } from '../server/scheduling-ops.js';
 import type { Tenancy } from '../server/tenancy/index.js';
 import type { DatasetManifests } from '../sovereignty/dataset-manifests.js';
 import type { ResidencyService } from '../sovereignty/service.js';
@@ -20,6 +22,10 @@ export interface ApiEnv {
 
 export interface Services {
   cp: ControlPlane;
+  /** The live fleet state, read-only (nodes, allocations, totals). */
+  cluster: ClusterView;
+  /** Advance reservations and maintenance windows. */
+  ops: SchedulingOps;
   tenancy: Tenancy;
   audit: AuditLog;
   /** Operator access to tenant data only with the tenant's consent (server/lockbox). */

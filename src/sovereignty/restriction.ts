@@ -9,7 +9,7 @@ import { canAdminOrg, enforce } from '../model/authz.js';
 import { conflict, DomainError, notFound } from '../model/errors.js';
 import type { PendingReason } from '../model/job.js';
 import type { Principal } from '../model/principal.js';
-import type { ControlPlane } from '../server/control-plane.js';
+import type { RestrictionCycle } from '../server/ports.js';
 import type { Tenancy } from '../server/tenancy/index.js';
 import { appendAudit } from '../store/audit.js';
 import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
@@ -37,7 +37,7 @@ export class Restrictions {
 
   constructor(
     private readonly store: Store,
-    private readonly cp: ControlPlane,
+    private readonly cp: RestrictionCycle,
     private readonly tenancy: Tenancy,
     private readonly now: () => number = () => Date.now(),
   ) {

@@ -13,10 +13,9 @@ import type { Fleet } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
 import type { JobEvent, JobSpec } from '../model/schemas.js';
 import { type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
-import type { ControlPlane } from '../server/control-plane.js';
 import { unsatisfiableConstraints } from '../server/job-constraints.js';
 import { toJobEvent } from '../server/job-rows.js';
-import type { ResidencyGate, RunningForResidency } from '../server/ports.js';
+import type { ResidencyCycle, ResidencyGate, RunningForResidency } from '../server/ports.js';
 import { newId, type Principal } from '../server/principal.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
@@ -100,7 +99,7 @@ export class ResidencyService implements ResidencyGate {
   private readonly flagged = new Set<string>();
   private checkedAt: number | null = null;
   private nextChange: number | null = null;
-  private cp: ControlPlane | null = null;
+  private cp: ResidencyCycle | null = null;
   private readonly subFleets = new Map<string, Fleet>();
   /** project -> organisation, for the projects that have a policy. */
   private readonly policyOrg = new Map<string, string>();
@@ -114,7 +113,7 @@ export class ResidencyService implements ResidencyGate {
   }
 
   /** load reads policies, datasets and earlier flags from the store; call before the control plane recovers. */
-  async load(cp: ControlPlane): Promise<void> {
+  async load(cp: ResidencyCycle): Promise<void> {
     this.cp = cp;
     this.orgPolicies.clear();
     this.projectPolicies.clear();

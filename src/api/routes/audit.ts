@@ -93,6 +93,7 @@ export function auditRoutes({ audit }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/audit',
+      operationId: 'listAuditRecords',
       tags: ['audit'],
       summary: 'Audit log (operator: all; org admin: own organisation), newest first',
       request: {
@@ -110,6 +111,7 @@ export function auditRoutes({ audit }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/audit/verify',
+      operationId: 'verifyAudit',
       tags: ['audit'],
       summary: 'Verify the hash chain and signed checkpoints; names the first record that does not verify',
       description:
@@ -130,6 +132,7 @@ export function auditRoutes({ audit }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/audit/head',
+      operationId: 'getAuditHead',
       tags: ['audit'],
       summary: 'The current head of your chain (operator: whole log; org admin: the organisation) and the checkpoint pinning it',
       responses: {
@@ -156,6 +159,7 @@ export function auditRoutes({ audit }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/audit/public-key',
+      operationId: 'getAuditPublicKey',
       tags: ['audit'],
       summary: 'The Ed25519 public key that signs audit checkpoints',
       responses: { 200: json(z.object({ keyId: z.string(), publicKeyPem: z.string() }), 'Public key'), ...commonProblems },
@@ -167,6 +171,7 @@ export function auditRoutes({ audit }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/audit/export',
+      operationId: 'exportAudit',
       tags: ['audit'],
       summary: 'Export the audit log (or your organisation slice) with the proofs to verify it independently',
       description:

@@ -25,6 +25,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'post',
       path: '/v1/jobs',
+      operationId: 'submitJob',
       tags: ['jobs'],
       summary: 'Submit a job',
       description:
@@ -64,6 +65,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs',
+      operationId: 'listJobs',
       tags: ['jobs'],
       summary: 'List jobs (newest first)',
       description:
@@ -91,6 +93,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}',
+      operationId: 'getJob',
       tags: ['jobs'],
       summary: 'Show a job, with placement or the reason it waits',
       request: { params: IdParam },
@@ -106,6 +109,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}/explain',
+      operationId: 'explainJob',
       tags: ['jobs'],
       summary: 'Why a job waits: reason, queue position, expected start, what would make it run now, and its priority factors',
       request: { params: IdParam },
@@ -121,6 +125,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'post',
       path: '/v1/jobs/{id}/cancel',
+      operationId: 'cancelJob',
       tags: ['jobs'],
       summary: 'Cancel a job',
       description: 'A queued job is cancelled at once; a running one is signalled and stopped after its grace period.',
@@ -139,6 +144,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}/events',
+      operationId: 'listJobEvents',
       tags: ['jobs'],
       summary: "A job's event history",
       description:
@@ -161,6 +167,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}/events/stream',
+      operationId: 'streamJobEvents',
       tags: ['jobs'],
       summary: "Follow a job's events live (Server-Sent Events)",
       description:
@@ -246,6 +253,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}/logs',
+      operationId: 'getJobLogs',
       tags: ['jobs'],
       summary: "A job's output (stdout and stderr), from a byte offset; `follow=true` streams until the job ends",
       description:

@@ -47,6 +47,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/secrets',
+      operationId: 'listSecrets',
       tags: ['secrets'],
       summary: "List an organisation's secrets (metadata only; values are never returned)",
       request: { params: OrgParams },
@@ -64,6 +65,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/secrets',
+      operationId: 'createSecret',
       tags: ['secrets'],
       summary: 'Create a secret (org admin); the value is write-only',
       request: { params: OrgParams, body: body(SecretCreateSchema) },
@@ -85,6 +87,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'put',
       path: '/v1/orgs/{org}/secrets/{name}',
+      operationId: 'setSecret',
       tags: ['secrets'],
       summary: 'Create a secret or replace its value (org admin); the value is write-only',
       request: { params: SecretParams, body: body(SecretPutSchema) },
@@ -101,6 +104,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/secrets/{name}',
+      operationId: 'getSecret',
       tags: ['secrets'],
       summary: "Show a secret's metadata",
       request: { params: SecretParams },
@@ -117,6 +121,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'delete',
       path: '/v1/orgs/{org}/secrets/{name}',
+      operationId: 'deleteSecret',
       tags: ['secrets'],
       summary: 'Delete a secret and shred its data key (org admin)',
       request: { params: SecretParams },
@@ -133,6 +138,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/keys',
+      operationId: 'listKeys',
       tags: ['keys'],
       summary: "The organisation's key-encryption keys (versions, provider, state) and the configured providers",
       request: { params: OrgParams },
@@ -152,6 +158,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/keys/rotate',
+      operationId: 'rotateKeys',
       tags: ['keys'],
       summary: 'Rotate the KEK: new version (optionally at another provider), re-wrap all data keys, destroy the old KEK',
       request: { params: OrgParams, body: { content: { 'application/json': { schema: RotateSchema } }, required: false } },
@@ -171,6 +178,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/restriction',
+      operationId: 'getRestriction',
       tags: ['data protection'],
       summary: 'Whether processing for the organisation is restricted (GDPR Art. 18)',
       request: { params: OrgParams },
@@ -183,6 +191,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/restriction',
+      operationId: 'restrictProcessing',
       tags: ['data protection'],
       summary: 'Restrict processing: refuse new jobs, hold queued ones, stop and requeue running ones',
       request: { params: OrgParams, body: body(RestrictSchema) },
@@ -199,6 +208,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'delete',
       path: '/v1/orgs/{org}/restriction',
+      operationId: 'liftRestriction',
       tags: ['data protection'],
       summary: 'Lift the restriction: held jobs are scheduled again',
       request: { params: OrgParams },
@@ -211,6 +221,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/erasure',
+      operationId: 'requestErasure',
       tags: ['data protection'],
       summary: 'Erase the organisation (GDPR Art. 17) by crypto-shredding; returns the erasure certificate',
       request: { params: OrgParams, body: body(ErasureRequestSchema) },
@@ -229,6 +240,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/erasure',
+      operationId: 'getErasure',
       tags: ['data protection'],
       summary: "The organisation's erasure certificate",
       request: { params: OrgParams },

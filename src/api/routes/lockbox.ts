@@ -30,6 +30,7 @@ export function lockboxRoutes({ lockbox }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/access-requests',
+      operationId: 'createAccessRequest',
       tags,
       summary: "Operator: ask a tenant's consent to access its data (job specs, logs, secrets, datasets)",
       description:
@@ -44,6 +45,7 @@ export function lockboxRoutes({ lockbox }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/access-requests/break-glass',
+      operationId: 'breakGlassAccess',
       tags,
       summary: 'Operator: emergency access without prior approval (at most 1 hour); the tenant is notified',
       request: body(BreakGlassCreateSchema),
@@ -56,6 +58,7 @@ export function lockboxRoutes({ lockbox }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/access-requests',
+      operationId: 'listAccessRequests',
       tags,
       summary: 'List access requests (tenants: those for their organisation), newest first',
       request: { query: AccessListQuerySchema },
@@ -68,6 +71,7 @@ export function lockboxRoutes({ lockbox }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/access-requests/{id}',
+      operationId: 'getAccessRequest',
       tags,
       summary: 'Show an access request with every use made of it',
       request: { params: IdParam },
@@ -81,6 +85,7 @@ export function lockboxRoutes({ lockbox }: Services) {
       createRoute({
         method: 'post',
         path: `/v1/access-requests/{id}/${verb}`,
+        operationId: `${verb}AccessRequest`,
         tags,
         summary: `Org admin: ${verb} a pending access request before its deadline`,
         request: { params: IdParam, ...optionalBody(AccessDecisionSchema) },
@@ -101,6 +106,7 @@ export function lockboxRoutes({ lockbox }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/access-uses',
+      operationId: 'listAccessUses',
       tags,
       summary: 'Every use operators made of granted access (tenants: to their data), newest first',
       request: { query: AccessUseListQuerySchema },
@@ -113,6 +119,7 @@ export function lockboxRoutes({ lockbox }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/access-notifications',
+      operationId: 'listAccessNotifications',
       tags,
       summary: 'After-the-fact notices of break-glass access to your data, newest first',
       request: {

@@ -28,6 +28,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/whoami',
+      operationId: 'whoami',
       tags: ['tenancy'],
       summary: 'The calling user',
       responses: { 200: json(WhoAmISchema, 'You'), ...commonProblems },
@@ -39,6 +40,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/orgs',
+      operationId: 'createOrg',
       tags: ['tenancy'],
       summary: 'Create an organisation (operator)',
       request: { body: { content: { 'application/json': { schema: OrgCreateSchema } }, required: true } },
@@ -51,6 +53,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/orgs',
+      operationId: 'listOrgs',
       tags: ['tenancy'],
       summary: 'List visible organisations',
       responses: { 200: json(page(OrgSchema, 'OrgPage'), 'Organisations'), ...commonProblems },
@@ -62,6 +65,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}',
+      operationId: 'getOrg',
       tags: ['tenancy'],
       summary: 'Show an organisation',
       request: { params: z.object({ org: param('org', 'robotics-gmbh') }) },
@@ -74,6 +78,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/projects',
+      operationId: 'createProject',
       tags: ['tenancy'],
       summary: 'Create a project (operator or org admin)',
       request: {
@@ -89,6 +94,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/projects',
+      operationId: 'listProjects',
       tags: ['tenancy'],
       summary: 'List visible projects with quotas',
       responses: { 200: json(page(ProjectSchema, 'ProjectPage'), 'Projects'), ...commonProblems },
@@ -100,6 +106,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/projects/{project}',
+      operationId: 'getProject',
       tags: ['tenancy'],
       summary: 'Show a project with quotas and use',
       request: { params: z.object({ project: param('project', 'robotics') }) },
@@ -112,6 +119,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'put',
       path: '/v1/projects/{project}/quotas/{gpuType}',
+      operationId: 'setQuota',
       tags: ['tenancy'],
       summary: "Set a project's GPU quota for one GPU type (operator)",
       request: {
@@ -130,6 +138,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/users',
+      operationId: 'createUser',
       tags: ['tenancy'],
       summary:
         "Create a user (org admin: with a fresh token, shown once). Operators only onboard an organisation's first admin, with the SHA-256 of a token the admin generated (no token in the answer)",
@@ -146,6 +155,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/users',
+      operationId: 'listUsers',
       tags: ['tenancy'],
       summary: "List an organisation's users",
       request: { params: z.object({ org: param('org', 'robotics-gmbh') }) },
@@ -160,6 +170,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/users/{user}/tokens',
+      operationId: 'createToken',
       tags: ['tenancy'],
       summary: "Issue another API token for a user (the user or an org admin; operators: operators' tokens only); shown once",
       request: {
@@ -183,6 +194,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/tokens',
+      operationId: 'listTokens',
       tags: ['tenancy'],
       summary: "API tokens, metadata only (members: their own; admins: their organisation's; operators: operators')",
       request: { query: z.object({ user: z.string().optional().openapi({ example: 'u_3f9a2b1c4d5e' }) }) },
@@ -195,6 +207,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/tokens/{id}/revoke',
+      operationId: 'revokeToken',
       tags: ['tenancy'],
       summary: "Revoke an API token (its owner or an admin of the owner's organisation); it stops working at once",
       request: { params: z.object({ id: param('id', 'tok_3f9a2b1c4d5e6f70') }) },
@@ -207,6 +220,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/users/{user}/disable',
+      operationId: 'disableUser',
       tags: ['tenancy'],
       summary:
         'Disable a user and revoke all its tokens (org admin; an operator too, for a compromised account: audited in the tenant chain and noticed to the tenant)',
@@ -221,6 +235,7 @@ export function tenancyRoutes({ tenancy }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/users/{user}/enable',
+      operationId: 'enableUser',
       tags: ['tenancy'],
       summary: 'Enable a disabled user again (org admin); its old tokens stay revoked',
       request: { params: userParam },
