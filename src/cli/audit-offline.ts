@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { JsonShapeError, parseJson } from '../model/json.js';
-import { pinnedHead, verifyCheckpointSignature } from '../server/audit-log.js';
+import { pinnedHead, verifyCheckpointSignature } from '../server/audit/index.js';
 import { ChainVerifier, type Head } from '../store/audit-chain.js';
 
-/** The export's first line: the signed checkpoint (Checkpoint in server/audit-log.ts) and the key. */
+/** The export's first line: the signed checkpoint (Checkpoint in server/audit/) and the key. */
 const CheckpointLineSchema = z.looseObject({
   type: z.string().optional(),
   scope: z.string().optional(),

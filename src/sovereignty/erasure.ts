@@ -8,11 +8,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
+import { canAdminOrg, enforce } from '../model/authz.js';
+import { conflict, DomainError, invalid, notFound } from '../model/errors.js';
 import { parseJson } from '../model/json.js';
+import type { Principal } from '../model/principal.js';
 import type { ControlPlane } from '../server/control-plane.js';
-import { isOperator, type Principal } from '../server/principal.js';
-import type { Tenancy } from '../server/tenancy.js';
+import type { Tenancy } from '../server/tenancy/index.js';
 import { appendAudit } from '../store/audit.js';
 import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
 import type { Store } from '../store/open-store.js';
@@ -60,7 +61,7 @@ export class Erasure {
   }
 
   async certificate(p: Principal, org: string): Promise<ErasureCertificate> {
-    await this.tenancy.getOrg(p, org);
+    await this.tenancy.orgs.get(p, org);
     const row = await this.db.selectFrom('org_erasures').selectAll().where('org_id', '=', org).executeTakeFirst();
     if (!row) throw notFound('erasure', org);
     return parseJson(row.certificate, ErasureCertificateSchema, 'erasure certificate');
@@ -72,8 +73,8 @@ export class Erasure {
     input: { confirm: string; reason: string },
     requestId: string,
   ): Promise<ErasureCertificate> {
-    await this.tenancy.getOrg(p, org);
-    if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can erase an organisation');
+    await this.tenancy.orgs.get(p, org);
+    enforce(canAdminOrg(p, org), 'only organisation admins and operators can erase an organisation');
     if (input.confirm !== org) {
       throw invalid('confirmation_mismatch', `to erase organisation ${org}, send confirm: "${org}" (erasure cannot be undone)`, [
         { path: 'confirm', message: `must be ${org}` },
@@ -205,7 +206,7 @@ export class Erasure {
       return certificate;
     });
     this.restrictions.holdInMemory(org, 'organisation erased', p.userId);
-    this.tenancy.forgetTokens();
+    this.tenancy.auth.forgetTokens();
     // The unwrapped data key leaves memory too; the WAL's page images of the erasure go into the file.
     this.store.fields.erase(org);
     // Job output the drivers hold on their disks was written by the jobs in clear: it is deleted.

@@ -4,9 +4,10 @@
  * the record of processing (GDPR Art. 30(2) style) per organisation.
  */
 
+import { canSeeOrg } from '../model/authz.js';
 import { invalid, notFound } from '../model/errors.js';
 import { parseJson } from '../model/json.js';
-import { isOperator, type Principal } from '../server/principal.js';
+import type { Principal } from '../model/principal.js';
 import type { Store } from '../store/open-store.js';
 import { ERASED } from '../store/sealed-fields.js';
 import { countryInfo } from './countries.js';
@@ -19,7 +20,7 @@ export { type ResidencyReportRow, reportCsv } from './report-csv.js';
 
 async function requireOrgReader(store: Store, p: Principal, org: string): Promise<void> {
   const row = await store.db.selectFrom('orgs').select('id').where('id', '=', org).executeTakeFirst();
-  if (!row || (!isOperator(p) && p.org !== org)) throw notFound('org', org);
+  if (!row || !canSeeOrg(p, org).allowed) throw notFound('org', org);
 }
 
 /** Job events that end a run: a requeue (back to the queue) or the job's end. */

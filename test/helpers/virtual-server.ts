@@ -26,9 +26,10 @@ import type { JobSpecInput } from '../../src/model/schemas.js';
 import { JobSpecSchema } from '../../src/model/schemas.js';
 import type { QuotaTable } from '../../src/scheduler/index.js';
 import { ControlPlane } from '../../src/server/control-plane.js';
+import { SchedulingState } from '../../src/server/cycle/scheduling-state.js';
 import { EventBus } from '../../src/server/event-bus.js';
 import type { Policy } from '../../src/server/policy.js';
-import { Tenancy } from '../../src/server/tenancy.js';
+import { Tenancy } from '../../src/server/tenancy/index.js';
 import type { SimTransition } from '../../src/sim/engine.js';
 import { tenantKey } from '../../src/sim/metrics.js';
 import type { SimJob } from '../../src/sim/types.js';
@@ -66,8 +67,12 @@ export async function runVirtualServer(jobs: readonly SimJob[], opts: VirtualSer
   const fleet = loadFleetFile(opts.fleetPath);
   const driver = new SimDriver(1, clock);
   const bus = new EventBus();
-  const cp = new ControlPlane(store, fleet, driver, bus, null, { policy: opts.policy, now: () => clock.now() });
-  const tenancy = new Tenancy(store, cp, () => clock.now());
+  const now = () => clock.now();
+  // Built as src/compose/wire-control-plane.ts builds it, less residency and the sovereignty hooks.
+  const state = new SchedulingState(fleet, driver, null, now);
+  const cp = new ControlPlane({ state, store, driver, bus, metrics: null, policy: opts.policy });
+  const tenancy = new Tenancy({ store, quotas: state, now });
+  const ctx = { principal: OPERATOR, requestId: 'virtual' };
   try {
     await cp.recover();
     const traceIdOf = new Map<string, string>();
@@ -113,12 +118,12 @@ export async function runVirtualServer(jobs: readonly SimJob[], opts: VirtualSer
     for (const key of keys) {
       const org = key.slice(0, key.indexOf('/'));
       if (!members.has(org)) {
-        await tenancy.createOrg(OPERATOR, { id: org, name: org, kind: 'research' }, 'virtual');
+        await tenancy.orgs.create(ctx, { id: org, name: org, kind: 'research' });
         members.set(org, { userId: `${org}-member`, role: 'member', org });
       }
-      await tenancy.createProject(OPERATOR, org, { id: serverProject(key) }, 'virtual');
+      await tenancy.projects.create(ctx, org, { id: serverProject(key) });
       for (const [gpuType, gpus] of opts.quotas.get(key) ?? []) {
-        await tenancy.setQuota(OPERATOR, serverProject(key), gpuType, gpus, 'virtual');
+        await tenancy.projects.setQuota(ctx, serverProject(key), gpuType, gpus);
       }
     }
 
