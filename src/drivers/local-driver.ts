@@ -52,6 +52,14 @@ import {
   writeJsonAtomic,
 } from './common.js';
 import type { CheckpointObservation, DriverJob, ExecutionDriver, ExitOutcome, LogChunk, Observation } from './driver.js';
+import {
+  CheckpointOffsetSchema,
+  type JobResultFile,
+  JobResultFileSchema,
+  type LocalJobState,
+  LocalJobStateSchema,
+  SealerFileSchema,
+} from './driver-files.js';
 import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
 import {
@@ -110,32 +118,6 @@ export interface LocalDriverOptions {
 }
 
 /** What state.json holds. Never the environment: secrets must not reach the disk through us. */
-interface LocalJobState {
-  version: 1;
-  jobId: string;
-  pid: number;
-  pgid: number;
-  startTicks: number | null;
-  bootId: string | null;
-  /** Epoch ms the process was started. */
-  startedAt: number;
-  /** Epoch ms of the wall-clock limit. */
-  deadline: number;
-  gpus: number[];
-  cudaVisibleDevices: string;
-  /** Container name when the job runs an image (podman). */
-  container?: string;
-  /** The image's memory limit, for the out-of-memory message. */
-  memory?: string;
-  stopping?: { outcome: 'cancelled' | 'timed-out'; at: number; graceSeconds: number };
-}
-
-interface LocalJobResult {
-  outcome: ExitOutcome;
-  exitCode: number | null;
-  at: number;
-  message: string;
-}
 
 interface Tracked {
   /** Key in the driver's job map: the job id, or `<id>/attempt-<K>` for an orphaned run. */
@@ -275,7 +257,7 @@ export class LocalDriver implements ExecutionDriver {
 
   /** Whether a run's sealer process still runs (it may be draining the pipe after the job ended). */
   private sealerAlive(dir: string): boolean {
-    const s = readJson<{ pid: number; startTicks: number | null; bootId: string | null }>(join(dir, 'sealer.json'));
+    const s = readJson(join(dir, 'sealer.json'), SealerFileSchema);
     return !!s && isSameProcess(s.pid, s.startTicks, s.bootId);
   }
 
@@ -458,7 +440,7 @@ export class LocalDriver implements ExecutionDriver {
       });
       return true;
     }
-    const result: LocalJobResult = {
+    const result: JobResultFile = {
       outcome: 'completed',
       exitCode: null,
       at: this.now(),
@@ -481,7 +463,7 @@ export class LocalDriver implements ExecutionDriver {
       if (this.jobs.has(job.id)) continue;
       const attempt = job.attempt ?? 1;
       const dir = this.workDir(job.id, attempt);
-      const result = readJson<LocalJobResult>(join(dir, 'result.json'));
+      const result = readJson(join(dir, 'result.json'), JobResultFileSchema);
       if (result) {
         // Ended and reported before the restart, but the report was not committed: report it again.
         this.listeners.emit({
@@ -494,7 +476,7 @@ export class LocalDriver implements ExecutionDriver {
         });
         continue;
       }
-      const state = readJson<LocalJobState>(join(dir, 'state.json'));
+      const state = readJson(join(dir, 'state.json'), LocalJobStateSchema);
       if (!state) {
         this.listeners.emit({
           type: 'exited',
@@ -545,7 +527,7 @@ export class LocalDriver implements ExecutionDriver {
         if (current.get(id) === attempt || (tracked && tracked.attempt === attempt)) continue;
         const key = `${id}/attempt-${attempt}`;
         if (this.jobs.has(key) || existsSync(join(dir, 'result.json'))) continue;
-        const state = readJson<LocalJobState>(join(dir, 'state.json'));
+        const state = readJson(join(dir, 'state.json'), LocalJobStateSchema);
         if (!state || !isSameProcess(state.pid, state.startTicks, state.bootId)) continue;
         if (this.opts.orphans === 'report') {
           res.orphans.push({ jobId: id, attempt, pid: state.pid, action: 'reported' });
@@ -598,7 +580,7 @@ export class LocalDriver implements ExecutionDriver {
     const done = new Promise<void>((r) => {
       resolveDone = r;
     });
-    const checkpointOffset = readJson<{ offset: number }>(join(dir, 'checkpoint.offset'))?.offset ?? 0;
+    const checkpointOffset = readJson(join(dir, 'checkpoint.offset'), CheckpointOffsetSchema)?.offset ?? 0;
     const t: Tracked = {
       key,
       id,
@@ -740,7 +722,7 @@ export class LocalDriver implements ExecutionDriver {
       outcome = 'lost';
       message = `process ${t.state.pid} ended without recording an exit code (killed from outside?)`;
     }
-    const result: LocalJobResult = { outcome, exitCode, at: this.now(), message };
+    const result: JobResultFile = { outcome, exitCode, at: this.now(), message };
     const report = () => {
       try {
         writeJsonAtomic(join(t.dir, 'result.json'), result);

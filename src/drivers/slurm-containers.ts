@@ -112,7 +112,7 @@ export function slurmTaskCommand(o: {
  */
 export function containerEnding(
   files: { pullFailed: string | null },
-  spec: Pick<JobSpec, 'image' | 'resources'> | null,
+  spec: { image?: string; memory?: string } | null,
   exitCode: number | null,
   stopped: boolean,
 ): string | null {
@@ -120,8 +120,8 @@ export function containerEnding(
     const { reason, detail } = pullFailure(files.pullFailed);
     return `image_pull_failed: ${reason}: ${detail}`;
   }
-  if (!stopped && spec?.image && spec.resources?.memory && exitCode === 137)
-    return `oom_killed: the container exceeded its memory limit of ${spec.resources.memory} (exit code 137)`;
+  if (!stopped && spec?.image && spec.memory && exitCode === 137)
+    return `oom_killed: the container exceeded its memory limit of ${spec.memory} (exit code 137)`;
   return null;
 }
 

@@ -32,7 +32,6 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeState } from '../model/fleet.js';
 import { REGISTRY_AUTH_SECRET } from '../model/job.js';
-import type { JobSpec } from '../model/schemas.js';
 import { followCheckpoints } from './checkpoint-file.js';
 import {
   baseEnv,
@@ -57,6 +56,14 @@ import type {
   NodeStateObservation,
   Observation,
 } from './driver.js';
+import {
+  CheckpointOffsetSchema,
+  ContainerFileSchema,
+  type JobResultFile,
+  JobResultFileSchema,
+  type SlurmJobFile,
+  SlurmJobFileSchema,
+} from './driver-files.js';
 import { CONTAINER_CHECKPOINT_FILE, findPodman } from './podman.js';
 import { rendezvousEnv } from './rendezvous.js';
 import type { SiteRunPolicy } from './runnable.js';
@@ -105,24 +112,6 @@ export interface SlurmDriverOptions {
 }
 
 /** slurm.json: what the driver needs after a restart. No environment (secrets) in it. */
-interface SlurmJobFile {
-  version: 1;
-  jobId: string;
-  slurmJobId: string;
-  submittedAt: number;
-  maxRuntimeSeconds: number;
-  /** gigafab node → Slurm node, and the GPU indices gigafab placed. */
-  nodes: { node: string; slurmNode: string; gpus: number[] }[];
-  startedReportedAt?: number;
-  stopping?: { outcome: 'cancelled' | 'timed-out'; at: number; graceSeconds: number };
-}
-
-interface JobResultFile {
-  outcome: ExitOutcome;
-  exitCode: number | null;
-  at: number;
-  message: string;
-}
 
 interface Tracked {
   id: string;
@@ -249,7 +238,9 @@ export class SlurmDriver implements ExecutionDriver {
   /** The Slurm job id of a followed job, or of its latest run here (diagnostics, tests). */
   slurmJobId(jobId: string): string | null {
     return (
-      this.jobs.get(jobId)?.file.slurmJobId ?? readJson<SlurmJobFile>(join(this.workDir(jobId), 'slurm.json'))?.slurmJobId ?? null
+      this.jobs.get(jobId)?.file.slurmJobId ??
+      readJson(join(this.workDir(jobId), 'slurm.json'), SlurmJobFileSchema)?.slurmJobId ??
+      null
     );
   }
 
@@ -283,7 +274,7 @@ export class SlurmDriver implements ExecutionDriver {
 
     const attempt = job.attempt ?? 1;
     const dir = this.workDir(job.id, attempt);
-    const existing = readJson<SlurmJobFile>(join(dir, 'slurm.json'));
+    const existing = readJson(join(dir, 'slurm.json'), SlurmJobFileSchema);
     if (existing) {
       // This attempt was submitted before (a start retried after a crash): follow it, do not submit twice.
       this.track(job.id, attempt, dir, existing, false);
@@ -390,7 +381,7 @@ export class SlurmDriver implements ExecutionDriver {
       if (this.jobs.has(id)) continue;
       const dir = this.workDir(id, attempt);
       const name = slurmJobName(id, attempt);
-      const result = readJson<JobResultFile>(join(dir, 'result.json'));
+      const result = readJson(join(dir, 'result.json'), JobResultFileSchema);
       if (result) {
         this.listeners.emit({
           type: 'exited',
@@ -402,7 +393,7 @@ export class SlurmDriver implements ExecutionDriver {
         });
         continue;
       }
-      let file = readJson<SlurmJobFile>(join(dir, 'slurm.json'));
+      let file = readJson(join(dir, 'slurm.json'), SlurmJobFileSchema);
       const rec = (file && byId.get(file.slurmJobId)) ?? byName.get(name);
       if (!file && rec) {
         // Submitted, but the control plane died before slurm.json was written.
@@ -628,9 +619,10 @@ export class SlurmDriver implements ExecutionDriver {
           ? `wall-clock limit of ${t.file.maxRuntimeSeconds}s reached; ${message}`
           : `stopped (SIGTERM, grace ${t.file.stopping.graceSeconds}s); ${message}`;
     }
+    const container = readJson(join(t.dir, 'container.json'), ContainerFileSchema);
     const ending = containerEnding(
       { pullFailed: readPullFailed(t.dir) },
-      readJson<Pick<JobSpec, 'image' | 'resources'>>(join(t.dir, 'container.json')),
+      container ? { image: container.image, memory: container.resources?.memory } : null,
       exitCode,
       !!t.file.stopping,
     );
@@ -743,7 +735,7 @@ export class SlurmDriver implements ExecutionDriver {
       killTimer: null,
       done,
       resolveDone,
-      checkpointOffset: readJson<{ offset: number }>(join(dir, 'checkpoint.offset'))?.offset ?? 0,
+      checkpointOffset: readJson(join(dir, 'checkpoint.offset'), CheckpointOffsetSchema)?.offset ?? 0,
     };
     this.jobs.set(id, t);
     return t;

@@ -6,11 +6,12 @@
  * job to its driver, and each such decryption is an audited key use.
  */
 import { randomBytes } from 'node:crypto';
+import { canAdminAsTenant, enforce, isOperator } from '../../model/authz.js';
 import { conflict, forbidden, invalid, notFound } from '../../model/errors.js';
 import { REGISTRY_AUTH_SECRET } from '../../model/job.js';
+import type { Principal } from '../../model/principal.js';
 import type { JobSpec } from '../../model/schemas.js';
-import { isOperator, type Principal } from '../../server/principal.js';
-import type { Tenancy } from '../../server/tenancy.js';
+import type { Tenancy } from '../../server/tenancy/index.js';
 import { appendAudit } from '../../store/audit.js';
 import { type KeysDb, keysDb, keysTrx, type SecretsTable } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
@@ -63,13 +64,13 @@ export class Secrets {
    * when the route let them through the lockbox (`lockboxChecked`), and never manage them.
    */
   private async requireMember(p: Principal, org: string, lockboxChecked = false): Promise<void> {
-    await this.tenancy.getOrg(p, org);
+    await this.tenancy.orgs.get(p, org);
     if (isOperator(p) && !lockboxChecked) throw forbidden("operators cannot see or manage a tenant's secrets");
   }
 
   private async requireAdmin(p: Principal, org: string): Promise<void> {
     await this.requireMember(p, org);
-    if (p.role !== 'admin') throw forbidden('only organisation admins can manage secrets');
+    enforce(canAdminAsTenant(p, org), 'only organisation admins can manage secrets');
   }
 
   private row(org: string, name: string) {
