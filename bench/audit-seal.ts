@@ -1,6 +1,6 @@
 /**
  * The cost of sealing every committed write transaction with a signed, chained audit checkpoint
- * (src/server/audit-log.ts): the same audited writes into a durable SQLite store, without and with
+ * (src/server/audit/log.ts): the same audited writes into a durable SQLite store, without and with
  * the AuditLog's pre-commit seal, serial (one write per transaction, the worst case) and 64 at a time
  * (group commit: one seal serves the batch). Also the bare Ed25519 signature.
  */
@@ -8,7 +8,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog } from '../src/server/audit-log.js';
+import { AuditLog } from '../src/server/audit/index.js';
 import { appendAudit } from '../src/store/audit.js';
 import { openSqliteStore, type Store } from '../src/store/open-store.js';
 

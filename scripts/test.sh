@@ -8,6 +8,9 @@ npm run build --silent
 npx biome check src test bench console
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 bash scripts/ensure-chromium.sh
+bash scripts/ensure-python.sh  # the Python SDK tests run Debian's python3
+# The container tests run images with podman + runc, built from busybox-static; the registry test uses docker-registry.
+bash scripts/ensure-podman.sh
 files=$(find dist/test -name '*.test.js' | sort)
 # Suites start real servers on ephemeral ports; run files one at a time on the 2-core CI machine.
 node --test --test-concurrency=1 ${files}

@@ -18,6 +18,7 @@ import type { KeysServices } from '../sovereignty/keys/setup.js';
 import { bodyLimit } from './body-limit.js';
 import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
+import { attachRequestExamples } from './openapi-examples.js';
 import { ApiProblem, problemResponse, toProblem, zodProblem } from './problems.js';
 import { clientAddress, RateLimits, tokenKey } from './rate-limit.js';
 import { requireClassified } from './route-classes.js';
@@ -97,9 +98,9 @@ export function createApp(opts: AppOptions) {
       await rates.authFailed(ip);
       throw new ApiProblem(401, 'unauthenticated', 'missing bearer token: send Authorization: Bearer <token>');
     }
-    let principal: Awaited<ReturnType<typeof opts.tenancy.authenticate>>;
+    let principal: Awaited<ReturnType<typeof opts.tenancy.auth.authenticate>>;
     try {
-      principal = await opts.tenancy.authenticate(m[1]!);
+      principal = await opts.tenancy.auth.authenticate(m[1]!);
     } catch (err) {
       await rates.authFailed(ip);
       throw err;
@@ -145,6 +146,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', residencyRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.
   requireClassified(app);
+  attachRequestExamples(app.openAPIRegistry);
   return app;
 }
 

@@ -1,11 +1,15 @@
 /** Typed Hono environment shared by all routes. */
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
-import type { AuditLog } from '../server/audit-log.js';
+import type { Context } from 'hono';
+import type { RequestContext } from '../model/principal.js';
+import type { AuditLog } from '../server/audit/index.js';
 import type { ControlPlane } from '../server/control-plane.js';
+import type { ClusterView } from '../server/cycle/scheduling-state.js';
 import type { Limits } from '../server/limits.js';
-import type { Lockbox } from '../server/lockbox.js';
+import type { Lockbox } from '../server/lockbox/index.js';
 import type { Principal } from '../server/principal.js';
-import type { Tenancy } from '../server/tenancy.js';
+import type { SchedulingOps } from '../server/scheduling-ops.js';
+import type { Tenancy } from '../server/tenancy/index.js';
 import type { DatasetManifests } from '../sovereignty/dataset-manifests.js';
 import type { ResidencyService } from '../sovereignty/service.js';
 import { zodProblem } from './problems.js';
@@ -18,9 +22,13 @@ export interface ApiEnv {
 
 export interface Services {
   cp: ControlPlane;
+  /** The live fleet state, read-only (nodes, allocations, totals). */
+  cluster: ClusterView;
+  /** Advance reservations and maintenance windows. */
+  ops: SchedulingOps;
   tenancy: Tenancy;
   audit: AuditLog;
-  /** Operator access to tenant data only with the tenant's consent (lockbox.ts). */
+  /** Operator access to tenant data only with the tenant's consent (server/lockbox). */
   lockbox: Lockbox;
   residency: ResidencyService;
   /** Encrypted dataset manifests (dataset-manifests.ts); absent: datasets have none. */
@@ -30,6 +38,12 @@ export interface Services {
   /** Concurrent live-stream caps (stream-caps.ts); set by createApp. */
   streams?: StreamCaps;
 }
+
+/** requestContext: the caller and the request id of this request, as the services take them. */
+export const requestContext = (c: Context<ApiEnv>): RequestContext => ({
+  principal: c.get('principal'),
+  requestId: c.get('requestId'),
+});
 
 /** newRouter creates a sub-app whose validation failures become RFC 9457 problems. */
 export function newRouter() {

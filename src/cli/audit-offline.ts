@@ -6,8 +6,53 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { type Checkpoint, pinnedHead, verifyCheckpointSignature } from '../server/audit-log.js';
-import { type ChainRecord, ChainVerifier, type Head } from '../store/audit-chain.js';
+import { z } from 'zod';
+import { JsonShapeError, parseJson } from '../model/json.js';
+import { pinnedHead, verifyCheckpointSignature } from '../server/audit/index.js';
+import { ChainVerifier, type Head } from '../store/audit-chain.js';
+
+/** The export's first line: the signed checkpoint (Checkpoint in server/audit/) and the key. */
+const CheckpointLineSchema = z.looseObject({
+  type: z.string().optional(),
+  scope: z.string().optional(),
+  checkpoint: z
+    .looseObject({
+      id: z.number(),
+      version: z.union([z.literal(1), z.literal(2)]),
+      seq: z.number().nullable(),
+      prevHash: z.string().nullable(),
+      fromId: z.number().nullable(),
+      at: z.string(),
+      uptoId: z.number(),
+      headHash: z.string(),
+      orgHeads: z.record(z.string(), z.tuple([z.number(), z.string()])),
+      orgCommitments: z.array(z.string()),
+      signature: z.string(),
+      keyId: z.string(),
+    })
+    .nullable(),
+  publicKeyPem: z.string().optional(),
+});
+
+/** Every further line: one audit record (ChainRecord in store/audit-chain.ts), hashed as exported. */
+const RecordLineSchema = z.looseObject({
+  type: z.string(),
+  id: z.number(),
+  at: z.string(),
+  actor: z.string(),
+  org: z.string().nullable(),
+  action: z.string(),
+  objectType: z.string(),
+  objectId: z.string(),
+  before: z.string().nullable(),
+  after: z.string().nullable(),
+  requestId: z.string().nullable(),
+  hash: z.string(),
+  prevHash: z.string(),
+  orgHash: z.string().nullable(),
+  orgPrevHash: z.string().nullable(),
+  redacted: z.array(z.string()).optional(),
+});
 
 export interface OfflineReport {
   ok: boolean;
@@ -19,12 +64,13 @@ export interface OfflineReport {
 
 export async function verifyExport(path: string, expectedKeyId?: string, since: Head | null = null): Promise<OfflineReport> {
   const lines = (await readFile(path, 'utf8')).split('\n').filter((l) => l.trim() !== '');
-  const first = JSON.parse(lines[0] ?? '{}') as {
-    type?: string;
-    scope?: string;
-    checkpoint: Checkpoint | null;
-    publicKeyPem?: string;
-  };
+  let first: z.infer<typeof CheckpointLineSchema>;
+  try {
+    first = parseJson(lines[0] ?? '{}', CheckpointLineSchema, 'line 1');
+  } catch (e) {
+    if (!(e instanceof JsonShapeError)) throw e;
+    return { ok: false, message: `not a gigafab audit export (${e.message})`, scope: 'all', keyId: '', head: null };
+  }
   const scope = first.scope ?? 'all';
   const fail = (message: string, keyId = '') => ({ ok: false, message, scope, keyId, head: null });
   if (first.type !== 'checkpoint' || !first.publicKeyPem)
@@ -36,8 +82,14 @@ export async function verifyExport(path: string, expectedKeyId?: string, since: 
   const org = scope !== 'all' ? scope : null;
   const pinned = pinnedHead(cp, org);
   const verifier = new ChainVerifier(org, pinned ? new Map([[pinned.id, pinned.hash]]) : new Map(), since);
-  for (const line of lines.slice(1)) {
-    const rec = JSON.parse(line) as ChainRecord & { type: string };
+  for (const [i, line] of lines.slice(1).entries()) {
+    let rec: z.infer<typeof RecordLineSchema>;
+    try {
+      rec = parseJson(line, RecordLineSchema, `line ${i + 2}`);
+    } catch (e) {
+      if (!(e instanceof JsonShapeError)) throw e;
+      return fail(`not an audit record: ${e.message}`, keyId);
+    }
     if (!verifier.add(rec)) break;
   }
   const r = verifier.finish(pinned);

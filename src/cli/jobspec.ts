@@ -16,6 +16,12 @@ export interface JobFlags extends ConstraintFlags {
   gpusPerNode?: number;
   nodes?: number;
   image?: string;
+  /** --registry-secret: the org secret holding the registry credentials */
+  registrySecret?: string;
+  /** --shm-size, e.g. 16g */
+  shmSize?: string;
+  /** --memory, e.g. 64g */
+  memory?: string;
   /** --command "<cmd>" (split like a shell would) */
   command?: string;
   /** arguments after `--` */
@@ -131,6 +137,13 @@ export function mergeJobSpec(file: Obj, flags: JobFlags): Obj {
   set('gpusPerNode', flags.gpusPerNode);
   set('nodes', flags.nodes);
   set('image', flags.image);
+  set('registryCredentials', flags.registrySecret);
+  if (flags.shmSize !== undefined || flags.memory !== undefined) {
+    const res: Obj = { ...(isObj(file.resources) ? file.resources : {}) };
+    if (flags.shmSize !== undefined) res.shmSize = flags.shmSize;
+    if (flags.memory !== undefined) res.memory = flags.memory;
+    spec.resources = res;
+  }
   set('maxRuntimeSeconds', flags.maxRuntime);
   set('priorityClass', flags.priority);
 

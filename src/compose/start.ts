@@ -9,22 +9,16 @@ import { serve } from '@hono/node-server';
 import { createApp } from '../api/app.js';
 import { createSiteDrivers, type DriverConfigInput } from '../drivers/config.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
-import { AuditLog } from '../server/audit-log.js';
-import { ControlPlane } from '../server/control-plane.js';
+import { AuditLog } from '../server/audit/index.js';
 import { startDemoLoad } from '../server/demo-load.js';
-import { EventBus } from '../server/event-bus.js';
 import { startFleetHistory } from '../server/fleet-history.js';
 import { loadLimitsFile } from '../server/limits.js';
-import { Lockbox } from '../server/lockbox.js';
-import { createMetrics } from '../server/metrics.js';
+import { Lockbox } from '../server/lockbox/index.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';
-import { Tenancy } from '../server/tenancy.js';
-import type { TokenPolicy } from '../server/tokens.js';
-import { wireDatasetManifests } from '../sovereignty/dataset-manifests.js';
-import { setupKeys } from '../sovereignty/keys/setup.js';
-import { ResidencyService } from '../sovereignty/service.js';
+import { bootstrapOperator, type TokenPolicy } from '../server/tenancy/index.js';
 import { openSqliteStore } from '../store/open-store.js';
+import { wireControlPlane } from './wire-control-plane.js';
 
 export interface ServerOptions {
   port: number;
@@ -55,16 +49,6 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const lock = takeLock(dataDir);
   const store = await openSqliteStore(dataDir);
-  let cp: ControlPlane | null = null;
-  const metrics = createMetrics(() =>
-    cp
-      ? {
-          queueLength: () => cp!.queueLength(),
-          runningCount: () => cp!.runningCount(),
-          gpuTotals: () => cp!.cluster.siteTotals(),
-        }
-      : null,
-  );
   const driver = createSiteDrivers(
     fleet.sites.map((s) => ({
       site: s.id,
@@ -73,27 +57,28 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     })),
     { timeScale: opts.timeScale },
   );
-  cp = new ControlPlane(store, fleet, driver, new EventBus(), metrics, {
-    policy,
-    maxQueuedJobsPerOrg: limits.queue.maxQueuedJobsPerOrg,
-  });
-  const tenancy = new Tenancy(store, cp);
-  if (opts.tokenPolicy) tenancy.tokenPolicy = opts.tokenPolicy;
-  if (opts.oidcPath) tenancy.oidc = new OidcAuthenticator(loadOidcFile(opts.oidcPath), store);
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
-  const keys = await setupKeys(store, cp, tenancy, dataDir);
-  const residency = new ResidencyService(store, fleet);
-  await residency.load(cp);
-  cp.attachResidency(residency);
-  const datasetManifests = await wireDatasetManifests(store, cp, keys.keys, residency);
+  const oidc = opts.oidcPath ? new OidcAuthenticator(loadOidcFile(opts.oidcPath), store) : null;
+  const { cp, tenancy, keys, residency, datasetManifests, metrics } = await wireControlPlane({
+    store,
+    fleet,
+    driver,
+    policy,
+    limits,
+    dataDir,
+    tokenPolicy: opts.tokenPolicy,
+    oidc,
+  });
   const recovered = await cp.recover();
   await keys.restrictions.holdRecovered();
-  const operator = await tenancy.bootstrapOperator(dataDir);
+  const operator = await bootstrapOperator(store, dataDir);
   let ready = false;
   const lockbox = new Lockbox(store);
   const app = createApp({
     cp,
+    cluster: cp.cluster,
+    ops: cp.ops,
     tenancy,
     audit,
     lockbox,
@@ -152,7 +137,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       if (closed) return;
       closed = true;
       stopDemo?.();
-      await cp!.stop();
+      await cp.stop();
       await audit.stop();
       // Live streams (SSE events, followed logs) would hold close() open for ever: after a short
       // grace every connection is ended (clients reconnect to the next server).

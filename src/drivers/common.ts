@@ -14,6 +14,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { z } from 'zod';
+import { parseJson } from '../model/json.js';
 import type { CheckpointObservation, LogChunk, NodeStateObservation, Observation } from './driver.js';
 
 /** Listeners of one driver. A throwing listener does not stop the others. */
@@ -83,9 +85,10 @@ export function writeJsonAtomic(path: string, value: unknown): void {
   renameSync(tmp, path);
 }
 
-export function readJson<T>(path: string): T | null {
+/** readJson: a driver file checked against its schema; null when absent, unreadable or not of that shape. */
+export function readJson<S extends z.ZodType>(path: string, schema: S): z.infer<S> | null {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
+    return parseJson(readFileSync(path, 'utf8'), schema, path);
   } catch {
     return null;
   }

@@ -26,6 +26,13 @@ import { SlurmDriver } from './slurm-driver.js';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 
+/** What a site runs (local and Slurm): host jobs (default allowed), images (default: where podman is), registries (default any). */
+const containerSettings = {
+  hostJobs: z.boolean().default(true),
+  images: z.boolean().default(true),
+  registries: z.array(z.string().min(1).max(253)).optional(),
+};
+
 export const SimDriverConfigSchema = z.object({ kind: z.literal('sim') }).strict();
 
 export const LocalDriverConfigSchema = z
@@ -39,6 +46,9 @@ export const LocalDriverConfigSchema = z
     passEnv: z.array(envName).optional(),
     timeoutGraceSeconds: z.number().min(0).max(3600).default(30),
     orphans: z.enum(['stop', 'report']).default('stop'),
+    ...containerSettings,
+    /** How GPUs reach containers: cdi, device nodes, none (stand-in GPUs), auto (cdi where a spec exists). */
+    gpuPassthrough: z.enum(['auto', 'cdi', 'devices', 'none']).default('auto'),
   })
   .strict();
 
@@ -69,6 +79,8 @@ export const SlurmDriverConfigSchema = z
     orphans: z.enum(['cancel', 'report']).default('cancel'),
     submitConcurrency: z.number().int().min(1).max(64).default(4),
     extraSbatchArgs: z.array(z.string()).default([]),
+    ...containerSettings,
+    gpuPassthrough: z.enum(['devices', 'none']).default('devices'),
   })
   .strict();
 
@@ -162,6 +174,10 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         passEnv: cfg.passEnv,
         timeoutGraceSeconds: cfg.timeoutGraceSeconds,
         orphans: cfg.orphans,
+        hostJobs: cfg.hostJobs,
+        images: cfg.images,
+        registries: cfg.registries,
+        gpuPassthrough: cfg.gpuPassthrough,
       });
     }
     case 'slurm':
@@ -181,6 +197,10 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         orphans: cfg.orphans,
         submitConcurrency: cfg.submitConcurrency,
         extraSbatchArgs: cfg.extraSbatchArgs,
+        hostJobs: cfg.hostJobs,
+        images: cfg.images,
+        registries: cfg.registries,
+        gpuPassthrough: cfg.gpuPassthrough,
       });
     case 'kubernetes':
       return new KubernetesDriver({

@@ -7,6 +7,7 @@
 import type { NodeState } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
 import type { JobSpec } from '../model/schemas.js';
+import type { SiteRunPolicy } from './runnable.js';
 
 export interface DriverJob {
   id: string;
@@ -37,6 +38,11 @@ export type ExitOutcome = 'completed' | 'timed-out' | 'cancelled' | 'lost';
 
 export type Observation =
   | { type: 'started'; jobId: string; at: number; message: string }
+  /**
+   * A step before the job's own process runs (`image-pull`: pulling its image), recorded as a job event
+   * of that type; data: e.g. { image, bytes } once known.
+   */
+  | { type: 'phase'; jobId: string; at: number; phase: 'image-pull'; message: string; data?: Record<string, string | number> }
   | {
       type: 'exited';
       jobId: string;
@@ -96,6 +102,11 @@ export interface ExecutionDriver {
    * Backfill plans expected ends with it, so wall-clock limits are read in the clock's time.
    */
   runtimeScale?(site: string): number;
+  /**
+   * Optional: what the driver of `site` can run (images, host processes, registries), for the
+   * submission check (whyNotRunnable). Absent: anything (the simulated driver).
+   */
+  runPolicy?(site: string): SiteRunPolicy;
   /** start launches a job on exactly the placement given. */
   start(job: DriverJob): Promise<void>;
   /** stop signals the job (SIGTERM-like), waits up to graceSeconds, then kills it. Reports `exited`. */

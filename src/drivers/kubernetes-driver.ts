@@ -20,9 +20,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { NodeState } from '../model/fleet.js';
+import { bytesOf, REGISTRY_AUTH_SECRET } from '../model/job.js';
 import { checkJobId, DEFAULT_LOG_CHUNK, Listeners } from './common.js';
 import type { DriverJob, ExecutionDriver, ExitOutcome, LogChunk, NodeStateObservation, Observation } from './driver.js';
 import { asList, KubeApiError, KubeClient, type KubeClientOptions, type KubeNode, type Pod } from './kubernetes/api.js';
+import { imageRegistry, type SiteRunPolicy } from './runnable.js';
 
 export const LABEL = {
   jobId: 'gigafab.dev/job-id',
@@ -69,7 +71,8 @@ interface Tracked {
   namespace: string;
   selector: string;
   pods: PodRef[];
-  secretName: string | null;
+  /** Secrets created for the job (its env secrets, its image pull secret), removed with it. */
+  secretNames: string[];
   startedReported: boolean;
   seenPods: boolean;
   missingPolls: number;
@@ -163,6 +166,11 @@ export class KubernetesDriver implements ExecutionDriver {
     this.listeners.onNodeState(listener);
   }
 
+  /** Kubernetes runs images only; a job without one runs in the site's defaultImage, if it has one. */
+  runPolicy(site: string): SiteRunPolicy {
+    return { site, images: true, hostJobs: this.opts.defaultImage !== undefined };
+  }
+
   namespaceOf(project: string): string {
     const ns = `${this.opts.namespacePrefix ?? 'gigafab-'}${project}`;
     if (ns.length > 63 || !DNS_LABEL.test(ns)) throw new Error(`namespace ${JSON.stringify(ns)} is not a valid DNS label`);
@@ -184,7 +192,8 @@ export class KubernetesDriver implements ExecutionDriver {
       return { name: podName(job.id, i), node: a.node, kubeNode };
     });
     if (pods.length === 0) throw new Error(`job ${job.id} has an empty placement`);
-    const secrets = job.secrets ?? {};
+    // Registry credentials become an image pull secret, never part of the environment.
+    const { [REGISTRY_AUTH_SECRET]: pullAuth, ...secrets } = job.secrets ?? {};
     const reserved = [...Object.keys(job.spec.env ?? {}), ...Object.keys(secrets)].filter((k) => RESERVED_ENV.test(k));
     if (reserved.length)
       throw new Error(`environment variables reserved by gigafab cannot be set by a job: ${reserved.join(', ')}`);
@@ -201,6 +210,27 @@ export class KubernetesDriver implements ExecutionDriver {
     if (org && LABEL_VALUE.test(org) && org.length <= 63) labels[LABEL.org] = org;
 
     let secretName: string | null = null;
+    const jobSecrets: string[] = [];
+    const base = podName(job.id, 0).replace(/-0$/, '');
+    let pullSecret: string | null = null;
+    if (pullAuth) {
+      pullSecret = `${base}-pull`;
+      const dockerConfig = { auths: { [imageRegistry(image)]: { auth: Buffer.from(pullAuth).toString('base64') } } };
+      await this.client.call(
+        'POST',
+        `/api/v1/namespaces/${namespace}/secrets`,
+        {},
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: pullSecret, namespace, labels, annotations: { [ANNOTATION.jobId]: job.id } },
+          type: 'kubernetes.io/dockerconfigjson',
+          stringData: { '.dockerconfigjson': JSON.stringify(dockerConfig) },
+        },
+        [409],
+      );
+      jobSecrets.push(pullSecret);
+    }
     if (Object.keys(secrets).length > 0) {
       secretName = `${podName(job.id, 0).replace(/-0$/, '')}-env`;
       await this.client.call(
@@ -216,6 +246,7 @@ export class KubernetesDriver implements ExecutionDriver {
         },
         [409], // already there: a start retried after a crash
       );
+      jobSecrets.push(secretName);
     }
     const created: string[] = [];
     try {
@@ -228,6 +259,12 @@ export class KubernetesDriver implements ExecutionDriver {
           { name: 'GIGAFAB_NODE_INDEX', value: String(i) },
           { name: 'GIGAFAB_NODE_COUNT', value: String(pods.length) },
         ];
+        const r = job.spec.resources;
+        const limits: Record<string, string> = { 'nvidia.com/gpu': String(alloc.gpus.length) };
+        if (r?.memory) limits.memory = String(bytesOf(r.memory));
+        if (r?.cpus) limits.cpu = String(r.cpus);
+        // NCCL needs a /dev/shm larger than the container runtime's 64 MiB default: a memory-backed emptyDir.
+        const shm = r?.shmSize ? { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: String(bytesOf(r.shmSize)) } } : null;
         const pod = {
           apiVersion: 'v1',
           kind: 'Pod',
@@ -249,10 +286,15 @@ export class KubernetesDriver implements ExecutionDriver {
                 name: 'main',
                 image,
                 ...(job.spec.command?.length ? { command: job.spec.command } : {}),
+                ...(job.spec.args?.length ? { args: job.spec.args } : {}),
+                ...(job.spec.workingDir ? { workingDir: job.spec.workingDir } : {}),
                 env,
-                resources: { limits: { 'nvidia.com/gpu': String(alloc.gpus.length) } },
+                resources: { limits },
+                ...(shm ? { volumeMounts: [{ name: shm.name, mountPath: '/dev/shm' }] } : {}),
               },
             ],
+            ...(shm ? { volumes: [shm] } : {}),
+            ...(pullSecret ? { imagePullSecrets: [{ name: pullSecret }] } : {}),
           },
         };
         await this.client.call('POST', `/api/v1/namespaces/${namespace}/pods`, {}, pod, [409]);
@@ -261,10 +303,10 @@ export class KubernetesDriver implements ExecutionDriver {
     } catch (err) {
       // A gang starts whole or not at all: remove what was created.
       for (const name of created) await this.deletePod(namespace, name, 0).catch(() => {});
-      if (secretName) await this.deleteSecret(namespace, secretName).catch(() => {});
+      for (const name of jobSecrets) await this.deleteSecret(namespace, name).catch(() => {});
       throw err;
     }
-    this.track(job.id, namespace, pods, secretName);
+    this.track(job.id, namespace, pods, jobSecrets);
     this.schedulePoll(this.pollInterval());
   }
 
@@ -308,8 +350,10 @@ export class KubernetesDriver implements ExecutionDriver {
         node: a.node,
         kubeNode: this.opts.nodeMap[a.node] ?? '',
       }));
-      const hasSecret = job.secrets && Object.keys(job.secrets).length > 0;
-      const t = this.track(job.id, namespace, refs, hasSecret ? `${podName(job.id, 0).replace(/-0$/, '')}-env` : null);
+      const { [REGISTRY_AUTH_SECRET]: pullAuth, ...envSecrets } = job.secrets ?? {};
+      const base = podName(job.id, 0).replace(/-0$/, '');
+      const names = [...(Object.keys(envSecrets).length > 0 ? [`${base}-env`] : []), ...(pullAuth ? [`${base}-pull`] : [])];
+      const t = this.track(job.id, namespace, refs, names);
       t.seenPods = true;
       t.startedReported = job.startedAt > 0 && pods.every((p) => p.status?.phase !== 'Pending');
     }
@@ -417,13 +461,13 @@ export class KubernetesDriver implements ExecutionDriver {
 
   // ---------------------------------------------------------------- internals
 
-  private track(id: string, namespace: string, pods: PodRef[], secretName: string | null): Tracked {
+  private track(id: string, namespace: string, pods: PodRef[], secretNames: string[]): Tracked {
     const t: Tracked = {
       id,
       namespace,
       selector: `${LABEL.jobId}=${jobLabel(id)}`,
       pods,
-      secretName,
+      secretNames,
       startedReported: false,
       seenPods: false,
       missingPolls: 0,
@@ -576,7 +620,7 @@ export class KubernetesDriver implements ExecutionDriver {
     }
     if (outcome === 'completed') this.reportStarted(t);
     this.emitExit(t.id, outcome, exitCode, message);
-    if (t.secretName) void this.deleteSecret(t.namespace, t.secretName).catch(() => {});
+    for (const name of t.secretNames) void this.deleteSecret(t.namespace, name).catch(() => {});
   }
 
   private emitExit(jobId: string, outcome: ExitOutcome, exitCode: number | null, message: string): void {

@@ -31,6 +31,7 @@ import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { REGISTRY_AUTH_SECRET } from '../model/job.js';
 import { followCheckpoints } from './checkpoint-file.js';
 import {
   baseEnv,
@@ -51,8 +52,32 @@ import {
   writeJsonAtomic,
 } from './common.js';
 import type { CheckpointObservation, DriverJob, ExecutionDriver, ExitOutcome, LogChunk, Observation } from './driver.js';
+import {
+  CheckpointOffsetSchema,
+  type JobResultFile,
+  JobResultFileSchema,
+  type LocalJobState,
+  LocalJobStateSchema,
+  SealerFileSchema,
+} from './driver-files.js';
 import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
+import {
+  CONTAINER_CHECKPOINT_FILE,
+  CONTAINER_WRAPPER,
+  containerEnv,
+  containerName,
+  findPodman,
+  type GpuPassthrough,
+  needsPull,
+  run as podmanRun,
+  podmanRunArgs,
+  pullImage,
+  resolvePassthrough,
+  stopContainer,
+} from './podman.js';
+import { rendezvousEnv } from './rendezvous.js';
+import type { SiteRunPolicy } from './runnable.js';
 
 const SEALER = fileURLToPath(new URL('./log-sealer.js', import.meta.url));
 const SEALED = 'output.log.sealed';
@@ -82,31 +107,17 @@ export interface LocalDriverOptions {
   orphans?: 'stop' | 'report';
   /** Clock for observation times (epoch ms). */
   now?: () => number;
+  /** Jobs without an image may run as host processes (default true). */
+  hostJobs?: boolean;
+  /** Run images with podman (default: when podman is on PATH). */
+  images?: boolean;
+  /** Registries images may come from (see runnable.ts); absent: any. */
+  registries?: string[];
+  /** How GPUs reach a container (podman.ts GpuPassthrough); default auto. */
+  gpuPassthrough?: GpuPassthrough;
 }
 
 /** What state.json holds. Never the environment: secrets must not reach the disk through us. */
-interface LocalJobState {
-  version: 1;
-  jobId: string;
-  pid: number;
-  pgid: number;
-  startTicks: number | null;
-  bootId: string | null;
-  /** Epoch ms the process was started. */
-  startedAt: number;
-  /** Epoch ms of the wall-clock limit. */
-  deadline: number;
-  gpus: number[];
-  cudaVisibleDevices: string;
-  stopping?: { outcome: 'cancelled' | 'timed-out'; at: number; graceSeconds: number };
-}
-
-interface LocalJobResult {
-  outcome: ExitOutcome;
-  exitCode: number | null;
-  at: number;
-  message: string;
-}
 
 interface Tracked {
   /** Key in the driver's job map: the job id, or `<id>/attempt-<K>` for an orphaned run. */
@@ -158,11 +169,28 @@ export class LocalDriver implements ExecutionDriver {
   private closed = false;
   private readonly now: () => number;
   lastReconcile: ReconcileResult | null = null;
+  /** podman's path, null when it is not installed (then images are refused at submission). */
+  private readonly podman: string | null;
 
   constructor(private readonly opts: LocalDriverOptions) {
     this.baseDir = resolve(opts.baseDir);
     this.now = opts.now ?? (() => Date.now());
     mkdirSync(this.baseDir, { recursive: true, mode: 0o700 });
+    this.podman = findPodman(this.podmanEnv().PATH ?? '');
+  }
+
+  runPolicy(site: string): SiteRunPolicy {
+    return {
+      site,
+      images: (this.opts.images ?? true) && this.podman !== null,
+      hostJobs: this.opts.hostJobs ?? true,
+      registries: this.opts.registries,
+    };
+  }
+
+  /** The environment podman itself runs in (its PATH; nothing of a job). */
+  private podmanEnv(): Record<string, string> {
+    return baseEnv(this.opts.passEnv ?? DEFAULT_PASS_ENV);
   }
 
   onObservation(listener: (o: Observation) => void): void {
@@ -229,7 +257,7 @@ export class LocalDriver implements ExecutionDriver {
 
   /** Whether a run's sealer process still runs (it may be draining the pipe after the job ended). */
   private sealerAlive(dir: string): boolean {
-    const s = readJson<{ pid: number; startTicks: number | null; bootId: string | null }>(join(dir, 'sealer.json'));
+    const s = readJson(join(dir, 'sealer.json'), SealerFileSchema);
     return !!s && isSameProcess(s.pid, s.startTicks, s.bootId);
   }
 
@@ -284,13 +312,14 @@ export class LocalDriver implements ExecutionDriver {
     checkJobId(job.id);
     if (this.jobs.has(job.id)) throw new Error(`job ${job.id} is already running here`);
     const command = job.spec.command;
-    if (!command || command.length === 0) {
+    const image = job.spec.image;
+    if (image && !this.runPolicy('').images) {
       throw new Error(
-        job.spec.image
-          ? `the local driver runs spec.command and has no container runtime; job ${job.id} has only an image (${job.spec.image})`
-          : `job ${job.id} has no command`,
+        `job ${job.id} has an image (${image}) and this node has no container runtime (podman): not run on the host`,
       );
     }
+    if (!image && (!command || command.length === 0)) throw new Error(`job ${job.id} has no command`);
+    if (!image && this.opts.hostJobs === false) throw new Error(`job ${job.id} has no image and this site runs no host jobs`);
     if (job.placement.nodes.length !== 1) {
       throw new Error(`the local driver runs single-node jobs; job ${job.id} is placed on ${job.placement.nodes.length} nodes`);
     }
@@ -307,24 +336,50 @@ export class LocalDriver implements ExecutionDriver {
       );
     }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const env: Record<string, string> = {
-      ...baseEnv(this.opts.passEnv ?? DEFAULT_PASS_ENV),
-      HOME: dir,
-      ...job.spec.env,
-      ...job.secrets,
+    // Registry credentials are for the pull only: never part of the job's environment.
+    const { [REGISTRY_AUTH_SECRET]: registryAuth, ...secrets } = job.secrets ?? {};
+    if (image && needsPull(image) && !(await this.pull(job, dir, image, registryAuth))) return;
+    const gigafab: Record<string, string> = {
       // Set last: a job cannot widen its own GPUs.
+      ...rendezvousEnv(job.id, job.placement, 0, '127.0.0.1'),
       GIGAFAB_JOB_ID: job.id,
-      GIGAFAB_WORKDIR: dir,
-      GIGAFAB_CHECKPOINT_FILE: join(dir, 'checkpoints'),
+      GIGAFAB_WORKDIR: image ? '' : dir,
+      GIGAFAB_CHECKPOINT_FILE: image ? CONTAINER_CHECKPOINT_FILE : join(dir, 'checkpoints'),
       CUDA_VISIBLE_DEVICES: cvd,
       CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+      ...(image && alloc.gpus.length ? { NVIDIA_VISIBLE_DEVICES: cvd } : {}),
     };
+    if (image) delete gigafab.GIGAFAB_WORKDIR;
+    const container = image ? containerName(job.id, attempt) : undefined;
+    const cenv = image ? containerEnv({ ...job.spec.env, ...secrets, ...gigafab }, new Set(Object.keys(secrets))) : null;
+    const env: Record<string, string> = cenv
+      ? { ...this.podmanEnv(), ...cenv.byName }
+      : { ...baseEnv(this.opts.passEnv ?? DEFAULT_PASS_ENV), HOME: dir, ...job.spec.env, ...secrets, ...gigafab };
+    const argv =
+      cenv && container && this.podman
+        ? [
+            '-c',
+            CONTAINER_WRAPPER,
+            `gigafab-job-${job.id}`,
+            join(dir, 'exit_code'),
+            container,
+            this.podman,
+            ...podmanRunArgs({
+              name: container,
+              spec: job.spec,
+              env: cenv,
+              gpus: alloc.gpus,
+              checkpointFile: join(dir, 'checkpoints'),
+              gpuPassthrough: resolvePassthrough(this.opts.gpuPassthrough ?? 'auto'),
+            }),
+          ]
+        : ['-c', WRAPPER, `gigafab-job-${job.id}`, join(dir, 'exit_code'), ...(command ?? [])];
     closeSync(openSync(join(dir, 'checkpoints'), 'a', 0o600));
     const sealer = job.logKey ? this.startSealer(dir, job.logKey) : null;
     const out = sealer ? sealer.input : openSync(join(dir, 'output.log'), 'a', 0o600);
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', WRAPPER, `gigafab-job-${job.id}`, join(dir, 'exit_code'), ...command], {
+      child = spawn('/bin/sh', argv, {
         cwd: dir,
         env,
         detached: true,
@@ -352,6 +407,8 @@ export class LocalDriver implements ExecutionDriver {
       deadline: startedAt + job.spec.maxRuntimeSeconds * 1000,
       gpus: [...alloc.gpus],
       cudaVisibleDevices: cvd,
+      ...(container ? { container } : {}),
+      ...(job.spec.resources?.memory ? { memory: job.spec.resources.memory } : {}),
     };
     writeJsonAtomic(join(dir, 'state.json'), state);
     const t = this.track(job.id, attempt, dir, state, child, false);
@@ -361,10 +418,37 @@ export class LocalDriver implements ExecutionDriver {
       type: 'started',
       jobId: job.id,
       at: startedAt,
-      message: `started on ${alloc.node} as pid ${pid}${alloc.gpus.length ? ` with CUDA_VISIBLE_DEVICES=${cvd}` : ' without GPUs'}`,
+      message: `started on ${alloc.node} as pid ${pid}${container ? ` in container ${container} (${image})` : ''}${alloc.gpus.length ? ` with CUDA_VISIBLE_DEVICES=${cvd}` : ' without GPUs'}`,
     });
     this.armDeadline(t);
     this.watchCheckpoints(t);
+  }
+
+  /**
+   * pull: the image-pull phase of a run, reported as job events. A failed pull ends the run here
+   * (result.json, an `exited` observation with `image_pull_failed: <reason>`); returns whether to go on.
+   */
+  private async pull(job: DriverJob, dir: string, image: string, auth: string | undefined): Promise<boolean> {
+    const phase = (message: string, data?: Record<string, string | number>) =>
+      this.listeners.emit({ type: 'phase', jobId: job.id, at: this.now(), phase: 'image-pull', message, data });
+    phase(`pulling image ${image}${auth ? ' with the registry credentials' : ''}`, { image });
+    const r = await pullImage(image, dir, auth, this.podmanEnv());
+    if (r.ok) {
+      phase(`pulled image ${image}${r.bytes !== undefined ? ` (${r.bytes} bytes)` : ''}`, {
+        image,
+        ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
+      });
+      return true;
+    }
+    const result: JobResultFile = {
+      outcome: 'completed',
+      exitCode: null,
+      at: this.now(),
+      message: `image_pull_failed: ${r.reason}: ${r.detail}`,
+    };
+    writeJsonAtomic(join(dir, 'result.json'), result);
+    this.listeners.emit({ type: 'exited', jobId: job.id, ...result });
+    return false;
   }
 
   async stop(jobId: string, graceSeconds: number): Promise<void> {
@@ -379,7 +463,7 @@ export class LocalDriver implements ExecutionDriver {
       if (this.jobs.has(job.id)) continue;
       const attempt = job.attempt ?? 1;
       const dir = this.workDir(job.id, attempt);
-      const result = readJson<LocalJobResult>(join(dir, 'result.json'));
+      const result = readJson(join(dir, 'result.json'), JobResultFileSchema);
       if (result) {
         // Ended and reported before the restart, but the report was not committed: report it again.
         this.listeners.emit({
@@ -392,7 +476,7 @@ export class LocalDriver implements ExecutionDriver {
         });
         continue;
       }
-      const state = readJson<LocalJobState>(join(dir, 'state.json'));
+      const state = readJson(join(dir, 'state.json'), LocalJobStateSchema);
       if (!state) {
         this.listeners.emit({
           type: 'exited',
@@ -443,7 +527,7 @@ export class LocalDriver implements ExecutionDriver {
         if (current.get(id) === attempt || (tracked && tracked.attempt === attempt)) continue;
         const key = `${id}/attempt-${attempt}`;
         if (this.jobs.has(key) || existsSync(join(dir, 'result.json'))) continue;
-        const state = readJson<LocalJobState>(join(dir, 'state.json'));
+        const state = readJson(join(dir, 'state.json'), LocalJobStateSchema);
         if (!state || !isSameProcess(state.pid, state.startTicks, state.bootId)) continue;
         if (this.opts.orphans === 'report') {
           res.orphans.push({ jobId: id, attempt, pid: state.pid, action: 'reported' });
@@ -496,7 +580,7 @@ export class LocalDriver implements ExecutionDriver {
     const done = new Promise<void>((r) => {
       resolveDone = r;
     });
-    const checkpointOffset = readJson<{ offset: number }>(join(dir, 'checkpoint.offset'))?.offset ?? 0;
+    const checkpointOffset = readJson(join(dir, 'checkpoint.offset'), CheckpointOffsetSchema)?.offset ?? 0;
     const t: Tracked = {
       key,
       id,
@@ -560,8 +644,9 @@ export class LocalDriver implements ExecutionDriver {
     if (!t.state.stopping) {
       t.state.stopping = { outcome, at, graceSeconds: grace };
       writeJsonAtomic(join(t.dir, 'state.json'), t.state);
-      signalGroup(t.state.pgid, 'SIGTERM');
-      this.armKill(t, grace * 1000);
+      this.signalTerm(t, grace);
+      // A container is killed by `podman stop` at the end of the grace; the group kill is the backstop.
+      this.armKill(t, grace * 1000 + (t.state.container ? 10_000 : 0));
     } else {
       // Already stopping: a shorter grace brings the SIGKILL forward.
       const killAt = t.state.stopping.at + t.state.stopping.graceSeconds * 1000;
@@ -573,8 +658,17 @@ export class LocalDriver implements ExecutionDriver {
 
   private resumeStop(t: Tracked, stopping: NonNullable<LocalJobState['stopping']>): void {
     const left = stopping.at + stopping.graceSeconds * 1000 - this.now();
-    signalGroup(t.state.pgid, 'SIGTERM');
-    this.armKill(t, Math.max(0, left));
+    this.signalTerm(t, Math.max(0, left) / 1000);
+    this.armKill(t, Math.max(0, left) + (t.state.container ? 10_000 : 0));
+  }
+
+  /**
+   * signalTerm: SIGTERM to a host job's process group; a container gets `podman stop -t grace` (SIGTERM
+   * inside, SIGKILL after the grace), and its wrapper lives on to record the status.
+   */
+  private signalTerm(t: Tracked, graceSeconds: number): void {
+    if (t.state.container) void stopContainer(t.state.container, graceSeconds, this.podmanEnv());
+    else signalGroup(t.state.pgid, 'SIGTERM');
   }
 
   private armKill(t: Tracked, ms: number): void {
@@ -602,6 +696,9 @@ export class LocalDriver implements ExecutionDriver {
     this.clearTimers(t);
     this.jobs.delete(t.key);
     signalGroup(t.state.pgid, 'SIGKILL'); // whatever the job left behind in its group
+    // The wrapper removes its container; if the wrapper itself was killed, the container must not outlive it.
+    if (t.state.container && !existsSync(join(t.dir, 'exit_code')))
+      void podmanRun(['rm', '-f', t.state.container], this.podmanEnv());
     const recorded = readExitCode(join(t.dir, 'exit_code'));
     const exitCode = recorded ?? wrapperStatus;
     const stopping = t.state.stopping;
@@ -615,6 +712,9 @@ export class LocalDriver implements ExecutionDriver {
         stopping.outcome === 'timed-out'
           ? `wall-clock limit of ${Math.round((t.state.deadline - t.state.startedAt) / 1000)}s reached; ${how}`
           : `stopped (SIGTERM, grace ${stopping.graceSeconds}s); ${how}`;
+    } else if (exitCode !== null && this.outOfMemory(t, exitCode)) {
+      outcome = 'completed';
+      message = `oom_killed: the container exceeded its memory limit of ${t.state.memory} (exit code ${exitCode})`;
     } else if (exitCode !== null) {
       outcome = 'completed';
       message = recorded === null ? `ended by a signal (status ${exitCode})` : `exited with code ${exitCode}`;
@@ -622,7 +722,7 @@ export class LocalDriver implements ExecutionDriver {
       outcome = 'lost';
       message = `process ${t.state.pid} ended without recording an exit code (killed from outside?)`;
     }
-    const result: LocalJobResult = { outcome, exitCode, at: this.now(), message };
+    const result: JobResultFile = { outcome, exitCode, at: this.now(), message };
     const report = () => {
       try {
         writeJsonAtomic(join(t.dir, 'result.json'), result);
@@ -638,6 +738,15 @@ export class LocalDriver implements ExecutionDriver {
     // so whoever reads the output of an ended job reads all of it.
     if (existsSync(join(t.dir, 'sealer.json'))) void this.sealerDrained(t.dir, 10_000).then(report);
     else report();
+  }
+
+  /**
+   * outOfMemory: podman says so, or (cgroup v1 hosts, where it cannot tell) the container was SIGKILLed
+   * under a memory limit without anyone stopping it — the kernel's OOM killer is what does that.
+   */
+  private outOfMemory(t: Tracked, exitCode: number): boolean {
+    if (!t.state.container || !t.state.memory) return false;
+    return existsSync(join(t.dir, 'exit_code.oom')) || exitCode === 137;
   }
 
   /** sealerDrained resolves when a run's sealer has written everything (or is gone), or after ms. */

@@ -7,22 +7,19 @@
  * checkpoint (step 1, 2, ... counted from its start) at that simulated interval.
  */
 import type { CheckpointObservation, DriverJob, ExecutionDriver, Observation } from './driver.js';
-import { LongTimer } from './long-timer.js';
-
-export interface Clock {
-  now(): number;
-}
+import { realTimers, type TimerHandle, type Timers } from './timers.js';
 
 export class SimDriver implements ExecutionDriver {
   readonly name = 'sim';
-  private readonly timers = new Map<string, LongTimer>();
+  private readonly timers = new Map<string, TimerHandle>();
   private listeners: ((o: Observation) => void)[] = [];
-  private readonly checkpointTimers = new Map<string, LongTimer>();
+  private readonly checkpointTimers = new Map<string, TimerHandle>();
   private checkpointListeners: ((o: CheckpointObservation) => void)[] = [];
 
   constructor(
     private readonly timeScale: number,
-    private readonly clock: Clock = { now: () => Date.now() },
+    /** Real timers by default; a VirtualClock runs the driver on simulated time (tests, equivalence). */
+    private readonly clock: Timers = realTimers,
   ) {}
 
   runtimeScale(_site: string): number {
@@ -82,7 +79,7 @@ export class SimDriver implements ExecutionDriver {
     const runSeconds = timedOut ? limit : sim.durationSeconds;
     const endAt = job.startedAt + (runSeconds * 1000) / this.timeScale;
     const delay = Math.max(0, endAt - this.clock.now());
-    const timer = new LongTimer(() => {
+    const timer = this.clock.after(delay, () => {
       this.timers.delete(job.id);
       this.stopCheckpoints(job.id);
       this.emit(
@@ -104,7 +101,7 @@ export class SimDriver implements ExecutionDriver {
               message: `exited with code ${sim.exitCode}`,
             },
       );
-    }, delay);
+    });
     this.timers.set(job.id, timer);
     this.armCheckpoints(job, endAt);
   }
@@ -121,14 +118,10 @@ export class SimDriver implements ExecutionDriver {
         this.checkpointTimers.delete(job.id);
         return;
       }
-      const t = new LongTimer(
-        () => {
-          for (const l of this.checkpointListeners)
-            l({ type: 'checkpoint', jobId: job.id, at: this.clock.now(), step: step + 1 });
-          tick();
-        },
-        Math.max(0, next - this.clock.now()),
-      );
+      const t = this.clock.after(Math.max(0, next - this.clock.now()), () => {
+        for (const l of this.checkpointListeners) l({ type: 'checkpoint', jobId: job.id, at: this.clock.now(), step: step + 1 });
+        tick();
+      });
       this.checkpointTimers.set(job.id, t);
     };
     tick();

@@ -4,6 +4,7 @@
  */
 import { Listeners } from './common.js';
 import type { CheckpointObservation, DriverJob, ExecutionDriver, LogChunk, NodeStateObservation, Observation } from './driver.js';
+import type { SiteRunPolicy } from './runnable.js';
 
 export class SiteRouterDriver implements ExecutionDriver {
   readonly name: string;
@@ -43,6 +44,11 @@ export class SiteRouterDriver implements ExecutionDriver {
   runtimeScale(site: string): number {
     const d = this.sites.get(site) ?? this.fallback;
     return d?.runtimeScale?.(site) ?? 1;
+  }
+
+  runPolicy(site: string): SiteRunPolicy {
+    const d = this.sites.get(site) ?? this.fallback;
+    return d?.runPolicy?.(site) ?? { site, images: true, hostJobs: true };
   }
 
   /** The driver for a site (for site-specific calls such as SlurmDriver.reconcile). */

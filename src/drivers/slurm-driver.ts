@@ -31,6 +31,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeState } from '../model/fleet.js';
+import { REGISTRY_AUTH_SECRET } from '../model/job.js';
 import { followCheckpoints } from './checkpoint-file.js';
 import {
   baseEnv,
@@ -55,7 +56,19 @@ import type {
   NodeStateObservation,
   Observation,
 } from './driver.js';
+import {
+  CheckpointOffsetSchema,
+  ContainerFileSchema,
+  type JobResultFile,
+  JobResultFileSchema,
+  type SlurmJobFile,
+  SlurmJobFileSchema,
+} from './driver-files.js';
+import { CONTAINER_CHECKPOINT_FILE, findPodman } from './podman.js';
+import { rendezvousEnv } from './rendezvous.js';
+import type { SiteRunPolicy } from './runnable.js';
 import * as slurm from './slurm/slurm-22.05.js';
+import { containerEnding, readPullFailed, slurmTaskCommand } from './slurm-containers.js';
 
 export interface SlurmDriverOptions {
   /** gigafab node id → Slurm node name. Jobs placed on nodes missing here are refused. */
@@ -88,27 +101,17 @@ export interface SlurmDriverOptions {
   /** Bound on each Slurm command. Default 30 s. */
   commandTimeoutMs?: number;
   now?: () => number;
+  /** Jobs without an image may run as host processes (default true). */
+  hostJobs?: boolean;
+  /** Run images with podman on the nodes (default: when podman is on this host's PATH: the nodes are assumed alike). */
+  images?: boolean;
+  /** Registries images may come from (see runnable.ts); absent: any. */
+  registries?: string[];
+  /** How GPUs reach containers: the device nodes of the step's GPUs (default) or none (stand-in GPUs). */
+  gpuPassthrough?: 'devices' | 'none';
 }
 
 /** slurm.json: what the driver needs after a restart. No environment (secrets) in it. */
-interface SlurmJobFile {
-  version: 1;
-  jobId: string;
-  slurmJobId: string;
-  submittedAt: number;
-  maxRuntimeSeconds: number;
-  /** gigafab node → Slurm node, and the GPU indices gigafab placed. */
-  nodes: { node: string; slurmNode: string; gpus: number[] }[];
-  startedReportedAt?: number;
-  stopping?: { outcome: 'cancelled' | 'timed-out'; at: number; graceSeconds: number };
-}
-
-interface JobResultFile {
-  outcome: ExitOutcome;
-  exitCode: number | null;
-  at: number;
-  message: string;
-}
 
 interface Tracked {
   id: string;
@@ -192,6 +195,11 @@ export class SlurmDriver implements ExecutionDriver {
     if ((opts.nodePollIntervalMs ?? 10_000) > 0) this.scheduleNodePoll(0);
   }
 
+  runPolicy(site: string): SiteRunPolicy {
+    const images = this.opts.images ?? findPodman(baseEnv(this.opts.passEnv ?? DEFAULT_PASS_ENV).PATH ?? '') !== null;
+    return { site, images, hostJobs: this.opts.hostJobs ?? true, registries: this.opts.registries };
+  }
+
   onObservation(listener: (o: Observation) => void): void {
     this.listeners.onObservation(listener);
   }
@@ -230,7 +238,9 @@ export class SlurmDriver implements ExecutionDriver {
   /** The Slurm job id of a followed job, or of its latest run here (diagnostics, tests). */
   slurmJobId(jobId: string): string | null {
     return (
-      this.jobs.get(jobId)?.file.slurmJobId ?? readJson<SlurmJobFile>(join(this.workDir(jobId), 'slurm.json'))?.slurmJobId ?? null
+      this.jobs.get(jobId)?.file.slurmJobId ??
+      readJson(join(this.workDir(jobId), 'slurm.json'), SlurmJobFileSchema)?.slurmJobId ??
+      null
     );
   }
 
@@ -238,14 +248,11 @@ export class SlurmDriver implements ExecutionDriver {
     if (this.closed) throw new Error('Slurm driver is closed');
     checkJobId(job.id);
     if (this.jobs.has(job.id)) throw new Error(`job ${job.id} is already submitted`);
-    const command = job.spec.command;
-    if (!command || command.length === 0) {
-      throw new Error(
-        job.spec.image
-          ? `the Slurm driver runs spec.command; container images (${job.spec.image}) are not supported yet`
-          : `job ${job.id} has no command`,
-      );
-    }
+    if (!job.spec.image && !job.spec.command?.length) throw new Error(`job ${job.id} has no command`);
+    const policy = this.runPolicy('');
+    if (job.spec.image && !policy.images)
+      throw new Error(`job ${job.id} has an image and this site runs no containers: not run on the host`);
+    if (!job.spec.image && !policy.hostJobs) throw new Error(`job ${job.id} has no image and this site runs no host jobs`);
     const nodes = job.placement.nodes.map((a) => {
       const slurmNode = this.opts.nodeMap[a.node];
       if (!slurmNode) throw new Error(`node ${a.node} has no Slurm node name in this site's nodeMap`);
@@ -258,14 +265,16 @@ export class SlurmDriver implements ExecutionDriver {
         `job ${job.id}: Slurm needs the same GPU count on every node (placement has ${nodes.map((n) => n.gpus.length).join('/')})`,
       );
     }
-    const userEnv = { ...job.spec.env, ...job.secrets };
+    // Registry credentials are for the pull only: never part of the job's environment.
+    const { [REGISTRY_AUTH_SECRET]: registryAuth, ...secrets } = job.secrets ?? {};
+    const userEnv = { ...job.spec.env, ...secrets };
     const reserved = Object.keys(userEnv).filter((k) => RESERVED_ENV.test(k));
     if (reserved.length)
       throw new Error(`environment variables reserved by Slurm cannot be set by a job: ${reserved.join(', ')}`);
 
     const attempt = job.attempt ?? 1;
     const dir = this.workDir(job.id, attempt);
-    const existing = readJson<SlurmJobFile>(join(dir, 'slurm.json'));
+    const existing = readJson(join(dir, 'slurm.json'), SlurmJobFileSchema);
     if (existing) {
       // This attempt was submitted before (a start retried after a crash): follow it, do not submit twice.
       this.track(job.id, attempt, dir, existing, false);
@@ -273,6 +282,26 @@ export class SlurmDriver implements ExecutionDriver {
       return;
     }
     mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const task = slurmTaskCommand({
+      jobId: job.id,
+      attempt,
+      dir,
+      spec: job.spec,
+      vars: {
+        ...userEnv,
+        ...rendezvousEnv(job.id, job.placement, 0, ''),
+        GIGAFAB_JOB_ID: job.id,
+        ...(job.spec.image
+          ? { GIGAFAB_CHECKPOINT_FILE: CONTAINER_CHECKPOINT_FILE }
+          : { GIGAFAB_WORKDIR: dir, GIGAFAB_CHECKPOINT_FILE: join(dir, 'checkpoints') }),
+      },
+      secretNames: new Set(Object.keys(secrets)),
+      nodes: nodes.length,
+      registryAuth,
+      gpuPassthrough: this.opts.gpuPassthrough ?? 'devices',
+    });
+    if (job.spec.image)
+      writeJsonAtomic(join(dir, 'container.json'), { image: job.spec.image, resources: job.spec.resources ?? null });
     const exitFile = join(dir, 'exit_code');
     const scriptPath = join(dir, 'job.sh');
     writeFileSync(scriptPath, slurm.batchScript(job.id, exitFile), { mode: 0o700 });
@@ -289,17 +318,14 @@ export class SlurmDriver implements ExecutionDriver {
       outputPath: join(dir, 'output.log'),
       scriptPath,
       exitFile,
-      command,
+      command: task.command,
       extraArgs: this.opts.extraSbatchArgs,
     });
     // The job's environment is sbatch's (--export=ALL): built from scratch, never this process's.
     const env: Record<string, string> = {
       ...baseEnv(this.opts.passEnv ?? DEFAULT_PASS_ENV),
       ...this.slurmEnv(),
-      ...userEnv,
-      GIGAFAB_JOB_ID: job.id,
-      GIGAFAB_WORKDIR: dir,
-      GIGAFAB_CHECKPOINT_FILE: join(dir, 'checkpoints'),
+      ...task.env,
     };
     // Created here, so that it exists (empty) on the shared filesystem before any task appends to it.
     closeSync(openSync(join(dir, 'checkpoints'), 'a', 0o600));
@@ -355,7 +381,7 @@ export class SlurmDriver implements ExecutionDriver {
       if (this.jobs.has(id)) continue;
       const dir = this.workDir(id, attempt);
       const name = slurmJobName(id, attempt);
-      const result = readJson<JobResultFile>(join(dir, 'result.json'));
+      const result = readJson(join(dir, 'result.json'), JobResultFileSchema);
       if (result) {
         this.listeners.emit({
           type: 'exited',
@@ -367,7 +393,7 @@ export class SlurmDriver implements ExecutionDriver {
         });
         continue;
       }
-      let file = readJson<SlurmJobFile>(join(dir, 'slurm.json'));
+      let file = readJson(join(dir, 'slurm.json'), SlurmJobFileSchema);
       const rec = (file && byId.get(file.slurmJobId)) ?? byName.get(name);
       if (!file && rec) {
         // Submitted, but the control plane died before slurm.json was written.
@@ -593,6 +619,14 @@ export class SlurmDriver implements ExecutionDriver {
           ? `wall-clock limit of ${t.file.maxRuntimeSeconds}s reached; ${message}`
           : `stopped (SIGTERM, grace ${t.file.stopping.graceSeconds}s); ${message}`;
     }
+    const container = readJson(join(t.dir, 'container.json'), ContainerFileSchema);
+    const ending = containerEnding(
+      { pullFailed: readPullFailed(t.dir) },
+      container ? { image: container.image, memory: container.resources?.memory } : null,
+      exitCode,
+      !!t.file.stopping,
+    );
+    if (ending) msg = ending;
     t.outcome = outcome;
     const result: JobResultFile = { outcome, exitCode, at: this.now(), message: msg };
     try {
@@ -701,7 +735,7 @@ export class SlurmDriver implements ExecutionDriver {
       killTimer: null,
       done,
       resolveDone,
-      checkpointOffset: readJson<{ offset: number }>(join(dir, 'checkpoint.offset'))?.offset ?? 0,
+      checkpointOffset: readJson(join(dir, 'checkpoint.offset'), CheckpointOffsetSchema)?.offset ?? 0,
     };
     this.jobs.set(id, t);
     return t;

@@ -212,20 +212,36 @@ export function observeExit(state: LifecycleState, id: string, exit: ExitObserva
   if (!j || !runOf(j.state)) return { state, effects: [] };
   const cause = stopCauseOf(j.state);
   const effects: Effect[] = [{ type: 'release', jobId: id }];
-  const succeeded = exit.outcome === 'completed' && exit.exitCode === 0;
-  const stoppedByUs = exit.outcome === 'cancelled' || exit.outcome === 'completed';
-  const then = cause ? afterStop(cause) : null;
-  const requeue = cause && then?.next === 'requeue' && (cause.kind === 'node-failure' ? !succeeded : stoppedByUs) ? then : null;
-  if (cause && requeue) {
-    effects.push({ type: 'persist-requeue', jobId: id, cause, hold: requeue.hold, at: now });
-    j.state = requeue.hold ? { phase: 'held', cause: requeue.hold } : { phase: 'queued' };
-    if (requeue.hold) state.held.add(id);
+  const next = exitDecision(cause, exit);
+  if (cause && next.next === 'requeue') {
+    effects.push({ type: 'persist-requeue', jobId: id, cause, hold: next.hold, at: now });
+    j.state = next.hold ? { phase: 'held', cause: next.hold } : { phase: 'queued' };
+    if (next.hold) state.held.add(id);
     return { state, effects };
   }
-  const final: FinalState = cause?.kind === 'node-failure' && !succeeded ? 'failed' : finalStateOf(exit);
+  const final = next.next === 'finish' ? next.state : finalStateOf(exit);
   effects.push({ type: 'persist-finish', jobId: id, state: final, exitCode: exit.exitCode, cause, at: now });
   state.jobs.delete(id);
   return { state, effects };
+}
+
+/** ExitDecision: what a job whose process ended becomes. */
+export type ExitDecision = { next: 'requeue'; hold: HoldCause | null } | { next: 'finish'; state: FinalState };
+
+/**
+ * exitDecision: the one rule for a job whose process ended, given why it was being stopped (null:
+ * it was not). Stopped for preemption or a restriction and it did stop (cancelled or completed):
+ * requeued, held back behind a preemptor. Stopped for a node failure and it did not succeed:
+ * requeued or failed as its spec asks. Otherwise its own outcome decides (finalStateOf). The server
+ * (src/server/cycle/observations.ts) and the simulator both ask here.
+ */
+export function exitDecision(cause: StopCause | null, exit: ExitObservation): ExitDecision {
+  const succeeded = exit.outcome === 'completed' && exit.exitCode === 0;
+  const stoppedByUs = exit.outcome === 'cancelled' || exit.outcome === 'completed';
+  const then = cause ? afterStop(cause) : null;
+  if (cause && then?.next === 'requeue' && (cause.kind === 'node-failure' ? !succeeded : stoppedByUs)) return then;
+  if (cause?.kind === 'node-failure' && !succeeded) return { next: 'finish', state: 'failed' };
+  return { next: 'finish', state: finalStateOf(exit) };
 }
 
 /** finalStateOf: a job's end state from its driver's outcome. */

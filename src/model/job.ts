@@ -50,3 +50,20 @@ export type PendingReasonCode =
   | 'reserved'
   | 'constraints'
   | 'residency';
+
+/**
+ * Key under which a job's registry credentials (spec.registryCredentials, `user:password`) travel in
+ * DriverJob.secrets: drivers take it out before building the job's environment and use it only to pull.
+ */
+export const REGISTRY_AUTH_SECRET = 'GIGAFAB_REGISTRY_AUTH';
+
+/**
+ * bytesOf: a size such as 512m or 8Gi in bytes. Single letters are read as podman reads them (binary:
+ * 1m = 2^20), the `i` forms as Kubernetes does; both mean the same here.
+ */
+export function bytesOf(size: string): number {
+  const m = /^([0-9]+)([kmgt]i?)?$/i.exec(size);
+  if (!m) throw new Error(`not a size: ${size}`);
+  const unit = (m[2] ?? '').toLowerCase();
+  return Number(m[1]) * (unit ? 2 ** (10 * ('kmgt'.indexOf(unit[0]) + 1)) : 1);
+}

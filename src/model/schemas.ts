@@ -139,6 +139,8 @@ const envName = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable name');
 /** maxEntries bounds a record (env, labels): a count keeps one job from carrying thousands of them. */
 const maxEntries = (n: number) => (o: Record<string, unknown>) => Object.keys(o).length <= n;
+/** A size in bytes with an optional unit: 512m, 8g, 8Gi (podman and Kubernetes spellings). */
+const byteSize = z.string().regex(/^[1-9][0-9]{0,12}([kmgtKMGT]i?)?$/, 'a size such as 512m or 8Gi');
 const labelKey = z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,62}[a-z0-9])?$/, 'label key');
 
 export const JobSpecSchema = z
@@ -153,8 +155,42 @@ export const JobSpecSchema = z
       .openapi({ description: 'GPU model, e.g. B200 or RTX-PRO-6000; `any` lets the scheduler choose' }),
     gpusPerNode: z.number().int().min(1).max(16).default(1),
     nodes: z.number().int().min(1).max(4096).default(1).openapi({ description: 'More than 1 makes a gang' }),
-    command: z.array(z.string().max(4096)).max(256).optional(),
-    image: z.string().max(512).optional(),
+    command: z
+      .array(z.string().max(4096))
+      .max(256)
+      .optional()
+      .openapi({ description: "Host command; with `image`, replaces the image's entrypoint" }),
+    image: z
+      .string()
+      .max(512)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/, 'OCI image reference')
+      .optional()
+      .openapi({ description: 'OCI image reference (registry/name:tag or @digest); the job runs in it, never on the host' }),
+    args: z
+      .array(z.string().max(4096))
+      .max(256)
+      .optional()
+      .openapi({ description: "With `image`: replaces the image's default arguments (CMD)" }),
+    workingDir: z
+      .string()
+      .max(1024)
+      .regex(/^\//, 'an absolute path')
+      .optional()
+      .openapi({ description: 'With `image`: working directory inside the container' }),
+    resources: z
+      .strictObject({
+        memory: byteSize.optional().openapi({ description: 'Memory limit, e.g. 8g or 512Mi; the job fails (oom) above it' }),
+        shmSize: byteSize.optional().openapi({ description: 'Size of /dev/shm (NCCL needs more than the default 64m)' }),
+        cpus: z.number().min(0.01).max(1024).optional(),
+      })
+      .optional(),
+    registryCredentials: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'secret name')
+      .optional()
+      .openapi({
+        description: 'Organisation secret holding `user:password` for the image registry; given only to the driver that pulls',
+      }),
     env: z
       .record(envName, z.string().max(32_768))
       .refine(maxEntries(256), 'at most 256 environment variables')

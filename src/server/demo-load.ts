@@ -8,7 +8,7 @@ import { mulberry32 as prng } from '../model/prng.js';
 import type { JobSpec } from '../model/schemas.js';
 import type { ControlPlane } from './control-plane.js';
 import type { Principal } from './principal.js';
-import type { Tenancy } from './tenancy.js';
+import type { Tenancy } from './tenancy/index.js';
 
 interface DemoTenant {
   org: string;
@@ -29,22 +29,26 @@ const TENANTS: DemoTenant[] = [
 
 export async function startDemoLoad(cp: ControlPlane, tenancy: Tenancy, fleet: Fleet): Promise<() => void> {
   const operator: Principal = { userId: 'operator', role: 'operator', org: null };
+  const asOperator = { principal: operator, requestId: 'demo-load' };
   const members: { p: Principal; t: DemoTenant }[] = [];
-  const existing = new Set((await tenancy.listOrgs(operator)).map((o) => o.id));
+  const existing = new Set((await tenancy.orgs.list(operator)).map((o) => o.id));
   for (const t of TENANTS) {
     if (!existing.has(t.org)) {
-      await tenancy.createOrg(operator, { id: t.org, name: t.name, kind: t.kind }, 'demo-load');
-      await tenancy.createProject(operator, t.org, { id: t.project, name: t.project }, 'demo-load');
+      await tenancy.orgs.create(asOperator, { id: t.org, name: t.name, kind: t.kind });
+      await tenancy.projects.create(asOperator, t.org, { id: t.project, name: t.project });
       for (const gpuType of fleet.gpuTypes) {
         const total = fleet.nodes.filter((n) => n.gpuType === gpuType).reduce((a, n) => a + n.gpus, 0);
-        await tenancy.setQuota(operator, t.project, gpuType, Math.floor(total * t.share), 'demo-load');
+        await tenancy.projects.setQuota(asOperator, t.project, gpuType, Math.floor(total * t.share));
       }
       // Demo tenants are synthetic: their member is made by an in-process stand-in for the tenant's
       // admin (operators cannot create tenant users).
       const demoAdmin: Principal = { userId: 'system:demo-load', role: 'admin', org: t.org };
-      await tenancy.createUser(demoAdmin, t.org, { name: `${t.name} demo`, role: 'member' }, 'demo-load');
+      await tenancy.users.create({ principal: demoAdmin, requestId: 'demo-load' }, t.org, {
+        name: `${t.name} demo`,
+        role: 'member',
+      });
     }
-    const users = await tenancy.listUsers(operator, t.org);
+    const users = await tenancy.users.list(operator, t.org);
     const member = users.find((u) => u.role === 'member');
     if (member) members.push({ p: { userId: member.id, role: 'member', org: t.org }, t });
   }

@@ -12,10 +12,11 @@
  * classifies it here (fail closed).
  */
 
+import { isOperator } from '../model/authz.js';
 import { TERMINAL_STATES } from '../model/job.js';
+import type { Principal } from '../model/principal.js';
 import type { JobEvent } from '../model/schemas.js';
-import type { Lockbox } from './lockbox.js';
-import { isOperator, type Principal } from './principal.js';
+import type { Lockbox } from './lockbox/index.js';
 
 /** Event types whose message and data the control plane composes from operational facts only. */
 const OPERATIONAL_TYPES: ReadonlySet<string> = new Set([
@@ -74,14 +75,19 @@ export class EventView {
     private readonly lockbox: Lockbox,
     private readonly p: Principal,
     private readonly job: { id: string; org: string },
-    private readonly requestId: string | null,
+    private readonly requestId: string,
   ) {}
 
   async show(e: JobEvent): Promise<JobEvent> {
     if (!isOperator(this.p)) return e;
     const sentence = tenantDataIn(e);
     if (sentence === null) return e;
-    this.allowed ??= this.lockbox.grants(this.p, this.job.org, `job:${this.job.id}`, 'read-spec', this.requestId);
+    this.allowed ??= this.lockbox.guard.grants(
+      { principal: this.p, requestId: this.requestId },
+      this.job.org,
+      `job:${this.job.id}`,
+      'read-spec',
+    );
     return (await this.allowed) ? e : withholdEvent(e, sentence);
   }
 

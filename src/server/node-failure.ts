@@ -4,6 +4,7 @@
  * always as a whole, since one allocation holds all its nodes. Checkpoints a job reports are kept
  * so that preemption picks the victims that lose least work.
  */
+import type { StopCause } from '../lifecycle/index.js';
 import type { JobEvent, JobSpec } from '../model/schemas.js';
 import type { OnNodeFailure } from '../model/schemas-scheduling.js';
 import { appendAudit } from '../store/audit.js';
@@ -13,6 +14,9 @@ import { sealEventText } from '../store/sealed-fields.js';
 import { type JobRow, toJobEvent } from './job-rows.js';
 
 type Trx = Parameters<Parameters<Store['write']>[0]>[0];
+
+/** NodeFailureCause: the lifecycle's stop cause for a job whose node went down. */
+export type NodeFailureCause = Extract<StopCause, { kind: 'node-failure' }>;
 
 /** NodeFailure: why a running job is being stopped, and what happens to it once it has stopped. */
 export interface NodeFailure {
@@ -75,13 +79,13 @@ export async function markNodeFailures(
 export async function settleNodeFailure(
   store: Store,
   jobId: string,
-  f: NodeFailure,
+  cause: NodeFailureCause,
   exitCode: number | null,
   at: string,
   actor: string,
 ): Promise<{ row: JobRow; event: JobEvent; state: 'queued' | 'failed' } | null> {
   return store.write(async (trx) => {
-    const requeue = f.policy === 'requeue';
+    const requeue = cause.onNodeFailure === 'requeue';
     const row = await trx
       .updateTable('jobs')
       .set(
@@ -94,6 +98,8 @@ export async function settleNodeFailure(
       .returningAll()
       .executeTakeFirst();
     if (!row) return null;
+    // The attempt its next start will be (a requeue leaves jobs.attempt as it was).
+    const f: NodeFailure = { node: cause.node, why: cause.why, policy: cause.onNodeFailure, attempt: row.attempt + 1 };
     const state = requeue ? ('queued' as const) : ('failed' as const);
     const ev = await event(trx, jobId, at, state, `node ${f.node} went down: ${outcomeText(f)}`, {
       node: f.node,

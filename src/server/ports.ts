@@ -5,8 +5,9 @@
  */
 
 import type { Transaction } from 'kysely';
+import type { Fleet } from '../model/fleet.js';
 import type { PendingReason, Placement } from '../model/job.js';
-import type { JobSpec } from '../model/schemas.js';
+import type { JobEvent, JobSpec } from '../model/schemas.js';
 import type { SchedJob } from '../scheduler/index.js';
 import type { Database } from '../store/schema.js';
 
@@ -53,4 +54,25 @@ export interface OrgResidency {
   allowedSites: string[];
   excluded: { site: string; rule: string; reason: string }[];
   policyVersions: { org: { name: string; version: number } | null };
+}
+
+/** QuotaBook: the live quotas and fleet Tenancy keeps in step with the store (SchedulingState). */
+export interface QuotaBook {
+  readonly fleet: Fleet;
+  quotaUsage(project: string, gpuType: string): number;
+  setQuotaInMemory(project: string, gpuType: string, gpus: number): void;
+}
+
+/** What a restriction (GDPR Art. 18) asks of the cycle: stop and hold an org's running jobs, re-run soon. */
+export interface RestrictionCycle {
+  holdRunning(org: string, actor: string, reason: string, requestId?: string): Promise<string[]>;
+  wake(): void;
+}
+
+/** What residency asks of the cycle after a policy or attestation change. */
+export interface ResidencyCycle {
+  reconstrainQueued(): void;
+  runningJobsForResidency(): RunningForResidency[];
+  /** Publishes a committed job event written outside the cycle (residency flags). */
+  announce(org: string, event: JobEvent): void;
 }

@@ -26,6 +26,7 @@ import {
   observeExit,
   releaseHolds,
   runningView,
+  runOf,
   schedulable,
 } from '../lifecycle/index.js';
 import type { Fleet } from '../model/fleet.js';
@@ -70,7 +71,15 @@ export interface SimOptions {
   progressEvery?: number;
   /** Called for every start (tests use it to check exact start times). */
   onStart?: (job: SimJob, start: number, end: number) => void;
+  /** Called for every start, preemption and requeue, in order (the server equivalence test compares them). */
+  onTransition?: (t: SimTransition) => void;
 }
+
+/** SimTransition: a start (with its nodes), a preemption decision or a requeue of a trace job, at virtual seconds. */
+export type SimTransition =
+  | { kind: 'start'; jobId: string; at: number; nodes: string[]; borrowed: boolean }
+  | { kind: 'preempt'; jobId: string; at: number; forJobId: string }
+  | { kind: 'requeue'; jobId: string; at: number };
 
 export interface SimResult {
   policy: string;
@@ -244,7 +253,7 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   const settings = policySettings(policy.scheduling);
   const incremental =
     (opts.incremental ?? true) && !settings.fairShare && !settings.preemption && !settings.borrowing && !settings.backfill;
-  const dynamic = new DynamicInputs(settings, opts.entitlements ?? new Map());
+  const dynamic = new DynamicInputs(settings);
   const entitlements = opts.entitlements ?? new Map<string, number>();
   const cluster = new ClusterModel(fleet);
   const metrics = new MetricsCollector(fleet, cluster, entitlements, 1, opts.seriesPoints ?? 512);
@@ -329,7 +338,6 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
       maxRuntimeSeconds: sched.maxRuntimeSeconds,
       onNodeFailure: 'requeue',
     });
-    dynamic.noteQueued(sched);
     queued++;
     if (incremental) classOf(sched, true)!.insert(sched);
     else queue.push(sched);
@@ -368,7 +376,7 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
     const input = {
       ...(settings.borrowing ? { borrowing: settings.borrowing } : {}),
       ...(settings.backfill ? { backfill: settings.backfill } : {}),
-      ...dynamic.inputs(t),
+      ...dynamic.inputs(t, queue),
       queue: !incremental ? queue.filter((j) => schedulable(lifecycle, j.id)) : dirty ? capacityFiltered() : fresh,
       quotas: quotas.quotas,
       now: Math.round(t * 1000),
@@ -408,12 +416,30 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
           handedOver(lifecycle, rec.sched.id, graceSeconds);
           track(rec);
           opts.onStart?.(rec.job, t, t + run);
+          opts.onTransition?.({
+            kind: 'start',
+            jobId: rec.job.id,
+            at: t,
+            nodes: e.placement.nodes.map((n) => n.node),
+            borrowed: runOf(lifecycle.get(rec.sched.id)?.state ?? { phase: 'queued' })?.borrowed === true,
+          });
           break;
         }
+        case 'persist-stop':
+          if (e.cause.kind === 'preempt')
+            opts.onTransition?.({
+              kind: 'preempt',
+              jobId: rec.job.id,
+              at: t,
+              forJobId: records.get(e.cause.forJobId)?.job.id ?? e.cause.forJobId,
+            });
+          break;
         case 'stop-on-driver':
-          // The victim stops once its grace period is over; its planned completion is superseded.
+          // A simulated job checkpoints instantly and honours the stop at once (as the server's
+          // SimDriver does): its planned completion is superseded by an exit at this instant, after
+          // which the engine runs another cycle at the same instant (the capacity came free).
           rec.gen++;
-          heap.push(t + e.graceSeconds, startSeq++, rec);
+          heap.push(t, startSeq++, rec);
           track(rec);
           break;
         case 'release':
@@ -430,6 +456,7 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
           rec.gen++;
           queued++;
           queue.push(rec.sched);
+          opts.onTransition?.({ kind: 'requeue', jobId: rec.job.id, at: t });
           break;
         case 'persist-finish':
           records.delete(rec.sched.id);
@@ -509,27 +536,14 @@ class DynamicInputs {
   private readonly heldKey = new Map<string, string>();
   private usage = new Map<string, number>();
   private usageAt = Number.NaN;
-  private readonly orgShares = new Map<string, number>();
-  private readonly projectShares = new Map<string, number>();
 
-  constructor(
-    private readonly settings: PolicySettings,
-    private readonly entitlements: ReadonlyMap<string, number>,
-  ) {
-    this.tracksRunning = settings.fairShare !== undefined || settings.preemption !== undefined || settings.backfill !== undefined;
-  }
-
-  /**
-   * share registers a tenant's weights the first time it is seen: the policy file's shares where it
-   * names the tenant, else its entitlement (undeclared tenants weigh 1; an org weighs its projects' sum).
-   */
-  private share(project: string, org: string): void {
-    if (this.projectShares.has(project)) return;
-    const fs = this.settings.fairShare;
-    const w = fs?.projectShares[project] ?? this.entitlements.get(project) ?? 1;
-    this.projectShares.set(project, w);
-    const orgShare = fs?.orgShares[org];
-    this.orgShares.set(org, orgShare ?? (this.orgShares.get(org) ?? 0) + w);
+  constructor(private readonly settings: PolicySettings) {
+    // Borrowing needs them too: a borrowed job's GPUs do not count against its project's guarantee.
+    this.tracksRunning =
+      settings.fairShare !== undefined ||
+      settings.preemption !== undefined ||
+      settings.backfill !== undefined ||
+      settings.borrowing !== undefined;
   }
 
   started(info: RunningJobInfo, gpuType: string): void {
@@ -556,7 +570,28 @@ class DynamicInputs {
     this.heldKey.delete(info.id);
   }
 
-  inputs(t: number): { running?: readonly RunningJobInfo[]; fairShare?: FairShareInput; preemption?: PreemptionInput } {
+  /**
+   * shares: the fair-share weights of the tenants with live jobs (waiting or started), by the
+   * server's rule: the policy file's share where it names the org or project, else 1. Siblings are
+   * normalised over live tenants only, as the server's cycle does.
+   */
+  private shares(waiting: readonly SchedJob[]): { orgShares: Map<string, number>; projectShares: Map<string, number> } {
+    const fs = this.settings.fairShare;
+    const orgShares = new Map<string, number>();
+    const projectShares = new Map<string, number>();
+    const share = (project: string, org: string) => {
+      if (!projectShares.has(project)) projectShares.set(project, fs?.projectShares[project] ?? 1);
+      if (!orgShares.has(org)) orgShares.set(org, fs?.orgShares[org] ?? 1);
+    };
+    for (const j of waiting) share(j.project, j.org);
+    for (const r of this.running) share(r.project, r.org);
+    return { orgShares, projectShares };
+  }
+
+  inputs(
+    t: number,
+    waiting: readonly SchedJob[],
+  ): { running?: readonly RunningJobInfo[]; fairShare?: FairShareInput; preemption?: PreemptionInput } {
     const out: { running?: readonly RunningJobInfo[]; fairShare?: FairShareInput; preemption?: PreemptionInput } = {};
     if (this.tracksRunning) out.running = this.running;
     const fs = this.settings.fairShare;
@@ -569,8 +604,7 @@ class DynamicInputs {
         this.usage = chargeUsage(decayUsage(this.usage, elapsed, fs.halfLifeSeconds), charges, fs.gpuTypeWeights);
       }
       out.fairShare = {
-        orgShares: this.orgShares,
-        projectShares: this.projectShares,
+        ...this.shares(waiting),
         usage: this.usage,
         weights: fs.weights,
         gpuTypeWeights: fs.gpuTypeWeights,
@@ -579,10 +613,5 @@ class DynamicInputs {
     }
     if (this.settings.preemption) out.preemption = this.settings.preemption;
     return out;
-  }
-
-  /** note registers a queued job's tenant for fair share. */
-  noteQueued(job: SchedJob): void {
-    if (this.settings.fairShare) this.share(job.project, job.org);
   }
 }

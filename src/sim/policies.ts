@@ -49,6 +49,12 @@ registerPolicy(
   ),
 );
 registerPolicy(
+  preset('fifo-backfill', 'FIFO within priority class plus EASY backfill (no fair share); no quota limits', 'unlimited', {
+    fairShare: { enabled: false },
+    backfill: { enabled: true },
+  }),
+);
+registerPolicy(
   preset(
     'entitlement-quota',
     'v1 scheduler with hard quotas: each project may hold its entitlement share of each GPU type',

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { expandFleet, loadFleetFile } from '../fleet/load-fleet.js';
 import type { Fleet } from '../model/fleet.js';
-import { type CycleMode, type SimResult, simulate } from './engine.js';
+import { type CycleMode, type SimResult, type SimTransition, simulate } from './engine.js';
 import type { FractionalMode } from './importers/alibaba.js';
 import { importTrace, type TraceFormat } from './importers/index.js';
 import { getPolicy, type Policy, policyFromFile, type QuotaMode } from './policies.js';
@@ -68,6 +68,8 @@ export interface RunConfig {
   /** Tenant key (`org/project`) -> entitlement weight (missing: 1). */
   entitlements?: ReadonlyMap<string, number>;
   onProgress?: (variant: number, arrivals: number) => void;
+  /** Every start, preemption and requeue of each variant, in order. */
+  onTransition?: (variant: number, t: SimTransition) => void;
 }
 
 export interface RunRecord extends SimResult {
@@ -130,6 +132,7 @@ export async function runSimulations(cfg: RunConfig): Promise<RunOutput> {
       // --tenants describes the synthetic workload only; an imported trace brings its own tenants.
       expectedTenants: cfg.format === 'synthetic' ? cfg.tenants : undefined,
       onProgress: cfg.onProgress ? (n) => cfg.onProgress?.(v, n) : undefined,
+      onTransition: cfg.onTransition ? (t) => cfg.onTransition?.(v, t) : undefined,
     });
     runs.push({
       label: variant.label,

@@ -13,10 +13,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
+import { canSubmit } from '../model/authz.js';
 import { DomainError, invalid } from '../model/errors.js';
+import type { Principal } from '../model/principal.js';
 import type { JobSpec } from '../model/schemas.js';
-import type { ControlPlane } from '../server/control-plane.js';
-import { isOperator, type Principal } from '../server/principal.js';
 import { appendAudit } from '../store/audit.js';
 import { type KeyTables, keysTrx } from '../store/keys-tables.js';
 import type { DatasetManifestsTable } from '../store/migration-008-sovwire.js';
@@ -261,7 +261,7 @@ export class DatasetManifests {
    * caller who may write the organisation's datasets: anyone else gets the service's own refusal.
    */
   private async prepareFor(p: Principal, org: string | null): Promise<PreparedDataKey | null> {
-    if (!org || isOperator(p) || p.org !== org || p.role === 'viewer') return null;
+    if (!org || !canSubmit(p, org).allowed) return null;
     return this.keys.prepareDataKey(org, p.userId);
   }
 
@@ -351,23 +351,13 @@ function encodeManifest(m: Manifest): Buffer {
   return b;
 }
 
-/** wireDatasetManifests: the composition root's one call; manifests join the secrets a job's driver receives. */
-export async function wireDatasetManifests(
+/** loadDatasetManifests: the manifests, loaded; the composition root adds them to what a job's driver receives. */
+export async function loadDatasetManifests(
   store: Store,
-  cp: ControlPlane,
   keys: KeyService,
   residency: ResidencyService,
 ): Promise<DatasetManifests> {
   const manifests = new DatasetManifests(store, keys, residency);
   await manifests.load();
-  const secretsFor = cp.hooks.secretsFor;
-  cp.hooks = {
-    ...cp.hooks,
-    secretsFor: async (job) => {
-      const secrets = await secretsFor?.(job);
-      const datasets = await manifests.resolveForJob(job);
-      return secrets || datasets ? { ...secrets, ...datasets } : undefined;
-    },
-  };
   return manifests;
 }

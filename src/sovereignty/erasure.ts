@@ -7,39 +7,23 @@
  * itself is never touched: its records name actors by pseudonymous ids only, so it still verifies.
  */
 import { randomBytes } from 'node:crypto';
-import { conflict, DomainError, forbidden, invalid, notFound } from '../model/errors.js';
+import type { z } from 'zod';
+import { canAdminOrg, enforce } from '../model/authz.js';
+import { conflict, DomainError, invalid, notFound } from '../model/errors.js';
+import { parseJson } from '../model/json.js';
+import type { Principal } from '../model/principal.js';
 import type { ControlPlane } from '../server/control-plane.js';
-import { isOperator, type Principal } from '../server/principal.js';
-import type { Tenancy } from '../server/tenancy.js';
+import type { Tenancy } from '../server/tenancy/index.js';
 import { appendAudit } from '../store/audit.js';
 import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
 import type { Store } from '../store/open-store.js';
 import type { KeyService } from './keys/key-service.js';
 import { ORG_DATA, truncateWal } from './keys/tenant-keys.js';
 import type { Restrictions } from './restriction.js';
+import { ErasureCertificateSchema } from './stored-json.js';
 
-export interface ErasureCertificate {
-  type: 'gigafab-erasure-certificate-v1';
-  id: string;
-  org: string;
-  requestedBy: string;
-  reason: string;
-  erasedAt: string;
-  method: string;
-  keysDestroyed: { version: number; provider: string; keyId: string; stillHeldByProvider: boolean }[];
-  dataKeysUnreadable: number;
-  secretsUnreadable: number;
-  usersPseudonymised: number;
-  tokensRevoked: number;
-  jobsStopped: string[];
-  auditChain: string;
-  /** Tenant-written text stored sealed under the org's data key, now unreadable (counts of rows). */
-  tenantData: { fields: string[]; jobs: number; checkpointLabels: number; how: string };
-  /** What stays readable after the erasure, and why. */
-  remains: string[];
-  /** Job output the local driver kept on its disks: sealed under a key derived from the org-data key, and deleted. */
-  jobOutput: string;
-}
+/** The certificate an erasure issues (its schema: stored-json.ts). */
+export type ErasureCertificate = z.infer<typeof ErasureCertificateSchema>;
 
 /** What the org-data key sealed (src/store/sealed-fields.ts), in words for the certificate. */
 const SEALED_FIELDS = [
@@ -77,10 +61,10 @@ export class Erasure {
   }
 
   async certificate(p: Principal, org: string): Promise<ErasureCertificate> {
-    await this.tenancy.getOrg(p, org);
+    await this.tenancy.orgs.get(p, org);
     const row = await this.db.selectFrom('org_erasures').selectAll().where('org_id', '=', org).executeTakeFirst();
     if (!row) throw notFound('erasure', org);
-    return JSON.parse(row.certificate) as ErasureCertificate;
+    return parseJson(row.certificate, ErasureCertificateSchema, 'erasure certificate');
   }
 
   async erase(
@@ -89,8 +73,8 @@ export class Erasure {
     input: { confirm: string; reason: string },
     requestId: string,
   ): Promise<ErasureCertificate> {
-    await this.tenancy.getOrg(p, org);
-    if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can erase an organisation');
+    await this.tenancy.orgs.get(p, org);
+    enforce(canAdminOrg(p, org), 'only organisation admins and operators can erase an organisation');
     if (input.confirm !== org) {
       throw invalid('confirmation_mismatch', `to erase organisation ${org}, send confirm: "${org}" (erasure cannot be undone)`, [
         { path: 'confirm', message: `must be ${org}` },
@@ -222,7 +206,7 @@ export class Erasure {
       return certificate;
     });
     this.restrictions.holdInMemory(org, 'organisation erased', p.userId);
-    this.tenancy.forgetTokens();
+    this.tenancy.auth.forgetTokens();
     // The unwrapped data key leaves memory too; the WAL's page images of the erasure go into the file.
     this.store.fields.erase(org);
     // Job output the drivers hold on their disks was written by the jobs in clear: it is deleted.

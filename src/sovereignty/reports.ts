@@ -4,35 +4,23 @@
  * the record of processing (GDPR Art. 30(2) style) per organisation.
  */
 
+import { canSeeOrg } from '../model/authz.js';
 import { invalid, notFound } from '../model/errors.js';
-import { isOperator, type Principal } from '../server/principal.js';
+import { parseJson } from '../model/json.js';
+import type { Principal } from '../model/principal.js';
 import type { Store } from '../store/open-store.js';
 import { ERASED } from '../store/sealed-fields.js';
 import { countryInfo } from './countries.js';
 import type { ResidencyReportRow } from './report-csv.js';
 import { DATA_CLASSES, type DataClass, type SiteFacts } from './residency.js';
 import type { ResidencyService } from './service.js';
+import { ReportEvidenceSchema } from './stored-json.js';
 
 export { type ResidencyReportRow, reportCsv } from './report-csv.js';
 
-interface Evidence {
-  site: {
-    id: string;
-    city: string;
-    country: string;
-    eu: boolean;
-    eea: boolean;
-    operator: { name: string; establishment: string } | null;
-    currentAttestations: { name: string; validUntil: string }[];
-  };
-  policyVersions: { org: { name: string; version: number } | null; project: { name: string; version: number } | null };
-  dataClasses: string[];
-  rules: unknown[];
-}
-
 async function requireOrgReader(store: Store, p: Principal, org: string): Promise<void> {
   const row = await store.db.selectFrom('orgs').select('id').where('id', '=', org).executeTakeFirst();
-  if (!row || (!isOperator(p) && p.org !== org)) throw notFound('org', org);
+  if (!row || !canSeeOrg(p, org).allowed) throw notFound('org', org);
 }
 
 /** Job events that end a run: a requeue (back to the queue) or the job's end. */
@@ -84,7 +72,7 @@ export async function residencyReport(
     .map((r) => ({ ...r, finished_at: ends.get(`${r.job_id}\u0000${r.at}`) ?? null }))
     .filter((r) => r.at >= fromIso || r.finished_at === null || r.finished_at > fromIso);
   const items = rows.map((r) => {
-    const e = JSON.parse(r.evidence) as Evidence;
+    const e = parseJson(r.evidence, ReportEvidenceSchema, 'placement evidence');
     const attestations = e.site.currentAttestations.map((a) => a.name);
     const pv = (x: { name: string; version: number } | null) => (x ? `${x.name} v${x.version}` : null);
     const policies = [pv(e.policyVersions.org), pv(e.policyVersions.project)].filter((x) => x !== null);

@@ -5,11 +5,12 @@
  * The control plane consults holdReason() each cycle; the state lives in org_restrictions.
  */
 
-import { conflict, DomainError, forbidden, notFound } from '../model/errors.js';
+import { canAdminOrg, enforce } from '../model/authz.js';
+import { conflict, DomainError, notFound } from '../model/errors.js';
 import type { PendingReason } from '../model/job.js';
-import type { ControlPlane } from '../server/control-plane.js';
-import { isOperator, type Principal } from '../server/principal.js';
-import type { Tenancy } from '../server/tenancy.js';
+import type { Principal } from '../model/principal.js';
+import type { RestrictionCycle } from '../server/ports.js';
+import type { Tenancy } from '../server/tenancy/index.js';
 import { appendAudit } from '../store/audit.js';
 import { type KeysDb, keysDb, keysTrx } from '../store/keys-tables.js';
 import type { Store } from '../store/open-store.js';
@@ -36,7 +37,7 @@ export class Restrictions {
 
   constructor(
     private readonly store: Store,
-    private readonly cp: ControlPlane,
+    private readonly cp: RestrictionCycle,
     private readonly tenancy: Tenancy,
     private readonly now: () => number = () => Date.now(),
   ) {
@@ -81,8 +82,8 @@ export class Restrictions {
   }
 
   private async authorize(p: Principal, org: string): Promise<void> {
-    await this.tenancy.getOrg(p, org);
-    if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can restrict processing');
+    await this.tenancy.orgs.get(p, org);
+    enforce(canAdminOrg(p, org), 'only organisation admins and operators can restrict processing');
   }
 
   private async erased(org: string): Promise<boolean> {
@@ -90,7 +91,7 @@ export class Restrictions {
   }
 
   async get(p: Principal, org: string): Promise<RestrictionState> {
-    await this.tenancy.getOrg(p, org);
+    await this.tenancy.orgs.get(p, org);
     const h = this.byOrg.get(org);
     return { org, restricted: !!h, reason: h?.reason ?? null, since: h?.since ?? null, restrictedBy: h?.by ?? null };
   }

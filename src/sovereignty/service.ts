@@ -7,16 +7,17 @@
  */
 import type { Transaction } from 'kysely';
 import { expandFleet } from '../fleet/load-fleet.js';
+import { canAdminOrg, canReadJob, canSeeOrg, canSubmit, enforce, isOperator } from '../model/authz.js';
 import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import { parseJson } from '../model/json.js';
 import type { JobEvent, JobSpec } from '../model/schemas.js';
 import { type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
-import type { ControlPlane } from '../server/control-plane.js';
 import { unsatisfiableConstraints } from '../server/job-constraints.js';
 import { toJobEvent } from '../server/job-rows.js';
-import type { ResidencyGate, RunningForResidency } from '../server/ports.js';
-import { isOperator, newId, type Principal } from '../server/principal.js';
+import type { ResidencyCycle, ResidencyGate, RunningForResidency } from '../server/ports.js';
+import { newId, type Principal } from '../server/principal.js';
 import { appendAudit } from '../store/audit.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
@@ -41,6 +42,7 @@ import {
   type SiteFacts,
   siteFacts,
 } from './residency.js';
+import { DataClassesSchema, EvidenceDatasetsSchema, ResidencyRulesSchema, SiteIdsSchema } from './stored-json.js';
 
 type Trx = Transaction<Database>;
 
@@ -99,7 +101,7 @@ export class ResidencyService implements ResidencyGate {
   private readonly flagged = new Set<string>();
   private checkedAt: number | null = null;
   private nextChange: number | null = null;
-  private cp: ControlPlane | null = null;
+  private cp: ResidencyCycle | null = null;
   private readonly subFleets = new Map<string, Fleet>();
   /** project -> organisation, for the projects that have a policy. */
   private readonly policyOrg = new Map<string, string>();
@@ -113,7 +115,7 @@ export class ResidencyService implements ResidencyGate {
   }
 
   /** load reads policies, datasets and earlier flags from the store; call before the control plane recovers. */
-  async load(cp: ControlPlane): Promise<void> {
+  async load(cp: ResidencyCycle): Promise<void> {
     this.cp = cp;
     this.orgPolicies.clear();
     this.projectPolicies.clear();
@@ -403,11 +405,11 @@ export class ResidencyService implements ResidencyGate {
   private async scopeOrg(p: Principal, scope: 'org' | 'project', id: string): Promise<string> {
     if (scope === 'org') {
       const org = await this.store.db.selectFrom('orgs').select('id').where('id', '=', id).executeTakeFirst();
-      if (!org || (!isOperator(p) && p.org !== id)) throw notFound('org', id);
+      if (!org || !canSeeOrg(p, id).allowed) throw notFound('org', id);
       return id;
     }
     const proj = await this.store.db.selectFrom('projects').select(['id', 'org_id']).where('id', '=', id).executeTakeFirst();
-    if (!proj || (!isOperator(p) && p.org !== proj.org_id)) throw notFound('project', id);
+    if (!proj || !canSeeOrg(p, proj.org_id).allowed) throw notFound('project', id);
     return proj.org_id;
   }
 
@@ -471,7 +473,7 @@ export class ResidencyService implements ResidencyGate {
     requestId: string,
   ): Promise<PolicyView> {
     const org = await this.scopeOrg(p, scope, id);
-    if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins can change residency policies');
+    enforce(canAdminOrg(p, org), 'only organisation admins can change residency policies');
     for (const c of [...(input.rules.countries ?? []), ...(input.rules.operatorEstablishment ?? [])]) {
       if (!knownCountry(c))
         throw invalid('unknown_country', `unknown country code ${c}`, [{ path: 'rules.countries', message: c }]);
@@ -575,7 +577,7 @@ export class ResidencyService implements ResidencyGate {
 
   private visibleDataset(p: Principal, id: string): DatasetRecord {
     const d = this.datasets.get(id);
-    if (!d || d.deletedAt || (!isOperator(p) && d.org !== p.org)) throw notFound('dataset', id);
+    if (!d || d.deletedAt || !canSeeOrg(p, d.org).allowed) throw notFound('dataset', id);
     return d;
   }
 
@@ -588,9 +590,10 @@ export class ResidencyService implements ResidencyGate {
     inTrx?: DatasetTrxHook,
   ): Promise<DatasetRecord> {
     const org = await this.scopeOrg(p, 'project', project);
-    if (isOperator(p))
+    const submit = canSubmit(p, org);
+    if (!submit.allowed && submit.reason === 'operator_not_tenant')
       throw forbidden('platform operators do not register tenant data; register it as a member of the organisation');
-    if (p.role === 'viewer') throw forbidden('viewers cannot register datasets');
+    enforce(submit, 'viewers cannot register datasets');
     if (!this.sites.some((s) => s.id === input.homeSite)) {
       throw invalid('unknown_site', `the fleet has no site ${input.homeSite}`, [{ path: 'homeSite', message: 'unknown site' }]);
     }
@@ -695,7 +698,7 @@ export class ResidencyService implements ResidencyGate {
     inTrx?: DatasetTrxHook,
   ): Promise<DatasetRecord> {
     const d = this.visibleDataset(p, id);
-    if (isOperator(p) || p.role === 'viewer') throw forbidden('only members of the organisation can update datasets');
+    enforce(canSubmit(p, d.org), 'only members of the organisation can update datasets');
     const at = new Date(this.now()).toISOString();
     const next = patched(d, patch);
     await this.store.write(async (trx) => {
@@ -725,7 +728,7 @@ export class ResidencyService implements ResidencyGate {
   /** deleteDataset: the registry entry goes (its class stays known to queued jobs and evidence). */
   async deleteDataset(p: Principal, id: string, requestId: string, inTrx?: DatasetTrxHook): Promise<void> {
     const d = this.visibleDataset(p, id);
-    if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins can delete datasets');
+    enforce(canAdminOrg(p, d.org), 'only organisation admins can delete datasets');
     const at = new Date(this.now()).toISOString();
     await this.store.write(async (trx) => {
       await trx.updateTable('datasets').set({ deleted_at: at }).where('id', '=', id).where('deleted_at', 'is', null).execute();
@@ -764,7 +767,7 @@ export class ResidencyService implements ResidencyGate {
     const row = Number.isSafeInteger(n)
       ? await this.store.db.selectFrom('jobs').selectAll().where('id', '=', n).executeTakeFirst()
       : undefined;
-    if (!row || (!isOperator(p) && row.org_id !== p.org)) throw notFound('job', jobId);
+    if (!row || !canReadJob(p, row.org_id).allowed) throw notFound('job', jobId);
     const spec = openSpec(this.store.fields, row.org_id, row.spec);
     const ev = this.evaluate(row.org_id, row.project_id, spec, this.now());
     const evidence = await this.store.db
@@ -813,15 +816,15 @@ function toPolicyVersion(r: PolicyRowLike): PolicyVersion {
     scopeId: r.scope_id,
     name: r.name,
     version: r.version,
-    rules: JSON.parse(r.rules) as ResidencyRules,
-    dataClasses: JSON.parse(r.data_classes) as DataClass[],
+    rules: parseJson(r.rules, ResidencyRulesSchema, 'residency policy rules'),
+    dataClasses: parseJson(r.data_classes, DataClassesSchema, 'residency policy data classes'),
   };
 }
 
 function toView(r: PolicyRowLike): PolicyView {
   const v = toPolicyVersion(r);
-  const before = JSON.parse(r.sites_before) as string[];
-  const after = JSON.parse(r.sites_after) as string[];
+  const before = parseJson(r.sites_before, SiteIdsSchema, 'residency policy sites');
+  const after = parseJson(r.sites_after, SiteIdsSchema, 'residency policy sites');
   return {
     ...v,
     createdAt: r.created_at,
@@ -856,7 +859,7 @@ function patched(d: DatasetRecord, patch: Partial<Omit<DatasetRecord, 'name'>>):
 
 /** openEvidence: stored placement evidence with its dataset names opened. */
 function openEvidence(f: FieldSealer, org: string, json: string): Record<string, unknown> {
-  const e = JSON.parse(json) as Record<string, unknown> & { datasets?: { name: string }[] };
+  const e = parseJson(json, EvidenceDatasetsSchema, 'placement evidence');
   if (Array.isArray(e.datasets))
     e.datasets = e.datasets.map((d) => ({ ...d, name: f.open(org, 'dataset.name', d.name) ?? ERASED }));
   return e;

@@ -5,9 +5,10 @@
  * what. Used by the residency routes; the decisions are tabled in docs/sovereignty-access.md.
  */
 
+import { isOperator } from '../model/authz.js';
 import { DomainError } from '../model/errors.js';
-import type { Lockbox } from '../server/lockbox.js';
-import { isOperator, type Principal } from '../server/principal.js';
+import type { Principal } from '../model/principal.js';
+import type { Lockbox } from '../server/lockbox/index.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import type { DatasetManifests } from './dataset-manifests.js';
@@ -64,7 +65,7 @@ export class TenantData {
   async datasetView(p: Principal, d: DatasetRecord, requestId: string): Promise<DatasetView> {
     if (!isOperator(p)) return fullView(d, this.manifests);
     try {
-      await this.lockbox.requireTenantDataAccess(p, d.org, `dataset:${d.id}`, 'read-dataset', requestId);
+      await this.lockbox.guard.check({ principal: p, requestId }, d.org, `dataset:${d.id}`, 'read-dataset');
       return fullView(d, this.manifests);
     } catch (err) {
       if (err instanceof DomainError && err.code === 'lockbox_approval_required') return redactedView(d, this.manifests);
@@ -84,7 +85,7 @@ export class TenantData {
 
   /** requireReport: operators need `read-report` access to the report of an organisation. */
   async requireReport(p: Principal, org: string, report: 'residency' | 'processing-record', requestId: string): Promise<void> {
-    if (isOperator(p)) await this.lockbox.requireTenantDataAccess(p, org, `report:${report}`, 'read-report', requestId);
+    if (isOperator(p)) await this.lockbox.guard.check({ principal: p, requestId }, org, `report:${report}`, 'read-report');
   }
 
   /** requireJob: a job's residency evidence names its datasets: operators need `read-spec` access to the job. */
@@ -94,7 +95,7 @@ export class TenantData {
     const row = Number.isSafeInteger(n)
       ? await this.store.db.selectFrom('jobs').select('org_id').where('id', '=', n).executeTakeFirst()
       : undefined;
-    if (row) await this.lockbox.requireTenantDataAccess(p, row.org_id, `job:${jobId}`, 'read-spec', requestId);
+    if (row) await this.lockbox.guard.check({ principal: p, requestId }, row.org_id, `job:${jobId}`, 'read-spec');
   }
 
   /** auditExport appends who exported which report of an organisation (in the tenant's audit slice). */

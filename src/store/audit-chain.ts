@@ -27,7 +27,7 @@ export interface ChainRecord {
   prevHash: string;
   orgHash: string | null;
   orgPrevHash: string | null;
-  /** Fields withheld from an operator's export (audit-privacy.ts); never set on stored records. */
+  /** Fields withheld from an operator's export (server/audit/privacy.ts); never set on stored records. */
   redacted?: string[];
 }
 

@@ -5,7 +5,7 @@
  *
  * `operator_known` marks users whose credential an operator may have held: before this version an
  * operator could create any tenant user or mint a token for one (both answers carried the token).
- * Their lockbox approvals never count (lockbox.ts); the flag is derived from the audit log.
+ * Their lockbox approvals never count (server/lockbox/access-decisions.ts); the flag is derived from the audit log.
  */
 import { type Kysely, type Migration, sql } from 'kysely';
 

@@ -12,6 +12,7 @@ import { migration008Sovwire } from './migration-008-sovwire.js';
 import { migration009Attempts } from './migration-009-attempts.js';
 import { migration013AuditSeal } from './migration-013-audit-seal.js';
 import { migration014Identity } from './migration-014-identity.js';
+import { migration015NodeStateSource } from './migration-015-node-state-source.js';
 
 type Db = Kysely<unknown>;
 
@@ -172,6 +173,7 @@ export const migrations: Record<string, Migration> = {
   '009_attempts': migration009Attempts,
   '013_audit_seal': migration013AuditSeal,
   '014_identity': migration014Identity,
+  '015_node_state_source': migration015NodeStateSource,
 };
 
 export const migrationProvider: MigrationProvider = {

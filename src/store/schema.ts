@@ -118,7 +118,10 @@ export interface NodeStatesTable {
   state: string;
   reason: string | null;
   updated_at: string;
+  /** Who set the state (migration 015): an operator's drain outlasts an engine reporting the node up. */
+  source: NodeStateSource;
 }
+export type NodeStateSource = 'operator' | 'engine';
 export interface SettingsTable {
   key: string;
   value: string;

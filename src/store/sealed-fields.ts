@@ -11,7 +11,9 @@
  * sealed by the startup migration (tenant-keys.ts).
  */
 import type { Selectable } from 'kysely';
-import type { JobSpec } from '../model/schemas.js';
+import { z } from 'zod';
+import { parseJson } from '../model/json.js';
+import { type JobSpec, JobSpecSchema } from '../model/schemas.js';
 import type { JobEventsTable, JobsTable } from './schema.js';
 import type { JobCheckpointsTable } from './schema-scheduling.js';
 
@@ -75,13 +77,18 @@ export function sealJobColumns(f: FieldSealer, org: string, spec: JobSpec): { na
 /** openSpecColumn: the spec JSON text as submitted, or the clear part marked erased. */
 export function openSpecColumn(f: FieldSealer, org: string, stored: string): string {
   if (!stored.startsWith('{"sealed":')) return stored;
-  const { sealed, ...clear } = JSON.parse(stored) as { sealed: string } & Record<string, unknown>;
+  const { sealed, ...clear } = parseJson(stored, SealedSpecSchema, 'sealed job spec');
   const full = f.open(org, 'job.spec', sealed);
   return full ?? JSON.stringify({ name: ERASED, ...clear, labels: {} });
 }
 
+/** The stored form of a sealed spec: the sealed whole, beside the clear fields scheduling reads. */
+const SealedSpecSchema = z.looseObject({ sealed: z.string() });
+/** What openJobRow reads of a spec: its labels (older specs may lack them). */
+const SpecLabelsSchema = z.looseObject({ labels: z.record(z.string(), z.string()).optional() });
+
 export function openSpec(f: FieldSealer, org: string, stored: string): JobSpec {
-  return JSON.parse(openSpecColumn(f, org, stored)) as JobSpec;
+  return parseJson(openSpecColumn(f, org, stored), JobSpecSchema, 'job spec');
 }
 
 /** openJobRow: a job row with its sealed columns opened (rows written before sealing pass through). */
@@ -92,7 +99,7 @@ export function openJobRow<R extends JobRowLike>(f: FieldSealer, row: R): R {
     ...row,
     name: f.open(row.org_id, 'job.name', row.name) ?? ERASED,
     spec,
-    labels: JSON.stringify((JSON.parse(spec) as Partial<JobSpec>).labels ?? {}),
+    labels: JSON.stringify(parseJson(spec, SpecLabelsSchema, 'job spec').labels ?? {}),
   };
 }
 

@@ -27,6 +27,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   sovereignty: ['model', 'scheduler', 'store', 'fleet', 'server'],
   api: ['model', 'scheduler', 'fleet', 'store', 'server', 'sovereignty'],
   compose: ['model', 'scheduler', 'lifecycle', 'fleet', 'store', 'drivers', 'server', 'sovereignty', 'api'],
+  // Client generators read the API's document (they never serve).
+  codegen: ['model', 'api'],
   cli: ['model', 'scheduler', 'lifecycle', 'fleet', 'store', 'drivers', 'server', 'sovereignty', 'api', 'sim', 'compose'],
 };
 

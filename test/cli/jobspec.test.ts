@@ -155,3 +155,12 @@ test('buildJobSpec: file + flags -> validated spec', async () => {
   await assert.rejects(buildJobSpec(p, { gpusPerNode: 0 }), /gpusPerNode/);
   await assert.rejects(buildJobSpec(undefined, { project: 'robotics' }), /name/);
 });
+
+test('mergeJobSpec: --registry-secret, --shm-size and --memory; resources merge with the file', () => {
+  const merged = mergeJobSpec(
+    { image: 'harbor.eu.example/ml/train:1', resources: { cpus: 8, shmSize: '1g' } },
+    { registrySecret: 'harbor', shmSize: '16g', memory: '64g' },
+  );
+  assert.equal(merged.registryCredentials, 'harbor');
+  assert.deepEqual(merged.resources, { cpus: 8, shmSize: '16g', memory: '64g' });
+});

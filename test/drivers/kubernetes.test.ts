@@ -233,3 +233,36 @@ describe('kubernetes driver against recorded API exchanges', () => {
     await d.close();
   });
 });
+
+describe('kubernetes driver: private images (recorded API)', () => {
+  test('registry credentials become an image pull secret, removed with the job; shm volume, limits, args', async () => {
+    const server = await replay('image-pull-secret');
+    const { driver, rec } = newDriver(server);
+    const job = driverJob(
+      'img-1',
+      ['torchrun'],
+      [{ node: 'muc-a', gpus: [0, 1] }],
+      {
+        project: 'robotics',
+        image: 'harbor.eu.example/ml/train:1.4',
+        args: ['train.py'],
+        workingDir: '/workspace',
+        resources: { memory: '64Gi', shmSize: '16g', cpus: 16 },
+        registryCredentials: 'harbor',
+      },
+      { GIGAFAB_REGISTRY_AUTH: 'robot:pull-pass-1' },
+    );
+    await driver.start(job);
+    const e = await rec.exited('img-1', 5000);
+    assert.equal(e.exitCode, 0);
+    await eventually(() => server.writes().length === 3, 2000, 'the pull secret deleted');
+    assert.deepEqual(server.writes(), [
+      'POST /api/v1/namespaces/gigafab-robotics/secrets',
+      'POST /api/v1/namespaces/gigafab-robotics/pods',
+      'DELETE /api/v1/namespaces/gigafab-robotics/secrets/gf-img-1-pull',
+    ]);
+    const pod = server.seen.find((r) => r.method === 'POST' && r.path.endsWith('/pods'));
+    assert.ok(!JSON.stringify(pod?.body).includes('pull-pass-1'), 'the credentials are not in the Pod spec (nor its env)');
+    server.assertDone();
+  });
+});

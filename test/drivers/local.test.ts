@@ -183,8 +183,10 @@ describe('local driver: environment, logs, exit codes', () => {
     const { driver } = newDriver();
     const noCmd = driverJob(uniqueId('nocmd'), [], box());
     noCmd.spec.command = undefined;
-    noCmd.spec.image = 'nvcr.io/nvidia/pytorch:25.01-py3';
-    await assert.rejects(driver.start(noCmd), /no container runtime/);
+    await assert.rejects(driver.start(noCmd), /has no command/);
+    // An image where no container runtime is configured is refused, never run on the host (containers.test.ts runs them).
+    const imageOnly = { ...noCmd, id: uniqueId('image'), spec: { ...noCmd.spec, image: 'nvcr.io/nvidia/pytorch:25.01-py3' } };
+    await assert.rejects(newDriver({ images: false }).driver.start(imageOnly), /no container runtime/);
     await assert.rejects(
       driver.start(
         driverJob(

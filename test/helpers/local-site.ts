@@ -9,14 +9,15 @@ import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
 import { type api, startTestServer, type TestServer } from './server.js';
 import { tenantToken } from './tenants.js';
 
-export async function startLocalSiteServer(prefix: string): Promise<TestServer> {
+/** driverExtra: more settings of the site's local driver, as YAML flow entries (e.g. `registries: [a.example]`). */
+export async function startLocalSiteServer(prefix: string, driverExtra = ''): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const fleet = join(dir, 'fleet.yaml');
   writeFileSync(
     fleet,
     `name: workstation
 sites:
-  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${join(dir, 'jobs')}, timeoutGraceSeconds: 1 } }
+  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${join(dir, 'jobs')}, timeoutGraceSeconds: 1${driverExtra ? `, ${driverExtra}` : ''} } }
 nodeTypes:
   - { id: ws, gpuType: L4, gpusPerNode: 4, gpuMemoryGiB: 24, interconnect: pcie, cpus: 16, memoryGiB: 64 }
 pools:

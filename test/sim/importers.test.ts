@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ALIBABA_COLUMNS, importAlibaba } from '../../src/sim/importers/alibaba.js';
-import { shapeFor } from '../../src/sim/importers/common.js';
+import { shapeFor, timeLimitFor } from '../../src/sim/importers/common.js';
 import { guessFormat } from '../../src/sim/importers/index.js';
 import { ITP_COLUMNS, importItp } from '../../src/sim/importers/itp.js';
 import { importPhilly, PHILLY_COLUMNS, parsePhillyTime } from '../../src/sim/importers/philly.js';
@@ -116,6 +116,44 @@ test('alibaba: fractional pods can be skipped instead', async () => {
     ['pod-a', 'pod-e'],
   );
   assert.equal(t.stats.skipped.fractional_gpu, 1);
+});
+
+test("timeLimitFor: the trace's own limit, else 24 h, or the runtime rounded up to the hour; at most 30 days", () => {
+  assert.equal(timeLimitFor(100, 300), 300, "the trace's own");
+  assert.equal(timeLimitFor(500, 300), 300, 'kept even when the job runs longer (it times out)');
+  assert.equal(timeLimitFor(100, 299.5), 300, 'whole seconds');
+  assert.equal(timeLimitFor(100, 40 * 86400), 30 * 86400, 'capped');
+  assert.equal(timeLimitFor(100), 86400, 'the 24 h default');
+  assert.equal(timeLimitFor(100, 0), 86400, 'a zero limit is none');
+  assert.equal(timeLimitFor(100, Number.NaN), 86400);
+  assert.equal(timeLimitFor(86400), 86400);
+  assert.equal(timeLimitFor(86401), 25 * 3600, 'longer jobs: the runtime rounded up to the hour');
+  assert.equal(timeLimitFor(90000), 25 * 3600);
+  assert.equal(timeLimitFor(60 * 86400), 30 * 86400, 'capped: a longer job times out at 30 days');
+});
+
+test('every format gets time limits: the time_limit column where the trace has one, else timeLimitFor', async () => {
+  const philly = join(dir, 'philly-limits.csv');
+  writeFileSync(
+    philly,
+    'timestamp,duration,num_gpus,gpu_time,cluster,time_limit\n2017-10-02 00:00:00,100,1,100,a,120\n2017-10-02 00:00:01,90000,1,90000,a,\n',
+  );
+  assert.deepEqual(
+    (await all(importPhilly(philly, { nodeSize: 8 }).jobs)).map((j) => j.wallLimit),
+    [120, 25 * 3600],
+  );
+  const itp = join(dir, 'cluster08.csv');
+  writeFileSync(itp, 'job_id,submission_time,duration,num_gpu\nj-1,100,3600,1\n');
+  assert.deepEqual(
+    (await all(importItp(itp, { nodeSize: 8 }).jobs)).map((j) => j.wallLimit),
+    [86400],
+  );
+  const alibaba = join(dir, 'openb_pod_list_limits.csv');
+  writeFileSync(alibaba, `${ALIBABA_SAMPLE.split('\n')[0]},time_limit\npod-a,8000,16384,1,1000,,LS,Succeeded,0,500,10,600\n`);
+  assert.deepEqual(
+    (await all(importAlibaba(alibaba, { nodeSize: 8 }).jobs)).map((j) => [j.duration, j.wallLimit]),
+    [[490, 600]],
+  );
 });
 
 test('a missing column is reported by name', async () => {

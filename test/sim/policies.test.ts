@@ -60,8 +60,9 @@ test('fair share: a tenant that has used nothing overtakes the queued work of a 
 test('preemption: a tenant within its entitlement reclaims borrowed GPUs; the victim reruns from scratch', async () => {
   // Two 8-GPU nodes, each project entitled to 8 GPUs. p1 starts A (own quota) and B (borrowed from p2)
   // at t=0, both 10,000 s. p2 submits C (8 GPUs, 100 s) at t=1000: B has run > 600 s (minimum
-  // runtime), is told to stop, gets 30 s grace, so C starts at 1030 and ends at 1130. B, requeued,
-  // borrows again when C ends and runs 1130..11130. Lost: 8 GPUs x 1030 s.
+  // runtime), is told to stop and, a simulated job checkpointing instantly, stops at once (as on the
+  // server's SimDriver), so C starts at 1000 and ends at 1100. B, requeued, borrows again when C
+  // ends and runs 1100..11100. Lost: 8 GPUs x 1000 s.
   const jobs = [
     job('A', 0, 8, 1, 10_000, { project: 'p1' }),
     job('B', 0, 8, 1, 10_000, { project: 'p1' }),
@@ -69,19 +70,19 @@ test('preemption: a tenant within its entitlement reclaims borrowed GPUs; the vi
   ];
   const { seen, result } = await run(jobs, 'fair-share-preemption', 2);
   assert.deepEqual(seen.get('A'), [[0, 10_000]]);
-  assert.deepEqual(seen.get('C'), [[1030, 1130]]);
+  assert.deepEqual(seen.get('C'), [[1000, 1100]]);
   assert.deepEqual(seen.get('B'), [
     [0, 10_000],
-    [1130, 11_130],
+    [1100, 11_100],
   ]);
   const s = result.summary;
   assert.equal(s.preemptions.count, 1);
-  assert.equal(s.preemptions.lostGpuHours, Math.round(((8 * 1030) / 3600) * 100) / 100);
+  assert.equal(s.preemptions.lostGpuHours, Math.round(((8 * 1000) / 3600) * 100) / 100);
   assert.equal(s.jobs.started, 3, 'a restart is not a second start');
   assert.equal(s.jobs.completed, 3);
-  // Queue delays counted once per job: A 0, B 0, C 30.
-  assert.equal(s.queueDelay.max, 30);
-  assert.equal(s.jct.max, 11_130);
+  // Queue delays counted once per job: A 0, B 0, C 0.
+  assert.equal(s.queueDelay.max, 0);
+  assert.equal(s.jct.max, 11_100);
   // Without preemption C waits for A or B to end at 10,000.
   const fair = await run(jobs, 'fair-share', 2);
   assert.deepEqual(fair.seen.get('C'), [[10_000, 10_100]]);

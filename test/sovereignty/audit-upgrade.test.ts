@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AuditLog, checkpointText } from '../../src/server/audit-log.js';
+import { AuditLog, checkpointText } from '../../src/server/audit/index.js';
 import { appendAudit } from '../../src/store/audit.js';
 import { openSqliteStore, type Store } from '../../src/store/open-store.js';
 

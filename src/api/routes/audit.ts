@@ -1,10 +1,11 @@
 /** The audit log: list, verify (hash chain + signed checkpoints), export with proofs, public key. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { canReadAudit, enforce } from '../../model/authz.js';
 import { toCsv } from '../../model/csv.js';
-import { forbidden, invalid } from '../../model/errors.js';
+import { invalid } from '../../model/errors.js';
+import type { Principal } from '../../model/principal.js';
 import { AuditRecordSchema } from '../../model/schemas.js';
-import { forOperator } from '../../server/audit-privacy.js';
-import { isOperator, type Principal } from '../../server/principal.js';
+import { forOperator } from '../../server/audit/index.js';
 import type { ChainRecord } from '../../store/audit-chain.js';
 import { json, newRouter, type Services } from '../context.js';
 import { page } from '../http-schemas.js';
@@ -64,9 +65,9 @@ function heldHead(q: { sinceId?: number; sinceHash?: string }): { id: number; ha
 
 /** Operators see the whole log; an organisation admin sees the organisation's slice. */
 function scopeOf(p: Principal): string | null {
-  if (isOperator(p)) return null;
-  if (p.role !== 'admin') throw forbidden('only operators and organisation admins can read the audit log');
-  return p.org;
+  const d = canReadAudit(p);
+  enforce(d, 'only operators and organisation admins can read the audit log');
+  return d.allowed && d.reason === 'operator' ? null : p.org;
 }
 
 const CSV_COLUMNS = [
@@ -85,13 +86,14 @@ const CSV_COLUMNS = [
   'orgPrevHash',
   'orgHash',
 ] as const;
-export function auditRoutes({ tenancy, audit }: Services) {
+export function auditRoutes({ audit }: Services) {
   const r = newRouter();
 
   r.openapi(
     createRoute({
       method: 'get',
       path: '/v1/audit',
+      operationId: 'listAuditRecords',
       tags: ['audit'],
       summary: 'Audit log (operator: all; org admin: own organisation), newest first',
       request: {
@@ -101,7 +103,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(await tenancy.listAudit(c.get('principal'), q.limit, q.cursor), 200);
+      return c.json(await audit.list(c.get('principal'), q.limit, q.cursor), 200);
     },
   );
 
@@ -109,6 +111,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/audit/verify',
+      operationId: 'verifyAudit',
       tags: ['audit'],
       summary: 'Verify the hash chain and signed checkpoints; names the first record that does not verify',
       description:
@@ -129,6 +132,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/audit/head',
+      operationId: 'getAuditHead',
       tags: ['audit'],
       summary: 'The current head of your chain (operator: whole log; org admin: the organisation) and the checkpoint pinning it',
       responses: {
@@ -155,6 +159,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/audit/public-key',
+      operationId: 'getAuditPublicKey',
       tags: ['audit'],
       summary: 'The Ed25519 public key that signs audit checkpoints',
       responses: { 200: json(z.object({ keyId: z.string(), publicKeyPem: z.string() }), 'Public key'), ...commonProblems },
@@ -166,6 +171,7 @@ export function auditRoutes({ tenancy, audit }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/audit/export',
+      operationId: 'exportAudit',
       tags: ['audit'],
       summary: 'Export the audit log (or your organisation slice) with the proofs to verify it independently',
       description:
@@ -182,8 +188,8 @@ export function auditRoutes({ tenancy, audit }: Services) {
     async (c) => {
       const org = scopeOf(c.get('principal'));
       const { format } = c.req.valid('query');
-      // Operators get tenant records without tenant-written content (audit-privacy.ts).
-      const operators = org === null ? await tenancy.operatorIds() : null;
+      // Operators get tenant records without tenant-written content (server/audit/privacy.ts).
+      const operators = org === null ? await audit.operatorIds() : null;
       const records = async function* () {
         for await (const rec of audit.records(org)) yield operators ? forOperator(rec, operators) : rec;
       };

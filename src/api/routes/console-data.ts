@@ -4,9 +4,9 @@
  * by pending reason. Tenants get 403: these views span all organisations.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { forbidden } from '../../model/errors.js';
+import { enforce, operatorOnly } from '../../model/authz.js';
+import type { Principal } from '../../model/principal.js';
 import { fleetHistoryOf } from '../../server/fleet-history.js';
-import { isOperator, type Principal } from '../../server/principal.js';
 import {
   FleetGpusSchema,
   FleetHistoryQuerySchema,
@@ -19,11 +19,9 @@ import {
 import { json, newRouter, type Services } from '../context.js';
 import { commonProblems } from '../problems.js';
 
-const requireOperator = (p: Principal, what: string) => {
-  if (!isOperator(p)) throw forbidden(`only platform operators can read ${what}`);
-};
+const requireOperator = (p: Principal, what: string) => enforce(operatorOnly(p), `only platform operators can read ${what}`);
 
-export function consoleDataRoutes({ cp }: Services) {
+export function consoleDataRoutes({ cp, cluster }: Services) {
   const r = newRouter();
   const fleet = cp.fleet;
 
@@ -52,6 +50,7 @@ export function consoleDataRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/fleet/gpus',
+      operationId: 'listFleetGpus',
       tags: ['console'],
       summary: 'Every GPU of the fleet: node state and the job and organisation holding it (operator)',
       description: 'A compact column-oriented snapshot for the fleet map: one call covers all nodes and GPUs.',
@@ -64,8 +63,8 @@ export function consoleDataRoutes({ cp }: Services) {
       const jobIds: string[] = [];
       const jobOrg: number[] = [];
       const gpuJob = new Array<number>(totalGpus).fill(-1);
-      for (const id of cp.cluster.allocatedJobs()) {
-        const placement = cp.cluster.allocationOf(id);
+      for (const id of cluster.allocatedJobs()) {
+        const placement = cluster.allocationOf(id);
         if (!placement) continue;
         const org = cp.orgOfRunningJob(id);
         let o = -1;
@@ -83,7 +82,7 @@ export function consoleDataRoutes({ cp }: Services) {
           for (const g of a.gpus) gpuJob[base + g] = j;
         }
       }
-      const state = fleet.nodes.map((n) => NODE_STATES.indexOf(cp.cluster.nodeState(n.id)));
+      const state = fleet.nodes.map((n) => NODE_STATES.indexOf(cluster.nodeState(n.id)));
       return c.json(
         {
           at: new Date().toISOString(),
@@ -106,6 +105,7 @@ export function consoleDataRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/fleet/history',
+      operationId: 'getFleetHistory',
       tags: ['console'],
       summary: 'Utilisation and queue length over time, sampled every 10 s and kept in memory (operator)',
       request: { query: FleetHistoryQuerySchema },
@@ -130,6 +130,7 @@ export function consoleDataRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/queue/summary',
+      operationId: 'getQueueSummary',
       tags: ['console'],
       summary: 'Queued jobs grouped by pending reason code, largest group first (operator)',
       request: {

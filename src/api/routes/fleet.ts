@@ -1,10 +1,9 @@
 /** Fleet summary, nodes, drain/undrain, audit log. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { forbidden } from '../../model/errors.js';
+import { enforce, operatorOnly } from '../../model/authz.js';
 import type { NodeState } from '../../model/fleet.js';
 import { FleetSummarySchema, NodeSchema } from '../../model/schemas.js';
 import { decodeCursor, encodeCursor } from '../../server/cursor.js';
-import { isOperator } from '../../server/principal.js';
 import { json, newRouter, type Services } from '../context.js';
 import { NodeStateChangeSchema, page } from '../http-schemas.js';
 import { commonProblems } from '../problems.js';
@@ -15,9 +14,9 @@ const NodeParam = z.object({
 const fromCursor = (c: string | undefined) => (c === undefined ? 0 : decodeCursor(c));
 
 /** nodeBody: the i-th fleet node as the API shows it (NodeSchema): its facts and its live state. */
-export function nodeBody(cp: Services['cp'], i: number) {
-  const n = cp.fleet.nodes[i]!;
-  const v = cp.cluster.nodeView(n.id);
+export function nodeBody(fleet: Services['cp']['fleet'], cluster: Services['cluster'], i: number) {
+  const n = fleet.nodes[i]!;
+  const v = cluster.nodeView(n.id);
   return {
     id: n.id,
     site: n.site,
@@ -31,7 +30,7 @@ export function nodeBody(cp: Services['cp'], i: number) {
   };
 }
 
-export function fleetRoutes({ cp }: Services) {
+export function fleetRoutes({ cp, cluster }: Services) {
   const r = newRouter();
   const fleet = cp.fleet;
 
@@ -39,12 +38,13 @@ export function fleetRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/fleet',
+      operationId: 'getFleet',
       tags: ['fleet'],
       summary: 'Fleet summary: GPUs per site and type',
       responses: { 200: json(FleetSummarySchema, 'Summary'), ...commonProblems },
     }),
     async (c) => {
-      const totals = cp.cluster.siteTotals();
+      const totals = cluster.siteTotals();
       return c.json(
         {
           name: fleet.spec.name,
@@ -64,12 +64,13 @@ export function fleetRoutes({ cp }: Services) {
     },
   );
 
-  const nodeView = (i: number) => nodeBody(cp, i);
+  const nodeView = (i: number) => nodeBody(fleet, cluster, i);
 
   r.openapi(
     createRoute({
       method: 'get',
       path: '/v1/nodes',
+      operationId: 'listNodes',
       tags: ['fleet'],
       summary: 'List nodes (operator)',
       request: {
@@ -84,7 +85,7 @@ export function fleetRoutes({ cp }: Services) {
       responses: { 200: json(page(NodeSchema, 'NodePage'), 'Nodes'), ...commonProblems },
     }),
     async (c) => {
-      if (!isOperator(c.get('principal'))) throw forbidden('only platform operators can list nodes');
+      enforce(operatorOnly(c.get('principal')), 'only platform operators can list nodes');
       const q = c.req.valid('query');
       const items = [];
       let i = fromCursor(q.cursor);
@@ -92,7 +93,7 @@ export function fleetRoutes({ cp }: Services) {
         const n = fleet.nodes[i]!;
         if (q.site && n.site !== q.site) continue;
         if (q.gpuType && n.gpuType !== q.gpuType) continue;
-        if (q.state && cp.cluster.nodeState(n.id) !== q.state) continue;
+        if (q.state && cluster.nodeState(n.id) !== q.state) continue;
         items.push(nodeView(i));
       }
       return c.json({ items, nextCursor: i < fleet.nodes.length ? encodeCursor(i) : null }, 200);
@@ -104,6 +105,7 @@ export function fleetRoutes({ cp }: Services) {
       createRoute({
         method: 'post',
         path: `/v1/nodes/{id}/${action}`,
+        operationId: `${action}Node`,
         tags: ['fleet'],
         summary:
           action === 'drain'

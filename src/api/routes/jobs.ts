@@ -8,9 +8,9 @@ import { TERMINAL_STATES } from '../../model/job.js';
 import { type JobEvent, JobEventSchema, JobExplanationSchema, JobSchema, JobSpecSchema } from '../../model/schemas.js';
 import { EventView } from '../../server/event-privacy.js';
 import { DEFAULT_LIMITS } from '../../server/limits.js';
-import { redactJob } from '../../server/lockbox.js';
+import { redactJob } from '../../server/lockbox/index.js';
 import { isOperator } from '../../server/principal.js';
-import { type ApiEnv, json, newRouter, type Services } from '../context.js';
+import { type ApiEnv, json, newRouter, requestContext, type Services } from '../context.js';
 import { JobListQuerySchema, page } from '../http-schemas.js';
 import { ApiProblem, commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
@@ -25,6 +25,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'post',
       path: '/v1/jobs',
+      operationId: 'submitJob',
       tags: ['jobs'],
       summary: 'Submit a job',
       description:
@@ -64,6 +65,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs',
+      operationId: 'listJobs',
       tags: ['jobs'],
       summary: 'List jobs (newest first)',
       description:
@@ -83,7 +85,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
         );
       }
       const page = await cp.listJobs(p, { ...q, maxPageBytes: limits.lists.maxPageBytes });
-      return c.json({ ...page, items: await lockbox.jobListView(p, page.items, c.get('requestId')) }, 200);
+      return c.json({ ...page, items: await lockbox.views.jobList(requestContext(c), page.items) }, 200);
     },
   );
 
@@ -91,6 +93,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}',
+      operationId: 'getJob',
       tags: ['jobs'],
       summary: 'Show a job, with placement or the reason it waits',
       request: { params: IdParam },
@@ -98,7 +101,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     }),
     async (c) => {
       const job = await cp.getJob(c.get('principal'), c.req.valid('param').id);
-      return c.json(await lockbox.jobView(c.get('principal'), job, c.get('requestId')), 200);
+      return c.json(await lockbox.views.job(requestContext(c), job), 200);
     },
   );
 
@@ -106,6 +109,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}/explain',
+      operationId: 'explainJob',
       tags: ['jobs'],
       summary: 'Why a job waits: reason, queue position, expected start, what would make it run now, and its priority factors',
       request: { params: IdParam },
@@ -121,6 +125,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'post',
       path: '/v1/jobs/{id}/cancel',
+      operationId: 'cancelJob',
       tags: ['jobs'],
       summary: 'Cancel a job',
       description: 'A queued job is cancelled at once; a running one is signalled and stopped after its grace period.',
@@ -139,6 +144,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}/events',
+      operationId: 'listJobEvents',
       tags: ['jobs'],
       summary: "A job's event history",
       description:
@@ -161,6 +167,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}/events/stream',
+      operationId: 'streamJobEvents',
       tags: ['jobs'],
       summary: "Follow a job's events live (Server-Sent Events)",
       description:
@@ -246,6 +253,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}/logs',
+      operationId: 'getJobLogs',
       tags: ['jobs'],
       summary: "A job's output (stdout and stderr), from a byte offset; `follow=true` streams until the job ends",
       description:
@@ -276,7 +284,7 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
       const { offset, follow, attempt } = c.req.valid('query');
       const principal = c.get('principal');
       const { org } = await cp.getJob(principal, id);
-      await lockbox.requireTenantDataAccess(principal, org, `job:${id}`, 'read-logs', c.get('requestId'));
+      await lockbox.guard.check(requestContext(c), org, `job:${id}`, 'read-logs');
       const first = await cp.jobLogs(principal, id, offset, undefined, attempt);
       // A follow stays on the attempt it began with (a requeue starts a new log, read with ?attempt=).
       const served = first.attempt;

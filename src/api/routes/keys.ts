@@ -3,9 +3,9 @@
  * /v1/orgs/{org}/secrets, /keys, /restriction, /erasure.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { forbidden } from '../../model/errors.js';
-import type { Lockbox } from '../../server/lockbox.js';
-import { isOperator, type Principal } from '../../server/principal.js';
+import { canAdminOrg, enforce, isOperator } from '../../model/authz.js';
+import type { Principal } from '../../model/principal.js';
+import type { Lockbox } from '../../server/lockbox/index.js';
 import type { KeysServices } from '../../sovereignty/keys/setup.js';
 import { json, newRouter } from '../context.js';
 import { page } from '../http-schemas.js';
@@ -39,7 +39,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
   /** Secret metadata is tenant data: an operator needs an approved read-secret access (lockbox). */
   const lockboxChecked = async (p: Principal, org: string, object: string, requestId: string) => {
     if (!isOperator(p) || !lockbox) return false;
-    await lockbox.requireTenantDataAccess(p, org, object, 'read-secret', requestId);
+    await lockbox.guard.check({ principal: p, requestId }, org, object, 'read-secret');
     return true;
   };
 
@@ -47,6 +47,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/secrets',
+      operationId: 'listSecrets',
       tags: ['secrets'],
       summary: "List an organisation's secrets (metadata only; values are never returned)",
       request: { params: OrgParams },
@@ -64,6 +65,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/secrets',
+      operationId: 'createSecret',
       tags: ['secrets'],
       summary: 'Create a secret (org admin); the value is write-only',
       request: { params: OrgParams, body: body(SecretCreateSchema) },
@@ -85,6 +87,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'put',
       path: '/v1/orgs/{org}/secrets/{name}',
+      operationId: 'setSecret',
       tags: ['secrets'],
       summary: 'Create a secret or replace its value (org admin); the value is write-only',
       request: { params: SecretParams, body: body(SecretPutSchema) },
@@ -101,6 +104,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/secrets/{name}',
+      operationId: 'getSecret',
       tags: ['secrets'],
       summary: "Show a secret's metadata",
       request: { params: SecretParams },
@@ -117,6 +121,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'delete',
       path: '/v1/orgs/{org}/secrets/{name}',
+      operationId: 'deleteSecret',
       tags: ['secrets'],
       summary: 'Delete a secret and shred its data key (org admin)',
       request: { params: SecretParams },
@@ -133,6 +138,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/keys',
+      operationId: 'listKeys',
       tags: ['keys'],
       summary: "The organisation's key-encryption keys (versions, provider, state) and the configured providers",
       request: { params: OrgParams },
@@ -141,8 +147,8 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     async (c) => {
       const p = c.get('principal');
       const { org } = c.req.valid('param');
-      await tenancy.getOrg(p, org);
-      if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can see key state');
+      await tenancy.orgs.get(p, org);
+      enforce(canAdminOrg(p, org), 'only organisation admins and operators can see key state');
       const keks = await keys.keks(org);
       return c.json({ org, providers: [...keys.providers.keys()], keks: keks as z.infer<typeof KeysStatusSchema>['keks'] }, 200);
     },
@@ -152,6 +158,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/keys/rotate',
+      operationId: 'rotateKeys',
       tags: ['keys'],
       summary: 'Rotate the KEK: new version (optionally at another provider), re-wrap all data keys, destroy the old KEK',
       request: { params: OrgParams, body: { content: { 'application/json': { schema: RotateSchema } }, required: false } },
@@ -160,8 +167,8 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     async (c) => {
       const p = c.get('principal');
       const { org } = c.req.valid('param');
-      await tenancy.getOrg(p, org);
-      if (!isOperator(p) && p.role !== 'admin') throw forbidden('only organisation admins and operators can rotate keys');
+      await tenancy.orgs.get(p, org);
+      enforce(canAdminOrg(p, org), 'only organisation admins and operators can rotate keys');
       const input = (c.req.header('content-length') ?? '0') === '0' ? {} : c.req.valid('json');
       return c.json(await keys.rotate(org, p.userId, input.provider, c.get('requestId')), 200);
     },
@@ -171,6 +178,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/restriction',
+      operationId: 'getRestriction',
       tags: ['data protection'],
       summary: 'Whether processing for the organisation is restricted (GDPR Art. 18)',
       request: { params: OrgParams },
@@ -183,6 +191,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/restriction',
+      operationId: 'restrictProcessing',
       tags: ['data protection'],
       summary: 'Restrict processing: refuse new jobs, hold queued ones, stop and requeue running ones',
       request: { params: OrgParams, body: body(RestrictSchema) },
@@ -199,6 +208,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'delete',
       path: '/v1/orgs/{org}/restriction',
+      operationId: 'liftRestriction',
       tags: ['data protection'],
       summary: 'Lift the restriction: held jobs are scheduled again',
       request: { params: OrgParams },
@@ -211,6 +221,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'post',
       path: '/v1/orgs/{org}/erasure',
+      operationId: 'requestErasure',
       tags: ['data protection'],
       summary: 'Erase the organisation (GDPR Art. 17) by crypto-shredding; returns the erasure certificate',
       request: { params: OrgParams, body: body(ErasureRequestSchema) },
@@ -229,6 +240,7 @@ export function keysRoutes({ keys, secrets, restrictions, erasure, tenancy, lock
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/erasure',
+      operationId: 'getErasure',
       tags: ['data protection'],
       summary: "The organisation's erasure certificate",
       request: { params: OrgParams },

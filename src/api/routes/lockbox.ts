@@ -11,7 +11,7 @@ import {
   AccessUseSchema,
   BreakGlassCreateSchema,
 } from '../../model/lockbox-schemas.js';
-import { json, newRouter, type Services } from '../context.js';
+import { json, newRouter, requestContext, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'acr_1a2b3c4d5e6f' }) });
@@ -30,6 +30,7 @@ export function lockboxRoutes({ lockbox }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/access-requests',
+      operationId: 'createAccessRequest',
       tags,
       summary: "Operator: ask a tenant's consent to access its data (job specs, logs, secrets, datasets)",
       description:
@@ -37,43 +38,46 @@ export function lockboxRoutes({ lockbox }: Services) {
       request: body(AccessRequestCreateSchema),
       responses: { 201: json(AccessRequestSchema, 'Filed; pending approval'), ...commonProblems, ...unprocessableProblem },
     }),
-    async (c) => c.json(await lockbox.createRequest(c.get('principal'), c.req.valid('json'), c.get('requestId')), 201),
+    async (c) => c.json(await lockbox.requests.create(requestContext(c), c.req.valid('json')), 201),
   );
 
   r.openapi(
     createRoute({
       method: 'post',
       path: '/v1/access-requests/break-glass',
+      operationId: 'breakGlassAccess',
       tags,
       summary: 'Operator: emergency access without prior approval (at most 1 hour); the tenant is notified',
       request: body(BreakGlassCreateSchema),
       responses: { 201: json(AccessRequestSchema, 'Access granted now'), ...commonProblems, ...unprocessableProblem },
     }),
-    async (c) => c.json(await lockbox.breakGlass(c.get('principal'), c.req.valid('json'), c.get('requestId')), 201),
+    async (c) => c.json(await lockbox.requests.breakGlass(requestContext(c), c.req.valid('json')), 201),
   );
 
   r.openapi(
     createRoute({
       method: 'get',
       path: '/v1/access-requests',
+      operationId: 'listAccessRequests',
       tags,
       summary: 'List access requests (tenants: those for their organisation), newest first',
       request: { query: AccessListQuerySchema },
       responses: { 200: json(z.object({ items: z.array(AccessRequestSchema) }), 'Access requests'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await lockbox.list(c.get('principal'), c.req.valid('query')) }, 200),
+    async (c) => c.json({ items: await lockbox.requests.list(c.get('principal'), c.req.valid('query')) }, 200),
   );
 
   r.openapi(
     createRoute({
       method: 'get',
       path: '/v1/access-requests/{id}',
+      operationId: 'getAccessRequest',
       tags,
       summary: 'Show an access request with every use made of it',
       request: { params: IdParam },
       responses: { 200: json(AccessRequestDetailSchema, 'The request and its uses'), ...commonProblems },
     }),
-    async (c) => c.json(await lockbox.get(c.get('principal'), c.req.valid('param').id), 200),
+    async (c) => c.json(await lockbox.requests.get(c.get('principal'), c.req.valid('param').id), 200),
   );
 
   for (const verb of ['approve', 'deny'] as const) {
@@ -81,17 +85,18 @@ export function lockboxRoutes({ lockbox }: Services) {
       createRoute({
         method: 'post',
         path: `/v1/access-requests/{id}/${verb}`,
+        operationId: `${verb}AccessRequest`,
         tags,
         summary: `Org admin: ${verb} a pending access request before its deadline`,
         request: { params: IdParam, ...optionalBody(AccessDecisionSchema) },
         responses: { 200: json(AccessRequestSchema, 'Decided'), ...commonProblems, ...conflictProblem },
       }),
       async (c) => {
-        const p = c.get('principal');
+        const ctx = requestContext(c);
         const id = c.req.valid('param').id;
         const comment = (c.req.valid('json') as { comment?: string } | undefined)?.comment;
-        const rid = c.get('requestId');
-        const decided = verb === 'approve' ? await lockbox.approve(p, id, comment, rid) : await lockbox.deny(p, id, comment, rid);
+        const requests = lockbox.requests;
+        const decided = verb === 'approve' ? await requests.approve(ctx, id, comment) : await requests.deny(ctx, id, comment);
         return c.json(decided, 200);
       },
     );
@@ -101,18 +106,20 @@ export function lockboxRoutes({ lockbox }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/access-uses',
+      operationId: 'listAccessUses',
       tags,
       summary: 'Every use operators made of granted access (tenants: to their data), newest first',
       request: { query: AccessUseListQuerySchema },
       responses: { 200: json(z.object({ items: z.array(AccessUseSchema) }), 'Uses'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await lockbox.listUses(c.get('principal'), c.req.valid('query')) }, 200),
+    async (c) => c.json({ items: await lockbox.requests.listUses(c.get('principal'), c.req.valid('query')) }, 200),
   );
 
   r.openapi(
     createRoute({
       method: 'get',
       path: '/v1/access-notifications',
+      operationId: 'listAccessNotifications',
       tags,
       summary: 'After-the-fact notices of break-glass access to your data, newest first',
       request: {
@@ -120,7 +127,7 @@ export function lockboxRoutes({ lockbox }: Services) {
       },
       responses: { 200: json(z.object({ items: z.array(AccessNotificationSchema) }), 'Notices'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await lockbox.listNotifications(c.get('principal'), c.req.valid('query')) }, 200),
+    async (c) => c.json({ items: await lockbox.requests.listNotifications(c.get('principal'), c.req.valid('query')) }, 200),
   );
 
   return r;

@@ -195,6 +195,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
     createRoute({
       method: 'get',
       path: '/v1/residency/sites',
+      operationId: 'listResidencySites',
       tags: ['residency'],
       summary: "Every site's jurisdiction (from the ISO country table), operator and attestations with their status now",
       responses: { 200: json(z.object({ items: z.array(SiteResidencySchema) }), 'Sites'), ...commonProblems },
@@ -209,6 +210,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
       createRoute({
         method: 'get',
         path: base,
+        operationId: `get${scope === 'org' ? 'Org' : 'Project'}ResidencyPolicy`,
         tags: ['residency'],
         summary: `The ${scope === 'org' ? "organisation's" : "project's"} residency policy in force (version 0: none)`,
         request: { params: z.object({ id: param('id', example) }) },
@@ -220,6 +222,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
       createRoute({
         method: 'put',
         path: base,
+        operationId: `set${scope === 'org' ? 'Org' : 'Project'}ResidencyPolicy`,
         tags: ['residency'],
         summary: `Set the ${scope === 'org' ? "organisation's" : "project's"} residency policy: a new version (org admin)`,
         description:
@@ -242,6 +245,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
       createRoute({
         method: 'get',
         path: `${base}/versions`,
+        operationId: `list${scope === 'org' ? 'Org' : 'Project'}ResidencyPolicyVersions`,
         tags: ['residency'],
         summary: 'Every version of the policy, newest first, with the sites allowed before and after each',
         request: { params: z.object({ id: param('id', example) }) },
@@ -262,6 +266,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
     createRoute({
       method: 'post',
       path: '/v1/projects/{project}/datasets',
+      operationId: 'createDataset',
       tags: ['residency'],
       summary: 'Register a dataset (its class must be declared by the policies; its home site must be allowed)',
       request: {
@@ -285,6 +290,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
     createRoute({
       method: 'get',
       path: '/v1/datasets',
+      operationId: 'listDatasets',
       tags: ['residency'],
       summary: 'List visible datasets',
       request: { query: z.object({ project: z.string().optional() }) },
@@ -306,6 +312,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
     createRoute({
       method: 'get',
       path: '/v1/datasets/{id}',
+      operationId: 'getDataset',
       tags: ['residency'],
       summary: 'Show a dataset',
       description:
@@ -323,6 +330,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
     createRoute({
       method: 'patch',
       path: '/v1/datasets/{id}',
+      operationId: 'updateDataset',
       tags: ['residency'],
       summary: "Update a dataset's size or checksum (its class and home site are fixed: register a new dataset)",
       request: {
@@ -346,6 +354,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
     createRoute({
       method: 'delete',
       path: '/v1/datasets/{id}',
+      operationId: 'deleteDataset',
       tags: ['residency'],
       summary: 'Delete (erase) a dataset: its manifest key is crypto-shredded, an erasure certificate goes to the audit log',
       request: { params: z.object({ id: param('id', 'ds_3f9a2b1c4d5e') }) },
@@ -362,6 +371,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
     createRoute({
       method: 'get',
       path: '/v1/jobs/{id}/residency',
+      operationId: 'getJobResidency',
       tags: ['residency'],
       summary: "A job's residency: allowed sites now, the rule excluding each other site, placement evidence, flags",
       request: { params: z.object({ id: param('id', '812') }) },
@@ -377,6 +387,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/residency-report',
+      operationId: 'getResidencyReport',
       tags: ['residency'],
       summary: 'Residency report: where each job that started in [from, to) ran, under which policies and attestations',
       request: {
@@ -418,6 +429,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
     createRoute({
       method: 'get',
       path: '/v1/orgs/{org}/processing-record',
+      operationId: 'getProcessingRecord',
       tags: ['residency'],
       summary: 'Record of processing (GDPR Art. 30(2) style), generated from live state',
       request: { params: z.object({ org: param('org', 'robotics-gmbh') }) },

@@ -20,14 +20,14 @@ const IdParam = (example: string) => z.object({ id: z.string().openapi({ param: 
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const list = <T extends z.ZodTypeAny>(item: T, name: string) => z.object({ items: z.array(item) }).openapi(name);
 
-export function schedulingRoutes({ cp }: Services) {
+export function schedulingRoutes({ cp, cluster, ops }: Services) {
   const r = newRouter();
-  const ops = cp.ops;
 
   r.openapi(
     createRoute({
       method: 'post',
       path: '/v1/reservations',
+      operationId: 'createReservation',
       tags: ['scheduling'],
       summary: 'Reserve GPUs for an organisation from start to end (advance reservation; operator)',
       description:
@@ -48,6 +48,7 @@ export function schedulingRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/reservations',
+      operationId: 'listReservations',
       tags: ['scheduling'],
       summary: 'List reservations (tenants see their organisation’s)',
       request: { query: z.object({ org: z.string().optional() }) },
@@ -60,6 +61,7 @@ export function schedulingRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/reservations/{id}',
+      operationId: 'getReservation',
       tags: ['scheduling'],
       summary: 'Show a reservation and where the scheduler holds it',
       request: { params: IdParam('rsv_1a2b3c4d5e6f') },
@@ -72,6 +74,7 @@ export function schedulingRoutes({ cp }: Services) {
     createRoute({
       method: 'delete',
       path: '/v1/reservations/{id}',
+      operationId: 'cancelReservation',
       tags: ['scheduling'],
       summary: 'Delete a reservation (operator)',
       request: { params: IdParam('rsv_1a2b3c4d5e6f') },
@@ -84,6 +87,7 @@ export function schedulingRoutes({ cp }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/maintenance-windows',
+      operationId: 'createMaintenanceWindow',
       tags: ['scheduling'],
       summary: 'Schedule maintenance for nodes or a site (operator)',
       description:
@@ -98,6 +102,7 @@ export function schedulingRoutes({ cp }: Services) {
     createRoute({
       method: 'get',
       path: '/v1/maintenance-windows',
+      operationId: 'listMaintenanceWindows',
       tags: ['scheduling'],
       summary: 'List maintenance windows',
       responses: { 200: json(list(MaintenanceSchema, 'MaintenanceList'), 'Maintenance windows by start'), ...commonProblems },
@@ -109,6 +114,7 @@ export function schedulingRoutes({ cp }: Services) {
     createRoute({
       method: 'delete',
       path: '/v1/maintenance-windows/{id}',
+      operationId: 'deleteMaintenanceWindow',
       tags: ['scheduling'],
       summary: 'Cancel a maintenance window (operator)',
       request: { params: IdParam('mw_1a2b3c4d5e6f') },
@@ -121,6 +127,7 @@ export function schedulingRoutes({ cp }: Services) {
     createRoute({
       method: 'put',
       path: '/v1/nodes/{id}/state',
+      operationId: 'setNodeState',
       tags: ['fleet'],
       summary: 'Set a node up, draining or down (operator)',
       description:
@@ -132,7 +139,7 @@ export function schedulingRoutes({ cp }: Services) {
       const { id } = c.req.valid('param');
       const { state, reason } = c.req.valid('json');
       await cp.setNodeState(c.get('principal'), id, state, reason, c.get('requestId'));
-      return c.json(nodeBody(cp, cp.fleet.nodeIndex.get(id)!), 200);
+      return c.json(nodeBody(cp.fleet, cluster, cp.fleet.nodeIndex.get(id)!), 200);
     },
   );
 
@@ -140,6 +147,7 @@ export function schedulingRoutes({ cp }: Services) {
     createRoute({
       method: 'post',
       path: '/v1/jobs/{id}/checkpoints',
+      operationId: 'recordCheckpoint',
       tags: ['jobs'],
       summary: 'Report a checkpoint of a running job',
       description: 'Preemption prefers victims that lose least work since their last checkpoint. Shows in the job’s events.',

@@ -77,7 +77,15 @@ export function renderJobDetails(job: Job, now: number): string {
     ['Reason code', job.state === 'queued' ? (job.pendingReason?.code ?? null) : null],
     ['GPUs', `${gpuSummary(job)} (${s.nodes * s.gpusPerNode} total)`],
     ['Priority', s.priorityClass],
-    ['Image', s.image ?? null],
+    ['Image', s.image ? `${s.image}${s.registryCredentials ? ` (registry secret ${s.registryCredentials})` : ''}` : null],
+    [
+      'Resources',
+      s.resources
+        ? Object.entries(s.resources)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ') || null
+        : null,
+    ],
     ['Command', s.command && s.command.length > 0 ? s.command.map(quoteArg).join(' ') : null],
     ['Max runtime', formatDuration(s.maxRuntimeSeconds)],
     [
@@ -163,7 +171,10 @@ export function registerJob(program: Command, rt: Runtime): void {
     .option('--gpu-type <type>', 'GPU model, e.g. B200 or RTX-PRO-6000 (default: any)')
     .option('--gpus-per-node <n>', 'GPUs on each node (1-16)', parseIntArg(0))
     .option('--nodes <n>', 'number of nodes; more than 1 makes a gang', parseIntArg(0))
-    .option('--image <image>', 'container image')
+    .option('--image <image>', 'container image (OCI reference); the command then replaces its entrypoint')
+    .option('--registry-secret <name>', "organisation secret with the image registry's user:password")
+    .option('--shm-size <size>', 'size of /dev/shm in the container, e.g. 16g (NCCL wants more than 64m)')
+    .option('--memory <size>', 'memory limit of the container, e.g. 64g')
     .option('--command <cmd>', 'command line, split like a shell would (or pass args after --)')
     .option('--env <KEY=VALUE>', 'environment variable (repeatable)', collect)
     .option('--max-runtime <duration>', 'wall-clock limit: 3600, 90m, 2h, 1h30m, 2d', parseDurationArg)
@@ -181,6 +192,7 @@ export function registerJob(program: Command, rt: Runtime): void {
         'gigafab job submit --project robotics --name smoke --gpu-type B200 --gpus-per-node 8 --command "python smoke.py --fast"',
         'gigafab job submit --project robotics --name train --nodes 4 --gpus-per-node 8 --env NCCL_DEBUG=INFO -- torchrun train.py',
         'gigafab job submit -f job.yaml --sim-duration 10m --wait',
+        'gigafab job submit --project robotics --name ddp --nodes 2 --image harbor.eu.example/ml/pytorch:25.01 --registry-secret harbor --shm-size 16g -- torchrun train.py',
       ) +
         [
           '',

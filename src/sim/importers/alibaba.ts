@@ -10,10 +10,14 @@ import {
   type ImportedTrace,
   type ImporterOptions,
   num,
+  optionalColumn,
+  ownTimeLimit,
   readLines,
   shapeFor,
   splitCsv,
+  TIME_LIMIT_COLUMN,
   TraceFormatError,
+  timeLimitFor,
 } from './common.js';
 
 export const ALIBABA_COLUMNS = [
@@ -40,9 +44,11 @@ export function importAlibaba(path: string, opts: AlibabaOptions): ImportedTrace
   const fractional = opts.fractional ?? 'round-up';
   async function* jobs(): AsyncGenerator<SimJob> {
     let col: Record<(typeof ALIBABA_COLUMNS)[number], number> | null = null;
+    let limitCol = -1;
     for await (const line of readLines(path)) {
       if (!col) {
         col = headerIndex(path, line.text, ALIBABA_COLUMNS);
+        limitCol = optionalColumn(line.text, TIME_LIMIT_COLUMN);
         continue;
       }
       if (line.text.trim() === '') continue;
@@ -95,7 +101,7 @@ export function importAlibaba(path: string, opts: AlibabaOptions): ImportedTrace
         gpusPerNode: shape.gpusPerNode,
         nodes: shape.nodes,
         duration,
-        wallLimit: duration,
+        wallLimit: timeLimitFor(duration, ownTimeLimit(f, limitCol)),
       };
     }
   }

@@ -145,6 +145,39 @@ export async function* sortedLines(
   }
 }
 
+/** The limit a job gets when its trace names none and it runs at most this long (the server's default). */
+export const DEFAULT_TIME_LIMIT_SECONDS = 86400;
+/** The longest limit a job may have (the server's JobSpec maximum). */
+export const MAX_TIME_LIMIT_SECONDS = 30 * 86400;
+/** The optional column a trace names its jobs' own wall-clock limits in (seconds). */
+export const TIME_LIMIT_COLUMN = 'time_limit';
+
+/**
+ * timeLimitFor: an imported job's wall-clock limit. The trace's own (`own`, seconds) where it has
+ * one; else the server's 24 h default, or for a longer job its runtime rounded up to the hour (what
+ * a user who knew the runtime would ask for). Capped at 30 days like a submitted job's: a job
+ * longer than its limit times out, as it would on the server. Backfill plans with this limit, not
+ * with the runtime the scheduler cannot know.
+ */
+export function timeLimitFor(runtimeSeconds: number, own?: number): number {
+  if (own !== undefined && Number.isFinite(own) && own > 0) return Math.min(Math.ceil(own), MAX_TIME_LIMIT_SECONDS);
+  const limit =
+    runtimeSeconds <= DEFAULT_TIME_LIMIT_SECONDS ? DEFAULT_TIME_LIMIT_SECONDS : Math.ceil(runtimeSeconds / 3600) * 3600;
+  return Math.min(limit, MAX_TIME_LIMIT_SECONDS);
+}
+
+/** optionalColumn: the position of column `name` in a CSV header, or -1. */
+export function optionalColumn(header: string, name: string): number {
+  return splitCsv(header.replace(/^\uFEFF/, '')).indexOf(name);
+}
+
+/** ownTimeLimit: a row's value in the optional time-limit column (undefined when absent or empty). */
+export function ownTimeLimit(fields: readonly string[], column: number): number | undefined {
+  if (column < 0) return undefined;
+  const v = num(fields[column]);
+  return Number.isFinite(v) ? v : undefined;
+}
+
 /** fileSize in bytes (for progress). */
 export function fileSize(path: string): number {
   return statSync(path).size;

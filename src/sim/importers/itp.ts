@@ -4,7 +4,19 @@
  */
 import { basename } from 'node:path';
 import { bump, newImportStats, type SimJob } from '../types.js';
-import { headerIndex, type ImportedTrace, type ImporterOptions, num, readLines, shapeFor, splitCsv } from './common.js';
+import {
+  headerIndex,
+  type ImportedTrace,
+  type ImporterOptions,
+  num,
+  optionalColumn,
+  ownTimeLimit,
+  readLines,
+  shapeFor,
+  splitCsv,
+  TIME_LIMIT_COLUMN,
+  timeLimitFor,
+} from './common.js';
 
 export const ITP_COLUMNS = ['job_id', 'submission_time', 'duration', 'num_gpu'] as const;
 
@@ -13,9 +25,11 @@ export function importItp(path: string, opts: ImporterOptions): ImportedTrace {
   const project = basename(path).replace(/\.csv$/i, '');
   async function* jobs(): AsyncGenerator<SimJob> {
     let col: Record<(typeof ITP_COLUMNS)[number], number> | null = null;
+    let limitCol = -1;
     for await (const line of readLines(path)) {
       if (!col) {
         col = headerIndex(path, line.text, ITP_COLUMNS);
+        limitCol = optionalColumn(line.text, TIME_LIMIT_COLUMN);
         continue;
       }
       if (line.text.trim() === '') continue;
@@ -49,7 +63,7 @@ export function importItp(path: string, opts: ImporterOptions): ImportedTrace {
         gpusPerNode: shape.gpusPerNode,
         nodes: shape.nodes,
         duration,
-        wallLimit: duration,
+        wallLimit: timeLimitFor(duration, ownTimeLimit(f, limitCol)),
       };
     }
   }

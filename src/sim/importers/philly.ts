@@ -4,7 +4,19 @@
  * per row; rows are never held). Mapping: see src/sim/README.md.
  */
 import { bump, newImportStats, type SimJob } from '../types.js';
-import { headerIndex, type ImportedTrace, type ImporterOptions, num, shapeFor, sortedLines, splitCsv } from './common.js';
+import {
+  headerIndex,
+  type ImportedTrace,
+  type ImporterOptions,
+  num,
+  optionalColumn,
+  ownTimeLimit,
+  shapeFor,
+  sortedLines,
+  splitCsv,
+  TIME_LIMIT_COLUMN,
+  timeLimitFor,
+} from './common.js';
 
 export const PHILLY_COLUMNS = ['timestamp', 'duration', 'num_gpus', 'cluster'] as const;
 
@@ -19,11 +31,13 @@ export function importPhilly(path: string, opts: ImporterOptions): ImportedTrace
   const stats = newImportStats();
   async function* jobs(): AsyncGenerator<SimJob> {
     let col: Record<(typeof PHILLY_COLUMNS)[number], number> | null = null;
+    let limitCol = -1;
     const lines = sortedLines(
       path,
       (text) => parsePhillyTime(splitCsv(text)[col!.timestamp]),
       (header) => {
         col = headerIndex(path, header, PHILLY_COLUMNS);
+        limitCol = optionalColumn(header, TIME_LIMIT_COLUMN);
       },
       () => {
         stats.rows++;
@@ -59,7 +73,7 @@ export function importPhilly(path: string, opts: ImporterOptions): ImportedTrace
         gpusPerNode: shape.gpusPerNode,
         nodes: shape.nodes,
         duration,
-        wallLimit: duration,
+        wallLimit: timeLimitFor(duration, ownTimeLimit(f, limitCol)),
       };
     }
   }

@@ -11,6 +11,8 @@
  *
  * Authorization: Bearer <token> when a token is configured. 404 means the key does not exist.
  */
+import { parseJson } from '../../model/json.js';
+import { KmsMessageSchema } from '../stored-json.js';
 import { KeyNotFoundError, type KeyProvider, KeyProviderError } from './provider.js';
 
 export class HttpKmsProvider implements KeyProvider {
@@ -26,7 +28,7 @@ export class HttpKmsProvider implements KeyProvider {
     this.base = baseUrl.replace(/\/+$/, '');
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, string> }> {
+  private async call(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
     let res: Response;
     try {
       res = await fetch(`${this.base}${path}`, {
@@ -42,19 +44,19 @@ export class HttpKmsProvider implements KeyProvider {
       throw new KeyProviderError(`key provider ${this.name} is unreachable: ${err instanceof Error ? err.message : String(err)}`);
     }
     const text = await res.text();
-    let json: Record<string, string> = {};
+    let json: Record<string, unknown> = {};
     try {
-      json = text ? (JSON.parse(text) as Record<string, string>) : {};
+      json = text ? parseJson(text, KmsMessageSchema, `key provider ${this.name}'s answer`) : {};
     } catch {
-      // A non-JSON answer is reported by status below.
+      // A non-JSON (or non-object) answer is reported by status below.
     }
     return { status: res.status, json };
   }
 
-  private fail(op: string, keyId: string, r: { status: number; json: Record<string, string> }): never {
+  private fail(op: string, keyId: string, r: { status: number; json: Record<string, unknown> }): never {
     if (r.status === 404) throw new KeyNotFoundError(keyId);
     throw new KeyProviderError(
-      `key provider ${this.name} refused ${op} for key ${keyId}: HTTP ${r.status} ${r.json.error ?? ''}`.trim(),
+      `key provider ${this.name} refused ${op} for key ${keyId}: HTTP ${r.status} ${typeof r.json.error === 'string' ? r.json.error : ''}`.trim(),
     );
   }
 

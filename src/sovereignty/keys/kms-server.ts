@@ -6,9 +6,12 @@
  *   node dist/src/sovereignty/keys/kms-server.js --dir ./kms --port 8200 [--host 127.0.0.1]
  *   (token from the environment variable GIGAFAB_KMS_SERVER_TOKEN; none: no authentication)
  */
+
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
+import { parseJson } from '../../model/json.js';
+import { KmsMessageSchema } from '../stored-json.js';
 import { DecryptError } from './envelope.js';
 import { LocalFileKeyProvider } from './local-provider.js';
 import { KeyNotFoundError } from './provider.js';
@@ -27,7 +30,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
     chunks.push(c as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  return text ? parseJson(text, KmsMessageSchema, 'request body') : {};
 }
 
 const b64 = (v: unknown): Buffer => {

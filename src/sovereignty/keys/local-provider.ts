@@ -7,6 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseJson } from '../../model/json.js';
+import { StoredKeksSchema } from '../stored-json.js';
 import { aad as aadOf, KEY_BYTES, newKey, open, seal } from './envelope.js';
 import { KeyNotFoundError, type KeyProvider } from './provider.js';
 
@@ -44,7 +46,7 @@ export class LocalFileKeyProvider implements KeyProvider {
 
   private load(): Record<string, StoredKek> {
     const path = this.storePath();
-    return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, StoredKek>) : {};
+    return existsSync(path) ? parseJson(readFileSync(path, 'utf8'), StoredKeksSchema, path) : {};
   }
 
   private save(keks: Record<string, StoredKek>): void {

@@ -6,10 +6,12 @@
  * job to its driver, and each such decryption is an audited key use.
  */
 import { randomBytes } from 'node:crypto';
+import { canAdminAsTenant, enforce, isOperator } from '../../model/authz.js';
 import { conflict, forbidden, invalid, notFound } from '../../model/errors.js';
+import { REGISTRY_AUTH_SECRET } from '../../model/job.js';
+import type { Principal } from '../../model/principal.js';
 import type { JobSpec } from '../../model/schemas.js';
-import { isOperator, type Principal } from '../../server/principal.js';
-import type { Tenancy } from '../../server/tenancy.js';
+import type { Tenancy } from '../../server/tenancy/index.js';
 import { appendAudit } from '../../store/audit.js';
 import { type KeysDb, keysDb, keysTrx, type SecretsTable } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
@@ -62,13 +64,13 @@ export class Secrets {
    * when the route let them through the lockbox (`lockboxChecked`), and never manage them.
    */
   private async requireMember(p: Principal, org: string, lockboxChecked = false): Promise<void> {
-    await this.tenancy.getOrg(p, org);
+    await this.tenancy.orgs.get(p, org);
     if (isOperator(p) && !lockboxChecked) throw forbidden("operators cannot see or manage a tenant's secrets");
   }
 
   private async requireAdmin(p: Principal, org: string): Promise<void> {
     await this.requireMember(p, org);
-    if (p.role !== 'admin') throw forbidden('only organisation admins can manage secrets');
+    enforce(canAdminAsTenant(p, org), 'only organisation admins can manage secrets');
   }
 
   private row(org: string, name: string) {
@@ -258,7 +260,7 @@ export class Secrets {
 
   /** validateRefs checks a job's secretEnv at submission: every secret exists, no clash with env. */
   async validateRefs(org: string, spec: JobSpec): Promise<void> {
-    const refs = spec.secretEnv ?? {};
+    const refs = secretRefs(spec);
     const names = [...new Set(Object.values(refs))];
     if (names.length === 0) return;
     const clash = Object.keys(refs).filter((k) => spec.env && k in spec.env);
@@ -288,8 +290,8 @@ export class Secrets {
 
   /** resolveForJob decrypts a job's secrets for its driver; each decryption is an audited key use. */
   async resolveForJob(job: { id: string; org: string; spec: JobSpec }): Promise<Record<string, string> | undefined> {
-    const refs = job.spec.secretEnv;
-    if (!refs || Object.keys(refs).length === 0) return undefined;
+    const refs = secretRefs(job.spec);
+    if (Object.keys(refs).length === 0) return undefined;
     const out: Record<string, string> = {};
     for (const [envName, name] of Object.entries(refs)) {
       const r = await this.row(job.org, name);
@@ -313,4 +315,11 @@ export class Secrets {
     }
     return out;
   }
+}
+
+/** The secrets a job references: its secretEnv, and its registry credentials (delivered to the pulling driver only). */
+function secretRefs(spec: JobSpec): Record<string, string> {
+  const refs: Record<string, string> = { ...spec.secretEnv };
+  if (spec.registryCredentials) refs[REGISTRY_AUTH_SECRET] = spec.registryCredentials;
+  return refs;
 }

@@ -1,7 +1,8 @@
 /**
- * setupKeys wires the key hierarchy, secrets, restriction and erasure into a server: key providers
- * from the data directory and the environment, the control plane's hooks, and the services the
- * API routes use. Called once by the composition root.
+ * setupKeys builds the key hierarchy, secrets and restriction for a server: key providers from the
+ * data directory and the environment, the services the API routes use, and the hooks the control
+ * plane is then constructed with (nothing is patched into it afterwards). Erasure needs the
+ * control plane's job service and is built after it (erasureFor). Called once by the composition root.
  *
  * External KMS providers (customer-managed keys): GIGAFAB_KMS_PROVIDERS="name=url[,name=url]",
  * each with an optional bearer token in GIGAFAB_KMS_TOKEN_<NAME> (upper case, dashes as _).
@@ -9,7 +10,8 @@
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { ControlPlane } from '../../server/control-plane.js';
-import type { Tenancy } from '../../server/tenancy.js';
+import type { ControlPlaneHooks, RestrictionCycle } from '../../server/ports.js';
+import type { Tenancy } from '../../server/tenancy/index.js';
 import type { Store } from '../../store/open-store.js';
 import { Erasure } from '../erasure.js';
 import { Restrictions } from '../restriction.js';
@@ -28,6 +30,11 @@ export interface KeysServices {
   tenancy: Tenancy;
 }
 
+/** What setupKeys makes: the services before erasure, and the control plane's hooks. */
+export interface KeysSetup extends Omit<KeysServices, 'erasure'> {
+  hooks: Required<ControlPlaneHooks>;
+}
+
 /** parseKmsProviders reads GIGAFAB_KMS_PROVIDERS; a malformed entry stops the server with a clear message. */
 export function parseKmsProviders(value: string | undefined): [string, string][] {
   if (!value?.trim()) return [];
@@ -41,11 +48,11 @@ export function parseKmsProviders(value: string | undefined): [string, string][]
 
 export async function setupKeys(
   store: Store,
-  cp: ControlPlane,
+  cycle: RestrictionCycle,
   tenancy: Tenancy,
   dataDir: string,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<KeysServices> {
+): Promise<KeysSetup> {
   const providers = new Map<string, KeyProvider>([['local', new LocalFileKeyProvider(join(dataDir, 'keys'))]]);
   for (const [name, url] of parseKmsProviders(env.GIGAFAB_KMS_PROVIDERS)) {
     providers.set(name, new HttpKmsProvider(name, url, env[`GIGAFAB_KMS_TOKEN_${name.toUpperCase().replaceAll('-', '_')}`]));
@@ -59,11 +66,9 @@ export async function setupKeys(
   store.fields = fields;
   await fields.sealExisting();
   const secrets = new Secrets(store, keys, tenancy);
-  const restrictions = new Restrictions(store, cp, tenancy);
+  const restrictions = new Restrictions(store, cycle, tenancy);
   await restrictions.load();
-  const erasure = new Erasure(store, cp, tenancy, keys, restrictions);
-  cp.hooks = {
-    ...cp.hooks,
+  const hooks: Required<ControlPlaneHooks> = {
     admit: async (org, spec) => {
       restrictions.admit(org);
       await secrets.validateRefs(org, spec);
@@ -71,5 +76,11 @@ export async function setupKeys(
     holdReason: (org) => restrictions.holdReason(org),
     secretsFor: (job) => secrets.resolveForJob(job),
   };
-  return { keys, secrets, restrictions, erasure, tenancy };
+  return { keys, secrets, restrictions, tenancy, hooks };
+}
+
+/** erasureFor completes the services once the control plane (whose jobs erasure cancels) exists. */
+export function erasureFor(store: Store, cp: ControlPlane, s: KeysSetup): KeysServices {
+  const erasure = new Erasure(store, cp, s.tenancy, s.keys, s.restrictions);
+  return { keys: s.keys, secrets: s.secrets, restrictions: s.restrictions, tenancy: s.tenancy, erasure };
 }

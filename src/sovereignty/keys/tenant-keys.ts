@@ -10,9 +10,12 @@
  */
 import { hkdfSync } from 'node:crypto';
 import { sql } from 'kysely';
+import { parseJson } from '../../model/json.js';
+import { JobSpecSchema } from '../../model/schemas.js';
 import { keysDb, keysTrx } from '../../store/keys-tables.js';
 import type { Store } from '../../store/open-store.js';
 import { type FieldSealer, isSealed, SEALED_PREFIX, sealEventText, sealJobColumns } from '../../store/sealed-fields.js';
+import { EvidenceDatasetsSchema } from '../stored-json.js';
 import { aad, DecryptError, open, seal } from './envelope.js';
 import type { KeyService, ObjectRef } from './key-service.js';
 
@@ -135,7 +138,7 @@ export class TenantFieldKeys implements FieldSealer {
       for (const r of rows) await this.ready(r.org_id);
       await this.store.write(async (trx) => {
         for (const r of rows) {
-          const cols = sealJobColumns(this, r.org_id, JSON.parse(r.spec));
+          const cols = sealJobColumns(this, r.org_id, parseJson(r.spec, JobSpecSchema, 'job spec'));
           await trx.updateTable('jobs').set(cols).where('id', '=', r.id).execute();
         }
       });
@@ -226,11 +229,12 @@ export class TenantFieldKeys implements FieldSealer {
     for (const r of rows) await this.ready(r.org_id);
     await this.store.write(async (trx) => {
       for (const r of rows) {
-        const e = JSON.parse(r.evidence) as { datasets: { name: string }[] };
-        e.datasets = e.datasets.map((d) => ({
-          ...d,
-          name: isSealed(d.name) ? d.name : this.seal(r.org_id, 'dataset.name', d.name),
-        }));
+        const e = parseJson(r.evidence, EvidenceDatasetsSchema, 'placement evidence');
+        if (e.datasets)
+          e.datasets = e.datasets.map((d) => ({
+            ...d,
+            name: isSealed(d.name) ? d.name : this.seal(r.org_id, 'dataset.name', d.name),
+          }));
         await trx
           .updateTable('placement_evidence')
           .set({ evidence: JSON.stringify(e) })

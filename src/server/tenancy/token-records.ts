@@ -4,10 +4,10 @@
  * never a credential.
  */
 import type { Selectable, Transaction } from 'kysely';
-import { invalid } from '../model/errors.js';
-import type { TokenInfo } from '../model/schemas.js';
-import type { Database, TokensTable } from '../store/schema.js';
-import { newId } from './principal.js';
+import { invalid } from '../../model/errors.js';
+import type { TokenInfo } from '../../model/schemas.js';
+import type { Database, TokensTable } from '../../store/schema.js';
+import { newId } from '../principal.js';
 
 /** Lifetime of new tokens: the default when none is asked for, and the most anyone may ask for. */
 export interface TokenPolicy {

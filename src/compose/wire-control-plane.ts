@@ -1,0 +1,88 @@
+/**
+ * The control plane and the sovereignty services around it, built in one explicit order from one
+ * set of dependencies (no setters after construction, no hooks patched in later):
+ *   1. SchedulingState (the live view; enqueues through the residency gate)
+ *   2. sovereignty services, holding narrow ports over that state: tenancy (quotas), keys, secrets
+ *      and restriction (restrictionCycle), residency (residencyCycle), dataset manifests
+ *   3. ControlPlane (cycle runner, observations, job service) with the services' hooks
+ *   4. erasure, which cancels jobs through the control plane's job service
+ */
+import type { ExecutionDriver } from '../drivers/driver.js';
+import type { Fleet } from '../model/fleet.js';
+import type { Policy } from '../model/policy.js';
+import { ControlPlane, stopGrace } from '../server/control-plane.js';
+import { SchedulingState } from '../server/cycle/scheduling-state.js';
+import { residencyCycle, restrictionCycle } from '../server/cycle/sovereignty-ports.js';
+import { EventBus } from '../server/event-bus.js';
+import type { Limits } from '../server/limits.js';
+import { createMetrics, type Metrics } from '../server/metrics.js';
+import type { OidcAuthenticator } from '../server/oidc.js';
+import type { ControlPlaneHooks } from '../server/ports.js';
+import { Tenancy, type TokenPolicy } from '../server/tenancy/index.js';
+import { type DatasetManifests, loadDatasetManifests } from '../sovereignty/dataset-manifests.js';
+import { erasureFor, type KeysServices, setupKeys } from '../sovereignty/keys/setup.js';
+import { ResidencyService } from '../sovereignty/service.js';
+import type { Store } from '../store/open-store.js';
+
+export interface WiringInput {
+  store: Store;
+  fleet: Fleet;
+  driver: ExecutionDriver;
+  policy: Policy;
+  limits: Limits;
+  dataDir: string;
+  tokenPolicy?: TokenPolicy;
+  oidc?: OidcAuthenticator | null;
+  now?: () => number;
+}
+
+export interface Wired {
+  cp: ControlPlane;
+  tenancy: Tenancy;
+  keys: KeysServices;
+  residency: ResidencyService;
+  datasetManifests: DatasetManifests;
+  metrics: Metrics;
+}
+
+export async function wireControlPlane(w: WiringInput): Promise<Wired> {
+  const { store, fleet, driver, policy } = w;
+  const now = w.now ?? (() => Date.now());
+  const bus = new EventBus();
+  const residency = new ResidencyService(store, fleet);
+  const state = new SchedulingState(fleet, driver, residency, now);
+  const metrics = createMetrics(() => ({
+    queueLength: () => state.queue.size,
+    runningCount: () => state.running.size,
+    gpuTotals: () => state.cluster.siteTotals(),
+  }));
+  const grace = stopGrace({ policy });
+
+  const tenancy = new Tenancy({ store, quotas: state, tokenPolicy: w.tokenPolicy, oidc: w.oidc ?? null });
+  const sov = await setupKeys(store, restrictionCycle({ state, store, driver, bus, grace }), tenancy, w.dataDir);
+  await residency.load(residencyCycle({ state, bus }));
+  const datasetManifests = await loadDatasetManifests(store, sov.keys, residency);
+  const hooks: ControlPlaneHooks = {
+    admit: sov.hooks.admit,
+    holdReason: sov.hooks.holdReason,
+    // A job's driver receives its secrets and the manifests of the datasets it reads.
+    secretsFor: async (job) => {
+      const secrets = await sov.hooks.secretsFor(job);
+      const datasets = await datasetManifests.resolveForJob(job);
+      return secrets || datasets ? { ...secrets, ...datasets } : undefined;
+    },
+  };
+
+  const cp = new ControlPlane({
+    state,
+    store,
+    driver,
+    bus,
+    metrics,
+    policy,
+    residency,
+    hooks,
+    maxQueuedJobsPerOrg: w.limits.queue.maxQueuedJobsPerOrg,
+  });
+  return { cp, tenancy, keys: erasureFor(store, cp, sov), residency, datasetManifests, metrics };
+}

@@ -1,0 +1,196 @@
+/**
+ * CycleRunner: runs scheduling cycles. One cycle, in named steps (see README.md):
+ *   1. schedule      snapshot → scheduleCycle (pure), fair-share usage charged first
+ *   2. reasons       adopt the cycle's pending reasons, plus holds (preempted, restricted)
+ *   3. preempt       victims' stops persisted (one transaction), then sent to the driver
+ *   4. persist       every start in one store transaction with its audit record
+ *   5. hand back     starts the transaction did not commit free their GPUs again
+ *   6. driver calls  committed starts enter the running set and go to their drivers
+ *   7. publish       the committed events reach subscribers
+ * In-memory state changes only after the commit it depends on.
+ */
+import type { Observation } from '../../drivers/driver.js';
+import { PRIORITY_CLASSES } from '../../model/job.js';
+import { type CycleResult, type PolicySettings, policySettings, scheduleCycle } from '../../scheduler/index.js';
+import { openSpec } from '../../store/sealed-fields.js';
+import type { SchedulingOps } from '../scheduling-ops.js';
+import { type CommittedStart, persistStarts } from './commit-starts.js';
+import type { CycleContext } from './context.js';
+import { handOver } from './hand-over.js';
+import { preempt } from './preempt.js';
+import { snapshot } from './snapshot.js';
+import { chargeRunning } from './usage.js';
+
+export interface CycleRunnerOptions {
+  /** Milliseconds between scheduling cycles when nothing changes. */
+  cycleIntervalMs?: number;
+}
+
+export class CycleRunner {
+  lastCycleMs = 0;
+  private readonly settings: PolicySettings;
+  private readonly cycleIntervalMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private cycling = false;
+  private stopped = false;
+
+  constructor(
+    private readonly ctx: CycleContext,
+    private readonly ops: SchedulingOps,
+    /** Where a failed hand-over is reported (the observations). */
+    private readonly report: (o: Observation) => Promise<void>,
+    opts: CycleRunnerOptions = {},
+  ) {
+    this.settings = policySettings(ctx.policy);
+    this.cycleIntervalMs = opts.cycleIntervalMs ?? 250;
+  }
+
+  startLoop(): void {
+    const { state } = this.ctx;
+    const tick = async () => {
+      if (this.stopped) return;
+      try {
+        const now = state.now();
+        // An attestation starting or ending changes where jobs may run even when nothing else changed.
+        if (state.dirty || this.ctx.residency?.due(now) || this.reasonsDue(now)) await this.runCycle();
+      } catch (err) {
+        console.error('scheduling cycle failed:', err);
+      }
+      // Under a stream of changes, pace cycles so scheduling takes at most ~20% of a core.
+      if (!this.stopped) this.timer = setTimeout(tick, state.dirty ? Math.max(25, 4 * this.lastCycleMs) : this.cycleIntervalMs);
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    while (this.cycling) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** reasonsDue: the last cycle's pending reasons may predate its own starts and the explain interval has passed. */
+  private reasonsDue(now: number): boolean {
+    const since = this.ctx.state.reasonsStaleSince;
+    return since !== null && now - since >= this.ctx.policy.explainIntervalSeconds * 1000;
+  }
+
+  /** runCycle: one scheduler pass, its starts committed in one transaction, then handed to the driver. */
+  async runCycle(): Promise<void> {
+    if (this.cycling) return;
+    this.cycling = true;
+    this.ctx.state.dirty = false;
+    try {
+      const now = this.ctx.state.now();
+      const { result, explain } = await this.schedule(now);
+      this.adoptReasons(result, now, explain);
+      if (result.preemptions?.length) await preempt(this.ctx, result.preemptions, now);
+      if (result.starts.length === 0) return;
+      const committed = await this.persist(result, now);
+      const started = await this.adoptStarts(committed, result, now);
+      this.publish(started);
+      this.ctx.metrics?.jobsStarted.inc(started.length);
+    } finally {
+      this.cycling = false;
+    }
+  }
+
+  /** Step 1: the scheduler's decisions for this cycle (pure; timed for the metrics). */
+  private async schedule(now: number): Promise<{ result: CycleResult; explain: boolean }> {
+    const { ctx } = this;
+    if (ctx.residency?.due(now)) await ctx.residency.refresh(now);
+    const t0 = performance.now();
+    chargeRunning(ctx.state, ctx.policy, now);
+    const explain = now - ctx.state.explainedAt >= ctx.policy.explainIntervalSeconds * 1000;
+    const input = snapshot(
+      {
+        state: ctx.state,
+        policy: ctx.policy,
+        settings: this.settings,
+        ops: this.ops,
+        holdReason: (org) => ctx.hooks.holdReason?.(org) ?? null,
+      },
+      now,
+      explain,
+    );
+    const result = scheduleCycle(ctx.state.cluster, input);
+    this.lastCycleMs = performance.now() - t0;
+    ctx.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
+    return { result, explain };
+  }
+
+  /** Step 2: the cycle's pending reasons, with held jobs saying why they are held. */
+  private adoptReasons(result: CycleResult, now: number, explain: boolean): void {
+    const { state, hooks } = this.ctx;
+    this.ops.noteHeld(result.windows);
+    state.reasonsStaleSince = result.starts.length > 0 ? now : null;
+    // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
+    state.pending = result.pending;
+    for (const [id, { forJobId: forJob }] of state.holds) {
+      if (!state.queue.has(id)) {
+        state.holds.delete(id); // cancelled while held
+        continue;
+      }
+      state.pending.set(id, {
+        code: 'preempting',
+        message: `waiting: preempted for job ${forJob}; requeued, and considered again once job ${forJob} has started`,
+      });
+    }
+    if (hooks.holdReason) {
+      for (const [id, j] of state.queue) {
+        const held = hooks.holdReason(j.org);
+        if (held) state.pending.set(id, held);
+      }
+    }
+    if (explain) {
+      state.explainedAt = now;
+      state.explanations = result.explain ?? new Map();
+      state.priorities = result.priorities ?? new Map();
+    }
+  }
+
+  /** Steps 4 and 5: persist every start in one transaction; what it did not commit is handed back. */
+  private async persist(result: CycleResult, now: number): Promise<CommittedStart[]> {
+    const { state } = this.ctx;
+    let persisted: Awaited<ReturnType<typeof persistStarts>>;
+    try {
+      persisted = await persistStarts(this.ctx, result.starts, now);
+    } catch (err) {
+      for (const s of result.starts) state.cluster.release(s.jobId);
+      throw err;
+    }
+    const committedIds = new Set(persisted.committed.map((c) => c.id));
+    for (const s of result.starts) if (!committedIds.has(s.jobId)) state.cluster.release(s.jobId);
+    if (persisted.refused.length > 0) state.reconstrainQueued();
+    return persisted.committed;
+  }
+
+  /** Step 6: committed starts leave the queue, hold their GPUs and go to their drivers. */
+  private async adoptStarts(committed: CommittedStart[], result: CycleResult, now: number): Promise<CommittedStart[]> {
+    const { state } = this.ctx;
+    const borrowed = new Set(result.starts.filter((s) => s.borrowed).map((s) => s.jobId));
+    for (const c of committed) {
+      const spec = state.queuedSpecs.get(c.id) ?? (await this.specOf(c.id));
+      state.dequeue(c.id);
+      const placement = state.cluster.allocationOf(c.id)!;
+      const row = { org_id: c.org, project_id: spec.project, priority: PRIORITY_CLASSES[spec.priorityClass] };
+      state.addRunning(c.id, row, spec, placement, now, borrowed.has(c.id));
+      handOver(this.ctx, c, spec, now, this.report);
+    }
+    return committed;
+  }
+
+  /** Step 7: subscribers learn of the starts. */
+  private publish(started: CommittedStart[]): void {
+    for (const c of started) this.ctx.bus.publish({ org: c.org, event: c.event });
+  }
+
+  private async specOf(id: string) {
+    const { store } = this.ctx;
+    const row = await store.db
+      .selectFrom('jobs')
+      .select(['spec', 'org_id'])
+      .where('id', '=', Number(id))
+      .executeTakeFirstOrThrow();
+    return openSpec(store.fields, row.org_id, row.spec);
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * SchedulingState: the control plane's live, in-memory view (cluster allocations, queue, running
+ * jobs, quotas, fair-share usage, holds, the last cycle's reasons). Built from the store at
+ * recover (recover.ts); changed only after the store transaction that records a change commits.
+ * It owns no I/O: the cycle runner, the observations and the job service read and update it.
+ */
+import type { ExecutionDriver } from '../../drivers/driver.js';
+import { type NotRunnable, type SiteRunPolicy, whyNotRunnableAnywhere, withoutUnrunnableSites } from '../../drivers/runnable.js';
+import type { HoldCause, StopCause } from '../../lifecycle/index.js';
+import type { Fleet } from '../../model/fleet.js';
+import type { PendingReason, Placement } from '../../model/job.js';
+import type { JobSpec } from '../../model/schemas.js';
+import { ClusterModel, type JobExplain, type JobPriority, type SchedJob } from '../../scheduler/index.js';
+import { schedFields } from '../job-constraints.js';
+import type { JobRow } from '../job-rows.js';
+import { OrgCountedMap } from '../org-count-map.js';
+import type { QuotaBook, ResidencyGate, RunningForResidency } from '../ports.js';
+
+/** ClusterView: what readers outside the cycle (API routes, fleet history) may see of the cluster. */
+export type ClusterView = Pick<ClusterModel, 'nodeView' | 'nodeState' | 'siteTotals' | 'allocatedJobs' | 'allocationOf'>;
+
+export interface RunningJob {
+  org: string;
+  project: string;
+  spec: JobSpec;
+  startedAt: number;
+  gpus: number;
+  gpuType: string;
+  priority: number;
+  /** Started on capacity borrowed from other projects' idle quota: preemptible by its owners. */
+  borrowed: boolean;
+  /**
+   * Why it is being stopped (cancel is not recorded here: it ends with the driver's outcome); what
+   * follows once it has stopped is the lifecycle's exitDecision(cause, exit). A node failure
+   * replaces any other cause (the node is gone either way).
+   */
+  stopping: StopCause | null;
+  /** Epoch ms of the last checkpoint the job reported. */
+  lastCheckpointAt?: number;
+}
+
+export class SchedulingState implements QuotaBook {
+  readonly cluster: ClusterModel;
+  readonly queue = new OrgCountedMap<SchedJob>();
+  /** Specs of queued jobs, kept so a start needs no extra read. */
+  readonly queuedSpecs = new Map<string, JobSpec>();
+  readonly running = new Map<string, RunningJob>();
+  readonly quotas = new Map<string, Map<string, number>>();
+  pending = new Map<string, PendingReason>();
+  explanations = new Map<string, JobExplain>();
+  priorities = new Map<string, JobPriority>();
+  explainedAt = 0;
+  /** Fair-share usage: decayed, type-weighted GPU-seconds per project, charged every cycle. */
+  usage = new Map<string, number>();
+  usageAt = 0;
+  /**
+   * Preempted jobs held back until the job they made room for has started (or left the queue):
+   * otherwise the victim, requeued first, could take the freed capacity again (a livelock).
+   */
+  readonly holds = new Map<string, HoldCause>();
+  /** Jobs whose start is committed but not yet handed to the driver. */
+  readonly handingOver = new Set<string>();
+  /** Jobs whose driver-side data (output) is deleted once they have ended (an erasure). */
+  readonly forgetOnExit = new Set<string>();
+  /** Stop requests (with their grace) that arrived while a job was being handed over. */
+  readonly stopAfterStart = new Map<string, number>();
+  /** Something changed: the next tick runs a cycle. */
+  dirty = true;
+  /**
+   * When the last cycle started jobs (sim ms), else null: reasons built before a later start of the
+   * same cycle describe the fleet before it ("6 B200 free fleet-wide"), so one more cycle must
+   * rebuild them against the state that cycle left, within the explain interval.
+   */
+  reasonsStaleSince: number | null = null;
+
+  constructor(
+    readonly fleet: Fleet,
+    private readonly driver: Pick<ExecutionDriver, 'runtimeScale' | 'runPolicy'>,
+    private readonly residency: ResidencyGate | null,
+    readonly now: () => number,
+  ) {
+    this.cluster = new ClusterModel(fleet);
+    const runPolicy = driver.runPolicy?.bind(driver);
+    this.runPolicies = runPolicy ? fleet.sites.map((s) => runPolicy(s.id)) : [];
+  }
+
+  /** What each site's driver can run (images, host jobs, registries); empty when the driver does not say (sim). */
+  readonly runPolicies: readonly SiteRunPolicy[];
+
+  /** whyNotRunnable: null when some site can run the job as its spec asks, else the refusal (submission). */
+  whyNotRunnable(spec: JobSpec): NotRunnable | null {
+    return whyNotRunnableAnywhere(spec, this.runPolicies);
+  }
+
+  /** poke asks for a cycle soon (something changed). */
+  poke(): void {
+    this.dirty = true;
+  }
+
+  /** runtimeScale: job-run seconds per second of this clock on a site (1 for real engines). */
+  runtimeScale(site: string | undefined): number {
+    return site === undefined ? 1 : (this.driver.runtimeScale?.(site) ?? 1);
+  }
+
+  /**
+   * The scale a queued job's limit is read with: its site is not chosen yet, so the sites' common
+   * scale when they share one (a simulated fleet), else 1 (the limit as written).
+   */
+  get queuedScale(): number {
+    const scales = new Set(this.fleet.sites.map((s) => this.runtimeScale(s.id)));
+    return scales.size === 1 ? [...scales][0]! : 1;
+  }
+
+  /** enqueue: the one way a job enters the queue (submission, recovery, requeue), through the residency gate. */
+  enqueue(id: string, row: JobRow, spec: JobSpec): void {
+    // Sites whose driver cannot run the job as asked (an image where only host jobs run) never get it.
+    const job = withoutUnrunnableSites(toSchedJob(row, spec, this.queuedScale), spec, this.runPolicies);
+    this.queue.set(id, this.residency ? this.residency.constrain(job, spec, this.now()) : job);
+    this.queuedSpecs.set(id, spec);
+  }
+
+  /** dequeue: a job left the queue (started, cancelled). */
+  dequeue(id: string): void {
+    this.queue.delete(id);
+    this.queuedSpecs.delete(id);
+    this.pending.delete(id);
+  }
+
+  /** reconstrainQueued re-evaluates every queued job's residency (a policy changed, an attestation expired). */
+  reconstrainQueued(): void {
+    if (!this.residency) return;
+    const now = this.now();
+    for (const [id, j] of this.queue) {
+      const spec = this.queuedSpecs.get(id);
+      if (spec) this.queue.set(id, this.residency.constrain(j, spec, now));
+    }
+    this.poke();
+  }
+
+  quotaUsage(project: string, gpuType: string): number {
+    return this.cluster.usage(project, gpuType);
+  }
+
+  setQuotaInMemory(project: string, gpuType: string, gpus: number): void {
+    const m = this.quotas.get(project) ?? new Map<string, number>();
+    m.set(gpuType, gpus);
+    this.quotas.set(project, m);
+    this.poke();
+  }
+
+  /** addRunning: a started job holds its GPUs (a committed start, or one found running at recovery). */
+  addRunning(id: string, row: RunningRow, spec: JobSpec, placement: Placement, startedAt: number, borrowed: boolean): void {
+    this.running.set(id, {
+      org: row.org_id,
+      project: row.project_id,
+      spec,
+      startedAt,
+      gpus: placement.nodes.reduce((a, n) => a + n.gpus.length, 0),
+      gpuType: placement.gpuType,
+      priority: row.priority,
+      borrowed,
+      stopping: null,
+    });
+  }
+
+  /** runningJobsForResidency: running jobs with their site, for re-checking after a change. */
+  runningJobsForResidency(): RunningForResidency[] {
+    const out: RunningForResidency[] = [];
+    for (const [id, r] of this.running) {
+      const site = this.cluster.allocationOf(id)?.site;
+      if (site) out.push({ id, org: r.org, project: r.project, spec: r.spec, site });
+    }
+    return out;
+  }
+
+  /** removeRunning: a started job has stopped; its GPUs are free again. */
+  removeRunning(id: string): void {
+    this.cluster.release(id);
+    this.running.delete(id);
+  }
+}
+
+export interface RunningRow {
+  org_id: string;
+  project_id: string;
+  priority: number;
+}
+
+/** toSchedJob: a queued job for the scheduler; its limit in the clock's time (`scale`, see runtimeScale). */
+function toSchedJob(row: JobRow, spec: JobSpec, scale: number): SchedJob {
+  return {
+    id: String(row.id),
+    seq: row.id,
+    org: row.org_id,
+    project: row.project_id,
+    gpuType: spec.gpuType === 'any' ? null : spec.gpuType,
+    gpusPerNode: spec.gpusPerNode,
+    nodes: spec.nodes,
+    priority: row.priority,
+    submittedAt: Date.parse(row.created_at),
+    maxRuntimeSeconds: spec.maxRuntimeSeconds / scale,
+    ...schedFields(spec),
+  };
+}
