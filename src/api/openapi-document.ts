@@ -26,6 +26,8 @@ export function describedApp(version: string) {
   return createApp({
     // The console's fleet routes index the fleet's shape when declared: the built-in demo fleet serves.
     cp: unused('cp', { fleet: loadFleetFile() }),
+    cluster: unused('cluster'),
+    ops: unused('ops'),
     tenancy: unused('tenancy'),
     audit: unused('audit'),
     lockbox: unused('lockbox'),
