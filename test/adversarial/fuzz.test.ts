@@ -306,10 +306,13 @@ function plausible(schema: SchemaNode, depth = 0): fc.Arbitrary<Json> {
     case 'number': {
       const lo = s.minimum ?? 0;
       const hi = s.maximum ?? 1_000_000;
+      // A number's bounds need not be integers (`cpus` from 0.01): integers are drawn within them.
+      const intLo = Math.ceil(lo);
       return fc.oneof(
         ...example,
         fc.constantFrom(lo, hi, Math.floor((lo + hi) / 2)),
-        fc.integer({ min: lo, max: Math.min(hi, lo + 100) }),
+        fc.integer({ min: intLo, max: Math.max(intLo, Math.min(Math.floor(hi), intLo + 100)) }),
+        ...(type === 'number' ? [fc.double({ min: lo, max: Math.min(hi, lo + 100), noNaN: true })] : []),
         nastyNumber,
       );
     }
