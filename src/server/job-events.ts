@@ -2,6 +2,7 @@
 import type { JobEvent } from '../model/schemas.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
+import { type FieldSealer, sealEventText } from '../store/sealed-fields.js';
 import { toJobEvent } from './job-rows.js';
 
 export type Trx = Parameters<Parameters<Store['write']>[0]>[0];
@@ -17,4 +18,21 @@ export async function insertEvent(
   const values = { job_id: Number(jobId), at, type, message, data: data ? JSON.stringify(data) : null };
   const id = await insertReturningId(trx, 'job_events', values);
   return toJobEvent({ ...values, id });
+}
+
+/**
+ * insertDriverEvent: an event whose text a driver wrote (started, an image-pull phase, the exit). It
+ * may name what the tenant wrote (the image, a registry's answer about it), so it is stored sealed
+ * like other tenant-written text and returned clear. The org must be ready (`store.fields.ready`).
+ */
+export async function insertDriverEvent(
+  trx: Trx,
+  fields: FieldSealer,
+  org: string,
+  e: { jobId: string; at: string; type: string; message: string; data: Record<string, unknown> | null },
+): Promise<JobEvent> {
+  const data = e.data ? JSON.stringify(e.data) : null;
+  const sealed = sealEventText(fields, org, e.message, data);
+  const id = await insertReturningId(trx, 'job_events', { job_id: Number(e.jobId), at: e.at, type: e.type, ...sealed });
+  return toJobEvent({ id, job_id: Number(e.jobId), at: e.at, type: e.type, message: e.message, data });
 }

@@ -332,7 +332,11 @@ test('a job started again (attempt 2) is submitted anew, in its own directory an
   const bin = join(dir, 'attempt-bin');
   execFileSync('mkdir', ['-p', bin]);
   const calls = join(dir, 'sbatch.calls');
-  writeFileSync(join(bin, 'sbatch'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${calls}\nwc -l < ${calls}\n`);
+  // One line per call: the arguments may hold newlines (the step's script), so they are joined first.
+  writeFileSync(
+    join(bin, 'sbatch'),
+    `#!/bin/sh\nargs=$(printf '%s' "$*" | tr '\\n' ' ')\nprintf '%s\\n' "$args" >> ${calls}\nwc -l < ${calls}\n`,
+  );
   chmodSync(join(bin, 'sbatch'), 0o755);
   const jobDir = join(dir, 'attempt-jobs');
   const opts = { nodeMap: { a: 'gpu01' }, jobDir, nodePollIntervalMs: 0, pollIntervalMs: 3_600_000, binDir: bin };

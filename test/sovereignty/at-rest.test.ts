@@ -9,6 +9,7 @@
  * is gone from the key provider, so the ciphertext left in the files and the backup stays unreadable.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { after, before, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { LocalFileKeyProvider } from '../../src/sovereignty/keys/local-provider.js';
 import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
+import { ensureTestImage, TEST_IMAGE } from '../helpers/podman.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import { tenantUser } from '../helpers/tenants.js';
 
@@ -25,7 +27,8 @@ const TAG = randomBytes(8).toString('hex');
 const M = {
   jobName: `jobname-${TAG}`,
   arg: `cmdarg-${TAG}`,
-  image: `registry.example/img-${TAG}`,
+  // A tag of the local test image: podman runs `localhost/` images without a pull.
+  image: `localhost/img-${TAG}:1`,
   env: `envvalue-${TAG}`,
   label: `label-${TAG}`,
   checkpoint: `ckpt-${TAG}`,
@@ -51,7 +54,7 @@ async function startServer(): Promise<TestServer> {
     fleet,
     `name: workstation
 sites:
-  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${join(siteDir, 'jobs')}, timeoutGraceSeconds: 1 } }
+  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${join(siteDir, 'jobs')}, timeoutGraceSeconds: 1, gpuPassthrough: none } }
 nodeTypes:
   - { id: ws, gpuType: L4, gpusPerNode: 4, gpuMemoryGiB: 24, interconnect: pcie, cpus: 16, memoryGiB: 64 }
 pools:
@@ -59,6 +62,7 @@ pools:
 `,
   );
   const bin = join(siteDir, 'bin');
+  // Stand-in GPUs have no device nodes: they reach the container as variables only.
   writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
   return startTestServer({ fleetPath: fleet, env: { PATH: `${bin}:${process.env.PATH}` } });
 }
@@ -96,6 +100,7 @@ async function backup(): Promise<string[]> {
 
 const dbFiles = () => ['gigafab.db', 'gigafab.db-wal'].map((f) => join(server.dataDir, f)).filter(existsSync);
 before(async () => {
+  execFileSync('podman', ['tag', ensureTestImage(), M.image]);
   server = await startServer();
   op = api(server.url, server.operatorToken);
   await op('POST', '/v1/orgs', { id: 'vault', name: 'Vault AG', kind: 'enterprise' });
@@ -108,6 +113,7 @@ before(async () => {
 
 after(async () => {
   await server?.stop();
+  execFileSync('podman', ['untag', TEST_IMAGE, M.image], { stdio: 'ignore' });
 });
 
 test('every tenant-written field is sealed at rest; the tenant reads it back', async () => {

@@ -179,6 +179,10 @@ class JobSpec(_JobSpecRequired, total=False):
     nodes: int
     command: List[str]
     image: str
+    args: List[str]
+    workingDir: str
+    resources: Dict[str, Any]
+    registryCredentials: str
     env: Dict[str, str]
     secretEnv: Dict[str, str]
     maxRuntimeSeconds: int

@@ -8,7 +8,7 @@ import type { CheckpointObservation, Observation } from '../../drivers/driver.js
 import { exitDecision, type HoldCause, type StopCause } from '../../lifecycle/index.js';
 import { appendAudit } from '../../store/audit.js';
 import { openSpec } from '../../store/sealed-fields.js';
-import { insertEvent } from '../job-events.js';
+import { insertDriverEvent, insertEvent } from '../job-events.js';
 import { type NodeFailureCause, recordCheckpoint, settleNodeFailure } from '../node-failure.js';
 import { type CycleContext, driverActor } from './context.js';
 
@@ -34,10 +34,15 @@ export class Observations {
   /** progressed records a step of a running job's start (an image pull phase, the process started). */
   private async progressed(o: Observation & { type: 'started' | 'phase' }): Promise<void> {
     const r = this.ctx.state.running.get(o.jobId);
+    if (!r) return; // a report about a job that no longer runs here (ended, requeued) changes nothing
+    const { fields } = this.ctx.store;
+    await fields.ready(r.org);
     const at = new Date(o.at).toISOString();
     const [type, data] = o.type === 'phase' ? [o.phase, o.data ?? null] : ['started', null];
-    const event = await this.ctx.store.write((trx) => insertEvent(trx, o.jobId, at, type, o.message, data));
-    if (r) this.ctx.bus.publish({ org: r.org, event });
+    const event = await this.ctx.store.write((trx) =>
+      insertDriverEvent(trx, fields, r.org, { jobId: o.jobId, at, type, message: o.message, data }),
+    );
+    this.ctx.bus.publish({ org: r.org, event });
   }
 
   /** finish records the job's end with the driver's outcome. */
@@ -45,6 +50,9 @@ export class Observations {
     const { ctx } = this;
     const at = new Date(o.at).toISOString();
     const state = OUTCOME_STATE[o.outcome] ?? (o.exitCode === 0 ? 'succeeded' : 'failed');
+    const { fields } = ctx.store;
+    const knownOrg = ctx.state.running.get(o.jobId)?.org;
+    if (knownOrg) await fields.ready(knownOrg);
     const done = await ctx.store.write(async (trx) => {
       const res = await trx
         .updateTable('jobs')
@@ -54,7 +62,12 @@ export class Observations {
         .returning(['org_id'])
         .executeTakeFirst();
       if (!res) return null;
-      const event = await insertEvent(trx, o.jobId, at, state, o.message, { exitCode: o.exitCode });
+      const data = { exitCode: o.exitCode };
+      // The driver's exit message may name the image (a failed pull): sealed where the org's key is ready.
+      const event =
+        res.org_id === knownOrg
+          ? await insertDriverEvent(trx, fields, res.org_id, { jobId: o.jobId, at, type: state, message: o.message, data })
+          : await insertEvent(trx, o.jobId, at, state, o.message, data);
       await appendAudit(trx, {
         at,
         actor: driverActor(ctx),
