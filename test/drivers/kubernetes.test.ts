@@ -324,7 +324,7 @@ describe('kubernetes driver: private images (recorded API)', () => {
 });
 
 describe('kubernetes driver: gangs (recorded API)', () => {
-  test('cancel: the pods are deleted with the grace, then the headless Service; a job's own MASTER_PORT does not win', async () => {
+  test('cancel: the pods are deleted with the grace, then the headless Service; a MASTER_PORT set by the job is not sent', async () => {
     const server = await replay('gang-cancel');
     const { driver, rec } = newDriver(server, { clusterDomain: 'k8s.muc1.example' });
     const job = driverJob(
