@@ -151,6 +151,7 @@ export class KubernetesDriver implements ExecutionDriver {
   private polling: Promise<void> | null = null;
   private closed = false;
   lastPollError = '';
+  lastForgetError = '';
   lastReconcile: KubernetesReconcileResult | null = null;
 
   constructor(private readonly opts: KubernetesDriverOptions) {
@@ -450,12 +451,22 @@ export class KubernetesDriver implements ExecutionDriver {
    * forget removes what the cluster still holds of an ended job (an organisation's erasure): its ended
    * pods, whose logs are tenant output, and its Service and Secrets should their removal at the end have
    * failed. The pods are found by label cluster-wide (so this works after a restart too); the other
-   * objects by their names in the pods' namespaces. A job still followed is left alone.
+   * objects by their names in the pods' namespaces. A job still followed is left alone. Best effort: an
+   * API server that does not answer must not fail an erasure or the observation loop (lastForgetError).
    */
   async forget(jobId: string): Promise<void> {
     if (this.jobs.has(jobId)) return;
     const known = this.logsByJob.get(jobId)?.namespace;
     this.logsByJob.delete(jobId);
+    try {
+      await this.removeEndedJob(jobId, known);
+    } catch (err) {
+      this.lastForgetError = `${jobId}: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
+  /** removeEndedJob: the deletions of forget (pods by label cluster-wide; Service and Secrets by name). */
+  private async removeEndedJob(jobId: string, known: string | undefined): Promise<void> {
     const res = await this.client.call('GET', '/api/v1/pods', {
       labelSelector: `${LABEL.instance}=${this.instance},${LABEL.jobId}=${jobLabel(jobId)}`,
     });

@@ -376,7 +376,16 @@ describe('kubernetes driver: gangs (recorded API)', () => {
     ]);
     assertValidKubeObjects(server.seen);
     assert.equal(await driver.logs('done-3', 0), null, 'nothing of the job is kept');
+    assert.equal(driver.lastForgetError, '');
     server.assertDone();
+  });
+
+  test('forget is best effort: an API server that refuses does not fail it (an erasure goes on)', async () => {
+    const server = await replay('nodes'); // holds no pod list: the request gets HTTP 500
+    const { driver } = newDriver(server);
+    await driver.forget('gone-5');
+    assert.match(driver.lastForgetError, /^gone-5: GET \/api\/v1\/pods: HTTP 500/);
+    assert.deepEqual(server.writes(), [], 'nothing deleted without knowing what');
   });
 
   test('the schema check catches what the API server would refuse', () => {
