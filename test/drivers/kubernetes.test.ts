@@ -380,6 +380,36 @@ describe('kubernetes driver: gangs (recorded API)', () => {
     server.assertDone();
   });
 
+  test('reattach: a known gang is followed again and its Service removed at its end; an orphan gang loses pods and Service', async () => {
+    const server = await replay('gang-reattach');
+    const { driver, rec } = newDriver(server);
+    const gang = driverJob(
+      'ddp-9',
+      ['torchrun'],
+      [
+        { node: 'muc-a', gpus: [0] },
+        { node: 'muc-b', gpus: [0] },
+      ],
+      { project: 'robotics', image: 'busybox' },
+    );
+    await driver.reattach([gang]);
+    assert.deepEqual(driver.lastReconcile, {
+      lost: [],
+      orphans: [{ jobId: 'orph-2', namespace: 'gigafab-robotics', pods: ['gf-orph-2-0', 'gf-orph-2-1'], action: 'deleted' }],
+    });
+    const e = await rec.exited('ddp-9', 5000);
+    assert.equal(e.outcome, 'completed');
+    await eventually(() => server.writes().length === 4, 2000, 'the gang Service deleted');
+    assert.deepEqual(server.writes(), [
+      'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-orph-2-0',
+      'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-orph-2-1',
+      'DELETE /api/v1/namespaces/gigafab-robotics/services/gf-orph-2',
+      'DELETE /api/v1/namespaces/gigafab-robotics/services/gf-ddp-9',
+    ]);
+    assertValidKubeObjects(server.seen);
+    server.assertDone();
+  });
+
   test('forget is best effort: an API server that refuses does not fail it (an erasure goes on)', async () => {
     const server = await replay('nodes'); // holds no pod list: the request gets HTTP 500
     const { driver } = newDriver(server);
