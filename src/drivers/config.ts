@@ -115,6 +115,11 @@ export const KubernetesDriverConfigSchema = z
     nodePollIntervalMs: z.number().int().min(0).max(3_600_000).default(10_000),
     timeoutGraceSeconds: z.number().min(0).max(3600).default(30),
     orphans: z.enum(['delete', 'report']).default('delete'),
+    /** The cluster's DNS domain (kubelet clusterDomain), for the DNS names of a gang's pods. */
+    clusterDomain: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/)
+      .default('cluster.local'),
   })
   .strict();
 
@@ -215,6 +220,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         nodePollIntervalMs: cfg.nodePollIntervalMs,
         timeoutGraceSeconds: cfg.timeoutGraceSeconds,
         orphans: cfg.orphans,
+        clusterDomain: cfg.clusterDomain,
       });
   }
 }

@@ -6,6 +6,9 @@
  * `activeDeadlineSeconds` = maxRuntimeSeconds and `terminationGracePeriodSeconds`. Pods live in one
  * namespace per project (`<namespacePrefix><project>`, created when missing); secrets go into a
  * Kubernetes Secret referenced by the container's env, never into the Pod spec or a message.
+ * A gang (nodes > 1) also gets a headless Service, created before its pods, and each pod a stable DNS
+ * name through it; every rank gets the rendezvous variables with rank 0's name as MASTER_ADDR
+ * (./kubernetes/gang.ts). Service and Secrets are removed when the job ends; forget() removes its pods.
  *
  * Following: the pods of each followed job are listed by label every pollIntervalMs. All Running →
  * `started`; all Succeeded → exited completed 0; a Failed pod → exited completed with its container's
@@ -24,6 +27,7 @@ import { bytesOf, REGISTRY_AUTH_SECRET } from '../model/job.js';
 import { checkJobId, DEFAULT_LOG_CHUNK, Listeners } from './common.js';
 import type { DriverJob, ExecutionDriver, ExitOutcome, LogChunk, NodeStateObservation, Observation } from './driver.js';
 import { asList, KubeApiError, KubeClient, type KubeClientOptions, type KubeNode, type Pod } from './kubernetes/api.js';
+import { DEFAULT_CLUSTER_DOMAIN, headlessService, isGang, rankAddress, rankEnv } from './kubernetes/gang.js';
 import { imageRegistry, type SiteRunPolicy } from './runnable.js';
 
 export const LABEL = {
@@ -55,6 +59,8 @@ export interface KubernetesDriverOptions extends KubeClientOptions {
   defaultImage?: string;
   /** Orphans (see above): 'delete' (default) or 'report'. */
   orphans?: 'delete' | 'report';
+  /** DNS domain of the cluster, for the names of a gang's pods (kubelet's clusterDomain). Default 'cluster.local'. */
+  clusterDomain?: string;
   /** The tenant org of a project, for the gigafab.dev/org label (DriverJob carries no org). */
   orgOf?: (project: string) => string | undefined;
   now?: () => number;
@@ -73,6 +79,8 @@ interface Tracked {
   pods: PodRef[];
   /** Secrets created for the job (its env secrets, its image pull secret), removed with it. */
   secretNames: string[];
+  /** The headless Service of a gang (null for a 1-node job), removed with it. */
+  service: string | null;
   startedReported: boolean;
   seenPods: boolean;
   missingPolls: number;
@@ -143,6 +151,7 @@ export class KubernetesDriver implements ExecutionDriver {
   private polling: Promise<void> | null = null;
   private closed = false;
   lastPollError = '';
+  lastForgetError = '';
   lastReconcile: KubernetesReconcileResult | null = null;
 
   constructor(private readonly opts: KubernetesDriverOptions) {
@@ -209,56 +218,70 @@ export class KubernetesDriver implements ExecutionDriver {
     const org = this.opts.orgOf?.(job.spec.project);
     if (org && LABEL_VALUE.test(org) && org.length <= 63) labels[LABEL.org] = org;
 
-    let secretName: string | null = null;
-    const jobSecrets: string[] = [];
     const base = podName(job.id, 0).replace(/-0$/, '');
-    let pullSecret: string | null = null;
-    if (pullAuth) {
-      pullSecret = `${base}-pull`;
-      const dockerConfig = { auths: { [imageRegistry(image)]: { auth: Buffer.from(pullAuth).toString('base64') } } };
-      await this.client.call(
-        'POST',
-        `/api/v1/namespaces/${namespace}/secrets`,
-        {},
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: pullSecret, namespace, labels, annotations: { [ANNOTATION.jobId]: job.id } },
-          type: 'kubernetes.io/dockerconfigjson',
-          stringData: { '.dockerconfigjson': JSON.stringify(dockerConfig) },
-        },
-        [409],
-      );
-      jobSecrets.push(pullSecret);
-    }
-    if (Object.keys(secrets).length > 0) {
-      secretName = `${podName(job.id, 0).replace(/-0$/, '')}-env`;
-      await this.client.call(
-        'POST',
-        `/api/v1/namespaces/${namespace}/secrets`,
-        {},
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: secretName, namespace, labels, annotations: { [ANNOTATION.jobId]: job.id } },
-          type: 'Opaque',
-          stringData: secrets,
-        },
-        [409], // already there: a start retried after a crash
-      );
-      jobSecrets.push(secretName);
-    }
+    const pullSecret = pullAuth ? `${base}-pull` : null;
+    const secretName = Object.keys(secrets).length > 0 ? `${base}-env` : null;
+    const service = isGang(job.placement) ? base : null;
+    const masterAddr = service
+      ? rankAddress(pods[0].name, service, namespace, this.opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN)
+      : '127.0.0.1';
+    const jobSecrets: string[] = [];
+    let serviceCreated: string | null = null;
     const created: string[] = [];
     try {
+      if (pullSecret && pullAuth) {
+        const dockerConfig = { auths: { [imageRegistry(image)]: { auth: Buffer.from(pullAuth).toString('base64') } } };
+        await this.client.call(
+          'POST',
+          `/api/v1/namespaces/${namespace}/secrets`,
+          {},
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: pullSecret, namespace, labels, annotations: { [ANNOTATION.jobId]: job.id } },
+            type: 'kubernetes.io/dockerconfigjson',
+            stringData: { '.dockerconfigjson': JSON.stringify(dockerConfig) },
+          },
+          [409],
+        );
+        jobSecrets.push(pullSecret);
+      }
+      if (secretName) {
+        await this.client.call(
+          'POST',
+          `/api/v1/namespaces/${namespace}/secrets`,
+          {},
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: secretName, namespace, labels, annotations: { [ANNOTATION.jobId]: job.id } },
+            type: 'Opaque',
+            stringData: secrets,
+          },
+          [409], // already there: a start retried after a crash
+        );
+        jobSecrets.push(secretName);
+      }
+      // A gang's Service exists before its pods, so their DNS names resolve from their first moment.
+      if (service) {
+        const svc = headlessService({
+          name: service,
+          namespace,
+          labels,
+          annotations: { [ANNOTATION.jobId]: job.id },
+          selector: { [LABEL.instance]: this.instance, [LABEL.jobId]: jobLabel(job.id) },
+          jobId: job.id,
+        });
+        await this.client.call('POST', `/api/v1/namespaces/${namespace}/services`, {}, svc, [409]);
+        serviceCreated = service;
+      }
       for (const [i, p] of pods.entries()) {
         const alloc = job.placement.nodes[i];
-        const env = [
-          ...Object.entries(job.spec.env ?? {}).map(([name, value]) => ({ name, value })),
-          ...Object.keys(secrets).map((name) => ({ name, valueFrom: { secretKeyRef: { name: secretName, key: name } } })),
-          { name: 'GIGAFAB_JOB_ID', value: job.id },
-          { name: 'GIGAFAB_NODE_INDEX', value: String(i) },
-          { name: 'GIGAFAB_NODE_COUNT', value: String(pods.length) },
-        ];
+        const env = rankEnv(job.id, job.placement, i, masterAddr, {
+          env: job.spec.env ?? {},
+          secretNames: Object.keys(secrets),
+          secretObject: secretName,
+        });
         const r = job.spec.resources;
         const limits: Record<string, string> = { 'nvidia.com/gpu': String(alloc.gpus.length) };
         if (r?.memory) limits.memory = String(bytesOf(r.memory));
@@ -276,6 +299,8 @@ export class KubernetesDriver implements ExecutionDriver {
           },
           spec: {
             nodeName: p.kubeNode,
+            // hostname + subdomain = the headless Service: this rank's stable DNS name (rankAddress).
+            ...(service ? { hostname: p.name, subdomain: service } : {}),
             restartPolicy: 'Never',
             activeDeadlineSeconds: job.spec.maxRuntimeSeconds,
             terminationGracePeriodSeconds: this.opts.timeoutGraceSeconds ?? 30,
@@ -303,10 +328,10 @@ export class KubernetesDriver implements ExecutionDriver {
     } catch (err) {
       // A gang starts whole or not at all: remove what was created.
       for (const name of created) await this.deletePod(namespace, name, 0).catch(() => {});
-      for (const name of jobSecrets) await this.deleteSecret(namespace, name).catch(() => {});
+      await this.removeJobObjects(namespace, serviceCreated, jobSecrets);
       throw err;
     }
-    this.track(job.id, namespace, pods, jobSecrets);
+    this.track(job.id, namespace, pods, jobSecrets, service);
     this.schedulePoll(this.pollInterval());
   }
 
@@ -353,7 +378,7 @@ export class KubernetesDriver implements ExecutionDriver {
       const { [REGISTRY_AUTH_SECRET]: pullAuth, ...envSecrets } = job.secrets ?? {};
       const base = podName(job.id, 0).replace(/-0$/, '');
       const names = [...(Object.keys(envSecrets).length > 0 ? [`${base}-env`] : []), ...(pullAuth ? [`${base}-pull`] : [])];
-      const t = this.track(job.id, namespace, refs, names);
+      const t = this.track(job.id, namespace, refs, names, isGang(job.placement) ? base : null);
       t.seenPods = true;
       t.startedReported = job.startedAt > 0 && pods.every((p) => p.status?.phase !== 'Pending');
     }
@@ -367,6 +392,9 @@ export class KubernetesDriver implements ExecutionDriver {
         continue;
       }
       for (const p of live) await this.deletePod(p.metadata.namespace ?? namespace, p.metadata.name, 0);
+      // An orphan gang's headless Service is the one its pods name as their subdomain.
+      for (const svc of new Set(live.map((p) => p.spec?.subdomain).filter((s) => s !== undefined)))
+        await this.deleteService(namespace, svc);
       out.orphans.push({ jobId: id, namespace, pods: live.map((p) => p.metadata.name), action: 'deleted' });
     }
     if (this.jobs.size > 0) this.schedulePoll(0);
@@ -419,6 +447,40 @@ export class KubernetesDriver implements ExecutionDriver {
     };
   }
 
+  /**
+   * forget removes what the cluster still holds of an ended job (an organisation's erasure): its ended
+   * pods, whose logs are tenant output, and its Service and Secrets should their removal at the end have
+   * failed. The pods are found by label cluster-wide (so this works after a restart too); the other
+   * objects by their names in the pods' namespaces. A job still followed is left alone. Best effort: an
+   * API server that does not answer must not fail an erasure or the observation loop (lastForgetError).
+   */
+  async forget(jobId: string): Promise<void> {
+    if (this.jobs.has(jobId)) return;
+    const known = this.logsByJob.get(jobId)?.namespace;
+    this.logsByJob.delete(jobId);
+    try {
+      await this.removeEndedJob(jobId, known);
+    } catch (err) {
+      this.lastForgetError = `${jobId}: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
+  /** removeEndedJob: the deletions of forget (pods by label cluster-wide; Service and Secrets by name). */
+  private async removeEndedJob(jobId: string, known: string | undefined): Promise<void> {
+    const res = await this.client.call('GET', '/api/v1/pods', {
+      labelSelector: `${LABEL.instance}=${this.instance},${LABEL.jobId}=${jobLabel(jobId)}`,
+    });
+    // The annotation holds the full id: a hashed label value could be shared by another job.
+    const pods = asList<Pod>(res.json, 'Pod').items.filter((p) => p.metadata.annotations?.[ANNOTATION.jobId] === jobId);
+    const namespaces = new Set([...(known ? [known] : []), ...pods.map((p) => p.metadata.namespace ?? '').filter(Boolean)]);
+    for (const p of pods) await this.deletePod(p.metadata.namespace ?? '', p.metadata.name, 0);
+    const base = podName(jobId, 0).replace(/-0$/, '');
+    for (const ns of namespaces) {
+      await this.deleteService(ns, base);
+      for (const name of [`${base}-env`, `${base}-pull`]) await this.deleteSecret(ns, name);
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
@@ -461,13 +523,14 @@ export class KubernetesDriver implements ExecutionDriver {
 
   // ---------------------------------------------------------------- internals
 
-  private track(id: string, namespace: string, pods: PodRef[], secretNames: string[]): Tracked {
+  private track(id: string, namespace: string, pods: PodRef[], secretNames: string[], service: string | null): Tracked {
     const t: Tracked = {
       id,
       namespace,
       selector: `${LABEL.jobId}=${jobLabel(id)}`,
       pods,
       secretNames,
+      service,
       startedReported: false,
       seenPods: false,
       missingPolls: 0,
@@ -620,7 +683,13 @@ export class KubernetesDriver implements ExecutionDriver {
     }
     if (outcome === 'completed') this.reportStarted(t);
     this.emitExit(t.id, outcome, exitCode, message);
-    for (const name of t.secretNames) void this.deleteSecret(t.namespace, name).catch(() => {});
+    void this.removeJobObjects(t.namespace, t.service, t.secretNames);
+  }
+
+  /** removeJobObjects deletes a job's Service and Secrets one after the other (a failure is left to forget). */
+  private async removeJobObjects(namespace: string, service: string | null, secretNames: string[]): Promise<void> {
+    if (service) await this.deleteService(namespace, service).catch(() => {});
+    for (const name of secretNames) await this.deleteSecret(namespace, name).catch(() => {});
   }
 
   private emitExit(jobId: string, outcome: ExitOutcome, exitCode: number | null, message: string): void {
@@ -647,6 +716,10 @@ export class KubernetesDriver implements ExecutionDriver {
 
   private async deleteSecret(namespace: string, name: string): Promise<void> {
     await this.client.call('DELETE', `/api/v1/namespaces/${namespace}/secrets/${name}`, {}, undefined, [404]);
+  }
+
+  private async deleteService(namespace: string, name: string): Promise<void> {
+    await this.client.call('DELETE', `/api/v1/namespaces/${namespace}/services/${name}`, {}, undefined, [404]);
   }
 
   private async ensureNamespace(ns: string): Promise<void> {

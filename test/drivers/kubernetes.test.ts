@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createSiteDriver, DriverConfigSchema } from '../../src/drivers/config.js';
 import { jobLabel, KubernetesDriver, type KubernetesDriverOptions, podName } from '../../src/drivers/kubernetes-driver.js';
+import { masterPort } from '../../src/drivers/rendezvous.js';
 import { runDriverConformance } from './driver.case.js';
 import { driverJob, eventually, Recorder, readAllLogs } from './fixtures.js';
-import { loadRecording, ReplayServer } from './kubernetes-replay.js';
+import { type Json, loadRecording, ReplayServer, type SeenRequest } from './kubernetes-replay.js';
+import { assertValidKubeObjects, PodSchema, ServiceSchema } from './kubernetes-schema.js';
 
 const servers: ReplayServer[] = [];
 const drivers: KubernetesDriver[] = [];
@@ -50,6 +52,47 @@ function tokenFile(): string {
   return tokenPath;
 }
 
+/** envOf: a sent Pod's container env as name → value (secret references left out). */
+function envOf(body: unknown): Record<string, string> {
+  const env = PodSchema.parse(body).spec.containers[0].env ?? [];
+  return Object.fromEntries(env.flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])));
+}
+
+/**
+ * assertGangWiring: the gang's ranks can find each other, read off what was sent: the Service (sent
+ * before any pod) selects every pod, each pod's hostname + subdomain make its DNS name, rank 0's name
+ * is every rank's MASTER_ADDR, and the port, world size and ranks agree.
+ */
+function assertGangWiring(server: ReplayServer, namespace: string, clusterDomain: string, nodes: string[]): void {
+  const posts = server.seen.filter((r) => r.method === 'POST');
+  const svcAt = posts.findIndex((r) => r.path === `/api/v1/namespaces/${namespace}/services`);
+  const podsAt = posts.findIndex((r) => r.path === `/api/v1/namespaces/${namespace}/pods`);
+  assert.ok(svcAt >= 0 && svcAt < podsAt, 'the Service is created before the pods');
+  const svc = ServiceSchema.parse(posts[svcAt].body);
+  assert.equal(svc.spec.clusterIP, 'None', 'headless');
+  assert.equal(svc.spec.publishNotReadyAddresses, true);
+  const pods = posts.filter((r) => r.path.endsWith('/pods')).map((r) => PodSchema.parse(r.body));
+  assert.equal(pods.length, nodes.length, 'one pod per rank');
+  const jobId = pods[0].metadata.annotations?.['gigafab.dev/job-id'] ?? '';
+  const rank0 = `${pods[0].spec.hostname}.${svc.metadata.name}.${namespace}.svc.${clusterDomain}`;
+  for (const [i, pod] of pods.entries()) {
+    for (const [k, v] of Object.entries(svc.spec.selector ?? {}))
+      assert.equal(pod.metadata.labels?.[k], v, `the Service selects rank ${i}`);
+    assert.equal(pod.spec.hostname, podName(jobId, i));
+    assert.equal(pod.spec.subdomain, svc.metadata.name);
+    assert.equal(pod.metadata.annotations?.['gigafab.dev/node'], nodes[i], 'each rank on the node gigafab placed it on');
+    const env = envOf(pod);
+    assert.equal(env.MASTER_ADDR, rank0);
+    assert.equal(env.MASTER_PORT, String(masterPort(jobId)));
+    assert.equal(svc.spec.ports?.[0].port, masterPort(jobId));
+    assert.equal(env.WORLD_SIZE, String(nodes.length));
+    assert.equal(env.GIGAFAB_NODE_COUNT, String(nodes.length));
+    for (const k of ['NODE_RANK', 'RANK', 'GIGAFAB_NODE_INDEX']) assert.equal(env[k], String(i), `${k} of rank ${i}`);
+    assert.equal(env.LOCAL_RANK, '0');
+    assert.equal(env.GIGAFAB_NODES, nodes.join(','));
+  }
+}
+
 after(async () => {
   for (const d of drivers) await d.close();
   for (const s of servers) await s.close();
@@ -77,9 +120,11 @@ describe('kubernetes driver against recorded API exchanges', () => {
     confServer.assertDone();
     for (const t of ['ok', 'bad', 'stop', 'limit']) assert.equal(confServer.templateCopies(t), 1, `one ${t} job`);
     assert.ok(confServer.seen.length > 10); // each with the bearer token from tokenFile (else `unexpected`)
+    assert.ok(assertValidKubeObjects(confServer.seen) >= 4, 'the pods and deletions sent are valid Kubernetes objects');
+    assert.ok(!confServer.writes().some((w) => w.includes('/services')), '1-node jobs get no Service');
   });
 
-  test('a 2-node gang: Secret + one bound Pod per node; a failing member ends the job with its exit code', async () => {
+  test('a 2-node gang: Secret, headless Service, one bound Pod per rank; a failing member ends the job with its exit code', async () => {
     const server = await replay('gang-failure');
     const { driver, rec } = newDriver(server, { orgOf: (p) => (p === 'robotics' ? 'acme' : undefined) });
     const job = driverJob(
@@ -99,14 +144,18 @@ describe('kubernetes driver against recorded API exchanges', () => {
     assert.equal(e.outcome, 'completed');
     assert.equal(e.exitCode, 3);
     assert.match(e.message, /gf-train-7-1 on muc-b exited 3/);
-    await eventually(() => server.writes().length === 5, 2000, 'the secret deleted');
+    await eventually(() => server.writes().length === 7, 2000, 'the service and the secret deleted');
     assert.deepEqual(server.writes(), [
       'POST /api/v1/namespaces/gigafab-robotics/secrets',
+      'POST /api/v1/namespaces/gigafab-robotics/services',
       'POST /api/v1/namespaces/gigafab-robotics/pods',
       'POST /api/v1/namespaces/gigafab-robotics/pods',
       'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-train-7-0',
+      'DELETE /api/v1/namespaces/gigafab-robotics/services/gf-train-7',
       'DELETE /api/v1/namespaces/gigafab-robotics/secrets/gf-train-7-env',
     ]);
+    assert.ok(assertValidKubeObjects(server.seen) >= 5);
+    assertGangWiring(server, 'gigafab-robotics', 'cluster.local', ['muc-a', 'muc-b']);
     const posts = server.seen.filter((r) => r.method === 'POST' && r.path.endsWith('/pods'));
     for (const [i, p] of posts.entries()) {
       const text = JSON.stringify(p.body);
@@ -120,7 +169,7 @@ describe('kubernetes driver against recorded API exchanges', () => {
     server.assertDone();
   });
 
-  test('a gang starts whole or not at all: a refused pod removes the ones created; a namespace race (409) is fine', async () => {
+  test('a gang starts whole or not at all: a refused pod removes the ones created and the Service; a namespace race (409) is fine', async () => {
     const server = await replay('start-failure');
     const { driver, rec } = newDriver(server);
     const job = driverJob(
@@ -135,10 +184,13 @@ describe('kubernetes driver against recorded API exchanges', () => {
     await assert.rejects(driver.start(job), /HTTP 403 .*exceeded quota/);
     assert.deepEqual(server.writes(), [
       'POST /api/v1/namespaces',
+      'POST /api/v1/namespaces/gigafab-vision/services',
       'POST /api/v1/namespaces/gigafab-vision/pods',
       'POST /api/v1/namespaces/gigafab-vision/pods',
       'DELETE /api/v1/namespaces/gigafab-vision/pods/gf-ft-1-0',
+      'DELETE /api/v1/namespaces/gigafab-vision/services/gf-ft-1',
     ]);
+    assertValidKubeObjects(server.seen);
     await driver.stop('ft-1', 5); // not followed: nothing sent
     assert.equal(rec.all.length, 0);
     server.assertDone();
@@ -263,6 +315,165 @@ describe('kubernetes driver: private images (recorded API)', () => {
     ]);
     const pod = server.seen.find((r) => r.method === 'POST' && r.path.endsWith('/pods'));
     assert.ok(!JSON.stringify(pod?.body).includes('pull-pass-1'), 'the credentials are not in the Pod spec (nor its env)');
+    assert.ok(assertValidKubeObjects(server.seen) >= 2);
+    const env = envOf(pod?.body);
+    assert.equal(env.MASTER_ADDR, '127.0.0.1', 'a 1-node job is its own master: no Service, no DNS name');
+    assert.equal(env.WORLD_SIZE, '1');
     server.assertDone();
+  });
+});
+
+describe('kubernetes driver: gangs (recorded API)', () => {
+  test('cancel: the pods are deleted with the grace, then the headless Service; a MASTER_PORT set by the job is not sent', async () => {
+    const server = await replay('gang-cancel');
+    const { driver, rec } = newDriver(server, { clusterDomain: 'k8s.muc1.example' });
+    const job = driverJob(
+      'ddp-4',
+      ['torchrun'],
+      [
+        { node: 'muc-c', gpus: [0, 1, 2, 3, 4, 5, 6, 7] },
+        { node: 'muc-d', gpus: [0, 1, 2, 3, 4, 5, 6, 7] },
+      ],
+      {
+        project: 'robotics',
+        image: 'harbor.eu.example/ml/pytorch:25.01',
+        args: ['--nnodes=2', 'train.py'],
+        env: { NCCL_DEBUG: 'INFO', MASTER_PORT: '1234' },
+      },
+    );
+    await driver.start(job);
+    await rec.started('ddp-4', 5000);
+    const before = server.writes().length;
+    await driver.forget('ddp-4'); // still running: left alone
+    assert.equal(server.writes().length, before, 'forget sends nothing for a running job');
+    await driver.stop('ddp-4', 10);
+    const e = await rec.exited('ddp-4', 5000);
+    assert.equal(e.outcome, 'cancelled');
+    await eventually(() => server.writes().length === 6, 2000, 'the service deleted');
+    assert.deepEqual(server.writes(), [
+      'POST /api/v1/namespaces/gigafab-robotics/services',
+      'POST /api/v1/namespaces/gigafab-robotics/pods',
+      'POST /api/v1/namespaces/gigafab-robotics/pods',
+      'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-ddp-4-0',
+      'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-ddp-4-1',
+      'DELETE /api/v1/namespaces/gigafab-robotics/services/gf-ddp-4',
+    ]);
+    assert.ok(assertValidKubeObjects(server.seen) >= 5);
+    assertGangWiring(server, 'gigafab-robotics', 'k8s.muc1.example', ['muc-c', 'muc-d']);
+    server.assertDone();
+  });
+
+  test('forget after a restart: the ended pods are found by label and deleted; Service and Secrets are already gone', async () => {
+    const server = await replay('gang-forget');
+    const { driver } = newDriver(server);
+    await driver.forget('done-3');
+    assert.deepEqual(server.writes(), [
+      'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-done-3-0',
+      'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-done-3-1',
+      'DELETE /api/v1/namespaces/gigafab-robotics/services/gf-done-3',
+      'DELETE /api/v1/namespaces/gigafab-robotics/secrets/gf-done-3-env',
+      'DELETE /api/v1/namespaces/gigafab-robotics/secrets/gf-done-3-pull',
+    ]);
+    assertValidKubeObjects(server.seen);
+    assert.equal(await driver.logs('done-3', 0), null, 'nothing of the job is kept');
+    assert.equal(driver.lastForgetError, '');
+    server.assertDone();
+  });
+
+  test('reattach: a known gang is followed again and its Service removed at its end; an orphan gang loses pods and Service', async () => {
+    const server = await replay('gang-reattach');
+    const { driver, rec } = newDriver(server);
+    const gang = driverJob(
+      'ddp-9',
+      ['torchrun'],
+      [
+        { node: 'muc-a', gpus: [0] },
+        { node: 'muc-b', gpus: [0] },
+      ],
+      { project: 'robotics', image: 'busybox' },
+    );
+    await driver.reattach([gang]);
+    assert.deepEqual(driver.lastReconcile, {
+      lost: [],
+      orphans: [{ jobId: 'orph-2', namespace: 'gigafab-robotics', pods: ['gf-orph-2-0', 'gf-orph-2-1'], action: 'deleted' }],
+    });
+    const e = await rec.exited('ddp-9', 5000);
+    assert.equal(e.outcome, 'completed');
+    await eventually(() => server.writes().length === 4, 2000, 'the gang Service deleted');
+    assert.deepEqual(server.writes(), [
+      'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-orph-2-0',
+      'DELETE /api/v1/namespaces/gigafab-robotics/pods/gf-orph-2-1',
+      'DELETE /api/v1/namespaces/gigafab-robotics/services/gf-orph-2',
+      'DELETE /api/v1/namespaces/gigafab-robotics/services/gf-ddp-9',
+    ]);
+    assertValidKubeObjects(server.seen);
+    server.assertDone();
+  });
+
+  test('forget is best effort: an API server that refuses does not fail it (an erasure goes on)', async () => {
+    const server = await replay('nodes'); // holds no pod list: the request gets HTTP 500
+    const { driver } = newDriver(server);
+    await driver.forget('gone-5');
+    assert.match(driver.lastForgetError, /^gone-5: GET \/api\/v1\/pods: HTTP 500/);
+    assert.deepEqual(server.writes(), [], 'nothing deleted without knowing what');
+  });
+
+  test('the schema check catches what the API server would refuse', () => {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'gf-x-0', namespace: 'gigafab-robotics' },
+      spec: {
+        hostname: 'gf-x-0',
+        subdomain: 'gf-x',
+        containers: [{ name: 'main', image: 'busybox', env: [{ name: 'A', value: '1' }] }],
+      },
+    };
+    const post = (body: Json): SeenRequest => ({
+      method: 'POST',
+      path: '/api/v1/namespaces/gigafab-robotics/pods',
+      query: {},
+      body,
+      servedBy: null,
+    });
+    assert.equal(assertValidKubeObjects([post(pod)]), 1);
+    const bad: [string, Json][] = [
+      [
+        'duplicate env',
+        {
+          ...pod,
+          spec: {
+            ...pod.spec,
+            containers: [
+              {
+                name: 'main',
+                image: 'busybox',
+                env: [
+                  { name: 'A', value: '1' },
+                  { name: 'A', value: '2' },
+                ],
+              },
+            ],
+          },
+        },
+      ],
+      ['hostname not a DNS label', { ...pod, spec: { ...pod.spec, hostname: 'Rank_0' } }],
+      ['unknown field', { ...pod, spec: { ...pod.spec, subDomain: 'gf-x' } }],
+      [
+        'numeric env value',
+        { ...pod, spec: { ...pod.spec, containers: [{ name: 'main', image: 'busybox', env: [{ name: 'A', value: 1 }] }] } },
+      ],
+    ];
+    for (const [what, body] of bad) assert.throws(() => assertValidKubeObjects([post(body)]), /not a valid Pod/, what);
+    const svc = (name: string, port: number): SeenRequest => ({
+      method: 'POST',
+      path: '/api/v1/namespaces/gigafab-robotics/services',
+      query: {},
+      body: { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { clusterIP: 'None', ports: [{ port }] } },
+      servedBy: null,
+    });
+    assert.equal(assertValidKubeObjects([svc('gf-x', 21000)]), 1);
+    assert.throws(() => assertValidKubeObjects([svc('0-starts-with-digit', 21000)]), /not a valid Service/);
+    assert.throws(() => assertValidKubeObjects([svc('gf-x', 70000)]), /not a valid Service/);
   });
 });

@@ -155,7 +155,8 @@ export interface Pod {
   apiVersion?: string;
   kind?: string;
   metadata: ObjectMeta;
-  spec?: { nodeName?: string };
+  /** subdomain: the headless Service of a gang's pods (its name). */
+  spec?: { nodeName?: string; subdomain?: string };
   status?: {
     phase?: PodPhase;
     reason?: string;
