@@ -134,3 +134,19 @@ test('a start the residency gate refuses in its transaction is handed back: queu
     await h.close();
   }
 });
+
+test('an idle loop schedules a new submission at once instead of waiting out its interval', async () => {
+  // An hour between idle cycles: the job can only start this soon if the submission wakes the loop.
+  const h = await harness({ cycleIntervalMs: 3_600_000 });
+  try {
+    h.cp.startLoop();
+    const first = (await h.cp.jobs.submit(h.tenant, h.spec({ gpusPerNode: 8 }), undefined)).job;
+    await eventually(async () => (await h.stateOf(first.id)) === 'running', 'the first job to start');
+    // Let the loop settle into its idle wait (a cycle that finds nothing changed).
+    await new Promise((r) => setTimeout(r, 300));
+    const second = (await h.cp.jobs.submit(h.tenant, h.spec({ gpusPerNode: 8 }), undefined)).job;
+    await eventually(async () => (await h.stateOf(second.id)) === 'running', 'the second job to start without an idle wait');
+  } finally {
+    await h.close();
+  }
+});

@@ -38,6 +38,8 @@ export interface HarnessOptions {
   residency?: ResidencyGate;
   /** The driver, given the test's clock (default: the simulated driver at time scale 1). */
   driver?: (clock: Timers) => SimDriver;
+  /** The loop's idle interval (ms), for tests that start the loop. */
+  cycleIntervalMs?: number;
 }
 
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -64,6 +66,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     policy: opts.policy ?? DEFAULT_POLICY,
     residency,
     hooks: opts.hooks ?? {},
+    cycleIntervalMs: opts.cycleIntervalMs,
   });
   await cp.recover();
   return {

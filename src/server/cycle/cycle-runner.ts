@@ -33,6 +33,10 @@ export class CycleRunner {
   private timer: NodeJS.Timeout | null = null;
   private cycling = false;
   private stopped = false;
+  /** The loop waits its idle interval (nothing changed at its last tick). */
+  private idle = false;
+  private lastCycleEnd = 0;
+  private tick: (() => Promise<void>) | null = null;
 
   constructor(
     private readonly ctx: CycleContext,
@@ -48,6 +52,7 @@ export class CycleRunner {
   startLoop(): void {
     const { state } = this.ctx;
     const tick = async () => {
+      this.idle = false;
       if (this.stopped) return;
       try {
         const now = state.now();
@@ -56,10 +61,27 @@ export class CycleRunner {
       } catch (err) {
         console.error('scheduling cycle failed:', err);
       }
+      this.lastCycleEnd = performance.now();
+      if (this.stopped) return;
       // Under a stream of changes, pace cycles so scheduling takes at most ~20% of a core.
-      if (!this.stopped) this.timer = setTimeout(tick, state.dirty ? Math.max(25, 4 * this.lastCycleMs) : this.cycleIntervalMs);
+      this.idle = !state.dirty;
+      this.timer = setTimeout(tick, state.dirty ? this.pace() : this.cycleIntervalMs);
     };
+    this.tick = tick;
+    // A change while the loop waits its idle interval (a submission, an exit) is scheduled at once,
+    // paced as under load: an idle fleet starts a new job without waiting out the interval.
+    state.onPoke(() => {
+      if (!this.idle || this.stopped || !this.tick) return;
+      this.idle = false;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(this.tick, Math.max(0, this.lastCycleEnd + this.pace() - performance.now()));
+    });
     this.timer = setTimeout(tick, 0);
+  }
+
+  /** pace: the least time between the end of one cycle and the next while changes keep coming. */
+  private pace(): number {
+    return Math.max(25, 4 * this.lastCycleMs);
   }
 
   async stop(): Promise<void> {

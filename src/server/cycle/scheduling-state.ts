@@ -92,9 +92,17 @@ export class SchedulingState implements QuotaBook {
     return whyNotRunnableAnywhere(spec, this.runPolicies);
   }
 
+  private readonly pokeListeners: (() => void)[] = [];
+
+  /** onPoke: `fn` hears every poke (the cycle runner, to end an idle wait early). */
+  onPoke(fn: () => void): void {
+    this.pokeListeners.push(fn);
+  }
+
   /** poke asks for a cycle soon (something changed). */
   poke(): void {
     this.dirty = true;
+    for (const fn of this.pokeListeners) fn();
   }
 
   /** runtimeScale: job-run seconds per second of this clock on a site (1 for real engines). */
