@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createSiteDriver } from '../../src/drivers/config.js';
 import { LocalDriver, type LocalDriverOptions } from '../../src/drivers/local-driver.js';
 import { rankContainer } from '../../src/drivers/local-gang.js';
 import { containerName } from '../../src/drivers/podman.js';
@@ -144,6 +145,27 @@ describe('local driver: a 2-node gang on one machine', () => {
     for (const r of [0, 1]) assert.equal(containerExists(rankContainer(containerName(id, 1), r)), false);
   });
 
+  test('a restarted driver reattaches to a running gang and reports its status', async () => {
+    const first = newDriver();
+    const id = uniqueId('gang-reattach');
+    const job = driverJob(id, ['/bin/sh', '-c', 'sleep 2; echo rank $RANK finished; [ "$RANK" = 1 ] && exit 4; exit 0'], gang, {
+      image,
+    });
+    await first.driver.start(job);
+    await first.rec.started(id);
+    await first.driver.close();
+    const second = newDriver();
+    await second.driver.reattach([job]);
+    assert.equal(second.driver.isRunning(id), true);
+    const exited = await second.rec.exited(id, 60_000);
+    assert.equal(exited.exitCode, 4, exited.message);
+    assert.match(exited.message, /rank 1 failed first/);
+    const log = await readAllLogs(second.driver, id);
+    assert.match(log, /rank 0 finished/);
+    assert.match(log, /rank 1 finished/);
+    for (const r of [0, 1]) assert.equal(containerExists(rankContainer(containerName(id, 1), r)), false);
+  });
+
   test('a gang on nodes the driver does not serve is refused', async () => {
     const { driver } = newDriver();
     const other = [
@@ -161,5 +183,28 @@ describe('local driver: a 2-node gang on one machine', () => {
     await assert.rejects(driver.start(driverJob(uniqueId('gang-twice'), ['true'], twice)), /placed on rig-a,rig-a/);
     const { driver: single } = newDriver({ nodes: undefined });
     await assert.rejects(single.start(driverJob(uniqueId('gang-single'), ['true'], gang)), /single-node/);
+  });
+
+  test("site configuration: driver.nodes lists this machine's nodes of the site; a several-node site needs node or nodes", async () => {
+    const baseDir = join(root, 'config');
+    const site = { site: 'lab1', nodes: ['rig-a', 'rig-b', 'rig-c'] };
+    const rig = createSiteDriver(
+      { ...site, driver: { kind: 'local', baseDir, nodes: NODES, gpuPassthrough: 'none' } },
+      { timeScale: 1 },
+    );
+    assert.ok(rig instanceof LocalDriver);
+    drivers.push(rig);
+    await assert.rejects(
+      rig.start(driverJob(uniqueId('cfg-c'), ['true'], [{ node: 'rig-c', gpus: [] }])),
+      /runs nodes rig-a,rig-b/,
+    );
+    assert.throws(
+      () => createSiteDriver({ ...site, driver: { kind: 'local', baseDir, nodes: ['rig-a', 'nowhere'] } }, { timeScale: 1 }),
+      /driver\.nodes names nowhere, which is not a node of this site/,
+    );
+    assert.throws(
+      () => createSiteDriver({ ...site, driver: { kind: 'local', baseDir } }, { timeScale: 1 }),
+      /set driver\.node, or driver\.nodes/,
+    );
   });
 });
