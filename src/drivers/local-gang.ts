@@ -8,7 +8,7 @@
  *
  * Ranks of an image run in containers `<container>-r<rank>` (host network, so rank 0's MASTER_PORT is
  * reachable at 127.0.0.1), each given its own GPUs. Gang rule: the first rank that ends with a non-zero
- * status ends the gang — the others get SIGTERM (host ranks) or `podman stop` (containers) — and its
+ * status ends the gang — the others get SIGTERM (host ranks) or `podman stop -t 10` (containers) — and its
  * status is the job's; `exit_code.failed` names that rank.
  */
 
