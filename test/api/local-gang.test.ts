@@ -55,7 +55,9 @@ after(async () => {
 test('a 2-node job on two local nodes: its ranks connect over TCP via MASTER_ADDR/MASTER_PORT and it succeeds', async () => {
   const script = [
     'echo "rank=$RANK of $WORLD_SIZE on $GIGAFAB_NODES master=$MASTER_ADDR:$MASTER_PORT cvd=$CUDA_VISIBLE_DEVICES"',
-    'if [ "$RANK" = 0 ]; then got=$(nc -l -p "$MASTER_PORT" -w 30); echo "rank0 got: $got"; [ "$got" = "hello from rank 1" ]; else',
+    // nc -e: the line is read by a program on the connection (a plain `nc -l` with no input may quit before the line arrives).
+    `if [ "$RANK" = 0 ]; then f=/tmp/gigafab-rdv-$GIGAFAB_JOB_ID; nc -l -p "$MASTER_PORT" -w 30 -e /bin/sh -c 'read line; printf "%s\\n" "$line" > '"$f"; got=$(cat "$f"); rm -f "$f"`,
+    '  echo "rank0 got: $got"; [ "$got" = "hello from rank 1" ]; else',
     '  i=0; until echo "hello from rank $RANK" | nc -w 2 "$MASTER_ADDR" "$MASTER_PORT"; do i=$((i+1)); [ $i -gt 150 ] && exit 9; sleep 0.2; done; fi',
   ].join('\n');
   const j = await user('POST', '/v1/jobs', {
