@@ -7,6 +7,9 @@
  *
  *   host             the same job as a host process through gigafab (no image)
  *   container        the job in the test image through gigafab (podman run, runc)
+ *   apiHost          the host job through the whole product: POST /v1/jobs on a real server with a
+ *                    `local` site → durable write → next scheduling cycle → driver (container-start-api.ts)
+ *   apiContainer     the image job the same way
  *   podman           plain `podman run --rm IMAGE …` (no gigafab; podman's default bridge network)
  *   podmanSameArgs   podman run with exactly the arguments gigafab builds (host network, env by name,
  *                    checkpoint mount, labels, …), spawned directly: container − podmanSameArgs is
@@ -27,6 +30,7 @@ import { rendezvousEnv } from '../src/drivers/rendezvous.js';
 import { mulberry32 } from '../src/model/prng.js';
 import type { JobSpec } from '../src/model/schemas.js';
 import { ensureTestImage, podmanAvailable } from '../test/helpers/podman.js';
+import { startApiSite } from './container-start-api.js';
 
 const RUNS = Number(process.env.BENCH_CONTAINER_RUNS ?? 3);
 const SAMPLES = Number(process.env.BENCH_CONTAINER_SAMPLES ?? 15);
@@ -34,7 +38,7 @@ const TARGET_MS = 100;
 /** The job: its first (and only) instruction prints the wall clock from where it runs. */
 const CLOCK = ['/bin/busybox', 'adjtimex'];
 
-export const VARIANTS = ['host', 'container', 'podman', 'podmanSameArgs'] as const;
+export const VARIANTS = ['host', 'container', 'apiHost', 'apiContainer', 'podman', 'podmanSameArgs'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
@@ -96,6 +100,8 @@ interface Sample {
   toFirstInstructionMs: number;
   /** submission → start() returned (gigafab variants: the driver's own work including the spawn). */
   startReturnedMs?: number;
+  /** API variants: POST → 201. */
+  acknowledgedMs?: number;
 }
 
 interface VariantStats {
@@ -106,6 +112,8 @@ interface VariantStats {
   maxMs: number;
   /** gigafab variants: p50 of submission → start() returned. */
   startReturnedP50Ms?: number;
+  /** API variants: p50 of POST → 201. */
+  acknowledgedP50Ms?: number;
 }
 
 interface RunResult {
@@ -114,11 +122,13 @@ interface RunResult {
   variants: Record<Variant, VariantStats>;
   containerMinusPodmanP50Ms: number;
   containerMinusSameArgsP50Ms: number;
+  apiContainerMinusPodmanP50Ms: number;
 }
 
 function stats(samples: readonly Sample[]): VariantStats {
   const xs = samples.map((s) => s.toFirstInstructionMs);
   const ret = samples.flatMap((s) => (s.startReturnedMs === undefined ? [] : [s.startReturnedMs]));
+  const ack = samples.flatMap((s) => (s.acknowledgedMs === undefined ? [] : [s.acknowledgedMs]));
   return {
     n: xs.length,
     p50Ms: round(percentile(xs, 50)),
@@ -126,6 +136,7 @@ function stats(samples: readonly Sample[]): VariantStats {
     minMs: round(Math.min(...xs)),
     maxMs: round(Math.max(...xs)),
     ...(ret.length ? { startReturnedP50Ms: round(percentile(ret, 50)) } : {}),
+    ...(ack.length ? { acknowledgedP50Ms: round(percentile(ack, 50)) } : {}),
   };
 }
 
@@ -200,8 +211,21 @@ export async function benchContainerStart(): Promise<Record<string, unknown>> {
     return { toFirstInstructionMs: ts - t0 };
   }
 
-  const sample = (v: Variant): Promise<Sample> =>
-    v === 'host' ? viaDriver(false) : v === 'container' ? viaDriver(true) : plainPodman(v === 'podmanSameArgs');
+  const site = await startApiSite(adjtimexMs);
+  const sample = (v: Variant): Promise<Sample> => {
+    switch (v) {
+      case 'host':
+        return viaDriver(false);
+      case 'container':
+        return viaDriver(true);
+      case 'apiHost':
+        return site.sample(undefined, CLOCK);
+      case 'apiContainer':
+        return site.sample(image, CLOCK);
+      default:
+        return plainPodman(v === 'podmanSameArgs');
+    }
+  };
 
   try {
     for (const v of VARIANTS) await sample(v); // warm-up: podman's storage, page cache, the node binary's paths
@@ -209,7 +233,14 @@ export async function benchContainerStart(): Promise<Record<string, unknown>> {
     const runs: RunResult[] = [];
     for (let r = 0; r < RUNS; r++) {
       const loadBefore = loadavg().map((x) => round(x, 2));
-      const got: Record<Variant, Sample[]> = { host: [], container: [], podman: [], podmanSameArgs: [] };
+      const got: Record<Variant, Sample[]> = {
+        host: [],
+        container: [],
+        apiHost: [],
+        apiContainer: [],
+        podman: [],
+        podmanSameArgs: [],
+      };
       for (let i = 0; i < SAMPLES; i++) {
         // Rotate the order so that no variant always follows another one's cleanup.
         for (let k = 0; k < VARIANTS.length; k++) {
@@ -222,6 +253,8 @@ export async function benchContainerStart(): Promise<Record<string, unknown>> {
       const variants: Record<Variant, VariantStats> = {
         host: stats(got.host),
         container: stats(got.container),
+        apiHost: stats(got.apiHost),
+        apiContainer: stats(got.apiContainer),
         podman: stats(got.podman),
         podmanSameArgs: stats(got.podmanSameArgs),
       };
@@ -231,6 +264,7 @@ export async function benchContainerStart(): Promise<Record<string, unknown>> {
         variants,
         containerMinusPodmanP50Ms: round(variants.container.p50Ms - variants.podman.p50Ms),
         containerMinusSameArgsP50Ms: round(variants.container.p50Ms - variants.podmanSameArgs.p50Ms),
+        apiContainerMinusPodmanP50Ms: round(variants.apiContainer.p50Ms - variants.podman.p50Ms),
       });
     }
     const med = (f: (r: RunResult) => number) => round(median(runs.map(f)));
@@ -253,16 +287,22 @@ export async function benchContainerStart(): Promise<Record<string, unknown>> {
             ...(v === 'host' || v === 'container'
               ? { startReturnedP50Ms: med((r) => r.variants[v].startReturnedP50Ms ?? 0) }
               : {}),
+            ...(v === 'apiHost' || v === 'apiContainer'
+              ? { acknowledgedP50Ms: med((r) => r.variants[v].acknowledgedP50Ms ?? 0) }
+              : {}),
           },
         ]),
       ),
       containerMinusPodmanP50Ms: overhead,
       containerMinusSameArgsP50Ms: med((r) => r.containerMinusSameArgsP50Ms),
+      /** The same through the whole product: POST /v1/jobs → first instruction, against plain podman run. */
+      apiContainerMinusPodmanP50Ms: med((r) => r.apiContainerMinusPodmanP50Ms),
       targetMs: TARGET_MS,
       targetMet: overhead < TARGET_MS,
       perRun: runs,
     };
   } finally {
+    await site.stop();
     await driver.close();
     rmSync(work, { recursive: true, force: true });
   }
