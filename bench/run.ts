@@ -7,6 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchAuditSeal } from './audit-seal.js';
 import { benchConsole } from './console.js';
+import { benchContainerStart } from './container-start.js';
+import { benchContainerStartSlurm } from './container-start-slurm.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
 import { benchSimulate } from './simulate.js';
@@ -70,6 +72,18 @@ if (want('slurm')) {
   console.log('slurm driver vs plain sbatch on the localhost cluster …');
   const s = await benchSlurmDriver();
   results.slurmDriver = s;
+  console.log(s);
+}
+if (want('container-start')) {
+  console.log('container start overhead on the local driver: host process, container, plain podman run …');
+  const s = await benchContainerStart();
+  results.containerStart = s;
+  console.log(s);
+}
+if (want('container-start-slurm')) {
+  console.log('container start overhead on the localhost Slurm: driver host/container, plain sbatch host/podman …');
+  const s = await benchContainerStartSlurm();
+  results.containerStartSlurm = s;
   console.log(s);
 }
 mkdirSync(join(REPO, 'bench/results'), { recursive: true });

@@ -42,6 +42,8 @@ export const LocalDriverConfigSchema = z
     baseDir: z.string().min(1),
     /** gigafab node id of this machine; default: the site's only node. */
     node: z.string().optional(),
+    /** Several gigafab nodes that are all this one machine (a test rig): gangs on them run one rank per node here. */
+    nodes: z.array(z.string().min(1)).min(2).optional(),
     cudaDevices: z.enum(['index', 'uuid']).default('index'),
     passEnv: z.array(envName).optional(),
     timeoutGraceSeconds: z.number().min(0).max(3600).default(30),
@@ -170,11 +172,16 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
       return new SimDriver(opts.timeScale);
     case 'local': {
       const node = cfg.node ?? (input.nodes.length === 1 ? input.nodes[0] : undefined);
-      if (!node)
-        throw new Error(`site ${input.site}: a local driver runs one node; set driver.node (the site has ${input.nodes.length})`);
+      const strange = cfg.nodes?.find((n) => !input.nodes.includes(n));
+      if (strange) throw new Error(`site ${input.site}: driver.nodes names ${strange}, which is not a node of this site`);
+      if (!node && !cfg.nodes)
+        throw new Error(
+          `site ${input.site}: a local driver runs one node; set driver.node, or driver.nodes for several nodes on this one machine (the site has ${input.nodes.length})`,
+        );
       return new LocalDriver({
         baseDir: cfg.baseDir,
         node,
+        nodes: cfg.nodes,
         cudaDevices: cfg.cudaDevices,
         passEnv: cfg.passEnv,
         timeoutGraceSeconds: cfg.timeoutGraceSeconds,

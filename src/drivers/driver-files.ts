@@ -39,6 +39,8 @@ export const LocalJobStateSchema = z.object({
   cudaVisibleDevices: z.string(),
   /** Container name when the job runs an image (podman). */
   container: z.string().optional(),
+  /** A gang's rank count (local-gang.ts): its containers are `<container>-r<rank>`. */
+  ranks: z.number().int().min(2).optional(),
   /** The image's memory limit, for the out-of-memory message. */
   memory: z.string().optional(),
   stopping: StoppingSchema.optional(),

@@ -61,6 +61,7 @@ import {
   SealerFileSchema,
 } from './driver-files.js';
 import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
+import { gangArgv, rankContainer } from './local-gang.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
 import {
   CONTAINER_CHECKPOINT_FILE,
@@ -115,6 +116,27 @@ export interface LocalDriverOptions {
   registries?: string[];
   /** How GPUs reach a container (podman.ts GpuPassthrough); default auto. */
   gpuPassthrough?: GpuPassthrough;
+  /**
+   * Several gigafab nodes that are all this one machine (a test rig): a gang placed on them runs one
+   * rank per node here (local-gang.ts). Their GPUs are this machine's: give the nodes disjoint ones.
+   */
+  nodes?: string[];
+}
+
+/** The containers of a run: one, or one per rank of a gang. */
+function containersOf(state: LocalJobState): string[] {
+  if (!state.container) return [];
+  const base = state.container;
+  return state.ranks ? Array.from({ length: state.ranks }, (_, r) => rankContainer(base, r)) : [base];
+}
+
+/** ` (rank N failed first)` for a gang whose rank N ended it, else ''. */
+function failedRank(dir: string): string {
+  try {
+    return ` (rank ${readFileSync(join(dir, 'exit_code.failed'), 'utf8').trim()} failed first)`;
+  } catch {
+    return '';
+  }
 }
 
 /** What state.json holds. Never the environment: secrets must not reach the disk through us. */
@@ -320,14 +342,13 @@ export class LocalDriver implements ExecutionDriver {
     }
     if (!image && (!command || command.length === 0)) throw new Error(`job ${job.id} has no command`);
     if (!image && this.opts.hostJobs === false) throw new Error(`job ${job.id} has no image and this site runs no host jobs`);
-    if (job.placement.nodes.length !== 1) {
-      throw new Error(`the local driver runs single-node jobs; job ${job.id} is placed on ${job.placement.nodes.length} nodes`);
-    }
+    this.checkNodes(job);
     const alloc = job.placement.nodes[0];
-    if (this.opts.node && alloc.node !== this.opts.node) {
-      throw new Error(`job ${job.id} is placed on node ${alloc.node}, but this local driver runs node ${this.opts.node}`);
-    }
-    const cvd = await this.cudaVisibleDevices(alloc.gpus);
+    const gang = job.placement.nodes.length > 1;
+    // Each rank's GPUs (one rank per placed node; all on this machine).
+    const cvds: string[] = [];
+    for (const n of job.placement.nodes) cvds.push(await this.cudaVisibleDevices(n.gpus));
+    const cvd = cvds[0];
     const attempt = job.attempt ?? 1;
     const dir = this.workDir(job.id, attempt);
     if (existsSync(join(dir, 'state.json'))) {
@@ -347,7 +368,7 @@ export class LocalDriver implements ExecutionDriver {
       GIGAFAB_CHECKPOINT_FILE: image ? CONTAINER_CHECKPOINT_FILE : join(dir, 'checkpoints'),
       CUDA_VISIBLE_DEVICES: cvd,
       CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
-      ...(image && alloc.gpus.length ? { NVIDIA_VISIBLE_DEVICES: cvd } : {}),
+      ...(image && job.placement.nodes.some((n) => n.gpus.length) ? { NVIDIA_VISIBLE_DEVICES: cvd } : {}),
     };
     if (image) delete gigafab.GIGAFAB_WORKDIR;
     const container = image ? containerName(job.id, attempt) : undefined;
@@ -355,8 +376,26 @@ export class LocalDriver implements ExecutionDriver {
     const env: Record<string, string> = cenv
       ? { ...this.podmanEnv(), ...cenv.byName }
       : { ...baseEnv(this.opts.passEnv ?? DEFAULT_PASS_ENV), HOME: dir, ...job.spec.env, ...secrets, ...gigafab };
-    const argv =
-      cenv && container && this.podman
+    const passthrough = resolvePassthrough(this.opts.gpuPassthrough ?? 'auto');
+    const argv = gang
+      ? gangArgv({
+          jobId: job.id,
+          exitFile: join(dir, 'exit_code'),
+          cvds,
+          ...(cenv && container && this.podman
+            ? {
+                container: { base: container, podman: this.podman, gpuPassthrough: passthrough },
+                rest: podmanRunArgs({
+                  spec: job.spec,
+                  env: cenv,
+                  gpus: [],
+                  checkpointFile: join(dir, 'checkpoints'),
+                  gpuPassthrough: 'none',
+                }).slice(1),
+              }
+            : { rest: command ?? [] }),
+        })
+      : cenv && container && this.podman
         ? [
             '-c',
             CONTAINER_WRAPPER,
@@ -370,7 +409,7 @@ export class LocalDriver implements ExecutionDriver {
               env: cenv,
               gpus: alloc.gpus,
               checkpointFile: join(dir, 'checkpoints'),
-              gpuPassthrough: resolvePassthrough(this.opts.gpuPassthrough ?? 'auto'),
+              gpuPassthrough: passthrough,
             }),
           ]
         : ['-c', WRAPPER, `gigafab-job-${job.id}`, join(dir, 'exit_code'), ...(command ?? [])];
@@ -408,6 +447,7 @@ export class LocalDriver implements ExecutionDriver {
       gpus: [...alloc.gpus],
       cudaVisibleDevices: cvd,
       ...(container ? { container } : {}),
+      ...(gang ? { ranks: job.placement.nodes.length } : {}),
       ...(job.spec.resources?.memory ? { memory: job.spec.resources.memory } : {}),
     };
     writeJsonAtomic(join(dir, 'state.json'), state);
@@ -418,7 +458,9 @@ export class LocalDriver implements ExecutionDriver {
       type: 'started',
       jobId: job.id,
       at: startedAt,
-      message: `started on ${alloc.node} as pid ${pid}${container ? ` in container ${container} (${image})` : ''}${alloc.gpus.length ? ` with CUDA_VISIBLE_DEVICES=${cvd}` : ' without GPUs'}`,
+      message: gang
+        ? `started ${cvds.length} ranks on ${job.placement.nodes.map((n) => n.node).join(',')} (all on this machine) as pid ${pid}${container ? ` in containers ${container}-r0…r${cvds.length - 1} (${image})` : ''}`
+        : `started on ${alloc.node} as pid ${pid}${container ? ` in container ${container} (${image})` : ''}${alloc.gpus.length ? ` with CUDA_VISIBLE_DEVICES=${cvd}` : ' without GPUs'}`,
     });
     this.armDeadline(t);
     this.watchCheckpoints(t);
@@ -554,6 +596,31 @@ export class LocalDriver implements ExecutionDriver {
 
   // ---------------------------------------------------------------- internals
 
+  /**
+   * checkNodes: a job runs here only on this machine's nodes — `node` (one), or for a gang the nodes of
+   * `nodes` (several gigafab nodes on this one machine: one rank per placed node).
+   */
+  private checkNodes(job: DriverJob): void {
+    const placed = job.placement.nodes.map((n) => n.node);
+    const mine = this.opts.nodes;
+    if (placed.length > 1) {
+      const outside = placed.filter((n) => !mine?.includes(n));
+      if (!mine || outside.length > 0 || new Set(placed).size !== placed.length) {
+        throw new Error(
+          `the local driver runs single-node jobs, or gangs on the nodes of its \`nodes\` (${mine?.join(',') || 'none'}); job ${job.id} is placed on ${placed.join(',')}`,
+        );
+      }
+      return;
+    }
+    const node = placed[0];
+    if (this.opts.node && node !== this.opts.node && !mine?.includes(node)) {
+      throw new Error(`job ${job.id} is placed on node ${node}, but this local driver runs node ${this.opts.node}`);
+    }
+    if (!this.opts.node && mine && !mine.includes(node)) {
+      throw new Error(`job ${job.id} is placed on node ${node}, but this local driver runs nodes ${mine.join(',')}`);
+    }
+  }
+
   private async cudaVisibleDevices(gpus: number[]): Promise<string> {
     if (gpus.length === 0) return '';
     const inv = await this.gpuInventory();
@@ -667,8 +734,9 @@ export class LocalDriver implements ExecutionDriver {
    * inside, SIGKILL after the grace), and its wrapper lives on to record the status.
    */
   private signalTerm(t: Tracked, graceSeconds: number): void {
-    if (t.state.container) void stopContainer(t.state.container, graceSeconds, this.podmanEnv());
-    else signalGroup(t.state.pgid, 'SIGTERM');
+    if (t.state.container) {
+      for (const c of containersOf(t.state)) void stopContainer(c, graceSeconds, this.podmanEnv());
+    } else signalGroup(t.state.pgid, 'SIGTERM');
   }
 
   private armKill(t: Tracked, ms: number): void {
@@ -698,7 +766,7 @@ export class LocalDriver implements ExecutionDriver {
     signalGroup(t.state.pgid, 'SIGKILL'); // whatever the job left behind in its group
     // The wrapper removes its container; if the wrapper itself was killed, the container must not outlive it.
     if (t.state.container && !existsSync(join(t.dir, 'exit_code')))
-      void podmanRun(['rm', '-f', t.state.container], this.podmanEnv());
+      void podmanRun(['rm', '-f', ...containersOf(t.state)], this.podmanEnv());
     const recorded = readExitCode(join(t.dir, 'exit_code'));
     const exitCode = recorded ?? wrapperStatus;
     const stopping = t.state.stopping;
@@ -717,7 +785,7 @@ export class LocalDriver implements ExecutionDriver {
       message = `oom_killed: the container exceeded its memory limit of ${t.state.memory} (exit code ${exitCode})`;
     } else if (exitCode !== null) {
       outcome = 'completed';
-      message = recorded === null ? `ended by a signal (status ${exitCode})` : `exited with code ${exitCode}`;
+      message = recorded === null ? `ended by a signal (status ${exitCode})` : `exited with code ${exitCode}${failedRank(t.dir)}`;
     } else {
       outcome = 'lost';
       message = `process ${t.state.pid} ended without recording an exit code (killed from outside?)`;
