@@ -36,6 +36,7 @@ export function buildProgram(rt: Runtime): Command {
     .version(VERSION, '-V, --version')
     .option('--url <url>', 'server URL (env GIGAFAB_URL; default http://127.0.0.1:8080)')
     .option('--token <token>', 'API token (env GIGAFAB_TOKEN)')
+    .option('-v, --verbose', 'say where the server URL and token come from (flag, env or config file)')
     .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
     .exitOverride()
     .configureOutput({ writeOut: (s) => rt.io.out(s), writeErr: (s) => rt.io.err(s) })
@@ -50,7 +51,7 @@ export function buildProgram(rt: Runtime): Command {
         'gigafab fleet show',
       )}
 Configuration: --url/--token, else GIGAFAB_URL/GIGAFAB_TOKEN, else the file written by
-\`gigafab login\` ($GIGAFAB_CONFIG or ~/.config/gigafab/config.json).
+\`gigafab login\` ($GIGAFAB_CONFIG or ~/.config/gigafab/config.json); --verbose says which one was used.
 Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succeed (submit --wait).
 `,
     );
@@ -88,7 +89,8 @@ export function reportError(err: unknown, rt: Runtime): number {
     say(`error: ${err.detail} (${err.code})`);
     // A field error without a path only repeats the detail; the server names the field where there is one.
     for (const e of err.errors) if (e.path) say(`  ${e.path}: ${e.message}`);
-    if (err.status === 401) say('hint: check --token / GIGAFAB_TOKEN, or run `gigafab login`');
+    if (err.status === 401)
+      say('hint: check --token / GIGAFAB_TOKEN, or run `gigafab login`; --verbose shows which token was sent');
     return EXIT.error;
   }
   if (err instanceof ConnectionError) {

@@ -154,6 +154,7 @@ test('API errors print `error: <detail> (<code>)` plus field errors and exit 1',
   const who = await cli(['whoami'], { GIGAFAB_URL: api.url, GIGAFAB_TOKEN: 'bad' });
   assert.equal(who.code, 1);
   assert.match(who.err, /^error: the token is not valid \(unauthenticated\)\n/);
+  assert.match(who.err, /hint: .*--verbose shows which token was sent/);
   assert.equal(who.out, '');
   const org = await cli(['org', 'create', 'Bad_Id', '--name', 'x', '--kind', 'research'], { GIGAFAB_URL: api.url });
   assert.equal(org.code, 1);
@@ -227,6 +228,26 @@ test('login warns on stderr when GIGAFAB_TOKEN / GIGAFAB_URL in the environment 
   const same = await cli(['login', '--url', api.url], { GIGAFAB_CONFIG: cfg, GIGAFAB_TOKEN: 'good' });
   assert.equal(same.code, 0, same.err);
   assert.doesNotMatch(same.err, /warning/);
+});
+
+test('--verbose says where the URL and token came from (flag, env, config file), never the whole token', async () => {
+  const api = await fake({ 'GET /v1/whoami': (_req, res) => json(res, 200, alice) });
+  const cfg = join(await tmp(), 'config.json');
+  assert.equal((await cli(['login', '--url', api.url, '--token', 'gf_saved_secret'], { GIGAFAB_CONFIG: cfg })).code, 0);
+
+  const saved = await cli(['whoami', '--verbose'], { GIGAFAB_CONFIG: cfg });
+  assert.equal(saved.code, 0, saved.err);
+  assert.equal(saved.err, `using server ${api.url} (from the config file ${cfg}), token gf_sav… (from the config file ${cfg})\n`);
+  assert.doesNotMatch(saved.err + saved.out, /gf_saved_secret/);
+
+  const env = await cli(['-v', 'whoami'], { GIGAFAB_CONFIG: cfg, GIGAFAB_TOKEN: 'gf_operator_secret' });
+  assert.match(env.err, /token gf_ope… \(from GIGAFAB_TOKEN\)/);
+  assert.match(env.err, /\(from the config file .*\), token/);
+  const flag = await cli(['whoami', '--verbose', '--token', 'gf_flag_secret', '--url', api.url], { GIGAFAB_CONFIG: cfg });
+  assert.match(flag.err, /^using server \S+ \(from --url\), token gf_fla… \(from --token\)$/m);
+
+  const quiet = await cli(['whoami'], { GIGAFAB_CONFIG: cfg });
+  assert.equal(quiet.err, '');
 });
 
 test('job submit: file + flags merged into the request; json prints the whole job', async () => {
