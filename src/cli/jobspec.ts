@@ -172,24 +172,16 @@ export function mergeJobSpec(file: Obj, flags: JobFlags): Obj {
 
 /** validateJobSpec checks the merged spec with the API's schema; throws CliError listing every problem. */
 export async function validateJobSpec(spec: Obj): Promise<JobSpecInput> {
-  const { JobSpecSchema } = await import('../model/schemas.js');
+  const [{ JobSpecSchema }, { issueErrors, validationDetail, extraFieldLines }] = await Promise.all([
+    import('../model/schemas.js'),
+    import('../model/validation-messages.js'),
+  ]);
   const parsed = JobSpecSchema.safeParse(spec);
   if (!parsed.success) {
-    // Same shape as the API's validation_failed problem.
-    const errors = parsed.error.issues.flatMap((issue) => {
-      const base = issue.path.map(String).join('.');
-      if (issue.code === 'unrecognized_keys') {
-        return issue.keys.map((k) => ({ path: base ? `${base}.${k}` : k, message: 'unknown field' }));
-      }
-      return [{ path: base, message: issue.message }];
-    });
-    const first = errors[0];
-    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
-    throw new CliError(
-      `invalid job spec: ${first.path ? `${first.path}: ` : ''}${first.message}${more} (validation_failed)`,
-      1,
-      errors.map((e) => `${e.path || '(spec)'}: ${e.message}`),
-    );
+    // The same sentences the API's validation_failed problem carries.
+    const errors = issueErrors(parsed.error.issues, 'the job spec');
+    const detail = validationDetail('job spec', errors);
+    throw new CliError(`${detail} (validation_failed)`, 1, extraFieldLines(detail, errors));
   }
   // The input (not the defaulted output) is sent, so the server applies its own defaults.
   return spec as JobSpecInput;

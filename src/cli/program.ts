@@ -2,6 +2,7 @@
  * The gigafab command tree and the top-level error handling (exit codes).
  */
 import { type Command, CommanderError, Option } from 'commander';
+import { extraFieldLines } from '../model/validation-messages.js';
 import { ApiError, ConnectionError } from './client.js';
 import { registerAccess } from './commands/access.js';
 import { registerAudit, registerAuditProofs } from './commands/audit.js';
@@ -87,8 +88,8 @@ export function reportError(err: unknown, rt: Runtime): number {
   if (err instanceof ExitCode) return err.exitCode;
   if (err instanceof ApiError) {
     say(`error: ${err.detail} (${err.code})`);
-    // A field error without a path only repeats the detail; the server names the field where there is one.
-    for (const e of err.errors) if (e.path) say(`  ${e.path}: ${e.message}`);
+    // Only what the detail does not already say: no line twice, none without a field.
+    for (const line of extraFieldLines(err.detail, err.errors)) say(`  ${line}`);
     if (err.status === 401)
       say('hint: check --token / GIGAFAB_TOKEN, or run `gigafab login`; --verbose shows which token was sent');
     return EXIT.error;
