@@ -425,6 +425,51 @@ test('job show: queued job says why it waits; running job shows placement', asyn
   assert.match(r.out, /^ {2}muc1-b200-0002 +0-3$/m);
 });
 
+test('--sim-duration: submit says it is simulated time and what it takes; show gives both runtimes', async () => {
+  const done = jobFixture({
+    id: 'j-3',
+    state: 'succeeded',
+    pendingReason: null,
+    exitCode: 0,
+    spec: { ...jobFixture().spec, simulation: { durationSeconds: 600, exitCode: 0 } },
+    startedAt: '2025-01-01T00:00:00.000Z',
+    finishedAt: '2025-01-01T00:00:10.000Z',
+  });
+  const plain = jobFixture({ ...done, id: 'j-4', spec: jobFixture().spec });
+  const api = await fake({
+    'POST /v1/jobs': (_req, res) => json(res, 201, jobFixture()),
+    'GET /v1/jobs/j-3': (_req, res) => json(res, 200, done),
+    'GET /v1/jobs/j-4': (_req, res) => json(res, 200, plain),
+  });
+  const env = { GIGAFAB_URL: api.url, GIGAFAB_TOKEN: 't' };
+  const sub = await cli(['job', 'submit', '--name', 'n', '--project', 'robotics', '--sim-duration', '10m'], env);
+  assert.equal(sub.code, 0, sub.err);
+  assert.equal(sub.out, 'job j-1 submitted: queued\n');
+  assert.match(
+    sub.err,
+    /^note: --sim-duration 10m is simulated time: at the default --time-scale 60 the job runs for about 10s of wall-clock time$/m,
+  );
+  const asJson = await cli(['job', 'submit', '--name', 'n', '--project', 'robotics', '--sim-duration', '10m', '-o', 'json'], env);
+  assert.equal(asJson.err, '');
+  const noSim = await cli(['job', 'submit', '--name', 'n', '--project', 'robotics'], env);
+  assert.equal(noSim.err, '');
+
+  const show = await cli(['job', 'show', 'j-3'], env);
+  assert.equal(show.code, 0, show.err);
+  assert.match(
+    show.out,
+    /^Runtime: +10s wall clock \(simulated 10m; simulated time runs faster, see gigafab server --time-scale\)$/m,
+  );
+  const showPlain = await cli(['job', 'show', 'j-4'], env);
+  assert.match(showPlain.out, /^Runtime: +10s$/m);
+
+  const help = await cli(['job', 'submit', '--help'], env);
+  assert.match(
+    help.out.replace(/\s+/g, ' '),
+    /--sim-duration <duration> simulated fleet: how long the job runs in simulated time/,
+  );
+});
+
 test('job list: table columns, --all follows cursors, hint when more pages exist', async () => {
   const pageA = {
     items: [jobFixture(), jobFixture({ id: 'j-2', state: 'succeeded', exitCode: 0, pendingReason: null })],

@@ -18,6 +18,7 @@ import {
 } from '../context.js';
 import { buildJobSpec, type JobFlags } from '../jobspec.js';
 import { age, compressRanges, formatDuration, renderKeyValues, renderTable, timestamp } from '../output.js';
+import { DEFAULT_TIME_SCALE } from './server.js';
 
 /** Exit code of `job submit --wait` when the job ends in any state but succeeded. */
 export const JOB_NOT_SUCCEEDED_EXIT = 3;
@@ -30,6 +31,22 @@ export function gpuSummary(job: Job): string {
 function runtimeOf(job: Job): string | null {
   if (!job.startedAt || !job.finishedAt) return null;
   return formatDuration((Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000);
+}
+
+/**
+ * runtimeWithSimulation: the wall-clock runtime, and for a job with a simulated duration what that was, so
+ * `Runtime: 10s` for a `--sim-duration 10m` job does not look like a bug.
+ */
+export function runtimeWithSimulation(job: Job): string | null {
+  const wall = runtimeOf(job);
+  const simulated = job.spec.simulation?.durationSeconds;
+  if (!wall || simulated === undefined) return wall;
+  return `${wall} wall clock (simulated ${formatDuration(simulated)}; simulated time runs faster, see gigafab server --time-scale)`;
+}
+
+/** simDurationNote: what `--sim-duration` will take in wall-clock time on a server at the default time scale. */
+export function simDurationNote(seconds: number): string {
+  return `note: --sim-duration ${formatDuration(seconds)} is simulated time: at the default --time-scale ${DEFAULT_TIME_SCALE} the job runs for about ${formatDuration(Math.max(1, seconds / DEFAULT_TIME_SCALE))} of wall-clock time`;
 }
 
 /** placementSummary: `muc1: muc1-b200-0001, muc1-b200-0002 +2 more`. */
@@ -100,7 +117,7 @@ export function renderJobDetails(job: Job, now: number): string {
     ['Created', timestamp(job.createdAt, now)],
     ['Started', timestamp(job.startedAt, now)],
     ['Finished', timestamp(job.finishedAt, now)],
-    ['Runtime', runtimeOf(job)],
+    ['Runtime', runtimeWithSimulation(job)],
     ['Exit code', job.exitCode],
     ['Placement', job.placement ? `${job.placement.site} (${job.placement.gpuType})` : null],
   ]);
@@ -180,7 +197,11 @@ export function registerJob(program: Command, rt: Runtime): void {
     .option('--max-runtime <duration>', 'wall-clock limit: 3600, 90m, 2h, 1h30m, 2d', parseDurationArg)
     .addOption(new Option('--priority <class>', 'priority class').choices(Object.keys(PRIORITY_CLASSES) as string[]))
     .option('--label <key=value>', 'label (repeatable)', collect)
-    .option('--sim-duration <duration>', 'simulated fleet: how long the job runs (e.g. 10m)', parseDurationArg)
+    .option(
+      '--sim-duration <duration>',
+      'simulated fleet: how long the job runs in simulated time (e.g. 10m; at the default --time-scale 60 that is 10s)',
+      parseDurationArg,
+    )
     .option('--sim-exit-code <n>', 'simulated fleet: exit code the job ends with', parseIntArg(0, 255))
     .option('--idempotency-key <key>', 'retry-safe submit: the same key returns the same job')
     .option('--wait', `follow the job's events until it ends; exit ${JOB_NOT_SUCCEEDED_EXIT} unless it succeeded`)
@@ -215,6 +236,7 @@ export function registerJob(program: Command, rt: Runtime): void {
       const spec = await buildJobSpec(opts.file, { ...opts, args });
       const ctx = await makeCtx(cmd, rt);
       const { job: submitted, replayed } = await ctx.client.submitJob(spec, opts.idempotencyKey);
+      if (opts.simDuration !== undefined && !ctx.json) ctx.note(simDurationNote(opts.simDuration));
       if (!opts.wait) {
         if (ctx.json) ctx.printJson(submitted);
         else ctx.out(`job ${submitted.id} ${replayed ? 'already submitted' : 'submitted'}: ${submitted.state}`);

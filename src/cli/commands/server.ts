@@ -4,6 +4,9 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { examples, parseIntArg, type Runtime } from '../context.js';
 
+/** Simulated seconds per real second unless --time-scale says otherwise (`job` commands explain it). */
+export const DEFAULT_TIME_SCALE = 60;
+
 interface ServerOptions {
   port: number;
   host: string;
@@ -44,7 +47,7 @@ export function registerServer(program: Command, rt: Runtime): void {
       '--limits <file>',
       'resource limits YAML (body sizes, queued jobs per org, rate limits, streams, timeouts); default: built-in',
     )
-    .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, 60)
+    .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, DEFAULT_TIME_SCALE)
     .option('--demo-load', 'submit a stream of demo jobs')
     .option('--token-days <n>', 'lifetime of new API tokens when none is asked for, in days', parseIntArg(1, 3650), 90)
     .option('--token-max-days <n>', 'longest lifetime an API token may be given, in days', parseIntArg(1, 3650), 365)
