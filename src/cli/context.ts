@@ -12,6 +12,10 @@ export interface Runtime {
   env: Env;
   fetch?: FetchLike;
   now?: () => number;
+  /** Reads all of standard input (`-f -`); default: the process's. */
+  stdin?: () => Promise<string>;
+  /** A person watches stderr (a terminal): progress bars are drawn there. */
+  interactive?: boolean;
 }
 
 export interface GlobalOptions {

@@ -36,7 +36,7 @@ export interface JobFlags extends ConstraintFlags {
   simExitCode?: number;
 }
 
-type Obj = Record<string, unknown>;
+export type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** splitCommandLine splits like a POSIX shell (quotes and backslashes; no expansion). */
@@ -105,18 +105,21 @@ export async function parseJobFileText(text: string, name: string): Promise<Obj>
   return raw;
 }
 
-/** readJobFile reads `path` (`-` is stdin). */
-export async function readJobFile(path: string, stdin: () => Promise<string> = readStdin): Promise<Obj> {
-  let text: string;
+/** readJobFileText reads `path` (`-` is stdin). */
+export async function readJobFileText(path: string, stdin: () => Promise<string> = readStdin): Promise<string> {
   try {
-    text = path === '-' ? await stdin() : await readFile(path, 'utf8');
+    return path === '-' ? await stdin() : await readFile(path, 'utf8');
   } catch (err) {
     throw new CliError(`cannot read job file ${path}: ${(err as Error).message}`);
   }
-  return parseJobFileText(text, path === '-' ? 'stdin' : path);
 }
 
-async function readStdin(): Promise<string> {
+/** readJobFile reads and parses `path` (`-` is stdin). */
+export async function readJobFile(path: string, stdin: () => Promise<string> = readStdin): Promise<Obj> {
+  return parseJobFileText(await readJobFileText(path, stdin), path === '-' ? 'stdin' : path);
+}
+
+export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)));
   return Buffer.concat(chunks).toString('utf8');

@@ -4,9 +4,19 @@
 import { type Command, Option } from 'commander';
 import { JOB_STATES, PRIORITY_CLASSES, TERMINAL_STATES } from '../../model/job.js';
 import type { Job, JobEvent } from '../../model/schemas.js';
+import {
+  type BulkResult,
+  bulkSummary,
+  isJsonLinesName,
+  looksLikeJsonLines,
+  type NumberedSpec,
+  parseBulkSpecs,
+  submitBulk,
+} from '../bulk-submit.js';
 import type { GigafabClient, JobListQuery } from '../client.js';
 import {
   CliError,
+  type Ctx,
   collect,
   ExitCode,
   examples,
@@ -16,7 +26,7 @@ import {
   parseIntArg,
   type Runtime,
 } from '../context.js';
-import { buildJobSpec, type JobFlags } from '../jobspec.js';
+import { type JobFlags, mergeJobSpec, parseJobFileText, readJobFileText, validateJobSpec } from '../jobspec.js';
 import { age, compressRanges, formatDuration, renderKeyValues, renderTable, timestamp } from '../output.js';
 import { DEFAULT_TIME_SCALE } from './server.js';
 
@@ -165,6 +175,34 @@ interface ListOptions {
   all?: boolean;
 }
 
+/** runBulk submits many jobs with a progress bar (on a terminal), prints one result per line and a summary. */
+async function runBulk(ctx: Ctx, specs: NumberedSpec[], idempotencyKey: string | undefined): Promise<void> {
+  const bar = ctx.rt.interactive
+    ? new (await import('cli-progress')).SingleBar({
+        stream: process.stderr,
+        format: 'submit [{bar}] {value}/{total} jobs | {failed} failed',
+        hideCursor: true,
+      })
+    : null;
+  bar?.start(specs.length, 0, { failed: 0 });
+  const started = ctx.now();
+  let results: BulkResult[];
+  try {
+    results = await submitBulk(ctx, specs, { idempotencyKey, onProgress: (done, failed) => bar?.update(done, { failed }) });
+  } finally {
+    bar?.stop();
+  }
+  for (const r of results) {
+    if ('job' in r) {
+      if (ctx.json) ctx.out(JSON.stringify({ line: r.line, job: r.job }));
+      else ctx.out(`job ${r.job.id} ${r.replayed ? 'already submitted' : 'submitted'}: ${r.job.state}`);
+    } else if (ctx.json) ctx.out(JSON.stringify({ line: r.line, error: r.error }));
+    else ctx.note(`line ${r.line}: error: ${r.error.detail} (${r.error.code})`);
+  }
+  ctx.note(bulkSummary(results, (ctx.now() - started) / 1000));
+  if (results.some((r) => 'error' in r)) throw new ExitCode(1);
+}
+
 export function registerJob(program: Command, rt: Runtime): void {
   const job = program
     .command('job')
@@ -182,7 +220,7 @@ export function registerJob(program: Command, rt: Runtime): void {
     .command('submit')
     .description('submit a job from a YAML/JSON JobSpec file and/or flags (flags override file fields)')
     .argument('[command...]', 'the command to run, after --')
-    .option('-f, --file <path>', 'job file (YAML or JSON JobSpec; - reads stdin)')
+    .option('-f, --file <path>', 'job file (YAML or JSON JobSpec; *.jsonl: one spec per line, many jobs; - reads stdin)')
     .option('--name <name>', 'job name')
     .option('--project <project>', 'project to run in')
     .option('--gpu-type <type>', 'GPU model, e.g. B200 or RTX-PRO-6000 (default: any)')
@@ -213,6 +251,7 @@ export function registerJob(program: Command, rt: Runtime): void {
         'gigafab job submit --project robotics --name smoke --gpu-type B200 --gpus-per-node 8 --command "python smoke.py --fast"',
         'gigafab job submit --project robotics --name train --nodes 4 --gpus-per-node 8 --env NCCL_DEBUG=INFO -- torchrun train.py',
         'gigafab job submit -f job.yaml --sim-duration 10m --wait',
+        'gigafab job submit -f sweep.jsonl --project robotics --idempotency-key sweep-7',
         'gigafab job submit --project robotics --name ddp --nodes 2 --image harbor.eu.example/ml/pytorch:25.01 --registry-secret harbor --shm-size 16g -- torchrun train.py',
       ) +
         [
@@ -233,7 +272,17 @@ export function registerJob(program: Command, rt: Runtime): void {
         ].join('\n'),
     )
     .action(async (args: string[], opts: SubmitOptions, cmd: Command) => {
-      const spec = await buildJobSpec(opts.file, { ...opts, args });
+      const flags: JobFlags = { ...opts, args };
+      const text = opts.file ? await readJobFileText(opts.file, rt.stdin) : undefined;
+      if (opts.file && text !== undefined && (isJsonLinesName(opts.file) || (opts.file === '-' && looksLikeJsonLines(text)))) {
+        if (opts.wait)
+          throw new CliError('--wait follows one job; a JSON Lines file submits many (use `job events ID --follow`)');
+        const specs = await parseBulkSpecs(text, opts.file === '-' ? 'stdin' : opts.file, flags);
+        await runBulk(await makeCtx(cmd, rt), specs, opts.idempotencyKey);
+        return;
+      }
+      const file = opts.file && text !== undefined ? await parseJobFileText(text, opts.file === '-' ? 'stdin' : opts.file) : {};
+      const spec = await validateJobSpec(mergeJobSpec(file, flags));
       const ctx = await makeCtx(cmd, rt);
       const { job: submitted, replayed } = await ctx.client.submitJob(spec, opts.idempotencyKey);
       if (opts.simDuration !== undefined && !ctx.json) ctx.note(simDurationNote(opts.simDuration));
