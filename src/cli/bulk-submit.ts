@@ -6,7 +6,7 @@
 
 import type { Job, JobSpecInput } from '../model/schemas.js';
 import { ApiError } from './client.js';
-import { CliError, type Ctx } from './context.js';
+import { CliError, type Ctx, ExitCode } from './context.js';
 import { type JobFlags, mergeJobSpec, type Obj, validateJobSpec } from './jobspec.js';
 
 /** A file named *.jsonl or *.ndjson holds many specs; stdin does when it looks like JSON Lines. */
@@ -131,4 +131,32 @@ export function bulkSummary(results: readonly BulkResult[], seconds: number): st
   const failed = results.length - ok;
   const rate = seconds > 0 ? ` (${Math.round(ok / seconds)} jobs/s)` : '';
   return `submitted ${ok} of ${results.length} jobs in ${seconds.toFixed(1)} s${rate}${failed > 0 ? `; ${failed} failed` : ''}`;
+}
+
+/** runBulk submits many jobs with a progress bar (on a terminal), prints one result per line and a summary. */
+export async function runBulk(ctx: Ctx, specs: NumberedSpec[], idempotencyKey: string | undefined): Promise<void> {
+  const bar = ctx.rt.interactive
+    ? new (await import('cli-progress')).SingleBar({
+        stream: process.stderr,
+        format: 'submit [{bar}] {value}/{total} jobs | {failed} failed',
+        hideCursor: true,
+      })
+    : null;
+  bar?.start(specs.length, 0, { failed: 0 });
+  const started = ctx.now();
+  let results: BulkResult[];
+  try {
+    results = await submitBulk(ctx, specs, { idempotencyKey, onProgress: (done, failed) => bar?.update(done, { failed }) });
+  } finally {
+    bar?.stop();
+  }
+  for (const r of results) {
+    if ('job' in r) {
+      if (ctx.json) ctx.out(JSON.stringify({ line: r.line, job: r.job }));
+      else ctx.out(`job ${r.job.id} ${r.replayed ? 'already submitted' : 'submitted'}: ${r.job.state}`);
+    } else if (ctx.json) ctx.out(JSON.stringify({ line: r.line, error: r.error }));
+    else ctx.note(`line ${r.line}: error: ${r.error.detail} (${r.error.code})`);
+  }
+  ctx.note(bulkSummary(results, (ctx.now() - started) / 1000));
+  if (results.some((r) => 'error' in r)) throw new ExitCode(1);
 }

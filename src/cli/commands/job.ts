@@ -4,19 +4,10 @@
 import { type Command, Option } from 'commander';
 import { JOB_STATES, PRIORITY_CLASSES, TERMINAL_STATES } from '../../model/job.js';
 import type { Job, JobEvent } from '../../model/schemas.js';
-import {
-  type BulkResult,
-  bulkSummary,
-  isJsonLinesName,
-  looksLikeJsonLines,
-  type NumberedSpec,
-  parseBulkSpecs,
-  submitBulk,
-} from '../bulk-submit.js';
+import { isJsonLinesName, looksLikeJsonLines, parseBulkSpecs, runBulk } from '../bulk-submit.js';
 import type { GigafabClient, JobListQuery } from '../client.js';
 import {
   CliError,
-  type Ctx,
   collect,
   ExitCode,
   examples,
@@ -173,34 +164,6 @@ interface ListOptions {
   label?: string;
   limit?: number;
   all?: boolean;
-}
-
-/** runBulk submits many jobs with a progress bar (on a terminal), prints one result per line and a summary. */
-async function runBulk(ctx: Ctx, specs: NumberedSpec[], idempotencyKey: string | undefined): Promise<void> {
-  const bar = ctx.rt.interactive
-    ? new (await import('cli-progress')).SingleBar({
-        stream: process.stderr,
-        format: 'submit [{bar}] {value}/{total} jobs | {failed} failed',
-        hideCursor: true,
-      })
-    : null;
-  bar?.start(specs.length, 0, { failed: 0 });
-  const started = ctx.now();
-  let results: BulkResult[];
-  try {
-    results = await submitBulk(ctx, specs, { idempotencyKey, onProgress: (done, failed) => bar?.update(done, { failed }) });
-  } finally {
-    bar?.stop();
-  }
-  for (const r of results) {
-    if ('job' in r) {
-      if (ctx.json) ctx.out(JSON.stringify({ line: r.line, job: r.job }));
-      else ctx.out(`job ${r.job.id} ${r.replayed ? 'already submitted' : 'submitted'}: ${r.job.state}`);
-    } else if (ctx.json) ctx.out(JSON.stringify({ line: r.line, error: r.error }));
-    else ctx.note(`line ${r.line}: error: ${r.error.detail} (${r.error.code})`);
-  }
-  ctx.note(bulkSummary(results, (ctx.now() - started) / 1000));
-  if (results.some((r) => 'error' in r)) throw new ExitCode(1);
 }
 
 export function registerJob(program: Command, rt: Runtime): void {
