@@ -98,3 +98,17 @@ test('/metrics has the default process and Node.js metrics next to the control p
     assert.match(text, new RegExp(`^${name}(\\{[^}]*\\})? `, 'm'), name);
   }
 });
+
+test('--log-level warn keeps the access log out; an unknown level is refused', async () => {
+  const quiet = await startTestServer({ extraArgs: ['--log-level', 'warn'] });
+  try {
+    const r = await api(quiet.url, quiet.operatorToken)('GET', '/v1/fleet');
+    assert.equal(r.status, 200);
+    // The same request on the info-level server above is logged within milliseconds; allow far more.
+    await new Promise((res) => setTimeout(res, 500));
+    assert.doesNotMatch(quiet.output(), /"msg":"request"/);
+  } finally {
+    await quiet.stop();
+  }
+  await assert.rejects(startTestServer({ extraArgs: ['--log-level', 'loud'] }), /argument 'loud' is invalid/);
+});
