@@ -15,6 +15,7 @@ import { ZodError } from 'zod';
 import { notFound } from '../model/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../server/limits.js';
 import type { KeysServices } from '../sovereignty/keys/setup.js';
+import { type ApiLogger, accessLog } from './access-log.js';
 import { bodyLimit } from './body-limit.js';
 import { mountConsole } from './console-static.js';
 import type { ApiEnv, Services } from './context.js';
@@ -43,6 +44,8 @@ export interface AppOptions extends Services {
   version: string;
   /** Keys, secrets, restriction and erasure (absent: those routes are not mounted). */
   keys?: KeysServices;
+  /** Structured logs: an access log line per request and unexpected errors (absent: errors go to the console). */
+  logger?: ApiLogger;
 }
 
 export function createApp(opts: AppOptions) {
@@ -52,6 +55,7 @@ export function createApp(opts: AppOptions) {
   const services = { ...opts, limits, streams: new StreamCaps(limits.streams) };
   const app = new OpenAPIHono<ApiEnv>();
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
+  if (opts.logger) app.use('*', accessLog(opts.logger));
 
   app.onError((err, c) => {
     const problem = toProblem(err);
@@ -64,7 +68,8 @@ export function createApp(opts: AppOptions) {
         return problemResponse(c, new ApiProblem(400, 'malformed_json', `request body is not valid JSON: ${err.message}`));
       return problemResponse(c, new ApiProblem(err.status, 'http_error', err.message));
     }
-    console.error(`request ${c.get('requestId')} failed:`, err);
+    if (opts.logger) opts.logger.error({ requestId: c.get('requestId'), err }, 'request failed');
+    else console.error(`request ${c.get('requestId')} failed:`, err);
     return problemResponse(c, new ApiProblem(500, 'internal_error', `internal error (request id ${c.get('requestId')})`));
   });
   app.notFound((c) => problemResponse(c, new ApiProblem(404, 'route_not_found', `no route ${c.req.method} ${c.req.path}`)));

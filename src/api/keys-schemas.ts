@@ -2,7 +2,7 @@
 import { z } from '@hono/zod-openapi';
 
 export const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const secretName = z.string().regex(SECRET_NAME, 'letters, digits, dot, dash, underscore; up to 128 characters');
+const secretName = z.string().regex(SECRET_NAME, 'letters, digits, dots, dashes and underscores, up to 128 characters');
 /** 64 KiB: registry credentials and keys, not files. */
 const secretValue = z.string().min(1).max(65_536).openapi({ description: 'Write-only: stored encrypted, never returned' });
 

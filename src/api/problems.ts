@@ -2,6 +2,7 @@
 import type { Context } from 'hono';
 import type { ZodError } from 'zod';
 import { DomainError, type DomainErrorKind, type FieldError } from '../model/errors.js';
+import { issueErrors, validationDetail } from '../model/validation-messages.js';
 import { ProblemSchema } from './http-schemas.js';
 
 /** ApiProblem: an error with its HTTP status, made only here at the API edge. */
@@ -72,19 +73,10 @@ export function problemResponse(c: Context, p: ApiProblem): Response {
   return new Response(JSON.stringify(body), { status: p.status, headers });
 }
 
+/** zodProblem: a validation failure as validation_failed, one plain sentence per field (model/validation-messages). */
 export function zodProblem(err: ZodError, where: string): ApiProblem {
-  const errors: FieldError[] = err.issues.flatMap((i) => {
-    const base = i.path.map(String).join('.');
-    if (i.code === 'unrecognized_keys') {
-      return i.keys.map((k) => ({ path: base ? `${base}.${k}` : k, message: 'unknown field' }));
-    }
-    return [{ path: base, message: i.message }];
-  });
-  const first = errors[0];
-  const detail = first
-    ? `invalid ${where}: ${first.path ? `${first.path}: ` : ''}${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`
-    : `invalid ${where}`;
-  return new ApiProblem(400, 'validation_failed', detail, errors);
+  const errors = issueErrors(err.issues, `the ${where}`);
+  return new ApiProblem(400, 'validation_failed', validationDetail(where, errors), errors);
 }
 
 const problemContent = { 'application/problem+json': { schema: ProblemSchema } };

@@ -115,6 +115,20 @@ export function resolveConfig(
   };
 }
 
+/** describeSource says where a setting came from, as `--verbose` shows it. */
+export function describeSource(source: Source | undefined, which: 'url' | 'token', path: string): string {
+  if (source === 'flag') return `--${which}`;
+  if (source === 'env') return which === 'url' ? 'GIGAFAB_URL' : 'GIGAFAB_TOKEN';
+  if (source === 'config') return `the config file ${path}`;
+  return which === 'url' ? 'the default' : 'nowhere';
+}
+
+/** configSummary: the line `--verbose` prints before a command talks to the server; never the whole token. */
+export function configSummary(c: ResolvedConfig): string {
+  const token = c.token ? `${c.token.slice(0, 6)}… (from ${describeSource(c.tokenSource, 'token', c.configPath)})` : 'none';
+  return `using server ${c.url} (from ${describeSource(c.urlSource, 'url', c.configPath)}), token ${token}`;
+}
+
 /** loadConfig: resolveConfig with the file read from disk. */
 export async function loadConfig(flags: { url?: string; token?: string }, env: Env): Promise<ResolvedConfig> {
   const path = configPath(env);

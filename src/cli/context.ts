@@ -3,7 +3,7 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { type FetchLike, GigafabClient, type Page } from './client.js';
-import { type Env, loadConfig, type ResolvedConfig } from './config.js';
+import { configSummary, type Env, loadConfig, type ResolvedConfig } from './config.js';
 import { DurationError, type Io, type OutputFormat, parseDuration, renderJson } from './output.js';
 
 /** Runtime: what the program touches outside itself (tests substitute all of it). */
@@ -12,12 +12,18 @@ export interface Runtime {
   env: Env;
   fetch?: FetchLike;
   now?: () => number;
+  /** Reads all of standard input (`-f -`); default: the process's. */
+  stdin?: () => Promise<string>;
+  /** A person watches stderr (a terminal): progress bars are drawn there. */
+  interactive?: boolean;
 }
 
 export interface GlobalOptions {
   url?: string;
   token?: string;
   output: OutputFormat;
+  /** --verbose: say on stderr where the server URL and token came from. */
+  verbose?: boolean;
 }
 
 /** CliError: an error the CLI reports as `error: <message>` and exits with `exitCode`. */
@@ -74,6 +80,7 @@ export function globalOptions(cmd: Command): GlobalOptions {
 export async function makeCtx(cmd: Command, rt: Runtime): Promise<Ctx> {
   const g = globalOptions(cmd);
   const config = await loadConfig({ url: g.url, token: g.token }, rt.env);
+  if (g.verbose) rt.io.err(`${configSummary(config)}\n`);
   const client = new GigafabClient({ url: config.url, token: config.token, fetch: rt.fetch });
   return new Ctx(rt, config, client, g.output ?? 'table');
 }

@@ -36,7 +36,7 @@ export interface JobFlags extends ConstraintFlags {
   simExitCode?: number;
 }
 
-type Obj = Record<string, unknown>;
+export type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** splitCommandLine splits like a POSIX shell (quotes and backslashes; no expansion). */
@@ -105,18 +105,21 @@ export async function parseJobFileText(text: string, name: string): Promise<Obj>
   return raw;
 }
 
-/** readJobFile reads `path` (`-` is stdin). */
-export async function readJobFile(path: string, stdin: () => Promise<string> = readStdin): Promise<Obj> {
-  let text: string;
+/** readJobFileText reads `path` (`-` is stdin). */
+export async function readJobFileText(path: string, stdin: () => Promise<string> = readStdin): Promise<string> {
   try {
-    text = path === '-' ? await stdin() : await readFile(path, 'utf8');
+    return path === '-' ? await stdin() : await readFile(path, 'utf8');
   } catch (err) {
     throw new CliError(`cannot read job file ${path}: ${(err as Error).message}`);
   }
-  return parseJobFileText(text, path === '-' ? 'stdin' : path);
 }
 
-async function readStdin(): Promise<string> {
+/** readJobFile reads and parses `path` (`-` is stdin). */
+export async function readJobFile(path: string, stdin: () => Promise<string> = readStdin): Promise<Obj> {
+  return parseJobFileText(await readJobFileText(path, stdin), path === '-' ? 'stdin' : path);
+}
+
+export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)));
   return Buffer.concat(chunks).toString('utf8');
@@ -172,24 +175,16 @@ export function mergeJobSpec(file: Obj, flags: JobFlags): Obj {
 
 /** validateJobSpec checks the merged spec with the API's schema; throws CliError listing every problem. */
 export async function validateJobSpec(spec: Obj): Promise<JobSpecInput> {
-  const { JobSpecSchema } = await import('../model/schemas.js');
+  const [{ JobSpecSchema }, { issueErrors, validationDetail, extraFieldLines }] = await Promise.all([
+    import('../model/schemas.js'),
+    import('../model/validation-messages.js'),
+  ]);
   const parsed = JobSpecSchema.safeParse(spec);
   if (!parsed.success) {
-    // Same shape as the API's validation_failed problem.
-    const errors = parsed.error.issues.flatMap((issue) => {
-      const base = issue.path.map(String).join('.');
-      if (issue.code === 'unrecognized_keys') {
-        return issue.keys.map((k) => ({ path: base ? `${base}.${k}` : k, message: 'unknown field' }));
-      }
-      return [{ path: base, message: issue.message }];
-    });
-    const first = errors[0];
-    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
-    throw new CliError(
-      `invalid job spec: ${first.path ? `${first.path}: ` : ''}${first.message}${more} (validation_failed)`,
-      1,
-      errors.map((e) => `${e.path || '(spec)'}: ${e.message}`),
-    );
+    // The same sentences the API's validation_failed problem carries.
+    const errors = issueErrors(parsed.error.issues, 'the job spec');
+    const detail = validationDetail('job spec', errors);
+    throw new CliError(`${detail} (validation_failed)`, 1, extraFieldLines(detail, errors));
   }
   // The input (not the defaulted output) is sent, so the server applies its own defaults.
   return spec as JobSpecInput;

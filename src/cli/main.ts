@@ -4,4 +4,4 @@
 import { processIo } from './output.js';
 import { run } from './program.js';
 
-process.exitCode = await run(process.argv.slice(2), { io: processIo, env: process.env });
+process.exitCode = await run(process.argv.slice(2), { io: processIo, env: process.env, interactive: process.stderr.isTTY });

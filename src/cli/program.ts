@@ -2,6 +2,7 @@
  * The gigafab command tree and the top-level error handling (exit codes).
  */
 import { type Command, CommanderError, Option } from 'commander';
+import { extraFieldLines } from '../model/validation-messages.js';
 import { ApiError, ConnectionError } from './client.js';
 import { registerAccess } from './commands/access.js';
 import { registerAudit, registerAuditProofs } from './commands/audit.js';
@@ -36,6 +37,7 @@ export function buildProgram(rt: Runtime): Command {
     .version(VERSION, '-V, --version')
     .option('--url <url>', 'server URL (env GIGAFAB_URL; default http://127.0.0.1:8080)')
     .option('--token <token>', 'API token (env GIGAFAB_TOKEN)')
+    .option('-v, --verbose', 'say where the server URL and token come from (flag, env or config file)')
     .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
     .exitOverride()
     .configureOutput({ writeOut: (s) => rt.io.out(s), writeErr: (s) => rt.io.err(s) })
@@ -50,7 +52,7 @@ export function buildProgram(rt: Runtime): Command {
         'gigafab fleet show',
       )}
 Configuration: --url/--token, else GIGAFAB_URL/GIGAFAB_TOKEN, else the file written by
-\`gigafab login\` ($GIGAFAB_CONFIG or ~/.config/gigafab/config.json).
+\`gigafab login\` ($GIGAFAB_CONFIG or ~/.config/gigafab/config.json); --verbose says which one was used.
 Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succeed (submit --wait).
 `,
     );
@@ -86,9 +88,10 @@ export function reportError(err: unknown, rt: Runtime): number {
   if (err instanceof ExitCode) return err.exitCode;
   if (err instanceof ApiError) {
     say(`error: ${err.detail} (${err.code})`);
-    // A field error without a path only repeats the detail; the server names the field where there is one.
-    for (const e of err.errors) if (e.path) say(`  ${e.path}: ${e.message}`);
-    if (err.status === 401) say('hint: check --token / GIGAFAB_TOKEN, or run `gigafab login`');
+    // Only what the detail does not already say: no line twice, none without a field.
+    for (const line of extraFieldLines(err.detail, err.errors)) say(`  ${line}`);
+    if (err.status === 401)
+      say('hint: check --token / GIGAFAB_TOKEN, or run `gigafab login`; --verbose shows which token was sent');
     return EXIT.error;
   }
   if (err instanceof ConnectionError) {

@@ -14,6 +14,7 @@ import { startDemoLoad } from '../server/demo-load.js';
 import { startFleetHistory } from '../server/fleet-history.js';
 import { loadLimitsFile } from '../server/limits.js';
 import { Lockbox } from '../server/lockbox/index.js';
+import { createLogger, type LogLevel } from '../server/logger.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';
 import { bootstrapOperator, type TokenPolicy } from '../server/tenancy/index.js';
@@ -37,6 +38,8 @@ export interface ServerOptions {
   tokenPolicy?: TokenPolicy;
   /** Print the banner (URL, token) to stdout. */
   quiet?: boolean;
+  /** JSON logs on stderr from this level on (default info; `silent` turns them off). */
+  logLevel?: LogLevel;
 }
 
 export const VERSION = '0.1.0';
@@ -89,6 +92,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     registry: metrics.registry,
     isReady: () => ready,
     version: VERSION,
+    logger: createLogger({ level: opts.logLevel }),
   });
 
   const server = serve({

@@ -34,7 +34,7 @@ const org = z
 export const AccessScopeSchema = z
   .strictObject({
     objects: z
-      .array(z.string().regex(OBJECT_REF, 'object reference like job:812, job:* or dataset:weights'))
+      .array(z.string().regex(OBJECT_REF, 'an object reference like job:812, job:* or dataset:weights'))
       .min(1)
       .max(100)
       .openapi({ example: ['job:812'] }),
@@ -48,7 +48,7 @@ export const AccessScopeSchema = z
 
 const country = z
   .string()
-  .regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 country code, e.g. DE')
+  .regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 country code, e.g. DE')
   .openapi({ description: 'Country the access is made from (ISO 3166-1 alpha-2)', example: 'DE' });
 const retention = z
   .number()

@@ -11,7 +11,7 @@ const slug = z
   .string()
   .min(2)
   .max(63)
-  .regex(/^[a-z][a-z0-9-]*[a-z0-9]$/, 'lower-case letters, digits and dashes; starts with a letter');
+  .regex(/^[a-z][a-z0-9-]*[a-z0-9]$/, 'lower-case letters, digits and dashes, starting with a letter');
 
 export const ORG_KINDS = ['enterprise', 'start-up', 'research', 'public-sector'] as const;
 export const ORG_ROLES = ['admin', 'member', 'viewer'] as const;
@@ -54,7 +54,7 @@ export const UserCreateSchema = z
     role: z.enum(ORG_ROLES),
     tokenSha256: z
       .string()
-      .regex(/^[0-9a-f]{64}$/, 'lower-case hex SHA-256')
+      .regex(/^[0-9a-f]{64}$/, 'a lower-case hex SHA-256')
       .optional()
       .openapi({
         description:
@@ -136,12 +136,12 @@ export const WhoAmISchema = UserSchema.openapi('WhoAmI');
 const envName = z
   .string()
   .max(128)
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable name');
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 /** maxEntries bounds a record (env, labels): a count keeps one job from carrying thousands of them. */
 const maxEntries = (n: number) => (o: Record<string, unknown>) => Object.keys(o).length <= n;
 /** A size in bytes with an optional unit: 512m, 8g, 8Gi (podman and Kubernetes spellings). */
 const byteSize = z.string().regex(/^[1-9][0-9]{0,12}([kmgtKMGT]i?)?$/, 'a size such as 512m or 8Gi');
-const labelKey = z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,62}[a-z0-9])?$/, 'label key');
+const labelKey = z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,62}[a-z0-9])?$/, 'a label key');
 
 export const JobSpecSchema = z
   .strictObject({
@@ -163,7 +163,7 @@ export const JobSpecSchema = z
     image: z
       .string()
       .max(512)
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/, 'OCI image reference')
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/, 'an OCI image reference')
       .optional()
       .openapi({ description: 'OCI image reference (registry/name:tag or @digest); the job runs in it, never on the host' }),
     args: z
@@ -186,7 +186,7 @@ export const JobSpecSchema = z
       .optional(),
     registryCredentials: z
       .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'secret name')
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a secret name')
       .optional()
       .openapi({
         description: 'Organisation secret holding `user:password` for the image registry; given only to the driver that pulls',
@@ -197,7 +197,7 @@ export const JobSpecSchema = z
       .optional()
       .openapi({ description: 'At most 256 variables of up to 32 KiB each; the whole spec is bounded too (64 KiB by default)' }),
     secretEnv: z
-      .record(envName, z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'secret name'))
+      .record(envName, z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a secret name'))
       .refine(maxEntries(256), 'at most 256 secret environment variables')
       .optional()
       .openapi({

@@ -113,6 +113,6 @@ export function unsatisfiableConstraints(fleet: Fleet, spec: JobSpec): { message
   else why = `the allowed sites (${sites.map((s) => s.id).join(', ')}) do not have that many nodes of the type`;
   return {
     message: `no node of the fleet can ever run ${what} under the job's constraints: ${why}`,
-    errors: [{ path: 'constraints', message: 'unsatisfiable' }],
+    errors: [{ path: 'constraints', message: 'no node of the fleet satisfies them' }],
   };
 }

@@ -1,5 +1,5 @@
 /** Prometheus metrics served at /metrics. Gauges are computed at scrape time from live state. */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
@@ -18,6 +18,8 @@ export interface LiveView {
 
 export function createMetrics(view: () => LiveView | null): Metrics {
   const registry = new Registry();
+  // The process's own: CPU, memory, heap, event-loop lag, GC, handles (process_* and nodejs_*).
+  collectDefaultMetrics({ register: registry });
   const m: Metrics = {
     registry,
     cycleSeconds: new Histogram({

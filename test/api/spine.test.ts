@@ -239,6 +239,19 @@ describe('bad input gets a specific 4xx and changes nothing', () => {
   test('field errors name the field', async () => {
     const r = await alice('POST', '/v1/jobs', { ...gang, gpusPerNode: 0 });
     assert.equal(r.body.errors[0].path, 'gpusPerNode');
+    // Plain sentences per field (model/validation-messages), the detail spelling them out once.
+    const { project: _p, ...noProject } = gang;
+    const plain = await alice('POST', '/v1/jobs', { ...noProject, name: '' });
+    assert.equal(plain.status, 400);
+    assert.deepEqual(plain.body.errors, [
+      { path: 'name', message: 'name must not be empty' },
+      { path: 'project', message: 'project is required' },
+    ]);
+    assert.equal(plain.body.detail, 'invalid request body: name must not be empty; project is required');
+    // An unknown GPU type is unknown_gpu_type (as the README says), naming the types the fleet has.
+    const h100 = await alice('POST', '/v1/jobs', { ...gang, gpuType: 'H100' });
+    assert.equal(h100.body.code, 'unknown_gpu_type');
+    assert.match(h100.body.detail, /H100 .*B200/);
     // A job the fleet can never hold names the field at fault too, never an empty path.
     const fits: [unknown, string][] = [
       [{ ...gang, gpuType: 'H100' }, 'gpuType'],

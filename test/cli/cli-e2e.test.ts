@@ -214,12 +214,14 @@ test('bad input exits non-zero with the API message', async () => {
 
   const zeroGpus = await gigafab(['job', 'submit', '--project', 'robo', '--name', 'x', '--gpus-per-node', '0'], user);
   assert.equal(zeroGpus.code, 1);
-  assert.match(zeroGpus.err, /^error: invalid job spec: gpusPerNode: .*\(validation_failed\)$/m);
+  assert.match(zeroGpus.err, /^error: invalid job spec: gpusPerNode must be at least 1 \(validation_failed\)$/m);
 
   const badOrg = await gigafab(['org', 'create', 'Bad_Id', '--name', 'x', '--kind', 'research'], op);
   assert.equal(badOrg.code, 1);
-  assert.match(badOrg.err, /^error: .+ \(validation_failed\)$/m);
-  assert.match(badOrg.err, /^ {2}id: /m);
+  assert.equal(
+    badOrg.err,
+    'error: invalid request body: id must be lower-case letters, digits and dashes, starting with a letter (validation_failed)\n',
+  );
 
   const unknownFlag = await gigafab(['job', 'list', '--bogus'], user);
   assert.equal(unknownFlag.code, 1);

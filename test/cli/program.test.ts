@@ -149,15 +149,31 @@ test('API errors print `error: <detail> (<code>)` plus field errors and exit 1',
   const api = await fake({
     'GET /v1/whoami': (_req, res) => problem(res, 401, 'unauthenticated', 'the token is not valid'),
     'POST /v1/orgs': (_req, res) =>
-      problem(res, 400, 'validation_failed', 'invalid body: id: bad slug', [{ path: 'id', message: 'bad slug' }]),
+      problem(
+        res,
+        400,
+        'validation_failed',
+        'invalid request body: id is required; name is required; kind is required; and 1 more problem',
+        [
+          { path: 'id', message: 'id is required' },
+          { path: 'name', message: 'name is required' },
+          { path: 'kind', message: 'kind is required' },
+          { path: 'labels.x', message: 'labels.x must be a string' },
+        ],
+      ),
   });
   const who = await cli(['whoami'], { GIGAFAB_URL: api.url, GIGAFAB_TOKEN: 'bad' });
   assert.equal(who.code, 1);
   assert.match(who.err, /^error: the token is not valid \(unauthenticated\)\n/);
+  assert.match(who.err, /hint: .*--verbose shows which token was sent/);
   assert.equal(who.out, '');
   const org = await cli(['org', 'create', 'Bad_Id', '--name', 'x', '--kind', 'research'], { GIGAFAB_URL: api.url });
   assert.equal(org.code, 1);
-  assert.match(org.err, /error: invalid body: id: bad slug \(validation_failed\)\n {2}id: bad slug\n/);
+  // Every sentence once: the detail's three, then only the one it left out.
+  assert.equal(
+    org.err,
+    'error: invalid request body: id is required; name is required; kind is required; and 1 more problem (validation_failed)\n  labels.x must be a string\n',
+  );
 });
 
 test('unreachable server exits 2 with a clear message', async () => {
@@ -229,6 +245,26 @@ test('login warns on stderr when GIGAFAB_TOKEN / GIGAFAB_URL in the environment 
   assert.doesNotMatch(same.err, /warning/);
 });
 
+test('--verbose says where the URL and token came from (flag, env, config file), never the whole token', async () => {
+  const api = await fake({ 'GET /v1/whoami': (_req, res) => json(res, 200, alice) });
+  const cfg = join(await tmp(), 'config.json');
+  assert.equal((await cli(['login', '--url', api.url, '--token', 'gf_saved_secret'], { GIGAFAB_CONFIG: cfg })).code, 0);
+
+  const saved = await cli(['whoami', '--verbose'], { GIGAFAB_CONFIG: cfg });
+  assert.equal(saved.code, 0, saved.err);
+  assert.equal(saved.err, `using server ${api.url} (from the config file ${cfg}), token gf_sav… (from the config file ${cfg})\n`);
+  assert.doesNotMatch(saved.err + saved.out, /gf_saved_secret/);
+
+  const env = await cli(['-v', 'whoami'], { GIGAFAB_CONFIG: cfg, GIGAFAB_TOKEN: 'gf_operator_secret' });
+  assert.match(env.err, /token gf_ope… \(from GIGAFAB_TOKEN\)/);
+  assert.match(env.err, /\(from the config file .*\), token/);
+  const flag = await cli(['whoami', '--verbose', '--token', 'gf_flag_secret', '--url', api.url], { GIGAFAB_CONFIG: cfg });
+  assert.match(flag.err, /^using server \S+ \(from --url\), token gf_fla… \(from --token\)$/m);
+
+  const quiet = await cli(['whoami'], { GIGAFAB_CONFIG: cfg });
+  assert.equal(quiet.err, '');
+});
+
 test('job submit: file + flags merged into the request; json prints the whole job', async () => {
   const api = await fake({ 'POST /v1/jobs': (req, res) => json(res, 201, jobFixture({ spec: req.body })) });
   const dir = await tmp();
@@ -298,7 +334,7 @@ test('job submit: table output is id + state; invalid specs never reach the serv
 
   const bad = await cli(['job', 'submit', '--name', 'n', '--project', 'robotics', '--gpus-per-node', '0'], env);
   assert.equal(bad.code, 1);
-  assert.match(bad.err, /^error: invalid job spec: gpusPerNode: .*\(validation_failed\)\n {2}gpusPerNode: /);
+  assert.match(bad.err, /^error: invalid job spec: gpusPerNode must be at least 1 \(validation_failed\)\n$/);
   const badEnv = await cli(['job', 'submit', '--name', 'n', '--project', 'robotics', '--env', 'NOPE'], env);
   assert.equal(badEnv.code, 1);
   assert.match(badEnv.err, /invalid --env "NOPE": expected KEY=VALUE/);
@@ -387,6 +423,51 @@ test('job show: queued job says why it waits; running job shows placement', asyn
   assert.match(r.out, /^Placement: +muc1 \(B200\)$/m);
   assert.match(r.out, /^ {2}muc1-b200-0001 +0-7$/m);
   assert.match(r.out, /^ {2}muc1-b200-0002 +0-3$/m);
+});
+
+test('--sim-duration: submit says it is simulated time and what it takes; show gives both runtimes', async () => {
+  const done = jobFixture({
+    id: 'j-3',
+    state: 'succeeded',
+    pendingReason: null,
+    exitCode: 0,
+    spec: { ...jobFixture().spec, simulation: { durationSeconds: 600, exitCode: 0 } },
+    startedAt: '2025-01-01T00:00:00.000Z',
+    finishedAt: '2025-01-01T00:00:10.000Z',
+  });
+  const plain = jobFixture({ ...done, id: 'j-4', spec: jobFixture().spec });
+  const api = await fake({
+    'POST /v1/jobs': (_req, res) => json(res, 201, jobFixture()),
+    'GET /v1/jobs/j-3': (_req, res) => json(res, 200, done),
+    'GET /v1/jobs/j-4': (_req, res) => json(res, 200, plain),
+  });
+  const env = { GIGAFAB_URL: api.url, GIGAFAB_TOKEN: 't' };
+  const sub = await cli(['job', 'submit', '--name', 'n', '--project', 'robotics', '--sim-duration', '10m'], env);
+  assert.equal(sub.code, 0, sub.err);
+  assert.equal(sub.out, 'job j-1 submitted: queued\n');
+  assert.match(
+    sub.err,
+    /^note: --sim-duration 10m is simulated time: at the default --time-scale 60 the job runs for about 10s of wall-clock time$/m,
+  );
+  const asJson = await cli(['job', 'submit', '--name', 'n', '--project', 'robotics', '--sim-duration', '10m', '-o', 'json'], env);
+  assert.equal(asJson.err, '');
+  const noSim = await cli(['job', 'submit', '--name', 'n', '--project', 'robotics'], env);
+  assert.equal(noSim.err, '');
+
+  const show = await cli(['job', 'show', 'j-3'], env);
+  assert.equal(show.code, 0, show.err);
+  assert.match(
+    show.out,
+    /^Runtime: +10s wall clock \(simulated 10m; simulated time runs faster, see gigafab server --time-scale\)$/m,
+  );
+  const showPlain = await cli(['job', 'show', 'j-4'], env);
+  assert.match(showPlain.out, /^Runtime: +10s$/m);
+
+  const help = await cli(['job', 'submit', '--help'], env);
+  assert.match(
+    help.out.replace(/\s+/g, ' '),
+    /--sim-duration <duration> simulated fleet: how long the job runs in simulated time/,
+  );
 });
 
 test('job list: table columns, --all follows cursors, hint when more pages exist', async () => {

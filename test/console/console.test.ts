@@ -279,8 +279,10 @@ describe('tenant views', () => {
     await page.getByRole('button', { name: 'Submit job' }).click();
     const gpusError = page.getByTestId('error-gpusPerNode');
     await gpusError.waitFor();
-    assert.match(await text(gpusError), /16/);
+    // The API's plain sentences (model/validation-messages), never zod's wording.
+    assert.equal(await text(gpusError), 'gpusPerNode must be at most 16');
     await page.getByTestId('error-name').waitFor();
+    assert.equal(await text(page.getByTestId('error-name')), 'name must not be empty');
     await page.getByTestId('error-labels').waitFor();
     assert.equal(await page.getByLabel('GPUs per node').getAttribute('aria-invalid'), 'true');
     // The error is inside the field's own box and named by its aria-describedby.

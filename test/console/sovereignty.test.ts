@@ -213,7 +213,7 @@ describe('keys and secrets', () => {
     await page.getByRole('button', { name: 'Store secret' }).click();
     await page
       .getByRole('alert')
-      .filter({ hasText: /invalid request body: name: letters, digits/ })
+      .filter({ hasText: /invalid request body: name must be letters, digits/ })
       .waitFor();
     assert.equal((await admin('GET', '/v1/orgs/acme/secrets')).body.items.length, 1);
 

@@ -28,7 +28,7 @@ const orgParam = z.string().openapi({ param: { name: 'org', in: 'path' }, exampl
 // The path name obeys the same rule as a created secret's name: PUT may create one.
 const nameParam = z
   .string()
-  .regex(SECRET_NAME, 'letters, digits, dot, dash, underscore; up to 128 characters')
+  .regex(SECRET_NAME, 'letters, digits, dots, dashes and underscores, up to 128 characters')
   .openapi({ param: { name: 'name', in: 'path' }, example: 'registry-token' });
 const OrgParams = z.object({ org: orgParam });
 const SecretParams = z.object({ org: orgParam, name: nameParam });

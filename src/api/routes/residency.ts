@@ -13,7 +13,7 @@ import { page } from '../http-schemas.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
 const param = (name: string, example: string) => z.string().openapi({ param: { name, in: 'path' }, example });
-const country = z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 country code');
+const country = z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 country code');
 
 const AttestationSchema = z
   .object({

@@ -4,6 +4,7 @@
 import { type Command, Option } from 'commander';
 import { JOB_STATES, PRIORITY_CLASSES, TERMINAL_STATES } from '../../model/job.js';
 import type { Job, JobEvent } from '../../model/schemas.js';
+import { isJsonLinesName, looksLikeJsonLines, parseBulkSpecs, runBulk } from '../bulk-submit.js';
 import type { GigafabClient, JobListQuery } from '../client.js';
 import {
   CliError,
@@ -16,8 +17,9 @@ import {
   parseIntArg,
   type Runtime,
 } from '../context.js';
-import { buildJobSpec, type JobFlags } from '../jobspec.js';
+import { type JobFlags, mergeJobSpec, parseJobFileText, readJobFileText, validateJobSpec } from '../jobspec.js';
 import { age, compressRanges, formatDuration, renderKeyValues, renderTable, timestamp } from '../output.js';
+import { DEFAULT_TIME_SCALE } from './server.js';
 
 /** Exit code of `job submit --wait` when the job ends in any state but succeeded. */
 export const JOB_NOT_SUCCEEDED_EXIT = 3;
@@ -30,6 +32,22 @@ export function gpuSummary(job: Job): string {
 function runtimeOf(job: Job): string | null {
   if (!job.startedAt || !job.finishedAt) return null;
   return formatDuration((Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000);
+}
+
+/**
+ * runtimeWithSimulation: the wall-clock runtime, and for a job with a simulated duration what that was, so
+ * `Runtime: 10s` for a `--sim-duration 10m` job does not look like a bug.
+ */
+export function runtimeWithSimulation(job: Job): string | null {
+  const wall = runtimeOf(job);
+  const simulated = job.spec.simulation?.durationSeconds;
+  if (!wall || simulated === undefined) return wall;
+  return `${wall} wall clock (simulated ${formatDuration(simulated)}; simulated time runs faster, see gigafab server --time-scale)`;
+}
+
+/** simDurationNote: what `--sim-duration` will take in wall-clock time on a server at the default time scale. */
+export function simDurationNote(seconds: number): string {
+  return `note: --sim-duration ${formatDuration(seconds)} is simulated time: at the default --time-scale ${DEFAULT_TIME_SCALE} the job runs for about ${formatDuration(Math.max(1, seconds / DEFAULT_TIME_SCALE))} of wall-clock time`;
 }
 
 /** placementSummary: `muc1: muc1-b200-0001, muc1-b200-0002 +2 more`. */
@@ -100,7 +118,7 @@ export function renderJobDetails(job: Job, now: number): string {
     ['Created', timestamp(job.createdAt, now)],
     ['Started', timestamp(job.startedAt, now)],
     ['Finished', timestamp(job.finishedAt, now)],
-    ['Runtime', runtimeOf(job)],
+    ['Runtime', runtimeWithSimulation(job)],
     ['Exit code', job.exitCode],
     ['Placement', job.placement ? `${job.placement.site} (${job.placement.gpuType})` : null],
   ]);
@@ -165,7 +183,7 @@ export function registerJob(program: Command, rt: Runtime): void {
     .command('submit')
     .description('submit a job from a YAML/JSON JobSpec file and/or flags (flags override file fields)')
     .argument('[command...]', 'the command to run, after --')
-    .option('-f, --file <path>', 'job file (YAML or JSON JobSpec; - reads stdin)')
+    .option('-f, --file <path>', 'job file (YAML or JSON JobSpec; *.jsonl: one spec per line, many jobs; - reads stdin)')
     .option('--name <name>', 'job name')
     .option('--project <project>', 'project to run in')
     .option('--gpu-type <type>', 'GPU model, e.g. B200 or RTX-PRO-6000 (default: any)')
@@ -180,7 +198,11 @@ export function registerJob(program: Command, rt: Runtime): void {
     .option('--max-runtime <duration>', 'wall-clock limit: 3600, 90m, 2h, 1h30m, 2d', parseDurationArg)
     .addOption(new Option('--priority <class>', 'priority class').choices(Object.keys(PRIORITY_CLASSES) as string[]))
     .option('--label <key=value>', 'label (repeatable)', collect)
-    .option('--sim-duration <duration>', 'simulated fleet: how long the job runs (e.g. 10m)', parseDurationArg)
+    .option(
+      '--sim-duration <duration>',
+      'simulated fleet: how long the job runs in simulated time (e.g. 10m; at the default --time-scale 60 that is 10s)',
+      parseDurationArg,
+    )
     .option('--sim-exit-code <n>', 'simulated fleet: exit code the job ends with', parseIntArg(0, 255))
     .option('--idempotency-key <key>', 'retry-safe submit: the same key returns the same job')
     .option('--wait', `follow the job's events until it ends; exit ${JOB_NOT_SUCCEEDED_EXIT} unless it succeeded`)
@@ -192,6 +214,7 @@ export function registerJob(program: Command, rt: Runtime): void {
         'gigafab job submit --project robotics --name smoke --gpu-type B200 --gpus-per-node 8 --command "python smoke.py --fast"',
         'gigafab job submit --project robotics --name train --nodes 4 --gpus-per-node 8 --env NCCL_DEBUG=INFO -- torchrun train.py',
         'gigafab job submit -f job.yaml --sim-duration 10m --wait',
+        'gigafab job submit -f sweep.jsonl --project robotics --idempotency-key sweep-7',
         'gigafab job submit --project robotics --name ddp --nodes 2 --image harbor.eu.example/ml/pytorch:25.01 --registry-secret harbor --shm-size 16g -- torchrun train.py',
       ) +
         [
@@ -212,9 +235,20 @@ export function registerJob(program: Command, rt: Runtime): void {
         ].join('\n'),
     )
     .action(async (args: string[], opts: SubmitOptions, cmd: Command) => {
-      const spec = await buildJobSpec(opts.file, { ...opts, args });
+      const flags: JobFlags = { ...opts, args };
+      const text = opts.file ? await readJobFileText(opts.file, rt.stdin) : undefined;
+      if (opts.file && text !== undefined && (isJsonLinesName(opts.file) || (opts.file === '-' && looksLikeJsonLines(text)))) {
+        if (opts.wait)
+          throw new CliError('--wait follows one job; a JSON Lines file submits many (use `job events ID --follow`)');
+        const specs = await parseBulkSpecs(text, opts.file === '-' ? 'stdin' : opts.file, flags);
+        await runBulk(await makeCtx(cmd, rt), specs, opts.idempotencyKey);
+        return;
+      }
+      const file = opts.file && text !== undefined ? await parseJobFileText(text, opts.file === '-' ? 'stdin' : opts.file) : {};
+      const spec = await validateJobSpec(mergeJobSpec(file, flags));
       const ctx = await makeCtx(cmd, rt);
       const { job: submitted, replayed } = await ctx.client.submitJob(spec, opts.idempotencyKey);
+      if (opts.simDuration !== undefined && !ctx.json) ctx.note(simDurationNote(opts.simDuration));
       if (!opts.wait) {
         if (ctx.json) ctx.printJson(submitted);
         else ctx.out(`job ${submitted.id} ${replayed ? 'already submitted' : 'submitted'}: ${submitted.state}`);

@@ -1,8 +1,15 @@
 /**
  * gigafab server: runs the control plane (REST API, scheduler, simulated fleet) in this process.
  */
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { LogLevel } from '../../server/logger.js';
 import { examples, parseIntArg, type Runtime } from '../context.js';
+
+/** Simulated seconds per real second unless --time-scale says otherwise (`job` commands explain it). */
+export const DEFAULT_TIME_SCALE = 60;
+
+/** pino's levels, restated so that CLI start-up does not load pino; `satisfies` stops the build if they drift. */
+const LOG_LEVEL_CHOICES = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
 
 interface ServerOptions {
   port: number;
@@ -16,6 +23,7 @@ interface ServerOptions {
   demoLoad?: boolean;
   tokenDays: number;
   tokenMaxDays: number;
+  logLevel: LogLevel;
 }
 
 function parsePort(value: string): number {
@@ -44,8 +52,14 @@ export function registerServer(program: Command, rt: Runtime): void {
       '--limits <file>',
       'resource limits YAML (body sizes, queued jobs per org, rate limits, streams, timeouts); default: built-in',
     )
-    .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, 60)
+    .option('--time-scale <x>', 'simulated seconds per real second', parseTimeScale, DEFAULT_TIME_SCALE)
     .option('--demo-load', 'submit a stream of demo jobs')
+    .addOption(
+      new Option('--log-level <level>', 'JSON logs on stderr (access log, errors) from this level on')
+        .choices(LOG_LEVEL_CHOICES)
+        .env('GIGAFAB_LOG_LEVEL')
+        .default('info'),
+    )
     .option('--token-days <n>', 'lifetime of new API tokens when none is asked for, in days', parseIntArg(1, 3650), 90)
     .option('--token-max-days <n>', 'longest lifetime an API token may be given, in days', parseIntArg(1, 3650), 365)
     .addHelpText(
@@ -70,6 +84,7 @@ export function registerServer(program: Command, rt: Runtime): void {
         timeScale: opts.timeScale,
         demoLoad: Boolean(opts.demoLoad),
         tokenPolicy: { defaultDays: opts.tokenDays, maxDays: opts.tokenMaxDays },
+        logLevel: opts.logLevel,
       });
       let closing = false;
       const shutdown = (signal: NodeJS.Signals) => {
