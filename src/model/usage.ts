@@ -46,7 +46,6 @@ export const UsageReportSchema = z
   .object({
     from: z.string(),
     to: z.string(),
-    generatedAt: z.string(),
     groupBy: z.array(z.enum(USAGE_GROUPS)),
     items: z.array(UsageRowSchema),
     total: z.object({ gpuSeconds: z.number(), gpuHours: z.number(), segments: z.number().int() }),
@@ -55,7 +54,6 @@ export const UsageReportSchema = z
     example: {
       from: '2026-11-01T00:00:00.000Z',
       to: '2026-12-01T00:00:00.000Z',
-      generatedAt: '2026-12-01T08:00:00.000Z',
       groupBy: ['project'],
       items: [{ project: 'robotics', gpuSeconds: 921600, gpuHours: 256, segments: 3, openSegments: 0 }],
       total: { gpuSeconds: 921600, gpuHours: 256, segments: 3 },

@@ -20,7 +20,7 @@ import type { Store } from '../store/open-store.js';
 export interface UsageQuery {
   /** ISO 8601 date or date-time, inclusive; default: 30 days before `to`. */
   from?: string;
-  /** ISO 8601 date or date-time, exclusive; default: now. */
+  /** ISO 8601 date or date-time, exclusive; default: the end of today (UTC). */
   to?: string;
   /** Comma-separated dimensions (USAGE_GROUPS); default: project. */
   groupBy?: string;
@@ -46,7 +46,8 @@ function instant(name: 'from' | 'to', v: string): number {
 
 /** period: [from, to) in epoch ms, checked (from before to, at most MAX_USAGE_PERIOD_DAYS). */
 export function usagePeriod(q: Pick<UsageQuery, 'from' | 'to'>, now: number): { from: number; to: number } {
-  const to = q.to === undefined ? now : instant('to', q.to);
+  // Defaults are whole UTC days (today and the 29 before it): the same answer all day for the same data.
+  const to = q.to === undefined ? (Math.floor(now / DAY_MS) + 1) * DAY_MS : instant('to', q.to);
   const from = q.from === undefined ? to - 30 * DAY_MS : instant('from', q.from);
   if (from >= to)
     throw invalid('invalid_period', `from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`);
@@ -175,7 +176,6 @@ export class UsageReports {
     return {
       from: fromIso,
       to: toIso,
-      generatedAt: new Date(now).toISOString(),
       groupBy,
       items,
       total: { gpuSeconds, gpuHours: Math.round((gpuSeconds / 3600) * 1e6) / 1e6, segments: counted.size },

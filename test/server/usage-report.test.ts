@@ -110,10 +110,10 @@ test("a tenant sees its organisation only; another organisation's usage is invis
   );
 });
 
-test('the default period is the 30 days up to now, grouped by project', async () => {
+test('the default period is today and the 29 days before it (UTC), grouped by project', async () => {
   const r = await report(acme, {});
-  assert.equal(r.to, '2026-01-05T09:00:00.000Z');
-  assert.equal(r.from, '2025-12-06T09:00:00.000Z');
+  assert.equal(r.to, '2026-01-06T00:00:00.000Z');
+  assert.equal(r.from, '2025-12-07T00:00:00.000Z');
   assert.deepEqual(
     r.items.map((i) => [i.project, i.gpuSeconds]),
     [['vision', 8 * 4 * 3600 + 4 * 3600]],

@@ -742,7 +742,7 @@ class ResidencyReportRow(TypedDict):
 RecordOfProcessing = Dict[str, Any]
 
 
-UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "generatedAt": str, "groupBy": List[Literal["org", "project", "gpuType", "site", "class", "day"]], "items": List["UsageRow"], "total": Dict[str, Any]}, total=False)
+UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "groupBy": List[Literal["org", "project", "gpuType", "site", "class", "day"]], "items": List["UsageRow"], "total": Dict[str, Any]}, total=False)
 
 
 UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int}, total=False)
@@ -1816,7 +1816,7 @@ class GeneratedApi:
         )
 
     def get_usage(self, *, from_: Optional[str] = None, to: Optional[str] = None, group_by: Optional[str] = None, org: Optional[str] = None, project: Optional[str] = None, format: Optional[str] = None) -> "UsageReport":
-        """GPU-seconds of the metered run segments in [from, to), grouped; open segments count up to now
+        """GPU-seconds of the metered run segments in [from, to), grouped; running segments count up to the request
 
         GET /v1/usage"""
         return self._call(

@@ -12,7 +12,11 @@ const UsageQuerySchema = z.object({
     .max(64)
     .optional()
     .openapi({ description: 'Start (inclusive), ISO 8601; default: 30 days before `to`', example: '2026-11-01' }),
-  to: z.string().max(64).optional().openapi({ description: 'End (exclusive), ISO 8601; default: now', example: '2026-12-01' }),
+  to: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ description: 'End (exclusive), ISO 8601; default: the end of today (UTC)', example: '2026-12-01' }),
   groupBy: z
     .string()
     .max(200)
@@ -31,7 +35,7 @@ export function usageRoutes({ cp }: Services) {
       path: '/v1/usage',
       operationId: 'getUsage',
       tags: ['usage'],
-      summary: 'GPU-seconds of the metered run segments in [from, to), grouped; open segments count up to now',
+      summary: 'GPU-seconds of the metered run segments in [from, to), grouped; running segments count up to the request',
       request: { query: UsageQuerySchema },
       responses: {
         200: {

@@ -39,7 +39,7 @@ export function registerUsage(program: Command, rt: Runtime): void {
     .command('usage')
     .description('metered GPU usage in a period, grouped (tenants: their organisation; operators: all)')
     .option('--from <date>', 'start, ISO date or date-time (inclusive; default 30 days before --to)')
-    .option('--to <date>', 'end (exclusive; default now)')
+    .option('--to <date>', 'end (exclusive; default the end of today, UTC)')
     .option('--group-by <dims>', 'comma-separated: org, project, gpuType, site, class, day (default project)')
     .option('--org <org>', 'only this organisation (operators)')
     .option('--project <project>', 'only this project')
