@@ -25,7 +25,7 @@ export const migration016UsageRecords: Migration = {
       .addColumn('class', 'text', (c) => c.notNull())
       .addColumn('started_at', 'text', (c) => c.notNull())
       .addColumn('ended_at', 'text')
-      .addColumn('gpu_seconds', 'real')
+      .addColumn('gpu_seconds', 'double precision')
       .execute();
     // One segment per attempt: a start committed twice (or replayed at recovery) cannot open a second row.
     await db.schema.createIndex('usage_records_attempt').on('usage_records').columns(['job_id', 'attempt']).unique().execute();
