@@ -133,3 +133,42 @@ test('gigafab usage prints a table with a total, and --csv the same CSV as the A
   assert.equal(bad.code, 1);
   assert.match(bad.err, /groupBy takes a comma-separated list/);
 });
+
+test('a kill -9 while a job runs: after the restart its one segment is still open, and its end closes it once', async () => {
+  const op = api(server.url, server.operatorToken);
+  assert.equal((await op('POST', '/v1/orgs/acme/projects', { id: 'acme-crash' })).status, 201);
+  assert.equal((await op('PUT', '/v1/projects/acme-crash/quotas/B200', { gpus: 8 })).status, 200);
+  const spec = {
+    name: 'crash',
+    project: 'acme-crash',
+    gpuType: 'B200',
+    gpusPerNode: 8,
+    simulation: { durationSeconds: 3000, exitCode: 0 },
+  };
+  const id = (await acme('POST', '/v1/jobs', spec)).body.id as string;
+  await waitFor(async () => (await acme('GET', `/v1/jobs/${id}`)).body.state === 'running', 'the job to run');
+  await server.stop('SIGKILL');
+  await server.restart();
+  const again = api(server.url, acmeToken);
+  const open = await again('GET', `/v1/usage?from=${SINCE}&project=acme-crash`);
+  assert.deepEqual(
+    open.body.items.map((i: { segments: number; openSegments: number }) => [i.segments, i.openSegments]),
+    [[1, 1]],
+  );
+  const job = await waitFor(async () => {
+    const j = (await again('GET', `/v1/jobs/${id}`)).body;
+    return j.state === 'succeeded' ? j : null;
+  }, 'the job to end after the restart');
+  assert.equal(job.attempt, 1, 'never started twice');
+  const ran = (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000;
+  const closed = await again('GET', `/v1/usage?from=${SINCE}&project=acme-crash`);
+  assert.deepEqual(closed.body.items, [
+    {
+      project: 'acme-crash',
+      gpuSeconds: 8 * ran,
+      gpuHours: Math.round(((8 * ran) / 3600) * 1e6) / 1e6,
+      segments: 1,
+      openSegments: 0,
+    },
+  ]);
+});
