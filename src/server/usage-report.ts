@@ -114,7 +114,7 @@ export class UsageReports {
     const fromIso = new Date(from).toISOString();
     const toIso = new Date(to).toISOString();
     const groups = new Map<string, UsageRow>();
-    const counted = new Set<number>();
+    let segments = 0;
     let totalMs = 0;
     const byDay = groupBy.includes('day');
     for (let after = 0; ; ) {
@@ -139,6 +139,7 @@ export class UsageReports {
           end: r.ended_at === null ? now : Date.parse(r.ended_at),
           open: r.ended_at === null,
         };
+        let inside = false;
         for (const piece of pieces(s, from, to, byDay)) {
           const dims = { org: s.org, project: s.project, gpuType: s.gpuType, site: s.site, class: s.class, day: piece.day };
           const key = groupBy.map((g) => dims[g]).join('\u0000');
@@ -157,8 +158,9 @@ export class UsageReports {
           row.segments += 1;
           if (s.open) row.openSegments += 1;
           totalMs += s.gpus * piece.ms;
-          counted.add(r.id);
+          inside = true;
         }
+        if (inside) segments += 1;
       }
       if (rows.length < BATCH) break;
       after = rows[rows.length - 1]!.id;
@@ -178,7 +180,7 @@ export class UsageReports {
       to: toIso,
       groupBy,
       items,
-      total: { gpuSeconds, gpuHours: Math.round((gpuSeconds / 3600) * 1e6) / 1e6, segments: counted.size },
+      total: { gpuSeconds, gpuHours: Math.round((gpuSeconds / 3600) * 1e6) / 1e6, segments },
     };
   }
 }
