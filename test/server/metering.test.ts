@@ -231,3 +231,21 @@ test('migration 016 opens a segment for each job running at the upgrade, from it
     await db.destroy();
   }
 });
+
+test('a restriction of processing requeues the running job and closes its segment', async () => {
+  const { h, advance } = await metered();
+  try {
+    const { job } = await h.cp.jobs.submit(h.tenant, h.spec({ gpusPerNode: 4 }), undefined);
+    await h.cp.runCycle();
+    advance(90_000);
+    assert.deepEqual(await h.cp.holdRunning('acme', 'ada', 'GDPR Art. 18 request'), [job.id]);
+    await eventually(async () => (await h.stateOf(job.id)) === 'queued', 'the requeue');
+    const rows = await segments(h, job.id);
+    assert.deepEqual(
+      rows.map((r) => [r.attempt, r.ended_at, r.gpu_seconds]),
+      [[1, iso(T0 + 90_000), 4 * 90]],
+    );
+  } finally {
+    await h.close();
+  }
+});
