@@ -32,6 +32,7 @@ import { lockboxRoutes } from './routes/lockbox.js';
 import { residencyRoutes } from './routes/residency.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { tenancyRoutes } from './routes/tenancy.js';
+import { usageRoutes } from './routes/usage.js';
 import { StreamCaps } from './stream-caps.js';
 
 /** Job ids in paths are canonical decimals: `0x10`, `016` or `16.0` name no job (never job 16). */
@@ -149,6 +150,7 @@ export function createApp(opts: AppOptions) {
   if (opts.keys) app.route('/', keysRoutes({ ...opts.keys, lockbox: opts.lockbox }));
   app.route('/', schedulingRoutes(services));
   app.route('/', residencyRoutes(services));
+  app.route('/', usageRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.
   requireClassified(app);
   attachRequestExamples(app.openAPIRegistry);

@@ -94,6 +94,9 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'GET /v1/reservations/{id}': c('org', 'metadata'),
   'DELETE /v1/reservations/{id}': c('org', 'metadata'),
 
+  // Metered usage (routes/usage.ts): GPU-seconds by org, project, type, site, class, day; no tenant-written text.
+  'GET /v1/usage': c('caller', 'metadata'),
+
   // Audit (routes/audit.ts).
   'GET /v1/audit': c('caller', 'oversight'),
   'GET /v1/audit/verify': c('caller', 'metadata'),

@@ -19,6 +19,7 @@ import { registerSecret } from './commands/secret.js';
 import { registerServer } from './commands/server.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerToken } from './commands/token.js';
+import { registerUsage } from './commands/usage.js';
 import { registerUser } from './commands/user.js';
 import { ConfigError } from './config.js';
 import { CliError, ExitCode, examples, type Runtime } from './context.js';
@@ -78,6 +79,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerCheckpoint(program, rt);
   registerResidency(program, rt);
   registerDataset(program, rt);
+  registerUsage(program, rt);
   return program;
 }
 

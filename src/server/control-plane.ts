@@ -30,6 +30,7 @@ import type { Metrics } from './metrics.js';
 import { DEFAULT_POLICY, type Policy } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { SchedulingOps } from './scheduling-ops.js';
+import { UsageReports } from './usage-report.js';
 
 export type { JobListQuery } from './jobs/job-queries.js';
 
@@ -68,6 +69,8 @@ export class ControlPlane {
   /** Advance reservations and maintenance windows (scheduling-ops.ts). */
   readonly ops: SchedulingOps;
   readonly jobs: JobService;
+  /** Usage reports over the metered run segments (usage-report.ts). */
+  readonly usage: UsageReports;
   /** Sovereignty hooks (restriction, secret delivery), given at construction. */
   readonly hooks: ControlPlaneHooks;
   private readonly ctx: CycleContext;
@@ -98,6 +101,7 @@ export class ControlPlane {
     };
     this.ops = new SchedulingOps(d.store, this.fleet, now, () => this.state.poke());
     this.ops.residency = residency;
+    this.usage = new UsageReports(d.store, now);
     this.observations = new Observations(this.ctx);
     this.nodes = new NodeStates(this.ctx);
     this.runner = new CycleRunner(this.ctx, this.ops, (o) => this.observations.observe(o), {

@@ -3,6 +3,7 @@ import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
 import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
+import type { UsageRecordsTable } from './schema-usage.js';
 
 export interface OrgsTable {
   id: string;
@@ -148,4 +149,5 @@ export interface Database {
   residency_policies: ResidencyPoliciesTable;
   datasets: DatasetsTable;
   placement_evidence: PlacementEvidenceTable;
+  usage_records: UsageRecordsTable;
 }

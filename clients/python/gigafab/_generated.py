@@ -742,6 +742,12 @@ class ResidencyReportRow(TypedDict):
 RecordOfProcessing = Dict[str, Any]
 
 
+UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "groupBy": List[Literal["org", "project", "gpuType", "site", "class", "day"]], "items": List["UsageRow"], "total": Dict[str, Any]}, total=False)
+
+
+UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int}, total=False)
+
+
 class GeneratedApi:
     """One method per operation of the gigafab API; the subclass supplies `_call` (the transport)."""
 
@@ -1805,6 +1811,19 @@ class GeneratedApi:
             "/v1/orgs/{org}/processing-record",
             path={"org": org},
             query={},
+            headers={},
+            body=None,
+        )
+
+    def get_usage(self, *, from_: Optional[str] = None, to: Optional[str] = None, group_by: Optional[str] = None, org: Optional[str] = None, project: Optional[str] = None, format: Optional[str] = None) -> "UsageReport":
+        """GPU-seconds of the metered run segments in [from, to), grouped; running segments count up to the request
+
+        GET /v1/usage"""
+        return self._call(
+            "GET",
+            "/v1/usage",
+            path={},
+            query={"from": from_, "to": to, "groupBy": group_by, "org": org, "project": project, "format": format},
             headers={},
             body=None,
         )

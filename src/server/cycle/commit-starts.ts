@@ -7,6 +7,7 @@ import type { Placement } from '../../model/job.js';
 import type { JobEvent } from '../../model/schemas.js';
 import { appendAudit } from '../../store/audit.js';
 import { insertEvent } from '../job-events.js';
+import { openSegment } from '../metering.js';
 import type { CycleContext } from './context.js';
 
 export interface StartDecision {
@@ -70,6 +71,7 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
         refused.push(s.jobId);
         continue;
       }
+      await openSegment(trx, s.jobId, s.placement, at);
       const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
       const message = `scheduled on ${s.placement.nodes.length} node(s) in ${s.placement.site} (${gpus} ${s.placement.gpuType})${s.borrowed ? ' on borrowed capacity (preemptible)' : ''}`;
       const event = await insertEvent(trx, s.jobId, at, 'running', message, { placement: s.placement });

@@ -9,6 +9,7 @@ import { exitDecision, type HoldCause, type StopCause } from '../../lifecycle/in
 import { appendAudit } from '../../store/audit.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import { insertDriverEvent, insertEvent } from '../job-events.js';
+import { closeSegment } from '../metering.js';
 import { type NodeFailureCause, recordCheckpoint, settleNodeFailure } from '../node-failure.js';
 import { type CycleContext, driverActor } from './context.js';
 
@@ -62,6 +63,7 @@ export class Observations {
         .returning(['org_id'])
         .executeTakeFirst();
       if (!res) return null;
+      await closeSegment(trx, o.jobId, at);
       const data = { exitCode: o.exitCode };
       // The driver's exit message may name the image (a failed pull): sealed where the org's key is ready.
       const event =
@@ -102,6 +104,7 @@ export class Observations {
         .returningAll()
         .executeTakeFirst();
       if (!row) return null;
+      await closeSegment(trx, o.jobId, at);
       const event = await insertEvent(
         trx,
         o.jobId,

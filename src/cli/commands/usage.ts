@@ -1,0 +1,70 @@
+/**
+ * gigafab usage: metered GPU-seconds from GET /v1/usage, as a table with a bar per row (share of
+ * the largest), JSON, or CSV (the same CSV the API writes, from model/usage.ts).
+ */
+import type { Command } from 'commander';
+import { type UsageReport, usageCsv } from '../../model/usage.js';
+import { examples, makeCtx, type Runtime } from '../context.js';
+import { renderTable } from '../output.js';
+
+const BAR = 20;
+
+/** bar: a horizontal bar of up to BAR cells, in eighths, for `value` against `max`. */
+export function bar(value: number, max: number): string {
+  if (max <= 0 || value <= 0) return '';
+  const eighths = Math.max(1, Math.round((value / max) * BAR * 8));
+  const partial = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8] ?? '';
+  return '█'.repeat(Math.floor(eighths / 8)) + partial;
+}
+
+const hours = (h: number) => (h >= 100 ? h.toFixed(0) : h >= 1 ? h.toFixed(2) : h.toFixed(4));
+
+/** renderUsage: the report's groups with GPU-hours, a bar, GPU-seconds and segments, then the total. */
+export function renderUsage(r: UsageReport): string {
+  const max = Math.max(0, ...r.items.map((i) => i.gpuSeconds));
+  const rows = r.items.map((i) => [
+    ...r.groupBy.map((g) => i[g]),
+    hours(i.gpuHours),
+    bar(i.gpuSeconds, max),
+    i.gpuSeconds,
+    i.openSegments > 0 ? `${i.segments} (${i.openSegments} running)` : i.segments,
+  ]);
+  const n = r.groupBy.length;
+  const table = renderTable([...r.groupBy, 'gpu-hours', '', 'gpu-seconds', 'segments'], rows, { alignRight: [n, n + 2] });
+  return `${table}total: ${hours(r.total.gpuHours)} GPU-hours (${r.total.gpuSeconds} GPU-seconds) from ${r.from} to ${r.to}\n`;
+}
+
+export function registerUsage(program: Command, rt: Runtime): void {
+  program
+    .command('usage')
+    .description('metered GPU usage in a period, grouped (tenants: their organisation; operators: all)')
+    .option('--from <date>', 'start, ISO date or date-time (inclusive; default 30 days before --to)')
+    .option('--to <date>', 'end (exclusive; default the end of today, UTC)')
+    .option('--group-by <dims>', 'comma-separated: org, project, gpuType, site, class, day (default project)')
+    .option('--org <org>', 'only this organisation (operators)')
+    .option('--project <project>', 'only this project')
+    .option('--csv', 'write CSV instead of a table')
+    .addHelpText(
+      'after',
+      examples(
+        'gigafab usage',
+        'gigafab usage --from 2026-11-01 --to 2026-12-01 --group-by project,day',
+        'gigafab usage --group-by class --csv > usage.csv',
+      ),
+    )
+    .action(
+      async (
+        opts: { from?: string; to?: string; groupBy?: string; org?: string; project?: string; csv?: boolean },
+        cmd: Command,
+      ) => {
+        const ctx = await makeCtx(cmd, rt);
+        const { data } = await ctx.client.request<UsageReport>('GET', '/v1/usage', {
+          query: { from: opts.from, to: opts.to, groupBy: opts.groupBy, org: opts.org, project: opts.project },
+        });
+        if (opts.csv) return rt.io.out(usageCsv(data));
+        if (ctx.json) return ctx.printJson(data);
+        if (data.items.length === 0) return ctx.note(`no GPU usage from ${data.from} to ${data.to}`);
+        ctx.out(renderUsage(data));
+      },
+    );
+}

@@ -1,0 +1,83 @@
+/**
+ * Metered usage: the classes a run segment is billed under, the dimensions a usage report groups
+ * by, the report's schema (the API validates and documents with it, the CLI and console read it)
+ * and its CSV form, shared by the API's `format=csv` and `gigafab usage --csv`.
+ */
+import { z } from '@hono/zod-openapi';
+import { toCsv } from './csv.js';
+import { PRIORITY_CLASSES } from './job.js';
+
+/** How a run segment is billed: on-demand capacity, the preemptible class, or borrowed quota. */
+export const USAGE_CLASSES = ['on-demand', 'preemptible', 'borrowed'] as const;
+export type UsageClass = (typeof USAGE_CLASSES)[number];
+
+/**
+ * usageClass: borrowed capacity is its own class whatever the priority (its lender may take it
+ * back); otherwise the job's priority class decides (the lifecycle's preemptible threshold).
+ */
+export function usageClass(priority: number, borrowed: boolean): UsageClass {
+  if (borrowed) return 'borrowed';
+  return priority <= PRIORITY_CLASSES.preemptible ? 'preemptible' : 'on-demand';
+}
+
+/** What a usage report can group by; `day` is the UTC calendar day. */
+export const USAGE_GROUPS = ['org', 'project', 'gpuType', 'site', 'class', 'day'] as const;
+export type UsageGroup = (typeof USAGE_GROUPS)[number];
+
+/** The longest period one report covers. */
+export const MAX_USAGE_PERIOD_DAYS = 400;
+
+export const UsageRowSchema = z
+  .object({
+    org: z.string().optional(),
+    project: z.string().optional(),
+    gpuType: z.string().optional(),
+    site: z.string().optional(),
+    class: z.enum(USAGE_CLASSES).optional(),
+    day: z.string().optional().openapi({ description: 'UTC day, YYYY-MM-DD' }),
+    gpuSeconds: z.number().openapi({ description: 'GPU-seconds inside the period (open segments up to now)' }),
+    gpuHours: z.number(),
+    segments: z.number().int().openapi({ description: 'Run segments that contributed' }),
+    openSegments: z.number().int().openapi({ description: 'Of those, still running' }),
+  })
+  .openapi('UsageRow');
+
+export const UsageReportSchema = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    groupBy: z.array(z.enum(USAGE_GROUPS)),
+    items: z.array(UsageRowSchema),
+    total: z.object({ gpuSeconds: z.number(), gpuHours: z.number(), segments: z.number().int() }),
+  })
+  .openapi('UsageReport', {
+    example: {
+      from: '2026-11-01T00:00:00.000Z',
+      to: '2026-12-01T00:00:00.000Z',
+      groupBy: ['project'],
+      items: [{ project: 'robotics', gpuSeconds: 921600, gpuHours: 256, segments: 3, openSegments: 0 }],
+      total: { gpuSeconds: 921600, gpuHours: 256, segments: 3 },
+    },
+  });
+export type UsageRow = z.infer<typeof UsageRowSchema>;
+export type UsageReport = z.infer<typeof UsageReportSchema>;
+
+/** usageCsv: one line per group, the group's columns first (in `groupBy` order). */
+export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string {
+  const columns = [...report.groupBy, 'gpuSeconds', 'gpuHours', 'segments', 'openSegments'] as const;
+  return toCsv(
+    columns,
+    report.items.map((r) => ({
+      org: r.org,
+      project: r.project,
+      gpuType: r.gpuType,
+      site: r.site,
+      class: r.class,
+      day: r.day,
+      gpuSeconds: r.gpuSeconds,
+      gpuHours: r.gpuHours,
+      segments: r.segments,
+      openSegments: r.openSegments,
+    })),
+  );
+}

@@ -1,0 +1,52 @@
+/**
+ * Metering: the one place usage records are written. A run segment is opened inside the
+ * transaction that commits a job's start and closed inside the one that records its stop (finish,
+ * requeue after preemption or restriction, node failure), so a segment exists exactly when the
+ * store says the job ran. Both are idempotent: one segment per (job, attempt), and only an open
+ * segment is closed, so a replayed start or a second report of the same exit changes nothing.
+ */
+import type { Transaction } from 'kysely';
+import type { Placement } from '../model/job.js';
+import { usageClass } from '../model/usage.js';
+import type { Database } from '../store/schema.js';
+
+type Trx = Transaction<Database>;
+
+/** openSegment records the start of the job's current attempt (call after jobs.attempt was counted up). */
+export async function openSegment(trx: Trx, jobId: string, placement: Placement, at: string): Promise<void> {
+  const job = await trx
+    .selectFrom('jobs')
+    .select(['org_id', 'project_id', 'attempt', 'priority', 'borrowed'])
+    .where('id', '=', Number(jobId))
+    .executeTakeFirstOrThrow();
+  await trx
+    .insertInto('usage_records')
+    .values({
+      org_id: job.org_id,
+      project_id: job.project_id,
+      job_id: Number(jobId),
+      attempt: job.attempt,
+      gpu_type: placement.gpuType,
+      site: placement.site,
+      gpus: placement.nodes.reduce((a, n) => a + n.gpus.length, 0),
+      class: usageClass(job.priority, job.borrowed === 1),
+      started_at: at,
+    })
+    .onConflict((oc) => oc.columns(['job_id', 'attempt']).doNothing())
+    .execute();
+}
+
+/** closeSegment ends the job's open segment at `at` (never before it started) with its GPU-seconds. */
+export async function closeSegment(trx: Trx, jobId: string, at: string): Promise<void> {
+  const open = await trx
+    .selectFrom('usage_records')
+    .select(['id', 'gpus', 'started_at'])
+    .where('job_id', '=', Number(jobId))
+    .where('ended_at', 'is', null)
+    .execute();
+  for (const s of open) {
+    const end = at < s.started_at ? s.started_at : at;
+    const gpuSeconds = (s.gpus * (Date.parse(end) - Date.parse(s.started_at))) / 1000;
+    await trx.updateTable('usage_records').set({ ended_at: end, gpu_seconds: gpuSeconds }).where('id', '=', s.id).execute();
+  }
+}

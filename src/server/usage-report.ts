@@ -1,0 +1,186 @@
+/**
+ * Usage reports: GPU-seconds of the run segments metered by metering.ts, clipped to a period and
+ * grouped by organisation, project, GPU type, site, class or UTC day. Open segments count up to
+ * now (or the period's end). Tenants see their organisation only; operators all (model/authz).
+ */
+import { canSeeOrg, isOperator } from '../model/authz.js';
+import { invalid, notFound } from '../model/errors.js';
+import type { Principal } from '../model/principal.js';
+import {
+  MAX_USAGE_PERIOD_DAYS,
+  USAGE_CLASSES,
+  USAGE_GROUPS,
+  type UsageClass,
+  type UsageGroup,
+  type UsageReport,
+  type UsageRow,
+} from '../model/usage.js';
+import type { Store } from '../store/open-store.js';
+
+export interface UsageQuery {
+  /** ISO 8601 date or date-time, inclusive; default: 30 days before `to`. */
+  from?: string;
+  /** ISO 8601 date or date-time, exclusive; default: the end of today (UTC). */
+  to?: string;
+  /** Comma-separated dimensions (USAGE_GROUPS); default: project. */
+  groupBy?: string;
+  org?: string;
+  project?: string;
+}
+
+const DAY_MS = 86_400_000;
+const isGroup = (g: string): g is UsageGroup => (USAGE_GROUPS as readonly string[]).includes(g);
+const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
+const BATCH = 5000;
+const ISO_PREFIX = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function instant(name: 'from' | 'to', v: string): number {
+  const t = Date.parse(v);
+  if (!ISO_PREFIX.test(v) || Number.isNaN(t)) {
+    throw invalid('invalid_period', `${name} is not an ISO 8601 date or date-time: ${v}`, [
+      { path: name, message: 'expected e.g. 2026-11-01 or 2026-11-01T00:00:00Z' },
+    ]);
+  }
+  return t;
+}
+
+/** period: [from, to) in epoch ms, checked (from before to, at most MAX_USAGE_PERIOD_DAYS). */
+export function usagePeriod(q: Pick<UsageQuery, 'from' | 'to'>, now: number): { from: number; to: number } {
+  // Defaults are whole UTC days (today and the 29 before it): the same answer all day for the same data.
+  const to = q.to === undefined ? (Math.floor(now / DAY_MS) + 1) * DAY_MS : instant('to', q.to);
+  const from = q.from === undefined ? to - 30 * DAY_MS : instant('from', q.from);
+  if (from >= to)
+    throw invalid('invalid_period', `from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`);
+  if (to - from > MAX_USAGE_PERIOD_DAYS * DAY_MS)
+    throw invalid('invalid_period', `a usage report covers at most ${MAX_USAGE_PERIOD_DAYS} days; ask for a shorter period`);
+  return { from, to };
+}
+
+/** groupings: the dimensions asked for, in order, each once. */
+export function usageGroups(groupBy: string | undefined): UsageGroup[] {
+  if (groupBy === undefined || groupBy.trim() === '') return ['project'];
+  const asked = groupBy.split(',').map((g) => g.trim());
+  const groups = asked.filter(isGroup);
+  const bad = asked.filter((g) => !isGroup(g));
+  if (bad.length > 0 || new Set(asked).size !== asked.length) {
+    throw invalid(
+      'invalid_group_by',
+      `groupBy takes a comma-separated list of ${USAGE_GROUPS.join(', ')}, each once${bad.length ? `; unknown: ${bad.join(', ')}` : ''}`,
+      [{ path: 'groupBy', message: `one or more of ${USAGE_GROUPS.join(', ')}` }],
+    );
+  }
+  return groups;
+}
+
+interface Segment {
+  org: string;
+  project: string;
+  gpuType: string;
+  site: string;
+  class: UsageClass;
+  gpus: number;
+  start: number;
+  end: number;
+  open: boolean;
+}
+
+const utcDay = (t: number) => new Date(t).toISOString().slice(0, 10);
+
+/** pieces: the segment's part inside [from, to), split at UTC midnights when grouping by day. */
+function* pieces(s: Segment, from: number, to: number, byDay: boolean): Generator<{ day: string; ms: number }> {
+  let a = Math.max(s.start, from);
+  const b = Math.min(s.end, to);
+  while (a < b) {
+    const cut = byDay ? Math.min(b, (Math.floor(a / DAY_MS) + 1) * DAY_MS) : b;
+    yield { day: utcDay(a), ms: cut - a };
+    a = cut;
+  }
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+export class UsageReports {
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number,
+  ) {}
+
+  async report(p: Principal, q: UsageQuery): Promise<UsageReport> {
+    const now = this.now();
+    const { from, to } = usagePeriod(q, now);
+    const groupBy = usageGroups(q.groupBy);
+    if (q.org !== undefined && !canSeeOrg(p, q.org).allowed) throw notFound('org', q.org);
+    const org = isOperator(p) ? q.org : (p.org ?? '');
+    const fromIso = new Date(from).toISOString();
+    const toIso = new Date(to).toISOString();
+    const groups = new Map<string, UsageRow>();
+    let segments = 0;
+    let totalMs = 0;
+    const byDay = groupBy.includes('day');
+    for (let after = 0; ; ) {
+      let sel = this.store.db
+        .selectFrom('usage_records')
+        .selectAll()
+        .where('id', '>', after)
+        .where('started_at', '<', toIso)
+        .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', fromIso)]));
+      if (org !== undefined) sel = sel.where('org_id', '=', org);
+      if (q.project !== undefined) sel = sel.where('project_id', '=', q.project);
+      const rows = await sel.orderBy('id').limit(BATCH).execute();
+      for (const r of rows) {
+        const s: Segment = {
+          org: r.org_id,
+          project: r.project_id,
+          gpuType: r.gpu_type,
+          site: r.site,
+          class: isClass(r.class) ? r.class : 'on-demand',
+          gpus: r.gpus,
+          start: Date.parse(r.started_at),
+          end: r.ended_at === null ? now : Date.parse(r.ended_at),
+          open: r.ended_at === null,
+        };
+        let inside = false;
+        for (const piece of pieces(s, from, to, byDay)) {
+          const dims = { org: s.org, project: s.project, gpuType: s.gpuType, site: s.site, class: s.class, day: piece.day };
+          const key = groupBy.map((g) => dims[g]).join('\u0000');
+          let row = groups.get(key);
+          if (!row) {
+            row = {
+              ...Object.fromEntries(groupBy.map((g) => [g, dims[g]])),
+              gpuSeconds: 0,
+              gpuHours: 0,
+              segments: 0,
+              openSegments: 0,
+            };
+            groups.set(key, row);
+          }
+          row.gpuSeconds += (s.gpus * piece.ms) / 1000;
+          row.segments += 1;
+          if (s.open) row.openSegments += 1;
+          totalMs += s.gpus * piece.ms;
+          inside = true;
+        }
+        if (inside) segments += 1;
+      }
+      if (rows.length < BATCH) break;
+      after = rows[rows.length - 1]!.id;
+    }
+    const items = [...groups.values()]
+      .map((r) => ({ ...r, gpuSeconds: round3(r.gpuSeconds), gpuHours: Math.round((r.gpuSeconds / 3600) * 1e6) / 1e6 }))
+      .sort((a, b) => {
+        for (const g of groupBy) {
+          const c = String(a[g]).localeCompare(String(b[g]));
+          if (c !== 0) return c;
+        }
+        return 0;
+      });
+    const gpuSeconds = round3(totalMs / 1000);
+    return {
+      from: fromIso,
+      to: toIso,
+      groupBy,
+      items,
+      total: { gpuSeconds, gpuHours: Math.round((gpuSeconds / 3600) * 1e6) / 1e6, segments },
+    };
+  }
+}

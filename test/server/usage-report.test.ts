@@ -1,0 +1,144 @@
+/**
+ * Usage reports over hand-written segments: clipping to the period, open segments up to now, UTC
+ * day splits, grouping by each dimension, tenant isolation, the CSV form and every refusal.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { DomainError } from '../../src/model/errors.js';
+import type { Principal } from '../../src/model/principal.js';
+import { usageCsv } from '../../src/model/usage.js';
+import { type Harness, harness } from './harness.js';
+
+let h: Harness;
+const acme: Principal = { userId: 'ada', role: 'viewer', org: 'acme' };
+const globex: Principal = { userId: 'gus', role: 'admin', org: 'globex' };
+
+before(async () => {
+  h = await harness(); // now: 2026-01-05T09:00:00Z
+  const at = '2026-01-01T00:00:00.000Z';
+  await h.store.db.insertInto('orgs').values({ id: 'globex', name: 'Globex', kind: 'company', created_at: at }).execute();
+  await h.store.db.insertInto('projects').values({ id: 'rockets', org_id: 'globex', name: 'rockets', created_at: at }).execute();
+  const seg = (
+    job: number,
+    org: string,
+    project: string,
+    gpuType: string,
+    site: string,
+    cls: string,
+    gpus: number,
+    start: string,
+    end: string | null,
+  ) => ({
+    org_id: org,
+    project_id: project,
+    job_id: job,
+    attempt: 1,
+    gpu_type: gpuType,
+    site,
+    gpus,
+    class: cls,
+    started_at: start,
+    ended_at: end,
+    gpu_seconds: end === null ? null : (gpus * (Date.parse(end) - Date.parse(start))) / 1000,
+  });
+  await h.store.db
+    .insertInto('usage_records')
+    .values([
+      // Crosses midnight: 2 h on the 4th, 2 h on the 5th.
+      seg(1, 'acme', 'vision', 'B200', 's1', 'on-demand', 8, '2026-01-04T22:00:00.000Z', '2026-01-05T02:00:00.000Z'),
+      // Still running: counts up to now (09:00).
+      seg(2, 'acme', 'vision', 'B200', 's1', 'preemptible', 4, '2026-01-05T08:00:00.000Z', null),
+      seg(3, 'globex', 'rockets', 'H200', 's2', 'borrowed', 2, '2026-01-05T00:00:00.000Z', '2026-01-05T01:00:00.000Z'),
+      // Entirely before every period asked for below.
+      seg(4, 'acme', 'vision', 'B200', 's1', 'on-demand', 8, '2025-12-01T00:00:00.000Z', '2025-12-01T01:00:00.000Z'),
+    ])
+    .execute();
+});
+after(() => h.close());
+
+const report = (p: Principal, q: Record<string, string>) => h.cp.usage.report(p, q);
+
+test('segments are clipped to [from, to); an open one counts up to now; groups by class', async () => {
+  const r = await report(h.operator, { from: '2026-01-05', to: '2026-01-06', groupBy: 'class' });
+  assert.equal(r.from, '2026-01-05T00:00:00.000Z');
+  assert.deepEqual(r.groupBy, ['class']);
+  assert.deepEqual(r.items, [
+    { class: 'borrowed', gpuSeconds: 7200, gpuHours: 2, segments: 1, openSegments: 0 },
+    { class: 'on-demand', gpuSeconds: 8 * 7200, gpuHours: 16, segments: 1, openSegments: 0 },
+    { class: 'preemptible', gpuSeconds: 4 * 3600, gpuHours: 4, segments: 1, openSegments: 1 },
+  ]);
+  assert.deepEqual(r.total, { gpuSeconds: 7200 + 57600 + 14400, gpuHours: 22, segments: 3 });
+});
+
+test('a segment across midnight is split by UTC day; a period ending before now cuts the open one', async () => {
+  const r = await report(h.operator, { from: '2026-01-04T23:00:00Z', to: '2026-01-05T08:30:00Z', groupBy: 'day,org' });
+  assert.deepEqual(
+    r.items.map((i) => [i.day, i.org, i.gpuSeconds]),
+    [
+      ['2026-01-04', 'acme', 8 * 3600],
+      ['2026-01-05', 'acme', 8 * 7200 + 4 * 1800],
+      ['2026-01-05', 'globex', 2 * 3600],
+    ],
+  );
+  assert.equal(r.total.segments, 3, 'a segment split over two days is one segment');
+});
+
+test('grouping by project, GPU type and site', async () => {
+  const r = await report(h.operator, { from: '2026-01-05', to: '2026-01-06', groupBy: 'gpuType,site,project' });
+  assert.deepEqual(
+    r.items.map((i) => [i.gpuType, i.site, i.project, i.gpuSeconds]),
+    [
+      ['B200', 's1', 'vision', 8 * 7200 + 4 * 3600],
+      ['H200', 's2', 'rockets', 7200],
+    ],
+  );
+});
+
+test("a tenant sees its organisation only; another organisation's usage is invisible, asked for or not", async () => {
+  const mine = await report(globex, { from: '2026-01-01', to: '2026-01-06', groupBy: 'org,project' });
+  assert.deepEqual(
+    mine.items.map((i) => [i.org, i.project, i.gpuSeconds]),
+    [['globex', 'rockets', 7200]],
+  );
+  assert.deepEqual((await report(acme, { from: '2026-01-01', to: '2026-01-06', project: 'rockets' })).items, []);
+  await assert.rejects(report(globex, { org: 'acme' }), (e: unknown) => e instanceof DomainError && e.code === 'org_not_found');
+  const op = await report(h.operator, { from: '2026-01-01', to: '2026-01-06', org: 'acme', groupBy: 'org' });
+  assert.deepEqual(
+    op.items.map((i) => i.org),
+    ['acme'],
+    'operators may filter by organisation',
+  );
+});
+
+test('the default period is today and the 29 days before it (UTC), grouped by project', async () => {
+  const r = await report(acme, {});
+  assert.equal(r.to, '2026-01-06T00:00:00.000Z');
+  assert.equal(r.from, '2025-12-07T00:00:00.000Z');
+  assert.deepEqual(
+    r.items.map((i) => [i.project, i.gpuSeconds]),
+    [['vision', 8 * 4 * 3600 + 4 * 3600]],
+  );
+});
+
+test('the CSV has the group columns, then the figures', async () => {
+  const r = await report(h.operator, { from: '2026-01-05', to: '2026-01-06', groupBy: 'org' });
+  assert.equal(usageCsv(r), 'org,gpuSeconds,gpuHours,segments,openSegments\r\nacme,72000,20,2,1\r\nglobex,7200,2,1,0\r\n');
+});
+
+test('bad periods and groupings are refused with a code', async () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ from: 'yesterday' }, 'invalid_period'],
+    [{ to: '5' }, 'invalid_period'],
+    [{ from: '2026-01-05', to: '2026-01-05' }, 'invalid_period'],
+    [{ from: '2024-01-01', to: '2026-01-01' }, 'invalid_period'],
+    [{ groupBy: 'tenant' }, 'invalid_group_by'],
+    [{ groupBy: 'day,day' }, 'invalid_group_by'],
+  ];
+  for (const [q, code] of cases) {
+    await assert.rejects(
+      report(acme, q),
+      (e: unknown) => e instanceof DomainError && e.kind === 'unprocessable' && e.code === code,
+      JSON.stringify(q),
+    );
+  }
+});
