@@ -17,6 +17,7 @@ import { collectErrors, httpStatusLogged, launchChromium } from '../helpers/brow
 import { assertConsoleBuilt, closeConsole, openConsole, shot, text, updateDocScreenshots } from '../helpers/console.js';
 import { writeSmallFleet } from '../helpers/fleets.js';
 import { addLabTenant, startLocalSiteServer } from '../helpers/local-site.js';
+import { ensureTestImage, IMAGE_MARKER } from '../helpers/podman.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import { tenantToken } from '../helpers/tenants.js';
 
@@ -461,6 +462,39 @@ test("a job on a local-driver site: the detail follows the real command's output
     assert.equal(out.match(/step 1\//g)?.length, 1, 'no line twice');
     await logs.scrollIntoViewIfNeeded();
     await shot(page, 'job-logs');
+    await context.close();
+    assert.deepEqual(errors.unexpected(), [], 'errors in the browser console');
+  } finally {
+    await local.stop();
+  }
+});
+
+test('a job in a container image: the detail names the image, the timeline the container, the logs what only the image has', async () => {
+  const image = ensureTestImage();
+  // Stand-in GPUs have no device nodes: they reach the container as variables only.
+  const local = await startLocalSiteServer('gigafab-console-image-', 'gpuPassthrough: none');
+  try {
+    const lop = api(local.url, local.operatorToken);
+    const token = await addLabTenant(lop, { name: 'I', role: 'member' });
+    const j = await api(local.url, token)('POST', '/v1/jobs', {
+      name: 'in-image',
+      project: 'lab-ml',
+      gpuType: 'L4',
+      gpusPerNode: 1,
+      image,
+      command: ['cat', '/etc/gigafab-image'],
+    });
+    assert.equal(j.status, 201, JSON.stringify(j.body));
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.addInitScript((t) => sessionStorage.setItem('gigafab.token', t), token);
+    const page = await context.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${local.url}/jobs/${j.body.id}`);
+    await page.locator('[data-testid=job-state][data-state=succeeded]').waitFor({ timeout: 30_000 });
+    assert.ok((await text(page.getByTestId('job-image'))).includes(image), 'the image is named');
+    await page.locator('[data-testid=job-logs][data-status=complete]').waitFor({ timeout: 10_000 });
+    assert.match(await text(page.getByTestId('job-logs')), new RegExp(IMAGE_MARKER));
+    assert.match(await text(page.locator('[data-testid=timeline] li[data-type=started]')), /in container gigafab-/);
     await context.close();
     assert.deepEqual(errors.unexpected(), [], 'errors in the browser console');
   } finally {

@@ -57,6 +57,9 @@ export function JobDetailView({ id }: { id: string }) {
   const gpus = job.spec.nodes * job.spec.gpusPerNode;
   const logPhase: LogPhase =
     job.state === 'queued' ? 'waiting' : !terminal ? 'live' : job.startedAt || job.placement ? 'done' : 'never';
+  // The image-pull phase of the current attempt, as its last event says it (pulling …, pulled … (N bytes)).
+  const pull = events.filter((e) => e.type === 'image-pull').at(-1);
+  const pulled = pull ? pull.message : null;
   const ran = job.startedAt && job.finishedAt ? (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000 : Number.NaN;
 
   return (
@@ -86,6 +89,15 @@ export function JobDetailView({ id }: { id: string }) {
               {job.spec.nodes} node{job.spec.nodes === 1 ? '' : 's'} × {job.spec.gpusPerNode} {job.spec.gpuType} ({gpus} GPUs),{' '}
               {job.spec.priorityClass} priority
             </dd>
+            {job.spec.image && (
+              <>
+                <dt>Image</dt>
+                <dd data-testid="job-image">
+                  <code>{job.spec.image}</code>
+                  {pulled && <span class="muted"> ({pulled})</span>}
+                </dd>
+              </>
+            )}
             <dt>Submitted</dt>
             <dd>
               {fmtTime(job.createdAt)} by {job.submittedBy}
