@@ -91,8 +91,11 @@ export async function createPostgresPool(url: string, opts: PostgresOptions = {}
   const timeout = opts.connectTimeoutMs ?? 5000;
   const connectionString = await resolvePrimary(parsePostgresUrl(url), timeout);
   const pool = new pg.Pool({ connectionString, max: opts.poolSize ?? 10, connectionTimeoutMillis: timeout, types });
-  // An idle connection that dies (server restart) must not crash the process; the next query reconnects.
+  // A connection that dies (server restart, failover) must not crash the process: idle ones are reported
+  // on the pool, checked-out ones on the client (the query running on it fails and says so), and the
+  // pool replaces them on the next checkout.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
