@@ -15,7 +15,7 @@ export interface StoreRun {
   load1m: number;
 }
 
-export async function benchStorePg(runs = 3, connections = 16, durationSeconds = 5) {
+export async function benchStorePg(runs = 3, connections = 16, durationSeconds = 10) {
   const cluster = await startPostgres();
   const rows: StoreRun[] = [];
   try {
