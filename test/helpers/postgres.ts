@@ -5,7 +5,7 @@
  * the binaries). stop()/start() take the server away and bring it back (the unavailability tests);
  * remove() stops it and deletes everything. Nothing global is started or changed.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -80,6 +80,17 @@ export async function startPostgres(): Promise<PostgresCluster> {
   };
   await start();
   let running = true;
+  // A test process that dies without remove() must not leave a server behind.
+  const onExit = () => {
+    if (!running) return;
+    const args = ['-D', data, '-m', 'immediate', 'stop'];
+    try {
+      if (asRoot) execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args], { stdio: 'ignore' });
+      else execFileSync(join(bin, 'pg_ctl'), args, { stdio: 'ignore' });
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const base = `postgres://gigafab@127.0.0.1:${port}`;
   return {
     url: `${base}/postgres`,
@@ -99,6 +110,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
       running = true;
     },
     async remove() {
+      process.off('exit', onExit);
       if (running) await stop().catch(() => undefined);
       running = false;
       rmSync(dir, { recursive: true, force: true });
