@@ -5,7 +5,7 @@
  */
 import { type DatabaseConnection, type Driver, PostgresDialect, type TransactionSettings } from 'kysely';
 import pg from 'pg';
-import { asStoreError } from './store-unavailable.js';
+import { asStoreError, isUnavailable, storeUnavailable } from './store-unavailable.js';
 
 const INT8_OID = 20;
 /** bigserial ids and count(*) are int8: numbers here, as on SQLite (ids stay far below 2^53). */
@@ -129,7 +129,10 @@ function guardDriver(inner: Driver): Driver {
       return wrapped;
     },
     beginTransaction: (c, s: TransactionSettings) => guard(inner.beginTransaction(unwrap(c), s)),
-    commitTransaction: (c) => guard(inner.commitTransaction(unwrap(c))),
+    commitTransaction: (c) =>
+      inner.commitTransaction(unwrap(c)).catch((err: unknown) => {
+        throw isUnavailable(err) ? storeUnavailable(err, true) : err;
+      }),
     rollbackTransaction: (c) => guard(inner.rollbackTransaction(unwrap(c))),
     releaseConnection: (c) => inner.releaseConnection(unwrap(c)),
     destroy: () => inner.destroy(),

@@ -31,12 +31,20 @@ export function isSerializationFailure(err: unknown): boolean {
   return code === '40001' || code === '40P01';
 }
 
-export function storeUnavailable(cause: unknown): DomainError {
+/**
+ * storeUnavailable: the database could not be reached. `atCommit`: the connection was lost while the
+ * COMMIT was on its way, so whether it took effect is unknown (say so; a retry with the same
+ * Idempotency-Key is safe either way).
+ */
+export function storeUnavailable(cause: unknown, atCommit = false): DomainError {
   const why = cause instanceof Error ? cause.message : String(cause);
+  const outcome = atCommit
+    ? 'the connection was lost while committing, so the change may or may not have been saved; retry with the same Idempotency-Key'
+    : 'nothing was changed. Try again shortly';
   const err = new DomainError(
     'unavailable',
     'store_unavailable',
-    `The database is not reachable (${why}); nothing was changed. Try again shortly.`,
+    `The database is not reachable (${why}); ${outcome}.`,
     undefined,
     2,
   );
