@@ -13,7 +13,7 @@ import { migration009Attempts } from './migration-009-attempts.js';
 import { migration013AuditSeal } from './migration-013-audit-seal.js';
 import { migration014Identity } from './migration-014-identity.js';
 import { migration015NodeStateSource } from './migration-015-node-state-source.js';
-import { migration016PgAuditAppendOnly } from './migration-016-pg-audit-append-only.js';
+import { migration017PgAuditAppendOnly } from './migration-017-pg-audit-append-only.js';
 
 type Db = Kysely<unknown>;
 
@@ -175,7 +175,7 @@ export const migrations: Record<string, Migration> = {
   '013_audit_seal': migration013AuditSeal,
   '014_identity': migration014Identity,
   '015_node_state_source': migration015NodeStateSource,
-  '016_pg_audit_append_only': migration016PgAuditAppendOnly,
+  '017_pg_audit_append_only': migration017PgAuditAppendOnly,
 };
 
 export const migrationProvider: MigrationProvider = {
