@@ -1,9 +1,9 @@
 /**
  * The store's two dialects for tests that run once per dialect: SQLite in a directory, or a fresh
- * database on one throwaway PostgreSQL cluster per test file (started on first use, removed after the
- * file). openStore(dir) opens the same database again when called again with the same dir.
+ * database on one throwaway PostgreSQL cluster per test process (started on first use, stopped and
+ * removed when the process exits: no node:test hook, so the benches may import it too).
+ * storeOpener(dialect)(dir) opens the same database again when called again with the same dir.
  */
-import { after } from 'node:test';
 import { openPostgresStore, openSqliteStore, type Store } from '../../src/store/open-store.js';
 import { type PostgresCluster, startPostgres } from './postgres.js';
 
@@ -12,12 +12,8 @@ export type Dialect = (typeof DIALECTS)[number];
 
 let cluster: Promise<PostgresCluster> | null = null;
 const databases = new Map<string, string>();
-// Registered at load, so it belongs to the file's root (registered inside a test, it would run after that test).
-after(async () => {
-  if (cluster) await (await cluster).remove();
-});
 
-/** postgresCluster: this test file's cluster (started once, removed when the file's tests are done). */
+/** postgresCluster: this process's cluster (started once, removed at exit). */
 export function postgresCluster(): Promise<PostgresCluster> {
   cluster ??= startPostgres();
   return cluster;
