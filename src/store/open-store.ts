@@ -73,7 +73,7 @@ export async function openSqliteStore(dataDir: string): Promise<Store> {
 /** openPostgresStore connects to `url` (libpq form, multi-host allowed) and migrates the database. */
 export async function openPostgresStore(url: string, opts: PostgresOptions = {}): Promise<Store> {
   const pool = await createPostgresPool(url, opts);
-  const db = new Kysely<Database>({ dialect: new GuardedPostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new GuardedPostgresDialect(pool) });
   try {
     // Two replicas starting at once must not both run a migration.
     await db.connection().execute(async (conn) => {

@@ -87,32 +87,88 @@ async function resolvePrimary(target: PostgresTarget, timeoutMs: number): Promis
   throw asStoreError(Object.assign(new Error(`no writable PostgreSQL host (${failures.join('; ')})`), { code: '08001' }));
 }
 
-export async function createPostgresPool(url: string, opts: PostgresOptions = {}): Promise<pg.Pool> {
-  const timeout = opts.connectTimeoutMs ?? 5000;
-  const connectionString = await resolvePrimary(parsePostgresUrl(url), timeout);
-  const pool = new pg.Pool({ connectionString, max: opts.poolSize ?? 10, connectionTimeoutMillis: timeout, types });
-  // A connection that dies (server restart, failover) must not crash the process: idle ones are reported
-  // on the pool, checked-out ones on the client (the query running on it fails and says so), and the
-  // pool replaces them on the next checkout.
-  pool.on('error', () => undefined);
-  pool.on('connect', (client) => client.on('error', () => undefined));
-  return pool;
-}
+/**
+ * PrimaryPool: the connection pool, following the writable primary of a multi-host URL. When the
+ * database becomes unreachable or refuses a write as read-only (the old primary came back as a
+ * standby), it looks for the primary again (at most once a second) and hands out connections of a new
+ * pool there; the old pool ends as its connections come back. With one host it never moves.
+ */
+export class PrimaryPool {
+  private current: pg.Pool;
+  private searching = false;
+  private lastSearch = 0;
 
-/** The PostgreSQL dialect whose driver reports lost connections as `store_unavailable`. */
-export class GuardedPostgresDialect extends PostgresDialect {
-  override createDriver(): Driver {
-    return guardDriver(super.createDriver());
+  constructor(
+    private readonly target: PostgresTarget,
+    private url: string,
+    private readonly opts: Required<PostgresOptions>,
+  ) {
+    this.current = this.poolAt(url);
+  }
+
+  connect(): Promise<pg.PoolClient> {
+    return this.current.connect();
+  }
+
+  end(): Promise<void> {
+    return this.current.end();
+  }
+
+  /** unavailable: a query met an unreachable or read-only database; find the primary again. */
+  unavailable(): void {
+    if (this.target.hosts.length <= 1 || this.searching || Date.now() - this.lastSearch < 1000) return;
+    this.searching = true;
+    this.lastSearch = Date.now();
+    resolvePrimary(this.target, this.opts.connectTimeoutMs)
+      .then((url) => {
+        if (url === this.url) return;
+        const old = this.current;
+        this.current = this.poolAt(url);
+        this.url = url;
+        void old.end().catch(() => undefined);
+      })
+      .catch(() => undefined) // no primary yet: the next failure looks again
+      .finally(() => {
+        this.searching = false;
+      });
+  }
+
+  private poolAt(connectionString: string): pg.Pool {
+    const { poolSize, connectTimeoutMs } = this.opts;
+    const pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: connectTimeoutMs, types });
+    // A connection that dies (server restart, failover) must not crash the process: idle ones are reported
+    // on the pool, checked-out ones on the client (the query running on it fails and says so), and the
+    // pool replaces them on the next checkout.
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
+    return pool;
   }
 }
 
-function guard<T>(p: Promise<T>): Promise<T> {
-  return p.catch((err: unknown) => {
-    throw asStoreError(err);
-  });
+export async function createPostgresPool(url: string, opts: PostgresOptions = {}): Promise<PrimaryPool> {
+  const full = { poolSize: opts.poolSize ?? 10, connectTimeoutMs: opts.connectTimeoutMs ?? 5000 };
+  const target = parsePostgresUrl(url);
+  return new PrimaryPool(target, await resolvePrimary(target, full.connectTimeoutMs), full);
 }
 
-function guardDriver(inner: Driver): Driver {
+/** The PostgreSQL dialect whose driver reports lost connections as `store_unavailable` (and tells the pool). */
+export class GuardedPostgresDialect extends PostgresDialect {
+  constructor(private readonly primary: PrimaryPool) {
+    super({ pool: primary });
+  }
+
+  override createDriver(): Driver {
+    return guardDriver(super.createDriver(), () => this.primary.unavailable());
+  }
+}
+
+function guardDriver(inner: Driver, unavailable: () => void): Driver {
+  const guard = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((err: unknown) => {
+      const e = asStoreError(err);
+      if (isUnavailable(e)) unavailable();
+      throw e;
+    });
   const conn = (c: DatabaseConnection): DatabaseConnection => ({
     executeQuery: (q) => guard(c.executeQuery(q)),
     streamQuery: (q, chunk) => c.streamQuery(q, chunk),
@@ -131,7 +187,9 @@ function guardDriver(inner: Driver): Driver {
     beginTransaction: (c, s: TransactionSettings) => guard(inner.beginTransaction(unwrap(c), s)),
     commitTransaction: (c) =>
       inner.commitTransaction(unwrap(c)).catch((err: unknown) => {
-        throw isUnavailable(err) ? storeUnavailable(err, true) : err;
+        if (!isUnavailable(err)) throw err;
+        unavailable();
+        throw storeUnavailable(err, true);
       }),
     rollbackTransaction: (c) => guard(inner.rollbackTransaction(unwrap(c))),
     releaseConnection: (c) => inner.releaseConnection(unwrap(c)),

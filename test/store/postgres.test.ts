@@ -143,3 +143,52 @@ test('postgres: a libpq multi-host URL with target_session_attrs=read-write open
     await standIn.remove();
   }
 });
+
+test('postgres: after the primary of a multi-host URL is lost, the store finds the new primary and writes there', async () => {
+  // Two independent clusters stand in for a primary and its standby (no replication here: the
+  // standby's database was migrated beforehand and is read-only until it is "promoted").
+  const [first, second] = await Promise.all([startPostgres(), startPostgres()]);
+  try {
+    await first.createDatabase('ha');
+    const standbyUrl = await second.createDatabase('ha');
+    await (await openPostgresStore(standbyUrl)).close();
+    const admin = async (sqlText: string) => {
+      const c = new pg.Client({ connectionString: second.url });
+      await c.connect();
+      await c.query(sqlText);
+      await c.end();
+    };
+    await admin('ALTER DATABASE ha SET default_transaction_read_only = on');
+    const multi = `postgresql://gigafab@127.0.0.1:${first.port},127.0.0.1:${second.port}/ha?target_session_attrs=read-write`;
+    const store = await openPostgresStore(multi, { connectTimeoutMs: 1000 });
+    try {
+      const org = (id: string) =>
+        store.write((trx) => trx.insertInto('orgs').values({ id, name: id, kind: 'start-up', created_at: AT }).execute());
+      await org('before');
+      await first.stop();
+      await assert.rejects(org('during'), isUnavailable);
+      await admin('ALTER DATABASE ha SET default_transaction_read_only = off'); // the standby is promoted
+      let written = false;
+      for (let i = 0; i < 40 && !written; i++) {
+        written = await org('after').then(
+          () => true,
+          (err: unknown) => {
+            assert.ok(isUnavailable(err), String(err));
+            return new Promise<boolean>((r) => setTimeout(() => r(false), 250));
+          },
+        );
+      }
+      assert.ok(written, 'a write succeeded on the new primary');
+      const direct = new pg.Client({ connectionString: standbyUrl });
+      await direct.connect();
+      const { rows } = await direct.query('SELECT id FROM orgs ORDER BY id');
+      await direct.end();
+      assert.deepEqual(rows, [{ id: 'after' }], 'written on the new primary');
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await first.remove();
+    await second.remove();
+  }
+});
