@@ -13,6 +13,7 @@ import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
 import { benchSimulate } from './simulate.js';
 import { benchSlurmDriver } from './slurm-driver.js';
+import { benchStorePg } from './store-pg.js';
 import { benchSubmissions, machine } from './submissions.js';
 
 const REPO = join(import.meta.dirname ?? '', '../..');
@@ -33,6 +34,12 @@ if (want('submissions')) {
       errors: r.errors,
     })),
   );
+}
+if (wanted.has('store-pg')) {
+  console.log('acknowledged submissions/s, SQLite vs PostgreSQL (1 server), 16 clients, medians of 3 …');
+  const s = await benchStorePg();
+  results.storePg = s;
+  console.table(s.summary);
 }
 if (want('audit-seal')) {
   console.log('audit: a signed checkpoint per committed write transaction, without and with …');

@@ -20,7 +20,12 @@ export interface SubmissionResult {
   latencyP99Ms: number;
 }
 
-export async function benchSubmissions(connectionCounts = [1, 16, 64], durationSeconds = 10): Promise<SubmissionResult[]> {
+export async function benchSubmissions(
+  connectionCounts = [1, 16, 64],
+  durationSeconds = 10,
+  /** Extra `gigafab server` arguments (e.g. `--database postgres://…`, see store-pg.ts). */
+  serverArgs: string[] = [],
+): Promise<SubmissionResult[]> {
   const results: SubmissionResult[] = [];
   for (const connections of connectionCounts) {
     // A fresh server and database per run, so runs do not inherit each other's queue.
@@ -28,7 +33,7 @@ export async function benchSubmissions(connectionCounts = [1, 16, 64], durationS
     // rate limits and the per-org queue cap are lifted for this run.
     const limits = join(tmpdir(), `gigafab-bench-limits-${process.pid}.yaml`);
     writeFileSync(limits, 'rateLimits: { enabled: false }\nqueue: { maxQueuedJobsPerOrg: 10000000 }\n');
-    const server = await startTestServer({ timeScale: 1, extraArgs: ['--limits', limits] });
+    const server = await startTestServer({ timeScale: 1, extraArgs: ['--limits', limits, ...serverArgs] });
     try {
       const op = api(server.url, server.operatorToken);
       await op('POST', '/v1/orgs', { id: 'bench', name: 'Bench', kind: 'research' });

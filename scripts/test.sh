@@ -9,6 +9,7 @@ npx biome check src test bench console
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 bash scripts/ensure-chromium.sh
 bash scripts/ensure-python.sh  # the Python SDK tests run Debian's python3
+bash scripts/ensure-postgres.sh  # the store and server tests on PostgreSQL start a throwaway cluster
 # The container tests run images with podman + runc, built from busybox-static; the registry test uses docker-registry.
 bash scripts/ensure-podman.sh
 files=$(find dist/test -name '*.test.js' | sort)

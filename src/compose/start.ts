@@ -18,13 +18,15 @@ import { createLogger, type LogLevel } from '../server/logger.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';
 import { bootstrapOperator, type TokenPolicy } from '../server/tenancy/index.js';
-import { openSqliteStore } from '../store/open-store.js';
+import { openStore } from '../store/open-store.js';
 import { wireControlPlane } from './wire-control-plane.js';
 
 export interface ServerOptions {
   port: number;
   host: string;
   dataDir: string;
+  /** PostgreSQL URL (libpq form); unset: the embedded SQLite file in dataDir. */
+  databaseUrl?: string;
   fleetPath?: string;
   /** Scheduling policy YAML (see policy.ts); default: the built-in policy. */
   policyPath?: string;
@@ -51,7 +53,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const limits = loadLimitsFile(opts.limitsPath);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const lock = takeLock(dataDir);
-  const store = await openSqliteStore(dataDir);
+  const store = await openStore({ dataDir, databaseUrl: opts.databaseUrl });
   const driver = createSiteDrivers(
     fleet.sites.map((s) => ({
       site: s.id,

@@ -21,6 +21,7 @@ import { NodeStates } from './cycle/node-states.js';
 import { Observations } from './cycle/observations.js';
 import { recover } from './cycle/recover.js';
 import type { SchedulingState } from './cycle/scheduling-state.js';
+import { untilStored } from './cycle/until-stored.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import type { JobRow } from './job-rows.js';
 import { jobLogs } from './jobs/job-logs.js';
@@ -120,11 +121,9 @@ export class ControlPlane {
       runnable: (spec) => this.state.whyNotRunnable(spec),
       maxQueuedJobsPerOrg: d.maxQueuedJobsPerOrg ?? Number.POSITIVE_INFINITY,
     });
-    d.driver.onObservation((o) => void this.observations.observe(o));
-    d.driver.onNodeState?.((o) => void this.nodes.observe(o).catch((err) => console.error('node state update failed:', err)));
-    d.driver.onCheckpoint?.(
-      (o) => void this.observations.observeCheckpoint(o).catch((err) => console.error('checkpoint update failed:', err)),
-    );
+    d.driver.onObservation((o) => void untilStored(() => this.observations.observe(o), 'job observation'));
+    d.driver.onNodeState?.((o) => void untilStored(() => this.nodes.observe(o), 'node state update'));
+    d.driver.onCheckpoint?.((o) => void untilStored(() => this.observations.observeCheckpoint(o), 'checkpoint update'));
   }
 
   // ---------------------------------------------------------------- the cycle

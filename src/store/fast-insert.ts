@@ -16,7 +16,8 @@ export async function insertReturningId<T extends IdTable>(
   values: Record<string, string | number | null>,
 ): Promise<number> {
   const keys = Object.keys(values);
-  const cacheKey = `${table}:${keys.join(',')}`;
+  // The dialect is part of the key: SQLite and PostgreSQL write placeholders differently (one process may open both).
+  const cacheKey = `${trx.getExecutor().adapter.constructor.name}:${table}:${keys.join(',')}`;
   let text = compiled.get(cacheKey);
   if (!text) {
     // `never`: the row shape is checked by the callers' typed values, not here.

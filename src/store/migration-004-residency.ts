@@ -32,7 +32,8 @@ export const m004Residency: Migration = {
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('classification', 'text', (c) => c.notNull())
       .addColumn('home_site', 'text', (c) => c.notNull())
-      .addColumn('size_bytes', 'integer', (c) => c.notNull())
+      // Datasets exceed 2 GiB: PostgreSQL's integer is 32-bit, SQLite's is already 64-bit (unchanged there).
+      .addColumn('size_bytes', isPostgres(db) ? ('bigint' as 'integer') : 'integer', (c) => c.notNull())
       .addColumn('checksum', 'text', (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addColumn('created_by', 'text', (c) => c.notNull())

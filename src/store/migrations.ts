@@ -14,6 +14,7 @@ import { migration013AuditSeal } from './migration-013-audit-seal.js';
 import { migration014Identity } from './migration-014-identity.js';
 import { migration015NodeStateSource } from './migration-015-node-state-source.js';
 import { migration016UsageRecords } from './migration-016-usage-records.js';
+import { migration017PgAuditAppendOnly } from './migration-017-pg-audit-append-only.js';
 
 type Db = Kysely<unknown>;
 
@@ -176,6 +177,7 @@ export const migrations: Record<string, Migration> = {
   '014_identity': migration014Identity,
   '015_node_state_source': migration015NodeStateSource,
   '016_usage_records': migration016UsageRecords,
+  '017_pg_audit_append_only': migration017PgAuditAppendOnly,
 };
 
 export const migrationProvider: MigrationProvider = {

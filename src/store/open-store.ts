@@ -5,13 +5,18 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { migrationProvider } from './migrations.js';
+import { createPostgresPool, GuardedPostgresDialect, type PostgresOptions, redact } from './postgres.js';
 import type { Database } from './schema.js';
 import { type FieldSealer, plainFields } from './sealed-fields.js';
-import { type TxBody, WriteBatcher } from './write-batcher.js';
+import { type TxBody, WriteBatcher, type WriteTxOptions } from './write-batcher.js';
 
 export type Db = Kysely<Database>;
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/** The advisory lock key that orders write transactions on PostgreSQL (any constant; "gigafab"). */
+const WRITE_LOCK_KEY = 0x67696761;
 
 export class Store {
   private readonly batcher: WriteBatcher<Database>;
@@ -20,8 +25,17 @@ export class Store {
   constructor(
     readonly db: Db,
     readonly location: string,
+    readonly dialect: StoreDialect = 'sqlite',
   ) {
-    this.batcher = new WriteBatcher(db);
+    const tx: WriteTxOptions<Database> =
+      dialect === 'postgres'
+        ? {
+            begin: async (trx) => {
+              await sql`SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`.execute(trx);
+            },
+          }
+        : {};
+    this.batcher = new WriteBatcher(db, 512, tx);
   }
 
   /** write runs `body` in a group-committed transaction; resolves only once durable. */
@@ -54,6 +68,46 @@ export async function openSqliteStore(dataDir: string): Promise<Store> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   await migrate(db);
   return new Store(db, path);
+}
+
+/** openPostgresStore connects to `url` (libpq form, multi-host allowed) and migrates the database. */
+export async function openPostgresStore(url: string, opts: PostgresOptions = {}): Promise<Store> {
+  const pool = await createPostgresPool(url, opts);
+  const db = new Kysely<Database>({ dialect: new GuardedPostgresDialect(pool) });
+  try {
+    // Two replicas starting at once must not both run a migration.
+    await db.connection().execute(async (conn) => {
+      await sql`SELECT pg_advisory_lock(${WRITE_LOCK_KEY + 1})`.execute(conn);
+      try {
+        await migrate(conn);
+      } finally {
+        await sql`SELECT pg_advisory_unlock(${WRITE_LOCK_KEY + 1})`.execute(conn);
+      }
+    });
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return new Store(db, redact(url), 'postgres');
+}
+
+export interface StoreConfig {
+  /** Where the embedded SQLite database lives when no database URL is given. */
+  dataDir: string;
+  /** `postgres://…` or `postgresql://…` (GIGAFAB_DATABASE_URL / --database): use PostgreSQL. */
+  databaseUrl?: string;
+  /** PostgreSQL connection pool size. */
+  poolSize?: number;
+}
+
+/** openStore: PostgreSQL when a database URL is configured, otherwise the embedded SQLite file. */
+export function openStore(config: StoreConfig): Promise<Store> {
+  const url = config.databaseUrl?.trim();
+  if (!url) return openSqliteStore(config.dataDir);
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new Error(`unsupported database URL ${redact(url)}: expected postgres://… or postgresql://…`);
+  }
+  return openPostgresStore(url, { poolSize: config.poolSize });
 }
 
 export async function migrate(db: Db): Promise<void> {

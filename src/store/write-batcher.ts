@@ -4,10 +4,24 @@
  * (durable: WAL + synchronous=FULL). One fsync serves many requests, which is what makes
  * thousands of acknowledged submissions per second possible. A body that throws rejects only
  * its own caller: the batch is retried body by body.
+ *
+ * On PostgreSQL (see `WriteTxOptions`) every transaction first takes a transaction-scoped advisory
+ * lock, so write transactions — from this process or another replica — commit one after the other
+ * as on SQLite: the audit chain's head is read and extended under that lock. Serialisation failures
+ * and deadlocks (40001/40P01) rerun the whole transaction a bounded number of times; a lost
+ * connection rejects the batch with `store_unavailable` (the database rolled it back).
  */
 import type { Kysely, Transaction } from 'kysely';
+import { asStoreError, isSerializationFailure, isUnavailable } from './store-unavailable.js';
 
 export type TxBody<DB, T> = (trx: Transaction<DB>) => Promise<T>;
+
+export interface WriteTxOptions<DB> {
+  /** Runs first in every write transaction (PostgreSQL: the advisory lock that orders writers). */
+  begin?: TxBody<DB, void>;
+  /** How often a transaction aborted by a serialisation failure or deadlock is rerun (default 5). */
+  maxRetries?: number;
+}
 
 interface Pending<DB> {
   body: TxBody<DB, unknown>;
@@ -25,6 +39,7 @@ export class WriteBatcher<DB> {
   constructor(
     private readonly db: Kysely<DB>,
     private readonly maxBatch = 512,
+    private readonly tx: WriteTxOptions<DB> = {},
   ) {}
 
   /** run queues `body` for the next batch and resolves with its result after commit. */
@@ -45,11 +60,21 @@ export class WriteBatcher<DB> {
   }
 
   private async inTransaction<T>(body: TxBody<DB, T>): Promise<T> {
-    return this.db.transaction().execute(async (trx) => {
-      const value = await body(trx);
-      for (const hook of this.preCommit) await hook(trx);
-      return value;
-    });
+    const maxRetries = this.tx.maxRetries ?? 5;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(async (trx) => {
+          if (this.tx.begin) await this.tx.begin(trx);
+          const value = await body(trx);
+          for (const hook of this.preCommit) await hook(trx);
+          return value;
+        });
+      } catch (err) {
+        if (!isSerializationFailure(err) || attempt >= maxRetries) throw asStoreError(err);
+        // Jittered backoff so two aborted writers do not collide again at once.
+        await new Promise((r) => setTimeout(r, 2 ** attempt * (1 + Math.random())));
+      }
+    }
   }
 
   /** drain waits until everything queued so far is committed. */
@@ -72,8 +97,9 @@ export class WriteBatcher<DB> {
           for (const item of batch) values.push(await item.body(trx));
         });
       } catch (err) {
-        if (batch.length === 1) {
-          batch[0]!.reject(err);
+        // One body at a time would meet the same dead database: every caller hears "unavailable".
+        if (batch.length === 1 || isUnavailable(err)) {
+          for (const item of batch) item.reject(err);
           continue;
         }
         for (const item of batch) {

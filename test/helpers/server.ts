@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { databaseFor } from './store-dialects.js';
 
 export const REPO = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
 export const BIN = join(REPO, 'bin/gigafab.js');
@@ -27,8 +28,20 @@ export async function startTestServer(
   let proc: ChildProcess;
   let out = '';
   let url = '';
+  // GIGAFAB_TEST_STORE=postgres runs any server test on PostgreSQL: one database per data directory.
+  const database = process.env.GIGAFAB_TEST_STORE === 'postgres' ? ['--database', await databaseFor(dataDir)] : [];
   const launch = async () => {
-    const args = [BIN, 'server', '--port', '0', '--data-dir', dataDir, '--time-scale', String(opts.timeScale ?? 600)];
+    const args = [
+      BIN,
+      'server',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      '--time-scale',
+      String(opts.timeScale ?? 600),
+      ...database,
+    ];
     if (opts.fleetPath) args.push('--fleet', opts.fleetPath);
     args.push(...(opts.extraArgs ?? []));
     proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });

@@ -1,6 +1,6 @@
 /**
  * An in-process control plane for unit tests of the cycle runner and the job service: a temporary
- * SQLite store, a small fleet (four 8-GPU B200 nodes), the simulated driver and a clock the test
+ * store (SQLite unless the test opens another), a small fleet (four 8-GPU B200 nodes), the simulated driver and a clock the test
  * moves by hand. No server process, no HTTP; cycles run when the test calls runCycle().
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -40,12 +40,14 @@ export interface HarnessOptions {
   driver?: (clock: Timers) => SimDriver;
   /** The loop's idle interval (ms), for tests that start the loop. */
   cycleIntervalMs?: number;
+  /** Opens the store in the given directory (default: SQLite; see helpers/store-dialects.ts). */
+  openStore?: (dir: string) => Promise<Store>;
 }
 
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'gigafab-cycle-'));
   const fleet = loadFleetFile(writeSmallFleet(dir));
-  const store = await openSqliteStore(join(dir, 'data'));
+  const store = await (opts.openStore ?? openSqliteStore)(join(dir, 'data'));
   const clock = { t: Date.parse('2026-01-05T09:00:00Z') };
   const now = () => clock.t;
   // The test moves `now`; timers still fire on the wall clock (jobs of an hour never do in a test).

@@ -15,6 +15,7 @@ interface ServerOptions {
   port: number;
   host: string;
   dataDir: string;
+  database?: string;
   fleet?: string;
   policy?: string;
   oidc?: string;
@@ -45,6 +46,7 @@ export function registerServer(program: Command, rt: Runtime): void {
     .option('--port <n>', 'port to listen on (0 picks a free one)', parsePort, 8080)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--data-dir <dir>', 'where the database lives', './.gigafab')
+    .option('--database <url>', 'PostgreSQL URL (postgres://…); default: $GIGAFAB_DATABASE_URL, else SQLite in --data-dir')
     .option('--fleet <file>', 'fleet YAML file (default: the built-in demo fleet)')
     .option('--policy <file>', 'scheduling policy YAML (fair share, borrowing, preemption, backfill); default: built-in')
     .option('--oidc <file>', 'OIDC login config YAML (issuer, audience, group → role mappings); default: API tokens only')
@@ -77,6 +79,7 @@ export function registerServer(program: Command, rt: Runtime): void {
         port: opts.port,
         host: opts.host,
         dataDir: opts.dataDir,
+        databaseUrl: opts.database ?? process.env.GIGAFAB_DATABASE_URL,
         fleetPath: opts.fleet,
         policyPath: opts.policy,
         oidcPath: opts.oidc,

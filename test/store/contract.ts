@@ -1,0 +1,170 @@
+/**
+ * The store contract: what every dialect must do the same way. sqlite.test.ts and postgres.test.ts run
+ * it; each test opens a fresh, empty store (SQLite file or PostgreSQL database) and removes it after.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { sql } from 'kysely';
+import { AuditLog } from '../../src/server/audit/index.js';
+import { appendAudit } from '../../src/store/audit.js';
+import { migrations } from '../../src/store/migrations.js';
+import type { Store } from '../../src/store/open-store.js';
+import { type Dialect, storeOpener } from '../helpers/store-dialects.js';
+import { harness } from '../server/harness.js';
+
+const AT = '2026-01-05T09:00:00.000Z';
+
+/** withStore opens a fresh store in a temp dir (the dir also holds the audit signing key). */
+async function withStore(dialect: Dialect, body: (store: Store, dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `gigafab-store-${dialect}-`));
+  const store = await storeOpener(dialect)(dir);
+  try {
+    await body(store, dir);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const audit = (org: string, i: number) => ({
+  actor: 'u_test',
+  org,
+  action: 'project.create',
+  objectType: 'project',
+  objectId: `${org}-${i}`,
+  after: { i },
+  at: AT,
+});
+
+export function storeContract(dialect: Dialect): void {
+  test(`${dialect}: migrations run from scratch, once each, and reopening changes nothing`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), `gigafab-store-${dialect}-`));
+    const open = storeOpener(dialect);
+    try {
+      const first = await open(dir);
+      const applied = async (s: Store) =>
+        (await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(s.db)).rows.map((r) => r.name);
+      assert.deepEqual(await applied(first), Object.keys(migrations).sort());
+      await first.db.insertInto('orgs').values({ id: 'acme', name: 'Acme', kind: 'start-up', created_at: AT }).execute();
+      await first.close();
+      const again = await open(dir);
+      assert.deepEqual(await applied(again), Object.keys(migrations).sort());
+      assert.equal((await again.db.selectFrom('orgs').select('id').execute()).length, 1, 'data survives the reopen');
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`${dialect}: group commit — 300 concurrent writes commit; a throwing body and a constraint violation fail alone`, async () => {
+    await withStore(dialect, async (store) => {
+      await store.write((trx) =>
+        trx.insertInto('orgs').values({ id: 'acme', name: 'Acme', kind: 'start-up', created_at: AT }).execute(),
+      );
+      const writes = Array.from({ length: 300 }, (_, i) =>
+        store.write(async (trx) => {
+          if (i === 100) throw new Error('body 100 refuses');
+          if (i === 200) {
+            // A duplicate primary key: on PostgreSQL this aborts the whole transaction, not just the statement.
+            await trx.insertInto('orgs').values({ id: 'acme', name: 'Again', kind: 'start-up', created_at: AT }).execute();
+          }
+          await trx
+            .insertInto('projects')
+            .values({ id: `p${i}`, org_id: 'acme', name: `p${i}`, created_at: AT })
+            .execute();
+          return appendAudit(trx, audit('acme', i));
+        }),
+      );
+      const results = await Promise.allSettled(writes);
+      const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+      assert.deepEqual(failed, [100, 200]);
+      const r100 = results[100];
+      assert.ok(r100?.status === 'rejected' && r100.reason instanceof Error && /body 100 refuses/.test(r100.reason.message));
+      const projects = await store.db.selectFrom('projects').select('id').execute();
+      assert.equal(projects.length, 298, 'every other body committed');
+      assert.ok(!projects.some((p) => p.id === 'p100' || p.id === 'p200'), 'nothing of the failed bodies was written');
+      const ids = (await store.db.selectFrom('audit').select('id').orderBy('id').execute()).map((r) => r.id);
+      assert.equal(ids.length, 298);
+      assert.equal(typeof ids[0], 'number', 'ids are numbers on every dialect');
+      assert.equal(new Set(ids).size, 298);
+      const [org] = await store.db.selectFrom('orgs').select('name').execute();
+      assert.equal(org?.name, 'Acme', 'the duplicate did not overwrite');
+    });
+  });
+
+  test(`${dialect}: audit chain — concurrent appends chain linearly, are sealed, verify, and the table is append-only`, async () => {
+    await withStore(dialect, async (store, dir) => {
+      const log = new AuditLog(store, dir);
+      await log.sealBacklog();
+      await Promise.all(
+        Array.from({ length: 60 }, (_, i) => store.write((trx) => appendAudit(trx, audit(i % 3 ? 'alpha' : 'beta', i)))),
+      );
+      const all = await log.verify(null);
+      assert.equal(all.ok, true, JSON.stringify(all.problem));
+      assert.equal(all.checked, 60);
+      const beta = await log.verify('beta');
+      assert.equal(beta.ok, true, JSON.stringify(beta.problem));
+      assert.equal(beta.checked, 20);
+      await assert.rejects(
+        store.write((trx) => trx.updateTable('audit').set({ actor: 'u_forger' }).execute()),
+        /append-only/,
+      );
+      await assert.rejects(
+        store.write((trx) => trx.deleteFrom('audit').execute()),
+        /append-only/,
+      );
+      assert.equal((await log.verify(null)).ok, true, 'still intact');
+    });
+  });
+
+  test(`${dialect}: 64-bit values round-trip as numbers (a dataset of 5 TB)`, async () => {
+    await withStore(dialect, async (store) => {
+      await store.write(async (trx) => {
+        await trx.insertInto('orgs').values({ id: 'acme', name: 'Acme', kind: 'start-up', created_at: AT }).execute();
+        await trx.insertInto('projects').values({ id: 'vision', org_id: 'acme', name: 'vision', created_at: AT }).execute();
+        await trx
+          .insertInto('datasets')
+          .values({
+            id: 'ds1',
+            org_id: 'acme',
+            project_id: 'vision',
+            name: 'scans',
+            classification: 'personal',
+            home_site: 'fra',
+            size_bytes: 5_000_000_000_000,
+            checksum: 'sha256:00',
+            created_at: AT,
+            created_by: 'u_test',
+          })
+          .execute();
+      });
+      const row = await store.db.selectFrom('datasets').select('size_bytes').executeTakeFirstOrThrow();
+      assert.equal(row.size_bytes, 5_000_000_000_000);
+      const count = await store.db
+        .selectFrom('datasets')
+        .select((e) => e.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
+      assert.equal(Number(count.n), 1);
+    });
+  });
+
+  test(`${dialect}: the job service — concurrent submissions with one Idempotency-Key make one job`, async () => {
+    const h = await harness({ openStore: storeOpener(dialect) });
+    try {
+      const spec = h.spec({ gpusPerNode: 2 });
+      const tries = await Promise.all(Array.from({ length: 8 }, () => h.cp.jobs.submit(h.tenant, spec, 'key-1')));
+      assert.equal(new Set(tries.map((t) => t.job.id)).size, 1);
+      assert.equal(tries.filter((t) => t.created).length, 1);
+      const rows = await h.store.db.selectFrom('jobs').select('id').execute();
+      assert.equal(rows.length, 1);
+      assert.deepEqual(await h.eventTypes(tries[0]!.job.id), ['queued']);
+      await h.cp.runCycle();
+      assert.equal(await h.stateOf(tries[0]!.job.id), 'running');
+    } finally {
+      await h.close();
+    }
+  });
+}

@@ -1,0 +1,4 @@
+/** The store contract on the embedded default, SQLite (see contract.ts). */
+import { storeContract } from './contract.js';
+
+storeContract('sqlite');
