@@ -20,6 +20,7 @@ import type { OidcAuthenticator } from '../server/oidc.js';
 import type { ControlPlaneHooks } from '../server/ports.js';
 import { Tenancy, type TokenPolicy } from '../server/tenancy/index.js';
 import { type DatasetManifests, loadDatasetManifests } from '../sovereignty/dataset-manifests.js';
+import { jobDatasets } from '../sovereignty/dataset-mounts.js';
 import { erasureFor, type KeysServices, setupKeys } from '../sovereignty/keys/setup.js';
 import { ResidencyService } from '../sovereignty/service.js';
 import type { Store } from '../store/open-store.js';
@@ -71,6 +72,7 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
       const datasets = await datasetManifests.resolveForJob(job);
       return secrets || datasets ? { ...secrets, ...datasets } : undefined;
     },
+    datasetsFor: (job) => jobDatasets(job.spec, residency.datasetsOfOrg(job.org)),
   };
 
   const cp = new ControlPlane({

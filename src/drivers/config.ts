@@ -11,7 +11,7 @@
  *         partition: gpu
  *         nodeNames: { pattern: '^muc1-b200-0*(\d+)$', replace: 'dgx$1' }   # and/or nodeMap: {...}
  *     - id: lab1
- *       driver: { kind: local, baseDir: /var/lib/gigafab/jobs }
+ *       driver: { kind: local, baseDir: /var/lib/gigafab/jobs, datasetRoot: /srv/datasets }
  *
  * A site without `driver` keeps the simulated driver. createSiteDrivers builds the drivers and one
  * SiteRouterDriver in front of them for the control plane.
@@ -31,6 +31,11 @@ const containerSettings = {
   hostJobs: z.boolean().default(true),
   images: z.boolean().default(true),
   registries: z.array(z.string().min(1).max(253)).optional(),
+  /** Where the site stages datasets, one directory per dataset id; jobs get them at /datasets/<id> (job-mounts.ts). */
+  datasetRoot: z
+    .string()
+    .regex(/^\/[^:,\s]*$/, 'an absolute path without :, , or spaces')
+    .optional(),
 };
 
 export const SimDriverConfigSchema = z.object({ kind: z.literal('sim') }).strict();
@@ -190,6 +195,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         images: cfg.images,
         registries: cfg.registries,
         gpuPassthrough: cfg.gpuPassthrough,
+        datasetRoot: cfg.datasetRoot,
       });
     }
     case 'slurm':
@@ -213,6 +219,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         images: cfg.images,
         registries: cfg.registries,
         gpuPassthrough: cfg.gpuPassthrough,
+        datasetRoot: cfg.datasetRoot,
       });
     case 'kubernetes':
       return new KubernetesDriver({

@@ -6,6 +6,7 @@
 
 import type { NodeState } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import type { JobDataset } from '../model/job-datasets.js';
 import type { JobSpec } from '../model/schemas.js';
 import type { SiteRunPolicy } from './runnable.js';
 
@@ -32,6 +33,11 @@ export interface DriverJob {
    * output to disk themselves (local) use it; never written anywhere, never given to the job.
    */
   logKey?: Buffer;
+  /**
+   * The job's declared datasets with the mode the control plane decided (class rules applied): drivers
+   * with a `datasetRoot` mount `<datasetRoot>/<id>` at /datasets/<id> (see job-mounts.ts). Absent: none.
+   */
+  datasets?: JobDataset[];
 }
 
 export type ExitOutcome = 'completed' | 'timed-out' | 'cancelled' | 'lost';

@@ -13,6 +13,8 @@
  *   result.json  the outcome this driver reported, so a later reattach reports the same
  *   checkpoints  GIGAFAB_CHECKPOINT_FILE: the job appends `step=N label=TEXT` lines; each is reported
  *                as a checkpoint observation (checkpoint.offset: how far it was read, for reattach)
+ *   scratch/     GIGAFAB_SCRATCH (in a container: /scratch), the run's own scratch space
+ * Datasets staged under `datasetRoot` are mounted into containers at /datasets/<id> (job-mounts.ts).
  * The job runs in its own session and process group (detached), with CUDA_VISIBLE_DEVICES set to
  * exactly its GPUs, and an environment built from scratch: a few variables of the control plane
  * (PATH, LANG, ...), the job's env, its secrets, and GIGAFAB_*; nothing else of the parent.
@@ -26,7 +28,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -61,6 +63,7 @@ import {
   SealerFileSchema,
 } from './driver-files.js';
 import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
+import { datasetVolumes, firstUnstaged, mountEnv, scratchDir, scratchVolume, unstagedReason } from './job-mounts.js';
 import { gangArgv, rankContainer } from './local-gang.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
 import {
@@ -121,6 +124,8 @@ export interface LocalDriverOptions {
    * rank per node here (local-gang.ts). Their GPUs are this machine's: give the nodes disjoint ones.
    */
   nodes?: string[];
+  /** Where this site stages datasets, `<datasetRoot>/<datasetId>` (job-mounts.ts); absent: none are mounted. */
+  datasetRoot?: string;
 }
 
 /** The containers of a run: one, or one per rank of a gang. */
@@ -359,6 +364,16 @@ export class LocalDriver implements ExecutionDriver {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // Registry credentials are for the pull only: never part of the job's environment.
     const { [REGISTRY_AUTH_SECRET]: registryAuth, ...secrets } = job.secrets ?? {};
+    // A job never runs without its data: an unstaged dataset ends it before anything is pulled or run.
+    const datasets = datasetVolumes(this.opts.datasetRoot, job.datasets);
+    const unstaged = firstUnstaged(datasets);
+    if (unstaged) return this.endAtStart(job.id, dir, unstagedReason(unstaged));
+    const scratch = scratchDir(dir);
+    mkdirSync(scratch, { recursive: true });
+    // Writable for an image's non-root user too; the run directory (0700) keeps everyone else out.
+    chmodSync(scratch, 0o777);
+    const mountVars = mountEnv({ scratch, volumes: datasets, inContainer: !!image }, { ...job.spec.env, ...secrets });
+    const volumes = [scratchVolume(scratch), ...datasets];
     if (image && needsPull(image) && !(await this.pull(job, dir, image, registryAuth))) return;
     const gigafab: Record<string, string> = {
       // Set last: a job cannot widen its own GPUs.
@@ -369,6 +384,7 @@ export class LocalDriver implements ExecutionDriver {
       CUDA_VISIBLE_DEVICES: cvd,
       CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
       ...(image && job.placement.nodes.some((n) => n.gpus.length) ? { NVIDIA_VISIBLE_DEVICES: cvd } : {}),
+      ...mountVars,
     };
     if (image) delete gigafab.GIGAFAB_WORKDIR;
     const container = image ? containerName(job.id, attempt) : undefined;
@@ -391,6 +407,7 @@ export class LocalDriver implements ExecutionDriver {
                   gpus: [],
                   checkpointFile: join(dir, 'checkpoints'),
                   gpuPassthrough: 'none',
+                  volumes,
                 }).slice(1),
               }
             : { rest: command ?? [] }),
@@ -410,6 +427,7 @@ export class LocalDriver implements ExecutionDriver {
               gpus: alloc.gpus,
               checkpointFile: join(dir, 'checkpoints'),
               gpuPassthrough: passthrough,
+              volumes,
             }),
           ]
         : ['-c', WRAPPER, `gigafab-job-${job.id}`, join(dir, 'exit_code'), ...(command ?? [])];
@@ -482,15 +500,15 @@ export class LocalDriver implements ExecutionDriver {
       });
       return true;
     }
-    const result: JobResultFile = {
-      outcome: 'completed',
-      exitCode: null,
-      at: this.now(),
-      message: `image_pull_failed: ${r.reason}: ${r.detail}`,
-    };
-    writeJsonAtomic(join(dir, 'result.json'), result);
-    this.listeners.emit({ type: 'exited', jobId: job.id, ...result });
+    this.endAtStart(job.id, dir, `image_pull_failed: ${r.reason}: ${r.detail}`);
     return false;
+  }
+
+  /** endAtStart: a run that failed before its process ran (result.json, then `exited` with the reason). */
+  private endAtStart(jobId: string, dir: string, message: string): void {
+    const result: JobResultFile = { outcome: 'completed', exitCode: null, at: this.now(), message };
+    writeJsonAtomic(join(dir, 'result.json'), result);
+    this.listeners.emit({ type: 'exited', jobId, ...result });
   }
 
   async stop(jobId: string, graceSeconds: number): Promise<void> {

@@ -18,6 +18,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesOf } from '../model/job.js';
 import type { JobSpec } from '../model/schemas.js';
+import { type Volume, volumeArgs } from './job-mounts.js';
 import { imageRegistry } from './runnable.js';
 
 export const PODMAN = 'podman';
@@ -44,6 +45,8 @@ export interface RunOptions {
   checkpointFile: string;
   /** How GPUs reach the container (see GpuPassthrough). */
   gpuPassthrough: Exclude<GpuPassthrough, 'auto'>;
+  /** Bind mounts: the run's scratch and the job's datasets (job-mounts.ts). */
+  volumes?: readonly Volume[];
 }
 
 /** podmanRunArgs: the arguments after `podman` that run the job's image in the foreground. */
@@ -69,6 +72,7 @@ export function podmanRunArgs(o: RunOptions): string[] {
   if (r?.cpus) args.push('--cpus', String(r.cpus));
   if (spec.workingDir) args.push('--workdir', spec.workingDir);
   args.push('--volume', `${o.checkpointFile}:${CONTAINER_CHECKPOINT_FILE}:rw`);
+  args.push(...volumeArgs(o.volumes ?? []));
   args.push(...gpuArgs(o.gpus, o.gpuPassthrough));
   if (spec.command?.length) args.push('--entrypoint', JSON.stringify(spec.command));
   args.push(spec.image, ...(spec.args ?? []));

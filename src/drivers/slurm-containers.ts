@@ -14,26 +14,40 @@
  *
  * Registry credentials: one 0600 authfile per node in the run directory, which that node's script
  * removes right after its pull (the directory is on the shared filesystem, readable by root only).
+ *
+ * Scratch and datasets (job-mounts.ts): each node makes its own scratch `<run dir>/scratch/node-<i>`
+ * (GIGAFAB_SCRATCH; /scratch in a container) and checks that every dataset directory is staged on it
+ * before anything runs; a missing one ends the job with `dataset_not_staged: <id>`.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobSpec } from '../model/schemas.js';
+import { mountEnv, type Volume } from './job-mounts.js';
 import { type ContainerEnv, containerEnv, needsPull, PODMAN, podmanRunArgs, pullFailure } from './podman.js';
 import { imageRegistry } from './runnable.js';
 
 /**
  * The node script (sh). $1 run directory, $2 container name base ('' for a host job), $3 image to pull
- * first ('' for none), $4 extra pull flags, $5 GPU passthrough (devices|none); then the podman run
- * arguments (image jobs) or the host command.
+ * first ('' for none), $4 extra pull flags, $5 GPU passthrough (devices|none), $6 the dataset
+ * directories that must exist (space-separated); then the podman run arguments (image jobs) or the
+ * host command.
  */
 export const NODE_SCRIPT = [
-  'dir=$1; base=$2; pull=$3; pullflags=$4; gpumode=$5; shift 5',
+  'dir=$1; base=$2; pull=$3; pullflags=$4; gpumode=$5; datasets=$6; shift 6',
   'i=$SLURM_NODEID; [ -n "$i" ] || i=0',
+  'for d in $datasets; do',
+  '  [ -d "$d" ] && continue',
+  '  id=$(basename "$d"); printf \'%s\\n\' "$id" > "$dir/dataset_not_staged.$i"',
+  '  echo "[gigafab] node $i: dataset_not_staged: $id (no directory $d on this node)"; exit 125',
+  'done',
+  // The scratch parent is 0700 (made by the driver): a node's own directory may be open to the image's user.
+  'scratch="$dir/scratch/node-$i"; mkdir -p "$scratch" && chmod 777 "$scratch" || exit 125',
   'first=$(scontrol show hostnames "$SLURM_JOB_NODELIST" 2>/dev/null | head -n 1)',
   `addr=$(scontrol show node "$first" 2>/dev/null | sed -n 's/.*NodeAddr=\\([^ ]*\\).*/\\1/p' | head -n 1)`,
   'm=$addr; [ -n "$m" ] || m=$first; [ -n "$m" ] || m=127.0.0.1',
   'export MASTER_ADDR="$m" NODE_RANK=$i RANK=$i GIGAFAB_NODE_INDEX=$i',
-  '[ -n "$base" ] || exec "$@"',
+  '[ -n "$base" ] || { export GIGAFAB_SCRATCH="$scratch"; exec "$@"; }',
+  'set -- --volume "$scratch:/scratch:rw" "$@"',
   'auth="$dir/registry-auth.$i.json"',
   'if [ -n "$pull" ]; then',
   '  echo "[gigafab] node $i: pulling image $pull"',
@@ -82,11 +96,20 @@ export function slurmTaskCommand(o: {
   nodes: number;
   registryAuth?: string;
   gpuPassthrough: 'devices' | 'none';
+  /** The job's dataset mounts (job-mounts.ts datasetVolumes). */
+  datasets?: readonly Volume[];
 }): SlurmContainerPlan {
   const { spec } = o;
+  const datasets = o.datasets ?? [];
   const head = ['/bin/sh', '-c', NODE_SCRIPT, `gigafab-node-${o.jobId}`, o.dir];
-  if (!spec.image) return { command: [...head, '', '', '', 'none', ...(spec.command ?? [])], env: o.vars };
-  const cenv: ContainerEnv = containerEnv(o.vars, o.secretNames);
+  const staged = datasets.map((v) => v.host).join(' ');
+  // GIGAFAB_SCRATCH: each node's script sets a host job's own; a container's is the mount point.
+  const mounts = mountEnv({ scratch: '', volumes: datasets, inContainer: !!spec.image }, o.vars);
+  if (!spec.image) {
+    delete mounts.GIGAFAB_SCRATCH;
+    return { command: [...head, '', '', '', 'none', staged, ...(spec.command ?? [])], env: { ...o.vars, ...mounts } };
+  }
+  const cenv: ContainerEnv = containerEnv({ ...o.vars, ...mounts }, o.secretNames);
   const pull = needsPull(spec.image) ? spec.image : '';
   if (pull) {
     const auths = o.registryAuth ? { [imageRegistry(spec.image)]: { auth: Buffer.from(o.registryAuth).toString('base64') } } : {};
@@ -101,21 +124,24 @@ export function slurmTaskCommand(o: {
     gpus: [],
     checkpointFile: join(o.dir, 'checkpoints'),
     gpuPassthrough: 'none',
+    volumes: datasets, // the scratch volume is per node: the node script adds it
   }).slice(1); // without the leading `run`: the node script adds `run --rm --name`
   const base = `gigafab-${o.jobId}-a${o.attempt}`;
-  return { command: [...head, base, pull, pullFlags, o.gpuPassthrough, ...run], env: cenv.byName };
+  return { command: [...head, base, pull, pullFlags, o.gpuPassthrough, staged, ...run], env: cenv.byName };
 }
 
 /**
- * containerEnding: the reason a container job ended, from the files its node scripts left: a failed
- * pull (`image_pull_failed: <reason>: <detail>`), or the kernel's OOM kill under a memory limit.
+ * containerEnding: the reason a job ended, from the files its node scripts left: a dataset not staged
+ * on a node (`dataset_not_staged: <id>`), a failed pull (`image_pull_failed: <reason>: <detail>`), or
+ * the kernel's OOM kill under a memory limit.
  */
 export function containerEnding(
-  files: { pullFailed: string | null },
+  files: { pullFailed: string | null; datasetNotStaged?: string | null },
   spec: { image?: string; memory?: string } | null,
   exitCode: number | null,
   stopped: boolean,
 ): string | null {
+  if (files.datasetNotStaged) return `dataset_not_staged: ${files.datasetNotStaged.trim()}`;
   if (files.pullFailed !== null) {
     const { reason, detail } = pullFailure(files.pullFailed);
     return `image_pull_failed: ${reason}: ${detail}`;
@@ -127,9 +153,19 @@ export function containerEnding(
 
 /** readPullFailed: the first node's pull failure in a run directory, if any. */
 export function readPullFailed(dir: string): string | null {
+  return readFirstNodeFile(dir, 'pull_failed');
+}
+
+/** readDatasetNotStaged: the id of the dataset the first failing node did not have, if any. */
+export function readDatasetNotStaged(dir: string): string | null {
+  return readFirstNodeFile(dir, 'dataset_not_staged');
+}
+
+/** The first `<prefix>.<node index>` file of a run directory, if any. */
+function readFirstNodeFile(dir: string, prefix: string): string | null {
   let names: string[] = [];
   try {
-    names = readdirSync(dir).filter((n) => /^pull_failed\.\d+$/.test(n));
+    names = readdirSync(dir).filter((n) => n.startsWith(`${prefix}.`) && /^\d+$/.test(n.slice(prefix.length + 1)));
   } catch {
     return null;
   }

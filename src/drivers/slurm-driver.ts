@@ -16,6 +16,8 @@
  *   checkpoints   GIGAFAB_CHECKPOINT_FILE: the job appends `step=N label=TEXT` lines; each squeue poll
  *                 reports the new ones as checkpoint observations, and the end reads it once more
  *                 (checkpoint.offset: how far it was read, so a restart reports no line twice)
+ *   scratch/node-<i>/  GIGAFAB_SCRATCH of node i (in a container: /scratch)
+ * forget() removes all of it (an organisation's erasure).
  *
  * Outcomes: COMPLETED/FAILED → completed with the exit code; a stop() → cancelled; the wall-clock
  * limit (enforced here to the second, with Slurm's --time, rounded up to minutes, as a backstop) →
@@ -28,7 +30,7 @@
  * missing from Slurm are settled from their exit_code file, else from sacct, else reported lost.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeState } from '../model/fleet.js';
 import { REGISTRY_AUTH_SECRET } from '../model/job.js';
@@ -64,11 +66,12 @@ import {
   type SlurmJobFile,
   SlurmJobFileSchema,
 } from './driver-files.js';
+import { datasetVolumes } from './job-mounts.js';
 import { CONTAINER_CHECKPOINT_FILE, findPodman } from './podman.js';
 import { rendezvousEnv } from './rendezvous.js';
 import type { SiteRunPolicy } from './runnable.js';
 import * as slurm from './slurm/slurm-22.05.js';
-import { containerEnding, readPullFailed, slurmTaskCommand } from './slurm-containers.js';
+import { containerEnding, readDatasetNotStaged, readPullFailed, slurmTaskCommand } from './slurm-containers.js';
 
 export interface SlurmDriverOptions {
   /** gigafab node id → Slurm node name. Jobs placed on nodes missing here are refused. */
@@ -109,6 +112,8 @@ export interface SlurmDriverOptions {
   registries?: string[];
   /** How GPUs reach containers: the device nodes of the step's GPUs (default) or none (stand-in GPUs). */
   gpuPassthrough?: 'devices' | 'none';
+  /** Where the nodes have the site's staged datasets, `<datasetRoot>/<datasetId>` (job-mounts.ts); absent: none are mounted. */
+  datasetRoot?: string;
 }
 
 /** slurm.json: what the driver needs after a restart. No environment (secrets) in it. */
@@ -282,6 +287,8 @@ export class SlurmDriver implements ExecutionDriver {
       return;
     }
     mkdirSync(dir, { recursive: true, mode: 0o755 });
+    // Each node makes its own scratch inside; 0700 keeps other users of the nodes out of all of them.
+    mkdirSync(join(dir, 'scratch'), { recursive: true, mode: 0o700 });
     const task = slurmTaskCommand({
       jobId: job.id,
       attempt,
@@ -299,6 +306,7 @@ export class SlurmDriver implements ExecutionDriver {
       nodes: nodes.length,
       registryAuth,
       gpuPassthrough: this.opts.gpuPassthrough ?? 'devices',
+      datasets: datasetVolumes(this.opts.datasetRoot, job.datasets),
     });
     if (job.spec.image)
       writeJsonAtomic(join(dir, 'container.json'), { image: job.spec.image, resources: job.spec.resources ?? null });
@@ -345,6 +353,13 @@ export class SlurmDriver implements ExecutionDriver {
     writeJsonAtomic(join(dir, 'slurm.json'), file);
     this.track(job.id, attempt, dir, file, false);
     this.schedulePoll(this.pollInterval());
+  }
+
+  /** forget removes an ended job's directory with every attempt: output, scratch and state are tenant data. */
+  async forget(jobId: string): Promise<void> {
+    checkJobId(jobId);
+    if (this.jobs.has(jobId)) return;
+    rmSync(join(this.jobDir, jobId), { recursive: true, force: true });
   }
 
   async stop(jobId: string, graceSeconds: number): Promise<void> {
@@ -621,7 +636,7 @@ export class SlurmDriver implements ExecutionDriver {
     }
     const container = readJson(join(t.dir, 'container.json'), ContainerFileSchema);
     const ending = containerEnding(
-      { pullFailed: readPullFailed(t.dir) },
+      { pullFailed: readPullFailed(t.dir), datasetNotStaged: readDatasetNotStaged(t.dir) },
       container ? { image: container.image, memory: container.resources?.memory } : null,
       exitCode,
       !!t.file.stopping,

@@ -7,6 +7,7 @@
 import type { Transaction } from 'kysely';
 import type { Fleet } from '../model/fleet.js';
 import type { PendingReason, Placement } from '../model/job.js';
+import type { JobDataset } from '../model/job-datasets.js';
 import type { JobEvent, JobSpec } from '../model/schemas.js';
 import type { SchedJob } from '../scheduler/index.js';
 import type { Database } from '../store/schema.js';
@@ -20,6 +21,8 @@ export interface ControlPlaneHooks {
   holdReason?(org: string): PendingReason | null;
   /** secretsFor decrypts the secrets a job references, at the moment it is handed to its driver. */
   secretsFor?(job: { id: string; org: string; spec: JobSpec }): Promise<Record<string, string> | undefined>;
+  /** datasetsFor: the job's declared datasets with their mount modes (class rules applied), for its driver. */
+  datasetsFor?(job: { id: string; org: string; spec: JobSpec }): JobDataset[] | undefined;
 }
 
 export interface RunningForResidency {

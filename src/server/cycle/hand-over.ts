@@ -1,6 +1,6 @@
 /**
- * Step 3 of a cycle's starts: hand each committed job to its driver, with its secrets and the key
- * its output is sealed with. A driver that fails to take a job reports it lost (observations.ts);
+ * Step 3 of a cycle's starts: hand each committed job to its driver, with its secrets, its datasets'
+ * mount modes and the key its output is sealed with. A driver that fails to take a job reports it lost (observations.ts);
  * a stop asked for during the hand-over is sent once it is done (stop.ts).
  */
 import type { Observation } from '../../drivers/driver.js';
@@ -22,7 +22,8 @@ export function handOver(
   Promise.resolve(ctx.hooks.secretsFor?.({ id: c.id, org: c.org, spec }))
     .then(async (secrets) => {
       const key = await logKey(ctx.store, c.org, c.id, c.attempt, true);
-      return ctx.driver.start({ id: c.id, spec, placement, startedAt, attempt: c.attempt, secrets, logKey: key });
+      const datasets = ctx.hooks.datasetsFor?.({ id: c.id, org: c.org, spec });
+      return ctx.driver.start({ id: c.id, spec, placement, startedAt, attempt: c.attempt, secrets, logKey: key, datasets });
     })
     .catch((err) =>
       report({

@@ -32,7 +32,7 @@ export interface KeysServices {
 
 /** What setupKeys makes: the services before erasure, and the control plane's hooks. */
 export interface KeysSetup extends Omit<KeysServices, 'erasure'> {
-  hooks: Required<ControlPlaneHooks>;
+  hooks: Required<Omit<ControlPlaneHooks, 'datasetsFor'>>;
 }
 
 /** parseKmsProviders reads GIGAFAB_KMS_PROVIDERS; a malformed entry stops the server with a clear message. */
@@ -68,7 +68,7 @@ export async function setupKeys(
   const secrets = new Secrets(store, keys, tenancy);
   const restrictions = new Restrictions(store, cycle, tenancy);
   await restrictions.load();
-  const hooks: Required<ControlPlaneHooks> = {
+  const hooks: KeysSetup['hooks'] = {
     admit: async (org, spec) => {
       restrictions.admit(org);
       await secrets.validateRefs(org, spec);
