@@ -529,7 +529,9 @@ describe('local driver: sealed output (a log key given)', () => {
     assert.equal(e.exitCode, 7, 'the sealer does not mask the exit status');
     const dir = driver.workDir(id);
     assert.equal(existsSync(join(dir, 'output.log')), false, 'no clear output file');
-    for (const f of readdirSync(dir)) assert.ok(!readFileSync(join(dir, f)).includes(marker), `marker in clear in ${f}`);
+    // Every file the driver wrote (scratch/ is the job's own space, empty here).
+    for (const f of readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile()))
+      assert.ok(!readFileSync(join(dir, f.name)).includes(marker), `marker in clear in ${f.name}`);
 
     // Without the key nothing is readable; with it, reads in odd-sized pieces (not block-aligned) give the whole output.
     assert.equal(await driver.logs(id, 0, 4096), null);
