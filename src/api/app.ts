@@ -29,6 +29,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keysRoutes } from './routes/keys.js';
 import { lockboxRoutes } from './routes/lockbox.js';
+import { priceRoutes } from './routes/prices.js';
 import { residencyRoutes } from './routes/residency.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { tenancyRoutes } from './routes/tenancy.js';
@@ -151,6 +152,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', schedulingRoutes(services));
   app.route('/', residencyRoutes(services));
   app.route('/', usageRoutes(services));
+  app.route('/', priceRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.
   requireClassified(app);
   attachRequestExamples(app.openAPIRegistry);

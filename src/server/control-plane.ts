@@ -30,6 +30,7 @@ import { JobService } from './jobs/job-service.js';
 import type { Metrics } from './metrics.js';
 import { DEFAULT_POLICY, type Policy } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
+import { PriceBook } from './price-book.js';
 import { SchedulingOps } from './scheduling-ops.js';
 import { UsageReports } from './usage-report.js';
 
@@ -72,6 +73,8 @@ export class ControlPlane {
   readonly jobs: JobService;
   /** Usage reports over the metered run segments (usage-report.ts). */
   readonly usage: UsageReports;
+  /** The versioned price book (price-book.ts). */
+  readonly prices: PriceBook;
   /** Sovereignty hooks (restriction, secret delivery), given at construction. */
   readonly hooks: ControlPlaneHooks;
   private readonly ctx: CycleContext;
@@ -102,7 +105,8 @@ export class ControlPlane {
     };
     this.ops = new SchedulingOps(d.store, this.fleet, now, () => this.state.poke());
     this.ops.residency = residency;
-    this.usage = new UsageReports(d.store, now);
+    this.prices = new PriceBook(d.store, this.fleet, now);
+    this.usage = new UsageReports(d.store, this.prices, now);
     this.observations = new Observations(this.ctx);
     this.nodes = new NodeStates(this.ctx);
     this.runner = new CycleRunner(this.ctx, this.ops, (o) => this.observations.observe(o), {
