@@ -125,6 +125,8 @@ export function createApp(opts: AppOptions) {
   app.use('/v1/*', bodyLimit(maxBody));
   const canonicalJobId = async (c: Context<ApiEnv>, next: Next) => {
     const id = c.req.param('id') ?? '';
+    // POST /v1/jobs/estimate (routes/prices.ts) names no job.
+    if (id === 'estimate' && c.req.method === 'POST' && c.req.path === '/v1/jobs/estimate') return next();
     if (!CANONICAL_ID.test(id)) throw notFound('job', id);
     await next();
   };
