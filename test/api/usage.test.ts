@@ -184,6 +184,8 @@ test('a kill -9 while a job runs: after the restart its one segment is still ope
       gpuHours: Math.round(((8 * ran) / 3600) * 1e6) / 1e6,
       segments: 1,
       openSegments: 0,
+      cost: 0,
+      unpricedGpuSeconds: 8 * Math.ceil(ran), // no price set; billed time is rounded up to the second
     },
   ]);
 });
