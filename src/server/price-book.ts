@@ -161,8 +161,15 @@ export class PriceBook {
       .filter((v) => Date.parse(v.effectiveFrom) <= t)
       .sort((a, b) => Date.parse(a.effectiveFrom) - Date.parse(b.effectiveFrom) || a.version - b.version)
       .pop();
-    if (!inEffect)
-      throw new DomainError('not_found', 'no_prices', `no price version is in effect at ${new Date(t).toISOString()}`);
+    if (!inEffect) {
+      // Without `at` the answer names no instant: the same question gets the same answer.
+      const when = at === undefined ? 'yet' : `at ${new Date(t).toISOString()}`;
+      throw new DomainError(
+        'not_found',
+        'no_prices',
+        `no price version is in effect ${when}; an operator sets one with POST /v1/price-versions`,
+      );
+    }
     return inEffect;
   }
 }
