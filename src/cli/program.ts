@@ -11,6 +11,7 @@ import { registerFleet } from './commands/fleet.js';
 import { registerJob } from './commands/job.js';
 import { registerNode } from './commands/node.js';
 import { registerOrg } from './commands/org.js';
+import { registerPrices } from './commands/prices.js';
 import { registerProject } from './commands/project.js';
 import { registerQuota } from './commands/quota.js';
 import { registerDataset, registerResidency } from './commands/residency.js';
@@ -80,6 +81,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerResidency(program, rt);
   registerDataset(program, rt);
   registerUsage(program, rt);
+  registerPrices(program, rt);
   return program;
 }
 

@@ -181,3 +181,30 @@ test('POST /v1/jobs/estimate and job submit --dry-run price the spec and submit 
   );
   assert.equal((await acme('GET', '/v1/jobs')).body.items.length, jobsBefore, 'nothing was submitted');
 });
+
+test('gigafab prices set adds a version from --price flags (operators); show and list print them in EUR', async () => {
+  const { gigafab } = cliRunner('gigafab-prices-set-');
+  const asOp = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: server.operatorToken };
+  const future = new Date(Date.now() + 30 * 86_400_000).toISOString();
+  const set = await gigafab(
+    ['prices', 'set', '--price', 'B200:on-demand=450', '--granularity', 'minute', '--from', future],
+    asOp,
+  );
+  assert.equal(set.code, 0, set.err);
+  assert.match(set.out, /^price version 2, in effect from .*, billed per minute\n/);
+  assert.match(set.out, /B200\s+on-demand\s+4\.50/);
+  const bad = await gigafab(['prices', 'set', '--price', 'B200-on-demand'], asOp);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /--price takes TYPE:CLASS=CENTS/);
+  const asAda = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken };
+  const show = await gigafab(['prices', 'show'], asAda);
+  assert.equal(show.code, 0, show.err);
+  assert.match(show.out, /^price version 1, .* billed per second\n/);
+  assert.match(show.out, /B200\s+on-demand\s+36\.00/);
+  const later = await gigafab(['prices', 'show', '--at', future], asAda);
+  assert.match(later.out, /^price version 2,/);
+  const list = await gigafab(['prices', 'list'], asAda);
+  assert.equal(list.out.match(/^price version/gm)?.length, 2);
+  const denied = await gigafab(['prices', 'set', '--price', 'B200:on-demand=1'], asAda);
+  assert.equal(denied.code, 1);
+});
