@@ -101,6 +101,8 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'GET /v1/price-versions': c('caller', 'none'),
   'GET /v1/prices': c('caller', 'none'),
   'POST /v1/jobs/estimate': c('caller', 'none'),
+  'PUT /v1/orgs/{org}/budget': c('org', 'metadata'),
+  'GET /v1/orgs/{org}/budget': c('org', 'metadata'),
 
   // Audit (routes/audit.ts).
   'GET /v1/audit': c('caller', 'oversight'),

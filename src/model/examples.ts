@@ -33,6 +33,7 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
     maxRuntimeSeconds: 7200,
     priorityClass: 'normal',
   },
+  setBudget: { capCents: 500_000 },
   setPrices: {
     effectiveFrom: '2027-01-01T00:00:00Z',
     granularity: 'minute',

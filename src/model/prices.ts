@@ -118,3 +118,37 @@ export function euros(cents: number): string {
   const a = Math.abs(cents);
   return `${sign}${Math.floor(a / 100)}.${String(a % 100).padStart(2, '0')}`;
 }
+
+export const BudgetInputSchema = z
+  .strictObject({
+    capCents: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000_000_000)
+      .openapi({ description: 'Hard cap in EUR cents per calendar month (UTC)', example: 500_000 }),
+  })
+  .openapi('BudgetInput');
+
+export const BudgetSchema = z
+  .object({
+    org: z.string(),
+    capCents: z.number().int(),
+    month: z.string().openapi({ description: 'The calendar month (UTC) of the figures, YYYY-MM' }),
+    spentCents: z.number().int().openapi({ description: 'Usage cost this month, running segments up to now' }),
+    committedCents: z
+      .number()
+      .int()
+      .openapi({ description: 'Queued jobs to their time limits, running jobs for the rest of theirs, at current prices' }),
+    remainingCents: z.number().int(),
+  })
+  .openapi('Budget', {
+    example: {
+      org: 'robotics-gmbh',
+      capCents: 500000,
+      month: '2026-12',
+      spentCents: 120000,
+      committedCents: 14400,
+      remainingCents: 365600,
+    },
+  });

@@ -87,7 +87,22 @@ export class UsageReports {
     const groupBy = usageGroups(q.groupBy);
     if (q.org !== undefined && !canSeeOrg(p, q.org).allowed) throw notFound('org', q.org);
     const org = isOperator(p) ? q.org : (p.org ?? '');
-    const fromIso = new Date(from).toISOString();
+    const agg = await this.aggregate(groupBy, from, to, now, { org, project: q.project });
+    return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), groupBy, ...agg.report() };
+  }
+
+  /** orgCost: an organisation's cost in [from, to) in EUR cents, open segments up to now (budgets). */
+  async orgCost(org: string, from: number, to: number): Promise<number> {
+    return (await this.aggregate([], from, to, this.now(), { org })).report().total.cost;
+  }
+
+  private async aggregate(
+    groupBy: UsageGroup[],
+    from: number,
+    to: number,
+    now: number,
+    only: { org?: string; project?: string },
+  ): Promise<UsageAggregate> {
     const toIso = new Date(to).toISOString();
     // A segment that ended just before the period may be billed into it (rounded up to a minute at most).
     const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
@@ -99,8 +114,8 @@ export class UsageReports {
         .where('id', '>', after)
         .where('started_at', '<', toIso)
         .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', billedSince)]));
-      if (org !== undefined) sel = sel.where('org_id', '=', org);
-      if (q.project !== undefined) sel = sel.where('project_id', '=', q.project);
+      if (only.org !== undefined) sel = sel.where('org_id', '=', only.org);
+      if (only.project !== undefined) sel = sel.where('project_id', '=', only.project);
       const rows = await sel.orderBy('id').limit(BATCH).execute();
       for (const r of rows) {
         const s: Segment = {
@@ -119,6 +134,6 @@ export class UsageReports {
       if (rows.length < BATCH) break;
       after = rows[rows.length - 1]!.id;
     }
-    return { from: fromIso, to: toIso, groupBy, ...agg.report() };
+    return agg;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * 018_price_book: the operator's price book in versions (src/server/price-book.ts). A version takes
  * effect at `effective_from` and holds one price per GPU type and usage class it sets, in integer
- * EUR cents per GPU-hour; versions are only ever added, never changed.
+ * EUR cents per GPU-hour; versions are only ever added, never changed. And each organisation's
+ * monthly budget: a hard cap in EUR cents that admission enforces (src/server/budgets.ts).
  */
 import type { Kysely, Migration } from 'kysely';
 
@@ -22,6 +23,13 @@ export const migration018PriceBook: Migration = {
       .addColumn('class', 'text', (c) => c.notNull())
       .addColumn('cents_per_gpu_hour', 'integer', (c) => c.notNull())
       .addPrimaryKeyConstraint('prices_pk', ['version', 'gpu_type', 'class'])
+      .execute();
+    await db.schema
+      .createTable('budgets')
+      .addColumn('org_id', 'text', (c) => c.primaryKey().references('orgs.id'))
+      .addColumn('cap_cents', 'integer', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('updated_by', 'text', (c) => c.notNull())
       .execute();
   },
 };

@@ -1,4 +1,4 @@
-/** Table types of migration 018 (the price book: versions and their prices). */
+/** Table types of migration 018 (the price book: versions and their prices; monthly budgets). */
 
 export interface PriceVersionsTable {
   /** 1, 2, 3, … in the order they were set. */
@@ -18,4 +18,12 @@ export interface PricesTable {
   class: string;
   /** EUR cents per GPU-hour, an integer. */
   cents_per_gpu_hour: number;
+}
+
+export interface BudgetsTable {
+  org_id: string;
+  /** Hard cap in EUR cents per calendar month (UTC). */
+  cap_cents: number;
+  updated_at: string;
+  updated_by: string;
 }

@@ -2,7 +2,7 @@
 import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
 import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
-import type { PricesTable, PriceVersionsTable } from './schema-prices.js';
+import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { UsageRecordsTable } from './schema-usage.js';
 
@@ -153,4 +153,5 @@ export interface Database {
   usage_records: UsageRecordsTable;
   price_versions: PriceVersionsTable;
   prices: PricesTable;
+  budgets: BudgetsTable;
 }

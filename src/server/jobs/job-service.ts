@@ -57,7 +57,23 @@ export class JobService {
       const prior = await findIdempotent(store, p.userId, idempotencyKey);
       if (prior) return this.replay(prior, spec);
     }
-    await checkSubmission(this.d, project, spec);
+    const release = await checkSubmission(this.d, project, spec);
+    try {
+      return await this.record(rc, project, spec, idempotencyKey);
+    } finally {
+      release();
+    }
+  }
+
+  /** record stores an admitted job and queues it (its budget reservation is held until this returns). */
+  private async record(
+    rc: RequestContext,
+    project: { id: string; org_id: string },
+    spec: JobSpec,
+    idempotencyKey: string | undefined,
+  ): Promise<{ job: Job; created: boolean }> {
+    const p = rc.principal;
+    const { store } = this.d;
     const at = new Date(this.d.now()).toISOString();
     await store.fields.ready(project.org_id);
     let row: JobRow;
