@@ -775,6 +775,19 @@ PriceInput = TypedDict("PriceInput", {"gpuType": str, "class": str, "centsPerGpu
 CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": int, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
 
 
+class Budget(TypedDict):
+    org: str
+    capCents: int
+    month: str
+    spentCents: int
+    committedCents: int
+    remainingCents: int
+
+
+class BudgetInput(TypedDict):
+    capCents: int
+
+
 class GeneratedApi:
     """One method per operation of the gigafab API; the subclass supplies `_call` (the transport)."""
 
@@ -1905,4 +1918,30 @@ class GeneratedApi:
             query={},
             headers={},
             body=body,
+        )
+
+    def set_budget(self, org: Union[str, int], body: "BudgetInput") -> "Budget":
+        """Set the organisation's monthly hard cap (its admins, operators); admission refuses jobs that could pass it
+
+        PUT /v1/orgs/{org}/budget"""
+        return self._call(
+            "PUT",
+            "/v1/orgs/{org}/budget",
+            path={"org": org},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def get_budget(self, org: Union[str, int]) -> "Budget":
+        """The organisation's monthly cap, spent, committed and remaining (404 budget_not_found without one)
+
+        GET /v1/orgs/{org}/budget"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/budget",
+            path={"org": org},
+            query={},
+            headers={},
+            body=None,
         )
