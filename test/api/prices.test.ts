@@ -208,3 +208,28 @@ test('gigafab prices set adds a version from --price flags (operators); show and
   const denied = await gigafab(['prices', 'set', '--price', 'B200:on-demand=1'], asAda);
   assert.equal(denied.code, 1);
 });
+
+test("an organisation's admin sets a monthly budget; a job that could pass it is refused 422 budget_exhausted", async () => {
+  const none = await acme('GET', '/v1/orgs/acme/budget');
+  assert.deepEqual([none.status, none.body.code], [404, 'budget_not_found']);
+  const set = await acme('PUT', '/v1/orgs/acme/budget', { capCents: 50_000 });
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  const { spentCents, committedCents } = set.body;
+  assert.equal(set.body.remainingCents, 50_000 - spentCents - committedCents);
+  assert.equal(set.body.month, new Date().toISOString().slice(0, 7));
+  const big = { name: 'big', project: 'acme-ml', gpuType: 'B200', gpusPerNode: 8, maxRuntimeSeconds: 7200 }; // EUR 576.00
+  const refused = await acme('POST', '/v1/jobs', big);
+  assert.equal(refused.status, 422, JSON.stringify(refused.body));
+  assert.equal(refused.body.code, 'budget_exhausted');
+  assert.match(
+    refused.body.detail,
+    /could cost EUR 576\.00, but organisation acme has EUR [0-9.]+ left of its EUR 500\.00 budget/,
+  );
+  const small = await acme('POST', '/v1/jobs', { ...big, name: 'small', gpusPerNode: 1, maxRuntimeSeconds: 60 });
+  assert.equal(small.status, 201, JSON.stringify(small.body));
+  const bad = await acme('PUT', '/v1/orgs/acme/budget', { capCents: -1 });
+  assert.equal(bad.status, 400);
+  const viewer = api(server.url, await tenantToken(op, 'acme', { name: 'Vic', role: 'viewer' }));
+  assert.equal((await viewer('PUT', '/v1/orgs/acme/budget', { capCents: 1 })).status, 403);
+  assert.equal((await viewer('GET', '/v1/orgs/acme/budget')).status, 200);
+});
