@@ -27,7 +27,7 @@ export const migration018PriceBook: Migration = {
     await db.schema
       .createTable('budgets')
       .addColumn('org_id', 'text', (c) => c.primaryKey().references('orgs.id'))
-      .addColumn('cap_cents', 'integer', (c) => c.notNull())
+      .addColumn('cap_cents', 'bigint', (c) => c.notNull())
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .addColumn('updated_by', 'text', (c) => c.notNull())
       .execute();

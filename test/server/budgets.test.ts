@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { DomainError } from '../../src/model/errors.js';
+import { storeOpener } from '../helpers/store-dialects.js';
 import { type Harness, harness } from './harness.js';
 
 let h: Harness;
@@ -110,4 +111,29 @@ test('concurrent submissions never take the organisation past its cap (fast-chec
     { numRuns: 25 },
   );
   await cancelQueued();
+});
+
+test('on PostgreSQL too: prices, a cap up to 10^12 cents, a refusal and the status', async () => {
+  const pg = await harness({ openStore: storeOpener('postgres') });
+  try {
+    const ctx = { principal: pg.operator, requestId: 'req-pg' };
+    await pg.cp.prices.set(ctx, {
+      granularity: 'minute',
+      prices: [{ gpuType: 'B200', class: 'on-demand', centsPerGpuHour: 3600 }],
+    });
+    assert.equal((await pg.cp.budgets.set(ctx, 'acme', 1_000_000_000_000)).remainingCents, 1_000_000_000_000);
+    await pg.cp.budgets.set(ctx, 'acme', 1000);
+    await assert.rejects(
+      pg.cp.jobs.submit(pg.tenant, pg.spec({ gpusPerNode: 8, maxRuntimeSeconds: 200 }), undefined),
+      (e: unknown) => e instanceof DomainError && e.code === 'budget_exhausted',
+    );
+    await pg.cp.jobs.submit(pg.tenant, pg.spec({ gpusPerNode: 1, maxRuntimeSeconds: 930 }), undefined);
+    assert.deepEqual(
+      (await pg.cp.prices.versions()).map((v) => [v.version, v.granularity]),
+      [[1, 'minute']],
+    );
+    assert.equal((await pg.cp.budgets.status(pg.tenant.principal, 'acme')).committedCents, 960, '930 s billed as 16 minutes');
+  } finally {
+    await pg.close();
+  }
 });
