@@ -43,6 +43,8 @@ export function monthOf(t: number): { from: number; to: number; month: string } 
 export class Budgets {
   /** Estimates admitted but not yet in the queue, per organisation. */
   private readonly reserved = new Map<string, Map<symbol, number>>();
+  /** Caps read or set (null: none): a submission without a budget costs no read. Only set() changes one. */
+  private readonly caps = new Map<string, number | null>();
 
   constructor(
     private readonly store: Store,
@@ -67,6 +69,7 @@ export class Budgets {
           oc.column('org_id').doUpdateSet({ cap_cents: capCents, updated_at: at, updated_by: ctx.principal.userId }),
         )
         .execute();
+      this.caps.delete(org);
       await appendAudit(trx, {
         at,
         actor: ctx.principal.userId,
@@ -79,6 +82,7 @@ export class Budgets {
         requestId: ctx.requestId,
       });
     });
+    this.caps.set(org, capCents);
     return this.status(ctx.principal, org);
   }
 
@@ -123,8 +127,13 @@ export class Budgets {
   }
 
   private async capOf(org: string): Promise<number | null> {
+    const known = this.caps.get(org);
+    if (known !== undefined) return known;
     const row = await this.store.db.selectFrom('budgets').select('cap_cents').where('org_id', '=', org).executeTakeFirst();
-    return row?.cap_cents ?? null;
+    const cap = row?.cap_cents ?? null;
+    // A set() that committed meanwhile has cached the newer cap: keep it.
+    if (!this.caps.has(org)) this.caps.set(org, cap);
+    return cap;
   }
 
   /** figures: spent this month, and what the queued jobs and the rest of the running ones would cost. */
