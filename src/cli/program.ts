@@ -7,6 +7,7 @@ import { ApiError, ConnectionError } from './client.js';
 import { registerAccess } from './commands/access.js';
 import { registerAudit, registerAuditProofs } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
+import { registerBudget } from './commands/budget.js';
 import { registerFleet } from './commands/fleet.js';
 import { registerJob } from './commands/job.js';
 import { registerNode } from './commands/node.js';
@@ -82,6 +83,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerDataset(program, rt);
   registerUsage(program, rt);
   registerPrices(program, rt);
+  registerBudget(program, rt);
   return program;
 }
 

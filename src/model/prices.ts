@@ -152,3 +152,4 @@ export const BudgetSchema = z
       remainingCents: 365600,
     },
   });
+export type Budget = z.infer<typeof BudgetSchema>;

@@ -233,3 +233,19 @@ test("an organisation's admin sets a monthly budget; a job that could pass it is
   assert.equal((await viewer('PUT', '/v1/orgs/acme/budget', { capCents: 1 })).status, 403);
   assert.equal((await viewer('GET', '/v1/orgs/acme/budget')).status, 200);
 });
+
+test('gigafab budget set takes EUR (exactly, to the cent) and show prints the month’s figures', async () => {
+  const { gigafab } = cliRunner('gigafab-budget-cli-');
+  const env = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken };
+  const set = await gigafab(['budget', 'set', 'acme', '1234.5'], env);
+  assert.equal(set.code, 0, set.err);
+  assert.match(set.out, /^Cap:\s+EUR 1234\.50$/m);
+  assert.equal((await acme('GET', '/v1/orgs/acme/budget')).body.capCents, 123_450);
+  const show = await gigafab(['budget', 'show', 'acme'], env);
+  assert.match(show.out, /^Remaining:\s+EUR [0-9]+\.[0-9]{2}$/m);
+  const bad = await gigafab(['budget', 'set', 'acme', '12,50'], env);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /an amount in EUR such as 5000 or 5000\.50/);
+  const other = await gigafab(['budget', 'show', 'no-such-org'], env);
+  assert.equal(other.code, 1);
+});
