@@ -21,7 +21,18 @@ export interface Segment {
 }
 
 const DAY_MS = 86_400_000;
-const utcDay = (t: number) => new Date(t).toISOString().slice(0, 10);
+const dayNames = new Map<number, string>();
+/** utcDay: YYYY-MM-DD of `t`, formatted once per day (reports cover at most 400 days). */
+function utcDay(t: number): string {
+  const d = Math.floor(t / DAY_MS);
+  let name = dayNames.get(d);
+  if (name === undefined) {
+    name = new Date(d * DAY_MS).toISOString().slice(0, 10);
+    if (dayNames.size > 10_000) dayNames.clear();
+    dayNames.set(d, name);
+  }
+  return name;
+}
 
 /** dayPieces: [a, b) split at UTC midnights when grouping by day. */
 function* dayPieces(a: number, b: number, byDay: boolean): Generator<{ day: string; start: number; ms: number }> {
@@ -78,8 +89,18 @@ export class UsageAggregate {
 
   add(s: Segment): void {
     let inside = false;
+    // The run and its billed time mostly fall on the same days: look each group up once.
+    let lastDay = '';
+    let last: Acc | undefined;
+    const accOf = (day: string): Acc => {
+      if (day !== lastDay || !last) {
+        last = this.acc(s, day);
+        lastDay = day;
+      }
+      return last;
+    };
     for (const piece of dayPieces(Math.max(s.start, this.from), Math.min(s.end, this.to), this.byDay)) {
-      const a = this.acc(s, piece.day);
+      const a = accOf(piece.day);
       a.row.gpuSeconds += (s.gpus * piece.ms) / 1000;
       a.row.segments += 1;
       if (s.open) a.row.openSegments += 1;
@@ -90,7 +111,7 @@ export class UsageAggregate {
     // The billed time: the run rounded up from its start; its part inside the period is priced here.
     const billedEnd = this.prices.billedEnd(s.start, s.end);
     for (const piece of dayPieces(Math.max(s.start, this.from), Math.min(billedEnd, this.to), this.byDay)) {
-      const a = this.acc(s, piece.day);
+      const a = accOf(piece.day);
       for (const part of this.prices.parts(piece.start, piece.start + piece.ms, s.gpuType, s.class)) {
         if (part.centsPerGpuHour === null) a.unpricedMs += s.gpus * part.ms;
         else a.costNumerator += costNumerator(s.gpus, part.ms, part.centsPerGpuHour);
