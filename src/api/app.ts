@@ -29,6 +29,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keysRoutes } from './routes/keys.js';
 import { lockboxRoutes } from './routes/lockbox.js';
+import { priceRoutes } from './routes/prices.js';
 import { residencyRoutes } from './routes/residency.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { tenancyRoutes } from './routes/tenancy.js';
@@ -124,6 +125,8 @@ export function createApp(opts: AppOptions) {
   app.use('/v1/*', bodyLimit(maxBody));
   const canonicalJobId = async (c: Context<ApiEnv>, next: Next) => {
     const id = c.req.param('id') ?? '';
+    // POST /v1/jobs/estimate (routes/prices.ts) names no job.
+    if (id === 'estimate' && c.req.method === 'POST' && c.req.path === '/v1/jobs/estimate') return next();
     if (!CANONICAL_ID.test(id)) throw notFound('job', id);
     await next();
   };
@@ -151,6 +154,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', schedulingRoutes(services));
   app.route('/', residencyRoutes(services));
   app.route('/', usageRoutes(services));
+  app.route('/', priceRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.
   requireClassified(app);
   attachRequestExamples(app.openAPIRegistry);

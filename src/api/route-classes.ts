@@ -96,6 +96,13 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
 
   // Metered usage (routes/usage.ts): GPU-seconds by org, project, type, site, class, day; no tenant-written text.
   'GET /v1/usage': c('caller', 'metadata'),
+  // Prices and estimates (routes/prices.ts): the price book is the same for everyone; an estimate stores nothing.
+  'POST /v1/price-versions': c('operator', 'none'),
+  'GET /v1/price-versions': c('caller', 'none'),
+  'GET /v1/prices': c('caller', 'none'),
+  'POST /v1/jobs/estimate': c('caller', 'none'),
+  'PUT /v1/orgs/{org}/budget': c('org', 'metadata'),
+  'GET /v1/orgs/{org}/budget': c('org', 'metadata'),
 
   // Audit (routes/audit.ts).
   'GET /v1/audit': c('caller', 'oversight'),

@@ -7,10 +7,12 @@ import { ApiError, ConnectionError } from './client.js';
 import { registerAccess } from './commands/access.js';
 import { registerAudit, registerAuditProofs } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
+import { registerBudget } from './commands/budget.js';
 import { registerFleet } from './commands/fleet.js';
 import { registerJob } from './commands/job.js';
 import { registerNode } from './commands/node.js';
 import { registerOrg } from './commands/org.js';
+import { registerPrices } from './commands/prices.js';
 import { registerProject } from './commands/project.js';
 import { registerQuota } from './commands/quota.js';
 import { registerDataset, registerResidency } from './commands/residency.js';
@@ -80,6 +82,8 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerResidency(program, rt);
   registerDataset(program, rt);
   registerUsage(program, rt);
+  registerPrices(program, rt);
+  registerBudget(program, rt);
   return program;
 }
 

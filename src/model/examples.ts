@@ -24,6 +24,25 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
     labels: { team: 'vision' },
     simulation: { durationSeconds: 3600, exitCode: 0 },
   },
+  estimateJob: {
+    name: 'llama-pretrain',
+    project: 'robotics',
+    gpuType: 'B200',
+    gpusPerNode: 8,
+    nodes: 4,
+    maxRuntimeSeconds: 7200,
+    priorityClass: 'normal',
+  },
+  setBudget: { capCents: 500_000 },
+  setPrices: {
+    effectiveFrom: '2027-01-01T00:00:00Z',
+    granularity: 'minute',
+    prices: [
+      { gpuType: 'B200', class: 'on-demand', centsPerGpuHour: 450 },
+      { gpuType: 'B200', class: 'preemptible', centsPerGpuHour: 180 },
+      { gpuType: 'B200', class: 'borrowed', centsPerGpuHour: 300 },
+    ],
+  },
   drainNode: { reason: 'PSU swap' },
   undrainNode: { reason: 'PSU replaced' },
   createAccessRequest: {

@@ -39,6 +39,10 @@ export const UsageRowSchema = z
     gpuHours: z.number(),
     segments: z.number().int().openapi({ description: 'Run segments that contributed' }),
     openSegments: z.number().int().openapi({ description: 'Of those, still running' }),
+    cost: z.number().int().openapi({
+      description: 'EUR cents: the run time rounded up to the billing granularity, at the price in effect at each instant',
+    }),
+    unpricedGpuSeconds: z.number().openapi({ description: 'Billed GPU-seconds with no price in effect (not in `cost`)' }),
   })
   .openapi('UsageRow');
 
@@ -48,15 +52,31 @@ export const UsageReportSchema = z
     to: z.string(),
     groupBy: z.array(z.enum(USAGE_GROUPS)),
     items: z.array(UsageRowSchema),
-    total: z.object({ gpuSeconds: z.number(), gpuHours: z.number(), segments: z.number().int() }),
+    total: z.object({
+      gpuSeconds: z.number(),
+      gpuHours: z.number(),
+      segments: z.number().int(),
+      cost: z.number().int().openapi({ description: "EUR cents, the sum of the groups' costs" }),
+      unpricedGpuSeconds: z.number(),
+    }),
   })
   .openapi('UsageReport', {
     example: {
       from: '2026-11-01T00:00:00.000Z',
       to: '2026-12-01T00:00:00.000Z',
       groupBy: ['project'],
-      items: [{ project: 'robotics', gpuSeconds: 921600, gpuHours: 256, segments: 3, openSegments: 0 }],
-      total: { gpuSeconds: 921600, gpuHours: 256, segments: 3 },
+      items: [
+        {
+          project: 'robotics',
+          gpuSeconds: 921600,
+          gpuHours: 256,
+          segments: 3,
+          openSegments: 0,
+          cost: 115200,
+          unpricedGpuSeconds: 0,
+        },
+      ],
+      total: { gpuSeconds: 921600, gpuHours: 256, segments: 3, cost: 115200, unpricedGpuSeconds: 0 },
     },
   });
 export type UsageRow = z.infer<typeof UsageRowSchema>;
@@ -64,7 +84,15 @@ export type UsageReport = z.infer<typeof UsageReportSchema>;
 
 /** usageCsv: one line per group, the group's columns first (in `groupBy` order). */
 export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string {
-  const columns = [...report.groupBy, 'gpuSeconds', 'gpuHours', 'segments', 'openSegments'] as const;
+  const columns = [
+    ...report.groupBy,
+    'gpuSeconds',
+    'gpuHours',
+    'segments',
+    'openSegments',
+    'cost',
+    'unpricedGpuSeconds',
+  ] as const;
   return toCsv(
     columns,
     report.items.map((r) => ({
@@ -78,6 +106,8 @@ export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string
       gpuHours: r.gpuHours,
       segments: r.segments,
       openSegments: r.openSegments,
+      cost: r.cost,
+      unpricedGpuSeconds: r.unpricedGpuSeconds,
     })),
   );
 }

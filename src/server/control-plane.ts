@@ -13,6 +13,7 @@ import type { Principal, RequestContext } from '../model/principal.js';
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../model/schemas.js';
 import type { ClusterModel } from '../scheduler/index.js';
 import type { Store } from '../store/open-store.js';
+import { Budgets } from './budgets.js';
 import type { CycleContext } from './cycle/context.js';
 import { CycleRunner } from './cycle/cycle-runner.js';
 import { holdRunning } from './cycle/holds.js';
@@ -30,6 +31,7 @@ import { JobService } from './jobs/job-service.js';
 import type { Metrics } from './metrics.js';
 import { DEFAULT_POLICY, type Policy } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
+import { PriceBook } from './price-book.js';
 import { SchedulingOps } from './scheduling-ops.js';
 import { UsageReports } from './usage-report.js';
 
@@ -72,6 +74,10 @@ export class ControlPlane {
   readonly jobs: JobService;
   /** Usage reports over the metered run segments (usage-report.ts). */
   readonly usage: UsageReports;
+  /** The versioned price book (price-book.ts). */
+  readonly prices: PriceBook;
+  /** Monthly budgets, enforced at admission (budgets.ts). */
+  readonly budgets: Budgets;
   /** Sovereignty hooks (restriction, secret delivery), given at construction. */
   readonly hooks: ControlPlaneHooks;
   private readonly ctx: CycleContext;
@@ -102,7 +108,9 @@ export class ControlPlane {
     };
     this.ops = new SchedulingOps(d.store, this.fleet, now, () => this.state.poke());
     this.ops.residency = residency;
-    this.usage = new UsageReports(d.store, now);
+    this.prices = new PriceBook(d.store, this.fleet, now);
+    this.usage = new UsageReports(d.store, this.prices, now);
+    this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now);
     this.observations = new Observations(this.ctx);
     this.nodes = new NodeStates(this.ctx);
     this.runner = new CycleRunner(this.ctx, this.ops, (o) => this.observations.observe(o), {
@@ -120,6 +128,7 @@ export class ControlPlane {
       admit: hooks.admit,
       runnable: (spec) => this.state.whyNotRunnable(spec),
       maxQueuedJobsPerOrg: d.maxQueuedJobsPerOrg ?? Number.POSITIVE_INFINITY,
+      budget: (org, spec) => this.budgets.admit(org, spec),
     });
     d.driver.onObservation((o) => void untilStored(() => this.observations.observe(o), 'job observation'));
     d.driver.onNodeState?.((o) => void untilStored(() => this.nodes.observe(o), 'node state update'));

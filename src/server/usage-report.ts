@@ -1,10 +1,11 @@
 /**
  * Usage reports: GPU-seconds of the run segments metered by metering.ts, clipped to a period and
  * grouped by organisation, project, GPU type, site, class or UTC day. Open segments count up to
- * now (or the period's end). Tenants see their organisation only; operators all (model/authz).
+ * now (or the period's end), and are priced by the price book (usage-aggregate.ts). Tenants see their organisation only; operators all (model/authz).
  */
 import { canSeeOrg, isOperator } from '../model/authz.js';
 import { invalid, notFound } from '../model/errors.js';
+import { GRANULARITY_MS } from '../model/prices.js';
 import type { Principal } from '../model/principal.js';
 import {
   MAX_USAGE_PERIOD_DAYS,
@@ -13,9 +14,10 @@ import {
   type UsageClass,
   type UsageGroup,
   type UsageReport,
-  type UsageRow,
 } from '../model/usage.js';
 import type { Store } from '../store/open-store.js';
+import type { PriceBook } from './price-book.js';
+import { type Segment, UsageAggregate } from './usage-aggregate.js';
 
 export interface UsageQuery {
   /** ISO 8601 date or date-time, inclusive; default: 30 days before `to`. */
@@ -72,36 +74,10 @@ export function usageGroups(groupBy: string | undefined): UsageGroup[] {
   return groups;
 }
 
-interface Segment {
-  org: string;
-  project: string;
-  gpuType: string;
-  site: string;
-  class: UsageClass;
-  gpus: number;
-  start: number;
-  end: number;
-  open: boolean;
-}
-
-const utcDay = (t: number) => new Date(t).toISOString().slice(0, 10);
-
-/** pieces: the segment's part inside [from, to), split at UTC midnights when grouping by day. */
-function* pieces(s: Segment, from: number, to: number, byDay: boolean): Generator<{ day: string; ms: number }> {
-  let a = Math.max(s.start, from);
-  const b = Math.min(s.end, to);
-  while (a < b) {
-    const cut = byDay ? Math.min(b, (Math.floor(a / DAY_MS) + 1) * DAY_MS) : b;
-    yield { day: utcDay(a), ms: cut - a };
-    a = cut;
-  }
-}
-
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
 export class UsageReports {
   constructor(
     private readonly store: Store,
+    private readonly prices: Pick<PriceBook, 'timeline'>,
     private readonly now: () => number,
   ) {}
 
@@ -111,21 +87,35 @@ export class UsageReports {
     const groupBy = usageGroups(q.groupBy);
     if (q.org !== undefined && !canSeeOrg(p, q.org).allowed) throw notFound('org', q.org);
     const org = isOperator(p) ? q.org : (p.org ?? '');
-    const fromIso = new Date(from).toISOString();
+    const agg = await this.aggregate(groupBy, from, to, now, { org, project: q.project });
+    return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), groupBy, ...agg.report() };
+  }
+
+  /** orgCost: an organisation's cost in [from, to) in EUR cents, open segments up to now (budgets). */
+  async orgCost(org: string, from: number, to: number): Promise<number> {
+    return (await this.aggregate([], from, to, this.now(), { org })).report().total.cost;
+  }
+
+  private async aggregate(
+    groupBy: UsageGroup[],
+    from: number,
+    to: number,
+    now: number,
+    only: { org?: string; project?: string },
+  ): Promise<UsageAggregate> {
     const toIso = new Date(to).toISOString();
-    const groups = new Map<string, UsageRow>();
-    let segments = 0;
-    let totalMs = 0;
-    const byDay = groupBy.includes('day');
+    // A segment that ended just before the period may be billed into it (rounded up to a minute at most).
+    const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
+    const agg = new UsageAggregate(groupBy, from, to, await this.prices.timeline());
     for (let after = 0; ; ) {
       let sel = this.store.db
         .selectFrom('usage_records')
         .selectAll()
         .where('id', '>', after)
         .where('started_at', '<', toIso)
-        .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', fromIso)]));
-      if (org !== undefined) sel = sel.where('org_id', '=', org);
-      if (q.project !== undefined) sel = sel.where('project_id', '=', q.project);
+        .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', billedSince)]));
+      if (only.org !== undefined) sel = sel.where('org_id', '=', only.org);
+      if (only.project !== undefined) sel = sel.where('project_id', '=', only.project);
       const rows = await sel.orderBy('id').limit(BATCH).execute();
       for (const r of rows) {
         const s: Segment = {
@@ -139,48 +129,11 @@ export class UsageReports {
           end: r.ended_at === null ? now : Date.parse(r.ended_at),
           open: r.ended_at === null,
         };
-        let inside = false;
-        for (const piece of pieces(s, from, to, byDay)) {
-          const dims = { org: s.org, project: s.project, gpuType: s.gpuType, site: s.site, class: s.class, day: piece.day };
-          const key = groupBy.map((g) => dims[g]).join('\u0000');
-          let row = groups.get(key);
-          if (!row) {
-            row = {
-              ...Object.fromEntries(groupBy.map((g) => [g, dims[g]])),
-              gpuSeconds: 0,
-              gpuHours: 0,
-              segments: 0,
-              openSegments: 0,
-            };
-            groups.set(key, row);
-          }
-          row.gpuSeconds += (s.gpus * piece.ms) / 1000;
-          row.segments += 1;
-          if (s.open) row.openSegments += 1;
-          totalMs += s.gpus * piece.ms;
-          inside = true;
-        }
-        if (inside) segments += 1;
+        agg.add(s);
       }
       if (rows.length < BATCH) break;
       after = rows[rows.length - 1]!.id;
     }
-    const items = [...groups.values()]
-      .map((r) => ({ ...r, gpuSeconds: round3(r.gpuSeconds), gpuHours: Math.round((r.gpuSeconds / 3600) * 1e6) / 1e6 }))
-      .sort((a, b) => {
-        for (const g of groupBy) {
-          const c = String(a[g]).localeCompare(String(b[g]));
-          if (c !== 0) return c;
-        }
-        return 0;
-      });
-    const gpuSeconds = round3(totalMs / 1000);
-    return {
-      from: fromIso,
-      to: toIso,
-      groupBy,
-      items,
-      total: { gpuSeconds, gpuHours: Math.round((gpuSeconds / 3600) * 1e6) / 1e6, segments },
-    };
+    return agg;
   }
 }

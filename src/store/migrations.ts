@@ -15,6 +15,7 @@ import { migration014Identity } from './migration-014-identity.js';
 import { migration015NodeStateSource } from './migration-015-node-state-source.js';
 import { migration016UsageRecords } from './migration-016-usage-records.js';
 import { migration017PgAuditAppendOnly } from './migration-017-pg-audit-append-only.js';
+import { migration018PriceBook } from './migration-018-price-book.js';
 
 type Db = Kysely<unknown>;
 
@@ -178,6 +179,7 @@ export const migrations: Record<string, Migration> = {
   '015_node_state_source': migration015NodeStateSource,
   '016_usage_records': migration016UsageRecords,
   '017_pg_audit_append_only': migration017PgAuditAppendOnly,
+  '018_price_book': migration018PriceBook,
 };
 
 export const migrationProvider: MigrationProvider = {

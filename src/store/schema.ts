@@ -2,6 +2,7 @@
 import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
 import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
+import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { UsageRecordsTable } from './schema-usage.js';
 
@@ -150,4 +151,7 @@ export interface Database {
   datasets: DatasetsTable;
   placement_evidence: PlacementEvidenceTable;
   usage_records: UsageRecordsTable;
+  price_versions: PriceVersionsTable;
+  prices: PricesTable;
+  budgets: BudgetsTable;
 }

@@ -72,7 +72,15 @@ test("a finished job's GPU-seconds are its GPUs × its run time; a running job c
   const only = await op('GET', `/v1/usage?from=${done.startedAt}&to=${done.finishedAt}&groupBy=org&org=acme`);
   assert.equal(only.status, 200, JSON.stringify(only.body));
   assert.deepEqual(only.body.items, [
-    { org: 'acme', gpuSeconds: 8 * ran, gpuHours: Math.round(((8 * ran) / 3600) * 1e6) / 1e6, segments: 1, openSegments: 0 },
+    {
+      org: 'acme',
+      gpuSeconds: 8 * ran,
+      gpuHours: Math.round(((8 * ran) / 3600) * 1e6) / 1e6,
+      segments: 1,
+      openSegments: 0,
+      cost: 0,
+      unpricedGpuSeconds: 8 * ran, // no price set in this suite; the period ends where the run did
+    },
   ]);
   assert.ok(row.gpuSeconds > 8 * ran, 'the open segment adds to the finished one');
 });
@@ -98,8 +106,8 @@ test('format=csv answers text/csv with the group columns first', async () => {
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/csv/);
   const lines = (await res.text()).trim().split('\r\n');
-  assert.equal(lines[0], 'org,gpuSeconds,gpuHours,segments,openSegments');
-  assert.match(lines[1] ?? '', /^acme,[0-9.]+,[0-9.]+,2,1$/);
+  assert.equal(lines[0], 'org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds');
+  assert.match(lines[1] ?? '', /^acme,[0-9.]+,[0-9.]+,2,1,0,[0-9.]+$/);
 });
 
 test('bad input answers 422 with a machine-readable code and a sentence', async () => {
@@ -123,12 +131,19 @@ test('gigafab usage prints a table with a total, and --csv the same CSV as the A
   const table = await gigafab(['usage', '--from', SINCE, '--group-by', 'project,class'], env);
   assert.equal(table.code, 0, table.err);
   const lines = table.out.trimEnd().split('\n');
-  assert.match(lines[0] ?? '', /^PROJECT\s+CLASS\s+GPU-HOURS\s+GPU-SECONDS\s+SEGMENTS$/);
-  assert.match(lines[1] ?? '', /^acme-ml\s+on-demand\s+[0-9.]+\s+█+.*\s+[0-9.]+\s+2 \(1 running\)$/);
-  assert.match(lines[2] ?? '', new RegExp(`^total: [0-9.]+ GPU-hours \\([0-9.]+ GPU-seconds\\) from ${SINCE}T00:00:00.000Z to `));
+  assert.match(lines[0] ?? '', /^PROJECT\s+CLASS\s+GPU-HOURS\s+GPU-SECONDS\s+SEGMENTS\s+EUR$/);
+  assert.match(lines[1] ?? '', /^acme-ml\s+on-demand\s+[0-9.]+\s+█+.*\s+[0-9.]+\s+2 \(1 running\)\s+0\.00 \*$/);
+  assert.match(
+    lines[2] ?? '',
+    new RegExp(`^total: [0-9.]+ GPU-hours \\([0-9.]+ GPU-seconds\\), EUR 0.00, from ${SINCE}T00:00:00.000Z to `),
+  );
+  assert.match(lines[3] ?? '', /^\* [0-9.]+ GPU-seconds had no price in effect and are not in the cost$/);
   const csv = await gigafab(['usage', '--from', SINCE, '--group-by', 'org', '--csv'], env);
   assert.equal(csv.code, 0, csv.err);
-  assert.match(csv.out, /^org,gpuSeconds,gpuHours,segments,openSegments\r\nacme,[0-9.]+,[0-9.]+,2,1\r\n$/);
+  assert.match(
+    csv.out,
+    /^org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds\r\nacme,[0-9.]+,[0-9.]+,2,1,0,[0-9.]+\r\n$/,
+  );
   const bad = await gigafab(['usage', '--group-by', 'tenant'], env);
   assert.equal(bad.code, 1);
   assert.match(bad.err, /groupBy takes a comma-separated list/);
@@ -169,6 +184,8 @@ test('a kill -9 while a job runs: after the restart its one segment is still ope
       gpuHours: Math.round(((8 * ran) / 3600) * 1e6) / 1e6,
       segments: 1,
       openSegments: 0,
+      cost: 0,
+      unpricedGpuSeconds: 8 * Math.ceil(ran), // no price set; billed time is rounded up to the second
     },
   ]);
 });

@@ -66,7 +66,17 @@ test('a job that runs to its end has one segment, opened at its start and closed
     advance(1800_000);
     const mid = await h.cp.usage.report(h.tenant.principal, { from: iso(T0 - 3600_000), to: iso(T0 + 7200_000) });
     assert.equal(mid.total.gpuSeconds, 8 * 1800, 'an open segment counts up to now');
-    assert.deepEqual(mid.items, [{ project: 'vision', gpuSeconds: 8 * 1800, gpuHours: 4, segments: 1, openSegments: 1 }]);
+    assert.deepEqual(mid.items, [
+      {
+        project: 'vision',
+        gpuSeconds: 8 * 1800,
+        gpuHours: 4,
+        segments: 1,
+        openSegments: 1,
+        cost: 0,
+        unpricedGpuSeconds: 8 * 1800,
+      },
+    ]);
     advance(1800_000);
     await eventually(async () => (await h.stateOf(job.id)) === 'succeeded', 'the job to succeed');
     const [s] = await segments(h, job.id);

@@ -63,11 +63,33 @@ test('segments are clipped to [from, to); an open one counts up to now; groups b
   assert.equal(r.from, '2026-01-05T00:00:00.000Z');
   assert.deepEqual(r.groupBy, ['class']);
   assert.deepEqual(r.items, [
-    { class: 'borrowed', gpuSeconds: 7200, gpuHours: 2, segments: 1, openSegments: 0 },
-    { class: 'on-demand', gpuSeconds: 8 * 7200, gpuHours: 16, segments: 1, openSegments: 0 },
-    { class: 'preemptible', gpuSeconds: 4 * 3600, gpuHours: 4, segments: 1, openSegments: 1 },
+    { class: 'borrowed', gpuSeconds: 7200, gpuHours: 2, segments: 1, openSegments: 0, cost: 0, unpricedGpuSeconds: 7200 },
+    {
+      class: 'on-demand',
+      gpuSeconds: 8 * 7200,
+      gpuHours: 16,
+      segments: 1,
+      openSegments: 0,
+      cost: 0,
+      unpricedGpuSeconds: 8 * 7200,
+    },
+    {
+      class: 'preemptible',
+      gpuSeconds: 4 * 3600,
+      gpuHours: 4,
+      segments: 1,
+      openSegments: 1,
+      cost: 0,
+      unpricedGpuSeconds: 4 * 3600,
+    },
   ]);
-  assert.deepEqual(r.total, { gpuSeconds: 7200 + 57600 + 14400, gpuHours: 22, segments: 3 });
+  assert.deepEqual(r.total, {
+    gpuSeconds: 7200 + 57600 + 14400,
+    gpuHours: 22,
+    segments: 3,
+    cost: 0,
+    unpricedGpuSeconds: 7200 + 57600 + 14400,
+  });
 });
 
 test('a segment across midnight is split by UTC day; a period ending before now cuts the open one', async () => {
@@ -122,7 +144,10 @@ test('the default period is today and the 29 days before it (UTC), grouped by pr
 
 test('the CSV has the group columns, then the figures', async () => {
   const r = await report(h.operator, { from: '2026-01-05', to: '2026-01-06', groupBy: 'org' });
-  assert.equal(usageCsv(r), 'org,gpuSeconds,gpuHours,segments,openSegments\r\nacme,72000,20,2,1\r\nglobex,7200,2,1,0\r\n');
+  assert.equal(
+    usageCsv(r),
+    'org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds\r\nacme,72000,20,2,1,0,72000\r\nglobex,7200,2,1,0,0,7200\r\n',
+  );
 });
 
 test('bad periods and groupings are refused with a code', async () => {
@@ -141,4 +166,38 @@ test('bad periods and groupings are refused with a code', async () => {
       JSON.stringify(q),
     );
   }
+});
+
+test('with a price book, each group costs its billed time at the price in effect; an unpriced class stays out of it', async () => {
+  const now = h.clock.t;
+  const ctx = { principal: h.operator, requestId: 'req-prices' };
+  try {
+    // Set before any segment: 3.60 EUR per B200-hour on demand, 1.80 preemptible; from 01:00 on the 5th on demand costs 7.20.
+    h.clock.t = Date.parse('2026-01-01T00:00:00Z');
+    await h.cp.prices.set(ctx, {
+      granularity: 'minute',
+      prices: [
+        { gpuType: 'B200', class: 'on-demand', centsPerGpuHour: 360 },
+        { gpuType: 'B200', class: 'preemptible', centsPerGpuHour: 180 },
+      ],
+    });
+    await h.cp.prices.set(ctx, {
+      effectiveFrom: '2026-01-05T01:00:00Z',
+      granularity: 'minute',
+      prices: [{ gpuType: 'B200', class: 'on-demand', centsPerGpuHour: 720 }],
+    });
+  } finally {
+    h.clock.t = now;
+  }
+  const r = await report(h.operator, { from: '2026-01-05', to: '2026-01-06', groupBy: 'class' });
+  assert.deepEqual(
+    r.items.map((i) => [i.class, i.cost, i.unpricedGpuSeconds]),
+    [
+      ['borrowed', 0, 7200], // H200 borrowed: no price
+      ['on-demand', 8 * 360 + 8 * 720, 0], // 00:00–01:00 at 3.60, 01:00–02:00 at 7.20, 8 GPUs
+      ['preemptible', 0, 4 * 3600], // version 2 sets no preemptible price: from 01:00 it is unpriced
+    ],
+  );
+  assert.equal(r.total.cost, 8640);
+  assert.match(usageCsv(r).split('\r\n')[2] ?? '', /^on-demand,57600,16,1,0,8640,0$/);
 });

@@ -745,7 +745,47 @@ RecordOfProcessing = Dict[str, Any]
 UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "groupBy": List[Literal["org", "project", "gpuType", "site", "class", "day"]], "items": List["UsageRow"], "total": Dict[str, Any]}, total=False)
 
 
-UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int}, total=False)
+UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float}, total=False)
+
+
+class PriceVersion(TypedDict):
+    version: int
+    effectiveFrom: str
+    granularity: Literal["second", "minute"]
+    prices: List["Price"]
+    createdAt: str
+    createdBy: str
+
+
+Price = TypedDict("Price", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "centsPerGpuHour": int}, total=False)
+
+
+class _PriceVersionInputRequired(TypedDict):
+    prices: List["PriceInput"]
+
+
+class PriceVersionInput(_PriceVersionInputRequired, total=False):
+    effectiveFrom: str
+    granularity: Literal["second", "minute"]
+
+
+PriceInput = TypedDict("PriceInput", {"gpuType": str, "class": str, "centsPerGpuHour": int}, total=False)
+
+
+CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": int, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
+
+
+class Budget(TypedDict):
+    org: str
+    capCents: int
+    month: str
+    spentCents: int
+    committedCents: int
+    remainingCents: int
+
+
+class BudgetInput(TypedDict):
+    capCents: int
 
 
 class GeneratedApi:
@@ -1824,6 +1864,84 @@ class GeneratedApi:
             "/v1/usage",
             path={},
             query={"from": from_, "to": to, "groupBy": group_by, "org": org, "project": project, "format": format},
+            headers={},
+            body=None,
+        )
+
+    def set_prices(self, body: "PriceVersionInput") -> "PriceVersion":
+        """Add a price version (operators); it takes effect at effectiveFrom, never in the past
+
+        POST /v1/price-versions"""
+        return self._call(
+            "POST",
+            "/v1/price-versions",
+            path={},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def list_price_versions(self) -> Dict[str, Any]:
+        """Every price version, oldest first, including those not yet in effect
+
+        GET /v1/price-versions"""
+        return self._call(
+            "GET",
+            "/v1/price-versions",
+            path={},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def get_prices(self, *, at: Optional[str] = None) -> "PriceVersion":
+        """The price version in effect at an instant (default: now)
+
+        GET /v1/prices"""
+        return self._call(
+            "GET",
+            "/v1/prices",
+            path={},
+            query={"at": at},
+            headers={},
+            body=None,
+        )
+
+    def estimate_job(self, body: "JobSpec") -> "CostEstimate":
+        """A job's cost if it runs its whole time limit at today's price; nothing is stored
+
+        POST /v1/jobs/estimate"""
+        return self._call(
+            "POST",
+            "/v1/jobs/estimate",
+            path={},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def set_budget(self, org: Union[str, int], body: "BudgetInput") -> "Budget":
+        """Set the organisation's monthly hard cap (its admins, operators); admission refuses jobs that could pass it
+
+        PUT /v1/orgs/{org}/budget"""
+        return self._call(
+            "PUT",
+            "/v1/orgs/{org}/budget",
+            path={"org": org},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def get_budget(self, org: Union[str, int]) -> "Budget":
+        """The organisation's monthly cap, spent, committed and remaining (404 budget_not_found without one)
+
+        GET /v1/orgs/{org}/budget"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/budget",
+            path={"org": org},
+            query={},
             headers={},
             body=None,
         )

@@ -17,6 +17,7 @@ import {
   parseIntArg,
   type Runtime,
 } from '../context.js';
+import { describeEstimate, estimateJob } from '../estimate.js';
 import { type JobFlags, mergeJobSpec, parseJobFileText, readJobFileText, validateJobSpec } from '../jobspec.js';
 import { age, compressRanges, formatDuration, renderKeyValues, renderTable, timestamp } from '../output.js';
 import { DEFAULT_TIME_SCALE } from './server.js';
@@ -156,6 +157,7 @@ interface SubmitOptions extends Omit<JobFlags, 'args'> {
   file?: string;
   idempotencyKey?: string;
   wait?: boolean;
+  dryRun?: boolean;
 }
 
 interface ListOptions {
@@ -205,6 +207,7 @@ export function registerJob(program: Command, rt: Runtime): void {
     )
     .option('--sim-exit-code <n>', 'simulated fleet: exit code the job ends with', parseIntArg(0, 255))
     .option('--idempotency-key <key>', 'retry-safe submit: the same key returns the same job')
+    .option('--dry-run', 'print the cost estimate (all GPUs × --max-runtime at the current price) and submit nothing')
     .option('--wait', `follow the job's events until it ends; exit ${JOB_NOT_SUCCEEDED_EXIT} unless it succeeded`)
     .addHelpText(
       'after',
@@ -214,6 +217,7 @@ export function registerJob(program: Command, rt: Runtime): void {
         'gigafab job submit --project robotics --name smoke --gpu-type B200 --gpus-per-node 8 --command "python smoke.py --fast"',
         'gigafab job submit --project robotics --name train --nodes 4 --gpus-per-node 8 --env NCCL_DEBUG=INFO -- torchrun train.py',
         'gigafab job submit -f job.yaml --sim-duration 10m --wait',
+        'gigafab job submit -f job.yaml --max-runtime 2h --dry-run',
         'gigafab job submit -f sweep.jsonl --project robotics --idempotency-key sweep-7',
         'gigafab job submit --project robotics --name ddp --nodes 2 --image harbor.eu.example/ml/pytorch:25.01 --registry-secret harbor --shm-size 16g -- torchrun train.py',
       ) +
@@ -240,6 +244,7 @@ export function registerJob(program: Command, rt: Runtime): void {
       if (opts.file && text !== undefined && (isJsonLinesName(opts.file) || (opts.file === '-' && looksLikeJsonLines(text)))) {
         if (opts.wait)
           throw new CliError('--wait follows one job; a JSON Lines file submits many (use `job events ID --follow`)');
+        if (opts.dryRun) throw new CliError('--dry-run estimates one job; a JSON Lines file holds many');
         const specs = await parseBulkSpecs(text, opts.file === '-' ? 'stdin' : opts.file, flags);
         await runBulk(await makeCtx(cmd, rt), specs, opts.idempotencyKey);
         return;
@@ -247,6 +252,12 @@ export function registerJob(program: Command, rt: Runtime): void {
       const file = opts.file && text !== undefined ? await parseJobFileText(text, opts.file === '-' ? 'stdin' : opts.file) : {};
       const spec = await validateJobSpec(mergeJobSpec(file, flags));
       const ctx = await makeCtx(cmd, rt);
+      if (opts.dryRun) {
+        const estimate = await estimateJob(ctx.client, spec);
+        if (ctx.json) ctx.printJson(estimate);
+        else ctx.out(describeEstimate(estimate));
+        return;
+      }
       const { job: submitted, replayed } = await ctx.client.submitJob(spec, opts.idempotencyKey);
       if (opts.simDuration !== undefined && !ctx.json) ctx.note(simDurationNote(opts.simDuration));
       if (!opts.wait) {

@@ -3,6 +3,7 @@
  * the largest), JSON, or CSV (the same CSV the API writes, from model/usage.ts).
  */
 import type { Command } from 'commander';
+import { euros } from '../../model/prices.js';
 import { type UsageReport, usageCsv } from '../../model/usage.js';
 import { examples, makeCtx, type Runtime } from '../context.js';
 import { renderTable } from '../output.js';
@@ -19,7 +20,10 @@ export function bar(value: number, max: number): string {
 
 const hours = (h: number) => (h >= 100 ? h.toFixed(0) : h >= 1 ? h.toFixed(2) : h.toFixed(4));
 
-/** renderUsage: the report's groups with GPU-hours, a bar, GPU-seconds and segments, then the total. */
+/** cost: EUR, marked where part of the time had no price (it is not in the sum). */
+const cost = (cents: number, unpricedGpuSeconds: number) => `${euros(cents)}${unpricedGpuSeconds > 0 ? ' *' : ''}`;
+
+/** renderUsage: the report's groups with GPU-hours, a bar, GPU-seconds, segments and cost, then the total. */
 export function renderUsage(r: UsageReport): string {
   const max = Math.max(0, ...r.items.map((i) => i.gpuSeconds));
   const rows = r.items.map((i) => [
@@ -28,10 +32,17 @@ export function renderUsage(r: UsageReport): string {
     bar(i.gpuSeconds, max),
     i.gpuSeconds,
     i.openSegments > 0 ? `${i.segments} (${i.openSegments} running)` : i.segments,
+    cost(i.cost, i.unpricedGpuSeconds),
   ]);
   const n = r.groupBy.length;
-  const table = renderTable([...r.groupBy, 'gpu-hours', '', 'gpu-seconds', 'segments'], rows, { alignRight: [n, n + 2] });
-  return `${table}total: ${hours(r.total.gpuHours)} GPU-hours (${r.total.gpuSeconds} GPU-seconds) from ${r.from} to ${r.to}\n`;
+  const table = renderTable([...r.groupBy, 'gpu-hours', '', 'gpu-seconds', 'segments', 'eur'], rows, {
+    alignRight: [n, n + 2, n + 4],
+  });
+  const unpriced =
+    r.total.unpricedGpuSeconds > 0
+      ? `* ${r.total.unpricedGpuSeconds} GPU-seconds had no price in effect and are not in the cost\n`
+      : '';
+  return `${table}total: ${hours(r.total.gpuHours)} GPU-hours (${r.total.gpuSeconds} GPU-seconds), EUR ${euros(r.total.cost)}, from ${r.from} to ${r.to}\n${unpriced}`;
 }
 
 export function registerUsage(program: Command, rt: Runtime): void {

@@ -57,11 +57,12 @@ export class JobService {
       const prior = await findIdempotent(store, p.userId, idempotencyKey);
       if (prior) return this.replay(prior, spec);
     }
-    await checkSubmission(this.d, project, spec);
+    // Held until the job is queued or refused: concurrent submissions see its budget reservation.
+    const release = await checkSubmission(this.d, project, spec);
     const at = new Date(this.d.now()).toISOString();
-    await store.fields.ready(project.org_id);
     let row: JobRow;
     try {
+      await store.fields.ready(project.org_id);
       row = await store.write(async (trx) => {
         const values = {
           org_id: project.org_id,
@@ -102,6 +103,7 @@ export class JobService {
         return inserted;
       });
     } catch (err) {
+      release();
       // Two concurrent retries with one key: the unique index lets exactly one in.
       if (idempotencyKey && isDuplicateKey(err)) {
         const prior = await findIdempotent(store, p.userId, idempotencyKey);
@@ -109,7 +111,11 @@ export class JobService {
       }
       throw err;
     }
-    this.d.cycle.enqueue(String(row.id), row, spec);
+    try {
+      this.d.cycle.enqueue(String(row.id), row, spec);
+    } finally {
+      release();
+    }
     this.d.metrics?.jobsSubmitted.inc();
     return { job: toJob(row, null), created: true };
   }

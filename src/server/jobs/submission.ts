@@ -1,7 +1,8 @@
 /**
  * checkSubmission: THE single place for every check a new job passes before it is recorded:
  * the per-org queue cap, the sovereignty admission (restriction, secret references), fitting the
- * fleet at all, satisfiable constraints, data residency, a site whose driver can run it (image or host job). Each refusal is a DomainError.
+ * fleet at all, satisfiable constraints, data residency, a site whose driver can run it (image or host job),
+ * and last the organisation's budget (budgets.ts). Each refusal is a DomainError.
  * Who may submit, and into which project, is decided before (job-service.ts); an idempotent
  * replay skips these checks (the job was admitted once).
  */
@@ -25,9 +26,19 @@ export interface SubmissionRules {
   /** Why no site's driver can run the job as its spec asks (an image, a host job, a registry), or null. */
   runnable?: (spec: JobSpec) => { code: string; message: string } | null;
   now: () => number;
+  /**
+   * The budget check (budgets.ts): refuses a job that could take its organisation past its monthly
+   * cap, else holds its estimate until the returned release is called (once the job is queued or failed).
+   */
+  budget?: (org: string, spec: JobSpec) => Promise<() => void>;
 }
 
-export async function checkSubmission(r: SubmissionRules, project: { id: string; org_id: string }, spec: JobSpec): Promise<void> {
+/** checkSubmission: throws the refusal, or returns the release of the budget reservation (call it once the job is queued). */
+export async function checkSubmission(
+  r: SubmissionRules,
+  project: { id: string; org_id: string },
+  spec: JobSpec,
+): Promise<() => void> {
   // One organisation cannot fill the queue (and the scheduler's memory) for everyone.
   const queued = r.cycle.queuedCount(project.org_id);
   if (queued >= r.maxQueuedJobsPerOrg) throw queueFull(project.org_id, queued);
@@ -41,4 +52,6 @@ export async function checkSubmission(r: SubmissionRules, project: { id: string;
   // An image is never run on the host instead: no site that can run it, no job.
   const notRunnable = r.runnable?.(spec);
   if (notRunnable) throw invalid(notRunnable.code, notRunnable.message);
+  // Last: it reserves the job's estimate, which nothing after it could release on a refusal.
+  return (await r.budget?.(project.org_id, spec)) ?? (() => {});
 }

@@ -1,0 +1,97 @@
+/** The price book (versions set by operators, read by everyone), a job's cost estimate before submission, monthly budgets. */
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  BudgetInputSchema,
+  BudgetSchema,
+  CostEstimateSchema,
+  PriceVersionInputSchema,
+  PriceVersionSchema,
+} from '../../model/prices.js';
+import { JobSpecSchema } from '../../model/schemas.js';
+import { json, newRouter, requestContext, type Services } from '../context.js';
+import { commonProblems, unprocessableProblem } from '../problems.js';
+
+export function priceRoutes({ cp }: Services) {
+  const r = newRouter();
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/price-versions',
+      operationId: 'setPrices',
+      tags: ['prices'],
+      summary: 'Add a price version (operators); it takes effect at effectiveFrom, never in the past',
+      request: { body: { content: { 'application/json': { schema: PriceVersionInputSchema } }, required: true } },
+      responses: { 201: json(PriceVersionSchema, 'The version, audited'), ...commonProblems, ...unprocessableProblem },
+    }),
+    async (c) => c.json(await cp.prices.set(requestContext(c), c.req.valid('json')), 201),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/price-versions',
+      operationId: 'listPriceVersions',
+      tags: ['prices'],
+      summary: 'Every price version, oldest first, including those not yet in effect',
+      responses: { 200: json(z.object({ items: z.array(PriceVersionSchema) }), 'The versions'), ...commonProblems },
+    }),
+    async (c) => c.json({ items: await cp.prices.versions() }, 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/prices',
+      operationId: 'getPrices',
+      tags: ['prices'],
+      summary: 'The price version in effect at an instant (default: now)',
+      request: {
+        query: z.object({
+          at: z
+            .string()
+            .max(64)
+            .optional()
+            .openapi({ description: 'ISO 8601 instant; default now', example: '2027-01-15T00:00:00Z' }),
+        }),
+      },
+      responses: { 200: json(PriceVersionSchema, 'The version in effect'), ...commonProblems, ...unprocessableProblem },
+    }),
+    async (c) => c.json(await cp.prices.at(c.req.valid('query').at), 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/jobs/estimate',
+      operationId: 'estimateJob',
+      tags: ['jobs'],
+      summary: "A job's cost if it runs its whole time limit at today's price; nothing is stored",
+      request: { body: { content: { 'application/json': { schema: JobSpecSchema } }, required: true } },
+      responses: { 200: json(CostEstimateSchema, 'The estimate'), ...commonProblems, ...unprocessableProblem },
+    }),
+    async (c) => c.json(await cp.prices.estimate(c.req.valid('json')), 200),
+  );
+  const OrgParam = z.object({ org: z.string().openapi({ param: { name: 'org', in: 'path' }, example: 'robotics-gmbh' }) });
+  r.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/orgs/{org}/budget',
+      operationId: 'setBudget',
+      tags: ['prices'],
+      summary: "Set the organisation's monthly hard cap (its admins, operators); admission refuses jobs that could pass it",
+      request: { params: OrgParam, body: { content: { 'application/json': { schema: BudgetInputSchema } }, required: true } },
+      responses: { 200: json(BudgetSchema, 'The budget and this month’s figures'), ...commonProblems, ...unprocessableProblem },
+    }),
+    async (c) => c.json(await cp.budgets.set(requestContext(c), c.req.valid('param').org, c.req.valid('json').capCents), 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org}/budget',
+      operationId: 'getBudget',
+      tags: ['prices'],
+      summary: "The organisation's monthly cap, spent, committed and remaining (404 budget_not_found without one)",
+      request: { params: OrgParam },
+      responses: { 200: json(BudgetSchema, 'The budget'), ...commonProblems },
+    }),
+    async (c) => c.json(await cp.budgets.status(c.get('principal'), c.req.valid('param').org), 200),
+  );
+  return r;
+}

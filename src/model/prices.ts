@@ -1,0 +1,155 @@
+/**
+ * The price book: EUR cents per GPU-hour for each GPU type and usage class, with a billing
+ * granularity, in versions that each take effect at an instant. Money is integer cents, never a
+ * float; a version names every price it sets (a type or class it leaves out is unpriced while it is
+ * in effect). The API validates and documents with these schemas; the CLI reads them.
+ */
+import { z } from '@hono/zod-openapi';
+import { USAGE_CLASSES } from './usage.js';
+
+/** How a run segment's duration is rounded up before it is priced. */
+export const BILLING_GRANULARITIES = ['second', 'minute'] as const;
+export type BillingGranularity = (typeof BILLING_GRANULARITIES)[number];
+export const GRANULARITY_MS: Readonly<Record<BillingGranularity, number>> = { second: 1000, minute: 60_000 };
+
+/** The highest price one GPU-hour may have: EUR 100,000 (a typo guard, and it keeps sums exact). */
+export const MAX_CENTS_PER_GPU_HOUR = 10_000_000;
+
+export const PriceSchema = z
+  .strictObject({
+    gpuType: z.string().min(1).max(64).openapi({ example: 'B200' }),
+    class: z.enum(USAGE_CLASSES),
+    centsPerGpuHour: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_CENTS_PER_GPU_HOUR)
+      .openapi({ description: 'EUR cents per GPU-hour (integer)', example: 450 }),
+  })
+  .openapi('Price');
+
+/** A price as the operator sends it: the type and class are checked by the price book (422 with a code). */
+export const PriceInputSchema = z
+  .strictObject({
+    gpuType: z.string().min(1).max(64).openapi({ description: 'A GPU type of the fleet', example: 'B200' }),
+    class: z
+      .string()
+      .min(1)
+      .max(32)
+      .openapi({ description: `One of ${USAGE_CLASSES.join(', ')}`, example: 'on-demand' }),
+    centsPerGpuHour: PriceSchema.shape.centsPerGpuHour,
+  })
+  .openapi('PriceInput');
+
+export const PriceVersionInputSchema = z
+  .strictObject({
+    effectiveFrom: z
+      .string()
+      .max(64)
+      .optional()
+      .openapi({ description: 'ISO 8601 instant, not in the past; default: now', example: '2027-01-01T00:00:00Z' }),
+    granularity: z.enum(BILLING_GRANULARITIES).default('second'),
+    prices: z.array(PriceInputSchema).min(1).max(1000),
+  })
+  .openapi('PriceVersionInput', {
+    example: {
+      effectiveFrom: '2027-01-01T00:00:00Z',
+      granularity: 'minute',
+      prices: [
+        { gpuType: 'B200', class: 'on-demand', centsPerGpuHour: 450 },
+        { gpuType: 'B200', class: 'preemptible', centsPerGpuHour: 180 },
+        { gpuType: 'B200', class: 'borrowed', centsPerGpuHour: 300 },
+      ],
+    },
+  });
+
+export const PriceVersionSchema = z
+  .object({
+    version: z.number().int(),
+    effectiveFrom: z.string(),
+    granularity: z.enum(BILLING_GRANULARITIES),
+    prices: z.array(PriceSchema),
+    createdAt: z.string(),
+    createdBy: z.string(),
+  })
+  .openapi('PriceVersion', {
+    example: {
+      version: 2,
+      effectiveFrom: '2027-01-01T00:00:00.000Z',
+      granularity: 'minute',
+      prices: [{ gpuType: 'B200', class: 'on-demand', centsPerGpuHour: 450 }],
+      createdAt: '2026-12-05T08:00:00.000Z',
+      createdBy: 'u-operator',
+    },
+  });
+
+export type Price = z.infer<typeof PriceSchema>;
+export type PriceVersionInput = z.infer<typeof PriceVersionInputSchema>;
+export type PriceVersion = z.infer<typeof PriceVersionSchema>;
+
+export const CostEstimateSchema = z
+  .object({
+    gpuType: z.string().openapi({ description: 'The type priced (for `any`: the dearest type the fleet has)' }),
+    class: z.enum(USAGE_CLASSES),
+    gpus: z.number().int(),
+    maxRuntimeSeconds: z.number().int(),
+    centsPerGpuHour: z.number().int(),
+    granularity: z.enum(BILLING_GRANULARITIES),
+    priceVersion: z.number().int(),
+    cost: z.number().int().openapi({ description: 'EUR cents if the job runs its whole time limit at the current price' }),
+  })
+  .openapi('CostEstimate', {
+    example: {
+      gpuType: 'B200',
+      class: 'on-demand',
+      gpus: 16,
+      maxRuntimeSeconds: 7200,
+      centsPerGpuHour: 450,
+      granularity: 'minute',
+      priceVersion: 2,
+      cost: 14400,
+    },
+  });
+export type CostEstimate = z.infer<typeof CostEstimateSchema>;
+
+/** euros: cents as a EUR amount for people (`1234` → `12.34`). */
+export function euros(cents: number): string {
+  const sign = cents < 0 ? '-' : '';
+  const a = Math.abs(cents);
+  return `${sign}${Math.floor(a / 100)}.${String(a % 100).padStart(2, '0')}`;
+}
+
+export const BudgetInputSchema = z
+  .strictObject({
+    capCents: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000_000_000)
+      .openapi({ description: 'Hard cap in EUR cents per calendar month (UTC)', example: 500_000 }),
+  })
+  .openapi('BudgetInput');
+
+export const BudgetSchema = z
+  .object({
+    org: z.string(),
+    capCents: z.number().int(),
+    month: z.string().openapi({ description: 'The calendar month (UTC) of the figures, YYYY-MM' }),
+    spentCents: z.number().int().openapi({ description: 'Usage cost this month, running segments up to now' }),
+    committedCents: z
+      .number()
+      .int()
+      .openapi({ description: 'Queued jobs to their time limits, running jobs for the rest of theirs, at current prices' }),
+    remainingCents: z.number().int(),
+  })
+  .openapi('Budget', {
+    example: {
+      org: 'robotics-gmbh',
+      capCents: 500000,
+      month: '2026-12',
+      spentCents: 120000,
+      committedCents: 14400,
+      remainingCents: 365600,
+    },
+  });
+export type Budget = z.infer<typeof BudgetSchema>;

@@ -1,0 +1,29 @@
+/** Table types of migration 018 (the price book: versions and their prices; monthly budgets). */
+
+export interface PriceVersionsTable {
+  /** 1, 2, 3, … in the order they were set. */
+  version: number;
+  /** ISO 8601 instant the version takes effect (never before it was set). */
+  effective_from: string;
+  /** second or minute (model/prices.ts). */
+  granularity: string;
+  created_at: string;
+  created_by: string;
+}
+
+export interface PricesTable {
+  version: number;
+  gpu_type: string;
+  /** on-demand, preemptible or borrowed (model/usage.ts). */
+  class: string;
+  /** EUR cents per GPU-hour, an integer. */
+  cents_per_gpu_hour: number;
+}
+
+export interface BudgetsTable {
+  org_id: string;
+  /** Hard cap in EUR cents per calendar month (UTC). */
+  cap_cents: number;
+  updated_at: string;
+  updated_by: string;
+}
