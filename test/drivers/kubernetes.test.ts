@@ -274,6 +274,12 @@ describe('kubernetes driver against recorded API exchanges', () => {
     assert.equal(cfg.pollIntervalMs, 1000);
     assert.equal(cfg.orphans, 'delete');
     assert.throws(() => DriverConfigSchema.parse({ kind: 'kubernetes', apiServer: 'not a url' }));
+    const staged = DriverConfigSchema.parse({ kind: 'kubernetes', apiServer: 'https://k', datasetRoot: '/srv/datasets' });
+    assert.equal(staged.kind === 'kubernetes' ? staged.datasetRoot : '', '/srv/datasets');
+    assert.throws(
+      () => DriverConfigSchema.parse({ kind: 'kubernetes', apiServer: 'https://k', datasetRoot: 'srv/datasets' }),
+      'datasetRoot must be absolute',
+    );
     const d = createSiteDriver(
       {
         site: 'muc1',
