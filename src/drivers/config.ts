@@ -127,6 +127,8 @@ export const KubernetesDriverConfigSchema = z
       .string()
       .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/)
       .default('cluster.local'),
+    /** Where every node stages datasets (hostPath volumes; see containerSettings.datasetRoot). */
+    datasetRoot: containerSettings.datasetRoot,
   })
   .strict();
 
@@ -235,6 +237,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         timeoutGraceSeconds: cfg.timeoutGraceSeconds,
         orphans: cfg.orphans,
         clusterDomain: cfg.clusterDomain,
+        datasetRoot: cfg.datasetRoot,
       });
   }
 }

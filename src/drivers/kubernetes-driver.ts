@@ -9,6 +9,8 @@
  * A gang (nodes > 1) also gets a headless Service, created before its pods, and each pod a stable DNS
  * name through it; every rank gets the rendezvous variables with rank 0's name as MASTER_ADDR
  * (./kubernetes/gang.ts). Service and Secrets are removed when the job ends; forget() removes its pods.
+ * Every pod gets an emptyDir scratch volume at /scratch and, with datasetRoot, a hostPath volume per
+ * declared dataset at /datasets/<id> (./kubernetes/mounts.ts).
  *
  * Following: the pods of each followed job are listed by label every pollIntervalMs. All Running →
  * `started`; all Succeeded → exited completed 0; a Failed pod → exited completed with its container's
@@ -28,6 +30,7 @@ import { checkJobId, DEFAULT_LOG_CHUNK, Listeners } from './common.js';
 import type { DriverJob, ExecutionDriver, ExitOutcome, LogChunk, NodeStateObservation, Observation } from './driver.js';
 import { asList, KubeApiError, KubeClient, type KubeClientOptions, type KubeNode, type Pod } from './kubernetes/api.js';
 import { DEFAULT_CLUSTER_DOMAIN, headlessService, isGang, rankAddress, rankEnv } from './kubernetes/gang.js';
+import { podMounts } from './kubernetes/mounts.js';
 import { imageRegistry, type SiteRunPolicy } from './runnable.js';
 
 export const LABEL = {
@@ -61,6 +64,11 @@ export interface KubernetesDriverOptions extends KubeClientOptions {
   orphans?: 'delete' | 'report';
   /** DNS domain of the cluster, for the names of a gang's pods (kubelet's clusterDomain). Default 'cluster.local'. */
   clusterDomain?: string;
+  /**
+   * Where every node stages datasets, one directory per dataset id: declared datasets become hostPath
+   * volumes at /datasets/<id> (./kubernetes/mounts.ts). Without it only the scratch volume is mounted.
+   */
+  datasetRoot?: string;
   /** The tenant org of a project, for the gigafab.dev/org label (DriverJob carries no org). */
   orgOf?: (project: string) => string | undefined;
   now?: () => number;
@@ -207,6 +215,8 @@ export class KubernetesDriver implements ExecutionDriver {
     if (reserved.length)
       throw new Error(`environment variables reserved by gigafab cannot be set by a job: ${reserved.join(', ')}`);
 
+    // Before any API call: a dataset id that cannot name a directory refuses the job here.
+    const mounts = podMounts(this.opts.datasetRoot, job.datasets);
     const namespace = this.namespaceOf(job.spec.project);
     await this.ensureNamespace(namespace);
     const labels: Record<string, string> = {
@@ -277,11 +287,14 @@ export class KubernetesDriver implements ExecutionDriver {
       }
       for (const [i, p] of pods.entries()) {
         const alloc = job.placement.nodes[i];
-        const env = rankEnv(job.id, job.placement, i, masterAddr, {
-          env: job.spec.env ?? {},
-          secretNames: Object.keys(secrets),
-          secretObject: secretName,
-        });
+        const env = [
+          ...rankEnv(job.id, job.placement, i, masterAddr, {
+            env: job.spec.env ?? {},
+            secretNames: Object.keys(secrets),
+            secretObject: secretName,
+          }),
+          ...mounts.env,
+        ];
         const r = job.spec.resources;
         const limits: Record<string, string> = { 'nvidia.com/gpu': String(alloc.gpus.length) };
         if (r?.memory) limits.memory = String(bytesOf(r.memory));
@@ -315,10 +328,10 @@ export class KubernetesDriver implements ExecutionDriver {
                 ...(job.spec.workingDir ? { workingDir: job.spec.workingDir } : {}),
                 env,
                 resources: { limits },
-                ...(shm ? { volumeMounts: [{ name: shm.name, mountPath: '/dev/shm' }] } : {}),
+                volumeMounts: [...(shm ? [{ name: shm.name, mountPath: '/dev/shm' }] : []), ...mounts.volumeMounts],
               },
             ],
-            ...(shm ? { volumes: [shm] } : {}),
+            volumes: [...(shm ? [shm] : []), ...mounts.volumes],
             ...(pullSecret ? { imagePullSecrets: [{ name: pullSecret }] } : {}),
           },
         };

@@ -83,9 +83,22 @@ const container = z
 const volume = z
   .object({
     name: dnsLabel,
-    emptyDir: z.object({ medium: z.enum(['', 'Memory']).optional(), sizeLimit: quantity.optional() }).strict(),
+    emptyDir: z
+      .object({ medium: z.enum(['', 'Memory']).optional(), sizeLimit: quantity.optional() })
+      .strict()
+      .optional(),
+    hostPath: z
+      .object({
+        path: z.string().regex(/^\//, 'an absolute path'),
+        type: z
+          .enum(['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice'])
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((v) => (v.emptyDir === undefined) !== (v.hostPath === undefined), 'exactly one volume source');
 
 const podSpec = z
   .object({

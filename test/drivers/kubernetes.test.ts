@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createSiteDriver, DriverConfigSchema } from '../../src/drivers/config.js';
+import type { DriverJob } from '../../src/drivers/driver.js';
 import { jobLabel, KubernetesDriver, type KubernetesDriverOptions, podName } from '../../src/drivers/kubernetes-driver.js';
 import { masterPort } from '../../src/drivers/rendezvous.js';
 import { runDriverConformance } from './driver.case.js';
@@ -273,6 +274,12 @@ describe('kubernetes driver against recorded API exchanges', () => {
     assert.equal(cfg.pollIntervalMs, 1000);
     assert.equal(cfg.orphans, 'delete');
     assert.throws(() => DriverConfigSchema.parse({ kind: 'kubernetes', apiServer: 'not a url' }));
+    const staged = DriverConfigSchema.parse({ kind: 'kubernetes', apiServer: 'https://k', datasetRoot: '/srv/datasets' });
+    assert.equal(staged.kind === 'kubernetes' ? staged.datasetRoot : '', '/srv/datasets');
+    assert.throws(
+      () => DriverConfigSchema.parse({ kind: 'kubernetes', apiServer: 'https://k', datasetRoot: 'srv/datasets' }),
+      'datasetRoot must be absolute',
+    );
     const d = createSiteDriver(
       {
         site: 'muc1',
@@ -304,6 +311,7 @@ describe('kubernetes driver: private images (recorded API)', () => {
       },
       { GIGAFAB_REGISTRY_AUTH: 'robot:pull-pass-1' },
     );
+    job.datasets = [{ id: 'ds_scans', mode: 'ro' }];
     await driver.start(job);
     const e = await rec.exited('img-1', 5000);
     assert.equal(e.exitCode, 0);
@@ -319,7 +327,62 @@ describe('kubernetes driver: private images (recorded API)', () => {
     const env = envOf(pod?.body);
     assert.equal(env.MASTER_ADDR, '127.0.0.1', 'a 1-node job is its own master: no Service, no DNS name');
     assert.equal(env.WORLD_SIZE, '1');
+    // The job declares a dataset, but this site stages none (no datasetRoot): only /dev/shm and scratch.
+    const spec = PodSchema.parse(pod?.body).spec;
+    assert.deepEqual(spec.volumes, [
+      { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: '17179869184' } },
+      { name: 'scratch', emptyDir: {} },
+    ]);
+    assert.equal(env.GIGAFAB_SCRATCH, '/scratch');
+    assert.ok(!Object.keys(env).some((k) => k.startsWith('GIGAFAB_DATASET_DIR_')), 'no dataset directory variable');
     server.assertDone();
+  });
+
+  test('datasets: a hostPath volume per declared dataset (type Directory), read-only for reads, writable for writes; scratch as emptyDir', async () => {
+    const server = await replay('datasets');
+    const { driver, rec } = newDriver(server, { datasetRoot: '/srv/datasets' });
+    const job: DriverJob = {
+      ...driverJob('ds-1', ['python', 'derive.py'], [{ node: 'muc-a', gpus: [0] }], {
+        project: 'robotics',
+        image: 'harbor.eu.example/ml/train:1.4',
+      }),
+      datasets: [
+        { id: 'ds_scans', mode: 'ro' },
+        { id: 'ds-results', mode: 'rw' },
+      ],
+    };
+    await driver.start(job);
+    const e = await rec.exited('ds-1', 5000);
+    assert.equal(e.exitCode, 0);
+    const pod = server.seen.find((r) => r.method === 'POST' && r.path.endsWith('/pods'));
+    assert.ok(assertValidKubeObjects(server.seen) >= 1);
+    const spec = PodSchema.parse(pod?.body).spec;
+    assert.deepEqual(spec.volumes, [
+      { name: 'scratch', emptyDir: {} },
+      { name: 'dataset-0', hostPath: { path: '/srv/datasets/ds_scans', type: 'Directory' } },
+      { name: 'dataset-1', hostPath: { path: '/srv/datasets/ds-results', type: 'Directory' } },
+    ]);
+    assert.deepEqual(spec.containers[0].volumeMounts, [
+      { name: 'scratch', mountPath: '/scratch' },
+      { name: 'dataset-0', mountPath: '/datasets/ds_scans', readOnly: true },
+      { name: 'dataset-1', mountPath: '/datasets/ds-results', readOnly: false },
+    ]);
+    const env = envOf(pod?.body);
+    assert.equal(env.GIGAFAB_SCRATCH, '/scratch');
+    assert.equal(env.GIGAFAB_DATASET_DIR_DS_SCANS, '/datasets/ds_scans');
+    assert.equal(env.GIGAFAB_DATASET_DIR_DS_RESULTS, '/datasets/ds-results');
+    server.assertDone();
+  });
+
+  test('datasets: an id that cannot name a directory refuses the job before any API call', async () => {
+    const server = await replay('datasets');
+    const { driver } = newDriver(server, { datasetRoot: '/srv/datasets' });
+    const job: DriverJob = {
+      ...driverJob('ds-bad', ['true'], [{ node: 'muc-a', gpus: [0] }], { project: 'robotics', image: 'busybox:1.36' }),
+      datasets: [{ id: '../etc', mode: 'ro' }],
+    };
+    await assert.rejects(driver.start(job), /cannot name a directory/);
+    assert.equal(server.seen.length, 0);
   });
 });
 
