@@ -82,6 +82,8 @@ test('who may: a viewer reads but gets 403 setting; another org’s admin gets 4
   ])
     assert.deepEqual([r.status, r.body.code], [404, 'org_not_found']);
   assert.equal((await op('GET', '/v1/orgs/no-such-org/registries')).status, 404);
+  const byOperator = await op('PUT', '/v1/orgs/acme/registries', { registries: ['registry.eu.example', '*.corp.example'] });
+  assert.equal(byOperator.status, 200, JSON.stringify(byOperator.body));
   // Nothing changed by the refused writes.
   assert.deepEqual((await acme('GET', '/v1/orgs/acme/registries')).body.registries, ['*.corp.example', 'registry.eu.example']);
 });
@@ -96,6 +98,8 @@ test('bad patterns answer 422 registry_pattern_invalid naming each, and leave th
 
 test('the list survives a restart; an empty list lifts it', async () => {
   await server.restart();
+  op = api(server.url, server.operatorToken);
+  acme = api(server.url, acmeToken);
   assert.equal(
     (await acme('POST', '/v1/jobs', job('hub-after-restart', 'pytorch/pytorch:2.5'))).body.code,
     'registry_not_allowed',
