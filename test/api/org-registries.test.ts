@@ -54,7 +54,7 @@ test('an org admin sets the allow-list; an image from elsewhere is refused 422 r
   // `evil-corp.example` is no subdomain of corp.example.
   assert.equal((await acme('POST', '/v1/jobs', job('lookalike', 'evil-corp.example/x:1'))).body.code, 'registry_not_allowed');
 
-  for (const image of ['registry.eu.example/ml/train:1', 'harbor.corp.example/team/x@sha256:' + 'a'.repeat(64)]) {
+  for (const image of ['registry.eu.example/ml/train:1', `harbor.corp.example/team/x@sha256:${'a'.repeat(64)}`]) {
     const ok = await acme('POST', '/v1/jobs', job(`ok-${image.length}`, image));
     assert.equal(ok.status, 201, `${image}: ${JSON.stringify(ok.body)}`);
   }
