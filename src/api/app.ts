@@ -29,6 +29,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keysRoutes } from './routes/keys.js';
 import { lockboxRoutes } from './routes/lockbox.js';
+import { orgRegistryRoutes } from './routes/org-registries.js';
 import { priceRoutes } from './routes/prices.js';
 import { residencyRoutes } from './routes/residency.js';
 import { schedulingRoutes } from './routes/scheduling.js';
@@ -155,6 +156,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', residencyRoutes(services));
   app.route('/', usageRoutes(services));
   app.route('/', priceRoutes(services));
+  app.route('/', orgRegistryRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.
   requireClassified(app);
   attachRequestExamples(app.openAPIRegistry);

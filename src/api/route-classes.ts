@@ -103,6 +103,9 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/jobs/estimate': c('caller', 'none'),
   'PUT /v1/orgs/{org}/budget': c('org', 'metadata'),
   'GET /v1/orgs/{org}/budget': c('org', 'metadata'),
+  // Registry allow-lists (routes/org-registries.ts): host patterns the organisation's admins set.
+  'PUT /v1/orgs/{org}/registries': c('org', 'metadata'),
+  'GET /v1/orgs/{org}/registries': c('org', 'metadata'),
 
   // Audit (routes/audit.ts).
   'GET /v1/audit': c('caller', 'oversight'),

@@ -60,23 +60,32 @@ export function whyNotRunnable(spec: JobSpec, site: SiteRunPolicy, orgRegistries
       'registry_not_allowed',
       `site ${site.site} does not pull from ${host} (allowed: ${site.registries?.join(', ')})`,
     );
-  if (!registryAllowed(host, orgRegistries))
-    return refuse(
-      'registry_not_allowed',
-      `your organisation does not allow pulls from ${host} (allowed: ${orgRegistries?.join(', ')})`,
-    );
-  return null;
+  return whyOrgRefuses(spec, site.site, orgRegistries);
+}
+
+/** whyOrgRefuses: the organisation's own allow-list refuses the job's image (reported against `site`). */
+function whyOrgRefuses(spec: JobSpec, site: string, orgRegistries: readonly string[] | undefined): NotRunnable | null {
+  if (!spec.image) return null;
+  const host = imageRegistry(spec.image);
+  if (registryAllowed(host, orgRegistries)) return null;
+  return {
+    code: 'registry_not_allowed',
+    site,
+    message: `your organisation does not allow pulls from ${host} (allowed: ${orgRegistries?.join(', ')})`,
+  };
 }
 
 /**
  * whyNotRunnableAnywhere: null when at least one of `sites` can run the job; else the refusal of the
- * first site (they usually agree). No sites known: nothing to refuse (the simulated fleet).
+ * first site (they usually agree). No sites known (the simulated fleet): only the organisation's list refuses.
  */
 export function whyNotRunnableAnywhere(
   spec: JobSpec,
   sites: readonly SiteRunPolicy[],
   orgRegistries?: readonly string[],
 ): NotRunnable | null {
+  // No sites known (the simulated fleet): the organisation's own list still applies.
+  if (sites.length === 0) return whyOrgRefuses(spec, 'any', orgRegistries);
   let first: NotRunnable | null = null;
   for (const s of sites) {
     const why = whyNotRunnable(spec, s, orgRegistries);

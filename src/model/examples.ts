@@ -34,6 +34,7 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
     priorityClass: 'normal',
   },
   setBudget: { capCents: 500_000 },
+  setOrgRegistries: { registries: ['registry.eu.example', '*.corp.example'] },
   setPrices: {
     effectiveFrom: '2027-01-01T00:00:00Z',
     granularity: 'minute',

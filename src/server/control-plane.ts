@@ -29,6 +29,7 @@ import { jobLogs } from './jobs/job-logs.js';
 import type { JobListQuery } from './jobs/job-queries.js';
 import { JobService } from './jobs/job-service.js';
 import type { Metrics } from './metrics.js';
+import { OrgRegistryLists } from './org-registries.js';
 import { DEFAULT_POLICY, type Policy } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { PriceBook } from './price-book.js';
@@ -78,6 +79,8 @@ export class ControlPlane {
   readonly prices: PriceBook;
   /** Monthly budgets, enforced at admission (budgets.ts). */
   readonly budgets: Budgets;
+  /** Each organisation's registry allow-list, applied at submission and enqueue (org-registries.ts). */
+  readonly registries: OrgRegistryLists;
   /** Sovereignty hooks (restriction, secret delivery), given at construction. */
   readonly hooks: ControlPlaneHooks;
   private readonly ctx: CycleContext;
@@ -111,6 +114,7 @@ export class ControlPlane {
     this.prices = new PriceBook(d.store, this.fleet, now);
     this.usage = new UsageReports(d.store, this.prices, now);
     this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now);
+    this.registries = new OrgRegistryLists(d.store, this.state, now);
     this.observations = new Observations(this.ctx);
     this.nodes = new NodeStates(this.ctx);
     this.runner = new CycleRunner(this.ctx, this.ops, (o) => this.observations.observe(o), {
@@ -126,7 +130,7 @@ export class ControlPlane {
       now,
       residency,
       admit: hooks.admit,
-      runnable: (spec) => this.state.whyNotRunnable(spec),
+      runnable: (org, spec) => this.state.whyNotRunnable(spec, org),
       maxQueuedJobsPerOrg: d.maxQueuedJobsPerOrg ?? Number.POSITIVE_INFINITY,
       budget: (org, spec) => this.budgets.admit(org, spec),
     });
@@ -138,7 +142,9 @@ export class ControlPlane {
   // ---------------------------------------------------------------- the cycle
 
   /** recover rebuilds in-memory state from the store after a start or crash, and reattaches running jobs. */
-  recover(): Promise<{ queued: number; running: number }> {
+  async recover(): Promise<{ queued: number; running: number }> {
+    // The allow-lists first: recovered queued jobs are enqueued against them.
+    await this.registries.load();
     return recover(this.ctx, this.ops, this.nodes);
   }
   startLoop(): void {

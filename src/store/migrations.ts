@@ -16,6 +16,7 @@ import { migration015NodeStateSource } from './migration-015-node-state-source.j
 import { migration016UsageRecords } from './migration-016-usage-records.js';
 import { migration017PgAuditAppendOnly } from './migration-017-pg-audit-append-only.js';
 import { migration018PriceBook } from './migration-018-price-book.js';
+import { migration019OrgRegistries } from './migration-019-org-registries.js';
 
 type Db = Kysely<unknown>;
 
@@ -180,6 +181,7 @@ export const migrations: Record<string, Migration> = {
   '016_usage_records': migration016UsageRecords,
   '017_pg_audit_append_only': migration017PgAuditAppendOnly,
   '018_price_book': migration018PriceBook,
+  '019_org_registries': migration019OrgRegistries,
 };
 
 export const migrationProvider: MigrationProvider = {

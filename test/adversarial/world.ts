@@ -243,6 +243,8 @@ export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
   'POST /v1/jobs': (v) => ({ name: 'planted', project: v.project, gpuType: v.gpuType, command: ['true'] }),
   'POST /v1/jobs/estimate': (v) => ({ name: 'planted', project: v.project, gpuType: v.gpuType, command: ['true'] }),
   'PUT /v1/orgs/{org}/budget': () => ({ capCents: 100 }),
+  // [] (no restriction): an accepted write must not change what the suite's later jobs may pull.
+  'PUT /v1/orgs/{org}/registries': () => ({ registries: [] }),
   'POST /v1/price-versions': (v) => ({ prices: [{ gpuType: v.gpuType, class: 'on-demand', centsPerGpuHour: 1 }] }),
   'POST /v1/jobs/{id}/cancel': () => undefined,
   'POST /v1/jobs/{id}/checkpoints': () => ({ step: 3, label: 'planted' }),

@@ -72,6 +72,10 @@ describe('over all sites', () => {
     assert.equal(whyNotRunnableAnywhere(spec, [noRuntime, podmanSite]), null);
     assert.equal(whyNotRunnableAnywhere(spec, [noRuntime])?.code, 'image_unsupported');
     assert.equal(whyNotRunnableAnywhere(spec, []), null, 'no site policies known (simulated fleet): nothing to refuse');
+    // ... except what the organisation's own list refuses, which needs no site to apply.
+    assert.equal(whyNotRunnableAnywhere(spec, [], ['harbor.eu.example'])?.code, 'registry_not_allowed');
+    assert.equal(whyNotRunnableAnywhere(spec, [], ['nvcr.io']), null);
+    assert.equal(whyNotRunnableAnywhere(jobSpec([]), [], ['harbor.eu.example']), null, 'a host job pulls nothing');
     const job = withoutUnrunnableSites({ id: 'j', forbiddenSites: ['x'] }, spec, [noRuntime, podmanSite, imagesOnly]);
     assert.deepEqual(job.forbiddenSites, ['x', 'old1', 'k8s1']);
     const same: { id: string; forbiddenSites?: string[] } = { id: 'k' };

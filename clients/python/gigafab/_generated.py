@@ -788,6 +788,15 @@ class BudgetInput(TypedDict):
     capCents: int
 
 
+class OrgRegistries(TypedDict):
+    org: str
+    registries: List[str]
+
+
+class OrgRegistriesInput(TypedDict):
+    registries: List[str]
+
+
 class GeneratedApi:
     """One method per operation of the gigafab API; the subclass supplies `_call` (the transport)."""
 
@@ -1940,6 +1949,32 @@ class GeneratedApi:
         return self._call(
             "GET",
             "/v1/orgs/{org}/budget",
+            path={"org": org},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def set_org_registries(self, org: Union[str, int], body: "OrgRegistriesInput") -> "OrgRegistries":
+        """Set the registries the organisation's job images may come from (its admins, operators); [] lifts it. Sites' lists apply too
+
+        PUT /v1/orgs/{org}/registries"""
+        return self._call(
+            "PUT",
+            "/v1/orgs/{org}/registries",
+            path={"org": org},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def get_org_registries(self, org: Union[str, int]) -> "OrgRegistries":
+        """The organisation's registry allow-list (empty: no restriction of its own)
+
+        GET /v1/orgs/{org}/registries"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/registries",
             path={"org": org},
             query={},
             headers={},

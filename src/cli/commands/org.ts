@@ -1,11 +1,12 @@
 /**
- * gigafab org create|list|show
+ * gigafab org create|list|show, and org registries (org-registries.ts)
  */
 import { type Command, Option } from 'commander';
 import type { Org, OrgKind } from '../../model/schemas.js';
 import { examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { ORG_KIND_CHOICES } from '../enums.js';
 import { renderKeyValues, renderTable } from '../output.js';
+import { registerOrgRegistries } from './org-registries.js';
 
 export function registerOrg(program: Command, rt: Runtime): void {
   const org = program
@@ -77,4 +78,6 @@ export function registerOrg(program: Command, rt: Runtime): void {
           ]),
         );
     });
+
+  registerOrgRegistries(org, rt);
 }

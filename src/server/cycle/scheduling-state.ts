@@ -87,9 +87,12 @@ export class SchedulingState implements QuotaBook {
   /** What each site's driver can run (images, host jobs, registries); empty when the driver does not say (sim). */
   readonly runPolicies: readonly SiteRunPolicy[];
 
-  /** whyNotRunnable: null when some site can run the job as its spec asks, else the refusal (submission). */
-  whyNotRunnable(spec: JobSpec): NotRunnable | null {
-    return whyNotRunnableAnywhere(spec, this.runPolicies);
+  /** Each organisation's registry allow-list (org-registries.ts keeps it); absent: no restriction of its own. */
+  readonly orgRegistries = new Map<string, readonly string[]>();
+
+  /** whyNotRunnable: null when some site can run `org`'s job as its spec asks, else the refusal (submission). */
+  whyNotRunnable(spec: JobSpec, org: string): NotRunnable | null {
+    return whyNotRunnableAnywhere(spec, this.runPolicies, this.orgRegistries.get(org));
   }
 
   private readonly pokeListeners: (() => void)[] = [];
@@ -122,7 +125,12 @@ export class SchedulingState implements QuotaBook {
   /** enqueue: the one way a job enters the queue (submission, recovery, requeue), through the residency gate. */
   enqueue(id: string, row: JobRow, spec: JobSpec): void {
     // Sites whose driver cannot run the job as asked (an image where only host jobs run) never get it.
-    const job = withoutUnrunnableSites(toSchedJob(row, spec, this.queuedScale), spec, this.runPolicies);
+    const job = withoutUnrunnableSites(
+      toSchedJob(row, spec, this.queuedScale),
+      spec,
+      this.runPolicies,
+      this.orgRegistries.get(row.org_id),
+    );
     this.queue.set(id, this.residency ? this.residency.constrain(job, spec, this.now()) : job);
     this.queuedSpecs.set(id, spec);
   }

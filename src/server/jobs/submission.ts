@@ -23,8 +23,11 @@ export interface SubmissionRules {
   /** Sovereignty admission (restriction, secrets); throws a DomainError to refuse. */
   admit?: (org: string, spec: JobSpec) => Promise<void>;
   residency: Pick<ResidencyGate, 'admit'> | null;
-  /** Why no site's driver can run the job as its spec asks (an image, a host job, a registry), or null. */
-  runnable?: (spec: JobSpec) => { code: string; message: string } | null;
+  /**
+   * Why no site's driver can run the org's job as its spec asks (an image, a host job, a registry
+   * outside the site's or the organisation's allow-list), or null.
+   */
+  runnable?: (org: string, spec: JobSpec) => { code: string; message: string } | null;
   now: () => number;
   /**
    * The budget check (budgets.ts): refuses a job that could take its organisation past its monthly
@@ -50,7 +53,7 @@ export async function checkSubmission(
   if (unfit) throw invalid('job_constraints_unsatisfiable', unfit.message, unfit.errors);
   r.residency?.admit(project.org_id, project.id, spec, r.now());
   // An image is never run on the host instead: no site that can run it, no job.
-  const notRunnable = r.runnable?.(spec);
+  const notRunnable = r.runnable?.(project.org_id, spec);
   if (notRunnable) throw invalid(notRunnable.code, notRunnable.message);
   // Last: it reserves the job's estimate, which nothing after it could release on a refusal.
   return (await r.budget?.(project.org_id, spec)) ?? (() => {});
