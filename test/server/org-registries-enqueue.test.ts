@@ -53,3 +53,18 @@ test("a recovered queued job from a registry outside its organisation's list is 
     await h?.close();
   }
 });
+
+test("a queued job is kept off every site as soon as its organisation's list leaves out its registry", async () => {
+  const h = await harness({ driver: (timers) => new ImageSites(1, timers) });
+  try {
+    const { job } = await h.cp.jobs.submit(h.tenant, h.spec({ image: 'pytorch/pytorch:2.5', gpusPerNode: 8 }), undefined);
+    const admin = { principal: { userId: 'ada', role: 'admin' as const, org: 'acme' }, requestId: 'req-set' };
+    await h.cp.registries.set(admin, 'acme', ['registry.eu.example']);
+    const sites = h.cp.fleet.sites.map((s) => s.id).sort();
+    assert.deepEqual([...(h.cp.state.queue.get(job.id)?.forbiddenSites ?? [])].sort(), sites, 'no restart needed');
+    await h.cp.runCycle();
+    assert.equal(await h.stateOf(job.id), 'queued', 'it does not start');
+  } finally {
+    await h.close();
+  }
+});

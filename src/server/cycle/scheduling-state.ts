@@ -135,6 +135,20 @@ export class SchedulingState implements QuotaBook {
     this.queuedSpecs.set(id, spec);
   }
 
+  /**
+   * applyOrgRegistries: an organisation's allow-list changed: its queued jobs are kept off the sites
+   * that can no longer run them at once. (Sites a looser list would free again stay excluded for a
+   * job until it is queued anew: a requeue or a restart.)
+   */
+  applyOrgRegistries(org: string): void {
+    const list = this.orgRegistries.get(org);
+    for (const [id, j] of this.queue) {
+      const spec = this.queuedSpecs.get(id);
+      if (j.org === org && spec) this.queue.set(id, withoutUnrunnableSites(j, spec, this.runPolicies, list));
+    }
+    this.poke();
+  }
+
   /** dequeue: a job left the queue (started, cancelled). */
   dequeue(id: string): void {
     this.queue.delete(id);
