@@ -15,7 +15,7 @@ import type { SchedulingState } from './cycle/scheduling-state.js';
 export class OrgRegistryLists {
   constructor(
     private readonly store: Store,
-    private readonly state: Pick<SchedulingState, 'orgRegistries' | 'applyOrgRegistries'>,
+    private readonly state: Pick<SchedulingState, 'orgRegistries' | 'reconstrainQueued'>,
     private readonly now: () => number,
   ) {}
 
@@ -61,7 +61,7 @@ export class OrgRegistryLists {
     // Only after the commit: a refused write leaves the old list in force.
     if (registries.length > 0) this.state.orgRegistries.set(org, registries);
     else this.state.orgRegistries.delete(org);
-    this.state.applyOrgRegistries(org);
+    this.state.reconstrainQueued();
     return { org, registries };
   }
 

@@ -40,7 +40,10 @@ test('queue insertions happen only in enqueue (through the gate) and reconstrain
     body(state, 'enqueue'),
     /this\.queue\.set\(id, this\.residency \? this\.residency\.constrain\(job, spec, this\.now\(\)\) : job\)/,
   );
-  assert.match(body(state, 'reconstrainQueued'), /this\.queue\.set\(id, this\.residency\.constrain\(j, spec, now\)\)/);
+  assert.match(
+    body(state, 'reconstrainQueued'),
+    /this\.queue\.set\(id, this\.residency \? this\.residency\.constrain\(runnable, spec, now\) : runnable\)/,
+  );
   // toSchedJob (the raw, unconstrained job) is used only inside enqueue.
   const raw = files.flatMap(([, s]) => s.split('\n').filter((l) => /toSchedJob\(/.test(l) && !/^function toSchedJob/.test(l)));
   assert.equal(raw.length, 1, raw.join('\n'));

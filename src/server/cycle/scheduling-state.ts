@@ -135,20 +135,6 @@ export class SchedulingState implements QuotaBook {
     this.queuedSpecs.set(id, spec);
   }
 
-  /**
-   * applyOrgRegistries: an organisation's allow-list changed: its queued jobs are kept off the sites
-   * that can no longer run them at once. (Sites a looser list would free again stay excluded for a
-   * job until it is queued anew: a requeue or a restart.)
-   */
-  applyOrgRegistries(org: string): void {
-    const list = this.orgRegistries.get(org);
-    for (const [id, j] of this.queue) {
-      const spec = this.queuedSpecs.get(id);
-      if (j.org === org && spec) this.queue.set(id, withoutUnrunnableSites(j, spec, this.runPolicies, list));
-    }
-    this.poke();
-  }
-
   /** dequeue: a job left the queue (started, cancelled). */
   dequeue(id: string): void {
     this.queue.delete(id);
@@ -156,13 +142,18 @@ export class SchedulingState implements QuotaBook {
     this.pending.delete(id);
   }
 
-  /** reconstrainQueued re-evaluates every queued job's residency (a policy changed, an attestation expired). */
+  /**
+   * reconstrainQueued re-evaluates every queued job's residency (a policy changed, an attestation
+   * expired) and its organisation's registry list (a tightened list keeps it off sites at once; sites
+   * a looser list would free stay excluded until the job is queued anew: a requeue or a restart).
+   */
   reconstrainQueued(): void {
-    if (!this.residency) return;
     const now = this.now();
     for (const [id, j] of this.queue) {
       const spec = this.queuedSpecs.get(id);
-      if (spec) this.queue.set(id, this.residency.constrain(j, spec, now));
+      if (!spec) continue;
+      const runnable = withoutUnrunnableSites(j, spec, this.runPolicies, this.orgRegistries.get(j.org));
+      this.queue.set(id, this.residency ? this.residency.constrain(runnable, spec, now) : runnable);
     }
     this.poke();
   }
