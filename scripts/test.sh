@@ -15,3 +15,5 @@ bash scripts/ensure-podman.sh
 files=$(find dist/test -name '*.test.js' | sort)
 # Suites start real servers on ephemeral ports; run files one at a time on the 2-core CI machine.
 node --test --test-concurrency=1 ${files}
+# And again on Node.js 24, the documented default runtime (unless the machine's own Node is 24 already).
+if [ "$(node -p 'process.versions.node.split(".")[0]')" != 24 ]; then bash scripts/test-node24.sh; fi

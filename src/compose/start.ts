@@ -19,6 +19,7 @@ import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';
 import { bootstrapOperator, type TokenPolicy } from '../server/tenancy/index.js';
 import { openStore } from '../store/open-store.js';
+import { runtimeWarning } from './runtime-support.js';
 import { wireControlPlane } from './wire-control-plane.js';
 
 export interface ServerOptions {
@@ -133,6 +134,8 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
         : `  operator token: see ${operator.path}`,
       `  try: GIGAFAB_URL=${url} GIGAFAB_TOKEN=$(cat ${operator.path}) npx gigafab fleet show`,
     ];
+    const runtime = runtimeWarning(process.versions.node);
+    if (runtime) lines.push(`  warning: ${runtime}`);
     console.log(lines.join('\n'));
   }
 
