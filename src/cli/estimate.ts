@@ -1,5 +1,6 @@
 /** `gigafab job submit --dry-run`: the cost estimate of POST /v1/jobs/estimate, in one sentence. */
-import { type CostEstimate, euros } from '../model/prices.js';
+import { euros } from '../model/money.js';
+import type { CostEstimate } from '../model/prices.js';
 import type { JobSpecInput } from '../model/schemas.js';
 import type { GigafabClient } from './client.js';
 import { formatDuration } from './output.js';

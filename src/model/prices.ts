@@ -112,13 +112,6 @@ export const CostEstimateSchema = z
   });
 export type CostEstimate = z.infer<typeof CostEstimateSchema>;
 
-/** euros: cents as a EUR amount for people (`1234` → `12.34`). */
-export function euros(cents: number): string {
-  const sign = cents < 0 ? '-' : '';
-  const a = Math.abs(cents);
-  return `${sign}${Math.floor(a / 100)}.${String(a % 100).padStart(2, '0')}`;
-}
-
 export const BudgetInputSchema = z
   .strictObject({
     capCents: z

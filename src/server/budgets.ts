@@ -9,7 +9,7 @@
 import { canAdminOrg, canSeeOrg, enforce } from '../model/authz.js';
 import { costNumerator, type PriceTimeline, roundCents } from '../model/cost.js';
 import { DomainError, notFound } from '../model/errors.js';
-import { euros } from '../model/prices.js';
+import { euros } from '../model/money.js';
 import type { Principal, RequestContext } from '../model/principal.js';
 import type { JobSpec } from '../model/schemas.js';
 import { usageClass } from '../model/usage.js';

@@ -3,7 +3,8 @@
  * EUR on the command line and cents on the wire.
  */
 import type { Command } from 'commander';
-import { type Budget, euros } from '../../model/prices.js';
+import { euros } from '../../model/money.js';
+import type { Budget } from '../../model/prices.js';
 import { CliError, examples, makeCtx, type Runtime } from '../context.js';
 import { renderKeyValues } from '../output.js';
 

@@ -3,7 +3,8 @@
  * /v1/price-versions). Prices are EUR cents per GPU-hour on the wire; shown as EUR.
  */
 import type { Command } from 'commander';
-import { euros, type PriceVersion } from '../../model/prices.js';
+import { euros } from '../../model/money.js';
+import type { PriceVersion } from '../../model/prices.js';
 import { CliError, collect, examples, makeCtx, type Runtime } from '../context.js';
 import { renderTable } from '../output.js';
 

@@ -3,8 +3,8 @@
  * the largest), JSON, or CSV (the same CSV the API writes, from model/usage.ts).
  */
 import type { Command } from 'commander';
-import { euros } from '../../model/prices.js';
-import { type UsageReport, usageCsv } from '../../model/usage.js';
+import { euros } from '../../model/money.js';
+import type { UsageReport } from '../../model/usage.js';
 import { examples, makeCtx, type Runtime } from '../context.js';
 import { renderTable } from '../output.js';
 
@@ -72,7 +72,8 @@ export function registerUsage(program: Command, rt: Runtime): void {
         const { data } = await ctx.client.request<UsageReport>('GET', '/v1/usage', {
           query: { from: opts.from, to: opts.to, groupBy: opts.groupBy, org: opts.org, project: opts.project },
         });
-        if (opts.csv) return rt.io.out(usageCsv(data));
+        // The CSV writer pulls in the usage schemas (zod); only --csv pays for it.
+        if (opts.csv) return rt.io.out((await import('../../model/usage.js')).usageCsv(data));
         if (ctx.json) return ctx.printJson(data);
         if (data.items.length === 0) return ctx.note(`no GPU usage from ${data.from} to ${data.to}`);
         ctx.out(renderUsage(data));
