@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchAuditSeal } from './audit-seal.js';
+import { benchCliStartup } from './cli-startup.js';
 import { benchConsole } from './console.js';
 import { benchContainerStart } from './container-start.js';
 import { benchContainerStartSlurm } from './container-start-slurm.js';
@@ -34,6 +35,13 @@ if (want('submissions')) {
       errors: r.errors,
     })),
   );
+}
+if (want('cli-startup')) {
+  console.log('CLI start-up: whole-process `gigafab job show` against a live server, 30 runs …');
+  const s = await benchCliStartup();
+  results.cliStartup = s;
+  console.log(`load average ${s.loadAverage.join(' ')}`);
+  console.table(s.rows);
 }
 if (wanted.has('store-pg')) {
   console.log('acknowledged submissions/s, SQLite vs PostgreSQL (1 server), 16 clients, medians of 3 …');
