@@ -51,7 +51,9 @@ export async function benchCliStartup(runs = 30): Promise<{ loadAverage: number[
     if (before) commands.push({ command: 'gigafab job show (before)', args: [before, 'job', 'show', id] });
     const samples = commands.map(() => [] as number[]);
     for (const c of commands) wallMs(c.args, env); // warm the page cache
-    for (let i = 0; i < runs; i++) commands.forEach((c, k) => samples[k]?.push(wallMs(c.args, env)));
+    for (let i = 0; i < runs; i++) {
+      for (const [k, c] of commands.entries()) samples[k]?.push(wallMs(c.args, env));
+    }
     const rows = commands.map((c, k) => {
       const xs = samples[k] ?? [];
       const r = (x: number) => Math.round(x * 10) / 10;

@@ -52,6 +52,7 @@ export const COMMAND_GROUPS: readonly { names: readonly string[]; load: () => Pr
     },
   },
   { names: ['simulate'], load: async () => [(await import('./commands/simulate.js')).registerSimulate] },
+  { names: ['trace'], load: async () => [(await import('./commands/trace.js')).registerTrace] },
   { names: ['access'], load: async () => [(await import('./commands/access.js')).registerAccess] },
   {
     names: ['secret', 'keys', 'restriction', 'erasure'],
