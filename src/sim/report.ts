@@ -64,7 +64,31 @@ export function renderSummaryTable(out: RunOutput): string {
   const { head, rows } = summaryRows(out);
   const table = new Table({ head, style: { head: [], border: [] } });
   for (const r of rows) table.push(r);
-  return table.toString();
+  const notes = summaryNotes(out);
+  return notes.length > 0 ? `${table.toString()}\n${notes.map((n) => `note: ${n}`).join('\n')}` : table.toString();
+}
+
+/** summaryNotes: sentences that explain counts a reader would otherwise wonder about (time-outs, rejections). */
+export function summaryNotes(out: RunOutput): string[] {
+  const notes: string[] = [];
+  const most = (f: (r: RunRecord) => number) => Math.max(0, ...out.runs.map(f));
+  const upTo = out.runs.length > 1 ? 'up to ' : '';
+  const timedOut = most((r) => r.summary.jobs.timedOut);
+  const syn = out.config.synthetic;
+  if (timedOut > 0)
+    notes.push(
+      syn
+        ? `${upTo}${fmt(timedOut, 0)} jobs timed out by design: the synthetic workload gives ${pct(syn.timeoutFraction)} of jobs a wall limit shorter than their runtime, as users underestimate limits (--timeout-fraction).`
+        : `${upTo}${fmt(timedOut, 0)} jobs ran into their wall limit and were stopped there (the trace's time-limit column, else 24 h or the runtime rounded up to the hour, at most 30 days).`,
+    );
+  const rejected = most((r) => r.summary.jobs.rejectedUnsatisfiable);
+  if (rejected > 0)
+    notes.push(`${upTo}${fmt(rejected, 0)} jobs asked for more than the fleet has (GPU type or gang size) and were rejected.`);
+  if (syn && syn.diurnalAmplitude > 0)
+    notes.push(
+      `arrivals follow a daily cycle: mean offered load ${pct(syn.targetLoad)} of the fleet, peaking at ${pct(syn.targetLoad * (1 + syn.diurnalAmplitude))} (--load, --diurnal), so queues form by day and drain by night.`,
+    );
+  return notes;
 }
 
 /** resultsJson: deterministic (no wall-clock values), so equal inputs give byte-identical files. */
@@ -74,6 +98,8 @@ export function resultsJson(out: RunOutput): string {
 
 // ------------------------------------------------------------------ SVG plots
 
+/** Tenants drawn with a line each in the share chart; the others are summed into one line. */
+const LEGEND_TENANTS = 6;
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 const DASHES = ['', '6 3', '2 2', '8 3 2 3'];
 
@@ -274,14 +300,27 @@ export function renderHtml(out: RunOutput): string {
       },
     ),
   );
-  // 5. tenant share vs entitlement, one chart per run.
+  // 5. tenant share vs entitlement, one chart per run: the largest tenants each, the rest as one line.
   for (const r of out.runs) {
     const xs = hours(r);
     const lines: PlotLine[] = [];
-    Object.entries(r.series.tenantShare).forEach(([tenant, ys], i) => {
+    const entries = Object.entries(r.series.tenantShare);
+    const mean = (ys: readonly number[]) => ys.reduce((a, b) => a + b, 0) / Math.max(1, ys.length);
+    // '(other)' is the metrics' own sum of the tenants beyond its series limit: never drawn as one tenant.
+    const ranked = entries.filter(([t]) => t !== '(other)').sort((a, b) => mean(b[1]) - mean(a[1]));
+    const shown = entries.length > LEGEND_TENANTS + 1 ? ranked.slice(0, LEGEND_TENANTS) : ranked;
+    const rest = entries.filter((e) => !shown.includes(e));
+    const others = Math.max(rest.length, r.summary.tenants.length - shown.length);
+    const groups: [string, readonly number[], number][] = shown.map(([t, ys]) => [t, ys, r.series.tenantEntitlement[t] ?? 0]);
+    if (rest.length > 0)
+      groups.push([
+        `${others} other tenants`,
+        xs.map((_, k) => rest.reduce((a, [, ys]) => a + (ys[k] ?? 0), 0)),
+        rest.reduce((a, [t]) => a + (r.series.tenantEntitlement[t] ?? 0), 0),
+      ]);
+    groups.forEach(([tenant, ys, e], i) => {
       const color = PALETTE[i % PALETTE.length];
-      lines.push({ name: tenant, xs, ys, color });
-      const e = r.series.tenantEntitlement[tenant] ?? 0;
+      lines.push({ name: tenant, xs, ys: [...ys], color });
       if (xs.length > 0)
         lines.push({ name: `${tenant} entitlement`, xs: [xs[0], xs[xs.length - 1]], ys: [e, e], color, dash: '4 3' });
     });
@@ -321,13 +360,18 @@ export function renderHtml(out: RunOutput): string {
       { title: 'Queued jobs', xLabel: 'hours since first submission', yLabel: 'jobs' },
     ),
   );
-  // 8. preemptions.
-  charts.push(
-    lineChart(
-      out.runs.map((r, vi) => ({ name: r.label, xs: hours(r), ys: r.series.preemptions, color: PALETTE[vi % PALETTE.length] })),
-      { title: 'Preemptions (cumulative)', xLabel: 'hours since first submission', yLabel: 'evictions' },
-    ),
-  );
+  // 8. preemptions: a plot only when something was preempted, else the reason there is nothing to draw.
+  if (out.runs.some((r) => r.summary.preemptions.count > 0))
+    charts.push(
+      lineChart(
+        out.runs.map((r, vi) => ({ name: r.label, xs: hours(r), ys: r.series.preemptions, color: PALETTE[vi % PALETTE.length] })),
+        { title: 'Preemptions (cumulative)', xLabel: 'hours since first submission', yLabel: 'evictions' },
+      ),
+    );
+  else
+    charts.push(
+      `<section class="empty"><h3>Preemptions</h3><p>No job was preempted in ${escapeHtml(out.runs.map((r) => r.label).join(', '))}. Only the fair-share-preemption preset (or a policy file with preemption on) reclaims GPUs from running jobs: try --compare default,fair-share-preemption.</p></section>`,
+    );
   const table = `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th>${escapeHtml(c)}</th>` : `<td>${escapeHtml(c)}</td>`)).join('')}</tr>`)
     .join('')}</tbody></table>`;
@@ -350,6 +394,9 @@ td{text-align:right}thead th{background:#f3f3f3}.charts{display:flex;flex-wrap:w
 load scale ${cfg.scaleLoad}, cycles: ${escapeHtml(cfg.cycle.mode === 'event' ? 'after every event instant' : `every ${cfg.cycle.seconds} s`)}.
 Metric definitions: src/sim/README.md.</p>
 ${table}
+${summaryNotes(out)
+  .map((n) => `<p class="note">${escapeHtml(n)}</p>`)
+  .join('')}
 ${imports ? `<h2>Import</h2>${imports}` : ''}
 <h2>Plots</h2><div class="charts">${charts.join('\n')}</div>
 </body></html>

@@ -59,6 +59,10 @@ export interface RunConfig {
   seed?: number;
   tenants?: number;
   targetLoad?: number;
+  /** synthetic: daily cycle of arrivals (see SyntheticOptions.diurnalAmplitude). */
+  diurnalAmplitude?: number;
+  /** synthetic: share of jobs given a wall limit shorter than their runtime. */
+  timeoutFraction?: number;
   scaleLoad: number;
   variants: Variant[];
   cycle: CycleMode;
@@ -89,6 +93,8 @@ export interface RunOutput {
     seed: number | null;
     scaleLoad: number;
     cycle: CycleMode;
+    /** Synthetic workloads: the generator's load shape, so the summary can explain what it produced. */
+    synthetic?: { targetLoad: number; diurnalAmplitude: number; timeoutFraction: number };
   };
   runs: RunRecord[];
 }
@@ -112,6 +118,8 @@ export async function runSimulations(cfg: RunConfig): Promise<RunOutput> {
         seed: cfg.seed ?? 1,
         tenants: cfg.tenants,
         targetLoad: cfg.targetLoad,
+        diurnalAmplitude: cfg.diurnalAmplitude,
+        timeoutFraction: cfg.timeoutFraction,
         fleetGpus: base.totalGpus,
         nodeSize,
       });
@@ -152,6 +160,15 @@ export async function runSimulations(cfg: RunConfig): Promise<RunOutput> {
       seed: cfg.format === 'synthetic' ? (cfg.seed ?? 1) : null,
       scaleLoad: cfg.scaleLoad,
       cycle: cfg.cycle,
+      ...(cfg.format === 'synthetic'
+        ? {
+            synthetic: {
+              targetLoad: cfg.targetLoad ?? 0.8,
+              diurnalAmplitude: cfg.diurnalAmplitude ?? 0,
+              timeoutFraction: cfg.timeoutFraction ?? 0.02,
+            },
+          }
+        : {}),
     },
     runs,
   };

@@ -1,5 +1,5 @@
 /**
- * Seeded synthetic workload: Poisson arrivals, a tenant mix, a categorical job-size distribution
+ * Seeded synthetic workload: Poisson arrivals (optionally with a daily cycle), a tenant mix, a categorical job-size distribution
  * and log-normal durations. A generator: it streams any number of jobs in O(1) memory.
  * Same options + seed -> the same jobs (its own PRNG; no Math.random).
  */
@@ -24,6 +24,12 @@ export interface SyntheticOptions {
   /** Mean arrivals per second. Default: computed from targetLoad x fleetGpus / mean GPU-seconds per job. */
   arrivalRate?: number;
   targetLoad?: number;
+  /**
+   * Daily cycle of the arrival rate, as people submit by day: rate x (1 + a·sin(2πt/day)), so the mean
+   * offered load stays `targetLoad` while the peak is (1 + a) times it and queues form and drain. 0 (the
+   * default) is a constant rate; 0 ≤ a < 1.
+   */
+  diurnalAmplitude?: number;
   fleetGpus?: number;
   /** GPUs per node of the fleet (shapes: see importers/common.ts shapeFor). Default 8. */
   nodeSize?: number;
@@ -89,9 +95,18 @@ export function* syntheticJobs(o: SyntheticOptions): Generator<SimJob> {
     for (let i = 0; i < cum.length; i++) if (u < cum[i]) return i;
     return cum.length - 1;
   };
+  const amplitude = o.diurnalAmplitude ?? 0;
+  if (!(amplitude >= 0 && amplitude < 1)) throw new Error(`diurnal amplitude must be in [0, 1): ${amplitude}`);
+  const DAY = 86_400;
   let t = 0;
   for (let i = 0; i < o.jobs; i++) {
-    t += -Math.log(1 - rand()) / rate;
+    if (amplitude === 0) t += -Math.log(1 - rand()) / rate;
+    else {
+      // Thinning (Lewis & Shedler): candidates at the peak rate, each kept with probability rate(t)/peak.
+      const peak = rate * (1 + amplitude);
+      do t += -Math.log(1 - rand()) / peak;
+      while (rand() * (1 + amplitude) > 1 + amplitude * Math.sin((2 * Math.PI * t) / DAY));
+    }
     const gpus = sizes[pick(cumSizes)][0];
     const tenant = pick(cumTenants);
     // Box-Muller (one normal per job; the second value is dropped to keep the stream simple).

@@ -91,3 +91,22 @@ test('--tenants applies only to synthetic workloads: with a trace it is refused,
     /--tenants applies only to synthetic workloads/,
   );
 });
+
+test('the default synthetic workload queues, and the summary explains its time-outs and its load', async () => {
+  const dir = join(base, 'defaults');
+  const { out } = await cli(['simulate', '--jobs', '12000', '--seed', '7', '--tenants', '20', '--out', dir, '--no-progress']);
+  const res = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as {
+    config: { synthetic: { targetLoad: number; diurnalAmplitude: number } };
+    runs: { summary: { queueDelay: { p99: number }; jobs: { timedOut: number } } }[];
+  };
+  assert.deepEqual(res.config.synthetic, { targetLoad: 0.9, diurnalAmplitude: 0.5, timeoutFraction: 0.02 });
+  assert.ok(res.runs[0].summary.queueDelay.p99 > 0, 'jobs wait at the daily peak');
+  assert.ok(res.runs[0].summary.jobs.timedOut > 0);
+  assert.match(out, /note: \d[\d,]* jobs timed out by design: the synthetic workload gives 2\.0% of jobs a wall limit/);
+  assert.match(out, /note: arrivals follow a daily cycle: mean offered load 90\.0% of the fleet, peaking at 135\.0%/);
+  const html = readFileSync(join(dir, 'report.html'), 'utf8');
+  // 20 tenants: six drawn each, the other 14 summed, so the legend stays readable.
+  assert.match(html, /14 other tenants/);
+  assert.match(html, /No job was preempted in default\./);
+  assert.match(html, /jobs timed out by design/);
+});

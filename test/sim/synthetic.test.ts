@@ -31,3 +31,24 @@ test('arrivals are ordered, the rate matches the target load, sizes follow the m
   const rate = (0.8 * 10240) / meanGpuSeconds({ jobs: n, seed: 1 });
   assert.ok(Math.abs(n / end - rate) / rate < 0.03, `rate ${n / end} vs ${rate}`);
 });
+
+test('a daily cycle keeps the mean rate and makes days busier than nights', () => {
+  const n = 60000;
+  const opts = { jobs: n, seed: 5, targetLoad: 0.9, fleetGpus: 10240, diurnalAmplitude: 0.5 };
+  const perHour = new Array<number>(24).fill(0);
+  const days = 2; // whole days only: a partial day is not an average one
+  for (const j of syntheticJobs(opts)) {
+    if (j.submitTime >= days * 86400) break;
+    perHour[Math.floor((j.submitTime % 86400) / 3600)] += 1;
+  }
+  const rate = (0.9 * 10240) / meanGpuSeconds(opts);
+  const seen = perHour.reduce((a, b) => a + b, 0) / (days * 86400);
+  assert.ok(Math.abs(seen - rate) / rate < 0.05, `mean rate ${seen} vs ${rate}`);
+  // sin peaks at 6 h and is lowest at 18 h: the busiest hours see about (1.5 / 0.5) = 3x the quietest.
+  const peak = perHour.slice(4, 9).reduce((a, b) => a + b, 0);
+  const trough = perHour.slice(16, 21).reduce((a, b) => a + b, 0);
+  assert.ok(peak / trough > 2.2 && peak / trough < 3.5, `peak/trough ${peak / trough}`);
+  // Amplitude 0 is the constant-rate stream, unchanged.
+  assert.deepEqual([...syntheticJobs({ jobs: 200, seed: 9, diurnalAmplitude: 0 })], [...syntheticJobs({ jobs: 200, seed: 9 })]);
+  assert.throws(() => [...syntheticJobs({ jobs: 1, seed: 1, diurnalAmplitude: 1 })], /diurnal amplitude/);
+});

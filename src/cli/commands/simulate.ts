@@ -23,6 +23,8 @@ interface SimulateOptions extends FgdCliOptions {
   seed: number;
   tenants?: number;
   load: number;
+  diurnal: number;
+  timeoutFraction: number;
   policy: string;
   compare?: string;
   scaleLoad: number;
@@ -38,6 +40,15 @@ function positiveFloat(value: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('Must be a positive number.');
   return n;
 }
+
+function unitFraction(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('Must be a number from 0 up to (not including) 1.');
+  return n;
+}
+
+/** Synthetic defaults: a working week's load that queues by day and drains by night on any fleet. */
+export const SYNTHETIC_DEFAULTS = { tenants: 12, load: 0.9, diurnal: 0.5, timeoutFraction: 0.02 } as const;
 
 async function countDataLines(path: string): Promise<number> {
   let n = -1;
@@ -56,8 +67,29 @@ export function registerSimulate(program: Command, rt: Runtime): void {
     )
     .option('--jobs <n>', 'synthetic: number of jobs', parseIntArg(1), 10000)
     .option('--seed <n>', 'synthetic: PRNG seed', parseIntArg(0), 1)
-    .option('--tenants <n>', 'synthetic: number of tenants (default 20; an imported trace brings its own)', parseIntArg(1))
-    .option('--load <x>', 'synthetic: offered load as a fraction of the (unscaled) fleet', positiveFloat, 0.8)
+    .option(
+      '--tenants <n>',
+      `synthetic: number of tenants (default ${SYNTHETIC_DEFAULTS.tenants}; an imported trace brings its own)`,
+      parseIntArg(1),
+    )
+    .option(
+      '--load <x>',
+      'synthetic: mean offered load as a fraction of the (unscaled) fleet',
+      positiveFloat,
+      SYNTHETIC_DEFAULTS.load,
+    )
+    .option(
+      '--diurnal <a>',
+      'synthetic: daily cycle of arrivals, rate × (1 + a·sin(2πt/day)): peaks at (1+a)×load queue, nights drain; 0 = constant',
+      unitFraction,
+      SYNTHETIC_DEFAULTS.diurnal,
+    )
+    .option(
+      '--timeout-fraction <f>',
+      'synthetic: share of jobs given a wall limit shorter than their runtime (they time out)',
+      unitFraction,
+      SYNTHETIC_DEFAULTS.timeoutFraction,
+    )
     .option(
       '--policy <name|file>',
       `scheduling policy: a preset (${policyNames().join(', ')}) or a server policy file (YAML, as gigafab server --policy)`,
@@ -149,8 +181,10 @@ export function registerSimulate(program: Command, rt: Runtime): void {
           trace: opts.trace,
           jobs: opts.jobs,
           seed: opts.seed,
-          tenants: format === 'synthetic' ? (opts.tenants ?? 20) : undefined,
+          tenants: format === 'synthetic' ? (opts.tenants ?? SYNTHETIC_DEFAULTS.tenants) : undefined,
           targetLoad: opts.load,
+          diurnalAmplitude: opts.diurnal,
+          timeoutFraction: opts.timeoutFraction,
           scaleLoad: opts.scaleLoad,
           variants,
           cycle,
