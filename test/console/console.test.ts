@@ -341,6 +341,64 @@ describe('tenant views', () => {
     await close(s);
   });
 
+  test('the fleet map fits its column from 1280×800 to 4K, unclipped, before and after a node is selected', async () => {
+    const measure = (page: import('playwright-core').Page) =>
+      page.evaluate(() => {
+        const canvas = document.querySelector<HTMLElement>('[data-testid=fleet-map]')!;
+        const stack = canvas.parentElement!;
+        const column = document.querySelector<HTMLElement>('.fleet-map')!;
+        const panel = document.querySelector<HTMLElement>('.node-panel');
+        const c = canvas.getBoundingClientRect();
+        const s = stack.getBoundingClientRect();
+        const k = column.getBoundingClientRect();
+        return {
+          gpus: canvas.dataset.gpuCount,
+          canvas: { left: c.left, right: c.right, top: c.top, bottom: c.bottom, width: c.width },
+          stackBottom: s.bottom,
+          column: { right: k.right, width: k.width },
+          panelLeft: panel ? panel.getBoundingClientRect().left : null,
+          pageScrollsSideways: document.documentElement.scrollWidth > window.innerWidth,
+        };
+      });
+    for (const viewport of [
+      { width: 1280, height: 800 },
+      { width: 1920, height: 1080 },
+      { width: 2560, height: 1440 },
+      { width: 3840, height: 2160 },
+    ]) {
+      const s = await open(server.operatorToken, '/fleet', viewport);
+      const { page } = s;
+      await page.waitForFunction(
+        () => document.querySelector<HTMLElement>('[data-testid=fleet-map]')?.dataset.gpuCount === '10240',
+      );
+      const check = async (when: string) => {
+        const m = await measure(page);
+        const at = `${viewport.width}×${viewport.height} ${when}`;
+        assert.equal(m.gpus, '10240', `${at}: every GPU is laid out`);
+        assert.equal(m.pageScrollsSideways, false, `${at}: the page does not scroll sideways`);
+        assert.ok(
+          m.canvas.right <= m.column.right + 0.5,
+          `${at}: the map ends inside its column (${m.canvas.right} > ${m.column.right})`,
+        );
+        // The map is as wide as its column up to one grid cell (whole cells only): no gap beside it.
+        assert.ok(m.column.width - m.canvas.width < 24, `${at}: ${m.column.width - m.canvas.width} px left unused`);
+        // Nothing hangs below the box that holds the canvases (the old fixed 1008×600 canvas was cut off).
+        assert.ok(m.canvas.bottom <= m.stackBottom + 0.5, `${at}: the map is not clipped at the bottom`);
+        if (m.panelLeft !== null) assert.ok(m.canvas.right <= m.panelLeft, `${at}: the map stays left of the node panel`);
+      };
+      await check('without a selection');
+      await page.getByRole('application').focus();
+      await page.keyboard.press('ArrowRight');
+      await page.keyboard.press('Enter');
+      await page.locator('.node-panel').waitFor();
+      await page.waitForFunction(
+        () => document.querySelector<HTMLElement>('[data-testid=fleet-map]')?.dataset.gpuCount === '10240',
+      );
+      await check('with a node selected');
+      await close(s);
+    }
+  });
+
   test('works at 4K', async () => {
     const s = await open(server.operatorToken, '/fleet', { width: 3840, height: 2160 });
     await s.page.waitForFunction(

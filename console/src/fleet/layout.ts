@@ -115,10 +115,14 @@ function place(s: FleetGpus, sites: SiteGroup[], gridW: number, cell: number, ou
     }
     const unitW = NODES_PER_ROW * nodeW;
     const perRow = Math.max(1, Math.floor((gridW + UNIT_GAP) / (unitW + UNIT_GAP)));
+    // Rows of racks are justified: the squares a row leaves over go into the gaps between its racks, so
+    // the map is as wide as its column (no strip left empty at the right, whatever the viewport).
+    const spare = sg.units.length >= perRow && perRow > 1 ? gridW - (perRow * unitW + (perRow - 1) * UNIT_GAP) : 0;
+    const gapBefore = (c: number) => c * UNIT_GAP + Math.floor((spare * c) / Math.max(1, perRow - 1));
     for (let r = 0; r * perRow < sg.units.length; r++) {
       let rowH = 0;
       sg.units.slice(r * perRow, (r + 1) * perRow).forEach((u, c) => {
-        const ux = c * (unitW + UNIT_GAP);
+        const ux = c * unitW + gapBefore(c);
         const unitH = Math.ceil(u.nodes.length / NODES_PER_ROW) * nodeH;
         rowH = Math.max(rowH, unitH);
         usedW = Math.max(usedW, ux + unitW);
