@@ -62,6 +62,11 @@ export interface ProxyTargetSource {
   resolve(workloadId: string): Promise<Resolution>;
   requestStarted(target: ProxyTarget, u: Upstream): void;
   requestEnded(target: ProxyTarget, u: Upstream): void;
+  /**
+   * Public targets (services): whether `key` (the request's bearer token, when it is not a gigafab
+   * API token of the owning org) is one of the workload's own API keys. Absent: public means nothing.
+   */
+  checkApiKey?(target: ProxyTarget, key: string): Promise<boolean>;
 }
 
 /** kindOf: a spec's workload kind (batch when absent). */
