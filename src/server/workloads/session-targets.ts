@@ -78,6 +78,11 @@ export class SessionTargets implements ProxyTargetSource {
     return t;
   }
 
+  /** known: the sessions with traffic counters. */
+  known(): IterableIterator<string> {
+    return this.traffic.keys();
+  }
+
   /** forget: the session ended; its counters go. */
   forget(jobId: string): void {
     this.traffic.delete(jobId);
