@@ -6,52 +6,18 @@
  * gone the session warns, then stops itself at its idle timeout.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fakeGpus, writeFakeNvidiaSmi } from '../../drivers/fixtures.js';
 import { collectErrors, launchChromium } from '../../helpers/browser.js';
-import { api, startTestServer, type TestServer, waitFor } from '../../helpers/server.js';
-import { tenantToken } from '../../helpers/tenants.js';
+import { api, waitFor } from '../../helpers/server.js';
+import { proxyGet, type SessionWorld, startSessionWorld } from './fixture.js';
 
 const JUPYTER = '/usr/bin/jupyter-notebook';
 const skip = !existsSync(JUPYTER) && 'jupyter-notebook missing: run scripts/ensure-jupyter.sh (as root)';
 
-let server: TestServer;
-let proxyPort = 0;
-let jobsDir = '';
-let member = '';
-let stranger = '';
-
-/** proxyGet: GET path on a workload's host at the proxy (node:http: fetch cannot set Host). */
-function proxyGet(
-  id: string,
-  path: string,
-  token?: string,
-): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: proxyPort,
-        path,
-        headers: { host: `${id}.localhost:${proxyPort}`, ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          body += d;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+let w: SessionWorld;
+const get = (id: string, path: string, token?: string) => proxyGet(w.proxyPort(), id, path, token);
 
 const NOTEBOOK = {
   nbformat: 4,
@@ -61,48 +27,18 @@ const NOTEBOOK = {
 };
 
 before(async () => {
-  if (skip) return;
-  const dir = mkdtempSync(join(tmpdir(), 'gigafab-jupyter-'));
-  jobsDir = join(dir, 'jobs');
-  const fleet = join(dir, 'fleet.yaml');
-  writeFileSync(
-    fleet,
-    `name: workstation
-sites:
-  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${jobsDir}, timeoutGraceSeconds: 2 } }
-nodeTypes:
-  - { id: ws, gpuType: L4, gpusPerNode: 4, gpuMemoryGiB: 24, interconnect: pcie, cpus: 16, memoryGiB: 64 }
-pools:
-  - { site: lab1, nodeType: ws, count: 1, unitSize: 1, namePrefix: lab1-ws }
-`,
-  );
-  const bin = join(dir, 'bin');
-  writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
-  server = await startTestServer({
-    fleetPath: fleet,
-    extraArgs: ['--proxy-port', '0'],
-    env: { PATH: `${bin}:${process.env.PATH}` },
-  });
-  proxyPort = Number(/workload proxy: http:\/\/\*\.localhost:(\d+)/.exec(server.output())?.[1]);
-  assert.ok(proxyPort > 0, `the server announces its proxy: ${server.output()}`);
-  const op = api(server.url, server.operatorToken);
-  await op('POST', '/v1/orgs', { id: 'lab', name: 'Lab', kind: 'research' });
-  await op('POST', '/v1/orgs/lab/projects', { id: 'lab-ml' });
-  await op('PUT', '/v1/projects/lab-ml/quotas/L4', { gpus: 4 });
-  member = await tenantToken(op, 'lab', { name: 'ada', role: 'member' });
-  await op('POST', '/v1/orgs', { id: 'rival', name: 'Rival', kind: 'start-up' });
-  stranger = await tenantToken(op, 'rival', { name: 'eve', role: 'admin' });
+  if (!skip) w = await startSessionWorld('gigafab-jupyter-');
 });
 
 after(async () => {
-  await server?.stop();
+  await w?.server.stop();
 });
 
 describe('a Jupyter session through the workload proxy', { skip }, () => {
   let id = '';
 
   test('submitted as kind session; it runs and its notebook server answers through the proxy', async () => {
-    const me = api(server.url, member);
+    const me = api(w.server.url, w.member);
     const r = await me('POST', '/v1/jobs', {
       name: 'notebook',
       project: 'lab-ml',
@@ -121,7 +57,7 @@ describe('a Jupyter session through the workload proxy', { skip }, () => {
     );
     const apiInfo = await waitFor(
       async () => {
-        const g = await proxyGet(id, '/api', member);
+        const g = await get(id, '/api', w.member);
         return g.status === 200 ? g : null;
       },
       'Jupyter to answer through the proxy',
@@ -129,33 +65,33 @@ describe('a Jupyter session through the workload proxy', { skip }, () => {
     );
     assert.match(apiInfo.body, /"version"/);
     // The notebook the browser opens, in the session's own working directory.
-    writeFileSync(join(jobsDir, id, 'attempt-1', 'scratch', 't.ipynb'), JSON.stringify(NOTEBOOK));
+    writeFileSync(join(w.jobsDir, id, 'attempt-1', 'scratch', 't.ipynb'), JSON.stringify(NOTEBOOK));
   });
 
   test('another organisation’s token: 404; the operator: 403 at the proxy and at the open link; no credentials: 401', async () => {
-    const other = await proxyGet(id, '/api', stranger);
+    const other = await get(id, '/api', w.stranger);
     assert.equal(other.status, 404);
     assert.equal(JSON.parse(other.body).code, 'workload_not_found');
-    const op = await proxyGet(id, '/api', server.operatorToken);
+    const op = await get(id, '/api', w.server.operatorToken);
     assert.equal(op.status, 403);
     assert.equal(JSON.parse(op.body).code, 'lockbox_approval_required');
-    const link = await api(server.url, server.operatorToken)('POST', `/v1/sessions/${id}/open`);
+    const link = await api(w.server.url, w.server.operatorToken)('POST', `/v1/sessions/${id}/open`);
     assert.equal(link.status, 403);
-    assert.equal((await api(server.url, stranger)('POST', `/v1/sessions/${id}/open`)).status, 404);
-    assert.equal((await proxyGet(id, '/api')).status, 401);
+    assert.equal((await api(w.server.url, w.stranger)('POST', `/v1/sessions/${id}/open`)).status, 404);
+    assert.equal((await get(id, '/api')).status, 401);
   });
 
   test('opened in Chromium with a one-time link: the notebook loads and its kernel computes 1+1 over the WebSocket', async () => {
-    const link = await api(server.url, member)('POST', `/v1/sessions/${id}/open`);
+    const link = await api(w.server.url, w.member)('POST', `/v1/sessions/${id}/open`);
     assert.equal(link.status, 200, JSON.stringify(link.body));
-    assert.match(link.body.url, new RegExp(`^http://${id}\\.localhost:${proxyPort}/_gigafab/open\\?ticket=`));
+    assert.match(link.body.url, new RegExp(`^http://${id}\\.localhost:${w.proxyPort()}/_gigafab/open\\?ticket=`));
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const errors = collectErrors(page);
       await page.goto(link.body.url);
-      assert.equal(new URL(page.url()).host, `${id}.localhost:${proxyPort}`);
-      await page.goto(`http://${id}.localhost:${proxyPort}/notebooks/t.ipynb`);
+      assert.equal(new URL(page.url()).host, `${id}.localhost:${w.proxyPort()}`);
+      await page.goto(`http://${id}.localhost:${w.proxyPort()}/notebooks/t.ipynb`);
       await page.waitForSelector('#kernel_indicator_icon.kernel_idle_icon', { timeout: 60_000 });
       await page.click('.cell .CodeMirror');
       await page.keyboard.press('Shift+Enter');
@@ -166,13 +102,13 @@ describe('a Jupyter session through the workload proxy', { skip }, () => {
     } finally {
       await browser.close();
     }
-    const events = await api(server.url, member)('GET', `/v1/jobs/${id}/events`);
+    const events = await api(w.server.url, w.member)('GET', `/v1/jobs/${id}/events`);
     const types = events.body.items.map((e: { type: string }) => e.type);
     assert.ok(types.includes('session-opened'), `the open is recorded: ${types}`);
   });
 
   test('left alone, it warns and then stops at its idle timeout; the proxy then answers 404', async () => {
-    const me = api(server.url, member);
+    const me = api(w.server.url, w.member);
     const job = await waitFor(
       async () => {
         const j = await me('GET', `/v1/jobs/${id}`);
@@ -187,7 +123,7 @@ describe('a Jupyter session through the workload proxy', { skip }, () => {
     const stop = events.findIndex((e) => e.type === 'idle-stop');
     assert.ok(warn >= 0 && stop > warn, `a warning, then the stop: ${events.map((e) => e.type)}`);
     assert.match(events[stop]!.message, /no traffic through the proxy for 0.5 min/);
-    assert.equal((await proxyGet(id, '/api', member)).status, 404);
+    assert.equal((await get(id, '/api', w.member)).status, 404);
     assert.equal((await me('GET', '/v1/sessions')).body.items.length, 0);
   });
 });
