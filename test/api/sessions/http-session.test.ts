@@ -23,6 +23,22 @@ after(async () => {
 describe('an http session through the workload proxy', () => {
   let id = '';
 
+  test('a session without a time limit is refused with a clear sentence', async () => {
+    const r = await api(w.server.url, w.member)('POST', '/v1/jobs', {
+      name: 'web',
+      project: 'lab-ml',
+      kind: 'session',
+      session: { preset: 'http' },
+      command: ['true'],
+    });
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.code, 'validation_failed');
+    assert.deepEqual(
+      r.body.errors.map((e: { path: string }) => e.path),
+      ['maxRuntimeSeconds'],
+    );
+  });
+
   test('a session that is not listening yet answers 503 with Retry-After, then its page', async () => {
     const me = api(w.server.url, w.member);
     // It starts listening only after a few seconds, as a slow notebook would.
