@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { api, waitFor } from '../../helpers/server.js';
+import { adminOf } from '../../helpers/tenants.js';
 import { proxyGet, type SessionWorld, startSessionWorld } from './fixture.js';
 
 let w: SessionWorld;
@@ -76,6 +77,27 @@ describe('an http session through the workload proxy', () => {
     assert.equal(list[0].ready, true);
     assert.equal(list[0].url, `http://${id}.localhost:${w.proxyPort()}`);
     assert.ok(list[0].timeLeftSeconds > 500 && list[0].timeLeftSeconds <= 600);
+  });
+
+  test('the operator: 403 until the tenant approves `open-session` on the job, then through (each use recorded)', async () => {
+    const op = api(w.server.url, w.server.operatorToken);
+    assert.equal((await get(id, '/', w.server.operatorToken)).status, 403);
+    const filed = await op('POST', '/v1/access-requests', {
+      org: 'lab',
+      cause: 'ticket 4712: the session hangs',
+      scope: { objects: [`job:${id}`], verbs: ['open-session'] },
+      durationSeconds: 600,
+      requesterCountry: 'DE',
+      derivedDataRetentionDays: 0,
+      approvalDeadline: new Date(Date.now() + 3600_000).toISOString(),
+    });
+    assert.equal(filed.status, 201, JSON.stringify(filed.body));
+    const approved = await api(w.server.url, adminOf(op, 'lab'))('POST', `/v1/access-requests/${filed.body.id}/approve`, {});
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    const page = await get(id, '/', w.server.operatorToken);
+    assert.equal(page.status, 200);
+    const uses = (await api(w.server.url, w.member)('GET', `/v1/access-requests/${filed.body.id}`)).body.uses;
+    assert.ok(uses.some((u: { verb: string; object: string }) => u.verb === 'open-session' && u.object === `job:${id}`));
   });
 
   test('after a control-plane restart the proxy still reaches the running session', async () => {
