@@ -36,6 +36,7 @@ export const COMMAND_GROUPS: readonly { names: readonly string[]; load: () => Pr
       (await import('./commands/scheduling.js')).registerCheckpoint,
     ],
   },
+  { names: ['session'], load: async () => [(await import('./commands/session.js')).registerSession] },
   { names: ['fleet'], load: async () => [(await import('./commands/fleet.js')).registerFleet] },
   {
     names: ['node'],

@@ -114,6 +114,7 @@ before(async () => {
   real = (o) => {
     const byPrefix: [string, string][] = [
       ['/v1/jobs/', job.body.id],
+      ['/v1/sessions/', job.body.id],
       ['/v1/datasets/', ds.body.id],
       ['/v1/reservations/', res.body.id],
       ['/v1/access-requests/', req.body.id],

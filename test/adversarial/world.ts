@@ -247,6 +247,7 @@ export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
   'PUT /v1/orgs/{org}/registries': () => ({ registries: [] }),
   'POST /v1/price-versions': (v) => ({ prices: [{ gpuType: v.gpuType, class: 'on-demand', centsPerGpuHour: 1 }] }),
   'POST /v1/jobs/{id}/cancel': () => undefined,
+  'POST /v1/sessions/{id}/open': () => undefined,
   'POST /v1/jobs/{id}/checkpoints': () => ({ step: 3, label: 'planted' }),
   'POST /v1/nodes/{id}/drain': () => ({ reason: 'planted' }),
   'POST /v1/nodes/{id}/undrain': () => ({}),
