@@ -239,6 +239,37 @@ export const JobSpecSchema = z
       .openapi({ description: 'For the simulated fleet: how long the job runs and how it exits' }),
     constraints: JobConstraintsSchema.optional(),
     onNodeFailure: OnNodeFailureSchema.optional(),
+    gpuFraction: z.number().int().min(1).max(999).optional().openapi({
+      description: 'Part of one GPU in milli-GPU (250 = a quarter), time-sliced with jobs of the same organisation only',
+    }),
+    gpuMemoryMiB: z
+      .number()
+      .int()
+      .min(256)
+      .max(1_048_576)
+      .optional()
+      .openapi({ description: 'With gpuFraction: GPU memory limit in MiB (CUDA_MPS_PINNED_DEVICE_MEM_LIMIT)' }),
+    migProfile: z
+      .string()
+      .regex(/^[1-9][0-9]?g\.[1-9][0-9]{0,3}gb(\+me)?$/, 'a MIG profile such as 1g.23gb')
+      .optional()
+      .openapi({ description: "A MIG instance of one GPU, one of the GPU type's profiles (e.g. 1g.23gb on B200)" }),
+  })
+  .superRefine((spec, ctx) => {
+    const share = spec.gpuFraction !== undefined ? 'gpuFraction' : spec.migProfile !== undefined ? 'migProfile' : null;
+    if (spec.gpuFraction !== undefined && spec.migProfile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['migProfile'], message: 'ask for gpuFraction or migProfile, not both' });
+    }
+    if (share && (spec.gpusPerNode !== 1 || spec.nodes !== 1)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [spec.gpusPerNode !== 1 ? 'gpusPerNode' : 'nodes'],
+        message: `${share} is part of ONE GPU: gpusPerNode and nodes must be 1`,
+      });
+    }
+    if (spec.gpuMemoryMiB !== undefined && spec.gpuFraction === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['gpuMemoryMiB'], message: 'gpuMemoryMiB limits a gpuFraction; set gpuFraction too' });
+    }
   })
   .openapi('JobSpec');
 
@@ -249,7 +280,15 @@ export const PlacementSchema = z
   .object({
     site: z.string(),
     gpuType: z.string(),
-    nodes: z.array(z.object({ node: z.string(), gpus: z.array(z.number().int()) })),
+    nodes: z.array(
+      z.object({
+        node: z.string(),
+        gpus: z.array(z.number().int()),
+        milli: z.number().int().optional().openapi({ description: 'Part of the one GPU listed, in milli-GPU' }),
+        migProfile: z.string().optional().openapi({ description: 'A MIG instance of this profile' }),
+        memoryMiB: z.number().int().optional(),
+      }),
+    ),
   })
   .openapi('Placement');
 
