@@ -39,6 +39,8 @@ interface Held {
 interface Ending {
   id: string;
   org: string;
+  /** The organisation its allocation is held for (passed back when it is re-allocated). */
+  holder: string;
   project: string;
   placement: Placement;
   end: number;
@@ -113,6 +115,7 @@ export class Backfill {
     this.startedNow.push({
       id: job.id,
       org: job.org,
+      holder: job.org,
       project: job.project,
       placement,
       end: this.now + job.maxRuntimeSeconds * 1000,
@@ -265,7 +268,16 @@ export class Backfill {
         const project = this.cluster.projectOf(r.id);
         if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
         const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
-        running.push({ id: r.id, org: r.org, project, placement, end: Math.max(this.now, end), preemptible: r.preemptible });
+        const holder = this.cluster.orgOf(r.id) ?? r.org;
+        running.push({
+          id: r.id,
+          org: r.org,
+          holder,
+          project,
+          placement,
+          end: Math.max(this.now, end),
+          preemptible: r.preemptible,
+        });
       }
       running.sort(byEnd);
       this.runningEndings.set(gpuType, running);
@@ -289,7 +301,7 @@ export class Backfill {
     }
     const out = placeJob(this.cluster, req);
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement);
+    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder);
     if (!out.ok) return null;
     return { placement: out.placement, blockedBy: blockers(out.placement, released) };
   }
@@ -299,7 +311,8 @@ export class Backfill {
     if (this.reservedGpus.size === 0) return;
     const nodes = [];
     for (const a of e.placement.nodes) {
-      const gpus = a.gpus.filter((g) => this.reservedGpus.has(`${a.node}/${g}`));
+      // A share's GPU is free only once its last share is gone.
+      const gpus = a.gpus.filter((g) => this.reservedGpus.has(`${a.node}/${g}`) && this.cluster.isGpuFree(a.node, g));
       if (gpus.length > 0) nodes.push({ node: a.node, gpus });
     }
     if (nodes.length === 0) return;
@@ -327,7 +340,7 @@ export class Backfill {
       }
     }
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement);
+    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder);
     if (!found) return null;
     return { ...found, blockedBy: blockers(found.placement, released) };
   }

@@ -94,6 +94,8 @@ interface UnitState extends UnitInfo {
 
 interface AllocationRecord {
   readonly project: string;
+  /** The organisation the job belongs to (shared GPUs never mix organisations). */
+  readonly org: string;
   readonly placement: Placement;
   readonly nodeIdx: readonly number[];
   /** Whole GPUs taken per node (a shared allocation has 0: its GPU is held by the share layer). */
@@ -356,7 +358,7 @@ export class ClusterModel {
       jobs.add(jobId);
     }
     this.addUsage(project, placement.gpuType, gpus * MILLI_PER_GPU);
-    this.allocations.set(jobId, { project, placement, nodeIdx, masks, milli: gpus * MILLI_PER_GPU });
+    this.allocations.set(jobId, { project, org, placement, nodeIdx, masks, milli: gpus * MILLI_PER_GPU });
   }
 
   /**
@@ -415,7 +417,7 @@ export class ClusterModel {
     }
     jobs.add(jobId);
     this.addUsage(project, placement.gpuType, share.milli);
-    this.allocations.set(jobId, { project, placement, nodeIdx: [i], masks: [0], milli: share.milli, share });
+    this.allocations.set(jobId, { project, org, placement, nodeIdx: [i], masks: [0], milli: share.milli, share });
   }
 
   /** shareRecord: what a share asks of its GPU (milli, mode, MIG slices), checked against the fleet's layout. */
@@ -614,6 +616,11 @@ export class ClusterModel {
   /** allocationOf returns the placement held by `jobId`, if any. */
   allocationOf(jobId: string): Placement | undefined {
     return this.allocations.get(jobId)?.placement;
+  }
+
+  /** orgOf returns the organisation `jobId` was allocated for (re-allocations pass it back), if it holds GPUs. */
+  orgOf(jobId: string): string | undefined {
+    return this.allocations.get(jobId)?.org;
   }
 
   /** projectOf returns the project `jobId` was allocated for, if it holds GPUs. */
