@@ -4,10 +4,12 @@
  * recover (recover.ts); changed only after the store transaction that records a change commits.
  * It owns no I/O: the cycle runner, the observations and the job service read and update it.
  */
+
 import type { ExecutionDriver } from '../../drivers/driver.js';
 import { type NotRunnable, type SiteRunPolicy, whyNotRunnableAnywhere, withoutUnrunnableSites } from '../../drivers/runnable.js';
 import type { HoldCause, StopCause } from '../../lifecycle/index.js';
 import type { Fleet } from '../../model/fleet.js';
+import { placementGpuEquivalents } from '../../model/gpu-sharing.js';
 import type { PendingReason, Placement } from '../../model/job.js';
 import type { JobSpec } from '../../model/schemas.js';
 import { ClusterModel, type JobExplain, type JobPriority, type SchedJob } from '../../scheduler/index.js';
@@ -176,7 +178,7 @@ export class SchedulingState implements QuotaBook {
       project: row.project_id,
       spec,
       startedAt,
-      gpus: placement.nodes.reduce((a, n) => a + n.gpus.length, 0),
+      gpus: placementGpuEquivalents(placement),
       gpuType: placement.gpuType,
       priority: row.priority,
       borrowed,
