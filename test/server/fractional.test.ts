@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { JobSpecSchema } from '../../src/model/schemas.js';
+import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { harness } from './harness.js';
 
 /** Two sites: s1 allows GPU sharing, s2 does not; B200 with two MIG profiles of NVIDIA's B200 table. */
@@ -68,33 +69,35 @@ test('submission: an unknown MIG profile names the type profiles; a site without
   }
 });
 
-test('shares start with their slice, a MIG start re-partitions an idle GPU as its own event, usage is in GPU-equivalents', async () => {
-  const h = await harness({ fleet: sharingFleet });
-  try {
-    const a = (await h.cp.jobs.submit(h.tenant, h.spec({ gpuFraction: 250, gpuMemoryMiB: 8192 }), undefined)).job;
-    const b = (await h.cp.jobs.submit(h.tenant, h.spec({ gpuFraction: 500 }), undefined)).job;
-    const m = (await h.cp.jobs.submit(h.tenant, h.spec({ migProfile: '1g.23gb' }), undefined)).job;
-    await h.cp.runCycle();
-    for (const j of [a, b, m]) assert.equal(await h.stateOf(j.id), 'running');
-    const pa = h.cp.cluster.allocationOf(a.id);
-    const pb = h.cp.cluster.allocationOf(b.id);
-    assert.equal(pa?.site, 's1', 'only the sharing site');
-    assert.deepEqual(pa?.nodes[0], { node: pb?.nodes[0].node, gpus: pb?.nodes[0].gpus, milli: 250, memoryMiB: 8192 });
-    assert.equal(h.cp.cluster.usage('vision', 'B200'), 0.25 + 0.5 + 0.143);
-    assert.deepEqual(await h.eventTypes(m.id), ['queued', 'gpu_repartitioned', 'running']);
-    assert.deepEqual(await h.eventTypes(a.id), ['queued', 'running']);
-    const audit = await h.store.db
-      .selectFrom('audit')
-      .select(['action', 'object_id'])
-      .where('action', '=', 'node.repartition')
-      .execute();
-    assert.equal(audit.length, 1);
-    const usage = await h.store.db.selectFrom('usage_records').select(['job_id', 'gpus']).orderBy('job_id').execute();
-    assert.deepEqual(
-      usage.map((u) => u.gpus),
-      [0.25, 0.5, 0.143],
-    );
-  } finally {
-    await h.close();
-  }
-});
+for (const dialect of DIALECTS) {
+  test(`${dialect}: shares start with their slice, a MIG start re-partitions an idle GPU as its own event, usage is in GPU-equivalents`, async () => {
+    const h = await harness({ fleet: sharingFleet, openStore: storeOpener(dialect) });
+    try {
+      const a = (await h.cp.jobs.submit(h.tenant, h.spec({ gpuFraction: 250, gpuMemoryMiB: 8192 }), undefined)).job;
+      const b = (await h.cp.jobs.submit(h.tenant, h.spec({ gpuFraction: 500 }), undefined)).job;
+      const m = (await h.cp.jobs.submit(h.tenant, h.spec({ migProfile: '1g.23gb' }), undefined)).job;
+      await h.cp.runCycle();
+      for (const j of [a, b, m]) assert.equal(await h.stateOf(j.id), 'running');
+      const pa = h.cp.cluster.allocationOf(a.id);
+      const pb = h.cp.cluster.allocationOf(b.id);
+      assert.equal(pa?.site, 's1', 'only the sharing site');
+      assert.deepEqual(pa?.nodes[0], { node: pb?.nodes[0].node, gpus: pb?.nodes[0].gpus, milli: 250, memoryMiB: 8192 });
+      assert.equal(h.cp.cluster.usage('vision', 'B200'), 0.25 + 0.5 + 0.143);
+      assert.deepEqual(await h.eventTypes(m.id), ['queued', 'gpu_repartitioned', 'running']);
+      assert.deepEqual(await h.eventTypes(a.id), ['queued', 'running']);
+      const audit = await h.store.db
+        .selectFrom('audit')
+        .select(['action', 'object_id'])
+        .where('action', '=', 'node.repartition')
+        .execute();
+      assert.equal(audit.length, 1);
+      const usage = await h.store.db.selectFrom('usage_records').select(['job_id', 'gpus']).orderBy('job_id').execute();
+      assert.deepEqual(
+        usage.map((u) => u.gpus),
+        [0.25, 0.5, 0.143],
+      );
+    } finally {
+      await h.close();
+    }
+  });
+}
