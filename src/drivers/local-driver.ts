@@ -63,6 +63,7 @@ import {
   SealerFileSchema,
 } from './driver-files.js';
 import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo, listMigDevices } from './gpu-discovery.js';
+import { shareEnv } from './gpu-share-env.js';
 import { datasetVolumes, firstUnstaged, mountEnv, scratchDir, scratchVolume, unstagedReason } from './job-mounts.js';
 import { gangArgv, rankContainer } from './local-gang.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
@@ -662,13 +663,8 @@ export class LocalDriver implements ExecutionDriver {
     gpuCvd: string,
   ): Promise<{ cvd: string; env: Record<string, string> } | string | null> {
     if (!alloc || alloc.milli === undefined) return null;
-    const env: Record<string, string> = { GIGAFAB_GPU_MILLI: String(alloc.milli) };
-    if (alloc.migProfile === undefined) {
-      env.CUDA_MPS_ACTIVE_THREAD_PERCENTAGE = String(Math.max(1, Math.ceil(alloc.milli / 10)));
-      // Device 0 of the job's visible devices: its one GPU.
-      if (alloc.memoryMiB !== undefined) env.CUDA_MPS_PINNED_DEVICE_MEM_LIMIT = `0=${alloc.memoryMiB}M`;
-      return { cvd: gpuCvd, env };
-    }
+    const env = shareEnv(alloc);
+    if (alloc.migProfile === undefined) return { cvd: gpuCvd, env };
     const gpu = alloc.gpus[0];
     const devices = await listMigDevices({ env: this.opts.discoveryEnv });
     const held = new Set<string>();
@@ -682,7 +678,6 @@ export class LocalDriver implements ExecutionDriver {
       );
     }
     this.migHeld.set(jobId, free.uuid);
-    env.GIGAFAB_MIG_PROFILE = alloc.migProfile;
     return { cvd: free.uuid, env };
   }
 
