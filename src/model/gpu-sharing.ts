@@ -82,3 +82,21 @@ export function describeShare(a: Pick<NodeAllocation, 'milli' | 'migProfile' | '
   if (a.milli === undefined) return undefined;
   return `${a.milli} milli-GPU (time-sliced${a.memoryMiB ? `, ${a.memoryMiB} MiB GPU memory` : ''})`;
 }
+
+/**
+ * specGpuEquivalents: GPU-equivalents a job spec asks for on a GPU type: a fraction's milli / 1000,
+ * a MIG profile's compute fraction (1 when the type lacks the profile: such a job never starts
+ * there), else nodes x GPUs per node.
+ */
+export function specGpuEquivalents(
+  fleet: Pick<Fleet, 'nodeTypes'>,
+  spec: { gpusPerNode: number; nodes: number; gpuFraction?: number; migProfile?: string },
+  gpuType: GpuType,
+): number {
+  if (spec.gpuFraction !== undefined) return spec.gpuFraction / MILLI_PER_GPU;
+  if (spec.migProfile !== undefined) {
+    const found = migProfileOf(fleet, gpuType, spec.migProfile);
+    return found ? migProfileMilli(found.layout, found.profile) / MILLI_PER_GPU : 1;
+  }
+  return spec.gpusPerNode * spec.nodes;
+}

@@ -35,7 +35,13 @@ export const ProjectCreateSchema = z
     name: z.string().min(1).max(200).optional(),
   })
   .openapi('ProjectCreate');
-export const QuotaSchema = z.object({ gpuType: z.string(), gpus: z.number().int(), used: z.number().int() }).openapi('Quota');
+export const QuotaSchema = z
+  .object({
+    gpuType: z.string(),
+    gpus: z.number().int(),
+    used: z.number().openapi({ description: 'GPU-equivalents in use: a 250 milli-GPU share counts 0.25' }),
+  })
+  .openapi('Quota');
 export const ProjectSchema = z
   .object({
     id: z.string(),

@@ -65,7 +65,7 @@ class Project(TypedDict):
 class Quota(TypedDict):
     gpuType: str
     gpus: int
-    used: int
+    used: float
 
 
 class _ProjectCreateRequired(TypedDict):
@@ -192,6 +192,9 @@ class JobSpec(_JobSpecRequired, total=False):
     simulation: Dict[str, Any]
     constraints: "JobConstraints"
     onNodeFailure: Literal["requeue", "fail"]
+    gpuFraction: int
+    gpuMemoryMiB: int
+    migProfile: str
 
 
 class JobConstraints(TypedDict, total=False):
@@ -772,7 +775,7 @@ class PriceVersionInput(_PriceVersionInputRequired, total=False):
 PriceInput = TypedDict("PriceInput", {"gpuType": str, "class": str, "centsPerGpuHour": int}, total=False)
 
 
-CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": int, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
+CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": float, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
 
 
 class Budget(TypedDict):
