@@ -318,7 +318,7 @@ AuditHead = Optional[Dict[str, Any]]
 AuditCheckpoint = Optional[Dict[str, Any]]
 
 
-class FleetGpus(TypedDict):
+class _FleetGpusRequired(TypedDict):
     at: str
     sites: List[str]
     gpuTypes: List[str]
@@ -329,6 +329,10 @@ class FleetGpus(TypedDict):
     nodes: Dict[str, Any]
     jobs: Dict[str, Any]
     gpuJob: List[int]
+
+
+class FleetGpus(_FleetGpusRequired, total=False):
+    gpuShareMilli: List[int]
 
 
 class FleetHistory(TypedDict):
