@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { SimDriver } from '../../src/drivers/sim-driver.js';
+import { realTimers } from '../../src/drivers/timers.js';
 import { JobSpecSchema } from '../../src/model/schemas.js';
+import { ControlPlane } from '../../src/server/control-plane.js';
+import { SchedulingState } from '../../src/server/cycle/scheduling-state.js';
+import { EventBus } from '../../src/server/event-bus.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { harness } from './harness.js';
 
@@ -101,3 +106,34 @@ for (const dialect of DIALECTS) {
     }
   });
 }
+
+test('a restarted control plane rebuilds shares with their organisation: a new share of the org joins the GPU', async () => {
+  const h = await harness({ fleet: sharingFleet });
+  const driver = new SimDriver(1, { now: () => h.clock.t, after: realTimers.after });
+  let second: ControlPlane | null = null;
+  try {
+    const a = (await h.cp.jobs.submit(h.tenant, h.spec({ gpuFraction: 250 }), undefined)).job;
+    await h.cp.runCycle();
+    const before = h.cp.cluster.allocationOf(a.id);
+    await h.cp.stop();
+    second = new ControlPlane({
+      state: new SchedulingState(h.cp.fleet, driver, null, () => h.clock.t),
+      store: h.store,
+      driver,
+      bus: new EventBus(),
+      metrics: null,
+      policy: h.cp.policy,
+    });
+    assert.equal((await second.recover()).running, 1);
+    assert.equal(second.cluster.orgOf(a.id), 'acme');
+    assert.equal(second.cluster.usage('vision', 'B200'), 0.25);
+    const b = (await second.jobs.submit(h.tenant, h.spec({ gpuFraction: 500 }), undefined)).job;
+    await second.runCycle();
+    assert.deepEqual(second.cluster.allocationOf(b.id)?.nodes[0].gpus, before?.nodes[0].gpus);
+    assert.equal(second.cluster.allocationOf(b.id)?.nodes[0].node, before?.nodes[0].node);
+  } finally {
+    await second?.stop();
+    await driver.close();
+    await h.close();
+  }
+});
