@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { NodeState } from '../../src/model/fleet.js';
 import type { Placement } from '../../src/model/job.js';
-import { ClusterModel, type SchedJob, type SchedShare, scheduleCycle } from '../../src/scheduler/index.js';
+import { ClusterModel, type RunningJobInfo, type SchedJob, type SchedShare, scheduleCycle } from '../../src/scheduler/index.js';
 import { quotas } from './fixtures.js';
 import { B200_MIG, shareFleet } from './fractional-fixtures.js';
 
@@ -41,6 +41,7 @@ interface Held {
   org: string;
   project: string;
   placement: Placement;
+  info: RunningJobInfo;
 }
 
 function checkInvariants(held: ReadonlyMap<string, Held>): void {
@@ -127,15 +128,44 @@ test('fractions and MIG: never over 1000 milli, never two orgs on a GPU, MIG wit
               ...(j.share ? { share: j.share } : {}),
             });
           }
-          const r = scheduleCycle(cluster, { queue: [...queued.values()], quotas: q, now: seq });
+          // Preemption and backfill release and re-allocate running shares while they plan: the
+          // cluster must come back exactly, organisation and all (checked below).
+          const r = scheduleCycle(cluster, {
+            queue: [...queued.values()],
+            quotas: q,
+            now: seq * 1000,
+            running: [...held.values()].map((h) => h.info),
+            preemption: { enabled: true, minRuntimeSeconds: 0 },
+            backfill: { enabled: true, gangsOnly: false },
+          });
+          for (const p of r.preemptions ?? []) {
+            // Victims stop at once and go back to the queue (the lifecycle's requeue).
+            cluster.release(p.victimId);
+            held.delete(p.victimId);
+          }
           for (const s of r.starts) {
             const j = queued.get(s.jobId);
             assert.ok(j);
             queued.delete(s.jobId);
-            held.set(s.jobId, { org: j.org, project: j.project, placement: s.placement });
+            held.set(s.jobId, {
+              org: j.org,
+              project: j.project,
+              placement: s.placement,
+              info: {
+                id: j.id,
+                project: j.project,
+                org: j.org,
+                priority: j.priority,
+                gpus: 1,
+                startedAt: seq * 1000,
+                borrowed: s.borrowed === true,
+                preemptible: true,
+                maxRuntimeSeconds: 3600,
+              },
+            });
             if (j.share) assert.equal(s.placement.nodes[0].migProfile, j.share.migProfile);
           }
-          assert.equal(r.starts.length + r.pending.size, r.starts.length + queued.size);
+          assert.equal(r.pending.size, queued.size);
         } else if (op.kind === 'end') {
           const ids = [...held.keys()];
           if (ids.length === 0) continue;
