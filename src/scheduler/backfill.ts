@@ -104,6 +104,14 @@ export class Backfill {
     }
   }
 
+  /**
+   * isReservedGpu: a reservation or window of this cycle plans on this GPU. A share must not join
+   * such a GPU while it is busy: the reservation counts on it coming free by the holders' ends.
+   */
+  isReservedGpu(node: string, gpu: number): boolean {
+    return this.reservedGpus.size > 0 && this.reservedGpus.has(`${node}/${gpu}`);
+  }
+
   /** resume re-holds the still-free GPUs of every suspended reservation. */
   resume(): void {
     for (const h of this.suspended) this.hold(h);

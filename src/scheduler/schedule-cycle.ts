@@ -274,7 +274,8 @@ function tryShare(ctx: CycleContext, job: SchedJob): JobOutcome {
       failures.push(verdict.reason);
       continue;
     }
-    const outcome = placeShare(ctx.cluster, job, gpuType, constraints);
+    const bf = ctx.backfill;
+    const outcome = placeShare(ctx.cluster, job, gpuType, constraints, bf && ((n, g) => bf.isReservedGpu(n, g)));
     if (outcome.ok) {
       const start: StartDecision = { jobId: job.id, placement: outcome.placement };
       if (verdict.borrowed) start.borrowed = true;

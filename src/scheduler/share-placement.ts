@@ -56,6 +56,8 @@ export function placeShare(
   job: SchedJob,
   gpuType: GpuType,
   constraints: PlacementConstraints | undefined,
+  /** GPUs a share must not join (a backfill reservation counts on them coming free). */
+  reserved?: (node: string, gpu: number) => boolean,
 ): ShareOutcome {
   const share = job.share;
   if (!share) throw new Error(`job ${job.id} asks for no GPU share`);
@@ -77,7 +79,8 @@ export function placeShare(
   for (const g of groups) {
     for (const a of cluster.sharedGpusOf(job.org, g.id)) {
       const { node, gpu } = cluster.gpuOfAbs(a);
-      if (cluster.isUp(node) && cluster.canShare(node, gpu, job.org, share.milli, share.migProfile)) candidates.push(a);
+      if (!cluster.isUp(node) || reserved?.(cluster.nodeAt(node).id, gpu)) continue;
+      if (cluster.canShare(node, gpu, job.org, share.milli, share.migProfile)) candidates.push(a);
     }
   }
   if (candidates.length > 0) {

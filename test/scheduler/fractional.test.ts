@@ -157,3 +157,47 @@ test('fractional jobs of one class are decided once when they fail (equivalence 
   assert.equal(r.stats.equivalenceHits, 2);
   assert.equal(r.pending.size, 3);
 });
+
+test('backfill: a share does not join its org GPU when a reservation counts on that GPU coming free', () => {
+  const cluster = new ClusterModel(shareFleet({ gpus: 2 }));
+  const node = 'a-b200-0001';
+  cluster.allocate('A', 'p1', { site: 'a', gpuType: 'B200', nodes: [{ node, gpus: [0], milli: 250 }] }, 'org1');
+  cluster.allocate('W', 'p2', { site: 'a', gpuType: 'B200', nodes: [{ node, gpus: [1] }] }, 'org2');
+  const running: RunningJobInfo[] = [
+    {
+      id: 'A',
+      project: 'p1',
+      org: 'org1',
+      priority: 100,
+      gpus: 0.25,
+      startedAt: 0,
+      borrowed: false,
+      preemptible: false,
+      maxRuntimeSeconds: 3600,
+    },
+    {
+      id: 'W',
+      project: 'p2',
+      org: 'org2',
+      priority: 100,
+      gpus: 1,
+      startedAt: 0,
+      borrowed: false,
+      preemptible: false,
+      maxRuntimeSeconds: 7200,
+    },
+  ];
+  const queue = [
+    job('R', { project: 'p2', org: 'org2', gpusPerNode: 2, priority: 500 }),
+    job('S', { share: { milli: 250 }, maxRuntimeSeconds: 3 * 3600 }),
+  ];
+  const input = { queue, quotas: Q, now: 0, running };
+  const without = scheduleCycle(cluster, input);
+  assert.equal(without.starts.find((s) => s.jobId === 'S')?.placement.nodes[0].gpus[0], 0, 'no reservation: S joins GPU 0');
+  cluster.release('S');
+  const r = scheduleCycle(cluster, { ...input, backfill: { enabled: true, gangsOnly: false } });
+  assert.equal(r.reservations?.[0]?.jobId, 'R');
+  assert.equal(r.starts.length, 0, 'S would outlast the reservation on GPU 0');
+  assert.equal(r.pending.get('S')?.code, 'insufficient_capacity');
+  cluster.verifyIndexes();
+});
