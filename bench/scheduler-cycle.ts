@@ -3,7 +3,11 @@
  * allocated and ~10,000 jobs pending. Between cycles some running jobs finish (release) and new
  * jobs arrive, so every cycle sees a changed cluster and a full queue. Only scheduleCycle is timed.
  *
- * Run: `npx tsc -p . && node dist/bench/scheduler-cycle.js` (prints JSON).
+ * With `--fractional 0.3`, 30 % of the jobs ask for part of one GPU instead (two thirds time-sliced
+ * fractions of 100-750 milli, one third MIG instances of their type's profiles), in four
+ * organisations (one per two projects), so shares pack per organisation (issue 18).
+ *
+ * Run: `npx tsc -p . && node dist/bench/scheduler-cycle.js [--fractional 0.3]` (prints JSON).
  */
 import { pathToFileURL } from 'node:url';
 import { loadFleetFile } from '../src/fleet/load-fleet.js';
@@ -33,7 +37,13 @@ interface Generator {
   next(): SchedJob;
 }
 
-function jobGenerator(rand: () => number): Generator {
+const FRACTIONS = [100, 250, 250, 500, 750];
+const MIG_PROFILES: Record<string, readonly string[]> = {
+  B200: ['1g.23gb', '1g.23gb', '2g.45gb', '3g.90gb'],
+  'RTX-PRO-6000': ['1g.24gb', '1g.24gb', '2g.48gb'],
+};
+
+function jobGenerator(rand: () => number, fractional: number): Generator {
   let seq = 0;
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const priorities = [
@@ -47,6 +57,25 @@ function jobGenerator(rand: () => number): Generator {
   return {
     next(): SchedJob {
       seq++;
+      const project = Math.floor(rand() * PROJECTS.length);
+      // Drawn only when fractions are on: the whole-GPU run keeps its random stream.
+      if (fractional > 0 && rand() < fractional) {
+        const gpuType: GpuType = rand() < 0.8 ? 'B200' : 'RTX-PRO-6000';
+        const share = rand() < 2 / 3 ? { milli: pick(FRACTIONS) } : { migProfile: pick(MIG_PROFILES[gpuType]) };
+        return {
+          id: `job-${seq}`,
+          seq,
+          org: `org-${project >> 1}`,
+          project: PROJECTS[project],
+          gpuType,
+          gpusPerNode: 1,
+          nodes: 1,
+          priority: pick(priorities),
+          submittedAt: seq,
+          maxRuntimeSeconds: 3600,
+          share,
+        };
+      }
       const r = rand();
       const t = rand();
       let gpuType: GpuType | null = t < 0.8 ? 'B200' : t < 0.95 ? 'RTX-PRO-6000' : null;
@@ -68,8 +97,8 @@ function jobGenerator(rand: () => number): Generator {
       return {
         id: `job-${seq}`,
         seq,
-        org: 'acme',
-        project: pick(PROJECTS),
+        org: `org-${project >> 1}`,
+        project: PROJECTS[project],
         gpuType,
         gpusPerNode,
         nodes,
@@ -91,7 +120,7 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
 
 /** benchSchedulerCycle runs the benchmark and returns its figures (milliseconds per cycle). */
 export async function benchSchedulerCycle(
-  opts: { cycles?: number; pending?: number; seed?: number } = {},
+  opts: { cycles?: number; pending?: number; seed?: number; fractional?: number } = {},
 ): Promise<Record<string, unknown>> {
   const cycles = opts.cycles ?? 200;
   const targetPending = opts.pending ?? 10_000;
@@ -99,7 +128,8 @@ export async function benchSchedulerCycle(
   const fleet = loadFleetFile();
   const cluster = new ClusterModel(fleet);
   const quotas = buildQuotas();
-  const gen = jobGenerator(rand);
+  const fractional = opts.fractional ?? 0;
+  const gen = jobGenerator(rand, fractional);
   const running: string[] = [];
   let now = 0;
 
@@ -154,9 +184,18 @@ export async function benchSchedulerCycle(
     equivalenceHits += r.stats.equivalenceHits;
   }
   const sorted = [...times].sort((a, b) => a - b);
+  let sharedGpus = 0;
+  let usedEquivalents = 0;
+  for (const id of running) usedEquivalents += cluster.milliOf(id) / 1000;
+  for (const n of fleet.nodes) {
+    for (let g = 0; g < n.gpus; g++) if (cluster.gpuShare(n.id, g).jobs > 0) sharedGpus++;
+  }
   return {
     cycles,
+    fractional,
     pending: queue.length,
+    sharedGpus,
+    usedGpuEquivalentsPct: round((100 * usedEquivalents) / fleet.totalGpus),
     fleetGpus: fleet.totalGpus,
     prefillAllocatedPct: round((100 * prefillAllocated) / fleet.totalGpus),
     finalAllocatedPct: round((100 * cluster.allocatedGpus()) / fleet.totalGpus),
@@ -173,7 +212,8 @@ export async function benchSchedulerCycle(
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  benchSchedulerCycle().then(
+  const at = process.argv.indexOf('--fractional');
+  benchSchedulerCycle({ fractional: at > 0 ? Number(process.argv[at + 1]) : 0 }).then(
     (r) => console.log(JSON.stringify(r, null, 2)),
     (err: unknown) => {
       console.error(err);

@@ -37,6 +37,9 @@ export const FleetGpusSchema = z
       .object({ id: z.array(z.string()), org: ints('Index into orgs, -1 when not known yet') })
       .openapi({ description: 'Jobs holding GPUs (column arrays)' }),
     gpuJob: ints('One entry per GPU, nodes in fleet order and GPUs by index within their node: index into jobs, or -1 when free'),
+    gpuShareMilli: ints(
+      'One entry per GPU, as gpuJob: milli-GPU held by fractional jobs (time-sliced shares, MIG instances), 0 for a free or whole-held GPU; gpuJob names one of its jobs',
+    ).optional(),
   })
   .openapi('FleetGpus');
 
@@ -72,7 +75,7 @@ export const QueuedJobBriefSchema = z.object({
   org: z.string(),
   project: z.string(),
   gpuType: z.string().nullable(),
-  gpus: z.number().int(),
+  gpus: z.number().openapi({ description: 'GPU-equivalents (a 250 milli-GPU share is 0.25)' }),
   message: z.string(),
 });
 
@@ -83,7 +86,7 @@ export const QueueSummarySchema = z
       z.object({
         code: z.string().openapi({ description: 'Pending reason code; `not_yet_scheduled` before the first cycle' }),
         count: z.number().int(),
-        gpus: z.number().int().openapi({ description: 'GPUs the group asks for' }),
+        gpus: z.number().openapi({ description: 'GPU-equivalents the group asks for' }),
         jobs: z.array(QueuedJobBriefSchema).openapi({ description: 'The oldest jobs of the group (at most `limit`)' }),
       }),
     ),

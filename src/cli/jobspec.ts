@@ -15,6 +15,12 @@ export interface JobFlags extends ConstraintFlags {
   gpuType?: string;
   gpusPerNode?: number;
   nodes?: number;
+  /** --gpu-fraction: milli-GPU of one GPU */
+  gpuFraction?: number;
+  /** --gpu-memory: MiB, with --gpu-fraction */
+  gpuMemory?: number;
+  /** --mig: a MIG profile */
+  mig?: string;
   image?: string;
   /** --registry-secret: the org secret holding the registry credentials */
   registrySecret?: string;
@@ -139,6 +145,9 @@ export function mergeJobSpec(file: Obj, flags: JobFlags): Obj {
   set('gpuType', flags.gpuType);
   set('gpusPerNode', flags.gpusPerNode);
   set('nodes', flags.nodes);
+  set('gpuFraction', flags.gpuFraction);
+  set('gpuMemoryMiB', flags.gpuMemory);
+  set('migProfile', flags.mig);
   set('image', flags.image);
   set('registryCredentials', flags.registrySecret);
   if (flags.shmSize !== undefined || flags.memory !== undefined) {

@@ -73,6 +73,8 @@ export const SlurmDriverConfigSchema = z
     partition: z.string().optional(),
     account: z.string().optional(),
     qos: z.string().optional(),
+    /** Shards per GPU in the site's gres.conf (`Name=shard Count=…`), for time-sliced shares. Default 100. */
+    shardsPerGpu: z.number().int().min(1).max(1000).optional(),
     slurmConf: z.string().optional(),
     binDir: z.string().optional(),
     passEnv: z.array(envName).optional(),
@@ -207,6 +209,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         partition: cfg.partition,
         account: cfg.account,
         qos: cfg.qos,
+        shardsPerGpu: cfg.shardsPerGpu,
         slurmConf: cfg.slurmConf,
         binDir: cfg.binDir,
         passEnv: cfg.passEnv,

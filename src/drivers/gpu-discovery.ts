@@ -105,3 +105,52 @@ function firstLine(s: string): string {
       ?.trim() ?? ''
   );
 }
+
+/** MigDevice: one MIG instance as `nvidia-smi -L` lists it under its parent GPU. */
+export interface MigDevice {
+  /** nvidia-smi index of the parent GPU. */
+  gpu: number;
+  /** Profile name, e.g. `1g.23gb`. */
+  profile: string;
+  /** MIG device number within the GPU. */
+  device: number;
+  /** `MIG-…` UUID: what CUDA_VISIBLE_DEVICES takes for a MIG instance. */
+  uuid: string;
+}
+
+/**
+ * listMigDevices runs `nvidia-smi -L` and returns the MIG instances it lists (none on GPUs not in
+ * MIG mode). Rejects when nvidia-smi is missing or fails: a MIG job cannot run without its instance.
+ */
+export function listMigDevices(opts: DiscoverOptions = {}): Promise<MigDevice[]> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'nvidia-smi',
+      ['-L'],
+      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 10_000, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`nvidia-smi -L failed: ${firstLine(`${stdout}\n${stderr}`) || err.message}`));
+        else resolve(parseNvidiaSmiList(stdout));
+      },
+    );
+  });
+}
+
+/**
+ * parseNvidiaSmiList reads `nvidia-smi -L`: `GPU 0: NVIDIA B200 (UUID: GPU-…)` lines, each followed
+ * by its MIG instances as `  MIG 1g.23gb     Device  0: (UUID: MIG-…)`.
+ */
+export function parseNvidiaSmiList(text: string): MigDevice[] {
+  const out: MigDevice[] = [];
+  let gpu = -1;
+  for (const line of text.split('\n')) {
+    const g = /^GPU (\d+):/.exec(line.trim());
+    if (g) {
+      gpu = Number(g[1]);
+      continue;
+    }
+    const m = /^MIG\s+(\S+)\s+Device\s+(\d+):\s+\(UUID:\s*(MIG-[^)\s]+)\)/.exec(line.trim());
+    if (m && gpu >= 0) out.push({ gpu, profile: m[1], device: Number(m[2]), uuid: m[3] });
+  }
+  return out;
+}

@@ -25,9 +25,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { NodeState } from '../model/fleet.js';
-import { bytesOf, REGISTRY_AUTH_SECRET } from '../model/job.js';
+import { bytesOf, type NodeAllocation, REGISTRY_AUTH_SECRET } from '../model/job.js';
 import { checkJobId, DEFAULT_LOG_CHUNK, Listeners } from './common.js';
 import type { DriverJob, ExecutionDriver, ExitOutcome, LogChunk, NodeStateObservation, Observation } from './driver.js';
+import { shareEnv } from './gpu-share-env.js';
 import { asList, KubeApiError, KubeClient, type KubeClientOptions, type KubeNode, type Pod } from './kubernetes/api.js';
 import { DEFAULT_CLUSTER_DOMAIN, headlessService, isGang, rankAddress, rankEnv } from './kubernetes/gang.js';
 import { podMounts } from './kubernetes/mounts.js';
@@ -294,9 +295,10 @@ export class KubernetesDriver implements ExecutionDriver {
             secretObject: secretName,
           }),
           ...mounts.env,
+          ...Object.entries(shareEnv(alloc)).map(([name, value]) => ({ name, value })),
         ];
         const r = job.spec.resources;
-        const limits: Record<string, string> = { 'nvidia.com/gpu': String(alloc.gpus.length) };
+        const limits: Record<string, string> = gpuLimits(alloc);
         if (r?.memory) limits.memory = String(bytesOf(r.memory));
         if (r?.cpus) limits.cpu = String(r.cpus);
         // NCCL needs a /dev/shm larger than the container runtime's 64 MiB default: a memory-backed emptyDir.
@@ -777,3 +779,15 @@ function exitCodeOf(pods: Pod[]): number | null {
 }
 
 export { KubeApiError };
+
+/**
+ * gpuLimits: the pod's GPU resource. Whole GPUs are `nvidia.com/gpu`; a MIG instance is the NVIDIA
+ * device plugin's mixed-strategy resource `nvidia.com/mig-<profile>` (e.g. nvidia.com/mig-1g.23gb);
+ * a time-sliced share is one replica of the device plugin's time-slicing (`nvidia.com/gpu.shared`,
+ * its renameByDefault name), the share itself in GIGAFAB_GPU_MILLI and the MPS variables.
+ */
+export function gpuLimits(alloc: NodeAllocation): Record<string, string> {
+  if (alloc.migProfile !== undefined) return { [`nvidia.com/mig-${alloc.migProfile}`]: '1' };
+  if (alloc.milli !== undefined) return { 'nvidia.com/gpu.shared': '1' };
+  return { 'nvidia.com/gpu': String(alloc.gpus.length) };
+}

@@ -33,7 +33,7 @@ import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { REGISTRY_AUTH_SECRET } from '../model/job.js';
+import { type NodeAllocation, REGISTRY_AUTH_SECRET } from '../model/job.js';
 import { followCheckpoints } from './checkpoint-file.js';
 import {
   baseEnv,
@@ -62,7 +62,8 @@ import {
   LocalJobStateSchema,
   SealerFileSchema,
 } from './driver-files.js';
-import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo } from './gpu-discovery.js';
+import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo, listMigDevices } from './gpu-discovery.js';
+import { shareEnv } from './gpu-share-env.js';
 import { datasetVolumes, firstUnstaged, mountEnv, scratchDir, scratchVolume, unstagedReason } from './job-mounts.js';
 import { gangArgv, rankContainer } from './local-gang.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
@@ -194,6 +195,8 @@ export class LocalDriver implements ExecutionDriver {
   readonly baseDir: string;
   private readonly listeners = new Listeners();
   private readonly jobs = new Map<string, Tracked>();
+  /** MIG device UUID given to each job started here (held while the job is in `jobs`). */
+  private readonly migHeld = new Map<string, string>();
   private inventoryPromise: Promise<GpuDiscovery> | null = null;
   private closed = false;
   private readonly now: () => number;
@@ -355,6 +358,14 @@ export class LocalDriver implements ExecutionDriver {
     // Each rank's GPUs (one rank per placed node; all on this machine).
     const cvds: string[] = [];
     for (const n of job.placement.nodes) cvds.push(await this.cudaVisibleDevices(n.gpus));
+    // Part of one GPU: its MIG instance instead of the GPU, or the GPU with MPS limits (time slicing).
+    const share = await this.shareDevices(job.id, alloc, cvds[0]);
+    if (typeof share === 'string') {
+      const at = this.workDir(job.id, job.attempt ?? 1);
+      mkdirSync(at, { recursive: true, mode: 0o700 });
+      return this.endAtStart(job.id, at, `mig_instance_missing: ${share}`);
+    }
+    if (share) cvds[0] = share.cvd;
     const cvd = cvds[0];
     const attempt = job.attempt ?? 1;
     const dir = this.workDir(job.id, attempt);
@@ -387,6 +398,7 @@ export class LocalDriver implements ExecutionDriver {
       GIGAFAB_CHECKPOINT_FILE: image ? CONTAINER_CHECKPOINT_FILE : join(dir, 'checkpoints'),
       CUDA_VISIBLE_DEVICES: cvd,
       CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+      ...(share ? share.env : {}),
       ...(image && job.placement.nodes.some((n) => n.gpus.length) ? { NVIDIA_VISIBLE_DEVICES: cvd } : {}),
       ...mountVars,
     };
@@ -644,6 +656,36 @@ export class LocalDriver implements ExecutionDriver {
     if (!this.opts.node && mine && !mine.includes(node)) {
       throw new Error(`job ${job.id} is placed on node ${node}, but this local driver runs nodes ${mine.join(',')}`);
     }
+  }
+
+  /**
+   * shareDevices: for a MIG allocation, a MIG instance of its profile on its GPU that no other job
+   * here holds (from `nvidia-smi -L`); for a time-sliced share, the GPU with the MPS limits: active
+   * thread percentage = the share, pinned device memory = its GPU memory limit. null for whole
+   * GPUs; a sentence when the MIG instance is missing (the job ends at start with it).
+   */
+  private async shareDevices(
+    jobId: string,
+    alloc: NodeAllocation | undefined,
+    gpuCvd: string,
+  ): Promise<{ cvd: string; env: Record<string, string> } | string | null> {
+    if (!alloc || alloc.milli === undefined) return null;
+    const env = shareEnv(alloc);
+    if (alloc.migProfile === undefined) return { cvd: gpuCvd, env };
+    const gpu = alloc.gpus[0];
+    const devices = await listMigDevices({ env: this.opts.discoveryEnv });
+    const held = new Set<string>();
+    for (const [other, uuid] of this.migHeld) if (other !== jobId && this.jobs.has(other)) held.add(uuid);
+    const free = devices.find((d) => d.gpu === gpu && d.profile === alloc.migProfile && !held.has(d.uuid));
+    if (!free) {
+      const here = devices.filter((d) => d.gpu === gpu).map((d) => d.profile);
+      return (
+        `GPU ${gpu} has no free MIG ${alloc.migProfile} instance (nvidia-smi -L lists ${here.length ? here.join(', ') : 'none'}` +
+        `; create one with nvidia-smi mig -i ${gpu} -cgi ${alloc.migProfile} -C)`
+      );
+    }
+    this.migHeld.set(jobId, free.uuid);
+    return { cvd: free.uuid, env };
   }
 
   private async cudaVisibleDevices(gpus: number[]): Promise<string> {

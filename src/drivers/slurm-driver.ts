@@ -33,7 +33,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeState } from '../model/fleet.js';
-import { REGISTRY_AUTH_SECRET } from '../model/job.js';
+import { type NodeAllocation, REGISTRY_AUTH_SECRET } from '../model/job.js';
 import { followCheckpoints } from './checkpoint-file.js';
 import {
   baseEnv,
@@ -81,6 +81,8 @@ export interface SlurmDriverOptions {
   partition?: string;
   account?: string;
   qos?: string;
+  /** Shards per GPU in gres.conf, for time-sliced shares (`--gres=shard:N`). Default 100. */
+  shardsPerGpu?: number;
   /** SLURM_CONF for the Slurm commands (default: inherited from this process, if set). */
   slurmConf?: string;
   /** Directory holding sbatch, squeue, sinfo, scancel, sacct (default: found on PATH). */
@@ -318,6 +320,7 @@ export class SlurmDriver implements ExecutionDriver {
       comment: this.comment,
       nodes: nodes.map((n) => n.slurmNode),
       gpusPerNode,
+      gres: shareGres(job.placement.nodes[0], this.opts.shardsPerGpu ?? 100),
       timeLimitMinutes: slurm.timeLimitMinutes(job.spec.maxRuntimeSeconds),
       partition: this.opts.partition,
       account: this.opts.account,
@@ -939,4 +942,15 @@ export function parseSlurmJobName(name: string): { id: string; attempt: number }
   const rest = name.slice('gigafab-'.length);
   const m = /^(.*)@([1-9]\d{0,8})$/.exec(rest);
   return m ? { id: m[1]!, attempt: Number(m[2]) } : { id: rest, attempt: 1 };
+}
+
+/**
+ * shareGres: the gres of a GPU share. A MIG instance is Slurm's MIG gres type, named by its profile
+ * (`gpu:1g.23gb:1`, as gres.conf AutoDetect=nvml names MIG devices); a time-sliced share is shards
+ * of one GPU (`shard:N`, N = the share of the site's shards per GPU, at least 1). Whole GPUs: undefined.
+ */
+export function shareGres(alloc: NodeAllocation | undefined, shardsPerGpu: number): string | undefined {
+  if (!alloc || alloc.milli === undefined) return undefined;
+  if (alloc.migProfile !== undefined) return `gpu:${alloc.migProfile}:1`;
+  return `shard:${Math.max(1, Math.ceil((alloc.milli * shardsPerGpu) / 1000))}`;
 }

@@ -10,6 +10,40 @@ const isoDate = z.preprocess(
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
 
+/** A MIG profile name as nvidia-smi prints it: `1g.23gb`, `1g.24gb+me`. */
+export const MIG_PROFILE_NAME = /^[1-9][0-9]?g\.[1-9][0-9]{0,3}gb(\+me)?$/;
+
+/** MIG geometry of a node type's GPUs: slices per GPU and the profiles (model/gpu-sharing.ts). */
+const MigLayoutSchema = z
+  .object({
+    computeSlices: z.number().int().min(1).max(8),
+    memorySlices: z.number().int().min(1).max(8),
+    profiles: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(MIG_PROFILE_NAME, 'a MIG profile name such as 1g.23gb'),
+            computeSlices: z.number().int().min(1).max(8),
+            memorySlices: z.number().int().min(1).max(8),
+            memoryGiB: z.number().positive(),
+            maxInstances: z.number().int().min(1).max(8),
+          })
+          .strict(),
+      )
+      .min(1),
+  })
+  .strict()
+  .superRefine((l, ctx) => {
+    for (const p of l.profiles) {
+      if (p.computeSlices > l.computeSlices || p.memorySlices > l.memorySlices) {
+        ctx.addIssue({ code: 'custom', message: `MIG profile ${p.name} needs more slices than the GPU has` });
+      }
+    }
+    if (new Set(l.profiles.map((p) => p.name)).size !== l.profiles.length) {
+      ctx.addIssue({ code: 'custom', message: 'MIG profile names must be unique' });
+    }
+  });
+
 export const FleetSpecSchema = z
   .object({
     name: z.string().min(1),
@@ -46,6 +80,8 @@ export const FleetSpecSchema = z
               .optional(),
             /** Which execution engine runs this site's jobs; absent: the simulated driver. */
             driver: DriverConfigSchema.optional(),
+            /** Jobs may share GPUs here (time-sliced fractions, MIG instances); absent: they may not. */
+            gpuSharing: z.boolean().optional(),
           })
           .strict(),
       )
@@ -61,6 +97,7 @@ export const FleetSpecSchema = z
             interconnect: z.enum(['nvlink', 'pcie']),
             cpus: z.number().int().positive(),
             memoryGiB: z.number().positive(),
+            mig: MigLayoutSchema.optional(),
           })
           .strict(),
       )

@@ -1,7 +1,7 @@
 /**
  * Pricing run time: which price version is in effect when, how a segment's duration is rounded up
  * (the granularity in effect at its start, counted from its start), and its billed time split at
- * each price change. Costs are summed exactly as integers (gpus × ms × cents per GPU-hour, a
+ * each price change. Costs are summed exactly as integers (milli-GPUs × ms × cents per GPU-hour, a
  * BigInt) and rounded to the cent only once per sum, so splitting a segment never adds a cent.
  */
 import { type BillingGranularity, GRANULARITY_MS, type PriceVersion } from './prices.js';
@@ -92,11 +92,16 @@ export class PriceTimeline {
   }
 }
 
-/** costNumerator: gpus × ms × cents per GPU-hour; divided by MS_PER_HOUR it is cents. */
+/**
+ * costNumerator: milli-GPUs × ms × cents per GPU-hour, exact; divided by MS_PER_HOUR × 1000 it is
+ * cents. GPUs are counted in milli so that fractional GPUs (0.25 of a GPU) stay exact integers.
+ */
 export const costNumerator = (gpus: number, ms: number, centsPerGpuHour: number): bigint =>
-  BigInt(gpus) * BigInt(Math.round(ms)) * BigInt(centsPerGpuHour);
+  BigInt(Math.round(gpus * 1000)) * BigInt(Math.round(ms)) * BigInt(centsPerGpuHour);
+
+const NUMERATOR_PER_CENT = MS_PER_HOUR * 1000n;
 
 /** roundCents: a non-negative numerator to whole cents, half a cent rounded up. */
 export function roundCents(numerator: bigint): number {
-  return Number((numerator * 2n + MS_PER_HOUR) / (2n * MS_PER_HOUR));
+  return Number((numerator * 2n + NUMERATOR_PER_CENT) / (2n * NUMERATOR_PER_CENT));
 }

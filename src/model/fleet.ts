@@ -3,6 +3,8 @@
  * Plain data shared by the scheduler, store, drivers and API. No I/O here.
  */
 
+import type { MigLayoutSpec } from './gpu-sharing.js';
+
 /** GpuType names a GPU model as users request it, e.g. `B200` or `RTX-PRO-6000`. */
 export type GpuType = string;
 
@@ -34,6 +36,8 @@ export interface SiteSpec {
   attestations?: Attestation[];
   /** Execution driver config (validated by the fleet schema; see src/drivers/config.ts). */
   driver?: unknown;
+  /** Jobs may share GPUs here (time-sliced fractions and MIG instances); default false. */
+  gpuSharing?: boolean;
 }
 
 /** NodeTypeSpec describes one server model and its GPUs. */
@@ -46,6 +50,8 @@ export interface NodeTypeSpec {
   interconnect: 'nvlink' | 'pcie';
   cpus: number;
   memoryGiB: number;
+  /** MIG geometry and profiles this node type's GPUs offer (model/gpu-sharing.ts); absent: no MIG. */
+  mig?: MigLayoutSpec;
 }
 
 /** PoolSpec declares `count` identical nodes in a site, grouped into scalable units of `unitSize`. */

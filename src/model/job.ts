@@ -23,6 +23,15 @@ export type PriorityClass = keyof typeof PRIORITY_CLASSES;
 export interface NodeAllocation {
   node: string;
   gpus: number[];
+  /**
+   * Part of ONE GPU (gpus has one index): the milli-GPU it counts for (a time-sliced share, or a MIG
+   * instance's compute fraction). Absent: the GPUs are whole.
+   */
+  milli?: number;
+  /** A MIG instance of this profile on the GPU (see model/gpu-sharing.ts). */
+  migProfile?: string;
+  /** Time-sliced share: GPU memory limit in MiB (CUDA_MPS_PINNED_DEVICE_MEM_LIMIT). */
+  memoryMiB?: number;
 }
 
 /** Placement of a whole job: all its nodes (a gang lives in one site). */

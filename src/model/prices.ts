@@ -91,7 +91,7 @@ export const CostEstimateSchema = z
   .object({
     gpuType: z.string().openapi({ description: 'The type priced (for `any`: the dearest type the fleet has)' }),
     class: z.enum(USAGE_CLASSES),
-    gpus: z.number().int(),
+    gpus: z.number().openapi({ description: 'GPU-equivalents (a 250 milli-GPU share is 0.25)' }),
     maxRuntimeSeconds: z.number().int(),
     centsPerGpuHour: z.number().int(),
     granularity: z.enum(BILLING_GRANULARITIES),

@@ -36,7 +36,13 @@ export const ProjectCreateSchema = z
     name: z.string().min(1).max(200).optional(),
   })
   .openapi('ProjectCreate');
-export const QuotaSchema = z.object({ gpuType: z.string(), gpus: z.number().int(), used: z.number().int() }).openapi('Quota');
+export const QuotaSchema = z
+  .object({
+    gpuType: z.string(),
+    gpus: z.number().int(),
+    used: z.number().openapi({ description: 'GPU-equivalents in use: a 250 milli-GPU share counts 0.25' }),
+  })
+  .openapi('Quota');
 export const ProjectSchema = z
   .object({
     id: z.string(),
@@ -242,6 +248,37 @@ export const JobSpecSchema = z
     onNodeFailure: OnNodeFailureSchema.optional(),
     kind: WorkloadKindSchema.optional(),
     session: SessionSpecSchema.optional(),
+    gpuFraction: z.number().int().min(1).max(999).optional().openapi({
+      description: 'Part of one GPU in milli-GPU (250 = a quarter), time-sliced with jobs of the same organisation only',
+    }),
+    gpuMemoryMiB: z
+      .number()
+      .int()
+      .min(256)
+      .max(1_048_576)
+      .optional()
+      .openapi({ description: 'With gpuFraction: GPU memory limit in MiB (CUDA_MPS_PINNED_DEVICE_MEM_LIMIT)' }),
+    migProfile: z
+      .string()
+      .regex(/^[1-9][0-9]?g\.[1-9][0-9]{0,3}gb(\+me)?$/, 'a MIG profile such as 1g.23gb')
+      .optional()
+      .openapi({ description: "A MIG instance of one GPU, one of the GPU type's profiles (e.g. 1g.23gb on B200)" }),
+  })
+  .superRefine((spec, ctx) => {
+    const share = spec.gpuFraction !== undefined ? 'gpuFraction' : spec.migProfile !== undefined ? 'migProfile' : null;
+    if (spec.gpuFraction !== undefined && spec.migProfile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['migProfile'], message: 'ask for gpuFraction or migProfile, not both' });
+    }
+    if (share && (spec.gpusPerNode !== 1 || spec.nodes !== 1)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [spec.gpusPerNode !== 1 ? 'gpusPerNode' : 'nodes'],
+        message: `${share} is part of ONE GPU: gpusPerNode and nodes must be 1`,
+      });
+    }
+    if (spec.gpuMemoryMiB !== undefined && spec.gpuFraction === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['gpuMemoryMiB'], message: 'gpuMemoryMiB limits a gpuFraction; set gpuFraction too' });
+    }
   })
   .superRefine(checkWorkloadSpec)
   .openapi('JobSpec');
@@ -253,7 +290,15 @@ export const PlacementSchema = z
   .object({
     site: z.string(),
     gpuType: z.string(),
-    nodes: z.array(z.object({ node: z.string(), gpus: z.array(z.number().int()) })),
+    nodes: z.array(
+      z.object({
+        node: z.string(),
+        gpus: z.array(z.number().int()),
+        milli: z.number().int().optional().openapi({ description: 'Part of the one GPU listed, in milli-GPU' }),
+        migProfile: z.string().optional().openapi({ description: 'A MIG instance of this profile' }),
+        memoryMiB: z.number().int().optional(),
+      }),
+    ),
   })
   .openapi('Placement');
 

@@ -39,6 +39,8 @@ interface Held {
 interface Ending {
   id: string;
   org: string;
+  /** The organisation its allocation is held for (passed back when it is re-allocated). */
+  holder: string;
   project: string;
   placement: Placement;
   end: number;
@@ -102,6 +104,14 @@ export class Backfill {
     }
   }
 
+  /**
+   * isReservedGpu: a reservation or window of this cycle plans on this GPU. A share must not join
+   * such a GPU while it is busy: the reservation counts on it coming free by the holders' ends.
+   */
+  isReservedGpu(node: string, gpu: number): boolean {
+    return this.reservedGpus.size > 0 && this.reservedGpus.has(`${node}/${gpu}`);
+  }
+
   /** resume re-holds the still-free GPUs of every suspended reservation. */
   resume(): void {
     for (const h of this.suspended) this.hold(h);
@@ -113,6 +123,7 @@ export class Backfill {
     this.startedNow.push({
       id: job.id,
       org: job.org,
+      holder: job.org,
       project: job.project,
       placement,
       end: this.now + job.maxRuntimeSeconds * 1000,
@@ -265,7 +276,16 @@ export class Backfill {
         const project = this.cluster.projectOf(r.id);
         if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
         const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
-        running.push({ id: r.id, org: r.org, project, placement, end: Math.max(this.now, end), preemptible: r.preemptible });
+        const holder = this.cluster.orgOf(r.id) ?? r.org;
+        running.push({
+          id: r.id,
+          org: r.org,
+          holder,
+          project,
+          placement,
+          end: Math.max(this.now, end),
+          preemptible: r.preemptible,
+        });
       }
       running.sort(byEnd);
       this.runningEndings.set(gpuType, running);
@@ -289,7 +309,7 @@ export class Backfill {
     }
     const out = placeJob(this.cluster, req);
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement);
+    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder);
     if (!out.ok) return null;
     return { placement: out.placement, blockedBy: blockers(out.placement, released) };
   }
@@ -299,7 +319,8 @@ export class Backfill {
     if (this.reservedGpus.size === 0) return;
     const nodes = [];
     for (const a of e.placement.nodes) {
-      const gpus = a.gpus.filter((g) => this.reservedGpus.has(`${a.node}/${g}`));
+      // A share's GPU is free only once its last share is gone.
+      const gpus = a.gpus.filter((g) => this.reservedGpus.has(`${a.node}/${g}`) && this.cluster.isGpuFree(a.node, g));
       if (gpus.length > 0) nodes.push({ node: a.node, gpus });
     }
     if (nodes.length === 0) return;
@@ -327,7 +348,7 @@ export class Backfill {
       }
     }
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement);
+    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder);
     if (!found) return null;
     return { ...found, blockedBy: blockers(found.placement, released) };
   }

@@ -19,6 +19,7 @@
  * what makes preemption free of oscillation (see preemption.ts).
  */
 import type { GpuType } from '../model/fleet.js';
+import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { PendingReason } from '../model/job.js';
 import type { ClusterModel } from './cluster-model.js';
 import { formatCount, REASON } from './reasons.js';
@@ -59,9 +60,7 @@ export class CohortLedger {
       const placement = cluster.allocationOf(r.id);
       const project = cluster.projectOf(r.id);
       if (!placement || project === undefined) continue;
-      let gpus = 0;
-      for (const a of placement.nodes) gpus += a.gpus.length;
-      add(this.guaranteed, project, placement.gpuType, -gpus);
+      add(this.guaranteed, project, placement.gpuType, -placementGpuEquivalents(placement));
     }
   }
 
@@ -118,13 +117,13 @@ export class CohortLedger {
     const inUse = this.inUse(project, gpuType);
     if (!this.enabled) {
       // v1: the quota is a hard limit on everything the project holds.
-      if (inUse + needs <= nominal) return { ok: true, borrowed: false };
+      if (within(inUse + needs, nominal)) return { ok: true, borrowed: false };
       if (nominal <= 0) return { ok: false, reason: REASON.noQuota(project, gpuType, needs) };
       return { ok: false, reason: REASON.quotaExhausted(project, gpuType, inUse, nominal, needs) };
     }
     // The borrowing limit caps everything the project holds, guaranteed or not.
     const limit = this.borrowing?.borrowingLimit?.get(project)?.get(gpuType);
-    if (limit !== undefined && inUse + needs > nominal + Math.max(0, limit)) {
+    if (limit !== undefined && !within(inUse + needs, nominal + Math.max(0, limit))) {
       if (nominal <= 0 && limit <= 0) return { ok: false, reason: REASON.noQuota(project, gpuType, needs) };
       const reason = REASON.quotaExhausted(project, gpuType, inUse, nominal, needs);
       return {
@@ -136,10 +135,10 @@ export class CohortLedger {
         },
       };
     }
-    if (this.guaranteedUsage(project, gpuType) + needs <= nominal) return { ok: true, borrowed: false };
+    if (within(this.guaranteedUsage(project, gpuType) + needs, nominal)) return { ok: true, borrowed: false };
     const pool = this.pool(gpuType);
     const delta = this.poolDelta(project, gpuType, inUse, needs);
-    if (pool.used + delta > pool.capacity) {
+    if (!within(pool.used + delta, pool.capacity)) {
       const idle = Math.max(0, pool.capacity - pool.used);
       const reason = REASON.quotaExhausted(project, gpuType, inUse, nominal, needs);
       return {
@@ -189,4 +188,12 @@ function add(m: Map<string, Map<GpuType, number>>, project: string, gpuType: Gpu
     m.set(project, byType);
   }
   byType.set(gpuType, (byType.get(gpuType) ?? 0) + n);
+}
+
+/**
+ * within: a <= b for sums of GPU-equivalents. Fractions are milli-GPU / 1000, so a sum that is
+ * exactly the quota may land one rounding step above it (0.1 + 0.2); a milli-GPU is far above that.
+ */
+function within(a: number, b: number): boolean {
+  return a <= b + 1e-9;
 }

@@ -7,13 +7,18 @@
  *
  * - groups: one per (site, GPU type); per group, buckets of *up* nodes keyed by free-GPU count;
  * - units: one per scalable unit; per unit, the set of fully free up nodes;
- * - usage: GPUs held per project per GPU type (quota accounting);
- * - totals per group (total, allocated, free on up nodes) for metrics and reasons.
+ * - usage: GPU-equivalents held per project per GPU type (quota accounting; kept in milli-GPU);
+ * - totals per group (total, allocated, free on up nodes) for metrics and reasons;
+ * - shared GPUs (fractions and MIG instances, model/gpu-sharing.ts): per GPU the milli-GPU used, the
+ *   one organisation allowed on it, its mode (time-sliced or MIG) and MIG slices used; per (org,
+ *   group) the set of its partly used GPUs. A shared GPU is out of the free mask, so whole-GPU
+ *   placement never sees it and counts it allocated; it is free again when its last share leaves.
  *
  * Pure: no I/O, no clock. Iteration orders are by dense node index, so identical delta histories
  * give identical answers and placements are reproducible.
  */
 import type { Fleet, FleetNode, GpuType, NodeState } from '../model/fleet.js';
+import { MILLI_PER_GPU, migProfileMilli, migProfileOf } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { IndexSet } from './index-set.js';
 
@@ -89,9 +94,45 @@ interface UnitState extends UnitInfo {
 
 interface AllocationRecord {
   readonly project: string;
+  /** The organisation the job belongs to (shared GPUs never mix organisations). */
+  readonly org: string;
   readonly placement: Placement;
   readonly nodeIdx: readonly number[];
+  /** Whole GPUs taken per node (a shared allocation has 0: its GPU is held by the share layer). */
   readonly masks: readonly number[];
+  /** Milli-GPU counted for quotas. */
+  readonly milli: number;
+  readonly share?: ShareRecord;
+}
+
+/** ShareRecord: one share (fraction or MIG instance) of one GPU. */
+interface ShareRecord {
+  /** Absolute GPU index (gpuBase of the node + GPU index). */
+  readonly abs: number;
+  readonly mode: ShareMode;
+  readonly milli: number;
+  readonly migProfile?: string;
+  readonly computeSlices: number;
+  readonly memorySlices: number;
+}
+
+/** How a GPU is shared: not at all, time-sliced (fractions), or MIG instances. */
+export type ShareMode = 'none' | 'time-slice' | 'mig';
+const SHARE_MODES: readonly ShareMode[] = ['none', 'time-slice', 'mig'];
+
+/** GpuShareView: the share state of one GPU (for placement, the API and the console). */
+export interface GpuShareView {
+  mode: ShareMode;
+  /** Milli-GPU used by shares (0 when not shared). */
+  usedMilli: number;
+  /** The organisation whose shares hold the GPU, if any. */
+  org?: string;
+  /** Jobs holding shares. */
+  jobs: number;
+  migComputeSlices: number;
+  migMemorySlices: number;
+  /** MIG instances per profile. */
+  migInstances: Record<string, number>;
 }
 
 const STATE_CODES: readonly NodeState[] = ['up', 'draining', 'down'];
@@ -114,7 +155,23 @@ export class ClusterModel {
   private readonly unitStates: UnitState[] = [];
   private readonly groupsByType = new Map<GpuType, GroupState[]>();
   private readonly allocations = new Map<string, AllocationRecord>();
+  /** Milli-GPU held per project per GPU type. */
   private readonly usageByProject = new Map<string, Map<GpuType, number>>();
+  /** First absolute GPU index of each node. */
+  private readonly gpuBase: Int32Array;
+  /** Per absolute GPU: share mode code, milli used, job count, org id (-1 none), MIG slices used. */
+  private readonly shareMode: Uint8Array;
+  private readonly shareMilli: Uint16Array;
+  private readonly shareJobs: Uint8Array;
+  private readonly shareOrg: Int32Array;
+  private readonly migCompute: Uint8Array;
+  private readonly migMemory: Uint8Array;
+  /** MIG instances per profile of a GPU (sparse: only GPUs holding some). */
+  private readonly migInstances = new Map<number, Map<string, number>>();
+  /** org id -> group -> absolute indexes of the org's partly used GPUs. */
+  private readonly sharedByOrg = new Map<number, Map<number, Set<number>>>();
+  private readonly orgIds = new Map<string, number>();
+  private readonly orgNames: string[] = [];
 
   constructor(fleet: Fleet) {
     this.fleet = fleet;
@@ -129,6 +186,19 @@ export class ClusterModel {
     this.nodeUnit = new Int32Array(n);
     this.nodeUnitLocal = new Int32Array(n);
     this.nodeJobs = new Array<Set<string> | undefined>(n);
+    this.gpuBase = new Int32Array(n + 1);
+    let gpuCount = 0;
+    for (const node of fleet.nodes) {
+      this.gpuBase[node.index] = gpuCount;
+      gpuCount += Math.max(0, node.gpus);
+    }
+    this.gpuBase[n] = gpuCount;
+    this.shareMode = new Uint8Array(gpuCount);
+    this.shareMilli = new Uint16Array(gpuCount);
+    this.shareJobs = new Uint8Array(gpuCount);
+    this.shareOrg = new Int32Array(gpuCount).fill(-1);
+    this.migCompute = new Uint8Array(gpuCount);
+    this.migMemory = new Uint8Array(gpuCount);
 
     // Pass 1: membership of groups and units, in fleet order.
     const groupKey = new Map<string, number>();
@@ -232,9 +302,14 @@ export class ClusterModel {
    * Nodes that are draining or down are accepted (restoring running jobs at startup); the
    * scheduler itself never places work on them.
    */
-  allocate(jobId: string, project: string, placement: Placement): void {
+  allocate(jobId: string, project: string, placement: Placement, org: string = project): void {
     if (this.allocations.has(jobId)) throw new ClusterModelError(`job ${jobId} already has an allocation`);
     if (placement.nodes.length === 0) throw new ClusterModelError(`job ${jobId}: placement has no nodes`);
+    const first = placement.nodes[0];
+    if (first.milli !== undefined || first.migProfile !== undefined) {
+      this.allocateShare(jobId, project, placement, org);
+      return;
+    }
     const nodeIdx: number[] = [];
     const masks: number[] = [];
     const seen = new Set<number>();
@@ -282,8 +357,177 @@ export class ClusterModel {
       }
       jobs.add(jobId);
     }
-    this.addUsage(project, placement.gpuType, gpus);
-    this.allocations.set(jobId, { project, placement, nodeIdx, masks });
+    this.addUsage(project, placement.gpuType, gpus * MILLI_PER_GPU);
+    this.allocations.set(jobId, { project, org, placement, nodeIdx, masks, milli: gpus * MILLI_PER_GPU });
+  }
+
+  /**
+   * allocateShare: a fraction or MIG instance of one GPU. The GPU must be free (it leaves the free
+   * mask and takes the job's mode and organisation) or already shared in the same mode by the same
+   * organisation with room left: never two organisations on one GPU, never over 1000 milli, MIG
+   * instances only within the type's slices and per-profile instance counts.
+   */
+  private allocateShare(jobId: string, project: string, placement: Placement, org: string): void {
+    if (placement.nodes.length !== 1 || placement.nodes[0].gpus.length !== 1) {
+      throw new ClusterModelError(`job ${jobId}: a GPU share is on one GPU of one node`);
+    }
+    const alloc = placement.nodes[0];
+    const i = this.fleet.nodeIndex.get(alloc.node);
+    if (i === undefined) throw new ClusterModelError(`job ${jobId}: unknown node ${alloc.node}`);
+    const node = this.nodes[i];
+    if (node.site !== placement.site || node.gpuType !== placement.gpuType) {
+      throw new ClusterModelError(`job ${jobId}: node ${node.id} is ${node.gpuType} in ${node.site}`);
+    }
+    const gpu = alloc.gpus[0];
+    if (!Number.isInteger(gpu) || gpu < 0 || gpu >= node.gpus)
+      throw new ClusterModelError(`job ${jobId}: node ${node.id} has no GPU ${gpu}`);
+    const share = this.shareRecord(jobId, node, i, gpu, alloc.milli, alloc.migProfile);
+    const why = this.shareRefusal(share, this.orgId(org));
+    if (why) throw new ClusterModelError(`job ${jobId}: GPU ${gpu} of ${node.id} ${why}`);
+    const a = share.abs;
+    const orgId = this.orgId(org);
+    if (this.shareJobs[a] === 0) {
+      // A free GPU becomes shared: out of the free mask and into the org's partly used set.
+      const bit = 1 << gpu;
+      this.detach(i);
+      this.freeMask[i] = (this.freeMask[i] & ~bit) >>> 0;
+      this.freeCount[i] -= 1;
+      this.groupStates[this.nodeGroup[i]].allocated += 1;
+      this.attach(i);
+      this.shareMode[a] = SHARE_MODES.indexOf(share.mode);
+      this.shareOrg[a] = orgId;
+      this.sharedSet(orgId, this.nodeGroup[i]).add(a);
+    }
+    this.shareJobs[a] += 1;
+    this.shareMilli[a] += share.milli;
+    if (share.mode === 'mig' && share.migProfile) {
+      this.migCompute[a] += share.computeSlices;
+      this.migMemory[a] += share.memorySlices;
+      let counts = this.migInstances.get(a);
+      if (!counts) {
+        counts = new Map();
+        this.migInstances.set(a, counts);
+      }
+      counts.set(share.migProfile, (counts.get(share.migProfile) ?? 0) + 1);
+    }
+    let jobs = this.nodeJobs[i];
+    if (!jobs) {
+      jobs = new Set();
+      this.nodeJobs[i] = jobs;
+    }
+    jobs.add(jobId);
+    this.addUsage(project, placement.gpuType, share.milli);
+    this.allocations.set(jobId, { project, org, placement, nodeIdx: [i], masks: [0], milli: share.milli, share });
+  }
+
+  /** shareRecord: what a share asks of its GPU (milli, mode, MIG slices), checked against the fleet's layout. */
+  private shareRecord(
+    jobId: string,
+    node: FleetNode,
+    i: number,
+    gpu: number,
+    milli: number | undefined,
+    migProfile: string | undefined,
+  ): ShareRecord {
+    const abs = this.gpuBase[i] + gpu;
+    if (migProfile !== undefined) {
+      const found = migProfileOf(this.fleet, node.gpuType, migProfile);
+      if (!found) throw new ClusterModelError(`job ${jobId}: ${node.gpuType} has no MIG profile ${migProfile}`);
+      const { layout, profile } = found;
+      return {
+        abs,
+        mode: 'mig',
+        milli: migProfileMilli(layout, profile),
+        migProfile,
+        computeSlices: profile.computeSlices,
+        memorySlices: profile.memorySlices,
+      };
+    }
+    if (milli === undefined || !Number.isInteger(milli) || milli < 1 || milli >= MILLI_PER_GPU) {
+      throw new ClusterModelError(`job ${jobId}: a GPU fraction is 1..999 milli-GPU, not ${String(milli)}`);
+    }
+    return { abs, mode: 'time-slice', milli, computeSlices: 0, memorySlices: 0 };
+  }
+
+  /** shareRefusal: why the share cannot go on its GPU for org `orgId`, or null. */
+  private shareRefusal(share: ShareRecord, orgId: number): string | null {
+    const a = share.abs;
+    if (this.shareJobs[a] === 0) {
+      const i = this.nodeOfGpu(a);
+      if ((this.freeMask[i] & (1 << (a - this.gpuBase[i]))) === 0) return 'is not free';
+      return this.migRefusal(share, a, i);
+    }
+    if (this.shareOrg[a] !== orgId) return 'is shared by another organisation';
+    if (SHARE_MODES[this.shareMode[a]] !== share.mode) return `is in ${SHARE_MODES[this.shareMode[a]]} mode`;
+    if (share.mode === 'time-slice') {
+      return this.shareMilli[a] + share.milli > MILLI_PER_GPU ? `has ${MILLI_PER_GPU - this.shareMilli[a]} milli free` : null;
+    }
+    return this.migRefusal(share, a, this.nodeOfGpu(a));
+  }
+
+  private migRefusal(share: ShareRecord, a: number, i: number): string | null {
+    if (share.mode !== 'mig' || !share.migProfile) return null;
+    const found = migProfileOf(this.fleet, this.nodes[i].gpuType, share.migProfile);
+    if (!found) return `has no MIG profile ${share.migProfile}`;
+    const { layout, profile } = found;
+    if (this.migCompute[a] + share.computeSlices > layout.computeSlices) return 'has too few MIG compute slices left';
+    if (this.migMemory[a] + share.memorySlices > layout.memorySlices) return 'has too few MIG memory slices left';
+    if ((this.migInstances.get(a)?.get(share.migProfile) ?? 0) >= profile.maxInstances) {
+      return `holds ${profile.maxInstances} ${share.migProfile} instances already`;
+    }
+    return null;
+  }
+
+  /** canShare: whether a share (milli or MIG profile) of org `org` fits GPU `gpu` of node `i` now. */
+  canShare(i: number, gpu: number, org: string, milli: number | undefined, migProfile: string | undefined): boolean {
+    const node = this.nodes[i];
+    let share: ShareRecord;
+    try {
+      share = this.shareRecord('probe', node, i, gpu, milli, migProfile);
+    } catch {
+      return false;
+    }
+    const orgId = this.orgIds.get(org) ?? -2;
+    return this.shareRefusal(share, orgId) === null;
+  }
+
+  /** sharedGpusOf: absolute indexes of the org's partly used GPUs in group `g` (do not change the set). */
+  sharedGpusOf(org: string, g: number): ReadonlySet<number> {
+    const id = this.orgIds.get(org);
+    return (id === undefined ? undefined : this.sharedByOrg.get(id)?.get(g)) ?? EMPTY_SET;
+  }
+
+  /** gpuOfAbs: (node index, GPU index) of an absolute GPU index. */
+  gpuOfAbs(a: number): { node: number; gpu: number } {
+    const i = this.nodeOfGpu(a);
+    return { node: i, gpu: a - this.gpuBase[i] };
+  }
+
+  /** shareMilliFree: milli-GPU a shared GPU has left (1000 for a GPU no share holds). */
+  shareMilliFree(a: number): number {
+    return MILLI_PER_GPU - this.shareMilli[a];
+  }
+
+  /** gpuShare: the share state of GPU `gpu` of a node. */
+  gpuShare(nodeId: string, gpu: number): GpuShareView {
+    const i = this.nodeIndexOrThrow(nodeId);
+    const a = this.gpuBase[i] + gpu;
+    const org = this.shareOrg[a];
+    const view: GpuShareView = {
+      mode: SHARE_MODES[this.shareMode[a]],
+      usedMilli: this.shareMilli[a],
+      jobs: this.shareJobs[a],
+      migComputeSlices: this.migCompute[a],
+      migMemorySlices: this.migMemory[a],
+      migInstances: Object.fromEntries(this.migInstances.get(a) ?? []),
+    };
+    if (org >= 0) view.org = this.orgNames[org];
+    return view;
+  }
+
+  /** milliOf: the milli-GPU `jobId` holds (0 if none). */
+  milliOf(jobId: string): number {
+    return this.allocations.get(jobId)?.milli ?? 0;
   }
 
   /** release frees every GPU held by `jobId`. Idempotent: unknown or released jobs are ignored. */
@@ -291,6 +535,10 @@ export class ClusterModel {
     const rec = this.allocations.get(jobId);
     if (!rec) return;
     this.allocations.delete(jobId);
+    if (rec.share) {
+      this.releaseShare(jobId, rec, rec.share);
+      return;
+    }
     let gpus = 0;
     for (let k = 0; k < rec.nodeIdx.length; k++) {
       const i = rec.nodeIdx[k];
@@ -305,7 +553,40 @@ export class ClusterModel {
       jobs?.delete(jobId);
       if (jobs && jobs.size === 0) this.nodeJobs[i] = undefined;
     }
-    this.addUsage(rec.project, rec.placement.gpuType, -gpus);
+    this.addUsage(rec.project, rec.placement.gpuType, -gpus * MILLI_PER_GPU);
+  }
+
+  private releaseShare(jobId: string, rec: AllocationRecord, share: ShareRecord): void {
+    const a = share.abs;
+    const i = rec.nodeIdx[0];
+    this.shareJobs[a] -= 1;
+    this.shareMilli[a] -= share.milli;
+    if (share.mode === 'mig' && share.migProfile) {
+      this.migCompute[a] -= share.computeSlices;
+      this.migMemory[a] -= share.memorySlices;
+      const counts = this.migInstances.get(a);
+      const left = (counts?.get(share.migProfile) ?? 1) - 1;
+      if (left > 0) counts?.set(share.migProfile, left);
+      else counts?.delete(share.migProfile);
+      if (counts && counts.size === 0) this.migInstances.delete(a);
+    }
+    if (this.shareJobs[a] === 0) {
+      // The last share left: the GPU is whole and free again.
+      this.sharedByOrg.get(this.shareOrg[a])?.get(this.nodeGroup[i])?.delete(a);
+      this.shareMode[a] = 0;
+      this.shareOrg[a] = -1;
+      this.shareMilli[a] = 0;
+      const bit = 1 << (a - this.gpuBase[i]);
+      this.detach(i);
+      this.freeMask[i] = (this.freeMask[i] | bit) >>> 0;
+      this.freeCount[i] += 1;
+      this.groupStates[this.nodeGroup[i]].allocated -= 1;
+      this.attach(i);
+    }
+    const jobs = this.nodeJobs[i];
+    jobs?.delete(jobId);
+    if (jobs && jobs.size === 0) this.nodeJobs[i] = undefined;
+    this.addUsage(rec.project, rec.placement.gpuType, -share.milli);
   }
 
   /**
@@ -337,6 +618,11 @@ export class ClusterModel {
     return this.allocations.get(jobId)?.placement;
   }
 
+  /** orgOf returns the organisation `jobId` was allocated for (re-allocations pass it back), if it holds GPUs. */
+  orgOf(jobId: string): string | undefined {
+    return this.allocations.get(jobId)?.org;
+  }
+
   /** projectOf returns the project `jobId` was allocated for, if it holds GPUs. */
   projectOf(jobId: string): string | undefined {
     return this.allocations.get(jobId)?.project;
@@ -357,17 +643,17 @@ export class ClusterModel {
     return [...this.allocations.keys()];
   }
 
-  /** usage returns the GPUs of `gpuType` held by `project`'s jobs. */
+  /** usage returns the GPU-equivalents of `gpuType` held by `project`'s jobs (a 250-milli share is 0.25). */
   usage(project: string, gpuType: GpuType): number {
-    return this.usageByProject.get(project)?.get(gpuType) ?? 0;
+    return (this.usageByProject.get(project)?.get(gpuType) ?? 0) / MILLI_PER_GPU;
   }
 
-  /** projectUsage lists (project, GPUs held) for every project holding GPUs of `gpuType`. */
+  /** projectUsage lists (project, GPU-equivalents held) for every project holding GPUs of `gpuType`. */
   projectUsage(gpuType: GpuType): [string, number][] {
     const out: [string, number][] = [];
     for (const [project, byType] of this.usageByProject) {
       const n = byType.get(gpuType);
-      if (n !== undefined && n > 0) out.push([project, n]);
+      if (n !== undefined && n > 0) out.push([project, n / MILLI_PER_GPU]);
     }
     return out;
   }
@@ -496,18 +782,18 @@ export class ClusterModel {
     const usage = new Map<string, number>();
     const allocatedPerGroup = new Array<number>(this.groupStates.length).fill(0);
     const seen = new Uint32Array(this.nodes.length);
+    const shares: AllocationRecord[] = [];
     for (const [jobId, rec] of this.allocations) {
-      let gpus = 0;
       for (let k = 0; k < rec.nodeIdx.length; k++) {
         const i = rec.nodeIdx[k];
         if ((seen[i] & rec.masks[k]) !== 0) throw new ClusterModelError(`GPU held twice on node ${i}`);
         seen[i] |= rec.masks[k];
         if (!this.nodeJobs[i]?.has(jobId)) throw new ClusterModelError(`node ${i} misses job ${jobId}`);
-        gpus += popcount(rec.masks[k]);
         allocatedPerGroup[this.nodeGroup[i]] += popcount(rec.masks[k]);
       }
+      if (rec.share) shares.push(rec);
       const key = `${rec.project}\u0000${rec.placement.gpuType}`;
-      usage.set(key, (usage.get(key) ?? 0) + gpus);
+      usage.set(key, (usage.get(key) ?? 0) + rec.milli);
     }
     for (const [project, byType] of this.usageByProject) {
       for (const [type, n] of byType) {
@@ -518,8 +804,9 @@ export class ClusterModel {
     }
     for (const [key, n] of usage) {
       const [project, type] = key.split('\u0000');
-      if (this.usage(project, type) !== n) throw new ClusterModelError(`usage of ${key} missing`);
+      if ((this.usageByProject.get(project)?.get(type) ?? 0) !== n) throw new ClusterModelError(`usage of ${key} missing`);
     }
+    this.verifyShares(shares, seen, allocatedPerGroup);
     for (let i = 0; i < this.nodes.length; i++) {
       const free = (this.fullMask[i] & ~seen[i]) >>> 0;
       if (free !== this.freeMask[i]) throw new ClusterModelError(`free mask of node ${i} is stale`);
@@ -554,7 +841,72 @@ export class ClusterModel {
     }
   }
 
+  /** verifyShares recomputes the share layer (milli, jobs, org, MIG slices) and marks shared GPUs as held. */
+  private verifyShares(shares: readonly AllocationRecord[], seen: Uint32Array, allocatedPerGroup: number[]): void {
+    const milli = new Map<number, number>();
+    const jobs = new Map<number, number>();
+    for (const rec of shares) {
+      const s = rec.share;
+      if (!s) continue;
+      milli.set(s.abs, (milli.get(s.abs) ?? 0) + s.milli);
+      jobs.set(s.abs, (jobs.get(s.abs) ?? 0) + 1);
+    }
+    for (let a = 0; a < this.shareJobs.length; a++) {
+      const n = jobs.get(a) ?? 0;
+      if (n !== this.shareJobs[a] || (milli.get(a) ?? 0) !== this.shareMilli[a]) {
+        throw new ClusterModelError(`share state of GPU ${a} is stale`);
+      }
+      if (this.shareMilli[a] > MILLI_PER_GPU) throw new ClusterModelError(`GPU ${a} is over ${MILLI_PER_GPU} milli`);
+      if (n === 0) {
+        if (this.shareOrg[a] !== -1 || this.shareMode[a] !== 0) throw new ClusterModelError(`idle GPU ${a} keeps a share`);
+        continue;
+      }
+      const { node: i, gpu } = this.gpuOfAbs(a);
+      seen[i] |= 1 << gpu;
+      allocatedPerGroup[this.nodeGroup[i]] += 1;
+      if (!this.sharedByOrg.get(this.shareOrg[a])?.get(this.nodeGroup[i])?.has(a)) {
+        throw new ClusterModelError(`shared GPU ${a} is missing from its org's set`);
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- internals
+
+  private orgId(org: string): number {
+    let id = this.orgIds.get(org);
+    if (id === undefined) {
+      id = this.orgNames.length;
+      this.orgIds.set(org, id);
+      this.orgNames.push(org);
+    }
+    return id;
+  }
+
+  private sharedSet(orgId: number, g: number): Set<number> {
+    let byGroup = this.sharedByOrg.get(orgId);
+    if (!byGroup) {
+      byGroup = new Map();
+      this.sharedByOrg.set(orgId, byGroup);
+    }
+    let set = byGroup.get(g);
+    if (!set) {
+      set = new Set();
+      byGroup.set(g, set);
+    }
+    return set;
+  }
+
+  /** nodeOfGpu: the node holding absolute GPU `a` (binary search over gpuBase). */
+  private nodeOfGpu(a: number): number {
+    let lo = 0;
+    let hi = this.nodes.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.gpuBase[mid] <= a) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
 
   private nodeIndexOrThrow(nodeId: string): number {
     const i = this.fleet.nodeIndex.get(nodeId);
@@ -599,6 +951,7 @@ export class ClusterModel {
 }
 
 const EMPTY: readonly GroupInfo[] = [];
+const EMPTY_SET: ReadonlySet<number> = new Set();
 
 function matches(g: GroupState, filter: CapacityFilter | undefined): boolean {
   if (!filter) return true;

@@ -10,6 +10,7 @@ export {
   type CapacityFilter,
   ClusterModel,
   ClusterModelError,
+  type GpuShareView,
   type GroupInfo,
   type NodeView,
   type SiteTotals,
@@ -41,6 +42,7 @@ export {
 } from './priority.js';
 export { type CapacityShortfall, formatCount, preemptingReason, REASON, reservedReason } from './reasons.js';
 export { compareJobs, SchedulerError, scheduleCycle } from './schedule-cycle.js';
+export { placeShare, type ShareOutcome, shareMilliOn, sitesAllowingSharing } from './share-placement.js';
 export type {
   BackfillInput,
   BorrowingInput,
@@ -60,5 +62,6 @@ export type {
   Reservation,
   RunningJobInfo,
   SchedJob,
+  SchedShare,
   StartDecision,
 } from './types.js';

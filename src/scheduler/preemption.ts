@@ -29,17 +29,21 @@
  * reclaim its own project) or a borrower that comes back borrowing (class only, and B is lower).
  */
 import type { GpuType } from '../model/fleet.js';
+import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import type { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, hasConstraints } from './constraints.js';
 import { placeJob } from './placement.js';
+import { placeShare } from './share-placement.js';
 import type { PreemptionDecision, PreemptionInput, RunningJobInfo, SchedJob } from './types.js';
 
 /** Candidate is a running job of one GPU type that may be evicted. */
 interface Candidate {
   info: RunningJobInfo;
   project: string;
+  /** The organisation its allocation is held for. */
+  org: string;
   placement: Placement;
   gpus: number;
   lostMs: number;
@@ -84,10 +88,10 @@ export class Preemptor {
       const project = this.cluster.projectOf(info.id);
       if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
       if (!info.evicting && (!info.preemptible || this.now - info.startedAt < this.minRuntimeMs)) continue;
-      let gpus = 0;
-      for (const a of placement.nodes) gpus += a.gpus.length;
+      // GPU-equivalents: a 250-milli share counts 0.25 against the blast cap.
+      const gpus = placementGpuEquivalents(placement);
       const lostMs = Math.max(0, this.now - (info.lastCheckpointAt ?? info.startedAt));
-      list.push({ info, project, placement, gpus, lostMs });
+      list.push({ info, project, org: this.cluster.orgOf(info.id) ?? info.org, placement, gpus, lostMs });
     }
     list.sort(
       (a, b) =>
@@ -119,11 +123,14 @@ export class Preemptor {
    * whether the job would start on borrowed quota. Leaves the cluster as it found it.
    */
   plan(job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionPlan | null {
-    const key = `${job.project}\u0000${job.priority}\u0000${gpuType}\u0000${job.gpusPerNode}x${job.nodes}\u0000${borrowing}`;
+    const shape = job.share ? `share:${job.share.migProfile ?? job.share.milli}` : `${job.gpusPerNode}x${job.nodes}`;
+    const key = `${job.project}\u0000${job.priority}\u0000${gpuType}\u0000${shape}\u0000${borrowing}`;
     if (this.failed.has(key) && !hasConstraints(job)) return null;
     const constraints = constraintsFor(this.cluster, job);
     const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
-    const limit = this.cap * job.gpusPerNode * job.nodes;
+    // A share needs a GPU no other organisation holds: its blast cap is counted as one GPU's.
+    const fitsNow = () => (job.share ? placeShare(this.cluster, job, gpuType, constraints).ok : placeJob(this.cluster, req).ok);
+    const limit = this.cap * (job.share ? 1 : job.gpusPerNode * job.nodes);
     const removed: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
     let newGpus = 0;
     let fits = false;
@@ -135,7 +142,7 @@ export class Preemptor {
       this.cluster.release(c.info.id);
       removed.push({ c, reason });
       if (!c.info.evicting) newGpus += c.gpus;
-      if (placeJob(this.cluster, req).ok) {
+      if (fitsNow()) {
         fits = true;
         break;
       }
@@ -146,15 +153,15 @@ export class Preemptor {
       kept.push(removed[removed.length - 1]);
       for (let k = removed.length - 2; k >= 0; k--) {
         const r = removed[k];
-        this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement);
-        if (placeJob(this.cluster, req).ok) continue;
+        this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org);
+        if (fitsNow()) continue;
         this.cluster.release(r.c.info.id);
         kept.push(r);
       }
     }
     // Restore the cluster: re-allocate whatever is still released.
     for (const r of removed)
-      if (!this.cluster.hasAllocation(r.c.info.id)) this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement);
+      if (!this.cluster.hasAllocation(r.c.info.id)) this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org);
     if (!fits) {
       if (!constraints) this.failed.add(key);
       return null;

@@ -168,5 +168,7 @@ function classFactor(job: SchedJob): number {
 
 function sizeFactor(job: SchedJob, ctx: PriorityContext): number {
   const typeWeight = job.gpuType === null ? 1 : (ctx.gpuTypeWeights?.get(job.gpuType) ?? 1);
-  return ctx.fleetGpus > 0 ? clamp01((job.gpusPerNode * job.nodes * typeWeight) / ctx.fleetGpus) : 0;
+  // A time-sliced share counts its milli-GPU; a MIG instance one GPU (its compute fraction depends on the type).
+  const gpus = job.share ? (job.share.milli ?? 1000) / 1000 : job.gpusPerNode * job.nodes;
+  return ctx.fleetGpus > 0 ? clamp01((gpus * typeWeight) / ctx.fleetGpus) : 0;
 }

@@ -6,10 +6,18 @@ import type { GpuType } from '../model/fleet.js';
 import type { PendingReason } from '../model/job.js';
 import { isoInstant } from '../model/time.js';
 
-/** formatCount writes an integer with thousands separators (1234 -> "1,234"), locale-independent. */
+/**
+ * formatCount writes a count with thousands separators (1234 -> "1,234"), locale-independent; GPU-
+ * equivalents of fractional GPUs keep up to three decimals (0.25, 1.143).
+ */
 export function formatCount(n: number): string {
   const sign = n < 0 ? '-' : '';
-  return sign + String(Math.abs(Math.trunc(n))).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  const abs = Math.abs(n);
+  const whole = Math.trunc(abs);
+  const milli = Math.round((abs - whole) * 1000);
+  const int = String(milli === 1000 ? whole + 1 : whole).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  if (milli === 0 || milli === 1000) return sign + int;
+  return `${sign}${int}.${String(milli).padStart(3, '0').replace(/0+$/, '')}`;
 }
 
 /** CapacityShortfall is what the capacity step saw when a shape found no room. */
@@ -88,6 +96,32 @@ export const REASON = {
   /** unsatisfiable: the job can never run on this fleet (see validateJobFitsFleet). */
   unsatisfiable(why: string, details: Record<string, string | number | boolean>): PendingReason {
     return { code: 'unsatisfiable', message: `cannot run: ${why}`, details };
+  },
+
+  /**
+   * noShareCapacity: a fraction or MIG instance found no GPU: none of its organisation's shared GPUs
+   * has room, and no free GPU is left in a site that allows sharing.
+   */
+  noShareCapacity(gpuType: GpuType, org: string, what: string, sites: readonly string[]): PendingReason {
+    return {
+      code: 'insufficient_capacity',
+      message:
+        `waiting: no ${gpuType} GPU with ${what} free of your organisation ${org}, and no free ${gpuType} GPU ` +
+        `in ${sites.length === 1 ? 'site' : 'sites'} ${sites.join(', ')} (GPUs are never shared across organisations)`,
+      details: { gpuType, share: what, sites: sites.join(',') },
+    };
+  },
+
+  /** sharingNotAllowed: no site the job may use offers its GPU type and allows GPU sharing. */
+  sharingNotAllowed(gpuType: GpuType, sites: readonly string[]): PendingReason {
+    return {
+      code: 'constraints',
+      message:
+        sites.length > 0
+          ? `waiting: ${sites.join(', ')} ${sites.length === 1 ? 'does' : 'do'} not allow GPU sharing, and no other site the job may use has ${gpuType}`
+          : `waiting: no site the job may use has ${gpuType} and allows GPU sharing`,
+      details: { gpuType, rule: 'sharing_not_allowed', sites: sites.join(',') },
+    };
   },
 
   /** alreadyPlaced: the job holds an allocation (start decided, not yet persisted). */

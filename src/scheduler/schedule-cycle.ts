@@ -8,6 +8,7 @@
  * the starts and calls `cluster.release(jobId)` for any start it fails to persist.
  */
 import type { GpuType } from '../model/fleet.js';
+import { MILLI_PER_GPU } from '../model/gpu-sharing.js';
 import type { PendingReason } from '../model/job.js';
 import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
@@ -19,9 +20,19 @@ import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
 import { priorityContext, priorityInto } from './priority.js';
 import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
+import { placeShare, shareMilliOn } from './share-placement.js';
 import { excludedCapacity, shortfallReason } from './shortfall-scope.js';
 import { TailMap } from './tail-map.js';
-import type { CycleInput, CycleResult, JobExplain, JobPriority, PreemptionDecision, SchedJob, StartDecision } from './types.js';
+import type {
+  CycleInput,
+  CycleResult,
+  JobExplain,
+  JobPriority,
+  PreemptionDecision,
+  SchedJob,
+  SchedShare,
+  StartDecision,
+} from './types.js';
 
 export { validateJobFitsFleet } from './fleet-fit.js';
 
@@ -188,6 +199,7 @@ function closest(reasons: PendingReason[]): PendingReason {
 function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutcome {
   const never = validateJobFitsFleet(ctx.cluster.fleet, job);
   if (never) return { ok: false, reason: never };
+  if (job.share) return tryShare(ctx, job);
   const needs = job.gpusPerNode * job.nodes;
   const failures: PendingReason[] = [];
   const capacityBlocked: { gpuType: GpuType; borrowed: boolean }[] = [];
@@ -233,6 +245,79 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
     }
   }
   return { ok: false, reason: closest(failures), blockedTypes: capacityBlocked.map((b) => b.gpuType) };
+}
+
+/**
+ * tryShare is tryJob for a fraction or MIG instance of one GPU: per candidate type (those offering
+ * the MIG profile), constraints -> quota in GPU-equivalents (milli / 1000) -> placeShare; then
+ * preemption where only capacity was missing. The shared capacity cache is skipped: whether a share
+ * fits depends on the organisation (shares never mix organisations).
+ */
+function tryShare(ctx: CycleContext, job: SchedJob): JobOutcome {
+  const share = job.share;
+  if (!share) throw new SchedulerError(`job ${job.id} asks for no GPU share`);
+  const failures: PendingReason[] = [];
+  const capacityBlocked: { gpuType: GpuType; borrowed: boolean }[] = [];
+  const constraints = constraintsFor(ctx.cluster, job);
+  for (const gpuType of candidateTypes(ctx.cluster, job)) {
+    const milli = shareMilliOn(ctx.cluster.fleet, share, gpuType);
+    if (milli === undefined) {
+      failures.push(REASON.unsatisfiable(`${gpuType} has no MIG profile ${share.migProfile}`, { gpuType }));
+      continue;
+    }
+    if (constraints && !ctx.cluster.groupsOfType(gpuType).some((g) => constraints.allows(g))) {
+      failures.push(constraintsReason(job, job.residency ? excludedCapacity(ctx.cluster, job, gpuType) : []));
+      continue;
+    }
+    const verdict = ctx.ledger.check(job.project, gpuType, milli / MILLI_PER_GPU);
+    if (!verdict.ok) {
+      failures.push(verdict.reason);
+      continue;
+    }
+    const bf = ctx.backfill;
+    const outcome = placeShare(ctx.cluster, job, gpuType, constraints, bf && ((n, g) => bf.isReservedGpu(n, g)));
+    if (outcome.ok) {
+      const start: StartDecision = { jobId: job.id, placement: outcome.placement };
+      if (verdict.borrowed) start.borrowed = true;
+      if (outcome.repartition) start.repartition = outcome.repartition;
+      return { ok: true, start, borrowed: verdict.borrowed };
+    }
+    failures.push(outcome.reason);
+    if (outcome.reason.code === 'insufficient_capacity') capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
+  }
+  if (failures.length === 0) {
+    return { ok: false, reason: REASON.unsatisfiable(`no GPU type offers MIG profile ${share.migProfile}`, {}) };
+  }
+  if (ctx.preemptor) {
+    for (const { gpuType, borrowed } of capacityBlocked) {
+      const plan = ctx.preemptor.plan(job, gpuType, borrowed);
+      if (plan) return { ok: false, reason: preemptingReason(plan.waitingOn, plan.victimGpus, plan.decisions.length), plan };
+    }
+  }
+  // No backfill reservations for shares: blockedTypes stays empty.
+  return { ok: false, reason: closest(failures) };
+}
+
+/** jobNeeds: GPU-equivalents a job takes on `gpuType` (a share's milli / 1000; else all its GPUs). */
+function jobNeeds(cluster: ClusterModel, job: SchedJob, gpuType: GpuType): number {
+  if (!job.share) return job.gpusPerNode * job.nodes;
+  return (shareMilliOn(cluster.fleet, job.share, gpuType) ?? MILLI_PER_GPU) / MILLI_PER_GPU;
+}
+
+const shareCodes = new Map<string, number>();
+
+/**
+ * shareShape: the class shape of a share, kept apart from every whole-GPU shape (gpusPerNode 0):
+ * nodes = milli for a fraction, 1000 + a number per MIG profile name for a MIG instance.
+ */
+function shareShape(share: SchedShare): Shape {
+  if (share.migProfile === undefined) return { gpusPerNode: 0, nodes: share.milli };
+  let code = shareCodes.get(share.migProfile);
+  if (code === undefined) {
+    code = MILLI_PER_GPU + shareCodes.size;
+    shareCodes.set(share.migProfile, code);
+  }
+  return { gpusPerNode: 0, nodes: code };
 }
 
 /**
@@ -415,12 +500,13 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     const classKey = preempting ? keys.of(job.project, job.priority) : job.project;
     // Constrained jobs never share a class: their reason and counterfactuals depend on the constraints.
     const constrained = mayHaveConstraints(job) && constraintsFor(cluster, job) !== undefined;
-    const known = ctx.opts.equivalence && !constrained ? ctx.failedShapes.get(classKey, typeKey, job) : undefined;
+    const shape: Shape = job.share ? shareShape(job.share) : job;
+    const known = ctx.opts.equivalence && !constrained ? ctx.failedShapes.get(classKey, typeKey, shape) : undefined;
     // A member that would take a reservation slot runs the full pipeline, as it would without classes.
     if (
       known &&
       stillValid(ctx, known) &&
-      !(backfill && known.mayReserve && RESERVABLE.has(known.reason.code) && backfill.wants(job))
+      !(backfill && !job.share && known.mayReserve && RESERVABLE.has(known.reason.code) && backfill.wants(job))
     ) {
       ctx.equivalenceHits++;
       reasonAt[k] = known.reason;
@@ -437,9 +523,9 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
       continue;
     }
     if (outcome.ok) {
-      const needs = job.gpusPerNode * job.nodes;
+      const needs = jobNeeds(cluster, job, outcome.start.placement.gpuType);
       ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
-      cluster.allocate(job.id, job.project, outcome.start.placement);
+      cluster.allocate(job.id, job.project, outcome.start.placement, job.org);
       backfill?.noteStart(job, outcome.start.placement);
       starts.push(outcome.start);
       ctx.startCount++;
@@ -448,14 +534,14 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     if (outcome.ok) continue;
     reasonAt[k] = outcome.reason;
     if (outcome.plan) {
-      ledger.reserve(job.project, outcome.plan.gpuType, job.gpusPerNode * job.nodes, outcome.plan.borrowed);
+      ledger.reserve(job.project, outcome.plan.gpuType, jobNeeds(cluster, job, outcome.plan.gpuType), outcome.plan.borrowed);
       for (const d of outcome.plan.decisions) preemptions.push(d);
       waitingOn.set(job.id, outcome.plan.waitingOn);
       continue;
     }
     const cls = explainClass(cluster, job, outcome.reason, classes, ctx.startCount);
     classAt[k] = cls;
-    if (!cls.constrained) ctx.failedShapes.set(classKey, typeKey, job, cls);
+    if (!cls.constrained) ctx.failedShapes.set(classKey, typeKey, shape, cls);
     if (
       backfill &&
       outcome.blockedTypes &&
@@ -558,6 +644,8 @@ interface ExplainClass {
   readonly gpuType: GpuType | null;
   readonly gpusPerNode: number;
   readonly nodes: number;
+  /** A share of one GPU: no whole-GPU counterfactuals. */
+  readonly share: boolean;
   /** The job itself when it has placement constraints. */
   readonly constrained: SchedJob | undefined;
   /** false once a member was refused a reservation (no plan frees enough for the shape). */
@@ -582,6 +670,7 @@ function explainClass(
     gpuType: job.gpuType,
     gpusPerNode: job.gpusPerNode,
     nodes: job.nodes,
+    share: job.share !== undefined,
     constrained: mayHaveConstraints(job) && constraintsFor(cluster, job) ? job : undefined,
     mayReserve: true,
     startsSeen: startCount,
@@ -677,7 +766,7 @@ function explainAll(
   const cache = new ShapeMemo<string[]>();
   const factsCache = new ShapeMemo<CapacityFacts>();
   for (const cls of classes) {
-    if (!COUNTERFACTUAL_CODES.has(cls.reason.code)) continue;
+    if (!COUNTERFACTUAL_CODES.has(cls.reason.code) || cls.share) continue;
     if (cls.reason.code === 'reserved') cls.blockedBy = [...(reservedOwners(cls.reason) ?? [])];
     const typeKey = cls.gpuType ?? ANY;
     const constraints = cls.constrained ? constraintsFor(ctx.cluster, cls.constrained) : undefined;

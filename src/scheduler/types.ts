@@ -39,6 +39,12 @@ export interface SchedJob {
   /** May run on a capacity window's idle GPUs where the window lends them (evicted when the owner needs them). */
   preemptible?: boolean;
   /**
+   * Part of ONE GPU (gpusPerNode and nodes are 1): a time-sliced fraction (`milli`, 1..999, with an
+   * optional GPU memory limit) or a MIG instance (`migProfile`, a profile of the GPU type's layout).
+   * Never on a GPU another organisation holds a share of; counts milli / 1000 GPU-equivalents.
+   */
+  share?: SchedShare;
+  /**
    * Data residency (computed by src/sovereignty from policies and data classes): only these sites,
    * possibly none for now. `reason` is the pending sentence when it leaves no site of the job's
    * GPU type; `rule` the id of the narrowing rule.
@@ -53,6 +59,11 @@ export interface SchedJob {
     readonly excludedSites?: readonly ResidencyExclusion[];
   };
 }
+
+/** SchedShare: what part of one GPU a job asks for (see SchedJob.share). */
+export type SchedShare =
+  | { readonly milli: number; readonly memoryMiB?: number; readonly migProfile?: undefined }
+  | { readonly migProfile: string; readonly milli?: undefined; readonly memoryMiB?: undefined };
 
 /** ResidencyExclusion: a site a job may not use, the rule that excludes it, and why (a sentence). */
 export interface ResidencyExclusion {
@@ -243,6 +254,11 @@ export interface StartDecision {
   placement: Placement;
   /** true: the job runs on quota borrowed from the cohort and may be reclaimed (preempted). */
   borrowed?: boolean;
+  /**
+   * The job's GPU is idle and must be re-partitioned into MIG mode before it runs (a node-level
+   * operation; the caller records it as its own event, reason `mig_repartition`).
+   */
+  repartition?: { node: string; gpu: number; to: 'mig'; reason: 'mig_repartition' };
 }
 
 /** PreemptionDecision: evict `victimId` so that `forJobId` can start once its GPUs are free. */

@@ -11,7 +11,7 @@ import type { Fleet, NodeState } from '../model/fleet.js';
 import type { PendingReason } from '../model/job.js';
 import type { Principal, RequestContext } from '../model/principal.js';
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../model/schemas.js';
-import type { ClusterModel } from '../scheduler/index.js';
+import { type ClusterModel, shareMilliOn } from '../scheduler/index.js';
 import type { Store } from '../store/open-store.js';
 import { Budgets } from './budgets.js';
 import type { CycleContext } from './cycle/context.js';
@@ -270,7 +270,10 @@ export class ControlPlane {
         org: j.org,
         project: j.project,
         gpuType: j.gpuType,
-        gpus: j.gpusPerNode * j.nodes,
+        // GPU-equivalents: a fraction or MIG instance counts its share of one GPU.
+        gpus: j.share
+          ? (shareMilliOn(this.fleet, j.share, j.gpuType ?? this.fleet.gpuTypes[0] ?? '') ?? 1000) / 1000
+          : j.gpusPerNode * j.nodes,
         reason: this.state.pending.get(j.id) ?? null,
       }));
   }

@@ -6,6 +6,7 @@
 import { costNumerator, type PriceTimeline, roundCents } from '../model/cost.js';
 import { invalid } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
+import { specGpuEquivalents } from '../model/gpu-sharing.js';
 import { PRIORITY_CLASSES } from '../model/job.js';
 import type { CostEstimate } from '../model/prices.js';
 import type { JobSpec } from '../model/schemas.js';
@@ -13,8 +14,8 @@ import { usageClass } from '../model/usage.js';
 
 export function estimateCost(
   prices: PriceTimeline,
-  fleet: Pick<Fleet, 'gpuTypes'>,
-  spec: Pick<JobSpec, 'gpuType' | 'gpusPerNode' | 'nodes' | 'maxRuntimeSeconds' | 'priorityClass'>,
+  fleet: Pick<Fleet, 'gpuTypes' | 'nodeTypes'>,
+  spec: Pick<JobSpec, 'gpuType' | 'gpusPerNode' | 'nodes' | 'maxRuntimeSeconds' | 'priorityClass' | 'gpuFraction' | 'migProfile'>,
   now: number,
 ): CostEstimate {
   const cls = usageClass(PRIORITY_CLASSES[spec.priorityClass], false);
@@ -35,7 +36,7 @@ export function estimateCost(
       `no price is in effect for ${spec.gpuType} GPUs of class ${cls}; an operator sets one with POST /v1/price-versions`,
     );
   }
-  const gpus = spec.gpusPerNode * spec.nodes;
+  const gpus = specGpuEquivalents(fleet, spec, best.gpuType);
   const g = best.price.granularityMs;
   const billedMs = Math.ceil((spec.maxRuntimeSeconds * 1000) / g) * g;
   return {

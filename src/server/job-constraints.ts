@@ -11,7 +11,7 @@ import { ClusterModel, constraintsFor, placeJob, type SchedJob, validateJobFitsF
 
 type ConstraintFields = Pick<
   SchedJob,
-  'requiredSites' | 'forbiddenSites' | 'requiredCertifications' | 'nodeLabels' | 'requireSingleUnit' | 'preemptible'
+  'requiredSites' | 'forbiddenSites' | 'requiredCertifications' | 'nodeLabels' | 'requireSingleUnit' | 'preemptible' | 'share'
 >;
 
 /** schedFields: the SchedJob fields a spec's constraints and class map to (absent when unset). */
@@ -24,6 +24,11 @@ export function schedFields(spec: JobSpec): ConstraintFields {
   if (c?.nodeLabels && Object.keys(c.nodeLabels).length > 0) out.nodeLabels = c.nodeLabels;
   if (c?.requireSingleUnit) out.requireSingleUnit = true;
   if (spec.priorityClass === 'preemptible') out.preemptible = true;
+  if (spec.migProfile !== undefined) out.share = { migProfile: spec.migProfile };
+  else if (spec.gpuFraction !== undefined) {
+    out.share =
+      spec.gpuMemoryMiB !== undefined ? { milli: spec.gpuFraction, memoryMiB: spec.gpuMemoryMiB } : { milli: spec.gpuFraction };
+  }
   return out;
 }
 

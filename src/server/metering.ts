@@ -5,7 +5,9 @@
  * store says the job ran. Both are idempotent: one segment per (job, attempt), and only an open
  * segment is closed, so a replayed start or a second report of the same exit changes nothing.
  */
+
 import type { Transaction } from 'kysely';
+import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { usageClass } from '../model/usage.js';
 import type { Database } from '../store/schema.js';
@@ -28,7 +30,8 @@ export async function openSegment(trx: Trx, jobId: string, placement: Placement,
       attempt: job.attempt,
       gpu_type: placement.gpuType,
       site: placement.site,
-      gpus: placement.nodes.reduce((a, n) => a + n.gpus.length, 0),
+      // GPU-equivalents: a 250-milli share meters a quarter of a GPU.
+      gpus: placementGpuEquivalents(placement),
       class: usageClass(job.priority, job.borrowed === 1),
       started_at: at,
     })

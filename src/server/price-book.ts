@@ -38,7 +38,7 @@ export function parseInstant(field: string, v: string): number {
 export class PriceBook {
   constructor(
     private readonly store: Store,
-    private readonly fleet: Pick<Fleet, 'gpuTypes'>,
+    private readonly fleet: Pick<Fleet, 'gpuTypes' | 'nodeTypes'>,
     private readonly now: () => number,
   ) {}
 

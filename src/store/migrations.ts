@@ -18,6 +18,7 @@ import { migration017PgAuditAppendOnly } from './migration-017-pg-audit-append-o
 import { migration018PriceBook } from './migration-018-price-book.js';
 import { migration019OrgRegistries } from './migration-019-org-registries.js';
 import { migration020JobEndpoints } from './migration-020-job-endpoints.js';
+import { migration022UsageGpuEquivalents } from './migration-022-usage-gpu-equivalents.js';
 
 type Db = Kysely<unknown>;
 
@@ -184,6 +185,7 @@ export const migrations: Record<string, Migration> = {
   '018_price_book': migration018PriceBook,
   '019_org_registries': migration019OrgRegistries,
   '020_job_endpoints': migration020JobEndpoints,
+  '022_usage_gpu_equivalents': migration022UsageGpuEquivalents,
 };
 
 export const migrationProvider: MigrationProvider = {

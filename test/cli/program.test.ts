@@ -133,8 +133,15 @@ test('usage errors exit 1: unknown option, missing required option, bad choice, 
 
 test('unknown options get a "did you mean", also for a truncated flag, in every subcommand', async () => {
   const cases: [string[], RegExp][] = [
-    [['job', 'submit', '--gpu', 'B200'], /unknown option '--gpu'\n\(Did you mean --gpu-type\?\)/],
-    [['job', 'submit', '--gpu=B200'], /unknown option '--gpu=B200'\n\(Did you mean --gpu-type\?\)/],
+    // --gpu-fraction and --gpu-memory (fractional GPUs) share the prefix: all three are offered.
+    [
+      ['job', 'submit', '--gpu', 'B200'],
+      /unknown option '--gpu'\n\(Did you mean one of --gpu-fraction, --gpu-memory, --gpu-type\?\)/,
+    ],
+    [
+      ['job', 'submit', '--gpu=B200'],
+      /unknown option '--gpu=B200'\n\(Did you mean one of --gpu-fraction, --gpu-memory, --gpu-type\?\)/,
+    ],
     [['job', 'submit', '--gpus', '8'], /\(Did you mean --gpus-per-node\?\)/],
     [['job', 'list', '--stat', 'queued'], /\(Did you mean --state\?\)/],
     [['quota', 'set', 'p', 'B200', '8', '--outpt', 'json'], /\(Did you mean --output\?\)/],

@@ -37,17 +37,28 @@ export function fakeGpus(n: number, name = 'NVIDIA H100 80GB HBM3'): FakeGpu[] {
  * 'gpus' answers the CSV query like the real one; 'none' says "No devices were found" (exit 6);
  * 'broken' fails like a machine whose driver is not loaded (exit 9).
  */
-export function writeFakeNvidiaSmi(dir: string, mode: 'gpus' | 'none' | 'broken', gpus: FakeGpu[] = []): string {
+export function writeFakeNvidiaSmi(
+  dir: string,
+  mode: 'gpus' | 'none' | 'broken',
+  gpus: FakeGpu[] = [],
+  /** MIG instances `-L` lists under their GPU (as a real nvidia-smi on a GPU in MIG mode). */
+  migs: { gpu: number; profile: string; uuid: string }[] = [],
+): string {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'nvidia-smi');
   const rows = gpus.map(
     (g) =>
       `${g.index}, ${g.uuid}, ${g.name}, ${g.memoryMiB}, 00000000:${(0x18 + g.index * 0x10).toString(16).toUpperCase()}:00.0, 570.133.20`,
   );
+  const listLines = gpus.flatMap((g) => [
+    `GPU ${g.index}: ${g.name} (UUID: ${g.uuid})`,
+    ...migs.filter((m) => m.gpu === g.index).map((m, k) => `  MIG ${m.profile.padEnd(11)} Device  ${k}: (UUID: ${m.uuid})`),
+  ]);
   const body =
     mode === 'gpus'
       ? `case "$*" in
   *--query-gpu=*) printf '%s\\n' ${rows.map((r) => `'${r}'`).join(' ')} ;;
+  -L) printf '%s\\n' ${listLines.map((r) => `'${r}'`).join(' ')} ;;
   *) echo "fake nvidia-smi: ${gpus.length} GPUs" ;;
 esac
 exit 0`

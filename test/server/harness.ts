@@ -42,11 +42,13 @@ export interface HarnessOptions {
   cycleIntervalMs?: number;
   /** Opens the store in the given directory (default: SQLite; see helpers/store-dialects.ts). */
   openStore?: (dir: string) => Promise<Store>;
+  /** Writes the fleet file into the directory and returns its path (default: writeSmallFleet). */
+  fleet?: (dir: string) => string;
 }
 
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'gigafab-cycle-'));
-  const fleet = loadFleetFile(writeSmallFleet(dir));
+  const fleet = loadFleetFile((opts.fleet ?? writeSmallFleet)(dir));
   const store = await (opts.openStore ?? openSqliteStore)(join(dir, 'data'));
   const clock = { t: Date.parse('2026-01-05T09:00:00Z') };
   const now = () => clock.t;

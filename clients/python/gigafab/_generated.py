@@ -65,7 +65,7 @@ class Project(TypedDict):
 class Quota(TypedDict):
     gpuType: str
     gpus: int
-    used: int
+    used: float
 
 
 class _ProjectCreateRequired(TypedDict):
@@ -194,6 +194,9 @@ class JobSpec(_JobSpecRequired, total=False):
     onNodeFailure: Literal["requeue", "fail"]
     kind: Literal["batch", "session", "service"]
     session: "SessionSpec"
+    gpuFraction: int
+    gpuMemoryMiB: int
+    migProfile: str
 
 
 class JobConstraints(TypedDict, total=False):
@@ -326,7 +329,7 @@ AuditHead = Optional[Dict[str, Any]]
 AuditCheckpoint = Optional[Dict[str, Any]]
 
 
-class FleetGpus(TypedDict):
+class _FleetGpusRequired(TypedDict):
     at: str
     sites: List[str]
     gpuTypes: List[str]
@@ -337,6 +340,10 @@ class FleetGpus(TypedDict):
     nodes: Dict[str, Any]
     jobs: Dict[str, Any]
     gpuJob: List[int]
+
+
+class FleetGpus(_FleetGpusRequired, total=False):
+    gpuShareMilli: List[int]
 
 
 class FleetHistory(TypedDict):
@@ -783,7 +790,7 @@ class PriceVersionInput(_PriceVersionInputRequired, total=False):
 PriceInput = TypedDict("PriceInput", {"gpuType": str, "class": str, "centsPerGpuHour": int}, total=False)
 
 
-CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": int, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
+CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": float, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
 
 
 class Budget(TypedDict):

@@ -22,7 +22,8 @@ export interface Coloured {
   counts: Uint32Array;
 }
 
-const STATE_ORDER = ['free', 'allocated', 'draining', 'down'] as const;
+const STATE_ORDER = ['free', 'allocated', 'draining', 'down', 'partly used'] as const;
+const PARTLY_USED = 4;
 const DRAINING = 1;
 const DOWN = 2;
 
@@ -42,6 +43,7 @@ export function colourGpus(s: FleetGpus, mode: ColourMode, offsets: Int32Array, 
   const codes = reuse && reuse.length === total ? reuse : new Uint8Array(total);
   const nodeCount = s.nodes.id.length;
   const gpuJob = s.gpuJob;
+  const shareMilli = s.gpuShareMilli;
   if (mode === 'state') {
     const palette = STATE_ORDER.map((k) => GPU_STATE_COLOURS[k]);
     const counts = new Uint32Array(palette.length);
@@ -49,7 +51,9 @@ export function colourGpus(s: FleetGpus, mode: ColourMode, offsets: Int32Array, 
       const st = s.nodes.state[i];
       const fixed = st === DOWN ? 3 : st === DRAINING ? 2 : -1;
       for (let g = offsets[i]; g < offsets[i + 1]; g++) {
-        const c = fixed >= 0 ? fixed : gpuJob[g] >= 0 ? 1 : 0;
+        const milli = shareMilli?.[g] ?? 0;
+        // A GPU its fractional jobs hold only in part is its own state: more shares of that org fit.
+        const c = fixed >= 0 ? fixed : milli > 0 && milli < 1000 ? PARTLY_USED : gpuJob[g] >= 0 ? 1 : 0;
         codes[g] = c;
         counts[c]++;
       }

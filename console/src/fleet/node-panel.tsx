@@ -25,6 +25,12 @@ export function NodePanel({ snap, offsets, node, onChanged, onClose }: Props) {
   const target = asking.subject;
   const n = d.jobs.length;
   const running = `${n} running job${n === 1 ? '' : 's'}`;
+  // GPUs held in part by fractional jobs (time-sliced shares, MIG instances): milli-GPU in use each.
+  const shared: string[] = [];
+  for (let g = 0; g < d.gpus; g++) {
+    const milli = snap.gpuShareMilli?.[offsets[node] + g] ?? 0;
+    if (milli > 0) shared.push(`GPU ${g}: ${milli} milli`);
+  }
 
   const confirm = (reason: string) =>
     asking.confirm(
@@ -55,6 +61,12 @@ export function NodePanel({ snap, offsets, node, onChanged, onClose }: Props) {
         <dd>
           {d.allocated} of {d.gpus}
         </dd>
+        {shared.length > 0 && (
+          <>
+            <dt>Shared GPUs</dt>
+            <dd data-testid="node-shared">{shared.join(', ')}</dd>
+          </>
+        )}
       </dl>
       <h3>Jobs on this node</h3>
       {d.jobs.length === 0 ? (

@@ -19,6 +19,8 @@ export const GPU_STATE_COLOURS = {
   allocated: OKABE_ITO.blue,
   draining: OKABE_ITO.orange,
   down: OKABE_ITO.black,
+  /** Held by fractional jobs (time-sliced shares or MIG instances) with room left. */
+  'partly used': OKABE_ITO.skyBlue,
 } as const;
 
 /** Organisation colours on the fleet map, in order of first appearance; more orgs share "other". */

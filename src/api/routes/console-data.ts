@@ -63,6 +63,7 @@ export function consoleDataRoutes({ cp, cluster }: Services) {
       const jobIds: string[] = [];
       const jobOrg: number[] = [];
       const gpuJob = new Array<number>(totalGpus).fill(-1);
+      const gpuShareMilli = new Array<number>(totalGpus).fill(0);
       for (const id of cluster.allocatedJobs()) {
         const placement = cluster.allocationOf(id);
         if (!placement) continue;
@@ -79,7 +80,10 @@ export function consoleDataRoutes({ cp, cluster }: Services) {
         jobOrg.push(o);
         for (const a of placement.nodes) {
           const base = gpuOffset[fleet.nodeIndex.get(a.node)!]!;
-          for (const g of a.gpus) gpuJob[base + g] = j;
+          for (const g of a.gpus) {
+            gpuJob[base + g] = j;
+            if (a.milli !== undefined) gpuShareMilli[base + g] += a.milli;
+          }
         }
       }
       const state = fleet.nodes.map((n) => NODE_STATES.indexOf(cluster.nodeState(n.id)));
@@ -95,6 +99,7 @@ export function consoleDataRoutes({ cp, cluster }: Services) {
           nodes: { ...nodeColumns, state },
           jobs: { id: jobIds, org: jobOrg },
           gpuJob,
+          gpuShareMilli,
         },
         200,
       );
@@ -153,7 +158,7 @@ export function consoleDataRoutes({ cp, cluster }: Services) {
           groups.set(code, g);
         }
         g.count++;
-        g.gpus += j.gpus;
+        g.gpus = Math.round((g.gpus + j.gpus) * 1000) / 1000;
         if (g.jobs.length < limit) {
           const brief: QueuedJobBrief = {
             id: j.id,

@@ -27,7 +27,18 @@ export const JOB_NOT_SUCCEEDED_EXIT = 3;
 
 export function gpuSummary(job: Job): string {
   const type = job.placement?.gpuType ?? job.spec.gpuType;
+  if (job.spec.migProfile) return `MIG ${job.spec.migProfile} ${type}`;
+  if (job.spec.gpuFraction) return `${job.spec.gpuFraction}m ${type}`;
   return `${job.spec.nodes}×${job.spec.gpusPerNode} ${type}`;
+}
+
+/** shareSummary: the slice of one GPU a job asks for (GPUs row of `job show`), or null for whole GPUs. */
+function shareSummary(job: Job): string | null {
+  const s = job.spec;
+  if (s.migProfile) return `MIG instance ${s.migProfile} of one ${job.placement?.gpuType ?? s.gpuType} GPU`;
+  if (s.gpuFraction === undefined) return null;
+  const mem = s.gpuMemoryMiB ? `, ${s.gpuMemoryMiB} MiB GPU memory` : '';
+  return `${s.gpuFraction} milli-GPU (${s.gpuFraction / 1000} GPU-equivalents) of one ${job.placement?.gpuType ?? s.gpuType} GPU, time-sliced${mem}`;
 }
 
 function runtimeOf(job: Job): string | null {
@@ -94,7 +105,7 @@ export function renderJobDetails(job: Job, now: number): string {
     ['State', job.state],
     ['Waiting', job.state === 'queued' ? waitingText(job) : null],
     ['Reason code', job.state === 'queued' ? (job.pendingReason?.code ?? null) : null],
-    ['GPUs', `${gpuSummary(job)} (${s.nodes * s.gpusPerNode} total)`],
+    ['GPUs', shareSummary(job) ?? `${gpuSummary(job)} (${s.nodes * s.gpusPerNode} total)`],
     ['Priority', s.priorityClass],
     ['Image', s.image ? `${s.image}${s.registryCredentials ? ` (registry secret ${s.registryCredentials})` : ''}` : null],
     [
@@ -124,9 +135,14 @@ export function renderJobDetails(job: Job, now: number): string {
     ['Placement', job.placement ? `${job.placement.site} (${job.placement.gpuType})` : null],
   ]);
   if (!job.placement) return lines;
+  const sliced = job.placement.nodes.some((n) => n.milli !== undefined);
   const nodes = renderTable(
-    ['NODE', 'GPUS'],
-    job.placement.nodes.map((n) => [n.node, compressRanges(n.gpus)]),
+    sliced ? ['NODE', 'GPUS', 'SLICE'] : ['NODE', 'GPUS'],
+    job.placement.nodes.map((n) => {
+      const row = [n.node, compressRanges(n.gpus)];
+      if (sliced) row.push(n.migProfile ? `MIG ${n.migProfile} (${n.milli} milli)` : `${n.milli} milli, time-sliced`);
+      return row;
+    }),
   )
     .split('\n')
     .map((l) => (l ? `  ${l}` : l))
@@ -191,6 +207,13 @@ export function registerJob(program: Command, rt: Runtime): void {
     .option('--gpu-type <type>', 'GPU model, e.g. B200 or RTX-PRO-6000 (default: any)')
     .option('--gpus-per-node <n>', 'GPUs on each node (1-16)', parseIntArg(0))
     .option('--nodes <n>', 'number of nodes; more than 1 makes a gang', parseIntArg(0))
+    .option(
+      '--gpu-fraction <milli>',
+      'part of ONE GPU in milli-GPU (1-999), time-sliced with your organisation only',
+      parseIntArg(1, 999),
+    )
+    .option('--gpu-memory <MiB>', 'with --gpu-fraction: GPU memory limit in MiB', parseIntArg(256))
+    .option('--mig <profile>', 'a MIG instance of one GPU, a profile of the GPU type (e.g. 1g.23gb on B200)')
     .option('--image <image>', 'container image (OCI reference); the command then replaces its entrypoint')
     .option('--registry-secret <name>', "organisation secret with the image registry's user:password")
     .option('--shm-size <size>', 'size of /dev/shm in the container, e.g. 16g (NCCL wants more than 64m)')
@@ -215,6 +238,8 @@ export function registerJob(program: Command, rt: Runtime): void {
         'gigafab job submit -f job.yaml',
         'gigafab job submit -f job.yaml --nodes 8 --label team=vision',
         'gigafab job submit --project robotics --name smoke --gpu-type B200 --gpus-per-node 8 --command "python smoke.py --fast"',
+        'gigafab job submit --project robotics --name notebook --gpu-type RTX-PRO-6000 --gpu-fraction 250 -- jupyter lab',
+        'gigafab job submit --project robotics --name infer --gpu-type B200 --mig 1g.23gb -- python serve.py',
         'gigafab job submit --project robotics --name train --nodes 4 --gpus-per-node 8 --env NCCL_DEBUG=INFO -- torchrun train.py',
         'gigafab job submit -f job.yaml --sim-duration 10m --wait',
         'gigafab job submit -f job.yaml --max-runtime 2h --dry-run',

@@ -12,10 +12,15 @@ export function quotaSummary(quotas: readonly Quota[]): string {
   return quotas.map((q) => `${q.gpuType} ${q.used}/${q.gpus}`).join(', ');
 }
 
+function milliRound(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
 export function renderQuotaTable(quotas: readonly Quota[]): string {
   return renderTable(
     ['GPU TYPE', 'USED', 'LIMIT', 'FREE'],
-    quotas.map((q) => [q.gpuType, q.used, q.gpus, Math.max(0, q.gpus - q.used)]),
+    // GPU-equivalents (fractional GPUs): at most three decimals, never a rounding tail.
+    quotas.map((q) => [q.gpuType, milliRound(q.used), q.gpus, milliRound(Math.max(0, q.gpus - q.used))]),
     { alignRight: [1, 2, 3] },
   );
 }

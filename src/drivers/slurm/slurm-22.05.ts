@@ -30,6 +30,8 @@ export interface SubmitRequest {
   /** Slurm node names, one per placed node. */
   nodes: string[];
   gpusPerNode: number;
+  /** A GPU share's gres (`gpu:1g.23gb:1`, `shard:25`) instead of `gpu:<gpusPerNode>`. */
+  gres?: string;
   timeLimitMinutes: number;
   partition?: string;
   account?: string;
@@ -58,7 +60,8 @@ export function sbatchArgs(r: SubmitRequest): string[] {
     '--no-requeue',
     '--export=ALL',
   ];
-  if (r.gpusPerNode > 0) args.push(`--gres=gpu:${r.gpusPerNode}`);
+  if (r.gres) args.push(`--gres=${r.gres}`);
+  else if (r.gpusPerNode > 0) args.push(`--gres=gpu:${r.gpusPerNode}`);
   if (r.partition) args.push(`--partition=${r.partition}`);
   if (r.account) args.push(`--account=${r.account}`);
   if (r.qos) args.push(`--qos=${r.qos}`);

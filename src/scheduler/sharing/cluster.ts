@@ -12,6 +12,8 @@
  * Pure and deterministic: typed arrays, no I/O, no clock, no randomness.
  */
 
+export { tightestFit } from '../best-fit.js';
+
 export const MILLI = 1000;
 
 export interface ShareNodeSpec {

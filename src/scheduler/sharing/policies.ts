@@ -21,7 +21,15 @@
  *   score = sigmoid(-delta / 1000) x 100, the GPU of a fractional task chosen the same way.
  * Ours (`gigafab`, see docs/fgd-reproduction.md) adds a copies-based fragmentation term to FGD's.
  */
-import { isFractional, MILLI, type SharePlacement, type ShareTask, type SharingCluster, taskKind } from './cluster.js';
+import {
+  isFractional,
+  MILLI,
+  type SharePlacement,
+  type ShareTask,
+  type SharingCluster,
+  taskKind,
+  tightestFit,
+} from './cluster.js';
 import type { FragmentationModel } from './fragmentation.js';
 
 /** Largest node spec the authors normalise by (MaxSpecCpu = 128 cores, MaxSpecGpu = 8 GPUs). */
@@ -58,11 +66,9 @@ export interface PlacementContext {
 /** bestFitGpu: the fitting GPU with the least free capacity (the simulator's default GPU choice). */
 export function bestFitGpu(c: SharingCluster, t: ShareTask, node: number): number[] {
   if (!isFractional(t)) return t.gpus === 0 ? [] : (c.exclusiveGpus(t, node) ?? []);
-  let best = -1;
-  for (const g of c.fractionGpus(t, node)) {
-    if (best < 0 || c.gpuFree[c.gpuStart[node] + g] < c.gpuFree[c.gpuStart[node] + best]) best = g;
-  }
-  return [best];
+  const gs = c.fractionGpus(t, node);
+  const k = tightestFit(gs.length, (i) => c.gpuFree[c.gpuStart[node] + gs[i]], 0);
+  return [k < 0 ? -1 : gs[k]];
 }
 
 function randomGpu(c: SharingCluster, t: ShareTask, node: number, rng: () => number): number[] {

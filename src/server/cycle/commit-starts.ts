@@ -3,6 +3,7 @@
  * residency evidence, event, audit). A start the residency gate refuses in the transaction (a
  * policy changed since the cycle ran) stays queued; one cancelled meanwhile is skipped.
  */
+import { describeShare } from '../../model/gpu-sharing.js';
 import type { Placement } from '../../model/job.js';
 import type { JobEvent } from '../../model/schemas.js';
 import { appendAudit } from '../../store/audit.js';
@@ -14,6 +15,8 @@ export interface StartDecision {
   jobId: string;
   placement: Placement;
   borrowed?: boolean;
+  /** An idle GPU to put into MIG mode first (scheduler's StartDecision.repartition). */
+  repartition?: { node: string; gpu: number; to: 'mig'; reason: 'mig_repartition' };
 }
 
 export interface CommittedStart {
@@ -72,8 +75,13 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
         continue;
       }
       await openSegment(trx, s.jobId, s.placement, at);
+      if (s.repartition) await recordRepartition(trx, s.jobId, res.org_id, s.repartition, at);
       const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
-      const message = `scheduled on ${s.placement.nodes.length} node(s) in ${s.placement.site} (${gpus} ${s.placement.gpuType})${s.borrowed ? ' on borrowed capacity (preemptible)' : ''}`;
+      const share = describeShare(s.placement.nodes[0]);
+      const what = share
+        ? `${share} of ${s.placement.gpuType} GPU ${s.placement.nodes[0].gpus[0]}`
+        : `${gpus} ${s.placement.gpuType}`;
+      const message = `scheduled on ${s.placement.nodes.length} node(s) in ${s.placement.site} (${what})${s.borrowed ? ' on borrowed capacity (preemptible)' : ''}`;
       const event = await insertEvent(trx, s.jobId, at, 'running', message, { placement: s.placement });
       await appendAudit(trx, {
         at,
@@ -90,4 +98,29 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
     return out;
   });
   return { committed, refused };
+}
+
+/**
+ * recordRepartition: the node-level operation before a MIG start, an idle GPU put into MIG mode,
+ * as its own job event (`gpu_repartitioned`, reason `mig_repartition`) and audit entry on the node.
+ */
+async function recordRepartition(
+  trx: Parameters<typeof insertEvent>[0],
+  jobId: string,
+  org: string,
+  r: NonNullable<StartDecision['repartition']>,
+  at: string,
+): Promise<void> {
+  const message = `GPU ${r.gpu} of ${r.node} was idle and is re-partitioned into MIG mode for this job`;
+  await insertEvent(trx, jobId, at, 'gpu_repartitioned', message, { ...r });
+  await appendAudit(trx, {
+    at,
+    actor: 'system:scheduler',
+    org,
+    action: 'node.repartition',
+    objectType: 'node',
+    objectId: r.node,
+    before: { gpu: r.gpu, mode: 'whole' },
+    after: { gpu: r.gpu, mode: r.to, reason: r.reason, forJob: jobId },
+  });
 }

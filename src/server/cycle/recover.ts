@@ -35,7 +35,7 @@ export async function recover(
     } else {
       const placement = parseJson(row.placement ?? 'null', PlacementSchema, `placement of running job ${id}`);
       const startedAt = Date.parse(row.started_at ?? row.created_at);
-      state.cluster.allocate(id, row.project_id, placement);
+      state.cluster.allocate(id, row.project_id, placement, row.org_id);
       state.addRunning(id, row, spec, placement, startedAt, row.borrowed === 1);
       reattach.push({ id, spec, placement, startedAt, attempt: row.attempt });
     }

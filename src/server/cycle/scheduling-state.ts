@@ -9,6 +9,7 @@ import type { ExecutionDriver } from '../../drivers/driver.js';
 import { type NotRunnable, type SiteRunPolicy, whyNotRunnableAnywhere, withoutUnrunnableSites } from '../../drivers/runnable.js';
 import type { HoldCause, StopCause } from '../../lifecycle/index.js';
 import type { Fleet } from '../../model/fleet.js';
+import { placementGpuEquivalents } from '../../model/gpu-sharing.js';
 import type { PendingReason, Placement } from '../../model/job.js';
 import type { JobSpec } from '../../model/schemas.js';
 import type { Endpoint } from '../../model/workloads.js';
@@ -180,7 +181,7 @@ export class SchedulingState implements QuotaBook {
       project: row.project_id,
       spec,
       startedAt,
-      gpus: placement.nodes.reduce((a, n) => a + n.gpus.length, 0),
+      gpus: placementGpuEquivalents(placement),
       gpuType: placement.gpuType,
       priority: row.priority,
       borrowed,

@@ -1,4 +1,5 @@
 /** Fair-share usage: rebuilt from the job history at recovery, charged for running jobs every cycle. */
+import { placementGpuEquivalents } from '../../model/gpu-sharing.js';
 import { parseJson } from '../../model/json.js';
 import { PlacementSchema } from '../../model/schemas.js';
 import { chargeUsage, decayUsage } from '../../scheduler/index.js';
@@ -26,7 +27,7 @@ export async function recoverUsage(state: SchedulingState, store: Store, policy:
     if (!placement || !r.started_at) continue;
     const end = r.finished_at ? Date.parse(r.finished_at) : now;
     const seconds = Math.max(0, (end - Date.parse(r.started_at)) / 1000);
-    const gpus = placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
+    const gpus = placementGpuEquivalents(placement);
     const decay = 2 ** (-Math.max(0, now - end) / 1000 / halfLife);
     const w = weights.get(placement.gpuType) ?? 1;
     usage.set(r.project_id, (usage.get(r.project_id) ?? 0) + gpus * seconds * w * decay);

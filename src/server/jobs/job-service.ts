@@ -88,7 +88,10 @@ export class JobService {
           id,
         };
         const gpus = spec.nodes * spec.gpusPerNode;
-        const message = `submitted: ${spec.nodes}×${spec.gpusPerNode} ${spec.gpuType} (${gpus} GPUs)`;
+        const share = spec.migProfile ? `MIG ${spec.migProfile}` : spec.gpuFraction ? `${spec.gpuFraction} milli-GPU` : null;
+        const message = share
+          ? `submitted: ${share} of one ${spec.gpuType} GPU`
+          : `submitted: ${spec.nodes}×${spec.gpusPerNode} ${spec.gpuType} (${gpus} GPUs)`;
         await insertEvent(trx, String(id), at, 'queued', message, null);
         await appendAudit(trx, {
           at,

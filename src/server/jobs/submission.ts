@@ -14,6 +14,7 @@ import { unplaceable, unsatisfiableConstraints } from '../job-constraints.js';
 import { queueFull } from '../limits.js';
 import type { ResidencyGate } from '../ports.js';
 import type { JobCycle } from './ports.js';
+import { shareRefusal } from './share-check.js';
 
 export interface SubmissionRules {
   fleet: Fleet;
@@ -49,6 +50,8 @@ export async function checkSubmission(
   const gpuType = spec.gpuType === 'any' ? null : spec.gpuType;
   const never = validateJobFitsFleet(r.fleet, { gpuType, gpusPerNode: spec.gpusPerNode, nodes: spec.nodes });
   if (never) throw unplaceable(never);
+  const share = shareRefusal(r.fleet, spec);
+  if (share) throw share;
   const unfit = unsatisfiableConstraints(r.fleet, spec);
   if (unfit) throw invalid('job_constraints_unsatisfiable', unfit.message, unfit.errors);
   r.residency?.admit(project.org_id, project.id, spec, r.now());
