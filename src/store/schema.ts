@@ -2,6 +2,7 @@
 import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
 import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
+import type { BillingProfilesTable, CreditNotesTable, EnergyFactorsTable, InvoicesTable } from './schema-invoices.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
 import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
@@ -155,5 +156,9 @@ export interface Database {
   price_versions: PriceVersionsTable;
   prices: PricesTable;
   budgets: BudgetsTable;
+  invoices: InvoicesTable;
+  credit_notes: CreditNotesTable;
+  billing_profiles: BillingProfilesTable;
+  energy_factors: EnergyFactorsTable;
   org_registries: OrgRegistriesTable;
 }

@@ -1,0 +1,73 @@
+/**
+ * Energy and CO₂: a power model per GPU type (idle and busy watts), a site's PUE and grid factor per
+ * calendar month as the operator sets them, and the arithmetic from metered GPU time to kWh and kg
+ * CO₂e. The simulated driver's jobs run at full utilisation; elsewhere the model is the fallback
+ * where no power was sampled. Allocated-but-idle GPUs belong to the job that holds them.
+ */
+import { z } from '@hono/zod-openapi';
+
+export interface GpuPower {
+  idleWatts: number;
+  busyWatts: number;
+}
+
+/**
+ * Busy watts: the vendor's maximum board power / TDP per GPU (NVIDIA datasheets: DGX B200, H200
+ * SXM, H100 SXM, A100 SXM, L40S, L4, RTX PRO 6000 Blackwell Server Edition). Idle watts: an
+ * estimate of about a tenth of that (nvidia-smi shows some 60–75 W for an idle H100 SXM), to be
+ * replaced by sampled figures where a driver samples power.
+ */
+export const POWER_MODEL: Readonly<Record<string, GpuPower>> = {
+  B200: { idleWatts: 140, busyWatts: 1000 },
+  GB200: { idleWatts: 150, busyWatts: 1200 },
+  H200: { idleWatts: 75, busyWatts: 700 },
+  H100: { idleWatts: 70, busyWatts: 700 },
+  A100: { idleWatts: 50, busyWatts: 400 },
+  L40S: { idleWatts: 35, busyWatts: 350 },
+  L4: { idleWatts: 16, busyWatts: 72 },
+  'RTX-PRO-6000': { idleWatts: 60, busyWatts: 600 },
+};
+/** A type the table does not know: an H100-class GPU. */
+export const FALLBACK_POWER: GpuPower = { idleWatts: 70, busyWatts: 700 };
+export const POWER_MODEL_NAME = 'gigafab-power-model-v1 (vendor max board power at full utilisation; src/model/energy.ts)';
+
+/** gpuWatts: a GPU's draw at a utilisation in [0, 1] (linear between idle and busy). */
+export function gpuWatts(gpuType: string, utilisation = 1): number {
+  const p = POWER_MODEL[gpuType] ?? FALLBACK_POWER;
+  const u = Math.min(1, Math.max(0, utilisation));
+  return p.idleWatts + (p.busyWatts - p.idleWatts) * u;
+}
+
+/** kwhOf: energy of `gpus` GPUs drawing `watts` each for `ms` milliseconds. */
+export const kwhOf = (gpus: number, ms: number, watts: number) => (gpus * ms * watts) / 3.6e9;
+
+/** round6: energy figures to the watt-hour's thousandth (kWh with 6 decimals). */
+export const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+
+export const EnergyFactorsInputSchema = z
+  .strictObject({
+    month: z.string().max(16).openapi({ description: 'Calendar month (UTC), YYYY-MM', example: '2026-11' }),
+    pue: z.number().min(1).max(3).openapi({ description: 'Power usage effectiveness of the site that month', example: 1.2 }),
+    gridGCo2PerKwh: z.number().min(0).max(2000).openapi({ description: 'Grid emission factor, g CO₂e per kWh', example: 380 }),
+    renewableShare: z.number().min(0).max(1).optional().openapi({ description: 'Share of renewable energy, 0–1', example: 0.6 }),
+    source: z
+      .string()
+      .min(3)
+      .max(300)
+      .openapi({ description: 'Where the figures come from', example: 'UBA 2025 Strommix; site meter' }),
+  })
+  .openapi('EnergyFactorsInput');
+
+export const EnergyFactorsSchema = z
+  .object({
+    site: z.string(),
+    month: z.string(),
+    pue: z.number(),
+    gridGCo2PerKwh: z.number(),
+    renewableShare: z.number().nullable(),
+    source: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('EnergyFactors');
+export type EnergyFactors = z.infer<typeof EnergyFactorsSchema>;
+export type EnergyFactorsInput = z.infer<typeof EnergyFactorsInputSchema>;
