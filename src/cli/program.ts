@@ -9,6 +9,7 @@ import { registerAudit, registerAuditProofs } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerBudget } from './commands/budget.js';
 import { registerFleet } from './commands/fleet.js';
+import { registerInvoice } from './commands/invoice.js';
 import { registerJob } from './commands/job.js';
 import { registerNode } from './commands/node.js';
 import { registerOrg } from './commands/org.js';
@@ -83,6 +84,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerDataset(program, rt);
   registerUsage(program, rt);
   registerPrices(program, rt);
+  registerInvoice(program, rt);
   registerBudget(program, rt);
   return program;
 }
