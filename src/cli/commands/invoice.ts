@@ -73,7 +73,7 @@ export function registerInvoice(program: Command, rt: Runtime): void {
       examples(
         'gigafab invoice list',
         'gigafab invoice show 1',
-        'gigafab invoice download 1 -o invoice.pdf',
+        'gigafab invoice download 1 --file invoice.pdf',
         'gigafab invoice run --month 2026-11            # operators',
       ),
     );
@@ -107,12 +107,12 @@ export function registerInvoice(program: Command, rt: Runtime): void {
     .command('download')
     .description('the invoice as a PDF')
     .argument('<id>', 'invoice id')
-    .option('-o, --out <file>', 'where to write it (default: <number>.pdf)')
-    .action(async (id: string, opts: { out?: string }, cmd: Command) => {
+    .option('--file <path>', 'where to write it (default: <number>.pdf)')
+    .action(async (id: string, opts: { file?: string }, cmd: Command) => {
       const ctx = await makeCtx(cmd, rt);
       const { data } = await ctx.client.request<IssuedInvoice>('GET', path(id));
       const pdf = await ctx.client.bytes(path(id, '/pdf'), 'application/pdf');
-      const file = opts.out ?? `${data.number}.pdf`;
+      const file = opts.file ?? `${data.number}.pdf`;
       await writeFile(file, pdf);
       ctx.note(`wrote ${file} (${pdf.length} bytes)`);
     });
