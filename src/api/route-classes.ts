@@ -113,8 +113,8 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'PUT /v1/orgs/{org}/billing-profile': c('org', 'metadata'),
   'GET /v1/orgs/{org}/billing-profile': c('org', 'metadata'),
   // Sites' energy factors: facts of the platform, no tenant's.
-  'PUT /v1/sites/{site}/energy-factors': c('operator', 'none'),
-  'GET /v1/sites/{site}/energy-factors': c('caller', 'none'),
+  'PUT /v1/energy-factors': c('operator', 'none'),
+  'GET /v1/energy-factors': c('caller', 'none'),
   // Registry allow-lists (routes/org-registries.ts): host patterns the organisation's admins set.
   'PUT /v1/orgs/{org}/registries': c('org', 'metadata'),
   'GET /v1/orgs/{org}/registries': c('org', 'metadata'),

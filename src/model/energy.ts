@@ -46,6 +46,7 @@ export const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
 export const EnergyFactorsInputSchema = z
   .strictObject({
+    site: z.string().min(1).max(63).openapi({ description: 'A site of the fleet', example: 'muc1' }),
     month: z.string().max(16).openapi({ description: 'Calendar month (UTC), YYYY-MM', example: '2026-11' }),
     pue: z.number().min(1).max(3).openapi({ description: 'Power usage effectiveness of the site that month', example: 1.2 }),
     gridGCo2PerKwh: z.number().min(0).max(2000).openapi({ description: 'Grid emission factor, g CO₂e per kWh', example: 380 }),

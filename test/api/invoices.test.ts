@@ -47,7 +47,8 @@ before(async () => {
       { org: 'beta', project: 'beta-ml', job: 3, start: from + 72 * H, seconds: 1800, gpus: 2 }, // 1 × 4.50
     ]);
   });
-  const f = await op('PUT', '/v1/sites/s1/energy-factors', {
+  const f = await op('PUT', '/v1/energy-factors', {
+    site: 's1',
     month,
     pue: 1.2,
     gridGCo2PerKwh: 380,
@@ -68,7 +69,7 @@ test('an operator runs invoicing for last month once; tenants cannot; a month no
   assert.equal(early.body.code, 'month_not_ended');
   assert.equal((await op('POST', '/v1/invoices/runs', { month: '11/2026' })).body.code, 'invalid_month');
   assert.equal(
-    (await acme('PUT', '/v1/sites/s1/energy-factors', { month, pue: 1, gridGCo2PerKwh: 1, source: 'mine' })).status,
+    (await acme('PUT', '/v1/energy-factors', { site: 's1', month, pue: 1, gridGCo2PerKwh: 1, source: 'mine' })).status,
     403,
   );
   const run = await op('POST', '/v1/invoices/runs', { month });

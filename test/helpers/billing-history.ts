@@ -94,3 +94,33 @@ export async function tamperInvoice(store: Store, id: number, edit: (body: strin
     .where('id', '=', id)
     .execute();
 }
+
+/**
+ * seedInvoice: an issued invoice of `org` for last month, the way the product issues one: its usage
+ * (and a price, where none was in effect) written into last month, then an operator's invoice run.
+ */
+export async function seedInvoice(
+  server: { dataDir: string; url: string; operatorToken: string },
+  org: string,
+  project: string,
+  gpuType: string,
+  site: string,
+): Promise<string> {
+  const { month, from } = lastMonth();
+  await withStore(server.dataDir, async (s) => {
+    await seedPrices(s, from, [{ gpuType, class: 'on-demand', cents: 100 }]);
+    // A job id no real job has (usage records are unique per job and attempt).
+    const last = await s.db.selectFrom('usage_records').select('job_id').orderBy('job_id', 'desc').limit(1).executeTakeFirst();
+    const job = Math.max(1_000_000, (last?.job_id ?? 0) + 1);
+    await seedUsage(s, [{ org, project, job, start: from + 3_600_000, seconds: 600, gpus: 1, gpuType, site }]);
+  });
+  const headers = { authorization: `Bearer ${server.operatorToken}`, 'content-type': 'application/json' };
+  const run = await fetch(`${server.url}/v1/invoices/runs`, { method: 'POST', headers, body: JSON.stringify({ month }) });
+  if (run.status !== 200) throw new Error(`invoice run: ${run.status} ${await run.text()}`);
+  const list = await fetch(`${server.url}/v1/invoices?org=${encodeURIComponent(org)}`, { headers });
+  const body: unknown = await list.json();
+  const id =
+    typeof body === 'object' && body !== null && 'items' in body && Array.isArray(body.items) ? body.items[0]?.id : undefined;
+  if (typeof id !== 'string') throw new Error(`no invoice of ${org}: ${JSON.stringify(body)}`);
+  return id;
+}

@@ -66,7 +66,13 @@ before(async () => {
   await segment('gamma', 'gamma-p', 4, '2026-01-08T10:00:00.000Z', 100, 1); // 100 GPU-seconds: 10 cents
   await h.cp.billing.setProfile(op(), 'beta', { country: 'FR', vatId: 'FR12345678901' });
   await h.cp.billing.setProfile(op(), 'gamma', { country: 'CH' });
-  await h.cp.billing.setEnergyFactors(op(), 's1', { month: '2026-01', pue: 1.25, gridGCo2PerKwh: 400, source: 'test figures' });
+  await h.cp.billing.setEnergyFactors(op(), {
+    site: 's1',
+    month: '2026-01',
+    pue: 1.25,
+    gridGCo2PerKwh: 400,
+    source: 'test figures',
+  });
 });
 after(() => h.close());
 

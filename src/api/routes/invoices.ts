@@ -28,12 +28,6 @@ const OrgParam = z.object({
     .max(63)
     .openapi({ param: { name: 'org', in: 'path' }, example: 'robotics-gmbh' }),
 });
-const SiteParam = z.object({
-  site: z
-    .string()
-    .max(63)
-    .openapi({ param: { name: 'site', in: 'path' }, example: 'muc1' }),
-});
 
 export function invoiceRoutes({ cp }: Services) {
   const r = newRouter();
@@ -164,30 +158,28 @@ export function invoiceRoutes({ cp }: Services) {
   r.openapi(
     createRoute({
       method: 'put',
-      path: '/v1/sites/{site}/energy-factors',
+      path: '/v1/energy-factors',
       operationId: 'setEnergyFactors',
       tags: ['invoices'],
       summary: "Set a site's PUE and grid factor for a month (operators), with their source",
       request: {
-        params: SiteParam,
         body: { content: { 'application/json': { schema: EnergyFactorsInputSchema } }, required: true },
       },
       responses: { 200: json(EnergyFactorsSchema, 'The factors, audited'), ...commonProblems, ...unprocessableProblem },
     }),
-    async (c) =>
-      c.json(await cp.billing.setEnergyFactors(requestContext(c), c.req.valid('param').site, c.req.valid('json')), 200),
+    async (c) => c.json(await cp.billing.setEnergyFactors(requestContext(c), c.req.valid('json')), 200),
   );
   r.openapi(
     createRoute({
       method: 'get',
-      path: '/v1/sites/{site}/energy-factors',
+      path: '/v1/energy-factors',
       operationId: 'listEnergyFactors',
       tags: ['invoices'],
-      summary: "A site's energy factors, month by month",
-      request: { params: SiteParam },
+      summary: "The sites' energy factors by site and month (`site`: one site's)",
+      request: { query: z.object({ site: z.string().max(63).optional() }) },
       responses: { 200: json(z.object({ items: z.array(EnergyFactorsSchema) }), 'The factors'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await cp.billing.energyFactors(c.req.valid('param').site) }, 200),
+    async (c) => c.json({ items: await cp.billing.energyFactors(c.req.valid('query').site) }, 200),
   );
   return r;
 }

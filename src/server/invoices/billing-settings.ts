@@ -66,7 +66,8 @@ export class BillingSettings {
     return { org, country, vatId, vatRatePercent: vat.ratePercent, vatNote: vat.note };
   }
 
-  async setEnergyFactors(ctx: RequestContext, site: string, input: EnergyFactorsInput): Promise<EnergyFactors> {
+  async setEnergyFactors(ctx: RequestContext, input: EnergyFactorsInput): Promise<EnergyFactors> {
+    const site = input.site;
     enforce(operatorOnly(ctx.principal), "only platform operators set a site's energy factors");
     if (!this.fleet.sites.some((s) => s.id === site)) throw notFound('site', site);
     if (!isMonth(input.month)) {
@@ -111,10 +112,12 @@ export class BillingSettings {
     };
   }
 
-  /** energyFactors: a site's factors, month by month (public: they name no tenant). */
-  async energyFactors(site: string): Promise<EnergyFactors[]> {
-    if (!this.fleet.sites.some((s) => s.id === site)) throw notFound('site', site);
-    const rows = await this.store.db.selectFrom('energy_factors').selectAll().where('site', '=', site).orderBy('month').execute();
+  /** energyFactors: the sites' factors (or one site's), by site and month (public: they name no tenant). */
+  async energyFactors(site?: string): Promise<EnergyFactors[]> {
+    if (site !== undefined && !this.fleet.sites.some((s) => s.id === site)) throw notFound('site', site);
+    let sel = this.store.db.selectFrom('energy_factors').selectAll();
+    if (site !== undefined) sel = sel.where('site', '=', site);
+    const rows = await sel.orderBy('site').orderBy('month').execute();
     return rows.map((r) => ({
       site: r.site,
       month: r.month,
