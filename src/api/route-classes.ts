@@ -76,6 +76,8 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'GET /v1/jobs/{id}/logs': c('org', 'guarded'),
   'POST /v1/jobs/{id}/checkpoints': c('org', 'tenant-only'),
   'GET /v1/jobs/{id}/residency': c('org', 'guarded'),
+  // kWh and CO₂ per run segment: figures of the platform, no tenant-written text (routes/invoices.ts).
+  'GET /v1/jobs/{id}/energy': c('org', 'metadata'),
 
   // Fleet (routes/fleet.ts, console-data.ts, scheduling.ts).
   'GET /v1/fleet': c('caller', 'none'),

@@ -72,3 +72,69 @@ export const EnergyFactorsSchema = z
   .openapi('EnergyFactors');
 export type EnergyFactors = z.infer<typeof EnergyFactorsSchema>;
 export type EnergyFactorsInput = z.infer<typeof EnergyFactorsInputSchema>;
+
+/** A site's factors for one month, as energy arithmetic reads them. */
+export interface MonthFactors {
+  pue: number;
+  gridGCo2PerKwh: number;
+}
+
+export interface EnergyFigures {
+  itKwh: number;
+  facilityKwh: number;
+  co2Kg: number;
+}
+
+/**
+ * segmentEnergy: a run segment's energy, split at UTC month boundaries so each part takes its
+ * month's PUE and grid factor (none set: PUE 1, no CO₂; `missing` names those months).
+ */
+export function segmentEnergy(
+  seg: { gpuType: string; gpus: number; start: number; end: number },
+  factors: (month: string) => MonthFactors | undefined,
+  missing?: Set<string>,
+): EnergyFigures {
+  const out = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+  const watts = gpuWatts(seg.gpuType);
+  for (let a = seg.start; a < seg.end; ) {
+    const d = new Date(a);
+    const next = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+    const b = Math.min(seg.end, next);
+    const month = d.toISOString().slice(0, 7);
+    const f = factors(month);
+    if (!f) missing?.add(month);
+    const it = kwhOf(seg.gpus, b - a, watts);
+    out.itKwh += it;
+    out.facilityKwh += it * (f?.pue ?? 1);
+    out.co2Kg += f ? (it * f.pue * f.gridGCo2PerKwh) / 1000 : 0;
+    a = b;
+  }
+  return out;
+}
+
+const Figures = {
+  itKwh: z.number().openapi({ description: 'GPU energy (power model), kWh' }),
+  facilityKwh: z.number().openapi({ description: "itKwh × the site's PUE of each month" }),
+  co2Kg: z.number().openapi({ description: "facilityKwh × the site's grid factor of each month, kg CO₂e" }),
+};
+
+export const JobEnergySchema = z
+  .object({
+    jobId: z.string(),
+    ...Figures,
+    segments: z.array(
+      z.object({
+        attempt: z.number().int(),
+        gpuType: z.string(),
+        site: z.string(),
+        gpus: z.number().int(),
+        startedAt: z.string(),
+        endedAt: z.string().nullable().openapi({ description: 'null: still running (counted up to now)' }),
+        ...Figures,
+      }),
+    ),
+    monthsWithoutFactors: z.array(z.string()).openapi({ description: 'site/month pairs with no factors set: PUE 1, no CO₂' }),
+    powerModel: z.string(),
+  })
+  .openapi('JobEnergy');
+export type JobEnergy = z.infer<typeof JobEnergySchema>;

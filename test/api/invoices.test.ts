@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { lastMonth, seedPrices, seedUsage, tamperInvoice, withStore } from '../helpers/billing-history.js';
 import { cliRunner } from '../helpers/cli.js';
 import { writeSmallFleet } from '../helpers/fleets.js';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import { tenantToken } from '../helpers/tenants.js';
 
 let server: TestServer;
@@ -42,9 +42,9 @@ before(async () => {
       { gpuType: 'B200', class: 'preemptible', cents: 180 },
     ]);
     await seedUsage(s, [
-      { org: 'acme', project: 'acme-ml', job: 1, start: from + 24 * H, seconds: 7200, gpus: 16 }, // 32 GPU-h × 4.50 = 144.00
-      { org: 'acme', project: 'acme-ml', job: 2, start: from + 48 * H, seconds: 3600, gpus: 8, cls: 'preemptible' }, // 8 × 1.80 = 14.40
-      { org: 'beta', project: 'beta-ml', job: 3, start: from + 72 * H, seconds: 1800, gpus: 2 }, // 1 × 4.50
+      { org: 'acme', project: 'acme-ml', job: 900_001, start: from + 24 * H, seconds: 7200, gpus: 16 }, // 32 GPU-h × 4.50 = 144.00
+      { org: 'acme', project: 'acme-ml', job: 900_002, start: from + 48 * H, seconds: 3600, gpus: 8, cls: 'preemptible' }, // 8 × 1.80 = 14.40
+      { org: 'beta', project: 'beta-ml', job: 900_003, start: from + 72 * H, seconds: 1800, gpus: 2 }, // 1 × 4.50
     ]);
   });
   const f = await op('PUT', '/v1/energy-factors', {
@@ -184,6 +184,7 @@ test('an invoice altered in the database fails verification (API, CLI exit 4) an
   await withStore(server.dataDir, (s) => tamperInvoice(s, Number(item.id), (b) => b.replace('"netCents":450', '"netCents":45')));
   await server.restart();
   op = api(server.url, server.operatorToken);
+  acme = api(server.url, acmeToken);
   const v = await op('GET', `/v1/invoices/${item.id}/verify`);
   assert.equal(v.status, 200);
   assert.equal(v.body.ok, false);
@@ -197,4 +198,40 @@ test('an invoice altered in the database fails verification (API, CLI exit 4) an
   assert.match(cli.out, /^FAILED: /);
   // The audit record still holds the hash the invoice was issued with: it is the evidence.
   assert.equal((await op('GET', '/v1/audit/verify')).body.ok, true);
+});
+
+test("a job's energy per run segment: the power model × its GPUs × its run time, × PUE and grid factor; `job show` prints it", async () => {
+  const now = new Date().toISOString().slice(0, 7);
+  assert.equal(
+    (await op('PUT', '/v1/energy-factors', { site: 's1', month: now, pue: 1.5, gridGCo2PerKwh: 200, source: 'test' })).status,
+    200,
+  );
+  await op('PUT', '/v1/projects/acme-ml/quotas/B200', { gpus: 8 });
+  const job = await acme('POST', '/v1/jobs', {
+    name: 'e',
+    project: 'acme-ml',
+    gpuType: 'B200',
+    gpusPerNode: 8,
+    nodes: 1,
+    command: ['x'],
+    simulation: { durationSeconds: 36_000 },
+  });
+  assert.equal(job.status, 201, JSON.stringify(job.body));
+  await waitFor(async () => (await acme('GET', `/v1/jobs/${job.body.id}`)).body.state === 'running', 'the job to run');
+  const e = await acme('GET', `/v1/jobs/${job.body.id}/energy`);
+  assert.equal(e.status, 200, JSON.stringify(e.body));
+  assert.equal(e.body.segments.length, 1);
+  const s = e.body.segments[0];
+  assert.equal(s.endedAt, null);
+  const ranMs = Date.now() - Date.parse(s.startedAt);
+  // 8 B200 at 1000 W: 8 kW; the figure was taken between the start and now.
+  assert.ok(e.body.itKwh > 0 && e.body.itKwh <= (8 * ranMs) / 3.6e6 + 1e-6, JSON.stringify(e.body));
+  assert.ok(Math.abs(e.body.facilityKwh - e.body.itKwh * 1.5) < 1e-5);
+  assert.ok(Math.abs(e.body.co2Kg - e.body.facilityKwh * 0.2) < 1e-5);
+  const betaAdmin = api(server.url, await tenantToken(op, 'beta', { name: 'Bo', role: 'admin' }));
+  assert.equal((await betaAdmin('GET', `/v1/jobs/${job.body.id}/energy`)).status, 404);
+  const show = await gigafab(['job', 'show', job.body.id], { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken });
+  assert.equal(show.code, 0, show.err);
+  assert.match(show.out, /Energy: +[\d.]+ kWh at the GPUs, [\d.]+ kWh with PUE, [\d.]+ kg CO₂e/);
+  await acme('POST', `/v1/jobs/${job.body.id}/cancel`);
 });

@@ -1,6 +1,6 @@
 /** Monthly invoices (JSON and PDF), credit notes, invoice runs, billing profiles, sites' energy factors. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { EnergyFactorsInputSchema, EnergyFactorsSchema } from '../../model/energy.js';
+import { EnergyFactorsInputSchema, EnergyFactorsSchema, JobEnergySchema } from '../../model/energy.js';
 import {
   BillingProfileInputSchema,
   BillingProfileSchema,
@@ -180,6 +180,23 @@ export function invoiceRoutes({ cp }: Services) {
       responses: { 200: json(z.object({ items: z.array(EnergyFactorsSchema) }), 'The factors'), ...commonProblems },
     }),
     async (c) => c.json({ items: await cp.billing.energyFactors(c.req.valid('query').site) }, 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/jobs/{id}/energy',
+      operationId: 'getJobEnergy',
+      tags: ['jobs'],
+      summary: "A job's energy and CO₂ per run segment (power model, sites' PUE and grid factors); running ones up to now",
+      request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '812' }) }) },
+      responses: { 200: json(JobEnergySchema, 'The energy'), ...commonProblems },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      // Reading the job decides who may see its energy (another organisation's: not found).
+      await cp.getJob(c.get('principal'), id);
+      return c.json(await cp.invoices.jobEnergy(id), 200);
+    },
   );
   return r;
 }

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canSeeOrg, enforce, isOperator, operatorOnly } from '../../model/authz.js';
-import { POWER_MODEL_NAME } from '../../model/energy.js';
+import { type JobEnergy, POWER_MODEL_NAME } from '../../model/energy.js';
 import { conflict, invalid, notFound } from '../../model/errors.js';
 import {
   type CreditNote,
@@ -33,6 +33,7 @@ import type { Store } from '../../store/open-store.js';
 import type { InvoicesTable } from '../../store/schema-invoices.js';
 import type { PriceBook } from '../price-book.js';
 import { InvoiceLineBuilder, type SiteFactors } from './invoice-lines.js';
+import { jobEnergy } from './job-energy.js';
 
 const BATCH = 5000;
 const AuditedHash = z.object({ sha256: z.string() });
@@ -265,6 +266,11 @@ export class InvoiceService {
     const row = await this.store.db.selectFrom('invoices').selectAll().where('id', '=', n).executeTakeFirst();
     if (!row || !canSeeOrg(p, row.org_id).allowed) throw notFound('invoice', id);
     return row;
+  }
+
+  /** jobEnergy: a job's kWh and CO₂ per run segment (the caller has checked that it may read the job). */
+  jobEnergy(jobId: string): Promise<JobEnergy> {
+    return jobEnergy(this.store, jobId, this.now());
   }
 
   /** verify: does the stored invoice still hash to what its audit record holds? */
