@@ -200,7 +200,7 @@ test('an invoice altered in the database fails verification (API, CLI exit 4) an
   assert.equal((await op('GET', '/v1/audit/verify')).body.ok, true);
 });
 
-test("a job's energy per run segment: the power model × its GPUs × its run time, × PUE and grid factor; `job show` prints it", async () => {
+test("a job's energy per run segment: the power model × its GPUs × its run time, × PUE and grid factor; `job show` prints it; /metrics shows the power", async () => {
   const now = new Date().toISOString().slice(0, 7);
   assert.equal(
     (await op('PUT', '/v1/energy-factors', { site: 's1', month: now, pue: 1.5, gridGCo2PerKwh: 200, source: 'test' })).status,
@@ -218,6 +218,14 @@ test("a job's energy per run segment: the power model × its GPUs × its run tim
   });
   assert.equal(job.status, 201, JSON.stringify(job.body));
   await waitFor(async () => (await acme('GET', `/v1/jobs/${job.body.id}`)).body.state === 'running', 'the job to run');
+  // /metrics: 8 allocated B200 at 1000 W, the other 24 idle at 140 W; energy accumulates between scrapes.
+  await fetch(`${server.url}/metrics`);
+  await new Promise((r) => setTimeout(r, 200));
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /gigafab_gpu_power_watts\{site="s1",gpu_type="B200",state="allocated"\} 8000\n/);
+  assert.match(metrics, /gigafab_gpu_power_watts\{site="s1",gpu_type="B200",state="free"\} 3360\n/);
+  const joules = Number(/gigafab_gpu_energy_joules_total\{site="s1",gpu_type="B200"\} ([\d.e+]+)/.exec(metrics)?.[1]);
+  assert.ok(joules > 0, metrics);
   const e = await acme('GET', `/v1/jobs/${job.body.id}/energy`);
   assert.equal(e.status, 200, JSON.stringify(e.body));
   assert.equal(e.body.segments.length, 1);
