@@ -11,4 +11,4 @@ if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null
 fi
-pdftotext -v 2>&1 | head -1
+echo "ensure-poppler: $(command -v pdftotext) $(command -v pdftoppm)"

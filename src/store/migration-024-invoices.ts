@@ -24,6 +24,11 @@ export const migration024Invoices: Migration = {
       .execute();
     // The idempotency of an invoice run: a second run (or one after a crash) cannot issue a second invoice.
     await db.schema.createIndex('invoices_org_month').on('invoices').columns(['org_id', 'month']).unique().execute();
+    // An invoice run reads the segments that end in or after its month (or are still open) without
+    // scanning the organisation's older history: by organisation and end, and by end for the
+    // organisations to invoice.
+    await db.schema.createIndex('usage_records_org_ended').on('usage_records').columns(['org_id', 'ended_at']).execute();
+    await db.schema.createIndex('usage_records_ended').on('usage_records').columns(['ended_at', 'org_id']).execute();
     await db.schema
       .createTable('credit_notes')
       .addColumn('id', serial, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))

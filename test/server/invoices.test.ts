@@ -206,3 +206,36 @@ test('the store refuses to change an issued invoice; one changed behind its back
   assert.match(v.problem ?? '', /altered/);
   await assert.rejects(h.cp.invoices.get(h.operator, String(id)), refused('invoice_altered', 'conflict'));
 });
+
+test('a run reads every record once across its pages, also where thousands end at the same instant', async () => {
+  const at = new Date(h.clock.t).toISOString();
+  await h.store.db.insertInto('orgs').values({ id: 'delta', name: 'delta', kind: 'research', created_at: at }).execute();
+  const rows = Array.from({ length: 12_001 }, (_, i) => ({
+    org_id: 'delta',
+    project_id: 'delta-p',
+    job_id: 100_000 + i,
+    attempt: 1,
+    gpu_type: 'B200',
+    site: 's1',
+    gpus: 1,
+    class: 'on-demand',
+    started_at: '2025-12-10T00:00:00.000Z',
+    ended_at: '2025-12-10T00:00:36.000Z',
+    gpu_seconds: 36,
+  }));
+  for (let i = 0; i < rows.length; i += 1000)
+    await h.store.db
+      .insertInto('usage_records')
+      .values(rows.slice(i, i + 1000))
+      .execute();
+  const run = await h.cp.invoices.run(op(), '2025-12');
+  assert.deepEqual(
+    run.issued.map((i) => i.org),
+    ['delta'],
+  );
+  const inv = await h.cp.invoices.get(h.operator, run.issued[0]!.id);
+  // No price was in effect in December: every second is reported unpriced, none billed.
+  assert.equal(inv.unpricedGpuSeconds, 12_001 * 36);
+  assert.equal(inv.netCents, 0);
+  assert.equal(inv.energy.itKwh, 120.01); // 432,036 GPU-seconds at 1000 W
+});

@@ -93,17 +93,41 @@ export class InvoiceService {
     return { month, issued, alreadyIssued: orgs.length - issued.length };
   }
 
+  /**
+   * orgsWithUsage: organisations with a segment still open or ending after the month began, found
+   * by seeks on the (org_id, ended_at) index (the next organisation, then one matching segment of
+   * it): the cost grows with the organisations, not with the records.
+   */
   private async orgsWithUsage(from: number, to: number): Promise<string[]> {
-    const rows = await this.store.db
-      .selectFrom('usage_records')
-      .select('org_id')
-      .distinct()
-      .where('started_at', '<', new Date(to).toISOString())
-      .where((eb) =>
-        eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', new Date(from - GRANULARITY_MS.minute).toISOString())]),
-      )
-      .execute();
-    return rows.map((r) => r.org_id).sort();
+    const since = new Date(from - GRANULARITY_MS.minute).toISOString();
+    const toIso = new Date(to).toISOString();
+    const orgs: string[] = [];
+    for (let after = ''; ; ) {
+      const next = await this.store.db
+        .selectFrom('usage_records')
+        .select('org_id')
+        .where('org_id', '>', after)
+        .orderBy('org_id')
+        .limit(1)
+        .executeTakeFirst();
+      if (!next) return orgs;
+      after = next.org_id;
+      // Two index ranges (open; ended since the month began), each checked for a start before its end.
+      const open = await this.store.db
+        .selectFrom('usage_records')
+        .select('started_at')
+        .where('org_id', '=', after)
+        .where('ended_at', 'is', null)
+        .execute();
+      const closed = await this.store.db
+        .selectFrom('usage_records')
+        .select((eb) => eb.fn.min('started_at').as('first'))
+        .where('org_id', '=', after)
+        .where('ended_at', '>', since)
+        .executeTakeFirst();
+      const hit = open.some((r) => r.started_at < toIso) || (closed?.first != null && closed.first < toIso);
+      if (hit) orgs.push(after);
+    }
   }
 
   private async factorsOf(month: string): Promise<Map<string, SiteFactors>> {
@@ -124,29 +148,48 @@ export class InvoiceService {
     const lines = new InvoiceLineBuilder(from, to, timeline, factors);
     const toIso = new Date(to).toISOString();
     const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
-    for (let after = 0; ; ) {
+    const add = (r: {
+      gpu_type: string;
+      site: string;
+      class: string;
+      gpus: number;
+      started_at: string;
+      ended_at: string | null;
+    }) =>
+      lines.add({
+        gpuType: r.gpu_type,
+        site: r.site,
+        class: isClass(r.class) ? r.class : 'on-demand',
+        gpus: r.gpus,
+        start: Date.parse(r.started_at),
+        end: r.ended_at === null ? now : Date.parse(r.ended_at),
+      });
+    const columns = ['id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'] as const;
+    // Open segments first (few), then closed ones that end after the month began, in keyset pages
+    // on the (org_id, ended_at) index: reading costs the records since the month began, not the
+    // organisation's whole history, and each page continues where the last stopped.
+    const open = await this.store.db
+      .selectFrom('usage_records')
+      .select(columns)
+      .where('org_id', '=', org)
+      .where('ended_at', 'is', null)
+      .execute();
+    for (const r of open) if (r.started_at < toIso) add(r);
+    for (let after: [string, number] = [billedSince, Number.MAX_SAFE_INTEGER]; ; ) {
       const rows = await this.store.db
         .selectFrom('usage_records')
-        .select(['id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'])
+        .select(columns)
         .where('org_id', '=', org)
-        .where('id', '>', after)
+        .where((eb) => eb(eb.refTuple('ended_at', 'id'), '>', eb.tuple(after[0], after[1])))
         .where('started_at', '<', toIso)
-        .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', billedSince)]))
+        .orderBy('ended_at')
         .orderBy('id')
         .limit(BATCH)
         .execute();
-      for (const r of rows) {
-        lines.add({
-          gpuType: r.gpu_type,
-          site: r.site,
-          class: isClass(r.class) ? r.class : 'on-demand',
-          gpus: r.gpus,
-          start: Date.parse(r.started_at),
-          end: r.ended_at === null ? now : Date.parse(r.ended_at),
-        });
-      }
+      for (const r of rows) add(r);
       if (rows.length < BATCH) break;
-      after = rows[rows.length - 1]!.id;
+      const last = rows[rows.length - 1]!;
+      after = [last.ended_at ?? billedSince, last.id];
     }
     const profile = await this.store.db.selectFrom('billing_profiles').selectAll().where('org_id', '=', org).executeTakeFirst();
     const customer = { country: profile?.country ?? 'DE', vatId: profile?.vat_id ?? null };
