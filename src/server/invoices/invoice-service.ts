@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canSeeOrg, enforce, isOperator, operatorOnly } from '../../model/authz.js';
-import { type JobEnergy, POWER_MODEL_NAME } from '../../model/energy.js';
+import type { JobEnergy } from '../../model/energy.js';
 import { conflict, invalid, notFound } from '../../model/errors.js';
 import {
   type CreditNote,
@@ -22,22 +22,17 @@ import {
   type IssuedInvoice,
   isMonth,
   vatCents,
-  vatFor,
 } from '../../model/invoices.js';
 import { parseJson } from '../../model/json.js';
-import { GRANULARITY_MS } from '../../model/prices.js';
 import type { Principal, RequestContext } from '../../model/principal.js';
-import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
 import { appendAudit } from '../../store/audit.js';
 import type { Store } from '../../store/open-store.js';
 import type { InvoicesTable } from '../../store/schema-invoices.js';
 import type { PriceBook } from '../price-book.js';
-import { InvoiceLineBuilder, type SiteFactors } from './invoice-lines.js';
+import { buildDraft, factorsOf, type InvoiceDraft, orgsWithUsage } from './invoice-drafts.js';
 import { jobEnergy } from './job-energy.js';
 
-const BATCH = 5000;
 const AuditedHash = z.object({ sha256: z.string() });
-const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
 export const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** monthRange: [from, to) of a YYYY-MM calendar month (UTC), or a 422 invalid_month. */
@@ -77,144 +72,24 @@ export class InvoiceService {
         [{ path: 'month', message: 'a month that has ended' }],
       );
     }
-    const orgs = await this.orgsWithUsage(from, to);
+    const orgs = await orgsWithUsage(this.store, from, to);
     const done = new Set(
       (await this.store.db.selectFrom('invoices').select('org_id').where('month', '=', month).execute()).map((r) => r.org_id),
     );
     const timeline = await this.prices.timeline();
-    const factors = await this.factorsOf(month);
+    const factors = await factorsOf(this.store, month);
     const issued: InvoiceSummary[] = [];
     for (const org of orgs) {
       if (done.has(org)) continue;
-      const invoice = await this.build(org, month, from, to, now, timeline, factors);
+      const invoice = await buildDraft(this.store, org, month, from, to, now, timeline, factors);
       const summary = await this.issue(ctx, invoice);
       if (summary) issued.push(summary);
     }
     return { month, issued, alreadyIssued: orgs.length - issued.length };
   }
 
-  /**
-   * orgsWithUsage: organisations with a segment still open or ending after the month began, found
-   * by seeks on the (org_id, ended_at) index (the next organisation, then one matching segment of
-   * it): the cost grows with the organisations, not with the records.
-   */
-  private async orgsWithUsage(from: number, to: number): Promise<string[]> {
-    const since = new Date(from - GRANULARITY_MS.minute).toISOString();
-    const toIso = new Date(to).toISOString();
-    const orgs: string[] = [];
-    for (let after = ''; ; ) {
-      const next = await this.store.db
-        .selectFrom('usage_records')
-        .select('org_id')
-        .where('org_id', '>', after)
-        .orderBy('org_id')
-        .limit(1)
-        .executeTakeFirst();
-      if (!next) return orgs;
-      after = next.org_id;
-      // Two index ranges (open; ended since the month began), each checked for a start before its end.
-      const open = await this.store.db
-        .selectFrom('usage_records')
-        .select('started_at')
-        .where('org_id', '=', after)
-        .where('ended_at', 'is', null)
-        .execute();
-      const closed = await this.store.db
-        .selectFrom('usage_records')
-        .select((eb) => eb.fn.min('started_at').as('first'))
-        .where('org_id', '=', after)
-        .where('ended_at', '>', since)
-        .executeTakeFirst();
-      const hit = open.some((r) => r.started_at < toIso) || (closed?.first != null && closed.first < toIso);
-      if (hit) orgs.push(after);
-    }
-  }
-
-  private async factorsOf(month: string): Promise<Map<string, SiteFactors>> {
-    const rows = await this.store.db.selectFrom('energy_factors').selectAll().where('month', '=', month).execute();
-    return new Map(rows.map((r) => [r.site, { pue: r.pue, gridGCo2PerKwh: r.grid_g_co2_per_kwh }]));
-  }
-
-  /** build: the invoice of `org` for the month, from its segments read in batches (open ones up to now). */
-  private async build(
-    org: string,
-    month: string,
-    from: number,
-    to: number,
-    now: number,
-    timeline: Awaited<ReturnType<PriceBook['timeline']>>,
-    factors: ReadonlyMap<string, SiteFactors>,
-  ): Promise<Omit<Invoice, 'id' | 'number' | 'issuedAt'>> {
-    const lines = new InvoiceLineBuilder(from, to, timeline, factors);
-    const toIso = new Date(to).toISOString();
-    const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
-    const add = (r: {
-      gpu_type: string;
-      site: string;
-      class: string;
-      gpus: number;
-      started_at: string;
-      ended_at: string | null;
-    }) =>
-      lines.add({
-        gpuType: r.gpu_type,
-        site: r.site,
-        class: isClass(r.class) ? r.class : 'on-demand',
-        gpus: r.gpus,
-        start: Date.parse(r.started_at),
-        end: r.ended_at === null ? now : Date.parse(r.ended_at),
-      });
-    const columns = ['id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'] as const;
-    // Open segments first (few), then closed ones that end after the month began, in keyset pages
-    // on the (org_id, ended_at) index: reading costs the records since the month began, not the
-    // organisation's whole history, and each page continues where the last stopped.
-    const open = await this.store.db
-      .selectFrom('usage_records')
-      .select(columns)
-      .where('org_id', '=', org)
-      .where('ended_at', 'is', null)
-      .execute();
-    for (const r of open) if (r.started_at < toIso) add(r);
-    for (let after: [string, number] = [billedSince, Number.MAX_SAFE_INTEGER]; ; ) {
-      const rows = await this.store.db
-        .selectFrom('usage_records')
-        .select(columns)
-        .where('org_id', '=', org)
-        .where((eb) => eb(eb.refTuple('ended_at', 'id'), '>', eb.tuple(after[0], after[1])))
-        .where('started_at', '<', toIso)
-        .orderBy('ended_at')
-        .orderBy('id')
-        .limit(BATCH)
-        .execute();
-      for (const r of rows) add(r);
-      if (rows.length < BATCH) break;
-      const last = rows[rows.length - 1]!;
-      after = [last.ended_at ?? billedSince, last.id];
-    }
-    const profile = await this.store.db.selectFrom('billing_profiles').selectAll().where('org_id', '=', org).executeTakeFirst();
-    const customer = { country: profile?.country ?? 'DE', vatId: profile?.vat_id ?? null };
-    const vat = vatFor(customer.country, customer.vatId);
-    const r = lines.result();
-    const vatAmount = vatCents(r.netCents, vat.ratePercent);
-    return {
-      org,
-      month,
-      period: { from: new Date(from).toISOString(), to: toIso },
-      currency: 'EUR',
-      customer,
-      lines: r.lines,
-      netCents: r.netCents,
-      vatRatePercent: vat.ratePercent,
-      vatCents: vatAmount,
-      grossCents: r.netCents + vatAmount,
-      vatNote: vat.note,
-      unpricedGpuSeconds: r.unpricedGpuSeconds,
-      energy: { ...r.energy, powerModel: POWER_MODEL_NAME },
-    };
-  }
-
   /** issue: one transaction: the invoice (unless one exists for the org and month) and its audit record. */
-  private async issue(ctx: RequestContext, draft: Omit<Invoice, 'id' | 'number' | 'issuedAt'>): Promise<InvoiceSummary | null> {
+  private async issue(ctx: RequestContext, draft: InvoiceDraft): Promise<InvoiceSummary | null> {
     const issuedAt = new Date(this.now()).toISOString();
     return this.store.write(async (trx) => {
       const exists = await trx
