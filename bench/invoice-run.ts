@@ -1,10 +1,10 @@
 /**
  * Invoice run for one organisation with N usage records (default 1,000,000) in last month, on
  * SQLite: the records are written straight into a fresh store, then the real InvoiceService issues
- * the invoice (read in batches of 5,000, one transaction with its audit record). Reports the median
- * of 3 runs (each on its own month's copy of the records is not needed: each run invoices another
- * month of the same records' twin, so nothing is skipped as already issued), the peak RSS growth and
- * the load average. `node dist/bench/invoice-run.js [records]`.
+ * the invoice (keyset pages of 5,000, one transaction with its audit record). Three months hold N
+ * records each; each of the three runs invoices one of them (an issued month would issue nothing
+ * again). Reports each run, the median, the peak RSS growth and the load average.
+ * `npm run bench -- invoice-run`, or `node dist/bench/invoice-run.js [records]`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
