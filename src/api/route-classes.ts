@@ -114,6 +114,7 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/invoices/{id}/credit-notes': c('operator', 'metadata'),
   'PUT /v1/orgs/{org}/billing-profile': c('org', 'metadata'),
   'GET /v1/orgs/{org}/billing-profile': c('org', 'metadata'),
+  'GET /v1/orgs/{org}/energy-statement': c('org', 'metadata'),
   // Sites' energy factors: facts of the platform, no tenant's.
   'PUT /v1/energy-factors': c('operator', 'none'),
   'GET /v1/energy-factors': c('caller', 'none'),

@@ -77,12 +77,17 @@ export type EnergyFactorsInput = z.infer<typeof EnergyFactorsInputSchema>;
 export interface MonthFactors {
   pue: number;
   gridGCo2PerKwh: number;
+  /** The share of renewable energy the site declares for the month (null: none declared). */
+  renewableShare?: number | null;
 }
 
 export interface EnergyFigures {
   itKwh: number;
   facilityKwh: number;
   co2Kg: number;
+  /** Facility kWh in months whose site declared a renewable share, and the renewable part of them. */
+  declaredKwh: number;
+  renewableKwh: number;
 }
 
 /**
@@ -94,7 +99,7 @@ export function segmentEnergy(
   factors: (month: string) => MonthFactors | undefined,
   missing?: Set<string>,
 ): EnergyFigures {
-  const out = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+  const out = { itKwh: 0, facilityKwh: 0, co2Kg: 0, declaredKwh: 0, renewableKwh: 0 };
   const watts = gpuWatts(seg.gpuType);
   for (let a = seg.start; a < seg.end; ) {
     const d = new Date(a);
@@ -107,6 +112,10 @@ export function segmentEnergy(
     out.itKwh += it;
     out.facilityKwh += it * (f?.pue ?? 1);
     out.co2Kg += f ? (it * f.pue * f.gridGCo2PerKwh) / 1000 : 0;
+    if (f && f.renewableShare !== null && f.renewableShare !== undefined) {
+      out.declaredKwh += it * f.pue;
+      out.renewableKwh += it * f.pue * f.renewableShare;
+    }
     a = b;
   }
   return out;
@@ -138,3 +147,24 @@ export const JobEnergySchema = z
   })
   .openapi('JobEnergy');
 export type JobEnergy = z.infer<typeof JobEnergySchema>;
+
+export const EnergyStatementSchema = z
+  .object({
+    org: z.string(),
+    year: z.string(),
+    period: z.object({
+      from: z.string(),
+      to: z.string().openapi({ description: 'The end of the year, or now for the current one' }),
+    }),
+    ...Figures,
+    pue: z.number().nullable().openapi({ description: 'facilityKwh / itKwh (null: no energy)' }),
+    renewableShare: z
+      .number()
+      .nullable()
+      .openapi({ description: 'Renewable share of the facility kWh where the site declared one (null: none declared)' }),
+    bySite: z.array(z.object({ site: z.string(), ...Figures })),
+    monthsWithoutFactors: z.array(z.string()),
+    powerModel: z.string(),
+  })
+  .openapi('EnergyStatement');
+export type EnergyStatement = z.infer<typeof EnergyStatementSchema>;

@@ -239,3 +239,25 @@ test('a run reads every record once across its pages, also where thousands end a
   assert.equal(inv.netCents, 0);
   assert.equal(inv.energy.itKwh, 120.01); // 432,036 GPU-seconds at 1000 W
 });
+
+test("the yearly energy statement: kWh at the GPUs and with PUE, the site's renewable share, CO₂, per site", async () => {
+  await h.cp.billing.setEnergyFactors(op(), {
+    site: 's1',
+    month: '2026-01',
+    pue: 1.25,
+    gridGCo2PerKwh: 400,
+    renewableShare: 0.5,
+    source: 'test',
+  });
+  const st = await h.cp.invoices.energyStatement(h.tenant.principal, 'acme', '2026');
+  assert.deepEqual([st.itKwh, st.facilityKwh, st.co2Kg, st.pue, st.renewableShare], [10, 12.5, 5, 1.25, 0.5]);
+  assert.deepEqual(
+    st.bySite.map((s) => s.site),
+    ['s1'],
+  );
+  assert.equal(st.period.to, new Date(h.clock.t).toISOString(), 'the current year up to now');
+  await assert.rejects(h.cp.invoices.energyStatement(h.tenant.principal, 'beta', '2026'), refused('org_not_found', 'not_found'));
+  await assert.rejects(h.cp.invoices.energyStatement(h.tenant.principal, 'acme', '26'), refused('invalid_year'));
+  const none = await h.cp.invoices.energyStatement(h.operator, 'gamma', '2025');
+  assert.deepEqual([none.itKwh, none.pue, none.renewableShare], [0, null, null]);
+});

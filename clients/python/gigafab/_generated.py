@@ -900,6 +900,30 @@ class EnergyFactorsInput(_EnergyFactorsInputRequired, total=False):
     renewableShare: float
 
 
+class JobEnergy(TypedDict):
+    jobId: str
+    itKwh: float
+    facilityKwh: float
+    co2Kg: float
+    segments: List[Dict[str, Any]]
+    monthsWithoutFactors: List[str]
+    powerModel: str
+
+
+class EnergyStatement(TypedDict):
+    org: str
+    year: str
+    period: Dict[str, Any]
+    itKwh: float
+    facilityKwh: float
+    co2Kg: float
+    pue: Optional[float]
+    renewableShare: Optional[float]
+    bySite: List[Dict[str, Any]]
+    monthsWithoutFactors: List[str]
+    powerModel: str
+
+
 class OrgRegistries(TypedDict):
     org: str
     registries: List[str]
@@ -2193,6 +2217,32 @@ class GeneratedApi:
             "/v1/energy-factors",
             path={},
             query={"site": site},
+            headers={},
+            body=None,
+        )
+
+    def get_job_energy(self, id: Union[str, int]) -> "JobEnergy":
+        """A job's energy and CO₂ per run segment (power model, sites' PUE and grid factors); running ones up to now
+
+        GET /v1/jobs/{id}/energy"""
+        return self._call(
+            "GET",
+            "/v1/jobs/{id}/energy",
+            path={"id": id},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def get_energy_statement(self, org: Union[str, int], *, year: Optional[str] = None) -> "EnergyStatement":
+        """The organisation's yearly energy statement: kWh, PUE, renewable share and CO₂, per site
+
+        GET /v1/orgs/{org}/energy-statement"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/energy-statement",
+            path={"org": org},
+            query={"year": year},
             headers={},
             body=None,
         )

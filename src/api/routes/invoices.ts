@@ -1,6 +1,6 @@
 /** Monthly invoices (JSON and PDF), credit notes, invoice runs, billing profiles, sites' energy factors. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { EnergyFactorsInputSchema, EnergyFactorsSchema, JobEnergySchema } from '../../model/energy.js';
+import { EnergyFactorsInputSchema, EnergyFactorsSchema, EnergyStatementSchema, JobEnergySchema } from '../../model/energy.js';
 import {
   BillingProfileInputSchema,
   BillingProfileSchema,
@@ -197,6 +197,19 @@ export function invoiceRoutes({ cp }: Services) {
       await cp.getJob(c.get('principal'), id);
       return c.json(await cp.invoices.jobEnergy(id), 200);
     },
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org}/energy-statement',
+      operationId: 'getEnergyStatement',
+      tags: ['invoices'],
+      summary: "The organisation's yearly energy statement: kWh, PUE, renewable share and CO₂, per site",
+      request: { params: OrgParam, query: z.object({ year: z.string().max(8).openapi({ example: '2026' }) }) },
+      responses: { 200: json(EnergyStatementSchema, 'The statement'), ...commonProblems, ...unprocessableProblem },
+    }),
+    async (c) =>
+      c.json(await cp.invoices.energyStatement(c.get('principal'), c.req.valid('param').org, c.req.valid('query').year), 200),
   );
   return r;
 }

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canSeeOrg, enforce, isOperator, operatorOnly } from '../../model/authz.js';
-import type { JobEnergy } from '../../model/energy.js';
+import type { EnergyStatement, JobEnergy } from '../../model/energy.js';
 import { conflict, invalid, notFound } from '../../model/errors.js';
 import {
   type CreditNote,
@@ -29,6 +29,7 @@ import { appendAudit } from '../../store/audit.js';
 import type { Store } from '../../store/open-store.js';
 import type { InvoicesTable } from '../../store/schema-invoices.js';
 import type { PriceBook } from '../price-book.js';
+import { energyStatement } from './energy-statement.js';
 import { buildDraft, factorsOf, type InvoiceDraft, orgsWithUsage } from './invoice-drafts.js';
 import { jobEnergy } from './job-energy.js';
 
@@ -189,6 +190,11 @@ export class InvoiceService {
   /** jobEnergy: a job's kWh and CO₂ per run segment (the caller has checked that it may read the job). */
   jobEnergy(jobId: string): Promise<JobEnergy> {
     return jobEnergy(this.store, jobId, this.now());
+  }
+
+  /** energyStatement: an organisation's kWh, PUE, renewable share and CO₂ for a calendar year. */
+  energyStatement(p: Principal, org: string, year: string): Promise<EnergyStatement> {
+    return energyStatement(this.store, p, org, year, this.now());
   }
 
   /** verify: does the stored invoice still hash to what its audit record holds? */
