@@ -10,6 +10,7 @@ import { benchCliStartup } from './cli-startup.js';
 import { benchConsole } from './console.js';
 import { benchContainerStart } from './container-start.js';
 import { benchContainerStartSlurm } from './container-start-slurm.js';
+import { benchInvoiceRun } from './invoice-run.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
 import { benchSimulate } from './simulate.js';
@@ -48,6 +49,12 @@ if (wanted.has('store-pg')) {
   const s = await benchStorePg();
   results.storePg = s;
   console.table(s.summary);
+}
+if (wanted.has('invoice-run')) {
+  console.log('invoice run for one organisation with 1,000,000 usage records in the month, SQLite, median of 3 …');
+  const s = await benchInvoiceRun();
+  results.invoiceRun = s;
+  console.log(s);
 }
 if (want('audit-seal')) {
   console.log('audit: a signed checkpoint per committed write transaction, without and with …');

@@ -13,6 +13,7 @@ bash scripts/ensure-postgres.sh  # the store and server tests on PostgreSQL star
 # The container tests run images with podman + runc, built from busybox-static; the registry test uses docker-registry.
 bash scripts/ensure-podman.sh
 bash scripts/ensure-jupyter.sh  # the Jupyter session test runs Debian's jupyter-notebook behind the workload proxy
+bash scripts/ensure-poppler.sh  # the invoice tests render PDFs with pdftoppm and read them with pdftotext
 files=$(find dist/test -name '*.test.js' | sort)
 # Suites start real servers on ephemeral ports; run files one at a time on the 2-core CI machine.
 node --test --test-concurrency=1 ${files}

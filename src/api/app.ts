@@ -26,6 +26,7 @@ import { requireClassified } from './route-classes.js';
 import { auditRoutes } from './routes/audit.js';
 import { consoleDataRoutes } from './routes/console-data.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { invoiceRoutes } from './routes/invoices.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keysRoutes } from './routes/keys.js';
 import { lockboxRoutes } from './routes/lockbox.js';
@@ -157,6 +158,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', residencyRoutes(services));
   app.route('/', usageRoutes(services));
   app.route('/', priceRoutes(services));
+  app.route('/', invoiceRoutes(services));
   app.route('/', orgRegistryRoutes(services));
   app.route('/', sessionRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.

@@ -80,6 +80,8 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'GET /v1/jobs/{id}/logs': c('org', 'guarded'),
   'POST /v1/jobs/{id}/checkpoints': c('org', 'tenant-only'),
   'GET /v1/jobs/{id}/residency': c('org', 'guarded'),
+  // kWh and CO₂ per run segment: figures of the platform, no tenant-written text (routes/invoices.ts).
+  'GET /v1/jobs/{id}/energy': c('org', 'metadata'),
 
   // Fleet (routes/fleet.ts, console-data.ts, scheduling.ts).
   'GET /v1/fleet': c('caller', 'none'),
@@ -107,6 +109,19 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/jobs/estimate': c('caller', 'none'),
   'PUT /v1/orgs/{org}/budget': c('org', 'metadata'),
   'GET /v1/orgs/{org}/budget': c('org', 'metadata'),
+  // Invoices (routes/invoices.ts): amounts per GPU type and class, no tenant-written text; runs and credit notes by operators.
+  'POST /v1/invoices/runs': c('operator', 'metadata'),
+  'GET /v1/invoices': c('caller', 'metadata'),
+  'GET /v1/invoices/{id}': c('org', 'metadata'),
+  'GET /v1/invoices/{id}/pdf': c('org', 'metadata'),
+  'GET /v1/invoices/{id}/verify': c('org', 'metadata'),
+  'POST /v1/invoices/{id}/credit-notes': c('operator', 'metadata'),
+  'PUT /v1/orgs/{org}/billing-profile': c('org', 'metadata'),
+  'GET /v1/orgs/{org}/billing-profile': c('org', 'metadata'),
+  'GET /v1/orgs/{org}/energy-statement': c('org', 'metadata'),
+  // Sites' energy factors: facts of the platform, no tenant's.
+  'PUT /v1/energy-factors': c('operator', 'none'),
+  'GET /v1/energy-factors': c('caller', 'none'),
   // Registry allow-lists (routes/org-registries.ts): host patterns the organisation's admins set.
   'PUT /v1/orgs/{org}/registries': c('org', 'metadata'),
   'GET /v1/orgs/{org}/registries': c('org', 'metadata'),

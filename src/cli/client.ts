@@ -411,6 +411,10 @@ export class GigafabClient {
   verifyAudit(since?: { id: number; hash: string }): Promise<AuditVerifyReport> {
     return this.get('/v1/audit/verify', since ? { sinceId: since.id, sinceHash: since.hash } : undefined);
   }
+  /** bytes: a binary body (an invoice's PDF). */
+  async bytes(path: string, accept: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.send('GET', path, { headers: { accept } })).arrayBuffer());
+  }
   async exportAudit(format: 'jsonl' | 'csv'): Promise<string> {
     return (await this.send('GET', '/v1/audit/export', { query: { format } })).text();
   }

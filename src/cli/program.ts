@@ -65,6 +65,7 @@ export const COMMAND_GROUPS: readonly { names: readonly string[]; load: () => Pr
   { names: ['dataset'], load: async () => [(await import('./commands/residency.js')).registerDataset] },
   { names: ['usage'], load: async () => [(await import('./commands/usage.js')).registerUsage] },
   { names: ['prices'], load: async () => [(await import('./commands/prices.js')).registerPrices] },
+  { names: ['invoice'], load: async () => [(await import('./commands/invoice.js')).registerInvoice] },
   { names: ['budget'], load: async () => [(await import('./commands/budget.js')).registerBudget] },
 ];
 

@@ -34,6 +34,17 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
     priorityClass: 'normal',
   },
   setBudget: { capCents: 500_000 },
+  runInvoices: { month: '2026-11' },
+  createCreditNote: { netCents: 1200, reason: 'node failure on 2026-11-14 billed in error' },
+  setBillingProfile: { country: 'FR', vatId: 'FR12345678901' },
+  setEnergyFactors: {
+    site: 'muc1',
+    month: '2026-11',
+    pue: 1.2,
+    gridGCo2PerKwh: 380,
+    renewableShare: 0.6,
+    source: 'UBA 2025 grid mix; site meter',
+  },
   setOrgRegistries: { registries: ['registry.eu.example', '*.corp.example'] },
   setPrices: {
     effectiveFrom: '2027-01-01T00:00:00Z',

@@ -25,6 +25,8 @@ import type { SchedulingState } from './cycle/scheduling-state.js';
 import { stopOnDriver } from './cycle/stop.js';
 import { untilStored } from './cycle/until-stored.js';
 import type { BusEvent, EventBus } from './event-bus.js';
+import { BillingSettings } from './invoices/billing-settings.js';
+import { InvoiceService } from './invoices/invoice-service.js';
 import type { JobRow } from './job-rows.js';
 import { jobLogs } from './jobs/job-logs.js';
 import type { JobListQuery } from './jobs/job-queries.js';
@@ -81,6 +83,10 @@ export class ControlPlane {
   readonly prices: PriceBook;
   /** Monthly budgets, enforced at admission (budgets.ts). */
   readonly budgets: Budgets;
+  /** Monthly invoices and credit notes (invoices/invoice-service.ts). */
+  readonly invoices: InvoiceService;
+  /** Billing profiles and sites' energy factors (invoices/billing-settings.ts). */
+  readonly billing: BillingSettings;
   /** Each organisation's registry allow-list, applied at submission and enqueue (org-registries.ts). */
   readonly registries: OrgRegistryLists;
   /** Sovereignty hooks (restriction, secret delivery), given at construction. */
@@ -118,6 +124,8 @@ export class ControlPlane {
     this.prices = new PriceBook(d.store, this.fleet, now);
     this.usage = new UsageReports(d.store, this.prices, now);
     this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now);
+    this.invoices = new InvoiceService(d.store, this.prices, now);
+    this.billing = new BillingSettings(d.store, this.fleet, now);
     this.registries = new OrgRegistryLists(d.store, this.state, now);
     this.sessions = new Sessions({
       state: this.state,

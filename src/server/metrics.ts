@@ -1,5 +1,6 @@
 /** Prometheus metrics served at /metrics. Gauges are computed at scrape time from live state. */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { registerEnergyMetrics } from './energy-metrics.js';
 
 export interface Metrics {
   registry: Registry;
@@ -82,5 +83,6 @@ export function createMetrics(view: () => LiveView | null): Metrics {
       },
     });
   }
+  registerEnergyMetrics(registry, view);
   return m;
 }

@@ -2,6 +2,7 @@
 import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
 import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
+import type { BillingProfilesTable, CreditNotesTable, EnergyFactorsTable, InvoicesTable } from './schema-invoices.js';
 import type { JobEndpointsTable } from './schema-job-endpoints.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
 import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
@@ -156,6 +157,10 @@ export interface Database {
   price_versions: PriceVersionsTable;
   prices: PricesTable;
   budgets: BudgetsTable;
+  invoices: InvoicesTable;
+  credit_notes: CreditNotesTable;
+  billing_profiles: BillingProfilesTable;
+  energy_factors: EnergyFactorsTable;
   org_registries: OrgRegistriesTable;
   job_endpoints: JobEndpointsTable;
 }

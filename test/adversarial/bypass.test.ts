@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ROUTE_CLASSES, routeClass } from '../../src/api/route-classes.js';
 import { ACCESS_VERBS } from '../../src/model/lockbox-schemas.js';
+import { seedInvoice } from '../helpers/billing-history.js';
 import { startLocalSiteServer } from '../helpers/local-site.js';
 import { type TestServer, waitFor } from '../helpers/server.js';
 import {
@@ -138,6 +139,7 @@ before(async () => {
   );
   assert.equal(mw.status, 201, JSON.stringify(mw.body));
   const node = (await op('GET', '/v1/nodes')).body.items[0].id as string;
+  const invoice = await seedInvoice(server, 'hunt', tenant.project, 'L4', 'lab1');
   const token = await tokenIdOf(tenant);
   values = (o) => {
     const byPrefix: [string, string][] = [
@@ -149,6 +151,7 @@ before(async () => {
       ['/v1/reservations/', res.body.id],
       ['/v1/access-requests/', req.body.id],
       ['/v1/maintenance-windows/', mw.body.id],
+      ['/v1/invoices/', invoice],
       ['/v1/nodes/', node],
       ['/v1/tokens/', token ?? ''],
       ['/v1/orgs/', 'hunt'],

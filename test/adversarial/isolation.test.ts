@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROUTE_CLASSES, routeClass } from '../../src/api/route-classes.js';
+import { seedInvoice } from '../helpers/billing-history.js';
 import { writeSmallFleet } from '../helpers/fleets.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import {
@@ -110,6 +111,7 @@ before(async () => {
   const mw = await op('POST', '/v1/maintenance-windows', { nodes: [node], start: inHours(72), end: inHours(73), reason: 'x' });
   assert.equal(mw.status, 201, JSON.stringify(mw.body));
   ids = { jobs: [job.body.id], datasets: [ds.body.id], secrets: ['victim-secret'], reservations: [res.body.id] };
+  const invoice = await seedInvoice(server, 'victim', victim.project, GPU, 's1');
   const token = await tokenIdOf(victim);
   real = (o) => {
     const byPrefix: [string, string][] = [
@@ -119,6 +121,7 @@ before(async () => {
       ['/v1/reservations/', res.body.id],
       ['/v1/access-requests/', req.body.id],
       ['/v1/maintenance-windows/', mw.body.id],
+      ['/v1/invoices/', invoice],
       ['/v1/nodes/', node],
       ['/v1/tokens/', token ?? ''],
       ['/v1/orgs/', 'victim'],

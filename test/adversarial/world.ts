@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { lastMonth } from '../helpers/billing-history.js';
 import { api } from '../helpers/server.js';
 
 /** An API call with one token (the helpers' `api`, bound to a server whose URL may change). */
@@ -213,6 +214,7 @@ export async function digest(t: Tenant, ids: { jobs: string[]; datasets: string[
     '/v1/access-requests',
     `/v1/orgs/${t.org}/residency-policy/versions`,
     `/v1/projects/${t.project}/residency-policy/versions`,
+    '/v1/invoices',
     '/v1/audit?limit=500',
   ];
   const seen: Record<string, unknown> = {};
@@ -246,6 +248,10 @@ export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
   // [] (no restriction): an accepted write must not change what the suite's later jobs may pull.
   'PUT /v1/orgs/{org}/registries': () => ({ registries: [] }),
   'POST /v1/price-versions': (v) => ({ prices: [{ gpuType: v.gpuType, class: 'on-demand', centsPerGpuHour: 1 }] }),
+  'POST /v1/invoices/runs': () => ({ month: lastMonth().month }),
+  'POST /v1/invoices/{id}/credit-notes': () => ({ netCents: 1, reason: 'planted' }),
+  'PUT /v1/orgs/{org}/billing-profile': () => ({ country: 'AT' }),
+  'PUT /v1/energy-factors': (v) => ({ site: v.site, month: lastMonth().month, pue: 1.1, gridGCo2PerKwh: 100, source: 'planted' }),
   'POST /v1/jobs/{id}/cancel': () => undefined,
   'POST /v1/sessions/{id}/open': () => undefined,
   'POST /v1/jobs/{id}/checkpoints': () => ({ step: 3, label: 'planted' }),

@@ -806,6 +806,142 @@ class BudgetInput(TypedDict):
     capCents: int
 
 
+class InvoiceRun(TypedDict):
+    month: str
+    issued: List["InvoiceSummary"]
+    alreadyIssued: int
+
+
+class InvoiceSummary(TypedDict):
+    id: str
+    number: str
+    org: str
+    month: str
+    issuedAt: str
+    netCents: int
+    grossCents: int
+    creditedCents: int
+    sha256: str
+
+
+class InvoiceRunInput(TypedDict):
+    month: str
+
+
+IssuedInvoice = Any
+
+
+InvoiceLine = TypedDict("InvoiceLine", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "priceVersion": int, "centsPerGpuHour": int, "gpuSeconds": float, "gpuHours": float, "amountCents": int, "itKwh": float, "facilityKwh": float, "co2Kg": float}, total=False)
+
+
+class CreditNote(TypedDict):
+    id: str
+    number: str
+    invoiceId: str
+    org: str
+    issuedAt: str
+    reason: str
+    netCents: int
+    vatRatePercent: float
+    vatCents: int
+    grossCents: int
+
+
+class Invoice(TypedDict):
+    id: str
+    number: str
+    org: str
+    month: str
+    period: Dict[str, Any]
+    issuedAt: str
+    currency: Literal["EUR"]
+    customer: Dict[str, Any]
+    lines: List["InvoiceLine"]
+    netCents: int
+    vatRatePercent: float
+    vatCents: int
+    grossCents: int
+    vatNote: Optional[str]
+    unpricedGpuSeconds: float
+    energy: Dict[str, Any]
+
+
+class InvoiceVerification(TypedDict):
+    id: str
+    ok: bool
+    sha256: str
+    auditedSha256: Optional[str]
+    auditId: Optional[int]
+    problem: Optional[str]
+
+
+class CreditNoteInput(TypedDict):
+    netCents: int
+    reason: str
+
+
+class BillingProfile(TypedDict):
+    org: str
+    country: str
+    vatId: Optional[str]
+    vatRatePercent: float
+    vatNote: Optional[str]
+
+
+class _BillingProfileInputRequired(TypedDict):
+    country: str
+
+
+class BillingProfileInput(_BillingProfileInputRequired, total=False):
+    vatId: Optional[str]
+
+
+class EnergyFactors(TypedDict):
+    site: str
+    month: str
+    pue: float
+    gridGCo2PerKwh: float
+    renewableShare: Optional[float]
+    source: str
+    updatedAt: str
+
+
+class _EnergyFactorsInputRequired(TypedDict):
+    site: str
+    month: str
+    pue: float
+    gridGCo2PerKwh: float
+    source: str
+
+
+class EnergyFactorsInput(_EnergyFactorsInputRequired, total=False):
+    renewableShare: float
+
+
+class JobEnergy(TypedDict):
+    jobId: str
+    itKwh: float
+    facilityKwh: float
+    co2Kg: float
+    segments: List[Dict[str, Any]]
+    monthsWithoutFactors: List[str]
+    powerModel: str
+
+
+class EnergyStatement(TypedDict):
+    org: str
+    year: str
+    period: Dict[str, Any]
+    itKwh: float
+    facilityKwh: float
+    co2Kg: float
+    pue: Optional[float]
+    renewableShare: Optional[float]
+    bySite: List[Dict[str, Any]]
+    monthsWithoutFactors: List[str]
+    powerModel: str
+
+
 class OrgRegistries(TypedDict):
     org: str
     registries: List[str]
@@ -1996,6 +2132,162 @@ class GeneratedApi:
             "/v1/orgs/{org}/budget",
             path={"org": org},
             query={},
+            headers={},
+            body=None,
+        )
+
+    def run_invoices(self, body: "InvoiceRunInput") -> "InvoiceRun":
+        """Issue the invoices of a month that has ended (operators); a second run issues only what is missing
+
+        POST /v1/invoices/runs"""
+        return self._call(
+            "POST",
+            "/v1/invoices/runs",
+            path={},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def list_invoices(self, *, org: Optional[str] = None, month: Optional[str] = None) -> Dict[str, Any]:
+        """Issued invoices, newest first (tenants: their organisation's; operators: all, or `org`)
+
+        GET /v1/invoices"""
+        return self._call(
+            "GET",
+            "/v1/invoices",
+            path={},
+            query={"org": org, "month": month},
+            headers={},
+            body=None,
+        )
+
+    def get_invoice(self, id: Union[str, int]) -> "IssuedInvoice":
+        """An issued invoice with its credit notes; 409 invoice_altered if it no longer matches its audited hash
+
+        GET /v1/invoices/{id}"""
+        return self._call(
+            "GET",
+            "/v1/invoices/{id}",
+            path={"id": id},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def get_invoice_pdf(self, id: Union[str, int]) -> str:
+        """An issued invoice as a PDF
+
+        GET /v1/invoices/{id}/pdf"""
+        return self._call(
+            "GET",
+            "/v1/invoices/{id}/pdf",
+            path={"id": id},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def verify_invoice(self, id: Union[str, int]) -> "InvoiceVerification":
+        """Does the stored invoice still hash to the SHA-256 its audit record holds?
+
+        GET /v1/invoices/{id}/verify"""
+        return self._call(
+            "GET",
+            "/v1/invoices/{id}/verify",
+            path={"id": id},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def create_credit_note(self, id: Union[str, int], body: "CreditNoteInput") -> "CreditNote":
+        """Credit part of an invoice (operators); the invoice itself never changes
+
+        POST /v1/invoices/{id}/credit-notes"""
+        return self._call(
+            "POST",
+            "/v1/invoices/{id}/credit-notes",
+            path={"id": id},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def set_billing_profile(self, org: Union[str, int], body: "BillingProfileInput") -> "BillingProfile":
+        """Set the organisation's billing country and VAT id (its admins, operators); later invoices use it
+
+        PUT /v1/orgs/{org}/billing-profile"""
+        return self._call(
+            "PUT",
+            "/v1/orgs/{org}/billing-profile",
+            path={"org": org},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def get_billing_profile(self, org: Union[str, int]) -> "BillingProfile":
+        """The organisation's billing country, VAT id and VAT treatment (default: Germany)
+
+        GET /v1/orgs/{org}/billing-profile"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/billing-profile",
+            path={"org": org},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def set_energy_factors(self, body: "EnergyFactorsInput") -> "EnergyFactors":
+        """Set a site's PUE and grid factor for a month (operators), with their source
+
+        PUT /v1/energy-factors"""
+        return self._call(
+            "PUT",
+            "/v1/energy-factors",
+            path={},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def list_energy_factors(self, *, site: Optional[str] = None) -> Dict[str, Any]:
+        """The sites' energy factors by site and month (`site`: one site's)
+
+        GET /v1/energy-factors"""
+        return self._call(
+            "GET",
+            "/v1/energy-factors",
+            path={},
+            query={"site": site},
+            headers={},
+            body=None,
+        )
+
+    def get_job_energy(self, id: Union[str, int]) -> "JobEnergy":
+        """A job's energy and CO₂ per run segment (power model, sites' PUE and grid factors); running ones up to now
+
+        GET /v1/jobs/{id}/energy"""
+        return self._call(
+            "GET",
+            "/v1/jobs/{id}/energy",
+            path={"id": id},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def get_energy_statement(self, org: Union[str, int], *, year: Optional[str] = None) -> "EnergyStatement":
+        """The organisation's yearly energy statement: kWh, PUE, renewable share and CO₂, per site
+
+        GET /v1/orgs/{org}/energy-statement"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/energy-statement",
+            path={"org": org},
+            query={"year": year},
             headers={},
             body=None,
         )

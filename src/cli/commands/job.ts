@@ -2,6 +2,7 @@
  * gigafab job submit|list|show|events|cancel
  */
 import { type Command, Option } from 'commander';
+import type { JobEnergy } from '../../model/energy.js';
 import { JOB_STATES, PRIORITY_CLASSES, TERMINAL_STATES } from '../../model/job.js';
 import type { Job, JobEvent } from '../../model/schemas.js';
 import { isJsonLinesName, looksLikeJsonLines, parseBulkSpecs, runBulk } from '../bulk-submit.js';
@@ -94,6 +95,19 @@ export function renderJobTable(jobs: Job[], now: number): string {
     jobs.map((j) => [j.id, j.name, j.project, j.state, gpuSummary(j), age(j.createdAt, now), detailSummary(j)]),
     { maxCellWidth: 80 },
   );
+}
+
+/** energyLine: the job's kWh and CO₂ (GET /v1/jobs/{id}/energy), or nothing from a server without it or before the job ran. */
+async function energyLine(ctx: Awaited<ReturnType<typeof makeCtx>>, id: string): Promise<string> {
+  try {
+    const { data } = await ctx.client.request<JobEnergy>('GET', `/v1/jobs/${encodeURIComponent(id)}/energy`);
+    if (data.segments.length === 0) return '';
+    const noFactors =
+      data.monthsWithoutFactors.length > 0 ? ` (no PUE/grid factor for ${data.monthsWithoutFactors.join(', ')})` : '';
+    return `Energy:       ${data.itKwh.toFixed(3)} kWh at the GPUs, ${data.facilityKwh.toFixed(3)} kWh with PUE, ${data.co2Kg.toFixed(3)} kg CO₂e${noFactors}\n`;
+  } catch {
+    return '';
+  }
 }
 
 export function renderJobDetails(job: Job, now: number): string {
@@ -342,7 +356,7 @@ export function registerJob(program: Command, rt: Runtime): void {
       const ctx = await makeCtx(cmd, rt);
       const j = await ctx.client.getJob(id);
       if (ctx.json) ctx.printJson(j);
-      else ctx.out(renderJobDetails(j, ctx.now()));
+      else ctx.out(renderJobDetails(j, ctx.now()) + (await energyLine(ctx, id)));
     });
 
   job

@@ -32,6 +32,8 @@ const SYSTEM_VOCABULARY = new Set([
   'reservation.create',
   'reservation.delete',
   'lockbox.access',
+  // Invoices: amounts, numbers and hashes the platform computed.
+  'invoice.issue',
   // Erasure certificates are the proof both sides keep; operators read them on the erasure routes too.
   'org.erasure-certificate',
   'dataset.erasure-certificate',

@@ -1,0 +1,99 @@
+/**
+ * An organisation's yearly energy statement (EnEfG-style reporting): the kWh of its run segments
+ * inside the year (the current year up to now) at the GPUs and with each site's PUE, the CO₂ by each
+ * site's grid factor, the resulting PUE and the renewable share where the sites declared one, per
+ * site. Its admins and members read their own; operators any.
+ */
+import { canSeeOrg, enforce } from '../../model/authz.js';
+import { type EnergyStatement, type MonthFactors, POWER_MODEL_NAME, round6, segmentEnergy } from '../../model/energy.js';
+import { invalid, notFound } from '../../model/errors.js';
+import type { Principal } from '../../model/principal.js';
+import type { Store } from '../../store/open-store.js';
+
+const BATCH = 5000;
+
+export async function energyStatement(
+  store: Store,
+  p: Principal,
+  org: string,
+  year: string,
+  now: number,
+): Promise<EnergyStatement> {
+  enforce(canSeeOrg(p, org), `organisation ${org} is not yours`, { kind: 'org', id: org });
+  if (!(await store.db.selectFrom('orgs').select('id').where('id', '=', org).executeTakeFirst())) throw notFound('org', org);
+  if (!/^\d{4}$/.test(year)) {
+    throw invalid('invalid_year', `year is a calendar year such as 2026, not ${year}`, [
+      { path: 'year', message: 'four digits' },
+    ]);
+  }
+  const from = Date.UTC(Number(year), 0, 1);
+  const to = Math.min(Date.UTC(Number(year) + 1, 0, 1), now);
+  const rows = await store.db.selectFrom('energy_factors').selectAll().where('month', 'like', `${year}-%`).execute();
+  const factors = new Map<string, MonthFactors>(
+    rows.map((r) => [
+      `${r.site}/${r.month}`,
+      { pue: r.pue, gridGCo2PerKwh: r.grid_g_co2_per_kwh, renewableShare: r.renewable_share },
+    ]),
+  );
+  const sites = new Map<
+    string,
+    { itKwh: number; facilityKwh: number; co2Kg: number; declaredKwh: number; renewableKwh: number }
+  >();
+  const missing = new Set<string>();
+  const add = (s: { site: string; gpu_type: string; gpus: number; started_at: string; ended_at: string | null }) => {
+    const start = Math.max(from, Date.parse(s.started_at));
+    const end = Math.min(to, s.ended_at ? Date.parse(s.ended_at) : now);
+    if (end <= start) return;
+    const months = new Set<string>();
+    const e = segmentEnergy({ gpuType: s.gpu_type, gpus: s.gpus, start, end }, (m) => factors.get(`${s.site}/${m}`), months);
+    for (const m of months) missing.add(`${s.site}/${m}`);
+    const acc = sites.get(s.site) ?? { itKwh: 0, facilityKwh: 0, co2Kg: 0, declaredKwh: 0, renewableKwh: 0 };
+    for (const k of ['itKwh', 'facilityKwh', 'co2Kg', 'declaredKwh', 'renewableKwh'] as const) acc[k] += e[k];
+    sites.set(s.site, acc);
+  };
+  const columns = ['id', 'site', 'gpu_type', 'gpus', 'started_at', 'ended_at'] as const;
+  const fromIso = new Date(from).toISOString();
+  const toIso = new Date(to).toISOString();
+  for (const r of await store.db
+    .selectFrom('usage_records')
+    .select(columns)
+    .where('org_id', '=', org)
+    .where('ended_at', 'is', null)
+    .execute()) {
+    add(r);
+  }
+  // Keyset pages on the (org_id, ended_at) index, as an invoice run reads them.
+  for (let after: [string, number] = [fromIso, Number.MAX_SAFE_INTEGER]; ; ) {
+    const page = await store.db
+      .selectFrom('usage_records')
+      .select(columns)
+      .where('org_id', '=', org)
+      .where((eb) => eb(eb.refTuple('ended_at', 'id'), '>', eb.tuple(after[0], after[1])))
+      .where('started_at', '<', toIso)
+      .orderBy('ended_at')
+      .orderBy('id')
+      .limit(BATCH)
+      .execute();
+    for (const r of page) add(r);
+    if (page.length < BATCH) break;
+    const last = page[page.length - 1]!;
+    after = [last.ended_at ?? fromIso, last.id];
+  }
+  const total = { itKwh: 0, facilityKwh: 0, co2Kg: 0, declaredKwh: 0, renewableKwh: 0 };
+  for (const acc of sites.values()) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += acc[k];
+  return {
+    org,
+    year,
+    period: { from: fromIso, to: toIso },
+    itKwh: round6(total.itKwh),
+    facilityKwh: round6(total.facilityKwh),
+    co2Kg: round6(total.co2Kg),
+    pue: total.itKwh > 0 ? Math.round((total.facilityKwh / total.itKwh) * 1000) / 1000 : null,
+    renewableShare: total.declaredKwh > 0 ? Math.round((total.renewableKwh / total.declaredKwh) * 1000) / 1000 : null,
+    bySite: [...sites]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([site, a]) => ({ site, itKwh: round6(a.itKwh), facilityKwh: round6(a.facilityKwh), co2Kg: round6(a.co2Kg) })),
+    monthsWithoutFactors: [...missing].sort(),
+    powerModel: POWER_MODEL_NAME,
+  };
+}

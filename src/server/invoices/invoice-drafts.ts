@@ -1,0 +1,131 @@
+/**
+ * The drafts of an invoice run: which organisations have usage in the month, the sites' energy
+ * factors of the month, and an organisation's invoice before it is numbered and issued (its
+ * segments read in keyset pages, lines by invoice-lines.ts, VAT by its billing profile).
+ */
+
+import type { PriceTimeline } from '../../model/cost.js';
+import { POWER_MODEL_NAME } from '../../model/energy.js';
+import { type Invoice, vatCents, vatFor } from '../../model/invoices.js';
+import { GRANULARITY_MS } from '../../model/prices.js';
+import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
+import type { Store } from '../../store/open-store.js';
+import { InvoiceLineBuilder, type SiteFactors } from './invoice-lines.js';
+
+const BATCH = 5000;
+const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
+export type InvoiceDraft = Omit<Invoice, 'id' | 'number' | 'issuedAt'>;
+
+/**
+ * orgsWithUsage: organisations with a segment still open or ending after the month began, found
+ * by seeks on the (org_id, ended_at) index (the next organisation, then one matching segment of
+ * it): the cost grows with the organisations, not with the records.
+ */
+export async function orgsWithUsage(store: Store, from: number, to: number): Promise<string[]> {
+  const since = new Date(from - GRANULARITY_MS.minute).toISOString();
+  const toIso = new Date(to).toISOString();
+  const orgs: string[] = [];
+  for (let after = ''; ; ) {
+    const next = await store.db
+      .selectFrom('usage_records')
+      .select('org_id')
+      .where('org_id', '>', after)
+      .orderBy('org_id')
+      .limit(1)
+      .executeTakeFirst();
+    if (!next) return orgs;
+    after = next.org_id;
+    // Two index ranges (open; ended since the month began), each checked for a start before its end.
+    const open = await store.db
+      .selectFrom('usage_records')
+      .select('started_at')
+      .where('org_id', '=', after)
+      .where('ended_at', 'is', null)
+      .execute();
+    const closed = await store.db
+      .selectFrom('usage_records')
+      .select((eb) => eb.fn.min('started_at').as('first'))
+      .where('org_id', '=', after)
+      .where('ended_at', '>', since)
+      .executeTakeFirst();
+    const hit = open.some((r) => r.started_at < toIso) || (closed?.first != null && closed.first < toIso);
+    if (hit) orgs.push(after);
+  }
+}
+
+export async function factorsOf(store: Store, month: string): Promise<Map<string, SiteFactors>> {
+  const rows = await store.db.selectFrom('energy_factors').selectAll().where('month', '=', month).execute();
+  return new Map(rows.map((r) => [r.site, { pue: r.pue, gridGCo2PerKwh: r.grid_g_co2_per_kwh }]));
+}
+
+/** build: the invoice of `org` for the month, from its segments read in batches (open ones up to now). */
+export async function buildDraft(
+  store: Store,
+  org: string,
+  month: string,
+  from: number,
+  to: number,
+  now: number,
+  timeline: PriceTimeline,
+  factors: ReadonlyMap<string, SiteFactors>,
+): Promise<InvoiceDraft> {
+  const lines = new InvoiceLineBuilder(from, to, timeline, factors);
+  const toIso = new Date(to).toISOString();
+  const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
+  const add = (r: { gpu_type: string; site: string; class: string; gpus: number; started_at: string; ended_at: string | null }) =>
+    lines.add({
+      gpuType: r.gpu_type,
+      site: r.site,
+      class: isClass(r.class) ? r.class : 'on-demand',
+      gpus: r.gpus,
+      start: Date.parse(r.started_at),
+      end: r.ended_at === null ? now : Date.parse(r.ended_at),
+    });
+  const columns = ['id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'] as const;
+  // Open segments first (few), then closed ones that end after the month began, in keyset pages
+  // on the (org_id, ended_at) index: reading costs the records since the month began, not the
+  // organisation's whole history, and each page continues where the last stopped.
+  const open = await store.db
+    .selectFrom('usage_records')
+    .select(columns)
+    .where('org_id', '=', org)
+    .where('ended_at', 'is', null)
+    .execute();
+  for (const r of open) if (r.started_at < toIso) add(r);
+  for (let after: [string, number] = [billedSince, Number.MAX_SAFE_INTEGER]; ; ) {
+    const rows = await store.db
+      .selectFrom('usage_records')
+      .select(columns)
+      .where('org_id', '=', org)
+      .where((eb) => eb(eb.refTuple('ended_at', 'id'), '>', eb.tuple(after[0], after[1])))
+      .where('started_at', '<', toIso)
+      .orderBy('ended_at')
+      .orderBy('id')
+      .limit(BATCH)
+      .execute();
+    for (const r of rows) add(r);
+    if (rows.length < BATCH) break;
+    const last = rows[rows.length - 1]!;
+    after = [last.ended_at ?? billedSince, last.id];
+  }
+  const profile = await store.db.selectFrom('billing_profiles').selectAll().where('org_id', '=', org).executeTakeFirst();
+  const customer = { country: profile?.country ?? 'DE', vatId: profile?.vat_id ?? null };
+  const vat = vatFor(customer.country, customer.vatId);
+  const r = lines.result();
+  const vatAmount = vatCents(r.netCents, vat.ratePercent);
+  return {
+    org,
+    month,
+    period: { from: new Date(from).toISOString(), to: toIso },
+    currency: 'EUR',
+    customer,
+    lines: r.lines,
+    netCents: r.netCents,
+    vatRatePercent: vat.ratePercent,
+    vatCents: vatAmount,
+    grossCents: r.netCents + vatAmount,
+    vatNote: vat.note,
+    unpricedGpuSeconds: r.unpricedGpuSeconds,
+    energy: { ...r.energy, powerModel: POWER_MODEL_NAME },
+  };
+}

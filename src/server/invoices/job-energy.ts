@@ -1,0 +1,55 @@
+/**
+ * A job's energy: each of its run segments (attempts) at the power model's watts for its GPU type,
+ * the site's PUE and grid factor of each month it ran in; a running segment counts up to now.
+ * Whoever may read the job may read its energy (the job service decides).
+ */
+import { type JobEnergy, type MonthFactors, POWER_MODEL_NAME, round6, segmentEnergy } from '../../model/energy.js';
+import type { Store } from '../../store/open-store.js';
+
+export async function jobEnergy(store: Store, jobId: string, now: number): Promise<JobEnergy> {
+  const segs = await store.db
+    .selectFrom('usage_records')
+    .selectAll()
+    .where('job_id', '=', Number(jobId))
+    .orderBy('attempt')
+    .execute();
+  const sites = [...new Set(segs.map((s) => s.site))];
+  const rows = sites.length ? await store.db.selectFrom('energy_factors').selectAll().where('site', 'in', sites).execute() : [];
+  const factors = new Map<string, MonthFactors>(
+    rows.map((r) => [`${r.site}/${r.month}`, { pue: r.pue, gridGCo2PerKwh: r.grid_g_co2_per_kwh }]),
+  );
+  const missing = new Set<string>();
+  const total = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+  const segments = segs.map((s) => {
+    const months = new Set<string>();
+    const e = segmentEnergy(
+      { gpuType: s.gpu_type, gpus: s.gpus, start: Date.parse(s.started_at), end: s.ended_at ? Date.parse(s.ended_at) : now },
+      (m) => factors.get(`${s.site}/${m}`),
+      months,
+    );
+    for (const m of months) missing.add(`${s.site}/${m}`);
+    total.itKwh += e.itKwh;
+    total.facilityKwh += e.facilityKwh;
+    total.co2Kg += e.co2Kg;
+    return {
+      attempt: s.attempt,
+      gpuType: s.gpu_type,
+      site: s.site,
+      gpus: s.gpus,
+      startedAt: s.started_at,
+      endedAt: s.ended_at,
+      itKwh: round6(e.itKwh),
+      facilityKwh: round6(e.facilityKwh),
+      co2Kg: round6(e.co2Kg),
+    };
+  });
+  return {
+    jobId,
+    itKwh: round6(total.itKwh),
+    facilityKwh: round6(total.facilityKwh),
+    co2Kg: round6(total.co2Kg),
+    segments,
+    monthsWithoutFactors: [...missing].sort(),
+    powerModel: POWER_MODEL_NAME,
+  };
+}
