@@ -17,8 +17,11 @@ import { Lockbox } from '../server/lockbox/index.js';
 import { createLogger, type LogLevel } from '../server/logger.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';
+import { registerRoleMetrics } from '../server/replica/role-metrics.js';
+import { SchedulerRole } from '../server/replica/scheduler-role.js';
 import { bootstrapOperator, type TokenPolicy } from '../server/tenancy/index.js';
 import { openStore } from '../store/open-store.js';
+import { SchedulerLease } from '../store/scheduler-lease.js';
 import { wireControlPlane } from './wire-control-plane.js';
 
 export interface ServerOptions {
@@ -75,8 +78,17 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     tokenPolicy: opts.tokenPolicy,
     oidc,
   });
-  const recovered = await cp.recover();
-  await keys.restrictions.holdRecovered();
+  // Several replicas on one PostgreSQL database: only the lease holder schedules (src/server/replica).
+  const lease = new SchedulerLease(store);
+  if (store.dialect === 'postgres') store.setFence((trx) => lease.fence(trx));
+  const role = new SchedulerRole(
+    lease,
+    cp,
+    { afterTakeOver: () => keys.restrictions.holdRecovered() },
+    store.dialect === 'postgres',
+  );
+  registerRoleMetrics(metrics.registry, () => role.view());
+  const recovered = await role.start();
   const operator = await bootstrapOperator(store, dataDir);
   let ready = false;
   const lockbox = new Lockbox(store);
@@ -93,6 +105,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     limits,
     registry: metrics.registry,
     isReady: () => ready,
+    replica: () => role.view(),
     version: VERSION,
     logger: createLogger({ level: opts.logLevel }),
   });
@@ -116,7 +129,6 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
-  cp.startLoop();
   startFleetHistory(cp);
   const stopDemo = opts.demoLoad ? await startDemoLoad(cp, tenancy, fleet) : null;
   ready = true;
@@ -127,6 +139,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       `  fleet: ${fleet.spec.name} (${fleet.totalGpus.toLocaleString('en')} GPUs, ${fleet.nodes.length} nodes, ${fleet.sites.length} sites)`,
       `  data:  ${store.location}`,
       `  recovered: ${recovered.queued} queued, ${recovered.running} running jobs`,
+      `  scheduler: ${recovered.role}${store.dialect === 'postgres' ? ` (lease ${lease.holder}, fencing token ${lease.view().token})` : ''}`,
       `  API docs: ${url}/v1/docs`,
       operator.token
         ? `  operator token (shown once, also saved to ${operator.path}):\n  ${operator.token}`
@@ -143,7 +156,8 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       if (closed) return;
       closed = true;
       stopDemo?.();
-      await cp.stop();
+      await role.stop(); // stops the cycles and hands the lease over at once
+
       await audit.stop();
       // Live streams (SSE events, followed logs) would hold close() open for ever: after a short
       // grace every connection is ended (clients reconnect to the next server).

@@ -2,6 +2,7 @@
 import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
 import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
+import type { SchedulerLeaseTable } from './schema-lease.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
 import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
@@ -156,4 +157,5 @@ export interface Database {
   prices: PricesTable;
   budgets: BudgetsTable;
   org_registries: OrgRegistriesTable;
+  scheduler_lease: SchedulerLeaseTable;
 }

@@ -17,6 +17,8 @@ export async function recover(
   ctx: CycleContext,
   ops: SchedulingOps,
   nodes: NodeStates,
+  /** false: a follower's view only — no driver is reattached, no decision is committed (src/server/replica). */
+  attach = true,
 ): Promise<{ queued: number; running: number }> {
   const { state, store } = ctx;
   const db = store.db;
@@ -42,6 +44,7 @@ export async function recover(
   await recoverUsage(state, store, ctx.policy);
   await ops.recover();
   for (const [id, at] of await lastCheckpoints(store, [...state.running.keys()])) state.running.get(id)!.lastCheckpointAt = at;
+  if (!attach) return { queued: state.queue.size, running: state.running.size };
   await ctx.driver.reattach(reattach);
   const down = await db.selectFrom('node_states').select('node_id').where('state', '=', 'down').execute();
   for (const n of down) {
