@@ -79,12 +79,19 @@ export class EventTail {
     this.cursor = rows.at(-1)!.id;
     const ids = [...new Set(rows.map((r) => r.job_id))];
     const jobs = new Map((await db.selectFrom('jobs').selectAll().where('id', 'in', ids).execute()).map((j) => [j.id, j]));
+    // An organisation this replica has not served yet: its data key (sealed specs, event text) from the store.
+    for (const org of new Set([...jobs.values()].map((j) => j.org_id))) await this.ctx.store.fields.ready(org).catch(() => undefined);
     const leader = this.isLeader();
+    const changed: [JobRow, EventRow[]][] = [];
     for (const job of jobs.values()) {
       const foreign = rows.filter((r) => r.job_id === job.id && !this.ctx.bus.wasPublished(r.id));
-      if (foreign.length === 0) continue;
-      if (leader) this.leaderSees(job, foreign);
-      else this.followerSees(job);
+      if (foreign.length > 0) changed.push([job, foreign]);
+    }
+    if (leader) for (const [job, foreign] of changed) this.leaderSees(job, foreign);
+    else {
+      // Ends first: GPUs a job freed may be held by a job started later in the same batch.
+      for (const [job] of changed) this.followerDrops(job);
+      for (const [job] of changed) this.followerAdds(job);
     }
     for (const r of rows) this.publish(r, jobs.get(r.job_id));
   }
@@ -111,17 +118,27 @@ export class EventTail {
     }
   }
 
-  /** A follower mirrors the job's committed state: queued, holding GPUs, or gone. */
-  private followerSees(job: JobRow): void {
+  /** A follower mirrors the job's committed state — first what it no longer is (running, queued)... */
+  private followerDrops(job: JobRow): void {
     const { state } = this.ctx;
     const id = String(job.id);
     if (job.state !== 'running' && state.running.has(id)) state.removeRunning(id);
     if (job.state !== 'queued' && state.queue.has(id)) state.dequeue(id);
+  }
+
+  /** ...then what it is now: queued, or holding GPUs (a view only: a clash, if the view lags, is left out). */
+  private followerAdds(job: JobRow): void {
+    const { state } = this.ctx;
+    const id = String(job.id);
     const spec = () => openSpec(this.ctx.store.fields, job.org_id, job.spec);
     if (job.state === 'queued' && !state.queue.has(id)) state.enqueue(id, job, spec());
     if (job.state === 'running' && !state.running.has(id) && job.placement) {
       const placement = parseJson(job.placement, PlacementSchema, `placement of running job ${id}`);
-      state.cluster.allocate(id, job.project_id, placement);
+      try {
+        state.cluster.allocate(id, job.project_id, placement);
+      } catch {
+        return;
+      }
       state.addRunning(id, job, spec(), placement, Date.parse(job.started_at ?? job.created_at), job.borrowed === 1);
     }
   }
