@@ -156,9 +156,10 @@ test('replicas: a paused leader (SIGSTOP) loses its lease; resumed, its decision
   const oldToken = (await health(old))!.fencingToken!;
   // Jobs that run on the old leader's drivers and end while it is paused: it will try to record their end.
   const running = [];
-  for (let i = 0; i < 4; i++) running.push((await api(other.url, token)('POST', '/v1/jobs', spec(`paused-${i}`, 1800))).body.id);
+  for (let i = 0; i < 4; i++) running.push((await api(other.url, token)('POST', '/v1/jobs', spec(`paused-${i}`, 2400))).body.id);
+  const ids = running.map(Number);
   await waitFor(async () => {
-    const r = await db.query("SELECT count(*)::int AS n FROM jobs WHERE state = 'running' AND name LIKE 'paused-%'");
+    const r = await db.query("SELECT count(*)::int AS n FROM jobs WHERE state = 'running' AND id = ANY($1)", [ids]);
     return r.rows[0].n === 4;
   }, 'the jobs to run on the old leader');
   process.kill(old.pid, 'SIGSTOP');
@@ -167,7 +168,7 @@ test('replicas: a paused leader (SIGSTOP) loses its lease; resumed, its decision
   assert.ok(tookOver);
   const newToken = (await health(other))!.fencingToken!;
   assert.ok(newToken > oldToken, `new token ${newToken} > old ${oldToken}`);
-  await new Promise((r) => setTimeout(r, Math.max(0, 4000 - (Date.now() - pausedAt)))); // the jobs end meanwhile
+  await new Promise((r) => setTimeout(r, Math.max(0, 5000 - (Date.now() - pausedAt)))); // the jobs (4 s) end meanwhile
   const before = await db.query('SELECT max(id)::int AS id FROM audit');
   process.kill(old.pid, 'SIGCONT');
   await waitFor(async () => (await health(old))?.role === 'follower', 'the resumed old leader to step down', 5_000);
@@ -177,24 +178,27 @@ test('replicas: a paused leader (SIGSTOP) loses its lease; resumed, its decision
   assert.equal((await health(old))!.fencingToken, oldToken, 'it still knows only its old token');
   // The new leader records those ends, each exactly once.
   await waitFor(async () => {
-    const r = await db.query("SELECT count(*)::int AS n FROM jobs WHERE state = 'succeeded' AND name LIKE 'paused-%'");
+    const r = await db.query("SELECT count(*)::int AS n FROM jobs WHERE state = 'succeeded' AND id = ANY($1)", [ids]);
     return r.rows[0].n === 4;
   }, 'the new leader to record the ends');
   const ends = await db.query(
-    "SELECT e.job_id, count(*)::int AS n FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE j.name LIKE 'paused-%' AND e.type = 'succeeded' GROUP BY e.job_id",
+    "SELECT job_id, count(*)::int AS n FROM job_events WHERE job_id = ANY($1) AND type = 'succeeded' GROUP BY job_id",
+    [ids],
   );
   assert.deepEqual(
     ends.rows.map((r) => r.n),
     [1, 1, 1, 1],
   );
-  const starts = await db.query(
-    "SELECT count(*)::int AS n FROM audit WHERE id > $1 AND action = 'job.start'",
-    [before.rows[0].id ?? 0],
-  );
+  const starts = await db.query("SELECT count(*)::int AS n FROM audit WHERE id > $1 AND action = 'job.start'", [
+    before.rows[0].id ?? 0,
+  ]);
   assert.equal(starts.rows[0].n, 0, 'nothing was started since the resume (nothing was queued)');
   await assertNoGpuTwice();
   // And the stepped-down replica still serves the API: a submission there is scheduled by the leader.
   const viaOld = await api(old.url, token)('POST', '/v1/jobs', spec('via-old', 60));
   assert.equal(viaOld.status, 201);
-  await waitFor(async () => (await api(old.url, token)('GET', `/v1/jobs/${viaOld.body.id}`)).body.state === 'succeeded', 'it to run');
+  await waitFor(
+    async () => (await api(old.url, token)('GET', `/v1/jobs/${viaOld.body.id}`)).body.state === 'succeeded',
+    'it to run',
+  );
 });

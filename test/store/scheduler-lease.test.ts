@@ -72,13 +72,23 @@ test('lease: once it has run out a follower takes it with the next token, and th
 test('lease: a decision with a stale fencing token is refused and writes nothing; the holder commits', async () => {
   const [la, lb] = await contenders();
   assert.equal(await la.tick(), true);
-  await a.decide((trx) => trx.insertInto('settings').values({ key: `ok-${n}`, value: 'by A, token 1' }).execute());
+  await a.decide((trx) =>
+    trx
+      .insertInto('settings')
+      .values({ key: `ok-${n}`, value: 'by A, token 1' })
+      .execute(),
+  );
   assert.equal((await setting(b, `ok-${n}`))?.value, 'by A, token 1', 'the holder commits');
   await sleep(TTL + 150);
   assert.equal(await lb.tick(), true);
   // A still believes it leads (it was paused): its decision is refused in the transaction.
   const refused = await a
-    .decide((trx) => trx.insertInto('settings').values({ key: `stale-${n}`, value: 'by A, token 1' }).execute())
+    .decide((trx) =>
+      trx
+        .insertInto('settings')
+        .values({ key: `stale-${n}`, value: 'by A, token 1' })
+        .execute(),
+    )
     .then(
       () => null,
       (err: unknown) => err,
@@ -87,8 +97,18 @@ test('lease: a decision with a stale fencing token is refused and writes nothing
   assert.equal(await setting(b, `stale-${n}`), undefined, 'nothing written');
   assert.equal(la.isHeld, false, 'the refusal tells A it lost the lease');
   // A plain write (a submission) is not a decision: any replica may make it.
-  await a.write((trx) => trx.insertInto('settings').values({ key: `plain-${n}`, value: 'A' }).execute());
-  await b.decide((trx) => trx.insertInto('settings').values({ key: `new-${n}`, value: 'by B, token 2' }).execute());
+  await a.write((trx) =>
+    trx
+      .insertInto('settings')
+      .values({ key: `plain-${n}`, value: 'A' })
+      .execute(),
+  );
+  await b.decide((trx) =>
+    trx
+      .insertInto('settings')
+      .values({ key: `new-${n}`, value: 'by B, token 2' })
+      .execute(),
+  );
   assert.equal((await setting(a, `new-${n}`))?.value, 'by B, token 2');
 });
 
@@ -106,7 +126,10 @@ test('lease: a takeover waits for a decision that passed the fence, so recovery 
   const decision = a.decide(async (trx) => {
     fenced();
     await held; // the decision is slow (a paused process) after it passed the fence
-    await trx.insertInto('settings').values({ key: `slow-${n}`, value: 'A' }).execute();
+    await trx
+      .insertInto('settings')
+      .values({ key: `slow-${n}`, value: 'A' })
+      .execute();
   });
   await passedFence;
   await sleep(TTL + 150);
@@ -120,7 +143,11 @@ test('lease: a takeover waits for a decision that passed the fence, so recovery 
   release();
   await decision;
   assert.equal(await takeover, true);
-  assert.equal((await setting(b, `slow-${n}`))?.value, 'A', 'the decision committed before the takeover is visible to the new leader');
+  assert.equal(
+    (await setting(b, `slow-${n}`))?.value,
+    'A',
+    'the decision committed before the takeover is visible to the new leader',
+  );
 });
 
 test('lease: release hands it over at once (a clean shutdown)', async () => {

@@ -80,7 +80,8 @@ export class EventTail {
     const ids = [...new Set(rows.map((r) => r.job_id))];
     const jobs = new Map((await db.selectFrom('jobs').selectAll().where('id', 'in', ids).execute()).map((j) => [j.id, j]));
     // An organisation this replica has not served yet: its data key (sealed specs, event text) from the store.
-    for (const org of new Set([...jobs.values()].map((j) => j.org_id))) await this.ctx.store.fields.ready(org).catch(() => undefined);
+    for (const org of new Set([...jobs.values()].map((j) => j.org_id)))
+      await this.ctx.store.fields.ready(org).catch(() => undefined);
     const leader = this.isLeader();
     const changed: [JobRow, EventRow[]][] = [];
     for (const job of jobs.values()) {
