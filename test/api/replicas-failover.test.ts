@@ -194,11 +194,21 @@ test('replicas: a paused leader (SIGSTOP) loses its lease; resumed, its decision
   ]);
   assert.equal(starts.rows[0].n, 0, 'nothing was started since the resume (nothing was queued)');
   await assertNoGpuTwice();
-  // And the stepped-down replica still serves the API: a submission there is scheduled by the leader.
-  const viaOld = await api(old.url, token)('POST', '/v1/jobs', spec('via-old', 60));
+  // And the stepped-down replica still serves the API: a submission there is scheduled by the leader,
+  // and its live event stream there (SSE) carries the leader's start and end as they happen.
+  const viaOld = await api(old.url, token)('POST', '/v1/jobs', spec('via-old', 1200));
   assert.equal(viaOld.status, 201);
-  await waitFor(
-    async () => (await api(old.url, token)('GET', `/v1/jobs/${viaOld.body.id}`)).body.state === 'succeeded',
-    'it to run',
-  );
+  const stream = await fetch(`${old.url}/v1/jobs/${viaOld.body.id}/events/stream`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(15_000),
+  });
+  assert.equal(stream.status, 200);
+  const text = await stream.text(); // ends once the job has ended
+  const types = [...text.matchAll(/"type":"([a-z-]+)"/g)].map((m) => m[1]);
+  assert.deepEqual([types[0], types.includes('running'), types.at(-1)], ['queued', true, 'succeeded'], text);
+  assert.match(text, /event: end\ndata: \{"state":"succeeded"\}/);
+  const metrics = await (await fetch(`${other.url}/metrics`)).text();
+  assert.match(metrics, /^gigafab_scheduler_leader 1$/m);
+  assert.match(metrics, new RegExp(`^gigafab_scheduler_fencing_token ${newToken}$`, 'm'));
+  assert.match(await (await fetch(`${old.url}/metrics`)).text(), /^gigafab_scheduler_leader 0$/m);
 });
