@@ -9,6 +9,7 @@ import { benchAuditSeal } from './audit-seal.js';
 import { benchConsole } from './console.js';
 import { benchContainerStart } from './container-start.js';
 import { benchContainerStartSlurm } from './container-start-slurm.js';
+import { benchFailover, benchReplicaSubmissions } from './replicas.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
 import { benchSimulate } from './simulate.js';
@@ -39,6 +40,15 @@ if (wanted.has('store-pg')) {
   console.log('acknowledged submissions/s, SQLite vs PostgreSQL (1 server), 16 clients, medians of 3 …');
   const s = await benchStorePg();
   results.storePg = s;
+  console.table(s.summary);
+}
+if (wanted.has('replicas')) {
+  console.log('replicas on PostgreSQL: failover (kill -9 of the leader → first new placement), 10 trials …');
+  const f = await benchFailover();
+  console.log(f);
+  console.log('replicas on PostgreSQL: acknowledged submissions/s, 1 vs 3 replicas, 16 clients, medians of 3 …');
+  const s = await benchReplicaSubmissions();
+  results.replicas = { failover: f, submissions: s };
   console.table(s.summary);
 }
 if (want('audit-seal')) {

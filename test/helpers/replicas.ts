@@ -35,15 +35,21 @@ export async function health(s: TestServer, timeoutMs = 1000): Promise<Health | 
   }
 }
 
-export async function startReplicas(databaseUrl: string, count: number, timeScale = 600): Promise<TestServer[]> {
-  const first = await startTestServer({ extraArgs: ['--database', databaseUrl], timeScale });
+export async function startReplicas(
+  databaseUrl: string,
+  count: number,
+  timeScale = 600,
+  extraArgs: string[] = [],
+): Promise<TestServer[]> {
+  const args = ['--database', databaseUrl, ...extraArgs];
+  const first = await startTestServer({ extraArgs: args, timeScale });
   const out = [first];
   for (let i = 1; i < count; i++) {
     const dataDir = mkdtempSync(join(tmpdir(), 'gigafab-replica-'));
     const skip = new Set([join(first.dataDir, 'server.pid'), join(first.dataDir, 'keys')]);
     cpSync(first.dataDir, dataDir, { recursive: true, filter: (src) => !skip.has(src) });
     symlinkSync(join(first.dataDir, 'keys'), join(dataDir, 'keys'));
-    out.push(await startTestServer({ extraArgs: ['--database', databaseUrl], timeScale, dataDir }));
+    out.push(await startTestServer({ extraArgs: args, timeScale, dataDir }));
   }
   return out;
 }
