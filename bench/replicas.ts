@@ -44,17 +44,29 @@ export async function benchFailover(trials = 10) {
           nodes: 1,
           simulation: { durationSeconds: 600 }, // 1 s at time scale 600
         });
-        for (let i = 0; i < 80; i++) await api(replicas[1 + (i % 2)]!.url, token)('POST', '/v1/jobs', job(i));
+        // A steady trickle of submissions to the followers, so there is always something to place.
+        let submitting = true;
+        const trickle = (async () => {
+          for (let i = 0; submitting; i++) {
+            await api(replicas[1 + (i % 2)]!.url, token)('POST', '/v1/jobs', job(i)).catch(() => null);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        })();
         const leader = (await waitFor(() => leaderOf(replicas), 'a leader'))!;
-        await new Promise((r) => setTimeout(r, 1500)); // mid-stream
+        await new Promise((r) => setTimeout(r, 2000)); // mid-stream
         await leader.stop('SIGKILL');
         const killed = performance.now();
         const last = (await db.query('SELECT max(id)::int AS id FROM audit')).rows[0].id;
-        for (;;) {
-          const r = await db.query("SELECT 1 FROM audit WHERE id > $1 AND action = 'job.start'", [last]);
-          if (r.rows.length > 0) break;
-          if (performance.now() - killed > 30_000) throw new Error('no placement 30 s after the leader died');
-          await new Promise((res) => setTimeout(res, 20));
+        try {
+          for (;;) {
+            const r = await db.query("SELECT 1 FROM audit WHERE id > $1 AND action = 'job.start'", [last]);
+            if (r.rows.length > 0) break;
+            if (performance.now() - killed > 30_000) throw new Error('no placement 30 s after the leader died');
+            await new Promise((res) => setTimeout(res, 20));
+          }
+        } finally {
+          submitting = false;
+          await trickle;
         }
         ms.push(Math.round(performance.now() - killed));
       } finally {

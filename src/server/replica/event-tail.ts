@@ -9,6 +9,8 @@
  * cancel was asked for there; a follower mirrors the leader's starts and ends (queue, GPUs held), so
  * its listings, queue limits and fleet views stay close to the leader's.
  *
+ * Quotas are not job events: they are re-read every 2 s, so one set through any replica binds the leader.
+ *
  * Polling, not LISTEN/NOTIFY: it needs no extra connection per replica, survives a failover of the
  * database without re-subscribing, and the store already orders the ids. Latency: ≤ 200 ms + one query.
  */
@@ -23,11 +25,15 @@ import { toJobEvent } from '../job-rows.js';
 
 type EventRow = Parameters<typeof toJobEvent>[0];
 
+/** Quotas (set on any replica, and not job events) are re-read every this many polls (2 s). */
+const QUOTA_EVERY = 10;
+
 export class EventTail {
   private cursor = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private polling: Promise<void> | null = null;
+  private polls = 0;
 
   constructor(
     private readonly ctx: CycleContext,
@@ -73,6 +79,7 @@ export class EventTail {
 
   /** poll takes one batch of new events (at most 1000) into this process's view and streams. */
   async poll(): Promise<void> {
+    if (++this.polls % QUOTA_EVERY === 0) await this.refreshQuotas();
     const { db } = this.ctx.store;
     const rows = await db.selectFrom('job_events').selectAll().where('id', '>', this.cursor).orderBy('id').limit(1000).execute();
     if (rows.length === 0) return;
@@ -95,6 +102,14 @@ export class EventTail {
       for (const [job] of changed) this.followerAdds(job);
     }
     for (const r of rows) this.publish(r, jobs.get(r.job_id));
+  }
+
+  /** refreshQuotas: a quota set through another replica reaches this one's scheduling state. */
+  private async refreshQuotas(): Promise<void> {
+    const { state } = this.ctx;
+    for (const q of await this.ctx.store.db.selectFrom('quotas').selectAll().execute()) {
+      if (state.quotas.get(q.project_id)?.get(q.gpu_type) !== q.gpus) state.setQuotaInMemory(q.project_id, q.gpu_type, q.gpus);
+    }
   }
 
   private publish(r: EventRow, job: JobRow | undefined): void {
