@@ -6,7 +6,7 @@
  * others read). `leaderOf()` finds the replica
  * whose /healthz says it holds the scheduler lease.
  */
-import { cpSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from './server.js';
@@ -44,6 +44,8 @@ export async function startReplicas(
   const args = ['--database', databaseUrl, ...extraArgs];
   const first = await startTestServer({ extraArgs: args, timeScale });
   const out = [first];
+  // The first replica makes its key directory on first use: make it now, so the links point at it.
+  mkdirSync(join(first.dataDir, 'keys'), { recursive: true, mode: 0o700 });
   for (let i = 1; i < count; i++) {
     const dataDir = mkdtempSync(join(tmpdir(), 'gigafab-replica-'));
     const skip = new Set([join(first.dataDir, 'server.pid'), join(first.dataDir, 'keys')]);
