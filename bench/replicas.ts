@@ -62,7 +62,14 @@ export async function benchFailover(trials = 10) {
             const r = await db.query("SELECT 1 FROM audit WHERE id > $1 AND action = 'job.start'", [last]);
             if (r.rows.length > 0) break;
             if (performance.now() - killed > 30_000) {
-              const logs = replicas.map((r) => r.output().split('\n').filter((l) => !l.includes('"level":"info"')).slice(-15).join('\n'));
+              const logs = replicas.map((r) =>
+                r
+                  .output()
+                  .split('\n')
+                  .filter((l) => !l.includes('"level":"info"'))
+                  .slice(-15)
+                  .join('\n'),
+              );
               throw new Error(`no placement 30 s after the leader died:\n${logs.join('\n---\n')}`);
             }
             await new Promise((res) => setTimeout(res, 20));

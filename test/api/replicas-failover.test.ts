@@ -211,4 +211,25 @@ test('replicas: a paused leader (SIGSTOP) loses its lease; resumed, its decision
   assert.match(metrics, /^gigafab_scheduler_leader 1$/m);
   assert.match(metrics, new RegExp(`^gigafab_scheduler_fencing_token ${newToken}$`, 'm'));
   assert.match(await (await fetch(`${old.url}/metrics`)).text(), /^gigafab_scheduler_leader 0$/m);
+
+  // A quota set through a follower binds the leader (re-read every 2 s): 8 GPUs, so one 8-GPU job at a time.
+  const viaFollower = api(old.url, old.operatorToken);
+  assert.equal((await viaFollower('PUT', '/v1/projects/ha-ml/quotas/B200', { gpus: 8 })).status, 200);
+  await new Promise((r) => setTimeout(r, 2500));
+  const pair: number[] = [];
+  for (const n of ['q1', 'q2']) pair.push(Number((await api(other.url, token)('POST', '/v1/jobs', spec(n, 1200))).body.id));
+  let most = 0;
+  await waitFor(
+    async () => {
+      const r = await db.query(
+        "SELECT count(*) FILTER (WHERE state = 'running')::int AS running, count(*) FILTER (WHERE state = 'succeeded')::int AS done FROM jobs WHERE id = ANY($1)",
+        [pair],
+      );
+      most = Math.max(most, r.rows[0].running);
+      return r.rows[0].done === 2;
+    },
+    'both to run, one after the other',
+    20_000,
+  );
+  assert.equal(most, 1, 'the leader kept to the quota set through the follower');
 });
