@@ -20,7 +20,7 @@ import { loadPolicyFile } from '../server/policy.js';
 import { registerRoleMetrics } from '../server/replica/role-metrics.js';
 import { SchedulerRole } from '../server/replica/scheduler-role.js';
 import { bootstrapOperator, type TokenPolicy } from '../server/tenancy/index.js';
-import { openStore } from '../store/open-store.js';
+import { openLeaseDb, openStore } from '../store/open-store.js';
 import { SchedulerLease } from '../store/scheduler-lease.js';
 import { wireControlPlane } from './wire-control-plane.js';
 
@@ -79,7 +79,8 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     oidc,
   });
   // Several replicas on one PostgreSQL database: only the lease holder schedules (src/server/replica).
-  const lease = new SchedulerLease(store);
+  const leaseDb = store.dialect === 'postgres' && opts.databaseUrl ? await openLeaseDb(opts.databaseUrl) : undefined;
+  const lease = new SchedulerLease(store, undefined, undefined, leaseDb);
   if (store.dialect === 'postgres') store.setFence((trx) => lease.fence(trx));
   const role = new SchedulerRole(
     lease,
@@ -157,6 +158,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       closed = true;
       stopDemo?.();
       await role.stop(); // stops the cycles and hands the lease over at once
+      await leaseDb?.destroy();
 
       await audit.stop();
       // Live streams (SSE events, followed logs) would hold close() open for ever: after a short

@@ -112,6 +112,12 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
   return new Store(db, redact(url), 'postgres');
 }
 
+/** openLeaseDb: one PostgreSQL connection of its own for the scheduler lease's renewals (scheduler-lease.ts). */
+export async function openLeaseDb(url: string): Promise<Db> {
+  const pool = await createPostgresPool(url, { poolSize: 1 });
+  return new Kysely<Database>({ dialect: new GuardedPostgresDialect(pool) });
+}
+
 export interface StoreConfig {
   /** Where the embedded SQLite database lives when no database URL is given. */
   dataDir: string;

@@ -15,7 +15,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { DomainError } from '../model/errors.js';
 import type { Store } from './open-store.js';
 import type { Database } from './schema.js';
@@ -40,6 +40,8 @@ export class SchedulerLease {
     private readonly store: Store,
     readonly holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     readonly ttlMs = 3000,
+    /** Where renewals run: a connection of their own (openLeaseDb), so a busy pool cannot delay them. */
+    private readonly leaseDb: Kysely<Database> = store.db,
   ) {
     if (store.dialect === 'sqlite') {
       this.held = true;
@@ -72,7 +74,7 @@ export class SchedulerLease {
         holder = ${me},
         expires_ms = ${DB_NOW_MS} + ${ttl}
       WHERE (scheduler_lease.holder = ${me} AND scheduler_lease.token = ${mine}) OR scheduler_lease.expires_ms < ${DB_NOW_MS}
-      RETURNING token`.execute(this.store.db);
+      RETURNING token`.execute(this.leaseDb);
     const row = r.rows[0];
     if (row) {
       this.token = Number(row.token);
