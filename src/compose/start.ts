@@ -85,7 +85,13 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const role = new SchedulerRole(
     lease,
     cp,
-    { afterTakeOver: () => keys.restrictions.holdRecovered() },
+    {
+      // Restrictions set through other replicas count from the takeover on.
+      afterTakeOver: async () => {
+        await keys.restrictions.load();
+        await keys.restrictions.holdRecovered();
+      },
+    },
     store.dialect === 'postgres',
   );
   registerRoleMetrics(metrics.registry, () => role.view());
