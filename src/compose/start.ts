@@ -91,6 +91,16 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
         await keys.restrictions.load();
         await keys.restrictions.holdRecovered();
       },
+      // A restriction set or lifted through another replica: refused submissions here, held jobs on the leader.
+      refresh: async (leader) => {
+        const held = () => new Set([...cp.state.queue.values()].map((j) => j.org).filter((o) => cp.hooks.holdReason?.(o)));
+        const before = held();
+        await keys.restrictions.load();
+        if (!leader) return;
+        await keys.restrictions.holdRecovered();
+        const after = held();
+        if (after.size !== before.size || [...after].some((o) => !before.has(o))) cp.wake(); // lifted: schedule now
+      },
     },
     store.dialect === 'postgres',
   );

@@ -14,7 +14,7 @@ import pg from 'pg';
 import { type PostgresCluster, startPostgres } from '../helpers/postgres.js';
 import { health, leaderOf, startReplicas } from '../helpers/replicas.js';
 import { api, type TestServer, waitFor } from '../helpers/server.js';
-import { tenantToken } from '../helpers/tenants.js';
+import { adminOf, tenantToken } from '../helpers/tenants.js';
 
 let cluster: PostgresCluster;
 let url: string;
@@ -232,4 +232,36 @@ test('replicas: a paused leader (SIGSTOP) loses its lease; resumed, its decision
     20_000,
   );
   assert.equal(most, 1, 'the leader kept to the quota set through the follower');
+
+  // A restriction (GDPR Art. 18) set through the follower: the leader stops and holds the org's running
+  // job within seconds, and the other replica refuses its new jobs; lifted, the job runs again.
+  const long = Number((await api(other.url, token)('POST', '/v1/jobs', spec('restricted', 60_000))).body.id);
+  await waitFor(
+    async () => (await db.query('SELECT state FROM jobs WHERE id = $1', [long])).rows[0].state === 'running',
+    'it to run',
+  );
+  const admin = api(old.url, adminOf(api(replicas[0]!.url, replicas[0]!.operatorToken), 'haorg'));
+  assert.equal((await admin('POST', '/v1/orgs/haorg/restriction', { reason: 'contested' })).status, 200);
+  await waitFor(
+    async () => (await db.query('SELECT state FROM jobs WHERE id = $1', [long])).rows[0].state === 'queued',
+    'the leader to stop and requeue the restricted job',
+    10_000,
+  );
+  const refused = await waitFor(
+    async () => {
+      const r = await api(other.url, token)('POST', '/v1/jobs', spec('while-restricted', 60));
+      return r.status === 409 ? r : null;
+    },
+    'the leader replica to refuse new jobs',
+    10_000,
+  );
+  assert.equal(refused.body.code, 'processing_restricted');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal((await db.query('SELECT state FROM jobs WHERE id = $1', [long])).rows[0].state, 'queued', 'held while restricted');
+  assert.equal((await admin('DELETE', '/v1/orgs/haorg/restriction')).status, 200);
+  await waitFor(
+    async () => (await db.query('SELECT state FROM jobs WHERE id = $1', [long])).rows[0].state === 'running',
+    'it to run again once lifted',
+    10_000,
+  );
 });

@@ -2,8 +2,8 @@
  * SchedulerRole: leader or follower, for one server process on a shared PostgreSQL database.
  * Every replica serves the whole API; only the holder of the scheduler lease (store/scheduler-lease.ts)
  * runs scheduling cycles and owns the drivers. The lease is renewed every second (TTL 3 s, by the
- * database's clock); a follower tries to take it every 500 ms, so a dead leader is replaced within
- * ~3.5 s plus one recovery. Taking over rebuilds the view from the store and reattaches the running
+ * database's clock); a follower tries to take it every 250 ms, so a dead leader is replaced within
+ * ~3.25 s plus one recovery. Taking over rebuilds the view from the store and reattaches the running
  * jobs to their drivers (recover.ts); losing the lease (a renewal refused, or a fence refusing a
  * decision) stops the cycles at once. On SQLite the lease is always held: one process, as before.
  */
@@ -19,6 +19,11 @@ export interface SchedulerRoleOptions {
   pollMs?: number;
   /** Runs after every takeover's recovery (restricted organisations' jobs are held again). */
   afterTakeOver?: () => Promise<void>;
+  /**
+   * Runs every 2 s on every replica (`leader`: whether this one schedules): state kept in memory
+   * beside the scheduling state and changed through any replica (restrictions) is read again.
+   */
+  refresh?: (leader: boolean) => Promise<void>;
   /** Where role changes are told (default: stderr). */
   log?: (line: string) => void;
 }
@@ -84,11 +89,17 @@ export class SchedulerRole {
             this.schedule();
           });
       },
-      this.leader ? (this.opts.renewMs ?? 1000) : (this.opts.pollMs ?? 500),
+      this.leader ? (this.opts.renewMs ?? 1000) : (this.opts.pollMs ?? 250),
     );
   }
 
+  private lastRefresh = 0;
+
   private async tick(): Promise<void> {
+    if (this.opts.refresh && Date.now() - this.lastRefresh >= 2000) {
+      this.lastRefresh = Date.now();
+      await this.opts.refresh(this.leader).catch((err: unknown) => this.log(`refresh failed: ${String(err)}`));
+    }
     // A fence that refused a decision has already marked the lease lost.
     const heldBefore = this.leader && this.lease.isHeld;
     const held = await this.lease.tick();
