@@ -58,8 +58,11 @@ export class SchedulerRole {
     if (held) {
       this.leader = true;
       this.takeovers++;
-      recovered = await this.cp.recover(true);
-      await this.opts.afterTakeOver?.();
+      recovered = await this.keepingLease(async () => {
+        const r = await this.cp.recover(true);
+        await this.opts.afterTakeOver?.();
+        return r;
+      });
       this.cp.startLoop();
     } else {
       recovered = await this.cp.recover(false);
@@ -96,10 +99,14 @@ export class SchedulerRole {
   private lastRefresh = 0;
 
   private async tick(): Promise<void> {
-    if (this.opts.refresh && Date.now() - this.lastRefresh >= 2000) {
-      this.lastRefresh = Date.now();
-      await this.opts.refresh(this.leader).catch((err: unknown) => this.log(`refresh failed: ${String(err)}`));
-    }
+    await this.checkLease();
+    if (this.stopped || !this.opts.refresh || Date.now() - this.lastRefresh < 2000) return;
+    this.lastRefresh = Date.now();
+    await this.opts.refresh(this.leader).catch((err: unknown) => this.log(`refresh failed: ${String(err)}`));
+  }
+
+  /** checkLease renews or tries to take the lease, and takes over or steps down as its answer says. */
+  private async checkLease(): Promise<void> {
     // A fence that refused a decision has already marked the lease lost.
     const heldBefore = this.leader && this.lease.isHeld;
     const held = await this.lease.tick();
@@ -120,12 +127,25 @@ export class SchedulerRole {
   private async recoverAsLeader(): Promise<{ queued: number; running: number }> {
     await this.tail?.stop();
     const from = (await this.tail?.newest()) ?? 0;
-    const r = await this.cp.takeOver();
-    await this.opts.afterTakeOver?.();
+    const r = await this.keepingLease(async () => {
+      const recovered = await this.cp.takeOver();
+      await this.opts.afterTakeOver?.();
+      return recovered;
+    });
     this.leader = true;
     this.takeovers++;
     this.tail?.run(from);
     return r;
+  }
+
+  /** keepingLease renews the lease while `fn` (a recovery, which may outlast the TTL) runs. */
+  private async keepingLease<T>(fn: () => Promise<T>): Promise<T> {
+    const renew = setInterval(() => void this.lease.tick().catch(() => undefined), this.opts.renewMs ?? 1000);
+    try {
+      return await fn();
+    } finally {
+      clearInterval(renew);
+    }
   }
 
   private log(line: string): void {
