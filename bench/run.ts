@@ -11,6 +11,7 @@ import { benchConsole } from './console.js';
 import { benchContainerStart } from './container-start.js';
 import { benchContainerStartSlurm } from './container-start-slurm.js';
 import { benchInvoiceRun } from './invoice-run.js';
+import { benchFailover, benchReplicaSubmissions } from './replicas.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
 import { benchSimulate } from './simulate.js';
@@ -55,6 +56,15 @@ if (wanted.has('invoice-run')) {
   const s = await benchInvoiceRun();
   results.invoiceRun = s;
   console.log(s);
+}
+if (wanted.has('replicas')) {
+  console.log('replicas on PostgreSQL: failover (kill -9 of the leader → first new placement), 10 trials …');
+  const f = await benchFailover();
+  console.log(f);
+  console.log('replicas on PostgreSQL: acknowledged submissions/s, 1 vs 3 replicas, 16 clients, medians of 3 …');
+  const s = await benchReplicaSubmissions();
+  results.replicas = { failover: f, submissions: s };
+  console.table(s.summary);
 }
 if (want('audit-seal')) {
   console.log('audit: a signed checkpoint per committed write transaction, without and with …');

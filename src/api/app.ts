@@ -46,6 +46,8 @@ export interface AppOptions extends Services {
   limits?: Limits;
   registry: Registry;
   isReady: () => boolean;
+  /** Leader or follower of the scheduler, with the fencing token (src/server/replica); absent: not said. */
+  replica?: () => { role: 'leader' | 'follower'; token: number };
   version: string;
   /** Keys, secrets, restriction and erasure (absent: those routes are not mounted). */
   keys?: KeysServices;
@@ -79,7 +81,11 @@ export function createApp(opts: AppOptions) {
   });
   app.notFound((c) => problemResponse(c, new ApiProblem(404, 'route_not_found', `no route ${c.req.method} ${c.req.path}`)));
 
-  app.get('/healthz', (c) => (opts.isReady() ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
+  app.get('/healthz', (c) => {
+    const r = opts.replica?.();
+    const role = r ? { role: r.role, fencingToken: r.token } : {};
+    return opts.isReady() ? c.json({ status: 'ok', ...role }) : c.json({ status: 'starting', ...role }, 503);
+  });
   app.get('/metrics', async (c) => c.text(await opts.registry.metrics(), 200, { 'content-type': opts.registry.contentType }));
 
   app.doc31('/v1/openapi.json', {

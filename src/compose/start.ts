@@ -17,8 +17,11 @@ import { Lockbox } from '../server/lockbox/index.js';
 import { createLogger, type LogLevel } from '../server/logger.js';
 import { loadOidcFile, OidcAuthenticator } from '../server/oidc.js';
 import { loadPolicyFile } from '../server/policy.js';
+import { registerRoleMetrics } from '../server/replica/role-metrics.js';
+import { SchedulerRole } from '../server/replica/scheduler-role.js';
 import { bootstrapOperator, type TokenPolicy } from '../server/tenancy/index.js';
-import { openStore } from '../store/open-store.js';
+import { openLeaseDb, openStore } from '../store/open-store.js';
+import { SchedulerLease } from '../store/scheduler-lease.js';
 import { runtimeWarning } from './runtime-support.js';
 import { wireControlPlane } from './wire-control-plane.js';
 import { type ProxyConfig, startWorkloadProxy } from './workload-proxy.js';
@@ -79,8 +82,34 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     tokenPolicy: opts.tokenPolicy,
     oidc,
   });
-  const recovered = await cp.recover();
-  await keys.restrictions.holdRecovered();
+  // Several replicas on one PostgreSQL database: only the lease holder schedules (src/server/replica).
+  const leaseDb = store.dialect === 'postgres' && opts.databaseUrl ? await openLeaseDb(opts.databaseUrl) : undefined;
+  const lease = new SchedulerLease(store, undefined, undefined, leaseDb);
+  if (store.dialect === 'postgres') store.setFence((trx) => lease.fence(trx));
+  const role = new SchedulerRole(
+    lease,
+    cp,
+    {
+      // Restrictions set through other replicas count from the takeover on.
+      afterTakeOver: async () => {
+        await keys.restrictions.load();
+        await keys.restrictions.holdRecovered();
+      },
+      // A restriction set or lifted through another replica: refused submissions here, held jobs on the leader.
+      refresh: async (leader) => {
+        const held = () => new Set([...cp.state.queue.values()].map((j) => j.org).filter((o) => cp.hooks.holdReason?.(o)));
+        const before = held();
+        await keys.restrictions.load();
+        if (!leader) return;
+        await keys.restrictions.holdRecovered();
+        const after = held();
+        if (after.size !== before.size || [...after].some((o) => !before.has(o))) cp.wake(); // lifted: schedule now
+      },
+    },
+    store.dialect === 'postgres',
+  );
+  registerRoleMetrics(metrics.registry, () => role.view());
+  const recovered = await role.start();
   const operator = await bootstrapOperator(store, dataDir);
   let ready = false;
   const lockbox = new Lockbox(store);
@@ -101,6 +130,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     limits,
     registry: metrics.registry,
     isReady: () => ready,
+    replica: () => role.view(),
     version: VERSION,
     logger: createLogger({ level: opts.logLevel }),
   });
@@ -124,7 +154,6 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
-  cp.startLoop();
   startFleetHistory(cp);
   const stopDemo = opts.demoLoad ? await startDemoLoad(cp, tenancy, fleet) : null;
   ready = true;
@@ -135,6 +164,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       `  fleet: ${fleet.spec.name} (${fleet.totalGpus.toLocaleString('en')} GPUs, ${fleet.nodes.length} nodes, ${fleet.sites.length} sites)`,
       `  data:  ${store.location}`,
       `  recovered: ${recovered.queued} queued, ${recovered.running} running jobs`,
+      `  scheduler: ${recovered.role}${store.dialect === 'postgres' ? ` (lease ${lease.holder}, fencing token ${lease.view().token})` : ''}`,
       `  API docs: ${url}/v1/docs`,
       ...(proxy ? [`  workload proxy: ${proxy.url}`] : []),
       operator.token
@@ -154,7 +184,9 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       if (closed) return;
       closed = true;
       stopDemo?.();
-      await cp.stop();
+      await role.stop(); // stops the cycles and hands the lease over at once
+      await leaseDb?.destroy();
+
       await audit.stop();
       // Live streams (SSE events, followed logs) would hold close() open for ever: after a short
       // grace every connection is ended (clients reconnect to the next server).

@@ -160,11 +160,30 @@ export class ControlPlane {
 
   // ---------------------------------------------------------------- the cycle
 
-  /** recover rebuilds in-memory state from the store after a start or crash, and reattaches running jobs. */
-  async recover(): Promise<{ queued: number; running: number }> {
+  /**
+   * recover rebuilds in-memory state from the store after a start or crash, and reattaches running jobs.
+   * `attach` false: a follower replica's view — nothing reattached to a driver, nothing decided.
+   */
+  async recover(attach = true): Promise<{ queued: number; running: number }> {
     // The allow-lists first: recovered queued jobs are enqueued against them.
     await this.registries.load();
-    return recover(this.ctx, this.ops, this.nodes);
+    return recover(this.ctx, this.ops, this.nodes, attach);
+  }
+  /** takeOver: this replica now holds the scheduler lease — rebuild from the store, reattach, schedule. */
+  async takeOver(): Promise<{ queued: number; running: number }> {
+    await this.runner.stop();
+    this.state.reset();
+    const recovered = await this.recover(true);
+    this.startLoop();
+    return recovered;
+  }
+  /** stepDown: this replica lost the scheduler lease — no more cycles (its decisions would be refused anyway). */
+  stepDown(): Promise<void> {
+    return this.stop();
+  }
+  /** The cycle's context, for the replica's event tail (src/server/replica). */
+  get cycleContext(): CycleContext {
+    return this.ctx;
   }
   startLoop(): void {
     this.runner.startLoop();

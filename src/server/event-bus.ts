@@ -11,10 +11,18 @@ export interface BusEvent {
 
 export class EventBus {
   private readonly emitter = new EventEmitter();
+  /** Ids of events published here, recent ones only: a replica's event tail skips them (src/server/replica). */
+  private readonly published = new Set<number>();
   constructor() {
     this.emitter.setMaxListeners(0);
   }
+  /** wasPublished: the event already reached this process's subscribers. */
+  wasPublished(id: number): boolean {
+    return this.published.has(id);
+  }
   publish(e: BusEvent): void {
+    this.published.add(e.event.id);
+    if (this.published.size > 100_000) this.published.delete(this.published.values().next().value as number);
     this.emitter.emit(`job:${e.event.jobId}`, e);
     this.emitter.emit('all', e);
   }

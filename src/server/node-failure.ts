@@ -51,7 +51,7 @@ export async function markNodeFailures(
   at: string,
 ): Promise<{ id: string; org: string; failure: NodeFailure; event: JobEvent }[]> {
   if (jobs.length === 0) return [];
-  return store.write(async (trx) => {
+  return store.decide(async (trx) => {
     const out: { id: string; org: string; failure: NodeFailure; event: JobEvent }[] = [];
     for (const j of jobs) {
       const runs = await trx.selectFrom('jobs').select('attempt').where('id', '=', Number(j.id)).executeTakeFirst();
@@ -86,7 +86,7 @@ export async function settleNodeFailure(
   at: string,
   actor: string,
 ): Promise<{ row: JobRow; event: JobEvent; state: 'queued' | 'failed' } | null> {
-  return store.write(async (trx) => {
+  return store.decide(async (trx) => {
     const requeue = cause.onNodeFailure === 'requeue';
     const row = await trx
       .updateTable('jobs')

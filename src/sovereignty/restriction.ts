@@ -45,6 +45,8 @@ export class Restrictions {
   }
 
   async load(): Promise<void> {
+    // Loaded again when a replica takes the scheduler over: restrictions lifted meanwhile are gone.
+    this.byOrg.clear();
     for (const r of await this.db.selectFrom('org_restrictions').selectAll().execute()) {
       this.byOrg.set(r.org_id, { reason: r.reason, since: r.since, by: r.restricted_by });
     }

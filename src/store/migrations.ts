@@ -19,6 +19,7 @@ import { migration018PriceBook } from './migration-018-price-book.js';
 import { migration019OrgRegistries } from './migration-019-org-registries.js';
 import { migration020JobEndpoints } from './migration-020-job-endpoints.js';
 import { migration022UsageGpuEquivalents } from './migration-022-usage-gpu-equivalents.js';
+import { migration023SchedulerLease } from './migration-023-scheduler-lease.js';
 import { migration024Invoices } from './migration-024-invoices.js';
 
 type Db = Kysely<unknown>;
@@ -188,6 +189,7 @@ export const migrations: Record<string, Migration> = {
   '020_job_endpoints': migration020JobEndpoints,
   '022_usage_gpu_equivalents': migration022UsageGpuEquivalents,
   '024_invoices': migration024Invoices,
+  '023_scheduler_lease': migration023SchedulerLease,
 };
 
 export const migrationProvider: MigrationProvider = {

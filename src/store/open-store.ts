@@ -43,6 +43,27 @@ export class Store {
     return this.batcher.run(body);
   }
 
+  /** The scheduler lease's fence (scheduler-lease.ts), run first in every decision commit; none: not fenced. */
+  private fence: TxBody<Database, void> | null = null;
+
+  /** setFence makes every `decide` check `fence` in its transaction before its body runs. */
+  setFence(fence: TxBody<Database, void>): void {
+    this.fence = fence;
+  }
+
+  /**
+   * decide: a scheduler decision (a start, a preemption, a job's end or requeue) — a `write` that the
+   * lease's fence checks first, so a process that lost the lease commits nothing.
+   */
+  decide<T>(body: TxBody<Database, T>): Promise<T> {
+    const fence = this.fence;
+    if (!fence) return this.write(body);
+    return this.write(async (trx) => {
+      await fence(trx);
+      return body(trx);
+    });
+  }
+
   /** addPreCommit runs `hook` inside every write transaction, after its bodies, before COMMIT. */
   addPreCommit(hook: TxBody<Database, void>): void {
     this.batcher.addPreCommit(hook);
@@ -89,6 +110,12 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     throw err;
   }
   return new Store(db, redact(url), 'postgres');
+}
+
+/** openLeaseDb: one PostgreSQL connection of its own for the scheduler lease's renewals (scheduler-lease.ts). */
+export async function openLeaseDb(url: string): Promise<Db> {
+  const pool = await createPostgresPool(url, { poolSize: 1 });
+  return new Kysely<Database>({ dialect: new GuardedPostgresDialect(pool) });
 }
 
 export interface StoreConfig {

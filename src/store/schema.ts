@@ -4,6 +4,7 @@ import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } f
 import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
 import type { BillingProfilesTable, CreditNotesTable, EnergyFactorsTable, InvoicesTable } from './schema-invoices.js';
 import type { JobEndpointsTable } from './schema-job-endpoints.js';
+import type { SchedulerLeaseTable } from './schema-lease.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
 import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
@@ -163,4 +164,5 @@ export interface Database {
   energy_factors: EnergyFactorsTable;
   org_registries: OrgRegistriesTable;
   job_endpoints: JobEndpointsTable;
+  scheduler_lease: SchedulerLeaseTable;
 }

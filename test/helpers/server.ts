@@ -16,6 +16,8 @@ export interface TestServer {
   url: string;
   operatorToken: string;
   dataDir: string;
+  /** The server process's id (signals other than a stop: SIGSTOP, SIGCONT). */
+  readonly pid: number;
   output: () => string;
   stop(signal?: NodeJS.Signals): Promise<void>;
   restart(): Promise<void>;
@@ -87,6 +89,9 @@ export async function startTestServer(
     },
     operatorToken: readFileSync(join(dataDir, 'operator-token'), 'utf8').trim(),
     dataDir,
+    get pid() {
+      return proc.pid ?? 0;
+    },
     output: () => out,
     stop,
     async restart() {

@@ -35,7 +35,7 @@ export interface PersistedStarts {
 export async function persistStarts(ctx: CycleContext, starts: readonly StartDecision[], now: number): Promise<PersistedStarts> {
   const at = new Date(now).toISOString();
   const refused: string[] = [];
-  const committed = await ctx.store.write(async (trx) => {
+  const committed = await ctx.store.decide(async (trx) => {
     const out: CommittedStart[] = [];
     for (const s of starts) {
       const res = await trx

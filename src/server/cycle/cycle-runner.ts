@@ -37,6 +37,7 @@ export class CycleRunner {
   private idle = false;
   private lastCycleEnd = 0;
   private tick: (() => Promise<void>) | null = null;
+  private listening = false;
 
   constructor(
     private readonly ctx: CycleContext,
@@ -49,8 +50,10 @@ export class CycleRunner {
     this.cycleIntervalMs = opts.cycleIntervalMs ?? 250;
   }
 
+  /** startLoop runs cycles until stop(); it may start again after a stop (a follower taking over again). */
   startLoop(): void {
     const { state } = this.ctx;
+    this.stopped = false;
     const tick = async () => {
       this.idle = false;
       if (this.stopped) return;
@@ -70,12 +73,15 @@ export class CycleRunner {
     this.tick = tick;
     // A change while the loop waits its idle interval (a submission, an exit) is scheduled at once,
     // paced as under load: an idle fleet starts a new job without waiting out the interval.
-    state.onPoke(() => {
-      if (!this.idle || this.stopped || !this.tick) return;
-      this.idle = false;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = setTimeout(this.tick, Math.max(0, this.lastCycleEnd + this.pace() - performance.now()));
-    });
+    if (!this.listening) {
+      this.listening = true;
+      state.onPoke(() => {
+        if (!this.idle || this.stopped || !this.tick) return;
+        this.idle = false;
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = setTimeout(this.tick, Math.max(0, this.lastCycleEnd + this.pace() - performance.now()));
+      });
+    }
     this.timer = setTimeout(tick, 0);
   }
 

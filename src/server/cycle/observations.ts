@@ -58,7 +58,7 @@ export class Observations {
     const { fields } = ctx.store;
     const knownOrg = ctx.state.running.get(o.jobId)?.org;
     if (knownOrg) await fields.ready(knownOrg);
-    const done = await ctx.store.write(async (trx) => {
+    const done = await ctx.store.decide(async (trx) => {
       const res = await trx
         .updateTable('jobs')
         .set({ state, exit_code: o.exitCode, finished_at: at })
@@ -100,7 +100,7 @@ export class Observations {
   private async requeue(o: Exited, cause: StopCause, hold: HoldCause | null): Promise<void> {
     const { ctx } = this;
     const at = new Date(o.at).toISOString();
-    const done = await ctx.store.write(async (trx) => {
+    const done = await ctx.store.decide(async (trx) => {
       const row = await trx
         .updateTable('jobs')
         .set({ state: 'queued', placement: null, started_at: null, borrowed: 0 })

@@ -14,7 +14,7 @@ export async function preempt(ctx: CycleContext, decisions: readonly PreemptionD
     return r && !r.stopping;
   });
   if (fresh.length === 0) return;
-  const events = await ctx.store.write(async (trx) => {
+  const events = await ctx.store.decide(async (trx) => {
     const out: { id: string; org: string; event: JobEvent }[] = [];
     for (const d of fresh) {
       const r = state.running.get(d.victimId)!;

@@ -18,6 +18,8 @@ export async function recover(
   ctx: CycleContext,
   ops: SchedulingOps,
   nodes: NodeStates,
+  /** false: a follower's view only — no driver is reattached, no decision is committed (src/server/replica). */
+  attach = true,
 ): Promise<{ queued: number; running: number }> {
   const { state, store } = ctx;
   const db = store.db;
@@ -47,6 +49,7 @@ export async function recover(
     const r = state.running.get(id);
     if (r) r.endpoint = endpoint;
   }
+  if (!attach) return { queued: state.queue.size, running: state.running.size };
   await ctx.driver.reattach(reattach);
   const down = await db.selectFrom('node_states').select('node_id').where('state', '=', 'down').execute();
   for (const n of down) {

@@ -140,6 +140,23 @@ export class SchedulingState implements QuotaBook {
     this.queuedSpecs.set(id, spec);
   }
 
+  /**
+   * reset empties the live view so that recover() can rebuild it from the store: a follower that
+   * takes the scheduler over (src/server/replica) trusts only what is committed.
+   */
+  reset(): void {
+    for (const id of this.cluster.allocatedJobs()) this.cluster.release(id);
+    for (const m of [this.queue, this.queuedSpecs, this.running, this.quotas, this.holds, this.stopAfterStart]) m.clear();
+    this.handingOver.clear();
+    this.forgetOnExit.clear();
+    this.pending = new Map();
+    this.explanations = new Map();
+    this.priorities = new Map();
+    this.explainedAt = 0;
+    this.reasonsStaleSince = null;
+    this.dirty = true;
+  }
+
   /** dequeue: a job left the queue (started, cancelled). */
   dequeue(id: string): void {
     this.queue.delete(id);

@@ -142,7 +142,17 @@ export class KeyService {
     const provider = this.provider(providerName);
     const keyId = await provider.createKey(`gigafab org ${org} v${version}`);
     const at = this.at();
-    await this.store.write((trx) => this.insertKek(trx, { org, version, providerName, provider, keyId, at, actor, requestId }));
+    await this.store.write(async (trx) => {
+      // Another server on the same database (a replica) may have created this version meanwhile; writes
+      // commit one after another, so this check is final: keep theirs (ours stays unused at the provider).
+      const theirs = await keysTrx(trx)
+        .selectFrom('org_keks')
+        .select('version')
+        .where('org_id', '=', org)
+        .where('version', '=', version)
+        .executeTakeFirst();
+      if (!theirs) await this.insertKek(trx, { org, version, providerName, provider, keyId, at, actor, requestId });
+    });
   }
 
   /** insertKek records a new active KEK version (already made at its provider) and audits its creation. */

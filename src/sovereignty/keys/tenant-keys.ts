@@ -44,6 +44,9 @@ export class TenantFieldKeys implements FieldSealer {
       .select(['id', 'org_id'])
       .where('object_type', '=', ORG_DATA)
       .where('state', '=', 'active')
+      // Oldest last: it is each org's current key (see ready: replicas agree on the oldest).
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
       .execute();
     for (const r of rows) {
       if (this.erased.has(r.org_id)) continue;
@@ -64,14 +67,30 @@ export class TenantFieldKeys implements FieldSealer {
     let p = this.pending.get(org);
     if (!p) {
       p = (async () => {
-        const id = await this.service.createDataKey(ref(org), 'system:tenant-data');
-        const key = await this.service.unwrapDataKey(id, ref(org));
-        this.keys.set(id, key);
-        this.current.set(org, id);
+        // Another server on this database (a replica) may have made the org's key already, or make one
+        // at the same moment as this one: all of them seal with the oldest active key.
+        const id = (await this.oldestKey(org)) ?? (await this.service.createDataKey(ref(org), 'system:tenant-data'));
+        const oldest = (await this.oldestKey(org)) ?? id;
+        const key = await this.service.unwrapDataKey(oldest, ref(org));
+        this.keys.set(oldest, key);
+        this.current.set(org, oldest);
       })().finally(() => this.pending.delete(org));
       this.pending.set(org, p);
     }
     await p;
+  }
+
+  private async oldestKey(org: string): Promise<string | undefined> {
+    const row = await keysDb(this.store.db)
+      .selectFrom('data_keys')
+      .select('id')
+      .where('object_type', '=', ORG_DATA)
+      .where('org_id', '=', org)
+      .where('state', '=', 'active')
+      .orderBy('created_at')
+      .orderBy('id')
+      .executeTakeFirst();
+    return row?.id;
   }
 
   seal(org: string, purpose: string, text: string): string {
