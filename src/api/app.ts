@@ -33,6 +33,7 @@ import { orgRegistryRoutes } from './routes/org-registries.js';
 import { priceRoutes } from './routes/prices.js';
 import { residencyRoutes } from './routes/residency.js';
 import { schedulingRoutes } from './routes/scheduling.js';
+import { serviceRoutes } from './routes/services.js';
 import { tenancyRoutes } from './routes/tenancy.js';
 import { usageRoutes } from './routes/usage.js';
 import { StreamCaps } from './stream-caps.js';
@@ -157,6 +158,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', usageRoutes(services));
   app.route('/', priceRoutes(services));
   app.route('/', orgRegistryRoutes(services));
+  app.route('/', serviceRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.
   requireClassified(app);
   attachRequestExamples(app.openAPIRegistry);

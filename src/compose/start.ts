@@ -65,7 +65,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
   const oidc = opts.oidcPath ? new OidcAuthenticator(loadOidcFile(opts.oidcPath), store) : null;
-  const { cp, tenancy, keys, residency, datasetManifests, metrics } = await wireControlPlane({
+  const { cp, tenancy, keys, residency, datasetManifests, metrics, services } = await wireControlPlane({
     store,
     fleet,
     driver,
@@ -90,6 +90,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     keys,
     residency,
     datasetManifests,
+    services,
     limits,
     registry: metrics.registry,
     isReady: () => ready,
@@ -117,6 +118,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   cp.startLoop();
+  services.loop.start();
   startFleetHistory(cp);
   const stopDemo = opts.demoLoad ? await startDemoLoad(cp, tenancy, fleet) : null;
   ready = true;
@@ -143,6 +145,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       if (closed) return;
       closed = true;
       stopDemo?.();
+      await services.loop.stop();
       await cp.stop();
       await audit.stop();
       // Live streams (SSE events, followed logs) would hold close() open for ever: after a short

@@ -5,6 +5,7 @@ import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } fr
 import type { OrgRegistriesTable } from './schema-org-registries.js';
 import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
+import type { ServiceReplicasTable, ServicesTable } from './schema-services.js';
 import type { UsageRecordsTable } from './schema-usage.js';
 
 export interface OrgsTable {
@@ -156,4 +157,6 @@ export interface Database {
   prices: PricesTable;
   budgets: BudgetsTable;
   org_registries: OrgRegistriesTable;
+  services: ServicesTable;
+  service_replicas: ServiceReplicasTable;
 }

@@ -1,0 +1,48 @@
+/**
+ * Inference services (issue #14): the registry (CRUD, audited), the replica loop (replicas follow
+ * the replica controller), the load the proxy reports. Built once by the composition root.
+ */
+
+import type { Store } from '../../store/open-store.js';
+import type { ControlPlane } from '../control-plane.js';
+import type { Endpoint } from './probes.js';
+import { ReplicaLoop } from './replica-loop.js';
+import { ServiceLoad } from './service-load.js';
+import { ServiceRegistry } from './service-registry.js';
+
+export { ReplicaLoop } from './replica-loop.js';
+export { ServiceLoad } from './service-load.js';
+export { ServiceRegistry } from './service-registry.js';
+
+export interface InferenceServices {
+  registry: ServiceRegistry;
+  loop: ReplicaLoop;
+  load: ServiceLoad;
+}
+
+export interface InferenceServicesDeps {
+  store: Store;
+  cp: Pick<ControlPlane, 'submitJob' | 'cancelJob'>;
+  endpointOf: (jobId: string) => Endpoint | null;
+  now?: () => number;
+  intervalMs?: number;
+  onError?: (what: string, err: unknown) => void;
+}
+
+export function createInferenceServices(d: InferenceServicesDeps): InferenceServices {
+  const now = d.now ?? (() => Date.now());
+  const load = new ServiceLoad(now);
+  const loop = new ReplicaLoop({
+    store: d.store,
+    jobs: {
+      submit: (p, spec, key, requestId) => d.cp.submitJob(p, spec, key, requestId),
+      cancel: (p, id, requestId) => d.cp.cancelJob(p, id, requestId),
+    },
+    load,
+    endpointOf: d.endpointOf,
+    now,
+    intervalMs: d.intervalMs,
+    onError: d.onError,
+  });
+  return { registry: new ServiceRegistry(d.store, loop, now), loop, load };
+}
