@@ -43,6 +43,8 @@ export const LocalJobStateSchema = z.object({
   ranks: z.number().int().min(2).optional(),
   /** The image's memory limit, for the out-of-memory message. */
   memory: z.string().optional(),
+  /** A session's or service's endpoint (workload-port.ts). */
+  endpoint: z.object({ host: z.string(), port: z.number().int() }).optional(),
   stopping: StoppingSchema.optional(),
 });
 export type LocalJobState = z.infer<typeof LocalJobStateSchema>;

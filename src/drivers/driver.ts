@@ -8,6 +8,7 @@ import type { NodeState } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
 import type { JobDataset } from '../model/job-datasets.js';
 import type { JobSpec } from '../model/schemas.js';
+import type { Endpoint } from '../model/workloads.js';
 import type { SiteRunPolicy } from './runnable.js';
 
 export interface DriverJob {
@@ -43,7 +44,11 @@ export interface DriverJob {
 export type ExitOutcome = 'completed' | 'timed-out' | 'cancelled' | 'lost';
 
 export type Observation =
-  | { type: 'started'; jobId: string; at: number; message: string }
+  /**
+   * endpoint: where a session's or service's port is reached (model/workloads.ts), reported by
+   * drivers that give such jobs a port; the control plane keeps it while the job runs (job_endpoints).
+   */
+  | { type: 'started'; jobId: string; at: number; message: string; endpoint?: Endpoint }
   /**
    * A step before the job's own process runs (`image-pull`: pulling its image), recorded as a job event
    * of that type; data: e.g. { image, bytes } once known.

@@ -82,6 +82,8 @@ import {
 } from './podman.js';
 import { rendezvousEnv } from './rendezvous.js';
 import type { SiteRunPolicy } from './runnable.js';
+import { sessionCommand } from './session-command.js';
+import { workloadPort } from './workload-port.js';
 
 const SEALER = fileURLToPath(new URL('./log-sealer.js', import.meta.url));
 const SEALED = 'output.log.sealed';
@@ -338,7 +340,7 @@ export class LocalDriver implements ExecutionDriver {
     if (this.closed) throw new Error('local driver is closed');
     checkJobId(job.id);
     if (this.jobs.has(job.id)) throw new Error(`job ${job.id} is already running here`);
-    const command = job.spec.command;
+    const command = sessionCommand(job.spec);
     const image = job.spec.image;
     if (image && !this.runPolicy('').images) {
       throw new Error(
@@ -375,7 +377,9 @@ export class LocalDriver implements ExecutionDriver {
     const mountVars = mountEnv({ scratch, volumes: datasets, inContainer: !!image }, { ...job.spec.env, ...secrets });
     const volumes = [scratchVolume(scratch), ...datasets];
     if (image && needsPull(image) && !(await this.pull(job, dir, image, registryAuth))) return;
+    const port = gang ? null : await workloadPort(job.spec);
     const gigafab: Record<string, string> = {
+      ...port?.env,
       // Set last: a job cannot widen its own GPUs.
       ...rendezvousEnv(job.id, job.placement, 0, '127.0.0.1'),
       GIGAFAB_JOB_ID: job.id,
@@ -422,7 +426,8 @@ export class LocalDriver implements ExecutionDriver {
             this.podman,
             ...podmanRunArgs({
               name: container,
-              spec: job.spec,
+              spec: { ...job.spec, command },
+              ...(port?.publish ? { publish: port.publish } : {}),
               env: cenv,
               gpus: alloc.gpus,
               checkpointFile: join(dir, 'checkpoints'),
@@ -467,6 +472,7 @@ export class LocalDriver implements ExecutionDriver {
       ...(container ? { container } : {}),
       ...(gang ? { ranks: job.placement.nodes.length } : {}),
       ...(job.spec.resources?.memory ? { memory: job.spec.resources.memory } : {}),
+      ...(port ? { endpoint: port.endpoint } : {}),
     };
     writeJsonAtomic(join(dir, 'state.json'), state);
     const t = this.track(job.id, attempt, dir, state, child, false);
@@ -476,9 +482,10 @@ export class LocalDriver implements ExecutionDriver {
       type: 'started',
       jobId: job.id,
       at: startedAt,
+      ...(port ? { endpoint: port.endpoint } : {}),
       message: gang
         ? `started ${cvds.length} ranks on ${job.placement.nodes.map((n) => n.node).join(',')} (all on this machine) as pid ${pid}${container ? ` in containers ${container}-r0…r${cvds.length - 1} (${image})` : ''}`
-        : `started on ${alloc.node} as pid ${pid}${container ? ` in container ${container} (${image})` : ''}${alloc.gpus.length ? ` with CUDA_VISIBLE_DEVICES=${cvd}` : ' without GPUs'}`,
+        : `started on ${alloc.node} as pid ${pid}${container ? ` in container ${container} (${image})` : ''}${alloc.gpus.length ? ` with CUDA_VISIBLE_DEVICES=${cvd}` : ' without GPUs'}${port ? `, serving on ${port.endpoint.host}:${port.endpoint.port}` : ''}`,
     });
     this.armDeadline(t);
     this.watchCheckpoints(t);

@@ -9,7 +9,8 @@
  * - `--log-driver passthrough`: the container writes straight into the job's output (our log file or
  *   the log sealer's pipe); podman keeps no copy of tenant output in its storage.
  * - `--network host`: ranks of a gang reach MASTER_ADDR:MASTER_PORT on the nodes' own addresses (NCCL
- *   needs the host's interfaces anyway).
+ *   needs the host's interfaces anyway). Sessions and services instead get a bridge network with
+ *   their one port published on 127.0.0.1 (RunOptions.publish).
  * - environment values never on a command line: `--env NAME` takes each value from podman's own
  *   environment, which the driver builds from scratch (like a host job's).
  */
@@ -47,6 +48,12 @@ export interface RunOptions {
   gpuPassthrough: Exclude<GpuPassthrough, 'auto'>;
   /** Bind mounts: the run's scratch and the job's datasets (job-mounts.ts). */
   volumes?: readonly Volume[];
+  /**
+   * A session's or service's port (workload-port.ts): the container gets its own network namespace
+   * with that one port published on 127.0.0.1 (not `--network host`, which would expose every port
+   * it binds on all of the machine's interfaces).
+   */
+  publish?: { hostPort: number; containerPort: number };
 }
 
 /** podmanRunArgs: the arguments after `podman` that run the job's image in the foreground. */
@@ -59,7 +66,8 @@ export function podmanRunArgs(o: RunOptions): string[] {
     '--log-driver',
     'passthrough',
     '--network',
-    'host',
+    o.publish ? 'bridge' : 'host',
+    ...(o.publish ? ['--publish', `127.0.0.1:${o.publish.hostPort}:${o.publish.containerPort}`] : []),
     '--pull',
     'never',
   ];

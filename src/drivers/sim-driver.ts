@@ -6,6 +6,7 @@
  * forgets nor restarts a running job. With `simulation.checkpointEverySeconds` the job reports a
  * checkpoint (step 1, 2, ... counted from its start) at that simulated interval.
  */
+import { exposesPort } from '../model/workloads.js';
 import type { CheckpointObservation, DriverJob, ExecutionDriver, Observation } from './driver.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
 
@@ -41,6 +42,8 @@ export class SimDriver implements ExecutionDriver {
       jobId: job.id,
       at: this.clock.now(),
       message: `started on ${nodes.length} node(s) in ${job.placement.site}: ${summariseNodes(nodes)}`,
+      // A simulated session or service serves nothing: a reserved name that never resolves (RFC 6761).
+      ...(exposesPort(job.spec) ? { endpoint: { host: `job-${job.id}.sim.invalid`, port: 80 } } : {}),
     });
     this.arm(job);
   }

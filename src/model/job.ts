@@ -11,6 +11,8 @@ export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['succeeded', 'fai
 export const PRIORITY_CLASSES = {
   critical: 1000,
   high: 500,
+  /** Sessions: ahead of batch work; like every class, it preempts only preemptible jobs. */
+  interactive: 300,
   normal: 100,
   low: 50,
   preemptible: 0,

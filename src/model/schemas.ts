@@ -6,6 +6,7 @@
 import { z } from '@hono/zod-openapi';
 import { JOB_STATES, PRIORITY_CLASSES } from './job.js';
 import { JobConstraintsSchema, OnNodeFailureSchema } from './schemas-scheduling.js';
+import { checkWorkloadSpec, SessionSpecSchema, WorkloadKindSchema } from './schemas-workloads.js';
 
 const slug = z
   .string()
@@ -239,7 +240,10 @@ export const JobSpecSchema = z
       .openapi({ description: 'For the simulated fleet: how long the job runs and how it exits' }),
     constraints: JobConstraintsSchema.optional(),
     onNodeFailure: OnNodeFailureSchema.optional(),
+    kind: WorkloadKindSchema.optional(),
+    session: SessionSpecSchema.optional(),
   })
+  .superRefine(checkWorkloadSpec)
   .openapi('JobSpec');
 
 export const PendingReasonSchema = z

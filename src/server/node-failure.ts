@@ -13,6 +13,7 @@ import type { Store } from '../store/open-store.js';
 import { sealEventText } from '../store/sealed-fields.js';
 import { type JobRow, toJobEvent } from './job-rows.js';
 import { closeSegment } from './metering.js';
+import { clearEndpoint } from './workloads/endpoints.js';
 
 type Trx = Parameters<Parameters<Store['write']>[0]>[0];
 
@@ -100,6 +101,7 @@ export async function settleNodeFailure(
       .executeTakeFirst();
     if (!row) return null;
     await closeSegment(trx, jobId, at);
+    await clearEndpoint(trx, jobId);
     // The attempt its next start will be (a requeue leaves jobs.attempt as it was).
     const f: NodeFailure = { node: cause.node, why: cause.why, policy: cause.onNodeFailure, attempt: row.attempt + 1 };
     const state = requeue ? ('queued' as const) : ('failed' as const);

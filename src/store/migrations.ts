@@ -17,6 +17,7 @@ import { migration016UsageRecords } from './migration-016-usage-records.js';
 import { migration017PgAuditAppendOnly } from './migration-017-pg-audit-append-only.js';
 import { migration018PriceBook } from './migration-018-price-book.js';
 import { migration019OrgRegistries } from './migration-019-org-registries.js';
+import { migration020JobEndpoints } from './migration-020-job-endpoints.js';
 import { migration021Services } from './migration-021-services.js';
 
 type Db = Kysely<unknown>;
@@ -183,6 +184,7 @@ export const migrations: Record<string, Migration> = {
   '017_pg_audit_append_only': migration017PgAuditAppendOnly,
   '018_price_book': migration018PriceBook,
   '019_org_registries': migration019OrgRegistries,
+  '020_job_endpoints': migration020JobEndpoints,
   '021_services': migration021Services,
 };
 

@@ -2,6 +2,7 @@
 import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
 import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
+import type { JobEndpointsTable } from './schema-job-endpoints.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
 import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
@@ -157,6 +158,7 @@ export interface Database {
   prices: PricesTable;
   budgets: BudgetsTable;
   org_registries: OrgRegistriesTable;
+  job_endpoints: JobEndpointsTable;
   services: ServicesTable;
   service_replicas: ServiceReplicasTable;
 }

@@ -11,6 +11,7 @@ import { openSpec } from '../../store/sealed-fields.js';
 import { insertDriverEvent, insertEvent } from '../job-events.js';
 import { closeSegment } from '../metering.js';
 import { type NodeFailureCause, recordCheckpoint, settleNodeFailure } from '../node-failure.js';
+import { clearEndpoint, recordEndpoint } from '../workloads/endpoints.js';
 import { type CycleContext, driverActor } from './context.js';
 
 type Exited = Observation & { type: 'exited' };
@@ -40,9 +41,12 @@ export class Observations {
     await fields.ready(r.org);
     const at = new Date(o.at).toISOString();
     const [type, data] = o.type === 'phase' ? [o.phase, o.data ?? null] : ['started', null];
-    const event = await this.ctx.store.write((trx) =>
-      insertDriverEvent(trx, fields, r.org, { jobId: o.jobId, at, type, message: o.message, data }),
-    );
+    const endpoint = o.type === 'started' ? o.endpoint : undefined;
+    const event = await this.ctx.store.write(async (trx) => {
+      if (endpoint) await recordEndpoint(trx, o.jobId, endpoint, at);
+      return insertDriverEvent(trx, fields, r.org, { jobId: o.jobId, at, type, message: o.message, data });
+    });
+    if (endpoint && this.ctx.state.running.get(o.jobId) === r) r.endpoint = endpoint;
     this.ctx.bus.publish({ org: r.org, event });
   }
 
@@ -64,6 +68,7 @@ export class Observations {
         .executeTakeFirst();
       if (!res) return null;
       await closeSegment(trx, o.jobId, at);
+      await clearEndpoint(trx, o.jobId);
       const data = { exitCode: o.exitCode };
       // The driver's exit message may name the image (a failed pull): sealed where the org's key is ready.
       const event =
@@ -105,6 +110,7 @@ export class Observations {
         .executeTakeFirst();
       if (!row) return null;
       await closeSegment(trx, o.jobId, at);
+      await clearEndpoint(trx, o.jobId);
       const event = await insertEvent(
         trx,
         o.jobId,

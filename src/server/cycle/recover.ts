@@ -9,6 +9,7 @@ import { PlacementSchema } from '../../model/schemas.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import { lastCheckpoints } from '../node-failure.js';
 import type { SchedulingOps } from '../scheduling-ops.js';
+import { loadEndpoints } from '../workloads/endpoints.js';
 import type { CycleContext } from './context.js';
 import type { NodeStates } from './node-states.js';
 import { recoverUsage } from './usage.js';
@@ -42,6 +43,10 @@ export async function recover(
   await recoverUsage(state, store, ctx.policy);
   await ops.recover();
   for (const [id, at] of await lastCheckpoints(store, [...state.running.keys()])) state.running.get(id)!.lastCheckpointAt = at;
+  for (const [id, endpoint] of await loadEndpoints(db)) {
+    const r = state.running.get(id);
+    if (r) r.endpoint = endpoint;
+  }
   await ctx.driver.reattach(reattach);
   const down = await db.selectFrom('node_states').select('node_id').where('state', '=', 'down').execute();
   for (const n of down) {

@@ -4,12 +4,14 @@
  * recover (recover.ts); changed only after the store transaction that records a change commits.
  * It owns no I/O: the cycle runner, the observations and the job service read and update it.
  */
+
 import type { ExecutionDriver } from '../../drivers/driver.js';
 import { type NotRunnable, type SiteRunPolicy, whyNotRunnableAnywhere, withoutUnrunnableSites } from '../../drivers/runnable.js';
 import type { HoldCause, StopCause } from '../../lifecycle/index.js';
 import type { Fleet } from '../../model/fleet.js';
 import type { PendingReason, Placement } from '../../model/job.js';
 import type { JobSpec } from '../../model/schemas.js';
+import type { Endpoint } from '../../model/workloads.js';
 import { ClusterModel, type JobExplain, type JobPriority, type SchedJob } from '../../scheduler/index.js';
 import { schedFields } from '../job-constraints.js';
 import type { JobRow } from '../job-rows.js';
@@ -37,6 +39,8 @@ export interface RunningJob {
   stopping: StopCause | null;
   /** Epoch ms of the last checkpoint the job reported. */
   lastCheckpointAt?: number;
+  /** A session's or service's endpoint once its driver reported it (workloads/endpoints.ts). */
+  endpoint?: Endpoint;
 }
 
 export class SchedulingState implements QuotaBook {

@@ -1,0 +1,58 @@
+/**
+ * JobSpec schemas of workload kinds (model/workloads.ts): `kind`, a session's settings, and the
+ * cross-field rules (checkWorkloadSpec) that JobSpecSchema runs after its fields parsed.
+ */
+import { z } from '@hono/zod-openapi';
+import { SESSION_PRESETS, WORKLOAD_KINDS } from './workloads.js';
+
+export const WorkloadKindSchema = z.enum(WORKLOAD_KINDS).openapi({
+  description:
+    '`batch` (default) runs to completion; `session` is interactive (Jupyter, any HTTP port) and `service` an endpoint, both reached through the workload proxy',
+});
+
+export const SessionSpecSchema = z
+  .strictObject({
+    preset: z.enum(SESSION_PRESETS).openapi({
+      description:
+        '`jupyter`: Jupyter Notebook (command and image optional); `http`: your command serves HTTP on $GIGAFAB_PORT (or `port` in its image); `ssh`: not supported yet',
+    }),
+    port: z.number().int().min(1).max(65535).optional().openapi({
+      description: 'With `image`: the port the session listens on inside it. Host processes listen on $GIGAFAB_PORT',
+    }),
+    idleTimeoutMinutes: z
+      .number()
+      .min(0.05)
+      .max(7 * 24 * 60)
+      .optional()
+      .openapi({ description: 'Stop the session after this long without proxied traffic (a warning event comes first)' }),
+  })
+  .openapi('SessionSpec');
+
+/** The fields checkWorkloadSpec reads (JobSpecSchema's output). */
+interface WorkloadFields {
+  kind?: (typeof WORKLOAD_KINDS)[number];
+  session?: z.infer<typeof SessionSpecSchema>;
+  image?: string;
+  command?: string[];
+  nodes: number;
+}
+
+/** checkWorkloadSpec: the rules between `kind`, `session` and the rest of a JobSpec, with clear messages. */
+export function checkWorkloadSpec(spec: WorkloadFields, ctx: z.RefinementCtx): void {
+  const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  const kind = spec.kind ?? 'batch';
+  if (spec.session && kind !== 'session') issue(['session'], 'session settings need `kind: session`');
+  if (kind !== 'session') return;
+  if (!spec.session) {
+    issue(['session'], 'a session needs `session: { preset: jupyter | http }`');
+    return;
+  }
+  if (spec.nodes > 1) issue(['nodes'], 'a session runs on one node');
+  const { preset, port } = spec.session;
+  if (preset === 'ssh') issue(['session', 'preset'], 'ssh sessions are not supported yet; use `jupyter` or `http`');
+  if (port !== undefined && !spec.image) {
+    issue(['session', 'port'], 'a port is for a session in an image; a host process listens on $GIGAFAB_PORT');
+  }
+  if (preset === 'http' && !spec.image && !spec.command?.length)
+    issue(['command'], 'an http session needs a command or an image');
+}
