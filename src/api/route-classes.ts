@@ -113,6 +113,10 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'GET /v1/services/{id}': c('org', 'redacted'),
   'PATCH /v1/services/{id}': c('org', 'tenant-only'),
   'DELETE /v1/services/{id}': c('org', 'metadata'),
+  // A public service's own API keys: issued by the organisation's admins only (never to an operator).
+  'POST /v1/services/{id}/api-keys': c('org', 'credential'),
+  'GET /v1/services/{id}/api-keys': c('org', 'metadata'),
+  'POST /v1/services/{id}/api-keys/{keyId}/revoke': c('org', 'metadata'),
 
   // Audit (routes/audit.ts).
   'GET /v1/audit': c('caller', 'oversight'),

@@ -89,11 +89,11 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
     hooks,
     maxQueuedJobsPerOrg: w.limits.queue.maxQueuedJobsPerOrg,
   });
-  // Replica endpoints come from the drivers' endpoint reports (the workload proxy's contract).
+  // Replica endpoints: what their drivers reported (workloads/endpoints.ts), kept on the running job.
   const services = createInferenceServices({
     store,
     cp,
-    endpointOf: () => null,
+    endpointOf: (jobId) => state.running.get(jobId)?.endpoint ?? null,
     now,
     onError: (what, err) => console.error(`${what}: ${err instanceof Error ? err.message : String(err)}`),
   });

@@ -22,22 +22,28 @@ export const ProbeSchema = z
   })
   .openapi('Probe');
 
-/** The job fields a replica is made of; name, project, nodes and labels come from the service. */
-export const ReplicaTemplateSchema = JobSpecSchema.pick({
-  gpuType: true,
-  gpusPerNode: true,
-  command: true,
-  image: true,
-  args: true,
-  workingDir: true,
-  resources: true,
-  env: true,
-  secretEnv: true,
-  registryCredentials: true,
-  priorityClass: true,
-  constraints: true,
-  simulation: true,
-}).openapi('ReplicaTemplate');
+/**
+ * The job fields a replica is made of; name, project, nodes, kind and labels come from the service.
+ * Built from JobSpec's field schemas (JobSpecSchema has cross-field refinements, which `pick` refuses).
+ */
+const job = JobSpecSchema.shape;
+export const ReplicaTemplateSchema = z
+  .strictObject({
+    gpuType: job.gpuType,
+    gpusPerNode: job.gpusPerNode,
+    command: job.command,
+    image: job.image,
+    args: job.args,
+    workingDir: job.workingDir,
+    resources: job.resources,
+    env: job.env,
+    secretEnv: job.secretEnv,
+    registryCredentials: job.registryCredentials,
+    priorityClass: job.priorityClass,
+    constraints: job.constraints,
+    simulation: job.simulation,
+  })
+  .openapi('ReplicaTemplate');
 
 const scalingFields = {
   replicas: z.number().int().min(0).max(64).optional().openapi({ description: 'A fixed count (sets min and max)' }),
@@ -84,12 +90,9 @@ export const ServiceCreateSchema = z
     name: slug.openapi({ example: 'llm-chat' }),
     project: slug,
     template: ReplicaTemplateSchema,
-    port: z
-      .number()
-      .int()
-      .min(1)
-      .max(65_535)
-      .openapi({ description: 'Port the replica listens on (also given as GIGAFAB_PORT)' }),
+    port: z.number().int().min(1).max(65_535).optional().openapi({
+      description: 'With an image: the port the replica listens on inside it. A host process listens on $GIGAFAB_PORT',
+    }),
     readiness: ProbeSchema.default({ path: '/healthz', periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 1 }),
     liveness: ProbeSchema.default({ path: '/healthz', periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 }),
     visibility: z.enum(SERVICE_VISIBILITIES).default('private'),
@@ -128,7 +131,7 @@ export const ScalingSchema = z
 export const ServiceSpecSchema = z
   .object({
     template: ReplicaTemplateSchema,
-    port: z.number().int(),
+    port: z.number().int().optional(),
     readiness: ProbeSchema,
     liveness: ProbeSchema,
   })
@@ -144,6 +147,18 @@ export const ReplicaSchema = z
   })
   .openapi('Replica');
 
+export const ServiceTrafficSchema = z
+  .object({
+    requests: z.number().int().openapi({ description: 'Requests proxied since the control plane started' }),
+    errors: z.number().int().openapi({ description: 'Of those, answered 5xx or not at all' }),
+    requestsPerSecond: z.number().openapi({ description: 'Over the last 10 s' }),
+    latencyP50Ms: z.number().nullable(),
+    latencyP99Ms: z.number().nullable(),
+    inFlight: z.number().int(),
+    queued: z.number().int().openapi({ description: 'Requests held in the cold-start queue' }),
+  })
+  .openapi('ServiceTraffic');
+
 export const ServiceSchema = z
   .object({
     id: z.string(),
@@ -156,6 +171,7 @@ export const ServiceSchema = z
     scaling: ScalingSchema,
     desiredReplicas: z.number().int(),
     replicas: z.array(ReplicaSchema),
+    traffic: ServiceTrafficSchema,
     createdBy: z.string(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -168,3 +184,22 @@ export const ServiceSchema = z
 export type Service = z.infer<typeof ServiceSchema>;
 
 export const ServiceListSchema = z.object({ items: z.array(ServiceSchema) }).openapi('ServiceList');
+
+export const ServiceApiKeyCreateSchema = z
+  .strictObject({ name: z.string().min(1).max(100).openapi({ example: 'partner-portal' }) })
+  .openapi('ServiceApiKeyCreate');
+export const ServiceApiKeySchema = z
+  .object({
+    id: z.string(),
+    serviceId: z.string(),
+    name: z.string(),
+    createdBy: z.string(),
+    createdAt: z.string(),
+    revokedAt: z.string().nullable(),
+  })
+  .openapi('ServiceApiKey');
+export const IssuedServiceApiKeySchema = ServiceApiKeySchema.extend({
+  key: z.string().openapi({ description: 'Shown once; only its SHA-256 is stored. Send it as `Authorization: Bearer <key>`' }),
+}).openapi('IssuedServiceApiKey');
+export const ServiceApiKeyListSchema = z.object({ items: z.array(ServiceApiKeySchema) }).openapi('ServiceApiKeyList');
+export type ServiceApiKey = z.infer<typeof ServiceApiKeySchema>;

@@ -83,7 +83,8 @@ export function exposesPort(spec: Pick<JobSpec, 'kind'>): boolean {
  * containerPort: the port the workload listens on inside its image, when the spec names one (a
  * Jupyter session's default 8888). Absent: the same number as the host port the driver picked.
  */
-export function containerPort(spec: Pick<JobSpec, 'kind' | 'session' | 'image'>): number | undefined {
+export function containerPort(spec: Pick<JobSpec, 'kind' | 'session' | 'service' | 'image'>): number | undefined {
+  if (spec.image && kindOf(spec) === 'service') return spec.service?.port;
   if (!spec.image || kindOf(spec) !== 'session' || !spec.session) return undefined;
   return spec.session.port ?? (spec.session.preset === 'jupyter' ? JUPYTER_DEFAULT_PORT : undefined);
 }

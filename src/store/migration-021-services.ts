@@ -2,6 +2,7 @@
  * 021_services: inference services (src/server/services/) and their replicas, each replica a job of
  * the service's project. `spec` is the current revision's ServiceSpec (JSON), `scaling` its
  * autoscaling bounds (JSON); a deleted service keeps its row (deleted_at) for the audit trail.
+ * service_api_keys: a public service's own API keys (SHA-256 only), issued and revoked by org admins.
  */
 import type { Kysely, Migration } from 'kysely';
 
@@ -31,5 +32,17 @@ export const migration021Services: Migration = {
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
     await db.schema.createIndex('service_replicas_service').on('service_replicas').columns(['service_id']).execute();
+    // A public service's own API keys: only the SHA-256 of each is kept.
+    await db.schema
+      .createTable('service_api_keys')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('service_id', 'text', (c) => c.notNull().references('services.id'))
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull().unique())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('revoked_at', 'text')
+      .execute();
   },
 };

@@ -24,3 +24,15 @@ export interface ServiceReplicasTable {
   revision: number;
   created_at: string;
 }
+
+export interface ServiceApiKeysTable {
+  id: string;
+  service_id: string;
+  org_id: string;
+  name: string;
+  /** SHA-256 (hex) of the key; the key itself is shown once and never stored. */
+  hash: string;
+  created_by: string;
+  created_at: string;
+  revoked_at: string | null;
+}

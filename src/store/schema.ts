@@ -6,7 +6,7 @@ import type { JobEndpointsTable } from './schema-job-endpoints.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
 import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
-import type { ServiceReplicasTable, ServicesTable } from './schema-services.js';
+import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
 import type { UsageRecordsTable } from './schema-usage.js';
 
 export interface OrgsTable {
@@ -161,4 +161,5 @@ export interface Database {
   job_endpoints: JobEndpointsTable;
   services: ServicesTable;
   service_replicas: ServiceReplicasTable;
+  service_api_keys: ServiceApiKeysTable;
 }

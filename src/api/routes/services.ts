@@ -1,6 +1,15 @@
 /** Inference services: create, list, read, update (rolling update or scaling), delete. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { ServiceCreateSchema, ServiceListSchema, ServiceSchema, ServiceUpdateSchema } from '../../model/service-schemas.js';
+import {
+  IssuedServiceApiKeySchema,
+  ServiceApiKeyCreateSchema,
+  ServiceApiKeyListSchema,
+  ServiceApiKeySchema,
+  ServiceCreateSchema,
+  ServiceListSchema,
+  ServiceSchema,
+  ServiceUpdateSchema,
+} from '../../model/service-schemas.js';
 import { json, newRouter, requestContext, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
 
@@ -15,7 +24,7 @@ const ListQuery = z.object({ project: z.string().max(63).optional() });
 export function serviceRoutes({ services }: Services) {
   const r = newRouter();
   if (!services) return r;
-  const { registry } = services;
+  const { registry, apiKeys } = services;
   r.openapi(
     createRoute({
       method: 'post',
@@ -88,6 +97,54 @@ export function serviceRoutes({ services }: Services) {
     async (c) => {
       await registry.delete(requestContext(c), c.req.valid('param').id);
       return c.body(null, 204);
+    },
+  );
+  const KeyParams = IdParam.extend({
+    keyId: z
+      .string()
+      .max(64)
+      .openapi({ param: { name: 'keyId', in: 'path' } }),
+  });
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/services/{id}/api-keys',
+      operationId: 'issueServiceApiKey',
+      tags: ['services'],
+      summary: "Issue an API key for a public service (the organisation's admins); shown once",
+      request: {
+        params: IdParam,
+        body: { content: { 'application/json': { schema: ServiceApiKeyCreateSchema } }, required: true },
+      },
+      responses: { 201: json(IssuedServiceApiKeySchema, 'The key (audited; only its hash is kept)'), ...commonProblems },
+    }),
+    async (c) => c.json(await apiKeys.issue(requestContext(c), c.req.valid('param').id, c.req.valid('json').name), 201),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/services/{id}/api-keys',
+      operationId: 'listServiceApiKeys',
+      tags: ['services'],
+      summary: "A service's API keys (never the keys themselves)",
+      request: { params: IdParam },
+      responses: { 200: json(ServiceApiKeyListSchema, 'Keys'), ...commonProblems },
+    }),
+    async (c) => c.json({ items: await apiKeys.list(requestContext(c), c.req.valid('param').id) }, 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/services/{id}/api-keys/{keyId}/revoke',
+      operationId: 'revokeServiceApiKey',
+      tags: ['services'],
+      summary: "Revoke a service's API key (the organisation's admins); the proxy refuses it from now on",
+      request: { params: KeyParams },
+      responses: { 200: json(ServiceApiKeySchema, 'The revoked key (audited)'), ...commonProblems, ...conflictProblem },
+    }),
+    async (c) => {
+      const { id, keyId } = c.req.valid('param');
+      return c.json(await apiKeys.revoke(requestContext(c), id, keyId), 200);
     },
   );
   return r;

@@ -7,8 +7,10 @@ import type { Store } from '../../store/open-store.js';
 import type { ControlPlane } from '../control-plane.js';
 import type { Endpoint } from './probes.js';
 import { ReplicaLoop } from './replica-loop.js';
+import { ServiceApiKeys } from './service-api-keys.js';
 import { ServiceLoad } from './service-load.js';
 import { ServiceRegistry } from './service-registry.js';
+import { ServiceTargets } from './service-targets.js';
 
 export { ReplicaLoop } from './replica-loop.js';
 export { ServiceLoad } from './service-load.js';
@@ -18,6 +20,9 @@ export interface InferenceServices {
   registry: ServiceRegistry;
   loop: ReplicaLoop;
   load: ServiceLoad;
+  /** The workload proxy's source for services. */
+  targets: ServiceTargets;
+  apiKeys: ServiceApiKeys;
 }
 
 export interface InferenceServicesDeps {
@@ -26,6 +31,7 @@ export interface InferenceServicesDeps {
   endpointOf: (jobId: string) => Endpoint | null;
   now?: () => number;
   intervalMs?: number;
+  coldStartTimeoutMs?: number;
   onError?: (what: string, err: unknown) => void;
 }
 
@@ -44,5 +50,6 @@ export function createInferenceServices(d: InferenceServicesDeps): InferenceServ
     intervalMs: d.intervalMs,
     onError: d.onError,
   });
-  return { registry: new ServiceRegistry(d.store, loop, now), loop, load };
+  const targets = new ServiceTargets({ store: d.store, loop, load, now, coldStartTimeoutMs: d.coldStartTimeoutMs });
+  return { registry: new ServiceRegistry(d.store, loop, now), loop, load, targets, apiKeys: new ServiceApiKeys(d.store, now) };
 }

@@ -63,6 +63,8 @@ export class ReplicaLoop implements ReplicaStatus {
   private readonly desired = new Map<string, number>();
   private readonly views = new Map<string, Service['replicas']>();
   private readonly backoffUntil = new Map<string, number>();
+  /** The live services as of the last tick (the proxy resolves through it). */
+  private rows = new Map<string, ServicesTable>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
@@ -103,6 +105,10 @@ export class ReplicaLoop implements ReplicaStatus {
     return { desiredReplicas: this.desired.get(serviceId) ?? 0, replicas: this.views.get(serviceId) ?? [] };
   }
 
+  traffic(serviceId: string): Service['traffic'] {
+    return this.d.load.stats(serviceId);
+  }
+
   /** readyUpstreams: the ready, not draining replicas of a service with their endpoints (for the proxy). */
   readyUpstreams(serviceId: string): { jobId: string; host: string; port: number }[] {
     return (this.views.get(serviceId) ?? []).flatMap((r) => {
@@ -111,10 +117,24 @@ export class ReplicaLoop implements ReplicaStatus {
     });
   }
 
+  /** serviceRow: a live service (as of the last tick, else from the store), or null. */
+  async serviceRow(id: string): Promise<ServicesTable | null> {
+    const hit = this.rows.get(id);
+    if (hit) return hit;
+    const row = await this.d.store.db
+      .selectFrom('services')
+      .selectAll()
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    return row ?? null;
+  }
+
   /** tick: one reconciliation of every service; exported for tests that step it. */
   async tick(): Promise<void> {
     const now = this.d.now();
     const services = await this.d.store.db.selectFrom('services').selectAll().execute();
+    this.rows = new Map(services.filter((r) => r.deleted_at === null).map((r) => [r.id, r]));
     const live = await this.liveReplicas();
     const byService = new Map<string, LiveReplica[]>();
     for (const r of live) byService.set(r.serviceId, [...(byService.get(r.serviceId) ?? []), r]);

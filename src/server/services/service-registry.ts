@@ -14,9 +14,10 @@ import type { Store } from '../../store/open-store.js';
 import type { ServicesTable } from '../../store/schema-services.js';
 import { openSpec, redactTemplate, scalingOf, scalingOfRow, sealSpec } from './service-rows.js';
 
-/** What the replica loop knows of a service's replicas now. */
+/** What the replica loop knows of a service's replicas now, and its traffic. */
 export interface ReplicaStatus {
   status(serviceId: string): Pick<Service, 'desiredReplicas' | 'replicas'>;
+  traffic(serviceId: string): Service['traffic'];
   /** A service changed: reconcile it soon. */
   poke(): void;
 }
@@ -210,6 +211,7 @@ export class ServiceRegistry {
       scaling: scalingOfRow(row),
       desiredReplicas,
       replicas,
+      traffic: this.replicas.traffic(row.id),
       createdBy: row.created_by,
       createdAt: row.created_at,
       updatedAt: row.updated_at,

@@ -51,9 +51,11 @@ export function replicaJobSpec(
     name: `${row.name}-r${revision}`,
     project: row.project_id,
     nodes: 1,
+    kind: 'service',
+    service: { id: row.id, ...(t.image && spec.port !== undefined ? { port: spec.port } : {}) },
     maxRuntimeSeconds: 30 * 86400,
     labels: { [SERVICE_LABEL]: row.id, [REVISION_LABEL]: String(revision) },
-    env: { ...t.env, GIGAFAB_SERVICE: row.id, GIGAFAB_SERVICE_PORT: String(spec.port) },
+    env: { ...t.env, GIGAFAB_SERVICE: row.id },
     // A simulated replica runs until it is stopped (the job default would end it after 10 minutes).
     simulation: t.simulation ?? { durationSeconds: 365 * 86400, exitCode: 0 },
   };
