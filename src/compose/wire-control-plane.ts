@@ -95,6 +95,7 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
     cp,
     endpointOf: (jobId) => state.running.get(jobId)?.endpoint ?? null,
     now,
+    registry: metrics.registry,
     onError: (what, err) => console.error(`${what}: ${err instanceof Error ? err.message : String(err)}`),
   });
   return { cp, tenancy, keys: erasureFor(store, cp, sov), residency, datasetManifests, metrics, services };

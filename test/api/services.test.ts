@@ -180,3 +180,56 @@ test('bad input: 400 validation_failed with the field named; a second service of
   const again = await acme('POST', '/v1/services', ok);
   assert.deepEqual([again.status, again.body.code], [409, 'service_exists']);
 });
+
+test("a public service's API keys: org admins issue (shown once) and revoke them, audited; nobody else may", async () => {
+  const admin = api(server.url, await tenantToken(op, 'acme', { name: 'Alma', role: 'admin' }));
+  const s = await acme('POST', '/v1/services', {
+    name: 'public-llm',
+    project: 'acme-ml',
+    template: template('p'),
+    visibility: 'public',
+  });
+  assert.equal(s.status, 201, JSON.stringify(s.body));
+  const id = s.body.id;
+  assert.equal(s.body.visibility, 'public');
+
+  const issued = await admin('POST', `/v1/services/${id}/api-keys`, { name: 'partner' });
+  assert.equal(issued.status, 201, JSON.stringify(issued.body));
+  assert.match(issued.body.key, /^gfs_[A-Za-z0-9_-]{43}$/);
+  const listed = (await acme('GET', `/v1/services/${id}/api-keys`)).body.items;
+  assert.deepEqual(
+    listed.map((k: { id: string; name: string }) => [k.id, k.name]),
+    [[issued.body.id, 'partner']],
+  );
+  assert.ok(!JSON.stringify(listed).includes(issued.body.key), 'the key is shown once only');
+
+  for (const who of [acme, viewer, op]) {
+    assert.equal((await who('POST', `/v1/services/${id}/api-keys`, { name: 'x' })).status, 403);
+    assert.equal((await who('POST', `/v1/services/${id}/api-keys/${issued.body.id}/revoke`)).status, 403);
+  }
+  assert.equal((await other('POST', `/v1/services/${id}/api-keys`, { name: 'x' })).status, 404);
+  assert.equal((await other('GET', `/v1/services/${id}/api-keys`)).status, 404);
+
+  const revoked = await admin('POST', `/v1/services/${id}/api-keys/${issued.body.id}/revoke`);
+  assert.equal(revoked.status, 200);
+  assert.ok(revoked.body.revokedAt);
+  const again = await admin('POST', `/v1/services/${id}/api-keys/${issued.body.id}/revoke`);
+  assert.deepEqual([again.status, again.body.code], [409, 'api_key_revoked']);
+  const audit = (await op('GET', '/v1/audit?limit=1000')).body.items as { action: string; objectId: string }[];
+  assert.deepEqual(
+    audit
+      .filter((e) => e.objectId === id && e.action.startsWith('service.api-key'))
+      .map((e) => e.action)
+      .sort(),
+    ['service.api-key.issue', 'service.api-key.revoke'],
+  );
+});
+
+test('/metrics has service metrics labelled by org and project only', async () => {
+  const text = await waitFor(async () => {
+    const t = await (await fetch(`${server.url}/metrics`)).text();
+    return /gigafab_service_replicas_desired\{org="acme",project="acme-ml"\} [1-9]/.test(t) ? t : null;
+  }, 'service metrics');
+  assert.match(text, /gigafab_service_requests\{org="acme",project="acme-ml"\} 0/);
+  assert.ok(!/gigafab_service_[a-z_]+\{[^}]*service=/.test(text), 'no per-service label');
+});

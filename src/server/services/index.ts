@@ -3,12 +3,14 @@
  * the replica controller), the load the proxy reports. Built once by the composition root.
  */
 
+import type { Registry } from 'prom-client';
 import type { Store } from '../../store/open-store.js';
 import type { ControlPlane } from '../control-plane.js';
 import type { Endpoint } from './probes.js';
 import { ReplicaLoop } from './replica-loop.js';
 import { ServiceApiKeys } from './service-api-keys.js';
 import { ServiceLoad } from './service-load.js';
+import { registerServiceMetrics } from './service-metrics.js';
 import { ServiceRegistry } from './service-registry.js';
 import { ServiceTargets } from './service-targets.js';
 
@@ -32,6 +34,8 @@ export interface InferenceServicesDeps {
   now?: () => number;
   intervalMs?: number;
   coldStartTimeoutMs?: number;
+  /** /metrics: service metrics per org and project are registered here. */
+  registry?: Registry;
   onError?: (what: string, err: unknown) => void;
 }
 
@@ -50,6 +54,7 @@ export function createInferenceServices(d: InferenceServicesDeps): InferenceServ
     intervalMs: d.intervalMs,
     onError: d.onError,
   });
+  if (d.registry) registerServiceMetrics(d.registry, { services: () => loop.metricsView() });
   const targets = new ServiceTargets({ store: d.store, loop, load, now, coldStartTimeoutMs: d.coldStartTimeoutMs });
   return { registry: new ServiceRegistry(d.store, loop, now), loop, load, targets, apiKeys: new ServiceApiKeys(d.store, now) };
 }

@@ -105,6 +105,21 @@ export class ReplicaLoop implements ReplicaStatus {
     return { desiredReplicas: this.desired.get(serviceId) ?? 0, replicas: this.views.get(serviceId) ?? [] };
   }
 
+  /** metricsView: every live service with its owner, traffic and replica counts (service-metrics.ts). */
+  metricsView() {
+    return [...this.rows.values()].map((r) => {
+      const replicas = this.views.get(r.id) ?? [];
+      return {
+        org: r.org_id,
+        project: r.project_id,
+        stats: this.d.load.stats(r.id),
+        desired: this.desired.get(r.id) ?? 0,
+        ready: replicas.filter((x) => x.phase === 'ready').length,
+        replicas: replicas.length,
+      };
+    });
+  }
+
   traffic(serviceId: string): Service['traffic'] {
     return this.d.load.stats(serviceId);
   }
