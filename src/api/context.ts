@@ -14,6 +14,7 @@ import type { Tenancy } from '../server/tenancy/index.js';
 import type { DatasetManifests } from '../sovereignty/dataset-manifests.js';
 import type { ResidencyService } from '../sovereignty/service.js';
 import { zodProblem } from './problems.js';
+import type { ProxyLinks } from './proxy/links.js';
 import type { StreamCaps } from './stream-caps.js';
 
 export interface ApiEnv {
@@ -40,6 +41,8 @@ export interface Services {
   services?: InferenceServices;
   /** Concurrent live-stream caps (stream-caps.ts); set by createApp. */
   streams?: StreamCaps;
+  /** The workload proxy's links (proxy/links.ts); absent: no proxy runs (sessions cannot be opened). */
+  proxy?: ProxyLinks;
 }
 
 /** requestContext: the caller and the request id of this request, as the services take them. */

@@ -23,6 +23,7 @@ export class RateLimits {
   private readonly perIp: RateLimiterMemory;
   private readonly perToken: RateLimiterMemory;
   private readonly failedAuth: RateLimiterMemory;
+  private readonly proxyPerOrg: RateLimiterMemory;
 
   constructor(private readonly limits: Limits['rateLimits']) {
     const make = (r: { requests: number; perSeconds: number }, keyPrefix: string) =>
@@ -30,6 +31,7 @@ export class RateLimits {
     this.perIp = make(limits.perIp, 'ip');
     this.perToken = make(limits.perToken, 'token');
     this.failedAuth = make(limits.failedAuthPerIp, 'auth');
+    this.proxyPerOrg = make(limits.proxyPerOrg, 'proxy-org');
   }
 
   /** Every request, by client address. */
@@ -55,6 +57,16 @@ export class RateLimits {
   async authFailed(ip: string): Promise<void> {
     if (!this.limits.enabled) return;
     await this.failedAuth.consume(ip).catch(() => {});
+  }
+
+  /** Every request through the workload proxy, by the workload's organisation. */
+  async workloadOrg(org: string): Promise<void> {
+    if (!this.limits.enabled) return;
+    await consume(
+      this.proxyPerOrg,
+      org,
+      `too many requests to organisation ${org}'s workloads (at most ${describe(this.limits.proxyPerOrg)})`,
+    );
   }
 
   /** Every authenticated request, by token. */

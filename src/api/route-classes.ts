@@ -65,6 +65,10 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/users/{user}/disable': c('user', 'metadata'),
   'POST /v1/users/{user}/enable': c('user', 'metadata'),
 
+  // Sessions (routes/sessions.ts); the workload proxy itself is its own listener (api/proxy).
+  'GET /v1/sessions': c('caller', 'metadata'),
+  'POST /v1/sessions/{id}/open': c('org', 'guarded'),
+
   // Jobs (routes/jobs.ts, scheduling.ts, residency.ts).
   'POST /v1/jobs': c('caller', 'tenant-only'),
   'GET /v1/jobs': c('caller', 'redacted'),

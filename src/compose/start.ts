@@ -20,6 +20,7 @@ import { loadPolicyFile } from '../server/policy.js';
 import { bootstrapOperator, type TokenPolicy } from '../server/tenancy/index.js';
 import { openStore } from '../store/open-store.js';
 import { wireControlPlane } from './wire-control-plane.js';
+import { type ProxyConfig, startWorkloadProxy } from './workload-proxy.js';
 
 export interface ServerOptions {
   port: number;
@@ -42,6 +43,8 @@ export interface ServerOptions {
   quiet?: boolean;
   /** JSON logs on stderr from this level on (default info; `silent` turns them off). */
   logLevel?: LogLevel;
+  /** The workload proxy for sessions and services (its own listener); absent: none runs. */
+  proxy?: Omit<ProxyConfig, 'host'>;
 }
 
 export const VERSION = '0.1.0';
@@ -80,7 +83,11 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const operator = await bootstrapOperator(store, dataDir);
   let ready = false;
   const lockbox = new Lockbox(store);
+  const proxy = opts.proxy
+    ? await startWorkloadProxy({ ...opts.proxy, host: opts.host }, { cp, tenancy, lockbox, limits })
+    : null;
   const app = createApp({
+    proxy: proxy?.links,
     cp,
     cluster: cp.cluster,
     ops: cp.ops,
@@ -130,6 +137,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       `  data:  ${store.location}`,
       `  recovered: ${recovered.queued} queued, ${recovered.running} running jobs`,
       `  API docs: ${url}/v1/docs`,
+      ...(proxy ? [`  workload proxy: ${proxy.url}`] : []),
       operator.token
         ? `  operator token (shown once, also saved to ${operator.path}):\n  ${operator.token}`
         : `  operator token: see ${operator.path}`,
@@ -157,6 +165,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
         http.closeIdleConnections();
         setTimeout(() => http.closeAllConnections(), 2000).unref();
       });
+      await proxy?.close();
       await driver.close();
       await store.close();
       lock.release();

@@ -78,6 +78,18 @@ export function canSubmit(p: Principal, org: string | null): Decision {
   return p.role === 'viewer' ? deny('viewer_read_only') : allow('org_member');
 }
 
+/**
+ * canOpenWorkload: a session or a private service through the workload proxy is its organisation's:
+ * members and admins (viewers too for a service, which they only call; a session runs their code).
+ * Operators are denied as tenants; the lockbox may still let them in (an approved `open-session`).
+ */
+export function canOpenWorkload(p: Principal, org: string, kind: 'session' | 'service'): Decision {
+  const seen = canSeeOrg(p, org);
+  if (!seen.allowed) return seen;
+  if (seen.reason === 'operator') return deny('operator_not_tenant');
+  return kind === 'session' && p.role === 'viewer' ? deny('viewer_read_only') : allow('org_member');
+}
+
 /** canCancelJob: anyone who sees the job but a viewer (operators cancel for operations). */
 export function canCancelJob(p: Principal, jobOrg: string): Decision {
   const seen = canSeeOrg(p, jobOrg);

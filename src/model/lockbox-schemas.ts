@@ -6,7 +6,7 @@
 import { z } from '@hono/zod-openapi';
 
 /** What an operator may do with tenant data once allowed. Other modules add their verbs here. */
-export const ACCESS_VERBS = ['read-spec', 'read-logs', 'read-secret', 'read-dataset', 'read-report'] as const;
+export const ACCESS_VERBS = ['read-spec', 'read-logs', 'read-secret', 'read-dataset', 'read-report', 'open-session'] as const;
 export type AccessVerb = (typeof ACCESS_VERBS)[number];
 /** Kinds of tenant data objects an access request can name. */
 export const ACCESS_OBJECT_KINDS = ['job', 'secret', 'dataset', 'report'] as const;

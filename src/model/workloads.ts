@@ -63,6 +63,11 @@ export interface ProxyTargetSource {
   requestStarted(target: ProxyTarget, u: Upstream): void;
   requestEnded(target: ProxyTarget, u: Upstream): void;
   /**
+   * Optional: bytes passed on a long request or WebSocket of the target (at most once a second per
+   * workload). Sessions count it as traffic for their idle timeout; a service may ignore it.
+   */
+  trafficSeen?(target: ProxyTarget): void;
+  /**
    * Public targets (services): whether `key` (the request's bearer token, when it is not a gigafab
    * API token of the owning org) is one of the workload's own API keys. Absent: public means nothing.
    */

@@ -22,6 +22,7 @@ import { NodeStates } from './cycle/node-states.js';
 import { Observations } from './cycle/observations.js';
 import { recover } from './cycle/recover.js';
 import type { SchedulingState } from './cycle/scheduling-state.js';
+import { stopOnDriver } from './cycle/stop.js';
 import { untilStored } from './cycle/until-stored.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import type { JobRow } from './job-rows.js';
@@ -35,6 +36,7 @@ import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './po
 import { PriceBook } from './price-book.js';
 import { SchedulingOps } from './scheduling-ops.js';
 import { UsageReports } from './usage-report.js';
+import { Sessions } from './workloads/sessions.js';
 
 export type { JobListQuery } from './jobs/job-queries.js';
 
@@ -83,6 +85,8 @@ export class ControlPlane {
   readonly registries: OrgRegistryLists;
   /** Sovereignty hooks (restriction, secret delivery), given at construction. */
   readonly hooks: ControlPlaneHooks;
+  /** Interactive sessions: the proxy's source, opens, idle timeouts (workloads/sessions.ts). */
+  readonly sessions: Sessions;
   private readonly ctx: CycleContext;
   private readonly runner: CycleRunner;
   private readonly observations: Observations;
@@ -115,6 +119,13 @@ export class ControlPlane {
     this.usage = new UsageReports(d.store, this.prices, now);
     this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now);
     this.registries = new OrgRegistryLists(d.store, this.state, now);
+    this.sessions = new Sessions({
+      state: this.state,
+      store: d.store,
+      bus: d.bus,
+      now,
+      stop: (id) => stopOnDriver(this.ctx, id, grace),
+    });
     this.observations = new Observations(this.ctx);
     this.nodes = new NodeStates(this.ctx);
     this.runner = new CycleRunner(this.ctx, this.ops, (o) => this.observations.observe(o), {
@@ -149,8 +160,10 @@ export class ControlPlane {
   }
   startLoop(): void {
     this.runner.startLoop();
+    this.sessions.start();
   }
   stop(): Promise<void> {
+    this.sessions.stop();
     return this.runner.stop();
   }
   runCycle(): Promise<void> {

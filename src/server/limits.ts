@@ -56,6 +56,8 @@ export const LimitsSchema = z.strictObject({
       perIp: rate(30_000, 60),
       /** Requests with a missing or wrong token, per client address (brute force). */
       failedAuthPerIp: rate(60, 60),
+      /** Requests through the workload proxy (sessions, services) per organisation. */
+      proxyPerOrg: rate(60_000, 60),
     })
     .prefault({}),
   streams: z

@@ -100,6 +100,9 @@ test('every leaf command has help with examples', async () => {
     ['node', 'drain'],
     ['node', 'undrain'],
     ['audit', 'list'],
+    ['session', 'list'],
+    ['session', 'open'],
+    ['session', 'stop'],
   ];
   for (const leaf of leaves) {
     const r = await cli([...leaf, '--help'], {});

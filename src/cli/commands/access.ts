@@ -59,7 +59,11 @@ function scopeOptions(cmd: Command, durationHelp: string): Command {
       'object: job:812, job:*, secret:NAME, dataset:ds_ID, report:residency, report:processing-record (repeatable)',
       collect,
     )
-    .requiredOption('--verb <verb>', 'read-spec, read-logs, read-secret, read-dataset, read-report (repeatable)', collect)
+    .requiredOption(
+      '--verb <verb>',
+      'read-spec, read-logs, read-secret, read-dataset, read-report, open-session (repeatable)',
+      collect,
+    )
     .requiredOption('--country <CC>', 'ISO country code you access from, e.g. DE')
     .requiredOption('--duration <d>', durationHelp, parseDurationArg)
     .option('--retention-days <n>', 'days derived copies (notes, excerpts) are kept', parseIntArg(0, 3650), 30);

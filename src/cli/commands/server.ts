@@ -25,12 +25,32 @@ interface ServerOptions {
   tokenDays: number;
   tokenMaxDays: number;
   logLevel: LogLevel;
+  proxyPort?: number;
+  proxyBaseDomain: string;
+  proxyPublicUrl?: string;
 }
 
 function parsePort(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('Not a port number.');
   return n;
+}
+
+function parsePublicUrl(value: string): string {
+  const m = /^(https?):\/\/[^/:]+(:\d+)?\/?$/.exec(value);
+  if (!m) throw new InvalidArgumentError('Give scheme, host and optionally a port, e.g. https://gpu.example.eu:443.');
+  return value;
+}
+
+/** proxyConfig: the workload proxy's settings from the flags. */
+function proxyConfig(opts: ServerOptions) {
+  const pub = opts.proxyPublicUrl ? new URL(opts.proxyPublicUrl) : null;
+  const scheme = pub?.protocol === 'https:' ? ('https' as const) : ('http' as const);
+  return {
+    port: opts.proxyPort ?? 0,
+    baseDomain: opts.proxyBaseDomain,
+    ...(pub ? { publicScheme: scheme, publicPort: pub.port ? Number(pub.port) : scheme === 'https' ? 443 : 80 } : {}),
+  };
 }
 
 function parseTimeScale(value: string): number {
@@ -64,6 +84,17 @@ export function registerServer(program: Command, rt: Runtime): void {
     )
     .option('--token-days <n>', 'lifetime of new API tokens when none is asked for, in days', parseIntArg(1, 3650), 90)
     .option('--token-max-days <n>', 'longest lifetime an API token may be given, in days', parseIntArg(1, 3650), 365)
+    .option('--proxy-port <n>', 'run the workload proxy for sessions and services on this port (0 picks a free one)', parsePort)
+    .option(
+      '--proxy-base-domain <domain>',
+      'workload hosts are <id>.<domain> (a wildcard DNS name; localhost works in browsers)',
+      'localhost',
+    )
+    .option(
+      '--proxy-public-url <url>',
+      'scheme and port clients reach the proxy at when TLS is terminated in front, e.g. https://gpu.example.eu:443',
+      parsePublicUrl,
+    )
     .addHelpText(
       'after',
       examples(
@@ -88,6 +119,7 @@ export function registerServer(program: Command, rt: Runtime): void {
         demoLoad: Boolean(opts.demoLoad),
         tokenPolicy: { defaultDays: opts.tokenDays, maxDays: opts.tokenMaxDays },
         logLevel: opts.logLevel,
+        ...(opts.proxyPort !== undefined ? { proxy: proxyConfig(opts) } : {}),
       });
       let closing = false;
       const shutdown = (signal: NodeJS.Signals) => {

@@ -64,6 +64,10 @@ export class SessionTargets implements ProxyTargetSource {
     t.lastAt = this.now();
   }
 
+  trafficSeen(target: ProxyTarget): void {
+    this.trafficOf(target.workloadId).lastAt = this.now();
+  }
+
   /** The session's traffic so far (null: none since this control plane started). */
   trafficOf(jobId: string): SessionTraffic {
     let t = this.traffic.get(jobId);
@@ -72,6 +76,11 @@ export class SessionTargets implements ProxyTargetSource {
       this.traffic.set(jobId, t);
     }
     return t;
+  }
+
+  /** known: the sessions with traffic counters. */
+  known(): IterableIterator<string> {
+    return this.traffic.keys();
   }
 
   /** forget: the session ended; its counters go. */

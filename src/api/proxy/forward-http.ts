@@ -1,0 +1,111 @@
+/**
+ * Forwarding one HTTP request to a workload: streamed both ways without buffering (pipes, so SSE and
+ * chunked responses flow as the workload writes them, with backpressure), least in-flight upstream,
+ * and for an idempotent request without a body a retry on another upstream after a connection error
+ * (nothing was answered yet). Every attempt is bracketed by the source's requestStarted/requestEnded.
+ */
+import { type Agent, type ClientRequest, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Upstream } from '../../model/workloads.js';
+import type { Admission } from './access.js';
+import { Balancer } from './balancer.js';
+import { type Forwarded, requestHeaders, responseHeaders, retriable } from './headers.js';
+import { ApiProblem, sendProblem } from './problem.js';
+
+export interface ForwardDeps {
+  balancer: Balancer;
+  agent: Agent;
+  /** Bytes passed (throttled by the caller): traffic keeps a session from idling. */
+  onTraffic(adm: Admission): void;
+}
+
+/** Errors that mean nothing listens (yet) at the upstream: a starting workload, not a broken one. */
+const NOT_LISTENING = new Set(['ECONNREFUSED']);
+
+export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admission, deps: ForwardDeps, f: Forwarded): void {
+  const { target, source } = adm;
+  const canRetry = retriable(req.method, req.headers);
+  const headers = requestHeaders(req.headers, f);
+  const tried = new Set<string>();
+  const errors: string[] = [];
+  let current: ClientRequest | null = null;
+  let endCurrent: (() => void) | null = null;
+  res.once('close', () => {
+    if (!res.writableFinished) current?.destroy();
+    endCurrent?.();
+  });
+
+  const attempt = (): void => {
+    const u = deps.balancer.pick(target.upstreams, tried);
+    if (!u || res.destroyed) {
+      giveUp();
+      return;
+    }
+    tried.add(Balancer.key(u));
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      deps.balancer.ended(u);
+      source.requestEnded(target, u);
+    };
+    endCurrent = end;
+    deps.balancer.started(u);
+    source.requestStarted(target, u);
+    const up = send(u);
+    current = up;
+    up.once('response', (r: IncomingMessage) => {
+      res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeaders(r.headers));
+      res.flushHeaders();
+      r.on('data', () => deps.onTraffic(adm));
+      r.once('error', () => res.destroy());
+      r.pipe(res);
+    });
+    up.once('error', (err: NodeJS.ErrnoException) => {
+      end();
+      if (res.headersSent) return void res.destroy();
+      errors.push(err.code ?? err.message);
+      if (canRetry) return attempt();
+      giveUp();
+    });
+  };
+
+  const send = (u: Upstream): ClientRequest => {
+    const up = httpRequest({ host: u.host, port: u.port, method: req.method, path: req.url, headers, agent: deps.agent });
+    if (canRetry) up.end();
+    else {
+      req.on('data', () => deps.onTraffic(adm));
+      req.pipe(up);
+    }
+    return up;
+  };
+
+  const giveUp = (): void => {
+    if (res.headersSent || res.destroyed) return;
+    const path = req.url ?? '/';
+    if (errors.length && errors.every((e) => NOT_LISTENING.has(e))) {
+      sendProblem(
+        res,
+        new ApiProblem(
+          503,
+          'not_ready',
+          `${target.workloadId} is not accepting connections yet; try again shortly`,
+          undefined,
+          2,
+        ),
+        path,
+      );
+      return;
+    }
+    sendProblem(
+      res,
+      new ApiProblem(
+        502,
+        'upstream_unreachable',
+        `${target.workloadId} could not be reached (${errors.join(', ') || 'no upstream'})`,
+      ),
+      path,
+    );
+  };
+
+  attempt();
+}

@@ -1,0 +1,82 @@
+/**
+ * Headers between client and workload: hop-by-hop headers are the proxy's own (RFC 9110 §7.6.1);
+ * the caller's gigafab credentials (Authorization, our cookie) never reach the workload; the
+ * X-Forwarded-* headers are set from what the proxy saw, never taken from the client.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { withoutOurCookie } from './open-tickets.js';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+const NEVER_FORWARDED = new Set([
+  'authorization',
+  'cookie',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'forwarded',
+]);
+
+/** The header names a Connection header lists (they are hop-by-hop too). */
+const listedInConnection = (h: IncomingHttpHeaders) =>
+  new Set(
+    String(h.connection ?? '')
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  );
+
+export interface Forwarded {
+  clientIp: string;
+  proto: 'http' | 'https';
+}
+
+/** requestHeaders: what the workload receives (for an upgrade, keepUpgrade keeps Connection/Upgrade). */
+export function requestHeaders(h: IncomingHttpHeaders, f: Forwarded, keepUpgrade = false): OutgoingHttpHeaders {
+  const listed = listedInConnection(h);
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || NEVER_FORWARDED.has(k)) continue;
+    if (HOP_BY_HOP.has(k) || listed.has(k)) continue;
+    out[k] = v;
+  }
+  const cookie = withoutOurCookie(h.cookie);
+  if (cookie) out.cookie = cookie;
+  if (keepUpgrade) {
+    out.connection = 'Upgrade';
+    if (h.upgrade) out.upgrade = h.upgrade;
+  }
+  out['x-forwarded-for'] = f.clientIp;
+  if (h.host) out['x-forwarded-host'] = h.host;
+  out['x-forwarded-proto'] = f.proto;
+  return out;
+}
+
+/** responseHeaders: what the client receives of the workload's response headers. */
+export function responseHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const listed = listedInConnection(h);
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || listed.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/** retriable: an idempotent request without a body, which the proxy may send to another upstream. */
+export function retriable(method: string | undefined, h: IncomingHttpHeaders): boolean {
+  if (!method || !IDEMPOTENT.has(method)) return false;
+  const length = h['content-length'];
+  return h['transfer-encoding'] === undefined && (length === undefined || length === '0');
+}

@@ -1,0 +1,143 @@
+/**
+ * The workload proxy: its own listener (`gigafab server --proxy-port`), where every session and
+ * service has a host `<workload-id>.<base-domain>` (host-name.ts). Each request is admitted
+ * (access.ts: credentials, organisation, lockbox, rate limit, readiness) and then forwarded
+ * (forward-http.ts, forward-ws.ts). `/_gigafab/open?ticket=` turns a one-time open link into the
+ * host's cookie (open-tickets.ts). TLS is terminated in front of it (README: a reference config).
+ */
+import { randomUUID } from 'node:crypto';
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type Admission, ProxyAccess, type ProxyAccessDeps } from './access.js';
+import { Balancer } from './balancer.js';
+import { type ForwardDeps, forwardHttp } from './forward-http.js';
+import { forwardUpgrade } from './forward-ws.js';
+import type { Forwarded } from './headers.js';
+import { workloadIdOf } from './host-name.js';
+import { COOKIE_NAME, OPEN_PATH } from './open-tickets.js';
+import { ApiProblem, asProblem, rejectUpgrade, sendProblem } from './problem.js';
+
+export interface WorkloadProxyOptions extends ProxyAccessDeps {
+  /** Workload hosts are `<id>.<baseDomain>` (default `localhost`). */
+  baseDomain?: string;
+  /** The scheme clients use (https when TLS is terminated in front): Secure cookies, X-Forwarded-Proto. */
+  scheme?: 'http' | 'https';
+}
+
+export interface WorkloadProxy {
+  readonly server: Server;
+  readonly access: ProxyAccess;
+  listen(port: number, host: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** At most one traffic report per workload and second: a busy stream must not cost a call per chunk. */
+function trafficReporter(): ForwardDeps['onTraffic'] {
+  const last = new Map<string, number>();
+  return (adm: Admission) => {
+    const now = Date.now();
+    const k = `${adm.target.kind}:${adm.target.workloadId}`;
+    if ((last.get(k) ?? 0) + 1000 > now) return;
+    last.set(k, now);
+    if (last.size > 10_000) last.clear();
+    adm.source.trafficSeen?.(adm.target);
+  };
+}
+
+export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
+  const baseDomain = o.baseDomain ?? 'localhost';
+  const scheme = o.scheme ?? 'http';
+  const access = new ProxyAccess(o);
+  const deps: ForwardDeps = {
+    balancer: new Balancer(),
+    agent: new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64 }),
+    onTraffic: trafficReporter(),
+  };
+  const forwarded = (req: IncomingMessage): Forwarded => ({ clientIp: req.socket.remoteAddress ?? 'unknown', proto: scheme });
+
+  const admit = (req: IncomingMessage, workloadId: string) =>
+    access.admit({
+      workloadId,
+      authorization: req.headers.authorization,
+      cookie: req.headers.cookie,
+      ip: req.socket.remoteAddress ?? 'unknown',
+      requestId: randomUUID(),
+    });
+
+  const unknownHost = (req: IncomingMessage) =>
+    new ApiProblem(
+      404,
+      'workload_not_found',
+      `${req.headers.host ?? 'this host'} names no workload (hosts are <id>.${baseDomain})`,
+    );
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = req.url ?? '/';
+    try {
+      const id = workloadIdOf(req.headers.host, baseDomain);
+      if (!id) throw unknownHost(req);
+      if (path === OPEN_PATH || path.startsWith(`${OPEN_PATH}?`)) return redeem(req, res, id);
+      forwardHttp(req, res, await admit(req, id), deps, forwarded(req));
+    } catch (err) {
+      req.resume();
+      sendProblem(res, asProblem(err), path);
+    }
+  }
+
+  /** redeem: a one-time open link → the host's cookie, then on to `next` (a path on this host). */
+  function redeem(req: IncomingMessage, res: ServerResponse, id: string): void {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const got = o.tickets.redeem(q.get('ticket') ?? '', id);
+    if (!got) {
+      throw new ApiProblem(
+        401,
+        'open_link_invalid',
+        'this open link was used already or has expired: run `gigafab session open ID` again',
+      );
+    }
+    const next = q.get('next') ?? '/';
+    const location = next.startsWith('/') && !next.startsWith('//') ? next : '/';
+    const cookie = `${COOKIE_NAME}=${got.cookie}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${got.maxAgeS}${scheme === 'https' ? '; Secure' : ''}`;
+    res.writeHead(303, { location, 'set-cookie': cookie, 'cache-control': 'no-store', 'content-length': '0' });
+    res.end();
+  }
+
+  // Upgraded connections leave the server's bookkeeping: close() ends them itself.
+  const upgraded = new Set<Duplex>();
+  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const path = req.url ?? '/';
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+    socket.on('error', () => socket.destroy());
+    try {
+      const id = workloadIdOf(req.headers.host, baseDomain);
+      if (!id) throw unknownHost(req);
+      forwardUpgrade(req, socket, head, await admit(req, id), deps, forwarded(req));
+    } catch (err) {
+      rejectUpgrade(socket, asProblem(err), path);
+    }
+  }
+
+  const server = createServer({ noDelay: true }, (req, res) => void onRequest(req, res));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void onUpgrade(req, socket, head));
+
+  return {
+    server,
+    access,
+    listen: (port, host) =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const a = server.address();
+          resolve(typeof a === 'object' && a ? a.port : port);
+        });
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        for (const s of upgraded) s.destroy();
+        deps.agent.destroy();
+      }),
+  };
+}
