@@ -7,7 +7,7 @@
  * and the statistics `service show` and /metrics report.
  */
 import { createHash } from 'node:crypto';
-import type { ProxyTarget, ProxyTargetSource, Resolution, Upstream } from '../../model/workloads.js';
+import type { ProxyTarget, ProxyTargetSource, RequestOutcome, Resolution, Upstream } from '../../model/workloads.js';
 import type { Store } from '../../store/open-store.js';
 import type { ReplicaLoop } from './replica-loop.js';
 import type { ServiceLoad } from './service-load.js';
@@ -23,12 +23,6 @@ export interface ServiceTargetsDeps {
   now: () => number;
   /** How long a request waits for a first ready replica (cold start). */
   coldStartTimeoutMs?: number;
-}
-
-/** What a finished request was, when the proxy tells (status null: no answer from the replica). */
-export interface RequestOutcome {
-  status: number | null;
-  ms: number;
 }
 
 export const hashApiKey = (key: string) => createHash('sha256').update(key).digest('hex');
