@@ -19,6 +19,7 @@ import { registerDataset, registerResidency } from './commands/residency.js';
 import { registerCheckpoint, registerMaintenance, registerNodeState, registerReservation } from './commands/scheduling.js';
 import { registerSecret } from './commands/secret.js';
 import { registerServer } from './commands/server.js';
+import { registerService } from './commands/service.js';
 import { registerSession } from './commands/session.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerToken } from './commands/token.js';
@@ -70,6 +71,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 server unreachable, 3 job did not succ
   registerToken(program, rt);
   registerJob(program, rt);
   registerSession(program, rt);
+  registerService(program, rt);
   registerFleet(program, rt);
   registerNode(program, rt);
   registerAudit(program, rt);

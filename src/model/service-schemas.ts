@@ -172,6 +172,11 @@ export const ServiceSchema = z
     desiredReplicas: z.number().int(),
     replicas: z.array(ReplicaSchema),
     traffic: ServiceTrafficSchema,
+    url: z
+      .string()
+      .nullable()
+      .optional()
+      .openapi({ description: 'Where the service answers: its host on the workload proxy (null: the server runs no proxy)' }),
     createdBy: z.string(),
     createdAt: z.string(),
     updatedAt: z.string(),

@@ -2,6 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import {
   IssuedServiceApiKeySchema,
+  type Service,
   ServiceApiKeyCreateSchema,
   ServiceApiKeyListSchema,
   ServiceApiKeySchema,
@@ -21,10 +22,11 @@ const IdParam = z.object({
 });
 const ListQuery = z.object({ project: z.string().max(63).optional() });
 
-export function serviceRoutes({ services }: Services) {
+export function serviceRoutes({ services, proxy }: Services) {
   const r = newRouter();
   if (!services) return r;
   const { registry, apiKeys } = services;
+  const withUrl = (s: Service): Service => ({ ...s, url: proxy ? proxy.origin(s.id) : null });
   r.openapi(
     createRoute({
       method: 'post',
@@ -40,7 +42,7 @@ export function serviceRoutes({ services }: Services) {
         ...unprocessableProblem,
       },
     }),
-    async (c) => c.json(await registry.create(requestContext(c), c.req.valid('json')), 201),
+    async (c) => c.json(withUrl(await registry.create(requestContext(c), c.req.valid('json'))), 201),
   );
   r.openapi(
     createRoute({
@@ -52,7 +54,7 @@ export function serviceRoutes({ services }: Services) {
       request: { query: ListQuery },
       responses: { 200: json(ServiceListSchema, 'Services'), ...commonProblems },
     }),
-    async (c) => c.json({ items: await registry.list(requestContext(c), c.req.valid('query').project) }, 200),
+    async (c) => c.json({ items: (await registry.list(requestContext(c), c.req.valid('query').project)).map(withUrl) }, 200),
   );
   r.openapi(
     createRoute({
@@ -64,7 +66,7 @@ export function serviceRoutes({ services }: Services) {
       request: { params: IdParam },
       responses: { 200: json(ServiceSchema, 'The service'), ...commonProblems },
     }),
-    async (c) => c.json(await registry.get(requestContext(c), c.req.valid('param').id), 200),
+    async (c) => c.json(withUrl(await registry.get(requestContext(c), c.req.valid('param').id)), 200),
   );
   r.openapi(
     createRoute({
@@ -82,7 +84,7 @@ export function serviceRoutes({ services }: Services) {
         ...unprocessableProblem,
       },
     }),
-    async (c) => c.json(await registry.update(requestContext(c), c.req.valid('param').id, c.req.valid('json')), 200),
+    async (c) => c.json(withUrl(await registry.update(requestContext(c), c.req.valid('param').id, c.req.valid('json'))), 200),
   );
   r.openapi(
     createRoute({
