@@ -8,10 +8,11 @@
  * Bad input answers 400 validation_failed with the field named.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { cliRunner } from '../helpers/cli.js';
 import { writeSmallFleet } from '../helpers/fleets.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import { tenantToken } from '../helpers/tenants.js';
@@ -21,6 +22,7 @@ let op: ReturnType<typeof api>;
 let acme: ReturnType<typeof api>;
 let other: ReturnType<typeof api>;
 let viewer: ReturnType<typeof api>;
+let acmeToken: string;
 
 before(async () => {
   server = await startTestServer({ fleetPath: writeSmallFleet(mkdtempSync(join(tmpdir(), 'gigafab-services-'))) });
@@ -30,7 +32,8 @@ before(async () => {
     assert.equal((await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-ml` })).status, 201);
     assert.equal((await op('PUT', `/v1/projects/${org}-ml/quotas/B200`, { gpus: 16 })).status, 200);
   }
-  acme = api(server.url, await tenantToken(op, 'acme', { name: 'Ada', role: 'member' }));
+  acmeToken = await tenantToken(op, 'acme', { name: 'Ada', role: 'member' });
+  acme = api(server.url, acmeToken);
   other = api(server.url, await tenantToken(op, 'other', { name: 'Olga', role: 'admin' }));
   viewer = api(server.url, await tenantToken(op, 'acme', { name: 'Vic', role: 'viewer' }));
 });
@@ -232,4 +235,35 @@ test('/metrics has service metrics labelled by org and project only', async () =
   }, 'service metrics');
   assert.match(text, /gigafab_service_requests\{org="acme",project="acme-ml"\} 0/);
   assert.ok(!/gigafab_service_[a-z_]+\{[^}]*service=/.test(text), 'no per-service label');
+});
+
+test('gigafab service create|list|show|update|delete', async () => {
+  const { home, gigafab } = cliRunner('gigafab-service-cli-');
+  const env = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken };
+  const file = join(home, 'svc.yaml');
+  writeFileSync(file, 'name: cli-svc\nproject: acme-ml\ntemplate: { gpuType: B200, gpusPerNode: 1, command: [serve] }\n');
+  const created = await gigafab(['service', 'create', '-f', file, '--min', '1', '--max', '2', '-o', 'json'], env);
+  assert.equal(created.code, 0, created.err);
+  const id: string = JSON.parse(created.out).id;
+  assert.deepEqual(JSON.parse(created.out).scaling.maxReplicas, 2);
+  const list = await gigafab(['service', 'list'], env);
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, new RegExp(`${id}\\s+cli-svc\\s+acme-ml`));
+  await waitFor(async () => (await acme('GET', `/v1/services/${id}`)).body.replicas.length === 1, 'one replica');
+  const show = await gigafab(['service', 'show', id], env);
+  assert.equal(show.code, 0, show.err);
+  assert.match(show.out, /Replicas:\s+0 ready, 1 starting, 0 draining; 1 wanted/);
+  assert.match(show.out, /Traffic:\s+0\.0 req\/s, p50 -, p99 -, 0 errors of 0/);
+  const upd = await gigafab(['service', 'update', id, '--replicas', '2'], env);
+  assert.equal(upd.code, 0, upd.err);
+  assert.match(upd.out, /at revision 1; \d+ replicas wanted/);
+  const nothing = await gigafab(['service', 'update', id], env);
+  assert.notEqual(nothing.code, 0);
+  assert.match(nothing.err, /nothing to change/);
+  const del = await gigafab(['service', 'delete', id], env);
+  assert.equal(del.code, 0, del.err);
+  assert.equal((await acme('GET', `/v1/services/${id}`)).status, 404);
+  const gone = await gigafab(['service', 'show', id], env);
+  assert.notEqual(gone.code, 0);
+  assert.match(gone.err, /does not exist or is not visible to you/);
 });
