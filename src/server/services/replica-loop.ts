@@ -301,6 +301,7 @@ export class ReplicaLoop implements ReplicaStatus {
       serviceId: r.service_id,
       revision: r.revision,
       state: r.state,
+      // Job ids break ties within a millisecond (submission order).
       createdAt: Date.parse(r.created_at) + r.job_id / 1e6,
     }));
   }
