@@ -12,6 +12,7 @@ bash scripts/ensure-python.sh  # the Python SDK tests run Debian's python3
 bash scripts/ensure-postgres.sh  # the store and server tests on PostgreSQL start a throwaway cluster
 # The container tests run images with podman + runc, built from busybox-static; the registry test uses docker-registry.
 bash scripts/ensure-podman.sh
+bash scripts/ensure-jupyter.sh  # the Jupyter session test runs Debian's jupyter-notebook behind the workload proxy
 files=$(find dist/test -name '*.test.js' | sort)
 # Suites start real servers on ephemeral ports; run files one at a time on the 2-core CI machine.
 node --test --test-concurrency=1 ${files}

@@ -10,6 +10,7 @@ import { KeysView } from './views/keys.js';
 import { QueueView } from './views/queue.js';
 import { ReservationsView } from './views/reservations.js';
 import { ResidencyView } from './views/residency.js';
+import { SessionsView } from './views/sessions.js';
 import { SubmitView } from './views/submit.js';
 import { TenantsView } from './views/tenants.js';
 import { TokensView } from './views/tokens.js';
@@ -34,6 +35,7 @@ const NAV: readonly NavItem[] = [
   { path: '/tenants', label: 'Tenants', roles: OPERATOR, view: TenantsView },
   { path: '/reservations', label: 'Reservations & maintenance', roles: OPERATOR, view: ReservationsView },
   { path: '/jobs', label: 'Jobs', roles: ALL, view: JobsView },
+  { path: '/sessions', label: 'Sessions', roles: ALL, view: SessionsView },
   { path: '/submit', label: 'Submit', roles: ['admin', 'member'], view: SubmitView },
   { path: '/usage', label: 'Usage and quota', roles: TENANT, view: UsageView },
   { path: '/residency', label: 'Data & residency', roles: TENANT, view: ResidencyView },

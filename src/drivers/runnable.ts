@@ -4,6 +4,7 @@
  * runs as a host process only where the site allows host jobs. Pure: no I/O.
  */
 import type { JobSpec } from '../model/schemas.js';
+import { sessionCommand } from './session-command.js';
 
 /** What a site's driver can do, and what the site allows. */
 export interface SiteRunPolicy {
@@ -49,7 +50,8 @@ export function registryAllowed(host: string, allowed: readonly string[] | undef
 export function whyNotRunnable(spec: JobSpec, site: SiteRunPolicy, orgRegistries?: readonly string[]): NotRunnable | null {
   const refuse = (code: NotRunnableCode, message: string): NotRunnable => ({ code, site: site.site, message });
   if (!spec.image) {
-    if (!spec.command?.length) return refuse('no_command', 'the job has neither an image nor a command');
+    // A Jupyter session without a command runs the preset's (session-command.ts).
+    if (!sessionCommand(spec)?.length) return refuse('no_command', 'the job has neither an image nor a command');
     if (!site.hostJobs) return refuse('host_jobs_denied', `site ${site.site} runs only container images; give the job an image`);
     return null;
   }

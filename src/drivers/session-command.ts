@@ -18,6 +18,8 @@ const JUPYTER_FLAGS = [
   "--NotebookApp.base_url='/'",
   "--NotebookApp.allow_origin='*'",
   '--NotebookApp.allow_remote_access=True',
+  // Jobs run as the driver's user; Jupyter refuses root unless told (containers often run as root).
+  '--allow-root',
 ];
 
 /** sessionCommand: the spec's command, or the preset's default one (a Jupyter session without a command). */

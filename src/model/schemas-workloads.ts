@@ -68,3 +68,14 @@ export function checkWorkloadSpec(spec: WorkloadFields, ctx: z.RefinementCtx): v
   if (preset === 'http' && !spec.image && !spec.command?.length)
     issue(['command'], 'an http session needs a command or an image');
 }
+
+/**
+ * sessionTimeLimitMissing: a session must say how long it may run — its input (before defaults)
+ * needs an explicit maxRuntimeSeconds (a batch job's default of a day would be a silent choice for a
+ * GPU someone forgets). Checked on the raw input, where the default is not yet filled in.
+ */
+export function sessionTimeLimitMissing(input: unknown): { path: string; message: string } | null {
+  if (typeof input !== 'object' || input === null || !('kind' in input) || input.kind !== 'session') return null;
+  if ('maxRuntimeSeconds' in input && input.maxRuntimeSeconds !== undefined) return null;
+  return { path: 'maxRuntimeSeconds', message: 'a session needs a time limit: set maxRuntimeSeconds (e.g. 14400 for 4 hours)' };
+}

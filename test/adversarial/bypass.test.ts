@@ -152,10 +152,10 @@ before(async () => {
   values = (o) => {
     const byPrefix: [string, string][] = [
       ['/v1/services/', svc.body.id],
-      ['/v1/sessions/', jobs.running],
       ['/v1/jobs/{id}/cancel', jobs.running],
       ['/v1/jobs/{id}/checkpoints', jobs.running],
       ['/v1/jobs/', jobs.done],
+      ['/v1/sessions/', jobs.running],
       ['/v1/datasets/', dataset],
       ['/v1/reservations/', res.body.id],
       ['/v1/access-requests/', req.body.id],

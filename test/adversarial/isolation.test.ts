@@ -123,8 +123,8 @@ before(async () => {
   real = (o) => {
     const byPrefix: [string, string][] = [
       ['/v1/services/', svc.body.id],
-      ['/v1/sessions/', job.body.id],
       ['/v1/jobs/', job.body.id],
+      ['/v1/sessions/', job.body.id],
       ['/v1/datasets/', ds.body.id],
       ['/v1/reservations/', res.body.id],
       ['/v1/access-requests/', req.body.id],

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PRIORITY_CLASSES } from '../../src/model/job.js';
 import { JobSpecSchema } from '../../src/model/schemas.js';
+import { sessionTimeLimitMissing } from '../../src/model/schemas-workloads.js';
 import { containerPort, exposesPort, idleTimeoutMs, kindOf } from '../../src/model/workloads.js';
 
 const base = { name: 'nb', project: 'robotics', command: ['true'] };
@@ -53,5 +54,12 @@ describe('JobSpec workload kinds', () => {
   test('priority class interactive ranks between normal and high', () => {
     assert.ok(PRIORITY_CLASSES.interactive > PRIORITY_CLASSES.normal && PRIORITY_CLASSES.interactive < PRIORITY_CLASSES.high);
     assert.equal(JobSpecSchema.parse({ ...base, priorityClass: 'interactive' }).priorityClass, 'interactive');
+  });
+
+  test('a session states its time limit; a batch job may rely on the default', () => {
+    const session = { ...base, kind: 'session', session: { preset: 'http' } };
+    assert.match(sessionTimeLimitMissing(session)?.message ?? '', /a session needs a time limit: set maxRuntimeSeconds/);
+    assert.equal(sessionTimeLimitMissing({ ...session, maxRuntimeSeconds: 3600 }), null);
+    assert.equal(sessionTimeLimitMissing(base), null);
   });
 });

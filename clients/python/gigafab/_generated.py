@@ -186,12 +186,14 @@ class JobSpec(_JobSpecRequired, total=False):
     env: Dict[str, str]
     secretEnv: Dict[str, str]
     maxRuntimeSeconds: int
-    priorityClass: Literal["critical", "high", "normal", "low", "preemptible"]
+    priorityClass: Literal["critical", "high", "interactive", "normal", "low", "preemptible"]
     labels: Dict[str, str]
     datasets: Dict[str, Any]
     simulation: Dict[str, Any]
     constraints: "JobConstraints"
     onNodeFailure: Literal["requeue", "fail"]
+    kind: Literal["batch", "session", "service"]
+    session: "SessionSpec"
 
 
 class JobConstraints(TypedDict, total=False):
@@ -200,6 +202,15 @@ class JobConstraints(TypedDict, total=False):
     requiredCertifications: List[str]
     nodeLabels: Dict[str, str]
     requireSingleUnit: bool
+
+
+class _SessionSpecRequired(TypedDict):
+    preset: Literal["jupyter", "ssh", "http"]
+
+
+class SessionSpec(_SessionSpecRequired, total=False):
+    port: int
+    idleTimeoutMinutes: float
 
 
 Placement = Optional[Dict[str, Any]]
@@ -369,7 +380,7 @@ class AccessRequest(TypedDict):
 
 class AccessScope(TypedDict):
     objects: List[str]
-    verbs: List[Literal["read-spec", "read-logs", "read-secret", "read-dataset", "read-report"]]
+    verbs: List[Literal["read-spec", "read-logs", "read-secret", "read-dataset", "read-report", "open-session"]]
 
 
 class _AccessRequestCreateRequired(TypedDict):
@@ -795,6 +806,33 @@ class OrgRegistries(TypedDict):
 
 class OrgRegistriesInput(TypedDict):
     registries: List[str]
+
+
+class SessionList(TypedDict):
+    items: List["Session"]
+
+
+class Session(TypedDict):
+    jobId: str
+    org: str
+    project: str
+    name: Optional[str]
+    state: Literal["queued", "running"]
+    preset: str
+    ready: bool
+    url: Optional[str]
+    startedAt: Optional[str]
+    timeLimitSeconds: int
+    timeLeftSeconds: Optional[int]
+    idleSeconds: Optional[int]
+    idleTimeoutMinutes: Optional[float]
+
+
+class SessionOpen(TypedDict):
+    jobId: str
+    url: str
+    expiresAt: str
+    state: str
 
 
 class GeneratedApi:
@@ -1976,6 +2014,34 @@ class GeneratedApi:
             "GET",
             "/v1/orgs/{org}/registries",
             path={"org": org},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def list_sessions(self) -> "SessionList":
+        """Running and queued sessions, with time left and idle time
+
+        GET /v1/sessions"""
+        return self._call(
+            "GET",
+            "/v1/sessions",
+            path={},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def open_session(self, id: Union[str, int]) -> "SessionOpen":
+        """A one-time link that opens a session in a browser (audited)
+
+        Members and admins of the session's organisation; operators only with an approved lockbox access (`open-session` on job:ID). The link sets a cookie scoped to the session's own host.
+
+        POST /v1/sessions/{id}/open"""
+        return self._call(
+            "POST",
+            "/v1/sessions/{id}/open",
+            path={"id": id},
             query={},
             headers={},
             body=None,

@@ -12,6 +12,7 @@ export type {
   SiteSummary,
 } from '../../../src/api/console-types.js';
 export type { Problem } from '../../../src/api/http-schemas.js';
+export type { SessionItem } from '../../../src/api/routes/sessions.js';
 export type {
   AuditRecord,
   FleetSummary,

@@ -67,6 +67,10 @@ export function forwardUpgrade(
     source.requestStarted(target, u);
     up.once('connect', () => {
       connected = true;
+      if (clientGone) {
+        up.destroy(); // the client left while we connected: its 'close' came and went
+        return;
+      }
       up.setNoDelay(true);
       up.write(requestHead(req, f));
       if (head.length) up.write(head);

@@ -6,6 +6,7 @@ import type { StreamingApi } from 'hono/utils/stream';
 import { invalid } from '../../model/errors.js';
 import { TERMINAL_STATES } from '../../model/job.js';
 import { type JobEvent, JobEventSchema, JobExplanationSchema, JobSchema, JobSpecSchema } from '../../model/schemas.js';
+import { sessionTimeLimitMissing } from '../../model/schemas-workloads.js';
 import { EventView } from '../../server/event-privacy.js';
 import { DEFAULT_LIMITS } from '../../server/limits.js';
 import { redactJob } from '../../server/lockbox/index.js';
@@ -44,6 +45,8 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
     }),
     async (c) => {
       const spec = c.req.valid('json');
+      const noLimit = sessionTimeLimitMissing(await c.req.json());
+      if (noLimit) throw new ApiProblem(400, 'validation_failed', `the request body is invalid: ${noLimit.message}`, [noLimit]);
       const bytes = Buffer.byteLength(JSON.stringify(spec));
       if (bytes > limits.body.maxJobSpecBytes) {
         throw invalid(

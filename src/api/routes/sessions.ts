@@ -37,6 +37,9 @@ export const SessionOpenSchema = z
   })
   .openapi('SessionOpen');
 
+/** A session as the list shows it (the console imports this type). */
+export type SessionItem = z.infer<typeof SessionSchema>;
+
 const problem503 = { 503: { description: 'The workload proxy is not enabled on this server (proxy_disabled)' } };
 
 export function sessionRoutes({ cp, lockbox, proxy }: Services) {

@@ -57,7 +57,8 @@ export const warnAfterMs = (timeoutMs: number) => timeoutMs - Math.min(5 * 60_00
 export class Sessions {
   readonly targets: SessionTargets;
   private timer: NodeJS.Timeout | null = null;
-  private readonly warned = new Set<string>();
+  /** Sessions warned of their idle stop, with the idle period's start it was about (new traffic: warn again). */
+  private readonly warned = new Map<string, number>();
   private readonly stopping = new Set<string>();
 
   constructor(private readonly d: SessionsDeps) {
@@ -141,8 +142,8 @@ export class Sessions {
       live.add(id);
       const timeout = idleTimeoutMs(r.spec);
       if (timeout === null || this.stopping.has(id)) continue;
-      const t = this.targets.trafficOf(id);
-      const idle = now - Math.max(r.startedAt, t.lastAt);
+      const since = Math.max(r.startedAt, this.targets.trafficOf(id).lastAt);
+      const idle = now - since;
       if (idle < warnAfterMs(timeout)) {
         this.warned.delete(id);
         continue;
@@ -154,8 +155,8 @@ export class Sessions {
           idleSeconds: Math.round(idle / 1000),
         });
         await this.d.stop(id);
-      } else if (!this.warned.has(id)) {
-        this.warned.add(id);
+      } else if (this.warned.get(id) !== since) {
+        this.warned.set(id, since);
         const left = Math.ceil((timeout - idle) / 1000);
         await this.event(
           id,
@@ -168,7 +169,8 @@ export class Sessions {
         );
       }
     }
-    for (const set of [this.warned, this.stopping]) for (const id of set) if (!live.has(id)) set.delete(id);
+    for (const id of this.warned.keys()) if (!live.has(id)) this.warned.delete(id);
+    for (const id of this.stopping) if (!live.has(id)) this.stopping.delete(id);
     for (const id of [...this.targets.known()]) if (!live.has(id) && !this.d.state.queue.has(id)) this.targets.forget(id);
   }
 
