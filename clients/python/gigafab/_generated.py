@@ -194,6 +194,7 @@ class JobSpec(_JobSpecRequired, total=False):
     onNodeFailure: Literal["requeue", "fail"]
     kind: Literal["batch", "session", "service"]
     session: "SessionSpec"
+    service: "ServiceJob"
 
 
 class JobConstraints(TypedDict, total=False):
@@ -211,6 +212,14 @@ class _SessionSpecRequired(TypedDict):
 class SessionSpec(_SessionSpecRequired, total=False):
     port: int
     idleTimeoutMinutes: float
+
+
+class _ServiceJobRequired(TypedDict):
+    id: str
+
+
+class ServiceJob(_ServiceJobRequired, total=False):
+    port: int
 
 
 Placement = Optional[Dict[str, Any]]
