@@ -105,7 +105,7 @@ export function serviceRoutes({ services, proxy }: Services) {
     keyId: z
       .string()
       .max(64)
-      .openapi({ param: { name: 'keyId', in: 'path' } }),
+      .openapi({ param: { name: 'keyId', in: 'path' }, example: 'sk-0a1b2c3d4e5f' }),
   });
   r.openapi(
     createRoute({
