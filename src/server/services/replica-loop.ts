@@ -160,6 +160,8 @@ export class ReplicaLoop implements ReplicaStatus {
         for (const r of replicas) this.startDrain(r, now);
         this.desired.delete(row.id);
         this.views.delete(row.id);
+        // Once its last replica is gone, nothing of a deleted service stays in memory.
+        if (replicas.length === 0) this.forgetService(row.id);
         continue;
       }
       const spec = openSpec(this.d.store.fields, row);
@@ -304,6 +306,12 @@ export class ReplicaLoop implements ReplicaStatus {
       // Job ids break ties within a millisecond (submission order).
       createdAt: Date.parse(r.created_at) + r.job_id / 1e6,
     }));
+  }
+
+  private forgetService(id: string): void {
+    this.memory.delete(id);
+    this.backoffUntil.delete(id);
+    this.d.load.forget(id);
   }
 
   /** forgetEnded: drops probe and drain state of replicas whose jobs ended. */
