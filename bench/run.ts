@@ -14,6 +14,7 @@ import { benchInvoiceRun } from './invoice-run.js';
 import { benchFailover, benchReplicaSubmissions } from './replicas.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
+import { benchServiceOverhead, benchServiceReaction } from './services.js';
 import { benchSimulate } from './simulate.js';
 import { benchSlurmDriver } from './slurm-driver.js';
 import { benchStorePg } from './store-pg.js';
@@ -65,6 +66,17 @@ if (wanted.has('replicas')) {
   const s = await benchReplicaSubmissions();
   results.replicas = { failover: f, submissions: s };
   console.table(s.summary);
+}
+if (wanted.has('services')) {
+  console.log('services: proxy overhead (direct / nginx / gigafab) at 1, 16, 64 connections, medians of 3 …');
+  const o = await benchServiceOverhead();
+  console.table(o.medians);
+  console.log('at a fixed 1,000 requests/s, 16 connections (medians of 3):');
+  console.table(o.atRate);
+  console.log('autoscaling reaction: load step → second replica ready (local) / running (sim) …');
+  const r = await benchServiceReaction();
+  console.log(r);
+  results.services = { overhead: o, reaction: r };
 }
 if (want('audit-seal')) {
   console.log('audit: a signed checkpoint per committed write transaction, without and with …');

@@ -34,6 +34,7 @@ import { orgRegistryRoutes } from './routes/org-registries.js';
 import { priceRoutes } from './routes/prices.js';
 import { residencyRoutes } from './routes/residency.js';
 import { schedulingRoutes } from './routes/scheduling.js';
+import { serviceRoutes } from './routes/services.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { tenancyRoutes } from './routes/tenancy.js';
 import { usageRoutes } from './routes/usage.js';
@@ -166,6 +167,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', priceRoutes(services));
   app.route('/', invoiceRoutes(services));
   app.route('/', orgRegistryRoutes(services));
+  app.route('/', serviceRoutes(services));
   app.route('/', sessionRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.
   requireClassified(app);

@@ -9,6 +9,7 @@ import type { Limits } from '../server/limits.js';
 import type { Lockbox } from '../server/lockbox/index.js';
 import type { Principal } from '../server/principal.js';
 import type { SchedulingOps } from '../server/scheduling-ops.js';
+import type { InferenceServices } from '../server/services/index.js';
 import type { Tenancy } from '../server/tenancy/index.js';
 import type { DatasetManifests } from '../sovereignty/dataset-manifests.js';
 import type { ResidencyService } from '../sovereignty/service.js';
@@ -36,6 +37,8 @@ export interface Services {
   datasetManifests?: DatasetManifests;
   /** Resource limits (limits.ts); absent: the defaults. */
   limits?: Limits;
+  /** Inference services (server/services); absent: their routes are not mounted. */
+  services?: InferenceServices;
   /** Concurrent live-stream caps (stream-caps.ts); set by createApp. */
   streams?: StreamCaps;
   /** The workload proxy's links (proxy/links.ts); absent: no proxy runs (sessions cannot be opened). */

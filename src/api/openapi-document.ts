@@ -33,6 +33,7 @@ export function describedApp(version: string) {
     lockbox: unused('lockbox'),
     residency: unused('residency'),
     datasetManifests: unused('datasetManifests'),
+    services: unused('services'),
     keys: {
       keys: unused('keys'),
       secrets: unused('secrets'),

@@ -126,6 +126,17 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'PUT /v1/orgs/{org}/registries': c('org', 'metadata'),
   'GET /v1/orgs/{org}/registries': c('org', 'metadata'),
 
+  // Inference services (routes/services.ts): a template's command, image and env are tenant data.
+  'POST /v1/services': c('caller', 'tenant-only'),
+  'GET /v1/services': c('caller', 'redacted'),
+  'GET /v1/services/{id}': c('org', 'redacted'),
+  'PATCH /v1/services/{id}': c('org', 'tenant-only'),
+  'DELETE /v1/services/{id}': c('org', 'metadata'),
+  // A public service's own API keys: issued by the organisation's admins only (never to an operator).
+  'POST /v1/services/{id}/api-keys': c('org', 'credential'),
+  'GET /v1/services/{id}/api-keys': c('org', 'metadata'),
+  'POST /v1/services/{id}/api-keys/{keyId}/revoke': c('org', 'metadata'),
+
   // Audit (routes/audit.ts).
   'GET /v1/audit': c('caller', 'oversight'),
   'GET /v1/audit/verify': c('caller', 'metadata'),

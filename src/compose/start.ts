@@ -72,7 +72,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
   const oidc = opts.oidcPath ? new OidcAuthenticator(loadOidcFile(opts.oidcPath), store) : null;
-  const { cp, tenancy, keys, residency, datasetManifests, metrics } = await wireControlPlane({
+  const { cp, tenancy, keys, residency, datasetManifests, metrics, services } = await wireControlPlane({
     store,
     fleet,
     driver,
@@ -94,6 +94,8 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       afterTakeOver: async () => {
         await keys.restrictions.load();
         await keys.restrictions.holdRecovered();
+        // The services' replica loop submits and stops replicas: only the leader runs it.
+        services.loop.start();
       },
       // A restriction set or lifted through another replica: refused submissions here, held jobs on the leader.
       refresh: async (leader) => {
@@ -114,7 +116,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   let ready = false;
   const lockbox = new Lockbox(store);
   const proxy = opts.proxy
-    ? await startWorkloadProxy({ ...opts.proxy, host: opts.host }, { cp, tenancy, lockbox, limits })
+    ? await startWorkloadProxy({ ...opts.proxy, host: opts.host }, { cp, tenancy, lockbox, limits, services })
     : null;
   const app = createApp({
     proxy: proxy?.links,
@@ -127,6 +129,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     keys,
     residency,
     datasetManifests,
+    services,
     limits,
     registry: metrics.registry,
     isReady: () => ready,
@@ -154,6 +157,8 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  // The services' replica loop submits and stops replicas: only the leader runs it.
+  if (role.view().role === 'leader') services.loop.start();
   startFleetHistory(cp);
   const stopDemo = opts.demoLoad ? await startDemoLoad(cp, tenancy, fleet) : null;
   ready = true;
@@ -184,6 +189,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       if (closed) return;
       closed = true;
       stopDemo?.();
+      await services.loop.stop();
       await role.stop(); // stops the cycles and hands the lease over at once
       await leaseDb?.destroy();
 

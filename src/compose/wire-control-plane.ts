@@ -18,6 +18,7 @@ import type { Limits } from '../server/limits.js';
 import { createMetrics, type Metrics } from '../server/metrics.js';
 import type { OidcAuthenticator } from '../server/oidc.js';
 import type { ControlPlaneHooks } from '../server/ports.js';
+import { createInferenceServices, type InferenceServices } from '../server/services/index.js';
 import { Tenancy, type TokenPolicy } from '../server/tenancy/index.js';
 import { type DatasetManifests, loadDatasetManifests } from '../sovereignty/dataset-manifests.js';
 import { jobDatasets } from '../sovereignty/dataset-mounts.js';
@@ -44,6 +45,8 @@ export interface Wired {
   residency: ResidencyService;
   datasetManifests: DatasetManifests;
   metrics: Metrics;
+  /** Inference services (replicas of a job template, autoscaled); their loop starts with the server. */
+  services: InferenceServices;
 }
 
 export async function wireControlPlane(w: WiringInput): Promise<Wired> {
@@ -86,5 +89,14 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
     hooks,
     maxQueuedJobsPerOrg: w.limits.queue.maxQueuedJobsPerOrg,
   });
-  return { cp, tenancy, keys: erasureFor(store, cp, sov), residency, datasetManifests, metrics };
+  // Replica endpoints: what their drivers reported (workloads/endpoints.ts), kept on the running job.
+  const services = createInferenceServices({
+    store,
+    cp,
+    endpointOf: (jobId) => state.running.get(jobId)?.endpoint ?? null,
+    now,
+    registry: metrics.registry,
+    onError: (what, err) => console.error(`${what}: ${err instanceof Error ? err.message : String(err)}`),
+  });
+  return { cp, tenancy, keys: erasureFor(store, cp, sov), residency, datasetManifests, metrics, services };
 }

@@ -12,6 +12,7 @@ import type { ProxyTargetSource } from '../model/workloads.js';
 import type { ControlPlane } from '../server/control-plane.js';
 import type { Limits } from '../server/limits.js';
 import type { Lockbox } from '../server/lockbox/index.js';
+import type { InferenceServices } from '../server/services/index.js';
 import type { Tenancy } from '../server/tenancy/index.js';
 
 export interface ProxyConfig {
@@ -26,12 +27,12 @@ export interface ProxyConfig {
 
 export async function startWorkloadProxy(
   cfg: ProxyConfig,
-  d: { cp: ControlPlane; tenancy: Tenancy; lockbox: Lockbox; limits: Limits },
+  d: { cp: ControlPlane; tenancy: Tenancy; lockbox: Lockbox; limits: Limits; services?: InferenceServices },
 ): Promise<{ links: ProxyLinks; url: string; server: Server; close(): Promise<void> }> {
   const baseDomain = cfg.baseDomain ?? 'localhost';
   const scheme = cfg.publicScheme ?? 'http';
   const tickets = new OpenTickets();
-  const sources: ProxyTargetSource[] = [d.cp.sessions.targets];
+  const sources: ProxyTargetSource[] = [d.cp.sessions.targets, ...(d.services ? [d.services.targets] : [])];
   const proxy = createWorkloadProxy({
     sources,
     baseDomain,

@@ -28,10 +28,20 @@ export const SessionSpecSchema = z
   })
   .openapi('SessionSpec');
 
+export const ServiceJobSchema = z
+  .strictObject({
+    id: z.string().max(64).openapi({ description: 'The service this job is a replica of (set by the control plane)' }),
+    port: z.number().int().min(1).max(65535).optional().openapi({
+      description: 'With `image`: the port the replica listens on inside it. Host processes listen on $GIGAFAB_PORT',
+    }),
+  })
+  .openapi('ServiceJob');
+
 /** The fields checkWorkloadSpec reads (JobSpecSchema's output). */
 interface WorkloadFields {
   kind?: (typeof WORKLOAD_KINDS)[number];
   session?: z.infer<typeof SessionSpecSchema>;
+  service?: z.infer<typeof ServiceJobSchema>;
   image?: string;
   command?: string[];
   nodes: number;
@@ -42,6 +52,8 @@ export function checkWorkloadSpec(spec: WorkloadFields, ctx: z.RefinementCtx): v
   const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
   const kind = spec.kind ?? 'batch';
   if (spec.session && kind !== 'session') issue(['session'], 'session settings need `kind: session`');
+  if (spec.service && kind !== 'service') issue(['service'], 'service settings need `kind: service`');
+  if (kind === 'service' && spec.nodes > 1) issue(['nodes'], 'a service replica runs on one node');
   if (kind !== 'session') return;
   if (!spec.session) {
     issue(['session'], 'a session needs `session: { preset: jupyter | http }`');

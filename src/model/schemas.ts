@@ -6,7 +6,7 @@
 import { z } from '@hono/zod-openapi';
 import { JOB_STATES, PRIORITY_CLASSES } from './job.js';
 import { JobConstraintsSchema, OnNodeFailureSchema } from './schemas-scheduling.js';
-import { checkWorkloadSpec, SessionSpecSchema, WorkloadKindSchema } from './schemas-workloads.js';
+import { checkWorkloadSpec, ServiceJobSchema, SessionSpecSchema, WorkloadKindSchema } from './schemas-workloads.js';
 
 const slug = z
   .string()
@@ -248,6 +248,7 @@ export const JobSpecSchema = z
     onNodeFailure: OnNodeFailureSchema.optional(),
     kind: WorkloadKindSchema.optional(),
     session: SessionSpecSchema.optional(),
+    service: ServiceJobSchema.optional(),
     gpuFraction: z.number().int().min(1).max(999).optional().openapi({
       description: 'Part of one GPU in milli-GPU (250 = a quarter), time-sliced with jobs of the same organisation only',
     }),

@@ -53,6 +53,12 @@ export type Resolution =
   | { ok: false; code: 'not_found' }
   | { ok: false; code: 'not_ready'; org: string; project: string; retryAfterS?: number; message?: string };
 
+/** What one proxied attempt came to. */
+export interface RequestOutcome {
+  status: number | null;
+  ms: number;
+}
+
 /**
  * ProxyTargetSource: one per kind; the proxy asks them in turn and takes the first answer that is
  * not `not_found`. resolve may wait (a service's cold start holds the request up to its timeout).
@@ -61,7 +67,8 @@ export type Resolution =
 export interface ProxyTargetSource {
   resolve(workloadId: string): Promise<Resolution>;
   requestStarted(target: ProxyTarget, u: Upstream): void;
-  requestEnded(target: ProxyTarget, u: Upstream): void;
+  /** outcome (HTTP only): the upstream's status (null: it never answered) and the time to the end of the response. */
+  requestEnded(target: ProxyTarget, u: Upstream, outcome?: RequestOutcome): void;
   /**
    * Optional: bytes passed on a long request or WebSocket of the target (at most once a second per
    * workload). Sessions count it as traffic for their idle timeout; a service may ignore it.
@@ -88,7 +95,8 @@ export function exposesPort(spec: Pick<JobSpec, 'kind'>): boolean {
  * containerPort: the port the workload listens on inside its image, when the spec names one (a
  * Jupyter session's default 8888). Absent: the same number as the host port the driver picked.
  */
-export function containerPort(spec: Pick<JobSpec, 'kind' | 'session' | 'image'>): number | undefined {
+export function containerPort(spec: Pick<JobSpec, 'kind' | 'session' | 'service' | 'image'>): number | undefined {
+  if (spec.image && kindOf(spec) === 'service') return spec.service?.port;
   if (!spec.image || kindOf(spec) !== 'session' || !spec.session) return undefined;
   return spec.session.port ?? (spec.session.preset === 'jupyter' ? JUPYTER_DEFAULT_PORT : undefined);
 }

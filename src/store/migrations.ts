@@ -18,6 +18,7 @@ import { migration017PgAuditAppendOnly } from './migration-017-pg-audit-append-o
 import { migration018PriceBook } from './migration-018-price-book.js';
 import { migration019OrgRegistries } from './migration-019-org-registries.js';
 import { migration020JobEndpoints } from './migration-020-job-endpoints.js';
+import { migration021Services } from './migration-021-services.js';
 import { migration022UsageGpuEquivalents } from './migration-022-usage-gpu-equivalents.js';
 import { migration023SchedulerLease } from './migration-023-scheduler-lease.js';
 import { migration024Invoices } from './migration-024-invoices.js';
@@ -187,6 +188,7 @@ export const migrations: Record<string, Migration> = {
   '018_price_book': migration018PriceBook,
   '019_org_registries': migration019OrgRegistries,
   '020_job_endpoints': migration020JobEndpoints,
+  '021_services': migration021Services,
   '022_usage_gpu_equivalents': migration022UsageGpuEquivalents,
   '024_invoices': migration024Invoices,
   '023_scheduler_lease': migration023SchedulerLease,

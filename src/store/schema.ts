@@ -8,6 +8,7 @@ import type { SchedulerLeaseTable } from './schema-lease.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
 import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
+import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
 import type { UsageRecordsTable } from './schema-usage.js';
 
 export interface OrgsTable {
@@ -165,4 +166,7 @@ export interface Database {
   org_registries: OrgRegistriesTable;
   job_endpoints: JobEndpointsTable;
   scheduler_lease: SchedulerLeaseTable;
+  services: ServicesTable;
+  service_replicas: ServiceReplicasTable;
+  service_api_keys: ServiceApiKeysTable;
 }

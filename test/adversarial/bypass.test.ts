@@ -138,11 +138,22 @@ before(async () => {
     bodyFor({ method: 'POST', path: '/v1/maintenance-windows' }, { site: 'lab1' }),
   );
   assert.equal(mw.status, 201, JSON.stringify(mw.body));
+  // A service whose template carries markers (scaled to zero: no replica runs), and one of its API keys.
+  const svc = await tenant.as.member('POST', '/v1/services', {
+    name: 'hunted',
+    project: tenant.project,
+    template: { gpuType: 'L4', command: ['sh', '-c', `: ${mark('cmd')}`], env: { X: mark('env') } },
+    replicas: 0,
+  });
+  assert.equal(svc.status, 201, JSON.stringify(svc.body));
+  const svcKey = await admin('POST', `/v1/services/${svc.body.id}/api-keys`, { name: 'hunted' });
+  assert.equal(svcKey.status, 201, JSON.stringify(svcKey.body));
   const node = (await op('GET', '/v1/nodes')).body.items[0].id as string;
   const invoice = await seedInvoice(server, 'hunt', tenant.project, 'L4', 'lab1');
   const token = await tokenIdOf(tenant);
   values = (o) => {
     const byPrefix: [string, string][] = [
+      ['/v1/services/', svc.body.id],
       ['/v1/jobs/{id}/cancel', jobs.running],
       ['/v1/jobs/{id}/checkpoints', jobs.running],
       ['/v1/jobs/', jobs.done],
@@ -168,6 +179,7 @@ before(async () => {
       user: tenant.userIds.member,
       gpuType: 'L4',
       site: 'lab1',
+      keyId: svcKey.body.id,
     };
   };
   ops = await operations(server.url);

@@ -110,11 +110,21 @@ before(async () => {
   const node = (await op('GET', '/v1/nodes?limit=1')).body.items[0].id as string;
   const mw = await op('POST', '/v1/maintenance-windows', { nodes: [node], start: inHours(72), end: inHours(73), reason: 'x' });
   assert.equal(mw.status, 201, JSON.stringify(mw.body));
+  const svc = await victim.as.member('POST', '/v1/services', {
+    name: 'victim-svc',
+    project: victim.project,
+    template: { gpuType: GPU, command: ['true'] },
+    replicas: 0,
+  });
+  assert.equal(svc.status, 201, JSON.stringify(svc.body));
+  const svcKey = await v('POST', `/v1/services/${svc.body.id}/api-keys`, { name: 'victim-key' });
+  assert.equal(svcKey.status, 201, JSON.stringify(svcKey.body));
   ids = { jobs: [job.body.id], datasets: [ds.body.id], secrets: ['victim-secret'], reservations: [res.body.id] };
   const invoice = await seedInvoice(server, 'victim', victim.project, GPU, 's1');
   const token = await tokenIdOf(victim);
   real = (o) => {
     const byPrefix: [string, string][] = [
+      ['/v1/services/', svc.body.id],
       ['/v1/jobs/', job.body.id],
       ['/v1/sessions/', job.body.id],
       ['/v1/datasets/', ds.body.id],
@@ -138,6 +148,7 @@ before(async () => {
       user: victim.userIds.member,
       gpuType: GPU,
       site: 's1',
+      keyId: svcKey.body.id,
     };
   };
   // A clean restart signs an audit checkpoint, so the verify and export routes have chain heads to show.

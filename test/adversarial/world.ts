@@ -243,6 +243,16 @@ export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
   'POST /v1/users/{user}/enable': () => undefined,
   'POST /v1/tokens/{id}/revoke': () => undefined,
   'POST /v1/jobs': (v) => ({ name: 'planted', project: v.project, gpuType: v.gpuType, command: ['true'] }),
+  // Scale to zero with no traffic: an accepted write starts no replica.
+  'POST /v1/services': (v) => ({
+    name: 'planted',
+    project: v.project,
+    template: { gpuType: v.gpuType, command: ['true'] },
+    replicas: 0,
+  }),
+  'PATCH /v1/services/{id}': () => ({ scaleDownDelaySeconds: 61 }),
+  'POST /v1/services/{id}/api-keys': () => ({ name: 'planted' }),
+  'POST /v1/services/{id}/api-keys/{keyId}/revoke': () => undefined,
   'POST /v1/jobs/estimate': (v) => ({ name: 'planted', project: v.project, gpuType: v.gpuType, command: ['true'] }),
   'PUT /v1/orgs/{org}/budget': () => ({ capCents: 100 }),
   // [] (no restriction): an accepted write must not change what the suite's later jobs may pull.

@@ -9,8 +9,11 @@ import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
 import { type api, startTestServer, type TestServer } from './server.js';
 import { tenantToken } from './tenants.js';
 
-/** driverExtra: more settings of the site's local driver, as YAML flow entries (e.g. `registries: [a.example]`). */
-export async function startLocalSiteServer(prefix: string, driverExtra = ''): Promise<TestServer> {
+/**
+ * driverExtra: more settings of the site's local driver, as YAML flow entries (e.g. `registries: [a.example]`);
+ * extraArgs: more `gigafab server` flags (e.g. `--proxy-port 0`).
+ */
+export async function startLocalSiteServer(prefix: string, driverExtra = '', extraArgs: string[] = []): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const fleet = join(dir, 'fleet.yaml');
   writeFileSync(
@@ -26,7 +29,7 @@ pools:
   );
   const bin = join(dir, 'bin');
   writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
-  return startTestServer({ fleetPath: fleet, env: { PATH: `${bin}:${process.env.PATH}` } });
+  return startTestServer({ fleetPath: fleet, env: { PATH: `${bin}:${process.env.PATH}` }, extraArgs });
 }
 
 /**

@@ -194,6 +194,7 @@ class JobSpec(_JobSpecRequired, total=False):
     onNodeFailure: Literal["requeue", "fail"]
     kind: Literal["batch", "session", "service"]
     session: "SessionSpec"
+    service: "ServiceJob"
     gpuFraction: int
     gpuMemoryMiB: int
     migProfile: str
@@ -214,6 +215,14 @@ class _SessionSpecRequired(TypedDict):
 class SessionSpec(_SessionSpecRequired, total=False):
     port: int
     idleTimeoutMinutes: float
+
+
+class _ServiceJobRequired(TypedDict):
+    id: str
+
+
+class ServiceJob(_ServiceJobRequired, total=False):
+    port: int
 
 
 Placement = Optional[Dict[str, Any]]
@@ -949,6 +958,143 @@ class OrgRegistries(TypedDict):
 
 class OrgRegistriesInput(TypedDict):
     registries: List[str]
+
+
+class _ServiceRequired(TypedDict):
+    id: str
+    org: str
+    project: str
+    name: str
+    visibility: Literal["private", "public"]
+    revision: int
+    spec: "ServiceSpec"
+    scaling: "ServiceScaling"
+    desiredReplicas: int
+    replicas: List["Replica"]
+    traffic: "ServiceTraffic"
+    createdBy: str
+    createdAt: str
+    updatedAt: str
+
+
+class Service(_ServiceRequired, total=False):
+    url: Optional[str]
+    redacted: List[str]
+
+
+class _ServiceSpecRequired(TypedDict):
+    template: "ReplicaTemplate"
+    readiness: "Probe"
+    liveness: "Probe"
+
+
+class ServiceSpec(_ServiceSpecRequired, total=False):
+    port: int
+
+
+class ReplicaTemplate(TypedDict, total=False):
+    gpuType: str
+    gpusPerNode: int
+    command: List[str]
+    image: str
+    args: List[str]
+    workingDir: str
+    resources: Dict[str, Any]
+    env: Dict[str, str]
+    secretEnv: Dict[str, str]
+    registryCredentials: str
+    priorityClass: Literal["critical", "high", "interactive", "normal", "low", "preemptible"]
+    constraints: "JobConstraints"
+    simulation: Dict[str, Any]
+
+
+class Probe(TypedDict, total=False):
+    path: str
+    periodSeconds: float
+    timeoutSeconds: float
+    failureThreshold: int
+
+
+class ServiceScaling(TypedDict):
+    minReplicas: int
+    maxReplicas: int
+    targetInFlightPerReplica: int
+    scaleDownDelaySeconds: int
+    scaleToZeroAfterSeconds: int
+
+
+class Replica(TypedDict):
+    jobId: str
+    revision: int
+    phase: Literal["starting", "ready", "unhealthy", "draining"]
+    endpoint: Optional[str]
+
+
+class ServiceTraffic(TypedDict):
+    requests: int
+    errors: int
+    requestsPerSecond: float
+    latencyP50Ms: Optional[float]
+    latencyP99Ms: Optional[float]
+    inFlight: int
+    queued: int
+
+
+class _ServiceCreateRequired(TypedDict):
+    name: str
+    project: str
+    template: "ReplicaTemplate"
+
+
+class ServiceCreate(_ServiceCreateRequired, total=False):
+    port: int
+    readiness: "Probe"
+    liveness: "Probe"
+    visibility: Literal["private", "public"]
+    replicas: int
+    minReplicas: int
+    maxReplicas: int
+    targetInFlightPerReplica: int
+    scaleDownDelaySeconds: int
+    scaleToZeroAfterSeconds: int
+
+
+class ServiceList(TypedDict):
+    items: List["Service"]
+
+
+class ServiceUpdate(TypedDict, total=False):
+    template: Any
+    port: int
+    readiness: "Probe"
+    liveness: "Probe"
+    visibility: Literal["private", "public"]
+    replicas: int
+    minReplicas: int
+    maxReplicas: int
+    targetInFlightPerReplica: int
+    scaleDownDelaySeconds: int
+    scaleToZeroAfterSeconds: int
+
+
+IssuedServiceApiKey = Any
+
+
+class ServiceApiKey(TypedDict):
+    id: str
+    serviceId: str
+    name: str
+    createdBy: str
+    createdAt: str
+    revokedAt: Optional[str]
+
+
+class ServiceApiKeyCreate(TypedDict):
+    name: str
+
+
+class ServiceApiKeyList(TypedDict):
+    items: List["ServiceApiKey"]
 
 
 class SessionList(TypedDict):
@@ -2313,6 +2459,110 @@ class GeneratedApi:
             "GET",
             "/v1/orgs/{org}/registries",
             path={"org": org},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def create_service(self, body: "ServiceCreate") -> "Service":
+        """Create an inference service: replicas of one job template behind the proxy, autoscaled on in-flight requests
+
+        POST /v1/services"""
+        return self._call(
+            "POST",
+            "/v1/services",
+            path={},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def list_services(self, *, project: Optional[str] = None) -> "ServiceList":
+        """The caller's organisation's services (operators: all, templates withheld)
+
+        GET /v1/services"""
+        return self._call(
+            "GET",
+            "/v1/services",
+            path={},
+            query={"project": project},
+            headers={},
+            body=None,
+        )
+
+    def get_service(self, id: Union[str, int]) -> "Service":
+        """A service with its replicas, their phases and endpoints, and its traffic
+
+        GET /v1/services/{id}"""
+        return self._call(
+            "GET",
+            "/v1/services/{id}",
+            path={"id": id},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def update_service(self, id: Union[str, int], body: "ServiceUpdate") -> "Service":
+        """Change a service: a new template, port or probe rolls the replicas (surge one, wait ready, stop one old); scaling applies at once
+
+        PATCH /v1/services/{id}"""
+        return self._call(
+            "PATCH",
+            "/v1/services/{id}",
+            path={"id": id},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def delete_service(self, id: Union[str, int]) -> None:
+        """Delete a service: its replicas drain and stop
+
+        DELETE /v1/services/{id}"""
+        return self._call(
+            "DELETE",
+            "/v1/services/{id}",
+            path={"id": id},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def issue_service_api_key(self, id: Union[str, int], body: "ServiceApiKeyCreate") -> "IssuedServiceApiKey":
+        """Issue an API key for a public service (the organisation's admins); shown once
+
+        POST /v1/services/{id}/api-keys"""
+        return self._call(
+            "POST",
+            "/v1/services/{id}/api-keys",
+            path={"id": id},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def list_service_api_keys(self, id: Union[str, int]) -> "ServiceApiKeyList":
+        """A service's API keys (never the keys themselves)
+
+        GET /v1/services/{id}/api-keys"""
+        return self._call(
+            "GET",
+            "/v1/services/{id}/api-keys",
+            path={"id": id},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def revoke_service_api_key(self, id: Union[str, int], key_id: Union[str, int]) -> "ServiceApiKey":
+        """Revoke a service's API key (the organisation's admins); the proxy refuses it from now on
+
+        POST /v1/services/{id}/api-keys/{keyId}/revoke"""
+        return self._call(
+            "POST",
+            "/v1/services/{id}/api-keys/{keyId}/revoke",
+            path={"id": id, "keyId": key_id},
             query={},
             headers={},
             body=None,

@@ -42,11 +42,14 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admi
     }
     tried.add(Balancer.key(u));
     let ended = false;
+    let status: number | null = null;
+    const startedAt = Date.now();
     const end = () => {
       if (ended) return;
       ended = true;
       deps.balancer.ended(u);
-      source.requestEnded(target, u);
+      // What the attempt was (services count errors and latency; status null: no answer).
+      source.requestEnded(target, u, { status, ms: Date.now() - startedAt });
     };
     endCurrent = end;
     deps.balancer.started(u);
@@ -54,6 +57,7 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admi
     const up = send(u);
     current = up;
     up.once('response', (r: IncomingMessage) => {
+      status = r.statusCode ?? 502;
       res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeaders(r.headers));
       res.flushHeaders();
       r.on('data', () => deps.onTraffic(adm));
