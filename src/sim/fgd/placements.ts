@@ -56,7 +56,9 @@ export function orderFile(dir: string, workload: string): string {
 /** formatOrder: the arrival orders of one workload, one block per seed. */
 export function formatOrder(orders: ReadonlyMap<number, readonly ShareTask[]>): string {
   const lines = [ORDER_HEADER];
-  for (const [seed, order] of orders) order.forEach((t, i) => lines.push(`${seed},${i},${plain(t.id, 'task name')}`));
+  for (const [seed, order] of orders) {
+    for (let i = 0; i < order.length; i++) lines.push(`${seed},${i},${plain(order[i].id, 'task name')}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -27,7 +27,7 @@ import { makePolicy, type PolicyName, placeTask } from '../../scheduler/sharing/
 import { readOpenbNodes, readOpenbTasks } from '../importers/alibaba.js';
 import { TraceFormatError } from '../importers/common.js';
 import type { ImportStats } from '../types.js';
-import { type DeriveSpec, deriveWorkload, derivedName } from './derive.js';
+import { type DeriveSpec, derivedName, deriveWorkload } from './derive.js';
 import { orderFile, readOrder } from './placements.js';
 
 export const FGD_SEEDS = [42, 43, 44, 45, 46, 47, 48, 49, 50, 51] as const;
