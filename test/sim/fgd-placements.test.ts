@@ -13,11 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseJson } from '../../src/model/json.js';
 import { isFractional, type ShareTask } from '../../src/scheduler/sharing/cluster.js';
-import { FragmentationModel, typicalTasks } from '../../src/scheduler/sharing/fragmentation.js';
 import { POLICY_NAMES } from '../../src/scheduler/sharing/policies.js';
 import { deriveWorkload, parseDerive } from '../../src/sim/fgd/derive.js';
 import { PLACEMENTS_HEADER, placementRow } from '../../src/sim/fgd/placements.js';
-import { runPlacement } from '../../src/sim/fgd/scenario.js';
+import { policyModels, runPlacement } from '../../src/sim/fgd/scenario.js';
 import { readOpenbNodes, readOpenbTasks } from '../../src/sim/importers/alibaba.js';
 import { simulateCli as cli } from '../helpers/sim-cli.js';
 
@@ -220,10 +219,10 @@ test('every policy: placements re-applied by the checker fit, and fractions neve
       },
     ]),
   );
-  const model = new FragmentationModel(typicalTasks(tasks));
+  const models = policyModels(tasks, nodes);
   for (const policy of POLICY_NAMES) {
     const lines = [PLACEMENTS_HEADER];
-    const run = runPlacement(nodes, tasks, policy, model, 7, 'first', (i, t, p) =>
+    const run = runPlacement(nodes, tasks, policy, models, 7, 'first', (i, t, p) =>
       lines.push(placementRow('mix', policy, 7, i, t, p, nodes)),
     );
     const res = checkPlacements(lines.join('\n'), NODE_CSV, () => byName);

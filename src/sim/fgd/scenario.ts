@@ -22,8 +22,9 @@ import {
   SharingCluster,
   taskGpuMilli,
 } from '../../scheduler/sharing/cluster.js';
-import { FragmentationModel, typicalTasks } from '../../scheduler/sharing/fragmentation.js';
-import { makePolicy, type PolicyName, placeTask } from '../../scheduler/sharing/policies.js';
+import { FragmentationModel, gigafabTypicalTasks, typicalTasks } from '../../scheduler/sharing/fragmentation.js';
+import { GIGAFAB_PICKY_SHARE, makePolicy, type PolicyName, placeTask } from '../../scheduler/sharing/policies.js';
+import { ScarceHomes } from '../../scheduler/sharing/scarcity.js';
 import { readOpenbNodes, readOpenbTasks } from '../importers/alibaba.js';
 import { TraceFormatError } from '../importers/common.js';
 import type { ImportStats } from '../types.js';
@@ -144,18 +145,33 @@ export function arrivalOrder(tasks: readonly ShareTask[], seed: number, targetMi
   return out;
 }
 
+/** The fragmentation models of a workload: FGD's typical set, and ours. */
+export interface PolicyModels {
+  fgd: FragmentationModel;
+  gigafab: FragmentationModel;
+  scarcity: ScarceHomes;
+}
+
+export function policyModels(tasks: readonly ShareTask[], nodes: readonly ShareNodeSpec[]): PolicyModels {
+  return {
+    fgd: new FragmentationModel(typicalTasks(tasks)),
+    gigafab: new FragmentationModel(gigafabTypicalTasks(tasks)),
+    scarcity: new ScarceHomes(nodes, tasks, GIGAFAB_PICKY_SHARE),
+  };
+}
+
 /** runPlacement: protocol steps 4 and 5 for one policy on one arrival order. */
 export function runPlacement(
   nodes: readonly ShareNodeSpec[],
   order: readonly ShareTask[],
   policyName: PolicyName,
-  model: FragmentationModel,
+  models: PolicyModels,
   seed: number,
   ties: 'first' | 'random' = 'first',
   onPlace?: (index: number, task: ShareTask, placement: SharePlacement | null) => void,
 ): Omit<FgdRun, 'workload' | 'seed'> {
   const cluster = new SharingCluster(nodes);
-  const policy = makePolicy(policyName, cluster, model);
+  const policy = makePolicy(policyName, cluster, models.fgd, models.gigafab, models.scarcity);
   // Ties and the Random policy get their own stream so the arrival order is the same for all.
   const ctx = { cluster, policy, rng: mulberry32((seed ^ 0x5f3759df) >>> 0), ties };
   const cap = cluster.totalGpuMilli;
@@ -248,8 +264,8 @@ export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenario
   let done = 0;
   for (const { workload, file, stats, tasks, derivedFrom } of families) {
     o.onWorkload?.(workload, tasks);
-    const typical = typicalTasks(tasks);
-    const model = new FragmentationModel(typical);
+    const models = policyModels(tasks, nodes);
+    const typical = models.fgd.typical;
     const info: FgdWorkloadInfo = {
       workload,
       file,
@@ -273,7 +289,7 @@ export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenario
         const onPlace = listen
           ? (i: number, t: ShareTask, p: SharePlacement | null) => listen(workload, policy, seed, i, t, p, nodes)
           : undefined;
-        result.runs.push({ workload, seed, ...runPlacement(nodes, order, policy, model, seed, result.ties, onPlace) });
+        result.runs.push({ workload, seed, ...runPlacement(nodes, order, policy, models, seed, result.ties, onPlace) });
         done++;
       }
     }
