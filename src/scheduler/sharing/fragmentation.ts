@@ -37,23 +37,17 @@ function modelsKey(m: readonly string[] | null): string {
  * then model string first, as the authors' sort), taken until they cover `coverage` of all tasks,
  * weights renormalised over the kept shapes.
  */
-export function typicalTasks(
-  tasks: readonly ShareTask[],
-  coverage = 0.95,
-  weigh: (t: ShareTask) => number = () => 1,
-): TypicalTask[] {
+export function typicalTasks(tasks: readonly ShareTask[], coverage = 0.95): TypicalTask[] {
   const counts = new Map<string, { t: TypicalTask; n: number; mk: string }>();
   for (const t of tasks) {
     const mk = t.gpus > 0 ? modelsKey(t.models) : '';
     const key = `${t.cpuMilli}/${t.gpus}/${t.gpuMilli}/${mk}`;
     const e = counts.get(key);
-    const w = weigh(t);
-    if (w <= 0) continue;
-    if (e) e.n += w;
+    if (e) e.n++;
     else
       counts.set(key, {
         t: { cpuMilli: t.cpuMilli, gpus: t.gpus, gpuMilli: t.gpuMilli, models: mk ? mk.split('|') : null, weight: 0 },
-        n: w,
+        n: 1,
         mk,
       });
   }
@@ -65,8 +59,7 @@ export function typicalTasks(
       b.t.gpus - a.t.gpus ||
       (a.mk < b.mk ? 1 : a.mk > b.mk ? -1 : 0),
   );
-  let total = 0;
-  for (const e of counts.values()) total += e.n;
+  const total = tasks.length;
   const out: TypicalTask[] = [];
   let cum = 0;
   for (const e of all) {
@@ -76,25 +69,6 @@ export function typicalTasks(
   }
   for (const t of out) t.weight /= cum;
   return out;
-}
-
-/** Share of a shape's popularity in our typical set that comes from its GPU request (the rest: its count). */
-export const GIGAFAB_DEMAND_SHARE = 0.5;
-
-/**
- * gigafabTypicalTasks (ours): the typical set with each task weighted half by count (FGD's view:
- * which shape arrives next) and half by its share of the GPU request (the metric's view: where the
- * GPUs go). FGD's count weights drop rare large shapes (8-GPU tasks are 0.5 % of `default` by count
- * but 5.8 % of its GPUs), so nothing keeps whole nodes free for them; with these weights they are
- * typical as soon as they carry GPUs, on derived families with more of them too. A CPU-only task
- * has only the count half.
- */
-export function gigafabTypicalTasks(tasks: readonly ShareTask[], coverage = 0.95): TypicalTask[] {
-  const n = tasks.length;
-  let gpu = 0;
-  for (const t of tasks) gpu += t.gpus * t.gpuMilli;
-  const a = gpu > 0 ? GIGAFAB_DEMAND_SHARE : 0;
-  return typicalTasks(tasks, coverage, (t) => (1 - a) / n + (a * t.gpus * t.gpuMilli) / (gpu || 1));
 }
 
 /**

@@ -326,14 +326,13 @@ export const POLICY_NAMES = ['random', 'dotprod', 'clustering', 'packing', 'best
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
 /**
- * makePolicy builds a policy for a cluster; FGD and ours need the workload's fragmentation model
- * (`own`: ours on its own typical set, gigafabTypicalTasks; FGD's set when not given).
+ * makePolicy builds a policy for a cluster; FGD and ours need the workload's fragmentation model,
+ * ours also the workload's scarce homes (none when not given).
  */
 export function makePolicy(
   name: PolicyName,
   c: SharingCluster,
   model: FragmentationModel,
-  own: FragmentationModel = model,
   scarcity: ScarceHomes | null = null,
 ): PlacementPolicy {
   switch (name) {
@@ -350,6 +349,6 @@ export function makePolicy(
     case 'fgd':
       return fgdPolicy(model, c);
     case 'gigafab':
-      return gigafabPolicy(own, c, GIGAFAB_PARAMS, scarcity);
+      return gigafabPolicy(model, c, GIGAFAB_PARAMS, scarcity);
   }
 }

@@ -22,7 +22,7 @@ import {
   SharingCluster,
   taskGpuMilli,
 } from '../../scheduler/sharing/cluster.js';
-import { FragmentationModel, gigafabTypicalTasks, typicalTasks } from '../../scheduler/sharing/fragmentation.js';
+import { FragmentationModel, typicalTasks } from '../../scheduler/sharing/fragmentation.js';
 import { GIGAFAB_PICKY_SHARE, makePolicy, type PolicyName, placeTask } from '../../scheduler/sharing/policies.js';
 import { ScarceHomes } from '../../scheduler/sharing/scarcity.js';
 import { readOpenbNodes, readOpenbTasks } from '../importers/alibaba.js';
@@ -145,17 +145,15 @@ export function arrivalOrder(tasks: readonly ShareTask[], seed: number, targetMi
   return out;
 }
 
-/** The fragmentation models of a workload: FGD's typical set, and ours. */
+/** What the policies know of a workload: FGD's typical set, and (ours) the scarce homes of picky tasks. */
 export interface PolicyModels {
   fgd: FragmentationModel;
-  gigafab: FragmentationModel;
   scarcity: ScarceHomes;
 }
 
 export function policyModels(tasks: readonly ShareTask[], nodes: readonly ShareNodeSpec[]): PolicyModels {
   return {
     fgd: new FragmentationModel(typicalTasks(tasks)),
-    gigafab: new FragmentationModel(gigafabTypicalTasks(tasks)),
     scarcity: new ScarceHomes(nodes, tasks, GIGAFAB_PICKY_SHARE),
   };
 }
@@ -171,7 +169,7 @@ export function runPlacement(
   onPlace?: (index: number, task: ShareTask, placement: SharePlacement | null) => void,
 ): Omit<FgdRun, 'workload' | 'seed'> {
   const cluster = new SharingCluster(nodes);
-  const policy = makePolicy(policyName, cluster, models.fgd, models.gigafab, models.scarcity);
+  const policy = makePolicy(policyName, cluster, models.fgd, models.scarcity);
   // Ties and the Random policy get their own stream so the arrival order is the same for all.
   const ctx = { cluster, policy, rng: mulberry32((seed ^ 0x5f3759df) >>> 0), ties };
   const cap = cluster.totalGpuMilli;
