@@ -15,6 +15,9 @@ export class ScarceHomes {
   /** 1 where node n is a scarce home. */
   readonly scarce: Uint8Array;
   private readonly pickyCache = new Map<string, boolean>();
+  /** The last task asked about: a task is scored on many nodes in a row (no key to build each time). */
+  private lastTask: ShareTask | null = null;
+  private lastPicky = false;
   private readonly totalGpus: number;
 
   constructor(
@@ -39,6 +42,13 @@ export class ScarceHomes {
 
   /** picky: the task's homes are under `share` of the cluster's GPUs. */
   picky(t: ShareTask): boolean {
+    if (t === this.lastTask) return this.lastPicky;
+    this.lastTask = t;
+    this.lastPicky = this.pickyOf(t);
+    return this.lastPicky;
+  }
+
+  private pickyOf(t: ShareTask): boolean {
     if (t.gpus === 0) return false;
     const key = shapeKey(t);
     let p = this.pickyCache.get(key);
