@@ -15,6 +15,7 @@ import { benchFailover, benchReplicaSubmissions } from './replicas.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
 import { benchServiceOverhead, benchServiceReaction } from './services.js';
+import { benchSharingPlacement } from './sharing-placement.js';
 import { benchSimulate } from './simulate.js';
 import { benchSlurmDriver } from './slurm-driver.js';
 import { benchStorePg } from './store-pg.js';
@@ -104,6 +105,12 @@ if (want('simulate')) {
   console.log('trace simulator: 1,000,000 synthetic jobs on the demo fleet and a 100,000-GPU fleet …');
   const s = await benchSimulate();
   results.simulate = s;
+  console.log(s);
+}
+if (want('sharing-placement')) {
+  console.log('GPU-sharing placement: placements per CPU-second, FGD protocol on openb default, medians of 3 …');
+  const s = await benchSharingPlacement();
+  results.sharingPlacement = s;
   console.log(s);
 }
 if (want('console')) {

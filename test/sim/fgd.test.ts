@@ -10,9 +10,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ShareTask } from '../../src/scheduler/sharing/cluster.js';
-import { FragmentationModel, typicalTasks } from '../../src/scheduler/sharing/fragmentation.js';
 import { readPaperSummary } from '../../src/sim/fgd/paper.js';
-import { arrivalOrder, runFgdScenario, runPlacement, summarize } from '../../src/sim/fgd/scenario.js';
+import { arrivalOrder, policyModels, runFgdScenario, runPlacement, summarize } from '../../src/sim/fgd/scenario.js';
 import { readOpenbNodes, readOpenbTasks } from '../../src/sim/importers/alibaba.js';
 import { simulateCli as cli, openReport } from '../helpers/sim-cli.js';
 
@@ -98,8 +97,7 @@ test('placement run: unallocated % is 100 - allocated %, sampled against arrived
   // 100; past 130 %, not sampled). Buckets between samples repeat the one before.
   const nodes = [{ name: 'n', cpuMilli: 64_000, memoryMiB: 1 << 20, gpus: 2, model: 'X' }];
   const order = [t('a', 1, 1000), t('b', 1, 1000), t('c', 1, 1000)];
-  const model = new FragmentationModel(typicalTasks(order));
-  const run = runPlacement(nodes, order, 'fgd', model, 1);
+  const run = runPlacement(nodes, order, 'fgd', policyModels(order, nodes), 1);
   assert.equal(run.unallocated[50], 50);
   assert.equal(run.unallocated[100], 0);
   assert.equal(run.unallocated[75], 50);

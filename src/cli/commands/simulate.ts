@@ -127,6 +127,14 @@ export function registerSimulate(program: Command, rt: Runtime): void {
         .default('first'),
     )
     .option('--arrived <pct>', 'fgd: arrived load (% of GPUs) for the terminal table', parseIntArg(1), 100)
+    .option(
+      '--derive <list>',
+      'fgd: run derived families instead, e.g. gpuspec=20,multigpu=30 (kinds: gpushare, multigpu, gpuspec, cpu)',
+    )
+    .option('--derive-seed <n>', 'fgd: seed of the derivation (not of the arrival order)', parseIntArg(0), 1)
+    .option('--placements-out <file>', 'fgd: write every placement as CSV (workload,policy,seed,index,task,node,gpus)')
+    .option('--arrival-order <dir>', 'fgd: replay the arrival orders in <dir>/<workload>.csv (seed,index,task)')
+    .option('--arrival-order-out <dir>', 'fgd: write the arrival orders used, in the --arrival-order format')
     .addHelpText(
       'after',
       examples(

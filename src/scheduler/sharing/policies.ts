@@ -31,6 +31,7 @@ import {
   tightestFit,
 } from './cluster.js';
 import type { FragmentationModel } from './fragmentation.js';
+import type { ScarceHomes } from './scarcity.js';
 
 /** Largest node spec the authors normalise by (MaxSpecCpu = 128 cores, MaxSpecGpu = 8 GPUs). */
 export const MAX_SPEC_CPU = 128_000;
@@ -258,6 +259,25 @@ export const GIGAFAB_WHOLE_NODE_GPUS = 8;
 /** Score points (of 100) a smaller task loses for opening a fully idle whole node. */
 export const GIGAFAB_IDLE_NODE_PENALTY = 1;
 
+/** Score points a task that fits almost anywhere loses on a scarce home of picky tasks (ScarceHomes). */
+export const GIGAFAB_SCARCE_PENALTY = 2;
+/** A task is picky when the nodes that can hold it have under this share of the cluster's GPUs. */
+export const GIGAFAB_PICKY_SHARE = 0.1;
+
+export interface GigafabParams {
+  fgdWeight: number;
+  wholeNodeGpus: number;
+  idleNodePenalty: number;
+  scarcePenalty: number;
+}
+
+export const GIGAFAB_PARAMS: GigafabParams = {
+  fgdWeight: GIGAFAB_FGD_WEIGHT,
+  wholeNodeGpus: GIGAFAB_WHOLE_NODE_GPUS,
+  idleNodePenalty: GIGAFAB_IDLE_NODE_PENALTY,
+  scarcePenalty: GIGAFAB_SCARCE_PENALTY,
+};
+
 /**
  * gigafabPolicy (ours): minimise the increase of a blend of two fragmentation measures against the
  * typical workload, 0.7 x FGD's F_n(M) + 0.3 x the copies-based F'_n(M) (FragmentationModel
@@ -270,39 +290,57 @@ export const GIGAFAB_IDLE_NODE_PENALTY = 1;
  * protects the nodes they need, and without this ours failed some of them before 90 % load. Why 0.7 and 1 point: docs/fgd-reproduction.md (tuned on seeds
  * 42-46 of `default` only, then run unchanged on every workload and seed).
  */
-export function gigafabPolicy(model: FragmentationModel, c: SharingCluster): PlacementPolicy {
+export function gigafabPolicy(
+  model: FragmentationModel,
+  c: SharingCluster,
+  params: GigafabParams = GIGAFAB_PARAMS,
+  scarcity: ScarceHomes | null = null,
+): PlacementPolicy {
   const cache = new NodeScoreCache(c);
   const scratch = new Int32Array(64);
-  const w = GIGAFAB_FGD_WEIGHT;
+  const w = params.fgdWeight;
   return {
     name: 'gigafab',
     score(cl, t, n) {
-      return cache.get(n, shapeKey(t), () => {
-        const from = cl.gpuStart[n];
-        const k = cl.gpuCount[n];
-        const gpuModel = cl.nodes[n].model;
-        const before =
-          w * model.nodeFrag(cl, n) + (1 - w) * model.copiesFragOf(cl.cpuFree[n], gpuModel, cl.gpuFree, from, from + k);
-        const opensWholeNode = k >= GIGAFAB_WHOLE_NODE_GPUS && cl.fullyFreeGpus(n) === k;
-        let best: NodeScore | null = null;
-        for (const gpus of candidates(cl, t, n)) {
-          const fgd = model.fragAfter(cl, n, t, gpus, scratch);
-          const copies = model.copiesFragOf(cl.cpuFree[n] - t.cpuMilli, gpuModel, scratch, 0, k);
-          let score = Math.trunc(sigmoid(-(w * fgd + (1 - w) * copies - before) / MILLI) * 100);
-          if (opensWholeNode && t.gpus < k) score -= GIGAFAB_IDLE_NODE_PENALTY;
-          if (!best || score > best.score) best = { score, gpus };
-        }
-        return best ?? { score: 0, gpus: [] };
-      });
+      const s = scored(cl, t, n);
+      if (scarcity && scarcity.scarce[n] === 1 && !scarcity.picky(t)) s.score -= params.scarcePenalty;
+      return s;
     },
   };
+  function scored(cl: SharingCluster, t: ShareTask, n: number): NodeScore {
+    return cache.get(n, shapeKey(t), () => {
+      const from = cl.gpuStart[n];
+      const k = cl.gpuCount[n];
+      const gpuModel = cl.nodes[n].model;
+      const before =
+        w * model.nodeFrag(cl, n) + (1 - w) * model.copiesFragOf(cl.cpuFree[n], gpuModel, cl.gpuFree, from, from + k);
+      const opensWholeNode = k >= params.wholeNodeGpus && cl.fullyFreeGpus(n) === k;
+      let best: NodeScore | null = null;
+      for (const gpus of candidates(cl, t, n)) {
+        const fgd = model.fragAfter(cl, n, t, gpus, scratch);
+        const copies = model.copiesFragOf(cl.cpuFree[n] - t.cpuMilli, gpuModel, scratch, 0, k);
+        let score = Math.trunc(sigmoid(-(w * fgd + (1 - w) * copies - before) / MILLI) * 100);
+        if (opensWholeNode && t.gpus < k) score -= params.idleNodePenalty;
+        if (!best || score > best.score) best = { score, gpus };
+      }
+      return best ?? { score: 0, gpus: [] };
+    });
+  }
 }
 
 export const POLICY_NAMES = ['random', 'dotprod', 'clustering', 'packing', 'bestfit', 'fgd', 'gigafab'] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
-/** makePolicy builds a policy for a cluster; FGD and ours need the workload's fragmentation model. */
-export function makePolicy(name: PolicyName, c: SharingCluster, model: FragmentationModel): PlacementPolicy {
+/**
+ * makePolicy builds a policy for a cluster; FGD and ours need the workload's fragmentation model,
+ * ours also the workload's scarce homes (none when not given).
+ */
+export function makePolicy(
+  name: PolicyName,
+  c: SharingCluster,
+  model: FragmentationModel,
+  scarcity: ScarceHomes | null = null,
+): PlacementPolicy {
   switch (name) {
     case 'random':
       return randomPolicy;
@@ -317,6 +355,6 @@ export function makePolicy(name: PolicyName, c: SharingCluster, model: Fragmenta
     case 'fgd':
       return fgdPolicy(model, c);
     case 'gigafab':
-      return gigafabPolicy(model, c);
+      return gigafabPolicy(model, c, GIGAFAB_PARAMS, scarcity);
   }
 }

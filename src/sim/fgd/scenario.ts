@@ -15,11 +15,21 @@
  */
 import { join } from 'node:path';
 import { mulberry32 } from '../../model/prng.js';
-import { type ShareNodeSpec, type ShareTask, SharingCluster, taskGpuMilli } from '../../scheduler/sharing/cluster.js';
+import {
+  type ShareNodeSpec,
+  type SharePlacement,
+  type ShareTask,
+  SharingCluster,
+  taskGpuMilli,
+} from '../../scheduler/sharing/cluster.js';
 import { FragmentationModel, typicalTasks } from '../../scheduler/sharing/fragmentation.js';
-import { makePolicy, type PolicyName, placeTask } from '../../scheduler/sharing/policies.js';
+import { GIGAFAB_PICKY_SHARE, makePolicy, type PolicyName, placeTask } from '../../scheduler/sharing/policies.js';
+import { ScarceHomes } from '../../scheduler/sharing/scarcity.js';
 import { readOpenbNodes, readOpenbTasks } from '../importers/alibaba.js';
+import { TraceFormatError } from '../importers/common.js';
 import type { ImportStats } from '../types.js';
+import { type DeriveSpec, derivedName, deriveWorkload } from './derive.js';
+import { orderFile, readOrder } from './placements.js';
 
 export const FGD_SEEDS = [42, 43, 44, 45, 46, 47, 48, 49, 50, 51] as const;
 export const FGD_MAX_ARRIVED = 130;
@@ -49,7 +59,22 @@ export interface FgdWorkloadInfo {
   inflatedTasks: number[];
   typicalShapes: number;
   typicalCoverage: number;
+  /** Set for a derived family (`--derive`): its base workload, the change and the derivation seed. */
+  derivedFrom?: { workload: string; kind: DeriveSpec['kind']; share: number; seed: number };
+  /** Where the arrival orders came from: the protocol (shuffle + inflation) or an order file. */
+  order: 'protocol' | 'file';
 }
+
+/** One task's outcome: its index in the arrival order and where it went (null: it failed). */
+export type PlacementListener = (
+  workload: string,
+  policy: PolicyName,
+  seed: number,
+  index: number,
+  task: ShareTask,
+  placement: SharePlacement | null,
+  nodes: readonly ShareNodeSpec[],
+) => void;
 
 export interface FgdScenarioOptions {
   traceDir: string;
@@ -62,6 +87,17 @@ export interface FgdScenarioOptions {
   /** Equal best scores: 'first' node in list order (default, as the authors' simulator) or 'random'. */
   ties?: 'first' | 'random';
   onProgress?: (done: number, total: number, label: string) => void;
+  /** Derived families to run instead of the workloads themselves (each from each workload). */
+  derive?: readonly DeriveSpec[];
+  /** Seed of the derivation (not of the arrival order); default 1. */
+  deriveSeed?: number;
+  /** Replay the arrival orders in `<dir>/<workload>.csv` instead of shuffling and inflating. */
+  orderDir?: string;
+  /** Called with each workload's task list (derived lists included) before it runs. */
+  onWorkload?: (workload: string, tasks: readonly ShareTask[]) => void;
+  /** Called with each seed's arrival order. */
+  onOrder?: (workload: string, seed: number, order: readonly ShareTask[]) => void;
+  onPlacement?: PlacementListener;
 }
 
 export interface FgdScenarioResult {
@@ -109,17 +145,31 @@ export function arrivalOrder(tasks: readonly ShareTask[], seed: number, targetMi
   return out;
 }
 
+/** What the policies know of a workload: FGD's typical set, and (ours) the scarce homes of picky tasks. */
+export interface PolicyModels {
+  fgd: FragmentationModel;
+  scarcity: ScarceHomes;
+}
+
+export function policyModels(tasks: readonly ShareTask[], nodes: readonly ShareNodeSpec[]): PolicyModels {
+  return {
+    fgd: new FragmentationModel(typicalTasks(tasks)),
+    scarcity: new ScarceHomes(nodes, tasks, GIGAFAB_PICKY_SHARE),
+  };
+}
+
 /** runPlacement: protocol steps 4 and 5 for one policy on one arrival order. */
 export function runPlacement(
   nodes: readonly ShareNodeSpec[],
   order: readonly ShareTask[],
   policyName: PolicyName,
-  model: FragmentationModel,
+  models: PolicyModels,
   seed: number,
   ties: 'first' | 'random' = 'first',
+  onPlace?: (index: number, task: ShareTask, placement: SharePlacement | null) => void,
 ): Omit<FgdRun, 'workload' | 'seed'> {
   const cluster = new SharingCluster(nodes);
-  const policy = makePolicy(policyName, cluster, model);
+  const policy = makePolicy(policyName, cluster, models.fgd, models.scarcity);
   // Ties and the Random policy get their own stream so the arrival order is the same for all.
   const ctx = { cluster, policy, rng: mulberry32((seed ^ 0x5f3759df) >>> 0), ties };
   const cap = cluster.totalGpuMilli;
@@ -128,9 +178,12 @@ export function runPlacement(
   let arrived = 0;
   let failedTasks = 0;
   let failedGpuMilli = 0;
-  for (const t of order) {
+  for (let i = 0; i < order.length; i++) {
+    const t = order[i];
     arrived += taskGpuMilli(t);
-    if (!placeTask(ctx, t)) {
+    const placed = placeTask(ctx, t);
+    onPlace?.(i, t, placed);
+    if (!placed) {
       failedTasks++;
       failedGpuMilli += taskGpuMilli(t);
     }
@@ -156,6 +209,38 @@ function round4(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
 
+interface Family {
+  workload: string;
+  file: string;
+  stats: ImportStats;
+  tasks: ShareTask[];
+  derivedFrom?: FgdWorkloadInfo['derivedFrom'];
+}
+
+/** loadWorkloads: the workloads as read, or with `derive` the families derived from each. */
+async function loadWorkloads(o: FgdScenarioOptions, nodes: readonly ShareNodeSpec[]): Promise<Family[]> {
+  const out: Family[] = [];
+  for (const workload of o.workloads) {
+    const file = workloadFile(workload);
+    const { tasks, stats } = await readOpenbTasks(join(o.traceDir, file));
+    if (!o.derive || o.derive.length === 0) {
+      out.push({ workload, file, stats, tasks });
+      continue;
+    }
+    const seed = o.deriveSeed ?? 1;
+    for (const spec of o.derive) {
+      out.push({
+        workload: derivedName(workload, spec),
+        file,
+        stats,
+        tasks: deriveWorkload(tasks, nodes, spec, seed),
+        derivedFrom: { workload, kind: spec.kind, share: spec.share, seed },
+      });
+    }
+  }
+  return out;
+}
+
 /** runFgdScenario: every workload x seed x policy; the arrival order is built once per seed. */
 export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenarioResult> {
   const tune = o.tune ?? 1.3;
@@ -172,13 +257,13 @@ export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenario
     workloads: [],
     runs: [],
   };
-  const total = o.workloads.length * o.seeds.length * o.policies.length;
+  const families = await loadWorkloads(o, nodes);
+  const total = families.length * o.seeds.length * o.policies.length;
   let done = 0;
-  for (const workload of o.workloads) {
-    const file = workloadFile(workload);
-    const { tasks, stats } = await readOpenbTasks(join(o.traceDir, file));
-    const typical = typicalTasks(tasks);
-    const model = new FragmentationModel(typical);
+  for (const { workload, file, stats, tasks, derivedFrom } of families) {
+    o.onWorkload?.(workload, tasks);
+    const models = policyModels(tasks, nodes);
+    const typical = models.fgd.typical;
     const info: FgdWorkloadInfo = {
       workload,
       file,
@@ -186,14 +271,23 @@ export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenario
       inflatedTasks: [],
       typicalShapes: typical.length,
       typicalCoverage: 0.95,
+      ...(derivedFrom ? { derivedFrom } : {}),
+      order: o.orderDir ? 'file' : 'protocol',
     };
     result.workloads.push(info);
+    const given = o.orderDir ? readOrder(orderFile(o.orderDir, workload), tasks) : null;
     for (const seed of o.seeds) {
-      const order = arrivalOrder(tasks, seed, target);
+      const order = given ? given.get(seed) : arrivalOrder(tasks, seed, target);
+      if (!order) throw new TraceFormatError(`${orderFile(o.orderDir ?? '', workload)}: no arrival order for seed ${seed}`);
       info.inflatedTasks.push(order.length);
+      o.onOrder?.(workload, seed, order);
       for (const policy of o.policies) {
         o.onProgress?.(done, total, `${workload} seed ${seed} ${policy}`);
-        result.runs.push({ workload, seed, ...runPlacement(nodes, order, policy, model, seed, result.ties) });
+        const listen = o.onPlacement;
+        const onPlace = listen
+          ? (i: number, t: ShareTask, p: SharePlacement | null) => listen(workload, policy, seed, i, t, p, nodes)
+          : undefined;
+        result.runs.push({ workload, seed, ...runPlacement(nodes, order, policy, models, seed, result.ties, onPlace) });
         done++;
       }
     }

@@ -1,0 +1,77 @@
+/**
+ * What makes `gigafab` robust beyond the workload it was first tuned on: tasks that could run
+ * almost anywhere keep off the scarce homes of picky tasks (ScarceHomes). Hand-checked.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mulberry32 } from '../../src/model/prng.js';
+import { type ShareNodeSpec, type ShareTask, SharingCluster } from '../../src/scheduler/sharing/cluster.js';
+import { FragmentationModel, typicalTasks } from '../../src/scheduler/sharing/fragmentation.js';
+import { GIGAFAB_PARAMS, gigafabPolicy, placeTask } from '../../src/scheduler/sharing/policies.js';
+import { ScarceHomes } from '../../src/scheduler/sharing/scarcity.js';
+
+const node = (name: string, cores: number, gpus: number, model: string): ShareNodeSpec => ({
+  name,
+  cpuMilli: cores * 1000,
+  memoryMiB: 1 << 20,
+  gpus,
+  model,
+});
+let seq = 0;
+const task = (cores: number, gpus: number, gpuMilli: number, models: string[] | null = null): ShareTask => ({
+  id: `t${++seq}`,
+  cpuMilli: cores * 1000,
+  memoryMiB: 1024,
+  gpus,
+  gpuMilli,
+  models,
+});
+
+test('scarce homes: picky shapes and the nodes that alone can hold them', () => {
+  // 10 big-CPU 8-GPU nodes (G3), 90 smaller 8-GPU nodes (G2), 100 two-GPU nodes (T4): 1,000 GPUs.
+  const nodes = [
+    ...Array.from({ length: 10 }, (_, i) => node(`g3-${i}`, 128, 8, 'G3')),
+    ...Array.from({ length: 90 }, (_, i) => node(`g2-${i}`, 96, 8, 'G2')),
+    ...Array.from({ length: 100 }, (_, i) => node(`t4-${i}`, 104, 2, 'T4')),
+  ];
+  const bigCpu = task(120, 8, 1000); // only G3: 80 GPUs = 8 % < 10 %
+  const small = task(4, 1, 1000);
+  const s = new ScarceHomes(nodes, [bigCpu, small, task(4, 1, 500)], 0.1);
+  assert.equal(s.picky(bigCpu), true);
+  assert.equal(s.picky(small), false);
+  assert.equal(s.picky(task(4, 1, 1000, ['G3'])), true);
+  assert.equal(s.picky(task(4, 1, 1000, ['T4'])), false); // 200 GPUs = 20 %
+  assert.deepEqual(
+    [s.scarce[0], s.scarce[9], s.scarce[10], s.scarce[150]],
+    [1, 1, 0, 0],
+    'G3 nodes are scarce homes, G2 and T4 not',
+  );
+  // A workload without picky shapes has no scarce homes.
+  assert.equal(
+    new ScarceHomes(nodes, [small], 0.1).scarce.reduce((a, b) => a + b, 0),
+    0,
+  );
+});
+
+test('gigafab: a small task keeps off the scarce home, so the picky 8-GPU task still fits', () => {
+  // Node 0: G3 (128 cores, 8 GPUs, the only home of a 120-core 8-GPU task); node 1: G2 (96 cores).
+  // A 1-GPU task goes to node 0 in list order when both nodes score the same; with scarce homes
+  // it loses 2 points there and takes node 1, and the picky task then fits on node 0.
+  const nodes = [
+    node('g3', 128, 8, 'G3'),
+    node('g2', 96, 8, 'G2'),
+    ...Array.from({ length: 12 }, (_, i) => node(`t4-${i}`, 8, 2, 'T4')),
+  ];
+  const picky = task(120, 8, 1000);
+  const small = task(4, 1, 1000);
+  const workload = [small, small, small, picky];
+  const run = (scarcity: ScarceHomes | null) => {
+    const cluster = new SharingCluster(nodes);
+    const model = new FragmentationModel(typicalTasks([small]));
+    const policy = gigafabPolicy(model, cluster, { ...GIGAFAB_PARAMS, idleNodePenalty: 0 }, scarcity);
+    const ctx = { cluster, policy, rng: mulberry32(1) };
+    return [small, picky].map((t) => placeTask(ctx, t)?.node ?? -1);
+  };
+  assert.deepEqual(run(null), [0, -1]);
+  assert.deepEqual(run(new ScarceHomes(nodes, workload, 0.5)), [1, 0]);
+});
