@@ -22,7 +22,7 @@ test('a job spec: missing, empty, out-of-range, unknown and wrongly typed fields
   assert.deepEqual(errorsOf({ name: 'x'.repeat(201), project: 'robotics', gpusPerNode: 17, priorityClass: 'urgent' }), {
     name: 'name must be at most 200 characters long',
     gpusPerNode: 'gpusPerNode must be at most 16',
-    priorityClass: 'priorityClass must be one of critical, high, normal, low, preemptible',
+    priorityClass: 'priorityClass must be one of critical, high, interactive, normal, low, preemptible',
   });
   assert.deepEqual(
     errorsOf({
