@@ -114,8 +114,9 @@ export class SimDriver implements ExecutionDriver {
     const every = job.spec.simulation?.checkpointEverySeconds;
     if (!every) return;
     const periodMs = (every * 1000) / this.timeScale;
-    const tick = () => {
-      const step = Math.floor((this.clock.now() - job.startedAt) / periodMs);
+    // The step is counted, not re-derived from the clock: a timer may fire a millisecond early, and
+    // re-deriving would then report the same step twice.
+    const tick = (step: number) => {
       const next = job.startedAt + (step + 1) * periodMs;
       if (next >= endAt) {
         this.checkpointTimers.delete(job.id);
@@ -123,11 +124,12 @@ export class SimDriver implements ExecutionDriver {
       }
       const t = this.clock.after(Math.max(0, next - this.clock.now()), () => {
         for (const l of this.checkpointListeners) l({ type: 'checkpoint', jobId: job.id, at: this.clock.now(), step: step + 1 });
-        tick();
+        tick(step + 1);
       });
       this.checkpointTimers.set(job.id, t);
     };
-    tick();
+    // A reattached job resumes counting from the steps it has already passed.
+    tick(Math.max(0, Math.floor((this.clock.now() - job.startedAt) / periodMs)));
   }
 
   private stopCheckpoints(jobId: string): void {

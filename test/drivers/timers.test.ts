@@ -87,3 +87,19 @@ test('SimDriver on a VirtualClock: timed out at its limit, checkpoints on the si
   ]);
   await driver.close();
 });
+
+test('SimDriver: a timer that fires a millisecond early (as setTimeout may) still reports each checkpoint step once', async () => {
+  const virtual = new VirtualClock(0);
+  // Each timer fires 1 ms before it is due, which is what Node's wall-clock timers sometimes do.
+  const early = {
+    now: () => virtual.now(),
+    after: (delayMs: number, fn: () => void) => virtual.after(Math.max(0, delayMs - 1), fn),
+  };
+  const driver = new SimDriver(1, early);
+  const steps: (number | undefined)[] = [];
+  driver.onCheckpoint((o) => steps.push(o.step));
+  await driver.start({ id: 'c', spec: spec(350, 600, 100), placement, startedAt: 0 });
+  virtual.advanceTo(1_000_000);
+  assert.deepEqual(steps, [1, 2, 3]);
+  await driver.close();
+});
