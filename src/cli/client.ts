@@ -17,6 +17,7 @@ import type {
   User,
 } from '../model/schemas.js';
 import { parseSseStream, SseParser } from './sse.js';
+import { httpRequest, type PlainResponse } from './node-http.js';
 
 export interface FieldError {
   path: string;
@@ -170,12 +171,15 @@ export class GigafabClient {
   readonly url: string;
   private readonly token: string | undefined;
   private readonly fetchFn: FetchLike;
+  /** A caller's own fetch (tests, the console): then every call goes through it. */
+  private readonly customFetch: boolean;
   private readonly userAgent: string;
 
   constructor(opts: ClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
     this.token = opts.token;
     this.fetchFn = opts.fetch ?? globalThis.fetch;
+    this.customFetch = opts.fetch !== undefined;
     this.userAgent = opts.userAgent ?? 'gigafab-cli';
   }
 
@@ -222,9 +226,27 @@ export class GigafabClient {
     path: string,
     opts: { query?: Query; body?: unknown; headers?: Record<string, string> } = {},
   ): Promise<{ status: number; data: T }> {
-    const res = await this.send(method, path, opts);
-    const text = await res.text();
-    return { status: res.status, data: (text ? JSON.parse(text) : undefined) as T };
+    if (this.customFetch) {
+      const res = await this.send(method, path, opts);
+      const text = await res.text();
+      return { status: res.status, data: (text ? JSON.parse(text) : undefined) as T };
+    }
+    const headers = this.headers(opts.headers);
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(opts.body);
+    }
+    let res: PlainResponse;
+    try {
+      res = await httpRequest(this.buildUrl(path, opts.query), { method, headers, body });
+    } catch (err) {
+      const reason = networkReason(err);
+      if (reason) throw new ConnectionError(this.url, reason);
+      throw err;
+    }
+    if (res.status < 200 || res.status > 299) throw problemFromBody(res.status, res.statusText, res.text);
+    return { status: res.status, data: (res.text ? JSON.parse(res.text) : undefined) as T };
   }
 
   private async get<T>(path: string, query?: Query): Promise<T> {
