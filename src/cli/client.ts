@@ -16,8 +16,8 @@ import type {
   TokenInfo,
   User,
 } from '../model/schemas.js';
-import { parseSseStream, SseParser } from './sse.js';
 import { httpRequest, type PlainResponse } from './node-http.js';
+import { parseSseStream, SseParser } from './sse.js';
 
 export interface FieldError {
   path: string;
