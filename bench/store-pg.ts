@@ -7,8 +7,12 @@ import { loadavg } from 'node:os';
 import { startPostgres } from '../test/helpers/postgres.js';
 import { benchSubmissions } from './submissions.js';
 
+/** PostgreSQL over loopback TCP, and over its Unix socket (a database on the API server's own machine). */
+const STORES = ['sqlite', 'postgres', 'postgres-socket'] as const;
+type StoreKind = (typeof STORES)[number];
+
 export interface StoreRun {
-  store: 'sqlite' | 'postgres';
+  store: StoreKind;
   submissionsPerSecond: number;
   latencyP99Ms: number;
   errors: number;
@@ -20,8 +24,10 @@ export async function benchStorePg(runs = 3, connections = 16, durationSeconds =
   const rows: StoreRun[] = [];
   try {
     for (let i = 0; i < runs; i++) {
-      for (const store of ['sqlite', 'postgres'] as const) {
-        const args = store === 'postgres' ? ['--database', await cluster.createDatabase(`bench${i}`)] : [];
+      for (const store of STORES) {
+        const url = store === 'sqlite' ? null : await cluster.createDatabase(`bench${i}_${store.replace('-', '_')}`);
+        const database = url && store === 'postgres-socket' ? socketUrl(url, cluster.socketDir) : url;
+        const args = database ? ['--database', database] : [];
         const load1m = loadavg()[0] ?? 0;
         const [r] = await benchSubmissions([connections], durationSeconds, args);
         if (!r) throw new Error('no result');
@@ -38,7 +44,7 @@ export async function benchStorePg(runs = 3, connections = 16, durationSeconds =
     await cluster.remove();
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-  const summary = (['sqlite', 'postgres'] as const).map((store) => {
+  const summary = STORES.map((store) => {
     const mine = rows.filter((r) => r.store === store);
     return {
       store,
@@ -50,4 +56,10 @@ export async function benchStorePg(runs = 3, connections = 16, durationSeconds =
     };
   });
   return { rows, summary };
+}
+
+/** socketUrl: the same database reached through the server's Unix socket instead of TCP. */
+function socketUrl(tcpUrl: string, socketDir: string): string {
+  const u = new URL(tcpUrl);
+  return `postgres://${u.username}@${u.pathname}?host=${encodeURIComponent(socketDir)}&port=${u.port}`;
 }

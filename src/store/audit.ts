@@ -1,11 +1,16 @@
 /**
  * Audit records are appended inside the same transaction as the change they describe, each chained
  * to the previous record of the whole log and of its organisation (see audit-chain.ts).
+ *
+ * A record's id and hashes are fixed when it is appended; the rows themselves are written by
+ * `flushAudit` in one multi-row INSERT per transaction, just before it commits (the store runs it
+ * first among its pre-commit steps). On PostgreSQL every statement is a round trip, and a group
+ * commit of many submissions appended one row each; the rows commit or roll back with the
+ * transaction all the same.
  */
-import type { Transaction } from 'kysely';
+import type { Insertable, Transaction } from 'kysely';
 import { recordHash } from './audit-chain.js';
-import { insertReturningId } from './fast-insert.js';
-import type { Database } from './schema.js';
+import type { AuditTable, Database } from './schema.js';
 
 export interface AuditEntry {
   /** Pseudonymous id (user id, `system:…`), never a name: erasing a person never breaks the chain. */
@@ -27,6 +32,8 @@ interface Heads {
   /** What this transaction appended: its first record and the heads of the organisations it touched. */
   firstId: number | null;
   touched: Map<string, [number, string]>;
+  /** Rows appended but not yet written (flushAudit writes them). */
+  pending: Insertable<AuditTable>[];
 }
 
 /** What one transaction appended to the log: sealed by a signed checkpoint before it commits. */
@@ -50,7 +57,7 @@ async function headsOf(trx: Transaction<Database>): Promise<Heads> {
   let heads = headsByTx.get(trx);
   if (!heads) {
     const last = await trx.selectFrom('audit').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
-    heads = { id: last?.id ?? 0, hash: last?.hash ?? '', org: new Map(), firstId: null, touched: new Map() };
+    heads = { id: last?.id ?? 0, hash: last?.hash ?? '', org: new Map(), firstId: null, touched: new Map(), pending: [] };
     headsByTx.set(trx, heads);
   }
   return heads;
@@ -90,7 +97,7 @@ export async function appendAudit(trx: Transaction<Database>, e: AuditEntry): Pr
     orgPrev = await orgHeadOf(trx, heads, e.org);
     orgHash = recordHash(record, orgPrev);
   }
-  await insertReturningId(trx, 'audit', {
+  heads.pending.push({
     id: record.id,
     at: record.at,
     actor: record.actor,
@@ -112,5 +119,25 @@ export async function appendAudit(trx: Transaction<Database>, e: AuditEntry): Pr
   if (e.org && orgHash) {
     heads.org.set(e.org, orgHash);
     heads.touched.set(e.org, [record.id, orgHash]);
+  }
+}
+
+/** Most rows per INSERT: 14 columns each, well under SQLite's and PostgreSQL's parameter limits. */
+const FLUSH_CHUNK = 512;
+
+/** flushAudit writes the records `trx` appended and has not written yet (run before COMMIT). */
+export async function flushAudit(trx: Transaction<Database>): Promise<void> {
+  const heads = headsByTx.get(trx);
+  if (!heads || heads.pending.length === 0) return;
+  const rows = heads.pending;
+  heads.pending = [];
+  // Chunks of a power of two rows: a handful of distinct statements, which both stores' statement caches keep.
+  for (let i = 0; i < rows.length; ) {
+    const n = Math.min(FLUSH_CHUNK, 2 ** Math.floor(Math.log2(rows.length - i)));
+    await trx
+      .insertInto('audit')
+      .values(rows.slice(i, i + n))
+      .execute();
+    i += n;
   }
 }

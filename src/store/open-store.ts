@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
+import { flushAudit } from './audit.js';
 import { migrationProvider } from './migrations.js';
 import { createPostgresPool, GuardedPostgresDialect, type PostgresOptions, redact } from './postgres.js';
 import type { Database } from './schema.js';
@@ -36,6 +37,8 @@ export class Store {
           }
         : {};
     this.batcher = new WriteBatcher(db, 512, tx);
+    // The audit rows a transaction appended are written in one statement before it commits (audit.ts).
+    this.batcher.addPreCommit(flushAudit);
   }
 
   /** write runs `body` in a group-committed transaction; resolves only once durable. */
@@ -66,7 +69,11 @@ export class Store {
 
   /** addPreCommit runs `hook` inside every write transaction, after its bodies, before COMMIT. */
   addPreCommit(hook: TxBody<Database, void>): void {
-    this.batcher.addPreCommit(hook);
+    // Whatever the hook appends to the audit log is written before COMMIT too.
+    this.batcher.addPreCommit(async (trx) => {
+      await hook(trx);
+      await flushAudit(trx);
+    });
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,8 @@ export interface PostgresCluster {
   /** URL of the `postgres` maintenance database. */
   url: string;
   port: number;
+  /** The directory holding the server's Unix socket (`postgres://gigafab@/db?host=<socketDir>`). */
+  socketDir: string;
   /** createDatabase makes a fresh, empty database and returns its URL. */
   createDatabase(name: string): Promise<string>;
   /** stop shuts the server down (fast: open connections are cut, as when a primary dies). */
@@ -95,6 +97,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
   return {
     url: `${base}/postgres`,
     port,
+    socketDir: dir,
     async createDatabase(name) {
       await pg('createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', 'gigafab', name]);
       return `${base}/${name}`;
