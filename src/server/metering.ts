@@ -14,13 +14,17 @@ import type { Database } from '../store/schema.js';
 
 type Trx = Transaction<Database>;
 
-/** openSegment records the start of the job's current attempt (call after jobs.attempt was counted up). */
-export async function openSegment(trx: Trx, jobId: string, placement: Placement, at: string): Promise<void> {
-  const job = await trx
-    .selectFrom('jobs')
-    .select(['org_id', 'project_id', 'attempt', 'priority', 'borrowed'])
-    .where('id', '=', Number(jobId))
-    .executeTakeFirstOrThrow();
+/** What openSegment needs of the job's row, as the start's own UPDATE … RETURNING gives it (no second read). */
+export interface StartedJobRow {
+  org_id: string;
+  project_id: string;
+  attempt: number;
+  priority: number;
+  borrowed: number;
+}
+
+/** openSegment records the start of the job's current attempt (`job` read after jobs.attempt was counted up). */
+export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, placement: Placement, at: string): Promise<void> {
   await trx
     .insertInto('usage_records')
     .values({

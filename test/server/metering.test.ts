@@ -208,7 +208,14 @@ test('opening a segment twice for one attempt, or closing one twice, changes not
     const { job } = await h.cp.jobs.submit(h.tenant, h.spec({ gpusPerNode: 8 }), undefined);
     await h.cp.runCycle();
     const placement = h.cp.cluster.allocationOf(job.id)!;
-    await h.store.write((trx) => openSegment(trx, job.id, placement, iso(T0 + 5000)));
+    await h.store.write(async (trx) => {
+      const row = await trx
+        .selectFrom('jobs')
+        .select(['org_id', 'project_id', 'attempt', 'priority', 'borrowed'])
+        .where('id', '=', Number(job.id))
+        .executeTakeFirstOrThrow();
+      await openSegment(trx, job.id, row, placement, iso(T0 + 5000));
+    });
     assert.equal((await segments(h, job.id)).length, 1);
     await h.store.write((trx) => closeSegment(trx, job.id, iso(T0 + 10_000)));
     await h.store.write((trx) => closeSegment(trx, job.id, iso(T0 + 99_000)));

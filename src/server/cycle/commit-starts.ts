@@ -49,7 +49,7 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
         }))
         .where('id', '=', Number(s.jobId))
         .where('state', '=', 'queued')
-        .returning(['org_id', 'attempt'])
+        .returning(['org_id', 'project_id', 'attempt', 'priority', 'borrowed'])
         .executeTakeFirst();
       if (!res) continue; // cancelled meanwhile
       const spec = ctx.state.queuedSpecs.get(s.jobId);
@@ -74,7 +74,7 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
         refused.push(s.jobId);
         continue;
       }
-      await openSegment(trx, s.jobId, s.placement, at);
+      await openSegment(trx, s.jobId, res, s.placement, at);
       if (s.repartition) await recordRepartition(trx, s.jobId, res.org_id, s.repartition, at);
       const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
       const share = describeShare(s.placement.nodes[0]);
