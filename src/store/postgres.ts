@@ -3,6 +3,7 @@
  * to numbers (ids, counts), libpq-style multi-host URLs resolved to the writable primary, and
  * connection failures reported as `store_unavailable` (see store-unavailable.ts).
  */
+import { createHash } from 'node:crypto';
 import { type DatabaseConnection, type Driver, PostgresDialect, type TransactionSettings } from 'kysely';
 import pg from 'pg';
 import { asStoreError, isUnavailable, storeUnavailable } from './store-unavailable.js';
@@ -140,9 +141,49 @@ export class PrimaryPool {
     // on the pool, checked-out ones on the client (the query running on it fails and says so), and the
     // pool replaces them on the next checkout.
     pool.on('error', () => undefined);
-    pool.on('connect', (client) => client.on('error', () => undefined));
+    pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+      prepareHotStatements(client);
+    });
     return pool;
   }
+}
+
+/**
+ * Statements worth preparing once per connection: parameterised DML and selects of named columns. Not
+ * `select *` or `returning *`, whose result shape a migration may change under a cached plan.
+ */
+const PREPARABLE = /^\s*(insert|update|delete|select)\s/i;
+const WHOLE_ROW = /select \*|returning \*/i;
+/** Statement names by SQL text; bounded, so ad-hoc queries cannot grow it (or the server's cache) without end. */
+const names = new Map<string, string>();
+const MAX_NAMES = 4096;
+
+function statementName(text: string): string | null {
+  let name = names.get(text);
+  if (name) return name;
+  if (names.size >= MAX_NAMES || !PREPARABLE.test(text) || WHOLE_ROW.test(text)) return null;
+  name = `gf_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+  names.set(text, name);
+  return name;
+}
+
+/**
+ * prepareHotStatements makes node-postgres send the store's repeated statements as named prepared
+ * statements: PostgreSQL parses and plans each once per connection instead of on every call (the
+ * submission path runs the same handful of statements thousands of times a second). Kysely calls
+ * `query(text, values)`; this turns such a call into `query({ name, text, values })`.
+ */
+function prepareHotStatements(client: pg.PoolClient): void {
+  const query = client.query;
+  client.query = function (this: pg.PoolClient, ...args: unknown[]) {
+    const [text, values] = args;
+    if (typeof text === 'string' && Array.isArray(values) && values.length > 0) {
+      const name = statementName(text);
+      if (name) return Reflect.apply(query, this, [{ name, text, values }]);
+    }
+    return Reflect.apply(query, this, args);
+  } as typeof client.query;
 }
 
 export async function createPostgresPool(url: string, opts: PostgresOptions = {}): Promise<PrimaryPool> {
