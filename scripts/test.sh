@@ -10,6 +10,7 @@ npx biome check src test bench console
 bash scripts/ensure-chromium.sh
 bash scripts/ensure-python.sh  # the Python SDK tests run Debian's python3
 bash scripts/ensure-postgres.sh  # the store and server tests on PostgreSQL start a throwaway cluster
+bash scripts/ensure-patroni.sh  # the HA test (test/ha) runs etcd and two Patroni-managed PostgreSQL members on loopback
 # The container tests run images with podman + runc, built from busybox-static; the registry test uses docker-registry.
 bash scripts/ensure-podman.sh
 bash scripts/ensure-jupyter.sh  # the Jupyter session test runs Debian's jupyter-notebook behind the workload proxy

@@ -85,7 +85,12 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   // Several replicas on one PostgreSQL database: only the lease holder schedules (src/server/replica).
   const leaseDb = store.dialect === 'postgres' && opts.databaseUrl ? await openLeaseDb(opts.databaseUrl) : undefined;
   const lease = new SchedulerLease(store, undefined, undefined, leaseDb);
-  if (store.dialect === 'postgres') store.setFence((trx) => lease.fence(trx));
+  let resync = () => {};
+  if (store.dialect === 'postgres')
+    store.setFence(
+      (trx) => lease.fence(trx),
+      () => resync(),
+    );
   const role = new SchedulerRole(
     lease,
     cp,
@@ -110,6 +115,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     },
     store.dialect === 'postgres',
   );
+  resync = () => role.resync();
   registerRoleMetrics(metrics.registry, () => role.view());
   const recovered = await role.start();
   const operator = await bootstrapOperator(store, dataDir);

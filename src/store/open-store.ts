@@ -11,6 +11,7 @@ import { migrationProvider } from './migrations.js';
 import { createPostgresPool, GuardedPostgresDialect, type PostgresOptions, redact } from './postgres.js';
 import type { Database } from './schema.js';
 import { type FieldSealer, plainFields } from './sealed-fields.js';
+import { isOutcomeUnknown } from './store-unavailable.js';
 import { type TxBody, WriteBatcher, type WriteTxOptions } from './write-batcher.js';
 
 export type Db = Kysely<Database>;
@@ -49,14 +50,22 @@ export class Store {
   /** The scheduler lease's fence (scheduler-lease.ts), run first in every decision commit; none: not fenced. */
   private fence: TxBody<Database, void> | null = null;
 
-  /** setFence makes every `decide` check `fence` in its transaction before its body runs. */
-  setFence(fence: TxBody<Database, void>): void {
+  /** Told when a decision's COMMIT outcome is unknown (its connection was lost on the way). */
+  private onUncertainDecision: (() => void) | null = null;
+
+  /**
+   * setFence makes every `decide` check `fence` in its transaction before its body runs; `onUncertain`
+   * is told when a decision's outcome is unknown, so the scheduler reads what was committed again.
+   */
+  setFence(fence: TxBody<Database, void>, onUncertain?: () => void): void {
     this.fence = fence;
+    this.onUncertainDecision = onUncertain ?? null;
   }
 
   /**
    * decide: a scheduler decision (a start, a preemption, a job's end or requeue) — a `write` that the
-   * lease's fence checks first, so a process that lost the lease commits nothing.
+   * lease's fence checks first, so a process that lost the lease commits nothing. A decision whose
+   * COMMIT outcome is unknown (a failover cut its connection) is told to the fence's owner.
    */
   decide<T>(body: TxBody<Database, T>): Promise<T> {
     const fence = this.fence;
@@ -64,6 +73,9 @@ export class Store {
     return this.write(async (trx) => {
       await fence(trx);
       return body(trx);
+    }).catch((err: unknown) => {
+      if (isOutcomeUnknown(err)) this.onUncertainDecision?.();
+      throw err;
     });
   }
 

@@ -232,7 +232,14 @@ function guardDriver(inner: Driver, unavailable: () => void): Driver {
         unavailable();
         throw storeUnavailable(err, true);
       }),
-    rollbackTransaction: (c) => guard(inner.rollbackTransaction(unwrap(c))),
+    // A ROLLBACK after a lost connection (a statement's, or the COMMIT's) fails too: the database rolls
+    // back a transaction whose connection is gone, and the error to report is the one that made Kysely
+    // roll back — above all a COMMIT's "outcome unknown", which a failed ROLLBACK's would replace.
+    rollbackTransaction: (c) =>
+      inner.rollbackTransaction(unwrap(c)).catch((err: unknown) => {
+        if (!isUnavailable(err)) throw asStoreError(err);
+        unavailable();
+      }),
     releaseConnection: (c) => inner.releaseConnection(unwrap(c)),
     destroy: () => inner.destroy(),
   };

@@ -31,6 +31,17 @@ export function isSerializationFailure(err: unknown): boolean {
   return code === '40001' || code === '40P01';
 }
 
+/** Errors of a COMMIT whose outcome is unknown (the connection was lost while it was on its way). */
+const unknownOutcomes = new WeakSet<object>();
+
+/**
+ * isOutcomeUnknown: the error is a lost connection during COMMIT — the transaction may have committed.
+ * A caller that changed memory on the assumption "not committed" must read the store again.
+ */
+export function isOutcomeUnknown(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && unknownOutcomes.has(err);
+}
+
 /**
  * storeUnavailable: the database could not be reached. `atCommit`: the connection was lost while the
  * COMMIT was on its way, so whether it took effect is unknown (say so; a retry with the same
@@ -49,6 +60,7 @@ export function storeUnavailable(cause: unknown, atCommit = false): DomainError 
     2,
   );
   err.cause = cause;
+  if (atCommit) unknownOutcomes.add(err);
   return err;
 }
 

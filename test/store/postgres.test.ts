@@ -8,11 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { DomainError } from '../../src/model/errors.js';
 import { AuditLog } from '../../src/server/audit/index.js';
 import { appendAudit } from '../../src/store/audit.js';
 import { openPostgresStore, openStore } from '../../src/store/open-store.js';
+import { isOutcomeUnknown } from '../../src/store/store-unavailable.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { postgresCluster } from '../helpers/store-dialects.js';
 import { storeContract } from './contract.js';
@@ -190,5 +192,60 @@ test('postgres: after the primary of a multi-host URL is lost, the store finds t
   } finally {
     await first.remove();
     await second.remove();
+  }
+});
+
+test('postgres: a connection cut at COMMIT says the outcome is unknown (the failed ROLLBACK does not mask it), and a decision cut so tells the fence owner', async () => {
+  const cluster = await postgresCluster();
+  const url = await cluster.createDatabase('cut_at_commit');
+  const store = await openPostgresStore(url, { connectTimeoutMs: 2000 });
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    let uncertain = 0;
+    store.setFence(
+      async () => undefined,
+      () => uncertain++,
+    );
+    // The body's last act: its own backend is terminated, so the COMMIT that follows meets a dead connection.
+    const cutBeforeCommit = async (trx: Parameters<Parameters<typeof store.write>[0]>[0], id: string) => {
+      await trx.insertInto('orgs').values({ id, name: id, kind: 'start-up', created_at: AT }).execute();
+      const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+      await admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+      await new Promise((r) => setTimeout(r, 100)); // the client sees its socket close
+    };
+    const outcomeUnknown = (err: unknown) =>
+      err instanceof DomainError &&
+      err.code === 'store_unavailable' &&
+      /may or may not have been saved/.test(err.detail ?? '') &&
+      isOutcomeUnknown(err);
+    await assert.rejects(
+      store.write((trx) => cutBeforeCommit(trx, 'written')),
+      outcomeUnknown,
+    );
+    assert.equal(uncertain, 0, 'a plain write is not a decision');
+    await assert.rejects(
+      store.decide((trx) => cutBeforeCommit(trx, 'decided')),
+      outcomeUnknown,
+    );
+    assert.equal(uncertain, 1, 'the fence owner was told');
+    // A statement's lost connection (not the COMMIT's) is a plain "nothing was changed".
+    await assert.rejects(
+      store.decide(async (trx) => {
+        const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+        await admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+        await new Promise((r) => setTimeout(r, 100));
+        await trx.insertInto('orgs').values({ id: 'never', name: 'never', kind: 'start-up', created_at: AT }).execute();
+      }),
+      (err: unknown) =>
+        isUnavailable(err) && !isOutcomeUnknown(err) && /nothing was changed/.test((err as DomainError).detail ?? ''),
+    );
+    assert.equal(uncertain, 1);
+    // The pool replaced the cut connections; here nothing committed (the cut came first).
+    const ids = (await store.db.selectFrom('orgs').select('id').execute()).map((r) => r.id);
+    assert.deepEqual(ids, []);
+  } finally {
+    await admin.end();
+    await store.close();
   }
 });

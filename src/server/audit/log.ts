@@ -246,9 +246,21 @@ export class AuditLog {
       }
       return state.page[state.at++] ?? null;
     };
-    const loadUntil = async (recordId: number) => {
+    // Checkpoints committed before the records are read cover records the read will see; a newer one
+    // (a writer committing while verify runs) may cover records the read has passed: the log's end is
+    // judged only against the former, or a live system would look truncated.
+    const ceiling = await this.store.db
+      .selectFrom('audit_checkpoints')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirst();
+    const lastBeforeRead = Number(ceiling?.id ?? 0);
+    const loadUntil = async (recordId: number, maxCheckpointId = Number.POSITIVE_INFINITY) => {
       while (!chain.problem && state.coveredUpto < recordId) {
         const c = await nextCheckpoint();
+        if (c && c.id > maxCheckpointId) {
+          state.at--; // put back: newer than the read
+          return;
+        }
         if (!c || !chain.add(c)) return;
         state.coveredUpto = c.uptoId;
         if (c.version === 2) state.chained = true;
@@ -273,7 +285,7 @@ export class AuditLog {
         pins.delete(id); // ascending: checkpoints pin ever later records
       }
     }
-    await loadUntil(Number.POSITIVE_INFINITY);
+    await loadUntil(Number.POSITIVE_INFINITY, lastBeforeRead);
     const latest = state.latest;
     const result = verifier.finish(pinnedHead(latest, org));
     const candidates = [result.problem, chain.problem && { recordId: chain.problem.recordId, reason: chain.problem.reason }];

@@ -10,6 +10,7 @@
  * In-memory state changes only after the commit it depends on.
  */
 import type { Observation } from '../../drivers/driver.js';
+import { DomainError } from '../../model/errors.js';
 import { PRIORITY_CLASSES } from '../../model/job.js';
 import { type CycleResult, type PolicySettings, policySettings, scheduleCycle } from '../../scheduler/index.js';
 import { openSpec } from '../../store/sealed-fields.js';
@@ -62,7 +63,10 @@ export class CycleRunner {
         // An attestation starting or ending changes where jobs may run even when nothing else changed.
         if (state.dirty || this.ctx.residency?.due(now) || this.reasonsDue(now)) await this.runCycle();
       } catch (err) {
-        console.error('scheduling cycle failed:', err);
+        // The database away (a failover): one line, not a stack, at every cycle until it is back.
+        if (err instanceof DomainError && err.code === 'store_unavailable')
+          console.error(`scheduling cycle failed: ${err.detail}`);
+        else console.error('scheduling cycle failed:', err);
       }
       this.lastCycleEnd = performance.now();
       if (this.stopped) return;

@@ -123,6 +123,19 @@ export class SchedulerRole {
     }
   }
 
+  /**
+   * resync: a decision's COMMIT outcome is unknown (the database failed over while it was on its way),
+   * so the in-memory view may disagree with the store — a start that did commit would look queued and
+   * its GPUs free. Cycles stop at once; the next lease check finds the lease still held and rebuilds
+   * the view from what was committed, as a takeover does (or steps down, if another replica took it).
+   */
+  resync(): void {
+    if (!this.leader || this.stopped) return;
+    this.lease.lose();
+    void this.cp.stepDown().catch(() => undefined);
+    this.log('a decision was cut off while committing (outcome unknown): cycles paused until the view is rebuilt from the store');
+  }
+
   /** recoverAsLeader: the tail paused, the view rebuilt from the store and the drivers reattached, cycles on. */
   private async recoverAsLeader(): Promise<{ queued: number; running: number }> {
     await this.tail?.stop();
