@@ -103,6 +103,8 @@ test('every leaf command has help with examples', async () => {
     ['session', 'list'],
     ['session', 'open'],
     ['session', 'stop'],
+    ['admin', 'backup'],
+    ['admin', 'restore'],
   ];
   for (const leaf of leaves) {
     const r = await cli([...leaf, '--help'], {});
