@@ -63,7 +63,12 @@ export interface OfflineReport {
 }
 
 export async function verifyExport(path: string, expectedKeyId?: string, since: Head | null = null): Promise<OfflineReport> {
-  const lines = (await readFile(path, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+  return verifyExportLines((await readFile(path, 'utf8')).split('\n'), expectedKeyId, since);
+}
+
+/** verifyExportLines: verifyExport on the export's lines (an organisation archive embeds them, org-archive.ts). */
+export function verifyExportLines(all: readonly string[], expectedKeyId?: string, since: Head | null = null): OfflineReport {
+  const lines = all.filter((l) => l.trim() !== '');
   let first: z.infer<typeof CheckpointLineSchema>;
   try {
     first = parseJson(lines[0] ?? '{}', CheckpointLineSchema, 'line 1');

@@ -105,6 +105,8 @@ test('every leaf command has help with examples', async () => {
     ['session', 'stop'],
     ['admin', 'backup'],
     ['admin', 'restore'],
+    ['org', 'export'],
+    ['org', 'verify-archive'],
   ];
   for (const leaf of leaves) {
     const r = await cli([...leaf, '--help'], {});
