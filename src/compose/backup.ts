@@ -17,13 +17,14 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import SQLite from 'better-sqlite3';
 import type { VerifyReport } from '../server/audit/checkpoints.js';
 import { AuditLog } from '../server/audit/index.js';
-import { openStore } from '../store/open-store.js';
+import type { KeyTables } from '../store/keys-tables.js';
+import { openStore, type Store } from '../store/open-store.js';
 import { createPostgresPool, redact } from '../store/postgres.js';
 import { ArchiveError, extractArchive, type Manifest, readManifest, writeArchive } from './backup-archive.js';
 import { VERSION } from './start.js';
@@ -193,6 +194,27 @@ export interface RestoreOptions {
 export interface RestoreResult {
   manifest: Manifest;
   audit: VerifyReport;
+  /** Local key-provider keys the restored database refers to that keys/ does not hold (the server needs them to start). */
+  missingKeys: string[];
+}
+
+/** missingLocalKeys: the live local-provider KEKs the database names that <dataDir>/keys/keks.json lacks. */
+async function missingLocalKeys(store: Store, dataDir: string): Promise<string[]> {
+  const rows = await store.db
+    .withTables<KeyTables>()
+    .selectFrom('org_keks')
+    .select(['org_id', 'key_id'])
+    .where('provider', '=', 'local')
+    .where('state', '!=', 'destroyed')
+    .execute();
+  const path = join(dataDir, 'keys', 'keks.json');
+  let held: Record<string, unknown> = {};
+  try {
+    held = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch {
+    held = {};
+  }
+  return rows.filter((r) => !(r.key_id in held)).map((r) => `${r.key_id} (organisation ${r.org_id})`);
 }
 
 async function isEmptyDir(dir: string): Promise<boolean> {
@@ -255,7 +277,6 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     } else await rename(join(staging, 'database.sqlite'), join(dataDir, 'gigafab.db'));
     for (const f of DATA_FILES) if (existsSync(join(staging, f))) await rename(join(staging, f), join(dataDir, f));
     if (opts.keysFile) await extractArchive(opts.keysFile, dataDir, progress);
-    else progress('note: no --keys: the local key provider starts empty unless keys/ is restored (or a KMS holds the keys)');
   } catch (err) {
     // Nothing half-restored stays behind: the target was empty before.
     if (created) await rm(dataDir, { recursive: true, force: true });
@@ -268,7 +289,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const store = await openStore({ dataDir, databaseUrl: url });
   try {
     const audit = await new AuditLog(store, dataDir).verify(null);
-    return { manifest, audit };
+    return { manifest, audit, missingKeys: await missingLocalKeys(store, dataDir) };
   } finally {
     await store.close();
   }

@@ -144,9 +144,18 @@ test('SQLite: backup while the server accepts jobs; restore into a fresh dir; a 
   const own = await gigafab(['admin', 'restore', file, '--data-dir', server.dataDir], {});
   assert.equal(own.code, 1);
 
+  // Without the keys file: restored and verified, but the missing keys are named.
+  const keyless = await gigafab(['admin', 'restore', file, '--data-dir', join(dir, 'keyless')], {});
+  assert.equal(keyless.code, 0, keyless.err);
+  assert.match(
+    keyless.err,
+    /warning: the local key provider lacks 1 key\(s\) this database needs: lk_[0-9a-f]+ \(organisation bkorg\)/,
+  );
+
   const target = join(dir, 'restored');
   const restored = await gigafab(['admin', 'restore', file, '--data-dir', target, '--keys', keys], {});
   assert.equal(restored.code, 0, restored.err);
+  assert.doesNotMatch(restored.err, /warning/);
   assert.match(
     restored.out,
     /^OK: restored into .*; \d+ records of the whole log verify; signed checkpoint \d+ covers record \d+/,

@@ -76,8 +76,12 @@ ${EXIT_AUDIT_BROKEN} restored, but the audit log does not verify (the first bad 
         throw err;
       }
       const a = result.audit;
+      if (result.missingKeys.length > 0)
+        rt.io.err(
+          `warning: the local key provider lacks ${result.missingKeys.length} key(s) this database needs: ${result.missingKeys.slice(0, 5).join(', ')}${result.missingKeys.length > 5 ? ', …' : ''}; a server will not start on it until keys/ is restored (--keys FILE from \`backup --keys-out\`, taken after this backup)\n`,
+        );
       if (globalOptions(cmd).output === 'json')
-        rt.io.out(`${JSON.stringify({ manifest: result.manifest, audit: a }, null, 2)}\n`);
+        rt.io.out(`${JSON.stringify({ manifest: result.manifest, audit: a, missingKeys: result.missingKeys }, null, 2)}\n`);
       else if (a.ok) {
         const cp = a.checkpoint
           ? `; signed checkpoint ${a.checkpoint.seq ?? a.checkpoint.id} covers record ${a.checkpoint.uptoId} (key ${a.keyId})`
