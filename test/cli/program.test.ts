@@ -107,6 +107,7 @@ test('every leaf command has help with examples', async () => {
     ['admin', 'restore'],
     ['org', 'export'],
     ['org', 'verify-archive'],
+    ['org', 'import'],
   ];
   for (const leaf of leaves) {
     const r = await cli([...leaf, '--help'], {});

@@ -5,8 +5,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Job, JobEvent, Project, User } from '../../model/schemas.js';
+import { type OrgArchiveSection, verifyOrgArchive, writeOrgArchive } from '../../server/tenancy/org-archive.js';
 import { CliError, ExitCode, examples, globalOptions, makeCtx, type Runtime } from '../context.js';
-import { type OrgArchiveSection, verifyOrgArchive, writeOrgArchive } from '../org-archive.js';
 
 /** Exit code of a verify-archive that fails (as `gigafab audit verify`). */
 const EXIT_ARCHIVE_BAD = 4;
@@ -102,6 +102,46 @@ export function registerOrgExport(org: Command, rt: Runtime): void {
         await writeFile(opts.file, text, { mode: 0o600 });
         ctx.note(`archive of ${id} written to ${opts.file} (${Buffer.byteLength(text)} bytes)`);
       } else rt.io.out(text);
+    });
+
+  org
+    .command('import')
+    .description("import an organisation from another installation's archive (operators; verified first)")
+    .argument('<file>', 'an archive written by `gigafab org export`')
+    .option('--key-id <id>', "the key id the archive's audit slice must be signed with (published by the old operator)")
+    .option('--admin-user <id>', 'an imported admin who gets a token at once (with --admin-token-sha256)')
+    .option('--admin-token-sha256 <hash>', "SHA-256 of that admin's new token (`gigafab token generate` on the admin's side)")
+    .addHelpText(
+      'after',
+      examples(
+        'gigafab org import robotics-gmbh.gfa.jsonl --key-id 5c1e0a9b3d2f4e61',
+        'gigafab org import robotics-gmbh.gfa.jsonl --admin-user u_3f9a… --admin-token-sha256 9d2c…',
+      ),
+    )
+    .action(async (file: string, opts: { keyId?: string; adminUser?: string; adminTokenSha256?: string }, cmd: Command) => {
+      const ctx = await makeCtx(cmd, rt);
+      let archive: string;
+      try {
+        archive = await readFile(file, 'utf8');
+      } catch (err) {
+        throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
+      }
+      const { data } = await ctx.client.request<{
+        org: string;
+        importId: number;
+        projects: number;
+        users: number;
+        jobs: { imported: number; stoppedAtImport: number; ids: Record<string, string> };
+        quotasSkipped: string[];
+        datasetsNotImported: number;
+      }>('POST', '/v1/orgs/import', { body: { archive, ...opts } });
+      if (ctx.json) return ctx.printJson(data);
+      ctx.out(
+        `organisation ${data.org} imported (import ${data.importId}): ${data.projects} projects, ${data.users} users, ${data.jobs.imported} jobs as history (${data.jobs.stoppedAtImport} queued or running at the export: cancelled, not run here)`,
+      );
+      if (data.quotasSkipped.length > 0)
+        ctx.note(`quotas not imported (no such GPU type here): ${data.quotasSkipped.join(', ')}`);
+      if (data.datasetsNotImported > 0) ctx.note(`${data.datasetsNotImported} dataset(s) not imported: register them again`);
     });
 
   org

@@ -14,7 +14,7 @@
  * the audit section is signed by the installation.
  */
 import { createHash } from 'node:crypto';
-import { verifyExportLines } from './audit-offline.js';
+import { verifyExportLines } from '../audit/offline.js';
 
 export const ORG_ARCHIVE_FORMAT = 'gigafab-org-archive';
 export const ORG_ARCHIVE_VERSION = 1;
