@@ -30,6 +30,7 @@ import { invoiceRoutes } from './routes/invoices.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keysRoutes } from './routes/keys.js';
 import { lockboxRoutes } from './routes/lockbox.js';
+import { orgImportRoutes } from './routes/org-import.js';
 import { orgRegistryRoutes } from './routes/org-registries.js';
 import { priceRoutes } from './routes/prices.js';
 import { residencyRoutes } from './routes/residency.js';
@@ -132,7 +133,10 @@ export function createApp(opts: AppOptions) {
     c.set('tokenKey', key);
     await next();
   });
-  app.use('/v1/*', bodyLimit(maxBody));
+  // An organisation's archive is larger than any other body: its import route has a limit of its own.
+  const general = bodyLimit(maxBody);
+  const imports = bodyLimit(limits.body.maxImportBytes);
+  app.use('/v1/*', (c, next) => (c.req.path === '/v1/orgs/import' ? imports(c, next) : general(c, next)));
   const canonicalJobId = async (c: Context<ApiEnv>, next: Next) => {
     const id = c.req.param('id') ?? '';
     // POST /v1/jobs/estimate (routes/prices.ts) names no job.
@@ -155,6 +159,7 @@ export function createApp(opts: AppOptions) {
   });
 
   app.route('/', tenancyRoutes(services));
+  app.route('/', orgImportRoutes(services));
   app.route('/', jobRoutes(services));
   app.route('/', fleetRoutes(services));
   app.route('/', auditRoutes(services));

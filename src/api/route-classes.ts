@@ -51,6 +51,8 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   // Tenancy (routes/tenancy.ts).
   'GET /v1/whoami': c('caller', 'none'),
   'POST /v1/orgs': c('operator', 'metadata'),
+  // An archive the tenant handed over (org-import.ts); the answer is counts and ids only.
+  'POST /v1/orgs/import': c('operator', 'metadata'),
   'GET /v1/orgs': c('caller', 'metadata'),
   'GET /v1/orgs/{org}': c('org', 'metadata'),
   'POST /v1/orgs/{org}/projects': c('org', 'metadata'),

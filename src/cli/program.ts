@@ -68,6 +68,7 @@ export const COMMAND_GROUPS: readonly { names: readonly string[]; load: () => Pr
   { names: ['prices'], load: async () => [(await import('./commands/prices.js')).registerPrices] },
   { names: ['invoice'], load: async () => [(await import('./commands/invoice.js')).registerInvoice] },
   { names: ['budget'], load: async () => [(await import('./commands/budget.js')).registerBudget] },
+  { names: ['admin'], load: async () => [(await import('./commands/admin.js')).registerAdmin] },
 ];
 
 /** Global options that take a value, so that the word after them is not taken for the command. */

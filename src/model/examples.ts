@@ -5,6 +5,11 @@
  */
 export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
   createOrg: { id: 'robotics-gmbh', name: 'Robotics GmbH', kind: 'start-up' },
+  importOrg: {
+    archive:
+      '{"type":"manifest","format":"gigafab-org-archive","formatVersion":1,"org":"robotics-gmbh","exportedAt":"2026-12-06T00:00:00.000Z","exportedBy":"u_3f9a","source":"https://gpu.old-provider.example","sections":[…]}\n{"section":"org","n":1,"record":{…},"h":"…"}\n…',
+    keyId: '5c1e0a9b3d2f4e61',
+  },
   createProject: { id: 'robotics', name: 'Robotics' },
   setQuota: { gpus: 64 },
   createUser: { name: 'Ada', email: 'ada@robotics.example', role: 'admin' },

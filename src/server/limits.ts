@@ -24,6 +24,13 @@ export const LimitsSchema = z.strictObject({
         .min(1024)
         .max(64 * 1024 * 1024)
         .default(1024 * 1024),
+      /** POST /v1/orgs/import: an organisation's archive (JSON, the archive as one string). */
+      maxImportBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(1024 * 1024 * 1024)
+        .default(64 * 1024 * 1024),
       /** A job spec as stored (its JSON): command, env, labels and the rest together. */
       maxJobSpecBytes: z
         .number()

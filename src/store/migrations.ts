@@ -22,6 +22,7 @@ import { migration021Services } from './migration-021-services.js';
 import { migration022UsageGpuEquivalents } from './migration-022-usage-gpu-equivalents.js';
 import { migration023SchedulerLease } from './migration-023-scheduler-lease.js';
 import { migration024Invoices } from './migration-024-invoices.js';
+import { migration025OrgImports } from './migration-025-org-imports.js';
 
 type Db = Kysely<unknown>;
 
@@ -192,6 +193,7 @@ export const migrations: Record<string, Migration> = {
   '022_usage_gpu_equivalents': migration022UsageGpuEquivalents,
   '024_invoices': migration024Invoices,
   '023_scheduler_lease': migration023SchedulerLease,
+  '025_org_imports': migration025OrgImports,
 };
 
 export const migrationProvider: MigrationProvider = {

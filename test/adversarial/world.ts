@@ -235,6 +235,8 @@ const inHours = (h: number) => new Date(Date.now() + h * 3600_000).toISOString()
  */
 export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
   'POST /v1/orgs': () => ({ id: 'planted-org', name: 'planted', kind: 'research' }),
+  // Passes validation, then fails verification (422 archive_invalid): the suite imports no organisation.
+  'POST /v1/orgs/import': () => ({ archive: '{"type":"manifest","format":"gigafab-org-archive"}\n' }),
   'POST /v1/orgs/{org}/projects': () => ({ id: 'planted-project' }),
   'PUT /v1/projects/{project}/quotas/{gpuType}': () => ({ gpus: 64 }),
   'POST /v1/orgs/{org}/users': () => ({ name: 'planted admin', role: 'admin' }),

@@ -103,6 +103,11 @@ test('every leaf command has help with examples', async () => {
     ['session', 'list'],
     ['session', 'open'],
     ['session', 'stop'],
+    ['admin', 'backup'],
+    ['admin', 'restore'],
+    ['org', 'export'],
+    ['org', 'verify-archive'],
+    ['org', 'import'],
   ];
   for (const leaf of leaves) {
     const r = await cli([...leaf, '--help'], {});

@@ -6,6 +6,7 @@ import type { Org, OrgKind } from '../../model/schemas.js';
 import { examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { ORG_KIND_CHOICES } from '../enums.js';
 import { renderKeyValues, renderTable } from '../output.js';
+import { registerOrgExport } from './org-export.js';
 import { registerOrgRegistries } from './org-registries.js';
 
 export function registerOrg(program: Command, rt: Runtime): void {
@@ -80,4 +81,5 @@ export function registerOrg(program: Command, rt: Runtime): void {
     });
 
   registerOrgRegistries(org, rt);
+  registerOrgExport(org, rt);
 }

@@ -6,6 +6,7 @@
  */
 import type { Store } from '../../store/open-store.js';
 import { Auth, type OidcLogin } from './auth.js';
+import { OrgImports } from './org-import.js';
 import { Orgs } from './orgs.js';
 import { Projects, type QuotaLedger } from './projects.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from './token-records.js';
@@ -35,6 +36,8 @@ export class Tenancy {
   readonly projects: Projects;
   readonly users: Users;
   readonly tokens: Tokens;
+  /** Organisations imported from another installation's archive (org-import.ts). */
+  readonly imports: OrgImports;
 
   constructor(deps: TenancyDeps) {
     const now = deps.now ?? (() => Date.now());
@@ -44,5 +47,6 @@ export class Tenancy {
     this.projects = new Projects(deps.store, this.orgs, deps.quotas, now);
     this.users = new Users(deps.store, this.orgs, this.auth, policy, now);
     this.tokens = new Tokens(deps.store, this.users, this.auth, policy, now);
+    this.imports = new OrgImports(deps.store, deps.quotas, policy, now);
   }
 }
