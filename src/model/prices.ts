@@ -112,6 +112,9 @@ export const CostEstimateSchema = z
   });
 export type CostEstimate = z.infer<typeof CostEstimateSchema>;
 
+export const BUDGET_POLICIES = ['refuse', 'wait'] as const;
+export type BudgetPolicy = (typeof BUDGET_POLICIES)[number];
+
 export const BudgetInputSchema = z
   .strictObject({
     capCents: z
@@ -120,25 +123,40 @@ export const BudgetInputSchema = z
       .min(0)
       .max(1_000_000_000_000)
       .openapi({ description: 'Hard cap in EUR cents per calendar month (UTC)', example: 500_000 }),
+    policy: z
+      .enum(BUDGET_POLICIES)
+      .optional()
+      .openapi({
+        description:
+          'At the cap: `refuse` (admission answers 422 budget_exhausted) or `wait` (the job is queued and waits ' +
+          'with pending reason budget_exhausted until budget frees). Default: the budget’s current policy, else refuse',
+        example: 'wait',
+      }),
   })
   .openapi('BudgetInput');
 
 export const BudgetSchema = z
   .object({
     org: z.string(),
+    project: z.string().optional().openapi({ description: 'Set for a project’s budget, absent for the organisation’s' }),
     capCents: z.number().int(),
+    policy: z.enum(BUDGET_POLICIES),
     month: z.string().openapi({ description: 'The calendar month (UTC) of the figures, YYYY-MM' }),
     spentCents: z.number().int().openapi({ description: 'Usage cost this month, running segments up to now' }),
     committedCents: z
       .number()
       .int()
       .openapi({ description: 'Queued jobs to their time limits, running jobs for the rest of theirs, at current prices' }),
-    remainingCents: z.number().int(),
+    remainingCents: z
+      .number()
+      .int()
+      .openapi({ description: 'Cap less spent and committed; negative while jobs wait under a `wait` budget' }),
   })
   .openapi('Budget', {
     example: {
       org: 'robotics-gmbh',
       capCents: 500000,
+      policy: 'refuse',
       month: '2026-12',
       spentCents: 120000,
       committedCents: 14400,
@@ -146,3 +164,11 @@ export const BudgetSchema = z
     },
   });
 export type Budget = z.infer<typeof BudgetSchema>;
+
+export const BudgetListSchema = z
+  .object({
+    org: z.string(),
+    items: z.array(BudgetSchema).openapi({ description: 'The organisation’s budget (if any) first, then its projects’ by id' }),
+  })
+  .openapi('BudgetList');
+export type BudgetList = z.infer<typeof BudgetListSchema>;

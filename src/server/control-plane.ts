@@ -81,7 +81,7 @@ export class ControlPlane {
   readonly usage: UsageReports;
   /** The versioned price book (price-book.ts). */
   readonly prices: PriceBook;
-  /** Monthly budgets, enforced at admission (budgets.ts). */
+  /** Monthly budgets: refused at admission or held by the scheduler's budget gate (budgets.ts). */
   readonly budgets: Budgets;
   /** Monthly invoices and credit notes (invoices/invoice-service.ts). */
   readonly invoices: InvoiceService;
@@ -108,7 +108,11 @@ export class ControlPlane {
     const residency = d.residency ?? null;
     const grace = stopGrace(d);
     const hooks = this.hooks;
+    this.prices = new PriceBook(d.store, this.fleet, now);
+    this.usage = new UsageReports(d.store, this.prices, now);
+    this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now);
     this.ctx = {
+      budgets: this.budgets.figures,
       state: this.state,
       store: d.store,
       driver: d.driver,
@@ -121,9 +125,6 @@ export class ControlPlane {
     };
     this.ops = new SchedulingOps(d.store, this.fleet, now, () => this.state.poke());
     this.ops.residency = residency;
-    this.prices = new PriceBook(d.store, this.fleet, now);
-    this.usage = new UsageReports(d.store, this.prices, now);
-    this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now);
     this.invoices = new InvoiceService(d.store, this.prices, now);
     this.billing = new BillingSettings(d.store, this.fleet, now);
     this.registries = new OrgRegistryLists(d.store, this.state, now);

@@ -22,6 +22,7 @@ import { migration021Services } from './migration-021-services.js';
 import { migration022UsageGpuEquivalents } from './migration-022-usage-gpu-equivalents.js';
 import { migration023SchedulerLease } from './migration-023-scheduler-lease.js';
 import { migration024Invoices } from './migration-024-invoices.js';
+import { migration026BudgetPolicies } from './migration-026-budget-policies.js';
 
 type Db = Kysely<unknown>;
 
@@ -192,6 +193,7 @@ export const migrations: Record<string, Migration> = {
   '022_usage_gpu_equivalents': migration022UsageGpuEquivalents,
   '024_invoices': migration024Invoices,
   '023_scheduler_lease': migration023SchedulerLease,
+  '026_budget_policies': migration026BudgetPolicies,
 };
 
 export const migrationProvider: MigrationProvider = {

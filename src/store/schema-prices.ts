@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 /** Table types of migration 018 (the price book: versions and their prices; monthly budgets). */
 
 export interface PriceVersionsTable {
@@ -24,6 +25,18 @@ export interface BudgetsTable {
   org_id: string;
   /** Hard cap in EUR cents per calendar month (UTC). */
   cap_cents: number;
+  /** refuse or wait (migration 026): what happens to a job that does not fit what is left. */
+  policy: Generated<string>;
+  updated_at: string;
+  updated_by: string;
+}
+
+/** A project's monthly budget (migration 026), never above its organisation's cap. */
+export interface ProjectBudgetsTable {
+  project_id: string;
+  org_id: string;
+  cap_cents: number;
+  policy: Generated<string>;
   updated_at: string;
   updated_by: string;
 }

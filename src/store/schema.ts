@@ -6,7 +6,7 @@ import type { BillingProfilesTable, CreditNotesTable, EnergyFactorsTable, Invoic
 import type { JobEndpointsTable } from './schema-job-endpoints.js';
 import type { SchedulerLeaseTable } from './schema-lease.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
-import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
+import type { BudgetsTable, PricesTable, PriceVersionsTable, ProjectBudgetsTable } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
 import type { UsageRecordsTable } from './schema-usage.js';
@@ -159,6 +159,7 @@ export interface Database {
   price_versions: PriceVersionsTable;
   prices: PricesTable;
   budgets: BudgetsTable;
+  project_budgets: ProjectBudgetsTable;
   invoices: InvoicesTable;
   credit_notes: CreditNotesTable;
   billing_profiles: BillingProfilesTable;

@@ -103,6 +103,9 @@ test('every leaf command has help with examples', async () => {
     ['session', 'list'],
     ['session', 'open'],
     ['session', 'stop'],
+    ['budget', 'set'],
+    ['budget', 'show'],
+    ['budget', 'list'],
   ];
   for (const leaf of leaves) {
     const r = await cli([...leaf, '--help'], {});
