@@ -132,6 +132,21 @@ export const BudgetInputSchema = z
           'with pending reason budget_exhausted until budget frees). Default: the budget’s current policy, else refuse',
         example: 'wait',
       }),
+    alertThresholds: z
+      .array(z.number().int().min(1).max(100))
+      .max(10)
+      .refine((a) => new Set(a).size === a.length, 'each threshold once')
+      .optional()
+      .openapi({
+        description:
+          'Percents of the cap; crossing one (spent + committed) records an alert, once a month. Default: unchanged, else none',
+        example: [50, 80, 100],
+      }),
+    webhookUrl: z.string().url().max(2048).nullable().optional().openapi({
+      description:
+        'Where alerts are POSTed, signed (gigafab-signature); https, and never to a private, link-local or loopback address. null: none',
+      example: 'https://hooks.example.com/gigafab',
+    }),
   })
   .openapi('BudgetInput');
 
@@ -141,6 +156,8 @@ export const BudgetSchema = z
     project: z.string().optional().openapi({ description: 'Set for a project’s budget, absent for the organisation’s' }),
     capCents: z.number().int(),
     policy: z.enum(BUDGET_POLICIES),
+    alertThresholds: z.array(z.number().int()),
+    webhookUrl: z.string().nullable(),
     month: z.string().openapi({ description: 'The calendar month (UTC) of the figures, YYYY-MM' }),
     spentCents: z.number().int().openapi({ description: 'Usage cost this month, running segments up to now' }),
     committedCents: z
@@ -157,6 +174,8 @@ export const BudgetSchema = z
       org: 'robotics-gmbh',
       capCents: 500000,
       policy: 'refuse',
+      alertThresholds: [50, 80, 100],
+      webhookUrl: 'https://hooks.example.com/gigafab',
       month: '2026-12',
       spentCents: 120000,
       committedCents: 14400,
@@ -172,3 +191,37 @@ export const BudgetListSchema = z
   })
   .openapi('BudgetList');
 export type BudgetList = z.infer<typeof BudgetListSchema>;
+
+export const BudgetAlertSchema = z
+  .object({
+    id: z.number().int(),
+    org: z.string(),
+    project: z.string().optional(),
+    month: z.string(),
+    thresholdPct: z.number().int(),
+    at: z.string().openapi({ description: 'When the crossing was noticed' }),
+    capCents: z.number().int(),
+    spentCents: z.number().int(),
+    committedCents: z.number().int(),
+    delivery: z.object({
+      state: z.enum(['none', 'pending', 'delivered', 'failed']),
+      url: z.string().nullable(),
+      attempts: z.number().int(),
+      nextAt: z.string().nullable(),
+      lastError: z.string().nullable(),
+      deliveredAt: z.string().nullable(),
+    }),
+  })
+  .openapi('BudgetAlert');
+export type BudgetAlert = z.infer<typeof BudgetAlertSchema>;
+
+export const BudgetAlertListSchema = z.object({ items: z.array(BudgetAlertSchema) }).openapi('BudgetAlertList');
+export type BudgetAlertList = z.infer<typeof BudgetAlertListSchema>;
+
+export const WebhookSecretSchema = z
+  .object({
+    org: z.string(),
+    secret: z.string().openapi({ description: 'Shown once: keep it to verify gigafab-signature; a new one replaces it' }),
+  })
+  .openapi('WebhookSecret');
+export type WebhookSecret = z.infer<typeof WebhookSecretSchema>;

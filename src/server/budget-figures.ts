@@ -24,6 +24,9 @@ export interface BudgetCap {
   org: string;
   capCents: number;
   policy: BudgetPolicy;
+  /** Percents of the cap that raise an alert once a month (budget-alerts.ts). */
+  alertThresholds: number[];
+  webhookUrl: string | null;
 }
 
 export type BudgetState = Pick<SchedulingState, 'queue' | 'queuedSpecs' | 'running' | 'fleet' | 'poke'>;
@@ -76,25 +79,28 @@ export class BudgetFigures {
   private async load(): Promise<Map<string, BudgetCap>> {
     const out = new Map<string, BudgetCap>();
     const db = this.store.db;
-    for (const r of await db.selectFrom('budgets').select(['org_id', 'cap_cents', 'policy']).execute()) {
-      const cap: BudgetCap = {
-        scope: 'org',
-        id: r.org_id,
-        org: r.org_id,
-        capCents: Number(r.cap_cents),
-        policy: r.policy as BudgetPolicy,
-      };
-      out.set(budgetKey('org', r.org_id), cap);
+    const cols = ['cap_cents', 'policy', 'alert_thresholds', 'webhook_url', 'org_id'] as const;
+    const common = (r: {
+      cap_cents: number;
+      policy: string;
+      alert_thresholds: string;
+      webhook_url: string | null;
+      org_id: string;
+    }) => ({
+      org: r.org_id,
+      capCents: Number(r.cap_cents),
+      policy: r.policy as BudgetPolicy,
+      alertThresholds: parseThresholds(r.alert_thresholds),
+      webhookUrl: r.webhook_url,
+    });
+    for (const r of await db.selectFrom('budgets').select(cols).execute()) {
+      out.set(budgetKey('org', r.org_id), { scope: 'org', id: r.org_id, ...common(r) });
     }
-    for (const r of await db.selectFrom('project_budgets').select(['project_id', 'org_id', 'cap_cents', 'policy']).execute()) {
-      const cap: BudgetCap = {
-        scope: 'project',
-        id: r.project_id,
-        org: r.org_id,
-        capCents: Number(r.cap_cents),
-        policy: r.policy as BudgetPolicy,
-      };
-      out.set(budgetKey('project', r.project_id), cap);
+    for (const r of await db
+      .selectFrom('project_budgets')
+      .select([...cols, 'project_id'])
+      .execute()) {
+      out.set(budgetKey('project', r.project_id), { scope: 'project', id: r.project_id, ...common(r) });
     }
     return out;
   }
@@ -107,6 +113,8 @@ export class BudgetFigures {
       ...(cap.scope === 'project' ? { project: cap.id } : {}),
       capCents: cap.capCents,
       policy: cap.policy,
+      alertThresholds: cap.alertThresholds,
+      webhookUrl: cap.webhookUrl,
       month,
       spentCents: spent,
       committedCents: committed,
@@ -213,6 +221,11 @@ export class BudgetFigures {
       return { ...limits, costs };
     };
   }
+}
+
+function parseThresholds(text: string): number[] {
+  const v: unknown = JSON.parse(text);
+  return Array.isArray(v) ? v.filter((n): n is number => typeof n === 'number') : [];
 }
 
 function inScope(cap: BudgetCap, j: { org: string; project: string }): boolean {

@@ -23,6 +23,7 @@ import type { Store } from '../store/open-store.js';
 import { type BudgetCap, BudgetFigures, type BudgetScope, type BudgetState, budgetKey } from './budget-figures.js';
 import type { PriceBook } from './price-book.js';
 import type { UsageReports } from './usage-report.js';
+import { checkWebhookUrl } from './webhook-target.js';
 
 export { monthOf } from './budget-figures.js';
 
@@ -30,6 +31,14 @@ export { monthOf } from './budget-figures.js';
 interface Target {
   org: string;
   project?: string;
+}
+
+/** BudgetChange: the cap, and what to change besides (absent: unchanged). */
+export interface BudgetChange {
+  capCents: number;
+  policy?: BudgetPolicy;
+  alertThresholds?: number[];
+  webhookUrl?: string | null;
 }
 
 export class Budgets {
@@ -43,12 +52,16 @@ export class Budgets {
     prices: Pick<PriceBook, 'timeline'>,
     usage: Pick<UsageReports, 'orgCost' | 'projectCost'>,
     now: () => number,
+    /** The server setting budgetAlerts.allowLoopback (webhook-target.ts). */
+    private readonly allowLoopback = false,
   ) {
     this.figures = new BudgetFigures(store, state, prices, usage, now);
   }
 
   /** set: the organisation's cap (and policy); 422 budget_below_project_cap under one of its projects' caps. */
-  async set(ctx: RequestContext, org: string, capCents: number, policy?: BudgetPolicy): Promise<Budget> {
+  async set(ctx: RequestContext, org: string, change: BudgetChange | number): Promise<Budget> {
+    const c = typeof change === 'number' ? { capCents: change } : change;
+    const capCents = c.capCents;
     await this.mayAdmin(ctx.principal, org);
     const caps = await this.figures.caps();
     const above = [...caps.values()].find((c) => c.scope === 'project' && c.org === org && c.capCents > capCents);
@@ -60,11 +73,13 @@ export class Budgets {
           `for organisation ${org}; lower the project's budget first`,
       );
     }
-    return this.write(ctx, { org }, capCents, policy);
+    return this.write(ctx, { org }, c);
   }
 
   /** setProject: a project's cap (and policy); 422 budget_exceeds_org_cap above its organisation's cap. */
-  async setProject(ctx: RequestContext, project: string, capCents: number, policy?: BudgetPolicy): Promise<Budget> {
+  async setProject(ctx: RequestContext, project: string, change: BudgetChange | number, policy?: BudgetPolicy): Promise<Budget> {
+    const c = typeof change === 'number' ? { capCents: change, policy } : change;
+    const capCents = c.capCents;
     const org = await this.orgOfProject(ctx.principal, project);
     await this.mayAdmin(ctx.principal, org);
     const orgCap = (await this.figures.caps()).get(budgetKey('org', org));
@@ -76,7 +91,7 @@ export class Budgets {
           `EUR ${euros(orgCap.capCents)}; ask for at most that, or raise the organisation's budget first`,
       );
     }
-    return this.write(ctx, { org, project }, capCents, policy);
+    return this.write(ctx, { org, project }, c);
   }
 
   /** status: the organisation's cap and this month's figures; 404 budget_not_found without one. */
@@ -154,22 +169,47 @@ export class Budgets {
     };
   }
 
-  private async write(ctx: RequestContext, t: Target, capCents: number, policy: BudgetPolicy | undefined): Promise<Budget> {
+  private async write(ctx: RequestContext, t: Target, c: BudgetChange): Promise<Budget> {
+    const { capCents } = c;
+    if (c.webhookUrl) {
+      await checkWebhookUrl(c.webhookUrl, this.allowLoopback);
+      const secret = await this.store.db
+        .selectFrom('budget_webhook_secrets')
+        .select('org_id')
+        .where('org_id', '=', t.org)
+        .executeTakeFirst();
+      if (!secret) {
+        throw new DomainError(
+          'unprocessable',
+          'webhook_secret_missing',
+          `organisation ${t.org} has no webhook signing secret yet: create one first (POST /v1/orgs/${t.org}/budget-webhook-secret, ` +
+            `gigafab budget webhook-secret ${t.org}), then set the URL`,
+        );
+      }
+    }
     const at = new Date(this.figures.now()).toISOString();
     const by = ctx.principal.userId;
     const scope: BudgetScope = t.project === undefined ? 'org' : 'project';
     const id = t.project ?? t.org;
     await this.store.write(async (trx) => {
+      const cols = ['cap_cents', 'policy', 'alert_thresholds', 'webhook_url'] as const;
       const before =
         scope === 'org'
-          ? await trx.selectFrom('budgets').select(['cap_cents', 'policy']).where('org_id', '=', id).executeTakeFirst()
-          : await trx
-              .selectFrom('project_budgets')
-              .select(['cap_cents', 'policy'])
-              .where('project_id', '=', id)
-              .executeTakeFirst();
-      const pol = policy ?? (before?.policy as BudgetPolicy | undefined) ?? 'refuse';
-      const row = { cap_cents: capCents, policy: pol, updated_at: at, updated_by: by };
+          ? await trx.selectFrom('budgets').select(cols).where('org_id', '=', id).executeTakeFirst()
+          : await trx.selectFrom('project_budgets').select(cols).where('project_id', '=', id).executeTakeFirst();
+      const pol = c.policy ?? (before?.policy as BudgetPolicy | undefined) ?? 'refuse';
+      const thresholds = c.alertThresholds
+        ? JSON.stringify([...c.alertThresholds].sort((a, b) => a - b))
+        : (before?.alert_thresholds ?? '[]');
+      const url = c.webhookUrl !== undefined ? c.webhookUrl : (before?.webhook_url ?? null);
+      const row = {
+        cap_cents: capCents,
+        policy: pol,
+        alert_thresholds: thresholds,
+        webhook_url: url,
+        updated_at: at,
+        updated_by: by,
+      };
       if (scope === 'org') {
         await trx
           .insertInto('budgets')
@@ -183,6 +223,7 @@ export class Budgets {
           .onConflict((oc) => oc.column('project_id').doUpdateSet(row))
           .execute();
       }
+      const policy = pol;
       this.figures.forget();
       await appendAudit(trx, {
         at,
@@ -191,8 +232,15 @@ export class Budgets {
         action: 'budget.set',
         objectType: 'budget',
         objectId: scope === 'org' ? t.org : `${t.org}/${id}`,
-        before: before ? { capCents: Number(before.cap_cents), policy: before.policy } : undefined,
-        after: { capCents, policy: pol },
+        before: before
+          ? {
+              capCents: Number(before.cap_cents),
+              policy: before.policy,
+              alertThresholds: JSON.parse(before.alert_thresholds),
+              webhookUrl: before.webhook_url,
+            }
+          : undefined,
+        after: { capCents, policy, alertThresholds: JSON.parse(thresholds), webhookUrl: url },
         requestId: ctx.requestId,
       });
     });

@@ -13,6 +13,7 @@ import type { Principal, RequestContext } from '../model/principal.js';
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../model/schemas.js';
 import { type ClusterModel, shareMilliOn } from '../scheduler/index.js';
 import type { Store } from '../store/open-store.js';
+import { BudgetAlerts } from './budget-alerts.js';
 import { Budgets } from './budgets.js';
 import type { CycleContext } from './cycle/context.js';
 import { CycleRunner } from './cycle/cycle-runner.js';
@@ -83,6 +84,8 @@ export class ControlPlane {
   readonly prices: PriceBook;
   /** Monthly budgets: refused at admission or held by the scheduler's budget gate (budgets.ts). */
   readonly budgets: Budgets;
+  /** Budget thresholds crossed and their signed webhooks (budget-alerts.ts); the leader's loop. */
+  readonly budgetAlerts: BudgetAlerts;
   /** Monthly invoices and credit notes (invoices/invoice-service.ts). */
   readonly invoices: InvoiceService;
   /** Billing profiles and sites' energy factors (invoices/billing-settings.ts). */
@@ -110,7 +113,8 @@ export class ControlPlane {
     const hooks = this.hooks;
     this.prices = new PriceBook(d.store, this.fleet, now);
     this.usage = new UsageReports(d.store, this.prices, now);
-    this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now);
+    this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now, this.policy.budgetAlerts.allowLoopback);
+    this.budgetAlerts = new BudgetAlerts(d.store, this.budgets.figures, this.policy.budgetAlerts, now);
     this.ctx = {
       budgets: this.budgets.figures,
       state: this.state,
@@ -189,9 +193,11 @@ export class ControlPlane {
   startLoop(): void {
     this.runner.startLoop();
     this.sessions.start();
+    this.budgetAlerts.start();
   }
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.sessions.stop();
+    await this.budgetAlerts.stop();
     return this.runner.stop();
   }
   runCycle(): Promise<void> {

@@ -106,6 +106,8 @@ test('every leaf command has help with examples', async () => {
     ['budget', 'set'],
     ['budget', 'show'],
     ['budget', 'list'],
+    ['budget', 'webhook-secret'],
+    ['budget', 'alerts'],
   ];
   for (const leaf of leaves) {
     const r = await cli([...leaf, '--help'], {});

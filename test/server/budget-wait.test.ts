@@ -57,6 +57,8 @@ test('a project budget stays under its organisation cap; both are audited and li
     project: 'vision',
     capCents: 50_000,
     policy: 'wait',
+    alertThresholds: [],
+    webhookUrl: null,
     month: '2026-01',
     spentCents: 0,
     committedCents: 0,

@@ -806,6 +806,8 @@ class _BudgetRequired(TypedDict):
     org: str
     capCents: int
     policy: Literal["refuse", "wait"]
+    alertThresholds: List[int]
+    webhookUrl: Optional[str]
     month: str
     spentCents: int
     committedCents: int
@@ -822,11 +824,38 @@ class _BudgetInputRequired(TypedDict):
 
 class BudgetInput(_BudgetInputRequired, total=False):
     policy: Literal["refuse", "wait"]
+    alertThresholds: List[int]
+    webhookUrl: Optional[str]
 
 
 class BudgetList(TypedDict):
     org: str
     items: List["Budget"]
+
+
+class WebhookSecret(TypedDict):
+    org: str
+    secret: str
+
+
+class BudgetAlertList(TypedDict):
+    items: List["BudgetAlert"]
+
+
+class _BudgetAlertRequired(TypedDict):
+    id: int
+    org: str
+    month: str
+    thresholdPct: int
+    at: str
+    capCents: int
+    spentCents: int
+    committedCents: int
+    delivery: Dict[str, Any]
+
+
+class BudgetAlert(_BudgetAlertRequired, total=False):
+    project: str
 
 
 class InvoiceRun(TypedDict):
@@ -2330,6 +2359,32 @@ class GeneratedApi:
             "GET",
             "/v1/projects/{project}/budget",
             path={"project": project},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def create_budget_webhook_secret(self, org: Union[str, int]) -> "WebhookSecret":
+        """A new secret that signs the organisation's budget webhooks (its own admins); shown once, replaces any
+
+        POST /v1/orgs/{org}/budget-webhook-secret"""
+        return self._call(
+            "POST",
+            "/v1/orgs/{org}/budget-webhook-secret",
+            path={"org": org},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def list_budget_alerts(self, org: Union[str, int]) -> "BudgetAlertList":
+        """Budget thresholds the organisation's budgets crossed, newest first, with their webhook deliveries
+
+        GET /v1/orgs/{org}/budget-alerts"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/budget-alerts",
+            path={"org": org},
             query={},
             headers={},
             body=None,

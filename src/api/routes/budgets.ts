@@ -1,6 +1,12 @@
 /** Monthly budgets of an organisation and of its projects (src/server/budgets.ts). */
 import { createRoute, z } from '@hono/zod-openapi';
-import { BudgetInputSchema, BudgetListSchema, BudgetSchema } from '../../model/prices.js';
+import {
+  BudgetAlertListSchema,
+  BudgetInputSchema,
+  BudgetListSchema,
+  BudgetSchema,
+  WebhookSecretSchema,
+} from '../../model/prices.js';
 import { json, type newRouter, requestContext, type Services } from '../context.js';
 import { commonProblems, unprocessableProblem } from '../problems.js';
 
@@ -22,8 +28,7 @@ export function budgetRoutes(r: ReturnType<typeof newRouter>, cp: Services['cp']
       responses: { 200: json(BudgetSchema, 'The budget and this month’s figures'), ...commonProblems, ...unprocessableProblem },
     }),
     async (c) => {
-      const b = c.req.valid('json');
-      return c.json(await cp.budgets.set(requestContext(c), c.req.valid('param').org, b.capCents, b.policy), 200);
+      return c.json(await cp.budgets.set(requestContext(c), c.req.valid('param').org, c.req.valid('json')), 200);
     },
   );
   r.openapi(
@@ -62,8 +67,7 @@ export function budgetRoutes(r: ReturnType<typeof newRouter>, cp: Services['cp']
       responses: { 200: json(BudgetSchema, 'The budget and this month’s figures'), ...commonProblems, ...unprocessableProblem },
     }),
     async (c) => {
-      const b = c.req.valid('json');
-      return c.json(await cp.budgets.setProject(requestContext(c), c.req.valid('param').project, b.capCents, b.policy), 200);
+      return c.json(await cp.budgets.setProject(requestContext(c), c.req.valid('param').project, c.req.valid('json')), 200);
     },
   );
   r.openapi(
@@ -77,5 +81,29 @@ export function budgetRoutes(r: ReturnType<typeof newRouter>, cp: Services['cp']
       responses: { 200: json(BudgetSchema, 'The budget'), ...commonProblems },
     }),
     async (c) => c.json(await cp.budgets.projectStatus(c.get('principal'), c.req.valid('param').project), 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/orgs/{org}/budget-webhook-secret',
+      operationId: 'createBudgetWebhookSecret',
+      tags: ['prices'],
+      summary: "A new secret that signs the organisation's budget webhooks (its own admins); shown once, replaces any",
+      request: { params: OrgParam },
+      responses: { 201: json(WebhookSecretSchema, 'The secret, shown once'), ...commonProblems },
+    }),
+    async (c) => c.json(await cp.budgetAlerts.createSecret(requestContext(c), c.req.valid('param').org), 201),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org}/budget-alerts',
+      operationId: 'listBudgetAlerts',
+      tags: ['prices'],
+      summary: "Budget thresholds the organisation's budgets crossed, newest first, with their webhook deliveries",
+      request: { params: OrgParam },
+      responses: { 200: json(BudgetAlertListSchema, 'The alerts'), ...commonProblems },
+    }),
+    async (c) => c.json(await cp.budgetAlerts.list(c.get('principal'), c.req.valid('param').org), 200),
   );
 }
