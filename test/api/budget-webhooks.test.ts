@@ -4,7 +4,8 @@
  * admin creates the signing secret (shown once; operators get 403), sets thresholds and a URL; a
  * job that takes committed spend past 50 % raises one alert, whose delivery fails once (HTTP 500),
  * is retried and arrives signed (HMAC-SHA256 over `t.body`, verified here); the alert lists with
- * its delivery. Private, link-local and (by default) loopback targets are refused (SSRF).
+ * its delivery; a pending delivery survives a kill -9 and a restart. Private, link-local and (by
+ * default) loopback targets are refused (SSRF).
  */
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -164,3 +165,56 @@ function readmeVerify(): (secret: string, header: string, body: string) => boole
   assert.ok(block, 'README.md has the verification example');
   return new Function('createHmac', 'timingSafeEqual', `${block[2]}\nreturn verify;`)(createHmac, timingSafeEqual);
 }
+
+test('a pending delivery survives a restart: the receiver is down, the server restarts, the retry arrives', async () => {
+  // A port with nothing listening yet.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const url = `http://127.0.0.1:${port}/later`;
+  // Committed spend for the project: a job to its limit (EUR 576.00), queued or running.
+  const job = { name: 'later', project: 'acme-ml', gpuType: 'B200', gpusPerNode: 8, maxRuntimeSeconds: 7200 };
+  assert.equal((await acme('POST', '/v1/jobs', job)).status, 201);
+  const set = await acme('PUT', '/v1/projects/acme-ml/budget', { capCents: 100_000, alertThresholds: [10], webhookUrl: url });
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  const failing = await waitFor(async () => {
+    const items = (await acme('GET', '/v1/orgs/acme/budget-alerts')).body.items as {
+      project?: string;
+      delivery: { attempts: number; state: string; lastError: string | null };
+    }[];
+    const a = items.find((i) => i.project === 'acme-ml');
+    return a && a.delivery.attempts >= 1 ? a : null;
+  }, 'a failed first attempt');
+  assert.equal(failing.delivery.state, 'pending');
+  assert.match(failing.delivery.lastError ?? '', /ECONNREFUSED/);
+  await server.stop('SIGKILL');
+  const got: string[] = [];
+  const late = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      got.push(body);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => late.listen(port, '127.0.0.1', r));
+  try {
+    await server.restart();
+    acme = api(server.url, acmeToken);
+    await waitFor(async () => got.length >= 1, 'the delivery after the restart');
+    assert.equal(JSON.parse(got[0]).project, 'acme-ml');
+    const done = await waitFor(async () => {
+      const items = (await acme('GET', '/v1/orgs/acme/budget-alerts')).body.items as {
+        project?: string;
+        delivery: { state: string };
+      }[];
+      return items.find((i) => i.project === 'acme-ml' && i.delivery.state === 'delivered') ?? null;
+    }, 'the alert lists as delivered');
+    assert.ok(done);
+  } finally {
+    await new Promise((r) => late.close(r));
+  }
+});
