@@ -111,6 +111,11 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/jobs/estimate': c('caller', 'none'),
   'PUT /v1/orgs/{org}/budget': c('org', 'metadata'),
   'GET /v1/orgs/{org}/budget': c('org', 'metadata'),
+  'GET /v1/orgs/{org}/budgets': c('org', 'metadata'),
+  'POST /v1/orgs/{org}/budget-webhook-secret': c('org', 'tenant-only'),
+  'GET /v1/orgs/{org}/budget-alerts': c('org', 'metadata'),
+  'PUT /v1/projects/{project}/budget': c('org', 'metadata'),
+  'GET /v1/projects/{project}/budget': c('org', 'metadata'),
   // Invoices (routes/invoices.ts): amounts per GPU type and class, no tenant-written text; runs and credit notes by operators.
   'POST /v1/invoices/runs': c('operator', 'metadata'),
   'GET /v1/invoices': c('caller', 'metadata'),

@@ -47,6 +47,22 @@ export const PolicySchema = z.strictObject({
   explainIntervalSeconds: z.number().min(0).default(2),
   /** Grace period between the stop signal and the kill, for cancel and preemption. */
   stopGraceSeconds: z.number().int().min(0).max(3600).default(30),
+  /** Budget alerts and their webhooks (src/server/budget-alerts.ts). */
+  budgetAlerts: z
+    .strictObject({
+      /**
+       * Allow webhook URLs on loopback addresses, over plain http too (tests, on-premises receivers on
+       * the same host). Private, link-local and other special addresses are refused whatever this says.
+       */
+      allowLoopback: z.boolean().default(false),
+      /** How often budgets are checked against their thresholds and due deliveries sent. */
+      checkIntervalSeconds: z.number().min(0.05).max(3600).default(10),
+      /** First retry after this many seconds, doubling each time (capped at an hour). */
+      retryBaseSeconds: z.number().min(0.01).max(3600).default(10),
+      /** Attempts before a delivery is given up (state failed). */
+      maxAttempts: z.number().int().min(1).max(30).default(8),
+    })
+    .prefault({}),
 });
 
 export type Policy = z.infer<typeof PolicySchema>;

@@ -112,6 +112,9 @@ export const CostEstimateSchema = z
   });
 export type CostEstimate = z.infer<typeof CostEstimateSchema>;
 
+export const BUDGET_POLICIES = ['refuse', 'wait'] as const;
+export type BudgetPolicy = (typeof BUDGET_POLICIES)[number];
+
 export const BudgetInputSchema = z
   .strictObject({
     capCents: z
@@ -120,25 +123,59 @@ export const BudgetInputSchema = z
       .min(0)
       .max(1_000_000_000_000)
       .openapi({ description: 'Hard cap in EUR cents per calendar month (UTC)', example: 500_000 }),
+    policy: z
+      .enum(BUDGET_POLICIES)
+      .optional()
+      .openapi({
+        description:
+          'At the cap: `refuse` (admission answers 422 budget_exhausted) or `wait` (the job is queued and waits ' +
+          'with pending reason budget_exhausted until budget frees). Default: the budget’s current policy, else refuse',
+        example: 'wait',
+      }),
+    alertThresholds: z
+      .array(z.number().int().min(1).max(100))
+      .max(10)
+      .refine((a) => new Set(a).size === a.length, 'each threshold once')
+      .optional()
+      .openapi({
+        description:
+          'Percents of the cap; crossing one (spent + committed) records an alert, once a month. Default: unchanged, else none',
+        example: [50, 80, 100],
+      }),
+    webhookUrl: z.string().url().max(2048).nullable().optional().openapi({
+      description:
+        'Where alerts are POSTed, signed (gigafab-signature); https, and never to a private, link-local or loopback address. null: none',
+      example: 'https://hooks.example.com/gigafab',
+    }),
   })
   .openapi('BudgetInput');
 
 export const BudgetSchema = z
   .object({
     org: z.string(),
+    project: z.string().optional().openapi({ description: 'Set for a project’s budget, absent for the organisation’s' }),
     capCents: z.number().int(),
+    policy: z.enum(BUDGET_POLICIES),
+    alertThresholds: z.array(z.number().int()),
+    webhookUrl: z.string().nullable(),
     month: z.string().openapi({ description: 'The calendar month (UTC) of the figures, YYYY-MM' }),
     spentCents: z.number().int().openapi({ description: 'Usage cost this month, running segments up to now' }),
     committedCents: z
       .number()
       .int()
       .openapi({ description: 'Queued jobs to their time limits, running jobs for the rest of theirs, at current prices' }),
-    remainingCents: z.number().int(),
+    remainingCents: z
+      .number()
+      .int()
+      .openapi({ description: 'Cap less spent and committed; negative while jobs wait under a `wait` budget' }),
   })
   .openapi('Budget', {
     example: {
       org: 'robotics-gmbh',
       capCents: 500000,
+      policy: 'refuse',
+      alertThresholds: [50, 80, 100],
+      webhookUrl: 'https://hooks.example.com/gigafab',
       month: '2026-12',
       spentCents: 120000,
       committedCents: 14400,
@@ -146,3 +183,45 @@ export const BudgetSchema = z
     },
   });
 export type Budget = z.infer<typeof BudgetSchema>;
+
+export const BudgetListSchema = z
+  .object({
+    org: z.string(),
+    items: z.array(BudgetSchema).openapi({ description: 'The organisation’s budget (if any) first, then its projects’ by id' }),
+  })
+  .openapi('BudgetList');
+export type BudgetList = z.infer<typeof BudgetListSchema>;
+
+export const BudgetAlertSchema = z
+  .object({
+    id: z.number().int(),
+    org: z.string(),
+    project: z.string().optional(),
+    month: z.string(),
+    thresholdPct: z.number().int(),
+    at: z.string().openapi({ description: 'When the crossing was noticed' }),
+    capCents: z.number().int(),
+    spentCents: z.number().int(),
+    committedCents: z.number().int(),
+    delivery: z.object({
+      state: z.enum(['none', 'pending', 'delivered', 'failed']),
+      url: z.string().nullable(),
+      attempts: z.number().int(),
+      nextAt: z.string().nullable(),
+      lastError: z.string().nullable(),
+      deliveredAt: z.string().nullable(),
+    }),
+  })
+  .openapi('BudgetAlert');
+export type BudgetAlert = z.infer<typeof BudgetAlertSchema>;
+
+export const BudgetAlertListSchema = z.object({ items: z.array(BudgetAlertSchema) }).openapi('BudgetAlertList');
+export type BudgetAlertList = z.infer<typeof BudgetAlertListSchema>;
+
+export const WebhookSecretSchema = z
+  .object({
+    org: z.string(),
+    secret: z.string().openapi({ description: 'Shown once: keep it to verify gigafab-signature; a new one replaces it' }),
+  })
+  .openapi('WebhookSecret');
+export type WebhookSecret = z.infer<typeof WebhookSecretSchema>;

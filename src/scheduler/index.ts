@@ -6,6 +6,7 @@
 
 export { Backfill, RESERVED_PROJECT } from './backfill.js';
 export { CohortLedger, type QuotaVerdict } from './borrowing.js';
+export { BudgetGate } from './budget-gate.js';
 export {
   type CapacityFilter,
   ClusterModel,
@@ -46,6 +47,8 @@ export { placeShare, type ShareOutcome, shareMilliOn, sitesAllowingSharing } fro
 export type {
   BackfillInput,
   BorrowingInput,
+  BudgetInput,
+  BudgetLimit,
   CapacityWindow,
   CycleInput,
   CycleResult,

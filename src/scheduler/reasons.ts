@@ -4,7 +4,9 @@
  */
 import type { GpuType } from '../model/fleet.js';
 import type { PendingReason } from '../model/job.js';
+import { euros } from '../model/money.js';
 import { isoInstant } from '../model/time.js';
+import type { BudgetLimit } from './types.js';
 
 /**
  * formatCount writes a count with thousands separators (1234 -> "1,234"), locale-independent; GPU-
@@ -44,6 +46,30 @@ function plural(n: number, one: string, many: string): string {
 
 /** REASON holds one builder per pending reason code. */
 export const REASON = {
+  /**
+   * budgetExhausted: the job's estimate does not fit what is left of a monthly budget over it (the
+   * one with least left); it starts once budget frees: a larger cap, the next month, running jobs
+   * ending under their estimates.
+   */
+  budgetExhausted(limit: BudgetLimit, needsCents: number, leftCents: number): PendingReason {
+    const whose = limit.scope === 'project' ? `project ${limit.id}'s` : `organisation ${limit.id}'s`;
+    return {
+      code: 'budget_exhausted',
+      message:
+        `waiting: the job needs EUR ${euros(needsCents)}, EUR ${euros(Math.max(0, leftCents))} left of ${whose} ` +
+        `EUR ${euros(limit.capCents)} budget for ${limit.month}; it starts when budget frees ` +
+        '(a larger cap, the next month, running jobs ending under their estimates)',
+      details: {
+        scope: limit.scope,
+        budget: limit.id,
+        month: limit.month,
+        needsCents,
+        leftCents: Math.max(0, leftCents),
+        capCents: limit.capCents,
+      },
+    };
+  },
+
   /** quotaExhausted: the project's quota for the type has no room for the job (now). */
   quotaExhausted(project: string, gpuType: GpuType, inUse: number, quota: number, needs: number): PendingReason {
     const message =

@@ -12,6 +12,7 @@ import { MILLI_PER_GPU } from '../model/gpu-sharing.js';
 import type { PendingReason } from '../model/job.js';
 import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
+import { BudgetGate } from './budget-gate.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
@@ -487,10 +488,17 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
   // Per position: the job's class record when it stays pending (what explain needs, captured now).
   const classAt = new Array<ExplainClass | undefined>(ordered.length);
   const classes: ExplainClass[] = [];
+  const gate = input.budgets ? new BudgetGate(input.budgets) : undefined;
   for (let k = 0; k < ordered.length; k++) {
     const job = ordered[k];
     if (placed[k] === 1) {
       reasonAt[k] = REASON.alreadyPlaced(job.id);
+      continue;
+    }
+    // Money before placement: a job over budget neither starts, preempts nor reserves (no class either).
+    const broke = gate?.check(job);
+    if (broke) {
+      reasonAt[k] = broke;
       continue;
     }
     // Backfill: the reservations this job ends before (and may use) are part of its class.
@@ -529,6 +537,7 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
       backfill?.noteStart(job, outcome.start.placement);
       starts.push(outcome.start);
       ctx.startCount++;
+      gate?.debit(job);
     }
     if (mask !== 0) backfill?.resume();
     if (outcome.ok) continue;
@@ -536,6 +545,7 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     if (outcome.plan) {
       ledger.reserve(job.project, outcome.plan.gpuType, jobNeeds(cluster, job, outcome.plan.gpuType), outcome.plan.borrowed);
       for (const d of outcome.plan.decisions) preemptions.push(d);
+      gate?.debit(job); // its budget is held until it starts, like its quota
       waitingOn.set(job.id, outcome.plan.waitingOn);
       continue;
     }

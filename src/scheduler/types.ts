@@ -246,6 +246,37 @@ export interface CycleInput {
   capacityWindows?: readonly CapacityWindow[];
   /** Maintenance windows (ended ones are ignored); held by backfill like reservations. */
   maintenance?: readonly MaintenanceWindow[];
+  /** Monthly budgets: a job starts only if its estimate fits what is left of every budget over it. */
+  budgets?: BudgetInput;
+}
+
+/** BudgetLimit: what is left of one monthly budget (an organisation's or a project's) this cycle. */
+export interface BudgetLimit {
+  scope: 'org' | 'project';
+  /** The organisation's or the project's id. */
+  id: string;
+  /** The hard cap in EUR cents for the month. */
+  capCents: number;
+  /**
+   * The cap less what was spent this month and what the running jobs would cost for the rest of
+   * their time limits (may be negative after a lowered cap). Queued jobs are not counted: the gate
+   * debits them as it admits them.
+   */
+  remainingCents: number;
+  /** The month, YYYY-MM (for the pending sentence). */
+  month: string;
+}
+
+/**
+ * BudgetInput gates admissions on money: in queue order, a job starts (or preempts) only if its
+ * estimated cost fits what is left of its organisation's and its project's budgets, and each start
+ * debits both, so no cycle commits more than a cap allows. A job without a cost counts 0.
+ */
+export interface BudgetInput {
+  orgs: ReadonlyMap<string, BudgetLimit>;
+  projects: ReadonlyMap<string, BudgetLimit>;
+  /** Queued job id -> its estimate in EUR cents (time limit x GPUs x price in effect). */
+  costs: ReadonlyMap<string, number>;
 }
 
 /** StartDecision: start this job with this placement. */

@@ -13,6 +13,7 @@ import type { Principal, RequestContext } from '../model/principal.js';
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../model/schemas.js';
 import { type ClusterModel, shareMilliOn } from '../scheduler/index.js';
 import type { Store } from '../store/open-store.js';
+import { BudgetAlerts } from './budget-alerts.js';
 import { Budgets } from './budgets.js';
 import type { CycleContext } from './cycle/context.js';
 import { CycleRunner } from './cycle/cycle-runner.js';
@@ -81,8 +82,10 @@ export class ControlPlane {
   readonly usage: UsageReports;
   /** The versioned price book (price-book.ts). */
   readonly prices: PriceBook;
-  /** Monthly budgets, enforced at admission (budgets.ts). */
+  /** Monthly budgets: refused at admission or held by the scheduler's budget gate (budgets.ts). */
   readonly budgets: Budgets;
+  /** Budget thresholds crossed and their signed webhooks (budget-alerts.ts); the leader's loop. */
+  readonly budgetAlerts: BudgetAlerts;
   /** Monthly invoices and credit notes (invoices/invoice-service.ts). */
   readonly invoices: InvoiceService;
   /** Billing profiles and sites' energy factors (invoices/billing-settings.ts). */
@@ -108,7 +111,12 @@ export class ControlPlane {
     const residency = d.residency ?? null;
     const grace = stopGrace(d);
     const hooks = this.hooks;
+    this.prices = new PriceBook(d.store, this.fleet, now);
+    this.usage = new UsageReports(d.store, this.prices, now);
+    this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now, this.policy.budgetAlerts.allowLoopback);
+    this.budgetAlerts = new BudgetAlerts(d.store, this.budgets.figures, this.policy.budgetAlerts, now);
     this.ctx = {
+      budgets: this.budgets.figures,
       state: this.state,
       store: d.store,
       driver: d.driver,
@@ -121,9 +129,6 @@ export class ControlPlane {
     };
     this.ops = new SchedulingOps(d.store, this.fleet, now, () => this.state.poke());
     this.ops.residency = residency;
-    this.prices = new PriceBook(d.store, this.fleet, now);
-    this.usage = new UsageReports(d.store, this.prices, now);
-    this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now);
     this.invoices = new InvoiceService(d.store, this.prices, now);
     this.billing = new BillingSettings(d.store, this.fleet, now);
     this.registries = new OrgRegistryLists(d.store, this.state, now);
@@ -188,9 +193,11 @@ export class ControlPlane {
   startLoop(): void {
     this.runner.startLoop();
     this.sessions.start();
+    this.budgetAlerts.start();
   }
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.sessions.stop();
+    await this.budgetAlerts.stop();
     return this.runner.stop();
   }
   runCycle(): Promise<void> {

@@ -96,6 +96,11 @@ export class UsageReports {
     return (await this.aggregate([], from, to, this.now(), { org })).report().total.cost;
   }
 
+  /** projectCost: a project's cost in [from, to) in EUR cents, open segments up to now (project budgets). */
+  async projectCost(project: string, from: number, to: number): Promise<number> {
+    return (await this.aggregate([], from, to, this.now(), { project })).report().total.cost;
+  }
+
   private async aggregate(
     groupBy: UsageGroup[],
     from: number,

@@ -45,6 +45,7 @@ import {
   scheduleCycle,
   validateJobFitsFleet,
 } from '../scheduler/index.js';
+import { type SimBudgetOptions, SimBudgets } from './budgets.js';
 import { MetricsCollector, type SimDistributions, type SimSeries, type SimSummary, tenantKey } from './metrics.js';
 import { getPolicy, type Policy, QuotaBook } from './policies.js';
 import type { JobSource, SimJob } from './types.js';
@@ -73,6 +74,8 @@ export interface SimOptions {
   onStart?: (job: SimJob, start: number, end: number) => void;
   /** Called for every start, preemption and requeue, in order (the server equivalence test compares them). */
   onTransition?: (t: SimTransition) => void;
+  /** Budgets for the run, held by the scheduler's budget gate as on the server (budgets.ts). */
+  budgets?: SimBudgetOptions;
 }
 
 /** SimTransition: a start (with its nodes), a preemption decision or a requeue of a trace job, at virtual seconds. */
@@ -251,8 +254,15 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
   if (!(scaleLoad > 0)) throw new Error('scaleLoad must be > 0');
   // The shortcut's argument holds for v1 semantics only: policies with extra inputs always get the full queue.
   const settings = policySettings(policy.scheduling);
+  // Budgets too: a job held for money may take a class's capacity slot that another project's job could use.
   const incremental =
-    (opts.incremental ?? true) && !settings.fairShare && !settings.preemption && !settings.borrowing && !settings.backfill;
+    (opts.incremental ?? true) &&
+    !settings.fairShare &&
+    !settings.preemption &&
+    !settings.borrowing &&
+    !settings.backfill &&
+    !opts.budgets;
+  const budgets = opts.budgets ? new SimBudgets(opts.budgets) : null;
   const dynamic = new DynamicInputs(settings);
   const entitlements = opts.entitlements ?? new Map<string, number>();
   const cluster = new ClusterModel(fleet);
@@ -381,6 +391,7 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
       quotas: quotas.quotas,
       now: Math.round(t * 1000),
     };
+    if (budgets) Object.assign(input, { budgets: budgets.input(input.queue, (id) => records.get(id)?.job) });
     const res = scheduleCycle(cluster, input);
     lastCycleAt = t;
     fresh = [];
@@ -412,6 +423,7 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
           }
           const run = Math.min(rec.job.duration, rec.job.wallLimit);
           heap.push(t + run, startSeq++, rec);
+          budgets?.started(rec.job, t);
           metrics.onStart(rec.job, rec.sched.project, t, rec.restarted);
           handedOver(lifecycle, rec.sched.id, graceSeconds);
           track(rec);
@@ -444,6 +456,7 @@ export async function simulate(source: JobSource, opts: SimOptions): Promise<Sim
           break;
         case 'release':
           cluster.release(rec.sched.id);
+          budgets?.released(rec.job, t);
           if (rec.info) dynamic.ended(rec.info);
           rec.info = null;
           dirty = true;

@@ -23,6 +23,7 @@ import { migration022UsageGpuEquivalents } from './migration-022-usage-gpu-equiv
 import { migration023SchedulerLease } from './migration-023-scheduler-lease.js';
 import { migration024Invoices } from './migration-024-invoices.js';
 import { migration025OrgImports } from './migration-025-org-imports.js';
+import { migration026BudgetPolicies } from './migration-026-budget-policies.js';
 
 type Db = Kysely<unknown>;
 
@@ -194,6 +195,7 @@ export const migrations: Record<string, Migration> = {
   '024_invoices': migration024Invoices,
   '023_scheduler_lease': migration023SchedulerLease,
   '025_org_imports': migration025OrgImports,
+  '026_budget_policies': migration026BudgetPolicies,
 };
 
 export const migrationProvider: MigrationProvider = {

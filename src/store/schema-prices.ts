@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 /** Table types of migration 018 (the price book: versions and their prices; monthly budgets). */
 
 export interface PriceVersionsTable {
@@ -24,6 +25,51 @@ export interface BudgetsTable {
   org_id: string;
   /** Hard cap in EUR cents per calendar month (UTC). */
   cap_cents: number;
+  /** refuse or wait (migration 026): what happens to a job that does not fit what is left. */
+  policy: Generated<string>;
+  /** JSON array of percents of the cap (migration 026). */
+  alert_thresholds: Generated<string>;
+  webhook_url: string | null;
   updated_at: string;
   updated_by: string;
+}
+
+/** A project's monthly budget (migration 026), never above its organisation's cap. */
+export interface ProjectBudgetsTable {
+  project_id: string;
+  org_id: string;
+  cap_cents: number;
+  policy: Generated<string>;
+  /** JSON array of percents of the cap (migration 026). */
+  alert_thresholds: Generated<string>;
+  webhook_url: string | null;
+  updated_at: string;
+  updated_by: string;
+}
+
+/** An organisation's webhook signing secret (migration 026), sealed under its data key. */
+export interface BudgetWebhookSecretsTable {
+  org_id: string;
+  secret: string;
+  created_at: string;
+}
+
+/** A budget threshold crossed in a month, and its webhook delivery (migration 026). */
+export interface BudgetAlertsTable {
+  id: Generated<number>;
+  org_id: string;
+  project_id: string | null;
+  budget_key: string;
+  month: string;
+  threshold: number;
+  at: string;
+  /** The event as delivered (canonical JSON). */
+  body: string;
+  webhook_url: string | null;
+  /** pending, delivered, failed, or none (no webhook URL). */
+  state: string;
+  attempts: Generated<number>;
+  next_at: string | null;
+  last_error: string | null;
+  delivered_at: string | null;
 }

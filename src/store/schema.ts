@@ -6,7 +6,14 @@ import type { BillingProfilesTable, CreditNotesTable, EnergyFactorsTable, Invoic
 import type { JobEndpointsTable } from './schema-job-endpoints.js';
 import type { SchedulerLeaseTable } from './schema-lease.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
-import type { BudgetsTable, PricesTable, PriceVersionsTable } from './schema-prices.js';
+import type {
+  BudgetAlertsTable,
+  BudgetsTable,
+  BudgetWebhookSecretsTable,
+  PricesTable,
+  PriceVersionsTable,
+  ProjectBudgetsTable,
+} from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
 import type { UsageRecordsTable } from './schema-usage.js';
@@ -159,6 +166,9 @@ export interface Database {
   price_versions: PriceVersionsTable;
   prices: PricesTable;
   budgets: BudgetsTable;
+  project_budgets: ProjectBudgetsTable;
+  budget_webhook_secrets: BudgetWebhookSecretsTable;
+  budget_alerts: BudgetAlertsTable;
   invoices: InvoicesTable;
   credit_notes: CreditNotesTable;
   billing_profiles: BillingProfilesTable;

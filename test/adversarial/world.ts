@@ -257,6 +257,8 @@ export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
   'POST /v1/services/{id}/api-keys/{keyId}/revoke': () => undefined,
   'POST /v1/jobs/estimate': (v) => ({ name: 'planted', project: v.project, gpuType: v.gpuType, command: ['true'] }),
   'PUT /v1/orgs/{org}/budget': () => ({ capCents: 100 }),
+  'PUT /v1/projects/{project}/budget': () => ({ capCents: 100 }),
+  'POST /v1/orgs/{org}/budget-webhook-secret': () => undefined,
   // [] (no restriction): an accepted write must not change what the suite's later jobs may pull.
   'PUT /v1/orgs/{org}/registries': () => ({ registries: [] }),
   'POST /v1/price-versions': (v) => ({ prices: [{ gpuType: v.gpuType, class: 'on-demand', centsPerGpuHour: 1 }] }),

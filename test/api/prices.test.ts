@@ -249,3 +249,45 @@ test('gigafab budget set takes EUR (exactly, to the cent) and show prints the mo
   const other = await gigafab(['budget', 'show', 'no-such-org'], env);
   assert.equal(other.code, 1);
 });
+
+test('project budgets over HTTP and the CLI: under the org cap, listed; a wait budget queues a job that waits with budget_exhausted', async () => {
+  const { gigafab } = cliRunner('gigafab-budget-wait-cli-');
+  const env = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken };
+  assert.equal((await acme('PUT', '/v1/orgs/acme/budget', { capCents: 200_000 })).status, 200);
+  const set = await gigafab(['budget', 'set', 'acme/acme-ml', '100', '--policy', 'wait'], env);
+  assert.equal(set.code, 0, set.err);
+  assert.match(set.out, /^Project:\s+acme-ml$/m);
+  assert.match(set.out, /^Policy:\s+wait/m);
+  const over = await acme('PUT', '/v1/projects/acme-ml/budget', { capCents: 300_000 });
+  assert.deepEqual([over.status, over.body.code], [422, 'budget_exceeds_org_cap']);
+  const badPolicy = await acme('PUT', '/v1/projects/acme-ml/budget', { capCents: 1, policy: 'maybe' });
+  assert.equal(badPolicy.status, 400);
+  assert.equal((await acme('GET', '/v1/projects/nope/budget')).body.code, 'project_not_found');
+  assert.equal((await gigafab(['budget', 'set', 'acme/acme-ml', '100', '--policy', 'maybe'], env)).code, 1);
+  const big = { name: 'waits', project: 'acme-ml', gpuType: 'B200', gpusPerNode: 8, maxRuntimeSeconds: 7200 }; // EUR 576.00
+  const sub = await acme('POST', '/v1/jobs', big);
+  assert.equal(sub.status, 201, JSON.stringify(sub.body));
+  const reason = await waitFor(async () => {
+    const j = await acme('GET', `/v1/jobs/${sub.body.id}`);
+    return j.body.pendingReason?.code === 'budget_exhausted' ? j.body.pendingReason : null;
+  }, 'the job waits for budget');
+  assert.match(
+    reason.message,
+    /^waiting: the job needs EUR 576\.00, EUR [0-9.]+ left of project acme-ml's EUR 100\.00 budget for \d{4}-\d{2}/,
+  );
+  const list = await acme('GET', '/v1/orgs/acme/budgets');
+  assert.deepEqual(
+    list.body.items.map((b: { project?: string; policy: string }) => [b.project ?? '-', b.policy]),
+    [
+      ['-', 'refuse'],
+      ['acme-ml', 'wait'],
+    ],
+  );
+  const shown = await gigafab(['budget', 'list', 'acme'], env);
+  assert.equal(shown.code, 0, shown.err);
+  assert.match(shown.out, /^acme\/acme-ml\s+wait\s+\d{4}-\d{2}\s+100\.00\s/m);
+  // A raised cap lets it start.
+  assert.equal((await acme('PUT', '/v1/projects/acme-ml/budget', { capCents: 100_000 })).status, 200);
+  await waitFor(async () => (await acme('GET', `/v1/jobs/${sub.body.id}`)).body.state === 'running', 'the job starts');
+  assert.equal((await acme('POST', `/v1/jobs/${sub.body.id}/cancel`)).status < 300, true);
+});

@@ -108,6 +108,11 @@ test('every leaf command has help with examples', async () => {
     ['org', 'export'],
     ['org', 'verify-archive'],
     ['org', 'import'],
+    ['budget', 'set'],
+    ['budget', 'show'],
+    ['budget', 'list'],
+    ['budget', 'webhook-secret'],
+    ['budget', 'alerts'],
   ];
   for (const leaf of leaves) {
     const r = await cli([...leaf, '--help'], {});

@@ -45,6 +45,9 @@ test('a job that could pass the cap is refused with the amounts; only admins and
   assert.deepEqual(s, {
     org: 'acme',
     capCents: 10_000,
+    policy: 'refuse',
+    alertThresholds: [],
+    webhookUrl: null,
     month: '2026-01',
     spentCents: 0,
     committedCents: 0,

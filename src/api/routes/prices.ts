@@ -1,15 +1,10 @@
 /** The price book (versions set by operators, read by everyone), a job's cost estimate before submission, monthly budgets. */
 import { createRoute, z } from '@hono/zod-openapi';
-import {
-  BudgetInputSchema,
-  BudgetSchema,
-  CostEstimateSchema,
-  PriceVersionInputSchema,
-  PriceVersionSchema,
-} from '../../model/prices.js';
+import { CostEstimateSchema, PriceVersionInputSchema, PriceVersionSchema } from '../../model/prices.js';
 import { JobSpecSchema } from '../../model/schemas.js';
 import { json, newRouter, requestContext, type Services } from '../context.js';
 import { commonProblems, unprocessableProblem } from '../problems.js';
+import { budgetRoutes } from './budgets.js';
 
 export function priceRoutes({ cp }: Services) {
   const r = newRouter();
@@ -68,30 +63,6 @@ export function priceRoutes({ cp }: Services) {
     }),
     async (c) => c.json(await cp.prices.estimate(c.req.valid('json')), 200),
   );
-  const OrgParam = z.object({ org: z.string().openapi({ param: { name: 'org', in: 'path' }, example: 'robotics-gmbh' }) });
-  r.openapi(
-    createRoute({
-      method: 'put',
-      path: '/v1/orgs/{org}/budget',
-      operationId: 'setBudget',
-      tags: ['prices'],
-      summary: "Set the organisation's monthly hard cap (its admins, operators); admission refuses jobs that could pass it",
-      request: { params: OrgParam, body: { content: { 'application/json': { schema: BudgetInputSchema } }, required: true } },
-      responses: { 200: json(BudgetSchema, 'The budget and this month’s figures'), ...commonProblems, ...unprocessableProblem },
-    }),
-    async (c) => c.json(await cp.budgets.set(requestContext(c), c.req.valid('param').org, c.req.valid('json').capCents), 200),
-  );
-  r.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/orgs/{org}/budget',
-      operationId: 'getBudget',
-      tags: ['prices'],
-      summary: "The organisation's monthly cap, spent, committed and remaining (404 budget_not_found without one)",
-      request: { params: OrgParam },
-      responses: { 200: json(BudgetSchema, 'The budget'), ...commonProblems },
-    }),
-    async (c) => c.json(await cp.budgets.status(c.get('principal'), c.req.valid('param').org), 200),
-  );
+  budgetRoutes(r, cp);
   return r;
 }

@@ -1,5 +1,6 @@
 /** CycleContext: what every part of the cycle (runner, observations, holds, node states) works with. */
 import type { ExecutionDriver } from '../../drivers/driver.js';
+import type { BudgetInput, SchedJob } from '../../scheduler/index.js';
 import type { Store } from '../../store/open-store.js';
 import type { EventBus } from '../event-bus.js';
 import type { Metrics } from '../metrics.js';
@@ -18,6 +19,14 @@ export interface CycleContext {
   readonly grace: number;
   readonly residency: ResidencyGate | null;
   readonly hooks: ControlPlaneHooks;
+  /** Monthly budgets: the scheduler's budget gate input (budget-figures.ts); absent: no gate. */
+  readonly budgets?: CycleBudgets;
+}
+
+/** CycleBudgets: what the cycle asks of the budgets (see BudgetFigures.prepareCycle). */
+export interface CycleBudgets {
+  due(now: number): boolean;
+  prepareCycle(now: number): Promise<((queue: readonly SchedJob[]) => BudgetInput) | undefined>;
 }
 
 /** The actor audit records name for what a driver reported. */

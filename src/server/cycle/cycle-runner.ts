@@ -61,7 +61,9 @@ export class CycleRunner {
       try {
         const now = state.now();
         // An attestation starting or ending changes where jobs may run even when nothing else changed.
-        if (state.dirty || this.ctx.residency?.due(now) || this.reasonsDue(now)) await this.runCycle();
+        if (state.dirty || this.ctx.residency?.due(now) || this.ctx.budgets?.due(now) || this.reasonsDue(now)) {
+          await this.runCycle();
+        }
       } catch (err) {
         // The database away (a failover): one line, not a stack, at every cycle until it is back.
         if (err instanceof DomainError && err.code === 'store_unavailable')
@@ -130,6 +132,8 @@ export class CycleRunner {
   private async schedule(now: number): Promise<{ result: CycleResult; explain: boolean }> {
     const { ctx } = this;
     if (ctx.residency?.due(now)) await ctx.residency.refresh(now);
+    // What needs the store is read first; the rest runs on the snapshot's queue with nothing awaited.
+    const budgets = await ctx.budgets?.prepareCycle(now);
     const t0 = performance.now();
     chargeRunning(ctx.state, ctx.policy, now);
     const explain = now - ctx.state.explainedAt >= ctx.policy.explainIntervalSeconds * 1000;
@@ -144,6 +148,7 @@ export class CycleRunner {
       now,
       explain,
     );
+    if (budgets) input.budgets = budgets(input.queue);
     const result = scheduleCycle(ctx.state.cluster, input);
     this.lastCycleMs = performance.now() - t0;
     ctx.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
