@@ -60,7 +60,8 @@ export type PendingReasonCode =
   | 'preempting'
   | 'reserved'
   | 'constraints'
-  | 'residency';
+  | 'residency'
+  | 'spread';
 
 /**
  * Key under which a job's registry credentials (spec.registryCredentials, `user:password`) travel in

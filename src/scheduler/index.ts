@@ -63,5 +63,6 @@ export type {
   RunningJobInfo,
   SchedJob,
   SchedShare,
+  SchedSpread,
   StartDecision,
 } from './types.js';
