@@ -223,6 +223,7 @@ class _ServiceJobRequired(TypedDict):
 
 class ServiceJob(_ServiceJobRequired, total=False):
     port: int
+    spread: Literal["preferred", "required"]
 
 
 Placement = Optional[Dict[str, Any]]
@@ -990,6 +991,7 @@ class _ServiceSpecRequired(TypedDict):
 
 class ServiceSpec(_ServiceSpecRequired, total=False):
     port: int
+    spread: Literal["preferred", "required", "none"]
 
 
 class ReplicaTemplate(TypedDict, total=False):
@@ -1051,6 +1053,7 @@ class ServiceCreate(_ServiceCreateRequired, total=False):
     readiness: "Probe"
     liveness: "Probe"
     visibility: Literal["private", "public"]
+    spread: Literal["preferred", "required", "none"]
     replicas: int
     minReplicas: int
     maxReplicas: int
@@ -1069,6 +1072,7 @@ class ServiceUpdate(TypedDict, total=False):
     readiness: "Probe"
     liveness: "Probe"
     visibility: Literal["private", "public"]
+    spread: Literal["preferred", "required", "none"]
     replicas: int
     minReplicas: int
     maxReplicas: int
