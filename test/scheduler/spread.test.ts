@@ -88,6 +88,25 @@ test('groups are per organisation and per group; jobs without spread are not aff
   assert.deepEqual(c.spreadNodes('org2', 'service:svc_x'), [0]);
 });
 
+test('residency applies to every replica: spread never moves one to a site it may not use', () => {
+  const c = new ClusterModel(
+    makeFleet([
+      { site: 'a', gpuType: 'B200', count: 2 },
+      { site: 'b', gpuType: 'B200', count: 4 },
+    ]),
+  );
+  const residency = { allowedSites: ['a'], reason: 'waiting: residency allows site a only', rule: 'eu-only' };
+  for (const mode of ['required', 'preferred'] as const) {
+    const queue = ['r1', 'r2', 'r3'].map((id) => job(`${mode}-${id}`, { spread: { group: mode, mode }, residency }));
+    const r = scheduleCycle(c, { queue, quotas: BIG_QUOTA, now: 0 });
+    for (const s of r.starts) assert.equal(s.placement.site, 'a');
+    if (mode === 'required') {
+      assert.equal(r.starts.length, 2);
+      assert.equal(r.pending.get('required-r3')?.code, 'spread');
+    } else assert.equal(r.starts.length, 3);
+  }
+});
+
 test('a spread failure never poisons the equivalence class of the same shape', () => {
   const c = new ClusterModel(makeFleet([{ site: 'a', gpuType: 'B200', count: 1 }]));
   c.allocate('running', 'p1', { site: 'a', gpuType: 'B200', nodes: [{ node: c.nodeAt(0).id, gpus: [0] }] }, 'org1', 'g');
