@@ -10,6 +10,7 @@ import { KeysView } from './views/keys.js';
 import { QueueView } from './views/queue.js';
 import { ReservationsView } from './views/reservations.js';
 import { ResidencyView } from './views/residency.js';
+import { ServiceDetailView, ServicesView } from './views/services.js';
 import { SessionsView } from './views/sessions.js';
 import { SubmitView } from './views/submit.js';
 import { TenantsView } from './views/tenants.js';
@@ -36,6 +37,7 @@ const NAV: readonly NavItem[] = [
   { path: '/reservations', label: 'Reservations & maintenance', roles: OPERATOR, view: ReservationsView },
   { path: '/jobs', label: 'Jobs', roles: ALL, view: JobsView },
   { path: '/sessions', label: 'Sessions', roles: ALL, view: SessionsView },
+  { path: '/services', label: 'Services', roles: ALL, view: ServicesView },
   { path: '/submit', label: 'Submit', roles: ['admin', 'member'], view: SubmitView },
   { path: '/usage', label: 'Usage and quota', roles: TENANT, view: UsageView },
   { path: '/residency', label: 'Data & residency', roles: TENANT, view: ResidencyView },
@@ -52,6 +54,8 @@ export const homeFor = (role: Role) => (role === 'operator' ? '/fleet' : '/jobs'
 export function viewFor(role: Role, path: string): JSX.Element | null {
   const job = /^\/jobs\/([^/]+)$/.exec(path);
   if (job) return <JobDetailView id={decodeURIComponent(job[1])} />;
+  const service = /^\/services\/([^/]+)$/.exec(path);
+  if (service) return <ServiceDetailView id={decodeURIComponent(service[1])} />;
   const item = navFor(role).find((n) => n.path === path);
   return item ? <item.view /> : null;
 }

@@ -62,6 +62,7 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
     maxReplicas: 4,
     targetInFlightPerReplica: 4,
     visibility: 'private',
+    spread: 'preferred',
   },
   updateService: { template: { gpuType: 'L4', gpusPerNode: 1, image: 'registry.example.eu/robotics/serve:2.2' }, maxReplicas: 8 },
   issueServiceApiKey: { name: 'partner-portal' },

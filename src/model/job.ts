@@ -61,7 +61,8 @@ export type PendingReasonCode =
   | 'reserved'
   | 'constraints'
   | 'residency'
-  | 'budget_exhausted';
+  | 'budget_exhausted'
+  | 'spread';
 
 /**
  * Key under which a job's registry credentials (spec.registryCredentials, `user:password`) travel in

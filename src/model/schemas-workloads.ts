@@ -34,6 +34,9 @@ export const ServiceJobSchema = z
     port: z.number().int().min(1).max(65535).optional().openapi({
       description: 'With `image`: the port the replica listens on inside it. Host processes listen on $GIGAFAB_PORT',
     }),
+    spread: z.enum(['preferred', 'required']).optional().openapi({
+      description: "Keep off nodes that run another replica of the service (the service's `spread`; set by the control plane)",
+    }),
   })
   .openapi('ServiceJob');
 

@@ -85,6 +85,13 @@ const minBelowMax = (s: { minReplicas?: number; maxReplicas?: number }) =>
 
 export const SERVICE_VISIBILITIES = ['private', 'public'] as const;
 
+/** How a service's replicas spread across nodes (the scheduler's spread groups). */
+export const SERVICE_SPREADS = ['preferred', 'required', 'none'] as const;
+const spreadField = z.enum(SERVICE_SPREADS).openapi({
+  description:
+    'Replicas on distinct nodes: `preferred` (default) shares a node only when no other node fits, `required` makes a replica wait (pending reason `spread`) instead, `none` packs them like any jobs. A change is a new revision (replicas are re-placed by a rolling update)',
+});
+
 export const ServiceCreateSchema = z
   .strictObject({
     name: slug.openapi({ example: 'llm-chat' }),
@@ -96,6 +103,7 @@ export const ServiceCreateSchema = z
     readiness: ProbeSchema.default({ path: '/healthz', periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 1 }),
     liveness: ProbeSchema.default({ path: '/healthz', periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 }),
     visibility: z.enum(SERVICE_VISIBILITIES).default('private'),
+    spread: spreadField.default('preferred'),
     ...scalingFields,
   })
   .refine(boundsOk, { message: 'give replicas, or minReplicas/maxReplicas, not both', path: ['replicas'] })
@@ -110,6 +118,7 @@ export const ServiceUpdateSchema = z
     readiness: ProbeSchema.optional(),
     liveness: ProbeSchema.optional(),
     visibility: z.enum(SERVICE_VISIBILITIES).optional(),
+    spread: spreadField.optional(),
     ...scalingFields,
   })
   .refine(boundsOk, { message: 'give replicas, or minReplicas/maxReplicas, not both', path: ['replicas'] })
@@ -134,6 +143,7 @@ export const ServiceSpecSchema = z
     port: z.number().int().optional(),
     readiness: ProbeSchema,
     liveness: ProbeSchema,
+    spread: spreadField.default('preferred'),
   })
   .openapi('ServiceSpec');
 export type ServiceSpec = z.infer<typeof ServiceSpecSchema>;

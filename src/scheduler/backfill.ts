@@ -45,6 +45,8 @@ interface Ending {
   placement: Placement;
   end: number;
   preemptible: boolean;
+  /** Its spread group (passed back when it is re-allocated). */
+  spread?: string;
 }
 
 /** Backfill tracks the reservations of one cycle and their phantom allocations. */
@@ -128,6 +130,7 @@ export class Backfill {
       placement,
       end: this.now + job.maxRuntimeSeconds * 1000,
       preemptible: job.preemptible === true,
+      spread: job.spread?.group,
     });
   }
 
@@ -285,6 +288,7 @@ export class Backfill {
           placement,
           end: Math.max(this.now, end),
           preemptible: r.preemptible,
+          spread: this.cluster.spreadOf(r.id),
         });
       }
       running.sort(byEnd);
@@ -309,7 +313,7 @@ export class Backfill {
     }
     const out = placeJob(this.cluster, req);
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder);
+    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder, e.spread);
     if (!out.ok) return null;
     return { placement: out.placement, blockedBy: blockers(out.placement, released) };
   }
@@ -348,7 +352,7 @@ export class Backfill {
       }
     }
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder);
+    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder, e.spread);
     if (!found) return null;
     return { ...found, blockedBy: blockers(found.placement, released) };
   }

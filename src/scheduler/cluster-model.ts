@@ -103,6 +103,8 @@ interface AllocationRecord {
   /** Milli-GPU counted for quotas. */
   readonly milli: number;
   readonly share?: ShareRecord;
+  /** The spread group (replicas of one service) the job belongs to, if any. */
+  spread?: string;
 }
 
 /** ShareRecord: one share (fraction or MIG instance) of one GPU. */
@@ -172,12 +174,17 @@ export class ClusterModel {
   private readonly sharedByOrg = new Map<number, Map<number, Set<number>>>();
   private readonly orgIds = new Map<string, number>();
   private readonly orgNames: string[] = [];
+  /** org \0 spread group -> node index -> allocations of the group on it (spreadNodes). */
+  private readonly spreadByGroup = new Map<string, Map<number, number>>();
+  /** Nodes hidden from the placement indexes for one placement attempt (maskNodes). */
+  private readonly masked: Uint8Array;
 
   constructor(fleet: Fleet) {
     this.fleet = fleet;
     this.nodes = fleet.nodes;
     const n = fleet.nodes.length;
     this.fullMask = new Uint32Array(n);
+    this.masked = new Uint8Array(n);
     this.freeMask = new Uint32Array(n);
     this.freeCount = new Uint8Array(n);
     this.stateCode = new Uint8Array(n);
@@ -300,16 +307,29 @@ export class ClusterModel {
    * placement first and changes nothing if any part is wrong: unknown node, node of another site or
    * GPU type, GPU index out of range, GPU already taken, node listed twice, job already placed.
    * Nodes that are draining or down are accepted (restoring running jobs at startup); the
-   * scheduler itself never places work on them.
+   * scheduler itself never places work on them. `spread`: the job's spread group (replicas of one
+   * service), counted per node for spreadNodes; re-allocations pass it back (spreadOf).
    */
-  allocate(jobId: string, project: string, placement: Placement, org: string = project): void {
+  allocate(jobId: string, project: string, placement: Placement, org: string = project, spread?: string): void {
     if (this.allocations.has(jobId)) throw new ClusterModelError(`job ${jobId} already has an allocation`);
     if (placement.nodes.length === 0) throw new ClusterModelError(`job ${jobId}: placement has no nodes`);
     const first = placement.nodes[0];
-    if (first.milli !== undefined || first.migProfile !== undefined) {
-      this.allocateShare(jobId, project, placement, org);
-      return;
+    if (first.milli !== undefined || first.migProfile !== undefined) this.allocateShare(jobId, project, placement, org);
+    else this.allocateWhole(jobId, project, placement, org);
+    if (spread === undefined) return;
+    const rec = this.allocations.get(jobId);
+    if (!rec) return;
+    rec.spread = spread;
+    const key = `${org}\u0000${spread}`;
+    let byNode = this.spreadByGroup.get(key);
+    if (!byNode) {
+      byNode = new Map();
+      this.spreadByGroup.set(key, byNode);
     }
+    for (const i of rec.nodeIdx) byNode.set(i, (byNode.get(i) ?? 0) + 1);
+  }
+
+  private allocateWhole(jobId: string, project: string, placement: Placement, org: string): void {
     const nodeIdx: number[] = [];
     const masks: number[] = [];
     const seen = new Set<number>();
@@ -535,6 +555,7 @@ export class ClusterModel {
     const rec = this.allocations.get(jobId);
     if (!rec) return;
     this.allocations.delete(jobId);
+    if (rec.spread !== undefined) this.forgetSpread(rec.org, rec.spread, rec.nodeIdx);
     if (rec.share) {
       this.releaseShare(jobId, rec, rec.share);
       return;
@@ -554,6 +575,54 @@ export class ClusterModel {
       if (jobs && jobs.size === 0) this.nodeJobs[i] = undefined;
     }
     this.addUsage(rec.project, rec.placement.gpuType, -gpus * MILLI_PER_GPU);
+  }
+
+  private forgetSpread(org: string, spread: string, nodeIdx: readonly number[]): void {
+    const key = `${org}\u0000${spread}`;
+    const byNode = this.spreadByGroup.get(key);
+    if (!byNode) return;
+    for (const i of nodeIdx) {
+      const left = (byNode.get(i) ?? 1) - 1;
+      if (left > 0) byNode.set(i, left);
+      else byNode.delete(i);
+    }
+    if (byNode.size === 0) this.spreadByGroup.delete(key);
+  }
+
+  /** spreadOf: the spread group `jobId` was allocated with, if any (re-allocations pass it back). */
+  spreadOf(jobId: string): string | undefined {
+    return this.allocations.get(jobId)?.spread;
+  }
+
+  /**
+   * spreadNodes: the nodes (dense indexes, ascending) holding an allocation of `org`'s spread group
+   * `spread`: a running replica of the service, or one placed earlier in this cycle.
+   */
+  spreadNodes(org: string, spread: string): number[] {
+    const byNode = this.spreadByGroup.get(`${org}\u0000${spread}`);
+    return byNode ? [...byNode.keys()].sort((a, b) => a - b) : [];
+  }
+
+  /**
+   * maskNodes hides nodes from the placement indexes (buckets, fully free sets, free counts) for one
+   * placement attempt: placement then never picks them. unmaskNodes restores them exactly; the
+   * caller must unmask before the cycle goes on (allocations on masked nodes are accepted).
+   */
+  maskNodes(nodes: readonly number[]): void {
+    for (const i of nodes) {
+      if (this.masked[i] === 1) continue;
+      this.detach(i);
+      this.masked[i] = 1;
+    }
+  }
+
+  /** unmaskNodes undoes maskNodes. */
+  unmaskNodes(nodes: readonly number[]): void {
+    for (const i of nodes) {
+      if (this.masked[i] === 0) continue;
+      this.masked[i] = 0;
+      this.attach(i);
+    }
   }
 
   private releaseShare(jobId: string, rec: AllocationRecord, share: ShareRecord): void {
@@ -762,6 +831,11 @@ export class ClusterModel {
     return this.stateCode[i] === UP;
   }
 
+  /** isPlaceable tells whether node `i` may get new work now: up and not masked (maskNodes). */
+  isPlaceable(i: number): boolean {
+    return this.stateCode[i] === UP && this.masked[i] === 0;
+  }
+
   /** lowestFreeGpus returns the `count` lowest free GPU indexes of node `i`. */
   lowestFreeGpus(i: number, count: number): number[] {
     const out: number[] = [];
@@ -916,7 +990,7 @@ export class ClusterModel {
 
   /** detach removes node i from the placement indexes (no-op unless up). */
   private detach(i: number): void {
-    if (this.stateCode[i] !== UP) return;
+    if (this.stateCode[i] !== UP || this.masked[i] === 1) return;
     const g = this.groupStates[this.nodeGroup[i]];
     const free = this.freeCount[i];
     g.buckets[free].delete(this.nodeLocal[i]);
@@ -926,7 +1000,7 @@ export class ClusterModel {
 
   /** attach adds node i to the placement indexes (no-op unless up). */
   private attach(i: number): void {
-    if (this.stateCode[i] !== UP) return;
+    if (this.stateCode[i] !== UP || this.masked[i] === 1) return;
     const g = this.groupStates[this.nodeGroup[i]];
     const free = this.freeCount[i];
     g.buckets[free].add(this.nodeLocal[i]);

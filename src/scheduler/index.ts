@@ -66,5 +66,6 @@ export type {
   RunningJobInfo,
   SchedJob,
   SchedShare,
+  SchedSpread,
   StartDecision,
 } from './types.js';

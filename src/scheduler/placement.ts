@@ -156,7 +156,7 @@ function singleUnitRanker(cluster: ClusterModel, group: GroupInfo, req: Placemen
   for (const u of group.units) {
     const eligible: number[] = [];
     for (const i of cluster.unit(u).nodes) {
-      if (cluster.isUp(i) && cluster.freeCountOf(i) >= req.gpusPerNode) eligible.push(i);
+      if (cluster.isPlaceable(i) && cluster.freeCountOf(i) >= req.gpusPerNode) eligible.push(i);
     }
     if (eligible.length < req.nodes) continue;
     const slack = eligible.length - req.nodes;

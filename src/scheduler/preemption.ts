@@ -47,6 +47,8 @@ interface Candidate {
   placement: Placement;
   gpus: number;
   lostMs: number;
+  /** Its spread group (passed back when it is re-allocated). */
+  spread?: string;
 }
 
 /** PreemptionPlan: the victims chosen for one preemptor (new ones and ones already draining). */
@@ -91,7 +93,15 @@ export class Preemptor {
       // GPU-equivalents: a 250-milli share counts 0.25 against the blast cap.
       const gpus = placementGpuEquivalents(placement);
       const lostMs = Math.max(0, this.now - (info.lastCheckpointAt ?? info.startedAt));
-      list.push({ info, project, org: this.cluster.orgOf(info.id) ?? info.org, placement, gpus, lostMs });
+      list.push({
+        info,
+        project,
+        org: this.cluster.orgOf(info.id) ?? info.org,
+        placement,
+        gpus,
+        lostMs,
+        spread: this.cluster.spreadOf(info.id),
+      });
     }
     list.sort(
       (a, b) =>
@@ -125,7 +135,9 @@ export class Preemptor {
   plan(job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionPlan | null {
     const shape = job.share ? `share:${job.share.migProfile ?? job.share.milli}` : `${job.gpusPerNode}x${job.nodes}`;
     const key = `${job.project}\u0000${job.priority}\u0000${gpuType}\u0000${shape}\u0000${borrowing}`;
-    if (this.failed.has(key) && !hasConstraints(job)) return null;
+    // A spread member plans with its group's nodes masked: its failure says nothing about others.
+    const cacheable = !hasConstraints(job) && job.spread === undefined;
+    if (this.failed.has(key) && cacheable) return null;
     const constraints = constraintsFor(this.cluster, job);
     const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
     // A share needs a GPU no other organisation holds: its blast cap is counted as one GPU's.
@@ -153,7 +165,7 @@ export class Preemptor {
       kept.push(removed[removed.length - 1]);
       for (let k = removed.length - 2; k >= 0; k--) {
         const r = removed[k];
-        this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org);
+        this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org, r.c.spread);
         if (fitsNow()) continue;
         this.cluster.release(r.c.info.id);
         kept.push(r);
@@ -161,9 +173,10 @@ export class Preemptor {
     }
     // Restore the cluster: re-allocate whatever is still released.
     for (const r of removed)
-      if (!this.cluster.hasAllocation(r.c.info.id)) this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org);
+      if (!this.cluster.hasAllocation(r.c.info.id))
+        this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org, r.c.spread);
     if (!fits) {
-      if (!constraints) this.failed.add(key);
+      if (!constraints && cacheable) this.failed.add(key);
       return null;
     }
     kept.sort((a, b) => (a.c.info.id < b.c.info.id ? -1 : a.c.info.id > b.c.info.id ? 1 : 0));

@@ -150,6 +150,22 @@ export const REASON = {
     };
   },
 
+  /**
+   * spread: the job would fit, but only on nodes that already hold a member of its spread group
+   * (`required`): "every B200 node with a free GPU already runs a replica of svc_x".
+   */
+  spread(gpuType: GpuType | null, gpusPerNode: number, name: string, group: string, occupied: number): PendingReason {
+    const type = gpuType ?? 'GPU';
+    const free = gpusPerNode === 1 ? 'a free GPU' : `${gpusPerNode} free GPUs`;
+    return {
+      code: 'spread',
+      message:
+        `waiting: every ${type} node with ${free} already runs a replica of ${name} ` +
+        `(spread: required; ${occupied} ${plural(occupied, 'node holds', 'nodes hold')} one)`,
+      details: { spreadGroup: group, gpuType: type, gpusPerNode, nodesWithReplica: occupied },
+    };
+  },
+
   /** alreadyPlaced: the job holds an allocation (start decided, not yet persisted). */
   alreadyPlaced(jobId: string): PendingReason {
     return {

@@ -201,6 +201,43 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
   const never = validateJobFitsFleet(ctx.cluster.fleet, job);
   if (never) return { ok: false, reason: never };
   if (job.share) return tryShare(ctx, job);
+  if (job.spread) return trySpread(ctx, job, job.spread, capacityKey);
+  return tryWhole(ctx, job, capacityKey, true);
+}
+
+/**
+ * trySpread: a member of a spread group (a service replica) first tries every node but those holding
+ * a member of its group (masked out of the placement indexes for the attempt, then restored). If none
+ * fits: `preferred` runs the ordinary pipeline (sharing a node); `required` waits, with reason
+ * `spread` when the job would fit on a node of its group, else with the ordinary reason of the
+ * unmasked state (never a reservation: one planned without the mask could land on such a node).
+ * Preemption for `required` is planned with the mask on, so victims are never evicted for a node
+ * the replica may not use. Members never use or feed the class caches (see the main loop).
+ */
+function trySpread(ctx: CycleContext, job: SchedJob, spread: NonNullable<SchedJob['spread']>, capacityKey: string): JobOutcome {
+  const occupied = ctx.cluster.spreadNodes(job.org, spread.group);
+  if (occupied.length === 0) return tryWhole(ctx, job, capacityKey, true);
+  const required = spread.mode === 'required';
+  ctx.cluster.maskNodes(occupied);
+  let masked: JobOutcome;
+  try {
+    masked = tryWhole(ctx, job, capacityKey, required);
+  } finally {
+    ctx.cluster.unmaskNodes(occupied);
+  }
+  if (masked.ok || masked.plan) return masked;
+  if (!required) return tryWhole(ctx, job, capacityKey, true);
+  const plain = tryWhole(ctx, job, capacityKey, false);
+  if (!plain.ok) return { ok: false, reason: plain.reason };
+  const gpuType = plain.start.placement.gpuType;
+  return {
+    ok: false,
+    reason: REASON.spread(gpuType, job.gpusPerNode, spread.name ?? spread.group, spread.group, occupied.length),
+  };
+}
+
+/** tryWhole: tryJob for whole GPUs; `preempt` false skips the preemption step. */
+function tryWhole(ctx: CycleContext, job: SchedJob, capacityKey: string, preempt: boolean): JobOutcome {
   const needs = job.gpusPerNode * job.nodes;
   const failures: PendingReason[] = [];
   const capacityBlocked: { gpuType: GpuType; borrowed: boolean }[] = [];
@@ -215,7 +252,9 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
       failures.push(verdict.reason);
       continue;
     }
-    const cached = ctx.opts.equivalence && !constraints ? ctx.failedCapacity.get(gpuType, capacityKey, job) : undefined;
+    // A spread member's failure depends on where its group runs: it never reads or feeds the cache.
+    const shared = !constraints && !job.spread;
+    const cached = ctx.opts.equivalence && shared ? ctx.failedCapacity.get(gpuType, capacityKey, job) : undefined;
     if (cached && stillValid(ctx, cached)) {
       ctx.equivalenceHits++;
       failures.push(cached.reason);
@@ -235,11 +274,11 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
       reason = reservedReason(owners, start);
     }
     // A constrained failure says nothing about the unconstrained shape: never cache it.
-    if (!constraints) ctx.failedCapacity.set(gpuType, capacityKey, job, { reason, startsSeen: ctx.startCount });
+    if (shared) ctx.failedCapacity.set(gpuType, capacityKey, job, { reason, startsSeen: ctx.startCount });
     failures.push(reason);
     capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
   }
-  if (ctx.preemptor) {
+  if (ctx.preemptor && preempt) {
     for (const { gpuType, borrowed } of capacityBlocked) {
       const plan = ctx.preemptor.plan(job, gpuType, borrowed);
       if (plan) return { ok: false, reason: preemptingReason(plan.waitingOn, plan.victimGpus, plan.decisions.length), plan };
@@ -507,7 +546,8 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     // With preemption the class decides which victims are allowed, so it is part of the class key.
     const classKey = preempting ? keys.of(job.project, job.priority) : job.project;
     // Constrained jobs never share a class: their reason and counterfactuals depend on the constraints.
-    const constrained = mayHaveConstraints(job) && constraintsFor(cluster, job) !== undefined;
+    // So do spread members: whether they fit depends on where their group runs.
+    const constrained = job.spread !== undefined || (mayHaveConstraints(job) && constraintsFor(cluster, job) !== undefined);
     const shape: Shape = job.share ? shareShape(job.share) : job;
     const known = ctx.opts.equivalence && !constrained ? ctx.failedShapes.get(classKey, typeKey, shape) : undefined;
     // A member that would take a reservation slot runs the full pipeline, as it would without classes.
@@ -533,7 +573,7 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     if (outcome.ok) {
       const needs = jobNeeds(cluster, job, outcome.start.placement.gpuType);
       ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
-      cluster.allocate(job.id, job.project, outcome.start.placement, job.org);
+      cluster.allocate(job.id, job.project, outcome.start.placement, job.org, job.spread?.group);
       backfill?.noteStart(job, outcome.start.placement);
       starts.push(outcome.start);
       ctx.startCount++;
@@ -551,7 +591,7 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     }
     const cls = explainClass(cluster, job, outcome.reason, classes, ctx.startCount);
     classAt[k] = cls;
-    if (!cls.constrained) ctx.failedShapes.set(classKey, typeKey, shape, cls);
+    if (!constrained) ctx.failedShapes.set(classKey, typeKey, shape, cls);
     if (
       backfill &&
       outcome.blockedTypes &&

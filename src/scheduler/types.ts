@@ -45,6 +45,13 @@ export interface SchedJob {
    */
   share?: SchedShare;
   /**
+   * Spread across nodes (replicas of one service): avoid nodes that hold a running or just-placed
+   * job of the same `group` of the same organisation (ClusterModel.spreadNodes). `required`: wait
+   * with reason `spread` rather than share a node; `preferred`: share one when no other node fits.
+   * `name` is what the pending sentence calls the group (the service id). Whole-GPU jobs only.
+   */
+  spread?: SchedSpread;
+  /**
    * Data residency (computed by src/sovereignty from policies and data classes): only these sites,
    * possibly none for now. `reason` is the pending sentence when it leaves no site of the job's
    * GPU type; `rule` the id of the narrowing rule.
@@ -58,6 +65,13 @@ export interface SchedJob {
     /** The excluded sites, each with the rule that keeps the job out (waiting reasons count their capacity). */
     readonly excludedSites?: readonly ResidencyExclusion[];
   };
+}
+
+/** SchedSpread: a job's spread group and how strictly its members avoid sharing a node. */
+export interface SchedSpread {
+  readonly group: string;
+  readonly mode: 'preferred' | 'required';
+  readonly name?: string;
 }
 
 /** SchedShare: what part of one GPU a job asks for (see SchedJob.share). */

@@ -11,8 +11,20 @@ import { ClusterModel, constraintsFor, placeJob, type SchedJob, validateJobFitsF
 
 type ConstraintFields = Pick<
   SchedJob,
-  'requiredSites' | 'forbiddenSites' | 'requiredCertifications' | 'nodeLabels' | 'requireSingleUnit' | 'preemptible' | 'share'
+  | 'requiredSites'
+  | 'forbiddenSites'
+  | 'requiredCertifications'
+  | 'nodeLabels'
+  | 'requireSingleUnit'
+  | 'preemptible'
+  | 'share'
+  | 'spread'
 >;
+
+/** spreadGroupOf: the scheduler's spread group of a service replica (`service:<id>`), if it spreads. */
+export function spreadGroupOf(spec: JobSpec): string | undefined {
+  return spec.kind === 'service' && spec.service?.spread ? `service:${spec.service.id}` : undefined;
+}
 
 /** schedFields: the SchedJob fields a spec's constraints and class map to (absent when unset). */
 export function schedFields(spec: JobSpec): ConstraintFields {
@@ -24,6 +36,8 @@ export function schedFields(spec: JobSpec): ConstraintFields {
   if (c?.nodeLabels && Object.keys(c.nodeLabels).length > 0) out.nodeLabels = c.nodeLabels;
   if (c?.requireSingleUnit) out.requireSingleUnit = true;
   if (spec.priorityClass === 'preemptible') out.preemptible = true;
+  const group = spreadGroupOf(spec);
+  if (group && spec.service?.spread) out.spread = { group, mode: spec.service.spread, name: spec.service.id };
   if (spec.migProfile !== undefined) out.share = { migProfile: spec.migProfile };
   else if (spec.gpuFraction !== undefined) {
     out.share =

@@ -242,9 +242,13 @@ test('gigafab service create|list|show|update|delete', async () => {
   const env = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken };
   const file = join(home, 'svc.yaml');
   writeFileSync(file, 'name: cli-svc\nproject: acme-ml\ntemplate: { gpuType: B200, gpusPerNode: 1, command: [serve] }\n');
-  const created = await gigafab(['service', 'create', '-f', file, '--min', '1', '--max', '2', '-o', 'json'], env);
+  const created = await gigafab(
+    ['service', 'create', '-f', file, '--min', '1', '--max', '2', '--spread', 'required', '-o', 'json'],
+    env,
+  );
   assert.equal(created.code, 0, created.err);
   const id: string = JSON.parse(created.out).id;
+  assert.equal(JSON.parse(created.out).spec.spread, 'required');
   assert.deepEqual(JSON.parse(created.out).scaling.maxReplicas, 2);
   const list = await gigafab(['service', 'list'], env);
   assert.equal(list.code, 0, list.err);
@@ -253,6 +257,7 @@ test('gigafab service create|list|show|update|delete', async () => {
   const show = await gigafab(['service', 'show', id], env);
   assert.equal(show.code, 0, show.err);
   assert.match(show.out, /Replicas:\s+0 ready, 1 starting, 0 draining; 1 wanted/);
+  assert.match(show.out, /Spread:\s+required/);
   assert.match(show.out, /Traffic:\s+0\.0 req\/s, p50 -, p99 -, 0 errors of 0/);
   const upd = await gigafab(['service', 'update', id, '--replicas', '2'], env);
   assert.equal(upd.code, 0, upd.err);

@@ -12,7 +12,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Fleet } from '../../src/model/fleet.js';
-import { ClusterModel, type CycleInput, jobPriority, priorityContext, type SchedJob } from '../../src/scheduler/index.js';
+import {
+  ClusterModel,
+  type CycleInput,
+  jobPriority,
+  priorityContext,
+  type SchedJob,
+  type SchedSpread,
+} from '../../src/scheduler/index.js';
 import { orderIndexes } from '../../src/scheduler/order.js';
 import { scheduleCycleWith } from '../../src/scheduler/schedule-cycle.js';
 import { TailMap } from '../../src/scheduler/tail-map.js';
@@ -139,6 +146,11 @@ const jobArb = fc.record({
   priority: fc.constantFrom(0, 0, 0, 500),
   maxRuntimeSeconds: fc.constantFrom(3600, 3600, 7200),
   requiredSites: fc.option(fc.constantFrom(['a'], ['b']), { nil: undefined, freq: 8 }),
+  // Service replicas (spread groups) must never be merged into a class with plain jobs.
+  spread: fc.oneof(
+    { arbitrary: fc.constant(undefined), weight: 4 },
+    { arbitrary: fc.constantFrom<SchedSpread>({ group: 's1', mode: 'required' }, { group: 's2', mode: 'preferred' }), weight: 1 },
+  ),
 });
 
 /** replay builds a fresh cluster with the same allocations as `from`. */
@@ -147,7 +159,7 @@ function replay(fleet: Fleet, from: ClusterModel): ClusterModel {
   for (const id of [...from.allocatedJobs()].sort()) {
     const placement = from.allocationOf(id);
     const project = from.projectOf(id);
-    if (placement && project !== undefined) c.allocate(id, project, placement);
+    if (placement && project !== undefined) c.allocate(id, project, placement, from.orgOf(id), from.spreadOf(id));
   }
   return c;
 }
@@ -210,6 +222,8 @@ test('equivalence classes and lazy tails never change a decision (all policies o
           hits += r.stats.equivalenceHits;
           if (r.stats.equivalenceHits > 0) classHitsCompared++;
 
+          // Masks (spread), phantom holds and preemption plans leave the indexes exact.
+          cluster.verifyIndexes();
           assert.deepEqual(r.starts, naive.starts, 'same starts with and without classes');
           assert.deepEqual(r.preemptions, naive.preemptions, 'same preemptions');
           assert.deepEqual(r.reservations, naive.reservations, 'same reservations');

@@ -23,7 +23,7 @@ function copyOf(fleet: Fleet, from: ClusterModel): ClusterModel {
   for (const id of [...from.allocatedJobs()].sort()) {
     const placement = from.allocationOf(id);
     const project = from.projectOf(id);
-    if (placement && project !== undefined) c.allocate(id, project, placement);
+    if (placement && project !== undefined) c.allocate(id, project, placement, from.orgOf(id), from.spreadOf(id));
   }
   return c;
 }
@@ -73,6 +73,8 @@ function history(seed: number, usageTolerance: number): { cycles: number; starts
         priority: pick([0, 0, 100, 500]),
         maxRuntimeSeconds: pick([1800, 3600, 7200]),
         requiredSites: rnd() < 0.15 ? [pick(['a', 'b'])] : undefined,
+        // Service replicas: the spread group follows them through the cluster replays.
+        spread: rnd() < 0.15 ? { group: `s${project}`, mode: pick(['required', 'preferred'] as const) } : undefined,
       };
       for (let copies = 1 + Math.floor(rnd() * 5); copies > 0; copies--) {
         seq++;

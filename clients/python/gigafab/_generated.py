@@ -245,6 +245,7 @@ class _ServiceJobRequired(TypedDict):
 
 class ServiceJob(_ServiceJobRequired, total=False):
     port: int
+    spread: Literal["preferred", "required"]
 
 
 Placement = Optional[Dict[str, Any]]
@@ -1055,6 +1056,7 @@ class _ServiceSpecRequired(TypedDict):
 
 class ServiceSpec(_ServiceSpecRequired, total=False):
     port: int
+    spread: Literal["preferred", "required", "none"]
 
 
 class ReplicaTemplate(TypedDict, total=False):
@@ -1116,6 +1118,7 @@ class ServiceCreate(_ServiceCreateRequired, total=False):
     readiness: "Probe"
     liveness: "Probe"
     visibility: Literal["private", "public"]
+    spread: Literal["preferred", "required", "none"]
     replicas: int
     minReplicas: int
     maxReplicas: int
@@ -1134,6 +1137,7 @@ class ServiceUpdate(TypedDict, total=False):
     readiness: "Probe"
     liveness: "Probe"
     visibility: Literal["private", "public"]
+    spread: Literal["preferred", "required", "none"]
     replicas: int
     minReplicas: int
     maxReplicas: int

@@ -33,3 +33,4 @@ export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
+export type { Service } from '../../../src/model/service-schemas.js';

@@ -16,6 +16,7 @@ interface ScalingFlags {
   target?: number;
   public?: boolean;
   private?: boolean;
+  spread?: string;
 }
 
 function scalingBody(o: ScalingFlags): Obj {
@@ -25,6 +26,7 @@ function scalingBody(o: ScalingFlags): Obj {
     ...(o.max !== undefined ? { maxReplicas: o.max } : {}),
     ...(o.target !== undefined ? { targetInFlightPerReplica: o.target } : {}),
     ...(o.public ? { visibility: 'public' } : o.private ? { visibility: 'private' } : {}),
+    ...(o.spread !== undefined ? { spread: o.spread } : {}),
   };
 }
 
@@ -38,6 +40,7 @@ function renderService(s: Service): string {
     ['URL', s.url ?? '(no workload proxy)'],
     ['Visibility', s.visibility],
     ['Revision', s.revision],
+    ['Spread', s.spec.spread],
     [
       'Replicas',
       `${phases('ready')} ready, ${phases('starting')} starting, ${phases('draining')} draining; ${s.desiredReplicas} wanted`,
@@ -62,7 +65,8 @@ function scalingOptions(c: Command): Command {
     .option('--max <n>', 'most replicas', parseIntArg(1, 64))
     .option('--target <n>', 'in-flight requests per replica the autoscaler aims at', parseIntArg(1, 10_000))
     .option('--public', 'reachable with the service’s own API keys (gigafab service keys issue)')
-    .option('--private', 'reachable with API tokens of the organisation only');
+    .option('--private', 'reachable with API tokens of the organisation only')
+    .option('--spread <mode>', 'replicas on distinct nodes: preferred (default), required (wait for a free node) or none');
 }
 
 export function registerService(program: Command, rt: Runtime): void {

@@ -7,6 +7,7 @@ import type { NodeState } from '../../model/fleet.js';
 import { parseJson } from '../../model/json.js';
 import { PlacementSchema } from '../../model/schemas.js';
 import { openSpec } from '../../store/sealed-fields.js';
+import { spreadGroupOf } from '../job-constraints.js';
 import { lastCheckpoints } from '../node-failure.js';
 import type { SchedulingOps } from '../scheduling-ops.js';
 import { loadEndpoints } from '../workloads/endpoints.js';
@@ -37,7 +38,7 @@ export async function recover(
     } else {
       const placement = parseJson(row.placement ?? 'null', PlacementSchema, `placement of running job ${id}`);
       const startedAt = Date.parse(row.started_at ?? row.created_at);
-      state.cluster.allocate(id, row.project_id, placement, row.org_id);
+      state.cluster.allocate(id, row.project_id, placement, row.org_id, spreadGroupOf(spec));
       state.addRunning(id, row, spec, placement, startedAt, row.borrowed === 1);
       reattach.push({ id, spec, placement, startedAt, attempt: row.attempt });
     }

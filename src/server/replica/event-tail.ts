@@ -20,6 +20,7 @@ import { PlacementSchema } from '../../model/schemas.js';
 import { openEventRow, openSpec } from '../../store/sealed-fields.js';
 import type { CycleContext } from '../cycle/context.js';
 import { stopOnDriver } from '../cycle/stop.js';
+import { spreadGroupOf } from '../job-constraints.js';
 import type { JobRow } from '../job-rows.js';
 import { toJobEvent } from '../job-rows.js';
 
@@ -151,7 +152,7 @@ export class EventTail {
     if (job.state === 'running' && !state.running.has(id) && job.placement) {
       const placement = parseJson(job.placement, PlacementSchema, `placement of running job ${id}`);
       try {
-        state.cluster.allocate(id, job.project_id, placement);
+        state.cluster.allocate(id, job.project_id, placement, job.org_id, spreadGroupOf(spec()));
       } catch {
         return;
       }

@@ -54,6 +54,7 @@ export class ServiceRegistry {
       port: input.port,
       readiness: input.readiness,
       liveness: input.liveness,
+      spread: input.spread,
     };
     const scaling = scalingOf(input, null);
     const at = new Date(this.now()).toISOString();
@@ -113,6 +114,7 @@ export class ServiceRegistry {
       port: input.port ?? spec.port,
       readiness: input.readiness ?? spec.readiness,
       liveness: input.liveness ?? spec.liveness,
+      spread: input.spread ?? spec.spread,
     };
     const newRevision = JSON.stringify(next) !== JSON.stringify(spec);
     const before = scalingOfRow(row);

@@ -52,7 +52,11 @@ export function replicaJobSpec(
     project: row.project_id,
     nodes: 1,
     kind: 'service',
-    service: { id: row.id, ...(t.image && spec.port !== undefined ? { port: spec.port } : {}) },
+    service: {
+      id: row.id,
+      ...(t.image && spec.port !== undefined ? { port: spec.port } : {}),
+      ...(spec.spread !== 'none' ? { spread: spec.spread } : {}),
+    },
     maxRuntimeSeconds: 30 * 86400,
     labels: { [SERVICE_LABEL]: row.id, [REVISION_LABEL]: String(revision) },
     env: { ...t.env, GIGAFAB_SERVICE: row.id },

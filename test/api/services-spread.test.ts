@@ -1,0 +1,114 @@
+/**
+ * Service replicas spread across nodes, against the real server (sim driver, 4 B200 nodes of 8):
+ * three replicas of a `preferred` service land on three distinct nodes (best fit alone would pack
+ * them onto one); a `required` service with more replicas than nodes runs one per node and the rest
+ * wait with pending reason `spread`, a readable sentence; `none` packs them like any jobs; a bad
+ * spread value is a 400 naming the field.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeSmallFleet } from '../helpers/fleets.js';
+import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
+
+let server: TestServer;
+let acme: ReturnType<typeof api>;
+
+before(async () => {
+  server = await startTestServer({ fleetPath: writeSmallFleet(mkdtempSync(join(tmpdir(), 'gigafab-spread-'))) });
+  const op = api(server.url, server.operatorToken);
+  assert.equal((await op('POST', '/v1/orgs', { id: 'acme', name: 'acme', kind: 'start-up' })).status, 201);
+  assert.equal((await op('POST', '/v1/orgs/acme/projects', { id: 'acme-ml' })).status, 201);
+  assert.equal((await op('PUT', '/v1/projects/acme-ml/quotas/B200', { gpus: 32 })).status, 200);
+  acme = api(server.url, await tenantToken(op, 'acme', { name: 'Ada', role: 'member' }));
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+const template = { gpuType: 'B200', gpusPerNode: 1, command: ['serve'] };
+
+interface Job {
+  state: string;
+  placement: { nodes: { node: string }[] } | null;
+  pendingReason: { code: string; message: string } | null;
+}
+
+/** replicaJobs: the service's replica jobs once `n` exist and every one is running or has a reason. */
+async function replicaJobs(id: string, n: number): Promise<Job[]> {
+  return waitFor(async () => {
+    const s = (await acme('GET', `/v1/services/${id}`)).body;
+    if (s.replicas.length !== n) return null;
+    const jobs: Job[] = [];
+    for (const r of s.replicas as { jobId: string }[]) jobs.push((await acme('GET', `/v1/jobs/${r.jobId}`)).body);
+    return jobs.every((j) => j.state === 'running' || j.pendingReason) ? jobs : null;
+  }, `${n} replicas of ${id} decided`);
+}
+
+const nodeOf = (j: Job) => j.placement?.nodes[0]?.node;
+
+test('preferred (the default): three replicas land on three distinct nodes; none packs them', async () => {
+  const created = await acme('POST', '/v1/services', { name: 'chat', project: 'acme-ml', template, replicas: 3 });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal(created.body.spec.spread, 'preferred');
+  const jobs = await replicaJobs(created.body.id, 3);
+  assert.ok(
+    jobs.every((j) => j.state === 'running'),
+    JSON.stringify(jobs.map((j) => j.state)),
+  );
+  assert.equal(new Set(jobs.map(nodeOf)).size, 3, `nodes: ${jobs.map(nodeOf).join(', ')}`);
+
+  const packed = await acme('POST', '/v1/services', {
+    name: 'packed',
+    project: 'acme-ml',
+    template,
+    replicas: 3,
+    spread: 'none',
+  });
+  assert.equal(packed.status, 201, JSON.stringify(packed.body));
+  const pj = await replicaJobs(packed.body.id, 3);
+  assert.equal(new Set(pj.map(nodeOf)).size, 1, `none packs by best fit: ${pj.map(nodeOf).join(', ')}`);
+  for (const id of [created.body.id, packed.body.id]) assert.equal((await acme('DELETE', `/v1/services/${id}`)).status, 204);
+});
+
+test('required: one replica per node; the fifth waits with reason spread', async () => {
+  const created = await acme('POST', '/v1/services', {
+    name: 'strict',
+    project: 'acme-ml',
+    template,
+    replicas: 5,
+    spread: 'required',
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id: string = created.body.id;
+  const jobs = await waitFor(async () => {
+    const js = await replicaJobs(id, 5);
+    return js.filter((j) => j.state === 'running').length === 4 ? js : null;
+  }, 'four running replicas');
+  const running = jobs.filter((j) => j.state === 'running');
+  assert.equal(new Set(running.map(nodeOf)).size, 4);
+  const waiting = jobs.filter((j) => j.state !== 'running');
+  assert.equal(waiting.length, 1);
+  assert.equal(waiting[0].pendingReason?.code, 'spread');
+  assert.equal(
+    waiting[0].pendingReason?.message,
+    `waiting: every B200 node with a free GPU already runs a replica of ${id} (spread: required; 4 nodes hold one)`,
+  );
+  const show = (await acme('GET', `/v1/services/${id}`)).body;
+  assert.equal(show.spec.spread, 'required');
+  assert.equal((await acme('DELETE', `/v1/services/${id}`)).status, 204);
+});
+
+test('a bad spread value is a 400 naming the field', async () => {
+  const r = await acme('POST', '/v1/services', { name: 'bad', project: 'acme-ml', template, spread: 'always' });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.code, 'validation_failed');
+  assert.ok(
+    (r.body.errors as { path: string }[]).some((e) => e.path === 'spread'),
+    JSON.stringify(r.body),
+  );
+});
