@@ -147,6 +147,28 @@ class UserDisable(TypedDict):
     reason: str
 
 
+class OrgImportResult(TypedDict):
+    org: str
+    importId: float
+    archiveSha256: str
+    projects: float
+    users: float
+    jobs: Dict[str, Any]
+    quotasSkipped: List[str]
+    datasetsNotImported: float
+    importedAuditHead: Optional[Dict[str, Any]]
+
+
+class _OrgImportRequired(TypedDict):
+    archive: str
+
+
+class OrgImport(_OrgImportRequired, total=False):
+    keyId: str
+    adminUser: str
+    adminTokenSha256: str
+
+
 class _JobRequired(TypedDict):
     id: str
     org: str
@@ -223,6 +245,7 @@ class _ServiceJobRequired(TypedDict):
 
 class ServiceJob(_ServiceJobRequired, total=False):
     port: int
+    spread: Literal["preferred", "required"]
 
 
 Placement = Optional[Dict[str, Any]]
@@ -802,17 +825,60 @@ PriceInput = TypedDict("PriceInput", {"gpuType": str, "class": str, "centsPerGpu
 CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": float, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
 
 
-class Budget(TypedDict):
+class _BudgetRequired(TypedDict):
     org: str
     capCents: int
+    policy: Literal["refuse", "wait"]
+    alertThresholds: List[int]
+    webhookUrl: Optional[str]
     month: str
     spentCents: int
     committedCents: int
     remainingCents: int
 
 
-class BudgetInput(TypedDict):
+class Budget(_BudgetRequired, total=False):
+    project: str
+
+
+class _BudgetInputRequired(TypedDict):
     capCents: int
+
+
+class BudgetInput(_BudgetInputRequired, total=False):
+    policy: Literal["refuse", "wait"]
+    alertThresholds: List[int]
+    webhookUrl: Optional[str]
+
+
+class BudgetList(TypedDict):
+    org: str
+    items: List["Budget"]
+
+
+class WebhookSecret(TypedDict):
+    org: str
+    secret: str
+
+
+class BudgetAlertList(TypedDict):
+    items: List["BudgetAlert"]
+
+
+class _BudgetAlertRequired(TypedDict):
+    id: int
+    org: str
+    month: str
+    thresholdPct: int
+    at: str
+    capCents: int
+    spentCents: int
+    committedCents: int
+    delivery: Dict[str, Any]
+
+
+class BudgetAlert(_BudgetAlertRequired, total=False):
+    project: str
 
 
 class InvoiceRun(TypedDict):
@@ -990,6 +1056,7 @@ class _ServiceSpecRequired(TypedDict):
 
 class ServiceSpec(_ServiceSpecRequired, total=False):
     port: int
+    spread: Literal["preferred", "required", "none"]
 
 
 class ReplicaTemplate(TypedDict, total=False):
@@ -1051,6 +1118,7 @@ class ServiceCreate(_ServiceCreateRequired, total=False):
     readiness: "Probe"
     liveness: "Probe"
     visibility: Literal["private", "public"]
+    spread: Literal["preferred", "required", "none"]
     replicas: int
     minReplicas: int
     maxReplicas: int
@@ -1069,6 +1137,7 @@ class ServiceUpdate(TypedDict, total=False):
     readiness: "Probe"
     liveness: "Probe"
     visibility: Literal["private", "public"]
+    spread: Literal["preferred", "required", "none"]
     replicas: int
     minReplicas: int
     maxReplicas: int
@@ -1323,6 +1392,21 @@ class GeneratedApi:
             query={},
             headers={},
             body=None,
+        )
+
+    def import_org(self, body: "OrgImport") -> "OrgImportResult":
+        """Import an organisation from another installation’s archive (operators; the archive is verified first)
+
+        Refused with 422 `archive_invalid`, naming the first bad record, when the archive does not verify; 409 when the organisation, a project or a user exists here. Jobs are imported as history: never run again (queued or running ones as cancelled). Body limit: `body.maxImportBytes` (default 64 MiB).
+
+        POST /v1/orgs/import"""
+        return self._call(
+            "POST",
+            "/v1/orgs/import",
+            path={},
+            query={},
+            headers={},
+            body=body,
         )
 
     def submit_job(self, body: "JobSpec", *, idempotency_key: Optional[str] = None) -> "Job":
@@ -2257,7 +2341,7 @@ class GeneratedApi:
         )
 
     def set_budget(self, org: Union[str, int], body: "BudgetInput") -> "Budget":
-        """Set the organisation's monthly hard cap (its admins, operators); admission refuses jobs that could pass it
+        """Set the organisation's monthly hard cap and policy (its admins, operators); 422 budget_below_project_cap under a project's cap
 
         PUT /v1/orgs/{org}/budget"""
         return self._call(
@@ -2276,6 +2360,71 @@ class GeneratedApi:
         return self._call(
             "GET",
             "/v1/orgs/{org}/budget",
+            path={"org": org},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def list_budgets(self, org: Union[str, int]) -> "BudgetList":
+        """The organisation's budget and its projects' budgets, with this month's figures
+
+        GET /v1/orgs/{org}/budgets"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/budgets",
+            path={"org": org},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def set_project_budget(self, project: Union[str, int], body: "BudgetInput") -> "Budget":
+        """Set a project's monthly hard cap and policy (its organisation's admins, operators); 422 budget_exceeds_org_cap above the organisation's cap
+
+        PUT /v1/projects/{project}/budget"""
+        return self._call(
+            "PUT",
+            "/v1/projects/{project}/budget",
+            path={"project": project},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def get_project_budget(self, project: Union[str, int]) -> "Budget":
+        """A project's monthly cap, spent, committed and remaining (404 budget_not_found without one)
+
+        GET /v1/projects/{project}/budget"""
+        return self._call(
+            "GET",
+            "/v1/projects/{project}/budget",
+            path={"project": project},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def create_budget_webhook_secret(self, org: Union[str, int]) -> "WebhookSecret":
+        """A new secret that signs the organisation's budget webhooks (its own admins); shown once, replaces any
+
+        POST /v1/orgs/{org}/budget-webhook-secret"""
+        return self._call(
+            "POST",
+            "/v1/orgs/{org}/budget-webhook-secret",
+            path={"org": org},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def list_budget_alerts(self, org: Union[str, int]) -> "BudgetAlertList":
+        """Budget thresholds the organisation's budgets crossed, newest first, with their webhook deliveries
+
+        GET /v1/orgs/{org}/budget-alerts"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/budget-alerts",
             path={"org": org},
             query={},
             headers={},
