@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { podmanAvailable } from '../helpers/podman.js';
+import { freePort } from '../helpers/ports.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BASE = `localhost/gigafab-node-base:${process.version.slice(1)}-v2`;
@@ -53,17 +53,6 @@ function ensureNodeBase(): void {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 async function waitHealthy(url: string): Promise<void> {
