@@ -103,11 +103,15 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
         services.loop.start();
       },
       // A restriction set or lifted through another replica: refused submissions here, held jobs on the leader.
+      // A budget set through another replica: admission here, the budget gate on the leader (poked: a
+      // raised cap may start waiting jobs at once). Prices are read from the store at every use.
       refresh: async (leader) => {
         const held = () => new Set([...cp.state.queue.values()].map((j) => j.org).filter((o) => cp.hooks.holdReason?.(o)));
         const before = held();
         await keys.restrictions.load();
+        const budgetsChanged = await cp.budgets.figures.refresh();
         if (!leader) return;
+        if (budgetsChanged) cp.wake();
         await keys.restrictions.holdRecovered();
         const after = held();
         if (after.size !== before.size || [...after].some((o) => !before.has(o))) cp.wake(); // lifted: schedule now

@@ -43,6 +43,8 @@ export function monthOf(t: number): { from: number; to: number; month: string } 
 
 export class BudgetFigures {
   private loaded: Promise<Map<string, BudgetCap>> | null = null;
+  /** Counts forget()s: a refresh() that a set() overtook does not install what it read before the set. */
+  private generation = 0;
   /** The month the last cycle's budget input was for: a new month frees budget. */
   private cycleMonth: string | null = null;
 
@@ -54,7 +56,7 @@ export class BudgetFigures {
     readonly now: () => number,
   ) {}
 
-  /** caps: every budget by key (read once, again after a set()). */
+  /** caps: every budget by key (read once, again after a set() here or a refresh() that found a change). */
   caps(): Promise<Map<string, BudgetCap>> {
     if (!this.loaded) {
       const loading = this.load();
@@ -70,6 +72,21 @@ export class BudgetFigures {
   /** forget: a set() changed a budget. */
   forget(): void {
     this.loaded = null;
+    this.generation++;
+  }
+
+  /**
+   * refresh re-reads every budget (another replica on the same database may have set one: every replica
+   * calls this every 2 s) and answers whether any differs from what this process had in memory.
+   */
+  async refresh(): Promise<boolean> {
+    const generation = this.generation;
+    const before = this.loaded ? await this.loaded.catch(() => null) : null;
+    const fresh = await this.load();
+    // A set() through this replica forgot the caps meanwhile: the next read is fresh anyway.
+    if (generation !== this.generation) return true;
+    this.loaded = Promise.resolve(fresh);
+    return !sameCaps(before, fresh);
   }
 
   prices(): Promise<PriceTimeline> {
@@ -221,6 +238,22 @@ export class BudgetFigures {
       return { ...limits, costs };
     };
   }
+}
+
+function sameCaps(a: Map<string, BudgetCap> | null, b: Map<string, BudgetCap>): boolean {
+  if (!a || a.size !== b.size) return a === null && b.size === 0;
+  for (const [k, c] of b) {
+    const o = a.get(k);
+    if (
+      !o ||
+      o.capCents !== c.capCents ||
+      o.policy !== c.policy ||
+      o.webhookUrl !== c.webhookUrl ||
+      o.alertThresholds.join(',') !== c.alertThresholds.join(',')
+    )
+      return false;
+  }
+  return true;
 }
 
 function parseThresholds(text: string): number[] {
