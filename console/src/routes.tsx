@@ -4,6 +4,7 @@ import type { Role } from './api/types.js';
 import { FleetView } from './fleet/fleet-view.js';
 import { AccessView } from './views/access.js';
 import { AuditView } from './views/audit.js';
+import { BudgetsView } from './views/budgets.js';
 import { JobDetailView } from './views/job-detail.js';
 import { JobsView } from './views/jobs.js';
 import { KeysView } from './views/keys.js';
@@ -40,6 +41,7 @@ const NAV: readonly NavItem[] = [
   { path: '/services', label: 'Services', roles: ALL, view: ServicesView },
   { path: '/submit', label: 'Submit', roles: ['admin', 'member'], view: SubmitView },
   { path: '/usage', label: 'Usage and quota', roles: TENANT, view: UsageView },
+  { path: '/budgets', label: 'Budgets', roles: ALL, view: BudgetsView },
   { path: '/residency', label: 'Data & residency', roles: TENANT, view: ResidencyView },
   { path: '/access', label: 'Access', roles: ALL, view: AccessView },
   { path: '/keys', label: 'Keys & secrets', roles: TENANT, view: KeysView },

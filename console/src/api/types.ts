@@ -33,4 +33,5 @@ export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
+export type { Budget, BudgetAlert, BudgetAlertList, BudgetList, CostEstimate, PriceVersion } from '../../../src/model/prices.js';
 export type { Service } from '../../../src/model/service-schemas.js';

@@ -24,3 +24,7 @@ export function fmtUntil(iso: string | null, now = Date.now()): string {
   const d = Math.floor(s / 86_400);
   return d > 0 ? `in ${d}d ${Math.floor((s % 86_400) / 3600)}h` : `in ${fmtDuration(s)}`;
 }
+
+const eur = new Intl.NumberFormat('en', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+/** fmtEur: EUR cents as the API counts them, written as the CLI does ("EUR 1,234.50"). */
+export const fmtEur = (cents: number): string => `EUR ${eur.format(cents / 100)}`;

@@ -1,16 +1,21 @@
 /**
  * Submit a job. The API is the only validator (the form sets noValidate): its problem+json
  * `errors[].path` entries are shown next to the matching field, with aria-invalid and
- * aria-describedby, and focus moves to the first field in error.
+ * aria-describedby, and focus moves to the first field in error. Before submission the form shows
+ * what the job could cost (POST /v1/jobs/estimate, as `job submit --dry-run`) and what the
+ * organisation's and project's budgets would do with it (estimate.tsx); a refusal for budget
+ * (422 budget_exhausted) is shown as such, with the API's sentence.
  */
 import type { ComponentChildren } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 import { ApiError, get, post } from '../api/client.js';
-import type { FieldError, FleetSummary, Job, JobSpecInput, Page, Project } from '../api/types.js';
+import type { FieldError, FleetSummary, Job, JobSpecInput, Page, PriceVersion, Project } from '../api/types.js';
+import { useMe } from '../auth/me.js';
 import { ErrorLine } from '../components/error-line.js';
 import { PRIORITIES } from '../lib/job-states.js';
-import { navigate } from '../lib/router.js';
+import { Link, navigate } from '../lib/router.js';
 import { usePoll } from '../lib/use-poll.js';
+import { EstimatePanel } from './estimate.js';
 
 type FieldName =
   | 'name'
@@ -93,9 +98,14 @@ function toSpec(v: Values): JobSpecInput {
 }
 
 export function SubmitView() {
+  const me = useMe();
   const { data } = usePoll(async () => {
-    const [projects, fleet] = await Promise.all([get<Page<Project>>('/v1/projects'), get<FleetSummary>('/v1/fleet')]);
-    return { projects: projects.items, gpuTypes: fleet.gpuTypes };
+    const [projects, fleet, prices] = await Promise.all([
+      get<Page<Project>>('/v1/projects'),
+      get<FleetSummary>('/v1/fleet'),
+      get<{ items: PriceVersion[] }>('/v1/price-versions'),
+    ]);
+    return { projects: projects.items, gpuTypes: fleet.gpuTypes, priced: prices.items.length > 0 };
   }, 0);
   const [values, setValues] = useState<Values>({
     name: '',
@@ -114,6 +124,7 @@ export function SubmitView() {
   });
   const [errors, setErrors] = useState<Partial<Record<FieldName, string>>>({});
   const [formError, setFormError] = useState<string | null>(null);
+  const [overBudget, setOverBudget] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const formRef = useRef<HTMLFormElement>(null);
   const project = values.project || data?.projects[0]?.id || '';
@@ -125,11 +136,16 @@ export function SubmitView() {
     setBusy(true);
     setErrors({});
     setFormError(null);
+    setOverBudget(null);
     try {
       const job = await post<Job>('/v1/jobs', toSpec({ ...values, project }));
       navigate(`/jobs/${job.id}`);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
+      if (err.problem?.code === 'budget_exhausted') {
+        setOverBudget(err.message);
+        return;
+      }
       const byField: Partial<Record<FieldName, string>> = {};
       const rest: FieldError[] = [];
       for (const fe of err.fieldErrors) {
@@ -180,6 +196,11 @@ export function SubmitView() {
     <>
       <h1>Submit a job</h1>
       <ErrorLine message={formError} id="form-error" />
+      {overBudget && (
+        <div class="error budget-outcome blocked" role="alert" data-testid="budget-refused">
+          <strong>Not submitted: over budget.</strong> {overBudget} <Link href="/budgets">See the budgets</Link>
+        </div>
+      )}
       <form ref={formRef} class="form" noValidate onSubmit={(e) => void submit(e)}>
         {field('name', 'Name', <input {...attrs('name')} autoComplete="off" />)}
         {field(
@@ -240,6 +261,13 @@ export function SubmitView() {
             <input {...attrs('simulation.exitCode')} type="number" inputMode="numeric" />,
           )}
         </fieldset>
+        {data?.priced === false ? (
+          <p class="muted" data-testid="estimate">
+            No prices are set: jobs are not billed and no budget limits them.
+          </p>
+        ) : (
+          data?.priced && me.org && <EstimatePanel org={me.org} spec={toSpec({ ...values, project })} />
+        )}
         <div class="actions">
           <button type="submit" class="primary" disabled={busy}>
             {busy ? 'Submitting…' : 'Submit job'}
