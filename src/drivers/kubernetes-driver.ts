@@ -26,25 +26,35 @@
 import { createHash } from 'node:crypto';
 import type { NodeState } from '../model/fleet.js';
 import { bytesOf, type NodeAllocation, REGISTRY_AUTH_SECRET } from '../model/job.js';
+import type { Endpoint } from '../model/workloads.js';
 import { checkJobId, DEFAULT_LOG_CHUNK, Listeners } from './common.js';
 import type { DriverJob, ExecutionDriver, ExitOutcome, LogChunk, NodeStateObservation, Observation } from './driver.js';
 import { shareEnv } from './gpu-share-env.js';
 import { asList, KubeApiError, KubeClient, type KubeClientOptions, type KubeNode, type Pod } from './kubernetes/api.js';
 import { DEFAULT_CLUSTER_DOMAIN, headlessService, isGang, rankAddress, rankEnv } from './kubernetes/gang.js';
 import { podMounts } from './kubernetes/mounts.js';
+import {
+  containerWorkload,
+  type WorkloadProbes,
+  workloadEndpoint,
+  workloadPortOf,
+  workloadService,
+} from './kubernetes/workload.js';
 import { imageRegistry, type SiteRunPolicy } from './runnable.js';
+import { sessionCommand } from './session-command.js';
 
 export const LABEL = {
   jobId: 'gigafab.dev/job-id',
   project: 'gigafab.dev/project',
   org: 'gigafab.dev/org',
   nodeIndex: 'gigafab.dev/node-index',
+  attempt: 'gigafab.dev/attempt',
   instance: 'gigafab.dev/instance',
   managedBy: 'app.kubernetes.io/managed-by',
 } as const;
 
 /** Annotations hold what a label value cannot (job ids longer than 63 characters, node ids). */
-export const ANNOTATION = { jobId: 'gigafab.dev/job-id', node: 'gigafab.dev/node' } as const;
+export const ANNOTATION = { jobId: 'gigafab.dev/job-id', node: 'gigafab.dev/node', attempt: 'gigafab.dev/attempt' } as const;
 
 export interface KubernetesDriverOptions extends KubeClientOptions {
   /** gigafab node id → Kubernetes node name. Jobs placed on nodes missing here are refused. */
@@ -72,6 +82,11 @@ export interface KubernetesDriverOptions extends KubeClientOptions {
   datasetRoot?: string;
   /** The tenant org of a project, for the gigafab.dev/org label (DriverJob carries no org). */
   orgOf?: (project: string) => string | undefined;
+  /**
+   * The health checks of a gigafab service (by service id), for its replicas' readiness and liveness
+   * probes (./kubernetes/workload.ts). Without it (or for sessions) readiness is a TCP check of the port.
+   */
+  probesOf?: (serviceId: string) => WorkloadProbes | undefined;
   now?: () => number;
 }
 
@@ -83,6 +98,10 @@ interface PodRef {
 
 interface Tracked {
   id: string;
+  /** Which start of the job (DriverJob.attempt): only pods of this attempt are its own. */
+  attempt: number;
+  /** Where a session or replica is reached once Ready; null for a batch job. */
+  endpoint: Endpoint | null;
   namespace: string;
   selector: string;
   pods: PodRef[];
@@ -130,8 +149,12 @@ export function jobLabel(id: string): string {
   return id.length <= 63 && LABEL_VALUE.test(id) ? id : `h-${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
 }
 
-/** podName: `gf-<id>-<index>` when the id is a DNS label already, else a hashed form. */
-export function podName(id: string, index: number): string {
+/**
+ * podName: `gf-<id>-<index>` when the id is a DNS label already, else a hashed form; a requeued job's
+ * later attempts get `-a<K>` before the index (`gf-<id>-a2-0`), so a new run never meets the ended
+ * pods of an earlier one (left for inspection) under its own name.
+ */
+export function podName(id: string, index: number, attempt = 1): string {
   const base = `gf-${id}`;
   const plain = base.length <= 50 && DNS_LABEL.test(base);
   const stem = plain
@@ -141,7 +164,18 @@ export function podName(id: string, index: number): string {
         .replace(/[^a-z0-9-]/g, '-')
         .slice(0, 30)
         .replace(/-+$/, '')}-${createHash('sha256').update(id).digest('hex').slice(0, 10)}`;
-  return `${stem}-${index}`;
+  return attempt > 1 ? `${stem}-a${attempt}-${index}` : `${stem}-${index}`;
+}
+
+/** baseName: the name of a run's Service and the stem of its Secrets (`gf-<id>`, `gf-<id>-a<K>`). */
+export function baseName(id: string, attempt = 1): string {
+  return podName(id, 0, attempt).replace(/-0$/, '');
+}
+
+/** attemptOf: the attempt a pod belongs to (pods made before attempts were recorded are attempt 1). */
+export function attemptOf(p: Pod): number {
+  const a = Number(p.metadata.annotations?.[ANNOTATION.attempt] ?? '1');
+  return Number.isInteger(a) && a >= 1 ? a : 1;
 }
 
 export class KubernetesDriver implements ExecutionDriver {
@@ -204,10 +238,11 @@ export class KubernetesDriver implements ExecutionDriver {
       throw new Error(
         `the Kubernetes driver runs container images; job ${job.id} has no spec.image and the site no defaultImage`,
       );
+    const attempt = job.attempt ?? 1;
     const pods: PodRef[] = job.placement.nodes.map((a, i) => {
       const kubeNode = this.opts.nodeMap[a.node];
       if (!kubeNode) throw new Error(`node ${a.node} has no Kubernetes node name in this site's nodeMap`);
-      return { name: podName(job.id, i), node: a.node, kubeNode };
+      return { name: podName(job.id, i, attempt), node: a.node, kubeNode };
     });
     if (pods.length === 0) throw new Error(`job ${job.id} has an empty placement`);
     // Registry credentials become an image pull secret, never part of the environment.
@@ -225,17 +260,26 @@ export class KubernetesDriver implements ExecutionDriver {
       [LABEL.instance]: this.instance,
       [LABEL.jobId]: jobLabel(job.id),
       [LABEL.project]: job.spec.project,
+      [LABEL.attempt]: String(attempt),
     };
     const org = this.opts.orgOf?.(job.spec.project);
     if (org && LABEL_VALUE.test(org) && org.length <= 63) labels[LABEL.org] = org;
 
-    const base = podName(job.id, 0).replace(/-0$/, '');
+    const base = baseName(job.id, attempt);
     const pullSecret = pullAuth ? `${base}-pull` : null;
     const secretName = Object.keys(secrets).length > 0 ? `${base}-env` : null;
-    const service = isGang(job.placement) ? base : null;
-    const masterAddr = service
-      ? rankAddress(pods[0].name, service, namespace, this.opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN)
-      : '127.0.0.1';
+    // A session or replica (always one node) listens on a port behind its own ClusterIP Service.
+    const port = workloadPortOf(job.spec);
+    const service = isGang(job.placement) || port !== null ? base : null;
+    const selector = { [LABEL.instance]: this.instance, [LABEL.jobId]: jobLabel(job.id), [LABEL.attempt]: String(attempt) };
+    const annotations = { [ANNOTATION.jobId]: job.id, [ANNOTATION.attempt]: String(attempt) };
+    const domain = this.opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
+    const endpoint = port !== null && service ? workloadEndpoint(service, namespace, domain, port) : null;
+    const gang = isGang(job.placement);
+    const masterAddr = gang && service ? rankAddress(pods[0].name, service, namespace, domain) : '127.0.0.1';
+    const portEnv: Record<string, string> = port !== null ? { GIGAFAB_PORT: String(port), PORT: String(port) } : {};
+    const probes = job.spec.service ? this.opts.probesOf?.(job.spec.service.id) : undefined;
+    const command = sessionCommand(job.spec);
     const jobSecrets: string[] = [];
     let serviceCreated: string | null = null;
     const created: string[] = [];
@@ -275,14 +319,10 @@ export class KubernetesDriver implements ExecutionDriver {
       }
       // A gang's Service exists before its pods, so their DNS names resolve from their first moment.
       if (service) {
-        const svc = headlessService({
-          name: service,
-          namespace,
-          labels,
-          annotations: { [ANNOTATION.jobId]: job.id },
-          selector: { [LABEL.instance]: this.instance, [LABEL.jobId]: jobLabel(job.id) },
-          jobId: job.id,
-        });
+        const svc =
+          port !== null
+            ? workloadService({ name: service, namespace, labels, annotations, selector, port })
+            : headlessService({ name: service, namespace, labels, annotations, selector, jobId: job.id });
         await this.client.call('POST', `/api/v1/namespaces/${namespace}/services`, {}, svc, [409]);
         serviceCreated = service;
       }
@@ -293,6 +333,7 @@ export class KubernetesDriver implements ExecutionDriver {
             env: job.spec.env ?? {},
             secretNames: Object.keys(secrets),
             secretObject: secretName,
+            ours: portEnv,
           }),
           ...mounts.env,
           ...Object.entries(shareEnv(alloc)).map(([name, value]) => ({ name, value })),
@@ -310,12 +351,12 @@ export class KubernetesDriver implements ExecutionDriver {
             name: p.name,
             namespace,
             labels: { ...labels, [LABEL.nodeIndex]: String(i) },
-            annotations: { [ANNOTATION.jobId]: job.id, [ANNOTATION.node]: p.node },
+            annotations: { ...annotations, [ANNOTATION.node]: p.node },
           },
           spec: {
             nodeName: p.kubeNode,
             // hostname + subdomain = the headless Service: this rank's stable DNS name (rankAddress).
-            ...(service ? { hostname: p.name, subdomain: service } : {}),
+            ...(gang && service ? { hostname: p.name, subdomain: service } : {}),
             restartPolicy: 'Never',
             activeDeadlineSeconds: job.spec.maxRuntimeSeconds,
             terminationGracePeriodSeconds: this.opts.timeoutGraceSeconds ?? 30,
@@ -325,12 +366,13 @@ export class KubernetesDriver implements ExecutionDriver {
               {
                 name: 'main',
                 image,
-                ...(job.spec.command?.length ? { command: job.spec.command } : {}),
+                ...(command?.length ? { command } : {}),
                 ...(job.spec.args?.length ? { args: job.spec.args } : {}),
                 ...(job.spec.workingDir ? { workingDir: job.spec.workingDir } : {}),
                 env,
                 resources: { limits },
                 volumeMounts: [...(shm ? [{ name: shm.name, mountPath: '/dev/shm' }] : []), ...mounts.volumeMounts],
+                ...(port !== null ? containerWorkload(port, probes) : {}),
               },
             ],
             volumes: [...(shm ? [shm] : []), ...mounts.volumes],
@@ -346,7 +388,7 @@ export class KubernetesDriver implements ExecutionDriver {
       await this.removeJobObjects(namespace, serviceCreated, jobSecrets);
       throw err;
     }
-    this.track(job.id, namespace, pods, jobSecrets, service);
+    this.track(job.id, attempt, endpoint, namespace, pods, jobSecrets, service);
     this.schedulePoll(this.pollInterval());
   }
 
@@ -366,19 +408,23 @@ export class KubernetesDriver implements ExecutionDriver {
   /** reconcile applies the restart rule (see the top of this file). Throws if the API server does not answer. */
   async reconcile(known: DriverJob[]): Promise<KubernetesReconcileResult> {
     const res = await this.client.call('GET', '/api/v1/pods', { labelSelector: `${LABEL.instance}=${this.instance}` });
+    // Keyed by job and attempt: the live pods of an earlier attempt of a known job are orphans too.
+    const runKey = (id: string, attempt: number) => `${attempt}/${id}`;
     const byJob = new Map<string, Pod[]>();
     for (const pod of asList<Pod>(res.json, 'Pod').items) {
       const id = pod.metadata.annotations?.[ANNOTATION.jobId];
       if (!id) continue;
-      const list = byJob.get(id) ?? [];
+      const key = runKey(id, attemptOf(pod));
+      const list = byJob.get(key) ?? [];
       list.push(pod);
-      byJob.set(id, list);
+      byJob.set(key, list);
     }
     const out: KubernetesReconcileResult = { orphans: [], lost: [] };
-    const knownIds = new Set(known.map((j) => j.id));
+    const knownRuns = new Set(known.map((j) => runKey(j.id, j.attempt ?? 1)));
     for (const job of known) {
       if (this.jobs.has(job.id)) continue;
-      const pods = byJob.get(job.id);
+      const attempt = job.attempt ?? 1;
+      const pods = byJob.get(runKey(job.id, attempt));
       if (!pods || pods.length === 0) {
         out.lost.push(job.id);
         this.emitExit(job.id, 'lost', null, `no pods of job ${job.id} in the cluster`);
@@ -386,19 +432,27 @@ export class KubernetesDriver implements ExecutionDriver {
       }
       const namespace = pods[0].metadata.namespace ?? this.namespaceOf(job.spec.project);
       const refs: PodRef[] = job.placement.nodes.map((a, i) => ({
-        name: podName(job.id, i),
+        name: podName(job.id, i, attempt),
         node: a.node,
         kubeNode: this.opts.nodeMap[a.node] ?? '',
       }));
       const { [REGISTRY_AUTH_SECRET]: pullAuth, ...envSecrets } = job.secrets ?? {};
-      const base = podName(job.id, 0).replace(/-0$/, '');
+      const base = baseName(job.id, attempt);
       const names = [...(Object.keys(envSecrets).length > 0 ? [`${base}-env`] : []), ...(pullAuth ? [`${base}-pull`] : [])];
-      const t = this.track(job.id, namespace, refs, names, isGang(job.placement) ? base : null);
+      const port = workloadPortOf(job.spec);
+      const endpoint =
+        port !== null ? workloadEndpoint(base, namespace, this.opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN, port) : null;
+      const service = isGang(job.placement) || port !== null ? base : null;
+      const t = this.track(job.id, attempt, endpoint, namespace, refs, names, service);
       t.seenPods = true;
-      t.startedReported = job.startedAt > 0 && pods.every((p) => p.status?.phase !== 'Pending');
+      // A session or replica that was not Ready yet is reported (with its endpoint) once it is.
+      t.startedReported =
+        job.startedAt > 0 && pods.every((p) => p.status?.phase !== 'Pending') && (endpoint === null || pods.every(isReady));
     }
-    for (const [id, pods] of byJob) {
-      if (knownIds.has(id) || this.jobs.has(id)) continue;
+    for (const [key, pods] of byJob) {
+      const id = key.slice(key.indexOf('/') + 1);
+      const tracked = this.jobs.get(id);
+      if (knownRuns.has(key) || (tracked && runKey(id, tracked.attempt) === key)) continue;
       const live = pods.filter((p) => !isEnded(p) && !p.metadata.deletionTimestamp);
       if (live.length === 0) continue;
       const namespace = live[0].metadata.namespace ?? '';
@@ -407,9 +461,11 @@ export class KubernetesDriver implements ExecutionDriver {
         continue;
       }
       for (const p of live) await this.deletePod(p.metadata.namespace ?? namespace, p.metadata.name, 0);
-      // An orphan gang's headless Service is the one its pods name as their subdomain.
-      for (const svc of new Set(live.map((p) => p.spec?.subdomain).filter((s) => s !== undefined)))
-        await this.deleteService(namespace, svc);
+      // An orphan gang's headless Service is the one its pods name as their subdomain; an orphan
+      // session's or replica's Service (its pod has a container port) is named after its run.
+      const services = new Set(live.map((p) => p.spec?.subdomain).filter((s) => s !== undefined));
+      for (const p of live) if (p.spec?.containers?.some((c) => c.ports?.length)) services.add(baseName(id, attemptOf(p)));
+      for (const svc of services) await this.deleteService(namespace, svc);
       out.orphans.push({ jobId: id, namespace, pods: live.map((p) => p.metadata.name), action: 'deleted' });
     }
     if (this.jobs.size > 0) this.schedulePoll(0);
@@ -489,10 +545,13 @@ export class KubernetesDriver implements ExecutionDriver {
     const pods = asList<Pod>(res.json, 'Pod').items.filter((p) => p.metadata.annotations?.[ANNOTATION.jobId] === jobId);
     const namespaces = new Set([...(known ? [known] : []), ...pods.map((p) => p.metadata.namespace ?? '').filter(Boolean)]);
     for (const p of pods) await this.deletePod(p.metadata.namespace ?? '', p.metadata.name, 0);
-    const base = podName(jobId, 0).replace(/-0$/, '');
+    // Every attempt's objects: attempt 1's names, and those of each attempt a pod was found of.
+    const bases = new Set([baseName(jobId, 1), ...pods.map((p) => baseName(jobId, attemptOf(p)))]);
     for (const ns of namespaces) {
-      await this.deleteService(ns, base);
-      for (const name of [`${base}-env`, `${base}-pull`]) await this.deleteSecret(ns, name);
+      for (const base of bases) {
+        await this.deleteService(ns, base);
+        for (const name of [`${base}-env`, `${base}-pull`]) await this.deleteSecret(ns, name);
+      }
     }
   }
 
@@ -538,9 +597,19 @@ export class KubernetesDriver implements ExecutionDriver {
 
   // ---------------------------------------------------------------- internals
 
-  private track(id: string, namespace: string, pods: PodRef[], secretNames: string[], service: string | null): Tracked {
+  private track(
+    id: string,
+    attempt: number,
+    endpoint: Endpoint | null,
+    namespace: string,
+    pods: PodRef[],
+    secretNames: string[],
+    service: string | null,
+  ): Tracked {
     const t: Tracked = {
       id,
+      attempt,
+      endpoint,
       namespace,
       selector: `${LABEL.jobId}=${jobLabel(id)}`,
       pods,
@@ -614,7 +683,8 @@ export class KubernetesDriver implements ExecutionDriver {
 
   private async apply(t: Tracked, pods: Pod[]): Promise<void> {
     if (this.jobs.get(t.id) !== t) return;
-    const mine = pods.filter((p) => p.metadata.annotations?.[ANNOTATION.jobId] === t.id);
+    // This run's pods only: an earlier attempt's ended pods stay in the namespace for inspection.
+    const mine = pods.filter((p) => p.metadata.annotations?.[ANNOTATION.jobId] === t.id && attemptOf(p) === t.attempt);
     if (t.stopping) {
       if (mine.every(isEnded)) {
         this.finish(t, 'cancelled', exitCodeOf(mine), `stopped; ${mine.length ? 'pods ended' : 'pods deleted'}`);
@@ -667,7 +737,9 @@ export class KubernetesDriver implements ExecutionDriver {
     if (
       !t.startedReported &&
       mine.length >= gang &&
-      mine.every((p) => p.status?.phase === 'Running' || p.status?.phase === 'Succeeded')
+      mine.every((p) => p.status?.phase === 'Running' || p.status?.phase === 'Succeeded') &&
+      // A session or replica is started once its readiness probe passes: then its Service has an endpoint.
+      (t.endpoint === null || mine.every(isReady))
     )
       this.reportStarted(t);
   }
@@ -675,11 +747,13 @@ export class KubernetesDriver implements ExecutionDriver {
   private reportStarted(t: Tracked): void {
     if (t.startedReported) return;
     t.startedReported = true;
+    const ep = t.endpoint;
     this.listeners.emit({
       type: 'started',
       jobId: t.id,
       at: this.now(),
-      message: `running as ${t.pods.length} pod(s) in ${t.namespace} on ${t.pods.map((p) => p.kubeNode).join(', ')}`,
+      ...(ep ? { endpoint: ep } : {}),
+      message: `running as ${t.pods.length} pod(s) in ${t.namespace} on ${t.pods.map((p) => p.kubeNode).join(', ')}${ep ? `, Ready, serving at ${ep.host}:${ep.port}` : ''}`,
     });
   }
 
@@ -764,6 +838,11 @@ function terminated(p: Pod) {
     p.status?.containerStatuses?.find((c) => c.name === 'main')?.state?.terminated ??
     p.status?.containerStatuses?.[0]?.state?.terminated
   );
+}
+
+/** isReady: the pod's Ready condition is True (every container's readiness probe passes). */
+function isReady(p: Pod): boolean {
+  return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 function isEnded(p: Pod): boolean {

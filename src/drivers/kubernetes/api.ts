@@ -156,9 +156,12 @@ export interface Pod {
   kind?: string;
   metadata: ObjectMeta;
   /** subdomain: the headless Service of a gang's pods (its name). */
-  spec?: { nodeName?: string; subdomain?: string };
+  /** containers[].ports: a session's or service replica's pod (it has a ClusterIP Service of its own). */
+  spec?: { nodeName?: string; subdomain?: string; containers?: { name: string; ports?: { containerPort: number }[] }[] };
   status?: {
     phase?: PodPhase;
+    podIP?: string;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
     reason?: string;
     message?: string;
     startTime?: string;

@@ -65,9 +65,13 @@ export function rankEnv(
   placement: Placement,
   index: number,
   masterAddr: string,
-  own: { env: Record<string, string>; secretNames: string[]; secretObject: string | null },
+  own: { env: Record<string, string>; secretNames: string[]; secretObject: string | null; ours?: Record<string, string> },
 ): EnvVar[] {
-  const ours: Record<string, string> = { GIGAFAB_JOB_ID: jobId, ...rendezvousEnv(jobId, placement, index, masterAddr) };
+  const ours: Record<string, string> = {
+    GIGAFAB_JOB_ID: jobId,
+    ...rendezvousEnv(jobId, placement, index, masterAddr),
+    ...own.ours,
+  };
   const free = (name: string) => !Object.hasOwn(ours, name);
   return [
     ...Object.entries(own.env)
