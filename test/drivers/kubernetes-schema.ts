@@ -59,6 +59,34 @@ const envVar = z
   .strict()
   .refine((e) => (e.value === undefined) !== (e.valueFrom === undefined), 'exactly one of value and valueFrom');
 
+const portNumber = z.number().int().min(1).max(65535);
+/** A probe port: a number or an IANA_SVC_NAME (a named container port, ≤15 characters). */
+const probePort = z.union([portNumber, dns1035Label.max(15)]);
+
+/** core/v1 Probe: exactly one handler (httpGet, tcpSocket, exec), whole seconds ≥ 1. */
+const probe = z
+  .object({
+    httpGet: z
+      .object({ path: z.string().regex(/^\//).optional(), port: probePort, scheme: z.enum(['HTTP', 'HTTPS']).optional() })
+      .strict()
+      .optional(),
+    tcpSocket: z.object({ port: probePort }).strict().optional(),
+    exec: z
+      .object({ command: z.array(z.string()).min(1) })
+      .strict()
+      .optional(),
+    initialDelaySeconds: z.number().int().min(0).optional(),
+    periodSeconds: z.number().int().min(1).optional(),
+    timeoutSeconds: z.number().int().min(1).optional(),
+    successThreshold: z.number().int().min(1).optional(),
+    failureThreshold: z.number().int().min(1).optional(),
+  })
+  .strict()
+  .refine(
+    (p) => [p.httpGet, p.tcpSocket, p.exec].filter((h) => h !== undefined).length === 1,
+    'exactly one probe handler (httpGet, tcpSocket or exec)',
+  );
+
 const container = z
   .object({
     name: dnsLabel,
@@ -77,8 +105,29 @@ const container = z
     volumeMounts: z
       .array(z.object({ name: dnsLabel, mountPath: z.string().min(1), readOnly: z.boolean().optional() }).strict())
       .optional(),
+    ports: z
+      .array(
+        z
+          .object({
+            name: dns1035Label.max(15).optional(),
+            containerPort: portNumber,
+            protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
+          })
+          .strict(),
+      )
+      .optional(),
+    readinessProbe: probe.optional(),
+    livenessProbe: probe.optional(),
   })
-  .strict();
+  .strict()
+  .refine(
+    (c) =>
+      [c.readinessProbe, c.livenessProbe].every((p) => {
+        const port = p?.httpGet?.port ?? p?.tcpSocket?.port;
+        return typeof port !== 'string' || (c.ports ?? []).some((q) => q.name === port);
+      }),
+    "a probe's named port is no port of the container",
+  );
 
 const volume = z
   .object({
