@@ -242,6 +242,34 @@ describe('kubernetes driver: sessions and services (recorded API)', () => {
     assertValidKubeObjects(server.seen);
   });
 
+  test("reattach: the current attempt of a session is followed again and reported with its endpoint once Ready; an earlier attempt's live pod and its Service are removed", async () => {
+    const server = await replay('session-reattach');
+    const { driver, rec } = newDriver(server);
+    const job = {
+      ...driverJob('nb-7', [], [{ node: 'muc-a', gpus: [0] }], {
+        project: 'vision',
+        image: 'quay.io/jupyter/base-notebook:2026-11-20',
+        kind: 'session',
+        session: { preset: 'jupyter' },
+      }),
+      attempt: 2,
+    };
+    await driver.reattach([job]);
+    assert.deepEqual(driver.lastReconcile, {
+      lost: [],
+      orphans: [{ jobId: 'nb-7', namespace: 'gigafab-vision', pods: ['gf-nb-7-0'], action: 'deleted' }],
+    });
+    await driver.pollNow();
+    await driver.pollNow();
+    const started = await rec.started('nb-7', 2000);
+    assert.deepEqual(started.endpoint, { host: 'gf-nb-7-a2.gigafab-vision.svc.cluster.local', port: 8888 });
+    assert.deepEqual(server.writes(), [
+      'DELETE /api/v1/namespaces/gigafab-vision/pods/gf-nb-7-0',
+      'DELETE /api/v1/namespaces/gigafab-vision/services/gf-nb-7',
+    ]);
+    server.assertDone();
+  });
+
   test('names: attempt 1 keeps the names pods were given before attempts were recorded; later attempts stay valid names', () => {
     assert.equal(podName('ft-9', 0), 'gf-ft-9-0');
     assert.equal(podName('ft-9', 0, 1), 'gf-ft-9-0');
