@@ -11,6 +11,10 @@
  * (./kubernetes/gang.ts). Service and Secrets are removed when the job ends; forget() removes its pods.
  * Every pod gets an emptyDir scratch volume at /scratch and, with datasetRoot, a hostPath volume per
  * declared dataset at /datasets/<id> (./kubernetes/mounts.ts).
+ * A session or service replica gets a container port, readiness (and declared liveness) probes and a
+ * ClusterIP Service of its own; it is `started` once its pod is Ready, with the Service's DNS name as
+ * endpoint (./kubernetes/workload.ts). From attempt 2 a requeued job's names carry `-a<K>`, and only
+ * the current attempt's pods (gigafab.dev/attempt) are followed.
  *
  * Following: the pods of each followed job are listed by label every pollIntervalMs. All Running →
  * `started`; all Succeeded → exited completed 0; a Failed pod → exited completed with its container's
