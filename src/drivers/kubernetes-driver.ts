@@ -734,7 +734,7 @@ export class KubernetesDriver implements ExecutionDriver {
     }
     const gang = t.pods.length;
     if (mine.length >= gang && mine.every((p) => p.status?.phase === 'Succeeded')) {
-      this.reportStarted(t);
+      this.reportStarted(t, false);
       this.finish(t, 'completed', 0, `all ${gang} pod(s) succeeded`);
       return;
     }
@@ -748,10 +748,11 @@ export class KubernetesDriver implements ExecutionDriver {
       this.reportStarted(t);
   }
 
-  private reportStarted(t: Tracked): void {
+  /** reportStarted; `serving` false: the run ended before it was seen Ready (no endpoint to give). */
+  private reportStarted(t: Tracked, serving = true): void {
     if (t.startedReported) return;
     t.startedReported = true;
-    const ep = t.endpoint;
+    const ep = serving ? t.endpoint : null;
     this.listeners.emit({
       type: 'started',
       jobId: t.id,
@@ -774,7 +775,7 @@ export class KubernetesDriver implements ExecutionDriver {
         break;
       }
     }
-    if (outcome === 'completed') this.reportStarted(t);
+    if (outcome === 'completed') this.reportStarted(t, false);
     this.emitExit(t.id, outcome, exitCode, message);
     void this.removeJobObjects(t.namespace, t.service, t.secretNames);
   }

@@ -270,6 +270,24 @@ describe('kubernetes driver: sessions and services (recorded API)', () => {
     server.assertDone();
   });
 
+  test("forget: every attempt's pods, Services and Secrets are removed", async () => {
+    const server = await replay('session-forget-attempts');
+    const { driver } = newDriver(server);
+    await driver.forget('nb-8');
+    const ns = '/api/v1/namespaces/gigafab-vision';
+    assert.deepEqual(server.writes(), [
+      `DELETE ${ns}/pods/gf-nb-8-0`,
+      `DELETE ${ns}/pods/gf-nb-8-a2-0`,
+      ...['gf-nb-8', 'gf-nb-8-a2'].flatMap((b) => [
+        `DELETE ${ns}/services/${b}`,
+        `DELETE ${ns}/secrets/${b}-env`,
+        `DELETE ${ns}/secrets/${b}-pull`,
+      ]),
+    ]);
+    assert.equal(driver.lastForgetError, '');
+    server.assertDone();
+  });
+
   test('names: attempt 1 keeps the names pods were given before attempts were recorded; later attempts stay valid names', () => {
     assert.equal(podName('ft-9', 0), 'gf-ft-9-0');
     assert.equal(podName('ft-9', 0, 1), 'gf-ft-9-0');
