@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp } from '../api/app.js';
 import { createSiteDrivers, type DriverConfigInput } from '../drivers/config.js';
+import type { WorkloadProbes } from '../drivers/kubernetes/workload.js';
 import { loadFleetFile } from '../fleet/load-fleet.js';
 import { AuditLog } from '../server/audit/index.js';
 import { startDemoLoad } from '../server/demo-load.js';
@@ -61,13 +62,15 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const lock = takeLock(dataDir);
   const store = await openStore({ dataDir, databaseUrl: opts.databaseUrl });
+  // Replicas' probes come from the services, wired below: the driver asks late.
+  let probesOf: (serviceId: string) => WorkloadProbes | undefined = () => undefined;
   const driver = createSiteDrivers(
     fleet.sites.map((s) => ({
       site: s.id,
       nodes: fleet.nodes.filter((n) => n.site === s.id).map((n) => n.id),
       driver: s.driver as DriverConfigInput | undefined,
     })),
-    { timeScale: opts.timeScale },
+    { timeScale: opts.timeScale, probesOf: (id) => probesOf(id) },
   );
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
@@ -82,6 +85,7 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     tokenPolicy: opts.tokenPolicy,
     oidc,
   });
+  probesOf = (id) => services.loop.probesOf(id);
   // Several replicas on one PostgreSQL database: only the lease holder schedules (src/server/replica).
   const leaseDb = store.dialect === 'postgres' && opts.databaseUrl ? await openLeaseDb(opts.databaseUrl) : undefined;
   const lease = new SchedulerLease(store, undefined, undefined, leaseDb);

@@ -18,6 +18,7 @@
  */
 import { z } from 'zod';
 import type { ExecutionDriver } from './driver.js';
+import type { WorkloadProbes } from './kubernetes/workload.js';
 import { KubernetesDriver } from './kubernetes-driver.js';
 import { LocalDriver } from './local-driver.js';
 import { SimDriver } from './sim-driver.js';
@@ -174,7 +175,14 @@ export function slurmNodeMap(
 }
 
 /** createSiteDriver builds the driver one site's config asks for. */
-export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: number }): ExecutionDriver {
+/** SiteDriverOptions: what every driver may need from the composition root. */
+export interface SiteDriverOptions {
+  timeScale: number;
+  /** A service's health checks by id, for drivers that probe replicas themselves (Kubernetes). */
+  probesOf?: (serviceId: string) => WorkloadProbes | undefined;
+}
+
+export function createSiteDriver(input: SiteDriverInput, opts: SiteDriverOptions): ExecutionDriver {
   const cfg = DriverConfigSchema.parse(input.driver ?? { kind: 'sim' });
   switch (cfg.kind) {
     case 'sim':
@@ -241,6 +249,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
         orphans: cfg.orphans,
         clusterDomain: cfg.clusterDomain,
         datasetRoot: cfg.datasetRoot,
+        probesOf: opts.probesOf,
       });
   }
 }
@@ -249,7 +258,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: { timeScale: numb
  * createSiteDrivers: one driver per site that configures one, a shared simulated driver for the
  * rest, and a router in front. With no site configured, it is just the simulated driver.
  */
-export function createSiteDrivers(sites: SiteDriverInput[], opts: { timeScale: number }): ExecutionDriver {
+export function createSiteDrivers(sites: SiteDriverInput[], opts: SiteDriverOptions): ExecutionDriver {
   const configured = sites.filter((s) => s.driver && s.driver.kind !== 'sim');
   const sim = new SimDriver(opts.timeScale);
   if (configured.length === 0) return sim;

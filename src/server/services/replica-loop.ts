@@ -132,6 +132,16 @@ export class ReplicaLoop implements ReplicaStatus {
     });
   }
 
+  /**
+   * probesOf: a live service's readiness and liveness checks (as of the last tick), for drivers that
+   * give replicas their own probes (Kubernetes); undefined for a service not seen yet.
+   */
+  probesOf(serviceId: string): Pick<ServiceSpec, 'readiness' | 'liveness'> | undefined {
+    const row = this.rows.get(serviceId);
+    const spec = row ? openSpec(this.d.store.fields, row) : undefined;
+    return spec ? { readiness: spec.readiness, liveness: spec.liveness } : undefined;
+  }
+
   /** serviceRow: a live service (as of the last tick, else from the store), or null. */
   async serviceRow(id: string): Promise<ServicesTable | null> {
     const hit = this.rows.get(id);
