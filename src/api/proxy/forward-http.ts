@@ -18,6 +18,10 @@ export interface ForwardDeps {
   onTraffic(adm: Admission): void;
 }
 
+/** streaming: a response without a known length, or an event stream (its headers go out at once). */
+const streaming = (r: IncomingMessage) =>
+  r.headers['content-length'] === undefined || (r.headers['content-type'] ?? '').startsWith('text/event-stream');
+
 /** Errors that mean nothing listens (yet) at the upstream: a starting workload, not a broken one. */
 const NOT_LISTENING = new Set(['ECONNREFUSED']);
 
@@ -59,8 +63,10 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admi
     up.once('response', (r: IncomingMessage) => {
       status = r.statusCode ?? 502;
       res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeaders(r.headers));
-      res.flushHeaders();
-      r.on('data', () => deps.onTraffic(adm));
+      // A stream (chunked, SSE) shows its headers at once; a response of known length sends them
+      // with its first bytes: one write instead of two for the common small answer.
+      if (streaming(r)) res.flushHeaders();
+      if (source.trafficSeen) r.on('data', () => deps.onTraffic(adm));
       r.once('error', () => res.destroy());
       r.pipe(res);
     });
@@ -77,7 +83,7 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admi
     const up = httpRequest({ host: u.host, port: u.port, method: req.method, path: req.url, headers, agent: deps.agent });
     if (canRetry) up.end();
     else {
-      req.on('data', () => deps.onTraffic(adm));
+      if (source.trafficSeen) req.on('data', () => deps.onTraffic(adm));
       req.pipe(up);
     }
     return up;
