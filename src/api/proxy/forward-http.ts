@@ -63,9 +63,13 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admi
     up.once('response', (r: IncomingMessage) => {
       status = r.statusCode ?? 502;
       res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeaders(r.headers));
-      // A stream (chunked, SSE) shows its headers at once; a response of known length sends them
-      // with its first bytes: one write instead of two for the common small answer.
-      if (streaming(r)) res.flushHeaders();
+      // Headers go out with the first bytes of the body: a small answer (headers, body and the end
+      // of a chunked body arriving in one read) leaves in one write, not three. A stream (chunked,
+      // SSE) whose body has not begun by the next turn of the event loop shows its headers then.
+      if (streaming(r))
+        setImmediate(() => {
+          if (!res.headersSent && !res.destroyed) res.flushHeaders();
+        });
       if (source.trafficSeen) r.on('data', () => deps.onTraffic(adm));
       r.once('error', () => res.destroy());
       r.pipe(res);
