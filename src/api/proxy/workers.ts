@@ -196,6 +196,8 @@ export function startProxyWorkers(o: ProxyWorkersOptions): Promise<ProxyWorkers>
       w.once('listening', (a: { port: number }) => {
         w.off('exit', failed);
         port = a.port;
+        // A replacement listens on the port the first ones got (not a new one when 0 was asked for).
+        cfg.port = port;
         if (++listening === o.count) resolve({ port, close });
       });
     }
