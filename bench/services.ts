@@ -6,8 +6,8 @@
  * through nginx (Debian's, `scripts/ensure-nginx.sh`) as a reverse proxy to it, and through
  * gigafab's proxy (token check, tenancy, least in-flight balancing), in one run, `rounds` times;
  * nginx twice: worker_processes 1 and auto; gigafab with GIGAFAB_BENCH_PROXY_WORKERS (default 2)
- * proxy worker processes (0: the proxy in the server process);
- * the medians are reported. Plus a fixed 1,000 requests/s at 16 connections: the p99 the proxy adds.
+ * proxy worker processes and, when that is not 0, also with the proxy in the server process (a second
+ * server with its own replica of the same model server); the medians are reported. Plus a fixed 1,000 requests/s at 16 connections: the p99 the proxy adds.
  *
  * Reaction: a service with 1..2 replicas and 1 request in flight per replica; a load step from 0 to
  * 2 slow requests in flight; the time until the second replica is ready (local driver: a real
