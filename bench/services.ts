@@ -197,7 +197,11 @@ export async function benchServiceOverhead(
         errors: rs.reduce((a, r) => a + r.errors, 0),
       };
     });
-    return { proxyWorkers, medians, atRate, raw, fixedRate, nginx: NGINX !== null, loadAverageBefore, loadAverage: loadavg() };
+    const loadAverage = loadavg();
+    // The local driver leaves replicas running across a server stop (by design): delete the services.
+    await api(server.url, token)('DELETE', `/v1/services/${id}`);
+    if (inProcess && second) await api(inProcess.url, second.token)('DELETE', `/v1/services/${second.id}`);
+    return { proxyWorkers, medians, atRate, raw, fixedRate, nginx: NGINX !== null, loadAverageBefore, loadAverage };
   } finally {
     for (const n of nginxProcs) n.stop();
     await server.stop();

@@ -50,6 +50,8 @@ before(async () => {
 
 after(async () => {
   agent.destroy();
+  // The local driver leaves replicas running across a server stop (by design): delete the service first.
+  if (serviceId) await user('DELETE', `/v1/services/${serviceId}`);
   await server?.stop();
 });
 
