@@ -69,7 +69,9 @@ if (wanted.has('replicas')) {
   console.table(s.summary);
 }
 if (wanted.has('services')) {
-  console.log('services: proxy overhead (direct / nginx / gigafab) at 1, 16, 64 connections, medians of 3 …');
+  console.log(
+    `services: proxy overhead (direct / nginx 1 worker / nginx auto / gigafab, ${process.env.GIGAFAB_BENCH_PROXY_WORKERS ?? 2} proxy workers) at 1, 16, 64 connections, medians of 3 …`,
+  );
   const o = await benchServiceOverhead();
   console.table(o.medians);
   console.log('at a fixed 1,000 requests/s, 16 connections (medians of 3):');

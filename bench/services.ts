@@ -5,7 +5,9 @@
  * autocannon drives GET /v1/predict at 1, 16 and 64 connections against the replica directly,
  * through nginx (Debian's, `scripts/ensure-nginx.sh`) as a reverse proxy to it, and through
  * gigafab's proxy (token check, tenancy, least in-flight balancing), in one run, `rounds` times;
- * the medians are reported. Plus a fixed 1,000 requests/s at 16 connections: the p99 the proxy adds.
+ * nginx twice: worker_processes 1 and auto; gigafab with GIGAFAB_BENCH_PROXY_WORKERS (default 2)
+ * proxy worker processes and, when that is not 0, also with the proxy in the server process (a second
+ * server with its own replica of the same model server); the medians are reported. Plus a fixed 1,000 requests/s at 16 connections: the p99 the proxy adds.
  *
  * Reaction: a service with 1..2 replicas and 1 request in flight per replica; a load step from 0 to
  * 2 slow requests in flight; the time until the second replica is ready (local driver: a real
@@ -25,8 +27,9 @@ import { tenantToken } from '../test/helpers/tenants.js';
 const MODEL_SERVER = join(REPO, 'test/fixtures/model-server.mjs');
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?? null;
 
+/** nginx: worker_processes 1 (one core, like the proxy in the server process); nginx-auto: auto (here 2). */
 export interface OverheadRow {
-  target: 'direct' | 'nginx' | 'gigafab';
+  target: 'direct' | 'nginx' | 'nginx-auto' | 'gigafab' | 'gigafab-in-process';
   connections: number;
   requestsPerSecond: number;
   latencyP50Ms: number;
@@ -54,13 +57,13 @@ async function waitUntil(fn: () => Promise<boolean>, what: string, timeoutMs = 6
   throw new Error(`timed out: ${what}`);
 }
 
-function startNginx(backend: string): { url: string; stop(): void } | null {
+function startNginx(backend: string, workers: '1' | 'auto'): { url: string; stop(): void } | null {
   if (!NGINX) return null;
   const dir = mkdtempSync(join(tmpdir(), 'gigafab-bench-nginx-'));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+    `worker_processes ${workers}; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
 events { worker_connections 1024; }
 http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
   upstream b { server ${backend}; keepalive 64; }
@@ -82,40 +85,83 @@ async function cannon(url: string, connections: number, seconds: number, headers
   };
 }
 
-export async function benchServiceOverhead(connectionCounts = [1, 16, 64], seconds = 5, rounds = 3) {
-  const server = await startLocalSiteServer('gigafab-bench-svc-', '', ['--proxy-port', '0', '--limits', limitsFile()]);
+/** Proxy worker processes for the run (`--proxy-workers`; 0: the proxy in the server process). */
+const PROXY_WORKERS = Number(process.env.GIGAFAB_BENCH_PROXY_WORKERS ?? 2);
+
+/** A service of one model-server replica on `server`, ready: the proxy's port, a member's token, the replica. */
+async function readyService(server: TestServer) {
+  const port = Number(/workload proxy: http:\/\/\*\.localhost:(\d+)/.exec(server.output())?.[1]);
+  const token = await addLabTenant(api(server.url, server.operatorToken), { name: 'B', role: 'member' });
+  const user = api(server.url, token);
+  const svc = await user('POST', '/v1/services', {
+    name: 'bench',
+    project: 'lab-ml',
+    template: { gpuType: 'L4', gpusPerNode: 1, command: [process.execPath, MODEL_SERVER] },
+    readiness: { path: '/healthz', periodSeconds: 0.5, timeoutSeconds: 1, failureThreshold: 1 },
+    replicas: 1,
+  });
+  const id: string = svc.body.id;
+  let endpoint = '';
+  await waitUntil(async () => {
+    const r = (await user('GET', `/v1/services/${id}`)).body.replicas.find((x: { phase: string }) => x.phase === 'ready');
+    endpoint = r?.endpoint ?? '';
+    return !!endpoint;
+  }, 'a ready replica');
+  return { port, token, id, endpoint };
+}
+
+const proxyServer = (workers: number) =>
+  startLocalSiteServer('gigafab-bench-svc-', '', [
+    '--proxy-port',
+    '0',
+    '--proxy-workers',
+    String(workers),
+    '--limits',
+    limitsFile(),
+  ]);
+
+/**
+ * benchServiceOverhead: direct, nginx (1 worker and auto), gigafab with `proxyWorkers` worker
+ * processes and, when that is not 0, gigafab's proxy in the server process too (a second server
+ * with its own replica of the same model server: `gigafab-in-process`), in one run.
+ */
+export async function benchServiceOverhead(
+  connectionCounts = [1, 16, 64],
+  seconds = 5,
+  rounds = 3,
+  proxyWorkers = PROXY_WORKERS,
+) {
+  const server = await proxyServer(proxyWorkers);
+  const inProcess = proxyWorkers > 0 ? await proxyServer(0) : null;
   const nginxProcs: { stop(): void }[] = [];
   try {
-    const port = Number(/workload proxy: http:\/\/\*\.localhost:(\d+)/.exec(server.output())?.[1]);
-    const token = await addLabTenant(api(server.url, server.operatorToken), { name: 'B', role: 'member' });
-    const user = api(server.url, token);
-    const svc = await user('POST', '/v1/services', {
-      name: 'bench',
-      project: 'lab-ml',
-      template: { gpuType: 'L4', gpusPerNode: 1, command: [process.execPath, MODEL_SERVER] },
-      readiness: { path: '/healthz', periodSeconds: 0.5, timeoutSeconds: 1, failureThreshold: 1 },
-      replicas: 1,
-    });
-    const id: string = svc.body.id;
-    let endpoint = '';
-    await waitUntil(async () => {
-      const r = (await user('GET', `/v1/services/${id}`)).body.replicas.find((x: { phase: string }) => x.phase === 'ready');
-      endpoint = r?.endpoint ?? '';
-      return !!endpoint;
-    }, 'a ready replica');
-    const nginx = startNginx(endpoint);
-    if (nginx) nginxProcs.push(nginx);
+    const { port, token, id, endpoint } = await readyService(server);
+    const second = inProcess ? await readyService(inProcess) : null;
+    const nginx = startNginx(endpoint, '1');
+    const nginxAuto = startNginx(endpoint, 'auto');
+    for (const n of [nginx, nginxAuto]) if (n) nginxProcs.push(n);
     await new Promise((r) => setTimeout(r, 500));
     const path = '/v1/predict?x=42';
     const targets: { target: OverheadRow['target']; url: string; headers: Record<string, string> }[] = [
       { target: 'direct', url: `http://${endpoint}${path}`, headers: {} },
       ...(nginx ? [{ target: 'nginx' as const, url: `${nginx.url}${path}`, headers: {} }] : []),
+      ...(nginxAuto ? [{ target: 'nginx-auto' as const, url: `${nginxAuto.url}${path}`, headers: {} }] : []),
       {
         target: 'gigafab',
         url: `http://127.0.0.1:${port}${path}`,
         headers: { host: `${id}.localhost:${port}`, authorization: `Bearer ${token}` },
       },
+      ...(second
+        ? [
+            {
+              target: 'gigafab-in-process' as const,
+              url: `http://127.0.0.1:${second.port}${path}`,
+              headers: { host: `${second.id}.localhost:${second.port}`, authorization: `Bearer ${second.token}` },
+            },
+          ]
+        : []),
     ];
+    const loadAverageBefore = loadavg();
     const raw: (OverheadRow & { round: number })[] = [];
     const fixedRate: { round: number; target: string; latencyP50Ms: number; latencyP99Ms: number; errors: number }[] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -151,10 +197,15 @@ export async function benchServiceOverhead(connectionCounts = [1, 16, 64], secon
         errors: rs.reduce((a, r) => a + r.errors, 0),
       };
     });
-    return { medians, atRate, raw, fixedRate, nginx: NGINX !== null, loadAverage: loadavg() };
+    const loadAverage = loadavg();
+    // The local driver leaves replicas running across a server stop (by design): delete the services.
+    await api(server.url, token)('DELETE', `/v1/services/${id}`);
+    if (inProcess && second) await api(inProcess.url, second.token)('DELETE', `/v1/services/${second.id}`);
+    return { proxyWorkers, medians, atRate, raw, fixedRate, nginx: NGINX !== null, loadAverageBefore, loadAverage };
   } finally {
     for (const n of nginxProcs) n.stop();
     await server.stop();
+    await inProcess?.stop();
   }
 }
 

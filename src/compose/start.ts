@@ -185,7 +185,9 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       `  recovered: ${recovered.queued} queued, ${recovered.running} running jobs`,
       `  scheduler: ${recovered.role}${store.dialect === 'postgres' ? ` (lease ${lease.holder}, fencing token ${lease.view().token})` : ''}`,
       `  API docs: ${url}/v1/docs`,
-      ...(proxy ? [`  workload proxy: ${proxy.url}`] : []),
+      ...(proxy
+        ? [`  workload proxy: ${proxy.url}${opts.proxy?.workers ? ` (${opts.proxy.workers} worker processes)` : ''}`]
+        : []),
       operator.token
         ? `  operator token (shown once, also saved to ${operator.path}):\n  ${operator.token}`
         : `  operator token: see ${operator.path}`,

@@ -4,9 +4,11 @@
  * audit opens, and the proxy's own rate limiter applies the per-organisation limit.
  */
 import type { Server } from 'node:http';
+import { ProxyAccess, type ProxyAccessDeps } from '../api/proxy/access.js';
 import { type ProxyLinks, proxyLinks } from '../api/proxy/links.js';
 import { OpenTickets } from '../api/proxy/open-tickets.js';
 import { createWorkloadProxy } from '../api/proxy/proxy-server.js';
+import { startProxyWorkers } from '../api/proxy/workers.js';
 import { RateLimits } from '../api/rate-limit.js';
 import type { ProxyTargetSource } from '../model/workloads.js';
 import type { ControlPlane } from '../server/control-plane.js';
@@ -23,20 +25,20 @@ export interface ProxyConfig {
   /** What clients see when TLS is terminated in front: scheme and port of the links (default: http and the listen port). */
   publicScheme?: 'http' | 'https';
   publicPort?: number;
+  /** Proxy worker processes sharing the listener (0, the default: the proxy runs in the server process). */
+  workers?: number;
 }
 
 export async function startWorkloadProxy(
   cfg: ProxyConfig,
   d: { cp: ControlPlane; tenancy: Tenancy; lockbox: Lockbox; limits: Limits; services?: InferenceServices },
-): Promise<{ links: ProxyLinks; url: string; server: Server; close(): Promise<void> }> {
+): Promise<{ links: ProxyLinks; url: string; server: Server | null; close(): Promise<void> }> {
   const baseDomain = cfg.baseDomain ?? 'localhost';
   const scheme = cfg.publicScheme ?? 'http';
   const tickets = new OpenTickets();
   const sources: ProxyTargetSource[] = [d.cp.sessions.targets, ...(d.services ? [d.services.targets] : [])];
-  const proxy = createWorkloadProxy({
+  const deps: ProxyAccessDeps = {
     sources,
-    baseDomain,
-    scheme,
     authenticate: (token) => d.tenancy.auth.authenticate(token),
     lockboxCheck: (ctx, org, object) => d.lockbox.guard.check(ctx, org, object, 'open-session'),
     audit: async (ctx, target, via) => {
@@ -44,13 +46,30 @@ export async function startWorkloadProxy(
     },
     tickets,
     rates: new RateLimits(d.limits.rateLimits),
-  });
-  const port = await proxy.listen(cfg.port, cfg.host);
-  const links = proxyLinks(tickets, baseDomain, cfg.publicPort ?? port, scheme);
-  return {
-    links,
-    url: `${scheme}://*.${baseDomain}:${cfg.publicPort ?? port}`,
-    server: proxy.server,
-    close: () => proxy.close(),
   };
+  let port: number;
+  let server: Server | null = null;
+  let close: () => Promise<void>;
+  if (cfg.workers && cfg.workers > 0) {
+    // The HTTP work in worker processes; every admission still decided here (api/proxy/workers.ts).
+    const workers = await startProxyWorkers({
+      count: cfg.workers,
+      port: cfg.port,
+      host: cfg.host,
+      baseDomain,
+      scheme,
+      access: new ProxyAccess(deps),
+      tickets,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    port = workers.port;
+    close = () => workers.close();
+  } else {
+    const proxy = createWorkloadProxy({ ...deps, baseDomain, scheme });
+    port = await proxy.listen(cfg.port, cfg.host);
+    server = proxy.server;
+    close = () => proxy.close();
+  }
+  const links = proxyLinks(tickets, baseDomain, cfg.publicPort ?? port, scheme);
+  return { links, url: `${scheme}://*.${baseDomain}:${cfg.publicPort ?? port}`, server, close };
 }

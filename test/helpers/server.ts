@@ -33,7 +33,10 @@ export async function startTestServer(
   // GIGAFAB_TEST_STORE=postgres runs any server test on PostgreSQL: one database per data directory.
   const database = process.env.GIGAFAB_TEST_STORE === 'postgres' ? ['--database', await databaseFor(dataDir)] : [];
   const launch = async () => {
+    // GIGAFAB_TEST_NODE_ARGS: flags for the server's node (e.g. --cpu-prof when profiling a benchmark).
+    const nodeArgs = (process.env.GIGAFAB_TEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const args = [
+      ...nodeArgs,
       BIN,
       'server',
       '--port',
@@ -46,6 +49,11 @@ export async function startTestServer(
     ];
     if (opts.fleetPath) args.push('--fleet', opts.fleetPath);
     args.push(...(opts.extraArgs ?? []));
+    // GIGAFAB_TEST_PROXY_WORKERS=N runs any proxy test through N proxy worker processes.
+    const proxyWorkers = process.env.GIGAFAB_TEST_PROXY_WORKERS;
+    if (proxyWorkers && args.includes('--proxy-port') && !args.includes('--proxy-workers')) {
+      args.push('--proxy-workers', proxyWorkers);
+    }
     proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const from = out.length;
     proc.stdout!.on('data', (d) => {

@@ -18,6 +18,10 @@ export interface ForwardDeps {
   onTraffic(adm: Admission): void;
 }
 
+/** streaming: a response without a known length, or an event stream (its headers go out at once). */
+const streaming = (r: IncomingMessage) =>
+  r.headers['content-length'] === undefined || (r.headers['content-type'] ?? '').startsWith('text/event-stream');
+
 /** Errors that mean nothing listens (yet) at the upstream: a starting workload, not a broken one. */
 const NOT_LISTENING = new Set(['ECONNREFUSED']);
 
@@ -59,8 +63,14 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admi
     up.once('response', (r: IncomingMessage) => {
       status = r.statusCode ?? 502;
       res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeaders(r.headers));
-      res.flushHeaders();
-      r.on('data', () => deps.onTraffic(adm));
+      // Headers go out with the first bytes of the body: a small answer (headers, body and the end
+      // of a chunked body arriving in one read) leaves in one write, not three. A stream (chunked,
+      // SSE) whose body has not begun by the next turn of the event loop shows its headers then.
+      if (streaming(r))
+        setImmediate(() => {
+          if (!res.headersSent && !res.destroyed) res.flushHeaders();
+        });
+      if (source.trafficSeen) r.on('data', () => deps.onTraffic(adm));
       r.once('error', () => res.destroy());
       r.pipe(res);
     });
@@ -77,7 +87,7 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admi
     const up = httpRequest({ host: u.host, port: u.port, method: req.method, path: req.url, headers, agent: deps.agent });
     if (canRetry) up.end();
     else {
-      req.on('data', () => deps.onTraffic(adm));
+      if (source.trafficSeen) req.on('data', () => deps.onTraffic(adm));
       req.pipe(up);
     }
     return up;

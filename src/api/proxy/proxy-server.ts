@@ -4,11 +4,13 @@
  * (access.ts: credentials, organisation, lockbox, rate limit, readiness) and then forwarded
  * (forward-http.ts, forward-ws.ts). `/_gigafab/open?ticket=` turns a one-time open link into the
  * host's cookie (open-tickets.ts). TLS is terminated in front of it (README: a reference config).
+ * The listener asks a ProxyGate to admit: in this process (createWorkloadProxy) or, in a proxy
+ * worker process, the server process over IPC (workers.ts, worker.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type Admission, ProxyAccess, type ProxyAccessDeps } from './access.js';
+import { type Admission, type AdmissionRequest, ProxyAccess, type ProxyAccessDeps } from './access.js';
 import { Balancer } from './balancer.js';
 import { type ForwardDeps, forwardHttp } from './forward-http.js';
 import { forwardUpgrade } from './forward-ws.js';
@@ -24,11 +26,21 @@ export interface WorkloadProxyOptions extends ProxyAccessDeps {
   scheme?: 'http' | 'https';
 }
 
-export interface WorkloadProxy {
+/** What the listener asks before forwarding: admission, and the one-time open links. */
+export interface ProxyGate {
+  admit(r: AdmissionRequest): Promise<Admission>;
+  /** redeem: a one-time open link of `workloadId` for the host's cookie (null: used or expired). */
+  redeem(ticket: string, workloadId: string): Promise<{ cookie: string; maxAgeS: number } | null>;
+}
+
+export interface ProxyListener {
   readonly server: Server;
-  readonly access: ProxyAccess;
   listen(port: number, host: string): Promise<number>;
   close(): Promise<void>;
+}
+
+export interface WorkloadProxy extends ProxyListener {
+  readonly access: ProxyAccess;
 }
 
 /** At most one traffic report per workload and second: a busy stream must not cost a call per chunk. */
@@ -44,25 +56,56 @@ function trafficReporter(): ForwardDeps['onTraffic'] {
   };
 }
 
+/** createWorkloadProxy: the proxy in this process, admitting with `o`'s access rules. */
 export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
+  const access = new ProxyAccess(o);
+  const gate: ProxyGate = {
+    admit: (r) => access.admit(r),
+    redeem: async (ticket, id) => o.tickets.redeem(ticket, id),
+  };
+  return { ...createProxyListener(gate, o), access };
+}
+
+/**
+ * createProxyListener: the HTTP side of the proxy — host → workload, admission by `gate`, then
+ * forwarding. `released(adm)`, when given, hears when an admitted request or WebSocket is over
+ * (a worker then lets the server process forget the admission).
+ */
+export function createProxyListener(
+  gate: ProxyGate,
+  o: { baseDomain?: string; scheme?: 'http' | 'https'; released?: (adm: Admission) => void },
+): ProxyListener {
   const baseDomain = o.baseDomain ?? 'localhost';
   const scheme = o.scheme ?? 'http';
-  const access = new ProxyAccess(o);
   const deps: ForwardDeps = {
     balancer: new Balancer(),
-    agent: new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64 }),
+    // Kept-alive connections to the replicas, without Nagle's delay (a request's head and body are
+    // separate writes), at most 512 per replica.
+    agent: new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, noDelay: true }),
     onTraffic: trafficReporter(),
   };
   const forwarded = (req: IncomingMessage): Forwarded => ({ clientIp: req.socket.remoteAddress ?? 'unknown', proto: scheme });
 
-  const admit = (req: IncomingMessage, workloadId: string) =>
-    access.admit({
+  /** admit: the gate's answer; `released` hears once `closer` (the response or socket) has closed. */
+  const admit = async (req: IncomingMessage, workloadId: string, closer: NodeJS.EventEmitter): Promise<Admission> => {
+    const released = o.released;
+    let closed = false;
+    let adm: Admission | null = null;
+    if (released)
+      closer.once('close', () => {
+        closed = true;
+        if (adm) released(adm);
+      });
+    adm = await gate.admit({
       workloadId,
       authorization: req.headers.authorization,
       cookie: req.headers.cookie,
       ip: req.socket.remoteAddress ?? 'unknown',
       requestId: randomUUID(),
     });
+    if (closed) released?.(adm);
+    return adm;
+  };
 
   const unknownHost = (req: IncomingMessage) =>
     new ApiProblem(
@@ -76,8 +119,8 @@ export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
     try {
       const id = workloadIdOf(req.headers.host, baseDomain);
       if (!id) throw unknownHost(req);
-      if (path === OPEN_PATH || path.startsWith(`${OPEN_PATH}?`)) return redeem(req, res, id);
-      forwardHttp(req, res, await admit(req, id), deps, forwarded(req));
+      if (path === OPEN_PATH || path.startsWith(`${OPEN_PATH}?`)) return await redeem(req, res, id);
+      forwardHttp(req, res, await admit(req, id, res), deps, forwarded(req));
     } catch (err) {
       req.resume();
       sendProblem(res, asProblem(err), path);
@@ -85,9 +128,9 @@ export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
   }
 
   /** redeem: a one-time open link → the host's cookie, then on to `next` (a path on this host). */
-  function redeem(req: IncomingMessage, res: ServerResponse, id: string): void {
+  async function redeem(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     const q = new URL(req.url ?? '/', 'http://x').searchParams;
-    const got = o.tickets.redeem(q.get('ticket') ?? '', id);
+    const got = await gate.redeem(q.get('ticket') ?? '', id);
     if (!got) {
       throw new ApiProblem(
         401,
@@ -112,7 +155,7 @@ export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
     try {
       const id = workloadIdOf(req.headers.host, baseDomain);
       if (!id) throw unknownHost(req);
-      forwardUpgrade(req, socket, head, await admit(req, id), deps, forwarded(req));
+      forwardUpgrade(req, socket, head, await admit(req, id, socket), deps, forwarded(req));
     } catch (err) {
       rejectUpgrade(socket, asProblem(err), path);
     }
@@ -123,7 +166,6 @@ export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
 
   return {
     server,
-    access,
     listen: (port, host) =>
       new Promise<number>((resolve, reject) => {
         server.once('error', reject);

@@ -28,6 +28,7 @@ interface ServerOptions {
   proxyPort?: number;
   proxyBaseDomain: string;
   proxyPublicUrl?: string;
+  proxyWorkers: number;
 }
 
 function parsePort(value: string): number {
@@ -49,6 +50,7 @@ function proxyConfig(opts: ServerOptions) {
   return {
     port: opts.proxyPort ?? 0,
     baseDomain: opts.proxyBaseDomain,
+    workers: opts.proxyWorkers,
     ...(pub ? { publicScheme: scheme, publicPort: pub.port ? Number(pub.port) : scheme === 'https' ? 443 : 80 } : {}),
   };
 }
@@ -89,6 +91,12 @@ export function registerServer(program: Command, rt: Runtime): void {
       '--proxy-base-domain <domain>',
       'workload hosts are <id>.<domain> (a wildcard DNS name; localhost works in browsers)',
       'localhost',
+    )
+    .option(
+      '--proxy-workers <n>',
+      'worker processes for the workload proxy, sharing its port (0: in the server process; admission stays in the server either way)',
+      parseIntArg(0, 64),
+      0,
     )
     .option(
       '--proxy-public-url <url>',

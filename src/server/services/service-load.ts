@@ -10,6 +10,8 @@ import type { LoadObservation } from '../../model/service.js';
 const LATENCY_SAMPLES = 2048;
 /** Requests per second are counted over this window. */
 const RATE_WINDOW_MS = 10_000;
+/** Request times kept before the old ones are dropped (a busy service, nobody reading its stats). */
+const RECENT_PRUNE_AT = 4096;
 
 export interface ServiceStats {
   requests: number;
@@ -29,6 +31,8 @@ interface PerService {
   errors: number;
   latencies: number[];
   recent: number[];
+  /** recent's length at which the times outside the window are dropped. */
+  pruneAt: number;
 }
 
 export class ServiceLoad {
@@ -38,7 +42,16 @@ export class ServiceLoad {
   private of(service: string): PerService {
     let s = this.services.get(service);
     if (!s) {
-      s = { inFlight: new Map(), queued: 0, lastRequestAt: null, requests: 0, errors: 0, latencies: [], recent: [] };
+      s = {
+        inFlight: new Map(),
+        queued: 0,
+        lastRequestAt: null,
+        requests: 0,
+        errors: 0,
+        latencies: [],
+        recent: [],
+        pruneAt: RECENT_PRUNE_AT,
+      };
       this.services.set(service, s);
     }
     return s;
@@ -51,6 +64,12 @@ export class ServiceLoad {
     s.inFlight.set(replica, (s.inFlight.get(replica) ?? 0) + 1);
     s.lastRequestAt = at;
     s.recent.push(at);
+    // Bounded without a stats() call: the times outside the window go now and then, not per request.
+    // (amortised: the next pass waits until the list has doubled again).
+    if (s.recent.length >= s.pruneAt) {
+      s.recent = s.recent.filter((t) => t > at - RATE_WINDOW_MS);
+      s.pruneAt = Math.max(RECENT_PRUNE_AT, 2 * s.recent.length);
+    }
   }
 
   /** requestEnded: that request ended, after `latencyMs`, as an error (5xx or no answer) or not. */
@@ -61,8 +80,9 @@ export class ServiceLoad {
     else s.inFlight.delete(replica);
     s.requests++;
     if (error) s.errors++;
-    s.latencies.push(latencyMs);
-    if (s.latencies.length > LATENCY_SAMPLES) s.latencies.splice(0, s.latencies.length - LATENCY_SAMPLES);
+    // A ring of the newest LATENCY_SAMPLES (the percentiles sort a copy; order does not matter).
+    if (s.latencies.length < LATENCY_SAMPLES) s.latencies.push(latencyMs);
+    else s.latencies[s.requests % LATENCY_SAMPLES] = latencyMs;
   }
 
   /** queuedChanged: a request entered (+1) or left (-1) the cold-start queue. */

@@ -80,7 +80,9 @@ export class ServiceTargets implements ProxyTargetSource {
   requestStarted(target: ProxyTarget, u: Upstream): void {
     this.d.load.requestStarted(target.workloadId, u.jobId);
     const key = `${target.workloadId}/${u.jobId}`;
-    this.starts.set(key, [...(this.starts.get(key) ?? []), this.d.now()]);
+    const pending = this.starts.get(key);
+    if (pending) pending.push(this.d.now());
+    else this.starts.set(key, [this.d.now()]);
   }
 
   requestEnded(target: ProxyTarget, u: Upstream, outcome?: RequestOutcome): void {
