@@ -6,6 +6,7 @@ import type { BillingProfilesTable, CreditNotesTable, EnergyFactorsTable, Invoic
 import type { JobEndpointsTable } from './schema-job-endpoints.js';
 import type { SchedulerLeaseTable } from './schema-lease.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
+import type { UserSshKeysTable } from './schema-ssh-keys.js';
 import type {
   BudgetAlertsTable,
   BudgetsTable,
@@ -174,6 +175,7 @@ export interface Database {
   billing_profiles: BillingProfilesTable;
   energy_factors: EnergyFactorsTable;
   org_registries: OrgRegistriesTable;
+  user_ssh_keys: UserSshKeysTable;
   job_endpoints: JobEndpointsTable;
   scheduler_lease: SchedulerLeaseTable;
   services: ServicesTable;

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { type Admission, ProxyAccess, type ProxyAccessDeps } from './access.js';
 import { Balancer } from './balancer.js';
 import { type ForwardDeps, forwardHttp } from './forward-http.js';
+import { forwardTunnel, isTunnelRequest, TUNNEL_PATH } from './forward-tunnel.js';
 import { forwardUpgrade } from './forward-ws.js';
 import type { Forwarded } from './headers.js';
 import { workloadIdOf } from './host-name.js';
@@ -55,14 +56,25 @@ export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
   };
   const forwarded = (req: IncomingMessage): Forwarded => ({ clientIp: req.socket.remoteAddress ?? 'unknown', proto: scheme });
 
-  const admit = (req: IncomingMessage, workloadId: string) =>
+  const admit = (req: IncomingMessage, workloadId: string, via: 'token' | 'tunnel' = 'token') =>
     access.admit({
       workloadId,
       authorization: req.headers.authorization,
       cookie: req.headers.cookie,
       ip: req.socket.remoteAddress ?? 'unknown',
       requestId: randomUUID(),
+      via,
     });
+
+  /** An `ssh` session speaks no HTTP: only the tunnel reaches it. */
+  const httpOnly = (adm: Admission): Admission => {
+    if (adm.target.protocol !== 'tcp') return adm;
+    throw new ApiProblem(
+      400,
+      'tunnel_only',
+      `${adm.target.workloadId} is an ssh session: connect with ssh -o ProxyCommand='gigafab session tunnel ${adm.target.workloadId}' (see gigafab session ssh)`,
+    );
+  };
 
   const unknownHost = (req: IncomingMessage) =>
     new ApiProblem(
@@ -77,7 +89,7 @@ export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
       const id = workloadIdOf(req.headers.host, baseDomain);
       if (!id) throw unknownHost(req);
       if (path === OPEN_PATH || path.startsWith(`${OPEN_PATH}?`)) return redeem(req, res, id);
-      forwardHttp(req, res, await admit(req, id), deps, forwarded(req));
+      forwardHttp(req, res, httpOnly(await admit(req, id)), deps, forwarded(req));
     } catch (err) {
       req.resume();
       sendProblem(res, asProblem(err), path);
@@ -112,10 +124,21 @@ export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
     try {
       const id = workloadIdOf(req.headers.host, baseDomain);
       if (!id) throw unknownHost(req);
-      forwardUpgrade(req, socket, head, await admit(req, id), deps, forwarded(req));
+      if (isTunnelRequest(req.headers.upgrade)) return await tunnel(socket, head, id, req, path);
+      forwardUpgrade(req, socket, head, httpOnly(await admit(req, id)), deps, forwarded(req));
     } catch (err) {
       rejectUpgrade(socket, asProblem(err), path);
     }
+  }
+
+  /** tunnel: a raw TCP connection to a workload that asks for it (an ssh session), admitted and audited like an open. */
+  async function tunnel(socket: Duplex, head: Buffer, id: string, req: IncomingMessage, path: string): Promise<void> {
+    if (path !== TUNNEL_PATH) throw new ApiProblem(404, 'not_found', `the tunnel is at ${TUNNEL_PATH}`);
+    const adm = await admit(req, id, 'tunnel');
+    if (adm.target.protocol !== 'tcp') {
+      throw new ApiProblem(400, 'tunnel_not_supported', `${id} serves HTTP: open it in a browser (gigafab session open ${id})`);
+    }
+    forwardTunnel(socket, head, adm, deps, path);
   }
 
   const server = createServer({ noDelay: true }, (req, res) => void onRequest(req, res));
