@@ -49,6 +49,10 @@ export interface ProxyTarget {
   protocol?: 'http' | 'tcp';
 }
 
+/** The workload proxy's TCP tunnel (ssh sessions): an HTTP upgrade to this protocol at this path of the session's host. */
+export const TUNNEL_PROTOCOL = 'gigafab-tunnel';
+export const TUNNEL_PATH = '/_gigafab/tunnel';
+
 /** How a proxied workload was opened: a one-time link (browser), an API token, or a TCP tunnel (ssh). */
 export type OpenVia = 'link' | 'token' | 'tunnel';
 

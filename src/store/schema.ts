@@ -6,7 +6,6 @@ import type { BillingProfilesTable, CreditNotesTable, EnergyFactorsTable, Invoic
 import type { JobEndpointsTable } from './schema-job-endpoints.js';
 import type { SchedulerLeaseTable } from './schema-lease.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
-import type { UserSshKeysTable } from './schema-ssh-keys.js';
 import type {
   BudgetAlertsTable,
   BudgetsTable,
@@ -17,6 +16,7 @@ import type {
 } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
+import type { UserSshKeysTable } from './schema-ssh-keys.js';
 import type { UsageRecordsTable } from './schema-usage.js';
 
 export interface OrgsTable {

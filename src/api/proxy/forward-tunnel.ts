@@ -9,16 +9,19 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { TUNNEL_PATH, TUNNEL_PROTOCOL } from '../../model/workloads.js';
 import type { Admission } from './access.js';
 import type { ForwardDeps } from './forward-http.js';
 import { ApiProblem, rejectUpgrade } from './problem.js';
 
-export const TUNNEL_PROTOCOL = 'gigafab-tunnel';
-export const TUNNEL_PATH = '/_gigafab/tunnel';
+export { TUNNEL_PATH, TUNNEL_PROTOCOL };
 
 /** isTunnelRequest: an upgrade to the tunnel protocol. */
 export function isTunnelRequest(upgrade: string | undefined): boolean {
-  return (upgrade ?? '').toLowerCase().split(/\s*,\s*/).includes(TUNNEL_PROTOCOL);
+  return (upgrade ?? '')
+    .toLowerCase()
+    .split(/\s*,\s*/)
+    .includes(TUNNEL_PROTOCOL);
 }
 
 export function forwardTunnel(socket: Duplex, head: Buffer, adm: Admission, deps: ForwardDeps, path: string): void {

@@ -63,7 +63,8 @@ export function sshKeyRoutes({ tenancy }: Services) {
       path: '/v1/ssh-keys/{id}',
       operationId: 'removeSshKey',
       tags: ['tenancy'],
-      summary: 'Remove one of your SSH keys (by id or SHA256 fingerprint; audited). Running sessions keep the keys they started with',
+      summary:
+        'Remove one of your SSH keys (by id or SHA256 fingerprint; audited). Running sessions keep the keys they started with',
       request: {
         params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'sshk_3f9a2b1c4d5e6f70' }) }),
       },

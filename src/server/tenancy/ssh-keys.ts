@@ -50,7 +50,9 @@ export function parseSshPublicKey(text: string): ParsedSshKey {
   if (/[\r\n]/.test(line)) throw bad('give one key (one line of an .pub file)');
   const [type = '', b64 = '', ...rest] = line.split(/\s+/);
   if (!(SSH_KEY_TYPES as readonly string[]).includes(type)) {
-    throw bad(`not an OpenSSH public key line: it must start with one of ${SSH_KEY_TYPES.join(', ')} (options such as command= are not accepted)`);
+    throw bad(
+      `not an OpenSSH public key line: it must start with one of ${SSH_KEY_TYPES.join(', ')} (options such as command= are not accepted)`,
+    );
   }
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length > 4096) throw bad('the key data is not base64');
   const blob = Buffer.from(b64, 'base64');
