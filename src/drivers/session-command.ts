@@ -59,13 +59,13 @@ for n in ${SSH_SESSION_ENV.join(' ')}; do
   eval "v=\${$n:-}"
   if [ -n "$v" ]; then env_opt="$env_opt $n=$v"; fi
 done
-set -- -D -e -f /dev/null -o ListenAddress=127.0.0.1 -o Port="$GIGAFAB_PORT" -h "$d/host_key" \
+set -- -D -e -f /dev/null -o ListenAddress="${'$'}{GIGAFAB_BIND:-127.0.0.1}" -o Port="$GIGAFAB_PORT" -h "$d/host_key" \
   -o AuthorizedKeysFile="$d/authorized_keys" -o AuthenticationMethods=publickey \
   -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o UsePAM=no \
   -o StrictModes=no -o PidFile=none -o AllowUsers="$(id -un)" -o PermitRootLogin=prohibit-password \
   -o "Subsystem=sftp internal-sftp" -o PrintMotd=no -o ClientAliveInterval=30
 if [ -n "$env_opt" ]; then set -- "$@" -o "SetEnv=$env_opt"; fi
-echo "gigafab: sshd for session $GIGAFAB_JOB_ID on 127.0.0.1:$GIGAFAB_PORT; log in as $(id -un)" >&2
+echo "gigafab: sshd for session $GIGAFAB_JOB_ID on ${'$'}{GIGAFAB_BIND:-127.0.0.1}:$GIGAFAB_PORT; log in as $(id -un)" >&2
 exec /usr/sbin/sshd "$@"`;
 }
 
@@ -75,7 +75,7 @@ export function sessionCommand(spec: JobSpec): string[] | undefined {
     return ['/bin/sh', '-c', sshdLine()];
   }
   if (spec.command?.length || spec.kind !== 'session' || spec.session?.preset !== 'jupyter') return spec.command;
-  const ip = spec.image ? '0.0.0.0' : '127.0.0.1';
+  const ip = spec.image ? '0.0.0.0' : '"${GIGAFAB_BIND:-127.0.0.1}"';
   const dir = spec.image ? '/scratch' : '"$GIGAFAB_SCRATCH"';
   const line = `exec jupyter-notebook --ip=${ip} --port="$GIGAFAB_PORT" --notebook-dir=${dir} ${JUPYTER_FLAGS.join(' ')}`;
   return ['/bin/sh', '-c', line];

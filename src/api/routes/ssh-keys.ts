@@ -21,7 +21,7 @@ const SshKeyInputSchema = z
   .strictObject({
     publicKey: z.string().min(1).max(8192).openapi({
       description: 'One OpenSSH public key line (the content of an .pub file); no options such as command=',
-      example: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK1ymV0yZbmX7pT2dTf8C3Gv6lF0p0y9wq4mJ9k0rO1s ada@laptop',
+      example: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBYrBQoJCem2WycYYcfNYT6H7aaIgykGgVLhWFWIMN2 ada@laptop',
     }),
     name: z.string().min(1).max(100).optional().openapi({ description: 'A label (default: the key’s comment)' }),
   })
