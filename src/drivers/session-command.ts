@@ -75,7 +75,8 @@ export function sessionCommand(spec: JobSpec): string[] | undefined {
     return ['/bin/sh', '-c', sshdLine()];
   }
   if (spec.command?.length || spec.kind !== 'session' || spec.session?.preset !== 'jupyter') return spec.command;
-  const ip = spec.image ? '0.0.0.0' : '"${GIGAFAB_BIND:-127.0.0.1}"';
+  // A host process binds the address its driver names (GIGAFAB_BIND: a Slurm node's address), else loopback.
+  const ip = spec.image ? '0.0.0.0' : `"$${'{'}GIGAFAB_BIND:-127.0.0.1}"`;
   const dir = spec.image ? '/scratch' : '"$GIGAFAB_SCRATCH"';
   const line = `exec jupyter-notebook --ip=${ip} --port="$GIGAFAB_PORT" --notebook-dir=${dir} ${JUPYTER_FLAGS.join(' ')}`;
   return ['/bin/sh', '-c', line];
