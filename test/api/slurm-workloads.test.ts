@@ -2,16 +2,18 @@
  * Sessions and services on a Slurm site (the real localhost Slurm 22.05 cluster of
  * scripts/slurm/setup.sh), through the workload proxy: the Slurm driver gives each a port from the
  * site's range and reports its node's address (Slurm's NodeAddr) as the endpoint, so the proxy
- * reaches an `http` session and both replicas of a 2-replica service running as Slurm jobs.
+ * reaches an `http` session and both replicas of a 2-replica service running as Slurm jobs, and
+ * the real `ssh` reaches an `ssh` session's sshd in a Slurm job through the proxy's tunnel.
  */
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type LocalhostSlurm, localhostSlurmUnavailable, startLocalhostSlurm } from '../../src/drivers/slurm/localhost.js';
-import { api, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
+import { api, BIN, REPO, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import { tenantToken } from '../helpers/tenants.js';
 
 const unavailable = localhostSlurmUnavailable();
@@ -176,5 +178,72 @@ pools:
         60_000,
       );
     }
+  });
+
+  test('an ssh session in a Slurm job: the real ssh logs in through the tunnel with the key of the profile', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'gigafab-slurm-ssh-'));
+    const key = join(home, 'id');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const pub = execFileSync('cat', [`${key}.pub`], { encoding: 'utf8' });
+    assert.equal((await user('POST', '/v1/ssh-keys', { publicKey: pub })).status, 201);
+    const r = await user('POST', '/v1/jobs', {
+      name: 'shell',
+      project: 'twin',
+      gpuType: 'B200',
+      gpusPerNode: 1,
+      kind: 'session',
+      session: { preset: 'ssh' },
+      maxRuntimeSeconds: 600,
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const id: string = r.body.id;
+    const ssh = () =>
+      spawnSync(
+        'ssh',
+        [
+          '-F',
+          '/dev/null',
+          '-i',
+          key,
+          '-o',
+          'IdentitiesOnly=yes',
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          `ProxyCommand=${process.execPath} ${BIN} session tunnel ${id}`,
+          '-o',
+          `HostKeyAlias=gigafab-session-${id}`,
+          '-o',
+          'StrictHostKeyChecking=accept-new',
+          '-o',
+          `UserKnownHostsFile=${join(home, 'known_hosts')}`,
+          `${userInfo().username}@session-${id}`,
+          'echo "hello from $GIGAFAB_JOB_ID"',
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 30_000,
+          env: {
+            PATH: process.env.PATH ?? '',
+            HOME: home,
+            GIGAFAB_CONFIG: join(home, 'none.json'),
+            GIGAFAB_URL: server!.url,
+            GIGAFAB_TOKEN: token,
+          },
+        },
+      );
+    const out = await waitFor(
+      async () => {
+        const s = ssh();
+        return s.status === 0 ? s.stdout : null;
+      },
+      'ssh to log in',
+      90_000,
+    );
+    assert.equal(out, `hello from ${id}\n`);
+    const started = (await user('GET', `/v1/jobs/${id}/events`)).body.items.find((e: { type: string }) => e.type === 'started');
+    assert.match(started.message, /^started as Slurm job \d+ .*; serving at 127\.0\.0\.1:41\d\d\d$/);
+    assert.equal((await user('POST', `/v1/jobs/${id}/cancel`)).status, 202);
+    await waitFor(async () => (await user('GET', `/v1/jobs/${id}`)).body.state === 'cancelled', 'the session to end', 60_000);
   });
 });
