@@ -32,7 +32,9 @@ import { shareEnv } from './gpu-share-env.js';
 import { asList, KubeApiError, KubeClient, type KubeClientOptions, type KubeNode, type Pod } from './kubernetes/api.js';
 import { DEFAULT_CLUSTER_DOMAIN, headlessService, isGang, rankAddress, rankEnv } from './kubernetes/gang.js';
 import { podMounts } from './kubernetes/mounts.js';
+import { withWorkloadEnv, workloadContainerFields, workloadEndpoint, workloadPortOf } from './kubernetes/workload.js';
 import { imageRegistry, type SiteRunPolicy } from './runnable.js';
+import { sessionCommand } from './session-command.js';
 
 export const LABEL = {
   jobId: 'gigafab.dev/job-id',
@@ -94,6 +96,8 @@ interface Tracked {
   seenPods: boolean;
   missingPolls: number;
   stopping: { outcome: 'cancelled'; at: number } | null;
+  /** A session's or service's container port (kubernetes/workload.ts); null for batch jobs. */
+  workloadPort: number | null;
 }
 
 interface JobLog {
@@ -204,6 +208,13 @@ export class KubernetesDriver implements ExecutionDriver {
       throw new Error(
         `the Kubernetes driver runs container images; job ${job.id} has no spec.image and the site no defaultImage`,
       );
+    if (job.spec.kind === 'session' && job.spec.session?.preset === 'ssh') {
+      throw new Error(`job ${job.id}: ssh sessions run on local and slurm sites (sshd on the node), not on Kubernetes yet`);
+    }
+    // Sessions and services: a named container port with a readiness probe (kubernetes/workload.ts).
+    const workloadPort = workloadPortOf(job.spec);
+    // A Jupyter session without a command runs the preset's (session-command.ts).
+    const command = sessionCommand({ ...job.spec, image });
     const pods: PodRef[] = job.placement.nodes.map((a, i) => {
       const kubeNode = this.opts.nodeMap[a.node];
       if (!kubeNode) throw new Error(`node ${a.node} has no Kubernetes node name in this site's nodeMap`);
@@ -288,15 +299,18 @@ export class KubernetesDriver implements ExecutionDriver {
       }
       for (const [i, p] of pods.entries()) {
         const alloc = job.placement.nodes[i];
-        const env = [
-          ...rankEnv(job.id, job.placement, i, masterAddr, {
-            env: job.spec.env ?? {},
-            secretNames: Object.keys(secrets),
-            secretObject: secretName,
-          }),
-          ...mounts.env,
-          ...Object.entries(shareEnv(alloc)).map(([name, value]) => ({ name, value })),
-        ];
+        const env = withWorkloadEnv(
+          [
+            ...rankEnv(job.id, job.placement, i, masterAddr, {
+              env: job.spec.env ?? {},
+              secretNames: Object.keys(secrets),
+              secretObject: secretName,
+            }),
+            ...mounts.env,
+            ...Object.entries(shareEnv(alloc)).map(([name, value]) => ({ name, value })),
+          ],
+          workloadPort,
+        );
         const r = job.spec.resources;
         const limits: Record<string, string> = gpuLimits(alloc);
         if (r?.memory) limits.memory = String(bytesOf(r.memory));
@@ -325,12 +339,13 @@ export class KubernetesDriver implements ExecutionDriver {
               {
                 name: 'main',
                 image,
-                ...(job.spec.command?.length ? { command: job.spec.command } : {}),
+                ...(command?.length ? { command } : {}),
                 ...(job.spec.args?.length ? { args: job.spec.args } : {}),
                 ...(job.spec.workingDir ? { workingDir: job.spec.workingDir } : {}),
                 env,
                 resources: { limits },
                 volumeMounts: [...(shm ? [{ name: shm.name, mountPath: '/dev/shm' }] : []), ...mounts.volumeMounts],
+                ...workloadContainerFields(workloadPort),
               },
             ],
             volumes: [...(shm ? [shm] : []), ...mounts.volumes],
@@ -346,7 +361,7 @@ export class KubernetesDriver implements ExecutionDriver {
       await this.removeJobObjects(namespace, serviceCreated, jobSecrets);
       throw err;
     }
-    this.track(job.id, namespace, pods, jobSecrets, service);
+    this.track(job.id, namespace, pods, jobSecrets, service, workloadPort);
     this.schedulePoll(this.pollInterval());
   }
 
@@ -393,7 +408,7 @@ export class KubernetesDriver implements ExecutionDriver {
       const { [REGISTRY_AUTH_SECRET]: pullAuth, ...envSecrets } = job.secrets ?? {};
       const base = podName(job.id, 0).replace(/-0$/, '');
       const names = [...(Object.keys(envSecrets).length > 0 ? [`${base}-env`] : []), ...(pullAuth ? [`${base}-pull`] : [])];
-      const t = this.track(job.id, namespace, refs, names, isGang(job.placement) ? base : null);
+      const t = this.track(job.id, namespace, refs, names, isGang(job.placement) ? base : null, workloadPortOf(job.spec));
       t.seenPods = true;
       t.startedReported = job.startedAt > 0 && pods.every((p) => p.status?.phase !== 'Pending');
     }
@@ -538,7 +553,14 @@ export class KubernetesDriver implements ExecutionDriver {
 
   // ---------------------------------------------------------------- internals
 
-  private track(id: string, namespace: string, pods: PodRef[], secretNames: string[], service: string | null): Tracked {
+  private track(
+    id: string,
+    namespace: string,
+    pods: PodRef[],
+    secretNames: string[],
+    service: string | null,
+    workloadPort: number | null = null,
+  ): Tracked {
     const t: Tracked = {
       id,
       namespace,
@@ -550,6 +572,7 @@ export class KubernetesDriver implements ExecutionDriver {
       seenPods: false,
       missingPolls: 0,
       stopping: null,
+      workloadPort,
     };
     this.jobs.set(id, t);
     this.logsByJob.set(id, {
@@ -664,22 +687,26 @@ export class KubernetesDriver implements ExecutionDriver {
       this.finish(t, 'completed', 0, `all ${gang} pod(s) succeeded`);
       return;
     }
-    if (
-      !t.startedReported &&
-      mine.length >= gang &&
-      mine.every((p) => p.status?.phase === 'Running' || p.status?.phase === 'Succeeded')
-    )
-      this.reportStarted(t);
+    if (t.startedReported || mine.length < gang) return;
+    if (t.workloadPort !== null) {
+      // A session or service starts once its pod is Ready (its port answers): then it has an endpoint.
+      const endpoint = mine[0] ? workloadEndpoint(mine[0], t.workloadPort) : null;
+      if (endpoint) this.reportStarted(t, endpoint);
+      return;
+    }
+    if (mine.every((p) => p.status?.phase === 'Running' || p.status?.phase === 'Succeeded')) this.reportStarted(t);
   }
 
-  private reportStarted(t: Tracked): void {
+  private reportStarted(t: Tracked, endpoint?: { host: string; port: number }): void {
     if (t.startedReported) return;
     t.startedReported = true;
+    const where = `running as ${t.pods.length} pod(s) in ${t.namespace} on ${t.pods.map((p) => p.kubeNode).join(', ')}`;
     this.listeners.emit({
       type: 'started',
       jobId: t.id,
       at: this.now(),
-      message: `running as ${t.pods.length} pod(s) in ${t.namespace} on ${t.pods.map((p) => p.kubeNode).join(', ')}`,
+      message: endpoint ? `${where}; serving at ${endpoint.host}:${endpoint.port}` : where,
+      ...(endpoint ? { endpoint } : {}),
     });
   }
 

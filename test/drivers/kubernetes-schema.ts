@@ -77,6 +77,28 @@ const container = z
     volumeMounts: z
       .array(z.object({ name: dnsLabel, mountPath: z.string().min(1), readOnly: z.boolean().optional() }).strict())
       .optional(),
+    ports: z
+      .array(
+        z
+          .object({
+            name: dnsLabel.refine((n) => n.length <= 15, 'a port name is at most 15 characters').optional(),
+            containerPort: z.number().int().min(1).max(65535),
+            protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
+          })
+          .strict(),
+      )
+      .optional(),
+    readinessProbe: z
+      .object({
+        tcpSocket: z.object({ port: z.union([z.number().int().min(1).max(65535), dnsLabel]) }).strict().optional(),
+        httpGet: z.object({ path: z.string(), port: z.union([z.number().int(), dnsLabel]) }).strict().optional(),
+        periodSeconds: z.number().int().min(1).optional(),
+        failureThreshold: z.number().int().min(1).optional(),
+        initialDelaySeconds: z.number().int().min(0).optional(),
+      })
+      .strict()
+      .refine((p) => (p.tcpSocket === undefined) !== (p.httpGet === undefined), 'exactly one probe handler')
+      .optional(),
   })
   .strict();
 

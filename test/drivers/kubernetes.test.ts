@@ -386,6 +386,55 @@ describe('kubernetes driver: private images (recorded API)', () => {
   });
 });
 
+describe('kubernetes driver: sessions and services (recorded API)', () => {
+  test('a service replica: a named container port with a TCP readiness probe; started only once Ready, with <podIP>:<port> as endpoint', async () => {
+    const server = await replay('workload');
+    const { driver, rec } = newDriver(server);
+    const job = driverJob('svc-7', ['python', 'serve.py'], [{ node: 'muc-a', gpus: [0] }], {
+      project: 'robotics',
+      image: 'harbor.eu.example/ml/serve:2.0',
+      kind: 'service',
+      service: { id: 'svc-1a2b3c4d5e', port: 8000 },
+      env: { PORT: '1' },
+    });
+    await driver.start(job);
+    const s = await rec.started('svc-7', 5000);
+    assert.deepEqual(s.endpoint, { host: '10.244.1.17', port: 8000 });
+    assert.match(s.message, /serving at 10\.244\.1\.17:8000$/);
+    // The not-Ready poll came before: started was not reported on it.
+    const polls = server.seen.filter((r) => r.method === 'GET' && r.path.endsWith('/pods'));
+    assert.ok(polls.length >= 2, 'a poll saw the pod Running but not Ready');
+    const pod = server.seen.find((r) => r.method === 'POST' && r.path.endsWith('/pods'));
+    assert.ok(assertValidKubeObjects(server.seen) >= 1);
+    const c = PodSchema.parse(pod?.body).spec.containers[0];
+    assert.deepEqual(c.ports, [{ name: 'workload', containerPort: 8000, protocol: 'TCP' }]);
+    assert.deepEqual(c.readinessProbe, { tcpSocket: { port: 8000 }, periodSeconds: 2, failureThreshold: 1 });
+    const env = envOf(pod?.body);
+    assert.equal(env.GIGAFAB_PORT, '8000');
+    assert.equal(env.PORT, '8000', "the job's own PORT gives way to the workload's");
+    assert.equal(env.GIGAFAB_BIND, '0.0.0.0');
+    await driver.stop('svc-7', 5);
+    const e = await rec.exited('svc-7', 5000);
+    assert.equal(e.outcome, 'cancelled');
+    server.assertDone();
+  });
+
+  test('an ssh session is refused before any API call (sshd runs on local and Slurm nodes only)', async () => {
+    const server = await replay('workload');
+    const { driver } = newDriver(server, { defaultImage: 'busybox:1.36' });
+    const job = driverJob('ssh-1', [], [{ node: 'muc-a', gpus: [0] }], {
+      project: 'robotics',
+      kind: 'session',
+      session: { preset: 'ssh' },
+    });
+    await assert.rejects(
+      driver.start({ ...job, spec: { ...job.spec, command: undefined } }),
+      /ssh sessions run on local and slurm/,
+    );
+    assert.equal(server.seen.length, 0);
+  });
+});
+
 describe('kubernetes driver: gangs (recorded API)', () => {
   test('cancel: the pods are deleted with the grace, then the headless Service; a MASTER_PORT set by the job is not sent', async () => {
     const server = await replay('gang-cancel');

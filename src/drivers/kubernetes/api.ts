@@ -163,6 +163,9 @@ export interface Pod {
     message?: string;
     startTime?: string;
     containerStatuses?: ContainerStatus[];
+    /** The pod's address on the pod network (sessions and services are reached there). */
+    podIP?: string;
+    conditions?: { type: string; status: string }[];
   };
 }
 
