@@ -90,8 +90,14 @@ const container = z
       .optional(),
     readinessProbe: z
       .object({
-        tcpSocket: z.object({ port: z.union([z.number().int().min(1).max(65535), dnsLabel]) }).strict().optional(),
-        httpGet: z.object({ path: z.string(), port: z.union([z.number().int(), dnsLabel]) }).strict().optional(),
+        tcpSocket: z
+          .object({ port: z.union([z.number().int().min(1).max(65535), dnsLabel]) })
+          .strict()
+          .optional(),
+        httpGet: z
+          .object({ path: z.string(), port: z.union([z.number().int(), dnsLabel]) })
+          .strict()
+          .optional(),
         periodSeconds: z.number().int().min(1).optional(),
         failureThreshold: z.number().int().min(1).optional(),
         initialDelaySeconds: z.number().int().min(0).optional(),
