@@ -237,4 +237,38 @@ describe('an ssh session through the workload proxy tunnel', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.err, /workload_not_found/);
   });
+
+  test('without a key in the profile the session ends at once, its log saying what to do (removal audited)', async () => {
+    const env = { GIGAFAB_URL: w.server.url, GIGAFAB_TOKEN: w.member };
+    const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${key}.pub`], { encoding: 'utf8' }).split(' ')[1] ?? '';
+    const removed = await gigafab(['ssh-key', 'remove', fp], env);
+    assert.equal(removed.code, 0, removed.err);
+    assert.match(removed.out, /^removed ssh-ed25519 key /);
+    assert.match((await gigafab(['ssh-key', 'list'], env)).out, /no SSH keys/);
+    const me = api(w.server.url, w.member);
+    const r = await me('POST', '/v1/jobs', {
+      name: 'keyless',
+      project: 'lab-ml',
+      gpuType: 'L4',
+      kind: 'session',
+      session: { preset: 'ssh' },
+      maxRuntimeSeconds: 600,
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const done = await waitFor(async () => {
+      const j = (await me('GET', `/v1/jobs/${r.body.id}`)).body;
+      return j.state === 'failed' ? j : null;
+    }, 'the keyless session to fail');
+    assert.equal(done.exitCode, 2);
+    const logs = await (
+      await fetch(`${w.server.url}/v1/jobs/${r.body.id}/logs`, { headers: { authorization: `Bearer ${w.member}` } })
+    ).text();
+    assert.match(logs, /no SSH key in the profile of the session's owner: add one with 'gigafab ssh-key add/);
+    const admin = adminOf(api(w.server.url, w.server.operatorToken), 'lab');
+    const audit = (await api(w.server.url, admin)('GET', '/v1/audit?action=ssh-key.remove')).body.items;
+    assert.ok(
+      audit.some((a: { before: { fingerprint: string } }) => a.before?.fingerprint === fp),
+      JSON.stringify(audit),
+    );
+  });
 });
