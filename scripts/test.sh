@@ -14,6 +14,7 @@ bash scripts/ensure-patroni.sh  # the HA test (test/ha) runs etcd and two Patron
 # The container tests run images with podman + runc, built from busybox-static; the registry test uses docker-registry.
 bash scripts/ensure-podman.sh
 bash scripts/ensure-jupyter.sh  # the Jupyter session test runs Debian's jupyter-notebook behind the workload proxy
+bash scripts/ensure-openssh-server.sh  # the ssh session tests run Debian's sshd per session and the real ssh client through the proxy
 bash scripts/ensure-poppler.sh  # the invoice tests render PDFs with pdftoppm and read them with pdftotext
 files=$(find dist/test -name '*.test.js' | sort)
 # Suites start real servers on ephemeral ports; run files one at a time on the 2-core CI machine.

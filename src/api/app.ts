@@ -37,6 +37,7 @@ import { residencyRoutes } from './routes/residency.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { serviceRoutes } from './routes/services.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { sshKeyRoutes } from './routes/ssh-keys.js';
 import { tenancyRoutes } from './routes/tenancy.js';
 import { usageRoutes } from './routes/usage.js';
 import { StreamCaps } from './stream-caps.js';
@@ -174,6 +175,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', orgRegistryRoutes(services));
   app.route('/', serviceRoutes(services));
   app.route('/', sessionRoutes(services));
+  app.route('/', sshKeyRoutes(services));
   // Every route is classified for tenancy and the lockbox before the server may serve it.
   requireClassified(app);
   attachRequestExamples(app.openAPIRegistry);

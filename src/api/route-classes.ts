@@ -66,6 +66,10 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/tokens/{id}/revoke': c('org', 'metadata'),
   'POST /v1/users/{user}/disable': c('user', 'metadata'),
   'POST /v1/users/{user}/enable': c('user', 'metadata'),
+  // The caller's own SSH public keys (routes/ssh-keys.ts): nobody, operators included, sees or changes another's.
+  'GET /v1/ssh-keys': c('caller', 'none'),
+  'POST /v1/ssh-keys': c('caller', 'none'),
+  'DELETE /v1/ssh-keys/{id}': c('caller', 'none'),
 
   // Sessions (routes/sessions.ts); the workload proxy itself is its own listener (api/proxy).
   'GET /v1/sessions': c('caller', 'metadata'),

@@ -37,6 +37,7 @@ export const COMMAND_GROUPS: readonly { names: readonly string[]; load: () => Pr
     ],
   },
   { names: ['session'], load: async () => [(await import('./commands/session.js')).registerSession] },
+  { names: ['ssh-key'], load: async () => [(await import('./commands/ssh-key.js')).registerSshKey] },
   { names: ['service'], load: async () => [(await import('./commands/service.js')).registerService] },
   { names: ['fleet'], load: async () => [(await import('./commands/fleet.js')).registerFleet] },
   {

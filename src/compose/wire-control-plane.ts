@@ -7,7 +7,9 @@
  *   3. ControlPlane (cycle runner, observations, job service) with the services' hooks
  *   4. erasure, which cancels jobs through the control plane's job service
  */
+
 import type { ExecutionDriver } from '../drivers/driver.js';
+import { SSH_KEYS_ENV } from '../drivers/session-command.js';
 import type { Fleet } from '../model/fleet.js';
 import type { Policy } from '../model/policy.js';
 import { ControlPlane, stopGrace } from '../server/control-plane.js';
@@ -70,10 +72,13 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
     admit: sov.hooks.admit,
     holdReason: sov.hooks.holdReason,
     // A job's driver receives its secrets and the manifests of the datasets it reads.
+    // An ssh session also receives its owner's public keys (its sshd authorises exactly those).
     secretsFor: async (job) => {
       const secrets = await sov.hooks.secretsFor(job);
       const datasets = await datasetManifests.resolveForJob(job);
-      return secrets || datasets ? { ...secrets, ...datasets } : undefined;
+      const ssh = job.spec.kind === 'session' && job.spec.session?.preset === 'ssh';
+      const keys = ssh ? { [SSH_KEYS_ENV]: (await tenancy.sshKeys.keysOfJobOwner(job.id)).join('\n') } : undefined;
+      return secrets || datasets || keys ? { ...secrets, ...datasets, ...keys } : undefined;
     },
     datasetsFor: (job) => jobDatasets(job.spec, residency.datasetsOfOrg(job.org)),
   };

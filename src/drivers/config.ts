@@ -91,6 +91,12 @@ export const SlurmDriverConfigSchema = z
     extraSbatchArgs: z.array(z.string()).default([]),
     ...containerSettings,
     gpuPassthrough: z.enum(['devices', 'none']).default('devices'),
+    /** Ports for sessions and services on the nodes (slurm/workload-port.ts); default 20000–29999. */
+    workloadPorts: z
+      .object({ from: z.number().int().min(1024).max(65535), to: z.number().int().min(1024).max(65535) })
+      .strict()
+      .refine((r) => r.from <= r.to, 'from must not exceed to')
+      .optional(),
   })
   .strict();
 
@@ -233,6 +239,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: SiteDriverOptions
         registries: cfg.registries,
         gpuPassthrough: cfg.gpuPassthrough,
         datasetRoot: cfg.datasetRoot,
+        workloadPorts: cfg.workloadPorts,
       });
     case 'kubernetes':
       return new KubernetesDriver({

@@ -60,6 +60,8 @@ export const SlurmJobFileSchema = z.object({
   nodes: z.array(z.object({ node: z.string(), slurmNode: z.string(), gpus: z.array(z.number()) })),
   startedReportedAt: z.number().optional(),
   stopping: StoppingSchema.optional(),
+  /** A session's or service's endpoint: its node's address and the port the driver gave it. */
+  endpoint: z.object({ host: z.string(), port: z.number() }).optional(),
 });
 export type SlurmJobFile = z.infer<typeof SlurmJobFileSchema>;
 

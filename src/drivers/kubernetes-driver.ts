@@ -237,6 +237,8 @@ export class KubernetesDriver implements ExecutionDriver {
     if (this.closed) throw new Error('Kubernetes driver is closed');
     checkJobId(job.id);
     if (this.jobs.has(job.id)) throw new Error(`job ${job.id} is already started`);
+    if (job.spec.kind === 'session' && job.spec.session?.preset === 'ssh')
+      throw new Error(`job ${job.id}: ssh sessions run on local and slurm sites (sshd on the node), not on Kubernetes yet`);
     const image = job.spec.image ?? this.opts.defaultImage;
     if (!image)
       throw new Error(
@@ -281,7 +283,9 @@ export class KubernetesDriver implements ExecutionDriver {
     const endpoint = port !== null && service ? workloadEndpoint(service, namespace, domain, port) : null;
     const gang = isGang(job.placement);
     const masterAddr = gang && service ? rankAddress(pods[0].name, service, namespace, domain) : '127.0.0.1';
-    const portEnv: Record<string, string> = port !== null ? { GIGAFAB_PORT: String(port), PORT: String(port) } : {};
+    // A pod is reached at its Service, from outside the pod: it listens on every address.
+    const portEnv: Record<string, string> =
+      port !== null ? { GIGAFAB_PORT: String(port), PORT: String(port), GIGAFAB_BIND: '0.0.0.0' } : {};
     const probes = job.spec.service ? this.opts.probesOf?.(job.spec.service.id) : undefined;
     const command = sessionCommand(job.spec);
     const jobSecrets: string[] = [];

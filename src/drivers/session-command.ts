@@ -22,10 +22,61 @@ const JUPYTER_FLAGS = [
   '--allow-root',
 ];
 
-/** sessionCommand: the spec's command, or the preset's default one (a Jupyter session without a command). */
+/**
+ * The environment variable the control plane puts the session owner's public keys in (one per line),
+ * among the job's secrets (never logged, never in a state file); the ssh preset writes them to the
+ * run's authorized_keys.
+ */
+export const SSH_KEYS_ENV = 'GIGAFAB_SSH_AUTHORIZED_KEYS';
+
+/** Variables a login through the session's sshd gets (its GPUs and where it is), set with sshd's SetEnv. */
+const SSH_SESSION_ENV = ['CUDA_VISIBLE_DEVICES', 'CUDA_DEVICE_ORDER', 'GIGAFAB_JOB_ID', 'GIGAFAB_SCRATCH', 'GIGAFAB_WORKDIR'];
+
+/**
+ * The ssh preset: Debian's OpenSSH server (scripts/ensure-openssh-server.sh) as the session's own
+ * process, in the foreground (-D), logging to the job's output (-e), with a config of its own and
+ * none of the machine's (-f /dev/null): on 127.0.0.1 and the session's port only, a host key made
+ * for this run, public keys only (no passwords, no PAM), exactly the owner's keys, and only the
+ * account the job runs as may log in. It is reached through the workload proxy's TCP tunnel.
+ * Without a key in the owner's profile the session fails at once with a sentence saying so.
+ */
+function sshdLine(): string {
+  return String.raw`set -e
+if [ -z "$${SSH_KEYS_ENV}" ]; then
+  echo "gigafab: no SSH key in the profile of the session's owner: add one with 'gigafab ssh-key add ~/.ssh/id_ed25519.pub', then start a new session" >&2
+  exit 2
+fi
+d="${'$'}{GIGAFAB_SCRATCH:-$PWD}/.gigafab-sshd"
+umask 077
+mkdir -p "$d"
+printf '%s\n' "$${SSH_KEYS_ENV}" > "$d/authorized_keys"
+unset ${SSH_KEYS_ENV}
+rm -f "$d/host_key" "$d/host_key.pub"
+ssh-keygen -q -t ed25519 -N "" -C "gigafab-session-$GIGAFAB_JOB_ID" -f "$d/host_key"
+if [ "$(id -u)" = 0 ]; then mkdir -p -m 0755 /run/sshd; fi
+env_opt=""
+for n in ${SSH_SESSION_ENV.join(' ')}; do
+  eval "v=\${$n:-}"
+  if [ -n "$v" ]; then env_opt="$env_opt $n=$v"; fi
+done
+set -- -D -e -f /dev/null -o ListenAddress="${'$'}{GIGAFAB_BIND:-127.0.0.1}" -o Port="$GIGAFAB_PORT" -h "$d/host_key" \
+  -o AuthorizedKeysFile="$d/authorized_keys" -o AuthenticationMethods=publickey \
+  -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o UsePAM=no \
+  -o StrictModes=no -o PidFile=none -o AllowUsers="$(id -un)" -o PermitRootLogin=prohibit-password \
+  -o "Subsystem=sftp internal-sftp" -o PrintMotd=no -o ClientAliveInterval=30
+if [ -n "$env_opt" ]; then set -- "$@" -o "SetEnv=$env_opt"; fi
+echo "gigafab: sshd for session $GIGAFAB_JOB_ID on ${'$'}{GIGAFAB_BIND:-127.0.0.1}:$GIGAFAB_PORT; log in as $(id -un)" >&2
+exec /usr/sbin/sshd "$@"`;
+}
+
+/** sessionCommand: the spec's command, or the preset's default one (Jupyter without a command; ssh). */
 export function sessionCommand(spec: JobSpec): string[] | undefined {
+  if (spec.kind === 'session' && spec.session?.preset === 'ssh' && !spec.command?.length && !spec.image) {
+    return ['/bin/sh', '-c', sshdLine()];
+  }
   if (spec.command?.length || spec.kind !== 'session' || spec.session?.preset !== 'jupyter') return spec.command;
-  const ip = spec.image ? '0.0.0.0' : '127.0.0.1';
+  // A host process binds the address its driver names (GIGAFAB_BIND: a Slurm node's address), else loopback.
+  const ip = spec.image ? '0.0.0.0' : `"$${'{'}GIGAFAB_BIND:-127.0.0.1}"`;
   const dir = spec.image ? '/scratch' : '"$GIGAFAB_SCRATCH"';
   const line = `exec jupyter-notebook --ip=${ip} --port="$GIGAFAB_PORT" --notebook-dir=${dir} ${JUPYTER_FLAGS.join(' ')}`;
   return ['/bin/sh', '-c', line];

@@ -34,6 +34,7 @@ import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeState } from '../model/fleet.js';
 import { type NodeAllocation, REGISTRY_AUTH_SECRET } from '../model/job.js';
+import { exposesPort } from '../model/workloads.js';
 import { followCheckpoints } from './checkpoint-file.js';
 import {
   baseEnv,
@@ -70,7 +71,9 @@ import { datasetVolumes } from './job-mounts.js';
 import { CONTAINER_CHECKPOINT_FILE, findPodman } from './podman.js';
 import { rendezvousEnv } from './rendezvous.js';
 import type { SiteRunPolicy } from './runnable.js';
+import { sessionCommand } from './session-command.js';
 import * as slurm from './slurm/slurm-22.05.js';
+import { parseNodeAddr, pickWorkloadPort } from './slurm/workload-port.js';
 import { containerEnding, readDatasetNotStaged, readPullFailed, slurmTaskCommand } from './slurm-containers.js';
 
 export interface SlurmDriverOptions {
@@ -114,6 +117,8 @@ export interface SlurmDriverOptions {
   registries?: string[];
   /** How GPUs reach containers: the device nodes of the step's GPUs (default) or none (stand-in GPUs). */
   gpuPassthrough?: 'devices' | 'none';
+  /** Ports for sessions and services on the nodes (workload-port.ts). Default 20000–29999. */
+  workloadPorts?: { from: number; to: number };
   /** Where the nodes have the site's staged datasets, `<datasetRoot>/<datasetId>` (job-mounts.ts); absent: none are mounted. */
   datasetRoot?: string;
 }
@@ -171,6 +176,8 @@ export class SlurmDriver implements ExecutionDriver {
   readonly jobDir: string;
   private readonly listeners = new Listeners();
   private readonly jobs = new Map<string, Tracked>();
+  /** Slurm node name → its NodeAddr (where the control plane reaches sessions and services on it). */
+  private readonly nodeAddrs = new Map<string, string>();
   private readonly reverseNodes = new Map<string, string>();
   private readonly nodeStates = new Map<string, { state: NodeState; reason: string }>();
   private readonly now: () => number;
@@ -255,7 +262,9 @@ export class SlurmDriver implements ExecutionDriver {
     if (this.closed) throw new Error('Slurm driver is closed');
     checkJobId(job.id);
     if (this.jobs.has(job.id)) throw new Error(`job ${job.id} is already submitted`);
-    if (!job.spec.image && !job.spec.command?.length) throw new Error(`job ${job.id} has no command`);
+    // A session preset without a command runs the preset's (session-command.ts: Jupyter, sshd).
+    const spec = job.spec.image ? job.spec : { ...job.spec, command: sessionCommand(job.spec) };
+    if (!spec.image && !spec.command?.length) throw new Error(`job ${job.id} has no command`);
     const policy = this.runPolicy('');
     if (job.spec.image && !policy.images)
       throw new Error(`job ${job.id} has an image and this site runs no containers: not run on the host`);
@@ -288,6 +297,7 @@ export class SlurmDriver implements ExecutionDriver {
       this.schedulePoll(0);
       return;
     }
+    const endpoint = exposesPort(job.spec) ? await this.workloadEndpoint(job.id, attempt, nodes[0].slurmNode) : undefined;
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     // Each node makes its own scratch inside; 0700 keeps other users of the nodes out of all of them.
     mkdirSync(join(dir, 'scratch'), { recursive: true, mode: 0o700 });
@@ -295,9 +305,10 @@ export class SlurmDriver implements ExecutionDriver {
       jobId: job.id,
       attempt,
       dir,
-      spec: job.spec,
+      spec,
       vars: {
         ...userEnv,
+        ...(endpoint ? { GIGAFAB_PORT: String(endpoint.port), PORT: String(endpoint.port), GIGAFAB_BIND: endpoint.host } : {}),
         ...rendezvousEnv(job.id, job.placement, 0, ''),
         GIGAFAB_JOB_ID: job.id,
         ...(job.spec.image
@@ -352,6 +363,7 @@ export class SlurmDriver implements ExecutionDriver {
       submittedAt,
       maxRuntimeSeconds: job.spec.maxRuntimeSeconds,
       nodes,
+      ...(endpoint ? { endpoint } : {}),
     };
     writeJsonAtomic(join(dir, 'slurm.json'), file);
     this.track(job.id, attempt, dir, file, false);
@@ -569,7 +581,14 @@ export class SlurmDriver implements ExecutionDriver {
           t.file.startedReportedAt = this.now();
           this.persist(t);
           if (!t.silent && !t.finished && !this.closed) {
-            this.listeners.emit({ type: 'started', jobId: t.id, at: t.slurmStart, message: this.startedMessage(t, rec, gpus) });
+            const endpoint = t.file.endpoint;
+            this.listeners.emit({
+              type: 'started',
+              jobId: t.id,
+              at: t.slurmStart,
+              message: this.startedMessage(t, rec, gpus) + (endpoint ? `; serving at ${endpoint.host}:${endpoint.port}` : ''),
+              ...(endpoint ? { endpoint } : {}),
+            });
           }
         }
       }
@@ -580,6 +599,19 @@ export class SlurmDriver implements ExecutionDriver {
     } finally {
       t.applying = false;
     }
+  }
+
+  /** workloadEndpoint: the node's address (Slurm's NodeAddr) and a port for a session or service on it. */
+  private async workloadEndpoint(jobId: string, attempt: number, slurmNode: string): Promise<{ host: string; port: number }> {
+    let host = this.nodeAddrs.get(slurmNode);
+    if (!host) {
+      const res = await this.limited(() => this.run('scontrol', ['show', 'node', slurmNode, '--oneliner'], this.commandEnv()));
+      host = (res.code === 0 ? parseNodeAddr(res.stdout) : null) ?? slurmNode;
+      this.nodeAddrs.set(slurmNode, host);
+    }
+    const taken = new Set<number>();
+    for (const t of this.jobs.values()) if (!t.finished && t.file.endpoint?.host === host) taken.add(t.file.endpoint.port);
+    return { host, port: await pickWorkloadPort(jobId, attempt, host, taken, this.opts.workloadPorts) };
   }
 
   private startedMessage(t: Tracked, rec: slurm.SlurmJobRecord, gpus: Map<string, number[]>): string {

@@ -14,6 +14,10 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
   setQuota: { gpus: 64 },
   createUser: { name: 'Ada', email: 'ada@robotics.example', role: 'admin' },
   createToken: { name: 'ci-pipeline', expiresInDays: 30 },
+  addSshKey: {
+    publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBYrBQoJCem2WycYYcfNYT6H7aaIgykGgVLhWFWIMN2 ada@laptop',
+    name: 'laptop',
+  },
   disableUser: { reason: 'left the organisation (ticket 4711)' },
   submitJob: {
     name: 'llama-pretrain',

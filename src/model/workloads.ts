@@ -42,7 +42,19 @@ export interface ProxyTarget {
   /** The job ids the lockbox checks an operator's access against (a session: its job). */
   jobIds: string[];
   upstreams: Upstream[];
+  /**
+   * http (default): HTTP requests and WebSockets are forwarded. tcp: the workload speaks no HTTP (an
+   * `ssh` session's sshd): reached only through the proxy's TCP tunnel (api/proxy/forward-tunnel.ts).
+   */
+  protocol?: 'http' | 'tcp';
 }
+
+/** The workload proxy's TCP tunnel (ssh sessions): an HTTP upgrade to this protocol at this path of the session's host. */
+export const TUNNEL_PROTOCOL = 'gigafab-tunnel';
+export const TUNNEL_PATH = '/_gigafab/tunnel';
+
+/** How a proxied workload was opened: a one-time link (browser), an API token, or a TCP tunnel (ssh). */
+export type OpenVia = 'link' | 'token' | 'tunnel';
 
 /**
  * not_ready names the owning org (and project) so that the proxy answers 503 only to its principals:

@@ -153,6 +153,8 @@ export class Erasure {
       if (userIds.length > 0) {
         const del = await t.deleteFrom('tokens').where('user_id', 'in', userIds).executeTakeFirst();
         tokensRevoked = Number(del.numDeletedRows);
+        // SSH public keys identify their owner: they go with the organisation's people.
+        await t.deleteFrom('user_ssh_keys').where('user_id', 'in', userIds).execute();
         await t.updateTable('users').set({ name: ERASED_NAME, email: null }).where('org_id', '=', org).execute();
       }
       await t.updateTable('orgs').set({ name: ERASED_NAME }).where('id', '=', org).execute();

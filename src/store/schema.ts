@@ -16,6 +16,7 @@ import type {
 } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
+import type { UserSshKeysTable } from './schema-ssh-keys.js';
 import type { UsageRecordsTable } from './schema-usage.js';
 
 export interface OrgsTable {
@@ -174,6 +175,7 @@ export interface Database {
   billing_profiles: BillingProfilesTable;
   energy_factors: EnergyFactorsTable;
   org_registries: OrgRegistriesTable;
+  user_ssh_keys: UserSshKeysTable;
   job_endpoints: JobEndpointsTable;
   scheduler_lease: SchedulerLeaseTable;
   services: ServicesTable;

@@ -148,6 +148,10 @@ before(async () => {
   assert.equal(svc.status, 201, JSON.stringify(svc.body));
   const svcKey = await admin('POST', `/v1/services/${svc.body.id}/api-keys`, { name: 'hunted' });
   assert.equal(svcKey.status, 201, JSON.stringify(svcKey.body));
+  const sshKey = await tenant.as.member('POST', '/v1/ssh-keys', {
+    publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBYrBQoJCem2WycYYcfNYT6H7aaIgykGgVLhWFWIMN2 hunted',
+  });
+  assert.equal(sshKey.status, 201, JSON.stringify(sshKey.body));
   const node = (await op('GET', '/v1/nodes')).body.items[0].id as string;
   const invoice = await seedInvoice(server, 'hunt', tenant.project, 'L4', 'lab1');
   const token = await tokenIdOf(tenant);
@@ -165,6 +169,7 @@ before(async () => {
       ['/v1/invoices/', invoice],
       ['/v1/nodes/', node],
       ['/v1/tokens/', token ?? ''],
+      ['/v1/ssh-keys/', sshKey.body.id],
       ['/v1/orgs/', 'hunt'],
       ['/v1/projects/', tenant.project],
     ];

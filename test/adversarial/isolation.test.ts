@@ -119,6 +119,10 @@ before(async () => {
   assert.equal(svc.status, 201, JSON.stringify(svc.body));
   const svcKey = await v('POST', `/v1/services/${svc.body.id}/api-keys`, { name: 'victim-key' });
   assert.equal(svcKey.status, 201, JSON.stringify(svcKey.body));
+  const sshKey = await victim.as.member('POST', '/v1/ssh-keys', {
+    publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBYrBQoJCem2WycYYcfNYT6H7aaIgykGgVLhWFWIMN2 victim',
+  });
+  assert.equal(sshKey.status, 201, JSON.stringify(sshKey.body));
   ids = { jobs: [job.body.id], datasets: [ds.body.id], secrets: ['victim-secret'], reservations: [res.body.id] };
   const invoice = await seedInvoice(server, 'victim', victim.project, GPU, 's1');
   const token = await tokenIdOf(victim);
@@ -134,6 +138,7 @@ before(async () => {
       ['/v1/invoices/', invoice],
       ['/v1/nodes/', node],
       ['/v1/tokens/', token ?? ''],
+      ['/v1/ssh-keys/', sshKey.body.id],
       ['/v1/orgs/', 'victim'],
       ['/v1/projects/', victim.project],
     ];

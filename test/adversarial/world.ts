@@ -261,6 +261,9 @@ export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
   'POST /v1/orgs/{org}/budget-webhook-secret': () => undefined,
   // [] (no restriction): an accepted write must not change what the suite's later jobs may pull.
   'PUT /v1/orgs/{org}/registries': () => ({ registries: [] }),
+  'POST /v1/ssh-keys': () => ({
+    publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBYrBQoJCem2WycYYcfNYT6H7aaIgykGgVLhWFWIMN2 planted',
+  }),
   'POST /v1/price-versions': (v) => ({ prices: [{ gpuType: v.gpuType, class: 'on-demand', centsPerGpuHour: 1 }] }),
   'POST /v1/invoices/runs': () => ({ month: lastMonth().month }),
   'POST /v1/invoices/{id}/credit-notes': () => ({ netCents: 1, reason: 'planted' }),

@@ -100,6 +100,7 @@ describe('kubernetes driver: sessions and services (recorded API)', () => {
     assert.match(c.command?.[2] ?? '', /jupyter-notebook --ip=0\.0\.0\.0 --port="\$GIGAFAB_PORT" --notebook-dir=\/scratch/);
     const env = envOf(podReq.body);
     assert.equal(env.GIGAFAB_PORT, '8888');
+    assert.equal(env.GIGAFAB_BIND, '0.0.0.0', 'a pod is reached from outside: it listens on every address');
     assert.equal(env.PORT, '8888', "gigafab's PORT wins over the job's own");
 
     await driver.pollNow(); // Pending

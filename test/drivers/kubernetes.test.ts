@@ -386,6 +386,23 @@ describe('kubernetes driver: private images (recorded API)', () => {
   });
 });
 
+describe('kubernetes driver: ssh sessions', () => {
+  test('an ssh session is refused before any API call (sshd runs on local and Slurm nodes only)', async () => {
+    const server = await replay('session-ready');
+    const { driver } = newDriver(server, { defaultImage: 'busybox:1.36' });
+    const job = driverJob('ssh-1', [], [{ node: 'muc-a', gpus: [0] }], {
+      project: 'robotics',
+      kind: 'session',
+      session: { preset: 'ssh' },
+    });
+    await assert.rejects(
+      driver.start({ ...job, spec: { ...job.spec, command: undefined } }),
+      /ssh sessions run on local and slurm/,
+    );
+    assert.equal(server.seen.length, 0);
+  });
+});
+
 describe('kubernetes driver: gangs (recorded API)', () => {
   test('cancel: the pods are deleted with the grace, then the headless Service; a MASTER_PORT set by the job is not sent', async () => {
     const server = await replay('gang-cancel');

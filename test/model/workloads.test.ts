@@ -36,7 +36,9 @@ describe('JobSpec workload kinds', () => {
 
   test('clear errors for inconsistent sessions', () => {
     assert.deepEqual(messages({ ...base, session: { preset: 'http' } }), ['session: session settings need `kind: session`']);
-    assert.deepEqual(messages({ ...base, kind: 'session' }), ['session: a session needs `session: { preset: jupyter | http }`']);
+    assert.deepEqual(messages({ ...base, kind: 'session' }), [
+      'session: a session needs `session: { preset: jupyter | http | ssh }`',
+    ]);
     assert.deepEqual(messages({ ...base, kind: 'session', nodes: 2, session: { preset: 'http' } }), [
       'nodes: a session runs on one node',
     ]);
@@ -46,7 +48,14 @@ describe('JobSpec workload kinds', () => {
     assert.deepEqual(messages({ name: 'x', project: 'robotics', kind: 'session', session: { preset: 'http' } }), [
       'command: an http session needs a command or an image',
     ]);
-    assert.match(messages({ ...base, kind: 'session', session: { preset: 'ssh' } })[0], /ssh sessions are not supported yet/);
+    assert.deepEqual(messages({ name: 'x', project: 'robotics', kind: 'session', session: { preset: 'ssh' } }), []);
+    assert.deepEqual(messages({ ...base, kind: 'session', session: { preset: 'ssh' } }), [
+      'command: an ssh session runs sshd: it takes no command',
+    ]);
+    assert.deepEqual(
+      messages({ name: 'x', project: 'robotics', image: 'localhost/x', kind: 'session', session: { preset: 'ssh' } }),
+      ['image: an ssh session runs the node’s own sshd: it takes no image (yet)'],
+    );
     assert.equal(messages({ ...base, kind: 'session', session: { preset: 'vnc' } }).length, 1);
     assert.equal(messages({ ...base, kind: 'lambda' }).length, 1);
   });

@@ -1193,6 +1193,23 @@ class SessionOpen(TypedDict):
     state: str
 
 
+class SshKey(TypedDict):
+    id: str
+    name: str
+    type: str
+    fingerprint: str
+    publicKey: str
+    createdAt: str
+
+
+class _SshKeyInputRequired(TypedDict):
+    publicKey: str
+
+
+class SshKeyInput(_SshKeyInputRequired, total=False):
+    name: str
+
+
 class GeneratedApi:
     """One method per operation of the gigafab API; the subclass supplies `_call` (the transport)."""
 
@@ -2739,6 +2756,45 @@ class GeneratedApi:
         return self._call(
             "POST",
             "/v1/sessions/{id}/open",
+            path={"id": id},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def list_ssh_keys(self) -> Dict[str, Any]:
+        """Your SSH public keys (what your `ssh` sessions authorise)
+
+        GET /v1/ssh-keys"""
+        return self._call(
+            "GET",
+            "/v1/ssh-keys",
+            path={},
+            query={},
+            headers={},
+            body=None,
+        )
+
+    def add_ssh_key(self, body: "SshKeyInput") -> "SshKey":
+        """Add an SSH public key to your profile (audited); sessions started from now on authorise it
+
+        POST /v1/ssh-keys"""
+        return self._call(
+            "POST",
+            "/v1/ssh-keys",
+            path={},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def remove_ssh_key(self, id: Union[str, int]) -> "SshKey":
+        """Remove one of your SSH keys (by id or SHA256 fingerprint; audited). Running sessions keep the keys they started with
+
+        DELETE /v1/ssh-keys/{id}"""
+        return self._call(
+            "DELETE",
+            "/v1/ssh-keys/{id}",
             path={"id": id},
             query={},
             headers={},

@@ -68,9 +68,14 @@ export function SessionsView() {
                 <td>
                   {mayUse && (
                     <>
-                      <button type="button" disabled={opening.busy || s.state !== 'running'} onClick={() => open(s)}>
-                        Open
-                      </button>{' '}
+                      {s.preset === 'ssh' ? (
+                        // An ssh session has no page: it is reached with ssh through the proxy's tunnel.
+                        <code title="run this in a terminal">gigafab session ssh {s.jobId}</code>
+                      ) : (
+                        <button type="button" disabled={opening.busy || s.state !== 'running'} onClick={() => open(s)}>
+                          Open
+                        </button>
+                      )}{' '}
                       <button type="button" class="danger" onClick={() => stopping.ask(s)}>
                         Stop…
                       </button>

@@ -8,7 +8,7 @@
 import { canOpenWorkload } from '../../model/authz.js';
 import { DomainError } from '../../model/errors.js';
 import type { Principal, RequestContext } from '../../model/principal.js';
-import type { ProxyTarget, ProxyTargetSource, Resolution } from '../../model/workloads.js';
+import type { OpenVia, ProxyTarget, ProxyTargetSource, Resolution } from '../../model/workloads.js';
 import type { RateLimits } from '../rate-limit.js';
 import { cookieValue, type OpenTickets } from './open-tickets.js';
 import { ApiProblem } from './problem.js';
@@ -21,7 +21,7 @@ export interface ProxyAccessDeps {
   /** The lockbox guard: throws a DomainError `lockbox_approval_required` unless an approval covers it. */
   lockboxCheck(ctx: RequestContext, org: string, object: string): Promise<void>;
   /** Audits a principal's open of a workload (once per principal and workload every AUDIT_EVERY_MS). */
-  audit(ctx: RequestContext, target: ProxyTarget, via: 'token' | 'link'): Promise<void>;
+  audit(ctx: RequestContext, target: ProxyTarget, via: OpenVia): Promise<void>;
   tickets: OpenTickets;
   rates: RateLimits;
   now?: () => number;
@@ -40,6 +40,8 @@ export interface AdmissionRequest {
   cookie: string | undefined;
   ip: string;
   requestId: string;
+  /** tunnel: a TCP tunnel (ssh), audited at every open; default: an HTTP request or WebSocket. */
+  via?: 'token' | 'tunnel';
 }
 
 const AUDIT_EVERY_MS = 10 * 60_000;
@@ -122,12 +124,12 @@ export class ProxyAccess {
       );
     }
     if (!source) throw notFound(r.workloadId);
-    if (d.allowed) await this.auditOpen(ctx, res.target, 'token');
+    if (d.allowed) await this.auditOpen(ctx, res.target, r.via ?? 'token');
     return { target: res.target, source, principal };
   }
 
-  /** auditOpen: record the open, at most once per principal and workload every AUDIT_EVERY_MS (links: always). */
-  async auditOpen(ctx: RequestContext, target: ProxyTarget, via: 'token' | 'link'): Promise<void> {
+  /** auditOpen: record the open, at most once per principal and workload every AUDIT_EVERY_MS (links and tunnels: always). */
+  async auditOpen(ctx: RequestContext, target: ProxyTarget, via: OpenVia): Promise<void> {
     const k = `${ctx.principal.userId}|${target.workloadId}`;
     const last = this.audited.get(k);
     if (via === 'token' && last !== undefined && this.now() - last < AUDIT_EVERY_MS) return;

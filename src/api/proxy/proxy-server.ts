@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { type Admission, type AdmissionRequest, ProxyAccess, type ProxyAccessDeps } from './access.js';
 import { Balancer } from './balancer.js';
 import { type ForwardDeps, forwardHttp } from './forward-http.js';
+import { forwardTunnel, isTunnelRequest, TUNNEL_PATH } from './forward-tunnel.js';
 import { forwardUpgrade } from './forward-ws.js';
 import type { Forwarded } from './headers.js';
 import { workloadIdOf } from './host-name.js';
@@ -87,7 +88,12 @@ export function createProxyListener(
   const forwarded = (req: IncomingMessage): Forwarded => ({ clientIp: req.socket.remoteAddress ?? 'unknown', proto: scheme });
 
   /** admit: the gate's answer; `released` hears once `closer` (the response or socket) has closed. */
-  const admit = async (req: IncomingMessage, workloadId: string, closer: NodeJS.EventEmitter): Promise<Admission> => {
+  const admit = async (
+    req: IncomingMessage,
+    workloadId: string,
+    closer: NodeJS.EventEmitter,
+    via: 'token' | 'tunnel' = 'token',
+  ): Promise<Admission> => {
     const released = o.released;
     let closed = false;
     let adm: Admission | null = null;
@@ -102,9 +108,20 @@ export function createProxyListener(
       cookie: req.headers.cookie,
       ip: req.socket.remoteAddress ?? 'unknown',
       requestId: randomUUID(),
+      via,
     });
     if (closed) released?.(adm);
     return adm;
+  };
+
+  /** An `ssh` session speaks no HTTP: only the tunnel reaches it. */
+  const httpOnly = (adm: Admission): Admission => {
+    if (adm.target.protocol !== 'tcp') return adm;
+    throw new ApiProblem(
+      400,
+      'tunnel_only',
+      `${adm.target.workloadId} is an ssh session: connect with ssh -o ProxyCommand='gigafab session tunnel ${adm.target.workloadId}' (see gigafab session ssh)`,
+    );
   };
 
   const unknownHost = (req: IncomingMessage) =>
@@ -120,7 +137,7 @@ export function createProxyListener(
       const id = workloadIdOf(req.headers.host, baseDomain);
       if (!id) throw unknownHost(req);
       if (path === OPEN_PATH || path.startsWith(`${OPEN_PATH}?`)) return await redeem(req, res, id);
-      forwardHttp(req, res, await admit(req, id, res), deps, forwarded(req));
+      forwardHttp(req, res, httpOnly(await admit(req, id, res)), deps, forwarded(req));
     } catch (err) {
       req.resume();
       sendProblem(res, asProblem(err), path);
@@ -155,10 +172,21 @@ export function createProxyListener(
     try {
       const id = workloadIdOf(req.headers.host, baseDomain);
       if (!id) throw unknownHost(req);
-      forwardUpgrade(req, socket, head, await admit(req, id, socket), deps, forwarded(req));
+      if (isTunnelRequest(req.headers.upgrade)) return await tunnel(socket, head, id, req, path);
+      forwardUpgrade(req, socket, head, httpOnly(await admit(req, id, socket)), deps, forwarded(req));
     } catch (err) {
       rejectUpgrade(socket, asProblem(err), path);
     }
+  }
+
+  /** tunnel: a raw TCP connection to a workload that asks for it (an ssh session), admitted and audited like an open. */
+  async function tunnel(socket: Duplex, head: Buffer, id: string, req: IncomingMessage, path: string): Promise<void> {
+    if (path !== TUNNEL_PATH) throw new ApiProblem(404, 'not_found', `the tunnel is at ${TUNNEL_PATH}`);
+    const adm = await admit(req, id, socket, 'tunnel');
+    if (adm.target.protocol !== 'tcp') {
+      throw new ApiProblem(400, 'tunnel_not_supported', `${id} serves HTTP: open it in a browser (gigafab session open ${id})`);
+    }
+    forwardTunnel(socket, head, adm, deps, path);
   }
 
   const server = createServer({ noDelay: true }, (req, res) => void onRequest(req, res));

@@ -9,6 +9,7 @@ import { Auth, type OidcLogin } from './auth.js';
 import { OrgImports } from './org-import.js';
 import { Orgs } from './orgs.js';
 import { Projects, type QuotaLedger } from './projects.js';
+import { SshKeys } from './ssh-keys.js';
 import { DEFAULT_TOKEN_POLICY, type TokenPolicy } from './token-records.js';
 import { Tokens } from './tokens.js';
 import { Users } from './users.js';
@@ -36,6 +37,8 @@ export class Tenancy {
   readonly projects: Projects;
   readonly users: Users;
   readonly tokens: Tokens;
+  /** SSH public keys in each user's profile (for `ssh` sessions). */
+  readonly sshKeys: SshKeys;
   /** Organisations imported from another installation's archive (org-import.ts). */
   readonly imports: OrgImports;
 
@@ -47,6 +50,7 @@ export class Tenancy {
     this.projects = new Projects(deps.store, this.orgs, deps.quotas, now);
     this.users = new Users(deps.store, this.orgs, this.auth, policy, now);
     this.tokens = new Tokens(deps.store, this.users, this.auth, policy, now);
+    this.sshKeys = new SshKeys(deps.store, now);
     this.imports = new OrgImports(deps.store, deps.quotas, policy, now);
   }
 }

@@ -39,6 +39,7 @@ export class SessionTargets implements ProxyTargetSource {
         visibility: 'private',
         jobIds: [workloadId],
         upstreams: [upstream],
+        ...(r.spec.session?.preset === 'ssh' ? { protocol: 'tcp' as const } : {}),
       };
       return { ok: true, target };
     }

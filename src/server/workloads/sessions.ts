@@ -14,7 +14,7 @@
 import { canSeeOrg, isOperator } from '../../model/authz.js';
 import type { RequestContext } from '../../model/principal.js';
 import type { JobSpec } from '../../model/schemas.js';
-import { idleTimeoutMs, kindOf } from '../../model/workloads.js';
+import { idleTimeoutMs, kindOf, type OpenVia } from '../../model/workloads.js';
 import { appendAudit } from '../../store/audit.js';
 import type { Store } from '../../store/open-store.js';
 import type { SchedulingState } from '../cycle/scheduling-state.js';
@@ -23,6 +23,8 @@ import { insertEvent } from '../job-events.js';
 import { SessionTargets } from './session-targets.js';
 
 export const SESSION_ACTOR = 'system:sessions';
+
+const VIA_TEXT: Record<OpenVia, string> = { link: 'open link', token: 'API token', tunnel: 'SSH tunnel' };
 
 export interface SessionsDeps {
   state: SchedulingState;
@@ -66,7 +68,7 @@ export class Sessions {
   }
 
   /** recordOpen: an audit record (`session.open`) and a job event for an open of a session. */
-  async recordOpen(ctx: RequestContext, jobId: string, org: string, via: 'link' | 'token'): Promise<void> {
+  async recordOpen(ctx: RequestContext, jobId: string, org: string, via: OpenVia): Promise<void> {
     const at = new Date(this.d.now()).toISOString();
     const who = ctx.principal.userId;
     const event = await this.d.store.write(async (trx) => {
@@ -80,7 +82,7 @@ export class Sessions {
         after: { via },
         requestId: ctx.requestId,
       });
-      return insertEvent(trx, jobId, at, 'session-opened', `opened by ${who} (${via === 'link' ? 'open link' : 'API token'})`, {
+      return insertEvent(trx, jobId, at, 'session-opened', `opened by ${who} (${VIA_TEXT[via]})`, {
         by: who,
         via,
       });
