@@ -20,6 +20,7 @@ import { benchSimulate } from './simulate.js';
 import { benchSlurmDriver } from './slurm-driver.js';
 import { benchStorePg } from './store-pg.js';
 import { benchSubmissions, machine } from './submissions.js';
+import { benchUsageAggregate } from './usage-aggregate.js';
 
 const REPO = join(import.meta.dirname ?? '', '../..');
 const wanted = new Set(process.argv.slice(2));
@@ -58,6 +59,12 @@ if (wanted.has('invoice-run')) {
   const s = await benchInvoiceRun();
   results.invoiceRun = s;
   console.log(s);
+}
+if (wanted.has('usage-aggregate')) {
+  console.log('GET /v1/usage over 10,000,000 usage records, SQLite, daily rollup vs raw records, medians of 3 …');
+  const s = await benchUsageAggregate();
+  results.usageAggregate = s;
+  console.log(JSON.stringify(s, null, 2));
 }
 if (wanted.has('replicas')) {
   console.log('replicas on PostgreSQL: failover (kill -9 of the leader → first new placement), 10 trials …');
