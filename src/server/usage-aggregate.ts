@@ -89,6 +89,11 @@ export class UsageAggregate {
     this.byDay = groupBy.includes('day');
   }
 
+  /** The dimensions grouped by, in order. */
+  get dimensions(): readonly UsageGroup[] {
+    return this.groupBy;
+  }
+
   private acc(s: Segment, day: string): Acc {
     const dims = { org: s.org, project: s.project, gpuType: s.gpuType, site: s.site, class: s.class, day };
     const key = this.groupBy.map((g) => dims[g]).join('\u0000');

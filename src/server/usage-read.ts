@@ -10,7 +10,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { PriceTimeline } from '../model/cost.js';
 import { GRANULARITY_MS } from '../model/prices.js';
-import { USAGE_CLASSES, type UsageClass } from '../model/usage.js';
+import { USAGE_CLASSES, type UsageClass, type UsageGroup } from '../model/usage.js';
 import { DAY_MS } from '../model/usage-daily.js';
 import type { Store } from '../store/open-store.js';
 import type { Database } from '../store/schema.js';
@@ -19,6 +19,15 @@ import type { Segment, UsageAggregate } from './usage-aggregate.js';
 const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
 const BATCH = 5000;
 const iso = (t: number) => new Date(t).toISOString();
+const dayName = (d: number) => iso(d * DAY_MS).slice(0, 10);
+const DIM_COLUMN = {
+  org: 'org_id',
+  project: 'project_id',
+  gpuType: 'gpu_type',
+  site: 'site',
+  class: 'class',
+  day: 'day',
+} as const satisfies Record<UsageGroup, string>;
 
 export interface UsageFilter {
   org?: string;
@@ -75,50 +84,56 @@ export async function readUsage(
     } else windows.push({ a: Math.max(from, d * DAY_MS), b: Math.min(to, (d + 1) * DAY_MS), days: [d, d + 1] });
   }
   const read = async (db: Kysely<Database>) => {
-    // The rollup's rows of every day the period touches: whole days are added, the others only say
-    // how far back the segments touching them began (earliest_start), which bounds the raw read.
-    const earliest = new Map<number, string>();
+    // Whole days: the rollup summed in the database per asked-for dimension and per GPU type,
+    // class and day (what a price depends on); days that are not rolled up are dropped here.
+    const dims = agg.dimensions.map((g) => DIM_COLUMN[g]);
+    const keys = [...new Set([...dims, 'gpu_type', 'class', 'day'] as const)];
     let daily = db
       .selectFrom('usage_daily')
+      .select(keys)
       .select([
-        'org_id',
-        'project_id',
-        'gpu_type',
-        'site',
-        'class',
-        'day',
-        'pieces',
-        'starts',
-        'earliest_start',
-        sql<string>`cast(run_mms as text)`.as('run'),
-        sql<string>`cast(billed_mms as text)`.as('billed'),
+        sql<string>`cast(sum(run_mms) as text)`.as('run'),
+        sql<string>`cast(sum(billed_mms) as text)`.as('billed'),
+        sql<number>`sum(pieces)`.as('pieces'),
+        sql<number>`sum(starts)`.as('starts'),
       ])
-      .where('day', '>=', iso(firstDay * DAY_MS).slice(0, 10))
-      .where('day', '<', iso(endDay * DAY_MS).slice(0, 10));
+      .where('day', '>=', dayName(firstDay))
+      .where('day', '<', dayName(endDay));
     if (only.org !== undefined) daily = daily.where('org_id', '=', only.org);
     if (only.project !== undefined) daily = daily.where('project_id', '=', only.project);
-    for (const r of await daily.execute()) {
+    for (const r of await daily.groupBy(keys).execute()) {
       const d = Math.round(Date.parse(`${r.day}T00:00:00Z`) / DAY_MS);
-      if (rolled(d)) {
-        agg.addDaily(
-          {
-            org: r.org_id,
-            project: r.project_id,
-            gpuType: r.gpu_type,
-            site: r.site,
-            class: isClass(r.class) ? r.class : 'on-demand',
-            day: d,
-            runMms: BigInt(r.run),
-            billedMms: BigInt(r.billed),
-            pieces: Number(r.pieces),
-            starts: Number(r.starts),
-          },
-          d * DAY_MS === from,
-        );
-      } else {
-        const e = earliest.get(d);
-        if (e === undefined || r.earliest_start < e) earliest.set(d, r.earliest_start);
-      }
+      if (!rolled(d)) continue;
+      const row = r as Partial<Record<(typeof keys)[number], string>> & typeof r;
+      const cls = row.class ?? '';
+      agg.addDaily(
+        {
+          org: row.org_id ?? '',
+          project: row.project_id ?? '',
+          gpuType: row.gpu_type ?? '',
+          site: row.site ?? '',
+          class: isClass(cls) ? cls : 'on-demand',
+          day: d,
+          runMms: BigInt(r.run),
+          billedMms: BigInt(r.billed),
+          pieces: Number(r.pieces),
+          starts: Number(r.starts),
+        },
+        d * DAY_MS === from,
+      );
+    }
+    // The other days: how far back the closed segments touching them began, which bounds the raw read.
+    const earliest = new Map<number, string>();
+    const rawDays = windows.flatMap((w) => Array.from({ length: w.days[1] - w.days[0] }, (_, i) => dayName(w.days[0] + i)));
+    for (let i = 0; i < rawDays.length; i += 500) {
+      let e = db
+        .selectFrom('usage_daily')
+        .select(['day', sql<string>`min(earliest_start)`.as('earliest')])
+        .where('day', 'in', rawDays.slice(i, i + 500));
+      if (only.org !== undefined) e = e.where('org_id', '=', only.org);
+      if (only.project !== undefined) e = e.where('project_id', '=', only.project);
+      for (const r of await e.groupBy('day').execute())
+        earliest.set(Math.round(Date.parse(`${r.day}T00:00:00Z`) / DAY_MS), r.earliest);
     }
     // Closed segments touching each window: begun no earlier than the rollup says, billed into it
     // (a segment that ended before the window may be billed into it, by a minute at most).

@@ -149,13 +149,23 @@ for (const dialect of DIALECTS) {
             const kept = await store.db
               .selectFrom('usage_daily')
               .selectAll()
-              .orderBy('day').orderBy('org_id').orderBy('project_id').orderBy('gpu_type').orderBy('site').orderBy('class')
+              .orderBy('day')
+              .orderBy('org_id')
+              .orderBy('project_id')
+              .orderBy('gpu_type')
+              .orderBy('site')
+              .orderBy('class')
               .execute();
             await rebuildUsageDaily(store.db as unknown as Kysely<unknown>);
             const rebuilt = await store.db
               .selectFrom('usage_daily')
               .selectAll()
-              .orderBy('day').orderBy('org_id').orderBy('project_id').orderBy('gpu_type').orderBy('site').orderBy('class')
+              .orderBy('day')
+              .orderBy('org_id')
+              .orderBy('project_id')
+              .orderBy('gpu_type')
+              .orderBy('site')
+              .orderBy('class')
               .execute();
             assert.deepEqual(rebuilt, kept, 'the backfill rebuilds what metering kept');
             await check('rebuilt');
