@@ -11,6 +11,7 @@ import { benchConsole } from './console.js';
 import { benchContainerStart } from './container-start.js';
 import { benchContainerStartSlurm } from './container-start-slurm.js';
 import { benchInvoiceRun } from './invoice-run.js';
+import { benchMeteringOverhead } from './metering-overhead.js';
 import { benchFailover, benchReplicaSubmissions } from './replicas.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
@@ -65,6 +66,13 @@ if (wanted.has('usage-aggregate')) {
   const s = await benchUsageAggregate();
   results.usageAggregate = s;
   console.log(JSON.stringify(s, null, 2));
+}
+if (wanted.has('metering-overhead')) {
+  console.log('metering overhead: submissions/s and cycle time with and without metering, same commit, 3 rounds alternating …');
+  const s = await benchMeteringOverhead();
+  results.meteringOverhead = s;
+  console.table(s.runs);
+  console.log(s.medians, s.ratios);
 }
 if (wanted.has('replicas')) {
   console.log('replicas on PostgreSQL: failover (kill -9 of the leader → first new placement), 10 trials …');

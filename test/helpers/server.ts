@@ -24,7 +24,15 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  opts: { timeScale?: number; fleetPath?: string; extraArgs?: string[]; dataDir?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    timeScale?: number;
+    fleetPath?: string;
+    extraArgs?: string[];
+    dataDir?: string;
+    env?: NodeJS.ProcessEnv;
+    /** Another build's bin/gigafab.js (the benches compare builds); default: this checkout's. */
+    bin?: string;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gigafab-test-'));
   let proc: ChildProcess;
@@ -34,7 +42,7 @@ export async function startTestServer(
   const database = process.env.GIGAFAB_TEST_STORE === 'postgres' ? ['--database', await databaseFor(dataDir)] : [];
   const launch = async () => {
     const args = [
-      BIN,
+      opts.bin ?? BIN,
       'server',
       '--port',
       '0',
