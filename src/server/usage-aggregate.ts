@@ -8,7 +8,8 @@
  * raw segments (add, clipped to windows) for the rest equals one built from raw segments alone.
  */
 import { costNumerator, type PriceTimeline, roundCents } from '../model/cost.js';
-import type { UsageClass, UsageGroup, UsageReport, UsageRow } from '../model/usage.js';
+import { invalid } from '../model/errors.js';
+import { MAX_USAGE_ROWS, type UsageClass, type UsageGroup, type UsageReport, type UsageRow } from '../model/usage.js';
 import { milliGpus } from '../model/usage-daily.js';
 
 export interface Segment {
@@ -85,6 +86,7 @@ export class UsageAggregate {
     private readonly from: number,
     private readonly to: number,
     private readonly prices: PriceTimeline,
+    private readonly maxRows = MAX_USAGE_ROWS,
   ) {
     this.byDay = groupBy.includes('day');
   }
@@ -99,6 +101,13 @@ export class UsageAggregate {
     const key = this.groupBy.map((g) => dims[g]).join('\u0000');
     let a = this.groups.get(key);
     if (!a) {
+      if (this.groups.size >= this.maxRows) {
+        throw invalid(
+          'usage_report_too_large',
+          `the report would have more than ${this.maxRows} rows; ask for a shorter period or group by fewer dimensions`,
+          [{ path: 'groupBy', message: 'fewer dimensions, or a shorter period' }],
+        );
+      }
       const row: UsageRow = {
         ...Object.fromEntries(this.groupBy.map((g) => [g, dims[g]])),
         gpuSeconds: 0,
