@@ -55,8 +55,15 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 function fill(dbFile: string, records: number): void {
   const raw = new SQLite(dbFile);
-  raw.pragma('journal_mode = WAL');
+  raw.pragma('journal_mode = OFF');
   raw.pragma('synchronous = OFF');
+  raw.pragma('cache_size = -1000000');
+  // Bulk load: the table's own indexes (as the migrations made them, their SQL kept verbatim) are
+  // dropped for the load and made again after it, which sorts once instead of 10,000,000 inserts.
+  const indexes = raw
+    .prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_records' AND sql IS NOT NULL`)
+    .all() as { name: string; sql: string }[];
+  for (const ix of indexes) raw.exec(`DROP INDEX ${ix.name}`);
   const insert = raw.prepare(
     `INSERT INTO usage_records (org_id, project_id, job_id, attempt, gpu_type, site, gpus, class, started_at, ended_at, gpu_seconds)
      VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)`,
@@ -65,18 +72,20 @@ function fill(dbFile: string, records: number): void {
   raw.transaction(() => {
     for (let i = 0; i < records; i++) {
       const org = i % 8;
+      // The other dimensions from a multiplicative hash of i: every combination occurs.
+      const h = Math.imul(i, 2_654_435_761) >>> 0;
       const start = YEAR_FROM + Math.floor((i / records) * span) + ((i * 7919) % 600_000);
       const seconds = 60 + ((i * 104_729) % 28_740);
       const gpus = 1 + ((i >> 3) % 8);
       const open = i >= records - OPEN;
       insert.run(
         ORGS[org],
-        `o${org}-p${(i >> 4) % 3}`,
+        `o${org}-p${(h >>> 3) % 3}`,
         i + 1,
-        TYPES[(i >> 2) % 3],
-        (i >> 5) % 2 ? 's2' : 's1',
+        TYPES[(h >>> 7) % 3]!,
+        (h >>> 11) % 2 ? 's2' : 's1',
         gpus,
-        CLASSES[(i >> 1) % 3],
+        CLASSES[(h >>> 13) % 3]!,
         new Date(start).toISOString(),
         open ? null : new Date(start + seconds * 1000).toISOString(),
         open ? null : gpus * seconds,
@@ -91,6 +100,8 @@ function fill(dbFile: string, records: number): void {
     const price = raw.prepare('INSERT INTO prices (version, gpu_type, class, cents_per_gpu_hour) VALUES (1, ?, ?, ?)');
     for (const t of TYPES) CLASSES.forEach((c, k) => price.run(t, c, 450 - k * 100));
   })();
+  for (const ix of indexes) raw.exec(ix.sql);
+  raw.pragma('journal_mode = WAL');
   raw.close();
 }
 
