@@ -98,7 +98,9 @@ function fill(dbFile: string, records: number): void {
       )
       .run('2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z');
     const price = raw.prepare('INSERT INTO prices (version, gpu_type, class, cents_per_gpu_hour) VALUES (1, ?, ?, ?)');
-    for (const t of TYPES) CLASSES.forEach((c, k) => price.run(t, c, 450 - k * 100));
+    for (const t of TYPES) {
+      for (const [k, c] of CLASSES.entries()) price.run(t, c, 450 - k * 100);
+    }
   })();
   for (const ix of indexes) raw.exec(ix.sql);
   raw.pragma('journal_mode = WAL');
