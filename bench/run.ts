@@ -11,6 +11,7 @@ import { benchConsole } from './console.js';
 import { benchContainerStart } from './container-start.js';
 import { benchContainerStartSlurm } from './container-start-slurm.js';
 import { benchInvoiceRun } from './invoice-run.js';
+import { benchMeteringOverhead } from './metering-overhead.js';
 import { benchFailover, benchReplicaSubmissions } from './replicas.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
@@ -20,6 +21,7 @@ import { benchSimulate } from './simulate.js';
 import { benchSlurmDriver } from './slurm-driver.js';
 import { benchStorePg } from './store-pg.js';
 import { benchSubmissions, machine } from './submissions.js';
+import { benchUsageAggregate } from './usage-aggregate.js';
 
 const REPO = join(import.meta.dirname ?? '', '../..');
 const wanted = new Set(process.argv.slice(2));
@@ -58,6 +60,19 @@ if (wanted.has('invoice-run')) {
   const s = await benchInvoiceRun();
   results.invoiceRun = s;
   console.log(s);
+}
+if (wanted.has('usage-aggregate')) {
+  console.log('GET /v1/usage over 10,000,000 usage records, SQLite, daily rollup vs raw records, medians of 3 …');
+  const s = await benchUsageAggregate();
+  results.usageAggregate = s;
+  console.log(JSON.stringify(s, null, 2));
+}
+if (wanted.has('metering-overhead')) {
+  console.log('metering overhead: submissions/s and cycle time with and without metering, same commit, 3 rounds alternating …');
+  const s = await benchMeteringOverhead();
+  results.meteringOverhead = s;
+  console.table(s.runs);
+  console.log(s.medians, s.ratios);
 }
 if (wanted.has('replicas')) {
   console.log('replicas on PostgreSQL: failover (kill -9 of the leader → first new placement), 10 trials …');

@@ -78,6 +78,11 @@ export class PriceTimeline {
       : { version: v.version, centsPerGpuHour: c, granularity: v.granularity, granularityMs: v.granularityMs };
   }
 
+  /** changesWithin: whether a version takes effect strictly inside (a, b) (then prices differ across it). */
+  changesWithin(a: number, b: number): boolean {
+    return this.versions.some((v) => v.from > a && v.from < b);
+  }
+
   /** parts: [a, b) split where another price version takes effect. */
   *parts(a: number, b: number, gpuType: string, cls: string): Generator<PricedPart> {
     let i = this.indexAt(a);

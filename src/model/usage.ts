@@ -27,6 +27,13 @@ export type UsageGroup = (typeof USAGE_GROUPS)[number];
 /** The longest period one report covers. */
 export const MAX_USAGE_PERIOD_DAYS = 400;
 
+/**
+ * The most rows (groups) one report answers, JSON and CSV alike: a grouping finer than that (every
+ * project × type × site × class × day of a large fleet over a year) is refused with 422
+ * `usage_report_too_large`, to be asked for a shorter period or a coarser grouping.
+ */
+export const MAX_USAGE_ROWS = 100_000;
+
 export const UsageRowSchema = z
   .object({
     org: z.string().optional(),

@@ -6,10 +6,11 @@
  * segment is closed, so a replayed start or a second report of the same exit changes nothing.
  */
 
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { usageClass } from '../model/usage.js';
+import { dailyPieces, granularityTimeline, utcDayName } from '../model/usage-daily.js';
 import type { Database } from '../store/schema.js';
 
 type Trx = Transaction<Database>;
@@ -43,17 +44,55 @@ export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, p
     .execute();
 }
 
-/** closeSegment ends the job's open segment at `at` (never before it started) with its GPU-seconds. */
+/**
+ * closeSegment ends the job's open segment at `at` (never before it started) with its GPU-seconds,
+ * and adds it to the daily rollup (usage_daily) in the same transaction: its run and billed time on
+ * each UTC day it touches, billed as the report bills it (rounded up to the granularity in effect at
+ * its start, which no later price version can change).
+ */
 export async function closeSegment(trx: Trx, jobId: string, at: string): Promise<void> {
   const open = await trx
     .selectFrom('usage_records')
-    .select(['id', 'gpus', 'started_at'])
+    .select(['id', 'org_id', 'project_id', 'gpu_type', 'site', 'class', 'gpus', 'started_at'])
     .where('job_id', '=', Number(jobId))
     .where('ended_at', 'is', null)
     .execute();
   for (const s of open) {
     const end = at < s.started_at ? s.started_at : at;
-    const gpuSeconds = (s.gpus * (Date.parse(end) - Date.parse(s.started_at))) / 1000;
+    const start = Date.parse(s.started_at);
+    const gpuSeconds = (s.gpus * (Date.parse(end) - start)) / 1000;
     await trx.updateTable('usage_records').set({ ended_at: end, gpu_seconds: gpuSeconds }).where('id', '=', s.id).execute();
+    // The granularity in effect at the start, as PriceTimeline picks it (the report's own rule).
+    const versions = await trx.selectFrom('price_versions').select(['version', 'effective_from', 'granularity']).execute();
+    const billedEnd = granularityTimeline(versions).billedEnd(start, Date.parse(end));
+    const days = dailyPieces(s.gpus, start, Date.parse(end), billedEnd);
+    if (days.length === 0) continue;
+    await trx
+      .insertInto('usage_daily')
+      .values(
+        days.map((p) => ({
+          org_id: s.org_id,
+          project_id: s.project_id,
+          gpu_type: s.gpu_type,
+          site: s.site,
+          class: s.class,
+          day: utcDayName(p.day),
+          run_mms: p.runMms,
+          billed_mms: p.billedMms,
+          pieces: p.pieces,
+          starts: p.starts,
+          earliest_start: s.started_at,
+        })),
+      )
+      .onConflict((oc) =>
+        oc.columns(['org_id', 'project_id', 'gpu_type', 'site', 'class', 'day']).doUpdateSet({
+          run_mms: sql`usage_daily.run_mms + excluded.run_mms`,
+          billed_mms: sql`usage_daily.billed_mms + excluded.billed_mms`,
+          pieces: sql`usage_daily.pieces + excluded.pieces`,
+          starts: sql`usage_daily.starts + excluded.starts`,
+          earliest_start: sql`CASE WHEN excluded.earliest_start < usage_daily.earliest_start THEN excluded.earliest_start ELSE usage_daily.earliest_start END`,
+        }),
+      )
+      .execute();
   }
 }

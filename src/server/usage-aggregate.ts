@@ -3,10 +3,14 @@
  * the period (split at UTC midnights when grouping by day), and its cost: the segment's time
  * rounded up to the granularity in effect at its start, priced by the version in effect at each
  * instant (split at each price change), summed exactly and rounded to the cent once per group.
- * The total cost is the sum of the groups' costs, so a CSV adds up.
+ * The total cost is the sum of the groups' costs, so a CSV adds up. Time is summed exactly, in
+ * milli-GPU × ms, so that a report built from the daily rollup (addDaily) for whole days and from
+ * raw segments (add, clipped to windows) for the rest equals one built from raw segments alone.
  */
 import { costNumerator, type PriceTimeline, roundCents } from '../model/cost.js';
-import type { UsageClass, UsageGroup, UsageReport, UsageRow } from '../model/usage.js';
+import { invalid } from '../model/errors.js';
+import { MAX_USAGE_ROWS, type UsageClass, type UsageGroup, type UsageReport, type UsageRow } from '../model/usage.js';
+import { milliGpus } from '../model/usage-daily.js';
 
 export interface Segment {
   org: string;
@@ -43,28 +47,53 @@ function* dayPieces(a: number, b: number, byDay: boolean): Generator<{ day: stri
   }
 }
 
-interface Acc {
-  row: UsageRow;
-  costNumerator: bigint;
-  unpricedMs: number;
+/** A day of the rollup: one (org, project, GPU type, site, class) on one UTC day (model/usage-daily.ts). */
+export interface DailyRow {
+  org: string;
+  project: string;
+  gpuType: string;
+  site: string;
+  class: UsageClass;
+  /** UTC day number (epoch ms / 86,400,000). */
+  day: number;
+  runMms: bigint;
+  billedMms: bigint;
+  pieces: number;
+  starts: number;
 }
 
+interface Acc {
+  row: UsageRow;
+  /** Run time, milli-GPU × ms. */
+  mms: bigint;
+  costNumerator: bigint;
+  unpricedMms: bigint;
+}
+
+/** mms to GPU-seconds rounded to the millisecond (half up), and to GPU-hours to 6 decimals. */
+const seconds3 = (mms: bigint) => Number((mms + 500n) / 1000n) / 1000;
+const hours6 = (mms: bigint) => Number((mms + 1800n) / 3600n) / 1e6;
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
-const hours = (gpuSeconds: number) => Math.round((gpuSeconds / 3600) * 1e6) / 1e6;
 
 export class UsageAggregate {
   private readonly groups = new Map<string, Acc>();
   private readonly byDay: boolean;
   private segments = 0;
-  private totalMs = 0;
+  private totalMms = 0n;
 
   constructor(
     private readonly groupBy: readonly UsageGroup[],
     private readonly from: number,
     private readonly to: number,
     private readonly prices: PriceTimeline,
+    private readonly maxRows = MAX_USAGE_ROWS,
   ) {
     this.byDay = groupBy.includes('day');
+  }
+
+  /** The dimensions grouped by, in order. */
+  get dimensions(): readonly UsageGroup[] {
+    return this.groupBy;
   }
 
   private acc(s: Segment, day: string): Acc {
@@ -72,6 +101,13 @@ export class UsageAggregate {
     const key = this.groupBy.map((g) => dims[g]).join('\u0000');
     let a = this.groups.get(key);
     if (!a) {
+      if (this.groups.size >= this.maxRows) {
+        throw invalid(
+          'usage_report_too_large',
+          `the report would have more than ${this.maxRows} rows; ask for a shorter period or group by fewer dimensions`,
+          [{ path: 'groupBy', message: 'fewer dimensions, or a shorter period' }],
+        );
+      }
       const row: UsageRow = {
         ...Object.fromEntries(this.groupBy.map((g) => [g, dims[g]])),
         gpuSeconds: 0,
@@ -81,14 +117,22 @@ export class UsageAggregate {
         cost: 0,
         unpricedGpuSeconds: 0,
       };
-      a = { row, costNumerator: 0n, unpricedMs: 0 };
+      a = { row, mms: 0n, costNumerator: 0n, unpricedMms: 0n };
       this.groups.set(key, a);
     }
     return a;
   }
 
-  add(s: Segment): void {
-    let inside = false;
+  /**
+   * add: a raw segment's parts inside `windows` (default: the whole period; each window a union of
+   * whole UTC day portions the rollup does not cover). It counts as a segment where its first
+   * instant in the period falls in a window; grouped by day, once per day it ran.
+   */
+  add(s: Segment, windows: readonly (readonly [number, number])[] = [[this.from, this.to]]): void {
+    const m = BigInt(milliGpus(s.gpus));
+    const mg = milliGpus(s.gpus);
+    const t0 = Math.max(s.start, this.from);
+    const counted = t0 < Math.min(s.end, this.to) && windows.some(([a, b]) => a <= t0 && t0 < b);
     // The run and its billed time mostly fall on the same days: look each group up once.
     let lastDay = '';
     let last: Acc | undefined;
@@ -99,34 +143,58 @@ export class UsageAggregate {
       }
       return last;
     };
-    for (const piece of dayPieces(Math.max(s.start, this.from), Math.min(s.end, this.to), this.byDay)) {
-      const a = accOf(piece.day);
-      a.row.gpuSeconds += (s.gpus * piece.ms) / 1000;
-      a.row.segments += 1;
-      if (s.open) a.row.openSegments += 1;
-      this.totalMs += s.gpus * piece.ms;
-      inside = true;
-    }
-    if (inside) this.segments += 1;
-    // The billed time: the run rounded up from its start; its part inside the period is priced here.
     const billedEnd = this.prices.billedEnd(s.start, s.end);
-    for (const piece of dayPieces(Math.max(s.start, this.from), Math.min(billedEnd, this.to), this.byDay)) {
-      const a = accOf(piece.day);
-      for (const part of this.prices.parts(piece.start, piece.start + piece.ms, s.gpuType, s.class)) {
-        if (part.centsPerGpuHour === null) a.unpricedMs += s.gpus * part.ms;
-        else a.costNumerator += costNumerator(s.gpus, part.ms, part.centsPerGpuHour);
+    let groupCounted = false;
+    for (const [wa, wb] of windows) {
+      for (const piece of dayPieces(Math.max(s.start, wa), Math.min(s.end, wb), this.byDay)) {
+        const a = accOf(piece.day);
+        const mms = m * BigInt(piece.ms);
+        a.mms += mms;
+        this.totalMms += mms;
+        if (this.byDay || (counted && !groupCounted)) {
+          a.row.segments += 1;
+          if (s.open) a.row.openSegments += 1;
+          groupCounted = true;
+        }
+      }
+      // The billed time: the run rounded up from its start; its part inside the window is priced here.
+      for (const piece of dayPieces(Math.max(s.start, wa), Math.min(billedEnd, wb), this.byDay)) {
+        const a = accOf(piece.day);
+        for (const part of this.prices.parts(piece.start, piece.start + piece.ms, s.gpuType, s.class)) {
+          if (part.centsPerGpuHour === null) a.unpricedMms += BigInt(mg) * BigInt(part.ms);
+          else a.costNumerator += costNumerator(s.gpus, part.ms, part.centsPerGpuHour);
+        }
       }
     }
+    if (counted) this.segments += 1;
+  }
+
+  /**
+   * addDaily: one rollup row of a whole day inside the period whose prices do not change during the
+   * day. `first`: the day begins the period (its segments from earlier days count here, once).
+   */
+  addDaily(r: DailyRow, first: boolean): void {
+    const start = r.day * DAY_MS;
+    const s: Segment = { ...r, gpus: 0, start, end: start, open: false };
+    const a = this.acc(s, utcDay(start));
+    a.mms += r.runMms;
+    this.totalMms += r.runMms;
+    const counted = this.byDay || first ? r.pieces : r.starts;
+    a.row.segments += counted;
+    this.segments += first ? r.pieces : r.starts;
+    const price = this.prices.priceAt(start, r.gpuType, r.class);
+    if (price === null) a.unpricedMms += r.billedMms;
+    else a.costNumerator += r.billedMms * BigInt(price.centsPerGpuHour);
   }
 
   report(): Pick<UsageReport, 'items' | 'total'> {
     const items = [...this.groups.values()]
-      .map(({ row, costNumerator: n, unpricedMs }) => ({
+      .map(({ row, mms, costNumerator: n, unpricedMms }) => ({
         ...row,
-        gpuSeconds: round3(row.gpuSeconds),
-        gpuHours: hours(row.gpuSeconds),
+        gpuSeconds: seconds3(mms),
+        gpuHours: hours6(mms),
         cost: roundCents(n),
-        unpricedGpuSeconds: round3(unpricedMs / 1000),
+        unpricedGpuSeconds: seconds3(unpricedMms),
       }))
       .sort((a, b) => {
         for (const g of this.groupBy) {
@@ -135,12 +203,11 @@ export class UsageAggregate {
         }
         return 0;
       });
-    const gpuSeconds = round3(this.totalMs / 1000);
     return {
       items,
       total: {
-        gpuSeconds,
-        gpuHours: hours(gpuSeconds),
+        gpuSeconds: seconds3(this.totalMms),
+        gpuHours: hours6(this.totalMms),
         segments: this.segments,
         cost: items.reduce((sum, i) => sum + i.cost, 0),
         unpricedGpuSeconds: round3(items.reduce((sum, i) => sum + i.unpricedGpuSeconds, 0)),

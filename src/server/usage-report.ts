@@ -1,23 +1,17 @@
 /**
  * Usage reports: GPU-seconds of the run segments metered by metering.ts, clipped to a period and
  * grouped by organisation, project, GPU type, site, class or UTC day. Open segments count up to
- * now (or the period's end), and are priced by the price book (usage-aggregate.ts). Tenants see their organisation only; operators all (model/authz).
+ * now (or the period's end), and are priced by the price book (usage-aggregate.ts). Whole days
+ * come from the daily rollup, the rest from raw segments (usage-read.ts). Tenants see their organisation only; operators all (model/authz).
  */
 import { canSeeOrg, isOperator } from '../model/authz.js';
 import { invalid, notFound } from '../model/errors.js';
-import { GRANULARITY_MS } from '../model/prices.js';
 import type { Principal } from '../model/principal.js';
-import {
-  MAX_USAGE_PERIOD_DAYS,
-  USAGE_CLASSES,
-  USAGE_GROUPS,
-  type UsageClass,
-  type UsageGroup,
-  type UsageReport,
-} from '../model/usage.js';
+import { MAX_USAGE_PERIOD_DAYS, USAGE_GROUPS, type UsageGroup, type UsageReport } from '../model/usage.js';
 import type { Store } from '../store/open-store.js';
 import type { PriceBook } from './price-book.js';
-import { type Segment, UsageAggregate } from './usage-aggregate.js';
+import { UsageAggregate } from './usage-aggregate.js';
+import { readUsage } from './usage-read.js';
 
 export interface UsageQuery {
   /** ISO 8601 date or date-time, inclusive; default: 30 days before `to`. */
@@ -32,8 +26,6 @@ export interface UsageQuery {
 
 const DAY_MS = 86_400_000;
 const isGroup = (g: string): g is UsageGroup => (USAGE_GROUPS as readonly string[]).includes(g);
-const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
-const BATCH = 5000;
 const ISO_PREFIX = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 function instant(name: 'from' | 'to', v: string): number {
@@ -108,37 +100,9 @@ export class UsageReports {
     now: number,
     only: { org?: string; project?: string },
   ): Promise<UsageAggregate> {
-    const toIso = new Date(to).toISOString();
-    // A segment that ended just before the period may be billed into it (rounded up to a minute at most).
-    const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
-    const agg = new UsageAggregate(groupBy, from, to, await this.prices.timeline());
-    for (let after = 0; ; ) {
-      let sel = this.store.db
-        .selectFrom('usage_records')
-        .selectAll()
-        .where('id', '>', after)
-        .where('started_at', '<', toIso)
-        .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', billedSince)]));
-      if (only.org !== undefined) sel = sel.where('org_id', '=', only.org);
-      if (only.project !== undefined) sel = sel.where('project_id', '=', only.project);
-      const rows = await sel.orderBy('id').limit(BATCH).execute();
-      for (const r of rows) {
-        const s: Segment = {
-          org: r.org_id,
-          project: r.project_id,
-          gpuType: r.gpu_type,
-          site: r.site,
-          class: isClass(r.class) ? r.class : 'on-demand',
-          gpus: r.gpus,
-          start: Date.parse(r.started_at),
-          end: r.ended_at === null ? now : Date.parse(r.ended_at),
-          open: r.ended_at === null,
-        };
-        agg.add(s);
-      }
-      if (rows.length < BATCH) break;
-      after = rows[rows.length - 1]!.id;
-    }
+    const prices = await this.prices.timeline();
+    const agg = new UsageAggregate(groupBy, from, to, prices);
+    await readUsage(this.store, agg, prices, from, to, now, only);
     return agg;
   }
 }

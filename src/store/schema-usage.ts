@@ -19,3 +19,26 @@ export interface UsageRecordsTable {
   /** gpus × (ended_at − started_at) in seconds, once closed. */
   gpu_seconds: number | null;
 }
+
+/**
+ * Migration 027: the daily rollup of closed run segments, per (org, project, GPU type, site, class,
+ * UTC day), maintained in the transaction that closes a segment (src/server/metering.ts). Amounts are
+ * exact integers in milli-GPU × ms (model/usage-daily.ts).
+ */
+export interface UsageDailyTable {
+  org_id: string;
+  project_id: string;
+  gpu_type: string;
+  site: string;
+  class: string;
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  run_mms: number;
+  billed_mms: number;
+  /** Closed segments that ran on the day. */
+  pieces: number;
+  /** Closed segments that began on the day. */
+  starts: number;
+  /** The earliest start of a segment whose billed time touches the day (where raw reads begin). */
+  earliest_start: string;
+}

@@ -17,7 +17,7 @@ import type {
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
 import type { UserSshKeysTable } from './schema-ssh-keys.js';
-import type { UsageRecordsTable } from './schema-usage.js';
+import type { UsageDailyTable, UsageRecordsTable } from './schema-usage.js';
 
 export interface OrgsTable {
   id: string;
@@ -164,6 +164,7 @@ export interface Database {
   datasets: DatasetsTable;
   placement_evidence: PlacementEvidenceTable;
   usage_records: UsageRecordsTable;
+  usage_daily: UsageDailyTable;
   price_versions: PriceVersionsTable;
   prices: PricesTable;
   budgets: BudgetsTable;

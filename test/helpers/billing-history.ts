@@ -4,7 +4,8 @@
  * retroactively through the API, and a server cannot be run a month back in time, so tests that
  * invoice a month that has ended write its history the way the server would have.
  */
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { rebuildUsageDaily } from '../../src/store/migration-027-usage-daily.js';
 import type { Store } from '../../src/store/open-store.js';
 import { storeOpener } from './store-dialects.js';
 
@@ -58,7 +59,7 @@ export interface SeedSegment {
   cls?: string;
 }
 
-/** seedUsage: closed usage records (one attempt each), in batches. */
+/** seedUsage: closed usage records (one attempt each), in batches, and the daily rollup rebuilt from them. */
 export async function seedUsage(store: Store, segs: SeedSegment[]) {
   for (let i = 0; i < segs.length; i += 500) {
     await store.db
@@ -80,6 +81,7 @@ export async function seedUsage(store: Store, segs: SeedSegment[]) {
       )
       .execute();
   }
+  await rebuildUsageDaily(store.db as unknown as Kysely<unknown>);
 }
 
 /** tamperInvoice: what someone with write access to the database does: drop the guard, rewrite the body. */

@@ -24,7 +24,15 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  opts: { timeScale?: number; fleetPath?: string; extraArgs?: string[]; dataDir?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    timeScale?: number;
+    fleetPath?: string;
+    extraArgs?: string[];
+    dataDir?: string;
+    env?: NodeJS.ProcessEnv;
+    /** Another build's bin/gigafab.js (the benches compare builds); default: this checkout's. */
+    bin?: string;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gigafab-test-'));
   let proc: ChildProcess;
@@ -37,7 +45,7 @@ export async function startTestServer(
     const nodeArgs = (process.env.GIGAFAB_TEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const args = [
       ...nodeArgs,
-      BIN,
+      opts.bin ?? BIN,
       'server',
       '--port',
       '0',

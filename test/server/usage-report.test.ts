@@ -4,9 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import type { Kysely } from 'kysely';
+import { PriceTimeline } from '../../src/model/cost.js';
 import { DomainError } from '../../src/model/errors.js';
 import type { Principal } from '../../src/model/principal.js';
 import { usageCsv } from '../../src/model/usage.js';
+import { UsageAggregate } from '../../src/server/usage-aggregate.js';
+import { rebuildUsageDaily } from '../../src/store/migration-027-usage-daily.js';
 import { type Harness, harness } from './harness.js';
 
 let h: Harness;
@@ -53,6 +57,8 @@ before(async () => {
       seg(4, 'acme', 'vision', 'B200', 's1', 'on-demand', 8, '2025-12-01T00:00:00.000Z', '2025-12-01T01:00:00.000Z'),
     ])
     .execute();
+  // Written around metering (which keeps the rollup): the rollup is rebuilt from them, as migration 027 does.
+  await rebuildUsageDaily(h.store.db as unknown as Kysely<unknown>);
 });
 after(() => h.close());
 
@@ -200,4 +206,27 @@ test('with a price book, each group costs its billed time at the price in effect
   );
   assert.equal(r.total.cost, 8640);
   assert.match(usageCsv(r).split('\r\n')[2] ?? '', /^on-demand,57600,16,1,0,8640,0$/);
+});
+
+test('a report with more rows than the bound is refused with usage_report_too_large (JSON and CSV come from the same report)', () => {
+  const day = Date.parse('2026-01-01T00:00:00Z');
+  const agg = new UsageAggregate(['project'], day, day + 86_400_000, new PriceTimeline([]), 2);
+  const seg = (project: string) => ({
+    org: 'acme',
+    project,
+    gpuType: 'B200',
+    site: 's1',
+    class: 'on-demand' as const,
+    gpus: 1,
+    start: day,
+    end: day + 1000,
+    open: false,
+  });
+  agg.add(seg('a'));
+  agg.add(seg('b'));
+  agg.add(seg('a'));
+  assert.throws(
+    () => agg.add(seg('c')),
+    (e: unknown) => e instanceof DomainError && e.code === 'usage_report_too_large',
+  );
 });
