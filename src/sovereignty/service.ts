@@ -19,6 +19,7 @@ import { toJobEvent } from '../server/job-rows.js';
 import type { ResidencyCycle, ResidencyGate, RunningForResidency } from '../server/ports.js';
 import { newId, type Principal } from '../server/principal.js';
 import { appendAudit } from '../store/audit.js';
+import { insertLater } from '../store/deferred-insert.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
 import type { DatasetsTable, ResidencyPoliciesTable } from '../store/residency-schema.js';
@@ -322,17 +323,15 @@ export class ResidencyService implements ResidencyGate {
       allowedSites: ev.allowedSites,
       excluded: ev.excluded,
     };
-    await trx
-      .insertInto('placement_evidence')
-      .values({
-        job_id: Number(s.jobId),
-        org_id: s.org,
-        project_id: s.project,
-        at: s.at,
-        site: site.id,
-        evidence: JSON.stringify(evidence),
-      })
-      .execute();
+    // Deferred on PostgreSQL: written with the batch's other evidence before COMMIT (deferred-insert.ts).
+    await insertLater(trx, 'placement_evidence', {
+      job_id: Number(s.jobId),
+      org_id: s.org,
+      project_id: s.project,
+      at: s.at,
+      site: site.id,
+      evidence: JSON.stringify(evidence),
+    });
     return true;
   }
 
