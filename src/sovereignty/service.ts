@@ -678,6 +678,55 @@ export class ResidencyService implements ResidencyGate {
     return rec;
   }
 
+  /**
+   * importRefusal: why a dataset of an imported organisation cannot be registered here (its home site
+   * is not in this fleet, or its class is unknown), or null. Residency policies are not imported.
+   */
+  importRefusal(d: { classification: string; homeSite: string }): string | null {
+    if (!(DATA_CLASSES as readonly string[]).includes(d.classification)) return `unknown data class ${d.classification}`;
+    if (!this.sites.some((s) => s.id === d.homeSite)) return `this fleet has no site ${d.homeSite}`;
+    return null;
+  }
+
+  /**
+   * writeImported registers an imported organisation's datasets with their ids (inside the import's
+   * transaction; names sealed as at registration); the returned function adds them to the registry
+   * once the transaction committed. Their manifests were never exported: none is stored.
+   */
+  async writeImported(
+    trx: Transaction<Database>,
+    org: string,
+    ds: {
+      id: string;
+      project: string;
+      name: string;
+      classification: string;
+      homeSite: string;
+      sizeBytes: number;
+      checksum: string;
+      createdAt: string;
+      createdBy: string;
+    }[],
+  ): Promise<() => void> {
+    const rows = ds.map((d) => ({
+      id: d.id,
+      org_id: org,
+      project_id: d.project,
+      name: this.store.fields.seal(org, 'dataset.name', d.name),
+      classification: d.classification,
+      home_site: d.homeSite,
+      size_bytes: d.sizeBytes,
+      checksum: d.checksum,
+      created_at: d.createdAt,
+      created_by: d.createdBy,
+      deleted_at: null,
+    }));
+    for (const row of rows) await trx.insertInto('datasets').values(row).execute();
+    return () => {
+      for (const row of rows) this.datasets.set(row.id, toDataset(this.store.fields, row));
+    };
+  }
+
   async listDatasets(p: Principal, project?: string): Promise<DatasetRecord[]> {
     if (project) await this.scopeOrg(p, 'project', project);
     return [...this.datasets.values()]

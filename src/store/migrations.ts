@@ -24,6 +24,7 @@ import { migration023SchedulerLease } from './migration-023-scheduler-lease.js';
 import { migration024Invoices } from './migration-024-invoices.js';
 import { migration025OrgImports } from './migration-025-org-imports.js';
 import { migration026BudgetPolicies } from './migration-026-budget-policies.js';
+import { migration029OrgImportRecords } from './migration-029-org-import-records.js';
 
 type Db = Kysely<unknown>;
 
@@ -196,6 +197,7 @@ export const migrations: Record<string, Migration> = {
   '023_scheduler_lease': migration023SchedulerLease,
   '025_org_imports': migration025OrgImports,
   '026_budget_policies': migration026BudgetPolicies,
+  '029_org_import_records': migration029OrgImportRecords,
 };
 
 export const migrationProvider: MigrationProvider = {
