@@ -76,7 +76,7 @@ const MANIFEST = { uri: 's3://acme-scans/2026/', accessKeyId: 'AKIAACMEEXPORT', 
 const DATASET = {
   name: 'scans-2026',
   classification: 'internal',
-  homeSite: 'lab1',
+  homeSite: 'muc1',
   sizeBytes: 123_456,
   checksum: `sha256:${'b'.repeat(64)}`,
   manifest: MANIFEST,
