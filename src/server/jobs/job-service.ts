@@ -11,11 +11,11 @@ import { PRIORITY_CLASSES } from '../../model/job.js';
 import type { RequestContext } from '../../model/principal.js';
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../../model/schemas.js';
 import { appendAudit } from '../../store/audit.js';
-import { insertLater } from '../../store/deferred-insert.js';
 import { insertReturningId } from '../../store/fast-insert.js';
 import type { Store } from '../../store/open-store.js';
 import { openEventRow, sealJobColumns } from '../../store/sealed-fields.js';
 import type { BusEvent, EventBus } from '../event-bus.js';
+import { insertEvent } from '../job-events.js';
 import { type JobRow, toJob, toJobEvent } from '../job-rows.js';
 import type { Metrics } from '../metrics.js';
 import { recordCheckpoint } from '../node-failure.js';
@@ -92,8 +92,8 @@ export class JobService {
         const message = share
           ? `submitted: ${share} of one ${spec.gpuType} GPU`
           : `submitted: ${spec.nodes}×${spec.gpusPerNode} ${spec.gpuType} (${gpus} GPUs)`;
-        // Nothing needs the event's id back: on PostgreSQL the batch's events go in one INSERT before COMMIT.
-        await insertLater(trx, 'job_events', { job_id: id, at, type: 'queued', message, data: null });
+        // On PostgreSQL the batch's events go in one INSERT before COMMIT (job-events.ts); SQLite writes it now.
+        await insertEvent(trx, String(id), at, 'queued', message, null);
         await appendAudit(trx, {
           at,
           actor: p.userId,
