@@ -85,9 +85,10 @@ export class Store {
 
   /** addPreCommit runs `hook` inside every write transaction, after its bodies, before COMMIT. */
   addPreCommit(hook: TxBody<Database, void>): void {
-    // Whatever the hook appends to the audit log is written before COMMIT too.
+    // Whatever the hook holds back or appends to the audit log is written before COMMIT too.
     this.batcher.addPreCommit(async (trx) => {
       await hook(trx);
+      await flushDeferred(trx);
       await flushAudit(trx);
     });
   }
