@@ -437,7 +437,7 @@ export function residencyRoutes({ residency, lockbox, datasetManifests, tenancy 
         'Usage or residency records an imported organisation brought from its old installation, each with `importedFrom` (never billed here)',
       request: {
         params: z.object({ org: param('org', 'robotics-gmbh') }),
-        query: z.object({ section: z.enum(['usage', 'residency']) }),
+        query: z.object({ section: z.enum(['usage', 'residency']).openapi({ example: 'usage' }) }),
       },
       responses: {
         200: json(
