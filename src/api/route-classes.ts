@@ -194,6 +194,7 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'DELETE /v1/datasets/{id}': c('org', 'metadata'),
   'GET /v1/orgs/{org}/residency-report': c('org', 'guarded'),
   'GET /v1/orgs/{org}/processing-record': c('org', 'guarded'),
+  'GET /v1/orgs/{org}/imported-records': c('org', 'guarded'),
 };
 
 /** Hono writes path parameters as `:id`; the OpenAPI document and this registry as `{id}`. */

@@ -64,7 +64,14 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
   }));
   const grace = stopGrace({ policy });
 
-  const tenancy = new Tenancy({ store, quotas: state, tokenPolicy: w.tokenPolicy, oidc: w.oidc ?? null });
+  const tenancy = new Tenancy({
+    store,
+    quotas: state,
+    tokenPolicy: w.tokenPolicy,
+    oidc: w.oidc ?? null,
+    // An imported organisation's datasets are registered in the residency service's registry.
+    datasets: { refusal: (d) => residency.importRefusal(d), write: (trx, org, ds) => residency.writeImported(trx, org, ds) },
+  });
   const sov = await setupKeys(store, restrictionCycle({ state, store, driver, bus, grace }), tenancy, w.dataDir);
   await residency.load(residencyCycle({ state, bus }));
   const datasetManifests = await loadDatasetManifests(store, sov.keys, residency);

@@ -11,6 +11,7 @@ import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { usageClass } from '../model/usage.js';
 import { dailyPieces, granularityTimeline, utcDayName } from '../model/usage-daily.js';
+import { flushDeferred, insertLater } from '../store/deferred-insert.js';
 import type { Database } from '../store/schema.js';
 
 type Trx = Transaction<Database>;
@@ -26,9 +27,11 @@ export interface StartedJobRow {
 
 /** openSegment records the start of the job's current attempt (`job` read after jobs.attempt was counted up). */
 export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, placement: Placement, at: string): Promise<void> {
-  await trx
-    .insertInto('usage_records')
-    .values({
+  // Deferred on PostgreSQL: the batch's segments go in one INSERT before COMMIT (deferred-insert.ts).
+  await insertLater(
+    trx,
+    'usage_records',
+    {
       org_id: job.org_id,
       project_id: job.project_id,
       job_id: Number(jobId),
@@ -39,9 +42,9 @@ export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, p
       gpus: placementGpuEquivalents(placement),
       class: usageClass(job.priority, job.borrowed === 1),
       started_at: at,
-    })
-    .onConflict((oc) => oc.columns(['job_id', 'attempt']).doNothing())
-    .execute();
+    },
+    { ignoreConflictOn: ['job_id', 'attempt'] },
+  );
 }
 
 /**
@@ -51,6 +54,8 @@ export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, p
  * its start, which no later price version can change).
  */
 export async function closeSegment(trx: Trx, jobId: string, at: string): Promise<void> {
+  // A segment opened earlier in this transaction (a start and an end in one group commit) must be seen.
+  await flushDeferred(trx);
   const open = await trx
     .selectFrom('usage_records')
     .select(['id', 'org_id', 'project_id', 'gpu_type', 'site', 'class', 'gpus', 'started_at'])

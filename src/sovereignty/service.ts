@@ -19,6 +19,7 @@ import { toJobEvent } from '../server/job-rows.js';
 import type { ResidencyCycle, ResidencyGate, RunningForResidency } from '../server/ports.js';
 import { newId, type Principal } from '../server/principal.js';
 import { appendAudit } from '../store/audit.js';
+import { insertLater } from '../store/deferred-insert.js';
 import { insertReturningId } from '../store/fast-insert.js';
 import type { Store } from '../store/open-store.js';
 import type { DatasetsTable, ResidencyPoliciesTable } from '../store/residency-schema.js';
@@ -322,17 +323,15 @@ export class ResidencyService implements ResidencyGate {
       allowedSites: ev.allowedSites,
       excluded: ev.excluded,
     };
-    await trx
-      .insertInto('placement_evidence')
-      .values({
-        job_id: Number(s.jobId),
-        org_id: s.org,
-        project_id: s.project,
-        at: s.at,
-        site: site.id,
-        evidence: JSON.stringify(evidence),
-      })
-      .execute();
+    // Deferred on PostgreSQL: written with the batch's other evidence before COMMIT (deferred-insert.ts).
+    await insertLater(trx, 'placement_evidence', {
+      job_id: Number(s.jobId),
+      org_id: s.org,
+      project_id: s.project,
+      at: s.at,
+      site: site.id,
+      evidence: JSON.stringify(evidence),
+    });
     return true;
   }
 
@@ -677,6 +676,55 @@ export class ResidencyService implements ResidencyGate {
     }
     this.datasets.set(rec.id, sealedName(this.store.fields, rec, this.store.fields.seal(org, 'dataset.name', rec.name)));
     return rec;
+  }
+
+  /**
+   * importRefusal: why a dataset of an imported organisation cannot be registered here (its home site
+   * is not in this fleet, or its class is unknown), or null. Residency policies are not imported.
+   */
+  importRefusal(d: { classification: string; homeSite: string }): string | null {
+    if (!(DATA_CLASSES as readonly string[]).includes(d.classification)) return `unknown data class ${d.classification}`;
+    if (!this.sites.some((s) => s.id === d.homeSite)) return `this fleet has no site ${d.homeSite}`;
+    return null;
+  }
+
+  /**
+   * writeImported registers an imported organisation's datasets with their ids (inside the import's
+   * transaction; names sealed as at registration); the returned function adds them to the registry
+   * once the transaction committed. Their manifests were never exported: none is stored.
+   */
+  async writeImported(
+    trx: Transaction<Database>,
+    org: string,
+    ds: {
+      id: string;
+      project: string;
+      name: string;
+      classification: string;
+      homeSite: string;
+      sizeBytes: number;
+      checksum: string;
+      createdAt: string;
+      createdBy: string;
+    }[],
+  ): Promise<() => void> {
+    const rows = ds.map((d) => ({
+      id: d.id,
+      org_id: org,
+      project_id: d.project,
+      name: this.store.fields.seal(org, 'dataset.name', d.name),
+      classification: d.classification,
+      home_site: d.homeSite,
+      size_bytes: d.sizeBytes,
+      checksum: d.checksum,
+      created_at: d.createdAt,
+      created_by: d.createdBy,
+      deleted_at: null,
+    }));
+    for (const row of rows) await trx.insertInto('datasets').values(row).execute();
+    return () => {
+      for (const row of rows) this.datasets.set(row.id, toDataset(this.store.fields, row));
+    };
   }
 
   async listDatasets(p: Principal, project?: string): Promise<DatasetRecord[]> {

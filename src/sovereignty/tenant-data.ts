@@ -102,7 +102,7 @@ export class TenantData {
   async auditExport(
     p: Principal,
     org: string,
-    report: 'residency-report' | 'processing-record',
+    report: 'residency-report' | 'processing-record' | 'imported-records',
     detail: Record<string, string | number>,
     requestId: string,
   ): Promise<void> {

@@ -8,8 +8,9 @@
  * commit of many submissions appended one row each; the rows commit or roll back with the
  * transaction all the same.
  */
-import type { Insertable, Transaction } from 'kysely';
+import { type Insertable, PostgresAdapter, sql, type Transaction } from 'kysely';
 import { recordHash } from './audit-chain.js';
+import { insertMany } from './deferred-insert.js';
 import type { AuditTable, Database } from './schema.js';
 
 export interface AuditEntry {
@@ -53,11 +54,24 @@ export function appendedIn(trx: Transaction<Database>): Appended | null {
 /** Chain heads read once per transaction; a rolled-back transaction takes its cache with it. */
 const headsByTx = new WeakMap<object, Heads>();
 
-async function headsOf(trx: Transaction<Database>): Promise<Heads> {
+async function headsOf(trx: Transaction<Database>, org: string | null): Promise<Heads> {
   let heads = headsByTx.get(trx);
   if (!heads) {
-    const last = await trx.selectFrom('audit').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
-    heads = { id: last?.id ?? 0, hash: last?.hash ?? '', org: new Map(), firstId: null, touched: new Map(), pending: [] };
+    heads = { id: 0, hash: '', org: new Map(), firstId: null, touched: new Map(), pending: [] };
+    if (org && trx.getExecutor().adapter instanceof PostgresAdapter) {
+      // One round trip for the log's head and the organisation's (the transaction holds the write lock).
+      const { rows } = await sql<{ id: number | null; hash: string | null; org_hash: string | null }>`
+        select a.id, a.hash, (select org_hash from audit where org_id = ${org} order by id desc limit 1) as org_hash
+        from (select 1) as one left join (select id, hash from audit order by id desc limit 1) as a on true`.execute(trx);
+      const r = rows[0];
+      heads.id = r?.id ?? 0;
+      heads.hash = r?.hash ?? '';
+      heads.org.set(org, r?.org_hash ?? '');
+    } else {
+      const last = await trx.selectFrom('audit').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
+      heads.id = last?.id ?? 0;
+      heads.hash = last?.hash ?? '';
+    }
     headsByTx.set(trx, heads);
   }
   return heads;
@@ -77,7 +91,7 @@ async function orgHeadOf(trx: Transaction<Database>, heads: Heads, org: string):
 }
 
 export async function appendAudit(trx: Transaction<Database>, e: AuditEntry): Promise<void> {
-  const heads = await headsOf(trx);
+  const heads = await headsOf(trx, e.org);
   const record = {
     id: heads.id + 1,
     at: e.at,
@@ -122,22 +136,12 @@ export async function appendAudit(trx: Transaction<Database>, e: AuditEntry): Pr
   }
 }
 
-/** Most rows per INSERT: 14 columns each, well under SQLite's and PostgreSQL's parameter limits. */
-const FLUSH_CHUNK = 512;
-
 /** flushAudit writes the records `trx` appended and has not written yet (run before COMMIT). */
 export async function flushAudit(trx: Transaction<Database>): Promise<void> {
   const heads = headsByTx.get(trx);
   if (!heads || heads.pending.length === 0) return;
   const rows = heads.pending;
   heads.pending = [];
-  // Chunks of a power of two rows: a handful of distinct statements, which both stores' statement caches keep.
-  for (let i = 0; i < rows.length; ) {
-    const n = Math.min(FLUSH_CHUNK, 2 ** Math.floor(Math.log2(rows.length - i)));
-    await trx
-      .insertInto('audit')
-      .values(rows.slice(i, i + n))
-      .execute();
-    i += n;
-  }
+  // One statement on PostgreSQL; power-of-two chunks of multi-row VALUES on SQLite (deferred-insert.ts).
+  await insertMany(trx, 'audit', rows);
 }

@@ -25,6 +25,7 @@ import { migration024Invoices } from './migration-024-invoices.js';
 import { migration025OrgImports } from './migration-025-org-imports.js';
 import { migration026BudgetPolicies } from './migration-026-budget-policies.js';
 import { migration027UsageDaily } from './migration-027-usage-daily.js';
+import { migration029OrgImportRecords } from './migration-029-org-import-records.js';
 import { migration030SshKeys } from './migration-030-ssh-keys.js';
 
 type Db = Kysely<unknown>;
@@ -199,6 +200,7 @@ export const migrations: Record<string, Migration> = {
   '025_org_imports': migration025OrgImports,
   '026_budget_policies': migration026BudgetPolicies,
   '027_usage_daily': migration027UsageDaily,
+  '029_org_import_records': migration029OrgImportRecords,
   '030_ssh_keys': migration030SshKeys,
 };
 

@@ -4,7 +4,7 @@
  * connection failures reported as `store_unavailable` (see store-unavailable.ts).
  */
 import { createHash } from 'node:crypto';
-import { type DatabaseConnection, type Driver, PostgresDialect, type TransactionSettings } from 'kysely';
+import { CompiledQuery, type DatabaseConnection, type Driver, PostgresDialect, type TransactionSettings } from 'kysely';
 import pg from 'pg';
 import { asStoreError, isUnavailable, storeUnavailable } from './store-unavailable.js';
 
@@ -194,16 +194,20 @@ export async function createPostgresPool(url: string, opts: PostgresOptions = {}
 
 /** The PostgreSQL dialect whose driver reports lost connections as `store_unavailable` (and tells the pool). */
 export class GuardedPostgresDialect extends PostgresDialect {
-  constructor(private readonly primary: PrimaryPool) {
+  constructor(
+    private readonly primary: PrimaryPool,
+    /** begin: the SQL that opens a transaction without settings (default `begin`); a constant, sent as one simple query. */
+    private readonly opts: { begin?: string } = {},
+  ) {
     super({ pool: primary });
   }
 
   override createDriver(): Driver {
-    return guardDriver(super.createDriver(), () => this.primary.unavailable());
+    return guardDriver(super.createDriver(), () => this.primary.unavailable(), this.opts.begin);
   }
 }
 
-function guardDriver(inner: Driver, unavailable: () => void): Driver {
+function guardDriver(inner: Driver, unavailable: () => void, begin?: string): Driver {
   const guard = <T>(p: Promise<T>): Promise<T> =>
     p.catch((err: unknown) => {
       const e = asStoreError(err);
@@ -225,7 +229,14 @@ function guardDriver(inner: Driver, unavailable: () => void): Driver {
       inners.set(wrapped, c);
       return wrapped;
     },
-    beginTransaction: (c, s: TransactionSettings) => guard(inner.beginTransaction(unwrap(c), s)),
+    beginTransaction: (c, s: TransactionSettings) =>
+      guard(
+        begin && !s.isolationLevel && !s.accessMode
+          ? unwrap(c)
+              .executeQuery(CompiledQuery.raw(begin))
+              .then(() => undefined)
+          : inner.beginTransaction(unwrap(c), s),
+      ),
     commitTransaction: (c) =>
       inner.commitTransaction(unwrap(c)).catch((err: unknown) => {
         if (!isUnavailable(err)) throw err;

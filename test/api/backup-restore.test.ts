@@ -22,6 +22,8 @@ import { tenantToken } from '../helpers/tenants.js';
 const { gigafab } = cliRunner('gigafab-backup-home-');
 const servers: TestServer[] = [];
 let cluster: PostgresCluster | null = null;
+/** The PostgreSQL installation of the pg_dump test, reused by the tamper test. */
+let pgSource: { server: TestServer; url: string } | null = null;
 
 after(async () => {
   for (const s of servers) await s.stop();
@@ -228,6 +230,7 @@ test('PostgreSQL: pg_dump while the server accepts jobs; pg_restore into an empt
   const srcUrl = await cluster.createDatabase('gf_src');
   const server = await startTestServer({ extraArgs: ['--database', srcUrl] });
   servers.push(server);
+  pgSource = { server, url: srcUrl };
   const token = await seed(server);
   const dir = work();
   const file = join(dir, 'pg.gfb');
@@ -257,4 +260,110 @@ test('PostgreSQL: pg_dump while the server accepts jobs; pg_restore into an empt
   const second = await startTestServer({ dataDir: target, extraArgs: ['--database', dstUrl] });
   servers.push(second);
   await checkRestored(second, token, before, all);
+});
+
+test('PostgreSQL: a damaged dump is refused (the database stays empty); one byte of an audit row changed inside the dump is named (exit 4)', async () => {
+  assert.ok(cluster && pgSource, 'runs after the pg_dump test');
+  const { server, url } = pgSource;
+  const dir = work();
+  const file = join(dir, 'pg.gfb');
+  const b = await gigafab(['admin', 'backup', file, '--data-dir', server.dataDir], { GIGAFAB_DATABASE_URL: url });
+  assert.equal(b.code, 0, b.err);
+  const tables = async (u: string) => {
+    const out = execFileSync('psql', ['-Atc', "select count(*) from pg_tables where schemaname = 'public'", u], {
+      encoding: 'utf8',
+    });
+    return Number(out.trim());
+  };
+
+  // A flipped byte in the dump member (the manifest's checksums as written): refused before pg_restore runs.
+  const bytes = readFileSync(file);
+  bytes[512 * 3 + 2000] ^= 0xff;
+  const damaged = join(dir, 'damaged.gfb');
+  writeFileSync(damaged, bytes);
+  const damagedDb = await cluster.createDatabase('gf_damaged');
+  const d = await gigafab(['admin', 'restore', damaged, '--data-dir', join(dir, 'from-damaged'), '--database', damagedDb], {});
+  assert.equal(d.code, 1, d.out + d.err);
+  assert.match(d.err, /database\.pgdump does not match its SHA-256 in the manifest .*damaged backup/);
+  assert.equal(existsSync(join(dir, 'from-damaged')), false, 'nothing half-restored is left');
+  assert.equal(await tables(damagedDb), 0, 'the target database is still empty');
+
+  // Someone with the file changes one byte of an audit record inside the dump and recomputes the
+  // file's checksums. The server's dump is compressed: it is loaded into a scratch database and dumped
+  // again uncompressed (the same rows, COPY text in the clear), and the byte is changed there.
+  const unpacked = join(dir, 'unpacked');
+  mkdirSync(unpacked);
+  execFileSync('tar', ['xf', file, '-C', unpacked]);
+  const scratch = await cluster.createDatabase('gf_scratch');
+  execFileSync('pg_restore', ['--no-owner', '--no-privileges', '--dbname', scratch, join(unpacked, 'database.pgdump')]);
+  const victim = Number(
+    execFileSync('psql', ['-Atc', "select id from audit where action = 'job.submit' order by id limit 1", scratch], {
+      encoding: 'utf8',
+    }).trim(),
+  );
+  assert.ok(victim > 0);
+  const plain = join(dir, 'plain.pgdump');
+  execFileSync('pg_dump', [
+    '--format=custom',
+    '--compress=0',
+    '--no-owner',
+    '--no-privileges',
+    '--file',
+    plain,
+    '--dbname',
+    scratch,
+  ]);
+  const dump = readFileSync(plain);
+  const copyAt = dump.indexOf('COPY public.audit (');
+  assert.ok(copyAt >= 0, 'the dump holds the audit table');
+  // Each COPY row is a data chunk of its own (a length, then the row's text): the victim's row starts
+  // with its id (the first column) and holds its action further on.
+  let actionAt = -1;
+  for (let k = dump.indexOf('\tjob.submit\t', copyAt); k >= 0 && actionAt < 0; k = dump.indexOf('\tjob.submit\t', k + 1)) {
+    const start = dump.lastIndexOf('\n', k) + 1;
+    const head = dump.subarray(start, Math.min(start + 16, k)).toString('latin1');
+    if (new RegExp(`(^|[^0-9])${victim}\\t`).test(head)) actionAt = k;
+  }
+  assert.ok(actionAt > 0, `audit record ${victim} found in the dump`);
+  dump[actionAt + 1] = 'J'.charCodeAt(0); // job.submit → Job.submit: one byte
+  writeFileSync(join(unpacked, 'database.pgdump'), dump);
+  const manifest = JSON.parse(readFileSync(join(unpacked, 'manifest.json'), 'utf8'));
+  const forged = join(dir, 'forged.gfb');
+  await writeArchive(
+    forged,
+    {
+      kind: 'database',
+      dialect: 'postgres',
+      createdAt: manifest.createdAt,
+      gigafabVersion: manifest.gigafabVersion,
+      migration: manifest.migration,
+    },
+    ['database.pgdump', 'audit-signing-key.pem', 'operator-token'].map((name) => ({ name, path: join(unpacked, name) })),
+  );
+  const forgedDb = await cluster.createDatabase('gf_forged');
+  const f = await gigafab(['admin', 'restore', forged, '--data-dir', join(dir, 'from-forged'), '--database', forgedDb], {});
+  assert.equal(f.code, 4, f.out + f.err);
+  assert.match(
+    f.out,
+    new RegExp(`^FAILED: restored into .*, but the audit log does not verify: .* — first bad record: ${victim}\\n`),
+  );
+  // The untouched uncompressed dump restores and verifies: the byte, not the re-dump, broke the chain.
+  dump[actionAt + 1] = 'j'.charCodeAt(0);
+  writeFileSync(join(unpacked, 'database.pgdump'), dump);
+  const honest = join(dir, 'honest.gfb');
+  await writeArchive(
+    honest,
+    {
+      kind: 'database',
+      dialect: 'postgres',
+      createdAt: manifest.createdAt,
+      gigafabVersion: manifest.gigafabVersion,
+      migration: manifest.migration,
+    },
+    ['database.pgdump', 'audit-signing-key.pem', 'operator-token'].map((name) => ({ name, path: join(unpacked, name) })),
+  );
+  const honestDb = await cluster.createDatabase('gf_honest');
+  const h = await gigafab(['admin', 'restore', honest, '--data-dir', join(dir, 'from-honest'), '--database', honestDb], {});
+  assert.equal(h.code, 0, h.out + h.err);
+  assert.match(h.out, /^OK: restored into .*records of the whole log verify/);
 });

@@ -66,7 +66,22 @@ before(async () => {
   await waitFor(async () => (await a('GET', `/v1/jobs/${jobIds[2]}`)).body.state === 'running', 'a long job to run');
   const o = api(server.url, otherAdmin.token);
   assert.equal((await o('POST', '/v1/jobs', spec('secret-other-job', 'other-ml', 30))).status, 201);
+  // A dataset with a manifest (write-only: its content never leaves the server, not even in the archive).
+  const ds = await a('POST', '/v1/projects/acme-ml/datasets', DATASET);
+  assert.equal(ds.status, 201, JSON.stringify(ds.body));
+  datasetId = ds.body.id;
 });
+
+const MANIFEST = { uri: 's3://acme-scans/2026/', accessKeyId: 'AKIAACMEEXPORT', secretAccessKey: 'sk-acme-export-v1' };
+const DATASET = {
+  name: 'scans-2026',
+  classification: 'internal',
+  homeSite: 'muc1',
+  sizeBytes: 123_456,
+  checksum: `sha256:${'b'.repeat(64)}`,
+  manifest: MANIFEST,
+};
+let datasetId = '';
 
 let second: TestServer | null = null;
 after(async () => {
@@ -106,6 +121,8 @@ test("the org's admin exports a complete archive that verifies offline; no secre
   assert.equal(count.users, 2);
   assert.equal(count.jobs, 6);
   assert.ok(count.usage > 0, 'usage of the finished jobs');
+  assert.equal(count.datasets, 1);
+  assert.ok(!text.includes(MANIFEST.secretAccessKey) && !text.includes(MANIFEST.uri), 'no manifest in the archive');
   assert.ok(count.audit > 10, 'the audit slice');
   const jobs = lines.filter((l) => l.section === 'jobs').map((l) => l.record);
   const states = new Set(jobs.map((j: { job: { state: string } }) => j.job.state));
@@ -265,6 +282,28 @@ test('round trip: the archive imported into a second server (tampered refused, n
   assert.equal(again.body.code, 'org_exists');
   const tenant = await api(second.url, ada.token)('POST', '/v1/orgs/import', { archive: text });
   assert.equal(tenant.status, 403);
+  // Datasets registered again with their ids; their manifests were never exported: the tenant sets them again.
+  assert.deepEqual(result.datasets, { imported: 1, awaitingManifest: [datasetId], skipped: [] });
+  assert.equal(result.datasetsNotImported, 0);
+  assert.deepEqual(result.kept, {
+    usage: sectionOf(text, 'usage').length,
+    residency: sectionOf(text, 'residency').length,
+  });
+  assert.ok(result.kept.usage > 0 && result.kept.residency > 0, JSON.stringify(result.kept));
+  const ada2 = api(second.url, ada.token);
+  assert.equal((await ada2('GET', `/v1/datasets/${datasetId}`)).body.hasManifest, false);
+  const patched = await ada2('PATCH', `/v1/datasets/${datasetId}`, { manifest: MANIFEST });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  // Imported usage is the old provider's metering: shown with its origin, never billed here.
+  const usage2 = await ada2('GET', '/v1/usage?org=acme');
+  assert.equal(usage2.status, 200, JSON.stringify(usage2.body));
+  assert.equal(usage2.body.total.gpuSeconds, 0, 'no imported GPU-second in this installation’s metering');
+  const keptUsage = await ada2('GET', '/v1/orgs/acme/imported-records?section=usage');
+  assert.equal(keptUsage.status, 200, JSON.stringify(keptUsage.body));
+  assert.equal(keptUsage.body.items.length, result.kept.usage);
+  assert.deepEqual(keptUsage.body.items[0].importedFrom.importId, result.importId);
+  assert.equal((await op2('GET', '/v1/orgs/acme/imported-records?section=usage')).status, 403, 'operators: lockbox');
+  assert.equal((await api(second.url, second.operatorToken)('GET', '/v1/orgs/nope/imported-records?section=usage')).status, 404);
 
   // Job names are tenant-written: sealed in the jobs, their events and the kept archive alike.
   const files = ['gigafab.db', 'gigafab.db-wal'].map((f) => join(second!.dataDir, f)).filter((f) => existsSync(f));
@@ -291,6 +330,19 @@ test('round trip: the archive imported into a second server (tampered refused, n
     JSON.stringify(sectionOf(text2, 'projects').map(withoutUsed)),
     JSON.stringify(sectionOf(text, 'projects').map(withoutUsed)),
   );
+  // Datasets byte for byte (the manifest set again from the tenant's copy); usage and residency
+  // evidence as they were, each marked with its origin (the first installation, this import).
+  assert.equal(JSON.stringify(sectionOf(text2, 'datasets')), JSON.stringify(sectionOf(text, 'datasets')));
+  for (const section of ['usage', 'residency']) {
+    const items = sectionOf(text2, section);
+    for (const r of items) {
+      const from = r.importedFrom as { source: string; importId: number; exportedAt: string };
+      assert.equal(from.source, JSON.parse(text.split('\n')[0]!).source, section);
+      assert.equal(from.importId, result.importId);
+    }
+    const stripped = items.map(({ importedFrom: _f, ...rest }) => rest);
+    assert.equal(JSON.stringify(stripped), JSON.stringify(sectionOf(text, section)), section);
+  }
   // Jobs: new ids (mapped in the import's answer, same order); ended ones as they were, events and all;
   // queued or running ones cancelled, with one event more saying so.
   type J = { job: Record<string, unknown>; events: Record<string, unknown>[] };

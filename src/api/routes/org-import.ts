@@ -38,7 +38,19 @@ const OrgImportResultSchema = z
       ids: z.record(z.string(), z.string()).openapi({ description: 'Old job id → new job id' }),
     }),
     quotasSkipped: z.array(z.string()),
-    datasetsNotImported: z.number(),
+    datasetsNotImported: z
+      .number()
+      .openapi({ description: 'Datasets of the archive not registered here (listed in datasets.skipped)' }),
+    datasets: z.object({
+      imported: z.number(),
+      awaitingManifest: z.array(z.string()).openapi({
+        description: 'Dataset ids whose manifest the tenant sets again (PATCH /v1/datasets/{id}): archives never hold one',
+      }),
+      skipped: z.array(z.string()).openapi({ description: '`id: why` (a home site this fleet lacks, an unknown class)' }),
+    }),
+    kept: z.object({ usage: z.number(), residency: z.number() }).openapi({
+      description: 'Usage and residency records kept with their origin (GET /v1/orgs/{org}/imported-records); never billed here',
+    }),
     importedAuditHead: z.object({ id: z.number(), hash: z.string() }).nullable(),
   })
   .openapi('OrgImportResult');

@@ -4,6 +4,8 @@
  * record of processing (GDPR Art. 30(2)).
  */
 import { createRoute, z } from '@hono/zod-openapi';
+import { canSeeOrg } from '../../model/authz.js';
+import { notFound } from '../../model/errors.js';
 import { MAX_MANIFEST_BYTES } from '../../sovereignty/dataset-manifests.js';
 import { processingRecord, reportCsv, residencyReport } from '../../sovereignty/reports.js';
 import { DATA_CLASSES, REGIONS } from '../../sovereignty/residency.js';
@@ -186,7 +188,7 @@ const RecordOfProcessingSchema = z.record(z.string(), z.unknown()).openapi('Reco
     'controller, processors, categoriesOfProcessing, dataClasses, residencyPolicies, sitesUsed, transfersOutsideEea, retention, technicalAndOrganisationalMeasures',
 });
 
-export function residencyRoutes({ residency, lockbox, datasetManifests }: Services) {
+export function residencyRoutes({ residency, lockbox, datasetManifests, tenancy }: Services) {
   const r = newRouter();
   const store = residency.store;
   const tenantData = new TenantData(store, lockbox, datasetManifests);
@@ -422,6 +424,43 @@ export function residencyRoutes({ residency, lockbox, datasetManifests }: Servic
       );
       if (q.format === 'csv') return c.body(reportCsv(report.items), 200, { 'content-type': 'text/csv; charset=utf-8' });
       return c.json(report, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org}/imported-records',
+      operationId: 'listImportedRecords',
+      tags: ['residency'],
+      summary:
+        'Usage or residency records an imported organisation brought from its old installation, each with `importedFrom` (never billed here)',
+      request: {
+        params: z.object({ org: param('org', 'robotics-gmbh') }),
+        query: z.object({ section: z.enum(['usage', 'residency']).openapi({ example: 'usage' }) }),
+      },
+      responses: {
+        200: json(
+          z.object({ items: z.array(z.record(z.string(), z.unknown())) }).openapi('ImportedRecords'),
+          'The records as the archive held them, with their origin',
+        ),
+        ...commonProblems,
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      const org = c.req.valid('param').org;
+      const { section } = c.req.valid('query');
+      if (
+        !canSeeOrg(p, org).allowed ||
+        !(await store.db.selectFrom('orgs').select('id').where('id', '=', org).executeTakeFirst())
+      )
+        throw notFound('org', org);
+      // The old provider's residency evidence and metering: an operator needs the residency report's approval.
+      await tenantData.requireReport(p, org, 'residency', c.get('requestId'));
+      const items = await tenancy.imports.keptRecords(org, section);
+      await tenantData.auditExport(p, org, 'imported-records', { section, rows: items.length }, c.get('requestId'));
+      return c.json({ items }, 200);
     },
   );
 

@@ -79,6 +79,15 @@ export function registerOrgExport(org: Command, rt: Runtime): void {
           query: { from: from.slice(0, 10), to },
         })
       ).data.items;
+      // Records an earlier import brought (the old provider's metering and evidence), with their origin.
+      const imported = async (section: 'usage' | 'residency') =>
+        (
+          await c.request<{ items: unknown[] }>('GET', `/v1/orgs/${encodeURIComponent(id)}/imported-records`, {
+            query: { section },
+          })
+        ).data.items;
+      usage.push(...(await imported('usage')));
+      residency.push(...(await imported('residency')));
       const processing = (await c.request<unknown>('GET', `/v1/orgs/${encodeURIComponent(id)}/processing-record`)).data;
       const auditLines = (await c.exportAudit('jsonl')).split('\n').filter((l) => l.trim() !== '');
       say(`audit: ${auditLines.length - 1} records of the organisation's chain`);
@@ -134,6 +143,8 @@ export function registerOrgExport(org: Command, rt: Runtime): void {
         jobs: { imported: number; stoppedAtImport: number; ids: Record<string, string> };
         quotasSkipped: string[];
         datasetsNotImported: number;
+        datasets: { imported: number; awaitingManifest: string[]; skipped: string[] };
+        kept: { usage: number; residency: number };
       }>('POST', '/v1/orgs/import', { body: { archive, ...opts } });
       if (ctx.json) return ctx.printJson(data);
       ctx.out(
@@ -141,7 +152,14 @@ export function registerOrgExport(org: Command, rt: Runtime): void {
       );
       if (data.quotasSkipped.length > 0)
         ctx.note(`quotas not imported (no such GPU type here): ${data.quotasSkipped.join(', ')}`);
-      if (data.datasetsNotImported > 0) ctx.note(`${data.datasetsNotImported} dataset(s) not imported: register them again`);
+      ctx.out(
+        `${data.datasets.imported} datasets registered, ${data.kept.usage} usage and ${data.kept.residency} residency records kept from the old installation (never billed here)`,
+      );
+      if (data.datasets.awaitingManifest.length > 0)
+        ctx.note(
+          `set the manifest of ${data.datasets.awaitingManifest.join(', ')} again from your own copy (PATCH /v1/datasets/{id} with "manifest"): archives never hold manifests`,
+        );
+      if (data.datasets.skipped.length > 0) ctx.note(`datasets not imported: ${data.datasets.skipped.join('; ')}`);
     });
 
   org

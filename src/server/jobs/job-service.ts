@@ -92,6 +92,7 @@ export class JobService {
         const message = share
           ? `submitted: ${share} of one ${spec.gpuType} GPU`
           : `submitted: ${spec.nodes}×${spec.gpusPerNode} ${spec.gpuType} (${gpus} GPUs)`;
+        // On PostgreSQL the batch's events go in one INSERT before COMMIT (job-events.ts); SQLite writes it now.
         await insertEvent(trx, String(id), at, 'queued', message, null);
         await appendAudit(trx, {
           at,

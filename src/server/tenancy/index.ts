@@ -6,7 +6,7 @@
  */
 import type { Store } from '../../store/open-store.js';
 import { Auth, type OidcLogin } from './auth.js';
-import { OrgImports } from './org-import.js';
+import { type DatasetImportPort, OrgImports } from './org-import.js';
 import { Orgs } from './orgs.js';
 import { Projects, type QuotaLedger } from './projects.js';
 import { SshKeys } from './ssh-keys.js';
@@ -28,6 +28,8 @@ export interface TenancyDeps {
   tokenPolicy?: TokenPolicy;
   /** OIDC login, when the server is configured for it: JWT-shaped bearer tokens go there. */
   oidc?: OidcLogin | null;
+  /** Where imported datasets are registered (the residency service). */
+  datasets?: DatasetImportPort | null;
   now?: () => number;
 }
 
@@ -51,6 +53,6 @@ export class Tenancy {
     this.users = new Users(deps.store, this.orgs, this.auth, policy, now);
     this.tokens = new Tokens(deps.store, this.users, this.auth, policy, now);
     this.sshKeys = new SshKeys(deps.store, now);
-    this.imports = new OrgImports(deps.store, deps.quotas, policy, now);
+    this.imports = new OrgImports(deps.store, deps.quotas, policy, now, deps.datasets ?? null);
   }
 }

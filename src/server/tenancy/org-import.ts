@@ -9,77 +9,67 @@
  *
  * Jobs are history, never run again: ended ones keep their state; a job queued or running at the
  * export is written as `cancelled` with an event saying why (resubmit it here). Jobs get new ids (ids
- * are per installation); the answer maps old to new, in the same order. Datasets are not imported
- * (their manifests were never exported); usage and residency evidence stay in the kept archive.
+ * are per installation); the answer maps old to new, in the same order.
+ *
+ * Datasets are registered again with their ids, classes, home sites, sizes and checksums (a home site
+ * this fleet lacks: skipped and listed); their manifests were never exported (write-only, the API
+ * never returns them), so the answer lists those awaiting one: the tenant sets each from its own copy
+ * (`PATCH /v1/datasets/{id}`). The `usage` and `residency` sections are kept record by record
+ * (org_import_records, migration 029), marked with their origin: the old provider's metering and
+ * evidence, shown by `GET /v1/orgs/{org}/imported-records` and exported again with `importedFrom`,
+ * never billed here (invoices and budgets read this installation's own usage records only).
  */
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { z } from 'zod';
+import type { Kysely, Transaction } from 'kysely';
 import { enforce, operatorOnly } from '../../model/authz.js';
 import { conflict, invalid } from '../../model/errors.js';
 import { PRIORITY_CLASSES } from '../../model/job.js';
 import type { RequestContext } from '../../model/principal.js';
-import { JobSpecSchema, ORG_KINDS, ORG_ROLES } from '../../model/schemas.js';
 import { appendAudit } from '../../store/audit.js';
 import { insertReturningId } from '../../store/fast-insert.js';
 import type { OrgImportTables } from '../../store/migration-025-org-imports.js';
+import type { OrgImportRecordTables } from '../../store/migration-029-org-import-records.js';
 import type { Store } from '../../store/open-store.js';
 import type { Database } from '../../store/schema.js';
 import { sealJobColumns } from '../../store/sealed-fields.js';
 import { insertDriverEvent } from '../job-events.js';
 import { type ArchiveReport, ORG_ARCHIVE_SECTIONS, verifyOrgArchive } from './org-archive.js';
+import {
+  AuditHeadRec,
+  archiveInvalid,
+  DatasetRec,
+  ENDED,
+  type ImportedDataset,
+  JobRec,
+  KeptRec,
+  OrgRec,
+  ProjectRec,
+  parseSection,
+  UserRec,
+} from './org-import-records.js';
 import type { QuotaLedger } from './projects.js';
 import { expiryOf, insertToken, type TokenPolicy } from './token-records.js';
 
-const ENDED = new Set(['succeeded', 'failed', 'cancelled', 'timed-out']);
+export type { ImportedDataset };
 
-const OrgRec = z.object({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
-  name: z.string(),
-  kind: z.enum(ORG_KINDS),
-  createdAt: z.string(),
-});
-const ProjectRec = z.object({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
-  org: z.string(),
-  name: z.string(),
-  createdAt: z.string(),
-  quotas: z.array(z.object({ gpuType: z.string(), gpus: z.number().int().min(0) })),
-});
-const UserRec = z.object({
-  id: z.string().min(1).max(64),
-  org: z.string(),
-  name: z.string(),
-  email: z.string().nullable(),
-  role: z.enum(ORG_ROLES),
-  createdAt: z.string(),
-  createdBy: z.string().nullable(),
-  disabledAt: z.string().nullable(),
-});
-const EventRec = z.object({
-  at: z.string(),
-  type: z.string(),
-  message: z.string(),
-  data: z.record(z.string(), z.unknown()).nullable(),
-});
-const JobRec = z.object({
-  job: z.object({
-    id: z.string(),
-    org: z.string(),
-    project: z.string(),
-    state: z.string(),
-    spec: JobSpecSchema,
-    placement: z.unknown().nullable(),
-    exitCode: z.number().int().nullable(),
-    submittedBy: z.string(),
-    createdAt: z.string(),
-    startedAt: z.string().nullable(),
-    finishedAt: z.string().nullable(),
-    attempt: z.number().int().min(0).optional(),
-  }),
-  events: z.array(EventRec),
-});
-const AuditHeadRec = z.looseObject({ head: z.object({ id: z.number(), hash: z.string() }).nullable().optional() });
+/** Where imported datasets are registered (the residency service: its table and its in-memory registry). */
+export interface DatasetImportPort {
+  /** Why `d` cannot be registered here (a home site this fleet lacks, an unknown data class), or null. */
+  refusal(d: ImportedDataset): string | null;
+  /** Writes the datasets in the import's transaction; the returned function adopts them once it committed. */
+  write(trx: Transaction<Database>, org: string, datasets: ImportedDataset[]): Promise<() => void>;
+}
+
+/** Where an imported record came from: added to it when it is shown or exported again. */
+export interface ImportedFrom {
+  source: string;
+  importId: number;
+  exportedAt: string;
+}
+
+/** The sections kept record by record, marked with their origin (never billed here). */
+export const KEPT_SECTIONS = ['usage', 'residency'] as const;
+export type KeptSection = (typeof KEPT_SECTIONS)[number];
 
 export interface ImportOptions {
   /** The key id the operator expects the archive's audit slice to be signed with (published by the old operator). */
@@ -99,27 +89,14 @@ export interface ImportResult {
   jobs: { imported: number; stoppedAtImport: number; ids: Record<string, string> };
   /** Quotas for GPU types this fleet does not have (`project/gpuType`): not imported. */
   quotasSkipped: string[];
-  /** Datasets named in the archive: not imported (re-register them; their manifests were never exported). */
+  /** Datasets named in the archive and not registered here (see `datasets.skipped`). */
   datasetsNotImported: number;
+  /** Datasets registered with their ids; those whose manifest the tenant must set again; those skipped (`id: why`). */
+  datasets: { imported: number; awaitingManifest: string[]; skipped: string[] };
+  /** Usage and residency records kept with their origin (never billed here). */
+  kept: { usage: number; residency: number };
   /** The old installation's audit chain head for the organisation, as the archive's signed slice pins it. */
   importedAuditHead: { id: number; hash: string } | null;
-}
-
-const archiveInvalid = (detail: string, path = 'archive') =>
-  invalid('archive_invalid', detail, [{ path, message: detail.slice(0, 300) }]);
-
-function parseSection<T>(schema: z.ZodType<T>, section: string, records: unknown[]): T[] {
-  return records.map((r, i) => {
-    const parsed = schema.safeParse(r);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw archiveInvalid(
-        `record ${i + 1} of section ${section} cannot be imported: ${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'} — first bad record: ${section} ${i + 1}`,
-        `${section}[${i + 1}]`,
-      );
-    }
-    return parsed.data;
-  });
 }
 
 export class OrgImports {
@@ -128,7 +105,31 @@ export class OrgImports {
     private readonly quotas: QuotaLedger,
     private readonly tokenPolicy: TokenPolicy,
     private readonly now: () => number,
+    private readonly datasetPort: DatasetImportPort | null = null,
   ) {}
+
+  /**
+   * keptRecords: an organisation's imported usage or residency records, each with `importedFrom`
+   * (the installation, import and export it came from). Who may read them is the route's to check.
+   */
+  async keptRecords(org: string, section: KeptSection): Promise<Record<string, unknown>[]> {
+    const db = this.store.db.withTables<OrgImportRecordTables & OrgImportTables>();
+    const rows = await db
+      .selectFrom('org_import_records as r')
+      .innerJoin('org_imports as i', 'i.id', 'r.import_id')
+      .select(['r.record', 'r.import_id', 'i.source', 'i.exported_at'])
+      .where('r.org_id', '=', org)
+      .where('r.section', '=', section)
+      .orderBy('r.import_id')
+      .orderBy('r.seq')
+      .execute();
+    return rows.map((r) => {
+      const rec = JSON.parse(this.store.fields.open(org, 'org_imports.record', r.record) ?? '{}') as Record<string, unknown>;
+      // A record imported twice (A → B → C) keeps its first origin: the installation that metered it.
+      const from: ImportedFrom = { source: r.source, importId: Number(r.import_id), exportedAt: r.exported_at };
+      return { ...rec, importedFrom: rec.importedFrom ?? from };
+    });
+  }
 
   async import(ctx: RequestContext, text: string, opts: ImportOptions = {}): Promise<ImportResult> {
     const { principal: p, requestId } = ctx;
@@ -150,7 +151,11 @@ export class OrgImports {
     const projects = parseSection(ProjectRec, 'projects', sections.get('projects') ?? []);
     const users = parseSection(UserRec, 'users', sections.get('users') ?? []);
     const jobs = parseSection(JobRec, 'jobs', sections.get('jobs') ?? []);
-    for (const [i, x] of [...projects, ...users].entries())
+    const datasets = parseSection(DatasetRec, 'datasets', sections.get('datasets') ?? []);
+    const kept = Object.fromEntries(
+      KEPT_SECTIONS.map((sec) => [sec, parseSection(KeptRec, sec, sections.get(sec) ?? [])]),
+    ) as Record<KeptSection, Record<string, unknown>[]>;
+    for (const [i, x] of [...projects, ...users, ...datasets].entries())
       if (x.org !== org.id) throw archiveInvalid(`record ${i + 1} belongs to organisation ${x.org}, not ${org.id}`);
     const projectIds = new Set(projects.map((x) => x.id));
     for (const [i, j] of jobs.entries())
@@ -158,6 +163,12 @@ export class OrgImports {
         throw archiveInvalid(
           `job ${j.job.id} names a project the archive does not hold — first bad record: jobs ${i + 1}`,
           `jobs[${i + 1}]`,
+        );
+    for (const [i, d] of datasets.entries())
+      if (!projectIds.has(d.project))
+        throw archiveInvalid(
+          `dataset ${d.id} names a project the archive does not hold — first bad record: datasets ${i + 1}`,
+          `datasets[${i + 1}]`,
         );
     const head = AuditHeadRec.safeParse(sections.get('audit')?.[0]);
     const importedAuditHead = head.success ? (head.data.head ?? null) : null;
@@ -187,11 +198,22 @@ export class OrgImports {
       const uids = users.map((u) => u.id);
       const u2 = uids.length ? await db.selectFrom('users').select('id').where('id', 'in', uids).executeTakeFirst() : undefined;
       if (u2) throw conflict('user_exists', `user ${u2.id} already exists here (user ids are unique per installation)`);
+      const dids = datasets.map((d) => d.id);
+      const d2 = dids.length
+        ? await db.selectFrom('datasets').select('id').where('id', 'in', dids).executeTakeFirst()
+        : undefined;
+      if (d2) throw conflict('dataset_exists', `dataset ${d2.id} already exists here (dataset ids are unique per installation)`);
     };
     await exists(this.store.db);
     const known = new Set(this.quotas.fleet.gpuTypes);
     const quotas = projects.flatMap((pr) => pr.quotas.map((q) => ({ project: pr.id, ...q })));
     const quotasSkipped = quotas.filter((q) => !known.has(q.gpuType)).map((q) => `${q.project}/${q.gpuType}`);
+    const port = this.datasetPort;
+    const datasetsSkipped = datasets.flatMap((d) => {
+      const why = port ? port.refusal(d) : 'datasets are not registered by this server';
+      return why ? [`${d.id}: ${why}`] : [];
+    });
+    const toRegister = datasets.filter((d) => !datasetsSkipped.some((x) => x.startsWith(`${d.id}:`)));
     const archiveSha256 = createHash('sha256').update(text).digest('hex');
     const now = this.now();
     const at = new Date(now).toISOString();
@@ -290,7 +312,31 @@ export class OrgImports {
         .returning('id')
         .executeTakeFirstOrThrow();
       const importId = Number(row.id);
-      const counts = { projects: projects.length, users: users.length, jobs: jobs.length, stoppedAtImport: stopped };
+      const adopt = port && toRegister.length ? await port.write(trx, org.id, toRegister) : () => {};
+      const keptRows = KEPT_SECTIONS.flatMap((section) =>
+        kept[section].map((rec, i) => ({
+          import_id: importId,
+          org_id: org.id,
+          section,
+          seq: i + 1,
+          record: this.store.fields.seal(org.id, 'org_imports.record', JSON.stringify(rec)),
+        })),
+      );
+      for (let i = 0; i < keptRows.length; i += 500)
+        await trx
+          .withTables<OrgImportRecordTables>()
+          .insertInto('org_import_records')
+          .values(keptRows.slice(i, i + 500) as never)
+          .execute();
+      const counts = {
+        projects: projects.length,
+        users: users.length,
+        jobs: jobs.length,
+        stoppedAtImport: stopped,
+        datasets: toRegister.length,
+        usageRecords: kept.usage.length,
+        residencyRecords: kept.residency.length,
+      };
       await appendAudit(trx, {
         at,
         actor: p.userId,
@@ -310,8 +356,9 @@ export class OrgImports {
         },
         requestId,
       });
-      return { importId, ids, stopped };
+      return { importId, ids, stopped, adopt };
     });
+    result.adopt();
     for (const q of quotas.filter((x) => known.has(x.gpuType))) this.quotas.setQuotaInMemory(q.project, q.gpuType, q.gpus);
     return {
       org: org.id,
@@ -321,7 +368,13 @@ export class OrgImports {
       users: users.length,
       jobs: { imported: jobs.length, stoppedAtImport: result.stopped, ids: result.ids },
       quotasSkipped,
-      datasetsNotImported: sections.get('datasets')?.length ?? 0,
+      datasetsNotImported: datasetsSkipped.length,
+      datasets: {
+        imported: toRegister.length,
+        awaitingManifest: toRegister.filter((d) => d.hasManifest).map((d) => d.id),
+        skipped: datasetsSkipped,
+      },
+      kept: { usage: kept.usage.length, residency: kept.residency.length },
       importedAuditHead,
     };
   }

@@ -1,0 +1,142 @@
+/**
+ * insertLater: an INSERT whose caller needs nothing back (no id, no row) is, on PostgreSQL, held
+ * until just before the transaction commits and then written together with the other rows of its
+ * table in one multi-row INSERT (`flushDeferred`, a pre-commit step of the store). A group commit
+ * of many submissions or starts thus pays one round trip per table instead of one per row; the rows
+ * commit or roll back with the transaction all the same, and a constraint violation still fails the
+ * transaction (the write batcher then reruns its bodies one by one, so it fails only its own).
+ *
+ * On SQLite (in-process, no round trip to save) the row is written at once, exactly as before.
+ *
+ * A deferred row is not visible to reads of the same transaction until it is flushed: a reader
+ * inside a write transaction that may need such rows calls `flushDeferred(trx)` first (metering's
+ * closeSegment does). Reads outside the transaction see only committed rows anyway.
+ */
+import { type Insertable, PostgresAdapter, sql, type Transaction } from 'kysely';
+import type { Database } from './schema.js';
+
+/** Tables whose rows may be deferred. */
+export type DeferrableTable = 'job_events' | 'usage_records' | 'placement_evidence';
+
+interface Group {
+  table: DeferrableTable;
+  /** ON CONFLICT (columns) DO NOTHING, if any. */
+  ignoreConflictOn: string[] | null;
+  rows: Record<string, unknown>[];
+  /** Told each row's new id after the flush (in row order), when a caller asked for it. */
+  onIds: (((id: number) => void) | null)[];
+}
+
+const pendingByTx = new WeakMap<object, Map<string, Group>>();
+
+/** defers: whether insertLater holds rows back in `trx` (PostgreSQL) or writes them at once (SQLite). */
+export function defers(trx: Transaction<Database>): boolean {
+  return trx.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+/**
+ * insertLater writes `row` before `trx` commits (PostgreSQL) or now (SQLite). `onId`, if given, is
+ * told the row's id once it is written (PostgreSQL: at the flush, so a caller must not need it
+ * before the transaction commits — e.g. an event published after the commit).
+ */
+export async function insertLater<T extends DeferrableTable>(
+  trx: Transaction<Database>,
+  table: T,
+  row: Insertable<Database[T]>,
+  opts: { ignoreConflictOn?: string[]; onId?: (id: number) => void } = {},
+): Promise<void> {
+  const ignore = opts.ignoreConflictOn ?? null;
+  if (!defers(trx)) {
+    await write(trx, table, [row as Record<string, unknown>], ignore);
+    return;
+  }
+  let groups = pendingByTx.get(trx);
+  if (!groups) {
+    groups = new Map();
+    pendingByTx.set(trx, groups);
+  }
+  const key = `${table}|${Object.keys(row).join(',')}|${ignore?.join(',') ?? ''}`;
+  let g = groups.get(key);
+  if (!g) {
+    g = { table, ignoreConflictOn: ignore, rows: [], onIds: [] };
+    groups.set(key, g);
+  }
+  g.rows.push(row as Record<string, unknown>);
+  g.onIds.push(opts.onId ?? null);
+}
+
+/** flushDeferred writes the rows `trx` deferred and has not written yet (pre-commit, or before a read that needs them). */
+export async function flushDeferred(trx: Transaction<Database>): Promise<void> {
+  const groups = pendingByTx.get(trx);
+  if (!groups || groups.size === 0) return;
+  pendingByTx.delete(trx);
+  for (const g of groups.values()) {
+    const ids = await insertMany(
+      trx,
+      g.table,
+      g.rows,
+      g.ignoreConflictOn,
+      g.onIds.some((f) => f !== null),
+    );
+    for (const [i, tell] of g.onIds.entries()) if (tell) tell(ids[i]!);
+  }
+}
+
+/** Most rows per statement: SQLite's multi-row VALUES (parameter limits), PostgreSQL's JSON document (size). */
+const SQLITE_CHUNK = 512;
+const PG_CHUNK = 2048;
+
+/**
+ * insertMany writes `rows` (all with the same columns) in as few statements as possible. PostgreSQL:
+ * one `INSERT … SELECT … FROM json_populate_recordset(null::table, $1)` per 2,048 rows — a single
+ * statement text for any number of rows, so it is prepared once per connection and each column takes
+ * the table's own type. SQLite: multi-row VALUES in chunks of a power of two rows (a handful of
+ * shapes for its statement cache).
+ */
+export async function insertMany<T extends keyof Database & string>(
+  trx: Transaction<Database>,
+  table: T,
+  rows: Record<string, unknown>[],
+  ignoreConflictOn: string[] | null = null,
+  returningIds = false,
+): Promise<number[]> {
+  const ids: number[] = [];
+  if (rows.length === 0) return ids;
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+    const cols = Object.keys(rows[0]!).map((c) => sql.ref(c));
+    const conflict = ignoreConflictOn
+      ? sql` on conflict (${sql.join(ignoreConflictOn.map((c) => sql.ref(c)))}) do nothing`
+      : sql``;
+    for (let i = 0; i < rows.length; i += PG_CHUNK) {
+      const json = JSON.stringify(rows.slice(i, i + PG_CHUNK));
+      const returning = returningIds ? sql` returning id` : sql``;
+      const r = await sql<{
+        id: number;
+      }>`insert into ${sql.table(table)} (${sql.join(cols)}) select ${sql.join(cols)} from json_populate_recordset(null::${sql.table(table)}, ${json}::json)${conflict}${returning}`.execute(
+        trx,
+      );
+      // The serial ids are drawn as the rows are read from the document, in its order: ascending ids
+      // are the rows in order (RETURNING itself promises no order). Only without ON CONFLICT.
+      ids.push(...r.rows.map((x) => Number(x.id)).sort((a, b) => a - b));
+    }
+    return ids;
+  }
+  for (let i = 0; i < rows.length; ) {
+    const n = Math.min(SQLITE_CHUNK, 2 ** Math.floor(Math.log2(rows.length - i)));
+    if (returningIds) throw new Error('insertMany: ids are returned on PostgreSQL only');
+    await write(trx, table, rows.slice(i, i + n), ignoreConflictOn);
+    i += n;
+  }
+  return ids;
+}
+
+async function write(
+  trx: Transaction<Database>,
+  table: keyof Database & string,
+  rows: Record<string, unknown>[],
+  ignoreConflictOn: string[] | null,
+): Promise<void> {
+  // `never`: the rows' shape was checked by the callers' typed signatures.
+  const q = trx.insertInto(table).values(rows as never);
+  await (ignoreConflictOn ? q.onConflict((oc) => oc.columns(ignoreConflictOn as never).doNothing()) : q).execute();
+}
