@@ -319,6 +319,8 @@ export function gigafabParamsFor(tasks: readonly ShareTask[]): GigafabParams {
  * opening a fully idle 8-GPU node: 8-GPU tasks are too rare to be typical, so neither measure
  * protects the nodes they need, and without this ours failed some of them before 90 % load. Why 0.7 and 1 point: docs/fgd-reproduction.md (tuned on seeds
  * 42-46 of `default` only, then run unchanged on every workload and seed).
+ * With gigafabParamsFor, a fractional task on a fraction-heavy workload is scored on
+ * 0.4 F + 0.6 F' instead (params.fractionFgdWeight; chosen on derived families only).
  */
 export function gigafabPolicy(
   model: FragmentationModel,
