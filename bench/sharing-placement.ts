@@ -5,7 +5,8 @@
  * load average beside it, since the machine is shared. Needs the openb trace: the folder in
  * GIGAFAB_OPENB_DIR, else ../shared/traces/alibaba-gpu-v2023-openb; skipped without it.
  *
- * Run: `npx tsc -p . && node dist/bench/sharing-placement.js` (prints JSON).
+ * Run: `npx tsc -p . && node dist/bench/sharing-placement.js [workload] [policy,policy,...]` (prints JSON;
+ * default: `default`, all seven policies; `gpushare60` exercises gigafab's fraction-heavy weight).
  */
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -84,5 +85,7 @@ export async function benchSharingPlacement(
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  console.log(JSON.stringify(await benchSharingPlacement(), null, 2));
+  const [workload, list] = process.argv.slice(2);
+  const policies = list ? (list.split(',') as PolicyName[]).filter((p) => POLICY_NAMES.includes(p)) : POLICY_NAMES;
+  console.log(JSON.stringify(await benchSharingPlacement(policies, workload ?? 'default'), null, 2));
 }

@@ -1,13 +1,22 @@
 /**
  * What makes `gigafab` robust beyond the workload it was first tuned on: tasks that could run
- * almost anywhere keep off the scarce homes of picky tasks (ScarceHomes). Hand-checked.
+ * almost anywhere keep off the scarce homes of picky tasks (ScarceHomes), and on fraction-heavy
+ * workloads fractions are scored with more weight on the copies term. Hand-checked.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mulberry32 } from '../../src/model/prng.js';
 import { type ShareNodeSpec, type ShareTask, SharingCluster } from '../../src/scheduler/sharing/cluster.js';
 import { FragmentationModel, typicalTasks } from '../../src/scheduler/sharing/fragmentation.js';
-import { GIGAFAB_PARAMS, gigafabPolicy, placeTask } from '../../src/scheduler/sharing/policies.js';
+import {
+  fractionShare,
+  GIGAFAB_FGD_WEIGHT,
+  GIGAFAB_FRACTION_FGD_WEIGHT,
+  GIGAFAB_PARAMS,
+  gigafabParamsFor,
+  gigafabPolicy,
+  placeTask,
+} from '../../src/scheduler/sharing/policies.js';
 import { ScarceHomes } from '../../src/scheduler/sharing/scarcity.js';
 
 const node = (name: string, cores: number, gpus: number, model: string): ShareNodeSpec => ({
@@ -74,4 +83,43 @@ test('gigafab: a small task keeps off the scarce home, so the picky 8-GPU task s
   };
   assert.deepEqual(run(null), [0, -1]);
   assert.deepEqual(run(new ScarceHomes(nodes, workload, 0.5)), [1, 0]);
+});
+
+test("gigafab: the fraction weight follows the workload's fractional share", () => {
+  // 3 x 500 milli of 2,500 milli requested = 60 % fractional; 1 x 500 of 4,500 = 11 %.
+  const heavy = [task(4, 1, 500), task(4, 1, 500), task(4, 1, 500), task(4, 1, 1000), task(8, 0, 0)];
+  const light = [task(4, 1, 500), task(4, 2, 1000), task(4, 2, 1000)];
+  assert.equal(fractionShare(heavy), 0.6);
+  assert.equal(fractionShare(light), 500 / 4500);
+  assert.equal(fractionShare([task(8, 0, 0)]), 0);
+  assert.equal(gigafabParamsFor(heavy).fractionFgdWeight, GIGAFAB_FRACTION_FGD_WEIGHT);
+  assert.equal(gigafabParamsFor(light).fractionFgdWeight, GIGAFAB_FGD_WEIGHT);
+  assert.equal(gigafabParamsFor(heavy).fgdWeight, GIGAFAB_FGD_WEIGHT, 'whole-GPU tasks keep the blend');
+});
+
+test('gigafab: the fraction weight changes the scores of fractions only', () => {
+  // Nodes in different partial states; the same typical set (fractions, whole GPUs, CPU-only).
+  const nodes = Array.from({ length: 6 }, (_, i) => node(`n${i}`, 32, 4, 'G2'));
+  const typical = [task(4, 1, 300), task(6, 1, 450), task(4, 1, 700), task(8, 1, 1000), task(16, 2, 1000), task(2, 0, 0)];
+  const model = new FragmentationModel(typicalTasks(typical));
+  const state = () => {
+    const c = new SharingCluster(nodes);
+    c.place(task(4, 1, 300), { node: 1, gpus: [0] });
+    c.place(task(6, 1, 450), { node: 2, gpus: [1] });
+    c.place(task(4, 1, 700), { node: 3, gpus: [2] });
+    c.place(task(16, 2, 1000), { node: 4, gpus: [0, 1] });
+    c.place(task(6, 1, 450), { node: 5, gpus: [3] });
+    c.place(task(20, 0, 0), { node: 5, gpus: [] });
+    return c;
+  };
+  const scores = (t: ShareTask, w: number) => {
+    const c = state();
+    const p = gigafabPolicy(model, c, { ...GIGAFAB_PARAMS, fractionFgdWeight: w }, null);
+    return nodes.map((_, n) => (c.fits(t, n) ? p.score(c, t, n) : null));
+  };
+  for (const t of [task(8, 1, 1000), task(16, 2, 1000), task(2, 0, 0)])
+    assert.deepEqual(scores(t, 0.4), scores(t, 0.7), `${t.gpus} x ${t.gpuMilli}: not a fraction, same scores`);
+  const frac = task(4, 1, 300);
+  assert.notDeepEqual(scores(frac, 0.4), scores(frac, 0.7), 'a fraction is scored with its own weight');
+  assert.deepEqual(scores(frac, GIGAFAB_FGD_WEIGHT), scores(frac, GIGAFAB_PARAMS.fgdWeight));
 });

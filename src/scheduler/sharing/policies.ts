@@ -254,6 +254,15 @@ export function fgdPolicy(model: FragmentationModel, c: SharingCluster): Placeme
 
 /** Weight of FGD's fragmentation in ours; the rest goes to the copies-based fragmentation. */
 export const GIGAFAB_FGD_WEIGHT = 0.7;
+/**
+ * Fraction-heavy workloads (issue 18, part 2): when fractions make at least
+ * GIGAFAB_FRACTION_HEAVY_SHARE of the workload's GPU request, a fractional task is scored with
+ * FGD's measure at GIGAFAB_FRACTION_FGD_WEIGHT instead (more weight on the copies term, which
+ * counts how many more fractions a GPU's leftover takes). Both chosen on derived families only
+ * (docs/fgd-reproduction.md); below the share the weight stays GIGAFAB_FGD_WEIGHT.
+ */
+export const GIGAFAB_FRACTION_HEAVY_SHARE = 0.35;
+export const GIGAFAB_FRACTION_FGD_WEIGHT = 0.4;
 /** Nodes this large are kept whole for whole-node (8-GPU) tasks while other nodes are as good. */
 export const GIGAFAB_WHOLE_NODE_GPUS = 8;
 /** Score points (of 100) a smaller task loses for opening a fully idle whole node. */
@@ -266,6 +275,8 @@ export const GIGAFAB_PICKY_SHARE = 0.1;
 
 export interface GigafabParams {
   fgdWeight: number;
+  /** fgdWeight for a fractional task (gigafabParamsFor: lower on fraction-heavy workloads). */
+  fractionFgdWeight: number;
   wholeNodeGpus: number;
   idleNodePenalty: number;
   scarcePenalty: number;
@@ -273,10 +284,29 @@ export interface GigafabParams {
 
 export const GIGAFAB_PARAMS: GigafabParams = {
   fgdWeight: GIGAFAB_FGD_WEIGHT,
+  fractionFgdWeight: GIGAFAB_FGD_WEIGHT,
   wholeNodeGpus: GIGAFAB_WHOLE_NODE_GPUS,
   idleNodePenalty: GIGAFAB_IDLE_NODE_PENALTY,
   scarcePenalty: GIGAFAB_SCARCE_PENALTY,
 };
+
+/** fractionShare: the share of a task list's GPU request asked by fractions of one GPU (0 without GPU tasks). */
+export function fractionShare(tasks: readonly ShareTask[]): number {
+  let all = 0;
+  let frac = 0;
+  for (const t of tasks) {
+    const m = t.gpus * t.gpuMilli;
+    all += m;
+    if (isFractional(t)) frac += m;
+  }
+  return all === 0 ? 0 : frac / all;
+}
+
+/** gigafabParamsFor: our parameters for a workload (its task list): the fraction weight follows its fractional share. */
+export function gigafabParamsFor(tasks: readonly ShareTask[]): GigafabParams {
+  const heavy = fractionShare(tasks) >= GIGAFAB_FRACTION_HEAVY_SHARE;
+  return { ...GIGAFAB_PARAMS, fractionFgdWeight: heavy ? GIGAFAB_FRACTION_FGD_WEIGHT : GIGAFAB_FGD_WEIGHT };
+}
 
 /**
  * gigafabPolicy (ours): minimise the increase of a blend of two fragmentation measures against the
@@ -289,6 +319,8 @@ export const GIGAFAB_PARAMS: GigafabParams = {
  * opening a fully idle 8-GPU node: 8-GPU tasks are too rare to be typical, so neither measure
  * protects the nodes they need, and without this ours failed some of them before 90 % load. Why 0.7 and 1 point: docs/fgd-reproduction.md (tuned on seeds
  * 42-46 of `default` only, then run unchanged on every workload and seed).
+ * With gigafabParamsFor, a fractional task on a fraction-heavy workload is scored on
+ * 0.4 F + 0.6 F' instead (params.fractionFgdWeight; chosen on derived families only).
  */
 export function gigafabPolicy(
   model: FragmentationModel,
@@ -298,7 +330,6 @@ export function gigafabPolicy(
 ): PlacementPolicy {
   const cache = new NodeScoreCache(c);
   const scratch = new Int32Array(64);
-  const w = params.fgdWeight;
   return {
     name: 'gigafab',
     score(cl, t, n) {
@@ -309,6 +340,7 @@ export function gigafabPolicy(
   };
   function scored(cl: SharingCluster, t: ShareTask, n: number): NodeScore {
     return cache.get(n, shapeKey(t), () => {
+      const w = isFractional(t) ? params.fractionFgdWeight : params.fgdWeight;
       const from = cl.gpuStart[n];
       const k = cl.gpuCount[n];
       const gpuModel = cl.nodes[n].model;
@@ -333,13 +365,14 @@ export type PolicyName = (typeof POLICY_NAMES)[number];
 
 /**
  * makePolicy builds a policy for a cluster; FGD and ours need the workload's fragmentation model,
- * ours also the workload's scarce homes (none when not given).
+ * ours also the workload's scarce homes (none when not given) and its parameters (gigafabParamsFor).
  */
 export function makePolicy(
   name: PolicyName,
   c: SharingCluster,
   model: FragmentationModel,
   scarcity: ScarceHomes | null = null,
+  params: GigafabParams = GIGAFAB_PARAMS,
 ): PlacementPolicy {
   switch (name) {
     case 'random':
@@ -355,6 +388,6 @@ export function makePolicy(
     case 'fgd':
       return fgdPolicy(model, c);
     case 'gigafab':
-      return gigafabPolicy(model, c, GIGAFAB_PARAMS, scarcity);
+      return gigafabPolicy(model, c, params, scarcity);
   }
 }

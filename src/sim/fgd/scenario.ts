@@ -23,7 +23,14 @@ import {
   taskGpuMilli,
 } from '../../scheduler/sharing/cluster.js';
 import { FragmentationModel, typicalTasks } from '../../scheduler/sharing/fragmentation.js';
-import { GIGAFAB_PICKY_SHARE, makePolicy, type PolicyName, placeTask } from '../../scheduler/sharing/policies.js';
+import {
+  GIGAFAB_PICKY_SHARE,
+  type GigafabParams,
+  gigafabParamsFor,
+  makePolicy,
+  type PolicyName,
+  placeTask,
+} from '../../scheduler/sharing/policies.js';
 import { ScarceHomes } from '../../scheduler/sharing/scarcity.js';
 import { readOpenbNodes, readOpenbTasks } from '../importers/alibaba.js';
 import { TraceFormatError } from '../importers/common.js';
@@ -145,16 +152,21 @@ export function arrivalOrder(tasks: readonly ShareTask[], seed: number, targetMi
   return out;
 }
 
-/** What the policies know of a workload: FGD's typical set, and (ours) the scarce homes of picky tasks. */
+/**
+ * What the policies know of a workload: FGD's typical set, and (ours) the scarce homes of picky
+ * tasks and the parameters that follow the workload's fractional share.
+ */
 export interface PolicyModels {
   fgd: FragmentationModel;
   scarcity: ScarceHomes;
+  gigafab: GigafabParams;
 }
 
 export function policyModels(tasks: readonly ShareTask[], nodes: readonly ShareNodeSpec[]): PolicyModels {
   return {
     fgd: new FragmentationModel(typicalTasks(tasks)),
     scarcity: new ScarceHomes(nodes, tasks, GIGAFAB_PICKY_SHARE),
+    gigafab: gigafabParamsFor(tasks),
   };
 }
 
@@ -169,7 +181,7 @@ export function runPlacement(
   onPlace?: (index: number, task: ShareTask, placement: SharePlacement | null) => void,
 ): Omit<FgdRun, 'workload' | 'seed'> {
   const cluster = new SharingCluster(nodes);
-  const policy = makePolicy(policyName, cluster, models.fgd, models.scarcity);
+  const policy = makePolicy(policyName, cluster, models.fgd, models.scarcity, models.gigafab);
   // Ties and the Random policy get their own stream so the arrival order is the same for all.
   const ctx = { cluster, policy, rng: mulberry32((seed ^ 0x5f3759df) >>> 0), ties };
   const cap = cluster.totalGpuMilli;
