@@ -156,6 +156,8 @@ class OrgImportResult(TypedDict):
     jobs: Dict[str, Any]
     quotasSkipped: List[str]
     datasetsNotImported: float
+    datasets: Dict[str, Any]
+    kept: Dict[str, Any]
     importedAuditHead: Optional[Dict[str, Any]]
 
 
@@ -787,6 +789,10 @@ class ResidencyReportRow(TypedDict):
     projectPolicy: Optional[str]
     rulesEvaluated: int
     summary: str
+
+
+class ImportedRecords(TypedDict):
+    items: List[Dict[str, Any]]
 
 
 RecordOfProcessing = Dict[str, Any]
@@ -2275,6 +2281,19 @@ class GeneratedApi:
             "/v1/orgs/{org}/residency-report",
             path={"org": org},
             query={"from": from_, "to": to, "format": format},
+            headers={},
+            body=None,
+        )
+
+    def list_imported_records(self, org: Union[str, int], *, section: Optional[Literal["usage", "residency"]] = None) -> "ImportedRecords":
+        """Usage or residency records an imported organisation brought from its old installation, each with `importedFrom` (never billed here)
+
+        GET /v1/orgs/{org}/imported-records"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/imported-records",
+            path={"org": org},
+            query={"section": section},
             headers={},
             body=None,
         )
