@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { TUNNEL_PATH, TUNNEL_PROTOCOL } from '../../model/workloads.js';
 import type { Admission } from './access.js';
 import type { ForwardDeps } from './forward-http.js';
+import { openedOn, spliceUpgraded } from './forward-ws.js';
 import { ApiProblem, rejectUpgrade } from './problem.js';
 
 export { TUNNEL_PATH, TUNNEL_PROTOCOL };
@@ -25,7 +26,7 @@ export function isTunnelRequest(upgrade: string | undefined): boolean {
 }
 
 export function forwardTunnel(socket: Duplex, head: Buffer, adm: Admission, deps: ForwardDeps, path: string): void {
-  const { target, source } = adm;
+  const { target } = adm;
   const u = target.upstreams[0];
   if (!u) {
     rejectUpgrade(socket, new ApiProblem(503, 'not_ready', `${target.workloadId} is not ready yet`, undefined, 2), path);
@@ -37,15 +38,7 @@ export function forwardTunnel(socket: Duplex, head: Buffer, adm: Admission, deps
   });
   const up: Socket = connect({ host: u.host, port: u.port });
   let connected = false;
-  let ended = false;
-  deps.balancer.started(u);
-  source.requestStarted(target, u);
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    deps.balancer.ended(u);
-    source.requestEnded(target, u);
-  };
+  const end = openedOn(deps, adm, u);
   up.once('connect', () => {
     connected = true;
     if (clientGone) {
@@ -54,13 +47,7 @@ export function forwardTunnel(socket: Duplex, head: Buffer, adm: Admission, deps
     }
     up.setNoDelay(true);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${TUNNEL_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
-    if (head.length) up.write(head);
-    const touch = () => deps.onTraffic(adm);
-    up.on('data', touch);
-    socket.on('data', touch);
-    socket.pipe(up);
-    up.pipe(socket);
-    socket.once('close', () => up.destroy());
+    spliceUpgraded(socket, up, head, () => deps.onTraffic(adm));
   });
   up.once('close', () => {
     end();

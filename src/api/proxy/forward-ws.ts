@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Upstream } from '../../model/workloads.js';
 import type { Admission } from './access.js';
 import { Balancer } from './balancer.js';
 import type { ForwardDeps } from './forward-http.js';
@@ -21,6 +22,35 @@ function requestHead(req: IncomingMessage, f: Forwarded): string {
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
+/**
+ * openedOn counts one upgraded connection to `u` as a request in flight (balancer and source) and
+ * returns its end, which counts it out once however often it is called.
+ */
+export function openedOn(deps: ForwardDeps, adm: Admission, u: Upstream): () => void {
+  let ended = false;
+  deps.balancer.started(u);
+  adm.source.requestStarted(adm.target, u);
+  return () => {
+    if (ended) return;
+    ended = true;
+    deps.balancer.ended(u);
+    adm.source.requestEnded(adm.target, u);
+  };
+}
+
+/**
+ * spliceUpgraded: once `up` is connected and its preface sent, the client's early bytes go up, bytes
+ * then flow both ways (each chunk counted as traffic), and the client's close ends the upstream.
+ */
+export function spliceUpgraded(socket: Duplex, up: Socket, head: Buffer, touch: () => void): void {
+  if (head.length) up.write(head);
+  up.on('data', touch);
+  socket.on('data', touch);
+  socket.pipe(up);
+  up.pipe(socket);
+  socket.once('close', () => up.destroy());
+}
+
 export function forwardUpgrade(
   req: IncomingMessage,
   socket: Duplex,
@@ -29,7 +59,7 @@ export function forwardUpgrade(
   deps: ForwardDeps,
   f: Forwarded,
 ): void {
-  const { target, source } = adm;
+  const { target } = adm;
   const tried = new Set<string>();
   const errors: string[] = [];
   const path = req.url ?? '/';
@@ -56,15 +86,7 @@ export function forwardUpgrade(
     tried.add(Balancer.key(u));
     const up: Socket = connect({ host: u.host, port: u.port });
     let connected = false;
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      deps.balancer.ended(u);
-      source.requestEnded(target, u);
-    };
-    deps.balancer.started(u);
-    source.requestStarted(target, u);
+    const end = openedOn(deps, adm, u);
     up.once('connect', () => {
       connected = true;
       if (clientGone) {
@@ -73,13 +95,7 @@ export function forwardUpgrade(
       }
       up.setNoDelay(true);
       up.write(requestHead(req, f));
-      if (head.length) up.write(head);
-      const touch = () => deps.onTraffic(adm);
-      up.on('data', touch);
-      socket.on('data', touch);
-      socket.pipe(up);
-      up.pipe(socket);
-      socket.once('close', () => up.destroy());
+      spliceUpgraded(socket, up, head, () => deps.onTraffic(adm));
     });
     up.once('close', () => {
       end();

@@ -3,29 +3,9 @@
  * authorise. Each user sees and changes only their own; adds and removals are audited.
  */
 import { createRoute, z } from '@hono/zod-openapi';
+import { SshKeyInputSchema, SshKeySchema } from '../../model/ssh-key-schemas.js';
 import { json, newRouter, requestContext, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
-
-const SshKeySchema = z
-  .object({
-    id: z.string().openapi({ example: 'sshk_3f9a2b1c4d5e6f70' }),
-    name: z.string().openapi({ description: "The key's comment unless named", example: 'ada@laptop' }),
-    type: z.string().openapi({ example: 'ssh-ed25519' }),
-    fingerprint: z.string().openapi({ example: 'SHA256:4Oa8c0Rr0n1qgYxk3GgVd0cT9Y1m3nq3B1yQ3f3xk2c' }),
-    publicKey: z.string().openapi({ description: '`<type> <base64>`, without the comment' }),
-    createdAt: z.string(),
-  })
-  .openapi('SshKey');
-
-const SshKeyInputSchema = z
-  .strictObject({
-    publicKey: z.string().min(1).max(8192).openapi({
-      description: 'One OpenSSH public key line (the content of an .pub file); no options such as command=',
-      example: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBYrBQoJCem2WycYYcfNYT6H7aaIgykGgVLhWFWIMN2 ada@laptop',
-    }),
-    name: z.string().min(1).max(100).optional().openapi({ description: 'A label (default: the key’s comment)' }),
-  })
-  .openapi('SshKeyInput');
 
 export function sshKeyRoutes({ tenancy }: Services) {
   const r = newRouter();

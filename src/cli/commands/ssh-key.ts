@@ -1,17 +1,9 @@
 /** gigafab ssh-key add | list | remove — the SSH public keys of your profile, which your `ssh` sessions authorise. */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { SshKey } from '../../model/ssh-key-schemas.js';
 import { CliError, examples, makeCtx, type Runtime } from '../context.js';
 import { renderTable } from '../output.js';
-
-interface SshKey {
-  id: string;
-  name: string;
-  type: string;
-  fingerprint: string;
-  publicKey: string;
-  createdAt: string;
-}
 
 async function readKey(file: string): Promise<string> {
   if (file === '-') {

@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { conflict, invalid, notFound } from '../../model/errors.js';
 import type { RequestContext } from '../../model/principal.js';
+import type { SshKey, SshKeyInput } from '../../model/ssh-key-schemas.js';
 import { appendAudit } from '../../store/audit.js';
 import type { Store } from '../../store/open-store.js';
 
@@ -23,15 +24,6 @@ export const SSH_KEY_TYPES = [
   'sk-ssh-ed25519@openssh.com',
   'sk-ecdsa-sha2-nistp256@openssh.com',
 ] as const;
-
-export interface SshKeyInfo {
-  id: string;
-  name: string;
-  type: string;
-  fingerprint: string;
-  publicKey: string;
-  createdAt: string;
-}
 
 export interface ParsedSshKey {
   type: string;
@@ -72,7 +64,7 @@ export class SshKeys {
     private readonly now: () => number,
   ) {}
 
-  async add(ctx: RequestContext, input: { publicKey: string; name?: string }): Promise<SshKeyInfo> {
+  async add(ctx: RequestContext, input: SshKeyInput): Promise<SshKey> {
     const p = ctx.principal;
     const key = parseSshPublicKey(input.publicKey);
     const name = (input.name ?? key.comment ?? key.fingerprint).slice(0, 100);
@@ -114,7 +106,7 @@ export class SshKeys {
   }
 
   /** list: the caller's own keys, oldest first. */
-  async list(ctx: RequestContext): Promise<SshKeyInfo[]> {
+  async list(ctx: RequestContext): Promise<SshKey[]> {
     const rows = await this.store.db
       .selectFrom('user_ssh_keys')
       .selectAll()
@@ -133,7 +125,7 @@ export class SshKeys {
   }
 
   /** remove: one of the caller's keys (by id or fingerprint); another user's key is not found. */
-  async remove(ctx: RequestContext, idOrFingerprint: string): Promise<SshKeyInfo> {
+  async remove(ctx: RequestContext, idOrFingerprint: string): Promise<SshKey> {
     const p = ctx.principal;
     const at = new Date(this.now()).toISOString();
     return this.store.write(async (trx) => {
