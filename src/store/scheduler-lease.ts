@@ -35,6 +35,8 @@ export class SchedulerLease {
   /** The token of the lease this process holds, or last held; 0: never held. */
   private token = 0;
   private held = false;
+  /** Grows at every lose(): a renewal already on its way when the lease was lost must not count as held. */
+  private losses = 0;
 
   constructor(
     private readonly store: Store,
@@ -66,6 +68,7 @@ export class SchedulerLease {
     const ttl = this.ttlMs;
     const me = this.holder;
     const mine = this.token;
+    const lossesBefore = this.losses;
     const r = await sql<{ token: number }>`
       INSERT INTO scheduler_lease (name, holder, token, expires_ms) VALUES (${NAME}, ${me}, 1, ${DB_NOW_MS} + ${ttl})
       ON CONFLICT (name) DO UPDATE SET
@@ -78,7 +81,10 @@ export class SchedulerLease {
     const row = r.rows[0];
     if (row) {
       this.token = Number(row.token);
-      this.held = true;
+      // Lost while this renewal was in flight (a fence refused, a commit's outcome is unknown): the
+      // caller must rebuild before it counts itself the holder again, so this answer says "not held";
+      // the next tick renews with the same token and reports it held.
+      this.held = this.losses === lossesBefore;
     } else {
       this.held = false;
     }
@@ -87,7 +93,9 @@ export class SchedulerLease {
 
   /** lose: this process no longer counts itself the holder (its renewal failed, a fence refused). */
   lose(): void {
-    if (this.store.dialect !== 'sqlite') this.held = false;
+    if (this.store.dialect === 'sqlite') return;
+    this.held = false;
+    this.losses++;
   }
 
   /** fence refuses (`scheduler_lease_lost`) unless this process still holds the lease with its token. */
@@ -97,7 +105,7 @@ export class SchedulerLease {
       SELECT token FROM scheduler_lease WHERE name = ${NAME} AND holder = ${this.holder} AND token = ${this.token}
       FOR SHARE`.execute(trx);
     if (r.rows.length === 0) {
-      this.held = false;
+      this.lose();
       throw leaseLost(this.token);
     }
   }

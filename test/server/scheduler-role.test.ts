@@ -83,6 +83,9 @@ test('scheduler role: a start whose COMMIT outcome is unknown (it did commit) â†
         }
       }
     }
+  } catch (err) {
+    // The role's own log says where a recovery stalled; a bare timeout would not.
+    throw new Error(`${String(err)}\nrole log:\n${logs.join('\n')}`);
   } finally {
     await role.stop();
     await admin.end();

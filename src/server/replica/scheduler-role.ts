@@ -33,6 +33,8 @@ export class SchedulerRole {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private ticking: Promise<void> | null = null;
+  /** A resync's step-down, awaited before a rebuild so it cannot stop the loop the rebuild restarts. */
+  private steppingDown: Promise<void> = Promise.resolve();
   private readonly tail: EventTail | null;
   /** Takeovers by this process (the first start included). */
   takeovers = 0;
@@ -132,13 +134,14 @@ export class SchedulerRole {
   resync(): void {
     if (!this.leader || this.stopped) return;
     this.lease.lose();
-    void this.cp.stepDown().catch(() => undefined);
+    this.steppingDown = this.cp.stepDown().catch(() => undefined);
     this.log('a decision was cut off while committing (outcome unknown): cycles paused until the view is rebuilt from the store');
   }
 
   /** recoverAsLeader: the tail paused, the view rebuilt from the store and the drivers reattached, cycles on. */
   private async recoverAsLeader(): Promise<{ queued: number; running: number }> {
     await this.tail?.stop();
+    await this.steppingDown;
     const from = (await this.tail?.newest()) ?? 0;
     const r = await this.keepingLease(async () => {
       const recovered = await this.cp.takeOver();
