@@ -170,3 +170,14 @@ test('lease: on SQLite (one process per database) it is held, and decisions are 
     await s.close();
   }
 });
+
+test('lease: a renewal on its way when the lease is lost (a cut-off commit) does not count as held; the next one does, with the same token', async () => {
+  const [la] = await contenders();
+  assert.equal(await la.tick(), true);
+  const inFlight = la.tick(); // the query is sent; lose() lands before its answer
+  la.lose();
+  assert.equal(await inFlight, false, 'the holder must rebuild its view before it counts itself the holder');
+  assert.equal(la.isHeld, false);
+  assert.equal(await la.tick(), true, 'nobody else took it: the next renewal holds it');
+  assert.equal(la.view().token, 1, 'with the token it had');
+});
