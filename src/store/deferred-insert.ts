@@ -13,10 +13,11 @@
  * closeSegment does). Reads outside the transaction see only committed rows anyway.
  */
 import { type Insertable, PostgresAdapter, sql, type Transaction } from 'kysely';
+import { SYNC_JOB_SEQUENCE, takeJobIdSync } from './job-ids.js';
 import type { Database } from './schema.js';
 
-/** Tables whose rows may be deferred. */
-export type DeferrableTable = 'job_events' | 'usage_records' | 'placement_evidence';
+/** Tables whose rows may be deferred (`jobs`: with an id drawn by job-ids.ts). */
+export type DeferrableTable = 'jobs' | 'job_events' | 'usage_records' | 'placement_evidence';
 
 interface Group {
   table: DeferrableTable;
@@ -67,19 +68,30 @@ export async function insertLater<T extends DeferrableTable>(
 
 /** flushDeferred writes the rows `trx` deferred and has not written yet (pre-commit, or before a read that needs them). */
 export async function flushDeferred(trx: Transaction<Database>): Promise<void> {
+  // Job ids drawn in this transaction (job-ids.ts): the sequence moves past them with the first jobs rows.
+  let syncJobsTo = takeJobIdSync(trx);
   const groups = pendingByTx.get(trx);
-  if (!groups || groups.size === 0) return;
+  if (!groups || groups.size === 0) {
+    if (syncJobsTo !== null) await SYNC_JOB_SEQUENCE(syncJobsTo).execute(trx);
+    return;
+  }
   pendingByTx.delete(trx);
-  for (const g of groups.values()) {
+  // Jobs first: the other rows (a submission's event) refer to them.
+  const ordered = [...groups.values()].sort((a, b) => Number(b.table === 'jobs') - Number(a.table === 'jobs'));
+  for (const g of ordered) {
+    const sync = g.table === 'jobs' ? syncJobsTo : null;
+    if (sync !== null) syncJobsTo = null;
     const ids = await insertMany(
       trx,
       g.table,
       g.rows,
       g.ignoreConflictOn,
       g.onIds.some((f) => f !== null),
+      sync,
     );
     for (const [i, tell] of g.onIds.entries()) if (tell) tell(ids[i]!);
   }
+  if (syncJobsTo !== null) await SYNC_JOB_SEQUENCE(syncJobsTo).execute(trx);
 }
 
 /** Most rows per statement: SQLite's multi-row VALUES (parameter limits), PostgreSQL's JSON document (size). */
@@ -99,6 +111,8 @@ export async function insertMany<T extends keyof Database & string>(
   rows: Record<string, unknown>[],
   ignoreConflictOn: string[] | null = null,
   returningIds = false,
+  /** PostgreSQL, `jobs` only: move the jobs sequence to this drawn id in the same statement (job-ids.ts). */
+  syncJobsTo: number | null = null,
 ): Promise<number[]> {
   const ids: number[] = [];
   if (rows.length === 0) return ids;
@@ -110,9 +124,13 @@ export async function insertMany<T extends keyof Database & string>(
     for (let i = 0; i < rows.length; i += PG_CHUNK) {
       const json = JSON.stringify(rows.slice(i, i + PG_CHUNK));
       const returning = returningIds ? sql` returning id` : sql``;
+      // setval is volatile: the CTE is evaluated once, never inlined, and joined to every row.
+      const sync = i === 0 && syncJobsTo !== null ? SYNC_JOB_SEQUENCE(syncJobsTo) : null;
+      const prefix = sync ? sql`with moved as (${sync}) ` : sql``;
+      const join = sync ? sql` cross join moved` : sql``;
       const r = await sql<{
         id: number;
-      }>`insert into ${sql.table(table)} (${sql.join(cols)}) select ${sql.join(cols)} from json_populate_recordset(null::${sql.table(table)}, ${json}::json)${conflict}${returning}`.execute(
+      }>`${prefix}insert into ${sql.table(table)} (${sql.join(cols)}) select ${sql.join(cols)} from json_populate_recordset(null::${sql.table(table)}, ${json}::json)${join}${conflict}${returning}`.execute(
         trx,
       );
       // The serial ids are drawn as the rows are read from the document, in its order: ascending ids

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Transaction } from 'kysely';
 import type { Principal } from '../../model/principal.js';
 import type { AuditRecord } from '../../model/schemas.js';
-import { appendedIn } from '../../store/audit.js';
+import { appendedIn, lastCheckpointIn, noteCheckpoint } from '../../store/audit.js';
 import { type ChainRecord, ChainVerifier, type Head, type VerifyProblem } from '../../store/audit-chain.js';
 import type { Store } from '../../store/open-store.js';
 import type { Database } from '../../store/schema.js';
@@ -74,7 +74,12 @@ export class AuditLog {
     headHash: string,
     orgHeads: Record<string, [number, string]>,
   ): Promise<Checkpoint> {
-    const lastRow = await trx.selectFrom('audit_checkpoints').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirst();
+    // PostgreSQL: read with the audit heads, under the write lock (store/audit.ts), so no round trip here.
+    const known = lastCheckpointIn(trx);
+    const lastRow =
+      known !== undefined
+        ? (known ?? undefined)
+        : await trx.selectFrom('audit_checkpoints').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirst();
     const last = lastRow ? toCheckpoint(lastRow) : null;
     const prevChained = last?.version === 2 ? last : null;
     const body = {
@@ -89,21 +94,19 @@ export class AuditLog {
       at: new Date(this.now()).toISOString(),
     };
     const signature = sign(null, Buffer.from(checkpointText(body)), this.privateKey).toString('base64');
-    const row = await trx
-      .insertInto('audit_checkpoints')
-      .values({
-        at: body.at,
-        upto_id: uptoId,
-        head_hash: headHash,
-        org_heads: JSON.stringify(orgHeads),
-        signature,
-        key_id: this.keyId,
-        seq: body.seq,
-        prev_hash: body.prevHash,
-        from_id: body.fromId,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const values = {
+      at: body.at,
+      upto_id: uptoId,
+      head_hash: headHash,
+      org_heads: JSON.stringify(orgHeads),
+      signature,
+      key_id: this.keyId,
+      seq: body.seq,
+      prev_hash: body.prevHash,
+      from_id: body.fromId,
+    };
+    const row = await trx.insertInto('audit_checkpoints').values(values).returning('id').executeTakeFirstOrThrow();
+    noteCheckpoint(trx, { id: Number(row.id), ...values });
     return { id: Number(row.id), ...body, signature, keyId: this.keyId };
   }
 
