@@ -10,7 +10,7 @@
  */
 import { type Insertable, PostgresAdapter, type Selectable, sql, type Transaction } from 'kysely';
 import { recordHash } from './audit-chain.js';
-import { insertMany } from './deferred-insert.js';
+import { defers, insertLater, insertMany } from './deferred-insert.js';
 import type { AuditCheckpointsTable, AuditTable, Database } from './schema.js';
 
 type CheckpointRow = Selectable<AuditCheckpointsTable>;
@@ -188,6 +188,12 @@ export async function flushAudit(trx: Transaction<Database>): Promise<void> {
   if (!heads || heads.pending.length === 0) return;
   const rows = heads.pending;
   heads.pending = [];
-  // One statement on PostgreSQL; power-of-two chunks of multi-row VALUES on SQLite (deferred-insert.ts).
+  // PostgreSQL: handed to the transaction's deferred rows, which go in one statement with the others
+  // (jobs, events, the checkpoint) when the store flushes them, last before COMMIT (deferred-insert.ts).
+  if (defers(trx)) {
+    for (const row of rows) await insertLater(trx, 'audit', row);
+    return;
+  }
+  // SQLite: power-of-two chunks of multi-row VALUES.
   await insertMany(trx, 'audit', rows);
 }

@@ -17,7 +17,7 @@ import { SYNC_JOB_SEQUENCE, takeJobIdSync } from './job-ids.js';
 import type { Database } from './schema.js';
 
 /** Tables whose rows may be deferred (`jobs`: with an id drawn by job-ids.ts). */
-export type DeferrableTable = 'jobs' | 'job_events' | 'usage_records' | 'placement_evidence';
+export type DeferrableTable = 'jobs' | 'job_events' | 'usage_records' | 'placement_evidence' | 'audit' | 'audit_checkpoints';
 
 interface Group {
   table: DeferrableTable;
@@ -78,6 +78,13 @@ export async function flushDeferred(trx: Transaction<Database>): Promise<void> {
   pendingByTx.delete(trx);
   // Jobs first: the other rows (a submission's event) refer to them.
   const ordered = [...groups.values()].sort((a, b) => Number(b.table === 'jobs') - Number(a.table === 'jobs'));
+  if (ordered.length > 1 && ordered.every((g) => g.rows.length <= PG_CHUNK) && defers(trx)) {
+    const jobs = ordered.some((g) => g.table === 'jobs');
+    await insertGroupsAtOnce(trx, ordered, jobs ? syncJobsTo : null);
+    if (jobs || syncJobsTo === null) return;
+    await SYNC_JOB_SEQUENCE(syncJobsTo).execute(trx);
+    return;
+  }
   for (const g of ordered) {
     const sync = g.table === 'jobs' ? syncJobsTo : null;
     if (sync !== null) syncJobsTo = null;
@@ -92,6 +99,39 @@ export async function flushDeferred(trx: Transaction<Database>): Promise<void> {
     for (const [i, tell] of g.onIds.entries()) if (tell) tell(ids[i]!);
   }
   if (syncJobsTo !== null) await SYNC_JOB_SEQUENCE(syncJobsTo).execute(trx);
+}
+
+/**
+ * insertGroupsAtOnce (PostgreSQL): every group in one statement, one data-modifying CTE per table —
+ * a transaction's jobs, events, usage segments, evidence, audit rows and checkpoint in one round trip
+ * before COMMIT. The sub-statements run exactly once each; foreign keys between them (an event's job)
+ * are checked at the end of the statement, when all rows are in. The ids of the groups that want them
+ * come back tagged with their group.
+ */
+async function insertGroupsAtOnce(trx: Transaction<Database>, groups: Group[], syncJobsTo: number | null): Promise<void> {
+  const ctes = groups.map((g, k) => {
+    const cols = Object.keys(g.rows[0]!).map((c) => sql.ref(c));
+    const conflict = g.ignoreConflictOn
+      ? sql` on conflict (${sql.join(g.ignoreConflictOn.map((c) => sql.ref(c)))}) do nothing`
+      : sql``;
+    const join = g.table === 'jobs' && syncJobsTo !== null ? sql` cross join moved` : sql``;
+    const returning = g.onIds.some((f) => f !== null) ? sql` returning id` : sql``;
+    return sql`${sql.ref(`g${k}`)} as (insert into ${sql.table(g.table)} (${sql.join(cols)}) select ${sql.join(cols)} from json_populate_recordset(null::${sql.table(g.table)}, ${JSON.stringify(g.rows)}::json)${join}${conflict}${returning})`;
+  });
+  if (syncJobsTo !== null) ctes.unshift(sql`moved as (${SYNC_JOB_SEQUENCE(syncJobsTo)})`);
+  const wanted = groups.flatMap((g, k) =>
+    g.onIds.some((f) => f !== null) ? [sql`select ${sql.lit(k)} as g, id from ${sql.ref(`g${k}`)}`] : [],
+  );
+  const main = wanted.length ? sql.join(wanted, sql` union all `) : sql`select 0 as g, 0 as id where false`;
+  const r = await sql<{ g: number; id: number }>`with ${sql.join(ctes)} ${main}`.execute(trx);
+  for (const [k, g] of groups.entries()) {
+    // Serial ids are drawn in the document's order: ascending ids are the rows in order (as in insertMany).
+    const ids = r.rows
+      .filter((x) => Number(x.g) === k)
+      .map((x) => Number(x.id))
+      .sort((a, b) => a - b);
+    for (const [i, tell] of g.onIds.entries()) if (tell) tell(ids[i]!);
+  }
 }
 
 /** Most rows per statement: SQLite's multi-row VALUES (parameter limits), PostgreSQL's JSON document (size). */

@@ -18,6 +18,7 @@ import type { Principal } from '../../model/principal.js';
 import type { AuditRecord } from '../../model/schemas.js';
 import { appendedIn, lastCheckpointIn, noteCheckpoint } from '../../store/audit.js';
 import { type ChainRecord, ChainVerifier, type Head, type VerifyProblem } from '../../store/audit-chain.js';
+import { defers, insertLater } from '../../store/deferred-insert.js';
 import type { Store } from '../../store/open-store.js';
 import type { Database } from '../../store/schema.js';
 import { operatorIds } from '../tenancy/user-views.js';
@@ -64,7 +65,7 @@ export class AuditLog {
     if (!appended) return;
     // fromId is the transaction's own first record: if records before it are covered by no checkpoint
     // (removed checkpoints), this checkpoint does not cover them either, and verify shows the gap.
-    await this.signNext(trx, appended.fromId, appended.uptoId, appended.headHash, Object.fromEntries(appended.orgHeads));
+    await this.signNext(trx, appended.fromId, appended.uptoId, appended.headHash, Object.fromEntries(appended.orgHeads), true);
   }
 
   private async signNext(
@@ -73,6 +74,8 @@ export class AuditLog {
     uptoId: number,
     headHash: string,
     orgHeads: Record<string, [number, string]>,
+    /** Sealing before COMMIT: on PostgreSQL the row may wait for the transaction's final flush. */
+    deferred = false,
   ): Promise<Checkpoint> {
     // PostgreSQL: read with the audit heads, under the write lock (store/audit.ts), so no round trip here.
     const known = lastCheckpointIn(trx);
@@ -105,6 +108,20 @@ export class AuditLog {
       prev_hash: body.prevHash,
       from_id: body.fromId,
     };
+    if (deferred && defers(trx)) {
+      // PostgreSQL, sealing: written with the transaction's other rows in one statement before COMMIT
+      // (store/deferred-insert.ts); the id is known then, and nothing reads it before.
+      const checkpoint: Checkpoint = { id: 0, ...body, signature, keyId: this.keyId };
+      const noted = { id: 0, ...values };
+      noteCheckpoint(trx, noted);
+      await insertLater(trx, 'audit_checkpoints', values, {
+        onId: (id) => {
+          checkpoint.id = id;
+          noted.id = id;
+        },
+      });
+      return checkpoint;
+    }
     const row = await trx.insertInto('audit_checkpoints').values(values).returning('id').executeTakeFirstOrThrow();
     noteCheckpoint(trx, { id: Number(row.id), ...values });
     return { id: Number(row.id), ...body, signature, keyId: this.keyId };
