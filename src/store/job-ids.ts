@@ -5,10 +5,10 @@
  * the event, the audit record and the answer.
  *
  * Every write transaction holds the advisory write lock (open-store.ts), so within one the ids after
- * the `jobs` sequence's last value are nobody else's: the first id a transaction needs costs one
- * read of the sequence, the others none. Before COMMIT the sequence is moved to the highest id drawn
- * (`setval`, in the same statement as the deferred rows), so a process that still inserts with the
- * column's default (`nextval`, e.g. an older replica during an upgrade) never meets a drawn id.
+ * the `jobs` sequence's last value are nobody else's. That value comes with the audit heads the
+ * transaction reads anyway (audit.ts), so drawing ids costs no round trip of its own. Before COMMIT
+ * the sequence is moved to the highest id drawn (`setval`, in the same statement as the deferred
+ * rows), so a process that still inserts with the column's default (`nextval`, e.g. an older replica during an upgrade) never meets a drawn id.
  * As with `nextval`, a transaction that rolls back after that leaves a gap; one that rolls back
  * before it draws its ids again next time. Ids stay in commit order, as with the sequence under the
  * lock before.
