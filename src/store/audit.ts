@@ -8,10 +8,12 @@
  * commit of many submissions appended one row each; the rows commit or roll back with the
  * transaction all the same.
  */
-import { type Insertable, PostgresAdapter, sql, type Transaction } from 'kysely';
+import { type Insertable, PostgresAdapter, type Selectable, sql, type Transaction } from 'kysely';
 import { recordHash } from './audit-chain.js';
-import { insertMany } from './deferred-insert.js';
-import type { AuditTable, Database } from './schema.js';
+import { defers, insertLater, insertMany } from './deferred-insert.js';
+import type { AuditCheckpointsTable, AuditTable, Database } from './schema.js';
+
+type CheckpointRow = Selectable<AuditCheckpointsTable>;
 
 export interface AuditEntry {
   /** Pseudonymous id (user id, `system:…`), never a name: erasing a person never breaks the chain. */
@@ -35,6 +37,13 @@ interface Heads {
   touched: Map<string, [number, string]>;
   /** Rows appended but not yet written (flushAudit writes them). */
   pending: Insertable<AuditTable>[];
+  /**
+   * PostgreSQL, read with the heads under the write lock: the `jobs` sequence's last value (null: never
+   * used; job-ids.ts) and the newest signed checkpoint (null: none yet), kept current as this
+   * transaction writes checkpoints (`noteCheckpoint`). undefined: not read (SQLite).
+   */
+  jobsLast?: number | null;
+  lastCheckpoint?: CheckpointRow | null;
 }
 
 /** What one transaction appended to the log: sealed by a signed checkpoint before it commits. */
@@ -58,15 +67,29 @@ async function headsOf(trx: Transaction<Database>, org: string | null): Promise<
   let heads = headsByTx.get(trx);
   if (!heads) {
     heads = { id: 0, hash: '', org: new Map(), firstId: null, touched: new Map(), pending: [] };
-    if (org && trx.getExecutor().adapter instanceof PostgresAdapter) {
-      // One round trip for the log's head and the organisation's (the transaction holds the write lock).
-      const { rows } = await sql<{ id: number | null; hash: string | null; org_hash: string | null }>`
-        select a.id, a.hash, (select org_hash from audit where org_id = ${org} order by id desc limit 1) as org_hash
+    if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+      // One round trip under the write lock for everything a write transaction reads before it appends:
+      // the log's head, the organisation's, the jobs sequence (a submission's id, job-ids.ts) and the
+      // newest checkpoint (the one this transaction's seal chains to, server/audit/log.ts).
+      const { rows } = await sql<{
+        id: number | null;
+        hash: string | null;
+        org_hash: string | null;
+        jobs_last: number | null;
+        checkpoint: CheckpointRow | null;
+      }>`
+        select a.id, a.hash,
+          (select org_hash from audit where org_id = ${org} order by id desc limit 1) as org_hash,
+          pg_sequence_last_value(pg_get_serial_sequence('jobs', 'id')::regclass) as jobs_last,
+          (select row_to_json(c) from (select id, at, upto_id, head_hash, org_heads, signature, key_id, seq, prev_hash, from_id
+             from audit_checkpoints order by id desc limit 1) as c) as checkpoint
         from (select 1) as one left join (select id, hash from audit order by id desc limit 1) as a on true`.execute(trx);
       const r = rows[0];
       heads.id = r?.id ?? 0;
       heads.hash = r?.hash ?? '';
-      heads.org.set(org, r?.org_hash ?? '');
+      if (org) heads.org.set(org, r?.org_hash ?? '');
+      heads.jobsLast = r?.jobs_last === null || r?.jobs_last === undefined ? null : Number(r.jobs_last);
+      heads.lastCheckpoint = r?.checkpoint ?? null;
     } else {
       const last = await trx.selectFrom('audit').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
       heads.id = last?.id ?? 0;
@@ -88,6 +111,29 @@ async function orgHeadOf(trx: Transaction<Database>, heads: Heads, org: string):
     .limit(1)
     .executeTakeFirst();
   return last?.org_hash ?? '';
+}
+
+/**
+ * jobSequenceLast: the `jobs` sequence's last value as read with the heads in `trx` (PostgreSQL; null:
+ * never used), reading the heads now if this transaction has not yet (one round trip for both).
+ */
+export async function jobSequenceLast(trx: Transaction<Database>, org: string | null): Promise<number | null> {
+  const heads = await headsOf(trx, org);
+  return heads.jobsLast ?? null;
+}
+
+/**
+ * lastCheckpointIn: the newest checkpoint row as `trx` knows it without a read (PostgreSQL, once the
+ * heads were read: null, none yet), or undefined (read it). noteCheckpoint keeps it current.
+ */
+export function lastCheckpointIn(trx: Transaction<Database>): CheckpointRow | null | undefined {
+  return headsByTx.get(trx)?.lastCheckpoint;
+}
+
+/** noteCheckpoint: `trx` wrote `row` to audit_checkpoints (it is now the newest). */
+export function noteCheckpoint(trx: Transaction<Database>, row: CheckpointRow): void {
+  const heads = headsByTx.get(trx);
+  if (heads && heads.lastCheckpoint !== undefined) heads.lastCheckpoint = row;
 }
 
 export async function appendAudit(trx: Transaction<Database>, e: AuditEntry): Promise<void> {
@@ -142,6 +188,12 @@ export async function flushAudit(trx: Transaction<Database>): Promise<void> {
   if (!heads || heads.pending.length === 0) return;
   const rows = heads.pending;
   heads.pending = [];
-  // One statement on PostgreSQL; power-of-two chunks of multi-row VALUES on SQLite (deferred-insert.ts).
+  // PostgreSQL: handed to the transaction's deferred rows, which go in one statement with the others
+  // (jobs, events, the checkpoint) when the store flushes them, last before COMMIT (deferred-insert.ts).
+  if (defers(trx)) {
+    for (const row of rows) await insertLater(trx, 'audit', row);
+    return;
+  }
+  // SQLite: power-of-two chunks of multi-row VALUES.
   await insertMany(trx, 'audit', rows);
 }

@@ -13,10 +13,11 @@
  * closeSegment does). Reads outside the transaction see only committed rows anyway.
  */
 import { type Insertable, PostgresAdapter, sql, type Transaction } from 'kysely';
+import { SYNC_JOB_SEQUENCE, takeJobIdSync } from './job-ids.js';
 import type { Database } from './schema.js';
 
-/** Tables whose rows may be deferred. */
-export type DeferrableTable = 'job_events' | 'usage_records' | 'placement_evidence';
+/** Tables whose rows may be deferred (`jobs`: with an id drawn by job-ids.ts). */
+export type DeferrableTable = 'jobs' | 'job_events' | 'usage_records' | 'placement_evidence' | 'audit' | 'audit_checkpoints';
 
 interface Group {
   table: DeferrableTable;
@@ -67,17 +68,68 @@ export async function insertLater<T extends DeferrableTable>(
 
 /** flushDeferred writes the rows `trx` deferred and has not written yet (pre-commit, or before a read that needs them). */
 export async function flushDeferred(trx: Transaction<Database>): Promise<void> {
+  // Job ids drawn in this transaction (job-ids.ts): the sequence moves past them with the first jobs rows.
+  let syncJobsTo = takeJobIdSync(trx);
   const groups = pendingByTx.get(trx);
-  if (!groups || groups.size === 0) return;
+  if (!groups || groups.size === 0) {
+    if (syncJobsTo !== null) await SYNC_JOB_SEQUENCE(syncJobsTo).execute(trx);
+    return;
+  }
   pendingByTx.delete(trx);
-  for (const g of groups.values()) {
+  // Jobs first: the other rows (a submission's event) refer to them.
+  const ordered = [...groups.values()].sort((a, b) => Number(b.table === 'jobs') - Number(a.table === 'jobs'));
+  if (ordered.length > 1 && ordered.every((g) => g.rows.length <= PG_CHUNK) && defers(trx)) {
+    const jobs = ordered.some((g) => g.table === 'jobs');
+    await insertGroupsAtOnce(trx, ordered, jobs ? syncJobsTo : null);
+    if (jobs || syncJobsTo === null) return;
+    await SYNC_JOB_SEQUENCE(syncJobsTo).execute(trx);
+    return;
+  }
+  for (const g of ordered) {
+    const sync = g.table === 'jobs' ? syncJobsTo : null;
+    if (sync !== null) syncJobsTo = null;
     const ids = await insertMany(
       trx,
       g.table,
       g.rows,
       g.ignoreConflictOn,
       g.onIds.some((f) => f !== null),
+      sync,
     );
+    for (const [i, tell] of g.onIds.entries()) if (tell) tell(ids[i]!);
+  }
+  if (syncJobsTo !== null) await SYNC_JOB_SEQUENCE(syncJobsTo).execute(trx);
+}
+
+/**
+ * insertGroupsAtOnce (PostgreSQL): every group in one statement, one data-modifying CTE per table —
+ * a transaction's jobs, events, usage segments, evidence, audit rows and checkpoint in one round trip
+ * before COMMIT. The sub-statements run exactly once each; foreign keys between them (an event's job)
+ * are checked at the end of the statement, when all rows are in. The ids of the groups that want them
+ * come back tagged with their group.
+ */
+async function insertGroupsAtOnce(trx: Transaction<Database>, groups: Group[], syncJobsTo: number | null): Promise<void> {
+  const ctes = groups.map((g, k) => {
+    const cols = Object.keys(g.rows[0]!).map((c) => sql.ref(c));
+    const conflict = g.ignoreConflictOn
+      ? sql` on conflict (${sql.join(g.ignoreConflictOn.map((c) => sql.ref(c)))}) do nothing`
+      : sql``;
+    const join = g.table === 'jobs' && syncJobsTo !== null ? sql` cross join moved` : sql``;
+    const returning = g.onIds.some((f) => f !== null) ? sql` returning id` : sql``;
+    return sql`${sql.ref(`g${k}`)} as (insert into ${sql.table(g.table)} (${sql.join(cols)}) select ${sql.join(cols)} from json_populate_recordset(null::${sql.table(g.table)}, ${JSON.stringify(g.rows)}::json)${join}${conflict}${returning})`;
+  });
+  if (syncJobsTo !== null) ctes.unshift(sql`moved as (${SYNC_JOB_SEQUENCE(syncJobsTo)})`);
+  const wanted = groups.flatMap((g, k) =>
+    g.onIds.some((f) => f !== null) ? [sql`select ${sql.lit(k)} as g, id from ${sql.ref(`g${k}`)}`] : [],
+  );
+  const main = wanted.length ? sql.join(wanted, sql` union all `) : sql`select 0 as g, 0 as id where false`;
+  const r = await sql<{ g: number; id: number }>`with ${sql.join(ctes)} ${main}`.execute(trx);
+  for (const [k, g] of groups.entries()) {
+    // Serial ids are drawn in the document's order: ascending ids are the rows in order (as in insertMany).
+    const ids = r.rows
+      .filter((x) => Number(x.g) === k)
+      .map((x) => Number(x.id))
+      .sort((a, b) => a - b);
     for (const [i, tell] of g.onIds.entries()) if (tell) tell(ids[i]!);
   }
 }
@@ -99,6 +151,8 @@ export async function insertMany<T extends keyof Database & string>(
   rows: Record<string, unknown>[],
   ignoreConflictOn: string[] | null = null,
   returningIds = false,
+  /** PostgreSQL, `jobs` only: move the jobs sequence to this drawn id in the same statement (job-ids.ts). */
+  syncJobsTo: number | null = null,
 ): Promise<number[]> {
   const ids: number[] = [];
   if (rows.length === 0) return ids;
@@ -110,9 +164,13 @@ export async function insertMany<T extends keyof Database & string>(
     for (let i = 0; i < rows.length; i += PG_CHUNK) {
       const json = JSON.stringify(rows.slice(i, i + PG_CHUNK));
       const returning = returningIds ? sql` returning id` : sql``;
+      // setval is volatile: the CTE is evaluated once, never inlined, and joined to every row.
+      const sync = i === 0 && syncJobsTo !== null ? SYNC_JOB_SEQUENCE(syncJobsTo) : null;
+      const prefix = sync ? sql`with moved as (${sync}) ` : sql``;
+      const join = sync ? sql` cross join moved` : sql``;
       const r = await sql<{
         id: number;
-      }>`insert into ${sql.table(table)} (${sql.join(cols)}) select ${sql.join(cols)} from json_populate_recordset(null::${sql.table(table)}, ${json}::json)${conflict}${returning}`.execute(
+      }>`${prefix}insert into ${sql.table(table)} (${sql.join(cols)}) select ${sql.join(cols)} from json_populate_recordset(null::${sql.table(table)}, ${json}::json)${join}${conflict}${returning}`.execute(
         trx,
       );
       // The serial ids are drawn as the rows are read from the document, in its order: ascending ids

@@ -40,11 +40,18 @@ export class Store {
     // BEGIN in one round trip (openPostgresStore's dialect, BEGIN_WRITE), so no begin step here.
     const tx: WriteTxOptions<Database> = {};
     this.batcher = new WriteBatcher(db, 512, tx);
-    // Rows held back by insertLater, then the audit rows a transaction appended, are written in one
-    // multi-row statement each before it commits (deferred-insert.ts, audit.ts).
-    this.batcher.addPreCommit(flushDeferred);
-    this.batcher.addPreCommit(flushAudit);
+    // Last before COMMIT, after the hooks (addPreCommit: the audit seal): the audit rows a transaction
+    // appended and the rows held back by insertLater are written — on PostgreSQL all in one statement
+    // (deferred-insert.ts, audit.ts), on SQLite one multi-row statement per table.
+    this.batcher.addPreCommit(async (trx) => {
+      for (const hook of this.preCommit) await hook(trx);
+      await flushAudit(trx);
+      await flushDeferred(trx);
+    });
   }
+
+  /** Run in every write transaction after its bodies, before the final flush and COMMIT. */
+  private readonly preCommit: TxBody<Database, void>[] = [];
 
   /** write runs `body` in a group-committed transaction; resolves only once durable. */
   write<T>(body: TxBody<Database, T>): Promise<T> {
@@ -85,12 +92,8 @@ export class Store {
 
   /** addPreCommit runs `hook` inside every write transaction, after its bodies, before COMMIT. */
   addPreCommit(hook: TxBody<Database, void>): void {
-    // Whatever the hook holds back or appends to the audit log is written before COMMIT too.
-    this.batcher.addPreCommit(async (trx) => {
-      await hook(trx);
-      await flushDeferred(trx);
-      await flushAudit(trx);
-    });
+    // Whatever the hook holds back or appends to the audit log is written by the final flush.
+    this.preCommit.push(hook);
   }
 
   async close(): Promise<void> {

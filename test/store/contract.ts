@@ -193,4 +193,69 @@ export function storeContract(dialect: Dialect): void {
       await h.close();
     }
   });
+
+  test(`${dialect}: the job service — a group commit of submissions gives each job its own id, row, event and audit record, in commit order`, async () => {
+    const h = await harness({ openStore: storeOpener(dialect) });
+    try {
+      const spec = h.spec({ gpusPerNode: 1 });
+      // 24 submissions in one burst (group-committed together), three of them retries of one key:
+      // on PostgreSQL the duplicate fails the batch's COMMIT-time insert, the batch reruns body by body.
+      const keys = Array.from({ length: 24 }, (_, i) => (i % 8 === 3 ? 'same-key' : `key-${i}`));
+      const tries = await Promise.all(keys.map((k) => h.cp.jobs.submit(h.tenant, spec, k)));
+      const created = tries.filter((t) => t.created).map((t) => Number(t.job.id));
+      assert.equal(created.length, 22, 'one job per distinct key');
+      assert.equal(new Set(created).size, 22, 'distinct ids');
+      const same = tries.filter((_, i) => keys[i] === 'same-key').map((t) => t.job.id);
+      assert.equal(new Set(same).size, 1, 'the retries of one key answer one job');
+      const rows = await h.store.db.selectFrom('jobs').select(['id', 'idempotency_key']).orderBy('id').execute();
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        [...created].sort((a, b) => a - b),
+        'every acknowledged id is a stored row, nothing else',
+      );
+      for (const id of created) assert.deepEqual(await h.eventTypes(String(id)), ['queued'], `job ${id} has its event`);
+      const submits = await h.store.db
+        .selectFrom('audit')
+        .select(['id', 'object_id'])
+        .where('action', '=', 'job.submit')
+        .orderBy('id')
+        .execute();
+      assert.deepEqual(
+        submits.map((r) => Number(r.object_id)),
+        rows.map((r) => r.id),
+        'one audit record per job, and ids in the order their records were chained (commit order)',
+      );
+      // A row written with the column's own default id (as an older replica would) never meets an id
+      // the store drew, and the store's next id comes after it.
+      const plain = await h.store.write((trx) =>
+        trx
+          .insertInto('jobs')
+          .values({
+            org_id: String(h.tenant.principal.org),
+            project_id: spec.project,
+            name: 'plain',
+            state: 'cancelled',
+            spec: JSON.stringify(spec),
+            labels: '{}',
+            priority: 0,
+            placement: null,
+            exit_code: null,
+            submitted_by: 'u_plain',
+            idempotency_key: null,
+            created_at: AT,
+            started_at: null,
+            finished_at: AT,
+            borrowed: 0,
+            attempt: 0,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow(),
+      );
+      assert.ok(plain.id > Math.max(...created), `default id ${plain.id} after the drawn ones`);
+      const next = await h.cp.jobs.submit(h.tenant, spec, 'key-after');
+      assert.ok(Number(next.job.id) > plain.id, 'the next drawn id after the default one');
+    } finally {
+      await h.close();
+    }
+  });
 }

@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import type { Transaction } from 'kysely';
 import type { Principal } from '../../model/principal.js';
 import type { AuditRecord } from '../../model/schemas.js';
-import { appendedIn } from '../../store/audit.js';
+import { appendedIn, lastCheckpointIn, noteCheckpoint } from '../../store/audit.js';
 import { type ChainRecord, ChainVerifier, type Head, type VerifyProblem } from '../../store/audit-chain.js';
+import { defers, insertLater } from '../../store/deferred-insert.js';
 import type { Store } from '../../store/open-store.js';
 import type { Database } from '../../store/schema.js';
 import { operatorIds } from '../tenancy/user-views.js';
@@ -64,7 +65,7 @@ export class AuditLog {
     if (!appended) return;
     // fromId is the transaction's own first record: if records before it are covered by no checkpoint
     // (removed checkpoints), this checkpoint does not cover them either, and verify shows the gap.
-    await this.signNext(trx, appended.fromId, appended.uptoId, appended.headHash, Object.fromEntries(appended.orgHeads));
+    await this.signNext(trx, appended.fromId, appended.uptoId, appended.headHash, Object.fromEntries(appended.orgHeads), true);
   }
 
   private async signNext(
@@ -73,8 +74,15 @@ export class AuditLog {
     uptoId: number,
     headHash: string,
     orgHeads: Record<string, [number, string]>,
+    /** Sealing before COMMIT: on PostgreSQL the row may wait for the transaction's final flush. */
+    deferred = false,
   ): Promise<Checkpoint> {
-    const lastRow = await trx.selectFrom('audit_checkpoints').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirst();
+    // PostgreSQL: read with the audit heads, under the write lock (store/audit.ts), so no round trip here.
+    const known = lastCheckpointIn(trx);
+    const lastRow =
+      known !== undefined
+        ? (known ?? undefined)
+        : await trx.selectFrom('audit_checkpoints').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirst();
     const last = lastRow ? toCheckpoint(lastRow) : null;
     const prevChained = last?.version === 2 ? last : null;
     const body = {
@@ -89,21 +97,33 @@ export class AuditLog {
       at: new Date(this.now()).toISOString(),
     };
     const signature = sign(null, Buffer.from(checkpointText(body)), this.privateKey).toString('base64');
-    const row = await trx
-      .insertInto('audit_checkpoints')
-      .values({
-        at: body.at,
-        upto_id: uptoId,
-        head_hash: headHash,
-        org_heads: JSON.stringify(orgHeads),
-        signature,
-        key_id: this.keyId,
-        seq: body.seq,
-        prev_hash: body.prevHash,
-        from_id: body.fromId,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const values = {
+      at: body.at,
+      upto_id: uptoId,
+      head_hash: headHash,
+      org_heads: JSON.stringify(orgHeads),
+      signature,
+      key_id: this.keyId,
+      seq: body.seq,
+      prev_hash: body.prevHash,
+      from_id: body.fromId,
+    };
+    if (deferred && defers(trx)) {
+      // PostgreSQL, sealing: written with the transaction's other rows in one statement before COMMIT
+      // (store/deferred-insert.ts); the id is known then, and nothing reads it before.
+      const checkpoint: Checkpoint = { id: 0, ...body, signature, keyId: this.keyId };
+      const noted = { id: 0, ...values };
+      noteCheckpoint(trx, noted);
+      await insertLater(trx, 'audit_checkpoints', values, {
+        onId: (id) => {
+          checkpoint.id = id;
+          noted.id = id;
+        },
+      });
+      return checkpoint;
+    }
+    const row = await trx.insertInto('audit_checkpoints').values(values).returning('id').executeTakeFirstOrThrow();
+    noteCheckpoint(trx, { id: Number(row.id), ...values });
     return { id: Number(row.id), ...body, signature, keyId: this.keyId };
   }
 

@@ -3,10 +3,14 @@
  * residency evidence, event, audit). A start the residency gate refuses in the transaction (a
  * policy changed since the cycle ran) stays queued; one cancelled meanwhile is skipped.
  */
+
+import { sql, type Transaction } from 'kysely';
 import { describeShare } from '../../model/gpu-sharing.js';
 import type { Placement } from '../../model/job.js';
 import type { JobEvent } from '../../model/schemas.js';
 import { appendAudit } from '../../store/audit.js';
+import { defers } from '../../store/deferred-insert.js';
+import type { Database } from '../../store/schema.js';
 import { insertEvent } from '../job-events.js';
 import { openSegment } from '../metering.js';
 import type { CycleContext } from './context.js';
@@ -37,20 +41,26 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
   const refused: string[] = [];
   const committed = await ctx.store.decide(async (trx) => {
     const out: CommittedStart[] = [];
+    const marked = await markAllRunning(trx, starts, at);
+    const seen = new Set<string>();
     for (const s of starts) {
-      const res = await trx
-        .updateTable('jobs')
-        .set((eb) => ({
-          state: 'running',
-          placement: JSON.stringify(s.placement),
-          started_at: at,
-          borrowed: s.borrowed ? 1 : 0,
-          attempt: eb('attempt', '+', 1),
-        }))
-        .where('id', '=', Number(s.jobId))
-        .where('state', '=', 'queued')
-        .returning(['org_id', 'project_id', 'attempt', 'priority', 'borrowed'])
-        .executeTakeFirst();
+      if (seen.has(s.jobId)) continue; // one start per job and cycle
+      seen.add(s.jobId);
+      const res = marked
+        ? marked.get(s.jobId)
+        : await trx
+            .updateTable('jobs')
+            .set((eb) => ({
+              state: 'running',
+              placement: JSON.stringify(s.placement),
+              started_at: at,
+              borrowed: s.borrowed ? 1 : 0,
+              attempt: eb('attempt', '+', 1),
+            }))
+            .where('id', '=', Number(s.jobId))
+            .where('state', '=', 'queued')
+            .returning(['org_id', 'project_id', 'attempt', 'priority', 'borrowed'])
+            .executeTakeFirst();
       if (!res) continue; // cancelled meanwhile
       const spec = ctx.state.queuedSpecs.get(s.jobId);
       const evidence =
@@ -98,6 +108,38 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
     return out;
   });
   return { committed, refused };
+}
+
+type Marked = { org_id: string; project_id: string; attempt: number; priority: number; borrowed: number };
+
+/**
+ * markAllRunning: on PostgreSQL, every start's `queued → running` UPDATE of the cycle in one statement
+ * (one round trip for the cycle instead of one per job; the rows come back as each UPDATE's RETURNING
+ * did, a job no longer queued — cancelled meanwhile — not at all). null on SQLite, which updates
+ * start by start in the loop (in-process: no round trip to save).
+ */
+async function markAllRunning(
+  trx: Transaction<Database>,
+  starts: readonly StartDecision[],
+  at: string,
+): Promise<Map<string, Marked> | null> {
+  if (!defers(trx)) return null;
+  // The first start of each job, as the loop takes it.
+  const first = new Map<string, StartDecision>();
+  for (const s of starts) if (!first.has(s.jobId)) first.set(s.jobId, s);
+  const rows = JSON.stringify(
+    [...first.values()].map((s) => ({
+      id: Number(s.jobId),
+      placement: JSON.stringify(s.placement),
+      borrowed: s.borrowed ? 1 : 0,
+    })),
+  );
+  const r = await sql<Marked & { id: number }>`
+    update jobs as j set state = 'running', placement = s.placement, started_at = ${at}, borrowed = s.borrowed, attempt = j.attempt + 1
+    from json_to_recordset(${rows}::json) as s(id bigint, placement text, borrowed integer)
+    where j.id = s.id and j.state = 'queued'
+    returning j.id, j.org_id, j.project_id, j.attempt, j.priority, j.borrowed`.execute(trx);
+  return new Map(r.rows.map((x) => [String(x.id), x]));
 }
 
 /**

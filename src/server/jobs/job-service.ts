@@ -11,7 +11,7 @@ import { PRIORITY_CLASSES } from '../../model/job.js';
 import type { RequestContext } from '../../model/principal.js';
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../../model/schemas.js';
 import { appendAudit } from '../../store/audit.js';
-import { insertReturningId } from '../../store/fast-insert.js';
+import { insertJobLater } from '../../store/fast-insert.js';
 import type { Store } from '../../store/open-store.js';
 import { openEventRow, sealJobColumns } from '../../store/sealed-fields.js';
 import type { BusEvent, EventBus } from '../event-bus.js';
@@ -79,7 +79,8 @@ export class JobService {
           borrowed: 0,
           attempt: 0,
         };
-        const id = await insertReturningId(trx, 'jobs', { ...values, ...sealJobColumns(store.fields, project.org_id, spec) });
+        // PostgreSQL: the id is drawn now, the row written with the batch's other jobs before COMMIT.
+        const id = await insertJobLater(trx, { ...values, ...sealJobColumns(store.fields, project.org_id, spec) });
         const inserted: JobRow = {
           ...values,
           name: spec.name,
