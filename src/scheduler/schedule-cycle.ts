@@ -450,6 +450,29 @@ class StopScan {
     for (let c = 0; c < this.left.length; c++) if (this.left[c] > 0) this.active.push(c);
   }
 
+  /** Per class: the failure its members reuse, and the reservations held when it was found. */
+  private readonly known: (ExplainClass | undefined)[] = [];
+  private readonly knownHeld: number[] = [];
+
+  /**
+   * reuse: the failure a visit of the job at queue index `i` would reuse now, found once per class
+   * rather than per job (mask, class keys, cache lookups); undefined: run the full visit. Sound for
+   * the reasons closedness is: the record stays reusable until the held reservations change or, for
+   * a `reserved` failure, a start makes it stale (both re-checked here).
+   */
+  reuse(i: number, held: number, starts: number): ExplainClass | undefined {
+    const c = this.classes.of[i];
+    if (c === 0) return undefined;
+    let rec = this.known[c];
+    if (rec === undefined || this.knownHeld[c] !== held || (rec.reason.code === 'reserved' && rec.startsSeen !== starts)) {
+      const job = this.classes.rep[c];
+      rec = job ? this.closedClass(job) : undefined;
+      this.known[c] = rec;
+      this.knownHeld[c] = held;
+    }
+    return rec;
+  }
+
   /** visit: the job at queue index `i` is being visited. */
   visit(i: number): void {
     const c = this.classes.of[i];
@@ -672,6 +695,14 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     const broke = gate?.check(job);
     if (broke) {
       reasonAt[k] = broke;
+      continue;
+    }
+    // A member of a class whose failure is known skips the per-job class lookups.
+    const reused = scan?.reuse(idx[k], backfill?.heldCount ?? 0, ctx.startCount);
+    if (reused) {
+      ctx.equivalenceHits++;
+      reasonAt[k] = reused.reason;
+      classAt[k] = reused;
       continue;
     }
     // Backfill: the reservations this job ends before (and may use) are part of its class.

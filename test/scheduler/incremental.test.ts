@@ -233,7 +233,7 @@ test('stop scanning: cycles that stop visiting the queue still decide and explai
 
 test('stop scanning: a `reserved` failure made stale by a later start is checked again, not reused', () => {
   // Two B200 nodes; R holds node 1 for an hour. G (2 x 8) reserves both nodes for R's end, holding
-  // node 2. A1 then fails as `reserved` (it fits without the reservation); the short job S may use
+  // node 2. A1 then fails as `reserved` (it fits without the reservation), A1b reuses that; the short job S may use
   // the reservation and takes node 2; A2, in A1's class, must now read "insufficient capacity",
   // which only a visit finds: the cycle may not stop on A1's stale failure.
   const fleet = makeFleet([{ site: 'a', gpuType: 'B200', count: 2, unitSize: 2 }]);
@@ -259,8 +259,9 @@ test('stop scanning: a `reserved` failure made stale by a later start is checked
   const queue = [
     job('G', { seq: 1, org: 'o1', project: 'p1', gpusPerNode: 8, nodes: 2, priority: 0 }),
     job('A1', { seq: 2, org: 'o2', project: 'p2', gpusPerNode: 4, priority: 0, maxRuntimeSeconds: 7200 }),
-    job('S', { seq: 3, org: 'o3', project: 'p3', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
-    job('A2', { seq: 4, org: 'o2', project: 'p2', gpusPerNode: 4, priority: 0, maxRuntimeSeconds: 7200 }),
+    job('A1b', { seq: 3, org: 'o2', project: 'p2', gpusPerNode: 4, priority: 0, maxRuntimeSeconds: 7200 }),
+    job('S', { seq: 4, org: 'o3', project: 'p3', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
+    job('A2', { seq: 5, org: 'o2', project: 'p2', gpusPerNode: 4, priority: 0, maxRuntimeSeconds: 7200 }),
   ];
   const input: Omit<CycleInput, 'queue'> = {
     now: at,
@@ -278,6 +279,7 @@ test('stop scanning: a `reserved` failure made stale by a later start is checked
     ['S'],
   );
   assert.equal(scratch.pending.get('A1')?.code, 'reserved');
+  assert.equal(scratch.pending.get('A1b')?.code, 'reserved');
   assert.equal(scratch.pending.get('A2')?.code, 'insufficient_capacity');
   for (const j of queue) assert.deepEqual(r.pending.get(j.id), scratch.pending.get(j.id), j.id);
   assert.deepEqual([...(r.explain ?? [])], [...(scratch.explain ?? [])]);
