@@ -232,6 +232,8 @@ function runScale(
   let preemptions = 0;
   let reservations = 0;
   let windowsHeld = 0;
+  // Jobs a cycle never visited (stop scanning, incremental only).
+  let unscanned = 0;
   let totalMs = 0;
   let draining: string[] = [];
   const warmup = 5;
@@ -347,6 +349,7 @@ function runScale(
     starts += r.starts.length;
     preemptions += r.preemptions?.length ?? 0;
     reservations += r.reservations?.length ?? 0;
+    unscanned += r.stats.unscanned ?? 0;
     windowsHeld = r.windows?.length ?? 0;
   }
   const sorted = [...times].sort((a, b) => a - b);
@@ -375,6 +378,7 @@ function runScale(
     heapUsedMB: round(process.memoryUsage().heapUsed / 2 ** 20),
     heapPeakMB: round(heapPeak / 2 ** 20),
     loadAvg1m: round(loadavg()[0]),
+    ...(incremental ? { unscannedPerCycle: round(unscanned / Math.max(1, cycles)) } : {}),
     ...(incremental ? { orderKept: orderings.kept, orderMerged: orderings.merged, orderSorted: orderings.sorted } : {}),
     windows,
     cycleTimes: times,
@@ -734,6 +738,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       memory: { type: 'boolean' },
       schedulers: { type: 'string' },
       svg: { type: 'string' },
+      'svg-cpu': { type: 'string' },
     },
   });
   // --schedulers scratch,incremental: both, side by side, per configuration.
@@ -767,6 +772,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       // --svg path: cycle time vs pending, one line per (fleet, scheduler), first mode run.
       const mode = rows[0]?.mode === 'turnover' ? 'turnover' : 'interval';
       if (values.svg) writeFileSync(values.svg, plotSvg(rows, mode, 'all', schedulers !== undefined));
+      // --svg-cpu path: the same with CPU time only (for a shared machine).
+      if (values['svg-cpu']) writeFileSync(values['svg-cpu'], plotSvg(rows, mode, 'cpu', schedulers !== undefined));
       console.table(rows);
       console.log(JSON.stringify({ wallSeconds: round((performance.now() - t0) / 1000), rows }, null, 2));
     },

@@ -134,6 +134,11 @@ export class Backfill {
     });
   }
 
+  /** heldCount: reservations and windows held so far this cycle (only grows; job masks depend on it). */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
   /** holding tells whether any reservation or capacity window holds GPUs this cycle. */
   get holding(): boolean {
     return this.held.length > 0;

@@ -19,6 +19,10 @@
  *   factor F = 2^(-UE/S) is within 2r/e (+O(r^2)) of the exact one: its total within
  *   weights.fairShare * 2r/e. Decisions are then exactly scheduleCycle's on the snapshot
  *   (`lastInput`). r = 0 (default) passes the caller's usage through: exact.
+ * - the number of queued jobs per scan class (scanClassKey: every field the cycle's loop reads
+ *   before it reuses a class failure), kept on arrival, change and removal: the cycle stops visiting
+ *   the queue once every class with unvisited members has failed (CycleOptions.classes), and the
+ *   unvisited jobs read their class's reason through the pending and explain views;
  * - explanations: built in the cycle for a bounded head (explainHead), any other job's on request
  *   (explain(jobId)), computed once from values captured at the end of the cycle and tagged with
  *   the cycle they describe: the same content as scheduleCycle's explain map.
@@ -26,7 +30,7 @@
 import type { PendingReason } from '../model/job.js';
 import type { ClusterModel } from './cluster-model.js';
 import { orderIndexes } from './order.js';
-import { SchedulerError, scheduleCycleWith } from './schedule-cycle.js';
+import { SchedulerError, scanClassKey, scheduleCycleWith } from './schedule-cycle.js';
 import type { CycleInput, CycleResult, FairShareInput, JobExplain, SchedJob } from './types.js';
 
 /** IncrementalOptions: cost knobs; none changes a decision except usageTolerance (bounded, above). */
@@ -35,6 +39,8 @@ export interface IncrementalOptions {
   explainHead?: number;
   /** Relative fair-share usage change that refreshes the usage snapshot (default 0: exact). */
   usageTolerance?: number;
+  /** Stop visiting the queue once every class with unvisited jobs has failed (default true). */
+  stopScan?: boolean;
 }
 
 /** How a cycle got its order: the last one kept as is, kept with arrivals merged in, or sorted. */
@@ -65,6 +71,8 @@ interface Entry {
   fresh: boolean;
   /** Its index in the queue of the cycle being run. */
   slot: number;
+  /** Its scan class (0: never shares a class). */
+  cls: number;
 }
 
 export class IncrementalScheduler {
@@ -82,10 +90,30 @@ export class IncrementalScheduler {
   lastInput: IncrementalInput | undefined;
   private readonly explainHead: number;
   private readonly usageTolerance: number;
+  private readonly stopScan: boolean;
+  /** Scan classes: key -> id, id -> queued jobs, id -> one member (id 0: jobs that never share a class). */
+  private readonly classIds = new Map<string, number>();
+  private readonly classCount: number[] = [0];
+  private readonly classRep: (SchedJob | undefined)[] = [undefined];
 
   constructor(options: IncrementalOptions = {}) {
     this.explainHead = options.explainHead ?? 200;
     this.usageTolerance = options.usageTolerance ?? 0;
+    this.stopScan = options.stopScan ?? true;
+  }
+
+  /** classOf: the scan class id of a job (interned; counts are kept by the callers). */
+  private classOf(job: SchedJob): number {
+    const key = scanClassKey(job);
+    if (key === undefined) return 0;
+    let id = this.classIds.get(key);
+    if (id === undefined) {
+      id = this.classCount.length;
+      this.classIds.set(key, id);
+      this.classCount.push(0);
+      this.classRep.push(job);
+    }
+    return id;
   }
 
   /** The queued jobs, in no particular order (a new array). */
@@ -104,7 +132,8 @@ export class IncrementalScheduler {
   /** submit queues a new job. Throws SchedulerError if its id is queued already. */
   submit(job: SchedJob): void {
     if (this.entries.has(job.id)) throw new SchedulerError(`job ${job.id} is queued twice`);
-    const e: Entry = { job, alive: true, fresh: true, slot: 0 };
+    const e: Entry = { job, alive: true, fresh: true, slot: 0, cls: this.classOf(job) };
+    this.classCount[e.cls]++;
     this.entries.set(job.id, e);
     this.all.push(e);
     this.freshList.push(e);
@@ -115,6 +144,9 @@ export class IncrementalScheduler {
     const e = this.entries.get(job.id);
     if (!e) return false;
     e.job = job;
+    this.classCount[e.cls]--;
+    e.cls = this.classOf(job);
+    this.classCount[e.cls]++;
     if (!e.fresh) {
       e.fresh = true;
       this.freshList.push(e);
@@ -127,6 +159,7 @@ export class IncrementalScheduler {
     const e = this.entries.get(jobId);
     if (!e) return false;
     e.alive = false;
+    this.classCount[e.cls]--;
     this.entries.delete(jobId);
     return true;
   }
@@ -142,11 +175,13 @@ export class IncrementalScheduler {
     // order and merging the fresh jobs in needs no lookup by id.
     const all = this.all;
     const queue: SchedJob[] = [];
+    const of = new Uint32Array(this.entries.size);
     let w = 0;
     for (let i = 0; i < all.length; i++) {
       const e = all[i];
       if (!e.alive) continue;
       e.slot = w;
+      of[w] = e.cls;
       all[w++] = e;
       queue.push(e.job);
     }
@@ -157,6 +192,7 @@ export class IncrementalScheduler {
     const r = scheduleCycleWith(cluster, full, {
       eagerHead: this.explainHead,
       lazyPending: true,
+      classes: this.stopScan ? { of, count: this.classCount, rep: this.classRep } : undefined,
       order: (scores, seqs, ids) => {
         const o = this.orderFrom(scores, seqs, ids);
         path = o.path;

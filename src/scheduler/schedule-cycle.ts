@@ -67,7 +67,7 @@ interface CycleContext {
   readonly preemptor: Preemptor | undefined;
   /** Reservations; undefined when backfill is off. */
   readonly backfill: Backfill | undefined;
-  readonly opts: Required<CycleOptions>;
+  readonly opts: ResolvedOptions;
   equivalenceHits: number;
   /** Starts made so far this cycle (see stillValid). */
   startCount: number;
@@ -388,7 +388,139 @@ export interface CycleOptions {
    * for callers whose queue cannot hold an id twice (the incremental scheduler). Default false.
    */
   lazyPending?: boolean;
+  /**
+   * Stop scanning (with lazyPending only): the caller's count of queued jobs per scan class. Once
+   * every scan class that still has unvisited members has failed this cycle (and its failure would
+   * be reused by a visit), the rest of the queue cannot change any decision: the loop stops, and
+   * each unvisited job gets, through the pending and explain views, the reason a visit would have
+   * given it (already placed, over budget, else its class's).
+   */
+  classes?: ScanClasses;
 }
+
+/**
+ * ScanClasses: queued jobs grouped by every field the per-job loop reads before it reuses a class
+ * failure: project and priority (the class key), GPU type and shape (or share), and what the
+ * backfill mask reads (organisation, preemptible, maxRuntimeSeconds). Class 0 holds the jobs that
+ * never share a class (constraints, spread groups): while one is unvisited the loop goes on.
+ */
+export interface ScanClasses {
+  /** Queue index -> scan class id. */
+  readonly of: Uint32Array;
+  /** Class id -> queued jobs of the class in this cycle's queue. */
+  readonly count: readonly number[];
+  /** Class id -> one member (its fields decide the class); unused for class 0. */
+  readonly rep: readonly (SchedJob | undefined)[];
+}
+
+/** scanClassKey: the scan class of a job as a string (0 for jobs that never share a class is the caller's). */
+export function scanClassKey(job: SchedJob): string | undefined {
+  if (job.spread !== undefined || hasConstraints(job)) return undefined;
+  const shape = job.share ? `s${job.share.milli}/${job.share.migProfile ?? ''}` : `${job.gpusPerNode}x${job.nodes}`;
+  return `${job.project}\u0000${job.priority}\u0000${job.gpuType ?? ANY}\u0000${shape}\u0000${job.org}\u0000${job.preemptible === true}\u0000${job.maxRuntimeSeconds}`;
+}
+
+/**
+ * StopScan decides when the per-job loop may stop: every scan class with unvisited members is
+ * closed, i.e. a visit of any member would reuse a cached failure (`closedClass`). Closedness only
+ * grows within a cycle (failures stay failures, reservation slots only fill, mayReserve only
+ * clears) except in two ways, both handled: a new reservation or window changes the backfill masks
+ * (every class is checked again), and a start makes `reserved` failures stale (those classes are
+ * checked again). Classes are checked from a cursor, so a cycle checks each class about once.
+ */
+class StopScan {
+  private readonly left: number[];
+  private readonly active: number[] = [];
+  private cursor = 0;
+  private witness = -1;
+  private heldSeen = -1;
+  private startsSeen = -1;
+  /** Classes found closed on a `reserved` failure since the last start, and those to check again. */
+  private reservedClosed: number[] = [];
+  private recheck: number[] = [];
+  /** Class id -> the failure its unvisited members take. */
+  readonly closedAs: (ExplainClass | undefined)[] = [];
+  dirty = true;
+
+  constructor(
+    private readonly classes: ScanClasses,
+    private readonly closedClass: (job: SchedJob) => ExplainClass | undefined,
+  ) {
+    this.left = [...classes.count];
+    for (let c = 0; c < this.left.length; c++) if (this.left[c] > 0) this.active.push(c);
+  }
+
+  /** Per class: the failure its members reuse, and the reservations held when it was found. */
+  private readonly known: (ExplainClass | undefined)[] = [];
+  private readonly knownHeld: number[] = [];
+
+  /**
+   * reuse: the failure a visit of the job at queue index `i` would reuse now, found once per class
+   * rather than per job (mask, class keys, cache lookups); undefined: run the full visit. Sound for
+   * the reasons closedness is: the record stays reusable until the held reservations change or, for
+   * a `reserved` failure, a start makes it stale (both re-checked here).
+   */
+  reuse(i: number, held: number, starts: number): ExplainClass | undefined {
+    const c = this.classes.of[i];
+    if (c === 0) return undefined;
+    let rec = this.known[c];
+    if (rec === undefined || this.knownHeld[c] !== held || (rec.reason.code === 'reserved' && rec.startsSeen !== starts)) {
+      const job = this.classes.rep[c];
+      rec = job ? this.closedClass(job) : undefined;
+      this.known[c] = rec;
+      this.knownHeld[c] = held;
+    }
+    return rec;
+  }
+
+  /** visit: the job at queue index `i` is being visited. */
+  visit(i: number): void {
+    const c = this.classes.of[i];
+    if (--this.left[c] === 0 && c === this.witness) this.dirty = true;
+  }
+
+  /** allClosed: true when no unvisited job can change the outcome (only checks after a change). */
+  allClosed(held: number, starts: number): boolean {
+    if (!this.dirty) return false;
+    this.dirty = false;
+    if (held !== this.heldSeen) {
+      this.heldSeen = held;
+      this.cursor = 0;
+      this.reservedClosed = [];
+      this.recheck = [];
+    } else if (starts !== this.startsSeen && this.reservedClosed.length > 0) {
+      for (const c of this.reservedClosed) this.recheck.push(c);
+      this.reservedClosed = [];
+    }
+    this.startsSeen = starts;
+    while (this.recheck.length > 0) {
+      const c = this.recheck[this.recheck.length - 1];
+      if (!this.check(c)) return false;
+      this.recheck.pop();
+    }
+    while (this.cursor < this.active.length) {
+      if (!this.check(this.active[this.cursor])) return false;
+      this.cursor++;
+    }
+    return true;
+  }
+
+  private check(c: number): boolean {
+    if (this.left[c] === 0) return true;
+    const job = this.classes.rep[c];
+    const rec = c === 0 || !job ? undefined : this.closedClass(job);
+    if (!rec) {
+      this.witness = c;
+      return false;
+    }
+    this.closedAs[c] = rec;
+    if (rec.reason.code === 'reserved') this.reservedClosed.push(c);
+    return true;
+  }
+}
+
+/** ResolvedOptions: CycleOptions with the defaults filled in. */
+type ResolvedOptions = Required<Omit<CycleOptions, 'classes'>> & Pick<CycleOptions, 'classes'>;
 
 /** QueueOrdering: (scores, seqs, ids) in queue order -> queue indexes, score desc, seq asc, id asc. */
 export type QueueOrdering = (scores: Float64Array, seqs: Float64Array, ids: readonly string[]) => Uint32Array;
@@ -406,6 +538,8 @@ function orderQueue(
 ): {
   ordered: SchedJob[];
   ids: string[];
+  /** Position -> queue index. */
+  idx: Uint32Array;
   placed: Uint8Array;
   /** Queue index -> position in `ordered`. */
   positionOf: Uint32Array;
@@ -444,7 +578,7 @@ function orderQueue(
     placed[k] = placedAt[idx[k]];
     positionOf[idx[k]] = k;
   }
-  if (!pctx) return { ordered, ids: orderedIds, placed, positionOf };
+  if (!pctx) return { ordered, ids: orderedIds, idx, placed, positionOf };
   const priorityAt = (k: number): JobPriority => {
     const i = idx[k];
     const at = 4 * i;
@@ -457,7 +591,7 @@ function orderQueue(
   const head = Math.min(n, eagerHead);
   for (let k = 0; k < head; k++) priorities.set(orderedIds[k], priorityAt(k));
   priorities.fillLater(orderedIds, head, priorityAt);
-  return { ordered, ids: orderedIds, placed, positionOf, priorities };
+  return { ordered, ids: orderedIds, idx, placed, positionOf, priorities };
 }
 
 /**
@@ -483,14 +617,14 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
 
 /** scheduleCycleWith is scheduleCycle with internal cost knobs (see CycleOptions). */
 export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, options: CycleOptions): CycleResult {
-  const opts: Required<CycleOptions> = {
+  const opts: ResolvedOptions = {
     eagerHead: EAGER_HEAD,
     equivalence: true,
     order: orderIndexes,
     lazyPending: false,
     ...options,
   };
-  const { ordered, ids, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead, opts.order);
+  const { ordered, ids, idx, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead, opts.order);
   const preempting = input.preemption?.enabled === true;
   const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running, preempting);
   const ctx: CycleContext = {
@@ -528,7 +662,30 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
   const classAt = new Array<ExplainClass | undefined>(ordered.length);
   const classes: ExplainClass[] = [];
   const gate = input.budgets ? new BudgetGate(input.budgets) : undefined;
+  // A cached failure is reused unless it may be stale (see stillValid) or the member would take a
+  // reservation slot (it then runs the full pipeline, as it would without classes).
+  const reusable = (known: ExplainClass, job: SchedJob): boolean =>
+    stillValid(ctx, known) &&
+    !(backfill && !job.share && known.mayReserve && RESERVABLE.has(known.reason.code) && backfill.wants(job));
+  // The failure a visit of `job` would reuse now, or undefined (for a job that may share a class).
+  const closedClass = (job: SchedJob): ExplainClass | undefined => {
+    const mask = backfill ? backfill.mask(job) : 0;
+    const typeKey = mask === 0 ? (job.gpuType ?? ANY) : keys.of(job.gpuType ?? ANY, mask);
+    const classKey = preempting ? keys.of(job.project, job.priority) : job.project;
+    const known = ctx.failedShapes.get(classKey, typeKey, job.share ? shareShape(job.share) : job);
+    return known && reusable(known, job) ? known : undefined;
+  };
+  const scan = opts.classes && opts.lazyPending && opts.equivalence ? new StopScan(opts.classes, closedClass) : undefined;
+  // Positions from scannedTo on were never visited (stop scanning).
+  let scannedTo = ordered.length;
   for (let k = 0; k < ordered.length; k++) {
+    if (scan) {
+      if (scan.allClosed(backfill?.heldCount ?? 0, ctx.startCount)) {
+        scannedTo = k;
+        break;
+      }
+      scan.visit(idx[k]);
+    }
     const job = ordered[k];
     if (placed[k] === 1) {
       reasonAt[k] = REASON.alreadyPlaced(job.id);
@@ -538,6 +695,14 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     const broke = gate?.check(job);
     if (broke) {
       reasonAt[k] = broke;
+      continue;
+    }
+    // A member of a class whose failure is known skips the per-job class lookups.
+    const reused = scan?.reuse(idx[k], backfill?.heldCount ?? 0, ctx.startCount);
+    if (reused) {
+      ctx.equivalenceHits++;
+      reasonAt[k] = reused.reason;
+      classAt[k] = reused;
       continue;
     }
     // Backfill: the reservations this job ends before (and may use) are part of its class.
@@ -551,16 +716,13 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     const shape: Shape = job.share ? shareShape(job.share) : job;
     const known = ctx.opts.equivalence && !constrained ? ctx.failedShapes.get(classKey, typeKey, shape) : undefined;
     // A member that would take a reservation slot runs the full pipeline, as it would without classes.
-    if (
-      known &&
-      stillValid(ctx, known) &&
-      !(backfill && !job.share && known.mayReserve && RESERVABLE.has(known.reason.code) && backfill.wants(job))
-    ) {
+    if (known && reusable(known, job)) {
       ctx.equivalenceHits++;
       reasonAt[k] = known.reason;
       classAt[k] = known;
       continue;
     }
+    if (scan) scan.dirty = true; // the pipeline runs: classes may close (or reopen)
     const capacityKey = mask === 0 ? ANY : keys.of(ANY, mask);
     if (mask !== 0) backfill?.suspend(mask);
     const outcome = tryJob(ctx, job, capacityKey);
@@ -603,7 +765,17 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
       if (!backfill.reserve(job, outcome.blockedTypes)) cls.mayReserve = false;
     }
   }
-  const pending = opts.lazyPending ? lazyPending(ids, reasonAt, opts.eagerHead) : eagerPending(input, reasonAt, positionOf);
+  // An unvisited job gets what a visit would have given it: nothing after scannedTo changes the
+  // cluster, the ledger, the reservations or the budgets, so the class failure it would reuse is the
+  // one its class was found closed on.
+  const lateClass = (k: number): ExplainClass | undefined =>
+    placed[k] === 1 || gate?.check(ordered[k]) || !scan || !opts.classes ? undefined : scan.closedAs[opts.classes.of[idx[k]]];
+  const lateReason = (k: number): PendingReason | undefined =>
+    placed[k] === 1 ? REASON.alreadyPlaced(ordered[k].id) : (gate?.check(ordered[k]) ?? lateClass(k)?.reason);
+  const classOf = (k: number): ExplainClass | undefined => (k < scannedTo ? classAt[k] : lateClass(k));
+  const pending = opts.lazyPending
+    ? lazyPending(ids, reasonAt, opts.eagerHead, scannedTo, lateReason)
+    : eagerPending(input, reasonAt, positionOf);
   // Every job got one outcome, so a repeated id shows as fewer outcomes than jobs (or a start that
   // is also pending). Checked once here rather than per job: it is rare and the cluster can be undone.
   if (!opts.lazyPending && (pending.size + starts.length !== ordered.length || starts.some((s) => pending.has(s.jobId)))) {
@@ -616,9 +788,10 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     pending,
     stats: { considered: ordered.length, started: starts.length, equivalenceHits: ctx.equivalenceHits },
   };
+  if (scan) result.stats.unscanned = ordered.length - scannedTo;
   if (preempting) result.preemptions = preemptions;
   if (priorities) result.priorities = priorities;
-  if (input.explain) result.explain = explainAll(ctx, ordered, ids, result, waitingOn, classAt, classes);
+  if (input.explain) result.explain = explainAll(ctx, ordered, ids, result, waitingOn, classOf, classes);
   if (backfill) {
     if (input.backfill?.enabled) result.reservations = backfill.reservations;
     if (input.capacityWindows) result.windows = backfill.windows;
@@ -641,25 +814,38 @@ function eagerPending(
   return pending;
 }
 
-/** lazyPending: the pending jobs in queue order, the first `head` inserted now, the rest on first read. */
+/**
+ * lazyPending: the pending jobs in queue order, the first `head` inserted now, the rest on first
+ * read. Positions from `scannedTo` on were not visited (all pending): `late` gives their reasons.
+ */
 function lazyPending(
   ids: readonly string[],
   reasonAt: readonly (PendingReason | undefined)[],
   head: number,
+  scannedTo: number,
+  late: (k: number) => PendingReason | undefined,
 ): Map<string, PendingReason> {
   const keys: string[] = [];
   const reasons: PendingReason[] = [];
-  for (let k = 0; k < ids.length; k++) {
+  for (let k = 0; k < scannedTo; k++) {
     const reason = reasonAt[k];
     if (reason) {
       keys.push(ids[k]);
       reasons.push(reason);
     }
   }
+  const scanned = keys.length;
+  for (let k = scannedTo; k < ids.length; k++) keys.push(ids[k]);
+  const reasonOf = (i: number): PendingReason => {
+    if (i < scanned) return reasons[i];
+    const reason = late(scannedTo + i - scanned);
+    if (!reason) throw new SchedulerError(`job ${keys[i]} was not visited and has no class failure`);
+    return reason;
+  };
   const pending = new TailMap<PendingReason>();
   const eager = Math.min(keys.length, head);
-  for (let i = 0; i < eager; i++) pending.set(keys[i], reasons[i]);
-  pending.fillLater(keys, eager, (i) => reasons[i]);
+  for (let i = 0; i < eager; i++) pending.set(keys[i], reasonOf(i));
+  pending.fillLater(keys, eager, reasonOf);
   return pending;
 }
 
@@ -807,7 +993,7 @@ function explainAll(
   ids: readonly string[],
   result: CycleResult,
   waitingOn: ReadonlyMap<string, string[]>,
-  classAt: readonly (ExplainClass | undefined)[],
+  classOf: (k: number) => ExplainClass | undefined,
   classes: readonly ExplainClass[],
 ): Map<string, JobExplain> {
   const now = ctx.input.now;
@@ -846,7 +1032,7 @@ function explainAll(
     }
     const victims = waitingOn.get(id);
     if (victims) e.blockedBy = victims;
-    const cls = classAt[k];
+    const cls = classOf(k);
     if (!cls || !COUNTERFACTUAL_CODES.has(cls.reason.code)) return e;
     if (cls.blockedBy) e.blockedBy = [...cls.blockedBy];
     if (cls.counterfactual) e.counterfactual = cls.counterfactual;

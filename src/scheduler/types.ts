@@ -332,7 +332,12 @@ export interface JobPriority {
 export interface CycleResult {
   starts: StartDecision[];
   pending: Map<string, PendingReason>;
-  stats: { considered: number; started: number; equivalenceHits: number };
+  /**
+   * considered: queued jobs; equivalenceHits: jobs visited that reused their class's failure;
+   * unscanned: jobs never visited because every class they belong to had failed (stop scanning,
+   * incremental scheduler only): each has its class's reason, as a visit would have given it.
+   */
+  stats: { considered: number; started: number; equivalenceHits: number; unscanned?: number };
   /** Evictions decided this cycle (only when preemption is enabled). */
   preemptions?: PreemptionDecision[];
   /** Multifactor priority of every queued job (only when fairShare is given). */

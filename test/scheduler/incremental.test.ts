@@ -10,7 +10,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Fleet, GpuType } from '../../src/model/fleet.js';
 import { mulberry32 } from '../../src/model/prng.js';
-import { ClusterModel, type CycleInput, IncrementalScheduler, type SchedJob, scheduleCycle } from '../../src/scheduler/index.js';
+import {
+  type BudgetLimit,
+  ClusterModel,
+  type CycleInput,
+  IncrementalScheduler,
+  type SchedJob,
+  scheduleCycle,
+} from '../../src/scheduler/index.js';
 import { job, makeFleet, type PoolDef, PropertyWorld, quotas } from './fixtures.js';
 
 const MIN = 60_000;
@@ -40,7 +47,15 @@ function sync(s: IncrementalScheduler, want: readonly SchedJob[]): void {
   }
 }
 
-function history(seed: number, usageTolerance: number): { cycles: number; starts: number; paths: Set<string> } {
+/**
+ * history runs one random history. `classes`: many identical copies, rare constraints and spread
+ * groups and a budget gate, so that cycles often stop visiting the queue (stop scanning).
+ */
+function history(
+  seed: number,
+  usageTolerance: number,
+  classes = false,
+): { cycles: number; starts: number; paths: Set<string>; unscanned: number; stopped: number } {
   const rnd = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const pools: PoolDef[] = [
@@ -57,12 +72,16 @@ function history(seed: number, usageTolerance: number): { cycles: number; starts
   let seq = 0;
   let now = 0;
   let starts = 0;
+  let unscanned = 0;
+  let stopped = 0;
   const paths = new Set<string>();
-  const cycles = 8;
+  const cycles = classes ? 10 : 8;
+  const odd = classes ? 0.02 : 0.15;
+  const costs = new Map<string, number>();
   for (let c = 0; c < cycles; c++) {
     now += (1 + Math.floor(rnd() * 20)) * MIN;
     // Arrivals: a few shapes, often in identical copies (array jobs).
-    for (let b = Math.floor(rnd() * 4); b > 0; b--) {
+    for (let b = Math.floor(rnd() * (classes ? 7 : 4)); b > 0; b--) {
       const project = pick(PROJECTS);
       const proto = {
         project,
@@ -72,12 +91,15 @@ function history(seed: number, usageTolerance: number): { cycles: number; starts
         nodes: pick([1, 1, 2]),
         priority: pick([0, 0, 100, 500]),
         maxRuntimeSeconds: pick([1800, 3600, 7200]),
-        requiredSites: rnd() < 0.15 ? [pick(['a', 'b'])] : undefined,
+        requiredSites: rnd() < odd ? [pick(['a', 'b'])] : undefined,
         // Service replicas: the spread group follows them through the cluster replays.
-        spread: rnd() < 0.15 ? { group: `s${project}`, mode: pick(['required', 'preferred'] as const) } : undefined,
+        spread: rnd() < odd ? { group: `s${project}`, mode: pick(['required', 'preferred'] as const) } : undefined,
       };
-      for (let copies = 1 + Math.floor(rnd() * 5); copies > 0; copies--) {
+      const cost = classes && rnd() < 0.3 ? 100 * (1 + Math.floor(rnd() * 30)) : 0;
+      for (let copies = 1 + Math.floor(rnd() * (classes ? 12 : 5)); copies > 0; copies--) {
         seq++;
+        // Copies of one class, some priced and some not: some are over budget, some fail on capacity.
+        if (cost > 0 && rnd() < 0.5) costs.set(`j${seq}`, cost);
         world.submit(job(`j${seq}`, { ...proto, seq, submittedAt: now }));
       }
     }
@@ -119,6 +141,20 @@ function history(seed: number, usageTolerance: number): { cycles: number; starts
       ],
       explain: true,
     };
+    if (classes) {
+      const limit = (scope: 'org' | 'project', id: string, left: number): BudgetLimit => ({
+        scope,
+        id,
+        capCents: 100_000,
+        remainingCents: left,
+        month: '2026-12',
+      });
+      input.budgets = {
+        orgs: new Map([['o2', limit('org', 'o2', Math.floor(rnd() * 4000))]]),
+        projects: new Map([['p1', limit('project', 'p1', Math.floor(rnd() * 6000))]]),
+        costs,
+      };
+    }
     const scratchCluster = copyOf(fleet, cluster);
     const r = sched.cycle(cluster, input);
     const seen = sched.lastInput;
@@ -128,6 +164,8 @@ function history(seed: number, usageTolerance: number): { cycles: number; starts
     if (usageTolerance === 0) assert.equal(seen.fairShare, input.fairShare);
     const scratch = scheduleCycle(scratchCluster, { ...seen, queue });
     const what = `seed ${seed} cycle ${c + 1}`;
+    unscanned += r.stats.unscanned ?? 0;
+    if ((r.stats.unscanned ?? 0) > 0) stopped++;
     assert.equal(r.cycle, c + 1);
     paths.add(r.ordering);
     assert.deepEqual(r.starts, scratch.starts, `${what}: starts`);
@@ -155,7 +193,7 @@ function history(seed: number, usageTolerance: number): { cycles: number; starts
     cluster.verifyIndexes();
   }
   assert.equal(sched.explain('nope'), undefined);
-  return { cycles, starts, paths };
+  return { cycles, starts, paths, unscanned, stopped };
 }
 
 test('incremental cycles decide exactly as scheduleCycle from scratch (random histories, all policies on)', () => {
@@ -175,6 +213,76 @@ test('with bucketed usage the order is reused and decisions equal scheduleCycle 
   const paths = new Set<string>();
   for (let seed = 101; seed <= 130; seed++) for (const p of history(seed, 10).paths) paths.add(p);
   assert.ok(paths.has('merged') && paths.has('kept'), `orders reused: ${[...paths].join()}`);
+});
+
+test('stop scanning: cycles that stop visiting the queue still decide and explain exactly as scheduleCycle', () => {
+  let unscanned = 0;
+  let stopped = 0;
+  let starts = 0;
+  for (let seed = 201; seed <= 240; seed++) {
+    const h = history(seed, 0, true);
+    unscanned += h.unscanned;
+    stopped += h.stopped;
+    starts += h.starts;
+  }
+  // The histories must really exercise stopping (and still start jobs), else this test proves nothing.
+  assert.ok(stopped > 40 && unscanned > 500, `cycles stopped: ${stopped}, jobs not visited: ${unscanned}`);
+  if (process.env.SHOW_SCAN) console.log({ stopped, unscanned, starts });
+  assert.ok(starts > 100, `histories start jobs: ${starts}`);
+});
+
+test('stop scanning: a `reserved` failure made stale by a later start is checked again, not reused', () => {
+  // Two B200 nodes; R holds node 1 for an hour. G (2 x 8) reserves both nodes for R's end, holding
+  // node 2. A1 then fails as `reserved` (it fits without the reservation), A1b reuses that; the short job S may use
+  // the reservation and takes node 2; A2, in A1's class, must now read "insufficient capacity",
+  // which only a visit finds: the cycle may not stop on A1's stale failure.
+  const fleet = makeFleet([{ site: 'a', gpuType: 'B200', count: 2, unitSize: 2 }]);
+  const at = 1000 * MIN;
+  const world = () => {
+    const c = new ClusterModel(fleet);
+    c.allocate('R', 'p3', { site: 'a', gpuType: 'B200', nodes: [{ node: fleet.nodes[0].id, gpus: [0, 1, 2, 3, 4, 5, 6, 7] }] });
+    return c;
+  };
+  const running = [
+    {
+      id: 'R',
+      project: 'p3',
+      org: 'o3',
+      priority: 0,
+      gpus: 8,
+      startedAt: at - 10 * MIN,
+      borrowed: false,
+      preemptible: false,
+      maxRuntimeSeconds: 70 * 60,
+    },
+  ];
+  const queue = [
+    job('G', { seq: 1, org: 'o1', project: 'p1', gpusPerNode: 8, nodes: 2, priority: 0 }),
+    job('A1', { seq: 2, org: 'o2', project: 'p2', gpusPerNode: 4, priority: 0, maxRuntimeSeconds: 7200 }),
+    job('A1b', { seq: 3, org: 'o2', project: 'p2', gpusPerNode: 4, priority: 0, maxRuntimeSeconds: 7200 }),
+    job('S', { seq: 4, org: 'o3', project: 'p3', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
+    job('A2', { seq: 5, org: 'o2', project: 'p2', gpusPerNode: 4, priority: 0, maxRuntimeSeconds: 7200 }),
+  ];
+  const input: Omit<CycleInput, 'queue'> = {
+    now: at,
+    quotas: quotas({ p1: { B200: 64 }, p2: { B200: 64 }, p3: { B200: 64 } }),
+    running,
+    backfill: { enabled: true, reservations: 1, gangsOnly: true },
+    explain: true,
+  };
+  const sched = new IncrementalScheduler();
+  for (const j of queue) sched.submit(j);
+  const r = sched.cycle(world(), input);
+  const scratch = scheduleCycle(world(), { ...input, queue });
+  assert.deepEqual(
+    r.starts.map((s) => s.jobId),
+    ['S'],
+  );
+  assert.equal(scratch.pending.get('A1')?.code, 'reserved');
+  assert.equal(scratch.pending.get('A1b')?.code, 'reserved');
+  assert.equal(scratch.pending.get('A2')?.code, 'insufficient_capacity');
+  for (const j of queue) assert.deepEqual(r.pending.get(j.id), scratch.pending.get(j.id), j.id);
+  assert.deepEqual([...(r.explain ?? [])], [...(scratch.explain ?? [])]);
 });
 
 test('queue maintenance: submit twice throws, update and remove report unknown ids', () => {
