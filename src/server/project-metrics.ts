@@ -1,8 +1,8 @@
 /**
  * Per-project metrics at /metrics, labelled `org` and `project`: GPUs allocated and jobs queued now
  * (from the live scheduling state), GPU-seconds run (a counter from the metered usage: the daily
- * rollup of closed segments plus the open ones up to the scrape, so it is the figure GET /v1/usage
- * adds up and survives restarts), and the wait from submission to a job's first start (a histogram,
+ * rollup of closed segments plus the open ones up to the scrape, metered-totals.ts, so it is the
+ * figure GET /v1/usage adds up and survives restarts), and the wait from submission to a job's first start (a histogram,
  * observed as the cycle commits the start).
  *
  * Cardinality is bounded: at most `maxLabelSets` (org, project) pairs get their own series; a pair
@@ -10,9 +10,9 @@
  * the series `org="other",project="other"`. The cap is `metrics.maxProjectLabelSets` in the limits
  * file (limits.ts; default 500).
  */
-import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Store } from '../store/open-store.js';
+import { MeteredTotals } from './metered-totals.js';
 
 export const OTHER = 'other';
 
@@ -73,28 +73,6 @@ const sumBy = <T>(items: Iterable<T>, labels: ProjectLabels, pick: (t: T) => [st
   return sums.values();
 };
 
-/** meteredGpuSeconds: GPU-seconds run per (org, project), closed segments from the rollup, open ones up to `now`. */
-async function meteredGpuSeconds(store: Store, now: number): Promise<{ org: string; project: string; seconds: number }[]> {
-  const out: { org: string; project: string; seconds: number }[] = [];
-  const closed = await store.db
-    .selectFrom('usage_daily')
-    .select(['org_id', 'project_id', sql<string>`cast(sum(run_mms) as text)`.as('mms')])
-    .groupBy(['org_id', 'project_id'])
-    .execute();
-  // milli-GPU × ms to GPU-seconds: exact in BigInt down to the microsecond, then a double.
-  for (const r of closed) out.push({ org: r.org_id, project: r.project_id, seconds: Number(BigInt(r.mms) / 1000n) / 1000 });
-  const open = await store.db
-    .selectFrom('usage_records')
-    .select(['org_id', 'project_id', 'gpus', 'started_at'])
-    .where('ended_at', 'is', null)
-    .execute();
-  for (const r of open) {
-    const ms = Math.max(0, now - Date.parse(r.started_at));
-    out.push({ org: r.org_id, project: r.project_id, seconds: (Number(r.gpus) * ms) / 1000 });
-  }
-  return out;
-}
-
 export function registerProjectMetrics(
   registry: Registry,
   opts: {
@@ -132,6 +110,7 @@ export function registerProjectMetrics(
   });
   // The counter follows the metered total; it only ever adds what the total grew by since the last scrape.
   const reported = new Map<string, number>();
+  let metered: { store: Store; totals: MeteredTotals } | undefined;
   new Counter({
     name: 'gigafab_project_gpu_seconds_total',
     help: 'GPU-seconds run, as metered (closed segments and open ones up to the scrape), per organisation and project',
@@ -140,9 +119,10 @@ export function registerProjectMetrics(
     async collect() {
       const store = opts.store();
       if (!store) return;
-      let totals: Awaited<ReturnType<typeof meteredGpuSeconds>>;
+      if (metered?.store !== store) metered = { store, totals: new MeteredTotals(store) };
+      let totals: Awaited<ReturnType<MeteredTotals['read']>>;
       try {
-        totals = await meteredGpuSeconds(store, now());
+        totals = await metered.totals.read(now());
       } catch {
         return; // the store unreachable: the series keep their last values, the rest of /metrics still answers
       }
