@@ -10,9 +10,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Insertable } from 'kysely';
 import { Registry } from 'prom-client';
 import { registerProjectMetrics } from '../src/server/project-metrics.js';
 import { openSqliteStore } from '../src/store/open-store.js';
+import type { Database } from '../src/store/schema.js';
 
 const projects = Number(process.argv[2] ?? 24);
 const days = Number(process.argv[3] ?? 365);
@@ -20,7 +22,7 @@ const dir = mkdtempSync(join(tmpdir(), 'gigafab-bench-pm-'));
 const store = await openSqliteStore(dir);
 const combos = ['B200', 'H200', 'RTX-PRO-6000'].flatMap((t) => ['on-demand', 'preemptible'].map((c) => [t, c] as const));
 const day0 = Date.parse('2025-12-01T00:00:00Z');
-const rows: Record<string, unknown>[] = [];
+const rows: Insertable<Database['usage_daily']>[] = [];
 for (let p = 0; p < projects; p++)
   for (const [gpuType, cls] of combos)
     for (let d = 0; d < days; d++)
@@ -38,10 +40,9 @@ for (let p = 0; p < projects; p++)
         earliest_start: new Date(day0 + d * 86_400_000).toISOString(),
       });
 for (let i = 0; i < rows.length; i += 2000) {
-  // biome-ignore lint/suspicious/noExplicitAny: bench fill straight into the table
   await store.db
     .insertInto('usage_daily')
-    .values(rows.slice(i, i + 2000) as any)
+    .values(rows.slice(i, i + 2000))
     .execute();
 }
 const open = Array.from({ length: 1000 }, (_, i) => ({

@@ -72,7 +72,10 @@ export class MeteredTotals {
     const at = (org: string, project: string) => {
       const k = key(org, project);
       let e = out.get(k);
-      if (!e) out.set(k, (e = { org, project, mms: 0n, openSeconds: 0 }));
+      if (!e) {
+        e = { org, project, mms: 0n, openSeconds: 0 };
+        out.set(k, e);
+      }
       return e;
     };
     for (const s of this.settled.values()) at(s.org, s.project).mms += s.mms;
