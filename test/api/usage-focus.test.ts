@@ -183,8 +183,8 @@ test('bad input answers 4xx with a machine-readable code and a sentence, and cha
     ['from=2024-01-01&to=2026-01-01', 422, 'invalid_period'],
     ['to=2026-13-45', 422, 'invalid_period'],
     ['format=xml', 422, 'invalid_format'],
-    ['format=' + 'x'.repeat(100), 400, undefined],
-    ['org=' + 'a'.repeat(100), 400, undefined],
+    [`format=${'x'.repeat(100)}`, 400, undefined],
+    [`org=${'a'.repeat(100)}`, 400, undefined],
   ] as const) {
     const r = await acme('GET', `/v1/usage/focus?${q}`);
     assert.equal(r.status, status, `${q}: ${JSON.stringify(r.body)}`);
