@@ -108,6 +108,8 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
 
   // Metered usage (routes/usage.ts): GPU-seconds by org, project, type, site, class, day; no tenant-written text.
   'GET /v1/usage': c('caller', 'metadata'),
+  // The same usage in the FinOps FOCUS layout, plus org and project display names (their own, or an operator's).
+  'GET /v1/usage/focus': c('caller', 'metadata'),
   // Prices and estimates (routes/prices.ts): the price book is the same for everyone; an estimate stores nothing.
   'POST /v1/price-versions': c('operator', 'none'),
   'GET /v1/price-versions': c('caller', 'none'),

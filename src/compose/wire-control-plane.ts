@@ -57,11 +57,15 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
   const bus = new EventBus();
   const residency = new ResidencyService(store, fleet);
   const state = new SchedulingState(fleet, driver, residency, now);
-  const metrics = createMetrics(() => ({
-    queueLength: () => state.queue.size,
-    runningCount: () => state.running.size,
-    gpuTotals: () => state.cluster.siteTotals(),
-  }));
+  const metrics = createMetrics(
+    () => ({
+      queueLength: () => state.queue.size,
+      runningCount: () => state.running.size,
+      gpuTotals: () => state.cluster.siteTotals(),
+      projects: { running: () => state.running.values(), queued: () => state.queue.values() },
+    }),
+    { store: () => store, maxProjectLabelSets: w.limits.metrics.maxProjectLabelSets },
+  );
   const grace = stopGrace({ policy });
 
   const tenancy = new Tenancy({

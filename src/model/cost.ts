@@ -83,6 +83,11 @@ export class PriceTimeline {
     return this.versions.some((v) => v.from > a && v.from < b);
   }
 
+  /** changesIn: the instants strictly inside (a, b) where a version takes effect, ascending, each once. */
+  changesIn(a: number, b: number): number[] {
+    return [...new Set(this.versions.filter((v) => v.from > a && v.from < b).map((v) => v.from))];
+  }
+
   /** parts: [a, b) split where another price version takes effect. */
   *parts(a: number, b: number, gpuType: string, cls: string): Generator<PricedPart> {
     let i = this.indexAt(a);

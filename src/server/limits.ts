@@ -83,6 +83,15 @@ export const LimitsSchema = z.strictObject({
       keepAliveTimeoutSeconds: z.number().min(0.1).max(600).default(5),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      /**
+       * (org, project) label sets of their own in the per-project series at /metrics; later
+       * projects are added into org="other",project="other" (project-metrics.ts).
+       */
+      maxProjectLabelSets: z.number().int().min(1).max(100_000).default(500),
+    })
+    .prefault({}),
 });
 
 export type Limits = z.infer<typeof LimitsSchema>;

@@ -1,6 +1,8 @@
 /** Prometheus metrics served at /metrics. Gauges are computed at scrape time from live state. */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Store } from '../store/open-store.js';
 import { registerEnergyMetrics } from './energy-metrics.js';
+import { type ProjectLiveView, type ProjectMetrics, registerProjectMetrics } from './project-metrics.js';
 
 export interface Metrics {
   registry: Registry;
@@ -9,15 +11,22 @@ export interface Metrics {
   jobsStarted: Counter;
   jobsFinished: Counter<'state'>;
   preemptions: Counter;
+  /** Per-project series (project-metrics.ts): the cycle reports its starts' waits here. */
+  projects: ProjectMetrics;
 }
 
 export interface LiveView {
   queueLength(): number;
   runningCount(): number;
   gpuTotals(): { site: string; gpuType: string; total: number; allocated: number; free: number }[];
+  /** Running and queued jobs with their owners, for the per-project series; absent: none. */
+  projects?: ProjectLiveView;
 }
 
-export function createMetrics(view: () => LiveView | null): Metrics {
+export function createMetrics(
+  view: () => LiveView | null,
+  opts: { store?: () => Store | null; maxProjectLabelSets?: number } = {},
+): Metrics {
   const registry = new Registry();
   // The process's own: CPU, memory, heap, event-loop lag, GC, handles (process_* and nodejs_*).
   collectDefaultMetrics({ register: registry });
@@ -49,6 +58,11 @@ export function createMetrics(view: () => LiveView | null): Metrics {
       name: 'gigafab_preemptions_total',
       help: 'Running jobs told to stop to make room',
       registers: [registry],
+    }),
+    projects: registerProjectMetrics(registry, {
+      view: () => view()?.projects ?? null,
+      store: opts.store ?? (() => null),
+      maxLabelSets: opts.maxProjectLabelSets ?? 500,
     }),
   };
   new Gauge({

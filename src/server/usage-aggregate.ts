@@ -68,7 +68,12 @@ interface Acc {
   mms: bigint;
   costNumerator: bigint;
   unpricedMms: bigint;
+  /** Billed time (the run rounded up to the granularity), milli-GPU × ms, priced or not. */
+  billedMms: bigint;
 }
+
+/** A group of the report with its billed time (GPU-seconds rounded to the millisecond), for the FOCUS export. */
+export type BilledRow = UsageRow & { billedGpuSeconds: number };
 
 /** mms to GPU-seconds rounded to the millisecond (half up), and to GPU-hours to 6 decimals. */
 const seconds3 = (mms: bigint) => Number((mms + 500n) / 1000n) / 1000;
@@ -117,7 +122,7 @@ export class UsageAggregate {
         cost: 0,
         unpricedGpuSeconds: 0,
       };
-      a = { row, mms: 0n, costNumerator: 0n, unpricedMms: 0n };
+      a = { row, mms: 0n, costNumerator: 0n, unpricedMms: 0n, billedMms: 0n };
       this.groups.set(key, a);
     }
     return a;
@@ -160,6 +165,7 @@ export class UsageAggregate {
       // The billed time: the run rounded up from its start; its part inside the window is priced here.
       for (const piece of dayPieces(Math.max(s.start, wa), Math.min(billedEnd, wb), this.byDay)) {
         const a = accOf(piece.day);
+        a.billedMms += m * BigInt(piece.ms);
         for (const part of this.prices.parts(piece.start, piece.start + piece.ms, s.gpuType, s.class)) {
           if (part.centsPerGpuHour === null) a.unpricedMms += BigInt(mg) * BigInt(part.ms);
           else a.costNumerator += costNumerator(s.gpus, part.ms, part.centsPerGpuHour);
@@ -182,20 +188,31 @@ export class UsageAggregate {
     const counted = this.byDay || first ? r.pieces : r.starts;
     a.row.segments += counted;
     this.segments += first ? r.pieces : r.starts;
+    a.billedMms += r.billedMms;
     const price = this.prices.priceAt(start, r.gpuType, r.class);
     if (price === null) a.unpricedMms += r.billedMms;
     else a.costNumerator += r.billedMms * BigInt(price.centsPerGpuHour);
   }
 
-  report(): Pick<UsageReport, 'items' | 'total'> {
-    const items = [...this.groups.values()]
-      .map(({ row, mms, costNumerator: n, unpricedMms }) => ({
-        ...row,
-        gpuSeconds: seconds3(mms),
-        gpuHours: hours6(mms),
-        cost: roundCents(n),
-        unpricedGpuSeconds: seconds3(unpricedMms),
-      }))
+  /** billedRows: the groups as report() answers them, each with its billed time. */
+  billedRows(): BilledRow[] {
+    return this.rows((row, billedMms) => ({ ...row, billedGpuSeconds: seconds3(billedMms) }));
+  }
+
+  private rows<T extends UsageRow>(extend: (row: UsageRow, billedMms: bigint) => T): T[] {
+    return [...this.groups.values()]
+      .map(({ row, mms, costNumerator: n, unpricedMms, billedMms }) =>
+        extend(
+          {
+            ...row,
+            gpuSeconds: seconds3(mms),
+            gpuHours: hours6(mms),
+            cost: roundCents(n),
+            unpricedGpuSeconds: seconds3(unpricedMms),
+          },
+          billedMms,
+        ),
+      )
       .sort((a, b) => {
         for (const g of this.groupBy) {
           const c = String(a[g]).localeCompare(String(b[g]));
@@ -203,6 +220,10 @@ export class UsageAggregate {
         }
         return 0;
       });
+  }
+
+  report(): Pick<UsageReport, 'items' | 'total'> {
+    const items = this.rows((row) => row);
     return {
       items,
       total: {

@@ -8,9 +8,11 @@ import { canSeeOrg, isOperator } from '../model/authz.js';
 import { invalid, notFound } from '../model/errors.js';
 import type { Principal } from '../model/principal.js';
 import { MAX_USAGE_PERIOD_DAYS, USAGE_GROUPS, type UsageGroup, type UsageReport } from '../model/usage.js';
+import type { FocusExport, FocusRow } from '../model/usage-focus.js';
 import type { Store } from '../store/open-store.js';
 import type { PriceBook } from './price-book.js';
 import { UsageAggregate } from './usage-aggregate.js';
+import { focusExport, focusRows, priceStretches } from './usage-focus.js';
 import { readUsage } from './usage-read.js';
 
 export interface UsageQuery {
@@ -81,6 +83,39 @@ export class UsageReports {
     const org = isOperator(p) ? q.org : (p.org ?? '');
     const agg = await this.aggregate(groupBy, from, to, now, { org, project: q.project });
     return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), groupBy, ...agg.report() };
+  }
+
+  /**
+   * focus: the period's usage as FOCUS charge rows (usage-focus.ts), one per organisation, project,
+   * GPU type, site, class and day, cut at price changes; the same visibility as report().
+   */
+  async focus(p: Principal, q: Omit<UsageQuery, 'groupBy'>): Promise<FocusExport> {
+    const now = this.now();
+    const { from, to } = usagePeriod(q, now);
+    if (q.org !== undefined && !canSeeOrg(p, q.org).allowed) throw notFound('org', q.org);
+    const only = { org: isOperator(p) ? q.org : (p.org ?? ''), project: q.project };
+    const prices = await this.prices.timeline();
+    const names = await this.names(only);
+    const rows: FocusRow[] = [];
+    for (const stretch of priceStretches(prices, from, to)) {
+      const agg = new UsageAggregate([...USAGE_GROUPS], stretch[0], stretch[1], prices);
+      await readUsage(this.store, agg, prices, stretch[0], stretch[1], now, only);
+      rows.push(...focusRows(agg.billedRows(), stretch, prices, names));
+    }
+    return focusExport(from, to, rows);
+  }
+
+  /** names: display names of the organisations and projects the export may show (their ids where gone). */
+  private async names(only: { org?: string }) {
+    let orgs = this.store.db.selectFrom('orgs').select(['id', 'name']);
+    let projects = this.store.db.selectFrom('projects').select(['id', 'name']);
+    if (only.org !== undefined) {
+      orgs = orgs.where('id', '=', only.org);
+      projects = projects.where('org_id', '=', only.org);
+    }
+    const org = new Map((await orgs.execute()).map((r) => [r.id, r.name]));
+    const project = new Map((await projects.execute()).map((r) => [r.id, r.name]));
+    return { org: (id: string) => org.get(id) ?? id, project: (id: string) => project.get(id) ?? id };
   }
 
   /** orgCost: an organisation's cost in [from, to) in EUR cents, open segments up to now (budgets). */

@@ -804,6 +804,58 @@ UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "groupBy": List[
 UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float}, total=False)
 
 
+FocusExport = TypedDict("FocusExport", {"focusVersion": Literal["1.0"], "from": str, "to": str, "items": List["FocusRow"], "total": Dict[str, Any]}, total=False)
+
+
+class FocusRow(TypedDict):
+    BillingAccountId: str
+    BillingAccountName: str
+    BillingPeriodStart: str
+    BillingPeriodEnd: str
+    BillingCurrency: Literal["EUR"]
+    SubAccountId: str
+    SubAccountName: str
+    ChargePeriodStart: str
+    ChargePeriodEnd: str
+    ChargeCategory: Literal["Usage"]
+    ChargeClass: None
+    ChargeFrequency: Literal["Usage-Based"]
+    ChargeDescription: str
+    BilledCost: float
+    EffectiveCost: float
+    ListCost: float
+    ContractedCost: float
+    ListUnitPrice: Optional[float]
+    ContractedUnitPrice: Optional[float]
+    PricingCategory: Literal["Standard", "Other"]
+    PricingQuantity: float
+    PricingUnit: Literal["GPU-Hours"]
+    ConsumedQuantity: float
+    ConsumedUnit: Literal["GPU-Hours"]
+    ResourceId: None
+    ResourceName: None
+    ResourceType: None
+    RegionId: str
+    RegionName: str
+    AvailabilityZone: None
+    ServiceName: Literal["GPU Compute"]
+    ServiceCategory: Literal["Compute"]
+    SkuId: str
+    SkuPriceId: Optional[str]
+    ProviderName: str
+    PublisherName: str
+    InvoiceIssuerName: str
+    CommitmentDiscountId: None
+    Tags: Dict[str, str]
+    x_GpuType: str
+    x_UsageClass: str
+    x_PriceVersion: Optional[int]
+    x_GpuSeconds: float
+    x_BilledGpuSeconds: float
+    x_UnpricedGpuSeconds: float
+    x_Segments: int
+
+
 class PriceVersion(TypedDict):
     version: int
     effectiveFrom: str
@@ -2320,6 +2372,19 @@ class GeneratedApi:
             "/v1/usage",
             path={},
             query={"from": from_, "to": to, "groupBy": group_by, "org": org, "project": project, "format": format},
+            headers={},
+            body=None,
+        )
+
+    def get_usage_focus(self, *, from_: Optional[str] = None, to: Optional[str] = None, org: Optional[str] = None, project: Optional[str] = None, format: Optional[str] = None) -> "FocusExport":
+        """Usage in [from, to) in the FinOps FOCUS 1.0 column layout: one charge row per org, project, GPU type, site, class and day (cut at price changes)
+
+        GET /v1/usage/focus"""
+        return self._call(
+            "GET",
+            "/v1/usage/focus",
+            path={},
+            query={"from": from_, "to": to, "org": org, "project": project, "format": format},
             headers={},
             body=None,
         )

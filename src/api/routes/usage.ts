@@ -2,6 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { invalid } from '../../model/errors.js';
 import { USAGE_GROUPS, UsageReportSchema, usageCsv } from '../../model/usage.js';
+import { FOCUS_VERSION, FocusExportSchema, focusCsv } from '../../model/usage-focus.js';
 import { newRouter, type Services } from '../context.js';
 import { commonProblems, unprocessableProblem } from '../problems.js';
 
@@ -27,6 +28,15 @@ const UsageQuerySchema = z.object({
   format: z.string().max(8).optional().openapi({ description: 'json (default) or csv', example: 'json' }),
 });
 
+const FocusQuerySchema = UsageQuerySchema.omit({ groupBy: true });
+
+const checkedFormat = (format: string) => {
+  if (format !== 'json' && format !== 'csv') {
+    throw invalid('invalid_format', `format is json or csv, not ${format}`, [{ path: 'format', message: 'json or csv' }]);
+  }
+  return format;
+};
+
 export function usageRoutes({ cp }: Services) {
   const r = newRouter();
   r.openapi(
@@ -48,12 +58,41 @@ export function usageRoutes({ cp }: Services) {
     }),
     async (c) => {
       const { format = 'json', ...q } = c.req.valid('query');
-      if (format !== 'json' && format !== 'csv') {
-        throw invalid('invalid_format', `format is json or csv, not ${format}`, [{ path: 'format', message: 'json or csv' }]);
-      }
+      checkedFormat(format);
       const report = await cp.usage.report(c.get('principal'), q);
       if (format === 'csv') return c.body(usageCsv(report), 200, { 'content-type': 'text/csv; charset=utf-8' });
       return c.json(report, 200);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/usage/focus',
+      operationId: 'getUsageFocus',
+      tags: ['usage'],
+      summary: `Usage in [from, to) in the FinOps FOCUS ${FOCUS_VERSION} column layout: one charge row per org, project, GPU type, site, class and day (cut at price changes)`,
+      request: { query: FocusQuerySchema },
+      responses: {
+        200: {
+          description: 'The FOCUS rows (tenants: their organisation; operators: all); CSV in the FOCUS column order',
+          content: { 'application/json': { schema: FocusExportSchema }, 'text/csv': { schema: z.string() } },
+        },
+        ...commonProblems,
+        ...unprocessableProblem,
+      },
+    }),
+    async (c) => {
+      const { format = 'json', ...q } = c.req.valid('query');
+      checkedFormat(format);
+      const focus = await cp.usage.focus(c.get('principal'), q);
+      if (format === 'csv') {
+        const name = `gigafab-focus-${focus.from.slice(0, 10)}-${focus.to.slice(0, 10)}.csv`;
+        return c.body(focusCsv(focus), 200, {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-disposition': `attachment; filename="${name}"`,
+        });
+      }
+      return c.json(focus, 200);
     },
   );
   return r;

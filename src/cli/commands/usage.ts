@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { euros } from '../../model/money.js';
 import type { UsageReport } from '../../model/usage.js';
-import { examples, makeCtx, type Runtime } from '../context.js';
+import type { FocusExport } from '../../model/usage-focus.js';
+import { CliError, examples, makeCtx, type Runtime } from '../context.js';
 import { renderTable } from '../output.js';
 
 const BAR = 20;
@@ -55,20 +56,34 @@ export function registerUsage(program: Command, rt: Runtime): void {
     .option('--org <org>', 'only this organisation (operators)')
     .option('--project <project>', 'only this project')
     .option('--csv', 'write CSV instead of a table')
+    .option(
+      '--focus',
+      'write the FinOps FOCUS export (GET /v1/usage/focus): CSV, or JSON with -o json; --group-by does not apply',
+    )
     .addHelpText(
       'after',
       examples(
         'gigafab usage',
         'gigafab usage --from 2026-11-01 --to 2026-12-01 --group-by project,day',
         'gigafab usage --group-by class --csv > usage.csv',
+        'gigafab usage --focus --from 2026-11-01 --to 2026-12-01 > focus.csv',
       ),
     )
     .action(
       async (
-        opts: { from?: string; to?: string; groupBy?: string; org?: string; project?: string; csv?: boolean },
+        opts: { from?: string; to?: string; groupBy?: string; org?: string; project?: string; csv?: boolean; focus?: boolean },
         cmd: Command,
       ) => {
         const ctx = await makeCtx(cmd, rt);
+        if (opts.focus) {
+          if (opts.groupBy !== undefined)
+            throw new CliError('--focus has one row per org, project, GPU type, site, class and day; drop --group-by');
+          const { data } = await ctx.client.request<FocusExport>('GET', '/v1/usage/focus', {
+            query: { from: opts.from, to: opts.to, org: opts.org, project: opts.project },
+          });
+          if (ctx.json) return ctx.printJson(data);
+          return rt.io.out((await import('../../model/usage-focus.js')).focusCsv(data));
+        }
         const { data } = await ctx.client.request<UsageReport>('GET', '/v1/usage', {
           query: { from: opts.from, to: opts.to, groupBy: opts.groupBy, org: opts.org, project: opts.project },
         });

@@ -120,6 +120,7 @@ export class CycleRunner {
       if (result.preemptions?.length) await preempt(this.ctx, result.preemptions, now);
       if (result.starts.length === 0) return;
       const committed = await this.persist(result, now);
+      this.observeWaits(committed, now);
       const started = await this.adoptStarts(committed, result, now);
       this.publish(started);
       this.ctx.metrics?.jobsStarted.inc(started.length);
@@ -214,6 +215,17 @@ export class CycleRunner {
       handOver(this.ctx, c, spec, now, this.report);
     }
     return committed;
+  }
+
+  /** The per-project wait histogram: each start's submission time, read while the job is still queued. */
+  private observeWaits(committed: readonly CommittedStart[], now: number): void {
+    const { metrics, state } = this.ctx;
+    if (!metrics) return;
+    const started = committed.flatMap((c) => {
+      const q = state.queue.get(c.id);
+      return q ? [{ org: q.org, project: q.project, attempt: c.attempt, submittedAt: q.submittedAt }] : [];
+    });
+    metrics.projects.observeStarts(started, now);
   }
 
   /** Step 7: subscribers learn of the starts. */

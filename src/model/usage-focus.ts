@@ -1,0 +1,140 @@
+/**
+ * Metered usage in the FinOps FOCUS column layout (FinOps Open Cost and Usage Specification, 1.0
+ * column names): one charge row per organisation (billing account), project (sub-account), GPU
+ * type, site (region), usage class and UTC day, cut where a price version takes effect, so each row
+ * has one list unit price. Costs are EUR decimals; gigafab's own columns carry the `x_` prefix the
+ * specification reserves for provider columns. The API validates and documents with this schema,
+ * the CLI writes the same CSV (`gigafab usage --focus`).
+ */
+import { z } from '@hono/zod-openapi';
+import { toCsv } from './csv.js';
+
+export const FOCUS_VERSION = '1.0';
+
+/** The columns, in the order the CSV writes them: FOCUS columns first, then gigafab's `x_` ones. */
+export const FOCUS_COLUMNS = [
+  'BillingAccountId',
+  'BillingAccountName',
+  'BillingPeriodStart',
+  'BillingPeriodEnd',
+  'BillingCurrency',
+  'SubAccountId',
+  'SubAccountName',
+  'ChargePeriodStart',
+  'ChargePeriodEnd',
+  'ChargeCategory',
+  'ChargeClass',
+  'ChargeFrequency',
+  'ChargeDescription',
+  'BilledCost',
+  'EffectiveCost',
+  'ListCost',
+  'ContractedCost',
+  'ListUnitPrice',
+  'ContractedUnitPrice',
+  'PricingCategory',
+  'PricingQuantity',
+  'PricingUnit',
+  'ConsumedQuantity',
+  'ConsumedUnit',
+  'ResourceId',
+  'ResourceName',
+  'ResourceType',
+  'RegionId',
+  'RegionName',
+  'AvailabilityZone',
+  'ServiceName',
+  'ServiceCategory',
+  'SkuId',
+  'SkuPriceId',
+  'ProviderName',
+  'PublisherName',
+  'InvoiceIssuerName',
+  'CommitmentDiscountId',
+  'Tags',
+  'x_GpuType',
+  'x_UsageClass',
+  'x_PriceVersion',
+  'x_GpuSeconds',
+  'x_BilledGpuSeconds',
+  'x_UnpricedGpuSeconds',
+  'x_Segments',
+] as const;
+
+const nullable = (s: z.ZodString | z.ZodNumber) => s.nullable();
+
+export const FocusRowSchema = z
+  .object({
+    BillingAccountId: z.string().openapi({ description: 'The organisation (it receives the invoice)' }),
+    BillingAccountName: z.string(),
+    BillingPeriodStart: z.string().openapi({ description: 'Start of the invoice month (inclusive), UTC' }),
+    BillingPeriodEnd: z.string().openapi({ description: 'End of the invoice month (exclusive), UTC' }),
+    BillingCurrency: z.literal('EUR'),
+    SubAccountId: z.string().openapi({ description: 'The project' }),
+    SubAccountName: z.string(),
+    ChargePeriodStart: z.string().openapi({ description: 'Inclusive; inside one UTC day and one price version' }),
+    ChargePeriodEnd: z.string().openapi({ description: 'Exclusive' }),
+    ChargeCategory: z.literal('Usage'),
+    ChargeClass: z.null().openapi({ description: 'Null: no row is a correction of an earlier period' }),
+    ChargeFrequency: z.literal('Usage-Based'),
+    ChargeDescription: z.string(),
+    BilledCost: z.number().openapi({ description: 'EUR: billed time at the list price, rounded to the cent once per row' }),
+    EffectiveCost: z.number().openapi({ description: 'EUR; equals BilledCost (no commitment discounts to amortise)' }),
+    ListCost: z.number().openapi({ description: 'EUR; equals BilledCost (the price book is the list price)' }),
+    ContractedCost: z.number(),
+    ListUnitPrice: nullable(z.number()).openapi({ description: 'EUR per GPU-hour; null where no price was in effect' }),
+    ContractedUnitPrice: nullable(z.number()),
+    PricingCategory: z.enum(['Standard', 'Other']).openapi({ description: 'Other where no price was in effect' }),
+    PricingQuantity: z.number().openapi({ description: 'Billed GPU-hours: run time rounded up to the billing granularity' }),
+    PricingUnit: z.literal('GPU-Hours'),
+    ConsumedQuantity: z.number().openapi({ description: 'GPU-hours run (metered, not rounded)' }),
+    ConsumedUnit: z.literal('GPU-Hours'),
+    ResourceId: z.null().openapi({ description: 'Null: rows add up a project’s jobs, not one resource' }),
+    ResourceName: z.null(),
+    ResourceType: z.null(),
+    RegionId: z.string().openapi({ description: 'The site' }),
+    RegionName: z.string(),
+    AvailabilityZone: z.null(),
+    ServiceName: z.literal('GPU Compute'),
+    ServiceCategory: z.literal('Compute'),
+    SkuId: z.string().openapi({ description: 'GPU type and usage class, e.g. B200/on-demand' }),
+    SkuPriceId: nullable(z.string()).openapi({ description: 'SkuId and price version, e.g. B200/on-demand/v3' }),
+    ProviderName: z.string(),
+    PublisherName: z.string(),
+    InvoiceIssuerName: z.string(),
+    CommitmentDiscountId: z.null(),
+    Tags: z.record(z.string(), z.string()).openapi({ description: 'gigafab/project, gigafab/class, gigafab/gpu-type' }),
+    x_GpuType: z.string(),
+    x_UsageClass: z.string(),
+    x_PriceVersion: nullable(z.number().int()),
+    x_GpuSeconds: z.number().openapi({ description: 'GPU-seconds run inside the charge period, as GET /v1/usage counts them' }),
+    x_BilledGpuSeconds: z.number(),
+    x_UnpricedGpuSeconds: z.number().openapi({ description: 'Billed GPU-seconds with no price in effect (not in the cost)' }),
+    x_Segments: z.number().int(),
+  })
+  .openapi('FocusRow');
+export type FocusRow = z.infer<typeof FocusRowSchema>;
+
+export const FocusExportSchema = z
+  .object({
+    focusVersion: z.literal(FOCUS_VERSION),
+    from: z.string(),
+    to: z.string(),
+    items: z.array(FocusRowSchema),
+    total: z.object({
+      BilledCost: z.number().openapi({ description: 'EUR, the sum of the rows (summed in cents)' }),
+      EffectiveCost: z.number(),
+      ConsumedQuantity: z.number().openapi({ description: 'GPU-hours' }),
+      x_UnpricedGpuSeconds: z.number(),
+    }),
+  })
+  .openapi('FocusExport');
+export type FocusExport = z.infer<typeof FocusExportSchema>;
+
+/** focusCsv: the FOCUS columns in FOCUS_COLUMNS order; Tags as a JSON object, as FOCUS writes key-value columns. */
+export function focusCsv(f: Pick<FocusExport, 'items'>): string {
+  return toCsv(
+    FOCUS_COLUMNS,
+    f.items.map((r) => ({ ...r, Tags: JSON.stringify(r.Tags) })),
+  );
+}
