@@ -89,7 +89,7 @@ async function cannon(url: string, connections: number, seconds: number, headers
 const PROXY_WORKERS = Number(process.env.GIGAFAB_BENCH_PROXY_WORKERS ?? 2);
 
 /** A service of one model-server replica on `server`, ready: the proxy's port, a member's token, the replica. */
-async function readyService(server: TestServer) {
+export async function readyService(server: TestServer) {
   const port = Number(/workload proxy: http:\/\/\*\.localhost:(\d+)/.exec(server.output())?.[1]);
   const token = await addLabTenant(api(server.url, server.operatorToken), { name: 'B', role: 'member' });
   const user = api(server.url, token);
@@ -110,7 +110,7 @@ async function readyService(server: TestServer) {
   return { port, token, id, endpoint };
 }
 
-const proxyServer = (workers: number) =>
+export const proxyServer = (workers: number) =>
   startLocalSiteServer('gigafab-bench-svc-', '', [
     '--proxy-port',
     '0',

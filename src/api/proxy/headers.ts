@@ -26,14 +26,24 @@ const NEVER_FORWARDED = new Set([
   'forwarded',
 ]);
 
-/** The header names a Connection header lists (they are hop-by-hop too). */
-const listedInConnection = (h: IncomingHttpHeaders) =>
-  new Set(
-    String(h.connection ?? '')
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * The header names a Connection header lists (they are hop-by-hop too). The usual values,
+ * `keep-alive` and `close`, list nothing that is not hop-by-hop already: no set is built per request.
+ */
+function listedInConnection(h: IncomingHttpHeaders): ReadonlySet<string> {
+  const c = h.connection;
+  if (c === undefined) return NONE;
+  const v = String(c).toLowerCase();
+  if (v === 'keep-alive' || v === 'close') return NONE;
+  return new Set(
+    v
       .split(',')
-      .map((s) => s.trim().toLowerCase())
+      .map((s) => s.trim())
       .filter(Boolean),
   );
+}
 
 export interface Forwarded {
   clientIp: string;
@@ -61,11 +71,35 @@ export function requestHeaders(h: IncomingHttpHeaders, f: Forwarded, keepUpgrade
   return out;
 }
 
+/**
+ * requestHeaderList: requestHeaders for an HTTP request, as the flat [name, value, …] list
+ * http.request takes as is (no per-header object to build and copy again): the client's headers in
+ * their order and spelling, repeated ones as sent, less the same hop-by-hop and gigafab's own ones.
+ */
+export function requestHeaderList(h: IncomingHttpHeaders, raw: readonly string[], f: Forwarded): string[] {
+  const listed = listedInConnection(h);
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const k = name.toLowerCase();
+    if (k === 'host' || NEVER_FORWARDED.has(k) || HOP_BY_HOP.has(k) || listed.has(k)) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  if (h.host) out.push('host', h.host);
+  const cookie = withoutOurCookie(h.cookie);
+  if (cookie) out.push('cookie', cookie);
+  out.push('x-forwarded-for', f.clientIp);
+  if (h.host) out.push('x-forwarded-host', h.host);
+  out.push('x-forwarded-proto', f.proto);
+  return out;
+}
+
 /** responseHeaders: what the client receives of the workload's response headers. */
 export function responseHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
   const listed = listedInConnection(h);
   const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(h)) {
+  for (const k in h) {
+    const v = h[k];
     if (v === undefined || HOP_BY_HOP.has(k) || listed.has(k)) continue;
     out[k] = v;
   }
