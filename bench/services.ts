@@ -188,8 +188,10 @@ export async function benchServiceOverhead(
       load1: number;
     }[] = [];
     for (let round = 1; round <= rounds; round++) {
+      // Every other round the targets go in the opposite order: none always follows the same one.
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
       for (const connections of connectionCounts) {
-        for (const t of targets)
+        for (const t of order)
           raw.push({
             round,
             target: t.target,
@@ -198,7 +200,7 @@ export async function benchServiceOverhead(
             load1: loadavg()[0],
           });
       }
-      for (const t of targets) {
+      for (const t of order) {
         const r = await cannon(t.url, 16, seconds, t.headers, 1000);
         fixedRate.push({
           round,

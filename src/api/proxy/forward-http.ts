@@ -8,7 +8,7 @@ import { type Agent, type ClientRequest, request as httpRequest, type IncomingMe
 import type { Upstream } from '../../model/workloads.js';
 import type { Admission } from './access.js';
 import { Balancer } from './balancer.js';
-import { type Forwarded, requestHeaderList, responseHeaders, retriable } from './headers.js';
+import { type Forwarded, requestHeaderList, responseHead, retriable } from './headers.js';
 import { ApiProblem, sendProblem } from './problem.js';
 
 export interface ForwardDeps {
@@ -17,10 +17,6 @@ export interface ForwardDeps {
   /** Bytes passed (throttled by the caller): traffic keeps a session from idling. */
   onTraffic(adm: Admission): void;
 }
-
-/** streaming: a response without a known length, or an event stream (its headers go out at once). */
-const streaming = (r: IncomingMessage) =>
-  r.headers['content-length'] === undefined || (r.headers['content-type'] ?? '').startsWith('text/event-stream');
 
 /** Errors that mean nothing listens (yet) at the upstream: a starting workload, not a broken one. */
 const NOT_LISTENING = new Set(['ECONNREFUSED']);
@@ -78,11 +74,12 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admi
     current = up;
     up.once('response', (r: IncomingMessage) => {
       status = r.statusCode ?? 502;
-      res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeaders(r.headers));
+      const head = responseHead(r.rawHeaders);
+      res.writeHead(r.statusCode ?? 502, r.statusMessage, head.headers);
       // Headers go out with the first bytes of the body: a small answer (headers, body and the end
       // of a chunked body arriving in one read) leaves in one write, not three. A stream (chunked,
       // SSE) whose body has not begun by the next turn of the event loop shows its headers then.
-      if (streaming(r))
+      if (head.streaming)
         setImmediate(() => {
           if (!res.headersSent && !res.destroyed) res.flushHeaders();
         });

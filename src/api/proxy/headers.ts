@@ -30,12 +30,11 @@ const NONE: ReadonlySet<string> = new Set();
 
 /**
  * The header names a Connection header lists (they are hop-by-hop too). The usual values,
- * `keep-alive` and `close`, list nothing that is not hop-by-hop already: no set is built per request.
+ * `keep-alive` and `close`, list nothing that is not hop-by-hop already: no set is built per message.
  */
-function listedInConnection(h: IncomingHttpHeaders): ReadonlySet<string> {
-  const c = h.connection;
-  if (c === undefined) return NONE;
-  const v = String(c).toLowerCase();
+function listedIn(connection: string | undefined): ReadonlySet<string> {
+  if (connection === undefined) return NONE;
+  const v = connection.toLowerCase();
   if (v === 'keep-alive' || v === 'close') return NONE;
   return new Set(
     v
@@ -44,6 +43,7 @@ function listedInConnection(h: IncomingHttpHeaders): ReadonlySet<string> {
       .filter(Boolean),
   );
 }
+const listedInConnection = (h: IncomingHttpHeaders) => listedIn(h.connection);
 
 export interface Forwarded {
   clientIp: string;
@@ -94,16 +94,35 @@ export function requestHeaderList(h: IncomingHttpHeaders, raw: readonly string[]
   return out;
 }
 
-/** responseHeaders: what the client receives of the workload's response headers. */
-export function responseHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const listed = listedInConnection(h);
-  const out: OutgoingHttpHeaders = {};
-  for (const k in h) {
-    const v = h[k];
-    if (v === undefined || HOP_BY_HOP.has(k) || listed.has(k)) continue;
-    out[k] = v;
+/** What the client receives of the workload's response head, from its raw header list. */
+export interface ResponseHead {
+  /** The headers to send, flat [name, value, …] (repeated ones, such as Set-Cookie, as sent). */
+  headers: string[];
+  /** A response without a known length, or an event stream (its headers go out at once). */
+  streaming: boolean;
+}
+
+/** responseHead: the workload's response headers less the hop-by-hop ones, and whether it streams. */
+export function responseHead(raw: readonly string[]): ResponseHead {
+  let connection: string | undefined;
+  let length = false;
+  let eventStream = false;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = (raw[i] as string).toLowerCase();
+    const v = raw[i + 1] as string;
+    if (k === 'connection') connection = connection === undefined ? v : `${connection}, ${v}`;
+    else if (k === 'content-length') length = true;
+    else if (k === 'content-type') eventStream = v.startsWith('text/event-stream');
   }
-  return out;
+  const listed = listedIn(connection);
+  const headers: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const k = name.toLowerCase();
+    if (HOP_BY_HOP.has(k) || listed.has(k)) continue;
+    headers.push(name, raw[i + 1] as string);
+  }
+  return { headers, streaming: !length || eventStream };
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
