@@ -29,7 +29,7 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?
 
 /** nginx: worker_processes 1 (one core, like the proxy in the server process); nginx-auto: auto (here 2). */
 export interface OverheadRow {
-  target: 'direct' | 'nginx' | 'nginx-auto' | 'gigafab' | 'gigafab-in-process';
+  target: 'direct' | 'nginx' | 'nginx-auto' | 'gigafab' | 'gigafab-in-process' | 'gigafab-base';
   connections: number;
   requestsPerSecond: number;
   latencyP50Ms: number;
@@ -89,7 +89,7 @@ async function cannon(url: string, connections: number, seconds: number, headers
 const PROXY_WORKERS = Number(process.env.GIGAFAB_BENCH_PROXY_WORKERS ?? 2);
 
 /** A service of one model-server replica on `server`, ready: the proxy's port, a member's token, the replica. */
-async function readyService(server: TestServer) {
+export async function readyService(server: TestServer) {
   const port = Number(/workload proxy: http:\/\/\*\.localhost:(\d+)/.exec(server.output())?.[1]);
   const token = await addLabTenant(api(server.url, server.operatorToken), { name: 'B', role: 'member' });
   const user = api(server.url, token);
@@ -110,15 +110,20 @@ async function readyService(server: TestServer) {
   return { port, token, id, endpoint };
 }
 
-const proxyServer = (workers: number) =>
-  startLocalSiteServer('gigafab-bench-svc-', '', [
-    '--proxy-port',
-    '0',
-    '--proxy-workers',
-    String(workers),
-    '--limits',
-    limitsFile(),
-  ]);
+export const proxyServer = (workers: number, bin?: string) =>
+  startLocalSiteServer(
+    'gigafab-bench-svc-',
+    '',
+    ['--proxy-port', '0', '--proxy-workers', String(workers), '--limits', limitsFile()],
+    bin,
+  );
+
+/**
+ * GIGAFAB_BENCH_BASE_BIN: another build's bin/gigafab.js (e.g. a checkout of main, built): its proxy
+ * in the server process joins the run as `gigafab-base`, on a server and replica of its own — a
+ * before/after in one run, which on a shared machine is the only comparison that means something.
+ */
+const BASE_BIN = process.env.GIGAFAB_BENCH_BASE_BIN || undefined;
 
 /**
  * benchServiceOverhead: direct, nginx (1 worker and auto), gigafab with `proxyWorkers` worker
@@ -133,10 +138,12 @@ export async function benchServiceOverhead(
 ) {
   const server = await proxyServer(proxyWorkers);
   const inProcess = proxyWorkers > 0 ? await proxyServer(0) : null;
+  const base = BASE_BIN ? await proxyServer(0, BASE_BIN) : null;
   const nginxProcs: { stop(): void }[] = [];
   try {
     const { port, token, id, endpoint } = await readyService(server);
     const second = inProcess ? await readyService(inProcess) : null;
+    const third = base ? await readyService(base) : null;
     const nginx = startNginx(endpoint, '1');
     const nginxAuto = startNginx(endpoint, 'auto');
     for (const n of [nginx, nginxAuto]) if (n) nginxProcs.push(n);
@@ -160,18 +167,49 @@ export async function benchServiceOverhead(
             },
           ]
         : []),
+      ...(third
+        ? [
+            {
+              target: 'gigafab-base' as const,
+              url: `http://127.0.0.1:${third.port}${path}`,
+              headers: { host: `${third.id}.localhost:${third.port}`, authorization: `Bearer ${third.token}` },
+            },
+          ]
+        : []),
     ];
     const loadAverageBefore = loadavg();
-    const raw: (OverheadRow & { round: number })[] = [];
-    const fixedRate: { round: number; target: string; latencyP50Ms: number; latencyP99Ms: number; errors: number }[] = [];
+    const raw: (OverheadRow & { round: number; load1: number })[] = [];
+    const fixedRate: {
+      round: number;
+      target: string;
+      latencyP50Ms: number;
+      latencyP99Ms: number;
+      errors: number;
+      load1: number;
+    }[] = [];
     for (let round = 1; round <= rounds; round++) {
+      // Every other round the targets go in the opposite order: none always follows the same one.
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
       for (const connections of connectionCounts) {
-        for (const t of targets)
-          raw.push({ round, target: t.target, connections, ...(await cannon(t.url, connections, seconds, t.headers)) });
+        for (const t of order)
+          raw.push({
+            round,
+            target: t.target,
+            connections,
+            ...(await cannon(t.url, connections, seconds, t.headers)),
+            load1: loadavg()[0],
+          });
       }
-      for (const t of targets) {
+      for (const t of order) {
         const r = await cannon(t.url, 16, seconds, t.headers, 1000);
-        fixedRate.push({ round, target: t.target, latencyP50Ms: r.latencyP50Ms, latencyP99Ms: r.latencyP99Ms, errors: r.errors });
+        fixedRate.push({
+          round,
+          target: t.target,
+          latencyP50Ms: r.latencyP50Ms,
+          latencyP99Ms: r.latencyP99Ms,
+          errors: r.errors,
+          load1: loadavg()[0],
+        });
       }
     }
     const medians: OverheadRow[] = [];
@@ -201,11 +239,23 @@ export async function benchServiceOverhead(
     // The local driver leaves replicas running across a server stop (by design): delete the services.
     await api(server.url, token)('DELETE', `/v1/services/${id}`);
     if (inProcess && second) await api(inProcess.url, second.token)('DELETE', `/v1/services/${second.id}`);
-    return { proxyWorkers, medians, atRate, raw, fixedRate, nginx: NGINX !== null, loadAverageBefore, loadAverage };
+    if (base && third) await api(base.url, third.token)('DELETE', `/v1/services/${third.id}`);
+    return {
+      proxyWorkers,
+      baseBin: BASE_BIN ?? null,
+      medians,
+      atRate,
+      raw,
+      fixedRate,
+      nginx: NGINX !== null,
+      loadAverageBefore,
+      loadAverage,
+    };
   } finally {
     for (const n of nginxProcs) n.stop();
     await server.stop();
     await inProcess?.stop();
+    await base?.stop();
   }
 }
 

@@ -13,7 +13,13 @@ import { tenantToken } from './tenants.js';
  * driverExtra: more settings of the site's local driver, as YAML flow entries (e.g. `registries: [a.example]`);
  * extraArgs: more `gigafab server` flags (e.g. `--proxy-port 0`).
  */
-export async function startLocalSiteServer(prefix: string, driverExtra = '', extraArgs: string[] = []): Promise<TestServer> {
+export async function startLocalSiteServer(
+  prefix: string,
+  driverExtra = '',
+  extraArgs: string[] = [],
+  /** Another build's bin/gigafab.js (the benches compare builds); default: this checkout's. */
+  bin?: string,
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const fleet = join(dir, 'fleet.yaml');
   writeFileSync(
@@ -27,9 +33,14 @@ pools:
   - { site: lab1, nodeType: ws, count: 1, unitSize: 1, namePrefix: lab1-ws }
 `,
   );
-  const bin = join(dir, 'bin');
-  writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
-  return startTestServer({ fleetPath: fleet, env: { PATH: `${bin}:${process.env.PATH}` }, extraArgs });
+  const fakeBin = join(dir, 'bin');
+  writeFakeNvidiaSmi(fakeBin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
+  return startTestServer({
+    fleetPath: fleet,
+    env: { PATH: `${fakeBin}:${process.env.PATH}` },
+    extraArgs,
+    ...(bin ? { bin } : {}),
+  });
 }
 
 /**

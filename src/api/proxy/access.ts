@@ -25,6 +25,8 @@ export interface ProxyAccessDeps {
   tickets: OpenTickets;
   rates: RateLimits;
   now?: () => number;
+  /** At most this many remembered opens and lockbox passes each (default ADMISSION_MEMORY_MAX). */
+  memoryMax?: number;
 }
 
 export interface Admission {
@@ -45,7 +47,24 @@ export interface AdmissionRequest {
 }
 
 const AUDIT_EVERY_MS = 10 * 60_000;
-const LOCKBOX_CACHE_MS = 60_000;
+/**
+ * How long an operator's passed lockbox check is reused for the same workload (each check records a
+ * use of the approval: one record per request would flood the audit). An approval that is withdrawn
+ * or expires therefore stops letting the operator in within this bound (README, "Security model").
+ */
+export const LOCKBOX_CACHE_MS = 10_000;
+/** At most this many remembered opens and lockbox passes each: an entry pushed out costs a new check, never a skipped one. */
+export const ADMISSION_MEMORY_MAX = 10_000;
+
+/** remember: `k` → `v` in a map of at most `max` entries (the least recently written goes first). */
+function remember(m: Map<string, number>, k: string, v: number, max: number): void {
+  m.delete(k);
+  if (m.size >= max) {
+    const oldest = m.keys().next();
+    if (!oldest.done) m.delete(oldest.value);
+  }
+  m.set(k, v);
+}
 
 const notFound = (id: string) =>
   new ApiProblem(404, 'workload_not_found', `no session or service ${id} is running or queued that you can open`);
@@ -54,9 +73,16 @@ export class ProxyAccess {
   private readonly now: () => number;
   private readonly audited = new Map<string, number>();
   private readonly lockboxAllowed = new Map<string, number>();
+  private readonly max: number;
 
   constructor(private readonly d: ProxyAccessDeps) {
     this.now = d.now ?? Date.now;
+    this.max = d.memoryMax ?? ADMISSION_MEMORY_MAX;
+  }
+
+  /** remembered: how many opens and lockbox passes are remembered now (bounded by ADMISSION_MEMORY_MAX). */
+  remembered(): { audited: number; lockbox: number } {
+    return { audited: this.audited.size, lockbox: this.lockboxAllowed.size };
   }
 
   /** resolve: the first source that knows the workload, with its answer. */
@@ -133,7 +159,7 @@ export class ProxyAccess {
     const k = `${ctx.principal.userId}|${target.workloadId}`;
     const last = this.audited.get(k);
     if (via === 'token' && last !== undefined && this.now() - last < AUDIT_EVERY_MS) return;
-    this.audited.set(k, this.now());
+    remember(this.audited, k, this.now(), this.max);
     await this.d.audit(ctx, target, via);
   }
 
@@ -150,7 +176,7 @@ export class ProxyAccess {
       }
       throw err;
     }
-    this.lockboxAllowed.set(k, this.now() + LOCKBOX_CACHE_MS);
+    remember(this.lockboxAllowed, k, this.now() + LOCKBOX_CACHE_MS, this.max);
   }
 
   private async publicKey(source: ProxyTargetSource, target: ProxyTarget, key: string): Promise<boolean> {

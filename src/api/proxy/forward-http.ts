@@ -8,7 +8,7 @@ import { type Agent, type ClientRequest, request as httpRequest, type IncomingMe
 import type { Upstream } from '../../model/workloads.js';
 import type { Admission } from './access.js';
 import { Balancer } from './balancer.js';
-import { type Forwarded, requestHeaders, responseHeaders, retriable } from './headers.js';
+import { type Forwarded, requestHeaderList, responseHead, retriable } from './headers.js';
 import { ApiProblem, sendProblem } from './problem.js';
 
 export interface ForwardDeps {
@@ -18,17 +18,29 @@ export interface ForwardDeps {
   onTraffic(adm: Admission): void;
 }
 
-/** streaming: a response without a known length, or an event stream (its headers go out at once). */
-const streaming = (r: IncomingMessage) =>
-  r.headers['content-length'] === undefined || (r.headers['content-type'] ?? '').startsWith('text/event-stream');
-
 /** Errors that mean nothing listens (yet) at the upstream: a starting workload, not a broken one. */
 const NOT_LISTENING = new Set(['ECONNREFUSED']);
+
+/**
+ * relay: the workload's response body to the client, chunk by chunk, pausing while the client's
+ * socket is full (what pipe() does for one destination, without its per-request listeners and
+ * their removal); `seen` hears every chunk (traffic).
+ */
+function relay(r: IncomingMessage, res: ServerResponse, seen: (() => void) | null): void {
+  r.on('data', (chunk: Buffer) => {
+    seen?.();
+    if (!res.write(chunk)) {
+      r.pause();
+      res.once('drain', () => r.resume());
+    }
+  });
+  r.once('end', () => res.end());
+}
 
 export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admission, deps: ForwardDeps, f: Forwarded): void {
   const { target, source } = adm;
   const canRetry = retriable(req.method, req.headers);
-  const headers = requestHeaders(req.headers, f);
+  const headers = requestHeaderList(req.headers, req.rawHeaders, f);
   const tried = new Set<string>();
   const errors: string[] = [];
   let current: ClientRequest | null = null;
@@ -62,17 +74,17 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, adm: Admi
     current = up;
     up.once('response', (r: IncomingMessage) => {
       status = r.statusCode ?? 502;
-      res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeaders(r.headers));
+      const head = responseHead(r.rawHeaders);
+      res.writeHead(r.statusCode ?? 502, r.statusMessage, head.headers);
       // Headers go out with the first bytes of the body: a small answer (headers, body and the end
       // of a chunked body arriving in one read) leaves in one write, not three. A stream (chunked,
       // SSE) whose body has not begun by the next turn of the event loop shows its headers then.
-      if (streaming(r))
+      if (head.streaming)
         setImmediate(() => {
           if (!res.headersSent && !res.destroyed) res.flushHeaders();
         });
-      if (source.trafficSeen) r.on('data', () => deps.onTraffic(adm));
       r.once('error', () => res.destroy());
-      r.pipe(res);
+      relay(r, res, source.trafficSeen ? () => deps.onTraffic(adm) : null);
     });
     up.once('error', (err: NodeJS.ErrnoException) => {
       end();
