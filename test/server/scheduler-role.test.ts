@@ -26,9 +26,16 @@ test('scheduler role: a start whose COMMIT outcome is unknown (it did commit) â†
     (trx) => lease.fence(trx),
     () => role.resync(),
   );
-  // Armed: the next transaction that starts job `cutId` commits "behind the client's back" (what a
-  // COMMIT that reached the database before the connection died looks like) and its connection dies.
+  // Armed: the transaction that starts job `cutId` is held inside its COMMIT (a deferred trigger waits
+  // on an advisory lock the test holds), its connection is killed there â€” the client cannot know the
+  // outcome â€” and the test then writes what a COMMIT that reached the database would have left.
+  await admin.query(`
+    CREATE FUNCTION commit_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$;
+    CREATE CONSTRAINT TRIGGER commit_gate AFTER UPDATE ON jobs DEFERRABLE INITIALLY DEFERRED
+      FOR EACH ROW WHEN (NEW.state = 'running') EXECUTE FUNCTION commit_gate();`);
   let cutId: string | null = null;
+  let cutting: Promise<void> = Promise.resolve();
   h.store.addPreCommit(async (trx) => {
     if (!cutId) return;
     const row = await trx
@@ -40,13 +47,20 @@ test('scheduler role: a start whose COMMIT outcome is unknown (it did commit) â†
     const id = cutId;
     cutId = null;
     const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
-    await admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
-    await admin.query("UPDATE jobs SET state = 'running', placement = $2, started_at = $3, attempt = attempt + 1 WHERE id = $1", [
-      Number(id),
-      row.placement,
-      row.started_at,
-    ]);
-    await new Promise((r) => setTimeout(r, 100));
+    const pid = rows[0]!.pid;
+    await admin.query('SELECT pg_advisory_lock(4242)'); // this transaction's COMMIT will wait for it
+    cutting = (async () => {
+      await eventually(async () => {
+        const r = await admin.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'advisory'", [pid]);
+        return r.rows.length > 0;
+      }, 'the COMMIT to reach the gate');
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      await admin.query(
+        "UPDATE jobs SET state = 'running', placement = $2, started_at = $3, attempt = attempt + 1 WHERE id = $1",
+        [Number(id), row.placement, row.started_at],
+      );
+      await admin.query('SELECT pg_advisory_unlock(4242)');
+    })();
   });
   try {
     assert.equal((await role.start()).role, 'leader');
@@ -59,6 +73,7 @@ test('scheduler role: a start whose COMMIT outcome is unknown (it did commit) â†
     cutId = job.job.id;
     h.cp.wake();
     await eventually(() => logs.some((l) => /cut off while committing/.test(l)), 'the role to notice the unknown outcome');
+    await cutting;
     await eventually(() => role.takeovers > takeoversBefore, 'the view to be rebuilt from the store');
     assert.equal(await h.stateOf(job.job.id), 'running');
     await eventually(() => h.cp.state.running.has(job.job.id), 'the rebuilt view to run the job');
