@@ -20,6 +20,7 @@ import { benchSharingPlacement } from './sharing-placement.js';
 import { benchSimulate } from './simulate.js';
 import { benchSlurmDriver } from './slurm-driver.js';
 import { benchStorePg } from './store-pg.js';
+import { benchStoreReplicas } from './store-replicas.js';
 import { benchSubmissions, machine } from './submissions.js';
 import { benchUsageAggregate } from './usage-aggregate.js';
 
@@ -53,6 +54,15 @@ if (wanted.has('store-pg')) {
   console.log('acknowledged submissions/s, SQLite vs PostgreSQL (1 server), 16 clients, medians of 3 …');
   const s = await benchStorePg();
   results.storePg = s;
+  console.table(s.summary);
+}
+if (wanted.has('store-replicas')) {
+  console.log(
+    'SQLite vs PostgreSQL with 1 and 3 replicas, in one run: acked submissions/s and cycle p99, 16 clients, 3 rounds …',
+  );
+  const s = await benchStoreReplicas();
+  results.storeReplicas = s;
+  console.table(s.rows);
   console.table(s.summary);
 }
 if (wanted.has('invoice-run')) {

@@ -6,7 +6,10 @@ import { type ProjectLiveView, type ProjectMetrics, registerProjectMetrics } fro
 
 export interface Metrics {
   registry: Registry;
+  /** The scheduler's decision alone (scheduleCycle, pure). */
   cycleSeconds: Histogram;
+  /** A whole cycle that placed or preempted: the decision plus its store commit and driver hand-over. */
+  cycleTotalSeconds: Histogram;
   jobsSubmitted: Counter;
   jobsStarted: Counter;
   jobsFinished: Counter<'state'>;
@@ -36,6 +39,12 @@ export function createMetrics(
       name: 'gigafab_scheduler_cycle_seconds',
       help: 'Duration of one scheduling cycle',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    cycleTotalSeconds: new Histogram({
+      name: 'gigafab_scheduler_cycle_total_seconds',
+      help: 'Duration of one scheduling cycle that changed something: decision, store commit and driver hand-over',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
     jobsSubmitted: new Counter({

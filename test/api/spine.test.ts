@@ -295,6 +295,8 @@ describe('operations', () => {
     assert.match(metrics, /gigafab_queue_length \d+/);
     assert.match(metrics, /gigafab_gpus_total\{site="muc1",gpu_type="B200"\} 8192/);
     assert.match(metrics, /gigafab_scheduler_cycle_seconds_count \d+/);
+    // Jobs have started on this server by now (the tests above): their cycles were timed with their commits.
+    assert.match(metrics, /gigafab_scheduler_cycle_total_seconds_count [1-9]\d*/);
   });
   test('drain: a drained node gets no new work; the action is audited', async () => {
     const nodes = await op('GET', '/v1/nodes?site=vie1&limit=2000');

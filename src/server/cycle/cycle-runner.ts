@@ -91,6 +91,11 @@ export class CycleRunner {
     this.timer = setTimeout(tick, 0);
   }
 
+  /** observeTotal: a cycle that changed something, timed with its commit (what the store adds to a cycle). */
+  private observeTotal(t0: number): void {
+    this.ctx.metrics?.cycleTotalSeconds.observe((performance.now() - t0) / 1000);
+  }
+
   /** pace: the least time between the end of one cycle and the next while changes keep coming. */
   private pace(): number {
     return Math.max(25, 4 * this.lastCycleMs);
@@ -113,17 +118,22 @@ export class CycleRunner {
     if (this.cycling) return;
     this.cycling = true;
     this.ctx.state.dirty = false;
+    const t0 = performance.now();
     try {
       const now = this.ctx.state.now();
       const { result, explain } = await this.schedule(now);
       this.adoptReasons(result, now, explain);
       if (result.preemptions?.length) await preempt(this.ctx, result.preemptions, now);
-      if (result.starts.length === 0) return;
+      if (result.starts.length === 0) {
+        if (result.preemptions?.length) this.observeTotal(t0);
+        return;
+      }
       const committed = await this.persist(result, now);
       this.observeWaits(committed, now);
       const started = await this.adoptStarts(committed, result, now);
       this.publish(started);
       this.ctx.metrics?.jobsStarted.inc(started.length);
+      this.observeTotal(t0);
     } finally {
       this.cycling = false;
     }
