@@ -100,7 +100,7 @@ export async function settleNodeFailure(
       .returningAll()
       .executeTakeFirst();
     if (!row) return null;
-    await closeSegment(trx, jobId, at);
+    await closeSegment(trx, jobId, at, row.attempt);
     await clearEndpoint(trx, jobId);
     // The attempt its next start will be (a requeue leaves jobs.attempt as it was).
     const f: NodeFailure = { node: cause.node, why: cause.why, policy: cause.onNodeFailure, attempt: row.attempt + 1 };

@@ -19,6 +19,7 @@ import { USAGE_CLASSES, type UsageClass } from '../model/usage.js';
 import { appendAudit } from '../store/audit.js';
 import type { Store } from '../store/open-store.js';
 import { estimateCost } from './cost-estimate.js';
+import { forgetPriceVersions } from './metering.js';
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
 const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
@@ -80,6 +81,7 @@ export class PriceBook {
         .limit(1)
         .executeTakeFirst();
       const version = (last?.version ?? 0) + 1;
+      forgetPriceVersions(trx);
       await trx
         .insertInto('price_versions')
         .values({

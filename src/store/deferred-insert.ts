@@ -9,8 +9,9 @@
  * On SQLite (in-process, no round trip to save) the row is written at once, exactly as before.
  *
  * A deferred row is not visible to reads of the same transaction until it is flushed: a reader
- * inside a write transaction that may need such rows calls `flushDeferred(trx)` first (metering's
- * closeSegment does). Reads outside the transaction see only committed rows anyway.
+ * inside a write transaction that may need such rows calls `flushDeferred(trx)` first, or runs as a
+ * step after the flush (`afterInserts`: metering's segment closes). Reads outside the transaction
+ * see only committed rows anyway.
  */
 import { type Insertable, PostgresAdapter, sql, type Transaction } from 'kysely';
 import { SYNC_JOB_SEQUENCE, takeJobIdSync } from './job-ids.js';
@@ -66,8 +67,38 @@ export async function insertLater<T extends DeferrableTable>(
   g.onIds.push(opts.onId ?? null);
 }
 
-/** flushDeferred writes the rows `trx` deferred and has not written yet (pre-commit, or before a read that needs them). */
+type Step = (trx: Transaction<Database>) => Promise<void>;
+const stepsByTx = new WeakMap<object, Map<string, Step>>();
+
+/**
+ * afterInserts (PostgreSQL): `step` runs once at `trx`'s next flush, after its held-back rows are
+ * written — for work a whole group commit can do in a few set-based statements instead of a few per
+ * caller (metering closes every segment the transaction ended at once). One step per key and flush;
+ * the caller keeps what the step needs (keyed by the transaction) until it runs.
+ */
+export function afterInserts(trx: Transaction<Database>, key: string, step: Step): void {
+  let steps = stepsByTx.get(trx);
+  if (!steps) {
+    steps = new Map();
+    stepsByTx.set(trx, steps);
+  }
+  if (!steps.has(key)) steps.set(key, step);
+}
+
+/**
+ * flushDeferred writes the rows `trx` deferred and has not written yet, then runs the steps waiting
+ * for them (pre-commit, or before a read that needs them).
+ */
 export async function flushDeferred(trx: Transaction<Database>): Promise<void> {
+  await flushInserts(trx);
+  for (let steps = stepsByTx.get(trx); steps && steps.size > 0; steps = stepsByTx.get(trx)) {
+    stepsByTx.delete(trx);
+    for (const step of steps.values()) await step(trx);
+    await flushInserts(trx);
+  }
+}
+
+async function flushInserts(trx: Transaction<Database>): Promise<void> {
   // Job ids drawn in this transaction (job-ids.ts): the sequence moves past them with the first jobs rows.
   let syncJobsTo = takeJobIdSync(trx);
   const groups = pendingByTx.get(trx);

@@ -61,6 +61,9 @@ export class Store {
   /** The scheduler lease's fence (scheduler-lease.ts), run first in every decision commit; none: not fenced. */
   private fence: TxBody<Database, void> | null = null;
 
+  /** Transactions whose fence was checked (FOR SHARE holds the lease row until they end). */
+  private readonly fenced = new WeakSet<object>();
+
   /** Told when a decision's COMMIT outcome is unknown (its connection was lost on the way). */
   private onUncertainDecision: (() => void) | null = null;
 
@@ -82,7 +85,11 @@ export class Store {
     const fence = this.fence;
     if (!fence) return this.write(body);
     return this.write(async (trx) => {
-      await fence(trx);
+      // Once per transaction: every decision in a group commit commits or rolls back with the first check.
+      if (!this.fenced.has(trx)) {
+        await fence(trx);
+        this.fenced.add(trx);
+      }
       return body(trx);
     }).catch((err: unknown) => {
       if (isOutcomeUnknown(err)) this.onUncertainDecision?.();

@@ -6,6 +6,7 @@
  */
 import type { CheckpointObservation, Observation } from '../../drivers/driver.js';
 import { exitDecision, type HoldCause, type StopCause } from '../../lifecycle/index.js';
+import { exposesPort } from '../../model/workloads.js';
 import { appendAudit } from '../../store/audit.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import { insertDriverEvent, insertEvent } from '../job-events.js';
@@ -58,17 +59,18 @@ export class Observations {
     const { fields } = ctx.store;
     const knownOrg = ctx.state.running.get(o.jobId)?.org;
     if (knownOrg) await fields.ready(knownOrg);
+    const mayHaveEndpoint = this.mayHaveEndpoint(o.jobId);
     const done = await ctx.store.decide(async (trx) => {
       const res = await trx
         .updateTable('jobs')
         .set({ state, exit_code: o.exitCode, finished_at: at })
         .where('id', '=', Number(o.jobId))
         .where('state', '=', 'running')
-        .returning(['org_id'])
+        .returning(['org_id', 'attempt'])
         .executeTakeFirst();
       if (!res) return null;
-      await closeSegment(trx, o.jobId, at);
-      await clearEndpoint(trx, o.jobId);
+      await closeSegment(trx, o.jobId, at, res.attempt);
+      if (mayHaveEndpoint) await clearEndpoint(trx, o.jobId);
       const data = { exitCode: o.exitCode };
       // The driver's exit message may name the image (a failed pull): sealed where the org's key is ready.
       const event =
@@ -100,6 +102,7 @@ export class Observations {
   private async requeue(o: Exited, cause: StopCause, hold: HoldCause | null): Promise<void> {
     const { ctx } = this;
     const at = new Date(o.at).toISOString();
+    const mayHaveEndpoint = this.mayHaveEndpoint(o.jobId);
     const done = await ctx.store.decide(async (trx) => {
       const row = await trx
         .updateTable('jobs')
@@ -109,8 +112,8 @@ export class Observations {
         .returningAll()
         .executeTakeFirst();
       if (!row) return null;
-      await closeSegment(trx, o.jobId, at);
-      await clearEndpoint(trx, o.jobId);
+      await closeSegment(trx, o.jobId, at, row.attempt);
+      if (mayHaveEndpoint) await clearEndpoint(trx, o.jobId);
       const event = await insertEvent(
         trx,
         o.jobId,
@@ -157,6 +160,15 @@ export class Observations {
       ctx.metrics?.jobsFinished.inc({ state: 'failed' });
     }
     ctx.state.poke();
+  }
+
+  /**
+   * mayHaveEndpoint: only sessions and services are given a port and report an endpoint; a batch job
+   * has no job_endpoints row to delete (one statement less per end). Unknown here: delete to be sure.
+   */
+  private mayHaveEndpoint(jobId: string): boolean {
+    const r = this.ctx.state.running.get(jobId);
+    return !r || exposesPort(r.spec);
   }
 
   /** observeCheckpoint records a checkpoint the job reported through its execution engine. */
