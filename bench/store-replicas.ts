@@ -12,20 +12,27 @@
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { startPostgres } from '../test/helpers/postgres.js';
 import { leaderOf, startReplicas } from '../test/helpers/replicas.js';
 import { api, startTestServer, type TestServer, waitFor } from '../test/helpers/server.js';
 import { tenantToken } from '../test/helpers/tenants.js';
 
-const MODES = [
+interface Mode {
+  store: 'sqlite' | 'postgres';
+  replicas: number;
+  /** Served by the build in GIGAFAB_BENCH_STORE_BEFORE (a before/after comparison in the same run). */
+  before?: boolean;
+}
+const BEFORE = process.env.GIGAFAB_BENCH_STORE_BEFORE;
+const MODES: Mode[] = [
   { store: 'sqlite', replicas: 1 },
   { store: 'postgres', replicas: 1 },
+  ...(BEFORE ? [{ store: 'postgres', replicas: 1, before: true } as const] : []),
   { store: 'postgres', replicas: 3 },
-] as const;
-type Mode = (typeof MODES)[number];
-const label = (m: Mode) => `${m.store} × ${m.replicas}`;
+];
+const label = (m: Mode) => `${m.store}${m.before ? ' (before)' : ''} × ${m.replicas}`;
 
 export interface StoreReplicaRow {
   mode: string;
@@ -69,7 +76,7 @@ export function quantile(q: number, bs: [number, number][]): number | null {
 async function servers(mode: Mode, url: string | null, limits: string): Promise<TestServer[]> {
   const args = ['--limits', limits];
   if (!url) return [await startTestServer({ timeScale: 60, extraArgs: args })];
-  return startReplicas(url, mode.replicas, 60, args);
+  return startReplicas(url, mode.replicas, 60, args, mode.before && BEFORE ? join(resolve(BEFORE), 'bin/gigafab.js') : undefined);
 }
 
 export async function benchStoreReplicas(rounds = 3, connections = 16, durationSeconds = 10) {
@@ -80,7 +87,8 @@ export async function benchStoreReplicas(rounds = 3, connections = 16, durationS
   try {
     for (let round = 0; round < rounds; round++) {
       for (const mode of MODES) {
-        const url = mode.store === 'sqlite' ? null : await cluster.createDatabase(`sr${round}x${mode.replicas}`);
+        const url =
+          mode.store === 'sqlite' ? null : await cluster.createDatabase(`sr${round}x${mode.replicas}${mode.before ? 'b' : ''}`);
         const fleet = await servers(mode, url, limits);
         try {
           const op = api(fleet[0]!.url, fleet[0]!.operatorToken);

@@ -40,9 +40,11 @@ export async function startReplicas(
   count: number,
   timeScale = 600,
   extraArgs: string[] = [],
+  /** Another build's bin/gigafab.js (a bench comparing builds); default: this checkout's. */
+  bin?: string,
 ): Promise<TestServer[]> {
   const args = ['--database', databaseUrl, ...extraArgs];
-  const first = await startTestServer({ extraArgs: args, timeScale });
+  const first = await startTestServer({ extraArgs: args, timeScale, ...(bin ? { bin } : {}) });
   const out = [first];
   // The first replica makes its key directory on first use: make it now, so the links point at it.
   mkdirSync(join(first.dataDir, 'keys'), { recursive: true, mode: 0o700 });
@@ -51,7 +53,7 @@ export async function startReplicas(
     const skip = new Set([join(first.dataDir, 'server.pid'), join(first.dataDir, 'keys')]);
     cpSync(first.dataDir, dataDir, { recursive: true, filter: (src) => !skip.has(src) });
     symlinkSync(join(first.dataDir, 'keys'), join(dataDir, 'keys'));
-    out.push(await startTestServer({ extraArgs: args, timeScale, dataDir }));
+    out.push(await startTestServer({ extraArgs: args, timeScale, dataDir, ...(bin ? { bin } : {}) }));
   }
   return out;
 }
