@@ -5,7 +5,9 @@
  * figures), opens an invoice and reads its line items as the API answers them, its hash checked
  * against the audit record, and downloads the PDF, which is the API's own (application/pdf, the
  * same bytes). Another organisation's user sees only its own invoice and the API's sentence for
- * acme's; an operator sees every organisation's and narrows the list to one.
+ * acme's; an operator sees every organisation's and narrows the list to one. An invoice altered
+ * behind the database's back keeps its row in the list with the API's 409 sentence, and its page
+ * shows that sentence instead of figures.
  *
  * Needs `npm run build` (the server serves dist/console) and scripts/ensure-chromium.sh.
  */
@@ -16,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { lastMonth, seedPrices, seedUsage, withStore } from '../helpers/billing-history.js';
+import { lastMonth, seedPrices, seedUsage, tamperInvoice, withStore } from '../helpers/billing-history.js';
 import { httpStatusLogged, launchChromium } from '../helpers/browser.js';
 import { assertConsoleBuilt, closeConsole, openConsole, shot, text, updateDocScreenshots } from '../helpers/console.js';
 import { writeSmallFleet } from '../helpers/fleets.js';
@@ -201,4 +203,28 @@ test("an operator sees every organisation's invoices and narrows the list to one
   await waitFor(async () => (await rows.count()) === 1, "globex's invoice only");
   assert.equal(await rows.first().getAttribute('data-invoice'), globexId);
   await closeConsole(s);
+});
+
+test("an invoice altered in the database keeps its row with the API's sentence, and its page shows no figures", async () => {
+  await withStore(server.dataDir, (s) => tamperInvoice(s, Number(globexId), (b) => b.replace('"netCents":450', '"netCents":45')));
+  await server.restart();
+  const refused = await api(server.url, server.operatorToken)('GET', `/v1/invoices/${globexId}`);
+  assert.equal(refused.status, 409);
+  assert.equal(refused.body.code, 'invoice_altered');
+  const s = await open(server.operatorToken, '/invoices');
+  const { page } = s;
+  const row = page.locator(`tr[data-invoice="${globexId}"]`);
+  await waitFor(
+    async () => (await text(row.locator('[data-col=status]'))) === refused.body.detail,
+    "the API's sentence in the row",
+  );
+  assert.equal(await text(row.locator('[data-col=vat]')), '–');
+  // The other organisation's invoice is still listed with its figures.
+  assert.equal(await text(page.locator(`tr[data-invoice="${acmeId}"] [data-col=gross]`)), 'EUR 188.50');
+  await row.getByRole('link').click();
+  const err = page.getByRole('alert');
+  await err.first().waitFor();
+  assert.equal(await text(err.first()), refused.body.detail);
+  assert.equal(await page.getByTestId('invoice-lines').count(), 0);
+  await closeConsole(s, [httpStatusLogged(409)]);
 });

@@ -51,9 +51,20 @@ export function InvoicesView() {
   const { data, error } = usePoll(
     async () => {
       const list = await get<Page<InvoiceSummary>>(`/v1/invoices${qs({ org: operator ? org : undefined })}`);
-      // The list has no VAT or energy figures: each invoice's own answer has them (one a month).
-      const full = await Promise.all(list.items.map((i) => get<IssuedInvoice>(invoicePath(i.id))));
-      return list.items.map((i, n) => ({ ...i, full: full[n] }));
+      // The list has no VAT or energy figures: each invoice's own answer has them (one a month). An
+      // invoice the API will not serve (409 invoice_altered) keeps its row, with the API's sentence.
+      const full = await Promise.all(
+        list.items.map((i) =>
+          get<IssuedInvoice>(invoicePath(i.id)).then(
+            (inv) => ({ inv, problem: null }),
+            (err: unknown) => {
+              if (err instanceof ApiError && err.status !== 401) return { inv: null, problem: err.message };
+              throw err;
+            },
+          ),
+        ),
+      );
+      return list.items.map((i, n) => ({ ...i, ...full[n] }));
     },
     60_000,
     [org],
@@ -101,21 +112,27 @@ export function InvoicesView() {
               </th>
               {operator && <td>{i.org}</td>}
               <td>{i.month}</td>
-              <td data-col="status">{status(i)}</td>
+              <td data-col="status">{i.problem ?? status(i)}</td>
               <td class="num" data-col="net">
                 {fmtEur(i.netCents)}
               </td>
               <td class="num" data-col="vat">
-                {fmtEur(i.full.vatCents)} <span class="muted">({i.full.vatRatePercent}%)</span>
+                {i.inv ? (
+                  <>
+                    {fmtEur(i.inv.vatCents)} <span class="muted">({i.inv.vatRatePercent}%)</span>
+                  </>
+                ) : (
+                  '–'
+                )}
               </td>
               <td class="num" data-col="gross">
                 {fmtEur(i.grossCents)}
               </td>
               <td class="num" data-col="kwh">
-                {kwh(i.full.energy.facilityKwh)}
+                {i.inv ? kwh(i.inv.energy.facilityKwh) : '–'}
               </td>
               <td class="num" data-col="co2">
-                {kg(i.full.energy.co2Kg)}
+                {i.inv ? kg(i.inv.energy.co2Kg) : '–'}
               </td>
               <td>
                 <PdfButton inv={i} onError={setPdfError} />
