@@ -5,6 +5,7 @@ import { FleetView } from './fleet/fleet-view.js';
 import { AccessView } from './views/access.js';
 import { AuditView } from './views/audit.js';
 import { BudgetsView } from './views/budgets.js';
+import { InvoiceDetailView, InvoicesView } from './views/invoices.js';
 import { JobDetailView } from './views/job-detail.js';
 import { JobsView } from './views/jobs.js';
 import { KeysView } from './views/keys.js';
@@ -40,8 +41,9 @@ const NAV: readonly NavItem[] = [
   { path: '/sessions', label: 'Sessions', roles: ALL, view: SessionsView },
   { path: '/services', label: 'Services', roles: ALL, view: ServicesView },
   { path: '/submit', label: 'Submit', roles: ['admin', 'member'], view: SubmitView },
-  { path: '/usage', label: 'Usage and quota', roles: TENANT, view: UsageView },
+  { path: '/usage', label: 'Usage and quota', roles: ALL, view: UsageView },
   { path: '/budgets', label: 'Budgets', roles: ALL, view: BudgetsView },
+  { path: '/invoices', label: 'Invoices', roles: ALL, view: InvoicesView },
   { path: '/residency', label: 'Data & residency', roles: TENANT, view: ResidencyView },
   { path: '/access', label: 'Access', roles: ALL, view: AccessView },
   { path: '/keys', label: 'Keys & secrets', roles: TENANT, view: KeysView },
@@ -58,6 +60,8 @@ export function viewFor(role: Role, path: string): JSX.Element | null {
   if (job) return <JobDetailView id={decodeURIComponent(job[1])} />;
   const service = /^\/services\/([^/]+)$/.exec(path);
   if (service) return <ServiceDetailView id={decodeURIComponent(service[1])} />;
+  const invoice = /^\/invoices\/([^/]+)$/.exec(path);
+  if (invoice) return <InvoiceDetailView id={decodeURIComponent(invoice[1])} />;
   const item = navFor(role).find((n) => n.path === path);
   return item ? <item.view /> : null;
 }

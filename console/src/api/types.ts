@@ -33,5 +33,7 @@ export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
+export type { InvoiceSummary, InvoiceVerification, IssuedInvoice } from '../../../src/model/invoices.js';
 export type { Budget, BudgetAlert, BudgetAlertList, BudgetList, CostEstimate, PriceVersion } from '../../../src/model/prices.js';
 export type { Service } from '../../../src/model/service-schemas.js';
+export type { UsageReport, UsageRow } from '../../../src/model/usage.js';

@@ -6,14 +6,17 @@
  * picks one (the budget routes are metadata: what the API answers an operator, nothing more).
  */
 import { useState } from 'preact/hooks';
-import { get, put } from '../api/client.js';
-import type { Budget, BudgetAlert, BudgetAlertList, BudgetList, Org, Page, Project } from '../api/types.js';
+import { get, put, qs } from '../api/client.js';
+import type { Budget, BudgetAlert, BudgetAlertList, BudgetList, Org, Page, Project, UsageReport } from '../api/types.js';
 import { useMe } from '../auth/me.js';
 import { DataTable } from '../components/data-table.js';
+import { DayChart, utcDays } from '../components/day-chart.js';
 import { ErrorLine } from '../components/error-line.js';
 import { Form, SelectField, SubmitRow, TextField } from '../components/field.js';
 import { SpendBar } from '../components/spend-bar.js';
 import { fmtEur, fmtTime } from '../lib/format.js';
+import { Link } from '../lib/router.js';
+import { byDay } from '../lib/usage-series.js';
 import { useAction } from '../lib/use-action.js';
 import { usePoll } from '../lib/use-poll.js';
 
@@ -56,12 +59,12 @@ export function BudgetsView() {
           onValue={setChosen}
         />
       )}
-      {org && <OrgBudgets key={org} org={org} canSet={operator || me.role === 'admin'} />}
+      {org && <OrgBudgets key={org} org={org} canSet={operator || me.role === 'admin'} operator={operator} />}
     </>
   );
 }
 
-function OrgBudgets({ org, canSet }: { org: string; canSet: boolean }) {
+function OrgBudgets({ org, canSet, operator }: { org: string; canSet: boolean; operator: boolean }) {
   const { data, error, reload } = usePoll(
     async () => {
       const [budgets, projects, alerts] = await Promise.all([
@@ -127,6 +130,7 @@ function OrgBudgets({ org, canSet }: { org: string; canSet: boolean }) {
           </p>
         )}
       </section>
+      <SpendHistory org={org} operator={operator} month={data?.budgets[0]?.month} />
       {canSet && data && <SetBudgetForm org={org} budgets={data.budgets} projects={data.projects} onSet={reload} />}
       <section class="panel" aria-labelledby="alerts-title">
         <h2 id="alerts-title">Alerts</h2>
@@ -134,6 +138,46 @@ function OrgBudgets({ org, canSet }: { org: string; canSet: boolean }) {
         {data && data.alerts.length > 0 && <AlertsTable alerts={data.alerts} />}
       </section>
     </>
+  );
+}
+
+/**
+ * SpendHistory: what the organisation spent on each UTC day of the budgets' month so far, stacked
+ * per project, from GET /v1/usage grouped by day and project (the path budgets' spent is read by).
+ */
+function SpendHistory({ org, operator, month }: { org: string; operator: boolean; month: string | undefined }) {
+  const m = month ?? new Date().toISOString().slice(0, 7);
+  const [y, mo] = m.split('-').map(Number);
+  const next = new Date(Date.UTC(y, mo, 1)).toISOString().slice(0, 10);
+  const lastDay = new Date(Date.UTC(y, mo, 0)).toISOString().slice(0, 10);
+  const query = { from: `${m}-01`, to: next, groupBy: 'day,project', org: operator ? org : undefined };
+  const { data, error } = usePoll(() => get<UsageReport>(`/v1/usage${qs(query)}`), 30_000, [org, m]);
+  const days = utcDays(`${m}-01`, lastDay);
+  return (
+    <section class="panel" aria-labelledby="spend-history">
+      <h2 id="spend-history">Spend per day, {m}</h2>
+      <ErrorLine message={error} />
+      {data && (
+        <>
+          <DayChart
+            testid="spend-chart"
+            days={days}
+            series={byDay(
+              data.items,
+              days,
+              (r) => r.project ?? '',
+              (r) => r.cost / 100,
+            )}
+            unit="EUR"
+            fmt={(v) => (v === 0 ? '0' : v >= 10 ? String(Math.round(v)) : v.toFixed(2))}
+            label={`Spend per day of ${org} in ${m}, per project: ${fmtEur(data.total.cost)} so far`}
+          />
+          <p data-testid="spend-total">
+            {fmtEur(data.total.cost)} metered in {m} so far (running jobs up to now). <Link href="/usage">Usage over time</Link>
+          </p>
+        </>
+      )}
+    </section>
   );
 }
 

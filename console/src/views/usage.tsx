@@ -1,31 +1,202 @@
-/** Usage and quota of the caller's projects: GPUs in use against quota, and jobs running and waiting. */
-import { get } from '../api/client.js';
-import type { Job, Page, Project } from '../api/types.js';
+/**
+ * Usage: the organisation's metered GPU-hours and their cost per UTC day over the last 7, 30 or 90
+ * days, stacked per project (from GET /v1/usage grouped by day and project), the same figures as
+ * a table, the API's own CSV to download; then each project's GPUs in use against quota and its
+ * jobs running and waiting. Tenants see their own organisation (the API answers nothing else); an
+ * operator picks one, as on the budgets page.
+ */
+import { useState } from 'preact/hooks';
+import { download, get, qs } from '../api/client.js';
+import type { Job, Org, Page, Project, UsageReport } from '../api/types.js';
+import { useMe } from '../auth/me.js';
+import { DataTable } from '../components/data-table.js';
+import { DayChart, dayOffset, utcDays } from '../components/day-chart.js';
 import { ErrorLine } from '../components/error-line.js';
+import { SelectField } from '../components/field.js';
 import { QuotaBar } from '../components/quota-bar.js';
-import { fmtInt } from '../lib/format.js';
+import { fmtEur, fmtInt } from '../lib/format.js';
+import { attempt } from '../lib/problem.js';
+import { byDay, fmtHours } from '../lib/usage-series.js';
 import { usePoll } from '../lib/use-poll.js';
 
+const RANGES = [7, 30, 90] as const;
+
 export function UsageView() {
-  const { data, error } = usePoll(async () => {
-    const [projects, running, queued] = await Promise.all([
-      get<Page<Project>>('/v1/projects'),
-      get<Page<Job>>('/v1/jobs?state=running&limit=1000'),
-      get<Page<Job>>('/v1/jobs?state=queued&limit=1000'),
-    ]);
-    const count = (jobs: Job[], project: string) => jobs.filter((j) => j.project === project).length;
-    return projects.items.map((p) => ({ ...p, running: count(running.items, p.id), queued: count(queued.items, p.id) }));
-  }, 5000);
+  const me = useMe();
+  const operator = me.role === 'operator';
+  const orgs = usePoll(() => (operator ? get<Page<Org>>('/v1/orgs') : Promise.resolve(null)), 0);
+  const [chosen, setChosen] = useState('');
+  const org = operator ? chosen || orgs.data?.items[0]?.id || '' : (me.org ?? '');
   return (
     <>
       <h1>Usage and quota</h1>
+      <ErrorLine message={orgs.error} />
+      {operator && (
+        <SelectField
+          id="usage-org"
+          label="Organisation"
+          value={org}
+          options={orgs.data?.items.map((o) => o.id) ?? []}
+          onValue={setChosen}
+        />
+      )}
+      {org && <UsageHistory key={org} org={org} operator={operator} />}
+      {org && <Quotas key={`q-${org}`} org={org} />}
+    </>
+  );
+}
+
+function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
+  const [range, setRange] = useState<number>(30);
+  const [csvError, setCsvError] = useState<string | null>(null);
+  const from = dayOffset(-(range - 1));
+  const last = dayOffset(0);
+  // [from, to): up to the end of today (UTC). An operator names the organisation; a tenant's is implied.
+  const query = { from, to: dayOffset(1), groupBy: 'day,project', org: operator ? org : undefined };
+  const { data, error } = usePoll(() => get<UsageReport>(`/v1/usage${qs(query)}`), 15_000, [org, range, from]);
+  const days = utcDays(from, last);
+  const items = data?.items ?? [];
+  const hours = byDay(
+    items,
+    days,
+    (r) => r.project ?? '',
+    (r) => r.gpuHours,
+  );
+  const cost = byDay(
+    items,
+    days,
+    (r) => r.project ?? '',
+    (r) => r.cost / 100,
+  );
+  const csv = () =>
+    void attempt(
+      () => download(`/v1/usage${qs({ ...query, format: 'csv' })}`, `usage-${org}-${from}-${last}.csv`, 'text/csv'),
+      setCsvError,
+    );
+  const period = `${from} to ${last}`;
+  return (
+    <section class="panel" aria-labelledby="usage-history">
+      <h2 id="usage-history">Usage over time</h2>
+      <p class="muted">
+        GPU-hours and their cost per UTC day, per project: run time as metered, a running job up to now. The cost is at the prices
+        in effect at each instant, rounded up to the billing granularity.
+      </p>
+      <div class="toolbar">
+        <label>
+          Period{' '}
+          <select value={String(range)} onChange={(e) => setRange(Number(e.currentTarget.value))}>
+            {RANGES.map((r) => (
+              <option key={r} value={String(r)}>
+                last {r} days
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="button" onClick={csv}>
+          Download CSV
+        </button>
+      </div>
+      <ErrorLine message={error ?? csvError} />
+      {data && (
+        <>
+          <p data-testid="usage-total">
+            {org}, {period}: {fmtHours(data.total.gpuHours)} GPU-hours, {fmtEur(data.total.cost)}
+            {data.total.unpricedGpuSeconds > 0 &&
+              ` (${fmtHours(data.total.unpricedGpuSeconds / 3600)} GPU-hours had no price in effect and are not in the cost)`}
+            .
+          </p>
+          <div class="chart-grid">
+            <div>
+              <h3>GPU-hours per day</h3>
+              <DayChart
+                testid="usage-hours-chart"
+                days={days}
+                series={hours}
+                unit="GPU-hours"
+                fmt={(v) => (v >= 10 ? fmtInt(Math.round(v)) : String(Math.round(v * 100) / 100))}
+                label={`GPU-hours per day of ${org}, ${period}, per project: ${fmtHours(data.total.gpuHours)} in all`}
+              />
+            </div>
+            <div>
+              <h3>Cost per day (EUR)</h3>
+              <DayChart
+                testid="usage-cost-chart"
+                days={days}
+                series={cost}
+                unit="EUR"
+                fmt={(v) => (v === 0 ? '0' : v >= 10 ? fmtInt(Math.round(v)) : v.toFixed(2))}
+                label={`Cost per day of ${org}, ${period}, per project: ${fmtEur(data.total.cost)} in all`}
+              />
+            </div>
+          </div>
+          {items.length === 0 ? (
+            <p>No metered usage in this period.</p>
+          ) : (
+            <DataTable
+              testid="usage-table"
+              caption={`Usage of ${org} per day and project`}
+              cols={[
+                'Day',
+                'Project',
+                { label: 'GPU-hours', num: true },
+                { label: 'GPU-seconds', num: true },
+                { label: 'Runs', num: true },
+                { label: 'Cost', num: true },
+              ]}
+              rows={items}
+              row={(r) => (
+                <tr key={`${r.day}/${r.project}`} data-row={`${r.day}/${r.project}`}>
+                  <td>{r.day}</td>
+                  <th scope="row">{r.project}</th>
+                  <td class="num" data-col="gpuHours">
+                    {fmtHours(r.gpuHours)}
+                  </td>
+                  <td class="num" data-col="gpuSeconds">
+                    {r.gpuSeconds}
+                  </td>
+                  <td class="num" data-col="segments">
+                    {r.segments}
+                    {r.openSegments > 0 && ` (${r.openSegments} running)`}
+                  </td>
+                  <td class="num" data-col="cost">
+                    {fmtEur(r.cost)}
+                  </td>
+                </tr>
+              )}
+            />
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+function Quotas({ org }: { org: string }) {
+  const { data, error } = usePoll(
+    async () => {
+      const [projects, running, queued] = await Promise.all([
+        get<Page<Project>>('/v1/projects'),
+        get<Page<Job>>('/v1/jobs?state=running&limit=1000'),
+        get<Page<Job>>('/v1/jobs?state=queued&limit=1000'),
+      ]);
+      const count = (jobs: Job[], project: string) => jobs.filter((j) => j.project === project).length;
+      return projects.items
+        .filter((p) => p.org === org)
+        .map((p) => ({ ...p, running: count(running.items, p.id), queued: count(queued.items, p.id) }));
+    },
+    5000,
+    [org],
+  );
+  return (
+    <>
+      <h2>Quota</h2>
       <ErrorLine message={error} />
-      {data && data.length === 0 && <p>Your organisation has no projects yet.</p>}
+      {data && data.length === 0 && <p>The organisation has no projects yet.</p>}
       {data?.map((p) => (
         <section class="panel" key={p.id} aria-labelledby={`p-${p.id}`} data-project={p.id}>
-          <h2 id={`p-${p.id}`}>
+          <h3 id={`p-${p.id}`}>
             {p.name} <span class="muted">({p.id})</span>
-          </h2>
+          </h3>
           <p>
             {fmtInt(p.running)} job{p.running === 1 ? '' : 's'} running, {fmtInt(p.queued)} waiting.
           </p>
