@@ -1,8 +1,8 @@
 /** Prometheus metrics served at /metrics. Gauges are computed at scrape time from live state. */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../store/open-store.js';
-import { registerEnergyMetrics } from './energy-metrics.js';
-import { type ProjectLiveView, type ProjectMetrics, registerProjectMetrics } from './project-metrics.js';
+import { registerEnergyMetrics, registerTenantEnergyMetrics } from './energy-metrics.js';
+import { ProjectLabels, type ProjectLiveView, type ProjectMetrics, registerProjectMetrics } from './project-metrics.js';
 
 export interface Metrics {
   registry: Registry;
@@ -31,6 +31,8 @@ export function createMetrics(
   opts: { store?: () => Store | null; maxProjectLabelSets?: number } = {},
 ): Metrics {
   const registry = new Registry();
+  // One cap for every per-project series: a pair has the same labels (or `other`) in all of them.
+  const projectLabels = new ProjectLabels(opts.maxProjectLabelSets ?? 500);
   // The process's own: CPU, memory, heap, event-loop lag, GC, handles (process_* and nodejs_*).
   collectDefaultMetrics({ register: registry });
   const m: Metrics = {
@@ -71,7 +73,8 @@ export function createMetrics(
     projects: registerProjectMetrics(registry, {
       view: () => view()?.projects ?? null,
       store: opts.store ?? (() => null),
-      maxLabelSets: opts.maxProjectLabelSets ?? 500,
+      maxLabelSets: projectLabels.max,
+      labels: projectLabels,
     }),
   };
   new Gauge({
@@ -107,5 +110,6 @@ export function createMetrics(
     });
   }
   registerEnergyMetrics(registry, view);
+  registerTenantEnergyMetrics(registry, { store: opts.store ?? (() => null), labels: projectLabels });
   return m;
 }

@@ -79,10 +79,12 @@ export function registerProjectMetrics(
     view: () => ProjectLiveView | null;
     store: () => Store | null;
     maxLabelSets: number;
+    /** The label sets to share with other per-project series (the tenant energy ones); default: its own. */
+    labels?: ProjectLabels;
     now?: () => number;
   },
 ): ProjectMetrics {
-  const labels = new ProjectLabels(opts.maxLabelSets);
+  const labels = opts.labels ?? new ProjectLabels(opts.maxLabelSets);
   const now = opts.now ?? Date.now;
   new Gauge({
     name: 'gigafab_project_gpus_allocated',
