@@ -132,6 +132,7 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'PUT /v1/orgs/{org}/billing-profile': c('org', 'metadata'),
   'GET /v1/orgs/{org}/billing-profile': c('org', 'metadata'),
   'GET /v1/orgs/{org}/energy-statement': c('org', 'metadata'),
+  'GET /v1/orgs/{org}/energy-statement/pdf': c('org', 'metadata'),
   // Sites' energy factors: facts of the platform, no tenant's.
   'PUT /v1/energy-factors': c('operator', 'none'),
   'GET /v1/energy-factors': c('caller', 'none'),

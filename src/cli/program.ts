@@ -68,6 +68,7 @@ export const COMMAND_GROUPS: readonly { names: readonly string[]; load: () => Pr
   { names: ['usage'], load: async () => [(await import('./commands/usage.js')).registerUsage] },
   { names: ['prices'], load: async () => [(await import('./commands/prices.js')).registerPrices] },
   { names: ['invoice'], load: async () => [(await import('./commands/invoice.js')).registerInvoice] },
+  { names: ['energy'], load: async () => [(await import('./commands/energy.js')).registerEnergy] },
   { names: ['budget'], load: async () => [(await import('./commands/budget.js')).registerBudget] },
   { names: ['admin'], load: async () => [(await import('./commands/admin.js')).registerAdmin] },
 ];

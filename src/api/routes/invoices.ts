@@ -12,6 +12,7 @@ import {
   InvoiceVerificationSchema,
   IssuedInvoiceSchema,
 } from '../../model/invoices.js';
+import { energyStatementPdf } from '../../server/invoices/energy-statement-pdf.js';
 import { invoicePdf } from '../../server/invoices/invoice-pdf.js';
 import { json, newRouter, requestContext, type Services } from '../context.js';
 import { commonProblems, conflictProblem, unprocessableProblem } from '../problems.js';
@@ -210,6 +211,29 @@ export function invoiceRoutes({ cp }: Services) {
     }),
     async (c) =>
       c.json(await cp.invoices.energyStatement(c.get('principal'), c.req.valid('param').org, c.req.valid('query').year), 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org}/energy-statement/pdf',
+      operationId: 'getEnergyStatementPdf',
+      tags: ['invoices'],
+      summary: "The organisation's yearly energy statement as a PDF (the JSON statement's figures)",
+      request: { params: OrgParam, query: z.object({ year: z.string().max(8).openapi({ example: '2026' }) }) },
+      responses: {
+        200: { description: 'The PDF', content: { 'application/pdf': { schema: z.string().openapi({ format: 'binary' }) } } },
+        ...commonProblems,
+        ...unprocessableProblem,
+      },
+    }),
+    async (c) => {
+      const st = await cp.invoices.energyStatement(c.get('principal'), c.req.valid('param').org, c.req.valid('query').year);
+      const pdf = await energyStatementPdf(st);
+      return c.body(new Uint8Array(pdf), 200, {
+        'content-type': 'application/pdf',
+        'content-disposition': `attachment; filename="energy-statement-${st.org}-${st.year}.pdf"`,
+      });
+    },
   );
   return r;
 }

@@ -27,6 +27,11 @@ export async function energyStatement(
     ]);
   }
   const from = Date.UTC(Number(year), 0, 1);
+  if (from > now) {
+    throw invalid('year_not_begun', `${year} has not begun: a statement covers a year up to now at most`, [
+      { path: 'year', message: 'a year that has begun' },
+    ]);
+  }
   const to = Math.min(Date.UTC(Number(year) + 1, 0, 1), now);
   const rows = await store.db.selectFrom('energy_factors').selectAll().where('month', 'like', `${year}-%`).execute();
   const factors = new Map<string, MonthFactors>(
