@@ -9,7 +9,7 @@ import { FALLBACK_POWER, POWER_MODEL } from '../model/energy.js';
 import type { Store } from '../store/open-store.js';
 import type { LiveView } from './metrics.js';
 import type { ProjectLabels } from './project-metrics.js';
-import { type TenantEnergy, tenantEnergy } from './tenant-energy.js';
+import { type TenantEnergy, TenantEnergyTotals } from './tenant-energy.js';
 
 export function registerEnergyMetrics(registry: Registry, view: () => LiveView | null, now: () => number = Date.now): void {
   const energy = new Counter({
@@ -48,7 +48,7 @@ export function registerEnergyMetrics(registry: Registry, view: () => LiveView |
  * `project_id`/`project_name` have no counterpart here, and a project's name is tenant-written text
  * that /metrics, which anyone may read, does not publish). The kWh with each site's PUE has no SCS
  * name (SCS folds PUE into the GWP): `gigafab_tenant_facility_energy_kwh`. Values are the metered
- * totals since metering began (tenant-energy.ts), the power model's at the GPUs. The (org, project)
+ * totals since metering began (tenant-energy.ts: settled days summed once, the recent ones per scrape), the power model's at the GPUs. The (org, project)
  * label sets are the per-project series' own, under the same cap, the rest added into `other`.
  */
 export function registerTenantEnergyMetrics(
@@ -58,10 +58,12 @@ export function registerTenantEnergyMetrics(
   const now = opts.now ?? Date.now;
   // One read per scrape: the three gauges collect concurrently and share the one in flight.
   let inflight: Promise<TenantEnergy[] | null> | null = null;
+  let totals: { store: Store; reader: TenantEnergyTotals } | undefined;
   const read = () => {
     if (!inflight) {
       const store = opts.store();
-      inflight = (store ? tenantEnergy(store, now()) : Promise.resolve([]))
+      if (store && totals?.store !== store) totals = { store, reader: new TenantEnergyTotals(store) };
+      inflight = (store && totals ? totals.reader.read(now()) : Promise.resolve([]))
         .catch(() => null) // the store unreachable: the series keep their last values
         .finally(() => {
           inflight = null;

@@ -5,13 +5,17 @@
  * (job-energy.ts), so a project's figure is what its jobs' energies add up to.
  *
  * Closed segments come from the daily usage rollup (usage_daily: exact milli-GPU × ms per day),
- * added up by the database in one GROUP BY per (org, project, site, GPU type, month): the number of
- * rows read grows with days × projects × types, never with the usage records. Open segments (few,
- * on their partial index) count up to `now`; the energy factors (sites × months) are read whole.
- * Factors are applied here, not cached, so a PUE the operator corrects shows at the next scrape.
+ * added up by the database in one GROUP BY per (org, project, site, GPU type, month): what is read
+ * grows with days × projects × types, never with the usage records. As for the GPU-seconds counter
+ * (metered-totals.ts), days before both today and the first day of every open segment can no longer
+ * change: they are summed once and kept (re-read whole every `refreshMs`), and each scrape reads
+ * only the later days' rows by the rollup's key and the open segments (their partial index), which
+ * count up to `now`. What is kept is run time, not energy: the sites' factors (sites × months) are
+ * read at every scrape, so a PUE the operator corrects shows at the next one.
  */
 import { sql } from 'kysely';
 import { gpuWatts, kwhOf, type MonthFactors, segmentEnergy } from '../model/energy.js';
+import { DAY_MS } from '../model/usage-daily.js';
 import type { Store } from '../store/open-store.js';
 
 export interface TenantEnergy {
@@ -22,65 +26,126 @@ export interface TenantEnergy {
   co2Kg: number;
 }
 
-export async function tenantEnergy(store: Store, now: number): Promise<TenantEnergy[]> {
-  const [closed, open, factorRows] = await Promise.all([
-    store.db
-      .selectFrom('usage_daily')
-      .select([
+interface RunTime {
+  org: string;
+  project: string;
+  site: string;
+  gpuType: string;
+  month: string;
+  mms: bigint;
+}
+type RollupRow = { org_id: string; project_id: string; site: string; gpu_type: string; month: string; mms: string };
+
+const dayName = (t: number) => new Date(Math.floor(t / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
+
+export class TenantEnergyTotals {
+  private settled = new Map<string, RunTime>();
+  private settledBefore: string | null = null;
+  private settledAt = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly refreshMs = 3_600_000,
+  ) {}
+
+  private async rollup(fromDay: string | null, beforeDay: string | null): Promise<RollupRow[]> {
+    const month = sql<string>`substr(day, 1, 7)`;
+    if (fromDay === null) {
+      let q = this.store.db.selectFrom('usage_daily').select([
         'org_id',
         'project_id',
         'site',
         'gpu_type',
-        sql<string>`substr(day, 1, 7)`.as('month'),
-        // Text: a sum of milli-GPU × ms passes 2^53 in a large fleet's year; BigInt below keeps it exact.
+        month.as('month'),
+        // Text: a sum of milli-GPU × ms passes 2^53 in a large fleet's year; BigInt keeps it exact.
         sql<string>`cast(sum(run_mms) as text)`.as('mms'),
-      ])
-      .groupBy(['org_id', 'project_id', 'site', 'gpu_type', sql`substr(day, 1, 7)`])
-      .execute(),
-    store.db
-      .selectFrom('usage_records')
-      .select(['org_id', 'project_id', 'site', 'gpu_type', 'gpus', 'started_at'])
-      .where('ended_at', 'is', null)
-      .execute(),
-    store.db.selectFrom('energy_factors').select(['site', 'month', 'pue', 'grid_g_co2_per_kwh']).execute(),
-  ]);
-  const factors = new Map<string, MonthFactors>(
-    factorRows.map((r) => [`${r.site}/${r.month}`, { pue: Number(r.pue), gridGCo2PerKwh: Number(r.grid_g_co2_per_kwh) }]),
-  );
-  const out = new Map<string, TenantEnergy>();
-  const at = (org: string, project: string) => {
-    const k = `${org}\u0000${project}`;
-    let e = out.get(k);
-    if (!e) {
-      e = { org, project, itKwh: 0, facilityKwh: 0, co2Kg: 0 };
-      out.set(k, e);
+      ]);
+      if (beforeDay !== null) q = q.where('day', '<', beforeDay);
+      return q.groupBy(['org_id', 'project_id', 'site', 'gpu_type', month]).execute();
     }
-    return e;
-  };
-  for (const r of closed) {
-    // milli-GPU × ms → GPU-ms, exact in BigInt down to the microsecond.
-    const gpuMs = Number(BigInt(r.mms) / 1000n) + Number(BigInt(r.mms) % 1000n) / 1000;
-    const it = kwhOf(1, gpuMs, gpuWatts(r.gpu_type));
-    const f = factors.get(`${r.site}/${r.month}`);
-    const e = at(r.org_id, r.project_id);
-    e.itKwh += it;
-    e.facilityKwh += it * (f?.pue ?? 1);
-    e.co2Kg += f ? (it * f.pue * f.gridGCo2PerKwh) / 1000 : 0;
+    // A few recent days: their rows by the key's day range, added up here.
+    let q = this.store.db
+      .selectFrom('usage_daily')
+      .select(['org_id', 'project_id', 'site', 'gpu_type', month.as('month'), sql<string>`cast(run_mms as text)`.as('mms')])
+      .where('day', '>=', fromDay);
+    if (beforeDay !== null) q = q.where('day', '<', beforeDay);
+    return q.execute();
   }
-  for (const r of open) {
-    const x = segmentEnergy(
-      {
-        gpuType: r.gpu_type,
-        gpus: Number(r.gpus),
-        start: Date.parse(r.started_at),
-        end: Math.max(now, Date.parse(r.started_at)),
-      },
-      (m) => factors.get(`${r.site}/${m}`),
+
+  /** read: every (org, project)'s energy, closed segments from the rollup, open ones up to `now`. */
+  async read(now: number): Promise<TenantEnergy[]> {
+    const [open, factorRows] = await Promise.all([
+      this.store.db
+        .selectFrom('usage_records')
+        .select(['org_id', 'project_id', 'site', 'gpu_type', 'gpus', 'started_at'])
+        .where('ended_at', 'is', null)
+        .execute(),
+      this.store.db.selectFrom('energy_factors').select(['site', 'month', 'pue', 'grid_g_co2_per_kwh']).execute(),
+    ]);
+    let cut = dayName(now);
+    for (const r of open) if (r.started_at.slice(0, 10) < cut) cut = r.started_at.slice(0, 10);
+    if (this.settledBefore === null || cut < this.settledBefore || now - this.settledAt >= this.refreshMs) {
+      this.settled = new Map();
+      add(this.settled, await this.rollup(null, cut));
+      this.settledAt = now;
+    } else if (cut > this.settledBefore) add(this.settled, await this.rollup(this.settledBefore, cut));
+    this.settledBefore = cut;
+    const recent = new Map<string, RunTime>();
+    add(recent, await this.rollup(cut, null));
+
+    const factors = new Map<string, MonthFactors>(
+      factorRows.map((r) => [`${r.site}/${r.month}`, { pue: Number(r.pue), gridGCo2PerKwh: Number(r.grid_g_co2_per_kwh) }]),
     );
-    const e = at(r.org_id, r.project_id);
-    e.itKwh += x.itKwh;
-    e.facilityKwh += x.facilityKwh;
-    e.co2Kg += x.co2Kg;
+    const out = new Map<string, TenantEnergy>();
+    const at = (org: string, project: string) => {
+      const k = `${org}\u0000${project}`;
+      let e = out.get(k);
+      if (!e) {
+        e = { org, project, itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+        out.set(k, e);
+      }
+      return e;
+    };
+    for (const r of [...this.settled.values(), ...recent.values()]) {
+      // milli-GPU × ms → GPU-ms, exact in BigInt down to the microsecond.
+      const gpuMs = Number(r.mms / 1000n) + Number(r.mms % 1000n) / 1000;
+      const it = kwhOf(1, gpuMs, gpuWatts(r.gpuType));
+      const f = factors.get(`${r.site}/${r.month}`);
+      const e = at(r.org, r.project);
+      e.itKwh += it;
+      e.facilityKwh += it * (f?.pue ?? 1);
+      e.co2Kg += f ? (it * f.pue * f.gridGCo2PerKwh) / 1000 : 0;
+    }
+    for (const r of open) {
+      const start = Date.parse(r.started_at);
+      const x = segmentEnergy({ gpuType: r.gpu_type, gpus: Number(r.gpus), start, end: Math.max(now, start) }, (m) =>
+        factors.get(`${r.site}/${m}`),
+      );
+      const e = at(r.org_id, r.project_id);
+      e.itKwh += x.itKwh;
+      e.facilityKwh += x.facilityKwh;
+      e.co2Kg += x.co2Kg;
+    }
+    return [...out.values()];
   }
-  return [...out.values()];
 }
+
+function add(into: Map<string, RunTime>, rows: RollupRow[]): void {
+  for (const r of rows) {
+    const k = [r.org_id, r.project_id, r.site, r.gpu_type, r.month].join('\u0000');
+    const e = into.get(k);
+    if (e) e.mms += BigInt(r.mms);
+    else
+      into.set(k, {
+        org: r.org_id,
+        project: r.project_id,
+        site: r.site,
+        gpuType: r.gpu_type,
+        month: r.month,
+        mms: BigInt(r.mms),
+      });
+  }
+}
+
+/** tenantEnergy: one reading from scratch (a fresh reader keeps nothing). */
+export const tenantEnergy = (store: Store, now: number) => new TenantEnergyTotals(store).read(now);

@@ -3,7 +3,9 @@
  * (GIGAFAB_TEST_STORE=postgres): its figures per (org, project) equal GET /v1/jobs/{id}/energy's
  * arithmetic (jobEnergy) added up over the project's jobs — closed segments read from the daily
  * rollup, one across a month boundary with different factors on each side, a fractional GPU, a
- * site without factors (PUE 1, no CO₂), and an open segment counted up to now.
+ * site without factors (PUE 1, no CO₂), and an open segment counted up to now; then, with one
+ * reader kept as /metrics keeps it (settled days summed once), as the open segment closes through
+ * metering's closeSegment, days pass midnight and the operator corrects a month's PUE.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -11,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { jobEnergy } from '../../src/server/invoices/job-energy.js';
-import { tenantEnergy } from '../../src/server/tenant-energy.js';
+import { closeSegment } from '../../src/server/metering.js';
+import { TenantEnergyTotals, tenantEnergy } from '../../src/server/tenant-energy.js';
 import type { Store } from '../../src/store/open-store.js';
 import { dialect, seedUsage } from '../helpers/billing-history.js';
 import { storeOpener } from '../helpers/store-dialects.js';
@@ -76,20 +79,25 @@ test("each project's energy equals its jobs' energies added up, on the rollup an
       },
     ])
     .execute();
-  const now = DEC + 26 * H;
-  const got = new Map((await tenantEnergy(store, now)).map((e) => [`${e.org}/${e.project}`, e]));
   const want: Record<string, number[]> = { 'acme/a1': [1, 2], 'acme/a2': [3], 'beta/b1': [4, 5] };
-  assert.deepEqual([...got.keys()].sort(), Object.keys(want).sort());
-  for (const [k, jobs] of Object.entries(want)) {
-    const sum = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
-    for (const j of jobs) {
-      const e = await jobEnergy(store, String(j), now);
-      for (const f of ['itKwh', 'facilityKwh', 'co2Kg'] as const) sum[f] += e[f];
+  /** agrees: the reading equals GET /v1/jobs/{id}/energy's figures (each rounded to 1e-6) added up. */
+  const agrees = async (reading: Awaited<ReturnType<typeof tenantEnergy>>, now: number) => {
+    const got = new Map(reading.map((e) => [`${e.org}/${e.project}`, e]));
+    assert.deepEqual([...got.keys()].sort(), Object.keys(want).sort());
+    for (const [k, jobs] of Object.entries(want)) {
+      const sum = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+      for (const j of jobs) {
+        const e = await jobEnergy(store, String(j), now);
+        for (const f of ['itKwh', 'facilityKwh', 'co2Kg'] as const) sum[f] += e[f];
+      }
+      const g = got.get(k)!;
+      for (const f of ['itKwh', 'facilityKwh', 'co2Kg'] as const)
+        assert.ok(Math.abs(g[f] - sum[f]) <= jobs.length * 1e-6, `${k} ${f}: ${g[f]} vs ${sum[f]}`);
     }
-    const g = got.get(k)!;
-    for (const f of ['itKwh', 'facilityKwh', 'co2Kg'] as const)
-      assert.ok(Math.abs(g[f] - sum[f]) <= jobs.length * 1e-6, `${k} ${f}: ${g[f]} vs ${sum[f]}`);
-  }
+    return got;
+  };
+  let now = DEC + 26 * H;
+  const got = await agrees(await tenantEnergy(store, now), now);
   // By hand: a1 = 8 B200 × 1 kW × 1 h = 8 kWh (×1.2, ×0.38) + 4 H100 × 0.7 kW × (3 h Nov + 2 h Dec).
   const a1 = got.get('acme/a1')!;
   assert.ok(Math.abs(a1.itKwh - (8 + 2.8 * 5)) < 1e-9, String(a1.itKwh));
@@ -99,4 +107,18 @@ test("each project's energy equals its jobs' energies added up, on the rollup an
   const b1 = got.get('beta/b1')!;
   assert.ok(Math.abs(b1.itKwh - (2 * 0.5 + 16)) < 1e-9, String(b1.itKwh));
   assert.ok(Math.abs(b1.co2Kg - 16 * 1.5 * 0.2) < 1e-9, String(b1.co2Kg));
+
+  // One reader across scrapes: the open segment closes (a day later, through metering), days settle.
+  const reader = new TenantEnergyTotals(store);
+  await agrees(await reader.read(now), now);
+  now = DEC + 50 * H;
+  await agrees(await reader.read(now), now);
+  await store.write(async (trx) => closeSegment(trx, '5', new Date(now - H).toISOString()));
+  await agrees(await reader.read(now), now);
+  now = DEC + 80 * H; // past two more midnights: the days of job 5 settle
+  await agrees(await reader.read(now), now);
+  // A corrected PUE for November shows at the next reading, settled days or not.
+  await store.db.updateTable('energy_factors').set({ pue: 1.4 }).where('month', '=', '2026-11').execute();
+  const corrected = await agrees(await reader.read(now), now);
+  assert.ok(corrected.get('acme/a2')!.facilityKwh > corrected.get('acme/a2')!.itKwh * 1.39);
 });
