@@ -2688,6 +2688,19 @@ class GeneratedApi:
             body=None,
         )
 
+    def get_energy_statement_pdf(self, org: Union[str, int], *, year: Optional[str] = None) -> str:
+        """The organisation's yearly energy statement as a PDF (the JSON statement's figures)
+
+        GET /v1/orgs/{org}/energy-statement/pdf"""
+        return self._call(
+            "GET",
+            "/v1/orgs/{org}/energy-statement/pdf",
+            path={"org": org},
+            query={"year": year},
+            headers={},
+            body=None,
+        )
+
     def set_org_registries(self, org: Union[str, int], body: "OrgRegistriesInput") -> "OrgRegistries":
         """Set the registries the organisation's job images may come from (its admins, operators); [] lifts it. Sites' lists apply too
 
