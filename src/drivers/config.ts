@@ -97,6 +97,8 @@ export const SlurmDriverConfigSchema = z
       .strict()
       .refine((r) => r.from <= r.to, 'from must not exceed to')
       .optional(),
+    /** Report each ended job's energy as sacct measured it (ConsumedEnergyRaw); needs an acct_gather_energy plugin. */
+    measureEnergy: z.boolean().default(false),
   })
   .strict();
 
@@ -240,6 +242,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: SiteDriverOptions
         gpuPassthrough: cfg.gpuPassthrough,
         datasetRoot: cfg.datasetRoot,
         workloadPorts: cfg.workloadPorts,
+        measureEnergy: cfg.measureEnergy,
       });
     case 'kubernetes':
       return new KubernetesDriver({

@@ -61,6 +61,11 @@ export type Observation =
       outcome: ExitOutcome;
       exitCode: number | null;
       message: string;
+      /**
+       * Energy the execution engine measured for this run, joules (Slurm's ConsumedEnergyRaw where
+       * the cluster has an energy plugin); absent: not measured. Kept beside the power model's figure.
+       */
+      energyJoules?: number;
     };
 
 /**

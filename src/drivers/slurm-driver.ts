@@ -121,6 +121,11 @@ export interface SlurmDriverOptions {
   workloadPorts?: { from: number; to: number };
   /** Where the nodes have the site's staged datasets, `<datasetRoot>/<datasetId>` (job-mounts.ts); absent: none are mounted. */
   datasetRoot?: string;
+  /**
+   * Read each ended job's measured energy from sacct (ConsumedEnergyRaw) and report it with its exit;
+   * for clusters with an acct_gather_energy plugin and accounting storage. Default false.
+   */
+  measureEnergy?: boolean;
 }
 
 /** slurm.json: what the driver needs after a restart. No environment (secrets) in it. */
@@ -684,8 +689,21 @@ export class SlurmDriver implements ExecutionDriver {
     } catch {
       // the job directory is gone; the observation still goes out
     }
-    if (!t.silent && !this.closed) this.listeners.emit({ type: 'exited', jobId: t.id, ...result });
-    t.resolveDone();
+    const emit = (energyJoules: number | null = null) => {
+      if (!t.silent && !this.closed)
+        this.listeners.emit({ type: 'exited', jobId: t.id, ...result, ...(energyJoules !== null ? { energyJoules } : {}) });
+      t.resolveDone();
+    };
+    // The job is gone from squeue (or ended there): its accounting record holds what was measured.
+    if (this.opts.measureEnergy && !t.silent && slurmOutcome !== 'lost')
+      void this.consumedEnergy(t.file.slurmJobId).then(emit, () => emit());
+    else emit();
+  }
+
+  /** consumedEnergy: the joules sacct reports for the job, or null (no plugin, no accounting, not yet recorded). */
+  private async consumedEnergy(slurmJobId: string): Promise<number | null> {
+    const res = await this.run('sacct', slurm.sacctEnergyArgs(slurmJobId), this.commandEnv());
+    return res.code === 0 ? slurm.parseSacctEnergy(res.stdout, slurmJobId) : null;
   }
 
   /**

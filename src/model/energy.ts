@@ -140,8 +140,16 @@ export const JobEnergySchema = z
         startedAt: z.string(),
         endedAt: z.string().nullable().openapi({ description: 'null: still running (counted up to now)' }),
         ...Figures,
+        measuredKwh: z.number().nullable().openapi({
+          description: "kWh the execution engine measured for the segment (Slurm's ConsumedEnergyRaw); null: not measured",
+        }),
       }),
     ),
+    measuredKwh: z.number().nullable().openapi({
+      description:
+        "The measured kWh of the segments that have a measurement, added up, beside the power model's itKwh (null: none measured)",
+    }),
+    measuredSegments: z.number().int().openapi({ description: 'How many of the segments have a measurement' }),
     monthsWithoutFactors: z.array(z.string()).openapi({ description: 'site/month pairs with no factors set: PUE 1, no CO₂' }),
     powerModel: z.string(),
   })

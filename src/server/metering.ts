@@ -53,12 +53,20 @@ export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, p
  * each UTC day it touches, billed as the report bills it (rounded up to the granularity in effect at
  * its start, which no later price version can change). `attempt`, when the caller knows the run that
  * ended: only segments up to it close (a start later in the same transaction opens the next one).
+ * `measuredJoules`: the energy the driver measured for the run (Slurm's sacct), kept on the segment
+ * beside the power model's figure.
  *
  * On PostgreSQL the close waits for the transaction's flush (deferred-insert.ts, afterInserts): a
  * group commit that ends many jobs closes all their segments in three statements, not three each.
  */
-export async function closeSegment(trx: Trx, jobId: string, at: string, attempt?: number): Promise<void> {
-  const close: PendingClose = { jobId: Number(jobId), at, attempt: attempt ?? null };
+export async function closeSegment(
+  trx: Trx,
+  jobId: string,
+  at: string,
+  attempt?: number,
+  measuredJoules?: number,
+): Promise<void> {
+  const close: PendingClose = { jobId: Number(jobId), at, attempt: attempt ?? null, measuredJoules: measuredJoules ?? null };
   if (!defers(trx)) return closeSegments(trx, [close]);
   let pending = closesByTx.get(trx);
   if (!pending) {
@@ -74,6 +82,8 @@ interface PendingClose {
   at: string;
   /** The last attempt to close (null: every open segment of the job). */
   attempt: number | null;
+  /** Joules the driver measured for the run (null: not measured). */
+  measuredJoules: number | null;
 }
 
 const closesByTx = new WeakMap<object, PendingClose[]>();
@@ -112,7 +122,7 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
       .execute();
     open.push(...rows);
   }
-  const ended: { id: number; ended_at: string; gpu_seconds: number }[] = [];
+  const ended: Ended[] = [];
   const daily = new Map<string, DailyRow>();
   for (const s of open) {
     const c = byJob.get(s.job_id)!;
@@ -120,7 +130,13 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
     // biome-ignore lint/complexity/useMathMinMax: ISO date-times, the later of two as text
     const end = c.at < s.started_at ? s.started_at : c.at;
     const start = Date.parse(s.started_at);
-    ended.push({ id: s.id, ended_at: end, gpu_seconds: (s.gpus * (Date.parse(end) - start)) / 1000 });
+    ended.push({
+      id: s.id,
+      ended_at: end,
+      gpu_seconds: (s.gpus * (Date.parse(end) - start)) / 1000,
+      // The measurement is the run's that ended: its own segment's, not an earlier attempt's still open.
+      measured_joules: c.attempt === null || s.attempt === c.attempt ? c.measuredJoules : null,
+    });
     // The granularity in effect at the start, as PriceTimeline picks it (the report's own rule).
     const billedEnd = granularityTimeline(await priceVersionsIn(trx)).billedEnd(start, Date.parse(end));
     for (const p of dailyPieces(s.gpus, start, Date.parse(end), billedEnd)) {
@@ -170,13 +186,19 @@ type DailyRow = {
   earliest_start: string;
 };
 
+type Ended = { id: number; ended_at: string; gpu_seconds: number; measured_joules: number | null };
+
 /** endSegments: PostgreSQL in one statement per 1,000 segments; SQLite row by row (in-process). */
-async function endSegments(trx: Trx, ended: readonly { id: number; ended_at: string; gpu_seconds: number }[]): Promise<void> {
+async function endSegments(trx: Trx, ended: readonly Ended[]): Promise<void> {
   if (!defers(trx)) {
     for (const e of ended)
       await trx
         .updateTable('usage_records')
-        .set({ ended_at: e.ended_at, gpu_seconds: e.gpu_seconds })
+        .set({
+          ended_at: e.ended_at,
+          gpu_seconds: e.gpu_seconds,
+          ...(e.measured_joules !== null ? { measured_joules: e.measured_joules } : {}),
+        })
         .where('id', '=', e.id)
         .execute();
     return;
@@ -184,8 +206,9 @@ async function endSegments(trx: Trx, ended: readonly { id: number; ended_at: str
   for (let i = 0; i < ended.length; i += 1000) {
     const rows = JSON.stringify(ended.slice(i, i + 1000));
     await sql`
-      update usage_records as u set ended_at = s.ended_at, gpu_seconds = s.gpu_seconds
-      from json_to_recordset(${rows}::json) as s(id bigint, ended_at text, gpu_seconds double precision)
+      update usage_records as u set ended_at = s.ended_at, gpu_seconds = s.gpu_seconds,
+        measured_joules = coalesce(s.measured_joules, u.measured_joules)
+      from json_to_recordset(${rows}::json) as s(id bigint, ended_at text, gpu_seconds double precision, measured_joules double precision)
       where u.id = s.id`.execute(trx);
   }
 }

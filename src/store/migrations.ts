@@ -27,6 +27,7 @@ import { migration026BudgetPolicies } from './migration-026-budget-policies.js';
 import { migration027UsageDaily } from './migration-027-usage-daily.js';
 import { migration029OrgImportRecords } from './migration-029-org-import-records.js';
 import { migration030SshKeys } from './migration-030-ssh-keys.js';
+import { migration031UsageMeasuredEnergy } from './migration-031-usage-measured-energy.js';
 
 type Db = Kysely<unknown>;
 
@@ -202,6 +203,7 @@ export const migrations: Record<string, Migration> = {
   '027_usage_daily': migration027UsageDaily,
   '029_org_import_records': migration029OrgImportRecords,
   '030_ssh_keys': migration030SshKeys,
+  '031_usage_measured_energy': migration031UsageMeasuredEnergy,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -18,6 +18,8 @@ export interface UsageRecordsTable {
   ended_at: string | null;
   /** gpus × (ended_at − started_at) in seconds, once closed. */
   gpu_seconds: number | null;
+  /** Joules the execution engine measured for the segment (Slurm's ConsumedEnergyRaw); null: not measured (migration 031). */
+  measured_joules: number | null;
 }
 
 /**

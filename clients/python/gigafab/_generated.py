@@ -1057,6 +1057,8 @@ class JobEnergy(TypedDict):
     facilityKwh: float
     co2Kg: float
     segments: List[Dict[str, Any]]
+    measuredKwh: Optional[float]
+    measuredSegments: int
     monthsWithoutFactors: List[str]
     powerModel: str
 

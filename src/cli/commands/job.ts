@@ -104,7 +104,12 @@ async function energyLine(ctx: Awaited<ReturnType<typeof makeCtx>>, id: string):
     if (data.segments.length === 0) return '';
     const noFactors =
       data.monthsWithoutFactors.length > 0 ? ` (no PUE/grid factor for ${data.monthsWithoutFactors.join(', ')})` : '';
-    return `Energy:       ${data.itKwh.toFixed(3)} kWh at the GPUs, ${data.facilityKwh.toFixed(3)} kWh with PUE, ${data.co2Kg.toFixed(3)} kg CO₂e${noFactors}\n`;
+    // A server before measured energy leaves the field out.
+    const measured =
+      typeof data.measuredKwh === 'number'
+        ? `\n              measured: ${data.measuredKwh.toFixed(3)} kWh (${data.measuredSegments} of ${data.segments.length} run segment(s), as the execution engine reported)`
+        : '';
+    return `Energy:       ${data.itKwh.toFixed(3)} kWh at the GPUs, ${data.facilityKwh.toFixed(3)} kWh with PUE, ${data.co2Kg.toFixed(3)} kg CO₂e${noFactors}${measured}\n`;
   } catch {
     return '';
   }

@@ -195,6 +195,35 @@ export function sacctArgs(id: string): string[] {
   return ['-n', '-P', '-X', '-j', id, '-o', 'JobID,JobName,State,ExitCode,Start,End'];
 }
 
+/**
+ * The energy Slurm measured for a job: `sacct -P` of the job and its steps, JobID and
+ * ConsumedEnergyRaw (joules, by the cluster's acct_gather_energy plugin: IPMI, RAPL, GPU; empty or 0
+ * where it has none).
+ */
+export function sacctEnergyArgs(id: string): string[] {
+  return ['-n', '-P', '-j', id, '-o', 'JobID,ConsumedEnergyRaw'];
+}
+
+/**
+ * parseSacctEnergy: the joules of the job's allocation line (`4711|…`), else the largest of its
+ * steps' (the `extern` step spans the whole allocation; steps overlap, so they are not added), or
+ * null when nothing was measured: empty, 0, or Slurm's NO_VAL64 (18446744073709551614) and other
+ * values past 2^53, which no job reaches (10 kW for a year is 3.2e11 J).
+ */
+export function parseSacctEnergy(text: string, slurmJobId: string): number | null {
+  let own: number | null = null;
+  let steps: number | null = null;
+  for (const line of text.split('\n')) {
+    const [id, raw] = line.trim().split('|');
+    if (!id || raw === undefined || !/^\d+$/.test(raw.trim())) continue;
+    const joules = Number(raw.trim());
+    if (joules <= 0 || joules > Number.MAX_SAFE_INTEGER) continue;
+    if (id === slurmJobId) own = joules;
+    else if (id.startsWith(`${slurmJobId}.`)) steps = Math.max(steps ?? 0, joules);
+  }
+  return own ?? steps;
+}
+
 // ---------------------------------------------------------------- job records
 
 export interface SlurmJobRecord {

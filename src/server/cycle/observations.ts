@@ -69,7 +69,7 @@ export class Observations {
         .returning(['org_id', 'attempt'])
         .executeTakeFirst();
       if (!res) return null;
-      await closeSegment(trx, o.jobId, at, res.attempt);
+      await closeSegment(trx, o.jobId, at, res.attempt, o.energyJoules);
       if (mayHaveEndpoint) await clearEndpoint(trx, o.jobId);
       const data = { exitCode: o.exitCode };
       // The driver's exit message may name the image (a failed pull): sealed where the org's key is ready.
@@ -112,7 +112,7 @@ export class Observations {
         .returningAll()
         .executeTakeFirst();
       if (!row) return null;
-      await closeSegment(trx, o.jobId, at, row.attempt);
+      await closeSegment(trx, o.jobId, at, row.attempt, o.energyJoules);
       if (mayHaveEndpoint) await clearEndpoint(trx, o.jobId);
       const event = await insertEvent(
         trx,

@@ -1,7 +1,8 @@
 /**
  * A job's energy: each of its run segments (attempts) at the power model's watts for its GPU type,
  * the site's PUE and grid factor of each month it ran in; a running segment counts up to now.
- * Whoever may read the job may read its energy (the job service decides).
+ * Whoever may read the job may read its energy (the job service decides). Where the execution engine
+ * measured a segment's energy (Slurm's sacct), `measuredKwh` shows it beside the model's figure.
  */
 import { type JobEnergy, type MonthFactors, POWER_MODEL_NAME, round6, segmentEnergy } from '../../model/energy.js';
 import type { Store } from '../../store/open-store.js';
@@ -19,7 +20,7 @@ export async function jobEnergy(store: Store, jobId: string, now: number): Promi
     rows.map((r) => [`${r.site}/${r.month}`, { pue: r.pue, gridGCo2PerKwh: r.grid_g_co2_per_kwh }]),
   );
   const missing = new Set<string>();
-  const total = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+  const total = { itKwh: 0, facilityKwh: 0, co2Kg: 0, measuredKwh: 0, measuredSegments: 0 };
   const segments = segs.map((s) => {
     const months = new Set<string>();
     const e = segmentEnergy(
@@ -31,6 +32,11 @@ export async function jobEnergy(store: Store, jobId: string, now: number): Promi
     total.itKwh += e.itKwh;
     total.facilityKwh += e.facilityKwh;
     total.co2Kg += e.co2Kg;
+    const measured = s.measured_joules === null || s.measured_joules === undefined ? null : Number(s.measured_joules) / 3.6e6;
+    if (measured !== null) {
+      total.measuredKwh += measured;
+      total.measuredSegments++;
+    }
     return {
       attempt: s.attempt,
       gpuType: s.gpu_type,
@@ -41,6 +47,7 @@ export async function jobEnergy(store: Store, jobId: string, now: number): Promi
       itKwh: round6(e.itKwh),
       facilityKwh: round6(e.facilityKwh),
       co2Kg: round6(e.co2Kg),
+      measuredKwh: measured === null ? null : round6(measured),
     };
   });
   return {
@@ -49,6 +56,8 @@ export async function jobEnergy(store: Store, jobId: string, now: number): Promi
     facilityKwh: round6(total.facilityKwh),
     co2Kg: round6(total.co2Kg),
     segments,
+    measuredKwh: total.measuredSegments > 0 ? round6(total.measuredKwh) : null,
+    measuredSegments: total.measuredSegments,
     monthsWithoutFactors: [...missing].sort(),
     powerModel: POWER_MODEL_NAME,
   };
