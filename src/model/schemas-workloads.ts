@@ -37,6 +37,10 @@ export const ServiceJobSchema = z
     spread: z.enum(['preferred', 'required']).optional().openapi({
       description: "Keep off nodes that run another replica of the service (the service's `spread`; set by the control plane)",
     }),
+    spreadOver: z.enum(['unit', 'site']).optional().openapi({
+      description:
+        "Keep off the scalable units or sites that run another replica (the service's `spreadOver`; set by the control plane)",
+    }),
   })
   .openapi('ServiceJob');
 

@@ -92,6 +92,15 @@ const spreadField = z.enum(SERVICE_SPREADS).openapi({
     'Replicas on distinct nodes: `preferred` (default) shares a node only when no other node fits, `required` makes a replica wait (pending reason `spread`) instead, `none` packs them like any jobs. A change is a new revision (replicas are re-placed by a rolling update)',
 });
 
+/** The failure domain a service's replicas are kept apart in (the scheduler's SpreadDomain). */
+export const SERVICE_SPREAD_DOMAINS = ['node', 'unit', 'site'] as const;
+const spreadOverField = z.enum(SERVICE_SPREAD_DOMAINS).openapi({
+  description:
+    'What `spread` keeps replicas apart by: `node` (default), `unit` (a scalable unit: rack / leaf-switch group — no two replicas under one leaf switch) or `site` (no two replicas in one data centre; residency still applies). Absent: node. A change is a new revision',
+});
+const overNeedsSpread = (s: { spread?: string; spreadOver?: string }) =>
+  s.spreadOver === undefined || s.spreadOver === 'node' || s.spread !== 'none';
+
 export const ServiceCreateSchema = z
   .strictObject({
     name: slug.openapi({ example: 'llm-chat' }),
@@ -104,10 +113,12 @@ export const ServiceCreateSchema = z
     liveness: ProbeSchema.default({ path: '/healthz', periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 }),
     visibility: z.enum(SERVICE_VISIBILITIES).default('private'),
     spread: spreadField.default('preferred'),
+    spreadOver: spreadOverField.optional(),
     ...scalingFields,
   })
   .refine(boundsOk, { message: 'give replicas, or minReplicas/maxReplicas, not both', path: ['replicas'] })
   .refine(minBelowMax, { message: 'minReplicas must not exceed maxReplicas', path: ['minReplicas'] })
+  .refine(overNeedsSpread, { message: 'spreadOver needs spread preferred or required, not none', path: ['spreadOver'] })
   .openapi('ServiceCreate');
 export type ServiceCreate = z.infer<typeof ServiceCreateSchema>;
 
@@ -119,6 +130,7 @@ export const ServiceUpdateSchema = z
     liveness: ProbeSchema.optional(),
     visibility: z.enum(SERVICE_VISIBILITIES).optional(),
     spread: spreadField.optional(),
+    spreadOver: spreadOverField.optional(),
     ...scalingFields,
   })
   .refine(boundsOk, { message: 'give replicas, or minReplicas/maxReplicas, not both', path: ['replicas'] })
@@ -144,6 +156,7 @@ export const ServiceSpecSchema = z
     readiness: ProbeSchema,
     liveness: ProbeSchema,
     spread: spreadField.default('preferred'),
+    spreadOver: z.enum(['unit', 'site']).optional().openapi({ description: 'What replicas are kept apart by; absent: node' }),
   })
   .openapi('ServiceSpec');
 export type ServiceSpec = z.infer<typeof ServiceSpecSchema>;

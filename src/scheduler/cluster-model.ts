@@ -21,6 +21,7 @@ import type { Fleet, FleetNode, GpuType, NodeState } from '../model/fleet.js';
 import { MILLI_PER_GPU, migProfileMilli, migProfileOf } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { IndexSet } from './index-set.js';
+import type { SpreadDomain } from './types.js';
 
 /** ClusterModelError reports a delta that does not match the model (unknown node, GPU taken, ...). */
 export class ClusterModelError extends Error {
@@ -601,6 +602,40 @@ export class ClusterModel {
   spreadNodes(org: string, spread: string): number[] {
     const byNode = this.spreadByGroup.get(`${org}\u0000${spread}`);
     return byNode ? [...byNode.keys()].sort((a, b) => a - b) : [];
+  }
+
+  /**
+   * domainNodes: every node (dense indexes, ascending) sharing a `domain` — the node itself, its
+   * scalable unit or its site — with one of `nodes` (a spread group's failure domains).
+   */
+  domainNodes(nodes: readonly number[], domain: SpreadDomain): number[] {
+    if (domain === 'node' || nodes.length === 0) return [...nodes];
+    const index = this.domainIndex(domain);
+    const keys = new Set(nodes.map((i) => (domain === 'unit' ? this.nodes[i]!.unit : this.nodes[i]!.site)));
+    const out: number[] = [];
+    for (const k of keys) out.push(...(index.get(k) ?? []));
+    return out.sort((a, b) => a - b);
+  }
+
+  /** Nodes per scalable unit and per site, built on first use (the fleet's nodes do not change). */
+  private readonly domains = new Map<'unit' | 'site', Map<string, number[]>>();
+
+  private domainIndex(domain: 'unit' | 'site'): Map<string, number[]> {
+    let index = this.domains.get(domain);
+    if (!index) {
+      index = new Map();
+      for (const n of this.nodes) {
+        const k = domain === 'unit' ? n.unit : n.site;
+        let list = index.get(k);
+        if (!list) {
+          list = [];
+          index.set(k, list);
+        }
+        list.push(n.index);
+      }
+      this.domains.set(domain, index);
+    }
+    return index;
   }
 
   /**

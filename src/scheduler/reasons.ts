@@ -154,15 +154,32 @@ export const REASON = {
    * spread: the job would fit, but only on nodes that already hold a member of its spread group
    * (`required`): "every B200 node with a free GPU already runs a replica of svc_x".
    */
-  spread(gpuType: GpuType | null, gpusPerNode: number, name: string, group: string, occupied: number): PendingReason {
+  spread(
+    gpuType: GpuType | null,
+    gpusPerNode: number,
+    name: string,
+    group: string,
+    occupied: number,
+    over: 'node' | 'unit' | 'site' = 'node',
+  ): PendingReason {
     const type = gpuType ?? 'GPU';
     const free = gpusPerNode === 1 ? 'a free GPU' : `${gpusPerNode} free GPUs`;
+    if (over === 'node') {
+      return {
+        code: 'spread',
+        message:
+          `waiting: every ${type} node with ${free} already runs a replica of ${name} ` +
+          `(spread: required; ${occupied} ${plural(occupied, 'node holds', 'nodes hold')} one)`,
+        details: { spreadGroup: group, gpuType: type, gpusPerNode, nodesWithReplica: occupied },
+      };
+    }
+    const [one, many] = over === 'unit' ? ['scalable unit', 'scalable units'] : ['site', 'sites'];
     return {
       code: 'spread',
       message:
-        `waiting: every ${type} node with ${free} already runs a replica of ${name} ` +
-        `(spread: required; ${occupied} ${plural(occupied, 'node holds', 'nodes hold')} one)`,
-      details: { spreadGroup: group, gpuType: type, gpusPerNode, nodesWithReplica: occupied },
+        `waiting: every ${type} node with ${free} is in a ${one} that already runs a replica of ${name} ` +
+        `(spread: required over ${many}; ${occupied} ${plural(occupied, `${one} holds`, `${many} hold`)} one)`,
+      details: { spreadGroup: group, gpuType: type, gpusPerNode, spreadOver: over, domainsWithReplica: occupied },
     };
   },
 

@@ -218,12 +218,15 @@ function trySpread(ctx: CycleContext, job: SchedJob, spread: NonNullable<SchedJo
   const occupied = ctx.cluster.spreadNodes(job.org, spread.group);
   if (occupied.length === 0) return tryWhole(ctx, job, capacityKey, true);
   const required = spread.mode === 'required';
-  ctx.cluster.maskNodes(occupied);
+  const over = spread.over ?? 'node';
+  // Kept off: the nodes holding a member, or every node of their scalable units or sites.
+  const avoided = ctx.cluster.domainNodes(occupied, over);
+  ctx.cluster.maskNodes(avoided);
   let masked: JobOutcome;
   try {
     masked = tryWhole(ctx, job, capacityKey, required);
   } finally {
-    ctx.cluster.unmaskNodes(occupied);
+    ctx.cluster.unmaskNodes(avoided);
   }
   if (masked.ok || masked.plan) return masked;
   if (!required) return tryWhole(ctx, job, capacityKey, true);
@@ -232,8 +235,21 @@ function trySpread(ctx: CycleContext, job: SchedJob, spread: NonNullable<SchedJo
   const gpuType = plain.start.placement.gpuType;
   return {
     ok: false,
-    reason: REASON.spread(gpuType, job.gpusPerNode, spread.name ?? spread.group, spread.group, occupied.length),
+    reason: REASON.spread(
+      gpuType,
+      job.gpusPerNode,
+      spread.name ?? spread.group,
+      spread.group,
+      over === 'node' ? occupied.length : new Set(avoided.map((i) => domainOf(ctx, i, over))).size,
+      over,
+    ),
   };
+}
+
+/** domainOf: node `i`'s scalable unit or site. */
+function domainOf(ctx: CycleContext, i: number, over: 'unit' | 'site'): string {
+  const n = ctx.cluster.fleet.nodes[i]!;
+  return over === 'unit' ? n.unit : n.site;
 }
 
 /** tryWhole: tryJob for whole GPUs; `preempt` false skips the preemption step. */

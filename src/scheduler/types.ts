@@ -72,7 +72,15 @@ export interface SchedSpread {
   readonly group: string;
   readonly mode: 'preferred' | 'required';
   readonly name?: string;
+  /**
+   * The failure domain members keep apart in (default `node`): `unit` keeps them off every node of a
+   * scalable unit (rack / leaf-switch group) that holds one, `site` off every node of such a site.
+   */
+  readonly over?: SpreadDomain;
 }
+
+/** SpreadDomain: what a spread group's members are kept apart by. */
+export type SpreadDomain = 'node' | 'unit' | 'site';
 
 /** SchedShare: what part of one GPU a job asks for (see SchedJob.share). */
 export type SchedShare =

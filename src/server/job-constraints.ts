@@ -37,7 +37,10 @@ export function schedFields(spec: JobSpec): ConstraintFields {
   if (c?.requireSingleUnit) out.requireSingleUnit = true;
   if (spec.priorityClass === 'preemptible') out.preemptible = true;
   const group = spreadGroupOf(spec);
-  if (group && spec.service?.spread) out.spread = { group, mode: spec.service.spread, name: spec.service.id };
+  if (group && spec.service?.spread) {
+    const over = spec.service.spreadOver;
+    out.spread = { group, mode: spec.service.spread, name: spec.service.id, ...(over ? { over } : {}) };
+  }
   if (spec.migProfile !== undefined) out.share = { migProfile: spec.migProfile };
   else if (spec.gpuFraction !== undefined) {
     out.share =

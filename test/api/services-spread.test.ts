@@ -112,3 +112,58 @@ test('a bad spread value is a 400 naming the field', async () => {
     JSON.stringify(r.body),
   );
 });
+
+test('spreadOver unit: one replica per scalable unit (this fleet has one), the second waits saying so; bad values refused', async () => {
+  const created = await acme('POST', '/v1/services', {
+    name: 'racks',
+    project: 'acme-ml',
+    template,
+    replicas: 2,
+    spread: 'required',
+    spreadOver: 'unit',
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id: string = created.body.id;
+  assert.equal(created.body.spec.spreadOver, 'unit');
+  const jobs = await waitFor(async () => {
+    const js = await replicaJobs(id, 2);
+    return js.some((j) => j.state === 'running') && js.some((j) => j.pendingReason?.code === 'spread') ? js : null;
+  }, 'one running replica and one waiting for spread');
+  const waiting = jobs.find((j) => j.state !== 'running');
+  assert.equal(
+    waiting?.pendingReason?.message,
+    `waiting: every B200 node with a free GPU is in a scalable unit that already runs a replica of ${id} (spread: required over scalable units; 1 scalable unit holds one)`,
+  );
+  // Back to node-level spread: a new revision, and the rolling update places both replicas.
+  const patched = await acme('PATCH', `/v1/services/${id}`, { spreadOver: 'node' });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  assert.equal(patched.body.spec.spreadOver, undefined);
+  const revision: number = patched.body.revision;
+  await waitFor(async () => {
+    const s = (await acme('GET', `/v1/services/${id}`)).body;
+    const mine = (s.replicas as { jobId: string; revision: number }[]).filter((r) => r.revision === revision);
+    if (mine.length !== 2) return null;
+    for (const r of mine) if ((await acme('GET', `/v1/jobs/${r.jobId}`)).body.state !== 'running') return null;
+    return s;
+  }, 'both replicas of the new revision running after spreadOver node');
+  // spreadOver needs spread: refused on create (400, the field named) and on update (422, its code).
+  const bad = await acme('POST', '/v1/services', {
+    name: 'bad2',
+    project: 'acme-ml',
+    template,
+    spread: 'none',
+    spreadOver: 'site',
+  });
+  assert.equal(bad.status, 400, JSON.stringify(bad.body));
+  assert.ok(
+    (bad.body.errors as { path: string }[]).some((e) => e.path === 'spreadOver'),
+    JSON.stringify(bad.body),
+  );
+  const odd = await acme('POST', '/v1/services', { name: 'bad3', project: 'acme-ml', template, spreadOver: 'rack' });
+  assert.equal(odd.status, 400);
+  const off = await acme('PATCH', `/v1/services/${id}`, { spread: 'none', spreadOver: 'unit' });
+  assert.equal(off.status, 422, JSON.stringify(off.body));
+  assert.equal(off.body.code, 'spread_over_without_spread');
+  assert.equal((await acme('GET', `/v1/services/${id}`)).body.spec.spread, 'required', 'the refused update changed nothing');
+  assert.equal((await acme('DELETE', `/v1/services/${id}`)).status, 204);
+});

@@ -216,6 +216,9 @@ const spreadArb = fc.option(
     { group: 's1', mode: 'required' },
     { group: 's2', mode: 'preferred' },
     { group: 's3', mode: 'required' },
+    { group: 's4', mode: 'required', over: 'unit' },
+    { group: 's5', mode: 'required', over: 'site' },
+    { group: 's6', mode: 'preferred', over: 'unit' },
   ),
   { nil: undefined, freq: 3 },
 );
@@ -238,7 +241,7 @@ const opArb = fc.oneof(
   fc.record({ kind: fc.constant('state' as const), pick: fc.nat(), state: fc.constantFrom<NodeState>('up', 'draining', 'up') }),
 );
 
-test('property: no two members of a required group on one node; preferred shares only when it must', () => {
+test('property: no two members of a required group in one node, unit or site (as it asks); preferred shares only when it must', () => {
   let spreadWaits = 0;
   let shared = 0;
   fc.assert(
@@ -289,8 +292,12 @@ test('property: no two members of a required group on one node; preferred shares
           if (!j?.spread) continue;
           assert.equal(c1.spreadOf(id), j.spread.group);
           for (const a of c1.allocationOf(id)?.nodes ?? []) {
-            const key: string = `${j.org}|${j.spread.group}|${a.node}`;
-            if (j.spread.mode === 'required') {
+            // The domain the group keeps apart: the node, its scalable unit or its site.
+            const n = fleet.nodes[fleet.nodeIndex.get(a.node)!]!;
+            const domain = j.spread.over === 'unit' ? n.unit : j.spread.over === 'site' ? n.site : n.id;
+            const key: string = `${j.org}|${j.spread.group}|${domain}`;
+            // (A multi-node member's own nodes may share a unit or a site: the rule is between members.)
+            if (j.spread.mode === 'required' && seen.get(key) !== id) {
               assert.equal(seen.has(key), false, `${id} shares ${a.node} with ${seen.get(key)} (required)`);
             }
             seen.set(key, id);
@@ -298,7 +305,7 @@ test('property: no two members of a required group on one node; preferred shares
         }
         // spreadNodes equals a recomputation from the allocations.
         for (const org of ['o1', 'o2']) {
-          for (const g of ['s1', 's2', 's3']) {
+          for (const g of ['s1', 's2', 's3', 's4', 's5', 's6']) {
             const expect = new Set<number>();
             for (const id of running) {
               const j = jobs.get(id);
@@ -317,7 +324,7 @@ test('property: no two members of a required group on one node; preferred shares
         const fitsElsewhere = (j: SchedJob) => {
           const spread = j.spread;
           if (!spread || j.gpuType === null) return false;
-          const mask = c1.spreadNodes(j.org, spread.group);
+          const mask = c1.domainNodes(c1.spreadNodes(j.org, spread.group), spread.over ?? 'node');
           c1.maskNodes(mask);
           const ok = placeJob(c1, { gpuType: j.gpuType, gpusPerNode: j.gpusPerNode, nodes: j.nodes }).ok;
           c1.unmaskNodes(mask);
@@ -333,11 +340,15 @@ test('property: no two members of a required group on one node; preferred shares
         for (const s of r1.starts) {
           const j = jobs.get(s.jobId);
           if (j?.spread?.mode !== 'preferred') continue;
-          const mine = new Set(s.placement.nodes.map((a) => a.node));
+          const domainOf = (node: string) => {
+            const n = fleet.nodes[fleet.nodeIndex.get(node)!]!;
+            return j.spread?.over === 'unit' ? n.unit : j.spread?.over === 'site' ? n.site : n.id;
+          };
+          const mine = new Set(s.placement.nodes.map((a) => domainOf(a.node)));
           const joined = [...before].some((id) => {
             const o = jobs.get(id);
             if (o?.org !== j.org || o.spread?.group !== j.spread?.group) return false;
-            return (c1.allocationOf(id)?.nodes ?? []).some((a) => mine.has(a.node));
+            return (c1.allocationOf(id)?.nodes ?? []).some((a) => mine.has(domainOf(a.node)));
           });
           if (joined) {
             shared++;
@@ -353,4 +364,76 @@ test('property: no two members of a required group on one node; preferred shares
   );
   assert.ok(spreadWaits > 20, `spread waits exercised: ${spreadWaits}`);
   assert.ok(shared > 5, `preferred sharing exercised: ${shared}`);
+});
+
+test('over scalable units: required replicas take one unit each, then wait with the units named', () => {
+  // Two units of two nodes: best fit and node-level spread would both put the second replica beside the first.
+  const c = new ClusterModel(makeFleet([{ site: 'a', gpuType: 'B200', count: 4, unitSize: 2 }]));
+  const over: SchedSpread = { ...required, over: 'unit' };
+  const queue = ['r1', 'r2', 'r3'].map((id) => job(id, { spread: over }));
+  const r = scheduleCycle(c, { queue, quotas: BIG_QUOTA, now: 0 });
+  assert.deepEqual(
+    r.starts.map((s) => s.jobId),
+    ['r1', 'r2'],
+  );
+  const units = ['r1', 'r2'].map((id) => c.fleet.nodes[c.fleet.nodeIndex.get(c.allocationOf(id)!.nodes[0]!.node)!]!.unit);
+  assert.equal(new Set(units).size, 2, `distinct units: ${units.join(', ')}`);
+  const why = r.pending.get('r3');
+  assert.equal(why?.code, 'spread');
+  assert.equal(
+    why?.message,
+    'waiting: every B200 node with a free GPU is in a scalable unit that already runs a replica of svc_x (spread: required over scalable units; 2 scalable units hold one)',
+  );
+  assert.equal(why?.details?.spreadOver, 'unit');
+  // Node-level spread places the same third replica (a node free of replicas is left in each unit).
+  const byNode = new ClusterModel(makeFleet([{ site: 'a', gpuType: 'B200', count: 4, unitSize: 2 }]));
+  const plain = scheduleCycle(byNode, {
+    queue: ['r1', 'r2', 'r3'].map((id) => job(id, { spread: required })),
+    quotas: BIG_QUOTA,
+    now: 0,
+  });
+  assert.equal(plain.starts.length, 3);
+});
+
+test('over sites: preferred replicas go to distinct sites first, then share one when no other site fits', () => {
+  const c = new ClusterModel(
+    makeFleet([
+      { site: 'a', gpuType: 'B200', count: 2 },
+      { site: 'b', gpuType: 'B200', count: 2 },
+    ]),
+  );
+  const over: SchedSpread = { ...preferred, over: 'site' };
+  const queue = ['r1', 'r2', 'r3'].map((id) => job(id, { spread: over }));
+  const r = scheduleCycle(c, { queue, quotas: BIG_QUOTA, now: 0 });
+  assert.equal(r.starts.length, 3);
+  const sites = ['r1', 'r2'].map((id) => c.allocationOf(id)!.site);
+  assert.deepEqual([...sites].sort(), ['a', 'b']);
+  // With required, the third waits: both sites hold one.
+  const strict = new ClusterModel(
+    makeFleet([
+      { site: 'a', gpuType: 'B200', count: 2 },
+      { site: 'b', gpuType: 'B200', count: 2 },
+    ]),
+  );
+  const s = scheduleCycle(strict, {
+    queue: ['q1', 'q2', 'q3'].map((id) => job(id, { spread: { ...required, over: 'site' } })),
+    quotas: BIG_QUOTA,
+    now: 0,
+  });
+  assert.equal(s.starts.length, 2);
+  assert.equal(s.pending.get('q3')?.details?.domainsWithReplica, 2);
+});
+
+test('domainNodes: a node, its unit or its site — ascending, each once', () => {
+  const c = new ClusterModel(
+    makeFleet([
+      { site: 'a', gpuType: 'B200', count: 4, unitSize: 2 },
+      { site: 'b', gpuType: 'B200', count: 2, unitSize: 2 },
+    ]),
+  );
+  assert.deepEqual(c.domainNodes([1], 'node'), [1]);
+  assert.deepEqual(c.domainNodes([1, 0], 'unit'), [0, 1]);
+  assert.deepEqual(c.domainNodes([2, 5], 'unit'), [2, 3, 4, 5]);
+  assert.deepEqual(c.domainNodes([3], 'site'), [0, 1, 2, 3]);
+  assert.deepEqual(c.domainNodes([], 'site'), []);
 });

@@ -248,6 +248,7 @@ class _ServiceJobRequired(TypedDict):
 class ServiceJob(_ServiceJobRequired, total=False):
     port: int
     spread: Literal["preferred", "required"]
+    spreadOver: Literal["unit", "site"]
 
 
 Placement = Optional[Dict[str, Any]]
@@ -1117,6 +1118,7 @@ class _ServiceSpecRequired(TypedDict):
 class ServiceSpec(_ServiceSpecRequired, total=False):
     port: int
     spread: Literal["preferred", "required", "none"]
+    spreadOver: Literal["unit", "site"]
 
 
 class ReplicaTemplate(TypedDict, total=False):
@@ -1179,6 +1181,7 @@ class ServiceCreate(_ServiceCreateRequired, total=False):
     liveness: "Probe"
     visibility: Literal["private", "public"]
     spread: Literal["preferred", "required", "none"]
+    spreadOver: Literal["node", "unit", "site"]
     replicas: int
     minReplicas: int
     maxReplicas: int
@@ -1198,6 +1201,7 @@ class ServiceUpdate(TypedDict, total=False):
     liveness: "Probe"
     visibility: Literal["private", "public"]
     spread: Literal["preferred", "required", "none"]
+    spreadOver: Literal["node", "unit", "site"]
     replicas: int
     minReplicas: int
     maxReplicas: int

@@ -119,7 +119,10 @@ export function ServiceDetailView({ id }: { id: string }) {
                 {ready(s)} ready of {s.desiredReplicas} wanted (scaling {s.scaling.minReplicas}–{s.scaling.maxReplicas})
               </dd>
               <dt>Spread</dt>
-              <dd>{s.spec.spread}</dd>
+              <dd>
+                {s.spec.spread}
+                {s.spec.spread !== 'none' && ` (over ${s.spec.spreadOver ?? 'node'}s)`}
+              </dd>
               <dt>Traffic</dt>
               <dd>
                 {rps(s)} req/s, p99 {p99(s)}, {s.traffic.inFlight} in flight, {s.traffic.errors} errors of {s.traffic.requests}

@@ -17,6 +17,7 @@ interface ScalingFlags {
   public?: boolean;
   private?: boolean;
   spread?: string;
+  spreadOver?: string;
 }
 
 function scalingBody(o: ScalingFlags): Obj {
@@ -27,6 +28,7 @@ function scalingBody(o: ScalingFlags): Obj {
     ...(o.target !== undefined ? { targetInFlightPerReplica: o.target } : {}),
     ...(o.public ? { visibility: 'public' } : o.private ? { visibility: 'private' } : {}),
     ...(o.spread !== undefined ? { spread: o.spread } : {}),
+    ...(o.spreadOver !== undefined ? { spreadOver: o.spreadOver } : {}),
   };
 }
 
@@ -40,7 +42,7 @@ function renderService(s: Service): string {
     ['URL', s.url ?? '(no workload proxy)'],
     ['Visibility', s.visibility],
     ['Revision', s.revision],
-    ['Spread', s.spec.spread],
+    ['Spread', s.spec.spread === 'none' ? 'none' : `${s.spec.spread} (over ${s.spec.spreadOver ?? 'node'}s)`],
     [
       'Replicas',
       `${phases('ready')} ready, ${phases('starting')} starting, ${phases('draining')} draining; ${s.desiredReplicas} wanted`,
@@ -66,7 +68,8 @@ function scalingOptions(c: Command): Command {
     .option('--target <n>', 'in-flight requests per replica the autoscaler aims at', parseIntArg(1, 10_000))
     .option('--public', 'reachable with the service’s own API keys (gigafab service keys issue)')
     .option('--private', 'reachable with API tokens of the organisation only')
-    .option('--spread <mode>', 'replicas on distinct nodes: preferred (default), required (wait for a free node) or none');
+    .option('--spread <mode>', 'replicas on distinct nodes: preferred (default), required (wait for a free node) or none')
+    .option('--spread-over <domain>', 'what replicas are kept apart by: node (default), unit (rack / leaf switch) or site');
 }
 
 export function registerService(program: Command, rt: Runtime): void {

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { canSeeOrg, canSubmit, enforce } from '../../model/authz.js';
-import { conflict, notFound } from '../../model/errors.js';
+import { conflict, invalid, notFound } from '../../model/errors.js';
 import { isOperator, type Principal, type RequestContext } from '../../model/principal.js';
 import type { Service, ServiceCreate, ServiceSpec, ServiceUpdate } from '../../model/service-schemas.js';
 import { appendAudit } from '../../store/audit.js';
@@ -55,6 +55,7 @@ export class ServiceRegistry {
       readiness: input.readiness,
       liveness: input.liveness,
       spread: input.spread,
+      ...overOf(input.spreadOver),
     };
     const scaling = scalingOf(input, null);
     const at = new Date(this.now()).toISOString();
@@ -115,7 +116,11 @@ export class ServiceRegistry {
       readiness: input.readiness ?? spec.readiness,
       liveness: input.liveness ?? spec.liveness,
       spread: input.spread ?? spec.spread,
+      // Turning spread off drops a stored domain; naming one with spread off is refused below.
+      ...overOf(input.spreadOver ?? (input.spread === 'none' ? undefined : spec.spreadOver)),
     };
+    if (next.spreadOver && next.spread === 'none')
+      throw invalid('spread_over_without_spread', `spreadOver ${next.spreadOver} needs spread preferred or required, not none`);
     const newRevision = JSON.stringify(next) !== JSON.stringify(spec);
     const before = scalingOfRow(row);
     const scaling = scalingOf(input, before);
@@ -220,4 +225,9 @@ export class ServiceRegistry {
       ...(withheld ? { redacted: withheld.redacted } : {}),
     };
   }
+}
+
+/** overOf: the stored form of spreadOver — absent for `node` (the default), so older specs compare equal. */
+function overOf(over: 'node' | 'unit' | 'site' | undefined): { spreadOver?: 'unit' | 'site' } {
+  return over && over !== 'node' ? { spreadOver: over } : {};
 }

@@ -56,6 +56,7 @@ export function replicaJobSpec(
       id: row.id,
       ...(t.image && spec.port !== undefined ? { port: spec.port } : {}),
       ...(spec.spread !== 'none' ? { spread: spec.spread } : {}),
+      ...(spec.spread !== 'none' && spec.spreadOver ? { spreadOver: spec.spreadOver } : {}),
     },
     maxRuntimeSeconds: 30 * 86400,
     labels: { [SERVICE_LABEL]: row.id, [REVISION_LABEL]: String(revision) },
