@@ -53,7 +53,16 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
   const last = dayOffset(0);
   // [from, to): up to the end of today (UTC). An operator names the organisation; a tenant's is implied.
   const query = { from, to: dayOffset(1), groupBy: 'day,project', org: operator ? org : undefined };
-  const { data, error } = usePoll(() => get<UsageReport>(`/v1/usage${qs(query)}`), 15_000, [org, range, from]);
+  // Each answer remembers the period it is for: after a change of range the previous answer is not
+  // drawn under the new period's days (the plot and table stay empty until the new one arrives).
+  const periodKey = `${from}/${query.to}`;
+  const polled = usePoll(async () => ({ periodKey, report: await get<UsageReport>(`/v1/usage${qs(query)}`) }), 15_000, [
+    org,
+    range,
+    from,
+  ]);
+  const { error } = polled;
+  const data = polled.data?.periodKey === periodKey ? polled.data.report : null;
   const days = utcDays(from, last);
   const items = data?.items ?? [];
   const hours = byDay(
