@@ -4,6 +4,8 @@
  * requeue after preemption or restriction, node failure), so a segment exists exactly when the
  * store says the job ran. Both are idempotent: one segment per (job, attempt), and only an open
  * segment is closed, so a replayed start or a second report of the same exit changes nothing.
+ * A closed segment may afterwards be corrected to the run time its driver reports (usage-reconcile.ts,
+ * the one other writer of usage records, through this module's rollup helpers).
  */
 
 import { sql, type Transaction } from 'kysely';
@@ -11,7 +13,7 @@ import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { usageClass } from '../model/usage.js';
 import { dailyPieces, granularityTimeline, utcDayName } from '../model/usage-daily.js';
-import { afterInserts, defers, flushDeferred, insertLater } from '../store/deferred-insert.js';
+import { afterInserts, defers, insertLater } from '../store/deferred-insert.js';
 import type { Database } from '../store/schema.js';
 
 type Trx = Transaction<Database>;
@@ -172,7 +174,8 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
   for (let i = 0; i < rows.length; i += 500) await addToRollup(trx, rows.slice(i, i + 500));
 }
 
-type DailyRow = {
+/** A row to add to the daily rollup (metering's close; usage-reconcile.ts adds differences). */
+export type DailyRow = {
   org_id: string;
   project_id: string;
   gpu_type: string;
@@ -213,7 +216,8 @@ async function endSegments(trx: Trx, ended: readonly Ended[]): Promise<void> {
   }
 }
 
-async function addToRollup(trx: Trx, rows: DailyRow[]): Promise<void> {
+/** addToRollup adds each row's amounts to the rollup (usage_daily), creating rows as needed. */
+export async function addToRollup(trx: Trx, rows: DailyRow[]): Promise<void> {
   if (rows.length === 0) return;
   await trx
     .insertInto('usage_daily')
@@ -238,7 +242,7 @@ const versionsByTx = new WeakMap<object, Promise<GranularityRow[]>>();
  * closing many segments reads them once). A price change in the same transaction forgets them
  * (forgetPriceVersions), so a later segment reads the new list.
  */
-function priceVersionsIn(trx: Trx): Promise<GranularityRow[]> {
+export function priceVersionsIn(trx: Trx): Promise<GranularityRow[]> {
   let v = versionsByTx.get(trx);
   if (!v) {
     v = trx.selectFrom('price_versions').select(['version', 'effective_from', 'granularity']).execute();
@@ -251,176 +255,3 @@ function priceVersionsIn(trx: Trx): Promise<GranularityRow[]> {
 export function forgetPriceVersions(trx: Trx): void {
   versionsByTx.delete(trx);
 }
-
-/** What a driver reported afterwards about one run (job, attempt): when it really started and ended. */
-export interface ReportedRun {
-  jobId: string;
-  attempt: number;
-  /** Epoch ms. */
-  start: number;
-  /** Epoch ms, not before `start`. */
-  end: number;
-  /** The driver's name (recorded with the correction). */
-  driver: string;
-}
-
-/** A segment's figures: its start, end, run seconds and GPU-seconds. */
-export interface SegmentFigures {
-  startedAt: string;
-  endedAt: string;
-  seconds: number;
-  gpuSeconds: number;
-}
-
-/** What reconcileSegment changed. `invoiced`: issued invoices of months it touches, which it did not change. */
-export interface Reconciliation {
-  org: string;
-  before: SegmentFigures;
-  after: SegmentFigures;
-  invoiced: string[];
-}
-
-/** Differences below this are the clocks' and the engine's rounding (sacct reports whole seconds), not a correction. */
-export const RECONCILE_TOLERANCE_MS = 1000;
-
-const figures = (gpus: number, start: number, end: number): SegmentFigures => ({
-  startedAt: new Date(start).toISOString(),
-  endedAt: new Date(end).toISOString(),
-  seconds: (end - start) / 1000,
-  gpuSeconds: (gpus * (end - start)) / 1000,
-});
-
-/**
- * reconcileSegment corrects the closed segment of (job, attempt) to the run time its driver reported
- * afterwards, when its start or end differs by a second or more: the segment's started_at, ended_at
- * and gpu_seconds become the reported ones, the daily rollup loses the metered pieces and gains the
- * reported ones (billed as the close bills, at the granularity in effect at the new start), and a
- * usage_corrections row keeps what was metered, what was reported, when and by which driver — all in
- * the caller's transaction, which also writes the caller's audit record and event from the answer.
- * null: nothing to correct (no such segment, still open, within the tolerance, or a report that
- * ends before it starts), so a second identical report changes nothing.
- *
- * Issued invoices are never recomputed (their bodies are stored): a correction in a month already
- * invoiced names that invoice in `invoiced`; the difference is for a credit note, not the invoice.
- *
- * On PostgreSQL the transaction's deferred rows and segment closes are flushed first (a close in the
- * same transaction is otherwise still pending: deferred-insert.ts); reconciliation is rare (a driver
- * that reports run times, once per run), so the flush it forces costs little.
- */
-export async function reconcileSegment(trx: Trx, r: ReportedRun, at: string): Promise<Reconciliation | null> {
-  if (!Number.isFinite(r.start) || !Number.isFinite(r.end) || r.end < r.start) return null;
-  if (defers(trx)) await flushDeferred(trx);
-  const s = await trx
-    .selectFrom('usage_records')
-    .select(['id', 'org_id', 'project_id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'])
-    .where('job_id', '=', Number(r.jobId))
-    .where('attempt', '=', r.attempt)
-    .executeTakeFirst();
-  if (!s || s.ended_at === null) return null;
-  const oldStart = Date.parse(s.started_at);
-  const oldEnd = Date.parse(s.ended_at);
-  if (Math.abs(oldStart - r.start) < RECONCILE_TOLERANCE_MS && Math.abs(oldEnd - r.end) < RECONCILE_TOLERANCE_MS) return null;
-  const gpus = Number(s.gpus);
-  const before = figures(gpus, oldStart, oldEnd);
-  const after = figures(gpus, r.start, r.end);
-  // The rollup: the metered pieces out, the reported ones in, netted per row.
-  const timeline = granularityTimeline(await priceVersionsIn(trx));
-  const daily = new Map<string, DailyRow>();
-  const add = (start: number, end: number, sign: 1 | -1) => {
-    for (const p of dailyPieces(gpus, start, end, timeline.billedEnd(start, end))) {
-      const day = utcDayName(p.day);
-      const d = daily.get(day) ?? {
-        org_id: s.org_id,
-        project_id: s.project_id,
-        gpu_type: s.gpu_type,
-        site: s.site,
-        class: s.class,
-        day,
-        run_mms: 0,
-        billed_mms: 0,
-        pieces: 0,
-        starts: 0,
-        earliest_start: after.startedAt,
-      };
-      d.run_mms += sign * p.runMms;
-      d.billed_mms += sign * p.billedMms;
-      d.pieces += sign * p.pieces;
-      d.starts += sign * p.starts;
-      daily.set(day, d);
-    }
-  };
-  add(oldStart, oldEnd, -1);
-  add(r.start, r.end, 1);
-  // Rows that net to nothing are not written; a kept row's earliest start may stay earlier than needed (it only bounds a raw read).
-  const changed = [...daily.values()].filter((d) => d.run_mms !== 0 || d.billed_mms !== 0 || d.pieces !== 0 || d.starts !== 0);
-  await addToRollup(trx, changed);
-  // A day the run no longer touches: its row, if nothing else is left in it, goes (as if never added).
-  if (changed.length)
-    await trx
-      .deleteFrom('usage_daily')
-      .where('org_id', '=', s.org_id)
-      .where('project_id', '=', s.project_id)
-      .where('gpu_type', '=', s.gpu_type)
-      .where('site', '=', s.site)
-      .where('class', '=', s.class)
-      .where(
-        'day',
-        'in',
-        changed.map((d) => d.day),
-      )
-      .where('run_mms', '=', 0)
-      .where('billed_mms', '=', 0)
-      .where('pieces', '=', 0)
-      .where('starts', '=', 0)
-      .execute();
-  await trx
-    .updateTable('usage_records')
-    .set({ started_at: after.startedAt, ended_at: after.endedAt, gpu_seconds: after.gpuSeconds })
-    .where('id', '=', s.id)
-    .execute();
-  // Months whose invoice is issued: the billed time of either version touches them.
-  const months = new Set<string>();
-  for (const [a, b] of [
-    [oldStart, timeline.billedEnd(oldStart, oldEnd)],
-    [r.start, timeline.billedEnd(r.start, r.end)],
-  ] as const) {
-    for (let m = monthStart(a); m === monthStart(a) || m < b; m = nextMonth(m)) months.add(new Date(m).toISOString().slice(0, 7));
-  }
-  const invoiced = (
-    await trx
-      .selectFrom('invoices')
-      .select('number')
-      .where('org_id', '=', s.org_id)
-      .where('month', 'in', [...months])
-      .orderBy('month')
-      .execute()
-  ).map((i) => i.number);
-  await trx
-    .insertInto('usage_corrections')
-    .values({
-      usage_record_id: s.id,
-      org_id: s.org_id,
-      job_id: Number(r.jobId),
-      attempt: r.attempt,
-      metered_started_at: before.startedAt,
-      metered_ended_at: before.endedAt,
-      metered_gpu_seconds: before.gpuSeconds,
-      reported_started_at: after.startedAt,
-      reported_ended_at: after.endedAt,
-      reported_gpu_seconds: after.gpuSeconds,
-      driver: r.driver,
-      at,
-      invoiced: invoiced.length ? invoiced.join(',') : null,
-    })
-    .execute();
-  return { org: s.org_id, before, after, invoiced };
-}
-
-const monthStart = (t: number): number => {
-  const d = new Date(t);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-};
-const nextMonth = (m: number): number => {
-  const d = new Date(m);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
-};

@@ -1,6 +1,6 @@
 /**
  * 033_usage_reconcile: usage_corrections, one row per correction of a closed run segment to the run
- * time its execution driver reported afterwards (Slurm's sacct Start and End; src/server/metering.ts
+ * time its execution driver reported afterwards (Slurm's sacct Start and End; src/server/usage-reconcile.ts
  * reconcileSegment). The segment itself then holds the corrected figures, which every report reads;
  * this row keeps what was metered before, what the driver reported, when, by which driver, and the
  * invoice (if any) already issued for a month the correction touches, which it does not change.

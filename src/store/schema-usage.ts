@@ -47,7 +47,7 @@ export interface UsageDailyTable {
 
 /**
  * Migration 033: one correction of a closed run segment to the run time its driver reported
- * afterwards (src/server/metering.ts reconcileSegment). The segment holds the corrected figures.
+ * afterwards (src/server/usage-reconcile.ts reconcileSegment). The segment holds the corrected figures.
  */
 export interface UsageCorrectionsTable {
   id: Generated<number>;

@@ -1,5 +1,5 @@
 /**
- * Reconciling metered run time with what a driver reports afterwards (metering.ts reconcileSegment,
+ * Reconciling metered run time with what a driver reports afterwards (reconcileSegment,
  * usage-reconcile.ts), on SQLite and PostgreSQL:
  * - fast-check: random segments closed by metering's close path (some corrected in the close's own
  *   transaction, where PostgreSQL still holds the close back), then corrected to random reported
@@ -22,10 +22,10 @@ import type { Observation } from '../../src/drivers/driver.js';
 import { SimDriver } from '../../src/drivers/sim-driver.js';
 import { VirtualClock } from '../../src/drivers/timers.js';
 import { PriceTimeline } from '../../src/model/cost.js';
-import { closeSegment, RECONCILE_TOLERANCE_MS, reconcileSegment } from '../../src/server/metering.js';
+import { closeSegment } from '../../src/server/metering.js';
 import { UsageAggregate } from '../../src/server/usage-aggregate.js';
 import { readUsage, readUsageRaw } from '../../src/server/usage-read.js';
-import { recordReconciliation } from '../../src/server/usage-reconcile.js';
+import { RECONCILE_TOLERANCE_MS, reconcileSegment, recordReconciliation } from '../../src/server/usage-reconcile.js';
 import { rebuildUsageDaily } from '../../src/store/migration-027-usage-daily.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { eventually, harness } from './harness.js';
