@@ -309,3 +309,42 @@ test('a correction in a month already invoiced leaves the invoice as issued and 
     await h.close();
   }
 });
+
+test("a run stopped by its node's failure is corrected too; the requeued job's next run is not touched", async () => {
+  const T0 = Date.parse('2026-01-05T09:00:00Z');
+  const v = new VirtualClock(T0);
+  let driver: ReportingSim | null = null;
+  const h = await harness({ driver: () => (driver = new ReportingSim(1, v)) });
+  try {
+    const { job } = await h.cp.jobs.submit(h.tenant, h.spec({ gpusPerNode: 8 }), undefined);
+    await h.cp.runCycle();
+    driver!.ran.set(job.id, { start: T0 + 30_000, end: T0 + 110_000 });
+    h.clock.t += 120_000;
+    v.advanceTo(h.clock.t);
+    const node = h.cp.cluster.allocationOf(job.id)!.nodes[0]!.node;
+    await h.cp.setNodeState(h.operator, node, 'down', 'PSU failure', 'req-node');
+    await eventually(async () => (await h.stateOf(job.id)) === 'queued', 'the requeue');
+    h.clock.t += 60_000;
+    v.advanceTo(h.clock.t);
+    await h.cp.runCycle();
+    const rows = await h.store.db
+      .selectFrom('usage_records')
+      .select(['attempt', 'started_at', 'ended_at', 'gpu_seconds'])
+      .where('job_id', '=', Number(job.id))
+      .orderBy('attempt')
+      .execute();
+    assert.deepEqual(
+      rows.map((r) => [r.attempt, r.started_at, r.ended_at, r.gpu_seconds]),
+      [
+        [1, iso(T0 + 30_000), iso(T0 + 110_000), 8 * 80],
+        [2, iso(T0 + 180_000), null, null],
+      ],
+    );
+    assert.deepEqual(
+      (await h.eventTypes(job.id)).filter((t) => t === 'usage_reconciled'),
+      ['usage_reconciled'],
+    );
+  } finally {
+    await h.close();
+  }
+});

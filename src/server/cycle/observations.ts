@@ -166,8 +166,10 @@ export class Observations {
   /** afterNodeFailure settles a job stopped because its node went down: requeued or failed. */
   private async afterNodeFailure(o: Exited, f: NodeFailureCause): Promise<void> {
     const { ctx } = this;
-    const done = await settleNodeFailure(ctx.store, o.jobId, f, o.exitCode, new Date(o.at).toISOString(), driverActor(ctx));
+    const ran = o.ran ? { ...o.ran, driver: ctx.driver.name } : undefined;
+    const done = await settleNodeFailure(ctx.store, o.jobId, f, o.exitCode, new Date(o.at).toISOString(), driverActor(ctx), ran);
     ctx.state.removeRunning(o.jobId);
+    if (done?.reconciled) ctx.bus.publish({ org: done.row.org_id, event: done.reconciled });
     if (done?.state === 'queued') {
       const spec = openSpec(ctx.store.fields, done.row.org_id, done.row.spec);
       ctx.state.enqueue(o.jobId, done.row, spec);
