@@ -99,6 +99,8 @@ export const SlurmDriverConfigSchema = z
       .optional(),
     /** Report each ended job's energy as sacct measured it (ConsumedEnergyRaw); needs an acct_gather_energy plugin. */
     measureEnergy: z.boolean().default(false),
+    /** Report each ended job's Start and End as sacct has them, so its metered run time is corrected to what Slurm ran. */
+    reportRunTime: z.boolean().default(false),
   })
   .strict();
 
@@ -243,6 +245,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: SiteDriverOptions
         datasetRoot: cfg.datasetRoot,
         workloadPorts: cfg.workloadPorts,
         measureEnergy: cfg.measureEnergy,
+        reportRunTime: cfg.reportRunTime,
       });
     case 'kubernetes':
       return new KubernetesDriver({

@@ -66,6 +66,12 @@ export type Observation =
        * the cluster has an energy plugin); absent: not measured. Kept beside the power model's figure.
        */
       energyJoules?: number;
+      /**
+       * When the execution engine says this run really started and ended (epoch ms; Slurm's sacct
+       * Start and End); absent: not reported. The control plane corrects the run's metered segment to
+       * it (src/server/usage-reconcile.ts), so a run is billed for what the engine ran.
+       */
+      ran?: { start: number; end: number };
     };
 
 /**

@@ -126,6 +126,13 @@ export interface SlurmDriverOptions {
    * for clusters with an acct_gather_energy plugin and accounting storage. Default false.
    */
   measureEnergy?: boolean;
+  /**
+   * Read each ended job's Start and End from sacct and report them with its exit (Observation
+   * exited.ran): the control plane then corrects the run's metered time to what Slurm ran (a wait in
+   * Slurm's queue, an exit seen a poll late). Needs accounting storage. Shares the one sacct read
+   * with measureEnergy. Default false.
+   */
+  reportRunTime?: boolean;
 }
 
 /** slurm.json: what the driver needs after a restart. No environment (secrets) in it. */
@@ -689,21 +696,31 @@ export class SlurmDriver implements ExecutionDriver {
     } catch {
       // the job directory is gone; the observation still goes out
     }
-    const emit = (energyJoules: number | null = null) => {
+    const emit = (after: slurm.SacctAfterEnd | null = null) => {
+      const energyJoules = this.opts.measureEnergy ? (after?.energyJoules ?? null) : null;
+      const ran = this.opts.reportRunTime ? (after?.ran ?? null) : null;
       if (!t.silent && !this.closed)
-        this.listeners.emit({ type: 'exited', jobId: t.id, ...result, ...(energyJoules !== null ? { energyJoules } : {}) });
+        this.listeners.emit({
+          type: 'exited',
+          jobId: t.id,
+          ...result,
+          ...(energyJoules !== null ? { energyJoules } : {}),
+          ...(ran !== null ? { ran } : {}),
+        });
       t.resolveDone();
     };
-    // The job is gone from squeue (or ended there): its accounting record holds what was measured.
-    if (this.opts.measureEnergy && !t.silent && slurmOutcome !== 'lost')
-      void this.consumedEnergy(t.file.slurmJobId).then(emit, () => emit());
+    // The job is gone from squeue (or ended there): its accounting record holds what was measured
+    // and when it really ran.
+    if ((this.opts.measureEnergy || this.opts.reportRunTime) && !t.silent && slurmOutcome !== 'lost')
+      void this.afterEnd(t.file.slurmJobId).then(emit, () => emit());
     else emit();
   }
 
-  /** consumedEnergy: the joules sacct reports for the job, or null (no plugin, no accounting, not yet recorded). */
-  private async consumedEnergy(slurmJobId: string): Promise<number | null> {
-    const res = await this.run('sacct', slurm.sacctEnergyArgs(slurmJobId), this.commandEnv());
-    return res.code === 0 ? slurm.parseSacctEnergy(res.stdout, slurmJobId) : null;
+  /** afterEnd: the joules sacct reports for the job and its Start and End, or null (no accounting, not yet recorded). */
+  private async afterEnd(slurmJobId: string): Promise<slurm.SacctAfterEnd | null> {
+    const env = { ...this.commandEnv(), ...slurm.sacctAfterEndEnv };
+    const res = await this.run('sacct', slurm.sacctAfterEndArgs(slurmJobId), env);
+    return res.code === 0 ? slurm.parseSacctAfterEnd(res.stdout, slurmJobId) : null;
   }
 
   /**

@@ -26,6 +26,7 @@ const OPERATIONAL_TYPES: ReadonlySet<string> = new Set([
   'node-failure', // node X went down (the operator's own reason); data: node, policy
   'cancel-requested', // cancel requested by USER
   'holding', // processing restricted (the restriction's reason, shown to operators on /restriction too)
+  'usage_reconciled', // run time corrected to the driver's report: times and seconds only (usage-reconcile.ts)
 ]);
 
 const SUFFIX = "withheld from operators without the tenant's consent (lockbox: read-spec on the job)";

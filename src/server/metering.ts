@@ -4,6 +4,8 @@
  * requeue after preemption or restriction, node failure), so a segment exists exactly when the
  * store says the job ran. Both are idempotent: one segment per (job, attempt), and only an open
  * segment is closed, so a replayed start or a second report of the same exit changes nothing.
+ * A closed segment may afterwards be corrected to the run time its driver reports (usage-reconcile.ts,
+ * the one other writer of usage records, through this module's rollup helpers).
  */
 
 import { sql, type Transaction } from 'kysely';
@@ -172,7 +174,8 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
   for (let i = 0; i < rows.length; i += 500) await addToRollup(trx, rows.slice(i, i + 500));
 }
 
-type DailyRow = {
+/** A row to add to the daily rollup (metering's close; usage-reconcile.ts adds differences). */
+export type DailyRow = {
   org_id: string;
   project_id: string;
   gpu_type: string;
@@ -213,7 +216,8 @@ async function endSegments(trx: Trx, ended: readonly Ended[]): Promise<void> {
   }
 }
 
-async function addToRollup(trx: Trx, rows: DailyRow[]): Promise<void> {
+/** addToRollup adds each row's amounts to the rollup (usage_daily), creating rows as needed. */
+export async function addToRollup(trx: Trx, rows: DailyRow[]): Promise<void> {
   if (rows.length === 0) return;
   await trx
     .insertInto('usage_daily')
@@ -238,7 +242,7 @@ const versionsByTx = new WeakMap<object, Promise<GranularityRow[]>>();
  * closing many segments reads them once). A price change in the same transaction forgets them
  * (forgetPriceVersions), so a later segment reads the new list.
  */
-function priceVersionsIn(trx: Trx): Promise<GranularityRow[]> {
+export function priceVersionsIn(trx: Trx): Promise<GranularityRow[]> {
   let v = versionsByTx.get(trx);
   if (!v) {
     v = trx.selectFrom('price_versions').select(['version', 'effective_from', 'granularity']).execute();

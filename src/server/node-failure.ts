@@ -13,6 +13,7 @@ import type { Store } from '../store/open-store.js';
 import { sealEventText } from '../store/sealed-fields.js';
 import { type JobRow, toJobEvent } from './job-rows.js';
 import { closeSegment } from './metering.js';
+import { recordReconciliation } from './usage-reconcile.js';
 import { clearEndpoint } from './workloads/endpoints.js';
 
 type Trx = Parameters<Parameters<Store['write']>[0]>[0];
@@ -85,7 +86,9 @@ export async function settleNodeFailure(
   exitCode: number | null,
   at: string,
   actor: string,
-): Promise<{ row: JobRow; event: JobEvent; state: 'queued' | 'failed' } | null> {
+  /** When the driver says the run really started and ended (its exit's `ran`), and which driver: the segment is corrected to it. */
+  ran?: { start: number; end: number; driver: string },
+): Promise<{ row: JobRow; event: JobEvent; state: 'queued' | 'failed'; reconciled: JobEvent | null } | null> {
   return store.decide(async (trx) => {
     const requeue = cause.onNodeFailure === 'requeue';
     const row = await trx
@@ -101,6 +104,7 @@ export async function settleNodeFailure(
       .executeTakeFirst();
     if (!row) return null;
     await closeSegment(trx, jobId, at, row.attempt);
+    const reconciled = ran ? await recordReconciliation(trx, { jobId, attempt: row.attempt, ...ran }, at, actor) : null;
     await clearEndpoint(trx, jobId);
     // The attempt its next start will be (a requeue leaves jobs.attempt as it was).
     const f: NodeFailure = { node: cause.node, why: cause.why, policy: cause.onNodeFailure, attempt: row.attempt + 1 };
@@ -119,7 +123,7 @@ export async function settleNodeFailure(
       before: { state: 'running' },
       after: requeue ? { state, node: f.node, attempt: f.attempt } : { state, node: f.node, exitCode },
     });
-    return { row, event: ev, state };
+    return { row, event: ev, state, reconciled };
   });
 }
 

@@ -44,3 +44,29 @@ export interface UsageDailyTable {
   /** The earliest start of a segment whose billed time touches the day (where raw reads begin). */
   earliest_start: string;
 }
+
+/**
+ * Migration 033: one correction of a closed run segment to the run time its driver reported
+ * afterwards (src/server/usage-reconcile.ts reconcileSegment). The segment holds the corrected figures.
+ */
+export interface UsageCorrectionsTable {
+  id: Generated<number>;
+  usage_record_id: number;
+  org_id: string;
+  job_id: number;
+  attempt: number;
+  /** The segment as it stood before this correction (as metered, or an earlier correction). */
+  metered_started_at: string;
+  metered_ended_at: string;
+  metered_gpu_seconds: number;
+  /** What the driver reported (Slurm's sacct Start and End). */
+  reported_started_at: string;
+  reported_ended_at: string;
+  reported_gpu_seconds: number;
+  /** The driver's name. */
+  driver: string;
+  /** When the correction was applied. */
+  at: string;
+  /** Issued invoices (numbers, comma-separated) of months the correction touches, which it leaves unchanged; null: none. */
+  invoiced: string | null;
+}

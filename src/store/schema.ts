@@ -17,7 +17,7 @@ import type {
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
 import type { UserSshKeysTable } from './schema-ssh-keys.js';
-import type { UsageDailyTable, UsageRecordsTable } from './schema-usage.js';
+import type { UsageCorrectionsTable, UsageDailyTable, UsageRecordsTable } from './schema-usage.js';
 
 export interface OrgsTable {
   id: string;
@@ -165,6 +165,7 @@ export interface Database {
   placement_evidence: PlacementEvidenceTable;
   usage_records: UsageRecordsTable;
   usage_daily: UsageDailyTable;
+  usage_corrections: UsageCorrectionsTable;
   price_versions: PriceVersionsTable;
   prices: PricesTable;
   budgets: BudgetsTable;

@@ -19,8 +19,8 @@ import * as s from '../../src/drivers/slurm/slurm-22.05.js';
 import { SlurmDriver } from '../../src/drivers/slurm-driver.js';
 import { driverJob, Recorder, repoRoot, uniqueId } from './fixtures.js';
 
-test('sacct energy arguments: the job and its steps, JobID and ConsumedEnergyRaw, parsable', () => {
-  assert.deepEqual(s.sacctEnergyArgs('4711'), ['-n', '-P', '-j', '4711', '-o', 'JobID,ConsumedEnergyRaw']);
+test('sacct arguments after the end: the job and its steps, JobID and ConsumedEnergyRaw first, parsable', () => {
+  assert.deepEqual(s.sacctAfterEndArgs('4711'), ['-n', '-P', '-j', '4711', '-o', 'JobID,ConsumedEnergyRaw,Start,End']);
 });
 
 test("the allocation line's joules; else the largest step's; empty, 0 and NO_VAL64 are not measured", () => {

@@ -196,16 +196,9 @@ export function sacctArgs(id: string): string[] {
 }
 
 /**
- * The energy Slurm measured for a job: `sacct -P` of the job and its steps, JobID and
- * ConsumedEnergyRaw (joules, by the cluster's acct_gather_energy plugin: IPMI, RAPL, GPU; empty or 0
- * where it has none).
- */
-export function sacctEnergyArgs(id: string): string[] {
-  return ['-n', '-P', '-j', id, '-o', 'JobID,ConsumedEnergyRaw'];
-}
-
-/**
- * parseSacctEnergy: the joules of the job's allocation line (`4711|…`), else the largest of its
+ * parseSacctEnergy: the joules Slurm measured for a job (ConsumedEnergyRaw, by the cluster's
+ * acct_gather_energy plugin: IPMI, RAPL, GPU; empty or 0 where it has none), from `sacct -P` lines of
+ * the job and its steps with JobID first and ConsumedEnergyRaw second (sacctAfterEndArgs): the joules of the job's allocation line (`4711|…`), else the largest of its
  * steps' (the `extern` step spans the whole allocation; steps overlap, so they are not added), or
  * null when nothing was measured: empty, 0, or Slurm's NO_VAL64 (18446744073709551614) and other
  * values past 2^53, which no job reaches (10 kW for a year is 3.2e11 J).
@@ -222,6 +215,52 @@ export function parseSacctEnergy(text: string, slurmJobId: string): number | nul
     else if (id.startsWith(`${slurmJobId}.`)) steps = Math.max(steps ?? 0, joules);
   }
   return own ?? steps;
+}
+
+/**
+ * What the driver reads of a job once it ended (measureEnergy, reportRunTime): `sacct -P` of the job
+ * and its steps, JobID, ConsumedEnergyRaw, Start and End. Run with TZ=UTC and SLURM_TIME_FORMAT=standard
+ * (sacctAfterEndEnv), so the times are UTC: sacct prints them without a zone, in its own local time.
+ */
+export function sacctAfterEndArgs(id: string): string[] {
+  return ['-n', '-P', '-j', id, '-o', 'JobID,ConsumedEnergyRaw,Start,End'];
+}
+
+/** The environment sacctAfterEndArgs is run with: its times in UTC, ISO 8601 without a zone. */
+export const sacctAfterEndEnv = { TZ: 'UTC', SLURM_TIME_FORMAT: 'standard' } as const;
+
+/** What sacct says of an ended job: its measured joules (parseSacctEnergy) and when its allocation started and ended. */
+export interface SacctAfterEnd {
+  energyJoules: number | null;
+  /** Epoch ms of the allocation's Start and End; null when sacct has none (Unknown, None) or End is before Start. */
+  ran: { start: number; end: number } | null;
+}
+
+/**
+ * parseSacctAfterEnd reads sacctAfterEndArgs's lines (times in UTC). The run time is the allocation
+ * line's (`4711|…`): its Start (when Slurm started the job, after any wait in its queue) and End; the
+ * steps' lines are not used for it. A job that never started (Start `None`/`Unknown`) or has no End
+ * yet reports no run time.
+ */
+export function parseSacctAfterEnd(text: string, slurmJobId: string): SacctAfterEnd {
+  const energyJoules = parseSacctEnergy(text, slurmJobId);
+  let ran: SacctAfterEnd['ran'] = null;
+  for (const line of text.split('\n')) {
+    const [id, , start, end] = line.trim().split('|');
+    if (id !== slurmJobId) continue;
+    const a = utcTime(start);
+    const b = utcTime(end);
+    if (a !== null && b !== null && b >= a) ran = { start: a, end: b };
+  }
+  return { energyJoules, ran };
+}
+
+/** utcTime: sacct's `2026-12-06T20:11:02` read as UTC (run with TZ=UTC); null for Unknown, None and the like. */
+function utcTime(s: string | undefined): number | null {
+  const v = s?.trim() ?? '';
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(v)) return null;
+  const t = Date.parse(`${v}Z`);
+  return Number.isFinite(t) ? t : null;
 }
 
 // ---------------------------------------------------------------- job records

@@ -20,6 +20,8 @@ const SYSTEM_VOCABULARY = new Set([
   'job.node-failure',
   'job.cancel',
   'job.residency_flag',
+  // A run's metered time corrected to its driver's report: times, seconds, the driver's name, invoice numbers.
+  'usage.reconcile',
   'quota.set',
   'user.create',
   'user.enable',

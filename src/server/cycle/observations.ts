@@ -6,12 +6,14 @@
  */
 import type { CheckpointObservation, Observation } from '../../drivers/driver.js';
 import { exitDecision, type HoldCause, type StopCause } from '../../lifecycle/index.js';
+import type { JobEvent } from '../../model/schemas.js';
 import { exposesPort } from '../../model/workloads.js';
 import { appendAudit } from '../../store/audit.js';
 import { openSpec } from '../../store/sealed-fields.js';
-import { insertDriverEvent, insertEvent } from '../job-events.js';
+import { insertDriverEvent, insertEvent, type Trx } from '../job-events.js';
 import { closeSegment } from '../metering.js';
 import { type NodeFailureCause, recordCheckpoint, settleNodeFailure } from '../node-failure.js';
+import { recordReconciliation } from '../usage-reconcile.js';
 import { clearEndpoint, recordEndpoint } from '../workloads/endpoints.js';
 import { type CycleContext, driverActor } from './context.js';
 
@@ -70,6 +72,7 @@ export class Observations {
         .executeTakeFirst();
       if (!res) return null;
       await closeSegment(trx, o.jobId, at, res.attempt, o.energyJoules);
+      const reconciled = await this.reconcile(trx, o, res.attempt, at);
       if (mayHaveEndpoint) await clearEndpoint(trx, o.jobId);
       const data = { exitCode: o.exitCode };
       // The driver's exit message may name the image (a failed pull): sealed where the org's key is ready.
@@ -87,12 +90,13 @@ export class Observations {
         before: { state: 'running' },
         after: { state, exitCode: o.exitCode },
       });
-      return { event, org: res.org_id };
+      return { event, org: res.org_id, reconciled };
     });
     ctx.state.removeRunning(o.jobId);
     ctx.state.poke();
     if (ctx.state.forgetOnExit.delete(o.jobId)) await ctx.driver.forget?.(o.jobId);
     if (done) {
+      if (done.reconciled) ctx.bus.publish({ org: done.org, event: done.reconciled });
       ctx.bus.publish({ org: done.org, event: done.event, terminalState: state });
       ctx.metrics?.jobsFinished.inc({ state });
     }
@@ -113,6 +117,7 @@ export class Observations {
         .executeTakeFirst();
       if (!row) return null;
       await closeSegment(trx, o.jobId, at, row.attempt, o.energyJoules);
+      const reconciled = await this.reconcile(trx, o, row.attempt, at);
       if (mayHaveEndpoint) await clearEndpoint(trx, o.jobId);
       const event = await insertEvent(
         trx,
@@ -134,23 +139,37 @@ export class Observations {
         before: { state: 'running' },
         after: { state: 'queued' },
       });
-      return { row, event };
+      return { row, event, reconciled };
     });
     ctx.state.removeRunning(o.jobId);
     if (done) {
       const spec = openSpec(ctx.store.fields, done.row.org_id, done.row.spec);
       ctx.state.enqueue(o.jobId, done.row, spec);
       if (hold) ctx.state.holds.set(o.jobId, hold);
+      if (done.reconciled) ctx.bus.publish({ org: done.row.org_id, event: done.reconciled });
       ctx.bus.publish({ org: done.row.org_id, event: done.event });
     }
     ctx.state.poke();
   }
 
+  /**
+   * reconcile: the run's segment (just closed) corrected to the run time the driver reported with
+   * the exit, if it did (usage-reconcile.ts); the event to publish, or null.
+   */
+  private async reconcile(trx: Trx, o: Exited, attempt: number, at: string): Promise<JobEvent | null> {
+    if (!o.ran) return null;
+    const { ctx } = this;
+    const run = { jobId: o.jobId, attempt, start: o.ran.start, end: o.ran.end, driver: ctx.driver.name };
+    return recordReconciliation(trx, run, at, driverActor(ctx));
+  }
+
   /** afterNodeFailure settles a job stopped because its node went down: requeued or failed. */
   private async afterNodeFailure(o: Exited, f: NodeFailureCause): Promise<void> {
     const { ctx } = this;
-    const done = await settleNodeFailure(ctx.store, o.jobId, f, o.exitCode, new Date(o.at).toISOString(), driverActor(ctx));
+    const ran = o.ran ? { ...o.ran, driver: ctx.driver.name } : undefined;
+    const done = await settleNodeFailure(ctx.store, o.jobId, f, o.exitCode, new Date(o.at).toISOString(), driverActor(ctx), ran);
     ctx.state.removeRunning(o.jobId);
+    if (done?.reconciled) ctx.bus.publish({ org: done.row.org_id, event: done.reconciled });
     if (done?.state === 'queued') {
       const spec = openSpec(ctx.store.fields, done.row.org_id, done.row.spec);
       ctx.state.enqueue(o.jobId, done.row, spec);
