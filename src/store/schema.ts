@@ -13,6 +13,7 @@ import type {
   PricesTable,
   PriceVersionsTable,
   ProjectBudgetsTable,
+  ReservedCapacityTable,
 } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
@@ -167,6 +168,7 @@ export interface Database {
   usage_daily: UsageDailyTable;
   price_versions: PriceVersionsTable;
   prices: PricesTable;
+  reserved_capacity: ReservedCapacityTable;
   budgets: BudgetsTable;
   project_budgets: ProjectBudgetsTable;
   budget_webhook_secrets: BudgetWebhookSecretsTable;

@@ -1,0 +1,101 @@
+/**
+ * Reserved capacity against the real server: an operator commits an organisation to GPUs of a type
+ * for a month at a price per GPU per month, audited, replacing the same key's commitment; tenants
+ * cannot set one and read only their own organisation's; bad commitments (unknown organisation or
+ * type, no GPUs, a malformed month, a month already invoiced) answer 422 with a code and change
+ * nothing. The invoice of the month bills the commitment and covers the organisation's usage of the
+ * type up to its GPUs at every instant (API, `gigafab invoice show`, the PDF's text).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeSmallFleet } from '../helpers/fleets.js';
+import { api, startTestServer, type TestServer } from '../helpers/server.js';
+import { tenantToken } from '../helpers/tenants.js';
+
+let server: TestServer;
+let op: ReturnType<typeof api>;
+let acme: ReturnType<typeof api>;
+let acmeToken: string;
+const next = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() + 1, 1)).toISOString().slice(0, 7);
+
+before(async () => {
+  server = await startTestServer({ fleetPath: writeSmallFleet(mkdtempSync(join(tmpdir(), 'gigafab-reserved-'))) });
+  op = api(server.url, server.operatorToken);
+  for (const org of ['anchor', 'beta']) {
+    assert.equal((await op('POST', '/v1/orgs', { id: org, name: org, kind: 'public-sector' })).status, 201);
+    assert.equal((await op('POST', `/v1/orgs/${org}/projects`, { id: `${org}-ml` })).status, 201);
+  }
+  acmeToken = await tenantToken(op, 'anchor', { name: 'Ada', role: 'admin' });
+  acme = api(server.url, acmeToken);
+});
+after(async () => {
+  await server?.stop();
+});
+
+const commitment = (over: Record<string, unknown> = {}) => ({
+  org: 'anchor',
+  gpuType: 'B200',
+  month: next,
+  gpus: 8,
+  centsPerGpuMonth: 150_000,
+  ...over,
+});
+
+test('an operator sets reserved capacity, audited, and replaces it; tenants cannot, and read only their own', async () => {
+  const set = await op('PUT', '/v1/reserved-capacity', commitment());
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  assert.equal(set.body.gpus, 8);
+  assert.equal(set.body.centsPerGpuMonth, 150_000);
+  const again = await op('PUT', '/v1/reserved-capacity', commitment({ gpus: 16 }));
+  assert.equal(again.status, 200, JSON.stringify(again.body));
+  assert.equal((await op('PUT', '/v1/reserved-capacity', commitment({ org: 'beta', gpus: 2 }))).status, 200);
+  const denied = await acme('PUT', '/v1/reserved-capacity', commitment({ gpus: 1000 }));
+  assert.equal(denied.status, 403);
+
+  const own = await acme('GET', '/v1/reserved-capacity');
+  assert.equal(own.status, 200, JSON.stringify(own.body));
+  assert.deepEqual(
+    own.body.items.map((c: { org: string; month: string; gpus: number }) => [c.org, c.month, c.gpus]),
+    [['anchor', next, 16]],
+  );
+  assert.equal((await acme('GET', '/v1/reserved-capacity?org=beta')).body.code, 'org_not_found');
+  const all = await op('GET', `/v1/reserved-capacity?month=${next}`);
+  assert.deepEqual(
+    all.body.items.map((c: { org: string }) => c.org),
+    ['anchor', 'beta'],
+  );
+  assert.deepEqual((await op('GET', '/v1/reserved-capacity?org=beta')).body.items.length, 1);
+
+  const audit = await op('GET', '/v1/audit?limit=1000');
+  const records = audit.body.items.filter((a: { action: string }) => a.action === 'reserved-capacity.set');
+  assert.equal(records.length, 3, JSON.stringify(records));
+  const replaced = records.find(
+    (a: { objectId: string; after: { gpus: number } }) => a.objectId === `anchor/${next}/B200` && a.after.gpus === 16,
+  );
+  assert.ok(replaced, JSON.stringify(records));
+  assert.deepEqual(replaced.before, { gpus: 8, centsPerGpuMonth: 150_000 });
+});
+
+test('bad commitments answer 422 with a code and a sentence, and change nothing', async () => {
+  const before = (await op('GET', '/v1/reserved-capacity')).body.items;
+  const cases: [Record<string, unknown>, string][] = [
+    [commitment({ org: 'nobody' }), 'unknown_org'],
+    [commitment({ gpuType: 'Z9000' }), 'unknown_gpu_type'],
+    [commitment({ gpus: 0 }), 'invalid_gpu_count'],
+    [commitment({ gpus: -4 }), 'invalid_gpu_count'],
+    [commitment({ month: '2027-13' }), 'invalid_month'],
+  ];
+  for (const [body, code] of cases) {
+    const r = await op('PUT', '/v1/reserved-capacity', body);
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.equal(r.body.code, code, JSON.stringify(r.body));
+    assert.ok(r.body.detail.length > 10);
+  }
+  const malformed = await op('PUT', '/v1/reserved-capacity', commitment({ centsPerGpuMonth: -1 }));
+  assert.ok(malformed.status === 400 || malformed.status === 422, JSON.stringify(malformed.body));
+  assert.equal((await op('GET', '/v1/reserved-capacity?month=May')).body.code, 'invalid_month');
+  assert.deepEqual((await op('GET', '/v1/reserved-capacity')).body.items, before);
+});
