@@ -7,10 +7,13 @@
  * type up to its GPUs at every instant (API, `gigafab invoice show`, the PDF's text).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { lastMonth, seedPrices, seedUsage, withStore } from '../helpers/billing-history.js';
+import { cliRunner } from '../helpers/cli.js';
 import { writeSmallFleet } from '../helpers/fleets.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
 import { tenantToken } from '../helpers/tenants.js';
@@ -19,10 +22,14 @@ let server: TestServer;
 let op: ReturnType<typeof api>;
 let acme: ReturnType<typeof api>;
 let acmeToken: string;
+const { month, from } = lastMonth();
 const next = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() + 1, 1)).toISOString().slice(0, 7);
+const { gigafab } = cliRunner('gigafab-reserved-cli-');
+const H = 3_600_000;
+const dir = mkdtempSync(join(tmpdir(), 'gigafab-reserved-'));
 
 before(async () => {
-  server = await startTestServer({ fleetPath: writeSmallFleet(mkdtempSync(join(tmpdir(), 'gigafab-reserved-'))) });
+  server = await startTestServer({ fleetPath: writeSmallFleet(dir) });
   op = api(server.url, server.operatorToken);
   for (const org of ['anchor', 'beta']) {
     assert.equal((await op('POST', '/v1/orgs', { id: org, name: org, kind: 'public-sector' })).status, 201);
@@ -98,4 +105,77 @@ test('bad commitments answer 422 with a code and a sentence, and change nothing'
   assert.ok(malformed.status === 400 || malformed.status === 422, JSON.stringify(malformed.body));
   assert.equal((await op('GET', '/v1/reserved-capacity?month=May')).body.code, 'invalid_month');
   assert.deepEqual((await op('GET', '/v1/reserved-capacity')).body.items, before);
+});
+
+test("the month's invoice bills the commitment and covers the organisation's usage up to its GPUs at every instant", async () => {
+  await withStore(server.dataDir, async (s) => {
+    await seedPrices(s, from, [
+      { gpuType: 'B200', class: 'on-demand', cents: 450 },
+      { gpuType: 'B200', class: 'preemptible', cents: 180 },
+    ]);
+    await seedUsage(s, [
+      // Hour 1: 16 on demand, 8 covered. Hour 2: 16 on demand and 4 preemptible; the dearer 8 on demand covered.
+      { org: 'anchor', project: 'anchor-ml', job: 910_001, start: from + 24 * H, seconds: 7200, gpus: 16 },
+      { org: 'anchor', project: 'anchor-ml', job: 910_002, start: from + 25 * H, seconds: 3600, gpus: 4, cls: 'preemptible' },
+      // 2 GPUs for an hour, under the 8 reserved: all covered.
+      { org: 'anchor', project: 'anchor-ml', job: 910_003, start: from + 48 * H, seconds: 3600, gpus: 2 },
+    ]);
+  });
+  assert.equal((await op('PUT', '/v1/reserved-capacity', commitment({ month }))).status, 200);
+  // beta reserved capacity and used none: its invoice bills the commitment alone.
+  assert.equal(
+    (await op('PUT', '/v1/reserved-capacity', commitment({ org: 'beta', month, gpus: 2, centsPerGpuMonth: 100_000 }))).status,
+    200,
+  );
+  const run = await op('POST', '/v1/invoices/runs', { month });
+  assert.equal(run.status, 200, JSON.stringify(run.body));
+  assert.deepEqual(
+    run.body.issued.map((i: { org: string; netCents: number }) => [i.org, i.netCents]),
+    // anchor: 8 × EUR 1500 + 16 GPU-h × 4.50 + 4 GPU-h × 1.80; beta: 2 × EUR 1000.
+    [
+      ['anchor', 1_200_000 + 7200 + 720],
+      ['beta', 200_000],
+    ],
+  );
+  const id = run.body.issued[0].id;
+  const inv = (await acme('GET', `/v1/invoices/${id}`)).body;
+  assert.deepEqual(
+    inv.lines.map((l: { class: string; gpuHours: number; amountCents: number }) => [l.class, l.gpuHours, l.amountCents]),
+    [
+      ['on-demand', 16, 7200],
+      ['preemptible', 4, 720],
+    ],
+  );
+  assert.deepEqual(inv.reservedCapacity, [
+    {
+      gpuType: 'B200',
+      gpus: 8,
+      centsPerGpuMonth: 150_000,
+      amountCents: 1_200_000,
+      coveredGpuSeconds: 18 * 3600,
+      coveredGpuHours: 18,
+    },
+  ]);
+  assert.equal(inv.vatCents, Math.round((1_207_920 * 19) / 100));
+  assert.equal(inv.grossCents, inv.netCents + inv.vatCents);
+  assert.ok(inv.energy.itKwh > 0, 'energy counts the covered run time too');
+  assert.equal((await op('GET', `/v1/invoices/${id}/verify`)).body.ok, true);
+
+  const late = await op('PUT', '/v1/reserved-capacity', commitment({ month, gpus: 64 }));
+  assert.equal(late.status, 422, JSON.stringify(late.body));
+  assert.equal(late.body.code, 'month_invoiced');
+  assert.equal((await op('GET', `/v1/reserved-capacity?org=anchor&month=${month}`)).body.items[0].gpus, 8);
+
+  const env = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken };
+  const show = await gigafab(['invoice', 'show', id], env);
+  assert.equal(show.code, 0, show.err);
+  for (const want of ['reserved, 8 GPUs', '1500.00/GPU-month', '12000.00', 'covered by reservation', '18.000000', 'EUR 12079.20'])
+    assert.ok(show.out.includes(want), `${want}:\n${show.out}`);
+  const r = await fetch(`${server.url}/v1/invoices/${id}/pdf`, { headers: { authorization: `Bearer ${acmeToken}` } });
+  assert.equal(r.status, 200);
+  const file = join(dir, 'reserved.pdf');
+  writeFileSync(file, Buffer.from(await r.arrayBuffer()));
+  const text = execFileSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' });
+  for (const want of ['reserved, 8 GPUs', '12000.00', 'covered by reservation', '18.000000', 'EUR 12079.20'])
+    assert.ok(text.includes(want), `the PDF's text has ${want}:\n${text}`);
 });

@@ -4,12 +4,19 @@
  * inside the month, split at each price change, summed per GPU type, class and price version
  * exactly (gpus × ms × cents per GPU-hour) and rounded to the cent once per line. Energy comes from
  * the metered (not rounded) time: GPU watts from the power model, the site's PUE and grid factor of
- * the month. Segments stream in: memory holds one entry per line and site, not per segment.
+ * the month. Segments stream in: memory holds one entry per line and site, not per segment —
+ * except for GPU types the organisation reserved capacity of for the month: their billed parts are
+ * kept (two numbers and a line key each) for the sweep that covers them (see `cover`).
+ *
+ * Reserved capacity covers the organisation's own billed usage of the type up to its GPU count at
+ * every instant, dearest first (price, then class order, then price version; unpriced time last):
+ * the covered milli-GPU × ms leave their line (at its own price, so no cent is added or lost by the
+ * split) and are billed at 0 in the reservation's line, which also bills GPUs × the monthly price.
  */
 import { costNumerator, type PriceTimeline, roundCents } from '../../model/cost.js';
 import { gpuWatts, kwhOf, round6 } from '../../model/energy.js';
-import type { InvoiceLine } from '../../model/invoices.js';
-import type { UsageClass } from '../../model/usage.js';
+import type { InvoiceLine, InvoiceReservation } from '../../model/invoices.js';
+import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
 
 export interface BillableSegment {
   gpuType: string;
@@ -38,8 +45,23 @@ interface LineAcc {
   co2Kg: number;
 }
 
+/** A reserved-capacity commitment of the month for one GPU type. */
+export interface Commitment {
+  gpus: number;
+  centsPerGpuMonth: number;
+}
+
+/** A billed part of a reserved type's usage: [start, end) at `milli` GPUs, on line `key` (null: unpriced). */
+interface ReservedPart {
+  start: number;
+  end: number;
+  milli: number;
+  key: string | null;
+}
+
 export interface InvoiceLines {
   lines: InvoiceLine[];
+  reservations: InvoiceReservation[];
   netCents: number;
   unpricedGpuSeconds: number;
   energy: { itKwh: number; facilityKwh: number; co2Kg: number; sitesWithoutFactors: string[] };
@@ -50,13 +72,17 @@ export class InvoiceLineBuilder {
   private unpricedMs = 0;
   private readonly energy = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
   private readonly missing = new Set<string>();
+  private readonly reservedParts = new Map<string, ReservedPart[]>();
 
   constructor(
     private readonly from: number,
     private readonly to: number,
     private readonly prices: PriceTimeline,
     private readonly factors: ReadonlyMap<string, SiteFactors>,
-  ) {}
+    private readonly commitments: ReadonlyMap<string, Commitment> = new Map(),
+  ) {
+    for (const t of commitments.keys()) this.reservedParts.set(t, []);
+  }
 
   private line(s: BillableSegment, at: number, cents: number): LineAcc {
     const version = this.prices.priceAt(at, s.gpuType, s.class)?.version ?? 0;
@@ -79,17 +105,83 @@ export class InvoiceLineBuilder {
     return l;
   }
 
+  private keyOf(l: LineAcc): string {
+    return `${l.gpuType}\u0000${l.class}\u0000${l.priceVersion}\u0000${l.centsPerGpuHour}`;
+  }
+
+  /**
+   * cover: sweeps a reserved type's billed parts in time order; between two consecutive boundaries
+   * the usage in progress is covered up to the commitment's GPUs, dearest line first. Returns the
+   * covered milli-GPU × ms, taken off each line (and off the unpriced time).
+   */
+  private cover(gpuType: string, c: Commitment): bigint {
+    const parts = this.reservedParts.get(gpuType) ?? [];
+    const events: { t: number; key: string | null; d: number }[] = [];
+    for (const p of parts) {
+      if (p.end <= p.start || p.milli <= 0) continue;
+      events.push({ t: p.start, key: p.key, d: p.milli }, { t: p.end, key: p.key, d: -p.milli });
+    }
+    events.sort((x, y) => x.t - y.t);
+    const rank = (key: string | null): [number, number, number] => {
+      if (key === null) return [-1, USAGE_CLASSES.length, 0];
+      const l = this.lines.get(key)!;
+      return [l.centsPerGpuHour, USAGE_CLASSES.indexOf(l.class), l.priceVersion];
+    };
+    const order = (x: string | null, y: string | null) => {
+      const [cx, kx, vx] = rank(x);
+      const [cy, ky, vy] = rank(y);
+      return cy - cx || kx - ky || vx - vy;
+    };
+    const active = new Map<string | null, number>();
+    const covered = new Map<string | null, bigint>();
+    const cap = c.gpus * 1000;
+    let total = 0n;
+    for (let i = 0; i < events.length; ) {
+      const t = events[i]!.t;
+      for (; i < events.length && events[i]!.t === t; i++) {
+        const e = events[i]!;
+        const n = (active.get(e.key) ?? 0) + e.d;
+        if (n === 0) active.delete(e.key);
+        else active.set(e.key, n);
+      }
+      const next = events[i]?.t;
+      if (next === undefined || active.size === 0) continue;
+      let left = cap;
+      for (const key of [...active.keys()].sort(order)) {
+        if (left <= 0) break;
+        const take = Math.min(left, active.get(key)!);
+        left -= take;
+        covered.set(key, (covered.get(key) ?? 0n) + BigInt(take) * BigInt(next - t));
+      }
+    }
+    for (const [key, mms] of covered) {
+      total += mms;
+      if (key === null) {
+        this.unpricedMs -= Number(mms) / 1000;
+        continue;
+      }
+      const l = this.lines.get(key)!;
+      l.billedMs -= Number(mms) / 1000;
+      l.numerator -= mms * BigInt(l.centsPerGpuHour);
+    }
+    return total;
+  }
+
   add(s: BillableSegment): void {
     const billedEnd = this.prices.billedEnd(s.start, s.end);
     const a = Math.max(s.start, this.from);
+    const reserved = this.reservedParts.get(s.gpuType);
+    const milli = Math.round(s.gpus * 1000);
     for (const part of this.prices.parts(a, Math.min(billedEnd, this.to), s.gpuType, s.class)) {
       if (part.centsPerGpuHour === null) {
         this.unpricedMs += s.gpus * part.ms;
+        reserved?.push({ start: part.start, end: part.start + part.ms, milli, key: null });
         continue;
       }
       const l = this.line(s, part.start, part.centsPerGpuHour);
       l.billedMs += s.gpus * part.ms;
       l.numerator += costNumerator(s.gpus, part.ms, part.centsPerGpuHour);
+      reserved?.push({ start: part.start, end: part.start + part.ms, milli, key: this.keyOf(l) });
     }
     const f = this.factors.get(s.site);
     if (!f) this.missing.add(s.site);
@@ -110,6 +202,19 @@ export class InvoiceLineBuilder {
   }
 
   result(): InvoiceLines {
+    const reservations: InvoiceReservation[] = [...this.commitments]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([gpuType, c]) => {
+        const mms = this.cover(gpuType, c);
+        return {
+          gpuType,
+          gpus: c.gpus,
+          centsPerGpuMonth: c.centsPerGpuMonth,
+          amountCents: c.gpus * c.centsPerGpuMonth,
+          coveredGpuSeconds: Number(mms) / 1_000_000,
+          coveredGpuHours: Math.round((Number(mms) / 3_600_000_000) * 1e6) / 1e6,
+        };
+      });
     const lines: InvoiceLine[] = [...this.lines.values()]
       .map((l) => ({
         gpuType: l.gpuType,
@@ -126,7 +231,8 @@ export class InvoiceLineBuilder {
       .sort((x, y) => x.gpuType.localeCompare(y.gpuType) || x.class.localeCompare(y.class) || x.priceVersion - y.priceVersion);
     return {
       lines,
-      netCents: lines.reduce((sum, l) => sum + l.amountCents, 0),
+      reservations,
+      netCents: lines.reduce((sum, l) => sum + l.amountCents, 0) + reservations.reduce((sum, r) => sum + r.amountCents, 0),
       unpricedGpuSeconds: this.unpricedMs / 1000,
       energy: {
         itKwh: round6(this.energy.itKwh),
