@@ -179,3 +179,30 @@ test("the month's invoice bills the commitment and covers the organisation's usa
   for (const want of ['reserved, 8 GPUs', '12000.00', 'covered by reservation', '18.000000', 'EUR 12079.20'])
     assert.ok(text.includes(want), `the PDF's text has ${want}:\n${text}`);
 });
+
+test('gigafab prices reserve and reservations', async () => {
+  const opEnv = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: server.operatorToken };
+  const set = await gigafab(
+    ['prices', 'reserve', 'beta', '--gpu-type', 'B200', '--gpus', '4', '--month', next, '--price', '120000'],
+    opEnv,
+  );
+  assert.equal(set.code, 0, set.err);
+  assert.match(set.out, new RegExp(`reserved 4 B200 for beta in ${next} at EUR 1200\\.00 per GPU-month \\(EUR 4800\\.00\\)`));
+  const bad = await gigafab(
+    ['prices', 'reserve', 'nobody', '--gpu-type', 'B200', '--gpus', '4', '--month', next, '--price', '1'],
+    opEnv,
+  );
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /unknown_org/);
+  const mine = await gigafab(['prices', 'reservations'], { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken });
+  assert.equal(mine.code, 0, mine.err);
+  assert.match(mine.out, /ORG\s+MONTH\s+GPU TYPE\s+GPUS\s+EUR PER GPU-MONTH/);
+  assert.match(mine.out, new RegExp(`anchor\\s+${next}\\s+B200\\s+16\\s+1500\\.00\\s+24000\\.00`));
+  assert.doesNotMatch(mine.out, /beta/);
+  const json = await gigafab(['prices', 'reservations', '--org', 'beta', '--month', next, '--output', 'json'], opEnv);
+  assert.equal(json.code, 0, json.err);
+  assert.deepEqual(
+    JSON.parse(json.out).items.map((c: { gpus: number }) => c.gpus),
+    [4],
+  );
+});
