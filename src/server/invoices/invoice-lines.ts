@@ -6,7 +6,7 @@
  * the metered (not rounded) time: GPU watts from the power model, the site's PUE and grid factor of
  * the month. Segments stream in: memory holds one entry per line and site, not per segment —
  * except for GPU types the organisation reserved capacity of for the month: their billed parts are
- * kept (two numbers and a line key each) for the sweep that covers them (see `cover`).
+ * kept (in typed arrays, 24 bytes each) for the sweep that covers them (see `cover`).
  *
  * Reserved capacity covers the organisation's own billed usage of the type up to its GPU count at
  * every instant, dearest first (price, then class order, then price version; unpriced time last):
@@ -51,12 +51,44 @@ export interface Commitment {
   centsPerGpuMonth: number;
 }
 
-/** A billed part of a reserved type's usage: [start, end) at `milli` GPUs, on line `key` (null: unpriced). */
-interface ReservedPart {
-  start: number;
-  end: number;
-  milli: number;
-  key: string | null;
+/**
+ * The billed parts of a reserved type's usage, in typed arrays (24 bytes a part): part i is
+ * [starts[i], ends[i]) at milli[i] milli-GPUs on line keys[key[i]] (null: unpriced time).
+ */
+class ReservedParts {
+  n = 0;
+  starts = new Float64Array(1024);
+  ends = new Float64Array(1024);
+  milli = new Int32Array(1024);
+  key = new Int32Array(1024);
+  readonly keys: (string | null)[] = [];
+  private readonly keyIndex = new Map<string | null, number>();
+
+  push(start: number, end: number, milli: number, k: string | null): void {
+    if (end <= start || milli <= 0) return;
+    if (this.n === this.starts.length) {
+      const grow = <T extends Float64Array | Int32Array>(a: T, b: T): T => {
+        b.set(a);
+        return b;
+      };
+      const size = this.n * 2;
+      this.starts = grow(this.starts, new Float64Array(size));
+      this.ends = grow(this.ends, new Float64Array(size));
+      this.milli = grow(this.milli, new Int32Array(size));
+      this.key = grow(this.key, new Int32Array(size));
+    }
+    let i = this.keyIndex.get(k);
+    if (i === undefined) {
+      i = this.keys.length;
+      this.keys.push(k);
+      this.keyIndex.set(k, i);
+    }
+    this.starts[this.n] = start;
+    this.ends[this.n] = end;
+    this.milli[this.n] = milli;
+    this.key[this.n] = i;
+    this.n += 1;
+  }
 }
 
 export interface InvoiceLines {
@@ -72,7 +104,7 @@ export class InvoiceLineBuilder {
   private unpricedMs = 0;
   private readonly energy = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
   private readonly missing = new Set<string>();
-  private readonly reservedParts = new Map<string, ReservedPart[]>();
+  private readonly reservedParts = new Map<string, ReservedParts>();
 
   constructor(
     private readonly from: number,
@@ -81,7 +113,7 @@ export class InvoiceLineBuilder {
     private readonly factors: ReadonlyMap<string, SiteFactors>,
     private readonly commitments: ReadonlyMap<string, Commitment> = new Map(),
   ) {
-    for (const t of commitments.keys()) this.reservedParts.set(t, []);
+    for (const t of commitments.keys()) this.reservedParts.set(t, new ReservedParts());
   }
 
   private line(s: BillableSegment, at: number, cents: number): LineAcc {
@@ -115,55 +147,69 @@ export class InvoiceLineBuilder {
    * covered milli-GPU × ms, taken off each line (and off the unpriced time).
    */
   private cover(gpuType: string, c: Commitment): bigint {
-    const parts = this.reservedParts.get(gpuType) ?? [];
-    const events: { t: number; key: string | null; d: number }[] = [];
-    for (const p of parts) {
-      if (p.end <= p.start || p.milli <= 0) continue;
-      events.push({ t: p.start, key: p.key, d: p.milli }, { t: p.end, key: p.key, d: -p.milli });
-    }
-    events.sort((x, y) => x.t - y.t);
-    const rank = (key: string | null): [number, number, number] => {
-      if (key === null) return [-1, USAGE_CLASSES.length, 0];
-      const l = this.lines.get(key)!;
+    const parts = this.reservedParts.get(gpuType);
+    if (!parts || parts.n === 0) return 0n;
+    const { n, starts, ends, milli, key } = parts;
+    // Boundaries as indices: i < n is part i's start, i ≥ n part (i − n)'s end; in time order.
+    const order = new Uint32Array(2 * n);
+    for (let i = 0; i < 2 * n; i++) order[i] = i;
+    const at = (i: number) => (i < n ? starts[i]! : ends[i - n]!);
+    order.sort((x, y) => at(x) - at(y));
+    // The lines' cover order is fixed: dearest first, then class order, then the older version; unpriced last.
+    const rank = (k: string | null): [number, number, number] => {
+      if (k === null) return [-1, USAGE_CLASSES.length, 0];
+      const l = this.lines.get(k)!;
       return [l.centsPerGpuHour, USAGE_CLASSES.indexOf(l.class), l.priceVersion];
     };
-    const order = (x: string | null, y: string | null) => {
-      const [cx, kx, vx] = rank(x);
-      const [cy, ky, vy] = rank(y);
-      return cy - cx || kx - ky || vx - vy;
-    };
-    const active = new Map<string | null, number>();
-    const covered = new Map<string | null, bigint>();
+    const keys = parts.keys;
+    const byRank = keys
+      .map((_, i) => i)
+      .sort((x, y) => {
+        const [cx, kx, vx] = rank(keys[x]!);
+        const [cy, ky, vy] = rank(keys[y]!);
+        return cy - cx || kx - ky || vx - vy;
+      });
+    const active = new Float64Array(keys.length);
+    const covered: bigint[] = keys.map(() => 0n);
+    // Exact sums: a Number while it stays below 2^52, flushed into the BigInt before.
+    const pending = new Float64Array(keys.length);
+    const LIMIT = 2 ** 52;
     const cap = c.gpus * 1000;
-    let total = 0n;
-    for (let i = 0; i < events.length; ) {
-      const t = events[i]!.t;
-      for (; i < events.length && events[i]!.t === t; i++) {
-        const e = events[i]!;
-        const n = (active.get(e.key) ?? 0) + e.d;
-        if (n === 0) active.delete(e.key);
-        else active.set(e.key, n);
+    for (let j = 0; j < order.length; ) {
+      const t = at(order[j]!);
+      for (; j < order.length && at(order[j]!) === t; j++) {
+        const i = order[j]!;
+        if (i < n) active[key[i]!]! += milli[i]!;
+        else active[key[i - n]!]! -= milli[i - n]!;
       }
-      const next = events[i]?.t;
-      if (next === undefined || active.size === 0) continue;
+      if (j === order.length) break;
+      const dt = at(order[j]!) - t;
       let left = cap;
-      for (const key of [...active.keys()].sort(order)) {
+      for (const k of byRank) {
         if (left <= 0) break;
-        const take = Math.min(left, active.get(key)!);
+        const take = Math.min(left, active[k]!);
+        if (take <= 0) continue;
         left -= take;
-        covered.set(key, (covered.get(key) ?? 0n) + BigInt(take) * BigInt(next - t));
+        const mms = take * dt;
+        if (mms >= LIMIT || pending[k]! + mms >= LIMIT) {
+          covered[k] = covered[k]! + BigInt(pending[k]!) + BigInt(take) * BigInt(dt);
+          pending[k] = 0;
+        } else pending[k]! += mms;
       }
     }
-    for (const [key, mms] of covered) {
+    let total = 0n;
+    keys.forEach((k, i) => {
+      const mms = covered[i]! + BigInt(pending[i]!);
+      if (mms === 0n) return;
       total += mms;
-      if (key === null) {
+      if (k === null) {
         this.unpricedMs -= Number(mms) / 1000;
-        continue;
+        return;
       }
-      const l = this.lines.get(key)!;
+      const l = this.lines.get(k)!;
       l.billedMs -= Number(mms) / 1000;
       l.numerator -= mms * BigInt(l.centsPerGpuHour);
-    }
+    });
     return total;
   }
 
@@ -175,13 +221,13 @@ export class InvoiceLineBuilder {
     for (const part of this.prices.parts(a, Math.min(billedEnd, this.to), s.gpuType, s.class)) {
       if (part.centsPerGpuHour === null) {
         this.unpricedMs += s.gpus * part.ms;
-        reserved?.push({ start: part.start, end: part.start + part.ms, milli, key: null });
+        reserved?.push(part.start, part.start + part.ms, milli, null);
         continue;
       }
       const l = this.line(s, part.start, part.centsPerGpuHour);
       l.billedMs += s.gpus * part.ms;
       l.numerator += costNumerator(s.gpus, part.ms, part.centsPerGpuHour);
-      reserved?.push({ start: part.start, end: part.start + part.ms, milli, key: this.keyOf(l) });
+      reserved?.push(part.start, part.start + part.ms, milli, this.keyOf(l));
     }
     const f = this.factors.get(s.site);
     if (!f) this.missing.add(s.site);
