@@ -3,8 +3,10 @@
  * SQLite: the records are written straight into a fresh store, then the real InvoiceService issues
  * the invoice (keyset pages of 5,000, one transaction with its audit record). Three months hold N
  * records each; each of the three runs invoices one of them (an issued month would issue nothing
- * again). Reports each run, the median, the peak RSS growth and the load average.
- * `npm run bench -- invoice-run`, or `node dist/bench/invoice-run.js [records]`.
+ * again). Reports each run, the median, the peak RSS growth and the load average. With
+ * `reservedGpus`, the organisation has reserved that many B200 GPUs each month (half its records
+ * are B200): the run also sweeps them for coverage (issue 15).
+ * `npm run bench -- invoice-run`, or `node dist/bench/invoice-run.js [records] [reservedGpus]`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -16,6 +18,7 @@ import { openSqliteStore } from '../src/store/open-store.js';
 
 export interface InvoiceRunBench {
   records: number;
+  reservedGpus: number;
   runsSeconds: number[];
   medianSeconds: number;
   netCents: number;
@@ -26,7 +29,7 @@ export interface InvoiceRunBench {
 
 const MONTHS = ['2026-08', '2026-09', '2026-10'];
 
-export async function benchInvoiceRun(records = 1_000_000): Promise<InvoiceRunBench> {
+export async function benchInvoiceRun(records = 1_000_000, reservedGpus = 0): Promise<InvoiceRunBench> {
   const dir = mkdtempSync(join(tmpdir(), 'gigafab-bench-invoice-'));
   try {
     (await openSqliteStore(dir)).close();
@@ -58,6 +61,16 @@ export async function benchInvoiceRun(records = 1_000_000): Promise<InvoiceRunBe
             gpus * seconds,
           );
         }
+      }
+      if (reservedGpus > 0) {
+        raw
+          .prepare(`INSERT INTO orgs (id, name, kind, created_at) VALUES ('big', 'big', 'research', '2026-01-01T00:00:00Z')`)
+          .run();
+        const reserve = raw.prepare(
+          `INSERT INTO reserved_capacity (org_id, gpu_type, month, gpus, cents_per_gpu_month, updated_at, updated_by)
+           VALUES ('big', 'B200', ?, ?, 100000, '2026-01-01T00:00:00Z', 'bench')`,
+        );
+        for (const month of MONTHS) reserve.run(month, reservedGpus);
       }
     })();
     raw.close();
@@ -101,6 +114,7 @@ export async function benchInvoiceRun(records = 1_000_000): Promise<InvoiceRunBe
     const sorted = [...runsSeconds].sort((a, b) => a - b);
     return {
       records,
+      reservedGpus,
       runsSeconds: runsSeconds.map((s) => Math.round(s * 1000) / 1000),
       medianSeconds: Math.round(sorted[1]! * 1000) / 1000,
       netCents,
@@ -114,5 +128,5 @@ export async function benchInvoiceRun(records = 1_000_000): Promise<InvoiceRunBe
 }
 
 if (process.argv[1]?.endsWith('invoice-run.js')) {
-  console.log(JSON.stringify(await benchInvoiceRun(Number(process.argv[2] ?? 1_000_000)), null, 2));
+  console.log(JSON.stringify(await benchInvoiceRun(Number(process.argv[2] ?? 1_000_000), Number(process.argv[3] ?? 0)), null, 2));
 }

@@ -114,6 +114,9 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/price-versions': c('operator', 'none'),
   'GET /v1/price-versions': c('caller', 'none'),
   'GET /v1/prices': c('caller', 'none'),
+  // Reserved-capacity commitments (routes/prices.ts): operators set them; each tenant reads its own organisation's.
+  'PUT /v1/reserved-capacity': c('operator', 'metadata'),
+  'GET /v1/reserved-capacity': c('caller', 'metadata'),
   'POST /v1/jobs/estimate': c('caller', 'none'),
   'PUT /v1/orgs/{org}/budget': c('org', 'metadata'),
   'GET /v1/orgs/{org}/budget': c('org', 'metadata'),

@@ -70,6 +70,7 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
   },
   updateService: { template: { gpuType: 'L4', gpusPerNode: 1, image: 'registry.example.eu/robotics/serve:2.2' }, maxReplicas: 8 },
   issueServiceApiKey: { name: 'partner-portal' },
+  setReservedCapacity: { org: 'robotics-gmbh', gpuType: 'B200', month: '2027-01', gpus: 64, centsPerGpuMonth: 180_000 },
   setPrices: {
     effectiveFrom: '2027-01-01T00:00:00Z',
     granularity: 'minute',

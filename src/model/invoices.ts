@@ -117,6 +117,20 @@ export const InvoiceLineSchema = z
   })
   .openapi('InvoiceLine');
 
+export const InvoiceReservationSchema = z
+  .object({
+    gpuType: z.string(),
+    gpus: z.number().int().openapi({ description: 'GPUs reserved for the month' }),
+    centsPerGpuMonth: z.number().int().openapi({ description: 'Unit price: EUR cents per GPU per month' }),
+    amountCents: z.number().int().openapi({ description: 'gpus × centsPerGpuMonth, net EUR cents' }),
+    coveredGpuSeconds: z.number().openapi({
+      description:
+        "The organisation's billed GPU-seconds of the type the reservation covered (up to `gpus` at every instant), billed at 0",
+    }),
+    coveredGpuHours: z.number().openapi({ description: 'coveredGpuSeconds / 3600, 6 decimals' }),
+  })
+  .openapi('InvoiceReservation');
+
 export const InvoiceSchema = z
   .object({
     id: z.string(),
@@ -127,8 +141,13 @@ export const InvoiceSchema = z
     issuedAt: z.string(),
     currency: z.literal('EUR'),
     customer: z.object({ country: z.string(), vatId: z.string().nullable() }),
-    lines: z.array(InvoiceLineSchema),
-    netCents: z.number().int(),
+    lines: z.array(InvoiceLineSchema).openapi({
+      description: 'Usage at the price book’s prices; GPU-seconds a reservation covered are not in them',
+    }),
+    reservedCapacity: z.array(InvoiceReservationSchema).optional().openapi({
+      description: 'One line per reserved-capacity commitment of the month (absent where there is none)',
+    }),
+    netCents: z.number().int().openapi({ description: 'Sum of the lines and the reservations' }),
     vatRatePercent: z.number(),
     vatCents: z.number().int(),
     grossCents: z.number().int(),
@@ -224,6 +243,7 @@ export const BillingProfileSchema = z
 
 export type Invoice = z.infer<typeof InvoiceSchema>;
 export type InvoiceLine = z.infer<typeof InvoiceLineSchema>;
+export type InvoiceReservation = z.infer<typeof InvoiceReservationSchema>;
 export type CreditNote = z.infer<typeof CreditNoteSchema>;
 export type IssuedInvoice = z.infer<typeof IssuedInvoiceSchema>;
 export type InvoiceSummary = z.infer<typeof InvoiceSummarySchema>;

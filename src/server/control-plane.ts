@@ -37,6 +37,7 @@ import { OrgRegistryLists } from './org-registries.js';
 import { DEFAULT_POLICY, type Policy } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
 import { PriceBook } from './price-book.js';
+import { ReservedCapacityBook } from './reserved-capacity.js';
 import { SchedulingOps } from './scheduling-ops.js';
 import { UsageReports } from './usage-report.js';
 import { Sessions } from './workloads/sessions.js';
@@ -82,6 +83,8 @@ export class ControlPlane {
   readonly usage: UsageReports;
   /** The versioned price book (price-book.ts). */
   readonly prices: PriceBook;
+  /** Reserved-capacity commitments per organisation, GPU type and month (reserved-capacity.ts). */
+  readonly reserved: ReservedCapacityBook;
   /** Monthly budgets: refused at admission or held by the scheduler's budget gate (budgets.ts). */
   readonly budgets: Budgets;
   /** Budget thresholds crossed and their signed webhooks (budget-alerts.ts); the leader's loop. */
@@ -112,6 +115,7 @@ export class ControlPlane {
     const grace = stopGrace(d);
     const hooks = this.hooks;
     this.prices = new PriceBook(d.store, this.fleet, now);
+    this.reserved = new ReservedCapacityBook(d.store, this.fleet, now);
     this.usage = new UsageReports(d.store, this.prices, now);
     this.budgets = new Budgets(d.store, this.state, this.prices, this.usage, now, this.policy.budgetAlerts.allowLoopback);
     this.budgetAlerts = new BudgetAlerts(d.store, this.budgets.figures, this.policy.budgetAlerts, now);

@@ -28,6 +28,7 @@ import { migration027UsageDaily } from './migration-027-usage-daily.js';
 import { migration029OrgImportRecords } from './migration-029-org-import-records.js';
 import { migration030SshKeys } from './migration-030-ssh-keys.js';
 import { migration031UsageMeasuredEnergy } from './migration-031-usage-measured-energy.js';
+import { migration032ReservedCapacity } from './migration-032-reserved-capacity.js';
 import { migration033UsageReconcile } from './migration-033-usage-reconcile.js';
 
 type Db = Kysely<unknown>;
@@ -205,6 +206,7 @@ export const migrations: Record<string, Migration> = {
   '029_org_import_records': migration029OrgImportRecords,
   '030_ssh_keys': migration030SshKeys,
   '031_usage_measured_energy': migration031UsageMeasuredEnergy,
+  '032_reserved_capacity': migration032ReservedCapacity,
   '033_usage_reconcile': migration033UsageReconcile,
 };
 

@@ -73,3 +73,17 @@ export interface BudgetAlertsTable {
   last_error: string | null;
   delivered_at: string | null;
 }
+
+/** An organisation's reserved-capacity commitment for a GPU type and calendar month (migration 032). */
+export interface ReservedCapacityTable {
+  org_id: string;
+  gpu_type: string;
+  /** YYYY-MM (UTC). */
+  month: string;
+  /** Whole GPUs reserved, at least 1. */
+  gpus: number;
+  /** EUR cents per GPU per month, an integer. */
+  cents_per_gpu_month: number;
+  updated_at: string;
+  updated_by: string;
+}

@@ -13,6 +13,7 @@ import type {
   PricesTable,
   PriceVersionsTable,
   ProjectBudgetsTable,
+  ReservedCapacityTable,
 } from './schema-prices.js';
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
@@ -168,6 +169,7 @@ export interface Database {
   usage_corrections: UsageCorrectionsTable;
   price_versions: PriceVersionsTable;
   prices: PricesTable;
+  reserved_capacity: ReservedCapacityTable;
   budgets: BudgetsTable;
   project_budgets: ProjectBudgetsTable;
   budget_webhook_secrets: BudgetWebhookSecretsTable;

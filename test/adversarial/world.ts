@@ -265,6 +265,14 @@ export const BODIES: Record<string, (v: Record<string, string>) => unknown> = {
     publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBYrBQoJCem2WycYYcfNYT6H7aaIgykGgVLhWFWIMN2 planted',
   }),
   'POST /v1/price-versions': (v) => ({ prices: [{ gpuType: v.gpuType, class: 'on-demand', centsPerGpuHour: 1 }] }),
+  // A month no invoice run of the suite reaches: an accepted write bills nothing.
+  'PUT /v1/reserved-capacity': (v) => ({
+    org: v.org ?? 'planted-org',
+    gpuType: v.gpuType,
+    month: '2099-01',
+    gpus: 1,
+    centsPerGpuMonth: 1,
+  }),
   'POST /v1/invoices/runs': () => ({ month: lastMonth().month }),
   'POST /v1/invoices/{id}/credit-notes': () => ({ netCents: 1, reason: 'planted' }),
   'PUT /v1/orgs/{org}/billing-profile': () => ({ country: 'AT' }),

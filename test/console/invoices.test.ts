@@ -228,3 +228,36 @@ test("an invoice altered in the database keeps its row with the API's sentence, 
   assert.equal(await page.getByTestId('invoice-lines').count(), 0);
   await closeConsole(s, [httpStatusLogged(409)]);
 });
+
+test("a reserved organisation's invoice page shows its reservation: the monthly amount and the GPU-hours covered at 0", async () => {
+  // The server restarted in the test before: a client for its current address.
+  const op = api(server.url, server.operatorToken);
+  assert.equal((await op('POST', '/v1/orgs', { id: 'anchor', name: 'Anchor', kind: 'public-sector' })).status, 201);
+  assert.equal((await op('POST', '/v1/orgs/anchor/projects', { id: 'anchor-ml' })).status, 201);
+  const anchor = await tenantUser(op, 'anchor', { name: 'Ann', role: 'admin' });
+  // 4 GPUs for an hour against 2 reserved: 2 GPU-hours covered, 2 at EUR 4.50; 2 × EUR 500.00 reserved.
+  await withStore(server.dataDir, (s) =>
+    seedUsage(s, [{ org: 'anchor', project: 'anchor-ml', job: 900_004, start: from + 96 * H, seconds: 3600, gpus: 4 }]),
+  );
+  const set = await op('PUT', '/v1/reserved-capacity', {
+    org: 'anchor',
+    gpuType: 'B200',
+    month,
+    gpus: 2,
+    centsPerGpuMonth: 50_000,
+  });
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  const run = await op('POST', '/v1/invoices/runs', { month });
+  assert.equal(run.status, 200, JSON.stringify(run.body));
+  const id = (run.body.issued as { id: string; org: string; netCents: number }[]).find((i) => i.org === 'anchor');
+  assert.equal(id?.netCents, 100_000 + 900, JSON.stringify(run.body));
+  const s = await open(anchor.token, `/invoices/${id.id}`);
+  const { page } = s;
+  const reserved = page.locator('[data-testid=invoice-reserved] tbody tr[data-reserved="B200"]');
+  await reserved.waitFor();
+  assert.equal(await text(reserved.locator('[data-col=amount]')), 'EUR 1,000.00');
+  assert.equal(await text(reserved.locator('[data-col=covered]')), '2');
+  const line = page.locator('tr[data-line="B200/on-demand/1"] [data-col=gpuHours]');
+  assert.equal(await text(line), '2');
+  await closeConsole(s, []);
+});

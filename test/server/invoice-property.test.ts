@@ -6,7 +6,11 @@
  * reference computed from the jobs' event history (each `running` event to its requeue or end; a run
  * still going at the invoice run counts up to the month's end), rounded up from its start to the
  * granularity then in effect, split at the price change, summed per class and price and rounded half
- * up once; the net amount is the sum of the lines.
+ * up once; the net amount is the sum of the lines. With a random reserved-capacity commitment (or
+ * none), the organisation's billed usage is covered up to the committed GPUs at every instant,
+ * dearest price first (then on-demand before preemptible, then the older version): the reference
+ * takes the covered time off each line by an independent sweep over every elementary interval, and
+ * the net amount adds GPUs × the monthly price.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -127,10 +131,44 @@ async function runsFromEvents(h: Harness, classOf: Map<number, Cls>): Promise<Ru
   return runs;
 }
 
-/** reference: cents per (class, version) line, computed from the runs and the versions alone. */
-function reference(runs: Run[], versions: Version[]): Map<string, number> {
+interface Part {
+  key: string;
+  cents: number;
+  clsRank: number;
+  version: number;
+  gpus: number;
+  a: number;
+  b: number;
+}
+
+/**
+ * covered: GPU × ms of each line's parts a reservation of `gpus` covers, by brute force: every
+ * interval between two consecutive boundaries of any part, the parts running through it ordered
+ * dearest first, covered up to the reservation.
+ */
+function covered(parts: Part[], gpus: number): Map<string, bigint> {
+  const cuts = [...new Set(parts.flatMap((p) => [p.a, p.b]))].sort((x, y) => x - y);
+  const out = new Map<string, bigint>();
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    const [t0, t1] = [cuts[i]!, cuts[i + 1]!];
+    const running = parts
+      .filter((p) => p.a <= t0 && p.b >= t1)
+      .sort((x, y) => y.cents - x.cents || x.clsRank - y.clsRank || x.version - y.version);
+    let left = gpus;
+    for (const p of running) {
+      const take = Math.min(left, p.gpus);
+      left -= take;
+      if (take > 0) out.set(p.key, (out.get(p.key) ?? 0n) + BigInt(take) * BigInt(t1 - t0));
+    }
+  }
+  return out;
+}
+
+/** reference: cents per (class, version) line, computed from the runs, the versions and the reservation alone. */
+function reference(runs: Run[], versions: Version[], reservedGpus = 0): { lines: Map<string, number>; coveredGpuMs: bigint } {
   const inEffect = (t: number) => [...versions].reverse().find((v) => v.from <= t)!;
   const num = new Map<string, bigint>();
+  const parts: Part[] = [];
   for (const r of runs) {
     const g = inEffect(r.start).granularity === 'minute' ? 60_000 : 1000;
     const billedEnd = r.start + Math.ceil((r.end - r.start) / g) * g;
@@ -143,15 +181,33 @@ function reference(runs: Run[], versions: Version[]): Map<string, number> {
       if (ms <= 0) continue;
       const key = `${r.cls} ${v.version}`;
       num.set(key, (num.get(key) ?? 0n) + BigInt(r.gpus) * BigInt(ms) * BigInt(v.cents[r.cls]));
+      const clsRank = r.cls === 'on-demand' ? 0 : 1;
+      parts.push({ key, cents: v.cents[r.cls], clsRank, version: v.version, gpus: r.gpus, a: cuts[i]!, b: cuts[i + 1]! });
     }
   }
-  return new Map([...num].map(([k, n]) => [k, Number((n * 2n + 3_600_000n) / 7_200_000n)]));
+  let coveredGpuMs = 0n;
+  if (reservedGpus > 0) {
+    for (const [key, gpuMs] of covered(parts, reservedGpus)) {
+      const p = parts.find((x) => x.key === key)!;
+      num.set(key, num.get(key)! - gpuMs * BigInt(p.cents));
+      coveredGpuMs += gpuMs;
+    }
+  }
+  return {
+    lines: new Map([...num].map(([k, n]) => [k, Number((n * 2n + 3_600_000n) / 7_200_000n)])),
+    coveredGpuMs,
+  };
 }
+
+const reservationArb = fc.option(
+  fc.record({ gpus: fc.integer({ min: 1, max: 40 }), centsPerGpuMonth: fc.integer({ min: 0, max: 500_000 }) }),
+  { nil: undefined },
+);
 
 test('the invoice bills metered usage × prices to the cent, across requeues and a price change mid-job', async () => {
   const policy = PolicySchema.parse({ preemption: { enabled: true, minRuntimeSeconds: 0 } });
   await fc.assert(
-    fc.asyncProperty(history, versionsArb, async (actions, vs) => {
+    fc.asyncProperty(history, versionsArb, reservationArb, async (actions, vs, reservation) => {
       const v = new VirtualClock(T0);
       let driver: WatchedSim | null = null;
       const h = await harness({ policy, driver: () => (driver = new WatchedSim(1, v)) });
@@ -203,11 +259,14 @@ test('the invoice bills metered usage × prices to the cent, across requeues and
         }
         // Jobs still running stay running: their open segments are billed up to the month's end.
         h.clock.t = RUN_AT;
+        if (reservation) await h.cp.reserved.set(op, { org: 'acme', gpuType: 'B200', month: '2026-01', ...reservation });
         const run = await h.cp.invoices.run(op, '2026-01');
         const runs = await runsFromEvents(h, classOf);
-        const expected = reference(runs, versions);
-        const expectedNet = [...expected.values()].reduce((a, c) => a + c, 0);
-        if (runs.length === 0) {
+        const ref = reference(runs, versions, reservation?.gpus ?? 0);
+        const expected = ref.lines;
+        const fee = reservation ? reservation.gpus * reservation.centsPerGpuMonth : 0;
+        const expectedNet = [...expected.values()].reduce((a, c) => a + c, 0) + fee;
+        if (runs.length === 0 && !reservation) {
           assert.deepEqual(run.issued, []);
           return;
         }
@@ -217,9 +276,15 @@ test('the invoice bills metered usage × prices to the cent, across requeues and
         for (const [k, cents] of expected) assert.equal(got.get(k) ?? 0, cents, `line ${k}`);
         for (const [k, cents] of got) assert.equal(expected.get(k) ?? 0, cents, `line ${k}`);
         assert.equal(
-          inv.lines.reduce((a, l) => a + l.amountCents, 0),
+          inv.lines.reduce((a, l) => a + l.amountCents, 0) + (inv.reservedCapacity ?? []).reduce((a, r) => a + r.amountCents, 0),
           inv.netCents,
         );
+        if (reservation) {
+          assert.equal(inv.reservedCapacity?.length, 1);
+          const r = inv.reservedCapacity![0]!;
+          assert.equal(r.amountCents, fee);
+          assert.equal(r.coveredGpuSeconds, Number(ref.coveredGpuMs) / 1000, 'covered GPU-seconds');
+        } else assert.equal(inv.reservedCapacity, undefined);
         assert.equal(inv.netCents, expectedNet);
         assert.equal(inv.grossCents, inv.netCents + inv.vatCents);
         assert.deepEqual((await h.cp.invoices.run(op, '2026-01')).issued, [], 'a second run issues nothing');

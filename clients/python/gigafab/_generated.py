@@ -881,6 +881,28 @@ class PriceVersionInput(_PriceVersionInputRequired, total=False):
 PriceInput = TypedDict("PriceInput", {"gpuType": str, "class": str, "centsPerGpuHour": int}, total=False)
 
 
+class ReservedCapacity(TypedDict):
+    org: str
+    gpuType: str
+    month: str
+    gpus: int
+    centsPerGpuMonth: int
+    updatedAt: str
+    updatedBy: str
+
+
+class ReservedCapacityInput(TypedDict):
+    org: str
+    gpuType: str
+    month: str
+    gpus: int
+    centsPerGpuMonth: int
+
+
+class ReservedCapacityList(TypedDict):
+    items: List["ReservedCapacity"]
+
+
 CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": float, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
 
 
@@ -968,6 +990,15 @@ IssuedInvoice = Any
 InvoiceLine = TypedDict("InvoiceLine", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "priceVersion": int, "centsPerGpuHour": int, "gpuSeconds": float, "gpuHours": float, "amountCents": int, "itKwh": float, "facilityKwh": float, "co2Kg": float}, total=False)
 
 
+class InvoiceReservation(TypedDict):
+    gpuType: str
+    gpus: int
+    centsPerGpuMonth: int
+    amountCents: int
+    coveredGpuSeconds: float
+    coveredGpuHours: float
+
+
 class CreditNote(TypedDict):
     id: str
     number: str
@@ -981,7 +1012,7 @@ class CreditNote(TypedDict):
     grossCents: int
 
 
-class Invoice(TypedDict):
+class _InvoiceRequired(TypedDict):
     id: str
     number: str
     org: str
@@ -998,6 +1029,10 @@ class Invoice(TypedDict):
     vatNote: Optional[str]
     unpricedGpuSeconds: float
     energy: Dict[str, Any]
+
+
+class Invoice(_InvoiceRequired, total=False):
+    reservedCapacity: List["InvoiceReservation"]
 
 
 class InvoiceVerification(TypedDict):
@@ -2430,6 +2465,32 @@ class GeneratedApi:
             "/v1/prices",
             path={},
             query={"at": at},
+            headers={},
+            body=None,
+        )
+
+    def set_reserved_capacity(self, body: "ReservedCapacityInput") -> "ReservedCapacity":
+        """Commit an organisation to GPUs of a type for a month at a price per GPU per month (operators); replaces the same org, type and month's commitment, never one already invoiced
+
+        PUT /v1/reserved-capacity"""
+        return self._call(
+            "PUT",
+            "/v1/reserved-capacity",
+            path={},
+            query={},
+            headers={},
+            body=body,
+        )
+
+    def list_reserved_capacity(self, *, org: Optional[str] = None, month: Optional[str] = None) -> "ReservedCapacityList":
+        """Reserved-capacity commitments: the caller's organisation's (operators: all, or `org`'s)
+
+        GET /v1/reserved-capacity"""
+        return self._call(
+            "GET",
+            "/v1/reserved-capacity",
+            path={},
+            query={"org": org, "month": month},
             headers={},
             body=None,
         )

@@ -258,6 +258,32 @@ export function InvoiceDetailView({ id }: { id: string }) {
                 )}
               />
             )}
+            {(inv.reservedCapacity ?? []).length > 0 && (
+              <DataTable
+                testid="invoice-reserved"
+                cols={[
+                  'GPU type',
+                  { label: 'Reserved GPUs', num: true },
+                  { label: 'EUR per GPU-month', num: true },
+                  { label: 'Amount', num: true },
+                  { label: 'Covered GPU-hours (billed at 0)', num: true },
+                ]}
+                rows={inv.reservedCapacity ?? []}
+                row={(r) => (
+                  <tr key={r.gpuType} data-reserved={r.gpuType}>
+                    <th scope="row">{r.gpuType}</th>
+                    <td class="num">{r.gpus}</td>
+                    <td class="num">{fmtEur(r.centsPerGpuMonth)}</td>
+                    <td class="num" data-col="amount">
+                      {fmtEur(r.amountCents)}
+                    </td>
+                    <td class="num" data-col="covered">
+                      {r.coveredGpuHours}
+                    </td>
+                  </tr>
+                )}
+              />
+            )}
             {inv.unpricedGpuSeconds > 0 && (
               <p class="muted">{fmtHours(inv.unpricedGpuSeconds / 3600)} GPU-hours had no price in effect and are not billed.</p>
             )}

@@ -1,6 +1,11 @@
 /** The price book (versions set by operators, read by everyone), a job's cost estimate before submission, monthly budgets. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { CostEstimateSchema, PriceVersionInputSchema, PriceVersionSchema } from '../../model/prices.js';
+import {
+  ReservedCapacityInputSchema,
+  ReservedCapacityListSchema,
+  ReservedCapacitySchema,
+} from '../../model/reserved-capacity.js';
 import { JobSpecSchema } from '../../model/schemas.js';
 import { json, newRouter, requestContext, type Services } from '../context.js';
 import { commonProblems, unprocessableProblem } from '../problems.js';
@@ -50,6 +55,40 @@ export function priceRoutes({ cp }: Services) {
       responses: { 200: json(PriceVersionSchema, 'The version in effect'), ...commonProblems, ...unprocessableProblem },
     }),
     async (c) => c.json(await cp.prices.at(c.req.valid('query').at), 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/reserved-capacity',
+      operationId: 'setReservedCapacity',
+      tags: ['prices'],
+      summary:
+        "Commit an organisation to GPUs of a type for a month at a price per GPU per month (operators); replaces the same org, type and month's commitment, never one already invoiced",
+      request: { body: { content: { 'application/json': { schema: ReservedCapacityInputSchema } }, required: true } },
+      responses: { 200: json(ReservedCapacitySchema, 'The commitment, audited'), ...commonProblems, ...unprocessableProblem },
+    }),
+    async (c) => c.json(await cp.reserved.set(requestContext(c), c.req.valid('json')), 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/reserved-capacity',
+      operationId: 'listReservedCapacity',
+      tags: ['prices'],
+      summary: "Reserved-capacity commitments: the caller's organisation's (operators: all, or `org`'s)",
+      request: {
+        query: z.object({
+          org: z.string().max(128).optional(),
+          month: z.string().max(16).optional().openapi({ description: 'YYYY-MM', example: '2027-01' }),
+        }),
+      },
+      responses: {
+        200: json(ReservedCapacityListSchema, 'The commitments'),
+        ...commonProblems,
+        ...unprocessableProblem,
+      },
+    }),
+    async (c) => c.json({ items: await cp.reserved.list(c.get('principal'), c.req.valid('query')) }, 200),
   );
   r.openapi(
     createRoute({

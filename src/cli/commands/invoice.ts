@@ -40,17 +40,34 @@ function renderInvoice(inv: IssuedInvoice): string {
   ]);
   const lines = renderTable(
     ['gpu type', 'class', 'price v.', 'gpu-hours', 'eur/gpu-hour', 'amount eur', 'it kwh', 'facility kwh', 'kg co2e'],
-    inv.lines.map((l) => [
-      l.gpuType,
-      l.class,
-      String(l.priceVersion),
-      l.gpuHours.toFixed(6),
-      euros(l.centsPerGpuHour),
-      euros(l.amountCents),
-      l.itKwh.toFixed(3),
-      l.facilityKwh.toFixed(3),
-      l.co2Kg.toFixed(3),
-    ]),
+    inv.lines
+      .map((l) => [
+        l.gpuType,
+        l.class,
+        String(l.priceVersion),
+        l.gpuHours.toFixed(6),
+        euros(l.centsPerGpuHour),
+        euros(l.amountCents),
+        l.itKwh.toFixed(3),
+        l.facilityKwh.toFixed(3),
+        l.co2Kg.toFixed(3),
+      ])
+      .concat(
+        (inv.reservedCapacity ?? []).flatMap((r) => [
+          [
+            r.gpuType,
+            `reserved, ${r.gpus} GPUs`,
+            '',
+            '',
+            `${euros(r.centsPerGpuMonth)}/GPU-month`,
+            euros(r.amountCents),
+            '',
+            '',
+            '',
+          ],
+          [r.gpuType, 'covered by reservation', '', r.coveredGpuHours.toFixed(6), euros(0), euros(0), '', '', ''],
+        ]),
+      ),
     { alignRight: [2, 3, 4, 5, 6, 7, 8] },
   );
   const totals = renderKeyValues([

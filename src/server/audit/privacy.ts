@@ -36,6 +36,8 @@ const SYSTEM_VOCABULARY = new Set([
   'lockbox.access',
   // Invoices: amounts, numbers and hashes the platform computed.
   'invoice.issue',
+  // Reserved capacity: GPU counts and prices an operator set.
+  'reserved-capacity.set',
   // Erasure certificates are the proof both sides keep; operators read them on the erasure routes too.
   'org.erasure-certificate',
   'dataset.erasure-certificate',

@@ -10,7 +10,7 @@ import { type Invoice, vatCents, vatFor } from '../../model/invoices.js';
 import { GRANULARITY_MS } from '../../model/prices.js';
 import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
 import type { Store } from '../../store/open-store.js';
-import { InvoiceLineBuilder, type SiteFactors } from './invoice-lines.js';
+import { type Commitment, InvoiceLineBuilder, type SiteFactors } from './invoice-lines.js';
 
 const BATCH = 5000;
 const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
@@ -58,6 +58,18 @@ export async function factorsOf(store: Store, month: string): Promise<Map<string
   return new Map(rows.map((r) => [r.site, { pue: r.pue, gridGCo2PerKwh: r.grid_g_co2_per_kwh }]));
 }
 
+/** orgsWithCommitments: organisations with reserved capacity in the month (invoiced even without usage). */
+export async function orgsWithCommitments(store: Store, month: string): Promise<string[]> {
+  const rows = await store.db
+    .selectFrom('reserved_capacity')
+    .select('org_id')
+    .distinct()
+    .where('month', '=', month)
+    .orderBy('org_id')
+    .execute();
+  return rows.map((r) => r.org_id);
+}
+
 /** build: the invoice of `org` for the month, from its segments read in batches (open ones up to now). */
 export async function buildDraft(
   store: Store,
@@ -68,8 +80,9 @@ export async function buildDraft(
   now: number,
   timeline: PriceTimeline,
   factors: ReadonlyMap<string, SiteFactors>,
+  commitments: ReadonlyMap<string, Commitment> = new Map(),
 ): Promise<InvoiceDraft> {
-  const lines = new InvoiceLineBuilder(from, to, timeline, factors);
+  const lines = new InvoiceLineBuilder(from, to, timeline, factors, commitments);
   const toIso = new Date(to).toISOString();
   const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
   const add = (r: { gpu_type: string; site: string; class: string; gpus: number; started_at: string; ended_at: string | null }) =>
@@ -120,6 +133,7 @@ export async function buildDraft(
     currency: 'EUR',
     customer,
     lines: r.lines,
+    ...(r.reservations.length > 0 ? { reservedCapacity: r.reservations } : {}),
     netCents: r.netCents,
     vatRatePercent: vat.ratePercent,
     vatCents: vatAmount,

@@ -4,12 +4,19 @@
  * inside the month, split at each price change, summed per GPU type, class and price version
  * exactly (gpus × ms × cents per GPU-hour) and rounded to the cent once per line. Energy comes from
  * the metered (not rounded) time: GPU watts from the power model, the site's PUE and grid factor of
- * the month. Segments stream in: memory holds one entry per line and site, not per segment.
+ * the month. Segments stream in: memory holds one entry per line and site, not per segment —
+ * except for GPU types the organisation reserved capacity of for the month: their billed parts are
+ * kept (in typed arrays, 24 bytes each) for the sweep that covers them (see `cover`).
+ *
+ * Reserved capacity covers the organisation's own billed usage of the type up to its GPU count at
+ * every instant, dearest first (price, then class order, then price version; unpriced time last):
+ * the covered milli-GPU × ms leave their line (at its own price, so no cent is added or lost by the
+ * split) and are billed at 0 in the reservation's line, which also bills GPUs × the monthly price.
  */
 import { costNumerator, type PriceTimeline, roundCents } from '../../model/cost.js';
 import { gpuWatts, kwhOf, round6 } from '../../model/energy.js';
-import type { InvoiceLine } from '../../model/invoices.js';
-import type { UsageClass } from '../../model/usage.js';
+import type { InvoiceLine, InvoiceReservation } from '../../model/invoices.js';
+import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
 
 export interface BillableSegment {
   gpuType: string;
@@ -38,8 +45,55 @@ interface LineAcc {
   co2Kg: number;
 }
 
+/** A reserved-capacity commitment of the month for one GPU type. */
+export interface Commitment {
+  gpus: number;
+  centsPerGpuMonth: number;
+}
+
+/**
+ * The billed parts of a reserved type's usage, in typed arrays (24 bytes a part): part i is
+ * [starts[i], ends[i]) at milli[i] milli-GPUs on line keys[key[i]] (null: unpriced time).
+ */
+class ReservedParts {
+  n = 0;
+  starts = new Float64Array(1024);
+  ends = new Float64Array(1024);
+  milli = new Int32Array(1024);
+  key = new Int32Array(1024);
+  readonly keys: (string | null)[] = [];
+  private readonly keyIndex = new Map<string | null, number>();
+
+  push(start: number, end: number, milli: number, k: string | null): void {
+    if (end <= start || milli <= 0) return;
+    if (this.n === this.starts.length) {
+      const grow = <T extends Float64Array | Int32Array>(a: T, b: T): T => {
+        b.set(a);
+        return b;
+      };
+      const size = this.n * 2;
+      this.starts = grow(this.starts, new Float64Array(size));
+      this.ends = grow(this.ends, new Float64Array(size));
+      this.milli = grow(this.milli, new Int32Array(size));
+      this.key = grow(this.key, new Int32Array(size));
+    }
+    let i = this.keyIndex.get(k);
+    if (i === undefined) {
+      i = this.keys.length;
+      this.keys.push(k);
+      this.keyIndex.set(k, i);
+    }
+    this.starts[this.n] = start;
+    this.ends[this.n] = end;
+    this.milli[this.n] = milli;
+    this.key[this.n] = i;
+    this.n += 1;
+  }
+}
+
 export interface InvoiceLines {
   lines: InvoiceLine[];
+  reservations: InvoiceReservation[];
   netCents: number;
   unpricedGpuSeconds: number;
   energy: { itKwh: number; facilityKwh: number; co2Kg: number; sitesWithoutFactors: string[] };
@@ -50,13 +104,17 @@ export class InvoiceLineBuilder {
   private unpricedMs = 0;
   private readonly energy = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
   private readonly missing = new Set<string>();
+  private readonly reservedParts = new Map<string, ReservedParts>();
 
   constructor(
     private readonly from: number,
     private readonly to: number,
     private readonly prices: PriceTimeline,
     private readonly factors: ReadonlyMap<string, SiteFactors>,
-  ) {}
+    private readonly commitments: ReadonlyMap<string, Commitment> = new Map(),
+  ) {
+    for (const t of commitments.keys()) this.reservedParts.set(t, new ReservedParts());
+  }
 
   private line(s: BillableSegment, at: number, cents: number): LineAcc {
     const version = this.prices.priceAt(at, s.gpuType, s.class)?.version ?? 0;
@@ -79,17 +137,97 @@ export class InvoiceLineBuilder {
     return l;
   }
 
+  private keyOf(l: LineAcc): string {
+    return `${l.gpuType}\u0000${l.class}\u0000${l.priceVersion}\u0000${l.centsPerGpuHour}`;
+  }
+
+  /**
+   * cover: sweeps a reserved type's billed parts in time order; between two consecutive boundaries
+   * the usage in progress is covered up to the commitment's GPUs, dearest line first. Returns the
+   * covered milli-GPU × ms, taken off each line (and off the unpriced time).
+   */
+  private cover(gpuType: string, c: Commitment): bigint {
+    const parts = this.reservedParts.get(gpuType);
+    if (!parts || parts.n === 0) return 0n;
+    const { n, starts, ends, milli, key } = parts;
+    // Boundaries as indices: i < n is part i's start, i ≥ n part (i − n)'s end; in time order.
+    const order = new Uint32Array(2 * n);
+    for (let i = 0; i < 2 * n; i++) order[i] = i;
+    const at = (i: number) => (i < n ? starts[i]! : ends[i - n]!);
+    order.sort((x, y) => at(x) - at(y));
+    // The lines' cover order is fixed: dearest first, then class order, then the older version; unpriced last.
+    const rank = (k: string | null): [number, number, number] => {
+      if (k === null) return [-1, USAGE_CLASSES.length, 0];
+      const l = this.lines.get(k)!;
+      return [l.centsPerGpuHour, USAGE_CLASSES.indexOf(l.class), l.priceVersion];
+    };
+    const keys = parts.keys;
+    const byRank = keys
+      .map((_, i) => i)
+      .sort((x, y) => {
+        const [cx, kx, vx] = rank(keys[x]!);
+        const [cy, ky, vy] = rank(keys[y]!);
+        return cy - cx || kx - ky || vx - vy;
+      });
+    const active = new Float64Array(keys.length);
+    const covered: bigint[] = keys.map(() => 0n);
+    // Exact sums: a Number while it stays below 2^52, flushed into the BigInt before.
+    const pending = new Float64Array(keys.length);
+    const LIMIT = 2 ** 52;
+    const cap = c.gpus * 1000;
+    for (let j = 0; j < order.length; ) {
+      const t = at(order[j]!);
+      for (; j < order.length && at(order[j]!) === t; j++) {
+        const i = order[j]!;
+        if (i < n) active[key[i]!]! += milli[i]!;
+        else active[key[i - n]!]! -= milli[i - n]!;
+      }
+      if (j === order.length) break;
+      const dt = at(order[j]!) - t;
+      let left = cap;
+      for (const k of byRank) {
+        if (left <= 0) break;
+        const take = Math.min(left, active[k]!);
+        if (take <= 0) continue;
+        left -= take;
+        const mms = take * dt;
+        if (mms >= LIMIT || pending[k]! + mms >= LIMIT) {
+          covered[k] = covered[k]! + BigInt(pending[k]!) + BigInt(take) * BigInt(dt);
+          pending[k] = 0;
+        } else pending[k]! += mms;
+      }
+    }
+    let total = 0n;
+    keys.forEach((k, i) => {
+      const mms = covered[i]! + BigInt(pending[i]!);
+      if (mms === 0n) return;
+      total += mms;
+      if (k === null) {
+        this.unpricedMs -= Number(mms) / 1000;
+        return;
+      }
+      const l = this.lines.get(k)!;
+      l.billedMs -= Number(mms) / 1000;
+      l.numerator -= mms * BigInt(l.centsPerGpuHour);
+    });
+    return total;
+  }
+
   add(s: BillableSegment): void {
     const billedEnd = this.prices.billedEnd(s.start, s.end);
     const a = Math.max(s.start, this.from);
+    const reserved = this.reservedParts.get(s.gpuType);
+    const milli = Math.round(s.gpus * 1000);
     for (const part of this.prices.parts(a, Math.min(billedEnd, this.to), s.gpuType, s.class)) {
       if (part.centsPerGpuHour === null) {
         this.unpricedMs += s.gpus * part.ms;
+        reserved?.push(part.start, part.start + part.ms, milli, null);
         continue;
       }
       const l = this.line(s, part.start, part.centsPerGpuHour);
       l.billedMs += s.gpus * part.ms;
       l.numerator += costNumerator(s.gpus, part.ms, part.centsPerGpuHour);
+      reserved?.push(part.start, part.start + part.ms, milli, this.keyOf(l));
     }
     const f = this.factors.get(s.site);
     if (!f) this.missing.add(s.site);
@@ -110,6 +248,19 @@ export class InvoiceLineBuilder {
   }
 
   result(): InvoiceLines {
+    const reservations: InvoiceReservation[] = [...this.commitments]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([gpuType, c]) => {
+        const mms = this.cover(gpuType, c);
+        return {
+          gpuType,
+          gpus: c.gpus,
+          centsPerGpuMonth: c.centsPerGpuMonth,
+          amountCents: c.gpus * c.centsPerGpuMonth,
+          coveredGpuSeconds: Number(mms) / 1_000_000,
+          coveredGpuHours: Math.round((Number(mms) / 3_600_000_000) * 1e6) / 1e6,
+        };
+      });
     const lines: InvoiceLine[] = [...this.lines.values()]
       .map((l) => ({
         gpuType: l.gpuType,
@@ -126,7 +277,8 @@ export class InvoiceLineBuilder {
       .sort((x, y) => x.gpuType.localeCompare(y.gpuType) || x.class.localeCompare(y.class) || x.priceVersion - y.priceVersion);
     return {
       lines,
-      netCents: lines.reduce((sum, l) => sum + l.amountCents, 0),
+      reservations,
+      netCents: lines.reduce((sum, l) => sum + l.amountCents, 0) + reservations.reduce((sum, r) => sum + r.amountCents, 0),
       unpricedGpuSeconds: this.unpricedMs / 1000,
       energy: {
         itKwh: round6(this.energy.itKwh),

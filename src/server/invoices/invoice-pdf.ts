@@ -81,6 +81,20 @@ export async function invoicePdf(inv: IssuedInvoice, supplier = 'gigafab AI fact
       fmt(l.co2Kg, 3),
     ]);
   }
+  for (const r of inv.reservedCapacity ?? []) {
+    row([
+      r.gpuType,
+      `reserved, ${r.gpus} GPUs`,
+      '',
+      '',
+      `${euros(r.centsPerGpuMonth)}/GPU-month`,
+      euros(r.amountCents),
+      '',
+      '',
+      '',
+    ]);
+    row([r.gpuType, 'covered by reservation', '', fmt(r.coveredGpuHours, 6), euros(0), euros(0), '', '', '']);
+  }
   y -= 8;
   const totals: [string, string][] = [
     ['Net', euros(inv.netCents)],

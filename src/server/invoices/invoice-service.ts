@@ -29,8 +29,14 @@ import { appendAudit } from '../../store/audit.js';
 import type { Store } from '../../store/open-store.js';
 import type { InvoicesTable } from '../../store/schema-invoices.js';
 import type { PriceBook } from '../price-book.js';
+import { commitmentsOf } from '../reserved-capacity.js';
 import { energyStatement } from './energy-statement.js';
-import { buildDraft, factorsOf, type InvoiceDraft, orgsWithUsage } from './invoice-drafts.js';
+import { buildDraft, factorsOf, type InvoiceDraft, orgsWithCommitments, orgsWithUsage } from './invoice-drafts.js';
+import type { Commitment } from './invoice-lines.js';
+
+/** The commitments a draft was built with, comparable with those read again when it is issued. */
+const commitmentsKey = (m: ReadonlyMap<string, Commitment>) => canonicalJson([...m]);
+
 import { jobEnergy } from './job-energy.js';
 
 const AuditedHash = z.object({ sha256: z.string() });
@@ -73,7 +79,9 @@ export class InvoiceService {
         [{ path: 'month', message: 'a month that has ended' }],
       );
     }
-    const orgs = await orgsWithUsage(this.store, from, to);
+    const orgs = [
+      ...new Set([...(await orgsWithUsage(this.store, from, to)), ...(await orgsWithCommitments(this.store, month))]),
+    ].sort();
     const done = new Set(
       (await this.store.db.selectFrom('invoices').select('org_id').where('month', '=', month).execute()).map((r) => r.org_id),
     );
@@ -82,15 +90,27 @@ export class InvoiceService {
     const issued: InvoiceSummary[] = [];
     for (const org of orgs) {
       if (done.has(org)) continue;
-      const invoice = await buildDraft(this.store, org, month, from, to, now, timeline, factors);
-      const summary = await this.issue(ctx, invoice);
-      if (summary) issued.push(summary);
+      // A commitment set between the draft and its issue makes the draft stale: build it again.
+      for (let attempt = 0; ; attempt++) {
+        const commitments = await commitmentsOf(this.store.db, org, month);
+        const invoice = await buildDraft(this.store, org, month, from, to, now, timeline, factors, commitments);
+        const summary = await this.issue(ctx, invoice, commitmentsKey(commitments));
+        if (summary === 'stale' && attempt < 3) continue;
+        if (summary === 'stale') {
+          throw conflict(
+            'invoice_run_conflict',
+            `${org}'s reserved capacity for ${month} kept changing during the run; run it again`,
+          );
+        }
+        if (summary) issued.push(summary);
+        break;
+      }
     }
     return { month, issued, alreadyIssued: orgs.length - issued.length };
   }
 
   /** issue: one transaction: the invoice (unless one exists for the org and month) and its audit record. */
-  private async issue(ctx: RequestContext, draft: InvoiceDraft): Promise<InvoiceSummary | null> {
+  private async issue(ctx: RequestContext, draft: InvoiceDraft, commitments: string): Promise<InvoiceSummary | null | 'stale'> {
     const issuedAt = new Date(this.now()).toISOString();
     return this.store.write(async (trx) => {
       const exists = await trx
@@ -100,6 +120,7 @@ export class InvoiceService {
         .where('month', '=', draft.month)
         .executeTakeFirst();
       if (exists) return null;
+      if (commitmentsKey(await commitmentsOf(trx, draft.org, draft.month)) !== commitments) return 'stale';
       const last = await trx.selectFrom('invoices').select('id').orderBy('id', 'desc').limit(1).executeTakeFirst();
       const id = (last?.id ?? 0) + 1;
       const number = `GF-${draft.month}-${String(id).padStart(6, '0')}`;
