@@ -15,6 +15,7 @@ import { usageClass } from '../model/usage.js';
 import { dailyPieces, granularityTimeline, utcDayName } from '../model/usage-daily.js';
 import { afterInserts, defers, insertLater } from '../store/deferred-insert.js';
 import type { Database } from '../store/schema.js';
+import type { UsageDailyTable } from '../store/schema-usage.js';
 
 type Trx = Transaction<Database>;
 
@@ -175,19 +176,7 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
 }
 
 /** A row to add to the daily rollup (metering's close; usage-reconcile.ts adds differences). */
-export type DailyRow = {
-  org_id: string;
-  project_id: string;
-  gpu_type: string;
-  site: string;
-  class: string;
-  day: string;
-  run_mms: number;
-  billed_mms: number;
-  pieces: number;
-  starts: number;
-  earliest_start: string;
-};
+export type DailyRow = UsageDailyTable;
 
 type Ended = { id: number; ended_at: string; gpu_seconds: number; measured_joules: number | null };
 
