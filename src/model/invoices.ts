@@ -6,6 +6,7 @@
  * documents with these schemas; the CLI reads them.
  */
 import { z } from '@hono/zod-openapi';
+import { euros } from './money.js';
 import { USAGE_CLASSES } from './usage.js';
 
 /** The supplier's country: the platform's operating entity is in Germany (domestic VAT). */
@@ -244,6 +245,18 @@ export const BillingProfileSchema = z
 export type Invoice = z.infer<typeof InvoiceSchema>;
 export type InvoiceLine = z.infer<typeof InvoiceLineSchema>;
 export type InvoiceReservation = z.infer<typeof InvoiceReservationSchema>;
+
+/**
+ * reservationRows: a reservation's two rows in an invoice's line table (the CLI's and the PDF's),
+ * in the line columns (type, class, version, GPU-hours, unit price, amount, kWh, kWh with PUE, CO₂):
+ * the commitment, then the usage it covers at 0.
+ */
+export function reservationRows(r: InvoiceReservation, hours: (h: number) => string): string[][] {
+  return [
+    [r.gpuType, `reserved, ${r.gpus} GPUs`, '', '', `${euros(r.centsPerGpuMonth)}/GPU-month`, euros(r.amountCents), '', '', ''],
+    [r.gpuType, 'covered by reservation', '', hours(r.coveredGpuHours), euros(0), euros(0), '', '', ''],
+  ];
+}
 export type CreditNote = z.infer<typeof CreditNoteSchema>;
 export type IssuedInvoice = z.infer<typeof IssuedInvoiceSchema>;
 export type InvoiceSummary = z.infer<typeof InvoiceSummarySchema>;

@@ -5,7 +5,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { InvoiceRun, InvoiceSummary, InvoiceVerification, IssuedInvoice } from '../../model/invoices.js';
+import {
+  type InvoiceRun,
+  type InvoiceSummary,
+  type InvoiceVerification,
+  type IssuedInvoice,
+  reservationRows,
+} from '../../model/invoices.js';
 import { euros } from '../../model/money.js';
 import { CliError, ExitCode, examples, makeCtx, type Runtime } from '../context.js';
 import { renderKeyValues, renderTable } from '../output.js';
@@ -52,22 +58,7 @@ function renderInvoice(inv: IssuedInvoice): string {
         l.facilityKwh.toFixed(3),
         l.co2Kg.toFixed(3),
       ])
-      .concat(
-        (inv.reservedCapacity ?? []).flatMap((r) => [
-          [
-            r.gpuType,
-            `reserved, ${r.gpus} GPUs`,
-            '',
-            '',
-            `${euros(r.centsPerGpuMonth)}/GPU-month`,
-            euros(r.amountCents),
-            '',
-            '',
-            '',
-          ],
-          [r.gpuType, 'covered by reservation', '', r.coveredGpuHours.toFixed(6), euros(0), euros(0), '', '', ''],
-        ]),
-      ),
+      .concat((inv.reservedCapacity ?? []).flatMap((r) => reservationRows(r, (h) => h.toFixed(6)))),
     { alignRight: [2, 3, 4, 5, 6, 7, 8] },
   );
   const totals = renderKeyValues([

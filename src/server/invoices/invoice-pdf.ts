@@ -4,7 +4,7 @@
  * invoice's SHA-256 so a printed copy can be matched to the audit chain.
  */
 import { PDFDocument, type PDFFont, type PDFPage, rgb, StandardFonts } from 'pdf-lib';
-import type { IssuedInvoice } from '../../model/invoices.js';
+import { type IssuedInvoice, reservationRows } from '../../model/invoices.js';
 import { euros } from '../../model/money.js';
 
 /** Helvetica in a PDF speaks WinAnsi: anything outside Latin-1 becomes '?'. */
@@ -81,20 +81,7 @@ export async function invoicePdf(inv: IssuedInvoice, supplier = 'gigafab AI fact
       fmt(l.co2Kg, 3),
     ]);
   }
-  for (const r of inv.reservedCapacity ?? []) {
-    row([
-      r.gpuType,
-      `reserved, ${r.gpus} GPUs`,
-      '',
-      '',
-      `${euros(r.centsPerGpuMonth)}/GPU-month`,
-      euros(r.amountCents),
-      '',
-      '',
-      '',
-    ]);
-    row([r.gpuType, 'covered by reservation', '', fmt(r.coveredGpuHours, 6), euros(0), euros(0), '', '', '']);
-  }
+  for (const r of inv.reservedCapacity ?? []) for (const cells of reservationRows(r, (h) => fmt(h, 6))) row(cells);
   y -= 8;
   const totals: [string, string][] = [
     ['Net', euros(inv.netCents)],
