@@ -6,17 +6,34 @@
 import { z } from '@hono/zod-openapi';
 import { toCsv } from './csv.js';
 import { PRIORITY_CLASSES } from './job.js';
+import type { WorkloadKind } from './workloads.js';
 
-/** How a run segment is billed: on-demand capacity, the preemptible class, or borrowed quota. */
-export const USAGE_CLASSES = ['on-demand', 'preemptible', 'borrowed'] as const;
+/**
+ * How a run segment is billed: on-demand capacity, the preemptible class, borrowed quota, an
+ * interactive session (notebooks, remote workstations) or a service replica (inference endpoints).
+ */
+export const USAGE_CLASSES = ['on-demand', 'preemptible', 'borrowed', 'interactive', 'service'] as const;
 export type UsageClass = (typeof USAGE_CLASSES)[number];
 
 /**
- * usageClass: borrowed capacity is its own class whatever the priority (its lender may take it
- * back); otherwise the job's priority class decides (the lifecycle's preemptible threshold).
+ * PRICE_FALLBACK: the class whose price a class is billed at while a price version sets none of its
+ * own. Sessions and service replicas hold GPUs like on-demand jobs do, so an operator who has not
+ * priced them separately bills them at the on-demand price, never for nothing.
  */
-export function usageClass(priority: number, borrowed: boolean): UsageClass {
+export const PRICE_FALLBACK: Readonly<Partial<Record<UsageClass, UsageClass>>> = {
+  interactive: 'on-demand',
+  service: 'on-demand',
+};
+
+/**
+ * usageClass: borrowed capacity is its own class whatever the priority or kind (its lender may take
+ * it back); then a session is `interactive` and a service replica `service`; otherwise the job's
+ * priority class decides (the lifecycle's preemptible threshold).
+ */
+export function usageClass(priority: number, borrowed: boolean, kind: WorkloadKind = 'batch'): UsageClass {
   if (borrowed) return 'borrowed';
+  if (kind === 'session') return 'interactive';
+  if (kind === 'service') return 'service';
   return priority <= PRIORITY_CLASSES.preemptible ? 'preemptible' : 'on-demand';
 }
 

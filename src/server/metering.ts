@@ -13,6 +13,7 @@ import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { usageClass } from '../model/usage.js';
 import { dailyPieces, granularityTimeline, utcDayName } from '../model/usage-daily.js';
+import type { WorkloadKind } from '../model/workloads.js';
 import { afterInserts, defers, insertLater } from '../store/deferred-insert.js';
 import type { Database } from '../store/schema.js';
 import type { UsageDailyTable } from '../store/schema-usage.js';
@@ -28,8 +29,18 @@ export interface StartedJobRow {
   borrowed: number;
 }
 
-/** openSegment records the start of the job's current attempt (`job` read after jobs.attempt was counted up). */
-export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, placement: Placement, at: string): Promise<void> {
+/**
+ * openSegment records the start of the job's current attempt (`job` read after jobs.attempt was
+ * counted up); `kind` (the spec's) bills a session as `interactive` and a service replica as `service`.
+ */
+export async function openSegment(
+  trx: Trx,
+  jobId: string,
+  job: StartedJobRow,
+  placement: Placement,
+  at: string,
+  kind: WorkloadKind = 'batch',
+): Promise<void> {
   // Deferred on PostgreSQL: the batch's segments go in one INSERT before COMMIT (deferred-insert.ts).
   await insertLater(
     trx,
@@ -43,7 +54,7 @@ export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, p
       site: placement.site,
       // GPU-equivalents: a 250-milli share meters a quarter of a GPU.
       gpus: placementGpuEquivalents(placement),
-      class: usageClass(job.priority, job.borrowed === 1),
+      class: usageClass(job.priority, job.borrowed === 1, kind),
       started_at: at,
     },
     { ignoreConflictOn: ['job_id', 'attempt'] },

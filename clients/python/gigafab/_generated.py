@@ -802,7 +802,7 @@ RecordOfProcessing = Dict[str, Any]
 UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "groupBy": List[Literal["org", "project", "gpuType", "site", "class", "day"]], "items": List["UsageRow"], "total": Dict[str, Any]}, total=False)
 
 
-UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float}, total=False)
+UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float}, total=False)
 
 
 FocusExport = TypedDict("FocusExport", {"focusVersion": Literal["1.0"], "from": str, "to": str, "items": List["FocusRow"], "total": Dict[str, Any]}, total=False)
@@ -866,7 +866,7 @@ class PriceVersion(TypedDict):
     createdBy: str
 
 
-Price = TypedDict("Price", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "centsPerGpuHour": int}, total=False)
+Price = TypedDict("Price", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "centsPerGpuHour": int}, total=False)
 
 
 class _PriceVersionInputRequired(TypedDict):
@@ -903,7 +903,7 @@ class ReservedCapacityList(TypedDict):
     items: List["ReservedCapacity"]
 
 
-CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": float, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
+CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "gpus": float, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
 
 
 class _BudgetRequired(TypedDict):
@@ -987,7 +987,7 @@ class InvoiceRunInput(TypedDict):
 IssuedInvoice = Any
 
 
-InvoiceLine = TypedDict("InvoiceLine", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "priceVersion": int, "centsPerGpuHour": int, "gpuSeconds": float, "gpuHours": float, "amountCents": int, "itKwh": float, "facilityKwh": float, "co2Kg": float}, total=False)
+InvoiceLine = TypedDict("InvoiceLine", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "priceVersion": int, "centsPerGpuHour": int, "gpuSeconds": float, "gpuHours": float, "amountCents": int, "itKwh": float, "facilityKwh": float, "co2Kg": float}, total=False)
 
 
 class InvoiceReservation(TypedDict):

@@ -84,7 +84,7 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
         refused.push(s.jobId);
         continue;
       }
-      await openSegment(trx, s.jobId, res, s.placement, at);
+      await openSegment(trx, s.jobId, res, s.placement, at, spec?.kind);
       if (s.repartition) await recordRepartition(trx, s.jobId, res.org_id, s.repartition, at);
       const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
       const share = describeShare(s.placement.nodes[0]);
