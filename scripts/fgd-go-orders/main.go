@@ -125,7 +125,7 @@ func readPods(path string) ([]pod, error) {
 		if err != nil {
 			return nil, err
 		}
-		// The authors' pod_csv_to_yaml: gpu-milli only for GPU pods, clamped to (0, 1000].
+		// The authors' pod_csv_to_yaml: gpu-milli only for GPU pods, clamped to 0-1000.
 		if p.gpuNumber != 0 {
 			switch {
 			case m > 1000:
