@@ -106,6 +106,15 @@ test('placement run: unallocated % is 100 - allocated %, sampled against arrived
   assert.equal(run.failedGpuMilli, 1000);
 });
 
+test("bucketing 'paper' rounds each sample and each bucket mean to 2 decimals, as the authors' analysis", () => {
+  // One node with 3 GPUs; one 1-GPU task: arrived and allocated 33.333… % (bucket 33).
+  const nodes = [{ name: 'n', cpuMilli: 64_000, memoryMiB: 1 << 20, gpus: 3, model: 'X' }];
+  const order = [t('a', 1, 1000)];
+  const models = policyModels(order, nodes);
+  assert.equal(runPlacement(nodes, order, 'fgd', models, 1).unallocated[33], 66.6667);
+  assert.equal(runPlacement(nodes, order, 'fgd', models, 1, 'first', undefined, 'paper').unallocated[33], 66.67);
+});
+
 test('scenario on the fixture: deterministic, every run accounted for', async () => {
   const opts = { traceDir: OPENB, workloads: ['tiny'], seeds: [1, 2], policies: ['random', 'fgd', 'gigafab'] as const };
   const a = await runFgdScenario({ ...opts, policies: [...opts.policies] });

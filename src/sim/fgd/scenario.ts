@@ -93,6 +93,8 @@ export interface FgdScenarioOptions {
   nodeFile?: string;
   /** Equal best scores: 'first' node in list order (default, as the authors' simulator) or 'random'. */
   ties?: 'first' | 'random';
+  /** How a bucket's samples become a run's value (FgdBucketing); default 'exact'. */
+  bucketing?: FgdBucketing;
   onProgress?: (done: number, total: number, label: string) => void;
   /** Derived families to run instead of the workloads themselves (each from each workload). */
   derive?: readonly DeriveSpec[];
@@ -107,10 +109,19 @@ export interface FgdScenarioOptions {
   onPlacement?: PlacementListener;
 }
 
+/**
+ * FgdBucketing: 'exact' averages each bucket's allocation samples as computed; 'paper' does what the
+ * authors' analysis does (experiments/analysis/merge_alloc_discrete_0920.py of their simulator):
+ * each sample's allocation % rounded to 2 decimals before the bucket's mean, the mean rounded to 2
+ * decimals, so a run's values are exactly comparable with the published per-seed curves.
+ */
+export type FgdBucketing = 'exact' | 'paper';
+
 export interface FgdScenarioResult {
   cluster: { nodes: number; gpus: number; cpuMilli: number; file: string };
   tune: number;
   ties: 'first' | 'random';
+  bucketing: FgdBucketing;
   seeds: number[];
   policies: PolicyName[];
   workloads: FgdWorkloadInfo[];
@@ -179,7 +190,9 @@ export function runPlacement(
   seed: number,
   ties: 'first' | 'random' = 'first',
   onPlace?: (index: number, task: ShareTask, placement: SharePlacement | null) => void,
+  bucketing: FgdBucketing = 'exact',
 ): Omit<FgdRun, 'workload' | 'seed'> {
+  const sample = bucketing === 'paper' ? round2 : (x: number) => x;
   const cluster = new SharingCluster(nodes);
   const policy = makePolicy(policyName, cluster, models.fgd, models.scarcity, models.gigafab);
   // Ties and the Random policy get their own stream so the arrival order is the same for all.
@@ -201,7 +214,7 @@ export function runPlacement(
     }
     const k = Math.round((arrived * 100) / cap);
     if (k <= FGD_MAX_ARRIVED) {
-      sum[k] += (cluster.usedGpuMilli * 100) / cap;
+      sum[k] += sample((cluster.usedGpuMilli * 100) / cap);
       cnt[k]++;
     }
   }
@@ -211,7 +224,7 @@ export function runPlacement(
   const unallocated: (number | null)[] = [];
   let prev: number | null = null;
   for (let k = 0; k <= FGD_MAX_ARRIVED; k++) {
-    if (cnt[k] > 0) prev = round4(100 - sum[k] / cnt[k]);
+    if (cnt[k] > 0) prev = bucketing === 'paper' ? round4(100 - round2(sum[k] / cnt[k])) : round4(100 - sum[k] / cnt[k]);
     unallocated.push(k <= last ? prev : null);
   }
   return { policy: policyName, tasks: order.length, failedTasks, failedGpuMilli, unallocated };
@@ -219,6 +232,11 @@ export function runPlacement(
 
 function round4(x: number): number {
   return Math.round(x * 1e4) / 1e4;
+}
+
+/** round2: half away from zero at 2 decimals (the authors' samples are positive). */
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }
 
 interface Family {
@@ -264,6 +282,7 @@ export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenario
     cluster: { nodes: nodes.length, gpus, cpuMilli: nodes.reduce((s, n) => s + n.cpuMilli, 0), file: nodeFile },
     tune,
     ties: o.ties ?? 'first',
+    bucketing: o.bucketing ?? 'exact',
     seeds: [...o.seeds],
     policies: [...o.policies],
     workloads: [],
@@ -299,7 +318,11 @@ export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenario
         const onPlace = listen
           ? (i: number, t: ShareTask, p: SharePlacement | null) => listen(workload, policy, seed, i, t, p, nodes)
           : undefined;
-        result.runs.push({ workload, seed, ...runPlacement(nodes, order, policy, models, seed, result.ties, onPlace) });
+        result.runs.push({
+          workload,
+          seed,
+          ...runPlacement(nodes, order, policy, models, seed, result.ties, onPlace, result.bucketing),
+        });
         done++;
       }
     }
