@@ -132,6 +132,20 @@ export const InvoiceReservationSchema = z
   })
   .openapi('InvoiceReservation');
 
+export const InvoiceLentCreditSchema = z
+  .object({
+    gpuType: z.string(),
+    priceVersion: z.number().int().openapi({ description: 'The price version whose lent-credit price applies' }),
+    centsPerGpuHour: z.number().int().openapi({ description: 'Credit per GPU-hour: the lent-credit price, EUR cents' }),
+    gpuSeconds: z.number().openapi({
+      description:
+        "Other organisations' borrowed GPU-seconds attributed to the organisation's lent quota, up to the reservation's idle GPUs at every instant",
+    }),
+    gpuHours: z.number().openapi({ description: 'gpuSeconds / 3600, 6 decimals' }),
+    amountCents: z.number().int().openapi({ description: 'The credit in EUR cents (positive), rounded once (half a cent up)' }),
+  })
+  .openapi('InvoiceLentCredit');
+
 export const InvoiceSchema = z
   .object({
     id: z.string(),
@@ -148,7 +162,18 @@ export const InvoiceSchema = z
     reservedCapacity: z.array(InvoiceReservationSchema).optional().openapi({
       description: 'One line per reserved-capacity commitment of the month (absent where there is none)',
     }),
-    netCents: z.number().int().openapi({ description: 'Sum of the lines and the reservations' }),
+    lentCredits: z.array(InvoiceLentCreditSchema).optional().openapi({
+      description:
+        'Credits for reserved capacity lent to other organisations, per type and price version (absent where there is none)',
+    }),
+    lentCreditCents: z.number().int().optional().openapi({
+      description:
+        "The lent credits taken off the net: their sum, but at most the lines' and reservations' sum (the rest lapses)",
+    }),
+    netCents: z
+      .number()
+      .int()
+      .openapi({ description: 'Sum of the lines and the reservations, less lentCreditCents (never below 0)' }),
     vatRatePercent: z.number(),
     vatCents: z.number().int(),
     grossCents: z.number().int(),
@@ -245,6 +270,7 @@ export const BillingProfileSchema = z
 export type Invoice = z.infer<typeof InvoiceSchema>;
 export type InvoiceLine = z.infer<typeof InvoiceLineSchema>;
 export type InvoiceReservation = z.infer<typeof InvoiceReservationSchema>;
+export type InvoiceLentCredit = z.infer<typeof InvoiceLentCreditSchema>;
 
 /**
  * reservationRows: a reservation's two rows in an invoice's line table (the CLI's and the PDF's),
@@ -256,6 +282,28 @@ export function reservationRows(r: InvoiceReservation, hours: (h: number) => str
     [r.gpuType, `reserved, ${r.gpus} GPUs`, '', '', `${euros(r.centsPerGpuMonth)}/GPU-month`, euros(r.amountCents), '', '', ''],
     [r.gpuType, 'covered by reservation', '', hours(r.coveredGpuHours), euros(0), euros(0), '', '', ''],
   ];
+}
+
+/** lentCreditRow: a lent credit's row in an invoice's line table (as reservationRows), the amount negative. */
+export function lentCreditRow(c: InvoiceLentCredit, hours: (h: number) => string): string[] {
+  return [
+    c.gpuType,
+    'credit: lent capacity',
+    String(c.priceVersion),
+    hours(c.gpuHours),
+    euros(c.centsPerGpuHour),
+    euros(-c.amountCents),
+    '',
+    '',
+    '',
+  ];
+}
+
+/** lentCreditNote: the sentence under the table when the credits exceed the charges (null: they did not). */
+export function lentCreditNote(inv: Pick<Invoice, 'lentCredits' | 'lentCreditCents'>): string | null {
+  const total = (inv.lentCredits ?? []).reduce((s, c) => s + c.amountCents, 0);
+  if (inv.lentCreditCents === undefined || total <= inv.lentCreditCents) return null;
+  return `Lent capacity credits of ${euros(total)} exceed the month's charges: ${euros(inv.lentCreditCents)} is applied, the rest lapses.`;
 }
 export type CreditNote = z.infer<typeof CreditNoteSchema>;
 export type IssuedInvoice = z.infer<typeof IssuedInvoiceSchema>;

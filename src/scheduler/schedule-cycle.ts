@@ -750,7 +750,8 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     }
     if (outcome.ok) {
       const needs = jobNeeds(cluster, job, outcome.start.placement.gpuType);
-      ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
+      const lenders = ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
+      if (lenders && lenders.length > 0) outcome.start.lenders = lenders;
       cluster.allocate(job.id, job.project, outcome.start.placement, job.org, job.spread?.group);
       backfill?.noteStart(job, outcome.start.placement);
       starts.push(outcome.start);

@@ -27,6 +27,8 @@ export interface StartedJobRow {
   attempt: number;
   priority: number;
   borrowed: number;
+  /** The start's lenders as stored on the job (model/lenders.ts); null: none. */
+  lenders: string | null;
 }
 
 /**
@@ -55,6 +57,7 @@ export async function openSegment(
       // GPU-equivalents: a 250-milli share meters a quarter of a GPU.
       gpus: placementGpuEquivalents(placement),
       class: usageClass(job.priority, job.borrowed === 1, kind),
+      lenders: job.lenders,
       started_at: at,
     },
     { ignoreConflictOn: ['job_id', 'attempt'] },

@@ -20,6 +20,8 @@ export interface UsageRecordsTable {
   gpu_seconds: number | null;
   /** Joules the execution engine measured for the segment (Slurm's ConsumedEnergyRaw); null: not measured (migration 031). */
   measured_joules: number | null;
+  /** A borrowed segment's lenders, JSON [{project, gpus}] as the job started (model/lenders.ts); null: none (migration 034). */
+  lenders: string | null;
 }
 
 /**

@@ -211,7 +211,7 @@ test('opening a segment twice for one attempt, or closing one twice, changes not
     await h.store.write(async (trx) => {
       const row = await trx
         .selectFrom('jobs')
-        .select(['org_id', 'project_id', 'attempt', 'priority', 'borrowed'])
+        .select(['org_id', 'project_id', 'attempt', 'priority', 'borrowed', 'lenders'])
         .where('id', '=', Number(job.id))
         .executeTakeFirstOrThrow();
       await openSegment(trx, job.id, row, placement, iso(T0 + 5000));

@@ -866,7 +866,7 @@ class PriceVersion(TypedDict):
     createdBy: str
 
 
-Price = TypedDict("Price", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "centsPerGpuHour": int}, total=False)
+Price = TypedDict("Price", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service", "lent-credit"], "centsPerGpuHour": int}, total=False)
 
 
 class _PriceVersionInputRequired(TypedDict):
@@ -999,6 +999,15 @@ class InvoiceReservation(TypedDict):
     coveredGpuHours: float
 
 
+class InvoiceLentCredit(TypedDict):
+    gpuType: str
+    priceVersion: int
+    centsPerGpuHour: int
+    gpuSeconds: float
+    gpuHours: float
+    amountCents: int
+
+
 class CreditNote(TypedDict):
     id: str
     number: str
@@ -1033,6 +1042,8 @@ class _InvoiceRequired(TypedDict):
 
 class Invoice(_InvoiceRequired, total=False):
     reservedCapacity: List["InvoiceReservation"]
+    lentCredits: List["InvoiceLentCredit"]
+    lentCreditCents: int
 
 
 class InvoiceVerification(TypedDict):

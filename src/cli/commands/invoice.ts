@@ -10,6 +10,8 @@ import {
   type InvoiceSummary,
   type InvoiceVerification,
   type IssuedInvoice,
+  lentCreditNote,
+  lentCreditRow,
   reservationRows,
 } from '../../model/invoices.js';
 import { euros } from '../../model/money.js';
@@ -58,10 +60,15 @@ function renderInvoice(inv: IssuedInvoice): string {
         l.facilityKwh.toFixed(3),
         l.co2Kg.toFixed(3),
       ])
-      .concat((inv.reservedCapacity ?? []).flatMap((r) => reservationRows(r, (h) => h.toFixed(6)))),
+      .concat((inv.reservedCapacity ?? []).flatMap((r) => reservationRows(r, (h) => h.toFixed(6))))
+      .concat((inv.lentCredits ?? []).map((c) => lentCreditRow(c, (h) => h.toFixed(6)))),
     { alignRight: [2, 3, 4, 5, 6, 7, 8] },
   );
+  const lapsed = lentCreditNote(inv);
   const totals = renderKeyValues([
+    ...(inv.lentCreditCents !== undefined
+      ? [['Lent capacity credit', `EUR ${euros(-inv.lentCreditCents)}${lapsed ? ` — ${lapsed}` : ''}`] as [string, string]]
+      : []),
     ['Net', `EUR ${euros(inv.netCents)}`],
     [`VAT ${inv.vatRatePercent}%`, `EUR ${euros(inv.vatCents)}${inv.vatNote ? ` — ${inv.vatNote}` : ''}`],
     ['Total', `EUR ${euros(inv.grossCents)}`],

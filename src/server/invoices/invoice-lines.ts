@@ -12,11 +12,18 @@
  * every instant, dearest first (price, then class order, then price version; unpriced time last):
  * the covered milli-GPU × ms leave their line (at its own price, so no cent is added or lost by the
  * split) and are billed at 0 in the reservation's line, which also bills GPUs × the monthly price.
+ *
+ * Lent reserved capacity is credited (`addLent`; the sweep is reserved-parts.ts lentCredit): other
+ * organisations' borrowed segments attributed to the organisation's projects (model/lenders.ts),
+ * billed time × attributed GPUs, at the `lent-credit` price in effect, but at no instant more GPUs
+ * than the commitment has idle (its GPUs less the organisation's own usage of the type then).
  */
 import { costNumerator, type PriceTimeline, roundCents } from '../../model/cost.js';
 import { gpuWatts, kwhOf, round6 } from '../../model/energy.js';
-import type { InvoiceLine, InvoiceReservation } from '../../model/invoices.js';
+import type { InvoiceLentCredit, InvoiceLine, InvoiceReservation } from '../../model/invoices.js';
+import { LENT_CREDIT } from '../../model/prices.js';
 import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
+import { lentCredit, ReservedParts } from './reserved-parts.js';
 
 export interface BillableSegment {
   gpuType: string;
@@ -25,6 +32,14 @@ export interface BillableSegment {
   gpus: number;
   start: number;
   /** The segment's end, or the time of the run for one still open. */
+  end: number;
+}
+
+/** A borrowed segment of another organisation, with the GPUs of it attributed to this organisation's projects. */
+export interface LentSegment {
+  gpuType: string;
+  gpus: number;
+  start: number;
   end: number;
 }
 
@@ -51,49 +66,12 @@ export interface Commitment {
   centsPerGpuMonth: number;
 }
 
-/**
- * The billed parts of a reserved type's usage, in typed arrays (24 bytes a part): part i is
- * [starts[i], ends[i]) at milli[i] milli-GPUs on line keys[key[i]] (null: unpriced time).
- */
-class ReservedParts {
-  n = 0;
-  starts = new Float64Array(1024);
-  ends = new Float64Array(1024);
-  milli = new Int32Array(1024);
-  key = new Int32Array(1024);
-  readonly keys: (string | null)[] = [];
-  private readonly keyIndex = new Map<string | null, number>();
-
-  push(start: number, end: number, milli: number, k: string | null): void {
-    if (end <= start || milli <= 0) return;
-    if (this.n === this.starts.length) {
-      const grow = <T extends Float64Array | Int32Array>(a: T, b: T): T => {
-        b.set(a);
-        return b;
-      };
-      const size = this.n * 2;
-      this.starts = grow(this.starts, new Float64Array(size));
-      this.ends = grow(this.ends, new Float64Array(size));
-      this.milli = grow(this.milli, new Int32Array(size));
-      this.key = grow(this.key, new Int32Array(size));
-    }
-    let i = this.keyIndex.get(k);
-    if (i === undefined) {
-      i = this.keys.length;
-      this.keys.push(k);
-      this.keyIndex.set(k, i);
-    }
-    this.starts[this.n] = start;
-    this.ends[this.n] = end;
-    this.milli[this.n] = milli;
-    this.key[this.n] = i;
-    this.n += 1;
-  }
-}
-
 export interface InvoiceLines {
   lines: InvoiceLine[];
   reservations: InvoiceReservation[];
+  lentCredits: InvoiceLentCredit[];
+  /** The credit taken off the charges: the lent credits' sum, but never more than the charges. */
+  lentCreditCents: number;
   netCents: number;
   unpricedGpuSeconds: number;
   energy: { itKwh: number; facilityKwh: number; co2Kg: number; sitesWithoutFactors: string[] };
@@ -105,6 +83,8 @@ export class InvoiceLineBuilder {
   private readonly energy = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
   private readonly missing = new Set<string>();
   private readonly reservedParts = new Map<string, ReservedParts>();
+  /** Per reserved type: lent parts keyed by `version NUL cents` of the credit price (null: none in effect). */
+  private readonly lentParts = new Map<string, ReservedParts>();
 
   constructor(
     private readonly from: number,
@@ -113,7 +93,23 @@ export class InvoiceLineBuilder {
     private readonly factors: ReadonlyMap<string, SiteFactors>,
     private readonly commitments: ReadonlyMap<string, Commitment> = new Map(),
   ) {
-    for (const t of commitments.keys()) this.reservedParts.set(t, new ReservedParts());
+    for (const t of commitments.keys()) {
+      this.reservedParts.set(t, new ReservedParts());
+      this.lentParts.set(t, new ReservedParts());
+    }
+  }
+
+  /** addLent: a borrowed segment that ran on this organisation's lent quota (only reserved types count). */
+  addLent(s: LentSegment): void {
+    const lent = this.lentParts.get(s.gpuType);
+    if (!lent) return;
+    const billedEnd = this.prices.billedEnd(s.start, s.end);
+    const milli = Math.round(s.gpus * 1000);
+    for (const part of this.prices.parts(Math.max(s.start, this.from), Math.min(billedEnd, this.to), s.gpuType, LENT_CREDIT)) {
+      const version = this.prices.priceAt(part.start, s.gpuType, LENT_CREDIT)?.version;
+      const key = part.centsPerGpuHour === null ? null : `${version}\u0000${part.centsPerGpuHour}`;
+      lent.push(part.start, part.start + part.ms, milli, key);
+    }
   }
 
   private line(s: BillableSegment, at: number, cents: number): LineAcc {
@@ -261,6 +257,22 @@ export class InvoiceLineBuilder {
           coveredGpuHours: Math.round((Number(mms) / 3_600_000_000) * 1e6) / 1e6,
         };
       });
+    const lentCredits: InvoiceLentCredit[] = [...this.commitments]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .flatMap(([gpuType, c]) =>
+        [...lentCredit(this.reservedParts.get(gpuType), this.lentParts.get(gpuType), c.gpus)].map(([key, mms]) => {
+          const [version, cents] = key.split('\u0000').map(Number) as [number, number];
+          return {
+            gpuType,
+            priceVersion: version,
+            centsPerGpuHour: cents,
+            gpuSeconds: Number(mms) / 1_000_000,
+            gpuHours: Math.round((Number(mms) / 3_600_000_000) * 1e6) / 1e6,
+            amountCents: roundCents(mms * BigInt(cents)),
+          };
+        }),
+      )
+      .sort((x, y) => x.gpuType.localeCompare(y.gpuType) || x.priceVersion - y.priceVersion);
     const lines: InvoiceLine[] = [...this.lines.values()]
       .map((l) => ({
         gpuType: l.gpuType,
@@ -275,10 +287,18 @@ export class InvoiceLineBuilder {
         co2Kg: round6(l.co2Kg),
       }))
       .sort((x, y) => x.gpuType.localeCompare(y.gpuType) || x.class.localeCompare(y.class) || x.priceVersion - y.priceVersion);
+    const charges = lines.reduce((sum, l) => sum + l.amountCents, 0) + reservations.reduce((sum, r) => sum + r.amountCents, 0);
+    // Credits beyond the month's charges are not paid out or carried forward: net stops at 0.
+    const lentCreditCents = Math.min(
+      charges,
+      lentCredits.reduce((sum, l) => sum + l.amountCents, 0),
+    );
     return {
       lines,
       reservations,
-      netCents: lines.reduce((sum, l) => sum + l.amountCents, 0) + reservations.reduce((sum, r) => sum + r.amountCents, 0),
+      lentCredits,
+      lentCreditCents,
+      netCents: charges - lentCreditCents,
       unpricedGpuSeconds: this.unpricedMs / 1000,
       energy: {
         itKwh: round6(this.energy.itKwh),

@@ -4,7 +4,7 @@
  * invoice's SHA-256 so a printed copy can be matched to the audit chain.
  */
 import { PDFDocument, type PDFFont, type PDFPage, rgb, StandardFonts } from 'pdf-lib';
-import { type IssuedInvoice, reservationRows } from '../../model/invoices.js';
+import { type IssuedInvoice, lentCreditNote, lentCreditRow, reservationRows } from '../../model/invoices.js';
 import { euros } from '../../model/money.js';
 
 /** Helvetica in a PDF speaks WinAnsi: anything outside Latin-1 becomes '?'. */
@@ -82,14 +82,16 @@ export async function invoicePdf(inv: IssuedInvoice, supplier = 'gigafab AI fact
     ]);
   }
   for (const r of inv.reservedCapacity ?? []) for (const cells of reservationRows(r, (h) => fmt(h, 6))) row(cells);
+  for (const c of inv.lentCredits ?? []) row(lentCreditRow(c, (h) => fmt(h, 6)));
   y -= 8;
   const totals: [string, string][] = [
+    ...(inv.lentCreditCents !== undefined ? [['Lent capacity credit', euros(-inv.lentCreditCents)] as [string, string]] : []),
     ['Net', euros(inv.netCents)],
     [`VAT ${inv.vatRatePercent}%`, euros(inv.vatCents)],
     ['Total', euros(inv.grossCents)],
   ];
   for (const [label, amount] of totals) {
-    text(page, label, 420, 10, bold);
+    text(page, label, 340, 10, bold);
     right(page, `EUR ${amount}`, 510, 10);
     y -= 14;
   }
@@ -110,6 +112,11 @@ export async function invoicePdf(inv: IssuedInvoice, supplier = 'gigafab AI fact
       `No energy factors for site(s) ${inv.energy.sitesWithoutFactors.join(', ')} that month: PUE 1 and no CO2 counted there.`,
       40,
     );
+    y -= 13;
+  }
+  const lapsed = lentCreditNote(inv);
+  if (lapsed) {
+    text(page, lapsed, 40);
     y -= 13;
   }
   if (inv.unpricedGpuSeconds > 0) {
