@@ -13,6 +13,7 @@
  * Unallocated GPU % = 100 - allocation %. Same seed -> identical results (mulberry32 PRNG; the
  * authors used Go's, so curves match in statistics, not sample by sample).
  */
+
 import { join } from 'node:path';
 import { mulberry32 } from '../../model/prng.js';
 import {
@@ -36,6 +37,7 @@ import { readOpenbNodes, readOpenbTasks } from '../importers/alibaba.js';
 import { TraceFormatError } from '../importers/common.js';
 import type { ImportStats } from '../types.js';
 import { type DeriveSpec, derivedName, deriveWorkload } from './derive.js';
+import { PaperBuckets } from './paper-rounding.js';
 import { orderFile, readOrder } from './placements.js';
 
 export const FGD_SEEDS = [42, 43, 44, 45, 46, 47, 48, 49, 50, 51] as const;
@@ -192,7 +194,6 @@ export function runPlacement(
   onPlace?: (index: number, task: ShareTask, placement: SharePlacement | null) => void,
   bucketing: FgdBucketing = 'exact',
 ): Omit<FgdRun, 'workload' | 'seed'> {
-  const sample = bucketing === 'paper' ? round2 : (x: number) => x;
   const cluster = new SharingCluster(nodes);
   const policy = makePolicy(policyName, cluster, models.fgd, models.scarcity, models.gigafab);
   // Ties and the Random policy get their own stream so the arrival order is the same for all.
@@ -200,6 +201,7 @@ export function runPlacement(
   const cap = cluster.totalGpuMilli;
   const sum = new Float64Array(FGD_MAX_ARRIVED + 1);
   const cnt = new Int32Array(FGD_MAX_ARRIVED + 1);
+  const paper = bucketing === 'paper' ? new PaperBuckets(cap / 1000, FGD_MAX_ARRIVED) : null;
   let arrived = 0;
   let failedTasks = 0;
   let failedGpuMilli = 0;
@@ -212,19 +214,22 @@ export function runPlacement(
       failedTasks++;
       failedGpuMilli += taskGpuMilli(t);
     }
+    paper?.add(arrived, cluster.usedGpuMilli);
     const k = Math.round((arrived * 100) / cap);
     if (k <= FGD_MAX_ARRIVED) {
-      sum[k] += sample((cluster.usedGpuMilli * 100) / cap);
+      sum[k] += (cluster.usedGpuMilli * 100) / cap;
       cnt[k]++;
     }
   }
+  if (paper)
+    return { policy: policyName, tasks: order.length, failedTasks, failedGpuMilli, unallocated: paperCurve(paper, arrived) };
   // A bucket no task landed in (only with few, large tasks) holds the state after the last task
   // before it: allocation is a step function of arrived load.
   const last = Math.min(FGD_MAX_ARRIVED, Math.round((arrived * 100) / cap));
   const unallocated: (number | null)[] = [];
   let prev: number | null = null;
   for (let k = 0; k <= FGD_MAX_ARRIVED; k++) {
-    if (cnt[k] > 0) prev = bucketing === 'paper' ? round4(100 - round2(sum[k] / cnt[k])) : round4(100 - sum[k] / cnt[k]);
+    if (cnt[k] > 0) prev = round4(100 - sum[k] / cnt[k]);
     unallocated.push(k <= last ? prev : null);
   }
   return { policy: policyName, tasks: order.length, failedTasks, failedGpuMilli, unallocated };
@@ -234,9 +239,16 @@ function round4(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
 
-/** round2: half away from zero at 2 decimals (the authors' samples are positive). */
-function round2(x: number): number {
-  return Math.round(x * 100) / 100;
+/** paperCurve: 100 - the authors' bucket values, up to the last bucket the run arrived at. */
+function paperCurve(paper: PaperBuckets, arrived: number): (number | null)[] {
+  const last = Math.min(FGD_MAX_ARRIVED, paper.bucketOf(arrived));
+  const out: (number | null)[] = [];
+  for (let k = 0; k <= FGD_MAX_ARRIVED; k++) {
+    const a = k <= last ? paper.allocated(k) : null;
+    // Not rounded again: the authors' medians are taken over 100 - v as floats (README of their results).
+    out.push(a === null ? null : 100 - a);
+  }
+  return out;
 }
 
 interface Family {
