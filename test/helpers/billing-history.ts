@@ -57,6 +57,8 @@ export interface SeedSegment {
   gpuType?: string;
   site?: string;
   cls?: string;
+  /** Energy the driver measured for the segment (usage_records.measured_joules); absent: none. */
+  measuredJoules?: number;
 }
 
 /** seedUsage: closed usage records (one attempt each), in batches, and the daily rollup rebuilt from them. */
@@ -77,6 +79,7 @@ export async function seedUsage(store: Store, segs: SeedSegment[]) {
           started_at: new Date(s.start).toISOString(),
           ended_at: new Date(s.start + s.seconds * 1000).toISOString(),
           gpu_seconds: s.gpus * s.seconds,
+          measured_joules: s.measuredJoules ?? null,
         })),
       )
       .execute();

@@ -1094,6 +1094,7 @@ class JobEnergy(TypedDict):
     co2Kg: float
     segments: List[Dict[str, Any]]
     measuredKwh: Optional[float]
+    modelKwh: float
     measuredSegments: int
     monthsWithoutFactors: List[str]
     powerModel: str
@@ -1108,6 +1109,7 @@ class EnergyStatement(TypedDict):
     co2Kg: float
     pue: Optional[float]
     renewableShare: Optional[float]
+    measuredKwh: float
     bySite: List[Dict[str, Any]]
     monthsWithoutFactors: List[str]
     powerModel: str
