@@ -75,6 +75,8 @@ test('a job that runs to its end has one segment, opened at its start and closed
         openSegments: 1,
         cost: 0,
         unpricedGpuSeconds: 8 * 1800,
+        itKwh: 4, // 8 B200 × 1000 W × 30 min (the power model: the sim job reports no utilisation)
+        measuredKwh: 0,
       },
     ]);
     advance(1800_000);
