@@ -12,6 +12,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { createSiteDriver } from '../../src/drivers/config.js';
 import { LocalDriver, type LocalDriverOptions } from '../../src/drivers/local-driver.js';
 import { driverJob, fakeGpus, Recorder, uniqueId } from './fixtures.js';
 
@@ -81,4 +82,32 @@ test('a failing nvidia-smi leaves the run without a figure and the job unharmed;
   const e2 = await plain.rec.exited(id2);
   assert.equal(e2.energyJoules, undefined);
   assert.throws(() => readFileSync(off.log), /ENOENT/, 'nvidia-smi was never asked for power');
+});
+
+test('the fleet file turns it on: driver { kind: local, measureEnergy: true, powerSampleSeconds }', async () => {
+  const { env } = standIn('config', 'steady');
+  const path = process.env.PATH;
+  // The configured driver looks nvidia-smi up on the control plane's own PATH.
+  process.env.PATH = env.PATH;
+  try {
+    const driver = createSiteDriver(
+      {
+        site: 'lab1',
+        nodes: ['box'],
+        driver: { kind: 'local', baseDir: join(root, 'jobs'), measureEnergy: true, powerSampleSeconds: 0.2 },
+      },
+      { timeScale: 1 },
+    ) as LocalDriver;
+    drivers.push(driver);
+    const rec = new Recorder(driver);
+    const id = uniqueId('power-config');
+    await driver.start(driverJob(id, ['sleep', '0.5'], [{ node: 'box', gpus: [1] }]));
+    const started = await rec.started(id);
+    const exited = await rec.exited(id);
+    // GPU 1 alone: its idle 61.5 W over the run.
+    const joules = (61.5 * (exited.at - started.at)) / 1000;
+    assert.ok(exited.energyJoules !== undefined && Math.abs(exited.energyJoules - joules) < 1e-6, String(exited.energyJoules));
+  } finally {
+    process.env.PATH = path;
+  }
 });
