@@ -161,7 +161,14 @@ export async function reconcileSegment(trx: Trx, r: ReportedRun, at: string): Pr
   // that nets to nothing: a row's earliest start bounds a partial day's raw read and must move back
   // with it. It never moves forward (an earlier one only widens that read).
   const changed = [...daily.values()].filter(
-    (d) => r.start < oldStart || d.run_mms !== 0 || d.billed_mms !== 0 || d.pieces !== 0 || d.starts !== 0,
+    (d) =>
+      r.start < oldStart ||
+      d.run_mms !== 0 ||
+      d.billed_mms !== 0 ||
+      d.pieces !== 0 ||
+      d.starts !== 0 ||
+      // A measured run's energy moves between days even where its time on a day stays the same.
+      d.measured_kwh !== 0,
   );
   await addToRollup(trx, changed);
   // A day the run no longer touches: its row, if nothing else is left in it, goes (as if never added).
