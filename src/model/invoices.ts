@@ -112,7 +112,9 @@ export const InvoiceLineSchema = z
       .openapi({ description: 'Billed GPU-seconds (run time rounded up to the granularity), to the millisecond' }),
     gpuHours: z.number().openapi({ description: 'Quantity: billed GPU-hours (gpuSeconds / 3600, 6 decimals)' }),
     amountCents: z.number().int().openapi({ description: 'Net amount in EUR cents, rounded once (half a cent up)' }),
-    itKwh: z.number().openapi({ description: 'GPU energy of the metered run time (power model), kWh' }),
+    itKwh: z.number().openapi({
+      description: 'GPU energy of the metered run time, kWh: measured where the driver measured it, the power model elsewhere',
+    }),
     facilityKwh: z.number().openapi({ description: "itKwh × the site's PUE for the month" }),
     co2Kg: z.number().openapi({ description: "facilityKwh × the site's grid factor for the month, kg CO₂e" }),
   })
@@ -183,6 +185,10 @@ export const InvoiceSchema = z
       itKwh: z.number(),
       facilityKwh: z.number(),
       co2Kg: z.number(),
+      measuredKwh: z.number().optional().openapi({
+        description:
+          'The part of itKwh the drivers measured (the rest is the power model); absent on invoices issued before it was counted',
+      }),
       sitesWithoutFactors: z
         .array(z.string())
         .openapi({ description: 'Sites with no PUE/grid factor for the month: PUE 1, no CO₂ counted' }),

@@ -67,6 +67,11 @@ export const UsageRowSchema = z
       description: 'EUR cents: the run time rounded up to the billing granularity, at the price in effect at each instant',
     }),
     unpricedGpuSeconds: z.number().openapi({ description: 'Billed GPU-seconds with no price in effect (not in `cost`)' }),
+    itKwh: z.number().openapi({
+      description:
+        'Energy at the GPUs of the run time inside the period, kWh: measured where the driver measured it (spread over the run), the power model elsewhere',
+    }),
+    measuredKwh: z.number().openapi({ description: 'The part of itKwh that was measured' }),
   })
   .openapi('UsageRow');
 
@@ -82,6 +87,8 @@ export const UsageReportSchema = z
       segments: z.number().int(),
       cost: z.number().int().openapi({ description: "EUR cents, the sum of the groups' costs" }),
       unpricedGpuSeconds: z.number(),
+      itKwh: z.number().openapi({ description: "The groups' itKwh added up" }),
+      measuredKwh: z.number(),
     }),
   })
   .openapi('UsageReport', {
@@ -98,9 +105,11 @@ export const UsageReportSchema = z
           openSegments: 0,
           cost: 115200,
           unpricedGpuSeconds: 0,
+          itKwh: 256,
+          measuredKwh: 0,
         },
       ],
-      total: { gpuSeconds: 921600, gpuHours: 256, segments: 3, cost: 115200, unpricedGpuSeconds: 0 },
+      total: { gpuSeconds: 921600, gpuHours: 256, segments: 3, cost: 115200, unpricedGpuSeconds: 0, itKwh: 256, measuredKwh: 0 },
     },
   });
 export type UsageRow = z.infer<typeof UsageRowSchema>;
@@ -116,6 +125,8 @@ export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string
     'openSegments',
     'cost',
     'unpricedGpuSeconds',
+    'itKwh',
+    'measuredKwh',
   ] as const;
   return toCsv(
     columns,
@@ -132,6 +143,8 @@ export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string
       openSegments: r.openSegments,
       cost: r.cost,
       unpricedGpuSeconds: r.unpricedGpuSeconds,
+      itKwh: r.itKwh,
+      measuredKwh: r.measuredKwh,
     })),
   );
 }

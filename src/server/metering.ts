@@ -8,7 +8,7 @@
  * the one other writer of usage records, through this module's rollup helpers).
  */
 
-import { sql, type Transaction } from 'kysely';
+import { type Selectable, sql, type Transaction } from 'kysely';
 import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { usageClass } from '../model/usage.js';
@@ -147,16 +147,12 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
     // biome-ignore lint/complexity/useMathMinMax: ISO date-times, the later of two as text
     const end = c.at < s.started_at ? s.started_at : c.at;
     const start = Date.parse(s.started_at);
-    ended.push({
-      id: s.id,
-      ended_at: end,
-      gpu_seconds: (s.gpus * (Date.parse(end) - start)) / 1000,
-      // The measurement is the run's that ended: its own segment's, not an earlier attempt's still open.
-      measured_joules: c.attempt === null || s.attempt === c.attempt ? c.measuredJoules : null,
-    });
+    // The measurement is the run's that ended: its own segment's, not an earlier attempt's still open.
+    const measured = c.attempt === null || s.attempt === c.attempt ? c.measuredJoules : null;
+    ended.push({ id: s.id, ended_at: end, gpu_seconds: (s.gpus * (Date.parse(end) - start)) / 1000, measured_joules: measured });
     // The granularity in effect at the start, as PriceTimeline picks it (the report's own rule).
     const billedEnd = granularityTimeline(await priceVersionsIn(trx)).billedEnd(start, Date.parse(end));
-    for (const p of dailyPieces(s.gpus, start, Date.parse(end), billedEnd)) {
+    for (const p of dailyPieces(s.gpus, start, Date.parse(end), billedEnd, measured)) {
       const day = utcDayName(p.day);
       const k = [s.org_id, s.project_id, s.gpu_type, s.site, s.class, day].join('\u0000');
       const d = daily.get(k);
@@ -173,6 +169,8 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
           pieces: p.pieces,
           starts: p.starts,
           earliest_start: s.started_at,
+          measured_mms: p.measuredMms,
+          measured_kwh: p.measuredKwh,
         });
         continue;
       }
@@ -181,6 +179,8 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
       d.billed_mms += p.billedMms;
       d.pieces += p.pieces;
       d.starts += p.starts;
+      d.measured_mms += p.measuredMms;
+      d.measured_kwh += p.measuredKwh;
       if (s.started_at < d.earliest_start) d.earliest_start = s.started_at;
     }
   }
@@ -190,7 +190,7 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
 }
 
 /** A row to add to the daily rollup (metering's close; usage-reconcile.ts adds differences). */
-export type DailyRow = UsageDailyTable;
+export type DailyRow = Selectable<UsageDailyTable>;
 
 type Ended = { id: number; ended_at: string; gpu_seconds: number; measured_joules: number | null };
 
@@ -231,6 +231,8 @@ export async function addToRollup(trx: Trx, rows: DailyRow[]): Promise<void> {
         billed_mms: sql`usage_daily.billed_mms + excluded.billed_mms`,
         pieces: sql`usage_daily.pieces + excluded.pieces`,
         starts: sql`usage_daily.starts + excluded.starts`,
+        measured_mms: sql`usage_daily.measured_mms + excluded.measured_mms`,
+        measured_kwh: sql`usage_daily.measured_kwh + excluded.measured_kwh`,
         earliest_start: sql`CASE WHEN excluded.earliest_start < usage_daily.earliest_start THEN excluded.earliest_start ELSE usage_daily.earliest_start END`,
       }),
     )

@@ -31,6 +31,7 @@ import { migration031UsageMeasuredEnergy } from './migration-031-usage-measured-
 import { migration032ReservedCapacity } from './migration-032-reserved-capacity.js';
 import { migration033UsageReconcile } from './migration-033-usage-reconcile.js';
 import { migration034Lenders } from './migration-034-lenders.js';
+import { migration035UsageDailyEnergy } from './migration-035-usage-daily-energy.js';
 
 type Db = Kysely<unknown>;
 
@@ -210,6 +211,7 @@ export const migrations: Record<string, Migration> = {
   '032_reserved_capacity': migration032ReservedCapacity,
   '033_usage_reconcile': migration033UsageReconcile,
   '034_lenders': migration034Lenders,
+  '035_usage_daily_energy': migration035UsageDailyEnergy,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -802,7 +802,7 @@ RecordOfProcessing = Dict[str, Any]
 UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "groupBy": List[Literal["org", "project", "gpuType", "site", "class", "day"]], "items": List["UsageRow"], "total": Dict[str, Any]}, total=False)
 
 
-UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float}, total=False)
+UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float, "itKwh": float, "measuredKwh": float}, total=False)
 
 
 FocusExport = TypedDict("FocusExport", {"focusVersion": Literal["1.0"], "from": str, "to": str, "items": List["FocusRow"], "total": Dict[str, Any]}, total=False)
@@ -1105,6 +1105,7 @@ class JobEnergy(TypedDict):
     co2Kg: float
     segments: List[Dict[str, Any]]
     measuredKwh: Optional[float]
+    modelKwh: float
     measuredSegments: int
     monthsWithoutFactors: List[str]
     powerModel: str
@@ -1119,6 +1120,7 @@ class EnergyStatement(TypedDict):
     co2Kg: float
     pue: Optional[float]
     renewableShare: Optional[float]
+    measuredKwh: float
     bySite: List[Dict[str, Any]]
     monthsWithoutFactors: List[str]
     powerModel: str

@@ -72,7 +72,10 @@ function renderInvoice(inv: IssuedInvoice): string {
     ['Net', `EUR ${euros(inv.netCents)}`],
     [`VAT ${inv.vatRatePercent}%`, `EUR ${euros(inv.vatCents)}${inv.vatNote ? ` — ${inv.vatNote}` : ''}`],
     ['Total', `EUR ${euros(inv.grossCents)}`],
-    ['Energy', `${inv.energy.itKwh} kWh at the GPUs, ${inv.energy.facilityKwh} kWh with PUE, ${inv.energy.co2Kg} kg CO₂e`],
+    [
+      'Energy',
+      `${inv.energy.itKwh} kWh at the GPUs${inv.energy.measuredKwh ? ` (${inv.energy.measuredKwh} measured)` : ''}, ${inv.energy.facilityKwh} kWh with PUE, ${inv.energy.co2Kg} kg CO₂e`,
+    ],
     ...inv.creditNotes.map((n): [string, string] => [`Credit note ${n.number}`, `EUR ${euros(n.grossCents)} (${n.reason})`]),
     ['SHA-256', inv.sha256],
   ]);

@@ -86,7 +86,15 @@ export async function buildDraft(
   const lines = new InvoiceLineBuilder(from, to, timeline, factors, commitments);
   const toIso = new Date(to).toISOString();
   const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
-  const add = (r: { gpu_type: string; site: string; class: string; gpus: number; started_at: string; ended_at: string | null }) =>
+  const add = (r: {
+    gpu_type: string;
+    site: string;
+    class: string;
+    gpus: number;
+    started_at: string;
+    ended_at: string | null;
+    measured_joules: number | null;
+  }) =>
     lines.add({
       gpuType: r.gpu_type,
       site: r.site,
@@ -94,8 +102,9 @@ export async function buildDraft(
       gpus: r.gpus,
       start: Date.parse(r.started_at),
       end: r.ended_at === null ? now : Date.parse(r.ended_at),
+      measuredJoules: r.measured_joules,
     });
-  const columns = ['id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'] as const;
+  const columns = ['id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at', 'measured_joules'] as const;
   // Open segments first (few), then closed ones that end after the month began, in keyset pages
   // on the (org_id, ended_at) index: reading costs the records since the month began, not the
   // organisation's whole history, and each page continues where the last stopped.

@@ -3,8 +3,9 @@
  * to the granularity in effect at its start, counted from its start, as GET /v1/usage bills it)
  * inside the month, split at each price change, summed per GPU type, class and price version
  * exactly (gpus × ms × cents per GPU-hour) and rounded to the cent once per line. Energy comes from
- * the metered (not rounded) time: GPU watts from the power model, the site's PUE and grid factor of
- * the month. Segments stream in: memory holds one entry per line and site, not per segment —
+ * the metered (not rounded) time: what the driver measured for the segment where it did (spread over
+ * its run), else GPU watts from the power model; then the site's PUE and grid factor of the month.
+ * Energy is informational: it never changes a cent. Segments stream in: memory holds one entry per line and site, not per segment —
  * except for GPU types the organisation reserved capacity of for the month: their billed parts are
  * kept (in typed arrays, 24 bytes each) for the sweep that covers them (see `cover`).
  *
@@ -19,7 +20,7 @@
  * than the commitment has idle (its GPUs less the organisation's own usage of the type then).
  */
 import { costNumerator, type PriceTimeline, roundCents } from '../../model/cost.js';
-import { gpuWatts, kwhOf, round6 } from '../../model/energy.js';
+import { partKwh, round6 } from '../../model/energy.js';
 import type { InvoiceLentCredit, InvoiceLine, InvoiceReservation } from '../../model/invoices.js';
 import { LENT_CREDIT } from '../../model/prices.js';
 import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
@@ -33,6 +34,8 @@ export interface BillableSegment {
   start: number;
   /** The segment's end, or the time of the run for one still open. */
   end: number;
+  /** Joules the driver measured for the segment (null or absent: not measured; the power model counts). */
+  measuredJoules?: number | null;
 }
 
 /** A borrowed segment of another organisation, with the GPUs of it attributed to this organisation's projects. */
@@ -74,13 +77,13 @@ export interface InvoiceLines {
   lentCreditCents: number;
   netCents: number;
   unpricedGpuSeconds: number;
-  energy: { itKwh: number; facilityKwh: number; co2Kg: number; sitesWithoutFactors: string[] };
+  energy: { itKwh: number; facilityKwh: number; co2Kg: number; measuredKwh: number; sitesWithoutFactors: string[] };
 }
 
 export class InvoiceLineBuilder {
   private readonly lines = new Map<string, LineAcc>();
   private unpricedMs = 0;
-  private readonly energy = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+  private readonly energy = { itKwh: 0, facilityKwh: 0, co2Kg: 0, measuredKwh: 0 };
   private readonly missing = new Set<string>();
   private readonly reservedParts = new Map<string, ReservedParts>();
   /** Per reserved type: lent parts keyed by `version NUL cents` of the credit price (null: none in effect). */
@@ -227,9 +230,9 @@ export class InvoiceLineBuilder {
     }
     const f = this.factors.get(s.site);
     if (!f) this.missing.add(s.site);
-    const watts = gpuWatts(s.gpuType);
     for (const part of this.prices.parts(a, Math.min(s.end, this.to), s.gpuType, s.class)) {
-      const it = kwhOf(s.gpus, part.ms, watts);
+      const { kwh: it, measured } = partKwh(s, part.ms);
+      if (measured) this.energy.measuredKwh += it;
       const facility = it * (f?.pue ?? 1);
       const co2 = f ? (facility * f.gridGCo2PerKwh) / 1000 : 0;
       this.energy.itKwh += it;
@@ -304,6 +307,7 @@ export class InvoiceLineBuilder {
         itKwh: round6(this.energy.itKwh),
         facilityKwh: round6(this.energy.facilityKwh),
         co2Kg: round6(this.energy.co2Kg),
+        measuredKwh: round6(this.energy.measuredKwh),
         sitesWithoutFactors: [...this.missing].sort(),
       },
     };

@@ -102,7 +102,7 @@ export async function invoicePdf(inv: IssuedInvoice, supplier = 'gigafab AI fact
   }
   text(
     page,
-    `Energy: ${fmt(inv.energy.itKwh, 3)} kWh at the GPUs, ${fmt(inv.energy.facilityKwh, 3)} kWh with facility overhead (PUE), ${fmt(inv.energy.co2Kg, 3)} kg CO2e.`,
+    `Energy: ${fmt(inv.energy.itKwh, 3)} kWh at the GPUs${inv.energy.measuredKwh ? ` (${fmt(inv.energy.measuredKwh, 3)} measured)` : ''}, ${fmt(inv.energy.facilityKwh, 3)} kWh with facility overhead (PUE), ${fmt(inv.energy.co2Kg, 3)} kg CO2e.`,
     40,
   );
   y -= 13;
