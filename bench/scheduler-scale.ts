@@ -161,7 +161,7 @@ function runScale(
 ): Record<string, unknown> {
   const rand = mulberry32(seed);
   const incremental = scheduler === 'incremental' ? new IncrementalScheduler(INCREMENTAL_OPTIONS) : undefined;
-  const orderings = { kept: 0, merged: 0, sorted: 0 };
+  const orderings = { kept: 0, merged: 0, sorted: 0, classes: 0 };
   const cluster = new ClusterModel(fleet);
   const quotas = quotasFor(fleet);
   const gen = jobGenerator(rand, scale);
@@ -379,7 +379,14 @@ function runScale(
     heapPeakMB: round(heapPeak / 2 ** 20),
     loadAvg1m: round(loadavg()[0]),
     ...(incremental ? { unscannedPerCycle: round(unscanned / Math.max(1, cycles)) } : {}),
-    ...(incremental ? { orderKept: orderings.kept, orderMerged: orderings.merged, orderSorted: orderings.sorted } : {}),
+    ...(incremental
+      ? {
+          orderKept: orderings.kept,
+          orderMerged: orderings.merged,
+          orderSorted: orderings.sorted,
+          orderClasses: orderings.classes,
+        }
+      : {}),
     windows,
     cycleTimes: times,
   };

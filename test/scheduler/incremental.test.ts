@@ -48,14 +48,26 @@ function sync(s: IncrementalScheduler, want: readonly SchedJob[]): void {
 }
 
 /**
- * history runs one random history. `classes`: many identical copies, rare constraints and spread
- * groups and a budget gate, so that cycles often stop visiting the queue (stop scanning).
+ * HistoryKind: `classes`, many identical copies, rare constraints and spread groups and a budget
+ * gate, so that cycles often stop visiting the queue (stop scanning); `groups`, the same without
+ * budgets and with an age cap jobs cross, so that cycles visit classes, not jobs; `disorder`, some
+ * jobs submitted out of seq order (a class not in the cycle's order: those cycles must sort).
  */
+interface HistoryKind {
+  classes?: boolean;
+  groups?: boolean;
+  disorder?: boolean;
+  /** The scheduler's classGroups option (default true). */
+  classGroups?: boolean;
+}
+
+/** history runs one random history (see HistoryKind). */
 function history(
   seed: number,
   usageTolerance: number,
-  classes = false,
+  kind: HistoryKind = {},
 ): { cycles: number; starts: number; paths: Set<string>; unscanned: number; stopped: number } {
+  const classes = kind.classes === true || kind.groups === true;
   const rnd = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const pools: PoolDef[] = [
@@ -66,7 +78,9 @@ function history(
   const fleet = makeFleet(pools);
   const cluster = new ClusterModel(fleet);
   const world = new PropertyWorld(cluster);
-  const sched = new IncrementalScheduler({ explainHead: pick([0, 3, 200]), usageTolerance });
+  const sched = new IncrementalScheduler({ explainHead: pick([0, 3, 200]), usageTolerance, classGroups: kind.classGroups });
+  // An age cap the jobs cross within the history (cycles are 1 to 20 minutes apart), or none.
+  const maxAgeSeconds = kind.groups ? pick([undefined, 600, 1800, 3600]) : undefined;
   const quotaOf = new Map<string, number>(PROJECTS.map((p) => [p, 8 + Math.floor(rnd() * 24)]));
   let usage = new Map<string, number>(PROJECTS.map((p, i) => [p, (i + 1) * 1000]));
   let seq = 0;
@@ -100,7 +114,8 @@ function history(
         seq++;
         // Copies of one class, some priced and some not: some are over budget, some fail on capacity.
         if (cost > 0 && rnd() < 0.5) costs.set(`j${seq}`, cost);
-        world.submit(job(`j${seq}`, { ...proto, seq, submittedAt: now }));
+        const late = kind.disorder && rnd() < 0.1 ? Math.floor(rnd() * 30) * MIN : 0;
+        world.submit(job(`j${seq}`, { ...proto, seq, submittedAt: now - late }));
       }
     }
     // Ends, node down/up, quota changes, priority changes, usage accruing.
@@ -132,6 +147,7 @@ function history(
         projectShares: new Map(PROJECTS.map((p, i) => [p, i + 1])),
         usage,
         weights: { fairShare: 1000, age: 100, priorityClass: 2000, size: 10 },
+        ...(maxAgeSeconds ? { maxAgeSeconds } : {}),
       },
       borrowing: { enabled: true },
       preemption: { enabled: true, minRuntimeSeconds: 0 },
@@ -141,7 +157,7 @@ function history(
       ],
       explain: true,
     };
-    if (classes) {
+    if (kind.classes) {
       const limit = (scope: 'org' | 'project', id: string, left: number): BudgetLimit => ({
         scope,
         id,
@@ -200,7 +216,7 @@ test('incremental cycles decide exactly as scheduleCycle from scratch (random hi
   let starts = 0;
   const paths = new Set<string>();
   for (let seed = 1; seed <= 40; seed++) {
-    const h = history(seed, 0);
+    const h = history(seed, 0, { classGroups: false });
     starts += h.starts;
     for (const p of h.paths) paths.add(p);
   }
@@ -211,8 +227,37 @@ test('incremental cycles decide exactly as scheduleCycle from scratch (random hi
 
 test('with bucketed usage the order is reused and decisions equal scheduleCycle on the snapshot', () => {
   const paths = new Set<string>();
-  for (let seed = 101; seed <= 130; seed++) for (const p of history(seed, 10).paths) paths.add(p);
+  for (let seed = 101; seed <= 130; seed++) for (const p of history(seed, 10, { classGroups: false }).paths) paths.add(p);
   assert.ok(paths.has('merged') && paths.has('kept'), `orders reused: ${[...paths].join()}`);
+});
+
+test('visiting classes, not jobs: cycles over class groups decide and explain exactly as scheduleCycle', () => {
+  let unscanned = 0;
+  let starts = 0;
+  const paths = new Set<string>();
+  for (let seed = 1; seed <= 40; seed++) {
+    const h = history(seed, 0);
+    starts += h.starts;
+    for (const p of h.paths) paths.add(p);
+  }
+  for (let seed = 301; seed <= 340; seed++) {
+    const h = history(seed, seed % 2 === 0 ? 0 : 10, { groups: true });
+    unscanned += h.unscanned;
+    starts += h.starts;
+    for (const p of h.paths) paths.add(p);
+  }
+  // The histories must really skip members of failed classes (and still start jobs).
+  assert.ok(paths.has('classes'), [...paths].join());
+  assert.ok(unscanned > 1000, `jobs not visited: ${unscanned}`);
+  assert.ok(starts > 200, `histories start jobs: ${starts}`);
+  if (process.env.SHOW_SCAN) console.log({ unscanned, starts, paths });
+});
+
+test('visiting classes, not jobs: a class out of the cycle order (submitted out of seq order) sorts instead', () => {
+  const paths = new Set<string>();
+  for (let seed = 401; seed <= 420; seed++)
+    for (const p of history(seed, 0, { groups: true, disorder: true }).paths) paths.add(p);
+  assert.ok(paths.has('classes') && paths.has('sorted'), [...paths].join());
 });
 
 test('stop scanning: cycles that stop visiting the queue still decide and explain exactly as scheduleCycle', () => {
@@ -220,7 +265,7 @@ test('stop scanning: cycles that stop visiting the queue still decide and explai
   let stopped = 0;
   let starts = 0;
   for (let seed = 201; seed <= 240; seed++) {
-    const h = history(seed, 0, true);
+    const h = history(seed, 0, { classes: true });
     unscanned += h.unscanned;
     stopped += h.stopped;
     starts += h.starts;

@@ -1,0 +1,273 @@
+/**
+ * Class sub-queues: the queued jobs grouped by scan class (scanClassKey), each group kept in
+ * (seq, id) order between cycles, and the per-cycle walk that merges the groups by the cycle's
+ * order with a heap of group heads (see docs/scheduler-at-scale.md, "Visit classes, not jobs").
+ *
+ * Why a group's order is the cycle's order: every member of a scan class has the same project,
+ * priority class, GPU type and shape, so the same fair-share, class and size factors; the total
+ * then differs only by the age factor, which is monotone in submittedAt (rounding is monotone), so
+ * an older member's total is never below a younger one's. Where the totals tie (the same age, or
+ * both capped at maxAgeSeconds) the cycle orders by (seq, id): the group's own order. So a group
+ * in (seq, id) order is in the cycle's order whenever submittedAt never decreases along it; a
+ * group where it does (`descents`) is not used (the caller falls back to sorting the queue).
+ * Without fair share the score is the priority class, the same for the whole group.
+ */
+import type { SchedJob } from './types.js';
+
+/** bySeq: the order inside a group, (seq, id) ascending. */
+function bySeq(a: SchedJob, b: SchedJob): number {
+  if (a.seq !== b.seq) return a.seq < b.seq ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** descent: 1 when b follows a in a group but was submitted earlier. */
+function descent(a: SchedJob | undefined, b: SchedJob | undefined): number {
+  return a !== undefined && b !== undefined && b.submittedAt < a.submittedAt ? 1 : 0;
+}
+
+/** Group: one scan class's queued jobs in (seq, id) order. */
+interface Group {
+  jobs: SchedJob[];
+  /** A cycle's views hold `jobs`: copy before changing it (copy on write). */
+  frozen: boolean;
+  /** Adjacent pairs whose submittedAt decreases. */
+  descents: number;
+}
+
+/**
+ * ClassQueues keeps the groups: O(log g + g) per arrival or removal for a group of g members (g is
+ * small for most classes; arrivals usually append). Jobs that never share a class (constraints,
+ * spread groups) form a group of their own.
+ */
+export class ClassQueues {
+  private readonly groups = new Map<string, Group>();
+  private descents = 0;
+
+  /** ordered: false when some group is not in the cycle's order under fair share (see module comment). */
+  get ordered(): boolean {
+    return this.descents === 0;
+  }
+
+  get groupCount(): number {
+    return this.groups.size;
+  }
+
+  add(key: string, job: SchedJob): void {
+    let g = this.groups.get(key);
+    if (!g) {
+      g = { jobs: [], frozen: false, descents: 0 };
+      this.groups.set(key, g);
+    }
+    const jobs = this.writable(g);
+    let at = jobs.length;
+    if (at > 0 && bySeq(jobs[at - 1], job) > 0) at = lowerBound(jobs, job);
+    const d = descent(jobs[at - 1], job) + descent(job, jobs[at]) - descent(jobs[at - 1], jobs[at]);
+    jobs.splice(at, 0, job);
+    g.descents += d;
+    this.descents += d;
+  }
+
+  /** remove takes `job` (the object added under `key`) out of its group. */
+  remove(key: string, job: SchedJob): void {
+    const g = this.groups.get(key);
+    if (!g) return;
+    const jobs = this.writable(g);
+    const at = lowerBound(jobs, job);
+    if (jobs[at] !== job) return;
+    const d = descent(jobs[at - 1], jobs[at + 1]) - descent(jobs[at - 1], job) - descent(job, jobs[at + 1]);
+    jobs.splice(at, 1);
+    g.descents += d;
+    this.descents += d;
+    if (jobs.length === 0) this.groups.delete(key);
+  }
+
+  /** snapshot: every group's jobs, frozen: the arrays stay as they are while a cycle's views use them. */
+  snapshot(): SchedJob[][] {
+    const out: SchedJob[][] = [];
+    for (const g of this.groups.values()) {
+      g.frozen = true;
+      out.push(g.jobs);
+    }
+    return out;
+  }
+
+  private writable(g: Group): SchedJob[] {
+    if (g.frozen) {
+      g.jobs = g.jobs.slice();
+      g.frozen = false;
+    }
+    return g.jobs;
+  }
+}
+
+/** lowerBound: the first index whose job is not before `job` in (seq, id) order. */
+function lowerBound(jobs: readonly SchedJob[], job: SchedJob): number {
+  let lo = 0;
+  let hi = jobs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (bySeq(jobs[mid], job) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Score: a job's total in this cycle (the order is total desc, seq asc, id asc). */
+export type Score = (job: SchedJob) => number;
+
+/** Skipped: members [from, to) of a group that the walk did not visit, all taking `value`. */
+export interface Skipped<T> {
+  readonly group: number;
+  readonly from: number;
+  readonly to: number;
+  readonly value: T;
+}
+
+/**
+ * ClassWalk merges the groups in the cycle's order, one visit at a time. After a visit the caller
+ * may `skip` the rest of the visited job's group (its class failure is known and nothing it reads
+ * changes until `reopen`): the group leaves the heap, so its members cost nothing, and later
+ * `reopen` puts it back at its first member after the last visited job. Each skipped range is
+ * recorded with the caller's value for it.
+ */
+export class ClassWalk<T> {
+  private readonly heap: number[] = [];
+  private readonly cursor: Uint32Array;
+  private readonly head: Float64Array;
+  private current = -1;
+  private last: SchedJob | undefined;
+  private lastScore = 0;
+  /** Skipped groups: where their skip began and the value it takes. */
+  private readonly skippedFrom = new Map<number, { from: number; value: T }>();
+  /** Skipped groups to reopen after any start (see reopenOnStart). */
+  private readonly startSensitive = new Set<number>();
+  readonly skipped: Skipped<T>[] = [];
+  /** Visited jobs: group and index per visit, in visit order. */
+  readonly visitedGroup: number[] = [];
+  readonly visitedIndex: number[] = [];
+
+  constructor(
+    readonly groups: readonly (readonly SchedJob[])[],
+    private readonly score: Score,
+  ) {
+    this.cursor = new Uint32Array(groups.length);
+    this.head = new Float64Array(groups.length);
+    for (let g = 0; g < groups.length; g++) if (groups[g].length > 0) this.push(g);
+  }
+
+  /** next: the next job in the cycle's order among the groups not skipped, or undefined. */
+  next(): SchedJob | undefined {
+    const c = this.current;
+    if (c >= 0 && this.cursor[c] < this.groups[c].length) this.push(c);
+    this.current = -1;
+    const g = this.pop();
+    if (g < 0) return undefined;
+    const i = this.cursor[g]++;
+    this.current = g;
+    this.last = this.groups[g][i];
+    this.lastScore = this.head[g];
+    this.visitedGroup.push(g);
+    this.visitedIndex.push(i);
+    return this.last;
+  }
+
+  /**
+   * skip: the rest of the last visited job's group takes `value` until reopened; `startSensitive`:
+   * until the next start too (reopenStartSensitive).
+   */
+  skip(value: T, startSensitive: boolean): void {
+    const g = this.current;
+    if (g < 0) return;
+    this.current = -1;
+    if (this.cursor[g] >= this.groups[g].length) return;
+    this.skippedFrom.set(g, { from: this.cursor[g], value });
+    if (startSensitive) this.startSensitive.add(g);
+  }
+
+  /** reopenAll reopens every skipped group. */
+  reopenAll(): void {
+    for (const g of [...this.skippedFrom.keys()]) this.reopen(g);
+  }
+
+  /** reopenStartSensitive reopens the groups skipped with startSensitive. */
+  reopenStartSensitive(): void {
+    for (const g of [...this.startSensitive]) this.reopen(g);
+  }
+
+  /**
+   * reopen puts skipped group `g` back: its members up to the last visited job keep the skip's
+   * value; the first one after it is visited next in its turn.
+   */
+  private reopen(g: number): void {
+    const s = this.skippedFrom.get(g);
+    const last = this.last;
+    this.startSensitive.delete(g);
+    if (!s || !last) return;
+    this.skippedFrom.delete(g);
+    const jobs = this.groups[g];
+    // Members after the last visited job: the group is in the cycle's order, so a binary search.
+    let lo = s.from;
+    let hi = jobs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.before(last, this.lastScore, jobs[mid], this.score(jobs[mid]))) hi = mid;
+      else lo = mid + 1;
+    }
+    if (lo > s.from) this.skipped.push({ group: g, from: s.from, to: lo, value: s.value });
+    this.cursor[g] = lo;
+    if (lo < jobs.length) this.push(g);
+  }
+
+  /** finish records every group still skipped as skipped to its end. */
+  finish(): void {
+    for (const [g, s] of this.skippedFrom)
+      this.skipped.push({ group: g, from: s.from, to: this.groups[g].length, value: s.value });
+    this.skippedFrom.clear();
+    this.startSensitive.clear();
+  }
+
+  private before(a: SchedJob, sa: number, b: SchedJob, sb: number): boolean {
+    return sa > sb || (sa === sb && (a.seq < b.seq || (a.seq === b.seq && a.id < b.id)));
+  }
+
+  private less(x: number, y: number): boolean {
+    const a = this.groups[x][this.cursor[x]];
+    const b = this.groups[y][this.cursor[y]];
+    return this.before(a, this.head[x], b, this.head[y]);
+  }
+
+  private push(g: number): void {
+    this.head[g] = this.score(this.groups[g][this.cursor[g]]);
+    const h = this.heap;
+    let i = h.length;
+    h.push(g);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(g, h[p])) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = g;
+  }
+
+  private pop(): number {
+    const h = this.heap;
+    if (h.length === 0) return -1;
+    const top = h[0];
+    const end = h.pop() as number;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const r = l + 1;
+        const c = r < h.length && this.less(h[r], h[l]) ? r : l;
+        if (!this.less(h[c], end)) break;
+        h[i] = h[c];
+        i = c;
+      }
+      h[i] = end;
+    }
+    return top;
+  }
+}
