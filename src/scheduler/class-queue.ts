@@ -1,52 +1,59 @@
 /**
  * Class sub-queues: the queued jobs grouped by scan class (scanClassKey), each group kept in
- * (seq, id) order between cycles, and the per-cycle walk that merges the groups by the cycle's
- * order with a heap of group heads (see docs/scheduler-at-scale.md, "Visit classes, not jobs").
+ * (submittedAt, seq, id) order between cycles, and the per-cycle walk that merges the groups by the
+ * cycle's order with a heap of group heads (see docs/scheduler-at-scale.md, "Visit classes, not
+ * jobs").
  *
- * Why a group's order is the cycle's order: every member of a scan class has the same project,
- * priority class, GPU type and shape, so the same fair-share, class and size factors; the total
- * then differs only by the age factor, which is monotone in submittedAt (rounding is monotone), so
- * an older member's total is never below a younger one's. Where the totals tie (the same age, or
- * both capped at maxAgeSeconds) the cycle orders by (seq, id): the group's own order. So a group
- * in (seq, id) order is in the cycle's order whenever submittedAt never decreases along it; a
- * group where it does (`descents`) is not used (the caller falls back to sorting the queue).
- * Without fair share the score is the priority class, the same for the whole group.
+ * Why a group, so kept, is in the cycle's order (score desc, seq asc, id asc). Every member of a
+ * scan class has the same project, priority class, GPU type and shape, so the same fair-share,
+ * class and size factors; totals differ only by the age factor A = clamp01((now - submittedAt) /
+ * 1000 / maxAge), which never grows with submittedAt (rounding is monotone). Members submitted at
+ * the same time tie and are in (seq, id) order. Members of different submittedAt have strictly
+ * ordered totals when the age weight resolves a millisecond (`resolves`: integer times, and
+ * w.age * 1e-3 / maxAge far above the rounding error of the total), except where the age is
+ * clamped: all members past the cap tie at A = 1 (a prefix of the group, put in (seq, id) order
+ * for the cycle: `view`), and members submitted after `now` tie at A = 0 (the cycle then sorts).
+ * Without fair share (or maxAge <= 0) all members tie: the group must be in (seq, id) order, which
+ * it is while seq never decreases along it (`seqDescents`, kept on every change).
  */
-import type { SchedJob } from './types.js';
+import type { FairShareInput, SchedJob } from './types.js';
 
-/** bySeq: the order inside a group, (seq, id) ascending. */
+/** bySubmit: the order inside a group, (submittedAt, seq, id) ascending. */
+function bySubmit(a: SchedJob, b: SchedJob): number {
+  if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt ? -1 : 1;
+  return bySeq(a, b);
+}
+
+/** bySeq: (seq, id) ascending. */
 function bySeq(a: SchedJob, b: SchedJob): number {
   if (a.seq !== b.seq) return a.seq < b.seq ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** descent: 1 when b follows a in a group but was submitted earlier. */
+/** descent: 1 when b follows a in a group but comes first in (seq, id) order. */
 function descent(a: SchedJob | undefined, b: SchedJob | undefined): number {
-  return a !== undefined && b !== undefined && b.submittedAt < a.submittedAt ? 1 : 0;
+  return a !== undefined && b !== undefined && bySeq(a, b) > 0 ? 1 : 0;
 }
 
-/** Group: one scan class's queued jobs in (seq, id) order. */
+/** Group: one scan class's queued jobs in (submittedAt, seq, id) order. */
 interface Group {
   jobs: SchedJob[];
   /** A cycle's views hold `jobs`: copy before changing it (copy on write). */
   frozen: boolean;
-  /** Adjacent pairs whose submittedAt decreases. */
-  descents: number;
+  /** Adjacent pairs out of (seq, id) order. */
+  seqDescents: number;
 }
 
 /**
  * ClassQueues keeps the groups: O(log g + g) per arrival or removal for a group of g members (g is
- * small for most classes; arrivals usually append). Jobs that never share a class (constraints,
- * spread groups) form a group of their own.
+ * small for most classes, and arrivals usually append). Jobs that never share a class
+ * (constraints, spread groups) form a group of their own.
  */
 export class ClassQueues {
   private readonly groups = new Map<string, Group>();
-  private descents = 0;
-
-  /** ordered: false when some group is not in the cycle's order under fair share (see module comment). */
-  get ordered(): boolean {
-    return this.descents === 0;
-  }
+  private seqDescents = 0;
+  /** Queued jobs whose submittedAt is not an integer (the resolution argument needs integers). */
+  private fractional = 0;
 
   get groupCount(): number {
     return this.groups.size;
@@ -55,16 +62,17 @@ export class ClassQueues {
   add(key: string, job: SchedJob): void {
     let g = this.groups.get(key);
     if (!g) {
-      g = { jobs: [], frozen: false, descents: 0 };
+      g = { jobs: [], frozen: false, seqDescents: 0 };
       this.groups.set(key, g);
     }
     const jobs = this.writable(g);
     let at = jobs.length;
-    if (at > 0 && bySeq(jobs[at - 1], job) > 0) at = lowerBound(jobs, job);
+    if (at > 0 && bySubmit(jobs[at - 1], job) > 0) at = lowerBound(jobs, job);
     const d = descent(jobs[at - 1], job) + descent(job, jobs[at]) - descent(jobs[at - 1], jobs[at]);
     jobs.splice(at, 0, job);
-    g.descents += d;
-    this.descents += d;
+    g.seqDescents += d;
+    this.seqDescents += d;
+    if (!Number.isInteger(job.submittedAt)) this.fractional++;
   }
 
   /** remove takes `job` (the object added under `key`) out of its group. */
@@ -76,13 +84,41 @@ export class ClassQueues {
     if (jobs[at] !== job) return;
     const d = descent(jobs[at - 1], jobs[at + 1]) - descent(jobs[at - 1], job) - descent(job, jobs[at + 1]);
     jobs.splice(at, 1);
-    g.descents += d;
-    this.descents += d;
+    g.seqDescents += d;
+    this.seqDescents += d;
+    if (!Number.isInteger(job.submittedAt)) this.fractional--;
     if (jobs.length === 0) this.groups.delete(key);
   }
 
-  /** snapshot: every group's jobs, frozen: the arrays stay as they are while a cycle's views use them. */
-  snapshot(): SchedJob[][] {
+  /**
+   * view: every group in the order of a cycle at `now` with `fairShare` (see the module comment),
+   * or undefined when some group cannot be put in it cheaply (the caller sorts the whole queue).
+   * The arrays returned stay as they are while the cycle's views use them.
+   */
+  view(now: number, fairShare: FairShareInput | undefined, defaultMaxAge: number): SchedJob[][] | undefined {
+    const maxAge = fairShare?.maxAgeSeconds ?? defaultMaxAge;
+    if (!fairShare || maxAge <= 0) return this.seqDescents === 0 ? this.snapshot() : undefined;
+    if (this.fractional > 0 || !resolves(now, maxAge, fairShare)) return undefined;
+    const out: SchedJob[][] = [];
+    for (const g of this.groups.values()) {
+      const jobs = g.jobs;
+      // Submitted after now: tied at age 0 (rare: clock skew); the order would be (seq, id).
+      if (jobs[jobs.length - 1].submittedAt > now) return undefined;
+      const capped = g.seqDescents === 0 ? 0 : cappedCount(jobs, now, maxAge);
+      if (capped < 2) {
+        g.frozen = true;
+        out.push(jobs);
+        continue;
+      }
+      const head = jobs.slice(0, capped).sort(bySeq);
+      for (let i = capped; i < jobs.length; i++) head.push(jobs[i]);
+      out.push(head);
+    }
+    return out;
+  }
+
+  /** snapshot: every group's jobs as kept, frozen. */
+  private snapshot(): SchedJob[][] {
     const out: SchedJob[][] = [];
     for (const g of this.groups.values()) {
       g.frozen = true;
@@ -100,13 +136,39 @@ export class ClassQueues {
   }
 }
 
-/** lowerBound: the first index whose job is not before `job` in (seq, id) order. */
+/**
+ * resolves: whether two members submitted a millisecond apart always get different totals. The
+ * age factors of integer times a millisecond apart differ by at least 1e-3 / maxAge (less a few
+ * rounding errors of a number <= 1) when maxAge * 1000 is an integer (so the cap falls on a
+ * millisecond); the total adds three terms, each rounding off at most an ulp of the largest
+ * partial sum (<= the sum of the weights). A margin of 64 covers every rounding step.
+ */
+function resolves(now: number, maxAge: number, fs: FairShareInput): boolean {
+  const w = fs.weights;
+  if (!Number.isInteger(now) || !Number.isInteger(maxAge * 1000) || !(w.age > 0)) return false;
+  const m = Math.abs(w.fairShare) + Math.abs(w.age) + Math.abs(w.priorityClass) + Math.abs(w.size);
+  return (w.age * 1e-3) / maxAge > 64 * m * Number.EPSILON;
+}
+
+/** cappedCount: the members whose age factor is capped at 1 (a prefix: the oldest), as priority.ts computes it. */
+function cappedCount(jobs: readonly SchedJob[], now: number, maxAge: number): number {
+  let lo = 0;
+  let hi = jobs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((now - jobs[mid].submittedAt) / 1000 / maxAge >= 1) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** lowerBound: the first index whose job is not before `job` in (submittedAt, seq, id) order. */
 function lowerBound(jobs: readonly SchedJob[], job: SchedJob): number {
   let lo = 0;
   let hi = jobs.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (bySeq(jobs[mid], job) < 0) lo = mid + 1;
+    if (bySubmit(jobs[mid], job) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -31,6 +31,7 @@ import type { PendingReason } from '../model/job.js';
 import { ClassQueues } from './class-queue.js';
 import type { ClusterModel } from './cluster-model.js';
 import { orderIndexes } from './order.js';
+import { DEFAULT_MAX_AGE_SECONDS } from './priority.js';
 import { SchedulerError, scanClassKey, scheduleCycleWith, scheduleGroupsWith } from './schedule-cycle.js';
 import type { CycleInput, CycleResult, FairShareInput, JobExplain, SchedJob } from './types.js';
 
@@ -221,8 +222,8 @@ export class IncrementalScheduler {
    * the cluster and submits the job again.
    */
   cycle(cluster: ClusterModel, input: IncrementalInput): IncrementalCycleResult {
-    const reps = this.groupable(cluster, input);
-    if (reps) return this.cycleByClass(cluster, input, reps);
+    const grouped = this.groupable(cluster, input);
+    if (grouped) return this.cycleByClass(cluster, input, grouped.reps, grouped.groups);
     this.dead = 0;
     // The queue goes in in submission order (the cycle's per-job passes then read the jobs in
     // memory order, as for a caller's queue); each entry learns its slot, so checking the last
@@ -271,9 +272,8 @@ export class IncrementalScheduler {
    * groupable: the queue as fair share reads it (one job per project), when this cycle can visit
    * classes, not jobs (see scheduleGroupsWith's requirements); undefined when it must sort.
    */
-  private groupable(cluster: ClusterModel, input: IncrementalInput): SchedJob[] | undefined {
+  private groupable(cluster: ClusterModel, input: IncrementalInput): { reps: SchedJob[]; groups: SchedJob[][] } | undefined {
     if (!this.classGroups || !this.stopScan || input.budgets) return undefined;
-    if (input.fairShare && !this.groups.ordered) return undefined;
     const reps: SchedJob[] = [];
     for (const byOrg of this.orgs.values()) {
       // A project queued under two organisations: which one fair share takes depends on queue order.
@@ -281,14 +281,20 @@ export class IncrementalScheduler {
       for (const o of byOrg.values()) reps.push(o.job);
     }
     for (const id of cluster.allocatedJobs()) if (this.entries.has(id)) return undefined;
-    return reps;
+    const groups = this.groups.view(input.now, input.fairShare, DEFAULT_MAX_AGE_SECONDS);
+    return groups ? { reps, groups } : undefined;
   }
 
   /** cycleByClass: a cycle through the class groups (scheduleGroupsWith): cost follows the classes and the visits. */
-  private cycleByClass(cluster: ClusterModel, input: IncrementalInput, reps: SchedJob[]): IncrementalCycleResult {
+  private cycleByClass(
+    cluster: ClusterModel,
+    input: IncrementalInput,
+    reps: SchedJob[],
+    groups: SchedJob[][],
+  ): IncrementalCycleResult {
     const full: CycleInput = { ...input, queue: reps };
     if (input.fairShare) full.fairShare = this.bucketed(input.fairShare);
-    const r = scheduleGroupsWith(cluster, full, this.groups.snapshot(), this.entries.size, { eagerHead: this.explainHead });
+    const r = scheduleGroupsWith(cluster, full, groups, this.entries.size, { eagerHead: this.explainHead });
     this.cycles++;
     const { queue: _, ...seen } = full;
     this.lastInput = seen;
