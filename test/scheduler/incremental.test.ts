@@ -332,6 +332,67 @@ test('stop scanning: a `reserved` failure made stale by a later start is checked
   assert.deepEqual([...(r.explain ?? [])], [...(scratch.explain ?? [])]);
 });
 
+test('visiting classes: a class skipped on a failure is visited again once a reservation changes its backfill mask', () => {
+  // Three B200 nodes: R1 holds node 1 (an hour left), R2 and R3 two GPUs each on nodes 2 and 3.
+  // X1 (8 GPUs, 30 min) fails on capacity with 12 GPUs free, X1b reuses that and its class is skipped; S starts
+  // (10 free); the gang G reserves nodes 1 and 2 for R1's end. X2, X1's class, ends before that
+  // reservation: its backfill mask changes, so it must be visited (its reason quotes 10 free), not
+  // given X1's skipped failure.
+  const fleet = makeFleet([{ site: 'a', gpuType: 'B200', count: 3, unitSize: 3 }]);
+  const at = 1000 * MIN;
+  const [n1, n2, n3] = fleet.nodes.map((n) => n.id);
+  const world = () => {
+    const c = new ClusterModel(fleet);
+    c.allocate('R1', 'p4', { site: 'a', gpuType: 'B200', nodes: [{ node: n1, gpus: [0, 1, 2, 3, 4, 5, 6, 7] }] });
+    c.allocate('R2', 'p4', { site: 'a', gpuType: 'B200', nodes: [{ node: n2, gpus: [0, 1] }] });
+    c.allocate('R3', 'p4', { site: 'a', gpuType: 'B200', nodes: [{ node: n3, gpus: [0, 1] }] });
+    return c;
+  };
+  const info = (id: string, gpus: number, startedAt: number, maxRuntimeSeconds: number) => ({
+    id,
+    project: 'p4',
+    org: 'o4',
+    priority: 0,
+    gpus,
+    startedAt,
+    borrowed: false,
+    preemptible: false,
+    maxRuntimeSeconds,
+  });
+  const running = [info('R1', 8, at - 10 * MIN, 70 * 60), info('R2', 2, at - 10 * MIN, 60 * 60), info('R3', 2, at, 36_000)];
+  const queue = [
+    job('X1', { seq: 1, org: 'o2', project: 'p2', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
+    job('X1b', { seq: 2, org: 'o2', project: 'p2', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
+    job('S', { seq: 2.5, org: 'o3', project: 'p3', gpusPerNode: 2, priority: 0, maxRuntimeSeconds: 1800 }),
+    job('G', { seq: 3, org: 'o1', project: 'p1', gpusPerNode: 8, nodes: 2, priority: 0 }),
+    job('X2', { seq: 4, org: 'o2', project: 'p2', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
+  ];
+  const input: Omit<CycleInput, 'queue'> = {
+    now: at,
+    quotas: quotas({ p1: { B200: 64 }, p2: { B200: 64 }, p3: { B200: 64 } }),
+    running,
+    backfill: { enabled: true, reservations: 1, gangsOnly: true },
+    explain: true,
+  };
+  const sched = new IncrementalScheduler();
+  for (const j of queue) sched.submit(j);
+  const r = sched.cycle(world(), input);
+  const scratch = scheduleCycle(world(), { ...input, queue });
+  assert.equal(r.ordering, 'classes');
+  assert.deepEqual(
+    r.starts.map((s) => s.jobId),
+    ['S'],
+  );
+  assert.deepEqual(
+    scratch.reservations?.map((x) => x.jobId),
+    ['G'],
+  );
+  // The case only tests something if the two failures differ.
+  assert.notDeepEqual(scratch.pending.get('X2'), scratch.pending.get('X1'));
+  for (const j of queue) assert.deepEqual(r.pending.get(j.id), scratch.pending.get(j.id), j.id);
+  assert.deepEqual([...(r.explain ?? [])], [...(scratch.explain ?? [])]);
+});
+
 test('queue maintenance: submit twice throws, update and remove report unknown ids', () => {
   const s = new IncrementalScheduler();
   s.submit(job('a'));
