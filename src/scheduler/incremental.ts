@@ -23,6 +23,9 @@
  *   before it reuses a class failure), kept on arrival, change and removal: the cycle stops visiting
  *   the queue once every class with unvisited members has failed (CycleOptions.classes), and the
  *   unvisited jobs read their class's reason through the pending and explain views;
+ * - the queue in per-scan-class groups (ClassQueues; classGroups, default on): a cycle then visits
+ *   classes, not jobs (scheduleGroupsWith: the groups merged by their heads, a failed class's other
+ *   members skipped), when it can do so exactly (see groupable); else it sorts as below;
  * - explanations: built in the cycle for a bounded head (explainHead), any other job's on request
  *   (explain(jobId)), computed once from values captured at the end of the cycle and tagged with
  *   the cycle they describe: the same content as scheduleCycle's explain map.
