@@ -246,7 +246,8 @@ function runScale(
     else {
       // Jump to the end of the TURNOVER-th next running job (at least 1 ms on).
       const ends = [...live.values()].map((l) => l.endsAt).sort((a, b) => a - b);
-      now = Math.max(now + 1, ends[Math.min(ends.length - 1, TURNOVER - 1)] ?? now + stepMs);
+      // Whole milliseconds, as a real clock (Date.now()) gives them.
+      now = Math.max(now + 1, Math.ceil(ends[Math.min(ends.length - 1, TURNOVER - 1)] ?? now + stepMs));
     }
     const elapsedMs = now - prevNow;
     // Victims of the last cycle have drained: release and requeue them.

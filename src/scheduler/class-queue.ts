@@ -13,8 +13,9 @@
  * w.age * 1e-3 / maxAge far above the rounding error of the total), except where the age is
  * clamped: all members past the cap tie at A = 1 (a prefix of the group, put in (seq, id) order
  * for the cycle: `view`), and members submitted after `now` tie at A = 0 (the cycle then sorts).
- * Without fair share (or maxAge <= 0) all members tie: the group must be in (seq, id) order, which
- * it is while seq never decreases along it (`seqDescents`, kept on every change).
+ * A group whose seq never decreases along it (`seqDescents`, kept on every change) needs none of
+ * this: any tie is then in (seq, id) order already. Without fair share (or maxAge <= 0, or a zero
+ * age weight) all members tie: every group must be in (seq, id) order.
  */
 import type { FairShareInput, SchedJob } from './types.js';
 
@@ -97,22 +98,30 @@ export class ClassQueues {
    */
   view(now: number, fairShare: FairShareInput | undefined, defaultMaxAge: number): SchedJob[][] | undefined {
     const maxAge = fairShare?.maxAgeSeconds ?? defaultMaxAge;
-    if (!fairShare || maxAge <= 0) return this.seqDescents === 0 ? this.snapshot() : undefined;
+    const ageWeight = fairShare?.weights.age ?? 0;
+    // Every member ties: the group must be in (seq, id) order.
+    if (!fairShare || maxAge <= 0 || ageWeight === 0) return this.seqDescents === 0 ? this.snapshot() : undefined;
+    // A negative (or NaN) age weight puts younger jobs first.
+    if (!(ageWeight > 0)) return undefined;
+    // Groups in seq order: older first, ties (any) in (seq, id) order.
+    if (this.seqDescents === 0) return this.snapshot();
     if (this.fractional > 0 || !resolves(now, maxAge, fairShare)) return undefined;
     const out: SchedJob[][] = [];
     for (const g of this.groups.values()) {
       const jobs = g.jobs;
-      // Submitted after now: tied at age 0 (rare: clock skew); the order would be (seq, id).
-      if (jobs[jobs.length - 1].submittedAt > now) return undefined;
-      const capped = g.seqDescents === 0 ? 0 : cappedCount(jobs, now, maxAge);
-      if (capped < 2) {
-        g.frozen = true;
-        out.push(jobs);
-        continue;
+      if (g.seqDescents > 0) {
+        // Submitted after now: tied at age 0 (rare: clock skew), out of seq order.
+        if (jobs[jobs.length - 1].submittedAt > now) return undefined;
+        const capped = cappedCount(jobs, now, maxAge);
+        if (capped >= 2) {
+          const head = jobs.slice(0, capped).sort(bySeq);
+          for (let i = capped; i < jobs.length; i++) head.push(jobs[i]);
+          out.push(head);
+          continue;
+        }
       }
-      const head = jobs.slice(0, capped).sort(bySeq);
-      for (let i = capped; i < jobs.length; i++) head.push(jobs[i]);
-      out.push(head);
+      g.frozen = true;
+      out.push(jobs);
     }
     return out;
   }

@@ -81,6 +81,8 @@ function history(
   const sched = new IncrementalScheduler({ explainHead: pick([0, 3, 200]), usageTolerance, classGroups: kind.classGroups });
   // An age cap the jobs cross within the history (cycles are 1 to 20 minutes apart), or none.
   const maxAgeSeconds = kind.groups ? pick([undefined, 600, 1800, 3600]) : undefined;
+  // An age weight too small to tell jobs apart (rounding ties) or none at all: ties must come in seq order.
+  const ageWeight = kind.groups ? pick([100, 100, 0, 1e-15]) : 100;
   const quotaOf = new Map<string, number>(PROJECTS.map((p) => [p, 8 + Math.floor(rnd() * 24)]));
   let usage = new Map<string, number>(PROJECTS.map((p, i) => [p, (i + 1) * 1000]));
   let seq = 0;
@@ -146,7 +148,7 @@ function history(
         ]),
         projectShares: new Map(PROJECTS.map((p, i) => [p, i + 1])),
         usage,
-        weights: { fairShare: 1000, age: 100, priorityClass: 2000, size: 10 },
+        weights: { fairShare: 1000, age: ageWeight, priorityClass: 2000, size: 10 },
         ...(maxAgeSeconds ? { maxAgeSeconds } : {}),
       },
       borrowing: { enabled: true },
