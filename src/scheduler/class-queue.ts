@@ -196,10 +196,10 @@ export interface Skipped<T> {
 
 /**
  * ClassWalk merges the groups in the cycle's order, one visit at a time. After a visit the caller
- * may `skip` the rest of the visited job's group (its class failure is known and nothing it reads
- * changes until `reopen`): the group leaves the heap, so its members cost nothing, and later
- * `reopen` puts it back at its first member after the last visited job. Each skipped range is
- * recorded with the caller's value for it.
+ * may `skip` the rest of the visited job's group (its class failure is known, and nothing it reads
+ * changes until the caller reopens it): the group leaves the heap, so its members cost nothing,
+ * and `reopenAll` / `reopenStartSensitive` put it back at its first member after the last visited
+ * job. Each skipped range is recorded with the caller's value for it.
  */
 export class ClassWalk<T> {
   private readonly heap: number[] = [];
@@ -210,7 +210,7 @@ export class ClassWalk<T> {
   private lastScore = 0;
   /** Skipped groups: where their skip began and the value it takes. */
   private readonly skippedFrom = new Map<number, { from: number; value: T }>();
-  /** Skipped groups to reopen after any start (see reopenOnStart). */
+  /** Skipped groups to reopen after any start (reopenStartSensitive). */
   private readonly startSensitive = new Set<number>();
   readonly skipped: Skipped<T>[] = [];
   /** Visited jobs: group and index per visit, in visit order. */
