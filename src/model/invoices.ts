@@ -132,6 +132,20 @@ export const InvoiceReservationSchema = z
   })
   .openapi('InvoiceReservation');
 
+export const InvoiceCorrectionSchema = z
+  .object({
+    invoiceId: z.string().openapi({ description: 'The earlier invoice corrected (which stays as issued)' }),
+    invoiceNumber: z.string(),
+    month: z.string().openapi({ description: "The corrected invoice's month, YYYY-MM" }),
+    jobId: z.string(),
+    attempt: z.number().int(),
+    netCents: z.number().int().openapi({
+      description: 'Net EUR cents the reconciled run time adds to the corrected invoice, priced as it was priced',
+    }),
+    description: z.string(),
+  })
+  .openapi('InvoiceCorrection');
+
 export const InvoiceSchema = z
   .object({
     id: z.string(),
@@ -148,7 +162,11 @@ export const InvoiceSchema = z
     reservedCapacity: z.array(InvoiceReservationSchema).optional().openapi({
       description: 'One line per reserved-capacity commitment of the month (absent where there is none)',
     }),
-    netCents: z.number().int().openapi({ description: 'Sum of the lines and the reservations' }),
+    corrections: z.array(InvoiceCorrectionSchema).optional().openapi({
+      description:
+        'Run time reconciled after an earlier invoice was issued that raised what it would bill: charged here (absent where there is none)',
+    }),
+    netCents: z.number().int().openapi({ description: 'Sum of the lines, the reservations and the corrections' }),
     vatRatePercent: z.number(),
     vatCents: z.number().int(),
     grossCents: z.number().int(),
@@ -257,6 +275,11 @@ export function reservationRows(r: InvoiceReservation, hours: (h: number) => str
     [r.gpuType, 'covered by reservation', '', hours(r.coveredGpuHours), euros(0), euros(0), '', '', ''],
   ];
 }
+/** correctionRow: a correction's row in an invoice's line table (the CLI's and the PDF's), in the line columns. */
+export function correctionRow(c: InvoiceCorrection): string[] {
+  return ['', `correction of ${c.invoiceNumber}`, '', '', `job ${c.jobId}`, euros(c.netCents), '', '', ''];
+}
+export type InvoiceCorrection = z.infer<typeof InvoiceCorrectionSchema>;
 export type CreditNote = z.infer<typeof CreditNoteSchema>;
 export type IssuedInvoice = z.infer<typeof IssuedInvoiceSchema>;
 export type InvoiceSummary = z.infer<typeof InvoiceSummarySchema>;

@@ -999,6 +999,16 @@ class InvoiceReservation(TypedDict):
     coveredGpuHours: float
 
 
+class InvoiceCorrection(TypedDict):
+    invoiceId: str
+    invoiceNumber: str
+    month: str
+    jobId: str
+    attempt: int
+    netCents: int
+    description: str
+
+
 class CreditNote(TypedDict):
     id: str
     number: str
@@ -1033,6 +1043,7 @@ class _InvoiceRequired(TypedDict):
 
 class Invoice(_InvoiceRequired, total=False):
     reservedCapacity: List["InvoiceReservation"]
+    corrections: List["InvoiceCorrection"]
 
 
 class InvoiceVerification(TypedDict):

@@ -70,9 +70,9 @@ export async function orgsWithCommitments(store: Store, month: string): Promise<
   return rows.map((r) => r.org_id);
 }
 
-/** build: the invoice of `org` for the month, from its segments read in batches (open ones up to now). */
+/** build: the invoice of `org` for the month, from its segments read in batches (open ones up to now); `store` may be a transaction's `{ db: trx }`. */
 export async function buildDraft(
-  store: Store,
+  store: Pick<Store, 'db'>,
   org: string,
   month: string,
   from: number,
