@@ -50,8 +50,33 @@ export const UsageRowSchema = z
       description: 'EUR cents: the run time rounded up to the billing granularity, at the price in effect at each instant',
     }),
     unpricedGpuSeconds: z.number().openapi({ description: 'Billed GPU-seconds with no price in effect (not in `cost`)' }),
+    coveredGpuSeconds: z.number().optional().openapi({
+      description:
+        "Billed GPU-seconds the organisation's reserved capacity covered, by the invoice's rule (present when a commitment falls in the period)",
+    }),
+    netCost: z.number().int().optional().openapi({
+      description:
+        'EUR cents: `cost` less the covered time at its list price, what the invoice bills for the usage (present when a commitment falls in the period)',
+    }),
   })
   .openapi('UsageRow');
+
+export const UsageReservationSchema = z
+  .object({
+    org: z.string(),
+    gpuType: z.string(),
+    month: z.string().openapi({ description: 'The commitment’s month, YYYY-MM' }),
+    gpus: z.number().int(),
+    centsPerGpuMonth: z.number().int(),
+    from: z.string().openapi({ description: 'The month clipped to the report’s period: start' }),
+    to: z.string(),
+    amountCents: z.number().int().openapi({
+      description:
+        'gpus × centsPerGpuMonth prorated to [from, to) by time, rounded to the cent (a whole month: the invoice’s amount)',
+    }),
+    coveredGpuSeconds: z.number().openapi({ description: 'Billed GPU-seconds it covered in [from, to)' }),
+  })
+  .openapi('UsageReservation');
 
 export const UsageReportSchema = z
   .object({
@@ -65,6 +90,12 @@ export const UsageReportSchema = z
       segments: z.number().int(),
       cost: z.number().int().openapi({ description: "EUR cents, the sum of the groups' costs" }),
       unpricedGpuSeconds: z.number(),
+      coveredGpuSeconds: z.number().optional(),
+      netCost: z.number().int().optional().openapi({ description: "EUR cents, the sum of the groups' net costs" }),
+    }),
+    reservedCapacity: z.array(UsageReservationSchema).optional().openapi({
+      description:
+        'Reserved-capacity commitments of months the period touches (absent where there is none); their fees are not in `cost` or `netCost`',
     }),
   })
   .openapi('UsageReport', {
@@ -88,9 +119,10 @@ export const UsageReportSchema = z
   });
 export type UsageRow = z.infer<typeof UsageRowSchema>;
 export type UsageReport = z.infer<typeof UsageReportSchema>;
+export type UsageReservation = z.infer<typeof UsageReservationSchema>;
 
-/** usageCsv: one line per group, the group's columns first (in `groupBy` order). */
-export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string {
+/** usageCsv: one line per group, the group's columns first (in `groupBy` order); coverage columns where the report has them. */
+export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items' | 'reservedCapacity'>): string {
   const columns = [
     ...report.groupBy,
     'gpuSeconds',
@@ -99,6 +131,7 @@ export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string
     'openSegments',
     'cost',
     'unpricedGpuSeconds',
+    ...(report.reservedCapacity ? (['coveredGpuSeconds', 'netCost'] as const) : []),
   ] as const;
   return toCsv(
     columns,
@@ -115,6 +148,8 @@ export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string
       openSegments: r.openSegments,
       cost: r.cost,
       unpricedGpuSeconds: r.unpricedGpuSeconds,
+      coveredGpuSeconds: r.coveredGpuSeconds,
+      netCost: r.netCost,
     })),
   );
 }

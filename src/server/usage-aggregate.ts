@@ -70,6 +70,9 @@ interface Acc {
   unpricedMms: bigint;
   /** Billed time (the run rounded up to the granularity), milli-GPU × ms, priced or not. */
   billedMms: bigint;
+  /** Billed time reserved capacity covered (usage-coverage.ts), milli-GPU × ms, and its list price's numerator. */
+  coveredMms: bigint;
+  coveredNumerator: bigint;
 }
 
 /** A group of the report with its billed time (GPU-seconds rounded to the millisecond), for the FOCUS export. */
@@ -83,6 +86,8 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 export class UsageAggregate {
   private readonly groups = new Map<string, Acc>();
   private readonly byDay: boolean;
+  /** Whether coverage was asked for (a commitment falls in the period): rows then carry coveredGpuSeconds and netCost. */
+  private covering = false;
   private segments = 0;
   private totalMms = 0n;
 
@@ -122,7 +127,7 @@ export class UsageAggregate {
         cost: 0,
         unpricedGpuSeconds: 0,
       };
-      a = { row, mms: 0n, costNumerator: 0n, unpricedMms: 0n, billedMms: 0n };
+      a = { row, mms: 0n, costNumerator: 0n, unpricedMms: 0n, billedMms: 0n, coveredMms: 0n, coveredNumerator: 0n };
       this.groups.set(key, a);
     }
     return a;
@@ -194,6 +199,29 @@ export class UsageAggregate {
     else a.costNumerator += r.billedMms * BigInt(price.centsPerGpuHour);
   }
 
+  /** withCoverage: rows carry coveredGpuSeconds and netCost (set before adding covered usage, even if none is). */
+  withCoverage(): void {
+    this.covering = true;
+  }
+
+  /** addCovered: billed time a commitment covered (usage-coverage.ts): off the row's net cost at its list price. */
+  addCovered(u: {
+    org: string;
+    project: string;
+    gpuType: string;
+    site: string;
+    class: UsageClass;
+    day: string;
+    mms: number;
+    price: { centsPerGpuHour: number } | null;
+  }): void {
+    this.covering = true;
+    const a = this.acc({ ...u, gpus: 0, start: 0, end: 0, open: false }, u.day);
+    const mms = BigInt(Math.round(u.mms));
+    a.coveredMms += mms;
+    if (u.price !== null) a.coveredNumerator += mms * BigInt(u.price.centsPerGpuHour);
+  }
+
   /** billedRows: the groups as report() answers them, each with its billed time. */
   billedRows(): BilledRow[] {
     return this.rows((row, billedMms) => ({ ...row, billedGpuSeconds: seconds3(billedMms) }));
@@ -201,7 +229,7 @@ export class UsageAggregate {
 
   private rows<T extends UsageRow>(extend: (row: UsageRow, billedMms: bigint) => T): T[] {
     return [...this.groups.values()]
-      .map(({ row, mms, costNumerator: n, unpricedMms, billedMms }) =>
+      .map(({ row, mms, costNumerator: n, unpricedMms, billedMms, coveredMms, coveredNumerator }) =>
         extend(
           {
             ...row,
@@ -209,6 +237,12 @@ export class UsageAggregate {
             gpuHours: hours6(mms),
             cost: roundCents(n),
             unpricedGpuSeconds: seconds3(unpricedMms),
+            ...(this.covering
+              ? {
+                  coveredGpuSeconds: seconds3(coveredMms),
+                  netCost: roundCents(n > coveredNumerator ? n - coveredNumerator : 0n),
+                }
+              : {}),
           },
           billedMms,
         ),
@@ -232,6 +266,12 @@ export class UsageAggregate {
         segments: this.segments,
         cost: items.reduce((sum, i) => sum + i.cost, 0),
         unpricedGpuSeconds: round3(items.reduce((sum, i) => sum + i.unpricedGpuSeconds, 0)),
+        ...(this.covering
+          ? {
+              coveredGpuSeconds: round3(items.reduce((sum, i) => sum + (i.coveredGpuSeconds ?? 0), 0)),
+              netCost: items.reduce((sum, i) => sum + (i.netCost ?? 0), 0),
+            }
+          : {}),
       },
     };
   }

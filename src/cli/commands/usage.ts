@@ -34,16 +34,26 @@ export function renderUsage(r: UsageReport): string {
     i.gpuSeconds,
     i.openSegments > 0 ? `${i.segments} (${i.openSegments} running)` : i.segments,
     cost(i.cost, i.unpricedGpuSeconds),
+    ...(r.reservedCapacity ? [euros(i.netCost ?? i.cost)] : []),
   ]);
   const n = r.groupBy.length;
-  const table = renderTable([...r.groupBy, 'gpu-hours', '', 'gpu-seconds', 'segments', 'eur'], rows, {
-    alignRight: [n, n + 2, n + 4],
+  const net = r.reservedCapacity ? ['net eur'] : [];
+  const table = renderTable([...r.groupBy, 'gpu-hours', '', 'gpu-seconds', 'segments', 'eur', ...net], rows, {
+    alignRight: [n, n + 2, n + 4, n + 5],
   });
   const unpriced =
     r.total.unpricedGpuSeconds > 0
       ? `* ${r.total.unpricedGpuSeconds} GPU-seconds had no price in effect and are not in the cost\n`
       : '';
-  return `${table}total: ${hours(r.total.gpuHours)} GPU-hours (${r.total.gpuSeconds} GPU-seconds), EUR ${euros(r.total.cost)}, from ${r.from} to ${r.to}\n${unpriced}`;
+  // Reserved capacity: each commitment's fee for the period and what it covered; `net eur` is the cost less the covered time.
+  const reserved = (r.reservedCapacity ?? [])
+    .map(
+      (c) =>
+        `reserved: ${c.org} ${c.gpus} × ${c.gpuType} in ${c.month}, EUR ${euros(c.amountCents)} for ${c.from} to ${c.to}, covered ${hours(c.coveredGpuSeconds / 3600)} GPU-hours\n`,
+    )
+    .join('');
+  const netTotal = r.total.netCost === undefined ? '' : ` (net of reserved capacity EUR ${euros(r.total.netCost)})`;
+  return `${table}total: ${hours(r.total.gpuHours)} GPU-hours (${r.total.gpuSeconds} GPU-seconds), EUR ${euros(r.total.cost)}${netTotal}, from ${r.from} to ${r.to}\n${unpriced}${reserved}`;
 }
 
 export function registerUsage(program: Command, rt: Runtime): void {
