@@ -165,8 +165,21 @@ export async function reconcileSegment(
     for (let m = monthStart(a); m === monthStart(a) || m < b; m = nextMonth(m)) months.add(new Date(m).toISOString().slice(0, 7));
   }
   const touched = await issuedInvoices(trx, s.org_id, [...months]);
+  // Only a month whose billed time the correction changes is priced again (twice, for the segment's
+  // GPU type only: other types' lines and reservations do not move); a run across the month's end
+  // whose end alone moved leaves the invoiced month as it was.
+  const oldBilled = [oldStart, timeline.billedEnd(oldStart, oldEnd)] as const;
+  const newBilled = [r.start, timeline.billedEnd(r.start, r.end)] as const;
+  const changes = touched.map((t) => {
+    const [a, b] = [Date.parse(t.invoice.period.from), Date.parse(t.invoice.period.to)];
+    const clip = ([x, y]: readonly [number, number]) => {
+      const [p, q] = [Math.max(x, a), Math.min(y, b)];
+      return p < q ? `${p}/${q}` : '';
+    };
+    return clip(oldBilled) !== clip(newBilled);
+  });
   const billedBefore: number[] = [];
-  for (const t of touched) billedBefore.push(await billedNow(trx, t, Date.parse(at)));
+  for (const [i, t] of touched.entries()) billedBefore.push(changes[i] ? await billedNow(trx, t, Date.parse(at), s.gpu_type) : 0);
   // The rollup: the metered pieces out, the reported ones in, netted per row.
   const daily = new Map<string, DailyRow>();
   const add = (start: number, end: number, sign: 1 | -1) => {
@@ -256,7 +269,8 @@ export async function reconcileSegment(
   };
   const settlements: Settlement[] = [];
   for (const [i, t] of touched.entries()) {
-    settlements.push(await settle(trx, ref, t, billedBefore[i]!, await billedNow(trx, t, Date.parse(at))));
+    const after = changes[i] ? await billedNow(trx, t, Date.parse(at), s.gpu_type) : 0;
+    settlements.push(await settle(trx, ref, t, billedBefore[i]!, after));
   }
   return { org: s.org_id, before, after, invoiced, settlements };
 }

@@ -5,6 +5,7 @@
  *   invoice's VAT rate, audited, named by the job event; never more than is left to credit;
  * - more: a correction on the organisation's next invoice naming the corrected one, charged once;
  * - usage a reservation covers either way: nothing to settle;
+ * - a run across the month's end whose end alone moved: the invoiced month bills the same;
  * - a repeated report settles nothing again; the issued invoice never changes.
  */
 import assert from 'node:assert/strict';
@@ -19,7 +20,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const START = Date.parse('2025-12-10T10:00:00Z');
 
 /** A harness at 2026-01-05 with B200 on-demand at 360 cents per GPU-hour since December, and one run of job 77 in December. */
-async function invoicedRun(dialect: (typeof DIALECTS)[number], hours: number, reservedGpus = 0) {
+async function invoicedRun(dialect: (typeof DIALECTS)[number], hours: number, reservedGpus = 0, start = START) {
   const h = await harness({ openStore: storeOpener(dialect) });
   const op = { principal: h.operator, requestId: 'req-op' };
   const now = h.clock.t;
@@ -40,17 +41,17 @@ async function invoicedRun(dialect: (typeof DIALECTS)[number], hours: number, re
       site: 's1',
       gpus: 8,
       class: 'on-demand',
-      started_at: iso(START),
+      started_at: iso(start),
     })
     .execute();
-  await h.store.write((trx) => closeSegment(trx, '77', iso(START + hours * HOUR), 1));
+  await h.store.write((trx) => closeSegment(trx, '77', iso(start + hours * HOUR), 1));
   const { issued } = await h.cp.invoices.run(op, '2025-12');
   assert.equal(issued.length, 1);
   const reconcile = (reportedHours: number) =>
     h.store.write((trx) =>
       recordReconciliation(
         trx,
-        { jobId: '77', attempt: 1, start: START, end: START + reportedHours * HOUR, driver: 'slurm' },
+        { jobId: '77', attempt: 1, start, end: start + reportedHours * HOUR, driver: 'slurm' },
         iso(h.clock.t),
         'system:driver:slurm',
       ),
@@ -160,6 +161,26 @@ for (const dialect of DIALECTS) {
       );
     } finally {
       await r.h.close();
+    }
+  });
+}
+
+for (const dialect of DIALECTS) {
+  test(`${dialect}: a run across the month's end whose end alone moves settles nothing on the invoiced month`, async () => {
+    // From 2025-12-31T23:00Z for two hours: December bills its last hour.
+    const { h, invoice, reconcile } = await invoicedRun(dialect, 2, 0, Date.parse('2025-12-31T23:00:00Z'));
+    try {
+      assert.equal(invoice.netCents, 8 * 360);
+      const ev = await reconcile(1.5);
+      assert.ok(ev);
+      assert.match(
+        ev.message,
+        new RegExp(`invoice ${invoice.number} was already issued and stays as issued: what it bills does not change`),
+      );
+      assert.equal((await h.cp.invoices.get(h.operator, invoice.id)).creditNotes.length, 0);
+      assert.equal((await h.store.db.selectFrom('invoice_corrections').selectAll().execute()).length, 0);
+    } finally {
+      await h.close();
     }
   });
 }

@@ -49,13 +49,17 @@ export async function issuedInvoices(trx: Trx, org: string, months: readonly str
   return rows.map((r) => ({ id: r.id, number: r.number, month: r.month, invoice: parseJson(r.body, InvoiceSchema, r.number) }));
 }
 
-/** billedNow: the net EUR cents the invoice run would bill the organisation for the invoice's month, as `trx` sees the segments. */
-export async function billedNow(trx: Trx, t: TouchedInvoice, at: number): Promise<number> {
+/**
+ * billedNow: the net EUR cents the invoice run would bill the organisation for the invoice's month
+ * for one GPU type (its lines and its reservation: what a correction of a segment of that type can
+ * change), as `trx` sees the segments.
+ */
+export async function billedNow(trx: Trx, t: TouchedInvoice, at: number, gpuType: string): Promise<number> {
   const from = Date.parse(t.invoice.period.from);
   const to = Date.parse(t.invoice.period.to);
   const timeline = new PriceTimeline(await priceVersionsOf(trx));
-  const commitments = await commitmentsOf(trx, t.invoice.org, t.month);
-  const draft = await buildDraft({ db: trx }, t.invoice.org, t.month, from, to, at, timeline, new Map(), commitments);
+  const commitments = new Map([...(await commitmentsOf(trx, t.invoice.org, t.month))].filter(([type]) => type === gpuType));
+  const draft = await buildDraft({ db: trx }, t.invoice.org, t.month, from, to, at, timeline, new Map(), commitments, gpuType);
   return draft.netCents;
 }
 

@@ -81,6 +81,8 @@ export async function buildDraft(
   timeline: PriceTimeline,
   factors: ReadonlyMap<string, SiteFactors>,
   commitments: ReadonlyMap<string, Commitment> = new Map(),
+  /** Only this GPU type's segments (a reconciliation's difference: invoice-corrections.ts). */
+  gpuType?: string,
 ): Promise<InvoiceDraft> {
   const lines = new InvoiceLineBuilder(from, to, timeline, factors, commitments);
   const toIso = new Date(to).toISOString();
@@ -98,24 +100,19 @@ export async function buildDraft(
   // Open segments first (few), then closed ones that end after the month began, in keyset pages
   // on the (org_id, ended_at) index: reading costs the records since the month began, not the
   // organisation's whole history, and each page continues where the last stopped.
-  const open = await store.db
-    .selectFrom('usage_records')
-    .select(columns)
-    .where('org_id', '=', org)
-    .where('ended_at', 'is', null)
-    .execute();
+  let openSel = store.db.selectFrom('usage_records').select(columns).where('org_id', '=', org).where('ended_at', 'is', null);
+  if (gpuType !== undefined) openSel = openSel.where('gpu_type', '=', gpuType);
+  const open = await openSel.execute();
   for (const r of open) if (r.started_at < toIso) add(r);
   for (let after: [string, number] = [billedSince, Number.MAX_SAFE_INTEGER]; ; ) {
-    const rows = await store.db
+    let sel = store.db
       .selectFrom('usage_records')
       .select(columns)
       .where('org_id', '=', org)
       .where((eb) => eb(eb.refTuple('ended_at', 'id'), '>', eb.tuple(after[0], after[1])))
-      .where('started_at', '<', toIso)
-      .orderBy('ended_at')
-      .orderBy('id')
-      .limit(BATCH)
-      .execute();
+      .where('started_at', '<', toIso);
+    if (gpuType !== undefined) sel = sel.where('gpu_type', '=', gpuType);
+    const rows = await sel.orderBy('ended_at').orderBy('id').limit(BATCH).execute();
     for (const r of rows) add(r);
     if (rows.length < BATCH) break;
     const last = rows[rows.length - 1]!;
