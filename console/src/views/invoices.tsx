@@ -284,6 +284,25 @@ export function InvoiceDetailView({ id }: { id: string }) {
                 )}
               />
             )}
+            {(inv.corrections ?? []).length > 0 && (
+              <DataTable
+                testid="invoice-corrections"
+                caption="Corrections of earlier invoices: run time reconciled after they were issued"
+                cols={['Corrects', 'Month', 'Job', 'Description', { label: 'Amount', num: true }]}
+                rows={inv.corrections ?? []}
+                row={(c) => (
+                  <tr key={`${c.invoiceId}/${c.jobId}/${c.attempt}`}>
+                    <th scope="row">{c.invoiceNumber}</th>
+                    <td>{c.month}</td>
+                    <td>{c.jobId}</td>
+                    <td>{c.description}</td>
+                    <td class="num" data-col="amount">
+                      {fmtEur(c.netCents)}
+                    </td>
+                  </tr>
+                )}
+              />
+            )}
             {inv.unpricedGpuSeconds > 0 && (
               <p class="muted">{fmtHours(inv.unpricedGpuSeconds / 3600)} GPU-hours had no price in effect and are not billed.</p>
             )}
