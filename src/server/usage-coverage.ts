@@ -83,6 +83,15 @@ export function proratedCents(c: PeriodCommitment): number {
   return Math.round((whole * (c.to - c.from)) / c.monthMs);
 }
 
+interface SegmentRow {
+  project_id: string;
+  site: string;
+  class: string;
+  gpus: number;
+  started_at: string;
+  ended_at: string | null;
+}
+
 interface Key {
   project: string;
   site: string;
@@ -107,42 +116,56 @@ export async function coverUsage(
     const parts = new ReservedParts<string>();
     const keys = new Map<string, Key>();
     const billedSince = iso(c.from - GRANULARITY_MS.minute);
-    for (let after = 0; ; ) {
+    const add = (r: SegmentRow) => {
+      const cls = isClass(r.class) ? r.class : 'on-demand';
+      const start = Date.parse(r.started_at);
+      const end = r.ended_at === null ? now : Date.parse(r.ended_at);
+      const milli = milliGpus(Number(r.gpus));
+      const billedEnd = prices.billedEnd(start, end);
+      for (const part of prices.parts(Math.max(start, c.from), Math.min(billedEnd, c.to), c.gpuType, cls)) {
+        const v = prices.priceAt(part.start, c.gpuType, cls);
+        const price =
+          part.centsPerGpuHour === null
+            ? null
+            : { centsPerGpuHour: part.centsPerGpuHour, class: cls, priceVersion: v?.version ?? 0 };
+        const k = `${r.project_id}\u0000${r.site}\u0000${cls}\u0000${price?.priceVersion ?? ''}\u0000${price?.centsPerGpuHour ?? ''}`;
+        if (!keys.has(k)) keys.set(k, { project: r.project_id, site: r.site, class: cls, price });
+        // Cut at UTC midnights: every covered stretch then falls in one day.
+        for (let a = part.start, b = part.start + part.ms; a < b; ) {
+          const cut = Math.min(b, (Math.floor(a / DAY_MS) + 1) * DAY_MS);
+          parts.push(a, cut, milli, k);
+          a = cut;
+        }
+      }
+    };
+    // Open segments (few), then closed ones that end after the window began, in keyset pages on the
+    // (org_id, ended_at) index, as the invoice run reads them: the month's records, not the history.
+    const columns = ['id', 'project_id', 'site', 'class', 'gpus', 'started_at', 'ended_at'] as const;
+    const open = await db
+      .selectFrom('usage_records')
+      .select(columns)
+      .where('org_id', '=', c.org)
+      .where('ended_at', 'is', null)
+      .where('gpu_type', '=', c.gpuType)
+      .where('started_at', '<', iso(c.to))
+      .execute();
+    for (const r of open) add(r);
+    for (let after: [string, number] = [billedSince, Number.MAX_SAFE_INTEGER]; ; ) {
       const rows = await db
         .selectFrom('usage_records')
-        .select(['id', 'project_id', 'site', 'class', 'gpus', 'started_at', 'ended_at'])
+        .select(columns)
         .where('org_id', '=', c.org)
-        .where('gpu_type', '=', c.gpuType)
-        .where('id', '>', after)
+        .where((eb) => eb(eb.refTuple('ended_at', 'id'), '>', eb.tuple(after[0], after[1])))
         .where('started_at', '<', iso(c.to))
-        .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', billedSince)]))
+        .where('gpu_type', '=', c.gpuType)
+        .orderBy('ended_at')
         .orderBy('id')
         .limit(BATCH)
         .execute();
-      for (const r of rows) {
-        const cls = isClass(r.class) ? r.class : 'on-demand';
-        const start = Date.parse(r.started_at);
-        const end = r.ended_at === null ? now : Date.parse(r.ended_at);
-        const milli = milliGpus(Number(r.gpus));
-        const billedEnd = prices.billedEnd(start, end);
-        for (const part of prices.parts(Math.max(start, c.from), Math.min(billedEnd, c.to), c.gpuType, cls)) {
-          const v = prices.priceAt(part.start, c.gpuType, cls);
-          const price =
-            part.centsPerGpuHour === null
-              ? null
-              : { centsPerGpuHour: part.centsPerGpuHour, class: cls, priceVersion: v?.version ?? 0 };
-          const k = `${r.project_id}\u0000${r.site}\u0000${cls}\u0000${price?.priceVersion ?? ''}\u0000${price?.centsPerGpuHour ?? ''}`;
-          if (!keys.has(k)) keys.set(k, { project: r.project_id, site: r.site, class: cls, price });
-          // Cut at UTC midnights: every covered stretch then falls in one day.
-          for (let a = part.start, b = part.start + part.ms; a < b; ) {
-            const cut = Math.min(b, (Math.floor(a / DAY_MS) + 1) * DAY_MS);
-            parts.push(a, cut, milli, k);
-            a = cut;
-          }
-        }
-      }
+      for (const r of rows) add(r);
       if (rows.length < BATCH) break;
-      after = rows[rows.length - 1]!.id;
+      const last = rows[rows.length - 1]!;
+      after = [last.ended_at ?? billedSince, last.id];
     }
     // Levels: keys of equal rank, in the invoice's cover order.
     const info = parts.keys.map((k) => keys.get(k)!);
@@ -153,27 +176,30 @@ export async function coverUsage(
       if (last && coverOrder(info[last[0]!]!.price, info[i]!.price) === 0) last.push(i);
       else levels.push([i]);
     }
-    const byKeyDay = new Map<string, { key: number; day: number; mms: number }>();
+    // Covered milli-GPU × ms per key and UTC day of the window, in one typed array (no per-stretch allocation).
+    const firstDay = Math.floor(c.from / DAY_MS);
+    const days = Math.floor((c.to - 1) / DAY_MS) - firstDay + 1;
+    const covered = new Float64Array(info.length * days);
     sweepCover(parts, levels, c.gpus * 1000, (key, at, dt, milli) => {
-      const day = Math.floor(at / DAY_MS);
-      const id = `${key}\u0000${day}`;
-      const e = byKeyDay.get(id);
-      if (e) e.mms += milli * dt;
-      else byKeyDay.set(id, { key, day, mms: milli * dt });
+      covered[key * days + Math.floor(at / DAY_MS) - firstDay]! += milli * dt;
     });
-    for (const { key, day, mms } of byKeyDay.values()) {
+    for (let key = 0; key < info.length; key++) {
       const k = info[key]!;
-      out.push({
-        org: c.org,
-        project: k.project,
-        gpuType: c.gpuType,
-        site: k.site,
-        class: k.class,
-        day: utcDayName(day),
-        price: k.price,
-        mms,
-        commitment: c,
-      });
+      for (let d = 0; d < days; d++) {
+        const mms = covered[key * days + d]!;
+        if (mms <= 0) continue;
+        out.push({
+          org: c.org,
+          project: k.project,
+          gpuType: c.gpuType,
+          site: k.site,
+          class: k.class,
+          day: utcDayName(firstDay + d),
+          price: k.price,
+          mms,
+          commitment: c,
+        });
+      }
     }
   }
   return out;

@@ -70,6 +70,9 @@ export function usageGroups(groupBy: string | undefined): UsageGroup[] {
   return groups;
 }
 
+/** How long budgets reuse a scope's coverage deduction before sweeping again (netCost). */
+export const COVERAGE_TTL_MS = 60_000;
+
 export class UsageReports {
   constructor(
     private readonly store: Store,
@@ -189,13 +192,28 @@ export class UsageReports {
     return this.netCost(from, to, { org: row?.org_id, project });
   }
 
+  /**
+   * netCost: the cost from the rollup, less what reserved capacity covered. The coverage (a raw read
+   * of the reserved types' month) is computed at most once per COVERAGE_TTL_MS per budget scope and
+   * period, since budgets ask at every scheduling cycle; in between the last deduction is used. Covered
+   * time only grows as the month goes on, so a stale deduction overstates the spend (a budget holds
+   * back a little early), never understates it — except after a reconciliation shortens a covered run.
+   */
   private async netCost(from: number, to: number, only: UsageFilter): Promise<number> {
     const now = this.now();
     const prices = await this.prices.timeline();
     const agg = new UsageAggregate([], from, to, prices);
     await readUsage(this.store, agg, prices, from, to, now, only);
+    const key = `${only.org ?? ''}\u0000${only.project ?? ''}\u0000${from}\u0000${to}`;
+    const cached = this.deductions.get(key);
+    if (cached && now - cached.at < COVERAGE_TTL_MS) return Math.max(0, agg.report().total.cost - cached.cents);
     await this.cover(agg, prices, from, to, now, only);
     const { total } = agg.report();
+    if (this.deductions.size > 10_000) this.deductions.clear();
+    this.deductions.set(key, { at: now, cents: total.cost - (total.netCost ?? total.cost) });
     return total.netCost ?? total.cost;
   }
+
+  /** What coverage took off each budget scope's cost, and when it was computed (netCost). */
+  private readonly deductions = new Map<string, { at: number; cents: number }>();
 }

@@ -7,7 +7,8 @@
  * - the FOCUS export: the commitment as a Purchase row, covered usage at 0 with its id (Used), the
  *   rest as Unused, the fee amortised onto both; BilledCost adds up to the invoice's net amount;
  * - budgets count covered usage at 0 (what the invoice bills for usage), so a reserved organisation
- *   is admitted within its commitment where the list price would exceed its cap;
+ *   is admitted within its commitment where the list price would exceed its cap; the coverage is
+ *   swept again once a minute, the spend in between overstated, never understated;
  * - an organisation without a commitment gets the report as before (no coverage fields).
  * A fast-check property compares random months' reports with their invoices.
  */
@@ -18,6 +19,7 @@ import { sql } from 'kysely';
 import { buildDraft } from '../../src/server/invoices/invoice-drafts.js';
 import { closeSegment } from '../../src/server/metering.js';
 import { commitmentsOf } from '../../src/server/reserved-capacity.js';
+import { COVERAGE_TTL_MS } from '../../src/server/usage-report.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { harness } from './harness.js';
 
@@ -184,6 +186,11 @@ for (const dialect of DIALECTS) {
       // An hour on 8 GPUs (EUR 28.80 at list price, the estimate) is admitted.
       const { job: j } = await h.cp.jobs.submit(h.tenant, h.spec({ gpusPerNode: 8, maxRuntimeSeconds: 3600 }), undefined);
       assert.ok(j.id);
+      // Another covered run: until the coverage is swept again (a minute) the spend overstates it, never less.
+      await run(h, { project: 'vision', cls: 'on-demand', gpus: 16, start: Date.parse('2026-01-03T08:00:00Z'), ms: HOUR });
+      assert.equal((await h.cp.budgets.status(h.tenant.principal, 'acme')).spentCents, 16 * 360);
+      h.clock.t += COVERAGE_TTL_MS;
+      assert.equal((await h.cp.budgets.status(h.tenant.principal, 'acme')).spentCents, 0);
     } finally {
       await h.close();
     }
