@@ -161,7 +161,7 @@ function runScale(
 ): Record<string, unknown> {
   const rand = mulberry32(seed);
   const incremental = scheduler === 'incremental' ? new IncrementalScheduler(INCREMENTAL_OPTIONS) : undefined;
-  const orderings = { kept: 0, merged: 0, sorted: 0 };
+  const orderings = { kept: 0, merged: 0, sorted: 0, classes: 0 };
   const cluster = new ClusterModel(fleet);
   const quotas = quotasFor(fleet);
   const gen = jobGenerator(rand, scale);
@@ -246,7 +246,8 @@ function runScale(
     else {
       // Jump to the end of the TURNOVER-th next running job (at least 1 ms on).
       const ends = [...live.values()].map((l) => l.endsAt).sort((a, b) => a - b);
-      now = Math.max(now + 1, ends[Math.min(ends.length - 1, TURNOVER - 1)] ?? now + stepMs);
+      // Whole milliseconds, as a real clock (Date.now()) gives them.
+      now = Math.max(now + 1, Math.ceil(ends[Math.min(ends.length - 1, TURNOVER - 1)] ?? now + stepMs));
     }
     const elapsedMs = now - prevNow;
     // Victims of the last cycle have drained: release and requeue them.
@@ -379,7 +380,14 @@ function runScale(
     heapPeakMB: round(heapPeak / 2 ** 20),
     loadAvg1m: round(loadavg()[0]),
     ...(incremental ? { unscannedPerCycle: round(unscanned / Math.max(1, cycles)) } : {}),
-    ...(incremental ? { orderKept: orderings.kept, orderMerged: orderings.merged, orderSorted: orderings.sorted } : {}),
+    ...(incremental
+      ? {
+          orderKept: orderings.kept,
+          orderMerged: orderings.merged,
+          orderSorted: orderings.sorted,
+          orderClasses: orderings.classes,
+        }
+      : {}),
     windows,
     cycleTimes: times,
   };

@@ -57,6 +57,10 @@ export const LocalDriverConfigSchema = z
     ...containerSettings,
     /** How GPUs reach containers: cdi, device nodes, none (stand-in GPUs), auto (cdi where a spec exists). */
     gpuPassthrough: z.enum(['auto', 'cdi', 'devices', 'none']).default('auto'),
+    /** Sample the GPUs' power with nvidia-smi and report each run's energy with its exit (as Slurm's measureEnergy). */
+    measureEnergy: z.boolean().default(false),
+    /** How often the power is sampled with measureEnergy, seconds. */
+    powerSampleSeconds: z.number().min(0.1).max(3600).default(5),
   })
   .strict();
 
@@ -218,6 +222,7 @@ export function createSiteDriver(input: SiteDriverInput, opts: SiteDriverOptions
         registries: cfg.registries,
         gpuPassthrough: cfg.gpuPassthrough,
         datasetRoot: cfg.datasetRoot,
+        powerSampleSeconds: cfg.measureEnergy ? cfg.powerSampleSeconds : 0,
       });
     }
     case 'slurm':

@@ -20,6 +20,8 @@ export const JobResultFileSchema = z.object({
   exitCode: z.number().nullable(),
   at: z.number(),
   message: z.string(),
+  /** The run's sampled GPU energy (local driver with powerSampleSeconds); absent: not measured. */
+  energyJoules: z.number().optional(),
 });
 export type JobResultFile = z.infer<typeof JobResultFileSchema>;
 

@@ -69,35 +69,75 @@ export function samplePower(
 /**
  * JobPowerMeter integrates the sampled power of each job's GPUs into joules. A GPU without a
  * reading in a sample (N/A) contributes the `fallbackWatts` the caller gives (the power model).
+ * A job's share of its GPUs (a fraction of one GPU: milli / 1000) scales what they draw. With
+ * begin() and end(), the first sample's power holds back to the run's start and the last one's up
+ * to its end, so the whole run is counted; a job for which nvidia-smi failed once has no figure.
  */
 export class JobPowerMeter {
   private readonly last = new Map<string, { at: number; watts: number }>();
   private readonly joules = new Map<string, number>();
+  private readonly began = new Map<string, number>();
+  private readonly failed = new Set<string>();
 
   constructor(private readonly fallbackWatts: (jobId: string) => number) {}
 
-  /** record: one sample for the jobs running now, each with the GPU indices it holds. */
-  record(reading: PowerReading, jobs: ReadonlyMap<string, readonly number[]>): void {
-    if (reading.kind !== 'samples') return;
+  /** begin: the job's run started at `at` (epoch ms); its first sample counts from there. */
+  begin(jobId: string, at: number): void {
+    this.began.set(jobId, at);
+  }
+
+  /**
+   * record: one sample for the jobs running now, each with the GPU indices it holds (`share`: the
+   * part of them it holds, default 1). An unavailable reading leaves those jobs without a figure.
+   */
+  record(reading: PowerReading, jobs: ReadonlyMap<string, readonly number[]>, share?: ReadonlyMap<string, number>): void {
+    if (reading.kind !== 'samples') {
+      for (const job of jobs.keys()) this.failed.add(job);
+      return;
+    }
     const byIndex = new Map(reading.gpus.map((g) => [g.index, g.watts]));
     for (const [job, gpus] of jobs) {
-      const watts = gpus.reduce((a, i) => a + (byIndex.get(i) ?? this.fallbackWatts(job)), 0);
-      const prev = this.last.get(job);
-      if (prev && reading.at > prev.at) {
-        this.joules.set(job, (this.joules.get(job) ?? 0) + ((prev.watts + watts) / 2) * ((reading.at - prev.at) / 1000));
-      }
+      const drawn = gpus.reduce((a, i) => a + (byIndex.get(i) ?? this.fallbackWatts(job)), 0);
+      const watts = drawn * (share?.get(job) ?? 1);
+      const prev = this.last.get(job) ?? this.startOf(job, watts);
+      if (prev && reading.at > prev.at) this.add(job, prev.watts, watts, reading.at - prev.at);
       this.last.set(job, { at: reading.at, watts });
     }
   }
 
-  /** kwh: the job's energy so far. */
+  /** kwh: the job's energy so far (up to its last sample). */
   kwh(jobId: string): number {
     return (this.joules.get(jobId) ?? 0) / 3.6e6;
+  }
+
+  /**
+   * end: the job's run ended at `at`; its joules with the last sample's power held up to then, or
+   * null when it was never sampled or a sample failed. The job is forgotten.
+   */
+  end(jobId: string, at: number): number | null {
+    const prev = this.last.get(jobId);
+    const ok = prev !== undefined && !this.failed.has(jobId);
+    if (prev && at > prev.at) this.add(jobId, prev.watts, prev.watts, at - prev.at);
+    const joules = this.joules.get(jobId) ?? 0;
+    this.forget(jobId);
+    return ok ? joules : null;
   }
 
   /** forget: the job ended; its energy was read. */
   forget(jobId: string): void {
     this.last.delete(jobId);
     this.joules.delete(jobId);
+    this.began.delete(jobId);
+    this.failed.delete(jobId);
+  }
+
+  private startOf(jobId: string, watts: number): { at: number; watts: number } | undefined {
+    const at = this.began.get(jobId);
+    return at === undefined ? undefined : { at, watts };
+  }
+
+  /** add: the trapezoid between two readings `ms` apart. */
+  private add(jobId: string, w0: number, w1: number, ms: number): void {
+    this.joules.set(jobId, (this.joules.get(jobId) ?? 0) + ((w0 + w1) / 2) * (ms / 1000));
   }
 }

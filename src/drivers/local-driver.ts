@@ -66,6 +66,7 @@ import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo, li
 import { shareEnv } from './gpu-share-env.js';
 import { datasetVolumes, firstUnstaged, mountEnv, scratchDir, scratchVolume, unstagedReason } from './job-mounts.js';
 import { gangArgv, rankContainer } from './local-gang.js';
+import { LocalPowerSampler } from './local-power.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
 import {
   CONTAINER_CHECKPOINT_FILE,
@@ -129,6 +130,11 @@ export interface LocalDriverOptions {
   nodes?: string[];
   /** Where this site stages datasets, `<datasetRoot>/<datasetId>` (job-mounts.ts); absent: none are mounted. */
   datasetRoot?: string;
+  /**
+   * Sample the GPUs' power with nvidia-smi (on discoveryEnv's PATH) every this many seconds and report
+   * each run's energy with its exit (local-power.ts); absent or 0: not measured. Jobs without GPUs are not sampled.
+   */
+  powerSampleSeconds?: number;
 }
 
 /** The containers of a run: one, or one per rank of a gang. */
@@ -198,6 +204,7 @@ export class LocalDriver implements ExecutionDriver {
   /** MIG device UUID given to each job started here (held while the job is in `jobs`). */
   private readonly migHeld = new Map<string, string>();
   private inventoryPromise: Promise<GpuDiscovery> | null = null;
+  private power: LocalPowerSampler | null = null;
   private closed = false;
   private readonly now: () => number;
   lastReconcile: ReconcileResult | null = null;
@@ -488,6 +495,7 @@ export class LocalDriver implements ExecutionDriver {
     };
     writeJsonAtomic(join(dir, 'state.json'), state);
     const t = this.track(job.id, attempt, dir, state, child, false);
+    this.measurePower(job, startedAt);
     child.once('exit', (code, signal) => this.onChildExit(t, code, signal));
     // The child keeps the event loop alive while the driver is open; close() lets go of it.
     this.listeners.emit({
@@ -523,6 +531,19 @@ export class LocalDriver implements ExecutionDriver {
     return false;
   }
 
+  /**
+   * measurePower: with powerSampleSeconds, the run's GPUs (every rank's; a share at its part of its
+   * GPU) are sampled until it ends. The GPUs exist: start() resolved them through nvidia-smi.
+   */
+  private measurePower(job: DriverJob, at: number): void {
+    const seconds = this.opts.powerSampleSeconds ?? 0;
+    const gpus = [...new Set(job.placement.nodes.flatMap((n) => n.gpus))];
+    if (seconds <= 0 || gpus.length === 0) return;
+    this.power ??= new LocalPowerSampler(seconds * 1000, this.opts.discoveryEnv, this.now);
+    const milli = job.placement.nodes[0]?.milli;
+    this.power.begin(job.id, at, { gpus, share: milli === undefined ? 1 : milli / 1000, gpuType: job.placement.gpuType });
+  }
+
   /** endAtStart: a run that failed before its process ran (result.json, then `exited` with the reason). */
   private endAtStart(jobId: string, dir: string, message: string): void {
     const result: JobResultFile = { outcome: 'completed', exitCode: null, at: this.now(), message };
@@ -552,6 +573,7 @@ export class LocalDriver implements ExecutionDriver {
           outcome: result.outcome,
           exitCode: result.exitCode,
           message: result.message,
+          ...(result.energyJoules !== undefined ? { energyJoules: result.energyJoules } : {}),
         });
         continue;
       }
@@ -624,6 +646,7 @@ export class LocalDriver implements ExecutionDriver {
   /** close stops watching. Jobs keep running: a new driver finds them with reattach(). */
   async close(): Promise<void> {
     this.closed = true;
+    this.power?.close();
     for (const t of this.jobs.values()) {
       this.clearTimers(t);
       t.child?.unref();
@@ -857,7 +880,9 @@ export class LocalDriver implements ExecutionDriver {
       outcome = 'lost';
       message = `process ${t.state.pid} ended without recording an exit code (killed from outside?)`;
     }
-    const result: JobResultFile = { outcome, exitCode, at: this.now(), message };
+    const at = this.now();
+    const energyJoules = t.silent ? null : (this.power?.end(t.id, at) ?? null);
+    const result: JobResultFile = { outcome, exitCode, at, message, ...(energyJoules !== null ? { energyJoules } : {}) };
     const report = () => {
       try {
         writeJsonAtomic(join(t.dir, 'result.json'), result);
@@ -865,7 +890,15 @@ export class LocalDriver implements ExecutionDriver {
         // the directory was removed under us: the observation below still goes out
       }
       if (!t.silent && !this.closed) {
-        this.listeners.emit({ type: 'exited', jobId: t.id, at: result.at, outcome, exitCode, message });
+        this.listeners.emit({
+          type: 'exited',
+          jobId: t.id,
+          at,
+          outcome,
+          exitCode,
+          message,
+          ...(energyJoules !== null ? { energyJoules } : {}),
+        });
       }
       t.resolveDone();
     };

@@ -4,8 +4,11 @@
  * code — or is stopped as timed-out when its duration exceeds its wall-clock limit.
  * Completion is derived from the persisted start time, so a restarted control plane neither
  * forgets nor restarts a running job. With `simulation.checkpointEverySeconds` the job reports a
- * checkpoint (step 1, 2, ... counted from its start) at that simulated interval.
+ * checkpoint (step 1, 2, ... counted from its start) at that simulated interval. With
+ * `simulation.gpuUtilisation` a run's exit carries its energy by the power model at that utilisation
+ * (model/energy.ts gpuWatts), as a real engine reports what it measured.
  */
+import { gpuWatts } from '../model/energy.js';
 import { exposesPort } from '../model/workloads.js';
 import type { CheckpointObservation, DriverJob, ExecutionDriver, Observation } from './driver.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
@@ -13,6 +16,8 @@ import { realTimers, type TimerHandle, type Timers } from './timers.js';
 export class SimDriver implements ExecutionDriver {
   readonly name = 'sim';
   private readonly timers = new Map<string, TimerHandle>();
+  /** The runs armed, for their energy at a stop. */
+  private readonly running = new Map<string, DriverJob>();
   private listeners: ((o: Observation) => void)[] = [];
   private readonly checkpointTimers = new Map<string, TimerHandle>();
   private checkpointListeners: ((o: CheckpointObservation) => void)[] = [];
@@ -58,20 +63,25 @@ export class SimDriver implements ExecutionDriver {
     t.clear();
     this.timers.delete(jobId);
     this.stopCheckpoints(jobId);
+    const job = this.running.get(jobId);
+    this.running.delete(jobId);
+    const at = this.clock.now();
     // A simulated job checkpoints instantly: it honours the stop signal at once.
     this.emit({
       type: 'exited',
       jobId,
-      at: this.clock.now(),
+      at,
       outcome: 'cancelled',
       exitCode: 143,
       message: 'stopped (SIGTERM)',
+      ...(job ? simulatedEnergy(job, at) : {}),
     });
   }
 
   async close(): Promise<void> {
     for (const t of this.timers.values()) t.clear();
     this.timers.clear();
+    this.running.clear();
     for (const id of [...this.checkpointTimers.keys()]) this.stopCheckpoints(id);
   }
 
@@ -84,28 +94,34 @@ export class SimDriver implements ExecutionDriver {
     const delay = Math.max(0, endAt - this.clock.now());
     const timer = this.clock.after(delay, () => {
       this.timers.delete(job.id);
+      this.running.delete(job.id);
       this.stopCheckpoints(job.id);
+      const at = this.clock.now();
+      const energy = simulatedEnergy(job, at);
       this.emit(
         timedOut
           ? {
               type: 'exited',
               jobId: job.id,
-              at: this.clock.now(),
+              at,
               outcome: 'timed-out',
               exitCode: null,
               message: `wall-clock limit of ${limit}s reached`,
+              ...energy,
             }
           : {
               type: 'exited',
               jobId: job.id,
-              at: this.clock.now(),
+              at,
               outcome: 'completed',
               exitCode: sim.exitCode,
               message: `exited with code ${sim.exitCode}`,
+              ...energy,
             },
       );
     });
     this.timers.set(job.id, timer);
+    this.running.set(job.id, job);
     this.armCheckpoints(job, endAt);
   }
 
@@ -141,6 +157,18 @@ export class SimDriver implements ExecutionDriver {
   private emit(o: Observation): void {
     for (const l of this.listeners) l(o);
   }
+}
+
+/**
+ * simulatedEnergy: with a utilisation in the job's simulation, the run's joules from its start to `at`
+ * on the control plane's clock (as its metered segment) — its GPU-equivalents (a share: milli / 1000)
+ * at gpuWatts(type, utilisation). Without one: nothing (the power model counts full utilisation).
+ */
+export function simulatedEnergy(job: DriverJob, at: number): { energyJoules?: number } {
+  const u = job.spec.simulation?.gpuUtilisation;
+  if (u === undefined) return {};
+  const gpus = job.placement.nodes.reduce((a, n) => a + (n.milli !== undefined ? n.milli / 1000 : n.gpus.length), 0);
+  return { energyJoules: gpus * gpuWatts(job.placement.gpuType, u) * (Math.max(0, at - job.startedAt) / 1000) };
 }
 
 function summariseNodes(nodes: string[]): string {

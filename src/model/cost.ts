@@ -5,6 +5,7 @@
  * BigInt) and rounded to the cent only once per sum, so splitting a segment never adds a cent.
  */
 import { type BillingGranularity, GRANULARITY_MS, type PriceVersion } from './prices.js';
+import { PRICE_FALLBACK, type UsageClass } from './usage.js';
 
 export const MS_PER_HOUR = 3_600_000n;
 
@@ -25,6 +26,19 @@ export interface PricedPart {
   centsPerGpuHour: number | null;
 }
 
+/** withFallbacks: a version's prices by type and class, a class it leaves out priced as its PRICE_FALLBACK. */
+function withFallbacks(prices: PriceVersion['prices']): Map<string, number> {
+  const cents = new Map(prices.map((p) => [key(p.gpuType, p.class), p.centsPerGpuHour]));
+  const types = new Set(prices.map((p) => p.gpuType));
+  for (const [cls, from] of Object.entries(PRICE_FALLBACK) as [UsageClass, UsageClass][]) {
+    for (const t of types) {
+      const c = cents.get(key(t, from));
+      if (c !== undefined && !cents.has(key(t, cls))) cents.set(key(t, cls), c);
+    }
+  }
+  return cents;
+}
+
 export class PriceTimeline {
   private readonly versions: Compiled[];
 
@@ -34,7 +48,7 @@ export class PriceTimeline {
         from: Date.parse(v.effectiveFrom),
         granularity: v.granularity,
         granularityMs: GRANULARITY_MS[v.granularity],
-        cents: new Map(v.prices.map((p) => [key(p.gpuType, p.class), p.centsPerGpuHour])),
+        cents: withFallbacks(v.prices),
         version: v.version,
       }))
       // A later version set for the same instant wins.

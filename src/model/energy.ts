@@ -1,8 +1,10 @@
 /**
  * Energy and CO₂: a power model per GPU type (idle and busy watts), a site's PUE and grid factor per
  * calendar month as the operator sets them, and the arithmetic from metered GPU time to kWh and kg
- * CO₂e. The simulated driver's jobs run at full utilisation; elsewhere the model is the fallback
- * where no power was sampled. Allocated-but-idle GPUs belong to the job that holds them.
+ * CO₂e. Measured where measured: a run segment whose driver reported its energy (Slurm's sacct, the
+ * local driver's nvidia-smi samples, the simulated driver at a job's utilisation) counts that figure,
+ * spread evenly over its run time; the power model at full utilisation counts only where none was
+ * measured. Allocated-but-idle GPUs belong to the job that holds them.
  */
 import { z } from '@hono/zod-openapi';
 
@@ -43,6 +45,34 @@ export const kwhOf = (gpus: number, ms: number, watts: number) => (gpus * ms * w
 
 /** round6: energy figures to the watt-hour's thousandth (kWh with 6 decimals). */
 export const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+
+/** A run segment as the energy arithmetic reads it; measuredJoules null or absent: not measured. */
+export interface EnergySegment {
+  gpuType: string;
+  gpus: number;
+  start: number;
+  end: number;
+  measuredJoules?: number | null;
+}
+
+/**
+ * partKwh: the IT energy of `ms` milliseconds of a segment — its measured joules spread evenly over
+ * its run (end − start), or the power model at full utilisation where it has none. `measured` says which.
+ */
+export function partKwh(seg: EnergySegment, ms: number): { kwh: number; measured: boolean } {
+  const j = seg.measuredJoules;
+  if (j !== null && j !== undefined && seg.end > seg.start)
+    return { kwh: ((j / 3.6e6) * ms) / (seg.end - seg.start), measured: true };
+  return { kwh: kwhOf(seg.gpus, ms, gpuWatts(seg.gpuType)), measured: false };
+}
+
+/**
+ * rollupKwh: the IT energy of a sum of run time in milli-GPU × ms (the daily rollup's run_mms) of
+ * which `measuredMms` was measured at `measuredKwh`: the measured kWh plus the model for the rest.
+ */
+export function rollupKwh(gpuType: string, runMms: number, measuredMms: number, measuredKwh: number): number {
+  return measuredKwh + kwhOf(1, Math.max(0, runMms - measuredMms) / 1000, gpuWatts(gpuType));
+}
 
 export const EnergyFactorsInputSchema = z
   .strictObject({
@@ -88,6 +118,8 @@ export interface EnergyFigures {
   /** Facility kWh in months whose site declared a renewable share, and the renewable part of them. */
   declaredKwh: number;
   renewableKwh: number;
+  /** The part of itKwh that was measured (the rest is the power model's). */
+  measuredKwh: number;
 }
 
 /**
@@ -95,21 +127,24 @@ export interface EnergyFigures {
  * month's PUE and grid factor (none set: PUE 1, no CO₂; `missing` names those months).
  */
 export function segmentEnergy(
-  seg: { gpuType: string; gpus: number; start: number; end: number },
+  seg: EnergySegment,
   factors: (month: string) => MonthFactors | undefined,
   missing?: Set<string>,
+  /** Count only the part of the segment inside [from, to) (a measurement still spreads over the whole run). */
+  within?: { from: number; to: number },
 ): EnergyFigures {
-  const out = { itKwh: 0, facilityKwh: 0, co2Kg: 0, declaredKwh: 0, renewableKwh: 0 };
-  const watts = gpuWatts(seg.gpuType);
-  for (let a = seg.start; a < seg.end; ) {
+  const out = { itKwh: 0, facilityKwh: 0, co2Kg: 0, declaredKwh: 0, renewableKwh: 0, measuredKwh: 0 };
+  const last = Math.min(seg.end, within?.to ?? seg.end);
+  for (let a = Math.max(seg.start, within?.from ?? seg.start); a < last; ) {
     const d = new Date(a);
     const next = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
-    const b = Math.min(seg.end, next);
+    const b = Math.min(last, next);
     const month = d.toISOString().slice(0, 7);
     const f = factors(month);
     if (!f) missing?.add(month);
-    const it = kwhOf(seg.gpus, b - a, watts);
+    const { kwh: it, measured } = partKwh(seg, b - a);
     out.itKwh += it;
+    if (measured) out.measuredKwh += it;
     out.facilityKwh += it * (f?.pue ?? 1);
     out.co2Kg += f ? (it * f.pue * f.gridGCo2PerKwh) / 1000 : 0;
     if (f && f.renewableShare !== null && f.renewableShare !== undefined) {
@@ -122,7 +157,7 @@ export function segmentEnergy(
 }
 
 const Figures = {
-  itKwh: z.number().openapi({ description: 'GPU energy (power model), kWh' }),
+  itKwh: z.number().openapi({ description: 'GPU energy, kWh: measured where measured, the power model elsewhere' }),
   facilityKwh: z.number().openapi({ description: "itKwh × the site's PUE of each month" }),
   co2Kg: z.number().openapi({ description: "facilityKwh × the site's grid factor of each month, kg CO₂e" }),
 };
@@ -141,14 +176,18 @@ export const JobEnergySchema = z
         endedAt: z.string().nullable().openapi({ description: 'null: still running (counted up to now)' }),
         ...Figures,
         measuredKwh: z.number().nullable().openapi({
-          description: "kWh the execution engine measured for the segment (Slurm's ConsumedEnergyRaw); null: not measured",
+          description:
+            "kWh the driver measured for the segment (Slurm's ConsumedEnergyRaw, nvidia-smi samples on local, the simulated utilisation); itKwh is this figure. null: not measured (itKwh is the power model's)",
         }),
+        modelKwh: z
+          .number()
+          .openapi({ description: "The power model's kWh for the segment at full utilisation, for comparison" }),
       }),
     ),
     measuredKwh: z.number().nullable().openapi({
-      description:
-        "The measured kWh of the segments that have a measurement, added up, beside the power model's itKwh (null: none measured)",
+      description: 'The part of itKwh that was measured: the measured segments added up (null: none measured)',
     }),
+    modelKwh: z.number().openapi({ description: "The power model's kWh for every segment, for comparison with itKwh" }),
     measuredSegments: z.number().int().openapi({ description: 'How many of the segments have a measurement' }),
     monthsWithoutFactors: z.array(z.string()).openapi({ description: 'site/month pairs with no factors set: PUE 1, no CO₂' }),
     powerModel: z.string(),
@@ -170,7 +209,8 @@ export const EnergyStatementSchema = z
       .number()
       .nullable()
       .openapi({ description: 'Renewable share of the facility kWh where the site declared one (null: none declared)' }),
-    bySite: z.array(z.object({ site: z.string(), ...Figures })),
+    measuredKwh: z.number().openapi({ description: 'The part of itKwh that was measured (the rest is the power model)' }),
+    bySite: z.array(z.object({ site: z.string(), ...Figures, measuredKwh: z.number() })),
     monthsWithoutFactors: z.array(z.string()),
     powerModel: z.string(),
   })

@@ -112,7 +112,9 @@ export const InvoiceLineSchema = z
       .openapi({ description: 'Billed GPU-seconds (run time rounded up to the granularity), to the millisecond' }),
     gpuHours: z.number().openapi({ description: 'Quantity: billed GPU-hours (gpuSeconds / 3600, 6 decimals)' }),
     amountCents: z.number().int().openapi({ description: 'Net amount in EUR cents, rounded once (half a cent up)' }),
-    itKwh: z.number().openapi({ description: 'GPU energy of the metered run time (power model), kWh' }),
+    itKwh: z.number().openapi({
+      description: 'GPU energy of the metered run time, kWh: measured where the driver measured it, the power model elsewhere',
+    }),
     facilityKwh: z.number().openapi({ description: "itKwh × the site's PUE for the month" }),
     co2Kg: z.number().openapi({ description: "facilityKwh × the site's grid factor for the month, kg CO₂e" }),
   })
@@ -145,6 +147,19 @@ export const InvoiceCorrectionSchema = z
     description: z.string(),
   })
   .openapi('InvoiceCorrection');
+export const InvoiceLentCreditSchema = z
+  .object({
+    gpuType: z.string(),
+    priceVersion: z.number().int().openapi({ description: 'The price version whose lent-credit price applies' }),
+    centsPerGpuHour: z.number().int().openapi({ description: 'Credit per GPU-hour: the lent-credit price, EUR cents' }),
+    gpuSeconds: z.number().openapi({
+      description:
+        "Other organisations' borrowed GPU-seconds attributed to the organisation's lent quota, up to the reservation's idle GPUs at every instant",
+    }),
+    gpuHours: z.number().openapi({ description: 'gpuSeconds / 3600, 6 decimals' }),
+    amountCents: z.number().int().openapi({ description: 'The credit in EUR cents (positive), rounded once (half a cent up)' }),
+  })
+  .openapi('InvoiceLentCredit');
 
 export const InvoiceSchema = z
   .object({
@@ -166,7 +181,17 @@ export const InvoiceSchema = z
       description:
         'Run time reconciled after an earlier invoice was issued that raised what it would bill: charged here (absent where there is none)',
     }),
-    netCents: z.number().int().openapi({ description: 'Sum of the lines, the reservations and the corrections' }),
+    lentCredits: z.array(InvoiceLentCreditSchema).optional().openapi({
+      description:
+        'Credits for reserved capacity lent to other organisations, per type and price version (absent where there is none)',
+    }),
+    lentCreditCents: z.number().int().optional().openapi({
+      description:
+        "The lent credits taken off the net: their sum, but at most the lines' and reservations' sum (the rest lapses)",
+    }),
+    netCents: z.number().int().openapi({
+      description: 'Sum of the lines and the reservations, less lentCreditCents (never below 0), plus the corrections',
+    }),
     vatRatePercent: z.number(),
     vatCents: z.number().int(),
     grossCents: z.number().int(),
@@ -176,6 +201,10 @@ export const InvoiceSchema = z
       itKwh: z.number(),
       facilityKwh: z.number(),
       co2Kg: z.number(),
+      measuredKwh: z.number().optional().openapi({
+        description:
+          'The part of itKwh the drivers measured (the rest is the power model); absent on invoices issued before it was counted',
+      }),
       sitesWithoutFactors: z
         .array(z.string())
         .openapi({ description: 'Sites with no PUE/grid factor for the month: PUE 1, no CO₂ counted' }),
@@ -263,6 +292,7 @@ export const BillingProfileSchema = z
 export type Invoice = z.infer<typeof InvoiceSchema>;
 export type InvoiceLine = z.infer<typeof InvoiceLineSchema>;
 export type InvoiceReservation = z.infer<typeof InvoiceReservationSchema>;
+export type InvoiceLentCredit = z.infer<typeof InvoiceLentCreditSchema>;
 
 /**
  * reservationRows: a reservation's two rows in an invoice's line table (the CLI's and the PDF's),
@@ -280,6 +310,28 @@ export function correctionRow(c: InvoiceCorrection): string[] {
   return ['', `correction of ${c.invoiceNumber}`, '', '', `job ${c.jobId}`, euros(c.netCents), '', '', ''];
 }
 export type InvoiceCorrection = z.infer<typeof InvoiceCorrectionSchema>;
+
+/** lentCreditRow: a lent credit's row in an invoice's line table (as reservationRows), the amount negative. */
+export function lentCreditRow(c: InvoiceLentCredit, hours: (h: number) => string): string[] {
+  return [
+    c.gpuType,
+    'credit: lent capacity',
+    String(c.priceVersion),
+    hours(c.gpuHours),
+    euros(c.centsPerGpuHour),
+    euros(-c.amountCents),
+    '',
+    '',
+    '',
+  ];
+}
+
+/** lentCreditNote: the sentence under the table when the credits exceed the charges (null: they did not). */
+export function lentCreditNote(inv: Pick<Invoice, 'lentCredits' | 'lentCreditCents'>): string | null {
+  const total = (inv.lentCredits ?? []).reduce((s, c) => s + c.amountCents, 0);
+  if (inv.lentCreditCents === undefined || total <= inv.lentCreditCents) return null;
+  return `Lent capacity credits of ${euros(total)} exceed the month's charges: ${euros(inv.lentCreditCents)} is applied, the rest lapses.`;
+}
 export type CreditNote = z.infer<typeof CreditNoteSchema>;
 export type IssuedInvoice = z.infer<typeof IssuedInvoiceSchema>;
 export type InvoiceSummary = z.infer<typeof InvoiceSummarySchema>;

@@ -7,6 +7,15 @@
 import { z } from '@hono/zod-openapi';
 import { USAGE_CLASSES } from './usage.js';
 
+/**
+ * What a price version prices: each usage class (what run time costs), and `lent-credit`, what an
+ * organisation with reserved capacity is credited per GPU-hour that other organisations' borrowed
+ * jobs ran on its lent idle quota (its invoice: model/invoices.ts lentCredits).
+ */
+export const PRICE_CLASSES = [...USAGE_CLASSES, 'lent-credit'] as const;
+export type PriceClass = (typeof PRICE_CLASSES)[number];
+export const LENT_CREDIT: PriceClass = 'lent-credit';
+
 /** How a run segment's duration is rounded up before it is priced. */
 export const BILLING_GRANULARITIES = ['second', 'minute'] as const;
 export type BillingGranularity = (typeof BILLING_GRANULARITIES)[number];
@@ -18,7 +27,7 @@ export const MAX_CENTS_PER_GPU_HOUR = 10_000_000;
 export const PriceSchema = z
   .strictObject({
     gpuType: z.string().min(1).max(64).openapi({ example: 'B200' }),
-    class: z.enum(USAGE_CLASSES),
+    class: z.enum(PRICE_CLASSES),
     centsPerGpuHour: z
       .number()
       .int()
@@ -36,7 +45,10 @@ export const PriceInputSchema = z
       .string()
       .min(1)
       .max(32)
-      .openapi({ description: `One of ${USAGE_CLASSES.join(', ')}`, example: 'on-demand' }),
+      .openapi({
+        description: `One of ${PRICE_CLASSES.join(', ')} (lent-credit: the credit per GPU-hour of lent reserved capacity)`,
+        example: 'on-demand',
+      }),
     centsPerGpuHour: PriceSchema.shape.centsPerGpuHour,
   })
   .openapi('PriceInput');

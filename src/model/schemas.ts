@@ -241,6 +241,11 @@ export const JobSpecSchema = z
           .default(600),
         exitCode: z.number().int().min(0).max(255).default(0),
         checkpointEverySeconds: z.number().int().min(1).max(86400).optional(),
+        gpuUtilisation: z.number().min(0).max(1).optional().openapi({
+          description:
+            "The job's GPU utilisation, 0–1: the simulated fleet reports its energy by the power model at it (idle watts + (busy − idle) × utilisation) as the run's measured energy. Absent: not reported (the model counts full utilisation)",
+          example: 0.6,
+        }),
       })
       .optional()
       .openapi({ description: 'For the simulated fleet: how long the job runs and how it exits' }),

@@ -7,6 +7,10 @@
  * - `billedMms`: its billed time on the day (the run rounded up to the granularity in effect at its
  *   start, counted from its start; what `cost` prices), never less than `runMms`;
  * - `pieces`: 1 when it ran on the day; `starts`: 1 when it began on the day (and ran at all);
+ * - `measuredMms` and `measuredKwh`: for a segment whose driver measured its energy, its run time on
+ *   the day again and the measured kWh spread evenly over its run (the day's share); else 0. The
+ *   day's kWh at the GPUs is then measuredKwh + the power model for runMms − measuredMms
+ *   (model/energy.ts rollupKwh);
  * - a day appears when the segment's billed time touches it.
  * The usage report adds these up for whole days and reads raw segments only for the rest
  * (src/server/usage-report.ts); the migration that creates the rollup and metering's close path
@@ -23,6 +27,8 @@ export interface DailyPiece {
   billedMms: number;
   pieces: 0 | 1;
   starts: 0 | 1;
+  measuredMms: number;
+  measuredKwh: number;
 }
 
 /** milliGpus: GPU-equivalents in exact milli-GPUs (a 250-milli share is 250). */
@@ -31,9 +37,19 @@ export const milliGpus = (gpus: number): number => Math.round(gpus * 1000);
 /** utcDayName: YYYY-MM-DD of UTC day number `d`. */
 export const utcDayName = (d: number): string => new Date(d * DAY_MS).toISOString().slice(0, 10);
 
-/** dailyPieces: what the closed segment [start, end), billed to `billedEnd`, adds to each day it touches. */
-export function dailyPieces(gpus: number, start: number, end: number, billedEnd: number): DailyPiece[] {
+/**
+ * dailyPieces: what the closed segment [start, end), billed to `billedEnd`, adds to each day it
+ * touches; `measuredJoules`: the energy its driver measured (null or absent: none).
+ */
+export function dailyPieces(
+  gpus: number,
+  start: number,
+  end: number,
+  billedEnd: number,
+  measuredJoules?: number | null,
+): DailyPiece[] {
   const m = milliGpus(gpus);
+  const measured = measuredJoules !== null && measuredJoules !== undefined && end > start;
   const out: DailyPiece[] = [];
   for (let d = Math.floor(start / DAY_MS); d * DAY_MS < billedEnd; d++) {
     const a = Math.max(start, d * DAY_MS);
@@ -41,7 +57,15 @@ export function dailyPieces(gpus: number, start: number, end: number, billedEnd:
     const run = Math.max(0, Math.min(end, b) - a);
     const billed = Math.max(0, Math.min(billedEnd, b) - a);
     if (billed <= 0) continue;
-    out.push({ day: d, runMms: m * run, billedMms: m * billed, pieces: run > 0 ? 1 : 0, starts: run > 0 && a === start ? 1 : 0 });
+    out.push({
+      day: d,
+      runMms: m * run,
+      billedMms: m * billed,
+      pieces: run > 0 ? 1 : 0,
+      starts: run > 0 && a === start ? 1 : 0,
+      measuredMms: measured ? m * run : 0,
+      measuredKwh: measured ? ((measuredJoules / 3.6e6) * run) / (end - start) : 0,
+    });
   }
   return out;
 }

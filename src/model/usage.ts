@@ -6,17 +6,34 @@
 import { z } from '@hono/zod-openapi';
 import { toCsv } from './csv.js';
 import { PRIORITY_CLASSES } from './job.js';
+import type { WorkloadKind } from './workloads.js';
 
-/** How a run segment is billed: on-demand capacity, the preemptible class, or borrowed quota. */
-export const USAGE_CLASSES = ['on-demand', 'preemptible', 'borrowed'] as const;
+/**
+ * How a run segment is billed: on-demand capacity, the preemptible class, borrowed quota, an
+ * interactive session (notebooks, remote workstations) or a service replica (inference endpoints).
+ */
+export const USAGE_CLASSES = ['on-demand', 'preemptible', 'borrowed', 'interactive', 'service'] as const;
 export type UsageClass = (typeof USAGE_CLASSES)[number];
 
 /**
- * usageClass: borrowed capacity is its own class whatever the priority (its lender may take it
- * back); otherwise the job's priority class decides (the lifecycle's preemptible threshold).
+ * PRICE_FALLBACK: the class whose price a class is billed at while a price version sets none of its
+ * own. Sessions and service replicas hold GPUs like on-demand jobs do, so an operator who has not
+ * priced them separately bills them at the on-demand price, never for nothing.
  */
-export function usageClass(priority: number, borrowed: boolean): UsageClass {
+export const PRICE_FALLBACK: Readonly<Partial<Record<UsageClass, UsageClass>>> = {
+  interactive: 'on-demand',
+  service: 'on-demand',
+};
+
+/**
+ * usageClass: borrowed capacity is its own class whatever the priority or kind (its lender may take
+ * it back); then a session is `interactive` and a service replica `service`; otherwise the job's
+ * priority class decides (the lifecycle's preemptible threshold).
+ */
+export function usageClass(priority: number, borrowed: boolean, kind: WorkloadKind = 'batch'): UsageClass {
   if (borrowed) return 'borrowed';
+  if (kind === 'session') return 'interactive';
+  if (kind === 'service') return 'service';
   return priority <= PRIORITY_CLASSES.preemptible ? 'preemptible' : 'on-demand';
 }
 
@@ -50,6 +67,11 @@ export const UsageRowSchema = z
       description: 'EUR cents: the run time rounded up to the billing granularity, at the price in effect at each instant',
     }),
     unpricedGpuSeconds: z.number().openapi({ description: 'Billed GPU-seconds with no price in effect (not in `cost`)' }),
+    itKwh: z.number().openapi({
+      description:
+        'Energy at the GPUs of the run time inside the period, kWh: measured where the driver measured it (spread over the run), the power model elsewhere',
+    }),
+    measuredKwh: z.number().openapi({ description: 'The part of itKwh that was measured' }),
     coveredGpuSeconds: z.number().optional().openapi({
       description:
         "Billed GPU-seconds the organisation's reserved capacity covered, by the invoice's rule (present when a commitment falls in the period)",
@@ -90,6 +112,8 @@ export const UsageReportSchema = z
       segments: z.number().int(),
       cost: z.number().int().openapi({ description: "EUR cents, the sum of the groups' costs" }),
       unpricedGpuSeconds: z.number(),
+      itKwh: z.number().openapi({ description: "The groups' itKwh added up" }),
+      measuredKwh: z.number(),
       coveredGpuSeconds: z.number().optional(),
       netCost: z.number().int().optional().openapi({ description: "EUR cents, the sum of the groups' net costs" }),
     }),
@@ -112,9 +136,11 @@ export const UsageReportSchema = z
           openSegments: 0,
           cost: 115200,
           unpricedGpuSeconds: 0,
+          itKwh: 256,
+          measuredKwh: 0,
         },
       ],
-      total: { gpuSeconds: 921600, gpuHours: 256, segments: 3, cost: 115200, unpricedGpuSeconds: 0 },
+      total: { gpuSeconds: 921600, gpuHours: 256, segments: 3, cost: 115200, unpricedGpuSeconds: 0, itKwh: 256, measuredKwh: 0 },
     },
   });
 export type UsageRow = z.infer<typeof UsageRowSchema>;
@@ -131,6 +157,8 @@ export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items' | 'reserv
     'openSegments',
     'cost',
     'unpricedGpuSeconds',
+    'itKwh',
+    'measuredKwh',
     ...(report.reservedCapacity ? (['coveredGpuSeconds', 'netCost'] as const) : []),
   ] as const;
   return toCsv(
@@ -148,6 +176,8 @@ export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items' | 'reserv
       openSegments: r.openSegments,
       cost: r.cost,
       unpricedGpuSeconds: r.unpricedGpuSeconds,
+      itKwh: r.itKwh,
+      measuredKwh: r.measuredKwh,
       coveredGpuSeconds: r.coveredGpuSeconds,
       netCost: r.netCost,
     })),

@@ -17,10 +17,22 @@
  * usage, keeps the flag stable: a job started within quota stays a guaranteed job whatever the
  * project borrows later, and an evicted borrower that comes back is a borrower again, which is
  * what makes preemption free of oscillation (see preemption.ts).
+ *
+ * Lenders (who is credited for a borrowed start, model/lenders.ts): the part of a borrowed job beyond
+ * its project's headroom, needs - max(0, nominal(p) - inUse(p)), is attributed to the other projects
+ * with idle lent quota, in GPU-equivalents rounded to the milli-GPU:
+ *
+ *   available(q) = min(lend(q), max(0, nominal(q) - inUse(q))) - attributed(q)
+ *
+ * where attributed(q) is what running borrowed jobs (RunningJobInfo.lenders) and this cycle's
+ * borrowed starts already hold attributed to q. The largest available goes first, ties by project id;
+ * what no lender's idle quota covers is attributed to no one (the pool). Only borrowed starts pay
+ * for it (one pass over the projects each), so a cycle without them costs nothing more.
  */
 import type { GpuType } from '../model/fleet.js';
 import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { PendingReason } from '../model/job.js';
+import type { LenderShare } from '../model/lenders.js';
 import type { ClusterModel } from './cluster-model.js';
 import { formatCount, REASON } from './reasons.js';
 import type { BorrowingInput, QuotaTable, RunningJobInfo } from './types.js';
@@ -40,6 +52,8 @@ export class CohortLedger {
   private readonly reserved = new Map<string, Map<GpuType, number>>();
   /** Guaranteed (non-borrowed) GPUs held or promised: project -> type -> GPUs. */
   private readonly guaranteed = new Map<string, Map<GpuType, number>>();
+  /** GPUs of borrowed jobs attributed to each lender: project -> type -> GPUs (see the module comment). */
+  private readonly attributed = new Map<string, Map<GpuType, number>>();
 
   constructor(
     private readonly cluster: ClusterModel,
@@ -61,6 +75,7 @@ export class CohortLedger {
       const project = cluster.projectOf(r.id);
       if (!placement || project === undefined) continue;
       add(this.guaranteed, project, placement.gpuType, -placementGpuEquivalents(placement));
+      for (const l of r.lenders ?? []) add(this.attributed, l.project, placement.gpuType, l.gpus);
     }
   }
 
@@ -153,12 +168,41 @@ export class CohortLedger {
     return { ok: true, borrowed: true };
   }
 
-  /** commit records a start of `needs` GPUs; call before cluster.allocate (reads current usage). */
-  commit(project: string, gpuType: GpuType, needs: number, borrowed: boolean): void {
+  /**
+   * commit records a start of `needs` GPUs; call before cluster.allocate (reads current usage). A
+   * borrowed start returns its lenders (empty: all of it from the pool); see the module comment.
+   */
+  commit(project: string, gpuType: GpuType, needs: number, borrowed: boolean): LenderShare[] | undefined {
     if (!borrowed) add(this.guaranteed, project, gpuType, needs);
-    if (!this.enabled) return;
+    if (!this.enabled) return undefined;
+    const lenders = borrowed ? this.attribute(project, gpuType, needs) : undefined;
     const pool = this.pool(gpuType);
     pool.used += this.poolDelta(project, gpuType, this.inUse(project, gpuType), needs);
+    return lenders;
+  }
+
+  /** attribute: the lenders of a borrowed start (the module comment's rule), recorded for the cycle. */
+  private attribute(project: string, gpuType: GpuType, needs: number): LenderShare[] {
+    let left = milli(needs - Math.max(0, this.nominal(project, gpuType) - this.inUse(project, gpuType)));
+    if (left <= 0) return [];
+    const candidates: LenderShare[] = [];
+    for (const q of this.quotas.keys()) {
+      if (q === project) continue;
+      const idle = Math.max(0, this.nominal(q, gpuType) - this.inUse(q, gpuType));
+      const lend = this.nominal(q, gpuType) - this.local(q, gpuType);
+      const available = milli(Math.min(lend, idle) - (this.attributed.get(q)?.get(gpuType) ?? 0));
+      if (available > 0) candidates.push({ project: q, gpus: available });
+    }
+    candidates.sort((a, b) => b.gpus - a.gpus || (a.project < b.project ? -1 : a.project > b.project ? 1 : 0));
+    const lenders: LenderShare[] = [];
+    for (const c of candidates) {
+      if (left <= 0) break;
+      const gpus = milli(Math.min(c.gpus, left));
+      left = milli(left - gpus);
+      lenders.push({ project: c.project, gpus });
+      add(this.attributed, c.project, gpuType, gpus);
+    }
+    return lenders;
   }
 
   /**
@@ -188,6 +232,11 @@ function add(m: Map<string, Map<GpuType, number>>, project: string, gpuType: Gpu
     m.set(project, byType);
   }
   byType.set(gpuType, (byType.get(gpuType) ?? 0) + n);
+}
+
+/** milli: GPU-equivalents rounded to the milli-GPU (shares are whole milli-GPUs; sums drift). */
+function milli(n: number): number {
+  return Math.round(n * 1000) / 1000;
 }
 
 /**

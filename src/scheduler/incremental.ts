@@ -23,14 +23,19 @@
  *   before it reuses a class failure), kept on arrival, change and removal: the cycle stops visiting
  *   the queue once every class with unvisited members has failed (CycleOptions.classes), and the
  *   unvisited jobs read their class's reason through the pending and explain views;
+ * - the queue in per-scan-class groups (ClassQueues; classGroups, default on): a cycle then visits
+ *   classes, not jobs (scheduleGroupsWith: the groups merged by their heads, a failed class's other
+ *   members skipped), when it can do so exactly (see groupable); else it sorts as below;
  * - explanations: built in the cycle for a bounded head (explainHead), any other job's on request
  *   (explain(jobId)), computed once from values captured at the end of the cycle and tagged with
  *   the cycle they describe: the same content as scheduleCycle's explain map.
  */
 import type { PendingReason } from '../model/job.js';
+import { ClassQueues } from './class-queue.js';
 import type { ClusterModel } from './cluster-model.js';
 import { orderIndexes } from './order.js';
-import { SchedulerError, scanClassKey, scheduleCycleWith } from './schedule-cycle.js';
+import { DEFAULT_MAX_AGE_SECONDS } from './priority.js';
+import { SchedulerError, scanClassKey, scheduleCycleWith, scheduleGroupsWith } from './schedule-cycle.js';
 import type { CycleInput, CycleResult, FairShareInput, JobExplain, SchedJob } from './types.js';
 
 /** IncrementalOptions: cost knobs; none changes a decision except usageTolerance (bounded, above). */
@@ -41,10 +46,19 @@ export interface IncrementalOptions {
   usageTolerance?: number;
   /** Stop visiting the queue once every class with unvisited jobs has failed (default true). */
   stopScan?: boolean;
+  /**
+   * Visit classes, not jobs (default true, with stopScan): keep the queue in per-class groups and
+   * skip a failed class's other members (scheduleGroupsWith); cycles it cannot serve exactly
+   * (budgets, a queued job holding an allocation, a class not in the cycle's order) sort instead.
+   */
+  classGroups?: boolean;
 }
 
-/** How a cycle got its order: the last one kept as is, kept with arrivals merged in, or sorted. */
-export type OrderingPath = 'kept' | 'merged' | 'sorted';
+/**
+ * How a cycle got its order: the last one kept as is, kept with arrivals merged in, sorted, or
+ * class groups merged (only the visited jobs ordered; the rest on first read).
+ */
+export type OrderingPath = 'kept' | 'merged' | 'sorted' | 'classes';
 
 /** IncrementalCycleResult: a cycle's result, numbered, with how its order was obtained. */
 export interface IncrementalCycleResult extends CycleResult {
@@ -73,6 +87,8 @@ interface Entry {
   slot: number;
   /** Its scan class (0: never shares a class). */
   cls: number;
+  /** Its group in `groups`. */
+  group: string;
 }
 
 export class IncrementalScheduler {
@@ -95,11 +111,44 @@ export class IncrementalScheduler {
   private readonly classIds = new Map<string, number>();
   private readonly classCount: number[] = [0];
   private readonly classRep: (SchedJob | undefined)[] = [undefined];
+  private readonly classGroups: boolean;
+  /** The queue as class groups (for cycles that visit classes, not jobs). */
+  private readonly groups = new ClassQueues();
+  /** Project -> organisation -> queued jobs, and one of them (what fair share reads of the queue). */
+  private readonly orgs = new Map<string, Map<string, { count: number; job: SchedJob }>>();
+  /** Entries removed since `all` was last compacted. */
+  private dead = 0;
 
   constructor(options: IncrementalOptions = {}) {
     this.explainHead = options.explainHead ?? 200;
     this.usageTolerance = options.usageTolerance ?? 0;
     this.stopScan = options.stopScan ?? true;
+    this.classGroups = options.classGroups ?? true;
+  }
+
+  /** enter adds a job to the per-class groups and the per-project organisations. */
+  private enter(e: Entry): void {
+    this.groups.add(e.group, e.job);
+    let byOrg = this.orgs.get(e.job.project);
+    if (!byOrg) {
+      byOrg = new Map();
+      this.orgs.set(e.job.project, byOrg);
+    }
+    const o = byOrg.get(e.job.org);
+    if (o) {
+      o.count++;
+      o.job = e.job;
+    } else byOrg.set(e.job.org, { count: 1, job: e.job });
+  }
+
+  /** leave undoes enter. */
+  private leave(e: Entry): void {
+    this.groups.remove(e.group, e.job);
+    const byOrg = this.orgs.get(e.job.project);
+    const o = byOrg?.get(e.job.org);
+    if (!byOrg || !o) return;
+    if (--o.count === 0) byOrg.delete(e.job.org);
+    if (byOrg.size === 0) this.orgs.delete(e.job.project);
   }
 
   /** classOf: the scan class id of a job (interned; counts are kept by the callers). */
@@ -132,8 +181,9 @@ export class IncrementalScheduler {
   /** submit queues a new job. Throws SchedulerError if its id is queued already. */
   submit(job: SchedJob): void {
     if (this.entries.has(job.id)) throw new SchedulerError(`job ${job.id} is queued twice`);
-    const e: Entry = { job, alive: true, fresh: true, slot: 0, cls: this.classOf(job) };
+    const e: Entry = { job, alive: true, fresh: true, slot: 0, cls: this.classOf(job), group: groupKey(job) };
     this.classCount[e.cls]++;
+    this.enter(e);
     this.entries.set(job.id, e);
     this.all.push(e);
     this.freshList.push(e);
@@ -143,7 +193,10 @@ export class IncrementalScheduler {
   update(job: SchedJob): boolean {
     const e = this.entries.get(job.id);
     if (!e) return false;
+    this.leave(e);
     e.job = job;
+    e.group = groupKey(job);
+    this.enter(e);
     this.classCount[e.cls]--;
     e.cls = this.classOf(job);
     this.classCount[e.cls]++;
@@ -160,7 +213,9 @@ export class IncrementalScheduler {
     if (!e) return false;
     e.alive = false;
     this.classCount[e.cls]--;
+    this.leave(e);
     this.entries.delete(jobId);
+    this.dead++;
     return true;
   }
 
@@ -170,6 +225,9 @@ export class IncrementalScheduler {
    * the cluster and submits the job again.
    */
   cycle(cluster: ClusterModel, input: IncrementalInput): IncrementalCycleResult {
+    const grouped = this.groupable(cluster, input);
+    if (grouped) return this.cycleByClass(cluster, input, grouped.reps, grouped.groups);
+    this.dead = 0;
     // The queue goes in in submission order (the cycle's per-job passes then read the jobs in
     // memory order, as for a caller's queue); each entry learns its slot, so checking the last
     // order and merging the fresh jobs in needs no lookup by id.
@@ -211,6 +269,55 @@ export class IncrementalScheduler {
     const result: IncrementalCycleResult = { ...r, cycle: this.cycles, ordering: path };
     this.last = result;
     return result;
+  }
+
+  /**
+   * groupable: the queue as fair share reads it (one job per project), when this cycle can visit
+   * classes, not jobs (see scheduleGroupsWith's requirements); undefined when it must sort.
+   */
+  private groupable(cluster: ClusterModel, input: IncrementalInput): { reps: SchedJob[]; groups: SchedJob[][] } | undefined {
+    if (!this.classGroups || !this.stopScan || input.budgets) return undefined;
+    const reps: SchedJob[] = [];
+    for (const byOrg of this.orgs.values()) {
+      // A project queued under two organisations: which one fair share takes depends on queue order.
+      if (byOrg.size !== 1) return undefined;
+      for (const o of byOrg.values()) reps.push(o.job);
+    }
+    for (const id of cluster.allocatedJobs()) if (this.entries.has(id)) return undefined;
+    const groups = this.groups.view(input.now, input.fairShare, DEFAULT_MAX_AGE_SECONDS);
+    return groups ? { reps, groups } : undefined;
+  }
+
+  /** cycleByClass: a cycle through the class groups (scheduleGroupsWith): cost follows the classes and the visits. */
+  private cycleByClass(
+    cluster: ClusterModel,
+    input: IncrementalInput,
+    reps: SchedJob[],
+    groups: SchedJob[][],
+  ): IncrementalCycleResult {
+    const full: CycleInput = { ...input, queue: reps };
+    if (input.fairShare) full.fairShare = this.bucketed(input.fairShare);
+    const r = scheduleGroupsWith(cluster, full, groups, this.entries.size, { eagerHead: this.explainHead });
+    this.cycles++;
+    const { queue: _, ...seen } = full;
+    this.lastInput = seen;
+    // The kept order is not maintained here: a later sorted cycle starts afresh.
+    this.lastOrder = [];
+    for (const e of this.freshList) e.fresh = false;
+    this.freshList = [];
+    for (const s of r.starts) this.remove(s.jobId);
+    if (this.dead > this.entries.size) this.compact();
+    const result: IncrementalCycleResult = { ...r, cycle: this.cycles, ordering: 'classes' };
+    this.last = result;
+    return result;
+  }
+
+  /** compact drops removed entries from `all` (amortised: only once they outnumber the queued ones). */
+  private compact(): void {
+    let w = 0;
+    for (const e of this.all) if (e.alive) this.all[w++] = e;
+    this.all.length = w;
+    this.dead = 0;
   }
 
   /**
@@ -264,6 +371,11 @@ export class IncrementalScheduler {
     if (!snap || drifted(snap, fs.usage, this.usageTolerance)) this.usageSnapshot = new Map(fs.usage);
     return { ...fs, usage: this.usageSnapshot ?? fs.usage };
   }
+}
+
+/** groupKey: a job's class group (its scan class, or a group of its own when it never shares one). */
+function groupKey(job: SchedJob): string {
+  return scanClassKey(job) ?? `\u0001${job.id}`;
 }
 
 /** drifted: some project's usage moved by more than `tolerance` (relative), or appeared or vanished. */

@@ -13,6 +13,7 @@ import type { PendingReason } from '../model/job.js';
 import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
 import { BudgetGate } from './budget-gate.js';
+import { ClassWalk } from './class-queue.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
@@ -631,16 +632,32 @@ export function scheduleCycle(cluster: ClusterModel, input: CycleInput): CycleRe
   return scheduleCycleWith(cluster, input, {});
 }
 
-/** scheduleCycleWith is scheduleCycle with internal cost knobs (see CycleOptions). */
-export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, options: CycleOptions): CycleResult {
-  const opts: ResolvedOptions = {
-    eagerHead: EAGER_HEAD,
-    equivalence: true,
-    order: orderIndexes,
-    lazyPending: false,
-    ...options,
-  };
-  const { ordered, ids, idx, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead, opts.order);
+/**
+ * CycleRun: one cycle's state and its per-job step, shared by the two ways of walking the queue
+ * (the whole queue in order, or class groups merged in order: scheduleGroupsWith).
+ */
+interface CycleRun {
+  readonly ctx: CycleContext;
+  readonly gate: BudgetGate | undefined;
+  readonly starts: StartDecision[];
+  readonly preemptions: PreemptionDecision[];
+  readonly waitingOn: Map<string, string[]>;
+  /** Per visit: the reason a job stays pending (undefined: started), and its class record. */
+  readonly reasonAt: (PendingReason | undefined)[];
+  readonly classAt: (ExplainClass | undefined)[];
+  readonly classes: ExplainClass[];
+  /** The failure a visit of `job` would reuse now, or undefined (for a job that may share a class). */
+  readonly closedClass: (job: SchedJob) => ExplainClass | undefined;
+  /**
+   * visit: the job of visit `k`, past the already-placed and budget checks: it reuses its class's
+   * known failure (returned) or runs the pipeline (undefined returned; it may start, preempt,
+   * reserve and fail a class).
+   */
+  visit(job: SchedJob, k: number): ExplainClass | undefined;
+}
+
+/** beginCycle sets up a cycle (ledger, preemptor, reservations, windows) for about `size` visits. */
+function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOptions, size: number): CycleRun {
   const preempting = input.preemption?.enabled === true;
   const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running, preempting);
   const ctx: CycleContext = {
@@ -673,9 +690,9 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
   const preemptions: PreemptionDecision[] = [];
   const starts: StartDecision[] = [];
   // Per position: the reason a job stays pending (undefined: started).
-  const reasonAt = new Array<PendingReason | undefined>(ordered.length);
+  const reasonAt = new Array<PendingReason | undefined>(size);
   // Per position: the job's class record when it stays pending (what explain needs, captured now).
-  const classAt = new Array<ExplainClass | undefined>(ordered.length);
+  const classAt = new Array<ExplainClass | undefined>(size);
   const classes: ExplainClass[] = [];
   const gate = input.budgets ? new BudgetGate(input.budgets) : undefined;
   // A cached failure is reused unless it may be stale (see stillValid) or the member would take a
@@ -691,6 +708,85 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
     const known = ctx.failedShapes.get(classKey, typeKey, job.share ? shareShape(job.share) : job);
     return known && reusable(known, job) ? known : undefined;
   };
+  const visit = (job: SchedJob, k: number): ExplainClass | undefined => {
+    // Backfill: the reservations this job ends before (and may use) are part of its class.
+    const mask = backfill ? backfill.mask(job) : 0;
+    const typeKey = mask === 0 ? (job.gpuType ?? ANY) : keys.of(job.gpuType ?? ANY, mask);
+    // With preemption the class decides which victims are allowed, so it is part of the class key.
+    const classKey = preempting ? keys.of(job.project, job.priority) : job.project;
+    // Constrained jobs never share a class: their reason and counterfactuals depend on the constraints.
+    // So do spread members: whether they fit depends on where their group runs.
+    const constrained = job.spread !== undefined || (mayHaveConstraints(job) && constraintsFor(cluster, job) !== undefined);
+    const shape: Shape = job.share ? shareShape(job.share) : job;
+    const known = ctx.opts.equivalence && !constrained ? ctx.failedShapes.get(classKey, typeKey, shape) : undefined;
+    // A member that would take a reservation slot runs the full pipeline, as it would without classes.
+    if (known && reusable(known, job)) {
+      ctx.equivalenceHits++;
+      reasonAt[k] = known.reason;
+      classAt[k] = known;
+      return known;
+    }
+    const capacityKey = mask === 0 ? ANY : keys.of(ANY, mask);
+    if (mask !== 0) backfill?.suspend(mask);
+    const outcome = tryJob(ctx, job, capacityKey);
+    if (outcome.ok && cluster.hasAllocation(job.id)) {
+      // A second copy of a job started earlier in this cycle (reported as a duplicate below).
+      if (mask !== 0) backfill?.resume();
+      reasonAt[k] = REASON.alreadyPlaced(job.id);
+      return undefined;
+    }
+    if (outcome.ok) {
+      const needs = jobNeeds(cluster, job, outcome.start.placement.gpuType);
+      const lenders = ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
+      if (lenders && lenders.length > 0) outcome.start.lenders = lenders;
+      cluster.allocate(job.id, job.project, outcome.start.placement, job.org, job.spread?.group);
+      backfill?.noteStart(job, outcome.start.placement);
+      starts.push(outcome.start);
+      ctx.startCount++;
+      gate?.debit(job);
+    }
+    if (mask !== 0) backfill?.resume();
+    if (outcome.ok) return undefined;
+    reasonAt[k] = outcome.reason;
+    if (outcome.plan) {
+      ledger.reserve(job.project, outcome.plan.gpuType, jobNeeds(cluster, job, outcome.plan.gpuType), outcome.plan.borrowed);
+      for (const d of outcome.plan.decisions) preemptions.push(d);
+      gate?.debit(job); // its budget is held until it starts, like its quota
+      waitingOn.set(job.id, outcome.plan.waitingOn);
+      return undefined;
+    }
+    const cls = explainClass(cluster, job, outcome.reason, classes, ctx.startCount);
+    classAt[k] = cls;
+    if (!constrained) ctx.failedShapes.set(classKey, typeKey, shape, cls);
+    if (
+      backfill &&
+      outcome.blockedTypes &&
+      outcome.blockedTypes.length > 0 &&
+      RESERVABLE.has(outcome.reason.code) &&
+      backfill.wants(job)
+    ) {
+      // No plan frees enough for this shape: none will for the rest of its class this cycle.
+      if (!backfill.reserve(job, outcome.blockedTypes)) cls.mayReserve = false;
+    }
+    return undefined;
+  };
+  return { ctx, gate, starts, preemptions, waitingOn, reasonAt, classAt, classes, closedClass, visit };
+}
+
+/** scheduleCycleWith is scheduleCycle with internal cost knobs (see CycleOptions). */
+export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, options: CycleOptions): CycleResult {
+  const opts: ResolvedOptions = {
+    eagerHead: EAGER_HEAD,
+    equivalence: true,
+    order: orderIndexes,
+    lazyPending: false,
+    ...options,
+  };
+  const { ordered, ids, idx, placed, positionOf, priorities } = orderQueue(cluster, input, opts.eagerHead, opts.order);
+  const run = beginCycle(cluster, input, opts, ordered.length);
+  const { ctx, gate, starts, preemptions, waitingOn, reasonAt, classAt, classes, closedClass } = run;
+  const backfill = ctx.backfill;
+  const preempting = input.preemption?.enabled === true;
   const scan = opts.classes && opts.lazyPending && opts.equivalence ? new StopScan(opts.classes, closedClass) : undefined;
   // Positions from scannedTo on were never visited (stop scanning).
   let scannedTo = ordered.length;
@@ -721,65 +817,7 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
       classAt[k] = reused;
       continue;
     }
-    // Backfill: the reservations this job ends before (and may use) are part of its class.
-    const mask = backfill ? backfill.mask(job) : 0;
-    const typeKey = mask === 0 ? (job.gpuType ?? ANY) : keys.of(job.gpuType ?? ANY, mask);
-    // With preemption the class decides which victims are allowed, so it is part of the class key.
-    const classKey = preempting ? keys.of(job.project, job.priority) : job.project;
-    // Constrained jobs never share a class: their reason and counterfactuals depend on the constraints.
-    // So do spread members: whether they fit depends on where their group runs.
-    const constrained = job.spread !== undefined || (mayHaveConstraints(job) && constraintsFor(cluster, job) !== undefined);
-    const shape: Shape = job.share ? shareShape(job.share) : job;
-    const known = ctx.opts.equivalence && !constrained ? ctx.failedShapes.get(classKey, typeKey, shape) : undefined;
-    // A member that would take a reservation slot runs the full pipeline, as it would without classes.
-    if (known && reusable(known, job)) {
-      ctx.equivalenceHits++;
-      reasonAt[k] = known.reason;
-      classAt[k] = known;
-      continue;
-    }
-    if (scan) scan.dirty = true; // the pipeline runs: classes may close (or reopen)
-    const capacityKey = mask === 0 ? ANY : keys.of(ANY, mask);
-    if (mask !== 0) backfill?.suspend(mask);
-    const outcome = tryJob(ctx, job, capacityKey);
-    if (outcome.ok && cluster.hasAllocation(job.id)) {
-      // A second copy of a job started earlier in this cycle (reported as a duplicate below).
-      if (mask !== 0) backfill?.resume();
-      reasonAt[k] = REASON.alreadyPlaced(job.id);
-      continue;
-    }
-    if (outcome.ok) {
-      const needs = jobNeeds(cluster, job, outcome.start.placement.gpuType);
-      ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
-      cluster.allocate(job.id, job.project, outcome.start.placement, job.org, job.spread?.group);
-      backfill?.noteStart(job, outcome.start.placement);
-      starts.push(outcome.start);
-      ctx.startCount++;
-      gate?.debit(job);
-    }
-    if (mask !== 0) backfill?.resume();
-    if (outcome.ok) continue;
-    reasonAt[k] = outcome.reason;
-    if (outcome.plan) {
-      ledger.reserve(job.project, outcome.plan.gpuType, jobNeeds(cluster, job, outcome.plan.gpuType), outcome.plan.borrowed);
-      for (const d of outcome.plan.decisions) preemptions.push(d);
-      gate?.debit(job); // its budget is held until it starts, like its quota
-      waitingOn.set(job.id, outcome.plan.waitingOn);
-      continue;
-    }
-    const cls = explainClass(cluster, job, outcome.reason, classes, ctx.startCount);
-    classAt[k] = cls;
-    if (!constrained) ctx.failedShapes.set(classKey, typeKey, shape, cls);
-    if (
-      backfill &&
-      outcome.blockedTypes &&
-      outcome.blockedTypes.length > 0 &&
-      RESERVABLE.has(outcome.reason.code) &&
-      backfill.wants(job)
-    ) {
-      // No plan frees enough for this shape: none will for the rest of its class this cycle.
-      if (!backfill.reserve(job, outcome.blockedTypes)) cls.mayReserve = false;
-    }
+    if (!run.visit(job, k) && scan) scan.dirty = true; // the pipeline ran: classes may close (or reopen)
   }
   // An unvisited job gets what a visit would have given it: nothing after scannedTo changes the
   // cluster, the ledger, the reservations or the budgets, so the class failure it would reuse is the
@@ -807,13 +845,206 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
   if (scan) result.stats.unscanned = ordered.length - scannedTo;
   if (preempting) result.preemptions = preemptions;
   if (priorities) result.priorities = priorities;
-  if (input.explain) result.explain = explainAll(ctx, ordered, ids, result, waitingOn, classOf, classes);
+  if (input.explain) {
+    const head = Math.min(ordered.length, opts.eagerHead);
+    result.explain = explainAll(ctx, () => ids, head, result, waitingOn, classOf, classes);
+  }
   if (backfill) {
     if (input.backfill?.enabled) result.reservations = backfill.reservations;
     if (input.capacityWindows) result.windows = backfill.windows;
     backfill.releaseAll();
   }
   return result;
+}
+
+/**
+ * scheduleGroupsWith is scheduleCycleWith for a queue kept as class groups (ClassQueues): it visits
+ * classes, not jobs. The groups are merged in the cycle's order by a heap of their heads
+ * (ClassWalk), and a group whose visited member reused its class's failure leaves the heap: its
+ * later members would each reuse the same failure and change nothing, so they are not visited.
+ * What such a visit reads can change only when the pipeline runs for another job, in two ways
+ * (the same rules StopScan relies on): a new reservation changes every job's backfill mask, so
+ * every skipped group is reopened; a start makes a `reserved` failure stale, so the groups skipped
+ * on one are reopened. A reopened group continues at its first member after the last visited job;
+ * the members in between keep the failure. The result is then the one scheduleCycleWith returns
+ * on the same jobs (the decisions, every reason, priority and explanation); the order of the
+ * whole queue, the positions and the reasons of the jobs not visited are computed on first read.
+ *
+ * Requires (the caller checks, else it sorts the whole queue): each group in the cycle's order
+ * (see class-queue.ts), job ids unique, no queued job holding an allocation, no budgets (a budget
+ * is checked per job before the class), `input.queue` one job per project with its organisation
+ * (what the fair-share factors read of the queue), and `size` the number of jobs in the groups.
+ */
+export function scheduleGroupsWith(
+  cluster: ClusterModel,
+  input: CycleInput,
+  groups: readonly (readonly SchedJob[])[],
+  size: number,
+  options: CycleOptions,
+): CycleResult {
+  if (input.budgets) throw new SchedulerError('a grouped queue cannot be scheduled with budgets');
+  const opts: ResolvedOptions = { eagerHead: EAGER_HEAD, equivalence: true, order: orderIndexes, lazyPending: true, ...options };
+  const pctx = input.fairShare
+    ? priorityContext(input.fairShare, {
+        now: input.now,
+        fleetGpus: cluster.fleet.totalGpus,
+        queue: input.queue,
+        running: input.running,
+      })
+    : undefined;
+  const factors = new Float64Array(4);
+  const score = pctx ? (job: SchedJob) => priorityInto(job, pctx, factors, 0) : (job: SchedJob) => job.priority;
+  const walk = new ClassWalk<ExplainClass>(groups, score);
+  const run = beginCycle(cluster, input, opts, 0);
+  const { ctx, starts, preemptions, waitingOn, reasonAt, classAt, classes } = run;
+  const backfill = ctx.backfill;
+  const visited: SchedJob[] = [];
+  let held = backfill?.heldCount ?? 0;
+  let startsSeen = 0;
+  for (let job = walk.next(); job; job = walk.next()) {
+    const k = visited.length;
+    visited.push(job);
+    if (cluster.hasAllocation(job.id)) throw new SchedulerError(`queued job ${job.id} holds an allocation`);
+    const reused = run.visit(job, k);
+    if (reused) {
+      walk.skip(reused, reused.reason.code === 'reserved');
+      continue;
+    }
+    // The pipeline ran: what a skipped group's next visit would read may have changed.
+    const heldNow = backfill?.heldCount ?? 0;
+    if (heldNow !== held) {
+      held = heldNow;
+      startsSeen = ctx.startCount;
+      walk.reopenAll();
+    } else if (ctx.startCount !== startsSeen) {
+      startsSeen = ctx.startCount;
+      walk.reopenStartSensitive();
+    }
+  }
+  walk.finish();
+  const order = lazyGroupOrder(groups, size, walk, score);
+  // Per position: the job's visit, or the failure its skipped group took.
+  const reasonOf = (k: number): PendingReason | undefined => {
+    const o = order();
+    const v = o.visit[k];
+    return v >= 0 ? reasonAt[v] : o.skippedAs[k]?.reason;
+  };
+  const classOf = (k: number): ExplainClass | undefined => {
+    const o = order();
+    const v = o.visit[k];
+    return v >= 0 ? classAt[v] : o.skippedAs[k];
+  };
+  let pendingKeys: { ids: string[]; at: number[] } | undefined;
+  const pendingOrder = (): { ids: string[]; at: number[] } => {
+    if (pendingKeys) return pendingKeys;
+    const o = order();
+    const keys: { ids: string[]; at: number[] } = { ids: [], at: [] };
+    for (let k = 0; k < o.ids.length; k++) {
+      if (reasonOf(k) === undefined) continue; // started
+      keys.ids.push(o.ids[k]);
+      keys.at.push(k);
+    }
+    pendingKeys = keys;
+    return keys;
+  };
+  const pending = new TailMap<PendingReason>();
+  pending.fillLater(
+    () => pendingOrder().ids,
+    0,
+    (i) => reasonOf(pendingOrder().at[i]) as PendingReason,
+  );
+  const result: CycleResult = {
+    starts,
+    pending,
+    stats: { considered: size, started: starts.length, equivalenceHits: ctx.equivalenceHits, unscanned: size - visited.length },
+  };
+  if (input.preemption?.enabled === true) result.preemptions = preemptions;
+  if (pctx) {
+    const priorities = new TailMap<JobPriority>();
+    priorities.fillLater(
+      () => order().ids,
+      0,
+      (k) => {
+        const f = new Float64Array(4);
+        const total = priorityInto(order().jobs[k], pctx, f, 0);
+        return { total, factors: { fairShare: f[0], age: f[1], priorityClass: f[2], size: f[3] } };
+      },
+    );
+    result.priorities = priorities;
+  }
+  if (input.explain) result.explain = explainAll(ctx, () => order().ids, 0, result, waitingOn, classOf, classes);
+  if (backfill) {
+    if (input.backfill?.enabled) result.reservations = backfill.reservations;
+    if (input.capacityWindows) result.windows = backfill.windows;
+    backfill.releaseAll();
+  }
+  return result;
+}
+
+/** GroupOrder: the whole queue in the cycle's order, with each job's visit (-1: skipped) or skip's failure. */
+interface GroupOrder {
+  readonly ids: string[];
+  readonly jobs: SchedJob[];
+  readonly visit: Int32Array;
+  readonly skippedAs: (ExplainClass | undefined)[];
+}
+
+/**
+ * lazyGroupOrder: the whole queue's order, computed on first call (orderIndexes over every job's
+ * score: the order scheduleCycle sorts by), from the groups as the cycle saw them.
+ */
+function lazyGroupOrder(
+  groups: readonly (readonly SchedJob[])[],
+  size: number,
+  walk: ClassWalk<ExplainClass>,
+  score: (job: SchedJob) => number,
+): () => GroupOrder {
+  // What the walk recorded is captured now; the groups are frozen by the caller.
+  const visitedGroup = walk.visitedGroup;
+  const visitedIndex = walk.visitedIndex;
+  const skipped = walk.skipped;
+  let done: GroupOrder | undefined;
+  return () => {
+    if (done) return done;
+    const start = new Uint32Array(groups.length + 1);
+    for (let g = 0; g < groups.length; g++) start[g + 1] = start[g] + groups[g].length;
+    if (start[groups.length] !== size) throw new SchedulerError(`grouped queue holds ${start[groups.length]} jobs, not ${size}`);
+    const jobs = new Array<SchedJob>(size);
+    const scores = new Float64Array(size);
+    const seqs = new Float64Array(size);
+    const ids = new Array<string>(size);
+    for (let g = 0; g < groups.length; g++) {
+      const members = groups[g];
+      for (let i = 0; i < members.length; i++) {
+        const j = start[g] + i;
+        jobs[j] = members[i];
+        scores[j] = score(members[i]);
+        seqs[j] = members[i].seq;
+        ids[j] = members[i].id;
+      }
+    }
+    const visitAt = new Int32Array(size).fill(-1);
+    for (let v = 0; v < visitedGroup.length; v++) visitAt[start[visitedGroup[v]] + visitedIndex[v]] = v;
+    const skippedAt = new Array<ExplainClass | undefined>(size);
+    for (const s of skipped) for (let i = s.from; i < s.to; i++) skippedAt[start[s.group] + i] = s.value;
+    const idx = orderIndexes(scores, seqs, ids);
+    const o: GroupOrder = {
+      ids: new Array(size),
+      jobs: new Array(size),
+      visit: new Int32Array(size),
+      skippedAs: new Array(size),
+    };
+    for (let k = 0; k < size; k++) {
+      const j = idx[k];
+      o.ids[k] = ids[j];
+      o.jobs[k] = jobs[j];
+      o.visit[k] = visitAt[j];
+      o.skippedAs[k] = skippedAt[j];
+      if (visitAt[j] < 0 && skippedAt[j] === undefined) throw new SchedulerError(`job ${ids[j]} was neither visited nor skipped`);
+    }
+    done = o;
+    return o;
+  };
 }
 
 /** eagerPending fills the pending map in queue order: its keys are then read in memory order, not at random. */
@@ -1005,8 +1236,8 @@ function counterfactuals(ctx: CycleContext, job: ClassShape, facts: CapacityFact
  */
 function explainAll(
   ctx: CycleContext,
-  ordered: readonly SchedJob[],
-  ids: readonly string[],
+  ids: () => readonly string[],
+  head: number,
   result: CycleResult,
   waitingOn: ReadonlyMap<string, string[]>,
   classOf: (k: number) => ExplainClass | undefined,
@@ -1035,7 +1266,7 @@ function explainAll(
     if (cf.length > 0) cls.counterfactual = cf;
   }
   const entry = (k: number): JobExplain => {
-    const id = ids[k];
+    const id = ids()[k];
     const e: JobExplain = { position: k + 1 };
     if (started.has(id)) {
       e.expectedStart = now;
@@ -1055,8 +1286,7 @@ function explainAll(
     return e;
   };
   const explain = new TailMap<JobExplain>();
-  const head = Math.min(ordered.length, ctx.opts.eagerHead);
-  for (let k = 0; k < head; k++) explain.set(ids[k], entry(k));
+  for (let k = 0; k < head; k++) explain.set(ids()[k], entry(k));
   explain.fillLater(ids, head, entry);
   return explain;
 }

@@ -9,16 +9,18 @@
  * same insertion order, and an entry read before it is inserted is the same object afterwards.
  */
 export class TailMap<V> extends Map<string, V> {
-  private tail: { keys: readonly string[]; from: number; compute: (i: number) => V } | undefined;
+  private tail: { keys: Keys; from: number; compute: (i: number) => V } | undefined;
   /** Tail entries computed by single reads, reused when the tail is inserted. */
   private early: Map<string, V> | undefined;
 
   /**
    * fillLater registers keys[from..] to be inserted, in order, with compute(i) as key i's value,
-   * once something reads beyond the entries set so far. Call once, after setting the head.
+   * once something reads beyond the entries set so far. Call once, after setting the head. `keys`
+   * may be a function returning them (called on first need, always returning the same array), for
+   * a cycle that does not know its order until someone reads it.
    */
-  fillLater(keys: readonly string[], from: number, compute: (i: number) => V): void {
-    if (from < keys.length) this.tail = { keys, from, compute };
+  fillLater(keys: Keys, from: number, compute: (i: number) => V): void {
+    if (typeof keys === 'function' || from < keys.length) this.tail = { keys, from, compute };
   }
 
   /** materialise inserts the tail (once). */
@@ -28,8 +30,9 @@ export class TailMap<V> extends Map<string, V> {
     this.tail = undefined;
     const early = this.early;
     this.early = undefined;
-    for (let i = t.from; i < t.keys.length; i++) {
-      const key = t.keys[i];
+    const keys = keysOf(t.keys);
+    for (let i = t.from; i < keys.length; i++) {
+      const key = keys[i];
       super.set(key, early?.get(key) ?? t.compute(i));
     }
   }
@@ -39,7 +42,7 @@ export class TailMap<V> extends Map<string, V> {
     if (v !== undefined || !this.tail) return v;
     if (super.has(key)) return v; // a head entry whose value is undefined
     const t = this.tail;
-    const i = tailIndex(t.keys, t.from).get(key);
+    const i = tailIndex(keysOf(t.keys), t.from).get(key);
     if (i === undefined || i < t.from) return undefined;
     this.early ??= new Map();
     let e = this.early.get(key);
@@ -53,7 +56,7 @@ export class TailMap<V> extends Map<string, V> {
   override has(key: string): boolean {
     if (super.has(key)) return true;
     const t = this.tail;
-    const i = t === undefined ? undefined : tailIndex(t.keys, t.from).get(key);
+    const i = t === undefined ? undefined : tailIndex(keysOf(t.keys), t.from).get(key);
     return t !== undefined && i !== undefined && i >= t.from;
   }
 
@@ -101,6 +104,13 @@ export class TailMap<V> extends Map<string, V> {
     this.materialise();
     return super[Symbol.iterator]();
   }
+}
+
+/** Keys: the tail's keys, or a function that returns them (the same array on every call). */
+type Keys = readonly string[] | (() => readonly string[]);
+
+function keysOf(keys: Keys): readonly string[] {
+  return typeof keys === 'function' ? keys() : keys;
 }
 
 /** Key -> last index of keys[from..], per keys array (one cycle's explain and priorities share it). */

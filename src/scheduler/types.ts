@@ -5,6 +5,7 @@
  */
 import type { GpuType } from '../model/fleet.js';
 import type { PendingReason, Placement } from '../model/job.js';
+import type { LenderShare } from '../model/lenders.js';
 
 /** SchedJob is what the scheduler needs to know about a queued job. */
 export interface SchedJob {
@@ -155,6 +156,8 @@ export interface RunningJobInfo {
   lastCheckpointAt?: number;
   /** Started on borrowed quota (StartDecision.borrowed). */
   borrowed: boolean;
+  /** Whose idle lent quota the borrowed start was attributed to (StartDecision.lenders). */
+  lenders?: readonly LenderShare[];
   /** false: never evict this job. */
   preemptible: boolean;
   /** Already told to drain by an earlier cycle's preemption: its GPUs count as coming free. */
@@ -307,6 +310,8 @@ export interface StartDecision {
   placement: Placement;
   /** true: the job runs on quota borrowed from the cohort and may be reclaimed (preempted). */
   borrowed?: boolean;
+  /** A borrowed start's lenders: whose idle lent quota it runs on (borrowing.ts); absent: none (the pool). */
+  lenders?: LenderShare[];
   /**
    * The job's GPU is idle and must be re-partitioned into MIG mode before it runs (a node-level
    * operation; the caller records it as its own event, reason `mig_repartition`).

@@ -163,7 +163,7 @@ export class BudgetFigures {
     let rest = 0;
     for (const r of this.state.running.values()) {
       if (!inScope(cap, r)) continue;
-      const price = prices.priceAt(now, r.gpuType, usageClass(r.priority, r.borrowed));
+      const price = prices.priceAt(now, r.gpuType, usageClass(r.priority, r.borrowed, r.spec.kind));
       const leftMs = Math.max(0, r.startedAt + r.spec.maxRuntimeSeconds * 1000 - now);
       if (price) rest += roundCents(costNumerator(r.gpus, leftMs, price.centsPerGpuHour));
     }

@@ -15,10 +15,13 @@ import { usageClass } from '../model/usage.js';
 export function estimateCost(
   prices: PriceTimeline,
   fleet: Pick<Fleet, 'gpuTypes' | 'nodeTypes'>,
-  spec: Pick<JobSpec, 'gpuType' | 'gpusPerNode' | 'nodes' | 'maxRuntimeSeconds' | 'priorityClass' | 'gpuFraction' | 'migProfile'>,
+  spec: Pick<
+    JobSpec,
+    'gpuType' | 'gpusPerNode' | 'nodes' | 'maxRuntimeSeconds' | 'priorityClass' | 'gpuFraction' | 'migProfile' | 'kind'
+  >,
   now: number,
 ): CostEstimate {
-  const cls = usageClass(PRIORITY_CLASSES[spec.priorityClass], false);
+  const cls = usageClass(PRIORITY_CLASSES[spec.priorityClass], false, spec.kind);
   if (spec.gpuType !== 'any' && !fleet.gpuTypes.includes(spec.gpuType)) {
     throw invalid('unknown_gpu_type', `GPU type ${spec.gpuType} is not in the fleet (${fleet.gpuTypes.join(', ')})`, [
       { path: 'gpuType', message: `one of ${fleet.gpuTypes.join(', ')} or any` },

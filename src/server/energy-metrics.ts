@@ -48,8 +48,10 @@ export function registerEnergyMetrics(registry: Registry, view: () => LiveView |
  * `project_id`/`project_name` have no counterpart here, and a project's name is tenant-written text
  * that /metrics, which anyone may read, does not publish). The kWh with each site's PUE has no SCS
  * name (SCS folds PUE into the GWP): `gigafab_tenant_facility_energy_kwh`. Values are the metered
- * totals since metering began (tenant-energy.ts: settled days summed once, the recent ones per scrape), the power model's at the GPUs. The (org, project)
- * label sets are the per-project series' own, under the same cap, the rest added into `other`.
+ * totals since metering began (tenant-energy.ts: settled days summed once, the recent ones per scrape):
+ * at the GPUs, measured where a driver measured them and the power model's elsewhere; the measured
+ * part is `gigafab_tenant_measured_energy_kwh`. The (org, project) label sets are the per-project
+ * series' own, under the same cap, the rest added into `other`.
  */
 export function registerTenantEnergyMetrics(
   registry: Registry,
@@ -94,8 +96,13 @@ export function registerTenantEnergyMetrics(
     });
   gauge(
     'sustainability_tenant_energy_kwh',
-    'Energy at the GPUs (power model) of the metered run time since metering began, kWh, per organisation and project (SCS-0414)',
+    'Energy at the GPUs of the metered run time since metering began (measured where measured, else the power model), kWh, per organisation and project (SCS-0414)',
     (e) => e.itKwh,
+  );
+  gauge(
+    'gigafab_tenant_measured_energy_kwh',
+    'The part of sustainability_tenant_energy_kwh that drivers measured (the rest is the power model), kWh, per organisation and project',
+    (e) => e.measuredKwh,
   );
   gauge(
     'gigafab_tenant_facility_energy_kwh',

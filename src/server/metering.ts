@@ -8,11 +8,12 @@
  * the one other writer of usage records, through this module's rollup helpers).
  */
 
-import { sql, type Transaction } from 'kysely';
+import { type Selectable, sql, type Transaction } from 'kysely';
 import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { usageClass } from '../model/usage.js';
 import { dailyPieces, granularityTimeline, utcDayName } from '../model/usage-daily.js';
+import type { WorkloadKind } from '../model/workloads.js';
 import { afterInserts, defers, insertLater } from '../store/deferred-insert.js';
 import type { Database } from '../store/schema.js';
 import type { UsageDailyTable } from '../store/schema-usage.js';
@@ -26,10 +27,22 @@ export interface StartedJobRow {
   attempt: number;
   priority: number;
   borrowed: number;
+  /** The start's lenders as stored on the job (model/lenders.ts); null: none. */
+  lenders: string | null;
 }
 
-/** openSegment records the start of the job's current attempt (`job` read after jobs.attempt was counted up). */
-export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, placement: Placement, at: string): Promise<void> {
+/**
+ * openSegment records the start of the job's current attempt (`job` read after jobs.attempt was
+ * counted up); `kind` (the spec's) bills a session as `interactive` and a service replica as `service`.
+ */
+export async function openSegment(
+  trx: Trx,
+  jobId: string,
+  job: StartedJobRow,
+  placement: Placement,
+  at: string,
+  kind: WorkloadKind = 'batch',
+): Promise<void> {
   // Deferred on PostgreSQL: the batch's segments go in one INSERT before COMMIT (deferred-insert.ts).
   await insertLater(
     trx,
@@ -43,7 +56,8 @@ export async function openSegment(trx: Trx, jobId: string, job: StartedJobRow, p
       site: placement.site,
       // GPU-equivalents: a 250-milli share meters a quarter of a GPU.
       gpus: placementGpuEquivalents(placement),
-      class: usageClass(job.priority, job.borrowed === 1),
+      class: usageClass(job.priority, job.borrowed === 1, kind),
+      lenders: job.lenders,
       started_at: at,
     },
     { ignoreConflictOn: ['job_id', 'attempt'] },
@@ -133,16 +147,12 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
     // biome-ignore lint/complexity/useMathMinMax: ISO date-times, the later of two as text
     const end = c.at < s.started_at ? s.started_at : c.at;
     const start = Date.parse(s.started_at);
-    ended.push({
-      id: s.id,
-      ended_at: end,
-      gpu_seconds: (s.gpus * (Date.parse(end) - start)) / 1000,
-      // The measurement is the run's that ended: its own segment's, not an earlier attempt's still open.
-      measured_joules: c.attempt === null || s.attempt === c.attempt ? c.measuredJoules : null,
-    });
+    // The measurement is the run's that ended: its own segment's, not an earlier attempt's still open.
+    const measured = c.attempt === null || s.attempt === c.attempt ? c.measuredJoules : null;
+    ended.push({ id: s.id, ended_at: end, gpu_seconds: (s.gpus * (Date.parse(end) - start)) / 1000, measured_joules: measured });
     // The granularity in effect at the start, as PriceTimeline picks it (the report's own rule).
     const billedEnd = granularityTimeline(await priceVersionsIn(trx)).billedEnd(start, Date.parse(end));
-    for (const p of dailyPieces(s.gpus, start, Date.parse(end), billedEnd)) {
+    for (const p of dailyPieces(s.gpus, start, Date.parse(end), billedEnd, measured)) {
       const day = utcDayName(p.day);
       const k = [s.org_id, s.project_id, s.gpu_type, s.site, s.class, day].join('\u0000');
       const d = daily.get(k);
@@ -159,6 +169,8 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
           pieces: p.pieces,
           starts: p.starts,
           earliest_start: s.started_at,
+          measured_mms: p.measuredMms,
+          measured_kwh: p.measuredKwh,
         });
         continue;
       }
@@ -167,6 +179,8 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
       d.billed_mms += p.billedMms;
       d.pieces += p.pieces;
       d.starts += p.starts;
+      d.measured_mms += p.measuredMms;
+      d.measured_kwh += p.measuredKwh;
       if (s.started_at < d.earliest_start) d.earliest_start = s.started_at;
     }
   }
@@ -176,7 +190,7 @@ async function closeSegments(trx: Trx, closes: readonly PendingClose[]): Promise
 }
 
 /** A row to add to the daily rollup (metering's close; usage-reconcile.ts adds differences). */
-export type DailyRow = UsageDailyTable;
+export type DailyRow = Selectable<UsageDailyTable>;
 
 type Ended = { id: number; ended_at: string; gpu_seconds: number; measured_joules: number | null };
 
@@ -217,6 +231,8 @@ export async function addToRollup(trx: Trx, rows: DailyRow[]): Promise<void> {
         billed_mms: sql`usage_daily.billed_mms + excluded.billed_mms`,
         pieces: sql`usage_daily.pieces + excluded.pieces`,
         starts: sql`usage_daily.starts + excluded.starts`,
+        measured_mms: sql`usage_daily.measured_mms + excluded.measured_mms`,
+        measured_kwh: sql`usage_daily.measured_kwh + excluded.measured_kwh`,
         earliest_start: sql`CASE WHEN excluded.earliest_start < usage_daily.earliest_start THEN excluded.earliest_start ELSE usage_daily.earliest_start END`,
       }),
     )

@@ -95,7 +95,7 @@ export async function settleNodeFailure(
       .updateTable('jobs')
       .set(
         requeue
-          ? { state: 'queued', placement: null, started_at: null, borrowed: 0 }
+          ? { state: 'queued', placement: null, started_at: null, borrowed: 0, lenders: null }
           : { state: 'failed', exit_code: exitCode, finished_at: at },
       )
       .where('id', '=', Number(jobId))

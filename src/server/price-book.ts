@@ -11,18 +11,19 @@ import {
   BILLING_GRANULARITIES,
   type BillingGranularity,
   type CostEstimate,
+  PRICE_CLASSES,
+  type PriceClass,
   type PriceVersion,
   type PriceVersionInput,
 } from '../model/prices.js';
 import type { RequestContext } from '../model/principal.js';
-import { USAGE_CLASSES, type UsageClass } from '../model/usage.js';
 import { appendAudit } from '../store/audit.js';
 import type { Db, Store } from '../store/open-store.js';
 import { estimateCost } from './cost-estimate.js';
 import { forgetPriceVersions } from './metering.js';
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
-const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
+const isClass = (c: string): c is PriceClass => (PRICE_CLASSES as readonly string[]).includes(c);
 const isGranularity = (g: string): g is BillingGranularity => (BILLING_GRANULARITIES as readonly string[]).includes(g);
 
 /** parseInstant: an ISO 8601 date or date-time in epoch ms, or a 422 naming the field. */
@@ -84,8 +85,8 @@ export class PriceBook {
         ]);
       }
       if (!isClass(p.class)) {
-        throw invalid('unknown_price_class', `class ${p.class} is not a usage class (${USAGE_CLASSES.join(', ')})`, [
-          { path: `prices.${i}.class`, message: `one of ${USAGE_CLASSES.join(', ')}` },
+        throw invalid('unknown_price_class', `class ${p.class} is not a price class (${PRICE_CLASSES.join(', ')})`, [
+          { path: `prices.${i}.class`, message: `one of ${PRICE_CLASSES.join(', ')}` },
         ]);
       }
       const k = `${p.gpuType} ${p.class}`;

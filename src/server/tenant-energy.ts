@@ -1,6 +1,7 @@
 /**
  * Every (organisation, project)'s metered energy since metering began, for /metrics
- * (energy-metrics.ts): kWh at the GPUs by the power model, kWh with each site's PUE of each month,
+ * (energy-metrics.ts): kWh at the GPUs — measured where a driver measured them (the rollup's
+ * measured_kwh), the power model for the rest of the run time —, kWh with each site's PUE of each month,
  * and kg CO₂e by each site's grid factor of the month — the arithmetic of GET /v1/jobs/{id}/energy
  * (job-energy.ts), so a project's figure is what its jobs' energies add up to.
  *
@@ -24,6 +25,8 @@ export interface TenantEnergy {
   itKwh: number;
   facilityKwh: number;
   co2Kg: number;
+  /** The part of itKwh that was measured. */
+  measuredKwh: number;
 }
 
 interface RunTime {
@@ -33,8 +36,19 @@ interface RunTime {
   gpuType: string;
   month: string;
   mms: bigint;
+  measuredMms: bigint;
+  measuredKwh: number;
 }
-type RollupRow = { org_id: string; project_id: string; site: string; gpu_type: string; month: string; mms: string };
+type RollupRow = {
+  org_id: string;
+  project_id: string;
+  site: string;
+  gpu_type: string;
+  month: string;
+  mms: string;
+  measured_mms: string;
+  measured_kwh: number | string;
+};
 
 const dayName = (t: number) => new Date(Math.floor(t / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
 
@@ -59,6 +73,8 @@ export class TenantEnergyTotals {
         month.as('month'),
         // Text: a sum of milli-GPU × ms passes 2^53 in a large fleet's year; BigInt keeps it exact.
         sql<string>`cast(sum(run_mms) as text)`.as('mms'),
+        sql<string>`cast(sum(measured_mms) as text)`.as('measured_mms'),
+        sql<number>`sum(measured_kwh)`.as('measured_kwh'),
       ]);
       if (beforeDay !== null) q = q.where('day', '<', beforeDay);
       return q.groupBy(['org_id', 'project_id', 'site', 'gpu_type', month]).execute();
@@ -66,7 +82,16 @@ export class TenantEnergyTotals {
     // A few recent days: their rows by the key's day range, added up here.
     let q = this.store.db
       .selectFrom('usage_daily')
-      .select(['org_id', 'project_id', 'site', 'gpu_type', month.as('month'), sql<string>`cast(run_mms as text)`.as('mms')])
+      .select([
+        'org_id',
+        'project_id',
+        'site',
+        'gpu_type',
+        month.as('month'),
+        sql<string>`cast(run_mms as text)`.as('mms'),
+        sql<string>`cast(measured_mms as text)`.as('measured_mms'),
+        'measured_kwh',
+      ])
       .where('day', '>=', fromDay);
     if (beforeDay !== null) q = q.where('day', '<', beforeDay);
     return q.execute();
@@ -77,7 +102,7 @@ export class TenantEnergyTotals {
     const [open, factorRows] = await Promise.all([
       this.store.db
         .selectFrom('usage_records')
-        .select(['org_id', 'project_id', 'site', 'gpu_type', 'gpus', 'started_at'])
+        .select(['org_id', 'project_id', 'site', 'gpu_type', 'gpus', 'started_at', 'measured_joules'])
         .where('ended_at', 'is', null)
         .execute(),
       this.store.db.selectFrom('energy_factors').select(['site', 'month', 'pue', 'grid_g_co2_per_kwh']).execute(),
@@ -101,30 +126,33 @@ export class TenantEnergyTotals {
       const k = `${org}\u0000${project}`;
       let e = out.get(k);
       if (!e) {
-        e = { org, project, itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+        e = { org, project, itKwh: 0, facilityKwh: 0, co2Kg: 0, measuredKwh: 0 };
         out.set(k, e);
       }
       return e;
     };
     for (const r of [...this.settled.values(), ...recent.values()]) {
-      // milli-GPU × ms → GPU-ms, exact in BigInt down to the microsecond.
-      const gpuMs = Number(r.mms / 1000n) + Number(r.mms % 1000n) / 1000;
-      const it = kwhOf(1, gpuMs, gpuWatts(r.gpuType));
+      // milli-GPU × ms of the unmeasured run time → GPU-ms, exact in BigInt down to the microsecond.
+      const model = r.mms - r.measuredMms;
+      const it = r.measuredKwh + kwhOf(1, Number(model / 1000n) + Number(model % 1000n) / 1000, gpuWatts(r.gpuType));
       const f = factors.get(`${r.site}/${r.month}`);
       const e = at(r.org, r.project);
       e.itKwh += it;
       e.facilityKwh += it * (f?.pue ?? 1);
       e.co2Kg += f ? (it * f.pue * f.gridGCo2PerKwh) / 1000 : 0;
+      e.measuredKwh += r.measuredKwh;
     }
     for (const r of open) {
       const start = Date.parse(r.started_at);
-      const x = segmentEnergy({ gpuType: r.gpu_type, gpus: Number(r.gpus), start, end: Math.max(now, start) }, (m) =>
-        factors.get(`${r.site}/${m}`),
+      const x = segmentEnergy(
+        { gpuType: r.gpu_type, gpus: Number(r.gpus), start, end: Math.max(now, start), measuredJoules: r.measured_joules },
+        (m) => factors.get(`${r.site}/${m}`),
       );
       const e = at(r.org_id, r.project_id);
       e.itKwh += x.itKwh;
       e.facilityKwh += x.facilityKwh;
       e.co2Kg += x.co2Kg;
+      e.measuredKwh += x.measuredKwh;
     }
     return [...out.values()];
   }
@@ -134,8 +162,13 @@ function add(into: Map<string, RunTime>, rows: RollupRow[]): void {
   for (const r of rows) {
     const k = [r.org_id, r.project_id, r.site, r.gpu_type, r.month].join('\u0000');
     const e = into.get(k);
-    if (e) e.mms += BigInt(r.mms);
-    else
+    const measuredMms = BigInt(r.measured_mms ?? '0');
+    const measuredKwh = Number(r.measured_kwh ?? 0);
+    if (e) {
+      e.mms += BigInt(r.mms);
+      e.measuredMms += measuredMms;
+      e.measuredKwh += measuredKwh;
+    } else
       into.set(k, {
         org: r.org_id,
         project: r.project_id,
@@ -143,6 +176,8 @@ function add(into: Map<string, RunTime>, rows: RollupRow[]): void {
         gpuType: r.gpu_type,
         month: r.month,
         mms: BigInt(r.mms),
+        measuredMms,
+        measuredKwh,
       });
   }
 }

@@ -6,8 +6,11 @@
  * The total cost is the sum of the groups' costs, so a CSV adds up. Time is summed exactly, in
  * milli-GPU × ms, so that a report built from the daily rollup (addDaily) for whole days and from
  * raw segments (add, clipped to windows) for the rest equals one built from raw segments alone.
+ * Energy at the GPUs (itKwh): a measured segment's measurement spread evenly over its run, the
+ * power model for the run time of the rest (kept exact per GPU type, in milli-GPU × ms).
  */
 import { costNumerator, type PriceTimeline, roundCents } from '../model/cost.js';
+import { gpuWatts, kwhOf, round6 } from '../model/energy.js';
 import { invalid } from '../model/errors.js';
 import { MAX_USAGE_ROWS, type UsageClass, type UsageGroup, type UsageReport, type UsageRow } from '../model/usage.js';
 import { milliGpus } from '../model/usage-daily.js';
@@ -22,6 +25,8 @@ export interface Segment {
   start: number;
   end: number;
   open: boolean;
+  /** Joules the driver measured for the (closed) segment; null or absent: not measured. */
+  measuredJoules?: number | null;
 }
 
 const DAY_MS = 86_400_000;
@@ -60,6 +65,9 @@ export interface DailyRow {
   billedMms: bigint;
   pieces: number;
   starts: number;
+  /** The part of runMms that was measured, and its measured kWh (migration 035). */
+  measuredMms: bigint;
+  measuredKwh: number;
 }
 
 interface Acc {
@@ -70,10 +78,24 @@ interface Acc {
   unpricedMms: bigint;
   /** Billed time (the run rounded up to the granularity), milli-GPU × ms, priced or not. */
   billedMms: bigint;
+  /** Unmeasured run time per GPU type (milli-GPU × ms), for the power model; and the measured kWh. */
+  modelMms: Map<string, bigint>;
+  measuredKwh: number;
   /** Billed time reserved capacity covered (usage-coverage.ts), milli-GPU × ms, and its list price's numerator. */
   coveredMms: bigint;
   coveredNumerator: bigint;
 }
+
+/** The kWh at the GPUs of an accumulated group: measured, plus the power model for the rest. */
+function itKwhOf(a: Pick<Acc, 'modelMms' | 'measuredKwh'>): number {
+  let kwh = a.measuredKwh;
+  for (const [type, mms] of a.modelMms) kwh += kwhOf(1, Number(mms / 1000n) + Number(mms % 1000n) / 1000, gpuWatts(type));
+  return kwh;
+}
+
+const addModel = (a: Acc, gpuType: string, mms: bigint) => {
+  if (mms !== 0n) a.modelMms.set(gpuType, (a.modelMms.get(gpuType) ?? 0n) + mms);
+};
 
 /** A group of the report with its billed time (GPU-seconds rounded to the millisecond), for the FOCUS export. */
 export type BilledRow = UsageRow & { billedGpuSeconds: number };
@@ -126,8 +148,20 @@ export class UsageAggregate {
         openSegments: 0,
         cost: 0,
         unpricedGpuSeconds: 0,
+        itKwh: 0,
+        measuredKwh: 0,
       };
-      a = { row, mms: 0n, costNumerator: 0n, unpricedMms: 0n, billedMms: 0n, coveredMms: 0n, coveredNumerator: 0n };
+      a = {
+        row,
+        mms: 0n,
+        costNumerator: 0n,
+        unpricedMms: 0n,
+        billedMms: 0n,
+        modelMms: new Map(),
+        measuredKwh: 0,
+        coveredMms: 0n,
+        coveredNumerator: 0n,
+      };
       this.groups.set(key, a);
     }
     return a;
@@ -154,6 +188,8 @@ export class UsageAggregate {
       return last;
     };
     const billedEnd = this.prices.billedEnd(s.start, s.end);
+    const joules = s.measuredJoules ?? null;
+    const measuredPerMs = joules !== null && s.end > s.start ? joules / 3.6e6 / (s.end - s.start) : null;
     let groupCounted = false;
     for (const [wa, wb] of windows) {
       for (const piece of dayPieces(Math.max(s.start, wa), Math.min(s.end, wb), this.byDay)) {
@@ -161,6 +197,8 @@ export class UsageAggregate {
         const mms = m * BigInt(piece.ms);
         a.mms += mms;
         this.totalMms += mms;
+        if (measuredPerMs === null) addModel(a, s.gpuType, mms);
+        else a.measuredKwh += measuredPerMs * piece.ms;
         if (this.byDay || (counted && !groupCounted)) {
           a.row.segments += 1;
           if (s.open) a.row.openSegments += 1;
@@ -190,6 +228,8 @@ export class UsageAggregate {
     const a = this.acc(s, utcDay(start));
     a.mms += r.runMms;
     this.totalMms += r.runMms;
+    addModel(a, r.gpuType, r.runMms - r.measuredMms);
+    a.measuredKwh += r.measuredKwh;
     const counted = this.byDay || first ? r.pieces : r.starts;
     a.row.segments += counted;
     this.segments += first ? r.pieces : r.starts;
@@ -229,7 +269,7 @@ export class UsageAggregate {
 
   private rows<T extends UsageRow>(extend: (row: UsageRow, billedMms: bigint) => T): T[] {
     return [...this.groups.values()]
-      .map(({ row, mms, costNumerator: n, unpricedMms, billedMms, coveredMms, coveredNumerator }) =>
+      .map(({ row, mms, costNumerator: n, unpricedMms, billedMms, modelMms, measuredKwh, coveredMms, coveredNumerator }) =>
         extend(
           {
             ...row,
@@ -237,6 +277,8 @@ export class UsageAggregate {
             gpuHours: hours6(mms),
             cost: roundCents(n),
             unpricedGpuSeconds: seconds3(unpricedMms),
+            itKwh: round6(itKwhOf({ modelMms, measuredKwh })),
+            measuredKwh: round6(measuredKwh),
             ...(this.covering
               ? {
                   coveredGpuSeconds: seconds3(coveredMms),
@@ -266,6 +308,8 @@ export class UsageAggregate {
         segments: this.segments,
         cost: items.reduce((sum, i) => sum + i.cost, 0),
         unpricedGpuSeconds: round3(items.reduce((sum, i) => sum + i.unpricedGpuSeconds, 0)),
+        itKwh: round6(items.reduce((sum, i) => sum + i.itKwh, 0)),
+        measuredKwh: round6(items.reduce((sum, i) => sum + i.measuredKwh, 0)),
         ...(this.covering
           ? {
               coveredGpuSeconds: round3(items.reduce((sum, i) => sum + (i.coveredGpuSeconds ?? 0), 0)),

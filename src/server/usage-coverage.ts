@@ -12,7 +12,8 @@ import { GRANULARITY_MS } from '../model/prices.js';
 import { USAGE_CLASSES, type UsageClass } from '../model/usage.js';
 import { DAY_MS, milliGpus, utcDayName } from '../model/usage-daily.js';
 import type { Db } from '../store/open-store.js';
-import { type CoverPrice, coverOrder, ReservedParts, sweepCover } from './invoices/reserved-cover.js';
+import { type CoverPrice, coverOrder, sweepCover } from './invoices/reserved-cover.js';
+import { ReservedParts } from './invoices/reserved-parts.js';
 
 const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
 const iso = (t: number) => new Date(t).toISOString();
@@ -113,7 +114,7 @@ export async function coverUsage(
   const out: CoveredUsage[] = [];
   for (const c of commitments) {
     if (c.to <= c.from) continue;
-    const parts = new ReservedParts<string>();
+    const parts = new ReservedParts();
     const keys = new Map<string, Key>();
     const billedSince = iso(c.from - GRANULARITY_MS.minute);
     const add = (r: SegmentRow) => {
@@ -168,7 +169,7 @@ export async function coverUsage(
       after = [last.ended_at ?? billedSince, last.id];
     }
     // Levels: keys of equal rank, in the invoice's cover order.
-    const info = parts.keys.map((k) => keys.get(k)!);
+    const info = parts.keys.map((k) => keys.get(k ?? '')!);
     const order = info.map((_, i) => i).sort((x, y) => coverOrder(info[x]!.price, info[y]!.price));
     const levels: number[][] = [];
     for (const i of order) {

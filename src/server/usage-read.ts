@@ -44,6 +44,7 @@ interface RawRow {
   gpus: number;
   started_at: string;
   ended_at: string | null;
+  measured_joules: number | null;
 }
 
 const segment = (r: RawRow, now: number): Segment => ({
@@ -56,7 +57,20 @@ const segment = (r: RawRow, now: number): Segment => ({
   start: Date.parse(r.started_at),
   end: r.ended_at === null ? now : Date.parse(r.ended_at),
   open: r.ended_at === null,
+  measuredJoules: r.measured_joules === null ? null : Number(r.measured_joules),
 });
+const RAW_COLUMNS = [
+  'id',
+  'org_id',
+  'project_id',
+  'gpu_type',
+  'site',
+  'class',
+  'gpus',
+  'started_at',
+  'ended_at',
+  'measured_joules',
+] as const;
 
 /** readUsage: adds every segment of [from, to) (filtered) to `agg`, rollup for whole days, raw for the rest. */
 export async function readUsage(
@@ -96,6 +110,8 @@ export async function readUsage(
         sql<string>`cast(sum(billed_mms) as text)`.as('billed'),
         sql<number>`sum(pieces)`.as('pieces'),
         sql<number>`sum(starts)`.as('starts'),
+        sql<string>`cast(sum(measured_mms) as text)`.as('measured_mms'),
+        sql<number>`sum(measured_kwh)`.as('measured_kwh'),
       ])
       .where('day', '>=', dayName(firstDay))
       .where('day', '<', dayName(endDay));
@@ -118,6 +134,8 @@ export async function readUsage(
           billedMms: BigInt(r.billed),
           pieces: Number(r.pieces),
           starts: Number(r.starts),
+          measuredMms: BigInt(r.measured_mms),
+          measuredKwh: Number(r.measured_kwh),
         },
         d * DAY_MS === from,
       );
@@ -148,7 +166,7 @@ export async function readUsage(
       for (let afterStart = since, afterId = 0; ; ) {
         let sel = db
           .selectFrom('usage_records')
-          .select(['id', 'org_id', 'project_id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'])
+          .select(RAW_COLUMNS)
           .where('started_at', '>=', afterStart)
           .where('started_at', '<', iso(w.b))
           .where('ended_at', 'is not', null)
@@ -168,7 +186,7 @@ export async function readUsage(
     for (let after = 0; ; ) {
       let sel = db
         .selectFrom('usage_records')
-        .select(['id', 'org_id', 'project_id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'])
+        .select(RAW_COLUMNS)
         .where('ended_at', 'is', null)
         .where('id', '>', after)
         .where('started_at', '<', iso(to));
@@ -197,7 +215,7 @@ export async function readUsageRaw(
   for (let after = 0; ; ) {
     let sel = db
       .selectFrom('usage_records')
-      .select(['id', 'org_id', 'project_id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'])
+      .select(RAW_COLUMNS)
       .where('id', '>', after)
       .where('started_at', '<', iso(to))
       .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', billedSince)]));

@@ -143,7 +143,7 @@ export async function reconcileSegment(
   if (defers(trx)) await flushDeferred(trx);
   const s = await trx
     .selectFrom('usage_records')
-    .select(['id', 'org_id', 'project_id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'])
+    .select(['id', 'org_id', 'project_id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at', 'measured_joules'])
     .where('job_id', '=', Number(r.jobId))
     .where('attempt', '=', r.attempt)
     .executeTakeFirst();
@@ -183,7 +183,8 @@ export async function reconcileSegment(
   // The rollup: the metered pieces out, the reported ones in, netted per row.
   const daily = new Map<string, DailyRow>();
   const add = (start: number, end: number, sign: 1 | -1) => {
-    for (const p of dailyPieces(gpus, start, end, timeline.billedEnd(start, end))) {
+    // A measured energy stays the run's: it spreads over the reported run as it did over the metered one.
+    for (const p of dailyPieces(gpus, start, end, timeline.billedEnd(start, end), s.measured_joules)) {
       const day = utcDayName(p.day);
       const d = daily.get(day) ?? {
         org_id: s.org_id,
@@ -197,11 +198,15 @@ export async function reconcileSegment(
         pieces: 0,
         starts: 0,
         earliest_start: after.startedAt,
+        measured_mms: 0,
+        measured_kwh: 0,
       };
       d.run_mms += sign * p.runMms;
       d.billed_mms += sign * p.billedMms;
       d.pieces += sign * p.pieces;
       d.starts += sign * p.starts;
+      d.measured_mms += sign * p.measuredMms;
+      d.measured_kwh += sign * p.measuredKwh;
       daily.set(day, d);
     }
   };
@@ -211,7 +216,14 @@ export async function reconcileSegment(
   // that nets to nothing: a row's earliest start bounds a partial day's raw read and must move back
   // with it. It never moves forward (an earlier one only widens that read).
   const changed = [...daily.values()].filter(
-    (d) => r.start < oldStart || d.run_mms !== 0 || d.billed_mms !== 0 || d.pieces !== 0 || d.starts !== 0,
+    (d) =>
+      r.start < oldStart ||
+      d.run_mms !== 0 ||
+      d.billed_mms !== 0 ||
+      d.pieces !== 0 ||
+      d.starts !== 0 ||
+      // A measured run's energy moves between days even where its time on a day stays the same.
+      d.measured_kwh !== 0,
   );
   await addToRollup(trx, changed);
   // A day the run no longer touches: its row, if nothing else is left in it, goes (as if never added).

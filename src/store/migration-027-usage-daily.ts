@@ -20,13 +20,19 @@ interface Acc {
   pieces: number;
   starts: number;
   earliest_start: string;
+  measured_mms?: number;
+  measured_kwh?: number;
 }
 
 /**
  * rebuildUsageDaily: the rollup recomputed from every closed segment (the migration's backfill;
  * also for stores whose usage_records were written around metering, as the benches and some tests do).
+ * `energy`: also the measured energy columns of migration 035 (false only for this migration, before them).
  */
-export async function rebuildUsageDaily(db: Kysely<unknown>): Promise<{ segments: number; rows: number }> {
+export async function rebuildUsageDaily(
+  db: Kysely<unknown>,
+  opts: { energy: boolean } = { energy: true },
+): Promise<{ segments: number; rows: number }> {
   const versions = await sql<{ version: number; effective_from: string; granularity: string }>`
     SELECT version, effective_from, granularity FROM price_versions`.execute(db);
   const timeline = granularityTimeline(versions.rows);
@@ -43,12 +49,15 @@ export async function rebuildUsageDaily(db: Kysely<unknown>): Promise<{ segments
       gpus: number;
       started_at: string;
       ended_at: string;
-    }>`SELECT id, org_id, project_id, gpu_type, site, class, gpus, started_at, ended_at FROM usage_records
+      measured_joules: number | null;
+    }>`SELECT id, org_id, project_id, gpu_type, site, class, gpus, started_at, ended_at,
+         ${sql.raw(opts.energy ? 'measured_joules' : 'NULL AS measured_joules')} FROM usage_records
        WHERE id > ${after} AND ended_at IS NOT NULL ORDER BY id LIMIT 10000`.execute(db);
     for (const r of batch.rows) {
       const start = Date.parse(r.started_at);
       const end = Date.parse(r.ended_at);
-      for (const p of dailyPieces(Number(r.gpus), start, end, timeline.billedEnd(start, end))) {
+      const joules = r.measured_joules === null ? null : Number(r.measured_joules);
+      for (const p of dailyPieces(Number(r.gpus), start, end, timeline.billedEnd(start, end), joules)) {
         const day = utcDayName(p.day);
         const k = `${r.org_id}\u0000${r.project_id}\u0000${r.gpu_type}\u0000${r.site}\u0000${r.class}\u0000${day}`;
         const a = acc.get(k);
@@ -65,12 +74,17 @@ export async function rebuildUsageDaily(db: Kysely<unknown>): Promise<{ segments
             pieces: p.pieces,
             starts: p.starts,
             earliest_start: r.started_at,
+            ...(opts.energy ? { measured_mms: p.measuredMms, measured_kwh: p.measuredKwh } : {}),
           });
         } else {
           a.run_mms += p.runMms;
           a.billed_mms += p.billedMms;
           a.pieces += p.pieces;
           a.starts += p.starts;
+          if (opts.energy) {
+            a.measured_mms = (a.measured_mms ?? 0) + p.measuredMms;
+            a.measured_kwh = (a.measured_kwh ?? 0) + p.measuredKwh;
+          }
           if (r.started_at < a.earliest_start) a.earliest_start = r.started_at;
           if (!Number.isSafeInteger(a.billed_mms)) throw new Error(`usage rollup: the sum for ${k} is not exact in a double`);
         }
@@ -113,6 +127,7 @@ export const migration027UsageDaily: Migration = {
     await db.schema.createIndex('usage_daily_project').on('usage_daily').columns(['project_id', 'day']).execute();
     // Every report reads the running segments raw; there are few of them among millions.
     await sql`CREATE INDEX usage_records_open ON usage_records (id) WHERE ended_at IS NULL`.execute(db);
-    await rebuildUsageDaily(db);
+    // The measured energy columns come with migration 035, which rebuilds the rollup with them.
+    await rebuildUsageDaily(db, { energy: false });
   },
 };

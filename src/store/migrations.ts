@@ -30,6 +30,8 @@ import { migration030SshKeys } from './migration-030-ssh-keys.js';
 import { migration031UsageMeasuredEnergy } from './migration-031-usage-measured-energy.js';
 import { migration032ReservedCapacity } from './migration-032-reserved-capacity.js';
 import { migration033UsageReconcile } from './migration-033-usage-reconcile.js';
+import { migration034Lenders } from './migration-034-lenders.js';
+import { migration035UsageDailyEnergy } from './migration-035-usage-daily-energy.js';
 import { migration036InvoiceCorrections } from './migration-036-invoice-corrections.js';
 
 type Db = Kysely<unknown>;
@@ -209,6 +211,8 @@ export const migrations: Record<string, Migration> = {
   '031_usage_measured_energy': migration031UsageMeasuredEnergy,
   '032_reserved_capacity': migration032ReservedCapacity,
   '033_usage_reconcile': migration033UsageReconcile,
+  '034_lenders': migration034Lenders,
+  '035_usage_daily_energy': migration035UsageDailyEnergy,
   '036_invoice_corrections': migration036InvoiceCorrections,
 };
 

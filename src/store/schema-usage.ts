@@ -1,5 +1,5 @@
 /** Table types of migration 016 (usage records: one row per run segment of a job). */
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export interface UsageRecordsTable {
   id: Generated<number>;
@@ -20,6 +20,8 @@ export interface UsageRecordsTable {
   gpu_seconds: number | null;
   /** Joules the execution engine measured for the segment (Slurm's ConsumedEnergyRaw); null: not measured (migration 031). */
   measured_joules: number | null;
+  /** A borrowed segment's lenders, JSON [{project, gpus}] as the job started (model/lenders.ts); null: none (migration 034). */
+  lenders: string | null;
 }
 
 /**
@@ -43,6 +45,9 @@ export interface UsageDailyTable {
   starts: number;
   /** The earliest start of a segment whose billed time touches the day (where raw reads begin). */
   earliest_start: string;
+  /** Migration 035: the part of run_mms whose energy a driver measured, and that measured energy (kWh); default 0. */
+  measured_mms: ColumnType<number, number | undefined, number>;
+  measured_kwh: ColumnType<number, number | undefined, number>;
 }
 
 /**

@@ -90,6 +90,8 @@ export interface JobsTable {
   finished_at: string | null;
   /** 1 when the job runs on borrowed capacity (preemptible by the lender). */
   borrowed: number;
+  /** A borrowed start's lenders, JSON [{project, gpus}] (model/lenders.ts); null: none (migration 034). */
+  lenders: string | null;
   /** How many times the job was started (0: never); each start is one attempt (migration 009). */
   attempt: Generated<number>;
 }

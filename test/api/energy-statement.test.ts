@@ -50,6 +50,8 @@ before(async () => {
       // s2, no factors: 4 H100 × 0.7 kW × 1 h = 2.8 kWh at PUE 1, no CO₂.
       { org: 'acme', project: 'acme-ml', job: 900_002, start: NOV + 48 * H, seconds: 3600, gpus: 4, gpuType: 'H100', site: 's2' },
       { org: 'beta', project: 'beta-ml', job: 900_003, start: NOV + 72 * H, seconds: 1800, gpus: 2 },
+      // s1, measured: 8 B200 for 1 h drew 10.8 MJ = 3 kWh (the model would say 8); × 1.2 = 3.6; 1.368 kg.
+      { org: 'acme', project: 'acme-ml', job: 900_004, start: NOV + 96 * H, seconds: 3600, gpus: 8, measuredJoules: 10_800_000 },
     ]),
   );
   const month = `${lastYear}-11`;
@@ -101,6 +103,7 @@ function figure(text: string, label: string): number {
 function sameFigures(text: string, st: EnergyStatement) {
   assert.equal(figure(text, 'Energy at the GPUs (kWh)'), st.itKwh);
   assert.equal(figure(text, 'Energy with facility overhead (kWh)'), st.facilityKwh);
+  assert.equal(figure(text, 'of which measured (kWh)'), st.measuredKwh);
   assert.equal(figure(text, 'PUE'), st.pue);
   assert.equal(figure(text, 'Emissions (kg CO2e)'), st.co2Kg);
   if (st.renewableShare === null) assert.match(text, /Renewable share\s+none declared/);
@@ -117,9 +120,17 @@ test("last year's statement: JSON and PDF show the same kWh, PUE, renewable shar
   const j = await acme('GET', `/v1/orgs/acme/energy-statement?year=${lastYear}`);
   assert.equal(j.status, 200, JSON.stringify(j.body));
   const st = j.body;
-  // By hand: 32 + 2.8 kWh at the GPUs; 38.4 + 2.8 with PUE; 14.592 kg; renewable 0.5 of s1's only.
-  assert.deepEqual([st.itKwh, st.facilityKwh, st.co2Kg, st.renewableShare], [34.8, 41.2, 14.592, 0.5]);
-  assert.equal(st.pue, Math.round((41.2 / 34.8) * 1000) / 1000);
+  // By hand: 32 + 2.8 + 3 (measured) kWh at the GPUs; 38.4 + 2.8 + 3.6 with PUE; 14.592 + 1.368 kg;
+  // renewable 0.5 of s1's only.
+  assert.deepEqual([st.itKwh, st.facilityKwh, st.co2Kg, st.renewableShare, st.measuredKwh], [37.8, 44.8, 15.96, 0.5, 3]);
+  assert.equal(st.pue, Math.round((44.8 / 37.8) * 1000) / 1000);
+  assert.deepEqual(
+    st.bySite.map((x: { site: string; measuredKwh: number }) => [x.site, x.measuredKwh]),
+    [
+      ['s1', 3],
+      ['s2', 0],
+    ],
+  );
   assert.deepEqual(st.monthsWithoutFactors, [`s2/${lastYear}-11`]);
   const r = await pdfOf('acme', lastYear);
   assert.equal(r.status, 200);
@@ -137,8 +148,8 @@ test("last year's statement: JSON and PDF show the same kWh, PUE, renewable shar
   const env = { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken };
   const show = await gigafab(['energy', 'statement', '--org', 'acme', '--year', lastYear], env);
   assert.equal(show.code, 0, show.err);
-  assert.match(show.out, /34\.800000 kWh at the GPUs, 41\.200000 kWh with PUE/);
-  assert.match(show.out, /14\.592000 kg CO₂e/);
+  assert.match(show.out, /37\.800000 kWh at the GPUs \(3\.000000 measured\), 44\.800000 kWh with PUE/);
+  assert.match(show.out, /15\.960000 kg CO₂e/);
   const out = join(dir, 'cli.pdf');
   const dl = await gigafab(['energy', 'statement', '--org', 'acme', '--year', lastYear, '--pdf', out], env);
   assert.equal(dl.code, 0, dl.err);

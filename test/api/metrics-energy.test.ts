@@ -51,14 +51,14 @@ function value(text: string, name: string, project: string, org = project === 'o
 }
 
 /** run: a job of `gpus` B200 per node that runs `seconds` of simulated time (time scale 600) to its end. */
-async function run(project: string, gpus: number, seconds: number, nodes = 1): Promise<string> {
+async function run(project: string, gpus: number, seconds: number, nodes = 1, gpuUtilisation?: number): Promise<string> {
   const r = await acme('POST', '/v1/jobs', {
     name: `${project}-job`,
     project,
     gpuType: 'B200',
     gpusPerNode: gpus,
     nodes,
-    simulation: { durationSeconds: seconds, exitCode: 0 },
+    simulation: { durationSeconds: seconds, exitCode: 0, gpuUtilisation },
   });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const id = r.body.id as string;
@@ -67,18 +67,20 @@ async function run(project: string, gpus: number, seconds: number, nodes = 1): P
 }
 
 /** energy: GET /v1/jobs/{id}/energy of the jobs, added up. */
-async function energy(ids: string[]): Promise<{ itKwh: number; facilityKwh: number; co2Kg: number }> {
-  const sum = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+type Figures = { itKwh: number; facilityKwh: number; co2Kg: number; measuredKwh: number };
+async function energy(ids: string[]): Promise<Figures> {
+  const sum = { itKwh: 0, facilityKwh: 0, co2Kg: 0, measuredKwh: 0 };
   for (const id of ids) {
     const e = await acme('GET', `/v1/jobs/${id}/energy`);
     assert.equal(e.status, 200, JSON.stringify(e.body));
     for (const k of ['itKwh', 'facilityKwh', 'co2Kg'] as const) sum[k] += e.body[k];
+    sum.measuredKwh += e.body.measuredKwh ?? 0;
   }
   return sum;
 }
 
 /** matches: the three series of (org, project) equal the jobs' energy (each job's figure rounded to 1e-6 kWh). */
-function matches(m: string, project: string, want: { itKwh: number; facilityKwh: number; co2Kg: number }, jobs: number) {
+function matches(m: string, project: string, want: Figures, jobs: number) {
   const tol = jobs * 1e-6;
   const it = value(m, 'sustainability_tenant_energy_kwh', project);
   const fac = value(m, 'gigafab_tenant_facility_energy_kwh', project);
@@ -89,19 +91,28 @@ function matches(m: string, project: string, want: { itKwh: number; facilityKwh:
     `${project} facility kWh ${fac} vs ${want.facilityKwh}`,
   );
   assert.ok(co2 !== undefined && Math.abs(co2 - want.co2Kg) <= tol, `${project} kg CO2e ${co2} vs ${want.co2Kg}`);
+  const measured = value(m, 'gigafab_tenant_measured_energy_kwh', project);
+  assert.ok(
+    measured !== undefined && Math.abs(measured - want.measuredKwh) <= tol,
+    `${project} measured kWh ${measured} vs ${want.measuredKwh}`,
+  );
 }
 
 test("a project's energy at /metrics is its jobs' energy added up, IT, with PUE and CO₂", async () => {
   const p1 = [await run('p1', 8, 1200), await run('p1', 4, 1800)];
-  const p2 = [await run('p2', 8, 1200, 2)];
+  // p2's job runs at half utilisation: the simulated driver reports its energy, which counts as measured.
+  const p2 = [await run('p2', 8, 1200, 2, 0.5)];
   const m = await scrape();
   const e1 = await energy(p1);
   const e2 = await energy(p2);
   // 8 B200 at 1000 W for about 2 s: some 0.0044 kWh; the figures are not empty.
-  assert.ok(e1.itKwh > 0.003 && e2.itKwh > 0.006, JSON.stringify({ e1, e2 }));
+  // p2 at half utilisation: 570 W a GPU instead of 1000.
+  assert.ok(e1.itKwh > 0.003 && e2.itKwh > 0.003, JSON.stringify({ e1, e2 }));
   assert.ok(Math.abs(e1.facilityKwh - e1.itKwh * PUE) < 1e-5 && Math.abs(e1.co2Kg - (e1.facilityKwh * GRID) / 1000) < 1e-5);
   matches(m, 'p1', e1, 2);
   matches(m, 'p2', e2, 1);
+  assert.equal(e1.measuredKwh, 0);
+  assert.ok(Math.abs(e2.measuredKwh - e2.itKwh) < 1e-6, JSON.stringify(e2));
   assert.match(m, /# TYPE sustainability_tenant_energy_kwh gauge/);
   assert.match(m, /# TYPE sustainability_tenant_operational_gwp_kg gauge/);
 });
@@ -114,6 +125,7 @@ test('the label cap holds: a third project is added into org="other",project="ot
     'sustainability_tenant_energy_kwh',
     'gigafab_tenant_facility_energy_kwh',
     'sustainability_tenant_operational_gwp_kg',
+    'gigafab_tenant_measured_energy_kwh',
   ])
     assert.equal(value(m, name, 'p3'), undefined, `${name} has no p3 series`);
   const sets = new Set(

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { REPO } from '../helpers/server.js';
 
 const run = promisify(execFile);
-const SUITES = ['spine', 'scheduling', 'crash-recovery'];
+const SUITES = ['spine', 'scheduling', 'crash-recovery', 'lent-credit'];
 
 for (const suite of SUITES) {
   test(`postgres: the ${suite} suite passes with the server on PostgreSQL`, async () => {

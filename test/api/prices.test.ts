@@ -125,15 +125,16 @@ test("a finished job's cost is its GPUs × its run time (rounded up to the secon
   assert.match(
     await res.text(),
     new RegExp(
-      `^org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds\\r\\nacme,[0-9.]+,[0-9.]+,1,0,${cents},0\\r\\n$`,
+      `^org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds,itKwh,measuredKwh\\r\\nacme,[0-9.]+,[0-9.]+,1,0,${cents},0,[0-9.]+,0\\r\\n$`,
     ),
   );
   const { gigafab } = cliRunner('gigafab-prices-cli-');
   const table = await gigafab(['usage', '--from', SINCE], { GIGAFAB_URL: server.url, GIGAFAB_TOKEN: acmeToken });
   assert.equal(table.code, 0, table.err);
   const eur = (cents / 100).toFixed(2);
-  assert.match(table.out, new RegExp(`^acme-ml\\s.*\\s${eur.replace('.', '\\.')}$`, 'm'));
-  assert.match(table.out, new RegExp(`EUR ${eur.replace('.', '\\.')}, from`));
+  // The row ends with its EUR and its kWh at the GPUs.
+  assert.match(table.out, new RegExp(`^acme-ml\\s.*\\s${eur.replace('.', '\\.')}\\s+[0-9]+\\.[0-9]{3}$`, 'm'));
+  assert.match(table.out, new RegExp(`EUR ${eur.replace('.', '\\.')}, [0-9.]+ kWh at the GPUs`));
 });
 
 test('POST /v1/jobs/estimate and job submit --dry-run price the spec and submit nothing', async () => {

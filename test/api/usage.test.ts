@@ -80,8 +80,13 @@ test("a finished job's GPU-seconds are its GPUs × its run time; a running job c
       openSegments: 0,
       cost: 0,
       unpricedGpuSeconds: 8 * ran, // no price set in this suite; the period ends where the run did
+      itKwh: Math.round(((8 * ran * 1000) / 3.6e6) * 1e6) / 1e6, // 8 B200 at the model's 1000 W
+      measuredKwh: 0,
     },
   ]);
+  // The report's kWh are the job's own energy (GET /v1/jobs/{id}/energy).
+  const energy = await acme('GET', `/v1/jobs/${done.id}/energy`);
+  assert.equal(energy.body.itKwh, only.body.items[0].itKwh);
   assert.ok(row.gpuSeconds > 8 * ran, 'the open segment adds to the finished one');
 });
 
@@ -106,8 +111,8 @@ test('format=csv answers text/csv with the group columns first', async () => {
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/csv/);
   const lines = (await res.text()).trim().split('\r\n');
-  assert.equal(lines[0], 'org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds');
-  assert.match(lines[1] ?? '', /^acme,[0-9.]+,[0-9.]+,2,1,0,[0-9.]+$/);
+  assert.equal(lines[0], 'org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds,itKwh,measuredKwh');
+  assert.match(lines[1] ?? '', /^acme,[0-9.]+,[0-9.]+,2,1,0,[0-9.]+,[0-9.]+,0$/);
 });
 
 test('bad input answers 422 with a machine-readable code and a sentence', async () => {
@@ -131,18 +136,23 @@ test('gigafab usage prints a table with a total, and --csv the same CSV as the A
   const table = await gigafab(['usage', '--from', SINCE, '--group-by', 'project,class'], env);
   assert.equal(table.code, 0, table.err);
   const lines = table.out.trimEnd().split('\n');
-  assert.match(lines[0] ?? '', /^PROJECT\s+CLASS\s+GPU-HOURS\s+GPU-SECONDS\s+SEGMENTS\s+EUR$/);
-  assert.match(lines[1] ?? '', /^acme-ml\s+on-demand\s+[0-9.]+\s+█+.*\s+[0-9.]+\s+2 \(1 running\)\s+0\.00 \*$/);
+  assert.match(lines[0] ?? '', /^PROJECT\s+CLASS\s+GPU-HOURS\s+GPU-SECONDS\s+SEGMENTS\s+EUR\s+KWH$/);
+  assert.match(
+    lines[1] ?? '',
+    /^acme-ml\s+on-demand\s+[0-9.]+\s+█+.*\s+[0-9.]+\s+2 \(1 running\)\s+0\.00 \*\s+[0-9]+\.[0-9]{3}$/,
+  );
   assert.match(
     lines[2] ?? '',
-    new RegExp(`^total: [0-9.]+ GPU-hours \\([0-9.]+ GPU-seconds\\), EUR 0.00, from ${SINCE}T00:00:00.000Z to `),
+    new RegExp(
+      `^total: [0-9.]+ GPU-hours \\([0-9.]+ GPU-seconds\\), EUR 0.00, [0-9]+\\.[0-9]{3} kWh at the GPUs \\(0\\.000 measured\\), from ${SINCE}T00:00:00.000Z to `,
+    ),
   );
   assert.match(lines[3] ?? '', /^\* [0-9.]+ GPU-seconds had no price in effect and are not in the cost$/);
   const csv = await gigafab(['usage', '--from', SINCE, '--group-by', 'org', '--csv'], env);
   assert.equal(csv.code, 0, csv.err);
   assert.match(
     csv.out,
-    /^org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds\r\nacme,[0-9.]+,[0-9.]+,2,1,0,[0-9.]+\r\n$/,
+    /^org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds,itKwh,measuredKwh\r\nacme,[0-9.]+,[0-9.]+,2,1,0,[0-9.]+,[0-9.]+,0\r\n$/,
   );
   const bad = await gigafab(['usage', '--group-by', 'tenant'], env);
   assert.equal(bad.code, 1);
@@ -186,6 +196,8 @@ test('a kill -9 while a job runs: after the restart its one segment is still ope
       openSegments: 0,
       cost: 0,
       unpricedGpuSeconds: 8 * Math.ceil(ran), // no price set; billed time is rounded up to the second
+      itKwh: Math.round(((8 * ran * 1000) / 3.6e6) * 1e6) / 1e6,
+      measuredKwh: 0,
     },
   ]);
 });

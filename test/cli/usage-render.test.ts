@@ -9,15 +9,25 @@ const plain: UsageReport = {
   to: '2026-01-01T00:00:00.000Z',
   groupBy: ['project'],
   items: [
-    { project: 'vision', gpuSeconds: 86400, gpuHours: 24, segments: 1, openSegments: 0, cost: 8640, unpricedGpuSeconds: 0 },
+    {
+      project: 'vision',
+      gpuSeconds: 86400,
+      gpuHours: 24,
+      segments: 1,
+      openSegments: 0,
+      cost: 8640,
+      unpricedGpuSeconds: 0,
+      itKwh: 0,
+      measuredKwh: 0,
+    },
   ],
-  total: { gpuSeconds: 86400, gpuHours: 24, segments: 1, cost: 8640, unpricedGpuSeconds: 0 },
+  total: { gpuSeconds: 86400, gpuHours: 24, segments: 1, cost: 8640, unpricedGpuSeconds: 0, itKwh: 0, measuredKwh: 0 },
 };
 
 test('a report without reserved capacity has no net column', () => {
   const out = renderUsage(plain);
   assert.doesNotMatch(out, /NET EUR|reserved:/);
-  assert.match(out, /EUR 86\.40, from/);
+  assert.match(out, /EUR 86\.40, 0\.000 kWh/);
 });
 
 test('a report with reserved capacity shows the net cost and each commitment', () => {
@@ -40,7 +50,7 @@ test('a report with reserved capacity shows the net cost and each commitment', (
     ],
   });
   assert.match(out, /NET EUR/);
-  assert.match(out, /vision .*86\.40 +43\.20/);
+  assert.match(out, /vision .*86\.40 +0\.000 +43\.20/);
   assert.match(out, /EUR 86\.40 \(net of reserved capacity EUR 43\.20\)/);
   assert.match(out, /reserved: acme 8 × B200 in 2025-12, EUR 80\.00 for .*, covered 12\.00 GPU-hours/);
 });

@@ -63,6 +63,7 @@ before(async () => {
     await seedPrices(s, from, [
       { gpuType: 'B200', class: 'on-demand', cents: 450 },
       { gpuType: 'B200', class: 'preemptible', cents: 180 },
+      { gpuType: 'B200', class: 'lent-credit', cents: 100 },
     ]);
     await seedUsage(s, [
       { org: 'acme', project: 'acme-ml', job: 900_001, start: from + 24 * H, seconds: 7200, gpus: 16 }, // 32 GPU-h × 4.50 = 144.00
@@ -229,15 +230,28 @@ test("an invoice altered in the database keeps its row with the API's sentence, 
   await closeConsole(s, [httpStatusLogged(409)]);
 });
 
-test("a reserved organisation's invoice page shows its reservation: the monthly amount and the GPU-hours covered at 0", async () => {
+test("a reserved organisation's invoice page shows its reservation (the monthly amount, the GPU-hours covered at 0) and its lent credit", async () => {
   // The server restarted in the test before: a client for its current address.
   const op = api(server.url, server.operatorToken);
   assert.equal((await op('POST', '/v1/orgs', { id: 'anchor', name: 'Anchor', kind: 'public-sector' })).status, 201);
   assert.equal((await op('POST', '/v1/orgs/anchor/projects', { id: 'anchor-ml' })).status, 201);
   const anchor = await tenantUser(op, 'anchor', { name: 'Ann', role: 'admin' });
   // 4 GPUs for an hour against 2 reserved: 2 GPU-hours covered, 2 at EUR 4.50; 2 × EUR 500.00 reserved.
+  // globex borrows 2 GPUs of anchor-ml's lent quota for an hour while anchor's 2 are idle: 2 GPU-hours × EUR 1.00 credited.
   await withStore(server.dataDir, (s) =>
-    seedUsage(s, [{ org: 'anchor', project: 'anchor-ml', job: 900_004, start: from + 96 * H, seconds: 3600, gpus: 4 }]),
+    seedUsage(s, [
+      { org: 'anchor', project: 'anchor-ml', job: 900_004, start: from + 96 * H, seconds: 3600, gpus: 4 },
+      {
+        org: 'globex',
+        project: 'globex-ml',
+        job: 900_005,
+        start: from + 120 * H,
+        seconds: 3600,
+        gpus: 2,
+        cls: 'borrowed',
+        lenders: [{ project: 'anchor-ml', gpus: 2 }],
+      },
+    ]),
   );
   const set = await op('PUT', '/v1/reserved-capacity', {
     org: 'anchor',
@@ -250,7 +264,7 @@ test("a reserved organisation's invoice page shows its reservation: the monthly 
   const run = await op('POST', '/v1/invoices/runs', { month });
   assert.equal(run.status, 200, JSON.stringify(run.body));
   const id = (run.body.issued as { id: string; org: string; netCents: number }[]).find((i) => i.org === 'anchor');
-  assert.equal(id?.netCents, 100_000 + 900, JSON.stringify(run.body));
+  assert.equal(id?.netCents, 100_000 + 900 - 200, JSON.stringify(run.body));
   const s = await open(anchor.token, `/invoices/${id.id}`);
   const { page } = s;
   const reserved = page.locator('[data-testid=invoice-reserved] tbody tr[data-reserved="B200"]');
@@ -259,6 +273,11 @@ test("a reserved organisation's invoice page shows its reservation: the monthly 
   assert.equal(await text(reserved.locator('[data-col=covered]')), '2');
   const line = page.locator('tr[data-line="B200/on-demand/1"] [data-col=gpuHours]');
   assert.equal(await text(line), '2');
+  const lent = page.locator('[data-testid=invoice-lent-credits] tbody tr[data-lent="B200/1"]');
+  assert.equal(await text(lent.locator('[data-col=gpuHours]')), '2');
+  assert.equal(await text(lent.locator('[data-col=amount]')), fmtEur(-200));
+  assert.equal(await text(page.getByTestId('invoice-lent-credit')), fmtEur(-200));
+  assert.equal(await text(page.getByTestId('invoice-net')), fmtEur(100_700));
   await closeConsole(s, []);
 });
 
@@ -270,7 +289,7 @@ test('an invoice that charges a correction of an earlier one shows it: the corre
   // The month before last: a run (before any price: billed 0), invoiced.
   const earlier = lastMonth(from);
   await withStore(server.dataDir, (s) =>
-    seedUsage(s, [{ org: 'delta', project: 'delta-ml', job: 900_005, start: earlier.from + 24 * H, seconds: 3600, gpus: 2 }]),
+    seedUsage(s, [{ org: 'delta', project: 'delta-ml', job: 900_105, start: earlier.from + 24 * H, seconds: 3600, gpus: 2 }]),
   );
   const first = await op('POST', '/v1/invoices/runs', { month: earlier.month });
   assert.equal(first.status, 200, JSON.stringify(first.body));
@@ -286,7 +305,7 @@ test('an invoice that charges a correction of an earlier one shows it: the corre
           org_id: 'delta',
           invoice_id: Number(corrected.id),
           month: earlier.month,
-          job_id: 900_005,
+          job_id: 900_105,
           attempt: 1,
           net_cents: 900,
           credit_note_id: null,
@@ -311,6 +330,6 @@ test('an invoice that charges a correction of an earlier one shows it: the corre
   assert.equal(await row.count(), 1);
   assert.equal(await text(row.locator('th')), corrected.number);
   assert.equal(await text(row.locator('[data-col=amount]')), 'EUR 9.00');
-  assert.match(await text(row), new RegExp(`${earlier.month}.*900005`));
+  assert.match(await text(row), new RegExp(`${earlier.month}.*900105`));
   await closeConsole(s, []);
 });

@@ -44,6 +44,7 @@ interface Row {
   gpuSeconds: number;
   segments: number;
   cost: number;
+  itKwh: number;
 }
 
 before(async () => {
@@ -68,7 +69,16 @@ before(async () => {
     await seedPrices(s, today - 120 * DAY, [{ gpuType: 'B200', class: 'on-demand', cents: 3600 }]);
     await seedUsage(s, [
       { org: 'acme', project: 'acme-ml', job: 900_001, start: today - 3 * DAY + 10 * H, seconds: 3600, gpus: 8 },
-      { org: 'acme', project: 'acme-cv', job: 900_002, start: today - 3 * DAY + 12 * H, seconds: 7200, gpus: 4 },
+      // Measured: 4 GPUs at 400 W for 2 h, 3.2 kWh (the model: 8).
+      {
+        org: 'acme',
+        project: 'acme-cv',
+        job: 900_002,
+        start: today - 3 * DAY + 12 * H,
+        seconds: 7200,
+        gpus: 4,
+        measuredJoules: 11_520_000,
+      },
       { org: 'acme', project: 'acme-ml', job: 900_003, start: today - 5 * DAY + 9 * H, seconds: 1800, gpus: 2 },
       { org: 'acme', project: 'acme-ml', job: 900_004, start: today - 20 * DAY + 8 * H, seconds: 3600, gpus: 2 },
       { org: 'acme', project: 'acme-cv', job: 900_005, start: today - 60 * DAY + 8 * H, seconds: 3600, gpus: 1 },
@@ -149,8 +159,9 @@ async function assertTableIs(page: Page, rows: Row[]) {
         await text(tr.locator('[data-col=gpuSeconds]')),
         await text(tr.locator('[data-col=segments]')),
         await text(tr.locator('[data-col=cost]')),
+        await text(tr.locator('[data-col=itKwh]')),
       ],
-      [r.gpuHours.toFixed(4), String(r.gpuSeconds), String(r.segments), fmtEur(r.cost)],
+      [r.gpuHours.toFixed(4), String(r.gpuSeconds), String(r.segments), fmtEur(r.cost), r.itKwh.toFixed(3)],
       `${r.day} ${r.project}`,
     );
   }
@@ -173,10 +184,13 @@ test("an org admin sees GPU-hours and cost per day per project over 7, 30 and 90
     );
     await assertChartIs(page, 'usage-hours-chart', rows, days, (r) => r.gpuHours);
     await assertChartIs(page, 'usage-cost-chart', rows, days, (r) => r.cost / 100);
+    await assertChartIs(page, 'usage-kwh-chart', rows, days, (r) => r.itKwh);
     await assertTableIs(page, rows);
     assert.match(
       await text(page.getByTestId('usage-total')),
-      new RegExp(`${report.body.total.gpuHours.toFixed(4)} GPU-hours, ${fmtEur(report.body.total.cost).replace('.', '\\.')}`),
+      new RegExp(
+        `${report.body.total.gpuHours.toFixed(4)} GPU-hours, ${fmtEur(report.body.total.cost).replace('.', '\\.')}, ${report.body.total.itKwh.toFixed(3)} kWh at the GPUs`,
+      ),
     );
     if (days === 30) await shot(page, 'usage-history', true);
   }
@@ -184,9 +198,14 @@ test("an org admin sees GPU-hours and cost per day per project over 7, 30 and 90
   const todays = (await acme('GET', query(1))).body.items as Row[];
   assert.deepEqual(todays.map((r) => r.project).sort(), ['acme-cv', 'acme-ml']);
   assert.ok(
-    todays.every((r) => r.gpuSeconds > 0 && r.cost > 0),
+    todays.every((r) => r.gpuSeconds > 0 && r.cost > 0 && r.itKwh > 0),
     JSON.stringify(todays),
   );
+  // The measured day plots its measurement, not the model's 8 kWh.
+  const measured = ((await acme('GET', query(7))).body.items as (Row & { measuredKwh: number })[]).find(
+    (r) => r.project === 'acme-cv' && r.day === dayOf(today - 3 * DAY),
+  );
+  assert.deepEqual([measured?.itKwh, measured?.measuredKwh], [3.2, 3.2]);
 
   // The CSV is the API's own answer for the period shown (90 days now).
   const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);

@@ -66,3 +66,31 @@ test("a job's energy: its GPUs' power integrated over the samples; a GPU without
   meter.forget('j1');
   assert.equal(meter.kwh('j1'), 0);
 });
+
+test('begin and end count the whole run: the first reading back to its start, the last to its end; a share its part; a failed reading no figure', () => {
+  const meter = new JobPowerMeter(() => 700);
+  const jobs = new Map([
+    ['whole', [0]],
+    ['share', [1]],
+    ['broken', [2]],
+  ]);
+  const share = new Map([['share', 0.25]]);
+  const reading = (t: number, w: number[]) => ({
+    kind: 'samples' as const,
+    at: t,
+    gpus: w.map((watts, index) => ({ index, uuid: `GPU-${index}`, watts, utilisation: null })),
+  });
+  for (const j of jobs.keys()) meter.begin(j, 0);
+  meter.record(reading(600_000, [100, 400, 100]), jobs, share);
+  meter.record({ kind: 'unavailable', reason: 'driver gone' }, new Map([['broken', [2]]]));
+  meter.record(reading(1_800_000, [300, 400, 100]), jobs, share);
+  // whole: 100 W for 10 min, 100→300 W over 20 min, 300 W held for the last 30 min: 16.67 + 66.67 + 150 Wh.
+  const whole = meter.end('whole', 3_600_000);
+  assert.ok(whole !== null && Math.abs(whole - (100 * 600 + 200 * 1200 + 300 * 1800)) < 1e-6);
+  // share: a quarter of a 400 W GPU for the hour: 100 Wh.
+  assert.ok(Math.abs((meter.end('share', 3_600_000) ?? 0) - 100 * 3600) < 1e-6);
+  assert.equal(meter.end('broken', 3_600_000), null);
+  // Never sampled: no figure.
+  meter.begin('late', 3_000_000);
+  assert.equal(meter.end('late', 3_600_000), null);
+});

@@ -7,6 +7,7 @@ import { mock, test } from 'node:test';
 import type { Observation } from '../../src/drivers/driver.js';
 import { LongTimer, MAX_TIMEOUT_MS } from '../../src/drivers/long-timer.js';
 import { SimDriver } from '../../src/drivers/sim-driver.js';
+import { VirtualClock } from '../../src/drivers/timers.js';
 import type { JobSpec } from '../../src/model/schemas.js';
 
 const spec = (durationSeconds: number): JobSpec => ({
@@ -56,4 +57,37 @@ test('LongTimer waits out delays beyond 2^31-1 ms in steps and fires once, at th
   } finally {
     mock.timers.reset();
   }
+});
+
+test('with a GPU utilisation the exit carries the power model at it: idle + (busy − idle) × utilisation, over the run', async () => {
+  const v = new VirtualClock(0);
+  const driver = new SimDriver(1, v);
+  const seen: Observation[] = [];
+  driver.onObservation((o) => seen.push(o));
+  const at = (u: number | undefined) => ({
+    ...spec(3600),
+    simulation: { durationSeconds: 3600, exitCode: 0, gpuUtilisation: u },
+  });
+  const two = { site: 'a', gpuType: 'B200', nodes: [{ node: 'n1', gpus: [0, 1] }] };
+  const quarter = { site: 'a', gpuType: 'H100', nodes: [{ node: 'n2', gpus: [0], milli: 250 }] };
+  await driver.start({ id: 'u60', spec: at(0.6), placement: two, startedAt: 0 });
+  await driver.start({ id: 'share', spec: at(0), placement: quarter, startedAt: 0 });
+  await driver.start({ id: 'none', spec: at(undefined), placement: two, startedAt: 0 });
+  await driver.start({ id: 'stopped', spec: at(1), placement: two, startedAt: 0 });
+  v.advanceTo(1_800_000);
+  await driver.stop('stopped', 0);
+  v.advanceTo(3_600_000);
+  const joules = (id: string) => seen.find((o) => o.type === 'exited' && o.jobId === id && 'energyJoules' in o);
+  const e = (id: string) => {
+    const o = joules(id);
+    return o?.type === 'exited' ? o.energyJoules : undefined;
+  };
+  // B200: 140 W idle, 1000 W busy: at 0.6, 656 W; two GPUs for an hour.
+  assert.equal(e('u60'), 2 * 656 * 3600);
+  // A quarter of an idle H100 (70 W) for an hour.
+  assert.equal(e('share'), 0.25 * 70 * 3600);
+  assert.equal(e('none'), undefined);
+  // Stopped after half an hour at full utilisation.
+  assert.equal(e('stopped'), 2 * 1000 * 1800);
+  await driver.close();
 });

@@ -57,6 +57,10 @@ export interface SeedSegment {
   gpuType?: string;
   site?: string;
   cls?: string;
+  /** A borrowed segment's lenders (model/lenders.ts), as the start commit records them. */
+  lenders?: { project: string; gpus: number }[];
+  /** Energy the driver measured for the segment (usage_records.measured_joules); absent: none. */
+  measuredJoules?: number;
 }
 
 /** seedUsage: closed usage records (one attempt each), in batches, and the daily rollup rebuilt from them. */
@@ -77,6 +81,8 @@ export async function seedUsage(store: Store, segs: SeedSegment[]) {
           started_at: new Date(s.start).toISOString(),
           ended_at: new Date(s.start + s.seconds * 1000).toISOString(),
           gpu_seconds: s.gpus * s.seconds,
+          lenders: s.lenders ? JSON.stringify(s.lenders) : null,
+          measured_joules: s.measuredJoules ?? null,
         })),
       )
       .execute();

@@ -48,14 +48,26 @@ function sync(s: IncrementalScheduler, want: readonly SchedJob[]): void {
 }
 
 /**
- * history runs one random history. `classes`: many identical copies, rare constraints and spread
- * groups and a budget gate, so that cycles often stop visiting the queue (stop scanning).
+ * HistoryKind: `classes`, many identical copies, rare constraints and spread groups and a budget
+ * gate, so that cycles often stop visiting the queue (stop scanning); `groups`, the same without
+ * budgets and with an age cap jobs cross, so that cycles visit classes, not jobs; `disorder`, some
+ * jobs submitted out of seq order (a class not in the cycle's order: those cycles must sort).
  */
+interface HistoryKind {
+  classes?: boolean;
+  groups?: boolean;
+  disorder?: boolean;
+  /** The scheduler's classGroups option (default true). */
+  classGroups?: boolean;
+}
+
+/** history runs one random history (see HistoryKind). */
 function history(
   seed: number,
   usageTolerance: number,
-  classes = false,
+  kind: HistoryKind = {},
 ): { cycles: number; starts: number; paths: Set<string>; unscanned: number; stopped: number } {
+  const classes = kind.classes === true || kind.groups === true;
   const rnd = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const pools: PoolDef[] = [
@@ -66,7 +78,11 @@ function history(
   const fleet = makeFleet(pools);
   const cluster = new ClusterModel(fleet);
   const world = new PropertyWorld(cluster);
-  const sched = new IncrementalScheduler({ explainHead: pick([0, 3, 200]), usageTolerance });
+  const sched = new IncrementalScheduler({ explainHead: pick([0, 3, 200]), usageTolerance, classGroups: kind.classGroups });
+  // An age cap the jobs cross within the history (cycles are 1 to 20 minutes apart), or none.
+  const maxAgeSeconds = kind.groups ? pick([undefined, 600, 1800, 3600]) : undefined;
+  // An age weight too small to tell jobs apart (rounding ties) or none at all: ties must come in seq order.
+  const ageWeight = kind.groups ? pick([100, 100, 0, 1e-15]) : 100;
   const quotaOf = new Map<string, number>(PROJECTS.map((p) => [p, 8 + Math.floor(rnd() * 24)]));
   let usage = new Map<string, number>(PROJECTS.map((p, i) => [p, (i + 1) * 1000]));
   let seq = 0;
@@ -100,7 +116,8 @@ function history(
         seq++;
         // Copies of one class, some priced and some not: some are over budget, some fail on capacity.
         if (cost > 0 && rnd() < 0.5) costs.set(`j${seq}`, cost);
-        world.submit(job(`j${seq}`, { ...proto, seq, submittedAt: now }));
+        const late = kind.disorder && rnd() < 0.1 ? Math.floor(rnd() * 30) * MIN : 0;
+        world.submit(job(`j${seq}`, { ...proto, seq, submittedAt: now - late }));
       }
     }
     // Ends, node down/up, quota changes, priority changes, usage accruing.
@@ -131,7 +148,8 @@ function history(
         ]),
         projectShares: new Map(PROJECTS.map((p, i) => [p, i + 1])),
         usage,
-        weights: { fairShare: 1000, age: 100, priorityClass: 2000, size: 10 },
+        weights: { fairShare: 1000, age: ageWeight, priorityClass: 2000, size: 10 },
+        ...(maxAgeSeconds ? { maxAgeSeconds } : {}),
       },
       borrowing: { enabled: true },
       preemption: { enabled: true, minRuntimeSeconds: 0 },
@@ -141,7 +159,9 @@ function history(
       ],
       explain: true,
     };
-    if (classes) {
+    // Cycles without fair share: a class must then be in seq order (else the cycle sorts).
+    if (kind.disorder && rnd() < 0.3) input.fairShare = undefined;
+    if (kind.classes) {
       const limit = (scope: 'org' | 'project', id: string, left: number): BudgetLimit => ({
         scope,
         id,
@@ -200,7 +220,7 @@ test('incremental cycles decide exactly as scheduleCycle from scratch (random hi
   let starts = 0;
   const paths = new Set<string>();
   for (let seed = 1; seed <= 40; seed++) {
-    const h = history(seed, 0);
+    const h = history(seed, 0, { classGroups: false });
     starts += h.starts;
     for (const p of h.paths) paths.add(p);
   }
@@ -211,8 +231,37 @@ test('incremental cycles decide exactly as scheduleCycle from scratch (random hi
 
 test('with bucketed usage the order is reused and decisions equal scheduleCycle on the snapshot', () => {
   const paths = new Set<string>();
-  for (let seed = 101; seed <= 130; seed++) for (const p of history(seed, 10).paths) paths.add(p);
+  for (let seed = 101; seed <= 130; seed++) for (const p of history(seed, 10, { classGroups: false }).paths) paths.add(p);
   assert.ok(paths.has('merged') && paths.has('kept'), `orders reused: ${[...paths].join()}`);
+});
+
+test('visiting classes, not jobs: cycles over class groups decide and explain exactly as scheduleCycle', () => {
+  let unscanned = 0;
+  let starts = 0;
+  const paths = new Set<string>();
+  for (let seed = 1; seed <= 40; seed++) {
+    const h = history(seed, 0);
+    starts += h.starts;
+    for (const p of h.paths) paths.add(p);
+  }
+  for (let seed = 301; seed <= 340; seed++) {
+    const h = history(seed, seed % 2 === 0 ? 0 : 10, { groups: true });
+    unscanned += h.unscanned;
+    starts += h.starts;
+    for (const p of h.paths) paths.add(p);
+  }
+  // The histories must really skip members of failed classes (and still start jobs).
+  assert.ok(paths.has('classes'), [...paths].join());
+  assert.ok(unscanned > 1000, `jobs not visited: ${unscanned}`);
+  assert.ok(starts > 200, `histories start jobs: ${starts}`);
+  if (process.env.SHOW_SCAN) console.log({ unscanned, starts, paths });
+});
+
+test('visiting classes, not jobs: jobs submitted out of seq order (and past the age cap) keep the exact order; without fair share such a class sorts instead', () => {
+  const paths = new Set<string>();
+  for (let seed = 401; seed <= 420; seed++)
+    for (const p of history(seed, 0, { groups: true, disorder: true }).paths) paths.add(p);
+  assert.ok(paths.has('classes') && paths.has('sorted'), [...paths].join());
 });
 
 test('stop scanning: cycles that stop visiting the queue still decide and explain exactly as scheduleCycle', () => {
@@ -220,7 +269,7 @@ test('stop scanning: cycles that stop visiting the queue still decide and explai
   let stopped = 0;
   let starts = 0;
   for (let seed = 201; seed <= 240; seed++) {
-    const h = history(seed, 0, true);
+    const h = history(seed, 0, { classes: true });
     unscanned += h.unscanned;
     stopped += h.stopped;
     starts += h.starts;
@@ -281,6 +330,67 @@ test('stop scanning: a `reserved` failure made stale by a later start is checked
   assert.equal(scratch.pending.get('A1')?.code, 'reserved');
   assert.equal(scratch.pending.get('A1b')?.code, 'reserved');
   assert.equal(scratch.pending.get('A2')?.code, 'insufficient_capacity');
+  for (const j of queue) assert.deepEqual(r.pending.get(j.id), scratch.pending.get(j.id), j.id);
+  assert.deepEqual([...(r.explain ?? [])], [...(scratch.explain ?? [])]);
+});
+
+test('visiting classes: a class skipped on a failure is visited again once a reservation changes its backfill mask', () => {
+  // Three B200 nodes: R1 holds node 1 (an hour left), R2 and R3 two GPUs each on nodes 2 and 3.
+  // X1 (8 GPUs, 30 min) fails on capacity with 12 GPUs free, X1b reuses that and its class is skipped; S starts
+  // (10 free); the gang G reserves nodes 1 and 2 for R1's end. X2, X1's class, ends before that
+  // reservation: its backfill mask changes, so it must be visited (its reason quotes 10 free), not
+  // given X1's skipped failure.
+  const fleet = makeFleet([{ site: 'a', gpuType: 'B200', count: 3, unitSize: 3 }]);
+  const at = 1000 * MIN;
+  const [n1, n2, n3] = fleet.nodes.map((n) => n.id);
+  const world = () => {
+    const c = new ClusterModel(fleet);
+    c.allocate('R1', 'p4', { site: 'a', gpuType: 'B200', nodes: [{ node: n1, gpus: [0, 1, 2, 3, 4, 5, 6, 7] }] });
+    c.allocate('R2', 'p4', { site: 'a', gpuType: 'B200', nodes: [{ node: n2, gpus: [0, 1] }] });
+    c.allocate('R3', 'p4', { site: 'a', gpuType: 'B200', nodes: [{ node: n3, gpus: [0, 1] }] });
+    return c;
+  };
+  const info = (id: string, gpus: number, startedAt: number, maxRuntimeSeconds: number) => ({
+    id,
+    project: 'p4',
+    org: 'o4',
+    priority: 0,
+    gpus,
+    startedAt,
+    borrowed: false,
+    preemptible: false,
+    maxRuntimeSeconds,
+  });
+  const running = [info('R1', 8, at - 10 * MIN, 70 * 60), info('R2', 2, at - 10 * MIN, 60 * 60), info('R3', 2, at, 36_000)];
+  const queue = [
+    job('X1', { seq: 1, org: 'o2', project: 'p2', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
+    job('X1b', { seq: 2, org: 'o2', project: 'p2', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
+    job('S', { seq: 2.5, org: 'o3', project: 'p3', gpusPerNode: 2, priority: 0, maxRuntimeSeconds: 1800 }),
+    job('G', { seq: 3, org: 'o1', project: 'p1', gpusPerNode: 8, nodes: 2, priority: 0 }),
+    job('X2', { seq: 4, org: 'o2', project: 'p2', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
+  ];
+  const input: Omit<CycleInput, 'queue'> = {
+    now: at,
+    quotas: quotas({ p1: { B200: 64 }, p2: { B200: 64 }, p3: { B200: 64 } }),
+    running,
+    backfill: { enabled: true, reservations: 1, gangsOnly: true },
+    explain: true,
+  };
+  const sched = new IncrementalScheduler();
+  for (const j of queue) sched.submit(j);
+  const r = sched.cycle(world(), input);
+  const scratch = scheduleCycle(world(), { ...input, queue });
+  assert.equal(r.ordering, 'classes');
+  assert.deepEqual(
+    r.starts.map((s) => s.jobId),
+    ['S'],
+  );
+  assert.deepEqual(
+    scratch.reservations?.map((x) => x.jobId),
+    ['G'],
+  );
+  // The case only tests something if the two failures differ.
+  assert.notDeepEqual(scratch.pending.get('X2'), scratch.pending.get('X1'));
   for (const j of queue) assert.deepEqual(r.pending.get(j.id), scratch.pending.get(j.id), j.id);
   assert.deepEqual([...(r.explain ?? [])], [...(scratch.explain ?? [])]);
 });

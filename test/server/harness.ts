@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ExecutionDriver } from '../../src/drivers/driver.js';
 import { SimDriver } from '../../src/drivers/sim-driver.js';
 import { realTimers, type Timers } from '../../src/drivers/timers.js';
 import { loadFleetFile } from '../../src/fleet/load-fleet.js';
@@ -37,7 +38,7 @@ export interface HarnessOptions {
   hooks?: ControlPlaneHooks;
   residency?: ResidencyGate;
   /** The driver, given the test's clock (default: the simulated driver at time scale 1). */
-  driver?: (clock: Timers) => SimDriver;
+  driver?: (clock: Timers) => ExecutionDriver;
   /** The loop's idle interval (ms), for tests that start the loop. */
   cycleIntervalMs?: number;
   /** Opens the store in the given directory (default: SQLite; see helpers/store-dialects.ts). */
@@ -59,7 +60,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   await store.db.insertInto('projects').values({ id: 'vision', org_id: 'acme', name: 'vision', created_at: at }).execute();
   await store.db.insertInto('quotas').values({ project_id: 'vision', gpu_type: 'B200', gpus: 64 }).execute();
   // timeScale 1 and jobs of an hour: nothing ends on its own while a test runs.
-  const driver = opts.driver ? opts.driver(timers) : new SimDriver(1, timers);
+  const driver: ExecutionDriver = opts.driver ? opts.driver(timers) : new SimDriver(1, timers);
   const residency = opts.residency ?? null;
   const cp = new ControlPlane({
     state: new SchedulingState(fleet, driver, residency, now),

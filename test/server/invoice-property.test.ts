@@ -279,6 +279,8 @@ test('the invoice bills metered usage × prices to the cent, across requeues and
           inv.lines.reduce((a, l) => a + l.amountCents, 0) + (inv.reservedCapacity ?? []).reduce((a, r) => a + r.amountCents, 0),
           inv.netCents,
         );
+        // One organisation and no borrowing: nothing lent, nothing credited (the credit's property: lent-credit-property.test.ts).
+        assert.equal(inv.lentCredits, undefined);
         if (reservation) {
           assert.equal(inv.reservedCapacity?.length, 1);
           const r = inv.reservedCapacity![0]!;

@@ -22,7 +22,16 @@ const refused =
     e instanceof DomainError && e.code === code && e.kind === kind && e.detail.length > 10;
 
 /** A closed usage record of `org`: `gpus` B200s at s1 from `start` for `seconds`. */
-async function segment(org: string, project: string, job: number, start: string, seconds: number, gpus = 8, cls = 'on-demand') {
+async function segment(
+  org: string,
+  project: string,
+  job: number,
+  start: string,
+  seconds: number,
+  gpus = 8,
+  cls = 'on-demand',
+  measuredJoules: number | null = null,
+) {
   const end = new Date(Date.parse(start) + seconds * 1000).toISOString();
   await h.store.db
     .insertInto('usage_records')
@@ -38,6 +47,7 @@ async function segment(org: string, project: string, job: number, start: string,
       started_at: start,
       ended_at: end,
       gpu_seconds: gpus * seconds,
+      measured_joules: measuredJoules,
     })
     .execute();
 }
@@ -63,7 +73,8 @@ before(async () => {
   await segment('acme', 'vision', 1, '2026-01-05T10:00:00.000Z', 3600); // 8 GPU-hours: 2880 cents
   await segment('acme', 'vision', 2, '2026-01-06T10:00:00.000Z', 1800, 4, 'preemptible'); // 2 GPU-hours: 360 cents
   await segment('beta', 'beta-p', 3, '2026-01-07T10:00:00.000Z', 900, 8); // 2 GPU-hours: 720 cents
-  await segment('gamma', 'gamma-p', 4, '2026-01-08T10:00:00.000Z', 100, 1); // 100 GPU-seconds: 10 cents
+  // 100 GPU-seconds: 10 cents; measured 90 kJ (the model: 100 kJ).
+  await segment('gamma', 'gamma-p', 4, '2026-01-08T10:00:00.000Z', 100, 1, 'on-demand', 90_000);
   await h.cp.billing.setProfile(op(), 'beta', { country: 'FR', vatId: 'FR12345678901' });
   await h.cp.billing.setProfile(op(), 'gamma', { country: 'CH' });
   await h.cp.billing.setEnergyFactors(op(), {
@@ -147,6 +158,20 @@ test("energy: GPU-hours × the type's busy watts, × the site's PUE, × its grid
   assert.deepEqual(
     inv.lines.map((l) => l.itKwh),
     [8, 2],
+  );
+  assert.equal(inv.energy.measuredKwh, 0);
+});
+
+test('energy: a measured segment counts its measurement, not the model; the cents stay those of its time', async () => {
+  const gamma = await h.cp.invoices.get(h.operator, (await h.cp.invoices.list(h.operator, { org: 'gamma' }))[0]!.id);
+  // 90 kJ = 0.025 kWh measured (the model would say 100 GPU-seconds at 1000 W = 0.027778 kWh).
+  assert.equal(gamma.energy.itKwh, 0.025);
+  assert.equal(gamma.energy.measuredKwh, 0.025);
+  assert.equal(gamma.energy.facilityKwh, 0.03125);
+  assert.equal(gamma.energy.co2Kg, 0.0125);
+  assert.deepEqual(
+    gamma.lines.map((l) => [l.itKwh, l.amountCents]),
+    [[0.025, 10]],
   );
 });
 

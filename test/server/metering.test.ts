@@ -15,6 +15,7 @@ import { ControlPlane } from '../../src/server/control-plane.js';
 import { SchedulingState } from '../../src/server/cycle/scheduling-state.js';
 import { EventBus } from '../../src/server/event-bus.js';
 import { closeSegment, openSegment } from '../../src/server/metering.js';
+import { rebuildUsageDaily } from '../../src/store/migration-027-usage-daily.js';
 import { migrationProvider } from '../../src/store/migrations.js';
 import type { Database } from '../../src/store/schema.js';
 import { eventually, type Harness, type HarnessOptions, harness } from './harness.js';
@@ -75,6 +76,8 @@ test('a job that runs to its end has one segment, opened at its start and closed
         openSegments: 1,
         cost: 0,
         unpricedGpuSeconds: 8 * 1800,
+        itKwh: 4, // 8 B200 × 1000 W × 30 min (the power model: the sim job reports no utilisation)
+        measuredKwh: 0,
       },
     ]);
     advance(1800_000);
@@ -211,7 +214,7 @@ test('opening a segment twice for one attempt, or closing one twice, changes not
     await h.store.write(async (trx) => {
       const row = await trx
         .selectFrom('jobs')
-        .select(['org_id', 'project_id', 'attempt', 'priority', 'borrowed'])
+        .select(['org_id', 'project_id', 'attempt', 'priority', 'borrowed', 'lenders'])
         .where('id', '=', Number(job.id))
         .executeTakeFirstOrThrow();
       await openSegment(trx, job.id, row, placement, iso(T0 + 5000));
@@ -264,5 +267,39 @@ test('a restriction of processing requeues the running job and closes its segmen
     );
   } finally {
     await h.close();
+  }
+});
+
+test('migration 035 gives the rollup the measured energy of segments closed before it, spread over each run', async () => {
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: new SQLite(':memory:') }) });
+  try {
+    const migrator = new Migrator({ db, provider: migrationProvider });
+    assert.equal((await migrator.migrateTo('033_usage_reconcile')).error, undefined);
+    // Closed before the upgrade, as metering wrote them then: one measured across midnight, one not.
+    const seg = (job: number, start: string, end: string, joules: number | null) =>
+      sql`INSERT INTO usage_records (org_id, project_id, job_id, attempt, gpu_type, site, gpus, class, started_at, ended_at, gpu_seconds, measured_joules)
+        VALUES ('acme', 'vision', ${job}, 1, 'B200', 's1', 2, 'on-demand', ${start}, ${end}, ${(2 * (Date.parse(end) - Date.parse(start))) / 1000}, ${joules})`.execute(
+        db,
+      );
+    // 2 GPUs, 22:00–02:00: 7.2 MJ = 2 kWh measured, half of it on each day.
+    await seg(1, '2026-01-04T22:00:00.000Z', '2026-01-05T02:00:00.000Z', 7_200_000);
+    await seg(2, '2026-01-05T03:00:00.000Z', '2026-01-05T04:00:00.000Z', null);
+    await rebuildUsageDaily(db as unknown as Kysely<unknown>, { energy: false }); // as migration 027 left it
+    assert.equal((await migrator.migrateToLatest()).error, undefined);
+    const rows = await db
+      .selectFrom('usage_daily')
+      .select(['day', 'run_mms', 'measured_mms', 'measured_kwh'])
+      .orderBy('day')
+      .execute();
+    const H = 3_600_000;
+    assert.deepEqual(
+      rows.map((r) => [r.day, Number(r.run_mms), Number(r.measured_mms), Math.round(Number(r.measured_kwh) * 1e9) / 1e9]),
+      [
+        ['2026-01-04', 2000 * 2 * H, 2000 * 2 * H, 1],
+        ['2026-01-05', 2000 * 3 * H, 2000 * 2 * H, 1],
+      ],
+    );
+  } finally {
+    await db.destroy();
   }
 });

@@ -70,6 +70,14 @@ function inEffect(vs: Ver[], t: number): Ver | undefined {
   return best?.v;
 }
 
+/** centsOf: a class's own price, or (sessions and service replicas, README) the on-demand price; 0 where none. */
+function centsOf(v: Ver | undefined, gpuType: string, cls: UsageClass): number {
+  const own = v?.prices.find((p) => p.gpuType === gpuType && p.cls === cls)?.cents;
+  if (own !== undefined) return own;
+  if (cls !== 'interactive' && cls !== 'service') return 0;
+  return v?.prices.find((p) => p.gpuType === gpuType && p.cls === 'on-demand')?.cents ?? 0;
+}
+
 /** reference: per (UTC day, class) group, the sum over billed seconds of gpus × cents, in cent-seconds per hour. */
 function reference(segs: Seg[], vs: Ver[], fromS: number, toS: number): Map<string, bigint> {
   const sums = new Map<string, bigint>();
@@ -77,7 +85,7 @@ function reference(segs: Seg[], vs: Ver[], fromS: number, toS: number): Map<stri
     const g = inEffect(vs, s.startS)?.granularity === 'minute' ? 60 : 1;
     const billedEnd = s.startS + Math.ceil(s.durS / g) * g;
     for (let t = Math.max(s.startS, fromS); t < Math.min(billedEnd, toS); t++) {
-      const cents = inEffect(vs, t)?.prices.find((p) => p.gpuType === s.gpuType && p.cls === s.cls)?.cents ?? 0;
+      const cents = centsOf(inEffect(vs, t), s.gpuType, s.cls);
       const key = `${iso(t).slice(0, 10)}|${s.cls}`;
       sums.set(key, (sums.get(key) ?? 0n) + BigInt(s.gpus * cents));
     }

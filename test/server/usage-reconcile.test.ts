@@ -46,6 +46,8 @@ const segArb = fc.record({
   dStart: fc.oneof(fc.constant(0), fc.integer({ min: -999, max: 999 }), fc.integer({ min: -DAY, max: DAY })),
   dEnd: fc.oneof(fc.constant(0), fc.integer({ min: -999, max: 999 }), fc.integer({ min: -DAY, max: DAY })),
   sameTx: fc.boolean(),
+  // The energy the driver measured for the run, or none: it spreads over the corrected run.
+  joules: fc.option(fc.integer({ min: 1, max: 1_000_000_000 }), { nil: undefined }),
 });
 
 const dailyRows = (db: Kysely<unknown>) =>
@@ -58,8 +60,11 @@ const dailyRows = (db: Kysely<unknown>) =>
     pieces: number;
     starts: number;
     earliest_start: string;
+    measured_mms: string;
+    measured_kwh: number;
   }>`
-    SELECT day, org_id, class, cast(run_mms as text) as run_mms, cast(billed_mms as text) as billed_mms, pieces, starts, earliest_start
+    SELECT day, org_id, class, cast(run_mms as text) as run_mms, cast(billed_mms as text) as billed_mms, pieces, starts, earliest_start,
+      cast(measured_mms as text) as measured_mms, measured_kwh
     FROM usage_daily ORDER BY day, org_id, class`
     .execute(db)
     .then((r) => r.rows);
@@ -112,12 +117,12 @@ for (const dialect of DIALECTS) {
               if (s.sameTx) {
                 // The close and the correction in one transaction (PostgreSQL holds the close back until its flush).
                 const got = await store.write(async (trx) => {
-                  await closeSegment(trx, String(job), iso(end), 1);
+                  await closeSegment(trx, String(job), iso(end), 1, s.joules);
                   return reconcileSegment(trx, run, iso(BASE + 3 * DAY));
                 });
                 assert.equal(got !== null, corrected, `job ${job}: corrected in the close's transaction`);
               } else {
-                await store.write((trx) => closeSegment(trx, String(job), iso(end), 1));
+                await store.write((trx) => closeSegment(trx, String(job), iso(end), 1, s.joules));
                 const got = await store.write((trx) => reconcileSegment(trx, run, iso(BASE + 3 * DAY)));
                 assert.equal(got !== null, corrected);
                 if (got) {
@@ -177,17 +182,33 @@ for (const dialect of DIALECTS) {
               await readUsage(store, rolled, prices, from, to, BASE + 5 * DAY, {});
               const raw = new UsageAggregate(['day'], from, to, prices);
               await readUsageRaw(store.db, raw, from, to, BASE + 5 * DAY, {});
-              assert.deepEqual(rolled.report(), raw.report());
+              const [a, b] = [rolled.report(), raw.report()];
+              const kwh = (r: typeof a) => r.items.map((i) => [i.itKwh, i.measuredKwh]);
+              const plain = (r: typeof a) => ({
+                items: r.items.map(({ itKwh: _i, measuredKwh: _m, ...rest }) => rest),
+                total: { ...r.total, itKwh: 0, measuredKwh: 0 },
+              });
+              assert.deepEqual(plain(a), plain(b));
+              for (const [i, [x, y]] of kwh(a).entries())
+                assert.ok(Math.abs(x! - kwh(b)[i]![0]!) <= 2e-6 && Math.abs(y! - kwh(b)[i]![1]!) <= 2e-6, `kWh on row ${i}`);
             }
             // The rollup as corrected equals one rebuilt from the segments (a kept earliest start
             // may be earlier than the rebuilt one, which only widens a raw read).
             const kept = await dailyRows(store.db as unknown as Kysely<unknown>);
             await rebuildUsageDaily(store.db as unknown as Kysely<unknown>);
             const rebuilt = await dailyRows(store.db as unknown as Kysely<unknown>);
-            assert.deepEqual(
-              kept.map(({ earliest_start: _, ...r }) => ({ ...r, pieces: Number(r.pieces), starts: Number(r.starts) })),
-              rebuilt.map(({ earliest_start: _, ...r }) => ({ ...r, pieces: Number(r.pieces), starts: Number(r.starts) })),
-            );
+            const exact = (rows: typeof kept) =>
+              rows.map(({ earliest_start: _, measured_kwh: _k, ...r }) => ({
+                ...r,
+                pieces: Number(r.pieces),
+                starts: Number(r.starts),
+              }));
+            assert.deepEqual(exact(kept), exact(rebuilt));
+            for (const [i, r] of kept.entries())
+              assert.ok(
+                Math.abs(Number(r.measured_kwh) - Number(rebuilt[i]!.measured_kwh)) <= 1e-6,
+                'measured kWh follows the correction',
+              );
             for (const [i, r] of kept.entries()) assert.ok(r.earliest_start <= rebuilt[i]!.earliest_start);
           },
         ),

@@ -1,6 +1,7 @@
 /**
  * Usage reports over hand-written segments: clipping to the period, open segments up to now, UTC
- * day splits, grouping by each dimension, tenant isolation, the CSV form and every refusal.
+ * day splits, grouping by each dimension, tenant isolation, the CSV form and every refusal; kWh at
+ * the GPUs, measured where a segment was measured, the power model elsewhere.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -32,6 +33,7 @@ before(async () => {
     gpus: number,
     start: string,
     end: string | null,
+    measuredJoules: number | null = null,
   ) => ({
     org_id: org,
     project_id: project,
@@ -44,6 +46,7 @@ before(async () => {
     started_at: start,
     ended_at: end,
     gpu_seconds: end === null ? null : (gpus * (Date.parse(end) - Date.parse(start))) / 1000,
+    measured_joules: measuredJoules,
   });
   await h.store.db
     .insertInto('usage_records')
@@ -52,7 +55,8 @@ before(async () => {
       seg(1, 'acme', 'vision', 'B200', 's1', 'on-demand', 8, '2026-01-04T22:00:00.000Z', '2026-01-05T02:00:00.000Z'),
       // Still running: counts up to now (09:00).
       seg(2, 'acme', 'vision', 'B200', 's1', 'preemptible', 4, '2026-01-05T08:00:00.000Z', null),
-      seg(3, 'globex', 'rockets', 'H200', 's2', 'borrowed', 2, '2026-01-05T00:00:00.000Z', '2026-01-05T01:00:00.000Z'),
+      // Measured: 3.6 MJ = 1 kWh (the model: 2 H200 × 700 W × 1 h = 1.4 kWh).
+      seg(3, 'globex', 'rockets', 'H200', 's2', 'borrowed', 2, '2026-01-05T00:00:00.000Z', '2026-01-05T01:00:00.000Z', 3_600_000),
       // Entirely before every period asked for below.
       seg(4, 'acme', 'vision', 'B200', 's1', 'on-demand', 8, '2025-12-01T00:00:00.000Z', '2025-12-01T01:00:00.000Z'),
     ])
@@ -69,7 +73,17 @@ test('segments are clipped to [from, to); an open one counts up to now; groups b
   assert.equal(r.from, '2026-01-05T00:00:00.000Z');
   assert.deepEqual(r.groupBy, ['class']);
   assert.deepEqual(r.items, [
-    { class: 'borrowed', gpuSeconds: 7200, gpuHours: 2, segments: 1, openSegments: 0, cost: 0, unpricedGpuSeconds: 7200 },
+    {
+      class: 'borrowed',
+      gpuSeconds: 7200,
+      gpuHours: 2,
+      segments: 1,
+      openSegments: 0,
+      cost: 0,
+      unpricedGpuSeconds: 7200,
+      itKwh: 1,
+      measuredKwh: 1,
+    },
     {
       class: 'on-demand',
       gpuSeconds: 8 * 7200,
@@ -78,6 +92,9 @@ test('segments are clipped to [from, to); an open one counts up to now; groups b
       openSegments: 0,
       cost: 0,
       unpricedGpuSeconds: 8 * 7200,
+      // 8 B200 × 1000 W × 2 h.
+      itKwh: 16,
+      measuredKwh: 0,
     },
     {
       class: 'preemptible',
@@ -87,6 +104,8 @@ test('segments are clipped to [from, to); an open one counts up to now; groups b
       openSegments: 1,
       cost: 0,
       unpricedGpuSeconds: 4 * 3600,
+      itKwh: 4,
+      measuredKwh: 0,
     },
   ]);
   assert.deepEqual(r.total, {
@@ -95,6 +114,8 @@ test('segments are clipped to [from, to); an open one counts up to now; groups b
     segments: 3,
     cost: 0,
     unpricedGpuSeconds: 7200 + 57600 + 14400,
+    itKwh: 21,
+    measuredKwh: 1,
   });
 });
 
@@ -152,7 +173,7 @@ test('the CSV has the group columns, then the figures', async () => {
   const r = await report(h.operator, { from: '2026-01-05', to: '2026-01-06', groupBy: 'org' });
   assert.equal(
     usageCsv(r),
-    'org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds\r\nacme,72000,20,2,1,0,72000\r\nglobex,7200,2,1,0,0,7200\r\n',
+    'org,gpuSeconds,gpuHours,segments,openSegments,cost,unpricedGpuSeconds,itKwh,measuredKwh\r\nacme,72000,20,2,1,0,72000,20,0\r\nglobex,7200,2,1,0,0,7200,1,1\r\n',
   );
 });
 
@@ -205,7 +226,16 @@ test('with a price book, each group costs its billed time at the price in effect
     ],
   );
   assert.equal(r.total.cost, 8640);
-  assert.match(usageCsv(r).split('\r\n')[2] ?? '', /^on-demand,57600,16,1,0,8640,0$/);
+  assert.match(usageCsv(r).split('\r\n')[2] ?? '', /^on-demand,57600,16,1,0,8640,0,16,0$/);
+  // The day has a price change: read from the raw segments, the kWh are the rollup's.
+  assert.deepEqual(
+    r.items.map((i) => [i.class, i.itKwh, i.measuredKwh]),
+    [
+      ['borrowed', 1, 1],
+      ['on-demand', 16, 0],
+      ['preemptible', 4, 0],
+    ],
+  );
 });
 
 test('a report with more rows than the bound is refused with usage_report_too_large (JSON and CSV come from the same report)', () => {

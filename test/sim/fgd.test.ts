@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ShareTask } from '../../src/scheduler/sharing/cluster.js';
 import { readPaperSummary } from '../../src/sim/fgd/paper.js';
+import { pyRound0, pyRound2 } from '../../src/sim/fgd/paper-rounding.js';
 import { arrivalOrder, policyModels, runFgdScenario, runPlacement, summarize } from '../../src/sim/fgd/scenario.js';
 import { readOpenbNodes, readOpenbTasks } from '../../src/sim/importers/alibaba.js';
 import { simulateCli as cli, openReport } from '../helpers/sim-cli.js';
@@ -104,6 +105,21 @@ test('placement run: unallocated % is 100 - allocated %, sampled against arrived
   assert.equal(run.unallocated[130], 0);
   assert.equal(run.failedTasks, 1);
   assert.equal(run.failedGpuMilli, 1000);
+});
+
+test("bucketing 'paper' rounds each sample and each bucket mean to 2 decimals, as the authors' analysis", () => {
+  // One node with 3 GPUs; one 1-GPU task: arrived and allocated 33.333… % (bucket 33).
+  const nodes = [{ name: 'n', cpuMilli: 64_000, memoryMiB: 1 << 20, gpus: 3, model: 'X' }];
+  const order = [t('a', 1, 1000)];
+  const models = policyModels(order, nodes);
+  assert.equal(runPlacement(nodes, order, 'fgd', models, 1).unallocated[33], 66.6667);
+  assert.equal(runPlacement(nodes, order, 'fgd', models, 1, 'first', undefined, 'paper').unallocated[33], 100 - 33.33);
+  // Python's round: half to even on the exact binary value (0.125 and 84.5 are exact halves; 2.675 is below one).
+  assert.deepEqual(
+    [pyRound2(0.125), pyRound2(0.375), pyRound2(2.675), pyRound2(1.005), pyRound2(33.336)],
+    [0.12, 0.38, 2.67, 1, 33.34],
+  );
+  assert.deepEqual([pyRound0(84.5), pyRound0(85.5), pyRound0(84.49), pyRound0(84.51)], [84, 86, 84, 85]);
 });
 
 test('scenario on the fixture: deterministic, every run accounted for', async () => {

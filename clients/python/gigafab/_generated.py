@@ -802,7 +802,7 @@ RecordOfProcessing = Dict[str, Any]
 UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "groupBy": List[Literal["org", "project", "gpuType", "site", "class", "day"]], "items": List["UsageRow"], "total": Dict[str, Any], "reservedCapacity": List["UsageReservation"]}, total=False)
 
 
-UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float, "coveredGpuSeconds": float, "netCost": int}, total=False)
+UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float, "itKwh": float, "measuredKwh": float, "coveredGpuSeconds": float, "netCost": int}, total=False)
 
 
 UsageReservation = TypedDict("UsageReservation", {"org": str, "gpuType": str, "month": str, "gpus": int, "centsPerGpuMonth": int, "from": str, "to": str, "amountCents": int, "coveredGpuSeconds": float}, total=False)
@@ -873,7 +873,7 @@ class PriceVersion(TypedDict):
     createdBy: str
 
 
-Price = TypedDict("Price", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "centsPerGpuHour": int}, total=False)
+Price = TypedDict("Price", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service", "lent-credit"], "centsPerGpuHour": int}, total=False)
 
 
 class _PriceVersionInputRequired(TypedDict):
@@ -910,7 +910,7 @@ class ReservedCapacityList(TypedDict):
     items: List["ReservedCapacity"]
 
 
-CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "gpus": float, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
+CostEstimate = TypedDict("CostEstimate", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "gpus": float, "maxRuntimeSeconds": int, "centsPerGpuHour": int, "granularity": Literal["second", "minute"], "priceVersion": int, "cost": int}, total=False)
 
 
 class _BudgetRequired(TypedDict):
@@ -994,7 +994,7 @@ class InvoiceRunInput(TypedDict):
 IssuedInvoice = Any
 
 
-InvoiceLine = TypedDict("InvoiceLine", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed"], "priceVersion": int, "centsPerGpuHour": int, "gpuSeconds": float, "gpuHours": float, "amountCents": int, "itKwh": float, "facilityKwh": float, "co2Kg": float}, total=False)
+InvoiceLine = TypedDict("InvoiceLine", {"gpuType": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "priceVersion": int, "centsPerGpuHour": int, "gpuSeconds": float, "gpuHours": float, "amountCents": int, "itKwh": float, "facilityKwh": float, "co2Kg": float}, total=False)
 
 
 class InvoiceReservation(TypedDict):
@@ -1014,6 +1014,15 @@ class InvoiceCorrection(TypedDict):
     attempt: int
     netCents: int
     description: str
+
+
+class InvoiceLentCredit(TypedDict):
+    gpuType: str
+    priceVersion: int
+    centsPerGpuHour: int
+    gpuSeconds: float
+    gpuHours: float
+    amountCents: int
 
 
 class CreditNote(TypedDict):
@@ -1051,6 +1060,8 @@ class _InvoiceRequired(TypedDict):
 class Invoice(_InvoiceRequired, total=False):
     reservedCapacity: List["InvoiceReservation"]
     corrections: List["InvoiceCorrection"]
+    lentCredits: List["InvoiceLentCredit"]
+    lentCreditCents: int
 
 
 class InvoiceVerification(TypedDict):
@@ -1112,6 +1123,7 @@ class JobEnergy(TypedDict):
     co2Kg: float
     segments: List[Dict[str, Any]]
     measuredKwh: Optional[float]
+    modelKwh: float
     measuredSegments: int
     monthsWithoutFactors: List[str]
     powerModel: str
@@ -1126,6 +1138,7 @@ class EnergyStatement(TypedDict):
     co2Kg: float
     pue: Optional[float]
     renewableShare: Optional[float]
+    measuredKwh: float
     bySite: List[Dict[str, Any]]
     monthsWithoutFactors: List[str]
     powerModel: str

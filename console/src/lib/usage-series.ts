@@ -26,3 +26,6 @@ export function byDay(
 
 /** fmtHours: GPU-hours to 4 decimals, as `gigafab usage` prints them. */
 export const fmtHours = (h: number): string => h.toFixed(4);
+
+/** fmtKwh: kWh to 3 decimals, as `gigafab usage` prints them. */
+export const fmtKwh = (kwh: number): string => kwh.toFixed(3);

@@ -187,6 +187,12 @@ export function InvoiceDetailView({ id }: { id: string }) {
                 {inv.customer.country}
                 {inv.customer.vatId ? `, VAT id ${inv.customer.vatId}` : ', no VAT id'}
               </dd>
+              {inv.lentCreditCents !== undefined && (
+                <>
+                  <dt>Lent capacity credit</dt>
+                  <dd data-testid="invoice-lent-credit">{fmtEur(-inv.lentCreditCents)}</dd>
+                </>
+              )}
               <dt>Net</dt>
               <dd data-testid="invoice-net">{fmtEur(inv.netCents)}</dd>
               <dt>VAT ({inv.vatRatePercent}%)</dt>
@@ -284,6 +290,32 @@ export function InvoiceDetailView({ id }: { id: string }) {
                 )}
               />
             )}
+            {(inv.lentCredits ?? []).length > 0 && (
+              <DataTable
+                testid="invoice-lent-credits"
+                cols={[
+                  'GPU type',
+                  { label: 'Price version', num: true },
+                  { label: 'Credit EUR per GPU-hour', num: true },
+                  { label: 'Lent GPU-hours', num: true },
+                  { label: 'Credit', num: true },
+                ]}
+                rows={inv.lentCredits ?? []}
+                row={(c) => (
+                  <tr key={`${c.gpuType}/${c.priceVersion}`} data-lent={`${c.gpuType}/${c.priceVersion}`}>
+                    <th scope="row">{c.gpuType}</th>
+                    <td class="num">{c.priceVersion}</td>
+                    <td class="num">{fmtEur(c.centsPerGpuHour)}</td>
+                    <td class="num" data-col="gpuHours">
+                      {c.gpuHours}
+                    </td>
+                    <td class="num" data-col="amount">
+                      {fmtEur(-c.amountCents)}
+                    </td>
+                  </tr>
+                )}
+              />
+            )}
             {(inv.corrections ?? []).length > 0 && (
               <DataTable
                 testid="invoice-corrections"
@@ -302,6 +334,11 @@ export function InvoiceDetailView({ id }: { id: string }) {
                   </tr>
                 )}
               />
+            )}
+            {lapsedCents(inv) > 0 && (
+              <p class="muted">
+                Lent capacity credits exceed the month's charges: {fmtEur(lapsedCents(inv))} of them lapses (net stops at 0).
+              </p>
             )}
             {inv.unpricedGpuSeconds > 0 && (
               <p class="muted">{fmtHours(inv.unpricedGpuSeconds / 3600)} GPU-hours had no price in effect and are not billed.</p>
@@ -346,4 +383,10 @@ export function InvoiceDetailView({ id }: { id: string }) {
       )}
     </>
   );
+}
+
+/** lapsedCents: lent capacity credit beyond the month's charges, which the invoice does not take off. */
+function lapsedCents(inv: IssuedInvoice): number {
+  const total = (inv.lentCredits ?? []).reduce((sum, c) => sum + c.amountCents, 0);
+  return total - (inv.lentCreditCents ?? total);
 }

@@ -1,5 +1,6 @@
 /**
- * Usage: the organisation's metered GPU-hours and their cost per UTC day over the last 7, 30 or 90
+ * Usage: the organisation's metered GPU-hours, their cost and their energy at the GPUs (kWh: measured
+ * where the driver measured it, the power model elsewhere) per UTC day over the last 7, 30 or 90
  * days, stacked per project (from GET /v1/usage grouped by day and project), the same figures as
  * a table, the API's own CSV to download; then each project's GPUs in use against quota and its
  * jobs running and waiting. Tenants see their own organisation (the API answers nothing else); an
@@ -16,7 +17,7 @@ import { SelectField } from '../components/field.js';
 import { QuotaBar } from '../components/quota-bar.js';
 import { fmtEur, fmtInt } from '../lib/format.js';
 import { attempt } from '../lib/problem.js';
-import { byDay, fmtHours } from '../lib/usage-series.js';
+import { byDay, fmtHours, fmtKwh } from '../lib/usage-series.js';
 import { usePoll } from '../lib/use-poll.js';
 
 const RANGES = [7, 30, 90] as const;
@@ -77,6 +78,12 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
     (r) => r.project ?? '',
     (r) => r.cost / 100,
   );
+  const kwh = byDay(
+    items,
+    days,
+    (r) => r.project ?? '',
+    (r) => r.itKwh,
+  );
   const csv = () =>
     void attempt(
       () => download(`/v1/usage${qs({ ...query, format: 'csv' })}`, `usage-${org}-${from}-${last}.csv`, 'text/csv'),
@@ -87,8 +94,9 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
     <section class="panel" aria-labelledby="usage-history">
       <h2 id="usage-history">Usage over time</h2>
       <p class="muted">
-        GPU-hours and their cost per UTC day, per project: run time as metered, a running job up to now. The cost is at the prices
-        in effect at each instant, rounded up to the billing granularity.
+        GPU-hours, their cost and their energy per UTC day, per project: run time as metered, a running job up to now. The cost is
+        at the prices in effect at each instant, rounded up to the billing granularity. The energy is at the GPUs: measured where
+        the driver measured it, the power model elsewhere.
       </p>
       <div class="toolbar">
         <label>
@@ -109,7 +117,8 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
       {data && (
         <>
           <p data-testid="usage-total">
-            {org}, {period}: {fmtHours(data.total.gpuHours)} GPU-hours, {fmtEur(data.total.cost)}
+            {org}, {period}: {fmtHours(data.total.gpuHours)} GPU-hours, {fmtEur(data.total.cost)}, {fmtKwh(data.total.itKwh)} kWh
+            at the GPUs ({fmtKwh(data.total.measuredKwh)} measured)
             {data.total.unpricedGpuSeconds > 0 &&
               ` (${fmtHours(data.total.unpricedGpuSeconds / 3600)} GPU-hours had no price in effect and are not in the cost)`}
             .
@@ -137,6 +146,17 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
                 label={`Cost per day of ${org}, ${period}, per project: ${fmtEur(data.total.cost)} in all`}
               />
             </div>
+            <div>
+              <h3>Energy per day (kWh at the GPUs)</h3>
+              <DayChart
+                testid="usage-kwh-chart"
+                days={days}
+                series={kwh}
+                unit="kWh"
+                fmt={(v) => (v === 0 ? '0' : v >= 10 ? fmtInt(Math.round(v)) : v.toFixed(3))}
+                label={`Energy at the GPUs per day of ${org}, ${period}, per project: ${fmtKwh(data.total.itKwh)} kWh in all`}
+              />
+            </div>
           </div>
           {items.length === 0 ? (
             <p>No metered usage in this period.</p>
@@ -151,6 +171,7 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
                 { label: 'GPU-seconds', num: true },
                 { label: 'Runs', num: true },
                 { label: 'Cost', num: true },
+                { label: 'kWh', num: true },
               ]}
               rows={items}
               row={(r) => (
@@ -169,6 +190,9 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
                   </td>
                   <td class="num" data-col="cost">
                     {fmtEur(r.cost)}
+                  </td>
+                  <td class="num" data-col="itKwh">
+                    {fmtKwh(r.itKwh)}
                   </td>
                 </tr>
               )}

@@ -15,7 +15,11 @@ function renderStatement(st: EnergyStatement): string {
   const head = renderKeyValues([
     ['Organisation', st.org],
     ['Year', `${st.year} (${st.period.from} – ${st.period.to})`],
-    ['Energy', `${st.itKwh.toFixed(6)} kWh at the GPUs, ${st.facilityKwh.toFixed(6)} kWh with PUE`],
+    [
+      'Energy',
+      // A server before measured energy leaves measuredKwh out.
+      `${st.itKwh.toFixed(6)} kWh at the GPUs${typeof st.measuredKwh === 'number' ? ` (${st.measuredKwh.toFixed(6)} measured)` : ''}, ${st.facilityKwh.toFixed(6)} kWh with PUE`,
+    ],
     ['PUE', st.pue === null ? 'n/a (no energy)' : st.pue.toFixed(3)],
     ['Renewable share', st.renewableShare === null ? 'none declared' : st.renewableShare.toFixed(3)],
     ['CO₂', `${st.co2Kg.toFixed(6)} kg CO₂e`],

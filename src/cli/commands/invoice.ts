@@ -11,6 +11,8 @@ import {
   type InvoiceSummary,
   type InvoiceVerification,
   type IssuedInvoice,
+  lentCreditNote,
+  lentCreditRow,
   reservationRows,
 } from '../../model/invoices.js';
 import { euros } from '../../model/money.js';
@@ -60,14 +62,22 @@ function renderInvoice(inv: IssuedInvoice): string {
         l.co2Kg.toFixed(3),
       ])
       .concat((inv.reservedCapacity ?? []).flatMap((r) => reservationRows(r, (h) => h.toFixed(6))))
+      .concat((inv.lentCredits ?? []).map((c) => lentCreditRow(c, (h) => h.toFixed(6))))
       .concat((inv.corrections ?? []).map(correctionRow)),
     { alignRight: [2, 3, 4, 5, 6, 7, 8] },
   );
+  const lapsed = lentCreditNote(inv);
   const totals = renderKeyValues([
+    ...(inv.lentCreditCents !== undefined
+      ? [['Lent capacity credit', `EUR ${euros(-inv.lentCreditCents)}${lapsed ? ` — ${lapsed}` : ''}`] as [string, string]]
+      : []),
     ['Net', `EUR ${euros(inv.netCents)}`],
     [`VAT ${inv.vatRatePercent}%`, `EUR ${euros(inv.vatCents)}${inv.vatNote ? ` — ${inv.vatNote}` : ''}`],
     ['Total', `EUR ${euros(inv.grossCents)}`],
-    ['Energy', `${inv.energy.itKwh} kWh at the GPUs, ${inv.energy.facilityKwh} kWh with PUE, ${inv.energy.co2Kg} kg CO₂e`],
+    [
+      'Energy',
+      `${inv.energy.itKwh} kWh at the GPUs${inv.energy.measuredKwh ? ` (${inv.energy.measuredKwh} measured)` : ''}, ${inv.energy.facilityKwh} kWh with PUE, ${inv.energy.co2Kg} kg CO₂e`,
+    ],
     ...inv.creditNotes.map((n): [string, string] => [`Credit note ${n.number}`, `EUR ${euros(n.grossCents)} (${n.reason})`]),
     ['SHA-256', inv.sha256],
   ]);

@@ -107,7 +107,7 @@ async function energyLine(ctx: Awaited<ReturnType<typeof makeCtx>>, id: string):
     // A server before measured energy leaves the field out.
     const measured =
       typeof data.measuredKwh === 'number'
-        ? `\n              measured: ${data.measuredKwh.toFixed(3)} kWh (${data.measuredSegments} of ${data.segments.length} run segment(s), as the execution engine reported)`
+        ? `\n              of which measured: ${data.measuredKwh.toFixed(3)} kWh (${data.measuredSegments} of ${data.segments.length} run segment(s), as the driver reported)${typeof data.modelKwh === 'number' ? `; the power model says ${data.modelKwh.toFixed(3)} kWh` : ''}`
         : '';
     return `Energy:       ${data.itKwh.toFixed(3)} kWh at the GPUs, ${data.facilityKwh.toFixed(3)} kWh with PUE, ${data.co2Kg.toFixed(3)} kg CO₂e${noFactors}${measured}\n`;
   } catch {

@@ -25,6 +25,7 @@ export interface FgdCliOptions {
   policies?: string;
   paperDir?: string;
   ties: 'first' | 'random';
+  bucketing: 'exact' | 'paper';
   arrived: number;
   out: string;
   progress: boolean;
@@ -147,6 +148,7 @@ export async function runFgdCommand(opts: FgdCliOptions, rt: Runtime): Promise<v
       seeds,
       policies,
       ties: opts.ties,
+      bucketing: opts.bucketing,
       derive,
       deriveSeed: opts.deriveSeed,
       orderDir,

@@ -126,6 +126,14 @@ export function registerSimulate(program: Command, rt: Runtime): void {
         .choices(['first', 'random'])
         .default('first'),
     )
+    .addOption(
+      new Option(
+        '--bucketing <mode>',
+        "fgd: exact bucket means, or the authors' (each sample and each mean rounded to 2 decimals)",
+      )
+        .choices(['exact', 'paper'])
+        .default('exact'),
+    )
     .option('--arrived <pct>', 'fgd: arrived load (% of GPUs) for the terminal table', parseIntArg(1), 100)
     .option(
       '--derive <list>',

@@ -24,7 +24,10 @@ const hours = (h: number) => (h >= 100 ? h.toFixed(0) : h >= 1 ? h.toFixed(2) : 
 /** cost: EUR, marked where part of the time had no price (it is not in the sum). */
 const cost = (cents: number, unpricedGpuSeconds: number) => `${euros(cents)}${unpricedGpuSeconds > 0 ? ' *' : ''}`;
 
-/** renderUsage: the report's groups with GPU-hours, a bar, GPU-seconds, segments and cost, then the total. */
+/** kwh: energy at the GPUs, 3 decimals; a server before energy in reports leaves it out. */
+const kwh = (x: number | undefined) => (typeof x === 'number' ? x.toFixed(3) : '–');
+
+/** renderUsage: the report's groups with GPU-hours, a bar, GPU-seconds, segments, cost and kWh, then the total. */
 export function renderUsage(r: UsageReport): string {
   const max = Math.max(0, ...r.items.map((i) => i.gpuSeconds));
   const rows = r.items.map((i) => [
@@ -34,17 +37,20 @@ export function renderUsage(r: UsageReport): string {
     i.gpuSeconds,
     i.openSegments > 0 ? `${i.segments} (${i.openSegments} running)` : i.segments,
     cost(i.cost, i.unpricedGpuSeconds),
+    kwh(i.itKwh),
     ...(r.reservedCapacity ? [euros(i.netCost ?? i.cost)] : []),
   ]);
   const n = r.groupBy.length;
   const net = r.reservedCapacity ? ['net eur'] : [];
-  const table = renderTable([...r.groupBy, 'gpu-hours', '', 'gpu-seconds', 'segments', 'eur', ...net], rows, {
-    alignRight: [n, n + 2, n + 4, n + 5],
+  const table = renderTable([...r.groupBy, 'gpu-hours', '', 'gpu-seconds', 'segments', 'eur', 'kwh', ...net], rows, {
+    alignRight: r.reservedCapacity ? [n, n + 2, n + 4, n + 5, n + 6] : [n, n + 2, n + 4, n + 5],
   });
   const unpriced =
     r.total.unpricedGpuSeconds > 0
       ? `* ${r.total.unpricedGpuSeconds} GPU-seconds had no price in effect and are not in the cost\n`
       : '';
+  const energy =
+    typeof r.total.itKwh === 'number' ? `, ${kwh(r.total.itKwh)} kWh at the GPUs (${kwh(r.total.measuredKwh)} measured)` : '';
   // Reserved capacity: each commitment's fee for the period and what it covered; `net eur` is the cost less the covered time.
   const reserved = (r.reservedCapacity ?? [])
     .map(
@@ -53,7 +59,7 @@ export function renderUsage(r: UsageReport): string {
     )
     .join('');
   const netTotal = r.total.netCost === undefined ? '' : ` (net of reserved capacity EUR ${euros(r.total.netCost)})`;
-  return `${table}total: ${hours(r.total.gpuHours)} GPU-hours (${r.total.gpuSeconds} GPU-seconds), EUR ${euros(r.total.cost)}${netTotal}, from ${r.from} to ${r.to}\n${unpriced}${reserved}`;
+  return `${table}total: ${hours(r.total.gpuHours)} GPU-hours (${r.total.gpuSeconds} GPU-seconds), EUR ${euros(r.total.cost)}${netTotal}${energy}, from ${r.from} to ${r.to}\n${unpriced}${reserved}`;
 }
 
 export function registerUsage(program: Command, rt: Runtime): void {

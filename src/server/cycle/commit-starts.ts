@@ -7,6 +7,7 @@
 import { sql, type Transaction } from 'kysely';
 import { describeShare } from '../../model/gpu-sharing.js';
 import type { Placement } from '../../model/job.js';
+import { type LenderShare, lendersJson } from '../../model/lenders.js';
 import type { JobEvent } from '../../model/schemas.js';
 import { appendAudit } from '../../store/audit.js';
 import { defers } from '../../store/deferred-insert.js';
@@ -19,6 +20,8 @@ export interface StartDecision {
   jobId: string;
   placement: Placement;
   borrowed?: boolean;
+  /** A borrowed start's lenders (scheduler's StartDecision.lenders): kept on the job row and its usage segment. */
+  lenders?: LenderShare[];
   /** An idle GPU to put into MIG mode first (scheduler's StartDecision.repartition). */
   repartition?: { node: string; gpu: number; to: 'mig'; reason: 'mig_repartition' };
 }
@@ -55,11 +58,12 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
               placement: JSON.stringify(s.placement),
               started_at: at,
               borrowed: s.borrowed ? 1 : 0,
+              lenders: lendersJson(s.lenders),
               attempt: eb('attempt', '+', 1),
             }))
             .where('id', '=', Number(s.jobId))
             .where('state', '=', 'queued')
-            .returning(['org_id', 'project_id', 'attempt', 'priority', 'borrowed'])
+            .returning(['org_id', 'project_id', 'attempt', 'priority', 'borrowed', 'lenders'])
             .executeTakeFirst();
       if (!res) continue; // cancelled meanwhile
       const spec = ctx.state.queuedSpecs.get(s.jobId);
@@ -78,13 +82,20 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
       if (!evidence) {
         await trx
           .updateTable('jobs')
-          .set((eb) => ({ state: 'queued', placement: null, started_at: null, borrowed: 0, attempt: eb('attempt', '-', 1) }))
+          .set((eb) => ({
+            state: 'queued',
+            placement: null,
+            started_at: null,
+            borrowed: 0,
+            lenders: null,
+            attempt: eb('attempt', '-', 1),
+          }))
           .where('id', '=', Number(s.jobId))
           .execute();
         refused.push(s.jobId);
         continue;
       }
-      await openSegment(trx, s.jobId, res, s.placement, at);
+      await openSegment(trx, s.jobId, res, s.placement, at, spec?.kind);
       if (s.repartition) await recordRepartition(trx, s.jobId, res.org_id, s.repartition, at);
       const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
       const share = describeShare(s.placement.nodes[0]);
@@ -110,7 +121,7 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
   return { committed, refused };
 }
 
-type Marked = { org_id: string; project_id: string; attempt: number; priority: number; borrowed: number };
+type Marked = { org_id: string; project_id: string; attempt: number; priority: number; borrowed: number; lenders: string | null };
 
 /**
  * markAllRunning: on PostgreSQL, every start's `queued → running` UPDATE of the cycle in one statement
@@ -132,13 +143,14 @@ async function markAllRunning(
       id: Number(s.jobId),
       placement: JSON.stringify(s.placement),
       borrowed: s.borrowed ? 1 : 0,
+      lenders: lendersJson(s.lenders),
     })),
   );
   const r = await sql<Marked & { id: number }>`
-    update jobs as j set state = 'running', placement = s.placement, started_at = ${at}, borrowed = s.borrowed, attempt = j.attempt + 1
-    from json_to_recordset(${rows}::json) as s(id bigint, placement text, borrowed integer)
+    update jobs as j set state = 'running', placement = s.placement, started_at = ${at}, borrowed = s.borrowed, lenders = s.lenders, attempt = j.attempt + 1
+    from json_to_recordset(${rows}::json) as s(id bigint, placement text, borrowed integer, lenders text)
     where j.id = s.id and j.state = 'queued'
-    returning j.id, j.org_id, j.project_id, j.attempt, j.priority, j.borrowed`.execute(trx);
+    returning j.id, j.org_id, j.project_id, j.attempt, j.priority, j.borrowed, j.lenders`.execute(trx);
   return new Map(r.rows.map((x) => [String(x.id), x]));
 }
 

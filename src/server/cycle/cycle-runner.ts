@@ -215,13 +215,13 @@ export class CycleRunner {
   /** Step 6: committed starts leave the queue, hold their GPUs and go to their drivers. */
   private async adoptStarts(committed: CommittedStart[], result: CycleResult, now: number): Promise<CommittedStart[]> {
     const { state } = this.ctx;
-    const borrowed = new Set(result.starts.filter((s) => s.borrowed).map((s) => s.jobId));
+    const borrowed = new Map(result.starts.filter((s) => s.borrowed).map((s) => [s.jobId, s.lenders]));
     for (const c of committed) {
       const spec = state.queuedSpecs.get(c.id) ?? (await this.specOf(c.id));
       state.dequeue(c.id);
       const placement = state.cluster.allocationOf(c.id)!;
       const row = { org_id: c.org, project_id: spec.project, priority: PRIORITY_CLASSES[spec.priorityClass] };
-      state.addRunning(c.id, row, spec, placement, now, borrowed.has(c.id));
+      state.addRunning(c.id, row, spec, placement, now, borrowed.has(c.id), borrowed.get(c.id));
       handOver(this.ctx, c, spec, now, this.report);
     }
     return committed;

@@ -110,7 +110,7 @@ export class Observations {
     const done = await ctx.store.decide(async (trx) => {
       const row = await trx
         .updateTable('jobs')
-        .set({ state: 'queued', placement: null, started_at: null, borrowed: 0 })
+        .set({ state: 'queued', placement: null, started_at: null, borrowed: 0, lenders: null })
         .where('id', '=', Number(o.jobId))
         .where('state', '=', 'running')
         .returningAll()

@@ -5,6 +5,7 @@
  */
 import type { NodeState } from '../../model/fleet.js';
 import { parseJson } from '../../model/json.js';
+import { parseLenders } from '../../model/lenders.js';
 import { PlacementSchema } from '../../model/schemas.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import { spreadGroupOf } from '../job-constraints.js';
@@ -39,7 +40,15 @@ export async function recover(
       const placement = parseJson(row.placement ?? 'null', PlacementSchema, `placement of running job ${id}`);
       const startedAt = Date.parse(row.started_at ?? row.created_at);
       state.cluster.allocate(id, row.project_id, placement, row.org_id, spreadGroupOf(spec));
-      state.addRunning(id, row, spec, placement, startedAt, row.borrowed === 1);
+      state.addRunning(
+        id,
+        row,
+        spec,
+        placement,
+        startedAt,
+        row.borrowed === 1,
+        parseLenders(row.lenders, `lenders of running job ${id}`),
+      );
       reattach.push({ id, spec, placement, startedAt, attempt: row.attempt });
     }
   }

@@ -11,6 +11,7 @@ import type { HoldCause, StopCause } from '../../lifecycle/index.js';
 import type { Fleet } from '../../model/fleet.js';
 import { placementGpuEquivalents } from '../../model/gpu-sharing.js';
 import type { PendingReason, Placement } from '../../model/job.js';
+import type { LenderShare } from '../../model/lenders.js';
 import type { JobSpec } from '../../model/schemas.js';
 import type { Endpoint } from '../../model/workloads.js';
 import { ClusterModel, type JobExplain, type JobPriority, type SchedJob } from '../../scheduler/index.js';
@@ -32,6 +33,8 @@ export interface RunningJob {
   priority: number;
   /** Started on capacity borrowed from other projects' idle quota: preemptible by its owners. */
   borrowed: boolean;
+  /** Whose idle lent quota a borrowed start was attributed to (the scheduler's ledger reads it). */
+  lenders?: readonly LenderShare[];
   /**
    * Why it is being stopped (cancel is not recorded here: it ends with the driver's outcome); what
    * follows once it has stopped is the lifecycle's exitDecision(cause, exit). A node failure
@@ -192,7 +195,15 @@ export class SchedulingState implements QuotaBook {
   }
 
   /** addRunning: a started job holds its GPUs (a committed start, or one found running at recovery). */
-  addRunning(id: string, row: RunningRow, spec: JobSpec, placement: Placement, startedAt: number, borrowed: boolean): void {
+  addRunning(
+    id: string,
+    row: RunningRow,
+    spec: JobSpec,
+    placement: Placement,
+    startedAt: number,
+    borrowed: boolean,
+    lenders?: readonly LenderShare[],
+  ): void {
     this.running.set(id, {
       org: row.org_id,
       project: row.project_id,
@@ -202,6 +213,7 @@ export class SchedulingState implements QuotaBook {
       gpuType: placement.gpuType,
       priority: row.priority,
       borrowed,
+      ...(lenders && lenders.length > 0 ? { lenders } : {}),
       stopping: null,
     });
   }

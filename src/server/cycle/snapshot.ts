@@ -45,6 +45,7 @@ export function snapshot(d: SnapshotDeps, now: number, explain: boolean): CycleI
       gpus: r.gpus,
       startedAt: r.startedAt,
       borrowed: r.borrowed,
+      lenders: r.lenders,
       preemptible: isPreemptible(r.priority, r.borrowed),
       evicting: r.stopping !== null,
       // In the clock's time: a simulated site at --time-scale 60 ends a job 60 times sooner.

@@ -50,6 +50,7 @@ export async function energyStatementPdf(
 
   const totals: [string, string][] = [
     ['Energy at the GPUs (kWh)', kwh(st.itKwh)],
+    ['of which measured (kWh)', kwh(st.measuredKwh)],
     ['Energy with facility overhead (kWh)', kwh(st.facilityKwh)],
     ['PUE', ratio(st.pue)],
     ['Renewable share', st.renewableShare === null ? 'none declared' : ratio(st.renewableShare)],
@@ -100,7 +101,11 @@ export async function energyStatementPdf(
   }
   text(`Power model: ${st.powerModel}`, 40, 7);
   newLine(11);
-  text("kWh at the GPUs: metered allocation time x the power model; facility kWh: x each site's PUE of each month;", 40, 7);
+  text(
+    "kWh at the GPUs: measured where the driver measured them, else metered allocation time x the power model; facility kWh: x each site's PUE;",
+    40,
+    7,
+  );
   newLine(11);
   text("CO2e: facility kWh x each site's grid factor of each month, as the operator set them with their source.", 40, 7);
   return doc.save({ useObjectStreams: false });

@@ -2,7 +2,9 @@
  * An organisation's yearly energy statement (EnEfG-style reporting): the kWh of its run segments
  * inside the year (the current year up to now) at the GPUs and with each site's PUE, the CO₂ by each
  * site's grid factor, the resulting PUE and the renewable share where the sites declared one, per
- * site. Its admins and members read their own; operators any.
+ * site. A segment's kWh at the GPUs are what its driver measured where it measured them (spread over
+ * its run, so the part inside the year), the power model elsewhere; `measuredKwh` says how much of them
+ * was measured. Its admins and members read their own; operators any.
  */
 import { canSeeOrg, enforce } from '../../model/authz.js';
 import { type EnergyStatement, type MonthFactors, POWER_MODEL_NAME, round6, segmentEnergy } from '../../model/energy.js';
@@ -40,23 +42,35 @@ export async function energyStatement(
       { pue: r.pue, gridGCo2PerKwh: r.grid_g_co2_per_kwh, renewableShare: r.renewable_share },
     ]),
   );
-  const sites = new Map<
-    string,
-    { itKwh: number; facilityKwh: number; co2Kg: number; declaredKwh: number; renewableKwh: number }
-  >();
+  const keys = ['itKwh', 'facilityKwh', 'co2Kg', 'declaredKwh', 'renewableKwh', 'measuredKwh'] as const;
+  type Acc = Record<(typeof keys)[number], number>;
+  const zero = (): Acc => ({ itKwh: 0, facilityKwh: 0, co2Kg: 0, declaredKwh: 0, renewableKwh: 0, measuredKwh: 0 });
+  const sites = new Map<string, Acc>();
   const missing = new Set<string>();
-  const add = (s: { site: string; gpu_type: string; gpus: number; started_at: string; ended_at: string | null }) => {
-    const start = Math.max(from, Date.parse(s.started_at));
-    const end = Math.min(to, s.ended_at ? Date.parse(s.ended_at) : now);
-    if (end <= start) return;
+  const add = (s: {
+    site: string;
+    gpu_type: string;
+    gpus: number;
+    started_at: string;
+    ended_at: string | null;
+    measured_joules: number | null;
+  }) => {
+    const start = Date.parse(s.started_at);
+    const end = s.ended_at ? Date.parse(s.ended_at) : now;
+    if (Math.min(to, end) <= Math.max(from, start)) return;
     const months = new Set<string>();
-    const e = segmentEnergy({ gpuType: s.gpu_type, gpus: s.gpus, start, end }, (m) => factors.get(`${s.site}/${m}`), months);
+    const e = segmentEnergy(
+      { gpuType: s.gpu_type, gpus: s.gpus, start, end, measuredJoules: s.measured_joules },
+      (m) => factors.get(`${s.site}/${m}`),
+      months,
+      { from, to },
+    );
     for (const m of months) missing.add(`${s.site}/${m}`);
-    const acc = sites.get(s.site) ?? { itKwh: 0, facilityKwh: 0, co2Kg: 0, declaredKwh: 0, renewableKwh: 0 };
-    for (const k of ['itKwh', 'facilityKwh', 'co2Kg', 'declaredKwh', 'renewableKwh'] as const) acc[k] += e[k];
+    const acc = sites.get(s.site) ?? zero();
+    for (const k of keys) acc[k] += e[k];
     sites.set(s.site, acc);
   };
-  const columns = ['id', 'site', 'gpu_type', 'gpus', 'started_at', 'ended_at'] as const;
+  const columns = ['id', 'site', 'gpu_type', 'gpus', 'started_at', 'ended_at', 'measured_joules'] as const;
   const fromIso = new Date(from).toISOString();
   const toIso = new Date(to).toISOString();
   for (const r of await store.db
@@ -84,8 +98,8 @@ export async function energyStatement(
     const last = page[page.length - 1]!;
     after = [last.ended_at ?? fromIso, last.id];
   }
-  const total = { itKwh: 0, facilityKwh: 0, co2Kg: 0, declaredKwh: 0, renewableKwh: 0 };
-  for (const acc of sites.values()) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += acc[k];
+  const total = zero();
+  for (const acc of sites.values()) for (const k of keys) total[k] += acc[k];
   return {
     org,
     year,
@@ -95,9 +109,16 @@ export async function energyStatement(
     co2Kg: round6(total.co2Kg),
     pue: total.itKwh > 0 ? Math.round((total.facilityKwh / total.itKwh) * 1000) / 1000 : null,
     renewableShare: total.declaredKwh > 0 ? Math.round((total.renewableKwh / total.declaredKwh) * 1000) / 1000 : null,
+    measuredKwh: round6(total.measuredKwh),
     bySite: [...sites]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([site, a]) => ({ site, itKwh: round6(a.itKwh), facilityKwh: round6(a.facilityKwh), co2Kg: round6(a.co2Kg) })),
+      .map(([site, a]) => ({
+        site,
+        itKwh: round6(a.itKwh),
+        facilityKwh: round6(a.facilityKwh),
+        co2Kg: round6(a.co2Kg),
+        measuredKwh: round6(a.measuredKwh),
+      })),
     monthsWithoutFactors: [...missing].sort(),
     powerModel: POWER_MODEL_NAME,
   };

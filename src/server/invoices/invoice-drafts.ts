@@ -7,6 +7,7 @@
 import type { PriceTimeline } from '../../model/cost.js';
 import { POWER_MODEL_NAME } from '../../model/energy.js';
 import { type Invoice, vatCents, vatFor } from '../../model/invoices.js';
+import { parseLenders } from '../../model/lenders.js';
 import { GRANULARITY_MS } from '../../model/prices.js';
 import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
 import type { Store } from '../../store/open-store.js';
@@ -87,7 +88,15 @@ export async function buildDraft(
   const lines = new InvoiceLineBuilder(from, to, timeline, factors, commitments);
   const toIso = new Date(to).toISOString();
   const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
-  const add = (r: { gpu_type: string; site: string; class: string; gpus: number; started_at: string; ended_at: string | null }) =>
+  const add = (r: {
+    gpu_type: string;
+    site: string;
+    class: string;
+    gpus: number;
+    started_at: string;
+    ended_at: string | null;
+    measured_joules: number | null;
+  }) =>
     lines.add({
       gpuType: r.gpu_type,
       site: r.site,
@@ -95,8 +104,9 @@ export async function buildDraft(
       gpus: r.gpus,
       start: Date.parse(r.started_at),
       end: r.ended_at === null ? now : Date.parse(r.ended_at),
+      measuredJoules: r.measured_joules,
     });
-  const columns = ['id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at'] as const;
+  const columns = ['id', 'gpu_type', 'site', 'class', 'gpus', 'started_at', 'ended_at', 'measured_joules'] as const;
   // Open segments first (few), then closed ones that end after the month began, in keyset pages
   // on the (org_id, ended_at) index: reading costs the records since the month began, not the
   // organisation's whole history, and each page continues where the last stopped.
@@ -118,6 +128,7 @@ export async function buildDraft(
     const last = rows[rows.length - 1]!;
     after = [last.ended_at ?? billedSince, last.id];
   }
+  if (commitments.size > 0) await addLent(store, lines, org, [...commitments.keys()], billedSince, toIso, now);
   const profile = await store.db.selectFrom('billing_profiles').selectAll().where('org_id', '=', org).executeTakeFirst();
   const customer = { country: profile?.country ?? 'DE', vatId: profile?.vat_id ?? null };
   const vat = vatFor(customer.country, customer.vatId);
@@ -131,6 +142,7 @@ export async function buildDraft(
     customer,
     lines: r.lines,
     ...(r.reservations.length > 0 ? { reservedCapacity: r.reservations } : {}),
+    ...(r.lentCredits.length > 0 ? { lentCredits: r.lentCredits, lentCreditCents: r.lentCreditCents } : {}),
     netCents: r.netCents,
     vatRatePercent: vat.ratePercent,
     vatCents: vatAmount,
@@ -139,4 +151,45 @@ export async function buildDraft(
     unpricedGpuSeconds: r.unpricedGpuSeconds,
     energy: { ...r.energy, powerModel: POWER_MODEL_NAME },
   };
+}
+
+/**
+ * addLent: other organisations' borrowed segments of the reserved types that ran in the month with
+ * GPUs attributed to `org`'s projects (model/lenders.ts), read in id pages on the partial index of
+ * segments with lenders (migration 034). Borrowers of the organisation itself give no credit.
+ */
+async function addLent(
+  store: Pick<Store, 'db'>,
+  lines: InvoiceLineBuilder,
+  org: string,
+  gpuTypes: string[],
+  billedSince: string,
+  toIso: string,
+  now: number,
+): Promise<void> {
+  const mine = new Set((await store.db.selectFrom('projects').select('id').where('org_id', '=', org).execute()).map((p) => p.id));
+  for (let after = 0; ; ) {
+    const rows = await store.db
+      .selectFrom('usage_records')
+      .select(['id', 'gpu_type', 'started_at', 'ended_at', 'lenders'])
+      .where('lenders', 'is not', null)
+      .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', billedSince)]))
+      .where('started_at', '<', toIso)
+      .where('org_id', '!=', org)
+      .where('gpu_type', 'in', gpuTypes)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(BATCH)
+      .execute();
+    for (const r of rows) {
+      const gpus = parseLenders(r.lenders, `lenders of usage record ${r.id}`)
+        .filter((l) => mine.has(l.project))
+        .reduce((sum, l) => sum + l.gpus, 0);
+      if (gpus <= 0) continue;
+      const end = r.ended_at === null ? now : Date.parse(r.ended_at);
+      lines.addLent({ gpuType: r.gpu_type, gpus, start: Date.parse(r.started_at), end });
+    }
+    if (rows.length < BATCH) return;
+    after = rows[rows.length - 1]!.id;
+  }
 }

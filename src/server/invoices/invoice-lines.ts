@@ -3,8 +3,9 @@
  * to the granularity in effect at its start, counted from its start, as GET /v1/usage bills it)
  * inside the month, split at each price change, summed per GPU type, class and price version
  * exactly (gpus × ms × cents per GPU-hour) and rounded to the cent once per line. Energy comes from
- * the metered (not rounded) time: GPU watts from the power model, the site's PUE and grid factor of
- * the month. Segments stream in: memory holds one entry per line and site, not per segment —
+ * the metered (not rounded) time: what the driver measured for the segment where it did (spread over
+ * its run), else GPU watts from the power model; then the site's PUE and grid factor of the month.
+ * Energy is informational: it never changes a cent. Segments stream in: memory holds one entry per line and site, not per segment —
  * except for GPU types the organisation reserved capacity of for the month: their billed parts are
  * kept (in typed arrays, 24 bytes each) for the sweep that covers them (see `cover`).
  *
@@ -12,12 +13,19 @@
  * every instant, dearest first (price, then class order, then price version; unpriced time last):
  * the covered milli-GPU × ms leave their line (at its own price, so no cent is added or lost by the
  * split) and are billed at 0 in the reservation's line, which also bills GPUs × the monthly price.
+ *
+ * Lent reserved capacity is credited (`addLent`; the sweep is reserved-parts.ts lentCredit): other
+ * organisations' borrowed segments attributed to the organisation's projects (model/lenders.ts),
+ * billed time × attributed GPUs, at the `lent-credit` price in effect, but at no instant more GPUs
+ * than the commitment has idle (its GPUs less the organisation's own usage of the type then).
  */
 import { costNumerator, type PriceTimeline, roundCents } from '../../model/cost.js';
-import { gpuWatts, kwhOf, round6 } from '../../model/energy.js';
-import type { InvoiceLine, InvoiceReservation } from '../../model/invoices.js';
+import { partKwh, round6 } from '../../model/energy.js';
+import type { InvoiceLentCredit, InvoiceLine, InvoiceReservation } from '../../model/invoices.js';
+import { LENT_CREDIT } from '../../model/prices.js';
 import type { UsageClass } from '../../model/usage.js';
-import { coverOrder, ReservedParts, sweepCover } from './reserved-cover.js';
+import { coverOrder, sweepCover } from './reserved-cover.js';
+import { lentCredit, ReservedParts } from './reserved-parts.js';
 
 export interface BillableSegment {
   gpuType: string;
@@ -26,6 +34,16 @@ export interface BillableSegment {
   gpus: number;
   start: number;
   /** The segment's end, or the time of the run for one still open. */
+  end: number;
+  /** Joules the driver measured for the segment (null or absent: not measured; the power model counts). */
+  measuredJoules?: number | null;
+}
+
+/** A borrowed segment of another organisation, with the GPUs of it attributed to this organisation's projects. */
+export interface LentSegment {
+  gpuType: string;
+  gpus: number;
+  start: number;
   end: number;
 }
 
@@ -55,17 +73,22 @@ export interface Commitment {
 export interface InvoiceLines {
   lines: InvoiceLine[];
   reservations: InvoiceReservation[];
+  lentCredits: InvoiceLentCredit[];
+  /** The credit taken off the charges: the lent credits' sum, but never more than the charges. */
+  lentCreditCents: number;
   netCents: number;
   unpricedGpuSeconds: number;
-  energy: { itKwh: number; facilityKwh: number; co2Kg: number; sitesWithoutFactors: string[] };
+  energy: { itKwh: number; facilityKwh: number; co2Kg: number; measuredKwh: number; sitesWithoutFactors: string[] };
 }
 
 export class InvoiceLineBuilder {
   private readonly lines = new Map<string, LineAcc>();
   private unpricedMs = 0;
-  private readonly energy = { itKwh: 0, facilityKwh: 0, co2Kg: 0 };
+  private readonly energy = { itKwh: 0, facilityKwh: 0, co2Kg: 0, measuredKwh: 0 };
   private readonly missing = new Set<string>();
-  private readonly reservedParts = new Map<string, ReservedParts<string | null>>();
+  private readonly reservedParts = new Map<string, ReservedParts>();
+  /** Per reserved type: lent parts keyed by `version NUL cents` of the credit price (null: none in effect). */
+  private readonly lentParts = new Map<string, ReservedParts>();
 
   constructor(
     private readonly from: number,
@@ -74,7 +97,23 @@ export class InvoiceLineBuilder {
     private readonly factors: ReadonlyMap<string, SiteFactors>,
     private readonly commitments: ReadonlyMap<string, Commitment> = new Map(),
   ) {
-    for (const t of commitments.keys()) this.reservedParts.set(t, new ReservedParts());
+    for (const t of commitments.keys()) {
+      this.reservedParts.set(t, new ReservedParts());
+      this.lentParts.set(t, new ReservedParts());
+    }
+  }
+
+  /** addLent: a borrowed segment that ran on this organisation's lent quota (only reserved types count). */
+  addLent(s: LentSegment): void {
+    const lent = this.lentParts.get(s.gpuType);
+    if (!lent) return;
+    const billedEnd = this.prices.billedEnd(s.start, s.end);
+    const milli = Math.round(s.gpus * 1000);
+    for (const part of this.prices.parts(Math.max(s.start, this.from), Math.min(billedEnd, this.to), s.gpuType, LENT_CREDIT)) {
+      const version = this.prices.priceAt(part.start, s.gpuType, LENT_CREDIT)?.version;
+      const key = part.centsPerGpuHour === null ? null : `${version}\u0000${part.centsPerGpuHour}`;
+      lent.push(part.start, part.start + part.ms, milli, key);
+    }
   }
 
   private line(s: BillableSegment, at: number, cents: number): LineAcc {
@@ -168,9 +207,9 @@ export class InvoiceLineBuilder {
     }
     const f = this.factors.get(s.site);
     if (!f) this.missing.add(s.site);
-    const watts = gpuWatts(s.gpuType);
     for (const part of this.prices.parts(a, Math.min(s.end, this.to), s.gpuType, s.class)) {
-      const it = kwhOf(s.gpus, part.ms, watts);
+      const { kwh: it, measured } = partKwh(s, part.ms);
+      if (measured) this.energy.measuredKwh += it;
       const facility = it * (f?.pue ?? 1);
       const co2 = f ? (facility * f.gridGCo2PerKwh) / 1000 : 0;
       this.energy.itKwh += it;
@@ -198,6 +237,22 @@ export class InvoiceLineBuilder {
           coveredGpuHours: Math.round((Number(mms) / 3_600_000_000) * 1e6) / 1e6,
         };
       });
+    const lentCredits: InvoiceLentCredit[] = [...this.commitments]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .flatMap(([gpuType, c]) =>
+        [...lentCredit(this.reservedParts.get(gpuType), this.lentParts.get(gpuType), c.gpus)].map(([key, mms]) => {
+          const [version, cents] = key.split('\u0000').map(Number) as [number, number];
+          return {
+            gpuType,
+            priceVersion: version,
+            centsPerGpuHour: cents,
+            gpuSeconds: Number(mms) / 1_000_000,
+            gpuHours: Math.round((Number(mms) / 3_600_000_000) * 1e6) / 1e6,
+            amountCents: roundCents(mms * BigInt(cents)),
+          };
+        }),
+      )
+      .sort((x, y) => x.gpuType.localeCompare(y.gpuType) || x.priceVersion - y.priceVersion);
     const lines: InvoiceLine[] = [...this.lines.values()]
       .map((l) => ({
         gpuType: l.gpuType,
@@ -212,15 +267,24 @@ export class InvoiceLineBuilder {
         co2Kg: round6(l.co2Kg),
       }))
       .sort((x, y) => x.gpuType.localeCompare(y.gpuType) || x.class.localeCompare(y.class) || x.priceVersion - y.priceVersion);
+    const charges = lines.reduce((sum, l) => sum + l.amountCents, 0) + reservations.reduce((sum, r) => sum + r.amountCents, 0);
+    // Credits beyond the month's charges are not paid out or carried forward: net stops at 0.
+    const lentCreditCents = Math.min(
+      charges,
+      lentCredits.reduce((sum, l) => sum + l.amountCents, 0),
+    );
     return {
       lines,
       reservations,
-      netCents: lines.reduce((sum, l) => sum + l.amountCents, 0) + reservations.reduce((sum, r) => sum + r.amountCents, 0),
+      lentCredits,
+      lentCreditCents,
+      netCents: charges - lentCreditCents,
       unpricedGpuSeconds: this.unpricedMs / 1000,
       energy: {
         itKwh: round6(this.energy.itKwh),
         facilityKwh: round6(this.energy.facilityKwh),
         co2Kg: round6(this.energy.co2Kg),
+        measuredKwh: round6(this.energy.measuredKwh),
         sitesWithoutFactors: [...this.missing].sort(),
       },
     };

@@ -4,7 +4,7 @@
  * invoice's SHA-256 so a printed copy can be matched to the audit chain.
  */
 import { PDFDocument, type PDFFont, type PDFPage, rgb, StandardFonts } from 'pdf-lib';
-import { correctionRow, type IssuedInvoice, reservationRows } from '../../model/invoices.js';
+import { correctionRow, type IssuedInvoice, lentCreditNote, lentCreditRow, reservationRows } from '../../model/invoices.js';
 import { euros } from '../../model/money.js';
 
 /** Helvetica in a PDF speaks WinAnsi: anything outside Latin-1 becomes '?'. */
@@ -83,14 +83,16 @@ export async function invoicePdf(inv: IssuedInvoice, supplier = 'gigafab AI fact
   }
   for (const r of inv.reservedCapacity ?? []) for (const cells of reservationRows(r, (h) => fmt(h, 6))) row(cells);
   for (const c of inv.corrections ?? []) row(correctionRow(c));
+  for (const c of inv.lentCredits ?? []) row(lentCreditRow(c, (h) => fmt(h, 6)));
   y -= 8;
   const totals: [string, string][] = [
+    ...(inv.lentCreditCents !== undefined ? [['Lent capacity credit', euros(-inv.lentCreditCents)] as [string, string]] : []),
     ['Net', euros(inv.netCents)],
     [`VAT ${inv.vatRatePercent}%`, euros(inv.vatCents)],
     ['Total', euros(inv.grossCents)],
   ];
   for (const [label, amount] of totals) {
-    text(page, label, 420, 10, bold);
+    text(page, label, 340, 10, bold);
     right(page, `EUR ${amount}`, 510, 10);
     y -= 14;
   }
@@ -101,7 +103,7 @@ export async function invoicePdf(inv: IssuedInvoice, supplier = 'gigafab AI fact
   }
   text(
     page,
-    `Energy: ${fmt(inv.energy.itKwh, 3)} kWh at the GPUs, ${fmt(inv.energy.facilityKwh, 3)} kWh with facility overhead (PUE), ${fmt(inv.energy.co2Kg, 3)} kg CO2e.`,
+    `Energy: ${fmt(inv.energy.itKwh, 3)} kWh at the GPUs${inv.energy.measuredKwh ? ` (${fmt(inv.energy.measuredKwh, 3)} measured)` : ''}, ${fmt(inv.energy.facilityKwh, 3)} kWh with facility overhead (PUE), ${fmt(inv.energy.co2Kg, 3)} kg CO2e.`,
     40,
   );
   y -= 13;
@@ -111,6 +113,11 @@ export async function invoicePdf(inv: IssuedInvoice, supplier = 'gigafab AI fact
       `No energy factors for site(s) ${inv.energy.sitesWithoutFactors.join(', ')} that month: PUE 1 and no CO2 counted there.`,
       40,
     );
+    y -= 13;
+  }
+  const lapsed = lentCreditNote(inv);
+  if (lapsed) {
+    text(page, lapsed, 40);
     y -= 13;
   }
   if (inv.unpricedGpuSeconds > 0) {

@@ -1,5 +1,5 @@
 /**
- * The reserved-capacity coverage sweep, one for the invoice (invoice-lines.ts) and the usage
+ * The reserved-capacity coverage sweep (over reserved-parts.ts's parts), one for the invoice (invoice-lines.ts) and the usage
  * report, FOCUS export and budgets (usage-coverage.ts): an organisation's billed parts of one GPU
  * type, swept in time order; between two consecutive boundaries the usage in progress is covered up
  * to the committed GPUs, level by level in the levels' order (the invoice's rule: dearest first).
@@ -7,6 +7,7 @@
  * a report that splits a level into its groups shares a partly covered level among them pro rata.
  */
 import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
+import type { ReservedParts } from './reserved-parts.js';
 
 /** What a part's rank depends on: its unit price, class and price version; null: time without a price. */
 export interface CoverPrice {
@@ -25,53 +26,13 @@ export function coverOrder(a: CoverPrice | null, b: CoverPrice | null): number {
 }
 
 /**
- * The billed parts of a reserved type's usage, in typed arrays (24 bytes a part): part i is
- * [starts[i], ends[i]) at milli[i] milli-GPUs on key key[i] (keys: the caller's, e.g. invoice lines).
- */
-export class ReservedParts<K> {
-  n = 0;
-  starts = new Float64Array(1024);
-  ends = new Float64Array(1024);
-  milli = new Int32Array(1024);
-  key = new Int32Array(1024);
-  readonly keys: K[] = [];
-  private readonly keyIndex = new Map<K, number>();
-
-  push(start: number, end: number, milli: number, k: K): void {
-    if (end <= start || milli <= 0) return;
-    if (this.n === this.starts.length) {
-      const grow = <T extends Float64Array | Int32Array>(a: T, b: T): T => {
-        b.set(a);
-        return b;
-      };
-      const size = this.n * 2;
-      this.starts = grow(this.starts, new Float64Array(size));
-      this.ends = grow(this.ends, new Float64Array(size));
-      this.milli = grow(this.milli, new Int32Array(size));
-      this.key = grow(this.key, new Int32Array(size));
-    }
-    let i = this.keyIndex.get(k);
-    if (i === undefined) {
-      i = this.keys.length;
-      this.keys.push(k);
-      this.keyIndex.set(k, i);
-    }
-    this.starts[this.n] = start;
-    this.ends[this.n] = end;
-    this.milli[this.n] = milli;
-    this.key[this.n] = i;
-    this.n += 1;
-  }
-}
-
-/**
  * sweepCover: calls `covered(key, at, dt, milli)` for each key's covered milli-GPUs over each
  * stretch [at, at + dt) between two boundaries. `levels`: key indices grouped by rank, in cover
  * order. A level taken whole gives each key its own (integral) milli-GPUs; a level taken in part
  * gives each its share of what is left (a fraction).
  */
-export function sweepCover<K>(
-  parts: ReservedParts<K>,
+export function sweepCover(
+  parts: ReservedParts,
   levels: readonly (readonly number[])[],
   capMilli: number,
   covered: (key: number, at: number, dt: number, milli: number) => void,

@@ -77,6 +77,7 @@ export class JobService {
           started_at: null,
           finished_at: null,
           borrowed: 0,
+          lenders: null,
           attempt: 0,
         };
         // PostgreSQL: the id is drawn now, the row written with the batch's other jobs before COMMIT.

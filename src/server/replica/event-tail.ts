@@ -16,6 +16,7 @@
  */
 import { TERMINAL_STATES } from '../../model/job.js';
 import { parseJson } from '../../model/json.js';
+import { parseLenders } from '../../model/lenders.js';
 import { PlacementSchema } from '../../model/schemas.js';
 import { openEventRow, openSpec } from '../../store/sealed-fields.js';
 import type { CycleContext } from '../cycle/context.js';
@@ -156,7 +157,8 @@ export class EventTail {
       } catch {
         return;
       }
-      state.addRunning(id, job, spec(), placement, Date.parse(job.started_at ?? job.created_at), job.borrowed === 1);
+      const lenders = parseLenders(job.lenders, `lenders of running job ${id}`);
+      state.addRunning(id, job, spec(), placement, Date.parse(job.started_at ?? job.created_at), job.borrowed === 1, lenders);
     }
   }
 }

@@ -84,7 +84,7 @@ export function renderFgdTable(r: FgdScenarioResult, paper: PaperResults | null,
       );
     }
   }
-  return `${table.toString()}\nUnallocated GPU % (100 - allocated %) at ${arrived}% arrived load, over seeds ${r.seeds.join(',')}; ties: ${r.ties}.\n${lines.join('\n')}`;
+  return `${table.toString()}\nUnallocated GPU % (100 - allocated %) at ${arrived}% arrived load, over seeds ${r.seeds.join(',')}; ties: ${r.ties}; bucketing: ${r.bucketing}.\n${lines.join('\n')}`;
 }
 
 export interface FgdSummaryRow {
@@ -166,7 +166,7 @@ export function fgdHtml(r: FgdScenarioResult, paper: PaperResults | null): strin
 <style>body{font-family:system-ui,sans-serif;margin:24px;max-width:1100px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,td:nth-child(2){text-align:left}.charts svg{display:block;margin:16px 0}</style>
 </head><body>
 <h1>FGD (USENIX ATC '23) reproduction</h1>
-<p>Cluster: ${r.cluster.nodes} nodes, ${r.cluster.gpus} GPUs (${escapeHtml(r.cluster.file)}); tasks inflated to ${r.tune} x GPU capacity; seeds ${r.seeds.join(', ')}; ties: ${r.ties}. Unallocated GPU % = 100 - allocated %. Paper values: the authors' per-seed results (dashed). Protocol and differences: docs/fgd-reproduction.md.</p>
+<p>Cluster: ${r.cluster.nodes} nodes, ${r.cluster.gpus} GPUs (${escapeHtml(r.cluster.file)}); tasks inflated to ${r.tune} x GPU capacity; seeds ${r.seeds.join(', ')}; ties: ${r.ties}; bucketing: ${r.bucketing}. Unallocated GPU % = 100 - allocated %. Paper values: the authors' per-seed results (dashed). Protocol and differences: docs/fgd-reproduction.md.</p>
 <h2>At 100 % arrived load</h2>
 <table><tr><th>workload</th><th>policy</th><th>ours median</th><th>ours mean ± sd</th><th>paper median</th><th>paper mean ± sd</th></tr>
 ${rows.join('\n')}

@@ -13,6 +13,7 @@
  * Unallocated GPU % = 100 - allocation %. Same seed -> identical results (mulberry32 PRNG; the
  * authors used Go's, so curves match in statistics, not sample by sample).
  */
+
 import { join } from 'node:path';
 import { mulberry32 } from '../../model/prng.js';
 import {
@@ -36,6 +37,7 @@ import { readOpenbNodes, readOpenbTasks } from '../importers/alibaba.js';
 import { TraceFormatError } from '../importers/common.js';
 import type { ImportStats } from '../types.js';
 import { type DeriveSpec, derivedName, deriveWorkload } from './derive.js';
+import { PaperBuckets } from './paper-rounding.js';
 import { orderFile, readOrder } from './placements.js';
 
 export const FGD_SEEDS = [42, 43, 44, 45, 46, 47, 48, 49, 50, 51] as const;
@@ -93,6 +95,8 @@ export interface FgdScenarioOptions {
   nodeFile?: string;
   /** Equal best scores: 'first' node in list order (default, as the authors' simulator) or 'random'. */
   ties?: 'first' | 'random';
+  /** How a bucket's samples become a run's value (FgdBucketing); default 'exact'. */
+  bucketing?: FgdBucketing;
   onProgress?: (done: number, total: number, label: string) => void;
   /** Derived families to run instead of the workloads themselves (each from each workload). */
   derive?: readonly DeriveSpec[];
@@ -107,10 +111,19 @@ export interface FgdScenarioOptions {
   onPlacement?: PlacementListener;
 }
 
+/**
+ * FgdBucketing: 'exact' averages each bucket's allocation samples as computed; 'paper' does what the
+ * authors' analysis does (experiments/analysis/merge_alloc_discrete_0920.py of their simulator):
+ * each sample's allocation % rounded to 2 decimals before the bucket's mean, the mean rounded to 2
+ * decimals, so a run's values are exactly comparable with the published per-seed curves.
+ */
+export type FgdBucketing = 'exact' | 'paper';
+
 export interface FgdScenarioResult {
   cluster: { nodes: number; gpus: number; cpuMilli: number; file: string };
   tune: number;
   ties: 'first' | 'random';
+  bucketing: FgdBucketing;
   seeds: number[];
   policies: PolicyName[];
   workloads: FgdWorkloadInfo[];
@@ -179,6 +192,7 @@ export function runPlacement(
   seed: number,
   ties: 'first' | 'random' = 'first',
   onPlace?: (index: number, task: ShareTask, placement: SharePlacement | null) => void,
+  bucketing: FgdBucketing = 'exact',
 ): Omit<FgdRun, 'workload' | 'seed'> {
   const cluster = new SharingCluster(nodes);
   const policy = makePolicy(policyName, cluster, models.fgd, models.scarcity, models.gigafab);
@@ -187,6 +201,7 @@ export function runPlacement(
   const cap = cluster.totalGpuMilli;
   const sum = new Float64Array(FGD_MAX_ARRIVED + 1);
   const cnt = new Int32Array(FGD_MAX_ARRIVED + 1);
+  const paper = bucketing === 'paper' ? new PaperBuckets(cap / 1000, FGD_MAX_ARRIVED) : null;
   let arrived = 0;
   let failedTasks = 0;
   let failedGpuMilli = 0;
@@ -199,12 +214,15 @@ export function runPlacement(
       failedTasks++;
       failedGpuMilli += taskGpuMilli(t);
     }
+    paper?.add(arrived, cluster.usedGpuMilli);
     const k = Math.round((arrived * 100) / cap);
     if (k <= FGD_MAX_ARRIVED) {
       sum[k] += (cluster.usedGpuMilli * 100) / cap;
       cnt[k]++;
     }
   }
+  if (paper)
+    return { policy: policyName, tasks: order.length, failedTasks, failedGpuMilli, unallocated: paperCurve(paper, arrived) };
   // A bucket no task landed in (only with few, large tasks) holds the state after the last task
   // before it: allocation is a step function of arrived load.
   const last = Math.min(FGD_MAX_ARRIVED, Math.round((arrived * 100) / cap));
@@ -219,6 +237,18 @@ export function runPlacement(
 
 function round4(x: number): number {
   return Math.round(x * 1e4) / 1e4;
+}
+
+/** paperCurve: 100 - the authors' bucket values, up to the last bucket the run arrived at. */
+function paperCurve(paper: PaperBuckets, arrived: number): (number | null)[] {
+  const last = Math.min(FGD_MAX_ARRIVED, paper.bucketOf(arrived));
+  const out: (number | null)[] = [];
+  for (let k = 0; k <= FGD_MAX_ARRIVED; k++) {
+    const a = k <= last ? paper.allocated(k) : null;
+    // Not rounded again: the authors' medians are taken over 100 - v as floats (README of their results).
+    out.push(a === null ? null : 100 - a);
+  }
+  return out;
 }
 
 interface Family {
@@ -264,6 +294,7 @@ export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenario
     cluster: { nodes: nodes.length, gpus, cpuMilli: nodes.reduce((s, n) => s + n.cpuMilli, 0), file: nodeFile },
     tune,
     ties: o.ties ?? 'first',
+    bucketing: o.bucketing ?? 'exact',
     seeds: [...o.seeds],
     policies: [...o.policies],
     workloads: [],
@@ -299,7 +330,11 @@ export async function runFgdScenario(o: FgdScenarioOptions): Promise<FgdScenario
         const onPlace = listen
           ? (i: number, t: ShareTask, p: SharePlacement | null) => listen(workload, policy, seed, i, t, p, nodes)
           : undefined;
-        result.runs.push({ workload, seed, ...runPlacement(nodes, order, policy, models, seed, result.ties, onPlace) });
+        result.runs.push({
+          workload,
+          seed,
+          ...runPlacement(nodes, order, policy, models, seed, result.ties, onPlace, result.bucketing),
+        });
         done++;
       }
     }

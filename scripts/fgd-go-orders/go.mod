@@ -1,0 +1,3 @@
+module gigafab/fgd-go-orders
+
+go 1.19

@@ -1,0 +1,344 @@
+/**
+ * Class sub-queues: the queued jobs grouped by scan class (scanClassKey), each group kept in
+ * (submittedAt, seq, id) order between cycles, and the per-cycle walk that merges the groups by the
+ * cycle's order with a heap of group heads (see docs/scheduler-at-scale.md, "Visit classes, not
+ * jobs").
+ *
+ * Why a group, so kept, is in the cycle's order (score desc, seq asc, id asc). Every member of a
+ * scan class has the same project, priority class, GPU type and shape, so the same fair-share,
+ * class and size factors; totals differ only by the age factor A = clamp01((now - submittedAt) /
+ * 1000 / maxAge), which never grows with submittedAt (rounding is monotone). Members submitted at
+ * the same time tie and are in (seq, id) order. Members of different submittedAt have strictly
+ * ordered totals when the age weight resolves a millisecond (`resolves`: integer times, and
+ * w.age * 1e-3 / maxAge far above the rounding error of the total), except where the age is
+ * clamped: all members past the cap tie at A = 1 (a prefix of the group, put in (seq, id) order
+ * for the cycle: `view`), and members submitted after `now` tie at A = 0 (the cycle then sorts).
+ * A group whose seq never decreases along it (`seqDescents`, kept on every change) needs none of
+ * this: any tie is then in (seq, id) order already. Without fair share (or maxAge <= 0, or a zero
+ * age weight) all members tie: every group must be in (seq, id) order.
+ */
+import type { FairShareInput, SchedJob } from './types.js';
+
+/** bySubmit: the order inside a group, (submittedAt, seq, id) ascending. */
+function bySubmit(a: SchedJob, b: SchedJob): number {
+  if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt ? -1 : 1;
+  return bySeq(a, b);
+}
+
+/** bySeq: (seq, id) ascending. */
+function bySeq(a: SchedJob, b: SchedJob): number {
+  if (a.seq !== b.seq) return a.seq < b.seq ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** descent: 1 when b follows a in a group but comes first in (seq, id) order. */
+function descent(a: SchedJob | undefined, b: SchedJob | undefined): number {
+  return a !== undefined && b !== undefined && bySeq(a, b) > 0 ? 1 : 0;
+}
+
+/** Group: one scan class's queued jobs in (submittedAt, seq, id) order. */
+interface Group {
+  jobs: SchedJob[];
+  /** A cycle's views hold `jobs`: copy before changing it (copy on write). */
+  frozen: boolean;
+  /** Adjacent pairs out of (seq, id) order. */
+  seqDescents: number;
+}
+
+/**
+ * ClassQueues keeps the groups: O(log g + g) per arrival or removal for a group of g members (g is
+ * small for most classes, and arrivals usually append). Jobs that never share a class
+ * (constraints, spread groups) form a group of their own.
+ */
+export class ClassQueues {
+  private readonly groups = new Map<string, Group>();
+  private seqDescents = 0;
+  /** Queued jobs whose submittedAt is not an integer (the resolution argument needs integers). */
+  private fractional = 0;
+
+  get groupCount(): number {
+    return this.groups.size;
+  }
+
+  add(key: string, job: SchedJob): void {
+    let g = this.groups.get(key);
+    if (!g) {
+      g = { jobs: [], frozen: false, seqDescents: 0 };
+      this.groups.set(key, g);
+    }
+    const jobs = this.writable(g);
+    let at = jobs.length;
+    if (at > 0 && bySubmit(jobs[at - 1], job) > 0) at = lowerBound(jobs, job);
+    const d = descent(jobs[at - 1], job) + descent(job, jobs[at]) - descent(jobs[at - 1], jobs[at]);
+    jobs.splice(at, 0, job);
+    g.seqDescents += d;
+    this.seqDescents += d;
+    if (!Number.isInteger(job.submittedAt)) this.fractional++;
+  }
+
+  /** remove takes `job` (the object added under `key`) out of its group. */
+  remove(key: string, job: SchedJob): void {
+    const g = this.groups.get(key);
+    if (!g) return;
+    const jobs = this.writable(g);
+    const at = lowerBound(jobs, job);
+    if (jobs[at] !== job) return;
+    const d = descent(jobs[at - 1], jobs[at + 1]) - descent(jobs[at - 1], job) - descent(job, jobs[at + 1]);
+    jobs.splice(at, 1);
+    g.seqDescents += d;
+    this.seqDescents += d;
+    if (!Number.isInteger(job.submittedAt)) this.fractional--;
+    if (jobs.length === 0) this.groups.delete(key);
+  }
+
+  /**
+   * view: every group in the order of a cycle at `now` with `fairShare` (see the module comment),
+   * or undefined when some group cannot be put in it cheaply (the caller sorts the whole queue).
+   * The arrays returned stay as they are while the cycle's views use them.
+   */
+  view(now: number, fairShare: FairShareInput | undefined, defaultMaxAge: number): SchedJob[][] | undefined {
+    const maxAge = fairShare?.maxAgeSeconds ?? defaultMaxAge;
+    const ageWeight = fairShare?.weights.age ?? 0;
+    // Every member ties: the group must be in (seq, id) order.
+    if (!fairShare || maxAge <= 0 || ageWeight === 0) return this.seqDescents === 0 ? this.snapshot() : undefined;
+    // A negative (or NaN) age weight puts younger jobs first.
+    if (!(ageWeight > 0)) return undefined;
+    // Groups in seq order: older first, ties (any) in (seq, id) order.
+    if (this.seqDescents === 0) return this.snapshot();
+    if (this.fractional > 0 || !resolves(now, maxAge, fairShare)) return undefined;
+    const out: SchedJob[][] = [];
+    for (const g of this.groups.values()) {
+      const jobs = g.jobs;
+      if (g.seqDescents > 0) {
+        // Submitted after now: tied at age 0 (rare: clock skew), out of seq order.
+        if (jobs[jobs.length - 1].submittedAt > now) return undefined;
+        const capped = cappedCount(jobs, now, maxAge);
+        if (capped >= 2) {
+          const head = jobs.slice(0, capped).sort(bySeq);
+          for (let i = capped; i < jobs.length; i++) head.push(jobs[i]);
+          out.push(head);
+          continue;
+        }
+      }
+      g.frozen = true;
+      out.push(jobs);
+    }
+    return out;
+  }
+
+  /** snapshot: every group's jobs as kept, frozen. */
+  private snapshot(): SchedJob[][] {
+    const out: SchedJob[][] = [];
+    for (const g of this.groups.values()) {
+      g.frozen = true;
+      out.push(g.jobs);
+    }
+    return out;
+  }
+
+  private writable(g: Group): SchedJob[] {
+    if (g.frozen) {
+      g.jobs = g.jobs.slice();
+      g.frozen = false;
+    }
+    return g.jobs;
+  }
+}
+
+/**
+ * resolves: whether two members submitted a millisecond apart always get different totals. The
+ * age factors of integer times a millisecond apart differ by at least 1e-3 / maxAge (less a few
+ * rounding errors of a number <= 1) when maxAge * 1000 is an integer (so the cap falls on a
+ * millisecond); the total adds three terms, each rounding off at most an ulp of the largest
+ * partial sum (<= the sum of the weights). A margin of 64 covers every rounding step.
+ */
+function resolves(now: number, maxAge: number, fs: FairShareInput): boolean {
+  const w = fs.weights;
+  if (!Number.isInteger(now) || !Number.isInteger(maxAge * 1000) || !(w.age > 0)) return false;
+  const m = Math.abs(w.fairShare) + Math.abs(w.age) + Math.abs(w.priorityClass) + Math.abs(w.size);
+  return (w.age * 1e-3) / maxAge > 64 * m * Number.EPSILON;
+}
+
+/** cappedCount: the members whose age factor is capped at 1 (a prefix: the oldest), as priority.ts computes it. */
+function cappedCount(jobs: readonly SchedJob[], now: number, maxAge: number): number {
+  let lo = 0;
+  let hi = jobs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((now - jobs[mid].submittedAt) / 1000 / maxAge >= 1) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** lowerBound: the first index whose job is not before `job` in (submittedAt, seq, id) order. */
+function lowerBound(jobs: readonly SchedJob[], job: SchedJob): number {
+  let lo = 0;
+  let hi = jobs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (bySubmit(jobs[mid], job) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Score: a job's total in this cycle (the order is total desc, seq asc, id asc). */
+export type Score = (job: SchedJob) => number;
+
+/** Skipped: members [from, to) of a group that the walk did not visit, all taking `value`. */
+export interface Skipped<T> {
+  readonly group: number;
+  readonly from: number;
+  readonly to: number;
+  readonly value: T;
+}
+
+/**
+ * ClassWalk merges the groups in the cycle's order, one visit at a time. After a visit the caller
+ * may `skip` the rest of the visited job's group (its class failure is known, and nothing it reads
+ * changes until the caller reopens it): the group leaves the heap, so its members cost nothing,
+ * and `reopenAll` / `reopenStartSensitive` put it back at its first member after the last visited
+ * job. Each skipped range is recorded with the caller's value for it.
+ */
+export class ClassWalk<T> {
+  private readonly heap: number[] = [];
+  private readonly cursor: Uint32Array;
+  private readonly head: Float64Array;
+  private current = -1;
+  private last: SchedJob | undefined;
+  private lastScore = 0;
+  /** Skipped groups: where their skip began and the value it takes. */
+  private readonly skippedFrom = new Map<number, { from: number; value: T }>();
+  /** Skipped groups to reopen after any start (reopenStartSensitive). */
+  private readonly startSensitive = new Set<number>();
+  readonly skipped: Skipped<T>[] = [];
+  /** Visited jobs: group and index per visit, in visit order. */
+  readonly visitedGroup: number[] = [];
+  readonly visitedIndex: number[] = [];
+
+  constructor(
+    readonly groups: readonly (readonly SchedJob[])[],
+    private readonly score: Score,
+  ) {
+    this.cursor = new Uint32Array(groups.length);
+    this.head = new Float64Array(groups.length);
+    for (let g = 0; g < groups.length; g++) if (groups[g].length > 0) this.push(g);
+  }
+
+  /** next: the next job in the cycle's order among the groups not skipped, or undefined. */
+  next(): SchedJob | undefined {
+    const c = this.current;
+    if (c >= 0 && this.cursor[c] < this.groups[c].length) this.push(c);
+    this.current = -1;
+    const g = this.pop();
+    if (g < 0) return undefined;
+    const i = this.cursor[g]++;
+    this.current = g;
+    this.last = this.groups[g][i];
+    this.lastScore = this.head[g];
+    this.visitedGroup.push(g);
+    this.visitedIndex.push(i);
+    return this.last;
+  }
+
+  /**
+   * skip: the rest of the last visited job's group takes `value` until reopened; `startSensitive`:
+   * until the next start too (reopenStartSensitive).
+   */
+  skip(value: T, startSensitive: boolean): void {
+    const g = this.current;
+    if (g < 0) return;
+    this.current = -1;
+    if (this.cursor[g] >= this.groups[g].length) return;
+    this.skippedFrom.set(g, { from: this.cursor[g], value });
+    if (startSensitive) this.startSensitive.add(g);
+  }
+
+  /** reopenAll reopens every skipped group. */
+  reopenAll(): void {
+    for (const g of [...this.skippedFrom.keys()]) this.reopen(g);
+  }
+
+  /** reopenStartSensitive reopens the groups skipped with startSensitive. */
+  reopenStartSensitive(): void {
+    for (const g of [...this.startSensitive]) this.reopen(g);
+  }
+
+  /**
+   * reopen puts skipped group `g` back: its members up to the last visited job keep the skip's
+   * value; the first one after it is visited next in its turn.
+   */
+  private reopen(g: number): void {
+    const s = this.skippedFrom.get(g);
+    const last = this.last;
+    this.startSensitive.delete(g);
+    if (!s || !last) return;
+    this.skippedFrom.delete(g);
+    const jobs = this.groups[g];
+    // Members after the last visited job: the group is in the cycle's order, so a binary search.
+    let lo = s.from;
+    let hi = jobs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.before(last, this.lastScore, jobs[mid], this.score(jobs[mid]))) hi = mid;
+      else lo = mid + 1;
+    }
+    if (lo > s.from) this.skipped.push({ group: g, from: s.from, to: lo, value: s.value });
+    this.cursor[g] = lo;
+    if (lo < jobs.length) this.push(g);
+  }
+
+  /** finish records every group still skipped as skipped to its end. */
+  finish(): void {
+    for (const [g, s] of this.skippedFrom)
+      this.skipped.push({ group: g, from: s.from, to: this.groups[g].length, value: s.value });
+    this.skippedFrom.clear();
+    this.startSensitive.clear();
+  }
+
+  private before(a: SchedJob, sa: number, b: SchedJob, sb: number): boolean {
+    return sa > sb || (sa === sb && (a.seq < b.seq || (a.seq === b.seq && a.id < b.id)));
+  }
+
+  private less(x: number, y: number): boolean {
+    const a = this.groups[x][this.cursor[x]];
+    const b = this.groups[y][this.cursor[y]];
+    return this.before(a, this.head[x], b, this.head[y]);
+  }
+
+  private push(g: number): void {
+    this.head[g] = this.score(this.groups[g][this.cursor[g]]);
+    const h = this.heap;
+    let i = h.length;
+    h.push(g);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(g, h[p])) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = g;
+  }
+
+  private pop(): number {
+    const h = this.heap;
+    if (h.length === 0) return -1;
+    const top = h[0];
+    const end = h.pop() as number;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const r = l + 1;
+        const c = r < h.length && this.less(h[r], h[l]) ? r : l;
+        if (!this.less(h[c], end)) break;
+        h[i] = h[c];
+        i = c;
+      }
+      h[i] = end;
+    }
+    return top;
+  }
+}
