@@ -6,6 +6,8 @@
  * daily rollup is built by migration 027's backfill (timed: what an upgrade costs). Three reports,
  * each timed 3 times (median): a tenant's month grouped by project, GPU type and day; the operator's
  * whole fleet for a month grouped by organisation; the whole fleet for the year grouped by day.
+ * Then the first two again with org-3 holding reserved capacity of the fleet's two types for the
+ * month (coverage: issue 15).
  * Then, for comparison, the same three once each from the raw records alone (the path before the
  * rollup), in-process. Reports the server's peak RSS (VmHWM) and the load average.
  * `npm run bench -- usage-aggregate`, or `node dist/bench/usage-aggregate.js [records]`.
@@ -159,6 +161,31 @@ export async function benchUsageAggregate(records = 10_000_000): Promise<UsageAg
       }
       timings.push({ query: q.query, path: q.path, rows, runsMs, medianMs: median(runsMs) });
     }
+    // Reserved capacity: org-3 commits 64 GPUs of each fleet type (B200, RTX-PRO-6000) for November;
+    // its reports then cover its usage by the invoice's sweep (raw reads of org-3's records of those
+    // types in the month), the rest stays on the rollup.
+    for (const gpuType of ['B200', 'RTX-PRO-6000']) {
+      const r = await op('PUT', '/v1/reserved-capacity', {
+        org: 'org-3',
+        gpuType,
+        month: '2026-11',
+        gpus: 64,
+        centsPerGpuMonth: 100_000,
+      });
+      if (r.status !== 200) throw new Error(`reserved capacity ${gpuType}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    for (const q of queries.slice(0, 2)) {
+      const runsMs: number[] = [];
+      let rows = 0;
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        const r = await q.call('GET', q.path);
+        runsMs.push(round(performance.now() - t));
+        if (r.status !== 200 || !r.body.reservedCapacity) throw new Error(`${q.path}: ${r.status}, no coverage`);
+        rows = r.body.items.length;
+      }
+      timings.push({ query: `${q.query}, org-3 reserved`, path: q.path, rows, runsMs, medianMs: median(runsMs) });
+    }
     const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
     const serverPeakRssMiB = Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
     await server.stop();
@@ -177,7 +204,7 @@ export async function benchUsageAggregate(records = 10_000_000): Promise<UsageAg
         },
       ]);
       const now = Date.now();
-      for (const t of timings) {
+      for (const t of timings.filter((x) => !x.query.endsWith('reserved'))) {
         const u = new URL(t.path, 'http://x');
         const from = Date.parse(u.searchParams.get('from')!);
         const to = Date.parse(u.searchParams.get('to')!);

@@ -18,6 +18,7 @@ import { SubmitView } from './views/submit.js';
 import { TenantsView } from './views/tenants.js';
 import { TokensView } from './views/tokens.js';
 import { UsageView } from './views/usage.js';
+import { UsageAllView } from './views/usage-all.js';
 import { UtilisationView } from './views/utilisation.js';
 
 interface NavItem {
@@ -42,6 +43,7 @@ const NAV: readonly NavItem[] = [
   { path: '/services', label: 'Services', roles: ALL, view: ServicesView },
   { path: '/submit', label: 'Submit', roles: ['admin', 'member'], view: SubmitView },
   { path: '/usage', label: 'Usage and quota', roles: ALL, view: UsageView },
+  { path: '/usage-all', label: 'Usage, all organisations', roles: OPERATOR, view: UsageAllView },
   { path: '/budgets', label: 'Budgets', roles: ALL, view: BudgetsView },
   { path: '/invoices', label: 'Invoices', roles: ALL, view: InvoicesView },
   { path: '/residency', label: 'Data & residency', roles: TENANT, view: ResidencyView },

@@ -134,6 +134,19 @@ export const InvoiceReservationSchema = z
   })
   .openapi('InvoiceReservation');
 
+export const InvoiceCorrectionSchema = z
+  .object({
+    invoiceId: z.string().openapi({ description: 'The earlier invoice corrected (which stays as issued)' }),
+    invoiceNumber: z.string(),
+    month: z.string().openapi({ description: "The corrected invoice's month, YYYY-MM" }),
+    jobId: z.string(),
+    attempt: z.number().int(),
+    netCents: z.number().int().openapi({
+      description: 'Net EUR cents the reconciled run time adds to the corrected invoice, priced as it was priced',
+    }),
+    description: z.string(),
+  })
+  .openapi('InvoiceCorrection');
 export const InvoiceLentCreditSchema = z
   .object({
     gpuType: z.string(),
@@ -164,6 +177,10 @@ export const InvoiceSchema = z
     reservedCapacity: z.array(InvoiceReservationSchema).optional().openapi({
       description: 'One line per reserved-capacity commitment of the month (absent where there is none)',
     }),
+    corrections: z.array(InvoiceCorrectionSchema).optional().openapi({
+      description:
+        'Run time reconciled after an earlier invoice was issued that raised what it would bill: charged here (absent where there is none)',
+    }),
     lentCredits: z.array(InvoiceLentCreditSchema).optional().openapi({
       description:
         'Credits for reserved capacity lent to other organisations, per type and price version (absent where there is none)',
@@ -172,10 +189,9 @@ export const InvoiceSchema = z
       description:
         "The lent credits taken off the net: their sum, but at most the lines' and reservations' sum (the rest lapses)",
     }),
-    netCents: z
-      .number()
-      .int()
-      .openapi({ description: 'Sum of the lines and the reservations, less lentCreditCents (never below 0)' }),
+    netCents: z.number().int().openapi({
+      description: 'Sum of the lines and the reservations, less lentCreditCents (never below 0), plus the corrections',
+    }),
     vatRatePercent: z.number(),
     vatCents: z.number().int(),
     grossCents: z.number().int(),
@@ -289,6 +305,11 @@ export function reservationRows(r: InvoiceReservation, hours: (h: number) => str
     [r.gpuType, 'covered by reservation', '', hours(r.coveredGpuHours), euros(0), euros(0), '', '', ''],
   ];
 }
+/** correctionRow: a correction's row in an invoice's line table (the CLI's and the PDF's), in the line columns. */
+export function correctionRow(c: InvoiceCorrection): string[] {
+  return ['', `correction of ${c.invoiceNumber}`, '', '', `job ${c.jobId}`, euros(c.netCents), '', '', ''];
+}
+export type InvoiceCorrection = z.infer<typeof InvoiceCorrectionSchema>;
 
 /** lentCreditRow: a lent credit's row in an invoice's line table (as reservationRows), the amount negative. */
 export function lentCreditRow(c: InvoiceLentCredit, hours: (h: number) => string): string[] {

@@ -171,7 +171,10 @@ export const BudgetSchema = z
     alertThresholds: z.array(z.number().int()),
     webhookUrl: z.string().nullable(),
     month: z.string().openapi({ description: 'The calendar month (UTC) of the figures, YYYY-MM' }),
-    spentCents: z.number().int().openapi({ description: 'Usage cost this month, running segments up to now' }),
+    spentCents: z.number().int().openapi({
+      description:
+        'Usage cost this month, running segments up to now; usage reserved capacity covered counts 0 (the commitment fee does not count)',
+    }),
     committedCents: z
       .number()
       .int()

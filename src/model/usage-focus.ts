@@ -5,6 +5,13 @@
  * has one list unit price. Costs are EUR decimals; gigafab's own columns carry the `x_` prefix the
  * specification reserves for provider columns. The API validates and documents with this schema,
  * the CLI writes the same CSV (`gigafab usage --focus`).
+ *
+ * Reserved capacity (issue 15) as FOCUS models commitment discounts: the commitment's fee as a
+ * `Purchase` row, covered usage as `Usage` rows at BilledCost 0 carrying the commitment's id, and its
+ * unused part as a `Usage` row with status `Unused`; the fee is amortised onto those two (their
+ * EffectiveCost), so the Purchase row's EffectiveCost is 0. CommitmentDiscountId, Category, Name and
+ * Type are FOCUS 1.0 columns; CommitmentDiscountStatus (`Used`, `Unused`) is FOCUS 1.1's, written
+ * here with the 1.0 layout because 1.0 has no other way to tell the unused part.
  */
 import { z } from '@hono/zod-openapi';
 import { toCsv } from './csv.js';
@@ -51,6 +58,10 @@ export const FOCUS_COLUMNS = [
   'PublisherName',
   'InvoiceIssuerName',
   'CommitmentDiscountId',
+  'CommitmentDiscountCategory',
+  'CommitmentDiscountName',
+  'CommitmentDiscountType',
+  'CommitmentDiscountStatus',
   'Tags',
   'x_GpuType',
   'x_UsageClass',
@@ -74,19 +85,29 @@ export const FocusRowSchema = z
     SubAccountName: z.string(),
     ChargePeriodStart: z.string().openapi({ description: 'Inclusive; inside one UTC day and one price version' }),
     ChargePeriodEnd: z.string().openapi({ description: 'Exclusive' }),
-    ChargeCategory: z.literal('Usage'),
+    ChargeCategory: z.enum(['Usage', 'Purchase']).openapi({ description: "Purchase: a reserved-capacity commitment's fee" }),
     ChargeClass: z.null().openapi({ description: 'Null: no row is a correction of an earlier period' }),
-    ChargeFrequency: z.literal('Usage-Based'),
+    ChargeFrequency: z.enum(['Usage-Based', 'Recurring']).openapi({ description: 'Recurring: a commitment (monthly)' }),
     ChargeDescription: z.string(),
-    BilledCost: z.number().openapi({ description: 'EUR: billed time at the list price, rounded to the cent once per row' }),
-    EffectiveCost: z.number().openapi({ description: 'EUR; equals BilledCost (no commitment discounts to amortise)' }),
-    ListCost: z.number().openapi({ description: 'EUR; equals BilledCost (the price book is the list price)' }),
+    BilledCost: z.number().openapi({
+      description:
+        'EUR: billed time at the list price, rounded to the cent once per row; 0 for usage a commitment covered; the fee on a Purchase row',
+    }),
+    EffectiveCost: z.number().openapi({
+      description:
+        'EUR; equals BilledCost, except for commitments: 0 on the Purchase row, the fee amortised by GPU-time onto its Used and Unused rows',
+    }),
+    ListCost: z.number().openapi({ description: 'EUR: the quantity at the list price (the price book; a commitment: its fee)' }),
     ContractedCost: z.number(),
     ListUnitPrice: nullable(z.number()).openapi({ description: 'EUR per GPU-hour; null where no price was in effect' }),
     ContractedUnitPrice: nullable(z.number()),
-    PricingCategory: z.enum(['Standard', 'Other']).openapi({ description: 'Other where no price was in effect' }),
-    PricingQuantity: z.number().openapi({ description: 'Billed GPU-hours: run time rounded up to the billing granularity' }),
-    PricingUnit: z.literal('GPU-Hours'),
+    PricingCategory: z.enum(['Standard', 'Committed', 'Other']).openapi({
+      description: 'Other where no price was in effect; Committed for usage a commitment covered and its unused part',
+    }),
+    PricingQuantity: z.number().openapi({
+      description: 'Billed GPU-hours: run time rounded up to the billing granularity (a Purchase row: GPU-months)',
+    }),
+    PricingUnit: z.enum(['GPU-Hours', 'GPU-Months']),
     ConsumedQuantity: z.number().openapi({ description: 'GPU-hours run (metered, not rounded)' }),
     ConsumedUnit: z.literal('GPU-Hours'),
     ResourceId: z.null().openapi({ description: 'Null: rows add up a project’s jobs, not one resource' }),
@@ -102,7 +123,16 @@ export const FocusRowSchema = z
     ProviderName: z.string(),
     PublisherName: z.string(),
     InvoiceIssuerName: z.string(),
-    CommitmentDiscountId: z.null(),
+    CommitmentDiscountId: nullable(z.string()).openapi({
+      description: 'The reserved-capacity commitment, e.g. reserved/acme/B200/2026-11; null for usage it did not cover',
+    }),
+    CommitmentDiscountCategory: z.literal('Usage').nullable(),
+    CommitmentDiscountName: nullable(z.string()),
+    CommitmentDiscountType: z.literal('Reserved Capacity').nullable(),
+    CommitmentDiscountStatus: z
+      .enum(['Used', 'Unused'])
+      .nullable()
+      .openapi({ description: 'FOCUS 1.1; null where no commitment applies' }),
     Tags: z.record(z.string(), z.string()).openapi({ description: 'gigafab/project, gigafab/class, gigafab/gpu-type' }),
     x_GpuType: z.string(),
     x_UsageClass: z.string(),
@@ -123,7 +153,7 @@ export const FocusExportSchema = z
     items: z.array(FocusRowSchema),
     total: z.object({
       BilledCost: z.number().openapi({ description: 'EUR, the sum of the rows (summed in cents)' }),
-      EffectiveCost: z.number(),
+      EffectiveCost: z.number().openapi({ description: 'EUR, the sum of the rows (equals BilledCost for whole commitments)' }),
       ConsumedQuantity: z.number().openapi({ description: 'GPU-hours' }),
       x_UnpricedGpuSeconds: z.number(),
     }),

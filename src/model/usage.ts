@@ -72,8 +72,33 @@ export const UsageRowSchema = z
         'Energy at the GPUs of the run time inside the period, kWh: measured where the driver measured it (spread over the run), the power model elsewhere',
     }),
     measuredKwh: z.number().openapi({ description: 'The part of itKwh that was measured' }),
+    coveredGpuSeconds: z.number().optional().openapi({
+      description:
+        "Billed GPU-seconds the organisation's reserved capacity covered, by the invoice's rule (present when a commitment falls in the period)",
+    }),
+    netCost: z.number().int().optional().openapi({
+      description:
+        'EUR cents: `cost` less the covered time at its list price, what the invoice bills for the usage (present when a commitment falls in the period)',
+    }),
   })
   .openapi('UsageRow');
+
+export const UsageReservationSchema = z
+  .object({
+    org: z.string(),
+    gpuType: z.string(),
+    month: z.string().openapi({ description: 'The commitment’s month, YYYY-MM' }),
+    gpus: z.number().int(),
+    centsPerGpuMonth: z.number().int(),
+    from: z.string().openapi({ description: 'The month clipped to the report’s period: start' }),
+    to: z.string(),
+    amountCents: z.number().int().openapi({
+      description:
+        'gpus × centsPerGpuMonth prorated to [from, to) by time, rounded to the cent (a whole month: the invoice’s amount)',
+    }),
+    coveredGpuSeconds: z.number().openapi({ description: 'Billed GPU-seconds it covered in [from, to)' }),
+  })
+  .openapi('UsageReservation');
 
 export const UsageReportSchema = z
   .object({
@@ -89,6 +114,12 @@ export const UsageReportSchema = z
       unpricedGpuSeconds: z.number(),
       itKwh: z.number().openapi({ description: "The groups' itKwh added up" }),
       measuredKwh: z.number(),
+      coveredGpuSeconds: z.number().optional(),
+      netCost: z.number().int().optional().openapi({ description: "EUR cents, the sum of the groups' net costs" }),
+    }),
+    reservedCapacity: z.array(UsageReservationSchema).optional().openapi({
+      description:
+        'Reserved-capacity commitments of months the period touches (absent where there is none); their fees are not in `cost` or `netCost`',
     }),
   })
   .openapi('UsageReport', {
@@ -114,9 +145,10 @@ export const UsageReportSchema = z
   });
 export type UsageRow = z.infer<typeof UsageRowSchema>;
 export type UsageReport = z.infer<typeof UsageReportSchema>;
+export type UsageReservation = z.infer<typeof UsageReservationSchema>;
 
-/** usageCsv: one line per group, the group's columns first (in `groupBy` order). */
-export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string {
+/** usageCsv: one line per group, the group's columns first (in `groupBy` order); coverage columns where the report has them. */
+export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items' | 'reservedCapacity'>): string {
   const columns = [
     ...report.groupBy,
     'gpuSeconds',
@@ -127,6 +159,7 @@ export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string
     'unpricedGpuSeconds',
     'itKwh',
     'measuredKwh',
+    ...(report.reservedCapacity ? (['coveredGpuSeconds', 'netCost'] as const) : []),
   ] as const;
   return toCsv(
     columns,
@@ -145,6 +178,8 @@ export function usageCsv(report: Pick<UsageReport, 'groupBy' | 'items'>): string
       unpricedGpuSeconds: r.unpricedGpuSeconds,
       itKwh: r.itKwh,
       measuredKwh: r.measuredKwh,
+      coveredGpuSeconds: r.coveredGpuSeconds,
+      netCost: r.netCost,
     })),
   );
 }

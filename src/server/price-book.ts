@@ -18,7 +18,7 @@ import {
 } from '../model/prices.js';
 import type { RequestContext } from '../model/principal.js';
 import { appendAudit } from '../store/audit.js';
-import type { Store } from '../store/open-store.js';
+import type { Db, Store } from '../store/open-store.js';
 import { estimateCost } from './cost-estimate.js';
 import { forgetPriceVersions } from './metering.js';
 
@@ -35,6 +35,27 @@ export function parseInstant(field: string, v: string): number {
     ]);
   }
   return t;
+}
+
+/** priceVersionsOf: every version, oldest first, as `db` (the store or a transaction) sees them. */
+export async function priceVersionsOf(db: Db): Promise<PriceVersion[]> {
+  // One after the other: a transaction's single connection runs one statement at a time.
+  const rows = await db.selectFrom('price_versions').selectAll().orderBy('version').execute();
+  const prices = await db.selectFrom('prices').selectAll().orderBy('version').orderBy('gpu_type').orderBy('class').execute();
+  return rows.map((r) => ({
+    version: r.version,
+    effectiveFrom: r.effective_from,
+    granularity: isGranularity(r.granularity) ? r.granularity : 'second',
+    prices: prices
+      .filter((p) => p.version === r.version)
+      .map((p) => ({
+        gpuType: p.gpu_type,
+        class: isClass(p.class) ? p.class : 'on-demand',
+        centsPerGpuHour: p.cents_per_gpu_hour,
+      })),
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+  }));
 }
 
 export class PriceBook {
@@ -126,25 +147,8 @@ export class PriceBook {
   }
 
   /** versions: every version, oldest first (prices are public to every caller). */
-  async versions(): Promise<PriceVersion[]> {
-    const [rows, prices] = await Promise.all([
-      this.store.db.selectFrom('price_versions').selectAll().orderBy('version').execute(),
-      this.store.db.selectFrom('prices').selectAll().orderBy('version').orderBy('gpu_type').orderBy('class').execute(),
-    ]);
-    return rows.map((r) => ({
-      version: r.version,
-      effectiveFrom: r.effective_from,
-      granularity: isGranularity(r.granularity) ? r.granularity : 'second',
-      prices: prices
-        .filter((p) => p.version === r.version)
-        .map((p) => ({
-          gpuType: p.gpu_type,
-          class: isClass(p.class) ? p.class : 'on-demand',
-          centsPerGpuHour: p.cents_per_gpu_hour,
-        })),
-      createdAt: r.created_at,
-      createdBy: r.created_by,
-    }));
+  versions(): Promise<PriceVersion[]> {
+    return priceVersionsOf(this.store.db);
   }
 
   /** timeline: all versions, ready to price run time (model/cost.ts). */

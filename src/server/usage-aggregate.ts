@@ -81,6 +81,9 @@ interface Acc {
   /** Unmeasured run time per GPU type (milli-GPU × ms), for the power model; and the measured kWh. */
   modelMms: Map<string, bigint>;
   measuredKwh: number;
+  /** Billed time reserved capacity covered (usage-coverage.ts), milli-GPU × ms, and its list price's numerator. */
+  coveredMms: bigint;
+  coveredNumerator: bigint;
 }
 
 /** The kWh at the GPUs of an accumulated group: measured, plus the power model for the rest. */
@@ -105,6 +108,8 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 export class UsageAggregate {
   private readonly groups = new Map<string, Acc>();
   private readonly byDay: boolean;
+  /** Whether coverage was asked for (a commitment falls in the period): rows then carry coveredGpuSeconds and netCost. */
+  private covering = false;
   private segments = 0;
   private totalMms = 0n;
 
@@ -146,7 +151,17 @@ export class UsageAggregate {
         itKwh: 0,
         measuredKwh: 0,
       };
-      a = { row, mms: 0n, costNumerator: 0n, unpricedMms: 0n, billedMms: 0n, modelMms: new Map(), measuredKwh: 0 };
+      a = {
+        row,
+        mms: 0n,
+        costNumerator: 0n,
+        unpricedMms: 0n,
+        billedMms: 0n,
+        modelMms: new Map(),
+        measuredKwh: 0,
+        coveredMms: 0n,
+        coveredNumerator: 0n,
+      };
       this.groups.set(key, a);
     }
     return a;
@@ -224,6 +239,29 @@ export class UsageAggregate {
     else a.costNumerator += r.billedMms * BigInt(price.centsPerGpuHour);
   }
 
+  /** withCoverage: rows carry coveredGpuSeconds and netCost (set before adding covered usage, even if none is). */
+  withCoverage(): void {
+    this.covering = true;
+  }
+
+  /** addCovered: billed time a commitment covered (usage-coverage.ts): off the row's net cost at its list price. */
+  addCovered(u: {
+    org: string;
+    project: string;
+    gpuType: string;
+    site: string;
+    class: UsageClass;
+    day: string;
+    mms: number;
+    price: { centsPerGpuHour: number } | null;
+  }): void {
+    this.covering = true;
+    const a = this.acc({ ...u, gpus: 0, start: 0, end: 0, open: false }, u.day);
+    const mms = BigInt(Math.round(u.mms));
+    a.coveredMms += mms;
+    if (u.price !== null) a.coveredNumerator += mms * BigInt(u.price.centsPerGpuHour);
+  }
+
   /** billedRows: the groups as report() answers them, each with its billed time. */
   billedRows(): BilledRow[] {
     return this.rows((row, billedMms) => ({ ...row, billedGpuSeconds: seconds3(billedMms) }));
@@ -231,7 +269,7 @@ export class UsageAggregate {
 
   private rows<T extends UsageRow>(extend: (row: UsageRow, billedMms: bigint) => T): T[] {
     return [...this.groups.values()]
-      .map(({ row, mms, costNumerator: n, unpricedMms, billedMms, modelMms, measuredKwh }) =>
+      .map(({ row, mms, costNumerator: n, unpricedMms, billedMms, modelMms, measuredKwh, coveredMms, coveredNumerator }) =>
         extend(
           {
             ...row,
@@ -241,6 +279,12 @@ export class UsageAggregate {
             unpricedGpuSeconds: seconds3(unpricedMms),
             itKwh: round6(itKwhOf({ modelMms, measuredKwh })),
             measuredKwh: round6(measuredKwh),
+            ...(this.covering
+              ? {
+                  coveredGpuSeconds: seconds3(coveredMms),
+                  netCost: roundCents(n > coveredNumerator ? n - coveredNumerator : 0n),
+                }
+              : {}),
           },
           billedMms,
         ),
@@ -266,6 +310,12 @@ export class UsageAggregate {
         unpricedGpuSeconds: round3(items.reduce((sum, i) => sum + i.unpricedGpuSeconds, 0)),
         itKwh: round6(items.reduce((sum, i) => sum + i.itKwh, 0)),
         measuredKwh: round6(items.reduce((sum, i) => sum + i.measuredKwh, 0)),
+        ...(this.covering
+          ? {
+              coveredGpuSeconds: round3(items.reduce((sum, i) => sum + (i.coveredGpuSeconds ?? 0), 0)),
+              netCost: items.reduce((sum, i) => sum + (i.netCost ?? 0), 0),
+            }
+          : {}),
       },
     };
   }

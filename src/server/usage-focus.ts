@@ -10,6 +10,7 @@ import { invalid } from '../model/errors.js';
 import { MAX_USAGE_ROWS } from '../model/usage.js';
 import { FOCUS_VERSION, type FocusExport, type FocusRow } from '../model/usage-focus.js';
 import type { BilledRow } from './usage-aggregate.js';
+import { type PeriodCommitment, proratedCents } from './usage-coverage.js';
 
 /** Provider, publisher and invoice issuer named in every row: the platform that meters and invoices. */
 export const FOCUS_PROVIDER = 'gigafab';
@@ -35,14 +36,48 @@ export interface FocusNames {
   project(id: string): string;
 }
 
-/** focusRows: one stretch's rows (grouped by all six dimensions) as FOCUS charge rows. */
+/** A commitment's id in the export: `reserved/<org>/<GPU type>/<month>`. */
+export const commitmentId = (c: Pick<PeriodCommitment, 'org' | 'gpuType' | 'month'>) =>
+  `reserved/${c.org}/${c.gpuType}/${c.month}`;
+
+const NO_COMMITMENT = {
+  CommitmentDiscountId: null,
+  CommitmentDiscountCategory: null,
+  CommitmentDiscountName: null,
+  CommitmentDiscountType: null,
+  CommitmentDiscountStatus: null,
+} as const;
+
+const commitmentColumns = (c: PeriodCommitment, status: 'Used' | 'Unused' | null) => ({
+  CommitmentDiscountId: commitmentId(c),
+  CommitmentDiscountCategory: 'Usage' as const,
+  CommitmentDiscountName: `${c.gpus} × ${c.gpuType} reserved, ${c.month}`,
+  CommitmentDiscountType: 'Reserved Capacity' as const,
+  CommitmentDiscountStatus: status,
+});
+
+/** Usage rows a commitment covered, kept to amortise its fee onto (commitmentRows). */
+export interface UsedRow {
+  row: FocusRow;
+  commitment: PeriodCommitment;
+  /** Covered billed GPU-seconds. */
+  gpuSeconds: number;
+}
+
+/**
+ * focusRows: one stretch's rows (grouped by all six dimensions) as FOCUS charge rows; a group some
+ * of whose billed time a commitment covered (`commitmentOf` its organisation, type and month) gives
+ * two: the rest at list price, and the covered time at 0 with the commitment's columns (in `used`).
+ */
 export function focusRows(
   rows: readonly BilledRow[],
   stretch: [number, number],
   prices: PriceTimeline,
   names: FocusNames,
+  commitmentOf: (org: string, gpuType: string, month: string) => PeriodCommitment | undefined = () => undefined,
+  used: UsedRow[] = [],
 ): FocusRow[] {
-  return rows.map((r) => {
+  return rows.flatMap((r) => {
     const org = r.org ?? '';
     const project = r.project ?? '';
     const gpuType = r.gpuType ?? '';
@@ -53,10 +88,12 @@ export function focusRows(
     const end = Math.min(stretch[1], dayStart + 86_400_000);
     const [billingStart, billingEnd] = monthOf(start);
     const price = prices.priceAt(start, gpuType, cls);
-    const cost = eur(r.cost);
+    const covered = r.coveredGpuSeconds ?? 0;
+    const net = r.netCost ?? r.cost;
+    const cost = eur(net);
     const unit = price === null ? null : eur(price.centsPerGpuHour);
     const sku = `${gpuType}/${cls}`;
-    return {
+    const usage: FocusRow = {
       BillingAccountId: org,
       BillingAccountName: names.org(org),
       BillingPeriodStart: iso(billingStart),
@@ -77,9 +114,9 @@ export function focusRows(
       ListUnitPrice: unit,
       ContractedUnitPrice: unit,
       PricingCategory: price === null ? 'Other' : 'Standard',
-      PricingQuantity: hours6(r.billedGpuSeconds),
+      PricingQuantity: hours6(r.billedGpuSeconds - covered),
       PricingUnit: 'GPU-Hours',
-      ConsumedQuantity: r.gpuHours,
+      ConsumedQuantity: Math.max(0, Math.round((r.gpuHours - covered / 3600) * 1e6) / 1e6),
       ConsumedUnit: 'GPU-Hours',
       ResourceId: null,
       ResourceName: null,
@@ -94,17 +131,135 @@ export function focusRows(
       ProviderName: FOCUS_PROVIDER,
       PublisherName: FOCUS_PROVIDER,
       InvoiceIssuerName: FOCUS_PROVIDER,
-      CommitmentDiscountId: null,
+      ...NO_COMMITMENT,
       Tags: { 'gigafab/project': project, 'gigafab/class': cls, 'gigafab/gpu-type': gpuType },
       x_GpuType: gpuType,
       x_UsageClass: cls,
       x_PriceVersion: price?.version ?? null,
       x_GpuSeconds: r.gpuSeconds,
-      x_BilledGpuSeconds: r.billedGpuSeconds,
+      x_BilledGpuSeconds: Math.round((r.billedGpuSeconds - covered) * 1000) / 1000,
       x_UnpricedGpuSeconds: r.unpricedGpuSeconds,
       x_Segments: r.segments,
     };
+    const c = covered > 0 ? commitmentOf(org, gpuType, iso(start).slice(0, 7)) : undefined;
+    if (!c) return [usage];
+    const list = eur(r.cost - net);
+    const coveredRow: FocusRow = {
+      ...usage,
+      ChargeDescription: `${gpuType} GPU time, ${cls}, site ${site}, covered by reserved capacity`,
+      BilledCost: 0,
+      EffectiveCost: 0,
+      ListCost: list,
+      ContractedCost: list,
+      PricingCategory: 'Committed',
+      PricingQuantity: hours6(covered),
+      ConsumedQuantity: hours6(covered),
+      ...commitmentColumns(c, 'Used'),
+      x_GpuSeconds: 0,
+      x_BilledGpuSeconds: covered,
+      x_UnpricedGpuSeconds: 0,
+      x_Segments: 0,
+    };
+    used.push({ row: coveredRow, commitment: c, gpuSeconds: covered });
+    return [usage, coveredRow];
   });
+}
+
+/**
+ * commitmentRows: each commitment's Purchase row (its fee for the period) and Unused row; the fee
+ * is amortised by GPU-time onto its Used rows (rounded so that they add up, in order) and the rest
+ * onto the Unused row, so the EffectiveCost of the three kinds adds up to the fee.
+ */
+export function commitmentRows(
+  commitments: readonly PeriodCommitment[],
+  used: readonly UsedRow[],
+  names: FocusNames,
+): FocusRow[] {
+  const out: FocusRow[] = [];
+  for (const c of commitments) {
+    const fee = proratedCents(c);
+    const capacitySeconds = (c.gpus * (c.to - c.from)) / 1000;
+    let coveredSeconds = 0;
+    let amortised = 0;
+    for (const u of used) {
+      if (u.commitment !== c) continue;
+      coveredSeconds += u.gpuSeconds;
+      const upTo = Math.round((fee * Math.min(coveredSeconds, capacitySeconds)) / capacitySeconds);
+      u.row.EffectiveCost = eur(upTo - amortised);
+      amortised = upTo;
+    }
+    const [billingStart, billingEnd] = monthOf(c.from);
+    const base = {
+      BillingAccountId: c.org,
+      BillingAccountName: names.org(c.org),
+      BillingPeriodStart: iso(billingStart),
+      BillingPeriodEnd: iso(billingEnd),
+      BillingCurrency: 'EUR' as const,
+      SubAccountId: '',
+      SubAccountName: '',
+      ChargePeriodStart: iso(c.from),
+      ChargePeriodEnd: iso(c.to),
+      ChargeClass: null,
+      ListUnitPrice: eur(c.centsPerGpuMonth),
+      ContractedUnitPrice: eur(c.centsPerGpuMonth),
+      ResourceId: null,
+      ResourceName: null,
+      ResourceType: null,
+      RegionId: '',
+      RegionName: '',
+      AvailabilityZone: null,
+      ServiceName: 'GPU Compute' as const,
+      ServiceCategory: 'Compute' as const,
+      SkuId: `${c.gpuType}/reserved`,
+      SkuPriceId: `${c.gpuType}/reserved/${c.month}`,
+      ProviderName: FOCUS_PROVIDER,
+      PublisherName: FOCUS_PROVIDER,
+      InvoiceIssuerName: FOCUS_PROVIDER,
+      Tags: { 'gigafab/gpu-type': c.gpuType },
+      x_GpuType: c.gpuType,
+      x_UsageClass: 'reserved',
+      x_PriceVersion: null,
+      x_GpuSeconds: 0,
+      x_UnpricedGpuSeconds: 0,
+      x_Segments: 0,
+    };
+    out.push({
+      ...base,
+      ChargeCategory: 'Purchase',
+      ChargeFrequency: 'Recurring',
+      PricingCategory: 'Standard',
+      ChargeDescription: `${c.gpus} × ${c.gpuType} reserved capacity, ${c.month}, EUR ${eur(c.centsPerGpuMonth).toFixed(2)} per GPU-month`,
+      BilledCost: eur(fee),
+      EffectiveCost: 0,
+      ListCost: eur(fee),
+      ContractedCost: eur(fee),
+      PricingQuantity: Math.round(((c.gpus * (c.to - c.from)) / c.monthMs) * 1e6) / 1e6,
+      PricingUnit: 'GPU-Months',
+      ConsumedQuantity: 0,
+      ConsumedUnit: 'GPU-Hours',
+      ...commitmentColumns(c, null),
+      x_BilledGpuSeconds: 0,
+    });
+    const unused = Math.max(0, capacitySeconds - coveredSeconds);
+    out.push({
+      ...base,
+      ChargeCategory: 'Usage',
+      ChargeFrequency: 'Usage-Based',
+      ChargeDescription: `${c.gpuType} reserved capacity not used, ${c.month}`,
+      PricingCategory: 'Committed',
+      BilledCost: 0,
+      EffectiveCost: eur(fee - amortised),
+      ListCost: 0,
+      ContractedCost: 0,
+      PricingQuantity: hours6(unused),
+      PricingUnit: 'GPU-Hours',
+      ConsumedQuantity: 0,
+      ConsumedUnit: 'GPU-Hours',
+      ...commitmentColumns(c, 'Unused'),
+      x_BilledGpuSeconds: 0,
+    });
+  }
+  return out;
 }
 
 /** focusExport: the rows of every stretch, in time order, with their totals (summed in cents, then EUR). */
@@ -125,6 +280,7 @@ export function focusExport(from: number, to: number, rows: FocusRow[]): FocusEx
       a.RegionId.localeCompare(b.RegionId),
   );
   const cents = rows.reduce((s, r) => s + Math.round(r.BilledCost * 100), 0);
+  const effective = rows.reduce((s, r) => s + Math.round(r.EffectiveCost * 100), 0);
   const gpuSeconds = rows.reduce((s, r) => s + r.x_GpuSeconds, 0);
   const unpriced = rows.reduce((s, r) => s + r.x_UnpricedGpuSeconds, 0);
   return {
@@ -134,7 +290,7 @@ export function focusExport(from: number, to: number, rows: FocusRow[]): FocusEx
     items: rows,
     total: {
       BilledCost: eur(cents),
-      EffectiveCost: eur(cents),
+      EffectiveCost: eur(effective),
       ConsumedQuantity: hours6(gpuSeconds),
       x_UnpricedGpuSeconds: Math.round(unpriced * 1000) / 1000,
     },

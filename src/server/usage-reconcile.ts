@@ -10,6 +10,7 @@ import type { JobEvent } from '../model/schemas.js';
 import { dailyPieces, granularityTimeline, utcDayName } from '../model/usage-daily.js';
 import { appendAudit } from '../store/audit.js';
 import { defers, flushDeferred } from '../store/deferred-insert.js';
+import { billedNow, issuedInvoices, type Settlement, settle } from './invoices/invoice-corrections.js';
 import { insertEvent, type Trx } from './job-events.js';
 import { addToRollup, type DailyRow, priceVersionsIn } from './metering.js';
 
@@ -17,10 +18,23 @@ const secs = (n: number) => `${Math.round(n * 1000) / 1000} s`;
 
 /** reconcileMessage: the event's sentence (operational: composed from times only). */
 export function reconcileMessage(r: ReportedRun, c: Reconciliation): string {
-  const invoiced = c.invoiced.length
-    ? `; invoice ${c.invoiced.join(', ')} was already issued and stays as issued: the difference is settled by a credit note`
-    : '';
+  const invoiced = c.settlements.length ? `; ${c.settlements.map(settlementMessage).join('; ')}` : '';
   return `run time reconciled with ${r.driver}: ${secs(c.before.seconds)} metered (${c.before.startedAt} to ${c.before.endedAt}), ${secs(c.after.seconds)} reported (${c.after.startedAt} to ${c.after.endedAt}); GPU-seconds ${secs(c.before.gpuSeconds)} → ${secs(c.after.gpuSeconds)}${invoiced}`;
+}
+
+const eur = (cents: number) => `EUR ${(Math.abs(cents) / 100).toFixed(2)}`;
+
+/** settlementMessage: what became of the difference on one issued invoice. */
+export function settlementMessage(x: Settlement): string {
+  const issued = `invoice ${x.invoice} was already issued and stays as issued`;
+  const rest = ' is not credited, the invoice is credited in full';
+  if (x.creditNote) {
+    const more = x.uncreditedCents > 0 ? ` (${eur(x.uncreditedCents)} more${rest})` : '';
+    return `${issued}: credit note ${x.creditNote} credits ${eur(x.netCents)} net${more}`;
+  }
+  if (x.netCents > 0) return `${issued}: ${eur(x.netCents)} net is charged on the organisation's next invoice`;
+  if (x.uncreditedCents > 0) return `${issued}: no credit note: ${eur(x.uncreditedCents)} net${rest}`;
+  return `${issued}: what it bills does not change`;
 }
 
 /**
@@ -28,7 +42,7 @@ export function reconcileMessage(r: ReportedRun, c: Reconciliation): string {
  * nothing differed (a repeated report, a run within the tolerance, a segment not closed).
  */
 export async function recordReconciliation(trx: Trx, r: ReportedRun, at: string, actor: string): Promise<JobEvent | null> {
-  const c = await reconcileSegment(trx, r, at);
+  const c = await reconcileSegment(trx, r, at, actor);
   if (!c) return null;
   const data = {
     attempt: r.attempt,
@@ -37,7 +51,7 @@ export async function recordReconciliation(trx: Trx, r: ReportedRun, at: string,
     after: c.after,
     beforeSeconds: c.before.seconds,
     afterSeconds: c.after.seconds,
-    ...(c.invoiced.length ? { invoiced: c.invoiced } : {}),
+    ...(c.invoiced.length ? { invoiced: c.invoiced, settlements: c.settlements } : {}),
   };
   const event = await insertEvent(trx, r.jobId, at, 'usage_reconciled', reconcileMessage(r, c), data);
   await appendAudit(trx, {
@@ -48,7 +62,12 @@ export async function recordReconciliation(trx: Trx, r: ReportedRun, at: string,
     objectType: 'job',
     objectId: r.jobId,
     before: { attempt: r.attempt, ...c.before },
-    after: { attempt: r.attempt, driver: r.driver, ...c.after, ...(c.invoiced.length ? { invoiced: c.invoiced } : {}) },
+    after: {
+      attempt: r.attempt,
+      driver: r.driver,
+      ...c.after,
+      ...(c.invoiced.length ? { invoiced: c.invoiced, settlements: c.settlements } : {}),
+    },
   });
   return event;
 }
@@ -73,12 +92,16 @@ export interface SegmentFigures {
   gpuSeconds: number;
 }
 
-/** What reconcileSegment changed. `invoiced`: issued invoices of months it touches, which it did not change. */
+/**
+ * What reconcileSegment changed. `invoiced`: issued invoices of months it touches, which it did not
+ * change; `settlements`: how the difference on each was settled (a credit note, a charge on the next invoice).
+ */
 export interface Reconciliation {
   org: string;
   before: SegmentFigures;
   after: SegmentFigures;
   invoiced: string[];
+  settlements: Settlement[];
 }
 
 /** Differences below this are the clocks' and the engine's rounding (sacct reports whole seconds), not a correction. */
@@ -102,13 +125,20 @@ const figures = (gpus: number, start: number, end: number): SegmentFigures => ({
  * ends before it starts), so a second identical report changes nothing.
  *
  * Issued invoices are never recomputed (their bodies are stored): a correction in a month already
- * invoiced names that invoice in `invoiced`; the difference is for a credit note, not the invoice.
+ * invoiced names that invoice in `invoiced` and settles the difference it makes to what that
+ * invoice bills in the same transaction (invoices/invoice-corrections.ts: a credit note when less,
+ * a charge on the next invoice when more), as `actor`.
  *
  * On PostgreSQL the transaction's deferred rows and segment closes are flushed first (a close in the
  * same transaction is otherwise still pending: deferred-insert.ts); reconciliation is rare (a driver
  * that reports run times, once per run), so the flush it forces costs little.
  */
-export async function reconcileSegment(trx: Trx, r: ReportedRun, at: string): Promise<Reconciliation | null> {
+export async function reconcileSegment(
+  trx: Trx,
+  r: ReportedRun,
+  at: string,
+  actor = `system:driver:${r.driver}`,
+): Promise<Reconciliation | null> {
   if (!Number.isFinite(r.start) || !Number.isFinite(r.end) || r.end < r.start) return null;
   if (defers(trx)) await flushDeferred(trx);
   const s = await trx
@@ -124,8 +154,33 @@ export async function reconcileSegment(trx: Trx, r: ReportedRun, at: string): Pr
   const gpus = Number(s.gpus);
   const before = figures(gpus, oldStart, oldEnd);
   const after = figures(gpus, r.start, r.end);
-  // The rollup: the metered pieces out, the reported ones in, netted per row.
   const timeline = granularityTimeline(await priceVersionsIn(trx));
+  // Months whose invoice is issued: the billed time of either version touches them. What each
+  // would bill is read before the segment changes, to settle the difference after (invoice-corrections.ts).
+  const months = new Set<string>();
+  for (const [a, b] of [
+    [oldStart, timeline.billedEnd(oldStart, oldEnd)],
+    [r.start, timeline.billedEnd(r.start, r.end)],
+  ] as const) {
+    for (let m = monthStart(a); m === monthStart(a) || m < b; m = nextMonth(m)) months.add(new Date(m).toISOString().slice(0, 7));
+  }
+  const touched = await issuedInvoices(trx, s.org_id, [...months]);
+  // Only a month whose billed time the correction changes is priced again (twice, for the segment's
+  // GPU type only: other types' lines and reservations do not move); a run across the month's end
+  // whose end alone moved leaves the invoiced month as it was.
+  const oldBilled = [oldStart, timeline.billedEnd(oldStart, oldEnd)] as const;
+  const newBilled = [r.start, timeline.billedEnd(r.start, r.end)] as const;
+  const changes = touched.map((t) => {
+    const [a, b] = [Date.parse(t.invoice.period.from), Date.parse(t.invoice.period.to)];
+    const clip = ([x, y]: readonly [number, number]) => {
+      const [p, q] = [Math.max(x, a), Math.min(y, b)];
+      return p < q ? `${p}/${q}` : '';
+    };
+    return clip(oldBilled) !== clip(newBilled);
+  });
+  const billedBefore: number[] = [];
+  for (const [i, t] of touched.entries()) billedBefore.push(changes[i] ? await billedNow(trx, t, Date.parse(at), s.gpu_type) : 0);
+  // The rollup: the metered pieces out, the reported ones in, netted per row.
   const daily = new Map<string, DailyRow>();
   const add = (start: number, end: number, sign: 1 | -1) => {
     // A measured energy stays the run's: it spreads over the reported run as it did over the metered one.
@@ -195,24 +250,8 @@ export async function reconcileSegment(trx: Trx, r: ReportedRun, at: string): Pr
     .set({ started_at: after.startedAt, ended_at: after.endedAt, gpu_seconds: after.gpuSeconds })
     .where('id', '=', s.id)
     .execute();
-  // Months whose invoice is issued: the billed time of either version touches them.
-  const months = new Set<string>();
-  for (const [a, b] of [
-    [oldStart, timeline.billedEnd(oldStart, oldEnd)],
-    [r.start, timeline.billedEnd(r.start, r.end)],
-  ] as const) {
-    for (let m = monthStart(a); m === monthStart(a) || m < b; m = nextMonth(m)) months.add(new Date(m).toISOString().slice(0, 7));
-  }
-  const invoiced = (
-    await trx
-      .selectFrom('invoices')
-      .select('number')
-      .where('org_id', '=', s.org_id)
-      .where('month', 'in', [...months])
-      .orderBy('month')
-      .execute()
-  ).map((i) => i.number);
-  await trx
+  const invoiced = touched.map((t) => t.number);
+  const correction = await trx
     .insertInto('usage_corrections')
     .values({
       usage_record_id: s.id,
@@ -229,8 +268,23 @@ export async function reconcileSegment(trx: Trx, r: ReportedRun, at: string): Pr
       at,
       invoiced: invoiced.length ? invoiced.join(',') : null,
     })
-    .execute();
-  return { org: s.org_id, before, after, invoiced };
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const ref = {
+    usageCorrectionId: Number(correction.id),
+    org: s.org_id,
+    jobId: Number(r.jobId),
+    attempt: r.attempt,
+    driver: r.driver,
+    at,
+    actor,
+  };
+  const settlements: Settlement[] = [];
+  for (const [i, t] of touched.entries()) {
+    const after = changes[i] ? await billedNow(trx, t, Date.parse(at), s.gpu_type) : 0;
+    settlements.push(await settle(trx, ref, t, billedBefore[i]!, after));
+  }
+  return { org: s.org_id, before, after, invoiced, settlements };
 }
 
 const monthStart = (t: number): number => {

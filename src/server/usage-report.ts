@@ -5,15 +5,17 @@
  * come from the daily rollup, the rest from raw segments (usage-read.ts). Tenants see their organisation only; operators all (model/authz).
  */
 import { canSeeOrg, isOperator } from '../model/authz.js';
+import type { PriceTimeline } from '../model/cost.js';
 import { invalid, notFound } from '../model/errors.js';
 import type { Principal } from '../model/principal.js';
-import { MAX_USAGE_PERIOD_DAYS, USAGE_GROUPS, type UsageGroup, type UsageReport } from '../model/usage.js';
+import { MAX_USAGE_PERIOD_DAYS, USAGE_GROUPS, type UsageGroup, type UsageReport, type UsageReservation } from '../model/usage.js';
 import type { FocusExport, FocusRow } from '../model/usage-focus.js';
 import type { Store } from '../store/open-store.js';
 import type { PriceBook } from './price-book.js';
 import { UsageAggregate } from './usage-aggregate.js';
-import { focusExport, focusRows, priceStretches } from './usage-focus.js';
-import { readUsage } from './usage-read.js';
+import { commitmentsIn, coverUsage, type PeriodCommitment, proratedCents } from './usage-coverage.js';
+import { commitmentRows, focusExport, focusRows, priceStretches, type UsedRow } from './usage-focus.js';
+import { readUsage, type UsageFilter } from './usage-read.js';
 
 export interface UsageQuery {
   /** ISO 8601 date or date-time, inclusive; default: 30 days before `to`. */
@@ -68,6 +70,9 @@ export function usageGroups(groupBy: string | undefined): UsageGroup[] {
   return groups;
 }
 
+/** How long budgets reuse a scope's coverage deduction before sweeping again (netCost). */
+export const COVERAGE_TTL_MS = 60_000;
+
 export class UsageReports {
   constructor(
     private readonly store: Store,
@@ -81,8 +86,52 @@ export class UsageReports {
     const groupBy = usageGroups(q.groupBy);
     if (q.org !== undefined && !canSeeOrg(p, q.org).allowed) throw notFound('org', q.org);
     const org = isOperator(p) ? q.org : (p.org ?? '');
-    const agg = await this.aggregate(groupBy, from, to, now, { org, project: q.project });
-    return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), groupBy, ...agg.report() };
+    const only = { org, project: q.project };
+    const prices = await this.prices.timeline();
+    const agg = new UsageAggregate(groupBy, from, to, prices);
+    await readUsage(this.store, agg, prices, from, to, now, only);
+    const reserved = await this.cover(agg, prices, from, to, now, only);
+    return {
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      groupBy,
+      ...agg.report(),
+      ...(reserved.length ? { reservedCapacity: reserved } : {}),
+    };
+  }
+
+  /**
+   * cover: the commitments of the period (those of `only.org`, or all) and the usage they covered,
+   * added to `agg` (usage-coverage.ts); none: nothing read beyond one query, the report as before.
+   */
+  private async cover(
+    agg: UsageAggregate,
+    prices: PriceTimeline,
+    from: number,
+    to: number,
+    now: number,
+    only: UsageFilter,
+  ): Promise<UsageReservation[]> {
+    const commitments = await commitmentsIn(this.store.db, from, to, only.org);
+    if (commitments.length === 0) return [];
+    agg.withCoverage();
+    const covered = new Map<PeriodCommitment, number>(commitments.map((c) => [c, 0]));
+    for (const u of await coverUsage(this.store.db, prices, commitments, now)) {
+      if (only.project !== undefined && u.project !== only.project) continue;
+      agg.addCovered(u);
+      covered.set(u.commitment, covered.get(u.commitment)! + u.mms);
+    }
+    return commitments.map((c) => ({
+      org: c.org,
+      gpuType: c.gpuType,
+      month: c.month,
+      gpus: c.gpus,
+      centsPerGpuMonth: c.centsPerGpuMonth,
+      from: new Date(c.from).toISOString(),
+      to: new Date(c.to).toISOString(),
+      amountCents: proratedCents(c),
+      coveredGpuSeconds: Math.round(covered.get(c)!) / 1_000_000,
+    }));
   }
 
   /**
@@ -96,12 +145,26 @@ export class UsageReports {
     const only = { org: isOperator(p) ? q.org : (p.org ?? ''), project: q.project };
     const prices = await this.prices.timeline();
     const names = await this.names(only);
+    const commitments = await commitmentsIn(this.store.db, from, to, only.org);
+    const byKey = new Map(commitments.map((c) => [`${c.org}\u0000${c.gpuType}\u0000${c.month}`, c]));
+    const commitmentOf = (org: string, gpuType: string, month: string) => byKey.get(`${org}\u0000${gpuType}\u0000${month}`);
     const rows: FocusRow[] = [];
+    const used: UsedRow[] = [];
     for (const stretch of priceStretches(prices, from, to)) {
       const agg = new UsageAggregate([...USAGE_GROUPS], stretch[0], stretch[1], prices);
       await readUsage(this.store, agg, prices, stretch[0], stretch[1], now, only);
-      rows.push(...focusRows(agg.billedRows(), stretch, prices, names));
+      // Coverage is instantaneous: the stretch's is the commitments' clipped to it.
+      const clipped = commitments
+        .map((c) => ({ ...c, from: Math.max(c.from, stretch[0]), to: Math.min(c.to, stretch[1]) }))
+        .filter((c) => c.to > c.from);
+      if (clipped.length) agg.withCoverage();
+      for (const u of await coverUsage(this.store.db, prices, clipped, now)) {
+        if (only.project === undefined || u.project === only.project) agg.addCovered(u);
+      }
+      rows.push(...focusRows(agg.billedRows(), stretch, prices, names, commitmentOf, used));
     }
+    // A project's export shows the usage its organisation's commitments covered, not their fees.
+    if (only.project === undefined) rows.push(...commitmentRows(commitments, used, names));
     return focusExport(from, to, rows);
   }
 
@@ -118,26 +181,39 @@ export class UsageReports {
     return { org: (id: string) => org.get(id) ?? id, project: (id: string) => project.get(id) ?? id };
   }
 
-  /** orgCost: an organisation's cost in [from, to) in EUR cents, open segments up to now (budgets). */
+  /** orgCost: an organisation's cost in [from, to) in EUR cents, open segments up to now (budgets); usage reserved capacity covered at 0. */
   async orgCost(org: string, from: number, to: number): Promise<number> {
-    return (await this.aggregate([], from, to, this.now(), { org })).report().total.cost;
+    return this.netCost(from, to, { org });
   }
 
-  /** projectCost: a project's cost in [from, to) in EUR cents, open segments up to now (project budgets). */
+  /** projectCost: a project's cost in [from, to) in EUR cents, open segments up to now (project budgets); covered usage at 0. */
   async projectCost(project: string, from: number, to: number): Promise<number> {
-    return (await this.aggregate([], from, to, this.now(), { project })).report().total.cost;
+    const row = await this.store.db.selectFrom('projects').select('org_id').where('id', '=', project).executeTakeFirst();
+    return this.netCost(from, to, { org: row?.org_id, project });
   }
 
-  private async aggregate(
-    groupBy: UsageGroup[],
-    from: number,
-    to: number,
-    now: number,
-    only: { org?: string; project?: string },
-  ): Promise<UsageAggregate> {
+  /**
+   * netCost: the cost from the rollup, less what reserved capacity covered. The coverage (a raw read
+   * of the reserved types' month) is computed at most once per COVERAGE_TTL_MS per budget scope and
+   * period, since budgets ask at every scheduling cycle; in between the last deduction is used. Covered
+   * time only grows as the month goes on, so a stale deduction overstates the spend (a budget holds
+   * back a little early), never understates it — except after a reconciliation shortens a covered run.
+   */
+  private async netCost(from: number, to: number, only: UsageFilter): Promise<number> {
+    const now = this.now();
     const prices = await this.prices.timeline();
-    const agg = new UsageAggregate(groupBy, from, to, prices);
+    const agg = new UsageAggregate([], from, to, prices);
     await readUsage(this.store, agg, prices, from, to, now, only);
-    return agg;
+    const key = `${only.org ?? ''}\u0000${only.project ?? ''}\u0000${from}\u0000${to}`;
+    const cached = this.deductions.get(key);
+    if (cached && now - cached.at < COVERAGE_TTL_MS) return Math.max(0, agg.report().total.cost - cached.cents);
+    await this.cover(agg, prices, from, to, now, only);
+    const { total } = agg.report();
+    if (this.deductions.size > 10_000) this.deductions.clear();
+    this.deductions.set(key, { at: now, cents: total.cost - (total.netCost ?? total.cost) });
+    return total.netCost ?? total.cost;
   }
+
+  /** What coverage took off each budget scope's cost, and when it was computed (netCost). */
+  private readonly deductions = new Map<string, { at: number; cents: number }>();
 }

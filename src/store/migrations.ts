@@ -32,6 +32,7 @@ import { migration032ReservedCapacity } from './migration-032-reserved-capacity.
 import { migration033UsageReconcile } from './migration-033-usage-reconcile.js';
 import { migration034Lenders } from './migration-034-lenders.js';
 import { migration035UsageDailyEnergy } from './migration-035-usage-daily-energy.js';
+import { migration036InvoiceCorrections } from './migration-036-invoice-corrections.js';
 
 type Db = Kysely<unknown>;
 
@@ -212,6 +213,7 @@ export const migrations: Record<string, Migration> = {
   '033_usage_reconcile': migration033UsageReconcile,
   '034_lenders': migration034Lenders,
   '035_usage_daily_energy': migration035UsageDailyEnergy,
+  '036_invoice_corrections': migration036InvoiceCorrections,
 };
 
 export const migrationProvider: MigrationProvider = {

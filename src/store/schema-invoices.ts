@@ -46,3 +46,22 @@ export interface EnergyFactorsTable {
   updated_at: string;
   updated_by: string;
 }
+
+/** Migration 036: a reconciliation's difference on an issued invoice, and how it was settled. */
+export interface InvoiceCorrectionsTable {
+  id: Generated<number>;
+  usage_correction_id: number;
+  org_id: string;
+  /** The issued invoice whose month the correction touched (it stays as issued). */
+  invoice_id: number;
+  /** That invoice's month, YYYY-MM. */
+  month: string;
+  job_id: number;
+  attempt: number;
+  /** Net EUR cents: negative, credited by `credit_note_id`; positive, charged by `charged_invoice_id`. */
+  net_cents: number;
+  credit_note_id: number | null;
+  /** The later invoice that charged a positive difference; null until it is issued. */
+  charged_invoice_id: number | null;
+  at: string;
+}

@@ -2,7 +2,13 @@
 import type { Generated } from 'kysely';
 import type { AccessNotificationsTable, AccessRequestsTable, AccessUsesTable } from './lockbox-schema.js';
 import type { DatasetsTable, PlacementEvidenceTable, ResidencyPoliciesTable } from './residency-schema.js';
-import type { BillingProfilesTable, CreditNotesTable, EnergyFactorsTable, InvoicesTable } from './schema-invoices.js';
+import type {
+  BillingProfilesTable,
+  CreditNotesTable,
+  EnergyFactorsTable,
+  InvoiceCorrectionsTable,
+  InvoicesTable,
+} from './schema-invoices.js';
 import type { JobEndpointsTable } from './schema-job-endpoints.js';
 import type { SchedulerLeaseTable } from './schema-lease.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
@@ -169,6 +175,7 @@ export interface Database {
   usage_records: UsageRecordsTable;
   usage_daily: UsageDailyTable;
   usage_corrections: UsageCorrectionsTable;
+  invoice_corrections: InvoiceCorrectionsTable;
   price_versions: PriceVersionsTable;
   prices: PricesTable;
   reserved_capacity: ReservedCapacityTable;

@@ -280,3 +280,56 @@ test("a reserved organisation's invoice page shows its reservation (the monthly 
   assert.equal(await text(page.getByTestId('invoice-net')), fmtEur(100_700));
   await closeConsole(s, []);
 });
+
+test('an invoice that charges a correction of an earlier one shows it: the corrected invoice, the month, the job, the amount', async () => {
+  const op = api(server.url, server.operatorToken);
+  assert.equal((await op('POST', '/v1/orgs', { id: 'delta', name: 'Delta', kind: 'start-up' })).status, 201);
+  assert.equal((await op('POST', '/v1/orgs/delta/projects', { id: 'delta-ml' })).status, 201);
+  const delta = await tenantUser(op, 'delta', { name: 'Dan', role: 'admin' });
+  // The month before last: a run (before any price: billed 0), invoiced.
+  const earlier = lastMonth(from);
+  await withStore(server.dataDir, (s) =>
+    seedUsage(s, [{ org: 'delta', project: 'delta-ml', job: 900_105, start: earlier.from + 24 * H, seconds: 3600, gpus: 2 }]),
+  );
+  const first = await op('POST', '/v1/invoices/runs', { month: earlier.month });
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  const corrected = (first.body.issued as { id: string; org: string; number: string }[]).find((i) => i.org === 'delta');
+  assert.ok(corrected, JSON.stringify(first.body));
+  // Its run reconciled afterwards to more billed time, as invoice-corrections.ts records it: EUR 9.00 to charge.
+  await withStore(server.dataDir, (s) =>
+    s.write(async (trx) => {
+      await trx
+        .insertInto('invoice_corrections')
+        .values({
+          usage_correction_id: 1,
+          org_id: 'delta',
+          invoice_id: Number(corrected.id),
+          month: earlier.month,
+          job_id: 900_105,
+          attempt: 1,
+          net_cents: 900,
+          credit_note_id: null,
+          charged_invoice_id: null,
+          at: new Date().toISOString(),
+        })
+        .execute();
+    }),
+  );
+  const run = await op('POST', '/v1/invoices/runs', { month });
+  assert.equal(run.status, 200, JSON.stringify(run.body));
+  const next = (run.body.issued as { id: string; org: string; netCents: number }[]).find((i) => i.org === 'delta');
+  assert.equal(next?.netCents, 900, 'the correction alone is invoiced');
+  const api_ = await api(server.url, delta.token)('GET', `/v1/invoices/${next.id}`);
+  assert.deepEqual(
+    api_.body.corrections.map((c: { invoiceNumber: string; netCents: number }) => [c.invoiceNumber, c.netCents]),
+    [[corrected.number, 900]],
+  );
+  const s = await open(delta.token, `/invoices/${next.id}`);
+  const row = s.page.locator('[data-testid=invoice-corrections] tbody tr');
+  await row.first().waitFor();
+  assert.equal(await row.count(), 1);
+  assert.equal(await text(row.locator('th')), corrected.number);
+  assert.equal(await text(row.locator('[data-col=amount]')), 'EUR 9.00');
+  assert.match(await text(row), new RegExp(`${earlier.month}.*900105`));
+  await closeConsole(s, []);
+});

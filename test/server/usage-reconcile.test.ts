@@ -9,7 +9,8 @@
  * - the control plane's path: a driver's exit with `ran` corrects the run, with the job event
  *   `usage_reconciled` and the audit record `usage.reconcile` in the exit's transaction, and the
  *   usage report gives the corrected figures;
- * - an issued invoice: a correction in its month leaves it exactly as issued and says so.
+ * - an issued invoice: a correction in its month leaves it exactly as issued and says how the
+ *   difference is settled (invoice-corrections.test.ts tests the settling).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -314,7 +315,7 @@ test('a correction in a month already invoiced leaves the invoice as issued and 
     assert.match(
       ev.message,
       new RegExp(
-        `invoice ${before[0]!.number} was already issued and stays as issued: the difference is settled by a credit note`,
+        `invoice ${before[0]!.number} was already issued and stays as issued: EUR 28\\.80 net is charged on the organisation's next invoice`,
       ),
     );
     assert.equal(await h.store.write((trx) => recordReconciliation(trx, run, iso(h.clock.t), 'system:driver:slurm')), null);

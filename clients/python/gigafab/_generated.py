@@ -799,10 +799,13 @@ class ImportedRecords(TypedDict):
 RecordOfProcessing = Dict[str, Any]
 
 
-UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "groupBy": List[Literal["org", "project", "gpuType", "site", "class", "day"]], "items": List["UsageRow"], "total": Dict[str, Any]}, total=False)
+UsageReport = TypedDict("UsageReport", {"from": str, "to": str, "groupBy": List[Literal["org", "project", "gpuType", "site", "class", "day"]], "items": List["UsageRow"], "total": Dict[str, Any], "reservedCapacity": List["UsageReservation"]}, total=False)
 
 
-UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float, "itKwh": float, "measuredKwh": float}, total=False)
+UsageRow = TypedDict("UsageRow", {"org": str, "project": str, "gpuType": str, "site": str, "class": Literal["on-demand", "preemptible", "borrowed", "interactive", "service"], "day": str, "gpuSeconds": float, "gpuHours": float, "segments": int, "openSegments": int, "cost": int, "unpricedGpuSeconds": float, "itKwh": float, "measuredKwh": float, "coveredGpuSeconds": float, "netCost": int}, total=False)
+
+
+UsageReservation = TypedDict("UsageReservation", {"org": str, "gpuType": str, "month": str, "gpus": int, "centsPerGpuMonth": int, "from": str, "to": str, "amountCents": int, "coveredGpuSeconds": float}, total=False)
 
 
 FocusExport = TypedDict("FocusExport", {"focusVersion": Literal["1.0"], "from": str, "to": str, "items": List["FocusRow"], "total": Dict[str, Any]}, total=False)
@@ -818,9 +821,9 @@ class FocusRow(TypedDict):
     SubAccountName: str
     ChargePeriodStart: str
     ChargePeriodEnd: str
-    ChargeCategory: Literal["Usage"]
+    ChargeCategory: Literal["Usage", "Purchase"]
     ChargeClass: None
-    ChargeFrequency: Literal["Usage-Based"]
+    ChargeFrequency: Literal["Usage-Based", "Recurring"]
     ChargeDescription: str
     BilledCost: float
     EffectiveCost: float
@@ -828,9 +831,9 @@ class FocusRow(TypedDict):
     ContractedCost: float
     ListUnitPrice: Optional[float]
     ContractedUnitPrice: Optional[float]
-    PricingCategory: Literal["Standard", "Other"]
+    PricingCategory: Literal["Standard", "Committed", "Other"]
     PricingQuantity: float
-    PricingUnit: Literal["GPU-Hours"]
+    PricingUnit: Literal["GPU-Hours", "GPU-Months"]
     ConsumedQuantity: float
     ConsumedUnit: Literal["GPU-Hours"]
     ResourceId: None
@@ -846,7 +849,11 @@ class FocusRow(TypedDict):
     ProviderName: str
     PublisherName: str
     InvoiceIssuerName: str
-    CommitmentDiscountId: None
+    CommitmentDiscountId: Optional[str]
+    CommitmentDiscountCategory: Literal["Usage"]
+    CommitmentDiscountName: Optional[str]
+    CommitmentDiscountType: Literal["Reserved Capacity"]
+    CommitmentDiscountStatus: Literal["Used", "Unused", None]
     Tags: Dict[str, str]
     x_GpuType: str
     x_UsageClass: str
@@ -999,6 +1006,16 @@ class InvoiceReservation(TypedDict):
     coveredGpuHours: float
 
 
+class InvoiceCorrection(TypedDict):
+    invoiceId: str
+    invoiceNumber: str
+    month: str
+    jobId: str
+    attempt: int
+    netCents: int
+    description: str
+
+
 class InvoiceLentCredit(TypedDict):
     gpuType: str
     priceVersion: int
@@ -1042,6 +1059,7 @@ class _InvoiceRequired(TypedDict):
 
 class Invoice(_InvoiceRequired, total=False):
     reservedCapacity: List["InvoiceReservation"]
+    corrections: List["InvoiceCorrection"]
     lentCredits: List["InvoiceLentCredit"]
     lentCreditCents: int
 

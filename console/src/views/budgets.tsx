@@ -166,14 +166,16 @@ function SpendHistory({ org, operator, month }: { org: string; operator: boolean
               data.items,
               days,
               (r) => r.project ?? '',
-              (r) => r.cost / 100,
+              // A reserved organisation's spend is net of its reservations (what the budget counts).
+              (r) => (r.netCost ?? r.cost) / 100,
             )}
             unit="EUR"
             fmt={(v) => (v === 0 ? '0' : v >= 10 ? String(Math.round(v)) : v.toFixed(2))}
-            label={`Spend per day of ${org} in ${m}, per project: ${fmtEur(data.total.cost)} so far`}
+            label={`Spend per day of ${org} in ${m}, per project: ${fmtEur(data.total.netCost ?? data.total.cost)} so far`}
           />
           <p data-testid="spend-total">
-            {fmtEur(data.total.cost)} metered in {m} so far (running jobs up to now). <Link href="/usage">Usage over time</Link>
+            {fmtEur(data.total.netCost ?? data.total.cost)} metered in {m} so far (running jobs up to now
+            {data.total.netCost === undefined ? '' : ', net of reserved capacity'}). <Link href="/usage">Usage over time</Link>
           </p>
         </>
       )}

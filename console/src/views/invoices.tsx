@@ -316,6 +316,25 @@ export function InvoiceDetailView({ id }: { id: string }) {
                 )}
               />
             )}
+            {(inv.corrections ?? []).length > 0 && (
+              <DataTable
+                testid="invoice-corrections"
+                caption="Corrections of earlier invoices: run time reconciled after they were issued"
+                cols={['Corrects', 'Month', 'Job', 'Description', { label: 'Amount', num: true }]}
+                rows={inv.corrections ?? []}
+                row={(c) => (
+                  <tr key={`${c.invoiceId}/${c.jobId}/${c.attempt}`}>
+                    <th scope="row">{c.invoiceNumber}</th>
+                    <td>{c.month}</td>
+                    <td>{c.jobId}</td>
+                    <td>{c.description}</td>
+                    <td class="num" data-col="amount">
+                      {fmtEur(c.netCents)}
+                    </td>
+                  </tr>
+                )}
+              />
+            )}
             {lapsedCents(inv) > 0 && (
               <p class="muted">
                 Lent capacity credits exceed the month's charges: {fmtEur(lapsedCents(inv))} of them lapses (net stops at 0).

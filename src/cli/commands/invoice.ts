@@ -6,6 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import {
+  correctionRow,
   type InvoiceRun,
   type InvoiceSummary,
   type InvoiceVerification,
@@ -61,7 +62,8 @@ function renderInvoice(inv: IssuedInvoice): string {
         l.co2Kg.toFixed(3),
       ])
       .concat((inv.reservedCapacity ?? []).flatMap((r) => reservationRows(r, (h) => h.toFixed(6))))
-      .concat((inv.lentCredits ?? []).map((c) => lentCreditRow(c, (h) => h.toFixed(6)))),
+      .concat((inv.lentCredits ?? []).map((c) => lentCreditRow(c, (h) => h.toFixed(6))))
+      .concat((inv.corrections ?? []).map(correctionRow)),
     { alignRight: [2, 3, 4, 5, 6, 7, 8] },
   );
   const lapsed = lentCreditNote(inv);

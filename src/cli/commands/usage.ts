@@ -38,10 +38,12 @@ export function renderUsage(r: UsageReport): string {
     i.openSegments > 0 ? `${i.segments} (${i.openSegments} running)` : i.segments,
     cost(i.cost, i.unpricedGpuSeconds),
     kwh(i.itKwh),
+    ...(r.reservedCapacity ? [euros(i.netCost ?? i.cost)] : []),
   ]);
   const n = r.groupBy.length;
-  const table = renderTable([...r.groupBy, 'gpu-hours', '', 'gpu-seconds', 'segments', 'eur', 'kwh'], rows, {
-    alignRight: [n, n + 2, n + 4, n + 5],
+  const net = r.reservedCapacity ? ['net eur'] : [];
+  const table = renderTable([...r.groupBy, 'gpu-hours', '', 'gpu-seconds', 'segments', 'eur', 'kwh', ...net], rows, {
+    alignRight: r.reservedCapacity ? [n, n + 2, n + 4, n + 5, n + 6] : [n, n + 2, n + 4, n + 5],
   });
   const unpriced =
     r.total.unpricedGpuSeconds > 0
@@ -49,7 +51,15 @@ export function renderUsage(r: UsageReport): string {
       : '';
   const energy =
     typeof r.total.itKwh === 'number' ? `, ${kwh(r.total.itKwh)} kWh at the GPUs (${kwh(r.total.measuredKwh)} measured)` : '';
-  return `${table}total: ${hours(r.total.gpuHours)} GPU-hours (${r.total.gpuSeconds} GPU-seconds), EUR ${euros(r.total.cost)}${energy}, from ${r.from} to ${r.to}\n${unpriced}`;
+  // Reserved capacity: each commitment's fee for the period and what it covered; `net eur` is the cost less the covered time.
+  const reserved = (r.reservedCapacity ?? [])
+    .map(
+      (c) =>
+        `reserved: ${c.org} ${c.gpus} × ${c.gpuType} in ${c.month}, EUR ${euros(c.amountCents)} for ${c.from} to ${c.to}, covered ${hours(c.coveredGpuSeconds / 3600)} GPU-hours\n`,
+    )
+    .join('');
+  const netTotal = r.total.netCost === undefined ? '' : ` (net of reserved capacity EUR ${euros(r.total.netCost)})`;
+  return `${table}total: ${hours(r.total.gpuHours)} GPU-hours (${r.total.gpuSeconds} GPU-seconds), EUR ${euros(r.total.cost)}${netTotal}${energy}, from ${r.from} to ${r.to}\n${unpriced}${reserved}`;
 }
 
 export function registerUsage(program: Command, rt: Runtime): void {

@@ -71,9 +71,9 @@ export async function orgsWithCommitments(store: Store, month: string): Promise<
   return rows.map((r) => r.org_id);
 }
 
-/** build: the invoice of `org` for the month, from its segments read in batches (open ones up to now). */
+/** build: the invoice of `org` for the month, from its segments read in batches (open ones up to now); `store` may be a transaction's `{ db: trx }`. */
 export async function buildDraft(
-  store: Store,
+  store: Pick<Store, 'db'>,
   org: string,
   month: string,
   from: number,
@@ -82,6 +82,8 @@ export async function buildDraft(
   timeline: PriceTimeline,
   factors: ReadonlyMap<string, SiteFactors>,
   commitments: ReadonlyMap<string, Commitment> = new Map(),
+  /** Only this GPU type's segments (a reconciliation's difference: invoice-corrections.ts). */
+  gpuType?: string,
 ): Promise<InvoiceDraft> {
   const lines = new InvoiceLineBuilder(from, to, timeline, factors, commitments);
   const toIso = new Date(to).toISOString();
@@ -108,24 +110,19 @@ export async function buildDraft(
   // Open segments first (few), then closed ones that end after the month began, in keyset pages
   // on the (org_id, ended_at) index: reading costs the records since the month began, not the
   // organisation's whole history, and each page continues where the last stopped.
-  const open = await store.db
-    .selectFrom('usage_records')
-    .select(columns)
-    .where('org_id', '=', org)
-    .where('ended_at', 'is', null)
-    .execute();
+  let openSel = store.db.selectFrom('usage_records').select(columns).where('org_id', '=', org).where('ended_at', 'is', null);
+  if (gpuType !== undefined) openSel = openSel.where('gpu_type', '=', gpuType);
+  const open = await openSel.execute();
   for (const r of open) if (r.started_at < toIso) add(r);
   for (let after: [string, number] = [billedSince, Number.MAX_SAFE_INTEGER]; ; ) {
-    const rows = await store.db
+    let sel = store.db
       .selectFrom('usage_records')
       .select(columns)
       .where('org_id', '=', org)
       .where((eb) => eb(eb.refTuple('ended_at', 'id'), '>', eb.tuple(after[0], after[1])))
-      .where('started_at', '<', toIso)
-      .orderBy('ended_at')
-      .orderBy('id')
-      .limit(BATCH)
-      .execute();
+      .where('started_at', '<', toIso);
+    if (gpuType !== undefined) sel = sel.where('gpu_type', '=', gpuType);
+    const rows = await sel.orderBy('ended_at').orderBy('id').limit(BATCH).execute();
     for (const r of rows) add(r);
     if (rows.length < BATCH) break;
     const last = rows[rows.length - 1]!;
@@ -162,7 +159,7 @@ export async function buildDraft(
  * segments with lenders (migration 034). Borrowers of the organisation itself give no credit.
  */
 async function addLent(
-  store: Store,
+  store: Pick<Store, 'db'>,
   lines: InvoiceLineBuilder,
   org: string,
   gpuTypes: string[],

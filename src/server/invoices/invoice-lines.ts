@@ -23,7 +23,8 @@ import { costNumerator, type PriceTimeline, roundCents } from '../../model/cost.
 import { partKwh, round6 } from '../../model/energy.js';
 import type { InvoiceLentCredit, InvoiceLine, InvoiceReservation } from '../../model/invoices.js';
 import { LENT_CREDIT } from '../../model/prices.js';
-import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
+import type { UsageClass } from '../../model/usage.js';
+import { coverOrder, sweepCover } from './reserved-cover.js';
 import { lentCredit, ReservedParts } from './reserved-parts.js';
 
 export interface BillableSegment {
@@ -141,61 +142,37 @@ export class InvoiceLineBuilder {
   }
 
   /**
-   * cover: sweeps a reserved type's billed parts in time order; between two consecutive boundaries
-   * the usage in progress is covered up to the commitment's GPUs, dearest line first. Returns the
-   * covered milli-GPU × ms, taken off each line (and off the unpriced time).
+   * cover: sweeps a reserved type's billed parts (reserved-cover.ts); between two consecutive
+   * boundaries the usage in progress is covered up to the commitment's GPUs, dearest line first.
+   * Returns the covered milli-GPU × ms, taken off each line (and off the unpriced time).
    */
   private cover(gpuType: string, c: Commitment): bigint {
     const parts = this.reservedParts.get(gpuType);
     if (!parts || parts.n === 0) return 0n;
-    const { n, starts, ends, milli, key } = parts;
-    // Boundaries as indices: i < n is part i's start, i ≥ n part (i − n)'s end; in time order.
-    const order = new Uint32Array(2 * n);
-    for (let i = 0; i < 2 * n; i++) order[i] = i;
-    const at = (i: number) => (i < n ? starts[i]! : ends[i - n]!);
-    order.sort((x, y) => at(x) - at(y));
-    // The lines' cover order is fixed: dearest first, then class order, then the older version; unpriced last.
-    const rank = (k: string | null): [number, number, number] => {
-      if (k === null) return [-1, USAGE_CLASSES.length, 0];
-      const l = this.lines.get(k)!;
-      return [l.centsPerGpuHour, USAGE_CLASSES.indexOf(l.class), l.priceVersion];
-    };
+    // The lines' cover order is fixed (coverOrder): dearest first; unpriced last.
     const keys = parts.keys;
-    const byRank = keys
-      .map((_, i) => i)
-      .sort((x, y) => {
-        const [cx, kx, vx] = rank(keys[x]!);
-        const [cy, ky, vy] = rank(keys[y]!);
-        return cy - cx || kx - ky || vx - vy;
-      });
-    const active = new Float64Array(keys.length);
+    const line = (i: number) => {
+      const k = keys[i]!;
+      return k === null ? null : this.lines.get(k)!;
+    };
+    const byRank = keys.map((_, i) => i).sort((x, y) => coverOrder(line(x), line(y)));
     const covered: bigint[] = keys.map(() => 0n);
-    // Exact sums: a Number while it stays below 2^52, flushed into the BigInt before.
+    // Exact sums: a Number while it stays below 2^52, flushed into the BigInt before. One line a
+    // level, so every take is whole milli-GPUs.
     const pending = new Float64Array(keys.length);
     const LIMIT = 2 ** 52;
-    const cap = c.gpus * 1000;
-    for (let j = 0; j < order.length; ) {
-      const t = at(order[j]!);
-      for (; j < order.length && at(order[j]!) === t; j++) {
-        const i = order[j]!;
-        if (i < n) active[key[i]!]! += milli[i]!;
-        else active[key[i - n]!]! -= milli[i - n]!;
-      }
-      if (j === order.length) break;
-      const dt = at(order[j]!) - t;
-      let left = cap;
-      for (const k of byRank) {
-        if (left <= 0) break;
-        const take = Math.min(left, active[k]!);
-        if (take <= 0) continue;
-        left -= take;
+    sweepCover(
+      parts,
+      byRank.map((k) => [k]),
+      c.gpus * 1000,
+      (k, _at, dt, take) => {
         const mms = take * dt;
         if (mms >= LIMIT || pending[k]! + mms >= LIMIT) {
           covered[k] = covered[k]! + BigInt(pending[k]!) + BigInt(take) * BigInt(dt);
           pending[k] = 0;
         } else pending[k]! += mms;
-      }
-    }
+      },
+    );
     let total = 0n;
     keys.forEach((k, i) => {
       const mms = covered[i]! + BigInt(pending[i]!);

@@ -4,7 +4,7 @@
  * invoice's SHA-256 so a printed copy can be matched to the audit chain.
  */
 import { PDFDocument, type PDFFont, type PDFPage, rgb, StandardFonts } from 'pdf-lib';
-import { type IssuedInvoice, lentCreditNote, lentCreditRow, reservationRows } from '../../model/invoices.js';
+import { correctionRow, type IssuedInvoice, lentCreditNote, lentCreditRow, reservationRows } from '../../model/invoices.js';
 import { euros } from '../../model/money.js';
 
 /** Helvetica in a PDF speaks WinAnsi: anything outside Latin-1 becomes '?'. */
@@ -82,6 +82,7 @@ export async function invoicePdf(inv: IssuedInvoice, supplier = 'gigafab AI fact
     ]);
   }
   for (const r of inv.reservedCapacity ?? []) for (const cells of reservationRows(r, (h) => fmt(h, 6))) row(cells);
+  for (const c of inv.corrections ?? []) row(correctionRow(c));
   for (const c of inv.lentCredits ?? []) row(lentCreditRow(c, (h) => fmt(h, 6)));
   y -= 8;
   const totals: [string, string][] = [

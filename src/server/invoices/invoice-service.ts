@@ -5,7 +5,6 @@
  * missing (one invoice per organisation and month, a unique index). Issued invoices never change;
  * credit notes correct them. Tenants read their own organisation's, operators all.
  */
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canSeeOrg, enforce, isOperator, operatorOnly } from '../../model/authz.js';
 import type { EnergyStatement, JobEnergy } from '../../model/energy.js';
@@ -21,7 +20,6 @@ import {
   type InvoiceVerification,
   type IssuedInvoice,
   isMonth,
-  vatCents,
 } from '../../model/invoices.js';
 import { parseJson } from '../../model/json.js';
 import type { Principal, RequestContext } from '../../model/principal.js';
@@ -30,7 +28,10 @@ import type { Store } from '../../store/open-store.js';
 import type { InvoicesTable } from '../../store/schema-invoices.js';
 import type { PriceBook } from '../price-book.js';
 import { commitmentsOf } from '../reserved-capacity.js';
+import { creditedNetCents, insertCreditNote } from './credit-notes.js';
 import { energyStatement } from './energy-statement.js';
+import { sha256Hex } from './hash.js';
+import { markCharged, orgsWithPendingCharges, pendingCharges, withCharges } from './invoice-corrections.js';
 import { buildDraft, factorsOf, type InvoiceDraft, orgsWithCommitments, orgsWithUsage } from './invoice-drafts.js';
 import type { Commitment } from './invoice-lines.js';
 
@@ -40,7 +41,8 @@ const commitmentsKey = (m: ReadonlyMap<string, Commitment>) => canonicalJson([..
 import { jobEnergy } from './job-energy.js';
 
 const AuditedHash = z.object({ sha256: z.string() });
-export const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
+
+export { sha256Hex };
 
 /** monthRange: [from, to) of a YYYY-MM calendar month (UTC), or a 422 invalid_month. */
 export function monthRange(month: string): { from: number; to: number } {
@@ -80,7 +82,11 @@ export class InvoiceService {
       );
     }
     const orgs = [
-      ...new Set([...(await orgsWithUsage(this.store, from, to)), ...(await orgsWithCommitments(this.store, month))]),
+      ...new Set([
+        ...(await orgsWithUsage(this.store, from, to)),
+        ...(await orgsWithCommitments(this.store, month)),
+        ...(await orgsWithPendingCharges(this.store.db, month)),
+      ]),
     ].sort();
     const done = new Set(
       (await this.store.db.selectFrom('invoices').select('org_id').where('month', '=', month).execute()).map((r) => r.org_id),
@@ -110,17 +116,20 @@ export class InvoiceService {
   }
 
   /** issue: one transaction: the invoice (unless one exists for the org and month) and its audit record. */
-  private async issue(ctx: RequestContext, draft: InvoiceDraft, commitments: string): Promise<InvoiceSummary | null | 'stale'> {
+  private async issue(ctx: RequestContext, usage: InvoiceDraft, commitments: string): Promise<InvoiceSummary | null | 'stale'> {
     const issuedAt = new Date(this.now()).toISOString();
     return this.store.write(async (trx) => {
       const exists = await trx
         .selectFrom('invoices')
         .select('id')
-        .where('org_id', '=', draft.org)
-        .where('month', '=', draft.month)
+        .where('org_id', '=', usage.org)
+        .where('month', '=', usage.month)
         .executeTakeFirst();
       if (exists) return null;
-      if (commitmentsKey(await commitmentsOf(trx, draft.org, draft.month)) !== commitments) return 'stale';
+      if (commitmentsKey(await commitmentsOf(trx, usage.org, usage.month)) !== commitments) return 'stale';
+      // Reconciled run time that raised an earlier invoice is charged here, read in this transaction.
+      const charges = await pendingCharges(trx, usage.org, usage.month);
+      const draft = withCharges(usage, charges);
       const last = await trx.selectFrom('invoices').select('id').orderBy('id', 'desc').limit(1).executeTakeFirst();
       const id = (last?.id ?? 0) + 1;
       const number = `GF-${draft.month}-${String(id).padStart(6, '0')}`;
@@ -141,6 +150,7 @@ export class InvoiceService {
           sha256,
         })
         .execute();
+      await markCharged(trx, charges, id);
       await appendAudit(trx, {
         at: issuedAt,
         actor: ctx.principal.userId,
@@ -270,8 +280,7 @@ export class InvoiceService {
     const invoice = await this.get(ctx.principal, id);
     const issuedAt = new Date(this.now()).toISOString();
     return this.store.write(async (trx) => {
-      const earlier = await trx.selectFrom('credit_notes').select('body').where('invoice_id', '=', Number(id)).execute();
-      const credited = earlier.reduce((a, n) => a + parseJson(n.body, CreditNoteSchema, 'credit note').netCents, 0);
+      const credited = await creditedNetCents(trx, invoice.id);
       if (credited + input.netCents > invoice.netCents) {
         throw invalid(
           'credit_exceeds_invoice',
@@ -279,47 +288,7 @@ export class InvoiceService {
           [{ path: 'netCents', message: `at most ${invoice.netCents - credited}` }],
         );
       }
-      const last = await trx.selectFrom('credit_notes').select('id').orderBy('id', 'desc').limit(1).executeTakeFirst();
-      const noteId = (last?.id ?? 0) + 1;
-      const vat = vatCents(input.netCents, invoice.vatRatePercent);
-      const note: CreditNote = {
-        id: String(noteId),
-        number: `GF-CN-${String(noteId).padStart(6, '0')}`,
-        invoiceId: invoice.id,
-        org: invoice.org,
-        issuedAt,
-        reason: input.reason,
-        netCents: input.netCents,
-        vatRatePercent: invoice.vatRatePercent,
-        vatCents: vat,
-        grossCents: input.netCents + vat,
-      };
-      const body = canonicalJson(note);
-      const sha256 = sha256Hex(body);
-      await trx
-        .insertInto('credit_notes')
-        .values({
-          id: noteId,
-          invoice_id: Number(id),
-          org_id: invoice.org,
-          number: note.number,
-          issued_at: issuedAt,
-          gross_cents: note.grossCents,
-          body,
-          sha256,
-        })
-        .execute();
-      await appendAudit(trx, {
-        at: issuedAt,
-        actor: ctx.principal.userId,
-        org: invoice.org,
-        action: 'invoice.credit-note',
-        objectType: 'credit_note',
-        objectId: String(noteId),
-        after: { number: note.number, invoiceId: invoice.id, netCents: note.netCents, grossCents: note.grossCents, sha256 },
-        requestId: ctx.requestId,
-      });
-      return note;
+      return insertCreditNote(trx, invoice, input, issuedAt, ctx.principal.userId, ctx.requestId);
     });
   }
 }

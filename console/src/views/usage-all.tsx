@@ -1,0 +1,152 @@
+/**
+ * Usage of every organisation (operators): GPU-hours and cost per UTC day over the last 7, 30 or 90
+ * days stacked per organisation (GET /v1/usage grouped by day and org), a table per organisation
+ * (grouped by org: GPU-hours, runs, cost, and the net cost after reserved capacity where a
+ * commitment falls in the period), and the API's own CSV of it.
+ */
+import { useState } from 'preact/hooks';
+import { download, get, qs } from '../api/client.js';
+import type { UsageReport } from '../api/types.js';
+import { DataTable } from '../components/data-table.js';
+import { DayChart, dayOffset, utcDays } from '../components/day-chart.js';
+import { ErrorLine } from '../components/error-line.js';
+import { fmtEur, fmtInt } from '../lib/format.js';
+import { attempt } from '../lib/problem.js';
+import { byDay, fmtHours } from '../lib/usage-series.js';
+import { usePoll } from '../lib/use-poll.js';
+
+const RANGES = [7, 30, 90] as const;
+
+export function UsageAllView() {
+  const [range, setRange] = useState<number>(30);
+  const [csvError, setCsvError] = useState<string | null>(null);
+  const from = dayOffset(-(range - 1));
+  const last = dayOffset(0);
+  const to = dayOffset(1);
+  // Each answer remembers its period, so a range change never draws the old rows under the new days.
+  const periodKey = `${from}/${to}`;
+  const polled = usePoll(
+    async () => {
+      const [perDay, perOrg] = await Promise.all([
+        get<UsageReport>(`/v1/usage${qs({ from, to, groupBy: 'day,org' })}`),
+        get<UsageReport>(`/v1/usage${qs({ from, to, groupBy: 'org' })}`),
+      ]);
+      return { periodKey, perDay, perOrg };
+    },
+    15_000,
+    [range, from],
+  );
+  const data = polled.data?.periodKey === periodKey ? polled.data : null;
+  const days = utcDays(from, last);
+  const org = (r: { org?: string }) => r.org ?? '';
+  const hours = byDay(data?.perDay.items ?? [], days, org, (r) => r.gpuHours);
+  const cost = byDay(data?.perDay.items ?? [], days, org, (r) => r.cost / 100);
+  const net = data?.perOrg.total.netCost !== undefined;
+  const period = `${from} to ${last}`;
+  const csv = () =>
+    void attempt(
+      () =>
+        download(`/v1/usage${qs({ from, to, groupBy: 'org,day', format: 'csv' })}`, `usage-all-${from}-${last}.csv`, 'text/csv'),
+      setCsvError,
+    );
+  return (
+    <>
+      <h1>Usage, all organisations</h1>
+      <section class="panel" aria-labelledby="usage-all">
+        <h2 id="usage-all">Usage over time</h2>
+        <p class="muted">
+          GPU-hours and their cost per UTC day, per organisation: run time as metered, a running job up to now, at the list prices
+          in effect at each instant.
+        </p>
+        <div class="toolbar">
+          <label>
+            Period{' '}
+            <select value={String(range)} onChange={(e) => setRange(Number(e.currentTarget.value))}>
+              {RANGES.map((r) => (
+                <option key={r} value={String(r)}>
+                  last {r} days
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" onClick={csv}>
+            Download CSV
+          </button>
+        </div>
+        <ErrorLine message={polled.error ?? csvError} />
+        {data && (
+          <>
+            <p data-testid="usage-all-total">
+              All organisations, {period}: {fmtHours(data.perOrg.total.gpuHours)} GPU-hours, {fmtEur(data.perOrg.total.cost)}
+              {net && ` (net of reserved capacity ${fmtEur(data.perOrg.total.netCost ?? 0)})`}.
+            </p>
+            <div class="chart-grid">
+              <div>
+                <h3>GPU-hours per day</h3>
+                <DayChart
+                  testid="usage-all-hours-chart"
+                  days={days}
+                  series={hours}
+                  unit="GPU-hours"
+                  fmt={(v) => (v >= 10 ? fmtInt(Math.round(v)) : String(Math.round(v * 100) / 100))}
+                  label={`GPU-hours per day, ${period}, per organisation: ${fmtHours(data.perOrg.total.gpuHours)} in all`}
+                />
+              </div>
+              <div>
+                <h3>Cost per day (EUR)</h3>
+                <DayChart
+                  testid="usage-all-cost-chart"
+                  days={days}
+                  series={cost}
+                  unit="EUR"
+                  fmt={(v) => (v === 0 ? '0' : v >= 10 ? fmtInt(Math.round(v)) : v.toFixed(2))}
+                  label={`Cost per day, ${period}, per organisation: ${fmtEur(data.perOrg.total.cost)} in all`}
+                />
+              </div>
+            </div>
+            {data.perOrg.items.length === 0 ? (
+              <p>No metered usage in this period.</p>
+            ) : (
+              <DataTable
+                testid="usage-all-table"
+                caption={`Usage per organisation, ${period}`}
+                cols={[
+                  'Organisation',
+                  { label: 'GPU-hours', num: true },
+                  { label: 'GPU-seconds', num: true },
+                  { label: 'Runs', num: true },
+                  { label: 'Cost', num: true },
+                  net && { label: 'Net of reserved capacity', num: true },
+                ]}
+                rows={data.perOrg.items}
+                row={(r) => (
+                  <tr key={r.org} data-row={r.org}>
+                    <th scope="row">{r.org}</th>
+                    <td class="num" data-col="gpuHours">
+                      {fmtHours(r.gpuHours)}
+                    </td>
+                    <td class="num" data-col="gpuSeconds">
+                      {r.gpuSeconds}
+                    </td>
+                    <td class="num" data-col="segments">
+                      {r.segments}
+                      {r.openSegments > 0 && ` (${r.openSegments} running)`}
+                    </td>
+                    <td class="num" data-col="cost">
+                      {fmtEur(r.cost)}
+                    </td>
+                    {net && (
+                      <td class="num" data-col="netCost">
+                        {fmtEur(r.netCost ?? r.cost)}
+                      </td>
+                    )}
+                  </tr>
+                )}
+              />
+            )}
+          </>
+        )}
+      </section>
+    </>
+  );
+}
