@@ -10,12 +10,11 @@ import type { UsageReport } from '../api/types.js';
 import { DataTable } from '../components/data-table.js';
 import { DayChart, dayOffset, utcDays } from '../components/day-chart.js';
 import { ErrorLine } from '../components/error-line.js';
+import { PeriodToolbar } from '../components/period-toolbar.js';
 import { fmtEur, fmtInt } from '../lib/format.js';
 import { attempt } from '../lib/problem.js';
 import { byDay, fmtHours } from '../lib/usage-series.js';
 import { usePoll } from '../lib/use-poll.js';
-
-const RANGES = [7, 30, 90] as const;
 
 export function UsageAllView() {
   const [range, setRange] = useState<number>(30);
@@ -58,21 +57,7 @@ export function UsageAllView() {
           GPU-hours and their cost per UTC day, per organisation: run time as metered, a running job up to now, at the list prices
           in effect at each instant.
         </p>
-        <div class="toolbar">
-          <label>
-            Period{' '}
-            <select value={String(range)} onChange={(e) => setRange(Number(e.currentTarget.value))}>
-              {RANGES.map((r) => (
-                <option key={r} value={String(r)}>
-                  last {r} days
-                </option>
-              ))}
-            </select>
-          </label>
-          <button type="button" onClick={csv}>
-            Download CSV
-          </button>
-        </div>
+        <PeriodToolbar range={range} onRange={setRange} onCsv={csv} />
         <ErrorLine message={polled.error ?? csvError} />
         {data && (
           <>

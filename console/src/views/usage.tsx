@@ -14,13 +14,12 @@ import { DataTable } from '../components/data-table.js';
 import { DayChart, dayOffset, utcDays } from '../components/day-chart.js';
 import { ErrorLine } from '../components/error-line.js';
 import { SelectField } from '../components/field.js';
+import { PeriodToolbar } from '../components/period-toolbar.js';
 import { QuotaBar } from '../components/quota-bar.js';
 import { fmtEur, fmtInt } from '../lib/format.js';
 import { attempt } from '../lib/problem.js';
 import { byDay, fmtHours, fmtKwh } from '../lib/usage-series.js';
 import { usePoll } from '../lib/use-poll.js';
-
-const RANGES = [7, 30, 90] as const;
 
 export function UsageView() {
   const me = useMe();
@@ -98,21 +97,7 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
         at the prices in effect at each instant, rounded up to the billing granularity. The energy is at the GPUs: measured where
         the driver measured it, the power model elsewhere.
       </p>
-      <div class="toolbar">
-        <label>
-          Period{' '}
-          <select value={String(range)} onChange={(e) => setRange(Number(e.currentTarget.value))}>
-            {RANGES.map((r) => (
-              <option key={r} value={String(r)}>
-                last {r} days
-              </option>
-            ))}
-          </select>
-        </label>
-        <button type="button" onClick={csv}>
-          Download CSV
-        </button>
-      </div>
+      <PeriodToolbar range={range} onRange={setRange} onCsv={csv} />
       <ErrorLine message={error ?? csvError} />
       {data && (
         <>
