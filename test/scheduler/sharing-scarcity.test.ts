@@ -9,12 +9,23 @@ import { mulberry32 } from '../../src/model/prng.js';
 import { type ShareNodeSpec, type ShareTask, SharingCluster } from '../../src/scheduler/sharing/cluster.js';
 import { FragmentationModel, typicalTasks } from '../../src/scheduler/sharing/fragmentation.js';
 import {
+  constrainedShare,
   fractionShare,
+  GIGAFAB_CONSTRAINED_PICKY_SHARE,
+  GIGAFAB_CONSTRAINED_SCARCE_PENALTY,
   GIGAFAB_FGD_WEIGHT,
   GIGAFAB_FRACTION_FGD_WEIGHT,
+  GIGAFAB_IDLE_NODE_PENALTY,
+  GIGAFAB_MULTI_GPU_FGD_WEIGHT,
+  GIGAFAB_MULTI_GPU_FRACTION_FGD_WEIGHT,
+  GIGAFAB_MULTI_GPU_IDLE_NODE_PENALTY,
+  GIGAFAB_MULTI_GPU_WHOLE_NODE_GPUS,
   GIGAFAB_PARAMS,
+  GIGAFAB_PICKY_SHARE,
+  GIGAFAB_SCARCE_PENALTY,
   gigafabParamsFor,
   gigafabPolicy,
+  multiGpuShare,
   placeTask,
 } from '../../src/scheduler/sharing/policies.js';
 import { ScarceHomes } from '../../src/scheduler/sharing/scarcity.js';
@@ -85,10 +96,54 @@ test('gigafab: a small task keeps off the scarce home, so the picky 8-GPU task s
   assert.deepEqual(run(new ScarceHomes(nodes, workload, 0.5)), [1, 0]);
 });
 
+test('scarce homes: a constrained shape is picky below its own share (rule 6)', () => {
+  const nodes = [
+    ...Array.from({ length: 10 }, (_, i) => node(`g3-${i}`, 128, 8, 'G3')),
+    ...Array.from({ length: 90 }, (_, i) => node(`g2-${i}`, 96, 8, 'G2')),
+    ...Array.from({ length: 75 }, (_, i) => node(`t4-${i}`, 104, 2, 'T4')),
+  ];
+  const t4 = task(4, 1, 1000, ['T4']); // 150 of 950 GPUs = 15.8 %
+  const bigCpu = task(90, 8, 1000); // G3 and G2 nodes: 800 GPUs, not picky
+  const tasks = [t4, bigCpu, task(4, 1, 1000)];
+  assert.equal(new ScarceHomes(nodes, tasks, 0.1).picky(t4), false);
+  const s = new ScarceHomes(nodes, tasks, 0.1, 0.2);
+  assert.equal(s.picky(t4), true);
+  assert.equal(s.picky(task(4, 1, 1000, ['G3'])), true);
+  assert.equal(s.picky(task(4, 1, 1000)), false);
+  assert.deepEqual([s.scarce[0], s.scarce[50], s.scarce[120]], [0, 0, 1], 'only the T4 pool is a scarce home');
+});
+
+test('gigafab: rules 6 and 7 follow the task list (constrained tasks, multi-GPU share)', () => {
+  const plain = [task(4, 1, 1000), task(4, 1, 500), task(8, 2, 1000)]; // 2,000 of 3,500 milli = 57 % multi-GPU
+  const oneGpu = [task(4, 1, 1000), task(4, 1, 1000), task(8, 0, 0)];
+  const constrained = [...oneGpu, task(4, 1, 1000, ['T4'])];
+  assert.equal(multiGpuShare(plain), 2000 / 3500);
+  assert.equal(multiGpuShare(oneGpu), 0);
+  assert.equal(constrainedShare(oneGpu), 0);
+  assert.equal(constrainedShare(constrained), 1 / 3);
+  assert.deepEqual(gigafabParamsFor(oneGpu), { ...GIGAFAB_PARAMS }, 'neither rule: rules 1-4 unchanged');
+  const c = gigafabParamsFor(constrained);
+  assert.equal(c.constrainedPickyShare, GIGAFAB_CONSTRAINED_PICKY_SHARE);
+  assert.equal(c.scarcePenalty, GIGAFAB_CONSTRAINED_SCARCE_PENALTY);
+  assert.equal(c.fgdWeight, GIGAFAB_FGD_WEIGHT);
+  assert.equal(c.idleNodePenalty, GIGAFAB_IDLE_NODE_PENALTY);
+  const m = gigafabParamsFor(plain);
+  assert.equal(m.fgdWeight, GIGAFAB_MULTI_GPU_FGD_WEIGHT);
+  assert.equal(m.idleNodePenalty, GIGAFAB_MULTI_GPU_IDLE_NODE_PENALTY);
+  assert.equal(m.wholeNodeGpus, GIGAFAB_MULTI_GPU_WHOLE_NODE_GPUS);
+  assert.equal(m.fractionFgdWeight, GIGAFAB_MULTI_GPU_FRACTION_FGD_WEIGHT);
+  // Fraction-heavy and multi-GPU-heavy: rule 5 keeps the fractions' weight.
+  const both = [task(4, 1, 500), task(4, 1, 500), task(4, 1, 500), task(4, 1, 500), task(8, 2, 1000)];
+  assert.equal(gigafabParamsFor(both).fractionFgdWeight, GIGAFAB_FRACTION_FGD_WEIGHT);
+  assert.equal(gigafabParamsFor(both).fgdWeight, GIGAFAB_MULTI_GPU_FGD_WEIGHT);
+  assert.equal(m.scarcePenalty, GIGAFAB_SCARCE_PENALTY);
+  assert.equal(m.constrainedPickyShare, GIGAFAB_PICKY_SHARE);
+});
+
 test("gigafab: the fraction weight follows the workload's fractional share", () => {
   // 3 x 500 milli of 2,500 milli requested = 60 % fractional; 1 x 500 of 4,500 = 11 %.
   const heavy = [task(4, 1, 500), task(4, 1, 500), task(4, 1, 500), task(4, 1, 1000), task(8, 0, 0)];
-  const light = [task(4, 1, 500), task(4, 2, 1000), task(4, 2, 1000)];
+  const light = [task(4, 1, 500), task(4, 1, 1000), task(4, 1, 1000), task(4, 1, 1000), task(4, 1, 1000)];
   assert.equal(fractionShare(heavy), 0.6);
   assert.equal(fractionShare(light), 500 / 4500);
   assert.equal(fractionShare([task(8, 0, 0)]), 0);

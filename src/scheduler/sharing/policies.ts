@@ -273,6 +273,31 @@ export const GIGAFAB_SCARCE_PENALTY = 2;
 /** A task is picky when the nodes that can hold it have under this share of the cluster's GPUs. */
 export const GIGAFAB_PICKY_SHARE = 0.1;
 
+/**
+ * Rule 6, workloads with GPU-model-constrained tasks (issue 18, part 3): a constrained shape is
+ * picky when its homes hold under GIGAFAB_CONSTRAINED_PICKY_SHARE of the cluster's GPUs (20 %
+ * instead of 10 %: in openb the T4 pool, 13.6 %, becomes a scarce home of T4-constrained tasks),
+ * and a task that is not picky loses GIGAFAB_CONSTRAINED_SCARCE_PENALTY points on a scarce home
+ * instead of 2. Applies when any GPU task of the list has a model constraint (none of the published
+ * lists has one). Chosen on derived families only (docs/fgd-reproduction.md).
+ */
+export const GIGAFAB_CONSTRAINED_PICKY_SHARE = 0.2;
+export const GIGAFAB_CONSTRAINED_SCARCE_PENALTY = 4;
+/**
+ * Rule 7, multi-GPU-heavy workloads (issue 18, part 3): when tasks of 2+ GPUs ask for at least
+ * GIGAFAB_MULTI_GPU_HEAVY_SHARE of the GPU request (the published lists: at most 7.3 %), whole
+ * nodes are what the many multi-GPU tasks need: a smaller task loses
+ * GIGAFAB_MULTI_GPU_IDLE_NODE_PENALTY points (instead of 1) for opening a fully idle node of
+ * GIGAFAB_MULTI_GPU_WHOLE_NODE_GPUS or more GPUs (instead of 8), whole-GPU and CPU-only tasks are
+ * scored on 0.85 F + 0.15 F', and fractions on FGD's measure alone (unless rule 5 applies). Chosen
+ * on derived families only (docs/fgd-reproduction.md).
+ */
+export const GIGAFAB_MULTI_GPU_HEAVY_SHARE = 0.15;
+export const GIGAFAB_MULTI_GPU_FGD_WEIGHT = 0.85;
+export const GIGAFAB_MULTI_GPU_FRACTION_FGD_WEIGHT = 1;
+export const GIGAFAB_MULTI_GPU_WHOLE_NODE_GPUS = 2;
+export const GIGAFAB_MULTI_GPU_IDLE_NODE_PENALTY = 3;
+
 export interface GigafabParams {
   fgdWeight: number;
   /** fgdWeight for a fractional task (gigafabParamsFor: lower on fraction-heavy workloads). */
@@ -280,6 +305,8 @@ export interface GigafabParams {
   wholeNodeGpus: number;
   idleNodePenalty: number;
   scarcePenalty: number;
+  /** ScarceHomes share for GPU-model-constrained shapes (GIGAFAB_PICKY_SHARE for unconstrained ones). */
+  constrainedPickyShare: number;
 }
 
 export const GIGAFAB_PARAMS: GigafabParams = {
@@ -288,6 +315,7 @@ export const GIGAFAB_PARAMS: GigafabParams = {
   wholeNodeGpus: GIGAFAB_WHOLE_NODE_GPUS,
   idleNodePenalty: GIGAFAB_IDLE_NODE_PENALTY,
   scarcePenalty: GIGAFAB_SCARCE_PENALTY,
+  constrainedPickyShare: GIGAFAB_PICKY_SHARE,
 };
 
 /** fractionShare: the share of a task list's GPU request asked by fractions of one GPU (0 without GPU tasks). */
@@ -302,10 +330,49 @@ export function fractionShare(tasks: readonly ShareTask[]): number {
   return all === 0 ? 0 : frac / all;
 }
 
-/** gigafabParamsFor: our parameters for a workload (its task list): the fraction weight follows its fractional share. */
+/** multiGpuShare: the share of a task list's GPU request asked by tasks of 2+ GPUs. */
+export function multiGpuShare(tasks: readonly ShareTask[]): number {
+  let all = 0;
+  let multi = 0;
+  for (const t of tasks) {
+    const m = t.gpus * t.gpuMilli;
+    all += m;
+    if (t.gpus >= 2) multi += m;
+  }
+  return all === 0 ? 0 : multi / all;
+}
+
+/** constrainedShare: the share of a task list's GPU tasks with a GPU-model constraint. */
+export function constrainedShare(tasks: readonly ShareTask[]): number {
+  let all = 0;
+  let cons = 0;
+  for (const t of tasks) {
+    if (t.gpus === 0) continue;
+    all++;
+    if (t.models && t.models.length > 0) cons++;
+  }
+  return all === 0 ? 0 : cons / all;
+}
+
+/**
+ * gigafabParamsFor: our parameters for a workload, computed once from its task list (never from its
+ * name): the fraction weight follows its fractional share (rule 5), the scarce-home rule its
+ * GPU-model constraints (rule 6), the weights and the idle-node rule its multi-GPU share (rule 7).
+ */
 export function gigafabParamsFor(tasks: readonly ShareTask[]): GigafabParams {
   const heavy = fractionShare(tasks) >= GIGAFAB_FRACTION_HEAVY_SHARE;
-  return { ...GIGAFAB_PARAMS, fractionFgdWeight: heavy ? GIGAFAB_FRACTION_FGD_WEIGHT : GIGAFAB_FGD_WEIGHT };
+  const p: GigafabParams = { ...GIGAFAB_PARAMS, fractionFgdWeight: heavy ? GIGAFAB_FRACTION_FGD_WEIGHT : GIGAFAB_FGD_WEIGHT };
+  if (constrainedShare(tasks) > 0) {
+    p.constrainedPickyShare = GIGAFAB_CONSTRAINED_PICKY_SHARE;
+    p.scarcePenalty = GIGAFAB_CONSTRAINED_SCARCE_PENALTY;
+  }
+  if (multiGpuShare(tasks) >= GIGAFAB_MULTI_GPU_HEAVY_SHARE) {
+    p.fgdWeight = GIGAFAB_MULTI_GPU_FGD_WEIGHT;
+    if (!heavy) p.fractionFgdWeight = GIGAFAB_MULTI_GPU_FRACTION_FGD_WEIGHT;
+    p.wholeNodeGpus = GIGAFAB_MULTI_GPU_WHOLE_NODE_GPUS;
+    p.idleNodePenalty = GIGAFAB_MULTI_GPU_IDLE_NODE_PENALTY;
+  }
+  return p;
 }
 
 /**

@@ -24,6 +24,8 @@ export class ScarceHomes {
     private readonly nodes: readonly ShareNodeSpec[],
     tasks: readonly ShareTask[],
     private readonly share: number,
+    /** The share for GPU-model-constrained shapes (never below `share`). */
+    private readonly constrainedShare: number = share,
   ) {
     this.totalGpus = nodes.reduce((s, n) => s + n.gpus, 0);
     this.scarce = new Uint8Array(nodes.length);
@@ -55,7 +57,8 @@ export class ScarceHomes {
     if (p === undefined) {
       let homes = 0;
       for (const n of this.nodes) if (holds(n, t)) homes += n.gpus;
-      p = homes < this.share * this.totalGpus;
+      const share = t.models && t.models.length > 0 ? Math.max(this.share, this.constrainedShare) : this.share;
+      p = homes < share * this.totalGpus;
       this.pickyCache.set(key, p);
     }
     return p;

@@ -176,10 +176,11 @@ export interface PolicyModels {
 }
 
 export function policyModels(tasks: readonly ShareTask[], nodes: readonly ShareNodeSpec[]): PolicyModels {
+  const gigafab = gigafabParamsFor(tasks);
   return {
     fgd: new FragmentationModel(typicalTasks(tasks)),
-    scarcity: new ScarceHomes(nodes, tasks, GIGAFAB_PICKY_SHARE),
-    gigafab: gigafabParamsFor(tasks),
+    scarcity: new ScarceHomes(nodes, tasks, GIGAFAB_PICKY_SHARE, gigafab.constrainedPickyShare),
+    gigafab,
   };
 }
 
