@@ -1,6 +1,6 @@
 /**
  * CycleRunner: runs scheduling cycles. One cycle, in named steps (see README.md):
- *   1. schedule      snapshot → scheduleCycle (pure), fair-share usage charged first
+ *   1. schedule      snapshot → the incremental scheduler (pure; incremental-cycle.ts), fair-share usage charged first
  *   2. reasons       adopt the cycle's pending reasons, plus holds (preempted, restricted)
  *   3. preempt       victims' stops persisted (one transaction), then sent to the driver
  *   4. persist       every start in one store transaction with its audit record
@@ -12,12 +12,13 @@
 import type { Observation } from '../../drivers/driver.js';
 import { DomainError } from '../../model/errors.js';
 import { PRIORITY_CLASSES } from '../../model/job.js';
-import { type CycleResult, type PolicySettings, policySettings, scheduleCycle } from '../../scheduler/index.js';
+import { type CycleResult, type PolicySettings, policySettings } from '../../scheduler/index.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import type { SchedulingOps } from '../scheduling-ops.js';
 import { type CommittedStart, persistStarts } from './commit-starts.js';
 import type { CycleContext } from './context.js';
 import { handOver } from './hand-over.js';
+import { IncrementalCycle } from './incremental-cycle.js';
 import { preempt } from './preempt.js';
 import { snapshot } from './snapshot.js';
 import { chargeRunning } from './usage.js';
@@ -30,6 +31,8 @@ export interface CycleRunnerOptions {
 export class CycleRunner {
   lastCycleMs = 0;
   private readonly settings: PolicySettings;
+  /** The scheduler, kept between cycles (incremental-cycle.ts). */
+  private readonly scheduler = new IncrementalCycle();
   private readonly cycleIntervalMs: number;
   private timer: NodeJS.Timeout | null = null;
   private cycling = false;
@@ -160,7 +163,7 @@ export class CycleRunner {
       explain,
     );
     if (budgets) input.budgets = budgets(input.queue);
-    const result = scheduleCycle(ctx.state.cluster, input);
+    const result = this.scheduler.run(ctx.state.cluster, input);
     this.lastCycleMs = performance.now() - t0;
     ctx.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
     return { result, explain };
