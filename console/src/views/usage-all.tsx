@@ -8,10 +8,11 @@ import { useState } from 'preact/hooks';
 import { download, get, qs } from '../api/client.js';
 import type { UsageReport } from '../api/types.js';
 import { DataTable } from '../components/data-table.js';
-import { DayChart, dayOffset, utcDays } from '../components/day-chart.js';
+import { dayOffset, utcDays } from '../components/day-chart.js';
 import { ErrorLine } from '../components/error-line.js';
 import { PeriodToolbar } from '../components/period-toolbar.js';
-import { fmtEur, fmtInt } from '../lib/format.js';
+import { UsageCells, UsageCharts } from '../components/usage-parts.js';
+import { fmtEur } from '../lib/format.js';
 import { attempt } from '../lib/problem.js';
 import { byDay, fmtHours } from '../lib/usage-series.js';
 import { usePoll } from '../lib/use-poll.js';
@@ -65,30 +66,15 @@ export function UsageAllView() {
               All organisations, {period}: {fmtHours(data.perOrg.total.gpuHours)} GPU-hours, {fmtEur(data.perOrg.total.cost)}
               {net && ` (net of reserved capacity ${fmtEur(data.perOrg.total.netCost ?? 0)})`}.
             </p>
-            <div class="chart-grid">
-              <div>
-                <h3>GPU-hours per day</h3>
-                <DayChart
-                  testid="usage-all-hours-chart"
-                  days={days}
-                  series={hours}
-                  unit="GPU-hours"
-                  fmt={(v) => (v >= 10 ? fmtInt(Math.round(v)) : String(Math.round(v * 100) / 100))}
-                  label={`GPU-hours per day, ${period}, per organisation: ${fmtHours(data.perOrg.total.gpuHours)} in all`}
-                />
-              </div>
-              <div>
-                <h3>Cost per day (EUR)</h3>
-                <DayChart
-                  testid="usage-all-cost-chart"
-                  days={days}
-                  series={cost}
-                  unit="EUR"
-                  fmt={(v) => (v === 0 ? '0' : v >= 10 ? fmtInt(Math.round(v)) : v.toFixed(2))}
-                  label={`Cost per day, ${period}, per organisation: ${fmtEur(data.perOrg.total.cost)} in all`}
-                />
-              </div>
-            </div>
+            <UsageCharts
+              testid="usage-all"
+              days={days}
+              hours={hours}
+              cost={cost}
+              what={`, ${period}, per organisation`}
+              totalHours={data.perOrg.total.gpuHours}
+              totalCost={data.perOrg.total.cost}
+            />
             {data.perOrg.items.length === 0 ? (
               <p>No metered usage in this period.</p>
             ) : (
@@ -107,19 +93,7 @@ export function UsageAllView() {
                 row={(r) => (
                   <tr key={r.org} data-row={r.org}>
                     <th scope="row">{r.org}</th>
-                    <td class="num" data-col="gpuHours">
-                      {fmtHours(r.gpuHours)}
-                    </td>
-                    <td class="num" data-col="gpuSeconds">
-                      {r.gpuSeconds}
-                    </td>
-                    <td class="num" data-col="segments">
-                      {r.segments}
-                      {r.openSegments > 0 && ` (${r.openSegments} running)`}
-                    </td>
-                    <td class="num" data-col="cost">
-                      {fmtEur(r.cost)}
-                    </td>
+                    <UsageCells r={r} />
                     {net && (
                       <td class="num" data-col="netCost">
                         {fmtEur(r.netCost ?? r.cost)}

@@ -16,6 +16,7 @@ import { ErrorLine } from '../components/error-line.js';
 import { SelectField } from '../components/field.js';
 import { PeriodToolbar } from '../components/period-toolbar.js';
 import { QuotaBar } from '../components/quota-bar.js';
+import { UsageCells, UsageCharts } from '../components/usage-parts.js';
 import { fmtEur, fmtInt } from '../lib/format.js';
 import { attempt } from '../lib/problem.js';
 import { byDay, fmtHours, fmtKwh } from '../lib/usage-series.js';
@@ -108,29 +109,15 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
               ` (${fmtHours(data.total.unpricedGpuSeconds / 3600)} GPU-hours had no price in effect and are not in the cost)`}
             .
           </p>
-          <div class="chart-grid">
-            <div>
-              <h3>GPU-hours per day</h3>
-              <DayChart
-                testid="usage-hours-chart"
-                days={days}
-                series={hours}
-                unit="GPU-hours"
-                fmt={(v) => (v >= 10 ? fmtInt(Math.round(v)) : String(Math.round(v * 100) / 100))}
-                label={`GPU-hours per day of ${org}, ${period}, per project: ${fmtHours(data.total.gpuHours)} in all`}
-              />
-            </div>
-            <div>
-              <h3>Cost per day (EUR)</h3>
-              <DayChart
-                testid="usage-cost-chart"
-                days={days}
-                series={cost}
-                unit="EUR"
-                fmt={(v) => (v === 0 ? '0' : v >= 10 ? fmtInt(Math.round(v)) : v.toFixed(2))}
-                label={`Cost per day of ${org}, ${period}, per project: ${fmtEur(data.total.cost)} in all`}
-              />
-            </div>
+          <UsageCharts
+            testid="usage"
+            days={days}
+            hours={hours}
+            cost={cost}
+            what={` of ${org}, ${period}, per project`}
+            totalHours={data.total.gpuHours}
+            totalCost={data.total.cost}
+          >
             <div>
               <h3>Energy per day (kWh at the GPUs)</h3>
               <DayChart
@@ -142,7 +129,7 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
                 label={`Energy at the GPUs per day of ${org}, ${period}, per project: ${fmtKwh(data.total.itKwh)} kWh in all`}
               />
             </div>
-          </div>
+          </UsageCharts>
           {items.length === 0 ? (
             <p>No metered usage in this period.</p>
           ) : (
@@ -163,19 +150,7 @@ function UsageHistory({ org, operator }: { org: string; operator: boolean }) {
                 <tr key={`${r.day}/${r.project}`} data-row={`${r.day}/${r.project}`}>
                   <td>{r.day}</td>
                   <th scope="row">{r.project}</th>
-                  <td class="num" data-col="gpuHours">
-                    {fmtHours(r.gpuHours)}
-                  </td>
-                  <td class="num" data-col="gpuSeconds">
-                    {r.gpuSeconds}
-                  </td>
-                  <td class="num" data-col="segments">
-                    {r.segments}
-                    {r.openSegments > 0 && ` (${r.openSegments} running)`}
-                  </td>
-                  <td class="num" data-col="cost">
-                    {fmtEur(r.cost)}
-                  </td>
+                  <UsageCells r={r} />
                   <td class="num" data-col="itKwh">
                     {fmtKwh(r.itKwh)}
                   </td>
