@@ -100,6 +100,18 @@ const addModel = (a: Acc, gpuType: string, mms: bigint) => {
 /** A group of the report with its billed time (GPU-seconds rounded to the millisecond), for the FOCUS export. */
 export type BilledRow = UsageRow & { billedGpuSeconds: number };
 
+/** A group of usage a commitment covered: where it ran, the day, milli-GPU × ms, its list price (null: none in effect). */
+export interface CoveredGroup {
+  org: string;
+  project: string;
+  gpuType: string;
+  site: string;
+  class: UsageClass;
+  day: string;
+  mms: number;
+  price: { centsPerGpuHour: number } | null;
+}
+
 /** mms to GPU-seconds rounded to the millisecond (half up), and to GPU-hours to 6 decimals. */
 const seconds3 = (mms: bigint) => Number((mms + 500n) / 1000n) / 1000;
 const hours6 = (mms: bigint) => Number((mms + 1800n) / 3600n) / 1e6;
@@ -245,16 +257,7 @@ export class UsageAggregate {
   }
 
   /** addCovered: billed time a commitment covered (usage-coverage.ts): off the row's net cost at its list price. */
-  addCovered(u: {
-    org: string;
-    project: string;
-    gpuType: string;
-    site: string;
-    class: UsageClass;
-    day: string;
-    mms: number;
-    price: { centsPerGpuHour: number } | null;
-  }): void {
+  addCovered(u: CoveredGroup): void {
     this.covering = true;
     const a = this.acc({ ...u, gpus: 0, start: 0, end: 0, open: false }, u.day);
     const mms = BigInt(Math.round(u.mms));

@@ -14,6 +14,7 @@ import { DAY_MS, milliGpus, utcDayName } from '../model/usage-daily.js';
 import type { Db } from '../store/open-store.js';
 import { type CoverPrice, coverOrder, sweepCover } from './invoices/reserved-cover.js';
 import { ReservedParts } from './invoices/reserved-parts.js';
+import type { CoveredGroup } from './usage-aggregate.js';
 
 const isClass = (c: string): c is UsageClass => (USAGE_CLASSES as readonly string[]).includes(c);
 const iso = (t: number) => new Date(t).toISOString();
@@ -34,15 +35,8 @@ export interface PeriodCommitment {
 }
 
 /** A group of covered usage: where it ran, the day, its price (null: no price in effect), and milli-GPU × ms. */
-export interface CoveredUsage {
-  org: string;
-  project: string;
-  gpuType: string;
-  site: string;
-  class: UsageClass;
-  day: string;
+export interface CoveredUsage extends CoveredGroup {
   price: (CoverPrice & { centsPerGpuHour: number }) | null;
-  mms: number;
   /** The commitment that covered it. */
   commitment: PeriodCommitment;
 }

@@ -34,7 +34,8 @@ export interface UsageFilter {
   project?: string;
 }
 
-interface RawRow {
+/** A usage segment's row as read raw (the columns RAW_COLUMNS selects). */
+export interface UsageSegmentRow {
   id: number;
   org_id: string;
   project_id: string;
@@ -47,7 +48,7 @@ interface RawRow {
   measured_joules: number | null;
 }
 
-const segment = (r: RawRow, now: number): Segment => ({
+const segment = (r: UsageSegmentRow, now: number): Segment => ({
   org: r.org_id,
   project: r.project_id,
   gpuType: r.gpu_type,

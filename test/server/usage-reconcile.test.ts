@@ -30,6 +30,7 @@ import { RECONCILE_TOLERANCE_MS, reconcileSegment, recordReconciliation } from '
 import { rebuildUsageDaily } from '../../src/store/migration-027-usage-daily.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { eventually, harness } from './harness.js';
+import { invoicedRun, START } from './invoiced-run.js';
 
 const DAY = 86_400_000;
 const BASE = Date.parse('2026-01-31T00:00:00Z');
@@ -281,34 +282,10 @@ for (const dialect of DIALECTS) {
 }
 
 test('a correction in a month already invoiced leaves the invoice as issued and names it', async () => {
-  const h = await harness(); // now: 2026-01-05
+  const { h, op } = await invoicedRun('sqlite', 1); // now: 2026-01-05
   try {
-    const op = { principal: h.operator, requestId: 'req-op' };
-    // Priced from December on (the clock back there while the price is set: prices are never set retroactively).
-    const now = h.clock.t;
-    h.clock.t = Date.parse('2025-12-01T00:00:00Z');
-    await h.cp.prices.set(op, { granularity: 'second', prices: [{ gpuType: 'B200', class: 'on-demand', centsPerGpuHour: 360 }] });
-    h.clock.t = now;
-    const start = Date.parse('2025-12-10T10:00:00Z');
-    await h.store.db
-      .insertInto('usage_records')
-      .values({
-        org_id: 'acme',
-        project_id: 'vision',
-        job_id: 77,
-        attempt: 1,
-        gpu_type: 'B200',
-        site: 's1',
-        gpus: 8,
-        class: 'on-demand',
-        started_at: iso(start),
-      })
-      .execute();
-    await h.store.write((trx) => closeSegment(trx, '77', iso(start + 3_600_000), 1));
-    const { issued } = await h.cp.invoices.run(op, '2025-12');
-    assert.equal(issued.length, 1);
     const before = await h.store.db.selectFrom('invoices').selectAll().execute();
-    const run = { jobId: '77', attempt: 1, start, end: start + 7_200_000, driver: 'slurm' };
+    const run = { jobId: '77', attempt: 1, start: START, end: START + 7_200_000, driver: 'slurm' };
     const ev = await h.store.write((trx) => recordReconciliation(trx, run, iso(h.clock.t), 'system:driver:slurm'));
     assert.ok(ev);
     assert.deepEqual(ev.data?.invoiced, [before[0]!.number]);

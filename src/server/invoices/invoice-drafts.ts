@@ -11,6 +11,7 @@ import { parseLenders } from '../../model/lenders.js';
 import { GRANULARITY_MS } from '../../model/prices.js';
 import { USAGE_CLASSES, type UsageClass } from '../../model/usage.js';
 import type { Store } from '../../store/open-store.js';
+import type { UsageSegmentRow } from '../usage-read.js';
 import { type Commitment, InvoiceLineBuilder, type SiteFactors } from './invoice-lines.js';
 
 const BATCH = 5000;
@@ -88,15 +89,7 @@ export async function buildDraft(
   const lines = new InvoiceLineBuilder(from, to, timeline, factors, commitments);
   const toIso = new Date(to).toISOString();
   const billedSince = new Date(from - GRANULARITY_MS.minute).toISOString();
-  const add = (r: {
-    gpu_type: string;
-    site: string;
-    class: string;
-    gpus: number;
-    started_at: string;
-    ended_at: string | null;
-    measured_joules: number | null;
-  }) =>
+  const add = (r: Omit<UsageSegmentRow, 'id' | 'org_id' | 'project_id'>) =>
     lines.add({
       gpuType: r.gpu_type,
       site: r.site,
