@@ -112,6 +112,7 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
     endpointOf: (jobId) => state.running.get(jobId)?.endpoint ?? null,
     now,
     registry: metrics.registry,
+    labelKeys: () => new Set(fleet.nodes.flatMap((n) => Object.keys(n.labels))),
     onError: (what, err) => console.error(`${what}: ${err instanceof Error ? err.message : String(err)}`),
   });
   return { cp, tenancy, keys: erasureFor(store, cp, sov), residency, datasetManifests, metrics, services };

@@ -3,6 +3,7 @@
  * cross-field rules (checkWorkloadSpec) that JobSpecSchema runs after its fields parsed.
  */
 import { z } from '@hono/zod-openapi';
+import { SPREAD_LABEL_PATTERN } from './spread.js';
 import { SESSION_PRESETS, WORKLOAD_KINDS } from './workloads.js';
 
 export const WorkloadKindSchema = z.enum(WORKLOAD_KINDS).openapi({
@@ -37,10 +38,13 @@ export const ServiceJobSchema = z
     spread: z.enum(['preferred', 'required']).optional().openapi({
       description: "Keep off nodes that run another replica of the service (the service's `spread`; set by the control plane)",
     }),
-    spreadOver: z.enum(['unit', 'site']).optional().openapi({
-      description:
-        "Keep off the scalable units or sites that run another replica (the service's `spreadOver`; set by the control plane)",
-    }),
+    spreadOver: z
+      .union([z.enum(['unit', 'site']), z.string().regex(SPREAD_LABEL_PATTERN) as z.ZodType<`label:${string}`, string>])
+      .optional()
+      .openapi({
+        description:
+          "Keep off the scalable units, sites or node-label values that run another replica (the service's `spreadOver`; set by the control plane)",
+      }),
   })
   .openapi('ServiceJob');
 

@@ -6,6 +6,7 @@
 import { z } from '@hono/zod-openapi';
 import { JobSpecSchema } from './schemas.js';
 import { SCALING_DEFAULTS } from './service.js';
+import { SPREAD_LABEL_PATTERN } from './spread.js';
 
 const slug = z
   .string()
@@ -94,10 +95,19 @@ const spreadField = z.enum(SERVICE_SPREADS).openapi({
 
 /** The failure domain a service's replicas are kept apart in (the scheduler's SpreadDomain). */
 export const SERVICE_SPREAD_DOMAINS = ['node', 'unit', 'site'] as const;
-const spreadOverField = z.enum(SERVICE_SPREAD_DOMAINS).openapi({
-  description:
-    'What `spread` keeps replicas apart by: `node` (default), `unit` (a scalable unit: rack / leaf-switch group — no two replicas under one leaf switch) or `site` (no two replicas in one data centre; residency still applies). Absent: node. A change is a new revision',
-});
+const spreadOverField = z
+  .union([
+    z.enum(SERVICE_SPREAD_DOMAINS),
+    z.string().regex(SPREAD_LABEL_PATTERN, 'spreadOver must be node, unit, site or label:<node-label key>') as z.ZodType<
+      `label:${string}`,
+      string
+    >,
+  ])
+  .openapi({
+    description:
+      'What `spread` keeps replicas apart by: `node` (default), `unit` (a scalable unit: rack / leaf-switch group — no two replicas under one leaf switch), `site` (no two replicas in one data centre; residency still applies) or `label:<key>` (no two replicas on nodes with the same value of a node label the fleet file declares, e.g. `label:power-domain`; a node without the label is a domain of its own). Absent: node. A change is a new revision',
+    example: 'unit',
+  });
 const overNeedsSpread = (s: { spread?: string; spreadOver?: string }) =>
   s.spreadOver === undefined || s.spreadOver === 'node' || s.spread !== 'none';
 
@@ -156,7 +166,10 @@ export const ServiceSpecSchema = z
     readiness: ProbeSchema,
     liveness: ProbeSchema,
     spread: spreadField.default('preferred'),
-    spreadOver: z.enum(['unit', 'site']).optional().openapi({ description: 'What replicas are kept apart by; absent: node' }),
+    spreadOver: z
+      .union([z.enum(['unit', 'site']), z.string().regex(SPREAD_LABEL_PATTERN) as z.ZodType<`label:${string}`, string>])
+      .optional()
+      .openapi({ description: 'What replicas are kept apart by; absent: node' }),
   })
   .openapi('ServiceSpec');
 export type ServiceSpec = z.infer<typeof ServiceSpecSchema>;

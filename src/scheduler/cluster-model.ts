@@ -20,6 +20,7 @@
 import type { Fleet, FleetNode, GpuType, NodeState } from '../model/fleet.js';
 import { MILLI_PER_GPU, migProfileMilli, migProfileOf } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
+import { spreadLabelKey } from '../model/spread.js';
 import { IndexSet } from './index-set.js';
 import type { SpreadDomain } from './types.js';
 
@@ -606,26 +607,46 @@ export class ClusterModel {
 
   /**
    * domainNodes: every node (dense indexes, ascending) sharing a `domain` — the node itself, its
-   * scalable unit or its site — with one of `nodes` (a spread group's failure domains).
+   * scalable unit, its site or its value of a node label — with one of `nodes` (a spread group's
+   * failure domains).
    */
   domainNodes(nodes: readonly number[], domain: SpreadDomain): number[] {
     if (domain === 'node' || nodes.length === 0) return [...nodes];
     const index = this.domainIndex(domain);
-    const keys = new Set(nodes.map((i) => (domain === 'unit' ? this.nodes[i]!.unit : this.nodes[i]!.site)));
+    const keys = new Set(nodes.map((i) => this.domainKey(i, domain)));
     const out: number[] = [];
-    for (const k of keys) out.push(...(index.get(k) ?? []));
+    for (const k of keys) {
+      const members = index.get(k);
+      // A node without the label is a domain of its own (its key names it; see domainKey).
+      if (members) out.push(...members);
+      else out.push(Number(k.slice(UNLABELLED.length)));
+    }
     return out.sort((a, b) => a - b);
   }
 
-  /** Nodes per scalable unit and per site, built on first use (the fleet's nodes do not change). */
-  private readonly domains = new Map<'unit' | 'site', Map<string, number[]>>();
+  /**
+   * domainKey: node `i`'s domain under `domain` — its unit, its site, its value of the label (a node
+   * without the label: a key of its own, never shared) or, for `node`, the node.
+   */
+  domainKey(i: number, domain: SpreadDomain): string {
+    const n = this.nodes[i]!;
+    if (domain === 'unit') return n.unit;
+    if (domain === 'site') return n.site;
+    const key = spreadLabelKey(domain);
+    const value = key === undefined ? undefined : n.labels[key];
+    return value === undefined ? `${UNLABELLED}${i}` : value;
+  }
 
-  private domainIndex(domain: 'unit' | 'site'): Map<string, number[]> {
+  /** Nodes per scalable unit, per site and per value of each label spread over, built on first use (the fleet's nodes do not change). */
+  private readonly domains = new Map<Exclude<SpreadDomain, 'node'>, Map<string, number[]>>();
+
+  private domainIndex(domain: Exclude<SpreadDomain, 'node'>): Map<string, number[]> {
     let index = this.domains.get(domain);
     if (!index) {
       index = new Map();
       for (const n of this.nodes) {
-        const k = domain === 'unit' ? n.unit : n.site;
+        const k = this.domainKey(n.index, domain);
+        if (k.startsWith(UNLABELLED)) continue;
         let list = index.get(k);
         if (!list) {
           list = [];
@@ -1060,6 +1081,8 @@ export class ClusterModel {
 }
 
 const EMPTY: readonly GroupInfo[] = [];
+/** The domain key of a node without the label a group spreads over (followed by its index): no label value starts with NUL. */
+const UNLABELLED = '\u0000node:';
 const EMPTY_SET: ReadonlySet<number> = new Set();
 
 function matches(g: GroupState, filter: CapacityFilter | undefined): boolean {

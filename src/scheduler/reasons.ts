@@ -5,6 +5,7 @@
 import type { GpuType } from '../model/fleet.js';
 import type { PendingReason } from '../model/job.js';
 import { euros } from '../model/money.js';
+import { type SpreadDomain, spreadLabelKey } from '../model/spread.js';
 import { isoInstant } from '../model/time.js';
 import type { BudgetLimit } from './types.js';
 
@@ -160,7 +161,7 @@ export const REASON = {
     name: string,
     group: string,
     occupied: number,
-    over: 'node' | 'unit' | 'site' = 'node',
+    over: SpreadDomain = 'node',
   ): PendingReason {
     const type = gpuType ?? 'GPU';
     const free = gpusPerNode === 1 ? 'a free GPU' : `${gpusPerNode} free GPUs`;
@@ -171,6 +172,16 @@ export const REASON = {
           `waiting: every ${type} node with ${free} already runs a replica of ${name} ` +
           `(spread: required; ${occupied} ${plural(occupied, 'node holds', 'nodes hold')} one)`,
         details: { spreadGroup: group, gpuType: type, gpusPerNode, nodesWithReplica: occupied },
+      };
+    }
+    const label = spreadLabelKey(over);
+    if (label !== undefined) {
+      return {
+        code: 'spread',
+        message:
+          `waiting: every ${type} node with ${free} has a ${label} that already runs a replica of ${name} ` +
+          `(spread: required over label ${label}; ${occupied} ${plural(occupied, 'value holds', 'values hold')} one)`,
+        details: { spreadGroup: group, gpuType: type, gpusPerNode, spreadOver: over, domainsWithReplica: occupied },
       };
     }
     const [one, many] = over === 'unit' ? ['scalable unit', 'scalable units'] : ['site', 'sites'];

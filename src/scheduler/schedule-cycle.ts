@@ -241,16 +241,10 @@ function trySpread(ctx: CycleContext, job: SchedJob, spread: NonNullable<SchedJo
       job.gpusPerNode,
       spread.name ?? spread.group,
       spread.group,
-      over === 'node' ? occupied.length : new Set(avoided.map((i) => domainOf(ctx, i, over))).size,
+      over === 'node' ? occupied.length : new Set(occupied.map((i) => ctx.cluster.domainKey(i, over))).size,
       over,
     ),
   };
-}
-
-/** domainOf: node `i`'s scalable unit or site. */
-function domainOf(ctx: CycleContext, i: number, over: 'unit' | 'site'): string {
-  const n = ctx.cluster.fleet.nodes[i]!;
-  return over === 'unit' ? n.unit : n.site;
 }
 
 /** tryWhole: tryJob for whole GPUs; `preempt` false skips the preemption step. */

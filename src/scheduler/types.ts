@@ -6,6 +6,7 @@
 import type { GpuType } from '../model/fleet.js';
 import type { PendingReason, Placement } from '../model/job.js';
 import type { LenderShare } from '../model/lenders.js';
+import type { SpreadDomain } from '../model/spread.js';
 
 /** SchedJob is what the scheduler needs to know about a queued job. */
 export interface SchedJob {
@@ -75,13 +76,14 @@ export interface SchedSpread {
   readonly name?: string;
   /**
    * The failure domain members keep apart in (default `node`): `unit` keeps them off every node of a
-   * scalable unit (rack / leaf-switch group) that holds one, `site` off every node of such a site.
+   * scalable unit (rack / leaf-switch group) that holds one, `site` off every node of such a site,
+   * `label:<key>` off every node whose label `key` has the value of such a node.
    */
   readonly over?: SpreadDomain;
 }
 
-/** SpreadDomain: what a spread group's members are kept apart by. */
-export type SpreadDomain = 'node' | 'unit' | 'site';
+/** SpreadDomain: what a spread group's members are kept apart by (model/spread.ts). */
+export type { SpreadDomain } from '../model/spread.js';
 
 /** SchedShare: what part of one GPU a job asks for (see SchedJob.share). */
 export type SchedShare =

@@ -3,7 +3,8 @@
  * three replicas of a `preferred` service land on three distinct nodes (best fit alone would pack
  * them onto one); a `required` service with more replicas than nodes runs one per node and the rest
  * wait with pending reason `spread`, a readable sentence; `none` packs them like any jobs; a bad
- * spread value is a 400 naming the field.
+ * spread value is a 400 naming the field; spread over a node label (all four nodes share one power
+ * domain here) runs one replica and says why the other waits, and a label no node has is refused.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -18,7 +19,9 @@ let server: TestServer;
 let acme: ReturnType<typeof api>;
 
 before(async () => {
-  server = await startTestServer({ fleetPath: writeSmallFleet(mkdtempSync(join(tmpdir(), 'gigafab-spread-'))) });
+  server = await startTestServer({
+    fleetPath: writeSmallFleet(mkdtempSync(join(tmpdir(), 'gigafab-spread-')), { labels: { power: 'pd-1' } }),
+  });
   const op = api(server.url, server.operatorToken);
   assert.equal((await op('POST', '/v1/orgs', { id: 'acme', name: 'acme', kind: 'start-up' })).status, 201);
   assert.equal((await op('POST', '/v1/orgs/acme/projects', { id: 'acme-ml' })).status, 201);
@@ -165,5 +168,48 @@ test('spreadOver unit: one replica per scalable unit (this fleet has one), the s
   assert.equal(off.status, 422, JSON.stringify(off.body));
   assert.equal(off.body.code, 'spread_over_without_spread');
   assert.equal((await acme('GET', `/v1/services/${id}`)).body.spec.spread, 'required', 'the refused update changed nothing');
+  assert.equal((await acme('DELETE', `/v1/services/${id}`)).status, 204);
+});
+
+test('spreadOver label:power: one replica per power domain (all four nodes share one), the second waits saying so; a label no node has is refused', async () => {
+  const created = await acme('POST', '/v1/services', {
+    name: 'power',
+    project: 'acme-ml',
+    template,
+    replicas: 2,
+    spread: 'required',
+    spreadOver: 'label:power',
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id: string = created.body.id;
+  assert.equal(created.body.spec.spreadOver, 'label:power');
+  const jobs = await waitFor(async () => {
+    const js = await replicaJobs(id, 2);
+    return js.some((j) => j.state === 'running') && js.some((j) => j.pendingReason?.code === 'spread') ? js : null;
+  }, 'one running replica and one waiting for spread over the power label');
+  assert.equal(
+    jobs.find((j) => j.state !== 'running')?.pendingReason?.message,
+    `waiting: every B200 node with a free GPU has a power that already runs a replica of ${id} (spread: required over label power; 1 value holds one)`,
+  );
+  const unknown = await acme('POST', '/v1/services', {
+    name: 'nolabel',
+    project: 'acme-ml',
+    template,
+    spread: 'required',
+    spreadOver: 'label:rack',
+  });
+  assert.equal(unknown.status, 422, JSON.stringify(unknown.body));
+  assert.equal(unknown.body.code, 'unknown_spread_label');
+  assert.match(unknown.body.detail ?? unknown.body.message ?? '', /no node of the fleet has a label rack.*power/);
+  const patched = await acme('PATCH', `/v1/services/${id}`, { spreadOver: 'label:rack' });
+  assert.equal(patched.status, 422);
+  assert.equal(patched.body.code, 'unknown_spread_label');
+  const malformed = await acme('POST', '/v1/services', { name: 'bad4', project: 'acme-ml', template, spreadOver: 'label:' });
+  assert.equal(malformed.status, 400);
+  assert.equal(
+    (await acme('GET', `/v1/services/${id}`)).body.spec.spreadOver,
+    'label:power',
+    'the refused update changed nothing',
+  );
   assert.equal((await acme('DELETE', `/v1/services/${id}`)).status, 204);
 });

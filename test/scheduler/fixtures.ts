@@ -28,6 +28,8 @@ export interface PoolDef {
   unitSize?: number;
   /** Node name prefix; default `${site}-${gpuType lower-case}-${gpus}`. */
   prefix?: string;
+  /** Labels of every node of the pool. */
+  labels?: Record<string, string>;
 }
 
 function slug(s: string): string {
@@ -59,6 +61,7 @@ export function makeFleet(pools: PoolDef[]): Fleet {
       count: p.count,
       unitSize: p.unitSize ?? 4,
       namePrefix: p.prefix ?? `${p.site}-${typeId}`,
+      ...(p.labels ? { labels: p.labels } : {}),
     });
   }
   const spec: FleetSpec = {

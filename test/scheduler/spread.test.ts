@@ -208,6 +208,8 @@ const poolArb = fc.record({
   count: fc.integer({ min: 1, max: 4 }),
   gpus: fc.constantFrom(2, 4, 8),
   unitSize: fc.integer({ min: 1, max: 3 }),
+  // A power domain per pool, or none (a node without the label is a domain of its own).
+  power: fc.constantFrom<string | undefined>('p1', 'p2', undefined),
 });
 
 const spreadArb = fc.option(
@@ -219,6 +221,8 @@ const spreadArb = fc.option(
     { group: 's4', mode: 'required', over: 'unit' },
     { group: 's5', mode: 'required', over: 'site' },
     { group: 's6', mode: 'preferred', over: 'unit' },
+    { group: 's7', mode: 'required', over: 'label:power' },
+    { group: 's8', mode: 'preferred', over: 'label:power' },
   ),
   { nil: undefined, freq: 3 },
 );
@@ -246,7 +250,18 @@ test('property: no two members of a required group in one node, unit or site (as
   let shared = 0;
   fc.assert(
     fc.property(fc.array(poolArb, { minLength: 1, maxLength: 3 }), fc.array(opArb, { maxLength: 20 }), (pools, ops) => {
-      const fleet = makeFleet(pools.map((p, i): PoolDef => ({ ...p, prefix: `x${i}` })));
+      const fleet = makeFleet(
+        pools.map(({ power, ...p }, i): PoolDef => ({ ...p, prefix: `x${i}`, ...(power ? { labels: { power } } : {}) })),
+      );
+      // The domain a group keeps apart: the node, its scalable unit, its site or its power label (else the node).
+      const domainOf = (j: SchedJob, node: string): string => {
+        const n = fleet.nodes[fleet.nodeIndex.get(node)!]!;
+        const over = j.spread?.over;
+        if (over === 'unit') return n.unit;
+        if (over === 'site') return n.site;
+        if (over === 'label:power') return n.labels.power ?? `node ${n.id}`;
+        return n.id;
+      };
       const c1 = new ClusterModel(fleet);
       const c2 = new ClusterModel(fleet);
       const jobs = new Map<string, SchedJob>();
@@ -292,9 +307,7 @@ test('property: no two members of a required group in one node, unit or site (as
           if (!j?.spread) continue;
           assert.equal(c1.spreadOf(id), j.spread.group);
           for (const a of c1.allocationOf(id)?.nodes ?? []) {
-            // The domain the group keeps apart: the node, its scalable unit or its site.
-            const n = fleet.nodes[fleet.nodeIndex.get(a.node)!]!;
-            const domain = j.spread.over === 'unit' ? n.unit : j.spread.over === 'site' ? n.site : n.id;
+            const domain = domainOf(j, a.node);
             const key: string = `${j.org}|${j.spread.group}|${domain}`;
             // (A multi-node member's own nodes may share a unit or a site: the rule is between members.)
             if (j.spread.mode === 'required' && seen.get(key) !== id) {
@@ -340,15 +353,11 @@ test('property: no two members of a required group in one node, unit or site (as
         for (const s of r1.starts) {
           const j = jobs.get(s.jobId);
           if (j?.spread?.mode !== 'preferred') continue;
-          const domainOf = (node: string) => {
-            const n = fleet.nodes[fleet.nodeIndex.get(node)!]!;
-            return j.spread?.over === 'unit' ? n.unit : j.spread?.over === 'site' ? n.site : n.id;
-          };
-          const mine = new Set(s.placement.nodes.map((a) => domainOf(a.node)));
+          const mine = new Set(s.placement.nodes.map((a) => domainOf(j, a.node)));
           const joined = [...before].some((id) => {
             const o = jobs.get(id);
             if (o?.org !== j.org || o.spread?.group !== j.spread?.group) return false;
-            return (c1.allocationOf(id)?.nodes ?? []).some((a) => mine.has(domainOf(a.node)));
+            return (c1.allocationOf(id)?.nodes ?? []).some((a) => mine.has(domainOf(j, a.node)));
           });
           if (joined) {
             shared++;
@@ -436,4 +445,54 @@ test('domainNodes: a node, its unit or its site — ascending, each once', () =>
   assert.deepEqual(c.domainNodes([2, 5], 'unit'), [2, 3, 4, 5]);
   assert.deepEqual(c.domainNodes([3], 'site'), [0, 1, 2, 3]);
   assert.deepEqual(c.domainNodes([], 'site'), []);
+});
+
+test('over a node label: required replicas take one power domain each; unlabelled nodes are domains of their own', () => {
+  // Power domains cut across the scalable units: pool x has p1 and p2 nodes in one unit each.
+  const fleet = makeFleet([
+    { site: 'a', gpuType: 'B200', count: 2, unitSize: 4, prefix: 'x', labels: { power: 'p1' } },
+    { site: 'a', gpuType: 'B200', count: 2, unitSize: 4, prefix: 'y', labels: { power: 'p2' } },
+    { site: 'a', gpuType: 'B200', count: 1, unitSize: 4, prefix: 'z' },
+  ]);
+  const c = new ClusterModel(fleet);
+  const over: SchedSpread = { ...required, over: 'label:power' };
+  const queue = ['r1', 'r2', 'r3', 'r4'].map((id) => job(id, { spread: over }));
+  const r = scheduleCycle(c, { queue, quotas: BIG_QUOTA, now: 0 });
+  assert.deepEqual(
+    r.starts.map((s) => s.jobId),
+    ['r1', 'r2', 'r3'],
+  );
+  const domains = ['r1', 'r2', 'r3'].map((id) => {
+    const n = fleet.nodes[fleet.nodeIndex.get(c.allocationOf(id)!.nodes[0]!.node)!]!;
+    return n.labels.power ?? n.id;
+  });
+  assert.deepEqual([...domains].sort(), ['p1', 'p2', 'z-0001'].sort(), 'one per power domain and the unlabelled node');
+  const why = r.pending.get('r4');
+  assert.equal(why?.code, 'spread');
+  assert.equal(
+    why?.message,
+    'waiting: every B200 node with a free GPU has a power that already runs a replica of svc_x (spread: required over label power; 3 values hold one)',
+  );
+  assert.equal(why?.details?.spreadOver, 'label:power');
+  // Node-level spread would have started all four (four nodes free of replicas).
+  const byNode = scheduleCycle(new ClusterModel(fleet), {
+    queue: ['q1', 'q2', 'q3', 'q4'].map((id) => job(id, { spread: required })),
+    quotas: BIG_QUOTA,
+    now: 0,
+  });
+  assert.equal(byNode.starts.length, 4);
+});
+
+test('domainNodes over a label: every node with the value, an unlabelled node alone', () => {
+  const c = new ClusterModel(
+    makeFleet([
+      { site: 'a', gpuType: 'B200', count: 2, prefix: 'x', labels: { power: 'p1' } },
+      { site: 'b', gpuType: 'B200', count: 1, prefix: 'y', labels: { power: 'p1' } },
+      { site: 'b', gpuType: 'B200', count: 2, prefix: 'z' },
+    ]),
+  );
+  assert.deepEqual(c.domainNodes([0], 'label:power'), [0, 1, 2], 'p1 spans both sites');
+  assert.deepEqual(c.domainNodes([4], 'label:power'), [4]);
+  assert.deepEqual(c.domainNodes([3, 1], 'label:power'), [0, 1, 2, 3]);
+  assert.deepEqual(c.domainNodes([0], 'label:rack'), [0], 'a label no node has: each node alone');
 });

@@ -248,7 +248,7 @@ class _ServiceJobRequired(TypedDict):
 class ServiceJob(_ServiceJobRequired, total=False):
     port: int
     spread: Literal["preferred", "required"]
-    spreadOver: Literal["unit", "site"]
+    spreadOver: Union[Literal["unit", "site"], str]
 
 
 Placement = Optional[Dict[str, Any]]
@@ -1184,7 +1184,7 @@ class _ServiceSpecRequired(TypedDict):
 class ServiceSpec(_ServiceSpecRequired, total=False):
     port: int
     spread: Literal["preferred", "required", "none"]
-    spreadOver: Literal["unit", "site"]
+    spreadOver: Union[Literal["unit", "site"], str]
 
 
 class ReplicaTemplate(TypedDict, total=False):
@@ -1247,7 +1247,7 @@ class ServiceCreate(_ServiceCreateRequired, total=False):
     liveness: "Probe"
     visibility: Literal["private", "public"]
     spread: Literal["preferred", "required", "none"]
-    spreadOver: Literal["node", "unit", "site"]
+    spreadOver: Union[Literal["node", "unit", "site"], str]
     replicas: int
     minReplicas: int
     maxReplicas: int
@@ -1267,7 +1267,7 @@ class ServiceUpdate(TypedDict, total=False):
     liveness: "Probe"
     visibility: Literal["private", "public"]
     spread: Literal["preferred", "required", "none"]
-    spreadOver: Literal["node", "unit", "site"]
+    spreadOver: Union[Literal["node", "unit", "site"], str]
     replicas: int
     minReplicas: int
     maxReplicas: int

@@ -121,7 +121,8 @@ export function ServiceDetailView({ id }: { id: string }) {
               <dt>Spread</dt>
               <dd>
                 {s.spec.spread}
-                {s.spec.spread !== 'none' && ` (over ${s.spec.spreadOver ?? 'node'}s)`}
+                {s.spec.spread !== 'none' &&
+                  ` (over ${s.spec.spreadOver?.startsWith('label:') ? `values of ${s.spec.spreadOver.slice(6)}` : `${s.spec.spreadOver ?? 'node'}s`})`}
               </dd>
               <dt>Traffic</dt>
               <dd>

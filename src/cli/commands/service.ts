@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { Service, ServiceApiKey } from '../../model/service-schemas.js';
+import { spreadOverText } from '../../model/spread.js';
 import { CliError, examples, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { type Obj, readJobFile } from '../jobspec.js';
 import { renderKeyValues, renderTable } from '../output.js';
@@ -42,7 +43,7 @@ function renderService(s: Service): string {
     ['URL', s.url ?? '(no workload proxy)'],
     ['Visibility', s.visibility],
     ['Revision', s.revision],
-    ['Spread', s.spec.spread === 'none' ? 'none' : `${s.spec.spread} (over ${s.spec.spreadOver ?? 'node'}s)`],
+    ['Spread', s.spec.spread === 'none' ? 'none' : `${s.spec.spread} (over ${spreadOverText(s.spec.spreadOver)})`],
     [
       'Replicas',
       `${phases('ready')} ready, ${phases('starting')} starting, ${phases('draining')} draining; ${s.desiredReplicas} wanted`,
@@ -69,7 +70,10 @@ function scalingOptions(c: Command): Command {
     .option('--public', 'reachable with the service’s own API keys (gigafab service keys issue)')
     .option('--private', 'reachable with API tokens of the organisation only')
     .option('--spread <mode>', 'replicas on distinct nodes: preferred (default), required (wait for a free node) or none')
-    .option('--spread-over <domain>', 'what replicas are kept apart by: node (default), unit (rack / leaf switch) or site');
+    .option(
+      '--spread-over <domain>',
+      'what replicas are kept apart by: node (default), unit (rack / leaf switch), site or label:<key> (a node label of the fleet file, e.g. label:power-domain)',
+    );
 }
 
 export function registerService(program: Command, rt: Runtime): void {

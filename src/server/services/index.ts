@@ -37,6 +37,8 @@ export interface InferenceServicesDeps {
   /** /metrics: service metrics per org and project are registered here. */
   registry?: Registry;
   onError?: (what: string, err: unknown) => void;
+  /** The fleet's node-label keys (services may spread over `label:<key>`). */
+  labelKeys?: () => ReadonlySet<string>;
 }
 
 export function createInferenceServices(d: InferenceServicesDeps): InferenceServices {
@@ -56,5 +58,11 @@ export function createInferenceServices(d: InferenceServicesDeps): InferenceServ
   });
   if (d.registry) registerServiceMetrics(d.registry, { services: () => loop.metricsView() });
   const targets = new ServiceTargets({ store: d.store, loop, load, now, coldStartTimeoutMs: d.coldStartTimeoutMs });
-  return { registry: new ServiceRegistry(d.store, loop, now), loop, load, targets, apiKeys: new ServiceApiKeys(d.store, now) };
+  return {
+    registry: new ServiceRegistry(d.store, loop, now, d.labelKeys),
+    loop,
+    load,
+    targets,
+    apiKeys: new ServiceApiKeys(d.store, now),
+  };
 }

@@ -9,6 +9,7 @@ import { canSeeOrg, canSubmit, enforce } from '../../model/authz.js';
 import { conflict, invalid, notFound } from '../../model/errors.js';
 import { isOperator, type Principal, type RequestContext } from '../../model/principal.js';
 import type { Service, ServiceCreate, ServiceSpec, ServiceUpdate } from '../../model/service-schemas.js';
+import { type SpreadDomain, spreadLabelKey } from '../../model/spread.js';
 import { appendAudit } from '../../store/audit.js';
 import type { Store } from '../../store/open-store.js';
 import type { ServicesTable } from '../../store/schema-services.js';
@@ -27,7 +28,19 @@ export class ServiceRegistry {
     private readonly store: Store,
     private readonly replicas: ReplicaStatus,
     private readonly now: () => number,
+    /** The node-label keys of the fleet (a `label:<key>` spread must name one). */
+    private readonly labelKeys: () => ReadonlySet<string> = () => new Set(),
   ) {}
+
+  /** checkOver: a label domain names a label some node of the fleet carries, else 400 (it would spread over nothing). */
+  private checkOver(over: SpreadDomain | undefined): void {
+    const key = over === undefined ? undefined : spreadLabelKey(over);
+    if (key !== undefined && !this.labelKeys().has(key))
+      throw invalid(
+        'unknown_spread_label',
+        `spreadOver ${over}: no node of the fleet has a label ${key} (the fleet file's node labels: ${[...this.labelKeys()].sort().join(', ') || 'none'})`,
+      );
+  }
 
   async create(rc: RequestContext, input: ServiceCreate): Promise<Service> {
     const p = rc.principal;
@@ -48,6 +61,7 @@ export class ServiceRegistry {
       .where('name', '=', input.name)
       .where('deleted_at', 'is', null)
       .executeTakeFirst();
+    this.checkOver(input.spreadOver);
     if (clash) throw conflict('service_exists', `project ${project.id} already has a service named ${input.name} (${clash.id})`);
     const spec: ServiceSpec = {
       template: input.template,
@@ -119,6 +133,7 @@ export class ServiceRegistry {
       // Turning spread off drops a stored domain; naming one with spread off is refused below.
       ...overOf(input.spreadOver ?? (input.spread === 'none' ? undefined : spec.spreadOver)),
     };
+    this.checkOver(input.spreadOver);
     if (next.spreadOver && next.spread === 'none')
       throw invalid('spread_over_without_spread', `spreadOver ${next.spreadOver} needs spread preferred or required, not none`);
     const newRevision = JSON.stringify(next) !== JSON.stringify(spec);
@@ -228,6 +243,6 @@ export class ServiceRegistry {
 }
 
 /** overOf: the stored form of spreadOver — absent for `node` (the default), so older specs compare equal. */
-function overOf(over: 'node' | 'unit' | 'site' | undefined): { spreadOver?: 'unit' | 'site' } {
+function overOf(over: SpreadDomain | undefined): { spreadOver?: Exclude<SpreadDomain, 'node'> } {
   return over && over !== 'node' ? { spreadOver: over } : {};
 }
