@@ -25,6 +25,15 @@ export const SessionSpecSchema = z
       .max(7 * 24 * 60)
       .optional()
       .openapi({ description: 'Stop the session after this long without proxied traffic (a warning event comes first)' }),
+    stateDataset: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a dataset id')
+      .optional()
+      .openapi({
+        description:
+          "A writable dataset of the session's project kept as its working directory (Jupyter's notebook root, the ssh login's home): what a session saves there is there in the next one. The session runs only at the dataset's home site",
+        example: 'ds_3f9a2b1c4d5e',
+      }),
   })
   .openapi('SessionSpec');
 

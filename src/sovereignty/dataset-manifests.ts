@@ -11,6 +11,7 @@
  * that the old KEK, the only key that could unwrap the shredded data key from a backup, is destroyed
  * at its provider; an erasure certificate goes into the audit chain.
  */
+import { declaredDatasetIds } from '../model/job-datasets.js';
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { canSubmit } from '../model/authz.js';
@@ -181,7 +182,7 @@ export class DatasetManifests {
 
   /** resolveForJob decrypts the manifests of the datasets a job declares, for its driver; each is an audited key use. */
   async resolveForJob(job: { id: string; org: string; spec: JobSpec }): Promise<Record<string, string> | undefined> {
-    const ids = [...new Set([...(job.spec.datasets?.reads ?? []), ...(job.spec.datasets?.writes ?? [])])];
+    const ids = declaredDatasetIds(job.spec);
     if (ids.length === 0) return undefined;
     const records = new Map(this.residency.datasetsOfOrg(job.org).map((d) => [d.id, d]));
     const rows = await this.db().selectFrom('dataset_manifests').selectAll().where('dataset_id', 'in', ids).execute();
