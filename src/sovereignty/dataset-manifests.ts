@@ -11,11 +11,12 @@
  * that the old KEK, the only key that could unwrap the shredded data key from a backup, is destroyed
  * at its provider; an erasure certificate goes into the audit chain.
  */
-import { declaredDatasetIds } from '../model/job-datasets.js';
+
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { canSubmit } from '../model/authz.js';
 import { DomainError, invalid } from '../model/errors.js';
+import { declaredDatasetIds } from '../model/job-datasets.js';
 import type { Principal } from '../model/principal.js';
 import type { JobSpec } from '../model/schemas.js';
 import { appendAudit } from '../store/audit.js';
