@@ -237,6 +237,8 @@ describe('persistent session state in a project dataset', { skip }, () => {
     const id = r.body.id;
     const job = await running(id);
     assert.equal(job.placement.site, 'lab1');
+    const listed = (await me('GET', '/v1/sessions')).body.items.find((s: { jobId: string }) => s.jobId === id);
+    assert.equal(listed.stateDataset, ds.notebooks);
     await waitFor(async () => ((await proxy('GET', id, '/api', w.member)).status === 200 ? true : null), 'Jupyter', 60_000);
     const put = await save(id, 'kept.ipynb');
     assert.equal(put.status, 201, put.body);
