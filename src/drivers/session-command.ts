@@ -39,9 +39,10 @@ const SSH_SESSION_ENV = ['CUDA_VISIBLE_DEVICES', 'CUDA_DEVICE_ORDER', 'GIGAFAB_J
  * none of the machine's (-f /dev/null): on 127.0.0.1 and the session's port only, a host key made
  * for this run, public keys only (no passwords, no PAM), exactly the owner's keys, and only the
  * account the job runs as may log in. It is reached through the workload proxy's TCP tunnel.
- * Without a key in the owner's profile the session fails at once with a sentence saying so.
+ * In an image the same script runs the image's own /usr/sbin/sshd (and ssh-keygen) as the
+ * container's user, on the container's port. Without a key in the owner's profile the session fails at once with a sentence saying so.
  */
-function sshdLine(state: string | null): string {
+function sshdLine(state: string | null, listen: string): string {
   return String.raw`set -e
 ${state ? `state=${state}\n` : ''}if [ -z "$${SSH_KEYS_ENV}" ]; then
   echo "gigafab: no SSH key in the profile of the session's owner: add one with 'gigafab ssh-key add ~/.ssh/id_ed25519.pub', then start a new session" >&2
@@ -60,14 +61,14 @@ for n in ${SSH_SESSION_ENV.join(' ')}; do
   eval "v=\${$n:-}"
   if [ -n "$v" ]; then env_opt="$env_opt $n=$v"; fi
 done
-set -- -D -e -f /dev/null -o ListenAddress="${'$'}{GIGAFAB_BIND:-127.0.0.1}" -o Port="$GIGAFAB_PORT" -h "$d/host_key" \
+set -- -D -e -f /dev/null -o ListenAddress=${listen} -o Port="$GIGAFAB_PORT" -h "$d/host_key" \
   -o AuthorizedKeysFile="$d/authorized_keys" -o AuthenticationMethods=publickey \
   -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o UsePAM=no \
   -o StrictModes=no -o PidFile=none -o AllowUsers="$(id -un)" -o PermitRootLogin=prohibit-password \
   -o "Subsystem=sftp internal-sftp" -o PrintMotd=no -o ClientAliveInterval=30
 if [ -n "$env_opt" ]; then set -- "$@" -o "SetEnv=$env_opt"; fi
 ${state ? LOGIN_IN_STATE : ''}
-echo "gigafab: sshd for session $GIGAFAB_JOB_ID on ${'$'}{GIGAFAB_BIND:-127.0.0.1}:$GIGAFAB_PORT; log in as $(id -un)" >&2
+echo "gigafab: sshd for session $GIGAFAB_JOB_ID on ${listen}:$GIGAFAB_PORT; log in as $(id -un)" >&2
 exec /usr/sbin/sshd "$@"`;
 }
 
@@ -103,8 +104,11 @@ function stateDirExpr(spec: JobSpec): string | null {
 
 /** sessionCommand: the spec's command, or the preset's default one (Jupyter without a command; ssh). */
 export function sessionCommand(spec: JobSpec): string[] | undefined {
-  if (spec.kind === 'session' && spec.session?.preset === 'ssh' && !spec.command?.length && !spec.image) {
-    return ['/bin/sh', '-c', sshdLine(stateDirExpr(spec))];
+  if (spec.kind === 'session' && spec.session?.preset === 'ssh' && !spec.command?.length) {
+    // In an image sshd binds the container's own network namespace, published on the host's loopback
+    // only (podman.ts), like Jupyter there; on the host the address its driver names, else loopback.
+    const listen = spec.image ? '0.0.0.0' : `"$${'{'}GIGAFAB_BIND:-127.0.0.1}"`;
+    return ['/bin/sh', '-c', sshdLine(stateDirExpr(spec), listen)];
   }
   if (spec.command?.length || spec.kind !== 'session' || spec.session?.preset !== 'jupyter') return spec.command;
   // A host process binds the address its driver names (GIGAFAB_BIND: a Slurm node's address), else loopback.

@@ -36,7 +36,7 @@ export async function startSessionWorld(
   const jobsDir = join(dir, 'jobs');
   const fleet = join(dir, 'fleet.yaml');
   const site = (id: string, jobs: string, root: string | undefined) =>
-    `  - { id: ${id}, name: Lab, city: Munich, country: DE, certifications: [], ${root ? HEALTH_READY : ''}driver: { kind: local, baseDir: ${jobs}, timeoutGraceSeconds: 2${root ? `, datasetRoot: ${root}` : ''} } }\n`;
+    `  - { id: ${id}, name: Lab, city: Munich, country: DE, certifications: [], ${root ? HEALTH_READY : ''}driver: { kind: local, baseDir: ${jobs}, timeoutGraceSeconds: 2, gpuPassthrough: none${root ? `, datasetRoot: ${root}` : ''} } }\n`;
   const pool = (id: string) => `  - { site: ${id}, nodeType: ws, count: 1, unitSize: 1, namePrefix: ${id}-ws }\n`;
   const root2 = opts.datasetRoot ? `${opts.datasetRoot}-lab2` : undefined;
   writeFileSync(
