@@ -112,7 +112,10 @@ describe('volumes and variables on a node (job-mounts.ts)', () => {
     const missing = datasetVolumes(join(tmp, 'no-such-root'), [{ id: 'ds_s', mode: 'rw' }]);
     createStateDir(spec, missing);
     assert.equal(existsSync(join(tmp, 'no-such-root')), false);
-    assert.match(stateNotMounted(spec, []) ?? '', /^session_state_unavailable: the state dataset ds_s is not mounted read-write here/);
+    assert.match(
+      stateNotMounted(spec, []) ?? '',
+      /^session_state_unavailable: the state dataset ds_s is not mounted read-write here/,
+    );
     assert.match(stateNotMounted(spec, datasetVolumes(root, [{ id: 'ds_s', mode: 'ro' }])) ?? '', /session_state_unavailable/);
     assert.equal(stateNotMounted(jobSpec(['true']), []), null);
   });
