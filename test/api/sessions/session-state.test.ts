@@ -311,6 +311,13 @@ describe('persistent session state in a project dataset', { skip }, () => {
     const id = r.body.id;
     const job = await running(id);
     assert.equal(job.placement.site, 'lab2');
+    // The start's residency evidence names the rule that placed it there.
+    const ev = await me('GET', `/v1/jobs/${id}/residency`);
+    assert.equal(ev.status, 200, JSON.stringify(ev.body));
+    assert.ok(
+      JSON.stringify(ev.body).includes(`dataset:${ds.elsewhere}:home-site`),
+      `the evidence lists the home-site rule: ${JSON.stringify(ev.body)}`,
+    );
     await waitFor(async () => ((await proxy('GET', id, '/api', w.member)).status === 200 ? true : null), 'Jupyter', 60_000);
     const put = await save(id, 'there.ipynb');
     assert.equal(put.status, 201, put.body);
