@@ -40,7 +40,8 @@ const SSH_SESSION_ENV = ['CUDA_VISIBLE_DEVICES', 'CUDA_DEVICE_ORDER', 'GIGAFAB_J
  * for this run, public keys only (no passwords, no PAM), exactly the owner's keys, and only the
  * account the job runs as may log in. It is reached through the workload proxy's TCP tunnel.
  * In an image the same script runs the image's own /usr/sbin/sshd (and ssh-keygen) as the
- * container's user, on the container's port. Without a key in the owner's profile the session fails at once with a sentence saying so.
+ * container's user, on the container's port. Without a key in the owner's profile the session
+ * fails at once with a sentence saying so.
  */
 function sshdLine(state: string | null, listen: string): string {
   return String.raw`set -e
