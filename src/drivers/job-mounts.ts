@@ -10,9 +10,10 @@
  *   make a directory read-only for one process, so there the mode is the site's file permissions.
  *   (Not GIGAFAB_DATASET_<ID>: that prefix carries the manifests, named after datasets' names.)
  */
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { DATASET_DIR_NAME, type JobDataset } from '../model/job-datasets.js';
+import type { JobSpec } from '../model/schemas.js';
 
 export const CONTAINER_SCRATCH = '/scratch';
 export const CONTAINER_DATASETS = '/datasets';
@@ -63,6 +64,26 @@ export function firstUnstaged(volumes: readonly Volume[]): Volume | null {
 /** unstagedReason: the message a job ends with when one of its datasets is not staged. */
 export function unstagedReason(v: Volume): string {
   return `dataset_not_staged: ${v.dataset} (no directory ${v.host} on this node)`;
+}
+
+/**
+ * createStateDir: a session's state dataset starts empty: its directory is made on first use (under the
+ * site's datasetRoot, which must exist) rather than waiting to be staged, as data the session reads would be.
+ */
+export function createStateDir(spec: Pick<JobSpec, 'session'>, volumes: readonly Volume[]): void {
+  const v = volumes.find((x) => x.dataset !== undefined && x.dataset === spec.session?.stateDataset && x.mode === 'rw');
+  if (!v || isDirectory(v.host) || !isDirectory(dirname(v.host))) return;
+  mkdirSync(v.host, { mode: 0o770 });
+}
+
+/**
+ * stateNotMounted: why a session's state dataset (session.stateDataset) is not among the run's mounts
+ * (the site stages no datasets), or null. Such a session would otherwise work in scratch and lose its work.
+ */
+export function stateNotMounted(spec: Pick<JobSpec, 'session'>, volumes: readonly Volume[]): string | null {
+  const id = spec.session?.stateDataset;
+  if (!id || volumes.some((v) => v.dataset === id && v.mode === 'rw')) return null;
+  return `session_state_unavailable: the state dataset ${id} is not mounted read-write here (the site stages no datasets: driver.datasetRoot)`;
 }
 
 /**

@@ -64,7 +64,16 @@ import {
 } from './driver-files.js';
 import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo, listMigDevices } from './gpu-discovery.js';
 import { shareEnv } from './gpu-share-env.js';
-import { datasetVolumes, firstUnstaged, mountEnv, scratchDir, scratchVolume, unstagedReason } from './job-mounts.js';
+import {
+  createStateDir,
+  datasetVolumes,
+  firstUnstaged,
+  mountEnv,
+  scratchDir,
+  scratchVolume,
+  stateNotMounted,
+  unstagedReason,
+} from './job-mounts.js';
 import { gangArgv, rankContainer } from './local-gang.js';
 import { LocalPowerSampler } from './local-power.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
@@ -386,8 +395,11 @@ export class LocalDriver implements ExecutionDriver {
     const { [REGISTRY_AUTH_SECRET]: registryAuth, ...secrets } = job.secrets ?? {};
     // A job never runs without its data: an unstaged dataset ends it before anything is pulled or run.
     const datasets = datasetVolumes(this.opts.datasetRoot, job.datasets);
+    createStateDir(job.spec, datasets);
     const unstaged = firstUnstaged(datasets);
     if (unstaged) return this.endAtStart(job.id, dir, unstagedReason(unstaged));
+    const noState = stateNotMounted(job.spec, datasets);
+    if (noState) return this.endAtStart(job.id, dir, noState);
     const scratch = scratchDir(dir);
     mkdirSync(scratch, { recursive: true });
     // Writable for an image's non-root user too; the run directory (0700) keeps everyone else out.

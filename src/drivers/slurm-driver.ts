@@ -274,6 +274,10 @@ export class SlurmDriver implements ExecutionDriver {
     if (this.closed) throw new Error('Slurm driver is closed');
     checkJobId(job.id);
     if (this.jobs.has(job.id)) throw new Error(`job ${job.id} is already submitted`);
+    // Not yet: Slurm's containers use the host network, where the ssh preset's in-image sshd would
+    // bind every address of the node; say so instead of running the image's own command.
+    if (job.spec.image && job.spec.session?.preset === 'ssh')
+      throw new Error(`job ${job.id}: ssh sessions in images run on local sites (podman) only, not on Slurm yet`);
     // A session preset without a command runs the preset's (session-command.ts: Jupyter, sshd).
     const spec = job.spec.image ? job.spec : { ...job.spec, command: sessionCommand(job.spec) };
     if (!spec.image && !spec.command?.length) throw new Error(`job ${job.id} has no command`);

@@ -15,7 +15,7 @@ export const SessionSpecSchema = z
   .strictObject({
     preset: z.enum(SESSION_PRESETS).openapi({
       description:
-        '`jupyter`: Jupyter Notebook (command and image optional); `http`: your command serves HTTP on $GIGAFAB_PORT (or `port` in its image); `ssh`: an SSH server on the node with the keys of your profile (no command, no image), reached with `gigafab session ssh`',
+        '`jupyter`: Jupyter Notebook (command and image optional); `http`: your command serves HTTP on $GIGAFAB_PORT (or `port` in its image); `ssh`: an SSH server with the keys of your profile (no command; in an image, the image’s own /usr/sbin/sshd), reached with `gigafab session ssh`',
     }),
     port: z.number().int().min(1).max(65535).optional().openapi({
       description: 'With `image`: the port the session listens on inside it. Host processes listen on $GIGAFAB_PORT',
@@ -26,6 +26,15 @@ export const SessionSpecSchema = z
       .max(7 * 24 * 60)
       .optional()
       .openapi({ description: 'Stop the session after this long without proxied traffic (a warning event comes first)' }),
+    stateDataset: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a dataset id')
+      .optional()
+      .openapi({
+        description:
+          "A writable dataset of the session's project kept as its working directory (Jupyter's notebook root, the ssh login's home): what a session saves there is there in the next one. The session runs only at the dataset's home site",
+        example: 'ds_3f9a2b1c4d5e',
+      }),
   })
   .openapi('SessionSpec');
 
@@ -72,7 +81,6 @@ export function checkWorkloadSpec(spec: WorkloadFields, ctx: z.RefinementCtx): v
   }
   if (spec.nodes > 1) issue(['nodes'], 'a session runs on one node');
   const { preset, port } = spec.session;
-  if (preset === 'ssh' && spec.image) issue(['image'], 'an ssh session runs the node’s own sshd: it takes no image (yet)');
   if (preset === 'ssh' && spec.command?.length) issue(['command'], 'an ssh session runs sshd: it takes no command');
   if (port !== undefined && !spec.image) {
     issue(['session', 'port'], 'a port is for a session in an image; a host process listens on $GIGAFAB_PORT');

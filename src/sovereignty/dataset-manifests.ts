@@ -11,10 +11,12 @@
  * that the old KEK, the only key that could unwrap the shredded data key from a backup, is destroyed
  * at its provider; an erasure certificate goes into the audit chain.
  */
+
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { canSubmit } from '../model/authz.js';
 import { DomainError, invalid } from '../model/errors.js';
+import { declaredDatasetIds } from '../model/job-datasets.js';
 import type { Principal } from '../model/principal.js';
 import type { JobSpec } from '../model/schemas.js';
 import { appendAudit } from '../store/audit.js';
@@ -181,7 +183,7 @@ export class DatasetManifests {
 
   /** resolveForJob decrypts the manifests of the datasets a job declares, for its driver; each is an audited key use. */
   async resolveForJob(job: { id: string; org: string; spec: JobSpec }): Promise<Record<string, string> | undefined> {
-    const ids = [...new Set([...(job.spec.datasets?.reads ?? []), ...(job.spec.datasets?.writes ?? [])])];
+    const ids = declaredDatasetIds(job.spec);
     if (ids.length === 0) return undefined;
     const records = new Map(this.residency.datasetsOfOrg(job.org).map((d) => [d.id, d]));
     const rows = await this.db().selectFrom('dataset_manifests').selectAll().where('dataset_id', 'in', ids).execute();

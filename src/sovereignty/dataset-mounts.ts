@@ -4,7 +4,7 @@
  * job declares. `health` (GDPR Art. 9 special category) is the record a clinic or lab keeps: jobs
  * derive from it and write their results into a dataset of their own, never into the source.
  */
-import type { JobDataset } from '../model/job-datasets.js';
+import { declaredDatasets, type JobDataset } from '../model/job-datasets.js';
 import type { JobSpec } from '../model/schemas.js';
 import type { DataClass } from './residency.js';
 import type { DatasetRecord } from './service.js';
@@ -18,8 +18,9 @@ export const READ_ONLY_CLASSES: readonly DataClass[] = ['health'];
  * its data, and another organisation's dataset is never mounted.
  */
 export function jobDatasets(spec: JobSpec, orgDatasets: readonly DatasetRecord[]): JobDataset[] | undefined {
-  const reads = spec.datasets?.reads ?? [];
-  const writes = new Set(spec.datasets?.writes ?? []);
+  const declared = declaredDatasets(spec);
+  const reads = declared.reads;
+  const writes = new Set(declared.writes);
   const ids = [...new Set([...reads, ...writes])];
   if (ids.length === 0) return undefined;
   const live = new Map(orgDatasets.filter((d) => !d.deletedAt).map((d) => [d.id, d]));

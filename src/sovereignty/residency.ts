@@ -235,6 +235,8 @@ export interface DatasetRef {
   id: string;
   name: string;
   classification: DataClass;
+  /** The job uses this dataset in place: only its home site may host the job (a session's state dataset). */
+  pinnedTo?: string;
 }
 
 export interface ResidencyInput {
@@ -276,7 +278,22 @@ export function rulesFor(input: Omit<ResidencyInput, 'sites'>): Rule[] {
   if (input.org) rules.push(...rulesOf(input.org));
   if (input.project) rules.push(...rulesOf(input.project));
   for (const cls of classesOf(input.datasets)) rules.push(...classRules(cls, `project ${input.projectId}`, input.now));
+  for (const d of input.datasets) if (d.pinnedTo) rules.push(homeSiteRule(d.id, d.pinnedTo));
   return rules;
+}
+
+/**
+ * homeSiteRule: a dataset used in place (a session's working directory) is on its home site's storage
+ * only, so the job runs there. Names the dataset by id: its name is tenant-written and reasons reach operators.
+ */
+function homeSiteRule(id: string, home: string): Rule {
+  return {
+    id: `dataset:${id}:home-site`,
+    source: `session state dataset ${id}`,
+    requirement: `site ${home}, where dataset ${id} is kept`,
+    timed: false,
+    check: (s) => (s.id === home ? null : `${s.id} does not hold dataset ${id} (kept at ${home})`),
+  };
 }
 
 function classesOf(datasets: readonly DatasetRef[]): DataClass[] {

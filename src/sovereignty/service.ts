@@ -11,6 +11,7 @@ import { canAdminOrg, canReadJob, canSeeOrg, canSubmit, enforce, isOperator } fr
 import { conflict, forbidden, invalid, notFound } from '../model/errors.js';
 import type { Fleet } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
+import { declaredDatasetIds } from '../model/job-datasets.js';
 import { parseJson } from '../model/json.js';
 import type { JobEvent, JobSpec } from '../model/schemas.js';
 import { type SchedJob, validateJobFitsFleet } from '../scheduler/index.js';
@@ -26,6 +27,7 @@ import type { DatasetsTable, ResidencyPoliciesTable } from '../store/residency-s
 import type { Database } from '../store/schema.js';
 import { ERASED, type FieldSealer, openSpec } from '../store/sealed-fields.js';
 import { knownCountry } from './countries.js';
+import { READ_ONLY_CLASSES } from './dataset-mounts.js';
 import {
   allowedSitesOf,
   currentAttestations,
@@ -145,11 +147,16 @@ export class ResidencyService implements ResidencyGate {
   // ------------------------------------------------------------------ evaluation
 
   datasetRefs(spec: JobSpec): DatasetRef[] {
-    const ids = [...new Set([...(spec.datasets?.reads ?? []), ...(spec.datasets?.writes ?? [])])];
+    const state = spec.session?.stateDataset;
     // A dataset missing from the registry can only come from outside the API: treat it as the strictest class.
-    return ids.map((id) => {
+    return declaredDatasetIds(spec).map((id) => {
       const d = this.datasets.get(id);
-      return d ? { id, name: d.name, classification: d.classification } : { id, name: id, classification: 'health' as DataClass };
+      const ref: DatasetRef = d
+        ? { id, name: d.name, classification: d.classification }
+        : { id, name: id, classification: 'health' as DataClass };
+      // A session works in its state dataset in place: on the storage of the dataset's home site.
+      if (id === state) ref.pinnedTo = d?.homeSite ?? `(unknown dataset ${id})`;
+      return ref;
     });
   }
 
@@ -170,13 +177,16 @@ export class ResidencyService implements ResidencyGate {
       !this.orgPolicies.has(org) &&
       !this.projectPolicies.has(project) &&
       !spec.datasets?.reads.length &&
-      !spec.datasets?.writes.length
+      !spec.datasets?.writes.length &&
+      !spec.session?.stateDataset
     );
   }
 
   admit(org: string, project: string, spec: JobSpec, now: number): void {
     if (this.unrestricted(org, project, spec)) return;
-    for (const id of [...(spec.datasets?.reads ?? []), ...(spec.datasets?.writes ?? [])]) {
+    const state = spec.session?.stateDataset;
+    if (state) this.admitStateDataset(org, project, state);
+    for (const id of declaredDatasetIds(spec)) {
       const d = this.datasets.get(id);
       if (!d || d.org !== org || d.deletedAt) throw notFound('dataset', id);
       for (const pol of [this.orgPolicies.get(org), this.projectPolicies.get(project)]) {
@@ -240,6 +250,29 @@ export class ResidencyService implements ResidencyGate {
         'residency_forbidden',
         `the only sites the residency rules${constrained ? " and the job's constraints" : ''} allow (${candidates.join(', ')}) cannot run this job: ${unfit}`,
         [{ path: 'gpuType', message: ev.rules.map((r) => r.id).join(', ') }],
+      );
+    }
+  }
+
+  /**
+   * admitStateDataset: a session's state dataset must be a live dataset of the session's own project
+   * (another organisation's answers as unknown) whose class jobs may write.
+   */
+  private admitStateDataset(org: string, project: string, id: string): void {
+    const d = this.datasets.get(id);
+    if (!d || d.org !== org || d.deletedAt) throw notFound('dataset', id);
+    if (d.project !== project) {
+      throw invalid(
+        'state_dataset_other_project',
+        `dataset ${id} belongs to project ${d.project}, not ${project}: a session keeps its state only in a dataset of its own project`,
+        [{ path: 'session.stateDataset', message: 'another project' }],
+      );
+    }
+    if (READ_ONLY_CLASSES.includes(d.classification)) {
+      throw invalid(
+        'state_dataset_read_only',
+        `dataset ${id} holds ${d.classification} data, which jobs never write: keep the session's state in a dataset of another class`,
+        [{ path: 'session.stateDataset', message: d.classification }],
       );
     }
   }

@@ -54,6 +54,7 @@ test('a member opens a session in a new tab on its own host, then stops it', asy
   await row.waitFor();
   assert.match(await text(row), /web-app/);
   assert.match(await text(row.getByTestId('time-left')), /^(59|60)m|^1h/);
+  assert.equal(await text(row.getByTestId('kept-in')), 'scratch (gone with it)');
   await shot(page, 'sessions');
   const [tab] = await Promise.all([context.waitForEvent('page'), row.getByRole('button', { name: 'Open' }).click()]);
   await tab.waitForURL(new RegExp(`^http://${id}\\.localhost:${w.proxyPort()}/$`));

@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
+  createStateDir,
   datasetEnvName,
   datasetVolumes,
   firstUnstaged,
   mountEnv,
   scratchVolume,
+  stateNotMounted,
   unstagedReason,
 } from '../../src/drivers/job-mounts.js';
 import { containerEnv, podmanRunArgs } from '../../src/drivers/podman.js';
@@ -61,6 +63,16 @@ describe('which datasets a job gets, and how (the control plane)', () => {
     assert.deepEqual(jobDatasets(spec, org), [{ id: 'ds_w', mode: 'rw' }]);
   });
 
+  test("a session's state dataset is mounted read-write, once, even if also declared as read", () => {
+    const session = { kind: 'session' as const, session: { preset: 'jupyter' as const, stateDataset: 'ds_w' } };
+    assert.deepEqual(jobDatasets(jobSpec(['true'], session), org), [{ id: 'ds_w', mode: 'rw' }]);
+    const both = jobSpec(['true'], { ...session, datasets: { reads: ['ds_r', 'ds_w'], writes: [] } });
+    assert.deepEqual(jobDatasets(both, org), [
+      { id: 'ds_r', mode: 'ro' },
+      { id: 'ds_w', mode: 'rw' },
+    ]);
+  });
+
   test('no datasets: nothing to mount', () => {
     assert.equal(jobDatasets(jobSpec(['true']), org), undefined);
   });
@@ -86,6 +98,26 @@ describe('volumes and variables on a node (job-mounts.ts)', () => {
       { host: '/srv/data/ds_w', container: '/datasets/ds_w', mode: 'rw', dataset: 'ds_w' },
     ]);
     assert.deepEqual(datasetVolumes(undefined, [{ id: 'ds_r', mode: 'ro' }]), []);
+  });
+
+  test("a session's state directory: made on first use under datasetRoot; without a read-write mount the run is refused", () => {
+    const root = join(tmp, 'state-root');
+    mkdirSync(root);
+    const spec = jobSpec(['true'], { kind: 'session', session: { preset: 'ssh', stateDataset: 'ds_s' } });
+    const volumes = datasetVolumes(root, [{ id: 'ds_s', mode: 'rw' }]);
+    assert.equal(stateNotMounted(spec, volumes), null);
+    createStateDir(spec, volumes);
+    assert.ok(statSync(join(root, 'ds_s')).isDirectory());
+    // Not made where the site's datasetRoot itself is missing (a misconfigured site, not a new dataset).
+    const missing = datasetVolumes(join(tmp, 'no-such-root'), [{ id: 'ds_s', mode: 'rw' }]);
+    createStateDir(spec, missing);
+    assert.equal(existsSync(join(tmp, 'no-such-root')), false);
+    assert.match(
+      stateNotMounted(spec, []) ?? '',
+      /^session_state_unavailable: the state dataset ds_s is not mounted read-write here/,
+    );
+    assert.match(stateNotMounted(spec, datasetVolumes(root, [{ id: 'ds_s', mode: 'ro' }])) ?? '', /session_state_unavailable/);
+    assert.equal(stateNotMounted(jobSpec(['true']), []), null);
   });
 
   test('ids that could leave datasetRoot or break --volume are refused', () => {

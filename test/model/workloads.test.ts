@@ -52,9 +52,14 @@ describe('JobSpec workload kinds', () => {
     assert.deepEqual(messages({ ...base, kind: 'session', session: { preset: 'ssh' } }), [
       'command: an ssh session runs sshd: it takes no command',
     ]);
+    // In an image the preset runs the image's own sshd.
     assert.deepEqual(
       messages({ name: 'x', project: 'robotics', image: 'localhost/x', kind: 'session', session: { preset: 'ssh' } }),
-      ['image: an ssh session runs the node’s own sshd: it takes no image (yet)'],
+      [],
+    );
+    assert.deepEqual(
+      messages({ name: 'x', project: 'robotics', kind: 'session', session: { preset: 'ssh', stateDataset: '../x' } }),
+      ['session.stateDataset: a dataset id'],
     );
     assert.equal(messages({ ...base, kind: 'session', session: { preset: 'vnc' } }).length, 1);
     assert.equal(messages({ ...base, kind: 'lambda' }).length, 1);

@@ -137,3 +137,38 @@ test('with no site allowed now, the wait names every excluded site with its own 
     /; other sites: us1 is in US, not in DE or the EU or the EEA or an adequacy country \[class:health:location\]$/,
   );
 });
+
+test('a session state dataset pins the job to its home site, named by id in the reason (never by its name)', () => {
+  const pinned = [{ id: 'ds_1', name: 'secret-notebooks', classification: 'internal' as const, pinnedTo: 'de2' }];
+  const ev = evaluateResidency({ sites: SITES, org: null, project: null, projectId: 'p1', datasets: pinned, now: NOW });
+  assert.deepEqual([ev.allowedSites, ev.everAllowedSites], [['de2'], ['de2']]);
+  assert.deepEqual(
+    ev.excluded.map((e) => [e.site, e.rule, e.reason]),
+    [
+      ['us1', 'dataset:ds_1:home-site', 'us1 does not hold dataset ds_1 (kept at de2)'],
+      ['de1', 'dataset:ds_1:home-site', 'de1 does not hold dataset ds_1 (kept at de2)'],
+    ],
+  );
+  assert.doesNotMatch(JSON.stringify(ev), /secret-notebooks/);
+  // With health data too, the pin and the class rules both apply: de2's C5 lapsed, so it waits, naming that.
+  const both = evaluateResidency({
+    sites: SITES,
+    org: null,
+    project: null,
+    projectId: 'p1',
+    datasets: [{ ...pinned[0]!, classification: 'health' as const }],
+    now: NOW,
+  });
+  assert.deepEqual([both.allowedSites, both.everAllowedSites], [[], ['de2']]);
+  assert.match(both.waitingReason ?? '', /C5 Type 2/);
+  // A state dataset kept at a site the class rules exclude can never be used: the job is refused.
+  const never = evaluateResidency({
+    sites: SITES,
+    org: null,
+    project: null,
+    projectId: 'p1',
+    datasets: [{ ...pinned[0]!, classification: 'health' as const, pinnedTo: 'us1' }],
+    now: NOW,
+  });
+  assert.deepEqual(never.everAllowedSites, []);
+});

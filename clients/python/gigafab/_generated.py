@@ -239,6 +239,7 @@ class _SessionSpecRequired(TypedDict):
 class SessionSpec(_SessionSpecRequired, total=False):
     port: int
     idleTimeoutMinutes: float
+    stateDataset: str
 
 
 class _ServiceJobRequired(TypedDict):
@@ -1314,6 +1315,7 @@ class Session(TypedDict):
     timeLeftSeconds: Optional[int]
     idleSeconds: Optional[int]
     idleTimeoutMinutes: Optional[float]
+    stateDataset: Optional[str]
 
 
 class SessionOpen(TypedDict):

@@ -49,7 +49,7 @@ export function SessionsView() {
         {data && data.items.length > 0 && (
           <DataTable
             testid="sessions"
-            cols={['Id', 'Name', 'Project', 'Preset', 'State', 'Time left', 'Idle', 'Idle limit', 'Actions']}
+            cols={['Id', 'Name', 'Project', 'Preset', 'State', 'Time left', 'Idle', 'Idle limit', 'Kept in', 'Actions']}
             rows={data.items}
             row={(s) => (
               <tr key={s.jobId} data-session={s.jobId}>
@@ -65,6 +65,9 @@ export function SessionsView() {
                 <td data-testid="time-left">{dur(s.timeLeftSeconds)}</td>
                 <td data-testid="idle">{dur(s.idleSeconds)}</td>
                 <td>{s.idleTimeoutMinutes === null ? '–' : `${s.idleTimeoutMinutes} min`}</td>
+                <td data-testid="kept-in" title="where the session keeps its work (its working directory)">
+                  {s.stateDataset ? <code>{s.stateDataset}</code> : 'scratch (gone with it)'}
+                </td>
                 <td>
                   {mayUse && (
                     <>

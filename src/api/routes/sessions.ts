@@ -23,6 +23,10 @@ export const SessionSchema = z
     timeLeftSeconds: z.number().int().nullable(),
     idleSeconds: z.number().int().nullable(),
     idleTimeoutMinutes: z.number().nullable(),
+    stateDataset: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The dataset it keeps its work in (its working directory); null: scratch, gone with the session' }),
   })
   .openapi('Session');
 

@@ -20,6 +20,7 @@ interface SessionItem {
   timeLeftSeconds: number | null;
   idleSeconds: number | null;
   idleTimeoutMinutes: number | null;
+  stateDataset?: string | null;
 }
 
 /** openInBrowser: the desktop's opener (xdg-open, open on macOS), detached; false when there is none. */
@@ -97,7 +98,7 @@ export function registerSession(program: Command, rt: Runtime): void {
       const secs = (s: number | null) => (s === null ? '-' : formatDuration(s));
       ctx.out(
         renderTable(
-          ['ID', 'PROJECT', 'NAME', 'PRESET', 'STATE', 'TIME LEFT', 'IDLE', 'IDLE LIMIT', 'URL'],
+          ['ID', 'PROJECT', 'NAME', 'PRESET', 'STATE', 'TIME LEFT', 'IDLE', 'IDLE LIMIT', 'KEPT IN', 'URL'],
           data.items.map((s) => [
             s.jobId,
             s.project,
@@ -107,6 +108,7 @@ export function registerSession(program: Command, rt: Runtime): void {
             secs(s.timeLeftSeconds),
             secs(s.idleSeconds),
             s.idleTimeoutMinutes === null ? '-' : `${s.idleTimeoutMinutes}m`,
+            s.stateDataset ?? 'scratch',
             s.url ?? '-',
           ]),
         ),

@@ -51,6 +51,8 @@ export interface SessionView {
   timeLeftSeconds: number | null;
   idleSeconds: number | null;
   idleTimeoutMinutes: number | null;
+  /** The dataset the session keeps its work in (session.stateDataset); null: scratch only, gone with it. */
+  stateDataset: string | null;
 }
 
 /** When the idle warning comes: before the stop by at most 5 minutes, and at half the timeout at the earliest. */
@@ -112,6 +114,7 @@ export class Sessions {
         timeLeftSeconds: startedAt === null ? null : Math.max(0, Math.round(limit - (now - startedAt) / 1000)),
         idleSeconds: idleMs === null ? null : Math.max(0, Math.round(idleMs / 1000)),
         idleTimeoutMinutes: spec.session?.idleTimeoutMinutes ?? null,
+        stateDataset: spec.session?.stateDataset ?? null,
       });
     };
     for (const [id, r] of this.d.state.running) {

@@ -20,20 +20,33 @@ export interface SessionWorld {
   proxyPort(): number;
 }
 
-export async function startSessionWorld(prefix: string): Promise<SessionWorld> {
+/** A site that may keep health data (a German operator with a current C5 Type 2), for tests that register some. */
+const HEALTH_READY =
+  'operator: { name: Lab GmbH, establishment: DE }, attestations: [{ name: BSI C5 Type 2, validFrom: 2025-01-01, validUntil: 2099-01-01, issuer: Example Audit AG }], ';
+
+/**
+ * Options: `datasetRoot` stages datasets at lab1 (`<datasetRoot>/<id>`); `secondSite` adds a site lab2
+ * (its own jobs directory and, with datasetRoot, `<datasetRoot>-lab2`) with the same workstation.
+ */
+export async function startSessionWorld(
+  prefix: string,
+  opts: { datasetRoot?: string; secondSite?: boolean } = {},
+): Promise<SessionWorld> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const jobsDir = join(dir, 'jobs');
   const fleet = join(dir, 'fleet.yaml');
+  const site = (id: string, jobs: string, root: string | undefined) =>
+    `  - { id: ${id}, name: Lab, city: Munich, country: DE, certifications: [], ${root ? HEALTH_READY : ''}driver: { kind: local, baseDir: ${jobs}, timeoutGraceSeconds: 2, gpuPassthrough: none${root ? `, datasetRoot: ${root}` : ''} } }\n`;
+  const pool = (id: string) => `  - { site: ${id}, nodeType: ws, count: 1, unitSize: 1, namePrefix: ${id}-ws }\n`;
+  const root2 = opts.datasetRoot ? `${opts.datasetRoot}-lab2` : undefined;
   writeFileSync(
     fleet,
     `name: workstation
 sites:
-  - { id: lab1, name: Lab, city: Munich, country: DE, certifications: [], driver: { kind: local, baseDir: ${jobsDir}, timeoutGraceSeconds: 2 } }
-nodeTypes:
+${site('lab1', jobsDir, opts.datasetRoot)}${opts.secondSite ? site('lab2', join(dir, 'jobs-lab2'), root2) : ''}nodeTypes:
   - { id: ws, gpuType: L4, gpusPerNode: 4, gpuMemoryGiB: 24, interconnect: pcie, cpus: 16, memoryGiB: 64 }
 pools:
-  - { site: lab1, nodeType: ws, count: 1, unitSize: 1, namePrefix: lab1-ws }
-`,
+${pool('lab1')}${opts.secondSite ? pool('lab2') : ''}`,
   );
   const bin = join(dir, 'bin');
   writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
