@@ -140,6 +140,27 @@ test('gigafab: rules 6 and 7 follow the task list (constrained tasks, multi-GPU 
   assert.equal(m.constrainedPickyShare, GIGAFAB_PICKY_SHARE);
 });
 
+test('gigafab: no idle-node point on multi-GPU-heavy lists (rule 8), from a 15 % multi-GPU share on', () => {
+  // 2 x 4 GPUs of 51 (15.7 %) vs 2 x 4 of 54 (14.8 %).
+  const justAbove = [...Array.from({ length: 43 }, () => task(4, 1, 1000)), task(8, 4, 1000), task(8, 4, 1000)];
+  const justBelow = [...Array.from({ length: 46 }, () => task(4, 1, 1000)), task(8, 4, 1000), task(8, 4, 1000)];
+  assert.ok(multiGpuShare(justAbove) >= 0.15 && multiGpuShare(justBelow) < 0.15);
+  assert.equal(gigafabParamsFor(justAbove).idleNodePenalty, 0);
+  assert.equal(gigafabParamsFor(justBelow).idleNodePenalty, GIGAFAB_IDLE_NODE_PENALTY);
+  assert.equal(gigafabParamsFor(justBelow).wholeNodeGpus, GIGAFAB_PARAMS.wholeNodeGpus);
+  // Scored: a 1-GPU task opening an idle 2-GPU node loses nothing there, 3 points with rule 7's penalty.
+  const nodes = Array.from({ length: 3 }, (_, i) => node(`n${i}`, 32, 2, 'G2'));
+  const one = task(4, 1, 1000);
+  const model = new FragmentationModel(typicalTasks(justAbove));
+  const c = new SharingCluster(nodes);
+  c.place(task(4, 1, 1000), { node: 0, gpus: [0] });
+  const params = gigafabParamsFor(justAbove);
+  const rule8 = gigafabPolicy(model, c, params, null);
+  const rule7 = gigafabPolicy(model, c, { ...params, idleNodePenalty: 3 }, null);
+  assert.equal(rule7.score(c, one, 1).score, rule8.score(c, one, 1).score - 3, 'idle node: rule 7 took 3 points');
+  assert.equal(rule7.score(c, one, 0).score, rule8.score(c, one, 0).score, 'a used node never had the point');
+});
+
 test("gigafab: the fraction weight follows the workload's fractional share", () => {
   // 3 x 500 milli of 2,500 milli requested = 60 % fractional; 1 x 500 of 4,500 = 11 %.
   const heavy = [task(4, 1, 500), task(4, 1, 500), task(4, 1, 500), task(4, 1, 1000), task(8, 0, 0)];

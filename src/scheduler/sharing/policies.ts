@@ -285,18 +285,20 @@ export const GIGAFAB_CONSTRAINED_PICKY_SHARE = 0.2;
 export const GIGAFAB_CONSTRAINED_SCARCE_PENALTY = 4;
 /**
  * Rule 7, multi-GPU-heavy workloads (issue 18, part 3): when tasks of 2+ GPUs ask for at least
- * GIGAFAB_MULTI_GPU_HEAVY_SHARE of the GPU request (the published lists: at most 7.3 %), whole
- * nodes are what the many multi-GPU tasks need: a smaller task loses
- * GIGAFAB_MULTI_GPU_IDLE_NODE_PENALTY points (instead of 1) for opening a fully idle node of
- * GIGAFAB_MULTI_GPU_WHOLE_NODE_GPUS or more GPUs (instead of 8), whole-GPU and CPU-only tasks are
- * scored on 0.85 F + 0.15 F', and fractions on FGD's measure alone (unless rule 5 applies). Chosen
- * on derived families only (docs/fgd-reproduction.md).
+ * GIGAFAB_MULTI_GPU_HEAVY_SHARE of the GPU request (the published lists: at most 7.3 %),
+ * whole-GPU and CPU-only tasks are scored on 0.85 F + 0.15 F', and fractions on FGD's measure alone
+ * (unless rule 5 applies). Rule 8 (issue 18, part 4): there a smaller task loses no point for
+ * opening a fully idle node (GIGAFAB_MULTI_GPU_IDLE_NODE_PENALTY = 0; rule 7 had 3 points for
+ * nodes of GIGAFAB_MULTI_GPU_WHOLE_NODE_GPUS or more): with many multi-GPU tasks the
+ * fragmentation measures already value idle nodes, and the extra point pushed small tasks into
+ * partly used nodes, which cost GPUs from 97-100 % load on. Chosen on derived families only
+ * (docs/fgd-reproduction.md).
  */
 export const GIGAFAB_MULTI_GPU_HEAVY_SHARE = 0.15;
 export const GIGAFAB_MULTI_GPU_FGD_WEIGHT = 0.85;
 export const GIGAFAB_MULTI_GPU_FRACTION_FGD_WEIGHT = 1;
 export const GIGAFAB_MULTI_GPU_WHOLE_NODE_GPUS = 2;
-export const GIGAFAB_MULTI_GPU_IDLE_NODE_PENALTY = 3;
+export const GIGAFAB_MULTI_GPU_IDLE_NODE_PENALTY = 0;
 
 export interface GigafabParams {
   fgdWeight: number;
