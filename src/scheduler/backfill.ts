@@ -19,7 +19,7 @@ import type { GpuType } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
-import { type PlacementRequest, placeJob } from './placement.js';
+import { fits, type PlacementRequest, placeJob } from './placement.js';
 import type { BackfillInput, CapacityWindow, MaintenanceWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
 
 /** RESERVED_PROJECT owns phantom allocations; it starts with NUL so it can never clash with a project. */
@@ -63,6 +63,8 @@ export class Backfill {
   /** Running jobs with an expected end, per GPU type, in order of end (see endings). */
   private readonly runningEndings = new Map<GpuType, Ending[]>();
   private suspended: Held[] = [];
+  /** heldGpus' answer; dropped whenever a phantom is held or released. */
+  private heldCache: Map<number, number> | undefined;
   /** GPUs (node/gpu) of every reservation made so far: later reservations never share them. */
   private readonly reservedGpus = new Set<string>();
 
@@ -102,6 +104,7 @@ export class Backfill {
       if ((mask & (1 << i)) === 0 || !h.allocated) continue;
       this.cluster.release(h.phantomId);
       h.allocated = false;
+      this.heldCache = undefined;
       this.suspended.push(h);
     }
   }
@@ -151,15 +154,30 @@ export class Backfill {
     return { owners: this.held.map((h) => h.res.jobId), start };
   }
 
-  /** fitsWithoutReservations tells whether the request would fit if no GPU were reserved. */
+  /**
+   * fitsWithoutReservations tells whether the request would fit if no GPU were reserved. It counts
+   * the held GPUs as free on their nodes (placement.fits with `extra`) instead of releasing and
+   * re-holding every phantom: the same answer (releasing a phantom frees exactly those GPUs) at
+   * the cost of the held nodes, not of a placement and a re-hold. Single-unit requests release.
+   */
   fitsWithoutReservations(req: PlacementRequest): boolean {
+    if (!req.constraints?.singleUnit) return fits(this.cluster, req, this.heldGpus());
     const outer = this.suspended;
     this.suspended = [];
     this.suspend((1 << this.held.length) - 1);
-    const ok = placeJob(this.cluster, req).ok;
+    const ok = fits(this.cluster, req);
     this.resume();
     this.suspended = outer;
     return ok;
+  }
+
+  /** heldGpus: node index -> GPUs the held phantoms hold now (cached until a phantom changes). */
+  private heldGpus(): ReadonlyMap<number, number> {
+    if (this.heldCache) return this.heldCache;
+    const out = new Map<number, number>();
+    for (const h of this.held) if (h.allocated) this.cluster.addWholeGpus(h.phantomId, out);
+    this.heldCache = out;
+    return out;
   }
 
   /**
@@ -260,6 +278,7 @@ export class Backfill {
       if (h.allocated) this.cluster.release(h.phantomId);
       h.allocated = false;
     }
+    this.heldCache = undefined;
   }
 
   private hold(h: Held): void {
@@ -271,6 +290,7 @@ export class Backfill {
     if (nodes.length === 0) return;
     this.cluster.allocate(h.phantomId, RESERVED_PROJECT, { ...h.res.placement, nodes });
     h.allocated = true;
+    this.heldCache = undefined;
   }
 
   private endings(gpuType: GpuType): Ending[] {
@@ -350,6 +370,8 @@ export class Backfill {
       // GPUs an earlier reservation will take when this job ends stay unavailable (shadow hold).
       this.shadow(e, shadows);
       if (this.cluster.freeGpus({ gpuType }) < needs) continue;
+      // Rank and bind only once it fits (fits is placeJob's .ok, without the ranking).
+      if (!fits(this.cluster, req)) continue;
       const out = placeJob(this.cluster, req);
       if (out.ok) {
         found = { start: e.end, placement: out.placement };

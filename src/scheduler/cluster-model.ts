@@ -742,6 +742,19 @@ export class ClusterModel {
     return this.allocations.has(jobId);
   }
 
+  /**
+   * addWholeGpus adds, per node index, the whole GPUs `jobId` holds (shares count none) to `into`:
+   * what releasing it would free on each node. No-op when it holds nothing.
+   */
+  addWholeGpus(jobId: string, into: Map<number, number>): void {
+    const rec = this.allocations.get(jobId);
+    if (!rec) return;
+    for (let k = 0; k < rec.nodeIdx.length; k++) {
+      const n = popcount(rec.masks[k]);
+      if (n > 0) into.set(rec.nodeIdx[k], (into.get(rec.nodeIdx[k]) ?? 0) + n);
+    }
+  }
+
   /** allocatedJobs lists the ids of all jobs holding GPUs, in allocation order. */
   allocatedJobs(): string[] {
     return [...this.allocations.keys()];
@@ -844,6 +857,11 @@ export class ClusterModel {
     const unit = this.unitStates[u];
     const local = unit.fullyFree.next(after < 0 ? -1 : this.nodeUnitLocal[after]);
     return local < 0 ? -1 : unit.nodes[local];
+  }
+
+  /** groupOf returns the dense (site, GPU type) group id of a node. */
+  groupOf(i: number): number {
+    return this.nodeGroup[i];
   }
 
   /** unitOfNode returns the dense unit id of a node. */

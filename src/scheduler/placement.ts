@@ -216,6 +216,45 @@ function shortfall(cluster: ClusterModel, groups: readonly GroupInfo[], req: Pla
 }
 
 /**
+ * fits tells whether placeJob(cluster, req) would succeed, without ranking or binding: callers
+ * that only test `.ok` (preemption's remove-until-fits loop, backfill's "would it fit without the
+ * reservations") pay for stage 1 alone. Exact: outside a single-unit constraint a ranker always
+ * returns a plan for a group that passes stage 1 (bestFitRanker always; wholeNodeRanker because
+ * the group's eligible nodes are its fully free up nodes, which are exactly its units' fully free
+ * sets), so placeJob fails only when no group passes; single-unit requests run their ranker.
+ *
+ * `extra` (node index -> GPUs) counts GPUs held by allocations that the caller imagines released
+ * (backfill's phantom holds) as free on their nodes, without touching the cluster: a node then
+ * becomes eligible when its free count reaches gpusPerNode with them. Not for single-unit requests
+ * (their ranker reads the nodes themselves): the caller must release those allocations for real.
+ */
+export function fits(cluster: ClusterModel, req: PlacementRequest, extra?: ReadonlyMap<number, number>): boolean {
+  const c = req.constraints;
+  if (extra && c?.singleUnit) throw new Error('fits: extra GPUs cannot be counted for a single-unit request');
+  for (const group of cluster.groupsOfType(req.gpuType)) {
+    if (c && !c.allows(group)) continue;
+    if (req.gpusPerNode > group.maxGpus) continue;
+    let eligible = eligibleNodes(cluster, group, req.gpusPerNode);
+    if (extra) eligible += newlyEligible(cluster, group, req.gpusPerNode, extra);
+    if (eligible < req.nodes) continue;
+    if (c?.singleUnit && !singleUnitRanker(cluster, group, req)) continue;
+    return true;
+  }
+  return false;
+}
+
+/** newlyEligible: the group's placeable nodes that reach `gpus` free only with their `extra` GPUs. */
+function newlyEligible(cluster: ClusterModel, group: GroupInfo, gpus: number, extra: ReadonlyMap<number, number>): number {
+  let n = 0;
+  for (const [i, held] of extra) {
+    if (cluster.groupOf(i) !== group.id || !cluster.isPlaceable(i)) continue;
+    const free = cluster.freeCountOf(i);
+    if (free < gpus && free + held >= gpus) n++;
+  }
+  return n;
+}
+
+/**
  * placeJob finds the best placement for `req` in the current cluster state (see module comment).
  * Does not allocate; the caller binds the result with cluster.allocate.
  */

@@ -34,7 +34,7 @@ import type { Placement } from '../model/job.js';
 import type { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, hasConstraints } from './constraints.js';
-import { placeJob } from './placement.js';
+import { fits } from './placement.js';
 import { placeShare } from './share-placement.js';
 import type { PreemptionDecision, PreemptionInput, RunningJobInfo, SchedJob } from './types.js';
 
@@ -140,12 +140,13 @@ export class Preemptor {
     if (this.failed.has(key) && cacheable) return null;
     const constraints = constraintsFor(this.cluster, job);
     const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
-    // A share needs a GPU no other organisation holds: its blast cap is counted as one GPU's.
-    const fitsNow = () => (job.share ? placeShare(this.cluster, job, gpuType, constraints).ok : placeJob(this.cluster, req).ok);
+    // fits: placeJob's .ok without ranking. A share needs a GPU no other organisation holds: its
+    // blast cap is counted as one GPU's.
+    const fitsNow = () => (job.share ? placeShare(this.cluster, job, gpuType, constraints).ok : fits(this.cluster, req));
     const limit = this.cap * (job.share ? 1 : job.gpusPerNode * job.nodes);
     const removed: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
     let newGpus = 0;
-    let fits = false;
+    let fitted = false;
     for (const c of this.candidates(gpuType)) {
       if (this.taken.has(c.info.id)) continue;
       if (!c.info.evicting && newGpus + c.gpus > limit) continue;
@@ -155,12 +156,12 @@ export class Preemptor {
       removed.push({ c, reason });
       if (!c.info.evicting) newGpus += c.gpus;
       if (fitsNow()) {
-        fits = true;
+        fitted = true;
         break;
       }
     }
     const kept: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
-    if (fits) {
+    if (fitted) {
       // Add back in reverse order every victim the job fits without (the last one is needed).
       kept.push(removed[removed.length - 1]);
       for (let k = removed.length - 2; k >= 0; k--) {
@@ -175,7 +176,7 @@ export class Preemptor {
     for (const r of removed)
       if (!this.cluster.hasAllocation(r.c.info.id))
         this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org, r.c.spread);
-    if (!fits) {
+    if (!fitted) {
       if (!constraints && cacheable) this.failed.add(key);
       return null;
     }
