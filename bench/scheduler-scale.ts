@@ -512,7 +512,17 @@ export async function benchSchedulerScale(
             const row = {
               scale,
               calibrationMs,
-              ...runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true, mode, scheduler, opts.turnover),
+              ...runScale(
+                fleet,
+                scale,
+                pending,
+                cycles,
+                7 + scale + pending,
+                opts.explain ?? true,
+                mode,
+                scheduler,
+                opts.turnover,
+              ),
             };
             // Let the observer deliver this configuration's GC entries (on a timer turn), then attribute them.
             await new Promise((resolve) => setTimeout(resolve, 20));
