@@ -418,12 +418,24 @@ function byEnd(a: Ending, b: Ending): number {
 
 /** blockers: the released jobs (at most 20, sorted) holding GPUs of `placement`. */
 function blockers(placement: Placement, released: readonly Ending[]): string[] {
-  const reserved = new Set<string>();
-  for (const a of placement.nodes) for (const g of a.gpus) reserved.add(`${a.node}/${g}`);
+  // Node -> reserved GPU bitmask: a released job is checked node by node, without building strings.
+  const reserved = new Map<string, number>();
+  for (const a of placement.nodes) {
+    let m = reserved.get(a.node) ?? 0;
+    for (const g of a.gpus) m |= 1 << g;
+    reserved.set(a.node, m);
+  }
   const out: string[] = [];
   for (const e of released) {
     if (out.length >= 20) break;
-    if (e.placement.nodes.some((a) => a.gpus.some((g) => reserved.has(`${a.node}/${g}`)))) out.push(e.id);
+    if (e.placement.nodes.some((a) => overlaps(reserved.get(a.node), a.gpus))) out.push(e.id);
   }
   return out.sort();
+}
+
+/** overlaps: some of `gpus` is in the bitmask `mask` (undefined: none reserved on that node). */
+function overlaps(mask: number | undefined, gpus: readonly number[]): boolean {
+  if (mask === undefined) return false;
+  for (const g of gpus) if ((mask & (1 << g)) !== 0) return true;
+  return false;
 }

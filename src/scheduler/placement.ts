@@ -255,6 +255,70 @@ function newlyEligible(cluster: ClusterModel, group: GroupInfo, gpus: number, ex
 }
 
 /**
+ * FreeOverlay answers fits(cluster, req, extra) while whole allocations are added to and taken
+ * from the imagined release set one at a time, in O(nodes of that allocation) each and
+ * O(groups of the type) per question: preemption's remove-until-fits and add-back search runs on
+ * it instead of releasing and re-allocating its candidates. The cluster must not change while the
+ * overlay is in use. Not for single-unit requests, nor for shares (releasing a share frees its GPU
+ * only when it is the last one): the caller checks (isWhole) and releases for real then.
+ */
+export class FreeOverlay {
+  /** Node index -> GPUs the imagined releases free on it. */
+  private readonly extra = new Map<number, number>();
+  /** Group id -> its placeable nodes that reach gpusPerNode free only with their extra GPUs. */
+  private readonly gained = new Map<number, number>();
+
+  constructor(
+    private readonly cluster: ClusterModel,
+    private readonly req: PlacementRequest,
+  ) {
+    if (req.constraints?.singleUnit) throw new Error('FreeOverlay: not for a single-unit request');
+  }
+
+  /** add imagines `jobId` released. */
+  add(jobId: string): void {
+    this.change(jobId, 1);
+  }
+
+  /** remove undoes add. */
+  remove(jobId: string): void {
+    this.change(jobId, -1);
+  }
+
+  private change(jobId: string, sign: number): void {
+    const per = new Map<number, number>();
+    this.cluster.addWholeGpus(jobId, per);
+    const g = this.req.gpusPerNode;
+    for (const [i, n] of per) {
+      const before = this.extra.get(i) ?? 0;
+      const after = before + sign * n;
+      if (after === 0) this.extra.delete(i);
+      else this.extra.set(i, after);
+      if (!this.cluster.isPlaceable(i)) continue;
+      const free = this.cluster.freeCountOf(i);
+      if (free >= g) continue; // eligible with or without the extra GPUs
+      const was = free + before >= g;
+      const now = free + after >= g;
+      if (was === now) continue;
+      const group = this.cluster.groupOf(i);
+      this.gained.set(group, (this.gained.get(group) ?? 0) + (now ? 1 : -1));
+    }
+  }
+
+  /** fits: fits(cluster, req, extra) for the allocations imagined released now. */
+  fits(): boolean {
+    const c = this.req.constraints;
+    for (const group of this.cluster.groupsOfType(this.req.gpuType)) {
+      if (c && !c.allows(group)) continue;
+      if (this.req.gpusPerNode > group.maxGpus) continue;
+      if (eligibleNodes(this.cluster, group, this.req.gpusPerNode) + (this.gained.get(group.id) ?? 0) >= this.req.nodes)
+        return true;
+    }
+    return false;
+  }
+}
+
+/**
  * placeJob finds the best placement for `req` in the current cluster state (see module comment).
  * Does not allocate; the caller binds the result with cluster.allocate.
  */

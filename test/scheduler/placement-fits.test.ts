@@ -19,7 +19,7 @@ import {
   type RunningJobInfo,
   type SchedJob,
 } from '../../src/scheduler/index.js';
-import { fits } from '../../src/scheduler/placement.js';
+import { FreeOverlay, fits } from '../../src/scheduler/placement.js';
 import { job, makeFleet } from './fixtures.js';
 
 const NOW = 1_000_000_000;
@@ -114,6 +114,40 @@ test('fits equals placeJob(...).ok, and fits with extra GPUs equals releasing th
   }
   // Meaningful only if the released GPUs change the answer often.
   assert.ok(changed > 100, `releasing changed the answer ${changed} times`);
+});
+
+test('FreeOverlay follows adds and removes exactly like fits with the same extra GPUs', () => {
+  let changed = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const rand = mulberry32(500 + seed);
+    const cluster = new ClusterModel(fleet());
+    const running: RunningJobInfo[] = [];
+    fill(cluster, rand, running);
+    for (let t = 0; t < 10; t++) {
+      const req = request(cluster, rand);
+      if (req.constraints?.singleUnit) continue;
+      const overlay = new FreeOverlay(cluster, req);
+      const inSet: string[] = [];
+      for (let step = 0; step < 30; step++) {
+        if (inSet.length > 0 && rand() < 0.35) {
+          const id = inSet.splice(Math.floor(rand() * inSet.length), 1)[0];
+          overlay.remove(id);
+        } else {
+          const r = running[Math.floor(rand() * running.length)];
+          if (!inSet.includes(r.id)) {
+            inSet.push(r.id);
+            overlay.add(r.id);
+          }
+        }
+        const extra = new Map<number, number>();
+        for (const id of inSet) cluster.addWholeGpus(id, extra);
+        const want = fits(cluster, req, extra);
+        assert.equal(overlay.fits(), want, `seed ${seed} try ${t} step ${step}`);
+        if (want !== fits(cluster, req)) changed++;
+      }
+    }
+  }
+  assert.ok(changed > 50, `the imagined releases changed the answer ${changed} times`);
 });
 
 /** reference: release every phantom the cluster holds, place, hold them again exactly. */
