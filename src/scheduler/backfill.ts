@@ -17,7 +17,7 @@
  */
 import type { GpuType } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
-import type { ClusterModel } from './cluster-model.js';
+import type { ClusterModel, TakenAway } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
 import { fits, type PlacementRequest, placeJob } from './placement.js';
 import type { BackfillInput, CapacityWindow, MaintenanceWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
@@ -300,11 +300,11 @@ export class Backfill {
       running = [];
       for (const r of this.runningById.values()) {
         if (r.maxRuntimeSeconds === undefined && !r.evicting) continue;
-        const placement = this.cluster.allocationOf(r.id);
-        const project = this.cluster.projectOf(r.id);
-        if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
+        const held = this.cluster.allocationView(r.id);
+        if (!held || held.placement.gpuType !== gpuType) continue;
+        const { placement, project } = held;
         const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
-        const holder = this.cluster.orgOf(r.id) ?? r.org;
+        const holder = held.org;
         running.push({
           id: r.id,
           org: r.org,
@@ -313,7 +313,7 @@ export class Backfill {
           placement,
           end: Math.max(this.now, end),
           preemptible: r.preemptible,
-          spread: this.cluster.spreadOf(r.id),
+          spread: held.spread,
         });
       }
       running.sort(byEnd);
@@ -329,16 +329,19 @@ export class Backfill {
    */
   private planAt(req: PlacementRequest, gone: (e: Ending) => boolean): { placement: Placement; blockedBy: string[] } | null {
     const released: Ending[] = [];
+    const taken: TakenAway[] = [];
     const shadows: string[] = [];
     for (const e of this.endings(req.gpuType)) {
       if (!gone(e)) continue;
-      this.cluster.release(e.id);
+      const t = this.cluster.takeAway(e.id);
+      if (t) taken.push(t);
       released.push(e);
       this.shadow(e, shadows);
     }
     const out = placeJob(this.cluster, req);
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder, e.spread);
+    // Put back what was taken, in the same order (the same state as re-allocating each ending).
+    for (const t of taken) this.cluster.putBack(t);
     if (!out.ok) return null;
     return { placement: out.placement, blockedBy: blockers(out.placement, released) };
   }
@@ -362,10 +365,12 @@ export class Backfill {
     const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints: constraintsFor(this.cluster, job) };
     const needs = job.gpusPerNode * job.nodes;
     const released: Ending[] = [];
+    const taken: TakenAway[] = [];
     const shadows: string[] = [];
     let found: { start: number; placement: Placement } | null = null;
     for (const e of this.endings(gpuType)) {
-      this.cluster.release(e.id);
+      const t = this.cluster.takeAway(e.id);
+      if (t) taken.push(t);
       released.push(e);
       // GPUs an earlier reservation will take when this job ends stay unavailable (shadow hold).
       this.shadow(e, shadows);
@@ -379,7 +384,7 @@ export class Backfill {
       }
     }
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder, e.spread);
+    for (const t of taken) this.cluster.putBack(t);
     if (!found) return null;
     return { ...found, blockedBy: blockers(found.placement, released) };
   }

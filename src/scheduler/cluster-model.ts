@@ -108,6 +108,20 @@ interface AllocationRecord {
   spread?: string;
 }
 
+/** AllocationView: who holds an allocation, where, and its spread group. */
+export interface AllocationView {
+  readonly project: string;
+  readonly org: string;
+  readonly placement: Placement;
+  readonly spread?: string;
+}
+
+/** TakenAway: an allocation released by takeAway, to be restored by putBack. */
+export interface TakenAway {
+  readonly jobId: string;
+  readonly rec: AllocationRecord;
+}
+
 /** ShareRecord: one share (fraction or MIG instance) of one GPU. */
 interface ShareRecord {
   /** Absolute GPU index (gpuBase of the node + GPU index). */
@@ -590,6 +604,63 @@ export class ClusterModel {
     if (byNode.size === 0) this.spreadByGroup.delete(key);
   }
 
+  /**
+   * takeAway releases `jobId` and returns what it held, for putBack: the "release, look, restore"
+   * pattern of backfill's plans without re-validating and re-indexing the placement on the way
+   * back. Undefined when it holds nothing.
+   */
+  takeAway(jobId: string): TakenAway | undefined {
+    const rec = this.allocations.get(jobId);
+    if (!rec) return undefined;
+    this.release(jobId);
+    return { jobId, rec };
+  }
+
+  /**
+   * putBack re-allocates what takeAway took, exactly as allocate(jobId, project, placement, org,
+   * spread) would (same record, same index updates, same order of allocations), reusing its node
+   * indexes and masks. Throws if a GPU of it was taken meanwhile.
+   */
+  putBack(t: TakenAway): void {
+    const { jobId, rec } = t;
+    if (rec.share || this.allocations.has(jobId)) {
+      this.allocate(jobId, rec.project, rec.placement, rec.org, rec.spread);
+      return;
+    }
+    for (let k = 0; k < rec.nodeIdx.length; k++) {
+      const i = rec.nodeIdx[k];
+      if ((this.freeMask[i] & rec.masks[k]) >>> 0 !== rec.masks[k])
+        throw new ClusterModelError(`job ${jobId}: a GPU of ${this.nodes[i].id} was taken before it was put back`);
+    }
+    let gpus = 0;
+    for (let k = 0; k < rec.nodeIdx.length; k++) {
+      const i = rec.nodeIdx[k];
+      const taken = popcount(rec.masks[k]);
+      gpus += taken;
+      this.detach(i);
+      this.freeMask[i] = (this.freeMask[i] & ~rec.masks[k]) >>> 0;
+      this.freeCount[i] -= taken;
+      this.groupStates[this.nodeGroup[i]].allocated += taken;
+      this.attach(i);
+      let jobs = this.nodeJobs[i];
+      if (!jobs) {
+        jobs = new Set();
+        this.nodeJobs[i] = jobs;
+      }
+      jobs.add(jobId);
+    }
+    this.addUsage(rec.project, rec.placement.gpuType, gpus * MILLI_PER_GPU);
+    this.allocations.set(jobId, rec);
+    if (rec.spread === undefined) return;
+    const key = `${rec.org}\u0000${rec.spread}`;
+    let byNode = this.spreadByGroup.get(key);
+    if (!byNode) {
+      byNode = new Map();
+      this.spreadByGroup.set(key, byNode);
+    }
+    for (const i of rec.nodeIdx) byNode.set(i, (byNode.get(i) ?? 0) + 1);
+  }
+
   /** spreadOf: the spread group `jobId` was allocated with, if any (re-allocations pass it back). */
   spreadOf(jobId: string): string | undefined {
     return this.allocations.get(jobId)?.spread;
@@ -720,6 +791,11 @@ export class ClusterModel {
   /** allocationOf returns the placement held by `jobId`, if any. */
   allocationOf(jobId: string): Placement | undefined {
     return this.allocations.get(jobId)?.placement;
+  }
+
+  /** allocationView: project, organisation, placement and spread group of `jobId`, in one lookup. */
+  allocationView(jobId: string): AllocationView | undefined {
+    return this.allocations.get(jobId);
   }
 
   /** orgOf returns the organisation `jobId` was allocated for (re-allocations pass it back), if it holds GPUs. */

@@ -97,9 +97,9 @@ export class Preemptor {
     if (list) return list;
     list = [];
     for (const info of this.running) {
-      const placement = this.cluster.allocationOf(info.id);
-      const project = this.cluster.projectOf(info.id);
-      if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
+      const held = this.cluster.allocationView(info.id);
+      if (!held || held.placement.gpuType !== gpuType) continue;
+      const { placement, project } = held;
       if (!info.evicting && (!info.preemptible || this.now - info.startedAt < this.minRuntimeMs)) continue;
       // GPU-equivalents: a 250-milli share counts 0.25 against the blast cap.
       const gpus = placementGpuEquivalents(placement);
@@ -107,11 +107,11 @@ export class Preemptor {
       list.push({
         info,
         project,
-        org: this.cluster.orgOf(info.id) ?? info.org,
+        org: held.org,
         placement,
         gpus,
         lostMs,
-        spread: this.cluster.spreadOf(info.id),
+        spread: held.spread,
       });
     }
     list.sort(

@@ -210,3 +210,34 @@ test('fitsWithoutReservations equals releasing every held phantom, through holds
   // The check means something only if the phantoms change the answer in some of the cases.
   assert.ok(differs > 20, `phantoms changed the answer in ${differs} of ${checked} checks`);
 });
+
+test('takeAway then putBack leaves the cluster as release then allocate does (indexes, order, views)', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const a = new ClusterModel(fleet());
+    const b = new ClusterModel(fleet());
+    const running: RunningJobInfo[] = [];
+    fill(a, mulberry32(700 + seed), running);
+    fill(b, mulberry32(700 + seed), []);
+    const rand = mulberry32(900 + seed);
+    const gone = running.filter(() => rand() < 0.4);
+    const taken = gone.map((r) => a.takeAway(r.id));
+    const saved = gone.map((r) => ({ id: r.id, v: b.allocationView(r.id) }));
+    for (const r of gone) b.release(r.id);
+    assert.deepEqual(a.allocatedJobs(), b.allocatedJobs(), `seed ${seed}: released`);
+    for (const t of taken) if (t) a.putBack(t);
+    for (const s of saved) if (s.v) b.allocate(s.id, s.v.project, s.v.placement, s.v.org, s.v.spread);
+    a.verifyIndexes();
+    assert.deepEqual(a.allocatedJobs(), b.allocatedJobs(), `seed ${seed}: allocation order`);
+    for (const n of a.fleet.nodes) assert.deepEqual(a.nodeView(n.id), b.nodeView(n.id), `seed ${seed}: node ${n.id}`);
+    for (const g of a.groupsOfType('B200'))
+      for (let f = 0; f <= 8; f++) assert.equal(a.nodesWithFree(g.id, f), b.nodesWithFree(g.id, f));
+  }
+  // A GPU taken in between is refused, not silently double-booked.
+  const c = new ClusterModel(fleet());
+  const n = c.fleet.nodes[0];
+  c.allocate('x', 'p1', { site: n.site, gpuType: n.gpuType, nodes: [{ node: n.id, gpus: [0] }] });
+  const t = c.takeAway('x');
+  c.allocate('y', 'p1', { site: n.site, gpuType: n.gpuType, nodes: [{ node: n.id, gpus: [0] }] });
+  assert.ok(t);
+  assert.throws(() => c.putBack(t), /was taken before it was put back/);
+});
