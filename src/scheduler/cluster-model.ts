@@ -116,6 +116,12 @@ export interface AllocationView {
   readonly spread?: string;
 }
 
+/** WholeHold: where an allocation holds whole GPUs: node indexes and a GPU bitmask per node. */
+export interface WholeHold {
+  readonly nodeIdx: readonly number[];
+  readonly masks: readonly number[];
+}
+
 /** TakenAway: an allocation released by takeAway, to be restored by putBack. */
 export interface TakenAway {
   readonly jobId: string;
@@ -816,6 +822,14 @@ export class ClusterModel {
   /** hasAllocation tells whether `jobId` holds GPUs. */
   hasAllocation(jobId: string): boolean {
     return this.allocations.has(jobId);
+  }
+
+  /**
+   * wholeHold: the node indexes and GPU bitmasks `jobId` holds (the record's own arrays, read-only;
+   * masks are 0 for a share), or undefined. For hot loops that must not allocate.
+   */
+  wholeHold(jobId: string): WholeHold | undefined {
+    return this.allocations.get(jobId);
   }
 
   /**

@@ -286,10 +286,14 @@ export class FreeOverlay {
   }
 
   private change(jobId: string, sign: number): void {
-    const per = new Map<number, number>();
-    this.cluster.addWholeGpus(jobId, per);
+    const hold = this.cluster.wholeHold(jobId);
+    if (!hold) return;
     const g = this.req.gpusPerNode;
-    for (const [i, n] of per) {
+    // Read in place (no per-victim map): an allocation lists each node once.
+    for (let k = 0; k < hold.nodeIdx.length; k++) {
+      const i = hold.nodeIdx[k];
+      const n = bitCount(hold.masks[k]);
+      if (n === 0) continue;
       const before = this.extra.get(i) ?? 0;
       const after = before + sign * n;
       if (after === 0) this.extra.delete(i);
@@ -316,6 +320,14 @@ export class FreeOverlay {
     }
     return false;
   }
+}
+
+/** bitCount: set bits of a 32-bit mask. */
+function bitCount(x: number): number {
+  let v = x >>> 0;
+  v = v - ((v >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 /**
