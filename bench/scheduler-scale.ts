@@ -14,6 +14,10 @@
  * - `turnover`: sustained admissions. Each cycle runs when the next TURNOVER running jobs have
  *   ended (simulated time jumps to that end), so every cycle finds capacity to refill; admissions
  *   per second = starts / seconds of scheduleCycle wall time, in that steady state.
+ *   `--turnover N` sets the jobs ended per cycle (default 100, the historical figure, whatever the
+ *   fleet); `--turnover auto` scales it with the fleet (100 per 10,240 GPUs: 1,000 at 102,400),
+ *   since with the same job durations a fleet ten times larger ends ten times as many jobs per
+ *   unit of time. Rows say which (`turnoverJobs`, `turnoverRule`).
  *
  * Run: `npm run bench -- scheduler-scale` (bench/run.ts writes the rows and the plot
  * bench/results/scheduler-scale.svg), or `npx tsc -p . && node dist/bench/scheduler-scale.js`
@@ -132,8 +136,18 @@ interface Live {
   endsAt: number;
 }
 
-/** TURNOVER: running jobs that end between two cycles in `turnover` mode. */
+/** TURNOVER: running jobs that end between two cycles in `turnover` mode (the default, fixed figure). */
 const TURNOVER = 100;
+
+/** Turnover: jobs ended per cycle in `turnover` mode: a fixed count, or `auto` (scaled with the fleet). */
+export type Turnover = number | 'auto';
+
+/** turnoverJobs: the jobs a cycle waits for; `auto` is TURNOVER per 10,240 GPUs of the fleet. */
+export function turnoverJobs(turnover: Turnover, fleetGpus: number): number {
+  if (turnover === 'auto') return Math.max(1, Math.round((TURNOVER * fleetGpus) / 10_240));
+  if (!Number.isInteger(turnover) || turnover < 1) throw new Error(`--turnover: ${turnover} is not a positive integer or auto`);
+  return turnover;
+}
 
 /** Mode: see the module comment. */
 export type ScaleMode = 'interval' | 'turnover';
@@ -158,7 +172,9 @@ function runScale(
   explain: boolean,
   mode: ScaleMode,
   scheduler: SchedulerKind = 'scratch',
+  turnover: Turnover = TURNOVER,
 ): Record<string, unknown> {
+  const ending = turnoverJobs(turnover, fleet.totalGpus);
   const rand = mulberry32(seed);
   const incremental = scheduler === 'incremental' ? new IncrementalScheduler(INCREMENTAL_OPTIONS) : undefined;
   const orderings = { kept: 0, merged: 0, sorted: 0, classes: 0 };
@@ -244,10 +260,10 @@ function runScale(
     const prevNow = now;
     if (mode === 'interval') now += stepMs;
     else {
-      // Jump to the end of the TURNOVER-th next running job (at least 1 ms on).
+      // Jump to the end of the `ending`-th next running job (at least 1 ms on).
       const ends = [...live.values()].map((l) => l.endsAt).sort((a, b) => a - b);
       // Whole milliseconds, as a real clock (Date.now()) gives them.
-      now = Math.max(now + 1, Math.ceil(ends[Math.min(ends.length - 1, TURNOVER - 1)] ?? now + stepMs));
+      now = Math.max(now + 1, Math.ceil(ends[Math.min(ends.length - 1, ending - 1)] ?? now + stepMs));
     }
     const elapsedMs = now - prevNow;
     // Victims of the last cycle have drained: release and requeue them.
@@ -364,6 +380,7 @@ function runScale(
     prefillPct: round(prefillPct),
     allocatedPct: round((100 * cluster.allocatedGpus()) / fleet.totalGpus),
     runningJobs: live.size,
+    ...(mode === 'turnover' ? { turnoverJobs: ending, turnoverRule: turnover === 'auto' ? 'auto' : 'fixed' } : {}),
     p50Ms: round(percentile(sorted, 50)),
     p99Ms: round(percentile(sorted, 99)),
     maxMs: round(sorted[sorted.length - 1] ?? 0),
@@ -477,6 +494,7 @@ export async function benchSchedulerScale(
     explain?: boolean;
     modes?: ScaleMode[];
     schedulers?: SchedulerKind[];
+    turnover?: Turnover;
   } = {},
 ): Promise<Record<string, unknown>[]> {
   const demo = loadFleetFile();
@@ -494,7 +512,17 @@ export async function benchSchedulerScale(
             const row = {
               scale,
               calibrationMs,
-              ...runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true, mode, scheduler),
+              ...runScale(
+                fleet,
+                scale,
+                pending,
+                cycles,
+                7 + scale + pending,
+                opts.explain ?? true,
+                mode,
+                scheduler,
+                opts.turnover,
+              ),
             };
             // Let the observer deliver this configuration's GC entries (on a timer turn), then attribute them.
             await new Promise((resolve) => setTimeout(resolve, 20));
@@ -747,6 +775,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       schedulers: { type: 'string' },
       svg: { type: 'string' },
       'svg-cpu': { type: 'string' },
+      turnover: { type: 'string' },
     },
   });
   // --schedulers scratch,incremental: both, side by side, per configuration.
@@ -775,6 +804,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     cycles: values.cycles ? Number(values.cycles) : undefined,
     explain: values['no-explain'] ? false : undefined,
     schedulers,
+    turnover: values.turnover === undefined || values.turnover === 'auto' ? values.turnover : Number(values.turnover),
   }).then(
     (rows) => {
       // --svg path: cycle time vs pending, one line per (fleet, scheduler), first mode run.

@@ -17,9 +17,9 @@
  */
 import type { GpuType } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
-import type { ClusterModel } from './cluster-model.js';
+import type { ClusterModel, TakenAway } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
-import { type PlacementRequest, placeJob } from './placement.js';
+import { fits, type PlacementRequest, placeJob } from './placement.js';
 import type { BackfillInput, CapacityWindow, MaintenanceWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
 
 /** RESERVED_PROJECT owns phantom allocations; it starts with NUL so it can never clash with a project. */
@@ -63,6 +63,8 @@ export class Backfill {
   /** Running jobs with an expected end, per GPU type, in order of end (see endings). */
   private readonly runningEndings = new Map<GpuType, Ending[]>();
   private suspended: Held[] = [];
+  /** heldGpus' answer; dropped whenever a phantom is held or released. */
+  private heldCache: Map<number, number> | undefined;
   /** GPUs (node/gpu) of every reservation made so far: later reservations never share them. */
   private readonly reservedGpus = new Set<string>();
 
@@ -102,6 +104,7 @@ export class Backfill {
       if ((mask & (1 << i)) === 0 || !h.allocated) continue;
       this.cluster.release(h.phantomId);
       h.allocated = false;
+      this.heldCache = undefined;
       this.suspended.push(h);
     }
   }
@@ -151,15 +154,30 @@ export class Backfill {
     return { owners: this.held.map((h) => h.res.jobId), start };
   }
 
-  /** fitsWithoutReservations tells whether the request would fit if no GPU were reserved. */
+  /**
+   * fitsWithoutReservations tells whether the request would fit if no GPU were reserved. It counts
+   * the held GPUs as free on their nodes (placement.fits with `extra`) instead of releasing and
+   * re-holding every phantom: the same answer (releasing a phantom frees exactly those GPUs) at
+   * the cost of the held nodes, not of a placement and a re-hold. Single-unit requests release.
+   */
   fitsWithoutReservations(req: PlacementRequest): boolean {
+    if (!req.constraints?.singleUnit) return fits(this.cluster, req, this.heldGpus());
     const outer = this.suspended;
     this.suspended = [];
     this.suspend((1 << this.held.length) - 1);
-    const ok = placeJob(this.cluster, req).ok;
+    const ok = fits(this.cluster, req);
     this.resume();
     this.suspended = outer;
     return ok;
+  }
+
+  /** heldGpus: node index -> GPUs the held phantoms hold now (cached until a phantom changes). */
+  private heldGpus(): ReadonlyMap<number, number> {
+    if (this.heldCache) return this.heldCache;
+    const out = new Map<number, number>();
+    for (const h of this.held) if (h.allocated) this.cluster.addWholeGpus(h.phantomId, out);
+    this.heldCache = out;
+    return out;
   }
 
   /**
@@ -260,6 +278,7 @@ export class Backfill {
       if (h.allocated) this.cluster.release(h.phantomId);
       h.allocated = false;
     }
+    this.heldCache = undefined;
   }
 
   private hold(h: Held): void {
@@ -271,6 +290,7 @@ export class Backfill {
     if (nodes.length === 0) return;
     this.cluster.allocate(h.phantomId, RESERVED_PROJECT, { ...h.res.placement, nodes });
     h.allocated = true;
+    this.heldCache = undefined;
   }
 
   private endings(gpuType: GpuType): Ending[] {
@@ -280,11 +300,11 @@ export class Backfill {
       running = [];
       for (const r of this.runningById.values()) {
         if (r.maxRuntimeSeconds === undefined && !r.evicting) continue;
-        const placement = this.cluster.allocationOf(r.id);
-        const project = this.cluster.projectOf(r.id);
-        if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
+        const held = this.cluster.allocationView(r.id);
+        if (!held || held.placement.gpuType !== gpuType) continue;
+        const { placement, project } = held;
         const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
-        const holder = this.cluster.orgOf(r.id) ?? r.org;
+        const holder = held.org;
         running.push({
           id: r.id,
           org: r.org,
@@ -293,7 +313,7 @@ export class Backfill {
           placement,
           end: Math.max(this.now, end),
           preemptible: r.preemptible,
-          spread: this.cluster.spreadOf(r.id),
+          spread: held.spread,
         });
       }
       running.sort(byEnd);
@@ -309,16 +329,19 @@ export class Backfill {
    */
   private planAt(req: PlacementRequest, gone: (e: Ending) => boolean): { placement: Placement; blockedBy: string[] } | null {
     const released: Ending[] = [];
+    const taken: TakenAway[] = [];
     const shadows: string[] = [];
     for (const e of this.endings(req.gpuType)) {
       if (!gone(e)) continue;
-      this.cluster.release(e.id);
+      const t = this.cluster.takeAway(e.id);
+      if (t) taken.push(t);
       released.push(e);
       this.shadow(e, shadows);
     }
     const out = placeJob(this.cluster, req);
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder, e.spread);
+    // Put back what was taken, in the same order (the same state as re-allocating each ending).
+    for (const t of taken) this.cluster.putBack(t);
     if (!out.ok) return null;
     return { placement: out.placement, blockedBy: blockers(out.placement, released) };
   }
@@ -342,14 +365,18 @@ export class Backfill {
     const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints: constraintsFor(this.cluster, job) };
     const needs = job.gpusPerNode * job.nodes;
     const released: Ending[] = [];
+    const taken: TakenAway[] = [];
     const shadows: string[] = [];
     let found: { start: number; placement: Placement } | null = null;
     for (const e of this.endings(gpuType)) {
-      this.cluster.release(e.id);
+      const t = this.cluster.takeAway(e.id);
+      if (t) taken.push(t);
       released.push(e);
       // GPUs an earlier reservation will take when this job ends stay unavailable (shadow hold).
       this.shadow(e, shadows);
       if (this.cluster.freeGpus({ gpuType }) < needs) continue;
+      // Rank and bind only once it fits (fits is placeJob's .ok, without the ranking).
+      if (!fits(this.cluster, req)) continue;
       const out = placeJob(this.cluster, req);
       if (out.ok) {
         found = { start: e.end, placement: out.placement };
@@ -357,7 +384,7 @@ export class Backfill {
       }
     }
     for (const id of shadows) this.cluster.release(id);
-    for (const e of released) this.cluster.allocate(e.id, e.project, e.placement, e.holder, e.spread);
+    for (const t of taken) this.cluster.putBack(t);
     if (!found) return null;
     return { ...found, blockedBy: blockers(found.placement, released) };
   }
@@ -396,12 +423,24 @@ function byEnd(a: Ending, b: Ending): number {
 
 /** blockers: the released jobs (at most 20, sorted) holding GPUs of `placement`. */
 function blockers(placement: Placement, released: readonly Ending[]): string[] {
-  const reserved = new Set<string>();
-  for (const a of placement.nodes) for (const g of a.gpus) reserved.add(`${a.node}/${g}`);
+  // Node -> reserved GPU bitmask: a released job is checked node by node, without building strings.
+  const reserved = new Map<string, number>();
+  for (const a of placement.nodes) {
+    let m = reserved.get(a.node) ?? 0;
+    for (const g of a.gpus) m |= 1 << g;
+    reserved.set(a.node, m);
+  }
   const out: string[] = [];
   for (const e of released) {
     if (out.length >= 20) break;
-    if (e.placement.nodes.some((a) => a.gpus.some((g) => reserved.has(`${a.node}/${g}`)))) out.push(e.id);
+    if (e.placement.nodes.some((a) => overlaps(reserved.get(a.node), a.gpus))) out.push(e.id);
   }
   return out.sort();
+}
+
+/** overlaps: some of `gpus` is in the bitmask `mask` (undefined: none reserved on that node). */
+function overlaps(mask: number | undefined, gpus: readonly number[]): boolean {
+  if (mask === undefined) return false;
+  for (const g of gpus) if ((mask & (1 << g)) !== 0) return true;
+  return false;
 }

@@ -71,9 +71,9 @@ export class CohortLedger {
     }
     for (const r of running) {
       if (!r.borrowed) continue;
-      const placement = cluster.allocationOf(r.id);
-      const project = cluster.projectOf(r.id);
-      if (!placement || project === undefined) continue;
+      const held = cluster.allocationView(r.id);
+      if (!held) continue;
+      const { placement, project } = held;
       add(this.guaranteed, project, placement.gpuType, -placementGpuEquivalents(placement));
       for (const l of r.lenders ?? []) add(this.attributed, l.project, placement.gpuType, l.gpus);
     }

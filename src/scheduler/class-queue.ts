@@ -205,6 +205,11 @@ export class ClassWalk<T> {
   private readonly heap: number[] = [];
   private readonly cursor: Uint32Array;
   private readonly head: Float64Array;
+  /**
+   * The head's seq, beside its score: the heap compares two flat arrays and reaches the job
+   * objects only on a tie of both (then by id), instead of two dependent loads per comparison.
+   */
+  private readonly headSeq: Float64Array;
   private current = -1;
   private last: SchedJob | undefined;
   private lastScore = 0;
@@ -223,15 +228,21 @@ export class ClassWalk<T> {
   ) {
     this.cursor = new Uint32Array(groups.length);
     this.head = new Float64Array(groups.length);
+    this.headSeq = new Float64Array(groups.length);
     for (let g = 0; g < groups.length; g++) if (groups[g].length > 0) this.push(g);
   }
 
   /** next: the next job in the cycle's order among the groups not skipped, or undefined. */
   next(): SchedJob | undefined {
     const c = this.current;
-    if (c >= 0 && this.cursor[c] < this.groups[c].length) this.push(c);
     this.current = -1;
-    const g = this.pop();
+    let g: number;
+    if (c >= 0 && this.cursor[c] < this.groups[c].length) {
+      // The visited group goes on: it is next if its new head still comes first (no heap work),
+      // else it replaces the top, which is next (one sift instead of a push and a pop).
+      this.setHead(c);
+      g = this.heap.length === 0 || this.less(c, this.heap[0]) ? c : this.replaceTop(c);
+    } else g = this.pop();
     if (g < 0) return undefined;
     const i = this.cursor[g]++;
     this.current = g;
@@ -301,14 +312,49 @@ export class ClassWalk<T> {
     return sa > sb || (sa === sb && (a.seq < b.seq || (a.seq === b.seq && a.id < b.id)));
   }
 
+  /** less: group x's head comes before group y's (before() on the heads, from the flat arrays first). */
   private less(x: number, y: number): boolean {
-    const a = this.groups[x][this.cursor[x]];
-    const b = this.groups[y][this.cursor[y]];
-    return this.before(a, this.head[x], b, this.head[y]);
+    const hx = this.head[x];
+    const hy = this.head[y];
+    if (hx !== hy) return hx > hy;
+    const sx = this.headSeq[x];
+    const sy = this.headSeq[y];
+    if (sx !== sy) return sx < sy;
+    return this.groups[x][this.cursor[x]].id < this.groups[y][this.cursor[y]].id;
+  }
+
+  private setHead(g: number): void {
+    const job = this.groups[g][this.cursor[g]];
+    this.head[g] = this.score(job);
+    this.headSeq[g] = job.seq;
+  }
+
+  /** replaceTop puts g at the root, sifts it down and returns the former top. */
+  private replaceTop(g: number): number {
+    const h = this.heap;
+    const top = h[0];
+    this.siftDown(g);
+    return top;
+  }
+
+  /** siftDown places `end` from the root down to where the heap order holds. */
+  private siftDown(end: number): void {
+    const h = this.heap;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && this.less(h[r], h[l]) ? r : l;
+      if (!this.less(h[c], end)) break;
+      h[i] = h[c];
+      i = c;
+    }
+    h[i] = end;
   }
 
   private push(g: number): void {
-    this.head[g] = this.score(this.groups[g][this.cursor[g]]);
+    this.setHead(g);
     const h = this.heap;
     let i = h.length;
     h.push(g);
@@ -326,19 +372,7 @@ export class ClassWalk<T> {
     if (h.length === 0) return -1;
     const top = h[0];
     const end = h.pop() as number;
-    if (h.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= h.length) break;
-        const r = l + 1;
-        const c = r < h.length && this.less(h[r], h[l]) ? r : l;
-        if (!this.less(h[c], end)) break;
-        h[i] = h[c];
-        i = c;
-      }
-      h[i] = end;
-    }
+    if (h.length > 0) this.siftDown(end);
     return top;
   }
 }

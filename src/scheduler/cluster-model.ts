@@ -109,6 +109,26 @@ interface AllocationRecord {
   spread?: string;
 }
 
+/** AllocationView: who holds an allocation, where, and its spread group. */
+export interface AllocationView {
+  readonly project: string;
+  readonly org: string;
+  readonly placement: Placement;
+  readonly spread?: string;
+}
+
+/** WholeHold: where an allocation holds whole GPUs: node indexes and a GPU bitmask per node. */
+export interface WholeHold {
+  readonly nodeIdx: readonly number[];
+  readonly masks: readonly number[];
+}
+
+/** TakenAway: an allocation released by takeAway, to be restored by putBack. */
+export interface TakenAway {
+  readonly jobId: string;
+  readonly rec: AllocationRecord;
+}
+
 /** ShareRecord: one share (fraction or MIG instance) of one GPU. */
 interface ShareRecord {
   /** Absolute GPU index (gpuBase of the node + GPU index). */
@@ -591,6 +611,63 @@ export class ClusterModel {
     if (byNode.size === 0) this.spreadByGroup.delete(key);
   }
 
+  /**
+   * takeAway releases `jobId` and returns what it held, for putBack: the "release, look, restore"
+   * pattern of backfill's plans without re-validating and re-indexing the placement on the way
+   * back. Undefined when it holds nothing.
+   */
+  takeAway(jobId: string): TakenAway | undefined {
+    const rec = this.allocations.get(jobId);
+    if (!rec) return undefined;
+    this.release(jobId);
+    return { jobId, rec };
+  }
+
+  /**
+   * putBack re-allocates what takeAway took, exactly as allocate(jobId, project, placement, org,
+   * spread) would (same record, same index updates, same order of allocations), reusing its node
+   * indexes and masks. Throws if a GPU of it was taken meanwhile.
+   */
+  putBack(t: TakenAway): void {
+    const { jobId, rec } = t;
+    if (rec.share || this.allocations.has(jobId)) {
+      this.allocate(jobId, rec.project, rec.placement, rec.org, rec.spread);
+      return;
+    }
+    for (let k = 0; k < rec.nodeIdx.length; k++) {
+      const i = rec.nodeIdx[k];
+      if ((this.freeMask[i] & rec.masks[k]) >>> 0 !== rec.masks[k])
+        throw new ClusterModelError(`job ${jobId}: a GPU of ${this.nodes[i].id} was taken before it was put back`);
+    }
+    let gpus = 0;
+    for (let k = 0; k < rec.nodeIdx.length; k++) {
+      const i = rec.nodeIdx[k];
+      const taken = popcount(rec.masks[k]);
+      gpus += taken;
+      this.detach(i);
+      this.freeMask[i] = (this.freeMask[i] & ~rec.masks[k]) >>> 0;
+      this.freeCount[i] -= taken;
+      this.groupStates[this.nodeGroup[i]].allocated += taken;
+      this.attach(i);
+      let jobs = this.nodeJobs[i];
+      if (!jobs) {
+        jobs = new Set();
+        this.nodeJobs[i] = jobs;
+      }
+      jobs.add(jobId);
+    }
+    this.addUsage(rec.project, rec.placement.gpuType, gpus * MILLI_PER_GPU);
+    this.allocations.set(jobId, rec);
+    if (rec.spread === undefined) return;
+    const key = `${rec.org}\u0000${rec.spread}`;
+    let byNode = this.spreadByGroup.get(key);
+    if (!byNode) {
+      byNode = new Map();
+      this.spreadByGroup.set(key, byNode);
+    }
+    for (const i of rec.nodeIdx) byNode.set(i, (byNode.get(i) ?? 0) + 1);
+  }
+
   /** spreadOf: the spread group `jobId` was allocated with, if any (re-allocations pass it back). */
   spreadOf(jobId: string): string | undefined {
     return this.allocations.get(jobId)?.spread;
@@ -743,6 +820,11 @@ export class ClusterModel {
     return this.allocations.get(jobId)?.placement;
   }
 
+  /** allocationView: project, organisation, placement and spread group of `jobId`, in one lookup. */
+  allocationView(jobId: string): AllocationView | undefined {
+    return this.allocations.get(jobId);
+  }
+
   /** orgOf returns the organisation `jobId` was allocated for (re-allocations pass it back), if it holds GPUs. */
   orgOf(jobId: string): string | undefined {
     return this.allocations.get(jobId)?.org;
@@ -761,6 +843,27 @@ export class ClusterModel {
   /** hasAllocation tells whether `jobId` holds GPUs. */
   hasAllocation(jobId: string): boolean {
     return this.allocations.has(jobId);
+  }
+
+  /**
+   * wholeHold: the node indexes and GPU bitmasks `jobId` holds (the record's own arrays, read-only;
+   * masks are 0 for a share), or undefined. For hot loops that must not allocate.
+   */
+  wholeHold(jobId: string): WholeHold | undefined {
+    return this.allocations.get(jobId);
+  }
+
+  /**
+   * addWholeGpus adds, per node index, the whole GPUs `jobId` holds (shares count none) to `into`:
+   * what releasing it would free on each node. No-op when it holds nothing.
+   */
+  addWholeGpus(jobId: string, into: Map<number, number>): void {
+    const rec = this.allocations.get(jobId);
+    if (!rec) return;
+    for (let k = 0; k < rec.nodeIdx.length; k++) {
+      const n = popcount(rec.masks[k]);
+      if (n > 0) into.set(rec.nodeIdx[k], (into.get(rec.nodeIdx[k]) ?? 0) + n);
+    }
   }
 
   /** allocatedJobs lists the ids of all jobs holding GPUs, in allocation order. */
@@ -865,6 +968,11 @@ export class ClusterModel {
     const unit = this.unitStates[u];
     const local = unit.fullyFree.next(after < 0 ? -1 : this.nodeUnitLocal[after]);
     return local < 0 ? -1 : unit.nodes[local];
+  }
+
+  /** groupOf returns the dense (site, GPU type) group id of a node. */
+  groupOf(i: number): number {
+    return this.nodeGroup[i];
   }
 
   /** unitOfNode returns the dense unit id of a node. */

@@ -216,6 +216,121 @@ function shortfall(cluster: ClusterModel, groups: readonly GroupInfo[], req: Pla
 }
 
 /**
+ * fits tells whether placeJob(cluster, req) would succeed, without ranking or binding: callers
+ * that only test `.ok` (preemption's remove-until-fits loop, backfill's "would it fit without the
+ * reservations") pay for stage 1 alone. Exact: outside a single-unit constraint a ranker always
+ * returns a plan for a group that passes stage 1 (bestFitRanker always; wholeNodeRanker because
+ * the group's eligible nodes are its fully free up nodes, which are exactly its units' fully free
+ * sets), so placeJob fails only when no group passes; single-unit requests run their ranker.
+ *
+ * `extra` (node index -> GPUs) counts GPUs held by allocations that the caller imagines released
+ * (backfill's phantom holds) as free on their nodes, without touching the cluster: a node then
+ * becomes eligible when its free count reaches gpusPerNode with them. Not for single-unit requests
+ * (their ranker reads the nodes themselves): the caller must release those allocations for real.
+ */
+export function fits(cluster: ClusterModel, req: PlacementRequest, extra?: ReadonlyMap<number, number>): boolean {
+  const c = req.constraints;
+  if (extra && c?.singleUnit) throw new Error('fits: extra GPUs cannot be counted for a single-unit request');
+  for (const group of cluster.groupsOfType(req.gpuType)) {
+    if (c && !c.allows(group)) continue;
+    if (req.gpusPerNode > group.maxGpus) continue;
+    let eligible = eligibleNodes(cluster, group, req.gpusPerNode);
+    if (extra) eligible += newlyEligible(cluster, group, req.gpusPerNode, extra);
+    if (eligible < req.nodes) continue;
+    if (c?.singleUnit && !singleUnitRanker(cluster, group, req)) continue;
+    return true;
+  }
+  return false;
+}
+
+/** newlyEligible: the group's placeable nodes that reach `gpus` free only with their `extra` GPUs. */
+function newlyEligible(cluster: ClusterModel, group: GroupInfo, gpus: number, extra: ReadonlyMap<number, number>): number {
+  let n = 0;
+  for (const [i, held] of extra) {
+    if (cluster.groupOf(i) !== group.id || !cluster.isPlaceable(i)) continue;
+    const free = cluster.freeCountOf(i);
+    if (free < gpus && free + held >= gpus) n++;
+  }
+  return n;
+}
+
+/**
+ * FreeOverlay answers fits(cluster, req, extra) while whole allocations are added to and taken
+ * from the imagined release set one at a time, in O(nodes of that allocation) each and
+ * O(groups of the type) per question: preemption's remove-until-fits and add-back search runs on
+ * it instead of releasing and re-allocating its candidates. The cluster must not change while the
+ * overlay is in use. Not for single-unit requests, nor for shares (releasing a share frees its GPU
+ * only when it is the last one): the caller checks (isWhole) and releases for real then.
+ */
+export class FreeOverlay {
+  /** Node index -> GPUs the imagined releases free on it. */
+  private readonly extra = new Map<number, number>();
+  /** Group id -> its placeable nodes that reach gpusPerNode free only with their extra GPUs. */
+  private readonly gained = new Map<number, number>();
+
+  constructor(
+    private readonly cluster: ClusterModel,
+    private readonly req: PlacementRequest,
+  ) {
+    if (req.constraints?.singleUnit) throw new Error('FreeOverlay: not for a single-unit request');
+  }
+
+  /** add imagines `jobId` released. */
+  add(jobId: string): void {
+    this.change(jobId, 1);
+  }
+
+  /** remove undoes add. */
+  remove(jobId: string): void {
+    this.change(jobId, -1);
+  }
+
+  private change(jobId: string, sign: number): void {
+    const hold = this.cluster.wholeHold(jobId);
+    if (!hold) return;
+    const g = this.req.gpusPerNode;
+    // Read in place (no per-victim map): an allocation lists each node once.
+    for (let k = 0; k < hold.nodeIdx.length; k++) {
+      const i = hold.nodeIdx[k];
+      const n = bitCount(hold.masks[k]);
+      if (n === 0) continue;
+      const before = this.extra.get(i) ?? 0;
+      const after = before + sign * n;
+      if (after === 0) this.extra.delete(i);
+      else this.extra.set(i, after);
+      if (!this.cluster.isPlaceable(i)) continue;
+      const free = this.cluster.freeCountOf(i);
+      if (free >= g) continue; // eligible with or without the extra GPUs
+      const was = free + before >= g;
+      const now = free + after >= g;
+      if (was === now) continue;
+      const group = this.cluster.groupOf(i);
+      this.gained.set(group, (this.gained.get(group) ?? 0) + (now ? 1 : -1));
+    }
+  }
+
+  /** fits: fits(cluster, req, extra) for the allocations imagined released now. */
+  fits(): boolean {
+    const c = this.req.constraints;
+    for (const group of this.cluster.groupsOfType(this.req.gpuType)) {
+      if (c && !c.allows(group)) continue;
+      if (this.req.gpusPerNode > group.maxGpus) continue;
+      if (eligibleNodes(this.cluster, group, this.req.gpusPerNode) + (this.gained.get(group.id) ?? 0) >= this.req.nodes)
+        return true;
+    }
+    return false;
+  }
+}
+
+/** bitCount: set bits of a 32-bit mask. */
+function bitCount(x: number): number {
+  let v = x >>> 0;
+  v = v - ((v >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+}
+
+/**
  * placeJob finds the best placement for `req` in the current cluster state (see module comment).
  * Does not allocate; the caller binds the result with cluster.allocate.
  */

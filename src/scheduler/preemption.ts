@@ -34,7 +34,7 @@ import type { Placement } from '../model/job.js';
 import type { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, hasConstraints } from './constraints.js';
-import { placeJob } from './placement.js';
+import { FreeOverlay, fits } from './placement.js';
 import { placeShare } from './share-placement.js';
 import type { PreemptionDecision, PreemptionInput, RunningJobInfo, SchedJob } from './types.js';
 
@@ -65,6 +65,7 @@ export interface PreemptionPlan {
 /** Preemptor plans evictions during one cycle; it remembers victims already taken this cycle. */
 export class Preemptor {
   private readonly byType = new Map<GpuType, Candidate[]>();
+  private readonly wholeByType = new Map<GpuType, boolean>();
   private readonly taken = new Set<string>();
   private readonly failed = new Set<string>();
   private readonly cap: number;
@@ -81,14 +82,24 @@ export class Preemptor {
     this.minRuntimeMs = (config.minRuntimeSeconds ?? 600) * 1000;
   }
 
+  /** allWhole: no candidate of the type holds a share (releasing one may free no GPU at all). */
+  private allWhole(gpuType: GpuType): boolean {
+    let whole = this.wholeByType.get(gpuType);
+    if (whole === undefined) {
+      whole = this.candidates(gpuType).every((c) => c.placement.nodes.every((a) => a.milli === undefined && !a.migProfile));
+      this.wholeByType.set(gpuType, whole);
+    }
+    return whole;
+  }
+
   private candidates(gpuType: GpuType): Candidate[] {
     let list = this.byType.get(gpuType);
     if (list) return list;
     list = [];
     for (const info of this.running) {
-      const placement = this.cluster.allocationOf(info.id);
-      const project = this.cluster.projectOf(info.id);
-      if (!placement || project === undefined || placement.gpuType !== gpuType) continue;
+      const held = this.cluster.allocationView(info.id);
+      if (!held || held.placement.gpuType !== gpuType) continue;
+      const { placement, project } = held;
       if (!info.evicting && (!info.preemptible || this.now - info.startedAt < this.minRuntimeMs)) continue;
       // GPU-equivalents: a 250-milli share counts 0.25 against the blast cap.
       const gpus = placementGpuEquivalents(placement);
@@ -96,11 +107,11 @@ export class Preemptor {
       list.push({
         info,
         project,
-        org: this.cluster.orgOf(info.id) ?? info.org,
+        org: held.org,
         placement,
         gpus,
         lostMs,
-        spread: this.cluster.spreadOf(info.id),
+        spread: held.spread,
       });
     }
     list.sort(
@@ -140,42 +151,51 @@ export class Preemptor {
     if (this.failed.has(key) && cacheable) return null;
     const constraints = constraintsFor(this.cluster, job);
     const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
-    // A share needs a GPU no other organisation holds: its blast cap is counted as one GPU's.
-    const fitsNow = () => (job.share ? placeShare(this.cluster, job, gpuType, constraints).ok : placeJob(this.cluster, req).ok);
+    // A whole-GPU job among whole-GPU candidates searches on an overlay (victims imagined released,
+    // the cluster untouched: the same answers, see FreeOverlay); otherwise victims are released for
+    // real and the cluster restored below. A share needs a GPU no other organisation holds: its
+    // blast cap is counted as one GPU's.
+    const overlay =
+      !job.share && !constraints?.singleUnit && this.allWhole(gpuType) ? new FreeOverlay(this.cluster, req) : undefined;
+    const fitsNow = () =>
+      overlay ? overlay.fits() : job.share ? placeShare(this.cluster, job, gpuType, constraints).ok : fits(this.cluster, req);
+    const take = (c: Candidate) => (overlay ? overlay.add(c.info.id) : this.cluster.release(c.info.id));
+    const giveBack = (c: Candidate) =>
+      overlay ? overlay.remove(c.info.id) : this.cluster.allocate(c.info.id, c.project, c.placement, c.org, c.spread);
     const limit = this.cap * (job.share ? 1 : job.gpusPerNode * job.nodes);
     const removed: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
     let newGpus = 0;
-    let fits = false;
+    let fitted = false;
     for (const c of this.candidates(gpuType)) {
       if (this.taken.has(c.info.id)) continue;
       if (!c.info.evicting && newGpus + c.gpus > limit) continue;
       const reason = this.why(c, job, gpuType, borrowing);
       if (!reason) continue;
-      this.cluster.release(c.info.id);
+      take(c);
       removed.push({ c, reason });
       if (!c.info.evicting) newGpus += c.gpus;
       if (fitsNow()) {
-        fits = true;
+        fitted = true;
         break;
       }
     }
     const kept: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
-    if (fits) {
+    if (fitted) {
       // Add back in reverse order every victim the job fits without (the last one is needed).
       kept.push(removed[removed.length - 1]);
       for (let k = removed.length - 2; k >= 0; k--) {
         const r = removed[k];
-        this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org, r.c.spread);
+        giveBack(r.c);
         if (fitsNow()) continue;
-        this.cluster.release(r.c.info.id);
+        take(r.c);
         kept.push(r);
       }
     }
     // Restore the cluster: re-allocate whatever is still released.
-    for (const r of removed)
+    for (const r of overlay ? [] : removed)
       if (!this.cluster.hasAllocation(r.c.info.id))
         this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org, r.c.spread);
-    if (!fits) {
+    if (!fitted) {
       if (!constraints && cacheable) this.failed.add(key);
       return null;
     }

@@ -897,8 +897,9 @@ export function scheduleGroupsWith(
   let startsSeen = 0;
   for (let job = walk.next(); job; job = walk.next()) {
     const k = visited.length;
+    // No lookup of job.id in the cluster per visit: the caller checked that no queued job holds an
+    // allocation (see Requires), and a job is visited at most once, so none can have started.
     visited.push(job);
-    if (cluster.hasAllocation(job.id)) throw new SchedulerError(`queued job ${job.id} holds an allocation`);
     const reused = run.visit(job, k);
     if (reused) {
       walk.skip(reused, reused.reason.code === 'reserved');
