@@ -171,7 +171,18 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
       };
     });
     for (const s of services) await api(s.server.url, s.token)('DELETE', `/v1/services/${s.id}`);
-    return { rate, connections, seconds, rounds, baseBin: baseBin ?? null, baseWorkers: baseBin ? BASE_WORKERS : null, idle, summary, rows, loadAverage: loadavg() };
+    return {
+      rate,
+      connections,
+      seconds,
+      rounds,
+      baseBin: baseBin ?? null,
+      baseWorkers: baseBin ? BASE_WORKERS : null,
+      idle,
+      summary,
+      rows,
+      loadAverage: loadavg(),
+    };
   } finally {
     for (const n of nginxProcs) n.stop();
     for (const s of servers) await s.server.stop();
