@@ -22,6 +22,16 @@ const median = (xs: number[]) => {
 };
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
+/** cpuMs: a process's CPU time so far (user + system, from /proc; 0 where there is none). */
+function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** The hook every server process loads: its event-loop delay every 500 ms, one JSON line. */
 const HOOK = `import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { appendFileSync } from 'node:fs';
@@ -60,6 +70,8 @@ export interface LatencyRow {
   proxyLoopMaxMs: number | null;
   /** The same for the load generator (this process). */
   clientLoopP99Ms: number;
+  /** CPU time of the proxy's processes (server and workers, all their work) per request, µs. */
+  proxyCpuUsPerRequest: number | null;
   load1: number;
 }
 
@@ -112,15 +124,23 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
       const workers = ls.filter((l) => l.ppid === pid && l.worker);
       return workers.length > 0 ? workers : ls.filter((l) => l.pid === pid);
     };
-    // The servers with the proxy idle: their background work only (scheduler cycle, replica loop, probes).
+    // The servers with the proxy idle: their background work only (scheduler cycle, replica loop,
+    // probes), beside their workers' loops (which have none), under the same machine load.
     const idleFrom = Date.now();
+    const cpu0 = servers.map((s) => cpuMs(s.server.pid));
     await new Promise((r) => setTimeout(r, seconds * 1000));
-    const idle = servers.map((s) => {
-      const ls = eld().filter((l) => l.t > idleFrom + 500 && l.pid === s.server.pid);
+    const idleMs = Date.now() - idleFrom;
+    const idleLines = eld().filter((l) => l.t > idleFrom + 500);
+    const idle = servers.map((s, i) => {
+      const own = idleLines.filter((l) => l.pid === s.server.pid);
+      const workers = idleLines.filter((l) => l.ppid === s.server.pid && l.worker);
       return {
         target: s.name,
-        serverLoopP99Ms: r2(Math.max(0, ...ls.map((l) => l.p99))),
-        serverLoopMaxMs: r2(Math.max(0, ...ls.map((l) => l.max))),
+        serverLoopP99Ms: r2(median(own.map((l) => l.p99))),
+        serverLoopMaxMs: r2(Math.max(0, ...own.map((l) => l.max))),
+        workerLoopP99Ms: workers.length ? r2(median(workers.map((l) => l.p99))) : null,
+        workerLoopMaxMs: workers.length ? r2(Math.max(...workers.map((l) => l.max))) : null,
+        serverCpuPercent: r2(((cpuMs(s.server.pid) - (cpu0[i] ?? 0)) / idleMs) * 100),
       };
     });
     const rows: LatencyRow[] = [];
@@ -130,9 +150,13 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
       const order = round % 2 === 0 ? targets : [...targets].reverse();
       for (const t of order) {
         client.reset();
+        // The proxy's processes: the server and its workers (known from their event-loop lines).
+        const pids = t.pid ? [t.pid, ...new Set(eld().filter((l) => l.ppid === t.pid && l.worker).map((l) => l.pid))] : [];
+        const cpuBefore = pids.reduce((a, p) => a + cpuMs(p), 0);
         const from = Date.now();
         const r = await autocannon({ url: t.url, connections, duration: seconds, headers: t.headers, overallRate: rate });
         const to = Date.now();
+        const cpu = pids.reduce((a, p) => a + cpuMs(p), 0) - cpuBefore;
         await new Promise((res) => setTimeout(res, 600));
         const ls = t.pid ? proxyLines(t.pid, from, to) : [];
         rows.push({
@@ -146,6 +170,7 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
           proxyLoopP99Ms: ls.length ? r2(Math.max(...ls.map((l) => l.p99))) : null,
           proxyLoopMaxMs: ls.length ? r2(Math.max(...ls.map((l) => l.max))) : null,
           clientLoopP99Ms: r2(client.percentile(99) / 1e6),
+          proxyCpuUsPerRequest: pids.length ? Math.round((cpu * 1000) / Math.max(1, r.requests.total)) : null,
           load1: r2(loadavg()[0] ?? 0),
         });
         appendFileSync(join(dir, 'rows.jsonl'), `${JSON.stringify(rows.at(-1))}\n`);
@@ -167,6 +192,7 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
         proxyLoopP99Ms: t.pid ? median(rs.map((r) => r.proxyLoopP99Ms ?? 0)) : null,
         proxyLoopMaxMs: t.pid ? median(rs.map((r) => r.proxyLoopMaxMs ?? 0)) : null,
         clientLoopP99Ms: median(rs.map((r) => r.clientLoopP99Ms)),
+        proxyCpuUsPerRequest: t.pid ? median(rs.map((r) => r.proxyCpuUsPerRequest ?? 0)) : null,
         errors: rs.reduce((a, r) => a + r.errors, 0),
       };
     });
