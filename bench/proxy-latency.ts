@@ -151,7 +151,16 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
       for (const t of order) {
         client.reset();
         // The proxy's processes: the server and its workers (known from their event-loop lines).
-        const pids = t.pid ? [t.pid, ...new Set(eld().filter((l) => l.ppid === t.pid && l.worker).map((l) => l.pid))] : [];
+        const pids = t.pid
+          ? [
+              t.pid,
+              ...new Set(
+                eld()
+                  .filter((l) => l.ppid === t.pid && l.worker)
+                  .map((l) => l.pid),
+              ),
+            ]
+          : [];
         const cpuBefore = pids.reduce((a, p) => a + cpuMs(p), 0);
         const from = Date.now();
         const r = await autocannon({ url: t.url, connections, duration: seconds, headers: t.headers, overallRate: rate });
