@@ -224,7 +224,7 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
   }
 }
 
-// `node dist/bench/proxy-latency.js [out.json]`: run it alone.
+// `node dist/bench/proxy-latency.js [out.json]` runs it alone (also `npm run bench -- proxy-latency`).
 if (process.argv[1]?.endsWith('proxy-latency.js')) {
   const rounds = Number(process.env.GIGAFAB_BENCH_ROUNDS ?? 3);
   const r = await benchProxyLatency(1000, 16, 5, rounds);
