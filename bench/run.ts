@@ -12,6 +12,7 @@ import { benchContainerStart } from './container-start.js';
 import { benchContainerStartSlurm } from './container-start-slurm.js';
 import { benchInvoiceRun } from './invoice-run.js';
 import { benchMeteringOverhead } from './metering-overhead.js';
+import { benchProxyLatency } from './proxy-latency.js';
 import { benchFailover, benchReplicaSubmissions } from './replicas.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
@@ -105,6 +106,13 @@ if (wanted.has('services')) {
   const r = await benchServiceReaction();
   console.log(r);
   results.services = { overhead: o, reaction: r };
+}
+if (wanted.has('proxy-latency')) {
+  console.log('proxy latency at a fixed 1,000 requests/s, 16 connections, with event-loop delay and CPU per request …');
+  const l = await benchProxyLatency();
+  console.table(l.idle);
+  console.table(l.summary);
+  results.proxyLatency = l;
 }
 if (want('audit-seal')) {
   console.log('audit: a signed checkpoint per committed write transaction, without and with …');

@@ -57,7 +57,7 @@ async function waitUntil(fn: () => Promise<boolean>, what: string, timeoutMs = 6
   throw new Error(`timed out: ${what}`);
 }
 
-function startNginx(backend: string, workers: '1' | 'auto'): { url: string; stop(): void } | null {
+export function startNginx(backend: string, workers: '1' | 'auto'): { url: string; stop(): void } | null {
   if (!NGINX) return null;
   const dir = mkdtempSync(join(tmpdir(), 'gigafab-bench-nginx-'));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
@@ -120,10 +120,12 @@ export const proxyServer = (workers: number, bin?: string) =>
 
 /**
  * GIGAFAB_BENCH_BASE_BIN: another build's bin/gigafab.js (e.g. a checkout of main, built): its proxy
- * in the server process joins the run as `gigafab-base`, on a server and replica of its own — a
+ * (in the server process, or with GIGAFAB_BENCH_BASE_WORKERS workers) joins the run as `gigafab-base`, on a server and replica of its own — a
  * before/after in one run, which on a shared machine is the only comparison that means something.
  */
 const BASE_BIN = process.env.GIGAFAB_BENCH_BASE_BIN || undefined;
+/** GIGAFAB_BENCH_BASE_WORKERS: the base build's `--proxy-workers` (default 0: its proxy in the server process). */
+export const BASE_WORKERS = Number(process.env.GIGAFAB_BENCH_BASE_WORKERS ?? 0);
 
 /**
  * benchServiceOverhead: direct, nginx (1 worker and auto), gigafab with `proxyWorkers` worker
@@ -138,7 +140,7 @@ export async function benchServiceOverhead(
 ) {
   const server = await proxyServer(proxyWorkers);
   const inProcess = proxyWorkers > 0 ? await proxyServer(0) : null;
-  const base = BASE_BIN ? await proxyServer(0, BASE_BIN) : null;
+  const base = BASE_BIN ? await proxyServer(BASE_WORKERS, BASE_BIN) : null;
   const nginxProcs: { stop(): void }[] = [];
   try {
     const { port, token, id, endpoint } = await readyService(server);
@@ -243,6 +245,7 @@ export async function benchServiceOverhead(
     return {
       proxyWorkers,
       baseBin: BASE_BIN ?? null,
+      baseWorkers: BASE_BIN ? BASE_WORKERS : null,
       medians,
       atRate,
       raw,

@@ -134,6 +134,21 @@ export function createApp(opts: AppOptions) {
     c.set('tokenKey', key);
     await next();
   });
+  // With proxy workers, a request that may change state (revoke a token, disable a user, delete a
+  // service, stop a session, withdraw an approval …) answers only once every worker has forgotten
+  // the admissions it remembered: the change holds from the proxy's very next request.
+  const settle = opts.proxy?.settle;
+  if (settle) {
+    app.use('/v1/*', async (c, next) => {
+      const m = c.req.method;
+      if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') return next();
+      try {
+        await next();
+      } finally {
+        await settle();
+      }
+    });
+  }
   // An organisation's archive is larger than any other body: its import route has a limit of its own.
   const general = bodyLimit(maxBody);
   const imports = bodyLimit(limits.body.maxImportBytes);

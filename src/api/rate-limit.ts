@@ -34,10 +34,10 @@ export class RateLimits {
     this.proxyPerOrg = make(limits.proxyPerOrg, 'proxy-org');
   }
 
-  /** Every request, by client address. */
-  async address(ip: string): Promise<void> {
+  /** Every request, by client address (`points`: that many requests at once, as proxy workers report them). */
+  async address(ip: string, points = 1): Promise<void> {
     if (!this.limits.enabled) return;
-    await consume(this.perIp, ip, `too many requests from your address (at most ${describe(this.limits.perIp)})`);
+    await consume(this.perIp, ip, `too many requests from your address (at most ${describe(this.limits.perIp)})`, points);
   }
 
   /** Before checking a token: an address that sent too many wrong ones waits. */
@@ -59,13 +59,14 @@ export class RateLimits {
     await this.failedAuth.consume(ip).catch(() => {});
   }
 
-  /** Every request through the workload proxy, by the workload's organisation. */
-  async workloadOrg(org: string): Promise<void> {
+  /** Every request through the workload proxy, by the workload's organisation (`points`: as address()). */
+  async workloadOrg(org: string, points = 1): Promise<void> {
     if (!this.limits.enabled) return;
     await consume(
       this.proxyPerOrg,
       org,
       `too many requests to organisation ${org}'s workloads (at most ${describe(this.limits.proxyPerOrg)})`,
+      points,
     );
   }
 
@@ -78,9 +79,9 @@ export class RateLimits {
 
 const describe = (r: { requests: number; perSeconds: number }) => `${r.requests} per ${r.perSeconds} s`;
 
-async function consume(limiter: RateLimiterMemory, key: string, why: string): Promise<void> {
+async function consume(limiter: RateLimiterMemory, key: string, why: string, points = 1): Promise<void> {
   try {
-    await limiter.consume(key);
+    await limiter.consume(key, points);
   } catch (err) {
     if (err instanceof RateLimiterRes) throw tooMany('rate_limited', `${why}; try again later`, err.msBeforeNext / 1000);
     throw err;

@@ -130,7 +130,10 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   let ready = false;
   const lockbox = new Lockbox(store);
   const proxy = opts.proxy
-    ? await startWorkloadProxy({ ...opts.proxy, host: opts.host }, { cp, tenancy, lockbox, limits, services })
+    ? await startWorkloadProxy(
+        { ...opts.proxy, host: opts.host },
+        { cp, tenancy, lockbox, limits, services, registry: metrics.registry },
+      )
     : null;
   const app = createApp({
     proxy: proxy?.links,

@@ -4,6 +4,7 @@
  * audit opens, and the proxy's own rate limiter applies the per-organisation limit.
  */
 import type { Server } from 'node:http';
+import { Gauge, type Registry } from 'prom-client';
 import { ProxyAccess, type ProxyAccessDeps } from '../api/proxy/access.js';
 import { type ProxyLinks, proxyLinks } from '../api/proxy/links.js';
 import { OpenTickets } from '../api/proxy/open-tickets.js';
@@ -31,11 +32,19 @@ export interface ProxyConfig {
 
 export async function startWorkloadProxy(
   cfg: ProxyConfig,
-  d: { cp: ControlPlane; tenancy: Tenancy; lockbox: Lockbox; limits: Limits; services?: InferenceServices },
+  d: {
+    cp: ControlPlane;
+    tenancy: Tenancy;
+    lockbox: Lockbox;
+    limits: Limits;
+    services?: InferenceServices;
+    registry?: Registry;
+  },
 ): Promise<{ links: ProxyLinks; url: string; server: Server | null; close(): Promise<void> }> {
   const baseDomain = cfg.baseDomain ?? 'localhost';
   const scheme = cfg.publicScheme ?? 'http';
   const tickets = new OpenTickets();
+  const rates = new RateLimits(d.limits.rateLimits);
   const sources: ProxyTargetSource[] = [d.cp.sessions.targets, ...(d.services ? [d.services.targets] : [])];
   const deps: ProxyAccessDeps = {
     sources,
@@ -45,11 +54,13 @@ export async function startWorkloadProxy(
       if (target.kind === 'session') await d.cp.sessions.recordOpen(ctx, target.workloadId, target.org, via);
     },
     tickets,
-    rates: new RateLimits(d.limits.rateLimits),
+    rates,
   };
   let port: number;
   let server: Server | null = null;
   let close: () => Promise<void>;
+  // With workers: what the API must wait for after a change (the workers forget what they admitted).
+  let settle: (() => Promise<void>) | undefined;
   if (cfg.workers && cfg.workers > 0) {
     // The HTTP work in worker processes; every admission still decided here (api/proxy/workers.ts).
     const workers = await startProxyWorkers({
@@ -60,16 +71,32 @@ export async function startWorkloadProxy(
       scheme,
       access: new ProxyAccess(deps),
       tickets,
+      rates,
       log: (line) => process.stderr.write(`${line}\n`),
     });
     port = workers.port;
     close = () => workers.close();
+    settle = () => workers.invalidate();
+    if (d.registry) {
+      const stats = () => workers.stats();
+      new Gauge({
+        name: 'gigafab_proxy_worker_admissions',
+        help: 'Admissions (since start) the proxy workers asked of the server process (asked), and those a worker then admitted locally for a while (remembered)',
+        labelNames: ['how'],
+        registers: [d.registry],
+        collect() {
+          const s = stats();
+          this.set({ how: 'asked' }, s.asked);
+          this.set({ how: 'remembered' }, s.remembered);
+        },
+      });
+    }
   } else {
     const proxy = createWorkloadProxy({ ...deps, baseDomain, scheme });
     port = await proxy.listen(cfg.port, cfg.host);
     server = proxy.server;
     close = () => proxy.close();
   }
-  const links = proxyLinks(tickets, baseDomain, cfg.publicPort ?? port, scheme);
+  const links: ProxyLinks = { ...proxyLinks(tickets, baseDomain, cfg.publicPort ?? port, scheme), ...(settle ? { settle } : {}) };
   return { links, url: `${scheme}://*.${baseDomain}:${cfg.publicPort ?? port}`, server, close };
 }

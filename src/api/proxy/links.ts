@@ -8,6 +8,11 @@ export interface ProxyLinks {
   origin(workloadId: string): string;
   /** A one-time link that opens the workload in a browser (valid for a minute). */
   openLink(p: Principal, workloadId: string, next?: string): { url: string; expiresAt: number };
+  /**
+   * With proxy workers: resolves once no worker admits anything it remembered from before this call
+   * (workers.ts, invalidate). The API awaits it after every request that may change state.
+   */
+  settle?(): Promise<void>;
 }
 
 export function proxyLinks(

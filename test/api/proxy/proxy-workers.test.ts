@@ -9,7 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { addLabTenant, startLocalSiteServer } from '../../helpers/local-site.js';
@@ -55,16 +57,23 @@ after(async () => {
   await server?.stop();
 });
 
+type Answer = { status: number; body: string; retryAfter: string | undefined };
+
 /** call: one request through the proxy to the service's host; the status and body. */
-function call(path: string, bearer: string | null, fresh = false): Promise<{ status: number; body: string }> {
+function call(
+  path: string,
+  bearer: string | null,
+  fresh = false,
+  to: { port: number; id: string } = { port: proxyPort, id: serviceId },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: '127.0.0.1',
-        port: proxyPort,
+        port: to.port,
         path,
         agent: fresh ? false : agent,
-        headers: { host: `${serviceId}.localhost:${proxyPort}`, ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+        headers: { host: `${to.id}.localhost:${to.port}`, ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
       },
       (res) => {
         let body = '';
@@ -72,12 +81,20 @@ function call(path: string, bearer: string | null, fresh = false): Promise<{ sta
         res.on('data', (c) => {
           body += c;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers['retry-after'] }));
       },
     );
     req.on('error', reject);
     req.end();
   });
+}
+
+/** admissions: how many admissions the workers asked of the server process so far (its /metrics). */
+async function admissions(s: TestServer): Promise<{ asked: number; remembered: number }> {
+  const text = await (await fetch(`${s.url}/metrics`)).text();
+  const of = (how: string) =>
+    Number(new RegExp(`^gigafab_proxy_worker_admissions\\{how="${how}"\\} (\\d+)`, 'm').exec(text)?.[1]);
+  return { asked: of('asked'), remembered: of('remembered') };
 }
 
 /** workerPids: the server's proxy worker processes. */
@@ -127,6 +144,82 @@ test('a revoked token is refused on its next request through a worker', async ()
   assert.equal((await admin('POST', `/v1/tokens/${mine}/revoke`)).status, 200);
   // Both workers (fresh connections land on either): refused at once, not after a cache expires.
   for (let i = 0; i < 6; i++) assert.equal((await call('/v1/predict?x=1', fresh, true)).status, 401);
+});
+
+test('a member’s repeated requests are admitted by the workers locally, not asked of the server process each time', async () => {
+  await call('/v1/predict?x=0', token, true);
+  const before = await admissions(server);
+  assert.ok(before.asked > 0 && before.remembered > 0, JSON.stringify(before));
+  const n = 300;
+  const t0 = Date.now();
+  for (let i = 0; i < n; i++) assert.equal((await call(`/v1/predict?x=${i}`, token, i % 2 === 0)).status, 200);
+  const seconds = Math.ceil((Date.now() - t0) / 1000);
+  const asked = (await admissions(server)).asked - before.asked;
+  // Each worker asks again once its remembered admission is ADMISSION_TTL_MS (1 s) old.
+  assert.ok(asked <= 2 * (seconds + 1), `${asked} admissions asked for ${n} requests in ${seconds} s`);
+});
+
+test('a disabled user is refused on its next request, though the workers had admitted it locally', async () => {
+  const op = api(server.url, server.operatorToken);
+  const admin = api(server.url, await tenantToken(op, 'lab', { name: 'A2', role: 'admin' }));
+  const fresh = await tenantToken(op, 'lab', { name: 'D', role: 'member' });
+  // Both workers remember it (fresh connections land on either).
+  for (let i = 0; i < 6; i++) assert.equal((await call('/v1/predict?x=1', fresh, true)).status, 200);
+  const me = (await api(server.url, fresh)('GET', '/v1/tokens')).body.items[0].owner as string;
+  const off = await admin('POST', `/v1/users/${me}/disable`, { reason: 'test' });
+  assert.equal(off.status, 200, JSON.stringify(off.body));
+  for (let i = 0; i < 6; i++) assert.equal((await call('/v1/predict?x=1', fresh, true)).status, 401);
+});
+
+test('the organisation’s rate limit is one set of counters across the workers', async () => {
+  const limits = join(tmpdir(), `gigafab-proxy-workers-limits-${process.pid}.yaml`);
+  const limit = 40;
+  writeFileSync(limits, `rateLimits: { proxyPerOrg: { requests: ${limit}, perSeconds: 60 } }\n`);
+  const s2 = await startLocalSiteServer('gigafab-proxy-workers-rl-', '', [
+    '--proxy-port',
+    '0',
+    '--proxy-workers',
+    '2',
+    '--limits',
+    limits,
+  ]);
+  let id2 = '';
+  let user2: ReturnType<typeof api> | null = null;
+  try {
+    const port2 = Number(/workload proxy: http:\/\/\*\.localhost:(\d+)/.exec(s2.output())?.[1]);
+    const t2 = await addLabTenant(api(s2.url, s2.operatorToken), { name: 'R', role: 'member' });
+    user2 = api(s2.url, t2);
+    const svc = await user2('POST', '/v1/services', {
+      name: 'limited',
+      project: 'lab-ml',
+      template: { gpuType: 'L4', gpusPerNode: 1, command: [process.execPath, MODEL_SERVER] },
+      readiness: { path: '/healthz', periodSeconds: 0.2, timeoutSeconds: 1, failureThreshold: 1 },
+      replicas: 1,
+    });
+    assert.equal(svc.status, 201, JSON.stringify(svc.body));
+    id2 = svc.body.id;
+    const u2 = user2;
+    await waitFor(
+      async () => (await u2('GET', `/v1/services/${id2}`)).body.replicas.some((r: { phase: string }) => r.phase === 'ready'),
+      'a ready replica',
+    );
+    const answers: Answer[] = [];
+    // Fresh connections: the requests are spread over both workers.
+    for (let i = 0; i < 3 * limit; i++) answers.push(await call('/v1/predict?x=1', t2, true, { port: port2, id: id2 }));
+    const ok = answers.filter((a) => a.status === 200).length;
+    const limited = answers.filter((a) => a.status === 429);
+    // The bound (workers.ts): what a worker admits between the counter crossing the limit and the
+    // push reaching it; one request at a time here, so a handful at most.
+    assert.ok(ok >= limit - 1 && ok <= limit + 4, `${ok} of ${answers.length} admitted with a limit of ${limit}`);
+    assert.ok(limited.length >= 2 * limit - 4, `${limited.length} refused`);
+    for (const a of limited) {
+      assert.equal(JSON.parse(a.body).code, 'rate_limited', a.body);
+      assert.ok(Number(a.retryAfter) >= 1, `Retry-After: ${a.retryAfter}`);
+    }
+  } finally {
+    if (user2 && id2) await user2('DELETE', `/v1/services/${id2}`);
+    await s2.stop();
+  }
 });
 
 test('a proxy worker that dies is replaced, and the proxy keeps answering', async () => {
