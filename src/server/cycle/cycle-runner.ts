@@ -110,7 +110,7 @@ export class CycleRunner {
     while (this.cycling) await new Promise((r) => setTimeout(r, 5));
   }
 
-  /** reasonsDue: the last cycle's pending reasons may predate its own starts and the explain interval has passed. */
+  /** reasonsDue: the reasons or explanations may predate the last cycle's starts and the explain interval has passed. */
   private reasonsDue(now: number): boolean {
     const since = this.ctx.state.reasonsStaleSince;
     return since !== null && now - since >= this.ctx.policy.explainIntervalSeconds * 1000;
@@ -173,7 +173,10 @@ export class CycleRunner {
   private adoptReasons(result: CycleResult, now: number, explain: boolean): void {
     const { state, hooks } = this.ctx;
     this.ops.noteHeld(result.windows);
-    state.reasonsStaleSince = result.starts.length > 0 ? now : null;
+    // Stale until a cycle that starts nothing also rebuilds the explanations: a quick cycle after the
+    // fill (a submission) refreshes the reasons but not the explanations, which keep their older cycle.
+    if (result.starts.length > 0) state.reasonsStaleSince = now;
+    else if (explain) state.reasonsStaleSince = null;
     // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
     state.pending = result.pending;
     for (const [id, { forJobId: forJob }] of state.holds) {

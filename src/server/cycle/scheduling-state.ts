@@ -75,9 +75,10 @@ export class SchedulingState implements QuotaBook {
   /** Something changed: the next tick runs a cycle. */
   dirty = true;
   /**
-   * When the last cycle started jobs (sim ms), else null: reasons built before a later start of the
-   * same cycle describe the fleet before it ("6 B200 free fleet-wide"), so one more cycle must
-   * rebuild them against the state that cycle left, within the explain interval.
+   * When the last cycle that started jobs ran (sim ms), until a cycle that starts nothing rebuilds
+   * the explanations too (then null): reasons built before a later start of the same cycle describe
+   * the fleet before it ("6 B200 free fleet-wide"), so one more cycle must rebuild them against the
+   * state that cycle left, within the explain interval.
    */
   reasonsStaleSince: number | null = null;
 
