@@ -42,6 +42,11 @@ export class CycleRunner {
   private lastCycleEnd = 0;
   private tick: (() => Promise<void>) | null = null;
   private listening = false;
+  /**
+   * The last cycle started jobs: its pending reasons may count GPUs its own later starts took, so
+   * the next cycle runs as soon as pacing allows (not after the idle interval) to rebuild them.
+   */
+  private reasonsBehind = false;
 
   constructor(
     private readonly ctx: CycleContext,
@@ -64,7 +69,13 @@ export class CycleRunner {
       try {
         const now = state.now();
         // An attestation starting or ending changes where jobs may run even when nothing else changed.
-        if (state.dirty || this.ctx.residency?.due(now) || this.ctx.budgets?.due(now) || this.reasonsDue(now)) {
+        if (
+          state.dirty ||
+          this.reasonsBehind ||
+          this.ctx.residency?.due(now) ||
+          this.ctx.budgets?.due(now) ||
+          this.reasonsDue(now)
+        ) {
           await this.runCycle();
         }
       } catch (err) {
@@ -76,8 +87,9 @@ export class CycleRunner {
       this.lastCycleEnd = performance.now();
       if (this.stopped) return;
       // Under a stream of changes, pace cycles so scheduling takes at most ~20% of a core.
-      this.idle = !state.dirty;
-      this.timer = setTimeout(tick, state.dirty ? this.pace() : this.cycleIntervalMs);
+      const soon = state.dirty || this.reasonsBehind;
+      this.idle = !soon;
+      this.timer = setTimeout(tick, soon ? this.pace() : this.cycleIntervalMs);
     };
     this.tick = tick;
     // A change while the loop waits its idle interval (a submission, an exit) is scheduled at once,
@@ -175,6 +187,7 @@ export class CycleRunner {
     this.ops.noteHeld(result.windows);
     // Stale until a cycle that starts nothing also rebuilds the explanations: a quick cycle after the
     // fill (a submission) refreshes the reasons but not the explanations, which keep their older cycle.
+    this.reasonsBehind = result.starts.length > 0;
     if (result.starts.length > 0) state.reasonsStaleSince = now;
     else if (explain) state.reasonsStaleSince = null;
     // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
