@@ -130,3 +130,14 @@ for (const seed of [1, 2, 3, 4, 5]) {
     );
   });
 }
+
+test('changes nobody takes (a follower runs no cycles) give way to one full sync instead of growing', () => {
+  const q = new QueueMap();
+  for (let i = 0; i < 5000; i++) {
+    q.set(`j${i}`, job(`j${i}`));
+    q.delete(`j${i}`);
+  }
+  assert.equal(q.takeChanges(), null, 'a full sync');
+  q.set('a', job('a'));
+  assert.deepEqual([...(q.takeChanges() ?? [])], ['a'], 'then changes again');
+});

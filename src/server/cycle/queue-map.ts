@@ -17,7 +17,7 @@ export class QueueMap extends OrgCountedMap<SchedJob> {
     const prior = super.get(key);
     if (prior) this.bumpProject(prior.project, -1);
     this.bumpProject(value.project, 1);
-    this.changes.add(key);
+    this.note(key);
     return super.set(key, value);
   }
 
@@ -25,7 +25,7 @@ export class QueueMap extends OrgCountedMap<SchedJob> {
     const prior = super.get(key);
     if (!prior) return false;
     this.bumpProject(prior.project, -1);
-    this.changes.add(key);
+    this.note(key);
     return super.delete(key);
   }
 
@@ -51,6 +51,17 @@ export class QueueMap extends OrgCountedMap<SchedJob> {
     this.changes = new Set();
     this.cleared = false;
     return out;
+  }
+
+  private note(key: string): void {
+    if (this.cleared) return;
+    this.changes.add(key);
+    // Nobody took the changes for a long while (a follower replica runs no cycles): one full sync
+    // later is cheaper than remembering every id that ever passed through.
+    if (this.changes.size > 2 * this.size + 1024) {
+      this.cleared = true;
+      this.changes = new Set();
+    }
   }
 
   private bumpProject(project: string, by: number): void {
