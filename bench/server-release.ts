@@ -255,7 +255,7 @@ export async function benchServerRelease(scale: number, sample = 20, bin?: strin
     const rel = await op('PUT', '/v1/projects/bench-p/quotas/B200', { gpus: gpus * 2 });
     if (rel.status !== 200) throw new Error(`release: ${rel.status} ${JSON.stringify(rel.body)}`);
     // The fill: the server's count of committed starts stops growing across a later cycle (the
-    // refresh cycle at the latest, one explain interval on).
+    // refresh), or for 3 s (a build that runs no cycle after the fill).
     let startedNow = 0;
     let lastChange = t0;
     let lastChangeWall = wall0;
@@ -269,7 +269,7 @@ export async function benchServerRelease(scale: number, sample = 20, bin?: strin
         lastChange = performance.now();
         lastChangeWall = Date.now();
         cyclesAtChange = c;
-      } else if (n > 0 && c > cyclesAtChange) break;
+      } else if (n > 0 && (c > cyclesAtChange || performance.now() - lastChange > 3000)) break;
       if (performance.now() - t0 > 120_000) throw new Error(`no fill after 120 s (${n} started)`);
       await sleep(25);
     }
