@@ -17,6 +17,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mulberry32 } from '../src/model/prng.js';
 import { api, startTestServer } from '../test/helpers/server.js';
 import { tenantToken } from '../test/helpers/tenants.js';
 import { machine } from './submissions.js';
@@ -78,17 +79,8 @@ export interface RefreshFigures {
   reasonsTrueAfterMaxMs: number;
 }
 
-/** mulberry32: a small seeded PRNG; the mix is the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of the mix (the same on every run). */
+const rng = mulberry32;
 
 export function jobMix(count: number, seed = 19) {
   const r = rng(seed);

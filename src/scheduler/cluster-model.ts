@@ -382,23 +382,7 @@ export class ClusterModel {
       nodeIdx.push(i);
       masks.push(mask >>> 0);
     }
-    let gpus = 0;
-    for (let k = 0; k < nodeIdx.length; k++) {
-      const i = nodeIdx[k];
-      const taken = popcount(masks[k]);
-      gpus += taken;
-      this.detach(i);
-      this.freeMask[i] = (this.freeMask[i] & ~masks[k]) >>> 0;
-      this.freeCount[i] -= taken;
-      this.groupStates[this.nodeGroup[i]].allocated += taken;
-      this.attach(i);
-      let jobs = this.nodeJobs[i];
-      if (!jobs) {
-        jobs = new Set();
-        this.nodeJobs[i] = jobs;
-      }
-      jobs.add(jobId);
-    }
+    const gpus = this.takeGpus(jobId, nodeIdx, masks);
     this.addUsage(project, placement.gpuType, gpus * MILLI_PER_GPU);
     this.allocations.set(jobId, { project, org, placement, nodeIdx, masks, milli: gpus * MILLI_PER_GPU });
   }
@@ -639,23 +623,7 @@ export class ClusterModel {
       if ((this.freeMask[i] & rec.masks[k]) >>> 0 !== rec.masks[k])
         throw new ClusterModelError(`job ${jobId}: a GPU of ${this.nodes[i].id} was taken before it was put back`);
     }
-    let gpus = 0;
-    for (let k = 0; k < rec.nodeIdx.length; k++) {
-      const i = rec.nodeIdx[k];
-      const taken = popcount(rec.masks[k]);
-      gpus += taken;
-      this.detach(i);
-      this.freeMask[i] = (this.freeMask[i] & ~rec.masks[k]) >>> 0;
-      this.freeCount[i] -= taken;
-      this.groupStates[this.nodeGroup[i]].allocated += taken;
-      this.attach(i);
-      let jobs = this.nodeJobs[i];
-      if (!jobs) {
-        jobs = new Set();
-        this.nodeJobs[i] = jobs;
-      }
-      jobs.add(jobId);
-    }
+    const gpus = this.takeGpus(jobId, rec.nodeIdx, rec.masks);
     this.addUsage(rec.project, rec.placement.gpuType, gpus * MILLI_PER_GPU);
     this.allocations.set(jobId, rec);
     if (rec.spread === undefined) return;
@@ -734,6 +702,28 @@ export class ClusterModel {
       this.domains.set(domain, index);
     }
     return index;
+  }
+
+  /** takeGpus marks `masks[k]` of node `nodeIdx[k]` taken by `jobId` (indexes kept exact); the GPUs taken. */
+  private takeGpus(jobId: string, nodeIdx: ArrayLike<number>, masks: ArrayLike<number>): number {
+    let gpus = 0;
+    for (let k = 0; k < nodeIdx.length; k++) {
+      const i = nodeIdx[k];
+      const taken = popcount(masks[k]);
+      gpus += taken;
+      this.detach(i);
+      this.freeMask[i] = (this.freeMask[i] & ~masks[k]) >>> 0;
+      this.freeCount[i] -= taken;
+      this.groupStates[this.nodeGroup[i]].allocated += taken;
+      this.attach(i);
+      let jobs = this.nodeJobs[i];
+      if (!jobs) {
+        jobs = new Set();
+        this.nodeJobs[i] = jobs;
+      }
+      jobs.add(jobId);
+    }
+    return gpus;
   }
 
   /**
