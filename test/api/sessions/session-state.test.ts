@@ -7,14 +7,15 @@
  * dataset, another project's or a health dataset is refused with a clear 4xx.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { api, BIN, REPO, waitFor } from '../../helpers/server.js';
+import { api, waitFor } from '../../helpers/server.js';
 import { type SessionWorld, startSessionWorld } from './fixture.js';
+import { sshThroughTunnel } from './ssh-client.js';
 
 const skip =
   (!existsSync('/usr/bin/jupyter-notebook') && 'jupyter-notebook missing: run scripts/ensure-jupyter.sh (as root)') ||
@@ -76,57 +77,8 @@ function proxy(
  * The real ssh client (or `sftp` with batch commands) through `gigafab session tunnel ID`
  * (ssh-session.test.ts covers the tunnel itself).
  */
-function ssh(
-  id: string,
-  key: string,
-  remote: string,
-  program: 'ssh' | 'sftp' = 'ssh',
-): Promise<{ code: number | null; out: string; err: string }> {
-  const target = `${userInfo().username}@session-${id}`;
-  const args = [
-    ...(program === 'sftp' ? ['-b', '-'] : []),
-    '-F',
-    '/dev/null',
-    '-i',
-    key,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    `ProxyCommand=${process.execPath} ${BIN} session tunnel ${id}`,
-    '-o',
-    `HostKeyAlias=gigafab-session-${id}`,
-    '-o',
-    'StrictHostKeyChecking=accept-new',
-    '-o',
-    `UserKnownHostsFile=${join(home, 'known_hosts')}`,
-    ...(program === 'sftp' ? [target] : [target, remote]),
-  ];
-  return new Promise((resolve, reject) => {
-    const env = { PATH: process.env.PATH ?? '', HOME: home, GIGAFAB_CONFIG: join(home, 'none.json') };
-    const p = spawn(program, args, {
-      cwd: REPO,
-      env: { ...env, GIGAFAB_URL: w.server.url, GIGAFAB_TOKEN: w.member },
-      stdio: [program === 'sftp' ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-    });
-    p.stdin?.end(remote);
-    let out = '';
-    let err = '';
-    p.stdout?.on('data', (d) => {
-      out += d;
-    });
-    p.stderr?.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.once('error', reject);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+const ssh = (id: string, key: string, remote: string, program: 'ssh' | 'sftp' = 'ssh') =>
+  sshThroughTunnel({ id, key, remote, program, login: userInfo().username, token: w.member, url: w.server.url, home });
 
 /**
  * save: PUT a notebook through Jupyter's contents API as its web page does — with the `_xsrf` cookie

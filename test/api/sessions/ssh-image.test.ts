@@ -6,14 +6,15 @@
  * the keys of the owner's profile; the login starts in the session's state dataset.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ensureSshdImage, IMAGE_MARKER, sshdImageBuildable } from '../../helpers/podman.js';
-import { api, BIN, REPO, waitFor } from '../../helpers/server.js';
+import { api, waitFor } from '../../helpers/server.js';
 import { type SessionWorld, startSessionWorld } from './fixture.js';
+import { sshThroughTunnel } from './ssh-client.js';
 
 const skip =
   !sshdImageBuildable() &&
@@ -27,55 +28,8 @@ const home = join(root, 'home');
 let dataset = '';
 
 /** The real ssh client through the tunnel, as `login`. */
-function ssh(id: string, key: string, login: string, remote: string): Promise<{ code: number | null; out: string; err: string }> {
-  const args = [
-    '-F',
-    '/dev/null',
-    '-i',
-    key,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    `ProxyCommand=${process.execPath} ${BIN} session tunnel ${id}`,
-    '-o',
-    `HostKeyAlias=gigafab-session-${id}`,
-    '-o',
-    'StrictHostKeyChecking=accept-new',
-    '-o',
-    `UserKnownHostsFile=${join(home, 'known_hosts')}`,
-    `${login}@session-${id}`,
-    remote,
-  ];
-  return new Promise((resolve, reject) => {
-    const p = spawn('ssh', args, {
-      cwd: REPO,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: home,
-        GIGAFAB_CONFIG: join(home, 'none.json'),
-        GIGAFAB_URL: w.server.url,
-        GIGAFAB_TOKEN: w.member,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.once('error', reject);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+const ssh = (id: string, key: string, login: string, remote: string) =>
+  sshThroughTunnel({ id, key, login, remote, token: w.member, url: w.server.url, home });
 
 before(async () => {
   if (skip) return;

@@ -7,15 +7,16 @@
  * every open is audited. Needs /usr/sbin/sshd (scripts/ensure-openssh-server.sh).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cliRunner } from '../../helpers/cli.js';
-import { api, BIN, REPO, waitFor } from '../../helpers/server.js';
+import { api, waitFor } from '../../helpers/server.js';
 import { adminOf } from '../../helpers/tenants.js';
 import { proxyGet, type SessionWorld, startSessionWorld } from './fixture.js';
+import { sshThroughTunnel } from './ssh-client.js';
 
 let w: SessionWorld;
 const { home, gigafab } = cliRunner('gigafab-ssh-cli-');
@@ -27,62 +28,8 @@ function keygen(path: string): string {
 }
 
 /** ssh: the real client through the tunnel (the CLI as ProxyCommand), as a user of `token` would run it. */
-function ssh(
-  id: string,
-  key: string,
-  token: string,
-  remote: string,
-  proxy?: string,
-): Promise<{ code: number | null; out: string; err: string }> {
-  const tunnel = `${process.execPath} ${BIN} session tunnel ${id}${proxy ? ` --proxy ${proxy}` : ''}`;
-  const args = [
-    '-F',
-    '/dev/null',
-    '-i',
-    key,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    `ProxyCommand=${tunnel}`,
-    '-o',
-    `HostKeyAlias=gigafab-session-${id}`,
-    '-o',
-    'StrictHostKeyChecking=accept-new',
-    '-o',
-    `UserKnownHostsFile=${join(home, 'known_hosts')}`,
-    `${login}@session-${id}`,
-    remote,
-  ];
-  return new Promise((resolve, reject) => {
-    const p = spawn('ssh', args, {
-      cwd: REPO,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: home,
-        GIGAFAB_CONFIG: join(home, 'none.json'),
-        GIGAFAB_URL: w.server.url,
-        GIGAFAB_TOKEN: token,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.once('error', reject);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+const ssh = (id: string, key: string, token: string, remote: string, proxy?: string) =>
+  sshThroughTunnel({ id, key, login, token, remote, url: w.server.url, home, ...(proxy ? { proxy } : {}) });
 
 before(async () => {
   w = await startSessionWorld('gigafab-ssh-session-');
