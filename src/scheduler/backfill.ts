@@ -230,6 +230,30 @@ export class Backfill {
   }
 
   /**
+   * lentJobs: the running jobs on the GPUs a lending capacity window planned over (its preemptible
+   * borrowers), with the window's organisation. Evicting one frees GPUs only that organisation may
+   * use, so no other job may preempt it (preemption.ts): the window is not held on GPUs in use, and
+   * a plan that released them would count them free.
+   */
+  lentJobs(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const h of this.held) {
+      if (!h.lend || h.org === undefined) continue;
+      for (const a of h.res.placement.nodes) {
+        const gpus = new Set(a.gpus);
+        for (const id of this.cluster.jobsOnNode(a.node)) {
+          if (out.has(id)) continue;
+          const r = this.runningById.get(id);
+          if (!r?.preemptible || r.org === h.org) continue;
+          if (this.cluster.allocationOf(id)?.nodes.some((b) => b.node === a.node && b.gpus.some((g) => gpus.has(g))))
+            out.set(id, h.org);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
    * holdMaintenance holds every GPU of the nodes of each maintenance window not yet over, one hold
    * per (site, GPU type) starting at max(now, start): only jobs ending by the start may use them, so
    * no job's wall-clock limit reaches into a window. Call once, before capacity windows and the

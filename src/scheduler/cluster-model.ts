@@ -805,6 +805,12 @@ export class ClusterModel {
     return STATE_CODES[this.stateCode[this.nodeIndexOrThrow(nodeId)]];
   }
 
+  /** jobsOnNode: the ids of the jobs (and phantoms) holding GPUs of node `nodeId` (none for an unknown node). */
+  jobsOnNode(nodeId: string): string[] {
+    const i = this.fleet.nodeIndex.get(nodeId);
+    return i === undefined ? [] : [...(this.nodeJobs[i] ?? [])];
+  }
+
   /** allocationOf returns the placement held by `jobId`, if any. */
   allocationOf(jobId: string): Placement | undefined {
     return this.allocations.get(jobId)?.placement;

@@ -79,6 +79,7 @@ export class Preemptor {
     private readonly now: number,
   ) {
     this.cap = config.maxEvictedGpusPerRequestedGpu ?? 2;
+    this.lent = new Map();
     this.minRuntimeMs = (config.minRuntimeSeconds ?? 600) * 1000;
   }
 
@@ -132,6 +133,9 @@ export class Preemptor {
    * it would come back as a borrower (wouldBorrow): that is what rules out oscillation.
    */
   private why(c: Candidate, job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionDecision['reason'] | null {
+    // Lent a window's GPUs: evicting it frees them for the window's organisation only.
+    const lentFor = this.lent.get(c.info.id);
+    if (lentFor !== undefined && lentFor !== job.org) return null;
     if (c.info.evicting) return c.info.priority < job.priority ? 'priority' : 'reclaim';
     const borrower = c.info.borrowed && this.ledger.wouldBorrow(c.project, gpuType, c.gpus);
     if (!borrowing && borrower && c.project !== job.project) return 'reclaim';
@@ -143,6 +147,14 @@ export class Preemptor {
    * plan finds a minimal victim set that lets `job` fit on `gpuType`, or null. `borrowing` says
    * whether the job would start on borrowed quota. Leaves the cluster as it found it.
    */
+  /** Running jobs lent a capacity window's GPUs, with the window's organisation (Backfill.lentJobs). */
+  private lent: ReadonlyMap<string, string>;
+
+  /** protectLent: jobs only their window's organisation may evict (set once, after the windows are held). */
+  protectLent(lent: ReadonlyMap<string, string>): void {
+    this.lent = lent;
+  }
+
   plan(job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionPlan | null {
     const shape = job.share ? `share:${job.share.migProfile ?? job.share.milli}` : `${job.gpusPerNode}x${job.nodes}`;
     const key = `${job.project}\u0000${job.priority}\u0000${gpuType}\u0000${shape}\u0000${borrowing}`;

@@ -678,7 +678,10 @@ function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOpti
   };
   const backfill = ctx.backfill;
   if (backfill && input.maintenance) backfill.holdMaintenance(input.maintenance);
-  if (backfill && input.capacityWindows) backfill.holdWindows(input.capacityWindows);
+  if (backfill && input.capacityWindows) {
+    backfill.holdWindows(input.capacityWindows);
+    ctx.preemptor?.protectLent(backfill.lentJobs());
+  }
   const keys = new KeyMemo();
   const waitingOn = new Map<string, string[]>();
   const preemptions: PreemptionDecision[] = [];

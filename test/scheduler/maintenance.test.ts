@@ -108,7 +108,7 @@ test('capacity window pinned to a site is placed there', () => {
   assert.equal(r.starts[0]?.placement.site, 'a');
 });
 
-test('a lending window: its idle GPUs run preemptible work, which the owner evicts when it needs them', () => {
+test('a lending window: its idle GPUs run preemptible work, which the owner evicts when it needs them, and no other organisation', () => {
   const w = govWindow('a', 600, { lendToPreemptible: true });
   // Site b is busy with long work; only the window's GPUs are free.
   const cluster = new ClusterModel(fleet());
@@ -146,7 +146,18 @@ test('a lending window: its idle GPUs run preemptible work, which the owner evic
     startedAt: NOW - 20 * MIN,
     borrowed: false,
     preemptible: true,
+    maxRuntimeSeconds: 3600,
   });
+  // Another organisation's job of higher priority may not evict it: the GPUs it would free are the
+  // window's, which only gov may use (a plan that counted them free evicted it in the live server).
+  const other = cycle(cluster, {
+    queue: [normal],
+    running,
+    capacityWindows: [w],
+    preemption: { enabled: true, minRuntimeSeconds: 0 },
+  });
+  assert.deepEqual(other.preemptions, [], 'no eviction of lent work for another organisation');
+  assert.equal(other.pending.get('normal')?.code, 'reserved');
   // The owner needs both nodes of its window: the lent job is evicted for it.
   const owner = whole('gov-job', 60, { org: 'gov', project: 'p1', nodes: 2 });
   const r = cycle(cluster, {
