@@ -16,6 +16,7 @@ import { benchProxyLatency } from './proxy-latency.js';
 import { benchFailover, benchReplicaSubmissions } from './replicas.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
+import { benchServerReleases } from './server-release.js';
 import { benchServiceOverhead, benchServiceReaction } from './services.js';
 import { benchSharingPlacement } from './sharing-placement.js';
 import { benchSimulate } from './simulate.js';
@@ -135,6 +136,12 @@ if (want('scheduler-scale')) {
   const svg = join(REPO, 'bench/results/scheduler-scale.svg');
   writeFileSync(svg, plotSvg(s, 'interval'));
   console.log(`plot written to ${svg}`);
+}
+if (wanted.has('server-release')) {
+  console.log('live server: release of 5,000 held jobs on 1,250 nodes (issue 19) …');
+  const s = await benchServerReleases([1]);
+  results.serverRelease = s;
+  console.log(JSON.stringify(s.rows, null, 2));
 }
 if (want('simulate')) {
   console.log('trace simulator: 1,000,000 synthetic jobs on the demo fleet and a 100,000-GPU fleet …');

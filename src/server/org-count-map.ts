@@ -24,6 +24,11 @@ export class OrgCountedMap<V extends { org: string }> extends Map<string, V> {
     super.clear();
   }
 
+  /** Organisations with entries. */
+  orgs(): IterableIterator<string> {
+    return this.counts.keys();
+  }
+
   countOf(org: string): number {
     return this.counts.get(org) ?? 0;
   }

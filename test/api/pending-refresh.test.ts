@@ -91,7 +91,11 @@ test('a waiting job stops saying GPUs are free once the same cycle gave them to 
     throw new Error(`${err.message}; last reason: ${JSON.stringify(last)}`);
   });
   assert.match(reason.message, /0 B200 free fleet-wide/);
-  const explained = (await op('GET', `/v1/jobs/${b}/explain`)).body;
+  // The reason is rebuilt by the cycle right after the fill; the explanation within the interval.
+  const filledAt = Date.parse((await show(c)).startedAt);
+  const explained = await waitFor(async () => {
+    const e = (await op('GET', `/v1/jobs/${b}/explain`)).body;
+    return Date.parse(e.computedAt) >= filledAt ? e : null;
+  }, 'explanation postdates the fill');
   assert.equal(explained.pendingReason.details.freeFleetWide, 0);
-  assert.ok(Date.parse(explained.computedAt) >= Date.parse((await show(c)).startedAt), 'explanation postdates the fill');
 });

@@ -5,8 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PolicySchema } from '../../src/model/policy.js';
-import { policySettings, type SchedJob } from '../../src/scheduler/index.js';
-import { snapshot } from '../../src/server/cycle/snapshot.js';
+import { queuedForScheduler } from '../../src/server/cycle/snapshot.js';
 import type { ResidencyGate } from '../../src/server/ports.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { eventually, harness } from './harness.js';
@@ -60,12 +59,11 @@ for (const dialect of DIALECTS) {
       await h.cp.runCycle();
       await eventually(async () => (await h.stateOf(victim.id)) === 'queued', 'the victim to be requeued');
       assert.deepEqual(h.cp.state.holds.get(victim.id), { kind: 'preempted', forJobId: urgent.id });
+      // What the cycle queues for the scheduler (the sync asks this of every changed and held id).
       const input = () =>
-        snapshot(
-          { state: h.cp.state, policy, settings: policySettings(policy), ops: h.cp.ops, holdReason: () => null },
-          h.clock.t,
-          false,
-        ).queue.map((j: SchedJob) => j.id);
+        [...h.cp.state.queue.keys()].filter(
+          (id) => queuedForScheduler({ state: h.cp.state, holdReason: () => null }, id) !== undefined,
+        );
       assert.deepEqual(input(), [urgent.id], 'held back: the victim cannot retake the GPUs it freed');
       await h.cp.runCycle();
       assert.equal(await h.stateOf(urgent.id), 'running');

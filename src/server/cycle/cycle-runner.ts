@@ -20,6 +20,7 @@ import type { CycleContext } from './context.js';
 import { handOver } from './hand-over.js';
 import { IncrementalCycle } from './incremental-cycle.js';
 import { preempt } from './preempt.js';
+import { QueueSync } from './queue-sync.js';
 import { snapshot } from './snapshot.js';
 import { chargeRunning } from './usage.js';
 
@@ -42,6 +43,14 @@ export class CycleRunner {
   private lastCycleEnd = 0;
   private tick: (() => Promise<void>) | null = null;
   private listening = false;
+  /**
+   * The last cycle started jobs: its pending reasons may count GPUs its own later starts took, so
+   * the next cycle runs at once (25 ms; not after the idle interval) to rebuild them. One such cycle
+   * follows each cycle that started jobs; a stream of changes is paced as before.
+   */
+  private reasonsBehind = false;
+  /** Keeps the scheduler's queue in step with the live one from what changed (queue-sync.ts). */
+  private readonly queueSync = new QueueSync(this.scheduler);
 
   constructor(
     private readonly ctx: CycleContext,
@@ -64,7 +73,13 @@ export class CycleRunner {
       try {
         const now = state.now();
         // An attestation starting or ending changes where jobs may run even when nothing else changed.
-        if (state.dirty || this.ctx.residency?.due(now) || this.ctx.budgets?.due(now) || this.reasonsDue(now)) {
+        if (
+          state.dirty ||
+          this.reasonsBehind ||
+          this.ctx.residency?.due(now) ||
+          this.ctx.budgets?.due(now) ||
+          this.reasonsDue(now)
+        ) {
           await this.runCycle();
         }
       } catch (err) {
@@ -76,8 +91,11 @@ export class CycleRunner {
       this.lastCycleEnd = performance.now();
       if (this.stopped) return;
       // Under a stream of changes, pace cycles so scheduling takes at most ~20% of a core.
-      this.idle = !state.dirty;
-      this.timer = setTimeout(tick, state.dirty ? this.pace() : this.cycleIntervalMs);
+      // Stale reasons wait the least pace, not four times the cycle that made them stale: after a
+      // fill that cycle is the longest of all (a 6,866-start fill paced the refresh 3.3 s away).
+      const soon = state.dirty ? this.pace() : this.reasonsBehind ? 25 : null;
+      this.idle = soon === null;
+      this.timer = setTimeout(tick, soon ?? this.cycleIntervalMs);
     };
     this.tick = tick;
     // A change while the loop waits its idle interval (a submission, an exit) is scheduled at once,
@@ -110,7 +128,7 @@ export class CycleRunner {
     while (this.cycling) await new Promise((r) => setTimeout(r, 5));
   }
 
-  /** reasonsDue: the last cycle's pending reasons may predate its own starts and the explain interval has passed. */
+  /** reasonsDue: the reasons or explanations may predate the last cycle's starts and the explain interval has passed. */
   private reasonsDue(now: number): boolean {
     const since = this.ctx.state.reasonsStaleSince;
     return since !== null && now - since >= this.ctx.policy.explainIntervalSeconds * 1000;
@@ -151,19 +169,20 @@ export class CycleRunner {
     const t0 = performance.now();
     chargeRunning(ctx.state, ctx.policy, now);
     const explain = now - ctx.state.explainedAt >= ctx.policy.explainIntervalSeconds * 1000;
-    const input = snapshot(
-      {
-        state: ctx.state,
-        policy: ctx.policy,
-        settings: this.settings,
-        ops: this.ops,
-        holdReason: (org) => ctx.hooks.holdReason?.(org) ?? null,
-      },
-      now,
-      explain,
-    );
-    if (budgets) input.budgets = budgets(input.queue);
-    const result = this.scheduler.run(ctx.state.cluster, input);
+    const deps = {
+      state: ctx.state,
+      policy: ctx.policy,
+      settings: this.settings,
+      ops: this.ops,
+      holdReason: (org: string) => ctx.hooks.holdReason?.(org) ?? null,
+    };
+    const input = snapshot(deps, now, explain);
+    this.queueSync.sync(deps);
+    if (budgets) input.budgets = budgets(this.scheduler.queue());
+    const result = this.scheduler.cycle(ctx.state.cluster, input);
+    // A start that is not committed (cancelled meanwhile, refused, a failed write) stays queued in the
+    // state but left the scheduler: the next cycle looks at every start again.
+    this.queueSync.started(result.starts.map((s) => s.jobId));
     this.lastCycleMs = performance.now() - t0;
     ctx.metrics?.cycleSeconds.observe(this.lastCycleMs / 1000);
     return { result, explain };
@@ -173,7 +192,11 @@ export class CycleRunner {
   private adoptReasons(result: CycleResult, now: number, explain: boolean): void {
     const { state, hooks } = this.ctx;
     this.ops.noteHeld(result.windows);
-    state.reasonsStaleSince = result.starts.length > 0 ? now : null;
+    // Stale until a cycle that starts nothing also rebuilds the explanations: a quick cycle after the
+    // fill (a submission) refreshes the reasons but not the explanations, which keep their older cycle.
+    this.reasonsBehind = result.starts.length > 0;
+    if (result.starts.length > 0) state.reasonsStaleSince = now;
+    else if (explain) state.reasonsStaleSince = null;
     // Each cycle returns a fresh map the scheduler keeps no reference to: adopt it, not copy it.
     state.pending = result.pending;
     for (const [id, { forJobId: forJob }] of state.holds) {
@@ -186,7 +209,8 @@ export class CycleRunner {
         message: `waiting: preempted for job ${forJob}; requeued, and considered again once job ${forJob} has started`,
       });
     }
-    if (hooks.holdReason) {
+    // Only a restriction needs the walk over the queue (the set was computed by this cycle's sync).
+    if (hooks.holdReason && this.queueSync.restricted.size > 0) {
       for (const [id, j] of state.queue) {
         const held = hooks.holdReason(j.org);
         if (held) state.pending.set(id, held);

@@ -1,10 +1,12 @@
 /**
  * IncrementalCycle: the live server's scheduler. It keeps an IncrementalScheduler (issue 19: per-class
- * sub-queues, a walk over classes, explanations on first read) whose queue follows each cycle's
- * snapshot: a job object it has not seen is submitted, a replaced one (the residency gate constrained
- * it anew) updated, one gone from the snapshot (cancelled, held, restricted, started) removed. The
- * order of a cycle is total (score, seq, id), so where a job sits in either queue does not matter,
- * and the scheduler's decisions are scheduleCycle's on the same snapshot (its property test).
+ * sub-queues, a walk over classes, explanations on first read) whose queue follows the live queue: a
+ * job object it has not seen is submitted, a replaced one (the residency gate constrained it anew)
+ * updated, one no longer wanted (cancelled, held, restricted, started) removed. The server syncs
+ * only the ids that changed since the last cycle (`sync`); `run` syncs a whole snapshot queue by
+ * object identity (what the equivalence test drives). The order of a cycle is total (score, seq,
+ * id), so where a job sits in either queue does not matter, and the scheduler's decisions are
+ * scheduleCycle's on the same queue (its property test).
  */
 import type { ClusterModel, CycleInput, CycleResult, SchedJob } from '../../scheduler/index.js';
 import { IncrementalScheduler } from '../../scheduler/index.js';
@@ -14,28 +16,46 @@ export class IncrementalCycle {
   /** What the scheduler holds: job id -> the object it was given. */
   private readonly known = new Map<string, SchedJob>();
 
-  /** run: one cycle on `input`'s queue (synchronised first: O(queue) map lookups, nothing sorted). */
-  run(cluster: ClusterModel, input: CycleInput): CycleResult {
-    const { queue, ...rest } = input;
-    const seen = new Set<string>();
-    for (const job of queue) {
-      seen.add(job.id);
-      const had = this.known.get(job.id);
-      if (had === job) continue;
-      if (had === undefined) this.scheduler.submit(job);
-      else this.scheduler.update(job);
-      this.known.set(job.id, job);
-    }
-    if (this.known.size !== seen.size) {
-      for (const id of [...this.known.keys()]) {
-        if (seen.has(id)) continue;
+  /** sync: for each of `ids`, queue what `wanted` says (undefined: not queued). O(ids). */
+  sync(ids: Iterable<string>, wanted: (id: string) => SchedJob | undefined): void {
+    for (const id of ids) {
+      const job = wanted(id);
+      const had = this.known.get(id);
+      if (job === undefined) {
+        if (had === undefined) continue;
         this.scheduler.remove(id);
         this.known.delete(id);
+      } else if (had !== job) {
+        if (had === undefined) this.scheduler.submit(job);
+        else this.scheduler.update(job);
+        this.known.set(id, job);
       }
     }
-    const result = this.scheduler.cycle(cluster, rest);
-    // The scheduler took its starts off its queue; a start the store refuses comes back as a new job.
+  }
+
+  /** knownIds: every id the scheduler holds (a full resync visits these and the live queue's). */
+  knownIds(): string[] {
+    return [...this.known.keys()];
+  }
+
+  /** queue: the jobs the scheduler holds (O(queue); only budgets need it). */
+  queue(): SchedJob[] {
+    return [...this.known.values()];
+  }
+
+  /** cycle: one cycle on the queue as synced. */
+  cycle(cluster: ClusterModel, input: Omit<CycleInput, 'queue'>): CycleResult {
+    const result = this.scheduler.cycle(cluster, input);
+    // The scheduler took its starts off its queue; a start the store refuses comes back as a change.
     for (const s of result.starts) this.known.delete(s.jobId);
     return result;
+  }
+
+  /** run: one cycle on `input`'s queue, synced by object identity first (O(queue) lookups). */
+  run(cluster: ClusterModel, input: CycleInput): CycleResult {
+    const { queue, ...rest } = input;
+    const byId = new Map(queue.map((j) => [j.id, j]));
+    this.sync([...byId.keys(), ...this.known.keys()], (id) => byId.get(id));
+    return this.cycle(cluster, rest);
   }
 }

@@ -17,8 +17,8 @@ import type { Endpoint } from '../../model/workloads.js';
 import { ClusterModel, type JobExplain, type JobPriority, type SchedJob } from '../../scheduler/index.js';
 import { schedFields } from '../job-constraints.js';
 import type { JobRow } from '../job-rows.js';
-import { OrgCountedMap } from '../org-count-map.js';
 import type { QuotaBook, ResidencyGate, RunningForResidency } from '../ports.js';
+import { QueueMap } from './queue-map.js';
 
 /** ClusterView: what readers outside the cycle (API routes, fleet history) may see of the cluster. */
 export type ClusterView = Pick<ClusterModel, 'nodeView' | 'nodeState' | 'siteTotals' | 'allocatedJobs' | 'allocationOf'>;
@@ -49,7 +49,7 @@ export interface RunningJob {
 
 export class SchedulingState implements QuotaBook {
   readonly cluster: ClusterModel;
-  readonly queue = new OrgCountedMap<SchedJob>();
+  readonly queue = new QueueMap();
   /** Specs of queued jobs, kept so a start needs no extra read. */
   readonly queuedSpecs = new Map<string, JobSpec>();
   readonly running = new Map<string, RunningJob>();
@@ -75,9 +75,10 @@ export class SchedulingState implements QuotaBook {
   /** Something changed: the next tick runs a cycle. */
   dirty = true;
   /**
-   * When the last cycle started jobs (sim ms), else null: reasons built before a later start of the
-   * same cycle describe the fleet before it ("6 B200 free fleet-wide"), so one more cycle must
-   * rebuild them against the state that cycle left, within the explain interval.
+   * When the last cycle that started jobs ran (sim ms), until a cycle that starts nothing rebuilds
+   * the explanations too (then null): reasons built before a later start of the same cycle describe
+   * the fleet before it ("6 B200 free fleet-wide"), so one more cycle must rebuild them against the
+   * state that cycle left, within the explain interval.
    */
   reasonsStaleSince: number | null = null;
 

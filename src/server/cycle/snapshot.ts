@@ -15,28 +15,28 @@ export interface SnapshotDeps {
   holdReason: (org: string) => PendingReason | null;
 }
 
-/** snapshot assembles the scheduler's input; held jobs (preempted, restricted) stay out of its queue. */
-export function snapshot(d: SnapshotDeps, now: number, explain: boolean): CycleInput {
+/**
+ * snapshot assembles the scheduler's input but its queue (the scheduler keeps its own, synced from
+ * the queue's changes: `queuedForScheduler`). Shares come from the queue's per-organisation and
+ * per-project counts and the running jobs: no walk over the queue.
+ */
+export function snapshot(d: SnapshotDeps, now: number, explain: boolean): Omit<CycleInput, 'queue'> {
   const { state, policy: p, settings } = d;
   // Unconfigured organisations and projects get share 1: equal shares among siblings by default.
   const orgShares = new Map<string, number>();
   const projectShares = new Map<string, number>();
-  const share = (project: string, org: string) => {
-    if (!projectShares.has(project)) projectShares.set(project, p.fairShare.projectShares[project] ?? 1);
+  const shareOrg = (org: string) => {
     if (!orgShares.has(org)) orgShares.set(org, p.fairShare.orgShares[org] ?? 1);
   };
-  const queue: SchedJob[] = [];
-  for (const [id, j] of state.queue) {
-    share(j.project, j.org);
-    const hold = state.holds.get(id);
-    if (hold && state.queue.has(hold.forJobId)) continue;
-    if (hold) state.holds.delete(id);
-    if (d.holdReason(j.org)) continue;
-    queue.push(j);
-  }
+  const shareProject = (project: string) => {
+    if (!projectShares.has(project)) projectShares.set(project, p.fairShare.projectShares[project] ?? 1);
+  };
+  for (const org of state.queue.orgs()) shareOrg(org);
+  for (const project of state.queue.projects()) shareProject(project);
   const running: RunningJobInfo[] = [];
   for (const [id, r] of state.running) {
-    share(r.project, r.org);
+    shareOrg(r.org);
+    shareProject(r.project);
     running.push({
       id,
       project: r.project,
@@ -54,7 +54,6 @@ export function snapshot(d: SnapshotDeps, now: number, explain: boolean): CycleI
     });
   }
   return {
-    queue,
     quotas: state.quotas,
     now,
     running,
@@ -76,4 +75,33 @@ export function snapshot(d: SnapshotDeps, now: number, explain: boolean): CycleI
     capacityWindows: d.ops.capacityWindows(p.preemption.enabled),
     maintenance: d.ops.maintenanceWindows(),
   };
+}
+
+/** What deciding a queued job's place in the scheduler's queue reads. */
+export interface QueueDeps {
+  state: Pick<SchedulingState, 'queue' | 'holds'>;
+  holdReason: SnapshotDeps['holdReason'];
+}
+
+/**
+ * queuedForScheduler: the job the scheduler should queue under `id` now, or undefined: not queued,
+ * held back for its preemptor (a hold whose preemptor left the queue is dropped here), or its
+ * organisation's processing restricted.
+ */
+export function queuedForScheduler(d: QueueDeps, id: string): SchedJob | undefined {
+  const { state } = d;
+  const j = state.queue.get(id);
+  if (!j) return undefined;
+  const hold = state.holds.get(id);
+  if (hold && state.queue.has(hold.forJobId)) return undefined;
+  if (hold) state.holds.delete(id);
+  if (d.holdReason(j.org)) return undefined;
+  return j;
+}
+
+/** restrictedOrgs: organisations with queued jobs whose processing is restricted now. */
+export function restrictedOrgs(d: QueueDeps): Set<string> {
+  const out = new Set<string>();
+  for (const org of d.state.queue.orgs()) if (d.holdReason(org)) out.add(org);
+  return out;
 }
