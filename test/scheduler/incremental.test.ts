@@ -61,6 +61,23 @@ interface HistoryKind {
   classGroups?: boolean;
 }
 
+/**
+ * bothOnce: one cycle of a fresh IncrementalScheduler and one from-scratch scheduleCycle on the same
+ * world (three projects with room, backfill with one gang reservation, explain on).
+ */
+function bothOnce(world: () => ClusterModel, queue: SchedJob[], at: number, running: CycleInput['running']) {
+  const input: Omit<CycleInput, 'queue'> = {
+    now: at,
+    quotas: quotas({ p1: { B200: 64 }, p2: { B200: 64 }, p3: { B200: 64 } }),
+    running,
+    backfill: { enabled: true, reservations: 1, gangsOnly: true },
+    explain: true,
+  };
+  const sched = new IncrementalScheduler();
+  for (const j of queue) sched.submit(j);
+  return { r: sched.cycle(world(), input), scratch: scheduleCycle(world(), { ...input, queue }) };
+}
+
 /** history runs one random history (see HistoryKind). */
 function history(
   seed: number,
@@ -312,17 +329,7 @@ test('stop scanning: a `reserved` failure made stale by a later start is checked
     job('S', { seq: 4, org: 'o3', project: 'p3', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
     job('A2', { seq: 5, org: 'o2', project: 'p2', gpusPerNode: 4, priority: 0, maxRuntimeSeconds: 7200 }),
   ];
-  const input: Omit<CycleInput, 'queue'> = {
-    now: at,
-    quotas: quotas({ p1: { B200: 64 }, p2: { B200: 64 }, p3: { B200: 64 } }),
-    running,
-    backfill: { enabled: true, reservations: 1, gangsOnly: true },
-    explain: true,
-  };
-  const sched = new IncrementalScheduler();
-  for (const j of queue) sched.submit(j);
-  const r = sched.cycle(world(), input);
-  const scratch = scheduleCycle(world(), { ...input, queue });
+  const { r, scratch } = bothOnce(world, queue, at, running);
   assert.deepEqual(
     r.starts.map((s) => s.jobId),
     ['S'],
@@ -369,17 +376,7 @@ test('visiting classes: a class skipped on a failure is visited again once a res
     job('G', { seq: 3, org: 'o1', project: 'p1', gpusPerNode: 8, nodes: 2, priority: 0 }),
     job('X2', { seq: 4, org: 'o2', project: 'p2', gpusPerNode: 8, priority: 0, maxRuntimeSeconds: 1800 }),
   ];
-  const input: Omit<CycleInput, 'queue'> = {
-    now: at,
-    quotas: quotas({ p1: { B200: 64 }, p2: { B200: 64 }, p3: { B200: 64 } }),
-    running,
-    backfill: { enabled: true, reservations: 1, gangsOnly: true },
-    explain: true,
-  };
-  const sched = new IncrementalScheduler();
-  for (const j of queue) sched.submit(j);
-  const r = sched.cycle(world(), input);
-  const scratch = scheduleCycle(world(), { ...input, queue });
+  const { r, scratch } = bothOnce(world, queue, at, running);
   assert.equal(r.ordering, 'classes');
   assert.deepEqual(
     r.starts.map((s) => s.jobId),
