@@ -11,10 +11,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { seedPrices, seedUsage, withStore } from '../helpers/billing-history.js';
 import { launchChromium } from '../helpers/browser.js';
-import { assertConsoleBuilt, closeConsole, openConsole, text } from '../helpers/console.js';
+import { assertConsoleBuilt, chartBars as bars, closeConsole, openConsole, text } from '../helpers/console.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import { tenantUser } from '../helpers/tenants.js';
 
@@ -94,19 +94,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function bars(page: Page, testid: string): Promise<Map<string, { day: string; value: number }[]>> {
-  const out = new Map<string, { day: string; value: number }[]>();
-  for (const g of await page.locator(`[data-testid=${testid}] g[data-series]`).all()) {
-    const rects = await g
-      .locator('rect')
-      .evaluateAll((els) =>
-        els.map((e) => ({ day: e.getAttribute('data-day') ?? '', value: Number(e.getAttribute('data-value')) })),
-      );
-    out.set((await g.getAttribute('data-series')) ?? '', rects);
-  }
-  return out;
-}
 
 test("an operator sees every organisation's usage per day and per organisation, the API's figures, and the API's CSV", async () => {
   const s = await openConsole(browser, server.url, server.operatorToken, '/usage-all', { width: 1400, height: 900 });

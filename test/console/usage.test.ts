@@ -15,7 +15,15 @@ import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { seedPrices, seedUsage, withStore } from '../helpers/billing-history.js';
 import { launchChromium } from '../helpers/browser.js';
-import { assertConsoleBuilt, closeConsole, openConsole, shot, text, updateDocScreenshots } from '../helpers/console.js';
+import {
+  assertConsoleBuilt,
+  chartBars as bars,
+  closeConsole,
+  openConsole,
+  shot,
+  text,
+  updateDocScreenshots,
+} from '../helpers/console.js';
 import { api, startTestServer, type TestServer, waitFor } from '../helpers/server.js';
 import { tenantUser } from '../helpers/tenants.js';
 
@@ -115,20 +123,6 @@ after(async () => {
 });
 
 const open = (token: string, path: string) => openConsole(browser, server.url, token, path, { width: 1400, height: 900 });
-
-/** bars: per series of a chart, its bars' days and figures as drawn. */
-async function bars(page: Page, testid: string): Promise<Map<string, { day: string; value: number }[]>> {
-  const out = new Map<string, { day: string; value: number }[]>();
-  for (const g of await page.locator(`[data-testid=${testid}] g[data-series]`).all()) {
-    const rects = await g
-      .locator('rect')
-      .evaluateAll((els) =>
-        els.map((e) => ({ day: e.getAttribute('data-day') ?? '', value: Number(e.getAttribute('data-value')) })),
-      );
-    out.set((await g.getAttribute('data-series')) ?? '', rects);
-  }
-  return out;
-}
 
 /** assertChartIs: one series per project, one bar per day of the period, each bar the API's figure. */
 async function assertChartIs(page: Page, testid: string, rows: Row[], days: number, value: (r: Row) => number) {

@@ -61,3 +61,17 @@ export function updateDocScreenshots(keep: (file: string) => boolean): void {
   mkdirSync(DOC_SHOTS, { recursive: true });
   for (const f of readdirSync(SHOTS)) if (keep(f)) copyFileSync(join(SHOTS, f), join(DOC_SHOTS, f));
 }
+
+/** chartBars: per series of a drawn day chart (`testid`), its bars' days and figures as drawn. */
+export async function chartBars(page: Page, testid: string): Promise<Map<string, { day: string; value: number }[]>> {
+  const out = new Map<string, { day: string; value: number }[]>();
+  for (const g of await page.locator(`[data-testid=${testid}] g[data-series]`).all()) {
+    const rects = await g
+      .locator('rect')
+      .evaluateAll((els) =>
+        els.map((e) => ({ day: e.getAttribute('data-day') ?? '', value: Number(e.getAttribute('data-value')) })),
+      );
+    out.set((await g.getAttribute('data-series')) ?? '', rects);
+  }
+  return out;
+}
