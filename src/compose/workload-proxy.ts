@@ -81,12 +81,13 @@ export async function startWorkloadProxy(
       const stats = () => workers.stats();
       new Gauge({
         name: 'gigafab_proxy_worker_admissions',
-        help: 'Admissions (since start) the proxy workers asked of the server process (asked), and those a worker then admitted locally for a while (remembered)',
+        help: 'Admissions (since start) the proxy workers asked of the server process while a request waited (asked) or ahead of a remembered one’s expiry (ahead), and those a worker then admitted locally for a while (remembered)',
         labelNames: ['how'],
         registers: [d.registry],
         collect() {
           const s = stats();
           this.set({ how: 'asked' }, s.asked);
+          this.set({ how: 'ahead' }, s.ahead);
           this.set({ how: 'remembered' }, s.remembered);
         },
       });

@@ -2,7 +2,10 @@
  * A proxy worker process (workers.ts forks it): the proxy's listener. An admission is asked of the
  * server process over IPC, and — when the answer says so — remembered for its ttl: the same
  * credentials for the same workload are then admitted here (local admission), until the ttl ends or
- * the server process says to forget (`flush`, acknowledged at once). Rate limits: what was admitted
+ * the server process says to forget (`flush`, acknowledged at once). A remembered admission still
+ * in use is asked again REFRESH_AHEAD_MS before its ttl ends, and requests that miss together share
+ * one ask: a busy workload's requests do not queue behind the round trip to the server process
+ * once a second (that wait was at the tail of the latency). Rate limits: what was admitted
  * locally is reported (per organisation and address) and a limit the server process says is reached
  * is answered here with 429. Open links are always asked. Reports (requests started, ended,
  * traffic, done, counted) go back batched once per event-loop turn. It exits when the server
@@ -102,7 +105,18 @@ interface Remembered {
   untilMs: number;
   users: number;
   dropped: boolean;
+  /** Asked again already (refreshAhead), answer pending or installed. */
+  refreshing: boolean;
 }
+
+/**
+ * How long before its ttl ends a remembered admission that a request uses is asked again. The ttl
+ * still bounds how long a decision is reused: the new answer is a new decision, and one that
+ * crosses an invalidation is not remembered (the server process's generation check, and the flush).
+ */
+const REFRESH_AHEAD_MS = 500;
+// Asks for a key a request is waiting on: other requests for the same key wait for that one.
+const asking = new Map<string, Promise<void>>();
 
 /** At most this many remembered admissions (the oldest goes first; it costs an ask, never a skipped check). */
 const REMEMBER_MAX = 10_000;
@@ -153,29 +167,83 @@ function local(r: AdmissionRequest): Admission | null {
   if (over) throw over;
   e.users++;
   count(e.adm.target.org, r.ip);
+  if (!e.refreshing && e.untilMs - Date.now() <= REFRESH_AHEAD_MS) {
+    e.refreshing = true;
+    void refreshAhead(r, e);
+  }
   return e.adm;
+}
+
+/** remember: the answer `m` to `r` as a Remembered with `users` requests on it (kept when its ttl allows). */
+function remember(r: AdmissionRequest, m: Extract<ToWorker, { t: 'ok' }>, users: number): Remembered {
+  const adm: Admission = { target: m.target, source: reporter(m.n, m.target, m.traffic), principal: m.principal };
+  const e: Remembered = {
+    key: keyOf(r),
+    adm,
+    n: m.n,
+    untilMs: Date.now() + m.ttlMs,
+    users,
+    dropped: m.ttlMs <= 0,
+    refreshing: false,
+  };
+  byAdmission.set(adm, e);
+  if (!e.dropped) {
+    const old = remembered.get(e.key);
+    if (old) drop(old);
+    if (remembered.size >= REMEMBER_MAX) {
+      const oldest = remembered.values().next();
+      if (!oldest.done) drop(oldest.value);
+    }
+    remembered.set(e.key, e);
+  }
+  return e;
+}
+
+/**
+ * refreshAhead: ask for `e`'s admission again while requests still use it. A refusal drops it (the
+ * next request asks and hears why); an answer that arrives after `e` was forgotten (a flush, a newer
+ * admission) is let go, not remembered.
+ */
+async function refreshAhead(r: AdmissionRequest, e: Remembered): Promise<void> {
+  const m = await ask((n) => ({ t: 'admit', n, r, ahead: true }));
+  const current = remembered.get(e.key) === e && !e.dropped;
+  if (m.t !== 'ok') {
+    if (current) drop(e);
+    return;
+  }
+  if (!current || m.ttlMs <= 0) {
+    report(['d', m.n]);
+    return;
+  }
+  const fresh = remember(r, m, 0);
+  if (fresh.dropped) report(['d', m.n]);
 }
 
 const gate: ProxyGate = {
   async admit(r) {
     const hit = local(r);
     if (hit) return hit;
-    const m = await ask((n) => ({ t: 'admit', n, r }));
-    if (m.t === 'no') throw problem(m.p);
-    if (m.t !== 'ok') throw new ApiProblem(500, 'internal_error', 'the workload proxy failed on this request');
-    const adm: Admission = { target: m.target, source: reporter(m.n, m.target, m.traffic), principal: m.principal };
-    const e: Remembered = { key: keyOf(r), adm, n: m.n, untilMs: Date.now() + m.ttlMs, users: 1, dropped: m.ttlMs <= 0 };
-    byAdmission.set(adm, e);
-    if (!e.dropped) {
-      const old = remembered.get(e.key);
-      if (old) drop(old);
-      if (remembered.size >= REMEMBER_MAX) {
-        const oldest = remembered.values().next();
-        if (!oldest.done) drop(oldest.value);
-      }
-      remembered.set(e.key, e);
+    const key = keyOf(r);
+    const shared = asking.get(key);
+    if (shared) {
+      // Another request asks for the same credentials and workload now: its answer, if remembered.
+      await shared;
+      const after = local(r);
+      if (after) return after;
     }
-    return adm;
+    let answered = () => {};
+    if (!shared) asking.set(key, new Promise<void>((resolve) => (answered = resolve)));
+    try {
+      const m = await ask((n) => ({ t: 'admit', n, r }));
+      if (m.t === 'no') throw problem(m.p);
+      if (m.t !== 'ok') throw new ApiProblem(500, 'internal_error', 'the workload proxy failed on this request');
+      return remember(r, m, 1).adm;
+    } finally {
+      if (!shared) {
+        asking.delete(key);
+        answered();
+      }
+    }
   },
   async redeem(ticket, workloadId) {
     const m = await ask((n) => ({ t: 'redeem', n, ticket, workloadId }));

@@ -69,7 +69,8 @@ export type WireEvent =
   | ['c', string, string, number];
 
 export type ToServer =
-  | { t: 'admit'; n: number; r: AdmissionRequest }
+  /** ahead: asked again before the remembered admission's ttl ends, while requests still use it (no request waits). */
+  | { t: 'admit'; n: number; r: AdmissionRequest; ahead?: boolean }
   | { t: 'redeem'; n: number; ticket: string; workloadId: string }
   | { t: 'ev'; e: WireEvent[] }
   | { t: 'flushed'; n: number };
@@ -98,8 +99,11 @@ export interface ProxyWorkers {
   port: number;
   /** Every worker forgets what it admitted; resolves once all have acknowledged (or been killed). */
   invalidate(): Promise<void>;
-  /** Admissions asked of this process, and those a worker remembered (for tests and `--proxy-workers` tuning). */
-  stats(): { asked: number; remembered: number };
+  /**
+   * Admissions asked of this process (asked: a request waited for the answer; ahead: a remembered one
+   * asked again before its ttl ended), and those a worker remembered (for tests and tuning).
+   */
+  stats(): { asked: number; ahead: number; remembered: number };
   close(): Promise<void>;
 }
 
@@ -140,7 +144,7 @@ export function startProxyWorkers(o: ProxyWorkersOptions): Promise<ProxyWorkers>
   const dirty = new Set<Worker>();
   const acks = new Map<number, () => void>();
   let nextFlush = 0;
-  const counts = { asked: 0, remembered: 0 };
+  const counts = { asked: 0, ahead: 0, remembered: 0 };
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.js', import.meta.url)), args: [] });
 
   const send = (w: Worker, m: ToWorker) => {
@@ -152,7 +156,8 @@ export function startProxyWorkers(o: ProxyWorkersOptions): Promise<ProxyWorkers>
     if (!mine) return;
     if (m.t === 'admit') {
       const gen = generation;
-      counts.asked++;
+      if (m.ahead) counts.ahead++;
+      else counts.asked++;
       o.access.admit(m.r).then(
         (adm) => {
           mine.set(m.n, { target: adm.target, source: adm.source, open: [], done: false });

@@ -90,11 +90,11 @@ function call(
 }
 
 /** admissions: how many admissions the workers asked of the server process so far (its /metrics). */
-async function admissions(s: TestServer): Promise<{ asked: number; remembered: number }> {
+async function admissions(s: TestServer): Promise<{ asked: number; ahead: number; remembered: number }> {
   const text = await (await fetch(`${s.url}/metrics`)).text();
   const of = (how: string) =>
     Number(new RegExp(`^gigafab_proxy_worker_admissions\\{how="${how}"\\} (\\d+)`, 'm').exec(text)?.[1]);
-  return { asked: of('asked'), remembered: of('remembered') };
+  return { asked: of('asked'), ahead: of('ahead'), remembered: of('remembered') };
 }
 
 /** workerPids: the server's proxy worker processes. */
@@ -157,6 +157,57 @@ test('a member’s repeated requests are admitted by the workers locally, not as
   const asked = (await admissions(server)).asked - before.asked;
   // Each worker asks again once its remembered admission is ADMISSION_TTL_MS (1 s) old.
   assert.ok(asked <= 2 * (seconds + 1), `${asked} admissions asked for ${n} requests in ${seconds} s`);
+});
+
+test('requests that miss together share one ask per worker', async () => {
+  const fresh = await tenantToken(api(server.url, server.operatorToken), 'lab', { name: 'C', role: 'member' });
+  const before = await admissions(server);
+  const n = 40;
+  // Fresh connections: the two workers each get some; none has seen this token.
+  const answers = await Promise.all(Array.from({ length: n }, (_, i) => call(`/v1/predict?x=${i}`, fresh, true)));
+  assert.deepEqual(
+    answers.filter((a) => a.status !== 200),
+    [],
+  );
+  const asked = (await admissions(server)).asked - before.asked;
+  assert.ok(asked >= 1 && asked <= 2, `${asked} admissions asked for ${n} concurrent requests (at most one per worker)`);
+});
+
+test('a busy workload’s requests do not wait for the server process each time the admission expires', async () => {
+  const fresh = await tenantToken(api(server.url, server.operatorToken), 'lab', { name: 'B', role: 'member' });
+  const one = new Agent({ keepAlive: true, maxSockets: 1 });
+  const before = await admissions(server);
+  const t0 = Date.now();
+  try {
+    // One kept-alive connection (one worker), a request every ~20 ms for 3.5 ttls.
+    while (Date.now() - t0 < 3500) {
+      const got = await new Promise<number>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: proxyPort,
+            path: '/v1/predict?x=1',
+            agent: one,
+            headers: { host: `${serviceId}.localhost:${proxyPort}`, authorization: `Bearer ${fresh}` },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(got, 200);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    one.destroy();
+  }
+  const after = await admissions(server);
+  // Without asking ahead, a request waits for an ask at the start and once per expiry (4 here).
+  assert.ok(after.asked - before.asked <= 2, `requests waited for ${after.asked - before.asked} asks in 3.5 s`);
+  assert.ok(after.ahead - before.ahead >= 3, `${after.ahead - before.ahead} admissions asked ahead of their expiry`);
 });
 
 test('a disabled user is refused on its next request, though the workers had admitted it locally', async () => {
