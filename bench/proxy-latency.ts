@@ -1,17 +1,20 @@
 /**
  * Proxy latency at a fixed rate (issue 14: "added p99 < 2 ms at 1,000 requests/s"), and where the
  * added p99 comes from. One run, the same autocannon client for every target: the replica directly,
- * nginx (1 worker) in front of it, gigafab's proxy in the server process, and gigafab with proxy
+ * nginx (1 worker) in front of it, a bare Node.js reverse proxy (bare-node-proxy.ts: the floor of any
+ * proxy written in Node here), gigafab's proxy in the server process, and gigafab with proxy
  * workers (each on a server and replica of its own; GIGAFAB_BENCH_BASE_BIN adds another build's
  * proxy, with GIGAFAB_BENCH_BASE_WORKERS workers, as `gigafab-base-workers-N`). While each target runs, the event-loop delay of every
  * process involved is sampled (perf_hooks.monitorEventLoopDelay, loaded into the servers with
  * `--import`, and in this process, the load generator): a proxy whose loop is held by other work
  * shows it there. Also the servers' loops with the proxy idle (their background work only).
  */
+import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { api, type TestServer } from '../test/helpers/server.js';
 import { BASE_WORKERS, proxyServer, readyService, startNginx } from './services.js';
@@ -32,8 +35,24 @@ function cpuMs(pid: number): number {
   }
 }
 
+/** startBareNodeProxy: bench/bare-node-proxy.ts in a process of its own, in front of `backend`. */
+function startBareNodeProxy(backend: string, hook: string): Promise<{ url: string; pid: number; stop(): void }> {
+  const script = fileURLToPath(new URL('./bare-node-proxy.js', import.meta.url));
+  const p = spawn(process.execPath, ['--import', hook, script, backend], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    p.once('exit', (code) => reject(new Error(`bare-node-proxy exited with ${code}`)));
+    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      const m = /listening (\d+)/.exec(d);
+      if (m) resolve({ url: `http://127.0.0.1:${m[1]}`, pid: p.pid ?? 0, stop: () => p.kill('SIGTERM') });
+    });
+  });
+}
+
 /** The hook every server process loads: its event-loop delay every 500 ms, one JSON line. */
 const HOOK = `import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { appendFileSync } from 'node:fs';
 import cluster from 'node:cluster';
 const out = process.env.GIGAFAB_BENCH_ELD_OUT;
@@ -108,9 +127,12 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
     }
     const nginx = startNginx(endpoint, '1');
     if (nginx) nginxProcs.push(nginx);
+    const floor = await startBareNodeProxy(endpoint, hook);
+    nginxProcs.push(floor);
     targets.unshift(
       { target: 'direct', url: `http://${endpoint}${path}`, headers: {}, pid: null },
       ...(nginx ? [{ target: 'nginx', url: `${nginx.url}${path}`, headers: {}, pid: null }] : []),
+      { target: 'bare-node-proxy', url: `${floor.url}${path}`, headers: {}, pid: floor.pid },
     );
     await new Promise((r) => setTimeout(r, 1000));
     const eld = () =>
