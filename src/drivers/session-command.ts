@@ -103,12 +103,21 @@ function stateDirExpr(spec: JobSpec): string | null {
   return `"$${'{'}${datasetEnvName(id)}:?gigafab: the session's state dataset ${id} is not mounted on this node: its site stages no datasets (driver.datasetRoot)}"`;
 }
 
-/** sessionCommand: the spec's command, or the preset's default one (Jupyter without a command; ssh). */
-export function sessionCommand(spec: JobSpec): string[] | undefined {
-  if (spec.kind === 'session' && spec.session?.preset === 'ssh' && !spec.command?.length) {
-    // In an image sshd binds the container's own network namespace, published on the host's loopback
+/** isSshPreset: an `ssh` session without a command of its own (it runs the preset's sshd). */
+export function isSshPreset(spec: JobSpec): boolean {
+  return spec.kind === 'session' && spec.session?.preset === 'ssh' && !spec.command?.length;
+}
+
+/**
+ * sessionCommand: the spec's command, or the preset's default one (Jupyter without a command; ssh).
+ * `hostNetwork`: an image runs in the node's network namespace (the Slurm driver's podman), so its
+ * sshd binds the address the driver names, like a host process — never every address of the node.
+ */
+export function sessionCommand(spec: JobSpec, o: { hostNetwork?: boolean } = {}): string[] | undefined {
+  if (isSshPreset(spec)) {
+    // In an image with a network namespace of its own sshd binds it, published on the host's loopback
     // only (podman.ts), like Jupyter there; on the host the address its driver names, else loopback.
-    const listen = spec.image ? '0.0.0.0' : `"$${'{'}GIGAFAB_BIND:-127.0.0.1}"`;
+    const listen = spec.image && !o.hostNetwork ? '0.0.0.0' : `"$${'{'}GIGAFAB_BIND:-127.0.0.1}"`;
     return ['/bin/sh', '-c', sshdLine(stateDirExpr(spec), listen)];
   }
   if (spec.command?.length || spec.kind !== 'session' || spec.session?.preset !== 'jupyter') return spec.command;

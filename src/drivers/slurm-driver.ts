@@ -71,7 +71,7 @@ import { datasetVolumes } from './job-mounts.js';
 import { CONTAINER_CHECKPOINT_FILE, findPodman } from './podman.js';
 import { rendezvousEnv } from './rendezvous.js';
 import type { SiteRunPolicy } from './runnable.js';
-import { sessionCommand } from './session-command.js';
+import { isSshPreset, sessionCommand } from './session-command.js';
 import * as slurm from './slurm/slurm-22.05.js';
 import { parseNodeAddr, pickWorkloadPort } from './slurm/workload-port.js';
 import { containerEnding, readDatasetNotStaged, readPullFailed, slurmTaskCommand } from './slurm-containers.js';
@@ -274,12 +274,13 @@ export class SlurmDriver implements ExecutionDriver {
     if (this.closed) throw new Error('Slurm driver is closed');
     checkJobId(job.id);
     if (this.jobs.has(job.id)) throw new Error(`job ${job.id} is already submitted`);
-    // Not yet: Slurm's containers use the host network, where the ssh preset's in-image sshd would
-    // bind every address of the node; say so instead of running the image's own command.
-    if (job.spec.image && job.spec.session?.preset === 'ssh')
-      throw new Error(`job ${job.id}: ssh sessions in images run on local sites (podman) only, not on Slurm yet`);
-    // A session preset without a command runs the preset's (session-command.ts: Jupyter, sshd).
-    const spec = job.spec.image ? job.spec : { ...job.spec, command: sessionCommand(job.spec) };
+    // A session preset without a command runs the preset's (session-command.ts: Jupyter, sshd). An
+    // image's ssh session runs the image's own sshd the same way: Slurm's containers use the node's
+    // network, so it binds the node address the proxy reaches (GIGAFAB_BIND), not every address.
+    const spec =
+      !job.spec.image || isSshPreset(job.spec)
+        ? { ...job.spec, command: sessionCommand(job.spec, { hostNetwork: true }) }
+        : job.spec;
     if (!spec.image && !spec.command?.length) throw new Error(`job ${job.id} has no command`);
     const policy = this.runPolicy('');
     if (job.spec.image && !policy.images)

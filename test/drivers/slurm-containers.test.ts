@@ -2,18 +2,21 @@
  * The Slurm driver running OCI images with podman inside each node's step, against the localhost Slurm
  * (scripts/slurm/setup.sh: 4 nodes on this machine): the job runs in its image, exit codes, a pull
  * failure's reason, the memory limit, cancel with grace, and a 2-node gang whose ranks find each
- * other through the rendezvous variables and connect over TCP (rank 0 listens on MASTER_ADDR:MASTER_PORT).
+ * other through the rendezvous variables and connect over TCP (rank 0 listens on MASTER_ADDR:MASTER_PORT),
+ * and an `ssh` session in an image (the image's own sshd, on the node's address only, the real ssh client).
  * Skipped, with the reason printed, only where that cluster cannot run (as slurm.test.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { masterPort } from '../../src/drivers/rendezvous.js';
+import { SSH_KEYS_ENV } from '../../src/drivers/session-command.js';
 import { type LocalhostSlurm, localhostSlurmUnavailable, startLocalhostSlurm } from '../../src/drivers/slurm/localhost.js';
 import { SlurmDriver } from '../../src/drivers/slurm-driver.js';
-import { ensureTestImage, IMAGE_MARKER } from '../helpers/podman.js';
+import { ensureSshdImage, ensureTestImage, IMAGE_MARKER, sshdImageBuildable } from '../helpers/podman.js';
 import { driverJob, Recorder, readAllLogs, repoRoot, uniqueId } from './fixtures.js';
 
 const unavailable = localhostSlurmUnavailable();
@@ -118,5 +121,56 @@ describe('Slurm driver: OCI images with podman in the step', { skip: unavailable
     assert.match(log, new RegExp(`rank=0 world=2 master=127\\.0\\.0\\.1:${port} index=0/2 nodes=muc-a,muc-b`));
     assert.match(log, new RegExp(`rank=1 world=2 master=127\\.0\\.0\\.1:${port} index=1/2`));
     assert.match(log, /rank0 got: hello from rank 1/);
+  });
+  test('an ssh session in an image: the image’s sshd listens on the node’s address only; the owner’s key logs in, another is refused', async () => {
+    assert.ok(
+      sshdImageBuildable(),
+      'podman, busybox-static and openssh-server are needed (scripts/ensure-podman.sh, ensure-openssh-server.sh)',
+    );
+    const sshdImage = ensureSshdImage();
+    const home = mkdtempSync(join(tmpdir(), 'gigafab-slurm-ssh-image-'));
+    const [key, other] = [join(home, 'id'), join(home, 'other')];
+    for (const k of [key, other]) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', k]);
+    const id = uniqueId('slurm-sshimg');
+    const spec = { image: sshdImage, kind: 'session' as const, session: { preset: 'ssh' as const } };
+    await driver.start(driverJob(id, [], one(), spec, { [SSH_KEYS_ENV]: readFileSync(`${key}.pub`, 'utf8').trim() }));
+    const started = await rec.started(id, 90_000);
+    assert.ok(started.endpoint, 'the session reports its endpoint');
+    const { host, port } = started.endpoint;
+    assert.equal(host, '127.0.0.1', 'the localhost cluster’s NodeAddr');
+    const ssh = (k: string) =>
+      spawnSync(
+        'ssh',
+        [
+          ...['-F', '/dev/null', '-i', k, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5'],
+          ...['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-p', String(port)],
+          `root@${host}`,
+          'cat /etc/gigafab-image; echo "job=$GIGAFAB_JOB_ID"',
+        ],
+        { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '', HOME: home } },
+      );
+    let out = '';
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const r = ssh(key);
+      if (r.status === 0) {
+        out = r.stdout;
+        break;
+      }
+      if (Date.now() > deadline) assert.fail(`ssh did not log in: ${r.stderr}\n${await readAllLogs(driver, id)}`);
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    assert.match(out, new RegExp(IMAGE_MARKER), 'the login runs in the image');
+    assert.match(out, new RegExp(`job=${id}`));
+    // The container shares the node's network: sshd must bind the node's address, not every address.
+    const listening = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.trim().split(/\s+/)[3]);
+    assert.deepEqual(listening, [`127.0.0.1:${port}`]);
+    assert.notEqual(ssh(other).status, 0, 'a key that is not the owner’s is refused');
+    await driver.stop(id, 5);
+    assert.equal((await rec.exited(id, 60_000)).outcome, 'cancelled');
+    rmSync(home, { recursive: true, force: true });
   });
 });
