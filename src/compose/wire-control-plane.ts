@@ -113,6 +113,7 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
     now,
     registry: metrics.registry,
     labelKeys: () => new Set(fleet.nodes.flatMap((n) => Object.keys(n.labels))),
+    fleet: () => fleet,
     onError: (what, err) => console.error(`${what}: ${err instanceof Error ? err.message : String(err)}`),
   });
   return { cp, tenancy, keys: erasureFor(store, cp, sov), residency, datasetManifests, metrics, services };

@@ -150,6 +150,31 @@ const maxEntries = (n: number) => (o: Record<string, unknown>) => Object.keys(o)
 const byteSize = z.string().regex(/^[1-9][0-9]{0,12}([kmgtKMGT]i?)?$/, 'a size such as 512m or 8Gi');
 const labelKey = z.string().regex(/^[a-z0-9]([a-z0-9._/-]{0,62}[a-z0-9])?$/, 'a label key');
 
+/**
+ * checkShareFields: a GPU share (gpuFraction or migProfile, not both) is part of ONE GPU, and a GPU
+ * memory limit goes with a fraction. Shared by job specs and service replica templates.
+ */
+export function checkShareFields(
+  spec: { gpusPerNode: number; nodes?: number; gpuFraction?: number; migProfile?: string; gpuMemoryMiB?: number },
+  ctx: z.RefinementCtx,
+): void {
+  const share = spec.gpuFraction !== undefined ? 'gpuFraction' : spec.migProfile !== undefined ? 'migProfile' : null;
+  if (spec.gpuFraction !== undefined && spec.migProfile !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['migProfile'], message: 'ask for gpuFraction or migProfile, not both' });
+  }
+  const nodes = spec.nodes ?? 1;
+  if (share && (spec.gpusPerNode !== 1 || nodes !== 1)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [spec.gpusPerNode !== 1 ? 'gpusPerNode' : 'nodes'],
+      message: `${share} is part of ONE GPU: gpusPerNode${spec.nodes === undefined ? '' : ' and nodes'} must be 1`,
+    });
+  }
+  if (spec.gpuMemoryMiB !== undefined && spec.gpuFraction === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['gpuMemoryMiB'], message: 'gpuMemoryMiB limits a gpuFraction; set gpuFraction too' });
+  }
+}
+
 export const JobSpecSchema = z
   .strictObject({
     name: z.string().min(1).max(200).openapi({ example: 'llama-pretrain' }),
@@ -270,22 +295,7 @@ export const JobSpecSchema = z
       .optional()
       .openapi({ description: "A MIG instance of one GPU, one of the GPU type's profiles (e.g. 1g.23gb on B200)" }),
   })
-  .superRefine((spec, ctx) => {
-    const share = spec.gpuFraction !== undefined ? 'gpuFraction' : spec.migProfile !== undefined ? 'migProfile' : null;
-    if (spec.gpuFraction !== undefined && spec.migProfile !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['migProfile'], message: 'ask for gpuFraction or migProfile, not both' });
-    }
-    if (share && (spec.gpusPerNode !== 1 || spec.nodes !== 1)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [spec.gpusPerNode !== 1 ? 'gpusPerNode' : 'nodes'],
-        message: `${share} is part of ONE GPU: gpusPerNode and nodes must be 1`,
-      });
-    }
-    if (spec.gpuMemoryMiB !== undefined && spec.gpuFraction === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['gpuMemoryMiB'], message: 'gpuMemoryMiB limits a gpuFraction; set gpuFraction too' });
-    }
-  })
+  .superRefine(checkShareFields)
   .superRefine(checkWorkloadSpec)
   .openapi('JobSpec');
 

@@ -4,7 +4,7 @@
  * plus the port and probes here; the replica controller (src/lifecycle/replicas.ts) decides how many.
  */
 import { z } from '@hono/zod-openapi';
-import { JobSpecSchema } from './schemas.js';
+import { checkShareFields, JobSpecSchema } from './schemas.js';
 import { SCALING_DEFAULTS } from './service.js';
 import { SPREAD_LABEL_PATTERN } from './spread.js';
 
@@ -43,7 +43,12 @@ export const ReplicaTemplateSchema = z
     priorityClass: job.priorityClass,
     constraints: job.constraints,
     simulation: job.simulation,
+    // A replica on part of one GPU (an inference server rarely needs a whole B200): gpusPerNode 1.
+    gpuFraction: job.gpuFraction,
+    gpuMemoryMiB: job.gpuMemoryMiB,
+    migProfile: job.migProfile,
   })
+  .superRefine(checkShareFields)
   .openapi('ReplicaTemplate');
 
 const scalingFields = {

@@ -739,6 +739,11 @@ export class ClusterModel {
     }
   }
 
+  /** isMasked: node `i` is hidden by maskNodes (share placement skips it too). */
+  isMasked(i: number): boolean {
+    return this.masked[i] === 1;
+  }
+
   /** unmaskNodes undoes maskNodes. */
   unmaskNodes(nodes: readonly number[]): void {
     for (const i of nodes) {

@@ -305,6 +305,37 @@ function tryWhole(ctx: CycleContext, job: SchedJob, capacityKey: string, preempt
  * fits depends on the organisation (shares never mix organisations).
  */
 function tryShare(ctx: CycleContext, job: SchedJob): JobOutcome {
+  const spread = job.spread;
+  if (!spread) return tryShareOn(ctx, job, true);
+  const occupied = ctx.cluster.spreadNodes(job.org, spread.group);
+  if (occupied.length === 0) return tryShareOn(ctx, job, true);
+  // A fractional replica: as trySpread, with the group's failure domains masked for the attempt
+  // (placeShare skips masked nodes for the organisation's partly used GPUs too). Preemption is
+  // planned only without the mask: a `required` share waits rather than evict for a masked node.
+  const required = spread.mode === 'required';
+  const over = spread.over ?? 'node';
+  const avoided = ctx.cluster.domainNodes(occupied, over);
+  ctx.cluster.maskNodes(avoided);
+  let masked: JobOutcome;
+  try {
+    masked = tryShareOn(ctx, job, false);
+  } finally {
+    ctx.cluster.unmaskNodes(avoided);
+  }
+  if (masked.ok) return masked;
+  if (!required) return tryShareOn(ctx, job, true);
+  const plain = tryShareOn(ctx, job, false);
+  if (!plain.ok) return { ok: false, reason: plain.reason };
+  const domains = over === 'node' ? occupied.length : new Set(occupied.map((i) => ctx.cluster.domainKey(i, over))).size;
+  const gpuType = plain.start.placement.gpuType;
+  return {
+    ok: false,
+    reason: REASON.spread(gpuType, job.gpusPerNode, spread.name ?? spread.group, spread.group, domains, over),
+  };
+}
+
+/** tryShareOn: tryJob for a GPU share; `preempt` false skips the preemption step. */
+function tryShareOn(ctx: CycleContext, job: SchedJob, preempt: boolean): JobOutcome {
   const share = job.share;
   if (!share) throw new SchedulerError(`job ${job.id} asks for no GPU share`);
   const failures: PendingReason[] = [];
@@ -339,7 +370,7 @@ function tryShare(ctx: CycleContext, job: SchedJob): JobOutcome {
   if (failures.length === 0) {
     return { ok: false, reason: REASON.unsatisfiable(`no GPU type offers MIG profile ${share.migProfile}`, {}) };
   }
-  if (ctx.preemptor) {
+  if (ctx.preemptor && preempt) {
     for (const { gpuType, borrowed } of capacityBlocked) {
       const plan = ctx.preemptor.plan(job, gpuType, borrowed);
       if (plan) return { ok: false, reason: preemptingReason(plan.waitingOn, plan.victimGpus, plan.decisions.length), plan };

@@ -8,8 +8,9 @@
  *      node with the fewest free GPUs), which keeps fully free nodes for whole-node jobs. A MIG
  *      instance on a free GPU re-partitions that (idle) GPU: the start carries `repartition`.
  *
- * Never a GPU another organisation holds a share of (the ClusterModel refuses it too). Reads the
- * ClusterModel, never changes it.
+ * Never a GPU another organisation holds a share of (the ClusterModel refuses it too), never a node
+ * masked for the attempt (a spread group's nodes, ClusterModel.maskNodes). Reads the ClusterModel,
+ * never changes it.
  */
 import type { Fleet, GpuType } from '../model/fleet.js';
 import { migProfileMilli, migProfileOf, siteAllowsSharing } from '../model/gpu-sharing.js';
@@ -79,7 +80,7 @@ export function placeShare(
   for (const g of groups) {
     for (const a of cluster.sharedGpusOf(job.org, g.id)) {
       const { node, gpu } = cluster.gpuOfAbs(a);
-      if (!cluster.isUp(node) || reserved?.(cluster.nodeAt(node).id, gpu)) continue;
+      if (!cluster.isUp(node) || cluster.isMasked(node) || reserved?.(cluster.nodeAt(node).id, gpu)) continue;
       if (cluster.canShare(node, gpu, job.org, share.milli, share.migProfile)) candidates.push(a);
     }
   }

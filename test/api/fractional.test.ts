@@ -67,3 +67,51 @@ test('a fraction only vie1 may run is refused with sharing_not_allowed; two GPUs
   const two = await member('POST', '/v1/jobs', share('two', { gpuFraction: 250, gpusPerNode: 2 }));
   assert.equal(two.status, 400);
 });
+
+test('a service of fractional replicas: each replica a quarter GPU, spread required over nodes; bad templates refused', async () => {
+  await op('POST', '/v1/orgs/initech/projects', { id: 'tps-serve' });
+  await op('PUT', '/v1/projects/tps-serve/quotas/RTX-PRO-6000', { gpus: 2 });
+  const template = { gpuType: 'RTX-PRO-6000', gpusPerNode: 1, gpuFraction: 250, command: ['serve'] };
+  const created = await member('POST', '/v1/services', {
+    name: 'quarter',
+    project: 'tps-serve',
+    template,
+    replicas: 3,
+    spread: 'required',
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal(created.body.spec.template.gpuFraction, 250);
+  const jobs = await waitFor(async () => {
+    const s = (await member('GET', `/v1/services/${created.body.id}`)).body;
+    if (s.replicas.length !== 3) return null;
+    const js = [];
+    for (const r of s.replicas as { jobId: string }[]) js.push((await member('GET', `/v1/jobs/${r.jobId}`)).body);
+    return js.every((j) => j.state === 'running') ? js : null;
+  }, 'three running replicas');
+  const places = jobs.map((j) => j.placement.nodes[0]);
+  assert.ok(
+    places.every((p) => p.milli === 250),
+    JSON.stringify(places),
+  );
+  assert.equal(new Set(places.map((p) => p.node)).size, 3, `one node each: ${places.map((p) => p.node).join(', ')}`);
+  const quota = (await member('GET', '/v1/projects/tps-serve')).body.quotas.find(
+    (q: { gpuType: string }) => q.gpuType === 'RTX-PRO-6000',
+  );
+  assert.equal(quota.used, 0.75, 'three quarters in GPU-equivalents');
+
+  const noMig = await member('POST', '/v1/services', {
+    name: 'nomig',
+    project: 'tps-serve',
+    template: { gpuType: 'RTX-PRO-6000', gpusPerNode: 1, migProfile: '9g.999gb', command: ['serve'] },
+  });
+  assert.equal(noMig.status, 422, JSON.stringify(noMig.body));
+  assert.equal(noMig.body.code, 'mig_profile_unknown');
+  const two = await member('POST', '/v1/services', {
+    name: 'two',
+    project: 'tps-serve',
+    template: { ...template, gpusPerNode: 2 },
+  });
+  assert.equal(two.status, 400, JSON.stringify(two.body));
+  assert.match(JSON.stringify(two.body), /gpuFraction is part of ONE GPU: gpusPerNode must be 1/);
+  assert.equal((await member('DELETE', `/v1/services/${created.body.id}`)).status, 204);
+});

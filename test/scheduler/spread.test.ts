@@ -3,7 +3,8 @@
  * hold a running or just-placed member; `required` waits with reason `spread`, `preferred` shares a
  * node when no other fits. Unit tests, then a property test over random fleets, queues and deltas:
  * no two members of a `required` group on one node, ever; a `preferred` member shares a node only
- * when no other node fits it; decisions are deterministic and the indexes stay exact.
+ * when no other node fits it; decisions are deterministic and the indexes stay exact. Fractional
+ * replicas (a GPU share) follow the same rules.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -12,6 +13,7 @@ import type { NodeState } from '../../src/model/fleet.js';
 import { ClusterModel, placeJob, type SchedJob, type SchedSpread, scheduleCycle } from '../../src/scheduler/index.js';
 import { scheduleCycleWith } from '../../src/scheduler/schedule-cycle.js';
 import { BIG_QUOTA, job, makeFleet, type PoolDef, quotas } from './fixtures.js';
+import { shareFleet } from './fractional-fixtures.js';
 
 const required: SchedSpread = { group: 'service:svc_x', mode: 'required', name: 'svc_x' };
 const preferred: SchedSpread = { group: 'service:svc_x', mode: 'preferred', name: 'svc_x' };
@@ -495,4 +497,30 @@ test('domainNodes over a label: every node with the value, an unlabelled node al
   assert.deepEqual(c.domainNodes([4], 'label:power'), [4]);
   assert.deepEqual(c.domainNodes([3, 1], 'label:power'), [0, 1, 2, 3]);
   assert.deepEqual(c.domainNodes([0], 'label:rack'), [0], 'a label no node has: each node alone');
+});
+
+test('fractional replicas: required ones take one node each (never the group’s partly used GPU), then wait with reason spread', () => {
+  const c = new ClusterModel(shareFleet({ nodes: 2, gpus: 2 }));
+  const queue = ['r1', 'r2', 'r3'].map((id) => job(id, { spread: required, share: { milli: 250 } }));
+  const r = scheduleCycle(c, { queue, quotas: BIG_QUOTA, now: 0 });
+  assert.deepEqual(
+    r.starts.map((s) => s.jobId),
+    ['r1', 'r2'],
+  );
+  assert.equal(new Set(nodesOf(c, ['r1', 'r2'])).size, 2, 'one node each');
+  assert.equal(r.pending.get('r3')?.code, 'spread');
+  assert.match(r.pending.get('r3')?.message ?? '', /already runs a replica of svc_x \(spread: required; 2 nodes hold one\)/);
+  // Without spread the three shares pack onto one GPU (the organisation's partly used one first).
+  const plain = new ClusterModel(shareFleet({ nodes: 2, gpus: 2 }));
+  scheduleCycle(plain, { queue: ['q1', 'q2', 'q3'].map((id) => job(id, { share: { milli: 250 } })), quotas: BIG_QUOTA, now: 0 });
+  assert.equal(new Set(nodesOf(plain, ['q1', 'q2', 'q3'])).size, 1);
+});
+
+test('fractional replicas: preferred ones spread first, then share the group’s GPU when no other node has room', () => {
+  const c = new ClusterModel(shareFleet({ nodes: 2, gpus: 1 }));
+  const queue = ['r1', 'r2', 'r3'].map((id) => job(id, { spread: preferred, share: { milli: 250 } }));
+  const r = scheduleCycle(c, { queue, quotas: BIG_QUOTA, now: 0 });
+  assert.equal(r.starts.length, 3);
+  assert.equal(new Set(nodesOf(c, ['r1', 'r2'])).size, 2, 'the first two on distinct nodes');
+  assert.ok(nodesOf(c, ['r1', 'r2']).includes(nodesOf(c, ['r3'])[0]), 'the third shares one of them');
 });

@@ -1202,6 +1202,9 @@ class ReplicaTemplate(TypedDict, total=False):
     priorityClass: Literal["critical", "high", "interactive", "normal", "low", "preemptible"]
     constraints: "JobConstraints"
     simulation: Dict[str, Any]
+    gpuFraction: int
+    gpuMemoryMiB: int
+    migProfile: str
 
 
 class Probe(TypedDict, total=False):

@@ -35,6 +35,16 @@ function scalingBody(o: ScalingFlags): Obj {
 
 const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} ms`);
 
+/** replicaGpus: what each replica runs on — whole GPUs, a time-sliced fraction or a MIG instance. */
+function replicaGpus(t: Service['spec']['template']): string {
+  if (t.migProfile) return `MIG instance ${t.migProfile} of one ${t.gpuType} GPU`;
+  if (t.gpuFraction !== undefined) {
+    const mem = t.gpuMemoryMiB !== undefined ? `, ${t.gpuMemoryMiB} MiB GPU memory` : '';
+    return `${t.gpuFraction} milli-GPU of one ${t.gpuType} GPU, time-sliced${mem}`;
+  }
+  return `${t.gpusPerNode} × ${t.gpuType}`;
+}
+
 function renderService(s: Service): string {
   const phases = (p: string) => s.replicas.filter((r) => r.phase === p).length;
   const head = renderKeyValues([
@@ -43,6 +53,7 @@ function renderService(s: Service): string {
     ['URL', s.url ?? '(no workload proxy)'],
     ['Visibility', s.visibility],
     ['Revision', s.revision],
+    ['Per replica', replicaGpus(s.spec.template)],
     ['Spread', s.spec.spread === 'none' ? 'none' : `${s.spec.spread} (over ${spreadOverText(s.spec.spreadOver)})`],
     [
       'Replicas',

@@ -9,7 +9,10 @@ import type { Fleet } from '../../model/fleet.js';
 import { migLayoutOf, siteAllowsSharing } from '../../model/gpu-sharing.js';
 import type { JobSpec } from '../../model/schemas.js';
 
-export function shareRefusal(fleet: Fleet, spec: JobSpec): DomainError | null {
+export function shareRefusal(
+  fleet: Fleet,
+  spec: Pick<JobSpec, 'gpuType' | 'gpuFraction' | 'migProfile' | 'constraints'>,
+): DomainError | null {
   if (spec.gpuFraction === undefined && spec.migProfile === undefined) return null;
   let types = spec.gpuType === 'any' ? fleet.gpuTypes : [spec.gpuType];
   const profile = spec.migProfile;

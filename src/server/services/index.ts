@@ -4,6 +4,7 @@
  */
 
 import type { Registry } from 'prom-client';
+import type { Fleet } from '../../model/fleet.js';
 import type { Store } from '../../store/open-store.js';
 import type { ControlPlane } from '../control-plane.js';
 import type { Endpoint } from './probes.js';
@@ -39,6 +40,8 @@ export interface InferenceServicesDeps {
   onError?: (what: string, err: unknown) => void;
   /** The fleet's node-label keys (services may spread over `label:<key>`). */
   labelKeys?: () => ReadonlySet<string>;
+  /** The fleet (a template's GPU fraction or MIG profile is checked against it). */
+  fleet?: () => Fleet;
 }
 
 export function createInferenceServices(d: InferenceServicesDeps): InferenceServices {
@@ -59,7 +62,7 @@ export function createInferenceServices(d: InferenceServicesDeps): InferenceServ
   if (d.registry) registerServiceMetrics(d.registry, { services: () => loop.metricsView() });
   const targets = new ServiceTargets({ store: d.store, loop, load, now, coldStartTimeoutMs: d.coldStartTimeoutMs });
   return {
-    registry: new ServiceRegistry(d.store, loop, now, d.labelKeys),
+    registry: new ServiceRegistry(d.store, loop, now, d.labelKeys, d.fleet),
     loop,
     load,
     targets,

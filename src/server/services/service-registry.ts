@@ -7,12 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import { canSeeOrg, canSubmit, enforce } from '../../model/authz.js';
 import { conflict, invalid, notFound } from '../../model/errors.js';
+import type { Fleet } from '../../model/fleet.js';
 import { isOperator, type Principal, type RequestContext } from '../../model/principal.js';
 import type { Service, ServiceCreate, ServiceSpec, ServiceUpdate } from '../../model/service-schemas.js';
 import { type SpreadDomain, spreadLabelKey } from '../../model/spread.js';
 import { appendAudit } from '../../store/audit.js';
 import type { Store } from '../../store/open-store.js';
 import type { ServicesTable } from '../../store/schema-services.js';
+import { shareRefusal } from '../jobs/share-check.js';
 import { openSpec, redactTemplate, scalingOf, scalingOfRow, sealSpec } from './service-rows.js';
 
 /** What the replica loop knows of a service's replicas now, and its traffic. */
@@ -30,7 +32,17 @@ export class ServiceRegistry {
     private readonly now: () => number,
     /** The node-label keys of the fleet (a `label:<key>` spread must name one). */
     private readonly labelKeys: () => ReadonlySet<string> = () => new Set(),
+    /** The fleet (a template's GPU fraction or MIG profile must be one it can run), where known. */
+    private readonly fleet?: () => Fleet,
   ) {}
+
+  /** checkShare: a fractional or MIG template the fleet cannot run is refused as a job would be (422). */
+  private checkShare(template: ServiceSpec['template']): void {
+    const fleet = this.fleet?.();
+    if (!fleet) return;
+    const refusal = shareRefusal(fleet, template);
+    if (refusal) throw refusal;
+  }
 
   /** checkOver: a label domain names a label some node of the fleet carries, else 400 (it would spread over nothing). */
   private checkOver(over: SpreadDomain | undefined): void {
@@ -62,6 +74,7 @@ export class ServiceRegistry {
       .where('deleted_at', 'is', null)
       .executeTakeFirst();
     this.checkOver(input.spreadOver);
+    this.checkShare(input.template);
     if (clash) throw conflict('service_exists', `project ${project.id} already has a service named ${input.name} (${clash.id})`);
     const spec: ServiceSpec = {
       template: input.template,
@@ -134,6 +147,7 @@ export class ServiceRegistry {
       ...overOf(input.spreadOver ?? (input.spread === 'none' ? undefined : spec.spreadOver)),
     };
     this.checkOver(input.spreadOver);
+    if (input.template) this.checkShare(input.template);
     if (next.spreadOver && next.spread === 'none')
       throw invalid('spread_over_without_spread', `spreadOver ${next.spreadOver} needs spread preferred or required, not none`);
     const newRevision = JSON.stringify(next) !== JSON.stringify(spec);
