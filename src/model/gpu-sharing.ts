@@ -100,3 +100,17 @@ export function specGpuEquivalents(
   }
   return spec.gpusPerNode * spec.nodes;
 }
+
+/**
+ * shareSentence: the slice of one GPU a job or replica asks for, in words ("250 milli-GPU (0.25
+ * GPU-equivalents) of one B200 GPU, time-sliced"), or null for whole GPUs. CLI and console share it.
+ */
+export function shareSentence(
+  ask: { gpuFraction?: number; gpuMemoryMiB?: number; migProfile?: string },
+  gpuType: string,
+): string | null {
+  if (ask.migProfile) return `MIG instance ${ask.migProfile} of one ${gpuType} GPU`;
+  if (ask.gpuFraction === undefined) return null;
+  const mem = ask.gpuMemoryMiB ? `, ${ask.gpuMemoryMiB} MiB GPU memory` : '';
+  return `${ask.gpuFraction} milli-GPU (${ask.gpuFraction / 1000} GPU-equivalents) of one ${gpuType} GPU, time-sliced${mem}`;
+}

@@ -62,6 +62,7 @@ test('a member sees the service, its replicas on distinct nodes, scales it, and 
 
   await row.getByRole('link', { name: 'chat' }).click();
   await page.getByRole('heading', { name: 'Service chat', level: 1 }).waitFor();
+  assert.equal(await text(page.getByTestId('svc-per-replica')), '1 × B200');
   const replicas = page.getByTestId('service-replicas').locator('tbody tr');
   await waitFor(async () => {
     if ((await replicas.count()) !== 2) return false;

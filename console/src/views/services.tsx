@@ -5,6 +5,7 @@
  * and the scale and update controls, which PATCH the service. Every failure shows the API's sentence.
  */
 import { useEffect, useState } from 'preact/hooks';
+import { shareSentence } from '../../../src/model/gpu-sharing.js';
 import { get, patch } from '../api/client.js';
 import type { Job, Service } from '../api/types.js';
 import { useMe } from '../auth/me.js';
@@ -114,6 +115,11 @@ export function ServiceDetailView({ id }: { id: string }) {
               </dd>
               <dt>Revision</dt>
               <dd>{s.revision}</dd>
+              <dt>Per replica</dt>
+              <dd data-testid="svc-per-replica">
+                {shareSentence(s.spec.template, s.spec.template.gpuType) ??
+                  `${s.spec.template.gpusPerNode} × ${s.spec.template.gpuType}`}
+              </dd>
               <dt>Replicas</dt>
               <dd data-testid="svc-replicas">
                 {ready(s)} ready of {s.desiredReplicas} wanted (scaling {s.scaling.minReplicas}–{s.scaling.maxReplicas})

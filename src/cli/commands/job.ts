@@ -3,6 +3,7 @@
  */
 import { type Command, Option } from 'commander';
 import type { JobEnergy } from '../../model/energy.js';
+import { shareSentence } from '../../model/gpu-sharing.js';
 import { JOB_STATES, PRIORITY_CLASSES, TERMINAL_STATES } from '../../model/job.js';
 import type { Job, JobEvent } from '../../model/schemas.js';
 import { isJsonLinesName, looksLikeJsonLines, parseBulkSpecs, runBulk } from '../bulk-submit.js';
@@ -35,11 +36,7 @@ export function gpuSummary(job: Job): string {
 
 /** shareSummary: the slice of one GPU a job asks for (GPUs row of `job show`), or null for whole GPUs. */
 function shareSummary(job: Job): string | null {
-  const s = job.spec;
-  if (s.migProfile) return `MIG instance ${s.migProfile} of one ${job.placement?.gpuType ?? s.gpuType} GPU`;
-  if (s.gpuFraction === undefined) return null;
-  const mem = s.gpuMemoryMiB ? `, ${s.gpuMemoryMiB} MiB GPU memory` : '';
-  return `${s.gpuFraction} milli-GPU (${s.gpuFraction / 1000} GPU-equivalents) of one ${job.placement?.gpuType ?? s.gpuType} GPU, time-sliced${mem}`;
+  return shareSentence(job.spec, job.placement?.gpuType ?? job.spec.gpuType);
 }
 
 function runtimeOf(job: Job): string | null {

@@ -4,6 +4,7 @@
  * requests). A service is written as YAML or JSON (`-f`); flags override its fields.
  */
 import type { Command } from 'commander';
+import { shareSentence } from '../../model/gpu-sharing.js';
 import type { Service, ServiceApiKey } from '../../model/service-schemas.js';
 import { spreadOverText } from '../../model/spread.js';
 import { CliError, examples, makeCtx, parseIntArg, type Runtime } from '../context.js';
@@ -37,12 +38,7 @@ const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} ms`);
 
 /** replicaGpus: what each replica runs on — whole GPUs, a time-sliced fraction or a MIG instance. */
 function replicaGpus(t: Service['spec']['template']): string {
-  if (t.migProfile) return `MIG instance ${t.migProfile} of one ${t.gpuType} GPU`;
-  if (t.gpuFraction !== undefined) {
-    const mem = t.gpuMemoryMiB !== undefined ? `, ${t.gpuMemoryMiB} MiB GPU memory` : '';
-    return `${t.gpuFraction} milli-GPU of one ${t.gpuType} GPU, time-sliced${mem}`;
-  }
-  return `${t.gpusPerNode} × ${t.gpuType}`;
+  return shareSentence(t, t.gpuType) ?? `${t.gpusPerNode} × ${t.gpuType}`;
 }
 
 function renderService(s: Service): string {
