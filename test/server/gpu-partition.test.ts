@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { DriverJob } from '../../src/drivers/driver.js';
 import { SimDriver } from '../../src/drivers/sim-driver.js';
 import { realTimers } from '../../src/drivers/timers.js';
 import { ControlPlane } from '../../src/server/control-plane.js';
@@ -103,3 +104,32 @@ for (const dialect of DIALECTS) {
     }
   });
 }
+
+test('the committed re-partition is handed to the driver with the start', async () => {
+  const seen: DriverJob[] = [];
+  const h = await harness({
+    fleet: sharingFleet,
+    driver: (clock) => {
+      const sim = new SimDriver(1, clock);
+      const start = sim.start.bind(sim);
+      sim.start = (job) => {
+        seen.push(job);
+        return start(job);
+      };
+      return sim;
+    },
+  });
+  try {
+    const m = (await h.cp.jobs.submit(h.tenant, h.spec({ migProfile: '1g.23gb' }), undefined)).job;
+    const t = (await h.cp.jobs.submit(h.tenant, h.spec({ gpuFraction: 250 }), undefined)).job;
+    await h.cp.runCycle();
+    await eventually(() => seen.length === 2, 'both starts handed to the driver');
+    const { node, gpus } = h.cp.cluster.allocationOf(m.id)!.nodes[0];
+    assert.deepEqual(seen.find((j) => j.id === m.id)?.repartitions, [
+      { node, gpu: gpus[0], from: 'whole', to: 'mig', reason: 'mig_repartition' },
+    ]);
+    assert.equal(seen.find((j) => j.id === t.id)?.repartitions, undefined, 'a whole-mode GPU needs none');
+  } finally {
+    await h.close();
+  }
+});
