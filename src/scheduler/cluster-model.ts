@@ -206,6 +206,7 @@ export class ClusterModel {
   /** Per absolute GPU: 1 when in MIG mode (setGpuPartition); per node, how many of its GPUs are. */
   private readonly migMode: Uint8Array;
   private readonly migModeCount: Uint8Array;
+  private migModeTotal = 0;
   /** group -> absolute indexes of its GPUs in MIG mode. */
   private readonly migModeByGroup = new Map<number, Set<number>>();
 
@@ -813,10 +814,17 @@ export class ClusterModel {
     if (code === 1) {
       set.add(a);
       this.migModeCount[i] += 1;
+      this.migModeTotal += 1;
     } else {
       set.delete(a);
       this.migModeCount[i] -= 1;
+      this.migModeTotal -= 1;
     }
+  }
+
+  /** anyMigMode: whether any GPU of the fleet is in MIG mode (O(1): whole-GPU starts skip the mode checks without). */
+  anyMigMode(): boolean {
+    return this.migModeTotal > 0;
   }
 
   /** gpuPartition: the partition mode of GPU `gpu` of node `i` (dense index). */
@@ -1081,6 +1089,7 @@ export class ClusterModel {
    * meant for tests and debugging, never for the hot path.
    */
   verifyIndexes(): void {
+    this.verifyMigModes();
     const usage = new Map<string, number>();
     const allocatedPerGroup = new Array<number>(this.groupStates.length).fill(0);
     const seen = new Uint32Array(this.nodes.length);
@@ -1144,6 +1153,27 @@ export class ClusterModel {
   }
 
   /** verifyShares recomputes the share layer (milli, jobs, org, MIG slices) and marks shared GPUs as held. */
+  /** verifyMigModes: the per-node counts, the total and the per-group sets match the per-GPU modes. */
+  private verifyMigModes(): void {
+    let total = 0;
+    for (let i = 0; i < this.nodes.length; i++) {
+      let count = 0;
+      for (let a = this.gpuBase[i]; a < this.gpuBase[i + 1]; a++) {
+        if (this.migMode[a] !== 1) continue;
+        count++;
+        if (!this.migModeByGroup.get(this.nodeGroup[i])?.has(a))
+          throw new ClusterModelError(`MIG GPU ${a} missing from its group`);
+      }
+      if (count !== this.migModeCount[i])
+        throw new ClusterModelError(`node ${i}: MIG-mode count ${this.migModeCount[i]} != ${count}`);
+      total += count;
+    }
+    let inSets = 0;
+    for (const set of this.migModeByGroup.values()) inSets += set.size;
+    if (total !== this.migModeTotal || inSets !== total)
+      throw new ClusterModelError(`MIG-mode total ${this.migModeTotal} != ${total}`);
+  }
+
   private verifyShares(shares: readonly AllocationRecord[], seen: Uint32Array, allocatedPerGroup: number[]): void {
     const milli = new Map<number, number>();
     const jobs = new Map<number, number>();

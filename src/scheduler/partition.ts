@@ -18,7 +18,7 @@ import { type ClusterModel, ClusterModelError } from './cluster-model.js';
  */
 export function preferWholeModeGpus(cluster: ClusterModel, placement: Placement): Placement {
   const first = placement.nodes[0];
-  if (!first || first.milli !== undefined || first.migProfile !== undefined) return placement;
+  if (!first || first.milli !== undefined || first.migProfile !== undefined || !cluster.anyMigMode()) return placement;
   let changed = false;
   const nodes = placement.nodes.map((a) => {
     const i = cluster.fleet.nodeIndex.get(a.node);
@@ -36,6 +36,8 @@ export function preferWholeModeGpus(cluster: ClusterModel, placement: Placement)
 
 /** repartitionsFor: the re-partitions a placement needs before it starts (none when every GPU is in its mode). */
 export function repartitionsFor(cluster: ClusterModel, placement: Placement): GpuRepartition[] {
+  // No GPU in MIG mode anywhere: only a MIG instance can need one (the common case costs nothing).
+  if (!cluster.anyMigMode() && placement.nodes[0]?.migProfile === undefined) return [];
   const out: GpuRepartition[] = [];
   for (const a of placement.nodes) {
     const i = cluster.fleet.nodeIndex.get(a.node);
