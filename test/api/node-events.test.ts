@@ -79,6 +79,7 @@ test('a MIG start and a drain are node events; operators read them, tenants get 
   );
   const nodes = (await op('GET', '/v1/nodes')).body.items as { id: string; migGpus: number[] }[];
   assert.deepEqual(nodes.find((n) => n.id === NODE)?.migGpus, [0]);
+  assert.deepEqual((await op('GET', '/v1/fleet/gpus')).body.gpuMig, [1, 0], "the console's fleet map: GPU 0 in MIG mode");
   const jobEvents = (await acme('GET', `/v1/jobs/${id}/events`)).body.items as { type: string; message: string }[];
   assert.match(jobEvents.find((e) => e.type === 'gpu_repartitioned')?.message ?? '', /node operation mig_repartition/);
 

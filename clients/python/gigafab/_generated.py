@@ -396,6 +396,7 @@ class _FleetGpusRequired(TypedDict):
 
 class FleetGpus(_FleetGpusRequired, total=False):
     gpuShareMilli: List[int]
+    gpuMig: List[int]
 
 
 class FleetHistory(TypedDict):
