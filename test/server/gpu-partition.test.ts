@@ -15,6 +15,7 @@ import { ControlPlane } from '../../src/server/control-plane.js';
 import { SchedulingState } from '../../src/server/cycle/scheduling-state.js';
 import { EventBus } from '../../src/server/event-bus.js';
 import { listNodeEvents } from '../../src/server/node-events.js';
+import type { ResidencyGate } from '../../src/server/ports.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { eventually, harness } from './harness.js';
 
@@ -129,6 +130,36 @@ test('the committed re-partition is handed to the driver with the start', async 
       { node, gpu: gpus[0], from: 'whole', to: 'mig', reason: 'mig_repartition' },
     ]);
     assert.equal(seen.find((j) => j.id === t.id)?.repartitions, undefined, 'a whole-mode GPU needs none');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a MIG start the residency gate refuses in its transaction leaves the GPU whole: no re-partition recorded', async () => {
+  let refuse = true;
+  const gate: ResidencyGate = {
+    admit: () => {},
+    constrain: (job) => job,
+    recordStart: async () => !refuse,
+    due: () => false,
+    refresh: async () => {},
+    orgPlacement: () => null,
+  };
+  const h = await harness({ fleet: sharingFleet, residency: gate });
+  try {
+    const m = (await h.cp.jobs.submit(h.tenant, h.spec({ migProfile: '1g.23gb' }), undefined)).job;
+    await h.cp.runCycle();
+    assert.equal(await h.stateOf(m.id), 'queued');
+    for (const n of h.cp.fleet.nodes) assert.deepEqual(h.cp.cluster.migModeGpus(n.id), [], `${n.id} stays whole`);
+    assert.equal((await h.store.db.selectFrom('node_events').selectAll().execute()).length, 0);
+    refuse = false;
+    await h.cp.runCycle();
+    assert.equal(await h.stateOf(m.id), 'running');
+    assert.deepEqual(
+      await h.eventTypes(m.id),
+      ['queued', 'gpu_repartitioned', 'running'],
+      'the next cycle re-partitions it then',
+    );
   } finally {
     await h.close();
   }
