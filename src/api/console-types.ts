@@ -40,6 +40,7 @@ export const FleetGpusSchema = z
     gpuShareMilli: ints(
       'One entry per GPU, as gpuJob: milli-GPU held by fractional jobs (time-sliced shares, MIG instances), 0 for a free or whole-held GPU; gpuJob names one of its jobs',
     ).optional(),
+    gpuMig: ints('One entry per GPU, as gpuJob: 1 when the GPU is in MIG mode (node state, also while idle), else 0').optional(),
   })
   .openapi('FleetGpus');
 

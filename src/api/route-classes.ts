@@ -95,6 +95,7 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'POST /v1/nodes/{id}/drain': c('operator', 'none'),
   'POST /v1/nodes/{id}/undrain': c('operator', 'none'),
   'PUT /v1/nodes/{id}/state': c('operator', 'none'),
+  'GET /v1/nodes/{id}/events': c('operator', 'none'),
   'GET /v1/fleet/gpus': c('operator', 'metadata'),
   'GET /v1/fleet/history': c('operator', 'none'),
   'GET /v1/queue/summary': c('operator', 'metadata'),

@@ -9,6 +9,7 @@ import type {
   JobEvent,
   JobExplanation,
   JobSpecInput,
+  NodeEventInfo,
   NodeInfo,
   Org,
   OrgKind,
@@ -409,6 +410,9 @@ export class GigafabClient {
   }
   undrainNode(id: string): Promise<NodeInfo> {
     return this.post(`/v1/nodes/${enc(id)}/undrain`);
+  }
+  listNodeEvents(id: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<NodeEventInfo>> {
+    return this.get(`/v1/nodes/${enc(id)}/events`, { ...query });
   }
 
   // ---------- audit ----------

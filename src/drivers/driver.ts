@@ -5,6 +5,7 @@
  */
 
 import type { NodeState } from '../model/fleet.js';
+import type { GpuRepartition } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import type { JobDataset } from '../model/job-datasets.js';
 import type { JobSpec } from '../model/schemas.js';
@@ -15,6 +16,12 @@ export interface DriverJob {
   id: string;
   spec: JobSpec;
   placement: Placement;
+  /**
+   * Idle GPUs of the placement to re-partition (whole ↔ MIG) before the job runs: node-level
+   * operations the control plane committed with the start. Drivers that manage MIG (local) carry
+   * them out; the others leave MIG layouts to the site (README "MIG re-partitioning"). Absent: none.
+   */
+  repartitions?: GpuRepartition[];
   /** Epoch ms when the control plane committed the start. */
   startedAt: number;
   /**

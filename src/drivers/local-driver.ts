@@ -62,7 +62,14 @@ import {
   LocalJobStateSchema,
   SealerFileSchema,
 } from './driver-files.js';
-import { type DiscoverOptions, discoverGpus, type GpuDiscovery, type GpuInfo, listMigDevices } from './gpu-discovery.js';
+import {
+  type DiscoverOptions,
+  discoverGpus,
+  type GpuDiscovery,
+  type GpuInfo,
+  listMigDevices,
+  type MigDevice,
+} from './gpu-discovery.js';
 import { shareEnv } from './gpu-share-env.js';
 import {
   createStateDir,
@@ -77,6 +84,7 @@ import {
 import { gangArgv, rankContainer } from './local-gang.js';
 import { LocalPowerSampler } from './local-power.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
+import { createInstance, disableMig, enableMig } from './mig-ops.js';
 import {
   CONTAINER_CHECKPOINT_FILE,
   CONTAINER_WRAPPER,
@@ -374,6 +382,13 @@ export class LocalDriver implements ExecutionDriver {
     // Each rank's GPUs (one rank per placed node; all on this machine).
     const cvds: string[] = [];
     for (const n of job.placement.nodes) cvds.push(await this.cudaVisibleDevices(n.gpus));
+    // The node-level re-partitions committed with this start (idle GPUs, whole <-> MIG) come first.
+    const refused = await this.repartition(job);
+    if (refused) {
+      const at = this.workDir(job.id, job.attempt ?? 1);
+      mkdirSync(at, { recursive: true, mode: 0o700 });
+      return this.endAtStart(job.id, at, `mig_repartition_failed: ${refused}`);
+    }
     // Part of one GPU: its MIG instance instead of the GPU, or the GPU with MPS limits (time slicing).
     const share = await this.shareDevices(job.id, alloc, cvds[0]);
     if (typeof share === 'string') {
@@ -708,19 +723,45 @@ export class LocalDriver implements ExecutionDriver {
     const env = shareEnv(alloc);
     if (alloc.migProfile === undefined) return { cvd: gpuCvd, env };
     const gpu = alloc.gpus[0];
-    const devices = await listMigDevices({ env: this.opts.discoveryEnv });
+    const opts = { env: this.opts.discoveryEnv };
     const held = new Set<string>();
     for (const [other, uuid] of this.migHeld) if (other !== jobId && this.jobs.has(other)) held.add(uuid);
-    const free = devices.find((d) => d.gpu === gpu && d.profile === alloc.migProfile && !held.has(d.uuid));
+    const isFree = (d: MigDevice) => d.gpu === gpu && d.profile === alloc.migProfile && !held.has(d.uuid);
+    let devices = await listMigDevices(opts);
+    let free = devices.find(isFree);
+    let created: string | null = null;
+    if (!free) {
+      // None free: cut one (the scheduler counted the slices, so the GPU has room for it).
+      created = await createInstance(gpu, alloc.migProfile, opts);
+      if (!created) {
+        devices = await listMigDevices(opts);
+        free = devices.find(isFree);
+      }
+    }
     if (!free) {
       const here = devices.filter((d) => d.gpu === gpu).map((d) => d.profile);
       return (
         `GPU ${gpu} has no free MIG ${alloc.migProfile} instance (nvidia-smi -L lists ${here.length ? here.join(', ') : 'none'}` +
-        `; create one with nvidia-smi mig -i ${gpu} -cgi ${alloc.migProfile} -C)`
+        (created
+          ? `; creating one failed: ${created})`
+          : `; create one with nvidia-smi mig -i ${gpu} -cgi ${alloc.migProfile} -C)`)
       );
     }
     this.migHeld.set(jobId, free.uuid);
     return { cvd: free.uuid, env };
+  }
+
+  /**
+   * repartition carries out the start's re-partitions (mig-ops.ts): MIG mode on, or the GPU's
+   * instances destroyed and MIG mode off. null when done; else what nvidia-smi refused.
+   */
+  private async repartition(job: DriverJob): Promise<string | null> {
+    const opts = { env: this.opts.discoveryEnv };
+    for (const r of job.repartitions ?? []) {
+      const why = r.to === 'mig' ? await enableMig(r.gpu, opts) : await disableMig(r.gpu, opts);
+      if (why) return `GPU ${r.gpu} of ${r.node} could not be re-partitioned from ${r.from} to ${r.to}: ${why}`;
+    }
+    return null;
   }
 
   private async cudaVisibleDevices(gpus: number[]): Promise<string> {

@@ -102,6 +102,30 @@ export function specGpuEquivalents(
 }
 
 /**
+ * GpuPartitionMode: how a GPU is partitioned, node state that outlives the jobs on it. `mig`: MIG
+ * mode is on (instances are cut from it; whole-GPU and time-sliced work cannot use it); `whole`:
+ * MIG mode is off. A GPU changes mode only while idle (no allocation on it).
+ */
+export type GpuPartitionMode = 'whole' | 'mig';
+
+/** Why a GPU is re-partitioned: the only reason today, a start that needs the other mode. */
+export type RepartitionReason = 'mig_repartition';
+
+/** GpuRepartition: one node-level operation, GPU `gpu` of `node` switched `from` → `to` before a start. */
+export interface GpuRepartition {
+  node: string;
+  gpu: number;
+  from: GpuPartitionMode;
+  to: GpuPartitionMode;
+  reason: RepartitionReason;
+}
+
+/** partitionModeFor: the mode a node allocation needs its GPU(s) in (a MIG instance: mig; anything else: whole). */
+export function partitionModeFor(a: Pick<NodeAllocation, 'migProfile'>): GpuPartitionMode {
+  return a.migProfile !== undefined ? 'mig' : 'whole';
+}
+
+/**
  * shareSentence: the slice of one GPU a job or replica asks for, in words ("250 milli-GPU (0.25
  * GPU-equivalents) of one B200 GPU, time-sliced"), or null for whole GPUs. CLI and console share it.
  */

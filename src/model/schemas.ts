@@ -408,8 +408,29 @@ export const NodeSchema = z
     state: z.enum(['up', 'draining', 'down']),
     freeGpus: z.array(z.number()),
     jobs: z.array(z.string()),
+    migGpus: z.array(z.number()).openapi({
+      description: 'GPU indexes in MIG mode (node state: they stay in MIG mode until re-partitioned back to whole)',
+    }),
   })
   .openapi('Node');
+export const NodeEventSchema = z
+  .object({
+    id: z.number().int(),
+    at: z.string(),
+    type: z
+      .string()
+      .openapi({ description: '`gpu_repartitioned` (a GPU switched whole ↔ MIG) or `state_changed` (drain/undrain/down/up)' }),
+    reason: z
+      .string()
+      .nullable()
+      .openapi({ description: '`mig_repartition` for a re-partition; the given reason for a state change' }),
+    message: z.string(),
+    actor: z.string(),
+    data: z.record(z.string(), z.unknown()).nullable().openapi({
+      description: 'gpu_repartitioned: { gpu, from, to, job }; state_changed: { from, to, source }',
+    }),
+  })
+  .openapi('NodeEvent');
 
 // ---------- audit ----------
 export const AuditRecordSchema = z
@@ -442,6 +463,7 @@ export type User = z.infer<typeof UserSchema>;
 export type TokenInfo = z.infer<typeof TokenInfoSchema>;
 export type FleetSummary = z.infer<typeof FleetSummarySchema>;
 export type NodeInfo = z.infer<typeof NodeSchema>;
+export type NodeEventInfo = z.infer<typeof NodeEventSchema>;
 export type AuditRecord = z.infer<typeof AuditRecordSchema>;
 export type Role = (typeof ROLES)[number];
 export type OrgKind = (typeof ORG_KINDS)[number];

@@ -13,12 +13,15 @@
  *   one organisation allowed on it, its mode (time-sliced or MIG) and MIG slices used; per (org,
  *   group) the set of its partly used GPUs. A shared GPU is out of the free mask, so whole-GPU
  *   placement never sees it and counts it allocated; it is free again when its last share leaves.
+ * - partition mode per GPU (whole or MIG, model/gpu-sharing.ts GpuPartitionMode): node state that
+ *   outlives the jobs (a GPU stays in MIG mode after its last instance leaves) and changes only
+ *   through setGpuPartition; per group the set of GPUs in MIG mode.
  *
  * Pure: no I/O, no clock. Iteration orders are by dense node index, so identical delta histories
  * give identical answers and placements are reproducible.
  */
 import type { Fleet, FleetNode, GpuType, NodeState } from '../model/fleet.js';
-import { MILLI_PER_GPU, migProfileMilli, migProfileOf } from '../model/gpu-sharing.js';
+import { type GpuPartitionMode, MILLI_PER_GPU, migProfileMilli, migProfileOf } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { spreadLabelKey } from '../model/spread.js';
 import { IndexSet } from './index-set.js';
@@ -200,6 +203,12 @@ export class ClusterModel {
   private readonly spreadByGroup = new Map<string, Map<number, number>>();
   /** Nodes hidden from the placement indexes for one placement attempt (maskNodes). */
   private readonly masked: Uint8Array;
+  /** Per absolute GPU: 1 when in MIG mode (setGpuPartition); per node, how many of its GPUs are. */
+  private readonly migMode: Uint8Array;
+  private readonly migModeCount: Uint8Array;
+  private migModeTotal = 0;
+  /** group -> absolute indexes of its GPUs in MIG mode. */
+  private readonly migModeByGroup = new Map<number, Set<number>>();
 
   constructor(fleet: Fleet) {
     this.fleet = fleet;
@@ -228,6 +237,8 @@ export class ClusterModel {
     this.shareOrg = new Int32Array(gpuCount).fill(-1);
     this.migCompute = new Uint8Array(gpuCount);
     this.migMemory = new Uint8Array(gpuCount);
+    this.migMode = new Uint8Array(gpuCount);
+    this.migModeCount = new Uint8Array(n);
 
     // Pass 1: membership of groups and units, in fleet order.
     const groupKey = new Map<string, number>();
@@ -787,6 +798,71 @@ export class ClusterModel {
   }
 
   /**
+   * setGpuPartition records GPU `gpu` of a node as in MIG mode or whole (a re-partition committed,
+   * or the state loaded at start). It changes no allocation: the caller re-partitions idle GPUs only.
+   */
+  setGpuPartition(nodeId: string, gpu: number, mode: GpuPartitionMode): void {
+    const i = this.nodeIndexOrThrow(nodeId);
+    if (!Number.isInteger(gpu) || gpu < 0 || gpu >= this.nodes[i].gpus) {
+      throw new ClusterModelError(`node ${nodeId} has no GPU ${gpu}`);
+    }
+    const a = this.gpuBase[i] + gpu;
+    const code = mode === 'mig' ? 1 : 0;
+    if (this.migMode[a] === code) return;
+    this.migMode[a] = code;
+    const g = this.nodeGroup[i];
+    let set = this.migModeByGroup.get(g);
+    if (!set) {
+      set = new Set();
+      this.migModeByGroup.set(g, set);
+    }
+    if (code === 1) {
+      set.add(a);
+      this.migModeCount[i] += 1;
+      this.migModeTotal += 1;
+    } else {
+      set.delete(a);
+      this.migModeCount[i] -= 1;
+      this.migModeTotal -= 1;
+    }
+  }
+
+  /** anyMigMode: whether any GPU of the fleet is in MIG mode (O(1): whole-GPU starts skip the mode checks without). */
+  anyMigMode(): boolean {
+    return this.migModeTotal > 0;
+  }
+
+  /** gpuPartition: the partition mode of GPU `gpu` of node `i` (dense index). */
+  gpuPartition(i: number, gpu: number): GpuPartitionMode {
+    return this.migMode[this.gpuBase[i] + gpu] === 1 ? 'mig' : 'whole';
+  }
+
+  /** migModeGpus: the GPUs of node `nodeId` in MIG mode, ascending (none for an unknown node). */
+  migModeGpus(nodeId: string): number[] {
+    const i = this.fleet.nodeIndex.get(nodeId);
+    if (i === undefined || this.migModeCount[i] === 0) return [];
+    const out: number[] = [];
+    for (let g = 0; g < this.nodes[i].gpus; g++) if (this.migMode[this.gpuBase[i] + g] === 1) out.push(g);
+    return out;
+  }
+
+  /** hasMigModeGpu: whether any GPU of node `i` is in MIG mode (O(1); the whole-GPU path's quick check). */
+  hasMigModeGpu(i: number): boolean {
+    return this.migModeCount[i] > 0;
+  }
+
+  /** migModeGpusOfGroup: absolute indexes of group `g`'s GPUs in MIG mode (do not change the set). */
+  migModeGpusOfGroup(g: number): ReadonlySet<number> {
+    return this.migModeByGroup.get(g) ?? EMPTY_SET;
+  }
+
+  /** isFreeAbs: whether absolute GPU `a` is free (no whole allocation, no share). */
+  isFreeAbs(a: number): boolean {
+    const i = this.nodeOfGpu(a);
+    return (this.freeMask[i] & (1 << (a - this.gpuBase[i]))) !== 0;
+  }
+
+  /**
    * setNodeState changes a node's schedulability. Draining and down nodes leave the placement
    * indexes (they get no new work); their running allocations stay until released.
    */
@@ -1018,6 +1094,7 @@ export class ClusterModel {
    * meant for tests and debugging, never for the hot path.
    */
   verifyIndexes(): void {
+    this.verifyMigModes();
     const usage = new Map<string, number>();
     const allocatedPerGroup = new Array<number>(this.groupStates.length).fill(0);
     const seen = new Uint32Array(this.nodes.length);
@@ -1081,6 +1158,27 @@ export class ClusterModel {
   }
 
   /** verifyShares recomputes the share layer (milli, jobs, org, MIG slices) and marks shared GPUs as held. */
+  /** verifyMigModes: the per-node counts, the total and the per-group sets match the per-GPU modes. */
+  private verifyMigModes(): void {
+    let total = 0;
+    for (let i = 0; i < this.nodes.length; i++) {
+      let count = 0;
+      for (let a = this.gpuBase[i]; a < this.gpuBase[i + 1]; a++) {
+        if (this.migMode[a] !== 1) continue;
+        count++;
+        if (!this.migModeByGroup.get(this.nodeGroup[i])?.has(a))
+          throw new ClusterModelError(`MIG GPU ${a} missing from its group`);
+      }
+      if (count !== this.migModeCount[i])
+        throw new ClusterModelError(`node ${i}: MIG-mode count ${this.migModeCount[i]} != ${count}`);
+      total += count;
+    }
+    let inSets = 0;
+    for (const set of this.migModeByGroup.values()) inSets += set.size;
+    if (total !== this.migModeTotal || inSets !== total)
+      throw new ClusterModelError(`MIG-mode total ${this.migModeTotal} != ${total}`);
+  }
+
   private verifyShares(shares: readonly AllocationRecord[], seen: Uint32Array, allocatedPerGroup: number[]): void {
     const milli = new Map<number, number>();
     const jobs = new Map<number, number>();

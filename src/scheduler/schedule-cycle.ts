@@ -18,6 +18,7 @@ import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
 import { orderIndexes } from './order.js';
+import { applyRepartitions, preferWholeModeGpus, repartitionsFor } from './partition.js';
 import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
 import { priorityContext, priorityInto } from './priority.js';
@@ -361,7 +362,6 @@ function tryShareOn(ctx: CycleContext, job: SchedJob, preempt: boolean): JobOutc
     if (outcome.ok) {
       const start: StartDecision = { jobId: job.id, placement: outcome.placement };
       if (verdict.borrowed) start.borrowed = true;
-      if (outcome.repartition) start.repartition = outcome.repartition;
       return { ok: true, start, borrowed: verdict.borrowed };
     }
     failures.push(outcome.reason);
@@ -767,7 +767,12 @@ function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOpti
       const needs = jobNeeds(cluster, job, outcome.start.placement.gpuType);
       const lenders = ledger.commit(job.project, outcome.start.placement.gpuType, needs, outcome.borrowed);
       if (lenders && lenders.length > 0) outcome.start.lenders = lenders;
+      // Partition modes: whole-mode GPUs first on a node with MIG-mode ones, then the idle GPUs to re-partition.
+      outcome.start.placement = preferWholeModeGpus(cluster, outcome.start.placement);
+      const reps = repartitionsFor(cluster, outcome.start.placement);
+      if (reps.length > 0) outcome.start.repartitions = reps;
       cluster.allocate(job.id, job.project, outcome.start.placement, job.org, job.spread?.group);
+      applyRepartitions(cluster, reps);
       backfill?.noteStart(job, outcome.start.placement);
       starts.push(outcome.start);
       ctx.startCount++;

@@ -4,9 +4,12 @@
  *   1. the organisation's own partly used GPUs (same mode, room left) in allowed groups of sites
  *      that allow sharing: the tightest fit (best-fit.ts tightestFit, FGD's best-fit GPU, shared with sharing/), so
  *      shares pack onto few GPUs and whole GPUs stay whole;
- *   2. else a free GPU, chosen by the whole-GPU placement for one GPU (placement.ts best fit: the
- *      node with the fewest free GPUs), which keeps fully free nodes for whole-node jobs. A MIG
- *      instance on a free GPU re-partitions that (idle) GPU: the start carries `repartition`.
+ *   2. a MIG instance: else an idle GPU already in MIG mode (no re-partition needed), on the node
+ *      with the fewest free GPUs (best fit), then the lowest GPU;
+ *   3. else a free GPU, chosen by the whole-GPU placement for one GPU (placement.ts best fit: the
+ *      node with the fewest free GPUs), which keeps fully free nodes for whole-node jobs; on that
+ *      node a free GPU already in the mode the share needs, if any. A GPU in the other mode is
+ *      re-partitioned (idle, so safe): partition.ts repartitionsFor adds that to the start.
  *
  * Never a GPU another organisation holds a share of (the ClusterModel refuses it too), never a node
  * masked for the attempt (a spread group's nodes, ClusterModel.maskNodes). Reads the ClusterModel,
@@ -20,12 +23,10 @@ import type { ClusterModel, GroupInfo } from './cluster-model.js';
 import type { PlacementConstraints } from './constraints.js';
 import { placeJob } from './placement.js';
 import { REASON } from './reasons.js';
-import type { SchedJob, SchedShare, StartDecision } from './types.js';
+import type { SchedJob, SchedShare } from './types.js';
 
-/** ShareOutcome: a placement (and the re-partition it needs), or why there is none. */
-export type ShareOutcome =
-  | { ok: true; placement: Placement; repartition?: StartDecision['repartition'] }
-  | { ok: false; reason: PendingReason };
+/** ShareOutcome: a placement, or why there is none. */
+export type ShareOutcome = { ok: true; placement: Placement } | { ok: false; reason: PendingReason };
 
 const sharingSites = new WeakMap<Fleet, ReadonlySet<string>>();
 
@@ -92,7 +93,12 @@ export function placeShare(
       return { ok: true, placement: sharePlacement(cluster, gpuType, node, gpu, share, milli) };
     }
   }
-  // 2. A free GPU: the whole-GPU best fit for one GPU, in the sharing sites only.
+  // 2. A MIG instance: an idle GPU already in MIG mode.
+  if (share.migProfile !== undefined) {
+    const idle = idleMigModeGpu(cluster, groups, reserved);
+    if (idle) return { ok: true, placement: sharePlacement(cluster, gpuType, idle.node, idle.gpu, share, milli) };
+  }
+  // 3. A free GPU: the whole-GPU best fit for one GPU, in the sharing sites only.
   const ids = new Set(groups.map((g) => g.id));
   const fresh = placeJob(cluster, {
     gpuType,
@@ -108,9 +114,43 @@ export function placeShare(
   }
   const alloc = fresh.placement.nodes[0];
   const i = cluster.fleet.nodeIndex.get(alloc.node) ?? -1;
-  const placement = sharePlacement(cluster, gpuType, i, alloc.gpus[0], share, milli);
-  if (share.migProfile === undefined) return { ok: true, placement };
-  return { ok: true, placement, repartition: { node: alloc.node, gpu: alloc.gpus[0], to: 'mig', reason: 'mig_repartition' } };
+  const mode = share.migProfile !== undefined ? 'mig' : 'whole';
+  const gpu = cluster.hasMigModeGpu(i) ? freeGpuInMode(cluster, i, mode, alloc.gpus[0], reserved) : alloc.gpus[0];
+  return { ok: true, placement: sharePlacement(cluster, gpuType, i, gpu, share, milli) };
+}
+
+/** idleMigModeGpu: the free, up GPU in MIG mode of the groups on the node with the fewest free GPUs (then the lowest). */
+function idleMigModeGpu(
+  cluster: ClusterModel,
+  groups: readonly GroupInfo[],
+  reserved: ((node: string, gpu: number) => boolean) | undefined,
+): { node: number; gpu: number } | undefined {
+  let best: { node: number; gpu: number; abs: number; free: number } | undefined;
+  for (const g of groups) {
+    for (const a of cluster.migModeGpusOfGroup(g.id)) {
+      if (!cluster.isFreeAbs(a)) continue;
+      const { node, gpu } = cluster.gpuOfAbs(a);
+      if (!cluster.isPlaceable(node) || reserved?.(cluster.nodeAt(node).id, gpu)) continue;
+      const free = cluster.freeCountOf(node);
+      if (!best || free < best.free || (free === best.free && a < best.abs)) best = { node, gpu, abs: a, free };
+    }
+  }
+  return best && { node: best.node, gpu: best.gpu };
+}
+
+/** freeGpuInMode: the lowest free GPU of node `i` already in `mode` (not reserved), else `fallback`. */
+function freeGpuInMode(
+  cluster: ClusterModel,
+  i: number,
+  mode: 'whole' | 'mig',
+  fallback: number,
+  reserved: ((node: string, gpu: number) => boolean) | undefined,
+): number {
+  const id = cluster.nodeAt(i).id;
+  for (const g of cluster.lowestFreeGpus(i, cluster.nodeAt(i).gpus)) {
+    if (cluster.gpuPartition(i, g) === mode && !reserved?.(id, g)) return g;
+  }
+  return fallback;
 }
 
 function sharePlacement(

@@ -4,6 +4,7 @@
  * and returns decisions. No I/O, no clock, no unseeded randomness.
  */
 import type { GpuType } from '../model/fleet.js';
+import type { GpuRepartition } from '../model/gpu-sharing.js';
 import type { PendingReason, Placement } from '../model/job.js';
 import type { LenderShare } from '../model/lenders.js';
 import type { SpreadDomain } from '../model/spread.js';
@@ -315,10 +316,11 @@ export interface StartDecision {
   /** A borrowed start's lenders: whose idle lent quota it runs on (borrowing.ts); absent: none (the pool). */
   lenders?: LenderShare[];
   /**
-   * The job's GPU is idle and must be re-partitioned into MIG mode before it runs (a node-level
-   * operation; the caller records it as its own event, reason `mig_repartition`).
+   * Idle GPUs of the placement to re-partition before the job runs (whole → MIG for a MIG
+   * instance, MIG → whole for whole-GPU or time-sliced work): node-level operations the caller
+   * records as their own node events, reason `mig_repartition` (partition.ts). Absent: none.
    */
-  repartition?: { node: string; gpu: number; to: 'mig'; reason: 'mig_repartition' };
+  repartitions?: GpuRepartition[];
 }
 
 /** PreemptionDecision: evict `victimId` so that `forJobId` can start once its GPUs are free. */

@@ -33,6 +33,7 @@ import { jobLogs } from './jobs/job-logs.js';
 import type { JobListQuery } from './jobs/job-queries.js';
 import { JobService } from './jobs/job-service.js';
 import type { Metrics } from './metrics.js';
+import type { NodeEvent } from './node-events.js';
 import { OrgRegistryLists } from './org-registries.js';
 import { DEFAULT_POLICY, type Policy } from './policy.js';
 import type { ControlPlaneHooks, ResidencyGate, RunningForResidency } from './ports.js';
@@ -219,6 +220,9 @@ export class ControlPlane {
   }
   setNodeState(p: Principal, nodeId: string, state: NodeState, reason: string | undefined, requestId: string): Promise<void> {
     return this.nodes.setByOperator(ctxOf(p, requestId), nodeId, state, reason);
+  }
+  nodeEvents(p: Principal, nodeId: string, after: number, limit: number, requestId: string): Promise<NodeEvent[]> {
+    return this.nodes.events(ctxOf(p, requestId), nodeId, after, limit);
   }
   setQuotaInMemory(project: string, gpuType: string, gpus: number): void {
     this.state.setQuotaInMemory(project, gpuType, gpus);

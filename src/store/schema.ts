@@ -11,6 +11,7 @@ import type {
 } from './schema-invoices.js';
 import type { JobEndpointsTable } from './schema-job-endpoints.js';
 import type { SchedulerLeaseTable } from './schema-lease.js';
+import type { GpuPartitionsTable, NodeEventsTable } from './schema-node-events.js';
 import type { OrgRegistriesTable } from './schema-org-registries.js';
 import type {
   BudgetAlertsTable,
@@ -162,6 +163,8 @@ export interface Database {
   audit: AuditTable;
   audit_checkpoints: AuditCheckpointsTable;
   node_states: NodeStatesTable;
+  gpu_partitions: GpuPartitionsTable;
+  node_events: NodeEventsTable;
   settings: SettingsTable;
   access_requests: AccessRequestsTable;
   access_uses: AccessUsesTable;

@@ -88,8 +88,8 @@ test('MIG instances fit the layout (7 compute, 8 memory slices); the first one r
   // 3 + 3 + 1 compute slices fit, but 4 + 4 + 1 memory slices do not: the 1g goes to the other GPU.
   assert.notEqual(gpuOf(r, 'm3'), gpuOf(r, 'm1'));
   const m1 = r.starts.find((s) => s.jobId === 'm1');
-  assert.deepEqual(m1?.repartition, { node: 'a-b200-0001', gpu: 0, to: 'mig', reason: 'mig_repartition' });
-  assert.equal(r.starts.find((s) => s.jobId === 'm2')?.repartition, undefined, 'already in MIG mode');
+  assert.deepEqual(m1?.repartitions, [{ node: 'a-b200-0001', gpu: 0, from: 'whole', to: 'mig', reason: 'mig_repartition' }]);
+  assert.equal(r.starts.find((s) => s.jobId === 'm2')?.repartitions, undefined, 'already in MIG mode');
   assert.equal(m1?.placement.nodes[0].milli, 429, '3 of 7 compute slices');
   const view = cluster.gpuShare('a-b200-0001', 0);
   assert.equal(view.mode, 'mig');

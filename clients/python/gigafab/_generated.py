@@ -321,10 +321,26 @@ class Node(TypedDict):
     state: Literal["up", "draining", "down"]
     freeGpus: List[float]
     jobs: List[str]
+    migGpus: List[float]
 
 
 class NodeStateChange(TypedDict, total=False):
     reason: str
+
+
+class NodeEventPage(TypedDict):
+    items: List["NodeEvent"]
+    nextCursor: Optional[str]
+
+
+class NodeEvent(TypedDict):
+    id: int
+    at: str
+    type: str
+    reason: Optional[str]
+    message: str
+    actor: str
+    data: Optional[Dict[str, Any]]
 
 
 class AuditPage(TypedDict):
@@ -380,6 +396,7 @@ class _FleetGpusRequired(TypedDict):
 
 class FleetGpus(_FleetGpusRequired, total=False):
     gpuShareMilli: List[int]
+    gpuMig: List[int]
 
 
 class FleetHistory(TypedDict):
@@ -1727,6 +1744,19 @@ class GeneratedApi:
             query={},
             headers={},
             body=body,
+        )
+
+    def list_node_events(self, id: Union[str, int], *, limit: Optional[int] = None, cursor: Optional[str] = None) -> "NodeEventPage":
+        """A node's event log: GPU re-partitions (whole ↔ MIG) and state changes, oldest first (operator)
+
+        GET /v1/nodes/{id}/events"""
+        return self._call(
+            "GET",
+            "/v1/nodes/{id}/events",
+            path={"id": id},
+            query={"limit": limit, "cursor": cursor},
+            headers={},
+            body=None,
         )
 
     def list_audit_records(self, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> "AuditPage":

@@ -31,6 +31,9 @@ export function NodePanel({ snap, offsets, node, onChanged, onClose }: Props) {
     const milli = snap.gpuShareMilli?.[offsets[node] + g] ?? 0;
     if (milli > 0) shared.push(`GPU ${g}: ${milli} milli`);
   }
+  // GPUs in MIG mode: node state that stays while they are idle (re-partitioned only when idle).
+  const mig: number[] = [];
+  for (let g = 0; g < d.gpus; g++) if (snap.gpuMig?.[offsets[node] + g] === 1) mig.push(g);
 
   const confirm = (reason: string) =>
     asking.confirm(
@@ -65,6 +68,12 @@ export function NodePanel({ snap, offsets, node, onChanged, onClose }: Props) {
           <>
             <dt>Shared GPUs</dt>
             <dd data-testid="node-shared">{shared.join(', ')}</dd>
+          </>
+        )}
+        {mig.length > 0 && (
+          <>
+            <dt>MIG mode</dt>
+            <dd data-testid="node-mig">GPU {mig.join(', ')}</dd>
           </>
         )}
       </dl>

@@ -86,6 +86,8 @@ export function consoleDataRoutes({ cp, cluster }: Services) {
           }
         }
       }
+      const gpuMig = new Array<number>(totalGpus).fill(0);
+      for (const n of fleet.nodes) for (const g of cluster.migModeGpus(n.id)) gpuMig[gpuOffset[n.index]! + g] = 1;
       const state = fleet.nodes.map((n) => NODE_STATES.indexOf(cluster.nodeState(n.id)));
       return c.json(
         {
@@ -100,6 +102,7 @@ export function consoleDataRoutes({ cp, cluster }: Services) {
           jobs: { id: jobIds, org: jobOrg },
           gpuJob,
           gpuShareMilli,
+          gpuMig,
         },
         200,
       );

@@ -2,7 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { enforce, operatorOnly } from '../../model/authz.js';
 import type { NodeState } from '../../model/fleet.js';
-import { FleetSummarySchema, NodeSchema } from '../../model/schemas.js';
+import { FleetSummarySchema, NodeEventSchema, NodeSchema } from '../../model/schemas.js';
 import { decodeCursor, encodeCursor } from '../../server/cursor.js';
 import { json, newRouter, type Services } from '../context.js';
 import { NodeStateChangeSchema, page } from '../http-schemas.js';
@@ -27,6 +27,7 @@ export function nodeBody(fleet: Services['cp']['fleet'], cluster: Services['clus
     state: v.state,
     freeGpus: v.freeGpus,
     jobs: v.jobs,
+    migGpus: cluster.migModeGpus(n.id),
   };
 }
 
@@ -126,6 +127,31 @@ export function fleetRoutes({ cp, cluster }: Services) {
     );
   stateRoute('drain', 'draining');
   stateRoute('undrain', 'up');
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/nodes/{id}/events',
+      operationId: 'listNodeEvents',
+      tags: ['fleet'],
+      summary: "A node's event log: GPU re-partitions (whole ↔ MIG) and state changes, oldest first (operator)",
+      request: {
+        params: NodeParam,
+        query: z.object({
+          limit: z.coerce.number().int().min(1).max(1000).default(200),
+          cursor: z.string().optional(),
+        }),
+      },
+      responses: { 200: json(page(NodeEventSchema, 'NodeEventPage'), 'Events'), ...commonProblems },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const q = c.req.valid('query');
+      const items = await cp.nodeEvents(c.get('principal'), id, fromCursor(q.cursor), q.limit, c.get('requestId'));
+      const last = items.at(-1);
+      return c.json({ items, nextCursor: items.length === q.limit && last ? encodeCursor(last.id) : null }, 200);
+    },
+  );
 
   return r;
 }

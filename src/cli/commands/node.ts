@@ -1,20 +1,21 @@
 /**
- * gigafab node list|drain|undrain
+ * gigafab node list|drain|undrain|events
  */
 import { type Command, Option } from 'commander';
-import type { NodeInfo } from '../../model/schemas.js';
+import type { NodeEventInfo, NodeInfo } from '../../model/schemas.js';
 import { examples, fetchList, makeCtx, parseIntArg, type Runtime } from '../context.js';
 import { renderTable } from '../output.js';
 
 export function renderNodes(nodes: readonly NodeInfo[]): string {
   return renderTable(
-    ['ID', 'SITE', 'UNIT', 'GPU TYPE', 'FREE/GPUS', 'STATE', 'JOBS'],
+    ['ID', 'SITE', 'UNIT', 'GPU TYPE', 'FREE/GPUS', 'MIG GPUS', 'STATE', 'JOBS'],
     nodes.map((n) => [
       n.id,
       n.site,
       n.unit,
       n.gpuType,
       `${n.freeGpus.length}/${n.gpus}`,
+      (n.migGpus ?? []).join(',') || '-',
       n.state,
       n.jobs.length > 3 ? `${n.jobs.slice(0, 3).join(',')} +${n.jobs.length - 3}` : n.jobs.join(','),
     ]),
@@ -70,4 +71,38 @@ export function registerNode(program: Command, rt: Runtime): void {
       if (ctx.json) ctx.printJson(n);
       else ctx.out(`node ${n.id} ${n.state}`);
     });
+
+  node
+    .command('events')
+    .description("a node's event log: GPU re-partitions (whole <-> MIG) and state changes, oldest first (operators)")
+    .argument('<id>', 'node id')
+    .option('--limit <n>', 'page size', parseIntArg(1, 1000))
+    .option('--all', 'follow pages until the end')
+    .addHelpText('after', examples('gigafab node events muc1-b200-0007', 'gigafab node events muc1-b200-0007 --all -o json'))
+    .action(async (id: string, opts: { limit?: number; all?: boolean }, cmd: Command) => {
+      const ctx = await makeCtx(cmd, rt);
+      const { items, more } = await fetchList<NodeEventInfo>(ctx.client, opts.all, (cursor) =>
+        ctx.client.listNodeEvents(id, { limit: opts.limit, cursor }),
+      );
+      if (ctx.json) ctx.printJson(items);
+      else if (items.length === 0) ctx.note(`no events for node ${id}`);
+      else ctx.out(renderNodeEvents(items));
+      if (more) ctx.note('(more events exist; use --all or a larger --limit)');
+    });
+}
+
+/** renderNodeEvents: one row per event; a re-partition shows its GPU and from -> to. */
+export function renderNodeEvents(events: readonly NodeEventInfo[]): string {
+  return renderTable(
+    ['AT', 'TYPE', 'REASON', 'DETAIL', 'ACTOR'],
+    events.map((e) => [e.at, e.type, e.reason ?? '-', eventDetail(e), e.actor]),
+  );
+}
+
+function eventDetail(e: NodeEventInfo): string {
+  const d = e.data ?? {};
+  if (e.type === 'gpu_repartitioned')
+    return `GPU ${String(d.gpu)}: ${String(d.from)} -> ${String(d.to)} for job ${String(d.job)}`;
+  if (e.type === 'state_changed') return `${String(d.from)} -> ${String(d.to)} (${String(d.source)})`;
+  return e.message;
 }

@@ -5,7 +5,7 @@
  */
 
 import { sql, type Transaction } from 'kysely';
-import { describeShare } from '../../model/gpu-sharing.js';
+import { describeShare, type GpuRepartition } from '../../model/gpu-sharing.js';
 import type { Placement } from '../../model/job.js';
 import { type LenderShare, lendersJson } from '../../model/lenders.js';
 import type { JobEvent } from '../../model/schemas.js';
@@ -14,6 +14,7 @@ import { defers } from '../../store/deferred-insert.js';
 import type { Database } from '../../store/schema.js';
 import { insertEvent } from '../job-events.js';
 import { openSegment } from '../metering.js';
+import { recordGpuRepartition, repartitionMessage } from '../node-events.js';
 import type { CycleContext } from './context.js';
 
 export interface StartDecision {
@@ -22,8 +23,8 @@ export interface StartDecision {
   borrowed?: boolean;
   /** A borrowed start's lenders (scheduler's StartDecision.lenders): kept on the job row and its usage segment. */
   lenders?: LenderShare[];
-  /** An idle GPU to put into MIG mode first (scheduler's StartDecision.repartition). */
-  repartition?: { node: string; gpu: number; to: 'mig'; reason: 'mig_repartition' };
+  /** Idle GPUs to re-partition first (scheduler's StartDecision.repartitions). */
+  repartitions?: GpuRepartition[];
 }
 
 export interface CommittedStart {
@@ -31,6 +32,8 @@ export interface CommittedStart {
   event: JobEvent;
   org: string;
   attempt: number;
+  /** The re-partitions committed with it, for its driver to carry out before the job runs. */
+  repartitions?: GpuRepartition[];
 }
 
 export interface PersistedStarts {
@@ -96,7 +99,7 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
         continue;
       }
       await openSegment(trx, s.jobId, res, s.placement, at, spec?.kind);
-      if (s.repartition) await recordRepartition(trx, s.jobId, res.org_id, s.repartition, at);
+      for (const r of s.repartitions ?? []) await recordRepartition(trx, s.jobId, res.org_id, r, at);
       const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
       const share = describeShare(s.placement.nodes[0]);
       const what = share
@@ -114,7 +117,9 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
         before: { state: 'queued' },
         after: { state: 'running', placement: s.placement },
       });
-      out.push({ id: s.jobId, event, org: res.org_id, attempt: res.attempt });
+      const c: CommittedStart = { id: s.jobId, event, org: res.org_id, attempt: res.attempt };
+      if (s.repartitions) c.repartitions = s.repartitions;
+      out.push(c);
     }
     return out;
   });
@@ -155,17 +160,19 @@ async function markAllRunning(
 }
 
 /**
- * recordRepartition: the node-level operation before a MIG start, an idle GPU put into MIG mode,
- * as its own job event (`gpu_repartitioned`, reason `mig_repartition`) and audit entry on the node.
+ * recordRepartition: the node-level operation before a start, an idle GPU switched whole ↔ MIG: the
+ * node's event (node-events.ts, with the GPU's new mode), the job's own event `gpu_repartitioned`
+ * naming it, and an audit entry on the node.
  */
 async function recordRepartition(
   trx: Parameters<typeof insertEvent>[0],
   jobId: string,
   org: string,
-  r: NonNullable<StartDecision['repartition']>,
+  r: GpuRepartition,
   at: string,
 ): Promise<void> {
-  const message = `GPU ${r.gpu} of ${r.node} was idle and is re-partitioned into MIG mode for this job`;
+  await recordGpuRepartition(trx, r, jobId, at);
+  const message = `${repartitionMessage(r, jobId)} (node operation ${r.reason}, see GET /v1/nodes/${r.node}/events)`;
   await insertEvent(trx, jobId, at, 'gpu_repartitioned', message, { ...r });
   await appendAudit(trx, {
     at,
@@ -174,7 +181,7 @@ async function recordRepartition(
     action: 'node.repartition',
     objectType: 'node',
     objectId: r.node,
-    before: { gpu: r.gpu, mode: 'whole' },
+    before: { gpu: r.gpu, mode: r.from },
     after: { gpu: r.gpu, mode: r.to, reason: r.reason, forJob: jobId },
   });
 }

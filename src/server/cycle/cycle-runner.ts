@@ -12,7 +12,7 @@
 import type { Observation } from '../../drivers/driver.js';
 import { DomainError } from '../../model/errors.js';
 import { PRIORITY_CLASSES } from '../../model/job.js';
-import { type CycleResult, type PolicySettings, policySettings } from '../../scheduler/index.js';
+import { type ClusterModel, type CycleResult, type PolicySettings, policySettings } from '../../scheduler/index.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import type { SchedulingOps } from '../scheduling-ops.js';
 import { type CommittedStart, persistStarts } from './commit-starts.js';
@@ -230,11 +230,11 @@ export class CycleRunner {
     try {
       persisted = await persistStarts(this.ctx, result.starts, now);
     } catch (err) {
-      for (const s of result.starts) state.cluster.release(s.jobId);
+      for (const s of result.starts) uncommit(state.cluster, s);
       throw err;
     }
     const committedIds = new Set(persisted.committed.map((c) => c.id));
-    for (const s of result.starts) if (!committedIds.has(s.jobId)) state.cluster.release(s.jobId);
+    for (const s of result.starts) if (!committedIds.has(s.jobId)) uncommit(state.cluster, s);
     if (persisted.refused.length > 0) state.reconstrainQueued();
     return persisted.committed;
   }
@@ -278,5 +278,16 @@ export class CycleRunner {
       .where('id', '=', Number(id))
       .executeTakeFirstOrThrow();
     return openSpec(store.fields, row.org_id, row.spec);
+  }
+}
+
+/**
+ * uncommit: a start the store did not commit gives back its GPUs and, where its GPU is idle again,
+ * the partition mode it had (the re-partition was never recorded, so it never happened).
+ */
+function uncommit(cluster: ClusterModel, s: CycleResult['starts'][number]): void {
+  cluster.release(s.jobId);
+  for (const r of [...(s.repartitions ?? [])].reverse()) {
+    if (cluster.isGpuFree(r.node, r.gpu)) cluster.setGpuPartition(r.node, r.gpu, r.from);
   }
 }

@@ -23,7 +23,8 @@ export function handOver(
     .then(async (secrets) => {
       const key = await logKey(ctx.store, c.org, c.id, c.attempt, true);
       const datasets = ctx.hooks.datasetsFor?.({ id: c.id, org: c.org, spec });
-      return ctx.driver.start({ id: c.id, spec, placement, startedAt, attempt: c.attempt, secrets, logKey: key, datasets });
+      const job = { id: c.id, spec, placement, startedAt, attempt: c.attempt, secrets, logKey: key, datasets };
+      return ctx.driver.start(c.repartitions ? { ...job, repartitions: c.repartitions } : job);
     })
     .catch((err) =>
       report({

@@ -10,6 +10,7 @@ import type { NodeState } from '../../model/fleet.js';
 import type { RequestContext } from '../../model/principal.js';
 import { appendAudit } from '../../store/audit.js';
 import type { NodeStateSource } from '../../store/schema.js';
+import { insertNodeEvent, listNodeEvents, type NodeEvent } from '../node-events.js';
 import { markNodeFailures } from '../node-failure.js';
 import { type CycleContext, driverActor } from './context.js';
 import { stopOnDriver } from './stop.js';
@@ -46,6 +47,13 @@ export class NodeStates {
       requestId: rc.requestId,
     });
     if (state === 'down') await this.failJobsOnNode(nodeId, reason ?? `marked down by ${p.userId}`, p.userId);
+  }
+
+  /** events: a node's event log (re-partitions, state changes), oldest first; operators only. */
+  async events(rc: RequestContext, nodeId: string, after: number, limit: number): Promise<NodeEvent[]> {
+    enforce(operatorOnly(rc.principal), "only platform operators can read a node's events");
+    if (!this.ctx.state.fleet.nodeIndex.has(nodeId)) throw notFound('node', nodeId);
+    return listNodeEvents(this.ctx.store.db, nodeId, after, limit);
   }
 
   /** observe applies what the engine reports; an operator's drain stays in force when the engine says "up". */
@@ -86,6 +94,15 @@ export class NodeStates {
         before: { state: before },
         after: { state: c.state, reason: c.reason },
         ...(c.requestId !== undefined ? { requestId: c.requestId } : {}),
+      });
+      await insertNodeEvent(trx, {
+        node: c.node,
+        at: c.at,
+        type: 'state_changed',
+        reason: c.reason,
+        message: `${c.node}: ${before} → ${c.state} (${c.source}${c.reason ? `: ${c.reason}` : ''})`,
+        actor: c.actor,
+        data: { from: before, to: c.state, source: c.source },
       });
     });
     live.cluster.setNodeState(c.node, c.state);

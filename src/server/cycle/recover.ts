@@ -9,6 +9,7 @@ import { parseLenders } from '../../model/lenders.js';
 import { PlacementSchema } from '../../model/schemas.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import { spreadGroupOf } from '../job-constraints.js';
+import { loadGpuPartitions } from '../node-events.js';
 import { lastCheckpoints } from '../node-failure.js';
 import type { SchedulingOps } from '../scheduling-ops.js';
 import { loadEndpoints } from '../workloads/endpoints.js';
@@ -27,6 +28,11 @@ export async function recover(
   const db = store.db;
   for (const n of await db.selectFrom('node_states').selectAll().execute()) {
     if (state.fleet.nodeIndex.has(n.node_id)) state.cluster.setNodeState(n.node_id, n.state as NodeState);
+  }
+  for (const g of await loadGpuPartitions(db)) {
+    const i = state.fleet.nodeIndex.get(g.node);
+    // A GPU the fleet file no longer has (a node or GPU count changed) is forgotten.
+    if (i !== undefined && g.gpu < state.fleet.nodes[i]!.gpus) state.cluster.setGpuPartition(g.node, g.gpu, g.mode);
   }
   for (const q of await db.selectFrom('quotas').selectAll().execute()) state.setQuotaInMemory(q.project_id, q.gpu_type, q.gpus);
   const live = await db.selectFrom('jobs').selectAll().where('state', 'in', ['queued', 'running']).orderBy('id').execute();

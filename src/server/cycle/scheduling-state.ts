@@ -21,7 +21,10 @@ import type { QuotaBook, ResidencyGate, RunningForResidency } from '../ports.js'
 import { QueueMap } from './queue-map.js';
 
 /** ClusterView: what readers outside the cycle (API routes, fleet history) may see of the cluster. */
-export type ClusterView = Pick<ClusterModel, 'nodeView' | 'nodeState' | 'siteTotals' | 'allocatedJobs' | 'allocationOf'>;
+export type ClusterView = Pick<
+  ClusterModel,
+  'nodeView' | 'nodeState' | 'siteTotals' | 'allocatedJobs' | 'allocationOf' | 'migModeGpus'
+>;
 
 export interface RunningJob {
   org: string;

@@ -14,6 +14,7 @@
  * Polling, not LISTEN/NOTIFY: it needs no extra connection per replica, survives a failover of the
  * database without re-subscribing, and the store already orders the ids. Latency: ≤ 200 ms + one query.
  */
+import { partitionModeFor } from '../../model/gpu-sharing.js';
 import { TERMINAL_STATES } from '../../model/job.js';
 import { parseJson } from '../../model/json.js';
 import { parseLenders } from '../../model/lenders.js';
@@ -157,6 +158,8 @@ export class EventTail {
       } catch {
         return;
       }
+      // A running job's GPUs are in the mode it needs (the leader re-partitioned them if they were not).
+      for (const a of placement.nodes) for (const g of a.gpus) state.cluster.setGpuPartition(a.node, g, partitionModeFor(a));
       const lenders = parseLenders(job.lenders, `lenders of running job ${id}`);
       state.addRunning(id, job, spec(), placement, Date.parse(job.started_at ?? job.created_at), job.borrowed === 1, lenders);
     }
