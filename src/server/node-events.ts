@@ -45,15 +45,35 @@ export async function insertNodeEvent(trx: Trx, e: NewNodeEvent): Promise<void> 
     .execute();
 }
 
-/** repartitionMessage: the sentence a re-partition's node and job events carry. */
-export function repartitionMessage(r: GpuRepartition, jobId: string): string {
-  return r.to === 'mig'
-    ? `GPU ${r.gpu} of ${r.node} was idle and is re-partitioned into MIG mode for job ${jobId}`
-    : `GPU ${r.gpu} of ${r.node} was idle in MIG mode and is re-partitioned back to a whole GPU for job ${jobId}`;
+/** Drivers that switch a GPU's MIG mode themselves before a start (the simulated one simulates it). */
+const SWITCHING_DRIVERS = new Set(['local', 'sim']);
+
+/** driverSwitches: whether the driver kind of a site carries a re-partition out (Slurm and Kubernetes do not). */
+export const driverSwitches = (driverKind: string): boolean => SWITCHING_DRIVERS.has(driverKind);
+
+/**
+ * repartitionMessage: the sentence a re-partition's node and job events carry. On a site whose
+ * driver does not switch MIG mode (`driverKind` slurm, kubernetes) it says so: the mode is what
+ * placement counts, and the node's own MIG layout must provide it.
+ */
+export function repartitionMessage(r: GpuRepartition, jobId: string, driverKind = 'local'): string {
+  const did =
+    r.to === 'mig'
+      ? `GPU ${r.gpu} of ${r.node} was idle and is re-partitioned into MIG mode for job ${jobId}`
+      : `GPU ${r.gpu} of ${r.node} was idle in MIG mode and is re-partitioned back to a whole GPU for job ${jobId}`;
+  if (driverSwitches(driverKind)) return did;
+  const layout = driverKind === 'slurm' ? "Slurm's gres.conf" : "the GPU operator's mig-manager (nvidia.com/mig.config)";
+  return `${did} — recorded for placement only: this site's ${driverKind} driver does not switch MIG mode, the node's MIG layout (${layout}) must provide it`;
 }
 
 /** recordGpuRepartition: the node event and the GPU's new mode, in the start's transaction. */
-export async function recordGpuRepartition(trx: Trx, r: GpuRepartition, jobId: string, at: string): Promise<void> {
+export async function recordGpuRepartition(
+  trx: Trx,
+  r: GpuRepartition,
+  jobId: string,
+  at: string,
+  driverKind = 'local',
+): Promise<void> {
   const row = { mode: r.to, changed_at: at, job_id: jobId };
   await trx
     .insertInto('gpu_partitions')
@@ -65,9 +85,9 @@ export async function recordGpuRepartition(trx: Trx, r: GpuRepartition, jobId: s
     at,
     type: 'gpu_repartitioned',
     reason: r.reason,
-    message: repartitionMessage(r, jobId),
+    message: repartitionMessage(r, jobId, driverKind),
     actor: 'system:scheduler',
-    data: { gpu: r.gpu, from: r.from, to: r.to, job: jobId },
+    data: { gpu: r.gpu, from: r.from, to: r.to, job: jobId, carriedOut: driverSwitches(driverKind) },
   });
 }
 

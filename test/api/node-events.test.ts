@@ -72,7 +72,7 @@ test('a MIG start and a drain are node events; operators read them, tenants get 
   assert.deepEqual(
     items.map((e) => [e.type, e.reason, e.data]),
     [
-      ['gpu_repartitioned', 'mig_repartition', { gpu: 0, from: 'whole', to: 'mig', job: id }],
+      ['gpu_repartitioned', 'mig_repartition', { gpu: 0, from: 'whole', to: 'mig', job: id, carriedOut: true }],
       ['state_changed', 'firmware', { from: 'up', to: 'draining', source: 'operator' }],
       ['state_changed', null, { from: 'draining', to: 'up', source: 'operator' }],
     ],

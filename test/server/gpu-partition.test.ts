@@ -14,7 +14,7 @@ import { realTimers } from '../../src/drivers/timers.js';
 import { ControlPlane } from '../../src/server/control-plane.js';
 import { SchedulingState } from '../../src/server/cycle/scheduling-state.js';
 import { EventBus } from '../../src/server/event-bus.js';
-import { listNodeEvents } from '../../src/server/node-events.js';
+import { driverSwitches, listNodeEvents, repartitionMessage } from '../../src/server/node-events.js';
 import type { ResidencyGate } from '../../src/server/ports.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { eventually, harness } from './harness.js';
@@ -89,8 +89,8 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(
         events.map((e) => [e.type, e.reason, e.data]),
         [
-          ['gpu_repartitioned', 'mig_repartition', { gpu, from: 'whole', to: 'mig', job: m.id }],
-          ['gpu_repartitioned', 'mig_repartition', { gpu, from: 'mig', to: 'whole', job: w.id }],
+          ['gpu_repartitioned', 'mig_repartition', { gpu, from: 'whole', to: 'mig', job: m.id, carriedOut: true }],
+          ['gpu_repartitioned', 'mig_repartition', { gpu, from: 'mig', to: 'whole', job: w.id, carriedOut: true }],
         ],
       );
       const rows = await h.store.db.selectFrom('gpu_partitions').selectAll().execute();
@@ -163,4 +163,15 @@ test('a MIG start the residency gate refuses in its transaction leaves the GPU w
   } finally {
     await h.close();
   }
+});
+
+test('a re-partition on a site whose driver does not switch MIG mode says so (Slurm, Kubernetes)', () => {
+  const r = { node: 'n1', gpu: 0, from: 'whole' as const, to: 'mig' as const, reason: 'mig_repartition' as const };
+  assert.deepEqual(['local', 'sim', 'slurm', 'kubernetes'].map(driverSwitches), [true, true, false, false]);
+  assert.equal(repartitionMessage(r, '7', 'local'), 'GPU 0 of n1 was idle and is re-partitioned into MIG mode for job 7');
+  assert.match(
+    repartitionMessage(r, '7', 'slurm'),
+    /recorded for placement only: this site's slurm driver does not switch MIG mode, the node's MIG layout \(Slurm's gres\.conf\) must provide it$/,
+  );
+  assert.match(repartitionMessage(r, '7', 'kubernetes'), /mig-manager \(nvidia\.com\/mig\.config\)/);
 });

@@ -14,7 +14,7 @@ import { defers } from '../../store/deferred-insert.js';
 import type { Database } from '../../store/schema.js';
 import { insertEvent } from '../job-events.js';
 import { openSegment } from '../metering.js';
-import { recordGpuRepartition, repartitionMessage } from '../node-events.js';
+import { driverSwitches, recordGpuRepartition, repartitionMessage } from '../node-events.js';
 import type { CycleContext } from './context.js';
 
 export interface StartDecision {
@@ -99,7 +99,8 @@ export async function persistStarts(ctx: CycleContext, starts: readonly StartDec
         continue;
       }
       await openSegment(trx, s.jobId, res, s.placement, at, spec?.kind);
-      for (const r of s.repartitions ?? []) await recordRepartition(trx, s.jobId, res.org_id, r, at);
+      for (const r of s.repartitions ?? [])
+        await recordRepartition(trx, s.jobId, res.org_id, r, at, siteDriverKind(ctx, s.placement.site));
       const gpus = s.placement.nodes.reduce((a, n) => a + n.gpus.length, 0);
       const share = describeShare(s.placement.nodes[0]);
       const what = share
@@ -170,10 +171,11 @@ async function recordRepartition(
   org: string,
   r: GpuRepartition,
   at: string,
+  driverKind: string,
 ): Promise<void> {
-  await recordGpuRepartition(trx, r, jobId, at);
-  const message = `${repartitionMessage(r, jobId)} (node operation ${r.reason}, see GET /v1/nodes/${r.node}/events)`;
-  await insertEvent(trx, jobId, at, 'gpu_repartitioned', message, { ...r });
+  await recordGpuRepartition(trx, r, jobId, at, driverKind);
+  const message = `${repartitionMessage(r, jobId, driverKind)} (node operation ${r.reason}, see GET /v1/nodes/${r.node}/events)`;
+  await insertEvent(trx, jobId, at, 'gpu_repartitioned', message, { ...r, carriedOut: driverSwitches(driverKind) });
   await appendAudit(trx, {
     at,
     actor: 'system:scheduler',
@@ -184,4 +186,11 @@ async function recordRepartition(
     before: { gpu: r.gpu, mode: r.from },
     after: { gpu: r.gpu, mode: r.to, reason: r.reason, forJob: jobId },
   });
+}
+
+/** siteDriverKind: the driver kind of a site in the fleet file (a site without one runs the simulated driver). */
+function siteDriverKind(ctx: CycleContext, site: string): string {
+  const driver = ctx.state.cluster.fleet.sites.find((x) => x.id === site)?.driver;
+  const kind = typeof driver === 'object' && driver !== null && 'kind' in driver ? driver.kind : undefined;
+  return typeof kind === 'string' ? kind : 'sim';
 }
