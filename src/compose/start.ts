@@ -75,6 +75,9 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
   const oidc = opts.oidcPath ? new OidcAuthenticator(loadOidcFile(opts.oidcPath), store) : null;
+  // Several replicas on one PostgreSQL database: only the lease holder schedules (src/server/replica).
+  const leaseDb = store.dialect === 'postgres' && opts.databaseUrl ? await openLeaseDb(opts.databaseUrl) : undefined;
+  const lease = new SchedulerLease(store, undefined, undefined, leaseDb);
   const { cp, tenancy, keys, residency, datasetManifests, metrics, services } = await wireControlPlane({
     store,
     fleet,
@@ -84,11 +87,10 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     dataDir,
     tokenPolicy: opts.tokenPolicy,
     oidc,
+    // Cycles say which leader ran them; on SQLite there is one process and no term to tell.
+    schedulerTerm: store.dialect === 'postgres' ? () => lease.view().token : undefined,
   });
   probesOf = (id) => services.loop.probesOf(id);
-  // Several replicas on one PostgreSQL database: only the lease holder schedules (src/server/replica).
-  const leaseDb = store.dialect === 'postgres' && opts.databaseUrl ? await openLeaseDb(opts.databaseUrl) : undefined;
-  const lease = new SchedulerLease(store, undefined, undefined, leaseDb);
   let resync = () => {};
   if (store.dialect === 'postgres')
     store.setFence(

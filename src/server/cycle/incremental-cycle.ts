@@ -8,7 +8,7 @@
  * id), so where a job sits in either queue does not matter, and the scheduler's decisions are
  * scheduleCycle's on the same queue (its property test).
  */
-import type { ClusterModel, CycleInput, CycleResult, SchedJob } from '../../scheduler/index.js';
+import type { ClusterModel, CycleInput, IncrementalCycleResult, SchedJob } from '../../scheduler/index.js';
 import { IncrementalScheduler } from '../../scheduler/index.js';
 
 export class IncrementalCycle {
@@ -43,8 +43,8 @@ export class IncrementalCycle {
     return [...this.known.values()];
   }
 
-  /** cycle: one cycle on the queue as synced. */
-  cycle(cluster: ClusterModel, input: Omit<CycleInput, 'queue'>): CycleResult {
+  /** cycle: one cycle on the queue as synced, numbered (1, 2, … for this scheduler's life). */
+  cycle(cluster: ClusterModel, input: Omit<CycleInput, 'queue'>): IncrementalCycleResult {
     const result = this.scheduler.cycle(cluster, input);
     // The scheduler took its starts off its queue; a start the store refuses comes back as a change.
     for (const s of result.starts) this.known.delete(s.jobId);
@@ -52,7 +52,7 @@ export class IncrementalCycle {
   }
 
   /** run: one cycle on `input`'s queue, synced by object identity first (O(queue) lookups). */
-  run(cluster: ClusterModel, input: CycleInput): CycleResult {
+  run(cluster: ClusterModel, input: CycleInput): IncrementalCycleResult {
     const { queue, ...rest } = input;
     const byId = new Map(queue.map((j) => [j.id, j]));
     this.sync([...byId.keys(), ...this.known.keys()], (id) => byId.get(id));
