@@ -112,7 +112,8 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       // A budget set through another replica: admission here, the budget gate on the leader (poked: a
       // raised cap may start waiting jobs at once). Prices are read from the store at every use.
       refresh: async (leader) => {
-        const held = () => new Set([...cp.state.queue.values()].map((j) => j.org).filter((o) => cp.hooks.holdReason?.(o)));
+        // Organisations with queued jobs, from the queue's per-organisation counts (no walk over the jobs).
+        const held = () => new Set([...cp.state.queue.orgs()].filter((o) => cp.hooks.holdReason?.(o)));
         const before = held();
         await keys.restrictions.load();
         const budgetsChanged = await cp.budgets.figures.refresh();

@@ -186,7 +186,7 @@ export class CycleRunner {
     };
     const input = snapshot(deps, now, explain);
     this.queueSync.sync(deps);
-    if (budgets) input.budgets = budgets(this.scheduler.queue());
+    if (budgets) input.budgets = budgets(this.scheduler.byOwner(ctx.state.queue));
     const result = this.scheduler.cycle(ctx.state.cluster, input);
     // A start that is not committed (cancelled meanwhile, refused, a failed write) stays queued in the
     // state but left the scheduler: the next cycle looks at every start again.
@@ -222,13 +222,10 @@ export class CycleRunner {
         message: `waiting: preempted for job ${forJob}; requeued, and considered again once job ${forJob} has started`,
       });
     }
-    // Only a restriction needs the walk over the queue (the set was computed by this cycle's sync).
-    if (hooks.holdReason && this.queueSync.restricted.size > 0) {
-      for (const [id, j] of state.queue) {
-        const held = hooks.holdReason(j.org);
-        if (held) state.pending.set(id, held);
-      }
-    }
+    // Restricted organisations' jobs (the set was computed by this cycle's sync, nothing awaited since).
+    const holdReason = hooks.holdReason;
+    if (holdReason && this.queueSync.restricted.size > 0)
+      this.queueSync.holdRestricted({ state, holdReason: (org) => holdReason(org) ?? null }, state.pending);
     if (explain) {
       state.explainedAt = now;
       state.explainedCycle = cycle;

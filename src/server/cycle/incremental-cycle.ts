@@ -10,6 +10,8 @@
  */
 import type { ClusterModel, CycleInput, IncrementalCycleResult, SchedJob } from '../../scheduler/index.js';
 import { IncrementalScheduler } from '../../scheduler/index.js';
+import type { BudgetQueue } from '../budget-figures.js';
+import type { QueueMap } from './queue-map.js';
 
 export class IncrementalCycle {
   private readonly scheduler = new IncrementalScheduler();
@@ -38,9 +40,25 @@ export class IncrementalCycle {
     return [...this.known.keys()];
   }
 
-  /** queue: the jobs the scheduler holds (O(queue); only budgets need it). */
+  /** queue: the jobs the scheduler holds (O(queue); the equivalence tests read it). */
   queue(): SchedJob[] {
     return [...this.known.values()];
+  }
+
+  /**
+   * byOwner: the jobs the scheduler holds of one organisation or project, read through the live
+   * queue's index (`live`, synced into the scheduler just before): O(that owner's queued jobs).
+   */
+  byOwner(live: Pick<QueueMap, 'idsOfOrg' | 'idsOfProject'>): BudgetQueue {
+    const held = (ids: Iterable<string>) => {
+      const out: SchedJob[] = [];
+      for (const id of ids) {
+        const j = this.known.get(id);
+        if (j) out.push(j);
+      }
+      return out;
+    };
+    return { ofOrg: (org) => held(live.idsOfOrg(org)), ofProject: (project) => held(live.idsOfProject(project)) };
   }
 
   /** cycle: one cycle on the queue as synced, numbered (1, 2, … for this scheduler's life). */
