@@ -75,6 +75,9 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const audit = new AuditLog(store, dataDir);
   await audit.sealBacklog(); // from here on every write transaction seals its own records
   const oidc = opts.oidcPath ? new OidcAuthenticator(loadOidcFile(opts.oidcPath), store) : null;
+  // Several replicas on one PostgreSQL database: only the lease holder schedules (src/server/replica).
+  const leaseDb = store.dialect === 'postgres' && opts.databaseUrl ? await openLeaseDb(opts.databaseUrl) : undefined;
+  const lease = new SchedulerLease(store, undefined, undefined, leaseDb);
   const { cp, tenancy, keys, residency, datasetManifests, metrics, services } = await wireControlPlane({
     store,
     fleet,
@@ -84,11 +87,10 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
     dataDir,
     tokenPolicy: opts.tokenPolicy,
     oidc,
+    // Cycles say which leader ran them; on SQLite there is one process and no term to tell.
+    schedulerTerm: store.dialect === 'postgres' ? () => lease.view().token : undefined,
   });
   probesOf = (id) => services.loop.probesOf(id);
-  // Several replicas on one PostgreSQL database: only the lease holder schedules (src/server/replica).
-  const leaseDb = store.dialect === 'postgres' && opts.databaseUrl ? await openLeaseDb(opts.databaseUrl) : undefined;
-  const lease = new SchedulerLease(store, undefined, undefined, leaseDb);
   let resync = () => {};
   if (store.dialect === 'postgres')
     store.setFence(
@@ -110,7 +112,8 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       // A budget set through another replica: admission here, the budget gate on the leader (poked: a
       // raised cap may start waiting jobs at once). Prices are read from the store at every use.
       refresh: async (leader) => {
-        const held = () => new Set([...cp.state.queue.values()].map((j) => j.org).filter((o) => cp.hooks.holdReason?.(o)));
+        // Organisations with queued jobs, from the queue's per-organisation counts (no walk over the jobs).
+        const held = () => new Set([...cp.state.queue.orgs()].filter((o) => cp.hooks.holdReason?.(o)));
         const before = held();
         await keys.restrictions.load();
         const budgetsChanged = await cp.budgets.figures.refresh();

@@ -38,6 +38,8 @@ export interface WiringInput {
   tokenPolicy?: TokenPolicy;
   oidc?: OidcAuthenticator | null;
   now?: () => number;
+  /** The scheduler lease's fencing token (several replicas on PostgreSQL): cycles cite it as their term. */
+  schedulerTerm?: () => number;
 }
 
 export interface Wired {
@@ -56,7 +58,7 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
   const now = w.now ?? (() => Date.now());
   const bus = new EventBus();
   const residency = new ResidencyService(store, fleet);
-  const state = new SchedulingState(fleet, driver, residency, now);
+  const state = new SchedulingState(fleet, driver, residency, now, w.schedulerTerm);
   const metrics = createMetrics(
     () => ({
       queueLength: () => state.queue.size,

@@ -41,6 +41,25 @@ export interface Placement {
   nodes: NodeAllocation[];
 }
 
+/**
+ * SchedulingCycle: which scheduling cycle something describes (a pending reason, an explanation).
+ * `number` counts the cycles of the scheduler process (it starts again at 1 when the process
+ * restarts); `term` is the leader's scheduler-lease fencing token where several replicas share a
+ * PostgreSQL database (absent on SQLite); `startedAt` is the cycle's clock time (ms).
+ */
+export interface SchedulingCycle {
+  number: number;
+  term?: number;
+  startedAt: number;
+}
+
+/** newerCycle: whether `a` came after `b` (a later leader's term first, then the number within a term). */
+export function newerCycle(a: SchedulingCycle, b: SchedulingCycle): boolean {
+  const ta = a.term ?? 0;
+  const tb = b.term ?? 0;
+  return ta !== tb ? ta > tb : a.number > b.number;
+}
+
 /** PendingReason is the machine-readable + human explanation for a job that did not start. */
 export interface PendingReason {
   code: PendingReasonCode;

@@ -302,6 +302,20 @@ export const JobSpecSchema = z
 export const PendingReasonSchema = z
   .object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() })
   .openapi('PendingReason');
+export const SchedulingCycleSchema = z
+  .object({
+    number: z.number().int().openapi({
+      description:
+        "The cycle's number: counts up by one per scheduling cycle of the scheduling server process, and starts again at 1 when that process restarts",
+    }),
+    term: z.number().int().optional().openapi({
+      description:
+        'Several replicas on PostgreSQL: the fencing token of the scheduler lease the leader held (grows at every change of leader; a number is unique within a term). Absent on SQLite (one process)',
+    }),
+    startedAt: z.string().openapi({ description: 'When the cycle ran' }),
+  })
+  // Not a named component: each use (nullable) carries its own description inline.
+  .describe('Which scheduling cycle a reason or an explanation describes');
 export const PlacementSchema = z
   .object({
     site: z.string(),
@@ -328,6 +342,10 @@ export const JobSchema = z
     spec: JobSpecSchema,
     placement: PlacementSchema.nullable(),
     pendingReason: PendingReasonSchema.nullable(),
+    reasonCycle: SchedulingCycleSchema.nullable().openapi({
+      description:
+        'The scheduling cycle that gave `pendingReason` (reasons are rebuilt every cycle); null when the job is not queued or no cycle has considered it yet',
+    }),
     exitCode: z.number().int().nullable(),
     submittedBy: z.string(),
     createdAt: z.string(),
@@ -357,7 +375,19 @@ export const JobExplanationSchema = z
       .object({ total: z.number(), factors: z.record(z.string(), z.number()) })
       .nullable()
       .openapi({ description: 'Multifactor priority and its factors (fair share, age, class, size)' }),
-    computedAt: z.string().nullable(),
+    computedAt: z.string().nullable().openapi({ description: 'When `cycle` ran (kept for compatibility: `cycle.startedAt`)' }),
+    cycle: SchedulingCycleSchema.nullable().openapi({
+      description:
+        'The scheduling cycle that computed position, expectedStart, blockedBy, counterfactual and priority (rebuilt every `explainIntervalSeconds`, not every cycle); null before the first',
+    }),
+    reasonCycle: SchedulingCycleSchema.nullable().openapi({
+      description:
+        'The scheduling cycle that gave `pendingReason`: the newest one, so it may be newer than `cycle`; null when the job is not queued or no cycle has considered it yet',
+    }),
+    stale: z.boolean().openapi({
+      description:
+        'True when the explanation predates the newest pending reason (`reasonCycle` is newer than `cycle`): the position, expected start and blockers describe the older cycle',
+    }),
   })
   .openapi('JobExplanation');
 
@@ -457,6 +487,7 @@ export type JobSpecInput = z.input<typeof JobSpecSchema>;
 export type Job = z.infer<typeof JobSchema>;
 export type JobEvent = z.infer<typeof JobEventSchema>;
 export type JobExplanation = z.infer<typeof JobExplanationSchema>;
+export type SchedulingCycleView = z.infer<typeof SchedulingCycleSchema>;
 export type Org = z.infer<typeof OrgSchema>;
 export type Project = z.infer<typeof ProjectSchema>;
 export type User = z.infer<typeof UserSchema>;

@@ -190,54 +190,93 @@ export class BudgetFigures {
    * queued jobs) and returns the synchronous rest, to run on the cycle's queue with nothing awaited
    * in between: the running jobs' rest and each queued job's estimate are then those the cycle sees.
    */
-  async prepareCycle(now: number): Promise<((queue: readonly SchedJob[]) => BudgetInput) | undefined> {
+  async prepareCycle(now: number): Promise<((queue: BudgetQueue) => BudgetInput) | undefined> {
     const caps = await this.caps();
     this.cycleMonth = monthOf(now).month;
     if (caps.size === 0) return undefined;
-    const orgs = new Set<string>();
-    const projects = new Set<string>();
-    for (const j of this.state.queue.values()) {
-      orgs.add(j.org);
-      projects.add(j.project);
-    }
-    const wanted = [...caps.values()].filter((c) => (c.scope === 'org' ? orgs : projects).has(c.id));
+    // Budgets with queued jobs, from the queue's per-organisation and per-project counts (no walk).
+    const { queue } = this.state;
+    const wanted = [...caps.values()].filter((c) => (c.scope === 'org' ? queue.countOf(c.id) : queue.countOfProject(c.id)) > 0);
     if (wanted.length === 0) return undefined;
     const prices = await this.prices();
     const spent = new Map<BudgetCap, { spent: number; month: string }>();
     for (const cap of wanted) spent.set(cap, await this.spent(cap));
     return (queue) => {
-      const limits: { orgs: Map<string, BudgetLimit>; projects: Map<string, BudgetLimit> } = {
-        orgs: new Map(),
-        projects: new Map(),
-      };
+      const limits: BudgetLimits = { orgs: new Map(), projects: new Map() };
       for (const [cap, s] of spent) {
         const remainingCents = cap.capCents - s.spent - this.runningRest(cap, prices, now);
         const limit: BudgetLimit = { scope: cap.scope, id: cap.id, capCents: cap.capCents, remainingCents, month: s.month };
         (cap.scope === 'org' ? limits.orgs : limits.projects).set(cap.id, limit);
       }
-      const costs = new Map<string, number>();
-      let late = false;
-      for (const j of queue) {
-        // Submitted while the spend was read: its budget waits for the next cycle's figures (poked now).
-        for (const [scope, id, table] of [
-          ['org', j.org, limits.orgs],
-          ['project', j.project, limits.projects],
-        ] as const) {
-          const cap = caps.get(budgetKey(scope, id));
-          if (cap && !table.has(id)) {
-            table.set(id, { scope, id, capCents: cap.capCents, remainingCents: 0, month: this.cycleMonth ?? '' });
-            late = true;
-          }
-        }
-        if (!limits.orgs.has(j.org) && !limits.projects.has(j.project)) continue;
+      const { costs, late } = budgetCosts(caps, limits, jobsUnderCaps(caps.values(), queue), this.cycleMonth ?? '', (j) => {
         const spec = this.state.queuedSpecs.get(j.id);
         // A queued job whose spec is not in memory yet counts as the dearest: it waits, never overshoots.
-        costs.set(j.id, spec ? this.specCost(prices, spec) : Number.MAX_SAFE_INTEGER);
-      }
+        return spec ? this.specCost(prices, spec) : Number.MAX_SAFE_INTEGER;
+      });
       if (late) this.state.poke();
       return { ...limits, costs };
     };
   }
+}
+
+/** BudgetQueue: the cycle's queue as the budget gate reads it, one organisation's or project's jobs at a time. */
+export interface BudgetQueue {
+  ofOrg(org: string): Iterable<SchedJob>;
+  ofProject(project: string): Iterable<SchedJob>;
+}
+
+export interface BudgetLimits {
+  orgs: Map<string, BudgetLimit>;
+  projects: Map<string, BudgetLimit>;
+}
+
+/**
+ * jobsUnderCaps: the queue's jobs some budget covers (its organisation's or its project's), each
+ * once: the budget gate's costs are read from these, so a cycle reads the budgeted organisations'
+ * and projects' jobs, not the whole queue.
+ */
+export function jobsUnderCaps(caps: Iterable<BudgetCap>, queue: BudgetQueue): SchedJob[] {
+  const seen = new Set<string>();
+  const out: SchedJob[] = [];
+  for (const cap of caps) {
+    for (const j of cap.scope === 'org' ? queue.ofOrg(cap.id) : queue.ofProject(cap.id)) {
+      if (seen.has(j.id)) continue;
+      seen.add(j.id);
+      out.push(j);
+    }
+  }
+  return out;
+}
+
+/**
+ * budgetCosts: each of `jobs`' estimate where a budget limits it (`limits`, completed in place); a
+ * budget whose first job arrived while the spend was read gets nothing left for this cycle (`late`:
+ * the caller asks for the next). Jobs under no budget are skipped, so passing them changes nothing.
+ */
+export function budgetCosts(
+  caps: ReadonlyMap<string, BudgetCap>,
+  limits: BudgetLimits,
+  jobs: Iterable<SchedJob>,
+  month: string,
+  costOf: (j: SchedJob) => number,
+): { costs: Map<string, number>; late: boolean } {
+  const costs = new Map<string, number>();
+  let late = false;
+  for (const j of jobs) {
+    for (const [scope, id, table] of [
+      ['org', j.org, limits.orgs],
+      ['project', j.project, limits.projects],
+    ] as const) {
+      const cap = caps.get(budgetKey(scope, id));
+      if (cap && !table.has(id)) {
+        table.set(id, { scope, id, capCents: cap.capCents, remainingCents: 0, month });
+        late = true;
+      }
+    }
+    if (!limits.orgs.has(j.org) && !limits.projects.has(j.project)) continue;
+    costs.set(j.id, costOf(j));
+  }
+  return { costs, late };
 }
 
 function sameCaps(a: Map<string, BudgetCap> | null, b: Map<string, BudgetCap>): boolean {

@@ -1,12 +1,14 @@
 /** Mapping between job rows in the store and the public Job shape. */
 import type { Selectable } from 'kysely';
-import type { JobState, PendingReason, Placement } from '../model/job.js';
-import type { Job, JobEvent, JobSpec } from '../model/schemas.js';
+import type { JobState, PendingReason, Placement, SchedulingCycle } from '../model/job.js';
+import type { Job, JobEvent, JobSpec, SchedulingCycleView } from '../model/schemas.js';
 import type { JobEventsTable, JobsTable } from '../store/schema.js';
 
 export type JobRow = Selectable<JobsTable>;
 
-export function toJob(row: JobRow, pending: PendingReason | null): Job {
+/** toJob: the public job; `reasonCycle` is the cycle that gave `pending` (null: none yet). */
+export function toJob(row: JobRow, pending: PendingReason | null, reasonCycle: SchedulingCycle | null = null): Job {
+  const queued = row.state === 'queued';
   return {
     id: String(row.id),
     org: row.org_id,
@@ -15,7 +17,8 @@ export function toJob(row: JobRow, pending: PendingReason | null): Job {
     state: row.state as JobState,
     spec: JSON.parse(row.spec) as JobSpec,
     placement: row.placement ? (JSON.parse(row.placement) as Placement) : null,
-    pendingReason: row.state === 'queued' ? (pending ?? notYetScheduled) : null,
+    pendingReason: queued ? (pending ?? notYetScheduled) : null,
+    reasonCycle: queued && pending ? cycleView(reasonCycle) : null,
     exitCode: row.exit_code,
     submittedBy: row.submitted_by,
     createdAt: row.created_at,
@@ -23,6 +26,12 @@ export function toJob(row: JobRow, pending: PendingReason | null): Job {
     finishedAt: row.finished_at,
     attempt: row.attempt,
   };
+}
+
+/** cycleView: a scheduling cycle as the API shows it (its time as ISO 8601). */
+export function cycleView(c: SchedulingCycle | null): SchedulingCycleView | null {
+  if (!c) return null;
+  return { number: c.number, ...(c.term !== undefined ? { term: c.term } : {}), startedAt: new Date(c.startedAt).toISOString() };
 }
 
 const notYetScheduled: PendingReason = {

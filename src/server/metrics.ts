@@ -10,6 +10,8 @@ export interface Metrics {
   cycleSeconds: Histogram;
   /** A whole cycle that placed or preempted: the decision plus its store commit and driver hand-over. */
   cycleTotalSeconds: Histogram;
+  /** The number of the newest scheduling cycle (what explanations and pending reasons cite). */
+  cycleNumber: Gauge;
   jobsSubmitted: Counter;
   jobsStarted: Counter;
   jobsFinished: Counter<'state'>;
@@ -47,6 +49,11 @@ export function createMetrics(
       name: 'gigafab_scheduler_cycle_total_seconds',
       help: 'Duration of one scheduling cycle that changed something: decision, store commit and driver hand-over',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    cycleNumber: new Gauge({
+      name: 'gigafab_scheduler_cycle_number',
+      help: 'Number of the newest scheduling cycle of this scheduler process (starts again at 1 after a restart); explanations and pending reasons cite it',
       registers: [registry],
     }),
     jobsSubmitted: new Counter({

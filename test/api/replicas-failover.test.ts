@@ -224,6 +224,12 @@ test('replicas: a paused leader (SIGSTOP) loses its lease; resumed, its decision
   await new Promise((r) => setTimeout(r, 2500));
   const pair: number[] = [];
   for (const n of ['q1', 'q2']) pair.push(Number((await api(other.url, token)('POST', '/v1/jobs', spec(n, 1200))).body.id));
+  // Explanations name the leader's term: the new leader's cycles cite its fencing token.
+  const explained = await waitFor(async () => {
+    const e = (await api(other.url, token)('GET', `/v1/jobs/${pair[0]}/explain`)).body;
+    return e.cycle ? e : null;
+  }, 'an explanation from the new leader');
+  assert.equal(explained.cycle.term, newToken, JSON.stringify(explained.cycle));
   let most = 0;
   await waitFor(
     async () => {

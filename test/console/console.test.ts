@@ -470,6 +470,13 @@ test('a gang job behind a long-running one: position, expected start, blocker, s
     ] as const) {
       assert.match(await text(factors.locator(`tr[data-factor=${f}]`)), new RegExp(`^${label}\\d\\.\\d{3}$`), f);
     }
+    // Which cycle the answer describes (every cycle explains here, so never a newer reason).
+    const cycleLine = await text(page.getByTestId('explain-cycle'));
+    assert.match(
+      cycleLine,
+      /^Explained as of scheduling cycle \d+( of leader term \d+)? \(\d\d:\d\d:\d\d UTC, (just now|\d+s ago)\)\.$/,
+    );
+    assert.match(await text(page.getByTestId('reason-cycle')), /^, from scheduling cycle \d+$/);
     await page.getByTestId('job-explain').scrollIntoViewIfNeeded();
     await shot(page, 'job-explain');
     await close(s);

@@ -180,6 +180,7 @@ class _JobRequired(TypedDict):
     spec: "JobSpec"
     placement: "Placement"
     pendingReason: "PendingReason"
+    reasonCycle: Optional[Dict[str, Any]]
     exitCode: Optional[int]
     submittedBy: str
     createdAt: str
@@ -273,6 +274,9 @@ class JobExplanation(TypedDict):
     counterfactual: List[str]
     priority: Optional[Dict[str, Any]]
     computedAt: Optional[str]
+    cycle: Optional[Dict[str, Any]]
+    reasonCycle: Optional[Dict[str, Any]]
+    stale: bool
 
 
 class _JobEventRequired(TypedDict):

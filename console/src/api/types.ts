@@ -24,6 +24,7 @@ export type {
   Org,
   Project,
   Role,
+  SchedulingCycleView,
   TokenInfo,
   User,
 } from '../../../src/model/schemas.js';

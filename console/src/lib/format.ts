@@ -25,6 +25,12 @@ export function fmtUntil(iso: string | null, now = Date.now()): string {
   return d > 0 ? `in ${d}d ${Math.floor((s % 86_400) / 3600)}h` : `in ${fmtDuration(s)}`;
 }
 
+/** fmtAgo says how long ago an ISO time was: "3s ago", "2m 10s ago" ("just now" for a clock a little ahead). */
+export function fmtAgo(iso: string, now = Date.now()): string {
+  const s = (now - Date.parse(iso)) / 1000;
+  return s < 1 ? 'just now' : `${fmtDuration(s)} ago`;
+}
+
 const eur = new Intl.NumberFormat('en', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 /** fmtEur: EUR cents as the API counts them, written as the CLI does ("EUR 1,234.50"). */
 export const fmtEur = (cents: number): string => `EUR ${eur.format(cents / 100)}`;

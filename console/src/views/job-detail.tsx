@@ -117,6 +117,7 @@ export function JobDetailView({ id }: { id: string }) {
               {job.pendingReason && (
                 <p class="muted">
                   reason code <code>{job.pendingReason.code}</code>
+                  {job.reasonCycle && <span data-testid="reason-cycle">, from scheduling cycle {job.reasonCycle.number}</span>}
                 </p>
               )}
               <JobExplanationView id={job.id} />

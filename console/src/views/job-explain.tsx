@@ -1,12 +1,13 @@
 /**
  * The scheduler's explanation of a queued job (/v1/jobs/{id}/explain): place in the queue, expected
  * start from the backfill plan, the jobs it waits behind, what would make it start now, and its
- * multifactor priority. Re-read every 5 s: the scheduler refreshes it every few seconds.
+ * multifactor priority, as of the scheduling cycle that computed it. Re-read every 5 s: the scheduler
+ * refreshes it every few seconds.
  */
 import { get } from '../api/client.js';
-import type { JobExplanation } from '../api/types.js';
+import type { JobExplanation, SchedulingCycleView } from '../api/types.js';
 import { ErrorLine } from '../components/error-line.js';
-import { fmtTime, fmtUntil } from '../lib/format.js';
+import { fmtAgo, fmtTime, fmtUntil } from '../lib/format.js';
 import { Link } from '../lib/router.js';
 import { usePoll } from '../lib/use-poll.js';
 
@@ -16,6 +17,12 @@ const FACTOR_LABELS: Record<string, string> = {
   priorityClass: 'Priority class',
   size: 'Size',
 };
+
+/** "scheduling cycle 12 (04:51:07 UTC, 3s ago)", the leader's term too with several replicas (as the CLI says it). */
+function cycleText(c: SchedulingCycleView): string {
+  const term = c.term !== undefined ? ` of leader term ${c.term}` : '';
+  return `scheduling cycle ${c.number}${term} (${c.startedAt.slice(11, 19)} UTC, ${fmtAgo(c.startedAt)})`;
+}
 
 export function JobExplanationView({ id }: { id: string }) {
   const { data: e, error } = usePoll(() => get<JobExplanation>(`/v1/jobs/${encodeURIComponent(id)}/explain`), 5000, [id]);
@@ -85,7 +92,10 @@ export function JobExplanationView({ id }: { id: string }) {
           </tbody>
         </table>
       )}
-      {e.computedAt && <p class="muted small">Explained by the scheduler at {fmtTime(e.computedAt)}.</p>}
+      <p class="muted small" data-testid="explain-cycle" data-cycle={e.cycle?.number}>
+        {e.cycle ? `Explained as of ${cycleText(e.cycle)}.` : 'Not explained by a scheduling cycle yet.'}
+        {e.stale && e.reasonCycle && <> The reason above is newer: {cycleText(e.reasonCycle)}.</>}
+      </p>
     </div>
   );
 }

@@ -117,7 +117,10 @@ export function jobRoutes({ cp, lockbox, limits = DEFAULT_LIMITS, streams }: Ser
       summary: 'Why a job waits: reason, queue position, expected start, what would make it run now, and its priority factors',
       request: { params: IdParam },
       responses: {
-        200: json(JobExplanationSchema, 'The explanation (refreshed by the scheduler every few seconds)'),
+        200: json(
+          JobExplanationSchema,
+          'The explanation as of the scheduling cycle in `cycle` (rebuilt every `explainIntervalSeconds`); `reasonCycle` and `stale` say when the pending reason is newer',
+        ),
         ...commonProblems,
       },
     }),

@@ -19,6 +19,7 @@ import {
   parseIntArg,
   type Runtime,
 } from '../context.js';
+import { cycleText } from '../cycle-text.js';
 import { describeEstimate, estimateJob } from '../estimate.js';
 import { type JobFlags, mergeJobSpec, parseJobFileText, readJobFileText, validateJobSpec } from '../jobspec.js';
 import { age, compressRanges, formatDuration, renderKeyValues, renderTable, timestamp } from '../output.js';
@@ -121,6 +122,7 @@ export function renderJobDetails(job: Job, now: number): string {
     ['State', job.state],
     ['Waiting', job.state === 'queued' ? waitingText(job) : null],
     ['Reason code', job.state === 'queued' ? (job.pendingReason?.code ?? null) : null],
+    ['Reason as of', job.state === 'queued' && job.reasonCycle ? cycleText(job.reasonCycle, now) : null],
     ['GPUs', shareSummary(job) ?? `${gpuSummary(job)} (${s.nodes * s.gpusPerNode} total)`],
     ['Priority', s.priorityClass],
     ['Image', s.image ? `${s.image}${s.registryCredentials ? ` (registry secret ${s.registryCredentials})` : ''}` : null],
@@ -435,6 +437,14 @@ export function registerJob(program: Command, rt: Runtime): void {
           ['Blocked by', e.blockedBy.length ? e.blockedBy.map((b) => `job ${b}`).join(', ') : null],
           ['Would run now with', e.counterfactual.length ? e.counterfactual.join('; ') : null],
           ['Priority', e.priority ? `${e.priority.total.toFixed(1)} (${factors})` : null],
+          ['Explained', e.cycle ? `as of ${cycleText(e.cycle, ctx.now())}` : 'not yet (no scheduling cycle has explained it)'],
+          // Reasons are rebuilt every cycle, explanations every few seconds: say when they differ.
+          [
+            'Reason as of',
+            e.stale && e.reasonCycle
+              ? `${cycleText(e.reasonCycle, ctx.now())}, newer than the explanation (refreshed every few seconds)`
+              : null,
+          ],
         ]),
       );
     });

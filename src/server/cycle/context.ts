@@ -1,7 +1,8 @@
 /** CycleContext: what every part of the cycle (runner, observations, holds, node states) works with. */
 import type { ExecutionDriver } from '../../drivers/driver.js';
-import type { BudgetInput, SchedJob } from '../../scheduler/index.js';
+import type { BudgetInput } from '../../scheduler/index.js';
 import type { Store } from '../../store/open-store.js';
+import type { BudgetQueue } from '../budget-figures.js';
 import type { EventBus } from '../event-bus.js';
 import type { Metrics } from '../metrics.js';
 import type { Policy } from '../policy.js';
@@ -26,7 +27,7 @@ export interface CycleContext {
 /** CycleBudgets: what the cycle asks of the budgets (see BudgetFigures.prepareCycle). */
 export interface CycleBudgets {
   due(now: number): boolean;
-  prepareCycle(now: number): Promise<((queue: readonly SchedJob[]) => BudgetInput) | undefined>;
+  prepareCycle(now: number): Promise<((queue: BudgetQueue) => BudgetInput) | undefined>;
 }
 
 /** The actor audit records name for what a driver reported. */

@@ -11,8 +11,15 @@
  */
 import type { Observation } from '../../drivers/driver.js';
 import { DomainError } from '../../model/errors.js';
+import type { SchedulingCycle } from '../../model/job.js';
 import { PRIORITY_CLASSES } from '../../model/job.js';
-import { type ClusterModel, type CycleResult, type PolicySettings, policySettings } from '../../scheduler/index.js';
+import {
+  type ClusterModel,
+  type CycleResult,
+  type IncrementalCycleResult,
+  type PolicySettings,
+  policySettings,
+} from '../../scheduler/index.js';
 import { openSpec } from '../../store/sealed-fields.js';
 import type { SchedulingOps } from '../scheduling-ops.js';
 import { type CommittedStart, persistStarts } from './commit-starts.js';
@@ -128,10 +135,17 @@ export class CycleRunner {
     while (this.cycling) await new Promise((r) => setTimeout(r, 5));
   }
 
-  /** reasonsDue: the reasons or explanations may predate the last cycle's starts and the explain interval has passed. */
+  /**
+   * reasonsDue: the explain interval has passed and either the reasons or explanations may predate
+   * the last cycle's starts, or the explanations predate the newest reasons (a cycle that did not
+   * explain: without this an idle fleet would keep serving them, marked stale, until the next change).
+   */
   private reasonsDue(now: number): boolean {
-    const since = this.ctx.state.reasonsStaleSince;
-    return since !== null && now - since >= this.ctx.policy.explainIntervalSeconds * 1000;
+    const { state, policy } = this.ctx;
+    const interval = policy.explainIntervalSeconds * 1000;
+    const since = state.reasonsStaleSince;
+    if (since !== null && now - since >= interval) return true;
+    return state.explainedCycle !== state.reasonsCycle && now - state.explainedAt >= interval;
   }
 
   /** runCycle: one scheduler pass, its starts committed in one transaction, then handed to the driver. */
@@ -161,7 +175,7 @@ export class CycleRunner {
   }
 
   /** Step 1: the scheduler's decisions for this cycle (pure; timed for the metrics). */
-  private async schedule(now: number): Promise<{ result: CycleResult; explain: boolean }> {
+  private async schedule(now: number): Promise<{ result: IncrementalCycleResult; explain: boolean }> {
     const { ctx } = this;
     if (ctx.residency?.due(now)) await ctx.residency.refresh(now);
     // What needs the store is read first; the rest runs on the snapshot's queue with nothing awaited.
@@ -178,7 +192,7 @@ export class CycleRunner {
     };
     const input = snapshot(deps, now, explain);
     this.queueSync.sync(deps);
-    if (budgets) input.budgets = budgets(this.scheduler.queue());
+    if (budgets) input.budgets = budgets(this.scheduler.byOwner(ctx.state.queue));
     const result = this.scheduler.cycle(ctx.state.cluster, input);
     // A start that is not committed (cancelled meanwhile, refused, a failed write) stays queued in the
     // state but left the scheduler: the next cycle looks at every start again.
@@ -189,8 +203,13 @@ export class CycleRunner {
   }
 
   /** Step 2: the cycle's pending reasons, with held jobs saying why they are held. */
-  private adoptReasons(result: CycleResult, now: number, explain: boolean): void {
+  private adoptReasons(result: IncrementalCycleResult, now: number, explain: boolean): void {
     const { state, hooks } = this.ctx;
+    // Which cycle the reasons (and, when rebuilt, the explanations) describe: readers cite it.
+    const term = state.term?.();
+    const cycle: SchedulingCycle = { number: result.cycle, ...(term !== undefined ? { term } : {}), startedAt: now };
+    state.reasonsCycle = cycle;
+    this.ctx.metrics?.cycleNumber.set(result.cycle);
     this.ops.noteHeld(result.windows);
     // Stale until a cycle that starts nothing also rebuilds the explanations: a quick cycle after the
     // fill (a submission) refreshes the reasons but not the explanations, which keep their older cycle.
@@ -209,22 +228,20 @@ export class CycleRunner {
         message: `waiting: preempted for job ${forJob}; requeued, and considered again once job ${forJob} has started`,
       });
     }
-    // Only a restriction needs the walk over the queue (the set was computed by this cycle's sync).
-    if (hooks.holdReason && this.queueSync.restricted.size > 0) {
-      for (const [id, j] of state.queue) {
-        const held = hooks.holdReason(j.org);
-        if (held) state.pending.set(id, held);
-      }
-    }
+    // Restricted organisations' jobs (the set was computed by this cycle's sync, nothing awaited since).
+    const holdReason = hooks.holdReason;
+    if (holdReason && this.queueSync.restricted.size > 0)
+      this.queueSync.holdRestricted({ state, holdReason: (org) => holdReason(org) ?? null }, state.pending);
     if (explain) {
       state.explainedAt = now;
+      state.explainedCycle = cycle;
       state.explanations = result.explain ?? new Map();
       state.priorities = result.priorities ?? new Map();
     }
   }
 
   /** Steps 4 and 5: persist every start in one transaction; what it did not commit is handed back. */
-  private async persist(result: CycleResult, now: number): Promise<CommittedStart[]> {
+  private async persist(result: IncrementalCycleResult, now: number): Promise<CommittedStart[]> {
     const { state } = this.ctx;
     let persisted: Awaited<ReturnType<typeof persistStarts>>;
     try {
@@ -240,7 +257,7 @@ export class CycleRunner {
   }
 
   /** Step 6: committed starts leave the queue, hold their GPUs and go to their drivers. */
-  private async adoptStarts(committed: CommittedStart[], result: CycleResult, now: number): Promise<CommittedStart[]> {
+  private async adoptStarts(committed: CommittedStart[], result: IncrementalCycleResult, now: number): Promise<CommittedStart[]> {
     const { state } = this.ctx;
     const borrowed = new Map(result.starts.filter((s) => s.borrowed).map((s) => [s.jobId, s.lenders]));
     for (const c of committed) {

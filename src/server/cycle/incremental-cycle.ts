@@ -8,8 +8,10 @@
  * id), so where a job sits in either queue does not matter, and the scheduler's decisions are
  * scheduleCycle's on the same queue (its property test).
  */
-import type { ClusterModel, CycleInput, CycleResult, SchedJob } from '../../scheduler/index.js';
+import type { ClusterModel, CycleInput, IncrementalCycleResult, SchedJob } from '../../scheduler/index.js';
 import { IncrementalScheduler } from '../../scheduler/index.js';
+import type { BudgetQueue } from '../budget-figures.js';
+import type { QueueMap } from './queue-map.js';
 
 export class IncrementalCycle {
   private readonly scheduler = new IncrementalScheduler();
@@ -38,13 +40,29 @@ export class IncrementalCycle {
     return [...this.known.keys()];
   }
 
-  /** queue: the jobs the scheduler holds (O(queue); only budgets need it). */
+  /** queue: the jobs the scheduler holds (O(queue); the equivalence tests read it). */
   queue(): SchedJob[] {
     return [...this.known.values()];
   }
 
-  /** cycle: one cycle on the queue as synced. */
-  cycle(cluster: ClusterModel, input: Omit<CycleInput, 'queue'>): CycleResult {
+  /**
+   * byOwner: the jobs the scheduler holds of one organisation or project, read through the live
+   * queue's index (`live`, synced into the scheduler just before): O(that owner's queued jobs).
+   */
+  byOwner(live: Pick<QueueMap, 'idsOfOrg' | 'idsOfProject'>): BudgetQueue {
+    const held = (ids: Iterable<string>) => {
+      const out: SchedJob[] = [];
+      for (const id of ids) {
+        const j = this.known.get(id);
+        if (j) out.push(j);
+      }
+      return out;
+    };
+    return { ofOrg: (org) => held(live.idsOfOrg(org)), ofProject: (project) => held(live.idsOfProject(project)) };
+  }
+
+  /** cycle: one cycle on the queue as synced, numbered (1, 2, … for this scheduler's life). */
+  cycle(cluster: ClusterModel, input: Omit<CycleInput, 'queue'>): IncrementalCycleResult {
     const result = this.scheduler.cycle(cluster, input);
     // The scheduler took its starts off its queue; a start the store refuses comes back as a change.
     for (const s of result.starts) this.known.delete(s.jobId);
@@ -52,7 +70,7 @@ export class IncrementalCycle {
   }
 
   /** run: one cycle on `input`'s queue, synced by object identity first (O(queue) lookups). */
-  run(cluster: ClusterModel, input: CycleInput): CycleResult {
+  run(cluster: ClusterModel, input: CycleInput): IncrementalCycleResult {
     const { queue, ...rest } = input;
     const byId = new Map(queue.map((j) => [j.id, j]));
     this.sync([...byId.keys(), ...this.known.keys()], (id) => byId.get(id));

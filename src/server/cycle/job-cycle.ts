@@ -22,10 +22,13 @@ export function jobCycle(ctx: CycleContext): JobCycle {
       if (r) r.lastCheckpointAt = at;
     },
     pendingReason: (id) => state.pending.get(id) ?? null,
+    // A job with no reason yet (submitted since the last cycle) was not seen by that cycle.
+    reasonCycle: (id) => (state.pending.has(id) ? state.reasonsCycle : null),
     explanation: (id) => ({
       explain: state.explanations.get(id),
       priority: state.priorities.get(id),
       computedAt: state.explainedAt,
+      cycle: state.explainedCycle,
     }),
   };
 }

@@ -6,6 +6,7 @@
  * last cycle's starts (one the store did not commit stays queued, but left the scheduler). A
  * change in which organisations are restricted, or a reset of the queue, syncs every id.
  */
+import type { PendingReason } from '../../model/job.js';
 import type { IncrementalCycle } from './incremental-cycle.js';
 import { type QueueDeps, queuedForScheduler, restrictedOrgs } from './snapshot.js';
 
@@ -32,6 +33,19 @@ export class QueueSync {
       this.scheduler.sync(this.recheck, wanted);
     }
     this.recheck = [];
+  }
+
+  /**
+   * holdRestricted: each queued job of an organisation restricted at the last sync waits with its
+   * restriction's reason in `pending`. Read through the queue's per-organisation index: O(those
+   * organisations' queued jobs), not a walk over the queue (the same reasons as one).
+   */
+  holdRestricted(deps: QueueDeps, pending: Map<string, PendingReason>): void {
+    for (const org of this.restricted) {
+      const held = deps.holdReason(org);
+      if (!held) continue;
+      for (const id of deps.state.queue.idsOfOrg(org)) pending.set(id, held);
+    }
   }
 
   /** started: after a cycle, its starts (looked at again by the next sync). */

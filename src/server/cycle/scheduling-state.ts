@@ -10,7 +10,7 @@ import { type NotRunnable, type SiteRunPolicy, whyNotRunnableAnywhere, withoutUn
 import type { HoldCause, StopCause } from '../../lifecycle/index.js';
 import type { Fleet } from '../../model/fleet.js';
 import { placementGpuEquivalents } from '../../model/gpu-sharing.js';
-import type { PendingReason, Placement } from '../../model/job.js';
+import type { PendingReason, Placement, SchedulingCycle } from '../../model/job.js';
 import type { LenderShare } from '../../model/lenders.js';
 import type { JobSpec } from '../../model/schemas.js';
 import type { Endpoint } from '../../model/workloads.js';
@@ -58,9 +58,16 @@ export class SchedulingState implements QuotaBook {
   readonly running = new Map<string, RunningJob>();
   readonly quotas = new Map<string, Map<string, number>>();
   pending = new Map<string, PendingReason>();
+  /** The cycle that built `pending` (the newest cycle); null before the first. */
+  reasonsCycle: SchedulingCycle | null = null;
   explanations = new Map<string, JobExplain>();
   priorities = new Map<string, JobPriority>();
   explainedAt = 0;
+  /**
+   * The cycle that built `explanations` and `priorities`: they are rebuilt only every
+   * `explainIntervalSeconds`, so this may be older than `reasonsCycle`; null before the first.
+   */
+  explainedCycle: SchedulingCycle | null = null;
   /** Fair-share usage: decayed, type-weighted GPU-seconds per project, charged every cycle. */
   usage = new Map<string, number>();
   usageAt = 0;
@@ -90,6 +97,8 @@ export class SchedulingState implements QuotaBook {
     private readonly driver: Pick<ExecutionDriver, 'runtimeScale' | 'runPolicy'>,
     private readonly residency: ResidencyGate | null,
     readonly now: () => number,
+    /** The scheduler lease's fencing token (several replicas on PostgreSQL); absent: one process, no term. */
+    readonly term?: () => number,
   ) {
     this.cluster = new ClusterModel(fleet);
     const runPolicy = driver.runPolicy?.bind(driver);
@@ -160,6 +169,8 @@ export class SchedulingState implements QuotaBook {
     this.explanations = new Map();
     this.priorities = new Map();
     this.explainedAt = 0;
+    this.reasonsCycle = null;
+    this.explainedCycle = null;
     this.reasonsStaleSince = null;
     this.dirty = true;
   }

@@ -40,7 +40,7 @@ export async function visibleJobRow(store: Store, p: Principal, id: string): Pro
 
 export async function listJobs(
   store: Store,
-  cycle: Pick<JobCycle, 'pendingReason'>,
+  cycle: Pick<JobCycle, 'pendingReason' | 'reasonCycle'>,
   p: Principal,
   q: JobListQuery,
 ): Promise<{ items: Job[]; nextCursor: string | null }> {
@@ -68,7 +68,8 @@ export async function listJobs(
       before = r.id;
       // Labels are few per job and filtered here (a label index comes with PostgreSQL).
       if (label && parseJson(r.labels, Labels, `labels of job ${r.id}`)[label[0]] !== label[1]) continue;
-      const job = toJob(r, cycle.pendingReason(String(r.id)));
+      const key = String(r.id);
+      const job = toJob(r, cycle.pendingReason(key), cycle.reasonCycle(key));
       const size = Number.isFinite(maxBytes) ? Buffer.byteLength(JSON.stringify(job)) + 1 : 0;
       if (items.length > 0 && bytes + size > maxBytes) {
         more = true;

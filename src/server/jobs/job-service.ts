@@ -7,7 +7,7 @@
 import { canSubmit, enforce } from '../../model/authz.js';
 import { conflict, notFound } from '../../model/errors.js';
 import type { Fleet } from '../../model/fleet.js';
-import { PRIORITY_CLASSES } from '../../model/job.js';
+import { newerCycle, PRIORITY_CLASSES } from '../../model/job.js';
 import type { RequestContext } from '../../model/principal.js';
 import type { Job, JobEvent, JobExplanation, JobSpec } from '../../model/schemas.js';
 import { appendAudit } from '../../store/audit.js';
@@ -16,7 +16,7 @@ import type { Store } from '../../store/open-store.js';
 import { openEventRow, sealJobColumns } from '../../store/sealed-fields.js';
 import type { BusEvent, EventBus } from '../event-bus.js';
 import { insertEvent } from '../job-events.js';
-import { type JobRow, toJob, toJobEvent } from '../job-rows.js';
+import { cycleView, type JobRow, toJob, toJobEvent } from '../job-rows.js';
 import type { Metrics } from '../metrics.js';
 import { recordCheckpoint } from '../node-failure.js';
 import { cancelJob } from './cancel.js';
@@ -128,7 +128,8 @@ export class JobService {
 
   private replay(prior: JobRow, spec: JobSpec): { job: Job; created: boolean } {
     const row = sameSubmission(prior, spec);
-    return { job: toJob(row, this.d.cycle.pendingReason(String(row.id))), created: false };
+    const key = String(row.id);
+    return { job: toJob(row, this.d.cycle.pendingReason(key), this.d.cycle.reasonCycle(key)), created: false };
   }
 
   private async projectOwner(id: string) {
@@ -140,7 +141,11 @@ export class JobService {
   }
 
   async get(rc: RequestContext, id: string): Promise<Job> {
-    return toJob(await visibleJobRow(this.d.store, rc.principal, id), this.d.cycle.pendingReason(id));
+    return toJob(
+      await visibleJobRow(this.d.store, rc.principal, id),
+      this.d.cycle.pendingReason(id),
+      this.d.cycle.reasonCycle(id),
+    );
   }
 
   list(rc: RequestContext, q: JobListQuery): Promise<{ items: Job[]; nextCursor: string | null }> {
@@ -170,21 +175,30 @@ export class JobService {
     return this.d.bus.subscribeJob(id, fn);
   }
 
-  /** explain: the scheduler's latest explanation of a job (refreshed every few seconds). */
+  /**
+   * explain: the scheduler's latest explanation of a job (refreshed every `explainIntervalSeconds`),
+   * naming the cycle that computed it and the (possibly newer) cycle that gave its pending reason.
+   */
   async explain(rc: RequestContext, id: string): Promise<JobExplanation> {
     const row = await visibleJobRow(this.d.store, rc.principal, id);
-    const { explain: e, priority: prio, computedAt } = this.d.cycle.explanation(id);
+    const { explain: e, priority: prio, computedAt, cycle } = this.d.cycle.explanation(id);
     const queued = row.state === 'queued';
+    const reason = queued ? this.d.cycle.pendingReason(id) : null;
+    const reasonCycle = reason ? this.d.cycle.reasonCycle(id) : null;
     return {
       jobId: id,
       state: row.state as Job['state'],
-      pendingReason: queued ? this.d.cycle.pendingReason(id) : null,
+      pendingReason: reason,
       position: queued ? (e?.position ?? null) : null,
       expectedStart: e?.expectedStart !== undefined && queued ? new Date(e.expectedStart).toISOString() : null,
       blockedBy: queued ? (e?.blockedBy ?? []) : [],
       counterfactual: queued ? (e?.counterfactual ?? []) : [],
       priority: prio ? { total: prio.total, factors: { ...prio.factors } } : null,
       computedAt: computedAt ? new Date(computedAt).toISOString() : null,
+      cycle: cycleView(cycle),
+      reasonCycle: cycleView(reasonCycle),
+      // Compared by number only within one term: a new leader's first cycle is newer than any before.
+      stale: reasonCycle !== null && (cycle === null || newerCycle(reasonCycle, cycle)),
     };
   }
 

@@ -3,7 +3,7 @@
  * implements it in job-cycle.ts). The job service records changes in the store; the cycle holds
  * the live queue, the last cycle's reasons and the running jobs.
  */
-import type { PendingReason } from '../../model/job.js';
+import type { PendingReason, SchedulingCycle } from '../../model/job.js';
 import type { JobSpec } from '../../model/schemas.js';
 import type { JobExplain, JobPriority } from '../../scheduler/index.js';
 import type { JobRow } from '../job-rows.js';
@@ -23,6 +23,16 @@ export interface JobCycle {
   noteCheckpoint(id: string, at: number): void;
   /** The last cycle's reason a queued job waits, or null. */
   pendingReason(id: string): PendingReason | null;
-  /** The latest explanation (refreshed every few seconds) and when it was computed (0: never). */
-  explanation(id: string): { explain: JobExplain | undefined; priority: JobPriority | undefined; computedAt: number };
+  /** The cycle that gave the job its pending reason (the newest cycle), or null: none yet. */
+  reasonCycle(id: string): SchedulingCycle | null;
+  /**
+   * The latest explanation (refreshed every `explainIntervalSeconds`), when it was computed (0:
+   * never) and by which cycle (null: none yet); that cycle may be older than `reasonCycle`'s.
+   */
+  explanation(id: string): {
+    explain: JobExplain | undefined;
+    priority: JobPriority | undefined;
+    computedAt: number;
+    cycle: SchedulingCycle | null;
+  };
 }
