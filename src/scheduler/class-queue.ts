@@ -113,7 +113,8 @@ export class ClassQueues {
       if (g.seqDescents > 0) {
         // Submitted after now: tied at age 0 (rare: clock skew), out of seq order.
         if (jobs[jobs.length - 1].submittedAt > now) return undefined;
-        const capped = cappedCount(jobs, now, maxAge);
+        // The oldest member not capped: none is (one read instead of a binary search).
+        const capped = (now - jobs[0].submittedAt) / 1000 / maxAge >= 1 ? cappedCount(jobs, now, maxAge) : 0;
         if (capped >= 2) {
           const head = jobs.slice(0, capped).sort(bySeq);
           for (let i = capped; i < jobs.length; i++) head.push(jobs[i]);
@@ -312,12 +313,13 @@ export class ClassWalk<T> {
 
   /** reopenAll reopens every skipped group. */
   reopenAll(): void {
-    for (const g of [...this.skippedFrom.keys()]) this.reopen(g);
+    // reopen deletes only the entry being visited, which iteration allows: no copy.
+    for (const g of this.skippedFrom.keys()) this.reopen(g);
   }
 
   /** reopenStartSensitive reopens the groups skipped with startSensitive. */
   reopenStartSensitive(): void {
-    for (const g of [...this.startSensitive]) this.reopen(g);
+    for (const g of this.startSensitive) this.reopen(g);
   }
 
   /**
@@ -331,9 +333,19 @@ export class ClassWalk<T> {
     if (!s || !last) return;
     this.skippedFrom.delete(g);
     const jobs = this.groups[g];
-    // Members after the last visited job: the group is in the cycle's order, so a binary search.
+    // Members after the last visited job: the group is in the cycle's order, so a search. Galloping
+    // from the skip's start first: after a start the walk has usually moved on by a few visits, so
+    // the answer is near `from` (the same index a plain binary search finds, with fewer scores).
     let lo = s.from;
     let hi = jobs.length;
+    for (let step = 1; lo < hi; step *= 2) {
+      const probe = Math.min(hi - 1, lo + step - 1);
+      if (this.before(last, this.lastScore, jobs[probe], this.score(jobs[probe]))) {
+        hi = probe;
+        break;
+      }
+      lo = probe + 1;
+    }
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.before(last, this.lastScore, jobs[mid], this.score(jobs[mid]))) hi = mid;
