@@ -21,8 +21,11 @@
  *
  * Run: `npm run bench -- scheduler-scale` (bench/run.ts writes the rows and the plot
  * bench/results/scheduler-scale.svg), or `npx tsc -p . && node dist/bench/scheduler-scale.js`
- * (prints a table and JSON). SCALE_TRACE=1 prints every timed cycle's wall and CPU time.
+ * (prints a table and JSON). SCALE_TRACE=1 prints every timed cycle's wall and CPU time. `--digest` adds to each
+ * row a hash of every decision of every cycle (warm-up included; SCALE_DIGEST_TRACE=1 prints them
+ * per cycle): two builds that print the same digest decided alike, bit for bit.
  */
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
@@ -173,7 +176,11 @@ function runScale(
   mode: ScaleMode,
   scheduler: SchedulerKind = 'scratch',
   turnover: Turnover = TURNOVER,
+  digest = false,
 ): Record<string, unknown> {
+  // --digest: one hash per timed cycle of every decision, and of their chain, to check two builds decide alike.
+  const digests: string[] = [];
+  const chain = createHash('sha256');
   const ending = turnoverJobs(turnover, fleet.totalGpus);
   const rand = mulberry32(seed);
   const incremental = scheduler === 'incremental' ? new IncrementalScheduler(INCREMENTAL_OPTIONS) : undefined;
@@ -343,6 +350,14 @@ function runScale(
       if (l) l.info.evicting = true;
       draining.push(p.victimId);
     }
+    if (digest) {
+      // Before the queue drops this cycle's starts: every queued job's reason, explanation and priority.
+      const d = decisionDigest(r, queue);
+      digests.push(d);
+      chain.update(d);
+      if (process.env.SCALE_DIGEST_TRACE)
+        console.log(`digest ${scheduler} ${mode} ${fleet.totalGpus} ${targetPending} cycle ${c} ${d}`);
+    }
     if (started.size > 0) queue = queue.filter((j) => !started.has(j.id));
     if (c < warmup) continue;
     if (c === warmup + cycles - 1) {
@@ -405,9 +420,24 @@ function runScale(
           orderClasses: orderings.classes,
         }
       : {}),
+    ...(digest ? { digest: chain.digest('hex').slice(0, 16), cycleDigests: digests.map((d) => d.slice(0, 12)) } : {}),
     windows,
     cycleTimes: times,
   };
+}
+
+/**
+ * decisionDigest hashes everything a cycle decided: starts with their placements, borrowing and
+ * lenders, preemptions, reservations, windows, stats, and per queued job (in the caller's queue
+ * order) its pending reason, explanation and priority (reading the lazy tails in full).
+ */
+function decisionDigest(r: ReturnType<typeof scheduleCycle>, queue: readonly SchedJob[]): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify([r.starts, r.preemptions, r.reservations, r.windows, r.stats]));
+  for (const j of queue) {
+    h.update(JSON.stringify([j.id, r.pending.get(j.id), r.explain?.get(j.id), r.priorities?.get(j.id)]));
+  }
+  return h.digest('hex');
 }
 
 /**
@@ -495,6 +525,7 @@ export async function benchSchedulerScale(
     modes?: ScaleMode[];
     schedulers?: SchedulerKind[];
     turnover?: Turnover;
+    digest?: boolean;
   } = {},
 ): Promise<Record<string, unknown>[]> {
   const demo = loadFleetFile();
@@ -522,6 +553,7 @@ export async function benchSchedulerScale(
                 mode,
                 scheduler,
                 opts.turnover,
+                opts.digest,
               ),
             };
             // Let the observer deliver this configuration's GC entries (on a timer turn), then attribute them.
@@ -776,6 +808,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       svg: { type: 'string' },
       'svg-cpu': { type: 'string' },
       turnover: { type: 'string' },
+      digest: { type: 'boolean' },
     },
   });
   // --schedulers scratch,incremental: both, side by side, per configuration.
@@ -805,6 +838,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     explain: values['no-explain'] ? false : undefined,
     schedulers,
     turnover: values.turnover === undefined || values.turnover === 'auto' ? values.turnover : Number(values.turnover),
+    digest: values.digest,
   }).then(
     (rows) => {
       // --svg path: cycle time vs pending, one line per (fleet, scheduler), first mode run.

@@ -17,6 +17,7 @@
  * this: any tie is then in (seq, id) order already. Without fair share (or maxAge <= 0, or a zero
  * age weight) all members tie: every group must be in (seq, id) order.
  */
+import { orderIndexes } from './order.js';
 import type { FairShareInput, SchedJob } from './types.js';
 
 /** bySubmit: the order inside a group, (submittedAt, seq, id) ascending. */
@@ -112,7 +113,8 @@ export class ClassQueues {
       if (g.seqDescents > 0) {
         // Submitted after now: tied at age 0 (rare: clock skew), out of seq order.
         if (jobs[jobs.length - 1].submittedAt > now) return undefined;
-        const capped = cappedCount(jobs, now, maxAge);
+        // The oldest member not capped: none is (one read instead of a binary search).
+        const capped = (now - jobs[0].submittedAt) / 1000 / maxAge >= 1 ? cappedCount(jobs, now, maxAge) : 0;
         if (capped >= 2) {
           const head = jobs.slice(0, capped).sort(bySeq);
           for (let i = capped; i < jobs.length; i++) head.push(jobs[i]);
@@ -222,6 +224,15 @@ export class ClassWalk<T> {
   readonly visitedGroup: number[] = [];
   readonly visitedIndex: number[] = [];
 
+  /**
+   * The groups not visited yet, sorted once by their first member (orderIndexes: linear), read from
+   * `coldAt` on. Most groups are visited once (their head fails, the group is skipped), so the heap
+   * holds only groups that went on or were reopened: each visit compares a few heads, not log2 of
+   * every group's. A group is either cold (never visited) or in the heap, never both.
+   */
+  private cold: Uint32Array = new Uint32Array(0);
+  private coldAt = 0;
+
   constructor(
     readonly groups: readonly (readonly SchedJob[])[],
     private readonly score: Score,
@@ -229,7 +240,32 @@ export class ClassWalk<T> {
     this.cursor = new Uint32Array(groups.length);
     this.head = new Float64Array(groups.length);
     this.headSeq = new Float64Array(groups.length);
-    for (let g = 0; g < groups.length; g++) if (groups[g].length > 0) this.push(g);
+    const live: number[] = [];
+    let nan = false;
+    for (let g = 0; g < groups.length; g++) {
+      if (groups[g].length === 0) continue;
+      this.setHead(g);
+      nan ||= Number.isNaN(this.head[g]);
+      live.push(g);
+    }
+    // A NaN score has no place in a sorted order: the heap alone then decides, as it always did.
+    if (nan) {
+      for (const g of live) this.insert(g);
+      return;
+    }
+    const scores = new Float64Array(live.length);
+    const seqs = new Float64Array(live.length);
+    const ids = new Array<string>(live.length);
+    for (let k = 0; k < live.length; k++) {
+      const g = live[k];
+      scores[k] = this.head[g];
+      seqs[k] = this.headSeq[g];
+      ids[k] = groups[g][0].id;
+    }
+    // The order `less` defines (score desc, seq asc, id asc; ids are unique): the one orderIndexes sorts by.
+    const idx = orderIndexes(scores, seqs, ids);
+    this.cold = new Uint32Array(live.length);
+    for (let k = 0; k < live.length; k++) this.cold[k] = live[idx[k]];
   }
 
   /** next: the next job in the cycle's order among the groups not skipped, or undefined. */
@@ -241,7 +277,16 @@ export class ClassWalk<T> {
       // The visited group goes on: it is next if its new head still comes first (no heap work),
       // else it replaces the top, which is next (one sift instead of a push and a pop).
       this.setHead(c);
-      g = this.heap.length === 0 || this.less(c, this.heap[0]) ? c : this.replaceTop(c);
+      const top = this.heap.length === 0 ? -1 : this.heap[0];
+      const cold = this.coldAt < this.cold.length ? this.cold[this.coldAt] : -1;
+      const other = top < 0 || (cold >= 0 && this.less(cold, top)) ? cold : top;
+      if (other < 0 || this.less(c, other)) g = c;
+      else if (other === top) g = this.replaceTop(c);
+      else {
+        this.insert(c);
+        this.coldAt++;
+        g = cold;
+      }
     } else g = this.pop();
     if (g < 0) return undefined;
     const i = this.cursor[g]++;
@@ -268,12 +313,13 @@ export class ClassWalk<T> {
 
   /** reopenAll reopens every skipped group. */
   reopenAll(): void {
-    for (const g of [...this.skippedFrom.keys()]) this.reopen(g);
+    // reopen deletes only the entry being visited, which iteration allows: no copy.
+    for (const g of this.skippedFrom.keys()) this.reopen(g);
   }
 
   /** reopenStartSensitive reopens the groups skipped with startSensitive. */
   reopenStartSensitive(): void {
-    for (const g of [...this.startSensitive]) this.reopen(g);
+    for (const g of this.startSensitive) this.reopen(g);
   }
 
   /**
@@ -287,9 +333,19 @@ export class ClassWalk<T> {
     if (!s || !last) return;
     this.skippedFrom.delete(g);
     const jobs = this.groups[g];
-    // Members after the last visited job: the group is in the cycle's order, so a binary search.
+    // Members after the last visited job: the group is in the cycle's order, so a search. Galloping
+    // from the skip's start first: after a start the walk has usually moved on by a few visits, so
+    // the answer is near `from` (the same index a plain binary search finds, with fewer scores).
     let lo = s.from;
     let hi = jobs.length;
+    for (let step = 1; lo < hi; step *= 2) {
+      const probe = Math.min(hi - 1, lo + step - 1);
+      if (this.before(last, this.lastScore, jobs[probe], this.score(jobs[probe]))) {
+        hi = probe;
+        break;
+      }
+      lo = probe + 1;
+    }
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.before(last, this.lastScore, jobs[mid], this.score(jobs[mid]))) hi = mid;
@@ -355,6 +411,11 @@ export class ClassWalk<T> {
 
   private push(g: number): void {
     this.setHead(g);
+    this.insert(g);
+  }
+
+  /** insert adds g to the heap with its head already set. */
+  private insert(g: number): void {
     const h = this.heap;
     let i = h.length;
     h.push(g);
@@ -367,8 +428,14 @@ export class ClassWalk<T> {
     h[i] = g;
   }
 
+  /** pop: the first of the heap's top and the next cold group, taken out; -1 if none. */
   private pop(): number {
     const h = this.heap;
+    const cold = this.coldAt < this.cold.length ? this.cold[this.coldAt] : -1;
+    if (cold >= 0 && (h.length === 0 || this.less(cold, h[0]))) {
+      this.coldAt++;
+      return cold;
+    }
     if (h.length === 0) return -1;
     const top = h[0];
     const end = h.pop() as number;

@@ -90,3 +90,119 @@ test('class groups: each group a view returns is in the cycle order, and the wal
   // The views must really be used (not always declined), else this proves nothing.
   assert.ok(viewed > 200, `views used: ${viewed}`);
 });
+
+/**
+ * naiveWalk: the walk's contract, by brute force over the global order (rank): the next job is the
+ * first, by rank, of the heads of the groups not skipped; a reopened group goes on at its first
+ * member ranked after the last visited job, the members before it keeping the skip's value.
+ */
+class NaiveWalk {
+  readonly cursor: number[];
+  private readonly skippedFrom = new Map<number, { from: number; value: number; sensitive: boolean }>();
+  readonly skipped: string[] = [];
+  private current = -1;
+  private last = -1;
+
+  constructor(
+    private readonly groups: readonly (readonly SchedJob[])[],
+    private readonly rank: ReadonlyMap<SchedJob, number>,
+  ) {
+    this.cursor = groups.map(() => 0);
+  }
+
+  next(): SchedJob | undefined {
+    this.current = -1;
+    let best = -1;
+    for (let g = 0; g < this.groups.length; g++) {
+      if (this.skippedFrom.has(g) || this.cursor[g] >= this.groups[g].length) continue;
+      if (best < 0 || this.rankOf(g) < this.rankOf(best)) best = g;
+    }
+    if (best < 0) return undefined;
+    const job = this.groups[best][this.cursor[best]++];
+    this.current = best;
+    this.last = this.rank.get(job) ?? -1;
+    return job;
+  }
+
+  skip(value: number, sensitive: boolean): void {
+    const g = this.current;
+    this.current = -1;
+    if (g >= 0 && this.cursor[g] < this.groups[g].length) this.skippedFrom.set(g, { from: this.cursor[g], value, sensitive });
+  }
+
+  reopen(sensitiveOnly: boolean): void {
+    for (const [g, s] of [...this.skippedFrom]) {
+      if (sensitiveOnly && !s.sensitive) continue;
+      this.skippedFrom.delete(g);
+      let to = s.from;
+      while (to < this.groups[g].length && (this.rank.get(this.groups[g][to]) ?? -1) < this.last) to++;
+      if (to > s.from) this.skipped.push(`${g}:${s.from}-${to}=${s.value}`);
+      this.cursor[g] = to;
+    }
+  }
+
+  finish(): void {
+    for (const [g, s] of this.skippedFrom) this.skipped.push(`${g}:${s.from}-${this.groups[g].length}=${s.value}`);
+  }
+
+  private rankOf(g: number): number {
+    return this.rank.get(this.groups[g][this.cursor[g]]) ?? -1;
+  }
+}
+
+test('class walk with skips and reopens visits and skips exactly what the brute-force walk does', () => {
+  let walked = 0;
+  const arbWalk = fc.record({
+    jobs: fc.array(arbJob, { minLength: 5, maxLength: 80 }),
+    // Per visit: 0 go on, 1 skip, 2 skip until the next start; then 0 nothing, 1 reopen all, 2 reopen start-sensitive.
+    steps: fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 6 })), { minLength: 200, maxLength: 200 }),
+  });
+  fc.assert(
+    fc.property(arbWalk, (c) => {
+      const queues = new ClassQueues();
+      c.jobs.forEach((j, i) => {
+        // Submitted together, unique seqs: every group is in (seq, id) order, as the view needs without fair share.
+        const sj = job(`j${i}`, { ...j, seq: c.jobs.length - i, submittedAt: 0, org: j.project === 'p1' ? 'o1' : 'o2' });
+        queues.add(scanClassKey(sj) ?? '', sj);
+      });
+      // Without fair share the view is given when every group is in (seq, id) order.
+      const groups = queues.view(0, undefined, DEFAULT_MAX_AGE_SECONDS);
+      if (!groups) return;
+      walked++;
+      const all = groups.flat();
+      const expected = orderIndexes(
+        new Float64Array(all.map((j) => j.priority)),
+        new Float64Array(all.map((j) => j.seq)),
+        all.map((j) => j.id),
+      );
+      const rank = new Map<SchedJob, number>();
+      for (let r = 0; r < expected.length; r++) rank.set(all[expected[r]], r);
+      const walk = new ClassWalk<number>(groups, (j) => j.priority);
+      const naive = new NaiveWalk(groups, rank);
+      for (let v = 0; ; v++) {
+        const a = walk.next();
+        const b = naive.next();
+        assert.equal(a?.id, b?.id, `visit ${v}`);
+        if (!a) break;
+        const [skip, reopen] = c.steps[v % c.steps.length];
+        if (skip > 0) {
+          walk.skip(v, skip === 2);
+          naive.skip(v, skip === 2);
+        }
+        if (reopen === 1) {
+          walk.reopenAll();
+          naive.reopen(false);
+        } else if (reopen === 2) {
+          walk.reopenStartSensitive();
+          naive.reopen(true);
+        }
+      }
+      walk.finish();
+      naive.finish();
+      const got = walk.skipped.map((s) => `${s.group}:${s.from}-${s.to}=${s.value}`);
+      assert.deepEqual(got.sort(), [...naive.skipped].sort());
+    }),
+    { numRuns: 300, seed: 20261207 },
+  );
+  assert.ok(walked > 150, `walks compared: ${walked}`);
+});
