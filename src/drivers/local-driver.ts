@@ -69,6 +69,7 @@ import {
   datasetVolumes,
   firstUnstaged,
   mountEnv,
+  removeStateDir,
   scratchDir,
   scratchVolume,
   stateNotMounted,
@@ -342,6 +343,11 @@ export class LocalDriver implements ExecutionDriver {
         sealer.unref();
       },
     };
+  }
+
+  /** removeDatasetState removes a deleted dataset's state directory (job-mounts.ts), notebooks and all. */
+  async removeDatasetState(datasetId: string): Promise<boolean> {
+    return removeStateDir(this.opts.datasetRoot, datasetId);
   }
 
   /** forget removes an ended job's directory with every attempt (its output, sealed or not, is tenant data). */

@@ -33,6 +33,7 @@ import { migration033UsageReconcile } from './migration-033-usage-reconcile.js';
 import { migration034Lenders } from './migration-034-lenders.js';
 import { migration035UsageDailyEnergy } from './migration-035-usage-daily-energy.js';
 import { migration036InvoiceCorrections } from './migration-036-invoice-corrections.js';
+import { migration038SessionStateClaims } from './migration-038-session-state-claims.js';
 
 type Db = Kysely<unknown>;
 
@@ -214,6 +215,7 @@ export const migrations: Record<string, Migration> = {
   '034_lenders': migration034Lenders,
   '035_usage_daily_energy': migration035UsageDailyEnergy,
   '036_invoice_corrections': migration036InvoiceCorrections,
+  '038_session_state_claims': migration038SessionStateClaims,
 };
 
 export const migrationProvider: MigrationProvider = {
