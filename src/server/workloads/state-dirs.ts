@@ -3,8 +3,9 @@
  * the directory a driver made for that state (the `local` driver's `<datasetRoot>/<id>`, notebooks and
  * all). The deletion's transaction records the removal as pending (dataset_state_removals); `finish`
  * asks the drivers for it and, once they did, drops the pending row and appends the outcome as its own
- * audit record (`dataset.state-removed`) in one transaction. A removal that failed, or that a crash cut
- * off, stays pending and is finished by `recover` at the next start; removing is idempotent.
+ * audit record (`dataset.state-removed`) in one transaction. A removal that failed (audited as
+ * `dataset.state-removal-failed`), or that a crash cut off, stays pending and is finished by `recover`
+ * at the next start; removing is idempotent.
  */
 import type { ExecutionDriver } from '../../drivers/driver.js';
 import { appendAudit } from '../../store/audit.js';
@@ -40,6 +41,21 @@ export class StateDirRemovals {
       (this.d.onError ?? console.error)(
         `dataset ${datasetId}: its state directory was not removed (retried at the next start): ${why}`,
       );
+      // Audited without the message: it names paths inside the directory, which are the tenant's.
+      const code = (err as NodeJS.ErrnoException | null)?.code ?? 'error';
+      await store
+        .write((trx) =>
+          appendAudit(trx, {
+            at: new Date(this.d.now()).toISOString(),
+            actor: STATE_DIRS_ACTOR,
+            org: row.org_id,
+            action: 'dataset.state-removal-failed',
+            objectType: 'dataset',
+            objectId: datasetId,
+            after: { directory: 'not removed', error: code, retry: 'at the next start' },
+          }),
+        )
+        .catch(() => {});
       return false;
     }
     const at = new Date(this.d.now()).toISOString();

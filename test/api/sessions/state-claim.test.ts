@@ -67,10 +67,10 @@ for (const dialect of DIALECTS) {
       });
     }
 
-    async function stateRemovedAudit(id: string) {
+    async function stateRemovedAudit(id: string, action = 'dataset.state-removed') {
       // The organisation's admin: operators see other organisations' records without their payload.
       const items = (await admin()('GET', '/v1/audit?limit=1000')).body.items;
-      return items.find((e: { action: string; objectId: string }) => e.action === 'dataset.state-removed' && e.objectId === id);
+      return items.find((e: { action: string; objectId: string }) => e.action === action && e.objectId === id);
     }
 
     before(async () => {
@@ -186,6 +186,13 @@ for (const dialect of DIALECTS) {
         assert.equal(deleted.status, 204, JSON.stringify(deleted.body));
         assert.ok(existsSync(note), 'the removal failed');
         assert.equal(await stateRemovedAudit(ds.crash!), undefined);
+        const failed = await stateRemovedAudit(ds.crash!, 'dataset.state-removal-failed');
+        // The errno only (node's rm reports ENOTDIR or EPERM here): paths inside the directory are the tenant's.
+        assert.deepEqual(
+          { ...failed?.after, error: null },
+          { directory: 'not removed', error: null, retry: 'at the next start' },
+        );
+        assert.match(failed?.after.error, /^E[A-Z]+$/);
         await w.server.stop('SIGKILL');
       } finally {
         execFileSync('chattr', ['-i', note]);
