@@ -15,7 +15,9 @@
  */
 import { type Kysely, type Migration, sql } from 'kysely';
 
-const TERMINAL = "('succeeded', 'failed', 'cancelled', 'timed-out')";
+/** The terminal job states as of this migration (a released migration never changes). */
+const ENDED = ['succeeded', 'failed', 'cancelled', 'timed-out'];
+const TERMINAL = `(${ENDED.map((s) => `'${s}'`).join(', ')})`;
 
 export const migration038SessionStateClaims: Migration = {
   async up(db: Kysely<unknown>) {
@@ -26,7 +28,7 @@ export const migration038SessionStateClaims: Migration = {
     for (const r of rows.rows) {
       const id = stateDatasetIn(r.spec);
       if (!id) continue;
-      const live = !TERMINAL.includes(`'${r.state}'`);
+      const live = !ENDED.includes(r.state);
       if (live && claimed.has(id)) continue;
       if (live) claimed.add(id);
       await sql`UPDATE jobs SET state_dataset = ${id} WHERE id = ${r.id}`.execute(db);
