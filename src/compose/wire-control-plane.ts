@@ -22,6 +22,7 @@ import type { OidcAuthenticator } from '../server/oidc.js';
 import type { ControlPlaneHooks } from '../server/ports.js';
 import { createInferenceServices, type InferenceServices } from '../server/services/index.js';
 import { Tenancy, type TokenPolicy } from '../server/tenancy/index.js';
+import { StateDirRemovals } from '../server/workloads/state-dirs.js';
 import { type DatasetManifests, loadDatasetManifests } from '../sovereignty/dataset-manifests.js';
 import { jobDatasets } from '../sovereignty/dataset-mounts.js';
 import { erasureFor, type KeysServices, setupKeys } from '../sovereignty/keys/setup.js';
@@ -57,7 +58,9 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
   const { store, fleet, driver, policy } = w;
   const now = w.now ?? (() => Date.now());
   const bus = new EventBus();
-  const residency = new ResidencyService(store, fleet);
+  // Deleted datasets' session state directories: removed by the drivers after the deletion commits.
+  const stateDirs = new StateDirRemovals({ store, driver, now });
+  const residency = new ResidencyService(store, fleet, undefined, stateDirs);
   const state = new SchedulingState(fleet, driver, residency, now, w.schedulerTerm);
   const metrics = createMetrics(
     () => ({
@@ -106,6 +109,7 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
     residency,
     hooks,
     maxQueuedJobsPerOrg: w.limits.queue.maxQueuedJobsPerOrg,
+    stateDirs,
   });
   // Replica endpoints: what their drivers reported (workloads/endpoints.ts), kept on the running job.
   const services = createInferenceServices({

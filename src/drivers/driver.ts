@@ -159,5 +159,13 @@ export interface ExecutionDriver {
    * attempt), for an organisation's erasure. A job still running is left alone (the caller asks again once it ended).
    */
   forget?(jobId: string): Promise<void>;
+  /**
+   * Optional: delete the directory the driver keeps for a session's state in a dataset that was
+   * deleted (the `local` driver: `<datasetRoot>/<id>`, which it made on the session's first start).
+   * Idempotent (nothing there: done); throws when it could not remove it, so the control plane asks
+   * again. Resolves false where the driver keeps no such directories (no datasetRoot). Absent: the
+   * driver leaves staged data to the site's storage lifecycle.
+   */
+  removeDatasetState?(datasetId: string): Promise<boolean>;
   close(): Promise<void>;
 }

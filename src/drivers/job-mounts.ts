@@ -10,7 +10,7 @@
  *   make a directory read-only for one process, so there the mode is the site's file permissions.
  *   (Not GIGAFAB_DATASET_<ID>: that prefix carries the manifests, named after datasets' names.)
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DATASET_DIR_NAME, type JobDataset } from '../model/job-datasets.js';
 import type { JobSpec } from '../model/schemas.js';
@@ -74,6 +74,17 @@ export function createStateDir(spec: Pick<JobSpec, 'session'>, volumes: readonly
   const v = volumes.find((x) => x.dataset !== undefined && x.dataset === spec.session?.stateDataset && x.mode === 'rw');
   if (!v || isDirectory(v.host) || !isDirectory(dirname(v.host))) return;
   mkdirSync(v.host, { mode: 0o770 });
+}
+
+/**
+ * removeStateDir: a deleted dataset's state directory (`<datasetRoot>/<id>`) goes with everything a
+ * session wrote in it; nothing there is done. false: the site stages no datasets (no datasetRoot).
+ */
+export function removeStateDir(datasetRoot: string | undefined, id: string): boolean {
+  if (!datasetRoot) return false;
+  if (!DATASET_DIR_NAME.test(id)) throw new Error(`dataset id ${JSON.stringify(id)} cannot name a directory`);
+  rmSync(join(datasetRoot, id), { recursive: true, force: true });
+  return true;
 }
 
 /**

@@ -76,6 +76,7 @@ import {
   datasetVolumes,
   firstUnstaged,
   mountEnv,
+  removeStateDir,
   scratchDir,
   scratchVolume,
   stateNotMounted,
@@ -350,6 +351,11 @@ export class LocalDriver implements ExecutionDriver {
         sealer.unref();
       },
     };
+  }
+
+  /** removeDatasetState removes a deleted dataset's state directory (job-mounts.ts), notebooks and all. */
+  async removeDatasetState(datasetId: string): Promise<boolean> {
+    return removeStateDir(this.opts.datasetRoot, datasetId);
   }
 
   /** forget removes an ended job's directory with every attempt (its output, sealed or not, is tenant data). */

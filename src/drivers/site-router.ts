@@ -101,6 +101,11 @@ export class SiteRouterDriver implements ExecutionDriver {
     await Promise.all(this.all().map((d) => d.forget?.(jobId)));
   }
 
+  async removeDatasetState(datasetId: string): Promise<boolean> {
+    const done = await Promise.all(this.all().map((d) => d.removeDatasetState?.(datasetId) ?? false));
+    return done.some(Boolean);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.all().map((d) => d.close()));
   }

@@ -42,6 +42,7 @@ import { ReservedCapacityBook } from './reserved-capacity.js';
 import { SchedulingOps } from './scheduling-ops.js';
 import { UsageReports } from './usage-report.js';
 import { Sessions } from './workloads/sessions.js';
+import type { StateDirRemovals } from './workloads/state-dirs.js';
 
 export type { JobListQuery } from './jobs/job-queries.js';
 
@@ -63,6 +64,8 @@ export interface ControlPlaneDeps {
   stopGraceSeconds?: number;
   /** Queued jobs one organisation may have at once (limits.ts); more are refused. */
   maxQueuedJobsPerOrg?: number;
+  /** Deleted datasets' session state directories still to remove (workloads/state-dirs.ts), finished on recovery. */
+  stateDirs?: Pick<StateDirRemovals, 'recover'>;
 }
 
 /** stopGrace: the grace period a stopped job gets (the deps' override, else the policy's). */
@@ -101,6 +104,7 @@ export class ControlPlane {
   /** Interactive sessions: the proxy's source, opens, idle timeouts (workloads/sessions.ts). */
   readonly sessions: Sessions;
   private readonly ctx: CycleContext;
+  private readonly stateDirs: Pick<StateDirRemovals, 'recover'> | null;
   private readonly runner: CycleRunner;
   private readonly observations: Observations;
   private readonly nodes: NodeStates;
@@ -111,6 +115,7 @@ export class ControlPlane {
     this.cluster = d.state.cluster;
     this.policy = d.policy ?? DEFAULT_POLICY;
     this.hooks = d.hooks ?? {};
+    this.stateDirs = d.stateDirs ?? null;
     const now = d.state.now;
     const residency = d.residency ?? null;
     const grace = stopGrace(d);
@@ -177,7 +182,10 @@ export class ControlPlane {
   async recover(attach = true): Promise<{ queued: number; running: number }> {
     // The allow-lists first: recovered queued jobs are enqueued against them.
     await this.registries.load();
-    return recover(this.ctx, this.ops, this.nodes, attach);
+    const recovered = await recover(this.ctx, this.ops, this.nodes, attach);
+    // The replica that drives the engines finishes erasures a crash cut off (a failure is retried next start).
+    if (attach) await this.stateDirs?.recover().catch(() => 0);
+    return recovered;
   }
   /** takeOver: this replica now holds the scheduler lease — rebuild from the store, reattach, schedule. */
   async takeOver(): Promise<{ queued: number; running: number }> {

@@ -19,6 +19,8 @@ import { unsatisfiableConstraints } from '../server/job-constraints.js';
 import { toJobEvent } from '../server/job-rows.js';
 import type { ResidencyCycle, ResidencyGate, RunningForResidency } from '../server/ports.js';
 import { newId, type Principal } from '../server/principal.js';
+import { holderOf } from '../server/workloads/state-claims.js';
+import type { StateDirRemovals } from '../server/workloads/state-dirs.js';
 import { appendAudit } from '../store/audit.js';
 import { insertLater } from '../store/deferred-insert.js';
 import { insertReturningId } from '../store/fast-insert.js';
@@ -113,6 +115,8 @@ export class ResidencyService implements ResidencyGate {
     readonly store: Store,
     private readonly fleet: Fleet,
     private readonly now: () => number = () => Date.now(),
+    /** Removes a deleted dataset's session state directory (workloads/state-dirs.ts); absent: left pending. */
+    private readonly stateDirs?: Pick<StateDirRemovals, 'finish'>,
   ) {
     this.sites = fleet.sites.map(siteFacts);
   }
@@ -806,13 +810,33 @@ export class ResidencyService implements ResidencyGate {
     return next;
   }
 
-  /** deleteDataset: the registry entry goes (its class stays known to queued jobs and evidence). */
+  /**
+   * deleteDataset: the registry entry goes (its class stays known to queued jobs and evidence). Refused
+   * (409 dataset_in_use) while a session that has not ended keeps its state in it; a dataset that was
+   * ever a session's state also has that directory removed by the drivers (state-dirs.ts), asked for
+   * in this transaction and carried out after it.
+   */
   async deleteDataset(p: Principal, id: string, requestId: string, inTrx?: DatasetTrxHook): Promise<void> {
     const d = this.visibleDataset(p, id);
     enforce(canAdminOrg(p, d.org), 'only organisation admins can delete datasets');
     const at = new Date(this.now()).toISOString();
-    await this.store.write(async (trx) => {
+    const stateDir = await this.store.write(async (trx) => {
+      const holder = await holderOf(trx, id);
+      if (holder) {
+        throw conflict(
+          'dataset_in_use',
+          `dataset ${id} is the state dataset of session ${holder.jobId} (${holder.state}): stop session ${holder.jobId} before deleting the dataset`,
+        );
+      }
       await trx.updateTable('datasets').set({ deleted_at: at }).where('id', '=', id).where('deleted_at', 'is', null).execute();
+      const kept = await trx.selectFrom('jobs').select('id').where('state_dataset', '=', id).limit(1).executeTakeFirst();
+      if (kept) {
+        await trx
+          .insertInto('dataset_state_removals')
+          .values({ dataset_id: id, org_id: d.org, requested_at: at })
+          .onConflict((oc) => oc.column('dataset_id').doNothing())
+          .execute();
+      }
       await appendAudit(trx, {
         at,
         actor: p.userId,
@@ -821,11 +845,15 @@ export class ResidencyService implements ResidencyGate {
         objectType: 'dataset',
         objectId: id,
         before: { classification: d.classification },
+        ...(kept ? { after: { stateDirectory: 'removal requested' } } : {}),
         requestId,
       });
       await inTrx?.(trx, d);
+      return !!kept;
     });
     this.datasets.set(id, patched(d, { deletedAt: at }));
+    // Not done here (a driver failed, or a crash comes first): pending, finished at the next start.
+    if (stateDir) await this.stateDirs?.finish(id).catch(() => false);
   }
 
   /** datasetsOfOrg: live and deleted datasets of an organisation (for the record of processing). */

@@ -34,6 +34,7 @@ import { migration034Lenders } from './migration-034-lenders.js';
 import { migration035UsageDailyEnergy } from './migration-035-usage-daily-energy.js';
 import { migration036InvoiceCorrections } from './migration-036-invoice-corrections.js';
 import { migration037GpuPartitions } from './migration-037-gpu-partitions.js';
+import { migration038SessionStateClaims } from './migration-038-session-state-claims.js';
 
 type Db = Kysely<unknown>;
 
@@ -216,6 +217,7 @@ export const migrations: Record<string, Migration> = {
   '035_usage_daily_energy': migration035UsageDailyEnergy,
   '036_invoice_corrections': migration036InvoiceCorrections,
   '037_gpu_partitions': migration037GpuPartitions,
+  '038_session_state_claims': migration038SessionStateClaims,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -25,6 +25,7 @@ import type {
 import type { JobCheckpointsTable, MaintenanceWindowsTable, ReservationsTable } from './schema-scheduling.js';
 import type { ServiceApiKeysTable, ServiceReplicasTable, ServicesTable } from './schema-services.js';
 import type { UserSshKeysTable } from './schema-ssh-keys.js';
+import type { DatasetStateRemovalsTable } from './schema-state-removals.js';
 import type { UsageCorrectionsTable, UsageDailyTable, UsageRecordsTable } from './schema-usage.js';
 
 export interface OrgsTable {
@@ -95,6 +96,8 @@ export interface JobsTable {
   lenders: string | null;
   /** How many times the job was started (0: never); each start is one attempt (migration 009). */
   attempt: Generated<number>;
+  /** A session's state dataset (session.stateDataset); unique among jobs not ended (migration 038). */
+  state_dataset: string | null;
 }
 export interface JobEventsTable {
   id: Generated<number>;
@@ -193,6 +196,7 @@ export interface Database {
   org_registries: OrgRegistriesTable;
   user_ssh_keys: UserSshKeysTable;
   job_endpoints: JobEndpointsTable;
+  dataset_state_removals: DatasetStateRemovalsTable;
   scheduler_lease: SchedulerLeaseTable;
   services: ServicesTable;
   service_replicas: ServiceReplicasTable;

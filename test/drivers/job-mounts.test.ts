@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -15,6 +15,7 @@ import {
   datasetVolumes,
   firstUnstaged,
   mountEnv,
+  removeStateDir,
   scratchVolume,
   stateNotMounted,
   unstagedReason,
@@ -118,6 +119,20 @@ describe('volumes and variables on a node (job-mounts.ts)', () => {
     );
     assert.match(stateNotMounted(spec, datasetVolumes(root, [{ id: 'ds_s', mode: 'ro' }])) ?? '', /session_state_unavailable/);
     assert.equal(stateNotMounted(jobSpec(['true']), []), null);
+  });
+
+  test("a deleted dataset's state directory is removed with what is in it; idempotent; no datasetRoot: nothing to do", () => {
+    const root = join(tmp, 'removal-root');
+    mkdirSync(join(root, 'ds_gone', 'sub'), { recursive: true });
+    writeFileSync(join(root, 'ds_gone', 'sub', 'nb.ipynb'), '{}');
+    mkdirSync(join(root, 'ds_kept'));
+    assert.equal(removeStateDir(root, 'ds_gone'), true);
+    assert.equal(existsSync(join(root, 'ds_gone')), false);
+    assert.ok(existsSync(join(root, 'ds_kept')), 'only that dataset');
+    assert.equal(removeStateDir(root, 'ds_gone'), true, 'nothing there: done');
+    assert.equal(removeStateDir(undefined, 'ds_gone'), false);
+    assert.throws(() => removeStateDir(root, '../removal-root'), /cannot name a directory/);
+    assert.ok(existsSync(root));
   });
 
   test('ids that could leave datasetRoot or break --volume are refused', () => {

@@ -2412,6 +2412,8 @@ class GeneratedApi:
     def delete_dataset(self, id: Union[str, int]) -> None:
         """Delete (erase) a dataset: its manifest key is crypto-shredded, an erasure certificate goes to the audit log
 
+        Refused with 409 `dataset_in_use` while a session that has not ended keeps its state in the dataset. A dataset that was a session's state dataset also has the state directory the `local` driver made for it removed (audited as `dataset.state-removed`).
+
         DELETE /v1/datasets/{id}"""
         return self._call(
             "DELETE",

@@ -359,8 +359,10 @@ export function residencyRoutes({ residency, lockbox, datasetManifests, tenancy 
       operationId: 'deleteDataset',
       tags: ['residency'],
       summary: 'Delete (erase) a dataset: its manifest key is crypto-shredded, an erasure certificate goes to the audit log',
+      description:
+        "Refused with 409 `dataset_in_use` while a session that has not ended keeps its state in the dataset. A dataset that was a session's state dataset also has the state directory the `local` driver made for it removed (audited as `dataset.state-removed`).",
       request: { params: z.object({ id: param('id', 'ds_3f9a2b1c4d5e') }) },
-      responses: { 204: { description: 'Deleted' }, ...commonProblems },
+      responses: { 204: { description: 'Deleted' }, ...commonProblems, ...conflictProblem },
     }),
     async (c) => {
       if (datasetManifests) await datasetManifests.erase(c.get('principal'), c.req.valid('param').id, c.get('requestId'));

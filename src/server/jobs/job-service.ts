@@ -19,6 +19,7 @@ import { insertEvent } from '../job-events.js';
 import { cycleView, type JobRow, toJob, toJobEvent } from '../job-rows.js';
 import type { Metrics } from '../metrics.js';
 import { recordCheckpoint } from '../node-failure.js';
+import { claimCheck, holderOf, inUse, isClaimViolation, stateDatasetOf, writersCheck } from '../workloads/state-claims.js';
 import { cancelJob } from './cancel.js';
 import { findIdempotent, isDuplicateKey, sameSubmission } from './idempotency.js';
 import { type JobListQuery, listJobs, visibleJobRow } from './job-queries.js';
@@ -60,10 +61,14 @@ export class JobService {
     // Held until the job is queued or refused: concurrent submissions see its budget reservation.
     const release = await checkSubmission(this.d, project, spec);
     const at = new Date(this.d.now()).toISOString();
+    const stateDataset = stateDatasetOf(spec);
     let row: JobRow;
     try {
       await store.fields.ready(project.org_id);
       row = await store.write(async (trx) => {
+        // A session claims its state dataset with its row (state-claims.ts): one writer at a time.
+        if (stateDataset) await claimCheck(trx, stateDataset);
+        if (spec.datasets?.writes.length) await writersCheck(trx, spec);
         const values = {
           org_id: project.org_id,
           project_id: project.id,
@@ -79,6 +84,7 @@ export class JobService {
           borrowed: 0,
           lenders: null,
           attempt: 0,
+          state_dataset: stateDataset,
         };
         // PostgreSQL: the id is drawn now, the row written with the batch's other jobs before COMMIT.
         const id = await insertJobLater(trx, { ...values, ...sealJobColumns(store.fields, project.org_id, spec) });
@@ -114,6 +120,11 @@ export class JobService {
       if (idempotencyKey && isDuplicateKey(err)) {
         const prior = await findIdempotent(store, p.userId, idempotencyKey);
         if (prior) return this.replay(prior, spec);
+      }
+      // Two sessions raced for one state dataset: the index let one in; this one hears who holds it.
+      if (stateDataset && isClaimViolation(err)) {
+        const holder = await holderOf(store.db, stateDataset);
+        if (holder) throw inUse(stateDataset, holder);
       }
       throw err;
     }

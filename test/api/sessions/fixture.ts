@@ -26,11 +26,12 @@ const HEALTH_READY =
 
 /**
  * Options: `datasetRoot` stages datasets at lab1 (`<datasetRoot>/<id>`); `secondSite` adds a site lab2
- * (its own jobs directory and, with datasetRoot, `<datasetRoot>-lab2`) with the same workstation.
+ * (its own jobs directory and, with datasetRoot, `<datasetRoot>-lab2`) with the same workstation;
+ * `database` a PostgreSQL URL to run on instead of SQLite.
  */
 export async function startSessionWorld(
   prefix: string,
-  opts: { datasetRoot?: string; secondSite?: boolean } = {},
+  opts: { datasetRoot?: string; secondSite?: boolean; database?: string } = {},
 ): Promise<SessionWorld> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const jobsDir = join(dir, 'jobs');
@@ -52,7 +53,7 @@ ${pool('lab1')}${opts.secondSite ? pool('lab2') : ''}`,
   writeFakeNvidiaSmi(bin, 'gpus', fakeGpus(4, 'NVIDIA L4'));
   const server = await startTestServer({
     fleetPath: fleet,
-    extraArgs: ['--proxy-port', '0'],
+    extraArgs: ['--proxy-port', '0', ...(opts.database ? ['--database', opts.database] : [])],
     env: { PATH: `${bin}:${process.env.PATH}` },
   });
   const proxyPort = () => {
