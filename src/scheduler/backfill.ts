@@ -19,7 +19,6 @@ import type { GpuType } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
 import type { ClusterModel, TakenAway } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
-import { orderIndexes } from './order.js';
 import { fits, type PlacementRequest, placeJob } from './placement.js';
 import type { RunningByType, RunningHeld } from './running-by-type.js';
 import type { BackfillInput, CapacityWindow, MaintenanceWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
@@ -359,7 +358,7 @@ export class Backfill {
           spread: held.spread,
         });
       }
-      running = sortByEnd(running);
+      running.sort(byEnd);
       this.runningEndings.set(gpuType, running);
     }
     const started = this.startedNow.filter((s) => s.placement.gpuType === gpuType);
@@ -457,29 +456,6 @@ function windowConstraints(cluster: ClusterModel, w: CapacityWindow) {
     windowJobs.set(w, job);
   }
   return constraintsFor(cluster, job);
-}
-
-/**
- * sortByEnd: `list` in byEnd's order (end, then id; ids are unique), by orderIndexes' radix sort
- * over the negated ends (a comparator sort of every running job per cycle costs more); a
- * comparator sort when an end is not finite (the radix order is defined for numbers only).
- */
-function sortByEnd(list: Ending[]): Ending[] {
-  const n = list.length;
-  const negated = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const end = list[i].end;
-    if (!Number.isFinite(end)) return list.sort(byEnd);
-    negated[i] = -end;
-  }
-  const idx = orderIndexes(
-    negated,
-    new Float64Array(n),
-    list.map((e) => e.id),
-  );
-  const out = new Array<Ending>(n);
-  for (let k = 0; k < n; k++) out[k] = list[idx[k]];
-  return out;
 }
 
 /** byEnd orders endings by expected end, then id. */
