@@ -20,7 +20,6 @@ import type { Placement } from '../model/job.js';
 import type { ClusterModel, TakenAway } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
 import { fits, type PlacementRequest, placeJob } from './placement.js';
-import type { RunningByType, RunningHeld } from './running-by-type.js';
 import type { BackfillInput, CapacityWindow, MaintenanceWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
 
 /** RESERVED_PROJECT owns phantom allocations; it starts with NUL so it can never clash with a project. */
@@ -60,7 +59,6 @@ export class Backfill {
   private readonly slots: number;
   private readonly gangsOnly: boolean;
   private readonly runningById = new Map<string, RunningJobInfo>();
-  private readonly runningCount: number;
   private readonly startedNow: Ending[] = [];
   /** Running jobs with an expected end, per GPU type, in order of end (see endings). */
   private readonly runningEndings = new Map<GpuType, Ending[]>();
@@ -75,10 +73,7 @@ export class Backfill {
     config: BackfillInput,
     running: readonly RunningJobInfo[],
     private readonly now: number,
-    /** The running jobs per GPU type (shared with preemption within a cycle), if given. */
-    private readonly runningByType?: RunningByType,
   ) {
-    this.runningCount = running.length;
     this.slots = Math.max(0, Math.min(30, config.reservations ?? 1));
     this.gangsOnly = config.gangsOnly ?? true;
     for (const r of running) this.runningById.set(r.id, r);
@@ -322,28 +317,15 @@ export class Backfill {
     this.heldCache = undefined;
   }
 
-  /**
-   * runningOf: the running jobs holding `gpuType` GPUs, one per id, in the order runningById
-   * iterates (first position, last value); the shared per-type pass gives exactly that unless an
-   * id is listed twice.
-   */
-  private runningOf(gpuType: GpuType): Iterable<RunningHeld> {
-    if (this.runningByType && this.runningById.size === this.runningCount) return this.runningByType.of(gpuType);
-    const out: RunningHeld[] = [];
-    for (const info of this.runningById.values()) {
-      const held = this.cluster.allocationView(info.id);
-      if (held && held.placement.gpuType === gpuType) out.push({ info, held });
-    }
-    return out;
-  }
-
   private endings(gpuType: GpuType): Ending[] {
     // Running jobs' allocations do not change during a cycle: list and sort them once per type.
     let running = this.runningEndings.get(gpuType);
     if (!running) {
       running = [];
-      for (const { info: r, held } of this.runningOf(gpuType)) {
+      for (const r of this.runningById.values()) {
         if (r.maxRuntimeSeconds === undefined && !r.evicting) continue;
+        const held = this.cluster.allocationView(r.id);
+        if (!held || held.placement.gpuType !== gpuType) continue;
         const { placement, project } = held;
         const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
         const holder = held.org;

@@ -35,7 +35,6 @@ import type { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, hasConstraints } from './constraints.js';
 import { FreeOverlay, fits } from './placement.js';
-import { RunningByType } from './running-by-type.js';
 import { placeShare } from './share-placement.js';
 import type { PreemptionDecision, PreemptionInput, RunningJobInfo, SchedJob } from './types.js';
 
@@ -75,11 +74,9 @@ export class Preemptor {
   constructor(
     private readonly cluster: ClusterModel,
     private readonly ledger: CohortLedger,
-    running: readonly RunningJobInfo[],
+    private readonly running: readonly RunningJobInfo[],
     config: PreemptionInput,
     private readonly now: number,
-    /** The running jobs per GPU type (shared with backfill within a cycle). */
-    private readonly runningByType = new RunningByType(cluster, running),
   ) {
     this.cap = config.maxEvictedGpusPerRequestedGpu ?? 2;
     this.lent = new Map();
@@ -100,7 +97,9 @@ export class Preemptor {
     let list = this.byType.get(gpuType);
     if (list) return list;
     list = [];
-    for (const { info, held } of this.runningByType.of(gpuType)) {
+    for (const info of this.running) {
+      const held = this.cluster.allocationView(info.id);
+      if (!held || held.placement.gpuType !== gpuType) continue;
       const { placement, project } = held;
       if (!info.evicting && (!info.preemptible || this.now - info.startedAt < this.minRuntimeMs)) continue;
       // GPU-equivalents: a 250-milli share counts 0.25 against the blast cap.

@@ -23,7 +23,6 @@ import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
 import { priorityContext, priorityInto } from './priority.js';
 import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
-import { RunningByType } from './running-by-type.js';
 import { placeShare, shareMilliOn } from './share-placement.js';
 import { excludedCapacity, shortfallReason } from './shortfall-scope.js';
 import { TailMap } from './tail-map.js';
@@ -686,7 +685,6 @@ interface CycleRun {
 function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOptions, size: number): CycleRun {
   const preempting = input.preemption?.enabled === true;
   const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running, preempting);
-  const runningByType = new RunningByType(cluster, input.running ?? []);
   const ctx: CycleContext = {
     cluster,
     input,
@@ -694,7 +692,7 @@ function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOpti
     failedCapacity: new ShapeCache(),
     ledger,
     preemptor: preempting
-      ? new Preemptor(cluster, ledger, input.running ?? [], input.preemption ?? { enabled: true }, input.now, runningByType)
+      ? new Preemptor(cluster, ledger, input.running ?? [], input.preemption ?? { enabled: true }, input.now)
       : undefined,
     backfill:
       input.backfill?.enabled || (input.capacityWindows?.length ?? 0) > 0 || (input.maintenance?.length ?? 0) > 0
@@ -703,7 +701,6 @@ function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOpti
             input.backfill?.enabled ? input.backfill : { enabled: true, reservations: 0 },
             input.running ?? [],
             input.now,
-            runningByType,
           )
         : undefined,
     opts,
