@@ -85,7 +85,7 @@ import {
 import { gangArgv, rankContainer } from './local-gang.js';
 import { LocalPowerSampler } from './local-power.js';
 import { LOG_IV_BYTES, LOG_KEY_BYTES, openLogRange } from './log-sealer.js';
-import { createInstance, disableMig, enableMig } from './mig-ops.js';
+import { createInstance, destroyInstances, disableMig, enableMig, noRoom } from './mig-ops.js';
 import {
   CONTAINER_CHECKPOINT_FILE,
   CONTAINER_WRAPPER,
@@ -739,6 +739,12 @@ export class LocalDriver implements ExecutionDriver {
     if (!free) {
       // None free: cut one (the scheduler counted the slices, so the GPU has room for it).
       created = await createInstance(gpu, alloc.migProfile, opts);
+      // Instances left by earlier jobs (kept for reuse) may hold the slices in other profiles: when
+      // none of this GPU's is held by a job here, destroy them (nvidia-smi refuses any in use) and cut again.
+      const mine = devices.some((d) => d.gpu === gpu && held.has(d.uuid));
+      if (created && noRoom(created) && !mine && !(await destroyInstances(gpu, opts))) {
+        created = await createInstance(gpu, alloc.migProfile, opts);
+      }
       if (!created) {
         devices = await listMigDevices(opts);
         free = devices.find(isFree);

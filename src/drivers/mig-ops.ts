@@ -54,19 +54,31 @@ export async function createInstance(gpu: number, profile: string, opts: Discove
 }
 
 /**
- * disableMig: back to a whole GPU: every compute instance, then every GPU instance destroyed, then
- * MIG mode off. Stops at the first refusal (e.g. an instance in use), leaving the GPU in MIG mode.
+ * destroyInstances: every compute instance, then every GPU instance of the GPU destroyed (nvidia-smi
+ * refuses while any is in use). "No … instances found" is not a failure: nothing to destroy.
  */
-export async function disableMig(gpu: number, opts: DiscoverOptions = {}): Promise<string | null> {
+export async function destroyInstances(gpu: number, opts: DiscoverOptions = {}): Promise<string | null> {
   const steps: string[][] = [
     ['mig', '-i', String(gpu), '-dci'],
     ['mig', '-i', String(gpu), '-dgi'],
   ];
   for (const args of steps) {
     const r = await nvidiaSmi(args, opts);
-    // "No compute/GPU instances found" is not a failure: there is nothing to destroy.
     if (!r.ok && !/not found|no .*instances? found/i.test(r.out)) return `nvidia-smi ${args.join(' ')} failed: ${r.out}`;
   }
+  return null;
+}
+
+/** noRoom: nvidia-smi's refusal to cut an instance for lack of free slices. */
+export const noRoom = (refusal: string): boolean => /insufficient resources/i.test(refusal);
+
+/**
+ * disableMig: back to a whole GPU: every compute instance, then every GPU instance destroyed, then
+ * MIG mode off. Stops at the first refusal (e.g. an instance in use), leaving the GPU in MIG mode.
+ */
+export async function disableMig(gpu: number, opts: DiscoverOptions = {}): Promise<string | null> {
+  const destroyed = await destroyInstances(gpu, opts);
+  if (destroyed) return destroyed;
   const r = await nvidiaSmi(['-i', String(gpu), '-mig', '0'], opts);
   if (!r.ok) return `nvidia-smi -i ${gpu} -mig 0 failed: ${r.out}`;
   const on = await migModeEnabled(gpu, opts);

@@ -89,3 +89,42 @@ test('a refused re-partition (the GPU in use) ends the start with a clear senten
   );
   assert.equal(smi.read().gpus[1].mig, false);
 });
+
+test('idle instances of other profiles left on a MIG GPU are destroyed to cut the one a start needs; held ones never', async () => {
+  // GPU 1 in MIG mode, its 7 compute slices taken by idle 1g instances of earlier jobs.
+  const st = smi.read();
+  st.gpus[1] = {
+    ...st.gpus[1],
+    mig: true,
+    busy: false,
+    instances: Array.from({ length: 7 }, (_, k) => ({ profile: '1g.23gb', gi: k + 1, uuid: `MIG-old-${k}` })),
+  };
+  smi.write(st);
+  const big = [{ node: 'box', gpus: [1], milli: 429, migProfile: '3g.90gb' }];
+  const id = uniqueId('mig-3g');
+  await driver.start(driverJob(id, CMD, big));
+  const ended = await rec.exited(id);
+  assert.equal(ended.exitCode, 0, ended.message);
+  const after = smi.read().gpus[1];
+  assert.deepEqual(
+    after.instances.map((m) => m.profile),
+    ['3g.90gb'],
+  );
+  assert.match(await readAllLogs(driver, id), new RegExp(`cvd=${after.instances[0].uuid}\\b`));
+
+  // An instance a running job holds is never destroyed: the start that lacks room ends, saying why.
+  const hold = uniqueId('mig-hold');
+  await driver.start(driverJob(hold, ['sleep', '5'], big));
+  await rec.started(hold);
+  const other = uniqueId('mig-7g');
+  await driver.start(driverJob(other, CMD, [{ node: 'box', gpus: [1], milli: 1000, migProfile: '7g.180gb' }]));
+  const refused = await rec.exited(other);
+  assert.equal(refused.exitCode, null, 'ended at start');
+  assert.match(refused.message ?? '', /no free MIG 7g\.180gb instance .*Insufficient Resources/);
+  assert.deepEqual(
+    smi.read().gpus[1].instances.map((m) => m.profile),
+    ['3g.90gb'],
+  );
+  await driver.stop(hold, 1);
+  await rec.exited(hold);
+});
