@@ -176,7 +176,7 @@ test('class walk with skips and reopens visits and skips exactly what the brute-
         all.map((j) => j.id),
       );
       const rank = new Map<SchedJob, number>();
-      expected.forEach((i, r) => rank.set(all[i], r));
+      for (const [r, i] of expected.entries()) rank.set(all[i], r);
       const walk = new ClassWalk<number>(groups, (j) => j.priority);
       const naive = new NaiveWalk(groups, rank);
       for (let v = 0; ; v++) {
