@@ -27,6 +27,7 @@ function runningShare(): Job {
     spec: { name: 'nb', project: 'robotics', gpuType: 'B200', gpuFraction: 250, gpuMemoryMiB: 8192 },
     placement: { site: 'muc1', gpuType: 'B200', nodes: [{ node: 'muc1-b200-0001', gpus: [3], milli: 250, memoryMiB: 8192 }] },
     pendingReason: null,
+    reasonCycle: null,
     submittedBy: 'ada',
     createdAt: '2026-12-05T10:00:00.000Z',
     startedAt: '2026-12-05T10:00:01.000Z',

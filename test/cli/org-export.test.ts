@@ -349,7 +349,7 @@ test('round trip: the archive imported into a second server (tampered refused, n
   const before = (sectionOf(text, 'jobs') as unknown as J[]).sort((a, b) => Number(a.job.id) - Number(b.job.id));
   const after2 = sectionOf(text2, 'jobs') as unknown as J[];
   const strip = (j: J) => {
-    const { id: _id, pendingReason: _p, state: _s, finishedAt: _f, ...rest } = j.job;
+    const { id: _id, pendingReason: _p, reasonCycle: _c, state: _s, finishedAt: _f, ...rest } = j.job;
     return { job: rest, events: j.events.map(({ id: _i, jobId: _j, ...e }) => e) };
   };
   for (const old of before) {
