@@ -99,7 +99,10 @@ test('replicas: one leader; kill -9 of the leader under load from 16 clients →
           acked.set(key, r.body.id);
           break;
         }
-        assert.ok(attempt < 20, `submission ${key} never acknowledged: ${JSON.stringify(r?.body)}`);
+        assert.ok(
+          attempt < 20,
+          `submission ${key} never acknowledged: ${r ? `${r.status} ${JSON.stringify(r.body)}` : 'no answer'}`,
+        );
         await new Promise((res) => setTimeout(res, 100));
       }
     }
@@ -162,7 +165,11 @@ test('replicas: a paused leader (SIGSTOP) loses its lease; resumed, its decision
   const oldToken = (await health(old))!.fencingToken!;
   // Jobs that run on the old leader's drivers and end while it is paused: it will try to record their end.
   const running = [];
-  for (let i = 0; i < 4; i++) running.push((await api(other.url, token)('POST', '/v1/jobs', spec(`paused-${i}`, 2400))).body.id);
+  for (let i = 0; i < 4; i++) {
+    const r = await api(other.url, token)('POST', '/v1/jobs', spec(`paused-${i}`, 2400));
+    assert.equal(r.status, 201, `submission paused-${i} through the follower: ${r.status} ${JSON.stringify(r.body)}`);
+    running.push(r.body.id);
+  }
   const ids = running.map(Number);
   await waitFor(async () => {
     const r = await db.query("SELECT count(*)::int AS n FROM jobs WHERE state = 'running' AND id = ANY($1)", [ids]);
