@@ -217,34 +217,43 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
  * the replica may not use. Members never use or feed the class caches (see the main loop).
  */
 function trySpread(ctx: CycleContext, job: SchedJob, spread: NonNullable<SchedJob['spread']>, capacityKey: string): JobOutcome {
+  return withSpread(ctx, job, spread, (preempt) => tryWhole(ctx, job, capacityKey, preempt), true);
+}
+
+/**
+ * withSpread: `attempt` with the spread group's failure domains masked (the nodes holding a member,
+ * or every node of their scalable units, sites or label values), then as trySpread says. Preemption
+ * is planned with the mask on only when `preemptMasked` (whole GPUs, `required`); a share never
+ * preempts around the rule.
+ */
+function withSpread(
+  ctx: CycleContext,
+  job: SchedJob,
+  spread: NonNullable<SchedJob['spread']>,
+  attempt: (preempt: boolean) => JobOutcome,
+  preemptMasked: boolean,
+): JobOutcome {
   const occupied = ctx.cluster.spreadNodes(job.org, spread.group);
-  if (occupied.length === 0) return tryWhole(ctx, job, capacityKey, true);
+  if (occupied.length === 0) return attempt(true);
   const required = spread.mode === 'required';
   const over = spread.over ?? 'node';
-  // Kept off: the nodes holding a member, or every node of their scalable units or sites.
   const avoided = ctx.cluster.domainNodes(occupied, over);
   ctx.cluster.maskNodes(avoided);
   let masked: JobOutcome;
   try {
-    masked = tryWhole(ctx, job, capacityKey, required);
+    masked = attempt(preemptMasked && required);
   } finally {
     ctx.cluster.unmaskNodes(avoided);
   }
   if (masked.ok || masked.plan) return masked;
-  if (!required) return tryWhole(ctx, job, capacityKey, true);
-  const plain = tryWhole(ctx, job, capacityKey, false);
+  if (!required) return attempt(true);
+  const plain = attempt(false);
   if (!plain.ok) return { ok: false, reason: plain.reason };
+  const domains = over === 'node' ? occupied.length : new Set(occupied.map((i) => ctx.cluster.domainKey(i, over))).size;
   const gpuType = plain.start.placement.gpuType;
   return {
     ok: false,
-    reason: REASON.spread(
-      gpuType,
-      job.gpusPerNode,
-      spread.name ?? spread.group,
-      spread.group,
-      over === 'node' ? occupied.length : new Set(occupied.map((i) => ctx.cluster.domainKey(i, over))).size,
-      over,
-    ),
+    reason: REASON.spread(gpuType, job.gpusPerNode, spread.name ?? spread.group, spread.group, domains, over),
   };
 }
 
@@ -306,33 +315,10 @@ function tryWhole(ctx: CycleContext, job: SchedJob, capacityKey: string, preempt
  * fits depends on the organisation (shares never mix organisations).
  */
 function tryShare(ctx: CycleContext, job: SchedJob): JobOutcome {
-  const spread = job.spread;
-  if (!spread) return tryShareOn(ctx, job, true);
-  const occupied = ctx.cluster.spreadNodes(job.org, spread.group);
-  if (occupied.length === 0) return tryShareOn(ctx, job, true);
-  // A fractional replica: as trySpread, with the group's failure domains masked for the attempt
-  // (placeShare skips masked nodes for the organisation's partly used GPUs too). Preemption is
-  // planned only without the mask: a `required` share waits rather than evict for a masked node.
-  const required = spread.mode === 'required';
-  const over = spread.over ?? 'node';
-  const avoided = ctx.cluster.domainNodes(occupied, over);
-  ctx.cluster.maskNodes(avoided);
-  let masked: JobOutcome;
-  try {
-    masked = tryShareOn(ctx, job, false);
-  } finally {
-    ctx.cluster.unmaskNodes(avoided);
-  }
-  if (masked.ok) return masked;
-  if (!required) return tryShareOn(ctx, job, true);
-  const plain = tryShareOn(ctx, job, false);
-  if (!plain.ok) return { ok: false, reason: plain.reason };
-  const domains = over === 'node' ? occupied.length : new Set(occupied.map((i) => ctx.cluster.domainKey(i, over))).size;
-  const gpuType = plain.start.placement.gpuType;
-  return {
-    ok: false,
-    reason: REASON.spread(gpuType, job.gpusPerNode, spread.name ?? spread.group, spread.group, domains, over),
-  };
+  // A fractional replica: as trySpread (placeShare skips masked nodes for the organisation's partly
+  // used GPUs too), but preemption is planned only without the mask: a `required` share waits.
+  if (!job.spread) return tryShareOn(ctx, job, true);
+  return withSpread(ctx, job, job.spread, (preempt) => tryShareOn(ctx, job, preempt), false);
 }
 
 /** tryShareOn: tryJob for a GPU share; `preempt` false skips the preemption step. */

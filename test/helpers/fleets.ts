@@ -22,3 +22,34 @@ ${h200 ? '  - { site: s1, nodeType: hgx, count: 4, unitSize: 4, namePrefix: s1-h
   );
   return path;
 }
+
+/** Two sites: s1 allows GPU sharing, s2 does not; B200 with two MIG profiles of NVIDIA's B200 table. */
+export function writeSharingFleet(dir: string): string {
+  const path = join(dir, 'fleet.yaml');
+  writeFileSync(
+    path,
+    `name: sharing
+sites:
+  - { id: s1, name: S1, city: Munich, country: DE, certifications: [], gpuSharing: true }
+  - { id: s2, name: S2, city: Vienna, country: AT, certifications: [] }
+nodeTypes:
+  - id: dgx
+    gpuType: B200
+    gpusPerNode: 8
+    gpuMemoryGiB: 180
+    interconnect: nvlink
+    cpus: 112
+    memoryGiB: 2048
+    mig:
+      computeSlices: 7
+      memorySlices: 8
+      profiles:
+        - { name: 1g.23gb, computeSlices: 1, memorySlices: 1, memoryGiB: 23, maxInstances: 7 }
+        - { name: 3g.90gb, computeSlices: 3, memorySlices: 4, memoryGiB: 90, maxInstances: 2 }
+pools:
+  - { site: s1, nodeType: dgx, count: 2, unitSize: 4, namePrefix: s1-dgx }
+  - { site: s2, nodeType: dgx, count: 2, unitSize: 4, namePrefix: s2-dgx }
+`,
+  );
+  return path;
+}

@@ -5,8 +5,6 @@
  * and the allocation rebuilt with its organisation at recovery.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { SimDriver } from '../../src/drivers/sim-driver.js';
 import { realTimers } from '../../src/drivers/timers.js';
@@ -14,39 +12,9 @@ import { JobSpecSchema } from '../../src/model/schemas.js';
 import { ControlPlane } from '../../src/server/control-plane.js';
 import { SchedulingState } from '../../src/server/cycle/scheduling-state.js';
 import { EventBus } from '../../src/server/event-bus.js';
+import { writeSharingFleet } from '../helpers/fleets.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { harness } from './harness.js';
-
-/** Two sites: s1 allows GPU sharing, s2 does not; B200 with two MIG profiles of NVIDIA's B200 table. */
-function sharingFleet(dir: string): string {
-  const path = join(dir, 'fleet.yaml');
-  writeFileSync(
-    path,
-    `name: sharing
-sites:
-  - { id: s1, name: S1, city: Munich, country: DE, certifications: [], gpuSharing: true }
-  - { id: s2, name: S2, city: Vienna, country: AT, certifications: [] }
-nodeTypes:
-  - id: dgx
-    gpuType: B200
-    gpusPerNode: 8
-    gpuMemoryGiB: 180
-    interconnect: nvlink
-    cpus: 112
-    memoryGiB: 2048
-    mig:
-      computeSlices: 7
-      memorySlices: 8
-      profiles:
-        - { name: 1g.23gb, computeSlices: 1, memorySlices: 1, memoryGiB: 23, maxInstances: 7 }
-        - { name: 3g.90gb, computeSlices: 3, memorySlices: 4, memoryGiB: 90, maxInstances: 2 }
-pools:
-  - { site: s1, nodeType: dgx, count: 2, unitSize: 4, namePrefix: s1-dgx }
-  - { site: s2, nodeType: dgx, count: 2, unitSize: 4, namePrefix: s2-dgx }
-`,
-  );
-  return path;
-}
 
 test('a fraction with more than one GPU is refused by the spec schema, naming the field', () => {
   const r = JobSpecSchema.safeParse({ name: 'j', project: 'vision', gpusPerNode: 2, gpuFraction: 250 });
@@ -59,7 +27,7 @@ test('a fraction with more than one GPU is refused by the spec schema, naming th
 });
 
 test('submission: an unknown MIG profile names the type profiles; a site without sharing is named', async () => {
-  const h = await harness({ fleet: sharingFleet });
+  const h = await harness({ fleet: writeSharingFleet });
   try {
     await assert.rejects(
       h.cp.jobs.submit(h.tenant, h.spec({ migProfile: '1g.24gb' }), undefined),
@@ -76,7 +44,7 @@ test('submission: an unknown MIG profile names the type profiles; a site without
 
 for (const dialect of DIALECTS) {
   test(`${dialect}: shares start with their slice, a MIG start re-partitions an idle GPU as its own event, usage is in GPU-equivalents`, async () => {
-    const h = await harness({ fleet: sharingFleet, openStore: storeOpener(dialect) });
+    const h = await harness({ fleet: writeSharingFleet, openStore: storeOpener(dialect) });
     try {
       const a = (await h.cp.jobs.submit(h.tenant, h.spec({ gpuFraction: 250, gpuMemoryMiB: 8192 }), undefined)).job;
       const b = (await h.cp.jobs.submit(h.tenant, h.spec({ gpuFraction: 500 }), undefined)).job;
@@ -108,7 +76,7 @@ for (const dialect of DIALECTS) {
 }
 
 test('a restarted control plane rebuilds shares with their organisation: a new share of the org joins the GPU', async () => {
-  const h = await harness({ fleet: sharingFleet });
+  const h = await harness({ fleet: writeSharingFleet });
   const driver = new SimDriver(1, { now: () => h.clock.t, after: realTimers.after });
   let second: ControlPlane | null = null;
   try {

@@ -5,8 +5,6 @@
  * back to whole, again as a node event naming the job.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DriverJob } from '../../src/drivers/driver.js';
 import { SimDriver } from '../../src/drivers/sim-driver.js';
@@ -16,43 +14,13 @@ import { SchedulingState } from '../../src/server/cycle/scheduling-state.js';
 import { EventBus } from '../../src/server/event-bus.js';
 import { driverSwitches, listNodeEvents, repartitionMessage } from '../../src/server/node-events.js';
 import type { ResidencyGate } from '../../src/server/ports.js';
+import { writeSharingFleet } from '../helpers/fleets.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { eventually, harness } from './harness.js';
 
-/** Two sites: s1 allows GPU sharing, s2 does not; B200 with two MIG profiles of NVIDIA's B200 table. */
-function sharingFleet(dir: string): string {
-  const path = join(dir, 'fleet.yaml');
-  writeFileSync(
-    path,
-    `name: sharing
-sites:
-  - { id: s1, name: S1, city: Munich, country: DE, certifications: [], gpuSharing: true }
-  - { id: s2, name: S2, city: Vienna, country: AT, certifications: [] }
-nodeTypes:
-  - id: dgx
-    gpuType: B200
-    gpusPerNode: 8
-    gpuMemoryGiB: 180
-    interconnect: nvlink
-    cpus: 112
-    memoryGiB: 2048
-    mig:
-      computeSlices: 7
-      memorySlices: 8
-      profiles:
-        - { name: 1g.23gb, computeSlices: 1, memorySlices: 1, memoryGiB: 23, maxInstances: 7 }
-        - { name: 3g.90gb, computeSlices: 3, memorySlices: 4, memoryGiB: 90, maxInstances: 2 }
-pools:
-  - { site: s1, nodeType: dgx, count: 2, unitSize: 4, namePrefix: s1-dgx }
-  - { site: s2, nodeType: dgx, count: 2, unitSize: 4, namePrefix: s2-dgx }
-`,
-  );
-  return path;
-}
-
 for (const dialect of DIALECTS) {
   test(`${dialect}: a GPU's MIG mode survives its job and a restart; a whole-GPU job re-partitions it back`, async () => {
-    const h = await harness({ fleet: sharingFleet, openStore: storeOpener(dialect) });
+    const h = await harness({ fleet: writeSharingFleet, openStore: storeOpener(dialect) });
     const driver = new SimDriver(1, { now: () => h.clock.t, after: realTimers.after });
     let second: ControlPlane | null = null;
     try {
@@ -109,7 +77,7 @@ for (const dialect of DIALECTS) {
 test('the committed re-partition is handed to the driver with the start', async () => {
   const seen: DriverJob[] = [];
   const h = await harness({
-    fleet: sharingFleet,
+    fleet: writeSharingFleet,
     driver: (clock) => {
       const sim = new SimDriver(1, clock);
       const start = sim.start.bind(sim);
@@ -145,7 +113,7 @@ test('a MIG start the residency gate refuses in its transaction leaves the GPU w
     refresh: async () => {},
     orgPlacement: () => null,
   };
-  const h = await harness({ fleet: sharingFleet, residency: gate });
+  const h = await harness({ fleet: writeSharingFleet, residency: gate });
   try {
     const m = (await h.cp.jobs.submit(h.tenant, h.spec({ migProfile: '1g.23gb' }), undefined)).job;
     await h.cp.runCycle();
