@@ -31,6 +31,29 @@ test('replica keys: two replicas making an org key at once agree on one KEK and 
     );
     const [fa, fb] = [fields(a), fields(b)];
     await Promise.all([fa.ready('o1'), fb.ready('o1')]); // each replica's first request for the org
+    // The race again over several organisations at once, three replicas each (a CI run once saw two
+    // replicas settle on different keys: each made one, and "the oldest" depended on commit order).
+    const orgs = Array.from({ length: 8 }, (_, i) => `r${i}`);
+    await a.write(async (trx) => {
+      for (const id of orgs)
+        await trx
+          .insertInto('orgs')
+          .values({ id, name: id, kind: 'enterprise', created_at: '2026-12-05T00:00:00.000Z' })
+          .execute();
+    });
+    const racers = [fields(a), fields(b), fields(b)];
+    await Promise.all(orgs.flatMap((o) => racers.map((f) => f.ready(o))));
+    for (const o of orgs) {
+      const ids = racers.map((f) => f.seal(o, 'p', 'x').split(':')[1]);
+      assert.equal(new Set(ids).size, 1, `${o}: every replica seals with one data key (${ids.join(', ')})`);
+    }
+    const orgKeys = await keysDb(a.db)
+      .selectFrom('data_keys')
+      .select(['org_id'])
+      .where('object_type', '=', 'org-data')
+      .where('org_id', 'in', orgs)
+      .execute();
+    assert.equal(orgKeys.length, orgs.length, 'one data key per organisation, none made twice');
     const fromA = fa.seal('o1', 'job.name', 'sealed by A');
     const fromB = fb.seal('o1', 'job.name', 'sealed by B');
     assert.equal(fb.open('o1', 'job.name', fromA), 'sealed by A');

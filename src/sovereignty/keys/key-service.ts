@@ -306,8 +306,8 @@ export class KeyService {
 
   // ------------------------------------------------------------------ the service other code calls
 
-  private async activeDataKey(ref: ObjectRef) {
-    return this.db
+  private async activeDataKey(ref: ObjectRef, db: KeysDb | KeysTrx = this.db) {
+    return db
       .selectFrom('data_keys')
       .selectAll()
       .where('org_id', '=', ref.org)
@@ -326,7 +326,11 @@ export class KeyService {
       const dk = await this.prepareDataKey(ref.org, actor);
       const at = this.at();
       try {
-        await this.store.write(async (trx) => {
+        return await this.store.write(async (trx) => {
+          // Writes are serialised (one writer lock on PostgreSQL, one connection on SQLite), so this
+          // second look sees a key another replica made since the first one: an object keeps one key.
+          const made = await this.activeDataKey(ref, keysTrx(trx));
+          if (made) return made.id;
           await this.insertDataKey(keysTrx(trx), dk, ref, at);
           await appendAudit(trx, {
             at,
@@ -338,8 +342,8 @@ export class KeyService {
             after: { dataKey: dk.id, kekVersion: dk.kekVersion },
             requestId,
           });
+          return dk.id;
         });
-        return dk.id;
       } catch (err) {
         if (err instanceof KekChangedError && attempt < 3) continue;
         throw err;
