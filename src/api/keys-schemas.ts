@@ -107,6 +107,10 @@ export const ErasureCertificateSchema = z
       .openapi({ description: 'Tenant-written text that was sealed under the organisation data key and is now unreadable' }),
     remains: z.array(z.string()).optional().openapi({ description: 'What stays readable after the erasure, and why' }),
     jobOutput: z.string().optional().openapi({ description: "What happened to job output on the drivers' disks" }),
+    stateDirectories: z.array(z.string()).optional().openapi({
+      description:
+        "Datasets that were sessions' state datasets: their state directories on the local driver's disks are removed (audited as dataset.state-removed; a session still stopping first ends)",
+    }),
   })
   .openapi('ErasureCertificate');
 

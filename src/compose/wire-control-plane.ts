@@ -59,7 +59,7 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
   const now = w.now ?? (() => Date.now());
   const bus = new EventBus();
   // Deleted datasets' session state directories: removed by the drivers after the deletion commits.
-  const stateDirs = new StateDirRemovals({ store, driver, now });
+  const stateDirs = new StateDirRemovals({ store, driver, now, bus });
   const residency = new ResidencyService(store, fleet, undefined, stateDirs);
   const state = new SchedulingState(fleet, driver, residency, now, w.schedulerTerm);
   const metrics = createMetrics(
@@ -122,5 +122,5 @@ export async function wireControlPlane(w: WiringInput): Promise<Wired> {
     fleet: () => fleet,
     onError: (what, err) => console.error(`${what}: ${err instanceof Error ? err.message : String(err)}`),
   });
-  return { cp, tenancy, keys: erasureFor(store, cp, sov), residency, datasetManifests, metrics, services };
+  return { cp, tenancy, keys: erasureFor(store, cp, sov, stateDirs), residency, datasetManifests, metrics, services };
 }

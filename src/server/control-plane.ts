@@ -65,7 +65,7 @@ export interface ControlPlaneDeps {
   /** Queued jobs one organisation may have at once (limits.ts); more are refused. */
   maxQueuedJobsPerOrg?: number;
   /** Deleted datasets' session state directories still to remove (workloads/state-dirs.ts), finished on recovery. */
-  stateDirs?: Pick<StateDirRemovals, 'recover'>;
+  stateDirs?: Pick<StateDirRemovals, 'recover' | 'start' | 'stop'>;
 }
 
 /** stopGrace: the grace period a stopped job gets (the deps' override, else the policy's). */
@@ -104,7 +104,7 @@ export class ControlPlane {
   /** Interactive sessions: the proxy's source, opens, idle timeouts (workloads/sessions.ts). */
   readonly sessions: Sessions;
   private readonly ctx: CycleContext;
-  private readonly stateDirs: Pick<StateDirRemovals, 'recover'> | null;
+  private readonly stateDirs: Pick<StateDirRemovals, 'recover' | 'start' | 'stop'> | null;
   private readonly runner: CycleRunner;
   private readonly observations: Observations;
   private readonly nodes: NodeStates;
@@ -207,10 +207,12 @@ export class ControlPlane {
     this.runner.startLoop();
     this.sessions.start();
     this.budgetAlerts.start();
+    this.stateDirs?.start();
   }
   async stop(): Promise<void> {
     this.sessions.stop();
     await this.budgetAlerts.stop();
+    await this.stateDirs?.stop();
     return this.runner.stop();
   }
   runCycle(): Promise<void> {

@@ -46,6 +46,11 @@ const REMAINS = [
 
 const ERASED_NAME = '[erased]';
 
+/** What removes session state directories (src/server/workloads/state-dirs.ts). */
+export interface StateDirFinisher {
+  finish(datasetId: string): Promise<boolean>;
+}
+
 export class Erasure {
   private readonly db: KeysDb;
 
@@ -56,6 +61,7 @@ export class Erasure {
     private readonly keys: KeyService,
     private readonly restrictions: Restrictions,
     private readonly now: () => number = () => Date.now(),
+    private readonly stateDirs?: StateDirFinisher,
   ) {
     this.db = keysDb(store.db);
   }
@@ -158,6 +164,23 @@ export class Erasure {
         await t.updateTable('users').set({ name: ERASED_NAME, email: null }).where('org_id', '=', org).execute();
       }
       await t.updateTable('orgs').set({ name: ERASED_NAME }).where('id', '=', org).execute();
+      // Session state directories (notebooks and all, written in clear by the sessions) go too: asked
+      // for here, carried out below, or by the periodic retry once a stopping session has ended.
+      const stateDatasets = await t
+        .selectFrom('jobs')
+        .select('state_dataset')
+        .distinct()
+        .where('org_id', '=', org)
+        .where('state_dataset', 'is not', null)
+        .execute();
+      for (const r of stateDatasets) {
+        if (!r.state_dataset) continue;
+        await t
+          .insertInto('dataset_state_removals')
+          .values({ dataset_id: r.state_dataset, org_id: org, requested_at: at })
+          .onConflict((oc) => oc.column('dataset_id').doNothing())
+          .execute();
+      }
       const certificate: ErasureCertificate = {
         type: 'gigafab-erasure-certificate-v1',
         id: `ec_${randomBytes(8).toString('hex')}`,
@@ -183,6 +206,7 @@ export class Erasure {
         remains: REMAINS,
         jobOutput:
           "sealed on the local driver's disks (AES-256-CTR, one key per job attempt derived from the org-data key, which is shredded: unreadable now) and deleted from its job directories (at once for ended jobs, when they end for stopping ones)",
+        stateDirectories: stateDatasets.flatMap((r) => (r.state_dataset ? [r.state_dataset] : [])),
       };
       await t
         .insertInto('org_erasures')
@@ -214,6 +238,7 @@ export class Erasure {
     // Job output the drivers hold on their disks was written by the jobs in clear: it is deleted.
     const all = await this.db.selectFrom('jobs').select('id').where('org_id', '=', org).execute();
     await this.cp.forgetJobOutput(all.map((j) => String(j.id)));
+    for (const d of cert.stateDirectories ?? []) await this.stateDirs?.finish(d).catch(() => false);
     await truncateWal(this.store);
     return cert;
   }

@@ -66,6 +66,8 @@ export const ErasureCertificateSchema = z.object({
   remains: z.array(z.string()),
   /** Job output the local driver kept on its disks: sealed under a key derived from the org-data key, and deleted. */
   jobOutput: z.string(),
+  /** Datasets whose session state directories (the local driver's) are removed; absent on older certificates. */
+  stateDirectories: z.array(z.string()).optional(),
 });
 
 /** keks.json of the local key provider: wrapped key-encryption keys by id. */

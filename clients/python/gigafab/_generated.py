@@ -597,6 +597,7 @@ class ErasureCertificate(_ErasureCertificateRequired, total=False):
     tenantData: Dict[str, Any]
     remains: List[str]
     jobOutput: str
+    stateDirectories: List[str]
 
 
 class ErasureRequest(TypedDict):

@@ -7,12 +7,14 @@
  * External KMS providers (customer-managed keys): GIGAFAB_KMS_PROVIDERS="name=url[,name=url]",
  * each with an optional bearer token in GIGAFAB_KMS_TOKEN_<NAME> (upper case, dashes as _).
  */
+
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { ControlPlane } from '../../server/control-plane.js';
 import type { ControlPlaneHooks, RestrictionCycle } from '../../server/ports.js';
 import type { Tenancy } from '../../server/tenancy/index.js';
 import type { Store } from '../../store/open-store.js';
+import type { StateDirFinisher } from '../erasure.js';
 import { Erasure } from '../erasure.js';
 import { Restrictions } from '../restriction.js';
 import { HttpKmsProvider } from './http-kms-provider.js';
@@ -80,7 +82,7 @@ export async function setupKeys(
 }
 
 /** erasureFor completes the services once the control plane (whose jobs erasure cancels) exists. */
-export function erasureFor(store: Store, cp: ControlPlane, s: KeysSetup): KeysServices {
-  const erasure = new Erasure(store, cp, s.tenancy, s.keys, s.restrictions);
+export function erasureFor(store: Store, cp: ControlPlane, s: KeysSetup, stateDirs?: StateDirFinisher): KeysServices {
+  const erasure = new Erasure(store, cp, s.tenancy, s.keys, s.restrictions, undefined, stateDirs);
   return { keys: s.keys, secrets: s.secrets, restrictions: s.restrictions, tenancy: s.tenancy, erasure };
 }

@@ -5,7 +5,8 @@
  * the sentence and fails); concurrent submissions let exactly one in; the dataset cannot be deleted
  * while a session holds it; once the session ended the next one claims it, and deleting the dataset
  * removes the directory the driver made, audited; a removal that did not happen (it failed, then the
- * server was killed) is finished at the next start.
+ * server was killed) is finished at the next start; erasing the organisation removes the state
+ * directories of its sessions, a running one's once it has stopped.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -77,7 +78,7 @@ for (const dialect of DIALECTS) {
       mkdirSync(datasetRoot);
       const database = dialect === 'postgres' ? await databaseFor(root) : undefined;
       w = await startSessionWorld(`gigafab-state-claim-${dialect}-`, { datasetRoot, database });
-      for (const name of ['notebooks', 'race', 'crash']) {
+      for (const name of ['notebooks', 'race', 'crash', 'erased']) {
         const r = await me()('POST', '/v1/projects/lab-ml/datasets', {
           name,
           classification: 'internal',
@@ -190,7 +191,7 @@ for (const dialect of DIALECTS) {
         // The errno only (node's rm reports ENOTDIR or EPERM here): paths inside the directory are the tenant's.
         assert.deepEqual(
           { ...failed?.after, error: null },
-          { directory: 'not removed', error: null, retry: 'at the next start' },
+          { directory: 'not removed', error: null, retry: 'every minute and at the next start' },
         );
         assert.match(failed?.after.error, /^E[A-Z]+$/);
         await w.server.stop('SIGKILL');
@@ -201,6 +202,34 @@ for (const dialect of DIALECTS) {
       await waitFor(async () => !existsSync(dirOf('crash')) || null, 'the restarted server to remove the directory');
       const audit = await waitFor(() => stateRemovedAudit(ds.crash!), 'the removal to be audited');
       assert.equal(audit.after.directory, 'removed');
+    });
+
+    // Last: the organisation is gone afterwards.
+    test("erasing the organisation removes its sessions' state directories, a running session's once it stopped", async () => {
+      const s = await me()('POST', '/v1/jobs', session(ds.erased!));
+      assert.equal(s.status, 201, JSON.stringify(s.body));
+      const note = join(dirOf('erased'), 'note.txt');
+      await waitFor(async () => existsSync(note) || null, 'the session to write its state', 60_000);
+      // The org admin erases the organisation while the session runs: erasure stops it, and the
+      // directory goes once it has ended (not on the minute's retry: the job's end triggers it).
+      const started = Date.now();
+      const erased = await admin()('POST', '/v1/orgs/lab/erasure', { confirm: 'lab', reason: 'contract ended' });
+      assert.equal(erased.status, 201, JSON.stringify(erased.body));
+      assert.ok(erased.body.jobsStopped.includes(s.body.id), JSON.stringify(erased.body.jobsStopped));
+      assert.ok(erased.body.stateDirectories.includes(ds.erased), JSON.stringify(erased.body.stateDirectories));
+      assert.ok(erased.body.stateDirectories.includes(ds.notebooks), 'a deleted dataset of the org is named too');
+      await waitFor(async () => !existsSync(dirOf('erased')) || null, 'the state directory to be removed', 30_000);
+      assert.ok(Date.now() - started < 30_000);
+      const op = api(w.server.url, w.server.operatorToken);
+      const removed = await waitFor(async () => {
+        const items = (await op('GET', '/v1/audit?limit=1000')).body.items ?? [];
+        return (
+          items.find(
+            (e: { action: string; objectId: string }) => e.action === 'dataset.state-removed' && e.objectId === ds.erased,
+          ) ?? null
+        );
+      }, 'the removal to be audited');
+      assert.equal(removed.org, 'lab');
     });
   });
 }
