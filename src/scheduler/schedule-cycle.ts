@@ -81,7 +81,14 @@ interface CycleContext {
  */
 type JobOutcome =
   | { ok: true; start: StartDecision; borrowed: boolean }
-  | { ok: false; reason: PendingReason; plan?: PreemptionPlan; blockedTypes?: GpuType[] };
+  | {
+      ok: false;
+      reason: PendingReason;
+      plan?: PreemptionPlan;
+      blockedTypes?: GpuType[];
+      /** Nodes a reservation for it must not use (a `required` spread member: its group's domains). */
+      avoid?: readonly number[];
+    };
 
 /**
  * ShapeCache maps (a, b, shape number) to a reason with nested maps: no key strings are built per
@@ -212,9 +219,10 @@ function tryJob(ctx: CycleContext, job: SchedJob, capacityKey: string): JobOutco
  * a member of its group (masked out of the placement indexes for the attempt, then restored). If none
  * fits: `preferred` runs the ordinary pipeline (sharing a node); `required` waits, with reason
  * `spread` when the job would fit on a node of its group, else with the ordinary reason of the
- * unmasked state (never a reservation: one planned without the mask could land on such a node).
- * Preemption for `required` is planned with the mask on, so victims are never evicted for a node
- * the replica may not use. Members never use or feed the class caches (see the main loop).
+ * unmasked state. Preemption for `required` is planned with the mask on, so victims are never
+ * evicted for a node the replica may not use; so is its backfill reservation (`avoid`: the caller
+ * masks those nodes while it reserves), so smaller jobs cannot starve it on the nodes it may use.
+ * Members never use or feed the class caches (see the main loop).
  */
 function trySpread(ctx: CycleContext, job: SchedJob, spread: NonNullable<SchedJob['spread']>, capacityKey: string): JobOutcome {
   return withSpread(ctx, job, spread, (preempt) => tryWhole(ctx, job, capacityKey, preempt), true);
@@ -247,13 +255,19 @@ function withSpread(
   }
   if (masked.ok || masked.plan) return masked;
   if (!required) return attempt(true);
+  // A reservation may be planned only where the replica may run: with these nodes masked.
+  const reserveOn =
+    preemptMasked && masked.blockedTypes && masked.blockedTypes.length > 0
+      ? { blockedTypes: masked.blockedTypes, avoid: avoided }
+      : {};
   const plain = attempt(false);
-  if (!plain.ok) return { ok: false, reason: plain.reason };
+  if (!plain.ok) return { ok: false, reason: plain.reason, ...reserveOn };
   const domains = over === 'node' ? occupied.length : new Set(occupied.map((i) => ctx.cluster.domainKey(i, over))).size;
   const gpuType = plain.start.placement.gpuType;
   return {
     ok: false,
     reason: REASON.spread(gpuType, job.gpusPerNode, spread.name ?? spread.group, spread.group, domains, over),
+    ...reserveOn,
   };
 }
 
@@ -781,11 +795,20 @@ function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOpti
       backfill &&
       outcome.blockedTypes &&
       outcome.blockedTypes.length > 0 &&
-      RESERVABLE.has(outcome.reason.code) &&
+      (RESERVABLE.has(outcome.reason.code) || outcome.avoid !== undefined) &&
       backfill.wants(job)
     ) {
+      // A `required` spread member plans only on nodes outside its group's domains.
+      const avoid = outcome.avoid ?? [];
+      cluster.maskNodes(avoid);
+      let reserved: ReturnType<Backfill['reserve']>;
+      try {
+        reserved = backfill.reserve(job, outcome.blockedTypes);
+      } finally {
+        cluster.unmaskNodes(avoid);
+      }
       // No plan frees enough for this shape: none will for the rest of its class this cycle.
-      if (!backfill.reserve(job, outcome.blockedTypes)) cls.mayReserve = false;
+      if (!reserved) cls.mayReserve = false;
     }
     return undefined;
   };

@@ -524,3 +524,57 @@ test('fractional replicas: preferred ones spread first, then share the group’s
   assert.equal(new Set(nodesOf(c, ['r1', 'r2'])).size, 2, 'the first two on distinct nodes');
   assert.ok(nodesOf(c, ['r1', 'r2']).includes(nodesOf(c, ['r3'])[0]), 'the third shares one of them');
 });
+
+test('required: a blocked replica reserves where it may run (outside its group), so a long job cannot take those GPUs', () => {
+  const fleet = makeFleet([{ site: 'a', gpuType: 'B200', count: 2 }]);
+  const on = (i: number, gpus: number[]) => ({ site: 'a', gpuType: 'B200', nodes: [{ node: fleet.nodes[i].id, gpus }] });
+  const running = (id: string, project: string, gpus: number, maxRuntimeSeconds: number) => ({
+    id,
+    project,
+    org: 'org1',
+    priority: 0,
+    gpus,
+    startedAt: 0,
+    borrowed: false,
+    preemptible: false,
+    maxRuntimeSeconds,
+  });
+  const world = () => {
+    const c = new ClusterModel(fleet);
+    // Node 0: replica r1 (never ends within the plan) and a job ending in 30 min; node 1: a job
+    // ending in 1 h and 4 free GPUs.
+    c.allocate('r1', 'p1', on(0, [0, 1, 2, 3]), 'org1', required.group);
+    c.allocate('z', 'p2', on(0, [4, 5, 6, 7]), 'org1');
+    c.allocate('x', 'p2', on(1, [0, 1, 2, 3]), 'org1');
+    return c;
+  };
+  const input = (queue: SchedJob[]) => ({
+    queue,
+    quotas: BIG_QUOTA,
+    now: 0,
+    running: [running('r1', 'p1', 4, 1_000_000), running('z', 'p2', 4, 1800), running('x', 'p2', 4, 3600)],
+    backfill: { enabled: true, reservations: 1, gangsOnly: false },
+  });
+  const r2 = job('r2', { spread: required, gpusPerNode: 8, priority: 900 });
+  const long = job('y', { project: 'p3', gpusPerNode: 4, priority: 100, maxRuntimeSeconds: 36_000 });
+  const c = world();
+  const r = scheduleCycle(c, input([r2, long]));
+  assert.equal(r.starts.length, 0, JSON.stringify(r.starts));
+  assert.equal(r.pending.get('r2')?.code, 'insufficient_capacity');
+  assert.deepEqual(
+    r.reservations?.map((x) => [x.jobId, x.start, x.placement.nodes.map((n) => n.node)]),
+    [['r2', 3_600_000, [fleet.nodes[1].id]]],
+    'reserved on node 1 when x ends, never on node 0 (its group runs there)',
+  );
+  assert.equal(r.pending.get('y')?.code, 'reserved', 'the long job does not take the reserved GPUs');
+  c.verifyIndexes();
+  // A short job that ends before the reservation starts still backfills those GPUs.
+  const short = job('s', { project: 'p3', gpusPerNode: 4, priority: 100, maxRuntimeSeconds: 600 });
+  const c2 = world();
+  const r3 = scheduleCycle(c2, input([r2, short]));
+  assert.deepEqual(
+    r3.starts.map((s) => [s.jobId, s.placement.nodes[0]?.node]),
+    [['s', fleet.nodes[1].id]],
+  );
+  c2.verifyIndexes();
+});
