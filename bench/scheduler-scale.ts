@@ -23,7 +23,11 @@
  * bench/results/scheduler-scale.svg), or `npx tsc -p . && node dist/bench/scheduler-scale.js`
  * (prints a table and JSON). SCALE_TRACE=1 prints every timed cycle's wall and CPU time. `--digest` adds to each
  * row a hash of every decision of every cycle (warm-up included; SCALE_DIGEST_TRACE=1 prints them
- * per cycle): two builds that print the same digest decided alike, bit for bit.
+ * per cycle): two builds that print the same digest decided alike, bit for bit. `--warm-runs N`
+ * runs each configuration N times first and discards those runs (rows carry `warmRuns`): the
+ * timed run then meets JIT-optimised code, as in a server that has been scheduling for a while.
+ * Without it, the first tens of cycles of a fresh process still pay for V8's tiering up (the
+ * 102,400-GPU turnover cycle costs ~1.5x more CPU cold than warm, 2026-12-07).
  */
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -526,6 +530,8 @@ export async function benchSchedulerScale(
     schedulers?: SchedulerKind[];
     turnover?: Turnover;
     digest?: boolean;
+    /** Discarded runs of each configuration before the timed one (JIT warm-up); default 0. */
+    warmRuns?: number;
   } = {},
 ): Promise<Record<string, unknown>[]> {
   const demo = loadFleetFile();
@@ -539,10 +545,21 @@ export async function benchSchedulerScale(
           // Side by side: the same seed, so both schedulers see the same fleet, jobs and history.
           for (const scheduler of opts.schedulers ?? ['scratch']) {
             const cycles = opts.cycles ?? 100;
+            // --warm-runs: the same configuration run first and thrown away, so that the timed run
+            // meets code V8 has already optimised, as a server that has run for a while does.
+            const warmRuns = opts.warmRuns ?? 0;
+            for (let w = 0; w < warmRuns; w++) {
+              runScale(fleet, scale, pending, cycles, 7 + scale + pending, opts.explain ?? true, mode, scheduler, opts.turnover);
+            }
+            if (warmRuns > 0) {
+              await new Promise((resolve) => setTimeout(resolve, 20));
+              gc.clear();
+            }
             const calibrationMs = calibrate();
             const row = {
               scale,
               calibrationMs,
+              warmRuns,
               ...runScale(
                 fleet,
                 scale,
@@ -808,6 +825,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       svg: { type: 'string' },
       'svg-cpu': { type: 'string' },
       turnover: { type: 'string' },
+      'warm-runs': { type: 'string' },
       digest: { type: 'boolean' },
     },
   });
@@ -839,6 +857,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     schedulers,
     turnover: values.turnover === undefined || values.turnover === 'auto' ? values.turnover : Number(values.turnover),
     digest: values.digest,
+    warmRuns: values['warm-runs'] ? Number(values['warm-runs']) : undefined,
   }).then(
     (rows) => {
       // --svg path: cycle time vs pending, one line per (fleet, scheduler), first mode run.
