@@ -41,6 +41,32 @@ for (const dialect of DIALECTS) {
     }
   });
 
+  test(`${dialect}: a cancel that lands between the start's commit and the hand-over still stops the job`, async () => {
+    const h = await harness({ openStore });
+    try {
+      const { job } = await h.cp.jobs.submit(h.tenant, h.spec({ gpusPerNode: 8 }), undefined);
+      // The cancel runs whole right after the start's transaction commits, before the runner goes on
+      // to hand the job over: as when both share one group commit and the cancel's caller resumes first.
+      const decide = h.store.decide.bind(h.store);
+      let cancel: Promise<unknown> | null = null;
+      h.store.decide = async (body) => {
+        const out = await decide(body);
+        if (!cancel && (await h.stateOf(job.id)) === 'running') {
+          cancel = h.cp.jobs.cancel(h.tenant, job.id);
+          await cancel;
+        }
+        return out;
+      };
+      await h.cp.runCycle();
+      assert.ok(cancel, 'the cancel ran between the commit and the hand-over');
+      await eventually(async () => (await h.stateOf(job.id)) === 'cancelled', 'the job to end cancelled');
+      assert.deepEqual(await h.eventTypes(job.id), ['queued', 'running', 'cancel-requested', 'started', 'cancelled']);
+      assert.equal(h.cp.runningCount(), 0);
+    } finally {
+      await h.close();
+    }
+  });
+
   test(`${dialect}: a preempted job is requeued and held back until the job it made room for has started`, async () => {
     const policy = PolicySchema.parse({ preemption: { enabled: true, minRuntimeSeconds: 0 } });
     const h = await harness({ openStore, policy });
