@@ -21,6 +21,7 @@ import type { ExecutionDriver } from './driver.js';
 import type { WorkloadProbes } from './kubernetes/workload.js';
 import { KubernetesDriver } from './kubernetes-driver.js';
 import { LocalDriver } from './local-driver.js';
+import { MASTER_PORTS } from './rendezvous.js';
 import { SimDriver } from './sim-driver.js';
 import { SiteRouterDriver } from './site-router.js';
 import { SlurmDriver } from './slurm-driver.js';
@@ -100,6 +101,11 @@ export const SlurmDriverConfigSchema = z
       .object({ from: z.number().int().min(1024).max(65535), to: z.number().int().min(1024).max(65535) })
       .strict()
       .refine((r) => r.from <= r.to, 'from must not exceed to')
+      // A gang's rank 0 listens on its master port on the node's network, next to the workloads.
+      .refine(
+        (r) => r.to < MASTER_PORTS.from || r.from > MASTER_PORTS.to,
+        `must not overlap the gangs' master ports ${MASTER_PORTS.from}-${MASTER_PORTS.to}`,
+      )
       .optional(),
     /** Report each ended job's energy as sacct measured it (ConsumedEnergyRaw); needs an acct_gather_energy plugin. */
     measureEnergy: z.boolean().default(false),

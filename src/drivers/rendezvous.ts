@@ -7,11 +7,20 @@
  */
 import type { Placement } from '../model/job.js';
 
-/** The master port of a job: the same on every rank, spread over 20000–29999 by the job id. */
+/**
+ * Master ports: 30000–32767, apart from the ports of sessions and services on the nodes (Slurm's
+ * workloadPorts, default 20000–29999; the local driver's come from the kernel's ephemeral range,
+ * 32768 and up on Linux). Rank 0 listens on the host network (local, Slurm): sharing a range with the
+ * workloads let a session hold a gang's master port, so rank 0 could not listen and rank 1 talked to
+ * the session instead (a CI flake of the Slurm gang test).
+ */
+export const MASTER_PORTS = { from: 30000, to: 32767 } as const;
+
+/** The master port of a job: the same on every rank, spread over MASTER_PORTS by the job id. */
 export function masterPort(jobId: string): number {
   let h = 0;
   for (const c of jobId) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return 20000 + (h % 10000);
+  return MASTER_PORTS.from + (h % (MASTER_PORTS.to - MASTER_PORTS.from + 1));
 }
 
 /**

@@ -106,7 +106,8 @@ describe('Slurm driver: OCI images with podman in the step', { skip: unavailable
     // Rank 0 listens on MASTER_PORT and prints what rank 1 sends; rank 1 retries until it connects.
     const script = [
       'echo "rank=$NODE_RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT index=$GIGAFAB_NODE_INDEX/$GIGAFAB_NODE_COUNT nodes=$GIGAFAB_NODES"',
-      'if [ "$NODE_RANK" = 0 ]; then nc -l -p "$MASTER_PORT" -w 30 | sed "s/^/rank0 got: /"; else',
+      // Not `nc -l | sed`: the pipe's status is sed's, so a port rank 0 cannot listen on ended in 0.
+      'if [ "$NODE_RANK" = 0 ]; then got=$(nc -l -p "$MASTER_PORT" -w 30) || { echo "rank0: nc -l failed"; exit 8; }; echo "rank0 got: $got"; else',
       '  i=0; until echo "hello from rank $RANK" | nc -w 2 "$MASTER_ADDR" "$MASTER_PORT"; do i=$((i+1)); [ $i -gt 100 ] && exit 9; sleep 0.2; done; fi',
     ].join('\n');
     const nodes = [

@@ -6,7 +6,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseNodeAddr, pickWorkloadPort } from '../../src/drivers/slurm/workload-port.js';
+import { SlurmDriverConfigSchema } from '../../src/drivers/config.js';
+import { MASTER_PORTS, masterPort } from '../../src/drivers/rendezvous.js';
+import { DEFAULT_WORKLOAD_PORTS, parseNodeAddr, pickWorkloadPort } from '../../src/drivers/slurm/workload-port.js';
 import { DomainError } from '../../src/model/errors.js';
 import { parseSshPublicKey } from '../../src/server/tenancy/ssh-keys.js';
 
@@ -78,4 +80,22 @@ test('workload ports: in the range, stable per job and attempt, never a taken on
   }
   const all = new Set(Array.from({ length: 10 }, (_, i) => range.from + i));
   await assert.rejects(pickWorkloadPort('7', 1, '10.0.0.5', all, range), /no free workload port/);
+});
+
+test("gangs' master ports and the workload ports never share a port: defaults apart, an overlapping site range refused", () => {
+  // The kernel's ephemeral ports (the local driver's workload ports) start above the master ports too.
+  assert.ok(MASTER_PORTS.from > DEFAULT_WORKLOAD_PORTS.to && MASTER_PORTS.to < 32768);
+  for (let i = 0; i < 2000; i++) {
+    const p = masterPort(`job-${i}`);
+    assert.ok(p >= MASTER_PORTS.from && p <= MASTER_PORTS.to, `${p}`);
+  }
+  const site = { kind: 'slurm', jobDir: '/shared/jobs', nodeMap: {} };
+  assert.deepEqual(SlurmDriverConfigSchema.parse({ ...site, workloadPorts: { from: 41000, to: 41999 } }).workloadPorts, {
+    from: 41000,
+    to: 41999,
+  });
+  assert.throws(
+    () => SlurmDriverConfigSchema.parse({ ...site, workloadPorts: { from: 29000, to: 30000 } }),
+    /must not overlap the gangs' master ports 30000-32767/,
+  );
 });

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PolicySchema } from '../../src/model/policy.js';
 import { queuedForScheduler } from '../../src/server/cycle/snapshot.js';
+import { insertEvent } from '../../src/server/job-events.js';
 import type { ResidencyGate } from '../../src/server/ports.js';
+import { EventTail } from '../../src/server/replica/event-tail.js';
 import { DIALECTS, storeOpener } from '../helpers/store-dialects.js';
 import { eventually, harness } from './harness.js';
 
@@ -36,6 +38,60 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await h.eventTypes(job.id), ['queued', 'running', 'cancel-requested', 'started', 'cancelled']);
       assert.equal(h.cp.runningCount(), 0);
       assert.equal(h.cp.cluster.allocationOf(job.id), undefined, 'its GPUs are free again');
+    } finally {
+      await h.close();
+    }
+  });
+
+  test(`${dialect}: a cancel that lands between the start's commit and the hand-over still stops the job`, async () => {
+    const h = await harness({ openStore });
+    try {
+      const { job } = await h.cp.jobs.submit(h.tenant, h.spec({ gpusPerNode: 8 }), undefined);
+      // The cancel runs whole right after the start's transaction commits, before the runner goes on
+      // to hand the job over: as when both share one group commit and the cancel's caller resumes first.
+      const decide = h.store.decide.bind(h.store);
+      let cancel: Promise<unknown> | null = null;
+      h.store.decide = async (body) => {
+        const out = await decide(body);
+        if (!cancel && (await h.stateOf(job.id)) === 'running') {
+          cancel = h.cp.jobs.cancel(h.tenant, job.id);
+          await cancel;
+        }
+        return out;
+      };
+      await h.cp.runCycle();
+      assert.ok(cancel, 'the cancel ran between the commit and the hand-over');
+      await eventually(async () => (await h.stateOf(job.id)) === 'cancelled', 'the job to end cancelled');
+      assert.deepEqual(await h.eventTypes(job.id), ['queued', 'running', 'cancel-requested', 'started', 'cancelled']);
+      assert.equal(h.cp.runningCount(), 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test(`${dialect}: a cancel asked on another replica, seen by the leader between the start's commit and the hand-over, stops the job`, async () => {
+    const h = await harness({ openStore });
+    try {
+      const { job } = await h.cp.jobs.submit(h.tenant, h.spec({ gpusPerNode: 8 }), undefined);
+      const tail = new EventTail(h.cp.cycleContext, () => true);
+      const decide = h.store.decide.bind(h.store);
+      let seen = false;
+      h.store.decide = async (body) => {
+        const out = await decide(body);
+        if (!seen && (await h.stateOf(job.id)) === 'running') {
+          seen = true;
+          // What a follower's cancel commits (cancel.ts), then the leader's next look at the events.
+          await h.store.write((trx) =>
+            insertEvent(trx, job.id, new Date(h.clock.t).toISOString(), 'cancel-requested', 'cancel requested elsewhere', null),
+          );
+          await tail.poll();
+        }
+        return out;
+      };
+      await h.cp.runCycle();
+      assert.ok(seen, 'the leader saw the cancel between the commit and the hand-over');
+      await eventually(async () => (await h.stateOf(job.id)) === 'cancelled', 'the job to end cancelled');
+      assert.equal(h.cp.runningCount(), 0);
     } finally {
       await h.close();
     }

@@ -64,6 +64,37 @@ test('local provider: root key file 0600, KEKs wrapped by it, destroy is final',
   await assert.rejects(new LocalFileKeyProvider(dir).unwrap(id, wrapped, Buffer.from('ctx')), KeyNotFoundError);
 });
 
+test('local provider on a directory replicas share: processes making keys at once keep every one, under one root key', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'gigafab-lp-shared-')), 'keys');
+  const provider = new URL('../../src/sovereignty/keys/local-provider.js', import.meta.url).href;
+  // Each process: its own provider on the shared directory, 25 KEKs, each wrapping its own id.
+  const script = `
+    const { LocalFileKeyProvider } = await import(${JSON.stringify(provider)});
+    const p = new LocalFileKeyProvider(process.argv[1]);
+    const out = [];
+    for (let i = 0; i < 25; i++) {
+      const id = await p.createKey('k' + i);
+      out.push([id, (await p.wrap(id, Buffer.from(id), Buffer.from('ctx'))).toString('base64')]);
+    }
+    process.stdout.write(JSON.stringify(out));`;
+  const run = () =>
+    new Promise<[string, string][]>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`key maker exited ${code}`))));
+    });
+  const made = (await Promise.all([run(), run(), run(), run()])).flat();
+  assert.equal(made.length, 100);
+  // A fresh instance (another replica) finds and opens every key any of them made.
+  const reader = new LocalFileKeyProvider(dir);
+  for (const [id, wrapped] of made)
+    assert.equal((await reader.unwrap(id, Buffer.from(wrapped, 'base64'), Buffer.from('ctx'))).toString(), id);
+  assert.equal(Object.keys(JSON.parse(readFileSync(join(dir, 'keks.json'), 'utf8'))).length, 100);
+});
+
 test('KeyService: encrypt/decrypt per object, AAD binds the object, each use is audited, shredding is final', async () => {
   const { store, dir } = await freshStore();
   const keys = new KeyService(store, new Map([['local', new LocalFileKeyProvider(join(dir, 'keys'))]]));

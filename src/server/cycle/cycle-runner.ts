@@ -243,15 +243,27 @@ export class CycleRunner {
   /** Steps 4 and 5: persist every start in one transaction; what it did not commit is handed back. */
   private async persist(result: IncrementalCycleResult, now: number): Promise<CommittedStart[]> {
     const { state } = this.ctx;
+    // Counted as handed over from before the commit: a cancel answered between the commit and the
+    // hand-over (one group commit answers both, the cancel's caller may resume first) found the job
+    // neither running nor being handed over, told the driver to stop a job it did not have yet, and
+    // the job then ran on. Now that stop waits for the hand-over (stop.ts).
+    for (const s of result.starts) state.handingOver.add(s.jobId);
     let persisted: Awaited<ReturnType<typeof persistStarts>>;
     try {
       persisted = await persistStarts(this.ctx, result.starts, now);
     } catch (err) {
-      for (const s of result.starts) uncommit(state.cluster, s);
+      for (const s of result.starts) {
+        uncommit(state.cluster, s);
+        notHandedOver(state, s.jobId);
+      }
       throw err;
     }
     const committedIds = new Set(persisted.committed.map((c) => c.id));
-    for (const s of result.starts) if (!committedIds.has(s.jobId)) uncommit(state.cluster, s);
+    for (const s of result.starts) {
+      if (committedIds.has(s.jobId)) continue;
+      uncommit(state.cluster, s);
+      notHandedOver(state, s.jobId);
+    }
     if (persisted.refused.length > 0) state.reconstrainQueued();
     return persisted.committed;
   }
@@ -260,13 +272,20 @@ export class CycleRunner {
   private async adoptStarts(committed: CommittedStart[], result: IncrementalCycleResult, now: number): Promise<CommittedStart[]> {
     const { state } = this.ctx;
     const borrowed = new Map(result.starts.filter((s) => s.borrowed).map((s) => [s.jobId, s.lenders]));
-    for (const c of committed) {
-      const spec = state.queuedSpecs.get(c.id) ?? (await this.specOf(c.id));
-      state.dequeue(c.id);
-      const placement = state.cluster.allocationOf(c.id)!;
-      const row = { org_id: c.org, project_id: spec.project, priority: PRIORITY_CLASSES[spec.priorityClass] };
-      state.addRunning(c.id, row, spec, placement, now, borrowed.has(c.id), borrowed.get(c.id));
-      handOver(this.ctx, c, spec, now, this.report);
+    let handed = 0;
+    try {
+      for (const c of committed) {
+        const spec = state.queuedSpecs.get(c.id) ?? (await this.specOf(c.id));
+        state.dequeue(c.id);
+        const placement = state.cluster.allocationOf(c.id)!;
+        const row = { org_id: c.org, project_id: spec.project, priority: PRIORITY_CLASSES[spec.priorityClass] };
+        state.addRunning(c.id, row, spec, placement, now, borrowed.has(c.id), borrowed.get(c.id));
+        handOver(this.ctx, c, spec, now, this.report);
+        handed++;
+      }
+    } finally {
+      // A failure before its hand-over (its spec unreadable) leaves no job waiting for one.
+      for (const c of committed.slice(handed)) notHandedOver(state, c.id);
     }
     return committed;
   }
@@ -302,6 +321,12 @@ export class CycleRunner {
  * uncommit: a start the store did not commit gives back its GPUs and, where its GPU is idle again,
  * the partition mode it had (the re-partition was never recorded, so it never happened).
  */
+/** notHandedOver: a start that will not reach its driver waits for no hand-over (nor sends a stop after it). */
+function notHandedOver(state: CycleContext['state'], id: string): void {
+  state.handingOver.delete(id);
+  state.stopAfterStart.delete(id);
+}
+
 function uncommit(cluster: ClusterModel, s: CycleResult['starts'][number]): void {
   cluster.release(s.jobId);
   for (const r of [...(s.repartitions ?? [])].reverse()) {

@@ -132,7 +132,12 @@ export class EventTail {
     } else if (TERMINAL_STATES.has(job.state as never) && state.queue.has(id)) {
       state.dequeue(id);
       state.poke();
-    } else if (job.state === 'running' && state.running.has(id) && events.some((e) => e.type === 'cancel-requested')) {
+    } else if (
+      job.state === 'running' &&
+      // Being handed over: stopOnDriver keeps the stop until the driver has the job.
+      (state.running.has(id) || state.handingOver.has(id)) &&
+      events.some((e) => e.type === 'cancel-requested')
+    ) {
       void stopOnDriver(this.ctx, id, this.ctx.grace);
     }
   }

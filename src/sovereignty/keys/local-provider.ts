@@ -3,9 +3,27 @@
  * KEK; the wrapped KEKs live in `keks.json` (mode 0600) beside it, in a directory apart from the
  * database (SCS-0116: the master key is not stored with the keys it protects). Destroying a key
  * rewrites keks.json without it (atomic rename), so the KEK is gone for good.
+ *
+ * Replicas share this directory (a volume): each change of keks.json is a read-modify-write under
+ * `keks.lock` (made with O_EXCL), so two replicas making their organisation's first KEK at once
+ * both keep theirs. Without it one rename overwrote the other's key: the KEK the database named was
+ * gone, and the other replicas answered `key_destroyed` for a live organisation (a CI flake).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { parseJson } from '../../model/json.js';
 import { StoredKeksSchema } from '../stored-json.js';
@@ -16,6 +34,18 @@ interface StoredKek {
   wrapped: string;
   label: string;
   createdAt: string;
+}
+
+const LOCK_POLL_MS = 5;
+const LOCK_WAIT_MS = 30_000;
+const STALE_LOCK_MS = 10_000;
+
+function lockAgeMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0; // gone meanwhile: try again
+  }
 }
 
 export class LocalFileKeyProvider implements KeyProvider {
@@ -32,7 +62,18 @@ export class LocalFileKeyProvider implements KeyProvider {
     if (this.rootKey) return this.rootKey;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = join(this.dir, 'root.key');
-    if (!existsSync(path)) writeFileSync(path, newKey(), { mode: 0o600, flag: 'wx' });
+    if (!existsSync(path)) {
+      // Published whole with link(), which fails if another replica's is there already: then theirs is used.
+      const tmp = `${path}.${process.pid}.tmp`;
+      writeFileSync(tmp, newKey(), { mode: 0o600 });
+      try {
+        linkSync(tmp, path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+    }
     chmodSync(path, 0o600);
     const key = readFileSync(path);
     if (key.length !== KEY_BYTES) throw new Error(`${path} is not a 32-byte key`);
@@ -47,6 +88,31 @@ export class LocalFileKeyProvider implements KeyProvider {
   private load(): Record<string, StoredKek> {
     const path = this.storePath();
     return existsSync(path) ? parseJson(readFileSync(path, 'utf8'), StoredKeksSchema, path) : {};
+  }
+
+  /** update changes keks.json under the directory's lock: no other process writes it meanwhile. */
+  private async update(change: (keks: Record<string, StoredKek>) => boolean): Promise<void> {
+    const lock = join(this.dir, 'keks.lock');
+    for (let waited = 0; ; waited += LOCK_POLL_MS) {
+      try {
+        const fd = openSync(lock, 'wx', 0o600);
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      // The section under the lock takes milliseconds: an old lock is one a killed process left.
+      if (lockAgeMs(lock) > STALE_LOCK_MS) rmSync(lock, { force: true });
+      else if (waited > LOCK_WAIT_MS) throw new Error(`${lock} is held by another process for too long`);
+      else await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+    }
+    try {
+      const keks = this.load();
+      if (change(keks)) this.save(keks);
+    } finally {
+      rmSync(lock, { force: true });
+    }
   }
 
   private save(keks: Record<string, StoredKek>): void {
@@ -68,13 +134,15 @@ export class LocalFileKeyProvider implements KeyProvider {
   async createKey(label: string): Promise<string> {
     const keyId = `lk_${randomBytes(8).toString('hex')}`;
     const kek = newKey();
-    const keks = this.load();
-    keks[keyId] = {
+    const stored: StoredKek = {
       wrapped: seal(this.root(), kek, aadOf('local-kek', keyId)).toString('base64'),
       label,
       createdAt: new Date().toISOString(),
     };
-    this.save(keks);
+    await this.update((keks) => {
+      keks[keyId] = stored;
+      return true;
+    });
     this.material.set(keyId, kek);
     return keyId;
   }
@@ -90,10 +158,8 @@ export class LocalFileKeyProvider implements KeyProvider {
   async destroy(keyId: string): Promise<void> {
     this.material.get(keyId)?.fill(0);
     this.material.delete(keyId);
-    const keks = this.load();
-    if (!(keyId in keks)) return;
-    delete keks[keyId];
-    this.save(keks);
+    if (!(keyId in this.load())) return;
+    await this.update((keks) => delete keks[keyId]);
   }
 
   async hasKey(keyId: string): Promise<boolean> {
