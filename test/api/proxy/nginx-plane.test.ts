@@ -5,12 +5,14 @@
  * admitted by gigafab (another organisation's token: the same 404 problem as for an unknown
  * workload); everything else — an unknown host, a session that is not ready — reaches gigafab's own
  * proxy behind nginx and gets its answers. A crashed replica costs no GET (nginx retries it on the
- * other), SSE streams as written, nginx's access log feeds the service's statistics, and a revoked
- * API key stops working at once (the API empties nginx's admission cache).
+ * other; with none left a GET goes on to gigafab's proxy, a POST gets 502), SSE streams as written,
+ * nginx's access log feeds the service's statistics and the rate limits, and a revoked API key stops
+ * working at once (the API empties nginx's admission cache).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { addLabTenant, startLocalSiteServer } from '../../helpers/local-site.js';
@@ -237,4 +239,57 @@ test('when its only replica is dead: a GET goes on to gigafab’s proxy, a POST 
   assert.ok(getAnswer.status === 200 || getAnswer.status === 503, `${getAnswer.status} ${getAnswer.body}`);
   if (getAnswer.status === 503) assert.equal(problemOf(getAnswer).code, 'not_ready');
   assert.equal((await user('DELETE', `/v1/services/${id}`)).status, 204);
+});
+
+test('an organisation over its rate limit gets 429, also while nginx answers its admission from the cache', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gigafab-nginx-limits-'));
+  const limits = join(dir, 'limits.yaml');
+  const limit = 40;
+  writeFileSync(limits, `rateLimits: { proxyPerOrg: { requests: ${limit}, perSeconds: 60 } }\n`);
+  const s = await startLocalSiteServer('gigafab-nginx-plane-limits-', '', [
+    '--proxy-port',
+    '0',
+    '--proxy-data-plane',
+    'nginx',
+    '--limits',
+    limits,
+  ]);
+  try {
+    const port = Number(/workload proxy: http:\/\/\*\.localhost:(\d+)/.exec(s.output())?.[1]);
+    const t = await addLabTenant(api(s.url, s.operatorToken), { name: 'L', role: 'member' });
+    const me = api(s.url, t);
+    const r = await me('POST', '/v1/services', { name: 'limited', project: 'lab-ml', template, replicas: 1, ...probes });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const id: string = r.body.id;
+    await waitFor(
+      async () => (await me('GET', `/v1/services/${id}`)).body.replicas.some((x: Replica) => x.phase === 'ready'),
+      'ready',
+    );
+    // Routed once nginx reloaded (asked through /metrics: a request through the proxy would count).
+    await waitFor(async () => {
+      const m = await fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${s.operatorToken}` } });
+      return /gigafab_proxy_nginx\{what="reloads"\} [1-9]/.test(await m.text());
+    }, 'nginx reloaded with the route');
+    await new Promise((res) => setTimeout(res, 500));
+    const answers: Answer[] = [];
+    const saved = proxyPort;
+    proxyPort = port;
+    try {
+      for (let i = 0; i < limit + 20; i++) answers.push(await svc(id, '/v1/predict?x=1', { token: t }));
+    } finally {
+      proxyPort = saved;
+    }
+    const ok = answers.filter((a) => a.status === 200);
+    assert.ok(ok.length > 0 && ok.every((a) => a.headers['x-gigafab-route'] === 'nginx'), 'forwarded by nginx');
+    assert.ok(ok.length <= limit + 3, `${ok.length} answered for a limit of ${limit}`);
+    const refused = answers.filter((a) => a.status !== 200);
+    assert.ok(refused.length > 0, 'the limit was enforced');
+    for (const a of refused) {
+      assert.equal(a.status, 429, a.body);
+      assert.equal(problemOf(a).code, 'rate_limited');
+      assert.ok(Number(a.headers['retry-after']) >= 1);
+    }
+  } finally {
+    await s.stop();
+  }
 });
