@@ -26,7 +26,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
@@ -288,6 +288,42 @@ ${servers}
 `;
 }
 
+/**
+ * stopStale: what a gigafab killed without its shutdown left in `prefix` — its nginx (still on the
+ * port; found by its pid file and its command line) and its admission cache (credentials as keys).
+ */
+async function stopStale(prefix: string): Promise<void> {
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(prefix, f), 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const old = read('admissions-dir');
+  if (old.includes('gigafab-nginx-admissions-')) rmSync(old, { recursive: true, force: true });
+  const pid = Number(read('nginx.pid'));
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return;
+  }
+  if (!alive(pid) || !cmd.includes('nginx') || !cmd.includes(join(prefix, 'nginx.conf'))) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** alive: a process that runs (not gone, not a zombie nobody reaped yet). */
+export function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** startNginxPlane: the control listener, the log listener, then nginx; resolves once nginx listens. */
 export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane> {
   // Written into the config as is: a name, nothing nginx would read as syntax.
@@ -296,8 +332,10 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
   mkdirSync(join(prefix, 'tmp'), { recursive: true, mode: 0o700 });
   // Cached admissions are keyed on credentials: kept in memory (/dev/shm) where there is one, never
   // beyond this run (removed at start and at close).
+  await stopStale(prefix);
   const shm = existsSync('/dev/shm') ? '/dev/shm' : prefix;
   const cacheDir = mkdtempSync(join(shm, 'gigafab-nginx-admissions-'));
+  writeFileSync(join(prefix, 'admissions-dir'), cacheDir, { mode: 0o600 });
   const secret = randomBytes(24).toString('hex');
   const counts = { reloads: 0, asked: 0, logged: 0 };
   let generation = 0;
