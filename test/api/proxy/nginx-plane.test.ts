@@ -6,6 +6,7 @@
  * workload); everything else — an unknown host, a session that is not ready — reaches gigafab's own
  * proxy behind nginx and gets its answers. A crashed replica costs no GET (nginx retries it on the
  * other; with none left a GET goes on to gigafab's proxy, a POST gets 502), SSE streams as written,
+ * an upgraded connection (a WebSocket's) passes both ways,
  * nginx's access log feeds the service's statistics and the rate limits, and a revoked API key stops
  * working at once (the API empties nginx's admission cache).
  */
@@ -96,6 +97,27 @@ const probes = {
   liveness: { path: '/healthz', periodSeconds: 5, timeoutSeconds: 1, failureThreshold: 3 },
 };
 const template = { gpuType: 'L4', gpusPerNode: 1, command: [process.execPath, MODEL_SERVER], env: { READY_DELAY_MS: '200' } };
+// A replica that stops listening on POST /admin/close but keeps running: with its probes 30 s apart
+// gigafab still counts it ready, so what meets the dead port is nginx alone (no race with gigafab).
+const CLOSABLE = `const http = require('node:http');
+const s = http.createServer((req, res) => {
+  if (req.url === '/admin/close') {
+    res.setHeader('connection', 'close');
+    res.end('closing');
+    s.close();
+    s.closeAllConnections();
+    return;
+  }
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ pid: process.pid, url: req.url }));
+});
+s.listen(Number(process.env.GIGAFAB_PORT), '127.0.0.1');`;
+const slowProbes = {
+  readiness: { path: '/healthz', periodSeconds: 30, timeoutSeconds: 1, failureThreshold: 1 },
+  liveness: { path: '/healthz', periodSeconds: 30, timeoutSeconds: 1, failureThreshold: 3 },
+};
+const closable = { gpuType: 'L4', gpusPerNode: 1, command: [process.execPath, '-e', CLOSABLE] };
+
 interface Replica {
   jobId: string;
   phase: string;
@@ -110,8 +132,23 @@ async function routedService(name: string, replicas: number, extra: Record<strin
   const r = await user('POST', '/v1/services', { name, project: 'lab-ml', template, replicas, ...probes, ...extra });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const id: string = r.body.id;
-  await waitFor(async () => (await readyOf(id)).length === replicas, `${replicas} ready replicas`, 60_000);
+  const ready = await waitFor(
+    async () => {
+      const rs = await readyOf(id);
+      return rs.length === replicas ? rs : null;
+    },
+    `${replicas} ready replicas`,
+    60_000,
+  );
+  // Every ready replica in the workload's upstream in nginx's config (gigafab writes it, then reloads nginx).
+  await waitFor(async () => {
+    const conf = readFileSync(join(server.dataDir, 'nginx', 'nginx.conf'), 'utf8');
+    const block = new RegExp(`upstream gf_${id} \\{[^}]*\\}`).exec(conf)?.[0] ?? '';
+    return ready.every((r) => block.includes(`server ${r.endpoint} `));
+  }, 'every ready replica in nginx’s config');
   await waitFor(async () => (await svc(id, '/healthz')).headers['x-gigafab-route'] === 'nginx', 'nginx routes the service');
+  // The reload that followed the last write: nginx starts new workers within milliseconds.
+  await new Promise((r) => setTimeout(r, 300));
   return id;
 }
 
@@ -126,9 +163,10 @@ test('a ready service answers through nginx, which forwards it itself; its stati
   shared = await routedService('routed', 2);
   const before = (await serviceOf(shared)).traffic.requests as number;
   const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => svc(shared, `/v1/predict?x=${i}&ms=30`)));
+  const replicas = JSON.stringify((await serviceOf(shared)).replicas);
   for (const a of answers) {
     assert.equal(a.status, 200, a.body);
-    assert.equal(a.headers['x-gigafab-route'], 'nginx');
+    assert.equal(a.headers['x-gigafab-route'], 'nginx', `${a.body} ${replicas}`);
   }
   // The requests reach the counters the autoscaler and `service show` read (from nginx's access log).
   const traffic = await waitFor(async () => {
@@ -179,17 +217,20 @@ test('an unknown host and a session that is not ready: gigafab’s own proxy ans
   assert.equal((await user('POST', `/v1/jobs/${r.body.id}/cancel`)).status, 202);
 });
 
-test('a replica that crashed costs no GET: nginx retries it on the other replica', async () => {
-  assert.ok(shared);
-  const [victim] = await readyOf(shared);
+test('a dead replica costs no GET: nginx retries it on the other replica', async () => {
+  const id = await routedService('closable', 2, { template: closable, ...slowProbes });
+  const [victim] = await readyOf(id);
   assert.ok(victim?.endpoint);
-  await fetch(`http://${victim.endpoint}/admin/crash`, { method: 'POST' }).catch(() => null);
-  // At once, before gigafab has seen the replica go: both replicas are still in nginx's upstream.
-  const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => svc(shared, `/v1/predict?x=${i}`)));
+  assert.equal((await fetch(`http://${victim.endpoint}/admin/close`, { method: 'POST' })).status, 200);
+  const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => svc(id, `/v1/predict?x=${i}`)));
   assert.deepEqual(
     answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`),
     [],
     'every GET was answered',
+  );
+  assert.ok(
+    answers.every((a) => a.headers['x-gigafab-route'] === 'nginx'),
+    'answered by nginx’s retry, not by gigafab',
   );
   const log = readFileSync(join(server.dataDir, 'nginx', 'error.log'), 'utf8');
   assert.match(
@@ -197,10 +238,7 @@ test('a replica that crashed costs no GET: nginx retries it on the other replica
     new RegExp(`connect\\(\\) failed .* upstream: "http://${victim.endpoint.replaceAll('.', '\\.')}/`),
     'nginx met the dead replica',
   );
-  assert.ok(
-    answers.every((a) => a.headers['x-gigafab-route'] === 'nginx'),
-    'answered by nginx’s retry, not by gigafab',
-  );
+  assert.equal((await user('DELETE', `/v1/services/${id}`)).status, 204);
 });
 
 test('a stream passes through nginx as the replica writes it', async () => {
@@ -219,6 +257,57 @@ test('a stream passes through nginx as the replica writes it', async () => {
   assert.ok(s.lastMs - s.firstMs >= 120, `first byte at ${s.firstMs} ms, last at ${s.lastMs} ms`);
 });
 
+// A replica that answers /healthz and echoes an upgraded connection (what a WebSocket needs of a proxy).
+const ECHO = `const http = require('node:http');
+const s = http.createServer((req, res) => res.end('ok'));
+s.on('upgrade', (req, socket) => {
+  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\n\\r\\n');
+  socket.pipe(socket);
+});
+s.listen(Number(process.env.GIGAFAB_PORT), '127.0.0.1');`;
+
+test('an upgraded connection (WebSocket) passes through nginx both ways', async () => {
+  const r = await user('POST', '/v1/services', {
+    name: 'echo',
+    project: 'lab-ml',
+    template: { gpuType: 'L4', gpusPerNode: 1, command: [process.execPath, '-e', ECHO] },
+    replicas: 1,
+    ...probes,
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const id: string = r.body.id;
+  await waitFor(async () => (await readyOf(id)).length === 1, 'a ready replica', 60_000);
+  await waitFor(async () => (await svc(id, '/healthz')).headers['x-gigafab-route'] === 'nginx', 'nginx routes the service');
+  const echoed = await new Promise<{ route: unknown; text: string }>((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port: proxyPort,
+      path: '/ws',
+      agent,
+      headers: { host: `${id}.localhost:${proxyPort}`, authorization: `Bearer ${token}`, connection: 'Upgrade', upgrade: 'echo' },
+    });
+    req.on('upgrade', (res, socket) => {
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => {
+        text += d;
+        if (text.length >= 9) {
+          socket.destroy();
+          resolve({ route: res.headers['x-gigafab-route'], text });
+        }
+      });
+      socket.write('ping ');
+      setTimeout(() => socket.write('pong'), 50);
+    });
+    req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(echoed.text, 'ping pong');
+  assert.equal(echoed.route, 'nginx');
+  assert.equal((await user('DELETE', `/v1/services/${id}`)).status, 204);
+});
+
 test('a public service’s API key admitted by nginx stops working at once when revoked (the cache is emptied)', async () => {
   const admin = api(server.url, await tenantToken(op, 'lab', { name: 'A', role: 'admin' }));
   const id = await routedService('public', 1, { visibility: 'public' });
@@ -231,16 +320,18 @@ test('a public service’s API key admitted by nginx stops working at once when 
 });
 
 test('when its only replica is dead: a GET goes on to gigafab’s proxy, a POST gets the 502 problem', async () => {
-  const id = await routedService('lonely', 1);
+  const id = await routedService('lonely', 1, { template: closable, ...slowProbes });
   const [victim] = await readyOf(id);
   assert.ok(victim?.endpoint);
-  await fetch(`http://${victim.endpoint}/admin/crash`, { method: 'POST' }).catch(() => null);
-  const [post, getAnswer] = await Promise.all([svc(id, '/v1/predict', { method: 'POST' }), svc(id, '/v1/predict?x=1')]);
+  assert.equal((await fetch(`http://${victim.endpoint}/admin/close`, { method: 'POST' })).status, 200);
+  const post = await svc(id, '/v1/predict', { method: 'POST' });
   assert.equal(post.status, 502, post.body);
   assert.equal(problemOf(post).code, 'upstream_unreachable');
-  // gigafab's proxy resolves afresh: the replacement (a cold start) or its 503; never nginx's own page.
-  assert.ok(getAnswer.status === 200 || getAnswer.status === 503, `${getAnswer.status} ${getAnswer.body}`);
-  if (getAnswer.status === 503) assert.equal(problemOf(getAnswer).code, 'not_ready');
+  // gigafab's proxy resolves afresh: the replica it still counts ready refuses too, so its 503.
+  const get = await svc(id, '/v1/predict?x=1');
+  assert.equal(get.status, 503, get.body);
+  assert.equal(problemOf(get).code, 'not_ready');
+  assert.ok(Number(get.headers['retry-after']) >= 1);
   assert.equal((await user('DELETE', `/v1/services/${id}`)).status, 204);
 });
 
