@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -48,6 +49,32 @@ function startBareNodeProxy(backend: string, hook: string): Promise<{ url: strin
       if (m) resolve({ url: `http://127.0.0.1:${m[1]}`, pid: p.pid ?? 0, stop: () => p.kill('SIGTERM') });
     });
   });
+}
+
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].some((p) => existsSync(p));
+
+/** routedByNginx: until nginx forwards the service itself (its answers say X-Gigafab-Route: nginx). */
+async function routedByNginx(port: number, id: string, token: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const route = await new Promise<unknown>((resolve) => {
+      const req = get(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/healthz',
+          headers: { host: `${id}.localhost:${port}`, authorization: `Bearer ${token}` },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.headers['x-gigafab-route']);
+        },
+      );
+      req.on('error', () => resolve(null));
+    });
+    if (route === 'nginx') return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error('nginx did not route the service');
 }
 
 /** The hook every server process loads: its event-loop delay every 500 ms, one JSON line. */
@@ -109,6 +136,8 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
   try {
     servers.push({ name: 'gigafab-in-process', server: await proxyServer(0) });
     for (const n of workerCounts) servers.push({ name: `gigafab-workers-${n}`, server: await proxyServer(n) });
+    // nginx as gigafab's data plane (api/proxy/nginx-plane.ts): nginx forwards, gigafab admits.
+    if (NGINX) servers.push({ name: 'gigafab-nginx', server: await proxyServer(0, undefined, ['--proxy-data-plane', 'nginx']) });
     if (baseBin) servers.push({ name: `gigafab-base-workers-${BASE_WORKERS}`, server: await proxyServer(BASE_WORKERS, baseBin) });
     const path = '/v1/predict?x=42';
     const targets: { target: string; url: string; headers: Record<string, string>; pid: number | null }[] = [];
@@ -118,6 +147,7 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
       const svc = await readyService(s.server);
       services.push({ server: s.server, token: svc.token, id: svc.id });
       if (!endpoint) endpoint = svc.endpoint;
+      if (s.name === 'gigafab-nginx') await routedByNginx(svc.port, svc.id, svc.token);
       targets.push({
         target: s.name,
         url: `http://127.0.0.1:${svc.port}${path}`,
@@ -249,7 +279,8 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
 // `node dist/bench/proxy-latency.js [out.json]` runs it alone (also `npm run bench -- proxy-latency`).
 if (process.argv[1]?.endsWith('proxy-latency.js')) {
   const rounds = Number(process.env.GIGAFAB_BENCH_ROUNDS ?? 3);
-  const r = await benchProxyLatency(1000, 16, 5, rounds);
+  const seconds = Number(process.env.GIGAFAB_BENCH_SECONDS ?? 5);
+  const r = await benchProxyLatency(1000, 16, seconds, rounds);
   console.table(r.idle);
   console.table(r.summary);
   const out = process.argv[2];

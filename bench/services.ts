@@ -110,11 +110,12 @@ export async function readyService(server: TestServer) {
   return { port, token, id, endpoint };
 }
 
-export const proxyServer = (workers: number, bin?: string) =>
+/** extra: more server flags (e.g. `--proxy-data-plane nginx`). */
+export const proxyServer = (workers: number, bin?: string, extra: string[] = []) =>
   startLocalSiteServer(
     'gigafab-bench-svc-',
     '',
-    ['--proxy-port', '0', '--proxy-workers', String(workers), '--limits', limitsFile()],
+    ['--proxy-port', '0', '--proxy-workers', String(workers), '--limits', limitsFile(), ...extra],
     bin,
   );
 

@@ -8,6 +8,7 @@ npm run build --silent
 npx biome check src test bench console
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 bash scripts/ensure-chromium.sh
+bash scripts/ensure-nginx.sh  # the nginx data plane tests (test/api/proxy/nginx-plane.test.ts) run Debian's nginx as gigafab's proxy
 bash scripts/ensure-python.sh  # the Python SDK tests run Debian's python3
 bash scripts/ensure-postgres.sh  # the store and server tests on PostgreSQL start a throwaway cluster
 bash scripts/ensure-patroni.sh  # the HA test (test/ha) runs etcd and two Patroni-managed PostgreSQL members on loopback

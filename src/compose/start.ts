@@ -49,7 +49,7 @@ export interface ServerOptions {
   /** JSON logs on stderr from this level on (default info; `silent` turns them off). */
   logLevel?: LogLevel;
   /** The workload proxy for sessions and services (its own listener); absent: none runs. */
-  proxy?: Omit<ProxyConfig, 'host'>;
+  proxy?: Omit<ProxyConfig, 'host' | 'nginx'> & { nginx?: { bin?: string; workers?: number } };
 }
 
 export const VERSION = '0.1.0';
@@ -134,7 +134,11 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
   const lockbox = new Lockbox(store);
   const proxy = opts.proxy
     ? await startWorkloadProxy(
-        { ...opts.proxy, host: opts.host },
+        {
+          ...opts.proxy,
+          host: opts.host,
+          nginx: { ...opts.proxy.nginx, stateDir: join(dataDir, 'nginx') },
+        },
         { cp, tenancy, lockbox, limits, services, registry: metrics.registry },
       )
     : null;
@@ -192,7 +196,9 @@ export async function startServer(opts: ServerOptions): Promise<{ url: string; c
       `  scheduler: ${recovered.role}${store.dialect === 'postgres' ? ` (lease ${lease.holder}, fencing token ${lease.view().token})` : ''}`,
       `  API docs: ${url}/v1/docs`,
       ...(proxy
-        ? [`  workload proxy: ${proxy.url}${opts.proxy?.workers ? ` (${opts.proxy.workers} worker processes)` : ''}`]
+        ? [
+            `  workload proxy: ${proxy.url}${opts.proxy?.dataPlane === 'nginx' ? ' (nginx data plane)' : opts.proxy?.workers ? ` (${opts.proxy.workers} worker processes)` : ''}`,
+          ]
         : []),
       operator.token
         ? `  operator token (shown once, also saved to ${operator.path}):\n  ${operator.token}`

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
 import { ProxyAccess, type ProxyAccessDeps } from '../api/proxy/access.js';
 import { type ProxyLinks, proxyLinks } from '../api/proxy/links.js';
+import { startNginxPlane } from '../api/proxy/nginx-plane.js';
 import { OpenTickets } from '../api/proxy/open-tickets.js';
 import { createWorkloadProxy } from '../api/proxy/proxy-server.js';
 import { startProxyWorkers } from '../api/proxy/workers.js';
@@ -28,6 +29,13 @@ export interface ProxyConfig {
   publicPort?: number;
   /** Proxy worker processes sharing the listener (0, the default: the proxy runs in the server process). */
   workers?: number;
+  /**
+   * node (default): the proxy forwards in this process (or its workers). nginx: gigafab runs nginx
+   * on the proxy's port as the data plane (api/proxy/nginx-plane.ts); admission stays here.
+   */
+  dataPlane?: 'node' | 'nginx';
+  /** With dataPlane nginx: the binary (default `nginx`), its worker processes (default 1), its state directory. */
+  nginx?: { bin?: string; workers?: number; stateDir: string };
 }
 
 export async function startWorkloadProxy(
@@ -61,7 +69,53 @@ export async function startWorkloadProxy(
   let close: () => Promise<void>;
   // With workers: what the API must wait for after a change (the workers forget what they admitted).
   let settle: (() => Promise<void>) | undefined;
-  if (cfg.workers && cfg.workers > 0) {
+  if (cfg.dataPlane === 'nginx') {
+    if (!cfg.nginx) throw new Error('the nginx data plane needs a state directory');
+    if (cfg.workers && cfg.workers > 0)
+      throw new Error('--proxy-workers and the nginx data plane do not go together: nginx forwards');
+    // gigafab's own proxy stays, on loopback, for every host nginx does not route itself.
+    // One ProxyAccess for both (its remembered audits and lockbox passes are shared).
+    const proxy = createWorkloadProxy({ ...deps, baseDomain, scheme, behindNginx: true });
+    const fallbackPort = await proxy.listen(0, '127.0.0.1');
+    const plane = await startNginxPlane({
+      nginx: cfg.nginx.bin ?? 'nginx',
+      workers: cfg.nginx.workers ?? 1,
+      stateDir: cfg.nginx.stateDir,
+      host: cfg.host,
+      port: cfg.port,
+      baseDomain,
+      scheme,
+      fallbackPort,
+      access: proxy.access,
+      sources,
+      rates,
+      log: (line) => process.stderr.write(`${line}\n`),
+    }).catch(async (err: unknown) => {
+      await proxy.close();
+      throw err;
+    });
+    port = plane.port;
+    server = proxy.server;
+    close = async () => {
+      await plane.close();
+      await proxy.close();
+    };
+    settle = () => plane.invalidate();
+    if (d.registry) {
+      new Gauge({
+        name: 'gigafab_proxy_nginx',
+        help: 'The nginx data plane since start: config reloads, admissions nginx asked, access-log lines received',
+        labelNames: ['what'],
+        registers: [d.registry],
+        collect() {
+          const s = plane.stats();
+          this.set({ what: 'reloads' }, s.reloads);
+          this.set({ what: 'asked' }, s.asked);
+          this.set({ what: 'logged' }, s.logged);
+        },
+      });
+    }
+  } else if (cfg.workers && cfg.workers > 0) {
     // The HTTP work in worker processes; every admission still decided here (api/proxy/workers.ts).
     const workers = await startProxyWorkers({
       count: cfg.workers,

@@ -91,6 +91,13 @@ export interface ProxyTargetSource {
    * API token of the owning org) is one of the workload's own API keys. Absent: public means nothing.
    */
   checkApiKey?(target: ProxyTarget, key: string): Promise<boolean>;
+  /**
+   * Optional: the workloads that can be forwarded to now, with their upstreams, without waiting (no
+   * cold start). The nginx data plane (api/proxy/nginx-plane.ts) routes these itself; everything
+   * else still goes through gigafab's proxy. Absent: none (sessions: their idle timeout needs the
+   * bytes as they pass, and every open is audited).
+   */
+  routes?(): Promise<ProxyTarget[]>;
 }
 
 /** kindOf: a spec's workload kind (batch when absent). */

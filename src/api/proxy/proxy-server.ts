@@ -25,6 +25,11 @@ export interface WorkloadProxyOptions extends ProxyAccessDeps {
   baseDomain?: string;
   /** The scheme clients use (https when TLS is terminated in front): Secure cookies, X-Forwarded-Proto. */
   scheme?: 'http' | 'https';
+  /**
+   * Behind gigafab's own nginx data plane (nginx-plane.ts): the client's address is nginx's
+   * X-Real-IP (this listener is then on loopback, reached by nginx only), not the socket's.
+   */
+  behindNginx?: boolean;
 }
 
 /** What the listener asks before forwarding: admission, and the one-time open links. */
@@ -74,7 +79,7 @@ export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
  */
 export function createProxyListener(
   gate: ProxyGate,
-  o: { baseDomain?: string; scheme?: 'http' | 'https'; released?: (adm: Admission) => void },
+  o: { baseDomain?: string; scheme?: 'http' | 'https'; released?: (adm: Admission) => void; behindNginx?: boolean },
 ): ProxyListener {
   const baseDomain = o.baseDomain ?? 'localhost';
   const scheme = o.scheme ?? 'http';
@@ -85,7 +90,11 @@ export function createProxyListener(
     agent: new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, noDelay: true }),
     onTraffic: trafficReporter(),
   };
-  const forwarded = (req: IncomingMessage): Forwarded => ({ clientIp: req.socket.remoteAddress ?? 'unknown', proto: scheme });
+  const clientIp = (req: IncomingMessage): string => {
+    const real = o.behindNginx ? req.headers['x-real-ip'] : undefined;
+    return typeof real === 'string' && real ? real : (req.socket.remoteAddress ?? 'unknown');
+  };
+  const forwarded = (req: IncomingMessage): Forwarded => ({ clientIp: clientIp(req), proto: scheme });
 
   /** admit: the gate's answer; `released` hears once `closer` (the response or socket) has closed. */
   const admit = async (
@@ -106,7 +115,7 @@ export function createProxyListener(
       workloadId,
       authorization: req.headers.authorization,
       cookie: req.headers.cookie,
-      ip: req.socket.remoteAddress ?? 'unknown',
+      ip: clientIp(req),
       requestId: randomUUID(),
       via,
     });

@@ -119,13 +119,13 @@ interface Held {
  * rememberable: what a worker may admit again locally — a tenant's own access (or a public service's
  * key) over HTTP; never an operator's lockbox pass (each is checked and recorded here) nor a tunnel.
  */
-function rememberable(adm: Admission, r: AdmissionRequest): boolean {
+export function rememberable(adm: Admission, r: AdmissionRequest): boolean {
   if ((r.via ?? 'token') !== 'token') return false;
   if (adm.principal === null) return true;
   return canOpenWorkload(adm.principal, adm.target.org, adm.target.kind).allowed;
 }
 
-const wireProblem = (err: unknown): WireProblem => {
+export const wireProblem = (err: unknown): WireProblem => {
   const p = asProblem(err);
   const wire: WireProblem = { status: p.status, code: p.code, detail: p.detail };
   if (p.retryAfterSeconds !== undefined) wire.retryAfterSeconds = p.retryAfterSeconds;

@@ -29,6 +29,9 @@ interface ServerOptions {
   proxyBaseDomain: string;
   proxyPublicUrl?: string;
   proxyWorkers: number;
+  proxyDataPlane: 'node' | 'nginx';
+  proxyNginx: string;
+  proxyNginxWorkers: number;
 }
 
 function parsePort(value: string): number {
@@ -51,6 +54,8 @@ function proxyConfig(opts: ServerOptions) {
     port: opts.proxyPort ?? 0,
     baseDomain: opts.proxyBaseDomain,
     workers: opts.proxyWorkers,
+    dataPlane: opts.proxyDataPlane,
+    ...(opts.proxyDataPlane === 'nginx' ? { nginx: { bin: opts.proxyNginx, workers: opts.proxyNginxWorkers } } : {}),
     ...(pub ? { publicScheme: scheme, publicPort: pub.port ? Number(pub.port) : scheme === 'https' ? 443 : 80 } : {}),
   };
 }
@@ -97,6 +102,26 @@ export function registerServer(program: Command, rt: Runtime): void {
       'worker processes for the workload proxy, sharing its port (0: in the server process; admission stays in the server either way)',
       parseIntArg(0, 64),
       0,
+    )
+    .addOption(
+      new Option(
+        '--proxy-data-plane <plane>',
+        "who forwards the workload proxy's bytes: node (gigafab itself) or nginx (run by gigafab on --proxy-port; gigafab still admits every request)",
+      )
+        .choices(['node', 'nginx'])
+        .env('GIGAFAB_PROXY_DATA_PLANE')
+        .default('node'),
+    )
+    .addOption(
+      new Option('--proxy-nginx <path>', 'the nginx binary for --proxy-data-plane nginx')
+        .env('GIGAFAB_PROXY_NGINX')
+        .default('nginx'),
+    )
+    .addOption(
+      new Option('--proxy-nginx-workers <n>', 'nginx worker processes for --proxy-data-plane nginx')
+        .argParser(parseIntArg(1, 64))
+        .env('GIGAFAB_PROXY_NGINX_WORKERS')
+        .default(1),
     )
     .option(
       '--proxy-public-url <url>',

@@ -124,6 +124,11 @@ export class ReplicaLoop implements ReplicaStatus {
     return this.d.load.stats(serviceId);
   }
 
+  /** liveServiceIds: every live service as of the last tick (an external data plane routes their ready replicas). */
+  liveServiceIds(): string[] {
+    return [...this.rows.keys()];
+  }
+
   /** readyUpstreams: the ready, not draining replicas of a service with their endpoints (for the proxy). */
   readyUpstreams(serviceId: string): { jobId: string; host: string; port: number }[] {
     return (this.views.get(serviceId) ?? []).flatMap((r) => {

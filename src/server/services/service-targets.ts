@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { ProxyTarget, ProxyTargetSource, RequestOutcome, Resolution, Upstream } from '../../model/workloads.js';
 import type { Store } from '../../store/open-store.js';
+import type { ServicesTable } from '../../store/schema-services.js';
 import type { ReplicaLoop } from './replica-loop.js';
 import type { ServiceLoad } from './service-load.js';
 
@@ -18,7 +19,7 @@ export const SERVICE_RETRY_AFTER_S = 5;
 
 export interface ServiceTargetsDeps {
   store: Store;
-  loop: Pick<ReplicaLoop, 'serviceRow' | 'readyUpstreams' | 'poke'>;
+  loop: Pick<ReplicaLoop, 'serviceRow' | 'readyUpstreams' | 'poke' | 'liveServiceIds'>;
   load: ServiceLoad;
   now: () => number;
   /** How long a request waits for a first ready replica (cold start). */
@@ -26,6 +27,18 @@ export interface ServiceTargetsDeps {
 }
 
 export const hashApiKey = (key: string) => createHash('sha256').update(key).digest('hex');
+
+function targetOf(workloadId: string, row: ServicesTable, upstreams: Upstream[]): ProxyTarget {
+  return {
+    workloadId,
+    org: row.org_id,
+    project: row.project_id,
+    kind: 'service',
+    visibility: row.visibility === 'public' ? 'public' : 'private',
+    jobIds: upstreams.map((u) => u.jobId),
+    upstreams,
+  };
+}
 
 export class ServiceTargets implements ProxyTargetSource {
   /** Start times of the requests in flight per replica, oldest first (latency when the proxy gives none). */
@@ -49,16 +62,19 @@ export class ServiceTargets implements ProxyTargetSource {
         message: `service ${workloadId} has no ready replica yet`,
       };
     }
-    const target: ProxyTarget = {
-      workloadId,
-      org: row.org_id,
-      project: row.project_id,
-      kind: 'service',
-      visibility: row.visibility === 'public' ? 'public' : 'private',
-      jobIds: upstreams.map((u) => u.jobId),
-      upstreams,
-    };
-    return { ok: true, target };
+    return { ok: true, target: targetOf(workloadId, row, upstreams) };
+  }
+
+  /** routes: every service with a ready replica now, without waiting (the nginx data plane routes these). */
+  async routes(): Promise<ProxyTarget[]> {
+    const out: ProxyTarget[] = [];
+    for (const id of this.d.loop.liveServiceIds()) {
+      const upstreams = this.d.loop.readyUpstreams(id);
+      if (upstreams.length === 0) continue;
+      const row = await this.d.loop.serviceRow(id);
+      if (row) out.push(targetOf(id, row, upstreams));
+    }
+    return out;
   }
 
   /** coldStart: waits in the service's queue (which the autoscaler counts) for a ready replica. */

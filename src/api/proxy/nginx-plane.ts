@@ -1,0 +1,569 @@
+/**
+ * The nginx data plane (`--proxy-data-plane nginx`): gigafab writes an nginx config into its state
+ * directory, runs nginx itself (no root: it listens on the proxy's port) and reloads it (SIGHUP)
+ * when a workload's ready replicas change. nginx forwards the bytes; gigafab still decides:
+ * - routes: each workload a source can route now (ProxyTargetSource.routes: services with a ready
+ *   replica) gets a server block for its host and an upstream of its replicas (least_conn, kept
+ *   alive, idempotent requests retried on another replica after a connection error or timeout —
+ *   nginx's default for proxy_next_upstream). Every other host (sessions, tunnels, open links, a
+ *   service that is cold, scaled to zero or unknown) goes to gigafab's own proxy on loopback, which
+ *   answers as it always does (404, 503 with Retry-After, the cold-start queue).
+ * - admission: nginx asks this process (auth_request) for every request of a routed host; the answer
+ *   is ProxyAccess.admit, the one set of rules the in-process proxy and its workers use. A denial
+ *   comes back as the proxy's problem JSON, rendered here. nginx keeps an admission for
+ *   ADMISSION_TTL_MS keyed on workload, Authorization and our cookie — only what the workers may
+ *   remember (a tenant's own access or a public service's key; never an operator's lockbox pass), and
+ *   an admission decided across an invalidation is not kept. invalidate() (the API's settle after
+ *   every state-changing request) removes every kept admission.
+ * - load and statistics: nginx logs each request of a routed host (syslog over UDP to this process):
+ *   every attempt on a replica becomes the source's requestStarted/requestEnded, with nginx's status
+ *   and time. The start is known only when the line arrives (the end), so a request counts as in
+ *   flight for its own duration, starting when it ended: the same time integral (Little's law: the
+ *   autoscaler's average in flight is right), late by one request's duration. Admissions nginx
+ *   answered from its cache are counted into the rate limits from the same lines; one over a limit
+ *   empties the cache, so the next request is asked and hears 429.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, createServer as createTcpServer } from 'node:net';
+import { join } from 'node:path';
+import type { ProxyTarget, ProxyTargetSource } from '../../model/workloads.js';
+import type { RateLimits } from '../rate-limit.js';
+import type { ProxyAccess } from './access.js';
+import { COOKIE_NAME } from './open-tickets.js';
+import { ApiProblem, asProblem, sendProblem } from './problem.js';
+import { ADMISSION_TTL_MS, rememberable, type WireProblem, wireProblem } from './workers.js';
+
+export interface NginxPlaneOptions {
+  /** The nginx binary. */
+  nginx: string;
+  /** Where nginx listens for clients (the proxy's address; 0 picks a free port). */
+  host: string;
+  port: number;
+  /** nginx's config, pid, logs and temporary files (created; 0700). */
+  stateDir: string;
+  baseDomain: string;
+  scheme: 'http' | 'https';
+  /** gigafab's own proxy on loopback (started with behindNginx): every host nginx does not route. */
+  fallbackPort: number;
+  access: ProxyAccess;
+  sources: readonly ProxyTargetSource[];
+  rates: RateLimits;
+  /** nginx worker processes (default 1). */
+  workers?: number;
+  /** How often the routes are compared with the config nginx runs (default 250 ms). */
+  syncMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface NginxPlane {
+  /** The port nginx listens on. */
+  port: number;
+  /** Every admission nginx keeps is forgotten (resolves once the cache is emptied). */
+  invalidate(): Promise<void>;
+  /** Routes compared with nginx's now; resolves once a changed config is written and nginx signalled. */
+  sync(): Promise<void>;
+  /** For tests and /metrics: reloads, admissions asked, log lines counted. */
+  stats(): { reloads: number; asked: number; logged: number };
+  close(): Promise<void>;
+}
+
+interface Route {
+  target: ProxyTarget;
+  source: ProxyTargetSource;
+}
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** The header carrying a denial (base64url JSON of a WireProblem) from the admission to its rendering. */
+const PROBLEM_HEADER = 'x-gigafab-problem';
+const SECRET_HEADER = 'x-gigafab-plane';
+
+const b64 = (p: WireProblem) => Buffer.from(JSON.stringify(p)).toString('base64url');
+const listenAddr = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+const onPath = (name: string) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, name)));
+
+/** freePort: a port nothing listens on now (nginx cannot be given 0: each reload would pick anew). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createTcpServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function waitListening(host: string, port: number, p: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tryOnce = () => {
+      if (p.exitCode !== null || p.pid === undefined)
+        return reject(new Error(`nginx exited (${p.exitCode ?? 'not started'}) before it listened`));
+      const c = connect(port, host);
+      c.once('connect', () => {
+        c.destroy();
+        resolve();
+      });
+      c.once('error', () => {
+        c.destroy();
+        if (Date.now() > deadline) reject(new Error(`nginx did not listen on ${listenAddr(host, port)} in time`));
+        else setTimeout(tryOnce, 25);
+      });
+    };
+    tryOnce();
+  });
+}
+
+export interface NginxConfigInput {
+  prefix: string;
+  cacheDir: string;
+  host: string;
+  port: number;
+  baseDomain: string;
+  scheme: 'http' | 'https';
+  fallbackPort: number;
+  controlPort: number;
+  logPort: number;
+  secret: string;
+  workers: number;
+  routes: readonly ProxyTarget[];
+}
+
+/** nginxConfig: the whole config for `routes` (deterministic: the same routes give the same text). */
+export function nginxConfig(c: NginxConfigInput): string {
+  const listen = `listen ${listenAddr(c.host, c.port)}`;
+  // What gigafab's own proxy needs of a request it gets from nginx (it trusts X-Real-IP from loopback).
+  const toGigafab = `proxy_pass http://gf_gigafab;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $gf_connection;`;
+  const toControl = `proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header Connection "";
+      proxy_set_header ${SECRET_HEADER} ${c.secret};`;
+  const sorted = [...c.routes].sort((a, b) => a.workloadId.localeCompare(b.workloadId));
+  const hosts = sorted.map((t) => `    ${t.workloadId}.${c.baseDomain} ${t.workloadId};`).join('\n');
+  const servers = sorted
+    .map((t) => {
+      const id = t.workloadId;
+      const unreachable = b64({
+        status: 502,
+        code: 'upstream_unreachable',
+        detail: `${id} could not be reached (no replica answered)`,
+      });
+      const servers = t.upstreams
+        .map((u) => `    server ${listenAddr(u.host, u.port)} max_fails=1 fail_timeout=2s;`)
+        .sort()
+        .join('\n');
+      return `
+  upstream gf_${id} {
+    least_conn;
+${servers}
+    keepalive 64;
+  }
+  server {
+    ${listen};
+    server_name ${id}.${c.baseDomain};
+    access_log syslog:server=127.0.0.1:${c.logPort},nohostname,tag=gigafab gf;
+    location = /_gigafab_admit {
+      internal;
+      proxy_pass http://gf_control/admit;
+      ${toControl}
+      proxy_set_header X-Gigafab-Workload ${id};
+      proxy_set_header X-Real-IP $remote_addr;
+      # Only a buffered response is cached (the http level turns buffering off for streams).
+      proxy_buffering on;
+      proxy_cache gf_admit;
+      proxy_cache_key "${id}|$http_authorization|$cookie_${COOKIE_NAME}";
+      proxy_cache_methods GET HEAD POST;
+      # No proxy_cache_lock: its waiters poll every 500 ms (a tail at every expiry); misses ask in parallel.
+      proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
+    }
+    location /_gigafab/ {
+      ${toGigafab}
+    }
+    location / {
+      auth_request /_gigafab_admit;
+      auth_request_set $gf_problem $upstream_http_${PROBLEM_HEADER.replaceAll('-', '_')};
+      auth_request_set $gf_admit_cache $upstream_cache_status;
+      error_page 403 = @gf_denied;
+      error_page 502 504 = $gf_failed;
+      proxy_pass http://gf_${id};
+      proxy_next_upstream error timeout;
+      proxy_set_header Host $http_host;
+      proxy_set_header Authorization "";
+      proxy_set_header Cookie $gf_cookie;
+      proxy_set_header X-Real-IP "";
+      proxy_set_header Forwarded "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Proto ${c.scheme};
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $gf_connection;
+      add_header X-Gigafab-Route nginx always;
+    }
+    location @gf_denied {
+      proxy_pass http://gf_control;
+      ${toControl}
+      proxy_method GET;
+      proxy_set_header ${PROBLEM_HEADER} $gf_problem;
+      proxy_set_header X-Original-URI $request_uri;
+    }
+    location @gf_unreachable {
+      proxy_pass http://gf_control;
+      ${toControl}
+      proxy_method GET;
+      proxy_set_header ${PROBLEM_HEADER} ${unreachable};
+      proxy_set_header X-Original-URI $request_uri;
+    }
+    location @gf_retry {
+      ${toGigafab}
+    }
+  }`;
+    })
+    .join('\n');
+  return `# Written by gigafab (api/proxy/nginx-plane.ts); rewritten on every change of routes. Do not edit.
+worker_processes ${c.workers};
+daemon off;
+pid ${c.prefix}/nginx.pid;
+error_log ${c.prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path ${c.prefix}/tmp/body;
+  proxy_temp_path ${c.prefix}/tmp/proxy;
+  fastcgi_temp_path ${c.prefix}/tmp/fastcgi;
+  uwsgi_temp_path ${c.prefix}/tmp/uwsgi;
+  scgi_temp_path ${c.prefix}/tmp/scgi;
+  access_log off;
+  server_tokens off;
+  client_max_body_size 0;
+  proxy_http_version 1.1;
+  # Streams (SSE, chunked, uploads) pass as they come; WebSockets and sessions stay open long.
+  proxy_buffering off;
+  proxy_request_buffering off;
+  proxy_read_timeout 3600s;
+  proxy_send_timeout 3600s;
+  map $http_upgrade $gf_connection { default upgrade; '' ''; }
+  # For the access log: the routed workload of a host, and whether its admission came from the cache.
+  map $host $gf_wl {
+    default "";
+${hosts}
+  }
+  map $host $gf_admit_cache { default ""; }
+  # Our cookie never reaches a workload (as in headers.ts); its own cookies do.
+  map $http_cookie $gf_cookie {
+    default $http_cookie;
+    "~^${COOKIE_NAME}=[^;]*(?:;\\s*)?(?<post>.*)$" $post;
+    "~^(?<pre>.*?);\\s*${COOKIE_NAME}=[^;]*(?<post>.*)$" "$pre$post";
+  }
+  # After a failed attempt on every replica: an idempotent request goes to gigafab's proxy (which
+  # resolves afresh: a replica that started meanwhile, or 503 / the cold-start queue); any other gets 502.
+  map $request_method $gf_failed { GET @gf_retry; HEAD @gf_retry; OPTIONS @gf_retry; default @gf_unreachable; }
+  proxy_cache_path ${c.cacheDir} levels=1:2 keys_zone=gf_admit:1m max_size=16m inactive=${Math.ceil((2 * ADMISSION_TTL_MS) / 1000)}s use_temp_path=off;
+  log_format gf 'gf1|$gf_wl|$remote_addr|$gf_admit_cache|$status|$upstream_addr|$upstream_status|$upstream_response_time';
+  upstream gf_gigafab {
+    server 127.0.0.1:${c.fallbackPort};
+    keepalive 64;
+  }
+  upstream gf_control {
+    server 127.0.0.1:${c.controlPort};
+    keepalive 32;
+  }
+  server {
+    ${listen} default_server;
+    server_name _;
+    location / {
+      ${toGigafab}
+    }
+  }
+${servers}
+}
+`;
+}
+
+/**
+ * stopStale: what a gigafab killed without its shutdown left in `prefix` — its nginx (still on the
+ * port; found by its pid file and its command line) and its admission cache (credentials as keys).
+ */
+async function stopStale(prefix: string): Promise<void> {
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(prefix, f), 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const old = read('admissions-dir');
+  if (old.includes('gigafab-nginx-admissions-')) rmSync(old, { recursive: true, force: true });
+  const pid = Number(read('nginx.pid'));
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return;
+  }
+  if (!alive(pid) || !cmd.includes('nginx') || !cmd.includes(join(prefix, 'nginx.conf'))) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** alive: a process that runs (not gone, not a zombie nobody reaped yet). */
+export function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** startNginxPlane: the control listener, the log listener, then nginx; resolves once nginx listens. */
+export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane> {
+  // Written into the config as is: a name, nothing nginx would read as syntax.
+  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(o.baseDomain)) throw new Error(`not a domain for nginx: ${o.baseDomain}`);
+  const prefix = o.stateDir;
+  mkdirSync(join(prefix, 'tmp'), { recursive: true, mode: 0o700 });
+  // Cached admissions are keyed on credentials: kept in memory (/dev/shm) where there is one, never
+  // beyond this run (removed at start and at close).
+  await stopStale(prefix);
+  const shm = existsSync('/dev/shm') ? '/dev/shm' : prefix;
+  const cacheDir = mkdtempSync(join(shm, 'gigafab-nginx-admissions-'));
+  writeFileSync(join(prefix, 'admissions-dir'), cacheDir, { mode: 0o600 });
+  const secret = randomBytes(24).toString('hex');
+  const counts = { reloads: 0, asked: 0, logged: 0 };
+  let generation = 0;
+  let routes = new Map<string, Route>();
+  const pendingEnds = new Map<NodeJS.Timeout, () => void>();
+
+  const emptyCache = () => {
+    for (const e of readdirSync(cacheDir)) rmSync(join(cacheDir, e), { recursive: true, force: true });
+  };
+
+  // --- admission (auth_request) and the rendering of denials -------------------------------------
+  const admit = async (req: IncomingMessage, res: ServerResponse) => {
+    const workloadId = String(req.headers['x-gigafab-workload'] ?? '');
+    const gen = generation;
+    counts.asked++;
+    try {
+      const r = {
+        workloadId,
+        authorization: req.headers.authorization,
+        cookie: req.headers.cookie,
+        ip: String(req.headers['x-real-ip'] ?? 'unknown'),
+        requestId: randomUUID(),
+        via: 'token' as const,
+      };
+      const adm = await o.access.admit(r);
+      if (adm.target.protocol === 'tcp')
+        throw new ApiProblem(400, 'tunnel_only', `${workloadId} is reached only through the tunnel`);
+      const keep = gen === generation && rememberable(adm, r);
+      res.writeHead(200, { 'x-accel-expires': keep ? String(Math.ceil(ADMISSION_TTL_MS / 1000)) : '0', 'content-length': '0' });
+      res.end();
+    } catch (err) {
+      // 403 is what auth_request passes on; the real status travels in the problem.
+      res.writeHead(403, { [PROBLEM_HEADER]: b64(wireProblem(err)), 'x-accel-expires': '0', 'content-length': '0' });
+      res.end();
+    }
+  };
+
+  const render = (req: IncomingMessage, res: ServerResponse) => {
+    const path = String(req.headers['x-original-uri'] ?? '/');
+    let p: ApiProblem;
+    try {
+      const w = JSON.parse(Buffer.from(String(req.headers[PROBLEM_HEADER]), 'base64url').toString('utf8')) as WireProblem;
+      p = new ApiProblem(w.status, w.code, w.detail, undefined, w.retryAfterSeconds);
+    } catch {
+      p = asProblem(new Error('no problem to render'));
+    }
+    sendProblem(res, p, path);
+  };
+
+  const control: Server = createServer((req, res) => {
+    req.resume();
+    if (req.headers[SECRET_HEADER] !== secret) {
+      res.writeHead(404, { 'content-length': '0' }).end();
+      return;
+    }
+    if (req.headers[PROBLEM_HEADER] !== undefined) return render(req, res);
+    if (req.url === '/admit') return void admit(req, res);
+    res.writeHead(404, { 'content-length': '0' }).end();
+  });
+  const controlPort = await new Promise<number>((resolve, reject) => {
+    control.once('error', reject);
+    control.listen(0, '127.0.0.1', () => {
+      const a = control.address();
+      resolve(typeof a === 'object' && a ? a.port : 0);
+    });
+  });
+
+  // --- nginx's access log: load, statistics, rate limits ------------------------------------------
+  const onLine = (line: string) => {
+    const at = line.indexOf('gf1|');
+    if (at < 0) return;
+    counts.logged++;
+    const [wl, ip, cache, , addrs, statuses, times] = line
+      .slice(at + 4)
+      .trimEnd()
+      .split('|');
+    const route = routes.get(wl ?? '');
+    if (!route) return;
+    if (cache === 'HIT') countCached(route.target.org, ip ?? 'unknown');
+    // Attempts are ", "-separated; " : " separates those before and after an internal redirect.
+    const list = (s: string | undefined) => (s ?? '').replaceAll(' : ', ', ').split(', ');
+    const a = list(addrs);
+    const st = list(statuses);
+    const tm = list(times);
+    a.forEach((addr, i) => {
+      const u = route.target.upstreams.find((x) => listenAddr(x.host, x.port) === addr);
+      if (!u) return; // gigafab's own proxy (counted there) or nothing
+      const status = Number(st[i]);
+      const ms = Math.max(0, Math.round(Number(tm[i]) * 1000) || 0);
+      route.source.requestStarted(route.target, u);
+      const end = () => {
+        pendingEnds.delete(t);
+        route.source.requestEnded(route.target, u, { status: Number.isFinite(status) && status > 0 ? status : null, ms });
+      };
+      const t = setTimeout(end, ms);
+      pendingEnds.set(t, end);
+    });
+  };
+
+  const countCached = (org: string, ip: string) => {
+    const over = (err: unknown) => {
+      if (asProblem(err).status === 429) void invalidate();
+    };
+    o.rates.address(ip).catch(over);
+    o.rates.workloadOrg(org).catch(over);
+  };
+
+  const logs: Socket = createSocket('udp4');
+  logs.on('message', (m) => onLine(m.toString('utf8')));
+  const logPort = await new Promise<number>((resolve) => logs.bind(0, '127.0.0.1', () => resolve(logs.address().port)));
+
+  // --- nginx itself ---------------------------------------------------------------------------
+  const port = o.port === 0 ? await freePort(o.host) : o.port;
+  const confPath = join(prefix, 'nginx.conf');
+  let written = '';
+  const write = (rs: readonly ProxyTarget[]): boolean => {
+    const text = nginxConfig({
+      prefix,
+      cacheDir,
+      host: o.host,
+      port,
+      baseDomain: o.baseDomain,
+      scheme: o.scheme,
+      fallbackPort: o.fallbackPort,
+      controlPort,
+      logPort,
+      secret,
+      workers: o.workers ?? 1,
+      routes: rs,
+    });
+    if (text === written) return false;
+    writeFileSync(`${confPath}.new`, text, { mode: 0o600 });
+    renameSync(`${confPath}.new`, confPath);
+    written = text;
+    return true;
+  };
+
+  const routable = (t: ProxyTarget) => (t.protocol ?? 'http') === 'http' && LABEL.test(t.workloadId) && t.upstreams.length > 0;
+  const current = async (): Promise<Map<string, Route>> => {
+    const m = new Map<string, Route>();
+    for (const source of o.sources) {
+      for (const target of (await source.routes?.()) ?? []) {
+        if (routable(target) && !m.has(target.workloadId)) m.set(target.workloadId, { target, source });
+      }
+    }
+    return m;
+  };
+
+  routes = await current();
+  write([...routes.values()].map((r) => r.target));
+  // Not on PATH (often so for a user without /usr/sbin in it): Debian's place.
+  const bin = o.nginx === 'nginx' && existsSync('/usr/sbin/nginx') && !onPath('nginx') ? '/usr/sbin/nginx' : o.nginx;
+  const proc = spawn(bin, ['-e', join(prefix, 'error.log'), '-c', confPath, '-p', prefix], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  proc.stderr?.setEncoding('utf8').on('data', (d: string) => o.log?.(`nginx: ${d.trim()}`));
+  let closing = false;
+  let spawnError: Error | null = null;
+  proc.once('error', (err) => {
+    spawnError = err;
+    o.log?.(`nginx could not be run (${bin}): ${err.message}`);
+  });
+  proc.once('exit', (code, signal) => {
+    if (!closing) o.log?.(`nginx exited (${signal ?? code}); workload hosts are unreachable until gigafab restarts`);
+  });
+  try {
+    const probe = o.host === '0.0.0.0' ? '127.0.0.1' : o.host === '::' ? '::1' : o.host;
+    await waitListening(probe, port, proc, 10_000);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    control.close();
+    logs.close();
+    rmSync(cacheDir, { recursive: true, force: true });
+    throw spawnError ?? err;
+  }
+
+  let syncing: Promise<void> | null = null;
+  const sync = (): Promise<void> => {
+    syncing ??= (async () => {
+      try {
+        const next = await current();
+        routes = next;
+        if (write([...next.values()].map((r) => r.target)) && !closing) {
+          counts.reloads++;
+          proc.kill('SIGHUP');
+        }
+      } catch (err) {
+        o.log?.(`nginx data plane: routes not updated (${(err as Error).message})`);
+      } finally {
+        syncing = null;
+      }
+    })();
+    return syncing;
+  };
+  const timer = setInterval(() => void sync(), o.syncMs ?? 250);
+  timer.unref();
+
+  const invalidate = async (): Promise<void> => {
+    generation++;
+    emptyCache();
+  };
+
+  return {
+    port,
+    invalidate,
+    sync,
+    stats: () => ({ ...counts }),
+    async close() {
+      closing = true;
+      clearInterval(timer);
+      await syncing;
+      if (proc.exitCode === null) {
+        const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      for (const [t, end] of pendingEnds) {
+        clearTimeout(t);
+        end();
+      }
+      await new Promise<void>((resolve) => {
+        control.close(() => resolve());
+        control.closeAllConnections();
+      });
+      logs.close();
+      rmSync(cacheDir, { recursive: true, force: true });
+    },
+  };
+}
