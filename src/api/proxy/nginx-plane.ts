@@ -184,6 +184,13 @@ ${servers}
       proxy_cache_key "${id}|$http_authorization|$cookie_${COOKIE_NAME}";
       proxy_cache_methods GET HEAD POST;
       # No proxy_cache_lock: its waiters poll every 500 ms (a tail at every expiry); misses ask in parallel.
+      # An expired admission is refreshed in the background while the requests meanwhile use it (no
+      # client waits for the ask at every expiry); bounded by this ask's timeouts. A change empties
+      # the cache (files gone: nothing stale to serve), so only time-based expiries can be late.
+      proxy_cache_use_stale updating;
+      proxy_cache_background_update on;
+      proxy_connect_timeout 1s;
+      proxy_read_timeout 2s;
       proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
     }
     location /_gigafab/ {
