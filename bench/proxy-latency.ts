@@ -11,14 +11,13 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { api, type TestServer } from '../test/helpers/server.js';
-import { BASE_WORKERS, proxyServer, readyService, startNginx } from './services.js';
+import { BASE_WORKERS, proxyServer, readyService, routedByNginx, startNginx } from './services.js';
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -52,30 +51,6 @@ function startBareNodeProxy(backend: string, hook: string): Promise<{ url: strin
 }
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].some((p) => existsSync(p));
-
-/** routedByNginx: until nginx forwards the service itself (its answers say X-Gigafab-Route: nginx). */
-async function routedByNginx(port: number, id: string, token: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const route = await new Promise<unknown>((resolve) => {
-      const req = get(
-        {
-          host: '127.0.0.1',
-          port,
-          path: '/healthz',
-          headers: { host: `${id}.localhost:${port}`, authorization: `Bearer ${token}` },
-        },
-        (res) => {
-          res.resume();
-          resolve(res.headers['x-gigafab-route']);
-        },
-      );
-      req.on('error', () => resolve(null));
-    });
-    if (route === 'nginx') return;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  throw new Error('nginx did not route the service');
-}
 
 /** The hook every server process loads: its event-loop delay every 500 ms, one JSON line. */
 const HOOK = `import { monitorEventLoopDelay } from 'node:perf_hooks';

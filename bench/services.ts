@@ -7,7 +7,8 @@
  * gigafab's proxy (token check, tenancy, least in-flight balancing), in one run, `rounds` times;
  * nginx twice: worker_processes 1 and auto; gigafab with GIGAFAB_BENCH_PROXY_WORKERS (default 2)
  * proxy worker processes and, when that is not 0, also with the proxy in the server process (a second
- * server with its own replica of the same model server); the medians are reported. Plus a fixed 1,000 requests/s at 16 connections: the p99 the proxy adds.
+ * server with its own replica of the same model server), and gigafab with its nginx data plane
+ * (`--proxy-data-plane nginx`, a server of its own); the medians are reported. Plus a fixed 1,000 requests/s at 16 connections: the p99 the proxy adds.
  *
  * Reaction: a service with 1..2 replicas and 1 request in flight per replica; a load step from 0 to
  * 2 slow requests in flight; the time until the second replica is ready (local driver: a real
@@ -15,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent, get, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -29,7 +30,7 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?
 
 /** nginx: worker_processes 1 (one core, like the proxy in the server process); nginx-auto: auto (here 2). */
 export interface OverheadRow {
-  target: 'direct' | 'nginx' | 'nginx-auto' | 'gigafab' | 'gigafab-in-process' | 'gigafab-base';
+  target: 'direct' | 'nginx' | 'nginx-auto' | 'gigafab' | 'gigafab-in-process' | 'gigafab-base' | 'gigafab-nginx';
   connections: number;
   requestsPerSecond: number;
   latencyP50Ms: number;
@@ -128,6 +129,30 @@ const BASE_BIN = process.env.GIGAFAB_BENCH_BASE_BIN || undefined;
 /** GIGAFAB_BENCH_BASE_WORKERS: the base build's `--proxy-workers` (default 0: its proxy in the server process). */
 export const BASE_WORKERS = Number(process.env.GIGAFAB_BENCH_BASE_WORKERS ?? 0);
 
+/** routedByNginx: until nginx forwards the service itself (its answers say X-Gigafab-Route: nginx). */
+export async function routedByNginx(port: number, id: string, token: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const route = await new Promise<unknown>((resolve) => {
+      const req = get(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/healthz',
+          headers: { host: `${id}.localhost:${port}`, authorization: `Bearer ${token}` },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.headers['x-gigafab-route']);
+        },
+      );
+      req.on('error', () => resolve(null));
+    });
+    if (route === 'nginx') return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error('nginx did not route the service');
+}
+
 /**
  * benchServiceOverhead: direct, nginx (1 worker and auto), gigafab with `proxyWorkers` worker
  * processes and, when that is not 0, gigafab's proxy in the server process too (a second server
@@ -142,11 +167,15 @@ export async function benchServiceOverhead(
   const server = await proxyServer(proxyWorkers);
   const inProcess = proxyWorkers > 0 ? await proxyServer(0) : null;
   const base = BASE_BIN ? await proxyServer(BASE_WORKERS, BASE_BIN) : null;
+  // gigafab with its nginx data plane (--proxy-data-plane nginx, one nginx worker), where nginx exists.
+  const plane = NGINX ? await proxyServer(0, undefined, ['--proxy-data-plane', 'nginx']) : null;
   const nginxProcs: { stop(): void }[] = [];
   try {
     const { port, token, id, endpoint } = await readyService(server);
     const second = inProcess ? await readyService(inProcess) : null;
     const third = base ? await readyService(base) : null;
+    const fourth = plane ? await readyService(plane) : null;
+    if (fourth) await routedByNginx(fourth.port, fourth.id, fourth.token);
     const nginx = startNginx(endpoint, '1');
     const nginxAuto = startNginx(endpoint, 'auto');
     for (const n of [nginx, nginxAuto]) if (n) nginxProcs.push(n);
@@ -176,6 +205,15 @@ export async function benchServiceOverhead(
               target: 'gigafab-base' as const,
               url: `http://127.0.0.1:${third.port}${path}`,
               headers: { host: `${third.id}.localhost:${third.port}`, authorization: `Bearer ${third.token}` },
+            },
+          ]
+        : []),
+      ...(fourth
+        ? [
+            {
+              target: 'gigafab-nginx' as const,
+              url: `http://127.0.0.1:${fourth.port}${path}`,
+              headers: { host: `${fourth.id}.localhost:${fourth.port}`, authorization: `Bearer ${fourth.token}` },
             },
           ]
         : []),
@@ -243,6 +281,7 @@ export async function benchServiceOverhead(
     await api(server.url, token)('DELETE', `/v1/services/${id}`);
     if (inProcess && second) await api(inProcess.url, second.token)('DELETE', `/v1/services/${second.id}`);
     if (base && third) await api(base.url, third.token)('DELETE', `/v1/services/${third.id}`);
+    if (plane && fourth) await api(plane.url, fourth.token)('DELETE', `/v1/services/${fourth.id}`);
     return {
       proxyWorkers,
       baseBin: BASE_BIN ?? null,
@@ -260,6 +299,7 @@ export async function benchServiceOverhead(
     await server.stop();
     await inProcess?.stop();
     await base?.stop();
+    await plane?.stop();
   }
 }
 
