@@ -96,6 +96,9 @@ export interface LatencyRow {
   load1: number;
 }
 
+/** WARMUP_SECONDS: each cell's untimed lead-in at the same load (GIGAFAB_BENCH_WARMUP_SECONDS, default 1; 0: none). */
+const WARMUP_SECONDS = Number(process.env.GIGAFAB_BENCH_WARMUP_SECONDS ?? 1);
+
 /** benchProxyLatency: `rounds` rounds of `seconds` at `rate` requests/s over `connections` for each target. */
 export async function benchProxyLatency(rate = 1000, connections = 16, seconds = 5, rounds = 3, workerCounts = [2, 1]) {
   const dir = mkdtempSync(join(tmpdir(), 'gigafab-bench-latency-'));
@@ -190,7 +193,17 @@ export async function benchProxyLatency(rate = 1000, connections = 16, seconds =
           : [];
         const cpuBefore = pids.reduce((a, p) => a + cpuMs(p), 0);
         const from = Date.now();
-        const r = await autocannon({ url: t.url, connections, duration: seconds, headers: t.headers, overallRate: rate });
+        // A second of the same load first, not counted: connections, upstream keep-alives and
+        // admission caches are set up before the timed cell, for every target alike.
+        const r = await autocannon({
+          url: t.url,
+          connections,
+          duration: seconds,
+          headers: t.headers,
+          overallRate: rate,
+          // autocannon 8 takes `warmup` (its type definitions do not list it yet).
+          ...(WARMUP_SECONDS > 0 ? { warmup: { connections, duration: WARMUP_SECONDS, overallRate: rate } } : {}),
+        });
         const to = Date.now();
         const cpu = pids.reduce((a, p) => a + cpuMs(p), 0) - cpuBefore;
         await new Promise((res) => setTimeout(res, 600));

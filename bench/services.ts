@@ -77,7 +77,12 @@ http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
 }
 
 async function cannon(url: string, connections: number, seconds: number, headers: Record<string, string>, rate?: number) {
-  const r = await autocannon({ url, connections, duration: seconds, headers, ...(rate ? { overallRate: rate } : {}) });
+  const load = rate ? { overallRate: rate } : {};
+  // An untimed lead-in at the same load (GIGAFAB_BENCH_WARMUP_SECONDS, default 1): connections,
+  // upstream keep-alives and admission caches are set up before the timed cell, for every target.
+  const warm = Number(process.env.GIGAFAB_BENCH_WARMUP_SECONDS ?? 1);
+  const warmup = warm > 0 ? { warmup: { connections, duration: warm, ...load } } : {};
+  const r = await autocannon({ url, connections, duration: seconds, headers, ...load, ...warmup });
   return {
     requestsPerSecond: Math.round(r.requests.average),
     latencyP50Ms: r.latency.p50,
