@@ -44,8 +44,15 @@ before(async () => {
   user = api(server.url, token);
 });
 
+/** deleteServices: the local driver leaves replicas running across a server stop (by design): end them. */
+async function deleteServices(as: ReturnType<typeof api>): Promise<void> {
+  const list = (await as('GET', '/v1/services')).body.items ?? [];
+  for (const x of list) await as('DELETE', `/v1/services/${x.id}`);
+}
+
 after(async () => {
   agent.destroy();
+  if (user) await deleteServices(user).catch(() => {});
   await server?.stop();
 });
 
@@ -348,10 +355,12 @@ test('an organisation over its rate limit gets 429, also while nginx answers its
     '--limits',
     limits,
   ]);
+  let owner: ReturnType<typeof api> | undefined;
   try {
     const port = Number(/workload proxy: http:\/\/\*\.localhost:(\d+)/.exec(s.output())?.[1]);
     const t = await addLabTenant(api(s.url, s.operatorToken), { name: 'L', role: 'member' });
     const me = api(s.url, t);
+    owner = me;
     const r = await me('POST', '/v1/services', { name: 'limited', project: 'lab-ml', template, replicas: 1, ...probes });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const id: string = r.body.id;
@@ -375,7 +384,9 @@ test('an organisation over its rate limit gets 429, also while nginx answers its
     }
     const ok = answers.filter((a) => a.status === 200);
     assert.ok(ok.length > 0 && ok.every((a) => a.headers['x-gigafab-route'] === 'nginx'), 'forwarded by nginx');
-    assert.ok(ok.length <= limit + 3, `${ok.length} answered for a limit of ${limit}`);
+    // Cache hits are counted from nginx's log in batches every 20 ms (nginx-plane.ts BATCH_MS): the
+    // requests answered within a batch may pass the limit; uncounted hits would let all 60 through.
+    assert.ok(ok.length <= limit + 10, `${ok.length} answered for a limit of ${limit}`);
     const refused = answers.filter((a) => a.status !== 200);
     assert.ok(refused.length > 0, 'the limit was enforced');
     for (const a of refused) {
@@ -384,6 +395,7 @@ test('an organisation over its rate limit gets 429, also while nginx answers its
       assert.ok(Number(a.headers['retry-after']) >= 1);
     }
   } finally {
+    if (owner) await deleteServices(owner).catch(() => {});
     await s.stop();
   }
 });
