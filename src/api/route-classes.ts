@@ -14,6 +14,10 @@ export const TENANCY_CLASSES = {
   operator: 'platform operators only; tenants get 403 whatever the ids in the path',
   org: "an organisation's object named in the path: other organisations get 404, exactly as for one that does not exist",
   user: 'a user named in the path: users of other organisations get 404, exactly as for one that does not exist',
+  workload:
+    "the workload named by the host (<id>.<base-domain>): its organisation's principals (token, or the cookie of an open link), or a public service's own API keys; anyone else gets 404, exactly as for an unknown host",
+  internal:
+    'loopback listener between gigafab and the nginx it runs: a secret made at each start is required, any other caller gets 404 and changes nothing',
 } as const;
 
 /** What an operator (without an approved access request) gets from a route. */
@@ -203,6 +207,43 @@ export const ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
   'GET /v1/orgs/{org}/processing-record': c('org', 'guarded'),
   'GET /v1/orgs/{org}/imported-records': c('org', 'guarded'),
 };
+
+/**
+ * The listeners beside the API (api/proxy), `LISTENER METHOD /path` → class: the workload proxy
+ * (proxy-server.ts, in the server or in its proxy workers) and the nginx data plane's control
+ * listener and access-log socket (nginx-plane.ts). Each listener names the routes it serves and is
+ * refused at start when one is missing here (requireListenerClassified); the adversarial suite
+ * (test/adversarial/listeners.test.ts) checks both and attacks the internal ones.
+ */
+export const LISTENER_ROUTE_CLASSES: Readonly<Record<string, RouteClass>> = {
+  // A one-time open link (issued by POST /v1/sessions/{id}/open, guarded) turned into the host's cookie.
+  'proxy ANY /_gigafab/open': c('workload', 'guarded'),
+  // ssh through the control plane: a raw tunnel to a session that asks for one, admitted like an open.
+  'proxy UPGRADE /_gigafab/tunnel': c('workload', 'guarded'),
+  // Everything else on a workload's host is the workload's own: forwarded once admitted.
+  'proxy ANY /{path}': c('workload', 'guarded'),
+  'proxy UPGRADE /{path}': c('workload', 'guarded'),
+  // nginx's auth_request: the same admission as the proxy's (ProxyAccess.admit), yes or a problem.
+  'nginx-control ANY /admit': c('internal', 'guarded'),
+  // A denial decided by /admit, rendered as the proxy's problem JSON: no tenant data.
+  'nginx-control GET /denial': c('internal', 'none'),
+  // nginx's access log over syslog/UDP: statistics and rate limits; lines without the secret are dropped.
+  'nginx-log UDP gf1': c('internal', 'none'),
+};
+
+/** requireListenerClassified throws, naming each route, when `listener` serves a route the registry does not classify. */
+export function requireListenerClassified(
+  listener: string,
+  routes: readonly string[],
+  registry: Readonly<Record<string, RouteClass>> = LISTENER_ROUTE_CLASSES,
+): void {
+  const missing = routes.map((r) => `${listener} ${r}`).filter((r) => !routeClass(r, registry));
+  if (missing.length) {
+    throw new Error(
+      `listener routes without a tenancy and lockbox classification: ${missing.join(', ')}; classify each in src/api/route-classes.ts (LISTENER_ROUTE_CLASSES)`,
+    );
+  }
+}
 
 /** Hono writes path parameters as `:id`; the OpenAPI document and this registry as `{id}`. */
 const openapiPath = (honoPath: string) => honoPath.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}');

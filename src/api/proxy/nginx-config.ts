@@ -72,6 +72,8 @@ ${servers}
       ${toControl}
       proxy_set_header X-Gigafab-Workload ${id};
       proxy_set_header X-Real-IP $remote_addr;
+      # A client's own copy of the denial header must not reach the admission (it is only ever nginx's).
+      proxy_set_header ${PROBLEM_HEADER} "";
       # Only a buffered response is cached (the http level turns buffering off for streams).
       proxy_buffering on;
       proxy_cache gf_admit;
@@ -111,6 +113,7 @@ ${servers}
       add_header X-Gigafab-Route nginx always;
     }
     location @gf_denied {
+      rewrite ^ /denial? break;
       proxy_pass http://gf_control;
       ${toControl}
       proxy_method GET;
@@ -118,6 +121,7 @@ ${servers}
       proxy_set_header X-Original-URI $request_uri;
     }
     location @gf_unreachable {
+      rewrite ^ /denial? break;
       proxy_pass http://gf_control;
       ${toControl}
       proxy_method GET;
@@ -168,7 +172,7 @@ ${hosts}
   # resolves afresh: a replica that started meanwhile, or 503 / the cold-start queue); any other gets 502.
   map $request_method $gf_failed { GET @gf_retry; HEAD @gf_retry; OPTIONS @gf_retry; default @gf_unreachable; }
   proxy_cache_path ${c.cacheDir} levels=1:2 keys_zone=gf_admit:1m max_size=16m inactive=${Math.ceil((2 * ADMISSION_TTL_MS) / 1000)}s use_temp_path=off;
-  log_format gf 'gf1|$gf_wl|$remote_addr|$gf_admit_cache|$status|$upstream_addr|$upstream_status|$upstream_response_time';
+  log_format gf 'gf1|${c.secret}|$gf_wl|$remote_addr|$gf_admit_cache|$status|$upstream_addr|$upstream_status|$upstream_response_time';
   upstream gf_gigafab {
     server 127.0.0.1:${c.fallbackPort};
     keepalive 64;

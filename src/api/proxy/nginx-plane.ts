@@ -32,10 +32,20 @@ import { connect, createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import type { ProxyTarget, ProxyTargetSource } from '../../model/workloads.js';
 import type { RateLimits } from '../rate-limit.js';
+import { requireListenerClassified } from '../route-classes.js';
 import type { ProxyAccess } from './access.js';
 import { listenAddr, nginxConfig, PROBLEM_HEADER, SECRET_HEADER } from './nginx-config.js';
 import { ApiProblem, asProblem, sendProblem } from './problem.js';
 import { ADMISSION_TTL_MS, rememberable, type WireProblem, wireProblem } from './workers.js';
+
+/**
+ * What the control listener and the log socket serve, each classified in route-classes.ts
+ * (LISTENER_ROUTE_CLASSES) or the plane is refused. Both are on loopback and answer only nginx: the
+ * control listener wants the secret header, a log line the secret after its tag (a process on this
+ * host could otherwise forge a tenant's traffic: its autoscaling, its statistics, its rate limits).
+ */
+export const CONTROL_ROUTES: readonly string[] = ['ANY /admit', 'GET /denial'];
+export const LOG_ROUTES: readonly string[] = ['UDP gf1'];
 
 export interface NginxPlaneOptions {
   /** The nginx binary. */
@@ -156,6 +166,8 @@ export function alive(pid: number): boolean {
 
 /** startNginxPlane: the control listener, the log listener, then nginx; resolves once nginx listens. */
 export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane> {
+  requireListenerClassified('nginx-control', CONTROL_ROUTES);
+  requireListenerClassified('nginx-log', LOG_ROUTES);
   // Written into the config as is: a name, nothing nginx would read as syntax.
   if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(o.baseDomain)) throw new Error(`not a domain for nginx: ${o.baseDomain}`);
   const prefix = o.stateDir;
@@ -239,6 +251,8 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
     let p: ApiProblem;
     try {
       const w = JSON.parse(Buffer.from(String(req.headers[PROBLEM_HEADER]), 'base64url').toString('utf8')) as WireProblem;
+      // Only ever a denial: nothing rendered here may read as a success.
+      if (!Number.isInteger(w.status) || w.status < 400 || w.status > 599) throw new Error('not a denial');
       p = new ApiProblem(w.status, w.code, w.detail, undefined, w.retryAfterSeconds);
     } catch {
       p = asProblem(new Error('no problem to render'));
@@ -252,8 +266,10 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
       res.writeHead(404, { 'content-length': '0' }).end();
       return;
     }
-    if (req.headers[PROBLEM_HEADER] !== undefined) return render(req, res);
+    // By path alone: a client's headers reach /admit through auth_request (nginx clears the
+    // problem header there too), and a rendered "denial" with a 2xx status would be an admission.
     if (req.url === '/admit') return void admit(req, res);
+    if (req.url === '/denial' && req.method === 'GET') return render(req, res);
     res.writeHead(404, { 'content-length': '0' }).end();
   });
   const controlPort = await new Promise<number>((resolve, reject) => {
@@ -265,12 +281,13 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
   });
 
   // --- nginx's access log: load, statistics, rate limits ------------------------------------------
+  const tag = `gf1|${secret}|`;
   const onLine = (line: string) => {
-    const at = line.indexOf('gf1|');
+    const at = line.indexOf(tag);
     if (at < 0) return;
     counts.logged++;
     const [wl, ip, cache, , addrs, statuses, times] = line
-      .slice(at + 4)
+      .slice(at + tag.length)
       .trimEnd()
       .split('|');
     const route = routes.get(wl ?? '');

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { requireListenerClassified } from '../route-classes.js';
 import { type Admission, type AdmissionRequest, ProxyAccess, type ProxyAccessDeps } from './access.js';
 import { Balancer } from './balancer.js';
 import { type ForwardDeps, forwardHttp } from './forward-http.js';
@@ -77,10 +78,14 @@ export function createWorkloadProxy(o: WorkloadProxyOptions): WorkloadProxy {
  * forwarding. `released(adm)`, when given, hears when an admitted request or WebSocket is over
  * (a worker then lets the server process forget the admission).
  */
+/** What this listener serves, each classified in route-classes.ts (LISTENER_ROUTE_CLASSES) or the listener is refused. */
+export const PROXY_ROUTES: readonly string[] = [`ANY ${OPEN_PATH}`, `UPGRADE ${TUNNEL_PATH}`, 'ANY /{path}', 'UPGRADE /{path}'];
+
 export function createProxyListener(
   gate: ProxyGate,
   o: { baseDomain?: string; scheme?: 'http' | 'https'; released?: (adm: Admission) => void; behindNginx?: boolean },
 ): ProxyListener {
+  requireListenerClassified('proxy', PROXY_ROUTES);
   const baseDomain = o.baseDomain ?? 'localhost';
   const scheme = o.scheme ?? 'http';
   const deps: ForwardDeps = {
