@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { CONTROL_ROUTES, LOG_ROUTES } from '../../src/api/proxy/nginx-plane.js';
 import { PROXY_ROUTES } from '../../src/api/proxy/proxy-server.js';
 import {
@@ -177,6 +178,45 @@ describe('the nginx data plane’s internal listeners, attacked from this host',
     for (const path of ['/', '/admit/x', '/denial/../admit', '/metrics']) {
       assert.equal((await call(control, path, { 'x-gigafab-plane': secret })).status, 404, path);
     }
+  });
+
+  test('fuzzed: no header, path or method gets a request without credentials past nginx, and the control listener stays shut', async () => {
+    const control = port(/upstream gf_control \{\s*server 127\.0\.0\.1:(\d+)/);
+    const headerValue = fc.oneof(
+      fc.string({ maxLength: 64 }).map((x) => x.replace(/[^\x21-\x7e]/g, 'a')),
+      fc
+        .record({
+          status: fc.oneof(fc.integer({ min: -1, max: 1000 }), fc.constant(200)),
+          code: fc.string(),
+          detail: fc.string(),
+        })
+        .map(b64),
+    );
+    const path = fc.oneof(
+      fc.constantFrom('/', '/admit', '/denial', '/_gigafab_admit', '/_gigafab/open', '/_gigafab/tunnel', '/v1/predict?x=1'),
+      fc.webPath().map((x) => x || '/'),
+    );
+    const method = fc.constantFrom('GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS');
+    await fc.assert(
+      fc.asyncProperty(path, method, headerValue, headerValue, async (p, m, problem, other) => {
+        const headers = {
+          host: `${id}.localhost`,
+          'x-gigafab-problem': problem,
+          'x-gigafab-plane': other,
+          'x-gigafab-workload': id,
+          'x-real-ip': '10.0.0.1',
+        };
+        const viaNginx = await call(proxyPort, p, headers, m);
+        assert.ok(
+          viaNginx.status >= 400 && viaNginx.status < 500,
+          `${m} ${p} through nginx: ${viaNginx.status} ${viaNginx.body}`,
+        );
+        assert.notEqual(viaNginx.headers['x-gigafab-route'], 'nginx', `${m} ${p} reached the replica`);
+        const direct = await call(control, p, { ...headers, host: '127.0.0.1' }, m);
+        assert.equal(direct.status, 404, `${m} ${p} on the control listener`);
+      }),
+      { numRuns: 60, seed: 14 },
+    );
   });
 
   test('forged access-log lines are dropped: no traffic, no in-flight load, no rate-limit hits for the tenant', async () => {
