@@ -2,12 +2,41 @@
  * startLocalSiteServer: the real server with a one-workstation fleet (4 fake L4 GPUs) whose site is
  * served by the `local` driver, and a stand-in nvidia-smi first on PATH (CI has no GPU).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fakeGpus, writeFakeNvidiaSmi } from '../drivers/fixtures.js';
 import { type api, startTestServer, type TestServer } from './server.js';
 import { tenantToken } from './tenants.js';
+
+/**
+ * The local driver leaves its workloads running when the server stops (by design: a restarted server
+ * finds them again). A test file's are ended when its process exits: every process whose working
+ * directory is under one of this file's job directories, with its process group. Left running they
+ * loaded the next test files' cores (services' replicas above all).
+ */
+const jobDirs: string[] = [];
+function endWorkloadsOnExit(dir: string): void {
+  if (jobDirs.push(dir) > 1 || !existsSync('/proc')) return;
+  process.once('exit', () => {
+    for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+      let cwd = '';
+      try {
+        cwd = readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        continue;
+      }
+      if (!jobDirs.some((d) => cwd.startsWith(`${d}/`))) continue;
+      for (const target of [-Number(pid), Number(pid)]) {
+        try {
+          process.kill(target, 'SIGKILL');
+        } catch {
+          // gone already, or not a group leader
+        }
+      }
+    }
+  });
+}
 
 /**
  * driverExtra: more settings of the site's local driver, as YAML flow entries (e.g. `registries: [a.example]`);
@@ -21,6 +50,7 @@ export async function startLocalSiteServer(
   bin?: string,
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
+  endWorkloadsOnExit(join(dir, 'jobs'));
   const fleet = join(dir, 'fleet.yaml');
   writeFileSync(
     fleet,
