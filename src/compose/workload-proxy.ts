@@ -3,6 +3,7 @@
  * `sources`): tenancy authenticates, the lockbox decides for operators (`open-session`), sessions
  * audit opens, and the proxy's own rate limiter applies the per-organisation limit.
  */
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
 import { ProxyAccess, type ProxyAccessDeps } from '../api/proxy/access.js';
@@ -75,7 +76,8 @@ export async function startWorkloadProxy(
       throw new Error('--proxy-workers and the nginx data plane do not go together: nginx forwards');
     // gigafab's own proxy stays, on loopback, for every host nginx does not route itself.
     // One ProxyAccess for both (its remembered audits and lockbox passes are shared).
-    const proxy = createWorkloadProxy({ ...deps, baseDomain, scheme, behindNginx: true });
+    const fallbackSecret = randomBytes(24).toString('hex');
+    const proxy = createWorkloadProxy({ ...deps, baseDomain, scheme, behindNginx: { secret: fallbackSecret } });
     const fallbackPort = await proxy.listen(0, '127.0.0.1');
     const plane = await startNginxPlane({
       nginx: cfg.nginx.bin ?? 'nginx',
@@ -86,6 +88,7 @@ export async function startWorkloadProxy(
       baseDomain,
       scheme,
       fallbackPort,
+      fallbackSecret,
       access: proxy.access,
       sources,
       rates,

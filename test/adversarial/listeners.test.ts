@@ -14,8 +14,10 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { requestHeaders } from '../../src/api/proxy/headers.js';
 import { CONTROL_ROUTES, LOG_ROUTES } from '../../src/api/proxy/nginx-plane.js';
-import { PROXY_ROUTES } from '../../src/api/proxy/proxy-server.js';
+import { ApiProblem } from '../../src/api/proxy/problem.js';
+import { createProxyListener, PROXY_ROUTES } from '../../src/api/proxy/proxy-server.js';
 import {
   LISTENER_ROUTE_CLASSES,
   LOCKBOX_CLASSES,
@@ -52,6 +54,49 @@ describe('listener routes are classified', () => {
     assert.throws(() => requireListenerClassified('proxy', ['ANY /_gigafab/debug']), /proxy ANY \/_gigafab\/debug/);
     // Inherited names are no classification.
     assert.throws(() => requireListenerClassified('proxy', ['constructor']), /proxy constructor/);
+  });
+});
+
+describe('gigafab’s proxy behind nginx: the client address', () => {
+  test('X-Real-IP is taken only with nginx’s secret; neither reaches a workload', async () => {
+    const seen: string[] = [];
+    const gate = {
+      admit: async (r: { ip: string }) => {
+        seen.push(r.ip);
+        throw new ApiProblem(404, 'workload_not_found', 'none');
+      },
+      redeem: async () => null,
+    };
+    const ask = (p: number, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: p, path: '/', headers: { host: 'w1.localhost', ...headers } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const behind = createProxyListener(gate, { behindNginx: { secret: 's3cret-of-this-start' } });
+    const plain = createProxyListener(gate, {});
+    try {
+      const [b, p] = [await behind.listen(0, '127.0.0.1'), await plain.listen(0, '127.0.0.1')];
+      assert.equal(await ask(b, { 'x-real-ip': '6.6.6.6', 'x-gigafab-fallback': 's3cret-of-this-start' }), 404);
+      assert.equal(await ask(b, { 'x-real-ip': '7.7.7.7' }), 404);
+      assert.equal(await ask(b, { 'x-real-ip': '8.8.8.8', 'x-gigafab-fallback': 'guess' }), 404);
+      assert.equal(await ask(p, { 'x-real-ip': '9.9.9.9', 'x-gigafab-fallback': 's3cret-of-this-start' }), 404);
+      assert.deepEqual(seen, ['6.6.6.6', '127.0.0.1', '127.0.0.1', '127.0.0.1']);
+    } finally {
+      await behind.close();
+      await plain.close();
+    }
+    const out = requestHeaders(
+      { host: 'w1.localhost', 'x-real-ip': '6.6.6.6', 'x-gigafab-fallback': 'x', accept: '*/*' },
+      { clientIp: '1.2.3.4', proto: 'http' },
+    );
+    assert.equal(out['x-real-ip'], undefined);
+    assert.equal(out['x-gigafab-fallback'], undefined);
+    assert.equal(out['x-forwarded-for'], '1.2.3.4');
+    assert.equal(out.accept, '*/*');
   });
 });
 

@@ -17,9 +17,15 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
 ]);
+/** The header nginx proves itself with to gigafab's proxy behind it (nginx-plane.ts). */
+export const FALLBACK_SECRET_HEADER = 'x-gigafab-fallback';
+
 const NEVER_FORWARDED = new Set([
   'authorization',
   'cookie',
+  // The client address and proof nginx gives gigafab's proxy behind it: theirs, never a workload's.
+  'x-real-ip',
+  FALLBACK_SECRET_HEADER,
   'x-forwarded-for',
   'x-forwarded-host',
   'x-forwarded-proto',

@@ -4,6 +4,7 @@
  * the admission listener and the access-log reader.
  */
 import type { ProxyTarget } from '../../model/workloads.js';
+import { FALLBACK_SECRET_HEADER } from './headers.js';
 import { COOKIE_NAME } from './open-tickets.js';
 import { ADMISSION_TTL_MS, type WireProblem } from './workers.js';
 
@@ -22,6 +23,7 @@ export interface NginxConfigInput {
   baseDomain: string;
   scheme: 'http' | 'https';
   fallbackPort: number;
+  fallbackSecret: string;
   controlPort: number;
   logPort: number;
   secret: string;
@@ -32,10 +34,11 @@ export interface NginxConfigInput {
 /** nginxConfig: the whole config for `routes` (deterministic: the same routes give the same text). */
 export function nginxConfig(c: NginxConfigInput): string {
   const listen = `listen ${listenAddr(c.host, c.port)}`;
-  // What gigafab's own proxy needs of a request it gets from nginx (it trusts X-Real-IP from loopback).
+  // What gigafab's own proxy needs of a request it gets from nginx (it trusts X-Real-IP with the secret).
   const toGigafab = `proxy_pass http://gf_gigafab;
       proxy_set_header Host $http_host;
       proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header ${FALLBACK_SECRET_HEADER} ${c.fallbackSecret};
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $gf_connection;`;
   const toControl = `proxy_pass_request_body off;

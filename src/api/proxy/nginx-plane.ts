@@ -59,6 +59,8 @@ export interface NginxPlaneOptions {
   scheme: 'http' | 'https';
   /** gigafab's own proxy on loopback (started with behindNginx): every host nginx does not route. */
   fallbackPort: number;
+  /** The secret that proxy wants with nginx's X-Real-IP (its behindNginx.secret). */
+  fallbackSecret: string;
   access: ProxyAccess;
   sources: readonly ProxyTargetSource[];
   rates: RateLimits;
@@ -342,6 +344,7 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
       baseDomain: o.baseDomain,
       scheme: o.scheme,
       fallbackPort: o.fallbackPort,
+      fallbackSecret: o.fallbackSecret,
       controlPort,
       logPort,
       secret,

@@ -16,7 +16,7 @@ import { Balancer } from './balancer.js';
 import { type ForwardDeps, forwardHttp } from './forward-http.js';
 import { forwardTunnel, isTunnelRequest, TUNNEL_PATH } from './forward-tunnel.js';
 import { forwardUpgrade } from './forward-ws.js';
-import type { Forwarded } from './headers.js';
+import { FALLBACK_SECRET_HEADER, type Forwarded } from './headers.js';
 import { workloadIdOf } from './host-name.js';
 import { COOKIE_NAME, OPEN_PATH } from './open-tickets.js';
 import { ApiProblem, asProblem, rejectUpgrade, sendProblem } from './problem.js';
@@ -28,9 +28,11 @@ export interface WorkloadProxyOptions extends ProxyAccessDeps {
   scheme?: 'http' | 'https';
   /**
    * Behind gigafab's own nginx data plane (nginx-plane.ts): the client's address is nginx's
-   * X-Real-IP (this listener is then on loopback, reached by nginx only), not the socket's.
+   * X-Real-IP, but only on a request that carries `secret` in FALLBACK_SECRET_HEADER (nginx's own;
+   * another process on this host reaching the loopback listener would otherwise choose the address
+   * that rate limits and audited opens record).
    */
-  behindNginx?: boolean;
+  behindNginx?: { secret: string };
 }
 
 /** What the listener asks before forwarding: admission, and the one-time open links. */
@@ -83,7 +85,12 @@ export const PROXY_ROUTES: readonly string[] = [`ANY ${OPEN_PATH}`, `UPGRADE ${T
 
 export function createProxyListener(
   gate: ProxyGate,
-  o: { baseDomain?: string; scheme?: 'http' | 'https'; released?: (adm: Admission) => void; behindNginx?: boolean },
+  o: {
+    baseDomain?: string;
+    scheme?: 'http' | 'https';
+    released?: (adm: Admission) => void;
+    behindNginx?: { secret: string };
+  },
 ): ProxyListener {
   requireListenerClassified('proxy', PROXY_ROUTES);
   const baseDomain = o.baseDomain ?? 'localhost';
@@ -96,7 +103,8 @@ export function createProxyListener(
     onTraffic: trafficReporter(),
   };
   const clientIp = (req: IncomingMessage): string => {
-    const real = o.behindNginx ? req.headers['x-real-ip'] : undefined;
+    const fromNginx = o.behindNginx !== undefined && req.headers[FALLBACK_SECRET_HEADER] === o.behindNginx.secret;
+    const real = fromNginx ? req.headers['x-real-ip'] : undefined;
     return typeof real === 'string' && real ? real : (req.socket.remoteAddress ?? 'unknown');
   };
   const forwarded = (req: IncomingMessage): Forwarded => ({ clientIp: clientIp(req), proto: scheme });
