@@ -20,6 +20,7 @@ import type { Placement } from '../model/job.js';
 import type { ClusterModel, TakenAway } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
 import { fits, type PlacementRequest, placeJob } from './placement.js';
+import { RunningViews } from './running-views.js';
 import type { BackfillInput, CapacityWindow, MaintenanceWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
 
 /** RESERVED_PROJECT owns phantom allocations; it starts with NUL so it can never clash with a project. */
@@ -58,7 +59,8 @@ export class Backfill {
   private readonly fixed: Held[] = [];
   private readonly slots: number;
   private readonly gangsOnly: boolean;
-  private readonly runningById = new Map<string, RunningJobInfo>();
+  /** Running job id -> its (last) position in `running`. */
+  private readonly runningById = new Map<string, number>();
   private readonly startedNow: Ending[] = [];
   /** Running jobs with an expected end, per GPU type, in order of end (see endings). */
   private readonly runningEndings = new Map<GpuType, Ending[]>();
@@ -71,12 +73,13 @@ export class Backfill {
   constructor(
     private readonly cluster: ClusterModel,
     config: BackfillInput,
-    running: readonly RunningJobInfo[],
+    private readonly running: readonly RunningJobInfo[],
     private readonly now: number,
+    private readonly views: RunningViews = new RunningViews(cluster, running),
   ) {
     this.slots = Math.max(0, Math.min(30, config.reservations ?? 1));
     this.gangsOnly = config.gangsOnly ?? true;
-    for (const r of running) this.runningById.set(r.id, r);
+    for (let i = 0; i < running.length; i++) this.runningById.set(running[i].id, i);
   }
 
   /** wants tells whether a capacity-blocked job gets a reservation (slots left, gang rule). */
@@ -243,7 +246,8 @@ export class Backfill {
         const gpus = new Set(a.gpus);
         for (const id of this.cluster.jobsOnNode(a.node)) {
           if (out.has(id)) continue;
-          const r = this.runningById.get(id);
+          const at = this.runningById.get(id);
+          const r = at === undefined ? undefined : this.running[at];
           if (!r?.preemptible || r.org === h.org) continue;
           if (this.cluster.allocationOf(id)?.nodes.some((b) => b.node === a.node && b.gpus.some((g) => gpus.has(g))))
             out.set(id, h.org);
@@ -322,9 +326,10 @@ export class Backfill {
     let running = this.runningEndings.get(gpuType);
     if (!running) {
       running = [];
-      for (const r of this.runningById.values()) {
+      for (const at of this.runningById.values()) {
+        const r = this.running[at];
         if (r.maxRuntimeSeconds === undefined && !r.evicting) continue;
-        const held = this.cluster.allocationView(r.id);
+        const held = this.views.at(at);
         if (!held || held.placement.gpuType !== gpuType) continue;
         const { placement, project } = held;
         const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
@@ -344,7 +349,16 @@ export class Backfill {
       this.runningEndings.set(gpuType, running);
     }
     const started = this.startedNow.filter((s) => s.placement.gpuType === gpuType);
-    return started.length === 0 ? running : [...running, ...started].sort(byEnd);
+    if (started.length === 0) return running;
+    // The same list as sorting running and started together (a stable sort): `running` is sorted,
+    // so sort the few starts and merge, a running job first on a tie.
+    started.sort(byEnd);
+    const out = new Array<Ending>(running.length + started.length);
+    let i = 0;
+    let j = 0;
+    for (let k = 0; k < out.length; k++)
+      out[k] = j < started.length && (i >= running.length || byEnd(started[j], running[i]) < 0) ? started[j++] : running[i++];
+    return out;
   }
 
   /**

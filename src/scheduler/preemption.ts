@@ -35,6 +35,7 @@ import type { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, hasConstraints } from './constraints.js';
 import { FreeOverlay, fits } from './placement.js';
+import { RunningViews } from './running-views.js';
 import { placeShare } from './share-placement.js';
 import type { PreemptionDecision, PreemptionInput, RunningJobInfo, SchedJob } from './types.js';
 
@@ -67,7 +68,8 @@ export class Preemptor {
   private readonly byType = new Map<GpuType, Candidate[]>();
   private readonly wholeByType = new Map<GpuType, boolean>();
   private readonly taken = new Set<string>();
-  private readonly failed = new Set<string>();
+  /** Failed plans: project -> priority -> GPU type -> shape -> borrowing (see failedKey). */
+  private readonly failed = new Map<string, Map<number, Map<GpuType, Map<number | string, Set<boolean>>>>>();
   private readonly cap: number;
   private readonly minRuntimeMs: number;
 
@@ -77,6 +79,7 @@ export class Preemptor {
     private readonly running: readonly RunningJobInfo[],
     config: PreemptionInput,
     private readonly now: number,
+    private readonly views: RunningViews = new RunningViews(cluster, running),
   ) {
     this.cap = config.maxEvictedGpusPerRequestedGpu ?? 2;
     this.lent = new Map();
@@ -97,9 +100,11 @@ export class Preemptor {
     let list = this.byType.get(gpuType);
     if (list) return list;
     list = [];
-    for (const info of this.running) {
-      const held = this.cluster.allocationView(info.id);
-      if (!held || held.placement.gpuType !== gpuType) continue;
+    // The running jobs of the type, in input order (the sort below is a total order anyway).
+    for (const i of this.views.ofType(gpuType)) {
+      const info = this.running[i];
+      const held = this.views.at(i);
+      if (!held) continue;
       const { placement, project } = held;
       if (!info.evicting && (!info.preemptible || this.now - info.startedAt < this.minRuntimeMs)) continue;
       // GPU-equivalents: a 250-milli share counts 0.25 against the blast cap.
@@ -155,12 +160,50 @@ export class Preemptor {
     this.lent = lent;
   }
 
+  /**
+   * failedSet: the `borrowing` values for which the plan of `job`'s class failed this cycle. The
+   * class is (project, priority, GPU type, shape), the shape being a share's MIG profile or milli,
+   * else gpusPerNode x nodes: nested maps instead of one key string built and hashed per plan.
+   */
+  private failedSet(job: SchedJob, gpuType: GpuType): Set<boolean> {
+    const shape: number | string = job.share
+      ? `share:${job.share.migProfile ?? job.share.milli}`
+      : Number.isInteger(job.gpusPerNode) &&
+          Number.isInteger(job.nodes) &&
+          job.gpusPerNode >= 0 &&
+          job.gpusPerNode < 1024 &&
+          job.nodes >= 0 &&
+          job.nodes < 1 << 20
+        ? job.gpusPerNode * (1 << 20) + job.nodes
+        : `${job.gpusPerNode}x${job.nodes}`;
+    let byPriority = this.failed.get(job.project);
+    if (!byPriority) {
+      byPriority = new Map();
+      this.failed.set(job.project, byPriority);
+    }
+    let byType = byPriority.get(job.priority);
+    if (!byType) {
+      byType = new Map();
+      byPriority.set(job.priority, byType);
+    }
+    let byShape = byType.get(gpuType);
+    if (!byShape) {
+      byShape = new Map();
+      byType.set(gpuType, byShape);
+    }
+    let set = byShape.get(shape);
+    if (!set) {
+      set = new Set();
+      byShape.set(shape, set);
+    }
+    return set;
+  }
+
   plan(job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionPlan | null {
-    const shape = job.share ? `share:${job.share.migProfile ?? job.share.milli}` : `${job.gpusPerNode}x${job.nodes}`;
-    const key = `${job.project}\u0000${job.priority}\u0000${gpuType}\u0000${shape}\u0000${borrowing}`;
     // A spread member plans with its group's nodes masked: its failure says nothing about others.
     const cacheable = !hasConstraints(job) && job.spread === undefined;
-    if (this.failed.has(key) && cacheable) return null;
+    const failed = this.failedSet(job, gpuType);
+    if (cacheable && failed.has(borrowing)) return null;
     const constraints = constraintsFor(this.cluster, job);
     const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
     // A whole-GPU job among whole-GPU candidates searches on an overlay (victims imagined released,
@@ -179,7 +222,7 @@ export class Preemptor {
     let newGpus = 0;
     let fitted = false;
     for (const c of this.candidates(gpuType)) {
-      if (this.taken.has(c.info.id)) continue;
+      if (this.taken.size > 0 && this.taken.has(c.info.id)) continue;
       if (!c.info.evicting && newGpus + c.gpus > limit) continue;
       const reason = this.why(c, job, gpuType, borrowing);
       if (!reason) continue;
@@ -208,7 +251,7 @@ export class Preemptor {
       if (!this.cluster.hasAllocation(r.c.info.id))
         this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org, r.c.spread);
     if (!fitted) {
-      if (!constraints && cacheable) this.failed.add(key);
+      if (!constraints && cacheable) failed.add(borrowing);
       return null;
     }
     kept.sort((a, b) => (a.c.info.id < b.c.info.id ? -1 : a.c.info.id > b.c.info.id ? 1 : 0));
