@@ -35,6 +35,10 @@ interface Held {
   readonly phantomId: string;
   /** The phantom currently holds GPUs in the cluster. */
   allocated: boolean;
+  /** While suspended: what the phantom held (resume puts it back when the same GPUs are free). */
+  taken?: TakenAway;
+  /** The reservation's placement as node indexes and GPU bitmasks (for resume), set on first resume. */
+  indexed?: { readonly nodeIdx: readonly number[]; readonly masks: readonly number[] };
 }
 
 interface Ending {
@@ -105,7 +109,7 @@ export class Backfill {
     for (let i = 0; i < this.held.length; i++) {
       const h = this.held[i];
       if ((mask & (1 << i)) === 0 || !h.allocated) continue;
-      this.cluster.release(h.phantomId);
+      h.taken = this.cluster.takeAway(h.phantomId);
       h.allocated = false;
       this.heldCache = undefined;
       this.suspended.push(h);
@@ -120,10 +124,43 @@ export class Backfill {
     return this.reservedGpus.size > 0 && this.reservedGpus.has(`${node}/${gpu}`);
   }
 
-  /** resume re-holds the still-free GPUs of every suspended reservation. */
+  /**
+   * resume re-holds the still-free GPUs of every suspended reservation. When those are exactly the
+   * GPUs the phantom held before (nothing started on them: the usual case), the phantom's record
+   * is put back (ClusterModel.putBack: the same state as allocating it again) instead of checking
+   * each GPU by node name and validating a new allocation.
+   */
   resume(): void {
-    for (const h of this.suspended) this.hold(h);
+    for (const h of this.suspended) {
+      const t = h.taken;
+      h.taken = undefined;
+      const at = t && this.indexed(h);
+      if (t && at && this.cluster.heldAsFree(t, at.nodeIdx, at.masks)) {
+        this.cluster.putBack(t);
+        h.allocated = true;
+        this.heldCache = undefined;
+      } else this.hold(h);
+    }
     this.suspended = [];
+  }
+
+  /** indexed: the reservation's placement as node indexes and GPU bitmasks, computed once. */
+  private indexed(h: Held): { readonly nodeIdx: readonly number[]; readonly masks: readonly number[] } {
+    if (!h.indexed) {
+      const nodeIdx: number[] = [];
+      const masks: number[] = [];
+      for (const a of h.res.placement.nodes) {
+        const i = this.cluster.fleet.nodeIndex.get(a.node);
+        // Unknown node (never from a plan): an empty placement, which no phantom record matches.
+        if (i === undefined) return { nodeIdx: [], masks: [] };
+        let m = 0;
+        for (const g of a.gpus) m |= 1 << g;
+        nodeIdx.push(i);
+        masks.push(m >>> 0);
+      }
+      h.indexed = { nodeIdx, masks };
+    }
+    return h.indexed;
   }
 
   /** noteStart records a start of this cycle: it ends at now + its limit. */
