@@ -66,6 +66,11 @@ export interface PreemptionPlan {
 /** Preemptor plans evictions during one cycle; it remembers victims already taken this cycle. */
 export class Preemptor {
   private readonly byType = new Map<GpuType, Candidate[]>();
+  /**
+   * Per GPU type: where the candidates neither evicting nor borrowed begin, checked to be in
+   * non-decreasing priority to the end of the list (Infinity when not; see plan's early stop).
+   */
+  private readonly plainFrom = new Map<GpuType, number>();
   private readonly wholeByType = new Map<GpuType, boolean>();
   private readonly taken = new Set<string>();
   /** Failed plans: project -> priority -> GPU type -> shape -> borrowing (see failedKey). */
@@ -88,19 +93,17 @@ export class Preemptor {
 
   /** allWhole: no candidate of the type holds a share (releasing one may free no GPU at all). */
   private allWhole(gpuType: GpuType): boolean {
-    let whole = this.wholeByType.get(gpuType);
-    if (whole === undefined) {
-      whole = this.candidates(gpuType).every((c) => c.placement.nodes.every((a) => a.milli === undefined && !a.migProfile));
-      this.wholeByType.set(gpuType, whole);
-    }
-    return whole;
+    // Found while the candidates are listed (their placements are read there anyway).
+    this.candidates(gpuType);
+    return this.wholeByType.get(gpuType) === true;
   }
 
   private candidates(gpuType: GpuType): Candidate[] {
     let list = this.byType.get(gpuType);
     if (list) return list;
     list = [];
-    // The running jobs of the type, in input order (the sort below is a total order anyway).
+    let whole = true;
+    // The running jobs of the type, in input order (as when every running job was looked up).
     for (const i of this.views.ofType(gpuType)) {
       const info = this.running[i];
       const held = this.views.at(i);
@@ -109,6 +112,7 @@ export class Preemptor {
       if (!info.evicting && (!info.preemptible || this.now - info.startedAt < this.minRuntimeMs)) continue;
       // GPU-equivalents: a 250-milli share counts 0.25 against the blast cap.
       const gpus = placementGpuEquivalents(placement);
+      if (whole) for (const a of placement.nodes) if (a.milli !== undefined || a.migProfile) whole = false;
       const lostMs = Math.max(0, this.now - (info.lastCheckpointAt ?? info.startedAt));
       list.push({
         info,
@@ -130,6 +134,8 @@ export class Preemptor {
         (a.info.id < b.info.id ? -1 : a.info.id > b.info.id ? 1 : 0),
     );
     this.byType.set(gpuType, list);
+    this.wholeByType.set(gpuType, whole);
+    this.plainFrom.set(gpuType, plainBlock(list));
     return list;
   }
 
@@ -199,6 +205,14 @@ export class Preemptor {
     return set;
   }
 
+  /**
+   * stopFrom: where plan may stop scanning at the first candidate whose class is not below the
+   * job's (plainBlock; Infinity: never). Protected so a test can turn the stop off and compare.
+   */
+  protected stopFrom(gpuType: GpuType): number {
+    return this.plainFrom.get(gpuType) ?? Number.POSITIVE_INFINITY;
+  }
+
   plan(job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionPlan | null {
     // A spread member plans with its group's nodes masked: its failure says nothing about others.
     const cacheable = !hasConstraints(job) && job.spread === undefined;
@@ -221,7 +235,14 @@ export class Preemptor {
     const removed: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
     let newGpus = 0;
     let fitted = false;
-    for (const c of this.candidates(gpuType)) {
+    const list = this.candidates(gpuType);
+    const plainFrom = this.stopFrom(gpuType);
+    for (let k = 0; k < list.length; k++) {
+      const c = list[k];
+      // Past here no candidate is evicting or borrowed, so `why` can only answer 'priority', which
+      // needs a class below the job's; the priorities never decrease from here on (plainBlock), so
+      // once one is not below, no later one is and every later step would only `continue`.
+      if (k >= plainFrom && !(c.info.priority < job.priority)) break;
       if (this.taken.size > 0 && this.taken.has(c.info.id)) continue;
       if (!c.info.evicting && newGpus + c.gpus > limit) continue;
       const reason = this.why(c, job, gpuType, borrowing);
@@ -264,4 +285,19 @@ export class Preemptor {
     }
     return { gpuType, borrowed: borrowing, decisions, waitingOn: kept.map((r) => r.c.info.id), victimGpus };
   }
+}
+
+/**
+ * plainBlock: the index where the candidates neither evicting nor borrowed begin (the sort puts
+ * them last), if from there to the end none is evicting or borrowed and the priorities never
+ * decrease (NaN-free); else Infinity, and plan scans the whole list.
+ */
+function plainBlock(list: readonly Candidate[]): number {
+  let from = list.length;
+  while (from > 0 && !list[from - 1].info.evicting && !list[from - 1].info.borrowed) from--;
+  for (let k = from; k < list.length; k++) {
+    const p = list[k].info.priority;
+    if (Number.isNaN(p) || (k > from && !(list[k - 1].info.priority <= p))) return Number.POSITIVE_INFINITY;
+  }
+  return from;
 }
