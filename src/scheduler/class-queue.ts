@@ -266,7 +266,7 @@ export class ClassWalk<T> {
       const g = live[k];
       scores[k] = this.head[g];
       seqs[k] = this.headSeq[g];
-      ids[k] = groups[g][0].id;
+      ids[k] = this.headJob[g].id;
     }
     // The order `less` defines (score desc, seq asc, id asc; ids are unique): the one orderIndexes sorts by.
     const idx = orderIndexes(scores, seqs, ids);
