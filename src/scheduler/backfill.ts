@@ -20,6 +20,7 @@ import type { Placement } from '../model/job.js';
 import type { ClusterModel, TakenAway } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
 import { fits, type PlacementRequest, placeJob } from './placement.js';
+import { RunningViews } from './running-views.js';
 import type { BackfillInput, CapacityWindow, MaintenanceWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
 
 /** RESERVED_PROJECT owns phantom allocations; it starts with NUL so it can never clash with a project. */
@@ -34,6 +35,10 @@ interface Held {
   readonly phantomId: string;
   /** The phantom currently holds GPUs in the cluster. */
   allocated: boolean;
+  /** While suspended: what the phantom held (resume puts it back when the same GPUs are free). */
+  taken?: TakenAway;
+  /** The reservation's placement as node indexes and GPU bitmasks (for resume), set on first resume. */
+  indexed?: { readonly nodeIdx: readonly number[]; readonly masks: readonly number[] };
 }
 
 interface Ending {
@@ -58,7 +63,8 @@ export class Backfill {
   private readonly fixed: Held[] = [];
   private readonly slots: number;
   private readonly gangsOnly: boolean;
-  private readonly runningById = new Map<string, RunningJobInfo>();
+  /** Running job id -> its (last) position in `running`. */
+  private readonly runningById = new Map<string, number>();
   private readonly startedNow: Ending[] = [];
   /** Running jobs with an expected end, per GPU type, in order of end (see endings). */
   private readonly runningEndings = new Map<GpuType, Ending[]>();
@@ -71,12 +77,13 @@ export class Backfill {
   constructor(
     private readonly cluster: ClusterModel,
     config: BackfillInput,
-    running: readonly RunningJobInfo[],
+    private readonly running: readonly RunningJobInfo[],
     private readonly now: number,
+    private readonly views: RunningViews = new RunningViews(cluster, running),
   ) {
     this.slots = Math.max(0, Math.min(30, config.reservations ?? 1));
     this.gangsOnly = config.gangsOnly ?? true;
-    for (const r of running) this.runningById.set(r.id, r);
+    for (let i = 0; i < running.length; i++) this.runningById.set(running[i].id, i);
   }
 
   /** wants tells whether a capacity-blocked job gets a reservation (slots left, gang rule). */
@@ -102,7 +109,7 @@ export class Backfill {
     for (let i = 0; i < this.held.length; i++) {
       const h = this.held[i];
       if ((mask & (1 << i)) === 0 || !h.allocated) continue;
-      this.cluster.release(h.phantomId);
+      h.taken = this.cluster.takeAway(h.phantomId);
       h.allocated = false;
       this.heldCache = undefined;
       this.suspended.push(h);
@@ -117,10 +124,43 @@ export class Backfill {
     return this.reservedGpus.size > 0 && this.reservedGpus.has(`${node}/${gpu}`);
   }
 
-  /** resume re-holds the still-free GPUs of every suspended reservation. */
+  /**
+   * resume re-holds the still-free GPUs of every suspended reservation. When those are exactly the
+   * GPUs the phantom held before (nothing started on them: the usual case), the phantom's record
+   * is put back (ClusterModel.putBack: the same state as allocating it again) instead of checking
+   * each GPU by node name and validating a new allocation.
+   */
   resume(): void {
-    for (const h of this.suspended) this.hold(h);
+    for (const h of this.suspended) {
+      const t = h.taken;
+      h.taken = undefined;
+      const at = t && this.indexed(h);
+      if (t && at && this.cluster.heldAsFree(t, at.nodeIdx, at.masks)) {
+        this.cluster.putBack(t);
+        h.allocated = true;
+        this.heldCache = undefined;
+      } else this.hold(h);
+    }
     this.suspended = [];
+  }
+
+  /** indexed: the reservation's placement as node indexes and GPU bitmasks, computed once. */
+  private indexed(h: Held): { readonly nodeIdx: readonly number[]; readonly masks: readonly number[] } {
+    if (!h.indexed) {
+      const nodeIdx: number[] = [];
+      const masks: number[] = [];
+      for (const a of h.res.placement.nodes) {
+        const i = this.cluster.fleet.nodeIndex.get(a.node);
+        // Unknown node (never from a plan): an empty placement, which no phantom record matches.
+        if (i === undefined) return { nodeIdx: [], masks: [] };
+        let m = 0;
+        for (const g of a.gpus) m |= 1 << g;
+        nodeIdx.push(i);
+        masks.push(m >>> 0);
+      }
+      h.indexed = { nodeIdx, masks };
+    }
+    return h.indexed;
   }
 
   /** noteStart records a start of this cycle: it ends at now + its limit. */
@@ -243,7 +283,8 @@ export class Backfill {
         const gpus = new Set(a.gpus);
         for (const id of this.cluster.jobsOnNode(a.node)) {
           if (out.has(id)) continue;
-          const r = this.runningById.get(id);
+          const at = this.runningById.get(id);
+          const r = at === undefined ? undefined : this.running[at];
           if (!r?.preemptible || r.org === h.org) continue;
           if (this.cluster.allocationOf(id)?.nodes.some((b) => b.node === a.node && b.gpus.some((g) => gpus.has(g))))
             out.set(id, h.org);
@@ -322,9 +363,10 @@ export class Backfill {
     let running = this.runningEndings.get(gpuType);
     if (!running) {
       running = [];
-      for (const r of this.runningById.values()) {
+      for (const at of this.runningById.values()) {
+        const r = this.running[at];
         if (r.maxRuntimeSeconds === undefined && !r.evicting) continue;
-        const held = this.cluster.allocationView(r.id);
+        const held = this.views.at(at);
         if (!held || held.placement.gpuType !== gpuType) continue;
         const { placement, project } = held;
         const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
@@ -344,7 +386,16 @@ export class Backfill {
       this.runningEndings.set(gpuType, running);
     }
     const started = this.startedNow.filter((s) => s.placement.gpuType === gpuType);
-    return started.length === 0 ? running : [...running, ...started].sort(byEnd);
+    if (started.length === 0) return running;
+    // The same list as sorting running and started together (a stable sort): `running` is sorted,
+    // so sort the few starts and merge, a running job first on a tie.
+    started.sort(byEnd);
+    const out = new Array<Ending>(running.length + started.length);
+    let i = 0;
+    let j = 0;
+    for (let k = 0; k < out.length; k++)
+      out[k] = j < started.length && (i >= running.length || byEnd(started[j], running[i]) < 0) ? started[j++] : running[i++];
+    return out;
   }
 
   /**

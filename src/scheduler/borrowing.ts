@@ -35,6 +35,7 @@ import type { PendingReason } from '../model/job.js';
 import type { LenderShare } from '../model/lenders.js';
 import type { ClusterModel } from './cluster-model.js';
 import { formatCount, REASON } from './reasons.js';
+import { RunningViews } from './running-views.js';
 import type { BorrowingInput, QuotaTable, RunningJobInfo } from './types.js';
 
 /** QuotaVerdict: allowed (within nominal quota, or borrowed), or the reason why not. */
@@ -61,6 +62,7 @@ export class CohortLedger {
     private readonly borrowing: BorrowingInput | undefined,
     running: readonly RunningJobInfo[] = [],
     preempting = true,
+    views: RunningViews = new RunningViews(cluster, running),
   ) {
     // Guaranteed usage is read only with borrowing (check) or preemption (wouldBorrow); without
     // either, skip building it: a cycle with hard quotas then costs nothing per project.
@@ -69,9 +71,10 @@ export class CohortLedger {
     for (const gpuType of cluster.fleet.gpuTypes) {
       for (const [project, n] of cluster.projectUsage(gpuType)) add(this.guaranteed, project, gpuType, n);
     }
-    for (const r of running) {
+    for (let i = 0; i < running.length; i++) {
+      const r = running[i];
       if (!r.borrowed) continue;
-      const held = cluster.allocationView(r.id);
+      const held = views.at(i);
       if (!held) continue;
       const { placement, project } = held;
       add(this.guaranteed, project, placement.gpuType, -placementGpuEquivalents(placement));

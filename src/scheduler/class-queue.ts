@@ -212,13 +212,23 @@ export class ClassWalk<T> {
    * objects only on a tie of both (then by id), instead of two dependent loads per comparison.
    */
   private readonly headSeq: Float64Array;
+  /**
+   * The head job itself (what setHead scored): next returns it without reading the group's array
+   * again, a cache miss per visit at ≈ 4,000 groups (two dependent loads before the job's own).
+   */
+  private readonly headJob: SchedJob[];
+  /** Each group's length (the groups do not change during a walk): no re-read of the array per visit. */
+  private readonly size: Uint32Array;
   private current = -1;
   private last: SchedJob | undefined;
   private lastScore = 0;
   /** Skipped groups: where their skip began and the value it takes. */
-  private readonly skippedFrom = new Map<number, { from: number; value: T }>();
+  private readonly skippedFrom: OrderedGroups;
+  /** Per skipped group (in skippedFrom): where its skip began, and the value it takes. */
+  private readonly skipFrom: Uint32Array;
+  private readonly skipValue: (T | undefined)[];
   /** Skipped groups to reopen after any start (reopenStartSensitive). */
-  private readonly startSensitive = new Set<number>();
+  private readonly startSensitive: OrderedGroups;
   readonly skipped: Skipped<T>[] = [];
   /** Visited jobs: group and index per visit, in visit order. */
   readonly visitedGroup: number[] = [];
@@ -240,10 +250,17 @@ export class ClassWalk<T> {
     this.cursor = new Uint32Array(groups.length);
     this.head = new Float64Array(groups.length);
     this.headSeq = new Float64Array(groups.length);
+    this.headJob = new Array<SchedJob>(groups.length);
+    this.size = new Uint32Array(groups.length);
+    this.skippedFrom = new OrderedGroups(groups.length);
+    this.startSensitive = new OrderedGroups(groups.length);
+    this.skipFrom = new Uint32Array(groups.length);
+    this.skipValue = new Array<T | undefined>(groups.length);
     const live: number[] = [];
     let nan = false;
     for (let g = 0; g < groups.length; g++) {
-      if (groups[g].length === 0) continue;
+      this.size[g] = groups[g].length;
+      if (this.size[g] === 0) continue;
       this.setHead(g);
       nan ||= Number.isNaN(this.head[g]);
       live.push(g);
@@ -260,7 +277,7 @@ export class ClassWalk<T> {
       const g = live[k];
       scores[k] = this.head[g];
       seqs[k] = this.headSeq[g];
-      ids[k] = groups[g][0].id;
+      ids[k] = this.headJob[g].id;
     }
     // The order `less` defines (score desc, seq asc, id asc; ids are unique): the one orderIndexes sorts by.
     const idx = orderIndexes(scores, seqs, ids);
@@ -273,7 +290,7 @@ export class ClassWalk<T> {
     const c = this.current;
     this.current = -1;
     let g: number;
-    if (c >= 0 && this.cursor[c] < this.groups[c].length) {
+    if (c >= 0 && this.cursor[c] < this.size[c]) {
       // The visited group goes on: it is next if its new head still comes first (no heap work),
       // else it replaces the top, which is next (one sift instead of a push and a pop).
       this.setHead(c);
@@ -289,9 +306,10 @@ export class ClassWalk<T> {
       }
     } else g = this.pop();
     if (g < 0) return undefined;
+    // The head was set (setHead) at the group's cursor when it was last ordered, which is now.
     const i = this.cursor[g]++;
     this.current = g;
-    this.last = this.groups[g][i];
+    this.last = this.headJob[g];
     this.lastScore = this.head[g];
     this.visitedGroup.push(g);
     this.visitedIndex.push(i);
@@ -306,20 +324,30 @@ export class ClassWalk<T> {
     const g = this.current;
     if (g < 0) return;
     this.current = -1;
-    if (this.cursor[g] >= this.groups[g].length) return;
-    this.skippedFrom.set(g, { from: this.cursor[g], value });
+    if (this.cursor[g] >= this.size[g]) return;
+    this.skippedFrom.add(g);
+    this.skipFrom[g] = this.cursor[g];
+    this.skipValue[g] = value;
     if (startSensitive) this.startSensitive.add(g);
   }
 
   /** reopenAll reopens every skipped group. */
   reopenAll(): void {
     // reopen deletes only the entry being visited, which iteration allows: no copy.
-    for (const g of this.skippedFrom.keys()) this.reopen(g);
+    for (let g = this.skippedFrom.first; g >= 0; ) {
+      const after = this.skippedFrom.after(g);
+      this.reopen(g);
+      g = after;
+    }
   }
 
   /** reopenStartSensitive reopens the groups skipped with startSensitive. */
   reopenStartSensitive(): void {
-    for (const g of this.startSensitive) this.reopen(g);
+    for (let g = this.startSensitive.first; g >= 0; ) {
+      const after = this.startSensitive.after(g);
+      this.reopen(g);
+      g = after;
+    }
   }
 
   /**
@@ -327,11 +355,13 @@ export class ClassWalk<T> {
    * value; the first one after it is visited next in its turn.
    */
   private reopen(g: number): void {
-    const s = this.skippedFrom.get(g);
+    const skipped = this.skippedFrom.has(g);
     const last = this.last;
     this.startSensitive.delete(g);
-    if (!s || !last) return;
+    if (!skipped || !last) return;
     this.skippedFrom.delete(g);
+    const s = { from: this.skipFrom[g], value: this.skipValue[g] as T };
+    this.skipValue[g] = undefined;
     const jobs = this.groups[g];
     // Members after the last visited job: the group is in the cycle's order, so a search. Galloping
     // from the skip's start first: after a start the walk has usually moved on by a few visits, so
@@ -358,10 +388,11 @@ export class ClassWalk<T> {
 
   /** finish records every group still skipped as skipped to its end. */
   finish(): void {
-    for (const [g, s] of this.skippedFrom)
-      this.skipped.push({ group: g, from: s.from, to: this.groups[g].length, value: s.value });
+    for (let g = this.skippedFrom.first; g >= 0; g = this.skippedFrom.after(g))
+      this.skipped.push({ group: g, from: this.skipFrom[g], to: this.size[g], value: this.skipValue[g] as T });
     this.skippedFrom.clear();
     this.startSensitive.clear();
+    this.skipValue.fill(undefined);
   }
 
   private before(a: SchedJob, sa: number, b: SchedJob, sb: number): boolean {
@@ -376,13 +407,14 @@ export class ClassWalk<T> {
     const sx = this.headSeq[x];
     const sy = this.headSeq[y];
     if (sx !== sy) return sx < sy;
-    return this.groups[x][this.cursor[x]].id < this.groups[y][this.cursor[y]].id;
+    return this.headJob[x].id < this.headJob[y].id;
   }
 
   private setHead(g: number): void {
     const job = this.groups[g][this.cursor[g]];
     this.head[g] = this.score(job);
     this.headSeq[g] = job.seq;
+    this.headJob[g] = job;
   }
 
   /** replaceTop puts g at the root, sifts it down and returns the former top. */
@@ -441,5 +473,61 @@ export class ClassWalk<T> {
     const end = h.pop() as number;
     if (h.length > 0) this.siftDown(end);
     return top;
+  }
+}
+
+/**
+ * OrderedGroups: a set of group indexes that iterates in insertion order, as a Map or Set does (an
+ * index added again while present keeps its place; deleted and added again, it goes last), on
+ * typed arrays: no entry objects per skip. Iteration: from `first` through `after`; deleting the
+ * index being visited is allowed (read `after` first).
+ */
+class OrderedGroups {
+  private readonly prev: Int32Array;
+  private readonly next: Int32Array;
+  private readonly present: Uint8Array;
+  first = -1;
+  private last = -1;
+
+  constructor(n: number) {
+    this.prev = new Int32Array(n);
+    this.next = new Int32Array(n);
+    this.present = new Uint8Array(n);
+  }
+
+  has(g: number): boolean {
+    return this.present[g] === 1;
+  }
+
+  add(g: number): void {
+    if (this.present[g] === 1) return;
+    this.present[g] = 1;
+    this.prev[g] = this.last;
+    this.next[g] = -1;
+    if (this.last >= 0) this.next[this.last] = g;
+    else this.first = g;
+    this.last = g;
+  }
+
+  delete(g: number): void {
+    if (this.present[g] === 0) return;
+    this.present[g] = 0;
+    const p = this.prev[g];
+    const n = this.next[g];
+    if (p >= 0) this.next[p] = n;
+    else this.first = n;
+    if (n >= 0) this.prev[n] = p;
+    else this.last = p;
+  }
+
+  /** after: the index after `g` (-1 at the end); for a deleted `g`, the one after it when it was deleted. */
+  after(g: number): number {
+    return this.next[g];
+  }
+
+  clear(): void {
+    for (let g = this.first; g >= 0; g = this.next[g]) this.present[g] = 0;
+    this.first = -1;
+    this.last = -1;
   }
 }

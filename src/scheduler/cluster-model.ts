@@ -647,6 +647,26 @@ export class ClusterModel {
     for (const i of rec.nodeIdx) byNode.set(i, (byNode.get(i) ?? 0) + 1);
   }
 
+  /**
+   * heldAsFree tells whether what `t` held is exactly the free part, now, of the whole-GPU
+   * placement given as node indexes and GPU bitmasks (`nodeIdx`, `masks`, in placement order):
+   * node by node, the nodes without a free GPU among `masks` left out. When it is, allocating that
+   * free part (the placement's nodes filtered to their free GPUs, as Backfill.hold does) would
+   * allocate the same GPUs in the same node order as `putBack(t)` restores.
+   */
+  heldAsFree(t: TakenAway, nodeIdx: readonly number[], masks: readonly number[]): boolean {
+    const rec = t.rec;
+    if (rec.share) return false;
+    let j = 0;
+    for (let k = 0; k < nodeIdx.length; k++) {
+      const free = (this.freeMask[nodeIdx[k]] & masks[k]) >>> 0;
+      if (free === 0) continue;
+      if (j >= rec.nodeIdx.length || rec.nodeIdx[j] !== nodeIdx[k] || rec.masks[j] >>> 0 !== free) return false;
+      j++;
+    }
+    return j === rec.nodeIdx.length;
+  }
+
   /** spreadOf: the spread group `jobId` was allocated with, if any (re-allocations pass it back). */
   spreadOf(jobId: string): string | undefined {
     return this.allocations.get(jobId)?.spread;

@@ -35,6 +35,7 @@ import type { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, hasConstraints } from './constraints.js';
 import { FreeOverlay, fits } from './placement.js';
+import { RunningViews } from './running-views.js';
 import { placeShare } from './share-placement.js';
 import type { PreemptionDecision, PreemptionInput, RunningJobInfo, SchedJob } from './types.js';
 
@@ -65,9 +66,15 @@ export interface PreemptionPlan {
 /** Preemptor plans evictions during one cycle; it remembers victims already taken this cycle. */
 export class Preemptor {
   private readonly byType = new Map<GpuType, Candidate[]>();
+  /**
+   * Per GPU type: where the candidates neither evicting nor borrowed begin, checked to be in
+   * non-decreasing priority to the end of the list (Infinity when not; see plan's early stop).
+   */
+  private readonly plainFrom = new Map<GpuType, number>();
   private readonly wholeByType = new Map<GpuType, boolean>();
   private readonly taken = new Set<string>();
-  private readonly failed = new Set<string>();
+  /** Failed plans: project -> priority -> GPU type -> shape -> borrowing (see failedKey). */
+  private readonly failed = new Map<string, Map<number, Map<GpuType, Map<number | string, Set<boolean>>>>>();
   private readonly cap: number;
   private readonly minRuntimeMs: number;
 
@@ -77,6 +84,7 @@ export class Preemptor {
     private readonly running: readonly RunningJobInfo[],
     config: PreemptionInput,
     private readonly now: number,
+    private readonly views: RunningViews = new RunningViews(cluster, running),
   ) {
     this.cap = config.maxEvictedGpusPerRequestedGpu ?? 2;
     this.lent = new Map();
@@ -85,25 +93,26 @@ export class Preemptor {
 
   /** allWhole: no candidate of the type holds a share (releasing one may free no GPU at all). */
   private allWhole(gpuType: GpuType): boolean {
-    let whole = this.wholeByType.get(gpuType);
-    if (whole === undefined) {
-      whole = this.candidates(gpuType).every((c) => c.placement.nodes.every((a) => a.milli === undefined && !a.migProfile));
-      this.wholeByType.set(gpuType, whole);
-    }
-    return whole;
+    // Found while the candidates are listed (their placements are read there anyway).
+    this.candidates(gpuType);
+    return this.wholeByType.get(gpuType) === true;
   }
 
   private candidates(gpuType: GpuType): Candidate[] {
     let list = this.byType.get(gpuType);
     if (list) return list;
     list = [];
-    for (const info of this.running) {
-      const held = this.cluster.allocationView(info.id);
-      if (!held || held.placement.gpuType !== gpuType) continue;
+    let whole = true;
+    // The running jobs of the type, in input order (as when every running job was looked up).
+    for (const i of this.views.ofType(gpuType)) {
+      const info = this.running[i];
+      const held = this.views.at(i);
+      if (!held) continue;
       const { placement, project } = held;
       if (!info.evicting && (!info.preemptible || this.now - info.startedAt < this.minRuntimeMs)) continue;
       // GPU-equivalents: a 250-milli share counts 0.25 against the blast cap.
       const gpus = placementGpuEquivalents(placement);
+      if (whole) for (const a of placement.nodes) if (a.milli !== undefined || a.migProfile) whole = false;
       const lostMs = Math.max(0, this.now - (info.lastCheckpointAt ?? info.startedAt));
       list.push({
         info,
@@ -125,6 +134,8 @@ export class Preemptor {
         (a.info.id < b.info.id ? -1 : a.info.id > b.info.id ? 1 : 0),
     );
     this.byType.set(gpuType, list);
+    this.wholeByType.set(gpuType, whole);
+    this.plainFrom.set(gpuType, plainBlock(list));
     return list;
   }
 
@@ -155,12 +166,58 @@ export class Preemptor {
     this.lent = lent;
   }
 
+  /**
+   * failedSet: the `borrowing` values for which the plan of `job`'s class failed this cycle. The
+   * class is (project, priority, GPU type, shape), the shape being a share's MIG profile or milli,
+   * else gpusPerNode x nodes: nested maps instead of one key string built and hashed per plan.
+   */
+  private failedSet(job: SchedJob, gpuType: GpuType): Set<boolean> {
+    const shape: number | string = job.share
+      ? `share:${job.share.migProfile ?? job.share.milli}`
+      : Number.isInteger(job.gpusPerNode) &&
+          Number.isInteger(job.nodes) &&
+          job.gpusPerNode >= 0 &&
+          job.gpusPerNode < 1024 &&
+          job.nodes >= 0 &&
+          job.nodes < 1 << 20
+        ? job.gpusPerNode * (1 << 20) + job.nodes
+        : `${job.gpusPerNode}x${job.nodes}`;
+    let byPriority = this.failed.get(job.project);
+    if (!byPriority) {
+      byPriority = new Map();
+      this.failed.set(job.project, byPriority);
+    }
+    let byType = byPriority.get(job.priority);
+    if (!byType) {
+      byType = new Map();
+      byPriority.set(job.priority, byType);
+    }
+    let byShape = byType.get(gpuType);
+    if (!byShape) {
+      byShape = new Map();
+      byType.set(gpuType, byShape);
+    }
+    let set = byShape.get(shape);
+    if (!set) {
+      set = new Set();
+      byShape.set(shape, set);
+    }
+    return set;
+  }
+
+  /**
+   * stopFrom: where plan may stop scanning at the first candidate whose class is not below the
+   * job's (plainBlock; Infinity: never). Protected so a test can turn the stop off and compare.
+   */
+  protected stopFrom(gpuType: GpuType): number {
+    return this.plainFrom.get(gpuType) ?? Number.POSITIVE_INFINITY;
+  }
+
   plan(job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionPlan | null {
-    const shape = job.share ? `share:${job.share.migProfile ?? job.share.milli}` : `${job.gpusPerNode}x${job.nodes}`;
-    const key = `${job.project}\u0000${job.priority}\u0000${gpuType}\u0000${shape}\u0000${borrowing}`;
     // A spread member plans with its group's nodes masked: its failure says nothing about others.
     const cacheable = !hasConstraints(job) && job.spread === undefined;
-    if (this.failed.has(key) && cacheable) return null;
+    const failed = this.failedSet(job, gpuType);
+    if (cacheable && failed.has(borrowing)) return null;
     const constraints = constraintsFor(this.cluster, job);
     const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
     // A whole-GPU job among whole-GPU candidates searches on an overlay (victims imagined released,
@@ -178,8 +235,15 @@ export class Preemptor {
     const removed: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
     let newGpus = 0;
     let fitted = false;
-    for (const c of this.candidates(gpuType)) {
-      if (this.taken.has(c.info.id)) continue;
+    const list = this.candidates(gpuType);
+    const plainFrom = this.stopFrom(gpuType);
+    for (let k = 0; k < list.length; k++) {
+      const c = list[k];
+      // Past here no candidate is evicting or borrowed, so `why` can only answer 'priority', which
+      // needs a class below the job's; the priorities never decrease from here on (plainBlock), so
+      // once one is not below, no later one is and every later step would only `continue`.
+      if (k >= plainFrom && !(c.info.priority < job.priority)) break;
+      if (this.taken.size > 0 && this.taken.has(c.info.id)) continue;
       if (!c.info.evicting && newGpus + c.gpus > limit) continue;
       const reason = this.why(c, job, gpuType, borrowing);
       if (!reason) continue;
@@ -208,7 +272,7 @@ export class Preemptor {
       if (!this.cluster.hasAllocation(r.c.info.id))
         this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org, r.c.spread);
     if (!fitted) {
-      if (!constraints && cacheable) this.failed.add(key);
+      if (!constraints && cacheable) failed.add(borrowing);
       return null;
     }
     kept.sort((a, b) => (a.c.info.id < b.c.info.id ? -1 : a.c.info.id > b.c.info.id ? 1 : 0));
@@ -221,4 +285,19 @@ export class Preemptor {
     }
     return { gpuType, borrowed: borrowing, decisions, waitingOn: kept.map((r) => r.c.info.id), victimGpus };
   }
+}
+
+/**
+ * plainBlock: the index where the candidates neither evicting nor borrowed begin (the sort puts
+ * them last), if from there to the end none is evicting or borrowed and the priorities never
+ * decrease (NaN-free); else Infinity, and plan scans the whole list.
+ */
+function plainBlock(list: readonly Candidate[]): number {
+  let from = list.length;
+  while (from > 0 && !list[from - 1].info.evicting && !list[from - 1].info.borrowed) from--;
+  for (let k = from; k < list.length; k++) {
+    const p = list[k].info.priority;
+    if (Number.isNaN(p) || (k > from && !(list[k - 1].info.priority <= p))) return Number.POSITIVE_INFINITY;
+  }
+  return from;
 }

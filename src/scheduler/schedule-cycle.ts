@@ -23,6 +23,7 @@ import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
 import { priorityContext, priorityInto } from './priority.js';
 import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
+import { RunningViews } from './running-views.js';
 import { placeShare, shareMilliOn } from './share-placement.js';
 import { excludedCapacity, shortfallReason } from './shortfall-scope.js';
 import { TailMap } from './tail-map.js';
@@ -684,7 +685,9 @@ interface CycleRun {
 /** beginCycle sets up a cycle (ledger, preemptor, reservations, windows) for about `size` visits. */
 function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOptions, size: number): CycleRun {
   const preempting = input.preemption?.enabled === true;
-  const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running, preempting);
+  // Each running job's allocation, looked up once and shared by the ledger, preemptor and backfill.
+  const views = new RunningViews(cluster, input.running ?? []);
+  const ledger = new CohortLedger(cluster, input.quotas, input.borrowing, input.running, preempting, views);
   const ctx: CycleContext = {
     cluster,
     input,
@@ -692,7 +695,7 @@ function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOpti
     failedCapacity: new ShapeCache(),
     ledger,
     preemptor: preempting
-      ? new Preemptor(cluster, ledger, input.running ?? [], input.preemption ?? { enabled: true }, input.now)
+      ? new Preemptor(cluster, ledger, input.running ?? [], input.preemption ?? { enabled: true }, input.now, views)
       : undefined,
     backfill:
       input.backfill?.enabled || (input.capacityWindows?.length ?? 0) > 0 || (input.maintenance?.length ?? 0) > 0
@@ -701,6 +704,7 @@ function beginCycle(cluster: ClusterModel, input: CycleInput, opts: ResolvedOpti
             input.backfill?.enabled ? input.backfill : { enabled: true, reservations: 0 },
             input.running ?? [],
             input.now,
+            views,
           )
         : undefined,
     opts,
