@@ -362,6 +362,12 @@ export async function benchProxyWrk(o: WrkOptions = {}) {
           return r.p50Us - (d?.p50Us ?? 0);
         });
         const ci = medianCi(added);
+        // Beyond nginx alone, same round: what gigafab's plane (admission, log) adds to nginx's own forwarding.
+        const overNginx = rs.map((r) => {
+          const n = rows.find((x) => x.pinning === mode && x.round === r.round && x.target === 'nginx');
+          return r.p99Us - (n?.p99Us ?? 0);
+        });
+        const ciNginx = medianCi(overNginx);
         return {
           pinning: mode,
           target: name,
@@ -376,6 +382,8 @@ export async function benchProxyWrk(o: WrkOptions = {}) {
           addedP99IqrMs: iqr(added),
           addedP99CiMs: [ms(ci.lo), ms(ci.hi)],
           addedP99CiCoverage: Math.round(ci.coverage * 1000) / 1000,
+          overNginxP99Ms: ms(median(overNginx)),
+          overNginxP99CiMs: [ms(ciNginx.lo), ms(ciNginx.hi)],
           gigafabCpuUsPerRequest:
             rs[0]?.gigafabCpuUsPerRequest === null ? null : median(rs.map((r) => r.gigafabCpuUsPerRequest ?? 0)),
           errors: rs.reduce((a, r) => a + r.errors, 0),
@@ -416,6 +424,7 @@ export function printWrkSummary(r: Awaited<ReturnType<typeof benchProxyWrk>>): v
       'added p99 ms': s.addedP99Ms,
       IQR: s.addedP99IqrMs.join('…'),
       [`CI ${Math.round((r.summary[0]?.addedP99CiCoverage ?? 0) * 100)}%`]: s.addedP99CiMs.join('…'),
+      'p99 − nginx ms (CI)': `${s.overNginxP99Ms} (${s.overNginxP99CiMs.join('…')})`,
       errors: s.errors,
     })),
   );
