@@ -118,11 +118,15 @@ if (wanted.has('proxy-latency')) {
 }
 if (wanted.has('proxy-wrk')) {
   console.log(
-    'proxy added p99 with wrk (C, µs): 1,000 requests/s paced over 16 connections, direct / nginx / gigafab nginx plane / gigafab in process, 11 rounds …',
+    'proxy added p99 with wrk (C, µs): 1,000 requests/s paced over 16 connections, direct / nginx / gigafab nginx plane / gigafab in process, 11 rounds, static-nginx then model-server replica …',
   );
-  const w = await benchProxyWrk({ log: (l) => console.log(l) });
-  printWrkSummary(w);
-  results.proxyWrk = w;
+  const runs = [];
+  for (const backend of ['nginx-static', 'model-server'] as const) {
+    const w = await benchProxyWrk({ backend, log: (l) => console.log(`${backend} ${l}`) });
+    printWrkSummary(w);
+    runs.push(w);
+  }
+  results.proxyWrk = runs;
 }
 if (want('audit-seal')) {
   console.log('audit: a signed checkpoint per committed write transaction, without and with …');
