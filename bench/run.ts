@@ -13,6 +13,7 @@ import { benchContainerStartSlurm } from './container-start-slurm.js';
 import { benchInvoiceRun } from './invoice-run.js';
 import { benchMeteringOverhead } from './metering-overhead.js';
 import { benchProxyLatency } from './proxy-latency.js';
+import { benchProxyWrk, printWrkSummary } from './proxy-wrk.js';
 import { benchFailover, benchReplicaSubmissions } from './replicas.js';
 import { benchSchedulerCycle } from './scheduler-cycle.js';
 import { benchSchedulerScale, plotSvg } from './scheduler-scale.js';
@@ -114,6 +115,18 @@ if (wanted.has('proxy-latency')) {
   console.table(l.idle);
   console.table(l.summary);
   results.proxyLatency = l;
+}
+if (wanted.has('proxy-wrk')) {
+  console.log(
+    'proxy added p99 with wrk (C, µs): 1,000 requests/s paced over 16 connections, direct / nginx / gigafab nginx plane / gigafab in process, 11 rounds, static-nginx then model-server replica …',
+  );
+  const runs = [];
+  for (const backend of ['nginx-static', 'model-server'] as const) {
+    const w = await benchProxyWrk({ backend, log: (l) => console.log(`${backend} ${l}`) });
+    printWrkSummary(w);
+    runs.push(w);
+  }
+  results.proxyWrk = runs;
 }
 if (want('audit-seal')) {
   console.log('audit: a signed checkpoint per committed write transaction, without and with …');

@@ -94,15 +94,15 @@ async function cannon(url: string, connections: number, seconds: number, headers
 /** Proxy worker processes for the run (`--proxy-workers`; 0: the proxy in the server process). */
 const PROXY_WORKERS = Number(process.env.GIGAFAB_BENCH_PROXY_WORKERS ?? 2);
 
-/** A service of one model-server replica on `server`, ready: the proxy's port, a member's token, the replica. */
-export async function readyService(server: TestServer) {
+/** A service of one model-server replica (or `command`: a replica listening on $GIGAFAB_PORT) on `server`, ready: the proxy's port, a member's token, the replica. */
+export async function readyService(server: TestServer, command: string[] = [process.execPath, MODEL_SERVER]) {
   const port = Number(/workload proxy: http:\/\/\*\.localhost:(\d+)/.exec(server.output())?.[1]);
   const token = await addLabTenant(api(server.url, server.operatorToken), { name: 'B', role: 'member' });
   const user = api(server.url, token);
   const svc = await user('POST', '/v1/services', {
     name: 'bench',
     project: 'lab-ml',
-    template: { gpuType: 'L4', gpusPerNode: 1, command: [process.execPath, MODEL_SERVER] },
+    template: { gpuType: 'L4', gpusPerNode: 1, command },
     readiness: { path: '/healthz', periodSeconds: 0.5, timeoutSeconds: 1, failureThreshold: 1 },
     replicas: 1,
   });

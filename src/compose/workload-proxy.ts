@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { ProxyAccess, type ProxyAccessDeps } from '../api/proxy/access.js';
 import { type ProxyLinks, proxyLinks } from '../api/proxy/links.js';
 import { startNginxPlane } from '../api/proxy/nginx-plane.js';
@@ -115,6 +115,17 @@ export async function startWorkloadProxy(
           this.set({ what: 'reloads' }, s.reloads);
           this.set({ what: 'asked' }, s.asked);
           this.set({ what: 'logged' }, s.logged);
+        },
+      });
+      let counted = 0;
+      new Counter({
+        name: 'gigafab_proxy_nginx_restarts_total',
+        help: 'Times gigafab started nginx again after it exited unasked (the nginx data plane)',
+        registers: [d.registry],
+        collect() {
+          const n = plane.stats().restarts;
+          this.inc(n - counted);
+          counted = n;
         },
       });
     }

@@ -22,6 +22,12 @@
  *   autoscaler's average in flight is right), late by one request's duration. Admissions nginx
  *   answered from its cache are counted into the rate limits from the same lines; one over a limit
  *   empties the cache, so the next request is asked and hears 429.
+ * - supervision: nginx runs in a process group of its own. When its master exits and gigafab did not
+ *   ask it to, the group is ended (workers outlive their master: they would hold the port and serve
+ *   the old routes unsupervised), the exit is logged and counted (stats().restarts, /metrics
+ *   gigafab_proxy_nginx_restarts_total) and nginx is started again with the current config after
+ *   RESTART_MIN_MS, doubling to RESTART_MAX_MS while it keeps dying within STABLE_MS of its start.
+ *   While it is down, connections to the proxy's port are refused (no other process listens there).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -78,8 +84,8 @@ export interface NginxPlane {
   invalidate(): Promise<void>;
   /** Routes compared with nginx's now; resolves once a changed config is written and nginx signalled. */
   sync(): Promise<void>;
-  /** For tests and /metrics: reloads, admissions asked, log lines counted. */
-  stats(): { reloads: number; asked: number; logged: number };
+  /** For tests and /metrics: reloads, admissions asked, log lines counted, restarts after nginx died. */
+  stats(): { reloads: number; asked: number; logged: number; restarts: number };
   close(): Promise<void>;
 }
 
@@ -91,6 +97,11 @@ interface Route {
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** How often logged attempts end and cache hits are counted into the rate limits (one timer for all). */
 const BATCH_MS = 20;
+/** The wait before nginx is started again after it died: doubling from MIN to MAX while it keeps dying. */
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 5000;
+/** An nginx that ran this long before it died is restarted after RESTART_MIN_MS again. */
+const STABLE_MS = 10_000;
 
 const b64 = (p: WireProblem) => Buffer.from(JSON.stringify(p)).toString('base64url');
 
@@ -113,8 +124,8 @@ function waitListening(host: string, port: number, p: ChildProcess, timeoutMs: n
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const tryOnce = () => {
-      if (p.exitCode !== null || p.pid === undefined)
-        return reject(new Error(`nginx exited (${p.exitCode ?? 'not started'}) before it listened`));
+      if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined)
+        return reject(new Error(`nginx exited (${p.signalCode ?? p.exitCode ?? 'not started'}) before it listened`));
       const c = connect(port, host);
       c.once('connect', () => {
         c.destroy();
@@ -181,7 +192,7 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
   const cacheDir = mkdtempSync(join(shm, 'gigafab-nginx-admissions-'));
   writeFileSync(join(prefix, 'admissions-dir'), cacheDir, { mode: 0o600 });
   const secret = randomBytes(24).toString('hex');
-  const counts = { reloads: 0, asked: 0, logged: 0 };
+  const counts = { reloads: 0, asked: 0, logged: 0, restarts: 0 };
   let generation = 0;
   let routes = new Map<string, Route>();
   // Attempts logged but not yet ended (they count as in flight for their duration), and requests
@@ -335,6 +346,7 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
   const port = o.port === 0 ? await freePort(o.host) : o.port;
   const confPath = join(prefix, 'nginx.conf');
   let written = '';
+  let writes = 0;
   const write = (rs: readonly ProxyTarget[]): boolean => {
     const text = nginxConfig({
       prefix,
@@ -355,6 +367,7 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
     writeFileSync(`${confPath}.new`, text, { mode: 0o600 });
     renameSync(`${confPath}.new`, confPath);
     written = text;
+    writes++;
     return true;
   };
 
@@ -373,24 +386,74 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
   write([...routes.values()].map((r) => r.target));
   // Not on PATH (often so for a user without /usr/sbin in it): Debian's place.
   const bin = o.nginx === 'nginx' && existsSync('/usr/sbin/nginx') && !onPath('nginx') ? '/usr/sbin/nginx' : o.nginx;
-  const proc = spawn(bin, ['-e', join(prefix, 'error.log'), '-c', confPath, '-p', prefix], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  proc.stderr?.setEncoding('utf8').on('data', (d: string) => o.log?.(`nginx: ${d.trim()}`));
+  const probe = o.host === '0.0.0.0' ? '127.0.0.1' : o.host === '::' ? '::1' : o.host;
   let closing = false;
+  // Supervised once it first listened: a failed start is the caller's error, not a restart.
+  let supervised = false;
   let spawnError: Error | null = null;
-  proc.once('error', (err) => {
-    spawnError = err;
-    o.log?.(`nginx could not be run (${bin}): ${err.message}`);
-  });
-  proc.once('exit', (code, signal) => {
-    if (!closing) o.log?.(`nginx exited (${signal ?? code}); workload hosts are unreachable until gigafab restarts`);
-  });
+  let restartTimer: NodeJS.Timeout | undefined;
+  let backoffMs = RESTART_MIN_MS;
+  let startedAt = 0;
+  // The current nginx listens (has its signal handlers: a SIGHUP before them would end it).
+  let listening = false;
+  /** killGroup: nginx's whole process group (master, workers, cache processes); none left is fine. */
+  const killGroup = (p: ChildProcess) => {
+    if (p.pid === undefined) return;
+    try {
+      process.kill(-p.pid, 'SIGKILL');
+    } catch {
+      // the group is gone
+    }
+  };
+  const run = (): ChildProcess => {
+    // detached: its own process group, so that workers left by a master that died can be ended.
+    const p = spawn(bin, ['-e', join(prefix, 'error.log'), '-c', confPath, '-p', prefix], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
+    startedAt = Date.now();
+    listening = false;
+    p.stderr?.setEncoding('utf8').on('data', (d: string) => o.log?.(`nginx: ${d.trim()}`));
+    p.once('error', (err) => {
+      spawnError = err;
+      o.log?.(`nginx could not be run (${bin}): ${err.message}`);
+    });
+    p.once('exit', (code, signal) => {
+      if (closing || !supervised || p !== proc) return;
+      killGroup(p);
+      if (Date.now() - startedAt >= STABLE_MS) backoffMs = RESTART_MIN_MS;
+      const wait = backoffMs;
+      backoffMs = Math.min(RESTART_MAX_MS, backoffMs * 2);
+      o.log?.(`nginx exited (${signal ?? code}); workload hosts are unreachable until it is restarted, in ${wait} ms`);
+      restartTimer = setTimeout(() => {
+        restartTimer = undefined;
+        if (closing) return;
+        counts.restarts++;
+        const seen = writes;
+        const next = run();
+        proc = next;
+        waitListening(probe, port, next, 10_000).then(
+          () => {
+            if (proc !== next || closing) return;
+            listening = true;
+            // Routes that changed while it started: it may have read the config before.
+            if (writes !== seen) next.kill('SIGHUP');
+            o.log?.(`nginx restarted (pid ${next.pid}) with the current config`);
+          },
+          (err: Error) => o.log?.(`nginx restart: ${err.message}`),
+        );
+      }, wait);
+    });
+    return p;
+  };
+  let proc = run();
   try {
-    const probe = o.host === '0.0.0.0' ? '127.0.0.1' : o.host === '::' ? '::1' : o.host;
     await waitListening(probe, port, proc, 10_000);
+    supervised = true;
+    listening = true;
   } catch (err) {
-    proc.kill('SIGKILL');
+    closing = true;
+    killGroup(proc);
     control.close();
     logs.close();
     rmSync(cacheDir, { recursive: true, force: true });
@@ -405,7 +468,8 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
         routes = next;
         if (write([...next.values()].map((r) => r.target)) && !closing) {
           counts.reloads++;
-          proc.kill('SIGHUP');
+          // nginx down or starting: the one that starts reads this config (or is signalled once it listens).
+          if (listening) proc.kill('SIGHUP');
         }
       } catch (err) {
         o.log?.(`nginx data plane: routes not updated (${(err as Error).message})`);
@@ -430,12 +494,14 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
     stats: () => ({ ...counts }),
     async close() {
       closing = true;
+      if (restartTimer) clearTimeout(restartTimer);
       clearInterval(timer);
       await syncing;
-      if (proc.exitCode === null) {
-        const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      const p = proc;
+      if (p.exitCode === null && p.signalCode === null) {
+        const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+        p.kill('SIGTERM');
+        const t = setTimeout(() => killGroup(p), 5000);
         await exited;
         clearTimeout(t);
       }

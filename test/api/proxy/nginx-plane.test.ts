@@ -11,7 +11,7 @@
  * working at once (the API empties nginx's admission cache).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -398,6 +398,67 @@ test('an organisation over its rate limit gets 429, also while nginx answers its
     if (owner) await deleteServices(owner).catch(() => {});
     await s.stop();
   }
+});
+
+/** childrenOf: the processes whose parent is `pid` (from /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+const nginxRestarts = async () => {
+  const m = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.operatorToken}` } });
+  return Number(/^gigafab_proxy_nginx_restarts_total (\d+)/m.exec(await m.text())?.[1] ?? Number.NaN);
+};
+
+test('nginx killed (SIGKILL of its master): gigafab ends the workers it left, starts it again and counts it', async () => {
+  assert.ok(shared);
+  await waitFor(async () => (await readyOf(shared)).length === 2, 'two ready replicas', 60_000);
+  assert.equal((await svc(shared, '/v1/predict?x=1')).headers['x-gigafab-route'], 'nginx');
+  const restartsBefore = await nginxRestarts();
+  assert.ok(Number.isFinite(restartsBefore), 'gigafab_proxy_nginx_restarts_total in /metrics');
+  const pidFile = join(server.dataDir, 'nginx', 'nginx.pid');
+  const master = Number(readFileSync(pidFile, 'utf8'));
+  const workers = childrenOf(master);
+  assert.ok(alive(master) && workers.length > 0, `nginx ${master} runs with workers ${workers}`);
+  const killedAt = Date.now();
+  process.kill(master, 'SIGKILL');
+  // Answered by nginx again — a new master, not the workers the old one left (they would still
+  // serve the port, unsupervised, with the config of the moment it died).
+  const again = await waitFor(
+    async () => {
+      const next = Number(readFileSync(pidFile, 'utf8'));
+      if (next === master || !alive(next)) return null;
+      const a = await svc(shared, '/v1/predict?x=2').catch(() => null);
+      return a?.status === 200 && a.headers['x-gigafab-route'] === 'nginx' ? next : null;
+    },
+    'service requests answered through nginx again',
+    10_000,
+  );
+  assert.ok(Date.now() - killedAt < 5000, `back after ${Date.now() - killedAt} ms`);
+  assert.notEqual(again, master);
+  assert.deepEqual(
+    workers.filter((w) => alive(w)),
+    [],
+    'the workers of the killed master were ended',
+  );
+  assert.equal(await nginxRestarts(), restartsBefore + 1);
+  // The new nginx forwards the service with its admission asked of gigafab, as before.
+  const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => svc(shared, `/v1/predict?x=${i}`)));
+  assert.deepEqual(
+    answers.map((a) => `${a.status} ${a.headers['x-gigafab-route']}`),
+    Array(5).fill('200 nginx'),
+  );
+  assert.equal((await svc(shared, '/v1/predict?x=1', { token: null })).status, 401);
 });
 
 test('a gigafab killed without its shutdown: the next start stops the nginx and the admission cache it left', async () => {
