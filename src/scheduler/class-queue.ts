@@ -77,6 +77,8 @@ interface Group {
   headSeq: number;
   headId: string;
   count: number;
+  /** The last member's submittedAt (the group's latest). */
+  tailSubmittedAt: number;
   readonly project: string;
   readonly priority: number;
   readonly gpuType: GpuType | null;
@@ -88,6 +90,7 @@ function setGroupHead(g: Group): void {
   const h = g.jobs[0];
   g.count = g.jobs.length;
   if (h === undefined) return;
+  g.tailSubmittedAt = g.jobs[g.jobs.length - 1].submittedAt;
   g.head = h;
   g.headSubmittedAt = h.submittedAt;
   g.headSeq = h.seq;
@@ -137,6 +140,7 @@ export class ClassQueues {
         headSeq: job.seq,
         headId: job.id,
         count: 0,
+        tailSubmittedAt: job.submittedAt,
         project: job.project,
         priority: job.priority,
         gpuType: job.gpuType,
@@ -197,7 +201,7 @@ export class ClassQueues {
       const jobs = g.jobs;
       if (g.seqDescents > 0) {
         // Submitted after now: tied at age 0 (rare: clock skew), out of seq order.
-        if (jobs[jobs.length - 1].submittedAt > now) return undefined;
+        if (g.tailSubmittedAt > now) return undefined;
         // The oldest member not capped: none is (one read instead of a binary search).
         const capped = (now - g.headSubmittedAt) / 1000 / maxAge >= 1 ? cappedCount(jobs, now, maxAge) : 0;
         if (capped >= 2) {

@@ -968,6 +968,12 @@ export class ClusterModel {
     return [...this.allocations.keys()];
   }
 
+  /** anyAllocated: whether some job holding GPUs satisfies `test` (allocatedJobs().some, without the copy). */
+  anyAllocated(test: (id: string) => boolean): boolean {
+    for (const id of this.allocations.keys()) if (test(id)) return true;
+    return false;
+  }
+
   /** usage returns the GPU-equivalents of `gpuType` held by `project`'s jobs (a 250-milli share is 0.25). */
   usage(project: string, gpuType: GpuType): number {
     return (this.usageByProject.get(project)?.get(gpuType) ?? 0) / MILLI_PER_GPU;

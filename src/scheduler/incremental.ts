@@ -283,7 +283,8 @@ export class IncrementalScheduler {
       if (byOrg.size !== 1) return undefined;
       for (const o of byOrg.values()) reps.push(o.job);
     }
-    for (const id of cluster.allocatedJobs()) if (this.entries.has(id)) return undefined;
+    const entries = this.entries;
+    if (cluster.anyAllocated((id) => entries.has(id))) return undefined;
     const view = this.groups.viewWithHeads(input.now, input.fairShare, DEFAULT_MAX_AGE_SECONDS);
     return view ? { reps, view } : undefined;
   }
