@@ -178,11 +178,19 @@ class KeyMemo {
  */
 function candidateTypes(cluster: ClusterModel, job: Pick<SchedJob, 'gpuType' | 'gpusPerNode' | 'nodes'>): GpuType[] {
   if (job.gpuType !== null) return [job.gpuType];
-  const fits = cluster.fleet.gpuTypes.filter(
-    (t) => validateJobFitsFleet(cluster.fleet, { gpuType: t, gpusPerNode: job.gpusPerNode, nodes: job.nodes }) === null,
-  );
-  const free = new Map(fits.map((t) => [t, cluster.freeGpus({ gpuType: t })]));
-  return fits.sort((a, b) => (free.get(b) ?? 0) - (free.get(a) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  const fits: GpuType[] = [];
+  const free: number[] = [];
+  for (const t of cluster.fleet.gpuTypes) {
+    if (validateJobFitsFleet(cluster.fleet, { gpuType: t, gpusPerNode: job.gpusPerNode, nodes: job.nodes }) !== null) continue;
+    // Insertion by (most free GPUs, then name): a total order (type names are unique), so the
+    // order a sort with that comparator gives, without the sort's work array and a Map per visit.
+    const f = cluster.freeGpus({ gpuType: t });
+    let at = fits.length;
+    while (at > 0 && (free[at - 1] < f || (free[at - 1] === f && fits[at - 1] > t))) at--;
+    fits.splice(at, 0, t);
+    free.splice(at, 0, f);
+  }
+  return fits;
 }
 
 /** Failure ranks for "any"-type jobs: report the type that came closest to starting. */
