@@ -17,7 +17,9 @@
  * this: any tie is then in (seq, id) order already. Without fair share (or maxAge <= 0, or a zero
  * age weight) all members tie: every group must be in (seq, id) order.
  */
+import type { GpuType } from '../model/fleet.js';
 import { orderIndexes } from './order.js';
+import { sizeGpus } from './priority.js';
 import type { FairShareInput, SchedJob } from './types.js';
 
 /** bySubmit: the order inside a group, (submittedAt, seq, id) ascending. */
@@ -37,13 +39,78 @@ function descent(a: SchedJob | undefined, b: SchedJob | undefined): number {
   return a !== undefined && b !== undefined && bySeq(a, b) > 0 ? 1 : 0;
 }
 
-/** Group: one scan class's queued jobs in (submittedAt, seq, id) order. */
+/**
+ * GroupHead: what a cycle's walk reads of a group before it visits it: the first member (and the
+ * fields the order compares), the member count, and the fields the score reads that every member
+ * shares (a scan class has one project, class, GPU type and shape). Kept beside the group so that
+ * ordering the ≈ 4,000 groups of a large queue reads these (already touched by `view`) instead of
+ * each group's array and its first job: two dependent cache misses per group per cycle.
+ */
+export interface GroupHead {
+  readonly head: SchedJob;
+  readonly headSubmittedAt: number;
+  readonly headSeq: number;
+  readonly headId: string;
+  readonly count: number;
+  readonly project: string;
+  readonly priority: number;
+  readonly gpuType: GpuType | null;
+  /** sizeGpus of every member. */
+  readonly gpus: number;
+}
+
+/** GroupsView: a cycle's groups, and beside each its head (heads[i] describes groups[i]). */
+export interface GroupsView {
+  readonly groups: SchedJob[][];
+  readonly heads: GroupHead[];
+}
+
+/** Group: one scan class's queued jobs in (submittedAt, seq, id) order, and its head (kept on every change). */
 interface Group {
   jobs: SchedJob[];
   /** A cycle's views hold `jobs`: copy before changing it (copy on write). */
   frozen: boolean;
   /** Adjacent pairs out of (seq, id) order. */
   seqDescents: number;
+  head: SchedJob;
+  headSubmittedAt: number;
+  headSeq: number;
+  headId: string;
+  count: number;
+  /** The last member's submittedAt (the group's latest). */
+  tailSubmittedAt: number;
+  readonly project: string;
+  readonly priority: number;
+  readonly gpuType: GpuType | null;
+  readonly gpus: number;
+}
+
+/** setGroupHead: the group's head fields from jobs[0] (call after every change of the group). */
+function setGroupHead(g: Group): void {
+  const h = g.jobs[0];
+  g.count = g.jobs.length;
+  if (h === undefined) return;
+  g.tailSubmittedAt = g.jobs[g.jobs.length - 1].submittedAt;
+  g.head = h;
+  g.headSubmittedAt = h.submittedAt;
+  g.headSeq = h.seq;
+  g.headId = h.id;
+}
+
+/** headOf: the head of a view's reordered copy of group `g` (its members' shared fields from `g`). */
+function headOf(g: Group, jobs: readonly SchedJob[]): GroupHead {
+  const h = jobs[0];
+  return {
+    head: h,
+    headSubmittedAt: h.submittedAt,
+    headSeq: h.seq,
+    headId: h.id,
+    count: jobs.length,
+    project: g.project,
+    priority: g.priority,
+    gpuType: g.gpuType,
+    gpus: g.gpus,
+  };
 }
 
 /**
@@ -64,7 +131,21 @@ export class ClassQueues {
   add(key: string, job: SchedJob): void {
     let g = this.groups.get(key);
     if (!g) {
-      g = { jobs: [], frozen: false, seqDescents: 0 };
+      g = {
+        jobs: [],
+        frozen: false,
+        seqDescents: 0,
+        head: job,
+        headSubmittedAt: job.submittedAt,
+        headSeq: job.seq,
+        headId: job.id,
+        count: 0,
+        tailSubmittedAt: job.submittedAt,
+        project: job.project,
+        priority: job.priority,
+        gpuType: job.gpuType,
+        gpus: sizeGpus(job),
+      };
       this.groups.set(key, g);
     }
     const jobs = this.writable(g);
@@ -72,6 +153,7 @@ export class ClassQueues {
     if (at > 0 && bySubmit(jobs[at - 1], job) > 0) at = lowerBound(jobs, job);
     const d = descent(jobs[at - 1], job) + descent(job, jobs[at]) - descent(jobs[at - 1], jobs[at]);
     jobs.splice(at, 0, job);
+    setGroupHead(g);
     g.seqDescents += d;
     this.seqDescents += d;
     if (!Number.isInteger(job.submittedAt)) this.fractional++;
@@ -86,6 +168,7 @@ export class ClassQueues {
     if (jobs[at] !== job) return;
     const d = descent(jobs[at - 1], jobs[at + 1]) - descent(jobs[at - 1], job) - descent(job, jobs[at + 1]);
     jobs.splice(at, 1);
+    setGroupHead(g);
     g.seqDescents += d;
     this.seqDescents += d;
     if (!Number.isInteger(job.submittedAt)) this.fractional--;
@@ -98,6 +181,11 @@ export class ClassQueues {
    * The arrays returned stay as they are while the cycle's views use them.
    */
   view(now: number, fairShare: FairShareInput | undefined, defaultMaxAge: number): SchedJob[][] | undefined {
+    return this.viewWithHeads(now, fairShare, defaultMaxAge)?.groups;
+  }
+
+  /** viewWithHeads: `view`, and each group's head (GroupHead) beside it. */
+  viewWithHeads(now: number, fairShare: FairShareInput | undefined, defaultMaxAge: number): GroupsView | undefined {
     const maxAge = fairShare?.maxAgeSeconds ?? defaultMaxAge;
     const ageWeight = fairShare?.weights.age ?? 0;
     // Every member ties: the group must be in (seq, id) order.
@@ -107,35 +195,40 @@ export class ClassQueues {
     // Groups in seq order: older first, ties (any) in (seq, id) order.
     if (this.seqDescents === 0) return this.snapshot();
     if (this.fractional > 0 || !resolves(now, maxAge, fairShare)) return undefined;
-    const out: SchedJob[][] = [];
+    const groups: SchedJob[][] = [];
+    const heads: GroupHead[] = [];
     for (const g of this.groups.values()) {
       const jobs = g.jobs;
       if (g.seqDescents > 0) {
         // Submitted after now: tied at age 0 (rare: clock skew), out of seq order.
-        if (jobs[jobs.length - 1].submittedAt > now) return undefined;
+        if (g.tailSubmittedAt > now) return undefined;
         // The oldest member not capped: none is (one read instead of a binary search).
-        const capped = (now - jobs[0].submittedAt) / 1000 / maxAge >= 1 ? cappedCount(jobs, now, maxAge) : 0;
+        const capped = (now - g.headSubmittedAt) / 1000 / maxAge >= 1 ? cappedCount(jobs, now, maxAge) : 0;
         if (capped >= 2) {
           const head = jobs.slice(0, capped).sort(bySeq);
           for (let i = capped; i < jobs.length; i++) head.push(jobs[i]);
-          out.push(head);
+          groups.push(head);
+          heads.push(headOf(g, head));
           continue;
         }
       }
       g.frozen = true;
-      out.push(jobs);
+      groups.push(jobs);
+      heads.push(g);
     }
-    return out;
+    return { groups, heads };
   }
 
   /** snapshot: every group's jobs as kept, frozen. */
-  private snapshot(): SchedJob[][] {
-    const out: SchedJob[][] = [];
+  private snapshot(): GroupsView {
+    const groups: SchedJob[][] = [];
+    const heads: GroupHead[] = [];
     for (const g of this.groups.values()) {
       g.frozen = true;
-      out.push(g.jobs);
+      groups.push(g.jobs);
+      heads.push(g);
     }
-    return out;
+    return { groups, heads };
   }
 
   private writable(g: Group): SchedJob[] {
@@ -243,9 +336,15 @@ export class ClassWalk<T> {
   private cold: Uint32Array = new Uint32Array(0);
   private coldAt = 0;
 
+  /**
+   * `heads` (optional): each group's GroupHead and its score (equal to `score(head)`; the caller
+   * computes it from the head's kept fields): the walk then orders the groups without reading
+   * their arrays or first jobs.
+   */
   constructor(
     readonly groups: readonly (readonly SchedJob[])[],
     private readonly score: Score,
+    heads?: { readonly of: readonly GroupHead[]; readonly score: (h: GroupHead) => number },
   ) {
     this.cursor = new Uint32Array(groups.length);
     this.head = new Float64Array(groups.length);
@@ -259,9 +358,14 @@ export class ClassWalk<T> {
     const live: number[] = [];
     let nan = false;
     for (let g = 0; g < groups.length; g++) {
-      this.size[g] = groups[g].length;
+      const h = heads?.of[g];
+      this.size[g] = h ? h.count : groups[g].length;
       if (this.size[g] === 0) continue;
-      this.setHead(g);
+      if (h && heads) {
+        this.head[g] = heads.score(h);
+        this.headSeq[g] = h.headSeq;
+        this.headJob[g] = h.head;
+      } else this.setHead(g);
       nan ||= Number.isNaN(this.head[g]);
       live.push(g);
     }
@@ -277,7 +381,7 @@ export class ClassWalk<T> {
       const g = live[k];
       scores[k] = this.head[g];
       seqs[k] = this.headSeq[g];
-      ids[k] = this.headJob[g].id;
+      ids[k] = heads ? heads.of[g].headId : this.headJob[g].id;
     }
     // The order `less` defines (score desc, seq asc, id asc; ids are unique): the one orderIndexes sorts by.
     const idx = orderIndexes(scores, seqs, ids);

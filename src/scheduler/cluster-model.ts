@@ -177,6 +177,7 @@ export class ClusterModel {
   private readonly nodeLocal: Int32Array;
   private readonly nodeUnit: Int32Array;
   private readonly nodeUnitLocal: Int32Array;
+  /** Node -> ids of the jobs on it, in allocation order (undefined or empty: none; emptied sets are kept). */
   private readonly nodeJobs: (Set<string> | undefined)[];
   private readonly groupStates: GroupState[] = [];
   private readonly unitStates: UnitState[] = [];
@@ -587,9 +588,9 @@ export class ClusterModel {
       this.freeCount[i] += freed;
       this.groupStates[this.nodeGroup[i]].allocated -= freed;
       this.attach(i);
-      const jobs = this.nodeJobs[i];
-      jobs?.delete(jobId);
-      if (jobs && jobs.size === 0) this.nodeJobs[i] = undefined;
+      // An emptied set stays (reads treat it as none): takeAway / putBack churn (backfill plans take
+      // hundreds of jobs away and back per cycle) then allocates no Set per node each time.
+      this.nodeJobs[i]?.delete(jobId);
     }
     this.addUsage(rec.project, rec.placement.gpuType, -gpus * MILLI_PER_GPU);
   }
@@ -811,9 +812,7 @@ export class ClusterModel {
       this.groupStates[this.nodeGroup[i]].allocated -= 1;
       this.attach(i);
     }
-    const jobs = this.nodeJobs[i];
-    jobs?.delete(jobId);
-    if (jobs && jobs.size === 0) this.nodeJobs[i] = undefined;
+    this.nodeJobs[i]?.delete(jobId);
     this.addUsage(rec.project, rec.placement.gpuType, -share.milli);
   }
 
@@ -966,6 +965,12 @@ export class ClusterModel {
   /** allocatedJobs lists the ids of all jobs holding GPUs, in allocation order. */
   allocatedJobs(): string[] {
     return [...this.allocations.keys()];
+  }
+
+  /** anyAllocated: whether some job holding GPUs satisfies `test` (allocatedJobs().some, without the copy). */
+  anyAllocated(test: (id: string) => boolean): boolean {
+    for (const id of this.allocations.keys()) if (test(id)) return true;
+    return false;
   }
 
   /** usage returns the GPU-equivalents of `gpuType` held by `project`'s jobs (a 250-milli share is 0.25). */

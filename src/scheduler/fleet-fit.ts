@@ -19,6 +19,8 @@ interface TypeFacts {
   maxGpusPerNode: number;
   /** site -> (GPUs per node -> node count), sites in fleet order. */
   sites: Map<string, Map<number, number>>;
+  /** largestSite's answers by GPUs per node (the facts never change: computed once each). */
+  largest: Map<number, { readonly site: string; readonly nodes: number }>;
 }
 
 const factsCache = new WeakMap<Fleet, Map<GpuType, TypeFacts>>();
@@ -30,7 +32,7 @@ function factsOf(fleet: Fleet): Map<GpuType, TypeFacts> {
   for (const node of fleet.nodes) {
     let t = facts.get(node.gpuType);
     if (!t) {
-      t = { maxGpusPerNode: 0, sites: new Map() };
+      t = { maxGpusPerNode: 0, sites: new Map(), largest: new Map() };
       facts.set(node.gpuType, t);
     }
     t.maxGpusPerNode = Math.max(t.maxGpusPerNode, node.gpus);
@@ -46,13 +48,16 @@ function factsOf(fleet: Fleet): Map<GpuType, TypeFacts> {
 }
 
 /** largestSite returns the site with most nodes of `facts` that have at least `gpus` GPUs. */
-function largestSite(facts: TypeFacts, gpus: number): { site: string; nodes: number } {
+function largestSite(facts: TypeFacts, gpus: number): { readonly site: string; readonly nodes: number } {
+  const known = facts.largest.get(gpus);
+  if (known) return known;
   let best = { site: '', nodes: 0 };
   for (const [site, sizes] of facts.sites) {
     let n = 0;
     for (const [size, count] of sizes) if (size >= gpus) n += count;
     if (n > best.nodes) best = { site, nodes: n };
   }
+  facts.largest.set(gpus, best);
   return best;
 }
 

@@ -31,7 +31,7 @@
  *   the cycle they describe: the same content as scheduleCycle's explain map.
  */
 import type { PendingReason } from '../model/job.js';
-import { ClassQueues } from './class-queue.js';
+import { ClassQueues, type GroupsView } from './class-queue.js';
 import type { ClusterModel } from './cluster-model.js';
 import { orderIndexes } from './order.js';
 import { DEFAULT_MAX_AGE_SECONDS } from './priority.js';
@@ -226,7 +226,7 @@ export class IncrementalScheduler {
    */
   cycle(cluster: ClusterModel, input: IncrementalInput): IncrementalCycleResult {
     const grouped = this.groupable(cluster, input);
-    if (grouped) return this.cycleByClass(cluster, input, grouped.reps, grouped.groups);
+    if (grouped) return this.cycleByClass(cluster, input, grouped.reps, grouped.view);
     this.dead = 0;
     // The queue goes in in submission order (the cycle's per-job passes then read the jobs in
     // memory order, as for a caller's queue); each entry learns its slot, so checking the last
@@ -275,7 +275,7 @@ export class IncrementalScheduler {
    * groupable: the queue as fair share reads it (one job per project), when this cycle can visit
    * classes, not jobs (see scheduleGroupsWith's requirements); undefined when it must sort.
    */
-  private groupable(cluster: ClusterModel, input: IncrementalInput): { reps: SchedJob[]; groups: SchedJob[][] } | undefined {
+  private groupable(cluster: ClusterModel, input: IncrementalInput): { reps: SchedJob[]; view: GroupsView } | undefined {
     if (!this.classGroups || !this.stopScan || input.budgets) return undefined;
     const reps: SchedJob[] = [];
     for (const byOrg of this.orgs.values()) {
@@ -283,9 +283,10 @@ export class IncrementalScheduler {
       if (byOrg.size !== 1) return undefined;
       for (const o of byOrg.values()) reps.push(o.job);
     }
-    for (const id of cluster.allocatedJobs()) if (this.entries.has(id)) return undefined;
-    const groups = this.groups.view(input.now, input.fairShare, DEFAULT_MAX_AGE_SECONDS);
-    return groups ? { reps, groups } : undefined;
+    const entries = this.entries;
+    if (cluster.anyAllocated((id) => entries.has(id))) return undefined;
+    const view = this.groups.viewWithHeads(input.now, input.fairShare, DEFAULT_MAX_AGE_SECONDS);
+    return view ? { reps, view } : undefined;
   }
 
   /** cycleByClass: a cycle through the class groups (scheduleGroupsWith): cost follows the classes and the visits. */
@@ -293,11 +294,11 @@ export class IncrementalScheduler {
     cluster: ClusterModel,
     input: IncrementalInput,
     reps: SchedJob[],
-    groups: SchedJob[][],
+    view: GroupsView,
   ): IncrementalCycleResult {
     const full: CycleInput = { ...input, queue: reps };
     if (input.fairShare) full.fairShare = this.bucketed(input.fairShare);
-    const r = scheduleGroupsWith(cluster, full, groups, this.entries.size, { eagerHead: this.explainHead });
+    const r = scheduleGroupsWith(cluster, full, view.groups, this.entries.size, { eagerHead: this.explainHead }, view.heads);
     this.cycles++;
     const { queue: _, ...seen } = full;
     this.lastInput = seen;

@@ -263,10 +263,13 @@ function newlyEligible(cluster: ClusterModel, group: GroupInfo, gpus: number, ex
  * only when it is the last one): the caller checks (isWhole) and releases for real then.
  */
 export class FreeOverlay {
-  /** Node index -> GPUs the imagined releases free on it. */
-  private readonly extra = new Map<number, number>();
-  /** Group id -> its placeable nodes that reach gpusPerNode free only with their extra GPUs. */
-  private readonly gained = new Map<number, number>();
+  /**
+   * Node index -> GPUs the imagined releases free on it. Made on the first change: most plans of a
+   * cycle stop before they imagine any release (~700 overlays per cycle at 102,400 GPUs).
+   */
+  private extra: Map<number, number> | undefined;
+  /** Group id -> its placeable nodes that reach gpusPerNode free only with their extra GPUs (made with `extra`). */
+  private gained: Map<number, number> | undefined;
 
   constructor(
     private readonly cluster: ClusterModel,
@@ -289,15 +292,19 @@ export class FreeOverlay {
     const hold = this.cluster.wholeHold(jobId);
     if (!hold) return;
     const g = this.req.gpusPerNode;
+    this.extra ??= new Map();
+    this.gained ??= new Map();
+    const extra = this.extra;
+    const gained = this.gained;
     // Read in place (no per-victim map): an allocation lists each node once.
     for (let k = 0; k < hold.nodeIdx.length; k++) {
       const i = hold.nodeIdx[k];
       const n = bitCount(hold.masks[k]);
       if (n === 0) continue;
-      const before = this.extra.get(i) ?? 0;
+      const before = extra.get(i) ?? 0;
       const after = before + sign * n;
-      if (after === 0) this.extra.delete(i);
-      else this.extra.set(i, after);
+      if (after === 0) extra.delete(i);
+      else extra.set(i, after);
       if (!this.cluster.isPlaceable(i)) continue;
       const free = this.cluster.freeCountOf(i);
       if (free >= g) continue; // eligible with or without the extra GPUs
@@ -305,7 +312,7 @@ export class FreeOverlay {
       const now = free + after >= g;
       if (was === now) continue;
       const group = this.cluster.groupOf(i);
-      this.gained.set(group, (this.gained.get(group) ?? 0) + (now ? 1 : -1));
+      gained.set(group, (gained.get(group) ?? 0) + (now ? 1 : -1));
     }
   }
 
@@ -315,7 +322,7 @@ export class FreeOverlay {
     for (const group of this.cluster.groupsOfType(this.req.gpuType)) {
       if (c && !c.allows(group)) continue;
       if (this.req.gpusPerNode > group.maxGpus) continue;
-      if (eligibleNodes(this.cluster, group, this.req.gpusPerNode) + (this.gained.get(group.id) ?? 0) >= this.req.nodes)
+      if (eligibleNodes(this.cluster, group, this.req.gpusPerNode) + (this.gained?.get(group.id) ?? 0) >= this.req.nodes)
         return true;
     }
     return false;

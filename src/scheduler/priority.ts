@@ -138,15 +138,41 @@ export function jobPriority(job: SchedJob, ctx: PriorityContext): JobPriority {
  * and builds JobPriority objects only for the priorities someone reads. Same arithmetic, same bits.
  */
 export function priorityInto(job: SchedJob, ctx: PriorityContext, out: Float64Array, at: number): number {
-  const fairShare = fairShareFactor(job, ctx);
-  const age = ageFactor(job, ctx);
-  const priorityClass = classFactor(job);
-  const size = sizeFactor(job, ctx);
+  return priorityOfParts(job.project, job.submittedAt, job.priority, job.gpuType, sizeGpus(job), ctx, out, at);
+}
+
+/**
+ * priorityOfParts is priorityInto on the fields it reads of a job (project, submittedAt, class,
+ * GPU type, sizeGpus), for a caller that keeps them outside the job object (class groups: every
+ * member of a scan class has the same project, class, GPU type and shape). The same function
+ * priorityInto runs: same arithmetic, same bits.
+ */
+export function priorityOfParts(
+  project: string,
+  submittedAt: number,
+  priority: number,
+  gpuType: GpuType | null,
+  gpus: number,
+  ctx: PriorityContext,
+  out: Float64Array,
+  at: number,
+): number {
+  const fairShare = ctx.fairShareFactor.get(project) ?? 0;
+  const ageSeconds = (ctx.now - submittedAt) / 1000;
+  const age = ctx.maxAgeSeconds > 0 ? clamp01(ageSeconds / ctx.maxAgeSeconds) : 1;
+  const priorityClass = MAX_CLASS > 0 ? clamp01(priority / MAX_CLASS) : 0;
+  const typeWeight = gpuType === null ? 1 : (ctx.gpuTypeWeights?.get(gpuType) ?? 1);
+  const size = ctx.fleetGpus > 0 ? clamp01((gpus * typeWeight) / ctx.fleetGpus) : 0;
   out[at] = fairShare;
   out[at + 1] = age;
   out[at + 2] = priorityClass;
   out[at + 3] = size;
   return weighted(ctx.weights, fairShare, age, priorityClass, size);
+}
+
+/** sizeGpus: the GPUs the size factor counts (a time-sliced share its milli-GPU, a MIG instance one GPU). */
+export function sizeGpus(job: SchedJob): number {
+  return job.share ? (job.share.milli ?? 1000) / 1000 : job.gpusPerNode * job.nodes;
 }
 
 function weighted(w: PriorityWeights, fairShare: number, age: number, priorityClass: number, size: number): number {
@@ -168,7 +194,5 @@ function classFactor(job: SchedJob): number {
 
 function sizeFactor(job: SchedJob, ctx: PriorityContext): number {
   const typeWeight = job.gpuType === null ? 1 : (ctx.gpuTypeWeights?.get(job.gpuType) ?? 1);
-  // A time-sliced share counts its milli-GPU; a MIG instance one GPU (its compute fraction depends on the type).
-  const gpus = job.share ? (job.share.milli ?? 1000) / 1000 : job.gpusPerNode * job.nodes;
-  return ctx.fleetGpus > 0 ? clamp01((gpus * typeWeight) / ctx.fleetGpus) : 0;
+  return ctx.fleetGpus > 0 ? clamp01((sizeGpus(job) * typeWeight) / ctx.fleetGpus) : 0;
 }

@@ -13,7 +13,7 @@ import type { PendingReason } from '../model/job.js';
 import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
 import { BudgetGate } from './budget-gate.js';
-import { ClassWalk } from './class-queue.js';
+import { ClassWalk, type GroupHead } from './class-queue.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
@@ -21,7 +21,7 @@ import { orderIndexes } from './order.js';
 import { applyRepartitions, preferWholeModeGpus, repartitionsFor } from './partition.js';
 import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
-import { priorityContext, priorityInto } from './priority.js';
+import { priorityContext, priorityInto, priorityOfParts } from './priority.js';
 import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
 import { RunningViews } from './running-views.js';
 import { placeShare, shareMilliOn } from './share-placement.js';
@@ -178,11 +178,19 @@ class KeyMemo {
  */
 function candidateTypes(cluster: ClusterModel, job: Pick<SchedJob, 'gpuType' | 'gpusPerNode' | 'nodes'>): GpuType[] {
   if (job.gpuType !== null) return [job.gpuType];
-  const fits = cluster.fleet.gpuTypes.filter(
-    (t) => validateJobFitsFleet(cluster.fleet, { gpuType: t, gpusPerNode: job.gpusPerNode, nodes: job.nodes }) === null,
-  );
-  const free = new Map(fits.map((t) => [t, cluster.freeGpus({ gpuType: t })]));
-  return fits.sort((a, b) => (free.get(b) ?? 0) - (free.get(a) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  const fits: GpuType[] = [];
+  const free: number[] = [];
+  for (const t of cluster.fleet.gpuTypes) {
+    if (validateJobFitsFleet(cluster.fleet, { gpuType: t, gpusPerNode: job.gpusPerNode, nodes: job.nodes }) !== null) continue;
+    // Insertion by (most free GPUs, then name): a total order (type names are unique), so the
+    // order a sort with that comparator gives, without the sort's work array and a Map per visit.
+    const f = cluster.freeGpus({ gpuType: t });
+    let at = fits.length;
+    while (at > 0 && (free[at - 1] < f || (free[at - 1] === f && fits[at - 1] > t))) at--;
+    fits.splice(at, 0, t);
+    free.splice(at, 0, f);
+  }
+  return fits;
 }
 
 /** Failure ranks for "any"-type jobs: report the type that came closest to starting. */
@@ -927,6 +935,7 @@ export function scheduleGroupsWith(
   groups: readonly (readonly SchedJob[])[],
   size: number,
   options: CycleOptions,
+  heads?: readonly GroupHead[],
 ): CycleResult {
   if (input.budgets) throw new SchedulerError('a grouped queue cannot be scheduled with budgets');
   const opts: ResolvedOptions = { eagerHead: EAGER_HEAD, equivalence: true, order: orderIndexes, lazyPending: true, ...options };
@@ -940,7 +949,11 @@ export function scheduleGroupsWith(
     : undefined;
   const factors = new Float64Array(4);
   const score = pctx ? (job: SchedJob) => priorityInto(job, pctx, factors, 0) : (job: SchedJob) => job.priority;
-  const walk = new ClassWalk<ExplainClass>(groups, score);
+  // The groups' heads scored from their kept fields (priorityOfParts is what priorityInto runs on them).
+  const headScore = pctx
+    ? (h: GroupHead) => priorityOfParts(h.project, h.headSubmittedAt, h.priority, h.gpuType, h.gpus, pctx, factors, 0)
+    : (h: GroupHead) => h.priority;
+  const walk = new ClassWalk<ExplainClass>(groups, score, heads ? { of: heads, score: headScore } : undefined);
   const run = beginCycle(cluster, input, opts, 0);
   const { ctx, starts, preemptions, waitingOn, reasonAt, classAt, classes } = run;
   const backfill = ctx.backfill;

@@ -8,9 +8,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ClassQueues, ClassWalk } from '../../src/scheduler/class-queue.js';
+import { ClassQueues, ClassWalk, type GroupHead } from '../../src/scheduler/class-queue.js';
 import { orderIndexes } from '../../src/scheduler/order.js';
-import { DEFAULT_MAX_AGE_SECONDS, priorityContext, priorityInto } from '../../src/scheduler/priority.js';
+import {
+  DEFAULT_MAX_AGE_SECONDS,
+  priorityContext,
+  priorityInto,
+  priorityOfParts,
+  sizeGpus,
+} from '../../src/scheduler/priority.js';
 import { scanClassKey } from '../../src/scheduler/schedule-cycle.js';
 import type { FairShareInput, SchedJob } from '../../src/scheduler/types.js';
 import { job } from './fixtures.js';
@@ -205,4 +211,121 @@ test('class walk with skips and reopens visits and skips exactly what the brute-
     { numRuns: 300, seed: 20261207 },
   );
   assert.ok(walked > 150, `walks compared: ${walked}`);
+});
+
+/**
+ * The heads ClassQueues keeps beside each group (GroupHead: first member, its submittedAt, seq and
+ * id, the count, and the members' shared scoring fields) against the group arrays themselves,
+ * after random interleaved arrivals, removals and changes (update: leave then enter, as the
+ * incremental scheduler does), cycle after cycle; and a walk ordered from the kept heads visits
+ * exactly what a walk that reads the arrays visits.
+ */
+const arbOp = fc.record({
+  kind: fc.constantFrom('add', 'add', 'add', 'remove', 'update'),
+  project: fc.constantFrom('p1', 'p2'),
+  priority: fc.constantFrom(0, 100),
+  gpusPerNode: fc.constantFrom(1, 8),
+  share: fc.constantFrom(undefined, 250, 500),
+  // Coarse times: ties, members past the 60 s cap, and (at now = 115 s) a few submitted after now.
+  submittedAt: fc.integer({ min: 0, max: 12 }).map((s) => s * 10_000),
+  seq: fc.integer({ min: 0, max: 50 }),
+  pick: fc.nat(),
+  view: fc.boolean(),
+  // Before some members' submission too (a view then declines when such a group is out of seq order).
+  now: fc.constantFrom(115_000, 130_000),
+});
+
+test('class groups: the kept heads equal the groups (any history of arrivals, removals and changes), and a walk from them visits as a walk from the arrays', () => {
+  let checked = 0;
+  fc.assert(
+    // oneClass: every job in one scan class (long groups: a stale head or tail shows).
+    fc.property(fc.array(arbOp, { minLength: 5, maxLength: 80 }), fc.boolean(), fc.boolean(), (ops, withFs, oneClass) => {
+      const queues = new ClassQueues();
+      const queued: SchedJob[] = [];
+      let n = 0;
+      const fs: FairShareInput | undefined = withFs
+        ? {
+            orgShares: new Map([
+              ['o1', 1],
+              ['o2', 2],
+            ]),
+            projectShares: new Map([
+              ['p1', 1],
+              ['p2', 1],
+            ]),
+            usage: new Map([['p1', 5]]),
+            weights: { fairShare: 1000, age: 100, priorityClass: 2000, size: 10 },
+            gpuTypeWeights: new Map([['B200', 2]]),
+            maxAgeSeconds: 60,
+          }
+        : undefined;
+      for (const op of ops) {
+        const make = () =>
+          oneClass
+            ? job(`j${n++}`, { project: 'p1', org: 'o1', submittedAt: op.submittedAt, seq: op.seq })
+            : job(`j${n++}`, {
+                project: op.project,
+                org: op.project === 'p1' ? 'o1' : 'o2',
+                priority: op.priority,
+                gpusPerNode: op.gpusPerNode,
+                submittedAt: op.submittedAt,
+                seq: op.seq,
+                ...(op.share === undefined ? {} : { share: { milli: op.share } }),
+              });
+        if (op.kind === 'add' || queued.length === 0) {
+          const sj = make();
+          queues.add(scanClassKey(sj) ?? '', sj);
+          queued.push(sj);
+        } else {
+          const at = op.pick % queued.length;
+          const old = queued[at];
+          queues.remove(scanClassKey(old) ?? '', old);
+          queued.splice(at, 1);
+          if (op.kind === 'update') {
+            const sj = { ...make(), id: old.id };
+            queues.add(scanClassKey(sj) ?? '', sj);
+            queued.push(sj);
+          }
+        }
+        if (!op.view) continue;
+        const now = op.now;
+        const v = queues.viewWithHeads(now, fs, DEFAULT_MAX_AGE_SECONDS);
+        // The same queue built afresh: the same answer, the same groups.
+        const fresh = new ClassQueues();
+        for (const sj of queued) fresh.add(scanClassKey(sj) ?? '', sj);
+        const w = fresh.viewWithHeads(now, fs, DEFAULT_MAX_AGE_SECONDS);
+        assert.equal(v === undefined, w === undefined, 'view given or declined as from scratch');
+        if (!v || !w) continue;
+        const members = (gs: SchedJob[][]) => gs.map((g) => g.map((j) => j.id).join(',')).sort();
+        assert.deepEqual(members(v.groups), members(w.groups));
+        checked++;
+        assert.equal(v.heads.length, v.groups.length);
+        v.groups.forEach((g, i) => {
+          const h = v.heads[i];
+          assert.equal(h.count, g.length, 'count');
+          assert.equal(h.head, g[0], 'head');
+          assert.equal(h.headSubmittedAt, g[0].submittedAt);
+          assert.equal(h.headSeq, g[0].seq);
+          assert.equal(h.headId, g[0].id);
+          for (const m of g) {
+            assert.equal(m.project, h.project);
+            assert.equal(m.priority, h.priority);
+            assert.equal(m.gpuType, h.gpuType);
+            assert.equal(sizeGpus(m), h.gpus);
+          }
+        });
+        const pctx = fs ? priorityContext(fs, { now, fleetGpus: 64, queue: queued }) : undefined;
+        const f = new Float64Array(4);
+        const score = (j: SchedJob) => (pctx ? priorityInto(j, pctx, f, 0) : j.priority);
+        const headScore = (h: GroupHead) =>
+          pctx ? priorityOfParts(h.project, h.headSubmittedAt, h.priority, h.gpuType, h.gpus, pctx, f, 0) : h.priority;
+        for (const h of v.heads) assert.equal(headScore(h), score(h.head), 'head score');
+        const a = new ClassWalk<undefined>(v.groups, score);
+        const b = new ClassWalk<undefined>(v.groups, score, { of: v.heads, score: headScore });
+        for (let x = a.next(), y = b.next(); x || y; x = a.next(), y = b.next()) assert.equal(y?.id, x?.id);
+      }
+    }),
+    { numRuns: 300, seed: 20261207 },
+  );
+  assert.ok(checked > 500, `views checked: ${checked}`);
 });
