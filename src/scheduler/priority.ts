@@ -121,15 +121,13 @@ export function priorityContext(
 
 const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
 
+/** The four factors of one jobPriority call (synchronous and pure: one scratch array serves every call). */
+const scratch = new Float64Array(4);
+
 /** jobPriority returns a job's multifactor priority and its factors (see module comment). */
 export function jobPriority(job: SchedJob, ctx: PriorityContext): JobPriority {
-  const factors = {
-    fairShare: fairShareFactor(job, ctx),
-    age: ageFactor(job, ctx),
-    priorityClass: classFactor(job),
-    size: sizeFactor(job, ctx),
-  };
-  return { total: weighted(ctx.weights, factors.fairShare, factors.age, factors.priorityClass, factors.size), factors };
+  const total = priorityInto(job, ctx, scratch, 0);
+  return { total, factors: { fairShare: scratch[0], age: scratch[1], priorityClass: scratch[2], size: scratch[3] } };
 }
 
 /**
@@ -177,22 +175,4 @@ export function sizeGpus(job: SchedJob): number {
 
 function weighted(w: PriorityWeights, fairShare: number, age: number, priorityClass: number, size: number): number {
   return w.fairShare * fairShare + w.age * age + w.priorityClass * priorityClass + w.size * size;
-}
-
-function fairShareFactor(job: SchedJob, ctx: PriorityContext): number {
-  return ctx.fairShareFactor.get(job.project) ?? 0;
-}
-
-function ageFactor(job: SchedJob, ctx: PriorityContext): number {
-  const ageSeconds = (ctx.now - job.submittedAt) / 1000;
-  return ctx.maxAgeSeconds > 0 ? clamp01(ageSeconds / ctx.maxAgeSeconds) : 1;
-}
-
-function classFactor(job: SchedJob): number {
-  return MAX_CLASS > 0 ? clamp01(job.priority / MAX_CLASS) : 0;
-}
-
-function sizeFactor(job: SchedJob, ctx: PriorityContext): number {
-  const typeWeight = job.gpuType === null ? 1 : (ctx.gpuTypeWeights?.get(job.gpuType) ?? 1);
-  return ctx.fleetGpus > 0 ? clamp01((sizeGpus(job) * typeWeight) / ctx.fleetGpus) : 0;
 }

@@ -12,7 +12,8 @@ import { ADMISSION_TTL_MS, type WireProblem } from './workers.js';
 export const PROBLEM_HEADER = 'x-gigafab-problem';
 export const SECRET_HEADER = 'x-gigafab-plane';
 
-const b64 = (p: WireProblem) => Buffer.from(JSON.stringify(p)).toString('base64url');
+/** A WireProblem as PROBLEM_HEADER carries it (base64url JSON). */
+export const problemHeaderValue = (p: WireProblem) => Buffer.from(JSON.stringify(p)).toString('base64url');
 export const listenAddr = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 export interface NginxConfigInput {
@@ -50,7 +51,7 @@ export function nginxConfig(c: NginxConfigInput): string {
   const servers = sorted
     .map((t) => {
       const id = t.workloadId;
-      const unreachable = b64({
+      const unreachable = problemHeaderValue({
         status: 502,
         code: 'upstream_unreachable',
         detail: `${id} could not be reached (no replica answered)`,

@@ -40,7 +40,7 @@ import type { ProxyTarget, ProxyTargetSource } from '../../model/workloads.js';
 import type { RateLimits } from '../rate-limit.js';
 import { requireListenerClassified } from '../route-classes.js';
 import type { ProxyAccess } from './access.js';
-import { listenAddr, nginxConfig, PROBLEM_HEADER, SECRET_HEADER } from './nginx-config.js';
+import { listenAddr, nginxConfig, PROBLEM_HEADER, problemHeaderValue, SECRET_HEADER } from './nginx-config.js';
 import { ApiProblem, asProblem, sendProblem } from './problem.js';
 import { ADMISSION_TTL_MS, rememberable, type WireProblem, wireProblem } from './workers.js';
 
@@ -102,8 +102,6 @@ const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 5000;
 /** An nginx that ran this long before it died is restarted after RESTART_MIN_MS again. */
 const STABLE_MS = 10_000;
-
-const b64 = (p: WireProblem) => Buffer.from(JSON.stringify(p)).toString('base64url');
 
 const onPath = (name: string) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, name)));
 
@@ -254,7 +252,11 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
       res.end();
     } catch (err) {
       // 403 is what auth_request passes on; the real status travels in the problem.
-      res.writeHead(403, { [PROBLEM_HEADER]: b64(wireProblem(err)), 'x-accel-expires': '0', 'content-length': '0' });
+      res.writeHead(403, {
+        [PROBLEM_HEADER]: problemHeaderValue(wireProblem(err)),
+        'x-accel-expires': '0',
+        'content-length': '0',
+      });
       res.end();
     }
   };
