@@ -22,25 +22,21 @@
  *   autoscaler's average in flight is right), late by one request's duration. Admissions nginx
  *   answered from its cache are counted into the rate limits from the same lines; one over a limit
  *   empties the cache, so the next request is asked and hears 429.
- * - supervision: nginx runs in a process group of its own. When its master exits and gigafab did not
- *   ask it to, the group is ended (workers outlive their master: they would hold the port and serve
- *   the old routes unsupervised), the exit is logged and counted (stats().restarts, /metrics
- *   gigafab_proxy_nginx_restarts_total) and nginx is started again with the current config after
- *   RESTART_MIN_MS, doubling to RESTART_MAX_MS while it keeps dying within STABLE_MS of its start.
- *   While it is down, connections to the proxy's port are refused (no other process listens there).
+ * - supervision (nginx-process.ts): nginx runs in a process group of its own and is started again
+ *   when it dies (stats().restarts, /metrics gigafab_proxy_nginx_restarts_total).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, createServer as createTcpServer } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import type { ProxyTarget, ProxyTargetSource } from '../../model/workloads.js';
 import type { RateLimits } from '../rate-limit.js';
 import { requireListenerClassified } from '../route-classes.js';
 import type { ProxyAccess } from './access.js';
 import { listenAddr, nginxConfig, PROBLEM_HEADER, problemHeaderValue, SECRET_HEADER } from './nginx-config.js';
+import { type NginxProcess, startNginxProcess } from './nginx-process.js';
 import { ApiProblem, asProblem, sendProblem } from './problem.js';
 import { ADMISSION_TTL_MS, rememberable, type WireProblem, wireProblem } from './workers.js';
 
@@ -97,14 +93,6 @@ interface Route {
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** How often logged attempts end and cache hits are counted into the rate limits (one timer for all). */
 const BATCH_MS = 20;
-/** The wait before nginx is started again after it died: doubling from MIN to MAX while it keeps dying. */
-const RESTART_MIN_MS = 100;
-const RESTART_MAX_MS = 5000;
-/** An nginx that ran this long before it died is restarted after RESTART_MIN_MS again. */
-const STABLE_MS = 10_000;
-
-const onPath = (name: string) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, name)));
-
 /** freePort: a port nothing listens on now (nginx cannot be given 0: each reload would pick anew). */
 function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -115,27 +103,6 @@ function freePort(host: string): Promise<number> {
       const port = typeof a === 'object' && a ? a.port : 0;
       s.close(() => resolve(port));
     });
-  });
-}
-
-function waitListening(host: string, port: number, p: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tryOnce = () => {
-      if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined)
-        return reject(new Error(`nginx exited (${p.signalCode ?? p.exitCode ?? 'not started'}) before it listened`));
-      const c = connect(port, host);
-      c.once('connect', () => {
-        c.destroy();
-        resolve();
-      });
-      c.once('error', () => {
-        c.destroy();
-        if (Date.now() > deadline) reject(new Error(`nginx did not listen on ${listenAddr(host, port)} in time`));
-        else setTimeout(tryOnce, 25);
-      });
-    };
-    tryOnce();
   });
 }
 
@@ -190,7 +157,7 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
   const cacheDir = mkdtempSync(join(shm, 'gigafab-nginx-admissions-'));
   writeFileSync(join(prefix, 'admissions-dir'), cacheDir, { mode: 0o600 });
   const secret = randomBytes(24).toString('hex');
-  const counts = { reloads: 0, asked: 0, logged: 0, restarts: 0 };
+  const counts = { reloads: 0, asked: 0, logged: 0 };
   let generation = 0;
   let routes = new Map<string, Route>();
   // Attempts logged but not yet ended (they count as in flight for their duration), and requests
@@ -386,80 +353,16 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
 
   routes = await current();
   write([...routes.values()].map((r) => r.target));
-  // Not on PATH (often so for a user without /usr/sbin in it): Debian's place.
-  const bin = o.nginx === 'nginx' && existsSync('/usr/sbin/nginx') && !onPath('nginx') ? '/usr/sbin/nginx' : o.nginx;
   const probe = o.host === '0.0.0.0' ? '127.0.0.1' : o.host === '::' ? '::1' : o.host;
   let closing = false;
-  // Supervised once it first listened: a failed start is the caller's error, not a restart.
-  let supervised = false;
-  let spawnError: Error | null = null;
-  let restartTimer: NodeJS.Timeout | undefined;
-  let backoffMs = RESTART_MIN_MS;
-  let startedAt = 0;
-  // The current nginx listens (has its signal handlers: a SIGHUP before them would end it).
-  let listening = false;
-  /** killGroup: nginx's whole process group (master, workers, cache processes); none left is fine. */
-  const killGroup = (p: ChildProcess) => {
-    if (p.pid === undefined) return;
-    try {
-      process.kill(-p.pid, 'SIGKILL');
-    } catch {
-      // the group is gone
-    }
-  };
-  const run = (): ChildProcess => {
-    // detached: its own process group, so that workers left by a master that died can be ended.
-    const p = spawn(bin, ['-e', join(prefix, 'error.log'), '-c', confPath, '-p', prefix], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    });
-    startedAt = Date.now();
-    listening = false;
-    p.stderr?.setEncoding('utf8').on('data', (d: string) => o.log?.(`nginx: ${d.trim()}`));
-    p.once('error', (err) => {
-      spawnError = err;
-      o.log?.(`nginx could not be run (${bin}): ${err.message}`);
-    });
-    p.once('exit', (code, signal) => {
-      if (closing || !supervised || p !== proc) return;
-      killGroup(p);
-      if (Date.now() - startedAt >= STABLE_MS) backoffMs = RESTART_MIN_MS;
-      const wait = backoffMs;
-      backoffMs = Math.min(RESTART_MAX_MS, backoffMs * 2);
-      o.log?.(`nginx exited (${signal ?? code}); workload hosts are unreachable until it is restarted, in ${wait} ms`);
-      restartTimer = setTimeout(() => {
-        restartTimer = undefined;
-        if (closing) return;
-        counts.restarts++;
-        const seen = writes;
-        const next = run();
-        proc = next;
-        waitListening(probe, port, next, 10_000).then(
-          () => {
-            if (proc !== next || closing) return;
-            listening = true;
-            // Routes that changed while it started: it may have read the config before.
-            if (writes !== seen) next.kill('SIGHUP');
-            o.log?.(`nginx restarted (pid ${next.pid}) with the current config`);
-          },
-          (err: Error) => o.log?.(`nginx restart: ${err.message}`),
-        );
-      }, wait);
-    });
-    return p;
-  };
-  let proc = run();
+  let nginx: NginxProcess;
   try {
-    await waitListening(probe, port, proc, 10_000);
-    supervised = true;
-    listening = true;
+    nginx = await startNginxProcess({ nginx: o.nginx, prefix, confPath, probe, port, version: () => writes, log: o.log });
   } catch (err) {
-    closing = true;
-    killGroup(proc);
     control.close();
     logs.close();
     rmSync(cacheDir, { recursive: true, force: true });
-    throw spawnError ?? err;
+    throw err;
   }
 
   let syncing: Promise<void> | null = null;
@@ -470,8 +373,7 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
         routes = next;
         if (write([...next.values()].map((r) => r.target)) && !closing) {
           counts.reloads++;
-          // nginx down or starting: the one that starts reads this config (or is signalled once it listens).
-          if (listening) proc.kill('SIGHUP');
+          nginx.reload();
         }
       } catch (err) {
         o.log?.(`nginx data plane: routes not updated (${(err as Error).message})`);
@@ -493,20 +395,12 @@ export async function startNginxPlane(o: NginxPlaneOptions): Promise<NginxPlane>
     port,
     invalidate,
     sync,
-    stats: () => ({ ...counts }),
+    stats: () => ({ ...counts, restarts: nginx.restarts() }),
     async close() {
       closing = true;
-      if (restartTimer) clearTimeout(restartTimer);
       clearInterval(timer);
       await syncing;
-      const p = proc;
-      if (p.exitCode === null && p.signalCode === null) {
-        const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-        p.kill('SIGTERM');
-        const t = setTimeout(() => killGroup(p), 5000);
-        await exited;
-        clearTimeout(t);
-      }
+      await nginx.stop();
       if (batchTimer) clearTimeout(batchTimer);
       flushBatch(true);
       await new Promise<void>((resolve) => {
