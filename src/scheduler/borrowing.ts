@@ -71,9 +71,8 @@ export class CohortLedger {
     for (const gpuType of cluster.fleet.gpuTypes) {
       for (const [project, n] of cluster.projectUsage(gpuType)) add(this.guaranteed, project, gpuType, n);
     }
-    for (let i = 0; i < running.length; i++) {
-      const r = running[i];
-      if (!r.borrowed) continue;
+    for (const i of views.borrowed()) {
+      const r = views.running[i];
       const held = views.at(i);
       if (!held) continue;
       const { placement, project } = held;

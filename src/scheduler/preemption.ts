@@ -33,15 +33,25 @@ import { placementGpuEquivalents } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import type { CohortLedger } from './borrowing.js';
 import type { ClusterModel } from './cluster-model.js';
-import { constraintsFor, hasConstraints } from './constraints.js';
-import { FreeOverlay, fits } from './placement.js';
+import { constraintsFor, hasConstraints, type PlacementConstraints } from './constraints.js';
+import { FreeOverlay, fits, type PlacementRequest } from './placement.js';
 import { RunningViews } from './running-views.js';
 import { placeShare } from './share-placement.js';
 import type { PreemptionDecision, PreemptionInput, RunningJobInfo, SchedJob } from './types.js';
 
-/** Candidate is a running job of one GPU type that may be evicted. */
+/**
+ * Candidate is a running job of one GPU type that may be evicted. The fields plan's scan reads of
+ * its RunningJobInfo are copied in (the info objects lie scattered in memory; the candidates of a
+ * list are made together): inputs do not change during a cycle, so the copies stay exact.
+ */
 interface Candidate {
   info: RunningJobInfo;
+  id: string;
+  evicting: boolean;
+  borrowed: boolean;
+  priority: number;
+  /** Already a victim (or waited on) for an earlier preemptor this cycle. */
+  taken: boolean;
   project: string;
   /** The organisation its allocation is held for. */
   org: string;
@@ -72,7 +82,11 @@ export class Preemptor {
    */
   private readonly plainFrom = new Map<GpuType, number>();
   private readonly wholeByType = new Map<GpuType, boolean>();
-  private readonly taken = new Set<string>();
+  /**
+   * Per GPU type: every candidate before this index is taken (the evicting ones, sorted first, are
+   * taken by the first preemptors that wait on them): plan starts its scan here.
+   */
+  private readonly openFrom = new Map<GpuType, number>();
   /** Failed plans: project -> priority -> GPU type -> shape -> borrowing (see failedKey). */
   private readonly failed = new Map<string, Map<number, Map<GpuType, Map<number | string, Set<boolean>>>>>();
   private readonly cap: number;
@@ -116,6 +130,11 @@ export class Preemptor {
       const lostMs = Math.max(0, this.now - (info.lastCheckpointAt ?? info.startedAt));
       list.push({
         info,
+        id: info.id,
+        evicting: info.evicting === true,
+        borrowed: info.borrowed,
+        priority: info.priority,
+        taken: false,
         project,
         org: held.org,
         placement,
@@ -136,6 +155,7 @@ export class Preemptor {
     this.byType.set(gpuType, list);
     this.wholeByType.set(gpuType, whole);
     this.plainFrom.set(gpuType, plainBlock(list));
+    this.openFrom.set(gpuType, 0);
     return list;
   }
 
@@ -145,12 +165,14 @@ export class Preemptor {
    */
   private why(c: Candidate, job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionDecision['reason'] | null {
     // Lent a window's GPUs: evicting it frees them for the window's organisation only.
-    const lentFor = this.lent.get(c.info.id);
-    if (lentFor !== undefined && lentFor !== job.org) return null;
-    if (c.info.evicting) return c.info.priority < job.priority ? 'priority' : 'reclaim';
-    const borrower = c.info.borrowed && this.ledger.wouldBorrow(c.project, gpuType, c.gpus);
+    if (this.lent.size > 0) {
+      const lentFor = this.lent.get(c.id);
+      if (lentFor !== undefined && lentFor !== job.org) return null;
+    }
+    if (c.evicting) return c.priority < job.priority ? 'priority' : 'reclaim';
+    const borrower = c.borrowed && this.ledger.wouldBorrow(c.project, gpuType, c.gpus);
     if (!borrowing && borrower && c.project !== job.project) return 'reclaim';
-    if (c.info.priority < job.priority && (!borrowing || c.project === job.project || borrower)) return 'priority';
+    if (c.priority < job.priority && (!borrowing || c.project === job.project || borrower)) return 'priority';
     return null;
   }
 
@@ -219,71 +241,107 @@ export class Preemptor {
     const failed = this.failedSet(job, gpuType);
     if (cacheable && failed.has(borrowing)) return null;
     const constraints = constraintsFor(this.cluster, job);
-    const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
+    const req: PlacementRequest = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
     // A whole-GPU job among whole-GPU candidates searches on an overlay (victims imagined released,
     // the cluster untouched: the same answers, see FreeOverlay); otherwise victims are released for
     // real and the cluster restored below. A share needs a GPU no other organisation holds: its
-    // blast cap is counted as one GPU's.
-    const overlay =
-      !job.share && !constraints?.singleUnit && this.allWhole(gpuType) ? new FreeOverlay(this.cluster, req) : undefined;
-    const fitsNow = () =>
-      overlay ? overlay.fits() : job.share ? placeShare(this.cluster, job, gpuType, constraints).ok : fits(this.cluster, req);
-    const take = (c: Candidate) => (overlay ? overlay.add(c.info.id) : this.cluster.release(c.info.id));
-    const giveBack = (c: Candidate) =>
-      overlay ? overlay.remove(c.info.id) : this.cluster.allocate(c.info.id, c.project, c.placement, c.org, c.spread);
+    // blast cap is counted as one GPU's. The overlay is made at the first victim (most plans find none).
+    const overlaid = !job.share && !constraints?.singleUnit && this.allWhole(gpuType);
+    let search: Search | undefined;
     const limit = this.cap * (job.share ? 1 : job.gpusPerNode * job.nodes);
     const removed: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
     let newGpus = 0;
     let fitted = false;
     const list = this.candidates(gpuType);
     const plainFrom = this.stopFrom(gpuType);
-    for (let k = 0; k < list.length; k++) {
+    // The candidates before openFrom are all taken: each would only `continue` (or, past plainFrom,
+    // stop the scan, and then so does the first open one: priorities never decrease from there).
+    for (let k = this.openFrom.get(gpuType) ?? 0; k < list.length; k++) {
       const c = list[k];
       // Past here no candidate is evicting or borrowed, so `why` can only answer 'priority', which
       // needs a class below the job's; the priorities never decrease from here on (plainBlock), so
       // once one is not below, no later one is and every later step would only `continue`.
-      if (k >= plainFrom && !(c.info.priority < job.priority)) break;
-      if (this.taken.size > 0 && this.taken.has(c.info.id)) continue;
-      if (!c.info.evicting && newGpus + c.gpus > limit) continue;
+      if (k >= plainFrom && !(c.priority < job.priority)) break;
+      if (c.taken) continue;
+      if (!c.evicting && newGpus + c.gpus > limit) continue;
       const reason = this.why(c, job, gpuType, borrowing);
       if (!reason) continue;
-      take(c);
+      search ??= new Search(this.cluster, job, gpuType, constraints, req, overlaid);
+      search.take(c);
       removed.push({ c, reason });
-      if (!c.info.evicting) newGpus += c.gpus;
-      if (fitsNow()) {
+      if (!c.evicting) newGpus += c.gpus;
+      if (search.fits()) {
         fitted = true;
         break;
       }
     }
     const kept: { c: Candidate; reason: PreemptionDecision['reason'] }[] = [];
-    if (fitted) {
+    if (fitted && search) {
       // Add back in reverse order every victim the job fits without (the last one is needed).
       kept.push(removed[removed.length - 1]);
       for (let k = removed.length - 2; k >= 0; k--) {
         const r = removed[k];
-        giveBack(r.c);
-        if (fitsNow()) continue;
-        take(r.c);
+        search.giveBack(r.c);
+        if (search.fits()) continue;
+        search.take(r.c);
         kept.push(r);
       }
     }
     // Restore the cluster: re-allocate whatever is still released.
-    for (const r of overlay ? [] : removed)
-      if (!this.cluster.hasAllocation(r.c.info.id))
-        this.cluster.allocate(r.c.info.id, r.c.project, r.c.placement, r.c.org, r.c.spread);
+    if (!overlaid)
+      for (const r of removed)
+        if (!this.cluster.hasAllocation(r.c.id)) this.cluster.allocate(r.c.id, r.c.project, r.c.placement, r.c.org, r.c.spread);
     if (!fitted) {
       if (!constraints && cacheable) failed.add(borrowing);
       return null;
     }
-    kept.sort((a, b) => (a.c.info.id < b.c.info.id ? -1 : a.c.info.id > b.c.info.id ? 1 : 0));
+    kept.sort((a, b) => (a.c.id < b.c.id ? -1 : a.c.id > b.c.id ? 1 : 0));
     const decisions: PreemptionDecision[] = [];
     let victimGpus = 0;
     for (const r of kept) {
-      this.taken.add(r.c.info.id);
+      r.c.taken = true;
       victimGpus += r.c.gpus;
-      if (!r.c.info.evicting) decisions.push({ victimId: r.c.info.id, forJobId: job.id, reason: r.reason });
+      if (!r.c.evicting) decisions.push({ victimId: r.c.id, forJobId: job.id, reason: r.reason });
     }
-    return { gpuType, borrowed: borrowing, decisions, waitingOn: kept.map((r) => r.c.info.id), victimGpus };
+    let open = this.openFrom.get(gpuType) ?? 0;
+    while (open < list.length && list[open].taken) open++;
+    this.openFrom.set(gpuType, open);
+    return { gpuType, borrowed: borrowing, decisions, waitingOn: kept.map((r) => r.c.id), victimGpus };
+  }
+}
+
+/**
+ * Search: one plan's remove-until-fits state: victims imagined released on a FreeOverlay (whole
+ * GPUs) or released for real (the plan restores the cluster afterwards).
+ */
+class Search {
+  private readonly overlay: FreeOverlay | undefined;
+
+  constructor(
+    private readonly cluster: ClusterModel,
+    private readonly job: SchedJob,
+    private readonly gpuType: GpuType,
+    private readonly constraints: PlacementConstraints | undefined,
+    private readonly req: PlacementRequest,
+    overlaid: boolean,
+  ) {
+    this.overlay = overlaid ? new FreeOverlay(cluster, req) : undefined;
+  }
+
+  take(c: Candidate): void {
+    if (this.overlay) this.overlay.add(c.id);
+    else this.cluster.release(c.id);
+  }
+
+  giveBack(c: Candidate): void {
+    if (this.overlay) this.overlay.remove(c.id);
+    else this.cluster.allocate(c.id, c.project, c.placement, c.org, c.spread);
+  }
+
+  fits(): boolean {
+    if (this.overlay) return this.overlay.fits();
+    if (this.job.share) return placeShare(this.cluster, this.job, this.gpuType, this.constraints).ok;
+    return fits(this.cluster, this.req);
   }
 }
 
@@ -294,10 +352,10 @@ export class Preemptor {
  */
 function plainBlock(list: readonly Candidate[]): number {
   let from = list.length;
-  while (from > 0 && !list[from - 1].info.evicting && !list[from - 1].info.borrowed) from--;
+  while (from > 0 && !list[from - 1].evicting && !list[from - 1].borrowed) from--;
   for (let k = from; k < list.length; k++) {
-    const p = list[k].info.priority;
-    if (Number.isNaN(p) || (k > from && !(list[k - 1].info.priority <= p))) return Number.POSITIVE_INFINITY;
+    const p = list[k].priority;
+    if (Number.isNaN(p) || (k > from && !(list[k - 1].priority <= p))) return Number.POSITIVE_INFINITY;
   }
   return from;
 }

@@ -20,6 +20,8 @@ const NONE: readonly number[] = [];
 export class RunningViews {
   private views: (AllocationView | undefined)[] | undefined;
   private byType: Map<GpuType, number[]> | undefined;
+  /** Positions of the running jobs flagged borrowed (read in the same pass as the views). */
+  private borrowedAt: number[] | undefined;
 
   constructor(
     private readonly cluster: ClusterModel,
@@ -52,10 +54,23 @@ export class RunningViews {
     return this.byType.get(gpuType) ?? NONE;
   }
 
+  /** borrowed: the positions in `running`, ascending, of the jobs flagged borrowed. */
+  borrowed(): readonly number[] {
+    if (!this.borrowedAt) this.lookUp();
+    return this.borrowedAt ?? NONE;
+  }
+
   private lookUp(): (AllocationView | undefined)[] {
     const views = new Array<AllocationView | undefined>(this.running.length);
-    for (let i = 0; i < this.running.length; i++) views[i] = this.cluster.allocationView(this.running[i].id);
+    const borrowed: number[] = [];
+    // One pass over the running jobs: each info object (scattered in memory) is read once.
+    for (let i = 0; i < this.running.length; i++) {
+      const r = this.running[i];
+      views[i] = this.cluster.allocationView(r.id);
+      if (r.borrowed) borrowed.push(i);
+    }
     this.views = views;
+    this.borrowedAt = borrowed;
     return views;
   }
 }

@@ -19,7 +19,7 @@ import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstr
 import { validateJobFitsFleet } from './fleet-fit.js';
 import { orderIndexes } from './order.js';
 import { applyRepartitions, preferWholeModeGpus, repartitionsFor } from './partition.js';
-import { placeJob } from './placement.js';
+import { type PlacementRequest, placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
 import { priorityContext, priorityInto, priorityOfParts } from './priority.js';
 import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
@@ -176,8 +176,8 @@ class KeyMemo {
  * candidateTypes lists the GPU types to try: the requested one, or for "any" every type that can
  * fit the shape at all, most free GPUs first (ties by name).
  */
-function candidateTypes(cluster: ClusterModel, job: Pick<SchedJob, 'gpuType' | 'gpusPerNode' | 'nodes'>): GpuType[] {
-  if (job.gpuType !== null) return [job.gpuType];
+function candidateTypes(cluster: ClusterModel, job: Pick<SchedJob, 'gpuType' | 'gpusPerNode' | 'nodes'>): readonly GpuType[] {
+  if (job.gpuType !== null) return onlyType(job.gpuType);
   const fits: GpuType[] = [];
   const free: number[] = [];
   for (const t of cluster.fleet.gpuTypes) {
@@ -193,6 +193,18 @@ function candidateTypes(cluster: ClusterModel, job: Pick<SchedJob, 'gpuType' | '
   return fits;
 }
 
+/** The one-type lists candidateTypes returns (read only): none made per visit. */
+const ONLY_TYPE = new Map<GpuType, readonly GpuType[]>();
+
+function onlyType(gpuType: GpuType): readonly GpuType[] {
+  let list = ONLY_TYPE.get(gpuType);
+  if (!list) {
+    list = Object.freeze([gpuType]);
+    ONLY_TYPE.set(gpuType, list);
+  }
+  return list;
+}
+
 /** Failure ranks for "any"-type jobs: report the type that came closest to starting. */
 const CLOSENESS: Record<string, number> = {
   insufficient_capacity: 0,
@@ -206,8 +218,25 @@ const CLOSENESS: Record<string, number> = {
 
 function closest(reasons: PendingReason[]): PendingReason {
   let best = reasons[0];
-  for (const r of reasons) if ((CLOSENESS[r.code] ?? 9) < (CLOSENESS[best.code] ?? 9)) best = r;
+  for (const r of reasons) if (rank(r) < rank(best)) best = r;
   return best;
+}
+
+/** closer: the failure closest to starting of `best` (undefined: none yet) and `r`, as closest picks. */
+function closer(best: PendingReason | undefined, r: PendingReason): PendingReason {
+  return !best || rank(r) < rank(best) ? r : best;
+}
+
+/** appended: `list` with `x` pushed, made (exactly sized) at the first. */
+function appended<T>(list: T[] | undefined, x: T): T[] {
+  if (!list) return [x];
+  list.push(x);
+  return list;
+}
+
+/** rank: a failure's closeness to starting (lower is closer; see CLOSENESS). */
+function rank(r: PendingReason): number {
+  return CLOSENESS[r.code] ?? 9;
 }
 
 /**
@@ -283,17 +312,20 @@ function withSpread(
 /** tryWhole: tryJob for whole GPUs; `preempt` false skips the preemption step. */
 function tryWhole(ctx: CycleContext, job: SchedJob, capacityKey: string, preempt: boolean): JobOutcome {
   const needs = job.gpusPerNode * job.nodes;
-  const failures: PendingReason[] = [];
-  const capacityBlocked: { gpuType: GpuType; borrowed: boolean }[] = [];
+  // The closest failure so far (closest's rule, kept as it goes: no list of failures per visit),
+  // and the types where only capacity was missing, with their quota verdicts (made at the first).
+  let failure: PendingReason | undefined;
+  let blockedTypes: GpuType[] | undefined;
+  let blockedBorrowed: boolean[] | undefined;
   const constraints = constraintsFor(ctx.cluster, job);
   for (const gpuType of candidateTypes(ctx.cluster, job)) {
     if (constraints && !ctx.cluster.groupsOfType(gpuType).some((g) => constraints.allows(g))) {
-      failures.push(constraintsReason(job, job.residency ? excludedCapacity(ctx.cluster, job, gpuType) : []));
+      failure = closer(failure, constraintsReason(job, job.residency ? excludedCapacity(ctx.cluster, job, gpuType) : []));
       continue;
     }
     const verdict = ctx.ledger.check(job.project, gpuType, needs);
     if (!verdict.ok) {
-      failures.push(verdict.reason);
+      failure = closer(failure, verdict.reason);
       continue;
     }
     // A spread member's failure depends on where its group runs: it never reads or feeds the cache.
@@ -301,11 +333,14 @@ function tryWhole(ctx: CycleContext, job: SchedJob, capacityKey: string, preempt
     const cached = ctx.opts.equivalence && shared ? ctx.failedCapacity.get(gpuType, capacityKey, job) : undefined;
     if (cached && stillValid(ctx, cached)) {
       ctx.equivalenceHits++;
-      failures.push(cached.reason);
-      capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
+      failure = closer(failure, cached.reason);
+      blockedTypes = appended(blockedTypes, gpuType);
+      blockedBorrowed = appended(blockedBorrowed, verdict.borrowed);
       continue;
     }
-    const outcome = placeJob(ctx.cluster, { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints });
+    // The same request asks placeJob and, on a shortfall, whether it fits without the reservations.
+    const req: PlacementRequest = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints };
+    const outcome = placeJob(ctx.cluster, req);
     if (outcome.ok) {
       const start: StartDecision = { jobId: job.id, placement: outcome.placement };
       if (verdict.borrowed) start.borrowed = true;
@@ -313,22 +348,24 @@ function tryWhole(ctx: CycleContext, job: SchedJob, capacityKey: string, preempt
     }
     let reason = shortfallReason(ctx.cluster, job, constraints, outcome.shortfall, outcome.topology);
     const bf = ctx.backfill;
-    if (bf?.holding && bf.fitsWithoutReservations({ ...outcome.shortfall, constraints })) {
+    if (bf?.holding && bf.fitsWithoutReservations(req)) {
       const { owners, start } = bf.blockers();
       reason = reservedReason(owners, start);
     }
     // A constrained failure says nothing about the unconstrained shape: never cache it.
     if (shared) ctx.failedCapacity.set(gpuType, capacityKey, job, { reason, startsSeen: ctx.startCount });
-    failures.push(reason);
-    capacityBlocked.push({ gpuType, borrowed: verdict.borrowed });
+    failure = closer(failure, reason);
+    blockedTypes = appended(blockedTypes, gpuType);
+    blockedBorrowed = appended(blockedBorrowed, verdict.borrowed);
   }
-  if (ctx.preemptor && preempt) {
-    for (const { gpuType, borrowed } of capacityBlocked) {
-      const plan = ctx.preemptor.plan(job, gpuType, borrowed);
+  if (ctx.preemptor && preempt && blockedTypes && blockedBorrowed) {
+    for (let t = 0; t < blockedTypes.length; t++) {
+      const plan = ctx.preemptor.plan(job, blockedTypes[t], blockedBorrowed[t]);
       if (plan) return { ok: false, reason: preemptingReason(plan.waitingOn, plan.victimGpus, plan.decisions.length), plan };
     }
   }
-  return { ok: false, reason: closest(failures), blockedTypes: capacityBlocked.map((b) => b.gpuType) };
+  // No type tried (none listed): undefined, as closest([]) gave.
+  return { ok: false, reason: failure as PendingReason, blockedTypes };
 }
 
 /**
