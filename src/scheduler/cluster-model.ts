@@ -20,10 +20,12 @@
  * Pure: no I/O, no clock. Iteration orders are by dense node index, so identical delta histories
  * give identical answers and placements are reproducible.
  */
+
 import type { Fleet, FleetNode, GpuType, NodeState } from '../model/fleet.js';
 import { type GpuPartitionMode, MILLI_PER_GPU, migProfileMilli, migProfileOf } from '../model/gpu-sharing.js';
 import type { Placement } from '../model/job.js';
 import { spreadLabelKey } from '../model/spread.js';
+import { AllocationJournal } from './allocation-journal.js';
 import { IndexSet } from './index-set.js';
 import type { SpreadDomain } from './types.js';
 
@@ -350,6 +352,7 @@ export class ClusterModel {
     const first = placement.nodes[0];
     if (first.milli !== undefined || first.migProfile !== undefined) this.allocateShare(jobId, project, placement, org);
     else this.allocateWhole(jobId, project, placement, org);
+    if (this.journals.length > 0) this.noteAllocated(jobId);
     if (spread === undefined) return;
     const rec = this.allocations.get(jobId);
     if (!rec) return;
@@ -638,6 +641,7 @@ export class ClusterModel {
     const gpus = this.takeGpus(jobId, rec.nodeIdx, rec.masks);
     this.addUsage(rec.project, rec.placement.gpuType, gpus * MILLI_PER_GPU);
     this.allocations.set(jobId, rec);
+    if (this.journals.length > 0) this.noteAllocated(jobId);
     if (rec.spread === undefined) return;
     const key = `${rec.org}\u0000${rec.spread}`;
     let byNode = this.spreadByGroup.get(key);
@@ -965,6 +969,26 @@ export class ClusterModel {
   /** allocatedJobs lists the ids of all jobs holding GPUs, in allocation order. */
   allocatedJobs(): string[] {
     return [...this.allocations.keys()];
+  }
+
+  /** Open journals of the ids given an allocation (openJournal). */
+  private readonly journals: AllocationJournal[] = [];
+
+  /** openJournal: a journal of the ids given an allocation from now on (allocate, putBack), until closed. */
+  openJournal(): AllocationJournal {
+    const journal = new AllocationJournal();
+    this.journals.push(journal);
+    return journal;
+  }
+
+  /** closeJournal stops recording into `journal`. */
+  closeJournal(journal: AllocationJournal): void {
+    const k = this.journals.indexOf(journal);
+    if (k >= 0) this.journals.splice(k, 1);
+  }
+
+  private noteAllocated(jobId: string): void {
+    for (const journal of this.journals) journal.note(jobId);
   }
 
   /** anyAllocated: whether some job holding GPUs satisfies `test` (allocatedJobs().some, without the copy). */

@@ -31,6 +31,7 @@
  *   the cycle they describe: the same content as scheduleCycle's explain map.
  */
 import type { PendingReason } from '../model/job.js';
+import type { AllocationJournal } from './allocation-journal.js';
 import { ClassQueues, type GroupsView } from './class-queue.js';
 import type { ClusterModel } from './cluster-model.js';
 import { orderIndexes } from './order.js';
@@ -118,6 +119,14 @@ export class IncrementalScheduler {
   private readonly orgs = new Map<string, Map<string, { count: number; job: SchedJob }>>();
   /** Entries removed since `all` was last compacted. */
   private dead = 0;
+  /**
+   * The cluster on which no queued job held an allocation at the last check, and its journal of the
+   * ids given an allocation since: with the jobs submitted since (freshList), all the next check
+   * needs to read (see queuedAllocated). Undefined: the next check reads every allocation.
+   */
+  private checked: { cluster: ClusterModel; journal: AllocationJournal } | undefined;
+  /** Whether this cycle's check found no queued job holding an allocation. */
+  private passed = false;
 
   constructor(options: IncrementalOptions = {}) {
     this.explainHead = options.explainHead ?? 200;
@@ -225,8 +234,31 @@ export class IncrementalScheduler {
    * the cluster and submits the job again.
    */
   cycle(cluster: ClusterModel, input: IncrementalInput): IncrementalCycleResult {
+    this.passed = false;
     const grouped = this.groupable(cluster, input);
-    if (grouped) return this.cycleByClass(cluster, input, grouped.reps, grouped.view);
+    // A cycle that starts with no queued job holding an allocation ends so (its starts leave the
+    // queue; the phantoms it holds are released; victims and backfill's plans give allocations back
+    // to running jobs, which are not queued): the journal need not record it. Any other cycle leaves
+    // the next check to read everything.
+    const checked = this.passed ? this.checked : undefined;
+    if (!checked) this.forgetCheck();
+    else checked.journal.paused = true;
+    let result: IncrementalCycleResult;
+    try {
+      result = grouped ? this.cycleByClass(cluster, input, grouped.reps, grouped.view) : this.sortedCycle(cluster, input);
+    } catch (err) {
+      this.forgetCheck();
+      throw err;
+    }
+    if (checked) {
+      checked.journal.paused = false;
+      checked.journal.clear();
+    }
+    return result;
+  }
+
+  /** sortedCycle: a cycle over the whole queue in order (scheduleCycleWith), reusing the last order where it can. */
+  private sortedCycle(cluster: ClusterModel, input: IncrementalInput): IncrementalCycleResult {
     this.dead = 0;
     // The queue goes in in submission order (the cycle's per-job passes then read the jobs in
     // memory order, as for a caller's queue); each entry learns its slot, so checking the last
@@ -283,10 +315,42 @@ export class IncrementalScheduler {
       if (byOrg.size !== 1) return undefined;
       for (const o of byOrg.values()) reps.push(o.job);
     }
-    const entries = this.entries;
-    if (cluster.anyAllocated((id) => entries.has(id))) return undefined;
+    if (this.queuedAllocated(cluster)) return undefined;
+    this.passed = true;
     const view = this.groups.viewWithHeads(input.now, input.fairShare, DEFAULT_MAX_AGE_SECONDS);
     return view ? { reps, view } : undefined;
+  }
+
+  /**
+   * queuedAllocated: whether some queued job holds an allocation on `cluster`. After a check that
+   * found none on the same cluster, only the ids given an allocation since (the journal) and the
+   * jobs submitted since (freshList) can: those are read, not every allocation. Else, or when the
+   * journal overflowed, every allocation is read. A check that finds none opens (or clears) the journal.
+   */
+  private queuedAllocated(cluster: ClusterModel): boolean {
+    const entries = this.entries;
+    const since = this.checked?.cluster === cluster ? this.checked.journal.ids : undefined;
+    let found = false;
+    if (since) {
+      for (const id of since) if (entries.has(id) && cluster.hasAllocation(id)) found = true;
+      for (const e of this.freshList) if (e.alive && cluster.hasAllocation(e.job.id)) found = true;
+    } else found = cluster.anyAllocated((id) => entries.has(id));
+    if (found) {
+      this.forgetCheck();
+      return true;
+    }
+    if (this.checked?.cluster !== cluster) {
+      this.forgetCheck();
+      this.checked = { cluster, journal: cluster.openJournal() };
+    } else this.checked.journal.clear();
+    return false;
+  }
+
+  /** forgetCheck: the next check reads every allocation. */
+  private forgetCheck(): void {
+    if (!this.checked) return;
+    this.checked.cluster.closeJournal(this.checked.journal);
+    this.checked = undefined;
   }
 
   /** cycleByClass: a cycle through the class groups (scheduleGroupsWith): cost follows the classes and the visits. */
