@@ -18,6 +18,12 @@ export interface PlacementConstraints {
   singleUnit: boolean;
 }
 
+/** hasOwnKey: Object.keys(o).length > 0 without the key list (read per visit and per plan). */
+function hasOwnKey(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
+}
+
 /** hasConstraints tells whether a job carries any placement constraint. */
 export function hasConstraints(job: SchedJob): boolean {
   return (
@@ -25,7 +31,7 @@ export function hasConstraints(job: SchedJob): boolean {
     (job.forbiddenSites?.length ?? 0) > 0 ||
     (job.requiredCertifications?.length ?? 0) > 0 ||
     job.residency !== undefined ||
-    Object.keys(job.nodeLabels ?? {}).length > 0 ||
+    (job.nodeLabels !== undefined && hasOwnKey(job.nodeLabels)) ||
     job.requireSingleUnit === true
   );
 }

@@ -246,13 +246,12 @@ export function fits(cluster: ClusterModel, req: PlacementRequest, extra?: Reado
 /** newlyEligible: the group's placeable nodes that reach `gpus` free only with their `extra` GPUs. */
 function newlyEligible(cluster: ClusterModel, group: GroupInfo, gpus: number, extra: ReadonlyMap<number, number>): number {
   let n = 0;
-  // By key, then get: destructured entries are a new array each.
-  for (const i of extra.keys()) {
-    if (cluster.groupOf(i) !== group.id || !cluster.isPlaceable(i)) continue;
-    const held = extra.get(i) ?? 0;
+  // forEach, not for-of: the iterator makes an object per entry.
+  extra.forEach((held, i) => {
+    if (cluster.groupOf(i) !== group.id || !cluster.isPlaceable(i)) return;
     const free = cluster.freeCountOf(i);
     if (free < gpus && free + held >= gpus) n++;
-  }
+  });
   return n;
 }
 

@@ -74,6 +74,25 @@ interface CycleContext {
   equivalenceHits: number;
   /** Starts made so far this cycle (see stillValid). */
   startCount: number;
+  /** The last `reserved` reason made, with its owners and start (see reservedFor). */
+  lastReserved?: { owners: readonly string[]; start: number; reason: PendingReason };
+}
+
+/**
+ * reservedFor: reservedReason(owners, start), or the last one this cycle made when it had the same
+ * owners and start: the same content, shared as a class's members share their reason. The
+ * reservations change far less often than capacity failures meet them.
+ */
+function reservedFor(ctx: CycleContext, owners: readonly string[], start: number): PendingReason {
+  const last = ctx.lastReserved;
+  if (last && last.start === start && last.owners.length === owners.length) {
+    let same = true;
+    for (let k = 0; k < owners.length && same; k++) same = last.owners[k] === owners[k];
+    if (same) return last.reason;
+  }
+  const reason = reservedReason(owners, start);
+  ctx.lastReserved = { owners: [...owners], start, reason };
+  return reason;
 }
 
 /**
@@ -346,12 +365,14 @@ function tryWhole(ctx: CycleContext, job: SchedJob, capacityKey: string, preempt
       if (verdict.borrowed) start.borrowed = true;
       return { ok: true, start, borrowed: verdict.borrowed };
     }
-    let reason = shortfallReason(ctx.cluster, job, constraints, outcome.shortfall, outcome.topology);
+    // The shortfall is described only when the reservations are not what blocks it (both read a
+    // state fitsWithoutReservations leaves as it found it).
     const bf = ctx.backfill;
+    let reason: PendingReason;
     if (bf?.holding && bf.fitsWithoutReservations(req)) {
       const { owners, start } = bf.blockers();
-      reason = reservedReason(owners, start);
-    }
+      reason = reservedFor(ctx, owners, start);
+    } else reason = shortfallReason(ctx.cluster, job, constraints, outcome.shortfall, outcome.topology);
     // A constrained failure says nothing about the unconstrained shape: never cache it.
     if (shared) ctx.failedCapacity.set(gpuType, capacityKey, job, { reason, startsSeen: ctx.startCount });
     failure = closer(failure, reason);
@@ -948,6 +969,9 @@ export function scheduleCycleWith(cluster: ClusterModel, input: CycleInput, opti
   return result;
 }
 
+/** VISITS_ROOM: the room scheduleGroupsWith makes for its per-visit arrays (they grow past it). */
+const VISITS_ROOM = 8192;
+
 /**
  * scheduleGroupsWith is scheduleCycleWith for a queue kept as class groups (ClassQueues): it visits
  * classes, not jobs. The groups are merged in the cycle's order by a heap of their heads
@@ -991,17 +1015,18 @@ export function scheduleGroupsWith(
     ? (h: GroupHead) => priorityOfParts(h.project, h.headSubmittedAt, h.priority, h.gpuType, h.gpus, pctx, factors, 0)
     : (h: GroupHead) => h.priority;
   const walk = new ClassWalk<ExplainClass>(groups, score, heads ? { of: heads, score: headScore } : undefined);
-  const run = beginCycle(cluster, input, opts, 0);
+  // The per-visit arrays are made with room for the visits of a large queue (about 6,000 of 100,000
+  // jobs): grown from empty they would be copied a dozen times per cycle.
+  const run = beginCycle(cluster, input, opts, Math.min(size, VISITS_ROOM));
   const { ctx, starts, preemptions, waitingOn, reasonAt, classAt, classes } = run;
   const backfill = ctx.backfill;
-  const visited: SchedJob[] = [];
+  let visits = 0;
   let held = backfill?.heldCount ?? 0;
   let startsSeen = 0;
   for (let job = walk.next(); job; job = walk.next()) {
-    const k = visited.length;
+    const k = visits++;
     // No lookup of job.id in the cluster per visit: the caller checked that no queued job holds an
     // allocation (see Requires), and a job is visited at most once, so none can have started.
-    visited.push(job);
     const reused = run.visit(job, k);
     if (reused) {
       walk.skip(reused, reused.reason.code === 'reserved');
@@ -1053,7 +1078,7 @@ export function scheduleGroupsWith(
   const result: CycleResult = {
     starts,
     pending,
-    stats: { considered: size, started: starts.length, equivalenceHits: ctx.equivalenceHits, unscanned: size - visited.length },
+    stats: { considered: size, started: starts.length, equivalenceHits: ctx.equivalenceHits, unscanned: size - visits },
   };
   if (input.preemption?.enabled === true) result.preemptions = preemptions;
   if (pctx) {
