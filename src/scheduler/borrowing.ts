@@ -41,6 +41,10 @@ import type { BorrowingInput, QuotaTable, RunningJobInfo } from './types.js';
 /** QuotaVerdict: allowed (within nominal quota, or borrowed), or the reason why not. */
 export type QuotaVerdict = { ok: true; borrowed: boolean } | { ok: false; reason: PendingReason };
 
+/** The two verdicts that allow a start, made once (never changed): check answers one per type per visit. */
+const WITHIN: Readonly<QuotaVerdict> = { ok: true, borrowed: false };
+const BORROWED: Readonly<QuotaVerdict> = { ok: true, borrowed: true };
+
 interface Pool {
   capacity: number;
   used: number;
@@ -134,7 +138,7 @@ export class CohortLedger {
     const inUse = this.inUse(project, gpuType);
     if (!this.enabled) {
       // v1: the quota is a hard limit on everything the project holds.
-      if (within(inUse + needs, nominal)) return { ok: true, borrowed: false };
+      if (within(inUse + needs, nominal)) return WITHIN;
       if (nominal <= 0) return { ok: false, reason: REASON.noQuota(project, gpuType, needs) };
       return { ok: false, reason: REASON.quotaExhausted(project, gpuType, inUse, nominal, needs) };
     }
@@ -152,7 +156,7 @@ export class CohortLedger {
         },
       };
     }
-    if (within(this.guaranteedUsage(project, gpuType) + needs, nominal)) return { ok: true, borrowed: false };
+    if (within(this.guaranteedUsage(project, gpuType) + needs, nominal)) return WITHIN;
     const pool = this.pool(gpuType);
     const delta = this.poolDelta(project, gpuType, inUse, needs);
     if (!within(pool.used + delta, pool.capacity)) {
@@ -167,7 +171,7 @@ export class CohortLedger {
         },
       };
     }
-    return { ok: true, borrowed: true };
+    return BORROWED;
   }
 
   /**

@@ -62,6 +62,8 @@ function unitsByFullyFree(cluster: ClusterModel, group: GroupInfo): { unit: numb
   return out.sort((a, b) => a.free - b.free || a.unit - b.unit);
 }
 
+const NO_UNITS: readonly { unit: number; free: number }[] = [];
+
 /**
  * wholeNodeRanker plans a whole-node job over scalable units: a single unit if one has enough
  * fully free nodes (the tightest such unit), else the fewest units (largest first) with the last
@@ -70,10 +72,15 @@ function unitsByFullyFree(cluster: ClusterModel, group: GroupInfo): { unit: numb
  */
 function wholeNodeRanker(cluster: ClusterModel, group: GroupInfo, req: PlacementRequest): RankedPlan {
   const ascending = unitsByFullyFree(cluster, group);
-  const descending = [...ascending].sort((a, b) => b.free - a.free || a.unit - b.unit);
   const takes: { unit: number; count: number }[] = [];
   let remaining = req.nodes;
   const used = new Set<number>();
+  // When the largest unit (ascending's last) covers the job, the fill below would stop at once and
+  // the tightest covering unit is found in `ascending`: the descending order is needed only otherwise.
+  const descending =
+    ascending.length > 0 && ascending[ascending.length - 1].free >= remaining
+      ? NO_UNITS
+      : [...ascending].sort((a, b) => b.free - a.free || a.unit - b.unit);
   // Fill with the largest units while the remainder exceeds every unit.
   for (const u of descending) {
     if (u.free >= remaining) break;

@@ -143,14 +143,15 @@ export class Preemptor {
         spread: held.spread,
       });
     }
+    // On the copied fields (the same values as the info's; the candidates lie together in memory).
     list.sort(
       (a, b) =>
-        Number(b.info.evicting === true) - Number(a.info.evicting === true) ||
-        Number(b.info.borrowed) - Number(a.info.borrowed) ||
-        a.info.priority - b.info.priority ||
+        Number(b.evicting) - Number(a.evicting) ||
+        Number(b.borrowed) - Number(a.borrowed) ||
+        a.priority - b.priority ||
         a.lostMs - b.lostMs ||
         a.gpus - b.gpus ||
-        (a.info.id < b.info.id ? -1 : a.info.id > b.info.id ? 1 : 0),
+        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
     );
     this.byType.set(gpuType, list);
     this.wholeByType.set(gpuType, whole);
