@@ -62,8 +62,6 @@ function unitsByFullyFree(cluster: ClusterModel, group: GroupInfo): { unit: numb
   return out.sort((a, b) => a.free - b.free || a.unit - b.unit);
 }
 
-const NO_UNITS: readonly { unit: number; free: number }[] = [];
-
 /**
  * wholeNodeRanker plans a whole-node job over scalable units: a single unit if one has enough
  * fully free nodes (the tightest such unit), else the fewest units (largest first) with the last
@@ -71,17 +69,25 @@ const NO_UNITS: readonly { unit: number; free: number }[] = [];
  * last unit, 0].
  */
 function wholeNodeRanker(cluster: ClusterModel, group: GroupInfo, req: PlacementRequest): RankedPlan {
+  // The common case in one pass, without the sorted lists: the tightest unit that covers the job
+  // alone (fewest fully free nodes, then lowest index: the first such in unitsByFullyFree's order).
+  let tight = -1;
+  let tightFree = 0;
+  for (const unit of group.units) {
+    const free = cluster.unitFullyFreeNodes(unit);
+    if (!(free > 0 && free >= req.nodes)) continue;
+    if (tight < 0 || free < tightFree || (free === tightFree && unit < tight)) {
+      tight = unit;
+      tightFree = free;
+    }
+  }
+  if (tight >= 0) return unitsPlan(cluster, group, [{ unit: tight, count: req.nodes }], tightFree - req.nodes);
+  // No unit covers it: fill with the largest units while the remainder exceeds every unit.
   const ascending = unitsByFullyFree(cluster, group);
+  const descending = [...ascending].sort((a, b) => b.free - a.free || a.unit - b.unit);
   const takes: { unit: number; count: number }[] = [];
   let remaining = req.nodes;
   const used = new Set<number>();
-  // When the largest unit (ascending's last) covers the job, the fill below would stop at once and
-  // the tightest covering unit is found in `ascending`: the descending order is needed only otherwise.
-  const descending =
-    ascending.length > 0 && ascending[ascending.length - 1].free >= remaining
-      ? NO_UNITS
-      : [...ascending].sort((a, b) => b.free - a.free || a.unit - b.unit);
-  // Fill with the largest units while the remainder exceeds every unit.
   for (const u of descending) {
     if (u.free >= remaining) break;
     takes.push({ unit: u.unit, count: u.free });
@@ -93,9 +99,19 @@ function wholeNodeRanker(cluster: ClusterModel, group: GroupInfo, req: Placement
   if (!last) last = descending.find((u) => !used.has(u.unit));
   if (!last) throw new Error('wholeNodeRanker called without capacity');
   takes.push({ unit: last.unit, count: remaining });
+  return unitsPlan(cluster, group, takes, last.free - remaining);
+}
+
+/** unitsPlan: wholeNodeRanker's plan taking `count` fully free nodes of each unit in `takes`. */
+function unitsPlan(
+  cluster: ClusterModel,
+  group: GroupInfo,
+  takes: readonly { unit: number; count: number }[],
+  slack: number,
+): RankedPlan {
   return {
     group,
-    score: [0, takes.length, last.free - remaining],
+    score: [0, takes.length, slack],
     bind: () => {
       const out: number[] = [];
       for (const t of takes) {

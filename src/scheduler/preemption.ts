@@ -236,6 +236,14 @@ export class Preemptor {
     return this.plainFrom.get(gpuType) ?? Number.POSITIVE_INFINITY;
   }
 
+  /**
+   * scanFrom: where plan starts its scan (every candidate before it is taken). Protected so a test
+   * can scan from the start and compare.
+   */
+  protected scanFrom(gpuType: GpuType): number {
+    return this.openFrom.get(gpuType) ?? 0;
+  }
+
   plan(job: SchedJob, gpuType: GpuType, borrowing: boolean): PreemptionPlan | null {
     // A spread member plans with its group's nodes masked: its failure says nothing about others.
     const cacheable = !hasConstraints(job) && job.spread === undefined;
@@ -257,7 +265,7 @@ export class Preemptor {
     const plainFrom = this.stopFrom(gpuType);
     // The candidates before openFrom are all taken: each would only `continue` (or, past plainFrom,
     // stop the scan, and then so does the first open one: priorities never decrease from there).
-    for (let k = this.openFrom.get(gpuType) ?? 0; k < list.length; k++) {
+    for (let k = this.scanFrom(gpuType); k < list.length; k++) {
       const c = list[k];
       // Past here no candidate is evicting or borrowed, so `why` can only answer 'priority', which
       // needs a class below the job's; the priorities never decrease from here on (plainBlock), so

@@ -218,7 +218,9 @@ const ONLY_TYPE = new Map<GpuType, readonly GpuType[]>();
 function onlyType(gpuType: GpuType): readonly GpuType[] {
   let list = ONLY_TYPE.get(gpuType);
   if (!list) {
-    list = Object.freeze([gpuType]);
+    // Not frozen (read only by type): a frozen array has its own elements kind, and the loops over
+    // candidateTypes would see two.
+    list = [gpuType];
     ONLY_TYPE.set(gpuType, list);
   }
   return list;

@@ -1,7 +1,7 @@
 /**
  * Preemptor.plan stops scanning its candidates at the first one, past the evicting and borrowed
  * ones, whose priority class is not below the preemptor's (the rest are sorted by class, and
- * `why` can only answer 'priority' for them). Differential check on random fleets: every plan of a
+ * `why` can only answer 'priority' for them), and starts past the candidates already taken. Differential check on random fleets: every plan of a
  * sequence (victims taken accumulate) equals the plan of a Preemptor that scans the whole list,
  * and so does the cluster afterwards.
  */
@@ -21,10 +21,25 @@ import { job, makeFleet } from './fixtures.js';
 
 const NOW = 2_000_000_000;
 
-/** ScanAll: the Preemptor without the early stop (the reference). */
+/** ScanAll: the Preemptor without the early stop and without skipping the taken prefix (the reference). */
 class ScanAll extends Preemptor {
   protected override stopFrom(): number {
     return Number.POSITIVE_INFINITY;
+  }
+
+  protected override scanFrom(): number {
+    return 0;
+  }
+}
+
+/** Counted: the Preemptor as is, counting the plans that start past a taken prefix. */
+class Counted extends Preemptor {
+  skipped = 0;
+
+  protected override scanFrom(gpuType: GpuType): number {
+    const from = super.scanFrom(gpuType);
+    if (from > 0) this.skipped++;
+    return from;
   }
 }
 
@@ -102,12 +117,13 @@ function setUp(seed: number): { cluster: ClusterModel; running: RunningJobInfo[]
 test('plan with the early stop equals scanning every candidate, through a sequence of plans', () => {
   let plans = 0;
   let found = 0;
+  let skipped = 0;
   for (let seed = 1; seed <= 80; seed++) {
     const a = setUp(5000 + seed);
     const b = setUp(5000 + seed);
     const borrowing = { enabled: true };
     const config = { enabled: true, minRuntimeSeconds: 300, maxEvictedGpusPerRequestedGpu: seed % 3 === 0 ? 4 : 2 };
-    const pa = new Preemptor(a.cluster, new CohortLedger(a.cluster, a.quotas, borrowing, a.running), a.running, config, NOW);
+    const pa = new Counted(a.cluster, new CohortLedger(a.cluster, a.quotas, borrowing, a.running), a.running, config, NOW);
     const pb = new ScanAll(b.cluster, new CohortLedger(b.cluster, b.quotas, borrowing, b.running), b.running, config, NOW);
     const rand = mulberry32(9000 + seed);
     for (let step = 0; step < 25; step++) {
@@ -127,8 +143,11 @@ test('plan with the early stop equals scanning every candidate, through a sequen
       plans++;
       if (want) found++;
     }
+    skipped += pa.skipped;
     assert.deepEqual(a.cluster.allocatedJobs(), b.cluster.allocatedJobs(), `seed ${seed}: cluster`);
   }
   // Both outcomes must be common for the comparison to mean something.
   assert.ok(found > 100 && plans - found > 100, `${found} of ${plans} plans found victims`);
+  // And plans that skip a taken prefix.
+  assert.ok(skipped > 20, `${skipped} plans started past taken candidates`);
 });
