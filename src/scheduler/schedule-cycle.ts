@@ -13,7 +13,8 @@ import type { PendingReason } from '../model/job.js';
 import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
 import { BudgetGate } from './budget-gate.js';
-import { ClassWalk, type GroupHead } from './class-queue.js';
+import type { GroupHead } from './class-queue.js';
+import { ClassWalk } from './class-walk.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
@@ -949,9 +950,11 @@ export function scheduleGroupsWith(
     : undefined;
   const factors = new Float64Array(4);
   const score = pctx ? (job: SchedJob) => priorityInto(job, pctx, factors, 0) : (job: SchedJob) => job.priority;
-  // The groups' heads scored from their kept fields (priorityOfParts is what priorityInto runs on them).
+  // Members scored from their groups' kept fields and their own submittedAt (priorityOfParts is
+  // what priorityInto runs on a job's fields): the walk reads a job only to visit it.
   const headScore = pctx
-    ? (h: GroupHead) => priorityOfParts(h.project, h.headSubmittedAt, h.priority, h.gpuType, h.gpus, pctx, factors, 0)
+    ? (h: GroupHead, submittedAt: number) =>
+        priorityOfParts(h.project, submittedAt, h.priority, h.gpuType, h.gpus, pctx, factors, 0)
     : (h: GroupHead) => h.priority;
   const walk = new ClassWalk<ExplainClass>(groups, score, heads ? { of: heads, score: headScore } : undefined);
   const run = beginCycle(cluster, input, opts, 0);
@@ -1086,7 +1089,11 @@ function lazyGroupOrder(
     const visitAt = new Int32Array(size).fill(-1);
     for (let v = 0; v < visitedGroup.length; v++) visitAt[start[visitedGroup[v]] + visitedIndex[v]] = v;
     const skippedAt = new Array<ExplainClass | undefined>(size);
-    for (const s of skipped) for (let i = s.from; i < s.to; i++) skippedAt[start[s.group] + i] = s.value;
+    for (let r = 0; r < skipped.length; r++) {
+      const at = start[skipped.group(r)];
+      const value = skipped.value(r);
+      for (let i = skipped.from(r); i < skipped.to(r); i++) skippedAt[at + i] = value;
+    }
     const idx = orderIndexes(scores, seqs, ids);
     const o: GroupOrder = {
       ids: new Array(size),
