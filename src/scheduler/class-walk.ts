@@ -10,8 +10,18 @@ import type { SchedJob } from './types.js';
 /** Score: a job's total in this cycle (the order is total desc, seq asc, id asc). */
 export type Score = (job: SchedJob) => number;
 
-/** HeadScore: the total of a member of group head `h`'s group submitted at `submittedAt` (what Score gives on it). */
-export type HeadScore = (h: GroupHead, submittedAt: number) => number;
+/**
+ * GroupScorer: a member's score (what Score gives on it) from its group's shared score inputs and
+ * its own submittedAt. `shared` writes a group's share (SHARED_WIDTH numbers) to out[at..], once per
+ * group and walk; `total` is then the score of a member submitted at `submittedAt`.
+ */
+export interface GroupScorer {
+  readonly shared: (h: GroupHead, out: Float64Array, at: number) => void;
+  readonly total: (shared: Float64Array, at: number, submittedAt: number) => number;
+}
+
+/** SHARED_WIDTH: the numbers GroupScorer.shared writes per group. */
+export const SHARED_WIDTH = 3;
 
 /**
  * SkippedRanges: the members the walk did not visit, as ranges: range i is members [from(i), to(i))
@@ -79,10 +89,13 @@ export class ClassWalk<T> {
   private last: SchedJob | undefined;
   private lastScore = 0;
   private lastSeq = 0;
-  /** With heads: each group's head and member keys (group-members.ts): members scored without reading them. */
-  private readonly heads: readonly GroupHead[] | undefined;
+  /**
+   * With heads: each group's member keys (group-members.ts) and shared score inputs (at
+   * SHARED_WIDTH * g): members scored without reading the jobs or the group objects.
+   */
   private readonly keys: (readonly number[])[];
-  private readonly headScore: HeadScore | undefined;
+  private readonly scorer: GroupScorer | undefined;
+  private readonly shared: Float64Array;
   /** Skipped groups: where their skip began and the value it takes. */
   private readonly skippedFrom: OrderedGroups;
   /** Per skipped group (in skippedFrom): where its skip began, and the value it takes. */
@@ -105,18 +118,18 @@ export class ClassWalk<T> {
   private coldAt = 0;
 
   /**
-   * `heads` (optional): each group's GroupHead and a member's score from its submittedAt (equal to
-   * `score(member)`; the caller computes it from the head's kept fields): the walk then orders the
-   * groups and scores members past the heads from the kept keys, reading a job only to visit it.
+   * `heads` (optional): each group's GroupHead and a scorer giving a member's score from its group's
+   * shared inputs and its submittedAt (equal to `score(member)`): the walk then orders the groups
+   * and scores members past the heads from the kept keys, reading a job only to visit it.
    */
   constructor(
     readonly groups: readonly (readonly SchedJob[])[],
     private readonly score: Score,
-    heads?: { readonly of: readonly GroupHead[]; readonly score: HeadScore },
+    heads?: { readonly of: readonly GroupHead[]; readonly scorer: GroupScorer },
   ) {
-    this.heads = heads?.of;
-    this.headScore = heads?.score;
+    this.scorer = heads?.scorer;
     this.keys = new Array<readonly number[]>(heads ? groups.length : 0);
+    this.shared = new Float64Array(heads ? SHARED_WIDTH * groups.length : 0);
     this.cursor = new Uint32Array(groups.length);
     this.head = new Float64Array(groups.length);
     this.headSeq = new Float64Array(groups.length);
@@ -134,7 +147,8 @@ export class ClassWalk<T> {
       if (h) this.keys[g] = h.keys;
       if (this.size[g] === 0) continue;
       if (h && heads) {
-        this.head[g] = heads.score(h, h.headSubmittedAt);
+        heads.scorer.shared(h, this.shared, SHARED_WIDTH * g);
+        this.head[g] = heads.scorer.total(this.shared, SHARED_WIDTH * g, h.headSubmittedAt);
         this.headSeq[g] = h.headSeq;
         this.headJob[g] = h.head;
       } else this.setHead(g);
@@ -274,12 +288,12 @@ export class ClassWalk<T> {
 
   /** lastBefore: the last visited job (`last`) comes before member k of group g (ids read only on a tie of score and seq). */
   private lastBefore(last: SchedJob, g: number, k: number): boolean {
-    const heads = this.heads;
+    const scorer = this.scorer;
     let score: number;
     let seq: number;
-    if (heads && this.headScore) {
+    if (scorer) {
       const keys = this.keys[g];
-      score = this.headScore(heads[g], keys[2 * k]);
+      score = scorer.total(this.shared, SHARED_WIDTH * g, keys[2 * k]);
       seq = keys[2 * k + 1];
     } else {
       const job = this.groups[g][k];
@@ -306,11 +320,11 @@ export class ClassWalk<T> {
   private setHead(g: number): void {
     const k = this.cursor[g];
     const job = this.groups[g][k];
-    const heads = this.heads;
-    if (heads && this.headScore) {
+    const scorer = this.scorer;
+    if (scorer) {
       // From the keys: the job itself is read when it is visited.
       const keys = this.keys[g];
-      this.head[g] = this.headScore(heads[g], keys[2 * k]);
+      this.head[g] = scorer.total(this.shared, SHARED_WIDTH * g, keys[2 * k]);
       this.headSeq[g] = keys[2 * k + 1];
     } else {
       this.head[g] = this.score(job);

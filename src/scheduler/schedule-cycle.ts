@@ -14,7 +14,7 @@ import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
 import { BudgetGate } from './budget-gate.js';
 import type { GroupHead } from './class-queue.js';
-import { ClassWalk } from './class-walk.js';
+import { ClassWalk, type GroupScorer } from './class-walk.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
@@ -22,7 +22,7 @@ import { orderIndexes } from './order.js';
 import { applyRepartitions, preferWholeModeGpus, repartitionsFor } from './partition.js';
 import { placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
-import { priorityContext, priorityInto, priorityOfParts } from './priority.js';
+import { priorityContext, priorityInto, priorityOfShared, sharedFactorsInto } from './priority.js';
 import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
 import { RunningViews } from './running-views.js';
 import { placeShare, shareMilliOn } from './share-placement.js';
@@ -950,13 +950,21 @@ export function scheduleGroupsWith(
     : undefined;
   const factors = new Float64Array(4);
   const score = pctx ? (job: SchedJob) => priorityInto(job, pctx, factors, 0) : (job: SchedJob) => job.priority;
-  // Members scored from their groups' kept fields and their own submittedAt (priorityOfParts is
-  // what priorityInto runs on a job's fields): the walk reads a job only to visit it.
-  const headScore = pctx
-    ? (h: GroupHead, submittedAt: number) =>
-        priorityOfParts(h.project, submittedAt, h.priority, h.gpuType, h.gpus, pctx, factors, 0)
-    : (h: GroupHead) => h.priority;
-  const walk = new ClassWalk<ExplainClass>(groups, score, heads ? { of: heads, score: headScore } : undefined);
+  // Members scored from their groups' kept fields and their own submittedAt (sharedFactorsInto and
+  // priorityOfShared run the functions priorityInto runs: same bits): the walk reads a job only to
+  // visit it, and the fair-share and GPU-type maps once per group.
+  const scorer: GroupScorer = pctx
+    ? {
+        shared: (h, out, at) => sharedFactorsInto(h.project, h.priority, h.gpuType, h.gpus, pctx, out, at),
+        total: (shared, at, submittedAt) => priorityOfShared(shared, at, submittedAt, pctx),
+      }
+    : {
+        shared: (h, out, at) => {
+          out[at] = h.priority;
+        },
+        total: (shared, at) => shared[at],
+      };
+  const walk = new ClassWalk<ExplainClass>(groups, score, heads ? { of: heads, scorer } : undefined);
   const run = beginCycle(cluster, input, opts, 0);
   const { ctx, starts, preemptions, waitingOn, reasonAt, classAt, classes } = run;
   const backfill = ctx.backfill;

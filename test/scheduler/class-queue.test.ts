@@ -8,14 +8,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ClassQueues, type GroupHead } from '../../src/scheduler/class-queue.js';
-import { ClassWalk } from '../../src/scheduler/class-walk.js';
+import type { GpuType } from '../../src/model/fleet.js';
+import { ClassQueues } from '../../src/scheduler/class-queue.js';
+import { ClassWalk, type GroupScorer, SHARED_WIDTH } from '../../src/scheduler/class-walk.js';
 import { orderIndexes } from '../../src/scheduler/order.js';
 import {
   DEFAULT_MAX_AGE_SECONDS,
   priorityContext,
   priorityInto,
   priorityOfParts,
+  priorityOfShared,
+  sharedFactorsInto,
   sizeGpus,
 } from '../../src/scheduler/priority.js';
 import { scanClassKey } from '../../src/scheduler/schedule-cycle.js';
@@ -352,9 +355,22 @@ test('class groups: the kept heads equal the groups (any history of arrivals, re
           const pctx = fs ? priorityContext(fs, { now, fleetGpus: 64, queue: queued }) : undefined;
           const f = new Float64Array(4);
           const score = (j: SchedJob) => (pctx ? priorityInto(j, pctx, f, 0) : j.priority);
-          const headScore = (h: GroupHead, submittedAt: number) =>
-            pctx ? priorityOfParts(h.project, submittedAt, h.priority, h.gpuType, h.gpus, pctx, f, 0) : h.priority;
-          for (const h of v.heads) assert.equal(headScore(h, h.headSubmittedAt), score(h.head), 'head score');
+          const scorer: GroupScorer = pctx
+            ? {
+                shared: (h, out, at) => sharedFactorsInto(h.project, h.priority, h.gpuType, h.gpus, pctx, out, at),
+                total: (shared, at, submittedAt) => priorityOfShared(shared, at, submittedAt, pctx),
+              }
+            : {
+                shared: (h, out, at) => {
+                  out[at] = h.priority;
+                },
+                total: (shared, at) => shared[at],
+              };
+          const shared = new Float64Array(SHARED_WIDTH);
+          for (const h of v.heads) {
+            scorer.shared(h, shared, 0);
+            assert.equal(scorer.total(shared, 0, h.headSubmittedAt), score(h.head), 'head score');
+          }
           // With skips and reopens: the walk from the arrays, the walk from the kept heads and keys,
           // and the brute-force walk over the whole queue's order visit and skip alike.
           const all = v.groups.flat();
@@ -366,7 +382,7 @@ test('class groups: the kept heads equal the groups (any history of arrivals, re
           const rank = new Map<SchedJob, number>();
           for (const [r, i] of order.entries()) rank.set(all[i], r);
           const a = new ClassWalk<number>(v.groups, score);
-          const b = new ClassWalk<number>(v.groups, score, { of: v.heads, score: headScore });
+          const b = new ClassWalk<number>(v.groups, score, { of: v.heads, scorer });
           const naive = new NaiveWalk(v.groups, rank);
           for (let t = 0; ; t++) {
             const x = a.next();
@@ -394,4 +410,46 @@ test('class groups: the kept heads equal the groups (any history of arrivals, re
     { numRuns: 300, seed: 20261207 },
   );
   assert.ok(checked > 500, `views checked: ${checked}`);
+});
+
+test('priorityOfShared from sharedFactorsInto is priorityOfParts, bit for bit (any weights, times, sizes)', () => {
+  const num = fc.oneof(fc.double(), fc.constantFrom(0, -0, 1, 1e-15, 1e300, Number.NaN));
+  fc.assert(
+    fc.property(
+      fc.record({ fairShare: num, age: num, priorityClass: num, size: num }),
+      fc.record({
+        now: num,
+        submittedAt: num,
+        maxAge: num,
+        fleetGpus: num,
+        gpus: num,
+        priority: num,
+        usage: num,
+        typeWeight: num,
+      }),
+      fc.constantFrom<GpuType | null>(null, 'B200', 'RTX-PRO-6000'),
+      (weights, x, gpuType) => {
+        const fs: FairShareInput = {
+          orgShares: new Map([['o1', 1]]),
+          projectShares: new Map([['p1', 1]]),
+          usage: new Map([
+            ['p1', x.usage],
+            ['p2', 1],
+          ]),
+          weights,
+          gpuTypeWeights: new Map([['B200', x.typeWeight]]),
+          maxAgeSeconds: x.maxAge,
+        };
+        const queue = [job('a', { project: 'p1', org: 'o1' }), job('b', { project: 'p2', org: 'o1' })];
+        const ctx = priorityContext(fs, { now: x.now, fleetGpus: x.fleetGpus, queue });
+        for (const project of ['p1', 'p2', 'p3']) {
+          const parts = priorityOfParts(project, x.submittedAt, x.priority, gpuType, x.gpus, ctx, new Float64Array(4), 0);
+          const shared = new Float64Array(4);
+          sharedFactorsInto(project, x.priority, gpuType, x.gpus, ctx, shared, 1);
+          assert.ok(Object.is(priorityOfShared(shared, 1, x.submittedAt, ctx), parts), `${project}: ${parts}`);
+        }
+      },
+    ),
+    { numRuns: 2000, seed: 20261207 },
+  );
 });
