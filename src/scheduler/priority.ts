@@ -156,16 +156,52 @@ export function priorityOfParts(
   at: number,
 ): number {
   const fairShare = ctx.fairShareFactor.get(project) ?? 0;
-  const ageSeconds = (ctx.now - submittedAt) / 1000;
-  const age = ctx.maxAgeSeconds > 0 ? clamp01(ageSeconds / ctx.maxAgeSeconds) : 1;
-  const priorityClass = MAX_CLASS > 0 ? clamp01(priority / MAX_CLASS) : 0;
-  const typeWeight = gpuType === null ? 1 : (ctx.gpuTypeWeights?.get(gpuType) ?? 1);
-  const size = ctx.fleetGpus > 0 ? clamp01((gpus * typeWeight) / ctx.fleetGpus) : 0;
+  const age = ageFactor(submittedAt, ctx);
+  const priorityClass = classFactor(priority);
+  const size = sizeFactor(gpuType, gpus, ctx);
   out[at] = fairShare;
   out[at + 1] = age;
   out[at + 2] = priorityClass;
   out[at + 3] = size;
   return weighted(ctx.weights, fairShare, age, priorityClass, size);
+}
+
+/**
+ * sharedFactorsInto writes the factors that members of one scan class share (fair share, class,
+ * size: all but age) to out[at..at+2], for priorityOfShared: the class walk computes them once per
+ * class and a member's total from its submittedAt alone. The same functions priorityOfParts runs.
+ */
+export function sharedFactorsInto(
+  project: string,
+  priority: number,
+  gpuType: GpuType | null,
+  gpus: number,
+  ctx: PriorityContext,
+  out: Float64Array,
+  at: number,
+): void {
+  out[at] = ctx.fairShareFactor.get(project) ?? 0;
+  out[at + 1] = classFactor(priority);
+  out[at + 2] = sizeFactor(gpuType, gpus, ctx);
+}
+
+/** priorityOfShared: priorityOfParts' total for a member submitted at `submittedAt` whose shared factors are shared[at..at+2] (same bits). */
+export function priorityOfShared(shared: Float64Array, at: number, submittedAt: number, ctx: PriorityContext): number {
+  return weighted(ctx.weights, shared[at], ageFactor(submittedAt, ctx), shared[at + 1], shared[at + 2]);
+}
+
+function ageFactor(submittedAt: number, ctx: PriorityContext): number {
+  const ageSeconds = (ctx.now - submittedAt) / 1000;
+  return ctx.maxAgeSeconds > 0 ? clamp01(ageSeconds / ctx.maxAgeSeconds) : 1;
+}
+
+function classFactor(priority: number): number {
+  return MAX_CLASS > 0 ? clamp01(priority / MAX_CLASS) : 0;
+}
+
+function sizeFactor(gpuType: GpuType | null, gpus: number, ctx: PriorityContext): number {
+  const typeWeight = gpuType === null ? 1 : (ctx.gpuTypeWeights?.get(gpuType) ?? 1);
+  return ctx.fleetGpus > 0 ? clamp01((gpus * typeWeight) / ctx.fleetGpus) : 0;
 }
 
 /** sizeGpus: the GPUs the size factor counts (a time-sliced share its milli-GPU, a MIG instance one GPU). */

@@ -13,7 +13,8 @@ import type { PendingReason } from '../model/job.js';
 import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
 import { BudgetGate } from './budget-gate.js';
-import { ClassWalk, type GroupHead } from './class-queue.js';
+import type { GroupHead } from './class-queue.js';
+import { ClassWalk, type GroupScorer } from './class-walk.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
@@ -21,7 +22,7 @@ import { orderIndexes } from './order.js';
 import { applyRepartitions, preferWholeModeGpus, repartitionsFor } from './partition.js';
 import { type PlacementRequest, placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
-import { priorityContext, priorityInto, priorityOfParts } from './priority.js';
+import { priorityContext, priorityInto, priorityOfShared, sharedFactorsInto } from './priority.js';
 import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
 import { RunningViews } from './running-views.js';
 import { placeShare, shareMilliOn } from './share-placement.js';
@@ -1012,11 +1013,21 @@ export function scheduleGroupsWith(
     : undefined;
   const factors = new Float64Array(4);
   const score = pctx ? (job: SchedJob) => priorityInto(job, pctx, factors, 0) : (job: SchedJob) => job.priority;
-  // The groups' heads scored from their kept fields (priorityOfParts is what priorityInto runs on them).
-  const headScore = pctx
-    ? (h: GroupHead) => priorityOfParts(h.project, h.headSubmittedAt, h.priority, h.gpuType, h.gpus, pctx, factors, 0)
-    : (h: GroupHead) => h.priority;
-  const walk = new ClassWalk<ExplainClass>(groups, score, heads ? { of: heads, score: headScore } : undefined);
+  // Members scored from their groups' kept fields and their own submittedAt (sharedFactorsInto and
+  // priorityOfShared run the functions priorityInto runs: same bits): the walk reads a job only to
+  // visit it, and the fair-share and GPU-type maps once per group.
+  const scorer: GroupScorer = pctx
+    ? {
+        shared: (h, out, at) => sharedFactorsInto(h.project, h.priority, h.gpuType, h.gpus, pctx, out, at),
+        total: (shared, at, submittedAt) => priorityOfShared(shared, at, submittedAt, pctx),
+      }
+    : {
+        shared: (h, out, at) => {
+          out[at] = h.priority;
+        },
+        total: (shared, at) => shared[at],
+      };
+  const walk = new ClassWalk<ExplainClass>(groups, score, heads ? { of: heads, scorer } : undefined);
   // The per-visit arrays are made with room for the visits of a large queue (about 6,000 of 100,000
   // jobs): grown from empty they would be copied a dozen times per cycle.
   const run = beginCycle(cluster, input, opts, Math.min(size, VISITS_ROOM));
@@ -1150,7 +1161,11 @@ function lazyGroupOrder(
     const visitAt = new Int32Array(size).fill(-1);
     for (let v = 0; v < visitedGroup.length; v++) visitAt[start[visitedGroup[v]] + visitedIndex[v]] = v;
     const skippedAt = new Array<ExplainClass | undefined>(size);
-    for (const s of skipped) for (let i = s.from; i < s.to; i++) skippedAt[start[s.group] + i] = s.value;
+    for (let r = 0; r < skipped.length; r++) {
+      const at = start[skipped.group(r)];
+      const value = skipped.value(r);
+      for (let i = skipped.from(r); i < skipped.to(r); i++) skippedAt[at + i] = value;
+    }
     const idx = orderIndexes(scores, seqs, ids);
     const o: GroupOrder = {
       ids: new Array(size),

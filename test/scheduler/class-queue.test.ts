@@ -8,13 +8,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ClassQueues, ClassWalk, type GroupHead } from '../../src/scheduler/class-queue.js';
+import type { GpuType } from '../../src/model/fleet.js';
+import { ClassQueues } from '../../src/scheduler/class-queue.js';
+import { ClassWalk, type GroupScorer, SHARED_WIDTH } from '../../src/scheduler/class-walk.js';
 import { orderIndexes } from '../../src/scheduler/order.js';
 import {
   DEFAULT_MAX_AGE_SECONDS,
   priorityContext,
   priorityInto,
   priorityOfParts,
+  priorityOfShared,
+  sharedFactorsInto,
   sizeGpus,
 } from '../../src/scheduler/priority.js';
 import { scanClassKey } from '../../src/scheduler/schedule-cycle.js';
@@ -96,6 +100,14 @@ test('class groups: each group a view returns is in the cycle order, and the wal
   // The views must really be used (not always declined), else this proves nothing.
   assert.ok(viewed > 200, `views used: ${viewed}`);
 });
+
+/** ranges: a walk's skipped ranges, as `group:from-to=value`, sorted. */
+function ranges(w: ClassWalk<number>): string[] {
+  const out: string[] = [];
+  const s = w.skipped;
+  for (let i = 0; i < s.length; i++) out.push(`${s.group(i)}:${s.from(i)}-${s.to(i)}=${s.value(i)}`);
+  return out.sort();
+}
 
 /**
  * naiveWalk: the walk's contract, by brute force over the global order (rank): the next job is the
@@ -205,8 +217,7 @@ test('class walk with skips and reopens visits and skips exactly what the brute-
       }
       walk.finish();
       naive.finish();
-      const got = walk.skipped.map((s) => `${s.group}:${s.from}-${s.to}=${s.value}`);
-      assert.deepEqual(got.sort(), [...naive.skipped].sort());
+      assert.deepEqual(ranges(walk), [...naive.skipped].sort());
     }),
     { numRuns: 300, seed: 20261207 },
   );
@@ -235,97 +246,210 @@ const arbOp = fc.record({
   now: fc.constantFrom(115_000, 130_000),
 });
 
+/** Per visit: 0 go on, 1 skip, 2 skip until the next start; then 0 nothing, 1 reopen all, 2 reopen start-sensitive. */
+const arbSteps = fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 6 })), {
+  minLength: 1,
+  maxLength: 40,
+});
+
 test('class groups: the kept heads equal the groups (any history of arrivals, removals and changes), and a walk from them visits as a walk from the arrays', () => {
   let checked = 0;
   fc.assert(
     // oneClass: every job in one scan class (long groups: a stale head or tail shows).
-    fc.property(fc.array(arbOp, { minLength: 5, maxLength: 80 }), fc.boolean(), fc.boolean(), (ops, withFs, oneClass) => {
-      const queues = new ClassQueues();
-      const queued: SchedJob[] = [];
-      let n = 0;
-      const fs: FairShareInput | undefined = withFs
-        ? {
-            orgShares: new Map([
-              ['o1', 1],
-              ['o2', 2],
-            ]),
-            projectShares: new Map([
-              ['p1', 1],
-              ['p2', 1],
-            ]),
-            usage: new Map([['p1', 5]]),
-            weights: { fairShare: 1000, age: 100, priorityClass: 2000, size: 10 },
-            gpuTypeWeights: new Map([['B200', 2]]),
-            maxAgeSeconds: 60,
-          }
-        : undefined;
-      for (const op of ops) {
-        const make = () =>
-          oneClass
-            ? job(`j${n++}`, { project: 'p1', org: 'o1', submittedAt: op.submittedAt, seq: op.seq })
-            : job(`j${n++}`, {
-                project: op.project,
-                org: op.project === 'p1' ? 'o1' : 'o2',
-                priority: op.priority,
-                gpusPerNode: op.gpusPerNode,
-                submittedAt: op.submittedAt,
-                seq: op.seq,
-                ...(op.share === undefined ? {} : { share: { milli: op.share } }),
-              });
-        if (op.kind === 'add' || queued.length === 0) {
-          const sj = make();
-          queues.add(scanClassKey(sj) ?? '', sj);
-          queued.push(sj);
-        } else {
-          const at = op.pick % queued.length;
-          const old = queued[at];
-          queues.remove(scanClassKey(old) ?? '', old);
-          queued.splice(at, 1);
-          if (op.kind === 'update') {
-            const sj = { ...make(), id: old.id };
+    fc.property(
+      fc.array(arbOp, { minLength: 5, maxLength: 80 }),
+      fc.boolean(),
+      fc.boolean(),
+      arbSteps,
+      (ops, withFs, oneClass, steps) => {
+        const queues = new ClassQueues();
+        const queued: SchedJob[] = [];
+        // The last view's groups and the keys its heads held then: they must stay as they were (copy on write).
+        let held: { groups: SchedJob[][]; keys: (readonly number[])[] } | undefined;
+        let n = 0;
+        const fs: FairShareInput | undefined = withFs
+          ? {
+              orgShares: new Map([
+                ['o1', 1],
+                ['o2', 2],
+              ]),
+              projectShares: new Map([
+                ['p1', 1],
+                ['p2', 1],
+              ]),
+              usage: new Map([['p1', 5]]),
+              weights: { fairShare: 1000, age: 100, priorityClass: 2000, size: 10 },
+              gpuTypeWeights: new Map([['B200', 2]]),
+              maxAgeSeconds: 60,
+            }
+          : undefined;
+        for (const op of ops) {
+          const make = () =>
+            oneClass
+              ? job(`j${n++}`, { project: 'p1', org: 'o1', submittedAt: op.submittedAt, seq: op.seq })
+              : job(`j${n++}`, {
+                  project: op.project,
+                  org: op.project === 'p1' ? 'o1' : 'o2',
+                  priority: op.priority,
+                  gpusPerNode: op.gpusPerNode,
+                  submittedAt: op.submittedAt,
+                  seq: op.seq,
+                  ...(op.share === undefined ? {} : { share: { milli: op.share } }),
+                });
+          if (op.kind === 'add' || queued.length === 0) {
+            const sj = make();
             queues.add(scanClassKey(sj) ?? '', sj);
             queued.push(sj);
+          } else {
+            const at = op.pick % queued.length;
+            const old = queued[at];
+            queues.remove(scanClassKey(old) ?? '', old);
+            queued.splice(at, 1);
+            if (op.kind === 'update') {
+              const sj = { ...make(), id: old.id };
+              queues.add(scanClassKey(sj) ?? '', sj);
+              queued.push(sj);
+            }
           }
+          if (!op.view) continue;
+          const now = op.now;
+          if (held) {
+            for (const [i, g] of held.groups.entries()) {
+              const keys = held.keys[i];
+              g.forEach((m, k) => {
+                assert.ok(Object.is(keys[2 * k], m.submittedAt), 'an earlier view keeps its keys');
+              });
+            }
+          }
+          const v = queues.viewWithHeads(now, fs, DEFAULT_MAX_AGE_SECONDS);
+          held = v && { groups: v.groups, keys: v.heads.map((h) => h.keys) };
+          // The same queue built afresh: the same answer, the same groups.
+          const fresh = new ClassQueues();
+          for (const sj of queued) fresh.add(scanClassKey(sj) ?? '', sj);
+          const w = fresh.viewWithHeads(now, fs, DEFAULT_MAX_AGE_SECONDS);
+          assert.equal(v === undefined, w === undefined, 'view given or declined as from scratch');
+          if (!v || !w) continue;
+          const members = (gs: SchedJob[][]) => gs.map((g) => g.map((j) => j.id).join(',')).sort();
+          assert.deepEqual(members(v.groups), members(w.groups));
+          checked++;
+          assert.equal(v.heads.length, v.groups.length);
+          v.groups.forEach((g, i) => {
+            const h = v.heads[i];
+            assert.equal(h.count, g.length, 'count');
+            assert.equal(h.head, g[0], 'head');
+            assert.equal(h.headSubmittedAt, g[0].submittedAt);
+            assert.equal(h.headSeq, g[0].seq);
+            assert.equal(h.headId, g[0].id);
+            assert.equal(h.keys.length, 2 * g.length, 'keys');
+            g.forEach((m, k) => {
+              assert.ok(Object.is(h.keys[2 * k], m.submittedAt), `member ${k} submittedAt`);
+              assert.ok(Object.is(h.keys[2 * k + 1], m.seq), `member ${k} seq`);
+            });
+            for (const m of g) {
+              assert.equal(m.project, h.project);
+              assert.equal(m.priority, h.priority);
+              assert.equal(m.gpuType, h.gpuType);
+              assert.equal(sizeGpus(m), h.gpus);
+            }
+          });
+          const pctx = fs ? priorityContext(fs, { now, fleetGpus: 64, queue: queued }) : undefined;
+          const f = new Float64Array(4);
+          const score = (j: SchedJob) => (pctx ? priorityInto(j, pctx, f, 0) : j.priority);
+          const scorer: GroupScorer = pctx
+            ? {
+                shared: (h, out, at) => sharedFactorsInto(h.project, h.priority, h.gpuType, h.gpus, pctx, out, at),
+                total: (shared, at, submittedAt) => priorityOfShared(shared, at, submittedAt, pctx),
+              }
+            : {
+                shared: (h, out, at) => {
+                  out[at] = h.priority;
+                },
+                total: (shared, at) => shared[at],
+              };
+          const shared = new Float64Array(SHARED_WIDTH);
+          for (const h of v.heads) {
+            scorer.shared(h, shared, 0);
+            assert.equal(scorer.total(shared, 0, h.headSubmittedAt), score(h.head), 'head score');
+          }
+          // With skips and reopens: the walk from the arrays, the walk from the kept heads and keys,
+          // and the brute-force walk over the whole queue's order visit and skip alike.
+          const all = v.groups.flat();
+          const order = orderIndexes(
+            new Float64Array(all.map(score)),
+            new Float64Array(all.map((j) => j.seq)),
+            all.map((j) => j.id),
+          );
+          const rank = new Map<SchedJob, number>();
+          for (const [r, i] of order.entries()) rank.set(all[i], r);
+          const a = new ClassWalk<number>(v.groups, score);
+          const b = new ClassWalk<number>(v.groups, score, { of: v.heads, scorer });
+          const naive = new NaiveWalk(v.groups, rank);
+          for (let t = 0; ; t++) {
+            const x = a.next();
+            const y = b.next();
+            assert.equal(y?.id, x?.id, `visit ${t}`);
+            assert.equal(naive.next()?.id, x?.id, `visit ${t} (brute force)`);
+            if (!x) break;
+            const [skip, reopen] = steps[t % steps.length];
+            for (const w of [a, b]) {
+              if (skip > 0) w.skip(t, skip === 2);
+              if (reopen === 1) w.reopenAll();
+              else if (reopen === 2) w.reopenStartSensitive();
+            }
+            if (skip > 0) naive.skip(t, skip === 2);
+            if (reopen === 1 || reopen === 2) naive.reopen(reopen === 2);
+          }
+          a.finish();
+          b.finish();
+          naive.finish();
+          assert.deepEqual(ranges(b), ranges(a));
+          assert.deepEqual(ranges(a), [...naive.skipped].sort());
         }
-        if (!op.view) continue;
-        const now = op.now;
-        const v = queues.viewWithHeads(now, fs, DEFAULT_MAX_AGE_SECONDS);
-        // The same queue built afresh: the same answer, the same groups.
-        const fresh = new ClassQueues();
-        for (const sj of queued) fresh.add(scanClassKey(sj) ?? '', sj);
-        const w = fresh.viewWithHeads(now, fs, DEFAULT_MAX_AGE_SECONDS);
-        assert.equal(v === undefined, w === undefined, 'view given or declined as from scratch');
-        if (!v || !w) continue;
-        const members = (gs: SchedJob[][]) => gs.map((g) => g.map((j) => j.id).join(',')).sort();
-        assert.deepEqual(members(v.groups), members(w.groups));
-        checked++;
-        assert.equal(v.heads.length, v.groups.length);
-        v.groups.forEach((g, i) => {
-          const h = v.heads[i];
-          assert.equal(h.count, g.length, 'count');
-          assert.equal(h.head, g[0], 'head');
-          assert.equal(h.headSubmittedAt, g[0].submittedAt);
-          assert.equal(h.headSeq, g[0].seq);
-          assert.equal(h.headId, g[0].id);
-          for (const m of g) {
-            assert.equal(m.project, h.project);
-            assert.equal(m.priority, h.priority);
-            assert.equal(m.gpuType, h.gpuType);
-            assert.equal(sizeGpus(m), h.gpus);
-          }
-        });
-        const pctx = fs ? priorityContext(fs, { now, fleetGpus: 64, queue: queued }) : undefined;
-        const f = new Float64Array(4);
-        const score = (j: SchedJob) => (pctx ? priorityInto(j, pctx, f, 0) : j.priority);
-        const headScore = (h: GroupHead) =>
-          pctx ? priorityOfParts(h.project, h.headSubmittedAt, h.priority, h.gpuType, h.gpus, pctx, f, 0) : h.priority;
-        for (const h of v.heads) assert.equal(headScore(h), score(h.head), 'head score');
-        const a = new ClassWalk<undefined>(v.groups, score);
-        const b = new ClassWalk<undefined>(v.groups, score, { of: v.heads, score: headScore });
-        for (let x = a.next(), y = b.next(); x || y; x = a.next(), y = b.next()) assert.equal(y?.id, x?.id);
-      }
-    }),
+      },
+    ),
     { numRuns: 300, seed: 20261207 },
   );
   assert.ok(checked > 500, `views checked: ${checked}`);
+});
+
+test('priorityOfShared from sharedFactorsInto is priorityOfParts, bit for bit (any weights, times, sizes)', () => {
+  const num = fc.oneof(fc.double(), fc.constantFrom(0, -0, 1, 1e-15, 1e300, Number.NaN));
+  fc.assert(
+    fc.property(
+      fc.record({ fairShare: num, age: num, priorityClass: num, size: num }),
+      fc.record({
+        now: num,
+        submittedAt: num,
+        maxAge: num,
+        fleetGpus: num,
+        gpus: num,
+        priority: num,
+        usage: num,
+        typeWeight: num,
+      }),
+      fc.constantFrom<GpuType | null>(null, 'B200', 'RTX-PRO-6000'),
+      (weights, x, gpuType) => {
+        const fs: FairShareInput = {
+          orgShares: new Map([['o1', 1]]),
+          projectShares: new Map([['p1', 1]]),
+          usage: new Map([
+            ['p1', x.usage],
+            ['p2', 1],
+          ]),
+          weights,
+          gpuTypeWeights: new Map([['B200', x.typeWeight]]),
+          maxAgeSeconds: x.maxAge,
+        };
+        const queue = [job('a', { project: 'p1', org: 'o1' }), job('b', { project: 'p2', org: 'o1' })];
+        const ctx = priorityContext(fs, { now: x.now, fleetGpus: x.fleetGpus, queue });
+        for (const project of ['p1', 'p2', 'p3']) {
+          const parts = priorityOfParts(project, x.submittedAt, x.priority, gpuType, x.gpus, ctx, new Float64Array(4), 0);
+          const shared = new Float64Array(4);
+          sharedFactorsInto(project, x.priority, gpuType, x.gpus, ctx, shared, 1);
+          assert.ok(Object.is(priorityOfShared(shared, 1, x.submittedAt, ctx), parts), `${project}: ${parts}`);
+        }
+      },
+    ),
+    { numRuns: 2000, seed: 20261207 },
+  );
 });
