@@ -361,7 +361,7 @@ export class Backfill {
     // Running jobs' allocations do not change during a cycle: list and sort them once per type.
     let running = this.runningEndings.get(gpuType);
     if (!running) {
-      running = sortedEndings(this.running, this.views, gpuType, this.now);
+      running = sortedEndings(this.running, this.views, gpuType, this.now, this.cluster.fleet.nodes.length);
       this.runningEndings.set(gpuType, running);
     }
     const started = this.startedNow.filter((s) => s.placement.gpuType === gpuType);
@@ -370,8 +370,8 @@ export class Backfill {
     // so sort the few starts and merge, a running job first on a tie.
     started.sort(byEnd);
     const n = running.ref.length + started.length;
-    const ref = new Int32Array(n);
-    const end = new Float64Array(n);
+    const ref = new Array<number>(n);
+    const end = new Array<number>(n);
     let i = 0;
     let j = 0;
     for (let k = 0; k < n; k++) {

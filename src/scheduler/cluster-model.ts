@@ -114,8 +114,8 @@ interface AllocationRecord {
   aside: boolean;
 }
 
-/** AllocationView: who holds an allocation, where, and its spread group. */
-export interface AllocationView {
+/** AllocationView: who holds an allocation, where (also as node indexes and GPU masks), and its spread group. */
+export interface AllocationView extends WholeHold {
   readonly project: string;
   readonly org: string;
   readonly placement: Placement;

@@ -25,14 +25,21 @@ function fleet() {
 }
 
 /** fill: random allocations (ids shuffled so id order is not allocation order) and their running records. */
-function fill(cluster: ClusterModel, rand: () => number, fractional: boolean): RunningJobInfo[] {
+function fill(cluster: ClusterModel, rand: () => number, fractional: boolean, style = 0): RunningJobInfo[] {
   const running: RunningJobInfo[] = [];
   let k = 0;
   for (const n of cluster.fleet.nodes) {
     let next = 0;
     while (next < n.gpus && rand() < 0.85) {
       const take = 1 + Math.floor(rand() * (n.gpus - next));
-      const id = `j${Math.floor(rand() * 1000)}-${k++}`;
+      // Ids of several forms: one shared prefix (and ids prefixes of others), characters past one byte.
+      const seq = k++;
+      const id =
+        style === 1
+          ? `job-${seq}`
+          : style === 2
+            ? `${rand() < 0.3 ? '\u4e2d' : 'j'}${Math.floor(rand() * 30)}-${seq}`
+            : `j${Math.floor(rand() * 1000)}-${seq}`;
       const spread = rand() < 0.2 ? 'svc' : undefined;
       const gpus = Array.from({ length: take }, (_, g) => next + g);
       cluster.allocate(id, `p${k % 3}`, { site: n.site, gpuType: n.gpuType, nodes: [{ node: n.id, gpus }] }, 'o1', spread);
@@ -40,7 +47,13 @@ function fill(cluster: ClusterModel, rand: () => number, fractional: boolean): R
       const r = rand();
       // Few distinct limits: many ties on end, broken by id.
       const limit =
-        r < 0.1 ? undefined : fractional && r < 0.3 ? 0.0015 * (1 + Math.floor(rand() * 5)) : 60 * Math.floor(rand() * 4);
+        r < 0.1
+          ? undefined
+          : r < 0.13
+            ? Number.POSITIVE_INFINITY
+            : fractional && r < 0.3
+              ? 0.0015 * (1 + Math.floor(rand() * 5))
+              : 60 * Math.floor(rand() * 4);
       running.push({
         id,
         project: `p${k % 3}`,
@@ -89,11 +102,11 @@ test('sortedEndings lists running jobs as the objects sorted by (end, id) did', 
   for (let seed = 1; seed <= 60; seed++) {
     const rand = mulberry32(seed);
     const cluster = new ClusterModel(fleet());
-    const running = fill(cluster, rand, seed % 3 === 0);
+    const running = fill(cluster, rand, seed % 3 === 0, seed % 4);
     // A fractional now takes the comparator path, as non-integer ends do.
     const now = seed % 5 === 0 ? NOW + 0.5 : NOW;
     for (const gpuType of ['B200', 'RTX'] as GpuType[]) {
-      const got = sortedEndings(running, new RunningViews(cluster, running), gpuType, now);
+      const got = sortedEndings(running, new RunningViews(cluster, running), gpuType, now, cluster.fleet.nodes.length);
       const want = reference(cluster, running, gpuType, now);
       assert.deepEqual(
         [...got.ref],
