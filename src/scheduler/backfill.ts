@@ -102,7 +102,7 @@ export class Backfill {
     for (let i = 0; i < this.held.length; i++) {
       const h = this.held[i];
       if ((mask & (1 << i)) === 0 || !h.allocated) continue;
-      h.taken = this.cluster.takeAway(h.phantomId);
+      h.taken = this.cluster.setAside(h.phantomId);
       h.allocated = false;
       this.heldCache = undefined;
       this.suspended.push(h);
@@ -120,8 +120,11 @@ export class Backfill {
   /**
    * resume re-holds the still-free GPUs of every suspended reservation. When those are exactly the
    * GPUs the phantom held before (nothing started on them: the usual case), the phantom's record
-   * is put back (ClusterModel.putBack: the same state as allocating it again) instead of checking
-   * each GPU by node name and validating a new allocation.
+   * is restored (ClusterModel.restore) instead of checking each GPU by node name and validating a
+   * new allocation; else it is discarded and the free part held anew. Suspending sets the record
+   * aside (ClusterModel.setAside) rather than releasing it: the phantom keeps its place in the
+   * allocation order and node job lists meanwhile, which changes nothing once releaseAll drops it
+   * (a release keeps the order of the other ids) and nothing earlier reads.
    */
   resume(): void {
     for (const h of this.suspended) {
@@ -129,10 +132,13 @@ export class Backfill {
       h.taken = undefined;
       const at = t && this.indexed(h);
       if (t && at && this.cluster.heldAsFree(t, at.nodeIdx, at.masks)) {
-        this.cluster.putBack(t);
+        this.cluster.restore(t);
         h.allocated = true;
         this.heldCache = undefined;
-      } else this.hold(h);
+      } else {
+        if (t) this.cluster.discard(t);
+        this.hold(h);
+      }
     }
     this.suspended = [];
   }
@@ -330,6 +336,8 @@ export class Backfill {
 
   /** releaseAll drops every phantom: call once at the end of the cycle. */
   releaseAll(): void {
+    // A reservation still suspended (a visit that threw before resume) holds nothing: drop its record.
+    for (const h of this.suspended) if (h.taken) this.cluster.discard(h.taken);
     for (const h of this.fixed) {
       if (h.allocated) this.cluster.release(h.phantomId);
       h.allocated = false;

@@ -716,6 +716,19 @@ export class ClusterModel {
   }
 
   /**
+   * discard: a set-aside job is not restored but released for good: drops its record and its place
+   * in the node job lists (its GPUs, usage and spread counts were freed by setAside). The state is
+   * then what takeAway left. No-op for a job takeAway released (a share).
+   */
+  discard(t: TakenAway): void {
+    const rec = t.rec;
+    if (!rec.aside) return;
+    rec.aside = false;
+    this.allocations.delete(t.jobId);
+    for (const i of rec.nodeIdx) this.nodeJobs[i]?.delete(t.jobId);
+  }
+
+  /**
    * heldAsFree tells whether what `t` held is exactly the free part, now, of the whole-GPU
    * placement given as node indexes and GPU bitmasks (`nodeIdx`, `masks`, in placement order):
    * node by node, the nodes without a free GPU among `masks` left out. When it is, allocating that
