@@ -17,7 +17,7 @@
  */
 import type { GpuType } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
-import type { AllocationView, ClusterModel, TakenAway } from './cluster-model.js';
+import type { AllocationView, ClusterModel, TakenAway, WholeHold } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
 import { type Ending, type Endings, sortedEndings } from './endings.js';
 import { fits, type PlacementRequest, placeJob } from './placement.js';
@@ -65,8 +65,8 @@ export class Backfill {
   private suspended: Held[] = [];
   /** heldGpus' answer; dropped whenever a phantom is held or released. */
   private heldCache: Map<number, number> | undefined;
-  /** GPUs (node/gpu) of every reservation made so far: later reservations never share them. */
-  private readonly reservedGpus = new Set<string>();
+  /** Node index -> GPUs (bitmask) of every reservation made so far: later reservations never share them. */
+  private readonly reservedMasks = new Map<number, number>();
 
   constructor(
     private readonly cluster: ClusterModel,
@@ -114,7 +114,9 @@ export class Backfill {
    * such a GPU while it is busy: the reservation counts on it coming free by the holders' ends.
    */
   isReservedGpu(node: string, gpu: number): boolean {
-    return this.reservedGpus.size > 0 && this.reservedGpus.has(`${node}/${gpu}`);
+    if (this.reservedMasks.size === 0 || gpu >>> 0 !== gpu || gpu > 31) return false;
+    const i = this.cluster.fleet.nodeIndex.get(node);
+    return i !== undefined && ((this.reservedMasks.get(i) ?? 0) & (1 << gpu)) !== 0;
   }
 
   /**
@@ -235,7 +237,7 @@ export class Backfill {
 
   private add(h: Held): void {
     this.held.push(h);
-    for (const a of h.res.placement.nodes) for (const g of a.gpus) this.reservedGpus.add(`${a.node}/${g}`);
+    this.reserveGpus(h);
     this.hold(h);
   }
 
@@ -327,7 +329,7 @@ export class Backfill {
         if (this.held.length < 30) this.add(h);
         else {
           this.fixed.push(h);
-          for (const a of placement.nodes) for (const g of a.gpus) this.reservedGpus.add(`${a.node}/${g}`);
+          this.reserveGpus(h);
           this.hold(h);
         }
       }
@@ -349,11 +351,23 @@ export class Backfill {
     this.heldCache = undefined;
   }
 
+  /** reserveGpus adds the GPUs of `h` to the reserved ones. */
+  private reserveGpus(h: Held): void {
+    const at = this.indexed(h);
+    for (let k = 0; k < at.nodeIdx.length; k++) {
+      const i = at.nodeIdx[k];
+      this.reservedMasks.set(i, ((this.reservedMasks.get(i) ?? 0) | at.masks[k]) >>> 0);
+    }
+  }
+
   private hold(h: Held): void {
+    // The placement's GPUs that are free now, node by node (indexed lists its nodes in order).
+    const at = this.indexed(h);
+    const placed = h.res.placement.nodes;
     const nodes = [];
-    for (const a of h.res.placement.nodes) {
-      const gpus = a.gpus.filter((g) => this.cluster.isGpuFree(a.node, g));
-      if (gpus.length > 0) nodes.push({ node: a.node, gpus });
+    for (let k = 0; k < at.nodeIdx.length; k++) {
+      const free = this.cluster.freeMaskOf(at.nodeIdx[k]) & at.masks[k];
+      if (free !== 0) nodes.push({ node: placed[k].node, gpus: placed[k].gpus.filter((g) => (free & (1 << g)) !== 0) });
     }
     if (nodes.length === 0) return;
     this.cluster.allocate(h.phantomId, RESERVED_PROJECT, { ...h.res.placement, nodes });
@@ -429,7 +443,7 @@ export class Backfill {
       const t = this.cluster.setAside(r.id);
       if (t) taken.push(t);
       released.push(x);
-      this.shadow(r.id, x >= 0 ? (this.views.at(x) as AllocationView).placement : list.started[~x].placement, shadows);
+      this.shadowOf(list, x, shadows);
     }
     const out = placeJob(this.cluster, req);
     for (const id of shadows) this.cluster.release(id);
@@ -439,14 +453,38 @@ export class Backfill {
     return { placement: out.placement, blockedBy: blockers(out.placement, released, (x) => this.released(list, x)) };
   }
 
-  /** shadow re-holds the GPUs of a released job that earlier reservations will take. */
-  private shadow(jobId: string, placement: Placement, shadows: string[]): void {
-    if (this.reservedGpus.size === 0) return;
+  /** shadowOf: shadow for ending `x` of `list` (a running job is read through its view). */
+  private shadowOf(list: Endings, x: number, shadows: string[]): void {
+    if (this.reservedMasks.size === 0) return;
+    if (x < 0) {
+      const s = list.started[~x];
+      this.shadow(s.id, s.placement, undefined, shadows);
+      return;
+    }
+    const view = this.views.at(x) as AllocationView;
+    this.shadow(this.running[x].id, view.placement, view, shadows);
+  }
+
+  /**
+   * shadow re-holds the GPUs of a released job that earlier reservations will take. `hold`: its
+   * node indexes and masks, in placement order, when known (a share's are 0: read by GPU then).
+   */
+  private shadow(jobId: string, placement: Placement, hold: WholeHold | undefined, shadows: string[]): void {
     const nodes = [];
-    for (const a of placement.nodes) {
-      // A share's GPU is free only once its last share is gone.
-      const gpus = a.gpus.filter((g) => this.reservedGpus.has(`${a.node}/${g}`) && this.cluster.isGpuFree(a.node, g));
-      if (gpus.length > 0) nodes.push({ node: a.node, gpus });
+    if (hold !== undefined && hold.masks.length > 0 && hold.masks[0] !== 0) {
+      for (let k = 0; k < hold.nodeIdx.length; k++) {
+        const i = hold.nodeIdx[k];
+        const reserved = (this.reservedMasks.get(i) ?? 0) & hold.masks[k];
+        const free = reserved === 0 ? 0 : reserved & this.cluster.freeMaskOf(i);
+        const a = placement.nodes[k];
+        if (free !== 0) nodes.push({ node: a.node, gpus: a.gpus.filter((g) => (free & (1 << g)) !== 0) });
+      }
+    } else {
+      for (const a of placement.nodes) {
+        // A share's GPU is free only once its last share is gone.
+        const gpus = a.gpus.filter((g) => this.isReservedGpu(a.node, g) && this.cluster.isGpuFree(a.node, g));
+        if (gpus.length > 0) nodes.push({ node: a.node, gpus });
+      }
     }
     if (nodes.length === 0) return;
     const id = `\u0000shadow:${jobId}`;
@@ -465,12 +503,11 @@ export class Backfill {
     const { ref, end } = list;
     for (let k = 0; k < ref.length; k++) {
       const x = ref[k];
-      const e = this.released(list, x);
-      const t = this.cluster.setAside(e.id);
+      const t = this.cluster.setAside(x >= 0 ? this.running[x].id : list.started[~x].id);
       if (t) taken.push(t);
       released.push(x);
       // GPUs an earlier reservation will take when this job ends stay unavailable (shadow hold).
-      this.shadow(e.id, e.placement, shadows);
+      this.shadowOf(list, x, shadows);
       if (this.cluster.freeGpus({ gpuType }) < needs) continue;
       // Rank and bind only once it fits (fits is placeJob's .ok, without the ranking).
       if (!fits(this.cluster, req)) continue;

@@ -715,6 +715,11 @@ export class ClusterModel {
     if (rec.spread !== undefined) this.countSpread(rec.org, rec.spread, rec.nodeIdx);
   }
 
+  /** freeMaskOf: the free GPUs of node `i` as a bitmask (bit g: isGpuFree(node, g)). */
+  freeMaskOf(i: number): number {
+    return this.freeMask[i];
+  }
+
   /**
    * discard: a set-aside job is not restored but released for good: drops its record and its place
    * in the node job lists (its GPUs, usage and spread counts were freed by setAside). The state is

@@ -40,6 +40,8 @@ const NO_STARTS: readonly Ending[] = [];
 // Scratch for one call (overwritten before it is read; grown, never shrunk): typed arrays cost an
 // off-heap allocation each, more than the sort they serve at these sizes.
 let marks = new Uint32Array(0);
+let stamps = new Uint32Array(0);
+let generation = 0;
 let keyBuf: Float64Array = new Float64Array(0);
 let distinctBuf: Float64Array = new Float64Array(0);
 let prefixBuf: Float64Array = new Float64Array(0);
@@ -88,18 +90,29 @@ export function sortedEndings(
  * whole GPU and are not told apart this way (then false: lastCopies decides).
  */
 function repeatsNone(of: readonly number[], views: RunningViews, nodeCount: number): boolean {
-  if (marks.length < nodeCount) marks = new Uint32Array(nodeCount);
-  let none = true;
-  let k = 0;
-  for (; k < of.length && none; k++) {
+  if (marks.length < nodeCount) {
+    marks = new Uint32Array(nodeCount);
+    stamps = new Uint32Array(nodeCount);
+  }
+  // A node's mark counts only when stamped with this call's generation: no clearing pass.
+  if (generation === 0xffffffff) {
+    stamps.fill(0);
+    generation = 0;
+  }
+  const gen = ++generation;
+  for (let k = 0; k < of.length; k++) {
     const { nodeIdx, masks } = views.at(of[k]) as AllocationView;
     for (let j = 0; j < nodeIdx.length; j++) {
-      if (masks[j] === 0 || (marks[nodeIdx[j]] & masks[j]) !== 0) none = false;
-      marks[nodeIdx[j]] |= masks[j];
+      const i = nodeIdx[j];
+      if (masks[j] === 0) return false;
+      if (stamps[i] !== gen) {
+        stamps[i] = gen;
+        marks[i] = masks[j];
+      } else if ((marks[i] & masks[j]) !== 0) return false;
+      else marks[i] |= masks[j];
     }
   }
-  for (let c = 0; c < k; c++) for (const i of (views.at(of[c]) as AllocationView).nodeIdx) marks[i] = 0;
-  return none;
+  return true;
 }
 
 /** lastCopies: the positions of `of` (ascending) but for earlier copies of a repeated view. */
