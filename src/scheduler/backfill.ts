@@ -17,8 +17,9 @@
  */
 import type { GpuType } from '../model/fleet.js';
 import type { Placement } from '../model/job.js';
-import type { ClusterModel, TakenAway } from './cluster-model.js';
+import type { AllocationView, ClusterModel, TakenAway, WholeHold } from './cluster-model.js';
 import { constraintsFor } from './constraints.js';
+import { type Ending, type Endings, sortedEndings } from './endings.js';
 import { fits, type PlacementRequest, placeJob } from './placement.js';
 import { RunningViews } from './running-views.js';
 import type { BackfillInput, CapacityWindow, MaintenanceWindow, Reservation, RunningJobInfo, SchedJob } from './types.js';
@@ -41,17 +42,10 @@ interface Held {
   indexed?: { readonly nodeIdx: readonly number[]; readonly masks: readonly number[] };
 }
 
-interface Ending {
-  id: string;
-  org: string;
-  /** The organisation its allocation is held for (passed back when it is re-allocated). */
-  holder: string;
-  project: string;
-  placement: Placement;
-  end: number;
-  preemptible: boolean;
-  /** Its spread group (passed back when it is re-allocated). */
-  spread?: string;
+/** Released: what blockers and shadow read of a released job. */
+interface Released {
+  readonly id: string;
+  readonly placement: Placement;
 }
 
 /** Backfill tracks the reservations of one cycle and their phantom allocations. */
@@ -63,16 +57,16 @@ export class Backfill {
   private readonly fixed: Held[] = [];
   private readonly slots: number;
   private readonly gangsOnly: boolean;
-  /** Running job id -> its (last) position in `running`. */
-  private readonly runningById = new Map<string, number>();
+  /** Running job id -> its (last) position in `running` (built by lentJobs, the one reader by id). */
+  private runningById: Map<string, number> | undefined;
   private readonly startedNow: Ending[] = [];
   /** Running jobs with an expected end, per GPU type, in order of end (see endings). */
-  private readonly runningEndings = new Map<GpuType, Ending[]>();
+  private readonly runningEndings = new Map<GpuType, Endings>();
   private suspended: Held[] = [];
   /** heldGpus' answer; dropped whenever a phantom is held or released. */
   private heldCache: Map<number, number> | undefined;
-  /** GPUs (node/gpu) of every reservation made so far: later reservations never share them. */
-  private readonly reservedGpus = new Set<string>();
+  /** Node index -> GPUs (bitmask) of every reservation made so far: later reservations never share them. */
+  private readonly reservedMasks = new Map<number, number>();
 
   constructor(
     private readonly cluster: ClusterModel,
@@ -83,7 +77,6 @@ export class Backfill {
   ) {
     this.slots = Math.max(0, Math.min(30, config.reservations ?? 1));
     this.gangsOnly = config.gangsOnly ?? true;
-    for (let i = 0; i < running.length; i++) this.runningById.set(running[i].id, i);
   }
 
   /** wants tells whether a capacity-blocked job gets a reservation (slots left, gang rule). */
@@ -109,7 +102,7 @@ export class Backfill {
     for (let i = 0; i < this.held.length; i++) {
       const h = this.held[i];
       if ((mask & (1 << i)) === 0 || !h.allocated) continue;
-      h.taken = this.cluster.takeAway(h.phantomId);
+      h.taken = this.cluster.setAside(h.phantomId);
       h.allocated = false;
       this.heldCache = undefined;
       this.suspended.push(h);
@@ -121,14 +114,19 @@ export class Backfill {
    * such a GPU while it is busy: the reservation counts on it coming free by the holders' ends.
    */
   isReservedGpu(node: string, gpu: number): boolean {
-    return this.reservedGpus.size > 0 && this.reservedGpus.has(`${node}/${gpu}`);
+    if (this.reservedMasks.size === 0 || gpu >>> 0 !== gpu || gpu > 31) return false;
+    const i = this.cluster.fleet.nodeIndex.get(node);
+    return i !== undefined && ((this.reservedMasks.get(i) ?? 0) & (1 << gpu)) !== 0;
   }
 
   /**
    * resume re-holds the still-free GPUs of every suspended reservation. When those are exactly the
    * GPUs the phantom held before (nothing started on them: the usual case), the phantom's record
-   * is put back (ClusterModel.putBack: the same state as allocating it again) instead of checking
-   * each GPU by node name and validating a new allocation.
+   * is restored (ClusterModel.restore) instead of checking each GPU by node name and validating a
+   * new allocation; else it is discarded and the free part held anew. Suspending sets the record
+   * aside (ClusterModel.setAside) rather than releasing it: the phantom keeps its place in the
+   * allocation order and node job lists meanwhile, which changes nothing once releaseAll drops it
+   * (a release keeps the order of the other ids) and nothing earlier reads.
    */
   resume(): void {
     for (const h of this.suspended) {
@@ -136,10 +134,13 @@ export class Backfill {
       h.taken = undefined;
       const at = t && this.indexed(h);
       if (t && at && this.cluster.heldAsFree(t, at.nodeIdx, at.masks)) {
-        this.cluster.putBack(t);
+        this.cluster.restore(t);
         h.allocated = true;
         this.heldCache = undefined;
-      } else this.hold(h);
+      } else {
+        if (t) this.cluster.discard(t);
+        this.hold(h);
+      }
     }
     this.suspended = [];
   }
@@ -168,12 +169,9 @@ export class Backfill {
     this.startedNow.push({
       id: job.id,
       org: job.org,
-      holder: job.org,
-      project: job.project,
       placement,
       end: this.now + job.maxRuntimeSeconds * 1000,
       preemptible: job.preemptible === true,
-      spread: job.spread?.group,
     });
   }
 
@@ -239,7 +237,7 @@ export class Backfill {
 
   private add(h: Held): void {
     this.held.push(h);
-    for (const a of h.res.placement.nodes) for (const g of a.gpus) this.reservedGpus.add(`${a.node}/${g}`);
+    this.reserveGpus(h);
     this.hold(h);
   }
 
@@ -260,7 +258,7 @@ export class Backfill {
       const plan = this.planAt(
         { gpuType: w.gpuType, gpusPerNode: w.gpusPerNode, nodes: w.nodes, constraints: windowConstraints(this.cluster, w) },
         // Lent GPUs count as the org's: their preemptible users are evicted when it needs them.
-        (e) => e.end <= start || e.org === w.org || (lend && e.preemptible),
+        (end, org, preemptible) => end <= start || org === w.org || (lend && preemptible),
       );
       if (!plan) continue;
       const res: Reservation = { jobId: w.id, start, placement: plan.placement, blockedBy: plan.blockedBy };
@@ -277,6 +275,11 @@ export class Backfill {
    */
   lentJobs(): Map<string, string> {
     const out = new Map<string, string>();
+    if (!this.held.some((h) => h.lend && h.org !== undefined)) return out;
+    if (!this.runningById) {
+      this.runningById = new Map();
+      for (let i = 0; i < this.running.length; i++) this.runningById.set(this.running[i].id, i);
+    }
     for (const h of this.held) {
       if (!h.lend || h.org === undefined) continue;
       for (const a of h.res.placement.nodes) {
@@ -326,7 +329,7 @@ export class Backfill {
         if (this.held.length < 30) this.add(h);
         else {
           this.fixed.push(h);
-          for (const a of placement.nodes) for (const g of a.gpus) this.reservedGpus.add(`${a.node}/${g}`);
+          this.reserveGpus(h);
           this.hold(h);
         }
       }
@@ -335,6 +338,8 @@ export class Backfill {
 
   /** releaseAll drops every phantom: call once at the end of the cycle. */
   releaseAll(): void {
+    // A reservation still suspended (a visit that threw before resume) holds nothing: drop its record.
+    for (const h of this.suspended) if (h.taken) this.cluster.discard(h.taken);
     for (const h of this.fixed) {
       if (h.allocated) this.cluster.release(h.phantomId);
       h.allocated = false;
@@ -346,11 +351,23 @@ export class Backfill {
     this.heldCache = undefined;
   }
 
+  /** reserveGpus adds the GPUs of `h` to the reserved ones. */
+  private reserveGpus(h: Held): void {
+    const at = this.indexed(h);
+    for (let k = 0; k < at.nodeIdx.length; k++) {
+      const i = at.nodeIdx[k];
+      this.reservedMasks.set(i, ((this.reservedMasks.get(i) ?? 0) | at.masks[k]) >>> 0);
+    }
+  }
+
   private hold(h: Held): void {
+    // The placement's GPUs that are free now, node by node (indexed lists its nodes in order).
+    const at = this.indexed(h);
+    const placed = h.res.placement.nodes;
     const nodes = [];
-    for (const a of h.res.placement.nodes) {
-      const gpus = a.gpus.filter((g) => this.cluster.isGpuFree(a.node, g));
-      if (gpus.length > 0) nodes.push({ node: a.node, gpus });
+    for (let k = 0; k < at.nodeIdx.length; k++) {
+      const free = this.cluster.freeMaskOf(at.nodeIdx[k]) & at.masks[k];
+      if (free !== 0) nodes.push({ node: placed[k].node, gpus: placed[k].gpus.filter((g) => (free & (1 << g)) !== 0) });
     }
     if (nodes.length === 0) return;
     this.cluster.allocate(h.phantomId, RESERVED_PROJECT, { ...h.res.placement, nodes });
@@ -358,31 +375,15 @@ export class Backfill {
     this.heldCache = undefined;
   }
 
-  private endings(gpuType: GpuType): Ending[] {
+  /**
+   * endings: the running jobs of `gpuType` with an expected end and this cycle's starts of it, in
+   * order of end, then id (a running job first on a tie of both), as references (see Endings).
+   */
+  private endings(gpuType: GpuType): Endings {
     // Running jobs' allocations do not change during a cycle: list and sort them once per type.
     let running = this.runningEndings.get(gpuType);
     if (!running) {
-      running = [];
-      for (const at of this.runningById.values()) {
-        const r = this.running[at];
-        if (r.maxRuntimeSeconds === undefined && !r.evicting) continue;
-        const held = this.views.at(at);
-        if (!held || held.placement.gpuType !== gpuType) continue;
-        const { placement, project } = held;
-        const end = r.evicting ? this.now : r.startedAt + (r.maxRuntimeSeconds ?? 0) * 1000;
-        const holder = held.org;
-        running.push({
-          id: r.id,
-          org: r.org,
-          holder,
-          project,
-          placement,
-          end: Math.max(this.now, end),
-          preemptible: r.preemptible,
-          spread: held.spread,
-        });
-      }
-      running.sort(byEnd);
+      running = sortedEndings(this.running, this.views, gpuType, this.now, this.cluster.fleet.nodes.length);
       this.runningEndings.set(gpuType, running);
     }
     const started = this.startedNow.filter((s) => s.placement.gpuType === gpuType);
@@ -390,78 +391,136 @@ export class Backfill {
     // The same list as sorting running and started together (a stable sort): `running` is sorted,
     // so sort the few starts and merge, a running job first on a tie.
     started.sort(byEnd);
-    const out = new Array<Ending>(running.length + started.length);
+    const n = running.ref.length + started.length;
+    const ref = new Array<number>(n);
+    const end = new Array<number>(n);
     let i = 0;
     let j = 0;
-    for (let k = 0; k < out.length; k++)
-      out[k] = j < started.length && (i >= running.length || byEnd(started[j], running[i]) < 0) ? started[j++] : running[i++];
-    return out;
+    for (let k = 0; k < n; k++) {
+      const s = j < started.length ? started[j] : undefined;
+      const before =
+        s !== undefined &&
+        (i >= running.ref.length ||
+          s.end < running.end[i] ||
+          (s.end === running.end[i] && s.id < this.running[running.ref[i]].id));
+      if (before) {
+        ref[k] = ~j;
+        end[k] = s.end;
+        j++;
+      } else {
+        ref[k] = running.ref[i];
+        end[k] = running.end[i];
+        i++;
+      }
+    }
+    return { ref, end, started };
+  }
+
+  /** released: the id and placement of ending `ref` of `list` (for blockers and shadows). */
+  private released(list: Endings, ref: number): Released {
+    if (ref < 0) return list.started[~ref];
+    // A running ending's view exists: sortedEndings lists only jobs holding GPUs.
+    return { id: this.running[ref].id, placement: (this.views.at(ref) as AllocationView).placement };
   }
 
   /**
    * planAt places `req` as if every running job `gone` accepts had ended (all at once); null if it
    * does not fit. Earlier reservations' GPUs stay unavailable. Leaves the cluster as it found it.
    */
-  private planAt(req: PlacementRequest, gone: (e: Ending) => boolean): { placement: Placement; blockedBy: string[] } | null {
-    const released: Ending[] = [];
+  private planAt(
+    req: PlacementRequest,
+    gone: (end: number, org: string, preemptible: boolean) => boolean,
+  ): { placement: Placement; blockedBy: string[] } | null {
+    const released: number[] = [];
     const taken: TakenAway[] = [];
     const shadows: string[] = [];
-    for (const e of this.endings(req.gpuType)) {
-      if (!gone(e)) continue;
-      const t = this.cluster.takeAway(e.id);
+    const list = this.endings(req.gpuType);
+    const { ref, end } = list;
+    for (let k = 0; k < ref.length; k++) {
+      const x = ref[k];
+      const r = x >= 0 ? this.running[x] : list.started[~x];
+      if (!gone(end[k], r.org, r.preemptible)) continue;
+      const t = this.cluster.setAside(r.id);
       if (t) taken.push(t);
-      released.push(e);
-      this.shadow(e, shadows);
+      released.push(x);
+      this.shadowOf(list, x, shadows);
     }
     const out = placeJob(this.cluster, req);
     for (const id of shadows) this.cluster.release(id);
-    // Put back what was taken, in the same order (the same state as re-allocating each ending).
-    for (const t of taken) this.cluster.putBack(t);
+    // Restore what was set aside, in the same order (the same usage and spread updates as re-allocating each).
+    for (const t of taken) this.cluster.restore(t);
     if (!out.ok) return null;
-    return { placement: out.placement, blockedBy: blockers(out.placement, released) };
+    return { placement: out.placement, blockedBy: blockers(out.placement, released, (x) => this.released(list, x)) };
   }
 
-  /** shadow re-holds the GPUs of a released job that earlier reservations will take. */
-  private shadow(e: Ending, shadows: string[]): void {
-    if (this.reservedGpus.size === 0) return;
+  /** shadowOf: shadow for ending `x` of `list` (a running job is read through its view). */
+  private shadowOf(list: Endings, x: number, shadows: string[]): void {
+    if (this.reservedMasks.size === 0) return;
+    if (x < 0) {
+      const s = list.started[~x];
+      this.shadow(s.id, s.placement, undefined, shadows);
+      return;
+    }
+    const view = this.views.at(x) as AllocationView;
+    this.shadow(this.running[x].id, view.placement, view, shadows);
+  }
+
+  /**
+   * shadow re-holds the GPUs of a released job that earlier reservations will take. `hold`: its
+   * node indexes and masks, in placement order, when known (a share's are 0: read by GPU then).
+   */
+  private shadow(jobId: string, placement: Placement, hold: WholeHold | undefined, shadows: string[]): void {
     const nodes = [];
-    for (const a of e.placement.nodes) {
-      // A share's GPU is free only once its last share is gone.
-      const gpus = a.gpus.filter((g) => this.reservedGpus.has(`${a.node}/${g}`) && this.cluster.isGpuFree(a.node, g));
-      if (gpus.length > 0) nodes.push({ node: a.node, gpus });
+    if (hold !== undefined && hold.masks.length > 0 && hold.masks[0] !== 0) {
+      for (let k = 0; k < hold.nodeIdx.length; k++) {
+        const i = hold.nodeIdx[k];
+        const reserved = (this.reservedMasks.get(i) ?? 0) & hold.masks[k];
+        const free = reserved === 0 ? 0 : reserved & this.cluster.freeMaskOf(i);
+        const a = placement.nodes[k];
+        if (free !== 0) nodes.push({ node: a.node, gpus: a.gpus.filter((g) => (free & (1 << g)) !== 0) });
+      }
+    } else {
+      for (const a of placement.nodes) {
+        // A share's GPU is free only once its last share is gone.
+        const gpus = a.gpus.filter((g) => this.isReservedGpu(a.node, g) && this.cluster.isGpuFree(a.node, g));
+        if (gpus.length > 0) nodes.push({ node: a.node, gpus });
+      }
     }
     if (nodes.length === 0) return;
-    const id = `\u0000shadow:${e.id}`;
-    this.cluster.allocate(id, RESERVED_PROJECT, { ...e.placement, nodes });
+    const id = `\u0000shadow:${jobId}`;
+    this.cluster.allocate(id, RESERVED_PROJECT, { ...placement, nodes });
     shadows.push(id);
   }
 
   private earliest(job: SchedJob, gpuType: GpuType): { start: number; placement: Placement; blockedBy: string[] } | null {
     const req = { gpuType, gpusPerNode: job.gpusPerNode, nodes: job.nodes, constraints: constraintsFor(this.cluster, job) };
     const needs = job.gpusPerNode * job.nodes;
-    const released: Ending[] = [];
+    const released: number[] = [];
     const taken: TakenAway[] = [];
     const shadows: string[] = [];
     let found: { start: number; placement: Placement } | null = null;
-    for (const e of this.endings(gpuType)) {
-      const t = this.cluster.takeAway(e.id);
+    const list = this.endings(gpuType);
+    const { ref, end } = list;
+    for (let k = 0; k < ref.length; k++) {
+      const x = ref[k];
+      const t = this.cluster.setAside(x >= 0 ? this.running[x].id : list.started[~x].id);
       if (t) taken.push(t);
-      released.push(e);
+      released.push(x);
       // GPUs an earlier reservation will take when this job ends stay unavailable (shadow hold).
-      this.shadow(e, shadows);
+      this.shadowOf(list, x, shadows);
       if (this.cluster.freeGpus({ gpuType }) < needs) continue;
       // Rank and bind only once it fits (fits is placeJob's .ok, without the ranking).
       if (!fits(this.cluster, req)) continue;
       const out = placeJob(this.cluster, req);
       if (out.ok) {
-        found = { start: e.end, placement: out.placement };
+        found = { start: end[k], placement: out.placement };
         break;
       }
     }
     for (const id of shadows) this.cluster.release(id);
-    for (const t of taken) this.cluster.putBack(t);
+    for (const t of taken) this.cluster.restore(t);
     if (!found) return null;
-    return { ...found, blockedBy: blockers(found.placement, released) };
+    return { ...found, blockedBy: blockers(found.placement, released, (x) => this.released(list, x)) };
   }
 }
 
@@ -497,7 +556,7 @@ function byEnd(a: Ending, b: Ending): number {
 }
 
 /** blockers: the released jobs (at most 20, sorted) holding GPUs of `placement`. */
-function blockers(placement: Placement, released: readonly Ending[]): string[] {
+function blockers(placement: Placement, releasedRefs: readonly number[], released: (ref: number) => Released): string[] {
   // Node -> reserved GPU bitmask: a released job is checked node by node, without building strings.
   const reserved = new Map<string, number>();
   for (const a of placement.nodes) {
@@ -506,8 +565,9 @@ function blockers(placement: Placement, released: readonly Ending[]): string[] {
     reserved.set(a.node, m);
   }
   const out: string[] = [];
-  for (const e of released) {
+  for (const x of releasedRefs) {
     if (out.length >= 20) break;
+    const e = released(x);
     if (e.placement.nodes.some((a) => overlaps(reserved.get(a.node), a.gpus))) out.push(e.id);
   }
   return out.sort();

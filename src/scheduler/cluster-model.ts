@@ -112,10 +112,12 @@ interface AllocationRecord {
   readonly share?: ShareRecord;
   /** The spread group (replicas of one service) the job belongs to, if any. */
   spread?: string;
+  /** Its GPUs are set aside (setAside) until restore. */
+  aside: boolean;
 }
 
-/** AllocationView: who holds an allocation, where, and its spread group. */
-export interface AllocationView {
+/** AllocationView: who holds an allocation, where (also as node indexes and GPU masks), and its spread group. */
+export interface AllocationView extends WholeHold {
   readonly project: string;
   readonly org: string;
   readonly placement: Placement;
@@ -399,7 +401,7 @@ export class ClusterModel {
     }
     const gpus = this.takeGpus(jobId, nodeIdx, masks);
     this.addUsage(project, placement.gpuType, gpus * MILLI_PER_GPU);
-    this.allocations.set(jobId, { project, org, placement, nodeIdx, masks, milli: gpus * MILLI_PER_GPU });
+    this.allocations.set(jobId, { project, org, placement, nodeIdx, masks, milli: gpus * MILLI_PER_GPU, aside: false });
   }
 
   /**
@@ -458,7 +460,7 @@ export class ClusterModel {
     }
     jobs.add(jobId);
     this.addUsage(project, placement.gpuType, share.milli);
-    this.allocations.set(jobId, { project, org, placement, nodeIdx: [i], masks: [0], milli: share.milli, share });
+    this.allocations.set(jobId, { project, org, placement, nodeIdx: [i], masks: [0], milli: share.milli, share, aside: false });
   }
 
   /** shareRecord: what a share asks of its GPU (milli, mode, MIG slices), checked against the fleet's layout. */
@@ -642,14 +644,97 @@ export class ClusterModel {
     this.addUsage(rec.project, rec.placement.gpuType, gpus * MILLI_PER_GPU);
     this.allocations.set(jobId, rec);
     if (this.journals.length > 0) this.noteAllocated(jobId);
-    if (rec.spread === undefined) return;
-    const key = `${rec.org}\u0000${rec.spread}`;
+    if (rec.spread !== undefined) this.countSpread(rec.org, rec.spread, rec.nodeIdx);
+  }
+
+  /** countSpread counts an allocation of `org`'s spread group on each of its nodes (undone by forgetSpread). */
+  private countSpread(org: string, spread: string, nodeIdx: readonly number[]): void {
+    const key = `${org}\u0000${spread}`;
     let byNode = this.spreadByGroup.get(key);
     if (!byNode) {
       byNode = new Map();
       this.spreadByGroup.set(key, byNode);
     }
-    for (const i of rec.nodeIdx) byNode.set(i, (byNode.get(i) ?? 0) + 1);
+    for (const i of nodeIdx) byNode.set(i, (byNode.get(i) ?? 0) + 1);
+  }
+
+  /**
+   * setAside: takeAway for a plan undone at once (backfill's plans): frees the job's whole GPUs in
+   * the placement indexes, usage and spread counts as release does, in the same order of index and
+   * usage updates, but keeps its record and its place in the allocation order and the node job
+   * lists, so restore re-inserts nothing (release / putBack move the id to the end of both). Until
+   * restore the job still reads as allocated by id: only readers of the free state (placement,
+   * fits, free counts, isGpuFree) and allocate / release of other ids may run meanwhile. Shares go
+   * through takeAway. Undefined when it holds nothing or is set aside already.
+   */
+  setAside(jobId: string): TakenAway | undefined {
+    const rec = this.allocations.get(jobId);
+    if (!rec || rec.aside) return undefined;
+    if (rec.share) return this.takeAway(jobId);
+    rec.aside = true;
+    if (rec.spread !== undefined) this.forgetSpread(rec.org, rec.spread, rec.nodeIdx);
+    let gpus = 0;
+    for (let k = 0; k < rec.nodeIdx.length; k++) {
+      const i = rec.nodeIdx[k];
+      const freed = popcount(rec.masks[k]);
+      gpus += freed;
+      this.detach(i);
+      this.freeMask[i] = (this.freeMask[i] | rec.masks[k]) >>> 0;
+      this.freeCount[i] += freed;
+      this.groupStates[this.nodeGroup[i]].allocated -= freed;
+      this.attach(i);
+    }
+    this.addUsage(rec.project, rec.placement.gpuType, -gpus * MILLI_PER_GPU);
+    return { jobId, rec };
+  }
+
+  /**
+   * restore undoes setAside (the same state as putBack, except that the id keeps its place in the
+   * allocation order and the node job lists). Throws if a GPU of it was taken meanwhile.
+   */
+  restore(t: TakenAway): void {
+    const rec = t.rec;
+    if (!rec.aside) {
+      this.putBack(t);
+      return;
+    }
+    let gpus = 0;
+    for (let k = 0; k < rec.nodeIdx.length; k++) {
+      const i = rec.nodeIdx[k];
+      if ((this.freeMask[i] & rec.masks[k]) >>> 0 !== rec.masks[k])
+        throw new ClusterModelError(`job ${t.jobId}: a GPU of ${this.nodes[i].id} was taken before it was restored`);
+    }
+    for (let k = 0; k < rec.nodeIdx.length; k++) {
+      const i = rec.nodeIdx[k];
+      const taken = popcount(rec.masks[k]);
+      gpus += taken;
+      this.detach(i);
+      this.freeMask[i] = (this.freeMask[i] & ~rec.masks[k]) >>> 0;
+      this.freeCount[i] -= taken;
+      this.groupStates[this.nodeGroup[i]].allocated += taken;
+      this.attach(i);
+    }
+    rec.aside = false;
+    this.addUsage(rec.project, rec.placement.gpuType, gpus * MILLI_PER_GPU);
+    if (rec.spread !== undefined) this.countSpread(rec.org, rec.spread, rec.nodeIdx);
+  }
+
+  /** freeMaskOf: the free GPUs of node `i` as a bitmask (bit g: isGpuFree(node, g)). */
+  freeMaskOf(i: number): number {
+    return this.freeMask[i];
+  }
+
+  /**
+   * discard: a set-aside job is not restored but released for good: drops its record and its place
+   * in the node job lists (its GPUs, usage and spread counts were freed by setAside). The state is
+   * then what takeAway left. No-op for a job takeAway released (a share).
+   */
+  discard(t: TakenAway): void {
+    const rec = t.rec;
+    if (!rec.aside) return;
+    rec.aside = false;
+    this.allocations.delete(t.jobId);
+    for (const i of rec.nodeIdx) this.nodeJobs[i]?.delete(t.jobId);
   }
 
   /**
