@@ -583,6 +583,15 @@ export class ClusterModel {
       this.releaseShare(jobId, rec, rec.share);
       return;
     }
+    const gpus = this.freeWholeGpus(rec);
+    // An emptied set stays (reads treat it as none): takeAway / putBack churn (backfill plans take
+    // hundreds of jobs away and back per cycle) then allocates no Set per node each time.
+    for (const i of rec.nodeIdx) this.nodeJobs[i]?.delete(jobId);
+    this.addUsage(rec.project, rec.placement.gpuType, -gpus * MILLI_PER_GPU);
+  }
+
+  /** freeWholeGpus frees a whole-GPU record's GPUs in the placement indexes; returns how many. */
+  private freeWholeGpus(rec: AllocationRecord): number {
     let gpus = 0;
     for (let k = 0; k < rec.nodeIdx.length; k++) {
       const i = rec.nodeIdx[k];
@@ -593,11 +602,8 @@ export class ClusterModel {
       this.freeCount[i] += freed;
       this.groupStates[this.nodeGroup[i]].allocated -= freed;
       this.attach(i);
-      // An emptied set stays (reads treat it as none): takeAway / putBack churn (backfill plans take
-      // hundreds of jobs away and back per cycle) then allocates no Set per node each time.
-      this.nodeJobs[i]?.delete(jobId);
     }
-    this.addUsage(rec.project, rec.placement.gpuType, -gpus * MILLI_PER_GPU);
+    return gpus;
   }
 
   private forgetSpread(org: string, spread: string, nodeIdx: readonly number[]): void {
@@ -673,17 +679,7 @@ export class ClusterModel {
     if (rec.share) return this.takeAway(jobId);
     rec.aside = true;
     if (rec.spread !== undefined) this.forgetSpread(rec.org, rec.spread, rec.nodeIdx);
-    let gpus = 0;
-    for (let k = 0; k < rec.nodeIdx.length; k++) {
-      const i = rec.nodeIdx[k];
-      const freed = popcount(rec.masks[k]);
-      gpus += freed;
-      this.detach(i);
-      this.freeMask[i] = (this.freeMask[i] | rec.masks[k]) >>> 0;
-      this.freeCount[i] += freed;
-      this.groupStates[this.nodeGroup[i]].allocated -= freed;
-      this.attach(i);
-    }
+    const gpus = this.freeWholeGpus(rec);
     this.addUsage(rec.project, rec.placement.gpuType, -gpus * MILLI_PER_GPU);
     return { jobId, rec };
   }
