@@ -20,7 +20,10 @@ let server: TestServer;
 let user: ReturnType<typeof api>;
 let token: string;
 let proxyPort = 0;
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+// Idle kept-alive sockets are dropped after 2 s, before the proxy's 5 s keep-alive timeout closes
+// them: a later test reusing a socket the server is closing at that instant gets 'socket hang up'
+// (the client-side keep-alive race, not a lost request).
+const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 2_000 });
 
 before(async () => {
   server = await startLocalSiteServer('gigafab-services-proxy-', '', ['--proxy-port', '0']);
