@@ -5,6 +5,7 @@
  */
 import type { GroupHead } from './class-queue.js';
 import { orderIndexes } from './order.js';
+import { type PriorityContext, priorityOfShared, sharedFactorsInto } from './priority.js';
 import type { SchedJob } from './types.js';
 
 /** Score: a job's total in this cycle (the order is total desc, seq asc, id asc). */
@@ -18,6 +19,26 @@ export type Score = (job: SchedJob) => number;
 export interface GroupScorer {
   readonly shared: (h: GroupHead, out: Float64Array, at: number) => void;
   readonly total: (shared: Float64Array, at: number, submittedAt: number) => number;
+}
+
+/**
+ * groupScorer: members scored from their groups' kept fields and their own submittedAt
+ * (sharedFactorsInto and priorityOfShared run the functions priorityInto runs: same bits); without
+ * a priority context, by priority class alone.
+ */
+export function groupScorer(pctx: PriorityContext | undefined): GroupScorer {
+  if (!pctx) {
+    return {
+      shared: (h, out, at) => {
+        out[at] = h.priority;
+      },
+      total: (shared, at) => shared[at],
+    };
+  }
+  return {
+    shared: (h, out, at) => sharedFactorsInto(h.project, h.priority, h.gpuType, h.gpus, pctx, out, at),
+    total: (shared, at, submittedAt) => priorityOfShared(shared, at, submittedAt, pctx),
+  };
 }
 
 /** SHARED_WIDTH: the numbers GroupScorer.shared writes per group. */

@@ -14,7 +14,7 @@ import { Backfill } from './backfill.js';
 import { CohortLedger } from './borrowing.js';
 import { BudgetGate } from './budget-gate.js';
 import type { GroupHead } from './class-queue.js';
-import { ClassWalk, type GroupScorer } from './class-walk.js';
+import { ClassWalk, groupScorer } from './class-walk.js';
 import type { ClusterModel } from './cluster-model.js';
 import { constraintsFor, constraintsReason, hasConstraints, type PlacementConstraints } from './constraints.js';
 import { validateJobFitsFleet } from './fleet-fit.js';
@@ -22,7 +22,7 @@ import { orderIndexes } from './order.js';
 import { applyRepartitions, preferWholeModeGpus, repartitionsFor } from './partition.js';
 import { type PlacementRequest, placeJob } from './placement.js';
 import { type PreemptionPlan, Preemptor } from './preemption.js';
-import { priorityContext, priorityInto, priorityOfShared, sharedFactorsInto } from './priority.js';
+import { priorityContext, priorityInto } from './priority.js';
 import { preemptingReason, REASON, reservedOwners, reservedReason } from './reasons.js';
 import { RunningViews } from './running-views.js';
 import { placeShare, shareMilliOn } from './share-placement.js';
@@ -1013,20 +1013,8 @@ export function scheduleGroupsWith(
     : undefined;
   const factors = new Float64Array(4);
   const score = pctx ? (job: SchedJob) => priorityInto(job, pctx, factors, 0) : (job: SchedJob) => job.priority;
-  // Members scored from their groups' kept fields and their own submittedAt (sharedFactorsInto and
-  // priorityOfShared run the functions priorityInto runs: same bits): the walk reads a job only to
-  // visit it, and the fair-share and GPU-type maps once per group.
-  const scorer: GroupScorer = pctx
-    ? {
-        shared: (h, out, at) => sharedFactorsInto(h.project, h.priority, h.gpuType, h.gpus, pctx, out, at),
-        total: (shared, at, submittedAt) => priorityOfShared(shared, at, submittedAt, pctx),
-      }
-    : {
-        shared: (h, out, at) => {
-          out[at] = h.priority;
-        },
-        total: (shared, at) => shared[at],
-      };
+  // The walk reads a job only to visit it, and the fair-share and GPU-type maps once per group.
+  const scorer = groupScorer(pctx);
   const walk = new ClassWalk<ExplainClass>(groups, score, heads ? { of: heads, scorer } : undefined);
   // The per-visit arrays are made with room for the visits of a large queue (about 6,000 of 100,000
   // jobs): grown from empty they would be copied a dozen times per cycle.

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { GpuType } from '../../src/model/fleet.js';
 import { ClassQueues } from '../../src/scheduler/class-queue.js';
-import { ClassWalk, type GroupScorer, SHARED_WIDTH } from '../../src/scheduler/class-walk.js';
+import { ClassWalk, groupScorer, SHARED_WIDTH } from '../../src/scheduler/class-walk.js';
 import { orderIndexes } from '../../src/scheduler/order.js';
 import {
   DEFAULT_MAX_AGE_SECONDS,
@@ -355,17 +355,7 @@ test('class groups: the kept heads equal the groups (any history of arrivals, re
           const pctx = fs ? priorityContext(fs, { now, fleetGpus: 64, queue: queued }) : undefined;
           const f = new Float64Array(4);
           const score = (j: SchedJob) => (pctx ? priorityInto(j, pctx, f, 0) : j.priority);
-          const scorer: GroupScorer = pctx
-            ? {
-                shared: (h, out, at) => sharedFactorsInto(h.project, h.priority, h.gpuType, h.gpus, pctx, out, at),
-                total: (shared, at, submittedAt) => priorityOfShared(shared, at, submittedAt, pctx),
-              }
-            : {
-                shared: (h, out, at) => {
-                  out[at] = h.priority;
-                },
-                total: (shared, at) => shared[at],
-              };
+          const scorer = groupScorer(pctx);
           const shared = new Float64Array(SHARED_WIDTH);
           for (const h of v.heads) {
             scorer.shared(h, shared, 0);
